@@ -1,0 +1,196 @@
+"""The `nodegraph` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from . import preset as presets
+from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, InvalidInput, RunFailed
+from .paths import data_dir
+from .registry import default_registry
+
+log = logging.getLogger("nodegraph")
+
+
+def _setup_logging(verbose: bool, quiet: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("nodegraph: %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
+    log.propagate = False
+
+
+def _parse_value(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def apply_overrides(graph, overrides: list[str]) -> None:
+    """--set NODE.PARAM=VALUE (VALUE is JSON when it parses, else a string)."""
+    for item in overrides:
+        target, sep, value = item.partition("=")
+        node_id, dot, name = target.partition(".")
+        if not sep or not dot or not node_id or not name:
+            raise InvalidInput(f"--set {item!r}: write it as NODE.PARAM=VALUE, e.g. src.loop=true")
+        if node_id not in graph.nodes:
+            raise InvalidInput(f"--set {item!r}: there is no node '{node_id}' "
+                               f"(nodes: {', '.join(graph.nodes)})")
+        graph.set_param(node_id, name, _parse_value(value))
+
+
+class ProgressBar:
+    """frames done, fps and eta on one line of a terminal, at most 10 updates a second."""
+
+    def __init__(self, stream=sys.stderr):
+        self.stream, self.last = stream, 0.0
+
+    def __call__(self, done: int, total: int | None, elapsed: float) -> None:
+        if elapsed - self.last < 0.1 and done != total:
+            return
+        self.last = elapsed
+        fps = done / elapsed if elapsed > 0 else 0.0
+        if total:
+            width = 30
+            filled = int(width * min(done, total) / total)
+            eta = (total - done) / fps if fps > 0 else 0.0
+            text = f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} frames  {fps:5.1f} fps  eta {eta:4.0f} s"
+        else:
+            text = f"{done} frames  {fps:5.1f} fps"
+        self.stream.write("\r" + text)
+        self.stream.flush()
+
+    def finish(self):
+        if self.last:
+            self.stream.write("\n")
+
+
+def cmd_run(args) -> int:
+    registry = default_registry()
+    graph = presets.load(args.preset)
+    apply_overrides(graph, args.set or [])
+    if args.sequential:
+        from .sequential import SequentialRunner
+
+        runner = SequentialRunner(graph, registry, frames=args.frames)
+    else:
+        from .runtime import Runtime
+
+        runner = Runtime(graph, registry, frames=args.frames, mode=args.mode)
+    show_progress = args.progress if args.progress is not None else sys.stderr.isatty()
+    bar = ProgressBar() if show_progress else None
+    try:
+        report = runner.run(progress=bar)
+    finally:
+        if bar:
+            bar.finish()
+    if args.stats_json:
+        Path(args.stats_json).write_text(json.dumps(report.to_json(), indent=2) + "\n")
+    print(report.summary_line(), file=sys.stderr)
+    if report.interrupted:
+        return EXIT_INTERRUPTED
+    if report.error:
+        print(f"nodegraph: {report.error}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def cmd_validate(args) -> int:
+    registry = default_registry()
+    status = EXIT_OK
+    for path in args.presets:
+        try:
+            graph = presets.load(path)
+        except presets.PresetError as e:
+            print(f"{path}: invalid", *(f"  {p}" for p in e.problems), sep="\n")
+            status = EXIT_INVALID
+            continue
+        problems = graph.validate(registry)
+        if problems:
+            print(f"{path}: invalid", *(f"  {p}" for p in problems), sep="\n")
+            status = EXIT_INVALID
+        else:
+            print(f"{path}: ok ({len(graph.nodes)} nodes, {len(graph.links)} links)")
+    return status
+
+
+def cmd_nodes(args) -> int:
+    registry = default_registry()
+    described = [cls.describe() | {"package": registry.origin[cls.type_name()]} for cls in registry]
+    if args.json:
+        print(json.dumps(described, indent=2))
+        return EXIT_OK
+    for d in described:
+        print(f"{d['type']}  [{d['category']}, {d['package']}]  {d['doc']}")
+        for name, port in d["inputs"].items():
+            print(f"    in   {name}: {port['type']}{' (optional)' if port['optional'] else ''}")
+        for name, port_type in d["outputs"].items():
+            print(f"    out  {name}: {port_type}")
+        for name, spec in d["params"].items():
+            extra = {k: v for k, v in spec.items() if k in ("min", "max", "options")}
+            print(f"    param {name} ({spec['kind']}) = {spec['default']!r}"
+                  f"{' ' + json.dumps(extra) if extra else ''}  {spec['help']}")
+    for message in registry.load_errors:
+        print(f"warning: {message}", file=sys.stderr)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nodegraph", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="say more (debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a preset headless (video file, webcam)")
+    run.add_argument("preset", help="the preset file (JSON)")
+    run.add_argument("--set", action="append", metavar="NODE.PARAM=VALUE", help="override a param (repeatable)")
+    run.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
+    run.add_argument("--stats-json", metavar="FILE", help="write per-node stats and the run's fps here")
+    run.add_argument("--sequential", action="store_true",
+                     help="run every node in this one process (the reference executor)")
+    run.add_argument("--mode", choices=["lossless", "realtime"], default=None,
+                     help="lossless: every frame, in order (default for files); realtime: drop the oldest "
+                          "frames to keep latency low (default for cameras)")
+    run.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                     help="show a progress bar (default: when stderr is a terminal)")
+    run.set_defaults(func=cmd_run)
+
+    validate = sub.add_parser("validate", help="check presets; exit 2 when any is invalid")
+    validate.add_argument("presets", nargs="+", metavar="PRESET")
+    validate.set_defaults(func=cmd_validate)
+
+    nodes = sub.add_parser("nodes", help="list every node type with its ports and params")
+    nodes.add_argument("--json", action="store_true")
+    nodes.set_defaults(func=cmd_nodes)
+
+    return parser
+
+
+def default_preset() -> Path:
+    return data_dir("presets") / "demo.json"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose, args.quiet)
+    try:
+        return args.func(args)
+    except InvalidInput as e:
+        print(f"nodegraph: {e}", file=sys.stderr)
+        return EXIT_INVALID
+    except RunFailed as e:
+        print(f"nodegraph: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("nodegraph: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

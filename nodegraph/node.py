@@ -1,0 +1,139 @@
+"""The Node base class: what a node takes, gives and can be tuned by, declared as data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .errors import InvalidInput
+from .params import Param, ParamError
+from .types import PortType
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """What the executor knows of the stream before the first frame."""
+
+    fps: float | None = None  # frames per second of the first source that knows it
+    frames: int | None = None  # expected frame count (None: endless or unknown)
+    media: str | None = None  # the source file, when there is one (for audio and metadata)
+
+
+class Node:
+    """Base class of every node type.
+
+    Subclasses declare `inputs`, `outputs` (port name -> PortType) and `params`
+    (name -> Param) and implement `process(**inputs) -> dict` of outputs. A node with
+    no inputs is a source: `process()` returns None when its stream ends. Params are
+    read as attributes (`self.threshold`). Inputs must be treated as read-only: fan-out
+    hands the same objects to several nodes, so build new records instead of mutating.
+    """
+
+    category: ClassVar[str] = "Other"
+    inputs: ClassVar[dict[str, PortType]] = {}
+    outputs: ClassVar[dict[str, PortType]] = {}
+    params: ClassVar[dict[str, Param]] = {}
+    optional_inputs: ClassVar[frozenset[str]] = frozenset()
+    # Scheduler hints: a heavy node (inference, encoding) gets its own process when the
+    # cores allow; cost_ms is a static guess of its time per frame at 640x480.
+    heavy: ClassVar[bool] = False
+    cost_ms: ClassVar[float] = 1.0
+
+    def __init__(self, node_id: str = "node", params: dict[str, Any] | None = None):
+        self.id = node_id
+        self._values: dict[str, Any] = {}
+        given = dict(params or {})
+        for name, spec in self.params.items():
+            value = given.pop(name, spec.default)
+            try:
+                self._values[name] = spec.validate(value)
+            except ParamError as e:
+                raise InvalidInput(f"node '{node_id}' ({type(self).__name__}), param '{name}': {e}") from None
+        if given:
+            raise InvalidInput(f"node '{node_id}' ({type(self).__name__}) has no param "
+                               f"{', '.join(map(repr, sorted(given)))}; "
+                               f"its params are: {', '.join(self.params) or 'none'}")
+        self.stream = StreamInfo()
+        self.base_dir = Path.cwd()  # the preset's folder, for names a node resolves itself (models)
+        self.frame_id = -1
+        self.capture_time = 0.0
+
+    def __getattr__(self, name: str) -> Any:
+        values = self.__dict__.get("_values")
+        if values is not None and name in values:
+            return values[name]
+        raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def setup(self) -> None:
+        """Load models and open files, once, in the process that runs the node."""
+
+    def process(self, **inputs: Any) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Flush and release what setup() opened. Called once, also after errors."""
+
+    def length(self) -> int | None:
+        """For sources: how many frames the stream has, when known."""
+        return None
+
+    def stream_info(self) -> StreamInfo:
+        """For sources: fps, frame count and media file, when known (after setup)."""
+        return StreamInfo(frames=self.length())
+
+    # -- params ---------------------------------------------------------------------
+
+    @property
+    def values(self) -> dict[str, Any]:
+        return dict(self._values)
+
+    def set_param(self, name: str, value: Any) -> None:
+        """Change a param between frames (live edits). Raises InvalidInput if bad."""
+        spec = self.params.get(name)
+        if spec is None:
+            raise InvalidInput(f"node '{self.id}' ({type(self).__name__}) has no param '{name}'")
+        try:
+            self._values[name] = spec.validate(value)
+        except ParamError as e:
+            raise InvalidInput(f"node '{self.id}', param '{name}': {e}") from None
+        self.param_changed(name)
+
+    def param_changed(self, name: str) -> None:
+        """Hook for nodes that must reload something when a param changes."""
+
+    # -- preview --------------------------------------------------------------------
+
+    def preview(self, outputs: dict[str, Any]) -> np.ndarray | None:
+        """A BGR uint8 picture of this node's latest output for the editor.
+
+        The default shows the first image-like output; sinks show their input.
+        """
+        for value in outputs.values():
+            if isinstance(value, np.ndarray) and value.ndim in (2, 3) and value.size:
+                if value.dtype != np.uint8:
+                    value = np.clip(value * 255.0, 0, 255).astype(np.uint8)
+                return value
+        return None
+
+    # -- description ----------------------------------------------------------------
+
+    @classmethod
+    def type_name(cls) -> str:
+        return cls.__name__
+
+    @classmethod
+    def describe(cls) -> dict:
+        return {
+            "type": cls.type_name(),
+            "category": cls.category,
+            "doc": (cls.__doc__ or "").strip().split("\n\n")[0],
+            "inputs": {name: {"type": str(t), "optional": name in cls.optional_inputs}
+                       for name, t in cls.inputs.items()},
+            "outputs": {name: str(t) for name, t in cls.outputs.items()},
+            "params": {name: spec.describe() for name, spec in cls.params.items()},
+        }

@@ -1,0 +1,176 @@
+"""JSON presets (format "nodegraph-preset", version 1): load and save, with errors that name
+the bad field. Loading never runs code: it reads JSON and builds plain data."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .errors import InvalidInput
+from .graph import Graph, Link
+
+FORMAT = "nodegraph-preset"
+VERSION = 1
+
+
+class PresetError(InvalidInput):
+    """A preset file that cannot be read as a graph; `problems` lists every reason."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: " + "; ".join(problems))
+
+
+def load(path: str | os.PathLike) -> Graph:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PresetError(str(path), ["file not found"]) from None
+    except IsADirectoryError:
+        raise PresetError(str(path), ["is a folder, not a preset file"]) from None
+    except UnicodeDecodeError as e:
+        raise PresetError(str(path), [f"not a UTF-8 text file (byte {e.start}); a preset is JSON"]) from None
+    except OSError as e:
+        raise PresetError(str(path), [f"cannot read: {e.strerror}"]) from None
+    return loads(text, source=str(path), base_dir=path.resolve().parent)
+
+
+def loads(text: str, source: str = "<preset>", base_dir: str | Path | None = None) -> Graph:
+    try:
+        data = json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as e:
+        raise PresetError(source, [f"bad JSON at line {e.lineno}, column {e.colno}: {e.msg}"]) from None
+    except ValueError as e:
+        raise PresetError(source, [str(e)]) from None
+    except RecursionError:
+        raise PresetError(source, ["JSON nested too deeply"]) from None
+    return from_dict(data, source=source, base_dir=base_dir)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"bad JSON: {name} is not a valid number in a preset")
+
+
+def migrate(data: dict) -> dict:
+    """Bring an older preset up to VERSION. Version 1 is the first; later versions add steps here."""
+    return data
+
+
+def from_dict(data: Any, source: str = "<preset>", base_dir: str | Path | None = None) -> Graph:
+    problems: list[str] = []
+    if not isinstance(data, dict):
+        raise PresetError(source, [f"the top level must be a JSON object, got {type(data).__name__}"])
+    if data.get("format") != FORMAT:
+        raise PresetError(source, [f"field 'format' must be \"{FORMAT}\", got {data.get('format')!r}: "
+                                   "this is not a nodegraph preset"])
+    version = data.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise PresetError(source, [f"field 'version' must be a positive integer, got {version!r}"])
+    if version > VERSION:
+        raise PresetError(source, [f"version {version} is newer than this nodegraph understands "
+                                   f"(up to {VERSION}); upgrade nodegraph"])
+    data = migrate(data)
+
+    name = data.get("name", Path(source).stem)
+    description = data.get("description", "")
+    for key, value in (("name", name), ("description", description)):
+        if not isinstance(value, str):
+            problems.append(f"field '{key}' must be a string")
+    unknown = set(data) - {"format", "version", "name", "description", "nodes", "links"}
+    if unknown:
+        problems.append(f"unknown top-level field(s): {', '.join(sorted(unknown))}")
+
+    graph = Graph(name if isinstance(name, str) else "untitled",
+                  description if isinstance(description, str) else "", base_dir=base_dir)
+    nodes = data.get("nodes", [])
+    if not isinstance(nodes, list):
+        problems.append("field 'nodes' must be a list")
+        nodes = []
+    for i, node in enumerate(nodes):
+        where = f"nodes[{i}]"
+        if not isinstance(node, dict):
+            problems.append(f"{where} must be an object")
+            continue
+        node_id, type_name = node.get("id"), node.get("type")
+        if not isinstance(node_id, str) or not isinstance(type_name, str):
+            problems.append(f"{where} needs string fields 'id' and 'type'")
+            continue
+        where = f"node '{node_id}'"
+        extra = set(node) - {"id", "type", "params", "pos", "process"}
+        if extra:
+            problems.append(f"{where}: unknown field(s) {', '.join(sorted(extra))}")
+        params = node.get("params", {})
+        if not isinstance(params, dict):
+            problems.append(f"{where}: field 'params' must be an object")
+            params = {}
+        pos = node.get("pos")
+        if pos is not None and not (isinstance(pos, list) and len(pos) == 2
+                                    and all(_is_finite_number(v) for v in pos)):
+            problems.append(f"{where}: field 'pos' must be [x, y] numbers or null")
+            pos = None
+        process = node.get("process")
+        if process is not None and (not isinstance(process, (str, int)) or isinstance(process, bool)):
+            problems.append(f"{where}: field 'process' must be a string, an integer or null")
+            process = None
+        try:
+            graph.add_node(type_name, params, pos, node_id=node_id, process=process)
+        except InvalidInput as e:
+            problems.append(str(e))
+
+    links = data.get("links", [])
+    if not isinstance(links, list):
+        problems.append("field 'links' must be a list")
+        links = []
+    for i, link in enumerate(links):
+        if not isinstance(link, dict) or set(link) != {"from", "to"} \
+                or not isinstance(link["from"], str) or not isinstance(link["to"], str):
+            problems.append(f"links[{i}] must be {{\"from\": \"node.port\", \"to\": \"node.port\"}}")
+            continue
+        try:
+            graph.add_link(Link.parse(link["from"], link["to"]))
+        except (ValueError, InvalidInput) as e:
+            problems.append(f"links[{i}]: {e}")
+    if problems:
+        raise PresetError(source, problems)
+    return graph
+
+
+def _is_finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def to_dict(graph: Graph) -> dict:
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "name": graph.name,
+        "description": graph.description,
+        "nodes": [{"id": spec.id, "type": spec.type, "params": spec.params,
+                   "pos": list(spec.pos) if spec.pos is not None else None, "process": spec.process}
+                  for spec in graph.nodes.values()],
+        "links": [{"from": link.source, "to": link.target} for link in graph.links],
+    }
+
+
+def dumps(graph: Graph) -> str:
+    return json.dumps(to_dict(graph), indent=2) + "\n"
+
+
+def save(graph: Graph, path: str | os.PathLike) -> None:
+    """Write atomically (temporary file, then rename) so a crash never leaves half a preset."""
+    path = Path(path)
+    text = dumps(graph)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

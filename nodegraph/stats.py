@@ -1,0 +1,90 @@
+"""Per-node and per-run statistics: frames, ms per frame (mean, p95), drops, errors, latency."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+WINDOW = 600  # recent samples kept for percentiles (a few seconds at 30-150 fps)
+
+
+def percentile(samples, q: float) -> float:
+    return float(np.percentile(np.fromiter(samples, float), q)) if samples else 0.0
+
+
+@dataclass
+class NodeStats:
+    frames: int = 0
+    errors: int = 0
+    drops: int = 0
+    total_ms: float = 0.0
+    last_error: str = ""
+    recent_ms: deque = field(default_factory=lambda: deque(maxlen=WINDOW))
+
+    def record(self, ms: float) -> None:
+        self.frames += 1
+        self.total_ms += ms
+        self.recent_ms.append(ms)
+
+    def record_error(self, message: str) -> None:
+        self.errors += 1
+        self.last_error = message
+
+    def summary(self) -> dict:
+        return {
+            "frames": self.frames,
+            "ms_mean": round(self.total_ms / self.frames, 3) if self.frames else 0.0,
+            "ms_p95": round(percentile(self.recent_ms, 95), 3),
+            "drops": self.drops,
+            "errors": self.errors,
+            "last_error": self.last_error,
+        }
+
+
+@dataclass
+class RunReport:
+    """What a run did; `to_json()` is what `--stats-json` writes."""
+
+    mode: str
+    frames: int = 0
+    elapsed_s: float = 0.0
+    latency_ms: deque = field(default_factory=lambda: deque(maxlen=WINDOW * 10))
+    nodes: dict = field(default_factory=dict)  # node id -> NodeStats.summary()
+    interrupted: bool = False
+    error: str = ""
+    processes: dict = field(default_factory=dict)  # stage name -> pid (multiprocess runs)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def latency(self, q: float) -> float:
+        return round(percentile(self.latency_ms, q), 2)
+
+    def to_json(self) -> dict:
+        return {
+            "mode": self.mode,
+            "frames": self.frames,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "fps": round(self.fps, 2),
+            "latency_ms": {"p50": self.latency(50), "p95": self.latency(95)},
+            "drops": sum(n.get("drops", 0) for n in self.nodes.values()),
+            "errors": sum(n.get("errors", 0) for n in self.nodes.values()),
+            "interrupted": self.interrupted,
+            "error": self.error,
+            "nodes": self.nodes,
+        }
+
+    def summary_line(self) -> str:
+        data = self.to_json()
+        state = "interrupted" if self.interrupted else ("failed" if self.error else "done")
+        line = (f"{state}: {self.frames} frames in {self.elapsed_s:.1f} s ({data['fps']:.1f} fps), "
+                f"latency p50 {data['latency_ms']['p50']:.1f} ms p95 {data['latency_ms']['p95']:.1f} ms")
+        if data["drops"]:
+            line += f", {data['drops']} dropped"
+        if data["errors"]:
+            failing = [f"{nid} ({n['errors']}: {n['last_error']})" for nid, n in self.nodes.items() if n["errors"]]
+            line += f", errors in {'; '.join(failing)}"
+        return line

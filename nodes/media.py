@@ -1,0 +1,82 @@
+"""Reading pictures of any kind into the BGR uint8 frames every node expects."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from nodegraph.errors import InvalidInput
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
+
+
+def to_bgr8(image: np.ndarray) -> np.ndarray:
+    """Grayscale, BGRA and 16-bit or float pictures become 3-channel uint8 BGR."""
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype in (np.float32, np.float64):
+        image = np.clip(image * 255.0, 0, 255).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        raise ValueError(f"unsupported pixel type {image.dtype}")
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    if image.shape[2] == 1:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    return np.ascontiguousarray(image)
+
+
+def limit_size(image: np.ndarray, max_side: int) -> np.ndarray:
+    """Scale down so the longest side is at most `max_side` (0: no limit)."""
+    h, w = image.shape[:2]
+    if max_side and max(h, w) > max_side:
+        scale = max_side / max(h, w)
+        return cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))),
+                          interpolation=cv2.INTER_AREA)
+    return image
+
+
+def check_readable_file(path: str) -> None:
+    """Raise InvalidInput naming the file when it is missing, a folder, empty or unreadable."""
+    if not os.path.exists(path):
+        raise InvalidInput(f"{path}: file not found")
+    if os.path.isdir(path):
+        raise InvalidInput(f"{path}: is a folder; give a file")
+    if os.path.getsize(path) == 0:
+        raise InvalidInput(f"{path}: the file is empty (0 bytes)")
+    if not os.access(path, os.R_OK):
+        raise InvalidInput(f"{path}: no permission to read it")
+
+
+def read_image(path: str, max_side: int = 0) -> np.ndarray:
+    check_readable_file(path)
+    data = np.fromfile(path, dtype=np.uint8)  # imdecode handles non-ASCII paths on Windows too
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise InvalidInput(f"{path}: not a picture OpenCV can decode (supported: "
+                           f"{', '.join(IMAGE_EXTENSIONS)})")
+    try:
+        image = to_bgr8(image)
+    except ValueError as e:
+        raise InvalidInput(f"{path}: {e}") from None
+    return limit_size(image, max_side)
+
+
+def natural_key(name: str):
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+def list_images(folder: str) -> list[Path]:
+    if not os.path.isdir(folder):
+        raise InvalidInput(f"{folder}: folder not found" if not os.path.exists(folder)
+                           else f"{folder}: is a file; give a folder of pictures")
+    files = [p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()]
+    if not files:
+        raise InvalidInput(f"{folder}: no pictures in this folder (looked for {', '.join(IMAGE_EXTENSIONS)})")
+    return sorted(files, key=lambda p: natural_key(p.name))

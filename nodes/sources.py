@@ -1,0 +1,228 @@
+"""Generic sources: video files, pictures, folders of pictures and a synthetic test pattern."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import cv2
+import numpy as np
+
+from nodegraph.errors import InvalidInput
+from nodegraph.node import Node, StreamInfo
+from nodegraph.params import Bool, Float, Int, Path
+from nodegraph.types import Frame
+
+from .media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, check_readable_file, limit_size, list_images, read_image
+
+log = logging.getLogger("nodegraph")
+
+MAX_SIZE_HELP = "frames larger than this (longest side, px) are scaled down; 0 keeps them as they are"
+
+
+class Pacer:
+    """Sleeps so frames come out at `fps` in real time (for files played as if live)."""
+
+    def __init__(self):
+        self.start = None
+
+    def wait(self, frame_index: int, fps: float) -> None:
+        now = time.monotonic()
+        if self.start is None or fps <= 0:
+            self.start = now - frame_index / fps if fps > 0 else now
+            return
+        delay = self.start + frame_index / fps - now
+        if delay > 0:
+            time.sleep(delay)
+
+
+class VideoSource(Node):
+    """Frames of a video file."""
+
+    category = "Sources"
+    outputs = {"frame": Frame}
+    params = {
+        "path": Path(role="input", extensions=list(VIDEO_EXTENSIONS), help="the video file to read"),
+        "loop": Bool(False, help="start again at the end instead of stopping"),
+        "realtime": Bool(False, help="pace frames at the file's fps, as a camera would"),
+        "max_size": Int(0, 16384, default=4096, help=MAX_SIZE_HELP),
+    }
+
+    def setup(self):
+        check_readable_file(self.path)
+        self._open()
+        ok, first = self.capture.read()
+        if not ok or first is None:
+            self.capture.release()
+            raise InvalidInput(f"{self.path}: no frame could be decoded: the file is damaged, empty, "
+                               "or not a video")
+        self._first = first
+        self._size = None
+        self._index = 0
+        self._pacer = Pacer()
+
+    def _open(self):
+        self.capture = cv2.VideoCapture(self.path)
+        if not self.capture.isOpened():
+            raise InvalidInput(f"{self.path}: not a video OpenCV can open (is it really a video? "
+                               f"supported containers include {', '.join(VIDEO_EXTENSIONS)})")
+        fps = self.capture.get(cv2.CAP_PROP_FPS)
+        self._fps = fps if 1.0 <= fps <= 1000.0 else 30.0
+        count = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        self._count = count if count > 0 else None
+
+    def length(self):
+        return None if self.loop else self._count
+
+    def stream_info(self):
+        return StreamInfo(fps=self._fps, frames=self.length(), media=self.path)
+
+    def process(self):
+        frame, self._first = self._first, None
+        if frame is None:
+            ok, frame = self.capture.read()
+            if not ok and self.loop and self._index > 0:
+                self.capture.release()
+                self._open()
+                ok, frame = self.capture.read()
+            if not ok:
+                return None
+        if self.realtime:
+            self._pacer.wait(self._index, self._fps)
+        self._index += 1
+        frame = limit_size(frame, self.max_size)
+        if self._size is None:
+            self._size = frame.shape[:2]
+        elif frame.shape[:2] != self._size:
+            # A stream whose frame size changes mid-way: keep the first size so every node
+            # and the output file see one geometry.
+            if self._index < 3 or self._index % 300 == 0:
+                log.warning("%s: frame %d is %dx%d, first frame was %dx%d; resizing", self.path,
+                            self._index - 1, frame.shape[1], frame.shape[0], self._size[1], self._size[0])
+            frame = cv2.resize(frame, (self._size[1], self._size[0]), interpolation=cv2.INTER_AREA)
+        return {"frame": frame}
+
+    def close(self):
+        capture = getattr(self, "capture", None)
+        if capture is not None:
+            capture.release()
+
+
+class ImageSource(Node):
+    """One picture, sent as a stream of frames."""
+
+    category = "Sources"
+    outputs = {"frame": Frame}
+    params = {
+        "path": Path(role="input", extensions=list(IMAGE_EXTENSIONS), help="the picture to read"),
+        "repeat": Int(0, 1_000_000, default=1, help="how many frames to send; 0 sends it forever"),
+        "fps": Float(0.0, 240.0, default=0.0, help="pace the frames at this rate; 0 sends them at once"),
+        "max_size": Int(0, 16384, default=4096, help=MAX_SIZE_HELP),
+    }
+
+    def setup(self):
+        self.image = read_image(self.path, self.max_size)
+        self._pacer = Pacer()
+
+    def length(self):
+        return self.repeat or None
+
+    def stream_info(self):
+        return StreamInfo(fps=self.fps or None, frames=self.length(), media=None)
+
+    def process(self):
+        if self.repeat and self.frame_id >= self.repeat:
+            return None
+        if self.fps:
+            self._pacer.wait(self.frame_id, self.fps)
+        return {"frame": self.image}
+
+
+class FolderSource(Node):
+    """The pictures of a folder, in natural order (frame2 before frame10)."""
+
+    category = "Sources"
+    outputs = {"frame": Frame}
+    params = {
+        "path": Path(role="input", folder=True, help="the folder of pictures"),
+        "loop": Bool(False, help="start again after the last picture"),
+        "fps": Float(0.0, 240.0, default=0.0, help="pace the frames at this rate; 0 sends them at once"),
+        "max_size": Int(0, 16384, default=4096, help=MAX_SIZE_HELP),
+    }
+
+    def setup(self):
+        self.files = list_images(self.path)
+        self._size = None
+        self._pacer = Pacer()
+
+    def length(self):
+        return None if self.loop else len(self.files)
+
+    def stream_info(self):
+        return StreamInfo(fps=self.fps or None, frames=self.length(), media=None)
+
+    def process(self):
+        index = self.frame_id
+        if index >= len(self.files):
+            if not self.loop:
+                return None
+            index %= len(self.files)
+        if self.fps:
+            self._pacer.wait(self.frame_id, self.fps)
+        frame = read_image(str(self.files[index]), self.max_size)
+        if self._size is None:
+            self._size = frame.shape[:2]
+        elif frame.shape[:2] != self._size:
+            frame = cv2.resize(frame, (self._size[1], self._size[0]), interpolation=cv2.INTER_AREA)
+        return {"frame": frame}
+
+
+class TestPattern(Node):
+    """A moving synthetic picture (no files needed): colour bars, a bouncing disc and the
+    frame number. Frame n is always the same picture."""
+
+    __test__ = False  # not a pytest test class despite the name
+    category = "Sources"
+    outputs = {"frame": Frame}
+    params = {
+        "width": Int(16, 7680, default=640, help="frame width, px"),
+        "height": Int(16, 4320, default=480, help="frame height, px"),
+        "frames": Int(0, 10_000_000, default=300, help="how many frames; 0 runs forever"),
+        "fps": Float(1.0, 240.0, default=30.0, help="the stream's frame rate"),
+        "realtime": Bool(False, help="pace frames at fps, as a camera would"),
+    }
+
+    def setup(self):
+        w, h = self.width, self.height
+        bars = np.array([[192, 192, 192], [0, 192, 192], [192, 192, 0], [0, 192, 0],
+                         [192, 0, 192], [0, 0, 192], [192, 0, 0]], np.uint8)
+        columns = (np.arange(w) * len(bars) // w)
+        self.background = np.ascontiguousarray(np.broadcast_to(bars[columns], (h, w, 3)))
+        ramp = np.linspace(0, 255, w, dtype=np.float32).astype(np.uint8)
+        self.background[h * 3 // 4:] = ramp[None, :, None]
+        self._pacer = Pacer()
+
+    def length(self):
+        return self.frames or None
+
+    def stream_info(self):
+        return StreamInfo(fps=self.fps, frames=self.length(), media=None)
+
+    def process(self):
+        n = self.frame_id
+        if self.frames and n >= self.frames:
+            return None
+        if self.realtime:
+            self._pacer.wait(n, self.fps)
+        w, h = self.width, self.height
+        frame = self.background.copy()
+        radius = max(4, min(w, h) // 8)
+        t = n / self.fps
+        cx = int(radius + (w - 2 * radius) * (0.5 + 0.5 * np.sin(t * 1.3)))
+        cy = int(radius + (h * 3 // 4 - 2 * radius) * (0.5 + 0.5 * np.sin(t * 2.1 + 1.0)))
+        cv2.circle(frame, (cx, cy), radius, (255, 255, 255), -1, cv2.LINE_AA)
+        cv2.circle(frame, (cx, cy), radius // 2, (40, 40, 200), -1, cv2.LINE_AA)
+        scale = max(0.4, h / 480)
+        cv2.putText(frame, f"{n:06d}", (int(10 * scale), int(h - 20 * scale)), cv2.FONT_HERSHEY_SIMPLEX,
+                    1.5 * scale, (0, 0, 0), max(1, int(3 * scale)), cv2.LINE_AA)
+        return {"frame": frame}
