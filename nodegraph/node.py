@@ -78,6 +78,11 @@ class Node:
     def close(self) -> None:
         """Flush and release what setup() opened. Called once, also after errors."""
 
+    def is_live(self) -> bool:
+        """For sources: True when frames come at their own pace (a camera, a paced file), so a
+        run defaults to realtime mode; False for files read as fast as the graph takes them."""
+        return False
+
     def length(self) -> int | None:
         """For sources: how many frames the stream has, when known."""
         return None

@@ -74,6 +74,9 @@ class VideoSource(Node):
     def length(self):
         return None if self.loop else self._count
 
+    def is_live(self):
+        return self.realtime
+
     def stream_info(self):
         return StreamInfo(fps=self._fps, frames=self.length(), media=self.path)
 
@@ -204,6 +207,9 @@ class TestPattern(Node):
 
     def length(self):
         return self.frames or None
+
+    def is_live(self):
+        return self.realtime
 
     def stream_info(self):
         return StreamInfo(fps=self.fps, frames=self.length(), media=None)
