@@ -13,7 +13,14 @@ from nodegraph.node import Node, StreamInfo
 from nodegraph.params import Bool, Float, Int, Path
 from nodegraph.types import Frame
 
-from .media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, check_readable_file, limit_size, list_images, read_image
+from .media import (
+    IMAGE_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    check_readable_file,
+    limit_size,
+    list_images,
+    read_image,
+)
 
 log = logging.getLogger("nodegraph")
 

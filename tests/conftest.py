@@ -1,0 +1,29 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def run_cli(*args, cwd=None, timeout=120, env=None):
+    """Run the real `nodegraph` command in a subprocess; returns CompletedProcess."""
+    full_env = {**os.environ, **(env or {})}
+    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), full_env.get("PYTHONPATH", "")]))
+    return subprocess.run([sys.executable, "-m", "nodegraph.cli", *map(str, args)], cwd=cwd or REPO,
+                          capture_output=True, text=True, timeout=timeout, env=full_env)
+
+
+@pytest.fixture
+def cli():
+    return run_cli
+
+
+@pytest.fixture(scope="session")
+def clip300(tmp_path_factory):
+    from clips import write_clip
+
+    return write_clip(tmp_path_factory.mktemp("clips") / "clip300.mp4", frames=300)

@@ -1,0 +1,137 @@
+import json
+import textwrap
+from pathlib import Path
+
+from clips import frame_index, read_frames
+from conftest import REPO, run_cli
+
+from nodegraph import preset
+
+
+def write_preset(path: Path, nodes, links, name="t"):
+    path.write_text(json.dumps({"format": "nodegraph-preset", "version": 1, "name": name, "description": "",
+                                "nodes": nodes, "links": [{"from": a, "to": b} for a, b in links]}))
+    return path
+
+
+def node(node_id, type_name, **params):
+    return {"id": node_id, "type": type_name, "params": params, "pos": None, "process": None}
+
+
+def test_validate_accepts_every_shipped_preset():
+    shipped = sorted((REPO / "presets").glob("*.json"))
+    assert shipped
+    result = run_cli("validate", *shipped)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_validate_names_the_cycle_and_exits_2(tmp_path):
+    p = write_preset(tmp_path / "cycle.json",
+                     [node("src", "TestPattern"), node("a", "FrameAdjuster"), node("b", "FrameAdjuster")],
+                     [("a.frame", "b.frame"), ("b.frame", "a.frame")])
+    result = run_cli("validate", p)
+    assert result.returncode == 2
+    assert "cycle: a -> b -> a" in result.stdout or "cycle: b -> a -> b" in result.stdout
+
+
+def test_validate_names_node_and_port_on_type_mismatch(tmp_path):
+    # A Frame into the scalar-free outputs is not possible among generic nodes, so use a bad port.
+    p = write_preset(tmp_path / "bad.json", [node("src", "TestPattern"), node("out", "FrameAdjuster")],
+                     [("src.frame", "out.faces")])
+    result = run_cli("validate", p, tmp_path / "missing.json")
+    assert result.returncode == 2
+    assert "node 'out', port 'faces': FrameAdjuster has no input 'faces'" in result.stdout
+    assert "node 'out', port 'frame': required input (Frame) is not connected" in result.stdout
+    assert "missing.json: invalid" in result.stdout
+
+
+def test_run_300_frames_in_order(tmp_path, clip300):
+    p = write_preset(tmp_path / "p.json",
+                     [node("src", "VideoSource", path=clip300), node("adj", "FrameAdjuster", median_blur=3),
+                      node("out", "VideoFileOutput", path=str(tmp_path / "out.mp4"))],
+                     [("src.frame", "adj.frame"), ("adj.frame", "out.frame")])
+    result = run_cli("run", p, "--sequential", "--stats-json", tmp_path / "stats.json")
+    assert result.returncode == 0, result.stderr
+    frames = read_frames(tmp_path / "out.mp4")
+    assert [frame_index(f) for f in frames] == list(range(300))
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats["frames"] == 300 and stats["fps"] > 0
+    assert set(stats["nodes"]) == {"src", "adj", "out"}
+    assert stats["nodes"]["adj"]["frames"] == 300 and stats["nodes"]["adj"]["ms_p95"] >= 0
+    assert "done: 300 frames" in result.stderr
+
+
+def test_set_and_frames_override(tmp_path):
+    p = write_preset(tmp_path / "p.json",
+                     [node("src", "TestPattern", width=64, height=48),
+                      node("out", "ImageSequenceOutput", path=str(tmp_path / "seq"))],
+                     [("src.frame", "out.frame")])
+    result = run_cli("run", p, "--sequential", "--frames", "7", "--set", "out.format=\"jpg\"")
+    assert result.returncode == 0, result.stderr
+    assert len(list((tmp_path / "seq").glob("frame_*.jpg"))) == 7
+    bad = run_cli("run", p, "--sequential", "--set", "nowhere.x=1")
+    assert bad.returncode == 2 and "there is no node 'nowhere'" in bad.stderr
+    bad = run_cli("run", p, "--sequential", "--set", "src.width=1")
+    assert bad.returncode == 2 and "node 'src', field 'width': 1 is out of range" in bad.stderr
+
+
+def test_nodes_lists_types_ports_and_params():
+    result = run_cli("nodes", "--json")
+    assert result.returncode == 0
+    types = {d["type"]: d for d in json.loads(result.stdout)}
+    assert types["FrameAdjuster"]["inputs"] == {"frame": {"type": "Frame", "optional": False}}
+    assert types["FrameAdjuster"]["params"]["median_blur"]["max"] == 31
+    text = run_cli("nodes").stdout
+    assert "VideoSource  [Sources, built-in]" in text
+
+
+def test_third_party_node_through_entry_point(tmp_path):
+    """A package registered in the `nodegraph.nodes` entry-point group, installed the way pip
+    lays out a package (module + dist-info with entry_points.txt) on the path."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "invert_nodes.py").write_text(textwrap.dedent('''
+        from nodegraph.node import Node
+        from nodegraph.types import Frame
+
+        class Invert(Node):
+            """Inverts every pixel."""
+            category = "Colour"
+            inputs = {"frame": Frame}
+            outputs = {"frame": Frame}
+
+            def process(self, frame):
+                return {"frame": 255 - frame}
+    '''))
+    dist = site / "invert_nodes-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: invert-nodes\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[nodegraph.nodes]\ninvert = invert_nodes:Invert\n")
+    env = {"PYTHONPATH": str(site)}
+    listed = run_cli("nodes", env=env)
+    assert "Invert  [Colour, invert-nodes]" in listed.stdout
+    p = write_preset(tmp_path / "p.json",
+                     [node("src", "TestPattern", width=64, height=48, frames=3), node("inv", "Invert"),
+                      node("out", "ImageSequenceOutput", path=str(tmp_path / "seq"))],
+                     [("src.frame", "inv.frame"), ("inv.frame", "out.frame")])
+    result = run_cli("run", p, "--sequential", env=env)
+    assert result.returncode == 0, result.stderr
+    import cv2
+
+    from nodegraph.registry import default_registry
+    reference = default_registry().get("TestPattern")("r", {"width": 64, "height": 48})
+    reference.setup()
+    reference.frame_id = 1
+    expected = 255 - reference.process()["frame"]
+    assert (cv2.imread(str(tmp_path / "seq" / "frame_000001.png")) == expected).all()
+    unknown = run_cli("validate", p)
+    assert unknown.returncode == 2
+    assert "unknown node type 'Invert'; installed node packages: built-in" in unknown.stdout
+
+
+def test_demo_preset_runs_from_another_folder(tmp_path):
+    result = run_cli("run", REPO / "presets" / "demo.json", "--sequential", "--frames", "10", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "demo.mp4").stat().st_size > 0
+    assert not (REPO / "presets" / "out").exists()
+    assert preset.load(REPO / "presets" / "demo.json").nodes["out"].params["path"] == "out/demo.mp4"

@@ -1,0 +1,131 @@
+import pytest
+
+from nodegraph.graph import Graph, Link, LinkError
+from nodegraph.registry import default_registry
+
+REG = default_registry()
+
+
+def chain(tmp_path):
+    g = Graph(base_dir=tmp_path)
+    g.add_node("TestPattern", {"frames": 5}, node_id="src")
+    g.add_node("FrameAdjuster", {}, node_id="adj")
+    g.add_node("ImageSequenceOutput", {"path": str(tmp_path / "out")}, node_id="out")
+    g.add_link(Link.parse("src.frame", "adj.frame"), REG)
+    g.add_link(Link.parse("adj.frame", "out.frame"), REG)
+    return g
+
+
+def messages(g):
+    return [str(p) for p in g.validate(REG)]
+
+
+def test_valid_chain_has_no_problems(tmp_path):
+    assert messages(chain(tmp_path)) == []
+
+
+def test_cycle_is_named(tmp_path):
+    g = chain(tmp_path)
+    g.add_node("FrameAdjuster", {}, node_id="adj2")
+    g.links.remove(Link.parse("src.frame", "adj.frame"))
+    g.nx.remove_edge("src", "adj", key=Link.parse("src.frame", "adj.frame"))
+    g.add_link(Link.parse("adj.frame", "adj2.frame"))
+    g.add_link(Link.parse("adj2.frame", "adj.frame"))
+    cycle = [m for m in messages(g) if "cycle" in m]
+    assert len(cycle) == 1
+    assert "adj" in cycle[0] and "adj2" in cycle[0]
+
+
+def test_editor_refuses_a_link_that_makes_a_cycle(tmp_path):
+    g = chain(tmp_path)
+    g.add_node("FrameAdjuster", {}, node_id="adj2")
+    g.add_link(Link.parse("adj.frame", "adj2.frame"), REG)
+    with pytest.raises(LinkError, match="cycle"):
+        g.add_link(Link.parse("adj2.frame", "adj.frame"), REG)
+
+
+def test_two_links_into_one_input_and_unconnected_input(tmp_path):
+    g = chain(tmp_path)
+    g.add_node("TestPattern", {}, node_id="src2")
+    g.add_node("FrameAdjuster", {}, node_id="lonely")
+    g.add_link(Link.parse("src2.frame", "adj.frame"))
+    found = messages(g)
+    assert any("node 'adj', port 'frame': two links feed this input" in m for m in found)
+    assert any("node 'lonely', port 'frame': required input (Frame) is not connected" in m for m in found)
+
+
+def test_unknown_type_param_and_range_are_named(tmp_path):
+    g = chain(tmp_path)
+    g.add_node("NoSuchNode", {}, node_id="mystery")
+    g.set_param("adj", "brightness", 999)
+    g.set_param("adj", "sparkle", 1)
+    found = messages(g)
+    assert any("node 'mystery', field 'type': unknown node type 'NoSuchNode'" in m and "built-in" in m
+               for m in found)
+    assert any("node 'adj', field 'brightness': 999 is out of range [-255, 255]" in m for m in found)
+    assert any("node 'adj', field 'sparkle'" in m and "no param" in m for m in found)
+
+
+def test_type_mismatch_is_named_with_both_types(tmp_path):
+    from nodegraph.node import Node
+    from nodegraph.registry import Registry
+    from nodegraph.types import Faces, Frame
+
+    class FaceSink(Node):
+        inputs = {"faces": Faces}
+
+    reg = Registry()
+    reg.add_all(REG, "built-in")
+    reg.add(FaceSink, "test")
+    g = Graph(base_dir=tmp_path)
+    g.add_node("TestPattern", {}, node_id="src")
+    g.add_node("FaceSink", {}, node_id="sink")
+    with pytest.raises(LinkError, match=r"gives Frame.*takes Faces"):
+        g.add_link(Link.parse("src.frame", "sink.faces"), reg)
+    g.add_link(Link.parse("src.frame", "sink.faces"))  # as a hand-edited preset would
+    found = [str(p) for p in g.validate(reg)]
+    assert any("node 'sink', port 'faces': type mismatch" in m and "Frame" in m and "Faces" in m for m in found)
+    assert Frame != Faces
+
+
+def test_missing_required_file_param_and_missing_file(tmp_path):
+    g = Graph(base_dir=tmp_path)
+    g.add_node("VideoSource", {}, node_id="a")
+    g.add_node("VideoSource", {"path": "nope.mp4"}, node_id="b")
+    found = messages(g)
+    assert any("node 'a', field 'path': required param is not set" in m for m in found)
+    assert any("node 'b', field 'path': file not found: " + str(tmp_path / "nope.mp4") in m for m in found)
+
+
+def test_every_builtin_node_but_file_ones_accepts_empty_params():
+    from nodegraph.params import Path
+
+    for cls in REG:
+        required = [n for n, p in cls.params.items() if p.required]
+        assert all(isinstance(cls.params[n], Path) for n in required), cls
+        if not required:
+            cls("x", {})
+
+
+def test_port_naming_convention():
+    from nodegraph.params import Path
+    from nodegraph.types import Faces, Frame
+
+    for cls in REG:
+        for ports in (cls.inputs, cls.outputs):
+            for name, port_type in ports.items():
+                if port_type is Frame and name != "frame":
+                    assert name.endswith("frame"), (cls, name)
+                if port_type is Faces:
+                    assert name.endswith("faces"), (cls, name)
+        if cls.category in ("Sources", "Output"):
+            for name, spec in cls.params.items():
+                if isinstance(spec, Path) and spec.required:
+                    assert name == "path", (cls, name)
+
+
+def test_topological_order_is_stable(tmp_path):
+    g = chain(tmp_path)
+    assert g.topological_order() == ["src", "adj", "out"]
+    g.remove_node("adj")
+    assert g.links == []

@@ -1,0 +1,145 @@
+import json
+import os
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from nodegraph import preset
+from nodegraph.errors import InvalidInput
+from nodegraph.graph import Graph
+from nodegraph.registry import default_registry
+
+REG = default_registry()
+DEMO = {
+    "format": "nodegraph-preset", "version": 1, "name": "t", "description": "",
+    "nodes": [
+        {"id": "src", "type": "VideoSource", "params": {"path": "clip.mp4"}, "pos": [0, 0], "process": None},
+        {"id": "out", "type": "VideoFileOutput", "params": {"path": "result.mp4"}, "pos": [200, 0],
+         "process": None},
+    ],
+    "links": [{"from": "src.frame", "to": "out.frame"}],
+}
+
+
+def test_bad_json_names_line_and_column():
+    with pytest.raises(preset.PresetError, match=r"line 3, column 5"):
+        preset.loads('{\n  "format": "nodegraph-preset",\n    ]\n}')
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"format": "something-else"}, "field 'format' must be \"nodegraph-preset\""),
+    ({"version": 99}, "version 99 is newer"),
+    ({"version": "1"}, "field 'version' must be a positive integer"),
+    ({"nodes": {}}, "field 'nodes' must be a list"),
+])
+def test_wrong_format_or_version(change, message):
+    with pytest.raises(preset.PresetError, match=message):
+        preset.from_dict({**DEMO, **change})
+
+
+def test_nan_is_refused():
+    with pytest.raises(preset.PresetError, match="NaN"):
+        preset.loads(json.dumps(DEMO).replace('"pos": [0, 0]', '"pos": [NaN, 0]'))
+
+
+def test_save_then_load_gives_an_equal_graph(tmp_path):
+    g = preset.from_dict(DEMO, base_dir=tmp_path)
+    path = tmp_path / "p.json"
+    preset.save(g, path)
+    again = preset.load(path)
+    assert again == g
+    assert preset.to_dict(again) == DEMO
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_relative_paths_inputs_against_preset_folder_outputs_against_cwd(tmp_path, monkeypatch):
+    folder = tmp_path / "presets"
+    folder.mkdir()
+    (folder / "p.json").write_text(json.dumps(DEMO))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    g = preset.load(folder / "p.json")
+    assert g.resolved_params("src", REG)["path"] == str(folder / "clip.mp4")
+    assert g.resolved_params("out", REG)["path"] == str(work / "result.mp4")
+
+
+def test_loading_never_imports_or_evaluates(tmp_path):
+    evil = {**DEMO, "nodes": [{"id": "x", "type": "os.system", "params": {"path": "__import__('os')"}}],
+            "links": []}
+    g = preset.from_dict(evil, base_dir=tmp_path)
+    problems = [str(p) for p in g.validate(REG)]
+    assert any("unknown node type 'os.system'" in p for p in problems)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False) | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=20,
+)
+
+
+def mutate(data, path_choice, value):
+    """Replace one value somewhere inside `data` (a copy) with `value`."""
+    data = json.loads(json.dumps(data))
+    spots = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            for key in node:
+                spots.append((node, key))
+                walk(node[key])
+        elif isinstance(node, list):
+            for i in range(len(node)):
+                spots.append((node, i))
+                walk(node[i])
+
+    walk(data)
+    container, key = spots[path_choice % len(spots)]
+    container[key] = value
+    return data
+
+
+def check_loader(data, tmp_path):
+    try:
+        graph = preset.from_dict(data, base_dir=tmp_path)
+    except InvalidInput as e:
+        assert str(e)
+        return
+    assert isinstance(graph, Graph)
+    for problem in graph.validate(REG):
+        assert str(problem)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.integers(0, 10_000), json_values)
+def test_mutated_presets_give_a_graph_or_a_clear_error(tmp_path, where, value):
+    check_loader(mutate(DEMO, where, value), tmp_path)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(json_values)
+def test_random_json_gives_a_clear_error(tmp_path, value):
+    check_loader(value, tmp_path)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=200))
+def test_random_text_gives_a_clear_error(text):
+    try:
+        preset.loads(text)
+    except InvalidInput as e:
+        assert str(e)
+
+
+def test_unreadable_and_missing_files(tmp_path):
+    with pytest.raises(preset.PresetError, match="file not found"):
+        preset.load(tmp_path / "missing.json")
+    binary = tmp_path / "b.json"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(preset.PresetError, match="not a UTF-8"):
+        preset.load(binary)
+    with pytest.raises(preset.PresetError, match="folder"):
+        preset.load(tmp_path)
+    assert os.path.exists(tmp_path)
