@@ -1,0 +1,163 @@
+"""Every kind of bad media a user may feed in: handled, or refused with the file and the problem named."""
+
+import json
+import shutil
+import subprocess
+
+import cv2
+import numpy as np
+import pytest
+from clips import frame_index, indexed_frame, read_frames, write_clip
+
+from conftest import run_cli
+
+
+def preset_file(tmp_path, source_type, source_path, **source_params):
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({
+        "format": "nodegraph-preset", "version": 1, "name": "t", "description": "",
+        "nodes": [
+            {"id": "src", "type": source_type, "params": {"path": str(source_path), **source_params}},
+            {"id": "out", "type": "ImageSequenceOutput", "params": {"path": str(tmp_path / "seq")}},
+        ],
+        "links": [{"from": "src.frame", "to": "out.frame"}],
+    }))
+    return path
+
+
+def run(tmp_path, source_type, source_path, **params):
+    return run_cli("run", preset_file(tmp_path, source_type, source_path, **params), "--sequential")
+
+
+def written(tmp_path):
+    return sorted((tmp_path / "seq").glob("frame_*.png"))
+
+
+def test_missing_file(tmp_path):
+    result = run(tmp_path, "VideoSource", tmp_path / "nothing.mp4")
+    assert result.returncode == 2
+    assert f"file not found: {tmp_path / 'nothing.mp4'}" in result.stderr
+
+
+def test_zero_byte_file(tmp_path):
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    result = run(tmp_path, "VideoSource", tmp_path / "empty.mp4")
+    assert result.returncode == 2
+    assert f"{tmp_path / 'empty.mp4'}: the file is empty (0 bytes)" in result.stderr
+
+
+def test_text_file_named_mp4(tmp_path):
+    (tmp_path / "notes.mp4").write_text("these are my notes, not a video\n" * 20)
+    result = run(tmp_path, "VideoSource", tmp_path / "notes.mp4")
+    assert result.returncode == 2
+    assert str(tmp_path / "notes.mp4") in result.stderr and "not a video" in result.stderr
+
+
+def test_truncated_mp4_is_refused(tmp_path):
+    clip = write_clip(tmp_path / "clip.mp4", frames=60)
+    data = open(clip, "rb").read()
+    (tmp_path / "cut.mp4").write_bytes(data[: len(data) // 2])  # the index (moov) is at the end: gone
+    result = run(tmp_path, "VideoSource", tmp_path / "cut.mp4")
+    assert result.returncode == 2
+    assert str(tmp_path / "cut.mp4") in result.stderr
+
+
+def test_truncated_avi_keeps_the_frames_it_has(tmp_path):
+    clip = write_clip(tmp_path / "clip.avi", frames=60, codec="MJPG")
+    data = open(clip, "rb").read()
+    (tmp_path / "cut.avi").write_bytes(data[: len(data) // 2])
+    result = run(tmp_path, "VideoSource", tmp_path / "cut.avi")
+    assert result.returncode == 0, result.stderr
+    frames = [cv2.imread(str(p)) for p in written(tmp_path)]
+    assert 10 < len(frames) < 60
+    assert [frame_index(f) for f in frames] == list(range(len(frames)))
+
+
+@pytest.mark.parametrize("kind", ["gray", "gray16", "rgba", "bgr16"])
+def test_unusual_pixel_formats_become_bgr(tmp_path, kind):
+    base = indexed_frame(5)
+    image = {
+        "gray": cv2.cvtColor(base, cv2.COLOR_BGR2GRAY),
+        "gray16": cv2.cvtColor(base, cv2.COLOR_BGR2GRAY).astype(np.uint16) * 257,
+        "rgba": cv2.cvtColor(base, cv2.COLOR_BGR2BGRA),
+        "bgr16": base.astype(np.uint16) * 257,
+    }[kind]
+    cv2.imwrite(str(tmp_path / "in.png"), image)
+    result = run(tmp_path, "ImageSource", tmp_path / "in.png")
+    assert result.returncode == 0, result.stderr
+    out = cv2.imread(str(written(tmp_path)[0]), cv2.IMREAD_UNCHANGED)
+    assert out.shape == (120, 160, 3) and out.dtype == np.uint8
+    expected = base if kind in ("rgba", "bgr16") else cv2.cvtColor(image if kind == "gray" else
+                                                                    (image >> 8).astype(np.uint8),
+                                                                    cv2.COLOR_GRAY2BGR)
+    assert np.abs(out.astype(int) - expected).max() <= 1
+
+
+def test_8k_frame_is_scaled_to_max_size(tmp_path):
+    big = cv2.resize(indexed_frame(3), (7680, 4320), interpolation=cv2.INTER_NEAREST)
+    cv2.imwrite(str(tmp_path / "8k.png"), big)
+    result = run(tmp_path, "ImageSource", tmp_path / "8k.png")
+    assert result.returncode == 0, result.stderr
+    out = cv2.imread(str(written(tmp_path)[0]))
+    assert out.shape == (2304, 4096, 3)
+    assert frame_index(cv2.resize(out, (160, 120), interpolation=cv2.INTER_AREA)) == 3
+
+
+def test_not_a_picture(tmp_path):
+    (tmp_path / "fake.png").write_text("hello")
+    result = run(tmp_path, "ImageSource", tmp_path / "fake.png")
+    assert result.returncode == 2
+    assert f"{tmp_path / 'fake.png'}: not a picture" in result.stderr
+
+
+def test_folder_of_mixed_sizes_keeps_the_first_size(tmp_path):
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    for i, size in enumerate([(160, 120), (320, 240), (100, 80)]):
+        cv2.imwrite(str(folder / f"img{i + 1}.png"), cv2.resize(indexed_frame(i), size))
+    (folder / "readme.txt").write_text("not a picture")
+    result = run(tmp_path, "FolderSource", folder)
+    assert result.returncode == 0, result.stderr
+    frames = [cv2.imread(str(p)) for p in written(tmp_path)]
+    assert [f.shape for f in frames] == [(120, 160, 3)] * 3
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run(tmp_path, "FolderSource", empty)
+    assert result.returncode == 2 and f"{empty}: no pictures in this folder" in result.stderr
+
+
+needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
+
+
+def ffmpeg(*args):
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", *map(str, args)], check=True, timeout=60)
+
+
+@needs_ffmpeg
+def test_video_whose_frame_size_changes(tmp_path):
+    write_clip(tmp_path / "a.avi", frames=20, codec="MJPG")
+    writer = cv2.VideoWriter(str(tmp_path / "b.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 30, (320, 240))
+    for i in range(20, 40):
+        writer.write(cv2.resize(indexed_frame(i), (320, 240), interpolation=cv2.INTER_NEAREST))
+    writer.release()
+    (tmp_path / "list.txt").write_text("file 'a.avi'\nfile 'b.avi'\n")
+    ffmpeg("-f", "concat", "-safe", "0", "-i", tmp_path / "list.txt", "-c", "copy", tmp_path / "mixed.mkv")
+    result = run(tmp_path, "VideoSource", tmp_path / "mixed.mkv")
+    assert result.returncode == 0, result.stderr
+    frames = [cv2.imread(str(p)) for p in written(tmp_path)]
+    assert len(frames) == 40
+    assert all(f.shape == (120, 160, 3) for f in frames)
+    assert [frame_index(f) for f in frames] == list(range(40))
+
+
+@needs_ffmpeg
+def test_variable_frame_rate_video(tmp_path):
+    source = write_clip(tmp_path / "cfr.avi", frames=60, codec="MJPG")
+    # Timestamps that stretch and shrink: a genuinely variable frame rate.
+    ffmpeg("-i", source, "-vf", "setpts='N/30/TB + if(gt(N,30), (N-30)/60/TB, 0)'", "-fps_mode", "vfr",
+           "-c:v", "mjpeg", "-q:v", "2", tmp_path / "vfr.mkv")
+    result = run(tmp_path, "VideoSource", tmp_path / "vfr.mkv")
+    assert result.returncode == 0, result.stderr
+    frames = [cv2.imread(str(p)) for p in written(tmp_path)]
+    assert [frame_index(f) for f in frames] == list(range(60))
+    assert len(read_frames(tmp_path / "vfr.mkv")) == 60
