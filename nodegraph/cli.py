@@ -168,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     nodes.add_argument("--json", action="store_true")
     nodes.set_defaults(func=cmd_nodes)
 
+    from . import models_cmd
+
+    models_cmd.add_parser(sub)
     return parser
 
 

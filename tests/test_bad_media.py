@@ -8,7 +8,6 @@ import cv2
 import numpy as np
 import pytest
 from clips import frame_index, indexed_frame, read_frames, write_clip
-
 from conftest import run_cli
 
 

@@ -1,0 +1,365 @@
+"""Resolve a model name or path to a verified file: manifest, sha256, model folders, HTTPS fetch.
+
+Folders searched for a model, first match wins: env NODEGRAPH_MODELS (an override folder), the user
+model folder (`nodegraph.paths.user_models_dir`), the built-in folder (`data_dir("models")`).
+A file whose name is listed in the manifest must match the manifest's size and sha256 wherever it lies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import logging
+import os
+import ssl
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.error import HTTPError, URLError
+from urllib.parse import urlsplit
+
+from nodegraph import __version__
+from nodegraph.errors import InvalidInput
+from nodegraph.paths import data_dir, user_models_dir
+
+log = logging.getLogger("nodegraph")
+
+CONNECT_TIMEOUT_S = 5.0
+READ_TIMEOUT_S = 30.0
+_CHUNK = 1 << 20
+
+
+class ModelError(InvalidInput):
+    """A model is unknown, missing, corrupt or cannot be fetched; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    file: str
+    sha256: str | None
+    size: int | None
+    builtin: bool
+    url: str | None
+    record: dict
+
+    @property
+    def kind(self) -> str:
+        return "built-in" if self.builtin else "user"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    path: Path
+    entries: dict[str, ModelEntry]
+    notes: str
+
+    def by_file(self, file_name: str) -> ModelEntry | None:
+        return next((e for e in self.entries.values() if e.file == file_name), None)
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    name: str
+    kind: str
+    path: Path | None
+    status: str  # "ok", "no hash" (present, nothing to check against), "missing" or "bad"
+    message: str
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "bad" or (self.status == "missing" and self.kind == "built-in")
+
+
+def manifest_path() -> Path:
+    override = os.environ.get("NODEGRAPH_MANIFEST")
+    return Path(override).expanduser() if override else data_dir("models") / "manifest.json"
+
+
+def load_manifest() -> Manifest:
+    path = manifest_path()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot read the model manifest {path}: {exc}; "
+                         "re-clone or reinstall nodegraph") from exc
+    entries = {}
+    for section, builtin in (("models", True), ("user_models", False)):
+        for name, record in data.get(section, {}).items():
+            if "file" not in record:
+                raise ModelError(f"model manifest {path}: {section}.{name} has no 'file' field")
+            entries[name] = ModelEntry(name, record["file"], record.get("sha256"), record.get("size"),
+                                       builtin, record.get("url"), record)
+    return Manifest(path, entries, data.get("user_model_notes", ""))
+
+
+def builtin_dir() -> Path | None:
+    try:
+        return data_dir("models")
+    except FileNotFoundError:
+        return None
+
+
+def search_dirs() -> list[Path]:
+    override = os.environ.get("NODEGRAPH_MODELS")
+    folders = [Path(override).expanduser()] if override else []
+    folders.append(user_models_dir())
+    builtin = builtin_dir()
+    if builtin is not None:
+        folders.append(builtin)
+    return folders
+
+
+def fetch_dir() -> Path:
+    """Where `fetch` writes: the NODEGRAPH_MODELS override when set, else the user model folder."""
+    override = os.environ.get("NODEGRAPH_MODELS")
+    return Path(override).expanduser() if override else user_models_dir()
+
+
+def find(entry: ModelEntry) -> Path | None:
+    return next((folder / entry.file for folder in search_dirs() if (folder / entry.file).is_file()), None)
+
+
+def resolve(name_or_path: str | os.PathLike, *, base_dir: str | os.PathLike | None = None) -> Path:
+    """A verified model file for a manifest name or a path (relative paths against base_dir or cwd).
+
+    A bare file name that is no manifest name is also looked for in the model folders, so a `.dfm`
+    dropped into the user model folder resolves by its file name.
+    """
+    manifest = load_manifest()
+    text = os.fspath(name_or_path)
+    entry = manifest.entries.get(text)
+    if entry is not None:
+        found = find(entry)
+        if found is None:
+            raise ModelError(_missing_message(entry))
+        return verify_file(found, entry=entry, manifest=manifest)
+    path = Path(text).expanduser()
+    if path.is_absolute():
+        candidates = [path]
+    else:
+        candidates = [Path(base_dir or Path.cwd()) / path]
+        if len(path.parts) == 1:
+            candidates += [folder / path for folder in search_dirs()]
+    found = next((c for c in candidates if c.is_file()), None)
+    if found is None:
+        if len(path.parts) == 1 and not path.suffix:
+            known = ", ".join(sorted(manifest.entries))
+            raise ModelError(f"unknown model '{text}': known models are {known} "
+                             f"(see `nodegraph models list`); or give the path of a model file")
+        looked = ", ".join(str(c) for c in candidates)
+        raise ModelError(f"model file '{text}' not found (looked for {looked}); "
+                         f"put it there or in the user model folder {user_models_dir()}")
+    return verify_file(found, manifest=manifest)
+
+
+def verify_file(path: str | os.PathLike, *, entry: ModelEntry | None = None,
+                manifest: Manifest | None = None) -> Path:
+    """Return `path` when it is a usable model file; raise ModelError saying what is wrong and the fix.
+
+    A file named like a manifest entry must match its size and sha256; other files must exist and not
+    be empty. The sha256 is computed once per process for a given path, mtime and size.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"model file {path} does not exist")
+    if entry is None:
+        entry = (manifest or load_manifest()).by_file(path.name)
+    stat = path.stat()
+    if stat.st_size == 0:
+        raise ModelError(f"model file {path} is empty. Fix: {_fix(path, entry)}")
+    if entry is None or entry.sha256 is None:
+        return path
+    if entry.size is not None and stat.st_size != entry.size:
+        raise ModelError(
+            f"model file {path} is truncated or not the expected file: size is {stat.st_size} bytes, "
+            f"expected {entry.size} bytes (manifest entry '{entry.name}'). Fix: {_fix(path, entry)}")
+    found = _sha256(path, stat)
+    if found != entry.sha256:
+        raise ModelError(
+            f"model file {path} is corrupt: sha256 is {found}, expected {entry.sha256} (manifest entry "
+            f"'{entry.name}', size {stat.st_size} bytes as expected). Fix: {_fix(path, entry)}")
+    return path
+
+
+def verify(name: str | None = None) -> list[VerifyResult]:
+    """Check one manifest model or all of them; messages are those that resolve() raises."""
+    manifest = load_manifest()
+    if name is not None and name not in manifest.entries:
+        raise ModelError(f"unknown model '{name}': known models are {', '.join(sorted(manifest.entries))}")
+    entries = [manifest.entries[name]] if name else list(manifest.entries.values())
+    results = []
+    for entry in entries:
+        path = find(entry)
+        if path is None:
+            results.append(VerifyResult(entry.name, entry.kind, None, "missing", _missing_message(entry)))
+            continue
+        try:
+            verify_file(path, entry=entry, manifest=manifest)
+        except ModelError as exc:
+            results.append(VerifyResult(entry.name, entry.kind, path, "bad", str(exc)))
+            continue
+        status = "ok" if entry.sha256 else "no hash"
+        results.append(VerifyResult(entry.name, entry.kind, path, status,
+                                    "verified" if entry.sha256 else "no known sha256 to check against"))
+    return results
+
+
+def fetch(name: str, *, allow_unverified: bool = False, ssl_context: ssl.SSLContext | None = None,
+          progress: Callable[[int, int | None], None] | None = None) -> Path:
+    """Download a user model over HTTPS into fetch_dir(), resumably, and verify it before it is used.
+
+    The download goes to `<file>.part` beside the final name (an existing .part resumes with an HTTP
+    Range request) and is moved into place only once its size and sha256 match the manifest.
+    """
+    manifest = load_manifest()
+    entry = manifest.entries.get(name)
+    if entry is None:
+        raise ModelError(f"unknown model '{name}': known models are {', '.join(sorted(manifest.entries))}")
+    if entry.builtin:
+        raise ModelError(f"'{name}' is a built-in model: it ships with nodegraph and is never downloaded; "
+                         "if it is missing or corrupt, re-clone the repository or reinstall nodegraph")
+    final = fetch_dir() / entry.file
+    if not entry.url:
+        raise ModelError(f"model '{name}' has no download URL in {manifest.path}; place {entry.file} "
+                         f"by hand at {final}")
+    if urlsplit(entry.url).scheme != "https":
+        raise ModelError(f"refusing to fetch '{name}' from {entry.url}: only https:// URLs are allowed "
+                         f"(fix the URL in {manifest.path}, or place the file by hand at {final})")
+    if entry.sha256 is None and not allow_unverified:
+        raise ModelError(f"refusing to fetch '{name}': the manifest has no sha256 for it, so the download "
+                         "could not be checked; pass --allow-unverified to fetch it anyway")
+    if final.is_file():
+        try:
+            return verify_file(final, entry=entry, manifest=manifest)
+        except ModelError:
+            log.info("%s: existing %s fails verification; downloading it again", name, final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    part = final.with_name(final.name + ".part")
+    _download(entry, part, final, ssl_context, progress)
+    _check_download(entry, part)
+    os.replace(part, final)
+    return final
+
+
+def _download(entry: ModelEntry, part: Path, final: Path, context: ssl.SSLContext | None,
+              progress: Callable[[int, int | None], None] | None) -> None:
+    offset = part.stat().st_size if part.exists() else 0
+    request = urllib.request.Request(entry.url, headers={"User-Agent": f"nodegraph/{__version__}"})
+    if offset:
+        request.add_header("Range", f"bytes={offset}-")
+    opener = urllib.request.build_opener(_HttpsHandler(context=context), _HttpsOnlyRedirects())
+    try:
+        with opener.open(request, timeout=CONNECT_TIMEOUT_S) as response:
+            if response.status != 206:
+                offset = 0  # the server sent the whole file
+            length = response.headers.get("Content-Length")
+            total = offset + int(length) if length else entry.size
+            with part.open("ab" if offset else "wb") as out:
+                done = offset
+                while chunk := response.read(_CHUNK):
+                    out.write(chunk)
+                    done += len(chunk)
+                    if progress:
+                        progress(done, total)
+                out.flush()
+                os.fsync(out.fileno())
+            if length and done < total:  # http.client reports a body cut short as a normal end
+                raise ConnectionError(f"connection closed after {done} of {total} bytes")
+    except HTTPError as exc:
+        if exc.code == 416 and offset:
+            return  # the .part already holds the whole file (or more): verification decides
+        raise ModelError(f"could not fetch '{entry.name}' from {entry.url}: HTTP {exc.code} {exc.reason}. "
+                         f"{_by_hand(entry, final)}") from exc
+    except (URLError, OSError, http.client.HTTPException) as exc:  # HTTPException: cut off mid-body
+        reason = exc.reason if isinstance(exc, URLError) else exc
+        kept = (f" The partial download in {part} resumes on the next `nodegraph models fetch "
+                f"{entry.name}`." if part.exists() else "")
+        raise ModelError(f"could not download '{entry.name}' from {entry.url} ({reason}).{kept} "
+                         f"If this machine is offline, {_by_hand(entry, final)}") from exc
+
+
+def _check_download(entry: ModelEntry, part: Path) -> None:
+    size = part.stat().st_size
+    problem = None
+    if entry.size is not None and size != entry.size:
+        problem = f"it is {size} bytes, expected {entry.size}"
+    elif entry.sha256 is not None:
+        digest = _sha256(part, part.stat())
+        if digest != entry.sha256:
+            problem = f"its sha256 is {digest}, expected {entry.sha256}"
+    else:
+        log.warning("%s: fetched without a known sha256 (--allow-unverified); its sha256 is %s",
+                    entry.name, _sha256(part, part.stat()))
+    if problem:
+        part.unlink()
+        raise ModelError(f"the download of '{entry.name}' from {entry.url} is not the expected file: "
+                         f"{problem}. It was deleted and nothing was installed; run `nodegraph models fetch "
+                         f"{entry.name}` again, and if it keeps failing the source has changed")
+
+
+class _Connection(http.client.HTTPSConnection):
+    """Connects (TCP and TLS) under the short timeout given to open(), then reads with a longer one."""
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock.settimeout(READ_TIMEOUT_S)
+
+
+class _HttpsHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req):
+        return self.do_open(_Connection, req, context=self._context)
+
+
+class _HttpsOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if urlsplit(newurl).scheme != "https":
+            raise ModelError(f"refusing to follow a redirect from {req.full_url} to {newurl}: "
+                             "only https:// downloads are allowed")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_hash_cache: dict[tuple[str, int, int], str] = {}
+
+
+def _sha256(path: Path, stat: os.stat_result) -> str:
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    if key not in _hash_cache:
+        digest = hashlib.sha256()
+        with path.open("rb") as f:
+            while block := f.read(_CHUNK):
+                digest.update(block)
+        _hash_cache[key] = digest.hexdigest()
+    return _hash_cache[key]
+
+
+def _missing_message(entry: ModelEntry) -> str:
+    looked = ", ".join(str(folder) for folder in search_dirs())
+    if entry.builtin:
+        return (f"built-in model '{entry.name}' ({entry.file}) is missing (looked in {looked}); "
+                "re-clone the repository or reinstall nodegraph (pip install --force-reinstall nodegraph)")
+    return (f"model '{entry.name}' ({entry.file}) is not installed (looked in {looked}); fetch it with "
+            f"`nodegraph models fetch {entry.name}`, or place the file by hand in {fetch_dir()}")
+
+
+def _fix(path: Path, entry: ModelEntry | None) -> str:
+    if entry is None:
+        return "replace it with a good copy"
+    if not entry.builtin:
+        return (f"delete it and fetch it again with `nodegraph models fetch {entry.name}` (downloads into "
+                f"{fetch_dir()}), or replace it by hand with a good copy")
+    builtin = builtin_dir()
+    if builtin is not None and path.parent.resolve() == builtin.resolve():
+        return ("it is a built-in model: restore it from the repository (re-clone, or `git checkout -- "
+                f"models/{entry.file}`) or reinstall nodegraph (pip install --force-reinstall nodegraph)")
+    return (f"it shadows the built-in model '{entry.name}': delete it so the built-in copy is used, "
+            "or give it another file name if it is deliberately a different model")
+
+
+def _by_hand(entry: ModelEntry, final: Path) -> str:
+    facts = ", ".join(x for x in (f"sha256 {entry.sha256}" if entry.sha256 else "",
+                                  f"{entry.size} bytes" if entry.size else "") if x)
+    return (f"download {entry.url} on another machine and place it by hand at {final}"
+            f"{f' ({facts})' if facts else ''}, then run `nodegraph models verify {entry.name}`.")

@@ -1,0 +1,97 @@
+"""`nodegraph models list|verify|fetch NAME`: see, check and download models."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from nodegraph import modelhub
+from nodegraph.errors import EXIT_INVALID, EXIT_OK
+from nodegraph.paths import user_models_dir
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "models", help="list, verify and fetch models",
+        description="List, verify and fetch the models nodegraph knows (models/manifest.json).")
+    commands = parser.add_subparsers(dest="models_command", metavar="{list,verify,fetch}", required=True)
+    commands.add_parser("list", help="every known model: kind, file found or missing, size, verified")
+    verify = commands.add_parser("verify", help="check size and sha256 of the models present "
+                                 "(exit 2 if any fails)")
+    verify.add_argument("name", nargs="?", help="one model (default: all)")
+    fetch = commands.add_parser("fetch", help="download a user model over HTTPS and verify it")
+    fetch.add_argument("name", help="model name, as `nodegraph models list` shows it")
+    fetch.add_argument("--allow-unverified", action="store_true",
+                       help="fetch a model whose manifest entry has no sha256 (it cannot be checked)")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        if args.models_command == "list":
+            return _list()
+        if args.models_command == "verify":
+            return _verify(args.name)
+        return _fetch(args.name, args.allow_unverified)
+    except modelhub.ModelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+
+
+def _list() -> int:
+    manifest = modelhub.load_manifest()
+    rows = [("NAME", "KIND", "FILE", "SIZE", "VERIFIED")]
+    for result in modelhub.verify():
+        entry = manifest.entries[result.name]
+        if result.path is None:
+            where, size = "missing", f"({_size(entry.size)})" if entry.size else "-"
+        else:
+            where, size = str(result.path), _size(result.path.stat().st_size)
+        verified = {"ok": "yes", "no hash": "no hash known", "missing": "-", "bad": "FAILED"}[result.status]
+        rows.append((result.name, result.kind, where, size, verified))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[4])
+    print(f"\nuser model folder: {user_models_dir()}")
+    print(f"fetch downloads into: {modelhub.fetch_dir()}")
+    if manifest.notes:
+        print(manifest.notes)
+    return EXIT_OK
+
+
+def _verify(name: str | None) -> int:
+    results = modelhub.verify(name)
+    for result in results:
+        if result.status in ("ok", "no hash"):
+            print(f"ok       {result.name}: {result.path} ({result.message})")
+        elif result.status == "missing":
+            print(f"{'MISSING' if result.failed else 'missing'}  {result.name}: {result.message}")
+        else:
+            print(f"FAILED   {result.name}: {result.message}")
+    return EXIT_INVALID if any(r.failed for r in results) else EXIT_OK
+
+
+def _fetch(name: str, allow_unverified: bool) -> int:
+    path = modelhub.fetch(name, allow_unverified=allow_unverified,
+                          progress=_progress if sys.stderr.isatty() else None)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    checked = "verified" if modelhub.load_manifest().entries[name].sha256 else "NOT verified: no known sha256"
+    print(f"{name}: {path} ({checked})")
+    return EXIT_OK
+
+
+def _progress(done: int, total: int | None) -> None:
+    of = f" of {_size(total)}" if total else ""
+    print(f"\rdownloading {_size(done)}{of}", end="", file=sys.stderr, flush=True)
+
+
+def _size(n: float) -> str:
+    if n < 1000:
+        return f"{n} bytes"
+    for unit in ("kB", "MB"):
+        n /= 1000
+        if n < 1000:
+            return f"{n:.1f} {unit}"
+    return f"{n / 1000:.1f} GB"

@@ -1,0 +1,237 @@
+"""onnxruntime session factory: provider choice said once in plain words, thread limits.
+
+`provider="auto"` tries TensorRT, CUDA, DirectML and CoreML when this onnxruntime lists them and they
+really load (onnxruntime-gpu lists CUDA even where the CUDA libraries are missing), else the CPU. The
+choice is made on the first session of a process, told once on the "nodegraph" logger at INFO, and
+reused for every later session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import io
+import logging
+import os
+import re
+import sys
+import threading
+from pathlib import Path
+
+import onnxruntime as ort
+from onnxruntime.capi.onnxruntime_pybind11_state import InvalidGraph, InvalidProtobuf, NoSuchFile
+
+from nodegraph.errors import InvalidInput
+from nodegraph.modelhub import ModelError, verify_file
+from nodegraph.paths import user_data_dir
+
+log = logging.getLogger("nodegraph")
+
+PROVIDERS = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+    "directml": "DmlExecutionProvider",
+    "coreml": "CoreMLExecutionProvider",
+}
+_LABELS = {"cpu": "CPU", "cuda": "CUDA", "tensorrt": "TensorRT", "directml": "DirectML", "coreml": "CoreML"}
+_AUTO_ORDER = ("tensorrt", "cuda", "directml", "coreml")
+_QUIET, _ERRORS_ONLY = 4, 3  # onnxruntime log severities: fatal only, errors only
+
+_lock = threading.Lock()
+_thread_budget: int | None = None
+_auto_choice: str | None = None
+_announced = False
+_preloaded = False
+_problems: dict[str, str | None] = {}
+
+
+def set_thread_budget(n: int) -> None:
+    """Intra-op threads for sessions created after this call (a stage process calls it at start-up)."""
+    global _thread_budget
+    if not isinstance(n, int) or n < 1:
+        raise InvalidInput(f"thread budget must be a whole number >= 1, got {n!r}")
+    _thread_budget = n
+
+
+def thread_budget() -> int:
+    if _thread_budget is not None:
+        return _thread_budget
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def available_providers() -> list[str]:
+    """The providers (our short names) that this onnxruntime build lists; listed is not loadable."""
+    listed = ort.get_available_providers()
+    return [key for key, name in PROVIDERS.items() if name in listed]
+
+
+def create_session(model_path: str | os.PathLike, *, provider: str = "auto",
+                   threads: int | None = None) -> ort.InferenceSession:
+    """An InferenceSession for a model file that modelhub verifies first (ModelError if it fails)."""
+    if provider != "auto" and provider not in PROVIDERS:
+        raise InvalidInput(f"unknown onnxruntime provider '{provider}': "
+                           f"use one of auto, {', '.join(PROVIDERS)}")
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise InvalidInput(f"threads must be a whole number >= 1, got {threads!r}")
+    path = verify_file(model_path)
+    with _lock:
+        if provider == "auto":
+            return _auto_session(path, threads)
+        return _forced_session(path, threads, provider)
+
+
+def _auto_session(path: Path, threads: int | None) -> ort.InferenceSession:
+    global _auto_choice
+    if _auto_choice is not None:
+        session, problem = _try(path, threads, _auto_choice)
+        if session is None:
+            log.warning("onnxruntime: %s failed for %s (%s); this model runs on CPU",
+                        _LABELS[_auto_choice], path.name, problem)
+            session = _cpu_session(path, threads)
+        return session
+    reasons = []
+    for key in _AUTO_ORDER:
+        problem = _load_problem(key)
+        if problem is None:
+            session, problem = _try(path, threads, key)
+            if session is not None:
+                _auto_choice = key
+                _announce(f"running on {_LABELS[key]}" + (f" ({'; '.join(reasons)})" if reasons else ""))
+                return session
+        if problem != _NOT_BUILT:
+            reasons.append(f"{_LABELS[key]} not available ({problem})")
+    _auto_choice = "cpu"
+    if reasons:
+        _announce(f"{'; '.join(reasons)}, running on CPU")
+    else:
+        _announce("running on CPU (this onnxruntime build has no GPU provider)")
+    return _cpu_session(path, threads)
+
+
+def _forced_session(path: Path, threads: int | None, key: str) -> ort.InferenceSession:
+    if key == "cpu":
+        session = _cpu_session(path, threads)
+    else:
+        problem = _load_problem(key)
+        session = None
+        if problem is None:
+            session, problem = _try(path, threads, key)
+        if session is None:
+            raise InvalidInput(
+                f"onnxruntime provider '{key}' ({_LABELS[key]}) cannot be used: {problem}. This onnxruntime "
+                f"lists: {', '.join(available_providers())}; use provider 'auto' to take the best that loads")
+    _announce(f"running on {_LABELS[key]} (requested)")
+    return session
+
+
+_NOT_BUILT = "not in this onnxruntime build"
+
+
+def _load_problem(key: str) -> str | None:
+    """Why a provider cannot load, found without creating a session where possible; None if it may."""
+    if key not in _problems:
+        if PROVIDERS[key] not in ort.get_available_providers():
+            _problems[key] = _NOT_BUILT
+        elif key in ("cuda", "tensorrt"):
+            _problems[key] = _library_problem(key)
+        else:
+            _problems[key] = None
+    return _problems[key]
+
+
+def _library_problem(key: str) -> str | None:
+    # Loading the provider library ourselves yields the loader's plain reason (a missing libcudart,
+    # libcublas or libnvinfer) without onnxruntime's multi-line error dump.
+    global _preloaded
+    if hasattr(ort, "preload_dlls") and not _preloaded:
+        _preloaded = True
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(Exception):
+            ort.preload_dlls()  # CUDA libraries installed from pip (onnxruntime-gpu[cuda,cudnn])
+    names = {"linux": f"libonnxruntime_providers_{key}.so", "win32": f"onnxruntime_providers_{key}.dll"}
+    if sys.platform not in names:
+        return None
+    library = Path(ort.__file__).parent / "capi" / names[sys.platform]
+    if not library.exists():
+        return f"{library.name} missing from the onnxruntime install"
+    try:
+        ctypes.CDLL(str(library))
+    except OSError as exc:
+        missing = re.search(r"([\w.+-]+\.so[.\d]*): cannot open shared object file", str(exc))
+        return f"{missing.group(1)} not found" if missing else _short(exc)
+    return None
+
+
+def _try(path: Path, threads: int | None, key: str) -> tuple[ort.InferenceSession | None, str | None]:
+    """A session on provider `key` (CPU taking the nodes it cannot run), or None and the reason."""
+    if key == "cpu":
+        return _cpu_session(path, threads), None
+    providers: list = [(PROVIDERS[key], _provider_options(key)), "CPUExecutionProvider"]
+    if key == "tensorrt" and _load_problem("cuda") is None:
+        providers.insert(1, PROVIDERS["cuda"])
+    options = _options(threads, key)
+    options.log_severity_level = _QUIET
+    ort.set_default_logger_severity(_QUIET)
+    try:
+        session = ort.InferenceSession(str(path), options, providers=providers, enable_fallback=0)
+    except (InvalidProtobuf, InvalidGraph, NoSuchFile) as exc:
+        raise _load_error(path, exc) from exc
+    except Exception as exc:  # onnxruntime raises RuntimeError or its own Fail/EPFail types
+        return None, _short(exc)
+    finally:
+        ort.set_default_logger_severity(_ERRORS_ONLY)
+    if session.get_providers()[0] != PROVIDERS[key]:
+        return None, "failed to initialise"
+    return session, None
+
+
+def _cpu_session(path: Path, threads: int | None) -> ort.InferenceSession:
+    ort.set_default_logger_severity(_ERRORS_ONLY)
+    try:
+        return ort.InferenceSession(str(path), _options(threads, "cpu"), providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise _load_error(path, exc) from exc
+
+
+def _options(threads: int | None, key: str) -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or thread_budget()
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = _ERRORS_ONLY
+    # Stages share the cores: a spinning thread pool burns CPU between frames that other stages need
+    # (measured: blazeface_full on 2 cores, 5 ms idle between runs, 15.5 ms CPU per run spinning, 8 not).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if key == "directml":
+        options.enable_mem_pattern = False  # DirectML's documented requirement
+    return options
+
+
+def _provider_options(key: str) -> dict:
+    if key == "tensorrt":
+        # Building an engine takes minutes; the cache makes that a first-run cost only.
+        cache = user_data_dir() / "tensorrt-cache"
+        cache.mkdir(parents=True, exist_ok=True)
+        return {"trt_engine_cache_enable": "True", "trt_engine_cache_path": str(cache)}
+    return {}
+
+
+def _announce(what: str) -> None:
+    global _announced
+    if not _announced:
+        _announced = True
+        log.info("onnxruntime: %s", what)
+
+
+def _load_error(path: Path, exc: Exception) -> ModelError:
+    return ModelError(f"onnxruntime cannot load model file {path}: {_short(exc)}. The file is not a valid "
+                      "ONNX model for this onnxruntime (a truncated download, or another format?)")
+
+
+def _short(exc: Exception) -> str:
+    text = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", str(exc).strip())
+    text = re.sub(r"^/\S+:\d+ .*?\) ", "", text)  # onnxruntime's source location and C++ signature
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first[:200]

@@ -1,0 +1,43 @@
+"""Where nodegraph's files live: the data shipped with it and the user's own folders."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def data_dir(name: str) -> Path:
+    """The shipped data folder `name` ("models" or "presets").
+
+    An installed wheel carries it as `nodegraph/_data/<name>` (pyproject's force-include);
+    a source checkout or editable install has it at `<repo>/<name>`.
+    """
+    candidates = (_PACKAGE_DIR / "_data" / name, _PACKAGE_DIR.parent / name)
+    for folder in candidates:
+        if folder.is_dir():
+            return folder
+    looked = ", ".join(str(c) for c in candidates)
+    raise FileNotFoundError(
+        f"nodegraph's '{name}' folder is missing (looked in {looked}); "
+        "re-clone the repository or reinstall nodegraph (pip install --force-reinstall nodegraph)"
+    )
+
+
+def user_data_dir() -> Path:
+    """The per-user data folder: XDG on Linux, Application Support on macOS, LOCALAPPDATA on Windows."""
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+        return Path(base) / "nodegraph"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "nodegraph"
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "nodegraph"
+
+
+def user_models_dir() -> Path:
+    """Where a user drops or fetches models; env NODEGRAPH_USER_MODELS overrides."""
+    override = os.environ.get("NODEGRAPH_USER_MODELS")
+    return Path(override).expanduser() if override else user_data_dir() / "models"

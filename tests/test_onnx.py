@@ -1,0 +1,101 @@
+"""The onnxruntime session factory on the built-in models: CPU runs, provider choice, verification."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nodegraph import modelhub
+from nodegraph import onnx as ng_onnx
+from nodegraph.errors import InvalidInput
+from nodegraph.modelhub import ModelError
+
+REPO = Path(__file__).resolve().parent.parent
+MANIFEST = json.loads((REPO / "models" / "manifest.json").read_text())
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    monkeypatch.setenv("NODEGRAPH_USER_MODELS", str(tmp_path / "user"))
+    monkeypatch.delenv("NODEGRAPH_MODELS", raising=False)
+    monkeypatch.delenv("NODEGRAPH_MANIFEST", raising=False)
+
+
+@pytest.mark.parametrize("name", sorted(MANIFEST["models"]))
+def test_builtin_model_runs_on_cpu_with_the_manifest_shapes(name):
+    entry = MANIFEST["models"][name]
+    session = ng_onnx.create_session(modelhub.resolve(name), provider="cpu", threads=1)
+    assert session.get_providers() == ["CPUExecutionProvider"]
+    feeds = {spec["name"]: np.zeros(spec["shape"], np.float32) for spec in entry["inputs"]}
+    outputs = session.run([spec["name"] for spec in entry["outputs"]], feeds)
+    assert [o.shape for o in outputs] == [tuple(spec["shape"]) for spec in entry["outputs"]]
+    assert all(np.isfinite(o).all() for o in outputs)
+
+
+def test_provider_is_said_once_per_process_without_onnxruntime_noise():
+    script = (
+        "import logging, sys\n"
+        "logging.basicConfig(level=logging.INFO, stream=sys.stderr, format='%(name)s: %(message)s')\n"
+        "from nodegraph import modelhub, onnx\n"
+        "for name in ('blazeface_short', 'blazeface_full', 'facemesh', 'blazeface_short'):\n"
+        "    onnx.create_session(modelhub.resolve(name))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
+                          timeout=120, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    said = [line for line in lines if line.startswith("nodegraph: onnxruntime: ")]
+    assert len(said) == 1 and "running on" in said[0], lines
+    assert lines == said, f"unexpected output besides the provider line: {lines}"
+
+
+def test_corrupt_model_refused_with_the_message_verify_prints(tmp_path, monkeypatch):
+    monkeypatch.setenv("NODEGRAPH_MODELS", str(tmp_path))
+    bad = Path(shutil.copy(REPO / "models" / "blazeface_full.onnx", tmp_path / "blazeface_full.onnx"))
+    data = bytearray(bad.read_bytes())
+    data[len(data) // 3] ^= 0x01
+    bad.write_bytes(bytes(data))
+    with pytest.raises(ModelError) as caught:
+        ng_onnx.create_session(bad, provider="cpu")
+    verified = next(r for r in modelhub.verify() if r.name == "blazeface_full")
+    assert verified.status == "bad" and str(caught.value) == verified.message
+    assert str(bad) in verified.message
+
+
+def test_a_file_that_is_no_onnx_model_is_refused_naming_it(tmp_path):
+    junk = tmp_path / "swapper.onnx"
+    junk.write_bytes(b"this is not a protobuf" * 50)
+    with pytest.raises(ModelError) as caught:
+        ng_onnx.create_session(junk, provider="cpu")
+    assert str(junk) in str(caught.value) and "not a valid ONNX model" in str(caught.value)
+
+
+def test_a_forced_provider_that_cannot_load_names_it_and_the_listed_ones():
+    missing = next(key for key in ("coreml", "directml") if key not in ng_onnx.available_providers())
+    with pytest.raises(InvalidInput) as caught:
+        ng_onnx.create_session(modelhub.resolve("blazeface_short"), provider=missing)
+    message = str(caught.value)
+    assert f"'{missing}'" in message and "not in this onnxruntime build" in message
+    assert "lists: " + ", ".join(ng_onnx.available_providers()) in message
+    with pytest.raises(InvalidInput, match="unknown onnxruntime provider 'gpu'"):
+        ng_onnx.create_session(modelhub.resolve("blazeface_short"), provider="gpu")
+
+
+def test_thread_budget_sets_intra_op_threads(monkeypatch):
+    monkeypatch.setattr(ng_onnx, "_thread_budget", None)
+    path = modelhub.resolve("blazeface_short")
+    ng_onnx.set_thread_budget(1)
+    options = ng_onnx.create_session(path, provider="cpu").get_session_options()
+    assert (options.intra_op_num_threads, options.inter_op_num_threads) == (1, 1)
+    assert options.execution_mode == ng_onnx.ort.ExecutionMode.ORT_SEQUENTIAL
+    assert ng_onnx.create_session(path, provider="cpu", threads=2).get_session_options().intra_op_num_threads == 2
+    with pytest.raises(InvalidInput, match="thread budget"):
+        ng_onnx.set_thread_budget(0)
