@@ -1,0 +1,158 @@
+import cv2
+import numpy as np
+import pytest
+from portraits import ellipse_mask, face_crop
+
+from nodes.face.color_transfer import MODES, transfer
+
+FITTING_MODES = [mode for mode in MODES if mode != "none"]
+
+
+def lab(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(image.astype(np.float32) / 255, cv2.COLOR_BGR2Lab)
+
+
+def masked_mean_lab(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    return lab(image)[mask > 0.5].astype(np.float64).mean(axis=0)
+
+
+def textured(seed: int, base_bgr, spread: float) -> np.ndarray:
+    """A smooth colour field with grain around ``base_bgr``."""
+    rng = np.random.default_rng(seed)
+    field = rng.normal(0, spread, (12, 12, 3)).astype(np.float32)
+    field = cv2.resize(field, (96, 96), interpolation=cv2.INTER_CUBIC)
+    grain = rng.normal(0, spread / 4, (96, 96, 3))
+    return np.clip(np.asarray(base_bgr, np.float32) + field + grain, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def crops():
+    """(swapped-face stand-in, driver crop, mask): Grace Hopper's face to be recoloured like the astronaut's."""
+    return face_crop("grace_hopper.jpg")[0], face_crop("astronaut.png", angle_deg=5)[0], ellipse_mask()
+
+
+def test_rct_is_reinhard_over_the_masked_pixels():
+    source, target = textured(1, (90, 120, 170), 18), textured(2, (60, 140, 120), 30)
+    mask = ellipse_mask(96)
+    inside = mask > 0.5
+    source_lab, target_lab = lab(source).astype(np.float64), lab(target).astype(np.float64)
+    source_mean, source_std = source_lab[inside].mean(axis=0), source_lab[inside].std(axis=0)
+    target_mean, target_std = target_lab[inside].mean(axis=0), target_lab[inside].std(axis=0)
+    expected_lab = (source_lab - source_mean) * (target_std / source_std) + target_mean
+    expected_bgr = cv2.cvtColor(expected_lab.astype(np.float32), cv2.COLOR_Lab2BGR)
+    expected = np.clip(np.rint(expected_bgr * 255), 0, 255).astype(np.uint8)
+
+    result = transfer(source, target, mask, "rct")
+
+    difference = np.abs(result.astype(int) - expected)
+    assert difference.max() <= 1  # float32 rounding on a .5 boundary at most
+    assert (difference == 0).mean() > 0.99
+
+
+@pytest.mark.parametrize("mode", FITTING_MODES)
+@pytest.mark.parametrize("direction", ["grace_to_astronaut", "astronaut_to_grace"])
+def test_every_mode_moves_the_masked_mean_colour_to_the_target(crops, mode, direction):
+    grace, astronaut, mask = crops
+    source, target = (grace, astronaut) if direction == "grace_to_astronaut" else (astronaut, grace)
+    target_mean = masked_mean_lab(target, mask)
+    untouched = np.linalg.norm(masked_mean_lab(transfer(source, target, mask, "none"), mask) - target_mean)
+    moved = np.linalg.norm(masked_mean_lab(transfer(source, target, mask, mode), mask) - target_mean)
+    assert untouched > 10  # the portraits really differ
+    assert moved < 0.25 * untouched, f"{mode}: mean Lab distance {moved:.2f}, untouched {untouched:.2f}"
+
+
+@pytest.mark.parametrize("mode", FITTING_MODES)
+def test_pixels_outside_the_mask_do_not_count(crops, mode):
+    source, target, mask = crops
+    outside = mask <= 0.5
+    rng = np.random.default_rng(7)
+    wild_source, wild_target = source.copy(), target.copy()
+    wild_source[outside] = rng.integers(0, 256, (outside.sum(), 3), dtype=np.uint8)
+    wild_target[outside] = (0, 255, 0)
+
+    plain = transfer(source, target, mask, mode)
+    wild = transfer(wild_source, wild_target, mask, mode)
+
+    assert np.array_equal(plain[~outside], wild[~outside])
+
+
+@pytest.mark.parametrize("mode", FITTING_MODES)
+def test_a_flat_source_takes_the_target_mean(mode):
+    source = np.full((96, 96, 3), (120, 130, 140), np.uint8)
+    target = textured(3, (70, 110, 190), 25)
+    mask = ellipse_mask(96)
+    result = transfer(source, target, mask, mode)
+    assert np.linalg.norm(masked_mean_lab(result, mask) - masked_mean_lab(target, mask)) < 2.0
+    assert lab(result)[mask > 0.5].std(axis=0).max() < 1.0  # still flat
+
+
+@pytest.mark.parametrize("mode", FITTING_MODES)
+@pytest.mark.parametrize(
+    "case", ["empty_mask", "tiny_mask", "flat_target", "near_flat_source", "black_and_white", "no_mask"]
+)
+def test_degenerate_inputs_give_sane_images(mode, case):
+    textured_source, textured_target = textured(4, (90, 120, 170), 20), textured(5, (60, 140, 120), 30)
+    mask = ellipse_mask(96)
+    source, target = textured_source, textured_target
+    if case == "empty_mask":
+        mask = np.zeros_like(mask)
+    elif case == "tiny_mask":
+        mask = np.zeros_like(mask)
+        mask[40:43, 40:43] = 1.0
+    elif case == "flat_target":
+        target = np.full_like(target, (10, 200, 30))
+    elif case == "near_flat_source":
+        source = np.full_like(source, 128)
+        source[::7, ::5] = 129  # std far below one grey level
+    elif case == "black_and_white":
+        source = np.zeros_like(source)
+        source[:, ::2] = 255
+    elif case == "no_mask":
+        mask = None
+
+    with np.errstate(all="raise"):  # any division by zero or overflow inside numpy fails the test
+        result = transfer(source, target, mask, mode)
+
+    assert result.dtype == np.uint8 and result.shape == source.shape
+    if case in ("empty_mask", "tiny_mask"):
+        assert np.array_equal(result, source)  # nothing to measure: the source comes back
+    if case == "flat_target":  # everything lands on the one colour, sot (gradient steps) within ~1 dE
+        inside = ellipse_mask(96) > 0.5
+        distance = np.linalg.norm(lab(result)[inside] - lab(target)[inside], axis=1)
+        assert distance.mean() < 1.0 and distance.max() < 3.0
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_strength_zero_returns_the_source_and_half_lies_between(crops, mode):
+    source, target, mask = crops
+    assert np.array_equal(transfer(source, target, mask, mode, strength=0.0), source)
+    full = transfer(source, target, mask, mode).astype(int)
+    half = transfer(source, target, mask, mode, strength=0.5).astype(int)
+    assert np.abs(half - (full + source) / 2).max() <= 1
+
+
+@pytest.mark.parametrize("mode", FITTING_MODES)
+def test_results_are_seeded(crops, mode):
+    source, target, mask = crops
+    first = transfer(source, target, mask, mode, rng_seed=3)
+    assert np.array_equal(first, transfer(source, target, mask, mode, rng_seed=3))
+    if mode in ("idt", "sot"):
+        assert not np.array_equal(first, transfer(source, target, mask, mode, rng_seed=4))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"mode": "reinhard"}, "unknown mode 'reinhard'; choose one of none, rct"),
+        ({"strength": 1.5}, "strength must be between 0 and 1"),
+        ({"mask": np.ones((10, 10), np.float32)}, "mask shape (10, 10) must equal"),
+        ({"source_bgr": np.zeros((96, 96), np.uint8)}, "source_bgr must be a uint8 HxWx3 BGR image"),
+        ({"target_bgr": np.zeros((96, 96, 3), np.float32)}, "target_bgr must be a uint8 HxWx3 BGR image"),
+    ],
+)
+def test_bad_arguments_are_named(kwargs, message):
+    arguments = {"source_bgr": textured(1, (90, 120, 170), 18), "target_bgr": textured(2, (60, 140, 120), 30),
+                 "mask": ellipse_mask(96), "mode": "rct", **kwargs}
+    with pytest.raises(ValueError, match="colour transfer: ") as error:
+        transfer(**arguments)
+    assert message in str(error.value)
