@@ -17,6 +17,7 @@ import networkx as nx
 
 from .errors import InvalidInput
 from .node import Node
+from .params import Model as ModelParam
 from .params import ParamError
 from .params import Path as PathParam
 from .registry import Registry
@@ -265,7 +266,14 @@ class Graph:
             except ParamError as e:
                 problems.append(Problem(str(e), node=spec.id, field=name))
                 continue
-            if isinstance(param, PathParam) and param.role == "input" and value:
+            if isinstance(param, ModelParam) and value:
+                from . import modelhub
+
+                try:
+                    modelhub.resolve(value, base_dir=self.base_dir)
+                except InvalidInput as e:
+                    problems.append(Problem(str(e), node=spec.id, field=name))
+            elif isinstance(param, PathParam) and param.role == "input" and value:
                 path = self.resolve_path(value, param)
                 if not os.path.exists(path):
                     problems.append(Problem(f"{'folder' if param.folder else 'file'} not found: {path}",
@@ -281,7 +289,7 @@ class Graph:
     def resolve_path(self, value: str, param: PathParam) -> str:
         """Inputs resolve against the preset's folder, outputs against the current directory,
         so a preset inside an installed package never writes into it."""
-        if not value:
+        if not value or isinstance(param, ModelParam):
             return value
         path = Path(os.path.expanduser(value))
         if not path.is_absolute():

@@ -162,3 +162,16 @@ class Colour(Param):
 
     def describe(self) -> dict:
         return {**super().describe(), "default": list(self.default)}
+
+
+class Model(Path):
+    """A model: a name from the model manifest, a file name in the user model folder, or a path.
+
+    Kept as written in the preset (a name must stay a name); the model hub resolves it against
+    the preset's folder and the model folders, and verifies it before the run starts."""
+
+    kind = "model"
+
+    def __init__(self, default: str = "", optional: bool = False, extensions: list[str] | None = None,
+                 help: str = ""):
+        super().__init__(default, role="input", optional=optional, extensions=extensions or [".onnx"], help=help)

@@ -1,6 +1,6 @@
 """The built-in node library. Face code lives here (and in `face/`), never in `nodegraph/`."""
 
-from . import adjust, outputs, sources
+from . import adjust, color, display, label, merge, outputs, sources, swap
 
 BUILTIN_NODES = [
     sources.VideoSource,
@@ -10,4 +10,11 @@ BUILTIN_NODES = [
     adjust.FrameAdjuster,
     outputs.VideoFileOutput,
     outputs.ImageSequenceOutput,
+    swap.DFMSwapper,
+    swap.InSwapper,
+    color.ColorTransfer,
+    merge.FaceMerger,
+    display.WindowOutput,
+    display.VirtualCameraOutput,
+    label.SyntheticLabel,
 ]

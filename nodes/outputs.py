@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
+import subprocess
 from pathlib import Path as FsPath
 
 import cv2
 
 from nodegraph.errors import InvalidInput, RunFailed
 from nodegraph.node import Node
-from nodegraph.params import Choice, Float, Int, Path
+from nodegraph.params import Bool, Choice, Float, Int, Path
 from nodegraph.types import Frame
+
+log = logging.getLogger("nodegraph")
 
 CODECS = {  # choice -> (fourcc, note)
     "mp4v": "MPEG-4 part 2, plays everywhere",
@@ -21,6 +25,8 @@ CODECS = {  # choice -> (fourcc, note)
     "XVID": "MPEG-4 in .avi",
 }
 MIN_FREE_BYTES = 64 * 1024 * 1024  # stop before the disk is full, so what is written stays playable
+SYNTHETIC_TAG = "synthetic: made with nodegraph (face swap)"  # the `comment` tag of disclosed videos
+MUX_TIMEOUT_S = 600
 
 
 def check_writable_folder(folder: FsPath, what: str) -> None:
@@ -49,8 +55,40 @@ class DiskGuard:
             raise RunFailed(f"{self.what}: the disk is almost full; stopped writing so the file stays playable")
 
 
+def mux(ffmpeg: str, video: FsPath, audio_from: str | None, comment: str | None) -> str | None:
+    """Rewrite `video` in place with the audio of `audio_from` and a `comment` metadata tag (either may be
+    None) through ffmpeg, without re-encoding the video. Returns None when all of it is done, else what
+    is missing and why. `video` is only ever replaced by a complete new file."""
+    temporary = video.with_name(f".{video.stem}.muxing{video.suffix}")
+    tag = ["-metadata", f"comment={comment}"] if comment else []
+    attempts = []  # (ffmpeg input and codec args, whether it carries the audio)
+    if audio_from:
+        streams = ["-i", str(video), "-i", audio_from, "-map", "0:v", "-map", "1:a?", "-shortest"]
+        attempts.append((streams + ["-c", "copy"], True))
+        attempts.append((streams + ["-c:v", "copy", "-c:a", "aac"], True))  # a container that refuses it
+    if comment:
+        attempts.append((["-i", str(video), "-map", "0:v", "-c", "copy"], False))
+    problem = "nothing to do"
+    try:
+        for args, with_audio in attempts:
+            command = [ffmpeg, "-nostdin", "-v", "error", "-y", *args, *tag, str(temporary)]
+            try:
+                done = subprocess.run(command, capture_output=True, text=True, timeout=MUX_TIMEOUT_S)
+                failed = done.returncode != 0 or not temporary.is_file() or temporary.stat().st_size == 0
+                why = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+            except (OSError, subprocess.TimeoutExpired) as e:
+                failed, why = True, str(e)
+            if not failed:
+                os.replace(temporary, video)
+                return None if with_audio or not audio_from else f"the audio was not copied ({problem})"
+            problem = why
+    finally:
+        temporary.unlink(missing_ok=True)
+    return problem
+
+
 class VideoFileOutput(Node):
-    """Writes the frames to a video file."""
+    """Writes the frames to a video file, with the source's audio and a tag marking it as synthetic."""
 
     category = "Output"
     inputs = {"frame": Frame}
@@ -58,6 +96,10 @@ class VideoFileOutput(Node):
         "path": Path(role="output", extensions=[".mp4", ".mkv", ".avi", ".mov"], help="the video file to write"),
         "codec": Choice(list(CODECS), default="mp4v", help="; ".join(f"{k}: {v}" for k, v in CODECS.items())),
         "fps": Float(0.0, 240.0, default=0.0, help="frames per second of the file; 0 takes the source's"),
+        "keep_audio": Bool(True, help="copy the source video's audio track into the file (needs ffmpeg; in "
+                                      "realtime mode dropped frames put it out of sync)"),
+        "disclose": Bool(True, help=f"tag the file as synthetic (metadata comment '{SYNTHETIC_TAG}'; "
+                                    "needs ffmpeg)"),
     }
     heavy = True
     cost_ms = 6.0
@@ -70,6 +112,13 @@ class VideoFileOutput(Node):
         self.writer = None
         self.frames_written = 0
         self._guard = DiskGuard(target.parent, self.path)
+        self._ffmpeg = shutil.which("ffmpeg")
+        self._audio_from = self.stream.media if self.keep_audio and self.stream.media else None
+        if self._ffmpeg is None and (self._audio_from or self.disclose):
+            lost = [f"the audio of {self._audio_from} (if it has any) is not copied"] * bool(self._audio_from)
+            lost += ["the synthetic-media metadata tag is not written"] * self.disclose
+            log.warning("node '%s' (VideoFileOutput): ffmpeg is not on PATH, so %s; install ffmpeg to keep "
+                        "them", self.id, " and ".join(lost))
 
     def _open(self, frame):
         h, w = frame.shape[:2]
@@ -92,9 +141,16 @@ class VideoFileOutput(Node):
         return {}
 
     def close(self):
-        if getattr(self, "writer", None) is not None:
-            self.writer.release()
-            self.writer = None
+        if getattr(self, "writer", None) is None:
+            return
+        self.writer.release()
+        self.writer = None
+        comment = SYNTHETIC_TAG if self.disclose else None
+        if self._ffmpeg and self.frames_written and (self._audio_from or comment):
+            problem = mux(self._ffmpeg, FsPath(self.path), self._audio_from, comment)
+            if problem:
+                log.warning("node '%s' (VideoFileOutput): %s is written, but ffmpeg could not add all of the "
+                            "source's audio and the synthetic-media tag: %s", self.id, self.path, problem)
 
 
 class ImageSequenceOutput(Node):

@@ -1,0 +1,386 @@
+"""Face swappers run through onnxruntime: DeepFaceLive's .dfm models and InsightFace's inswapper.
+
+Each swapper aligns the driver face its model's way, runs the model and sets the record's `swap`,
+`swap_matrix` (frame -> swap) and `swap_mask`; the FaceMerger pastes the swap back. Tensor layouts
+are in docs FORMATS (DeepFaceLive .dfm, inswapper_128); a model whose tensors differ is refused at
+setup with the expected and found names and shapes.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path as FsPath
+
+import cv2
+import numpy as np
+
+from nodegraph import modelhub
+from nodegraph.errors import InvalidInput
+from nodegraph.node import Node
+from nodegraph.onnx import PROVIDERS, create_session
+from nodegraph.params import Choice, Float, Int, Model, Path
+from nodegraph.types import Faces, Frame
+
+from .face.align import (
+    align_5pt,
+    arcface_template,
+    face_frame_matrix,
+    five_points_from_keypoints,
+    five_points_from_landmarks,
+    hull_mask_in_crop,
+    umeyama,
+)
+from .face.blazeface import BlazeFace
+from .face.facemesh import FaceMesh, keypoints_from_landmarks
+from .face.landmarks_data import mean_face
+from .face.records import updated
+from .media import IMAGE_EXTENSIONS, read_image
+from .onnx_initializer import last_initializer
+
+PROVIDER_CHOICES = ["auto", *PROVIDERS]
+DFL_COVERAGE = 2.2  # DeepFaceLive's face coverage for .dfm models
+PREVIEW_TILE = 128
+
+
+# -- shared by the swappers ----------------------------------------------------------------
+
+def resolve_model(value: str, base_dir, what: str) -> FsPath:
+    """A verified model file for a name or path; the error names the node and param."""
+    try:
+        return modelhub.resolve(value, base_dir=base_dir)
+    except modelhub.ModelError as e:
+        raise InvalidInput(f"{what}: {e}") from None
+
+
+def _dims(shape) -> list:
+    """A tensor shape with symbolic or unknown dimensions as None."""
+    return [d if isinstance(d, int) and d > 0 else None for d in shape]
+
+
+def _shape_text(shape) -> str:
+    return "[" + ", ".join("N" if d is None else str(d) for d in _dims(shape)) + "]"
+
+
+def _fits(found, expected) -> bool:
+    """True when a found shape can be the expected one (None in either: any size)."""
+    found = _dims(found)
+    if len(found) != len(expected):
+        return False
+    return all(e is None or f is None or f == e for f, e in zip(found, expected, strict=True))
+
+
+def tensors_text(tensors) -> str:
+    return ", ".join(f"{t.name} {_shape_text(t.shape)}" for t in tensors) or "none"
+
+
+def model_mismatch(path, kind: str, expected: str, session, extra: str = "") -> InvalidInput:
+    return InvalidInput(
+        f"{path}: not {kind} this node can run. Expected {expected}. Found inputs: "
+        f"{tensors_text(session.get_inputs())}; outputs: {tensors_text(session.get_outputs())}{extra}")
+
+
+def chosen_faces(faces: list, which: str, index: int) -> set[int]:
+    if which == "all":
+        return set(range(len(faces)))
+    return {index} if index < len(faces) else set()
+
+
+def swap_preview(rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> np.ndarray | None:
+    """One row per swapped face: driver crop | swap | mask, each PREVIEW_TILE px square."""
+    if not rows:
+        return None
+    size = (PREVIEW_TILE, PREVIEW_TILE)
+    lines = []
+    for driver, swap, mask in rows:
+        mask8 = cv2.cvtColor(np.clip(mask * 255.0, 0, 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
+        lines.append(np.hstack([cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+                                for image in (driver, swap, mask8)]))
+    return np.vstack(lines)
+
+
+def crop_geometry(frame: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+    """The frame seen through `matrix` (frame -> crop) in a size x size crop. Cubic: a crop that is
+    upsampled, swapped and pasted back loses visibly less detail than with bilinear sampling."""
+    return cv2.warpAffine(frame, np.asarray(matrix, np.float64), (size, size), flags=cv2.INTER_CUBIC,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
+# -- DeepFaceLive .dfm -------------------------------------------------------------------------
+
+# The mean face's eyes, nose tip and mouth centre in DeepFaceLive's face units: where a face without
+# FaceMesh landmarks (detector keypoints only) is fitted for the .dfm crop.
+_KEYPOINT_TEMPLATE = keypoints_from_landmarks(mean_face())[:4].astype(np.float64)
+
+
+def dfl_matrix(face: dict, resolution: int, coverage: float = DFL_COVERAGE) -> np.ndarray | None:
+    """2x3 frame -> crop matrix of DeepFaceLive's alignment (see face.align.face_frame_matrix), from the
+    face's 468 landmarks, else its 6 BlazeFace or 5 ArcFace keypoints; None when it has none."""
+    landmarks = face.get("landmarks")
+    if landmarks is not None and len(landmarks) == 468:
+        return face_frame_matrix(landmarks, coverage, resolution)
+    keypoints = face.get("keypoints")
+    if keypoints is None:
+        return None
+    keypoints = np.asarray(keypoints, np.float64)[:, :2]
+    if len(keypoints) == 5:  # eyes, nose, mouth corners: their mouth centre stands for BlazeFace's
+        keypoints = np.vstack([keypoints[:3], keypoints[3:5].mean(axis=0, keepdims=True)])
+    to_unit = umeyama(keypoints[:4], _KEYPOINT_TEMPLATE)
+    scale = resolution / coverage
+    shift = resolution / 2 - 0.5 * scale  # the unit square's centre goes to the crop's centre
+    to_crop = np.array([[scale, 0.0, shift], [0.0, scale, shift], [0.0, 0.0, 1.0]])
+    return (to_crop @ to_unit)[:2]
+
+
+class DFMSwapper(Node):
+    """Swaps faces with a DeepFaceLive .dfm model (a DeepFaceLab model exported to ONNX)."""
+
+    category = "Swap"
+    inputs = {"frame": Frame, "faces": Faces}
+    outputs = {"faces": Faces}
+    params = {
+        "model": Model(extensions=[".dfm", ".onnx"],
+                      help="the .dfm file, or its file name in the user model folder"),
+        "morph_factor": Float(0.0, 1.0, default=0.75, step=0.01,
+                              help="for models with a morph input (AMP): 1 is fully the model's face"),
+        "presharpen": Float(0.0, 4.0, default=0.0, step=0.1,
+                            help="sharpen the driver crop before the model sees it (0: off)"),
+        "gamma_in": Float(0.1, 4.0, default=1.0, step=0.05,
+                          help="gamma of the crop fed to the model (>1 brightens)"),
+        "gamma_out": Float(0.1, 4.0, default=1.0, step=0.05, help="gamma of the swapped face (>1 brightens)"),
+        "swap": Choice(["all", "one"], default="all", help="swap every face, or only the one at face_index"),
+        "face_index": Int(0, 63, default=0, help="which face (in the faces input's order) when swap is one"),
+        "provider": Choice(PROVIDER_CHOICES, default="auto", help="where onnxruntime runs the model"),
+    }
+    heavy = True
+    cost_ms = 60.0
+
+    def setup(self):
+        self._load()
+
+    def param_changed(self, name):
+        if name in ("model", "provider"):
+            self._load()
+
+    def _load(self):
+        path = resolve_model(self.model, self.base_dir, f"node '{self.id}' (DFMSwapper), param 'model'")
+        session = create_session(path, provider=self.provider)
+        inputs = {t.name: t for t in session.get_inputs()}
+        outputs = {t.name: t for t in session.get_outputs()}
+        expected = ("inputs in_face:0 [N, res, res, 3] (BGR 0..1) and, for AMP models, morph_value:0 [1]; "
+                    "outputs out_face_mask:0 [N, res, res, 1], out_celeb_face:0 [N, res, res, 3], "
+                    "out_celeb_face_mask:0 [N, res, res, 1]")
+        face_in = inputs.get("in_face:0")
+        resolution = None
+        if face_in is not None and _fits(face_in.shape, [None, None, None, 3]):
+            dims = _dims(face_in.shape)
+            if dims[1] is not None and dims[1] == dims[2]:
+                resolution = dims[1]
+        wanted_outputs = {"out_face_mask:0": 1, "out_celeb_face:0": 3, "out_celeb_face_mask:0": 1}
+        ok = (resolution is not None
+              and set(inputs) <= {"in_face:0", "morph_value:0"}
+              and ("morph_value:0" not in inputs or _fits(inputs["morph_value:0"].shape, [1]))
+              and all(name in outputs and _fits(outputs[name].shape, [None, resolution, resolution, channels])
+                      for name, channels in wanted_outputs.items()))
+        if not ok:
+            raise model_mismatch(path, "a DeepFaceLive .dfm swapper", expected, session)
+        self.session, self.resolution, self.model_path = session, resolution, path
+        self.has_morph = "morph_value:0" in inputs
+        self._preview_rows: list = []
+
+    def _driver(self, frame: np.ndarray, face: dict) -> tuple[np.ndarray, np.ndarray] | None:
+        """(crop, matrix) at the model's resolution: the aligner's when it has that size, else our own."""
+        crop, matrix = face.get("crop"), face.get("matrix")
+        if crop is not None and matrix is not None and crop.shape[:2] == (self.resolution, self.resolution):
+            return crop, np.asarray(matrix, np.float32)
+        matrix = dfl_matrix(face, self.resolution)
+        if matrix is None:
+            return None
+        matrix = matrix.astype(np.float32)  # the record's precision, so the crop is exactly what it says
+        return crop_geometry(frame, matrix, self.resolution), matrix
+
+    def _prepare(self, crop: np.ndarray) -> np.ndarray:
+        image = crop.astype(np.float32) * np.float32(1 / 255)
+        if self.presharpen > 0:
+            blurred = cv2.GaussianBlur(image, (0, 0), sigmaX=max(0.5, self.resolution / 224))
+            image = np.clip(image * (1 + self.presharpen) - blurred * self.presharpen, 0.0, 1.0)
+        if self.gamma_in != 1.0:
+            image = np.power(image, np.float32(1 / self.gamma_in))
+        return image[None]
+
+    def process(self, frame, faces):
+        out, rows = [], []
+        chosen = chosen_faces(faces, self.swap, self.face_index)
+        for i, face in enumerate(faces):
+            driver = self._driver(frame, face) if i in chosen else None
+            if driver is None:
+                out.append(face)
+                continue
+            crop, matrix = driver
+            feed = {"in_face:0": self._prepare(crop)}
+            if self.has_morph:
+                feed["morph_value:0"] = np.array([self.morph_factor], np.float32)
+            face_mask, celeb, celeb_mask = self.session.run(
+                ["out_face_mask:0", "out_celeb_face:0", "out_celeb_face_mask:0"], feed)
+            celeb = np.clip(celeb[0], 0.0, 1.0)
+            if self.gamma_out != 1.0:
+                celeb = np.power(celeb, np.float32(1 / self.gamma_out))
+            swap = (celeb * 255.0 + 0.5).astype(np.uint8)
+            mask = np.clip(face_mask[0, ..., 0] * celeb_mask[0, ..., 0], 0.0, 1.0).astype(np.float32)
+            out.append(updated(face, swap=swap, swap_matrix=matrix, swap_mask=mask))
+            rows.append((crop, swap, mask))
+        self._preview_rows = rows
+        return {"faces": out}
+
+    def preview(self, outputs):
+        return swap_preview(getattr(self, "_preview_rows", []))
+
+
+# -- InsightFace inswapper -------------------------------------------------------------------------
+
+@lru_cache(maxsize=8)
+def soft_mask(size: int, shape: str) -> np.ndarray:
+    """A size x size float32 mask, 1 in the middle fading to 0 at the border: a square or an ellipse
+    (read-only: it is shared)."""
+    margin = max(2, size // 16)
+    mask = np.zeros((size, size), np.uint8)
+    if shape == "ellipse":
+        axes = (size // 2 - margin, int(size * 0.47) - margin)
+        cv2.ellipse(mask, (size // 2, int(size * 0.53)), axes, 0, 0, 360, 255, -1, cv2.LINE_AA)
+    else:
+        mask[margin:size - margin, margin:size - margin] = 255
+    blur = max(1, margin) * 2 + 1
+    soft = cv2.GaussianBlur(mask, (blur, blur), 0).astype(np.float32) / 255.0
+    soft.setflags(write=False)
+    return soft
+
+
+def five_points(face: dict) -> np.ndarray | None:
+    """The ArcFace 5 points of a face record: from its 468 landmarks, else its 6 or 5 keypoints."""
+    landmarks = face.get("landmarks")
+    if landmarks is not None and len(landmarks) == 468:
+        return five_points_from_landmarks(landmarks)
+    keypoints = face.get("keypoints")
+    if keypoints is None:
+        return None
+    keypoints = np.asarray(keypoints, np.float32)[:, :2]
+    if len(keypoints) == 6:
+        return five_points_from_keypoints(keypoints)
+    return keypoints if len(keypoints) == 5 else None
+
+
+class InSwapper(Node):
+    """Swaps faces with InsightFace's inswapper_128 onto the identity of one portrait."""
+
+    category = "Swap"
+    inputs = {"frame": Frame, "faces": Faces}
+    outputs = {"faces": Faces}
+    params = {
+        "identity": Path(role="input", extensions=list(IMAGE_EXTENSIONS),
+                         help="a portrait of the person whose face is put in (its largest face is used)"),
+        "model": Model("inswapper_128",
+                      help="the inswapper model: a model name, file name in the user model folder, or path"),
+        "recogniser": Model("w600k_r50",
+                           help="the ArcFace recogniser that turns the portrait into an identity embedding"),
+        "mask": Choice(["ellipse", "square", "hull"], default="ellipse",
+                       help="the swap mask: a soft ellipse or square, or the landmark hull (with landmarks)"),
+        "swap": Choice(["all", "one"], default="all", help="swap every face, or only the one at face_index"),
+        "face_index": Int(0, 63, default=0, help="which face (in the faces input's order) when swap is one"),
+        "provider": Choice(PROVIDER_CHOICES, default="auto", help="where onnxruntime runs the models"),
+    }
+    heavy = True
+    cost_ms = 80.0
+
+    def setup(self):
+        self._load_models()
+        self._load_identity()
+        self._preview_rows: list = []
+
+    def param_changed(self, name):
+        if name in ("model", "recogniser", "provider"):
+            self._load_models()
+            self._load_identity()
+        elif name == "identity":
+            self._load_identity()
+
+    def _load_models(self):
+        where = f"node '{self.id}' (InSwapper)"
+        swapper_path = resolve_model(self.model, self.base_dir, f"{where}, param 'model'")
+        recogniser_path = resolve_model(self.recogniser, self.base_dir, f"{where}, param 'recogniser'")
+        swapper = create_session(swapper_path, provider=self.provider)
+        recogniser = create_session(recogniser_path, provider=self.provider)
+
+        inputs = {t.name: t for t in swapper.get_inputs()}
+        outputs = {t.name: t for t in swapper.get_outputs()}
+        target, source, output = inputs.get("target"), inputs.get("source"), outputs.get("output")
+        expected = ("inputs target [1, 3, S, S] (RGB 0..1) and source [1, D]; output output [1, 3, S, S]; "
+                    "and a D x D emap as the graph's last initializer")
+        size = _dims(target.shape)[2] if target is not None and len(target.shape) == 4 else None
+        dim = _dims(source.shape)[-1] if source is not None and len(source.shape) == 2 else None
+        if (size is None or dim is None or len(inputs) != 2 or not _fits(target.shape, [1, 3, size, size])
+                or output is None or not _fits(output.shape, [1, 3, size, size])):
+            raise model_mismatch(swapper_path, "an inswapper model", expected, swapper)
+        emap = last_initializer(swapper_path)
+        if emap.shape != (dim, dim):
+            raise model_mismatch(swapper_path, "an inswapper model", expected, swapper,
+                                 extra=f"; last initializer (emap) shape {list(emap.shape)}")
+
+        rec_in, rec_out = recogniser.get_inputs(), recogniser.get_outputs()
+        rec_size = _dims(rec_in[0].shape)[2] if len(rec_in) == 1 and len(rec_in[0].shape) == 4 else None
+        if (rec_size is None or not _fits(rec_in[0].shape, [None, 3, rec_size, rec_size]) or len(rec_out) != 1
+                or not _fits(rec_out[0].shape, [None, dim])):
+            expected = (f"one input [N, 3, S, S] (RGB, (x - 127.5) / 127.5) and one output [N, {dim}] "
+                        "(the inswapper's source size)")
+            raise model_mismatch(recogniser_path, "an ArcFace recogniser", expected, recogniser)
+        self.swapper, self.recogniser, self.emap = swapper, recogniser, emap.astype(np.float32)
+        self.size, self.recogniser_size = size, rec_size
+        self.model_path, self.recogniser_path = swapper_path, recogniser_path
+
+    def _load_identity(self):
+        """The identity latent: the portrait's largest face, aligned for ArcFace, embedded, mapped by emap."""
+        portrait = read_image(self.identity)
+        detections = BlazeFace().detect(portrait, threshold=0.5)
+        if not detections:
+            raise InvalidInput(f"node '{self.id}' (InSwapper), param 'identity': {self.identity}: no face "
+                               "found in this picture; use a clear, frontal portrait")
+        best = max(detections, key=lambda d: (d["box"][2] - d["box"][0]) * (d["box"][3] - d["box"][1]))
+        landmarks, presence = FaceMesh().landmarks(portrait, best["box"], best["keypoints"])
+        five = five_points_from_landmarks(landmarks) if presence > 0.5 else five_points_from_keypoints(
+            best["keypoints"])
+        crop, _ = align_5pt(portrait, five, self.recogniser_size)
+        blob = cv2.dnn.blobFromImage(crop, 1 / 127.5, mean=(127.5, 127.5, 127.5), swapRB=True)
+        embedding = self.recogniser.run(None, {self.recogniser.get_inputs()[0].name: blob})[0].reshape(-1)
+        latent = embedding @ self.emap
+        norm = float(np.linalg.norm(latent))
+        if not np.isfinite(norm) or norm == 0:
+            raise InvalidInput(f"{self.recogniser_path}: gave an empty embedding for {self.identity}")
+        self.latent = (latent / norm).astype(np.float32)[None]
+
+    def process(self, frame, faces):
+        out, rows = [], []
+        chosen = chosen_faces(faces, self.swap, self.face_index)
+        for i, face in enumerate(faces):
+            five = five_points(face) if i in chosen else None
+            if five is None:
+                out.append(face)
+                continue
+            matrix = umeyama(five, arcface_template(self.size))[:2].astype(np.float32)  # align_5pt's fit
+            crop = crop_geometry(frame, matrix, self.size)
+            target = cv2.dnn.blobFromImage(crop, 1 / 255.0, swapRB=True)
+            result = self.swapper.run(["output"], {"target": target, "source": self.latent})[0][0]
+            swap = cv2.cvtColor((np.clip(result.transpose(1, 2, 0), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8),
+                                cv2.COLOR_RGB2BGR)
+            mask = self._mask(face, matrix)
+            out.append(updated(face, swap=swap, swap_matrix=matrix, swap_mask=mask))
+            rows.append((crop, swap, mask))
+        self._preview_rows = rows
+        return {"faces": out}
+
+    def _mask(self, face: dict, matrix: np.ndarray) -> np.ndarray:
+        landmarks = face.get("landmarks")
+        if self.mask == "hull" and landmarks is not None and len(landmarks) == 468:
+            return hull_mask_in_crop(landmarks, matrix, self.size)
+        return soft_mask(self.size, "square" if self.mask == "square" else "ellipse")
+
+    def preview(self, outputs):
+        return swap_preview(getattr(self, "_preview_rows", []))
+

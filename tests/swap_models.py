@@ -1,0 +1,149 @@
+"""Small ONNX models with the exact tensors of the real swappers, built with the `onnx` helper API, and
+real face records of the demo portrait (BlazeFace + FaceMesh), for the swap, colour and merge tests."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+from conftest import REPO
+from onnx import TensorProto, helper, numpy_helper
+
+from nodegraph.node import Node
+from nodegraph.registry import Registry, load_registry
+from nodegraph.types import Faces, Frame
+from nodes.face.blazeface import BlazeFace
+from nodes.face.facemesh import FaceMesh
+
+PORTRAIT = REPO / "presets" / "media" / "astronaut.png"
+OTHER_PORTRAIT = REPO / "presets" / "media" / "grace_hopper.jpg"
+DFM_OUTPUTS = ("out_face_mask:0", "out_celeb_face:0", "out_celeb_face_mask:0")
+
+
+def _value(name, shape):
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+
+
+def _save(graph, path: Path) -> Path:
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 12)])  # as DeepFaceLab exports
+    model.ir_version = 7
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def dfm_model(path: Path, res: int = 224, *, gain=(1.0, 1.0, 1.0), bias=(0.0, 0.0, 0.0), morph: bool = False,
+              input_name: str = "in_face:0", input_shape=None, outputs=DFM_OUTPUTS) -> Path:
+    """A .dfm-like model: out_celeb_face:0 = in_face:0 * gain + bias (per BGR channel), both masks ones
+    (the celeb mask times morph_value:0 when `morph`)."""
+    shape = input_shape or ["N", res, res, 3]
+    nodes = [
+        helper.make_node("Mul", [input_name, "gain"], ["scaled"]),
+        helper.make_node("Add", ["scaled", "bias"], [outputs[1]]),
+        helper.make_node("ReduceMean", [input_name], ["channel_mean"], axes=[3], keepdims=1),
+        helper.make_node("Mul", ["channel_mean", "zero"], ["zeros"]),
+        helper.make_node("Add", ["zeros", "one"], [outputs[0]]),
+    ]
+    inputs = [_value(input_name, shape)]
+    if morph:
+        inputs.append(_value("morph_value:0", [1]))
+        nodes.append(helper.make_node("Mul", [outputs[0], "morph_value:0"], [outputs[2]]))
+    else:
+        nodes.append(helper.make_node("Identity", [outputs[0]], [outputs[2]]))
+    mask_shape = [*shape[:3], 1]
+    declared = [_value(outputs[0], mask_shape), _value(outputs[1], shape), _value(outputs[2], mask_shape)]
+    weights = [numpy_helper.from_array(np.asarray(v, np.float32), n) for n, v in
+               (("gain", gain), ("bias", bias), ("zero", [0.0]), ("one", [1.0]))]
+    return _save(helper.make_graph(nodes, "dfm", inputs, declared, weights), path)
+
+
+def inswapper_model(path: Path, size: int = 128, dim: int = 512, *, gain=(1.0, 1.0, 1.0), emap=None,
+                    seed: int = 0) -> Path:
+    """An inswapper-like model: output = target * gain (per RGB channel); `source` goes through the emap,
+    which is the graph's last initializer, and is added times zero so it is a real input."""
+    emap = np.random.default_rng(seed).normal(size=(dim, dim)).astype(np.float32) if emap is None else emap
+    nodes = [
+        helper.make_node("MatMul", ["source", "emap"], ["mapped"]),
+        helper.make_node("ReduceSum", ["mapped"], ["total"], keepdims=1),
+        helper.make_node("Mul", ["total", "zero"], ["nothing"]),
+        helper.make_node("Mul", ["target", "gain"], ["scaled"]),
+        helper.make_node("Add", ["scaled", "nothing"], ["output"]),
+    ]
+    weights = [numpy_helper.from_array(np.float32([0.0]), "zero"),
+               numpy_helper.from_array(np.asarray(gain, np.float32).reshape(1, 3, 1, 1), "gain"),
+               numpy_helper.from_array(emap, "emap")]
+    inputs = [_value("target", [1, 3, size, size]), _value("source", [1, dim])]
+    graph = helper.make_graph(nodes, "inswapper", inputs, [_value("output", [1, 3, size, size])], weights)
+    return _save(graph, path)
+
+
+def arcface_model(path: Path, size: int = 112, dim: int = 512, seed: int = 1):
+    """An ArcFace-like recogniser: the crop's mean R, G, B through a fixed linear map to `dim` numbers.
+    Returns (path, weights, bias) so a test can compute the embedding on its own."""
+    rng = np.random.default_rng(seed)
+    weights, bias = rng.normal(size=(3, dim)).astype(np.float32), rng.normal(size=dim).astype(np.float32)
+    nodes = [
+        helper.make_node("GlobalAveragePool", ["input.1"], ["pooled"]),
+        helper.make_node("Flatten", ["pooled"], ["flat"]),
+        helper.make_node("MatMul", ["flat", "w"], ["product"]),
+        helper.make_node("Add", ["product", "b"], ["683"]),
+    ]
+    graph = helper.make_graph(nodes, "arcface", [_value("input.1", ["None", 3, size, size])],
+                              [_value("683", [1, dim])],
+                              [numpy_helper.from_array(weights, "w"), numpy_helper.from_array(bias, "b")])
+    return _save(graph, path), weights, bias
+
+
+@lru_cache(maxsize=4)
+def _detected(path: str) -> tuple:
+    frame = cv2.imread(path)
+    detections = BlazeFace().detect(frame)
+    mesh = FaceMesh()
+    faces = []
+    for d in detections:
+        landmarks, _ = mesh.landmarks(frame, d["box"], d["keypoints"])
+        faces.append({**d, "landmarks": landmarks})
+    return frame, faces
+
+
+def portrait_faces(path: Path = PORTRAIT) -> tuple[np.ndarray, list[dict]]:
+    """(frame, face records with box, score, keypoints and 468 landmarks) from the real built-in models.
+    Fresh copies each call, so a test that breaks the no-mutation rule cannot hide it from another."""
+    frame, faces = _detected(str(path))
+    copies = [{k: v.copy() if isinstance(v, np.ndarray) else v for k, v in f.items()} for f in faces]
+    return frame.copy(), copies
+
+
+class PortraitFaces(Node):
+    """Test node: the faces the built-in BlazeFace and FaceMesh find in each frame, with their landmarks."""
+
+    category = "Test"
+    inputs = {"frame": Frame}
+    outputs = {"faces": Faces}
+
+    def setup(self):
+        self.detector, self.mesh = BlazeFace(), FaceMesh()
+
+    def process(self, frame):
+        faces = []
+        for d in self.detector.detect(frame):
+            landmarks, _ = self.mesh.landmarks(frame, d["box"], d["keypoints"])
+            faces.append({**d, "landmarks": landmarks})
+        return {"faces": faces}
+
+
+def registry_with_faces() -> Registry:
+    registry = load_registry(entry_points_too=False)
+    registry.add(PortraitFaces, "tests")
+    return registry
+
+
+def face_region(face: dict, frame_shape, margin: float = 0.1) -> tuple[slice, slice]:
+    x0, y0, x1, y1 = face["box"]
+    w, h = x1 - x0, y1 - y0
+    ys = slice(max(0, int(y0 + margin * h)), min(frame_shape[0], int(y1 - margin * h)))
+    xs = slice(max(0, int(x0 + margin * w)), min(frame_shape[1], int(x1 - margin * w)))
+    return ys, xs
