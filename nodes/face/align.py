@@ -1,0 +1,186 @@
+"""Face alignment: similarity fits, templates, aligned crops and their masks.
+
+Two kinds of crop:
+- `align_face`: DeepFaceLive's kind, for .dfm swappers. The FaceMesh points in `ALIGN_INDICES` are
+  fitted to the mean face (normalised so the brow-to-mouth face spans the unit square, see
+  landmarks_data); the crop is a square of `coverage` such units around that square's centre.
+- `align_5pt`: InsightFace's kind, for ArcFace and inswapper: five points fitted to the ArcFace
+  template.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from nodegraph.errors import InvalidInput
+from nodes.face.landmarks_data import (
+    ALIGN_INDICES,
+    LEFT_EYE_CONTOUR,
+    MOUTH_LEFT_CORNER,
+    MOUTH_RIGHT_CORNER,
+    NOSE_TIP,
+    RIGHT_EYE_CONTOUR,
+    alignment_template,
+)
+
+# InsightFace's ArcFace template for a 112 px crop: the subject's right eye (image left), left eye,
+# nose tip, right and left mouth corners.
+ARCFACE_TEMPLATE_112 = np.array(
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
+    dtype=np.float64,
+)
+# Mouth width over eye distance in that template: places the mouth corners from BlazeFace's mouth centre.
+_MOUTH_TO_EYES = float(
+    np.linalg.norm(ARCFACE_TEMPLATE_112[4] - ARCFACE_TEMPLATE_112[3])
+    / np.linalg.norm(ARCFACE_TEMPLATE_112[1] - ARCFACE_TEMPLATE_112[0])
+)
+# With head_mode the crop centre moves this many face units up, from the middle of the brow-to-mouth
+# face to the middle of the head (chin to crown spans about 2.4 units, the crown 1 unit above the brows).
+_HEAD_CENTRE_SHIFT = 0.3
+
+
+def umeyama(src: np.ndarray, dst: np.ndarray, estimate_scale: bool = True) -> np.ndarray:
+    """Least-squares similarity (rotation, uniform scale, translation; no reflection) taking the
+    points `src` (N x D) onto `dst` (N x D), as a (D+1) x (D+1) homogeneous matrix (Umeyama 1991)."""
+    src = np.asarray(src, np.float64)
+    dst = np.asarray(dst, np.float64)
+    if src.shape != dst.shape or src.ndim != 2 or src.shape[0] < 2:
+        raise ValueError(
+            f"umeyama needs two N x D point sets of the same shape, N >= 2; got {src.shape} and {dst.shape}"
+        )
+    n, dim = src.shape
+    src_mean, dst_mean = src.mean(axis=0), dst.mean(axis=0)
+    src_c, dst_c = src - src_mean, dst - dst_mean
+    src_var = (src_c**2).sum() / n
+    if src_var <= 0:
+        raise ValueError("umeyama: the source points all coincide, so no transform is defined")
+    u, singular, vt = np.linalg.svd(dst_c.T @ src_c / n)
+    signs = np.ones(dim)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        signs[-1] = -1.0  # the best orthogonal map would mirror: flip the weakest axis instead
+    rotation = u @ np.diag(signs) @ vt
+    scale = (singular * signs).sum() / src_var if estimate_scale else 1.0
+    matrix = np.eye(dim + 1)
+    matrix[:dim, :dim] = scale * rotation
+    matrix[:dim, dim] = dst_mean - scale * rotation @ src_mean
+    return matrix
+
+
+def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """N x 2 points through a 2x3 or 3x3 affine."""
+    matrix = np.asarray(matrix, np.float64)
+    return np.asarray(points, np.float64)[:, :2] @ matrix[:2, :2].T + matrix[:2, 2]
+
+
+def arcface_template(size: int) -> np.ndarray:
+    """The ArcFace 5 points for a `size` crop, InsightFace's way: sizes that are multiples of 112 scale
+    the template; others (inswapper's 128) scale it by size/128 and shift it 8/128 of the size right."""
+    if size % 112 == 0:
+        return ARCFACE_TEMPLATE_112 * (size / 112)
+    ratio = size / 128
+    return ARCFACE_TEMPLATE_112 * ratio + np.array([8.0 * ratio, 0.0])
+
+
+def five_points_from_landmarks(points468: np.ndarray) -> np.ndarray:
+    """The ArcFace 5 points from FaceMesh: eye contour centres, nose tip, mouth corners (5 x 2)."""
+    xy = np.asarray(points468, np.float64)[:, :2]
+    _check_468(xy)
+    return np.stack(
+        [
+            xy[list(RIGHT_EYE_CONTOUR)].mean(axis=0),
+            xy[list(LEFT_EYE_CONTOUR)].mean(axis=0),
+            xy[NOSE_TIP],
+            xy[MOUTH_RIGHT_CORNER],
+            xy[MOUTH_LEFT_CORNER],
+        ]
+    ).astype(np.float32)
+
+
+def five_points_from_keypoints(keypoints6: np.ndarray) -> np.ndarray:
+    """The ArcFace 5 points from BlazeFace's 6 keypoints. BlazeFace gives only the mouth centre, so
+    the corners are put either side of it, parallel to the eye line, as far apart as in the template."""
+    kps = np.asarray(keypoints6, np.float64)
+    if kps.shape != (6, 2):
+        raise InvalidInput(f"BlazeFace keypoints must be 6 x 2, got {kps.shape}")
+    half_mouth = (kps[1] - kps[0]) * _MOUTH_TO_EYES / 2
+    return np.stack([kps[0], kps[1], kps[2], kps[3] - half_mouth, kps[3] + half_mouth]).astype(np.float32)
+
+
+def align_5pt(frame: np.ndarray, five_points: np.ndarray, size: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """(size x size crop, 2x3 matrix frame -> crop) with the five points fitted to the ArcFace template."""
+    five = np.asarray(five_points, np.float64)
+    if five.shape != (5, 2):
+        raise InvalidInput(f"align_5pt needs 5 x 2 points, got {five.shape}")
+    matrix = umeyama(five, arcface_template(size))[:2]
+    crop = cv2.warpAffine(
+        frame, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    return crop, matrix
+
+
+def face_frame_matrix(
+    points468: np.ndarray,
+    coverage: float = 2.2,
+    resolution: int = 224,
+    offset_x: float = 0.0,
+    offset_y: float = 0.0,
+    head_mode: bool = False,
+    freeze_z_rotation: bool = False,
+) -> np.ndarray:
+    """The 2x3 matrix frame -> crop that `align_face` uses (see there)."""
+    xy = np.asarray(points468, np.float64)[:, :2]
+    _check_468(xy)
+    if not coverage > 0 or resolution < 1:
+        raise InvalidInput(
+            f"alignment needs coverage > 0 and resolution >= 1, got {coverage} and {resolution}"
+        )
+    to_unit = umeyama(xy[list(ALIGN_INDICES)], alignment_template())
+    to_frame = np.linalg.inv(to_unit)
+    unit_x, unit_y = to_frame[:2, 0], to_frame[:2, 1]  # one face unit along the face's x and y axes
+    if freeze_z_rotation:
+        length = np.hypot(*unit_x)
+        unit_x, unit_y = np.array([length, 0.0]), np.array([0.0, length])
+    centre = transform_points(np.array([[0.5, 0.5]]), to_frame)[0]
+    centre = centre + offset_x * unit_x + (offset_y - (_HEAD_CENTRE_SHIFT if head_mode else 0.0)) * unit_y
+    corner = centre - coverage / 2 * (unit_x + unit_y)  # the crop's top-left corner in the frame
+    linear = resolution * np.linalg.inv(coverage * np.column_stack([unit_x, unit_y]))
+    return np.hstack([linear, (-linear @ corner)[:, None]])
+
+
+def align_face(
+    frame: np.ndarray,
+    points468: np.ndarray,
+    coverage: float = 2.2,
+    resolution: int = 224,
+    offset_x: float = 0.0,
+    offset_y: float = 0.0,
+    head_mode: bool = False,
+    freeze_z_rotation: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(resolution x resolution uint8 crop, 2x3 matrix frame -> crop). The crop spans `coverage` face
+    units (brow-to-mouth face sizes) around the face's centre, moved by `offset_x`, `offset_y` units
+    along the face's own axes; `head_mode` centres it on the whole head instead; `freeze_z_rotation`
+    keeps it upright in the frame instead of turning it with the head's roll."""
+    matrix = face_frame_matrix(
+        points468, coverage, resolution, offset_x, offset_y, head_mode, freeze_z_rotation
+    )
+    crop = cv2.warpAffine(
+        frame, matrix, (resolution, resolution), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    return crop, matrix
+
+
+def hull_mask_in_crop(points468: np.ndarray, matrix: np.ndarray, resolution: int) -> np.ndarray:
+    """float32 resolution x resolution mask: 1 inside the convex hull of the landmarks seen through
+    `matrix` (frame -> crop), 0 outside, anti-aliased edge."""
+    crop_points = transform_points(np.asarray(points468)[:, :2], matrix)
+    hull = cv2.convexHull(np.round(crop_points * 16).astype(np.int32))
+    mask = np.zeros((resolution, resolution), np.uint8)
+    cv2.fillConvexPoly(mask, hull, 255, lineType=cv2.LINE_AA, shift=4)
+    return mask.astype(np.float32) / 255.0
+
+
+def _check_468(xy: np.ndarray) -> None:
+    if xy.shape[0] != 468:
+        raise InvalidInput(f"expected FaceMesh's 468 landmarks, got {xy.shape[0]} points")

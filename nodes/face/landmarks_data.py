@@ -1,0 +1,75 @@
+"""Named FaceMesh landmarks, regions, mesh triangles and the mean face.
+
+Numbers are MediaPipe's 468-point numbering; "right" and "left" are the subject's (the right eye is
+on the image's left in an unmirrored photo). The triangles and region loops are MediaPipe's own
+(Apache-2.0), read out of the mediapipe wheel into data/facemesh_topology.json; the mean face is
+measured with FaceMesh (data/mean_face.npy). data/build_face_data.py rebuilds both and says how.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+_topology = json.loads((DATA_DIR / "facemesh_topology.json").read_text())
+_contours = _topology["contours"]
+
+# 852 x 3 vertex indices: the mesh MediaPipe draws (FACE_LANDMARKS_TESSELATION). It has holes at the
+# eyes and the inner mouth, so a mesh warp leaves those regions out.
+TRIANGLES = np.asarray(_topology["triangles"], dtype=np.int32)
+
+# Ordered closed loops.
+LIPS_OUTER = tuple(_contours["lips_outer"])
+LIPS_INNER = tuple(_contours["lips_inner"])  # the inner-mouth opening
+RIGHT_EYE_CONTOUR = tuple(_contours["right_eye"])  # the eyelid opening, starting at the outer corner
+LEFT_EYE_CONTOUR = tuple(_contours["left_eye"])
+FACE_OVAL = tuple(_contours["face_oval"])  # from the top of the forehead, over the subject's left side
+# Lower and upper eyebrow lines, each from the outer end inwards.
+RIGHT_EYEBROW = tuple(i for line in _contours["right_eyebrow"] for i in line)
+LEFT_EYEBROW = tuple(i for line in _contours["left_eyebrow"] for i in line)
+
+RIGHT_EYE_OUTER, RIGHT_EYE_INNER = 33, 133
+LEFT_EYE_INNER, LEFT_EYE_OUTER = 362, 263
+NOSE_TIP = 1
+MOUTH_RIGHT_CORNER, MOUTH_LEFT_CORNER = 61, 291
+FOREHEAD_TOP, CHIN = 10, 152
+# Where the face oval passes the ears at eye height: the nearest FaceMesh has to BlazeFace's tragion.
+RIGHT_TRAGION_APPROX, LEFT_TRAGION_APPROX = 234, 454
+
+_RIGHT_LOWER_LID = RIGHT_EYE_CONTOUR[1 : RIGHT_EYE_CONTOUR.index(RIGHT_EYE_INNER)]
+_LEFT_LOWER_LID = LEFT_EYE_CONTOUR[1 : LEFT_EYE_CONTOUR.index(LEFT_EYE_INNER)]
+_NOSE = (168, 6, 197, 195, 5, 4, NOSE_TIP, 2, 98, 327)  # bridge down to the tip, under-nose, nostril wings
+_JAW_SIDES = (234, 93, 132, 58, 172, 454, 323, 361, 288, 397)  # ear level down to the jaw angles
+
+# Landmarks the alignment fits to the mean face: the ones that stay put while a person talks and
+# blinks. Left out: upper eyelids (blinks), lips except the corners and the chin (speech), the
+# forehead top (hair covers it).
+ALIGN_INDICES = tuple(
+    RIGHT_EYEBROW
+    + LEFT_EYEBROW
+    + (RIGHT_EYE_OUTER, RIGHT_EYE_INNER, LEFT_EYE_INNER, LEFT_EYE_OUTER)
+    + _RIGHT_LOWER_LID
+    + _LEFT_LOWER_LID
+    + _NOSE
+    + (MOUTH_RIGHT_CORNER, MOUTH_LEFT_CORNER)
+    + _JAW_SIDES
+)
+
+
+@lru_cache(maxsize=1)
+def mean_face() -> np.ndarray:
+    """468 x 3 float32 frontal mean face, normalised like DeepFaceLab's 68-point mean face (outer
+    brow ends at x = 0 and 1, eye corners at y = 0.22, y down); z scaled like x, smaller is nearer."""
+    face = np.load(DATA_DIR / "mean_face.npy")
+    face.setflags(write=False)
+    return face
+
+
+def alignment_template() -> np.ndarray:
+    """len(ALIGN_INDICES) x 2 float32: the mean face's ALIGN_INDICES points in normalised coordinates."""
+    return mean_face()[list(ALIGN_INDICES), :2]
