@@ -1,0 +1,397 @@
+"""The shared-memory ring: real segments, real spawn-started processes, every pixel checked."""
+
+import functools
+import multiprocessing as mp
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nodegraph import shm
+from nodegraph.codec import encoded_size
+from nodegraph.shm import Ring, RingAborted, ShmError, ShmSpaceError
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = (48, 64, 3)
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="lists /dev/shm")
+
+
+def pattern(frame_id: int, shape: tuple = SMALL) -> np.ndarray:
+    """Pixels that differ from one frame id to the next, so a packet mixing two frames shows."""
+    return _pattern(frame_id % 251, shape)
+
+
+@functools.cache
+def _pattern(phase: int, shape: tuple) -> np.ndarray:
+    pixels = np.arange(np.prod(shape), dtype=np.uint32) * 31 + phase * 7919
+    return (pixels % 251).astype(np.uint8).reshape(shape)
+
+
+def capture_time(frame_id: int) -> float:
+    return 1000.0 + frame_id / 64
+
+
+@pytest.fixture
+def run_id():
+    run = shm.new_run_id()
+    yield run
+    shm.cleanup(run)
+
+
+def spawn():
+    return mp.get_context("spawn")
+
+
+def check_stream(name: str, index: int, shape: tuple, ready, results, delay: float) -> None:
+    """Reader process: read until end of stream, checking order, header and every pixel."""
+    count, last, problems, eos = 0, -1, [], False
+    ring = Ring.attach(name)
+    reader = ring.reader(index)
+    ready.set()
+    try:
+        while True:
+            packet = reader.read(timeout=20)
+            if packet is None:
+                problems.append("timed out")
+                break
+            if packet.eos:
+                eos = True
+                break
+            if packet.frame_id <= last:
+                problems.append(f"frame {packet.frame_id} after {last}")
+            if packet.capture_time != capture_time(packet.frame_id):
+                problems.append(f"frame {packet.frame_id}: capture time {packet.capture_time}")
+            if not np.array_equal(packet.value, pattern(packet.frame_id, shape)):
+                problems.append(f"frame {packet.frame_id}: pixels differ")
+            last, count = packet.frame_id, count + 1
+            del packet  # lossless: a view into the slot, gone at release
+            reader.release()
+            if delay:
+                time.sleep(delay)
+    finally:
+        results.put(
+            {
+                "index": index,
+                "count": count,
+                "last": last,
+                "eos": eos,
+                "drops": reader.drops,
+                "problems": problems,
+            }
+        )
+        ring.close()
+
+
+def hammer(run_id: str, lossless: bool, frames: int, shape: tuple, slots: int, delays: list[float]) -> dict:
+    ctx = spawn()
+    name = shm.segment_name(run_id, "hammer")
+    with Ring.create(name, encoded_size(pattern(0, shape)), slots=slots, readers=len(delays)) as ring:
+        results = ctx.Queue()
+        readies = [ctx.Event() for _ in delays]
+        procs = [
+            ctx.Process(target=check_stream, args=(name, i, shape, readies[i], results, delay))
+            for i, delay in enumerate(delays)
+        ]
+        for proc in procs:
+            proc.start()
+        try:
+            assert all(ready.wait(60) for ready in readies), "reader processes did not start"
+            writer = ring.writer(lossless=lossless)
+            for frame_id in range(frames):
+                writer.write(frame_id, capture_time(frame_id), pattern(frame_id, shape), timeout=20)
+            writer.write_eos(timeout=20)
+            got = {r["index"]: r for r in (results.get(timeout=60) for _ in procs)}
+        finally:
+            ring.abort()
+            for proc in procs:
+                proc.join(10)
+                if proc.is_alive():
+                    proc.kill()
+    return got
+
+
+def test_lossless_two_readers_get_every_frame_in_order_with_every_pixel_right(run_id):
+    frames = 3000
+    got = hammer(run_id, lossless=True, frames=frames, shape=SMALL, slots=4, delays=[0.0, 0.0])
+    for result in got.values():
+        assert result["problems"] == []
+        assert (result["count"], result["last"], result["eos"], result["drops"]) == (
+            frames,
+            frames - 1,
+            True,
+            0,
+        )
+
+
+def test_realtime_never_tears_and_a_slow_reader_skips_to_the_newest(run_id):
+    frames = 5000
+    # the writer goes flat out over 2 slots, so a slow reader's copy is often overwritten under it
+    got = hammer(run_id, lossless=False, frames=frames, shape=SMALL, slots=2, delays=[0.0, 0.002])
+    for result in got.values():
+        assert result["problems"] == []  # no torn packet, increasing ids, right capture times
+        assert result["eos"]
+        assert result["count"] + result["drops"] == frames  # every packet read or counted as dropped
+    slow = got[1]
+    assert slow["drops"] > 0 and slow["count"] < frames
+
+
+def test_a_realtime_packet_overwritten_during_its_copy_is_not_returned(run_id):
+    """The seqlock's second look, made deterministic: a real writer (own mapping) overwrites
+    the slot at the moment the reader takes the slice it copies."""
+    name = shm.segment_name(run_id, "seqlock")
+    with Ring.create(name, encoded_size(pattern(0)), slots=2) as ring, Ring.attach(name) as writer_side:
+        writer = writer_side.writer(lossless=False)
+        writer.write(0, capture_time(0), pattern(0))
+
+        class OverwrittenWhileCopied:
+            def __init__(self, view):
+                self.view = view
+
+            def __getitem__(self, key):
+                ring._payload[0] = self.view
+                for frame_id in (1, 2):  # packet 2 lands in packet 0's slot
+                    writer.write(frame_id, capture_time(frame_id), pattern(frame_id))
+                return self.view[key]
+
+        ring._payload[0] = OverwrittenWhileCopied(ring._payload[0])
+        reader = ring.reader(0)
+        packet = reader.read(timeout=1)
+        assert (packet.frame_id, packet.capture_time) == (2, capture_time(2))
+        assert np.array_equal(packet.value, pattern(2))
+        assert reader.drops == 2
+
+
+def block_then_abort(blocked_name: str, abort_name: str, ready, results) -> None:
+    """Blocks reading an empty ring until the parent aborts it, then aborts the ring the parent waits on."""
+    with Ring.attach(blocked_name) as ring:
+        reader = ring.reader(0)
+        ready.set()
+        try:
+            reader.read()
+            results.put(("read returned", time.time()))
+        except RingAborted:
+            results.put(("aborted", time.time()))
+    with Ring.attach(abort_name) as ring:
+        time.sleep(0.3)
+        ring.abort()
+        results.put(("aborted it", time.time()))
+
+
+def test_abort_unblocks_a_waiting_reader_and_a_waiting_lossless_writer_across_processes(run_id):
+    ctx = spawn()
+    empty = Ring.create(shm.segment_name(run_id, "empty"), 64)
+    full = Ring.create(shm.segment_name(run_id, "full"), 64, slots=2)
+    ready, results = ctx.Event(), ctx.Queue()
+    proc = ctx.Process(target=block_then_abort, args=(empty.name, full.name, ready, results))
+    proc.start()
+    try:
+        assert ready.wait(60)
+        time.sleep(0.2)  # let the reader settle into its wait
+        aborted_at = time.time()
+        empty.abort()
+        outcome, woke_at = results.get(timeout=10)
+        assert outcome == "aborted" and woke_at - aborted_at < 1.0
+
+        writer = full.writer(lossless=True)
+        writer.write(0, 0.0, 0)
+        writer.write(1, 0.0, 1)  # both slots taken, nobody reads
+        with pytest.raises(RingAborted, match=full.name):
+            writer.write(2, 0.0, 2)
+        raised_at = time.time()
+        outcome, abort_at = results.get(timeout=10)
+        assert outcome == "aborted it" and raised_at - abort_at < 1.0
+        with pytest.raises(RingAborted):
+            full.reader(0).read(timeout=0)
+    finally:
+        proc.join(10)
+        for ring in (empty, full):
+            ring.close()
+            ring.unlink()
+
+
+def test_read_times_out_with_none_promptly(run_id):
+    with Ring.create(shm.segment_name(run_id, "t"), 64) as ring:
+        reader = ring.reader(0)
+        t0 = time.monotonic()
+        assert reader.read(timeout=0.05) is None
+        assert 0.05 <= time.monotonic() - t0 < 0.5
+        assert reader.read(timeout=0) is None
+
+
+_KILLED_RUN = textwrap.dedent(
+    """
+    import time
+    from nodegraph import shm
+    run = shm.new_run_id()
+    rings = [shm.Ring.create(shm.segment_name(run, s), 4096) for s in ("a", "b")]
+    print(run, flush=True)
+    time.sleep(60)
+    """
+)
+
+
+def python(code: str, **kwargs) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env=env, text=True, **kwargs)
+
+
+@linux_only
+def test_cleanup_removes_what_a_killed_run_left_and_spares_live_runs(run_id):
+    # the killed run's own resource tracker dies with it (same process group), as with `kill -9 -PGID`
+    proc = python(_KILLED_RUN, stdout=subprocess.PIPE, start_new_session=True)
+    try:
+        dead_run = proc.stdout.readline().strip()
+        dead = shm.segments(dead_run)
+        assert len(dead) == 2
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+    with Ring.create(shm.segment_name(run_id, "live"), 4096) as live:
+        before = set(shm.segments())
+        removed = shm.cleanup()
+        after = set(shm.segments())
+        assert set(dead) <= before - after
+        assert removed == len(before - after)  # other dead runs' leftovers, if any, count too
+        assert live.name in after
+        assert Ring.attach(live.name).slots == 4
+
+
+@linux_only
+def test_cleanup_of_a_named_run_removes_all_its_segments(run_id):
+    rings = [Ring.create(shm.segment_name(run_id, s), 4096) for s in ("x", "y")]
+    assert shm.segments(run_id) == sorted(r.name for r in rings)
+    assert shm.cleanup(run_id) == 2
+    assert shm.segments(run_id) == []
+    for ring in rings:
+        ring.unlink()  # already gone: harmless
+        ring.close()
+
+
+@linux_only
+def test_attaching_from_another_interpreter_leaves_the_segment_alone(run_id):
+    with Ring.create(shm.segment_name(run_id, "t"), 4096) as ring:
+        code = f"from nodegraph.shm import Ring; r = Ring.attach({ring.name!r}); print(r.slots); r.close()"
+        proc = python(code, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out, err = proc.communicate(timeout=60)
+        assert (proc.returncode, out.strip()) == (0, "4"), err
+        assert "leaked" not in err and "KeyError" not in err  # no resource-tracker complaints
+        assert shm.segments(run_id) == [ring.name]  # its tracker did not unlink it at exit
+
+
+def test_an_oversized_packet_is_refused_naming_both_sizes_and_the_ring_goes_on(run_id):
+    with Ring.create(shm.segment_name(run_id, "small"), 1000) as ring:
+        writer, reader = ring.writer(lossless=True), ring.reader(0)
+        big = np.zeros(2000, np.uint8)
+        with pytest.raises(
+            ValueError, match=rf"{ring.name}.* frame 7 takes {encoded_size(big)} bytes .*hold 1000"
+        ):
+            writer.write(7, 0.0, big)
+        writer.write(7, 0.5, np.ones(10, np.uint8))
+        packet = reader.read(timeout=1)
+        assert (packet.frame_id, packet.capture_time, packet.value.tolist()) == (7, 0.5, [1] * 10)
+        del packet
+
+
+@linux_only
+def test_the_space_check_refuses_a_request_bigger_than_dev_shm():
+    free = os.statvfs(shm.SHM_DIR).f_bavail * os.statvfs(shm.SHM_DIR).f_frsize
+    with pytest.raises(ShmSpaceError, match="--shm-size") as info:
+        shm.check_free_space(free + 2**40, "a test ring")
+    assert isinstance(info.value, MemoryError)
+    assert "a test ring needs" in str(info.value) and "free" in str(info.value)
+    shm.check_free_space(4096)
+
+
+@linux_only
+def test_create_refuses_before_making_a_segment_when_space_is_short(run_id):
+    with pytest.raises(ShmSpaceError, match="--shm-size"):
+        Ring.create(shm.segment_name(run_id, "huge"), 2**50)
+    assert shm.segments(run_id) == []
+
+
+def test_faces_travel_as_views_in_lossless_and_as_copies_in_realtime(run_id):
+    faces = [{"box": np.array([1.0, 2, 3, 4], np.float32), "score": 0.9, "crop": pattern(5), "swap": None}]
+    for lossless in (True, False):
+        with Ring.create(shm.segment_name(run_id, "faces"), encoded_size(faces), readers=2) as ring:
+            writer = ring.writer(lossless)
+            writer.write(5, capture_time(5), faces)
+            writer.write_eos()
+            for index in (0, 1):
+                reader = ring.reader(index)
+                packet = reader.read(timeout=1)
+                (face,) = packet.value
+                assert (
+                    np.array_equal(face["crop"], pattern(5)) and face["score"] == 0.9 and face["swap"] is None
+                )
+                assert face["crop"].flags.writeable is not lossless  # shared views are read-only
+                del packet, face
+                reader.release()
+                assert reader.read(timeout=1).eos
+
+
+def test_a_lossless_reader_that_holds_every_slot_is_told_to_release(run_id):
+    with Ring.create(shm.segment_name(run_id, "hold"), 64, slots=2) as ring:
+        writer, reader = ring.writer(lossless=True), ring.reader(0)
+        for frame_id in range(2):
+            writer.write(frame_id, 0.0, frame_id)
+        assert [reader.read(0).value, reader.read(0).value] == [0, 1]
+        with pytest.raises(RuntimeError, match="release"):
+            reader.read(0)
+        with pytest.raises(TimeoutError, match=ring.name):
+            writer.write(2, 0.0, 2, timeout=0.05)
+        reader.release()
+        writer.write(2, 0.0, 2, timeout=1)
+        assert reader.read(0).value == 2
+
+
+def test_frames_must_go_out_in_increasing_order(run_id):
+    with Ring.create(shm.segment_name(run_id, "order"), 64) as ring:
+        writer = ring.writer(lossless=False)
+        writer.write(3, 0.0, None)
+        with pytest.raises(ValueError, match="frame 3 written after frame 3"):
+            writer.write(3, 0.0, None)
+
+
+def test_closing_with_views_still_alive_is_refused_until_they_are_dropped(run_id):
+    ring = Ring.create(shm.segment_name(run_id, "views"), 1024)
+    writer, reader = ring.writer(lossless=True), ring.reader(0)
+    writer.write(0, 0.0, np.zeros(16))
+    view = reader.read(0).value
+    ring.unlink()
+    with pytest.raises(ShmError, match="still referenced"):
+        ring.close()
+    del view
+    ring.close()
+
+
+def test_attach_reads_the_geometry_and_refuses_what_is_not_a_ring(run_id):
+    with Ring.create(shm.segment_name(run_id, "geo"), 1000, slots=3, readers=2) as ring:
+        other = Ring.attach(ring.name)
+        assert (other.slot_bytes, other.slots, other.readers) == (1000, 3, 2)
+        with pytest.raises(ValueError, match="readers 0..1, not 2"):
+            other.reader(2)
+        with pytest.raises(ShmError, match="only the process that created it"):
+            other.unlink()
+        other.close()
+    with pytest.raises(ShmError, match="does not exist"):
+        Ring.attach(shm.segment_name(run_id, "nothere"))
+
+
+def test_names_are_short_and_carry_the_creating_pid():
+    run = shm.new_run_id()
+    assert int(run[:-4], 16) == os.getpid()
+    name = shm.segment_name(run, "s12o3")
+    assert name == f"ng{run}_s12o3" and len(name) <= shm.MAX_NAME
+    with pytest.raises(ValueError, match="characters"):
+        shm.segment_name(run, "x" * 30)
+    with pytest.raises(ValueError, match="letters and digits"):
+        shm.segment_name(run, "a/b")
+    with pytest.raises(ValueError, match="segment_name"):
+        Ring.create("my_ring", 64)
