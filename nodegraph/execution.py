@@ -58,3 +58,14 @@ def call_source(node: Node, frame_id: int, stats: NodeStats) -> dict[str, Any] |
         return None
     stats.record((time.perf_counter() - start) * 1000.0)
     return {name: result.get(name) for name in node.outputs}
+
+
+def close_nodes(nodes) -> list[str]:
+    """Close every node even when some fail; returns the failures' messages."""
+    failures = []
+    for node in nodes:
+        try:
+            node.close()
+        except Exception as e:
+            failures.append(f"node '{node.id}' failed to close: {type(e).__name__}: {e}")
+    return failures

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .errors import InvalidInput
-from .execution import call_node, call_source
+from .execution import call_node, call_source, close_nodes
 from .graph import Graph
 from .node import Node, StreamInfo
 from .registry import Registry, default_registry
@@ -49,17 +49,6 @@ def open_nodes(graph: Graph, registry: Registry) -> dict[str, Node]:
         close_nodes(opened)
         raise
     return nodes
-
-
-def close_nodes(nodes) -> list[str]:
-    """Close every node even when some fail; returns the failures' messages."""
-    failures = []
-    for node in nodes:
-        try:
-            node.close()
-        except Exception as e:
-            failures.append(f"node '{node.id}' failed to close: {type(e).__name__}: {e}")
-    return failures
 
 
 class SequentialRunner:

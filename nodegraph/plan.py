@@ -1,0 +1,253 @@
+"""The scheduler: a graph becomes an execution plan of stages (processes), the ring buffers
+between them and a thread budget per stage.
+
+1. Units: every node is a unit, except that nodes pinned to one process (`NodeSpec.process`)
+   form one unit together with every node on a path between them, and the unpinned sources
+   form one unit, so frame ids of all sources advance in lockstep.
+2. The units, in topological order, are cut into contiguous stages (contiguous in a
+   topological order, so stages never wait on each other in a circle) by a linear-partition
+   dynamic programme that minimises the costliest stage: the pipeline's frame time. Each
+   crossing port adds a transport cost to both of its stages. The fewest stages within
+   a few percent of the best wins, so light nodes stay fused with their neighbours and heavy
+   ones get their own process while there are cores for it.
+3. Threads: one per stage, the spare cores to the costliest stages, so the stages together do
+   not oversubscribe the machine.
+4. Buffers: one ring per output port read by another stage; fan-out readers share it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import networkx as nx
+
+from .errors import InvalidInput
+from .graph import Graph
+from .node import Node
+from .registry import Registry, default_registry
+
+HEAVY_MIN_MS = 10.0  # what a heavy node without a cost hint of its own is taken to cost
+TRANSPORT_MS = 0.3  # one port crossing a process boundary, each side (copy, wake-up)
+GOOD_ENOUGH = 1.05  # fewer stages win while their frame time is within 5% of the best
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    nodes: tuple[str, ...]  # topological order
+    threads: int
+    cost_ms: float  # static estimate per frame, transport included
+    pin: str | None = None  # the user's process pin, when one applies
+
+
+@dataclass(frozen=True)
+class Buffer:
+    node: str
+    port: str
+    stage: str  # the stage that writes it
+    readers: tuple[str, ...]  # the stages that read it, in plan order
+
+    @property
+    def name(self) -> str:
+        return f"{self.node}.{self.port}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    stages: tuple[Stage, ...]
+    buffers: tuple[Buffer, ...]
+    cores: int
+    costs: dict  # node id -> ms per frame the plan assumed
+
+    def stage_of(self, node_id: str) -> Stage:
+        for stage in self.stages:
+            if node_id in stage.nodes:
+                return stage
+        raise KeyError(node_id)
+
+    @property
+    def frame_ms(self) -> float:
+        """The estimated time per frame of the costliest stage."""
+        return max(stage.cost_ms for stage in self.stages)
+
+    def to_json(self) -> dict:
+        return {
+            "cores": self.cores,
+            "stages": [{"name": s.name, "nodes": list(s.nodes), "threads": s.threads,
+                        "cost_ms": round(s.cost_ms, 2), "pin": s.pin} for s in self.stages],
+            "buffers": [{"buffer": b.name, "writer": b.stage, "readers": list(b.readers)}
+                        for b in self.buffers],
+        }
+
+    def __str__(self) -> str:
+        threads = sum(s.threads for s in self.stages)
+        lines = [f"{len(self.stages)} stage{'s' * (len(self.stages) != 1)} on {self.cores} "
+                 f"core{'s' * (self.cores != 1)} ({threads} threads), about {self.frame_ms:.1f} ms per frame"]
+        for s in self.stages:
+            pin = f", pin {s.pin!r}" if s.pin is not None else ""
+            nodes = ", ".join(f"{n} ({self.costs[n]:g} ms)" for n in s.nodes)
+            lines.append(f"  stage {s.name}: {s.threads} thread{'s' * (s.threads != 1)}, "
+                         f"~{s.cost_ms:.1f} ms{pin}: {nodes}")
+        if self.buffers:
+            lines.append("buffers:")
+            lines += [f"  {b.name} ({b.stage}) -> {', '.join(b.readers)}" for b in self.buffers]
+        return "\n".join(lines)
+
+
+def node_cost(cls) -> float:
+    if cls.heavy and cls.cost_ms == Node.cost_ms:  # heavy, with no estimate of its own
+        return HEAVY_MIN_MS
+    return float(cls.cost_ms)
+
+
+def available_cores() -> int:
+    """The cores this process may run on (a container's or taskset's limit, not the host's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def make_plan(graph: Graph, registry: Registry | None = None, cores: int | None = None) -> Plan:
+    """Cut `graph` into stages for a machine with `cores` cores (default: those this process may use).
+    Raises InvalidInput when the graph is not valid or its pins cannot be honoured."""
+    registry = registry or default_registry()
+    problems = graph.validate(registry)
+    if problems:
+        raise InvalidInput("the graph is not valid:\n  " + "\n  ".join(map(str, problems)))
+    cores = max(1, cores or available_cores())
+    order = graph.topological_order()
+    costs = {n: node_cost(registry.get(graph.nodes[n].type)) for n in order}
+    dag = nx.DiGraph()
+    dag.add_nodes_from(order)
+    dag.add_edges_from((link.src, link.dst) for link in graph.links)
+
+    units, pins = _units(graph, dag, order)
+    cut = _partition(graph, units, pins, costs, cores)
+
+    names = {}
+    stages = []
+    for i, (first, last) in enumerate(cut):
+        nodes = tuple(n for n in order if any(n in u for u in units[first:last]))
+        pin = next((pins[u] for u in range(first, last) if pins[u] is not None), None)
+        stage = Stage(f"s{i}", nodes, 1, _segment_cost(graph, set(nodes), costs), pin)
+        stages.append(stage)
+        names.update(dict.fromkeys(nodes, stage.name))
+    stages = _budget_threads(stages, cores)
+
+    buffers = []
+    for node_id in order:
+        for port in dict.fromkeys(link.src_port for link in graph.links_from(node_id)):
+            readers = {names[link.dst] for link in graph.links_from(node_id)
+                       if link.src_port == port and names[link.dst] != names[node_id]}
+            if readers:
+                buffers.append(Buffer(node_id, port, names[node_id],
+                                      tuple(s.name for s in stages if s.name in readers)))
+    return Plan(tuple(stages), tuple(buffers), cores, costs)
+
+
+def _units(graph: Graph, dag: nx.DiGraph, order: list[str]) -> tuple[list[frozenset], list]:
+    """Groups of nodes that must share a process, in topological order, with their pins."""
+    pinned: dict = {}
+    for node_id in order:
+        pin = graph.nodes[node_id].process
+        if pin is not None:
+            pinned.setdefault(str(pin), set()).add(node_id)
+    sources = [n for n in order if dag.in_degree(n) == 0 and graph.nodes[n].process is None]
+    pinned_sources = [str(graph.nodes[n].process) for n in order
+                      if dag.in_degree(n) == 0 and graph.nodes[n].process is not None]
+    groups: dict = {pin: set(members) for pin, members in pinned.items()}
+    if sources:
+        groups.setdefault(pinned_sources[0] if pinned_sources else None, set()).update(sources)
+
+    # A node between two members of a group joins it, or the group's process would wait on itself.
+    for pin, members in groups.items():
+        while True:
+            below = set().union(*(nx.descendants(dag, m) for m in members))
+            above = set().union(*(nx.ancestors(dag, m) for m in members))
+            between = (below & above) - members
+            if not between:
+                break
+            for node_id in between:
+                other = graph.nodes[node_id].process
+                if other is not None and str(other) != pin:
+                    inside = sorted(m for m in members if m in nx.ancestors(dag, node_id)
+                                    or m in nx.descendants(dag, node_id))
+                    raise InvalidInput(f"node '{node_id}' is pinned to process {str(other)!r} but lies "
+                                       f"between nodes {', '.join(map(repr, inside))} of process {pin!r}; "
+                                       "a process cannot wait on itself: change or clear one of the pins")
+            members |= between
+    owner = {}
+    for pin, members in groups.items():
+        for node_id in members:
+            if node_id in owner:
+                raise InvalidInput(f"node '{node_id}' is pinned to process {owner[node_id][0]!r} but must "
+                                   f"also run with process {pin!r}; change one of the pins")
+            owner[node_id] = (pin, frozenset(members))
+    unit_of = {n: owner[n][1] if n in owner else frozenset([n]) for n in order}
+    condensed = nx.DiGraph()
+    condensed.add_nodes_from(set(unit_of.values()))
+    condensed.add_edges_from((unit_of[a], unit_of[b]) for a, b in dag.edges if unit_of[a] != unit_of[b])
+    try:
+        cycle = nx.find_cycle(condensed)
+    except nx.NetworkXNoCycle:
+        cycle = None
+    if cycle:
+        names = " -> ".join(", ".join(sorted(u)) for u, _ in cycle)
+        raise InvalidInput(f"the process pins make processes wait on each other in a circle ({names}); "
+                           "change the pins so data flows one way between processes")
+    index = {n: i for i, n in enumerate(order)}
+    units = list(nx.lexicographical_topological_sort(condensed, key=lambda u: min(index[n] for n in u)))
+    pins = [next((owner[n][0] for n in u if n in owner), None) for u in units]
+    return units, pins
+
+
+def _segment_cost(graph: Graph, nodes: set, costs: dict) -> float:
+    crossing_out = {(link.src, link.src_port) for link in graph.links if link.src in nodes and link.dst not in nodes}
+    crossing_in = {(link.src, link.src_port) for link in graph.links if link.dst in nodes and link.src not in nodes}
+    return sum(costs[n] for n in nodes) + TRANSPORT_MS * (len(crossing_out) + len(crossing_in))
+
+
+def _partition(graph: Graph, units: list, pins: list, costs: dict, cores: int) -> list[tuple[int, int]]:
+    """Contiguous cuts [(first, last), ...] of `units` minimising the costliest segment."""
+    n = len(units)
+    distinct_pins = len({p for p in pins if p is not None})
+    most = min(n, max(cores, distinct_pins))
+    inf = float("inf")
+
+    def cost(i: int, j: int) -> float:
+        segment_pins = {p for p in pins[i:j] if p is not None}
+        if len(segment_pins) > 1:
+            return inf
+        return _segment_cost(graph, set().union(*units[i:j]), costs)
+
+    seg = [[cost(i, j) if j > i else inf for j in range(n + 1)] for i in range(n + 1)]
+    # best[k][j]: the least frame time of units[:j] cut into k segments; cut_at: where the last begins
+    best = [[inf] * (n + 1) for _ in range(most + 1)]
+    cut_at = [[0] * (n + 1) for _ in range(most + 1)]
+    best[0][0] = 0.0
+    for k in range(1, most + 1):
+        for j in range(1, n + 1):
+            for i in range(k - 1, j):
+                value = max(best[k - 1][i], seg[i][j])
+                if value < best[k][j]:
+                    best[k][j], cut_at[k][j] = value, i
+    optimum = min(best[k][n] for k in range(1, most + 1))
+    if optimum == inf:
+        raise InvalidInput(f"the graph's {distinct_pins} process pins cannot be honoured")
+    k = next(k for k in range(1, most + 1) if best[k][n] <= optimum * GOOD_ENOUGH)
+    cuts, j = [], n
+    while k:
+        i = cut_at[k][j]
+        cuts.append((i, j))
+        j, k = i, k - 1
+    return cuts[::-1]
+
+
+def _budget_threads(stages: list[Stage], cores: int) -> list[Stage]:
+    """One thread per stage; the spare cores go, one by one, to the stage with the most work per thread."""
+    threads = [1] * len(stages)
+    for _ in range(cores - len(stages)):
+        busiest = max(range(len(stages)), key=lambda i: stages[i].cost_ms / threads[i])
+        threads[busiest] += 1
+    return [Stage(s.name, s.nodes, t, s.cost_ms, s.pin) for s, t in zip(stages, threads, strict=True)]

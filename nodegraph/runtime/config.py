@@ -1,0 +1,64 @@
+"""What a stage process is told when it starts: plain, picklable data (no node objects)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SLOTS = 4  # packets a ring holds: how far a producer may run ahead of its slowest reader
+TAP_SLOTS = 2
+PREVIEW_FPS = 15.0
+STATS_EVERY_S = 0.25
+POLL_S = 0.05  # how often a waiting stage looks at its control pipe and its parent
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    id: str
+    module: str  # the node class, found again by import in the stage process
+    qualname: str
+    params: dict
+    base_dir: str
+    inputs: tuple[tuple[str, str, str], ...]  # (input port, producer node, producer port)
+    is_source: bool
+
+
+@dataclass(frozen=True)
+class InletConfig:
+    buffer: int  # index of the plan's buffer: names the ring
+    reader: int  # this stage's reader index in that ring
+    node: str  # the producer's node and port
+    port: str
+
+
+@dataclass(frozen=True)
+class OutletConfig:
+    buffer: int
+    node: str
+    port: str
+    readers: int
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    run_id: str
+    name: str
+    threads: int
+    nodes: tuple[NodeConfig, ...]  # topological order
+    inlets: tuple[InletConfig, ...]
+    outlets: tuple[OutletConfig, ...]
+    taps: dict  # node id -> tap index, when previews are on
+    max_frames: int | None
+    log_level: int
+    resume: bool = False  # a restart: carry on from the rings' state
+
+    @property
+    def node_ids(self) -> list[str]:
+        return [n.id for n in self.nodes]
+
+
+def buffer_suffix(index: int, generation: int) -> str:
+    return f"b{index}g{generation}"
+
+
+def tap_suffix(index: int, generation: int) -> str:
+    return f"p{index}g{generation}"

@@ -1,0 +1,527 @@
+"""The supervisor: starts one spawn-started process per stage of the plan, hands them the stream's
+info and the mode, relays live param edits, gathers stats, restarts a stage that died, serves
+preview taps, and stops the run cleanly (Ctrl-C included), leaving no shared memory behind."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing as mp
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from multiprocessing import resource_tracker
+from multiprocessing.connection import wait
+
+from .. import shm
+from ..errors import InvalidInput, RunFailed
+from ..graph import Graph
+from ..node import StreamInfo
+from ..params import ParamError
+from ..params import Path as PathParam
+from ..plan import make_plan
+from ..registry import Registry, default_registry
+from ..stats import WINDOW, RunReport, percentile
+from .channels import Inlet
+from .config import InletConfig, NodeConfig, OutletConfig, StageConfig, tap_suffix
+from .worker import stage_main
+
+log = logging.getLogger("nodegraph")
+
+GRACE_S = 3.0  # after a stop, how long the sources' end-of-stream may take to flush the pipeline
+ABORT_S = 3.0  # after "stop now", how long stages get before their rings are aborted and they are killed
+MAX_RESTARTS = 3  # per stage; one more death stops the run
+MODES = ("lossless", "realtime")
+
+
+@dataclass
+class _StageRun:
+    """One stage of the plan and its current process."""
+
+    name: str
+    nodes: tuple[str, ...]
+    process: mp.process.BaseProcess | None = None
+    conn: object = None
+    state: str = "new"  # starting, loaded, ready, running, done, dead
+    frames: int = 0
+    last_frame_at: float | None = None
+    summaries: dict = field(default_factory=dict)  # node id -> this incarnation's NodeStats summary
+    earlier: dict = field(default_factory=dict)  # node id -> summaries of dead incarnations, merged
+    earlier_frames: int = 0
+    restarts: int = 0
+    created: list = field(default_factory=list)  # segments this incarnation created
+    orphans: list = field(default_factory=list)  # segments created by incarnations that died
+    stream: list | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def total_frames(self) -> int:
+        return self.earlier_frames + self.frames
+
+
+def _merge(a: dict, b: dict) -> dict:
+    """Two NodeStats summaries of one node (a dead incarnation and its successor) as one."""
+    if not a:
+        return dict(b)
+    if not b:
+        return dict(a)
+    frames = a["frames"] + b["frames"]
+    mean = (a["ms_mean"] * a["frames"] + b["ms_mean"] * b["frames"]) / frames if frames else 0.0
+    return {"frames": frames, "ms_mean": round(mean, 3), "ms_p95": b["ms_p95"] if b["frames"] else a["ms_p95"],
+            "drops": a["drops"] + b["drops"], "errors": a["errors"] + b["errors"],
+            "last_error": b["last_error"] or a["last_error"]}
+
+
+def _exit_text(code: int | None) -> str:
+    if code is None:
+        return "still running"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+class Runtime:
+    """Runs a graph as a pipeline of processes. `run()` blocks in the caller's thread (the main
+    thread gets Ctrl-C handling); `stop()`, `set_param()`, `preview()`, `snapshot()` and `pids()`
+    may be called from other threads (the editor does)."""
+
+    def __init__(self, graph: Graph, registry: Registry | None = None, *, frames: int | None = None,
+                 mode: str | None = None, previews: bool = False):
+        if mode not in (None, *MODES):
+            raise InvalidInput(f"mode {mode!r} is not known; use one of: {', '.join(MODES)}")
+        self.graph = graph
+        self.registry = registry or default_registry()
+        self.plan = make_plan(graph, self.registry)
+        self.max_frames = frames
+        self.requested_mode = mode
+        self.previews = previews
+        self.classes = {n: self.registry.get(spec.type) for n, spec in graph.nodes.items()}
+        for node_id, cls in self.classes.items():
+            if "<locals>" in cls.__qualname__:
+                raise InvalidInput(f"node '{node_id}': its class {cls.__qualname__} is defined inside a function; "
+                                   "define it at module level so the stage processes can import it")
+        self.source_stages = [s.name for s in self.plan.stages if any(not self.classes[n].inputs for n in s.nodes)]
+        if mode == "realtime":
+            self._check_realtime()
+        sinks = {n for n, cls in self.classes.items() if not cls.outputs}
+        ends = sinks or {n for n in graph.nodes if not graph.links_from(n)}
+        self.end_stages = [s.name for s in self.plan.stages if ends.intersection(s.nodes)]
+        self.sink_nodes = sinks
+        self.tap_index = {n: i for i, n in enumerate(graph.topological_order())} if previews else {}
+        self.mode: str | None = mode
+        self.run_id: str | None = None
+        self.report = RunReport(mode=mode or "lossless")
+        self._stages = {s.name: _StageRun(s.name, s.nodes) for s in self.plan.stages}
+        self._stage_of = {n: s.name for s in self.plan.stages for n in s.nodes}
+        self._overrides: dict[str, dict] = {}
+        self._stream: StreamInfo | None = None
+        self._start_error: Exception | None = None  # a stage's setup error, raised by run()
+        self._stop = threading.Event()
+        self._stop_now = False
+        self._lock = threading.Lock()  # stats and stage records, read by snapshot()
+        self._preview_lock = threading.Lock()
+        self._taps: dict[str, Inlet] = {}
+        self._pictures: dict = {}
+        self._started: float | None = None
+        self._ended: float | None = None
+        self._rate = deque(maxlen=50)  # (time, frames) for the recent fps
+
+    def _check_realtime(self) -> None:
+        if len(self.source_stages) > 1:
+            raise InvalidInput(
+                f"realtime mode needs every source in one process, but the process pins put sources in "
+                f"stages {', '.join(self.source_stages)}; pin the sources together or run in lossless mode")
+
+    # -- the editor's side ----------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop the run: sources end, what is in flight reaches the outputs, files are closed."""
+        self._stop.set()
+
+    def set_param(self, node_id: str, name: str, value) -> None:
+        """Change a param while running (applied between frames, no restart); InvalidInput if bad."""
+        cls = self.classes.get(node_id)
+        if cls is None:
+            raise InvalidInput(f"there is no node '{node_id}' (nodes: {', '.join(self.classes)})")
+        spec = cls.params.get(name)
+        if spec is None:
+            raise InvalidInput(f"node '{node_id}' ({cls.type_name()}) has no param '{name}'; "
+                               f"its params are: {', '.join(cls.params) or 'none'}")
+        try:
+            value = spec.validate(value)
+        except ParamError as e:
+            raise InvalidInput(f"node '{node_id}', param '{name}': {e}") from None
+        if isinstance(spec, PathParam) and isinstance(value, str):
+            value = self.graph.resolve_path(value, spec)
+        with self._lock:  # with _spawn's lock: the edit is in a new process's config or sent to it
+            self._overrides.setdefault(node_id, {})[name] = value
+            run = self._stages[self._stage_of[node_id]]
+            live = run.state in ("starting", "loaded", "ready", "running")
+        if live:
+            self._send(run, "param", node_id, name, value)
+
+    def preview(self, node_id: str):
+        """The latest picture of the node's output (a sink's: its input), or None; never torn."""
+        if node_id not in self.tap_index:
+            return None
+        with self._preview_lock:
+            if self.run_id is not None and self._ended is None:
+                inlet = self._taps.get(node_id)
+                if inlet is None:
+                    index = self.tap_index[node_id]
+                    inlet = self._taps[node_id] = Inlet(self.run_id, lambda g: tap_suffix(index, g), 0, False)
+                try:
+                    packet = inlet.read(0)
+                except shm.RingAborted:
+                    packet = None
+                if packet is not None and not packet.eos:
+                    self._pictures[node_id] = packet.value
+            return self._pictures.get(node_id)
+
+    def pids(self) -> dict[str, int]:
+        with self._lock:
+            return {name: run.process.pid for name, run in self._stages.items() if run.process is not None}
+
+    def snapshot(self) -> dict:
+        """Live stats for the editor's run bar: per node, per stage, and the run's fps and latency."""
+        with self._lock:
+            now = time.monotonic()
+            frames = self._frames_done()
+            recent = [(t, f) for t, f in self._rate if now - t <= 2.0]
+            fps = ((recent[-1][1] - recent[0][1]) / (recent[-1][0] - recent[0][0])
+                   if len(recent) > 1 and recent[-1][0] > recent[0][0] else 0.0)
+            latency = list(self.report.latency_ms)[-WINDOW:]
+            nodes = {}
+            for run in self._stages.values():
+                for node_id in run.nodes:
+                    summary = _merge(run.earlier.get(node_id, {}), run.summaries.get(node_id, {}))
+                    nodes[node_id] = {**summary, "stage": run.name}
+            return {
+                "running": self._started is not None and self._ended is None,
+                "mode": self.mode,
+                "frames": frames,
+                "elapsed_s": round((self._ended or now) - self._started, 3) if self._started else 0.0,
+                "fps": round(fps, 2),
+                "latency_ms": {"p50": round(percentile(latency, 50), 2), "p95": round(percentile(latency, 95), 2)},
+                "nodes": nodes,
+                "stages": {run.name: {"nodes": list(run.nodes), "state": run.state, "restarts": run.restarts,
+                                      "pid": run.process.pid if run.process else None}
+                           for run in self._stages.values()},
+            }
+
+    # -- running --------------------------------------------------------------------
+
+    def run(self, progress=None) -> RunReport:
+        if self.run_id is not None:
+            raise RuntimeError("a Runtime runs once; make a new one for another run")
+        self.run_id = shm.new_run_id()
+        in_main = threading.current_thread() is threading.main_thread()
+        previous = {}
+        if in_main:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, self._on_signal)
+        try:
+            if self._start():
+                self._loop(progress)
+        finally:
+            self._shutdown()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return self.report
+
+    def _on_signal(self, signum, frame) -> None:
+        if self._stop.is_set():
+            self._stop_now = True  # a second Ctrl-C: stop without flushing
+        self.report.interrupted = True
+        self._stop.set()
+
+    def _config(self, name: str, resume: bool) -> StageConfig:
+        stage = self.plan.stages[[s.name for s in self.plan.stages].index(name)]
+        nodes = []
+        for node_id in stage.nodes:
+            cls = self.classes[node_id]
+            params = {**self.graph.resolved_params(node_id, self.registry), **self._overrides.get(node_id, {})}
+            inputs = tuple((link.dst_port, link.src, link.src_port) for link in self.graph.links_into(node_id))
+            nodes.append(NodeConfig(node_id, cls.__module__, cls.__qualname__, params, str(self.graph.base_dir),
+                                    inputs, not cls.inputs))
+        inlets = tuple(InletConfig(i, b.readers.index(name), b.node, b.port)
+                       for i, b in enumerate(self.plan.buffers) if name in b.readers)
+        outlets = tuple(OutletConfig(i, b.node, b.port, len(b.readers))
+                        for i, b in enumerate(self.plan.buffers) if b.stage == name)
+        taps = {n: self.tap_index[n] for n in stage.nodes if n in self.tap_index}
+        return StageConfig(self.run_id, name, stage.threads, tuple(nodes), inlets, outlets, taps, self.max_frames,
+                           log.getEffectiveLevel(), resume)
+
+    def _spawn(self, run: _StageRun, resume: bool) -> None:
+        ctx = mp.get_context("spawn")
+        parent, child = ctx.Pipe()
+        needs_main = any(cls.__module__ == "__main__" for cls in self.classes.values())
+        with self._lock:
+            process = ctx.Process(target=stage_main, args=(self._config(run.name, resume), child),
+                                  name=f"nodegraph-{run.name}", daemon=True)
+            with _sigint_ignored(), _main_hidden(not needs_main):
+                process.start()
+            run.process, run.conn, run.state = process, parent, "starting"
+            run.frames, run.summaries, run.created, run.stream = 0, {}, [], None
+        child.close()
+
+    def _send(self, run: _StageRun, *message) -> None:
+        with run.lock:
+            try:
+                run.conn.send(message)
+            except (OSError, EOFError, AttributeError):
+                pass  # the process is gone; its death is handled by the loop
+
+    def _start(self) -> bool:
+        """Start every stage and take them through the handshake; False when stopped meanwhile.
+        A stage's setup error is raised here (InvalidInput keeps its message: exit code 2)."""
+        for run in self._stages.values():
+            self._spawn(run, resume=False)
+        self._wait_all("loaded")
+        if self._stop.is_set():
+            return False
+        self._stream, mode = self._stream_and_mode()
+        self.mode = mode
+        self.report.mode = mode
+        for run in self._stages.values():
+            self._send(run, "start", tuple(vars(self._stream).values()), mode)
+        self._wait_all("ready")
+        if self._stop.is_set():
+            return False
+        self._started = time.monotonic()
+        for run in self._stages.values():
+            run.state = "running"
+            self._send(run, "go")
+        return True
+
+    def _wait_all(self, state: str) -> None:
+        while not self._stop.is_set() and any(run.state != state for run in self._stages.values()):
+            self._pump(0.1)
+            if self._start_error is not None:
+                raise self._start_error
+            for run in self._stages.values():
+                if run.state == "dead":
+                    raise RunFailed(f"stage {run.name} (nodes: {', '.join(run.nodes)}) died while starting "
+                                    f"({_exit_text(run.process.exitcode)})")
+
+    def _stream_and_mode(self) -> tuple[StreamInfo, str]:
+        """The stream's info as the sequential executor derives it, and the run's mode."""
+        infos = {info[0]: info for run in self._stages.values() for info in run.stream or []}
+        ordered = [infos[n] for n in self.graph.topological_order() if n in infos]
+        first = next((i for i in ordered if i[1]), None)
+        lengths = [i[2] for i in ordered if i[2] is not None]
+        stream = StreamInfo(first[1] if first else None, min(lengths) if lengths else None,
+                            first[3] if first else None)
+        mode = self.requested_mode or ("realtime" if any(i[4] for i in ordered) else "lossless")
+        if mode == "realtime":
+            self._check_realtime()
+        return stream, mode
+
+    def _pump(self, timeout: float) -> None:
+        """Handle what the stages sent and notice the ones that died."""
+        runs = [r for r in self._stages.values() if r.process is not None and r.state not in ("done", "dead")]
+        waitables = [r.conn for r in runs] + [r.process.sentinel for r in runs]
+        if waitables:
+            wait(waitables, timeout)
+        else:
+            time.sleep(timeout)
+        for run in runs:
+            self._receive(run)
+            if run.state not in ("done", "dead") and not run.process.is_alive():
+                self._receive(run)  # what it said before it went
+                if run.state not in ("done", "dead"):
+                    self._on_death(run)
+
+    def _receive(self, run: _StageRun) -> None:
+        try:
+            while run.conn.poll():
+                self._on_message(run, run.conn.recv())
+        except (OSError, EOFError):
+            pass
+
+    def _on_message(self, run: _StageRun, message) -> None:
+        kind = message[0]
+        if kind in ("stream", "loaded"):
+            run.stream = message[1] if kind == "stream" else []
+            run.state = "loaded"
+            if self._stream is not None:  # a restarted stage: the run is under way
+                self._send(run, "start", tuple(vars(self._stream).values()), self.mode)
+        elif kind == "ready":
+            run.state = "ready"
+            if self._started is not None:
+                run.state = "running"
+                self._send(run, "go")
+        elif kind == "created":
+            run.created.append(message[1])
+        elif kind == "stats":
+            self._take_stats(run, message[1])
+        elif kind == "failed":
+            self._fail(message[1])
+        elif kind == "done":
+            self._take_stats(run, message[1])
+            run.state = "done"
+            if message[2]:
+                self._fail(message[2])
+        elif kind == "error":
+            run.state = "done"
+            if self._started is None:
+                self._start_error = self._start_error or (InvalidInput if message[1] == "invalid"
+                                                          else RunFailed)(message[2])
+            else:
+                self._fail(f"stage {run.name} could not start again: {message[2]}", now=True)
+
+    def _take_stats(self, run: _StageRun, stats: dict) -> None:
+        with self._lock:
+            run.frames = stats["frames"]
+            run.last_frame_at = stats["last_frame_at"] or run.last_frame_at
+            run.summaries = stats["nodes"]
+            self.report.latency_ms.extend(stats["latency"])
+
+    def _fail(self, message: str, now: bool = False) -> None:
+        log.error("%s", message)
+        if not self.report.error:
+            self.report.error = message
+        self._stop_now = self._stop_now or now
+        self._stop.set()
+
+    def _on_death(self, run: _StageRun) -> None:
+        what = f"stage {run.name} (nodes: {', '.join(run.nodes)}) died ({_exit_text(run.process.exitcode)})"
+        with self._lock:
+            run.state = "dead"
+            run.orphans += run.created
+            run.earlier_frames += run.frames
+            run.earlier = {n: _merge(run.earlier.get(n, {}), run.summaries.get(n, {})) for n in run.nodes}
+            run.summaries, run.frames = {}, 0
+        if self._started is None:
+            return  # _wait_all reports it
+        if self._stop.is_set():
+            return
+        sinks = sorted(self.sink_nodes.intersection(run.nodes))
+        if self.mode == "lossless" and sinks:
+            self._fail(f"{what} after about {run.total_frames} frames; it wrote the outputs of "
+                       f"{', '.join(sinks)}, which cannot be resumed without losing frames, so the run stopped "
+                       "(the other stages' outputs were closed and stay playable)", now=True)
+        elif run.restarts >= MAX_RESTARTS:
+            self._fail(f"{what} for the {MAX_RESTARTS + 1}th time; the run stopped", now=True)
+        else:
+            log.warning("%s; restarting it", what)
+            run.restarts += 1
+            self._spawn(run, resume=True)
+
+    def _frames_done(self) -> int:
+        counts = [self._stages[name].total_frames for name in self.end_stages]
+        return min(counts) if counts else 0
+
+    def _loop(self, progress) -> None:
+        total = self._stream.frames
+        if self.max_frames is not None:
+            total = min(total, self.max_frames) if total is not None else self.max_frames
+        phase, since = "running", 0.0
+        while any(run.state not in ("done", "dead") for run in self._stages.values()):
+            self._pump(0.1)
+            now = time.monotonic()
+            if self._stop.is_set() and phase == "running":
+                phase, since = "flushing", now
+                for name in self.source_stages:
+                    self._send(self._stages[name], "stop", "flush")
+            if phase == "flushing" and (self._stop_now or now - since > GRACE_S):
+                phase, since = "stopping", now
+                for run in self._stages.values():
+                    self._send(run, "stop", "now")
+            if phase == "stopping" and now - since > ABORT_S:
+                break  # _shutdown aborts the rings and ends the processes
+            with self._lock:
+                frames = self._frames_done()
+                self._rate.append((now, frames))
+            if progress:
+                progress(frames, total, now - self._started)
+
+    def _shutdown(self) -> None:
+        """End every process, however the run went, and remove the run's segments."""
+        self._ended = time.monotonic()
+        runs = [r for r in self._stages.values() if r.process is not None]
+        for run in runs:
+            if run.process.is_alive():
+                self._send(run, "stop", "now")
+        deadline = time.monotonic() + 2.0
+        for run in runs:
+            run.process.join(max(0.0, deadline - time.monotonic()))
+        if any(r.process.is_alive() for r in runs):
+            self._abort_rings()
+            for run in runs:
+                run.process.join(1.0)
+                if run.process.is_alive():
+                    log.warning("stage %s (nodes: %s) did not stop; killing it", run.name, ", ".join(run.nodes))
+                    run.process.kill()
+                    run.process.join(1.0)
+        for run in runs:
+            self._receive(run)
+            run.conn.close()
+            if run.state != "done":
+                run.orphans += run.created
+        with self._preview_lock:
+            for inlet in self._taps.values():
+                inlet.close()
+            self._taps.clear()
+        shm.cleanup(self.run_id)
+        for run in runs:  # registered by processes that died: the shared resource tracker still lists them
+            for name in run.orphans:
+                with contextlib.suppress(Exception):
+                    resource_tracker.unregister("/" + name, "shared_memory")
+        report = self.report
+        # from "go" to the last frame out (closing the files is not per-frame work, as in SequentialRunner)
+        finished = [self._stages[n].last_frame_at for n in self.end_stages if self._stages[n].last_frame_at]
+        report.elapsed_s = ((max(finished) if finished else self._ended) - self._started) if self._started else 0.0
+        report.frames = self._frames_done()
+        report.processes = {r.name: r.process.pid for r in runs}
+        report.nodes = {}
+        for node_id in self.graph.topological_order():
+            run = self._stages[self._stage_of[node_id]]
+            summary = _merge(run.earlier.get(node_id, {}), run.summaries.get(node_id, {}))
+            report.nodes[node_id] = summary or {"frames": 0, "ms_mean": 0.0, "ms_p95": 0.0, "drops": 0,
+                                                "errors": 0, "last_error": ""}
+
+    def _abort_rings(self) -> None:
+        names = {n for run in self._stages.values() for n in [*run.created, *run.orphans]}
+        for name in sorted(names.union(shm.segments(self.run_id))):
+            with contextlib.suppress(Exception):
+                ring = shm.Ring.attach(name)
+                ring.abort()
+                ring.close()
+
+
+@contextlib.contextmanager
+def _sigint_ignored():
+    """Start children with SIGINT ignored (they inherit it): Ctrl-C is the supervisor's to handle."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def _main_hidden(hide: bool):
+    """A spawned child runs the parent's main module again, so that classes defined there can be
+    found. When no node class lives there, hide it: children start faster, and a script without
+    an `if __name__ == "__main__"` guard does not start a run in every child."""
+    main = sys.modules.get("__main__")
+    if not hide or main is None:
+        yield
+        return
+    saved = {key: main.__dict__[key] for key in ("__spec__", "__file__") if key in main.__dict__}
+    main.__spec__ = None
+    main.__dict__.pop("__file__", None)
+    try:
+        yield
+    finally:
+        main.__dict__.update(saved)

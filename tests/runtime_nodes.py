@@ -1,0 +1,123 @@
+"""Node types the runtime tests need (module level, so stage processes can import them), and a
+small graph builder."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+
+import cv2
+
+from nodegraph import shm
+from nodegraph.errors import RunFailed
+from nodegraph.graph import Graph, Link
+from nodegraph.node import Node
+from nodegraph.params import Float, Int
+from nodegraph.registry import load_registry
+from nodegraph.types import Frame
+
+
+class SlowFrame(Node):
+    """Passes the frame on after sleeping `delay_ms`."""
+
+    inputs = {"frame": Frame}
+    outputs = {"frame": Frame}
+    params = {"delay_ms": Float(0.0, 5000.0, default=10.0)}
+
+    def process(self, frame):
+        time.sleep(self.delay_ms / 1000.0)
+        return {"frame": frame}
+
+
+class FlakyFrame(Node):
+    """Inverts the frame, but fails on every `every`-th frame id."""
+
+    inputs = {"frame": Frame}
+    outputs = {"frame": Frame}
+    params = {"every": Int(1, 1000, default=10)}
+
+    def process(self, frame):
+        if self.frame_id % self.every == 0:
+            raise ValueError(f"frame {self.frame_id} is not to my taste")
+        return {"frame": 255 - frame}
+
+
+class BrokenSink(Node):
+    """An output whose disk goes away at frame `at`: the run cannot go on."""
+
+    inputs = {"frame": Frame}
+    params = {"at": Int(0, 1000, default=10)}
+
+    def process(self, frame):
+        if self.frame_id >= self.at:
+            raise RunFailed(f"node '{self.id}': the disk went away at frame {self.frame_id}")
+        return {}
+
+
+class GrowingFrame(Node):
+    """From frame `at` on, the frame comes out twice as large (a stream whose size changes)."""
+
+    inputs = {"frame": Frame}
+    outputs = {"frame": Frame}
+    params = {"at": Int(0, 1000, default=5)}
+
+    def process(self, frame):
+        if self.frame_id < self.at:
+            return {"frame": frame}
+        return {"frame": cv2.resize(frame, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)}
+
+
+def registry():
+    reg = load_registry(entry_points_too=False)
+    for cls in (SlowFrame, FlakyFrame, GrowingFrame, BrokenSink):
+        reg.add(cls, "tests")
+    return reg
+
+
+def build(nodes, links, base_dir=None) -> Graph:
+    """nodes: (id, type, params[, pin]); links: "a.port -> b.port" strings."""
+    graph = Graph("test", base_dir=base_dir)
+    for node_id, type_name, params, *pin in nodes:
+        graph.add_node(type_name, params, node_id=node_id, process=pin[0] if pin else None)
+    for text in links:
+        source, target = (end.strip() for end in text.split("->"))
+        graph.add_link(Link.parse(source, target))
+    return graph
+
+
+def run_segments(pid: int) -> list[str]:
+    """The shared-memory segments of runs whose supervisor had this pid."""
+    pattern = re.compile(rf"ng{pid:x}[0-9a-f]{{4}}_")
+    return [name for name in shm.segments() if pattern.match(name)]
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_until(condition, timeout: float, step: float = 0.02) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(step)
+    return condition()

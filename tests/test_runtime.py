@@ -1,0 +1,295 @@
+"""The multiprocess runtime against the sequential reference: same frames, joins by frame id,
+ring generations, realtime drops, live params, stats, previews, setup errors."""
+
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+from clips import frame_index, read_frames
+from runtime_nodes import alive, build, registry, wait_until
+
+from nodegraph import shm
+from nodegraph.errors import InvalidInput
+from nodegraph.runtime import Runtime
+from nodegraph.sequential import SequentialRunner
+
+REGISTRY = registry()
+
+
+def pngs(folder) -> list[np.ndarray]:
+    return [cv2.imread(str(p)) for p in sorted(folder.glob("*.png"))]
+
+
+def assert_clean(runtime: Runtime) -> None:
+    """Every stage process ended and every segment of the run is gone."""
+    assert runtime.report.processes
+    assert wait_until(lambda: not any(alive(pid) for pid in runtime.report.processes.values()), 5.0)
+    assert shm.segments(runtime.run_id) == []
+
+
+def run_in_thread(runtime: Runtime):
+    result = {}
+    thread = threading.Thread(target=lambda: result.setdefault("report", runtime.run()), daemon=True)
+    thread.start()
+    return thread, result
+
+
+def test_lossless_chain_is_identical_to_sequential(tmp_path, clip300):
+    def chain(out):
+        return build([("src", "VideoSource", {"path": clip300}),
+                      ("adj", "FrameAdjuster", {"median_blur": 3, "brightness": 10}),
+                      ("out", "VideoFileOutput", {"path": str(out)})],
+                     ["src.frame -> adj.frame", "adj.frame -> out.frame"])
+
+    SequentialRunner(chain(tmp_path / "seq.mp4"), REGISTRY).run()
+    runtime = Runtime(chain(tmp_path / "mp.mp4"), REGISTRY)
+    report = runtime.run()
+    assert len(runtime.plan.stages) >= 2
+    assert report.mode == "lossless" and report.frames == 300 and not report.error
+    assert report.nodes["adj"]["frames"] == 300 and report.nodes["adj"]["drops"] == 0
+    assert len(report.latency_ms) == 300
+    sequential, parallel = read_frames(tmp_path / "seq.mp4"), read_frames(tmp_path / "mp.mp4")
+    assert len(parallel) == len(sequential) == 300
+    assert [frame_index(f) for f in parallel] == list(range(300))
+    for i, (a, b) in enumerate(zip(sequential, parallel, strict=True)):
+        assert np.array_equal(a, b), f"frame {i} differs"
+    assert_clean(runtime)
+
+
+def test_fan_out_and_two_input_join_match_sequential(tmp_path, clip300):
+    """The source feeds three stages (one ring, three readers); the compositor joins two of them."""
+    def graph(out):
+        return build([("src", "VideoSource", {"path": clip300}, "a"),
+                      ("adj", "FrameAdjuster", {"median_blur": 5, "brightness": -20}, "b"),
+                      ("mix", "FrameCompose", {"layout": "side_by_side"}, "c"),
+                      ("out", "ImageSequenceOutput", {"path": str(out / "mix")}, "c"),
+                      ("raw", "ImageSequenceOutput", {"path": str(out / "raw")}, "d")],
+                     ["src.frame -> adj.frame", "adj.frame -> mix.frame", "src.frame -> mix.second_frame",
+                      "mix.frame -> out.frame", "src.frame -> raw.frame"])
+
+    SequentialRunner(graph(tmp_path / "seq"), REGISTRY, frames=60).run()
+    runtime = Runtime(graph(tmp_path / "mp"), REGISTRY, frames=60)
+    assert len(runtime.plan.stages) == 4
+    assert [len(b.readers) for b in runtime.plan.buffers if b.name == "src.frame"] == [3]
+    report = runtime.run()
+    assert report.frames == 60 and not report.error
+    for name in ("mix", "raw"):
+        sequential, parallel = pngs(tmp_path / "seq" / name), pngs(tmp_path / "mp" / name)
+        assert len(parallel) == len(sequential) == 60
+        assert all(np.array_equal(a, b) for a, b in zip(sequential, parallel, strict=True))
+    assert parallel[0].shape == (120, 160, 3)
+    assert_clean(runtime)
+
+
+def test_a_frame_size_change_moves_the_ring_to_a_larger_generation(tmp_path):
+    def graph(out):
+        return build([("src", "TestPattern", {"width": 96, "height": 64, "frames": 12}, "a"),
+                      ("grow", "GrowingFrame", {"at": 5}, "b"),
+                      ("out", "ImageSequenceOutput", {"path": str(out)}, "c")],
+                     ["src.frame -> grow.frame", "grow.frame -> out.frame"])
+
+    SequentialRunner(graph(tmp_path / "seq"), REGISTRY).run()
+    runtime = Runtime(graph(tmp_path / "mp"), REGISTRY)
+    report = runtime.run()
+    assert report.frames == 12 and not report.error
+    sequential, parallel = pngs(tmp_path / "seq"), pngs(tmp_path / "mp")
+    assert [p.shape[:2] for p in parallel] == [(64, 96)] * 5 + [(128, 192)] * 7
+    assert all(np.array_equal(a, b) for a, b in zip(sequential, parallel, strict=True))
+    assert_clean(runtime)
+
+
+def test_realtime_slow_node_drops_frames_and_keeps_latency_bounded(tmp_path):
+    graph = build([("src", "TestPattern", {"width": 160, "height": 120, "frames": 0, "fps": 100.0,
+                                           "realtime": True}, "a"),
+                   ("slow", "SlowFrame", {"delay_ms": 40.0}, "b"),
+                   ("out", "ImageSequenceOutput", {"path": str(tmp_path / "out"), "format": "bmp"}, "c")],
+                  ["src.frame -> slow.frame", "slow.frame -> out.frame"])
+    runtime = Runtime(graph, REGISTRY)
+    thread, result = run_in_thread(runtime)
+    assert wait_until(lambda: runtime.snapshot()["frames"] >= 50, 20.0)
+    runtime.stop()
+    thread.join(20)
+    report = result["report"]
+    assert report.mode == "realtime" and not report.error
+    assert report.nodes["slow"]["drops"] > report.nodes["slow"]["frames"] / 2  # 100 fps into ~25 fps
+    latency = list(report.latency_ms)
+    # bounded: about one slow frame plus waiting for the next one, and no growth over the run
+    assert report.latency(95) < 120.0, report.latency(95)
+    assert np.percentile(latency[-20:], 95) < 120.0
+    written = sorted(int(p.stem.split("_")[1]) for p in (tmp_path / "out").glob("*.bmp"))
+    assert written == sorted(set(written)) and len(written) == report.frames  # in order, never twice
+    assert_clean(runtime)
+
+
+def test_realtime_join_pairs_packets_of_one_frame_id(tmp_path):
+    """The compositor gets the fast branch (the source itself) and a slow one; in realtime both
+    skip frames, yet each output pairs the two halves of one and the same frame."""
+    size = {"width": 64, "height": 48}
+    graph = build([("src", "TestPattern", {**size, "frames": 0, "fps": 100.0, "realtime": True}, "a"),
+                   ("adj", "FrameAdjuster", {"brightness": 40}, "b"),
+                   ("slow", "SlowFrame", {"delay_ms": 30.0}, "b"),
+                   ("mix", "FrameCompose", {"layout": "side_by_side"}, "c"),
+                   ("out", "ImageSequenceOutput", {"path": str(tmp_path / "out"), "format": "bmp"}, "c")],
+                  ["src.frame -> adj.frame", "adj.frame -> slow.frame", "slow.frame -> mix.frame",
+                   "src.frame -> mix.second_frame", "mix.frame -> out.frame"])
+    runtime = Runtime(graph, REGISTRY)
+    thread, result = run_in_thread(runtime)
+    assert wait_until(lambda: runtime.snapshot()["frames"] >= 30, 20.0)
+    runtime.stop()
+    thread.join(20)
+    report = result["report"]
+    assert report.mode == "realtime" and not report.error and report.nodes["mix"]["drops"] > 0
+
+    from nodes.sources import TestPattern
+
+    pattern = TestPattern("p", {**size, "frames": 0, "fps": 100.0})
+    pattern.setup()
+    written = sorted((tmp_path / "out").glob("*.bmp"))
+    assert len(written) == report.frames >= 30
+    for path in written:
+        pattern.frame_id = int(path.stem.split("_")[1])
+        frame = pattern.process()["frame"]
+        expected = np.hstack([cv2.convertScaleAbs(frame, alpha=1.0, beta=40), frame])
+        assert np.array_equal(cv2.imread(str(path)), expected), path.name
+    assert shm.segments(runtime.run_id) == []
+
+
+def test_lossless_mode_waits_for_the_slow_node_and_drops_nothing(tmp_path):
+    graph = build([("src", "TestPattern", {"width": 64, "height": 48, "frames": 40}, "a"),
+                   ("slow", "SlowFrame", {"delay_ms": 5.0}, "b"),
+                   ("out", "ImageSequenceOutput", {"path": str(tmp_path / "out")}, "c")],
+                  ["src.frame -> slow.frame", "slow.frame -> out.frame"])
+    runtime = Runtime(graph, REGISTRY)
+    report = runtime.run()
+    assert report.frames == 40 and sum(n["drops"] for n in report.nodes.values()) == 0
+    assert len(list((tmp_path / "out").glob("*.png"))) == 40
+    assert report.nodes["slow"]["ms_mean"] >= 5.0 and report.nodes["slow"]["ms_p95"] >= 5.0
+
+
+def test_a_param_changed_while_running_changes_the_output_without_restarting(tmp_path):
+    graph = build([("src", "TestPattern", {"width": 64, "height": 48, "frames": 3000}, "a"),
+                   ("adj", "FrameAdjuster", {"brightness": 0}, "b"),
+                   ("out", "ImageSequenceOutput", {"path": str(tmp_path / "out"), "format": "bmp"}, "c")],
+                  ["src.frame -> adj.frame", "adj.frame -> out.frame"])
+    runtime = Runtime(graph, REGISTRY, mode="lossless")
+    thread, result = run_in_thread(runtime)
+    assert wait_until(lambda: runtime.snapshot()["frames"] >= 20, 20.0)
+    before = runtime.pids()
+    runtime.set_param("adj", "brightness", 60)
+    changed_at = runtime.snapshot()["frames"]
+    assert wait_until(lambda: runtime.snapshot()["frames"] >= changed_at + 60, 20.0)
+    assert runtime.pids() == before
+    runtime.stop()
+    thread.join(20)
+    assert result["report"].processes == before
+
+    from nodes.sources import TestPattern
+
+    pattern = TestPattern("p", {"width": 64, "height": 48, "frames": 3000})
+    pattern.setup()
+    brightened = []
+    for path in sorted((tmp_path / "out").glob("*.bmp")):
+        pattern.frame_id = int(path.stem.split("_")[1])
+        original = pattern.process()["frame"]
+        written = cv2.imread(str(path))
+        if np.array_equal(written, original):
+            brightened.append(False)
+        else:
+            assert np.array_equal(written, cv2.convertScaleAbs(original, alpha=1.0, beta=60)), path.name
+            brightened.append(True)
+    assert brightened[:20] == [False] * 20 and brightened[-30:] == [True] * 30
+    assert brightened == sorted(brightened)  # once applied, applied to every later frame
+
+
+def test_set_param_refuses_bad_values_at_once():
+    graph = build([("src", "TestPattern", {"frames": 1}), ("adj", "FrameAdjuster", {})],
+                  ["src.frame -> adj.frame"])
+    runtime = Runtime(graph, REGISTRY)
+    with pytest.raises(InvalidInput, match="node 'adj', param 'brightness'"):
+        runtime.set_param("adj", "brightness", 999)
+    with pytest.raises(InvalidInput, match="has no param 'nope'"):
+        runtime.set_param("adj", "nope", 1)
+    with pytest.raises(InvalidInput, match="there is no node 'ghost'"):
+        runtime.set_param("ghost", "brightness", 1)
+
+
+def test_a_node_failing_on_some_frames_is_counted_and_the_run_goes_on(tmp_path):
+    graph = build([("src", "TestPattern", {"width": 64, "height": 48, "frames": 50}, "a"),
+                   ("flaky", "FlakyFrame", {"every": 10}, "b"),
+                   ("out", "ImageSequenceOutput", {"path": str(tmp_path / "out")}, "c")],
+                  ["src.frame -> flaky.frame", "flaky.frame -> out.frame"])
+    runtime = Runtime(graph, REGISTRY)
+    report = runtime.run()
+    assert report.frames == 50 and not report.error
+    flaky = report.nodes["flaky"]
+    assert flaky["errors"] == 5 and flaky["frames"] == 45
+    assert flaky["last_error"] == "ValueError: frame 40 is not to my taste"
+    assert len(list((tmp_path / "out").glob("*.png"))) == 50  # failed frames passed through
+    assert "errors in flaky (5: ValueError" in report.summary_line()
+
+
+def test_previews_show_the_latest_picture_of_any_node(tmp_path):
+    graph = build([("src", "TestPattern", {"width": 80, "height": 60, "frames": 0, "realtime": True,
+                                           "fps": 60.0}, "a"),
+                   ("adj", "FrameAdjuster", {"brightness": 30}, "b"),
+                   ("mix", "FrameCompose", {"layout": "side_by_side"}, "b"),
+                   ("out", "ImageSequenceOutput", {"path": str(tmp_path / "out"), "format": "bmp"}, "c")],
+                  ["src.frame -> adj.frame", "adj.frame -> mix.frame", "src.frame -> mix.second_frame",
+                   "mix.frame -> out.frame"])
+    runtime = Runtime(graph, REGISTRY, previews=True)
+    thread, _ = run_in_thread(runtime)
+    shapes = {}
+    for node_id in ("src", "adj", "mix", "out"):
+        assert wait_until(lambda n=node_id: runtime.preview(n) is not None, 20.0), node_id
+        shapes[node_id] = runtime.preview(node_id).shape
+    first = runtime.preview("src").copy()
+    assert wait_until(lambda: not np.array_equal(runtime.preview("src"), first), 5.0)  # it moves on
+    runtime.stop()
+    thread.join(20)
+    assert shapes == {"src": (60, 80, 3), "adj": (60, 80, 3), "mix": (60, 160, 3), "out": (60, 160, 3)}
+    assert runtime.preview("out") is not None  # the last picture stays after the run
+    snapshot = runtime.snapshot()
+    assert not snapshot["running"] and set(snapshot["nodes"]) == {"src", "adj", "mix", "out"}
+    assert snapshot["nodes"]["mix"]["stage"] == snapshot["nodes"]["adj"]["stage"]
+    assert_clean(runtime)
+
+
+def test_a_setup_error_in_a_stage_is_raised_with_its_message_and_nothing_is_left(tmp_path):
+    fake = tmp_path / "fake.mp4"
+    fake.write_text("not a video")
+    graph = build([("src", "VideoSource", {"path": str(fake)}, "a"),
+                   ("out", "VideoFileOutput", {"path": str(tmp_path / "o.mp4")}, "b")],
+                  ["src.frame -> out.frame"])
+    with pytest.raises(InvalidInput) as sequential:
+        SequentialRunner(graph, REGISTRY).run()
+    runtime = Runtime(graph, REGISTRY)
+    with pytest.raises(InvalidInput) as parallel:
+        runtime.run()
+    assert str(parallel.value) == str(sequential.value) and "fake.mp4" in str(parallel.value)
+    assert_clean(runtime)
+
+
+def test_realtime_refuses_sources_pinned_into_different_processes():
+    graph = build([("a", "TestPattern", {}, "one"), ("b", "TestPattern", {}, "two"),
+                   ("mix", "FrameCompose", {})], ["a.frame -> mix.frame", "b.frame -> mix.second_frame"])
+    with pytest.raises(InvalidInput, match="realtime mode needs every source in one process"):
+        Runtime(graph, REGISTRY, mode="realtime")
+
+
+def test_stop_before_the_end_closes_the_outputs(tmp_path):
+    graph = build([("src", "TestPattern", {"width": 64, "height": 48, "frames": 0}, "a"),
+                   ("out", "VideoFileOutput", {"path": str(tmp_path / "o.mp4")}, "b")],
+                  ["src.frame -> out.frame"])
+    runtime = Runtime(graph, REGISTRY)
+    thread, result = run_in_thread(runtime)
+    assert wait_until(lambda: runtime.snapshot()["frames"] >= 30, 20.0)
+    started = time.monotonic()
+    runtime.stop()
+    thread.join(20)
+    assert time.monotonic() - started < 3.0
+    report = result["report"]
+    assert not report.error and report.frames >= 30
+    assert len(read_frames(tmp_path / "o.mp4")) == report.frames  # finalised: every frame plays
+    assert_clean(runtime)

@@ -1,0 +1,223 @@
+"""The runtime when things go wrong: Ctrl-C, a killed supervisor, a killed stage process."""
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+from clips import frame_index, read_frames
+from conftest import REPO, run_cli
+from runtime_nodes import alive, build, children_of, registry, run_segments, wait_until
+
+from nodegraph import shm
+from nodegraph.runtime import Runtime
+from nodegraph.sequential import SequentialRunner
+
+REGISTRY = registry()
+
+
+def write_preset(path, nodes, links):
+    path.write_text(json.dumps({
+        "format": "nodegraph-preset", "version": 1, "name": "t",
+        "nodes": [{"id": i, "type": t, "params": p, "process": pin} for i, t, p, pin in nodes],
+        "links": [{"from": a, "to": b} for a, b in links]}))
+    return path
+
+
+def start_cli_run(tmp_path, out):
+    """`nodegraph run` of an endless paced pattern in its own session, as a terminal would start it."""
+    preset = write_preset(tmp_path / "p.json",
+                          [("src", "TestPattern", {"width": 160, "height": 120, "frames": 0, "realtime": True,
+                                                   "fps": 60.0}, "a"),
+                           ("adj", "FrameAdjuster", {"brightness": 20}, "b"),
+                           ("out", "VideoFileOutput", {"path": str(out)}, "c")],
+                          [("src.frame", "adj.frame"), ("adj.frame", "out.frame")])
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([sys.executable, "-m", "nodegraph.cli", "run", str(preset)], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def stage_pids(supervisor: int) -> list[int]:
+    """The supervisor's stage processes (not multiprocessing's resource tracker)."""
+    def is_stage(pid):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                return b"spawn_main" in f.read()
+        except OSError:
+            return False
+
+    return [pid for pid in children_of(supervisor) if is_stage(pid)]
+
+
+def test_ctrl_c_stops_cleanly_exits_130_and_leaves_a_playable_file(tmp_path):
+    out = tmp_path / "out.mp4"
+    process = start_cli_run(tmp_path, out)
+    try:
+        assert wait_until(lambda: len(stage_pids(process.pid)) == 3 and run_segments(process.pid), 30.0)
+        time.sleep(0.7)
+        stages = stage_pids(process.pid)
+        os.killpg(process.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole group
+        _, stderr = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr
+    assert run_segments(process.pid) == []
+    assert not any(alive(pid) for pid in stages)
+    frames = read_frames(out)
+    assert len(frames) >= 10
+    assert frames[-1].shape == (120, 160, 3)
+
+
+def test_kill_9_of_the_supervisor_then_cleanup_leaves_nothing(tmp_path):
+    process = start_cli_run(tmp_path, tmp_path / "out.mp4")
+    try:
+        assert wait_until(lambda: len(stage_pids(process.pid)) == 3 and len(run_segments(process.pid)) >= 2, 30.0)
+        stages = stage_pids(process.pid)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    result = run_cli("cleanup")
+    assert result.returncode == 0, result.stderr
+    assert "removed" in result.stdout or "nothing to clean up" in result.stdout
+    assert run_segments(process.pid) == []
+    # the stage processes noticed their supervisor was gone and left too
+    assert wait_until(lambda: not any(alive(pid) for pid in stages), 5.0)
+    assert run_segments(process.pid) == []
+
+
+def test_cleanup_removes_what_a_dead_run_left_and_spares_live_ones(tmp_path):
+    # a segment named for a run whose process is gone, as a killed run leaves it
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    left = shm.Ring.create(shm.segment_name(f"{dead_pid:x}beef", "b0g0"), 1024)
+    live = shm.Ring.create(shm.segment_name(shm.new_run_id(), "b0g0"), 1024)
+    try:
+        result = run_cli("cleanup")
+        assert result.returncode == 0
+        assert "shared-memory segment" in result.stdout and "left by runs that were killed" in result.stdout
+        assert shm.segments(f"{dead_pid:x}beef") == [] and live.name in shm.segments()
+    finally:
+        left.close()
+        left.unlink()
+        live.close()
+        live.unlink()
+
+
+def three_stage_graph(tmp_path, source, delay_ms):
+    return build([("src", *source, "a"),
+                  ("adj", "FrameAdjuster", {"brightness": 25}, "b"),
+                  ("slow", "SlowFrame", {"delay_ms": delay_ms}, "b"),
+                  ("out", "ImageSequenceOutput", {"path": str(tmp_path / "out"), "format": "bmp"}, "c")],
+                 ["src.frame -> adj.frame", "adj.frame -> slow.frame", "slow.frame -> out.frame"])
+
+
+def test_realtime_a_killed_stage_is_reported_restarted_and_frames_flow_within_2_s(tmp_path, caplog):
+    graph = three_stage_graph(tmp_path, ("TestPattern", {"width": 160, "height": 120, "frames": 0,
+                                                         "realtime": True, "fps": 60.0}), 2.0)
+    runtime = Runtime(graph, REGISTRY)
+    result = {}
+    thread = threading.Thread(target=lambda: result.setdefault("report", runtime.run()), daemon=True)
+    with caplog.at_level(logging.WARNING, logger="nodegraph"):
+        thread.start()
+        assert wait_until(lambda: runtime.snapshot()["frames"] >= 20, 20.0)
+        before = runtime.pids()
+        os.kill(before["s1"], signal.SIGKILL)
+        killed_at = time.monotonic()
+        frames_at_kill = runtime.snapshot()["frames"]
+        # flowing again: the sink gets frames that went through the new stage process
+        assert wait_until(lambda: runtime.snapshot()["frames"] >= frames_at_kill + 10
+                          and runtime.snapshot()["stages"]["s1"]["restarts"] == 1, 10.0)
+        back_after = time.monotonic() - killed_at
+        runtime.stop()
+        thread.join(20)
+    after = result["report"].processes
+    assert after["s1"] != before["s1"] and after["s0"] == before["s0"] and after["s2"] == before["s2"]
+    assert "stage s1 (nodes: adj, slow) died (killed by SIGKILL); restarting it" in caplog.text
+    assert back_after < 2.0, back_after
+    assert not result["report"].error
+    assert shm.segments(runtime.run_id) == []
+
+
+@pytest.mark.parametrize("victim", ["s0", "s1"])
+def test_lossless_a_killed_stage_is_restarted_and_every_frame_arrives(tmp_path, clip300, victim):
+    graph = three_stage_graph(tmp_path, ("VideoSource", {"path": clip300}), 3.0)
+    runtime = Runtime(graph, REGISTRY)
+    result = {}
+    thread = threading.Thread(target=lambda: result.setdefault("report", runtime.run()), daemon=True)
+    thread.start()
+    assert wait_until(lambda: runtime.snapshot()["frames"] >= 60, 30.0)
+    os.kill(runtime.pids()[victim], signal.SIGKILL)
+    thread.join(60)
+    report = result["report"]
+    assert not report.error, report.error
+    assert runtime.snapshot()["stages"][victim]["restarts"] == 1
+    assert report.frames == 300
+    written = sorted((tmp_path / "out").glob("*.bmp"))
+    assert [int(p.stem.split("_")[1]) for p in written] == list(range(300))
+
+    reference = tmp_path / "ref"
+    graph = three_stage_graph(reference, ("VideoSource", {"path": clip300}), 0.0)
+    SequentialRunner(graph, REGISTRY).run()
+    import cv2
+
+    for p in written:
+        assert np.array_equal(cv2.imread(str(p)), cv2.imread(str(reference / "out" / p.name))), p.name
+    assert [frame_index(cv2.imread(str(p))) for p in written[::50]] == list(range(0, 300, 50))
+    assert shm.segments(runtime.run_id) == []
+
+
+def test_lossless_a_killed_output_stage_stops_the_run_with_a_clear_message(tmp_path, clip300):
+    graph = build([("src", "VideoSource", {"path": clip300}, "a"),
+                   ("slow", "SlowFrame", {"delay_ms": 3.0}, "a"),
+                   ("out", "ImageSequenceOutput", {"path": str(tmp_path / "out"), "format": "bmp"}, "b"),
+                   ("video", "VideoFileOutput", {"path": str(tmp_path / "partial.mp4")}, "c")],
+                  ["src.frame -> slow.frame", "slow.frame -> out.frame", "slow.frame -> video.frame"])
+    runtime = Runtime(graph, REGISTRY)
+    result = {}
+    thread = threading.Thread(target=lambda: result.setdefault("report", runtime.run()), daemon=True)
+    thread.start()
+    assert wait_until(lambda: runtime.snapshot()["frames"] >= 30, 30.0)
+    os.kill(runtime.pids()["s1"], signal.SIGKILL)
+    thread.join(30)
+    report = result["report"]
+    assert "stage s1 (nodes: out) died (killed by SIGKILL)" in report.error
+    assert "cannot be resumed without losing frames" in report.error
+    partial = read_frames(tmp_path / "partial.mp4")  # the other output was closed: it plays
+    assert 30 <= len(partial) < 300
+    assert [frame_index(f) for f in partial] == list(range(len(partial)))
+    assert shm.segments(runtime.run_id) == []
+    assert not any(alive(pid) for pid in report.processes.values())
+
+
+def test_cli_run_uses_the_runtime(tmp_path, clip300):
+    preset = write_preset(tmp_path / "p.json",
+                          [("src", "VideoSource", {"path": clip300}, None),
+                           ("out", "VideoFileOutput", {"path": str(tmp_path / "o.mp4")}, None)],
+                          [("src.frame", "out.frame")])
+    result = run_cli("run", preset, "--frames", "20", "--stats-json", tmp_path / "s.json")
+    assert result.returncode == 0, result.stderr
+    stats = json.loads((tmp_path / "s.json").read_text())
+    assert stats["mode"] == "lossless" and stats["frames"] == 20
+    assert [frame_index(f) for f in read_frames(tmp_path / "o.mp4")] == list(range(20))
+
+
+def test_a_node_that_cannot_go_on_stops_the_run_with_its_message(tmp_path):
+    graph = build([("src", "TestPattern", {"width": 64, "height": 48, "frames": 0}, "a"),
+                   ("video", "VideoFileOutput", {"path": str(tmp_path / "o.mp4")}, "b"),
+                   ("broken", "BrokenSink", {"at": 25}, "c")],
+                  ["src.frame -> video.frame", "src.frame -> broken.frame"])
+    runtime = Runtime(graph, REGISTRY)
+    report = runtime.run()
+    assert report.error == "node 'broken': the disk went away at frame 25"
+    assert len(read_frames(tmp_path / "o.mp4")) >= 25  # the other output was closed properly
+    assert shm.segments(runtime.run_id) == []
