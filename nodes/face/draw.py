@@ -1,0 +1,65 @@
+"""Preview pictures of face records: boxes with scores, dotted landmarks, tiled crops with their masks."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+PREVIEW_SIDE = 640  # frames are scaled down to this longest side before drawing
+TILE = 128
+_BOX = (0, 220, 0)
+_KEYPOINT = (0, 160, 255)
+_LANDMARK = (255, 255, 0)
+
+
+def _scaled(frame: np.ndarray) -> tuple[np.ndarray, float]:
+    """A drawable copy of the frame at most PREVIEW_SIDE px long, and its scale."""
+    h, w = frame.shape[:2]
+    scale = min(1.0, PREVIEW_SIDE / max(h, w))
+    if scale < 1.0:
+        return cv2.resize(frame, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA), scale
+    return frame.copy(), scale
+
+
+def draw_boxes(frame: np.ndarray, faces: list[dict]) -> np.ndarray:
+    """The frame with each face's box, score, track id and keypoints."""
+    picture, scale = _scaled(frame)
+    for face in faces:
+        x0, y0, x1, y1 = (int(round(float(v) * scale)) for v in face["box"])
+        cv2.rectangle(picture, (x0, y0), (x1, y1), _BOX, 2, cv2.LINE_AA)
+        label = f"{face.get('score', 0.0):.2f}"
+        if "track_id" in face:
+            label = f"#{face['track_id']} {label}"
+        cv2.putText(picture, label, (x0, max(12, y0 - 5)), cv2.FONT_HERSHEY_SIMPLEX, 0.45, _BOX, 1,
+                    cv2.LINE_AA)
+        for x, y in np.asarray(face.get("keypoints", np.zeros((0, 2))))[:, :2] * scale:
+            cv2.circle(picture, (int(round(x)), int(round(y))), 2, _KEYPOINT, -1, cv2.LINE_AA)
+    return picture
+
+
+def draw_landmarks(frame: np.ndarray, faces: list[dict]) -> np.ndarray:
+    """The frame with each face's landmarks as dots."""
+    picture, scale = _scaled(frame)
+    for face in faces:
+        points = face.get("landmarks")
+        if points is None:
+            continue
+        for x, y in np.round(np.asarray(points)[:, :2] * scale).astype(np.int32):
+            cv2.circle(picture, (int(x), int(y)), 1, _LANDMARK, -1)
+    return picture
+
+
+def tile_crops(crops: list[tuple[np.ndarray, np.ndarray | None]]) -> np.ndarray | None:
+    """One row per face: the crop, and beside it the crop dimmed outside its mask (when it has one)."""
+    if not crops:
+        return None
+    rows = []
+    for crop, mask in crops:
+        image = cv2.resize(crop, (TILE, TILE), interpolation=cv2.INTER_AREA)
+        if mask is None:
+            rows.append(np.hstack([image, np.zeros_like(image)]))
+            continue
+        weight = cv2.resize(mask, (TILE, TILE), interpolation=cv2.INTER_AREA)[..., None]
+        masked = (image * (0.25 + 0.75 * weight)).astype(np.uint8)
+        rows.append(np.hstack([image, masked]))
+    return np.vstack(rows)
