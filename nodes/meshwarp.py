@@ -1,0 +1,217 @@
+"""The built-in swapper: a portrait's face warped along FaceMesh's triangles onto each driving face.
+
+No model to download: the identity's 468 landmarks are found once (built-in BlazeFace and FaceMesh),
+and every frame its aligned face is warped triangle by triangle onto the driver's landmarks in the
+driver's aligned crop, so head pose and expression follow the driver while skin, features and
+proportions inside the face come from the portrait. The mouth opening and the eye openings can be
+taken from the driver (what a closed-mouthed portrait cannot show: teeth, tongue, gaze, blinks).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from nodegraph.errors import InvalidInput
+from nodegraph.node import Node
+from nodegraph.params import Choice, Float, Int, Path
+from nodegraph.types import Faces, Frame
+
+from .face.align import face_frame_matrix, transform_points
+from .face.blazeface import BlazeFace
+from .face.facemesh import FaceMesh, head_pose
+from .face.landmarks_data import FACE_OVAL, LEFT_EYE_CONTOUR, LIPS_INNER, RIGHT_EYE_CONTOUR
+from .face.meshwarp import similarity_fit, warp_maps
+from .face.records import updated
+from .media import IMAGE_EXTENSIONS, list_images, read_image
+from .swap import chosen_faces, swap_preview
+
+IDENTITY_COVERAGE = 2.2  # the identity's crop: wide enough for its face oval at any coverage below
+MAP_TILE = 256  # the warp map is computed every resolution // MAP_TILE px and upsampled above this size
+
+
+@dataclass(frozen=True)
+class Identity:
+    """One portrait, ready to warp: its aligned face, the landmarks in that crop, its head pose."""
+
+    name: str
+    texture: np.ndarray  # uint8 BGR, aligned like the swap but at IDENTITY_COVERAGE
+    points: np.ndarray  # 468 x 2 float64, in the texture's pixels
+    pose: np.ndarray  # yaw, pitch in degrees
+
+
+def _aligned(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+    """The size x size crop through `matrix`; a much larger face is first shrunk with area averaging,
+    so the crop does not alias."""
+    scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+    if scale < 0.5:
+        factor = 2.0 * scale
+        image = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+        matrix = matrix @ np.diag([1.0 / factor, 1.0 / factor, 1.0])
+    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _polygon_mask(points: np.ndarray, size: int) -> np.ndarray:
+    """uint8 size x size: 255 inside the polygon (sub-pixel, anti-aliased edge)."""
+    mask = np.zeros((size, size), np.uint8)
+    cv2.fillPoly(mask, [np.round(points * 16).astype(np.int32)], 255, lineType=cv2.LINE_AA, shift=4)
+    return mask
+
+
+def _soften(mask: np.ndarray, sigma: float) -> np.ndarray:
+    return cv2.GaussianBlur(mask.astype(np.float32) * np.float32(1 / 255), (0, 0), sigmaX=sigma)
+
+
+class MeshWarpSwapper(Node):
+    """Swaps faces with a portrait's face, warped along FaceMesh's triangles: built in, no model file."""
+
+    category = "Swap"
+    inputs = {"frame": Frame, "faces": Faces}
+    outputs = {"faces": Faces}
+    params = {
+        "identity": Path(role="input", extensions=list(IMAGE_EXTENSIONS),
+                         help="a portrait of the face to put in, or a folder of portraits of one person "
+                              "(each frame uses the one whose head pose is nearest the driver's)"),
+        "resolution": Int(64, 1024, default=256, help="side of the swapped face crop in px"),
+        "coverage": Float(1.5, 4.0, default=2.2, step=0.05,
+                          help="how much around the face the crop spans, in brow-to-mouth face sizes "
+                               "(like the aligner's)"),
+        "mouth": Choice(["driver", "identity"], default="driver",
+                        help="inside the lips: the driver's own mouth (teeth, tongue) as it opens, or the "
+                             "portrait's, stretched"),
+        "eyes": Choice(["identity", "driver"], default="identity",
+                       help="inside the eyelids: the portrait's eyes, or the driver's (their gaze)"),
+        "swap": Choice(["all", "one"], default="all", help="swap every face, or only the one at face_index"),
+        "face_index": Int(0, 63, default=0, help="which face (in the faces input's order) when swap is one"),
+    }
+    cost_ms = 6.0
+
+    def setup(self):
+        self._load_identity()
+        self._preview_rows: list = []
+
+    def param_changed(self, name):
+        if name == "identity":
+            self._load_identity()
+        elif name in ("resolution", "coverage"):
+            self._prepare_identities()
+
+    # -- the identity ----------------------------------------------------------------------------
+
+    def _load_identity(self):
+        """Find the face of each portrait (once: changing resolution or coverage keeps them)."""
+        where = f"node '{self.id}' (MeshWarpSwapper), param 'identity'"
+        try:
+            files = list_images(self.identity) if os.path.isdir(self.identity) else [self.identity]
+            images = [(str(path), read_image(str(path))) for path in files]
+        except InvalidInput as e:
+            raise InvalidInput(f"{where}: {e}") from None
+        detector, mesh = BlazeFace(), FaceMesh()
+        portraits, faceless = [], []
+        for name, image in images:
+            landmarks = self._portrait_landmarks(image, detector, mesh)
+            if landmarks is None:
+                faceless.append(name)
+            else:
+                portraits.append((name, image, landmarks))
+        if not portraits:
+            what = (faceless[0] if len(faceless) == 1
+                    else f"{self.identity} (none of its {len(faceless)} pictures)")
+            raise InvalidInput(f"{where}: {what}: no face found; use a clear, frontal, well-lit portrait")
+        self._portraits = portraits
+        self.faceless = faceless  # pictures of a folder that were skipped
+        self._prepare_identities()
+
+    def _prepare_identities(self):
+        """Each portrait's aligned face, as many px per face unit as the swap has."""
+        size = int(np.ceil(self.resolution * IDENTITY_COVERAGE / self.coverage))
+        identities = []
+        for name, image, landmarks in self._portraits:
+            matrix = face_frame_matrix(landmarks, IDENTITY_COVERAGE, size)
+            yaw, pitch, _ = head_pose(landmarks)
+            identities.append(Identity(name, _aligned(image, matrix, size),
+                                       transform_points(landmarks, matrix), np.array([yaw, pitch])))
+        self.identities = identities
+
+    @staticmethod
+    def _portrait_landmarks(image, detector: BlazeFace, mesh: FaceMesh) -> np.ndarray | None:
+        """The 468 landmarks of the picture's largest face, or None when it has no clear face."""
+        detections = detector.detect(image, threshold=0.5)
+        if not detections:
+            return None
+        best = max(detections, key=lambda d: (d["box"][2] - d["box"][0]) * (d["box"][3] - d["box"][1]))
+        landmarks, presence = mesh.landmarks(image, best["box"], best["keypoints"])
+        return landmarks if presence > 0.5 else None
+
+    def _identity_for(self, face: dict, landmarks: np.ndarray) -> Identity:
+        if len(self.identities) == 1:
+            return self.identities[0]
+        pose = face.get("pose")
+        yaw_pitch = np.array(head_pose(landmarks)[:2] if pose is None else np.asarray(pose, np.float64)[:2])
+        return min(self.identities, key=lambda identity: float(np.sum((identity.pose - yaw_pitch) ** 2)))
+
+    # -- per frame -------------------------------------------------------------------------------
+
+    def process(self, frame, faces):
+        out, rows = [], []
+        chosen = chosen_faces(faces, self.swap, self.face_index)
+        for i, face in enumerate(faces):
+            landmarks = face.get("landmarks")
+            usable = landmarks is not None and len(landmarks) == 468 and np.isfinite(landmarks).all()
+            if i not in chosen or not usable:
+                out.append(face)
+                continue
+            swap, matrix, mask = self._swap_one(frame, face, np.asarray(landmarks, np.float64))
+            out.append(updated(face, swap=swap, swap_matrix=matrix, swap_mask=mask))
+            rows.append((face, matrix, swap, mask))
+        self._preview_frame, self._preview_rows = frame, rows
+        return {"faces": out}
+
+    def _swap_one(self, frame, face, landmarks):
+        """(swap, frame -> swap matrix, swap mask) of one driving face."""
+        size = self.resolution
+        matrix = face_frame_matrix(landmarks, self.coverage, size).astype(np.float32)
+        points = transform_points(landmarks, matrix)
+        identity = self._identity_for(face, landmarks)
+        map_x, map_y = warp_maps(np.column_stack([points, landmarks[:, 2]]), identity.points, (size, size),
+                                 similarity_fit(points, identity.points), step=max(1, size // MAP_TILE))
+        swap = cv2.remap(identity.texture, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+        sigma = max(0.5, size / 256)
+        mask = _soften(_polygon_mask(points[list(FACE_OVAL)], size), 2 * sigma)
+        openings = [loop for loop, keep in ((LIPS_INNER, self.mouth), (RIGHT_EYE_CONTOUR, self.eyes),
+                                            (LEFT_EYE_CONTOUR, self.eyes)) if keep == "driver"]
+        if openings:
+            holes = np.zeros((size, size), np.uint8)
+            for loop in openings:
+                holes |= _polygon_mask(points[list(loop)], size)
+            if holes.any():
+                holes = _soften(holes, sigma)
+                # the driver's pixels only where they are used: the openings' box
+                x, y, w, h = cv2.boundingRect((holes > 1 / 255).astype(np.uint8))
+                box = (slice(y, y + h), slice(x, x + w))
+                driver = self._driver_crop(frame, face, matrix, (x, y, w, h))
+                weight = np.ascontiguousarray(holes[box])
+                swap[box] = cv2.blendLinear(driver, np.ascontiguousarray(swap[box]), weight, 1.0 - weight)
+                mask *= 1.0 - holes
+        return swap, matrix, mask
+
+    def _driver_crop(self, frame, face, matrix, rect) -> np.ndarray:
+        """The driver's pixels in the rectangle (x, y, w, h) of the swap's geometry: cut from the
+        aligner's crop when it has this very geometry, else sampled from the frame."""
+        x, y, w, h = rect
+        crop, crop_matrix = face.get("crop"), face.get("matrix")
+        if (crop is not None and crop_matrix is not None and crop.shape[:2] == (self.resolution,) * 2
+                and np.allclose(crop_matrix, matrix, atol=1e-3)):
+            return crop[y:y + h, x:x + w]
+        shifted = np.asarray(matrix, np.float64) - np.array([[0.0, 0.0, x], [0.0, 0.0, y]])
+        return cv2.warpAffine(frame, shifted, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+
+    def preview(self, outputs):
+        """Per swapped face: the driver's crop | the swap | the mask."""
+        frame, size = getattr(self, "_preview_frame", None), self.resolution
+        return swap_preview([(self._driver_crop(frame, face, matrix, (0, 0, size, size)), swap, mask)
+                             for face, matrix, swap, mask in getattr(self, "_preview_rows", [])])
