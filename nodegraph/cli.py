@@ -140,6 +140,64 @@ def cmd_nodes(args) -> int:
     return EXIT_OK
 
 
+def cmd_edit(args) -> int:
+    from .editor import display_problem
+
+    problem = display_problem()
+    if problem:
+        print(f"nodegraph: {problem}", file=sys.stderr)
+        return EXIT_INVALID
+    if args.screenshot is None and args.layout_json is not None:
+        raise InvalidInput("--layout-json goes with --screenshot")
+    from .editor.app import run_editor
+
+    return run_editor(args.preset or default_preset(), engine="sequential" if args.sequential else "auto",
+                      run_frames=args.run_frames, screenshot=args.screenshot, layout_json=args.layout_json)
+
+
+def cmd_plan(args) -> int:
+    from .plan import make_plan
+
+    graph = presets.load(args.preset)
+    apply_overrides(graph, args.set or [])
+    plan = make_plan(graph, default_registry(), cores=args.cores)
+    print(json.dumps(plan.to_json(), indent=2) if args.json else f"{args.preset}: {plan}")
+    return EXIT_OK
+
+
+def cmd_cleanup(args) -> int:
+    from . import shm
+
+    removed = shm.cleanup()
+    print(f"removed {removed} shared-memory segment{'s' * (removed != 1)} left by runs that were killed"
+          if removed else "nothing to clean up: no segment of a finished or killed run is left")
+    return EXIT_OK
+
+
+def cmd_bench(args) -> int:
+    if args.what == "transport":
+        from .bench.transport import bench_transport
+
+        result = bench_transport(args.frames or 100)
+        summary = (f"per 1920x1080 frame: memcpy {result['memcpy_ms']:.3f} ms, shared-memory ring "
+                   f"{result['shm_ms']:.3f} ms, multiprocessing.Queue {result['queue_ms']:.3f} ms")
+    elif args.what == "chain":
+        from .bench.chain import bench_chain
+        from .bench.chain import summary as chain_summary
+
+        result = bench_chain(args.frames or 200)
+        summary = chain_summary(result)
+    else:
+        from .bench.pipeline import bench_pipeline
+
+        result = bench_pipeline(args.frames or 150)
+        summary = (f"two equal CPU-bound nodes: sequential {result['sequential_fps']:.1f} fps, "
+                   f"pipeline {result['parallel_fps']:.1f} fps ({result['speedup']:.2f}x; two bare processes "
+                   f"get {result['machine_parallel_capacity']:.2f}x here now)")
+    print(json.dumps(result, indent=2) if args.json else summary)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nodegraph", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="say more (debug)")
@@ -167,6 +225,37 @@ def build_parser() -> argparse.ArgumentParser:
     nodes = sub.add_parser("nodes", help="list every node type with its ports and params")
     nodes.add_argument("--json", action="store_true")
     nodes.set_defaults(func=cmd_nodes)
+
+    plan = sub.add_parser("plan", help="print how a preset is cut into processes (stages, rings, threads)")
+    plan.add_argument("preset", help="the preset file (JSON)")
+    plan.add_argument("--set", action="append", metavar="NODE.PARAM=VALUE", help="override a param (repeatable)")
+    plan.add_argument("--cores", type=int, metavar="N", help="plan for N cores (default: this machine's)")
+    plan.add_argument("--json", action="store_true")
+    plan.set_defaults(func=cmd_plan)
+
+    cleanup = sub.add_parser("cleanup", help="remove the shared memory that killed runs left behind")
+    cleanup.set_defaults(func=cmd_cleanup)
+
+    bench = sub.add_parser("bench", help="measure the frame transport, the pipeline or the face chain "
+                           "(prints figures)")
+    bench.add_argument("what", choices=["transport", "pipeline", "chain"],
+                       help="transport: memcpy vs shared-memory ring vs multiprocessing.Queue; pipeline: "
+                            "two CPU-bound nodes sequential vs one process each; chain: ms per node of the "
+                            "face detector, marker and aligner on a 640x480 frame with one face")
+    bench.add_argument("--frames", type=int, metavar="N", help="frames to measure with")
+    bench.add_argument("--json", action="store_true")
+    bench.set_defaults(func=cmd_bench)
+
+    edit = sub.add_parser("edit", help="open the visual editor (default: the demo preset)")
+    edit.add_argument("preset", nargs="?", help="the preset file to open (JSON)")
+    edit.add_argument("--run-frames", type=int, metavar="N", help="run N frames as soon as the window is up")
+    edit.add_argument("--screenshot", metavar="FILE",
+                      help="save a picture of the window (after the --run-frames run) to FILE (.png) and exit")
+    edit.add_argument("--layout-json", metavar="FILE",
+                      help="with --screenshot: write where each node and its thumbnail are in the picture")
+    edit.add_argument("--sequential", action="store_true",
+                      help="run graphs in the editor's own process instead of one process per stage")
+    edit.set_defaults(func=cmd_edit)
 
     from . import models_cmd
 

@@ -1,17 +1,42 @@
 """The built-in node library. Face code lives here (and in `face/`), never in `nodegraph/`."""
 
-from . import adjust, color, display, label, merge, outputs, sources, swap
+from . import (
+    adjust,
+    align,
+    camera,
+    color,
+    compose,
+    detect,
+    display,
+    faces_file,
+    label,
+    landmarks,
+    merge,
+    meshwarp,
+    outputs,
+    select,
+    sources,
+    swap,
+)
 
 BUILTIN_NODES = [
     sources.VideoSource,
     sources.ImageSource,
     sources.FolderSource,
     sources.TestPattern,
+    camera.CameraSource,
     adjust.FrameAdjuster,
+    compose.FrameCompose,
     outputs.VideoFileOutput,
     outputs.ImageSequenceOutput,
+    faces_file.FacesFileOutput,
+    detect.FaceDetector,
+    landmarks.FaceMarker,
+    align.FaceAligner,
+    select.FaceSelector,
     swap.DFMSwapper,
     swap.InSwapper,
+    meshwarp.MeshWarpSwapper,
     color.ColorTransfer,
     merge.FaceMerger,
     display.WindowOutput,

@@ -1,0 +1,534 @@
+"""The Dear PyGui editor window: menus, run bar, palette, canvas, inspector and log, drawn from an
+`EditorState`, with a render loop at up to 60 fps that never waits on the pipeline."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import dearpygui.dearpygui as dpg
+import numpy as np
+
+from ..errors import EXIT_FAILED, EXIT_INVALID, EXIT_OK
+from ..params import Path as PathParam
+from . import theme
+from .canvas import Canvas
+from .dialogs import Notice, Viewer, confirm_unsaved, file_dialog
+from .layout import auto_layout
+from .panels import CATEGORIES, Inspector, LogPanel, Palette, RunBar
+from .state import EditorState
+from .thumbnails import THUMB_SIZE, VIEWER_SIZE, PreviewPump
+
+log = logging.getLogger("nodegraph")
+
+FPS_CAP = 60.0  # while the user is doing something
+RUNNING_FPS = 15.0  # otherwise, while a run's previews change
+IDLE_FPS = 10.0
+INPUT_GRACE_S = 1.5  # full rate for this long after the last mouse or key event
+STATUS_PERIOD_S = 0.1  # run stats are read 10 times a second
+LOG_HEIGHT = 120
+FONT_SIZE = 15
+FONTS = ["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/TTF/DejaVuSans.ttf",
+         "C:/Windows/Fonts/segoeui.ttf", "/System/Library/Fonts/Supplemental/Arial.ttf",
+         "/Library/Fonts/Arial.ttf"]
+
+
+class EditorApp:
+    def __init__(self, state: EditorState, *, width: int = 1280, height: int = 800):
+        self.state = state
+        self.size = (width, height)
+        self.last_input = 0.0
+        self.full_rate = False  # render at the cap even without input (scripted runs)
+        self.frame_ms: deque[float] = deque(maxlen=100_000)  # work + render time of each frame
+        self.intervals_ms: deque[float] = deque(maxlen=100_000)  # time between frame starts
+        self.exit_code = EXIT_OK
+        self.viewers: list[Viewer] = []
+        self.quit = False
+        self._drawn_revision = -1
+        self._canvas_selection: tuple[str, ...] = ()
+        self._next_status = 0.0
+        self._run_state = "idle"
+        self._stages: list = []
+        self._session = None
+        self._title = ""
+        self._recent_shown: list[str] | None = None
+        self._menu = None
+        self.script: Iterator | None = None
+        self.pump = PreviewPump()
+
+    # -- building the window ----------------------------------------------------------
+
+    def build(self) -> None:
+        dpg.create_context()
+        dpg.configure_app(manual_callback_management=True)
+        self._load_font()
+        self.textures = dpg.add_texture_registry()
+        self.themes = theme.ThemeCache()
+        dpg.bind_theme(theme.global_theme())
+        # Not a "primary window": Dear PyGui fills that one opaque, and with software GL every
+        # full-window fill costs milliseconds a frame. This one draws no background at all.
+        with dpg.window(pos=[0, 0], width=self.size[0], height=self.size[1], no_title_bar=True, no_move=True,
+                        no_resize=True, no_collapse=True, no_background=True, no_scrollbar=True,
+                        no_bring_to_front_on_focus=True, menubar=True) as self.root:
+            self._menus()
+            self.runbar = RunBar(self.state, self.root, on_run=self.run_pipeline, on_stop=self.stop_pipeline,
+                                 on_plan_colours=self._plan_colours, on_minimap=self._minimap)
+            with dpg.child_window(height=-(LOG_HEIGHT + 6), border=False, no_scrollbar=True):
+                with dpg.group(horizontal=True, horizontal_spacing=6) as body:
+                    self.palette = Palette(self.state, body, self.add_node)
+                    self.canvas = Canvas(self.state, body, self.textures, self.themes,
+                                         on_refused=self._refused)
+                    self.inspector = Inspector(self.state, body, self.browse_path)
+            self.log_panel = LogPanel(self.state, self.root, LOG_HEIGHT)
+        dpg.bind_item_theme(self.root, theme.flat_theme())
+        self.notice = Notice()
+        with dpg.handler_registry():
+            dpg.add_key_press_handler(callback=self._on_key)
+            dpg.add_mouse_move_handler(callback=self._on_input)
+            dpg.add_mouse_wheel_handler(callback=self._on_input)
+            dpg.add_mouse_click_handler(button=dpg.mvMouseButton_Right, callback=self._on_right_click)
+            dpg.add_mouse_double_click_handler(button=dpg.mvMouseButton_Left, callback=self._on_double_click)
+            dpg.add_mouse_release_handler(button=dpg.mvMouseButton_Left, callback=self._on_release)
+        dpg.create_viewport(title=self.state.title, width=self.size[0], height=self.size[1],
+                            x_pos=0, y_pos=0, clear_color=(*theme.BACKGROUND, 255), disable_close=True, vsync=False)
+        dpg.set_exit_callback(lambda: self.guard(self.request_quit))
+        dpg.setup_dearpygui()
+        dpg.show_viewport()
+        dpg.set_viewport_resize_callback(self._fill_viewport)
+        self._fill_viewport()
+        self.canvas.reset_origin()
+        self.inspector.show(None)
+        self.pump.start()
+
+    def _fill_viewport(self, *args) -> None:
+        dpg.configure_item(self.root, width=dpg.get_viewport_client_width(),
+                           height=dpg.get_viewport_client_height())
+
+    def _load_font(self) -> None:
+        path = next((p for p in FONTS if os.path.exists(p)), None)
+        if path is None:
+            return  # Dear PyGui's own font
+        with dpg.font_registry():
+            dpg.bind_font(dpg.add_font(path, FONT_SIZE))
+
+    def _menus(self) -> None:
+        with dpg.menu_bar(parent=self.root):
+            with dpg.menu(label="File"):
+                dpg.add_menu_item(label="New", shortcut="Ctrl+N", callback=lambda: self.guard(self.state.new))
+                dpg.add_menu_item(label="Open...", shortcut="Ctrl+O", callback=self.open_dialog)
+                self.recent_menu = dpg.add_menu(label="Open recent")
+                dpg.add_menu_item(label="Save", shortcut="Ctrl+S", callback=lambda: self.save())
+                dpg.add_menu_item(label="Save as...", shortcut="Ctrl+Shift+S", callback=lambda: self.save_as())
+                dpg.add_separator()
+                dpg.add_menu_item(label="Quit", callback=lambda: self.guard(self.request_quit))
+            with dpg.menu(label="Edit"):
+                dpg.add_menu_item(label="Undo", shortcut="Ctrl+Z", callback=lambda: self.state.undo())
+                dpg.add_menu_item(label="Redo", shortcut="Ctrl+Y", callback=lambda: self.state.redo())
+                dpg.add_menu_item(label="Delete selection", shortcut="Delete", callback=self.delete_selection)
+                dpg.add_menu_item(label="Auto layout", callback=self.relayout)
+            with dpg.menu(label="Run"):
+                dpg.add_menu_item(label="Run", shortcut="F5", callback=self.run_pipeline)
+                dpg.add_menu_item(label="Stop", shortcut="Shift+F5", callback=self.stop_pipeline)
+            with dpg.menu(label="View"):
+                dpg.add_menu_item(label="Live viewer of the selected node", shortcut="double-click",
+                                  callback=lambda: [self.open_viewer(n) for n in sorted(self.state.selection)])
+
+    # -- actions ------------------------------------------------------------------------
+
+    def add_node(self, type_name: str) -> None:
+        self.state.add_node(type_name, self.canvas.free_spot())
+
+    def delete_selection(self) -> None:
+        nodes, links = self.canvas.selected()
+        self.state.delete(nodes, links)
+
+    def relayout(self) -> None:
+        graph = self.state.graph.copy()
+        auto_layout(graph, only_missing=False)
+        self.state.move_nodes({n: spec.pos for n, spec in graph.nodes.items()})
+
+    def run_pipeline(self) -> None:
+        self.state.start_run()
+
+    def stop_pipeline(self) -> None:
+        self.state.stop_run()
+
+    def guard(self, action) -> None:
+        """Run `action`, first asking what to do with unsaved changes."""
+        if not self.state.dirty:
+            action()
+            return
+        name = self.state.path.name if self.state.path else "The new graph"
+
+        def save_then():
+            if self.state.path is not None:
+                if self.state.save():
+                    action()
+            else:
+                self.save_as(then=action)
+
+        confirm_unsaved(name, save_then, action)
+
+    def open_dialog(self) -> None:
+        start = self.state.path.parent if self.state.path else Path.cwd()
+        self.guard(lambda: file_dialog("Open preset", self.open, extensions=[".json"], start=start))
+
+    def open(self, path: str) -> None:
+        if self.state.open(path):
+            self.canvas.reset_origin()
+
+    def save(self) -> None:
+        if self.state.path is None:
+            self.save_as()
+        else:
+            self.state.save()
+
+    def save_as(self, then=None) -> None:
+        start = self.state.path.parent if self.state.path else Path.cwd()
+
+        def chosen(path: str) -> None:
+            if not path.lower().endswith(".json"):
+                path += ".json"
+            if self.state.save(path) and then is not None:
+                then()
+
+        file_dialog("Save preset as", chosen, extensions=[".json"], start=start,
+                    name=self.state.path.name if self.state.path else "untitled.json")
+
+    def browse_path(self, node_id: str, name: str, param: PathParam) -> None:
+        current = self.state.param_value(node_id, name)
+        resolved = Path(self.state.graph.resolve_path(current, param)) if current else None
+        start = resolved.parent if resolved is not None and not param.folder else resolved
+        file_dialog(f"{node_id}.{name}", lambda path: self.state.set_param(node_id, name, self.portable(path, param)),
+                    extensions=param.extensions, folder=param.folder, start=start or self.state.graph.base_dir,
+                    name=resolved.name if resolved is not None and not param.folder else "")
+
+    def portable(self, path: str, param: PathParam) -> str:
+        """A chosen file as the preset should hold it: relative to the folder it resolves against
+        (the preset's for inputs, the working folder for outputs) when it lies inside it."""
+        base = (self.state.graph.base_dir if param.role == "input" else Path.cwd()).resolve()
+        chosen = Path(path).resolve()
+        return chosen.relative_to(base).as_posix() if chosen.is_relative_to(base) else str(chosen)
+
+    def open_viewer(self, node_id: str) -> None:
+        offset = 24 * (len(self.viewers) % 8)
+        self.viewers.append(Viewer(node_id, self.textures, self._close_viewer, offset))
+
+    def _close_viewer(self, viewer: Viewer) -> None:
+        self.viewers.remove(viewer)
+        viewer.close()
+
+    def request_quit(self) -> None:
+        self.quit = True
+
+    def _refused(self, message: str) -> None:
+        self.notice.show(message)
+
+    def _plan_colours(self, on: bool) -> None:
+        self.canvas.plan_colours = on
+        self.canvas.set_stages(self._stages)
+
+    def _minimap(self, on: bool) -> None:
+        dpg.configure_item(self.canvas.editor, minimap=on)
+
+    # -- input --------------------------------------------------------------------------
+
+    def _typing(self) -> bool:
+        focused = dpg.get_focused_item()
+        return bool(focused) and dpg.is_item_active(focused)
+
+    def _on_input(self, *args) -> None:
+        self.last_input = time.monotonic()
+
+    def _on_key(self, sender, key) -> None:
+        self._on_input()
+        ctrl, shift = dpg.is_key_down(dpg.mvKey_ModCtrl), dpg.is_key_down(dpg.mvKey_ModShift)
+        if key == dpg.mvKey_F5:
+            self.stop_pipeline() if shift else self.run_pipeline()
+        elif ctrl and key == dpg.mvKey_S:
+            self.save_as() if shift else self.save()
+        elif ctrl and key == dpg.mvKey_O:
+            self.open_dialog()
+        elif ctrl and key == dpg.mvKey_N:
+            self.guard(self.state.new)
+        elif self._typing():
+            return  # Delete and Ctrl+Z belong to the text field
+        elif ctrl and key == dpg.mvKey_Z:
+            self.state.redo() if shift else self.state.undo()
+        elif ctrl and key == dpg.mvKey_Y:
+            self.state.redo()
+        elif key == dpg.mvKey_Delete:
+            self.delete_selection()
+
+    def _on_double_click(self, sender, app_data) -> None:
+        self._on_input()
+        node_id = self.canvas.hovered_node()
+        if node_id is not None:
+            self.open_viewer(node_id)
+
+    def _on_release(self, sender, app_data) -> None:
+        self._on_input()
+        self.state.move_nodes(self.canvas.positions())
+
+    def _on_right_click(self, sender, app_data) -> None:
+        self._on_input()
+        if not self.canvas.under_mouse():
+            return
+        node_id = self.canvas.hovered_node()
+        if self._menu is not None:
+            dpg.delete_item(self._menu)
+        x, y = dpg.get_mouse_pos(local=False)
+        with dpg.window(popup=True, no_title_bar=True, autosize=True, pos=[int(x), int(y)]) as self._menu:
+            def item(label, action):
+                def run():
+                    dpg.delete_item(self._menu)
+                    self._menu = None
+                    action()
+                dpg.add_menu_item(label=label, callback=run)
+
+            if node_id is not None:
+                dpg.add_text(node_id, color=theme.DIM)
+                item("Open live viewer", lambda: self.open_viewer(node_id))
+                item("Delete node", lambda: self.state.remove_nodes([node_id]))
+                links = self.state.graph.links_into(node_id) + self.state.graph.links_from(node_id)
+                if links:
+                    item(f"Delete its {len(links)} link(s)", lambda: self.state.remove_links(links))
+            else:
+                nodes, links = self.canvas.selected()
+                if nodes or links:
+                    item(f"Delete selection ({len(nodes)} nodes, {len(links)} links)",
+                         lambda: self.state.delete(nodes, links))
+                position = self.canvas.screen_to_graph(x, y)
+                with dpg.menu(label="Add node"):
+                    by_category: dict[str, list[str]] = {}
+                    for cls in self.state.registry:
+                        by_category.setdefault(cls.category, []).append(cls.type_name())
+                    for category in [c for c in CATEGORIES if c in by_category] + sorted(
+                            set(by_category) - set(CATEGORIES)):
+                        with dpg.menu(label=category):
+                            for name in by_category[category]:
+                                item(name, lambda name=name: self.state.add_node(name, position))
+                item("Auto layout", self.relayout)
+
+    # -- the loop -----------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """One frame's work besides rendering: follow the state, read the run, copy previews."""
+        state = self.state
+        if state.revision != self._drawn_revision:
+            self._drawn_revision = state.revision
+            self.canvas.sync()
+            self._canvas_selection = tuple(self.canvas.selected()[0])
+            self._stages = state.stages()
+            self.canvas.set_stages(self._stages)
+        selection = self.canvas.selected()[0]
+        if tuple(selection) != self._canvas_selection:
+            self._canvas_selection = tuple(selection)
+            state.selection = set(selection)
+        wanted = next(iter(state.selection)) if len(state.selection) == 1 else None
+        if wanted != self.inspector.node_id:
+            self.inspector.show(wanted)
+
+        now = time.monotonic()
+        if now >= self._next_status:
+            self._next_status = now + STATUS_PERIOD_S
+            status = state.poll()
+            if state.session is not self._session:
+                self._session = state.session
+                self.pump.source(state.session.preview if state.session is not None else None)
+            if status.state != self._run_state:  # a run's plan replaces the planned one once it starts
+                if not status.active and state.session is not None:
+                    self.pump.poll_once()  # the run's last pictures; then nothing new will come
+                    self.pump.source(None)
+                self._run_state = status.state
+                self._stages = state.stages()
+                self.canvas.set_stages(self._stages)
+            self.runbar.show(status, self._stages)
+            self.canvas.show_status(status, state.problems() if not status.active else {})
+            self.inspector.refresh(status)
+            title = state.title
+            if title != self._title:
+                self._title = title
+                dpg.set_viewport_title(title)
+            recent = state.recent.existing()
+            if recent != self._recent_shown:
+                self._recent_shown = recent
+                dpg.delete_item(self.recent_menu, children_only=True)
+                for path in recent:
+                    dpg.add_menu_item(label=path, parent=self.recent_menu,
+                                      callback=lambda s, a, u: self.guard(lambda: self.open(u)), user_data=path)
+        self.log_panel.refresh()
+        self._copy_previews()
+        for viewer in self.viewers:
+            viewer.fit()
+        self.notice.tick()
+        if self.script is not None:
+            try:
+                next(self.script)
+            except StopIteration:
+                self.script = None
+                self.quit = True
+
+    def _copy_previews(self) -> None:
+        for (node_id, size), picture in self.pump.take().items():
+            if size == THUMB_SIZE and node_id in self.canvas.nodes:
+                np.copyto(self.canvas.nodes[node_id].buffer, picture)
+            elif size == VIEWER_SIZE:
+                for viewer in self.viewers:
+                    if viewer.node_id == node_id:
+                        viewer.update(picture)
+        wanted = {node_id: (THUMB_SIZE,) for node_id in self.canvas.nodes}
+        for viewer in self.viewers:
+            if viewer.node_id in wanted:
+                wanted[viewer.node_id] = (THUMB_SIZE, VIEWER_SIZE)
+        self.pump.want(wanted)
+
+    def frame(self) -> None:
+        self.tick()
+        dpg.run_callbacks(dpg.get_callback_queue())
+        dpg.render_dearpygui_frame()
+
+    def period(self) -> float:
+        """Seconds per frame: 60 fps while the user acts, the previews' 15 fps during a run, 10 fps
+        otherwise. Software GL renders a big window slowly, and a frame not drawn leaves its CPU to
+        the pipeline."""
+        if self.full_rate or time.monotonic() - self.last_input < INPUT_GRACE_S \
+                or any(dpg.is_mouse_button_down(button) for button in (0, 1, 2)):
+            return 1.0 / FPS_CAP
+        return 1.0 / (RUNNING_FPS if self.state.running or self.viewers else IDLE_FPS)
+
+    def run(self) -> int:
+        """The render loop; returns the exit code."""
+        last = None
+        try:
+            while dpg.is_dearpygui_running() and not self.quit:
+                start = time.perf_counter()
+                if last is not None:
+                    self.intervals_ms.append((start - last) * 1000.0)
+                last = start
+                self.frame()
+                spent = time.perf_counter() - start
+                self.frame_ms.append(spent * 1000.0)
+                period = self.period()
+                if spent < period:
+                    time.sleep(period - spent)
+        finally:
+            self.close()
+        return self.exit_code
+
+    def close(self) -> None:
+        if self.state.session is not None and self.state.session.alive:
+            self.state.session.stop()
+            if not self.state.session.join(15.0):
+                log.warning("the run did not stop within 15 s; leaving it behind")
+        self.pump.close()
+        dpg.destroy_context()
+
+    # -- scripted runs: screenshots for docs and tests ------------------------------------
+
+    def run_script(self, frames: int) -> Iterator[None]:
+        """Start a run of `frames` frames once the window is up; the editor stays open."""
+        for _ in range(4):
+            yield
+        self.state.start_run(frames=frames)
+
+    def fit_viewport_to_graph(self, margin: int = 40, limit: tuple[int, int] = (3840, 2400)) -> None:
+        """Grow the window so that every node is inside the canvas and clear of the minimap (which
+        takes the bottom-right fifth of the canvas): a screenshot shows the whole graph."""
+        rects = list(self.canvas.node_rects().values())
+        if not rects:
+            return
+        left, top, width, height = self.canvas.screen_rect()
+        need_w = max(width, max(x + w for x, y, w, h in rects) + margin - left)
+        need_h = max(height, max(y + h for x, y, w, h in rects) + margin - top)
+        if any(x + w > left + 0.78 * need_w for x, y, w, h in rects):
+            need_h = max(need_h, (max(y + h for x, y, w, h in rects) + margin - top) / 0.78)
+        grow_x, grow_y = need_w - width, need_h - height
+        if grow_x > 0 or grow_y > 0:
+            dpg.set_viewport_width(min(limit[0], int(dpg.get_viewport_width() + max(0, grow_x))))
+            dpg.set_viewport_height(min(limit[1], int(dpg.get_viewport_height() + max(0, grow_y))))
+
+    def screenshot_script(self, frames: int, path: Path, layout_path: Path | None = None,
+                          timeout_s: float = 300.0) -> Iterator[None]:
+        """Open, run `frames` frames, wait for every thumbnail, save a screenshot, quit."""
+        self.full_rate = True
+        for _ in range(4):
+            yield
+        self.fit_viewport_to_graph()
+        for _ in range(4):
+            yield
+        if not frames:
+            pass
+        elif self.state.start_run(frames=frames):
+            deadline = time.monotonic() + timeout_s
+            while self.state.running:
+                if time.monotonic() > deadline:
+                    self.state.say(f"the run did not finish {frames} frames within {timeout_s:.0f} s", "error")
+                    self.state.stop_run()
+                    self.exit_code = EXIT_FAILED
+                    deadline = float("inf")
+                yield
+            status = self.state.poll()
+            if status.state == "failed":
+                self.exit_code = EXIT_FAILED
+            self.pump.source(self.state.session.preview)
+            self.pump.poll_once()  # the last pictures of a short run
+        else:
+            self.exit_code = EXIT_INVALID
+        self._next_status = 0.0
+        for _ in range(6):  # textures show one frame late; let the stats and log settle too
+            yield
+        captured = []
+        dpg.output_frame_buffer(callback=lambda sender, buffer: captured.append(buffer))
+        for _ in range(200):
+            if captured:
+                break
+            yield
+        if not captured:
+            self.state.say("the screenshot did not arrive", "error")
+            self.exit_code = EXIT_FAILED
+            return
+        width = dpg.get_viewport_client_width()
+        pixels = np.frombuffer(captured[0], np.float32)
+        height = pixels.size // (4 * width)
+        rgba = (pixels[: height * width * 4].reshape(height, width, 4) * 255.0 + 0.5).clip(0, 255).astype(np.uint8)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not cv2.imwrite(str(path), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGR)):
+            self.state.say(f"cannot write the screenshot {path}", "error")
+            self.exit_code = EXIT_FAILED
+        if layout_path is not None:
+            layout = {"size": [width, height], "canvas": list(self.canvas.screen_rect()),
+                      "nodes": {node_id: {"thumbnail": rect, "node": self.canvas.node_rects()[node_id],
+                                          "previews": self.pump.updates.get(node_id, 0)}
+                                for node_id, rect in self.canvas.thumbnail_rects().items()}}
+            layout_path.write_text(json.dumps(layout, indent=1) + "\n", encoding="utf-8")
+
+
+def run_editor(preset: str | Path | None, *, engine: str = "auto", run_frames: int | None = None,
+               screenshot: str | Path | None = None, layout_json: str | Path | None = None) -> int:
+    """Open the editor on `preset` (None: an empty graph); with `screenshot`, run `run_frames`
+    frames, save a picture of the window and return instead of waiting for the user."""
+    state = EditorState(engine=engine)
+    if preset is not None and not state.open(preset):
+        print(f"nodegraph: {state.log[-1].text}", file=sys.stderr)
+        return EXIT_INVALID
+    app = EditorApp(state)
+    app.build()
+    if screenshot is not None:
+        app.script = app.screenshot_script(run_frames or 0, Path(screenshot),
+                                           Path(layout_json) if layout_json else None)
+    elif run_frames:
+        app.script = app.run_script(run_frames)
+    code = app.run()
+    if screenshot is not None:
+        for entry in state.log:
+            if entry.level == "error":
+                print(f"nodegraph: {entry.text}", file=sys.stderr)
+    return code

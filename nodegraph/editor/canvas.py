@@ -1,0 +1,330 @@
+"""The canvas: a Dear PyGui node editor drawn from the editor state. Nodes show their ports
+(coloured by type), a live thumbnail, their stats and errors; links are checked by the state
+as they are drawn."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import dearpygui.dearpygui as dpg
+import numpy as np
+
+from ..graph import Link
+from ..node import Node
+from . import theme
+from .session import RunStatus
+from .state import EditorState
+from .thumbnails import THUMB_SIZE, blank_rgba
+
+PAYLOAD = "nodegraph-node-type"
+CHAR_WIDTH = 7.5  # average width of a character in the UI font, for right-aligning output names
+
+
+@dataclass
+class NodeView:
+    node_id: str
+    type: str
+    item: int
+    texture: int
+    buffer: np.ndarray
+    image: int
+    stats: int
+    error: int
+    error_tip: int
+    ports: dict[tuple[str, str], int] = field(default_factory=dict)  # ("in"/"out", port) -> attribute
+    look: tuple = ()
+    stats_text: str = ""
+    error_text: str = ""
+
+
+def port_types(cls: type[Node] | None, state: EditorState, node_id: str) -> tuple[dict, dict]:
+    """A node's (inputs, outputs) as port -> type name; for an unknown type, the ports its links use."""
+    if cls is not None:
+        return ({p: str(t) for p, t in cls.inputs.items()}, {p: str(t) for p, t in cls.outputs.items()})
+    inputs = {link.dst_port: "?" for link in state.graph.links_into(node_id)}
+    outputs = {link.src_port: "?" for link in state.graph.links_from(node_id)}
+    return inputs, outputs
+
+
+class Canvas:
+    def __init__(self, state: EditorState, parent, textures, themes: theme.ThemeCache, *,
+                 on_refused: Callable[[str], None]):
+        self.state = state
+        self.textures = textures
+        self.themes = themes
+        self.on_refused = on_refused
+        self.nodes: dict[str, NodeView] = {}
+        self.links: dict[Link, int] = {}
+        self.attributes: dict[int, tuple[str, str, str]] = {}  # attribute -> (node, "in"/"out", port)
+        self.origin = (0.0, 0.0)  # graph position of the grid's (0, 0): keeps negative positions in view
+        self.stage_of: dict[str, int] = {}
+        self.last_pictures: dict[tuple[str, str], np.ndarray] = {}  # a deleted node's thumbnail, for undo
+        self.plan_colours = True
+        with dpg.child_window(parent=parent, width=-330, height=-1, border=False, no_scrollbar=True,
+                              drop_callback=self._on_drop, payload_type=PAYLOAD) as self.window:
+            self.editor = dpg.add_node_editor(callback=self._on_link, delink_callback=self._on_delink,
+                                              minimap=True, minimap_location=dpg.mvNodeMiniMap_Location_BottomRight,
+                                              width=-1, height=-1)
+
+    # -- drawing the state ------------------------------------------------------------
+
+    def reset_origin(self) -> None:
+        positions = [spec.pos for spec in self.state.graph.nodes.values() if spec.pos is not None]
+        low_x = min((p[0] for p in positions), default=0.0)
+        low_y = min((p[1] for p in positions), default=0.0)
+        self.origin = (min(0.0, low_x - 30.0), min(0.0, low_y - 30.0))
+
+    def sync(self) -> None:
+        """Make the drawn nodes and links match the state's graph."""
+        graph = self.state.graph
+        wanted_links = set(graph.links)
+        for link in [link for link in self.links if link not in wanted_links]:
+            dpg.delete_item(self.links.pop(link))
+        for node_id in [n for n, view in self.nodes.items()
+                        if n not in graph.nodes or graph.nodes[n].type != view.type]:
+            self._remove_node(node_id)
+        for node_id, spec in graph.nodes.items():
+            if node_id not in self.nodes:
+                self._add_node(node_id)
+            elif spec.pos is not None:
+                grid = self._to_grid(spec.pos)
+                current = dpg.get_item_pos(self.nodes[node_id].item)
+                if abs(current[0] - grid[0]) > 0.5 or abs(current[1] - grid[1]) > 0.5:
+                    dpg.set_item_pos(self.nodes[node_id].item, grid)
+        for link in graph.links:
+            if link not in self.links:
+                self._add_link(link)
+        items = {self.nodes[n].item for n in self.state.selection if n in self.nodes}
+        if items != set(dpg.get_selected_nodes(self.editor)):
+            # imnodes cannot select a node from code: rather nothing highlighted than the wrong one
+            dpg.clear_selected_nodes(self.editor)
+
+    def _to_grid(self, pos) -> list[float]:
+        return [pos[0] - self.origin[0], pos[1] - self.origin[1]]
+
+    def _add_node(self, node_id: str) -> None:
+        spec = self.state.graph.nodes[node_id]
+        cls = self.state.registry.get(spec.type)
+        inputs, outputs = port_types(cls, self.state, node_id)
+        kept = self.last_pictures.pop((node_id, spec.type), None)
+        buffer = kept if kept is not None else blank_rgba(THUMB_SIZE)
+        texture = dpg.add_raw_texture(THUMB_SIZE[0], THUMB_SIZE[1], buffer, format=dpg.mvFormat_Float_rgba,
+                                      parent=self.textures)
+        pos = self._to_grid(spec.pos or (0.0, 0.0))
+        label = node_id if node_id.lower() == spec.type.lower() else f"{node_id}  ({spec.type})"
+        ports = {}
+        with dpg.node(label=label, parent=self.editor, pos=pos) as item:
+            for port, type_name in inputs.items():
+                with dpg.node_attribute(attribute_type=dpg.mvNode_Attr_Input,
+                                        shape=dpg.mvNode_PinShape_CircleFilled) as attribute:
+                    with dpg.group(horizontal=True, horizontal_spacing=6):
+                        dpg.add_text(port, color=theme.port_colour(type_name))
+                        optional = cls is not None and port in cls.optional_inputs
+                        dpg.add_text(type_name + (" (optional)" if optional else ""), color=theme.DIM)
+                dpg.bind_item_theme(attribute, self.themes.get("pin", theme.port_colour(type_name)))
+                ports[("in", port)] = attribute
+            for port, type_name in outputs.items():
+                with dpg.node_attribute(attribute_type=dpg.mvNode_Attr_Output,
+                                        shape=dpg.mvNode_PinShape_CircleFilled) as attribute:
+                    width = (len(port) + len(type_name)) * CHAR_WIDTH + 6
+                    with dpg.group(horizontal=True, horizontal_spacing=6,
+                                   indent=max(0, int(THUMB_SIZE[0] - width))):
+                        dpg.add_text(type_name, color=theme.DIM)
+                        dpg.add_text(port, color=theme.port_colour(type_name))
+                dpg.bind_item_theme(attribute, self.themes.get("pin", theme.port_colour(type_name)))
+                ports[("out", port)] = attribute
+            with dpg.node_attribute(attribute_type=dpg.mvNode_Attr_Static):
+                image = dpg.add_image(texture, width=THUMB_SIZE[0], height=THUMB_SIZE[1],
+                                      border_color=(60, 64, 74, 255))
+                stats = dpg.add_text("", color=theme.DIM)
+                error = dpg.add_text("", color=theme.ERROR, wrap=THUMB_SIZE[0], show=False)
+                with dpg.tooltip(error):
+                    error_tip = dpg.add_text("", wrap=480)
+        view = NodeView(node_id, spec.type, item, texture, buffer, image, stats, error, error_tip, ports)
+        self.nodes[node_id] = view
+        for (kind, port), attribute in ports.items():
+            self.attributes[attribute] = (node_id, kind, port)
+        self._restyle(view, has_error=cls is None)
+
+    def _remove_node(self, node_id: str) -> None:
+        view = self.nodes.pop(node_id)
+        self.last_pictures[(node_id, view.type)] = view.buffer.copy()
+        for attribute in view.ports.values():
+            self.attributes.pop(attribute, None)
+        for link in [link for link in self.links if node_id in (link.src, link.dst)]:
+            # links first: Dear PyGui 2.3.1 crashes deleting a node whose links are still drawn
+            dpg.delete_item(self.links.pop(link))
+        dpg.delete_item(view.item)
+        dpg.delete_item(view.texture)
+
+    def _add_link(self, link: Link) -> None:
+        src, dst = self.nodes.get(link.src), self.nodes.get(link.dst)
+        if src is None or dst is None:
+            return
+        start, end = src.ports.get(("out", link.src_port)), dst.ports.get(("in", link.dst_port))
+        if start is None or end is None:
+            return  # a preset link to a port the node type lacks: the inspector lists the problem
+        item = dpg.add_node_link(start, end, parent=self.editor)
+        cls = self.state.registry.get(src.type)
+        type_name = str(cls.outputs[link.src_port]) if cls is not None else "?"
+        dpg.bind_item_theme(item, self.themes.get("link", theme.port_colour(type_name)))
+        self.links[link] = item
+
+    # -- status -----------------------------------------------------------------------
+
+    def set_stages(self, stages: list[tuple[str, list[str]]]) -> None:
+        self.stage_of = {node_id: i for i, (_, node_ids) in enumerate(stages) for node_id in node_ids}
+        for view in self.nodes.values():
+            self._restyle(view, bool(view.error_text))
+
+    def _restyle(self, view: NodeView, has_error: bool) -> None:
+        stage = self.stage_of.get(view.node_id)
+        title = theme.stage_colour(stage) if self.plan_colours and stage is not None else theme.NEUTRAL_TITLE
+        look = (title, theme.ERROR if has_error else None)
+        if look != view.look:
+            view.look = look
+            dpg.bind_item_theme(view.item, self.themes.get("node", *look))
+
+    def show_status(self, status: RunStatus, problems: dict[str | None, list[str]]) -> None:
+        """Stats and errors on every node: the run's when there is one, else validation problems."""
+        for node_id, view in self.nodes.items():
+            node = status.nodes.get(node_id)
+            if node is not None and (node.frames or node.errors):
+                stats = f"{node.ms:5.1f} ms   {node.drops} drop{'s' * (node.drops != 1)}   {node.errors} err"
+            elif status.active:
+                running = self.state.session.graph.nodes if self.state.session is not None else {}
+                stats = "waiting for frames" if node_id in running else "not in this run (restart it)"
+            else:
+                stats = ""
+            error = node.last_error if node is not None and node.errors else ""
+            if not error and not status.active and node_id in problems:
+                error = "; ".join(problems[node_id])
+            if stats != view.stats_text:
+                view.stats_text = stats
+                dpg.set_value(view.stats, stats)
+            if error != view.error_text:
+                view.error_text = error
+                short = error if len(error) <= 70 else error[:67] + "..."
+                dpg.set_value(view.error, short)
+                dpg.set_value(view.error_tip, error)
+                dpg.configure_item(view.error, show=bool(error))
+            self._restyle(view, bool(error) or self.state.registry.get(view.type) is None)
+
+    # -- reading the user's actions -----------------------------------------------------
+
+    def selected(self) -> tuple[list[str], list[Link]]:
+        items = set(dpg.get_selected_nodes(self.editor))
+        link_items = set(dpg.get_selected_links(self.editor))
+        return ([n for n, view in self.nodes.items() if view.item in items],
+                [link for link, item in self.links.items() if item in link_items])
+
+    def positions(self) -> dict[str, tuple[float, float]]:
+        """The graph positions of the drawn nodes (after the user dragged them)."""
+        out = {}
+        for node_id, view in self.nodes.items():
+            x, y = dpg.get_item_pos(view.item)
+            out[node_id] = (round(x + self.origin[0], 1), round(y + self.origin[1], 1))
+        return out
+
+    def hovered_node(self) -> str | None:
+        for node_id, view in self.nodes.items():
+            if dpg.is_item_hovered(view.item):
+                return node_id
+        return None
+
+    def grid_offset(self) -> tuple[float, float]:
+        """Screen position of the grid's (0, 0), from any drawn node (Dear PyGui has no API for it)."""
+        for view in self.nodes.values():
+            rect = dpg.get_item_rect_min(view.item)
+            if rect != [0, 0]:
+                pos = dpg.get_item_pos(view.item)
+                return rect[0] - pos[0], rect[1] - pos[1]
+        return self.screen_min()
+
+    def screen_min(self) -> tuple[float, float]:
+        """The canvas's top-left corner in viewport pixels (child windows only know their position
+        in their parent window)."""
+        x = y = 0.0
+        item = self.window
+        while item:
+            kind = dpg.get_item_type(item)
+            if kind.endswith(("mvChildWindow", "mvWindowAppItem")):
+                px, py = dpg.get_item_state(item).get("pos", (0, 0))
+                x, y = x + px, y + py
+            if kind.endswith("mvWindowAppItem"):
+                break
+            item = dpg.get_item_parent(item)
+        return x, y
+
+    def screen_rect(self) -> tuple[float, float, float, float]:
+        x, y = self.screen_min()
+        width, height = dpg.get_item_rect_size(self.window)
+        return x, y, width, height
+
+    def under_mouse(self) -> bool:
+        x, y = dpg.get_mouse_pos(local=False)
+        left, top, width, height = self.screen_rect()
+        return left <= x < left + width and top <= y < top + height
+
+    def screen_to_graph(self, x: float, y: float) -> tuple[float, float]:
+        ox, oy = self.grid_offset()
+        return round(x - ox + self.origin[0]), round(y - oy + self.origin[1])
+
+    def free_spot(self, size: tuple[float, float] = (200.0, 270.0)) -> tuple[float, float]:
+        """A graph position in the visible canvas where a new node overlaps no other (a node added
+        by a click); the canvas's top-left corner when there is no such place."""
+        left, top, width, height = self.screen_rect()
+        x0, y0 = self.screen_to_graph(left, top)
+        taken = []
+        for node_id, view in self.nodes.items():
+            pos = self.state.graph.nodes[node_id].pos or (0.0, 0.0)
+            w, h = dpg.get_item_rect_size(view.item)
+            taken.append((pos[0] - 20, pos[1] - 20, pos[0] + max(w, 100) + 20, pos[1] + max(h, 100) + 20))
+        step = 40
+        for row in range(max(1, int((height - size[1]) // step))):
+            for column in range(max(1, int((width - size[0]) // step))):
+                x, y = x0 + 30 + column * step, y0 + 30 + row * step
+                if not any(x < r and x + size[0] > lx and y < b and y + size[1] > ty for lx, ty, r, b in taken):
+                    return x, y
+        return x0 + 30, y0 + 30
+
+    def _on_link(self, sender, app_data) -> None:
+        start, end = self.attributes.get(app_data[0]), self.attributes.get(app_data[1])
+        if start is None or end is None:
+            return
+        src, src_kind, src_port = start
+        dst, dst_kind, dst_port = end
+        if src_kind != "out" or dst_kind != "in":
+            return
+        refused = self.state.add_link(src, src_port, dst, dst_port)
+        if refused:
+            self.on_refused(refused)
+
+    def _on_delink(self, sender, app_data) -> None:
+        for link, item in self.links.items():
+            if item == app_data:
+                self.state.remove_links([link])
+                return
+
+    def _on_drop(self, sender, app_data) -> None:
+        x, y = dpg.get_mouse_pos(local=False)
+        gx, gy = self.screen_to_graph(x, y)
+        self.state.add_node(app_data, (gx - 20, gy - 10))
+
+    def thumbnail_rects(self) -> dict[str, list[float]]:
+        """Each node's thumbnail on screen: [x, y, width, height] in viewport pixels."""
+        rects = {}
+        for node_id, view in self.nodes.items():
+            x, y = dpg.get_item_rect_min(view.image)
+            w, h = dpg.get_item_rect_size(view.image)
+            rects[node_id] = [x, y, w, h]
+        return rects
+
+    def node_rects(self) -> dict[str, list[float]]:
+        rects = {}
+        for node_id, view in self.nodes.items():
+            x, y = dpg.get_item_rect_min(view.item)
+            w, h = dpg.get_item_rect_size(view.item)
+            rects[node_id] = [x, y, w, h]
+        return rects

@@ -1,0 +1,119 @@
+"""Windows over the editor: file dialogs, the unsaved-changes prompt, large preview viewers and
+short notices (a refused link)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import dearpygui.dearpygui as dpg
+import numpy as np
+
+from . import theme
+from .thumbnails import VIEWER_SIZE, blank_rgba
+
+
+def file_dialog(title: str, on_chosen: Callable[[str], None], *, extensions: list[str] | None = None,
+                folder: bool = False, start: Path | None = None, name: str = "") -> None:
+    """A modal file (or folder) chooser that calls `on_chosen(path)` on OK and removes itself."""
+
+    def chosen(sender, app_data):
+        path = app_data.get("file_path_name") or ""
+        dpg.delete_item(sender)
+        if path:
+            on_chosen(path)
+
+    kwargs = {"default_path": str(start)} if start is not None and start.is_dir() else {}
+    with dpg.file_dialog(label=title, modal=True, width=760, height=460, directory_selector=folder,
+                         callback=chosen, cancel_callback=lambda s, a: dpg.delete_item(s),
+                         default_filename=name or ".", **kwargs):
+        if not folder:
+            for extension in extensions or []:
+                dpg.add_file_extension(extension, color=(120, 200, 250, 255))
+            dpg.add_file_extension(".*")
+
+
+def centred(width: int, height: int) -> list[int]:
+    return [max(0, (dpg.get_viewport_client_width() - width) // 2),
+            max(0, (dpg.get_viewport_client_height() - height) // 3)]
+
+
+def confirm_unsaved(name: str, on_save: Callable[[], None], on_discard: Callable[[], None]) -> None:
+    """Ask before losing unsaved changes: save, don't save, or cancel."""
+    with dpg.window(label="Unsaved changes", modal=True, no_collapse=True, no_resize=True, autosize=True,
+                    pos=centred(380, 130)) as window:
+        dpg.add_text(f"{name} has unsaved changes.")
+        dpg.add_text("Save them first?", color=theme.DIM)
+        dpg.add_spacer(height=6)
+
+        def then(action):
+            def run():
+                dpg.delete_item(window)
+                if action is not None:
+                    action()
+            return run
+
+        with dpg.group(horizontal=True):
+            dpg.add_button(label="Save", width=110, callback=then(on_save))
+            dpg.add_button(label="Don't save", width=110, callback=then(on_discard))
+            dpg.add_button(label="Cancel", width=110, callback=then(None))
+
+
+class Notice:
+    """A short message near the mouse that fades out (a refused link says why)."""
+
+    def __init__(self):
+        self.window = None
+        self.until = 0.0
+
+    def show(self, text: str, colour=theme.ERROR, seconds: float = 4.0) -> None:
+        self.close()
+        x, y = dpg.get_mouse_pos(local=False)
+        x = min(int(x) + 16, dpg.get_viewport_client_width() - 560)
+        with dpg.window(no_title_bar=True, no_resize=True, no_move=True, no_collapse=True, autosize=True,
+                        no_focus_on_appearing=True, pos=[max(0, x), int(y) + 12]) as self.window:
+            dpg.add_text(text, color=colour, wrap=540)
+        self.until = time.monotonic() + seconds
+
+    def tick(self) -> None:
+        if self.window is not None and time.monotonic() > self.until:
+            self.close()
+
+    def close(self) -> None:
+        if self.window is not None:
+            dpg.delete_item(self.window)
+            self.window = None
+
+
+class Viewer:
+    """A large, resizable window showing one node's live preview."""
+
+    def __init__(self, node_id: str, textures, on_close: Callable[[Viewer], None], offset: int = 0):
+        self.node_id = node_id
+        self.buffer = blank_rgba(VIEWER_SIZE)
+        self.texture = dpg.add_raw_texture(VIEWER_SIZE[0], VIEWER_SIZE[1], self.buffer,
+                                           format=dpg.mvFormat_Float_rgba, parent=textures)
+        width, height = VIEWER_SIZE[0] + 16, VIEWER_SIZE[1] + 40
+        with dpg.window(label=f"{node_id}: live preview", width=width, height=height,
+                        pos=[240 + offset, 90 + offset], no_collapse=True,
+                        on_close=lambda: on_close(self)) as self.window:
+            self.image = dpg.add_image(self.texture, width=VIEWER_SIZE[0], height=VIEWER_SIZE[1])
+        self.size = (VIEWER_SIZE[0], VIEWER_SIZE[1])
+
+    def update(self, picture: np.ndarray) -> None:
+        np.copyto(self.buffer, picture)
+
+    def fit(self) -> None:
+        """Scale the picture to the window, keeping its aspect."""
+        width, height = dpg.get_item_rect_size(self.window)
+        width, height = max(32, width - 16), max(24, height - 44)
+        scale = min(width / VIEWER_SIZE[0], height / VIEWER_SIZE[1])
+        size = (int(VIEWER_SIZE[0] * scale), int(VIEWER_SIZE[1] * scale))
+        if size != self.size:
+            self.size = size
+            dpg.configure_item(self.image, width=size[0], height=size[1])
+
+    def close(self) -> None:
+        dpg.delete_item(self.window)
+        dpg.delete_item(self.texture)

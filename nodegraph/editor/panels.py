@@ -1,0 +1,299 @@
+"""The panels around the canvas: the palette of node types, the inspector of the selected node,
+the run bar and the log."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import dearpygui.dearpygui as dpg
+
+from ..params import Bool, Choice, Colour, Float, Int, Param, Text
+from ..params import Path as PathParam
+from . import theme
+from .canvas import PAYLOAD
+from .session import RunStatus
+from .state import EditorState
+
+CATEGORIES = ["Sources", "Detect", "Landmarks", "Align", "Select", "Swap", "Colour", "Merge", "Output"]
+PALETTE_WIDTH = 200
+MODES = ["auto", "realtime", "lossless"]
+SLIDER_SPAN = 2000  # an int param with a wider range gets a typed field instead of a slider
+
+
+class Palette:
+    """Node types by category, with a search box; click a type to add it, or drag it onto the canvas."""
+
+    def __init__(self, state: EditorState, parent, on_add: Callable[[str], None]):
+        self.entries: list[tuple[int, str, str]] = []  # (button, category, text searched)
+        self.headers: dict[str, int] = {}
+        by_category: dict[str, list] = {}
+        for cls in state.registry:
+            by_category.setdefault(cls.category, []).append(cls)
+        order = [c for c in CATEGORIES if c in by_category] + sorted(set(by_category) - set(CATEGORIES))
+        with dpg.child_window(parent=parent, width=PALETTE_WIDTH, height=-1, border=False):
+            dpg.add_text("NODES", color=theme.DIM)
+            dpg.add_input_text(hint="search types", width=-1, callback=lambda s, a: self.filter(a))
+            dpg.add_spacer(height=2)
+            for category in order:
+                with dpg.collapsing_header(label=category, default_open=True) as header:
+                    self.headers[category] = header
+                    for cls in by_category[category]:
+                        name = cls.type_name()
+                        doc = " ".join(cls.describe()["doc"].split())
+                        button = dpg.add_button(label=name, width=-1, user_data=name,
+                                                callback=lambda s, a, u: on_add(u))
+                        with dpg.drag_payload(parent=button, drag_data=name, payload_type=PAYLOAD):
+                            dpg.add_text(f"+ {name}")
+                        with dpg.tooltip(button):
+                            dpg.add_text(doc or name, wrap=320)
+                        self.entries.append((button, category, f"{name} {doc} {category}".lower()))
+
+    def filter(self, query: str) -> None:
+        query = query.strip().lower()
+        shown: dict[str, int] = {}
+        for button, category, text in self.entries:
+            visible = all(word in text for word in query.split())
+            dpg.configure_item(button, show=visible)
+            shown[category] = shown.get(category, 0) + visible
+        for category, header in self.headers.items():
+            dpg.configure_item(header, show=shown.get(category, 0) > 0)
+            if query:
+                dpg.set_value(header, True)
+
+
+class Inspector:
+    """The selected node's params as widgets built from their specs; changes go through the state,
+    which sends them to a running pipeline."""
+
+    def __init__(self, state: EditorState, parent, on_browse: Callable[[str, str, PathParam], None]):
+        self.state = state
+        self.on_browse = on_browse
+        self.node_id: str | None = None
+        self.widgets: dict[str, tuple[int, Param]] = {}
+        self.details: int | None = None
+        self.problems: int | None = None
+        self.shown_revision = -1
+        with dpg.child_window(parent=parent, width=-1, height=-1, border=False) as self.window:
+            pass
+
+    def show(self, node_id: str | None) -> None:
+        """Rebuild for another node (or none); values of the same node are refreshed in `refresh`."""
+        if node_id is not None and node_id not in self.state.graph.nodes:
+            node_id = None
+        self.node_id = node_id
+        self.widgets.clear()
+        self.details = self.problems = None
+        dpg.delete_item(self.window, children_only=True)
+        with dpg.group(parent=self.window):
+            if node_id is None:
+                self._graph_summary()
+            else:
+                self._node_panel(node_id)
+        self.shown_revision = self.state.revision
+
+    def _graph_summary(self) -> None:
+        graph = self.state.graph
+        dpg.add_text("INSPECTOR", color=theme.DIM)
+        dpg.add_text(graph.name or "untitled")
+        if graph.description:
+            dpg.add_text(graph.description, wrap=300, color=theme.DIM)
+        dpg.add_text(f"{len(graph.nodes)} nodes, {len(graph.links)} links", color=theme.DIM)
+        dpg.add_spacer(height=6)
+        dpg.add_text("Select a node to edit its params. Drag a type from the palette onto the canvas, "
+                     "or click it. Drag from an output pin to an input pin to link.", wrap=300, color=theme.DIM)
+        problems = [p for ps in self.state.problems().values() for p in ps]
+        if problems:
+            dpg.add_spacer(height=6)
+            dpg.add_text(f"{len(problems)} problem(s) to fix before running:", color=theme.WARNING)
+            for node_id, texts in self.state.problems().items():
+                for text in texts:
+                    dpg.add_text(f"- {node_id + ': ' if node_id else ''}{text}", wrap=300, color=theme.ERROR)
+
+    def _node_panel(self, node_id: str) -> None:
+        spec = self.state.graph.nodes[node_id]
+        cls = self.state.registry.get(spec.type)
+        dpg.add_text("INSPECTOR", color=theme.DIM)
+        dpg.add_text(f"{node_id}")
+        dpg.add_text(f"{spec.type}  [{cls.category if cls else 'unknown type'}]", color=theme.DIM)
+        if cls is None:
+            dpg.add_text(self.state.registry.unknown_type_message(spec.type), wrap=300, color=theme.ERROR)
+            return
+        doc = " ".join(cls.describe()["doc"].split())
+        if doc:
+            dpg.add_text(doc, wrap=300, color=theme.DIM)
+        dpg.add_separator()
+        if not cls.params:
+            dpg.add_text("no params", color=theme.DIM)
+        with dpg.table(header_row=False, borders_innerV=False, policy=dpg.mvTable_SizingStretchProp):
+            dpg.add_table_column(init_width_or_weight=0.36)
+            dpg.add_table_column(init_width_or_weight=0.64)
+            for name, param in cls.params.items():
+                with dpg.table_row():
+                    label = dpg.add_text(name)
+                    if param.help:
+                        with dpg.tooltip(label):
+                            dpg.add_text(param.help, wrap=360)
+                    self.widgets[name] = (self._widget(node_id, name, param), param)
+        dpg.add_separator()
+        self.details = dpg.add_text("", wrap=300, color=theme.DIM)
+        self.problems = dpg.add_group()
+        self._show_problems()
+
+    def _show_problems(self) -> None:
+        dpg.delete_item(self.problems, children_only=True)
+        for text in self.state.problems().get(self.node_id, []):
+            dpg.add_text(text, wrap=300, color=theme.ERROR, parent=self.problems)
+
+    def _widget(self, node_id: str, name: str, param: Param) -> int:
+        value = self.state.param_value(node_id, name)
+
+        def apply(convert):
+            return lambda sender, app_data: self.state.set_param(node_id, name, convert(app_data))
+
+        if isinstance(param, Float):
+            return dpg.add_slider_float(default_value=float(value), min_value=param.min, max_value=param.max,
+                                        width=-1, format="%.3g", callback=apply(float))
+        if isinstance(param, Int):
+            if param.max - param.min <= SLIDER_SPAN:
+                return dpg.add_slider_int(default_value=int(value), min_value=param.min, max_value=param.max,
+                                          width=-1, callback=apply(int))
+            return dpg.add_input_int(default_value=int(value), min_value=param.min, max_value=param.max,
+                                     min_clamped=True, max_clamped=True, width=-1, callback=apply(int))
+        if isinstance(param, Bool):
+            return dpg.add_checkbox(default_value=bool(value), callback=apply(bool))
+        if isinstance(param, Choice):
+            return dpg.add_combo(param.options, default_value=str(value), width=-1, callback=apply(str))
+        if isinstance(param, Colour):
+            return dpg.add_color_edit(list(value) + [255], no_alpha=True, width=-1,
+                                      callback=apply(lambda rgba: [int(round(c)) for c in rgba[:3]]))
+        if isinstance(param, PathParam):
+            with dpg.group(horizontal=True, horizontal_spacing=4):
+                field = dpg.add_input_text(default_value=str(value), width=-34, hint=param.help or "path",
+                                           callback=apply(str))
+                dpg.add_button(label="...", width=28, callback=lambda: self.on_browse(node_id, name, param))
+            return field
+        if isinstance(param, Text):
+            return dpg.add_input_text(default_value=str(value), width=-1, callback=apply(str))
+        return dpg.add_text(repr(value))
+
+    def refresh(self, status: RunStatus) -> None:
+        """Follow the state: widget values after undo/redo, and the node's live stats."""
+        if self.node_id is not None and self.node_id not in self.state.graph.nodes:
+            self.show(None)
+            return
+        if self.node_id is None:
+            if self.shown_revision != self.state.revision:
+                self.show(None)
+            return
+        if self.shown_revision != self.state.revision:
+            self.shown_revision = self.state.revision
+            if self.problems is not None:
+                self._show_problems()
+            for name, (widget, param) in self.widgets.items():
+                value = self.state.param_value(self.node_id, name)
+                if isinstance(param, Colour):
+                    value = list(value) + [255]
+                if not dpg.is_item_active(widget) and _differs(dpg.get_value(widget), value):
+                    dpg.set_value(widget, value)
+        if self.details is not None:
+            node = status.nodes.get(self.node_id)
+            if node is None:
+                text = ""
+            else:
+                text = (f"frames {node.frames}   {node.ms:.2f} ms mean   {node.ms_p95:.2f} ms p95\n"
+                        f"drops {node.drops}   errors {node.errors}"
+                        + (f"\nlast error: {node.last_error}" if node.last_error else ""))
+            if dpg.get_value(self.details) != text:
+                dpg.set_value(self.details, text)
+
+
+def _differs(shown: Any, value: Any) -> bool:
+    if isinstance(shown, (list, tuple)) and isinstance(value, (list, tuple)):
+        return [round(float(a)) for a in shown[:3]] != [round(float(b)) for b in value[:3]]
+    if isinstance(shown, float) and isinstance(value, (int, float)):
+        return abs(shown - value) > 1e-6 * max(1.0, abs(value))
+    return shown != value
+
+
+class RunBar:
+    """Run/stop, realtime/lossless, the run's fps and latency, and which process runs which nodes."""
+
+    def __init__(self, state: EditorState, parent, *, on_run, on_stop, on_plan_colours, on_minimap):
+        self.state = state
+        with dpg.group(parent=parent, horizontal=True, horizontal_spacing=10):
+            self.run_button = dpg.add_button(label="  Run  (F5)  ", callback=lambda: on_run())
+            self.stop_button = dpg.add_button(label="  Stop (Shift+F5)  ", callback=lambda: on_stop(),
+                                              enabled=False)
+            dpg.add_text("mode", color=theme.DIM)
+            dpg.add_combo(MODES, default_value="auto", width=100,
+                          callback=lambda s, a: setattr(state, "mode", None if a == "auto" else a))
+            dpg.add_checkbox(label="plan colours", default_value=True, callback=lambda s, a: on_plan_colours(a))
+            dpg.add_checkbox(label="minimap", default_value=True, callback=lambda s, a: on_minimap(a))
+            dpg.add_spacer(width=12)
+            self.status = dpg.add_text("idle", color=theme.DIM)
+            self.figures = dpg.add_text("", color=theme.TEXT)
+        with dpg.group(parent=parent, horizontal=True, horizontal_spacing=14) as self.legend:
+            pass
+        self._legend_key = None
+        self._shown = None
+
+    def show(self, status: RunStatus, stages: list[tuple[str, list[str]]]) -> None:
+        shown = (status.state, status.frames, round(status.fps, 1), round(status.latency_p50, 1),
+                 round(status.latency_p95, 1), status.message)
+        if shown != self._shown:
+            self._shown = shown
+            active = status.active
+            dpg.configure_item(self.run_button, enabled=not active)
+            dpg.configure_item(self.stop_button, enabled=active)
+            colour = {"running": theme.OK, "starting": theme.WARNING, "failed": theme.ERROR}.get(status.state,
+                                                                                                 theme.DIM)
+            dpg.set_value(self.status, status.state)
+            dpg.configure_item(self.status, color=colour)
+            if status.state == "idle":
+                dpg.set_value(self.figures, "")
+            else:
+                dpg.set_value(self.figures, f"{status.fps:6.1f} fps   latency p50 {status.latency_p50:6.1f} ms"
+                                            f"  p95 {status.latency_p95:6.1f} ms   {status.frames} frames")
+        key = (tuple((name, tuple(nodes)) for name, nodes in stages), tuple(sorted(status.pids.items())))
+        if key != self._legend_key:
+            self._legend_key = key
+            dpg.delete_item(self.legend, children_only=True)
+            dpg.add_text("processes:", color=theme.DIM, parent=self.legend)
+            if not stages:
+                dpg.add_text("no plan until the graph's problems are fixed", color=theme.DIM, parent=self.legend)
+            for i, (name, nodes) in enumerate(stages):
+                pid = status.pids.get(name)
+                label = f"[{i + 1}] {name}" + (f" (pid {pid})" if pid else "") + f": {', '.join(nodes)}"
+                dpg.add_text(label, color=theme.lighter(theme.stage_colour(i), 50), parent=self.legend)
+
+
+class LogPanel:
+    """The editor's messages, newest at the bottom; errors in red."""
+
+    def __init__(self, state: EditorState, parent, height: int):
+        self.state = state
+        self.seen = 0
+        self.scroll_frames = 0
+        with dpg.child_window(parent=parent, height=height, width=-1, border=True) as self.window:
+            pass
+
+    def refresh(self) -> None:
+        if self.scroll_frames:  # the scroll range grows one frame after the text is added
+            self.scroll_frames -= 1
+            dpg.set_y_scroll(self.window, dpg.get_y_scroll_max(self.window))
+        fresh = self.state.log_total - self.seen
+        if not fresh:
+            return
+        self.seen = self.state.log_total
+        colours = {"error": theme.ERROR, "warning": theme.WARNING}
+        for entry in list(self.state.log)[-fresh:]:
+            stamp = time.strftime("%H:%M:%S", time.localtime(entry.time))
+            with dpg.group(horizontal=True, parent=self.window):
+                dpg.add_text(stamp, color=theme.DIM)
+                dpg.add_text(entry.text, color=colours.get(entry.level, theme.TEXT))
+        children = dpg.get_item_children(self.window, 1) or []
+        for item in children[:-300]:
+            dpg.delete_item(item)
+        self.scroll_frames = 2

@@ -1,0 +1,204 @@
+"""The Dear PyGui editor under a virtual X display (Xvfb): the real window, real textures, real runs.
+
+Each test starts its own Xvfb and runs the editor in a subprocess (Dear PyGui aborts the process,
+rather than raising, when something is wrong with the display). Run directly, this file is that
+subprocess for the canvas checks (`python tests/test_editor_gui.py drive`).
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+PRESETS = ["demo.json", "video_swap.json"]
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture(scope="module")
+def display():
+    """A private Xvfb display, e.g. ':5'."""
+    if shutil.which("Xvfb") is None:
+        pytest.skip("Xvfb is not installed (apt-get install xvfb): the editor needs an X display to test")
+    read, write = os.pipe()
+    server = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
+                              pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        number = pipe.readline().strip()
+    if not number:
+        server.kill()
+        pytest.skip("Xvfb did not start")
+    yield f":{number}"
+    server.terminate()
+    server.wait(10)
+
+
+def gui_env(display, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "WAYLAND_DISPLAY"}
+    env.update(DISPLAY=display, XDG_DATA_HOME=str(tmp_path / "xdg"),
+               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")])))
+    return env
+
+
+def test_edit_without_a_display_fails_clearly(cli, tmp_path):
+    env = {"DISPLAY": "", "WAYLAND_DISPLAY": ""}
+    result = cli("edit", REPO / "presets" / "demo.json", cwd=tmp_path, env=env)
+    assert result.returncode == 2
+    assert "no display" in result.stderr and "xvfb-run" in result.stderr
+
+
+def test_edit_a_missing_preset_says_so(cli, display, tmp_path):
+    result = cli("edit", tmp_path / "nope.json", cwd=tmp_path, env=gui_env(display, tmp_path))
+    assert result.returncode == 2
+    assert "nope.json" in result.stderr and "file not found" in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", PRESETS)
+def test_screenshot_shows_every_node_with_a_live_thumbnail(cli, display, tmp_path, name):
+    path = REPO / "presets" / name
+    if not path.exists():
+        pytest.skip(f"{path} is not in the repository yet")
+    shot, layout_file = tmp_path / "shot.png", tmp_path / "shot.json"
+    result = cli("edit", path, "--run-frames", 60, "--screenshot", shot, "--layout-json", layout_file,
+                 cwd=tmp_path, env=gui_env(display, tmp_path), timeout=400)
+    assert result.returncode == 0, result.stderr
+    picture = cv2.imread(str(shot))
+    layout = json.loads(layout_file.read_text())
+    assert picture.shape[1::-1] == tuple(layout["size"])
+    graph_nodes = json.loads(path.read_text())["nodes"]
+    assert sorted(layout["nodes"]) == sorted(n["id"] for n in graph_nodes)
+
+    cx, cy, cw, ch = layout["canvas"]
+    minimap = (cx + 0.8 * cw, cy + 0.8 * ch)  # imnodes draws it over the canvas's bottom-right fifth
+    thumbnails = {}
+    for node_id, where in layout["nodes"].items():
+        x, y, w, h = (int(round(v)) for v in where["thumbnail"])
+        assert w >= 150 and h >= 110, f"{node_id}: thumbnail is {w}x{h}"
+        assert cx <= x and x + w <= cx + cw and cy <= y and y + h <= cy + ch, f"{node_id}: thumbnail off the canvas"
+        assert not (x + w > minimap[0] and y + h > minimap[1]), f"{node_id}: the minimap hides its thumbnail"
+        crop = picture[y + 3:y + h - 3, x + 3:x + w - 3].astype(np.float32)
+        assert where["previews"] >= 1, f"{node_id}: no preview arrived"
+        assert crop.std() > 12, f"{node_id}: its thumbnail is blank"
+        thumbnails[node_id] = crop
+    ids = list(thumbnails)
+    differences = [np.abs(thumbnails[a] - thumbnails[b]).mean() for i, a in enumerate(ids) for b in ids[i + 1:]]
+    assert max(differences, default=100.0) > 3.0, "every thumbnail shows the same picture"
+
+
+def test_canvas_palette_and_inspector_follow_the_state(display, tmp_path):
+    result = subprocess.run([sys.executable, __file__, "drive"], cwd=tmp_path, env=gui_env(display, tmp_path),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "canvas checks passed" in result.stdout
+
+
+def drive() -> None:
+    """Build the real editor window, drive its state and its callbacks, and check what Dear PyGui
+    holds after each rendered frame."""
+    import dearpygui.dearpygui as dpg
+
+    from nodegraph.editor.app import EditorApp
+    from nodegraph.editor.files import RecentFiles
+    from nodegraph.editor.state import EditorState
+    from nodegraph.graph import Link
+
+    state = EditorState(recent=RecentFiles(Path.cwd() / "recent.json"), engine="sequential")
+    assert state.open(REPO / "presets" / "demo.json")
+    app = EditorApp(state, width=1400, height=900)
+    app.build()
+
+    def frames(n=3):
+        for _ in range(n):
+            app.frame()
+
+    def drawn_links():
+        return len(dpg.get_item_children(app.canvas.editor, 0) or [])
+
+    def drawn_nodes():
+        return len(dpg.get_item_children(app.canvas.editor, 1) or [])
+
+    frames()
+    assert drawn_nodes() == 3 and drawn_links() == 2
+    assert set(app.canvas.nodes) == {"pattern", "adjust", "out"}
+
+    # a link drawn by the user goes through the state's type check
+    state.remove_links([Link("adjust", "frame", "out", "frame")])
+    frames()
+    assert drawn_links() == 1
+    out_pin = app.canvas.nodes["adjust"].ports[("out", "frame")]
+    in_pin = app.canvas.nodes["out"].ports[("in", "frame")]
+    app.canvas._on_link(app.canvas.editor, (out_pin, in_pin))
+    frames()
+    assert drawn_links() == 2 and Link("adjust", "frame", "out", "frame") in state.graph.links
+    app.canvas._on_link(app.canvas.editor, (app.canvas.nodes["pattern"].ports[("out", "frame")], in_pin))
+    frames()
+    assert drawn_links() == 2 and app.notice.window is not None
+    assert "already fed" in dpg.get_value(dpg.get_item_children(app.notice.window, 1)[0])
+
+    # delete, undo, redo redraw the canvas
+    state.delete(["adjust"])
+    frames()
+    assert drawn_nodes() == 2 and drawn_links() == 0
+    state.undo()
+    frames()
+    assert drawn_nodes() == 3 and drawn_links() == 2
+
+    # every registered node type can be added, and its inspector has a widget per param
+    for cls in state.registry:
+        node_id = state.add_node(cls.type_name(), app.canvas.free_spot())
+        frames(2)
+        assert app.inspector.node_id == node_id, (app.inspector.node_id, node_id)
+        assert sorted(app.inspector.widgets) == sorted(cls.params), cls.type_name()
+    assert drawn_nodes() == 3 + len(list(state.registry))
+
+    # an inspector edit goes to the state (the widget's callback, as a user's drag would call it)
+    state.selection = {"adjust"}
+    app.inspector.show("adjust")
+    widget, _ = app.inspector.widgets["brightness"]
+    dpg.get_item_callback(widget)(widget, 42)
+    frames()
+    assert state.param_value("adjust", "brightness") == 42
+    state.undo()
+    frames()
+    assert dpg.get_value(widget) == 10  # the widget follows undo
+
+    # the palette's search hides what does not match
+    app.palette.filter("pattern")
+    shown = [dpg.get_item_label(b) for b, _, _ in app.palette.entries if dpg.is_item_shown(b)]
+    assert shown == ["TestPattern"], shown
+    app.palette.filter("")
+
+    # a viewer opens and closes
+    app.open_viewer("adjust")
+    frames()
+    assert len(app.viewers) == 1
+    app._close_viewer(app.viewers[0])
+    frames()
+
+    # a preset naming a node type nobody installed still opens: the node is drawn, in red, with
+    # the ports its links use, and the run refuses with the reason
+    data = json.loads((REPO / "presets" / "demo.json").read_text())
+    data["nodes"][1]["type"] = "NoSuchFilter"
+    unknown = Path.cwd() / "unknown.json"
+    unknown.write_text(json.dumps(data))
+    app.open(str(unknown))
+    frames()
+    assert drawn_nodes() == 3 and drawn_links() == 2
+    assert set(app.canvas.nodes["adjust"].ports) == {("in", "frame"), ("out", "frame")}
+    assert "unknown node type 'NoSuchFilter'" in app.canvas.nodes["adjust"].error_text
+    assert not state.start_run()
+    app.close()
+    print("canvas checks passed")
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["drive"]:
+    drive()

@@ -1,0 +1,287 @@
+"""The editor's state, driven without a screen: edits, links checked by type, undo/redo, files,
+and live param changes reaching a running pipeline."""
+
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from nodegraph import preset
+from nodegraph.editor.files import RecentFiles
+from nodegraph.editor.layout import COLUMN_WIDTH, auto_layout
+from nodegraph.editor.state import EditorState
+from nodegraph.graph import Graph, Link
+from nodegraph.node import Node
+from nodegraph.params import Int
+from nodegraph.registry import Registry, load_registry
+from nodegraph.types import Frame, Mask
+
+REPO = Path(__file__).resolve().parent.parent
+MEDIA = REPO / "presets" / "media"
+
+
+class BrightMask(Node):
+    """The pixels brighter than a threshold, as a mask (a node with a Mask output, for type checks)."""
+
+    category = "Select"
+    inputs = {"frame": Frame}
+    outputs = {"mask": Mask}
+    params = {"threshold": Int(0, 255, default=128)}
+
+    def process(self, frame):
+        grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        return {"mask": (grey > self.threshold).astype(np.float32)}
+
+
+class FailsOnOddFrames(Node):
+    """Raises on every odd frame (to see a node's errors reach the editor)."""
+
+    category = "Colour"
+    inputs = {"frame": Frame}
+    outputs = {"frame": Frame}
+
+    def process(self, frame):
+        if self.frame_id % 2:
+            raise ValueError(f"frame {self.frame_id} is odd")
+        return {"frame": frame}
+
+
+@pytest.fixture
+def registry():
+    registry = Registry()
+    registry.add_all(load_registry(entry_points_too=False).types.values(), "built-in")
+    registry.add(BrightMask, "tests")
+    registry.add(FailsOnOddFrames, "tests")
+    return registry
+
+
+@pytest.fixture
+def state(registry, tmp_path):
+    return EditorState(registry, recent=RecentFiles(tmp_path / "recent.json"))
+
+
+def small_chain(state, frames=0, realtime=True):
+    """pattern -> adjust -> out (a video file in the state's temporary folder)."""
+    src = state.add_node("TestPattern", (0, 0))
+    state.set_param(src, "width", 160)
+    state.set_param(src, "height", 120)
+    state.set_param(src, "frames", frames)
+    state.set_param(src, "realtime", realtime)
+    adjust = state.add_node("FrameAdjuster", (300, 0))
+    out = state.add_node("VideoFileOutput", (600, 0))
+    state.set_param(out, "path", str(state.recent.store.parent / "out.mp4"))
+    assert state.add_link(src, "frame", adjust, "frame") is None
+    assert state.add_link(adjust, "frame", out, "frame") is None
+    return src, adjust, out
+
+
+def test_add_link_delete_undo_redo(state):
+    src = state.add_node("TestPattern", (10, 20))
+    adjust = state.add_node("FrameAdjuster", (300, 20))
+    assert state.selection == {adjust}
+    assert state.add_link(src, "frame", adjust, "frame") is None
+    assert state.graph.links == [Link(src, "frame", adjust, "frame")]
+    assert state.dirty
+
+    state.delete([adjust])
+    assert list(state.graph.nodes) == [src] and state.graph.links == []
+    assert adjust not in state.selection
+
+    assert state.undo()
+    assert list(state.graph.nodes) == [src, adjust]
+    assert state.graph.links == [Link(src, "frame", adjust, "frame")]
+    assert state.undo()  # the link
+    assert state.graph.links == []
+    assert state.redo() and state.redo()
+    assert list(state.graph.nodes) == [src]
+    assert not state.redo()
+
+    for _ in range(4):  # delete, link, add, add
+        assert state.undo()
+    assert state.graph.nodes == {} and not state.dirty and not state.undo()
+
+
+def test_incompatible_link_is_refused_naming_both_types(state):
+    src = state.add_node("TestPattern", (0, 0))
+    mask = state.add_node("BrightMask", (300, 0))
+    out = state.add_node("VideoFileOutput", (600, 0))
+    assert state.add_link(src, "frame", mask, "frame") is None
+    before = state.graph.copy()
+
+    message = state.add_link(mask, "mask", out, "frame")
+    assert message is not None
+    assert "gives Mask" in message and "takes Frame" in message and f"{mask}.mask" in message
+    assert state.graph == before  # nothing changed, and nothing to undo for it
+    assert state.log[-1].level == "error" and state.log[-1].text == message
+
+    taken = state.add_link(src, "frame", mask, "frame")
+    assert "already fed" in taken
+    state.undo()
+    assert state.graph.links == []
+
+
+def test_cycle_and_unknown_port_are_refused(state):
+    a = state.add_node("FrameAdjuster", (0, 0))
+    b = state.add_node("FrameAdjuster", (300, 0))
+    assert state.add_link(a, "frame", b, "frame") is None
+    assert "cycle" in state.add_link(b, "frame", a, "frame")
+    assert "no output 'picture'" in state.add_link(a, "picture", b, "frame")
+
+
+def test_param_changes_are_validated_and_undo_as_one_step(state):
+    adjust = state.add_node("FrameAdjuster", (0, 0))
+    refused = state.set_param(adjust, "brightness", 999)
+    assert "out of range" in refused and "brightness" in refused
+    assert "brightness" not in state.graph.nodes[adjust].params
+
+    for value in (10, 20, 30, 40):  # a slider drag
+        assert state.set_param(adjust, "brightness", value) is None
+    assert state.param_value(adjust, "brightness") == 40
+    state.undo()
+    assert state.param_value(adjust, "brightness") == 0
+    state.redo()
+    assert state.param_value(adjust, "brightness") == 40
+    assert state.history.undo_label == f"set {adjust}.brightness"
+
+
+def test_save_then_load_gives_an_equal_graph_with_positions(state, tmp_path):
+    src, adjust, out = small_chain(state)
+    state.move_nodes({adjust: (333.5, 44.0)})
+    target = tmp_path / "saved.json"
+    assert state.save(target)
+    assert not state.dirty and state.path == target.resolve()
+    loaded = preset.load(target)
+    assert loaded == state.graph
+    assert loaded.nodes[adjust].pos == (333.5, 44.0)
+    assert state.recent.paths[0] == str(target.resolve())
+
+    state.set_param(adjust, "brightness", 5)
+    assert state.dirty and state.title.startswith("*")
+    fresh = EditorState(state.registry, recent=state.recent)
+    assert fresh.open(target)
+    assert fresh.graph == loaded and not fresh.dirty
+
+
+def test_save_as_elsewhere_keeps_relative_inputs_pointing_to_the_same_files(state, tmp_path):
+    source = tmp_path / "presets" / "face.json"
+    (tmp_path / "presets" / "media").mkdir(parents=True)
+    picture = tmp_path / "presets" / "media" / "face.png"
+    picture.write_bytes((MEDIA / "grace_hopper.jpg").read_bytes())
+    graph = Graph("face", base_dir=source.parent)
+    graph.add_node("ImageSource", {"path": "media/face.png"}, (0, 0), node_id="src")
+    graph.add_node("ImageSequenceOutput", {"path": "out/frames"}, (300, 0), node_id="out")
+    graph.add_link(Link("src", "frame", "out", "frame"))
+    preset.save(graph, source)
+    assert state.open(source)
+
+    moved = tmp_path / "elsewhere" / "deeper" / "copy.json"
+    moved.parent.mkdir(parents=True)
+    assert state.save(moved)
+    params = preset.load(moved).nodes
+    assert params["src"].params["path"] == "../../presets/media/face.png"
+    assert params["out"].params["path"] == "out/frames"  # outputs resolve against the working folder
+    reloaded = preset.load(moved)
+    assert Path(reloaded.resolved_params("src", state.registry)["path"]).resolve() == picture.resolve()
+    assert reloaded.validate(state.registry) == []
+
+
+def test_open_keeps_the_graph_when_the_file_is_bad(state, tmp_path):
+    small_chain(state)
+    before = state.graph.copy()
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "nodegraph-preset", "version": 1, "nodes": [{"id": 3}]}')
+    assert not state.open(bad)
+    assert state.graph == before
+    assert "bad.json" in state.log[-1].text and state.log[-1].level == "error"
+    assert not state.open(tmp_path / "missing.json")
+
+
+def test_auto_layout_places_nodes_by_depth_and_keeps_given_positions(registry):
+    graph = Graph()
+    for node_id in ("c", "a", "b"):
+        graph.add_node("FrameAdjuster" if node_id != "a" else "TestPattern", node_id=node_id)
+    graph.add_node("TestPattern", node_id="placed", pos=(5, 7))
+    graph.add_link(Link("a", "frame", "b", "frame"))
+    graph.add_link(Link("b", "frame", "c", "frame"))
+    assert sorted(auto_layout(graph)) == ["a", "b", "c"]
+    xs = {n: graph.nodes[n].pos[0] for n in "abc"}
+    assert xs["b"] - xs["a"] == COLUMN_WIDTH and xs["c"] - xs["b"] == COLUMN_WIDTH
+    assert graph.nodes["placed"].pos == (5, 7)
+    assert all(graph.nodes[n].pos[1] > 7 for n in "abc")  # below what was already placed
+
+
+def test_recent_files_newest_first_without_duplicates(tmp_path):
+    recent = RecentFiles(tmp_path / "r" / "recent.json")
+    for name in ("a.json", "b.json", "a.json"):
+        (tmp_path / name).write_text("{}")
+        recent.add(tmp_path / name)
+    assert RecentFiles(tmp_path / "r" / "recent.json").paths == [str(tmp_path / "a.json"), str(tmp_path / "b.json")]
+    (tmp_path / "b.json").unlink()
+    assert recent.existing() == [str(tmp_path / "a.json")]
+
+
+def test_a_graph_with_problems_does_not_run_and_says_why(state):
+    state.add_node("FrameAdjuster", (0, 0))
+    assert not state.start_run()
+    texts = [e.text for e in state.log]
+    assert any("required input (Frame) is not connected" in t for t in texts)
+    assert "frame_adjuster1" in state.problems()
+
+
+def test_node_errors_reach_the_state(state):
+    src = state.add_node("TestPattern", (0, 0))
+    for name, value in (("width", 64), ("height", 48), ("frames", 6)):
+        state.set_param(src, name, value)
+    failing = state.add_node("FailsOnOddFrames", (300, 0))
+    state.add_link(src, "frame", failing, "frame")
+    state.engine = "sequential"  # the test's node class lives in this module
+    assert state.start_run()
+    assert state.session.join(30)
+    status = state.poll()
+    assert status.state == "finished", status.message
+    assert status.nodes[failing].errors == 3
+    assert "frame 5 is odd" in status.nodes[failing].last_error
+    assert any(e.node == failing and e.level == "error" and "is odd" in e.text for e in state.log)
+
+
+def mean_preview(state, node_id):
+    picture = state.session.preview(node_id)
+    return None if picture is None else float(picture.mean())
+
+
+def wait_for(predicate, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+@pytest.mark.parametrize("engine", ["process", "sequential"])
+def test_param_change_during_a_run_changes_the_output_without_a_restart(state, engine):
+    src, adjust, out = small_chain(state)
+    state.engine = engine
+    assert state.start_run()
+    try:
+        wait_for(lambda: state.poll().state == "running" and mean_preview(state, adjust) is not None)
+        pids = state.session.pids()
+        dark = wait_for(lambda: mean_preview(state, adjust))
+        assert state.set_param(adjust, "brightness", 120) is None
+        bright = wait_for(lambda: (m := mean_preview(state, adjust)) is not None and m > dark + 40 and m)
+        assert bright > dark + 40
+        state.undo()  # undo reaches the pipeline too
+        wait_for(lambda: (m := mean_preview(state, adjust)) is not None and m < dark + 20)
+        assert state.session.pids() == pids  # the same stage processes: nothing was restarted
+        if engine == "process":
+            assert len(pids) >= 1 and all(pid != 0 for pid in pids.values())
+        assert state.poll().state == "running"
+    finally:
+        state.stop_run()
+        assert state.session.join(30)
+    status = state.poll()
+    assert status.state == "stopped", status.message
+    assert status.nodes[adjust].errors == 0
