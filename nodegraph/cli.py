@@ -264,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def default_preset() -> Path:
-    return data_dir("presets") / "demo.json"
+    return data_dir("presets") / "video_swap.json"
 
 
 def main(argv: list[str] | None = None) -> int:
