@@ -1,0 +1,29 @@
+"""Node types that make the runtime fail in ways the exit-code tests need (module level, so stage
+processes can import them)."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from nodegraph.node import Node
+from nodegraph.params import Int
+from nodegraph.types import Frame
+
+
+class DyingFrame(Node):
+    """Passes frames on, and kills its own process (SIGKILL, as a crash would) after `after` frames of
+    each life: a stage that keeps dying however often it is restarted."""
+
+    inputs = {"frame": Frame}
+    outputs = {"frame": Frame}
+    params = {"after": Int(0, 1000, default=5)}
+
+    def setup(self):
+        self.lived = 0
+
+    def process(self, frame):
+        if self.lived >= self.after:
+            os.kill(os.getpid(), signal.SIGKILL)
+        self.lived += 1
+        return {"frame": frame}

@@ -1,0 +1,212 @@
+"""`nodegraph run`'s exit codes end to end, through the real command line: 0 done, 2 invalid input,
+3 failed while running, 130 interrupted (nodegraph/errors.py).
+
+Checked elsewhere and not repeated here:
+  0    test_cli.py::test_run_300_frames_in_order (--sequential),
+       test_runtime_faults.py::test_cli_run_uses_the_runtime (multiprocess)
+  2    preset: test_cli.py::test_validate_* (`validate`), ::test_set_and_frames_override (bad --set);
+       media: test_bad_media.py (--sequential); model: test_face_nodes.py::
+       test_a_corrupt_model_fails_the_command_line_run_as_verify_says (--sequential), test_modelhub.py
+       (`models verify`, `models fetch`); camera: test_camera.py (both engines); no display:
+       test_outputs.py (WindowOutput), test_editor_gui.py (`edit`); no virtual camera: test_outputs.py;
+       an unwritable or full output location: test_output_faults.py
+  3    a disk that fills up while writing: test_output_faults.py; an output stage killed in lossless mode:
+       test_runtime_faults.py::test_lossless_a_killed_output_stage_stops_the_run_with_a_clear_message (the
+       error the command line turns into 3)
+  130  test_runtime_faults.py::test_ctrl_c_stops_cleanly_exits_130_and_leaves_a_playable_file (multiprocess)
+What is here: 0 with a node failing on some frames (both engines); 2 for a preset, media and a model in the
+multiprocess runtime; 3 for a node that says the run cannot go on, a stage that keeps dying and a /dev/shm
+too small for the frames; 130 for Ctrl-C of a --sequential run. docs/troubleshooting.md lists the messages.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+from clips import read_frames
+from conftest import REPO, run_cli
+from test_cli import node, write_preset
+
+from nodegraph.registry import default_registry
+
+TESTS = REPO / "tests"
+
+
+@pytest.fixture
+def fault_nodes_env(tmp_path):
+    """The tests' fault-making nodes, installed as a node package (entry points), so the command line
+    and its stage processes load them as they would a third-party package."""
+    site = tmp_path / "site"
+    dist = site / "nodegraph_test_nodes-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: nodegraph-test-nodes\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[nodegraph.nodes]\nflaky = runtime_nodes:FlakyFrame\n"
+                                           "broken = runtime_nodes:BrokenSink\n"
+                                           "dying = fault_nodes:DyingFrame\n")
+    return {"PYTHONPATH": os.pathsep.join([str(site), str(TESTS)])}
+
+
+def pattern_frame(frame_id, width, height):
+    pattern = default_registry().get("TestPattern")("reference", {"width": width, "height": height})
+    pattern.setup()
+    pattern.frame_id = frame_id
+    return pattern.process()["frame"]
+
+
+# -- 0 ------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("engine", [[], ["--sequential"]], ids=["multiprocess", "sequential"])
+def test_0_when_a_node_fails_on_some_frames_they_are_counted_and_pass(tmp_path, fault_nodes_env, engine):
+    preset = write_preset(tmp_path / "p.json",
+                          [node("src", "TestPattern", width=64, height=48, frames=50),
+                           node("flaky", "FlakyFrame", every=10),
+                           node("out", "ImageSequenceOutput", path=str(tmp_path / "seq"))],
+                          [("src.frame", "flaky.frame"), ("flaky.frame", "out.frame")])
+    result = run_cli("run", preset, *engine, "--stats-json", tmp_path / "stats.json", env=fault_nodes_env)
+    assert result.returncode == 0, result.stderr
+    assert ("node 'flaky' (FlakyFrame) failed on frame 0: ValueError: frame 0 is not to my taste"
+            in result.stderr)
+    assert "done: 50 frames" in result.stderr
+    assert "errors in flaky (5: ValueError: frame 40 is not to my taste)" in result.stderr
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats["frames"] == 50 and stats["errors"] == 5 and not stats["error"]
+    assert stats["nodes"]["flaky"]["errors"] == 5 and stats["nodes"]["flaky"]["frames"] == 45
+    assert stats["nodes"]["flaky"]["last_error"] == "ValueError: frame 40 is not to my taste"
+    assert len(list((tmp_path / "seq").glob("frame_*.png"))) == 50
+    for frame_id in (10, 11):  # a failed frame goes on as it came in; the others are processed
+        written = cv2.imread(str(tmp_path / "seq" / f"frame_{frame_id:06d}.png"))
+        original = pattern_frame(frame_id, 64, 48)
+        assert np.array_equal(written, original if frame_id % 10 == 0 else 255 - original), frame_id
+
+
+# -- 2 ------------------------------------------------------------------------------------------------
+
+def corrupt_model_env(tmp_path):
+    override = tmp_path / "override"
+    override.mkdir()
+    copy = shutil.copy(REPO / "models" / "blazeface_full.onnx", override)
+    data = bytearray(open(copy, "rb").read())
+    data[1000] ^= 0xFF
+    open(copy, "wb").write(bytes(data))
+    return {"NODEGRAPH_MODELS": str(override), "NODEGRAPH_USER_MODELS": str(tmp_path / "user")}
+
+
+def test_2_for_invalid_input_in_the_multiprocess_runtime(tmp_path):
+    bad_json = tmp_path / "bad.json"
+    bad_json.write_text('{"format": "nodegraph-preset", "version": 1,\n "nodes": [}\n')
+    result = run_cli("run", bad_json)
+    assert result.returncode == 2
+    assert f"nodegraph: {bad_json}: bad JSON at line 2, column 12" in result.stderr
+
+    typo = write_preset(tmp_path / "typo.json", [node("src", "TestPattern"), node("out", "NullOutpt")],
+                        [("src.frame", "out.frame")])
+    result = run_cli("run", typo)
+    assert result.returncode == 2
+    assert "node 'out', field 'type': unknown node type 'NullOutpt'" in result.stderr
+
+    # set up in a stage process, reported as the in-process executor reports it
+    missing = write_preset(tmp_path / "missing.json",
+                           [node("src", "VideoSource", path=str(tmp_path / "nothing.mp4")),
+                            node("out", "NullOutput")], [("src.frame", "out.frame")])
+    result = run_cli("run", missing)
+    assert result.returncode == 2
+    assert f"file not found: {tmp_path / 'nothing.mp4'}" in result.stderr
+
+    env = corrupt_model_env(tmp_path)
+    verify = run_cli("models", "verify", env=env)
+    failed = "FAILED   blazeface_full: "
+    message = next(line for line in verify.stdout.splitlines() if line.startswith(failed))
+    result = run_cli("run", REPO / "presets" / "face_debug.json", "--frames", "2", cwd=tmp_path, env=env)
+    assert result.returncode == 2
+    assert message.removeprefix(failed) in result.stderr
+    assert "node 'detector' (FaceDetector)" in result.stderr
+    written = tmp_path / "out" / "faces.jsonl"
+    assert not written.exists() or not written.read_text()
+
+
+# -- 3 ------------------------------------------------------------------------------------------------
+
+def test_3_when_a_node_says_the_run_cannot_go_on(tmp_path, fault_nodes_env):
+    preset = write_preset(tmp_path / "p.json",
+                          [node("src", "TestPattern", width=64, height=48, frames=0),
+                           node("video", "VideoFileOutput", path=str(tmp_path / "o.mp4")),
+                           node("broken", "BrokenSink", at=25)],
+                          [("src.frame", "video.frame"), ("src.frame", "broken.frame")])
+    result = run_cli("run", preset, "--stats-json", tmp_path / "stats.json", env=fault_nodes_env)
+    assert result.returncode == 3, result.stderr
+    assert "nodegraph: node 'broken': the disk went away at frame 25" in result.stderr
+    assert "\nfailed: " in "\n" + result.stderr
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats["error"] == "node 'broken': the disk went away at frame 25"
+    assert len(read_frames(tmp_path / "o.mp4")) >= 25  # the other output was closed: it plays
+
+
+def test_3_when_a_stage_keeps_dying(tmp_path, fault_nodes_env):
+    nodes = [node("src", "TestPattern", width=64, height=48, frames=0), node("die", "DyingFrame", after=5),
+             node("out", "NullOutput")]
+    for n, pin in zip(nodes, "abc", strict=True):
+        n["process"] = pin
+    links = [("src.frame", "die.frame"), ("die.frame", "out.frame")]
+    preset = write_preset(tmp_path / "p.json", nodes, links)
+    result = run_cli("run", preset, env=fault_nodes_env)
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.count("stage s1 (nodes: die) died (killed by SIGKILL); restarting it") == 3
+    assert ("nodegraph: stage s1 (nodes: die) died (killed by SIGKILL) for the 4th time; the run stopped"
+            in result.stderr)
+
+
+def test_3_when_dev_shm_is_too_small_for_the_frames(tmp_path):
+    """/dev/shm is 64 MiB in a Docker container by default; here a 4 MiB one, in a mount namespace of the
+    run's own so nothing else on the machine sees it."""
+    private = ["unshare", "--mount", "--propagation", "private"]
+    if shutil.which("unshare") is None or subprocess.run([*private, "true"], capture_output=True).returncode:
+        pytest.skip("cannot make a private mount namespace here (needs unshare and root or CAP_SYS_ADMIN)")
+    nodes = [node("src", "TestPattern", width=1920, height=1080, frames=3), node("out", "NullOutput")]
+    nodes[0]["process"], nodes[1]["process"] = "a", "b"
+    preset = write_preset(tmp_path / "p.json", nodes, [("src.frame", "out.frame")])
+    shell = 'mount -t tmpfs -o size=4m tmpfs /dev/shm && exec "$@"'
+    command = [*private, "sh", "-c", shell, "sh", sys.executable, "-m", "nodegraph.cli", "run", str(preset)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode == 3, result.stderr
+    ring = r"nodegraph: ring ng\w+ \(4 slots of [\d.]+ MiB, 1 readers\)"
+    too_small = ring + r" needs [\d.]+ MiB but /dev/shm has only 4\.0 MiB free \(of 4\.0 MiB\)"
+    assert re.search(too_small, result.stderr), result.stderr
+    assert "Docker `--shm-size=2g`, Linux `sudo mount -o remount,size=4G /dev/shm`" in result.stderr
+
+
+# -- 130 ----------------------------------------------------------------------------------------------
+
+def test_130_for_ctrl_c_of_a_sequential_run_and_the_file_plays(tmp_path):
+    preset = write_preset(tmp_path / "p.json",
+                          [node("src", "TestPattern", width=160, height=120, frames=0, realtime=True,
+                                fps=60.0),
+                           node("seq", "ImageSequenceOutput", path=str(tmp_path / "seq"), format="bmp"),
+                           node("video", "VideoFileOutput", path=str(tmp_path / "out.mp4"))],
+                          [("src.frame", "seq.frame"), ("src.frame", "video.frame")])
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "nodegraph.cli", "run", str(preset), "--sequential"]
+    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while len(list((tmp_path / "seq").glob("*.bmp"))) < 10 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.killpg(process.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+        _, stderr = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr
+    assert "\ninterrupted: " in "\n" + stderr
+    written = len(list((tmp_path / "seq").glob("*.bmp")))
+    assert written >= 10
+    assert len(read_frames(tmp_path / "out.mp4")) in (written - 1, written)  # the file was closed: it plays

@@ -1,0 +1,163 @@
+"""An unwritable or full output location is reported before work is lost: refused before the first frame
+(exit 2), or, when the disk fills up during the run, the run stops with a clear message (exit 3) and what
+was written stays readable. Full and read-only disks are real small tmpfs mounts (needs root or
+CAP_SYS_ADMIN; skipped otherwise)."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+import pytest
+from clips import read_frames
+from conftest import REPO, run_cli
+from test_cli import node, write_preset
+from test_exit_codes import pattern_frame
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """mount(name, size, read_only=False) -> a folder that is a tmpfs of that size (unmounted after)."""
+    mounted = []
+
+    def mount(name, size, read_only=False):
+        folder = tmp_path / name
+        folder.mkdir()
+        if shutil.which("mount") is None:
+            pytest.skip("no `mount` command here")
+        options = f"size={size}" + (",ro" if read_only else "")
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip("cannot mount a small tmpfs here (needs root or CAP_SYS_ADMIN): "
+                        f"{done.stderr.strip()}")
+        mounted.append(folder)
+        return folder
+
+    yield mount
+    for folder in mounted:
+        subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+def two_outputs(tmp_path, output_type, path, **source):
+    """A pattern written to a folder that works and to `path`."""
+    return write_preset(tmp_path / "p.json",
+                        [node("src", "TestPattern", **{"width": 160, "height": 120, "frames": 30, **source}),
+                         node("fine", "ImageSequenceOutput", path=str(tmp_path / "fine"), format="bmp"),
+                         node("out", output_type, path=str(path))],
+                        [("src.frame", "fine.frame"), ("src.frame", "out.frame")])
+
+
+def written(folder):
+    return sorted(folder.glob("frame_*")) if folder.is_dir() else []
+
+
+@pytest.mark.parametrize("output_type", ["VideoFileOutput", "ImageSequenceOutput"])
+def test_an_output_inside_a_file_is_refused_before_any_frame(tmp_path, output_type):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where a folder is expected")
+    target = blocker / "out.mp4" if output_type == "VideoFileOutput" else blocker / "seq"
+    folder = target.parent if output_type == "VideoFileOutput" else target
+    result = run_cli("run", two_outputs(tmp_path, output_type, target))
+    assert result.returncode == 2, result.stderr
+    assert (f"nodegraph: {target}: cannot create the folder {folder}: {blocker} is a file, not a folder; "
+            "choose another place") in result.stderr
+    assert written(tmp_path / "fine") == []  # no work was done
+    assert blocker.read_text() == "a file where a folder is expected"
+
+
+def without_permission_override(command):
+    """Root writes anywhere whatever the permissions say: run it without the capabilities that allow that."""
+    if os.geteuid() != 0:
+        return command
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root and setpriv is missing: permissions cannot be made to apply")
+    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--", *command]
+
+
+NOT_WRITABLE = "{locked} is not writable; choose a folder you may write into"
+NO_SUBFOLDER = "cannot create the folder {locked}/seq: Permission denied; choose another place"
+
+
+@pytest.mark.parametrize(("output_type", "name", "problem"),
+                         [("VideoFileOutput", "out.mp4", NOT_WRITABLE),
+                          ("ImageSequenceOutput", "seq", NO_SUBFOLDER)])
+def test_an_output_in_a_folder_without_write_permission_is_refused(tmp_path, output_type, name, problem):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    try:
+        preset = two_outputs(tmp_path, output_type, locked / name)
+        command = without_permission_override([sys.executable, "-m", "nodegraph.cli", "run", str(preset)])
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120,
+                                env={**os.environ, "PYTHONPATH": str(REPO)})
+    finally:
+        locked.chmod(0o755)
+    assert result.returncode == 2, result.stderr
+    assert f"nodegraph: {locked / name}: {problem.format(locked=locked)}" in result.stderr
+    assert written(tmp_path / "fine") == [] and list(locked.iterdir()) == []
+
+
+READ_ONLY = "{folder} is on a read-only file system; choose a folder you may write into"
+FULL = "the disk holding {folder} is full (less than 64 MiB free); free some space or choose another place"
+
+
+@pytest.mark.parametrize(("size", "read_only", "problem"), [("1m", True, READ_ONLY), ("2m", False, FULL)],
+                         ids=["read-only", "full"])
+def test_an_output_on_a_read_only_or_full_disk_is_refused_before_any_frame(tmp_path, small_disk, size,
+                                                                           read_only, problem):
+    disk = small_disk("disk", size, read_only)
+    for output_type, target in (("VideoFileOutput", disk / "out.mp4"), ("ImageSequenceOutput", disk)):
+        result = run_cli("run", two_outputs(tmp_path, output_type, target))
+        assert result.returncode == 2, result.stderr
+        assert f"nodegraph: {target}: {problem.format(folder=disk)}" in result.stderr
+        assert written(tmp_path / "fine") == []
+
+
+def test_pictures_filling_the_disk_stop_the_run_and_every_written_one_reads_back(tmp_path, small_disk):
+    disk = small_disk("disk", "80m")  # 640x480 bmp: 0.9 MiB a frame; the guard stops with 32 MiB left
+    preset = write_preset(tmp_path / "p.json",
+                          [node("src", "TestPattern", width=640, height=480, frames=0),
+                           node("out", "ImageSequenceOutput", path=str(disk / "seq"), format="bmp")],
+                          [("src.frame", "out.frame")])
+    result = run_cli("run", preset)
+    assert result.returncode == 3, result.stderr
+    assert (f"nodegraph: {disk / 'seq'}: the disk is almost full; stopped writing so the file stays playable"
+            in result.stderr)
+    pictures = written(disk / "seq")
+    assert 30 <= len(pictures) <= 60 and shutil.disk_usage(disk).free > 16 * 2**20
+    assert [p.name for p in pictures] == [f"frame_{i:06d}.bmp" for i in range(len(pictures))]
+    for i in (0, len(pictures) - 1):
+        assert (cv2.imread(str(pictures[i])) == pattern_frame(i, 640, 480)).all()
+
+
+def test_a_disk_filled_by_another_program_stops_the_video_which_stays_playable(tmp_path, small_disk):
+    disk = small_disk("disk", "80m")
+    out = disk / "out.mp4"
+    preset = write_preset(tmp_path / "p.json",
+                          [node("src", "TestPattern", width=160, height=120, frames=0, realtime=True,
+                                fps=60.0),
+                           node("out", "VideoFileOutput", path=str(out))],
+                          [("src.frame", "out.frame")])
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "nodegraph.cli", "run", str(preset)]
+    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not (out.exists() and out.stat().st_size > 0) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # frames are being written
+        ballast = shutil.disk_usage(disk).free - 20 * 2**20  # the guard keeps 32 MiB: less is left now
+        (disk / "ballast").write_bytes(bytes(ballast))
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == 3, stderr
+    assert f"nodegraph: {out}: the disk is almost full; stopped writing so the file stays playable" in stderr
+    frames = read_frames(out)
+    assert len(frames) >= 30 and frames[-1].shape == (120, 160, 3)
