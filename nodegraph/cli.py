@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -70,8 +71,33 @@ class ProgressBar:
             self.stream.write("\n")
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def check_stats_path(path: str) -> Path:
+    """Refuse a --stats-json file that could not be written, before the run rather than after it."""
+    target = Path(path)
+    folder = target.parent
+    if target.is_dir():
+        raise InvalidInput(f"--stats-json {path}: is a folder; give a file name such as {target / 'stats.json'}")
+    if not folder.is_dir():
+        raise InvalidInput(f"--stats-json {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise InvalidInput(f"--stats-json {path}: no permission to write into {folder}")
+    return target
+
+
 def cmd_run(args) -> int:
     registry = default_registry()
+    stats_path = check_stats_path(args.stats_json) if args.stats_json else None
     graph = presets.load(args.preset)
     apply_overrides(graph, args.set or [])
     if args.sequential:
@@ -89,8 +115,11 @@ def cmd_run(args) -> int:
     finally:
         if bar:
             bar.finish()
-    if args.stats_json:
-        Path(args.stats_json).write_text(json.dumps(report.to_json(), indent=2) + "\n")
+    if stats_path is not None:
+        try:
+            stats_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+        except OSError as e:
+            print(f"nodegraph: cannot write --stats-json {stats_path}: {e.strerror}", file=sys.stderr)
     print(report.summary_line(), file=sys.stderr)
     if report.interrupted:
         return EXIT_INTERRUPTED
@@ -185,7 +214,10 @@ def cmd_bench(args) -> int:
         from .bench.chain import bench_chain
         from .bench.chain import summary as chain_summary
 
-        result = bench_chain(args.frames or 200)
+        if args.frames:  # the face chain's rounds, and the frames of each run of the demo chain
+            result = bench_chain(args.frames, demo_frames=args.frames, realtime_frames=args.frames)
+        else:
+            result = bench_chain()
         summary = chain_summary(result)
     else:
         from .bench.pipeline import bench_pipeline
@@ -207,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a preset headless (video file, webcam)")
     run.add_argument("preset", help="the preset file (JSON)")
     run.add_argument("--set", action="append", metavar="NODE.PARAM=VALUE", help="override a param (repeatable)")
-    run.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
+    run.add_argument("--frames", type=positive_int, metavar="N", help="stop after N frames")
     run.add_argument("--stats-json", metavar="FILE", help="write per-node stats and the run's fps here")
     run.add_argument("--sequential", action="store_true",
                      help="run every node in this one process (the reference executor)")
@@ -229,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan = sub.add_parser("plan", help="print how a preset is cut into processes (stages, rings, threads)")
     plan.add_argument("preset", help="the preset file (JSON)")
     plan.add_argument("--set", action="append", metavar="NODE.PARAM=VALUE", help="override a param (repeatable)")
-    plan.add_argument("--cores", type=int, metavar="N", help="plan for N cores (default: this machine's)")
+    plan.add_argument("--cores", type=positive_int, metavar="N", help="plan for N cores (default: this machine's)")
     plan.add_argument("--json", action="store_true")
     plan.set_defaults(func=cmd_plan)
 
@@ -241,8 +273,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("what", choices=["transport", "pipeline", "chain"],
                        help="transport: memcpy vs shared-memory ring vs multiprocessing.Queue; pipeline: "
                             "two CPU-bound nodes sequential vs one process each; chain: ms per node of the "
-                            "face detector, marker and aligner on a 640x480 frame with one face")
-    bench.add_argument("--frames", type=int, metavar="N", help="frames to measure with")
+                            "face detector, marker and aligner on a 640x480 frame with one face, then the "
+                            "demo face swap (video_swap.json) as a pipeline: lossless fps, realtime latency, "
+                            "ms per node, against the sequential executor's fps")
+    bench.add_argument("--frames", type=positive_int, metavar="N", help="frames to measure with")
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(func=cmd_bench)
 
@@ -282,6 +316,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("nodegraph: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader of our output went away (`nodegraph nodes | head`): not an error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -1,19 +1,29 @@
-"""Running one node on one frame: timing, error counting and pass-through. Shared by the
-in-process executor and the stage processes of the multiprocess runtime."""
+"""What the in-process executor and the stage processes of the multiprocess runtime share: running
+one node on one frame (timing, error counting, pass-through), the stream a run's sources make,
+previews for the editor, and the recent frame rate."""
 
 from __future__ import annotations
 
 import logging
 import time
 import traceback
+from collections import deque
+from collections.abc import Iterable
 from typing import Any
 
+import cv2
+import numpy as np
+
 from .errors import InvalidInput, RunFailed
-from .node import Node
+from .node import Node, StreamInfo
 from .stats import NodeStats
 from .types import can_link
 
 log = logging.getLogger("nodegraph")
+
+PREVIEW_FPS = 15.0  # previews made per second and node, at most
+PREVIEW_MAX_SIDE = 1280
+STATS_EVERY_S = 0.25  # how often a run publishes its nodes' stats
 
 
 def passthrough(node: Node, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -69,3 +79,84 @@ def close_nodes(nodes) -> list[str]:
         except Exception as e:
             failures.append(f"node '{node.id}' failed to close: {type(e).__name__}: {e}")
     return failures
+
+
+def stream_of(infos: Iterable[StreamInfo]) -> StreamInfo:
+    """The run's stream from its sources' infos (in topological order): the fps and media file of
+    the first source that knows its fps, and the shortest known length."""
+    infos = list(infos)
+    first = next((info for info in infos if info.fps), None)
+    lengths = [info.frames for info in infos if info.frames is not None]
+    return StreamInfo(first.fps if first else None, min(lengths) if lengths else None,
+                      first.media if first else None)
+
+
+def frame_total(stream: StreamInfo, max_frames: int | None) -> int | None:
+    """How many frames a run takes: the stream's length capped by `max_frames`; None when endless."""
+    if max_frames is None or stream.frames is None:
+        return stream.frames if max_frames is None else max_frames
+    return min(stream.frames, max_frames)
+
+
+def earliest(capture_time: float | None, other: float) -> float:
+    """The earlier capture time (None: none yet): a frame made from several inputs is as old as its oldest."""
+    return other if capture_time is None else min(capture_time, other)
+
+
+class Previews:
+    """Pictures of the nodes' latest work for the editor, made in the thread that runs the nodes right
+    after a node's frame (what `preview()` reads is valid only until the next frame), at most
+    `fps` times a second per node, and at most PREVIEW_MAX_SIDE pixels on their long side."""
+
+    def __init__(self, fps: float = PREVIEW_FPS):
+        self.period = 1.0 / fps
+        self._due: dict[str, float] = {}
+
+    def take(self, node: Node, shown: dict[str, Any], ran: bool) -> np.ndarray | None:
+        """The node's picture of `shown` (its outputs; a sink's inputs) when one is due, else None.
+
+        `ran`: process() ran on this frame. When it did not (an input was missing, or it raised),
+        the picture is the base preview of what passed through, never what the node kept from an
+        earlier frame.
+        """
+        now = time.monotonic()
+        if now < self._due.get(node.id, 0.0):
+            return None
+        self._due[node.id] = now + self.period
+        return self.make(node, shown, ran)
+
+    @staticmethod
+    def make(node: Node, shown: dict[str, Any], ran: bool) -> np.ndarray | None:
+        """The picture now, whether due or not (see `take`)."""
+        try:
+            picture = node.preview(shown) if ran else Node.preview(node, shown)
+        except Exception as e:  # a broken preview must not stop the pipeline
+            log.debug("preview of node '%s' failed: %s", node.id, e)
+            return None
+        if picture is None:
+            return None
+        h, w = picture.shape[:2]
+        if max(h, w) > PREVIEW_MAX_SIDE:
+            scale = PREVIEW_MAX_SIDE / max(h, w)
+            picture = cv2.resize(picture, (max(1, round(w * scale)), max(1, round(h * scale))),
+                                 interpolation=cv2.INTER_AREA)
+        return picture
+
+
+class RecentRate:
+    """Frames per second over the last `window_s` seconds, from (time, frames done) samples."""
+
+    def __init__(self, window_s: float = 2.0):
+        self.window_s = window_s
+        self._samples: deque[tuple[float, int]] = deque()
+
+    def add(self, now: float, frames: int) -> None:
+        self._samples.append((now, frames))
+        while len(self._samples) > 2 and now - self._samples[0][0] > self.window_s:
+            self._samples.popleft()
+
+    def fps(self) -> float:
+        if len(self._samples) < 2:
+            return 0.0
+        (t0, f0), (t1, f1) = self._samples[0], self._samples[-1]
+        return (f1 - f0) / (t1 - t0) if t1 > t0 else 0.0

@@ -30,6 +30,12 @@ class Node:
     no inputs is a source: `process()` returns None when its stream ends. Params are
     read as attributes (`self.threshold`). Inputs must be treated as read-only: fan-out
     hands the same objects to several nodes, so build new records instead of mutating.
+
+    Inputs are valid only during process() and the preview() of the same frame: between
+    processes they are views into shared memory that the next frames overwrite. A node that
+    keeps something from its inputs for a later frame keeps a copy, of just what it needs
+    (e.g. the previous frame in grey for optical flow). preview() is called in the thread
+    that runs process(), right after it, and only when process() ran on that frame.
     """
 
     category: ClassVar[str] = "Other"
@@ -41,6 +47,9 @@ class Node:
     # cores allow; cost_ms is a static guess of its time per frame at 640x480.
     heavy: ClassVar[bool] = False
     cost_ms: ClassVar[float] = 1.0
+    # False for a node that a new process cannot take over after a crash, such as a sink whose
+    # setup() would start its file again: a run whose stage with such a node dies stops.
+    restartable: ClassVar[bool] = True
 
     def __init__(self, node_id: str = "node", params: dict[str, Any] | None = None):
         self.id = node_id

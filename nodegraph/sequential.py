@@ -6,6 +6,7 @@ It is the reference the multiprocess runtime must match frame for frame (`nodegr
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -13,13 +14,24 @@ from collections.abc import Callable
 from typing import Any
 
 from .errors import InvalidInput
-from .execution import call_node, call_source, close_nodes
+from .execution import (
+    STATS_EVERY_S,
+    Previews,
+    RecentRate,
+    call_node,
+    call_source,
+    close_nodes,
+    earliest,
+    frame_total,
+    stream_of,
+)
 from .graph import Graph
-from .node import Node, StreamInfo
+from .node import Node
 from .registry import Registry, default_registry
-from .stats import NodeStats, RunReport
+from .stats import WINDOW, NodeStats, RunReport, percentile
 
 ProgressCallback = Callable[[int, int | None, float], None]  # frames done, total or None, elapsed s
+STAGE = "main"  # the one "stage" an in-process run has, in snapshot() and pids()
 
 
 def open_nodes(graph: Graph, registry: Registry) -> dict[str, Node]:
@@ -37,9 +49,7 @@ def open_nodes(graph: Graph, registry: Registry) -> dict[str, Node]:
         for node in sources:
             node.setup()
             opened.append(node)
-        stream = next((s.stream_info() for s in sources if s.stream_info().fps), None) or StreamInfo()
-        lengths = [s.length() for s in sources if s.length() is not None]
-        stream = StreamInfo(stream.fps, min(lengths) if lengths else None, stream.media)
+        stream = stream_of(s.stream_info() for s in sources)
         for node in nodes.values():
             node.stream = stream
             if node.inputs:
@@ -52,23 +62,31 @@ def open_nodes(graph: Graph, registry: Registry) -> dict[str, Node]:
 
 
 class SequentialRunner:
-    """Runs a graph in the calling thread. `stop()`, `set_param()` and `preview()` may be called
-    from other threads (the editor does)."""
+    """Runs a graph in the calling thread, every frame (no realtime mode: that needs the
+    multiprocess runtime). `stop()`, `set_param()`, `preview()`, `snapshot()` and `pids()` may
+    be called from other threads (the editor does)."""
 
-    def __init__(self, graph: Graph, registry: Registry | None = None, *, frames: int | None = None,
-                 mode: str = "lossless"):
+    def __init__(self, graph: Graph, registry: Registry | None = None, *, frames: int | None = None):
         self.graph = graph
         self.registry = registry or default_registry()
         self.max_frames = frames
-        self.mode = mode
         self.stats = {node_id: NodeStats() for node_id in graph.nodes}
-        self._latest: dict[str, dict[str, Any]] = {}
+        self._latest: dict[str, tuple[dict[str, Any], bool]] = {}  # node id -> (what it showed, it ran)
         self._nodes: dict[str, Node] = {}
         self._edits: queue.SimpleQueue = queue.SimpleQueue()
         self._stop = threading.Event()
+        self._lock = threading.Lock()  # what the other threads read: pictures, published stats
+        self._previews = Previews()
+        self._wanted: set[str] = set()  # the nodes whose previews were asked for
+        self._pictures: dict[str, Any] = {}
+        self._summaries: dict[str, dict] = {}
+        self._rate = RecentRate()
+        self._started: float | None = None
+        self._ended: float | None = None
         self.report = RunReport(mode="sequential")
 
-    def stop(self) -> None:
+    def stop(self, now: bool = False) -> None:
+        """Stop after the frame under way (`now` makes no difference: a node is never interrupted)."""
         self._stop.set()
 
     def set_param(self, node_id: str, name: str, value: Any) -> None:
@@ -76,11 +94,43 @@ class SequentialRunner:
         self._edits.put((node_id, name, value))
 
     def preview(self, node_id: str):
-        """The node's `preview()` of its latest output, or None before its first frame."""
-        node, latest = self._nodes.get(node_id), self._latest.get(node_id)
-        if node is None or latest is None:
-            return None
-        return node.preview(latest)
+        """The node's latest preview picture, or None before there is one. While running, pictures
+        of the nodes asked for are made in the run thread at up to PREVIEW_FPS; after the run, the
+        picture of the last frame."""
+        with self._lock:
+            self._wanted.add(node_id)
+            if node_id not in self._pictures and self._ended is not None and node_id in self._latest:
+                self._pictures[node_id] = self._previews.make(self._nodes[node_id], *self._latest[node_id])
+            return self._pictures.get(node_id)
+
+    def pids(self) -> dict[str, int]:
+        return {STAGE: os.getpid()}
+
+    def snapshot(self) -> dict:
+        """Live stats, in the shape of `Runtime.snapshot()` (one stage: this process)."""
+        now = time.monotonic()
+        latency = list(self.report.latency_ms)[-WINDOW:]
+        with self._lock:
+            summaries, fps = dict(self._summaries), self._rate.fps()
+        running = self._started is not None and self._ended is None
+        return {
+            "running": running,
+            "mode": self.report.mode,
+            "frames": self.report.frames,
+            "elapsed_s": round((self._ended or now) - self._started, 3) if self._started else 0.0,
+            "fps": round(fps, 2),
+            "latency_ms": {"p50": round(percentile(latency, 50), 2), "p95": round(percentile(latency, 95), 2)},
+            "nodes": {node_id: {**summary, "stage": STAGE} for node_id, summary in summaries.items()},
+            "stages": {STAGE: {"nodes": list(self.graph.topological_order()),
+                               "state": "running" if running else ("done" if self._ended else "new"),
+                               "restarts": 0, "pid": os.getpid()}},
+        }
+
+    def _publish(self, now: float) -> None:
+        summaries = {node_id: s.summary() for node_id, s in self.stats.items()}
+        with self._lock:
+            self._summaries = summaries
+            self._rate.add(now, self.report.frames)
 
     def _apply_edits(self) -> None:
         while True:
@@ -99,10 +149,9 @@ class SequentialRunner:
         nodes = self._nodes
         order = list(nodes)
         inputs_of = {node_id: self.graph.links_into(node_id) for node_id in order}
-        total = nodes[order[0]].stream.frames
-        if self.max_frames is not None:
-            total = min(total, self.max_frames) if total is not None else self.max_frames
-        start = time.monotonic()
+        total = frame_total(nodes[order[0]].stream, self.max_frames)
+        start = self._started = time.monotonic()
+        published = start
         try:
             frame_id = 0
             while not self._stop.is_set() and (self.max_frames is None or frame_id < self.max_frames):
@@ -111,8 +160,12 @@ class SequentialRunner:
                     break
                 frame_id += 1
                 report.frames = frame_id
+                now = time.monotonic()
+                if now - published >= STATS_EVERY_S:
+                    published = now
+                    self._publish(now)
                 if progress:
-                    progress(frame_id, total, time.monotonic() - start)
+                    progress(frame_id, total, now - start)
         except KeyboardInterrupt:
             report.interrupted = True
         finally:
@@ -120,6 +173,9 @@ class SequentialRunner:
             failures = close_nodes(nodes.values())
             report.error = "; ".join(failures)
             report.nodes = {node_id: s.summary() for node_id, s in self.stats.items()}
+            self._publish(time.monotonic())
+            with self._lock:
+                self._ended = time.monotonic()
         return report
 
     def _run_frame(self, frame_id: int, nodes, order, inputs_of) -> bool:
@@ -127,19 +183,27 @@ class SequentialRunner:
         capture_time = None
         for node_id in order:
             node, stats = nodes[node_id], self.stats[node_id]
+            ran = True
             if not node.inputs:
                 outputs = call_source(node, frame_id, stats)
                 if outputs is None:
                     return False
-                capture_time = node.capture_time if capture_time is None else min(capture_time, node.capture_time)
+                capture_time = earliest(capture_time, node.capture_time)
             else:
                 node.frame_id, node.capture_time = frame_id, capture_time
                 inputs = {link.dst_port: values.get((link.src, link.src_port)) for link in inputs_of[node_id]}
+                done = stats.frames
                 outputs = call_node(node, inputs, stats)
+                ran = stats.frames > done
                 if not node.outputs:
                     outputs = inputs  # a sink's preview shows what it received
                     self.report.latency_ms.append((time.monotonic() - capture_time) * 1000.0)
             for port, value in outputs.items():
                 values[(node_id, port)] = value
-            self._latest[node_id] = outputs
+            self._latest[node_id] = (outputs, ran)
+            if node_id in self._wanted:
+                picture = self._previews.take(node, outputs, ran)
+                if picture is not None:
+                    with self._lock:
+                        self._pictures[node_id] = picture
         return True

@@ -6,8 +6,8 @@ once, straight into its slot (see `codec`), and never pickled.
 Lossless mode: the writer waits until every reader released the slot it would reuse, so
 readers get every packet as zero-copy, read-only views that stay valid until `release()`.
 Realtime mode: the writer never waits and overwrites the oldest slot; a reader copies
-its packet out under a seqlock (slot stamp checked before and after the copy) so it never
-returns a torn packet, and one that fell behind skips to the newest packet, counting drops.
+the newest packet out under a seqlock (slot stamp checked before and after the copy) so it
+never returns a torn packet, and counts the older packets it skipped as drops.
 
 Segment layout (all counters int64, each group on its own 64-byte line):
   global   magic, version, slot_bytes, slots, readers | abort, mode, write_seq, last frame
@@ -21,7 +21,6 @@ Segments are named `ng<run_id>_<suffix>`; a run id embeds the creating process's
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import secrets
@@ -318,7 +317,11 @@ class Ring:
         return bool(self._ctl[_G_ABORT])
 
     def close(self) -> None:
-        """Unmap the segment from this process (it stays for the others)."""
+        """Unmap the segment from this process (it stays for the others).
+
+        Raises ShmError while arrays read from it are still referenced: drop them and close
+        again, or `detach()`.
+        """
         if self._shm is None:
             return
         self._ctl = self._cursors = self._meta = self._time = None
@@ -331,6 +334,16 @@ class Ring:
             ) from None
         self._shm = None
 
+    def detach(self) -> None:
+        """Close, and when arrays read from the ring are still referenced, leave the mapping to
+        them: it is unmapped when the last of them goes (not at exit with a BufferError)."""
+        try:
+            self.close()
+        except ShmError:
+            handle, self._shm = self._shm, None
+            handle._buf = handle._mmap = None  # the arrays' buffer exports keep the mapping alive
+            handle.close()  # the file descriptor
+
     def unlink(self) -> None:
         """Destroy the segment (creator only); harmless when `cleanup()` already removed it."""
         if not self._owner:
@@ -341,8 +354,7 @@ class Ring:
     def __del__(self) -> None:
         # drop the slot views first: SharedMemory's own __del__ cannot unmap while they live
         if getattr(self, "_shm", None) is not None:
-            with contextlib.suppress(ShmError):
-                self.close()
+            self.detach()
 
     def __enter__(self) -> Ring:
         return self
@@ -401,8 +413,9 @@ class RingWriter:
         """The frame id of the last packet in the ring (written by this or an earlier writer), if any."""
         return None if self._last_frame == _NO_FRAME else self._last_frame
 
-    def write(self, frame_id: int, capture_time: float, value, timeout: float | None = None) -> None:
-        """Encode `value` into the next slot.
+    def write(self, frame_id: int, capture_time: float, value, timeout: float | None = None,
+              size: int | None = None) -> None:
+        """Encode `value` into the next slot; `size` is its `codec.encoded_size`, when the caller has it.
 
         Lossless: waits (up to `timeout` seconds, then TimeoutError) until every reader
         released that slot. Realtime: never waits.
@@ -413,7 +426,8 @@ class RingWriter:
                 f"ring {ring.name}: frame {frame_id} written after frame {self._last_frame}; "
                 "frame ids must increase"
             )
-        size = codec.encoded_size(value)
+        if size is None:
+            size = codec.encoded_size(value)
         if size > ring.slot_bytes:
             raise ValueError(
                 f"ring {ring.name}: the packet of frame {frame_id} takes {size} bytes but its slots "
@@ -476,11 +490,13 @@ class RingReader:
         """Packets this reader skipped because it fell behind (realtime mode)."""
         return int(self._ring._cursors[self.index, _R_DROPS])
 
-    def read(self, timeout: float | None = None) -> Packet | None:
-        """The next packet, or None when none came within `timeout` seconds (None: wait forever).
+    def read(self, timeout: float | None = None, oldest: bool = False) -> Packet | None:
+        """The next packet (lossless) or the newest (realtime), or None when none came within
+        `timeout` seconds (None: wait forever).
 
         Lossless: arrays are read-only views into the ring, valid until `release()`.
-        Realtime: the value is this reader's own copy.
+        Realtime: the value is this reader's own copy; `oldest` takes the oldest unread packet
+        still in the ring instead of the newest (a join that matches frame ids wants them all).
         """
         ring = self._ring
         cursor = ring._cursors[self.index]
@@ -490,15 +506,16 @@ class RingReader:
                 "release() before reading more"
             )
         for _ in ring._polls(timeout):
-            if ring._ctl[_G_WRITE_SEQ] > self._next:
-                break
+            if ring._ctl[_G_WRITE_SEQ] > self._next:  # the mode is set before the first packet
+                if ring._ctl[_G_MODE] == _MODE_LOSSLESS:
+                    packet = self._view(self._next)
+                    self._next += 1
+                    break
+                packet = self._copy(oldest)
+                if packet is not None:
+                    break
         else:
             return None
-        if ring._ctl[_G_MODE] == _MODE_LOSSLESS:
-            packet = self._view(self._next)
-            self._next += 1
-        else:
-            packet = self._copy_newest()
         cursor[_R_NEXT] = self._next
         return packet
 
@@ -520,29 +537,28 @@ class RingReader:
         value = codec.decode(ring._payload_ro[slot][: int(meta[_S_LENGTH])], copy=False)
         return Packet(int(meta[_S_FRAME]), float(ring._time[slot]), value)
 
-    def _copy_newest(self) -> Packet:
-        """Copy packet `_next` out, or the newest one when `_next` was overwritten (seqlock)."""
+    def _copy(self, oldest: bool) -> Packet | None:
+        """Copy the newest (or oldest unread) packet out, counting the unread ones before it as drops;
+        None when it was overwritten during the copy (or its slot is torn): the caller tries again
+        after a pause."""
         ring = self._ring
-        while True:
-            if ring._ctl[_G_ABORT]:
-                raise RingAborted(f"ring {ring.name} was aborted")
-            written = int(ring._ctl[_G_WRITE_SEQ])
-            n = self._next if written - self._next < ring.slots else written - 1
-            slot = n % ring.slots
-            meta = ring._meta[slot]
-            stamp = 2 * n + 2
-            if meta[_S_STAMP] != stamp:
-                continue  # overwritten meanwhile: look again at the newest
-            frame_id, capture_time = int(meta[_S_FRAME]), float(ring._time[slot])
-            length, eos = int(meta[_S_LENGTH]), bool(meta[_S_EOS])
-            if not 0 <= length <= ring.slot_bytes:
-                continue
-            data = bytearray(ring._payload[slot][:length])
-            if meta[_S_STAMP] != stamp:
-                continue
-            if n > self._next:
-                ring._cursors[self.index, _R_DROPS] += n - self._next
-            self._next = n + 1
-            if eos:
-                return Packet(-1, 0.0, None, True)
-            return Packet(frame_id, capture_time, codec.decode(data, copy=False))
+        written = int(ring._ctl[_G_WRITE_SEQ])
+        n = max(self._next, written - ring.slots) if oldest else written - 1
+        slot = n % ring.slots
+        meta = ring._meta[slot]
+        stamp = 2 * n + 2
+        if meta[_S_STAMP] != stamp:
+            return None
+        frame_id, capture_time = int(meta[_S_FRAME]), float(ring._time[slot])
+        length, eos = int(meta[_S_LENGTH]), bool(meta[_S_EOS])
+        if not 0 <= length <= ring.slot_bytes:
+            return None
+        data = bytearray(ring._payload[slot][:length])
+        if meta[_S_STAMP] != stamp:
+            return None
+        if n > self._next:
+            ring._cursors[self.index, _R_DROPS] += n - self._next
+        self._next = n + 1
+        if eos:
+            return Packet(-1, 0.0, None, True)
+        return Packet(frame_id, capture_time, codec.decode(data, copy=False))

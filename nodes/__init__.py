@@ -29,6 +29,7 @@ BUILTIN_NODES = [
     compose.FrameCompose,
     outputs.VideoFileOutput,
     outputs.ImageSequenceOutput,
+    outputs.NullOutput,
     faces_file.FacesFileOutput,
     detect.FaceDetector,
     landmarks.FaceMarker,

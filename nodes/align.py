@@ -43,7 +43,7 @@ class FaceAligner(Node):
         "freeze_z_rotation": Bool(False,
                                   help="keep the crop upright instead of turning it with the head's roll"),
     }
-    cost_ms = 1.5
+    cost_ms = 1.2
 
     def setup(self):
         self._shown: list[tuple[np.ndarray, np.ndarray]] = []

@@ -13,7 +13,7 @@ from .detect import check_frame
 from .face.draw import draw_landmarks
 from .face.facemesh import CROP_MARGIN, FaceMesh, head_pose
 from .face.records import updated
-from .face.smoothing import OneEuroFilter
+from .face.smoothing import OneEuroFilter, frame_time
 from .swap import PROVIDER_CHOICES, resolve_model
 
 
@@ -31,8 +31,8 @@ class FaceMarker(Node):
     Sets `landmarks` (x, y, z in frame pixels) and `pose` (yaw, pitch, roll in degrees), and drops the
     faces FaceMesh does not see as faces. The crop FaceMesh sees is a square around the face's box,
     turned so the eyes are level. Landmarks are smoothed per track id with a One-Euro filter on the
-    capture time: a still face does not jitter, a moving one does not lag much (raise `beta` for less
-    lag, lower `min_cutoff` for less jitter).
+    frame's time (in a video file, its time in the video): a still face does not jitter, a moving one
+    does not lag much (raise `beta` for less lag, lower `min_cutoff` for less jitter).
     """
 
     category = "Landmarks"
@@ -51,7 +51,7 @@ class FaceMarker(Node):
         "provider": Choice(PROVIDER_CHOICES, default="auto", help="where onnxruntime runs the model"),
     }
     heavy = True
-    cost_ms = 3.0
+    cost_ms = 4.0
 
     def setup(self):
         self._load()
@@ -79,7 +79,7 @@ class FaceMarker(Node):
             if self.smoothing:
                 track = face.get("track_id", -1 - index)
                 filters[track] = self._filters.get(track) or OneEuroFilter(self.min_cutoff, self.beta)
-                points = filters[track](points, self.capture_time)
+                points = filters[track](points, frame_time(self))
             out.append(updated(face, landmarks=points, pose=np.array(head_pose(points), np.float32)))
         self._filters = filters
         self._shown = (frame, out)
@@ -89,7 +89,3 @@ class FaceMarker(Node):
         if self._shown is None:
             return None
         return draw_landmarks(*self._shown)
-
-    def close(self):
-        if self._shown is not None:  # the frame may be a view into shared memory, which closes after the run
-            self._shown = (self._shown[0].copy(), self._shown[1])

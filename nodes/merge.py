@@ -8,8 +8,7 @@ from nodegraph.node import Node
 from nodegraph.params import Choice, Float, Int
 from nodegraph.types import Faces, Frame
 
-from .face.align import transform_points
-from .face.blend import BLEND_MODES, INTERPOLATIONS, hull_mask, paste_back, refine_mask
+from .face.blend import BLEND_MODES, INTERPOLATIONS, landmark_hull, paste_back, refine_mask
 
 MASK_SOURCES = ["both", "swap", "hull"]
 REFERENCE_SIZE = 256  # erode and blur are given in px of a face crop this size, and scale with the swap's
@@ -30,7 +29,7 @@ def merge_mask(face: dict, source: str) -> np.ndarray | None:
     landmarks = face.get("landmarks")
     if landmarks is None or len(landmarks) < 3:
         return swap_mask
-    hull = hull_mask(transform_points(np.asarray(landmarks)[:, :2], face["swap_matrix"]), size)
+    hull = landmark_hull(face, size)
     return hull if source == "hull" else swap_mask * hull
 
 
@@ -57,7 +56,7 @@ class FaceMerger(Node):
                         help="alpha: mask-weighted mix; poisson: clone the swap's gradients first (slower)"),
         "interpolation": Choice(list(INTERPOLATIONS), default="cubic", help="how the face is resampled"),
     }
-    cost_ms = 4.0
+    cost_ms = 3.5
 
     def process(self, frame, faces):
         out = frame

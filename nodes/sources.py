@@ -33,14 +33,18 @@ class Pacer:
     def __init__(self):
         self.start = None
 
-    def wait(self, frame_index: int, fps: float) -> None:
+    def wait(self, frame_index: int, fps: float) -> float:
+        """Sleep until the frame is due; returns when it came out (time.monotonic()): its capture time,
+        as a camera would stamp it, so the wait for it does not count as the pipeline's latency."""
         now = time.monotonic()
         if self.start is None or fps <= 0:
             self.start = now - frame_index / fps if fps > 0 else now
-            return
+            return now
         delay = self.start + frame_index / fps - now
         if delay > 0:
             time.sleep(delay)
+            return time.monotonic()
+        return now
 
 
 class VideoSource(Node):
@@ -98,7 +102,7 @@ class VideoSource(Node):
             if not ok:
                 return None
         if self.realtime:
-            self._pacer.wait(self._index, self._fps)
+            self.capture_time = self._pacer.wait(self._index, self._fps)
         self._index += 1
         frame = limit_size(frame, self.max_size)
         if self._size is None:
@@ -144,7 +148,7 @@ class ImageSource(Node):
         if self.repeat and self.frame_id >= self.repeat:
             return None
         if self.fps:
-            self._pacer.wait(self.frame_id, self.fps)
+            self.capture_time = self._pacer.wait(self.frame_id, self.fps)
         return {"frame": self.image}
 
 
@@ -178,7 +182,7 @@ class FolderSource(Node):
                 return None
             index %= len(self.files)
         if self.fps:
-            self._pacer.wait(self.frame_id, self.fps)
+            self.capture_time = self._pacer.wait(self.frame_id, self.fps)
         frame = read_image(str(self.files[index]), self.max_size)
         if self._size is None:
             self._size = frame.shape[:2]
@@ -226,7 +230,7 @@ class TestPattern(Node):
         if self.frames and n >= self.frames:
             return None
         if self.realtime:
-            self._pacer.wait(n, self.fps)
+            self.capture_time = self._pacer.wait(n, self.fps)
         w, h = self.width, self.height
         frame = self.background.copy()
         radius = max(4, min(w, h) // 8)

@@ -14,6 +14,7 @@ from nodegraph.errors import RunFailed
 from nodegraph.graph import Graph, Link
 from nodegraph.node import Node
 from nodegraph.params import Float, Int
+from nodegraph.params import Path as PathParam
 from nodegraph.registry import load_registry
 from nodegraph.types import Frame
 
@@ -68,9 +69,43 @@ class GrowingFrame(Node):
         return {"frame": cv2.resize(frame, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)}
 
 
+class KeepsFrame(Node):
+    """Passes the frame on and keeps it (a view into shared memory in a stage process) for its
+    preview, as nodes that draw on their input do."""
+
+    inputs = {"frame": Frame}
+    outputs = {"frame": Frame}
+
+    def process(self, frame):
+        self.kept = frame
+        return {"frame": frame}
+
+    def preview(self, outputs):
+        return 255 - self.kept
+
+
+class FrameLog(Node):
+    """Writes each frame id as a line of a text file, which a new process would start again."""
+
+    inputs = {"frame": Frame}
+    params = {"path": PathParam(role="output", help="the text file")}
+    restartable = False
+
+    def setup(self):
+        self.file = open(self.path, "w")
+
+    def process(self, frame):
+        self.file.write(f"{self.frame_id}\n")
+        self.file.flush()
+        return {}
+
+    def close(self):
+        self.file.close()
+
+
 def registry():
     reg = load_registry(entry_points_too=False)
-    for cls in (SlowFrame, FlakyFrame, GrowingFrame, BrokenSink):
+    for cls in (SlowFrame, FlakyFrame, GrowingFrame, BrokenSink, KeepsFrame, FrameLog):
         reg.add(cls, "tests")
     return reg
 

@@ -135,3 +135,26 @@ def test_demo_preset_runs_from_another_folder(tmp_path):
     assert (tmp_path / "out" / "demo.mp4").stat().st_size > 0
     assert not (REPO / "presets" / "out").exists()
     assert preset.load(REPO / "presets" / "demo.json").nodes["out"].params["path"] == "out/demo.mp4"
+
+
+def test_bad_command_line_values_are_refused_before_work(tmp_path):
+    demo = REPO / "presets" / "demo.json"
+    for args in (["--frames", "0"], ["--frames", "-3"], ["--frames", "x"]):
+        result = run_cli("run", demo, *args, cwd=tmp_path)
+        assert result.returncode == 2 and "--frames" in result.stderr, result.stderr
+    result = run_cli("plan", demo, "--cores", "0")
+    assert result.returncode == 2 and "must be at least 1" in result.stderr
+    result = run_cli("run", demo, "--stats-json", tmp_path / "nowhere" / "s.json", cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"the folder {tmp_path / 'nowhere'} does not exist" in result.stderr
+    assert not (tmp_path / "out").exists()  # refused before the run started
+
+
+def test_a_closed_pipe_is_not_an_error():
+    import subprocess
+    import sys
+
+    command = f"{sys.executable} -m nodegraph.cli nodes --json | head -1"
+    result = subprocess.run(command, shell=True, capture_output=True, text=True, cwd=REPO, timeout=60,
+                            env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
+    assert "Traceback" not in result.stderr and result.stdout.strip()

@@ -231,7 +231,7 @@ def test_optical_flow_moves_box_and_keypoints_with_the_face(astronaut):
 def test_tracked_boxes_follow_a_moving_face(astronaut, smoothing):
     detect_every = 8
     tracked = FaceDetector("tracked", {"detect_every": detect_every, "smoothing": smoothing})
-    reference = FaceDetector("reference", {"smoothing": False})  # the model on every frame
+    reference = FaceDetector("reference", {"detect_every": 1, "smoothing": False})  # the model on every frame
     tracked.setup()
     reference.setup()
     start = time.monotonic()

@@ -147,7 +147,7 @@ def test_an_invalid_graph_is_refused_with_every_problem(registry):
 def test_plan_prints(registry):
     text = str(make_plan(chain("TestPattern", "FrameAdjuster", "VideoFileOutput"), registry, cores=2))
     assert "2 stages on 2 cores" in text
-    assert "stage s1: 1 thread" in text and "n2 (6 ms)" in text
+    assert "stage s1: 1 thread" in text and "n2 (3 ms)" in text
     assert "n1.frame (s0) -> s1" in text
 
 

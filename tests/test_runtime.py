@@ -100,6 +100,95 @@ def test_a_frame_size_change_moves_the_ring_to_a_larger_generation(tmp_path):
     assert_clean(runtime)
 
 
+def test_a_growth_on_the_last_frame_reaches_a_slow_reader(tmp_path):
+    """The writer is done (and its stage could end) while its reader is still frames behind in the
+    old generation: the new one must still be there when the reader gets to it."""
+    def graph(out):
+        return build([("src", "TestPattern", {"width": 96, "height": 64, "frames": 6}, "a"),
+                      ("grow", "GrowingFrame", {"at": 5}, "a"),
+                      ("slow", "SlowFrame", {"delay_ms": 60.0}, "b"),
+                      ("out", "ImageSequenceOutput", {"path": str(out), "format": "bmp"}, "b")],
+                     ["src.frame -> grow.frame", "grow.frame -> slow.frame", "slow.frame -> out.frame"])
+
+    for attempt in range(2):
+        runtime = Runtime(graph(tmp_path / str(attempt)), REGISTRY)
+        report = runtime.run()
+        assert report.frames == 6 and not report.error
+        written = sorted((tmp_path / str(attempt)).glob("*.bmp"))
+        assert [cv2.imread(str(p)).shape[:2] for p in written] == [(64, 96)] * 5 + [(128, 192)]
+        assert shm.segments(runtime.run_id) == []
+
+
+def test_short_runs_never_hang(tmp_path):
+    """A stage that wrote everything may end before its reader even opened the ring: the ring must
+    stay until the reader has read it to its end."""
+    def graph(run, frames):
+        return build([("src", "TestPattern", {"width": 64, "height": 48, "frames": frames}, "a"),
+                      ("adj", "FrameAdjuster", {"brightness": 10}, "b"),
+                      ("out", "ImageSequenceOutput", {"path": str(tmp_path / str(run)), "format": "bmp"}, "c")],
+                     ["src.frame -> adj.frame", "adj.frame -> out.frame"])
+
+    for run, (frames, limit) in enumerate(((3, 0), (3, 1), (1, None), (3, 1))):
+        runtime = Runtime(graph(run, frames), REGISTRY, frames=limit)
+        thread, result = run_in_thread(runtime)
+        thread.join(30)
+        if thread.is_alive():
+            runtime.stop(now=True)
+            thread.join(30)
+            pytest.fail(f"a run of {frames} frames (limit {limit}) hangs")
+        expected = frames if limit is None else min(frames, limit)
+        assert result["report"].frames == expected and not result["report"].error
+        assert len(list((tmp_path / str(run)).glob("*.bmp"))) == expected
+        assert_clean(runtime)
+
+
+def realtime_accounts(report, source: str, made: int) -> None:
+    """Every frame the source made came out or was counted as dropped, once."""
+    assert report.nodes[source]["frames"] == made
+    assert made == report.frames + sum(n["drops"] for n in report.nodes.values()), report.nodes
+
+
+def test_realtime_drops_account_for_every_frame_and_a_join_counts_only_its_own(tmp_path):
+    """The slow branch drops at its reader; the join loses none of the frames the slow branch
+    brought (it is idle), and the frames the slow branch lost are not counted again at the join.
+    With the join itself slow, the join drops frames and counts them."""
+    size = {"width": 64, "height": 48}
+
+    def graph(after_join_ms):
+        return build([("src", "TestPattern", {**size, "frames": 120, "fps": 100.0, "realtime": True}, "a"),
+                      ("adj", "FrameAdjuster", {"brightness": 40}, "b"),
+                      ("slow", "SlowFrame", {"delay_ms": 30.0}, "b"),
+                      ("mix", "FrameCompose", {"layout": "side_by_side"}, "c"),
+                      ("late", "SlowFrame", {"delay_ms": after_join_ms}, "c"),
+                      ("out", "NullOutput", {}, "c")],
+                     ["src.frame -> adj.frame", "adj.frame -> slow.frame", "src.frame -> mix.frame",
+                      "slow.frame -> mix.second_frame", "mix.frame -> late.frame", "late.frame -> out.frame"])
+
+    report = Runtime(graph(0.0), REGISTRY).run()
+    assert report.mode == "realtime" and not report.error
+    realtime_accounts(report, "src", 120)
+    assert report.nodes["adj"]["drops"] > 0
+    assert report.nodes["mix"]["drops"] <= 2  # not the slow branch's drops again
+
+    report = Runtime(graph(60.0), REGISTRY).run()  # slower than the slow branch: the join drops
+    assert not report.error
+    realtime_accounts(report, "src", 120)
+    assert report.nodes["mix"]["drops"] > 0
+
+
+def test_nodes_that_keep_views_into_the_rings_leave_nothing_printed_at_exit(tmp_path, capfd):
+    graph = build([("src", "TestPattern", {"width": 64, "height": 48, "frames": 20}, "a"),
+                   ("keep", "KeepsFrame", {}, "b"),
+                   ("out", "ImageSequenceOutput", {"path": str(tmp_path / "out"), "format": "bmp"}, "c")],
+                  ["src.frame -> keep.frame", "keep.frame -> out.frame"])
+    runtime = Runtime(graph, REGISTRY, previews=True)
+    report = runtime.run()
+    assert report.frames == 20 and not report.error
+    assert_clean(runtime)
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "BufferError" not in err and "Exception ignored" not in err, err
+
+
 def test_realtime_slow_node_drops_frames_and_keeps_latency_bounded(tmp_path):
     graph = build([("src", "TestPattern", {"width": 160, "height": 120, "frames": 0, "fps": 100.0,
                                            "realtime": True}, "a"),
@@ -140,7 +229,7 @@ def test_realtime_join_pairs_packets_of_one_frame_id(tmp_path):
     runtime.stop()
     thread.join(20)
     report = result["report"]
-    assert report.mode == "realtime" and not report.error and report.nodes["mix"]["drops"] > 0
+    assert report.mode == "realtime" and not report.error and report.nodes["adj"]["drops"] > 0
 
     from nodes.sources import TestPattern
 

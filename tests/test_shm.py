@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -167,6 +168,71 @@ def test_a_realtime_packet_overwritten_during_its_copy_is_not_returned(run_id):
         assert reader.drops == 2
 
 
+def test_a_realtime_reader_gets_the_newest_packet_and_counts_the_older_ones_as_drops(run_id):
+    with Ring.create(shm.segment_name(run_id, "newest"), encoded_size(pattern(0)), slots=4) as ring:
+        writer, reader = ring.writer(lossless=False), ring.reader(0)
+        for frame_id in range(3):
+            writer.write(frame_id, capture_time(frame_id), pattern(frame_id))
+        packet = reader.read(timeout=1)
+        assert (packet.frame_id, reader.drops) == (2, 2)
+        assert np.array_equal(packet.value, pattern(2))
+        assert reader.read(timeout=0) is None  # nothing newer yet
+        writer.write(3, capture_time(3), pattern(3))
+        assert (reader.read(timeout=1).frame_id, reader.drops) == (3, 2)
+        for frame_id in range(4, 10):
+            writer.write(frame_id, capture_time(frame_id), pattern(frame_id))
+        # a join asks for the oldest packet still in the ring: 6 (4 and 5 were overwritten), then 7
+        assert [reader.read(timeout=1, oldest=True).frame_id for _ in range(2)] == [6, 7]
+        assert reader.drops == 4
+        writer.write_eos()
+        assert reader.read(timeout=1).eos and reader.drops == 6
+
+
+def test_a_realtime_slot_that_never_reads_whole_makes_read_give_up_at_its_timeout(run_id):
+    """A slot left as if its writer died while writing it (stamp odd): the reader sleeps between its
+    looks and returns None at its timeout, so its stage can look at its control pipe."""
+    with Ring.create(shm.segment_name(run_id, "torn"), 64, slots=2) as ring:
+        ring.writer(lossless=False).write(0, 0.0, 1)
+        ring._meta[0][0] += 1  # the stamp of packet 0, back to "being written"
+        reader, result = ring.reader(0), {}
+
+        def read():
+            started = time.process_time()
+            result["packet"] = reader.read(timeout=0.3)
+            result["cpu_s"] = time.process_time() - started
+
+        thread = threading.Thread(target=read, daemon=True)
+        thread.start()
+        thread.join(5)
+        assert not thread.is_alive(), "read() spins on a torn slot"
+        assert result["packet"] is None and result["cpu_s"] < 0.1
+
+
+def test_a_ring_detached_with_views_alive_leaves_the_mapping_to_them_and_nothing_prints_at_exit():
+    code = textwrap.dedent(
+        """
+        import numpy as np
+        from nodegraph import shm
+        run = shm.new_run_id()
+        ring = shm.Ring.create(shm.segment_name(run, "kept"), 1024)
+        ring.writer(lossless=True).write(0, 0.0, np.arange(16))
+        kept = ring.reader(0).read(0).value  # a view into the ring, kept past its close
+        ring.unlink()
+        ring.detach()
+        assert kept.sum() == 120  # the mapping lives on with the view
+        also = shm.Ring.create(shm.segment_name(run, "left"), 1024)
+        also.writer(lossless=True).write(0, 0.0, np.arange(4))
+        view = also.reader(0).read(0).value  # never closed: the ring goes at exit, the view with it
+        also.unlink()
+        print("ok", flush=True)
+        """
+    )
+    proc = python(code, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = proc.communicate(timeout=60)
+    assert (proc.returncode, out.strip()) == (0, "ok"), err
+    assert err == ""  # no "Exception ignored ... BufferError: cannot close exported pointers exist"
+
+
 def block_then_abort(blocked_name: str, abort_name: str, ready, results) -> None:
     """Blocks reading an empty ring until the parent aborts it, then aborts the ring the parent waits on."""
     with Ring.attach(blocked_name) as ring:
@@ -322,9 +388,8 @@ def test_faces_travel_as_views_in_lossless_and_as_copies_in_realtime(run_id):
         with Ring.create(shm.segment_name(run_id, "faces"), encoded_size(faces), readers=2) as ring:
             writer = ring.writer(lossless)
             writer.write(5, capture_time(5), faces)
-            writer.write_eos()
-            for index in (0, 1):
-                reader = ring.reader(index)
+            readers = [ring.reader(index) for index in (0, 1)]
+            for reader in readers:
                 packet = reader.read(timeout=1)
                 (face,) = packet.value
                 assert (
@@ -333,7 +398,8 @@ def test_faces_travel_as_views_in_lossless_and_as_copies_in_realtime(run_id):
                 assert face["crop"].flags.writeable is not lossless  # shared views are read-only
                 del packet, face
                 reader.release()
-                assert reader.read(timeout=1).eos
+            writer.write_eos()
+            assert all(reader.read(timeout=1).eos for reader in readers)
 
 
 def test_a_lossless_reader_that_holds_every_slot_is_told_to_release(run_id):

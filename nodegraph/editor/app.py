@@ -33,6 +33,8 @@ RUNNING_FPS = 15.0  # otherwise, while a run's previews change
 IDLE_FPS = 10.0
 INPUT_GRACE_S = 1.5  # full rate for this long after the last mouse or key event
 STATUS_PERIOD_S = 0.1  # run stats are read 10 times a second
+STOP_WAIT_S = 15.0  # at close, how long a run may take to stop cleanly
+STOP_NOW_WAIT_S = 10.0  # then, how long it may take to stop without flushing (the runtime's limit is ~8 s)
 LOG_HEIGHT = 120
 FONT_SIZE = 15
 FONTS = ["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/TTF/DejaVuSans.ttf",
@@ -424,10 +426,14 @@ class EditorApp:
         return self.exit_code
 
     def close(self) -> None:
-        if self.state.session is not None and self.state.session.alive:
-            self.state.session.stop()
-            if not self.state.session.join(15.0):
-                log.warning("the run did not stop within 15 s; leaving it behind")
+        session = self.state.session
+        if session is not None and session.alive:
+            session.stop()
+            if not session.join(STOP_WAIT_S):
+                log.warning("the run did not stop within %.0f s; stopping it without flushing", STOP_WAIT_S)
+                session.stop(now=True)
+                if not session.join(STOP_NOW_WAIT_S):
+                    log.error("the run still did not stop; its processes end with the editor")
         self.pump.close()
         dpg.destroy_context()
 

@@ -1,18 +1,16 @@
 """One run of a graph started from the editor: the runner in a background thread, and its live
 status (per-node stats, fps, latency, errors, processes) read without blocking the UI.
 
-The editor talks to any runner with `run(progress)`, `stop()`, `set_param(node, name, value)`
-and `preview(node)`: the multiprocess `Runtime` normally, the in-process `SequentialRunner`
-where asked for (or where the runtime cannot be imported).
+The editor talks to either runner, the multiprocess `Runtime` or (where asked for) the in-process
+`SequentialRunner`, through what they share: `run(progress)`, `stop()`, `set_param(node, name,
+value)`, `preview(node)`, `snapshot()` (live stats, one shape) and `pids()`.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -20,78 +18,63 @@ import numpy as np
 
 from ..errors import InvalidInput
 from ..graph import Graph
+from ..plan import make_plan
 from ..registry import Registry
-from ..stats import percentile
 
 log = logging.getLogger("nodegraph")
 
-ENGINES = ("auto", "process", "sequential")
+ENGINES = ("auto", "process", "sequential")  # auto: the multiprocess runtime
 
 
 class Runner(Protocol):
     def run(self, progress=None) -> Any: ...
 
-    def stop(self) -> None: ...
+    def stop(self, now: bool = False) -> None: ...
 
     def set_param(self, node_id: str, name: str, value: Any) -> None: ...
 
     def preview(self, node_id: str) -> np.ndarray | None: ...
 
+    def snapshot(self) -> dict: ...
+
+    def pids(self) -> dict[str, int]: ...
+
 
 def make_runner(graph: Graph, registry: Registry, *, frames: int | None, mode: str | None,
                 engine: str = "auto") -> Runner:
-    """The multiprocess Runtime (engine "process", or "auto" when it can be imported) or the
-    in-process SequentialRunner (engine "sequential")."""
+    """The multiprocess Runtime (engine "auto" or "process") or the in-process SequentialRunner
+    (engine "sequential", which runs every frame: InvalidInput for realtime mode)."""
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    if engine != "sequential":
-        try:
-            from ..runtime import Runtime
-        except ImportError as e:
-            if engine == "process":
-                raise
-            log.warning("the multiprocess runtime is not available (%s); running in one process", e)
-        else:
-            return Runtime(graph, registry, frames=frames, mode=mode, previews=True)
-    from ..sequential import SequentialRunner
+    if engine == "sequential":
+        from ..sequential import SequentialRunner
 
-    return SequentialRunner(graph, registry, frames=frames, mode=mode or "lossless")
+        if mode == "realtime":
+            raise InvalidInput("the in-process runner runs every frame and has no realtime mode; "
+                               "choose lossless mode or run with the multiprocess runtime")
+        return SequentialRunner(graph, registry, frames=frames)
+    from ..runtime import Runtime
+
+    return Runtime(graph, registry, frames=frames, mode=mode, previews=True)
 
 
-def plan_stages(graph: Graph, registry: Registry, runner: Any = None) -> list[tuple[str, list[str]]]:
-    """[(stage name, node ids)] in process order: the running runner's plan, else the scheduler's
-    plan for the graph, else one stage holding every node. Empty when the graph cannot be planned."""
-    plan = getattr(runner, "plan", None)
-    if plan is None and runner is None:
-        try:
-            from ..plan import make_plan
-        except ImportError:
-            make_plan = None
-        if make_plan is not None:
-            try:
-                plan = make_plan(graph, registry)
-            except InvalidInput:
-                return []
-            except Exception as e:  # the plan view is a view: a scheduler bug must not close the editor
-                log.debug("no plan for the editor: %s", e, exc_info=True)
-                return []
-    if plan is None:
-        return [("main", list(graph.nodes))]
-    return [(str(getattr(stage, "name", i)), list(_stage_nodes(stage))) for i, stage in enumerate(plan.stages)]
-
-
-def _stage_nodes(stage: Any) -> list[str]:
-    for attribute in ("nodes", "node_ids"):
-        value = getattr(stage, attribute, None)
-        if value is not None:
-            return [n if isinstance(n, str) else getattr(n, "id", str(n)) for n in value]
-    return []
+def plan_stages(graph: Graph, registry: Registry) -> list[tuple[str, list[str]]]:
+    """[(stage name, node ids)] in process order as the scheduler would plan the graph; empty when
+    the graph cannot be planned."""
+    try:
+        plan = make_plan(graph, registry)
+    except InvalidInput:
+        return []
+    except Exception as e:  # the plan view is a view: a scheduler bug must not close the editor
+        log.debug("no plan for the editor: %s", e, exc_info=True)
+        return []
+    return [(stage.name, list(stage.nodes)) for stage in plan.stages]
 
 
 @dataclass
 class NodeStatus:
     frames: int = 0
-    ms: float = 0.0  # mean ms per frame over the recent window
+    ms: float = 0.0  # mean ms per frame
     ms_p95: float = 0.0
     drops: int = 0
     errors: int = 0
@@ -130,7 +113,6 @@ class RunSession:
         self._state, self._message = "idle", ""
         self._stop_requested = threading.Event()
         self._thread: threading.Thread | None = None
-        self._rate = deque(maxlen=64)  # (time, frames) samples for a live fps
         self._lock = threading.Lock()
         self.started_at = 0.0
 
@@ -169,12 +151,13 @@ class RunSession:
     def _finish(self, state: str, message: str) -> None:
         self._state, self._message = state, message
 
-    def stop(self) -> None:
+    def stop(self, now: bool = False) -> None:
+        """Ask the run to stop (`now`: without flushing what is in flight)."""
         self._stop_requested.set()
         with self._lock:
             runner = self.runner
         if runner is not None:
-            runner.stop()
+            runner.stop(now)
 
     def join(self, timeout: float | None = None) -> bool:
         if self._thread is not None:
@@ -210,13 +193,14 @@ class RunSession:
 
     def pids(self) -> dict[str, int]:
         runner = self.runner
-        pids = getattr(runner, "pids", None)
-        if callable(pids):
-            return dict(pids())
-        return {"main": os.getpid()} if runner is not None else {}
+        return dict(runner.pids()) if runner is not None else {}
 
     def stages(self) -> list[tuple[str, list[str]]]:
-        return plan_stages(self.graph, self.registry, self.runner)
+        """Which process runs which nodes: the runner's stages once it exists, else the planned ones."""
+        runner = self.runner
+        if runner is None:
+            return plan_stages(self.graph, self.registry)
+        return [(name, list(stage["nodes"])) for name, stage in runner.snapshot()["stages"].items()]
 
     # -- live status -----------------------------------------------------------------
 
@@ -225,48 +209,16 @@ class RunSession:
         runner = self.runner
         if runner is None:
             return status
-        snapshot = getattr(runner, "snapshot", None)
-        if callable(snapshot):
-            self._read_snapshot(status, snapshot())
-        else:
-            self._read_sequential(status, runner)
+        snap = runner.snapshot()
+        status.frames, status.fps = int(snap["frames"]), float(snap["fps"])
+        status.latency_p50, status.latency_p95 = snap["latency_ms"]["p50"], snap["latency_ms"]["p95"]
+        for node_id, n in snap["nodes"].items():
+            status.nodes[node_id] = NodeStatus(n["frames"], n["ms_mean"], n["ms_p95"], n["drops"], n["errors"],
+                                               n["last_error"])
         report = self.report
-        if not status.active and report is not None and getattr(report, "elapsed_s", 0):
+        if not status.active and report is not None and report.elapsed_s:
             # the whole run's figures, not the last seconds' (which fade to zero once it ends)
             status.fps = report.fps
             status.latency_p50, status.latency_p95 = report.latency(50), report.latency(95)
-        elif status.state == "running" and not status.fps:
-            status.fps = self._live_fps(status.frames)
         status.pids = self.pids() if status.active else {}
         return status
-
-    def _live_fps(self, frames: int) -> float:
-        now = time.monotonic()
-        self._rate.append((now, frames))
-        while len(self._rate) > 2 and now - self._rate[0][0] > 2.0:
-            self._rate.popleft()
-        (t0, f0), (t1, f1) = self._rate[0], self._rate[-1]
-        return (f1 - f0) / (t1 - t0) if t1 > t0 else 0.0
-
-    def _read_sequential(self, status: RunStatus, runner: Any) -> None:
-        report = runner.report
-        status.frames = report.frames
-        latency = list(report.latency_ms)
-        status.latency_p50, status.latency_p95 = percentile(latency, 50), percentile(latency, 95)
-        if status.state != "running" and report.elapsed_s:
-            status.fps = report.fps
-        for node_id, stats in list(runner.stats.items()):
-            recent = list(stats.recent_ms)
-            status.nodes[node_id] = NodeStatus(stats.frames, float(np.mean(recent)) if recent else 0.0,
-                                               percentile(recent, 95), stats.drops, stats.errors,
-                                               stats.last_error)
-
-    def _read_snapshot(self, status: RunStatus, snap: dict) -> None:
-        status.frames = int(snap.get("frames", 0))
-        status.fps = float(snap.get("fps", 0.0))
-        latency = snap.get("latency_ms", {})
-        status.latency_p50, status.latency_p95 = float(latency.get("p50", 0.0)), float(latency.get("p95", 0.0))
-        for node_id, n in snap.get("nodes", {}).items():
-            status.nodes[node_id] = NodeStatus(int(n.get("frames", 0)), float(n.get("ms_mean", 0.0)),
-                                               float(n.get("ms_p95", 0.0)), int(n.get("drops", 0)),
-                                               int(n.get("errors", 0)), str(n.get("last_error", "")))

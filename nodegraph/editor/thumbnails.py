@@ -11,9 +11,10 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
+from ..execution import PREVIEW_FPS
+
 THUMB_SIZE = (160, 120)  # width, height
 VIEWER_SIZE = (640, 480)
-PREVIEW_FPS = 15.0
 LETTERBOX = (22, 24, 28)  # RGB of the bars around a picture of another aspect (and of an empty one)
 
 
@@ -104,7 +105,7 @@ class PreviewPump:
             if image is None or not isinstance(image, np.ndarray) or image.ndim not in (2, 3) or not image.size:
                 continue
             if image is self._seen.get(node_id):
-                continue  # the same picture as last time: nothing new from this node
+                continue  # the same picture as last time (runners keep it until a new one is made)
             converted = {(node_id, size): fit_rgba(image, size) for size in sizes}
             with self._lock:
                 if self._preview is not preview:

@@ -4,7 +4,9 @@ A packet's size is unknown before the first frame, so a writer creates its ring 
 packet, sized for it with headroom. When a later packet does not fit, the writer creates the
 next generation, larger, then writes end-of-stream into the old one; a reader that meets
 end-of-stream looks for the next generation: there, it carries on in it; absent, the stream
-has really ended. Old generations stay until the writer closes, so a late reader finds them.
+has really ended. The writer closes (and unlinks its generations) only once its readers have
+read everything (`drain`), so a reader that opens a ring late, or follows a generation late,
+still finds it.
 """
 
 from __future__ import annotations
@@ -84,10 +86,11 @@ class Outlet:
         if frame_id <= self.last_frame:
             return
         self._retire(timeout)
-        if self.ring is None or codec.encoded_size(value) > self.ring.slot_bytes:
-            self._grow(codec.encoded_size(value))
+        size = codec.encoded_size(value)
+        if self.ring is None or size > self.ring.slot_bytes:
+            self._grow(size)
             self._retire(timeout)
-        self.writer.write(frame_id, capture_time, value, timeout)
+        self.writer.write(frame_id, capture_time, value, timeout, size)
         self.last_frame = frame_id
 
     def write_eos(self, timeout: float | None = None) -> None:
@@ -96,6 +99,13 @@ class Outlet:
         self._retire(timeout)
         self.writer.write_eos(timeout)
 
+    def drain(self, timeout: float) -> None:
+        """Wait until every reader has read (realtime) or released (lossless) all that was written,
+        end-of-stream included; TimeoutError after `timeout` s. A reader that finished the newest
+        generation has left the older ones."""
+        if self.writer is not None and not self.writer.drain(timeout):
+            raise TimeoutError(f"ring {self.ring.name}: readers are still reading")
+
     def abort(self) -> None:
         for ring in self._rings:
             ring.abort()
@@ -103,10 +113,7 @@ class Outlet:
     def close(self) -> None:
         """Unmap every generation and unlink the ones this process created."""
         for ring in self._rings:
-            try:
-                ring.close()
-            except shm.ShmError:
-                pass  # still referenced: the mapping goes when the process exits
+            ring.detach()
         for ring in self._owned:
             ring.unlink()
         self._rings, self._owned = [], []
@@ -162,24 +169,22 @@ class Inlet:
     def _switch(self, ring: Ring) -> None:
         self.reader.release()
         self._earlier_drops += self.reader.drops
-        try:
-            self.ring.close()
-        except shm.ShmError:
-            pass  # a node still holds a view into it: the mapping goes when the process exits
+        self.ring.detach()  # a node may still hold a view into it: the mapping goes with the view
         self.ring, self.reader = ring, ring.reader(self.index)
         self.generation += 1
 
-    def read(self, timeout: float) -> Packet | None:
-        """The next packet (lossless) or the newest (realtime); None when none came within `timeout`."""
+    def read(self, timeout: float, oldest: bool = False) -> Packet | None:
+        """The next packet (lossless) or the newest (realtime; `oldest`: the oldest unread one still
+        in the ring); None when none came within `timeout`."""
         if self.ring is None and not self._attach():
             time.sleep(timeout)
             return None
-        packet = self.reader.read(timeout)
+        packet = self.reader.read(timeout, oldest)
         if packet is not None and packet.eos:
             following = _try_attach(self._name(self.generation + 1))
             if following is not None:  # the writer moved to a larger ring, not the end
                 self._switch(following)
-                return self.read(0)
+                return self.read(0, oldest)
             self.ended = True
         return packet
 
@@ -193,8 +198,5 @@ class Inlet:
 
     def close(self) -> None:
         if self.ring is not None:
-            try:
-                self.ring.close()
-            except shm.ShmError:
-                pass
+            self.ring.detach()
         self.ring = self.reader = None

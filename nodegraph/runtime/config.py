@@ -6,8 +6,6 @@ from dataclasses import dataclass
 
 SLOTS = 4  # packets a ring holds: how far a producer may run ahead of its slowest reader
 TAP_SLOTS = 2
-PREVIEW_FPS = 15.0
-STATS_EVERY_S = 0.25
 POLL_S = 0.05  # how often a waiting stage looks at its control pipe and its parent
 
 
@@ -50,10 +48,6 @@ class StageConfig:
     max_frames: int | None
     log_level: int
     resume: bool = False  # a restart: carry on from the rings' state
-
-    @property
-    def node_ids(self) -> list[str]:
-        return [n.id for n in self.nodes]
 
 
 def buffer_suffix(index: int, generation: int) -> str:

@@ -11,20 +11,20 @@ import signal
 import sys
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from multiprocessing import resource_tracker
 from multiprocessing.connection import wait
 
 from .. import shm
 from ..errors import InvalidInput, RunFailed
+from ..execution import RecentRate, frame_total, stream_of
 from ..graph import Graph
 from ..node import StreamInfo
 from ..params import ParamError
 from ..params import Path as PathParam
 from ..plan import make_plan
 from ..registry import Registry, default_registry
-from ..stats import WINDOW, RunReport, percentile
+from ..stats import WINDOW, NodeStats, RunReport, percentile
 from .channels import Inlet
 from .config import InletConfig, NodeConfig, OutletConfig, StageConfig, tap_suffix
 from .worker import stage_main
@@ -60,6 +60,10 @@ class _StageRun:
     @property
     def total_frames(self) -> int:
         return self.earlier_frames + self.frames
+
+    def summary(self, node_id: str) -> dict:
+        """The node's NodeStats summary over every incarnation (zeros before its first stats)."""
+        return _merge(self.earlier.get(node_id, {}), self.summaries.get(node_id, {})) or NodeStats().summary()
 
 
 def _merge(a: dict, b: dict) -> dict:
@@ -130,7 +134,7 @@ class Runtime:
         self._pictures: dict = {}
         self._started: float | None = None
         self._ended: float | None = None
-        self._rate = deque(maxlen=50)  # (time, frames) for the recent fps
+        self._rate = RecentRate()
 
     def _check_realtime(self) -> None:
         if len(self.source_stages) > 1:
@@ -140,8 +144,10 @@ class Runtime:
 
     # -- the editor's side ----------------------------------------------------------
 
-    def stop(self) -> None:
-        """Stop the run: sources end, what is in flight reaches the outputs, files are closed."""
+    def stop(self, now: bool = False) -> None:
+        """Stop the run: sources end, what is in flight reaches the outputs, files are closed.
+        `now`: without waiting for what is in flight (the outputs are still closed)."""
+        self._stop_now = self._stop_now or now
         self._stop.set()
 
     def set_param(self, node_id: str, name: str, value) -> None:
@@ -193,15 +199,12 @@ class Runtime:
         with self._lock:
             now = time.monotonic()
             frames = self._frames_done()
-            recent = [(t, f) for t, f in self._rate if now - t <= 2.0]
-            fps = ((recent[-1][1] - recent[0][1]) / (recent[-1][0] - recent[0][0])
-                   if len(recent) > 1 and recent[-1][0] > recent[0][0] else 0.0)
+            fps = self._rate.fps()
             latency = list(self.report.latency_ms)[-WINDOW:]
             nodes = {}
             for run in self._stages.values():
                 for node_id in run.nodes:
-                    summary = _merge(run.earlier.get(node_id, {}), run.summaries.get(node_id, {}))
-                    nodes[node_id] = {**summary, "stage": run.name}
+                    nodes[node_id] = {**run.summary(node_id), "stage": run.name}
             return {
                 "running": self._started is not None and self._ended is None,
                 "mode": self.mode,
@@ -290,7 +293,7 @@ class Runtime:
         self.mode = mode
         self.report.mode = mode
         for run in self._stages.values():
-            self._send(run, "start", tuple(vars(self._stream).values()), mode)
+            self._send(run, "start", self._stream, mode)
         self._wait_all("ready")
         if self._stop.is_set():
             return False
@@ -312,13 +315,10 @@ class Runtime:
 
     def _stream_and_mode(self) -> tuple[StreamInfo, str]:
         """The stream's info as the sequential executor derives it, and the run's mode."""
-        infos = {info[0]: info for run in self._stages.values() for info in run.stream or []}
-        ordered = [infos[n] for n in self.graph.topological_order() if n in infos]
-        first = next((i for i in ordered if i[1]), None)
-        lengths = [i[2] for i in ordered if i[2] is not None]
-        stream = StreamInfo(first[1] if first else None, min(lengths) if lengths else None,
-                            first[3] if first else None)
-        mode = self.requested_mode or ("realtime" if any(i[4] for i in ordered) else "lossless")
+        sources = {node_id: (info, live) for run in self._stages.values() for node_id, info, live in run.stream or []}
+        ordered = [sources[n] for n in self.graph.topological_order() if n in sources]
+        stream = stream_of(info for info, _ in ordered)
+        mode = self.requested_mode or ("realtime" if any(live for _, live in ordered) else "lossless")
         if mode == "realtime":
             self._check_realtime()
         return stream, mode
@@ -351,7 +351,7 @@ class Runtime:
             run.stream = message[1] if kind == "stream" else []
             run.state = "loaded"
             if self._stream is not None:  # a restarted stage: the run is under way
-                self._send(run, "start", tuple(vars(self._stream).values()), self.mode)
+                self._send(run, "start", self._stream, self.mode)
         elif kind == "ready":
             run.state = "ready"
             if self._started is not None:
@@ -403,7 +403,12 @@ class Runtime:
         if self._stop.is_set():
             return
         sinks = sorted(self.sink_nodes.intersection(run.nodes))
-        if self.mode == "lossless" and sinks:
+        writers = [n for n in run.nodes if not self.classes[n].restartable]
+        if writers:
+            self._fail(f"{what} after about {run.total_frames} frames; it held {', '.join(writers)}, whose "
+                       "output a new process would start again and overwrite, so the run stopped (the other "
+                       "stages' outputs were closed and stay playable)", now=True)
+        elif self.mode == "lossless" and sinks:
             self._fail(f"{what} after about {run.total_frames} frames; it wrote the outputs of "
                        f"{', '.join(sinks)}, which cannot be resumed without losing frames, so the run stopped "
                        "(the other stages' outputs were closed and stay playable)", now=True)
@@ -419,9 +424,7 @@ class Runtime:
         return min(counts) if counts else 0
 
     def _loop(self, progress) -> None:
-        total = self._stream.frames
-        if self.max_frames is not None:
-            total = min(total, self.max_frames) if total is not None else self.max_frames
+        total = frame_total(self._stream, self.max_frames)
         phase, since = "running", 0.0
         while any(run.state not in ("done", "dead") for run in self._stages.values()):
             self._pump(0.1)
@@ -438,7 +441,7 @@ class Runtime:
                 break  # _shutdown aborts the rings and ends the processes
             with self._lock:
                 frames = self._frames_done()
-                self._rate.append((now, frames))
+                self._rate.add(now, frames)
             if progress:
                 progress(frames, total, now - self._started)
 
@@ -482,10 +485,7 @@ class Runtime:
         report.processes = {r.name: r.process.pid for r in runs}
         report.nodes = {}
         for node_id in self.graph.topological_order():
-            run = self._stages[self._stage_of[node_id]]
-            summary = _merge(run.earlier.get(node_id, {}), run.summaries.get(node_id, {}))
-            report.nodes[node_id] = summary or {"frames": 0, "ms_mean": 0.0, "ms_p95": 0.0, "drops": 0,
-                                                "errors": 0, "last_error": ""}
+            report.nodes[node_id] = self._stages[self._stage_of[node_id]].summary(node_id)
 
     def _abort_rings(self) -> None:
         names = {n for run in self._stages.values() for n in [*run.created, *run.orphans]}

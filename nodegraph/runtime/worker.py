@@ -5,11 +5,14 @@ closes its nodes (outputs stay playable) and unlinks what it can.
 
 Handshake with the supervisor: the stage sets up its sources and sends "stream" (or "loaded"
 when it has none), gets "start" with the stream's info and the mode, sets up the other nodes,
-sends "ready", waits for "go", runs, and ends with "done".
+sends "ready", waits for "go", runs, and ends with "done". At the end it reads its inputs to
+their end and waits until its readers have read its outputs to theirs before it removes its
+rings: a reader may open a ring only after its writer has written everything.
 """
 
 from __future__ import annotations
 
+import gc
 import importlib
 import importlib.util
 import logging
@@ -17,22 +20,23 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import cv2
 
 from .. import shm
 from ..errors import InvalidInput, RunFailed
-from ..execution import call_node, call_source, close_nodes
-from ..node import Node, StreamInfo
+from ..execution import STATS_EVERY_S, Previews, call_node, call_source, close_nodes, earliest
+from ..node import Node
 from ..stats import NodeStats
 from .channels import Inlet, Outlet
-from .config import POLL_S, PREVIEW_FPS, SLOTS, STATS_EVERY_S, TAP_SLOTS, StageConfig, buffer_suffix, tap_suffix
+from .config import POLL_S, SLOTS, TAP_SLOTS, StageConfig, buffer_suffix, tap_suffix
 
 log = logging.getLogger("nodegraph")
 
 JOIN_DEPTH = 16  # realtime joins keep this many recent packets per input to find a common frame id
-PREVIEW_MAX_SIDE = 1280
 
 
 class ParentGone(Exception):
@@ -89,12 +93,14 @@ class StageWorker:
         self.frames = 0
         self.last_frame_at: float | None = None  # when the latest frame was done (monotonic, system-wide)
         self.latency: list[float] = []
-        self.join_drops = 0
+        self.join_drops = 0  # realtime joins: frames lost here (see join_realtime)
         self.outlets: dict[tuple[str, str], Outlet] = {}
         self.inlets: list[tuple[tuple[str, str], Inlet]] = []
         self.taps: dict[str, Outlet] = {}
-        self.tap_due: dict[str, float] = {}
-        self.history: list[dict] = []
+        self.previews = Previews()
+        self.history: list[dict] = []  # realtime joins, per input: frame id -> (packet, packets it stands for)
+        self.passed: list[int] = []  # per input: packets brought but gone from `history` since the last join
+        self.reader_drops: list[int] = []  # per input: its reader's drops, as last seen
         self.pending = None  # the handshake message waited for
         self.last_stats = 0.0
         # realtime drops are counted on the node that reads the stage's first input
@@ -149,8 +155,8 @@ class StageWorker:
         self.edits = []
 
     def stats_payload(self) -> dict:
-        if self.drop_node is not None and self.inlets:
-            self.stats[self.drop_node].drops = self.inlets[0][1].drops + self.join_drops
+        if self.drop_node is not None:
+            self.stats[self.drop_node].drops = self.inlets[0][1].drops if len(self.inlets) == 1 else self.join_drops
         latency, self.latency = self.latency, []
         return {"frames": self.frames, "nodes": {i: s.summary() for i, s in self.stats.items()},
                 "latency": latency, "last_frame_at": self.last_frame_at}
@@ -186,6 +192,7 @@ class StageWorker:
         except ParentGone:
             self.abandon()
         finally:
+            self.drop_nodes()
             self.close_channels()
 
     def load(self) -> None:
@@ -201,13 +208,11 @@ class StageWorker:
         for node in sources:
             self.setup(node)
         if sources:
-            infos = [(n.id, n.stream_info().fps, n.length(), n.stream_info().media, n.is_live()) for n in sources]
-            self.send("stream", infos)
+            self.send("stream", [(n.id, n.stream_info(), n.is_live()) for n in sources])
         else:
             self.send("loaded")
         _, stream, mode = self.wait_for("start")
         self.lossless = mode == "lossless"
-        stream = StreamInfo(*stream)
         for nc in self.cfg.nodes:
             node = self.nodes[nc.id]
             node.stream = stream
@@ -240,10 +245,11 @@ class StageWorker:
             self.inlets.append(((ic.node, ic.port), Inlet(
                 cfg.run_id, lambda g, b=ic.buffer: buffer_suffix(b, g), ic.reader, self.lossless, resume)))
         self.history = [{} for _ in self.inlets]
+        self.passed = [0] * len(self.inlets)
+        self.reader_drops = [0] * len(self.inlets)
         for node_id, index in cfg.taps.items():
             self.taps[node_id] = Outlet(cfg.run_id, lambda g, i=index: tap_suffix(i, g), 1, TAP_SLOTS, False,
                                         resume, created)
-            self.tap_due[node_id] = 0.0
 
     # -- frames ---------------------------------------------------------------------
 
@@ -314,7 +320,7 @@ class StageWorker:
                                 f"{type(e).__name__}: {e}") from None
             if outputs is None:
                 return None
-            capture_time = node.capture_time if capture_time is None else min(capture_time, node.capture_time)
+            capture_time = earliest(capture_time, node.capture_time)
             values.update({(node_id, port): value for port, value in outputs.items()})
         return frame_id, capture_time, values
 
@@ -344,37 +350,46 @@ class StageWorker:
                 names = ", ".join(f"{n}.{p}" for (n, p), _ in self.inlets)
                 raise RunFailed(f"stage {self.cfg.name}: inputs {names} are out of step (frame "
                                 f"{packet.frame_id} of {key[0]}.{key[1]} came with frame {frame_id})")
-            capture_time = packet.capture_time if capture_time is None else min(capture_time, packet.capture_time)
+            capture_time = earliest(capture_time, packet.capture_time)
             values[key] = packet.value
         return frame_id, capture_time, values
 
     def join_realtime(self):
-        """The newest frame id every input has: realtime rings skip to their newest packet, so each
-        input keeps a few recent packets and the older ones a join passes over are dropped."""
+        """The newest frame id every input has. A realtime ring gives a lone input its newest packet;
+        a join reads every packet still in its rings (oldest first) and keeps the recent ones per input.
+
+        Drops of a join: per frame joined, the packets its sparsest input brought since the previous
+        one (those its reader skipped included), less the one joined. Those are the frames lost here;
+        a frame an upstream stage lost on one input's way is counted there, not again here."""
         if len(self.inlets) == 1:
             key, inlet = self.inlets[0]
             packet = self.read_one(inlet)
             return None if packet.eos else (packet.frame_id, packet.capture_time, {key: packet.value})
         waited = 0.0
         while True:
-            for (_, inlet), recent in zip(self.inlets, self.history, strict=True):
-                while (packet := inlet.read(0)) is not None:
+            for i, (_, inlet) in enumerate(self.inlets):
+                recent = self.history[i]
+                while not inlet.ended and (packet := inlet.read(0, oldest=True)) is not None:
+                    skipped, self.reader_drops[i] = inlet.drops - self.reader_drops[i], inlet.drops
                     if packet.eos:
-                        return None
-                    recent[packet.frame_id] = packet
+                        self.passed[i] += skipped
+                        break
+                    recent[packet.frame_id] = (packet, 1 + skipped)
                     if len(recent) > JOIN_DEPTH:
-                        del recent[next(iter(recent))]
-                        self.join_drops += recent is self.history[0]
+                        self.passed[i] += recent.pop(next(iter(recent)))[1]
             common = set(self.history[0]).intersection(*self.history[1:])
             if common:
                 frame_id = max(common)
-                packets = [recent[frame_id] for recent in self.history]
-                for i, recent in enumerate(self.history):
-                    for old in [k for k in recent if k <= frame_id]:
-                        del recent[old]
-                        self.join_drops += i == 0 and old < frame_id
+                packets = [recent[frame_id][0] for recent in self.history]
+                self.join_drops += min(self.brought(n, frame_id) for n in range(len(self.inlets))) - 1
                 values = {key: p.value for (key, _), p in zip(self.inlets, packets, strict=True)}
                 return frame_id, min(p.capture_time for p in packets), values
+            # an input that ended can still match the others with what it holds: the end comes once one
+            # that ended holds nothing, or every input ended
+            ended = [inlet.ended for _, inlet in self.inlets]
+            if all(ended) or any(done and not recent for done, recent in zip(ended, self.history, strict=True)):
+                self.join_drops += min(self.brought(n, None) for n in range(len(self.inlets)))
+                return None
             time.sleep(0.001)
             waited += 0.001
             if waited >= POLL_S:
@@ -383,14 +398,24 @@ class StageWorker:
                 if self.stop_now:
                     raise StopNow()
 
+    def brought(self, i: int, up_to: int | None) -> int:
+        """How many packets input `i` brought up to frame `up_to` (None: all) since the last join;
+        forgets them."""
+        recent = self.history[i]
+        done = [frame_id for frame_id in recent if up_to is None or frame_id <= up_to]
+        count, self.passed[i] = self.passed[i] + sum(recent.pop(frame_id)[1] for frame_id in done), 0
+        return count
+
     def run_nodes(self, frame_id: int, capture_time: float, values: dict) -> None:
         for nc in self.cfg.nodes:
-            node = self.nodes[nc.id]
-            shown = None
+            node, stats = self.nodes[nc.id], self.stats[nc.id]
+            shown, ran = None, True
             if not nc.is_source:
                 node.frame_id, node.capture_time = frame_id, capture_time
                 inputs = {port: values.get((src, src_port)) for port, src, src_port in nc.inputs}
-                outputs = call_node(node, inputs, self.stats[nc.id])
+                done = stats.frames
+                outputs = call_node(node, inputs, stats)
+                ran = stats.frames > done
                 values.update({(nc.id, port): value for port, value in outputs.items()})
                 if not node.outputs:
                     self.latency.append((time.monotonic() - capture_time) * 1000.0)
@@ -399,79 +424,64 @@ class StageWorker:
                 outlet = self.outlets.get((nc.id, port))
                 if outlet is not None:
                     try:
-                        self.put(outlet, frame_id, capture_time, values.get((nc.id, port)))
+                        self.persist(partial(outlet.write, frame_id, capture_time, values.get((nc.id, port))))
                     except TypeError as e:
                         raise RunFailed(f"node '{nc.id}' ({node.type_name()}), output '{port}': {e}; it "
                                         "cannot go to another process (pin the nodes it feeds with it)") from None
-            if nc.id in self.taps:
-                self.tap(nc.id, frame_id, capture_time, shown if shown is not None else
-                         {port: values.get((nc.id, port)) for port in node.outputs})
+            tap = self.taps.get(nc.id)
+            if tap is not None:
+                if shown is None:
+                    shown = {port: values.get((nc.id, port)) for port in node.outputs}
+                picture = self.previews.take(node, shown, ran)
+                if picture is not None:
+                    try:
+                        tap.write(frame_id, capture_time, picture)
+                    except shm.RingAborted:
+                        raise
+                    except Exception as e:  # a preview that cannot be shown must not stop the pipeline
+                        log.debug("preview of node '%s' cannot be shown: %s", nc.id, e)
 
-    def put(self, outlet: Outlet, frame_id: int, capture_time: float, value) -> None:
+    def persist(self, attempt: Callable[[float], object]) -> None:
+        """Call `attempt(timeout)`, a wait on rings, until it no longer raises TimeoutError, handling
+        control messages in between; StopNow when the supervisor says "stop now"."""
         while True:
             try:
-                outlet.write(frame_id, capture_time, value, POLL_S)
+                attempt(POLL_S)
                 return
             except TimeoutError:
                 self.poll_control()
                 if self.stop_now:
                     raise StopNow() from None
-
-    def tap(self, node_id: str, frame_id: int, capture_time: float, shown: dict) -> None:
-        now = time.monotonic()
-        if now < self.tap_due[node_id]:
-            return
-        self.tap_due[node_id] = now + 1.0 / PREVIEW_FPS
-        try:
-            picture = self.nodes[node_id].preview(shown)
-            if picture is None:
-                return
-            h, w = picture.shape[:2]
-            if max(h, w) > PREVIEW_MAX_SIDE:
-                scale = PREVIEW_MAX_SIDE / max(h, w)
-                picture = cv2.resize(picture, (max(1, round(w * scale)), max(1, round(h * scale))),
-                                     interpolation=cv2.INTER_AREA)
-            self.taps[node_id].write(frame_id, capture_time, picture)
-        except Exception as e:  # a broken preview must not stop the pipeline
-            log.debug("preview of node '%s' failed: %s", node_id, e)
 
     # -- ending ---------------------------------------------------------------------
 
     def finish(self, error: str) -> None:
-        """Say end-of-stream downstream, close the nodes (files get finalised), let the writers
-        upstream finish (lossless), and report."""
+        """Say end-of-stream downstream, close the nodes (files get finalised), read the inputs to
+        their end (their writers wait for that), wait until the readers of the outputs have read
+        them to their end (they may not have opened them yet), and report."""
         if error:  # at once: the supervisor must stop the sources before this stage's inputs can end
             self.send("failed", error)
         try:
             for outlet in self.outlets.values():
-                self.put_eos(outlet)
+                self.persist(outlet.write_eos)
         except (StopNow, shm.RingAborted):
             pass
         failures = close_nodes(self.opened)
         self.opened = []
-        if self.lossless:
-            try:
-                self.drain()
-            except (StopNow, shm.RingAborted):
-                pass
+        try:
+            self.drain_inputs()
+            for outlet in self.outlets.values():
+                self.persist(outlet.drain)
+        except (StopNow, shm.RingAborted):
+            pass
         self.send("done", self.stats_payload(), "; ".join(failures))
 
-    def put_eos(self, outlet: Outlet) -> None:
-        while True:
-            try:
-                outlet.write_eos(POLL_S)
-                return
-            except TimeoutError:
-                self.poll_control()
-                if self.stop_now:
-                    raise StopNow() from None
-
-    def drain(self) -> None:
-        """Read every input to its end so its writer is never left waiting on this stage."""
+    def drain_inputs(self) -> None:
+        """Read every input to its end and release it, so its writer is never left waiting on this stage."""
         for _, inlet in self.inlets:
             while not inlet.ended:
                 self.read_one(inlet)
-                inlet.release()
+            inlet.release()
 
     def abandon(self) -> None:
         """The supervisor is gone: wake every process waiting on the run's rings, close the
@@ -479,9 +489,17 @@ class StageWorker:
         for channel in [*self.outlets.values(), *(inlet for _, inlet in self.inlets)]:
             channel.abort()
         close_nodes(self.opened)
-        self.opened = []
+        self.drop_nodes()
         self.close_channels()
         shm.cleanup(self.cfg.run_id)
+
+    def drop_nodes(self) -> None:
+        """Let go of the nodes and what they kept of their last inputs (views into the rings), so
+        the rings unmap at close."""
+        self.opened = []
+        self.nodes.clear()
+        self.history = []
+        gc.collect()
 
     def close_channels(self) -> None:
         for channel in [*self.outlets.values(), *(inlet for _, inlet in self.inlets), *self.taps.values()]:

@@ -3,6 +3,8 @@
 import cv2
 import numpy as np
 
+from nodes.face.align import transform_points
+
 BLEND_MODES = ("alpha", "poisson")
 INTERPOLATIONS = {
     "nearest": cv2.INTER_NEAREST,
@@ -57,6 +59,17 @@ def hull_mask(points: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         hull = cv2.convexHull(np.rint(points * 16).astype(np.int32))
         cv2.fillConvexPoly(canvas, hull, 255, lineType=cv2.LINE_AA, shift=4)
     return canvas.astype(np.float32) * np.float32(1 / 255)
+
+
+def landmark_hull(face: dict, shape: tuple[int, int]) -> np.ndarray:
+    """``hull_mask`` of a face record's landmarks in its swap's geometry (``swap_matrix``), of ``shape``.
+    When the aligner cut this very geometry (the same ``matrix`` and size) its ``crop_mask`` is that hull,
+    so it is taken instead of drawn again."""
+    crop_mask, matrix, swap_matrix = face.get("crop_mask"), face.get("matrix"), face["swap_matrix"]
+    if (crop_mask is not None and matrix is not None and crop_mask.shape == tuple(shape[:2])
+            and np.array_equal(matrix, swap_matrix)):
+        return crop_mask
+    return hull_mask(transform_points(np.asarray(face["landmarks"])[:, :2], swap_matrix), shape)
 
 
 def paste_back(
@@ -148,13 +161,13 @@ def _frame_to_face(matrix: np.ndarray, face_shape, scale: float, offset_x: float
 
 def _warped_support(mask: np.ndarray, frame_to_face: np.ndarray, frame_shape) -> tuple | None:
     """Frame box (x0, y0, x1, y1) that holds every pixel the warped mask touches, or None if none."""
-    rows = np.flatnonzero(np.any(mask > 0, axis=1))
-    if rows.size == 0:
+    left, top, w, h = cv2.boundingRect((mask > 0).view(np.uint8))
+    if w == 0:
         return None
-    cols = np.flatnonzero(np.any(mask > 0, axis=0))
+    right, bottom = left + w - 1, top + h - 1
     # Bilinear sampling reaches one pixel beyond the last non-zero one.
-    corners = np.array([[cols[0] - 1, rows[0] - 1, 1.0], [cols[-1] + 1, rows[0] - 1, 1.0],
-                        [cols[0] - 1, rows[-1] + 1, 1.0], [cols[-1] + 1, rows[-1] + 1, 1.0]])
+    corners = np.array([[left - 1, top - 1, 1.0], [right + 1, top - 1, 1.0],
+                        [left - 1, bottom + 1, 1.0], [right + 1, bottom + 1, 1.0]])
     in_frame = corners @ np.linalg.inv(frame_to_face).T
     height, width = frame_shape[:2]
     x0 = max(int(np.floor(in_frame[:, 0].min())), 0)

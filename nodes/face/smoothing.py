@@ -1,8 +1,8 @@
 """Landmark smoothing over time: the One-Euro filter (Casiez, Roussel, Vogel, CHI 2012).
 
 A first-order low-pass whose cutoff rises with speed: a still face gets heavy smoothing (no jitter),
-a moving one little (no lag). It runs on capture times, so dropped frames and uneven frame rates are
-handled, and on whole point arrays at once (468 x 2 or x 3 costs microseconds).
+a moving one little (no lag). It runs on frame times (`frame_time`), so dropped frames and uneven frame
+rates are handled, and on whole point arrays at once (468 x 2 or x 3 costs microseconds).
 
 Two changes from the paper, both as in MediaPipe's landmark smoothing or beyond it:
 - Speed is measured in face sizes per second (the face size being the mean of the width and height of
@@ -18,6 +18,16 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+
+def frame_time(node) -> float:
+    """When a node's frame was taken, in seconds, for its filters: in a video file, the frame's time in
+    the video (frame id / fps), so a file is smoothed alike however fast it is processed; for a live
+    stream, the capture clock."""
+    stream = node.stream
+    if stream.media is not None and stream.fps:
+        return node.frame_id / stream.fps
+    return node.capture_time
 
 
 def _alpha(cutoff_hz: np.ndarray | float, dt: float) -> np.ndarray | float:
