@@ -384,7 +384,7 @@ class Runtime:
             self.report.latency_ms.extend(stats["latency"])
 
     def _fail(self, message: str, now: bool = False) -> None:
-        log.error("%s", message)
+        log.debug("%s", message)  # the caller reports it once (the CLI prints report.error)
         if not self.report.error:
             self.report.error = message
         self._stop_now = self._stop_now or now
