@@ -34,6 +34,7 @@ class FacesFileOutput(Node):
     written as its frame passes, so a run that stops early leaves every finished frame in the file."""
 
     category = "Output"
+    restartable = False  # a restarted stage would reopen the file and truncate what was written
     inputs = {"faces": Faces}
     params = {"path": Path(role="output", extensions=[".jsonl"], help="the JSON Lines file to write")}
     cost_ms = 0.5

@@ -96,6 +96,7 @@ class VideoFileOutput(Node):
     """Writes the frames to a video file, with the source's audio and a tag marking it as synthetic."""
 
     category = "Output"
+    restartable = False  # a restarted stage would reopen the file and truncate what was written
     inputs = {"frame": Frame}
     params = {
         "path": Path(role="output", extensions=[".mp4", ".mkv", ".avi", ".mov"], help="the video file to write"),

@@ -199,6 +199,30 @@ def test_lossless_a_killed_output_stage_stops_the_run_with_a_clear_message(tmp_p
     assert not any(alive(pid) for pid in report.processes.values())
 
 
+def test_realtime_a_killed_stage_that_writes_a_file_is_not_restarted_and_the_file_is_kept(tmp_path):
+    """A new process would open the file again and start it over: the run stops instead."""
+    log_file = tmp_path / "frames.txt"
+    graph = build([("src", "TestPattern", {"width": 64, "height": 48, "frames": 0, "realtime": True,
+                                           "fps": 60.0}, "a"),
+                   ("log", "FrameLog", {"path": str(log_file)}, "b")],
+                  ["src.frame -> log.frame"])
+    runtime = Runtime(graph, REGISTRY)
+    result = {}
+    thread = threading.Thread(target=lambda: result.setdefault("report", runtime.run()), daemon=True)
+    thread.start()
+    assert wait_until(lambda: runtime.snapshot()["frames"] >= 20, 20.0)
+    os.kill(runtime.pids()["s1"], signal.SIGKILL)
+    thread.join(30)
+    report = result["report"]
+    assert report.mode == "realtime"
+    assert "stage s1 (nodes: log) died (killed by SIGKILL)" in report.error
+    assert "it held log, whose output a new process would start again" in report.error
+    assert runtime.snapshot()["stages"]["s1"]["restarts"] == 0
+    logged = [int(line) for line in log_file.read_text().split()]
+    assert len(logged) >= 20 and logged == sorted(logged)  # what was written before the kill is there
+    assert shm.segments(runtime.run_id) == []
+
+
 def test_cli_run_uses_the_runtime(tmp_path, clip300):
     preset = write_preset(tmp_path / "p.json",
                           [("src", "VideoSource", {"path": clip300}, None),
@@ -221,3 +245,18 @@ def test_a_node_that_cannot_go_on_stops_the_run_with_its_message(tmp_path):
     assert report.error == "node 'broken': the disk went away at frame 25"
     assert len(read_frames(tmp_path / "o.mp4")) >= 25  # the other output was closed properly
     assert shm.segments(runtime.run_id) == []
+
+
+def test_a_stage_that_fails_reads_its_full_inputs_to_their_end_without_a_traceback(tmp_path, capfd):
+    """The failing stage is behind: its input ring is full when it fails, and it must release what it
+    reads while it waits for the end of the stream."""
+    graph = build([("src", "TestPattern", {"width": 64, "height": 48, "frames": 0}, "a"),
+                   ("slow", "SlowFrame", {"delay_ms": 10.0}, "b"),
+                   ("broken", "BrokenSink", {"at": 10}, "b")],
+                  ["src.frame -> slow.frame", "slow.frame -> broken.frame"])
+    runtime = Runtime(graph, REGISTRY)
+    report = runtime.run()
+    assert report.error == "node 'broken': the disk went away at frame 10"
+    assert shm.segments(runtime.run_id) == []
+    err = capfd.readouterr().err
+    assert "Traceback" not in err, err

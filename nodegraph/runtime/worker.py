@@ -479,9 +479,10 @@ class StageWorker:
     def drain_inputs(self) -> None:
         """Read every input to its end and release it, so its writer is never left waiting on this stage."""
         for _, inlet in self.inlets:
+            inlet.release()
             while not inlet.ended:
                 self.read_one(inlet)
-            inlet.release()
+                inlet.release()
 
     def abandon(self) -> None:
         """The supervisor is gone: wake every process waiting on the run's rings, close the

@@ -1,0 +1,124 @@
+"""The in-process runner's side of what the editor reads: previews made in the run thread and kept,
+the base preview on frames a node did not process, and live stats in the runtime's shape."""
+
+import threading
+import time
+from typing import ClassVar
+
+import numpy as np
+import pytest
+from runtime_nodes import build, registry
+
+from nodegraph.editor.session import make_runner
+from nodegraph.errors import InvalidInput
+from nodegraph.execution import PREVIEW_FPS, frame_total, stream_of
+from nodegraph.node import Node, StreamInfo
+from nodegraph.params import Float, Int
+from nodegraph.runtime import Runtime
+from nodegraph.sequential import SequentialRunner
+from nodegraph.types import Frame
+from nodes.sources import TestPattern
+
+
+class Inverts(Node):
+    """Inverts the frame after `delay_ms`; its preview shows the frame it kept, and it fails on frame `fail_at`."""
+
+    inputs = {"frame": Frame}
+    outputs = {"frame": Frame}
+    params = {"delay_ms": Float(0.0, 1000.0, default=0.0), "fail_at": Int(-1, 1000, default=-1)}
+    preview_threads: ClassVar[list[int]] = []
+
+    def process(self, frame):
+        if self.frame_id == self.fail_at:
+            raise ValueError("not this one")
+        time.sleep(self.delay_ms / 1000.0)
+        self.kept = frame
+        return {"frame": 255 - frame}
+
+    def preview(self, outputs):
+        Inverts.preview_threads.append(threading.get_ident())
+        return self.kept.copy()
+
+
+def chain(frames: int, **inverts):
+    reg = registry()
+    reg.add(Inverts, "tests")
+    graph = build([("src", "TestPattern", {"width": 64, "height": 48, "frames": frames}),
+                   ("inv", "Inverts", inverts)], ["src.frame -> inv.frame"])
+    return graph, reg
+
+
+def test_previews_are_made_in_the_run_thread_at_the_preview_rate_and_kept():
+    graph, reg = chain(60, delay_ms=8.0)  # about half a second
+    runner = SequentialRunner(graph, reg)
+    Inverts.preview_threads.clear()
+    thread = threading.Thread(target=runner.run, daemon=True)
+    thread.start()
+    seen = []
+    while thread.is_alive():
+        picture = runner.preview("inv")
+        if picture is not None and (not seen or picture is not seen[-1]):
+            seen.append(picture)
+        time.sleep(0.002)
+    thread.join()
+    run_thread = thread.ident
+    assert Inverts.preview_threads and set(Inverts.preview_threads) == {run_thread}
+    elapsed = runner.report.elapsed_s
+    # one picture per preview period at most (and each made once, however often it was asked for)
+    assert 2 <= len(seen) <= elapsed * PREVIEW_FPS + 2
+    assert len(Inverts.preview_threads) == len(seen)
+    assert runner.preview("inv") is runner.preview("inv")
+
+
+def test_a_frame_the_node_did_not_process_shows_what_passed_through():
+    """Its preview would draw what it kept from frame 3; the picture is frame 4, which passed through."""
+    graph, reg = chain(5, fail_at=4)
+    runner = SequentialRunner(graph, reg)
+    report = runner.run()
+    assert report.nodes["inv"]["errors"] == 1
+    pattern = TestPattern("p", {"width": 64, "height": 48, "frames": 5})
+    pattern.setup()
+    frames = []
+    for frame_id in (3, 4):
+        pattern.frame_id = frame_id
+        frames.append(pattern.process()["frame"])
+    assert np.array_equal(runner._nodes["inv"].kept, frames[0])
+    assert np.array_equal(runner.preview("inv"), frames[1])
+
+
+def shape(value):
+    """The nested key structure of a snapshot."""
+    if isinstance(value, dict):
+        return {key: shape(v) for key, v in value.items()}
+    return type(value).__name__ if value is not None else "none"
+
+
+def test_the_sequential_snapshot_has_the_runtimes_shape():
+    graph, reg = chain(3)
+    runner = SequentialRunner(graph, reg)
+    runner.run()
+    seq = runner.snapshot()
+    mp = Runtime(build([("src", "TestPattern", {"frames": 3}), ("inv", "FrameAdjuster", {})],
+                       ["src.frame -> inv.frame"]), registry()).snapshot()
+    assert set(seq) == set(mp)
+    assert set(seq["latency_ms"]) == set(mp["latency_ms"])
+    assert set(seq["nodes"]) == set(mp["nodes"]) == {"src", "inv"}
+    assert all(set(seq["nodes"][n]) == set(mp["nodes"][n]) for n in seq["nodes"])
+    assert set(seq["stages"]["main"]) == set(next(iter(mp["stages"].values())))
+    assert (seq["frames"], seq["running"], seq["nodes"]["inv"]["frames"]) == (3, False, 3)
+    assert seq["stages"]["main"]["nodes"] == ["src", "inv"]
+
+
+def test_the_in_process_runner_refuses_realtime_mode():
+    graph, reg = chain(3)
+    with pytest.raises(InvalidInput, match="no realtime mode"):
+        make_runner(graph, reg, frames=None, mode="realtime", engine="sequential")
+    assert isinstance(make_runner(graph, reg, frames=None, mode=None, engine="sequential"), SequentialRunner)
+
+
+def test_the_stream_and_the_frame_total_of_a_run():
+    infos = [StreamInfo(None, 50, None), StreamInfo(25.0, None, "a.mp4"), StreamInfo(30.0, 40, "b.mp4")]
+    assert stream_of(infos) == StreamInfo(25.0, 40, "a.mp4")
+    assert stream_of([]) == StreamInfo()
+    assert [frame_total(StreamInfo(frames=f), m) for f, m in ((40, None), (40, 10), (None, 10), (None, None))] \
+        == [40, 10, 10, None]
