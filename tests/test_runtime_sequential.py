@@ -64,9 +64,10 @@ def test_previews_are_made_in_the_run_thread_at_the_preview_rate_and_kept():
     run_thread = thread.ident
     assert Inverts.preview_threads and set(Inverts.preview_threads) == {run_thread}
     elapsed = runner.report.elapsed_s
-    # one picture per preview period at most (and each made once, however often it was asked for)
-    assert 2 <= len(seen) <= elapsed * PREVIEW_FPS + 2
-    assert len(Inverts.preview_threads) == len(seen)
+    # one picture per preview period at most, each made once however often it was asked for (a busy
+    # poller may miss some, so it can see fewer pictures than were made, never more)
+    made = len(Inverts.preview_threads)
+    assert 2 <= len(seen) <= made <= elapsed * PREVIEW_FPS + 2
     assert runner.preview("inv") is runner.preview("inv")
 
 
