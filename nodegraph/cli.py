@@ -207,7 +207,7 @@ def cmd_bench(args) -> int:
     if args.what == "transport":
         from .bench.transport import bench_transport
 
-        result = bench_transport(args.frames or 100)
+        result = bench_transport(args.frames or 300)
         summary = (f"per 1920x1080 frame: memcpy {result['memcpy_ms']:.3f} ms, shared-memory ring "
                    f"{result['shm_ms']:.3f} ms, multiprocessing.Queue {result['queue_ms']:.3f} ms")
     elif args.what == "chain":

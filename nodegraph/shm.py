@@ -3,8 +3,10 @@
 One writer, one or more readers, each reader with its own cursor. A packet is written
 once, straight into its slot (see `codec`), and never pickled.
 
-Lossless mode: the writer waits until every reader released the slot it would reuse, so
-readers get every packet as zero-copy, read-only views that stay valid until `release()`.
+Lossless mode: the writer waits until every reader released some slot, so readers get every
+packet as zero-copy, read-only views that stay valid until `release()`. Of the free slots it
+takes the one released last: while readers keep up, frames go to the same one or two slots,
+whose memory is still in cache, and the others only absorb bursts.
 Realtime mode: the writer never waits and overwrites the oldest slot; a reader copies
 the newest packet out under a seqlock (slot stamp checked before and after the copy) so it
 never returns a torn packet, and counts the older packets it skipped as drops.
@@ -12,6 +14,7 @@ never returns a torn packet, and counts the older packets it skipped as drops.
 Segment layout (all counters int64, each group on its own 64-byte line):
   global   magic, version, slot_bytes, slots, readers | abort, mode, write_seq, last frame
   reader   next seq, released seq, drops                 (one line per reader)
+  index    the slot of packet n at [n % slots]             (padded to whole lines)
   slot     stamp, frame id, capture time, length, eos | payload   (stamp 2n+1 while packet n is
            written, 2n+2 once it is complete)
 
@@ -60,7 +63,7 @@ _ON_LINUX = sys.platform.startswith("linux")
 _TRACKED = os.name == "posix"  # the resource tracker only follows POSIX segments
 
 _MAGIC = int.from_bytes(b"ngring01", "little")
-_VERSION = 1
+_VERSION = 2
 _LINE = 64
 _G_MAGIC, _G_VERSION, _G_SLOT_BYTES, _G_SLOTS, _G_READERS = range(5)
 _G_ABORT, _G_MODE, _G_WRITE_SEQ, _G_LAST_FRAME = range(8, 12)
@@ -186,7 +189,11 @@ def check_free_space(nbytes: int, what: str = "shared memory") -> None:
 
 def ring_bytes(slot_bytes: int, slots: int, readers: int) -> int:
     """Size of the segment `Ring.create` allocates for this geometry."""
-    return _GLOBAL_BYTES + readers * _LINE + slots * _slot_stride(slot_bytes)
+    return _GLOBAL_BYTES + readers * _LINE + _index_bytes(slots) + slots * _slot_stride(slot_bytes)
+
+
+def _index_bytes(slots: int) -> int:
+    return -(-slots * 8 // _LINE) * _LINE
 
 
 def _slot_stride(slot_bytes: int) -> int:
@@ -251,7 +258,9 @@ class Ring:
         self.slots = int(self._ctl[_G_SLOTS])
         self.readers = int(self._ctl[_G_READERS])
         self._cursors = np.ndarray((self.readers, _LINE // 8), np.int64, buf, _GLOBAL_BYTES)
-        first = _GLOBAL_BYTES + self.readers * _LINE
+        index_at = _GLOBAL_BYTES + self.readers * _LINE
+        self._index = np.ndarray((self.slots,), np.int64, buf, index_at)
+        first = index_at + _index_bytes(self.slots)
         stride = _slot_stride(self.slot_bytes)
         self._meta = np.ndarray((self.slots, _LINE // 8), np.int64, buf, first, (stride, 8))
         self._time = np.ndarray((self.slots,), np.float64, buf, first + 8 * _S_TIME, (stride,))
@@ -324,7 +333,7 @@ class Ring:
         """
         if self._shm is None:
             return
-        self._ctl = self._cursors = self._meta = self._time = None
+        self._ctl = self._cursors = self._index = self._meta = self._time = None
         self._payload = self._payload_ro = []
         try:
             self._shm.close()
@@ -458,13 +467,14 @@ class RingWriter:
         n = self._seq
         if self.lossless:
             for _ in ring._polls(timeout):
-                if min(ring._cursors[:, _R_RELEASED].tolist()) > n - ring.slots:
+                if (slot := self._warmest_free_slot()) is not None:
                     break
             else:
                 raise TimeoutError(f"ring {ring.name}: readers did not release a slot within {timeout} s")
         elif ring._ctl[_G_ABORT]:
             raise RingAborted(f"ring {ring.name} was aborted")
-        slot = n % ring.slots
+        else:
+            slot = n % ring.slots  # overwrite the oldest packet, never the newest a reader may be copying
         meta = ring._meta[slot]
         meta[_S_STAMP] = 2 * n + 1
         codec.encode_unchecked(value, ring._payload[slot])
@@ -473,8 +483,25 @@ class RingWriter:
         meta[_S_LENGTH] = size
         meta[_S_EOS] = eos
         meta[_S_STAMP] = 2 * n + 2
+        ring._index[n % ring.slots] = slot
         self._seq = n + 1
         ring._ctl[_G_WRITE_SEQ] = n + 1
+
+
+    def _warmest_free_slot(self) -> int | None:
+        """The slot every reader released last, or None while all are held (lossless).
+
+        A slot's stamp says which packet it holds (2n+2: packet n; odd: a write a crashed writer
+        never published; 0: never written); it is free once every reader released past that packet.
+        """
+        ring = self._ring
+        released = min(ring._cursors[:, _R_RELEASED].tolist())
+        best, best_held = None, -2
+        for slot, stamp in enumerate(ring._meta[:, _S_STAMP].tolist()):
+            held = -1 if stamp % 2 else stamp // 2 - 1
+            if held < released and held > best_held:
+                best, best_held = slot, held
+        return best
 
 
 class RingReader:
@@ -530,7 +557,7 @@ class RingReader:
 
     def _view(self, n: int) -> Packet:
         ring = self._ring
-        slot = n % ring.slots
+        slot = int(ring._index[n % ring.slots])
         meta = ring._meta[slot]
         if meta[_S_EOS]:
             return Packet(-1, 0.0, None, True)
@@ -544,7 +571,7 @@ class RingReader:
         ring = self._ring
         written = int(ring._ctl[_G_WRITE_SEQ])
         n = max(self._next, written - ring.slots) if oldest else written - 1
-        slot = n % ring.slots
+        slot = n % ring.slots  # a realtime writer keeps packet n there
         meta = ring._meta[slot]
         stamp = 2 * n + 2
         if meta[_S_STAMP] != stamp:

@@ -417,6 +417,31 @@ def test_a_lossless_reader_that_holds_every_slot_is_told_to_release(run_id):
         assert reader.read(0).value == 2
 
 
+def test_a_lossless_writer_reuses_the_slot_released_last_and_its_readers_follow(run_id):
+    """While the reader keeps up, every frame goes to one slot (still in cache); a held packet
+    makes the writer take another, and each packet is still read from the slot it went to."""
+    with Ring.create(shm.segment_name(run_id, "warm"), encoded_size(pattern(0)), slots=4) as ring:
+        writer, reader = ring.writer(lossless=True), ring.reader(0)
+
+        def send_and_read(frame_id: int):
+            writer.write(frame_id, capture_time(frame_id), pattern(frame_id), timeout=1)
+            packet = reader.read(0)
+            assert packet.frame_id == frame_id
+            np.testing.assert_array_equal(packet.value, pattern(frame_id))
+            return packet.value.ctypes.data
+
+        addresses = []
+        for frame_id in range(3):
+            addresses.append(send_and_read(frame_id))
+            reader.release()
+        assert len(set(addresses)) == 1
+        held = send_and_read(3)  # not released: the next frame must go elsewhere
+        fresh = send_and_read(4)
+        assert held != fresh
+        reader.release()
+        assert send_and_read(5) == fresh  # both free now: the one written last wins
+
+
 def test_frames_must_go_out_in_increasing_order(run_id):
     with Ring.create(shm.segment_name(run_id, "order"), 64) as ring:
         writer = ring.writer(lossless=False)

@@ -5,11 +5,14 @@ Both transports are measured the same way, as throughput per frame (not round tr
 sender keeps at most `WINDOW` frames unacknowledged (the ring's slots; for the queue, acks
 on a second queue) and records when each frame was handed over; a frame's time is the gap
 since the previous hand-over, so waiting for the reader counts. `*_ms` is the median gap
-past the first `WINDOW` frames (pipeline fill), `*_mean_ms` the whole run's wall time,
+past the first `WINDOW` frames of a burst (pipeline fill), `*_mean_ms` the bursts' wall time,
 including the final wait for the last acknowledgement, divided by the frame count.
 Both readers look at one pixel of each frame to check it is the one expected; the ring's
 reader gets a zero-copy view and acknowledges with `release()`, the queue's reader gets an
 unpickled copy and acknowledges on the ack queue.
+
+A shared machine's memory bandwidth drifts from second to second, so the copies and the
+ring are measured in alternating rounds and their ratio compares like with like.
 """
 
 from __future__ import annotations
@@ -52,8 +55,9 @@ def _queue_consumer(frames_q, acks_q, frames: int) -> None:
         acks_q.put(frame_id if image[0, 0, 0] == frame_id % 256 else -1)
 
 
-def _timed(frames: int, send: Callable[[int], None], finish: Callable[[], None]) -> tuple[float, float]:
-    """(median, mean) milliseconds per frame of `send(i)` for every frame, then `finish()`."""
+def _timed(frames: int, send: Callable[[int], None], finish: Callable[[], None]) -> tuple[list[float], float]:
+    """Gaps in seconds between hand-overs of `send(i)` for every frame past the pipeline fill,
+    and the wall time of all of them followed by `finish()`."""
     stamps = [time.perf_counter()]
     for i in range(frames):
         send(i)
@@ -61,45 +65,58 @@ def _timed(frames: int, send: Callable[[int], None], finish: Callable[[], None])
     finish()
     total = time.perf_counter() - stamps[0]
     gaps = np.diff(stamps)[WINDOW:] if frames > 2 * WINDOW else np.diff(stamps)
-    return round(float(np.median(gaps)) * 1e3, 3), round(total / frames * 1e3, 3)
+    return gaps.tolist(), total
 
 
-def _bench_memcpy(frame: np.ndarray, frames: int, destinations: int) -> float:
-    """Median ms of np.copyto of `frame` into `destinations` buffers taken in turn."""
-    dsts = [np.empty_like(frame) for _ in range(destinations)]
-    samples = []
-    for i in range(frames):
-        t0 = time.perf_counter()
-        np.copyto(dsts[i % destinations], frame)
-        samples.append(time.perf_counter() - t0)
+def _median_ms(samples: list[float]) -> float:
     return round(statistics.median(samples) * 1e3, 3)
 
 
-def _bench_ring(ctx, frame: np.ndarray, frames: int) -> tuple[float, float]:
-    name = segment_name(new_run_id(), "bench")
-    with Ring.create(name, encoded_size(frame), slots=WINDOW) as ring:
-        ready, result = ctx.Event(), ctx.Queue()
-        proc = ctx.Process(target=_ring_consumer, args=(name, frames, ready, result), daemon=True)
-        proc.start()
-        try:
-            if not ready.wait(_START_TIMEOUT):
-                raise RuntimeError("the ring reader process did not start")
-            writer = ring.writer(lossless=True)
+def _copy_samples(frame: np.ndarray, dsts: list[np.ndarray], frames: int) -> list[float]:
+    """Seconds of np.copyto of `frame` into `dsts` taken in turn, one sample per copy."""
+    samples = []
+    for i in range(frames):
+        t0 = time.perf_counter()
+        np.copyto(dsts[i % len(dsts)], frame)
+        samples.append(time.perf_counter() - t0)
+    return samples
 
-            def send(i: int) -> None:
-                frame[0, 0, 0] = i % 256
-                writer.write(i, time.time(), frame)
 
-            timing = _timed(frames, send, writer.drain)
-            bad = result.get(timeout=_START_TIMEOUT)
-        finally:
-            ring.abort()
-            proc.join(5)
-            if proc.is_alive():
-                proc.kill()
-    if bad:
-        raise RuntimeError(f"the ring reader got {bad} wrong frames")
-    return timing
+class _RingLink:
+    """A ring of `WINDOW` slots to a reader process that checks and releases `frames` frames."""
+
+    def __init__(self, ctx, frame: np.ndarray, frames: int):
+        self._ring = Ring.create(segment_name(new_run_id(), "bench"), encoded_size(frame), slots=WINDOW)
+        self._frame, self._sent = frame, 0
+        ready, self._result = ctx.Event(), ctx.Queue()
+        self._proc = ctx.Process(target=_ring_consumer, args=(self._ring.name, frames, ready, self._result),
+                                 daemon=True)
+        self._proc.start()
+        if not ready.wait(_START_TIMEOUT):
+            self.close()
+            raise RuntimeError("the ring reader process did not start")
+        self._writer = self._ring.writer(lossless=True)
+
+    def burst(self, frames: int) -> tuple[list[float], float]:
+        """Send `frames` frames and wait until the reader released them all: (gaps, wall time)."""
+        def send(_: int) -> None:
+            i = self._sent
+            self._frame[0, 0, 0] = i % 256
+            self._writer.write(i, time.time(), self._frame)
+            self._sent += 1
+
+        return _timed(frames, send, self._writer.drain)
+
+    def wrong_frames(self) -> int:
+        return self._result.get(timeout=_START_TIMEOUT)
+
+    def close(self) -> None:
+        self._ring.abort()
+        self._proc.join(5)
+        if self._proc.is_alive():
+            self._proc.kill()
+        self._ring.unlink()
+        self._ring.detach()
 
 
 def _bench_queue(ctx, frame: np.ndarray, frames: int) -> tuple[float, float]:
@@ -124,32 +141,47 @@ def _bench_queue(ctx, frame: np.ndarray, frames: int) -> tuple[float, float]:
         frames_q.put((i, image))
 
     try:
-        return _timed(frames, send, lambda: take_acks(frames))
+        gaps, total = _timed(frames, send, lambda: take_acks(frames))
+        return _median_ms(gaps), round(total / frames * 1e3, 3)
     finally:
         proc.join(5)
         if proc.is_alive():
             proc.kill()
 
 
-def bench_transport(frames: int = 100) -> dict:
+def bench_transport(frames: int = 300, rounds: int = 5) -> dict:
     """Milliseconds per 1920x1080x3 uint8 frame: memcpy, our ring (lossless), multiprocessing.Queue.
 
     `memcpy_ms` copies into one destination, which stays in cache; `memcpy_rotating_ms` copies
-    into `WINDOW` destinations in turn, the memory a ring of `WINDOW` slots writes to.
+    into `WINDOW` destinations in turn, as much memory as a ring of `WINDOW` slots holds.
     """
     ctx = mp.get_context("spawn")
     frame = np.random.default_rng(0).integers(0, 256, FRAME_SHAPE, np.uint8)
-    memcpy_ms = _bench_memcpy(frame, frames, 1)
-    memcpy_rotating_ms = _bench_memcpy(frame, frames, WINDOW)
-    shm_ms, shm_mean_ms = _bench_ring(ctx, frame, frames)
+    per_round = max(2 * WINDOW + 1, frames // rounds)
+    hot, rotating = [np.empty_like(frame)], [np.empty_like(frame) for _ in range(WINDOW)]
+    copies, rotating_copies, ring_gaps, ring_wall = [], [], [], 0.0
+    link = _RingLink(ctx, frame, per_round * rounds)
+    try:
+        for _ in range(rounds):
+            copies += _copy_samples(frame, hot, per_round)
+            rotating_copies += _copy_samples(frame, rotating, per_round)
+            gaps, wall = link.burst(per_round)
+            ring_gaps += gaps
+            ring_wall += wall
+        bad = link.wrong_frames()
+    finally:
+        link.close()
+    if bad:
+        raise RuntimeError(f"the ring reader got {bad} wrong frames")
+    memcpy_ms, shm_ms = _median_ms(copies), _median_ms(ring_gaps)
     queue_ms, queue_mean_ms = _bench_queue(ctx, frame, frames)
     return {
-        "frames": frames,
+        "frames": per_round * rounds,
         "memcpy_ms": memcpy_ms,
-        "memcpy_rotating_ms": memcpy_rotating_ms,
+        "memcpy_rotating_ms": _median_ms(rotating_copies),
         "shm_ms": shm_ms,
         "queue_ms": queue_ms,
-        "shm_mean_ms": shm_mean_ms,
+        "shm_mean_ms": round(ring_wall / (per_round * rounds) * 1e3, 3),
         "queue_mean_ms": queue_mean_ms,
         "shm_over_memcpy": round(shm_ms / memcpy_ms, 2),
         "queue_over_shm": round(queue_ms / shm_ms, 1),
