@@ -12,7 +12,9 @@ the newest packet out under a seqlock (slot stamp checked before and after the c
 never returns a torn packet, and counts the older packets it skipped as drops.
 
 Segment layout (all counters int64, each group on its own 64-byte line):
-  global   magic, version, slot_bytes, slots, readers | abort, mode, write_seq, last frame
+  global   magic, version, slot_bytes, slots, readers | abort, mode, write_seq, last frame,
+           data word, space word (int32 counters bumped when packets come / slots free up,
+           for `wakeup`)
   reader   next seq, released seq, drops                 (one line per reader)
   index    the slot of packet n at [n % slots]             (padded to whole lines)
   slot     stamp, frame id, capture time, length, eos | payload   (stamp 2n+1 while packet n is
@@ -35,7 +37,7 @@ from multiprocessing import resource_tracker, shared_memory
 
 import numpy as np
 
-from nodegraph import codec
+from nodegraph import codec, wakeup
 from nodegraph.errors import RunFailed
 
 if os.name == "posix":
@@ -66,15 +68,18 @@ _MAGIC = int.from_bytes(b"ngring01", "little")
 _VERSION = 2
 _LINE = 64
 _G_MAGIC, _G_VERSION, _G_SLOT_BYTES, _G_SLOTS, _G_READERS = range(5)
-_G_ABORT, _G_MODE, _G_WRITE_SEQ, _G_LAST_FRAME = range(8, 12)
+_G_ABORT, _G_MODE, _G_WRITE_SEQ, _G_LAST_FRAME, _G_DATA_WORD, _G_SPACE_WORD = range(8, 14)
 _GLOBAL_BYTES = 2 * _LINE
 _R_NEXT, _R_RELEASED, _R_DROPS = range(3)
 _S_STAMP, _S_FRAME, _S_TIME, _S_LENGTH, _S_EOS = range(5)
 _MODE_UNSET, _MODE_LOSSLESS, _MODE_REALTIME = range(3)
 _NO_FRAME = -(2**63)
 
-# Waits poll with a sleep that doubles from _MIN_SLEEP up to _MAX_SLEEP: a waiting process
-# costs well under 1% of a core, and a packet waits at most ~1 ms for a sleeping reader.
+# Where `wakeup` has futexes, a wait sleeps until its word changes, looking again at least every
+# _SIGNALLED_WAIT in case a process died before waking it. Elsewhere waits poll with a sleep
+# that doubles from _MIN_SLEEP up to _MAX_SLEEP: a waiting process costs well under 1% of a
+# core, and a packet waits at most ~1 ms for a sleeping reader.
+_SIGNALLED_WAIT = 0.01
 _MIN_SLEEP = 50e-6
 _MAX_SLEEP = 1e-3
 
@@ -248,6 +253,7 @@ class Ring:
         self.name = shm.name.lstrip("/")
         buf = shm.buf
         self._ctl = np.ndarray((_GLOBAL_BYTES // 8,), np.int64, buf, 0)
+        self._words = np.ndarray((_GLOBAL_BYTES // 4,), np.int32, buf, 0)  # field f's word: [2 * f]
         if self._ctl[_G_MAGIC] != _MAGIC or self._ctl[_G_VERSION] != _VERSION:
             self._ctl = None
             shm.close()
@@ -320,6 +326,8 @@ class Ring:
     def abort(self) -> None:
         """Make every wait on this ring, in every process, raise RingAborted."""
         self._ctl[_G_ABORT] = 1
+        self._signal(_G_DATA_WORD)
+        self._signal(_G_SPACE_WORD)
 
     @property
     def aborted(self) -> bool:
@@ -333,7 +341,7 @@ class Ring:
         """
         if self._shm is None:
             return
-        self._ctl = self._cursors = self._index = self._meta = self._time = None
+        self._ctl = self._words = self._cursors = self._index = self._meta = self._time = None
         self._payload = self._payload_ro = []
         try:
             self._shm.close()
@@ -373,25 +381,33 @@ class Ring:
             self.unlink()
         self.close()
 
-    def _polls(self, timeout: float | None):
-        """Yield until the caller breaks out, sleeping with backoff in between.
+    def _signal(self, field: int) -> None:
+        """Bump a word and wake whoever waits on it: packets came (data) or slots freed up (space)."""
+        self._words[2 * field] = (int(self._words[2 * field]) + 1) & 0x7FFFFFFF
+        wakeup.wake(self._ctl.ctypes.data + 8 * field)
+
+    def _polls(self, timeout: float | None, field: int):
+        """Yield until the caller breaks out; in between, wait for the word `field` to change.
 
         Stops once `timeout` seconds have passed; raises RingAborted when the ring is aborted.
+        The word is read before each yield, so a change after the caller looked ends the wait.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        delay = _MIN_SLEEP
+        address = self._ctl.ctypes.data + 8 * field
+        delay = _SIGNALLED_WAIT if wakeup.SIGNALLED else _MIN_SLEEP
         while True:
             if self._ctl[_G_ABORT]:
                 raise RingAborted(f"ring {self.name} was aborted")
+            seen = int(self._words[2 * field])
             yield
-            if deadline is None:
-                time.sleep(delay)
-            else:
-                left = deadline - time.monotonic()
-                if left <= 0:
+            pause = delay
+            if deadline is not None:
+                pause = min(pause, deadline - time.monotonic())
+                if pause <= 0:
                     return
-                time.sleep(min(delay, left))
-            delay = min(2 * delay, _MAX_SLEEP)
+            wakeup.wait(address, seen, pause)
+            if not wakeup.SIGNALLED:
+                delay = min(2 * delay, _MAX_SLEEP)
 
 
 def _reserve(shm: shared_memory.SharedMemory, name: str, size: int) -> None:
@@ -457,7 +473,7 @@ class RingWriter:
         """
         ring = self._ring
         column = _R_RELEASED if self.lossless else _R_NEXT
-        for _ in ring._polls(timeout):
+        for _ in ring._polls(timeout, _G_SPACE_WORD):
             if min(ring._cursors[:, column].tolist()) >= self._seq:
                 return True
         return False
@@ -466,7 +482,7 @@ class RingWriter:
         ring = self._ring
         n = self._seq
         if self.lossless:
-            for _ in ring._polls(timeout):
+            for _ in ring._polls(timeout, _G_SPACE_WORD):
                 if (slot := self._warmest_free_slot()) is not None:
                     break
             else:
@@ -486,6 +502,7 @@ class RingWriter:
         ring._index[n % ring.slots] = slot
         self._seq = n + 1
         ring._ctl[_G_WRITE_SEQ] = n + 1
+        ring._signal(_G_DATA_WORD)
 
 
     def _warmest_free_slot(self) -> int | None:
@@ -532,7 +549,7 @@ class RingReader:
                 f"ring {ring.name} reader {self.index} holds all {ring.slots} slots: "
                 "release() before reading more"
             )
-        for _ in ring._polls(timeout):
+        for _ in ring._polls(timeout, _G_DATA_WORD):
             if ring._ctl[_G_WRITE_SEQ] > self._next:  # the mode is set before the first packet
                 if ring._ctl[_G_MODE] == _MODE_LOSSLESS:
                     packet = self._view(self._next)
@@ -544,6 +561,8 @@ class RingReader:
         else:
             return None
         cursor[_R_NEXT] = self._next
+        if ring._ctl[_G_MODE] != _MODE_LOSSLESS:
+            ring._signal(_G_SPACE_WORD)  # a realtime writer's drain waits for readers to read
         return packet
 
     def rewind(self) -> None:
@@ -553,7 +572,10 @@ class RingReader:
 
     def release(self) -> None:
         """Hand back every packet read so far (their views must not be used after this)."""
-        self._ring._cursors[self.index, _R_RELEASED] = self._next
+        ring = self._ring
+        if ring._cursors[self.index, _R_RELEASED] != self._next:
+            ring._cursors[self.index, _R_RELEASED] = self._next
+            ring._signal(_G_SPACE_WORD)
 
     def _view(self, n: int) -> Packet:
         ring = self._ring
