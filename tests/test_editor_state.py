@@ -1,6 +1,7 @@
 """The editor's state, driven without a screen: edits, links checked by type, undo/redo, files,
 and live param changes reaching a running pipeline."""
 
+import os
 import time
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from nodegraph import preset
 from nodegraph.editor.files import RecentFiles
 from nodegraph.editor.layout import COLUMN_WIDTH, auto_layout
+from nodegraph.editor.session import STAGE_NICENESS
 from nodegraph.editor.state import EditorState
 from nodegraph.graph import Graph, Link
 from nodegraph.node import Node
@@ -278,6 +280,10 @@ def test_param_change_during_a_run_changes_the_output_without_a_restart(state, e
         assert state.session.pids() == pids  # the same stage processes: nothing was restarted
         if engine == "process":
             assert len(pids) >= 1 and all(pid != 0 for pid in pids.values())
+            if hasattr(os, "getpriority"):  # the stages yield the CPU to the window
+                ours = os.getpriority(os.PRIO_PROCESS, 0)
+                assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in pids.values()} == \
+                    {min(19, ours + STAGE_NICENESS)}
         assert state.poll().state == "running"
     finally:
         state.stop_run()

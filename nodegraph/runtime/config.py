@@ -48,6 +48,7 @@ class StageConfig:
     max_frames: int | None
     log_level: int
     resume: bool = False  # a restart: carry on from the rings' state
+    niceness: int = 0  # added to the process's nice value (Unix), so the caller's window stays responsive
 
 
 def buffer_suffix(index: int, generation: int) -> str:

@@ -93,10 +93,13 @@ def _exit_text(code: int | None) -> str:
 class Runtime:
     """Runs a graph as a pipeline of processes. `run()` blocks in the caller's thread (the main
     thread gets Ctrl-C handling); `stop()`, `set_param()`, `preview()`, `snapshot()` and `pids()`
-    may be called from other threads (the editor does)."""
+    may be called from other threads (the editor does).
+
+    `niceness` > 0 lowers the stage processes' scheduling priority (Unix), so a window in the
+    caller's process gets the CPU first when it needs it."""
 
     def __init__(self, graph: Graph, registry: Registry | None = None, *, frames: int | None = None,
-                 mode: str | None = None, previews: bool = False):
+                 mode: str | None = None, previews: bool = False, niceness: int = 0):
         if mode not in (None, *MODES):
             raise InvalidInput(f"mode {mode!r} is not known; use one of: {', '.join(MODES)}")
         self.graph = graph
@@ -105,6 +108,7 @@ class Runtime:
         self.max_frames = frames
         self.requested_mode = mode
         self.previews = previews
+        self.niceness = niceness
         self.classes = {n: self.registry.get(spec.type) for n, spec in graph.nodes.items()}
         for node_id, cls in self.classes.items():
             if "<locals>" in cls.__qualname__:
@@ -259,7 +263,7 @@ class Runtime:
                         for i, b in enumerate(self.plan.buffers) if b.stage == name)
         taps = {n: self.tap_index[n] for n in stage.nodes if n in self.tap_index}
         return StageConfig(self.run_id, name, stage.threads, tuple(nodes), inlets, outlets, taps, self.max_frames,
-                           log.getEffectiveLevel(), resume)
+                           log.getEffectiveLevel(), resume, self.niceness)
 
     def _spawn(self, run: _StageRun, resume: bool) -> None:
         ctx = mp.get_context("spawn")

@@ -50,6 +50,8 @@ class StopNow(Exception):
 def stage_main(config: StageConfig, conn) -> None:
     """Entry point of a stage process (spawn-started)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the supervisor's to handle
+    if config.niceness and hasattr(os, "nice"):
+        os.nice(config.niceness)  # first: the threads this process starts inherit it
     if not log.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("nodegraph: %(message)s"))
