@@ -31,6 +31,7 @@ log = logging.getLogger("nodegraph")
 FPS_CAP = 60.0  # while the user is doing something
 RUNNING_FPS = 15.0  # otherwise, while a run's previews change
 IDLE_FPS = 10.0
+RUN_UI_SHARE = 0.5  # during a run the window takes at most this share of a core, however fast the user acts
 INPUT_GRACE_S = 1.5  # full rate for this long after the last mouse or key event
 STATUS_PERIOD_S = 0.1  # run stats are read 10 times a second
 STOP_WAIT_S = 15.0  # at close, how long a run may take to stop cleanly
@@ -50,6 +51,7 @@ class EditorApp:
         self.full_rate = False  # render at the cap even without input (scripted runs)
         self.frame_ms: deque[float] = deque(maxlen=100_000)  # work + render time of each frame
         self.intervals_ms: deque[float] = deque(maxlen=100_000)  # time between frame starts
+        self._frame_cost = 0.0  # seconds a frame takes, smoothed
         self.exit_code = EXIT_OK
         self.viewers: list[Viewer] = []
         self.quit = False
@@ -400,11 +402,16 @@ class EditorApp:
     def period(self) -> float:
         """Seconds per frame: 60 fps while the user acts, the previews' 15 fps during a run, 10 fps
         otherwise. Software GL renders a big window slowly, and a frame not drawn leaves its CPU to
-        the pipeline."""
+        the pipeline: during a run the window never takes more than `RUN_UI_SHARE` of a core (with
+        a GPU a frame takes a few ms and this changes nothing; on the CPU, about 30 fps)."""
         if self.full_rate or time.monotonic() - self.last_input < INPUT_GRACE_S \
                 or any(dpg.is_mouse_button_down(button) for button in (0, 1, 2)):
-            return 1.0 / FPS_CAP
-        return 1.0 / (RUNNING_FPS if self.state.running or self.viewers else IDLE_FPS)
+            period = 1.0 / FPS_CAP
+        else:
+            period = 1.0 / (RUNNING_FPS if self.state.running or self.viewers else IDLE_FPS)
+        if self.state.running:
+            period = max(period, self._frame_cost / RUN_UI_SHARE)
+        return period
 
     def run(self) -> int:
         """The render loop; returns the exit code."""
@@ -418,6 +425,7 @@ class EditorApp:
                 self.frame()
                 spent = time.perf_counter() - start
                 self.frame_ms.append(spent * 1000.0)
+                self._frame_cost += 0.1 * (spent - self._frame_cost)
                 period = self.period()
                 if spent < period:
                     time.sleep(period - spent)
