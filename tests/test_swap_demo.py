@@ -54,6 +54,8 @@ def demo_frames() -> list[np.ndarray]:
 def test_video_swap_writes_every_input_frame_in_order(tmp_path, cli):
     result = cli("run", PRESET, cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stderr
+    said = [line for line in result.stderr.splitlines() if line.startswith("nodegraph: onnxruntime: ")]
+    assert len(said) == 1, result.stderr  # both stage processes load models; the run says it once
     written, inputs = read_frames(tmp_path / "out" / "video_swap.mp4"), demo_frames()
     assert len(inputs) == 150 and len(written) == len(inputs)
 

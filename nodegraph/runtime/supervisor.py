@@ -109,6 +109,7 @@ class Runtime:
         self.requested_mode = mode
         self.previews = previews
         self.niceness = niceness
+        self._announced: set[str] = set()
         self.classes = {n: self.registry.get(spec.type) for n, spec in graph.nodes.items()}
         for node_id, cls in self.classes.items():
             if "<locals>" in cls.__qualname__:
@@ -363,6 +364,8 @@ class Runtime:
                 self._send(run, "go")
         elif kind == "created":
             run.created.append(message[1])
+        elif kind == "log":
+            self._relay(message[1], message[2])
         elif kind == "stats":
             self._take_stats(run, message[1])
         elif kind == "failed":
@@ -379,6 +382,15 @@ class Runtime:
                                                           else RunFailed)(message[2])
             else:
                 self._fail(f"stage {run.name} could not start again: {message[2]}", now=True)
+
+    def _relay(self, level: int, text: str) -> None:
+        """A stage's log line, printed here; an INFO line (an announcement, like the onnxruntime
+        provider choice) once per run, however many stages say it."""
+        if level <= logging.INFO:
+            if text in self._announced:
+                return
+            self._announced.add(text)
+        log.log(level, text)
 
     def _take_stats(self, run: _StageRun, stats: dict) -> None:
         with self._lock:

@@ -19,6 +19,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from functools import partial
@@ -52,13 +53,28 @@ def stage_main(config: StageConfig, conn) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the supervisor's to handle
     if config.niceness and hasattr(os, "nice"):
         os.nice(config.niceness)  # first: the threads this process starts inherit it
-    if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("nodegraph: %(message)s"))
-        log.addHandler(handler)
-        log.propagate = False
     log.setLevel(config.log_level)
-    StageWorker(config, conn).main()
+    worker = StageWorker(config, conn)
+    log.handlers[:] = [ToSupervisor(worker)]
+    log.propagate = False
+    worker.main()
+
+
+class ToSupervisor(logging.Handler):
+    """Sends this stage's log lines to the supervisor, which prints them (an announcement once per
+    run, however many stages make it); to stderr once the supervisor is gone."""
+
+    def __init__(self, worker: StageWorker):
+        super().__init__()
+        self.worker = worker
+        self.fallback = logging.StreamHandler(sys.stderr)
+        self.fallback.setFormatter(logging.Formatter("nodegraph: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.worker.send("log", record.levelno, self.format(record))
+        except ParentGone:
+            self.fallback.emit(record)
 
 
 def import_class(module: str, qualname: str, node_id: str) -> type[Node]:
@@ -104,6 +120,7 @@ class StageWorker:
         self.passed: list[int] = []  # per input: packets brought but gone from `history` since the last join
         self.reader_drops: list[int] = []  # per input: its reader's drops, as last seen
         self.pending = None  # the handshake message waited for
+        self.send_lock = threading.Lock()
         self.last_stats = 0.0
         # realtime drops are counted on the node that reads the stage's first input
         self.drop_node = next((n.id for n in config.nodes for _, src, port in n.inputs
@@ -114,7 +131,8 @@ class StageWorker:
 
     def send(self, *message) -> None:
         try:
-            self.conn.send(message)
+            with self.send_lock:  # a node's own thread may log, and log lines go through here
+                self.conn.send(message)
         except (OSError, EOFError):
             raise ParentGone() from None
 
