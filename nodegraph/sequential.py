@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import queue
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -89,6 +90,13 @@ class SequentialRunner:
         """Stop after the frame under way (`now` makes no difference: a node is never interrupted)."""
         self._stop.set()
 
+    def _on_signal(self, signum, frame) -> None:
+        """Ctrl-C or SIGTERM: stop after this frame and close the outputs; a second one: at once."""
+        if self._stop.is_set():
+            raise KeyboardInterrupt
+        self.report.interrupted = True
+        self._stop.set()
+
     def set_param(self, node_id: str, name: str, value: Any) -> None:
         """Queue a live param change; it is applied between two frames."""
         self._edits.put((node_id, name, value))
@@ -152,6 +160,9 @@ class SequentialRunner:
         total = frame_total(nodes[order[0]].stream, self.max_frames)
         start = self._started = time.monotonic()
         published = start
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             frame_id = 0
             while not self._stop.is_set() and (self.max_frames is None or frame_id < self.max_frames):
@@ -176,6 +187,8 @@ class SequentialRunner:
             self._publish(time.monotonic())
             with self._lock:
                 self._ended = time.monotonic()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         return report
 
     def _run_frame(self, frame_id: int, nodes, order, inputs_of) -> bool:

@@ -287,7 +287,8 @@ class Ring:
                 f"not {slot_bytes}, {slots} and {readers}"
             )
         size = ring_bytes(slot_bytes, slots, readers)
-        check_free_space(size, f"ring {name} ({slots} slots of {_mib(slot_bytes)}, {readers} readers)")
+        readers_text = f"{readers} reader{'s' * (readers != 1)}"
+        check_free_space(size, f"ring {name} ({slots} slots of {_mib(slot_bytes)}, {readers_text})")
         try:
             shm = shared_memory.SharedMemory(name, create=True, size=size)
         except FileExistsError:

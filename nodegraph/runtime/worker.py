@@ -50,7 +50,11 @@ class StopNow(Exception):
 
 def stage_main(config: StageConfig, conn) -> None:
     """Entry point of a stage process (spawn-started)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the supervisor's to handle
+    # Ctrl-C, and a service manager's SIGTERM to the whole process group, are the supervisor's to
+    # handle: it stops the stages in order, so outputs are closed (a stage whose supervisor died
+    # notices on its own)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if config.niceness and hasattr(os, "nice"):
         os.nice(config.niceness)  # first: the threads this process starts inherit it
     log.setLevel(config.log_level)
