@@ -211,8 +211,8 @@ def cmd_bench(args) -> int:
         summary = (f"per 1920x1080 frame: memcpy {result['memcpy_ms']:.3f} ms, shared-memory ring "
                    f"{result['shm_ms']:.3f} ms, multiprocessing.Queue {result['queue_ms']:.3f} ms")
     elif args.what == "chain":
-        from .bench.chain import bench_chain
-        from .bench.chain import summary as chain_summary
+        from nodes.chain_bench import bench_chain
+        from nodes.chain_bench import summary as chain_summary
 
         if args.frames:  # the face chain's rounds, and the frames of each run of the demo chain
             result = bench_chain(args.frames, demo_frames=args.frames, realtime_frames=args.frames)

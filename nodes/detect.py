@@ -15,7 +15,7 @@ from .face.blazeface import SORT_ORDERS, BlazeFace, iou_one_to_many, sort_faces
 from .face.draw import draw_boxes
 from .face.records import updated
 from .face.smoothing import OneEuroFilter, frame_time
-from .swap import PROVIDER_CHOICES, resolve_model
+from .onnx_models import PROVIDER_CHOICES, resolve_model
 
 MATCH_IOU = 0.3  # a detection continues a track when their boxes overlap at least this much
 TRACK_SIDE = 640  # optical flow runs on the frame halved until its long side is below this

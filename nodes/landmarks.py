@@ -14,7 +14,7 @@ from .face.draw import draw_landmarks
 from .face.facemesh import CROP_MARGIN, FaceMesh, head_pose
 from .face.records import updated
 from .face.smoothing import OneEuroFilter, frame_time
-from .swap import PROVIDER_CHOICES, resolve_model
+from .onnx_models import PROVIDER_CHOICES, resolve_model
 
 
 def widened(box, coverage: float) -> np.ndarray:

@@ -9,15 +9,13 @@ setup with the expected and found names and shapes.
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path as FsPath
 
 import cv2
 import numpy as np
 
-from nodegraph import modelhub
 from nodegraph.errors import InvalidInput
 from nodegraph.node import Node
-from nodegraph.onnx import PROVIDERS, create_session
+from nodegraph.onnx import create_session
 from nodegraph.params import Choice, Float, Int, Model, Path
 from nodegraph.types import Faces, Frame
 
@@ -36,48 +34,13 @@ from .face.landmarks_data import mean_face
 from .face.records import updated
 from .media import IMAGE_EXTENSIONS, read_image
 from .onnx_initializer import last_initializer
+from .onnx_models import PROVIDER_CHOICES, model_mismatch, resolve_model, shape_fits, tensor_dims
 
-PROVIDER_CHOICES = ["auto", *PROVIDERS]
 DFL_COVERAGE = 2.2  # DeepFaceLive's face coverage for .dfm models
 PREVIEW_TILE = 128
 
 
 # -- shared by the swappers ----------------------------------------------------------------
-
-def resolve_model(value: str, base_dir, what: str) -> FsPath:
-    """A verified model file for a name or path; the error names the node and param."""
-    try:
-        return modelhub.resolve(value, base_dir=base_dir)
-    except modelhub.ModelError as e:
-        raise InvalidInput(f"{what}: {e}") from None
-
-
-def _dims(shape) -> list:
-    """A tensor shape with symbolic or unknown dimensions as None."""
-    return [d if isinstance(d, int) and d > 0 else None for d in shape]
-
-
-def _shape_text(shape) -> str:
-    return "[" + ", ".join("N" if d is None else str(d) for d in _dims(shape)) + "]"
-
-
-def _fits(found, expected) -> bool:
-    """True when a found shape can be the expected one (None in either: any size)."""
-    found = _dims(found)
-    if len(found) != len(expected):
-        return False
-    return all(e is None or f is None or f == e for f, e in zip(found, expected, strict=True))
-
-
-def tensors_text(tensors) -> str:
-    return ", ".join(f"{t.name} {_shape_text(t.shape)}" for t in tensors) or "none"
-
-
-def model_mismatch(path, kind: str, expected: str, session, extra: str = "") -> InvalidInput:
-    return InvalidInput(
-        f"{path}: not {kind} this node can run. Expected {expected}. Found inputs: "
-        f"{tensors_text(session.get_inputs())}; outputs: {tensors_text(session.get_outputs())}{extra}")
-
 
 def chosen_faces(faces: list, which: str, index: int) -> set[int]:
     if which == "all":
@@ -171,15 +134,15 @@ class DFMSwapper(Node):
                     "out_celeb_face_mask:0 [N, res, res, 1]")
         face_in = inputs.get("in_face:0")
         resolution = None
-        if face_in is not None and _fits(face_in.shape, [None, None, None, 3]):
-            dims = _dims(face_in.shape)
+        if face_in is not None and shape_fits(face_in.shape, [None, None, None, 3]):
+            dims = tensor_dims(face_in.shape)
             if dims[1] is not None and dims[1] == dims[2]:
                 resolution = dims[1]
         wanted_outputs = {"out_face_mask:0": 1, "out_celeb_face:0": 3, "out_celeb_face_mask:0": 1}
         ok = (resolution is not None
               and set(inputs) <= {"in_face:0", "morph_value:0"}
-              and ("morph_value:0" not in inputs or _fits(inputs["morph_value:0"].shape, [1]))
-              and all(name in outputs and _fits(outputs[name].shape, [None, resolution, resolution, channels])
+              and ("morph_value:0" not in inputs or shape_fits(inputs["morph_value:0"].shape, [1]))
+              and all(name in outputs and shape_fits(outputs[name].shape, [None, resolution, resolution, channels])
                       for name, channels in wanted_outputs.items()))
         if not ok:
             raise model_mismatch(path, "a DeepFaceLive .dfm swapper", expected, session)
@@ -314,10 +277,10 @@ class InSwapper(Node):
         target, source, output = inputs.get("target"), inputs.get("source"), outputs.get("output")
         expected = ("inputs target [1, 3, S, S] (RGB 0..1) and source [1, D]; output output [1, 3, S, S]; "
                     "and a D x D emap as the graph's last initializer")
-        size = _dims(target.shape)[2] if target is not None and len(target.shape) == 4 else None
-        dim = _dims(source.shape)[-1] if source is not None and len(source.shape) == 2 else None
-        if (size is None or dim is None or len(inputs) != 2 or not _fits(target.shape, [1, 3, size, size])
-                or output is None or not _fits(output.shape, [1, 3, size, size])):
+        size = tensor_dims(target.shape)[2] if target is not None and len(target.shape) == 4 else None
+        dim = tensor_dims(source.shape)[-1] if source is not None and len(source.shape) == 2 else None
+        if (size is None or dim is None or len(inputs) != 2 or not shape_fits(target.shape, [1, 3, size, size])
+                or output is None or not shape_fits(output.shape, [1, 3, size, size])):
             raise model_mismatch(swapper_path, "an inswapper model", expected, swapper)
         emap = last_initializer(swapper_path)
         if emap.shape != (dim, dim):
@@ -325,9 +288,9 @@ class InSwapper(Node):
                                  extra=f"; last initializer (emap) shape {list(emap.shape)}")
 
         rec_in, rec_out = recogniser.get_inputs(), recogniser.get_outputs()
-        rec_size = _dims(rec_in[0].shape)[2] if len(rec_in) == 1 and len(rec_in[0].shape) == 4 else None
-        if (rec_size is None or not _fits(rec_in[0].shape, [None, 3, rec_size, rec_size]) or len(rec_out) != 1
-                or not _fits(rec_out[0].shape, [None, dim])):
+        rec_size = tensor_dims(rec_in[0].shape)[2] if len(rec_in) == 1 and len(rec_in[0].shape) == 4 else None
+        if (rec_size is None or not shape_fits(rec_in[0].shape, [None, 3, rec_size, rec_size]) or len(rec_out) != 1
+                or not shape_fits(rec_out[0].shape, [None, dim])):
             expected = (f"one input [N, 3, S, S] (RGB, (x - 127.5) / 127.5) and one output [N, {dim}] "
                         "(the inswapper's source size)")
             raise model_mismatch(recogniser_path, "an ArcFace recogniser", expected, recogniser)

@@ -6,9 +6,9 @@ import json
 import pytest
 
 from nodegraph import preset as presets
-from nodegraph.bench.chain import DEMO_PRESET, summary
 from nodegraph.paths import data_dir
 from nodegraph.plan import available_cores
+from nodes.chain_bench import DEMO_PRESET, summary
 
 FRAMES = 4
 

@@ -3,7 +3,7 @@ frame with one face, the nodes made from the registry and run in this process th
 and the whole demo chain (presets/video_swap.json) run as the multiprocess pipeline: its fps, latency
 and ms per node, with the sequential executor's fps measured in the same run for comparison.
 
-The chains are named by node types (strings), so this module imports no face code. Each measurement is
+`nodegraph bench chain` runs it (face code lives in `nodes/`, not in the engine). Each measurement is
 one function returning a dict, and `bench_chain` puts them together. Every variant of the face chain
 runs once per round, interleaved, so a busy machine slows them alike; wall time (median, mean, p90) and
 the process's CPU time (median) are both reported: with one thread the CPU time leaves out the waits for
@@ -21,13 +21,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .. import preset as presets
-from ..graph import Graph
-from ..node import Node
-from ..paths import data_dir
-from ..plan import available_cores
-from ..registry import Registry, default_registry
-from ..stats import RunReport
+from nodegraph import preset as presets
+from nodegraph.graph import Graph
+from nodegraph.node import Node
+from nodegraph.paths import data_dir
+from nodegraph.plan import available_cores
+from nodegraph.registry import Registry, default_registry
+from nodegraph.stats import RunReport
 
 FRAME_SIZE = (640, 480)
 PORTRAIT = ("media", "astronaut.png")  # inside the presets folder
@@ -58,7 +58,7 @@ def test_frame(size: tuple[int, int] = FRAME_SIZE) -> np.ndarray:
 
 def open_chain(chain, registry: Registry, threads: int) -> list[Node]:
     """The chain's nodes, set up, with `threads` for OpenCV and onnxruntime (as a stage process has)."""
-    from ..runtime.worker import set_thread_budget
+    from nodegraph.runtime.worker import set_thread_budget
 
     set_thread_budget(threads)
     nodes = []
@@ -160,9 +160,9 @@ def demo_chain(frames: int | None = None, realtime_frames: int = REALTIME_FRAMES
     clip), latency of a realtime run (`realtime_frames` at the clip's fps), ms per node of the lossless
     run, and the sequential executor's fps on the same frames (with the machine's threads, as
     `nodegraph run --sequential` has) in the same run; outputs go to a temporary folder."""
-    from ..runtime import Runtime
-    from ..runtime.worker import set_thread_budget
-    from ..sequential import SequentialRunner
+    from nodegraph.runtime import Runtime
+    from nodegraph.runtime.worker import set_thread_budget
+    from nodegraph.sequential import SequentialRunner
 
     registry = registry or default_registry()
     loop = frames is not None
