@@ -17,13 +17,15 @@ import re
 import sys
 import threading
 from pathlib import Path
-
-import onnxruntime as ort
-from onnxruntime.capi.onnxruntime_pybind11_state import InvalidGraph, InvalidProtobuf, NoSuchFile
+from typing import TYPE_CHECKING
 
 from nodegraph.errors import InvalidInput
 from nodegraph.modelhub import ModelError, verify_file
 from nodegraph.paths import user_data_dir
+from nodegraph.threads import budget
+
+if TYPE_CHECKING:  # imported where used: a stage whose nodes load no model never loads onnxruntime
+    import onnxruntime as ort
 
 log = logging.getLogger("nodegraph")
 
@@ -39,31 +41,15 @@ _AUTO_ORDER = ("tensorrt", "cuda", "directml", "coreml")
 _QUIET, _ERRORS_ONLY = 4, 3  # onnxruntime log severities: fatal only, errors only
 
 _lock = threading.Lock()
-_thread_budget: int | None = None
 _auto_choice: str | None = None
 _announced = False
 _preloaded = False
 _problems: dict[str, str | None] = {}
 
 
-def set_thread_budget(n: int) -> None:
-    """Intra-op threads for sessions created after this call (a stage process calls it at start-up)."""
-    global _thread_budget
-    if not isinstance(n, int) or n < 1:
-        raise InvalidInput(f"thread budget must be a whole number >= 1, got {n!r}")
-    _thread_budget = n
-
-
-def thread_budget() -> int:
-    if _thread_budget is not None:
-        return _thread_budget
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 def available_providers() -> list[str]:
     """The providers (our short names) that this onnxruntime build lists; listed is not loadable."""
+    import onnxruntime as ort
     listed = ort.get_available_providers()
     return [key for key, name in PROVIDERS.items() if name in listed]
 
@@ -132,6 +118,7 @@ _NOT_BUILT = "not in this onnxruntime build"
 
 def _load_problem(key: str) -> str | None:
     """Why a provider cannot load, found without creating a session where possible; None if it may."""
+    import onnxruntime as ort
     if key not in _problems:
         if PROVIDERS[key] not in ort.get_available_providers():
             _problems[key] = _NOT_BUILT
@@ -143,6 +130,7 @@ def _load_problem(key: str) -> str | None:
 
 
 def _library_problem(key: str) -> str | None:
+    import onnxruntime as ort
     # Loading the provider library ourselves yields the loader's plain reason (a missing libcudart,
     # libcublas or libnvinfer) without onnxruntime's multi-line error dump.
     global _preloaded
@@ -166,6 +154,9 @@ def _library_problem(key: str) -> str | None:
 
 def _try(path: Path, threads: int | None, key: str) -> tuple[ort.InferenceSession | None, str | None]:
     """A session on provider `key` (CPU taking the nodes it cannot run), or None and the reason."""
+    import onnxruntime as ort
+    from onnxruntime.capi.onnxruntime_pybind11_state import InvalidGraph, InvalidProtobuf, NoSuchFile
+
     if key == "cpu":
         return _cpu_session(path, threads), None
     providers: list = [(PROVIDERS[key], _provider_options(key)), "CPUExecutionProvider"]
@@ -188,6 +179,7 @@ def _try(path: Path, threads: int | None, key: str) -> tuple[ort.InferenceSessio
 
 
 def _cpu_session(path: Path, threads: int | None) -> ort.InferenceSession:
+    import onnxruntime as ort
     ort.set_default_logger_severity(_ERRORS_ONLY)
     try:
         return ort.InferenceSession(str(path), _options(threads, "cpu"), providers=["CPUExecutionProvider"])
@@ -196,8 +188,9 @@ def _cpu_session(path: Path, threads: int | None) -> ort.InferenceSession:
 
 
 def _options(threads: int | None, key: str) -> ort.SessionOptions:
+    import onnxruntime as ort
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or thread_budget()
+    options.intra_op_num_threads = threads or budget()
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = _ERRORS_ONLY

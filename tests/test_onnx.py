@@ -10,9 +10,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import onnxruntime
 import pytest
 
-from nodegraph import modelhub
+from nodegraph import modelhub, threads
 from nodegraph import onnx as ng_onnx
 from nodegraph.errors import InvalidInput
 from nodegraph.modelhub import ModelError
@@ -90,12 +91,12 @@ def test_a_forced_provider_that_cannot_load_names_it_and_the_listed_ones():
 
 
 def test_thread_budget_sets_intra_op_threads(monkeypatch):
-    monkeypatch.setattr(ng_onnx, "_thread_budget", None)
+    monkeypatch.setattr(threads, "_budget", None)
     path = modelhub.resolve("blazeface_short")
-    ng_onnx.set_thread_budget(1)
+    threads.set_budget(1)
     options = ng_onnx.create_session(path, provider="cpu").get_session_options()
     assert (options.intra_op_num_threads, options.inter_op_num_threads) == (1, 1)
-    assert options.execution_mode == ng_onnx.ort.ExecutionMode.ORT_SEQUENTIAL
+    assert options.execution_mode == onnxruntime.ExecutionMode.ORT_SEQUENTIAL
     assert ng_onnx.create_session(path, provider="cpu", threads=2).get_session_options().intra_op_num_threads == 2
     with pytest.raises(InvalidInput, match="thread budget"):
-        ng_onnx.set_thread_budget(0)
+        threads.set_budget(0)

@@ -1,8 +1,10 @@
 """The multiprocess runtime against the sequential reference: same frames, joins by frame id,
 ring generations, realtime drops, live params, stats, previews, setup errors."""
 
+import sys
 import threading
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -289,6 +291,23 @@ def test_a_param_changed_while_running_changes_the_output_without_restarting(tmp
             brightened.append(True)
     assert brightened[:20] == [False] * 20 and brightened[-30:] == [True] * 30
     assert brightened == sorted(brightened)  # once applied, applied to every later frame
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/PID/maps")
+def test_a_stage_without_models_never_loads_onnxruntime(tmp_path):
+    graph = build([("src", "TestPattern", {"width": 64, "height": 48, "frames": 0}, "a"),
+                   ("out", "NullOutput", {}, "b")],
+                  ["src.frame -> out.frame"])
+    runtime = Runtime(graph, REGISTRY, mode="lossless")
+    thread, _ = run_in_thread(runtime)
+    try:
+        assert wait_until(lambda: runtime.snapshot()["frames"] >= 10, 20.0)
+        for stage, pid in runtime.pids().items():
+            maps = Path(f"/proc/{pid}/maps").read_text()
+            assert "python" in maps and "onnxruntime" not in maps, stage
+    finally:
+        runtime.stop()
+        thread.join(20)
 
 
 def test_set_param_refuses_bad_values_at_once():

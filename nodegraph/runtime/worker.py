@@ -32,6 +32,7 @@ from ..errors import InvalidInput, RunFailed
 from ..execution import STATS_EVERY_S, Previews, call_node, call_source, close_nodes, earliest
 from ..node import Node
 from ..stats import NodeStats
+from ..threads import set_budget
 from .channels import Inlet, Outlet
 from .config import POLL_S, SLOTS, TAP_SLOTS, StageConfig, buffer_suffix, tap_suffix
 
@@ -93,11 +94,9 @@ def import_class(module: str, qualname: str, node_id: str) -> type[Node]:
 
 
 def set_thread_budget(threads: int) -> None:
+    """OpenCV's threads now; onnxruntime's for the sessions this process makes later."""
     cv2.setNumThreads(threads)
-    if importlib.util.find_spec("nodegraph.onnx") is not None:
-        from .. import onnx
-
-        onnx.set_thread_budget(threads)
+    set_budget(threads)
 
 
 class StageWorker:
