@@ -211,6 +211,7 @@ class Graph:
                 if end not in self.nodes:
                     problems.append(Problem(f"link {link} refers to a node '{end}' that does not exist"))
             if link.src not in known or link.dst not in known:
+                fed.setdefault((link.dst, link.dst_port), link)  # fed, by a node whose ports are unknown
                 continue
             src_cls, dst_cls = known[link.src], known[link.dst]
             if link.src_port not in src_cls.outputs:
@@ -245,7 +246,7 @@ class Graph:
             problems.append(Problem(f"the graph has a cycle: {path}; a frame cannot depend on itself",
                                     node=cycle[0]))
 
-        if self.nodes and known and not any(not cls.inputs for cls in known.values()):
+        if self.nodes and len(known) == len(self.nodes) and not any(not cls.inputs for cls in known.values()):
             problems.append(Problem("the graph has no source node (a node without inputs)"))
         if not self.nodes:
             problems.append(Problem("the graph has no nodes"))

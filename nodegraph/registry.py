@@ -6,6 +6,7 @@ An entry point may name a Node subclass, a list of them, or a module with a `NOD
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import logging
 from collections.abc import Iterable
@@ -54,7 +55,9 @@ class Registry:
         return sorted(set(self.origin.values()))
 
     def unknown_type_message(self, name: str) -> str:
-        return (f"unknown node type '{name}'; installed node packages: {', '.join(self.packages())}. "
+        close = difflib.get_close_matches(name, list(self.types), n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        return (f"unknown node type '{name}'; {hint}installed node packages: {', '.join(self.packages())}. "
                 f"Install the package that provides it, or run `nodegraph nodes` to list the known types")
 
     def __iter__(self):

@@ -66,6 +66,15 @@ def test_unknown_type_param_and_range_are_named(tmp_path):
     assert any("node 'adj', field 'sparkle'" in m and "no param" in m for m in found)
 
 
+def test_a_misspelt_type_gets_a_suggestion_and_no_follow_on_problems(tmp_path):
+    """Its links count as connected and it may be the source: only the typo itself is reported."""
+    g = chain(tmp_path)
+    g.nodes["src"].type = "TestPatern"
+    assert messages(g) == [
+        "node 'src', field 'type': unknown node type 'TestPatern'; did you mean 'TestPattern'? installed node "
+        "packages: built-in. Install the package that provides it, or run `nodegraph nodes` to list the known types"]
+
+
 def test_type_mismatch_is_named_with_both_types(tmp_path):
     from nodegraph.node import Node
     from nodegraph.registry import Registry
