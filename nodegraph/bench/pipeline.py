@@ -84,7 +84,7 @@ def burn_chain(frames: int, work: int) -> tuple[Graph, Registry]:
     return graph, registry
 
 
-def bench_pipeline(frames: int = 150, work: int = 40, rounds: int = 3) -> dict:
+def bench_pipeline(frames: int = 150, work: int = 40, rounds: int = 5) -> dict:
     """Frames per second of the chain run sequentially and as a pipeline, alternately `rounds` times;
     the best of each counts (other load on the machine only ever slows a run down)."""
     from nodegraph.runtime import Runtime
