@@ -23,7 +23,14 @@ from nodegraph.types import Faces, Frame
 from .face.align import face_frame_matrix, transform_points
 from .face.blazeface import BlazeFace
 from .face.facemesh import FaceMesh, head_pose
-from .face.landmarks_data import FACE_OVAL, LEFT_EYE_CONTOUR, LIPS_INNER, RIGHT_EYE_CONTOUR
+from .face.landmarks_data import (
+    FACE_OVAL,
+    LEFT_EYE_CONTOUR,
+    LEFT_EYEBROW,
+    LIPS_INNER,
+    RIGHT_EYE_CONTOUR,
+    RIGHT_EYEBROW,
+)
 from .face.meshwarp import similarity_fit, warp_maps
 from .face.records import updated
 from .media import IMAGE_EXTENSIONS, list_images, read_image
@@ -78,6 +85,19 @@ def _soften(mask: np.ndarray, sigma: float) -> np.ndarray:
     return soft
 
 
+_BROWS = list(RIGHT_EYEBROW + LEFT_EYEBROW)
+
+
+def _outline(points: np.ndarray, forehead: float) -> np.ndarray:
+    """The face oval in an upright crop, its part above the eyebrows pulled down towards them to
+    `forehead` of its height."""
+    outline = points[list(FACE_OVAL)].copy()
+    brow = points[_BROWS, 1].min()
+    above = outline[:, 1] < brow
+    outline[above, 1] = brow + forehead * (outline[above, 1] - brow)
+    return outline
+
+
 class MeshWarpSwapper(Node):
     """Swaps faces with a portrait's face, warped along FaceMesh's triangles: built in, no model file."""
 
@@ -97,6 +117,9 @@ class MeshWarpSwapper(Node):
                              "portrait's, stretched"),
         "eyes": Choice(["identity", "driver"], default="identity",
                        help="inside the eyelids: the portrait's eyes, or the driver's (their gaze)"),
+        "forehead": Float(0.0, 1.0, default=0.6, step=0.05,
+                          help="how far up the forehead the swap reaches, from the eyebrows (0) to FaceMesh's "
+                               "face outline at the hairline (1), where a portrait's fringe would show"),
         "swap": Choice(["all", "one"], default="all", help="swap every face, or only the one at face_index"),
         "face_index": Int(0, 63, default=0, help="which face (in the faces input's order) when swap is one"),
     }
@@ -194,7 +217,7 @@ class MeshWarpSwapper(Node):
         swap = cv2.remap(identity.texture, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
         sigma = max(0.5, size / 256)
-        mask = _soften(_polygon_mask(points[list(FACE_OVAL)], size), 2 * sigma)
+        mask = _soften(_polygon_mask(_outline(points, self.forehead), size), 2 * sigma)
         openings = [loop for loop, keep in ((LIPS_INNER, self.mouth), (RIGHT_EYE_CONTOUR, self.eyes),
                                             (LEFT_EYE_CONTOUR, self.eyes)) if keep == "driver"]
         if openings:

@@ -16,8 +16,10 @@ from nodes.face.facemesh import FaceMesh, head_pose
 from nodes.face.landmarks_data import (
     FACE_OVAL,
     LEFT_EYE_CONTOUR,
+    LEFT_EYEBROW,
     LIPS_INNER,
     RIGHT_EYE_CONTOUR,
+    RIGHT_EYEBROW,
     TRIANGLES,
     mean_face,
 )
@@ -170,7 +172,7 @@ def driver(marks):
 def test_the_swapper_outputs_a_swap_in_the_drivers_aligned_geometry(driver, marks):
     frame, face = driver
     before = {key: np.copy(value) for key, value in face.items()}
-    node = swapper()
+    node = swapper(forehead=1.0)  # the mask is the whole face oval
     out = node.process(frame=frame, faces=[face])["faces"]
     assert len(out) == 1 and out[0] is not face
     assert all(np.array_equal(face[key], before[key]) for key in before) and set(face) == set(before)
@@ -197,6 +199,19 @@ def test_the_swapper_outputs_a_swap_in_the_drivers_aligned_geometry(driver, mark
     ix, iy = np.round(marks["astronaut.png"][nose, :2]).astype(int)
     assert np.abs(record["swap"][y - 2:y + 3, x - 2:x + 3].astype(float).mean(axis=(0, 1))
                   - identity[iy - 2:iy + 3, ix - 2:ix + 3].astype(float).mean(axis=(0, 1))).max() < 25
+
+
+@pytest.mark.parametrize("forehead", [0.0, 0.6, 1.0])
+def test_the_mask_reaches_up_the_forehead_as_far_as_asked(driver, forehead):
+    """0: to the top of the eyebrows; 1: to the face oval's top, near the hairline."""
+    frame, face = driver
+    record = swapper(forehead=forehead).process(frame=frame, faces=[face])["faces"][0]
+    points = transform_points(face["landmarks"], record["swap_matrix"])
+    brow = points[list(RIGHT_EYEBROW + LEFT_EYEBROW), 1].min()
+    top = points[list(FACE_OVAL), 1].min()
+    assert brow - top > 20  # a forehead to trim
+    covered = np.nonzero(record["swap_mask"].max(axis=1) > 0.5)[0]
+    assert abs(covered.min() - (brow + forehead * (top - brow))) <= 2
 
 
 def test_driver_openings_come_from_the_driver_and_leave_the_mask(driver):
