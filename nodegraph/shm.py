@@ -387,7 +387,7 @@ class Ring:
         self._words[2 * field] = (int(self._words[2 * field]) + 1) & 0x7FFFFFFF
         wakeup.wake(self._ctl.ctypes.data + 8 * field)
 
-    def _polls(self, timeout: float | None, field: int):
+    def _waits(self, timeout: float | None, field: int):
         """Yield until the caller breaks out; in between, wait for the word `field` to change.
 
         Stops once `timeout` seconds have passed; raises RingAborted when the ring is aborted.
@@ -474,7 +474,7 @@ class RingWriter:
         """
         ring = self._ring
         column = _R_RELEASED if self.lossless else _R_NEXT
-        for _ in ring._polls(timeout, _G_SPACE_WORD):
+        for _ in ring._waits(timeout, _G_SPACE_WORD):
             if min(ring._cursors[:, column].tolist()) >= self._seq:
                 return True
         return False
@@ -483,7 +483,7 @@ class RingWriter:
         ring = self._ring
         n = self._seq
         if self.lossless:
-            for _ in ring._polls(timeout, _G_SPACE_WORD):
+            for _ in ring._waits(timeout, _G_SPACE_WORD):
                 if (slot := self._warmest_free_slot()) is not None:
                     break
             else:
@@ -504,7 +504,6 @@ class RingWriter:
         self._seq = n + 1
         ring._ctl[_G_WRITE_SEQ] = n + 1
         ring._signal(_G_DATA_WORD)
-
 
     def _warmest_free_slot(self) -> int | None:
         """The slot every reader released last, or None while all are held (lossless).
@@ -550,7 +549,7 @@ class RingReader:
                 f"ring {ring.name} reader {self.index} holds all {ring.slots} slots: "
                 "release() before reading more"
             )
-        for _ in ring._polls(timeout, _G_DATA_WORD):
+        for _ in ring._waits(timeout, _G_DATA_WORD):
             if ring._ctl[_G_WRITE_SEQ] > self._next:  # the mode is set before the first packet
                 if ring._ctl[_G_MODE] == _MODE_LOSSLESS:
                     packet = self._view(self._next)
