@@ -19,7 +19,7 @@ def _wait_then_report(name: str, started, slept) -> None:
     started.set()
     t0 = time.monotonic()
     wakeup.wait(word.ctypes.data, 0, 30.0)
-    slept.put(time.monotonic() - t0)
+    slept.put((time.monotonic() - t0, int(word[0])))
     del word
     shm.close()
 
@@ -39,9 +39,9 @@ def test_a_process_sleeping_on_a_word_wakes_when_another_changes_it_and_calls_wa
         time.sleep(0.3)  # let it fall asleep in the futex
         word[0] = 1
         wakeup.wake(word.ctypes.data)
-        took = slept.get(timeout=10)  # a missed wake would sleep the full 30 s
+        took, seen = slept.get(timeout=10)  # a missed wake would sleep the full 30 s
         proc.join(10)
-        assert 0.2 < took < 5, took
+        assert took < 5 and seen == 1, (took, seen)  # it slept until the change, not past it
         del word
     finally:
         shm.close()
