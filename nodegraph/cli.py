@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import os
@@ -210,15 +211,15 @@ def cmd_bench(args) -> int:
         result = bench_transport(args.frames or 300)
         summary = (f"per 1920x1080 frame: memcpy {result['memcpy_ms']:.3f} ms, shared-memory ring "
                    f"{result['shm_ms']:.3f} ms, multiprocessing.Queue {result['queue_ms']:.3f} ms")
-    elif args.what == "chain":
-        from nodes.chain_bench import bench_chain
-        from nodes.chain_bench import summary as chain_summary
-
-        if args.frames:  # the face chain's rounds, and the frames of each run of the demo chain
-            result = bench_chain(args.frames, demo_frames=args.frames, realtime_frames=args.frames)
-        else:
-            result = bench_chain()
-        summary = chain_summary(result)
+    elif args.what != "pipeline":
+        library = importlib.import_module("nodes").BENCHMARKS
+        if args.what not in library:
+            known = ", ".join(["transport", "pipeline", *library])
+            print(f"nodegraph: no benchmark {args.what!r}; known: {known}", file=sys.stderr)
+            return EXIT_INVALID
+        bench = importlib.import_module(library[args.what][0])
+        result = bench.run(args.frames)
+        summary = bench.summary(result)
     else:
         from .bench.pipeline import bench_pipeline
 
@@ -268,14 +269,12 @@ def build_parser() -> argparse.ArgumentParser:
     cleanup = sub.add_parser("cleanup", help="remove the shared memory that killed runs left behind")
     cleanup.set_defaults(func=cmd_cleanup)
 
-    bench = sub.add_parser("bench", help="measure the frame transport, the pipeline or the face chain "
-                           "(prints figures)")
-    bench.add_argument("what", choices=["transport", "pipeline", "chain"],
+    bench = sub.add_parser("bench", help="measure the frame transport, the pipeline or a chain of the node "
+                           "library (prints figures)")
+    bench.add_argument("what", metavar="NAME",
                        help="transport: memcpy vs shared-memory ring vs multiprocessing.Queue; pipeline: "
-                            "two CPU-bound nodes sequential vs one process each; chain: ms per node of the "
-                            "face detector, marker and aligner on a 640x480 frame with one face, then the "
-                            "demo face swap (video_swap.json) as a pipeline: lossless fps, realtime latency, "
-                            "ms per node, against the sequential executor's fps")
+                            "two CPU-bound nodes sequential vs one process each; or a benchmark of the node "
+                            "library (the built-in one: chain; an unknown name lists them)")
     bench.add_argument("--frames", type=positive_int, metavar="N", help="frames to measure with")
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(func=cmd_bench)

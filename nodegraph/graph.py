@@ -210,10 +210,17 @@ class Graph:
             for end in (link.src, link.dst):
                 if end not in self.nodes:
                     problems.append(Problem(f"link {link} refers to a node '{end}' that does not exist"))
+            key = (link.dst, link.dst_port)
+            dst_cls = known.get(link.dst)
+            if link.dst in self.nodes and (dst_cls is None or link.dst_port in dst_cls.inputs):
+                if key in fed:  # whatever the types: a node of unknown type feeds just the same
+                    problems.append(Problem(f"two links feed this input: from '{fed[key].source}' and "
+                                            f"'{link.source}'; keep one", node=link.dst, port=link.dst_port))
+                else:
+                    fed[key] = link
             if link.src not in known or link.dst not in known:
-                fed.setdefault((link.dst, link.dst_port), link)  # fed, by a node whose ports are unknown
                 continue
-            src_cls, dst_cls = known[link.src], known[link.dst]
+            src_cls = known[link.src]
             if link.src_port not in src_cls.outputs:
                 problems.append(Problem(f"{src_cls.type_name()} has no output '{link.src_port}' "
                                         f"(outputs: {', '.join(src_cls.outputs) or 'none'})",
@@ -229,11 +236,6 @@ class Graph:
                 problems.append(Problem(f"type mismatch on link {link}: '{link.source}' gives {out_type} "
                                         f"but '{link.target}' takes {in_type}",
                                         node=link.dst, port=link.dst_port))
-            key = (link.dst, link.dst_port)
-            if key in fed:
-                problems.append(Problem(f"two links feed this input: from '{fed[key].source}' and "
-                                        f"'{link.source}'; keep one", node=link.dst, port=link.dst_port))
-            fed[key] = link
 
         for node_id, cls in known.items():
             for port, port_type in cls.inputs.items():

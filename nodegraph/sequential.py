@@ -91,7 +91,8 @@ class SequentialRunner:
         self._stop.set()
 
     def _on_signal(self, signum, frame) -> None:
-        """Ctrl-C or SIGTERM: stop after this frame and close the outputs; a second one: at once."""
+        """Ctrl-C or SIGTERM: stop after this frame and close the outputs; a second one while frames
+        still run: stop at once (the outputs are still closed)."""
         if self._stop.is_set():
             raise KeyboardInterrupt
         self.report.interrupted = True
@@ -180,15 +181,16 @@ class SequentialRunner:
         except KeyboardInterrupt:
             report.interrupted = True
         finally:
-            report.elapsed_s = time.monotonic() - start
-            failures = close_nodes(nodes.values())
-            report.error = "; ".join(failures)
-            report.nodes = {node_id: s.summary() for node_id, s in self.stats.items()}
-            self._publish(time.monotonic())
-            with self._lock:
-                self._ended = time.monotonic()
-            for sig, handler in previous.items():
+            for sig, handler in previous.items():  # from here a second signal interrupts the closing
                 signal.signal(sig, handler)
+            report.elapsed_s = time.monotonic() - start
+            try:
+                report.error = "; ".join(close_nodes(nodes.values()))
+            finally:
+                report.nodes = {node_id: s.summary() for node_id, s in self.stats.items()}
+                self._publish(time.monotonic())
+                with self._lock:
+                    self._ended = time.monotonic()
         return report
 
     def _run_frame(self, frame_id: int, nodes, order, inputs_of) -> bool:

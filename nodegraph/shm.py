@@ -383,7 +383,11 @@ class Ring:
         self.close()
 
     def _signal(self, field: int) -> None:
-        """Bump a word and wake whoever waits on it: packets came (data) or slots freed up (space)."""
+        """Bump a word and wake whoever waits on it: packets came (data) or slots freed up (space).
+
+        Not atomic: two readers releasing at once may bump the space word to the same value, and a
+        waiter that saw the old one an instant before sleeps on until its bounded wait ends (10 ms).
+        """
         self._words[2 * field] = (int(self._words[2 * field]) + 1) & 0x7FFFFFFF
         wakeup.wake(self._ctl.ctypes.data + 8 * field)
 
@@ -397,9 +401,9 @@ class Ring:
         address = self._ctl.ctypes.data + 8 * field
         delay = _SIGNALLED_WAIT if wakeup.SIGNALLED else _MIN_SLEEP
         while True:
+            seen = int(self._words[2 * field])  # before the abort flag: abort() sets it, then bumps
             if self._ctl[_G_ABORT]:
                 raise RingAborted(f"ring {self.name} was aborted")
-            seen = int(self._words[2 * field])
             yield
             pause = delay
             if deadline is not None:
@@ -508,14 +512,17 @@ class RingWriter:
     def _warmest_free_slot(self) -> int | None:
         """The slot every reader released last, or None while all are held (lossless).
 
-        A slot's stamp says which packet it holds (2n+2: packet n; odd: a write a crashed writer
-        never published; 0: never written); it is free once every reader released past that packet.
+        A slot's stamp says which packet it holds (2n+2: packet n; 0: never written); it is free once
+        every reader released past that packet. A packet at or past the write sequence (an odd stamp,
+        or a write a crashed writer never published) holds nothing.
         """
         ring = self._ring
         released = min(ring._cursors[:, _R_RELEASED].tolist())
         best, best_held = None, -2
         for slot, stamp in enumerate(ring._meta[:, _S_STAMP].tolist()):
-            held = -1 if stamp % 2 else stamp // 2 - 1
+            held = stamp // 2 - 1
+            if stamp % 2 or held >= self._seq:
+                held = -1
             if held < released and held > best_held:
                 best, best_held = slot, held
         return best

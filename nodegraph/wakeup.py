@@ -12,11 +12,15 @@ import platform
 import sys
 import time
 
-# the futex syscall's number per Linux architecture (it is not exported under a name)
-_SYS_FUTEX = {"x86_64": 202, "aarch64": 98, "arm64": 98, "riscv64": 98, "ppc64le": 221, "s390x": 238,
-              "i686": 240, "armv7l": 240}
+# The futex syscall's number (not exported under a name) per architecture of this Python, which can
+# be 32-bit on a 64-bit kernel: platform.machine() names the kernel's.
+_SYS_FUTEX_64 = {"x86_64": 202, "amd64": 202, "aarch64": 98, "arm64": 98, "riscv64": 98, "ppc64le": 221,
+                 "s390x": 238}
+_SYS_FUTEX_32 = {"x86_64": 240, "amd64": 240, "i386": 240, "i686": 240, "aarch64": 240, "arm64": 240,
+                 "armv7l": 240, "armv6l": 240}
 _FUTEX_WAIT, _FUTEX_WAKE = 0, 1  # not the _PRIVATE variants: the word is shared between processes
 _WAKE_ALL = 2**31 - 1
+_EAGAIN = 11
 
 
 class _Timespec(ctypes.Structure):
@@ -24,11 +28,19 @@ class _Timespec(ctypes.Structure):
 
 
 def _futex_syscall():
-    number = _SYS_FUTEX.get(platform.machine())
+    """(libc's syscall, the futex number), or (None, None) where futexes are not known to work: a
+    wait on a word that does not hold the value given must fail at once with EAGAIN."""
+    table = _SYS_FUTEX_64 if ctypes.sizeof(ctypes.c_void_p) == 8 else _SYS_FUTEX_32
+    number = table.get(platform.machine().lower())
     if not sys.platform.startswith("linux") or number is None:
         return None, None
     syscall = ctypes.CDLL(None, use_errno=True).syscall
     syscall.restype = ctypes.c_long
+    word = ctypes.c_int32(0)
+    span = _Timespec(0, 1000)
+    result = syscall(number, ctypes.byref(word), _FUTEX_WAIT, ctypes.c_int(1), ctypes.byref(span), None, 0)
+    if result != -1 or ctypes.get_errno() != _EAGAIN:
+        return None, None
     return syscall, number
 
 

@@ -206,6 +206,14 @@ def bench_chain(rounds: int = 200, threads: int = 1, registry: Registry | None =
             "demo_chain": demo_chain(demo_frames, realtime_frames, registry)}
 
 
+def run(frames: int | None = None) -> dict:
+    """`nodegraph bench chain [--frames N]`: N rounds of the face chain and N frames per run of the demo
+    chain (the defaults when None)."""
+    if frames:
+        return bench_chain(frames, demo_frames=frames, realtime_frames=frames)
+    return bench_chain()
+
+
 def summary(result: dict) -> str:
     lines = [f"face chain ({result['frame']}), {result['threads']} thread(s), {result['rounds']} rounds "
              f"(target: detector + marker + aligner <= {result['target_ms']:g} ms per frame)"]

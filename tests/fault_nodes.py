@@ -27,3 +27,20 @@ class DyingFrame(Node):
             os.kill(os.getpid(), signal.SIGKILL)
         self.lived += 1
         return {"frame": frame}
+
+
+class InterruptedTwice(Node):
+    """Passes frames on; sends its own process SIGINT at frame `at` (a first Ctrl-C) and again while
+    it is being closed (a second one, impatient)."""
+
+    inputs = {"frame": Frame}
+    outputs = {"frame": Frame}
+    params = {"at": Int(0, 1000, default=3)}
+
+    def process(self, frame):
+        if self.frame_id == self.at:
+            os.kill(os.getpid(), signal.SIGINT)
+        return {"frame": frame}
+
+    def close(self):
+        os.kill(os.getpid(), signal.SIGINT)

@@ -148,6 +148,9 @@ def test_bad_command_line_values_are_refused_before_work(tmp_path):
     assert result.returncode == 2
     assert f"the folder {tmp_path / 'nowhere'} does not exist" in result.stderr
     assert not (tmp_path / "out").exists()  # refused before the run started
+    result = run_cli("bench", "chian")
+    assert result.returncode == 2
+    assert "no benchmark 'chian'; known: transport, pipeline, chain" in result.stderr
 
 
 def test_a_closed_pipe_is_not_an_error():

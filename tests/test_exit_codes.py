@@ -27,6 +27,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -218,3 +219,38 @@ def test_130_for_ctrl_c_or_sigterm_to_the_process_group_and_the_file_plays(tmp_p
         assert played in (written - 1, written)
     else:  # two output stages in realtime mode: each stops with what it had, drops counted
         assert played >= 5
+
+
+def _spawned_children(pid: int) -> list[int]:
+    """Processes that `pid` started with multiprocessing's spawn (stages, not the resource tracker)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat, command = (entry / "stat").read_text(), (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"spawn_main" in command:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_130_for_sigterm_to_the_group_while_stage_processes_are_still_starting(tmp_path):
+    """A stage inherits SIGTERM ignored from the moment it is spawned, before its own start-up code."""
+    preset = write_preset(tmp_path / "p.json", [node("src", "TestPattern", frames=0), node("out", "NullOutput")],
+                          [("src.frame", "out.frame")])
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen([sys.executable, "-m", "nodegraph.cli", "run", str(preset)], cwd=tmp_path, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not _spawned_children(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        os.killpg(process.pid, signal.SIGTERM)  # the stages are importing their modules now
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr
+    assert "died while starting" not in stderr

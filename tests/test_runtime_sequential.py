@@ -1,6 +1,7 @@
 """The in-process runner's side of what the editor reads: previews made in the run thread and kept,
 the base preview on frames a node did not process, and live stats in the runtime's shape."""
 
+import signal
 import threading
 import time
 from typing import ClassVar
@@ -123,3 +124,22 @@ def test_the_stream_and_the_frame_total_of_a_run():
     assert stream_of([]) == StreamInfo()
     assert [frame_total(StreamInfo(frames=f), m) for f, m in ((40, None), (40, 10), (None, 10), (None, None))] \
         == [40, 10, 10, None]
+
+
+def test_a_second_ctrl_c_while_outputs_close_interrupts_but_leaves_the_runner_finished():
+    """The first signal stops the run after its frame; a second one during the closing raises
+    KeyboardInterrupt, and still the runner has ended and our own handlers are back."""
+    from fault_nodes import InterruptedTwice
+
+    reg = registry()
+    reg.add(InterruptedTwice, "tests")
+    graph = build([("src", "TestPattern", {"width": 32, "height": 24, "frames": 0}),
+                   ("twice", "InterruptedTwice", {"at": 3})],
+                  ["src.frame -> twice.frame"])
+    ours = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    runner = SequentialRunner(graph, reg)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run()
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == ours
+    assert runner.report.interrupted and runner.report.frames == 4
+    assert not runner.snapshot()["running"]

@@ -425,7 +425,8 @@ class EditorApp:
                 self.frame()
                 spent = time.perf_counter() - start
                 self.frame_ms.append(spent * 1000.0)
-                self._frame_cost += 0.1 * (spent - self._frame_cost)
+                # one slow frame (a run starting, a screenshot) must not slow the UI for seconds after
+                self._frame_cost += 0.1 * (min(spent, 0.1) - self._frame_cost)
                 period = self.period()
                 if spent < period:
                     time.sleep(period - spent)

@@ -273,7 +273,7 @@ class Runtime:
         with self._lock:
             process = ctx.Process(target=stage_main, args=(self._config(run.name, resume), child),
                                   name=f"nodegraph-{run.name}", daemon=True)
-            with _sigint_ignored(), _main_hidden(not needs_main):
+            with _signals_held(), _main_hidden(not needs_main):
                 process.start()
             run.process, run.conn, run.state = process, parent, "starting"
             run.frames, run.summaries, run.created, run.stream = 0, {}, [], None
@@ -313,6 +313,8 @@ class Runtime:
             self._pump(0.1)
             if self._start_error is not None:
                 raise self._start_error
+            if self._stop.is_set():
+                return  # stopping anyway: a stage that died meanwhile is no start-up failure
             for run in self._stages.values():
                 if run.state == "dead":
                     raise RunFailed(f"stage {run.name} (nodes: {', '.join(run.nodes)}) died while starting "
@@ -386,7 +388,7 @@ class Runtime:
     def _relay(self, level: int, text: str) -> None:
         """A stage's log line, printed here; an INFO line (an announcement, like the onnxruntime
         provider choice) once per run, however many stages say it."""
-        if level <= logging.INFO:
+        if level == logging.INFO:
             if text in self._announced:
                 return
             self._announced.add(text)
@@ -469,8 +471,10 @@ class Runtime:
             if run.process.is_alive():
                 self._send(run, "stop", "now")
         deadline = time.monotonic() + 2.0
-        for run in runs:
-            run.process.join(max(0.0, deadline - time.monotonic()))
+        while (alive := [r for r in runs if r.process.is_alive()]) and time.monotonic() < deadline:
+            wait([r.conn for r in alive] + [r.process.sentinel for r in alive], 0.05)
+            for run in alive:
+                self._receive(run)  # keep reading: a stage blocked on a full pipe would never end
         if any(r.process.is_alive() for r in runs):
             self._abort_rings()
             for run in runs:
@@ -513,16 +517,18 @@ class Runtime:
 
 
 @contextlib.contextmanager
-def _sigint_ignored():
-    """Start children with SIGINT ignored (they inherit it): Ctrl-C is the supervisor's to handle."""
-    if threading.current_thread() is not threading.main_thread():
+def _signals_held():
+    """Start children with SIGINT and SIGTERM blocked: they inherit the mask through exec and ignore
+    both before unblocking them (Ctrl-C and a SIGTERM to the process group are the supervisor's to
+    handle), while here a signal that came meanwhile is delivered once the child is started."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
         yield
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 @contextlib.contextmanager

@@ -56,6 +56,8 @@ def stage_main(config: StageConfig, conn) -> None:
     # notices on its own)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):  # held since the supervisor started this process
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     if config.niceness and hasattr(os, "nice"):
         os.nice(config.niceness)  # first: the threads this process starts inherit it
     log.setLevel(config.log_level)
@@ -80,6 +82,8 @@ class ToSupervisor(logging.Handler):
             self.worker.send("log", record.levelno, self.format(record))
         except ParentGone:
             self.fallback.emit(record)
+        except Exception:  # a bad log call must not break the node that made it
+            self.handleError(record)
 
 
 def import_class(module: str, qualname: str, node_id: str) -> type[Node]:
