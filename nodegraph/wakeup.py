@@ -1,7 +1,8 @@
 """Sleep until a 32-bit word in shared memory changes, and wake the processes sleeping on it.
 
-On Linux this is the futex system call on the shared mapping: a waiter takes no CPU and wakes
-within microseconds of `wake()`. Elsewhere `wait` is a plain sleep, so callers poll: they
+On Linux this is the futex system call on the shared mapping: a waiter takes no CPU and runs
+again as soon as the scheduler lets it after `wake()` (about 0.1 ms on a 2-vCPU virtual machine,
+against up to 1 ms polling). Elsewhere `wait` is a plain sleep, so callers poll: they
 re-check their condition after every wait, whichever way it ended, and bound each wait.
 """
 
