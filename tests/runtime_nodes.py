@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 
 import cv2
@@ -139,6 +140,26 @@ def children_of(pid: int) -> list[int]:
             if int(fields[1]) == pid:
                 found.append(int(entry))
     return found
+
+
+def stage_pids(supervisor: int) -> list[int]:
+    """The supervisor's stage processes (not multiprocessing's resource tracker)."""
+    def is_stage(pid):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                return b"spawn_main" in f.read()
+        except OSError:
+            return False
+
+    return [pid for pid in children_of(supervisor) if is_stage(pid)]
+
+
+def run_in_thread(runtime):
+    """Start `runtime.run()` in a thread: (the thread, a dict that gets the report as "report")."""
+    result = {}
+    thread = threading.Thread(target=lambda: result.setdefault("report", runtime.run()), daemon=True)
+    thread.start()
+    return thread, result
 
 
 def alive(pid: int) -> bool:

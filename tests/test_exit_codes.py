@@ -27,13 +27,13 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 from clips import read_frames
 from conftest import REPO, run_cli
+from runtime_nodes import stage_pids
 from test_cli import node, write_preset
 
 from nodegraph.registry import default_registry
@@ -221,20 +221,6 @@ def test_130_for_ctrl_c_or_sigterm_to_the_process_group_and_the_file_plays(tmp_p
         assert played >= 5
 
 
-def _spawned_children(pid: int) -> list[int]:
-    """Processes that `pid` started with multiprocessing's spawn (stages, not the resource tracker)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat, command = (entry / "stat").read_text(), (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"spawn_main" in command:
-                found.append(int(entry.name))
-    return found
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_130_for_sigterm_to_the_group_while_stage_processes_are_still_starting(tmp_path):
     """A stage inherits SIGTERM ignored from the moment it is spawned, before its own start-up code."""
@@ -245,7 +231,7 @@ def test_130_for_sigterm_to_the_group_while_stage_processes_are_still_starting(t
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         deadline = time.monotonic() + 30
-        while not _spawned_children(process.pid) and time.monotonic() < deadline:
+        while not stage_pids(process.pid) and time.monotonic() < deadline:
             time.sleep(0.005)
         os.killpg(process.pid, signal.SIGTERM)  # the stages are importing their modules now
         _, stderr = process.communicate(timeout=30)

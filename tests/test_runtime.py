@@ -2,7 +2,6 @@
 ring generations, realtime drops, live params, stats, previews, setup errors."""
 
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 from clips import frame_index, read_frames
-from runtime_nodes import alive, build, registry, wait_until
+from runtime_nodes import alive, build, registry, run_in_thread, wait_until
 
 from nodegraph import shm
 from nodegraph.errors import InvalidInput
@@ -29,13 +28,6 @@ def assert_clean(runtime: Runtime) -> None:
     assert runtime.report.processes
     assert wait_until(lambda: not any(alive(pid) for pid in runtime.report.processes.values()), 5.0)
     assert shm.segments(runtime.run_id) == []
-
-
-def run_in_thread(runtime: Runtime):
-    result = {}
-    thread = threading.Thread(target=lambda: result.setdefault("report", runtime.run()), daemon=True)
-    thread.start()
-    return thread, result
 
 
 def test_lossless_chain_is_identical_to_sequential(tmp_path, clip300):

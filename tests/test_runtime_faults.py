@@ -6,14 +6,13 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
 import pytest
 from clips import frame_index, read_frames
 from conftest import REPO, run_cli
-from runtime_nodes import alive, build, children_of, registry, run_segments, wait_until
+from runtime_nodes import alive, build, registry, run_in_thread, run_segments, stage_pids, wait_until
 
 from nodegraph import shm
 from nodegraph.runtime import Runtime
@@ -41,18 +40,6 @@ def start_cli_run(tmp_path, out):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.Popen([sys.executable, "-m", "nodegraph.cli", "run", str(preset)], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-
-
-def stage_pids(supervisor: int) -> list[int]:
-    """The supervisor's stage processes (not multiprocessing's resource tracker)."""
-    def is_stage(pid):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                return b"spawn_main" in f.read()
-        except OSError:
-            return False
-
-    return [pid for pid in children_of(supervisor) if is_stage(pid)]
 
 
 def test_ctrl_c_stops_cleanly_exits_130_and_leaves_a_playable_file(tmp_path):
@@ -125,10 +112,8 @@ def test_realtime_a_killed_stage_is_reported_restarted_and_frames_flow_within_2_
     graph = three_stage_graph(tmp_path, ("TestPattern", {"width": 160, "height": 120, "frames": 0,
                                                          "realtime": True, "fps": 60.0}), 2.0)
     runtime = Runtime(graph, REGISTRY)
-    result = {}
-    thread = threading.Thread(target=lambda: result.setdefault("report", runtime.run()), daemon=True)
     with caplog.at_level(logging.WARNING, logger="nodegraph"):
-        thread.start()
+        thread, result = run_in_thread(runtime)
         assert wait_until(lambda: runtime.snapshot()["frames"] >= 20, 20.0)
         before = runtime.pids()
         os.kill(before["s1"], signal.SIGKILL)
@@ -152,9 +137,7 @@ def test_realtime_a_killed_stage_is_reported_restarted_and_frames_flow_within_2_
 def test_lossless_a_killed_stage_is_restarted_and_every_frame_arrives(tmp_path, clip300, victim):
     graph = three_stage_graph(tmp_path, ("VideoSource", {"path": clip300}), 3.0)
     runtime = Runtime(graph, REGISTRY)
-    result = {}
-    thread = threading.Thread(target=lambda: result.setdefault("report", runtime.run()), daemon=True)
-    thread.start()
+    thread, result = run_in_thread(runtime)
     assert wait_until(lambda: runtime.snapshot()["frames"] >= 60, 30.0)
     os.kill(runtime.pids()[victim], signal.SIGKILL)
     thread.join(60)
@@ -183,9 +166,7 @@ def test_lossless_a_killed_output_stage_stops_the_run_with_a_clear_message(tmp_p
                    ("video", "VideoFileOutput", {"path": str(tmp_path / "partial.mp4")}, "c")],
                   ["src.frame -> slow.frame", "slow.frame -> out.frame", "slow.frame -> video.frame"])
     runtime = Runtime(graph, REGISTRY)
-    result = {}
-    thread = threading.Thread(target=lambda: result.setdefault("report", runtime.run()), daemon=True)
-    thread.start()
+    thread, result = run_in_thread(runtime)
     assert wait_until(lambda: runtime.snapshot()["frames"] >= 30, 30.0)
     os.kill(runtime.pids()["s1"], signal.SIGKILL)
     thread.join(30)
@@ -207,9 +188,7 @@ def test_realtime_a_killed_stage_that_writes_a_file_is_not_restarted_and_the_fil
                    ("log", "FrameLog", {"path": str(log_file)}, "b")],
                   ["src.frame -> log.frame"])
     runtime = Runtime(graph, REGISTRY)
-    result = {}
-    thread = threading.Thread(target=lambda: result.setdefault("report", runtime.run()), daemon=True)
-    thread.start()
+    thread, result = run_in_thread(runtime)
     assert wait_until(lambda: runtime.snapshot()["frames"] >= 20, 20.0)
     os.kill(runtime.pids()["s1"], signal.SIGKILL)
     thread.join(30)
