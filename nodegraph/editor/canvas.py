@@ -314,17 +314,12 @@ class Canvas:
 
     def thumbnail_rects(self) -> dict[str, list[float]]:
         """Each node's thumbnail on screen: [x, y, width, height] in viewport pixels."""
-        rects = {}
-        for node_id, view in self.nodes.items():
-            x, y = dpg.get_item_rect_min(view.image)
-            w, h = dpg.get_item_rect_size(view.image)
-            rects[node_id] = [x, y, w, h]
-        return rects
+        return {node_id: _rect(view.image) for node_id, view in self.nodes.items()}
 
     def node_rects(self) -> dict[str, list[float]]:
-        rects = {}
-        for node_id, view in self.nodes.items():
-            x, y = dpg.get_item_rect_min(view.item)
-            w, h = dpg.get_item_rect_size(view.item)
-            rects[node_id] = [x, y, w, h]
-        return rects
+        """Each node on screen: [x, y, width, height] in viewport pixels."""
+        return {node_id: _rect(view.item) for node_id, view in self.nodes.items()}
+
+
+def _rect(item) -> list[float]:
+    return [*dpg.get_item_rect_min(item), *dpg.get_item_rect_size(item)]
