@@ -17,7 +17,6 @@ between them and a thread budget per stage.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import networkx as nx
@@ -26,6 +25,7 @@ from .errors import InvalidInput
 from .graph import Graph
 from .node import Node
 from .registry import Registry, default_registry
+from .threads import available_cores
 
 HEAVY_MIN_MS = 10.0  # what a heavy node without a cost hint of its own is taken to cost
 TRANSPORT_MS = 0.3  # one port crossing a process boundary, each side (copy, wake-up)
@@ -99,13 +99,6 @@ def node_cost(cls) -> float:
     if cls.heavy and cls.cost_ms == Node.cost_ms:  # heavy, with no estimate of its own
         return HEAVY_MIN_MS
     return float(cls.cost_ms)
-
-
-def available_cores() -> int:
-    """The cores this process may run on (a container's or taskset's limit, not the host's count)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def make_plan(graph: Graph, registry: Registry | None = None, cores: int | None = None) -> Plan:

@@ -1,6 +1,6 @@
-"""How many threads this process's libraries may use: set by a stage process from its plan, read by
-the onnxruntime session factory. Kept apart from `onnx` so that a stage without models never loads
-onnxruntime."""
+"""How many threads this process's libraries may use: the cores it may run on, and the budget a stage
+process sets from its plan, read by the onnxruntime session factory. Kept apart from `onnx` so that a
+stage without models never loads onnxruntime."""
 
 from __future__ import annotations
 
@@ -21,8 +21,11 @@ def set_budget(n: int) -> None:
 
 def budget() -> int:
     """The budget set, else the cores this process may run on."""
-    if _budget is not None:
-        return _budget
+    return _budget if _budget is not None else available_cores()
+
+
+def available_cores() -> int:
+    """The cores this process may run on (a container's or taskset's limit, not the host's count)."""
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1

@@ -25,9 +25,9 @@ from nodegraph import preset as presets
 from nodegraph.graph import Graph
 from nodegraph.node import Node
 from nodegraph.paths import data_dir
-from nodegraph.plan import available_cores
 from nodegraph.registry import Registry, default_registry
 from nodegraph.stats import RunReport
+from nodegraph.threads import available_cores
 
 FRAME_SIZE = (640, 480)
 PORTRAIT = ("media", "astronaut.png")  # inside the presets folder

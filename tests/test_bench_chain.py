@@ -7,7 +7,7 @@ import pytest
 
 from nodegraph import preset as presets
 from nodegraph.paths import data_dir
-from nodegraph.plan import available_cores
+from nodegraph.threads import available_cores
 from nodes.chain_bench import DEMO_PRESET, summary
 
 FRAMES = 4
