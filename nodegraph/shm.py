@@ -254,6 +254,7 @@ class Ring:
         buf = shm.buf
         self._ctl = np.ndarray((_GLOBAL_BYTES // 8,), np.int64, buf, 0)
         self._words = np.ndarray((_GLOBAL_BYTES // 4,), np.int32, buf, 0)  # field f's word: [2 * f]
+        self._ctl_address = self._ctl.ctypes.data  # where field f's word is for the futex: + 8 * f
         if self._ctl[_G_MAGIC] != _MAGIC or self._ctl[_G_VERSION] != _VERSION:
             self._ctl = None
             shm.close()
@@ -389,7 +390,7 @@ class Ring:
         waiter that saw the old one an instant before sleeps on until its bounded wait ends (10 ms).
         """
         self._words[2 * field] = (int(self._words[2 * field]) + 1) & 0x7FFFFFFF
-        wakeup.wake(self._ctl.ctypes.data + 8 * field)
+        wakeup.wake(self._ctl_address + 8 * field)
 
     def _waits(self, timeout: float | None, field: int):
         """Yield until the caller breaks out; in between, wait for the word `field` to change.
@@ -398,7 +399,7 @@ class Ring:
         The word is read before each yield, so a change after the caller looked ends the wait.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        address = self._ctl.ctypes.data + 8 * field
+        address = self._ctl_address + 8 * field
         delay = _SIGNALLED_WAIT if wakeup.SIGNALLED else _MIN_SLEEP
         while True:
             seen = int(self._words[2 * field])  # before the abort flag: abort() sets it, then bumps
