@@ -1,10 +1,13 @@
 """What the in-process executor and the stage processes of the multiprocess runtime share: running
 one node on one frame (timing, error counting, pass-through), the stream a run's sources make,
-previews for the editor, and the recent frame rate."""
+previews for the editor, the recent frame rate, and how a run hears Ctrl-C and SIGTERM."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
+import threading
 import time
 import traceback
 from collections import deque
@@ -160,3 +163,18 @@ class RecentRate:
             return 0.0
         (t0, f0), (t1, f1) = self._samples[0], self._samples[-1]
         return (f1 - f0) / (t1 - t0) if t1 > t0 else 0.0
+
+
+@contextlib.contextmanager
+def stop_signals(handler):
+    """Send Ctrl-C and SIGTERM to `handler` while the block runs, then put the previous handlers back.
+    Only the main thread can: elsewhere (a run started from the editor) nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

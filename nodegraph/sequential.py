@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import queue
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from .execution import (
     close_nodes,
     earliest,
     frame_total,
+    stop_signals,
     stream_of,
 )
 from .graph import Graph
@@ -160,29 +160,12 @@ class SequentialRunner:
         inputs_of = {node_id: self.graph.links_into(node_id) for node_id in order}
         total = frame_total(nodes[order[0]].stream, self.max_frames)
         start = self._started = time.monotonic()
-        published = start
-        previous = {}
-        if threading.current_thread() is threading.main_thread():
-            previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            frame_id = 0
-            while not self._stop.is_set() and (self.max_frames is None or frame_id < self.max_frames):
-                self._apply_edits()
-                if not self._run_frame(frame_id, nodes, order, inputs_of):
-                    break
-                frame_id += 1
-                report.frames = frame_id
-                now = time.monotonic()
-                if now - published >= STATS_EVERY_S:
-                    published = now
-                    self._publish(now)
-                if progress:
-                    progress(frame_id, total, now - start)
+            with stop_signals(self._on_signal):  # once out, a second signal interrupts the closing
+                self._run_frames(nodes, order, inputs_of, total, progress)
         except KeyboardInterrupt:
             report.interrupted = True
         finally:
-            for sig, handler in previous.items():  # from here a second signal interrupts the closing
-                signal.signal(sig, handler)
             report.elapsed_s = time.monotonic() - start
             try:
                 report.error = "; ".join(close_nodes(nodes.values()))
@@ -192,6 +175,23 @@ class SequentialRunner:
                 with self._lock:
                     self._ended = time.monotonic()
         return report
+
+    def _run_frames(self, nodes, order, inputs_of, total, progress) -> None:
+        report, start = self.report, self._started
+        published = start
+        frame_id = 0
+        while not self._stop.is_set() and (self.max_frames is None or frame_id < self.max_frames):
+            self._apply_edits()
+            if not self._run_frame(frame_id, nodes, order, inputs_of):
+                break
+            frame_id += 1
+            report.frames = frame_id
+            now = time.monotonic()
+            if now - published >= STATS_EVERY_S:
+                published = now
+                self._publish(now)
+            if progress:
+                progress(frame_id, total, now - start)
 
     def _run_frame(self, frame_id: int, nodes, order, inputs_of) -> bool:
         values: dict[tuple[str, str], Any] = {}

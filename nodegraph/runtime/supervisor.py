@@ -17,7 +17,7 @@ from multiprocessing.connection import wait
 
 from .. import shm
 from ..errors import InvalidInput, RunFailed
-from ..execution import RecentRate, frame_total, stream_of
+from ..execution import RecentRate, frame_total, stop_signals, stream_of
 from ..graph import Graph
 from ..node import StreamInfo
 from ..params import ParamError
@@ -229,18 +229,12 @@ class Runtime:
         if self.run_id is not None:
             raise RuntimeError("a Runtime runs once; make a new one for another run")
         self.run_id = shm.new_run_id()
-        in_main = threading.current_thread() is threading.main_thread()
-        previous = {}
-        if in_main:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                previous[sig] = signal.signal(sig, self._on_signal)
-        try:
-            if self._start():
-                self._loop(progress)
-        finally:
-            self._shutdown()
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+        with stop_signals(self._on_signal):
+            try:
+                if self._start():
+                    self._loop(progress)
+            finally:
+                self._shutdown()
         return self.report
 
     def _on_signal(self, signum, frame) -> None:
