@@ -14,6 +14,7 @@ from clips import frame_index, read_frames
 from conftest import REPO, run_cli
 from runtime_nodes import alive, build, registry, run_in_thread, run_segments, stage_pids, wait_until
 
+from nodegraph import preset as presets
 from nodegraph import shm
 from nodegraph.runtime import Runtime
 from nodegraph.sequential import SequentialRunner
@@ -21,22 +22,14 @@ from nodegraph.sequential import SequentialRunner
 REGISTRY = registry()
 
 
-def write_preset(path, nodes, links):
-    path.write_text(json.dumps({
-        "format": "nodegraph-preset", "version": 1, "name": "t",
-        "nodes": [{"id": i, "type": t, "params": p, "process": pin} for i, t, p, pin in nodes],
-        "links": [{"from": a, "to": b} for a, b in links]}))
-    return path
-
-
 def start_cli_run(tmp_path, out):
     """`nodegraph run` of an endless paced pattern in its own session, as a terminal would start it."""
-    preset = write_preset(tmp_path / "p.json",
-                          [("src", "TestPattern", {"width": 160, "height": 120, "frames": 0, "realtime": True,
-                                                   "fps": 60.0}, "a"),
-                           ("adj", "FrameAdjuster", {"brightness": 20}, "b"),
-                           ("out", "VideoFileOutput", {"path": str(out)}, "c")],
-                          [("src.frame", "adj.frame"), ("adj.frame", "out.frame")])
+    preset = tmp_path / "p.json"
+    presets.save(build([("src", "TestPattern", {"width": 160, "height": 120, "frames": 0, "realtime": True,
+                                                "fps": 60.0}, "a"),
+                        ("adj", "FrameAdjuster", {"brightness": 20}, "b"),
+                        ("out", "VideoFileOutput", {"path": str(out)}, "c")],
+                       ["src.frame -> adj.frame", "adj.frame -> out.frame"]), preset)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.Popen([sys.executable, "-m", "nodegraph.cli", "run", str(preset)], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -203,10 +196,10 @@ def test_realtime_a_killed_stage_that_writes_a_file_is_not_restarted_and_the_fil
 
 
 def test_cli_run_uses_the_runtime(tmp_path, clip300):
-    preset = write_preset(tmp_path / "p.json",
-                          [("src", "VideoSource", {"path": clip300}, None),
-                           ("out", "VideoFileOutput", {"path": str(tmp_path / "o.mp4")}, None)],
-                          [("src.frame", "out.frame")])
+    preset = tmp_path / "p.json"
+    presets.save(build([("src", "VideoSource", {"path": clip300}),
+                        ("out", "VideoFileOutput", {"path": str(tmp_path / "o.mp4")})],
+                       ["src.frame -> out.frame"]), preset)
     result = run_cli("run", preset, "--frames", "20", "--stats-json", tmp_path / "s.json")
     assert result.returncode == 0, result.stderr
     stats = json.loads((tmp_path / "s.json").read_text())
