@@ -30,8 +30,9 @@ class DyingFrame(Node):
 
 
 class InterruptedTwice(Node):
-    """Passes frames on; sends its own process SIGINT at frame `at` (a first Ctrl-C) and again while
-    it is being closed (a second one, impatient)."""
+    """Passes frames on; raises SIGINT in its own thread at frame `at` (a first Ctrl-C) and again
+    while it is being closed (a second one, impatient). In its own thread, not to the process: a
+    process-wide signal may land on another thread and be handled frames later."""
 
     inputs = {"frame": Frame}
     outputs = {"frame": Frame}
@@ -39,8 +40,8 @@ class InterruptedTwice(Node):
 
     def process(self, frame):
         if self.frame_id == self.at:
-            os.kill(os.getpid(), signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)
         return {"frame": frame}
 
     def close(self):
-        os.kill(os.getpid(), signal.SIGINT)
+        signal.raise_signal(signal.SIGINT)
