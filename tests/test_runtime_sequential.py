@@ -136,10 +136,16 @@ def test_a_second_ctrl_c_while_outputs_close_interrupts_but_leaves_the_runner_fi
     graph = build([("src", "TestPattern", {"width": 32, "height": 24, "frames": 0}),
                    ("twice", "InterruptedTwice", {"at": 3})],
                   ["src.frame -> twice.frame"])
-    ours = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
-    runner = SequentialRunner(graph, reg)
-    with pytest.raises(KeyboardInterrupt):
-        runner.run()
-    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == ours
+    # Python's own Ctrl-C handler, as in a terminal: started in the background by a shell without job
+    # control, pytest inherits SIGINT ignored, and nothing would interrupt the closing
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        ours = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+        runner = SequentialRunner(graph, reg)
+        with pytest.raises(KeyboardInterrupt):
+            runner.run()
+        assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == ours
+    finally:
+        signal.signal(signal.SIGINT, inherited)
     assert runner.report.interrupted and runner.report.frames == 4
     assert not runner.snapshot()["running"]
