@@ -442,6 +442,78 @@ def test_a_lossless_writer_reuses_the_slot_released_last_and_its_readers_follow(
         assert send_and_read(5) == fresh  # both free now: the one written last wins
 
 
+def read_timed(name: str, packets: int, spin: bool, ready, results) -> None:
+    """Reader process: read and release `packets` packets at once; report the CPU it used over the
+    wall time of the loop, and how many slot addresses the packets came from."""
+    shm.allow_spinning(spin)
+    with Ring.attach(name) as ring:
+        reader = ring.reader(0)
+        ready.set()
+        first = reader.read(timeout=20)
+        addresses = [first.value.ctypes.data]
+        del first
+        reader.release()
+        wall, cpu = time.monotonic(), time.process_time()
+        for _ in range(packets - 1):
+            packet = reader.read(timeout=20)
+            addresses.append(packet.value.ctypes.data)
+            del packet
+            reader.release()
+        busy = (time.process_time() - cpu) / (time.monotonic() - wall)
+    results.put((busy, addresses))
+
+
+def timed_stream(run_id: str, suffix: str, value: np.ndarray, packets: int, gap: float, spin: bool):
+    """Write `packets` copies of `value`, `gap` s apart, to a reader process that may spin or not:
+    (the reader's CPU over wall time, the slot address of each packet as it read them)."""
+    ctx = spawn()
+    with Ring.create(shm.segment_name(run_id, suffix), encoded_size(value), slots=4) as ring:
+        ready, results = ctx.Event(), ctx.Queue()
+        proc = ctx.Process(target=read_timed, args=(ring.name, packets, spin, ready, results))
+        proc.start()
+        spun_before = shm.allow_spinning(spin)
+        try:
+            assert ready.wait(60), "the reader process did not start"
+            writer = ring.writer(lossless=True)
+            for frame_id in range(packets):
+                writer.write(frame_id, 0.0, value, timeout=20)
+                if gap:
+                    time.sleep(gap)
+            return results.get(timeout=60)
+        finally:
+            shm.allow_spinning(spun_before)
+            ring.abort()
+            proc.join(10)
+            if proc.is_alive():
+                proc.kill()
+
+
+@pytest.mark.parametrize(
+    ("spin", "gap", "busy"),
+    [(True, 0.0005, "spins"), (False, 0.0005, "sleeps"), (True, 0.02, "sleeps")],
+    ids=["short-waits-spinning", "short-waits-not-allowed", "long-waits-allowed"],
+)
+def test_a_reader_spins_only_where_allowed_and_only_while_its_waits_are_short(run_id, spin, gap, busy):
+    """Allowed to spin, a reader whose packets come every 0.5 ms spins through the gaps (its core is
+    busy); not allowed, it sleeps in them; with 20 ms gaps (a camera's) it sleeps although allowed."""
+    packets = 200 if gap < 0.01 else 30
+    cpu_share, _ = timed_stream(run_id, "spin", np.zeros(16, np.uint8), packets, gap, spin)
+    if busy == "spins":
+        assert cpu_share > 0.6, f"the reader used {cpu_share:.0%} of a core: it did not spin"
+    else:
+        assert cpu_share < 0.35, f"the reader used {cpu_share:.0%} of a core: it spun"
+
+
+def test_a_large_packet_waits_for_the_warm_slot_a_quick_reader_is_about_to_release(run_id):
+    """Spinning allowed on both ends and a reader that releases each packet at once: the writer waits
+    those few microseconds for the slot it wrote last rather than write 1.5 MiB into a cold one, so
+    most packets go to the slot of the one before (85-100% here; 0-12% without the wait, the writer
+    being back before the reader released)."""
+    _, addresses = timed_stream(run_id, "hot", np.ones((512, 1024, 3), np.uint8), 100, 0.0, True)
+    same = sum(a == b for a, b in zip(addresses, addresses[1:], strict=False)) / (len(addresses) - 1)
+    assert same > 0.5, f"only {same:.0%} of the packets went to the slot of the one before"
+
+
 def test_frames_must_go_out_in_increasing_order(run_id):
     with Ring.create(shm.segment_name(run_id, "order"), 64) as ring:
         writer = ring.writer(lossless=False)
