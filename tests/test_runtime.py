@@ -1,6 +1,7 @@
 """The multiprocess runtime against the sequential reference: same frames, joins by frame id,
 ring generations, realtime drops, live params, stats, previews, setup errors."""
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from nodegraph import shm
 from nodegraph.errors import InvalidInput
 from nodegraph.runtime import Runtime
 from nodegraph.sequential import SequentialRunner
+from nodegraph.threads import available_cores
 
 REGISTRY = registry()
 
@@ -297,6 +299,41 @@ def test_a_stage_without_models_never_loads_onnxruntime(tmp_path):
         for stage, pid in runtime.pids().items():
             maps = Path(f"/proc/{pid}/maps").read_text()
             assert "python" in maps and "onnxruntime" not in maps, stage
+    finally:
+        runtime.stop()
+        thread.join(20)
+
+
+def cpu_share(pid: int, seconds: float) -> float:
+    """The share of one core process `pid` used over the next `seconds` (from /proc/PID/stat)."""
+    def ticks():
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime, stime
+
+    before, start = ticks(), time.monotonic()
+    time.sleep(seconds)
+    return (ticks() - before) / os.sysconf("SC_CLK_TCK") / (time.monotonic() - start)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/PID/stat")
+@pytest.mark.skipif(available_cores() < 2, reason="two stages spin only where each has a core")
+@pytest.mark.parametrize(("niceness", "spins"), [(0, True), (10, False)], ids=["headless", "under-a-window"])
+def test_stages_that_have_the_cores_to_themselves_spin_through_short_waits(tmp_path, niceness, spins):
+    """Two stages on two cores: the one waiting ~0.5 ms for each frame spins through the wait (its core
+    busy) in a headless run; run under a window (the editor's niceness) it sleeps instead."""
+    graph = build([("src", "TestPattern", {"width": 64, "height": 48, "frames": 0}, "a"),
+                   ("slow", "SlowFrame", {"delay_ms": 0.5}, "a"),
+                   ("out", "NullOutput", {}, "b")],
+                  ["src.frame -> slow.frame", "slow.frame -> out.frame"])
+    runtime = Runtime(graph, REGISTRY, mode="lossless", niceness=niceness)
+    thread, _ = run_in_thread(runtime)
+    try:
+        assert wait_until(lambda: runtime.snapshot()["frames"] >= 20, 20.0)
+        share = cpu_share(runtime.pids()["s1"], 1.0)
+        if spins:
+            assert share > 0.6, f"the waiting stage used {share:.0%} of a core: it did not spin"
+        else:
+            assert share < 0.35, f"the waiting stage used {share:.0%} of a core: it spun"
     finally:
         runtime.stop()
         thread.join(20)

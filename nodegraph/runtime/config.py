@@ -49,6 +49,7 @@ class StageConfig:
     log_level: int
     resume: bool = False  # a restart: carry on from the rings' state
     niceness: int = 0  # added to the process's nice value (Unix), so the caller's window stays responsive
+    spin: bool = False  # ring waits may spin first (`shm.allow_spinning`): every stage has a core to itself
 
 
 def buffer_suffix(index: int, generation: int) -> str:

@@ -109,6 +109,8 @@ class Runtime:
         self.requested_mode = mode
         self.previews = previews
         self.niceness = niceness
+        # stages that each have a core, and no window to leave room for, may spin while they wait
+        self.spin = len(self.plan.stages) <= self.plan.cores and not niceness
         self._announced: set[str] = set()
         self.classes = {n: self.registry.get(spec.type) for n, spec in graph.nodes.items()}
         for node_id, cls in self.classes.items():
@@ -258,7 +260,7 @@ class Runtime:
                         for i, b in enumerate(self.plan.buffers) if b.stage == name)
         taps = {n: self.tap_index[n] for n in stage.nodes if n in self.tap_index}
         return StageConfig(self.run_id, name, stage.threads, tuple(nodes), inlets, outlets, taps, self.max_frames,
-                           log.getEffectiveLevel(), resume, self.niceness)
+                           log.getEffectiveLevel(), resume, self.niceness, self.spin)
 
     def _spawn(self, run: _StageRun, resume: bool) -> None:
         ctx = mp.get_context("spawn")

@@ -60,6 +60,7 @@ def stage_main(config: StageConfig, conn) -> None:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     if config.niceness and hasattr(os, "nice"):
         os.nice(config.niceness)  # first: the threads this process starts inherit it
+    shm.allow_spinning(config.spin)
     log.setLevel(config.log_level)
     worker = StageWorker(config, conn)
     log.handlers[:] = [ToSupervisor(worker)]
