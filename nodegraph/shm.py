@@ -34,6 +34,7 @@ import secrets
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing import resource_tracker, shared_memory
 
@@ -85,15 +86,19 @@ _SIGNALLED_WAIT = 0.01
 _MIN_SLEEP = 50e-6
 _MAX_SLEEP = 1e-3
 
-# Spinning (see `allow_spinning`): a wait first spins up to _SPIN_S, when the process's previous wait
-# on the ring ended within that time; a lossless writer of packets of _WARM_BYTES or more waits up to
-# _WARM_S for the slot it wrote last, unless readers missed that _WARM_MISSES times in a row (then it
-# tries again every _WARM_RETRY packets).
+# Spinning (see `allow_spinning`): a wait on a Ring first spins up to _SPIN_S, when the last wait on
+# that Ring object that had to wait ended within that time; a lossless writer of packets of _WARM_BYTES
+# or more waits up to _WARM_S for the slot it wrote last, unless readers missed that _WARM_MISSES times
+# in a row (then it tries again every _WARM_RETRY packets). A yield that takes over _LATE_YIELD gave
+# the core to another process: the core is contended, so spinning ends there (it would only delay
+# that process and this one). Spins are timed with perf_counter: Windows' monotonic clock ticks
+# every 15.6 ms before Python 3.13.
 _SPIN_S = 1e-3
 _WARM_S = 100e-6
 _WARM_BYTES = 1 << 20
 _WARM_MISSES = 3
 _WARM_RETRY = 16
+_LATE_YIELD = 100e-6
 _spinning = False
 _yield = os.sched_yield if hasattr(os, "sched_yield") else lambda: time.sleep(0)
 
@@ -107,13 +112,26 @@ def allow_spinning(allowed: bool) -> bool:
     For a process that has a core to itself: a packet that comes while its reader spins is taken at
     once, where a sleeping reader wakes ~0.1 ms later, and a core that slept comes back slow (on a
     2-vCPU virtual machine a 1080p copy takes 0.25 ms back to back, 0.54-0.67 ms after a 1 ms sleep).
-    Spinning yields the core to any other runnable process, and stops where waits are long (a
-    camera's frame gap): a wait spins only when the previous one was short.
+    A spin yields the core between its looks and ends as soon as another process takes it; waits
+    that are long (a camera's frame gap) do not spin: a wait spins only when the previous one was short.
     Returns the setting it replaces.
     """
     global _spinning
     before, _spinning = _spinning, allowed
     return before
+
+
+def _spin_until(done: Callable[[], bool], until: float) -> bool:
+    """Look at `done()` until it is true (True), yielding the core in between; False once `until`
+    (a perf_counter time) passes or a yield comes back late."""
+    while not done():
+        now = time.perf_counter()
+        if now >= until:
+            return False
+        _yield()
+        if time.perf_counter() - now > _LATE_YIELD:
+            return False
+    return True
 
 
 # ---------------------------------------------------------------- names and housekeeping
@@ -302,7 +320,7 @@ class Ring:
         self._time = np.ndarray((self.slots,), np.float64, buf, first + 8 * _S_TIME, (stride,))
         self._payload = [buf[first + i * stride + _LINE :][: self.slot_bytes] for i in range(self.slots)]
         self._payload_ro = [p.toreadonly() for p in self._payload]
-        self._short_wait = True  # this process's last wait on the ring ended within _SPIN_S
+        self._short_wait = True  # the last wait here that had to wait ended within _SPIN_S
 
     @classmethod
     def create(cls, name: str, slot_bytes: int, slots: int = 4, readers: int = 1) -> Ring:
@@ -427,42 +445,36 @@ class Ring:
 
         Stops once `timeout` seconds have passed; raises RingAborted when the ring is aborted.
         The word is read before each yield, so a change after the caller looked ends the wait.
+        Where spinning is allowed and the last wait was short, spins up to _SPIN_S before sleeping.
         """
-        began = time.monotonic()
+        began = time.perf_counter()
         deadline = None if timeout is None else began + timeout
         spin_until = began + _SPIN_S if _spinning and self._short_wait else began
         if deadline is not None:
             spin_until = min(spin_until, deadline)
+        words, i = self._words, 2 * field
         address = self._ctl_address + 8 * field
         delay = _SIGNALLED_WAIT if wakeup.SIGNALLED else _MIN_SLEEP
         first = True
         while True:
-            seen = int(self._words[2 * field])  # before the abort flag: abort() sets it, then bumps
+            seen = int(words[i])  # before the abort flag: abort() sets it, then bumps
             if self._ctl[_G_ABORT]:
                 raise RingAborted(f"ring {self.name} was aborted")
             if not first:  # the caller may be done after this yield: say how long it took
-                self._short_wait = time.monotonic() - began <= _SPIN_S
+                self._short_wait = time.perf_counter() - began <= _SPIN_S
             first = False
             yield
+            if _spin_until(lambda seen=seen: words[i] != seen, spin_until):
+                continue
+            spin_until = began  # spun out (or the core is contended): sleep from now on
             pause = delay
             if deadline is not None:
-                pause = min(pause, deadline - time.monotonic())
+                pause = min(pause, deadline - time.perf_counter())
                 if pause <= 0:
                     return
-            if self._spin(field, seen, spin_until):
-                continue
             wakeup.wait(address, seen, pause)
             if not wakeup.SIGNALLED:
                 delay = min(2 * delay, _MAX_SLEEP)
-
-    def _spin(self, field: int, seen: int, until: float) -> bool:
-        """Spin until the word `field` no longer holds `seen` (True) or `until` passes (False)."""
-        words, i = self._words, 2 * field
-        while time.monotonic() < until:
-            if words[i] != seen:
-                return True
-            _yield()
-        return False
 
 
 def _reserve(shm: shared_memory.SharedMemory, name: str, size: int) -> None:
@@ -530,7 +542,7 @@ class RingWriter:
         ring = self._ring
         column = _R_RELEASED if self.lossless else _R_NEXT
         for _ in ring._waits(timeout, _G_SPACE_WORD):
-            if min(ring._cursors[:, column].tolist()) >= self._seq:
+            if self._slowest(column) >= self._seq:
                 return True
         return False
 
@@ -567,14 +579,14 @@ class RingWriter:
         have not lately: a large packet written into a cold slot costs up to twice as much."""
         if self._warm_misses >= _WARM_MISSES and n % _WARM_RETRY:
             return
-        cursors = self._ring._cursors
-        until = time.monotonic() + _WARM_S
-        while min(cursors[:, _R_RELEASED].tolist()) < n:
-            if time.monotonic() >= until:
-                self._warm_misses += 1
-                return
-            _yield()
-        self._warm_misses = 0
+        if _spin_until(lambda: self._slowest(_R_RELEASED) >= n, time.perf_counter() + _WARM_S):
+            self._warm_misses = 0
+        else:
+            self._warm_misses += 1
+
+    def _slowest(self, column: int) -> int:
+        """The lowest of the readers' cursors in `column` (next to read, or first not released)."""
+        return min(self._ring._cursors[:, column].tolist())
 
     def _warmest_free_slot(self) -> int | None:
         """The slot every reader released last, or None while all are held (lossless).
@@ -584,7 +596,7 @@ class RingWriter:
         or a write a crashed writer never published) holds nothing.
         """
         ring = self._ring
-        released = min(ring._cursors[:, _R_RELEASED].tolist())
+        released = self._slowest(_R_RELEASED)
         best, best_held = None, -2
         for slot, stamp in enumerate(ring._meta[:, _S_STAMP].tolist()):
             held = stamp // 2 - 1

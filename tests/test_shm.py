@@ -281,13 +281,26 @@ def test_abort_unblocks_a_waiting_reader_and_a_waiting_lossless_writer_across_pr
             ring.unlink()
 
 
-def test_read_times_out_with_none_promptly(run_id):
-    with Ring.create(shm.segment_name(run_id, "t"), 64) as ring:
-        reader = ring.reader(0)
-        t0 = time.monotonic()
-        assert reader.read(timeout=0.05) is None
-        assert 0.05 <= time.monotonic() - t0 < 0.5
-        assert reader.read(timeout=0) is None
+@pytest.mark.parametrize("spin", [False, True], ids=["sleeping", "spinning"])
+def test_read_times_out_with_none_promptly(run_id, spin):
+    """A wait ends at its timeout, also one that spun first (its sleep is what is left, not more)."""
+    spun_before = shm.allow_spinning(spin)
+    try:
+        with Ring.create(shm.segment_name(run_id, "t"), 64) as ring:
+            reader = ring.reader(0)
+            took = []
+            for _ in range(5):  # shorter than a spin: allowed to, each spins until its timeout
+                t0 = time.perf_counter()
+                assert reader.read(timeout=0.0008) is None
+                took.append(time.perf_counter() - t0)
+            late = [f"{t * 1e3:.2f} ms" for t in took if not 0.0008 <= t < 0.0012]
+            assert len(late) <= 1, f"reads with a 0.8 ms timeout took {late}"
+            t0 = time.monotonic()
+            assert reader.read(timeout=0.05) is None
+            assert 0.05 <= time.monotonic() - t0 < 0.5
+            assert reader.read(timeout=0) is None
+    finally:
+        shm.allow_spinning(spun_before)
 
 
 _KILLED_RUN = textwrap.dedent(
@@ -488,29 +501,38 @@ def timed_stream(run_id: str, suffix: str, value: np.ndarray, packets: int, gap:
                 proc.kill()
 
 
-@pytest.mark.parametrize(
-    ("spin", "gap", "busy"),
-    [(True, 0.0005, "spins"), (False, 0.0005, "sleeps"), (True, 0.02, "sleeps")],
-    ids=["short-waits-spinning", "short-waits-not-allowed", "long-waits-allowed"],
-)
-def test_a_reader_spins_only_where_allowed_and_only_while_its_waits_are_short(run_id, spin, gap, busy):
-    """Allowed to spin, a reader whose packets come every 0.5 ms spins through the gaps (its core is
-    busy); not allowed, it sleeps in them; with 20 ms gaps (a camera's) it sleeps although allowed."""
-    packets = 200 if gap < 0.01 else 30
-    cpu_share, _ = timed_stream(run_id, "spin", np.zeros(16, np.uint8), packets, gap, spin)
-    if busy == "spins":
-        assert cpu_share > 0.6, f"the reader used {cpu_share:.0%} of a core: it did not spin"
-    else:
-        assert cpu_share < 0.35, f"the reader used {cpu_share:.0%} of a core: it spun"
+def test_a_reader_allowed_to_spin_spins_through_short_waits(run_id):
+    """Packets every 0.5 ms: a reader allowed to spin keeps its core busy through the gaps (92% of it
+    here), one that is not sleeps in them (13%). Spinning stops while another process wants the core,
+    so a measurement taken at such a moment is taken again (up to three times)."""
+    small = np.zeros(16, np.uint8)
+    for attempt in range(3):
+        spinning, _ = timed_stream(run_id, f"spin{attempt}", small, 200, 0.0005, spin=True)
+        sleeping, _ = timed_stream(run_id, f"sleep{attempt}", small, 200, 0.0005, spin=False)
+        if spinning > max(0.4, 3 * sleeping):
+            break
+    assert spinning > max(0.4, 3 * sleeping), (
+        f"the reader used {spinning:.0%} of a core allowed to spin, {sleeping:.0%} not allowed"
+    )
+
+
+def test_a_reader_allowed_to_spin_sleeps_through_long_waits(run_id):
+    """Packets every 20 ms (a camera's gaps): after its first wait the reader no longer spins (2%)."""
+    share, _ = timed_stream(run_id, "long", np.zeros(16, np.uint8), 30, 0.02, spin=True)
+    assert share < 0.35, f"the reader used {share:.0%} of a core: it spun through 20 ms gaps"
 
 
 def test_a_large_packet_waits_for_the_warm_slot_a_quick_reader_is_about_to_release(run_id):
     """Spinning allowed on both ends and a reader that releases each packet at once: the writer waits
     those few microseconds for the slot it wrote last rather than write 1.5 MiB into a cold one, so
     most packets go to the slot of the one before (85-100% here; 0-12% without the wait, the writer
-    being back before the reader released)."""
-    _, addresses = timed_stream(run_id, "hot", np.ones((512, 1024, 3), np.uint8), 100, 0.0, True)
-    same = sum(a == b for a, b in zip(addresses, addresses[1:], strict=False)) / (len(addresses) - 1)
+    being back before the reader released). Taken again (up to three times) when another process
+    wanted a core meanwhile: spinning stops then."""
+    for attempt in range(3):
+        _, addresses = timed_stream(run_id, f"hot{attempt}", np.ones((512, 1024, 3), np.uint8), 100, 0.0, True)
+        same = sum(a == b for a, b in zip(addresses, addresses[1:], strict=False)) / (len(addresses) - 1)
+        if same > 0.5:
+            break
     assert same > 0.5, f"only {same:.0%} of the packets went to the slot of the one before"
 
 
