@@ -90,15 +90,16 @@ _MAX_SLEEP = 1e-3
 # that Ring object that had to wait ended within that time; a lossless writer of packets of _WARM_BYTES
 # or more waits up to _WARM_S for the slot it wrote last, unless readers missed that _WARM_MISSES times
 # in a row (then it tries again every _WARM_RETRY packets). A yield that takes over _LATE_YIELD gave
-# the core to another process: the core is contended, so spinning ends there (it would only delay
-# that process and this one). Spins are timed with perf_counter: Windows' monotonic clock ticks
-# every 15.6 ms before Python 3.13.
+# the core to another process for a time slice (3-5 ms measured; the host's own hiccups on an idle
+# core stay under 0.2 ms): the core is contended, so spinning ends there (it would only delay that
+# process and this one). Spins are timed with perf_counter: Windows' monotonic clock ticks every
+# 15.6 ms before Python 3.13.
 _SPIN_S = 1e-3
 _WARM_S = 100e-6
 _WARM_BYTES = 1 << 20
 _WARM_MISSES = 3
 _WARM_RETRY = 16
-_LATE_YIELD = 100e-6
+_LATE_YIELD = 1e-3
 _spinning = False
 _yield = os.sched_yield if hasattr(os, "sched_yield") else lambda: time.sleep(0)
 
