@@ -91,16 +91,18 @@ _MAX_SLEEP = 1e-3
 # or more waits up to _WARM_S for the slot it wrote last, unless readers missed that _WARM_MISSES times
 # in a row (then it tries again every _WARM_RETRY packets). A yield that takes over _LATE_YIELD gave
 # the core to another process for a time slice (3-5 ms measured; the host's own hiccups on an idle
-# core stay under 0.2 ms): the core is contended, so spinning ends there (it would only delay that
-# process and this one). Spins are timed with perf_counter: Windows' monotonic clock ticks every
-# 15.6 ms before Python 3.13.
+# core stay under 0.2 ms): the core is contended, and a spinner there is woken later than a sleeper,
+# so the process stops spinning for _CONTENDED_PAUSE. Spins are timed with perf_counter: Windows'
+# monotonic clock ticks every 15.6 ms before Python 3.13.
 _SPIN_S = 1e-3
 _WARM_S = 100e-6
 _WARM_BYTES = 1 << 20
 _WARM_MISSES = 3
 _WARM_RETRY = 16
 _LATE_YIELD = 1e-3
+_CONTENDED_PAUSE = 0.1
 _spinning = False
+_spin_paused_until = 0.0  # perf_counter time
 _yield = os.sched_yield if hasattr(os, "sched_yield") else lambda: time.sleep(0)
 
 _created: set[str] = set()  # segments this process created and has not unlinked yet
@@ -113,8 +115,9 @@ def allow_spinning(allowed: bool) -> bool:
     For a process that has a core to itself: a packet that comes while its reader spins is taken at
     once, where a sleeping reader wakes ~0.1 ms later, and a core that slept comes back slow (on a
     2-vCPU virtual machine a 1080p copy takes 0.25 ms back to back, 0.54-0.67 ms after a 1 ms sleep).
-    A spin yields the core between its looks and ends as soon as another process takes it; waits
-    that are long (a camera's frame gap) do not spin: a wait spins only when the previous one was short.
+    A spin yields the core between its looks and ends as soon as another process takes it (then
+    waits sleep for 0.1 s); waits that are long (a camera's frame gap) do not spin: a wait spins only
+    when the previous one was short.
     Returns the setting it replaces.
     """
     global _spinning
@@ -122,15 +125,21 @@ def allow_spinning(allowed: bool) -> bool:
     return before
 
 
+def _may_spin(now: float) -> bool:
+    return _spinning and now >= _spin_paused_until
+
+
 def _spin_until(done: Callable[[], bool], until: float) -> bool:
     """Look at `done()` until it is true (True), yielding the core in between; False once `until`
-    (a perf_counter time) passes or a yield comes back late."""
+    (a perf_counter time) passes or a yield comes back late (then spinning pauses)."""
+    global _spin_paused_until
     while not done():
         now = time.perf_counter()
         if now >= until:
             return False
         _yield()
-        if time.perf_counter() - now > _LATE_YIELD:
+        if (back := time.perf_counter()) - now > _LATE_YIELD:
+            _spin_paused_until = back + _CONTENDED_PAUSE
             return False
     return True
 
@@ -450,7 +459,7 @@ class Ring:
         """
         began = time.perf_counter()
         deadline = None if timeout is None else began + timeout
-        spin_until = began + _SPIN_S if _spinning and self._short_wait else began
+        spin_until = began + _SPIN_S if self._short_wait and _may_spin(began) else began
         if deadline is not None:
             spin_until = min(spin_until, deadline)
         words, i = self._words, 2 * field
@@ -551,7 +560,7 @@ class RingWriter:
         ring = self._ring
         n = self._seq
         if self.lossless:
-            if _spinning and size >= _WARM_BYTES and n:
+            if size >= _WARM_BYTES and n and _may_spin(time.perf_counter()):
                 self._wait_for_warm_slot(n)
             for _ in ring._waits(timeout, _G_SPACE_WORD):
                 if (slot := self._warmest_free_slot()) is not None:
