@@ -474,9 +474,10 @@ class Ring:
                 self._short_wait = time.perf_counter() - began <= _SPIN_S
             first = False
             yield
-            if _spin_until(lambda seen=seen: words[i] != seen, spin_until):
-                continue
-            spin_until = began  # spun out (or the core is contended): sleep from now on
+            if spin_until > began:
+                if _spin_until(lambda seen=seen: words[i] != seen, spin_until):
+                    continue
+                spin_until = began  # spun out (or the core is contended): sleep from now on
             pause = delay
             if deadline is not None:
                 pause = min(pause, deadline - time.perf_counter())
