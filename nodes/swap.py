@@ -33,6 +33,7 @@ from .face.facemesh import FaceMesh, keypoints_from_landmarks
 from .face.landmarks_data import mean_face
 from .face.records import updated
 from .media import IMAGE_EXTENSIONS, read_image
+from .model_fit import arcface_fit, checked_model, dfm_fit, inswapper_fit
 from .onnx_initializer import last_initializer
 from .onnx_models import PROVIDER_CHOICES, model_mismatch, resolve_model, shape_fits, tensor_dims
 
@@ -116,6 +117,12 @@ class DFMSwapper(Node):
     }
     heavy = True
     cost_ms = 60.0
+
+    @classmethod
+    def check(cls, params, base_dir):
+        problems = super().check(params, base_dir)
+        checked_model(problems, "model", params["model"], base_dir, dfm_fit)
+        return problems
 
     def setup(self):
         self._load()
@@ -252,6 +259,14 @@ class InSwapper(Node):
     }
     heavy = True
     cost_ms = 80.0
+
+    @classmethod
+    def check(cls, params, base_dir):
+        problems = super().check(params, base_dir)
+        fitted = checked_model(problems, "model", params["model"], base_dir, inswapper_fit)
+        checked_model(problems, "recogniser", params["recogniser"], base_dir, arcface_fit,
+                      fitted[1] if fitted else None)
+        return problems
 
     def setup(self):
         self._load_models()
