@@ -184,7 +184,7 @@ class Graph:
                 continue
             known[spec.id] = cls
             values, param_problems = self._checked_params(spec, cls)
-            problems += param_problems or self._hook_problems(spec, cls, values)
+            problems += param_problems or self._hook_problems(spec, cls, values)  # the hook gets valid params
 
         fed: dict[tuple[str, str], Link] = {}
         for link in self._links:
@@ -253,10 +253,8 @@ class Graph:
 
     def _hook_problems(self, spec: NodeSpec, cls: type[Node], values: dict[str, Any]) -> list[Problem]:
         """What the node's check hook finds, given its params with input paths resolved."""
-        resolved = {name: self.resolve_path(value, cls.params[name])
-                    if isinstance(cls.params[name], PathParam) else value for name, value in values.items()}
         try:
-            found = cls.check(resolved, self.base_dir)
+            found = cls.check(self._resolve_paths(cls, values), self.base_dir)
         except InvalidInput as e:
             found = [Problem(str(e))]
         return [replace(problem, node=spec.id, node_type=cls.type_name()) for problem in found]
@@ -274,14 +272,12 @@ class Graph:
         return str(path)
 
     def resolved_params(self, node_id: str, registry: Registry) -> dict[str, Any]:
-        spec = self.nodes[node_id]
-        cls = self._class_of(node_id, registry)
-        params = dict(spec.params)
-        for name, value in params.items():
-            param = cls.params.get(name)
-            if isinstance(param, PathParam) and isinstance(value, str):
-                params[name] = self.resolve_path(value, param)
-        return params
+        return self._resolve_paths(self._class_of(node_id, registry), self.nodes[node_id].params)
+
+    def _resolve_paths(self, cls: type[Node], params: dict[str, Any]) -> dict[str, Any]:
+        return {name: self.resolve_path(value, param)
+                if isinstance(param := cls.params.get(name), PathParam) and isinstance(value, str) else value
+                for name, value in params.items()}
 
     def instantiate(self, node_id: str, registry: Registry) -> Node:
         cls = self._class_of(node_id, registry)
