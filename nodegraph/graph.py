@@ -257,6 +257,9 @@ class Graph:
             found = cls.check(self._resolve_paths(cls, values), self.base_dir)
         except InvalidInput as e:
             found = [Problem(str(e))]
+        except Exception as e:  # a bug in a node package must not take the editor or validate down
+            found = [Problem(f"its check hook failed ({type(e).__name__}: {e}): a bug in the package that "
+                             f"provides {cls.type_name()}; update or report it")]
         return [replace(problem, node=spec.id, node_type=cls.type_name()) for problem in found]
 
     # -- instantiation --------------------------------------------------------------

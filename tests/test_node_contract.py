@@ -65,6 +65,23 @@ def test_a_check_hook_problem_fails_validate_and_stops_runs_before_the_first_fra
     assert np.array_equal(cv2.imread(str(tmp_path / "seq" / "frame_000000.png")), band)
 
 
+def test_a_check_hook_that_breaks_is_a_problem_of_its_node(tmp_path):
+    class BrokenCheck(BandPass):
+        @classmethod
+        def check(cls, params, base_dir):
+            return [params["no such param"]]
+
+    registry = load_registry(entry_points_too=False)
+    registry.add(BrokenCheck, "tests")
+    graph = Graph(base_dir=tmp_path)
+    graph.add_node("TestPattern", {}, node_id="src")
+    graph.add_node("BrokenCheck", {}, node_id="band")
+    graph.add_link(Link.parse("src.frame", "band.frame"))
+    assert [str(p) for p in graph.validate(registry)] == [
+        "node 'band' (BrokenCheck): its check hook failed (KeyError: 'no such param'): a bug in the package that "
+        "provides BrokenCheck; update or report it"]
+
+
 def swap_preset(tmp_path, swapper):
     return write_preset(tmp_path / "swap.json",
                         [node("src", "TestPattern"), node("detect", "FaceDetector"), swapper,
