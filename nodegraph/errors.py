@@ -1,4 +1,9 @@
-"""Error classes that map to the command line's exit codes (see README, "When things go wrong")."""
+"""Error classes that map to the command line's exit codes (see README, "When things go wrong"), and the
+Problem record that validation collects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
 
 EXIT_OK = 0
 EXIT_INVALID = 2  # invalid input: preset, media, model, parameter
@@ -15,3 +20,35 @@ class InvalidInput(Exception):
 
 class RunFailed(Exception):
     """The run could not go on (a stage kept dying, an output became unwritable...)."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a graph, naming where: a node (and its type), a port, a param or a field."""
+
+    message: str
+    node: str | None = None
+    node_type: str | None = None
+    port: str | None = None
+    param: str | None = None
+    field: str | None = None
+
+    def __str__(self) -> str:
+        where = []
+        if self.node:
+            where.append(f"node '{self.node}'" + (f" ({self.node_type})" if self.node_type else ""))
+        if self.port:
+            where.append(f"port '{self.port}'")
+        if self.param:
+            where.append(f"param '{self.param}'")
+        if self.field:
+            where.append(f"field '{self.field}'")
+        return f"{', '.join(where)}: {self.message}" if where else self.message
+
+
+class ProblemError(InvalidInput):
+    """InvalidInput carrying its Problem, so a validator can collect it with the others."""
+
+    def __init__(self, problem: Problem):
+        self.problem = problem
+        super().__init__(str(problem))

@@ -1,7 +1,7 @@
 """The graph a user edits: nodes with params and positions, links between ports.
 
-A `networkx.MultiDiGraph` mirrors the nodes and links for ordering and cycle checks.
-`validate()` returns every problem at once, each naming the node and port or field.
+Links are kept once, in order; `digraph()` derives the networkx graph for ordering and cycle checks.
+`validate()` returns every problem at once, each naming the node and port, param or field.
 """
 
 from __future__ import annotations
@@ -9,16 +9,16 @@ from __future__ import annotations
 import copy
 import os
 import re
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
 
-from .errors import InvalidInput
+from .errors import InvalidInput, Problem, ProblemError
 from .node import Node
 from .params import Model as ModelParam
-from .params import ParamError
 from .params import Path as PathParam
 from .registry import Registry
 from .types import can_link
@@ -70,24 +70,6 @@ class Link:
         return f"{self.source} -> {self.target}"
 
 
-@dataclass(frozen=True)
-class Problem:
-    message: str
-    node: str | None = None
-    port: str | None = None
-    field: str | None = None
-
-    def __str__(self) -> str:
-        where = []
-        if self.node:
-            where.append(f"node '{self.node}'")
-        if self.port:
-            where.append(f"port '{self.port}'")
-        if self.field:
-            where.append(f"field '{self.field}'")
-        return f"{', '.join(where)}: {self.message}" if where else self.message
-
-
 class Graph:
     def __init__(self, name: str = "untitled", description: str = "", base_dir: str | Path | None = None):
         self.name = name
@@ -95,8 +77,7 @@ class Graph:
         # Relative input paths (media, models) resolve against this folder: the preset's.
         self.base_dir = Path(base_dir) if base_dir is not None else Path.cwd()
         self.nodes: dict[str, NodeSpec] = {}
-        self.links: list[Link] = []
-        self.nx = nx.MultiDiGraph()
+        self._links: list[Link] = []
 
     # -- edits ----------------------------------------------------------------------
 
@@ -118,35 +99,22 @@ class Graph:
                                "and start with a letter")
         self.nodes[node_id] = NodeSpec(node_id, type_name, dict(params or {}),
                                        tuple(pos) if pos is not None else None, process)
-        self.nx.add_node(node_id)
         return node_id
 
     def remove_node(self, node_id: str) -> list[Link]:
         """Remove a node and its links; returns the links removed."""
-        removed = [link for link in self.links if node_id in (link.src, link.dst)]
-        for link in removed:
-            self.remove_link(link)
+        removed = [link for link in self._links if node_id in (link.src, link.dst)]
+        self._links = [link for link in self._links if link not in removed]
         del self.nodes[node_id]
-        self.nx.remove_node(node_id)
         return removed
 
     def check_link(self, link: Link, registry: Registry) -> None:
         """Raise LinkError when `link` may not be added (what the editor refuses at once)."""
-        src_cls, dst_cls = self._class_of(link.src, registry), self._class_of(link.dst, registry)
-        if link.src_port not in src_cls.outputs:
-            raise LinkError(f"node '{link.src}' ({src_cls.type_name()}) has no output '{link.src_port}'")
-        if link.dst_port not in dst_cls.inputs:
-            raise LinkError(f"node '{link.dst}' ({dst_cls.type_name()}) has no input '{link.dst_port}'")
-        out_type, in_type = src_cls.outputs[link.src_port], dst_cls.inputs[link.dst_port]
-        if not can_link(out_type, in_type):
-            raise LinkError(f"cannot link {link}: output '{link.source}' gives {out_type}, "
-                            f"input '{link.target}' takes {in_type}")
-        if link.src == link.dst or nx.has_path(self.nx, link.dst, link.src):
-            raise LinkError(f"cannot link {link}: it would make a cycle")
-        for other in self.links:
-            if (other.dst, other.dst_port) == (link.dst, link.dst_port):
-                raise LinkError(f"input '{link.target}' is already fed by '{other.source}'; "
-                                "delete that link first")
+        classes = {end: self._class_of(end, registry) for end in (link.src, link.dst)}
+        feeder = next((other for other in self._links if (other.dst, other.dst_port) == (link.dst, link.dst_port)),
+                      None)
+        for problem in self._link_problems(link, classes, feeder, self.digraph()):
+            raise LinkError(str(problem))
 
     def add_link(self, link: Link, registry: Registry | None = None) -> Link:
         """Add a link; with a registry it is checked first (LinkError when refused)."""
@@ -155,24 +123,34 @@ class Graph:
         if link.src not in self.nodes or link.dst not in self.nodes:
             missing = link.src if link.src not in self.nodes else link.dst
             raise LinkError(f"cannot link {link}: there is no node '{missing}'")
-        self.links.append(link)
-        self.nx.add_edge(link.src, link.dst, key=link)
+        self._links.append(link)
         return link
 
     def remove_link(self, link: Link) -> None:
-        self.links.remove(link)
-        self.nx.remove_edge(link.src, link.dst, key=link)
+        self._links.remove(link)
 
     def set_param(self, node_id: str, name: str, value: Any) -> None:
         self.nodes[node_id].params[name] = value
 
     # -- queries --------------------------------------------------------------------
 
+    @property
+    def links(self) -> list[Link]:
+        """The links in the order they were added (a copy: edit through add_link and remove_link)."""
+        return list(self._links)
+
     def links_into(self, node_id: str) -> list[Link]:
-        return [link for link in self.links if link.dst == node_id]
+        return [link for link in self._links if link.dst == node_id]
 
     def links_from(self, node_id: str) -> list[Link]:
-        return [link for link in self.links if link.src == node_id]
+        return [link for link in self._links if link.src == node_id]
+
+    def digraph(self) -> nx.DiGraph:
+        """The nodes and which feeds which, as a networkx DiGraph built from the links."""
+        dag = nx.DiGraph()
+        dag.add_nodes_from(self.nodes)
+        dag.add_edges_from((link.src, link.dst) for link in self._links)
+        return dag
 
     def topological_order(self) -> list[str]:
         """Node ids in an order where every node comes after the nodes feeding it.
@@ -180,21 +158,23 @@ class Graph:
         Ties are broken by insertion order so the order is stable across runs.
         """
         index = {node_id: i for i, node_id in enumerate(self.nodes)}
-        return list(nx.lexicographical_topological_sort(self.nx, key=index.__getitem__))
+        return list(nx.lexicographical_topological_sort(self.digraph(), key=index.__getitem__))
 
     def copy(self) -> Graph:
         return copy.deepcopy(self)
 
     def __eq__(self, other: object) -> bool:
+        """Equal when a preset of each would be the same (the folder paths resolve against aside)."""
         if not isinstance(other, Graph):
             return NotImplemented
-        from .preset import to_dict
-
-        return to_dict(self) == to_dict(other)
+        return ((self.name, self.description, list(self.nodes.values()), self._links)
+                == (other.name, other.description, list(other.nodes.values()), other._links))
 
     # -- validation -----------------------------------------------------------------
 
     def validate(self, registry: Registry) -> list[Problem]:
+        """Every problem at once: node types, params, each node's check hook (files, models), links,
+        unconnected inputs, cycles."""
         problems: list[Problem] = []
         known = {}
         for spec in self.nodes.values():
@@ -203,39 +183,13 @@ class Graph:
                 problems.append(Problem(registry.unknown_type_message(spec.type), node=spec.id, field="type"))
                 continue
             known[spec.id] = cls
-            problems += self._param_problems(spec, cls)
+            values, param_problems = self._checked_params(spec, cls)
+            problems += param_problems or self._hook_problems(spec, cls, values)  # the hook gets valid params
 
         fed: dict[tuple[str, str], Link] = {}
-        for link in self.links:
-            for end in (link.src, link.dst):
-                if end not in self.nodes:
-                    problems.append(Problem(f"link {link} refers to a node '{end}' that does not exist"))
-            key = (link.dst, link.dst_port)
-            dst_cls = known.get(link.dst)
-            if link.dst in self.nodes and (dst_cls is None or link.dst_port in dst_cls.inputs):
-                if key in fed:  # whatever the types: a node of unknown type feeds just the same
-                    problems.append(Problem(f"two links feed this input: from '{fed[key].source}' and "
-                                            f"'{link.source}'; keep one", node=link.dst, port=link.dst_port))
-                else:
-                    fed[key] = link
-            if link.src not in known or link.dst not in known:
-                continue
-            src_cls = known[link.src]
-            if link.src_port not in src_cls.outputs:
-                problems.append(Problem(f"{src_cls.type_name()} has no output '{link.src_port}' "
-                                        f"(outputs: {', '.join(src_cls.outputs) or 'none'})",
-                                        node=link.src, port=link.src_port))
-                continue
-            if link.dst_port not in dst_cls.inputs:
-                problems.append(Problem(f"{dst_cls.type_name()} has no input '{link.dst_port}' "
-                                        f"(inputs: {', '.join(dst_cls.inputs) or 'none'})",
-                                        node=link.dst, port=link.dst_port))
-                continue
-            out_type, in_type = src_cls.outputs[link.src_port], dst_cls.inputs[link.dst_port]
-            if not can_link(out_type, in_type):
-                problems.append(Problem(f"type mismatch on link {link}: '{link.source}' gives {out_type} "
-                                        f"but '{link.target}' takes {in_type}",
-                                        node=link.dst, port=link.dst_port))
+        for link in self._links:
+            feeder = fed.setdefault((link.dst, link.dst_port), link)
+            problems += self._link_problems(link, known, None if feeder is link else feeder)
 
         for node_id, cls in known.items():
             for port, port_type in cls.inputs.items():
@@ -243,7 +197,7 @@ class Graph:
                     problems.append(Problem(f"required input ({port_type}) is not connected",
                                             node=node_id, port=port))
 
-        for cycle in list(nx.simple_cycles(nx.DiGraph(self.nx)))[:10]:
+        for cycle in list(nx.simple_cycles(self.digraph()))[:10]:
             path = " -> ".join([*cycle, cycle[0]])
             problems.append(Problem(f"the graph has a cycle: {path}; a frame cannot depend on itself",
                                     node=cycle[0]))
@@ -254,38 +208,59 @@ class Graph:
             problems.append(Problem("the graph has no nodes"))
         return problems
 
-    def _param_problems(self, spec: NodeSpec, cls: type[Node]) -> list[Problem]:
-        problems = []
-        if not isinstance(spec.params, dict):
-            return [Problem("params must be an object", node=spec.id, field="params")]
-        for name, value in spec.params.items():
-            param = cls.params.get(name)
-            if param is None:
-                problems.append(Problem(f"{cls.type_name()} has no param '{name}' "
-                                        f"(params: {', '.join(cls.params) or 'none'})", node=spec.id, field=name))
-                continue
-            try:
-                param.validate(value)
-            except ParamError as e:
-                problems.append(Problem(str(e), node=spec.id, field=name))
-                continue
-            if isinstance(param, ModelParam) and value:
-                from . import modelhub
+    def _link_problems(self, link: Link, classes: Mapping[str, type[Node]], feeder: Link | None,
+                       dag: nx.DiGraph | None = None) -> Iterator[Problem]:
+        """The rules one link must keep, for check_link (before adding it) and validate (after).
+        `classes`: the known node classes by id; `feeder`: another link already into its input;
+        `dag`: the graph without this link, to refuse one that would close a cycle (validate names
+        whole cycles instead)."""
+        missing = [end for end in (link.src, link.dst) if end not in self.nodes]
+        for end in missing:
+            yield Problem(f"link {link} refers to a node '{end}' that does not exist")
+        if missing:
+            return
+        src_cls, dst_cls = classes.get(link.src), classes.get(link.dst)
+        port_known = dst_cls is None or link.dst_port in dst_cls.inputs
+        if src_cls is not None and dst_cls is not None:
+            if link.src_port not in src_cls.outputs:
+                yield Problem(f"{src_cls.type_name()} has no output '{link.src_port}' "
+                              f"(outputs: {', '.join(src_cls.outputs) or 'none'})", node=link.src, port=link.src_port)
+            elif link.dst_port not in dst_cls.inputs:
+                yield Problem(f"{dst_cls.type_name()} has no input '{link.dst_port}' "
+                              f"(inputs: {', '.join(dst_cls.inputs) or 'none'})", node=link.dst, port=link.dst_port)
+            elif not can_link(src_cls.outputs[link.src_port], dst_cls.inputs[link.dst_port]):
+                yield Problem(f"type mismatch on link {link}: '{link.source}' gives {src_cls.outputs[link.src_port]} "
+                              f"but '{link.target}' takes {dst_cls.inputs[link.dst_port]}",
+                              node=link.dst, port=link.dst_port)
+        if dag is not None and (link.src == link.dst or nx.has_path(dag, link.dst, link.src)):
+            yield Problem(f"cannot link {link}: it would make a cycle")
+        if feeder is not None and port_known:  # whatever the types: a node of unknown type feeds just the same
+            yield Problem(f"two links feed this input: it is already fed by '{feeder.source}', so "
+                          f"'{link.source}' cannot feed it too; keep one", node=link.dst, port=link.dst_port)
 
-                try:
-                    modelhub.resolve(value, base_dir=self.base_dir)
-                except InvalidInput as e:
-                    problems.append(Problem(str(e), node=spec.id, field=name))
-            elif isinstance(param, PathParam) and param.role == "input" and value:
-                path = self.resolve_path(value, param)
-                if not os.path.exists(path):
-                    problems.append(Problem(f"{'folder' if param.folder else 'file'} not found: {path}",
-                                            node=spec.id, field=name))
-        for name, param in cls.params.items():
-            if name not in spec.params and param.required:
-                problems.append(Problem(f"required param is not set ({param.help or param.kind})",
-                                        node=spec.id, field=name))
-        return problems
+    def _checked_params(self, spec: NodeSpec, cls: type[Node]) -> tuple[dict[str, Any], list[Problem]]:
+        """(every param in canonical form, the problems of those that are not valid)."""
+        if not isinstance(spec.params, dict):
+            return {}, [Problem("params must be an object", node=spec.id, field="params")]
+        values, problems = {}, []
+        given = {**{name: param.default for name, param in cls.params.items()}, **spec.params}
+        for name, value in given.items():
+            try:
+                values[name] = cls.check_param(spec.id, name, value)
+            except ProblemError as e:
+                problems.append(e.problem)
+        return values, problems
+
+    def _hook_problems(self, spec: NodeSpec, cls: type[Node], values: dict[str, Any]) -> list[Problem]:
+        """What the node's check hook finds, given its params with input paths resolved."""
+        try:
+            found = cls.check(self._resolve_paths(cls, values), self.base_dir)
+        except InvalidInput as e:
+            found = [Problem(str(e))]
+        except Exception as e:  # a bug in a node package must not take the editor or validate down
+            found = [Problem(f"its check hook failed ({type(e).__name__}: {e}): a bug in the package that "
+                             f"provides {cls.type_name()}; update or report it")]
+        return [replace(problem, node=spec.id, node_type=cls.type_name()) for problem in found]
 
     # -- instantiation --------------------------------------------------------------
 
@@ -300,14 +275,12 @@ class Graph:
         return str(path)
 
     def resolved_params(self, node_id: str, registry: Registry) -> dict[str, Any]:
-        spec = self.nodes[node_id]
-        cls = self._class_of(node_id, registry)
-        params = dict(spec.params)
-        for name, value in params.items():
-            param = cls.params.get(name)
-            if isinstance(param, PathParam) and isinstance(value, str):
-                params[name] = self.resolve_path(value, param)
-        return params
+        return self._resolve_paths(self._class_of(node_id, registry), self.nodes[node_id].params)
+
+    def _resolve_paths(self, cls: type[Node], params: dict[str, Any]) -> dict[str, Any]:
+        return {name: self.resolve_path(value, param)
+                if isinstance(param := cls.params.get(name), PathParam) and isinstance(value, str) else value
+                for name, value in params.items()}
 
     def instantiate(self, node_id: str, registry: Registry) -> Node:
         cls = self._class_of(node_id, registry)

@@ -8,7 +8,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .errors import InvalidInput
+from .errors import Problem, ProblemError
+from .file_checks import missing_inputs
 from .params import Param, ParamError
 from .types import PortType
 
@@ -56,15 +57,9 @@ class Node:
         self._values: dict[str, Any] = {}
         given = dict(params or {})
         for name, spec in self.params.items():
-            value = given.pop(name, spec.default)
-            try:
-                self._values[name] = spec.validate(value)
-            except ParamError as e:
-                raise InvalidInput(f"node '{node_id}' ({type(self).__name__}), param '{name}': {e}") from None
-        if given:
-            raise InvalidInput(f"node '{node_id}' ({type(self).__name__}) has no param "
-                               f"{', '.join(map(repr, sorted(given)))}; "
-                               f"its params are: {', '.join(self.params) or 'none'}")
+            self._values[name] = self.check_param(node_id, name, given.pop(name, spec.default))
+        for name, value in given.items():  # a param this node does not have: refused with the node's list
+            self.check_param(node_id, name, value)
         self.stream = StreamInfo()
         self.base_dir = Path.cwd()  # the preset's folder, for names a node resolves itself (models)
         self.frame_id = -1
@@ -108,17 +103,37 @@ class Node:
 
     def set_param(self, name: str, value: Any) -> None:
         """Change a param between frames (live edits). Raises InvalidInput if bad."""
-        spec = self.params.get(name)
-        if spec is None:
-            raise InvalidInput(f"node '{self.id}' ({type(self).__name__}) has no param '{name}'")
-        try:
-            self._values[name] = spec.validate(value)
-        except ParamError as e:
-            raise InvalidInput(f"node '{self.id}', param '{name}': {e}") from None
+        self._values[name] = self.check_param(self.id, name, value)
         self.param_changed(name)
 
     def param_changed(self, name: str) -> None:
         """Hook for nodes that must reload something when a param changes."""
+
+    @classmethod
+    def check_param(cls, node_id: str, name: str, value: Any) -> Any:
+        """`value` in its canonical form, or ProblemError "node 'ID' (Type), param 'name': why". The one
+        param check: node construction, live edits, Graph.validate and the editor all call it."""
+        spec = cls.params.get(name)
+        try:
+            if spec is None:
+                raise ParamError(f"this node has no param '{name}'; its params are: "
+                                 f"{', '.join(cls.params) or 'none'}")
+            return spec.validate(value)
+        except ParamError as e:
+            raise ProblemError(Problem(str(e), node=node_id, node_type=cls.type_name(), param=name)) from None
+
+    @classmethod
+    def check(cls, params: dict[str, Any], base_dir: Path) -> list[Problem]:
+        """What would stop this node before its first frame, found without running it: the hook
+        `nodegraph validate`, a run's start and the editor call on a graph whose params are valid.
+
+        `params`: every param in canonical form, input paths resolved against `base_dir` (the
+        preset's folder; model names stay as written). Returns Problems naming the param at fault
+        (node and type are filled in by the caller); raising InvalidInput counts as one problem.
+        The base class reports missing input files and folders and models that do not resolve; a
+        node with models extends it (`super().check(...)`) to refuse a model whose tensors don't fit.
+        """
+        return missing_inputs(cls.params, params, base_dir)
 
     # -- preview --------------------------------------------------------------------
 

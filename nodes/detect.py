@@ -15,6 +15,7 @@ from .face.blazeface import SORT_ORDERS, BlazeFace, iou_one_to_many, sort_faces
 from .face.draw import draw_boxes
 from .face.records import updated
 from .face.smoothing import OneEuroFilter, frame_time
+from .model_fit import checked_model
 from .onnx_models import PROVIDER_CHOICES, resolve_model
 
 MATCH_IOU = 0.3  # a detection continues a track when their boxes overlap at least this much
@@ -132,6 +133,13 @@ class FaceDetector(Node):
     }
     heavy = True
     cost_ms = 4.5  # the mean with detect_every 2: the model on every other frame
+
+    @classmethod
+    def check(cls, params, base_dir):
+        problems = super().check(params, base_dir)
+        kind = params["model"].removeprefix("blazeface_")
+        checked_model(problems, "model", params["model"], base_dir, lambda _, tensors: BlazeFace(tensors, kind))
+        return problems
 
     def setup(self):
         self._load()

@@ -14,6 +14,7 @@ from .face.draw import draw_landmarks
 from .face.facemesh import CROP_MARGIN, FaceMesh, head_pose
 from .face.records import updated
 from .face.smoothing import OneEuroFilter, frame_time
+from .model_fit import checked_model
 from .onnx_models import PROVIDER_CHOICES, resolve_model
 
 
@@ -52,6 +53,12 @@ class FaceMarker(Node):
     }
     heavy = True
     cost_ms = 4.0
+
+    @classmethod
+    def check(cls, params, base_dir):
+        problems = super().check(params, base_dir)
+        checked_model(problems, None, "facemesh", base_dir, lambda _, tensors: FaceMesh(tensors))
+        return problems
 
     def setup(self):
         self._load()

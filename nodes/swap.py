@@ -2,8 +2,8 @@
 
 Each swapper aligns the driver face its model's way, runs the model and sets the record's `swap`,
 `swap_matrix` (frame -> swap) and `swap_mask`; the FaceMerger pastes the swap back. Tensor layouts
-are in docs FORMATS (DeepFaceLive .dfm, inswapper_128); a model whose tensors differ is refused at
-setup with the expected and found names and shapes.
+are in docs FORMATS (DeepFaceLive .dfm, inswapper_128); a model whose tensors differ is refused by the
+check hook (validate, a run's start) and at setup, with the expected and found names and shapes.
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ from .face.facemesh import FaceMesh, keypoints_from_landmarks
 from .face.landmarks_data import mean_face
 from .face.records import updated
 from .media import IMAGE_EXTENSIONS, read_image
+from .model_fit import arcface_fit, checked_model, dfm_fit, inswapper_fit
 from .onnx_initializer import last_initializer
-from .onnx_models import PROVIDER_CHOICES, model_mismatch, resolve_model, shape_fits, tensor_dims
+from .onnx_models import PROVIDER_CHOICES, resolve_model
 
 DFL_COVERAGE = 2.2  # DeepFaceLive's face coverage for .dfm models
 PREVIEW_TILE = 128
@@ -117,6 +118,12 @@ class DFMSwapper(Node):
     heavy = True
     cost_ms = 60.0
 
+    @classmethod
+    def check(cls, params, base_dir):
+        problems = super().check(params, base_dir)
+        checked_model(problems, "model", params["model"], base_dir, dfm_fit)
+        return problems
+
     def setup(self):
         self._load()
 
@@ -127,27 +134,8 @@ class DFMSwapper(Node):
     def _load(self):
         path = resolve_model(self.model, self.base_dir, f"node '{self.id}' (DFMSwapper), param 'model'")
         session = create_session(path, provider=self.provider)
-        inputs = {t.name: t for t in session.get_inputs()}
-        outputs = {t.name: t for t in session.get_outputs()}
-        expected = ("inputs in_face:0 [N, res, res, 3] (BGR 0..1) and, for AMP models, morph_value:0 [1]; "
-                    "outputs out_face_mask:0 [N, res, res, 1], out_celeb_face:0 [N, res, res, 3], "
-                    "out_celeb_face_mask:0 [N, res, res, 1]")
-        face_in = inputs.get("in_face:0")
-        resolution = None
-        if face_in is not None and shape_fits(face_in.shape, [None, None, None, 3]):
-            dims = tensor_dims(face_in.shape)
-            if dims[1] is not None and dims[1] == dims[2]:
-                resolution = dims[1]
-        wanted_outputs = {"out_face_mask:0": 1, "out_celeb_face:0": 3, "out_celeb_face_mask:0": 1}
-        ok = (resolution is not None
-              and set(inputs) <= {"in_face:0", "morph_value:0"}
-              and ("morph_value:0" not in inputs or shape_fits(inputs["morph_value:0"].shape, [1]))
-              and all(name in outputs and shape_fits(outputs[name].shape, [None, resolution, resolution, channels])
-                      for name, channels in wanted_outputs.items()))
-        if not ok:
-            raise model_mismatch(path, "a DeepFaceLive .dfm swapper", expected, session)
+        resolution, self.has_morph = dfm_fit(path, session)
         self.session, self.resolution, self.model_path = session, resolution, path
-        self.has_morph = "morph_value:0" in inputs
         self._preview_rows: list = []
 
     def _driver(self, frame: np.ndarray, face: dict) -> tuple[np.ndarray, np.ndarray] | None:
@@ -253,6 +241,14 @@ class InSwapper(Node):
     heavy = True
     cost_ms = 80.0
 
+    @classmethod
+    def check(cls, params, base_dir):
+        problems = super().check(params, base_dir)
+        fitted = checked_model(problems, "model", params["model"], base_dir, inswapper_fit)
+        checked_model(problems, "recogniser", params["recogniser"], base_dir, arcface_fit,
+                      fitted[1] if fitted else None)
+        return problems
+
     def setup(self):
         self._load_models()
         self._load_identity()
@@ -272,29 +268,10 @@ class InSwapper(Node):
         swapper = create_session(swapper_path, provider=self.provider)
         recogniser = create_session(recogniser_path, provider=self.provider)
 
-        inputs = {t.name: t for t in swapper.get_inputs()}
-        outputs = {t.name: t for t in swapper.get_outputs()}
-        target, source, output = inputs.get("target"), inputs.get("source"), outputs.get("output")
-        expected = ("inputs target [1, 3, S, S] (RGB 0..1) and source [1, D]; output output [1, 3, S, S]; "
-                    "and a D x D emap as the graph's last initializer")
-        size = tensor_dims(target.shape)[2] if target is not None and len(target.shape) == 4 else None
-        dim = tensor_dims(source.shape)[-1] if source is not None and len(source.shape) == 2 else None
-        if (size is None or dim is None or len(inputs) != 2 or not shape_fits(target.shape, [1, 3, size, size])
-                or output is None or not shape_fits(output.shape, [1, 3, size, size])):
-            raise model_mismatch(swapper_path, "an inswapper model", expected, swapper)
-        emap = last_initializer(swapper_path)
-        if emap.shape != (dim, dim):
-            raise model_mismatch(swapper_path, "an inswapper model", expected, swapper,
-                                 extra=f"; last initializer (emap) shape {list(emap.shape)}")
-
-        rec_in, rec_out = recogniser.get_inputs(), recogniser.get_outputs()
-        rec_size = tensor_dims(rec_in[0].shape)[2] if len(rec_in) == 1 and len(rec_in[0].shape) == 4 else None
-        if (rec_size is None or not shape_fits(rec_in[0].shape, [None, 3, rec_size, rec_size]) or len(rec_out) != 1
-                or not shape_fits(rec_out[0].shape, [None, dim])):
-            expected = (f"one input [N, 3, S, S] (RGB, (x - 127.5) / 127.5) and one output [N, {dim}] "
-                        "(the inswapper's source size)")
-            raise model_mismatch(recogniser_path, "an ArcFace recogniser", expected, recogniser)
-        self.swapper, self.recogniser, self.emap = swapper, recogniser, emap.astype(np.float32)
+        size, dim = inswapper_fit(swapper_path, swapper)
+        rec_size = arcface_fit(recogniser_path, recogniser, dim)
+        self.swapper, self.recogniser = swapper, recogniser
+        self.emap = last_initializer(swapper_path).astype(np.float32)
         self.size, self.recogniser_size = size, rec_size
         self.model_path, self.recogniser_path = swapper_path, recogniser_path
 

@@ -72,7 +72,7 @@ def test_set_and_frames_override(tmp_path):
     bad = run_cli("run", p, "--sequential", "--set", "nowhere.x=1")
     assert bad.returncode == 2 and "there is no node 'nowhere'" in bad.stderr
     bad = run_cli("run", p, "--sequential", "--set", "src.width=1")
-    assert bad.returncode == 2 and "node 'src', field 'width': 1 is out of range" in bad.stderr
+    assert bad.returncode == 2 and "node 'src' (TestPattern), param 'width': 1 is out of range" in bad.stderr
 
 
 def test_nodes_lists_types_ports_and_params():

@@ -27,8 +27,7 @@ def test_valid_chain_has_no_problems(tmp_path):
 def test_cycle_is_named(tmp_path):
     g = chain(tmp_path)
     g.add_node("FrameAdjuster", {}, node_id="adj2")
-    g.links.remove(Link.parse("src.frame", "adj.frame"))
-    g.nx.remove_edge("src", "adj", key=Link.parse("src.frame", "adj.frame"))
+    g.remove_link(Link.parse("src.frame", "adj.frame"))
     g.add_link(Link.parse("adj.frame", "adj2.frame"))
     g.add_link(Link.parse("adj2.frame", "adj.frame"))
     cycle = [m for m in messages(g) if "cycle" in m]
@@ -62,8 +61,10 @@ def test_unknown_type_param_and_range_are_named(tmp_path):
     found = messages(g)
     assert any("node 'mystery', field 'type': unknown node type 'NoSuchNode'" in m and "built-in" in m
                for m in found)
-    assert any("node 'adj', field 'brightness': 999 is out of range [-255, 255]" in m for m in found)
-    assert any("node 'adj', field 'sparkle'" in m and "no param" in m for m in found)
+    assert any("node 'adj' (FrameAdjuster), param 'brightness': 999 is out of range [-255, 255]" in m
+               for m in found)
+    assert any("node 'adj' (FrameAdjuster), param 'sparkle': this node has no param 'sparkle'; its params are: "
+               "median_blur, degrade, brightness" in m for m in found)
 
 
 def test_a_misspelt_type_gets_a_suggestion_and_no_follow_on_problems(tmp_path):
@@ -102,8 +103,9 @@ def test_missing_required_file_param_and_missing_file(tmp_path):
     g.add_node("VideoSource", {}, node_id="a")
     g.add_node("VideoSource", {"path": "nope.mp4"}, node_id="b")
     found = messages(g)
-    assert any("node 'a', field 'path': required param is not set" in m for m in found)
-    assert any("node 'b', field 'path': file not found: " + str(tmp_path / "nope.mp4") in m for m in found)
+    assert any("node 'a' (VideoSource), param 'path': no file given" in m for m in found)
+    assert any("node 'b' (VideoSource), param 'path': file not found: " + str(tmp_path / "nope.mp4") in m
+               for m in found)
 
 
 def test_every_builtin_node_but_file_ones_accepts_empty_params():

@@ -350,7 +350,7 @@ def test_set_param_refuses_bad_values_at_once():
     graph = build([("src", "TestPattern", {"frames": 1}), ("adj", "FrameAdjuster", {})],
                   ["src.frame -> adj.frame"])
     runtime = Runtime(graph, REGISTRY)
-    with pytest.raises(InvalidInput, match="node 'adj', param 'brightness'"):
+    with pytest.raises(InvalidInput, match=r"node 'adj' \(FrameAdjuster\), param 'brightness': 999 is out of range"):
         runtime.set_param("adj", "brightness", 999)
     with pytest.raises(InvalidInput, match="has no param 'nope'"):
         runtime.set_param("adj", "nope", 1)

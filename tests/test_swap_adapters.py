@@ -197,8 +197,9 @@ def test_dfm_model_by_bare_name_from_the_user_model_folder(tmp_path, monkeypatch
     graph.add_node("DFMSwapper", {"model": "mine.dfm"}, node_id="swap")
     graph.add_node("DFMSwapper", {"model": "absent.dfm"}, node_id="other")
     assert graph.resolved_params("swap", default_registry())["model"] == "mine.dfm"
-    problems = [str(p) for p in graph.validate(default_registry()) if p.field == "model"]
-    assert len(problems) == 1 and "node 'other', field 'model': model file 'absent.dfm' not found" in problems[0]
+    problems = [str(p) for p in graph.validate(default_registry()) if p.param == "model"]
+    assert len(problems) == 1
+    assert "node 'other' (DFMSwapper), param 'model': model file 'absent.dfm' not found" in problems[0]
     node = DFMSwapper("swap", {"model": "absent.dfm"})
     with pytest.raises(InvalidInput, match=r"node 'swap' \(DFMSwapper\), param 'model': model file "
                                            r"'absent.dfm' not found .* user model folder"):

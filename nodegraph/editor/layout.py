@@ -14,7 +14,7 @@ MARGIN = 40
 def depths(graph: Graph) -> dict[str, int]:
     """Each node's longest distance from a source; nodes on a cycle get the depth of their column's
     feeders or 0 (a graph being edited may be invalid for a while)."""
-    dag = nx.DiGraph(graph.nx)
+    dag = graph.digraph()
     if not nx.is_directed_acyclic_graph(dag):
         on_cycles = [(u, v) for cycle in nx.simple_cycles(dag)
                      for u, v in zip(cycle, cycle[1:] + cycle[:1], strict=True)]

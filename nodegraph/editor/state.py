@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import preset as presets
-from ..errors import InvalidInput
+from ..errors import InvalidInput, ProblemError
 from ..graph import Graph, Link
 from ..params import ParamError
 from ..params import Path as PathParam
@@ -209,17 +209,12 @@ class EditorState:
         None or why the value was refused."""
         spec = self.graph.nodes[node_id]
         cls = self.registry.get(spec.type)
-        param = cls.params.get(name) if cls else None
-        if param is None:
-            message = f"node '{node_id}' has no param '{name}'"
-            self.say(message, "error", node_id)
-            return message
         try:
-            value = param.validate(value)
-        except ParamError as e:
-            message = f"{node_id}.{name}: {e}"
-            self.say(message, "error", node_id)
-            return message
+            value = cls.check_param(node_id, name, value)
+        except ProblemError as e:
+            self.say(str(e), "error", node_id)
+            return str(e)
+        param = cls.params[name]
         if self._effective(spec, param, name) == value:
             return None
         if isinstance(value, tuple):
@@ -297,8 +292,8 @@ class EditorState:
             text = problem.message if problem.node else str(problem)
             if problem.port:
                 text = f"{problem.port}: {text}"
-            elif problem.field:
-                text = f"{problem.field}: {text}"
+            elif problem.param or problem.field:
+                text = f"{problem.param or problem.field}: {text}"
             found.setdefault(problem.node, []).append(text)
         return found
 

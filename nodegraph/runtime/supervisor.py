@@ -20,7 +20,6 @@ from ..errors import InvalidInput, RunFailed
 from ..execution import RecentRate, frame_total, stop_signals, stream_of
 from ..graph import Graph
 from ..node import StreamInfo
-from ..params import ParamError
 from ..params import Path as PathParam
 from ..plan import make_plan
 from ..registry import Registry, default_registry
@@ -162,14 +161,8 @@ class Runtime:
         cls = self.classes.get(node_id)
         if cls is None:
             raise InvalidInput(f"there is no node '{node_id}' (nodes: {', '.join(self.classes)})")
-        spec = cls.params.get(name)
-        if spec is None:
-            raise InvalidInput(f"node '{node_id}' ({cls.type_name()}) has no param '{name}'; "
-                               f"its params are: {', '.join(cls.params) or 'none'}")
-        try:
-            value = spec.validate(value)
-        except ParamError as e:
-            raise InvalidInput(f"node '{node_id}', param '{name}': {e}") from None
+        value = cls.check_param(node_id, name, value)
+        spec = cls.params[name]
         if isinstance(spec, PathParam) and isinstance(value, str):
             value = self.graph.resolve_path(value, spec)
         with self._lock:  # with _spawn's lock: the edit is in a new process's config or sent to it

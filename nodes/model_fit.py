@@ -1,0 +1,88 @@
+"""Whether a model file has the tensors a node runs: one function per kind of model, taking the file
+and its tensors (a loaded session, or nodegraph.onnx.model_tensors for a check before the run) and
+returning what the node needs to know of the model, or raising InvalidInput naming the file with the
+expected and found tensors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from nodegraph import modelhub
+from nodegraph.errors import InvalidInput, Problem
+from nodegraph.onnx import model_tensors
+
+from .onnx_initializer import last_initializer
+from .onnx_models import model_mismatch, shape_fits, tensor_dims
+
+DFM_EXPECTED = ("inputs in_face:0 [N, res, res, 3] (BGR 0..1) and, for AMP models, morph_value:0 [1]; "
+                "outputs out_face_mask:0 [N, res, res, 1], out_celeb_face:0 [N, res, res, 3], "
+                "out_celeb_face_mask:0 [N, res, res, 1]")
+INSWAPPER_EXPECTED = ("inputs target [1, 3, S, S] (RGB 0..1) and source [1, D]; output output [1, 3, S, S]; "
+                      "and a D x D emap as the graph's last initializer")
+
+
+def dfm_fit(path: Path, model) -> tuple[int, bool]:
+    """(resolution, has a morph input) of a DeepFaceLive .dfm swapper."""
+    inputs = {t.name: t for t in model.get_inputs()}
+    outputs = {t.name: t for t in model.get_outputs()}
+    face_in = inputs.get("in_face:0")
+    resolution = None
+    if face_in is not None and shape_fits(face_in.shape, [None, None, None, 3]):
+        dims = tensor_dims(face_in.shape)
+        if dims[1] is not None and dims[1] == dims[2]:
+            resolution = dims[1]
+    wanted_outputs = {"out_face_mask:0": 1, "out_celeb_face:0": 3, "out_celeb_face_mask:0": 1}
+    ok = (resolution is not None
+          and set(inputs) <= {"in_face:0", "morph_value:0"}
+          and ("morph_value:0" not in inputs or shape_fits(inputs["morph_value:0"].shape, [1]))
+          and all(name in outputs and shape_fits(outputs[name].shape, [None, resolution, resolution, channels])
+                  for name, channels in wanted_outputs.items()))
+    if not ok:
+        raise model_mismatch(path, "a DeepFaceLive .dfm swapper", DFM_EXPECTED, model)
+    return resolution, "morph_value:0" in inputs
+
+
+def inswapper_fit(path: Path, model) -> tuple[int, int]:
+    """(crop size S, identity size D) of an inswapper model; its emap is checked too."""
+    inputs = {t.name: t for t in model.get_inputs()}
+    outputs = {t.name: t for t in model.get_outputs()}
+    target, source, output = inputs.get("target"), inputs.get("source"), outputs.get("output")
+    size = tensor_dims(target.shape)[2] if target is not None and len(target.shape) == 4 else None
+    dim = tensor_dims(source.shape)[-1] if source is not None and len(source.shape) == 2 else None
+    if (size is None or dim is None or len(inputs) != 2 or not shape_fits(target.shape, [1, 3, size, size])
+            or output is None or not shape_fits(output.shape, [1, 3, size, size])):
+        raise model_mismatch(path, "an inswapper model", INSWAPPER_EXPECTED, model)
+    emap = last_initializer(path)
+    if emap.shape != (dim, dim):
+        raise model_mismatch(path, "an inswapper model", INSWAPPER_EXPECTED, model,
+                             extra=f"; last initializer (emap) shape {list(emap.shape)}")
+    return size, dim
+
+
+def arcface_fit(path: Path, model, dim: int | None) -> int:
+    """The input size of an ArcFace recogniser whose embedding has `dim` values (None: any)."""
+    inputs, outputs = model.get_inputs(), model.get_outputs()
+    size = tensor_dims(inputs[0].shape)[2] if len(inputs) == 1 and len(inputs[0].shape) == 4 else None
+    if (size is None or not shape_fits(inputs[0].shape, [None, 3, size, size]) or len(outputs) != 1
+            or not shape_fits(outputs[0].shape, [None, dim])):
+        expected = (f"one input [N, 3, S, S] (RGB, (x - 127.5) / 127.5) and one output [N, {dim or 'D'}]"
+                    + (" (the inswapper's source size)" if dim else ""))
+        raise model_mismatch(path, "an ArcFace recogniser", expected, model)
+    return size
+
+
+def checked_model(problems: list[Problem], param: str | None, value: str, base_dir: Path,
+                  fit: Callable[..., Any], *args) -> Any:
+    """For a check hook: what `fit` says of the model `value` names, read without loading it to run;
+    None when it does not resolve or fit, with the reason added to `problems` (nothing is added when
+    `problems` already names `param`: the base check found the model missing)."""
+    if param is not None and any(p.param == param for p in problems):
+        return None
+    try:
+        path = modelhub.resolve(value, base_dir=base_dir)
+        return fit(path, model_tensors(path), *args)
+    except InvalidInput as e:
+        problems.append(Problem(str(e), param=param))
+        return None
