@@ -6,11 +6,11 @@ import numpy as np
 
 from nodegraph.node import Node
 from nodegraph.params import Choice, Float
-from nodegraph.types import Faces, Frame
+from nodegraph.types import Frame
 
 from .face.blend import landmark_hull
 from .face.color_transfer import MODES, transfer
-from .face.records import updated
+from .face.records import Faces, updated
 from .swap import crop_geometry, swap_preview
 
 # Colour statistics come from every STATS_STEP-th row and column of the crops: a quarter of the pixels

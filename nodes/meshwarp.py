@@ -18,7 +18,7 @@ import numpy as np
 from nodegraph.errors import InvalidInput
 from nodegraph.node import Node
 from nodegraph.params import Choice, Float, Int, Path
-from nodegraph.types import Faces, Frame
+from nodegraph.types import Frame
 
 from .face.align import face_frame_matrix, transform_points
 from .face.blazeface import BlazeFace
@@ -32,7 +32,7 @@ from .face.landmarks_data import (
     RIGHT_EYEBROW,
 )
 from .face.meshwarp import similarity_fit, warp_maps
-from .face.records import updated
+from .face.records import Faces, updated
 from .media import IMAGE_EXTENSIONS, list_images, read_image
 from .swap import chosen_faces, swap_preview
 

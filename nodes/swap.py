@@ -17,7 +17,7 @@ from nodegraph.errors import InvalidInput
 from nodegraph.node import Node
 from nodegraph.onnx import create_session
 from nodegraph.params import Choice, Float, Int, Model, Path
-from nodegraph.types import Faces, Frame
+from nodegraph.types import Frame
 
 from .face.align import (
     align_5pt,
@@ -31,7 +31,7 @@ from .face.align import (
 from .face.blazeface import BlazeFace
 from .face.facemesh import FaceMesh, keypoints_from_landmarks
 from .face.landmarks_data import mean_face
-from .face.records import updated
+from .face.records import Faces, updated
 from .media import IMAGE_EXTENSIONS, read_image
 from .onnx_initializer import last_initializer
 from .onnx_models import PROVIDER_CHOICES, model_mismatch, resolve_model, shape_fits, tensor_dims
