@@ -137,7 +137,7 @@ class PortraitFaces(Node):
 
 
 def registry_with_faces() -> Registry:
-    registry = load_registry(entry_points_too=False)
+    registry = load_registry(third_party=False)
     registry.add(PortraitFaces, "tests")
     return registry
 
