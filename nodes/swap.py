@@ -33,8 +33,14 @@ from .face.facemesh import FaceMesh, keypoints_from_landmarks
 from .face.landmarks_data import mean_face
 from .face.records import Faces, updated
 from .media import IMAGE_EXTENSIONS, read_image
-from .onnx_initializer import last_initializer
-from .onnx_models import PROVIDER_CHOICES, model_mismatch, resolve_model, shape_fits, tensor_dims
+from .onnx_models import (
+    PROVIDER_CHOICES,
+    last_initializer,
+    model_mismatch,
+    resolve_model,
+    shape_fits,
+    tensor_dims,
+)
 from .swap_common import chosen_faces, crop_geometry, portrait_face, swap_preview
 
 DFL_COVERAGE = 2.2  # DeepFaceLive's face coverage for .dfm models
