@@ -25,6 +25,17 @@ class PortType:
     colour: tuple[int, int, int] | None = None
     accepts: frozenset[str] = frozenset()
 
+    def __post_init__(self):
+        colour = self.colour
+        if colour is not None and not (isinstance(colour, tuple) and len(colour) == 3
+                                       and all(isinstance(c, int) and 0 <= c <= 255 for c in colour)):
+            raise ValueError(f"port type {self.name!r}, field 'colour': give a tuple of three whole numbers "
+                             f"0-255 (R, G, B), got {colour!r}")
+        if isinstance(self.accepts, str) or not all(isinstance(name, str) for name in self.accepts):
+            raise ValueError(f"port type {self.name!r}, field 'accepts': give the names of the types it takes, "
+                             f"e.g. frozenset({{'Mask'}}), got {self.accepts!r}")
+        object.__setattr__(self, "accepts", frozenset(self.accepts))  # a list or set given: still hashable
+
     def __str__(self) -> str:
         return self.name
 

@@ -66,3 +66,12 @@ def test_the_editor_takes_a_port_colour_from_its_type():
     assert theme.port_colour(Faces) == Faces.colour and theme.port_colour(Frame) == Frame.colour
     assert theme.port_colour(PortType("Plain", "scalar", "no colour given")) == theme.UNKNOWN_PORT
     assert theme.port_colour(None) == theme.UNKNOWN_PORT  # a port of an unknown node type
+
+
+def test_a_bad_colour_or_accepts_is_refused_naming_the_type_and_field():
+    with pytest.raises(ValueError, match=r"port type 'Depth2', field 'colour': .*got \(300, 0, 0\)"):
+        PortType("Depth2", "array", "doc", (300, 0, 0))
+    with pytest.raises(ValueError, match=r"port type 'Depth2', field 'accepts': .*got 'Mask'"):
+        PortType("Depth2", "array", "doc", accepts="Mask")
+    listed = PortType("Depth2", "array", "doc", accepts=["Mask"])
+    assert listed.accepts == frozenset({"Mask"}) and can_link(Mask, listed) and hash(listed)
