@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import logging
 from collections.abc import Iterable
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
 
 from .errors import InvalidInput
@@ -68,26 +68,30 @@ class Registry:
 
 def load_registry(third_party: bool = True) -> Registry:
     """The nodes of every installed `nodegraph.nodes` entry point; without `third_party`, only the
-    built-in ones (this distribution's)."""
+    built-in ones (this distribution's). The built-ins load first, so a type name they use stays theirs."""
     registry = Registry()
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        name = ep.dist.name if ep.dist else ep.value
-        builtin = name == OWN_DISTRIBUTION
-        if not (builtin or third_party):
+    found = list(entry_points(group=ENTRY_POINT_GROUP))
+    own = [ep for ep in found if _package(ep) == OWN_DISTRIBUTION]
+    if not own:
+        raise InvalidInput(f"no built-in nodes: the `{ENTRY_POINT_GROUP}` entry point of {OWN_DISTRIBUTION} is "
+                           "not installed; reinstall it (in a checkout: pip install -e .)")
+    for ep in own:
+        registry.add_all(ep.load(), BUILTIN_ORIGIN)
+    for ep in found if third_party else []:
+        origin = _package(ep)
+        if origin == OWN_DISTRIBUTION:
             continue
-        origin = BUILTIN_ORIGIN if builtin else name
         try:
             registry.add_all(ep.load(), origin)
         except Exception as e:  # a broken plug-in must not take the built-ins down
-            if builtin:
-                raise
             message = f"node package {origin} ({ep.value}) failed to load: {e}"
             registry.load_errors.append(message)
             log.warning(message)
-    if not any(origin == BUILTIN_ORIGIN for origin in registry.origin.values()):
-        raise InvalidInput(f"no built-in nodes: the {OWN_DISTRIBUTION} distribution's `{ENTRY_POINT_GROUP}` entry "
-                           f"point is not installed; reinstall it (pip install -e .)")
     return registry
+
+
+def _package(ep: EntryPoint) -> str:
+    return ep.dist.name if ep.dist else ep.value
 
 
 _default: Registry | None = None

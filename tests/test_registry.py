@@ -47,3 +47,19 @@ def test_the_engine_imports_no_node_library():
             offenders += [f"{path.relative_to(REPO)}:{node.lineno} {n}" for n in names
                           if n == "nodes" or n.startswith("nodes.")]
     assert offenders == []
+
+
+def test_a_third_party_type_named_like_a_builtin_does_not_replace_it(tmp_path, cli):
+    """A package earlier on the path than nodegraph's own still loads after the built-ins."""
+    site = tmp_path / "site"
+    (site / "clash_nodes-1.0.dist-info").mkdir(parents=True)
+    (site / "clash_nodes.py").write_text(
+        "from nodegraph.node import Node\n\n\nclass TestPattern(Node):\n    category = 'Clash'\n")
+    (site / "clash_nodes-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: clash-nodes\nVersion: 1.0\n")
+    (site / "clash_nodes-1.0.dist-info" / "entry_points.txt").write_text(
+        "[nodegraph.nodes]\nclash = clash_nodes:TestPattern\n")
+    listed = cli("nodes", env={"PYTHONPATH": str(site)})
+    assert listed.returncode == 0, listed.stderr
+    assert "TestPattern  [Sources, built-in]" in listed.stdout
+    assert "node type TestPattern from clash-nodes ignored: built-in already has it" in listed.stderr
