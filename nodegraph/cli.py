@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
 import os
@@ -205,29 +204,15 @@ def cmd_cleanup(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    if args.what == "transport":
-        from .bench.transport import bench_transport
+    from .bench import benchmarks
 
-        result = bench_transport(args.frames or 300)
-        summary = (f"per 1920x1080 frame: memcpy {result['memcpy_ms']:.3f} ms, shared-memory ring "
-                   f"{result['shm_ms']:.3f} ms, multiprocessing.Queue {result['queue_ms']:.3f} ms")
-    elif args.what != "pipeline":
-        library = importlib.import_module("nodes").BENCHMARKS
-        if args.what not in library:
-            known = ", ".join(["transport", "pipeline", *library])
-            print(f"nodegraph: no benchmark {args.what!r}; known: {known}", file=sys.stderr)
-            return EXIT_INVALID
-        bench = importlib.import_module(library[args.what][0])
-        result = bench.run(args.frames)
-        summary = bench.summary(result)
-    else:
-        from .bench.pipeline import bench_pipeline
-
-        result = bench_pipeline(args.frames or 150)
-        summary = (f"two equal CPU-bound nodes: sequential {result['sequential_fps']:.1f} fps, "
-                   f"pipeline {result['parallel_fps']:.1f} fps ({result['speedup']:.2f}x; two bare processes "
-                   f"get {result['machine_parallel_capacity']:.2f}x here now)")
-    print(json.dumps(result, indent=2) if args.json else summary)
+    known = benchmarks()
+    if args.what not in known:
+        print(f"nodegraph: no benchmark {args.what!r}; known: {', '.join(known)}", file=sys.stderr)
+        return EXIT_INVALID
+    bench = known[args.what].load()
+    result = bench.run(args.frames)
+    print(json.dumps(result, indent=2) if args.json else bench.summary(result))
     return EXIT_OK
 
 
@@ -269,12 +254,13 @@ def build_parser() -> argparse.ArgumentParser:
     cleanup = sub.add_parser("cleanup", help="remove the shared memory that killed runs left behind")
     cleanup.set_defaults(func=cmd_cleanup)
 
-    bench = sub.add_parser("bench", help="measure the frame transport, the pipeline or a chain of the node "
+    bench = sub.add_parser("bench", help="measure the frame transport, the pipeline or a chain of a node "
                            "library (prints figures)")
     bench.add_argument("what", metavar="NAME",
                        help="transport: memcpy vs shared-memory ring vs multiprocessing.Queue; pipeline: "
-                            "two CPU-bound nodes sequential vs one process each; or a benchmark of the node "
-                            "library (the built-in one: chain; an unknown name lists them)")
+                            "two CPU-bound nodes sequential vs one process each; or a benchmark a node "
+                            "package registers in the nodegraph.benchmarks group (the built-in library's: "
+                            "chain; an unknown name lists them)")
     bench.add_argument("--frames", type=positive_int, metavar="N", help="frames to measure with")
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(func=cmd_bench)

@@ -2,7 +2,7 @@
 
 A value is None, a scalar (bool, int, float, str, or a numpy scalar), a numeric or
 bool numpy array of any shape, or a list of records (dicts str -> any of the former,
-e.g. the faces of one frame). Array data is aligned to 64 bytes from the buffer start
+e.g. the detections of one frame). Array data is aligned to 64 bytes from the buffer start
 and written with one copy, so a frame costs one memcpy in and, with `copy=False`,
 none out.
 

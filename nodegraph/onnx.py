@@ -241,7 +241,8 @@ def _options(threads: int | None, key: str) -> ort.SessionOptions:
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = _ERRORS_ONLY
     # Stages share the cores: a spinning thread pool burns CPU between frames that other stages need
-    # (measured: blazeface_full on 2 cores, 5 ms idle between runs, 15.5 ms CPU per run spinning, 8 not).
+    # (measured: the built-in full-range detector on 2 cores, 5 ms idle between runs, 15.5 ms CPU
+    # per run spinning, 8 not).
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if key == "directml":
         options.enable_mem_pattern = False  # DirectML's documented requirement

@@ -1,5 +1,5 @@
-"""Finds node classes: the built-ins in `nodes/` and third-party ones through the
-`nodegraph.nodes` entry-point group.
+"""Finds node classes through the `nodegraph.nodes` entry-point group: the built-in library
+registers there like any third-party package does.
 
 An entry point may name a Node subclass, a list of them, or a module with a `NODES` list.
 """
@@ -7,17 +7,19 @@ An entry point may name a Node subclass, a list of them, or a module with a `NOD
 from __future__ import annotations
 
 import difflib
-import importlib
 import logging
 from collections.abc import Iterable
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
 
+from .errors import InvalidInput
 from .node import Node
 
 log = logging.getLogger("nodegraph")
 
 ENTRY_POINT_GROUP = "nodegraph.nodes"
+OWN_DISTRIBUTION = "nodegraph"  # its entry points are the built-ins
+BUILTIN_ORIGIN = "built-in"
 _RESERVED = {name for name in dir(Node) if not name.startswith("__")} | {"id", "stream"}
 
 
@@ -27,7 +29,7 @@ class Registry:
         self.origin: dict[str, str] = {}  # type name -> package that provided it
         self.load_errors: list[str] = []
 
-    def add(self, cls: type[Node], origin: str = "built-in") -> None:
+    def add(self, cls: type[Node], origin: str = BUILTIN_ORIGIN) -> None:
         if not (isinstance(cls, type) and issubclass(cls, Node)):
             raise TypeError(f"{cls!r} from {origin} is not a Node subclass")
         clash = _RESERVED.intersection(cls.params)
@@ -64,21 +66,32 @@ class Registry:
         return iter(sorted(self.types.values(), key=lambda c: (c.category, c.type_name())))
 
 
-def load_registry(entry_points_too: bool = True) -> Registry:
-    """The built-in nodes plus every installed `nodegraph.nodes` entry point."""
+def load_registry(third_party: bool = True) -> Registry:
+    """The nodes of every installed `nodegraph.nodes` entry point; without `third_party`, only the
+    built-in ones (this distribution's). The built-ins load first, so a type name they use stays theirs."""
     registry = Registry()
-    builtins = importlib.import_module("nodes")
-    registry.add_all(builtins.BUILTIN_NODES, "built-in")
-    if entry_points_too:
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            origin = ep.dist.name if ep.dist else ep.value
-            try:
-                registry.add_all(ep.load(), origin)
-            except Exception as e:  # a broken plug-in must not take the built-ins down
-                message = f"node package {origin} ({ep.value}) failed to load: {e}"
-                registry.load_errors.append(message)
-                log.warning(message)
+    found = list(entry_points(group=ENTRY_POINT_GROUP))
+    own = [ep for ep in found if _package(ep) == OWN_DISTRIBUTION]
+    if not own:
+        raise InvalidInput(f"no built-in nodes: the `{ENTRY_POINT_GROUP}` entry point of {OWN_DISTRIBUTION} is "
+                           "not installed; reinstall it (in a checkout: pip install -e .)")
+    for ep in own:
+        registry.add_all(ep.load(), BUILTIN_ORIGIN)
+    for ep in found if third_party else []:
+        origin = _package(ep)
+        if origin == OWN_DISTRIBUTION:
+            continue
+        try:
+            registry.add_all(ep.load(), origin)
+        except Exception as e:  # a broken plug-in must not take the built-ins down
+            message = f"node package {origin} ({ep.value}) failed to load: {e}"
+            registry.load_errors.append(message)
+            log.warning(message)
     return registry
+
+
+def _package(ep: EntryPoint) -> str:
+    return ep.dist.name if ep.dist else ep.value
 
 
 _default: Registry | None = None

@@ -1,8 +1,9 @@
 """Port data types and which of them may be linked to which.
 
-The engine only knows the shape of the data, not what it means: `Frame`, `Image` and
-`Mask` are numpy arrays, `Faces` is a list of records (dicts of arrays and scalars),
-and the scalars are plain Python values.
+The engine only knows the shape of the data, not what it means: `Frame`, `Image` and `Mask`
+are numpy arrays, the scalars are plain Python values. Port types are open: a node package
+defines its own `PortType` (its colour in the editor, the types its inputs accept) next to
+its nodes, as the built-in library does for its record types.
 """
 
 from __future__ import annotations
@@ -12,35 +13,44 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class PortType:
+    """One kind of value a port carries.
+
+    `accepts` names the other types whose values an input of this type takes as they are (an
+    `Image` input takes a `Frame`); `colour` is the editor's RGB for its pins and links (None:
+    a neutral grey)."""
+
     name: str
     kind: str  # "array", "records" or "scalar"
     doc: str
+    colour: tuple[int, int, int] | None = None
+    accepts: frozenset[str] = frozenset()
+
+    def __post_init__(self):
+        colour = self.colour
+        if colour is not None and not (isinstance(colour, tuple) and len(colour) == 3
+                                       and all(isinstance(c, int) and 0 <= c <= 255 for c in colour)):
+            raise ValueError(f"port type {self.name!r}, field 'colour': give a tuple of three whole numbers "
+                             f"0-255 (R, G, B), got {colour!r}")
+        if isinstance(self.accepts, str) or not all(isinstance(name, str) for name in self.accepts):
+            raise ValueError(f"port type {self.name!r}, field 'accepts': give the names of the types it takes, "
+                             f"e.g. frozenset({{'Mask'}}), got {self.accepts!r}")
+        object.__setattr__(self, "accepts", frozenset(self.accepts))  # a list or set given: still hashable
 
     def __str__(self) -> str:
         return self.name
 
 
-Frame = PortType("Frame", "array", "a BGR uint8 image of one video frame (H x W x 3)")
-Image = PortType("Image", "array", "a BGR uint8 still image (H x W x 3)")
-Mask = PortType("Mask", "array", "a float32 mask in [0, 1] (H x W)")
-Faces = PortType("Faces", "records", "the faces found in one frame: a list of records")
-Float = PortType("Float", "scalar", "a float")
-Int = PortType("Int", "scalar", "an integer")
-Bool = PortType("Bool", "scalar", "a boolean")
-Text = PortType("Text", "scalar", "a string")
-
-ALL_TYPES = {t.name: t for t in (Frame, Image, Mask, Faces, Float, Int, Bool, Text)}
-
-# Links allowed between different types (output type -> input types it may feed).
-_WIDENINGS = {
-    Frame: {Image},
-    Image: {Frame},
-    Mask: {Image},
-    Int: {Float},
-    Bool: {Int, Float},
-}
+Frame = PortType("Frame", "array", "a BGR uint8 image of one video frame (H x W x 3)", (86, 156, 234),
+                 frozenset({"Image"}))
+Image = PortType("Image", "array", "a BGR uint8 still image (H x W x 3)", (78, 201, 176),
+                 frozenset({"Frame", "Mask"}))
+Mask = PortType("Mask", "array", "a float32 mask in [0, 1] (H x W)", (200, 200, 200))
+Float = PortType("Float", "scalar", "a float", (170, 215, 120), frozenset({"Int", "Bool"}))
+Int = PortType("Int", "scalar", "an integer", (120, 200, 120), frozenset({"Bool"}))
+Bool = PortType("Bool", "scalar", "a boolean", (230, 110, 110))
+Text = PortType("Text", "scalar", "a string", (215, 150, 120))
 
 
 def can_link(output: PortType, input: PortType) -> bool:
     """True when a value of type `output` may be fed into an input of type `input`."""
-    return output == input or input in _WIDENINGS.get(output, set())
+    return output.name == input.name or output.name in input.accepts

@@ -19,15 +19,8 @@ from . import (
     swap,
 )
 
-# Benchmarks of this library, run by `nodegraph bench NAME`: name -> (module with run(frames) and
-# summary(result), one line of help)
-BENCHMARKS = {
-    "chain": ("nodes.chain_bench", "ms per node of the face detector, marker and aligner on a 640x480 frame "
-              "with one face, then the demo face swap (video_swap.json) as a pipeline: lossless fps, realtime "
-              "latency, ms per node, against the sequential executor's fps"),
-}
-
-BUILTIN_NODES = [
+# Registered as the `nodegraph.nodes` entry point `builtin` (pyproject.toml).
+NODES = [
     sources.VideoSource,
     sources.ImageSource,
     sources.FolderSource,

@@ -9,12 +9,12 @@ import numpy as np
 
 from nodegraph.node import Node
 from nodegraph.params import Bool, Float, Int
-from nodegraph.types import Faces, Frame
+from nodegraph.types import Frame
 
 from .detect import check_frame
 from .face.align import face_frame_matrix, hull_mask_in_crop
 from .face.draw import tile_crops
-from .face.records import updated
+from .face.records import Faces, updated
 
 log = logging.getLogger("nodegraph")
 

@@ -27,7 +27,7 @@ from nodegraph.node import Node
 from nodegraph.paths import data_dir
 from nodegraph.registry import Registry, default_registry
 from nodegraph.stats import RunReport
-from nodegraph.threads import available_cores
+from nodegraph.threads import available_cores, set_budget
 
 FRAME_SIZE = (640, 480)
 PORTRAIT = ("media", "astronaut.png")  # inside the presets folder
@@ -39,6 +39,13 @@ DEMO_PRESET = "video_swap.json"  # 640x480, 30 fps, 150 frames, one face
 DEMO_TARGET_FPS = 30.0  # lossless
 DEMO_TARGET_LATENCY_MS = 100.0  # p50, realtime, the source paced at the clip's fps
 REALTIME_FRAMES = 300  # 10 s of the 30 fps clip, looped
+
+
+def set_thread_budget(threads: int) -> None:
+    """OpenCV's threads now, onnxruntime's for the sessions made after this: what a stage process of
+    `threads` threads gets."""
+    cv2.setNumThreads(threads)
+    set_budget(threads)
 
 
 def test_frame(size: tuple[int, int] = FRAME_SIZE) -> np.ndarray:
@@ -58,8 +65,6 @@ def test_frame(size: tuple[int, int] = FRAME_SIZE) -> np.ndarray:
 
 def open_chain(chain, registry: Registry, threads: int) -> list[Node]:
     """The chain's nodes, set up, with `threads` for OpenCV and onnxruntime (as a stage process has)."""
-    from nodegraph.runtime.worker import set_thread_budget
-
     set_thread_budget(threads)
     nodes = []
     for node_id, type_name, params in chain:
@@ -161,7 +166,6 @@ def demo_chain(frames: int | None = None, realtime_frames: int = REALTIME_FRAMES
     run, and the sequential executor's fps on the same frames (with the machine's threads, as
     `nodegraph run --sequential` has) in the same run; outputs go to a temporary folder."""
     from nodegraph.runtime import Runtime
-    from nodegraph.runtime.worker import set_thread_budget
     from nodegraph.sequential import SequentialRunner
 
     registry = registry or default_registry()

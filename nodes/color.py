@@ -6,12 +6,12 @@ import numpy as np
 
 from nodegraph.node import Node
 from nodegraph.params import Choice, Float
-from nodegraph.types import Faces, Frame
+from nodegraph.types import Frame
 
 from .face.blend import landmark_hull
 from .face.color_transfer import MODES, transfer
-from .face.records import updated
-from .swap import crop_geometry, swap_preview
+from .face.records import Faces, updated
+from .swap_common import crop_geometry, swap_preview
 
 # Colour statistics come from every STATS_STEP-th row and column of the crops: a quarter of the pixels
 # still samples a face crop (upscaled from the frame) densely, and the driver's pixels are resampled

@@ -9,11 +9,11 @@ from nodegraph.errors import InvalidInput
 from nodegraph.node import Node
 from nodegraph.onnx import create_session
 from nodegraph.params import Bool, Choice, Float, Int
-from nodegraph.types import Faces, Frame
+from nodegraph.types import Frame
 
 from .face.blazeface import SORT_ORDERS, BlazeFace, iou_one_to_many, sort_faces
 from .face.draw import draw_boxes
-from .face.records import updated
+from .face.records import Faces, updated
 from .face.smoothing import OneEuroFilter, frame_time
 from .model_fit import checked_model
 from .onnx_models import PROVIDER_CHOICES, resolve_model

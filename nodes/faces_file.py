@@ -10,8 +10,8 @@ import numpy as np
 from nodegraph.errors import InvalidInput, RunFailed
 from nodegraph.node import Node
 from nodegraph.params import Path
-from nodegraph.types import Faces
 
+from .face.records import Faces
 from .outputs import DiskGuard, check_writable_folder
 
 

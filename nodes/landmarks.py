@@ -7,12 +7,12 @@ import numpy as np
 from nodegraph.node import Node
 from nodegraph.onnx import create_session
 from nodegraph.params import Bool, Choice, Float
-from nodegraph.types import Faces, Frame
+from nodegraph.types import Frame
 
 from .detect import check_frame
 from .face.draw import draw_landmarks
 from .face.facemesh import CROP_MARGIN, FaceMesh, head_pose
-from .face.records import updated
+from .face.records import Faces, updated
 from .face.smoothing import OneEuroFilter, frame_time
 from .model_fit import checked_model
 from .onnx_models import PROVIDER_CHOICES, resolve_model

@@ -6,9 +6,10 @@ import numpy as np
 
 from nodegraph.node import Node
 from nodegraph.params import Choice, Float, Int
-from nodegraph.types import Faces, Frame
+from nodegraph.types import Frame
 
 from .face.blend import BLEND_MODES, INTERPOLATIONS, landmark_hull, paste_back, refine_mask
+from .face.records import Faces
 
 MASK_SOURCES = ["both", "swap", "hull"]
 REFERENCE_SIZE = 256  # erode and blur are given in px of a face crop this size, and scale with the swap's

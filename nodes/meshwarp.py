@@ -18,7 +18,7 @@ import numpy as np
 from nodegraph.errors import InvalidInput
 from nodegraph.node import Node
 from nodegraph.params import Choice, Float, Int, Path
-from nodegraph.types import Faces, Frame
+from nodegraph.types import Frame
 
 from .face.align import face_frame_matrix, transform_points
 from .face.blazeface import BlazeFace
@@ -32,9 +32,9 @@ from .face.landmarks_data import (
     RIGHT_EYEBROW,
 )
 from .face.meshwarp import similarity_fit, warp_maps
-from .face.records import updated
+from .face.records import Faces, updated
 from .media import IMAGE_EXTENSIONS, list_images, read_image
-from .swap import chosen_faces, swap_preview
+from .swap_common import chosen_faces, portrait_face, swap_preview
 
 IDENTITY_COVERAGE = 2.2  # the identity's crop: wide enough for its face oval at any coverage below
 MAP_TILE = 256  # the warp map is computed every resolution // MAP_TILE px and upsampled above this size
@@ -148,7 +148,8 @@ class MeshWarpSwapper(Node):
         detector, mesh = BlazeFace(), FaceMesh()
         portraits, faceless = [], []
         for name, image in images:
-            landmarks = self._portrait_landmarks(image, detector, mesh)
+            found = portrait_face(image, detector, mesh)
+            landmarks = found[1] if found is not None else None
             if landmarks is None:
                 faceless.append(name)
             else:
@@ -171,16 +172,6 @@ class MeshWarpSwapper(Node):
             identities.append(Identity(name, _aligned(image, matrix, size),
                                        transform_points(landmarks, matrix), np.array([yaw, pitch])))
         self.identities = identities
-
-    @staticmethod
-    def _portrait_landmarks(image, detector: BlazeFace, mesh: FaceMesh) -> np.ndarray | None:
-        """The 468 landmarks of the picture's largest face, or None when it has no clear face."""
-        detections = detector.detect(image, threshold=0.5)
-        if not detections:
-            return None
-        best = max(detections, key=lambda d: (d["box"][2] - d["box"][0]) * (d["box"][3] - d["box"][1]))
-        landmarks, presence = mesh.landmarks(image, best["box"], best["keypoints"])
-        return landmarks if presence > 0.5 else None
 
     def _identity_for(self, face: dict, landmarks: np.ndarray) -> Identity:
         if len(self.identities) == 1:

@@ -13,8 +13,7 @@ from nodegraph import modelhub
 from nodegraph.errors import InvalidInput, Problem
 from nodegraph.onnx import model_tensors
 
-from .onnx_initializer import last_initializer
-from .onnx_models import model_mismatch, shape_fits, tensor_dims
+from .onnx_models import last_initializer, model_mismatch, shape_fits, tensor_dims
 
 DFM_EXPECTED = ("inputs in_face:0 [N, res, res, 3] (BGR 0..1) and, for AMP models, morph_value:0 [1]; "
                 "outputs out_face_mask:0 [N, res, res, 1], out_celeb_face:0 [N, res, res, 3], "

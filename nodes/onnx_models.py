@@ -1,9 +1,14 @@
-"""ONNX models as node params: a name or path resolved to a verified file, the provider choices, and
-the error for a model whose tensors are not the ones a node runs."""
+"""ONNX models as node params: a name or path resolved to a verified file, the provider choices, the
+error for a model whose tensors are not the ones a node runs, and a weight read from the file."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import numpy as np
+import onnx
+from google.protobuf.message import DecodeError
+from onnx import numpy_helper
 
 from nodegraph import modelhub
 from nodegraph.errors import InvalidInput
@@ -45,3 +50,21 @@ def model_mismatch(path, kind: str, expected: str, session, extra: str = "") -> 
     return InvalidInput(
         f"{path}: not {kind} this node can run. Expected {expected}. Found inputs: "
         f"{tensors_text(session.get_inputs())}; outputs: {tensors_text(session.get_outputs())}{extra}")
+
+
+def last_initializer(path: str | Path) -> np.ndarray:
+    """The last initializer (weight tensor) of the ONNX model at `path`, which onnxruntime does not show
+    (InvalidInput naming the file when it has none or is not an ONNX model)."""
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except DecodeError as exc:
+        raise InvalidInput(f"{path}: cannot read its weights as an ONNX model: {exc}") from None
+    except OSError as exc:
+        raise InvalidInput(f"{path}: cannot read it: {exc.strerror or exc}") from None
+    if not model.graph.initializer:
+        raise InvalidInput(f"{path}: the ONNX graph has no initializers (weights); is it the right model?")
+    tensor = model.graph.initializer[-1]
+    if tensor.data_location == onnx.TensorProto.EXTERNAL:
+        raise InvalidInput(f"{path}: initializer '{tensor.name}' keeps its data in an external file, which is "
+                           "not supported; save the model as one file")
+    return numpy_helper.to_array(tensor)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from nodegraph.errors import InvalidInput
 from nodegraph.node import Node
 from nodegraph.params import Bool, Choice, Int
-from nodegraph.types import Faces, Frame
+from nodegraph.types import Frame
 
 from .face.blazeface import sort_faces
+from .face.records import Faces
 
 # choice -> the sort order it picks from (None: the order the faces came in)
 ORDERS = {

@@ -17,7 +17,7 @@ from nodegraph.errors import InvalidInput
 from nodegraph.node import Node
 from nodegraph.onnx import create_session
 from nodegraph.params import Choice, Float, Int, Model, Path
-from nodegraph.types import Faces, Frame
+from nodegraph.types import Frame
 
 from .face.align import (
     align_5pt,
@@ -31,42 +31,13 @@ from .face.align import (
 from .face.blazeface import BlazeFace
 from .face.facemesh import FaceMesh, keypoints_from_landmarks
 from .face.landmarks_data import mean_face
-from .face.records import updated
+from .face.records import Faces, updated
 from .media import IMAGE_EXTENSIONS, read_image
 from .model_fit import arcface_fit, checked_model, dfm_fit, inswapper_fit
-from .onnx_initializer import last_initializer
-from .onnx_models import PROVIDER_CHOICES, resolve_model
+from .onnx_models import PROVIDER_CHOICES, last_initializer, resolve_model
+from .swap_common import chosen_faces, crop_geometry, portrait_face, swap_preview
 
 DFL_COVERAGE = 2.2  # DeepFaceLive's face coverage for .dfm models
-PREVIEW_TILE = 128
-
-
-# -- shared by the swappers ----------------------------------------------------------------
-
-def chosen_faces(faces: list, which: str, index: int) -> set[int]:
-    if which == "all":
-        return set(range(len(faces)))
-    return {index} if index < len(faces) else set()
-
-
-def swap_preview(rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> np.ndarray | None:
-    """One row per swapped face: driver crop | swap | mask, each PREVIEW_TILE px square."""
-    if not rows:
-        return None
-    size = (PREVIEW_TILE, PREVIEW_TILE)
-    lines = []
-    for driver, swap, mask in rows:
-        mask8 = cv2.cvtColor(np.clip(mask * 255.0, 0, 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
-        lines.append(np.hstack([cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-                                for image in (driver, swap, mask8)]))
-    return np.vstack(lines)
-
-
-def crop_geometry(frame: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
-    """The frame seen through `matrix` (frame -> crop) in a size x size crop. Cubic: a crop that is
-    upsampled, swapped and pasted back loses visibly less detail than with bilinear sampling."""
-    return cv2.warpAffine(frame, np.asarray(matrix, np.float64), (size, size), flags=cv2.INTER_CUBIC,
-                          borderMode=cv2.BORDER_REPLICATE)
 
 
 # -- DeepFaceLive .dfm -------------------------------------------------------------------------
@@ -278,14 +249,13 @@ class InSwapper(Node):
     def _load_identity(self):
         """The identity latent: the portrait's largest face, aligned for ArcFace, embedded, mapped by emap."""
         portrait = read_image(self.identity)
-        detections = BlazeFace().detect(portrait, threshold=0.5)
-        if not detections:
+        found = portrait_face(portrait, BlazeFace(), FaceMesh())
+        if found is None:
             raise InvalidInput(f"node '{self.id}' (InSwapper), param 'identity': {self.identity}: no face "
                                "found in this picture; use a clear, frontal portrait")
-        best = max(detections, key=lambda d: (d["box"][2] - d["box"][0]) * (d["box"][3] - d["box"][1]))
-        landmarks, presence = FaceMesh().landmarks(portrait, best["box"], best["keypoints"])
-        five = five_points_from_landmarks(landmarks) if presence > 0.5 else five_points_from_keypoints(
-            best["keypoints"])
+        detection, landmarks = found
+        five = (five_points_from_keypoints(detection["keypoints"]) if landmarks is None
+                else five_points_from_landmarks(landmarks))
         crop, _ = align_5pt(portrait, five, self.recogniser_size)
         blob = cv2.dnn.blobFromImage(crop, 1 / 127.5, mean=(127.5, 127.5, 127.5), swapRB=True)
         embedding = self.recogniser.run(None, {self.recogniser.get_inputs()[0].name: blob})[0].reshape(-1)

@@ -105,7 +105,7 @@ class FrameLog(Node):
 
 
 def registry():
-    reg = load_registry(entry_points_too=False)
+    reg = load_registry(third_party=False)
     for cls in (SlowFrame, FlakyFrame, GrowingFrame, BrokenSink, KeepsFrame, FrameLog):
         reg.add(cls, "tests")
     return reg

@@ -14,9 +14,10 @@ from onnx import TensorProto, helper, numpy_helper
 
 from nodegraph.node import Node
 from nodegraph.registry import Registry, load_registry
-from nodegraph.types import Faces, Frame
+from nodegraph.types import Frame
 from nodes.face.blazeface import BlazeFace
 from nodes.face.facemesh import FaceMesh
+from nodes.face.records import Faces
 
 PORTRAIT = REPO / "presets" / "media" / "astronaut.png"
 OTHER_PORTRAIT = REPO / "presets" / "media" / "grace_hopper.jpg"
@@ -136,7 +137,7 @@ class PortraitFaces(Node):
 
 
 def registry_with_faces() -> Registry:
-    registry = load_registry(entry_points_too=False)
+    registry = load_registry(third_party=False)
     registry.add(PortraitFaces, "tests")
     return registry
 

@@ -8,7 +8,8 @@ from swap_models import PORTRAIT, dfm_model, face_region, portrait_faces, regist
 from nodegraph.graph import Graph, Link
 from nodegraph.sequential import SequentialRunner
 from nodes.color import ColorTransfer, transfer_mask
-from nodes.swap import DFMSwapper, crop_geometry
+from nodes.swap import DFMSwapper
+from nodes.swap_common import crop_geometry
 
 TINT = {"gain": (0.7, 0.9, 1.25), "bias": (0.12, 0.0, -0.1)}  # a bluish, darker-red swap, per BGR channel
 

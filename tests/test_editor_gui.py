@@ -159,6 +159,19 @@ def drive() -> None:
         assert sorted(app.inspector.widgets) == sorted(cls.params), cls.type_name()
     assert drawn_nodes() == 3 + len(list(state.registry))
 
+    # a third-party port type is drawn in its own colour: the pin, and the port's name
+    from depth_nodes import DEPTH_COLOUR, DepthGuess
+
+    state.registry.add(DepthGuess, "depth-nodes")
+    node_id = state.add_node("DepthGuess", app.canvas.free_spot())
+    frames(2)
+    pin = app.canvas.nodes[node_id].ports[("out", "depth")]
+    (component,) = dpg.get_item_children(dpg.get_item_theme(pin), 1)
+    pin_colour = dpg.get_value(dpg.get_item_children(component, 1)[0])
+    assert [round(c) for c in pin_colour[:3]] == list(DEPTH_COLOUR), pin_colour
+    names = [item for group in dpg.get_item_children(pin, 1) for item in dpg.get_item_children(group, 1)]
+    assert [round(c * 255) for c in dpg.get_item_configuration(names[-1])["color"][:3]] == list(DEPTH_COLOUR)
+
     # an inspector edit goes to the state (the widget's callback, as a user's drag would call it)
     state.selection = {"adjust"}
     app.inspector.show("adjust")

@@ -53,7 +53,7 @@ class FailsOnOddFrames(Node):
 @pytest.fixture
 def registry():
     registry = Registry()
-    registry.add_all(load_registry(entry_points_too=False).types.values(), "built-in")
+    registry.add_all(load_registry(third_party=False).types.values(), "built-in")
     registry.add(BrightMask, "tests")
     registry.add(FailsOnOddFrames, "tests")
     return registry

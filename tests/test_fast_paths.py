@@ -13,7 +13,7 @@ from nodes.color import STATS_STEP, ColorTransfer, transfer_mask
 from nodes.face.blend import landmark_hull
 from nodes.face.color_transfer import transfer
 from nodes.meshwarp import MeshWarpSwapper, _polygon_mask, _soften
-from nodes.swap import crop_geometry
+from nodes.swap_common import crop_geometry
 
 SIZE = 256
 

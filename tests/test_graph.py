@@ -79,7 +79,8 @@ def test_a_misspelt_type_gets_a_suggestion_and_no_follow_on_problems(tmp_path):
 def test_type_mismatch_is_named_with_both_types(tmp_path):
     from nodegraph.node import Node
     from nodegraph.registry import Registry
-    from nodegraph.types import Faces, Frame
+    from nodegraph.types import Frame
+    from nodes.face.records import Faces
 
     class FaceSink(Node):
         inputs = {"faces": Faces}
@@ -120,7 +121,8 @@ def test_every_builtin_node_but_file_ones_accepts_empty_params():
 
 def test_port_naming_convention():
     from nodegraph.params import Path
-    from nodegraph.types import Faces, Frame
+    from nodegraph.types import Frame
+    from nodes.face.records import Faces
 
     for cls in REG:
         for ports in (cls.inputs, cls.outputs):

@@ -71,7 +71,7 @@ def test_a_check_hook_that_breaks_is_a_problem_of_its_node(tmp_path):
         def check(cls, params, base_dir):
             return [params["no such param"]]
 
-    registry = load_registry(entry_points_too=False)
+    registry = load_registry(third_party=False)
     registry.add(BrokenCheck, "tests")
     graph = Graph(base_dir=tmp_path)
     graph.add_node("TestPattern", {}, node_id="src")
@@ -141,7 +141,7 @@ def test_a_missing_file_and_a_missing_model_are_reported_at_validate(tmp_path):
     ("sparkle", 1, "this node has no param 'sparkle'; its params are: median_blur, degrade, brightness"),
 ])
 def test_one_param_check_says_the_same_from_every_entry_point(tmp_path, name, value, why):
-    registry = load_registry(entry_points_too=False)
+    registry = load_registry(third_party=False)
     state = EditorState(registry, recent=RecentFiles(tmp_path / "recent.json"))
     src = state.add_node("TestPattern", (0, 0))
     adj = state.add_node("FrameAdjuster", (300, 0))

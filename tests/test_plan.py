@@ -35,7 +35,7 @@ class HeavyNoHint(Node):
 
 @pytest.fixture(scope="module")
 def registry():
-    registry = load_registry(entry_points_too=False)
+    registry = load_registry(third_party=False)
     for cls in (Detector, Swapper, HeavyNoHint):
         registry.add(cls, "tests")
     return registry

@@ -36,7 +36,7 @@ from nodes.face.facemesh import FaceMesh
 from nodes.face.landmarks_data import FACE_OVAL, LEFT_EYE_CONTOUR, LIPS_OUTER, RIGHT_EYE_CONTOUR, mean_face
 from nodes.face.meshwarp import mesh_warp
 from nodes.merge import REFERENCE_SIZE, merge_mask
-from nodes.swap import crop_geometry
+from nodes.swap_common import crop_geometry
 
 REPO = Path(__file__).resolve().parent.parent
 PRESET = REPO / "presets" / "video_swap.json"

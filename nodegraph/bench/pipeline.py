@@ -73,7 +73,7 @@ class CpuBurn(Node):
 
 
 def burn_chain(frames: int, work: int) -> tuple[Graph, Registry]:
-    registry = load_registry(entry_points_too=False)
+    registry = load_registry(third_party=False)
     registry.add(CpuBurn, "benchmark")
     graph = Graph("bench-pipeline")
     graph.add_node("TestPattern", {"width": 320, "height": 240, "frames": frames}, node_id="pattern")
@@ -109,3 +109,14 @@ def bench_pipeline(frames: int = 150, work: int = 40, rounds: int = 5) -> dict:
         "parallel_runs_fps": [round(f, 1) for f in parallel],
         "machine_parallel_capacity": round(parallel_capacity(), 2),
     }
+
+
+def run(frames: int | None = None) -> dict:
+    """`nodegraph bench pipeline [--frames N]`."""
+    return bench_pipeline(frames or 150)
+
+
+def summary(result: dict) -> str:
+    return (f"two equal CPU-bound nodes: sequential {result['sequential_fps']:.1f} fps, "
+            f"pipeline {result['parallel_fps']:.1f} fps ({result['speedup']:.2f}x; two bare processes "
+            f"get {result['machine_parallel_capacity']:.2f}x here now)")

@@ -197,5 +197,15 @@ def bench_transport(frames: int = 300, rounds: int = 5) -> dict:
     }
 
 
+def run(frames: int | None = None) -> dict:
+    """`nodegraph bench transport [--frames N]`."""
+    return bench_transport(frames or 300)
+
+
+def summary(result: dict) -> str:
+    return (f"per 1920x1080 frame: memcpy {result['memcpy_ms']:.3f} ms, shared-memory ring "
+            f"{result['shm_ms']:.3f} ms, multiprocessing.Queue {result['queue_ms']:.3f} ms")
+
+
 if __name__ == "__main__":
     print(json.dumps(bench_transport(), indent=2))

@@ -39,11 +39,12 @@ class NodeView:
 
 
 def port_types(cls: type[Node] | None, state: EditorState, node_id: str) -> tuple[dict, dict]:
-    """A node's (inputs, outputs) as port -> type name; for an unknown type, the ports its links use."""
+    """A node's (inputs, outputs) as port -> PortType; for an unknown node type, the ports its links use,
+    typed None."""
     if cls is not None:
-        return ({p: str(t) for p, t in cls.inputs.items()}, {p: str(t) for p, t in cls.outputs.items()})
-    inputs = {link.dst_port: "?" for link in state.graph.links_into(node_id)}
-    outputs = {link.src_port: "?" for link in state.graph.links_from(node_id)}
+        return dict(cls.inputs), dict(cls.outputs)
+    inputs = {link.dst_port: None for link in state.graph.links_into(node_id)}
+    outputs = {link.src_port: None for link in state.graph.links_from(node_id)}
     return inputs, outputs
 
 
@@ -115,24 +116,26 @@ class Canvas:
         label = node_id if node_id.lower() == spec.type.lower() else f"{node_id}  ({spec.type})"
         ports = {}
         with dpg.node(label=label, parent=self.editor, pos=pos) as item:
-            for port, type_name in inputs.items():
+            for port, port_type in inputs.items():
+                colour, type_name = theme.port_colour(port_type), str(port_type or "?")
                 with dpg.node_attribute(attribute_type=dpg.mvNode_Attr_Input,
                                         shape=dpg.mvNode_PinShape_CircleFilled) as attribute:
                     with dpg.group(horizontal=True, horizontal_spacing=6):
-                        dpg.add_text(port, color=theme.port_colour(type_name))
+                        dpg.add_text(port, color=colour)
                         optional = cls is not None and port in cls.optional_inputs
                         dpg.add_text(type_name + (" (optional)" if optional else ""), color=theme.DIM)
-                dpg.bind_item_theme(attribute, self.themes.get("pin", theme.port_colour(type_name)))
+                dpg.bind_item_theme(attribute, self.themes.get("pin", colour))
                 ports[("in", port)] = attribute
-            for port, type_name in outputs.items():
+            for port, port_type in outputs.items():
+                colour, type_name = theme.port_colour(port_type), str(port_type or "?")
                 with dpg.node_attribute(attribute_type=dpg.mvNode_Attr_Output,
                                         shape=dpg.mvNode_PinShape_CircleFilled) as attribute:
                     width = (len(port) + len(type_name)) * CHAR_WIDTH + 6
                     with dpg.group(horizontal=True, horizontal_spacing=6,
                                    indent=max(0, int(THUMB_SIZE[0] - width))):
                         dpg.add_text(type_name, color=theme.DIM)
-                        dpg.add_text(port, color=theme.port_colour(type_name))
-                dpg.bind_item_theme(attribute, self.themes.get("pin", theme.port_colour(type_name)))
+                        dpg.add_text(port, color=colour)
+                dpg.bind_item_theme(attribute, self.themes.get("pin", colour))
                 ports[("out", port)] = attribute
             with dpg.node_attribute(attribute_type=dpg.mvNode_Attr_Static):
                 image = dpg.add_image(texture, width=THUMB_SIZE[0], height=THUMB_SIZE[1],
@@ -167,8 +170,8 @@ class Canvas:
             return  # a preset link to a port the node type lacks: the inspector lists the problem
         item = dpg.add_node_link(start, end, parent=self.editor)
         cls = self.state.registry.get(src.type)
-        type_name = str(cls.outputs[link.src_port]) if cls is not None else "?"
-        dpg.bind_item_theme(item, self.themes.get("link", theme.port_colour(type_name)))
+        port_type = cls.outputs[link.src_port] if cls is not None else None
+        dpg.bind_item_theme(item, self.themes.get("link", theme.port_colour(port_type)))
         self.links[link] = item
 
     # -- status -----------------------------------------------------------------------

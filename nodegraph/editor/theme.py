@@ -4,17 +4,9 @@ from __future__ import annotations
 
 import dearpygui.dearpygui as dpg
 
-PORT_COLOURS = {
-    "Frame": (86, 156, 234),
-    "Image": (78, 201, 176),
-    "Mask": (200, 200, 200),
-    "Faces": (240, 160, 60),
-    "Float": (170, 215, 120),
-    "Int": (120, 200, 120),
-    "Bool": (230, 110, 110),
-    "Text": (215, 150, 120),
-}
-UNKNOWN_PORT = (150, 150, 150)
+from ..types import PortType
+
+UNKNOWN_PORT = (150, 150, 150)  # a type without a colour, or a port of an unknown node type
 STAGE_COLOURS = [(52, 101, 164), (124, 72, 160), (32, 128, 110), (170, 104, 36),
                  (160, 58, 96), (74, 128, 52), (60, 96, 150), (140, 116, 40)]
 NEUTRAL_TITLE = (64, 68, 78)
@@ -27,8 +19,9 @@ BACKGROUND = (26, 28, 33)
 PANEL = (32, 34, 40)
 
 
-def port_colour(type_name: str) -> tuple[int, int, int]:
-    return PORT_COLOURS.get(type_name, UNKNOWN_PORT)
+def port_colour(port_type: PortType | None) -> tuple[int, int, int]:
+    """The colour the type brings, else a neutral grey."""
+    return port_type.colour if port_type is not None and port_type.colour is not None else UNKNOWN_PORT
 
 
 def stage_colour(index: int) -> tuple[int, int, int]:

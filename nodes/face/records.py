@@ -27,6 +27,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from nodegraph.types import PortType
+
+Faces = PortType("Faces", "records", "the faces found in one frame: a list of records", (240, 160, 60))
+
 
 def updated(face: dict, **fields: Any) -> dict:
     """A shallow copy of `face` with `fields` set."""

@@ -1,0 +1,65 @@
+"""The engine names no node library: the built-in nodes and benchmarks come through the same entry-point
+groups as a third-party package's."""
+
+import ast
+from importlib.metadata import entry_points
+
+from conftest import REPO
+
+from nodegraph.bench import ENTRY_POINT_GROUP as BENCH_GROUP
+from nodegraph.bench import benchmarks
+from nodegraph.registry import BUILTIN_ORIGIN, ENTRY_POINT_GROUP, load_registry
+
+
+def test_the_builtin_nodes_come_through_the_entry_point():
+    ours = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.dist and ep.dist.name == "nodegraph"]
+    assert [(ep.name, ep.value) for ep in ours] == [("builtin", "nodes")]
+    registry = load_registry(third_party=False)
+    assert set(registry.types.values()) == set(ours[0].load().NODES)
+    assert set(registry.origin.values()) == {BUILTIN_ORIGIN}
+    assert {"VideoSource", "FaceDetector", "MeshWarpSwapper", "VideoFileOutput"} <= set(registry.types)
+
+
+def test_the_bench_group_lists_chain_transport_and_pipeline():
+    found = benchmarks()
+    assert list(found)[:3] == ["transport", "pipeline", "chain"]
+    chain = [ep for ep in entry_points(group=BENCH_GROUP) if ep.name == "chain"]
+    assert [(ep.dist.name, ep.value) for ep in chain] == [("nodegraph", "nodes.chain_bench")]
+    for name in ("transport", "pipeline", "chain"):
+        module = found[name].load()
+        assert callable(module.run) and callable(module.summary), name
+
+
+def test_the_engine_imports_no_node_library():
+    """Neither `import nodes` nor `import_module("nodes...")` anywhere in nodegraph/."""
+    offenders = []
+    for path in sorted((REPO / "nodegraph").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) == \
+                    "import_module" and node.args and isinstance(node.args[0], ast.Constant):
+                names = [str(node.args[0].value)]
+            else:
+                continue
+            offenders += [f"{path.relative_to(REPO)}:{node.lineno} {n}" for n in names
+                          if n == "nodes" or n.startswith("nodes.")]
+    assert offenders == []
+
+
+def test_a_third_party_type_named_like_a_builtin_does_not_replace_it(tmp_path, cli):
+    """A package earlier on the path than nodegraph's own still loads after the built-ins."""
+    site = tmp_path / "site"
+    (site / "clash_nodes-1.0.dist-info").mkdir(parents=True)
+    (site / "clash_nodes.py").write_text(
+        "from nodegraph.node import Node\n\n\nclass TestPattern(Node):\n    category = 'Clash'\n")
+    (site / "clash_nodes-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: clash-nodes\nVersion: 1.0\n")
+    (site / "clash_nodes-1.0.dist-info" / "entry_points.txt").write_text(
+        "[nodegraph.nodes]\nclash = clash_nodes:TestPattern\n")
+    listed = cli("nodes", env={"PYTHONPATH": str(site)})
+    assert listed.returncode == 0, listed.stderr
+    assert "TestPattern  [Sources, built-in]" in listed.stdout
+    assert "node type TestPattern from clash-nodes ignored: built-in already has it" in listed.stderr
