@@ -73,3 +73,24 @@ def mean_face() -> np.ndarray:
 def alignment_template() -> np.ndarray:
     """len(ALIGN_INDICES) x 2 float32: the mean face's ALIGN_INDICES points in normalised coordinates."""
     return mean_face()[list(ALIGN_INDICES), :2]
+
+
+@lru_cache(maxsize=1)
+def _dfl_data() -> dict:
+    return json.loads((DATA_DIR / "dfl_mean_face.json").read_text())
+
+
+@lru_cache(maxsize=1)
+def dfl_mean_face() -> np.ndarray:
+    """468 x 2 float64 (read-only): DeepFaceLive's mean face for .dfm crops, in its face units (the
+    crop's unit square; x right, y down), derived from MediaPipe's canonical face UV coordinates by
+    data/build_dfl_template.py."""
+    points = np.asarray(_dfl_data()["points"], np.float64)
+    points.setflags(write=False)
+    return points
+
+
+def dfl_fit_indices() -> tuple[int, ...]:
+    """The 152 landmarks DeepFaceLive fits to its mean face: all but the parts that move (lips, eyelids,
+    brows, jaw)."""
+    return tuple(_dfl_data()["fit_indices"])
