@@ -1,10 +1,12 @@
-"""Read a weight tensor (an initializer) straight out of an ONNX file, without the `onnx` package.
+"""Read a weight tensor (an initializer), or the first operators, straight out of an ONNX file, without
+the `onnx` package.
 
-onnxruntime hides a graph's initializers, and `onnx` is only a development dependency, so this walks
-the protobuf wire format itself: ModelProto.graph (field 7) -> GraphProto.initializer (field 5) ->
-TensorProto dims (1), data_type (2), float_data (4), double_data (10), raw_data (9), data_location
-(14). The file is memory-mapped and only the fields on the way are decoded, so even a 500 MB model
-costs a few milliseconds.
+onnxruntime hides a graph's initializers and nodes, and `onnx` is only a development dependency, so
+this walks the protobuf wire format itself: ModelProto.graph (field 7) -> GraphProto.initializer (field
+5) -> TensorProto dims (1), data_type (2), float_data (4), double_data (10), raw_data (9),
+data_location (14); GraphProto.node (field 1) -> NodeProto.op_type (field 4). The file is
+memory-mapped and only the fields on the way are decoded, so even a 500 MB model costs a few
+milliseconds.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 from nodegraph.errors import InvalidInput
 
 _VARINT, _FIXED64, _LEN, _FIXED32 = 0, 1, 2, 5
-_MODEL_GRAPH, _GRAPH_INITIALIZER = 7, 5
+_MODEL_GRAPH, _GRAPH_NODE, _GRAPH_INITIALIZER, _NODE_OP_TYPE = 7, 1, 5, 4
 _T_DIMS, _T_TYPE, _T_FLOAT_DATA, _T_NAME, _T_RAW, _T_DOUBLE_DATA, _T_LOCATION = 1, 2, 4, 8, 9, 10, 14
 _DTYPES = {1: np.float32, 10: np.float16, 11: np.float64}  # ONNX TensorProto.DataType -> numpy
 _EXTERNAL = 1
@@ -104,24 +106,53 @@ def _tensor(buf, start: int, end: int) -> np.ndarray:
     return data.astype(_DTYPES[dtype_code]).reshape(dims)  # astype copies it out of the mapping
 
 
+def _graph_fields(buf):
+    """(field number, wire type, value) of the model's graph."""
+    for number, wire, value in _fields(buf, 0, len(buf)):
+        if number == _MODEL_GRAPH and wire == _LEN:
+            yield from _fields(buf, value[0], value[0] + value[1])
+
+
+def _read(path: Path, what: str, read):
+    try:
+        with open(path, "rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+            return read(buf)
+    except (ValueError, IndexError) as exc:
+        raise InvalidInput(f"{path}: cannot read its {what} as an ONNX model: {exc}") from None
+    except OSError as exc:
+        raise InvalidInput(f"{path}: cannot read it: {exc.strerror or exc}") from None
+
+
 def last_initializer(path: str | Path) -> np.ndarray:
     """The last initializer of the ONNX model at `path` (InvalidInput naming the file if it has none
     or is not an ONNX protobuf)."""
     path = Path(path)
-    try:
-        with open(path, "rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-            last = None
-            for number, wire, value in _fields(buf, 0, len(buf)):
-                if number == _MODEL_GRAPH and wire == _LEN:
-                    graph_start, graph_len = value
-                    for g_number, g_wire, g_value in _fields(buf, graph_start, graph_start + graph_len):
-                        if g_number == _GRAPH_INITIALIZER and g_wire == _LEN:
-                            last = g_value
-            if last is None:
-                raise InvalidInput(f"{path}: the ONNX graph has no initializers (weights); "
-                                   "is it the right model?")
-            return _tensor(buf, last[0], last[0] + last[1])
-    except (ValueError, IndexError) as exc:
-        raise InvalidInput(f"{path}: cannot read its weights as an ONNX model: {exc}") from None
-    except OSError as exc:
-        raise InvalidInput(f"{path}: cannot read it: {exc.strerror or exc}") from None
+
+    def read(buf):
+        last = None
+        for number, wire, value in _graph_fields(buf):
+            if number == _GRAPH_INITIALIZER and wire == _LEN:
+                last = value
+        if last is None:
+            raise InvalidInput(f"{path}: the ONNX graph has no initializers (weights); is it the right model?")
+        return _tensor(buf, last[0], last[0] + last[1])
+
+    return _read(path, "weights", read)
+
+
+def first_op_types(path: str | Path, count: int) -> list[str]:
+    """The operator types (Conv, Sub, ...) of the first `count` nodes of the ONNX model at `path`."""
+    path = Path(path)
+
+    def read(buf):
+        types = []
+        for number, wire, value in _graph_fields(buf):
+            if number == _GRAPH_NODE and wire == _LEN:
+                for n_number, n_wire, n_value in _fields(buf, value[0], value[0] + value[1]):
+                    if n_number == _NODE_OP_TYPE and n_wire == _LEN:
+                        types.append(bytes(buf[n_value[0]:n_value[0] + n_value[1]]).decode("utf-8", "replace"))
+                if len(types) == count:
+                    break
+        return types
+
+    return _read(path, "graph", read)
