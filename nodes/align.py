@@ -22,10 +22,11 @@ log = logging.getLogger("nodegraph")
 class FaceAligner(Node):
     """An aligned square crop of every face, with its matrix and landmark mask (needs a FaceMarker).
 
-    Sets `crop`, `matrix` (frame -> crop) and `crop_mask` (the landmarks' hull in the crop). The face is
-    fitted to a mean face by its stable landmarks (not the lips or eyelids, which move when a person
-    talks or blinks); the crop spans `coverage` face sizes (brows to mouth) around the fitted face's
-    centre. Faces without landmarks pass through without a crop.
+    Sets `crop`, `matrix` (frame -> crop) and `crop_mask` (the landmarks' hull in the crop). The crop is
+    DeepFaceLive's, so a .dfm model gets the face placed as in its training crops: 152 stable landmarks
+    (not the lips, eyelids or brows, which move when a person talks or blinks) are fitted to its mean
+    face, and the crop spans `coverage` face sizes (brows to mouth) around the fitted face's centre,
+    0.08 face sizes higher (docs/models.md). Faces without landmarks pass through without a crop.
     """
 
     category = "Align"
@@ -39,7 +40,8 @@ class FaceAligner(Node):
                           help="move the crop along the face's own x axis, in face sizes"),
         "offset_y": Float(-1.0, 1.0, default=0.0, step=0.01,
                           help="move the crop along the face's own y axis, in face sizes"),
-        "head_mode": Bool(False, help="centre the crop on the whole head instead of the face"),
+        "head_mode": Bool(False, help="crop the whole head: one face size more coverage, centred half a face "
+                                      "size higher (for DeepFaceLive head models)"),
         "freeze_z_rotation": Bool(False,
                                   help="keep the crop upright instead of turning it with the head's roll"),
     }

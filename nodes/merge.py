@@ -12,7 +12,6 @@ from .face.blend import BLEND_MODES, INTERPOLATIONS, landmark_hull, paste_back, 
 from .face.records import Faces
 
 MASK_SOURCES = ["both", "swap", "hull"]
-REFERENCE_SIZE = 256  # erode and blur are given in px of a face crop this size, and scale with the swap's
 
 
 def merge_mask(face: dict, source: str) -> np.ndarray | None:
@@ -41,12 +40,14 @@ class FaceMerger(Node):
     inputs = {"frame": Frame, "faces": Faces}
     outputs = {"frame": Frame}
     params = {
-        "mask": Choice(MASK_SOURCES, default="both",
-                       help="swap: the swapper's mask; hull: the landmark hull; both: their product"),
-        "erode": Int(-64, 64, default=5,
-                     help=f"shrink the mask by this many px of a {REFERENCE_SIZE} px face (<0 grows it)"),
-        "blur": Int(0, 128, default=25,
-                    help=f"soften the mask's edge over this many px of a {REFERENCE_SIZE} px face"),
+        "mask": Choice(MASK_SOURCES, default="swap",
+                       help="swap: the swapper's mask (DeepFaceLive's default); hull: the landmark hull; "
+                            "both: their product"),
+        "erode": Int(-400, 400, default=5,
+                     help="shrink the mask by erode // 2 px of the swapped crop (<0 grows it), as DeepFaceLive"),
+        "blur": Int(0, 400, default=25,
+                    help="soften the mask's edge: a Gaussian of sigma blur / 4 px of the swapped crop, after "
+                         "clearing blur // 2 px at its edge, as DeepFaceLive"),
         "face_scale": Float(0.5, 1.5, default=1.0, step=0.01, help="resize the pasted face about its centre"),
         "offset_x": Float(-0.25, 0.25, default=0.0, step=0.005,
                           help="move the pasted face right, in face-crop widths"),
@@ -65,9 +66,7 @@ class FaceMerger(Node):
             mask = merge_mask(face, self.mask)
             if mask is None:
                 continue
-            size = face["swap"].shape[0]
-            px = size / REFERENCE_SIZE
-            mask = refine_mask(mask, round(self.erode * px), round(self.blur * px))
+            mask = refine_mask(mask, self.erode, self.blur)
             out = paste_back(out, face["swap"], mask, face["swap_matrix"], scale=self.face_scale,
                              offset_x=self.offset_x, offset_y=self.offset_y, opacity=self.opacity,
                              mode=self.blend, interpolation=self.interpolation)

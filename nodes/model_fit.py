@@ -66,7 +66,8 @@ def arcface_fit(path: Path, model, dim: int | None) -> int:
     size = tensor_dims(inputs[0].shape)[2] if len(inputs) == 1 and len(inputs[0].shape) == 4 else None
     if (size is None or not shape_fits(inputs[0].shape, [None, 3, size, size]) or len(outputs) != 1
             or not shape_fits(outputs[0].shape, [None, dim])):
-        expected = (f"one input [N, 3, S, S] (RGB, (x - 127.5) / 127.5) and one output [N, {dim or 'D'}]"
+        expected = (f"one input [N, 3, S, S] (RGB, (x - 127.5) / 127.5, or 0..255 when the graph starts with Sub "
+                    f"and Mul) and one output [N, {dim or 'D'}]"
                     + (" (the inswapper's source size)" if dim else ""))
         raise model_mismatch(path, "an ArcFace recogniser", expected, model)
     return size

@@ -52,15 +52,20 @@ def model_mismatch(path, kind: str, expected: str, session, extra: str = "") -> 
         f"{tensors_text(session.get_inputs())}; outputs: {tensors_text(session.get_outputs())}{extra}")
 
 
+def _load_graph(path: str | Path, what: str):
+    """The ONNX model at `path` with its weights (InvalidInput naming the file when it is no ONNX model)."""
+    try:
+        return onnx.load(str(path), load_external_data=False)
+    except DecodeError as exc:
+        raise InvalidInput(f"{path}: cannot read its {what} as an ONNX model: {exc}") from None
+    except OSError as exc:
+        raise InvalidInput(f"{path}: cannot read it: {exc.strerror or exc}") from None
+
+
 def last_initializer(path: str | Path) -> np.ndarray:
     """The last initializer (weight tensor) of the ONNX model at `path`, which onnxruntime does not show
     (InvalidInput naming the file when it has none or is not an ONNX model)."""
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except DecodeError as exc:
-        raise InvalidInput(f"{path}: cannot read its weights as an ONNX model: {exc}") from None
-    except OSError as exc:
-        raise InvalidInput(f"{path}: cannot read it: {exc.strerror or exc}") from None
+    model = _load_graph(path, "weights")
     if not model.graph.initializer:
         raise InvalidInput(f"{path}: the ONNX graph has no initializers (weights); is it the right model?")
     tensor = model.graph.initializer[-1]
@@ -68,3 +73,8 @@ def last_initializer(path: str | Path) -> np.ndarray:
         raise InvalidInput(f"{path}: initializer '{tensor.name}' keeps its data in an external file, which is "
                            "not supported; save the model as one file")
     return numpy_helper.to_array(tensor)
+
+
+def first_op_types(path: str | Path, count: int) -> list[str]:
+    """The operator types (Conv, Sub, ...) of the first `count` nodes of the ONNX model at `path`."""
+    return [node.op_type for node in _load_graph(path, "graph").graph.node[:count]]

@@ -1,9 +1,10 @@
 """Face swappers run through onnxruntime: DeepFaceLive's .dfm models and InsightFace's inswapper.
 
 Each swapper aligns the driver face its model's way, runs the model and sets the record's `swap`,
-`swap_matrix` (frame -> swap) and `swap_mask`; the FaceMerger pastes the swap back. Tensor layouts
-are in docs FORMATS (DeepFaceLive .dfm, inswapper_128); a model whose tensors differ is refused by the
-check hook (validate, a run's start) and at setup, with the expected and found names and shapes.
+`swap_matrix` (frame -> swap) and `swap_mask`; the FaceMerger pastes the swap back. Every model's
+contract (tensors, crop, value range, masks), with its sources, is in docs/models.md; a model whose
+tensors differ is refused by the check hook (validate, a run's start) and at setup, with the expected and
+found names and shapes.
 """
 
 from __future__ import annotations
@@ -27,24 +28,26 @@ from .face.align import (
     five_points_from_landmarks,
     hull_mask_in_crop,
     umeyama,
+    unit_square_crop,
 )
 from .face.blazeface import BlazeFace
 from .face.facemesh import FaceMesh, keypoints_from_landmarks
-from .face.landmarks_data import mean_face
+from .face.landmarks_data import dfl_mean_face
 from .face.records import Faces, updated
 from .media import IMAGE_EXTENSIONS, read_image
 from .model_fit import arcface_fit, checked_model, dfm_fit, inswapper_fit
-from .onnx_models import PROVIDER_CHOICES, last_initializer, resolve_model
+from .onnx_models import PROVIDER_CHOICES, first_op_types, last_initializer, resolve_model
 from .swap_common import chosen_faces, crop_geometry, portrait_face, swap_preview
 
 DFL_COVERAGE = 2.2  # DeepFaceLive's face coverage for .dfm models
+PRESHARPEN_SIGMA = 1.0  # DeepFaceLive's FaceSwapDFM sharpens at this sigma whatever the resolution
 
 
 # -- DeepFaceLive .dfm -------------------------------------------------------------------------
 
-# The mean face's eyes, nose tip and mouth centre in DeepFaceLive's face units: where a face without
-# FaceMesh landmarks (detector keypoints only) is fitted for the .dfm crop.
-_KEYPOINT_TEMPLATE = keypoints_from_landmarks(mean_face())[:4].astype(np.float64)
+# DeepFaceLive's mean face at the eyes, nose tip and mouth centre: where a face without FaceMesh
+# landmarks (detector keypoints only) is fitted for the .dfm crop.
+_KEYPOINT_TEMPLATE = keypoints_from_landmarks(dfl_mean_face())[:4].astype(np.float64)
 
 
 def dfl_matrix(face: dict, resolution: int, coverage: float = DFL_COVERAGE) -> np.ndarray | None:
@@ -59,11 +62,14 @@ def dfl_matrix(face: dict, resolution: int, coverage: float = DFL_COVERAGE) -> n
     keypoints = np.asarray(keypoints, np.float64)[:, :2]
     if len(keypoints) == 5:  # eyes, nose, mouth corners: their mouth centre stands for BlazeFace's
         keypoints = np.vstack([keypoints[:3], keypoints[3:5].mean(axis=0, keepdims=True)])
-    to_unit = umeyama(keypoints[:4], _KEYPOINT_TEMPLATE)
-    scale = resolution / coverage
-    shift = resolution / 2 - 0.5 * scale  # the unit square's centre goes to the crop's centre
-    to_crop = np.array([[scale, 0.0, shift], [0.0, scale, shift], [0.0, 0.0, 1.0]])
-    return (to_crop @ to_unit)[:2]
+    return unit_square_crop(umeyama(keypoints[:4], _KEYPOINT_TEMPLATE), coverage, resolution)
+
+
+def _resized(image: np.ndarray, size: int) -> np.ndarray:
+    """`image` at size x size, bilinear as DeepFaceLive resizes between its aligner and its model."""
+    if image.shape[:2] == (size, size):
+        return image
+    return cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR)
 
 
 class DFMSwapper(Node):
@@ -77,8 +83,8 @@ class DFMSwapper(Node):
                       help="the .dfm file, or its file name in the user model folder"),
         "morph_factor": Float(0.0, 1.0, default=0.75, step=0.01,
                               help="for models with a morph input (AMP): 1 is fully the model's face"),
-        "presharpen": Float(0.0, 4.0, default=0.0, step=0.1,
-                            help="sharpen the driver crop before the model sees it (0: off)"),
+        "presharpen": Float(0.0, 10.0, default=0.0, step=0.1,
+                            help="sharpen the driver crop before the model sees it (0: off; DeepFaceLive's amount)"),
         "gamma_in": Float(0.1, 4.0, default=1.0, step=0.05,
                           help="gamma of the crop fed to the model (>1 brightens)"),
         "gamma_out": Float(0.1, 4.0, default=1.0, step=0.05, help="gamma of the swapped face (>1 brightens)"),
@@ -110,9 +116,10 @@ class DFMSwapper(Node):
         self._preview_rows: list = []
 
     def _driver(self, frame: np.ndarray, face: dict) -> tuple[np.ndarray, np.ndarray] | None:
-        """(crop, matrix) at the model's resolution: the aligner's when it has that size, else our own."""
+        """(crop, matrix): the FaceAligner's at whatever resolution it cut, as DeepFaceLive takes it, else
+        DeepFaceLive's default crop cut here at the model's resolution."""
         crop, matrix = face.get("crop"), face.get("matrix")
-        if crop is not None and matrix is not None and crop.shape[:2] == (self.resolution, self.resolution):
+        if crop is not None and matrix is not None:
             return crop, np.asarray(matrix, np.float32)
         matrix = dfl_matrix(face, self.resolution)
         if matrix is None:
@@ -121,13 +128,15 @@ class DFMSwapper(Node):
         return crop_geometry(frame, matrix, self.resolution), matrix
 
     def _prepare(self, crop: np.ndarray) -> np.ndarray:
+        """The model's input: BGR 0..1, sharpened and gamma-corrected at the crop's resolution, then resized
+        to the model's (DeepFaceLive's FaceSwapDFM and DFMModel.convert)."""
         image = crop.astype(np.float32) * np.float32(1 / 255)
         if self.presharpen > 0:
-            blurred = cv2.GaussianBlur(image, (0, 0), sigmaX=max(0.5, self.resolution / 224))
+            blurred = cv2.GaussianBlur(image, (0, 0), sigmaX=PRESHARPEN_SIGMA)
             image = np.clip(image * (1 + self.presharpen) - blurred * self.presharpen, 0.0, 1.0)
         if self.gamma_in != 1.0:
             image = np.power(image, np.float32(1 / self.gamma_in))
-        return image[None]
+        return _resized(image, self.resolution)[None]
 
     def process(self, frame, faces):
         out, rows = [], []
@@ -141,14 +150,14 @@ class DFMSwapper(Node):
             feed = {"in_face:0": self._prepare(crop)}
             if self.has_morph:
                 feed["morph_value:0"] = np.array([self.morph_factor], np.float32)
-            face_mask, celeb, celeb_mask = self.session.run(
-                ["out_face_mask:0", "out_celeb_face:0", "out_celeb_face_mask:0"], feed)
-            celeb = np.clip(celeb[0], 0.0, 1.0)
+            face_mask, celeb, celeb_mask = (_resized(result[0], crop.shape[0]) for result in self.session.run(
+                ["out_face_mask:0", "out_celeb_face:0", "out_celeb_face_mask:0"], feed))
+            celeb = np.clip(celeb, 0.0, 1.0)
             if self.gamma_out != 1.0:
                 celeb = np.power(celeb, np.float32(1 / self.gamma_out))
             swap = (celeb * 255.0 + 0.5).astype(np.uint8)
-            mask = np.clip(face_mask[0, ..., 0] * celeb_mask[0, ..., 0], 0.0, 1.0).astype(np.float32)
-            out.append(updated(face, swap=swap, swap_matrix=matrix, swap_mask=mask))
+            mask = np.clip(face_mask.reshape(crop.shape[:2]) * celeb_mask.reshape(crop.shape[:2]), 0.0, 1.0)
+            out.append(updated(face, swap=swap, swap_matrix=matrix, swap_mask=mask.astype(np.float32)))
             rows.append((crop, swap, mask))
         self._preview_rows = rows
         return {"faces": out}
@@ -241,6 +250,9 @@ class InSwapper(Node):
 
         size, dim = inswapper_fit(swapper_path, swapper)
         rec_size = arcface_fit(recogniser_path, recogniser, dim)
+        # InsightFace's ArcFaceONNX: a recogniser whose graph starts with Sub and Mul normalises itself and
+        # takes 0..255 pixels (its first 8 nodes are looked at)
+        self.recogniser_normalises = {"Sub", "Mul"} <= set(first_op_types(recogniser_path, 8))
         self.swapper, self.recogniser = swapper, recogniser
         self.emap = last_initializer(swapper_path).astype(np.float32)
         self.size, self.recogniser_size = size, rec_size
@@ -257,7 +269,10 @@ class InSwapper(Node):
         five = (five_points_from_keypoints(detection["keypoints"]) if landmarks is None
                 else five_points_from_landmarks(landmarks))
         crop, _ = align_5pt(portrait, five, self.recogniser_size)
-        blob = cv2.dnn.blobFromImage(crop, 1 / 127.5, mean=(127.5, 127.5, 127.5), swapRB=True)
+        if self.recogniser_normalises:
+            blob = cv2.dnn.blobFromImage(crop, 1.0, swapRB=True)
+        else:
+            blob = cv2.dnn.blobFromImage(crop, 1 / 127.5, mean=(127.5, 127.5, 127.5), swapRB=True)
         embedding = self.recogniser.run(None, {self.recogniser.get_inputs()[0].name: blob})[0].reshape(-1)
         latent = embedding @ self.emap
         norm = float(np.linalg.norm(latent))

@@ -37,27 +37,35 @@ def _save(graph, path: Path) -> Path:
 
 
 def dfm_model(path: Path, res: int = 224, *, gain=(1.0, 1.0, 1.0), bias=(0.0, 0.0, 0.0), morph: bool = False,
-              input_name: str = "in_face:0", input_shape=None, outputs=DFM_OUTPUTS) -> Path:
-    """A .dfm-like model: out_celeb_face:0 = in_face:0 * gain + bias (per BGR channel), both masks ones
-    (the celeb mask times morph_value:0 when `morph`)."""
+              input_name: str = "in_face:0", input_shape=None, outputs=DFM_OUTPUTS, face_mask=None,
+              celeb_mask=None) -> Path:
+    """A .dfm-like model: out_celeb_face:0 = in_face:0 * gain + bias (per BGR channel). The masks are
+    `face_mask` and `celeb_mask` (res x res arrays; ones when not given), the celeb mask times
+    morph_value:0 when `morph`."""
     shape = input_shape or ["N", res, res, 3]
     nodes = [
         helper.make_node("Mul", [input_name, "gain"], ["scaled"]),
         helper.make_node("Add", ["scaled", "bias"], [outputs[1]]),
         helper.make_node("ReduceMean", [input_name], ["channel_mean"], axes=[3], keepdims=1),
         helper.make_node("Mul", ["channel_mean", "zero"], ["zeros"]),
-        helper.make_node("Add", ["zeros", "one"], [outputs[0]]),
+        helper.make_node("Add", ["zeros", "face_mask"], [outputs[0]]),
+        helper.make_node("Add", ["zeros", "celeb_mask"], ["celeb_mask_out"]),
     ]
     inputs = [_value(input_name, shape)]
     if morph:
         inputs.append(_value("morph_value:0", [1]))
-        nodes.append(helper.make_node("Mul", [outputs[0], "morph_value:0"], [outputs[2]]))
+        nodes.append(helper.make_node("Mul", ["celeb_mask_out", "morph_value:0"], [outputs[2]]))
     else:
-        nodes.append(helper.make_node("Identity", [outputs[0]], [outputs[2]]))
+        nodes.append(helper.make_node("Identity", ["celeb_mask_out"], [outputs[2]]))
     mask_shape = [*shape[:3], 1]
     declared = [_value(outputs[0], mask_shape), _value(outputs[1], shape), _value(outputs[2], mask_shape)]
+
+    def as_mask(mask):
+        return [1.0] if mask is None else np.asarray(mask, np.float32)[None, :, :, None]
+
     weights = [numpy_helper.from_array(np.asarray(v, np.float32), n) for n, v in
-               (("gain", gain), ("bias", bias), ("zero", [0.0]), ("one", [1.0]))]
+               (("gain", gain), ("bias", bias), ("zero", [0.0]), ("face_mask", as_mask(face_mask)),
+                ("celeb_mask", as_mask(celeb_mask)))]
     return _save(helper.make_graph(nodes, "dfm", inputs, declared, weights), path)
 
 
@@ -95,6 +103,62 @@ def arcface_model(path: Path, size: int = 112, dim: int = 512, seed: int = 1):
     graph = helper.make_graph(nodes, "arcface", [_value("input.1", ["None", 3, size, size])],
                               [_value("683", [1, dim])],
                               [numpy_helper.from_array(weights, "w"), numpy_helper.from_array(bias, "b")])
+    return _save(graph, path), weights, bias
+
+
+def inswapper_source_model(path: Path, colour: np.ndarray, size: int = 128, seed: int = 0) -> Path:
+    """An inswapper-like model whose output depends on both inputs in a known way:
+    output = 0.5 * target + 0.25 + source @ colour (one number per RGB channel, added to every pixel).
+    `colour` is dim x 3; the emap (random, dim x dim) is the graph's last initializer."""
+    dim = colour.shape[0]
+    emap = np.random.default_rng(seed).normal(size=(dim, dim)).astype(np.float32)
+    nodes = [
+        helper.make_node("MatMul", ["source", "colour"], ["tint"]),
+        helper.make_node("Reshape", ["tint", "tint_shape"], ["tint_nchw"]),
+        helper.make_node("Mul", ["target", "half"], ["halved"]),
+        helper.make_node("Add", ["halved", "quarter"], ["affine"]),
+        helper.make_node("Add", ["affine", "tint_nchw"], ["output"]),
+    ]
+    weights = [numpy_helper.from_array(np.asarray(colour, np.float32), "colour"),
+               numpy_helper.from_array(np.int64([1, 3, 1, 1]), "tint_shape"),
+               numpy_helper.from_array(np.float32([0.5]), "half"),
+               numpy_helper.from_array(np.float32([0.25]), "quarter"),
+               numpy_helper.from_array(emap, "emap")]
+    inputs = [_value("target", [1, 3, size, size]), _value("source", [1, dim])]
+    graph = helper.make_graph(nodes, "inswapper", inputs, [_value("output", [1, 3, size, size])], weights)
+    return _save(graph, path)
+
+
+def arcface_probe_model(path: Path, probes, patch: int = 6, dim: int = 512, size: int = 112, seed: int = 2,
+                        normalise_inside: bool = False):
+    """An ArcFace-like recogniser that looks only at `patch` x `patch` squares centred on `probes`
+    (x, y integer pixels of its input): their mean R, G, B, through a fixed linear map to `dim` numbers.
+    So where the eyes, nose and mouth land in its crop, and which colour is which, change its output.
+    With `normalise_inside` the graph starts as InsightFace's self-normalising recognisers do,
+    Sub 127.5 then Mul 1/127.5, and takes 0..255 pixels. Returns (path, weights, bias)."""
+    rng = np.random.default_rng(seed)
+    weights = rng.normal(size=(3 * len(probes), dim)).astype(np.float32)
+    bias = rng.normal(size=dim).astype(np.float32)
+    source, nodes, inits, means = "input.1", [], [], []
+    if normalise_inside:
+        nodes += [helper.make_node("Sub", ["input.1", "mean"], ["centred"]),
+                  helper.make_node("Mul", ["centred", "inv_std"], ["normalised"])]
+        inits += [numpy_helper.from_array(np.float32([127.5]), "mean"),
+                  numpy_helper.from_array(np.float32([1 / 127.5]), "inv_std")]
+        source = "normalised"
+    half = patch // 2
+    for i, (x, y) in enumerate(probes):
+        inits += [numpy_helper.from_array(np.int64([0, 0, y - half, x - half]), f"start{i}"),
+                  numpy_helper.from_array(np.int64([1, 3, y - half + patch, x - half + patch]), f"end{i}")]
+        nodes += [helper.make_node("Slice", [source, f"start{i}", f"end{i}"], [f"patch{i}"]),
+                  helper.make_node("ReduceMean", [f"patch{i}"], [f"mean{i}"], axes=[2, 3], keepdims=0)]
+        means.append(f"mean{i}")
+    nodes += [helper.make_node("Concat", means, ["features"], axis=1),
+              helper.make_node("MatMul", ["features", "w"], ["product"]),
+              helper.make_node("Add", ["product", "b"], ["683"])]
+    inits += [numpy_helper.from_array(weights, "w"), numpy_helper.from_array(bias, "b")]
+    graph = helper.make_graph(nodes, "arcface", [_value("input.1", ["None", 3, size, size])],
+                              [_value("683", [1, dim])], inits)
     return _save(graph, path), weights, bias
 
 

@@ -91,8 +91,9 @@ def test_astronaut_crop_is_upright_with_eyes_at_the_template(chain, astronaut):
     coverage, resolution = 2.2, 224
     crop, matrix = align_face(astronaut, points, coverage=coverage, resolution=resolution)
     assert crop.shape == (224, 224, 3) and crop.dtype == np.uint8 and matrix.shape == (2, 3)
-    template_eyes = eye_centres(lm.mean_face())
-    expected = [((np.asarray(e) - 0.5) / coverage + 0.5) * resolution for e in template_eyes]
+    template_eyes = eye_centres(lm.dfl_mean_face())
+    centre = np.array([0.5, 0.5 - 0.08])  # DeepFaceLive's crop centre, 0.08 face units above the face's
+    expected = [((np.asarray(e) - centre) / coverage + 0.5) * resolution for e in template_eyes]
     # look at the crop's own pixels: run the chain again on the aligned picture
     _, crop_points = landmarks_of(chain, crop)
     right, left = eye_centres(crop_points)
@@ -204,7 +205,6 @@ def test_mean_face_follows_the_stated_normalisation():
     assert face[lm.NOSE_TIP, 2] < face[lm.RIGHT_TRAGION_APPROX, 2]  # the nose is nearer the camera
     # symmetric: mirrored, it is itself (the eye corners swap)
     assert face[lm.RIGHT_EYE_OUTER, 0] == pytest.approx(1 - face[lm.LEFT_EYE_OUTER, 0], abs=1e-6)
-    assert lm.alignment_template().shape == (len(lm.ALIGN_INDICES), 2)
 
 
 def test_alignment_rejects_wrong_point_counts(astronaut):

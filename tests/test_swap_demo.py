@@ -35,7 +35,7 @@ from nodes.face.blend import refine_mask
 from nodes.face.facemesh import FaceMesh
 from nodes.face.landmarks_data import FACE_OVAL, LEFT_EYE_CONTOUR, LIPS_OUTER, RIGHT_EYE_CONTOUR, mean_face
 from nodes.face.meshwarp import mesh_warp
-from nodes.merge import REFERENCE_SIZE, merge_mask
+from nodes.merge import merge_mask
 from nodes.swap_common import crop_geometry
 
 REPO = Path(__file__).resolve().parent.parent
@@ -211,8 +211,7 @@ def test_the_mask_edge_does_not_show(lossless):
     for before, after, points in zip(ins, outs, landmarks, strict=True):
         record = {"landmarks": np.column_stack([points, np.zeros(len(points))]).astype(np.float32)}
         face = swapper.process(frame=before, faces=[record])["faces"][0]
-        px = face["swap"].shape[0] / REFERENCE_SIZE
-        mask = refine_mask(merge_mask(face, merger.mask), round(merger.erode * px), round(merger.blur * px))
+        mask = refine_mask(merge_mask(face, merger.mask), merger.erode, merger.blur)
         height, width = before.shape[:2]
         alpha = cv2.warpAffine(mask, np.asarray(face["swap_matrix"], np.float64), (width, height),
                                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)

@@ -1,9 +1,10 @@
 """Face alignment: similarity fits, templates, aligned crops and their masks.
 
 Two kinds of crop:
-- `align_face`: DeepFaceLive's kind, for .dfm swappers. The FaceMesh points in `ALIGN_INDICES` are
-  fitted to the mean face (normalised so the brow-to-mouth face spans the unit square, see
-  landmarks_data); the crop is a square of `coverage` such units around that square's centre.
+- `align_face`: DeepFaceLive's kind, for .dfm swappers. The 152 FaceMesh points DeepFaceLive fits
+  (`dfl_fit_indices`) are fitted to its mean face (`dfl_mean_face`, whose unit square spans the face
+  from the brows to the mouth); the crop is a square of `coverage` such units around that square's
+  centre, 0.08 units higher (docs/models.md).
 - `align_5pt`: InsightFace's kind, for ArcFace and inswapper: five points fitted to the ArcFace
   template.
 """
@@ -15,13 +16,13 @@ import numpy as np
 
 from nodegraph.errors import InvalidInput
 from nodes.face.landmarks_data import (
-    ALIGN_INDICES,
     LEFT_EYE_CONTOUR,
     MOUTH_LEFT_CORNER,
     MOUTH_RIGHT_CORNER,
     NOSE_TIP,
     RIGHT_EYE_CONTOUR,
-    alignment_template,
+    dfl_fit_indices,
+    dfl_mean_face,
 )
 
 # InsightFace's ArcFace template for a 112 px crop: the subject's right eye (image left), left eye,
@@ -35,9 +36,10 @@ _MOUTH_TO_EYES = float(
     np.linalg.norm(ARCFACE_TEMPLATE_112[4] - ARCFACE_TEMPLATE_112[3])
     / np.linalg.norm(ARCFACE_TEMPLATE_112[1] - ARCFACE_TEMPLATE_112[0])
 )
-# With head_mode the crop centre moves this many face units up, from the middle of the brow-to-mouth
-# face to the middle of the head (chin to crown spans about 2.4 units, the crown 1 unit above the brows).
-_HEAD_CENTRE_SHIFT = 0.3
+# DeepFaceLive's FaceAligner always moves the crop this many face units up (more forehead), and in head
+# mode adds one face unit of coverage and moves it up half a unit more (FaceAligner.py, on_tick).
+DFL_OFFSET_Y = -0.08
+HEAD_COVERAGE, HEAD_OFFSET_Y = 1.0, -0.5
 
 
 def umeyama(src: np.ndarray, dst: np.ndarray, estimate_scale: bool = True) -> np.ndarray:
@@ -128,21 +130,41 @@ def face_frame_matrix(
     head_mode: bool = False,
     freeze_z_rotation: bool = False,
 ) -> np.ndarray:
-    """The 2x3 matrix frame -> crop that `align_face` uses (see there)."""
+    """The 2x3 matrix frame -> crop that `align_face` uses (see there): DeepFaceLive's FaceAligner
+    ("from points", moving parts excluded; FaceAligner.py and FLandmarks2D.calc_cut)."""
     xy = np.asarray(points468, np.float64)[:, :2]
     _check_468(xy)
+    fitted = list(dfl_fit_indices())
+    return unit_square_crop(umeyama(xy[fitted], dfl_mean_face()[fitted]), coverage, resolution, offset_x,
+                            offset_y, head_mode, freeze_z_rotation)
+
+
+def unit_square_crop(
+    to_unit: np.ndarray,
+    coverage: float,
+    resolution: int,
+    offset_x: float = 0.0,
+    offset_y: float = 0.0,
+    head_mode: bool = False,
+    freeze_z_rotation: bool = False,
+) -> np.ndarray:
+    """The 2x3 frame -> crop matrix of DeepFaceLive's crop around a face fitted to its mean face
+    (`to_unit`: 3x3 frame -> face units): a square of `coverage` units around the unit square's
+    centre, moved by the offsets along the face's axes and DFL_OFFSET_Y up, mapped onto resolution px."""
     if not coverage > 0 or resolution < 1:
         raise InvalidInput(
             f"alignment needs coverage > 0 and resolution >= 1, got {coverage} and {resolution}"
         )
-    to_unit = umeyama(xy[list(ALIGN_INDICES)], alignment_template())
     to_frame = np.linalg.inv(to_unit)
     unit_x, unit_y = to_frame[:2, 0], to_frame[:2, 1]  # one face unit along the face's x and y axes
+    if head_mode:
+        coverage += HEAD_COVERAGE
+        offset_y += HEAD_OFFSET_Y
+    offset_y += DFL_OFFSET_Y
+    centre = transform_points(np.array([[0.5, 0.5]]), to_frame)[0] + offset_x * unit_x + offset_y * unit_y
     if freeze_z_rotation:
         length = np.hypot(*unit_x)
         unit_x, unit_y = np.array([length, 0.0]), np.array([0.0, length])
-    centre = transform_points(np.array([[0.5, 0.5]]), to_frame)[0]
-    centre = centre + offset_x * unit_x + (offset_y - (_HEAD_CENTRE_SHIFT if head_mode else 0.0)) * unit_y
     corner = centre - coverage / 2 * (unit_x + unit_y)  # the crop's top-left corner in the frame
     linear = resolution * np.linalg.inv(coverage * np.column_stack([unit_x, unit_y]))
     return np.hstack([linear, (-linear @ corner)[:, None]])
@@ -160,8 +182,8 @@ def align_face(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(resolution x resolution uint8 crop, 2x3 matrix frame -> crop). The crop spans `coverage` face
     units (brow-to-mouth face sizes) around the face's centre, moved by `offset_x`, `offset_y` units
-    along the face's own axes; `head_mode` centres it on the whole head instead; `freeze_z_rotation`
-    keeps it upright in the frame instead of turning it with the head's roll."""
+    along the face's own axes; `head_mode` covers one unit more, half a unit higher (the whole head);
+    `freeze_z_rotation` keeps it upright in the frame instead of turning it with the head's roll."""
     matrix = face_frame_matrix(
         points468, coverage, resolution, offset_x, offset_y, head_mode, freeze_z_rotation
     )

@@ -17,15 +17,17 @@ CLONE_THRESHOLD = 1.0 / 255.0
 # Pixels of frame border added around the region handed to cv2.seamlessClone, which needs its mask to
 # keep clear of the image edge.
 CLONE_PADDING = 2
+_CROSS = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))  # the 3 x 3 "ellipse" is a cross
 
 
 def refine_mask(mask: np.ndarray, erode: int, blur: int) -> np.ndarray:
-    """Erode ``mask`` (float HxW in [0, 1]) by ``erode`` px (negative: dilate), then soften its edge with a
-    Gaussian whose ramp spans about ``blur`` px (sigma = blur / 4; 0: no blur).
+    """DeepFaceLive's FaceMerger mask (ImageProcessor.erode_blur): ``mask`` (float HxW in [0, 1]) eroded
+    by ``erode`` // 2 passes (at least one) of a 3 x 3 cross, dilated for a negative ``erode``; then, for
+    ``blur`` > 0, blurred with a Gaussian of sigma ``blur`` / 4. Outside the image counts as 0.
 
-    Outside the image counts as 0 for the erosion, and a blurred mask is first cleared within 3 sigma of
-    the image's edge, so a mask that fills the crop fades to (nearly) 0 at the crop's edge instead of
-    ending in a visible line once pasted back. Returns a new float32 mask in [0, 1].
+    Before the blur the mask is cleared within 3 sigma of the image's edge (DeepFaceLive clears
+    ``blur`` // 2 px, which leaves up to 2% of the mask at the crop's edge: a faint line once pasted
+    back), so a mask that fills the crop fades to (nearly) 0 at its edge. Returns a new float32 mask.
     """
     mask = np.asarray(mask)
     if mask.ndim != 2 or mask.size == 0:
@@ -34,10 +36,9 @@ def refine_mask(mask: np.ndarray, erode: int, blur: int) -> np.ndarray:
         raise ValueError(f"refine_mask: erode must be an integer and blur an integer >= 0, got {erode}, {blur}")
     refined = np.clip(mask.astype(np.float32), 0.0, 1.0)
     if erode != 0:
-        size = 2 * abs(int(erode)) + 1
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
         morph = cv2.erode if erode > 0 else cv2.dilate
-        refined = morph(refined, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+        refined = morph(refined, _CROSS, iterations=max(1, abs(int(erode)) // 2), borderType=cv2.BORDER_CONSTANT,
+                        borderValue=0)
     if blur > 0:
         sigma = blur / 4.0
         margin = int(np.ceil(3 * sigma))

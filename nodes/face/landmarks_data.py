@@ -4,6 +4,8 @@ Numbers are MediaPipe's 468-point numbering; "right" and "left" are the subject'
 on the image's left in an unmirrored photo). The triangles and region loops are MediaPipe's own
 (Apache-2.0), read out of the mediapipe wheel into data/facemesh_topology.json; the mean face is
 measured with FaceMesh (data/mean_face.npy). data/build_face_data.py rebuilds both and says how.
+DeepFaceLive's mean face for .dfm crops is MediaPipe's canonical face UV coordinates moved by a
+similarity (data/dfl_mean_face.json, rebuilt and explained by data/build_dfl_template.py).
 """
 
 from __future__ import annotations
@@ -41,25 +43,6 @@ FOREHEAD_TOP, CHIN = 10, 152
 # Where the face oval passes the ears at eye height: the nearest FaceMesh has to BlazeFace's tragion.
 RIGHT_TRAGION_APPROX, LEFT_TRAGION_APPROX = 234, 454
 
-_RIGHT_LOWER_LID = RIGHT_EYE_CONTOUR[1 : RIGHT_EYE_CONTOUR.index(RIGHT_EYE_INNER)]
-_LEFT_LOWER_LID = LEFT_EYE_CONTOUR[1 : LEFT_EYE_CONTOUR.index(LEFT_EYE_INNER)]
-_NOSE = (168, 6, 197, 195, 5, 4, NOSE_TIP, 2, 98, 327)  # bridge down to the tip, under-nose, nostril wings
-_JAW_SIDES = (234, 93, 132, 58, 172, 454, 323, 361, 288, 397)  # ear level down to the jaw angles
-
-# Landmarks the alignment fits to the mean face: the ones that stay put while a person talks and
-# blinks. Left out: upper eyelids (blinks), lips except the corners and the chin (speech), the
-# forehead top (hair covers it).
-ALIGN_INDICES = tuple(
-    RIGHT_EYEBROW
-    + LEFT_EYEBROW
-    + (RIGHT_EYE_OUTER, RIGHT_EYE_INNER, LEFT_EYE_INNER, LEFT_EYE_OUTER)
-    + _RIGHT_LOWER_LID
-    + _LEFT_LOWER_LID
-    + _NOSE
-    + (MOUTH_RIGHT_CORNER, MOUTH_LEFT_CORNER)
-    + _JAW_SIDES
-)
-
 
 @lru_cache(maxsize=1)
 def mean_face() -> np.ndarray:
@@ -70,6 +53,22 @@ def mean_face() -> np.ndarray:
     return face
 
 
-def alignment_template() -> np.ndarray:
-    """len(ALIGN_INDICES) x 2 float32: the mean face's ALIGN_INDICES points in normalised coordinates."""
-    return mean_face()[list(ALIGN_INDICES), :2]
+@lru_cache(maxsize=1)
+def _dfl_data() -> dict:
+    return json.loads((DATA_DIR / "dfl_mean_face.json").read_text())
+
+
+@lru_cache(maxsize=1)
+def dfl_mean_face() -> np.ndarray:
+    """468 x 2 float64 (read-only): DeepFaceLive's mean face for .dfm crops, in its face units (the
+    crop's unit square; x right, y down), derived from MediaPipe's canonical face UV coordinates by
+    data/build_dfl_template.py."""
+    points = np.asarray(_dfl_data()["points"], np.float64)
+    points.setflags(write=False)
+    return points
+
+
+def dfl_fit_indices() -> tuple[int, ...]:
+    """The 152 landmarks DeepFaceLive fits to its mean face: all but the parts that move (lips, eyelids,
+    brows, jaw)."""
+    return tuple(_dfl_data()["fit_indices"])
