@@ -126,7 +126,7 @@ class DFMSwapper(Node):
 
     def _load(self):
         path = resolve_model(self.model, self.base_dir, f"node '{self.id}' (DFMSwapper), param 'model'")
-        session = create_session(path, provider=self.provider)
+        session = create_session(path, provider=self.provider, label=self.id)
         inputs = {t.name: t for t in session.get_inputs()}
         outputs = {t.name: t for t in session.get_outputs()}
         expected = ("inputs in_face:0 [N, res, res, 3] (BGR 0..1) and, for AMP models, morph_value:0 [1]; "
@@ -269,8 +269,8 @@ class InSwapper(Node):
         where = f"node '{self.id}' (InSwapper)"
         swapper_path = resolve_model(self.model, self.base_dir, f"{where}, param 'model'")
         recogniser_path = resolve_model(self.recogniser, self.base_dir, f"{where}, param 'recogniser'")
-        swapper = create_session(swapper_path, provider=self.provider)
-        recogniser = create_session(recogniser_path, provider=self.provider)
+        swapper = create_session(swapper_path, provider=self.provider, label=f"{self.id} (swapper)")
+        recogniser = create_session(recogniser_path, provider=self.provider, label=f"{self.id} (recogniser)")
 
         inputs = {t.name: t for t in swapper.get_inputs()}
         outputs = {t.name: t for t in swapper.get_outputs()}
