@@ -71,6 +71,12 @@ def available_providers() -> list[str]:
     return [key for key, name in PROVIDERS.items() if name in listed]
 
 
+def gpu_providers() -> list[str]:
+    """The GPU providers (our short names) whose libraries load here, best first."""
+    with _lock:
+        return [key for key in _AUTO_ORDER if _load_problem(key) is None]
+
+
 def create_session(model_path: str | os.PathLike, *, provider: str = "auto", threads: int | None = None,
                    warmup: Sequence[Feeds] | None = None, label: str | None = None) -> ort.InferenceSession:
     """A warmed-up InferenceSession for a model file that modelhub verifies first (ModelError if it fails).

@@ -25,6 +25,9 @@ BENCHMARKS = {
     "chain": ("nodes.chain_bench", "ms per node of the face detector, marker and aligner on a 640x480 frame "
               "with one face, then the demo face swap (video_swap.json) as a pipeline: lossless fps, realtime "
               "latency, ms per node, against the sequential executor's fps"),
+    "gpu": ("nodes.gpu_bench", "the swap presets with every model on the CPU, on auto and on each GPU provider "
+            "that loads, side by side: fps, latency p50/p95/max, start-up, ms per node; 640x480 and 1080p, one "
+            "face and two, lossless and realtime, and an inswapper_128-sized stand-in swapper at 1080p"),
 }
 
 BUILTIN_NODES = [
