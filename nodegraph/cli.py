@@ -259,8 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("what", metavar="NAME",
                        help="transport: memcpy vs shared-memory ring vs multiprocessing.Queue; pipeline: "
                             "two CPU-bound nodes sequential vs one process each; or a benchmark a node "
-                            "package registers in the nodegraph.benchmarks group (the built-in library's: "
-                            "chain; an unknown name lists them)")
+                            "package registers in the nodegraph.benchmarks group (an unknown name lists "
+                            "them all)")
     bench.add_argument("--frames", type=positive_int, metavar="N", help="frames to measure with")
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(func=cmd_bench)

@@ -1,9 +1,11 @@
-"""onnxruntime session factory: provider choice said once in plain words, thread limits.
+"""onnxruntime session factory: provider choice by measurement, warm-up before the first frame, thread limits.
 
-`provider="auto"` tries TensorRT, CUDA, DirectML and CoreML when this onnxruntime lists them and they
-really load (onnxruntime-gpu lists CUDA even where the CUDA libraries are missing), else the CPU. The
-choice is made on the first session of a process, told once on the "nodegraph" logger at INFO, and
-reused for every later session.
+Every session is warmed up when it is made: its inputs run a few times, so that no frame pays for
+allocation, kernel choice or cuDNN's algorithm search. `provider="auto"` makes a session on each of
+TensorRT, CUDA, DirectML and CoreML that this onnxruntime lists and that really loads (onnxruntime-gpu lists
+CUDA even where the CUDA libraries are missing) and on the CPU, times a few warm inferences on each, keeps
+the fastest and says so in one line per model (a tiny model may be faster on the CPU). Where no GPU
+provider loads, one quiet line says the run is on the CPU; why each one did not load is said with -v.
 """
 
 from __future__ import annotations
@@ -15,11 +17,16 @@ import io
 import logging
 import os
 import re
+import statistics
 import sys
 import threading
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from nodegraph.errors import InvalidInput
 from nodegraph.modelhub import ModelError, verify_file
@@ -41,9 +48,19 @@ PROVIDERS = {
 _LABELS = {"cpu": "CPU", "cuda": "CUDA", "tensorrt": "TensorRT", "directml": "DirectML", "coreml": "CoreML"}
 _AUTO_ORDER = ("tensorrt", "cuda", "directml", "coreml")
 _QUIET, _ERRORS_ONLY = 4, 3  # onnxruntime log severities: fatal only, errors only
+WARMUP_RUNS = 3  # inferences per input shape when a session is made: the first ones pay for set-up
+TIMED_RUNS = 5  # warm inferences timed per provider when `auto` chooses (the median counts)
+# cuDNN's convolution algorithm search: "heuristic" picks at once; "exhaustive" times every algorithm for
+# each new input shape (fastest kernels, but a stall of up to seconds whenever a shape is new)
+CUDNN_SEARCH_ENV = "NODEGRAPH_CUDNN_SEARCH"
+CUDNN_SEARCH = {"heuristic": "HEURISTIC", "exhaustive": "EXHAUSTIVE", "default": "DEFAULT"}
+_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
+           "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(uint8)": np.uint8,
+           "tensor(int8)": np.int8, "tensor(bool)": np.bool_}
+
+Feeds = Mapping[str, np.ndarray]
 
 _lock = threading.Lock()
-_auto_choice: str | None = None
 _announced = False
 _preloaded = False
 _problems: dict[str, str | None] = {}
@@ -56,9 +73,18 @@ def available_providers() -> list[str]:
     return [key for key, name in PROVIDERS.items() if name in listed]
 
 
-def create_session(model_path: str | os.PathLike, *, provider: str = "auto",
-                   threads: int | None = None) -> ort.InferenceSession:
-    """An InferenceSession for a model file that modelhub verifies first (ModelError if it fails)."""
+def gpu_providers() -> list[str]:
+    """The GPU providers (our short names) whose libraries load here, best first."""
+    with _lock:
+        return [key for key in _AUTO_ORDER if _load_problem(key) is None]
+
+
+def create_session(model_path: str | os.PathLike, *, provider: str = "auto", threads: int | None = None,
+                   warmup: Sequence[Feeds] | None = None, label: str | None = None) -> ort.InferenceSession:
+    """A warmed-up InferenceSession for a model file that modelhub verifies first (ModelError if it fails).
+
+    `warmup`: the inputs the caller will feed, one dict per shape it uses (default: zeros at the model's
+    input shapes, unknown dimensions 1). `label` names the model in the `auto` line (default: its file)."""
     if provider != "auto" and provider not in PROVIDERS:
         raise InvalidInput(f"unknown onnxruntime provider '{provider}': "
                            f"use one of auto, {', '.join(PROVIDERS)}")
@@ -67,36 +93,70 @@ def create_session(model_path: str | os.PathLike, *, provider: str = "auto",
     path = verify_file(model_path)
     with _lock:
         if provider == "auto":
-            return _auto_session(path, threads)
-        return _forced_session(path, threads, provider)
+            return _auto_session(path, threads, warmup, label or path.name)
+        session = _forced_session(path, threads, provider)
+    _warm_up(session, warmup, path)
+    return session
 
 
-def _auto_session(path: Path, threads: int | None) -> ort.InferenceSession:
-    global _auto_choice
-    if _auto_choice is not None:
-        session, problem = _try(path, threads, _auto_choice)
-        if session is None:
-            log.warning("onnxruntime: %s failed for %s (%s); this model runs on CPU",
-                        _LABELS[_auto_choice], path.name, problem)
-            session = _cpu_session(path, threads)
-        return session
-    reasons = []
+def _auto_session(path: Path, threads: int | None, warmup: Sequence[Feeds] | None,
+                  label: str) -> ort.InferenceSession:
+    """The fastest of the providers that load, timed on warm inferences; the CPU alone when none other loads."""
+    sessions, reasons = {}, []
     for key in _AUTO_ORDER:
         problem = _load_problem(key)
         if problem is None:
             session, problem = _try(path, threads, key)
             if session is not None:
-                _auto_choice = key
-                _announce(f"running on {_LABELS[key]}" + (f" ({'; '.join(reasons)})" if reasons else ""))
-                return session
+                sessions[key] = session
+                continue
         if problem != _NOT_BUILT:
             reasons.append(f"{_LABELS[key]} not available ({problem})")
-    _auto_choice = "cpu"
-    if reasons:
-        _announce(f"{'; '.join(reasons)}, running on CPU")
-    else:
-        _announce("running on CPU (this onnxruntime build has no GPU provider)")
-    return _cpu_session(path, threads)
+    cpu = _cpu_session(path, threads)
+    if not sessions:
+        _warm_up(cpu, warmup, path)
+        _announce_cpu(reasons)
+        return cpu
+    sessions["cpu"] = cpu
+    times = {}
+    for key, session in sessions.items():
+        if _warm_up(session, warmup, path):
+            times[key] = _time(session, warmup)
+    chosen = min(times, key=times.get) if times else "cpu"
+    timings = ", ".join(f"{_LABELS[key]} {ms:.1f} ms" for key, ms in times.items())
+    log.info("onnxruntime: %s: %s -> %s", label, timings or "no provider ran it", _LABELS[chosen])
+    return sessions[chosen]
+
+
+def _warm_up(session: ort.InferenceSession, warmup: Sequence[Feeds] | None, path: Path) -> bool:
+    """Run each of the inputs a few times; False (said with -v) when the model refused them."""
+    try:
+        for feeds in warmup if warmup is not None else [_zero_feeds(session)]:
+            for _ in range(WARMUP_RUNS):
+                session.run(None, dict(feeds))
+    except Exception as exc:  # the first frame reports a real input problem in the node's own words
+        log.debug("onnxruntime: warm-up of %s on %s failed: %s", path.name, session.get_providers()[0], _short(exc))
+        return False
+    return True
+
+
+def _time(session: ort.InferenceSession, warmup: Sequence[Feeds] | None) -> float:
+    """Milliseconds one pass over the warm-up inputs takes (the median of TIMED_RUNS)."""
+    feeds_list = [dict(f) for f in (warmup if warmup is not None else [_zero_feeds(session)])]
+    runs = []
+    for _ in range(TIMED_RUNS):
+        start = time.perf_counter()
+        for feeds in feeds_list:
+            session.run(None, feeds)
+        runs.append((time.perf_counter() - start) * 1000.0)
+    return statistics.median(runs)
+
+
+def _zero_feeds(session: ort.InferenceSession) -> dict[str, np.ndarray]:
+    """Zeros at the model's input shapes (unknown dimensions 1)."""
+    return {i.name: np.zeros([d if isinstance(d, int) and d > 0 else 1 for d in i.shape],
+                             _DTYPES.get(i.type, np.float32))
+            for i in session.get_inputs()}
 
 
 def _forced_session(path: Path, threads: int | None, key: str) -> ort.InferenceSession:
@@ -250,12 +310,34 @@ def _options(threads: int | None, key: str) -> ort.SessionOptions:
 
 
 def _provider_options(key: str) -> dict:
+    if key == "cuda":
+        return {"cudnn_conv_algo_search": cudnn_search()}
     if key == "tensorrt":
         # Building an engine takes minutes; the cache makes that a first-run cost only.
         cache = user_data_dir() / "tensorrt-cache"
         cache.mkdir(parents=True, exist_ok=True)
         return {"trt_engine_cache_enable": "True", "trt_engine_cache_path": str(cache)}
     return {}
+
+
+def cudnn_search() -> str:
+    """onnxruntime's name for the cuDNN search mode the user chose (NODEGRAPH_CUDNN_SEARCH; default heuristic)."""
+    value = os.environ.get(CUDNN_SEARCH_ENV, "heuristic").strip().lower()
+    if value not in CUDNN_SEARCH:
+        raise InvalidInput(f"environment variable {CUDNN_SEARCH_ENV}={value!r} is not a cuDNN search mode; "
+                           f"use one of {', '.join(CUDNN_SEARCH)}")
+    return CUDNN_SEARCH[value]
+
+
+def _announce_cpu(reasons: list[str]) -> None:
+    """One quiet line when no GPU provider loads; why each did not, with -v."""
+    if _announced:
+        return
+    if reasons:
+        log.debug("onnxruntime: %s", "; ".join(reasons))
+        _announce("running on the CPU (no CUDA GPU found)")
+    else:
+        _announce("running on the CPU (this onnxruntime build has no GPU provider)")
 
 
 def _announce(what: str) -> None:

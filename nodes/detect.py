@@ -158,7 +158,7 @@ class FaceDetector(Node):
 
     def _load(self):
         path = resolve_model(self.model, self.base_dir, f"node '{self.id}' (FaceDetector), param 'model'")
-        self.blazeface = BlazeFace(create_session(path, provider=self.provider),
+        self.blazeface = BlazeFace(create_session(path, provider=self.provider, label=self.id),
                                    model=self.model.removeprefix("blazeface_"))
 
     def process(self, frame):

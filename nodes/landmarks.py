@@ -73,7 +73,7 @@ class FaceMarker(Node):
 
     def _load(self):
         path = resolve_model("facemesh", self.base_dir, f"node '{self.id}' (FaceMarker)")
-        self.facemesh = FaceMesh(create_session(path, provider=self.provider))
+        self.facemesh = FaceMesh(create_session(path, provider=self.provider, label=self.id))
 
     def process(self, frame, faces):
         check_frame(frame, f"node '{self.id}' (FaceMarker)")

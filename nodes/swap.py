@@ -110,7 +110,7 @@ class DFMSwapper(Node):
 
     def _load(self):
         path = resolve_model(self.model, self.base_dir, f"node '{self.id}' (DFMSwapper), param 'model'")
-        session = create_session(path, provider=self.provider)
+        session = create_session(path, provider=self.provider, label=self.id)
         resolution, self.has_morph = dfm_fit(path, session)
         self.session, self.resolution, self.model_path = session, resolution, path
         self._preview_rows: list = []
@@ -245,8 +245,8 @@ class InSwapper(Node):
         where = f"node '{self.id}' (InSwapper)"
         swapper_path = resolve_model(self.model, self.base_dir, f"{where}, param 'model'")
         recogniser_path = resolve_model(self.recogniser, self.base_dir, f"{where}, param 'recogniser'")
-        swapper = create_session(swapper_path, provider=self.provider)
-        recogniser = create_session(recogniser_path, provider=self.provider)
+        swapper = create_session(swapper_path, provider=self.provider, label=f"{self.id} (swapper)")
+        recogniser = create_session(recogniser_path, provider=self.provider, label=f"{self.id} (recogniser)")
 
         size, dim = inswapper_fit(swapper_path, swapper)
         rec_size = arcface_fit(recogniser_path, recogniser, dim)

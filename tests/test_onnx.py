@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -54,8 +55,49 @@ def test_provider_is_said_once_per_process_without_onnxruntime_noise():
     assert done.returncode == 0, done.stderr
     lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
     said = [line for line in lines if line.startswith("nodegraph: onnxruntime: ")]
-    assert len(said) == 1 and "running on" in said[0], lines
+    assert said == ["nodegraph: onnxruntime: running on the CPU (no CUDA GPU found)"] or said == [
+        "nodegraph: onnxruntime: running on the CPU (this onnxruntime build has no GPU provider)"], lines
     assert lines == said, f"unexpected output besides the provider line: {lines}"
+
+
+def test_why_no_gpu_provider_loaded_is_said_only_with_debug(caplog, monkeypatch):
+    if not any(key in ng_onnx.available_providers() for key in ("cuda", "tensorrt")):
+        pytest.skip("this onnxruntime build lists no CUDA provider")
+    if ng_onnx._load_problem("cuda") is None:
+        pytest.skip("CUDA loads here: auto times it instead")
+    caplog.set_level(logging.DEBUG, logger="nodegraph")
+    monkeypatch.setattr(ng_onnx, "_announced", False)
+    ng_onnx.create_session(modelhub.resolve("blazeface_short"))
+    debug = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    info = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert info == ["onnxruntime: running on the CPU (no CUDA GPU found)"]
+    assert any("CUDA not available (" in line for line in debug), debug
+
+
+def test_every_session_is_warmed_up_with_the_inputs_it_will_get(caplog):
+    caplog.set_level(logging.DEBUG, logger="nodegraph")
+    path = modelhub.resolve("blazeface_short")
+    good = {"input": np.zeros((1, 3, 128, 128), np.float32)}
+    session = ng_onnx.create_session(path, provider="cpu", warmup=[good])
+    assert not [r for r in caplog.records if "warm-up" in r.getMessage()]
+    assert session.run(None, good)[0].shape == (1, 896, 16)
+    # a shape the model refuses: the session is still made, and -v says why its warm-up failed
+    ng_onnx.create_session(path, provider="auto", warmup=[{"input": np.zeros((1, 3, 64, 64), np.float32)}])
+    failed = [r.getMessage() for r in caplog.records if "warm-up" in r.getMessage()]
+    assert failed and failed[0].startswith("onnxruntime: warm-up of blazeface_short.onnx on CPUExecutionProvider "
+                                           "failed: "), failed
+
+
+def test_cudnn_search_mode_is_a_setting_with_a_checked_value(monkeypatch):
+    monkeypatch.delenv(ng_onnx.CUDNN_SEARCH_ENV, raising=False)
+    assert ng_onnx.cudnn_search() == "HEURISTIC"
+    assert ng_onnx._provider_options("cuda") == {"cudnn_conv_algo_search": "HEURISTIC"}
+    monkeypatch.setenv(ng_onnx.CUDNN_SEARCH_ENV, "Exhaustive")
+    assert ng_onnx.cudnn_search() == "EXHAUSTIVE"
+    monkeypatch.setenv(ng_onnx.CUDNN_SEARCH_ENV, "fastest")
+    with pytest.raises(InvalidInput, match="NODEGRAPH_CUDNN_SEARCH='fastest' is not a cuDNN search mode; "
+                                           "use one of heuristic, exhaustive, default"):
+        ng_onnx.cudnn_search()
 
 
 def test_corrupt_model_refused_with_the_message_verify_prints(tmp_path, monkeypatch):

@@ -1,0 +1,152 @@
+"""GPU benchmark (`nodegraph bench gpu`): the swap presets run as the multiprocess pipeline with each choice
+of onnxruntime provider side by side (every model on the CPU, `auto`, and CUDA where it loads): the demo
+chain at 640x480 and at 1080p, one face and two, lossless and realtime, and the demo chain with a stand-in
+for inswapper_128 (its tensors and its compute: `nodes/standin_models.py`) at 1080p.
+
+Each run gives fps, latency p50/p95/max (max after the first frame), the time from the start of the run to
+its first frame out, and ms per node (mean and p95). On a machine without a GPU the CPU side is measured,
+the result says that no GPU was found, and the command exits 0.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+
+from nodegraph import onnx as ng_onnx
+from nodegraph import preset as presets
+from nodegraph.errors import RunFailed
+from nodegraph.paths import data_dir
+from nodegraph.registry import default_registry
+from nodegraph.runtime import Runtime
+from nodes.standin_models import inswapper_standin, recogniser_standin
+
+FULL_HD = (1920, 1080)
+# (name, preset, frame size or None for the clip's own, mode, frames)
+CASES = (
+    ("demo_640_lossless", "video_swap.json", None, "lossless", 300),
+    ("demo_640_realtime", "video_swap.json", None, "realtime", 300),
+    ("demo_1080_lossless", "video_swap.json", FULL_HD, "lossless", 300),
+    ("demo_1080_realtime", "video_swap.json", FULL_HD, "realtime", 300),
+    ("two_faces_lossless", "two_faces.json", None, "lossless", 300),
+    ("two_faces_realtime", "two_faces.json", None, "realtime", 300),
+    ("inswapper_standin_1080_lossless", "video_swap.json", FULL_HD, "lossless", 120),
+)
+CPU_FRAMES = 30  # frames per run where there is no GPU: the CPU side is measured, not the targets
+CPU_STANDIN_FRAMES = 3  # the stand-in takes seconds a frame on a small CPU
+
+
+def provider_choices() -> list[str]:
+    """cpu and auto, and each GPU provider that loads here (TensorRT left out: its engines take minutes)."""
+    return ["cpu", "auto", *[key for key in ng_onnx.gpu_providers() if key != "tensorrt"]]
+
+
+def scaled_clip(source: Path, size: tuple[int, int], folder: Path) -> Path:
+    """`source` scaled to `size` (the benchmark's 1080p input), written once into `folder`."""
+    target = folder / f"{source.stem}_{size[0]}x{size[1]}.mp4"
+    if target.exists():
+        return target
+    reader = cv2.VideoCapture(str(source))
+    fps = reader.get(cv2.CAP_PROP_FPS) or 30.0
+    writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    try:
+        while True:
+            ok, frame = reader.read()
+            if not ok:
+                break
+            writer.write(cv2.resize(frame, size, interpolation=cv2.INTER_CUBIC))
+    finally:
+        reader.release()
+        writer.release()
+    return target
+
+
+def case_graph(preset_name: str, size, mode: str, provider: str, folder: Path, standin: tuple[Path, Path] | None):
+    """The preset with its sources looped (and paced in realtime), its outputs in `folder`, every model on
+    `provider`, the clip scaled to `size`, and with `standin` (swapper, recogniser) in place of the swapper."""
+    preset_path = data_dir("presets") / preset_name
+    data = json.loads(preset_path.read_text())
+    for node in data["nodes"]:
+        params = node["params"]
+        if node["type"] == "VideoSource":
+            clip = preset_path.parent / params["path"]
+            params.update(path=str(scaled_clip(clip, size, folder) if size else clip), loop=True,
+                          realtime=mode == "realtime")
+        elif node["type"] == "VideoFileOutput":
+            params["path"] = str(folder / f"{node['id']}.mp4")
+        elif node["type"] == "MeshWarpSwapper" and standin is not None:
+            node["type"] = "InSwapper"
+            node["params"] = {"identity": params["identity"], "model": str(standin[0]),
+                              "recogniser": str(standin[1])}
+    graph = presets.from_dict(data, str(preset_path), base_dir=preset_path.parent)
+    registry = default_registry()
+    for node_id, spec in graph.nodes.items():
+        if "provider" in registry.get(spec.type).params:
+            graph.set_param(node_id, "provider", provider)
+    return graph
+
+
+def run_case(graph, mode: str, frames: int) -> dict:
+    runtime = Runtime(graph, frames=frames, mode=mode)
+    started = time.monotonic()
+    report = runtime.run()
+    wall = time.monotonic() - started
+    if report.error or report.interrupted:
+        raise RunFailed(f"bench gpu: the run failed after {report.frames} frames: {report.error or 'interrupted'}")
+    errors = {n: s["last_error"] for n, s in report.nodes.items() if s.get("errors")}
+    latency = list(report.latency_ms)
+    return {
+        "frames": report.frames, "fps": round(report.fps, 2),
+        "latency_p50_ms": report.latency(50), "latency_p95_ms": report.latency(95),
+        "latency_max_ms": round(max(latency[1:], default=0.0), 2),
+        "first_frame_latency_ms": round(latency[0], 2) if latency else None,
+        # set-up and shutdown: the run's wall time less the time from its start to its last frame out
+        "startup_and_close_s": round(wall - report.elapsed_s, 2),
+        "drops": sum(s["drops"] for s in report.nodes.values()),
+        "node_errors": errors,
+        "nodes": {n: {"ms_mean": s["ms_mean"], "ms_p95": s["ms_p95"]} for n, s in report.nodes.items()},
+    }
+
+
+def bench_gpu(frames: int | None = None) -> dict:
+    gpus = ng_onnx.gpu_providers()
+    choices = provider_choices()
+    results: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="nodegraph-bench-gpu-") as tmp:
+        folder = Path(tmp)
+        standin = (inswapper_standin(folder / "inswapper_standin.onnx"),
+                   recogniser_standin(folder / "recogniser_standin.onnx"))
+        for name, preset_name, size, mode, case_frames in CASES:
+            is_standin = name.startswith("inswapper")
+            count = frames or (case_frames if gpus else CPU_STANDIN_FRAMES if is_standin else CPU_FRAMES)
+            results[name] = {}
+            for provider in choices:  # interleaved per case: a busy machine slows the choices alike
+                graph = case_graph(preset_name, size, mode, provider, folder, standin if is_standin else None)
+                results[name][provider] = run_case(graph, mode, count)
+    return {"gpu_providers": gpus, "gpu": bool(gpus),
+            "note": None if gpus else "no GPU found: only the CPU side was measured",
+            "providers": choices, "cases": results}
+
+
+def run(frames: int | None = None) -> dict:
+    """`nodegraph bench gpu [--frames N]`."""
+    return bench_gpu(frames)
+
+
+def summary(result: dict) -> str:
+    lines = [f"GPU providers that load here: {', '.join(result['gpu_providers']) or 'none'}"]
+    if result["note"]:
+        lines.append(result["note"])
+    for name, by_provider in result["cases"].items():
+        lines.append(name)
+        for provider, r in by_provider.items():
+            slowest = max(r["nodes"].items(), key=lambda item: item[1]["ms_mean"])
+            lines.append(f"  {provider:5} {r['fps']:7.1f} fps, latency p50/p95/max {r['latency_p50_ms']:.1f}/"
+                         f"{r['latency_p95_ms']:.1f}/{r['latency_max_ms']:.1f} ms, start+close "
+                         f"{r['startup_and_close_s']:.1f} s, {r['drops']} dropped; slowest node {slowest[0]} "
+                         f"{slowest[1]['ms_mean']:.1f} ms")
+    return "\n".join(lines)
