@@ -85,6 +85,16 @@ class KeepsFrame(Node):
         return 255 - self.kept
 
 
+class Misspells(Node):
+    """Returns its frame under a key it does not declare ("frmae")."""
+
+    inputs = {"frame": Frame}
+    outputs = {"frame": Frame}
+
+    def process(self, frame):
+        return {"frmae": frame}
+
+
 class FrameLog(Node):
     """Writes each frame id as a line of a text file, which a new process would start again."""
 
@@ -106,7 +116,7 @@ class FrameLog(Node):
 
 def registry():
     reg = load_registry(entry_points_too=False)
-    for cls in (SlowFrame, FlakyFrame, GrowingFrame, BrokenSink, KeepsFrame, FrameLog):
+    for cls in (SlowFrame, FlakyFrame, GrowingFrame, BrokenSink, KeepsFrame, FrameLog, Misspells):
         reg.add(cls, "tests")
     return reg
 
