@@ -1,0 +1,44 @@
+"""Edits show at once: a param edit while no new frame comes (a source 1 s between frames) runs the
+last frame again through the edited node and what it feeds in its stage, so the previews show the
+edit; the rings get nothing, so the outputs get no extra frame and no node counts the replay."""
+
+import threading
+
+import cv2
+import numpy as np
+import pytest
+from runtime_nodes import build, registry, wait_until
+
+from nodegraph import shm
+from nodegraph.runtime import Runtime
+
+
+@pytest.mark.parametrize("mode", ["lossless", "realtime"])
+def test_a_param_edit_shows_in_the_previews_before_the_next_frame(tmp_path, mode):
+    log_path = tmp_path / "frames.txt"
+    graph = build([("src", "TestPattern", {"width": 64, "height": 48, "frames": 4, "fps": 1.0, "realtime": True},
+                    "a"),
+                   ("adj", "FrameAdjuster", {"brightness": 0}, "b"),
+                   ("log", "FrameLog", {"path": str(log_path)}, "b")],
+                  ["src.frame -> adj.frame", "adj.frame -> log.frame"])
+    runtime = Runtime(graph, registry(), mode=mode, previews=True)
+    result = {}
+    thread = threading.Thread(target=lambda: result.setdefault("report", runtime.run()), daemon=True)
+    thread.start()
+    try:
+        assert wait_until(lambda: runtime.preview("adj") is not None, 20.0)
+        first = runtime.preview("adj").copy()
+        # right after a new frame: the next one is a second away
+        assert wait_until(lambda: not np.array_equal(runtime.preview("adj"), first), 5.0)
+        before = runtime.preview("adj").copy()
+        runtime.set_param("adj", "brightness", 100)
+        edited = cv2.convertScaleAbs(before, alpha=1.0, beta=100)
+        assert wait_until(lambda: np.array_equal(runtime.preview("adj"), edited), 0.8, step=0.01)
+        assert wait_until(lambda: np.array_equal(runtime.preview("log"), edited), 0.5, step=0.01)
+    finally:
+        thread.join(30)
+    report = result["report"]
+    assert not report.error and report.frames == 4
+    assert log_path.read_text().split() == ["0", "1", "2", "3"]  # no frame twice
+    assert report.nodes["adj"]["frames"] == 4 and report.nodes["log"]["frames"] == 4
+    assert shm.segments(runtime.run_id) == []
