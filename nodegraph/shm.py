@@ -58,25 +58,25 @@ from .shm_layout import (
     slot_stride,
 )
 from .shm_segments import (
-    _NAME_RE,
-    _ON_LINUX,
     MAX_NAME,
+    NAME_RE,
+    ON_LINUX,
     SHM_DIR,
     RingAborted,
     ShmError,
     ShmSpaceError,
-    _created,
-    _mib,
-    _open_untracked,
-    _reserve,
-    _unlink_own,
     check_free_space,
     cleanup,
+    created_here,
+    mib,
     new_run_id,
+    open_untracked,
+    reserve,
     segment_name,
     segments,
+    unlink_own,
 )
-from .shm_waits import _MAX_SLEEP, _MIN_SLEEP, _SIGNALLED_WAIT, _SPIN_S, _may_spin, _spin_until, allow_spinning
+from .shm_waits import MAX_SLEEP, MIN_SLEEP, SIGNALLED_WAIT, SPIN_S, allow_spinning, may_spin, spin_until_done
 
 __all__ = ["MAX_NAME", "SHM_DIR", "Packet", "Ring", "RingAborted", "RingReader", "RingWriter", "ShmError",
            "ShmSpaceError", "allow_spinning", "check_free_space", "cleanup", "new_run_id", "ring_bytes",
@@ -115,12 +115,12 @@ class Ring:
         self._time = np.ndarray((self.slots,), np.float64, buf, first + 8 * S_TIME, (stride,))
         self._payload = [buf[first + i * stride + LINE :][: self.slot_bytes] for i in range(self.slots)]
         self._payload_ro = [p.toreadonly() for p in self._payload]
-        self._short_wait = True  # the last wait here that had to wait ended within _SPIN_S
+        self._short_wait = True  # the last wait here that had to wait ended within SPIN_S
 
     @classmethod
     def create(cls, name: str, slot_bytes: int, slots: int = 4, readers: int = 1) -> Ring:
         """Create the segment `name` (see `segment_name`) for packets of up to `slot_bytes` bytes."""
-        if not _NAME_RE.match(name) or len(name) > MAX_NAME:
+        if not NAME_RE.match(name) or len(name) > MAX_NAME:
             raise ValueError(
                 f"bad ring name {name!r}: use segment_name(run_id, suffix) (ng<run id>_<suffix>, "
                 f"at most {MAX_NAME} characters)"
@@ -132,16 +132,16 @@ class Ring:
             )
         size = ring_bytes(slot_bytes, slots, readers)
         readers_text = f"{readers} reader{'s' * (readers != 1)}"
-        check_free_space(size, f"ring {name} ({slots} slots of {_mib(slot_bytes)}, {readers_text})")
+        check_free_space(size, f"ring {name} ({slots} slots of {mib(slot_bytes)}, {readers_text})")
         try:
             shm = shared_memory.SharedMemory(name, create=True, size=size)
         except FileExistsError:
             raise ShmError(
                 f"shared memory segment {name} already exists (a reused run id?); try `nodegraph cleanup`"
             ) from None
-        _created.add(name)
-        if _ON_LINUX:
-            _reserve(shm, name, size)
+        created_here.add(name)
+        if ON_LINUX:
+            reserve(shm, name, size)
         ctl = np.ndarray((GLOBAL_BYTES // 8,), np.int64, shm.buf, 0)
         ctl[[G_VERSION, G_SLOT_BYTES, G_SLOTS, G_READERS]] = (VERSION, slot_bytes, slots, readers)
         ctl[G_LAST_FRAME] = NO_FRAME
@@ -153,7 +153,7 @@ class Ring:
     def attach(cls, name: str) -> Ring:
         """Open a ring another process created; its geometry comes from the segment's header."""
         try:
-            shm = _open_untracked(name)
+            shm = open_untracked(name)
         except FileNotFoundError:
             raise ShmError(f"ring {name} does not exist (its run ended, or it was cleaned up)") from None
         return cls(shm, owner=False)
@@ -210,8 +210,8 @@ class Ring:
         """Destroy the segment (creator only); harmless when `cleanup()` already removed it."""
         if not self._owner:
             raise ShmError(f"ring {self.name}: only the process that created it unlinks it")
-        if self.name in _created:
-            _unlink_own(self.name)
+        if self.name in created_here:
+            unlink_own(self.name)
 
     def __del__(self) -> None:
         # drop the slot views first: SharedMemory's own __del__ cannot unmap while they live
@@ -240,27 +240,27 @@ class Ring:
 
         Stops once `timeout` seconds have passed; raises RingAborted when the ring is aborted.
         The word is read before each yield, so a change after the caller looked ends the wait.
-        Where spinning is allowed and the last wait was short, spins up to _SPIN_S before sleeping.
+        Where spinning is allowed and the last wait was short, spins up to SPIN_S before sleeping.
         """
         began = time.perf_counter()
         deadline = None if timeout is None else began + timeout
-        spin_until = began + _SPIN_S if self._short_wait and _may_spin(began) else began
+        spin_until = began + SPIN_S if self._short_wait and may_spin(began) else began
         if deadline is not None:
             spin_until = min(spin_until, deadline)
         words, i = self._words, 2 * field
         address = self._ctl_address + 8 * field
-        delay = _SIGNALLED_WAIT if wakeup.SIGNALLED else _MIN_SLEEP
+        delay = SIGNALLED_WAIT if wakeup.SIGNALLED else MIN_SLEEP
         first = True
         while True:
             seen = int(words[i])  # before the abort flag: abort() sets it, then bumps
             if self._ctl[G_ABORT]:
                 raise RingAborted(f"ring {self.name} was aborted")
             if not first:  # the caller may be done after this yield: say how long it took
-                self._short_wait = time.perf_counter() - began <= _SPIN_S
+                self._short_wait = time.perf_counter() - began <= SPIN_S
             first = False
             yield
             if spin_until > began:
-                if _spin_until(lambda seen=seen: words[i] != seen, spin_until):
+                if spin_until_done(lambda seen=seen: words[i] != seen, spin_until):
                     continue
                 spin_until = began  # spun out (or the core is contended): sleep from now on
             pause = delay
@@ -270,5 +270,5 @@ class Ring:
                     return
             wakeup.wait(address, seen, pause)
             if not wakeup.SIGNALLED:
-                delay = min(2 * delay, _MAX_SLEEP)
+                delay = min(2 * delay, MAX_SLEEP)
 

@@ -29,7 +29,7 @@ from .shm_layout import (
     Packet,
 )
 from .shm_segments import RingAborted
-from .shm_waits import _WARM_BYTES, _WARM_MISSES, _WARM_RETRY, _WARM_S, _may_spin, _spin_until
+from .shm_waits import WARM_BYTES, WARM_MISSES, WARM_RETRY, WARM_S, may_spin, spin_until_done
 
 if TYPE_CHECKING:
     from .shm import Ring
@@ -44,7 +44,7 @@ class RingWriter:
         ring._ctl[G_MODE] = MODE_LOSSLESS if lossless else MODE_REALTIME
         self._seq = int(ring._ctl[G_WRITE_SEQ])
         self._last_frame = int(ring._ctl[G_LAST_FRAME])
-        self._warm_misses = 0  # packets in a row readers did not give back within _WARM_S
+        self._warm_misses = 0  # packets in a row readers did not give back within WARM_S
 
     @property
     def last_frame(self) -> int | None:
@@ -95,7 +95,7 @@ class RingWriter:
         ring = self._ring
         n = self._seq
         if self.lossless:
-            if size >= _WARM_BYTES and n and _may_spin(time.perf_counter()):
+            if size >= WARM_BYTES and n and may_spin(time.perf_counter()):
                 self._wait_for_warm_slot(n)
             for _ in ring._waits(timeout, G_SPACE_WORD):
                 if (slot := self._warmest_free_slot()) is not None:
@@ -120,11 +120,11 @@ class RingWriter:
         ring._signal(G_DATA_WORD)
 
     def _wait_for_warm_slot(self, n: int) -> None:
-        """Give readers up to _WARM_S to release packet n-1, whose slot is still in cache, unless they
+        """Give readers up to WARM_S to release packet n-1, whose slot is still in cache, unless they
         have not lately: a large packet written into a cold slot costs up to twice as much."""
-        if self._warm_misses >= _WARM_MISSES and n % _WARM_RETRY:
+        if self._warm_misses >= WARM_MISSES and n % WARM_RETRY:
             return
-        if _spin_until(lambda: self._slowest(R_RELEASED) >= n, time.perf_counter() + _WARM_S):
+        if spin_until_done(lambda: self._slowest(R_RELEASED) >= n, time.perf_counter() + WARM_S):
             self._warm_misses = 0
         else:
             self._warm_misses += 1

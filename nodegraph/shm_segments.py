@@ -34,11 +34,11 @@ SHM_DIR = "/dev/shm"
 MAX_NAME = 30  # macOS allows 31 characters including the leading slash
 _RUN_ID_RE = re.compile(r"[0-9a-f]{5,}\Z")
 _SUFFIX_RE = re.compile(r"[A-Za-z0-9]+\Z")
-_NAME_RE = re.compile(r"ng(?P<run>[0-9a-f]{5,})_[A-Za-z0-9]+\Z")
-_ON_LINUX = sys.platform.startswith("linux")
+NAME_RE = re.compile(r"ng(?P<run>[0-9a-f]{5,})_[A-Za-z0-9]+\Z")
+ON_LINUX = sys.platform.startswith("linux")
 _TRACKED = os.name == "posix"  # the resource tracker only follows POSIX segments
 
-_created: set[str] = set()  # segments this process created and has not unlinked yet
+created_here: set[str] = set()  # segments this process created and has not unlinked yet
 _attach_lock = threading.Lock()
 
 
@@ -60,7 +60,7 @@ def segment_name(run_id: str, suffix: str) -> str:
 
 
 def _run_of(name: str) -> str | None:
-    m = _NAME_RE.match(name)
+    m = NAME_RE.match(name)
     return m["run"] if m else None
 
 
@@ -82,7 +82,7 @@ def segments(run_id: str | None = None) -> list[str]:
     Linux lists /dev/shm, so every process's segments show; elsewhere only the ones
     this process created.
     """
-    names = os.listdir(SHM_DIR) if _ON_LINUX else list(_created)
+    names = os.listdir(SHM_DIR) if ON_LINUX else list(created_here)
     return sorted(n for n in names if (run := _run_of(n)) is not None and run_id in (None, run))
 
 
@@ -98,8 +98,8 @@ def cleanup(run_id: str | None = None) -> int:
     for name in segments(run_id):
         if run_id is None and _pid_alive(int(_run_of(name)[:-4], 16)):
             continue
-        if name in _created:
-            _unlink_own(name)
+        if name in created_here:
+            unlink_own(name)
         else:
             try:
                 _posixshmem.shm_unlink("/" + name)
@@ -109,9 +109,9 @@ def cleanup(run_id: str | None = None) -> int:
     return removed
 
 
-def _unlink_own(name: str) -> None:
+def unlink_own(name: str) -> None:
     """Unlink a segment this process created and tell the resource tracker it is gone."""
-    _created.discard(name)
+    created_here.discard(name)
     if not _TRACKED:
         return
     try:
@@ -121,7 +121,7 @@ def _unlink_own(name: str) -> None:
     resource_tracker.unregister("/" + name, "shared_memory")
 
 
-def _mib(n: int) -> str:
+def mib(n: int) -> str:
     return f"{n / 2**20:.1f} MiB"
 
 
@@ -131,20 +131,20 @@ def check_free_space(nbytes: int, what: str = "shared memory") -> None:
     Linux creates segments lazily and kills the process with SIGBUS at the first write past
     the free space; this turns that into an error that says what to do.
     """
-    if not _ON_LINUX:
+    if not ON_LINUX:
         return
     st = os.statvfs(SHM_DIR)
     free = st.f_bavail * st.f_frsize
     if nbytes > free:
         raise ShmSpaceError(
-            f"{what} needs {_mib(nbytes)} but {SHM_DIR} has only {_mib(free)} free "
-            f"(of {_mib(st.f_blocks * st.f_frsize)}). Free space there (`nodegraph cleanup` removes what "
+            f"{what} needs {mib(nbytes)} but {SHM_DIR} has only {mib(free)} free "
+            f"(of {mib(st.f_blocks * st.f_frsize)}). Free space there (`nodegraph cleanup` removes what "
             "killed runs left behind) or make it bigger: Docker `--shm-size=2g`, Linux "
             "`sudo mount -o remount,size=4G /dev/shm`."
         )
 
 
-def _open_untracked(name: str) -> shared_memory.SharedMemory:
+def open_untracked(name: str) -> shared_memory.SharedMemory:
     """Attach without registering with the resource tracker.
 
     Before 3.13 every attach registers the segment, and spawn children share their
@@ -168,14 +168,14 @@ def _open_untracked(name: str) -> shared_memory.SharedMemory:
 
 
 
-def _reserve(shm: shared_memory.SharedMemory, name: str, size: int) -> None:
+def reserve(shm: shared_memory.SharedMemory, name: str, size: int) -> None:
     """Allocate the segment's pages now, so a full /dev/shm fails here and not with SIGBUS later."""
     fd = os.open(os.path.join(SHM_DIR, name), os.O_RDWR)
     try:
         os.posix_fallocate(fd, 0, size)
     except OSError as e:
         shm.close()
-        _unlink_own(name)
-        raise ShmSpaceError(f"ring {name}: cannot reserve {_mib(size)} in {SHM_DIR} ({e})") from None
+        unlink_own(name)
+        raise ShmSpaceError(f"ring {name}: cannot reserve {mib(size)} in {SHM_DIR} ({e})") from None
     finally:
         os.close(fd)

@@ -8,26 +8,26 @@ import time
 from collections.abc import Callable
 
 # Where `wakeup` has futexes, a wait sleeps until its word changes, looking again at least every
-# _SIGNALLED_WAIT in case a process died before waking it. Elsewhere waits poll with a sleep
-# that doubles from _MIN_SLEEP up to _MAX_SLEEP: a waiting process costs well under 1% of a
+# SIGNALLED_WAIT in case a process died before waking it. Elsewhere waits poll with a sleep
+# that doubles from MIN_SLEEP up to MAX_SLEEP: a waiting process costs well under 1% of a
 # core, and a packet waits at most ~1 ms for a sleeping reader.
-_SIGNALLED_WAIT = 0.01
-_MIN_SLEEP = 50e-6
-_MAX_SLEEP = 1e-3
+SIGNALLED_WAIT = 0.01
+MIN_SLEEP = 50e-6
+MAX_SLEEP = 1e-3
 
-# Spinning (see `allow_spinning`): a wait on a Ring first spins up to _SPIN_S, when the last wait on
-# that Ring object that had to wait ended within that time; a lossless writer of packets of _WARM_BYTES
-# or more waits up to _WARM_S for the slot it wrote last, unless readers missed that _WARM_MISSES times
-# in a row (then it tries again every _WARM_RETRY packets). A yield that takes over _LATE_YIELD gave
+# Spinning (see `allow_spinning`): a wait on a Ring first spins up to SPIN_S, when the last wait on
+# that Ring object that had to wait ended within that time; a lossless writer of packets of WARM_BYTES
+# or more waits up to WARM_S for the slot it wrote last, unless readers missed that WARM_MISSES times
+# in a row (then it tries again every WARM_RETRY packets). A yield that takes over _LATE_YIELD gave
 # the core to another process for a time slice (3-5 ms measured; the host's own hiccups on an idle
 # core stay under 0.2 ms): the core is contended, and a spinner there is woken later than a sleeper,
 # so the process stops spinning for _CONTENDED_PAUSE. Spins are timed with perf_counter: Windows'
 # monotonic clock ticks every 15.6 ms before Python 3.13.
-_SPIN_S = 1e-3
-_WARM_S = 100e-6
-_WARM_BYTES = 1 << 20
-_WARM_MISSES = 3
-_WARM_RETRY = 16
+SPIN_S = 1e-3
+WARM_S = 100e-6
+WARM_BYTES = 1 << 20
+WARM_MISSES = 3
+WARM_RETRY = 16
 _LATE_YIELD = 1e-3
 _CONTENDED_PAUSE = 0.1
 _spinning = False
@@ -51,11 +51,11 @@ def allow_spinning(allowed: bool) -> bool:
     return before
 
 
-def _may_spin(now: float) -> bool:
+def may_spin(now: float) -> bool:
     return _spinning and now >= _spin_paused_until
 
 
-def _spin_until(done: Callable[[], bool], until: float) -> bool:
+def spin_until_done(done: Callable[[], bool], until: float) -> bool:
     """Look at `done()` until it is true (True), yielding the core in between; False once `until`
     (a perf_counter time) passes or a yield comes back late (then spinning pauses)."""
     global _spin_paused_until
