@@ -70,7 +70,6 @@ class SequentialRunner:
         self.max_frames = frames
         self.stats = {node_id: NodeStats() for node_id in graph.nodes}
         self._latest: dict[str, tuple[dict[str, Any], bool]] = {}  # node id -> (what it showed, it ran)
-        self._nodes: dict[str, Node] = {}
         self._steps: dict[str, Step] = {}
         self._edits: queue.SimpleQueue = queue.SimpleQueue()
         self._stop = threading.Event()
@@ -107,7 +106,7 @@ class SequentialRunner:
         with self._lock:
             self._wanted.add(node_id)
             if node_id not in self._pictures and self._ended is not None and node_id in self._latest:
-                self._pictures[node_id] = self._previews.make(self._nodes[node_id], *self._latest[node_id])
+                self._pictures[node_id] = self._previews.make(self._steps[node_id].node, *self._latest[node_id])
             return self._pictures.get(node_id)
 
     def pids(self) -> dict[str, int]:
@@ -140,7 +139,7 @@ class SequentialRunner:
 
     def run(self, progress: ProgressCallback | None = None) -> RunReport:
         report = self.report
-        self._nodes = nodes = open_nodes(self.graph, self.registry)
+        nodes = open_nodes(self.graph, self.registry)
         self._steps = {node_id: Step(node_id, node, self.stats[node_id],
                                      tuple((link.dst_port, link.src, link.src_port)
                                            for link in self.graph.links_into(node_id)))
@@ -167,9 +166,10 @@ class SequentialRunner:
         report, start = self.report, self._started
         published = start
         frame_id = 0
+        sources = [step for step in self._steps.values() if step.is_source]
         while not self._stop.is_set() and (self.max_frames is None or frame_id < self.max_frames):
             self._apply_edits()
-            sourced = read_sources([step for step in self._steps.values() if step.is_source], frame_id)
+            sourced = read_sources(sources, frame_id)
             if sourced is None:
                 break
             capture_time, values = sourced

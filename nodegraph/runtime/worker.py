@@ -72,7 +72,6 @@ class StageWorker:
     def __init__(self, config: StageConfig, conn):
         self.cfg = config
         self.control = Control(conn)
-        self.nodes: dict[str, Node] = {}
         self.stats = {n.id: NodeStats() for n in config.nodes}
         self.steps: list[Step] = []
         self.opened: list[Node] = []
@@ -160,7 +159,6 @@ class StageWorker:
             cls = import_class(nc.module, nc.qualname, nc.id)
             node = cls(nc.id, nc.params)
             node.base_dir = Path(nc.base_dir)
-            self.nodes[nc.id] = node
             self.steps.append(Step(nc.id, node, self.stats[nc.id], nc.inputs))
         self.sources = [step for step in self.steps if step.is_source]
 
@@ -370,7 +368,6 @@ class StageWorker:
         """Let go of the nodes and what they kept of their last inputs (views into the rings), so
         the rings unmap at close."""
         self.opened = []
-        self.nodes.clear()
         self.steps, self.sources, self.last = [], [], None
         self.join.forget()
         gc.collect()
