@@ -38,7 +38,11 @@ def test_a_param_edit_shows_in_the_previews_before_the_next_frame(tmp_path, mode
     finally:
         thread.join(30)
     report = result["report"]
-    assert not report.error and report.frames == 4
-    assert log_path.read_text().split() == ["0", "1", "2", "3"]  # no frame twice
-    assert report.nodes["adj"]["frames"] == 4 and report.nodes["log"]["frames"] == 4
+    written = [int(line) for line in log_path.read_text().split()]
+    assert not report.error and written == sorted(set(written))  # no frame twice
+    if mode == "lossless":
+        assert written == [0, 1, 2, 3]
+    else:  # realtime may lose the last frame to the end of the stream right behind it
+        assert len(written) >= 3
+    assert report.nodes["adj"]["frames"] == report.nodes["log"]["frames"] == len(written) == report.frames
     assert shm.segments(runtime.run_id) == []

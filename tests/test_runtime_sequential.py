@@ -85,7 +85,7 @@ def test_a_frame_the_node_did_not_process_shows_what_passed_through():
     for frame_id in (3, 4):
         pattern.frame_id = frame_id
         frames.append(pattern.process()["frame"])
-    assert np.array_equal(runner._nodes["inv"].kept, frames[0])
+    assert np.array_equal(runner._steps["inv"].node.kept, frames[0])
     assert np.array_equal(runner.preview("inv"), frames[1])
 
 
