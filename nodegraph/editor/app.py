@@ -63,7 +63,7 @@ class EditorApp:
         self._session = None
         self._title = ""
         self._recent_shown: list[str] | None = None
-        self._menu = None
+        self.popup = None  # the right-click menu while it is open
         self.script: Iterator | None = None
         self.pump = PreviewPump()
 
@@ -244,10 +244,10 @@ class EditorApp:
         if not self.canvas.under_mouse():
             return
         node_id = self.canvas.hovered_node()
-        if self._menu is not None:
-            dpg.delete_item(self._menu)
+        if self.popup is not None:
+            dpg.delete_item(self.popup)
         x, y = dpg.get_mouse_pos(local=False)
-        self._menu = context_menu(self, node_id, x, y)
+        self.popup = context_menu(self, node_id, x, y)
 
     # -- the loop -----------------------------------------------------------------------
 

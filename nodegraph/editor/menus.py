@@ -42,7 +42,7 @@ def context_menu(app: EditorApp, node_id: str | None, x: float, y: float) -> int
         def item(label, action):
             def run():
                 dpg.delete_item(menu)
-                app._menu = None
+                app.popup = None
                 action()
             dpg.add_menu_item(label=label, callback=run)
 
