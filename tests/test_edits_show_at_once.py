@@ -10,7 +10,10 @@ import pytest
 from runtime_nodes import build, registry, wait_until
 
 from nodegraph import shm
+from nodegraph.codec import encoded_size
 from nodegraph.runtime import Runtime
+from nodegraph.runtime.worker import detached
+from nodegraph.shm import Ring
 
 
 @pytest.mark.parametrize("mode", ["lossless", "realtime"])
@@ -46,3 +49,21 @@ def test_a_param_edit_shows_in_the_previews_before_the_next_frame(tmp_path, mode
         assert len(written) >= 3
     assert report.nodes["adj"]["frames"] == report.nodes["log"]["frames"] == len(written) == report.frames
     assert shm.segments(runtime.run_id) == []
+
+
+def test_what_a_stage_keeps_for_a_replay_owns_its_memory_where_a_ring_lent_it(tmp_path):
+    """A lossless packet is a view into its ring's slot, reused once released: kept values copy it
+    (in records too), and leave arrays the nodes made alone."""
+    value = [{"crop": np.arange(48, dtype=np.uint8).reshape(4, 4, 3), "score": 0.5}]
+    with Ring.create(shm.segment_name(shm.new_run_id(), "keep"), encoded_size(value), slots=2) as ring:
+        ring.writer(lossless=True).write(0, 0.0, value)
+        reader = ring.reader(0)
+        packet = reader.read(5.0)
+        made = np.zeros((2, 2), np.uint8)
+        kept = detached({("a", "faces"): packet.value, ("b", "frame"): made})
+        lent = packet.value[0]["crop"]
+        crop = kept[("a", "faces")][0]["crop"]
+        assert np.array_equal(crop, lent) and not np.shares_memory(crop, lent)
+        assert kept[("a", "faces")][0]["score"] == 0.5 and kept[("b", "frame")] is made
+        del packet, lent
+        reader.release()

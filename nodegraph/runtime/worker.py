@@ -12,7 +12,6 @@ reader may open a ring only after its writer has written everything.
 
 from __future__ import annotations
 
-import copy
 import gc
 import importlib
 import logging
@@ -22,6 +21,7 @@ from functools import partial
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from .. import shm
 from ..errors import InvalidInput, RunFailed
@@ -66,6 +66,21 @@ def set_thread_budget(threads: int) -> None:
     """OpenCV's threads now; onnxruntime's for the sessions this process makes later."""
     cv2.setNumThreads(threads)
     set_budget(threads)
+
+
+def detached(value):
+    """`value` with every array in it that views memory numpy does not own (a ring's slot) copied."""
+    if isinstance(value, np.ndarray):
+        root = value
+        while isinstance(root.base, np.ndarray):
+            root = root.base
+        return value if root.base is None else value.copy()
+    if isinstance(value, dict):
+        return {key: detached(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        items = [detached(item) for item in value]
+        return items if isinstance(value, list) else tuple(items)
+    return value
 
 
 class StageWorker:
@@ -270,10 +285,10 @@ class StageWorker:
         return join_lossless(self.cfg.name, self.inlets, self.read_one, got) if self.inlets else got
 
     def keep(self, frame_id: int, capture_time: float, values: Values) -> None:
-        """Keep the frame's values for a replay; lossless inputs are views into the rings, valid only
-        until released: those are copied (only when previews are on, as then)."""
+        """Keep the frame's values for a replay. Lossless inputs are views into the rings, valid only
+        until released, and a node may pass one on: those are copied (only when previews are on)."""
         if self.lossless:
-            values = {**values, **{key: copy.deepcopy(values.get(key)) for key, _ in self.inlets}}
+            values = {key: detached(value) for key, value in values.items()}
         self.last = (frame_id, capture_time, values)
 
     def read_one(self, inlet: Inlet):
