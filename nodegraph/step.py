@@ -97,7 +97,8 @@ def replay(steps: Iterable[Step], edited: set[str], frame_id: int, capture_time:
     frame's `values`, and publish what they show. Sources and sinks do not run: a source's edit shows
     from its next frame, and a sink or a file writer must not get the frame twice (they show their new
     inputs). The replay counts in no node's frames; an error it meets is counted on its node."""
-    values, affected = dict(values), set(edited)
+    steps = list(steps)
+    values, affected = dict(values), set(edited) - {step.id for step in steps if step.is_source}
     for step in steps:
         if step.is_source or not (step.id in affected or any(src in affected for _, src, _ in step.inputs)):
             continue

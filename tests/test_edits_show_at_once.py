@@ -11,9 +11,13 @@ from runtime_nodes import build, registry, wait_until
 
 from nodegraph import shm
 from nodegraph.codec import encoded_size
+from nodegraph.execution import close_nodes
 from nodegraph.runtime import Runtime
 from nodegraph.runtime.worker import detached
+from nodegraph.sequential import open_nodes
 from nodegraph.shm import Ring
+from nodegraph.stats import NodeStats
+from nodegraph.step import Step, read_sources, replay, run_step
 
 
 @pytest.mark.parametrize("mode", ["lossless", "realtime"])
@@ -67,3 +71,31 @@ def test_what_a_stage_keeps_for_a_replay_owns_its_memory_where_a_ring_lent_it(tm
         assert kept[("a", "faces")][0]["score"] == 0.5 and kept[("b", "frame")] is made
         del packet, lent
         reader.release()
+
+
+def test_a_replay_runs_the_edited_node_and_what_it_feeds_never_a_source_or_a_sink(tmp_path):
+    graph = build([("src", "TestPattern", {"width": 32, "height": 24, "frames": 5}),
+                   ("adj", "FrameAdjuster", {"brightness": 0}),
+                   ("log", "FrameLog", {"path": str(tmp_path / "frames.txt")})],
+                  ["src.frame -> adj.frame", "adj.frame -> log.frame"])
+    nodes = open_nodes(graph, registry())
+    steps = [Step(n, node, NodeStats(), tuple((link.dst_port, link.src, link.src_port)
+                                              for link in graph.links_into(n))) for n, node in nodes.items()]
+    shown = []
+    capture_time, values = read_sources(steps[:1], 0)
+    run_step(steps, 0, capture_time, values, lambda step, what, ran: shown.append((step.id, ran)), [])
+    assert shown == [("src", True), ("adj", True), ("log", True)]
+    frame = values[("src", "frame")]
+
+    shown.clear()
+    replay(steps, {"src"}, 0, capture_time, values, lambda step, what, ran: shown.append(step.id))
+    assert shown == []  # a source's edit shows from its next frame
+    steps[1].node.set_param("brightness", 50)
+    pictures = {}
+    replay(steps, {"adj"}, 0, capture_time, values, lambda step, what, ran: pictures.setdefault(step.id, (what, ran)))
+    edited = cv2.convertScaleAbs(frame, alpha=1.0, beta=50)
+    assert np.array_equal(pictures["adj"][0]["frame"], edited) and pictures["adj"][1]
+    assert np.array_equal(pictures["log"][0]["frame"], edited) and not pictures["log"][1]  # shown, not written
+    assert [s.stats.frames for s in steps] == [1, 1, 1]
+    close_nodes(nodes.values())
+    assert (tmp_path / "frames.txt").read_text().split() == ["0"]
