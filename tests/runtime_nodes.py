@@ -116,7 +116,7 @@ class FrameLog(Node):
 
 def registry():
     reg = load_registry(entry_points_too=False)
-    for cls in (SlowFrame, FlakyFrame, GrowingFrame, BrokenSink, KeepsFrame, FrameLog, Misspells):
+    for cls in (SlowFrame, FlakyFrame, GrowingFrame, BrokenSink, KeepsFrame, FrameLog):
         reg.add(cls, "tests")
     return reg
 
