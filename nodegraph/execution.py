@@ -58,6 +58,17 @@ def call_node(node: Node, inputs: dict[str, Any], stats: NodeStats) -> dict[str,
         stats.record_error(message)
         return passthrough(node, inputs)
     stats.record((time.perf_counter() - start) * 1000.0)
+    return declared_outputs(node, result)
+
+
+def declared_outputs(node: Node, result: dict[str, Any]) -> dict[str, Any]:
+    """The node's outputs from what its process() returned (a missing one is None). A key it does not
+    declare is a bug in the node (a typo would leave every node downstream without input): RunFailed."""
+    undeclared = [key for key in result if key not in node.outputs]
+    if undeclared:
+        raise RunFailed(f"node '{node.id}' ({node.type_name()}) returned output '{undeclared[0]}', which it does "
+                        f"not declare (its outputs: {', '.join(node.outputs) or 'none'}); rename the key in its "
+                        "process() or add it to its outputs")
     return {name: result.get(name) for name in node.outputs}
 
 
@@ -70,7 +81,7 @@ def call_source(node: Node, frame_id: int, stats: NodeStats) -> dict[str, Any] |
     if result is None:
         return None
     stats.record((time.perf_counter() - start) * 1000.0)
-    return {name: result.get(name) for name in node.outputs}
+    return declared_outputs(node, result)
 
 
 def close_nodes(nodes) -> list[str]:

@@ -10,7 +10,6 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 from .errors import InvalidInput
@@ -18,10 +17,7 @@ from .execution import (
     STATS_EVERY_S,
     Previews,
     RecentRate,
-    call_node,
-    call_source,
     close_nodes,
-    earliest,
     frame_total,
     stop_signals,
     stream_of,
@@ -29,9 +25,10 @@ from .execution import (
 from .graph import Graph
 from .node import Node
 from .registry import Registry, default_registry
-from .stats import WINDOW, NodeStats, RunReport, percentile
+from .runner import ProgressCallback, RunSnapshot, StageSnapshot, node_snapshots, run_snapshot
+from .stats import NodeStats, RunReport
+from .step import Step, apply_edit, read_sources, run_step
 
-ProgressCallback = Callable[[int, int | None, float], None]  # frames done, total or None, elapsed s
 STAGE = "main"  # the one "stage" an in-process run has, in snapshot() and pids()
 
 
@@ -73,7 +70,7 @@ class SequentialRunner:
         self.max_frames = frames
         self.stats = {node_id: NodeStats() for node_id in graph.nodes}
         self._latest: dict[str, tuple[dict[str, Any], bool]] = {}  # node id -> (what it showed, it ran)
-        self._nodes: dict[str, Node] = {}
+        self._steps: dict[str, Step] = {}
         self._edits: queue.SimpleQueue = queue.SimpleQueue()
         self._stop = threading.Event()
         self._lock = threading.Lock()  # what the other threads read: pictures, published stats
@@ -109,31 +106,22 @@ class SequentialRunner:
         with self._lock:
             self._wanted.add(node_id)
             if node_id not in self._pictures and self._ended is not None and node_id in self._latest:
-                self._pictures[node_id] = self._previews.make(self._nodes[node_id], *self._latest[node_id])
+                self._pictures[node_id] = self._previews.make(self._steps[node_id].node, *self._latest[node_id])
             return self._pictures.get(node_id)
 
     def pids(self) -> dict[str, int]:
         return {STAGE: os.getpid()}
 
-    def snapshot(self) -> dict:
-        """Live stats, in the shape of `Runtime.snapshot()` (one stage: this process)."""
-        now = time.monotonic()
-        latency = list(self.report.latency_ms)[-WINDOW:]
+    def snapshot(self) -> RunSnapshot:
+        """Live stats, as `Runtime.snapshot()` gives them (one stage: this process)."""
         with self._lock:
             summaries, fps = dict(self._summaries), self._rate.fps()
         running = self._started is not None and self._ended is None
-        return {
-            "running": running,
-            "mode": self.report.mode,
-            "frames": self.report.frames,
-            "elapsed_s": round((self._ended or now) - self._started, 3) if self._started else 0.0,
-            "fps": round(fps, 2),
-            "latency_ms": {"p50": round(percentile(latency, 50), 2), "p95": round(percentile(latency, 95), 2)},
-            "nodes": {node_id: {**summary, "stage": STAGE} for node_id, summary in summaries.items()},
-            "stages": {STAGE: {"nodes": list(self.graph.topological_order()),
-                               "state": "running" if running else ("done" if self._ended else "new"),
-                               "restarts": 0, "pid": os.getpid()}},
-        }
+        stage = StageSnapshot(tuple(self.graph.topological_order()),
+                              "running" if running else ("done" if self._ended else "new"), 0, os.getpid())
+        return run_snapshot(started=self._started, ended=self._ended, mode=self.report.mode,
+                            frames=self.report.frames, fps=fps, report=self.report,
+                            nodes=node_snapshots(STAGE, summaries.items()), stages={STAGE: stage})
 
     def _publish(self, now: float) -> None:
         summaries = {node_id: s.summary() for node_id, s in self.stats.items()}
@@ -147,22 +135,20 @@ class SequentialRunner:
                 node_id, name, value = self._edits.get_nowait()
             except queue.Empty:
                 return
-            try:
-                self._nodes[node_id].set_param(name, value)
-            except InvalidInput as e:
-                self.stats[node_id].record_error(str(e))
+            apply_edit(self._steps[node_id], name, value)
 
     def run(self, progress: ProgressCallback | None = None) -> RunReport:
         report = self.report
-        self._nodes = open_nodes(self.graph, self.registry)
-        nodes = self._nodes
-        order = list(nodes)
-        inputs_of = {node_id: self.graph.links_into(node_id) for node_id in order}
-        total = frame_total(nodes[order[0]].stream, self.max_frames)
+        nodes = open_nodes(self.graph, self.registry)
+        self._steps = {node_id: Step(node_id, node, self.stats[node_id],
+                                     tuple((link.dst_port, link.src, link.src_port)
+                                           for link in self.graph.links_into(node_id)))
+                       for node_id, node in nodes.items()}
+        total = frame_total(next(iter(nodes.values())).stream, self.max_frames)
         start = self._started = time.monotonic()
         try:
             with stop_signals(self._on_signal):  # once out, a second signal interrupts the closing
-                self._run_frames(nodes, order, inputs_of, total, progress)
+                self._run_frames(total, progress)
         except KeyboardInterrupt:
             report.interrupted = True
         finally:
@@ -176,14 +162,18 @@ class SequentialRunner:
                     self._ended = time.monotonic()
         return report
 
-    def _run_frames(self, nodes, order, inputs_of, total, progress) -> None:
+    def _run_frames(self, total, progress) -> None:
         report, start = self.report, self._started
         published = start
         frame_id = 0
+        sources = [step for step in self._steps.values() if step.is_source]
         while not self._stop.is_set() and (self.max_frames is None or frame_id < self.max_frames):
             self._apply_edits()
-            if not self._run_frame(frame_id, nodes, order, inputs_of):
+            sourced = read_sources(sources, frame_id)
+            if sourced is None:
                 break
+            capture_time, values = sourced
+            run_step(self._steps.values(), frame_id, capture_time, values, self._show, self.report.latency_ms)
             frame_id += 1
             report.frames = frame_id
             now = time.monotonic()
@@ -193,32 +183,12 @@ class SequentialRunner:
             if progress:
                 progress(frame_id, total, now - start)
 
-    def _run_frame(self, frame_id: int, nodes, order, inputs_of) -> bool:
-        values: dict[tuple[str, str], Any] = {}
-        capture_time = None
-        for node_id in order:
-            node, stats = nodes[node_id], self.stats[node_id]
-            ran = True
-            if not node.inputs:
-                outputs = call_source(node, frame_id, stats)
-                if outputs is None:
-                    return False
-                capture_time = earliest(capture_time, node.capture_time)
-            else:
-                node.frame_id, node.capture_time = frame_id, capture_time
-                inputs = {link.dst_port: values.get((link.src, link.src_port)) for link in inputs_of[node_id]}
-                done = stats.frames
-                outputs = call_node(node, inputs, stats)
-                ran = stats.frames > done
-                if not node.outputs:
-                    outputs = inputs  # a sink's preview shows what it received
-                    self.report.latency_ms.append((time.monotonic() - capture_time) * 1000.0)
-            for port, value in outputs.items():
-                values[(node_id, port)] = value
-            self._latest[node_id] = (outputs, ran)
-            if node_id in self._wanted:
-                picture = self._previews.take(node, outputs, ran)
-                if picture is not None:
-                    with self._lock:
-                        self._pictures[node_id] = picture
-        return True
+    def _show(self, step: Step, shown: dict[str, Any], ran: bool) -> None:
+        """After a node ran: what it showed is kept (for a picture after the run) and, when its
+        preview was asked for, its picture made when one is due."""
+        self._latest[step.id] = (shown, ran)
+        if step.id in self._wanted:
+            picture = self._previews.take(step.node, shown, ran)
+            if picture is not None:
+                with self._lock:
+                    self._pictures[step.id] = picture

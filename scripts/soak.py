@@ -60,14 +60,14 @@ def sample(runtime: Runtime, pids: dict[str, int]) -> dict:
     everyone = {"supervisor": os.getpid(), **pids}
     return {"t": time.monotonic(), "rss_kib": {name: rss_kib(pid) for name, pid in everyone.items()},
             "fds": {name: open_fds(pid) for name, pid in everyone.items()},
-            "segments": len(shm.segments(runtime.run_id)), "frames": runtime.snapshot()["frames"]}
+            "segments": len(shm.segments(runtime.run_id)), "frames": runtime.snapshot().frames}
 
 
 def watch(runtime: Runtime, seconds: float, samples: list, failure: list, finished: threading.Event) -> None:
     """Poll the run as the editor does and take a sample a second, for `seconds` from the first frame out;
     then stop the run."""
     try:
-        while runtime.snapshot()["frames"] == 0:
+        while runtime.snapshot().frames == 0:
             if finished.wait(0.05):
                 return
         deadline, pids, next_sample = time.monotonic() + seconds, runtime.pids(), 0.0

@@ -85,6 +85,16 @@ class KeepsFrame(Node):
         return 255 - self.kept
 
 
+class Misspells(Node):
+    """Returns its frame under a key it does not declare ("frmae")."""
+
+    inputs = {"frame": Frame}
+    outputs = {"frame": Frame}
+
+    def process(self, frame):
+        return {"frmae": frame}
+
+
 class FrameLog(Node):
     """Writes each frame id as a line of a text file, which a new process would start again."""
 

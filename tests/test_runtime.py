@@ -192,7 +192,7 @@ def test_realtime_slow_node_drops_frames_and_keeps_latency_bounded(tmp_path):
                   ["src.frame -> slow.frame", "slow.frame -> out.frame"])
     runtime = Runtime(graph, REGISTRY)
     thread, result = run_in_thread(runtime)
-    assert wait_until(lambda: runtime.snapshot()["frames"] >= 50, 20.0)
+    assert wait_until(lambda: runtime.snapshot().frames >= 50, 20.0)
     runtime.stop()
     thread.join(20)
     report = result["report"]
@@ -220,7 +220,7 @@ def test_realtime_join_pairs_packets_of_one_frame_id(tmp_path):
                    "src.frame -> mix.second_frame", "mix.frame -> out.frame"])
     runtime = Runtime(graph, REGISTRY)
     thread, result = run_in_thread(runtime)
-    assert wait_until(lambda: runtime.snapshot()["frames"] >= 30, 20.0)
+    assert wait_until(lambda: runtime.snapshot().frames >= 30, 20.0)
     runtime.stop()
     thread.join(20)
     report = result["report"]
@@ -259,11 +259,11 @@ def test_a_param_changed_while_running_changes_the_output_without_restarting(tmp
                   ["src.frame -> adj.frame", "adj.frame -> out.frame"])
     runtime = Runtime(graph, REGISTRY, mode="lossless")
     thread, result = run_in_thread(runtime)
-    assert wait_until(lambda: runtime.snapshot()["frames"] >= 20, 20.0)
+    assert wait_until(lambda: runtime.snapshot().frames >= 20, 20.0)
     before = runtime.pids()
     runtime.set_param("adj", "brightness", 60)
-    changed_at = runtime.snapshot()["frames"]
-    assert wait_until(lambda: runtime.snapshot()["frames"] >= changed_at + 60, 20.0)
+    changed_at = runtime.snapshot().frames
+    assert wait_until(lambda: runtime.snapshot().frames >= changed_at + 60, 20.0)
     assert runtime.pids() == before
     runtime.stop()
     thread.join(20)
@@ -295,7 +295,7 @@ def test_a_stage_without_models_never_loads_onnxruntime(tmp_path):
     runtime = Runtime(graph, REGISTRY, mode="lossless")
     thread, _ = run_in_thread(runtime)
     try:
-        assert wait_until(lambda: runtime.snapshot()["frames"] >= 10, 20.0)
+        assert wait_until(lambda: runtime.snapshot().frames >= 10, 20.0)
         for stage, pid in runtime.pids().items():
             maps = Path(f"/proc/{pid}/maps").read_text()
             assert "python" in maps and "onnxruntime" not in maps, stage
@@ -324,7 +324,7 @@ def waiting_stage_share(niceness: int) -> float:
     runtime = Runtime(graph, REGISTRY, mode="lossless", niceness=niceness)
     thread, _ = run_in_thread(runtime)
     try:
-        assert wait_until(lambda: runtime.snapshot()["frames"] >= 20, 20.0)
+        assert wait_until(lambda: runtime.snapshot().frames >= 20, 20.0)
         return cpu_share(runtime.pids()["s1"], 1.0)
     finally:
         runtime.stop()
@@ -394,8 +394,8 @@ def test_previews_show_the_latest_picture_of_any_node(tmp_path):
     assert shapes == {"src": (60, 80, 3), "adj": (60, 80, 3), "mix": (60, 160, 3), "out": (60, 160, 3)}
     assert runtime.preview("out") is not None  # the last picture stays after the run
     snapshot = runtime.snapshot()
-    assert not snapshot["running"] and set(snapshot["nodes"]) == {"src", "adj", "mix", "out"}
-    assert snapshot["nodes"]["mix"]["stage"] == snapshot["nodes"]["adj"]["stage"]
+    assert not snapshot.running and set(snapshot.nodes) == {"src", "adj", "mix", "out"}
+    assert snapshot.nodes["mix"].stage == snapshot.nodes["adj"].stage
     assert_clean(runtime)
 
 
@@ -427,7 +427,7 @@ def test_stop_before_the_end_closes_the_outputs(tmp_path):
                   ["src.frame -> out.frame"])
     runtime = Runtime(graph, REGISTRY)
     thread, result = run_in_thread(runtime)
-    assert wait_until(lambda: runtime.snapshot()["frames"] >= 30, 20.0)
+    assert wait_until(lambda: runtime.snapshot().frames >= 30, 20.0)
     started = time.monotonic()
     runtime.stop()
     thread.join(20)

@@ -107,14 +107,14 @@ def test_realtime_a_killed_stage_is_reported_restarted_and_frames_flow_within_2_
     runtime = Runtime(graph, REGISTRY)
     with caplog.at_level(logging.WARNING, logger="nodegraph"):
         thread, result = run_in_thread(runtime)
-        assert wait_until(lambda: runtime.snapshot()["frames"] >= 20, 20.0)
+        assert wait_until(lambda: runtime.snapshot().frames >= 20, 20.0)
         before = runtime.pids()
         os.kill(before["s1"], signal.SIGKILL)
         killed_at = time.monotonic()
-        frames_at_kill = runtime.snapshot()["frames"]
+        frames_at_kill = runtime.snapshot().frames
         # flowing again: the sink gets frames that went through the new stage process
-        assert wait_until(lambda: runtime.snapshot()["frames"] >= frames_at_kill + 10
-                          and runtime.snapshot()["stages"]["s1"]["restarts"] == 1, 10.0)
+        assert wait_until(lambda: runtime.snapshot().frames >= frames_at_kill + 10
+                          and runtime.snapshot().stages["s1"].restarts == 1, 10.0)
         back_after = time.monotonic() - killed_at
         runtime.stop()
         thread.join(20)
@@ -131,12 +131,12 @@ def test_lossless_a_killed_stage_is_restarted_and_every_frame_arrives(tmp_path, 
     graph = three_stage_graph(tmp_path, ("VideoSource", {"path": clip300}), 3.0)
     runtime = Runtime(graph, REGISTRY)
     thread, result = run_in_thread(runtime)
-    assert wait_until(lambda: runtime.snapshot()["frames"] >= 60, 30.0)
+    assert wait_until(lambda: runtime.snapshot().frames >= 60, 30.0)
     os.kill(runtime.pids()[victim], signal.SIGKILL)
     thread.join(60)
     report = result["report"]
     assert not report.error, report.error
-    assert runtime.snapshot()["stages"][victim]["restarts"] == 1
+    assert runtime.snapshot().stages[victim].restarts == 1
     assert report.frames == 300
     written = sorted((tmp_path / "out").glob("*.bmp"))
     assert [int(p.stem.split("_")[1]) for p in written] == list(range(300))
@@ -160,7 +160,7 @@ def test_lossless_a_killed_output_stage_stops_the_run_with_a_clear_message(tmp_p
                   ["src.frame -> slow.frame", "slow.frame -> out.frame", "slow.frame -> video.frame"])
     runtime = Runtime(graph, REGISTRY)
     thread, result = run_in_thread(runtime)
-    assert wait_until(lambda: runtime.snapshot()["frames"] >= 30, 30.0)
+    assert wait_until(lambda: runtime.snapshot().frames >= 30, 30.0)
     os.kill(runtime.pids()["s1"], signal.SIGKILL)
     thread.join(30)
     report = result["report"]
@@ -182,14 +182,14 @@ def test_realtime_a_killed_stage_that_writes_a_file_is_not_restarted_and_the_fil
                   ["src.frame -> log.frame"])
     runtime = Runtime(graph, REGISTRY)
     thread, result = run_in_thread(runtime)
-    assert wait_until(lambda: runtime.snapshot()["frames"] >= 20, 20.0)
+    assert wait_until(lambda: runtime.snapshot().frames >= 20, 20.0)
     os.kill(runtime.pids()["s1"], signal.SIGKILL)
     thread.join(30)
     report = result["report"]
     assert report.mode == "realtime"
     assert "stage s1 (nodes: log) died (killed by SIGKILL)" in report.error
     assert "it held log, whose output a new process would start again" in report.error
-    assert runtime.snapshot()["stages"]["s1"]["restarts"] == 0
+    assert runtime.snapshot().stages["s1"].restarts == 0
     logged = [int(line) for line in log_file.read_text().split()]
     assert len(logged) >= 20 and logged == sorted(logged)  # what was written before the kill is there
     assert shm.segments(runtime.run_id) == []

@@ -15,6 +15,7 @@ from nodegraph.errors import InvalidInput
 from nodegraph.execution import PREVIEW_FPS, frame_total, stream_of
 from nodegraph.node import Node, StreamInfo
 from nodegraph.params import Float, Int
+from nodegraph.runner import NodeSnapshot, RunSnapshot, StageSnapshot
 from nodegraph.runtime import Runtime
 from nodegraph.sequential import SequentialRunner
 from nodegraph.types import Frame
@@ -84,31 +85,24 @@ def test_a_frame_the_node_did_not_process_shows_what_passed_through():
     for frame_id in (3, 4):
         pattern.frame_id = frame_id
         frames.append(pattern.process()["frame"])
-    assert np.array_equal(runner._nodes["inv"].kept, frames[0])
+    assert np.array_equal(runner._steps["inv"].node.kept, frames[0])
     assert np.array_equal(runner.preview("inv"), frames[1])
 
 
-def shape(value):
-    """The nested key structure of a snapshot."""
-    if isinstance(value, dict):
-        return {key: shape(v) for key, v in value.items()}
-    return type(value).__name__ if value is not None else "none"
-
-
-def test_the_sequential_snapshot_has_the_runtimes_shape():
+def test_both_runners_give_typed_snapshots_of_one_shape():
     graph, reg = chain(3)
     runner = SequentialRunner(graph, reg)
     runner.run()
     seq = runner.snapshot()
     mp = Runtime(build([("src", "TestPattern", {"frames": 3}), ("inv", "FrameAdjuster", {})],
                        ["src.frame -> inv.frame"]), registry()).snapshot()
-    assert set(seq) == set(mp)
-    assert set(seq["latency_ms"]) == set(mp["latency_ms"])
-    assert set(seq["nodes"]) == set(mp["nodes"]) == {"src", "inv"}
-    assert all(set(seq["nodes"][n]) == set(mp["nodes"][n]) for n in seq["nodes"])
-    assert set(seq["stages"]["main"]) == set(next(iter(mp["stages"].values())))
-    assert (seq["frames"], seq["running"], seq["nodes"]["inv"]["frames"]) == (3, False, 3)
-    assert seq["stages"]["main"]["nodes"] == ["src", "inv"]
+    assert isinstance(seq, RunSnapshot) and isinstance(mp, RunSnapshot)
+    assert set(seq.nodes) == set(mp.nodes) == {"src", "inv"}
+    assert all(isinstance(n, NodeSnapshot) for n in [*seq.nodes.values(), *mp.nodes.values()])
+    assert all(isinstance(s, StageSnapshot) for s in [*seq.stages.values(), *mp.stages.values()])
+    assert (seq.frames, seq.running, seq.nodes["inv"].frames, seq.nodes["inv"].stage) == (3, False, 3, "main")
+    assert seq.stages["main"].nodes == ("src", "inv") and seq.stages["main"].state == "done"
+    assert (mp.frames, mp.running, mp.nodes["inv"].frames) == (0, False, 0)
 
 
 def test_the_in_process_runner_refuses_realtime_mode():
@@ -148,4 +142,4 @@ def test_a_second_ctrl_c_while_outputs_close_interrupts_but_leaves_the_runner_fi
     finally:
         signal.signal(signal.SIGINT, inherited)
     assert runner.report.interrupted and runner.report.frames == 4
-    assert not runner.snapshot()["running"]
+    assert not runner.snapshot().running

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -12,17 +11,18 @@ from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
-import cv2
 import dearpygui.dearpygui as dpg
 import numpy as np
 
-from ..errors import EXIT_FAILED, EXIT_INVALID, EXIT_OK
+from ..errors import EXIT_INVALID, EXIT_OK
 from ..params import Path as PathParam
 from . import theme
 from .canvas import Canvas
 from .dialogs import Notice, Viewer, confirm_unsaved, file_dialog
 from .layout import auto_layout
-from .panels import CATEGORIES, Inspector, LogPanel, Palette, RunBar
+from .menus import context_menu, menu_bar, shortcut
+from .panels import Inspector, LogPanel, Palette, RunBar
+from .screenshots import run_script, screenshot_script
 from .state import EditorState
 from .thumbnails import THUMB_SIZE, VIEWER_SIZE, PreviewPump
 
@@ -63,7 +63,7 @@ class EditorApp:
         self._session = None
         self._title = ""
         self._recent_shown: list[str] | None = None
-        self._menu = None
+        self.popup = None  # the right-click menu while it is open
         self.script: Iterator | None = None
         self.pump = PreviewPump()
 
@@ -81,7 +81,7 @@ class EditorApp:
         with dpg.window(pos=[0, 0], width=self.size[0], height=self.size[1], no_title_bar=True, no_move=True,
                         no_resize=True, no_collapse=True, no_background=True, no_scrollbar=True,
                         no_bring_to_front_on_focus=True, menubar=True) as self.root:
-            self._menus()
+            menu_bar(self)
             self.runbar = RunBar(self.state, self.root, on_run=self.run_pipeline, on_stop=self.stop_pipeline,
                                  on_plan_colours=self._plan_colours, on_minimap=self._minimap)
             with dpg.child_window(height=-(LOG_HEIGHT + 6), border=False, no_scrollbar=True):
@@ -121,28 +121,6 @@ class EditorApp:
             return  # Dear PyGui's own font
         with dpg.font_registry():
             dpg.bind_font(dpg.add_font(path, FONT_SIZE))
-
-    def _menus(self) -> None:
-        with dpg.menu_bar(parent=self.root):
-            with dpg.menu(label="File"):
-                dpg.add_menu_item(label="New", shortcut="Ctrl+N", callback=lambda: self.guard(self.state.new))
-                dpg.add_menu_item(label="Open...", shortcut="Ctrl+O", callback=self.open_dialog)
-                self.recent_menu = dpg.add_menu(label="Open recent")
-                dpg.add_menu_item(label="Save", shortcut="Ctrl+S", callback=lambda: self.save())
-                dpg.add_menu_item(label="Save as...", shortcut="Ctrl+Shift+S", callback=lambda: self.save_as())
-                dpg.add_separator()
-                dpg.add_menu_item(label="Quit", callback=lambda: self.guard(self.request_quit))
-            with dpg.menu(label="Edit"):
-                dpg.add_menu_item(label="Undo", shortcut="Ctrl+Z", callback=lambda: self.state.undo())
-                dpg.add_menu_item(label="Redo", shortcut="Ctrl+Y", callback=lambda: self.state.redo())
-                dpg.add_menu_item(label="Delete selection", shortcut="Delete", callback=self.delete_selection)
-                dpg.add_menu_item(label="Auto layout", callback=self.relayout)
-            with dpg.menu(label="Run"):
-                dpg.add_menu_item(label="Run", shortcut="F5", callback=self.run_pipeline)
-                dpg.add_menu_item(label="Stop", shortcut="Shift+F5", callback=self.stop_pipeline)
-            with dpg.menu(label="View"):
-                dpg.add_menu_item(label="Live viewer of the selected node", shortcut="double-click",
-                                  callback=lambda: [self.open_viewer(n) for n in sorted(self.state.selection)])
 
     # -- actions ------------------------------------------------------------------------
 
@@ -244,32 +222,12 @@ class EditorApp:
 
     # -- input --------------------------------------------------------------------------
 
-    def _typing(self) -> bool:
-        focused = dpg.get_focused_item()
-        return bool(focused) and dpg.is_item_active(focused)
-
     def _on_input(self, *args) -> None:
         self.last_input = time.monotonic()
 
     def _on_key(self, sender, key) -> None:
         self._on_input()
-        ctrl, shift = dpg.is_key_down(dpg.mvKey_ModCtrl), dpg.is_key_down(dpg.mvKey_ModShift)
-        if key == dpg.mvKey_F5:
-            self.stop_pipeline() if shift else self.run_pipeline()
-        elif ctrl and key == dpg.mvKey_S:
-            self.save_as() if shift else self.save()
-        elif ctrl and key == dpg.mvKey_O:
-            self.open_dialog()
-        elif ctrl and key == dpg.mvKey_N:
-            self.guard(self.state.new)
-        elif self._typing():
-            return  # Delete and Ctrl+Z belong to the text field
-        elif ctrl and key == dpg.mvKey_Z:
-            self.state.redo() if shift else self.state.undo()
-        elif ctrl and key == dpg.mvKey_Y:
-            self.state.redo()
-        elif key == dpg.mvKey_Delete:
-            self.delete_selection()
+        shortcut(self, key)
 
     def _on_double_click(self, sender, app_data) -> None:
         self._on_input()
@@ -286,40 +244,10 @@ class EditorApp:
         if not self.canvas.under_mouse():
             return
         node_id = self.canvas.hovered_node()
-        if self._menu is not None:
-            dpg.delete_item(self._menu)
+        if self.popup is not None:
+            dpg.delete_item(self.popup)
         x, y = dpg.get_mouse_pos(local=False)
-        with dpg.window(popup=True, no_title_bar=True, autosize=True, pos=[int(x), int(y)]) as self._menu:
-            def item(label, action):
-                def run():
-                    dpg.delete_item(self._menu)
-                    self._menu = None
-                    action()
-                dpg.add_menu_item(label=label, callback=run)
-
-            if node_id is not None:
-                dpg.add_text(node_id, color=theme.DIM)
-                item("Open live viewer", lambda: self.open_viewer(node_id))
-                item("Delete node", lambda: self.state.remove_nodes([node_id]))
-                links = self.state.graph.links_into(node_id) + self.state.graph.links_from(node_id)
-                if links:
-                    item(f"Delete its {len(links)} link(s)", lambda: self.state.remove_links(links))
-            else:
-                nodes, links = self.canvas.selected()
-                if nodes or links:
-                    item(f"Delete selection ({len(nodes)} nodes, {len(links)} links)",
-                         lambda: self.state.delete(nodes, links))
-                position = self.canvas.screen_to_graph(x, y)
-                with dpg.menu(label="Add node"):
-                    by_category: dict[str, list[str]] = {}
-                    for cls in self.state.registry:
-                        by_category.setdefault(cls.category, []).append(cls.type_name())
-                    for category in [c for c in CATEGORIES if c in by_category] + sorted(
-                            set(by_category) - set(CATEGORIES)):
-                        with dpg.menu(label=category):
-                            for name in by_category[category]:
-                                item(name, lambda name=name: self.state.add_node(name, position))
-                item("Auto layout", self.relayout)
+        self.popup = context_menu(self, node_id, x, y)
 
     # -- the loop -----------------------------------------------------------------------
 
@@ -446,85 +374,6 @@ class EditorApp:
         self.pump.close()
         dpg.destroy_context()
 
-    # -- scripted runs: screenshots for docs and tests ------------------------------------
-
-    def run_script(self, frames: int) -> Iterator[None]:
-        """Start a run of `frames` frames once the window is up; the editor stays open."""
-        for _ in range(4):
-            yield
-        self.state.start_run(frames=frames)
-
-    def fit_viewport_to_graph(self, margin: int = 40, limit: tuple[int, int] = (3840, 2400)) -> None:
-        """Grow the window so that every node is inside the canvas and clear of the minimap (which
-        takes the bottom-right fifth of the canvas): a screenshot shows the whole graph."""
-        rects = list(self.canvas.node_rects().values())
-        if not rects:
-            return
-        left, top, width, height = self.canvas.screen_rect()
-        need_w = max(width, max(x + w for x, y, w, h in rects) + margin - left)
-        need_h = max(height, max(y + h for x, y, w, h in rects) + margin - top)
-        if any(x + w > left + 0.78 * need_w for x, y, w, h in rects):
-            need_h = max(need_h, (max(y + h for x, y, w, h in rects) + margin - top) / 0.78)
-        grow_x, grow_y = need_w - width, need_h - height
-        if grow_x > 0 or grow_y > 0:
-            dpg.set_viewport_width(min(limit[0], int(dpg.get_viewport_width() + max(0, grow_x))))
-            dpg.set_viewport_height(min(limit[1], int(dpg.get_viewport_height() + max(0, grow_y))))
-
-    def screenshot_script(self, frames: int, path: Path, layout_path: Path | None = None,
-                          timeout_s: float = 300.0) -> Iterator[None]:
-        """Open, run `frames` frames, wait for every thumbnail, save a screenshot, quit."""
-        self.full_rate = True
-        for _ in range(4):
-            yield
-        self.fit_viewport_to_graph()
-        for _ in range(4):
-            yield
-        if not frames:
-            pass
-        elif self.state.start_run(frames=frames):
-            deadline = time.monotonic() + timeout_s
-            while self.state.running:
-                if time.monotonic() > deadline:
-                    self.state.say(f"the run did not finish {frames} frames within {timeout_s:.0f} s", "error")
-                    self.state.stop_run()
-                    self.exit_code = EXIT_FAILED
-                    deadline = float("inf")
-                yield
-            status = self.state.poll()
-            if status.state == "failed":
-                self.exit_code = EXIT_FAILED
-            self.pump.source(self.state.session.preview)
-            self.pump.poll_once()  # the last pictures of a short run
-        else:
-            self.exit_code = EXIT_INVALID
-        self._next_status = 0.0
-        for _ in range(6):  # textures show one frame late; let the stats and log settle too
-            yield
-        captured = []
-        dpg.output_frame_buffer(callback=lambda sender, buffer: captured.append(buffer))
-        for _ in range(200):
-            if captured:
-                break
-            yield
-        if not captured:
-            self.state.say("the screenshot did not arrive", "error")
-            self.exit_code = EXIT_FAILED
-            return
-        width = dpg.get_viewport_client_width()
-        pixels = np.frombuffer(captured[0], np.float32)
-        height = pixels.size // (4 * width)
-        rgba = (pixels[: height * width * 4].reshape(height, width, 4) * 255.0 + 0.5).clip(0, 255).astype(np.uint8)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not cv2.imwrite(str(path), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGR)):
-            self.state.say(f"cannot write the screenshot {path}", "error")
-            self.exit_code = EXIT_FAILED
-        if layout_path is not None:
-            layout = {"size": [width, height], "canvas": list(self.canvas.screen_rect()),
-                      "nodes": {node_id: {"thumbnail": rect, "node": self.canvas.node_rects()[node_id],
-                                          "previews": self.pump.updates.get(node_id, 0)}
-                                for node_id, rect in self.canvas.thumbnail_rects().items()}}
-            layout_path.write_text(json.dumps(layout, indent=1) + "\n", encoding="utf-8")
-
 
 def run_editor(preset: str | Path | None, *, engine: str = "auto", run_frames: int | None = None,
                screenshot: str | Path | None = None, layout_json: str | Path | None = None) -> int:
@@ -537,10 +386,10 @@ def run_editor(preset: str | Path | None, *, engine: str = "auto", run_frames: i
     app = EditorApp(state)
     app.build()
     if screenshot is not None:
-        app.script = app.screenshot_script(run_frames or 0, Path(screenshot),
-                                           Path(layout_json) if layout_json else None)
+        app.script = screenshot_script(app, run_frames or 0, Path(screenshot),
+                                       Path(layout_json) if layout_json else None)
     elif run_frames:
-        app.script = app.run_script(run_frames)
+        app.script = run_script(app, run_frames)
     code = app.run()
     if screenshot is not None:
         for entry in state.log:

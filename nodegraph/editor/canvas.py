@@ -194,7 +194,7 @@ class Canvas:
         for node_id, view in self.nodes.items():
             node = status.nodes.get(node_id)
             if node is not None and (node.frames or node.errors):
-                stats = f"{node.ms:5.1f} ms   {node.drops} drop{'s' * (node.drops != 1)}   {node.errors} err"
+                stats = f"{node.ms_mean:5.1f} ms   {node.drops} drop{'s' * (node.drops != 1)}   {node.errors} err"
             elif status.active:
                 running = self.state.session.graph.nodes if self.state.session is not None else {}
                 stats = "waiting for frames" if node_id in running else "not in this run (restart it)"

@@ -202,7 +202,7 @@ class Inspector:
             if node is None:
                 text = ""
             else:
-                text = (f"frames {node.frames}   {node.ms:.2f} ms mean   {node.ms_p95:.2f} ms p95\n"
+                text = (f"frames {node.frames}   {node.ms_mean:.2f} ms mean   {node.ms_p95:.2f} ms p95\n"
                         f"drops {node.drops}   errors {node.errors}"
                         + (f"\nlast error: {node.last_error}" if node.last_error else ""))
             if dpg.get_value(self.details) != text:

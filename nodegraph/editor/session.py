@@ -2,8 +2,7 @@
 status (per-node stats, fps, latency, errors, processes) read without blocking the UI.
 
 The editor talks to either runner, the multiprocess `Runtime` or (where asked for) the in-process
-`SequentialRunner`, through what they share: `run(progress)`, `stop()`, `set_param(node, name,
-value)`, `preview(node)`, `snapshot()` (live stats, one shape) and `pids()`.
+`SequentialRunner`, through what they share: the `runner.Runner` protocol.
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -20,6 +19,7 @@ from ..errors import InvalidInput
 from ..graph import Graph
 from ..plan import make_plan
 from ..registry import Registry
+from ..runner import NodeSnapshot, Runner
 
 log = logging.getLogger("nodegraph")
 
@@ -29,20 +29,6 @@ ENGINES = ("auto", "process", "sequential")  # auto: the multiprocess runtime
 # waiting behind busy stages is what made UI frames late. Measured on 2 cores under Xvfb with
 # video_swap: UI frame p95 35 ms -> 23-26 ms (niceness 5: 26-33 ms), the pipeline's fps the same.
 STAGE_NICENESS = 10
-
-
-class Runner(Protocol):
-    def run(self, progress=None) -> Any: ...
-
-    def stop(self, now: bool = False) -> None: ...
-
-    def set_param(self, node_id: str, name: str, value: Any) -> None: ...
-
-    def preview(self, node_id: str) -> np.ndarray | None: ...
-
-    def snapshot(self) -> dict: ...
-
-    def pids(self) -> dict[str, int]: ...
 
 
 def make_runner(graph: Graph, registry: Registry, *, frames: int | None, mode: str | None,
@@ -77,16 +63,6 @@ def plan_stages(graph: Graph, registry: Registry) -> list[tuple[str, list[str]]]
 
 
 @dataclass
-class NodeStatus:
-    frames: int = 0
-    ms: float = 0.0  # mean ms per frame
-    ms_p95: float = 0.0
-    drops: int = 0
-    errors: int = 0
-    last_error: str = ""
-
-
-@dataclass
 class RunStatus:
     state: str = "idle"  # idle, starting, running, finished, stopped, failed
     frames: int = 0
@@ -94,7 +70,7 @@ class RunStatus:
     latency_p50: float = 0.0
     latency_p95: float = 0.0
     message: str = ""  # why it failed, or how it ended
-    nodes: dict[str, NodeStatus] = field(default_factory=dict)
+    nodes: dict[str, NodeSnapshot] = field(default_factory=dict)
     pids: dict[str, int] = field(default_factory=dict)  # stage name -> process id
 
     @property
@@ -205,7 +181,7 @@ class RunSession:
         runner = self.runner
         if runner is None:
             return plan_stages(self.graph, self.registry)
-        return [(name, list(stage["nodes"])) for name, stage in runner.snapshot()["stages"].items()]
+        return [(name, list(stage.nodes)) for name, stage in runner.snapshot().stages.items()]
 
     # -- live status -----------------------------------------------------------------
 
@@ -215,11 +191,9 @@ class RunSession:
         if runner is None:
             return status
         snap = runner.snapshot()
-        status.frames, status.fps = int(snap["frames"]), float(snap["fps"])
-        status.latency_p50, status.latency_p95 = snap["latency_ms"]["p50"], snap["latency_ms"]["p95"]
-        for node_id, n in snap["nodes"].items():
-            status.nodes[node_id] = NodeStatus(n["frames"], n["ms_mean"], n["ms_p95"], n["drops"], n["errors"],
-                                               n["last_error"])
+        status.frames, status.fps = snap.frames, snap.fps
+        status.latency_p50, status.latency_p95 = snap.latency_p50, snap.latency_p95
+        status.nodes = dict(snap.nodes)
         report = self.report
         if not status.active and report is not None and report.elapsed_s:
             # the whole run's figures, not the last seconds' (which fade to zero once it ends)

@@ -4,15 +4,9 @@ preview taps, and stops the run cleanly (Ctrl-C included), leaving no shared mem
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import multiprocessing as mp
-import signal
-import sys
 import threading
 import time
-from dataclasses import dataclass, field
-from multiprocessing import resource_tracker
 from multiprocessing.connection import wait
 
 from .. import shm
@@ -23,10 +17,27 @@ from ..node import StreamInfo
 from ..params import Path as PathParam
 from ..plan import make_plan
 from ..registry import Registry, default_registry
-from ..stats import WINDOW, NodeStats, RunReport, percentile
-from .channels import Inlet
-from .config import InletConfig, NodeConfig, OutletConfig, StageConfig, tap_suffix
-from .worker import stage_main
+from ..runner import NodeSnapshot, RunSnapshot, StageSnapshot, run_snapshot
+from ..stats import RunReport
+from .config import InletConfig, NodeConfig, OutletConfig, StageConfig
+from .protocol import (
+    Created,
+    Done,
+    Error,
+    Failed,
+    Go,
+    Loaded,
+    Log,
+    Ready,
+    SetParam,
+    StageStats,
+    Start,
+    Stats,
+    Stop,
+    ToSupervisor,
+)
+from .stages import StageRun, abort_rings, exit_text, forget_segments, spawn
+from .taps import PreviewTaps
 
 log = logging.getLogger("nodegraph")
 
@@ -34,59 +45,6 @@ GRACE_S = 3.0  # after a stop, how long the sources' end-of-stream may take to f
 ABORT_S = 3.0  # after "stop now", how long stages get before their rings are aborted and they are killed
 MAX_RESTARTS = 3  # per stage; one more death stops the run
 MODES = ("lossless", "realtime")
-
-
-@dataclass
-class _StageRun:
-    """One stage of the plan and its current process."""
-
-    name: str
-    nodes: tuple[str, ...]
-    process: mp.process.BaseProcess | None = None
-    conn: object = None
-    state: str = "new"  # starting, loaded, ready, running, done, dead
-    frames: int = 0
-    last_frame_at: float | None = None
-    summaries: dict = field(default_factory=dict)  # node id -> this incarnation's NodeStats summary
-    earlier: dict = field(default_factory=dict)  # node id -> summaries of dead incarnations, merged
-    earlier_frames: int = 0
-    restarts: int = 0
-    created: list = field(default_factory=list)  # segments this incarnation created
-    orphans: list = field(default_factory=list)  # segments created by incarnations that died
-    stream: list | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @property
-    def total_frames(self) -> int:
-        return self.earlier_frames + self.frames
-
-    def summary(self, node_id: str) -> dict:
-        """The node's NodeStats summary over every incarnation (zeros before its first stats)."""
-        return _merge(self.earlier.get(node_id, {}), self.summaries.get(node_id, {})) or NodeStats().summary()
-
-
-def _merge(a: dict, b: dict) -> dict:
-    """Two NodeStats summaries of one node (a dead incarnation and its successor) as one."""
-    if not a:
-        return dict(b)
-    if not b:
-        return dict(a)
-    frames = a["frames"] + b["frames"]
-    mean = (a["ms_mean"] * a["frames"] + b["ms_mean"] * b["frames"]) / frames if frames else 0.0
-    return {"frames": frames, "ms_mean": round(mean, 3), "ms_p95": b["ms_p95"] if b["frames"] else a["ms_p95"],
-            "drops": a["drops"] + b["drops"], "errors": a["errors"] + b["errors"],
-            "last_error": b["last_error"] or a["last_error"]}
-
-
-def _exit_text(code: int | None) -> str:
-    if code is None:
-        return "still running"
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit code {code}"
 
 
 class Runtime:
@@ -127,7 +85,7 @@ class Runtime:
         self.mode: str | None = mode
         self.run_id: str | None = None
         self.report = RunReport(mode=mode or "lossless")
-        self._stages = {s.name: _StageRun(s.name, s.nodes) for s in self.plan.stages}
+        self._stages = {s.name: StageRun(s.name, s.nodes) for s in self.plan.stages}
         self._stage_of = {n: s.name for s in self.plan.stages for n in s.nodes}
         self._overrides: dict[str, dict] = {}
         self._stream: StreamInfo | None = None
@@ -135,9 +93,7 @@ class Runtime:
         self._stop = threading.Event()
         self._stop_now = False
         self._lock = threading.Lock()  # stats and stage records, read by snapshot()
-        self._preview_lock = threading.Lock()
-        self._taps: dict[str, Inlet] = {}
-        self._pictures: dict = {}
+        self._taps = PreviewTaps(self.tap_index)
         self._started: float | None = None
         self._ended: float | None = None
         self._rate = RecentRate()
@@ -170,53 +126,27 @@ class Runtime:
             run = self._stages[self._stage_of[node_id]]
             live = run.state in ("starting", "loaded", "ready", "running")
         if live:
-            self._send(run, "param", node_id, name, value)
+            run.send(SetParam(node_id, name, value))
 
     def preview(self, node_id: str):
         """The latest picture of the node's output (a sink's: its input), or None; never torn."""
-        if node_id not in self.tap_index:
-            return None
-        with self._preview_lock:
-            if self.run_id is not None and self._ended is None:
-                inlet = self._taps.get(node_id)
-                if inlet is None:
-                    index = self.tap_index[node_id]
-                    inlet = self._taps[node_id] = Inlet(self.run_id, lambda g: tap_suffix(index, g), 0, False)
-                try:
-                    packet = inlet.read(0)
-                except shm.RingAborted:
-                    packet = None
-                if packet is not None and not packet.eos:
-                    self._pictures[node_id] = packet.value
-            return self._pictures.get(node_id)
+        return self._taps.latest(node_id)
 
     def pids(self) -> dict[str, int]:
         with self._lock:
             return {name: run.process.pid for name, run in self._stages.items() if run.process is not None}
 
-    def snapshot(self) -> dict:
+    def snapshot(self) -> RunSnapshot:
         """Live stats for the editor's run bar: per node, per stage, and the run's fps and latency."""
         with self._lock:
-            now = time.monotonic()
-            frames = self._frames_done()
-            fps = self._rate.fps()
-            latency = list(self.report.latency_ms)[-WINDOW:]
-            nodes = {}
-            for run in self._stages.values():
-                for node_id in run.nodes:
-                    nodes[node_id] = {**run.summary(node_id), "stage": run.name}
-            return {
-                "running": self._started is not None and self._ended is None,
-                "mode": self.mode,
-                "frames": frames,
-                "elapsed_s": round((self._ended or now) - self._started, 3) if self._started else 0.0,
-                "fps": round(fps, 2),
-                "latency_ms": {"p50": round(percentile(latency, 50), 2), "p95": round(percentile(latency, 95), 2)},
-                "nodes": nodes,
-                "stages": {run.name: {"nodes": list(run.nodes), "state": run.state, "restarts": run.restarts,
-                                      "pid": run.process.pid if run.process else None}
-                           for run in self._stages.values()},
-            }
+            nodes = {node_id: NodeSnapshot.of(run.name, run.summary(node_id))
+                     for run in self._stages.values() for node_id in run.nodes}
+            stages = {run.name: StageSnapshot(run.nodes, run.state, run.restarts,
+                                              run.process.pid if run.process else None)
+                      for run in self._stages.values()}
+            return run_snapshot(started=self._started, ended=self._ended, mode=self.mode,
+                                frames=self._frames_done(), fps=self._rate.fps(), report=self.report,
+                                nodes=nodes, stages=stages)
 
     # -- running --------------------------------------------------------------------
 
@@ -224,6 +154,7 @@ class Runtime:
         if self.run_id is not None:
             raise RuntimeError("a Runtime runs once; make a new one for another run")
         self.run_id = shm.new_run_id()
+        self._taps.open(self.run_id)
         with stop_signals(self._on_signal):
             try:
                 if self._start():
@@ -255,25 +186,10 @@ class Runtime:
         return StageConfig(self.run_id, name, stage.threads, tuple(nodes), inlets, outlets, taps, self.max_frames,
                            log.getEffectiveLevel(), resume, self.niceness, self.spin)
 
-    def _spawn(self, run: _StageRun, resume: bool) -> None:
-        ctx = mp.get_context("spawn")
-        parent, child = ctx.Pipe()
+    def _spawn(self, run: StageRun, resume: bool) -> None:
         needs_main = any(cls.__module__ == "__main__" for cls in self.classes.values())
-        with self._lock:
-            process = ctx.Process(target=stage_main, args=(self._config(run.name, resume), child),
-                                  name=f"nodegraph-{run.name}", daemon=True)
-            with _signals_held(), _main_hidden(not needs_main):
-                process.start()
-            run.process, run.conn, run.state = process, parent, "starting"
-            run.frames, run.summaries, run.created, run.stream = 0, {}, [], None
-        child.close()
-
-    def _send(self, run: _StageRun, *message) -> None:
-        with run.lock:
-            try:
-                run.conn.send(message)
-            except (OSError, EOFError, AttributeError):
-                pass  # the process is gone; its death is handled by the loop
+        with self._lock:  # with set_param's lock: an edit is in the new process's config or sent to it
+            run.reset(*spawn(self._config(run.name, resume), needs_main))
 
     def _start(self) -> bool:
         """Start every stage and take them through the handshake; False when stopped meanwhile.
@@ -287,14 +203,14 @@ class Runtime:
         self.mode = mode
         self.report.mode = mode
         for run in self._stages.values():
-            self._send(run, "start", self._stream, mode)
+            run.send(Start(self._stream, mode))
         self._wait_all("ready")
         if self._stop.is_set():
             return False
         self._started = time.monotonic()
         for run in self._stages.values():
             run.state = "running"
-            self._send(run, "go")
+            run.send(Go())
         return True
 
     def _wait_all(self, state: str) -> None:
@@ -307,11 +223,11 @@ class Runtime:
             for run in self._stages.values():
                 if run.state == "dead":
                     raise RunFailed(f"stage {run.name} (nodes: {', '.join(run.nodes)}) died while starting "
-                                    f"({_exit_text(run.process.exitcode)})")
+                                    f"({exit_text(run.process.exitcode)})")
 
     def _stream_and_mode(self) -> tuple[StreamInfo, str]:
         """The stream's info as the sequential executor derives it, and the run's mode."""
-        sources = {node_id: (info, live) for run in self._stages.values() for node_id, info, live in run.stream or []}
+        sources = {s.node_id: (s.stream, s.live) for run in self._stages.values() for s in run.stream or ()}
         ordered = [sources[n] for n in self.graph.topological_order() if n in sources]
         stream = stream_of(info for info, _ in ordered)
         mode = self.requested_mode or ("realtime" if any(live for _, live in ordered) else "lossless")
@@ -334,45 +250,44 @@ class Runtime:
                 if run.state not in ("done", "dead"):
                     self._on_death(run)
 
-    def _receive(self, run: _StageRun) -> None:
+    def _receive(self, run: StageRun) -> None:
         try:
             while run.conn.poll():
                 self._on_message(run, run.conn.recv())
         except (OSError, EOFError):
             pass
 
-    def _on_message(self, run: _StageRun, message) -> None:
-        kind = message[0]
-        if kind in ("stream", "loaded"):
-            run.stream = message[1] if kind == "stream" else []
-            run.state = "loaded"
-            if self._stream is not None:  # a restarted stage: the run is under way
-                self._send(run, "start", self._stream, self.mode)
-        elif kind == "ready":
-            run.state = "ready"
-            if self._started is not None:
-                run.state = "running"
-                self._send(run, "go")
-        elif kind == "created":
-            run.created.append(message[1])
-        elif kind == "log":
-            self._relay(message[1], message[2])
-        elif kind == "stats":
-            self._take_stats(run, message[1])
-        elif kind == "failed":
-            self._fail(message[1])
-        elif kind == "done":
-            self._take_stats(run, message[1])
-            run.state = "done"
-            if message[2]:
-                self._fail(message[2])
-        elif kind == "error":
-            run.state = "done"
-            if self._started is None:
-                self._start_error = self._start_error or (InvalidInput if message[1] == "invalid"
-                                                          else RunFailed)(message[2])
-            else:
-                self._fail(f"stage {run.name} could not start again: {message[2]}", now=True)
+    def _on_message(self, run: StageRun, message: ToSupervisor) -> None:
+        match message:
+            case Loaded(sources=sources):
+                run.stream = sources
+                run.state = "loaded"
+                if self._stream is not None:  # a restarted stage: the run is under way
+                    run.send(Start(self._stream, self.mode))
+            case Ready():
+                run.state = "ready"
+                if self._started is not None:
+                    run.state = "running"
+                    run.send(Go())
+            case Created(segment=name):
+                run.created.append(name)
+            case Log(level=level, text=text):
+                self._relay(level, text)
+            case Stats(stats=stats):
+                self._take_stats(run, stats)
+            case Failed(message=text):
+                self._fail(text)
+            case Done(stats=stats, failures=failures):
+                self._take_stats(run, stats)
+                run.state = "done"
+                if failures:
+                    self._fail(failures)
+            case Error(invalid=invalid, message=text):
+                run.state = "done"
+                if self._started is None:
+                    self._start_error = self._start_error or (InvalidInput if invalid else RunFailed)(text)
+                else:
+                    self._fail(f"stage {run.name} could not start again: {text}", now=True)
 
     def _relay(self, level: int, text: str) -> None:
         """A stage's log line, printed here; an INFO line (an announcement, like the onnxruntime
@@ -383,12 +298,12 @@ class Runtime:
             self._announced.add(text)
         log.log(level, text)
 
-    def _take_stats(self, run: _StageRun, stats: dict) -> None:
+    def _take_stats(self, run: StageRun, stats: StageStats) -> None:
         with self._lock:
-            run.frames = stats["frames"]
-            run.last_frame_at = stats["last_frame_at"] or run.last_frame_at
-            run.summaries = stats["nodes"]
-            self.report.latency_ms.extend(stats["latency"])
+            run.frames = stats.frames
+            run.last_frame_at = stats.last_frame_at or run.last_frame_at
+            run.summaries = stats.nodes
+            self.report.latency_ms.extend(stats.latency)
 
     def _fail(self, message: str, now: bool = False) -> None:
         log.debug("%s", message)  # the caller reports it once (the CLI prints report.error)
@@ -397,30 +312,17 @@ class Runtime:
         self._stop_now = self._stop_now or now
         self._stop.set()
 
-    def _on_death(self, run: _StageRun) -> None:
-        what = f"stage {run.name} (nodes: {', '.join(run.nodes)}) died ({_exit_text(run.process.exitcode)})"
+    def _on_death(self, run: StageRun) -> None:
+        what = run.death()
         with self._lock:
-            run.state = "dead"
-            run.orphans += run.created
-            run.earlier_frames += run.frames
-            run.earlier = {n: _merge(run.earlier.get(n, {}), run.summaries.get(n, {})) for n in run.nodes}
-            run.summaries, run.frames = {}, 0
-        if self._started is None:
-            return  # _wait_all reports it
-        if self._stop.is_set():
-            return
-        sinks = sorted(self.sink_nodes.intersection(run.nodes))
+            run.died()
+        if self._started is None or self._stop.is_set():
+            return  # while starting, _wait_all reports it
         writers = [n for n in run.nodes if not self.classes[n].restartable]
-        if writers:
-            self._fail(f"{what} after about {run.total_frames} frames; it held {', '.join(writers)}, whose "
-                       "output a new process would start again and overwrite, so the run stopped (the other "
-                       "stages' outputs were closed and stay playable)", now=True)
-        elif self.mode == "lossless" and sinks:
-            self._fail(f"{what} after about {run.total_frames} frames; it wrote the outputs of "
-                       f"{', '.join(sinks)}, which cannot be resumed without losing frames, so the run stopped "
-                       "(the other stages' outputs were closed and stay playable)", now=True)
-        elif run.restarts >= MAX_RESTARTS:
-            self._fail(f"{what} for the {MAX_RESTARTS + 1}th time; the run stopped", now=True)
+        sinks = sorted(self.sink_nodes.intersection(run.nodes)) if self.mode == "lossless" else []
+        refusal = run.why_not_restart(what, writers, sinks, MAX_RESTARTS)
+        if refusal:
+            self._fail(refusal, now=True)
         else:
             log.warning("%s; restarting it", what)
             run.restarts += 1
@@ -439,11 +341,11 @@ class Runtime:
             if self._stop.is_set() and phase == "running":
                 phase, since = "flushing", now
                 for name in self.source_stages:
-                    self._send(self._stages[name], "stop", "flush")
+                    self._stages[name].send(Stop())
             if phase == "flushing" and (self._stop_now or now - since > GRACE_S):
                 phase, since = "stopping", now
                 for run in self._stages.values():
-                    self._send(run, "stop", "now")
+                    run.send(Stop(now=True))
             if phase == "stopping" and now - since > ABORT_S:
                 break  # _shutdown aborts the rings and ends the processes
             with self._lock:
@@ -458,14 +360,14 @@ class Runtime:
         runs = [r for r in self._stages.values() if r.process is not None]
         for run in runs:
             if run.process.is_alive():
-                self._send(run, "stop", "now")
+                run.send(Stop(now=True))
         deadline = time.monotonic() + 2.0
         while (alive := [r for r in runs if r.process.is_alive()]) and time.monotonic() < deadline:
             wait([r.conn for r in alive] + [r.process.sentinel for r in alive], 0.05)
             for run in alive:
                 self._receive(run)  # keep reading: a stage blocked on a full pipe would never end
         if any(r.process.is_alive() for r in runs):
-            self._abort_rings()
+            abort_rings(self.run_id, {n for run in self._stages.values() for n in [*run.created, *run.orphans]})
             for run in runs:
                 run.process.join(1.0)
                 if run.process.is_alive():
@@ -477,15 +379,9 @@ class Runtime:
             run.conn.close()
             if run.state != "done":
                 run.orphans += run.created
-        with self._preview_lock:
-            for inlet in self._taps.values():
-                inlet.close()
-            self._taps.clear()
+        self._taps.close()
         shm.cleanup(self.run_id)
-        for run in runs:  # registered by processes that died: the shared resource tracker still lists them
-            for name in run.orphans:
-                with contextlib.suppress(Exception):
-                    resource_tracker.unregister("/" + name, "shared_memory")
+        forget_segments(name for run in runs for name in run.orphans)
         report = self.report
         # from "go" to the last frame out (closing the files is not per-frame work, as in SequentialRunner)
         finished = [self._stages[n].last_frame_at for n in self.end_stages if self._stages[n].last_frame_at]
@@ -495,44 +391,3 @@ class Runtime:
         report.nodes = {}
         for node_id in self.graph.topological_order():
             report.nodes[node_id] = self._stages[self._stage_of[node_id]].summary(node_id)
-
-    def _abort_rings(self) -> None:
-        names = {n for run in self._stages.values() for n in [*run.created, *run.orphans]}
-        for name in sorted(names.union(shm.segments(self.run_id))):
-            with contextlib.suppress(Exception):
-                ring = shm.Ring.attach(name)
-                ring.abort()
-                ring.close()
-
-
-@contextlib.contextmanager
-def _signals_held():
-    """Start children with SIGINT and SIGTERM blocked: they inherit the mask through exec and ignore
-    both before unblocking them (Ctrl-C and a SIGTERM to the process group are the supervisor's to
-    handle), while here a signal that came meanwhile is delivered once the child is started."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
-@contextlib.contextmanager
-def _main_hidden(hide: bool):
-    """A spawned child runs the parent's main module again, so that classes defined there can be
-    found. When no node class lives there, hide it: children start faster, and a script without
-    an `if __name__ == "__main__"` guard does not start a run in every child."""
-    main = sys.modules.get("__main__")
-    if not hide or main is None:
-        yield
-        return
-    saved = {key: main.__dict__[key] for key in ("__spec__", "__file__") if key in main.__dict__}
-    main.__spec__ = None
-    main.__dict__.pop("__file__", None)
-    try:
-        yield
-    finally:
-        main.__dict__.update(saved)

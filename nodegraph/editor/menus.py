@@ -1,0 +1,98 @@
+"""The editor's menus: the menu bar, the canvas's right-click menu, and the keyboard shortcuts."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import dearpygui.dearpygui as dpg
+
+from . import theme
+from .panels import CATEGORIES
+
+if TYPE_CHECKING:
+    from .app import EditorApp
+
+
+def menu_bar(app: EditorApp) -> None:
+    with dpg.menu_bar(parent=app.root):
+        with dpg.menu(label="File"):
+            dpg.add_menu_item(label="New", shortcut="Ctrl+N", callback=lambda: app.guard(app.state.new))
+            dpg.add_menu_item(label="Open...", shortcut="Ctrl+O", callback=app.open_dialog)
+            app.recent_menu = dpg.add_menu(label="Open recent")
+            dpg.add_menu_item(label="Save", shortcut="Ctrl+S", callback=lambda: app.save())
+            dpg.add_menu_item(label="Save as...", shortcut="Ctrl+Shift+S", callback=lambda: app.save_as())
+            dpg.add_separator()
+            dpg.add_menu_item(label="Quit", callback=lambda: app.guard(app.request_quit))
+        with dpg.menu(label="Edit"):
+            dpg.add_menu_item(label="Undo", shortcut="Ctrl+Z", callback=lambda: app.state.undo())
+            dpg.add_menu_item(label="Redo", shortcut="Ctrl+Y", callback=lambda: app.state.redo())
+            dpg.add_menu_item(label="Delete selection", shortcut="Delete", callback=app.delete_selection)
+            dpg.add_menu_item(label="Auto layout", callback=app.relayout)
+        with dpg.menu(label="Run"):
+            dpg.add_menu_item(label="Run", shortcut="F5", callback=app.run_pipeline)
+            dpg.add_menu_item(label="Stop", shortcut="Shift+F5", callback=app.stop_pipeline)
+        with dpg.menu(label="View"):
+            dpg.add_menu_item(label="Live viewer of the selected node", shortcut="double-click",
+                              callback=lambda: [app.open_viewer(n) for n in sorted(app.state.selection)])
+
+
+def context_menu(app: EditorApp, node_id: str | None, x: float, y: float) -> int | str:
+    """The right-click menu at (x, y): for the node under the mouse, else for the selection and the canvas."""
+    with dpg.window(popup=True, no_title_bar=True, autosize=True, pos=[int(x), int(y)]) as menu:
+        def item(label, action):
+            def run():
+                dpg.delete_item(menu)
+                app.popup = None
+                action()
+            dpg.add_menu_item(label=label, callback=run)
+
+        if node_id is not None:
+            dpg.add_text(node_id, color=theme.DIM)
+            item("Open live viewer", lambda: app.open_viewer(node_id))
+            item("Delete node", lambda: app.state.remove_nodes([node_id]))
+            links = app.state.graph.links_into(node_id) + app.state.graph.links_from(node_id)
+            if links:
+                item(f"Delete its {len(links)} link(s)", lambda: app.state.remove_links(links))
+        else:
+            nodes, links = app.canvas.selected()
+            if nodes or links:
+                item(f"Delete selection ({len(nodes)} nodes, {len(links)} links)",
+                     lambda: app.state.delete(nodes, links))
+            position = app.canvas.screen_to_graph(x, y)
+            with dpg.menu(label="Add node"):
+                by_category: dict[str, list[str]] = {}
+                for cls in app.state.registry:
+                    by_category.setdefault(cls.category, []).append(cls.type_name())
+                for category in [c for c in CATEGORIES if c in by_category] + sorted(
+                        set(by_category) - set(CATEGORIES)):
+                    with dpg.menu(label=category):
+                        for name in by_category[category]:
+                            item(name, lambda name=name: app.state.add_node(name, position))
+            item("Auto layout", app.relayout)
+    return menu
+
+
+def shortcut(app: EditorApp, key: int) -> None:
+    """What a key press does (the menus show the same shortcuts)."""
+    ctrl, shift = dpg.is_key_down(dpg.mvKey_ModCtrl), dpg.is_key_down(dpg.mvKey_ModShift)
+    if key == dpg.mvKey_F5:
+        app.stop_pipeline() if shift else app.run_pipeline()
+    elif ctrl and key == dpg.mvKey_S:
+        app.save_as() if shift else app.save()
+    elif ctrl and key == dpg.mvKey_O:
+        app.open_dialog()
+    elif ctrl and key == dpg.mvKey_N:
+        app.guard(app.state.new)
+    elif typing_in_a_field():
+        return  # Delete and Ctrl+Z belong to the text field
+    elif ctrl and key == dpg.mvKey_Z:
+        app.state.redo() if shift else app.state.undo()
+    elif ctrl and key == dpg.mvKey_Y:
+        app.state.redo()
+    elif key == dpg.mvKey_Delete:
+        app.delete_selection()
+
+
+def typing_in_a_field() -> bool:
+    focused = dpg.get_focused_item()
+    return bool(focused) and dpg.is_item_active(focused)

@@ -1,0 +1,99 @@
+"""Scripted editor runs, for docs and tests: run a number of frames once the window is up, or run
+them, wait for every thumbnail and save a screenshot (and where each node was drawn) before quitting."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import cv2
+import dearpygui.dearpygui as dpg
+import numpy as np
+
+from ..errors import EXIT_FAILED, EXIT_INVALID
+
+if TYPE_CHECKING:
+    from .app import EditorApp
+
+
+def run_script(app: EditorApp, frames: int) -> Iterator[None]:
+    """Start a run of `frames` frames once the window is up; the editor stays open."""
+    for _ in range(4):
+        yield
+    app.state.start_run(frames=frames)
+
+
+def fit_viewport_to_graph(app: EditorApp, margin: int = 40, limit: tuple[int, int] = (3840, 2400)) -> None:
+    """Grow the window so that every node is inside the canvas and clear of the minimap (which
+    takes the bottom-right fifth of the canvas): a screenshot shows the whole graph."""
+    rects = list(app.canvas.node_rects().values())
+    if not rects:
+        return
+    left, top, width, height = app.canvas.screen_rect()
+    need_w = max(width, max(x + w for x, y, w, h in rects) + margin - left)
+    need_h = max(height, max(y + h for x, y, w, h in rects) + margin - top)
+    if any(x + w > left + 0.78 * need_w for x, y, w, h in rects):
+        need_h = max(need_h, (max(y + h for x, y, w, h in rects) + margin - top) / 0.78)
+    grow_x, grow_y = need_w - width, need_h - height
+    if grow_x > 0 or grow_y > 0:
+        dpg.set_viewport_width(min(limit[0], int(dpg.get_viewport_width() + max(0, grow_x))))
+        dpg.set_viewport_height(min(limit[1], int(dpg.get_viewport_height() + max(0, grow_y))))
+
+
+def screenshot_script(app: EditorApp, frames: int, path: Path, layout_path: Path | None = None,
+                      timeout_s: float = 300.0) -> Iterator[None]:
+    """Open, run `frames` frames, wait for every thumbnail, save a screenshot, quit."""
+    app.full_rate = True
+    for _ in range(4):
+        yield
+    fit_viewport_to_graph(app)
+    for _ in range(4):
+        yield
+    if not frames:
+        pass
+    elif app.state.start_run(frames=frames):
+        deadline = time.monotonic() + timeout_s
+        while app.state.running:
+            if time.monotonic() > deadline:
+                app.state.say(f"the run did not finish {frames} frames within {timeout_s:.0f} s", "error")
+                app.state.stop_run()
+                app.exit_code = EXIT_FAILED
+                deadline = float("inf")
+            yield
+        status = app.state.poll()
+        if status.state == "failed":
+            app.exit_code = EXIT_FAILED
+        app.pump.source(app.state.session.preview)
+        app.pump.poll_once()  # the last pictures of a short run
+    else:
+        app.exit_code = EXIT_INVALID
+    app._next_status = 0.0
+    for _ in range(6):  # textures show one frame late; let the stats and log settle too
+        yield
+    captured = []
+    dpg.output_frame_buffer(callback=lambda sender, buffer: captured.append(buffer))
+    for _ in range(200):
+        if captured:
+            break
+        yield
+    if not captured:
+        app.state.say("the screenshot did not arrive", "error")
+        app.exit_code = EXIT_FAILED
+        return
+    width = dpg.get_viewport_client_width()
+    pixels = np.frombuffer(captured[0], np.float32)
+    height = pixels.size // (4 * width)
+    rgba = (pixels[: height * width * 4].reshape(height, width, 4) * 255.0 + 0.5).clip(0, 255).astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGR)):
+        app.state.say(f"cannot write the screenshot {path}", "error")
+        app.exit_code = EXIT_FAILED
+    if layout_path is not None:
+        layout = {"size": [width, height], "canvas": list(app.canvas.screen_rect()),
+                  "nodes": {node_id: {"thumbnail": rect, "node": app.canvas.node_rects()[node_id],
+                                      "previews": app.pump.updates.get(node_id, 0)}
+                            for node_id, rect in app.canvas.thumbnail_rects().items()}}
+        layout_path.write_text(json.dumps(layout, indent=1) + "\n", encoding="utf-8")

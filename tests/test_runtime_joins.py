@@ -1,0 +1,90 @@
+"""The joins of a stage's inputs, on real shared-memory rings: lossless (one frame id from every
+input, out of step is an error naming them) and realtime (the newest common frame id, frames lost
+counted)."""
+
+import numpy as np
+import pytest
+
+from nodegraph import shm
+from nodegraph.errors import RunFailed
+from nodegraph.runtime.channels import Inlet, Outlet
+from nodegraph.runtime.joins import RealtimeJoin, join_lossless
+
+
+def frame(n):
+    return np.full((4, 6, 3), n, np.uint8)
+
+
+@pytest.fixture
+def rings():
+    """(outlets, inlets keyed by producer port) of two rings, in the mode asked for."""
+    run_id = shm.new_run_id()
+    made = []
+
+    def make(lossless):
+        outlets = [Outlet(run_id, lambda g, i=i: f"j{i}g{g}", 1, 4, lossless) for i in range(2)]
+        inlets = [(("a", "frame"), Inlet(run_id, lambda g: f"j0g{g}", 0, lossless)),
+                  (("b", "frame"), Inlet(run_id, lambda g: f"j1g{g}", 0, lossless))]
+        made.extend([*outlets, *(inlet for _, inlet in inlets)])
+        return outlets, inlets
+
+    yield make
+    for channel in made:
+        channel.close()
+    shm.cleanup(run_id)
+    assert shm.segments(run_id) == []
+
+
+def read_one(inlet):
+    packet = inlet.read(5.0)
+    assert packet is not None
+    return packet
+
+
+def test_a_lossless_join_gives_one_frame_id_from_every_input(rings):
+    (a, b), inlets = rings(True)
+    for n in range(2):
+        a.write(n, 10.0 + n, frame(n))
+        b.write(n, 9.0 + n, frame(100 + n))
+    for n in range(2):
+        frame_id, capture_time, values = join_lossless("s1", inlets, read_one)
+        assert (frame_id, capture_time) == (n, 9.0 + n)  # as old as its oldest input
+        assert values[("a", "frame")][0, 0, 0] == n and values[("b", "frame")][0, 0, 0] == 100 + n
+        for _, inlet in inlets:
+            inlet.release()
+    a.write(2, 0.0, frame(2))
+    b.write(3, 0.0, frame(3))
+    with pytest.raises(RunFailed, match=r"stage s1: inputs a.frame, b.frame are out of step "
+                                        r"\(frame 3 of b.frame came with frame 2\)"):
+        join_lossless("s1", inlets, read_one)
+
+
+def test_a_lossless_join_adds_the_stages_own_sources_and_ends_with_the_stream(rings):
+    (a, b), inlets = rings(True)
+    a.write(5, 3.0, frame(5))
+    b.write(5, 4.0, frame(6))
+    sourced = (5, 2.0, {("src", "frame"): frame(1)})
+    frame_id, capture_time, values = join_lossless("s1", inlets, read_one, sourced)
+    assert (frame_id, capture_time, len(values)) == (5, 2.0, 3)
+    for _, inlet in inlets:
+        inlet.release()
+    a.write_eos()
+    b.write_eos()
+    assert join_lossless("s1", inlets, read_one) is None
+
+
+def test_a_realtime_join_takes_the_newest_common_frame_and_counts_what_was_lost(rings):
+    (a, b), inlets = rings(False)
+    for n in range(4):
+        a.write(n, float(n), frame(n))
+    for n in (2, 3):
+        b.write(n, float(n) - 0.5, frame(100 + n))
+    idled = []
+    join = RealtimeJoin(inlets, read_one, lambda: idled.append(1))
+    frame_id, capture_time, values = join.next()
+    assert (frame_id, capture_time) == (3, 2.5)
+    assert values[("a", "frame")][0, 0, 0] == 3 and values[("b", "frame")][0, 0, 0] == 103
+    assert join.drops == 1  # b, the sparser input, brought frames 2 and 3: frame 2 was lost here
+    a.write_eos()
+    b.write_eos()
+    assert join.next() is None
