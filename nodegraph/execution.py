@@ -31,7 +31,7 @@ STATS_EVERY_S = 0.25  # how often a run publishes its nodes' stats
 
 def passthrough(node: Node, inputs: dict[str, Any]) -> dict[str, Any]:
     """What goes out of a node that could not process a frame: each output that has an input
-    of the same name and a compatible type gets that input (no face found: the original
+    of the same name and a compatible type gets that input (a merger that failed: the original
     frame goes on); the others get None, and the nodes they feed skip the frame."""
     out = {}
     for name, out_type in node.outputs.items():
