@@ -72,6 +72,13 @@ def declared_outputs(node: Node, result: dict[str, Any]) -> dict[str, Any]:
     return {name: result.get(name) for name in node.outputs}
 
 
+def timed_setup(node: Node, stats: NodeStats) -> None:
+    """node.setup(), its time (models loaded and warmed up, files opened) kept as the node's startup_ms."""
+    start = time.perf_counter()
+    node.setup()
+    stats.startup_ms = (time.perf_counter() - start) * 1000.0
+
+
 def call_source(node: Node, frame_id: int, stats: NodeStats) -> dict[str, Any] | None:
     """Ask a source for frame `frame_id`; None when its stream has ended."""
     node.frame_id = frame_id

@@ -6,6 +6,7 @@ It is the reference the multiprocess runtime must match frame for frame (`nodegr
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import threading
@@ -21,6 +22,7 @@ from .execution import (
     frame_total,
     stop_signals,
     stream_of,
+    timed_setup,
 )
 from .graph import Graph
 from .node import Node
@@ -29,13 +31,16 @@ from .runner import ProgressCallback, RunSnapshot, StageSnapshot, node_snapshots
 from .stats import NodeStats, RunReport
 from .step import Step, apply_edit, read_sources, run_step
 
+log = logging.getLogger("nodegraph")
+
 STAGE = "main"  # the one "stage" an in-process run has, in snapshot() and pids()
 
 
-def open_nodes(graph: Graph, registry: Registry) -> dict[str, Node]:
+def open_nodes(graph: Graph, registry: Registry, stats: dict[str, NodeStats] | None = None) -> dict[str, Node]:
     """Validate the graph, instantiate every node and run the sources' setup first, so the
-    stream's fps and length are known to the other nodes' setup. Raises InvalidInput
-    with every problem when the graph is not runnable; closes what it opened on failure."""
+    stream's fps and length are known to the other nodes' setup; `stats` gets each setup's time.
+    Raises InvalidInput with every problem when the graph is not runnable; closes what it opened on
+    failure."""
     problems = graph.validate(registry)
     if problems:
         raise InvalidInput("the graph is not valid:\n  " + "\n  ".join(map(str, problems)))
@@ -45,13 +50,13 @@ def open_nodes(graph: Graph, registry: Registry) -> dict[str, Node]:
     try:
         sources = [n for n in nodes.values() if not n.inputs]
         for node in sources:
-            node.setup()
+            timed_setup(node, stats[node.id] if stats else NodeStats())
             opened.append(node)
         stream = stream_of(s.stream_info() for s in sources)
         for node in nodes.values():
             node.stream = stream
             if node.inputs:
-                node.setup()
+                timed_setup(node, stats[node.id] if stats else NodeStats())
                 opened.append(node)
     except BaseException:
         close_nodes(opened)
@@ -79,6 +84,7 @@ class SequentialRunner:
         self._pictures: dict[str, Any] = {}
         self._summaries: dict[str, dict] = {}
         self._rate = RecentRate()
+        self._begun = 0.0  # run() called: set-up starts
         self._started: float | None = None
         self._ended: float | None = None
         self.report = RunReport(mode="sequential")
@@ -139,7 +145,9 @@ class SequentialRunner:
 
     def run(self, progress: ProgressCallback | None = None) -> RunReport:
         report = self.report
-        nodes = open_nodes(self.graph, self.registry)
+        self._begun = time.monotonic()
+        nodes = open_nodes(self.graph, self.registry, self.stats)
+        log.info("started: set up in %.1f s", time.monotonic() - self._begun)
         self._steps = {node_id: Step(node_id, node, self.stats[node_id],
                                      tuple((link.dst_port, link.src, link.src_port)
                                            for link in self.graph.links_into(node_id)))
@@ -176,6 +184,8 @@ class SequentialRunner:
             run_step(self._steps.values(), frame_id, capture_time, values, self._show, self.report.latency_ms)
             frame_id += 1
             report.frames = frame_id
+            if report.first_frame_ms is None:
+                report.first_frame_ms = (time.monotonic() - self._begun) * 1000.0
             now = time.monotonic()
             if now - published >= STATS_EVERY_S:
                 published = now

@@ -21,6 +21,7 @@ class NodeStats:
     drops: int = 0
     total_ms: float = 0.0
     last_error: str = ""
+    startup_ms: float = 0.0  # setup(): models loaded and warmed up, files opened
     recent_ms: deque = field(default_factory=lambda: deque(maxlen=WINDOW))
 
     def record(self, ms: float) -> None:
@@ -40,6 +41,7 @@ class NodeStats:
             "drops": self.drops,
             "errors": self.errors,
             "last_error": self.last_error,
+            "startup_ms": round(self.startup_ms, 1),
         }
 
 
@@ -55,6 +57,7 @@ class RunReport:
     interrupted: bool = False
     error: str = ""
     processes: dict = field(default_factory=dict)  # stage name -> pid (multiprocess runs)
+    first_frame_ms: float | None = None  # from the run's start (set-up included) to its first frame out
 
     @property
     def fps(self) -> float:
@@ -72,6 +75,7 @@ class RunReport:
             "latency_ms": {"p50": self.latency(50), "p95": self.latency(95)},
             "drops": sum(n.get("drops", 0) for n in self.nodes.values()),
             "errors": sum(n.get("errors", 0) for n in self.nodes.values()),
+            "first_frame_ms": None if self.first_frame_ms is None else round(self.first_frame_ms, 1),
             "interrupted": self.interrupted,
             "error": self.error,
             "nodes": self.nodes,

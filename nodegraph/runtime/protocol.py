@@ -85,6 +85,7 @@ class StageStats:
     nodes: dict  # node id -> NodeStats summary
     latency: list = field(default_factory=list)  # ms, capture to sink, since the previous StageStats
     last_frame_at: float | None = None  # when the latest frame was done (monotonic, system-wide)
+    first_frame_at: float | None = None  # when this incarnation's first frame was done
 
 
 @dataclass(frozen=True)

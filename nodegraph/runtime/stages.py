@@ -30,6 +30,7 @@ class StageRun:
     state: str = "new"  # starting, loaded, ready, running, done, dead
     frames: int = 0
     last_frame_at: float | None = None
+    first_frame_at: float | None = None  # the earliest of any incarnation
     summaries: dict = field(default_factory=dict)  # node id -> this incarnation's NodeStats summary
     earlier: dict = field(default_factory=dict)  # node id -> summaries of dead incarnations, merged
     earlier_frames: int = 0
@@ -97,7 +98,7 @@ def merge_summaries(a: dict, b: dict) -> dict:
     mean = (a["ms_mean"] * a["frames"] + b["ms_mean"] * b["frames"]) / frames if frames else 0.0
     return {"frames": frames, "ms_mean": round(mean, 3), "ms_p95": b["ms_p95"] if b["frames"] else a["ms_p95"],
             "drops": a["drops"] + b["drops"], "errors": a["errors"] + b["errors"],
-            "last_error": b["last_error"] or a["last_error"]}
+            "last_error": b["last_error"] or a["last_error"], "startup_ms": b["startup_ms"]}
 
 
 def exit_text(code: int | None) -> str:

@@ -94,6 +94,7 @@ class Runtime:
         self._stop_now = False
         self._lock = threading.Lock()  # stats and stage records, read by snapshot()
         self._taps = PreviewTaps(self.tap_index)
+        self._begun = 0.0  # run() called: set-up starts
         self._started: float | None = None
         self._ended: float | None = None
         self._rate = RecentRate()
@@ -153,6 +154,7 @@ class Runtime:
     def run(self, progress=None) -> RunReport:
         if self.run_id is not None:
             raise RuntimeError("a Runtime runs once; make a new one for another run")
+        self._begun = time.monotonic()
         self.run_id = shm.new_run_id()
         self._taps.open(self.run_id)
         with stop_signals(self._on_signal):
@@ -211,6 +213,7 @@ class Runtime:
         for run in self._stages.values():
             run.state = "running"
             run.send(Go())
+        log.info("started: %d processes set up in %.1f s", len(self._stages), self._started - self._begun)
         return True
 
     def _wait_all(self, state: str) -> None:
@@ -302,6 +305,7 @@ class Runtime:
         with self._lock:
             run.frames = stats.frames
             run.last_frame_at = stats.last_frame_at or run.last_frame_at
+            run.first_frame_at = run.first_frame_at or stats.first_frame_at
             run.summaries = stats.nodes
             self.report.latency_ms.extend(stats.latency)
 
@@ -387,6 +391,8 @@ class Runtime:
         finished = [self._stages[n].last_frame_at for n in self.end_stages if self._stages[n].last_frame_at]
         report.elapsed_s = ((max(finished) if finished else self._ended) - self._started) if self._started else 0.0
         report.frames = self._frames_done()
+        first = [self._stages[n].first_frame_at for n in self.end_stages if self._stages[n].first_frame_at]
+        report.first_frame_ms = (min(first) - self._begun) * 1000.0 if first else None
         report.processes = {r.name: r.process.pid for r in runs}
         report.nodes = {}
         for node_id in self.graph.topological_order():

@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import shm
 from ..errors import InvalidInput, RunFailed
-from ..execution import STATS_EVERY_S, Previews, close_nodes
+from ..execution import STATS_EVERY_S, Previews, close_nodes, timed_setup
 from ..node import Node
 from ..stats import NodeStats
 from ..step import Step, Values, apply_edit, read_sources, replay, run_step
@@ -95,6 +95,7 @@ class StageWorker:
         self.running = False  # in the frame loop: edits may be applied while waiting for a frame
         self.frames = 0
         self.last_frame_at: float | None = None  # when the latest frame was done (monotonic, system-wide)
+        self.first_frame_at: float | None = None
         self.last: tuple[int, float, Values] | None = None  # the latest frame's values, for replays (previews on)
         self.latency: list[float] = []
         self.outlets: dict[tuple[str, str], Outlet] = {}
@@ -132,7 +133,8 @@ class StageWorker:
         if self.drop_node is not None:
             self.stats[self.drop_node].drops = self.join.drops
         latency, self.latency = self.latency, []
-        return StageStats(self.frames, {i: s.summary() for i, s in self.stats.items()}, latency, self.last_frame_at)
+        return StageStats(self.frames, {i: s.summary() for i, s in self.stats.items()}, latency, self.last_frame_at,
+                          self.first_frame_at)
 
     def maybe_send_stats(self) -> None:
         now = time.monotonic()
@@ -193,7 +195,7 @@ class StageWorker:
 
     def setup(self, node: Node) -> None:
         try:
-            node.setup()
+            timed_setup(node, self.stats[node.id])
         except (InvalidInput, RunFailed):
             raise
         except Exception as e:
@@ -259,6 +261,7 @@ class StageWorker:
                     inlet.release()
                 self.frames += 1
                 self.last_frame_at = time.monotonic()
+                self.first_frame_at = self.first_frame_at or self.last_frame_at
                 frame_id += 1
                 self.maybe_send_stats()
         except (StopNow, shm.RingAborted):
