@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 from fractions import Fraction
 
 import av
@@ -13,6 +14,7 @@ import numpy as np
 from nodegraph.errors import InvalidInput, RunFailed
 
 log = logging.getLogger("nodegraph")
+os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its settings to stderr unless told: errors only
 
 # codec choice -> (software encoder, hardware encoders tried first when asked for, pixel format, note)
 CODECS = {
@@ -27,8 +29,10 @@ CODECS = {
 SPEEDS = ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"]
 CONTAINERS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi"}
 # Fragmented MP4/MOV: the index goes with every fragment (~1 s, one keyframe each), so a file cut short by
-# a kill or a full disk plays up to its last whole fragment. Matroska is written in clusters anyway.
-FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "frag_duration": "1000000"}
+# a kill or a full disk plays up to its last whole fragment. Matroska is written in clusters anyway. Each
+# fragment goes to the file as it is done, not when FFmpeg's 32 KiB write buffer fills (flush_packets).
+FLUSHED = {"flush_packets": "1"}
+FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "frag_duration": "1000000", **FLUSHED}
 MIN_FPS = 0.01
 FOUR_FOUR_FOUR = {"libx264", "libx265"}  # 4:2:0 needs even sizes; these keep odd ones in 4:4:4
 
@@ -42,8 +46,10 @@ def _ffmpeg_reason(error: Exception, logs) -> str:
 def encoder_options(encoder: str, quality: int, speed: str) -> dict[str, str]:
     """The encoder's own options for a quality (0 best .. 51 smallest, like x264's CRF) and a speed preset."""
     level = SPEEDS.index(speed)
-    if encoder in ("libx264", "libx265"):
+    if encoder == "libx264":
         return {"crf": str(quality), "preset": speed}
+    if encoder == "libx265":
+        return {"crf": str(quality), "preset": speed, "x265-params": "log-level=error"}
     if encoder == "libsvtav1":
         return {"crf": str(round(quality * 63 / 51)), "preset": str(12 - level)}
     if encoder.endswith("_nvenc"):
@@ -170,7 +176,7 @@ class VideoWriter:
         self.encoders = choose_encoders(codec, hardware)
         self.frames = 0
         self.container = av.open(path, "w", format=CONTAINERS[container_ext],
-                                 options=FRAGMENTED if container_ext in (".mp4", ".mov") else {})
+                                 options=FRAGMENTED if container_ext in (".mp4", ".mov") else FLUSHED)
         if comment:
             self.container.metadata["comment"] = comment
         self.audio_from, self.audio, self.stream = audio_from, None, None
