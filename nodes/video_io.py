@@ -3,6 +3,7 @@ crash-safe writing, with the source's audio copied and a metadata tag, all in th
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -109,12 +110,28 @@ class VideoReader:
 
 
 def count_frames(path: str) -> int:
-    """How many video frames a file holds, counted from its packets (a cut-short fragment does not count)."""
+    """How many frames of a file decode. A packet the file ends inside (a fragment cut short by a kill or a
+    full disk) does not count. Frames shown before the last keyframe are counted; the last group of pictures
+    is decoded to be sure (its leading pictures, which need the group before, are among the counted)."""
+    end = os.path.getsize(path)
     try:
         with av.open(path) as container:
             if not container.streams.video:
                 return 0
-            return sum(1 for p in container.demux(container.streams.video[0]) if p.size and p.pts is not None)
+            stream = container.streams.video[0]
+            times, tail = [], []  # times: pts of every whole packet; tail: the packets since the last keyframe
+            for packet in container.demux(stream):
+                if not packet.size or packet.pts is None or (packet.pos is not None and packet.pos + packet.size > end):
+                    continue
+                times.append(packet.pts)
+                tail = [packet] if packet.is_keyframe else [*tail, packet]
+            if not tail:
+                return 0
+            counted = sum(1 for t in times if t < tail[0].pts)
+            for packet in [*tail, None]:
+                with contextlib.suppress(av.FFmpegError):
+                    counted += sum(1 for frame in stream.decode(packet) if frame.pts >= tail[0].pts)
+            return counted
     except av.FFmpegError:
         return 0
 

@@ -52,12 +52,18 @@ def write_clip(path, frames: int = 300, width: int = 160, height: int = 120, fps
 
 
 def read_frames(path) -> list[np.ndarray]:
-    """Every frame PyAV decodes from the file, in order (a damaged tail ends the list)."""
+    """Every frame PyAV decodes from the file, in order, skipping damaged packets as players do (none when
+    the file cannot be opened)."""
     frames = []
     try:
-        with av.open(str(path)) as container:
-            for frame in container.decode(video=0):
-                frames.append(frame.to_ndarray(format="bgr24"))
+        container = av.open(str(path))
     except av.FFmpegError:
-        pass
+        return frames
+    with container:
+        stream = container.streams.video[0]
+        for packet in container.demux(stream):
+            try:
+                frames += [frame.to_ndarray(format="bgr24") for frame in packet.decode()]
+            except av.FFmpegError:
+                continue
     return frames
