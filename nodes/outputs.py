@@ -71,7 +71,7 @@ class VideoFileOutput(Node):
         "codec": Choice(list(CODECS), default="h264", help="; ".join(f"{k}: {v[3]}" for k, v in CODECS.items())),
         "quality": Int(0, 51, default=23, help="0 best .. 51 smallest file (x264's CRF scale; 18 looks lossless "
                                               "to most eyes); ffv1 is always lossless"),
-        "speed": Choice(SPEEDS, default="veryfast", help="encoder speed preset: faster gives larger files at the "
+        "speed": Choice(SPEEDS, default="ultrafast", help="encoder speed preset: faster gives larger files at the "
                                                         "same quality"),
         "hardware": Bool(False, help="use the GPU's encoder (NVENC, VideoToolbox, QSV) when there is one"),
         "fps": Float(0.0, 240.0, default=0.0, help="frames per second of the file; 0 takes the source's"),
@@ -80,7 +80,7 @@ class VideoFileOutput(Node):
         "disclose": Bool(True, help=f"tag the file as synthetic (metadata comment '{SYNTHETIC_TAG}')"),
     }
     heavy = True
-    cost_ms = 3.0  # libx264 veryfast at 640x480 on one core; larger frames cost more
+    cost_ms = 3.0  # libx264 ultrafast at 640x480 on one core; larger frames cost more
 
     def setup(self):
         target = FsPath(self.path)

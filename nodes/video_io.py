@@ -210,19 +210,16 @@ class VideoWriter:
             self.encoders = [software]
         problems = []
         for encoder in self.encoders:
-            stream = self.container.add_stream(encoder, rate=self.rate)
-            stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
-            stream.codec_context.gop_size = max(1, round(self.rate))  # one keyframe, one fragment, a second
-            stream.options = encoder_options(encoder, self.quality, self.speed)
-            with av.logging.Capture() as logs:
-                try:
-                    stream.codec_context.open()
-                except (av.FFmpegError, OSError, ValueError) as e:
-                    problems.append(f"{encoder}: {_ffmpeg_reason(e, logs)}")
-                    continue
+            options = encoder_options(encoder, self.quality, self.speed)
+            problem = encoder_problem(encoder, width, height, pix_fmt, self.rate, options)
+            if problem:
+                problems.append(f"{encoder}: {problem}")
+                continue
             if problems:
                 log.warning("%s: %s; using %s", self.what, "; ".join(problems), encoder)
-            self.stream = stream
+            self.stream = self.container.add_stream(encoder, rate=self.rate, options=options)
+            self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, pix_fmt
+            self.stream.codec_context.gop_size = max(1, round(self.rate))  # a keyframe and a fragment a second
             break
         if self.stream is None:
             raise RunFailed(f"{self.what}: cannot encode {width}x{height} frames as {self.codec}: "
@@ -250,6 +247,20 @@ class VideoWriter:
                 self.audio.finish(self.frames / self.rate)
         finally:
             self.container.close()
+
+
+def encoder_problem(encoder: str, width: int, height: int, pix_fmt: str, rate: Fraction, options: dict) -> str:
+    """Why `encoder` cannot open for these frames (FFmpeg's words), or "" when it can: tried on its own, so a
+    hardware encoder that fails leaves no stream behind in the file."""
+    context = av.CodecContext.create(encoder, "w")
+    context.width, context.height, context.pix_fmt = width, height, pix_fmt
+    context.time_base, context.framerate, context.options = 1 / rate, rate, options
+    with av.logging.Capture() as logs:
+        try:
+            context.open()
+        except (av.FFmpegError, OSError, ValueError) as e:
+            return _ffmpeg_reason(e, logs)
+    return ""
 
 
 def choose_encoders(codec: str, hardware: bool) -> list[str]:

@@ -209,3 +209,27 @@ def test_a_picture_named_mp4_is_read_as_one_frame_and_said_to_be_a_picture(tmp_p
     assert result.returncode == 0, result.stderr
     assert f"{picture}: is a picture (png), not a video; it is read as a video of one frame" in result.stderr
     assert len(read_frames(tmp_path / "o.mp4")) == 1
+
+
+def test_a_killed_faces_writer_leaves_every_finished_line_in_place(tmp_path):
+    faces = tmp_path / "faces.jsonl"
+    preset = write_preset(tmp_path / "p.json",
+                          [node("src", "TestPattern", width=160, height=120, frames=0, realtime=True, fps=30.0),
+                           node("det", "FaceDetector"), node("file", "FacesFileOutput", path=str(faces))],
+                          [("src.frame", "det.frame"), ("det.faces", "file.faces")])
+    process = spawn(preset)
+    try:
+        lock, deadline = tmp_path / ".faces.jsonl.lock", time.monotonic() + 60
+        while time.monotonic() < deadline and not (lock.exists() and len(lock.read_text().split()) == 2):
+            time.sleep(0.05)
+        pid, temporary = lock.read_text().split()
+        while time.monotonic() < deadline and temporary and len(open(temporary).readlines()) < 10:
+            time.sleep(0.05)
+        os.kill(int(pid), signal.SIGKILL)
+    finally:
+        stderr = finish(process)
+    assert process.returncode == 3, stderr
+    assert f"its writer (pid {pid}) was stopped before it closed {faces}; what it wrote is kept there" in stderr
+    lines = faces.read_text().splitlines()
+    assert len(lines) >= 10 and all(line.startswith(f'{{"frame": {i}, ') for i, line in enumerate(lines))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["faces.jsonl", "p.json"]

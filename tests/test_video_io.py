@@ -154,3 +154,15 @@ def test_a_killed_writer_leaves_a_file_that_plays_and_the_run_says_how_many_fram
     assert 30 <= len(frames) < 300
     assert [frame_index(f) for f in frames] == list(range(len(frames)))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4", "p.json"]  # no temporary, no lock left
+
+
+def test_a_hardware_encoder_that_cannot_open_falls_back_to_software_and_says_why(tmp_path, caplog):
+    source = write_clip(tmp_path / "in.mkv", frames=10, codec="ffv1")
+    with caplog.at_level("WARNING", logger="nodegraph"):
+        report = copy(source, tmp_path / "out.mp4", hardware=True)
+    assert report.frames == 10 and len(read_frames(tmp_path / "out.mp4")) == 10
+    fell_back = [r.getMessage() for r in caplog.records if r.getMessage().endswith("; using libx264")]
+    hardware = [name for name in CODECS["h264"][1] if name in av.codecs_available]
+    assert fell_back or not hardware, caplog.text  # where a hardware encoder opened, there is no fallback
+    for line in fell_back:
+        assert all(f"{name}: " in line for name in hardware), line
