@@ -7,6 +7,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 
@@ -17,14 +18,35 @@ from .video_io import VideoReader, VideoWriter
 SIZES = {"640x480": (640, 480), "1080p": (1920, 1080)}
 FRAMES = 90
 CRFS = tuple(range(8, 36, 3))
+SPEEDS = ("ultrafast", "veryfast")
+REPEATS = 3
 
 
 def source_frames(size: tuple[int, int], count: int) -> list[np.ndarray]:
-    """Frames of the demo clip (a real face that moves), scaled to `size`, looped to `count`."""
-    reader = VideoReader(str(data_dir("presets") / "media" / "demo.mp4"))
-    clip = [image for image, _ in iter(reader.read, None)]
-    reader.close()
-    return [cv2.resize(clip[i % len(clip)], size, interpolation=cv2.INTER_AREA) for i in range(count)]
+    """A slow pan and zoom over a photograph (the Grace Hopper portrait) at `size`: camera-like motion, with
+    no earlier codec's blocks in it (frames taken from a compressed clip would favour that codec)."""
+    photo = cv2.imread(str(data_dir("presets") / "media" / "grace_hopper.jpg"))
+    w, h = size
+    frames = []
+    for i in range(count):
+        zoom = max(w / photo.shape[1], h / photo.shape[0]) * (1.15 + 0.1 * i / count)
+        dx, dy = (photo.shape[1] * zoom - w) * (0.2 + 0.6 * i / count), (photo.shape[0] * zoom - h) * 0.3
+        matrix = np.float32([[zoom, 0, -dx], [0, zoom, -dy]])
+        frames.append(cv2.warpAffine(photo, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT))
+    return frames
+
+
+def lossless_reference(frames, folder: Path) -> list[np.ndarray]:
+    """The frames through a lossless 4:2:0 file (FFV1): what every 4:2:0 codec starts from, so PSNR measures
+    the codec, not the colour subsampling they all share."""
+    path = folder / "reference.mkv"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=30)
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")))
+        container.mux(stream.encode(None))
+    return decode_pyav(path)[1]
 
 
 def encode_pyav(frames, path: Path, codec="h264", quality=23, speed="ultrafast") -> float:
@@ -69,33 +91,45 @@ def psnr(frames, reference) -> float:
 
 
 def equal_quality(frames, folder: Path) -> dict:
-    """OpenCV's mp4v against libx264 at the CRF whose PSNR first reaches mp4v's: bytes and PSNR of each."""
+    """OpenCV's mp4v against libx264 (at each speed) at the CRF whose PSNR first reaches mp4v's, and at the
+    default CRF 23: bytes and PSNR of each."""
     opencv = folder / "q_opencv.mp4"
     encode_opencv(frames, opencv)
-    target = psnr(decode_pyav(opencv)[1], frames)
+    reference = lossless_reference(frames, folder)
+    target = psnr(decode_pyav(opencv)[1], reference)
     result = {"opencv_mp4v": {"bytes": opencv.stat().st_size, "psnr_db": target}}
-    for crf in reversed(CRFS):  # smallest file first
-        path = folder / f"q_{crf}.mp4"
-        encode_pyav(frames, path, quality=crf)
-        quality = psnr(decode_pyav(path)[1], frames)
-        if quality >= target or crf == CRFS[0]:
-            result["pyav_h264"] = {"crf": crf, "bytes": path.stat().st_size, "psnr_db": quality}
-            break
-    result["size_ratio"] = round(result["pyav_h264"]["bytes"] / result["opencv_mp4v"]["bytes"], 3)
+    for speed in SPEEDS:
+        for crf in (23, *reversed(CRFS)):  # the default first, then the smallest file first
+            path = folder / f"q_{speed}_{crf}.mp4"
+            encode_pyav(frames, path, quality=crf, speed=speed)
+            measured = {"crf": crf, "bytes": path.stat().st_size, "psnr_db": psnr(decode_pyav(path)[1], reference)}
+            if crf == 23 and f"pyav_h264_{speed}_crf23" not in result:
+                result[f"pyav_h264_{speed}_crf23"] = measured
+            elif measured["psnr_db"] >= target or crf == CRFS[0]:
+                measured["size_vs_mp4v"] = round(measured["bytes"] / result["opencv_mp4v"]["bytes"], 3)
+                result[f"pyav_h264_{speed}_equal"] = measured
+                break
     return result
+
+
+def best(measure, *args) -> float:
+    """The highest of a few measurements: on a shared machine the others are the neighbours' noise."""
+    return max(measure(*args) for _ in range(REPEATS))
 
 
 def run(frames: int | None = None) -> dict:
     count = frames or FRAMES
-    result = {"frames": count, "h264": "libx264 ultrafast crf 23 (the VideoFileOutput default)",
+    result = {"frames": count, "repeats": REPEATS, "h264": "libx264 ultrafast crf 23 (the VideoFileOutput default)",
               "opencv": "cv2.VideoWriter mp4v (the writer before PyAV), cv2.VideoCapture"}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for name, size in SIZES.items():
             clip = source_frames(size, count)
             h264, mp4v = folder / f"{name}.mp4", folder / f"{name}_mp4v.mp4"
-            encode = {"pyav_h264_fps": encode_pyav(clip, h264), "opencv_mp4v_fps": encode_opencv(clip, mp4v)}
-            decode = {"pyav_fps": decode_pyav(h264)[0], "opencv_fps": decode_opencv(h264)}
+            encode = {"pyav_h264_fps": best(encode_pyav, clip, h264),
+                      "opencv_mp4v_fps": best(encode_opencv, clip, mp4v)}
+            decode = {"pyav_fps": best(lambda path: decode_pyav(path)[0], h264),
+                      "opencv_fps": best(decode_opencv, h264)}
             result[name] = {"encode": {k: round(v, 1) for k, v in encode.items()},
                             "decode_h264": {k: round(v, 1) for k, v in decode.items()}}
         result["equal_quality_640x480"] = equal_quality(source_frames(SIZES["640x480"], count), folder)
@@ -103,14 +137,17 @@ def run(frames: int | None = None) -> dict:
 
 
 def summary(result: dict) -> str:
-    lines = [f"video, {result['frames']} frames of the demo clip; h264 = {result['h264']}"]
+    lines = [f"video, {result['frames']} frames panning over a photograph (best of {REPEATS}); h264 = {result['h264']}"]
     for name in SIZES:
         enc, dec = result[name]["encode"], result[name]["decode_h264"]
         lines.append(f"  {name:8} encode: PyAV h264 {enc['pyav_h264_fps']:.0f} fps, OpenCV mp4v "
                      f"{enc['opencv_mp4v_fps']:.0f} fps; decode h264: PyAV {dec['pyav_fps']:.0f} fps, "
                      f"OpenCV {dec['opencv_fps']:.0f} fps")
     q = result["equal_quality_640x480"]
-    lines.append(f"  equal quality at 640x480: OpenCV mp4v {q['opencv_mp4v']['bytes']} bytes at "
-                 f"{q['opencv_mp4v']['psnr_db']} dB; PyAV h264 crf {q['pyav_h264']['crf']} "
-                 f"{q['pyav_h264']['bytes']} bytes at {q['pyav_h264']['psnr_db']} dB ({q['size_ratio']:.2f}x the size)")
+    lines.append(f"  640x480, OpenCV mp4v: {q['opencv_mp4v']['bytes']} bytes at {q['opencv_mp4v']['psnr_db']} dB")
+    for speed in SPEEDS:
+        default, equal = q[f"pyav_h264_{speed}_crf23"], q[f"pyav_h264_{speed}_equal"]
+        lines.append(f"  640x480, h264 {speed}: crf 23 {default['bytes']} bytes at {default['psnr_db']} dB; "
+                     f"crf {equal['crf']} {equal['bytes']} bytes at {equal['psnr_db']} dB "
+                     f"({equal['size_vs_mp4v']:.2f}x mp4v's size at its PSNR)")
     return "\n".join(lines)
