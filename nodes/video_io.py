@@ -39,10 +39,22 @@ MIN_FPS = 0.01
 FOUR_FOUR_FOUR = {"libx264", "libx265"}  # 4:2:0 needs even sizes; these keep odd ones in 4:4:4
 
 
+@contextlib.contextmanager
+def ffmpeg_logs():
+    """FFmpeg's error lines while the block runs, captured instead of printed (PyAV keeps them off otherwise)."""
+    level = av.logging.get_level()
+    av.logging.set_level(av.logging.ERROR)
+    try:
+        with av.logging.Capture() as logs:
+            yield logs
+    finally:
+        av.logging.set_level(level)
+
+
 def _ffmpeg_reason(error: Exception, logs) -> str:
     """FFmpeg's own words for a failure: its log lines, which say more than the error code."""
     lines = [text.strip() for level, _, text in logs if level <= av.logging.ERROR and text.strip()]
-    return "; ".join(dict.fromkeys(lines)) or str(error)
+    return "; ".join(dict.fromkeys(lines)) or getattr(error, "strerror", None) or str(error)
 
 
 def encoder_options(encoder: str, quality: int, speed: str) -> dict[str, str]:
@@ -67,11 +79,12 @@ class VideoReader:
 
     def __init__(self, path: str, start: int = 0):
         self.path = path
-        try:
-            self.container = av.open(path, metadata_errors="replace")
-        except (av.FFmpegError, UnicodeError) as e:
-            raise InvalidInput(f"{path}: not a video PyAV can open ({e}); is it really a video? supported "
-                               f"containers include .mp4, .mov, .mkv, .avi, .webm") from None
+        with ffmpeg_logs() as logs:
+            try:
+                self.container = av.open(path, metadata_errors="replace")
+            except av.FFmpegError as e:
+                raise InvalidInput(f"{path}: not a video PyAV can open ({_ffmpeg_reason(e, logs)}); is it really "
+                                   "a video? supported containers include .mp4, .mov, .mkv, .avi, .webm") from None
         if not self.container.streams.video:
             self.container.close()
             raise InvalidInput(f"{path}: has no video stream (only {len(self.container.streams)} other streams)")
@@ -257,7 +270,7 @@ def encoder_problem(encoder: str, width: int, height: int, pix_fmt: str, rate: F
     context = av.CodecContext.create(encoder, "w")
     context.width, context.height, context.pix_fmt = width, height, pix_fmt
     context.time_base, context.framerate, context.options = 1 / rate, rate, options
-    with av.logging.Capture() as logs:
+    with ffmpeg_logs() as logs:
         try:
             context.open()
         except (av.FFmpegError, OSError, ValueError) as e:
@@ -281,7 +294,7 @@ def check_encoder(codec: str, container_ext: str, fps: float, what: str) -> None
     software = CODECS[codec][0]
     if software not in av.codecs_available:
         raise InvalidInput(f"{what}: this PyAV build has no {software} encoder for {codec}; choose another codec")
-    with av.logging.Capture() as logs:
+    with ffmpeg_logs() as logs:
         try:
             container = av.open(io.BytesIO(), "w", format=CONTAINERS[container_ext])
             if software not in container.supported_codecs:
