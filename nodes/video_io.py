@@ -10,6 +10,7 @@ import os
 from fractions import Fraction
 
 import av
+import cv2
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
@@ -155,12 +156,11 @@ class AudioCopy:
     """The audio of a source file, fed into an output as the video advances: copied where the container takes
     its codec, else re-encoded to AAC."""
 
-    def __init__(self, source: str, output, what: str):
+    def __init__(self, source: str, output):
         self.source = av.open(source)
         audio = self.source.streams.audio
         self.input = audio[0] if audio else None
         self.output = output
-        self.what = what
         if self.input is None:
             return
         self.copy = self.input.codec_context.name in output.supported_codecs
@@ -240,11 +240,16 @@ class VideoWriter:
             raise RunFailed(f"{self.what}: cannot encode {width}x{height} frames as {self.codec}: "
                             f"{'; '.join(problems)}")
         if self.audio_from:
-            self.audio = AudioCopy(self.audio_from, self.container, self.what)
+            try:
+                self.audio = AudioCopy(self.audio_from, self.container)
+            except (av.FFmpegError, ValueError) as e:
+                log.warning("%s: the audio of %s is not copied: %s", self.what, self.audio_from, e)
 
     def write(self, image: np.ndarray) -> None:
         if self.stream is None:
             self._open(image.shape[1], image.shape[0])
+        if image.shape[:2] != (self.stream.height, self.stream.width):  # one file, one frame size: the first
+            image = cv2.resize(image, (self.stream.width, self.stream.height), interpolation=cv2.INTER_AREA)
         frame = av.VideoFrame.from_ndarray(image, format="bgr24")
         frame.pts = self.frames
         frame.time_base = 1 / self.rate

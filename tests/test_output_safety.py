@@ -233,3 +233,17 @@ def test_a_killed_faces_writer_leaves_every_finished_line_in_place(tmp_path):
     lines = faces.read_text().splitlines()
     assert len(lines) >= 10 and all(line.startswith(f'{{"frame": {i}, ') for i, line in enumerate(lines))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["faces.jsonl", "p.json"]
+
+
+def test_two_outputs_of_one_graph_to_one_file_are_refused(tmp_path):
+    preset = write_preset(tmp_path / "p.json",
+                          [node("src", "TestPattern", width=64, height=48, frames=5),
+                           node("a", "VideoFileOutput", path=str(tmp_path / "out.mp4")),
+                           node("b", "VideoFileOutput", path=f"{tmp_path}/./out.mp4")],
+                          [("src.frame", "a.frame"), ("src.frame", "b.frame")])
+    for command in ("validate", "run"):
+        result = run_cli(command, preset)
+        assert result.returncode == 2, result.stderr
+        assert (f"node 'b', field 'path': {tmp_path}/out.mp4 is also the output of node 'a'; give each output its "
+                "own file") in result.stdout + result.stderr
+    assert not (tmp_path / "out.mp4").exists()
