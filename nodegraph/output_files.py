@@ -103,10 +103,7 @@ class OutputFile:
     def commit(self) -> None:
         """fsync the temporary file and rename it into place (replacing a symlink there, not its target)."""
         if self.temporary is not None and self.temporary.exists():
-            with open(self.temporary, "rb+") as file:
-                os.fsync(file.fileno())
-            os.replace(self.temporary, self.target)
-            sync_folder(self.target.parent)
+            put_in_place(self.temporary, self.target)
         self.release()
 
     def release(self, discard: bool = False) -> None:
@@ -116,6 +113,14 @@ class OutputFile:
             self._lock.unlink(missing_ok=True)
             os.close(self._fd)
             self._fd = None
+
+
+def put_in_place(temporary: Path, target: Path) -> None:
+    """fsync `temporary`, rename it to `target` and fsync the folder: the file is whole there after a power cut."""
+    with open(temporary, "rb+") as file:
+        os.fsync(file.fileno())
+    os.replace(temporary, target)
+    sync_folder(target.parent)
 
 
 def sync_folder(folder: Path) -> None:
@@ -229,9 +234,10 @@ def rescue_partials(graph: Graph, registry: Registry) -> list[str]:
         if param.role != "output" or param.folder:
             continue
         lock = lock_path(Path(path))
-        if not lock.exists():
+        try:
+            fd = os.open(lock, os.O_RDWR)
+        except FileNotFoundError:
             continue
-        fd = os.open(lock, os.O_RDWR)
         try:
             if not _try_lock(fd):
                 continue  # still held: its writer lives
@@ -239,10 +245,10 @@ def rescue_partials(graph: Graph, registry: Registry) -> list[str]:
             lock.unlink(missing_ok=True)
         finally:
             os.close(fd)
-        if not temporary or not os.path.exists(temporary):
+        ours = Path(temporary).parent == Path(path).parent and Path(temporary).name.startswith(f".{Path(path).stem}.")
+        if not temporary or not ours or not os.path.exists(temporary):
             continue
-        os.replace(temporary, path)
-        sync_folder(Path(path).parent)
+        put_in_place(Path(temporary), Path(path))
         describe = getattr(registry.get(graph.nodes[node_id].type), "describe_partial", None)
         held = f"; {describe(path)}" if describe else ""
         messages.append(f"node '{node_id}': its writer (pid {pid}) was stopped before it closed {path}; "
