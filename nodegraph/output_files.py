@@ -236,7 +236,7 @@ def rescue_partials(graph: Graph, registry: Registry) -> list[str]:
         lock = lock_path(Path(path))
         try:
             fd = os.open(lock, os.O_RDWR)
-        except FileNotFoundError:
+        except OSError:  # no lock there (or no such folder): nothing was left
             continue
         try:
             if not _try_lock(fd):
