@@ -98,7 +98,8 @@ class OutputFile:
 
     def _record(self) -> None:
         os.ftruncate(self._fd, 0)
-        os.pwrite(self._fd, f"{os.getpid()}\n{self.temporary or ''}\n".encode("utf-8", "surrogateescape"), 0)
+        os.lseek(self._fd, 0, os.SEEK_SET)
+        os.write(self._fd, f"{os.getpid()}\n{self.temporary or ''}\n".encode("utf-8", "surrogateescape"))
 
     def commit(self) -> None:
         """fsync the temporary file and rename it into place (replacing a symlink there, not its target)."""
@@ -110,7 +111,8 @@ class OutputFile:
         if discard and self.temporary is not None:
             self.temporary.unlink(missing_ok=True)
         if self._fd is not None:
-            self._lock.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # Windows keeps an open file; the next run reuses it
+                self._lock.unlink(missing_ok=True)
             os.close(self._fd)
             self._fd = None
 
