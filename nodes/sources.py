@@ -110,10 +110,11 @@ class VideoSource(Node):
         if decoded is None:
             decoded = self.reader.read()
             if decoded is None and self.loop and self._index > 0:
-                self._time_offset = self._last_time + 1.0 / self._fps
                 self.reader.close()
                 self._open()
                 decoded = self.reader.read()
+                if decoded is not None:  # the new pass goes on one frame after the last one of the old
+                    self._time_offset = self._last_time + 1.0 / self._fps - decoded[1]
             if decoded is None:
                 return None
         frame, self._last_time = decoded[0], decoded[1] + self._time_offset

@@ -166,3 +166,20 @@ def test_a_hardware_encoder_that_cannot_open_falls_back_to_software_and_says_why
     assert fell_back or not hardware, caplog.text  # where a hardware encoder opened, there is no fallback
     for line in fell_back:
         assert all(f"{name}: " in line for name in hardware), line
+
+
+def test_a_looping_source_restarts_at_its_start_frame_and_its_timestamps_go_on(tmp_path):
+    from nodes.sources import VideoSource
+
+    source = VideoSource("src", {"path": write_clip(tmp_path / "ten.mp4", frames=10, codec="h264"), "loop": True,
+                                 "start": 7})
+    source.setup()
+    try:
+        got = []
+        for i in range(8):
+            source.frame_id = i
+            got.append(frame_index(source.process()["frame"]))
+            assert source._last_time == pytest.approx((7 + i) / 30, abs=1e-6)
+    finally:
+        source.close()
+    assert got == [7, 8, 9, 7, 8, 9, 7, 8]
