@@ -69,7 +69,7 @@ def encoder_options(encoder: str, quality: int, speed: str) -> dict[str, str]:
         return {"crf": str(round(quality * 63 / 51)), "preset": str(12 - level)}
     if encoder.endswith("_nvenc"):
         return {"cq": str(quality), "preset": f"p{min(7, level + 1)}"}
-    if encoder in ("mpeg4", "mjpeg"):
+    if encoder == "mpeg4":
         q = str(2 + round(quality * 29 / 51))
         return {"qmin": q, "qmax": q}
     return {}
