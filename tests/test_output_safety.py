@@ -13,7 +13,7 @@ import time
 import cv2
 import pytest
 import test_output_faults
-from clips import frame_index, read_frames, write_clip
+from clips import read_frames, write_clip
 from conftest import REPO, run_cli
 from test_cli import node, write_preset
 
@@ -83,12 +83,12 @@ def test_a_symlink_at_the_output_path_is_replaced_never_written_through(tmp_path
 
 
 def test_a_second_run_to_the_same_output_is_refused_naming_the_pid_that_holds_it(tmp_path):
-    source = write_clip(tmp_path / "src.mp4", frames=300)  # 10 s at its pace: the second runs come meanwhile
+    source = write_clip(tmp_path / "src.mp4", frames=10)
     target = tmp_path / "out.mp4"
-    paced = write_preset(tmp_path / "paced.json", [node("src", "VideoSource", path=str(source), realtime=True),
-                                                   node("out", "VideoFileOutput", path=str(target))],
-                         [("src.frame", "out.frame")])
-    first = spawn(paced, "--mode", "lossless")
+    endless = write_preset(tmp_path / "endless.json",
+                           [node("src", "TestPattern", width=160, height=120, frames=0, realtime=True, fps=30.0),
+                            node("out", "VideoFileOutput", path=str(target))], [("src.frame", "out.frame")])
+    first = spawn(endless)
     try:
         lock = tmp_path / ".out.mp4.lock"
         deadline = time.monotonic() + 60
@@ -100,11 +100,12 @@ def test_a_second_run_to_the_same_output_is_refused_naming_the_pid_that_holds_it
             assert second.returncode == 2, second.stderr
             assert (f"nodegraph: {target}: another run (pid {holder}) is writing this file now; wait for it to "
                     "finish or choose another output") in second.stderr
+        os.killpg(first.pid, signal.SIGINT)  # as Ctrl-C: the first run closes its file
     finally:
         stderr = finish(first)
-    assert first.returncode == 0, stderr
+    assert first.returncode == 130, stderr
     frames = read_frames(target)
-    assert [frame_index(f) for f in frames] == list(range(300))
+    assert len(frames) >= 10 and f"{target} holds {len(frames)} frames and plays" in stderr
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
