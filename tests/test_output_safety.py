@@ -3,6 +3,7 @@ one file, a disk that fills for real (ENOSPC, on a small tmpfs), paths the video
 outputs that cannot work are all handled before they cost a file."""
 
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -231,8 +232,8 @@ def test_a_killed_faces_writer_leaves_every_finished_line_in_place(tmp_path):
         stderr = finish(process)
     assert process.returncode == 3, stderr
     assert f"its writer (pid {pid}) was stopped before it closed {faces}; what it wrote is kept there" in stderr
-    lines = faces.read_text().splitlines()
-    assert len(lines) >= 10 and all(line.startswith(f'{{"frame": {i}, ') for i, line in enumerate(lines))
+    frames = [json.loads(line)["frame"] for line in faces.read_text().splitlines()]  # every line is whole
+    assert len(frames) >= 10 and frames == sorted(set(frames))  # realtime: a slow start may drop a frame
     assert sorted(p.name for p in tmp_path.iterdir()) == ["faces.jsonl", "p.json"]
 
 
