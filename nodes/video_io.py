@@ -291,26 +291,22 @@ def choose_encoders(codec: str, hardware: bool) -> list[str]:
 
 
 def check_encoder(codec: str, container_ext: str, fps: float, what: str) -> None:
-    """Encode one small frame into memory: a codec, container or frame rate that cannot work is found
-    before the first frame, with FFmpeg's own reason."""
+    """A codec, container or frame rate that cannot work is found before the first frame, with FFmpeg's own
+    reason: the container must take the codec, and the encoder must open at this rate."""
     if fps and fps < MIN_FPS:
         raise InvalidInput(f"{what}: fps {fps:g} is too low to write: a file's time base is a fraction of whole "
                            f"numbers (1/fps); use at least {MIN_FPS} fps, or 0 for the source's rate")
-    software = CODECS[codec][0]
+    software, _, pix_fmt, _ = CODECS[codec]
     if software not in av.codecs_available:
         raise InvalidInput(f"{what}: this PyAV build has no {software} encoder for {codec}; choose another codec")
-    with ffmpeg_logs() as logs:
-        try:
-            container = av.open(io.BytesIO(), "w", format=CONTAINERS[container_ext])
-            if software not in container.supported_codecs:
-                fits = [name for name, (enc, *_) in CODECS.items() if enc in container.supported_codecs]
-                raise InvalidInput(f"{what}: a {container_ext} file cannot hold {codec}; with {container_ext} use "
-                                   f"one of {', '.join(fits)}, or choose another extension")
-            stream = container.add_stream(software, rate=Fraction(fps or 30).limit_denominator(1001 * 1000))
-            stream.width, stream.height, stream.pix_fmt = 64, 64, CODECS[codec][2]
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.zeros((64, 64, 3), np.uint8), "bgr24")))
-            container.mux(stream.encode(None))
-            container.close()
-        except av.FFmpegError as e:
-            raise InvalidInput(f"{what}: cannot write {codec} into {container_ext}: {_ffmpeg_reason(e, logs)}; "
-                               "choose another codec or extension") from None
+    with av.open(io.BytesIO(), "w", format=CONTAINERS[container_ext]) as container:
+        takes = container.supported_codecs
+    if software not in takes:
+        fits = [name for name, (encoder, *_) in CODECS.items() if encoder in takes]
+        raise InvalidInput(f"{what}: a {container_ext} file cannot hold {codec}; with {container_ext} use one of "
+                           f"{', '.join(fits)}, or choose another extension")
+    rate = Fraction(fps or 30).limit_denominator(1001 * 1000)
+    problem = encoder_problem(software, 64, 64, pix_fmt, rate, encoder_options(software, 23, "ultrafast"))
+    if problem:
+        raise InvalidInput(f"{what}: cannot write {codec} at {float(rate):g} fps: {problem}; choose another codec "
+                           "or frame rate")
