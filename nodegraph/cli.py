@@ -11,6 +11,7 @@ from pathlib import Path
 
 from . import preset as presets
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, InvalidInput, RunFailed
+from .output_files import check_outputs, output_problems, rescue_partials
 from .paths import data_dir
 from .registry import default_registry
 
@@ -100,6 +101,7 @@ def cmd_run(args) -> int:
     stats_path = check_stats_path(args.stats_json) if args.stats_json else None
     graph = presets.load(args.preset)
     apply_overrides(graph, args.set or [])
+    check_outputs(graph, registry)  # hook: moves into the runners' start
     if args.sequential:
         from .sequential import SequentialRunner
 
@@ -115,6 +117,8 @@ def cmd_run(args) -> int:
     finally:
         if bar:
             bar.finish()
+        for message in rescue_partials(graph, registry):  # hook: moves into the runners' stop
+            print(f"nodegraph: {message}", file=sys.stderr)
     if stats_path is not None:
         try:
             stats_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
@@ -139,7 +143,7 @@ def cmd_validate(args) -> int:
             print(f"{path}: invalid", *(f"  {p}" for p in e.problems), sep="\n")
             status = EXIT_INVALID
             continue
-        problems = graph.validate(registry)
+        problems = graph.validate(registry) + output_problems(graph, registry)
         if problems:
             print(f"{path}: invalid", *(f"  {p}" for p in problems), sep="\n")
             status = EXIT_INVALID

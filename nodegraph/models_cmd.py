@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
             return _verify(args.name)
         return _fetch(args.name, args.allow_unverified)
     except modelhub.ModelError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"nodegraph: {exc}", file=sys.stderr)
         return EXIT_INVALID
 
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from nodegraph.errors import InvalidInput, RunFailed
 from nodegraph.node import Node
+from nodegraph.output_files import OutputFile
 from nodegraph.params import Path
 
 from .face.records import Faces
@@ -31,7 +32,8 @@ class FacesFileOutput(Node):
 
     One line a frame: `{"frame": 0, "faces": [{"box": [x0, y0, x1, y1], "score": 0.98, "track_id": 0,
     "landmarks": [[x, y], ...]}]}` in frame pixels; `landmarks` once a FaceMarker ran. Each line is
-    written as its frame passes, so a run that stops early leaves every finished frame in the file."""
+    written as its frame passes, under a temporary name that becomes the file's when it closes, so a run
+    that stops early, even a killed one, leaves every finished frame in the file."""
 
     category = "Output"
     restartable = False  # a restarted stage would reopen the file and truncate what was written
@@ -45,9 +47,11 @@ class FacesFileOutput(Node):
             raise InvalidInput(f"{self.path}: is a folder; give a file name such as {target / 'faces.jsonl'}")
         check_writable_folder(target.parent, self.path)
         self._guard = DiskGuard(target.parent, self.path)
+        self._output = OutputFile(target, self.path)
         try:
-            self._file = target.open("w", encoding="utf-8", buffering=1)  # line-buffered
+            self._file = self._output.temporary.open("w", encoding="utf-8", buffering=1)  # line-buffered
         except OSError as e:
+            self._output.release(discard=True)
             raise InvalidInput(f"{self.path}: cannot write: {e.strerror}") from None
 
     def process(self, faces):
@@ -64,3 +68,4 @@ class FacesFileOutput(Node):
         if file is not None:
             file.close()
             self._file = None
+            self._output.commit()

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from nodegraph.errors import InvalidInput
+from nodegraph.output_files import NOT_UTF8, not_utf8
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
@@ -52,6 +53,12 @@ def check_readable_file(path: str) -> None:
         raise InvalidInput(f"{path}: the file is empty (0 bytes)")
     if not os.access(path, os.R_OK):
         raise InvalidInput(f"{path}: no permission to read it")
+
+
+def check_utf8_path(path: str) -> None:
+    """Refuse a path with bytes that are not UTF-8 (FFmpeg and OpenCV take UTF-8 names only)."""
+    if not_utf8(path):
+        raise InvalidInput(f"{not_utf8(path)}: {NOT_UTF8}")
 
 
 def read_image(path: str, max_side: int = 0) -> np.ndarray:

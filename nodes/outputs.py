@@ -5,28 +5,24 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import subprocess
 from pathlib import Path as FsPath
 
+import av
 import cv2
 
 from nodegraph.errors import InvalidInput, RunFailed
 from nodegraph.node import Node
+from nodegraph.output_files import OutputFile, check_not_an_input, write_atomically
 from nodegraph.params import Bool, Choice, Float, Int, Path
 from nodegraph.types import Frame
 
+from .media import check_utf8_path
+from .video_io import CODECS, CONTAINERS, SPEEDS, VideoWriter, check_encoder, count_frames
+
 log = logging.getLogger("nodegraph")
 
-CODECS = {  # choice -> (fourcc, note)
-    "mp4v": "MPEG-4 part 2, plays everywhere",
-    "avc1": "H.264, where the OpenCV build has an encoder",
-    "MJPG": "Motion JPEG, large files, fast",
-    "FFV1": "lossless, for .mkv or .avi",
-    "XVID": "MPEG-4 in .avi",
-}
 MIN_FREE_BYTES = 64 * 1024 * 1024  # stop before the disk is full, so what is written stays playable
 SYNTHETIC_TAG = "synthetic: made with nodegraph (face swap)"  # the `comment` tag of disclosed videos
-MUX_TIMEOUT_S = 600
 
 
 def check_writable_folder(folder: FsPath, what: str) -> None:
@@ -60,107 +56,97 @@ class DiskGuard:
             raise RunFailed(f"{self.what}: the disk is almost full; stopped writing so the file stays playable")
 
 
-def mux(ffmpeg: str, video: FsPath, audio_from: str | None, comment: str | None) -> str | None:
-    """Rewrite `video` in place with the audio of `audio_from` and a `comment` metadata tag (either may be
-    None) through ffmpeg, without re-encoding the video. Returns None when all of it is done, else what
-    is missing and why. `video` is only ever replaced by a complete new file."""
-    temporary = video.with_name(f".{video.stem}.muxing{video.suffix}")
-    tag = ["-metadata", f"comment={comment}"] if comment else []
-    attempts = []  # (ffmpeg input and codec args, whether it carries the audio)
-    if audio_from:
-        streams = ["-i", str(video), "-i", audio_from, "-map", "0:v", "-map", "1:a?", "-shortest"]
-        attempts.append((streams + ["-c", "copy"], True))
-        attempts.append((streams + ["-c:v", "copy", "-c:a", "aac"], True))  # a container that refuses it
-    if comment:
-        attempts.append((["-i", str(video), "-map", "0:v", "-c", "copy"], False))
-    problem = "nothing to do"
-    try:
-        for args, with_audio in attempts:
-            command = [ffmpeg, "-nostdin", "-v", "error", "-y", *args, *tag, str(temporary)]
-            try:
-                done = subprocess.run(command, capture_output=True, text=True, timeout=MUX_TIMEOUT_S)
-                failed = done.returncode != 0 or not temporary.is_file() or temporary.stat().st_size == 0
-                why = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
-            except (OSError, subprocess.TimeoutExpired) as e:
-                failed, why = True, str(e)
-            if not failed:
-                os.replace(temporary, video)
-                return None if with_audio or not audio_from else f"the audio was not copied ({problem})"
-            problem = why
-    finally:
-        temporary.unlink(missing_ok=True)
-    return problem
-
-
 class VideoFileOutput(Node):
-    """Writes the frames to a video file, with the source's audio and a tag marking it as synthetic."""
+    """Writes the frames to a video file, with the source's audio and a tag marking it as synthetic.
+
+    The file is written under a temporary name in its folder and renamed into place when closed; MP4 and MOV
+    are fragmented (a keyframe and an index every second), so a file cut short by a kill or a full disk
+    plays up to its last second."""
 
     category = "Output"
     restartable = False  # a restarted stage would reopen the file and truncate what was written
     inputs = {"frame": Frame}
     params = {
-        "path": Path(role="output", extensions=[".mp4", ".mkv", ".avi", ".mov"], help="the video file to write"),
-        "codec": Choice(list(CODECS), default="mp4v", help="; ".join(f"{k}: {v}" for k, v in CODECS.items())),
+        "path": Path(role="output", extensions=list(CONTAINERS), help="the video file to write"),
+        "codec": Choice(list(CODECS), default="h264", help="; ".join(f"{k}: {v[3]}" for k, v in CODECS.items())),
+        "quality": Int(0, 51, default=23, help="0 best .. 51 smallest file (x264's CRF scale; 18 looks lossless "
+                                              "to most eyes); ffv1 is always lossless"),
+        "speed": Choice(SPEEDS, default="ultrafast", help="encoder speed preset: faster gives larger files at the "
+                                                        "same quality"),
+        "hardware": Bool(False, help="use the GPU's encoder (NVENC, VideoToolbox, QSV) when there is one"),
         "fps": Float(0.0, 240.0, default=0.0, help="frames per second of the file; 0 takes the source's"),
-        "keep_audio": Bool(True, help="copy the source video's audio track into the file (needs ffmpeg; in "
-                                      "realtime mode dropped frames put it out of sync)"),
-        "disclose": Bool(True, help=f"tag the file as synthetic (metadata comment '{SYNTHETIC_TAG}'; "
-                                    "needs ffmpeg)"),
+        "keep_audio": Bool(True, help="copy the source video's audio track into the file (in realtime mode "
+                                      "dropped frames put it out of sync)"),
+        "disclose": Bool(True, help=f"tag the file as synthetic (metadata comment '{SYNTHETIC_TAG}')"),
     }
     heavy = True
-    cost_ms = 3.0  # mp4v at 640x480 on one core; larger frames cost more
+    cost_ms = 3.0  # libx264 ultrafast at 640x480 on one core; larger frames cost more
 
     def setup(self):
         target = FsPath(self.path)
         if target.is_dir():
             raise InvalidInput(f"{self.path}: is a folder; give a file name such as {target / 'out.mp4'}")
+        if target.suffix.lower() not in CONTAINERS:
+            raise InvalidInput(f"{self.path}: the file type comes from the extension: end the name with one of "
+                               f"{', '.join(CONTAINERS)}")
+        check_utf8_path(self.path)
         check_writable_folder(target.parent, self.path)
-        self.writer = None
-        self.frames_written = 0
-        self._guard = DiskGuard(target.parent, self.path)
-        self._ffmpeg = shutil.which("ffmpeg")
-        self._audio_from = self.stream.media if self.keep_audio and self.stream.media else None
-        if self._ffmpeg is None and (self._audio_from or self.disclose):
-            lost = [f"the audio of {self._audio_from} (if it has any) is not copied"] * bool(self._audio_from)
-            lost += ["the synthetic-media metadata tag is not written"] * self.disclose
-            log.warning("node '%s' (VideoFileOutput): ffmpeg is not on PATH, so %s; install ffmpeg to keep "
-                        "them", self.id, " and ".join(lost))
-
-    def _open(self, frame):
-        h, w = frame.shape[:2]
+        check_not_an_input(self.path, [self.stream.media], self.path)
         fps = self.fps or self.stream.fps or 30.0
-        self.writer = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*self.codec), fps, (w, h))
-        if not self.writer.isOpened():
-            self.writer = None
-            raise RunFailed(f"{self.path}: OpenCV cannot write codec {self.codec} into this container; "
-                            "try codec mp4v with .mp4, or FFV1/MJPG with .avi")
-        self._size = (h, w)
+        check_encoder(self.codec, target.suffix.lower(), fps, self.path)
+        self._guard = DiskGuard(target.parent, self.path)
+        self.file = OutputFile(target, self.path)
+        audio_from = self.stream.media if self.keep_audio and self.stream.media else None
+        try:
+            self.writer = VideoWriter(str(self.file.temporary), target.suffix.lower(), self.codec, fps,
+                                      self.quality, self.speed, self.hardware, audio_from,
+                                      SYNTHETIC_TAG if self.disclose else None, self.path)
+        except BaseException:
+            self.file.release(discard=True)
+            raise
+
+    @staticmethod
+    def describe_partial(path: str) -> str:
+        """What a file left by a killed writer holds (the run says it after putting the file in place)."""
+        return f"it holds {count_frames(path)} frames (up to its last whole fragment)"
 
     def process(self, frame):
-        if self.writer is None:
-            self._open(frame)
-        if frame.shape[:2] != self._size:
-            frame = cv2.resize(frame, (self._size[1], self._size[0]), interpolation=cv2.INTER_AREA)
-        self._guard.check()
-        self.writer.write(frame)
-        self.frames_written += 1
+        try:
+            self._guard.check()
+        except RunFailed as e:
+            raise RunFailed(f"{e}: {self._finish()}") from None
+        try:
+            self.writer.write(frame)
+        except OSError as e:  # the disk filled faster than the guard looks
+            raise RunFailed(f"{self.path}: cannot write: {e.strerror or e}; {self._finish()}") from None
         return {}
 
+    def _finish(self) -> str:
+        """Close the file and put it in place; says how many frames it holds, counted from the file."""
+        writer, self.writer = self.writer, None
+        try:
+            writer.close()
+        except (OSError, av.FFmpegError) as e:
+            log.warning("node '%s' (VideoFileOutput): %s: closing it failed (%s); it keeps its whole fragments",
+                        self.id, self.path, e)
+        self.file.commit()
+        return f"{self.path} holds {count_frames(self.path)} frames and plays"
+
     def close(self):
-        if getattr(self, "writer", None) is None:
+        writer = getattr(self, "writer", None)
+        if writer is None:
             return
-        self.writer.release()
-        self.writer = None
-        comment = SYNTHETIC_TAG if self.disclose else None
-        if self._ffmpeg and self.frames_written and (self._audio_from or comment):
-            problem = mux(self._ffmpeg, FsPath(self.path), self._audio_from, comment)
-            if problem:
-                log.warning("node '%s' (VideoFileOutput): %s is written, but ffmpeg could not add all of the "
-                            "source's audio and the synthetic-media tag: %s", self.id, self.path, problem)
+        if writer.frames == 0:
+            writer.container.close()
+            self.writer = None
+            self.file.release(discard=True)  # nothing was written: a file already there stays as it was
+            return
+        log.info("node '%s' (VideoFileOutput): %s", self.id, self._finish())
 
 
 class ImageSequenceOutput(Node):
-    """Writes every frame as a numbered picture (frame id in the name) into a folder."""
+    """Writes every frame as a numbered picture (frame id in the name) into a folder; each picture appears
+    whole or not at all."""
 
     category = "Output"
     inputs = {"frame": Frame}
@@ -180,6 +166,7 @@ class ImageSequenceOutput(Node):
         self._guard = DiskGuard(self.folder, self.path)
         flags = [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality] if self.format == "jpg" else []
         self._flags = flags
+        self._lock = OutputFile(self.folder, self.path, folder=True)
 
     def process(self, frame):
         self._guard.check()
@@ -188,10 +175,15 @@ class ImageSequenceOutput(Node):
         if not ok:
             raise RunFailed(f"{name}: could not encode the frame as {self.format}")
         try:
-            data.tofile(str(name))
+            write_atomically(name, data)
         except OSError as e:
-            raise RunFailed(f"{name}: cannot write: {e.strerror}") from None
+            raise RunFailed(f"{name}: cannot write: {e.strerror or e}; the pictures before it are whole") from None
         return {}
+
+    def close(self):
+        lock = getattr(self, "_lock", None)
+        if lock is not None:
+            lock.release()
 
 
 class NullOutput(Node):

@@ -17,10 +17,12 @@ from .media import (
     IMAGE_EXTENSIONS,
     VIDEO_EXTENSIONS,
     check_readable_file,
+    check_utf8_path,
     limit_size,
     list_images,
     read_image,
 )
+from .video_io import VideoReader
 
 log = logging.getLogger("nodegraph")
 
@@ -46,44 +48,56 @@ class Pacer:
             return time.monotonic()
         return now
 
+    def wait_until(self, seconds: float) -> float:
+        """Like wait(), for a frame stamped `seconds` into its stream (variable frame rates keep their timing)."""
+        now = time.monotonic()
+        if self.start is None:
+            self.start = now - seconds
+            return now
+        delay = self.start + seconds - now
+        if delay > 0:
+            time.sleep(delay)
+            return time.monotonic()
+        return now
+
 
 class VideoSource(Node):
-    """Frames of a video file."""
+    """Frames of a video file, decoded by PyAV, from any frame exactly."""
 
     category = "Sources"
     outputs = {"frame": Frame}
     params = {
         "path": Path(role="input", extensions=list(VIDEO_EXTENSIONS), help="the video file to read"),
+        "start": Int(0, 100_000_000, default=0, help="the first frame to read (0: the first of the file); exact "
+                                                    "whatever the keyframes and frame rate"),
         "loop": Bool(False, help="start again at the end instead of stopping"),
-        "realtime": Bool(False, help="pace frames at the file's fps, as a camera would"),
+        "realtime": Bool(False, help="pace frames at the file's own timestamps, as a camera would"),
         "max_size": Int(0, 16384, default=4096, help=MAX_SIZE_HELP),
     }
 
     def setup(self):
         check_readable_file(self.path)
+        check_utf8_path(self.path)
         self._open()
-        ok, first = self.capture.read()
-        if not ok or first is None:
-            self.capture.release()
+        if self.reader.is_picture:
+            log.warning("%s: is a picture (%s), not a video; it is read as a video of one frame", self.path,
+                        self.reader.container.format.name.removesuffix("_pipe"))
+        self._first = self.reader.read()
+        if self._first is None:
+            self.reader.close()
             raise InvalidInput(f"{self.path}: no frame could be decoded: the file is damaged, empty, "
                                "or not a video")
-        self._first = first
         self._size = None
         self._index = 0
+        self._time_offset = 0.0  # a loop's timestamps go on from the end of the previous pass
         self._pacer = Pacer()
 
     def _open(self):
-        self.capture = cv2.VideoCapture(self.path)
-        if not self.capture.isOpened():
-            raise InvalidInput(f"{self.path}: not a video OpenCV can open (is it really a video? "
-                               f"supported containers include {', '.join(VIDEO_EXTENSIONS)})")
-        fps = self.capture.get(cv2.CAP_PROP_FPS)
-        self._fps = fps if 1.0 <= fps <= 1000.0 else 30.0
-        count = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT))
-        self._count = count if count > 0 else None
+        self.reader = VideoReader(self.path, self.start)
+        self._fps = self.reader.fps
 
     def length(self):
-        return None if self.loop else self._count
+        return None if self.loop else self.reader.frames
 
     def is_live(self):
         return self.realtime
@@ -92,17 +106,20 @@ class VideoSource(Node):
         return StreamInfo(fps=self._fps, frames=self.length(), media=self.path)
 
     def process(self):
-        frame, self._first = self._first, None
-        if frame is None:
-            ok, frame = self.capture.read()
-            if not ok and self.loop and self._index > 0:
-                self.capture.release()
+        decoded, self._first = self._first, None
+        if decoded is None:
+            decoded = self.reader.read()
+            if decoded is None and self.loop and self._index > 0:
+                self.reader.close()
                 self._open()
-                ok, frame = self.capture.read()
-            if not ok:
+                decoded = self.reader.read()
+                if decoded is not None:  # the new pass goes on one frame after the last one of the old
+                    self._time_offset = self._last_time + 1.0 / self._fps - decoded[1]
+            if decoded is None:
                 return None
+        frame, self._last_time = decoded[0], decoded[1] + self._time_offset
         if self.realtime:
-            self.capture_time = self._pacer.wait(self._index, self._fps)
+            self.capture_time = self._pacer.wait_until(self._last_time)
         self._index += 1
         frame = limit_size(frame, self.max_size)
         if self._size is None:
@@ -117,9 +134,9 @@ class VideoSource(Node):
         return {"frame": frame}
 
     def close(self):
-        capture = getattr(self, "capture", None)
-        if capture is not None:
-            capture.release()
+        reader = getattr(self, "reader", None)
+        if reader is not None:
+            reader.close()
 
 
 class ImageSource(Node):

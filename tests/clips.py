@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import cv2
+from fractions import Fraction
+
+import av
 import numpy as np
 
 BITS = 12
@@ -30,23 +32,38 @@ def frame_index(frame: np.ndarray) -> int:
     return sum(1 << bit for bit in range(BITS) if band[bit * block + 2: (bit + 1) * block - 2].mean() > 127)
 
 
+ENCODERS = {"mp4v": ("mpeg4", "yuv420p"), "MJPG": ("mjpeg", "yuvj420p"), "h264": ("libx264", "yuv420p"),
+            "ffv1": ("ffv1", "bgr0")}
+
+
 def write_clip(path, frames: int = 300, width: int = 160, height: int = 120, fps: float = 30.0,
                codec: str = "mp4v") -> str:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), fps, (width, height))
-    assert writer.isOpened(), f"cannot write {path}"
-    for i in range(frames):
-        writer.write(indexed_frame(i, width, height))
-    writer.release()
+    """A clip of indexed frames, written by PyAV (plain, not fragmented: as most cameras and tools write)."""
+    encoder, pix_fmt = ENCODERS[codec]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(encoder, rate=Fraction(fps).limit_denominator(1001))
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        if encoder in ("mpeg4", "mjpeg"):
+            stream.options = {"qmin": "2", "qmax": "3"}
+        for i in range(frames):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(indexed_frame(i, width, height), "bgr24")))
+        container.mux(stream.encode(None))
     return str(path)
 
 
 def read_frames(path) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(path))
+    """Every frame PyAV decodes from the file, in order, skipping damaged packets as players do (none when
+    the file cannot be opened)."""
     frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
+    try:
+        container = av.open(str(path))
+    except av.FFmpegError:
+        return frames
+    with container:
+        stream = container.streams.video[0]
+        for packet in container.demux(stream):
+            try:
+                frames += [frame.to_ndarray(format="bgr24") for frame in packet.decode()]
+            except av.FFmpegError:
+                continue
     return frames

@@ -366,7 +366,8 @@ def test_offline_fetch_fails_fast_and_says_how_to_place_the_file(server, capsys)
     assert "offline" in message and f"place it by hand at {user_folder() / 'offline.onnx'}" in message
     assert hashlib.sha256(PAYLOAD).hexdigest() in message
     assert run_models_cmd("fetch", "offline") == 2
-    assert "place it by hand" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "place it by hand" in err and err.startswith("nodegraph: ")  # as every other error of the command
 
 
 def test_unverifiable_and_builtin_fetches_are_refused(server):

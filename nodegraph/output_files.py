@@ -1,0 +1,258 @@
+"""Output files that never destroy a user's file.
+
+Before the first frame: no output may be an input (same inode, through links or other spellings), no two
+outputs of a run may share a path, every path must be UTF-8 and an output file must have an extension its
+node writes. While running: each output is held under an exclusive lock (a second run to it is refused,
+naming the pid that holds it) and written to a unique temporary file in its own folder, which is fsynced and
+renamed into place when done, so a reader never sees half a file and a symlink at the output path is
+replaced, never written through. The lock file names the temporary file, so when a writer is killed the
+run can still put what it wrote in place (`rescue_partials`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import InvalidInput
+from .graph import Graph, Problem
+from .params import Path as PathParam
+from .registry import Registry
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+    import msvcrt
+
+
+def current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def lock_path(target: Path) -> Path:
+    return target.with_name(f".{target.name}.lock")
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        else:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    except OSError:
+        return False
+    return True
+
+
+def _read_lock(path: Path) -> tuple[str, str]:
+    """(pid, temporary file) as the holder wrote them; empty strings when unreadable."""
+    try:
+        lines = path.read_text(encoding="utf-8", errors="surrogateescape").splitlines()
+    except OSError:
+        return "", ""
+    return (lines + ["", ""])[0], (lines + ["", ""])[1]
+
+
+class OutputFile:
+    """An output path held under an exclusive lock for as long as it is written.
+
+    `temporary` is where to write (a unique name in the destination folder; None for a folder, whose
+    entries the caller writes with `write_atomically`); `commit()` puts it in place, `release()` gives the
+    lock back. A writer killed before either leaves the lock file naming its temporary file."""
+
+    def __init__(self, target: str | os.PathLike, what: str, folder: bool = False):
+        self.target = Path(target)
+        self.what = what
+        self._lock = lock_path(self.target)
+        self._fd = self._acquire()
+        self.temporary: Path | None = None
+        if not folder:
+            fd, name = tempfile.mkstemp(prefix=f".{self.target.stem}.", suffix=f".partial{self.target.suffix}",
+                                        dir=self.target.parent)
+            os.close(fd)
+            os.chmod(name, 0o666 & ~current_umask())  # as open() would make it, not mkstemp's 0600
+            self.temporary = Path(name)
+        self._record()
+
+    def _acquire(self) -> int:
+        while True:
+            fd = os.open(self._lock, os.O_RDWR | os.O_CREAT, 0o644)
+            if not _try_lock(fd):
+                os.close(fd)
+                pid, _ = _read_lock(self._lock)
+                holder = f"pid {pid}" if pid else "another process"
+                raise InvalidInput(f"{self.what}: another run ({holder}) is writing this file now; wait for it "
+                                   f"to finish or choose another output (the lock is {self._lock})")
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self._lock).st_ino
+            except FileNotFoundError:  # its holder removed it between our open and our lock
+                same = False
+            if same:
+                return fd
+            os.close(fd)
+
+    def _record(self) -> None:
+        os.ftruncate(self._fd, 0)
+        os.lseek(self._fd, 0, os.SEEK_SET)
+        os.write(self._fd, f"{os.getpid()}\n{self.temporary or ''}\n".encode("utf-8", "surrogateescape"))
+
+    def commit(self) -> None:
+        """fsync the temporary file and rename it into place (replacing a symlink there, not its target)."""
+        if self.temporary is not None and self.temporary.exists():
+            put_in_place(self.temporary, self.target)
+        self.release()
+
+    def release(self, discard: bool = False) -> None:
+        if discard and self.temporary is not None:
+            self.temporary.unlink(missing_ok=True)
+        if self._fd is not None:
+            with contextlib.suppress(OSError):  # Windows keeps an open file; the next run reuses it
+                self._lock.unlink(missing_ok=True)
+            os.close(self._fd)
+            self._fd = None
+
+
+def put_in_place(temporary: Path, target: Path) -> None:
+    """fsync `temporary`, rename it to `target` and fsync the folder: the file is whole there after a power cut."""
+    with open(temporary, "rb+") as file:
+        os.fsync(file.fileno())
+    os.replace(temporary, target)
+    sync_folder(target.parent)
+
+
+def sync_folder(folder: Path) -> None:
+    """fsync a folder, so a rename in it survives a power cut (a no-op where folders cannot be opened)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_atomically(target: Path, data) -> None:
+    """Write bytes (or a buffer) to `target` through a unique temporary file in its folder: the file
+    appears whole or not at all. OSError is the caller's to report."""
+    fd, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".partial{target.suffix}", dir=target.parent)
+    try:
+        os.chmod(name, 0o666 & ~current_umask())
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(name, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+        raise
+
+
+# -- checks before the first frame --------------------------------------------------------------------------
+
+def _path_params(graph: Graph, registry: Registry):
+    """(node id, param name, spec, resolved path) of every path param that is set."""
+    for node_id, spec in graph.nodes.items():
+        cls = registry.get(spec.type)
+        if cls is None:
+            continue
+        for name, param in cls.params.items():
+            value = spec.params.get(name)
+            if isinstance(param, PathParam) and isinstance(value, str) and value:
+                yield node_id, name, param, graph.resolve_path(value, param)
+
+
+NOT_UTF8 = "the path is not valid UTF-8, which the video and picture libraries cannot open; rename it"
+
+
+def not_utf8(path: str) -> str | None:
+    """None for a path that is UTF-8; else the path, printable, with its odd characters escaped."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return path.encode("utf-8", "backslashreplace").decode("utf-8")
+    return None
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def output_problems(graph: Graph, registry: Registry) -> list[Problem]:
+    """Every reason an output of `graph` would destroy a file or cannot be written, found without writing."""
+    problems = []
+    paths = list(_path_params(graph, registry))
+    for node_id, name, _, path in paths:
+        if not_utf8(path):
+            problems.append(Problem(f"{not_utf8(path)}: {NOT_UTF8}", node=node_id, field=name))
+    outputs = [p for p in paths if p[2].role == "output"]
+    inputs = [p for p in paths if p[2].role == "input"]
+    for node_id, name, param, path in outputs:
+        if param.extensions and not param.folder and Path(path).suffix.lower() not in param.extensions:
+            got = f"'{Path(path).suffix}'" if Path(path).suffix else "no extension"
+            problems.append(Problem(f"{path} has {got}; the file type comes from it: end the name with one "
+                                    f"of {', '.join(param.extensions)}", node=node_id, field=name))
+        for in_id, in_name, _, in_path in inputs:
+            if os.path.exists(in_path) and _same_file(path, in_path):
+                problems.append(Problem(f"{path} is the input of node '{in_id}' ({in_name}: {in_path}); writing "
+                                        "it would destroy it: choose another output", node=node_id, field=name))
+    for i, (node_id, name, _, path) in enumerate(outputs):
+        for other_id, _, _, other in outputs[:i]:
+            if _same_file(path, other):
+                problems.append(Problem(f"{path} is also the output of node '{other_id}'; give each output "
+                                        "its own file", node=node_id, field=name))
+    return problems
+
+
+def check_outputs(graph: Graph, registry: Registry) -> None:
+    """Raise InvalidInput with every output problem of `graph` (exit 2, before the first frame)."""
+    problems = output_problems(graph, registry)
+    if problems:
+        raise InvalidInput("outputs that cannot be written safely:\n  " + "\n  ".join(map(str, problems)))
+
+
+def check_not_an_input(target: str, inputs: list[str | None], what: str) -> None:
+    """For a node that knows its inputs (e.g. the stream's media file): refuse to write over one of them."""
+    for source in filter(None, inputs):
+        if os.path.exists(source) and _same_file(target, source):
+            raise InvalidInput(f"{what}: is the input {source}; writing it would destroy it: choose another output")
+
+
+# -- after the run ------------------------------------------------------------------------------------------
+
+def rescue_partials(graph: Graph, registry: Registry) -> list[str]:
+    """Put in place what a killed writer of this graph's outputs left in its temporary file; returns one
+    message per output rescued. A node class may define `describe_partial(path) -> str` (what the file
+    holds, e.g. its frame count) to say more."""
+    messages = []
+    for node_id, _, param, path in _path_params(graph, registry):
+        if param.role != "output" or param.folder:
+            continue
+        lock = lock_path(Path(path))
+        try:
+            fd = os.open(lock, os.O_RDWR)
+        except OSError:  # no lock there (or no such folder): nothing was left
+            continue
+        try:
+            if not _try_lock(fd):
+                continue  # still held: its writer lives
+            pid, temporary = _read_lock(lock)
+            lock.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
+        ours = Path(temporary).parent == Path(path).parent and Path(temporary).name.startswith(f".{Path(path).stem}.")
+        if not temporary or not ours or not os.path.exists(temporary):
+            continue
+        put_in_place(Path(temporary), Path(path))
+        describe = getattr(registry.get(graph.nodes[node_id].type), "describe_partial", None)
+        held = f"; {describe(path)}" if describe else ""
+        messages.append(f"node '{node_id}': its writer (pid {pid}) was stopped before it closed {path}; "
+                        f"what it wrote is kept there{held}")
+    return messages

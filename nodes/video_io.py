@@ -1,0 +1,312 @@
+"""Video files through PyAV (FFmpeg's libraries inside its wheel; no ffmpeg binary): frame-exact reading and
+crash-safe writing, with the source's audio copied and a metadata tag, all in this process."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+from fractions import Fraction
+
+import av
+import cv2
+import numpy as np
+from av.video.reformatter import VideoReformatter
+
+from nodegraph.errors import InvalidInput, RunFailed
+
+log = logging.getLogger("nodegraph")
+os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its settings to stderr unless told: errors only
+
+# codec choice -> (software encoder, hardware encoders tried first when asked for, pixel format, note)
+CODECS = {
+    "h264": ("libx264", ["h264_nvenc", "h264_videotoolbox", "h264_qsv"], "yuv420p", "H.264, plays everywhere"),
+    "h265": ("libx265", ["hevc_nvenc", "hevc_videotoolbox", "hevc_qsv"], "yuv420p",
+             "H.265/HEVC, about half the size of H.264, slower"),
+    "av1": ("libsvtav1", ["av1_nvenc", "av1_qsv"], "yuv420p", "AV1, smallest, slowest"),
+    "ffv1": ("ffv1", [], "bgr0", "lossless, large (.mkv, .avi)"),
+    "prores": ("prores_ks", [], "yuv422p10le", "ProRes 422 for editing (.mov)"),
+    "mp4v": ("mpeg4", [], "yuv420p", "MPEG-4 part 2, for old players"),
+}
+SPEEDS = ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"]
+CONTAINERS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi"}
+# Fragmented MP4/MOV: the index goes with every fragment (~1 s, one keyframe each), so a file cut short by
+# a kill or a full disk plays up to its last whole fragment. Matroska is written in clusters anyway. Each
+# fragment goes to the file as it is done, not when FFmpeg's 32 KiB write buffer fills (flush_packets).
+FLUSHED = {"flush_packets": "1"}
+FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "frag_duration": "1000000", **FLUSHED}
+MIN_FPS = 0.01
+FOUR_FOUR_FOUR = {"libx264", "libx265"}  # 4:2:0 needs even sizes; these keep odd ones in 4:4:4
+
+
+@contextlib.contextmanager
+def ffmpeg_logs():
+    """FFmpeg's error lines while the block runs, captured instead of printed (PyAV keeps them off otherwise)."""
+    level = av.logging.get_level()
+    av.logging.set_level(av.logging.ERROR)
+    try:
+        with av.logging.Capture() as logs:
+            yield logs
+    finally:
+        av.logging.set_level(level)
+
+
+def _ffmpeg_reason(error: Exception, logs) -> str:
+    """FFmpeg's own words for a failure: its log lines, which say more than the error code."""
+    lines = [text.strip() for level, _, text in logs if level <= av.logging.ERROR and text.strip()]
+    return "; ".join(dict.fromkeys(lines)) or getattr(error, "strerror", None) or str(error)
+
+
+def encoder_options(encoder: str, quality: int, speed: str) -> dict[str, str]:
+    """The encoder's own options for a quality (0 best .. 51 smallest, like x264's CRF) and a speed preset."""
+    level = SPEEDS.index(speed)
+    if encoder == "libx264":
+        return {"crf": str(quality), "preset": speed}
+    if encoder == "libx265":
+        return {"crf": str(quality), "preset": speed, "x265-params": "log-level=error"}
+    if encoder == "libsvtav1":
+        return {"crf": str(round(quality * 63 / 51)), "preset": str(12 - level)}
+    if encoder.endswith("_nvenc"):
+        return {"cq": str(quality), "preset": f"p{min(7, level + 1)}"}
+    if encoder == "mpeg4":
+        q = str(2 + round(quality * 29 / 51))
+        return {"qmin": q, "qmax": q}
+    return {}
+
+
+class VideoReader:
+    """The frames of a video file as BGR arrays with their time (s), from frame `start` exactly."""
+
+    def __init__(self, path: str, start: int = 0):
+        self.path = path
+        with ffmpeg_logs() as logs:
+            try:
+                self.container = av.open(path, metadata_errors="replace")
+            except av.FFmpegError as e:
+                raise InvalidInput(f"{path}: not a video PyAV can open ({_ffmpeg_reason(e, logs)}); is it really "
+                                   "a video? supported containers include .mp4, .mov, .mkv, .avi, .webm") from None
+        if not self.container.streams.video:
+            self.container.close()
+            raise InvalidInput(f"{path}: has no video stream (only {len(self.container.streams)} other streams)")
+        self.stream = self.container.streams.video[0]
+        self.stream.thread_type = "AUTO"
+        rate = self.stream.average_rate or self.stream.guessed_rate
+        self.fps = float(rate) if rate and 1.0 <= float(rate) <= 1000.0 else 30.0
+        self.frames = (self.stream.frames - start) if self.stream.frames > start else None
+        self.is_picture = self.container.format.name.endswith("_pipe") or self.container.format.name == "image2"
+        self._start_pts = self._pts_of(start) if start else None
+        self._decoded = self._decode()
+
+    def _pts_of(self, index: int) -> int:
+        """The presentation time of frame `index`, from the packets (no decoding): exact for any frame rate."""
+        times = sorted(p.pts for p in self.container.demux(self.stream) if p.pts is not None)
+        if index >= len(times):
+            raise InvalidInput(f"{self.path}: start frame {index} is past the end (the file has {len(times)} frames)")
+        self.container.seek(times[index], stream=self.stream, backward=True)
+        return times[index]
+
+    def _decode(self):
+        to_bgr = VideoReformatter()  # one for the whole stream: a new one a frame costs 1 ms at 640x480
+        try:
+            for frame in self.container.decode(self.stream):
+                if self._start_pts is not None and frame.pts is not None and frame.pts < self._start_pts:
+                    continue
+                yield to_bgr.reformat(frame, format="bgr24").to_ndarray(), float(frame.time or 0.0)
+        except av.FFmpegError as e:  # a damaged or cut-short file: keep what decoded
+            log.warning("%s: stopped decoding at a damaged part (%s); the frames before it are used", self.path, e)
+
+    def read(self) -> tuple[np.ndarray, float] | None:
+        """The next frame and its time in seconds, or None at the end."""
+        return next(self._decoded, None)
+
+    def close(self) -> None:
+        self._decoded.close()
+        self.container.close()
+
+
+def count_frames(path: str) -> int:
+    """How many frames of a file decode. A packet the file ends inside (a fragment cut short by a kill or a
+    full disk) does not count. Frames shown before the last keyframe are counted; the last group of pictures
+    is decoded to be sure (its leading pictures, which need the group before, are among the counted)."""
+    end = os.path.getsize(path)
+    try:
+        with av.open(path) as container:
+            if not container.streams.video:
+                return 0
+            stream = container.streams.video[0]
+            times, tail = [], []  # times: pts of every whole packet; tail: the packets since the last keyframe
+            for packet in container.demux(stream):
+                if not packet.size or packet.pts is None or (packet.pos is not None and packet.pos + packet.size > end):
+                    continue
+                times.append(packet.pts)
+                tail = [packet] if packet.is_keyframe else [*tail, packet]
+            if not tail:
+                return 0
+            counted = sum(1 for t in times if t < tail[0].pts)
+            for packet in [*tail, None]:
+                with contextlib.suppress(av.FFmpegError):
+                    counted += sum(1 for frame in stream.decode(packet) if frame.pts >= tail[0].pts)
+            return counted
+    except av.FFmpegError:
+        return 0
+
+
+class AudioCopy:
+    """The audio of a source file, fed into an output as the video advances: copied where the container takes
+    its codec, else re-encoded to AAC."""
+
+    def __init__(self, source: str, output):
+        self.source = av.open(source)
+        audio = self.source.streams.audio
+        self.input = audio[0] if audio else None
+        self.output = output
+        if self.input is None:
+            return
+        self.copy = self.input.codec_context.name in output.supported_codecs
+        if self.copy:
+            self.stream = output.add_stream_from_template(self.input)
+        else:
+            self.stream = output.add_stream("aac", rate=self.input.rate, layout=self.input.layout.name)
+        self._packets = self.source.demux(self.input)
+
+    def feed(self, until: float) -> None:
+        """Write the audio up to `until` seconds."""
+        if self.input is None:
+            return
+        for packet in self._packets:
+            if packet.dts is None:
+                continue
+            if packet.pts is not None and packet.pts * packet.time_base > until:
+                self._mux(packet)  # the packet straddling `until`: kept, then stop
+                return
+            self._mux(packet)
+
+    def _mux(self, packet) -> None:
+        if self.copy:
+            packet.stream = self.stream
+            self.output.mux(packet)
+            return
+        for frame in packet.decode():
+            frame.pts = None
+            self.output.mux(self.stream.encode(frame))
+
+    def finish(self, until: float) -> None:
+        self.feed(until)
+        if self.input is not None and not self.copy:
+            self.output.mux(self.stream.encode(None))
+        self.source.close()
+
+
+class VideoWriter:
+    """Encodes BGR frames into a crash-safe file: the encoder opens with the first frame's size."""
+
+    def __init__(self, path: str, container_ext: str, codec: str, fps: float, quality: int, speed: str,
+                 hardware: bool, audio_from: str | None, comment: str | None, what: str):
+        self.what, self.codec, self.quality, self.speed = what, codec, quality, speed
+        self.rate = Fraction(fps).limit_denominator(1001 * 1000)
+        self.encoders = choose_encoders(codec, hardware)
+        self.frames = 0
+        self.container = av.open(path, "w", format=CONTAINERS[container_ext],
+                                 options=FRAGMENTED if container_ext in (".mp4", ".mov") else FLUSHED)
+        if comment:
+            self.container.metadata["comment"] = comment
+        self.audio_from, self.audio, self.stream = audio_from, None, None
+
+    def _open(self, width: int, height: int) -> None:
+        software, _, pix_fmt, _ = CODECS[self.codec]
+        odd = width % 2 or height % 2
+        if odd and pix_fmt == "yuv420p":
+            if software in FOUR_FOUR_FOUR:
+                pix_fmt = "yuv444p"
+                log.warning("%s: frames are %dx%d; %s in 4:2:0 needs even sizes, so this file is 4:4:4 to keep "
+                            "every pixel (some players, browsers among them, play only 4:2:0: give an even "
+                            "size for those)", self.what, width, height, self.codec)
+            self.encoders = [software]
+        problems = []
+        for encoder in self.encoders:
+            options = encoder_options(encoder, self.quality, self.speed)
+            problem = encoder_problem(encoder, width, height, pix_fmt, self.rate, options)
+            if problem:
+                problems.append(f"{encoder}: {problem}")
+                continue
+            if problems:
+                log.warning("%s: %s; using %s", self.what, "; ".join(problems), encoder)
+            self.stream = self.container.add_stream(encoder, rate=self.rate, options=options)
+            self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, pix_fmt
+            self.stream.codec_context.gop_size = max(1, round(self.rate))  # a keyframe and a fragment a second
+            break
+        if self.stream is None:
+            raise RunFailed(f"{self.what}: cannot encode {width}x{height} frames as {self.codec}: "
+                            f"{'; '.join(problems)}")
+        if self.audio_from:
+            try:
+                self.audio = AudioCopy(self.audio_from, self.container)
+            except (av.FFmpegError, ValueError) as e:
+                log.warning("%s: the audio of %s is not copied: %s", self.what, self.audio_from, e)
+
+    def write(self, image: np.ndarray) -> None:
+        if self.stream is None:
+            self._open(image.shape[1], image.shape[0])
+        if image.shape[:2] != (self.stream.height, self.stream.width):  # one file, one frame size: the first
+            image = cv2.resize(image, (self.stream.width, self.stream.height), interpolation=cv2.INTER_AREA)
+        frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+        frame.pts = self.frames
+        frame.time_base = 1 / self.rate
+        self.container.mux(self.stream.encode(frame))
+        self.frames += 1
+        if self.audio is not None:
+            self.audio.feed(self.frames / self.rate)
+
+    def close(self) -> None:
+        """Flush the encoder and close the file (it plays even when this raises midway)."""
+        try:
+            if self.stream is not None:
+                self.container.mux(self.stream.encode(None))
+            if self.audio is not None:
+                self.audio.finish(self.frames / self.rate)
+        finally:
+            self.container.close()
+
+
+def encoder_problem(encoder: str, width: int, height: int, pix_fmt: str, rate: Fraction, options: dict) -> str:
+    """Why `encoder` cannot open for these frames (FFmpeg's words), or "" when it can: tried on its own, so a
+    hardware encoder that fails leaves no stream behind in the file."""
+    context = av.CodecContext.create(encoder, "w")
+    context.width, context.height, context.pix_fmt = width, height, pix_fmt
+    context.time_base, context.framerate, context.options = 1 / rate, rate, options
+    with ffmpeg_logs() as logs:
+        try:
+            context.open()
+        except (av.FFmpegError, OSError, ValueError) as e:
+            return _ffmpeg_reason(e, logs)
+    return ""
+
+
+def choose_encoders(codec: str, hardware: bool) -> list[str]:
+    """The encoders to try in order: the hardware ones the wheel has when asked for, then the software one."""
+    software, hardware_encoders, _, _ = CODECS[codec]
+    have = [name for name in hardware_encoders if name in av.codecs_available] if hardware else []
+    return [*have, software]
+
+
+def check_encoder(codec: str, container_ext: str, fps: float, what: str) -> None:
+    """A codec, container or frame rate that cannot work is found before the first frame, with FFmpeg's own
+    reason: the container must take the codec, and the encoder must open at this rate."""
+    if fps and fps < MIN_FPS:
+        raise InvalidInput(f"{what}: fps {fps:g} is too low to write: a file's time base is a fraction of whole "
+                           f"numbers (1/fps); use at least {MIN_FPS} fps, or 0 for the source's rate")
+    software, _, pix_fmt, _ = CODECS[codec]
+    if software not in av.codecs_available:
+        raise InvalidInput(f"{what}: this PyAV build has no {software} encoder for {codec}; choose another codec")
+    with av.open(io.BytesIO(), "w", format=CONTAINERS[container_ext]) as container:
+        takes = container.supported_codecs
+    if software not in takes:
+        fits = [name for name, (encoder, *_) in CODECS.items() if encoder in takes]
+        raise InvalidInput(f"{what}: a {container_ext} file cannot hold {codec}; with {container_ext} use one of "
+                           f"{', '.join(fits)}, or choose another extension")
+    rate = Fraction(fps or 30).limit_denominator(1001 * 1000)
+    problem = encoder_problem(software, 64, 64, pix_fmt, rate, encoder_options(software, 23, "ultrafast"))
+    if problem:
+        raise InvalidInput(f"{what}: cannot write {codec} at {float(rate):g} fps: {problem}; choose another codec "
+                           "or frame rate")

@@ -1,0 +1,185 @@
+"""Video through PyAV: frame-exact starts (also at variable frame rates), every codec written and read back,
+odd sizes kept, and files that play after the writer is killed."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from fractions import Fraction
+
+import av
+import cv2
+import numpy as np
+import pytest
+from clips import frame_index, indexed_frame, read_frames, write_clip
+from conftest import REPO, run_cli
+from test_cli import node, write_preset
+
+from nodegraph.graph import Graph, Link
+from nodegraph.sequential import SequentialRunner
+from nodes.video_io import CODECS, VideoReader, count_frames
+
+
+@pytest.fixture(scope="module")
+def h264_clip(tmp_path_factory):
+    """300 indexed frames in H.264 with B-frames and one keyframe every 250 frames: seeking must decode."""
+    return write_clip(tmp_path_factory.mktemp("clips") / "h264.mp4", frames=300, codec="h264")
+
+
+def vfr_clip(path, times_ms):
+    """Lossless indexed frames at the given times (ms): a genuinely variable frame rate."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "bgr0"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        for i, t in enumerate(times_ms):
+            frame = av.VideoFrame.from_ndarray(indexed_frame(i), "bgr24")
+            frame.pts, frame.time_base = t, Fraction(1, 1000)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+@pytest.mark.parametrize("start", [0, 1, 37, 149, 250, 251, 299])
+def test_opening_at_frame_n_gives_exactly_frame_n(h264_clip, start):
+    reader = VideoReader(h264_clip, start)
+    try:
+        first = [reader.read() for _ in range(min(3, 300 - start))]
+        assert [frame_index(image) for image, _ in first] == list(range(start, start + len(first)))
+        assert first[0][1] == pytest.approx(start / 30, abs=1e-6)
+        assert reader.frames == 300 - start
+    finally:
+        reader.close()
+
+
+def test_variable_frame_rate_keeps_its_timing_and_seeks_exactly(tmp_path):
+    times = [i * 33 for i in range(30)] + [990 + i * 17 for i in range(30)] + [1500 + i * 100 for i in range(10)]
+    path = vfr_clip(tmp_path / "vfr.mkv", times)
+    for start in (0, 31, 45, 65):
+        reader = VideoReader(str(path), start)
+        try:
+            decoded = iter(reader.read, None)
+            got = [(frame_index(image), round(t * 1000)) for image, t in decoded]
+        finally:
+            reader.close()
+        assert got == [(i, times[i]) for i in range(start, len(times))]
+
+
+def test_the_source_start_param_runs_from_that_frame(tmp_path, h264_clip):
+    preset = write_preset(tmp_path / "p.json", [node("src", "VideoSource", path=h264_clip, start=123),
+                                                node("out", "ImageSequenceOutput", path=str(tmp_path / "seq"))],
+                          [("src.frame", "out.frame")])
+    result = run_cli("run", preset, "--sequential")
+    assert result.returncode == 0, result.stderr
+    pictures = sorted((tmp_path / "seq").glob("*.png"))
+    assert [frame_index(cv2.imread(str(p))) for p in pictures] == list(range(123, 300))
+    preset = write_preset(tmp_path / "p.json", [node("src", "VideoSource", path=h264_clip, start=300),
+                                                node("out", "NullOutput")], [("src.frame", "out.frame")])
+    result = run_cli("run", preset, "--sequential")
+    assert result.returncode == 2
+    assert f"{h264_clip}: start frame 300 is past the end (the file has 300 frames)" in result.stderr
+
+
+def copy(source, target, **params):
+    graph = Graph()
+    graph.add_node("VideoSource", {"path": str(source)}, node_id="src")
+    graph.add_node("VideoFileOutput", {"path": str(target), **params}, node_id="out")
+    graph.add_link(Link.parse("src.frame", "out.frame"))
+    return SequentialRunner(graph).run()
+
+
+EXTENSION = {"ffv1": ".mkv", "prores": ".mov"}
+
+
+@pytest.mark.parametrize("codec", list(CODECS))
+def test_every_codec_writes_a_file_that_reads_back_in_order(tmp_path, codec):
+    source = write_clip(tmp_path / "in.mkv", frames=40, codec="ffv1")
+    target = tmp_path / f"out{EXTENSION.get(codec, '.mp4')}"
+    report = copy(source, target, codec=codec, quality=18)
+    assert report.frames == 40 and not report.error
+    frames = read_frames(target)
+    assert len(frames) == 40 == count_frames(str(target))
+    assert [frame_index(f) for f in frames] == list(range(40))
+    with av.open(str(target)) as container:
+        assert container.streams.video[0].codec_context.codec.id == av.Codec(CODECS[codec][0], "w").id
+    if codec == "ffv1":
+        assert all(np.array_equal(f, indexed_frame(i)) for i, f in enumerate(frames))  # lossless
+
+
+def test_odd_and_tiny_sizes_are_kept(tmp_path, caplog):
+    for width, height in ((641, 479), (1, 1)):
+        picture = tmp_path / f"{width}x{height}.png"
+        cv2.imwrite(str(picture), cv2.resize(indexed_frame(7), (width, height)))
+        graph = Graph()
+        graph.add_node("ImageSource", {"path": str(picture), "repeat": 5}, node_id="src")
+        graph.add_node("VideoFileOutput", {"path": str(tmp_path / f"{width}x{height}.mp4")}, node_id="out")
+        graph.add_link(Link.parse("src.frame", "out.frame"))
+        with caplog.at_level("WARNING", logger="nodegraph"):
+            report = SequentialRunner(graph).run()
+        assert report.frames == 5 and not report.error
+        frames = read_frames(tmp_path / f"{width}x{height}.mp4")
+        assert [f.shape for f in frames] == [(height, width, 3)] * 5
+        assert f"frames are {width}x{height}; h264 in 4:2:0 needs even sizes, so this file is 4:4:4" in caplog.text
+
+
+def test_a_killed_writer_leaves_a_file_that_plays_and_the_run_says_how_many_frames_it_holds(tmp_path, h264_clip):
+    out = tmp_path / "out.mp4"
+    preset = write_preset(tmp_path / "p.json", [node("src", "VideoSource", path=h264_clip, realtime=True),
+                                                node("out", "VideoFileOutput", path=str(out))],
+                          [("src.frame", "out.frame")])
+    command = [sys.executable, "-m", "nodegraph.cli", "run", str(preset), "--mode", "lossless"]
+    process = subprocess.Popen(command, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        lock = tmp_path / ".out.mp4.lock"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (lock.exists() and len(lock.read_text().split()) == 2):
+            time.sleep(0.05)
+        pid, temporary = lock.read_text().split()
+        while time.monotonic() < deadline and os.path.getsize(temporary) == 0:
+            time.sleep(0.05)
+        time.sleep(2.5)  # a few one-second fragments of the 10 s clip are written
+        os.kill(int(pid), signal.SIGKILL)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == 3, stderr
+    frames = read_frames(out)
+    held = f"its writer (pid {pid}) was stopped before it closed {out}; what it wrote is kept there; it holds " \
+           f"{len(frames)} frames (up to its last whole fragment)"
+    assert held in stderr
+    assert 30 <= len(frames) < 300
+    assert [frame_index(f) for f in frames] == list(range(len(frames)))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4", "p.json"]  # no temporary, no lock left
+
+
+def test_a_hardware_encoder_that_cannot_open_falls_back_to_software_and_says_why(tmp_path, caplog):
+    source = write_clip(tmp_path / "in.mkv", frames=10, codec="ffv1")
+    with caplog.at_level("WARNING", logger="nodegraph"):
+        report = copy(source, tmp_path / "out.mp4", hardware=True)
+    assert report.frames == 10 and len(read_frames(tmp_path / "out.mp4")) == 10
+    fell_back = [r.getMessage() for r in caplog.records if r.getMessage().endswith("; using libx264")]
+    hardware = [name for name in CODECS["h264"][1] if name in av.codecs_available]
+    assert fell_back or not hardware, caplog.text  # where a hardware encoder opened, there is no fallback
+    for line in fell_back:
+        assert all(f"{name}: " in line for name in hardware), line
+
+
+def test_a_looping_source_restarts_at_its_start_frame_and_its_timestamps_go_on(tmp_path):
+    from nodes.sources import VideoSource
+
+    source = VideoSource("src", {"path": write_clip(tmp_path / "ten.mp4", frames=10, codec="h264"), "loop": True,
+                                 "start": 7})
+    source.setup()
+    try:
+        got = []
+        for i in range(8):
+            source.frame_id = i
+            got.append(frame_index(source.process()["frame"]))
+            assert source._last_time == pytest.approx((7 + i) / 30, abs=1e-6)
+    finally:
+        source.close()
+    assert got == [7, 8, 9, 7, 8, 9, 7, 8]
