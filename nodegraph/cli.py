@@ -11,7 +11,6 @@ from pathlib import Path
 
 from . import preset as presets
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, InvalidInput, RunFailed
-from .output_files import check_outputs, output_problems, rescue_partials
 from .paths import data_dir
 from .registry import default_registry
 
@@ -101,7 +100,6 @@ def cmd_run(args) -> int:
     stats_path = check_stats_path(args.stats_json) if args.stats_json else None
     graph = presets.load(args.preset)
     apply_overrides(graph, args.set or [])
-    check_outputs(graph, registry)  # hook: moves into the runners' start
     if args.sequential:
         from .sequential import SequentialRunner
 
@@ -117,8 +115,6 @@ def cmd_run(args) -> int:
     finally:
         if bar:
             bar.finish()
-        for message in rescue_partials(graph, registry):  # hook: moves into the runners' stop
-            print(f"nodegraph: {message}", file=sys.stderr)
     if stats_path is not None:
         try:
             stats_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
@@ -143,7 +139,7 @@ def cmd_validate(args) -> int:
             print(f"{path}: invalid", *(f"  {p}" for p in e.problems), sep="\n")
             status = EXIT_INVALID
             continue
-        problems = graph.validate(registry) + output_problems(graph, registry)
+        problems = graph.validate(registry)
         if problems:
             print(f"{path}: invalid", *(f"  {p}" for p in problems), sep="\n")
             status = EXIT_INVALID

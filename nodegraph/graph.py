@@ -18,6 +18,7 @@ import networkx as nx
 
 from .errors import InvalidInput, Problem, ProblemError
 from .node import Node
+from .output_files import output_problems
 from .params import Model as ModelParam
 from .params import Path as PathParam
 from .registry import Registry
@@ -174,7 +175,7 @@ class Graph:
 
     def validate(self, registry: Registry) -> list[Problem]:
         """Every problem at once: node types, params, each node's check hook (files, models), links,
-        unconnected inputs, cycles."""
+        unconnected inputs, cycles, and outputs that would destroy a file or cannot be written."""
         problems: list[Problem] = []
         known = {}
         for spec in self.nodes.values():
@@ -206,7 +207,7 @@ class Graph:
             problems.append(Problem("the graph has no source node (a node without inputs)"))
         if not self.nodes:
             problems.append(Problem("the graph has no nodes"))
-        return problems
+        return problems + output_problems(self, registry)
 
     def _link_problems(self, link: Link, classes: Mapping[str, type[Node]], feeder: Link | None,
                        dag: nx.DiGraph | None = None) -> Iterator[Problem]:

@@ -15,11 +15,14 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .errors import InvalidInput
-from .graph import Graph, Problem
+from .errors import InvalidInput, Problem
 from .params import Path as PathParam
 from .registry import Registry
+
+if TYPE_CHECKING:  # Graph.validate calls output_problems
+    from .graph import Graph
 
 try:
     import fcntl
@@ -187,35 +190,31 @@ def _same_file(a: str, b: str) -> bool:
 
 def output_problems(graph: Graph, registry: Registry) -> list[Problem]:
     """Every reason an output of `graph` would destroy a file or cannot be written, found without writing."""
+    def where(node_id: str, name: str) -> dict:
+        return {"node": node_id, "node_type": graph.nodes[node_id].type, "param": name}
+
     problems = []
     paths = list(_path_params(graph, registry))
     for node_id, name, _, path in paths:
         if not_utf8(path):
-            problems.append(Problem(f"{not_utf8(path)}: {NOT_UTF8}", node=node_id, field=name))
+            problems.append(Problem(f"{not_utf8(path)}: {NOT_UTF8}", **where(node_id, name)))
     outputs = [p for p in paths if p[2].role == "output"]
     inputs = [p for p in paths if p[2].role == "input"]
     for node_id, name, param, path in outputs:
         if param.extensions and not param.folder and Path(path).suffix.lower() not in param.extensions:
             got = f"'{Path(path).suffix}'" if Path(path).suffix else "no extension"
             problems.append(Problem(f"{path} has {got}; the file type comes from it: end the name with one "
-                                    f"of {', '.join(param.extensions)}", node=node_id, field=name))
+                                    f"of {', '.join(param.extensions)}", **where(node_id, name)))
         for in_id, in_name, _, in_path in inputs:
             if os.path.exists(in_path) and _same_file(path, in_path):
                 problems.append(Problem(f"{path} is the input of node '{in_id}' ({in_name}: {in_path}); writing "
-                                        "it would destroy it: choose another output", node=node_id, field=name))
+                                        "it would destroy it: choose another output", **where(node_id, name)))
     for i, (node_id, name, _, path) in enumerate(outputs):
         for other_id, _, _, other in outputs[:i]:
             if _same_file(path, other):
                 problems.append(Problem(f"{path} is also the output of node '{other_id}'; give each output "
-                                        "its own file", node=node_id, field=name))
+                                        "its own file", **where(node_id, name)))
     return problems
-
-
-def check_outputs(graph: Graph, registry: Registry) -> None:
-    """Raise InvalidInput with every output problem of `graph` (exit 2, before the first frame)."""
-    problems = output_problems(graph, registry)
-    if problems:
-        raise InvalidInput("outputs that cannot be written safely:\n  " + "\n  ".join(map(str, problems)))
 
 
 def check_not_an_input(target: str, inputs: list[str | None], what: str) -> None:

@@ -87,11 +87,14 @@ class Bool(Param):
 class Choice(Param):
     kind = "choice"
 
-    def __init__(self, options: list[str], default: str | None = None, help: str = ""):
+    def __init__(self, options: list[str], default: str | None = None, help: str = "",
+                 renamed: dict[str, str] | None = None):
         super().__init__(default if default is not None else options[0], help)
         self.options = list(options)
+        self.renamed = dict(renamed or {})  # options a node renamed -> their new names, so old presets load
 
     def validate(self, value: Any) -> str:
+        value = self.renamed.get(value, value)
         if value not in self.options:
             raise ParamError(f"{value!r} is not one of {', '.join(map(repr, self.options))}")
         return value

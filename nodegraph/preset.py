@@ -71,11 +71,12 @@ def from_dict(data: Any, source: str = "<preset>", base_dir: str | Path | None =
                                    "this is not a nodegraph preset"])
     version = data.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise PresetError(source, [f"field 'version' must be a positive integer, got {version!r}"])
-    if version > VERSION:
-        raise PresetError(source, [f"version {version} is newer than this nodegraph understands "
-                                   f"(up to {VERSION}); upgrade nodegraph"])
-    data = migrate(data)
+        problems.append(f"field 'version' must be a positive integer, got {version!r}")
+    elif version > VERSION:
+        problems.append(f"version {version} is newer than this nodegraph understands (up to {VERSION}); "
+                        "upgrade nodegraph")
+    else:
+        data = migrate(data)
 
     name = data.get("name", Path(source).stem)
     description = data.get("description", "")

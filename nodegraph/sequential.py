@@ -26,6 +26,7 @@ from .execution import (
 )
 from .graph import Graph
 from .node import Node
+from .output_files import rescue_partials
 from .registry import Registry, default_registry
 from .runner import ProgressCallback, RunSnapshot, StageSnapshot, node_snapshots, run_snapshot
 from .stats import NodeStats, RunReport
@@ -165,6 +166,8 @@ class SequentialRunner:
                 report.error = "; ".join(close_nodes(nodes.values()))
             finally:
                 report.nodes = {node_id: s.summary() for node_id, s in self.stats.items()}
+                for message in rescue_partials(self.graph, self.registry):  # a writer that died before it closed
+                    log.warning("%s", message)
                 self._publish(time.monotonic())
                 with self._lock:
                     self._ended = time.monotonic()

@@ -148,7 +148,7 @@ class MeshWarpSwapper(Node):
         detector, mesh = BlazeFace(), FaceMesh()
         portraits, faceless = [], []
         for name, image in images:
-            found = portrait_face(image, detector, mesh)
+            found = portrait_face(image, detector, mesh, f"{where}: {name}")
             landmarks = found[1] if found is not None else None
             if landmarks is None:
                 faceless.append(name)

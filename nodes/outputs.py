@@ -21,6 +21,8 @@ from .video_io import CODECS, CONTAINERS, SPEEDS, VideoWriter, check_encoder, co
 
 log = logging.getLogger("nodegraph")
 
+# the codec names of the OpenCV writer this node had before PyAV, so that presets saved then still load
+OPENCV_CODECS = {"avc1": "h264", "XVID": "mp4v", "FFV1": "ffv1", "MJPG": "h264"}
 MIN_FREE_BYTES = 64 * 1024 * 1024  # stop before the disk is full, so what is written stays playable
 SYNTHETIC_TAG = "synthetic: made with nodegraph (face swap)"  # the `comment` tag of disclosed videos
 
@@ -68,7 +70,8 @@ class VideoFileOutput(Node):
     inputs = {"frame": Frame}
     params = {
         "path": Path(role="output", extensions=list(CONTAINERS), help="the video file to write"),
-        "codec": Choice(list(CODECS), default="h264", help="; ".join(f"{k}: {v[3]}" for k, v in CODECS.items())),
+        "codec": Choice(list(CODECS), default="h264", help="; ".join(f"{k}: {v[3]}" for k, v in CODECS.items()),
+                        renamed=OPENCV_CODECS),
         "quality": Int(0, 51, default=23, help="0 best .. 51 smallest file (x264's CRF scale; 18 looks lossless "
                                               "to most eyes); ffv1 is always lossless"),
         "speed": Choice(SPEEDS, default="ultrafast", help="encoder speed preset: faster gives larger files at the "

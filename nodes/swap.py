@@ -261,7 +261,8 @@ class InSwapper(Node):
     def _load_identity(self):
         """The identity latent: the portrait's largest face, aligned for ArcFace, embedded, mapped by emap."""
         portrait = read_image(self.identity)
-        found = portrait_face(portrait, BlazeFace(), FaceMesh())
+        found = portrait_face(portrait, BlazeFace(), FaceMesh(),
+                              f"node '{self.id}' (InSwapper), param 'identity': {self.identity}")
         if found is None:
             raise InvalidInput(f"node '{self.id}' (InSwapper), param 'identity': {self.identity}: no face "
                                "found in this picture; use a clear, frontal portrait")

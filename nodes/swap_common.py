@@ -3,11 +3,15 @@ crop through a swap's matrix, the preview of a swap, and the face of an identity
 
 from __future__ import annotations
 
+import logging
+
 import cv2
 import numpy as np
 
 from .face.blazeface import BlazeFace
 from .face.facemesh import FaceMesh
+
+log = logging.getLogger("nodegraph")
 
 PREVIEW_TILE = 128
 PORTRAIT_THRESHOLD = 0.5  # detection score, and FaceMesh's presence, that count as a clear face
@@ -39,12 +43,18 @@ def crop_geometry(frame: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarra
                           borderMode=cv2.BORDER_REPLICATE)
 
 
-def portrait_face(image: np.ndarray, detector: BlazeFace, mesh: FaceMesh) -> tuple[dict, np.ndarray | None] | None:
+def portrait_face(image: np.ndarray, detector: BlazeFace, mesh: FaceMesh,
+                  what: str) -> tuple[dict, np.ndarray | None] | None:
     """The largest face of a portrait: its detection and its 468 landmarks (None when FaceMesh is not
-    sure they are a face); None when nothing is detected."""
+    sure they are a face); None when nothing is detected. A picture with several faces is said, naming
+    `what` (the node, param and file) and the face taken."""
     detections = detector.detect(image, threshold=PORTRAIT_THRESHOLD)
     if not detections:
         return None
     best = max(detections, key=lambda d: (d["box"][2] - d["box"][0]) * (d["box"][3] - d["box"][1]))
+    if len(detections) > 1:
+        x0, y0, x1, y1 = (round(float(v)) for v in best["box"])
+        log.warning("%s: %d faces in this picture; the largest (%dx%d px at x %d, y %d) is the identity",
+                    what, len(detections), x1 - x0, y1 - y0, x0, y0)
     landmarks, presence = mesh.landmarks(image, best["box"], best["keypoints"])
     return best, (landmarks if presence > PORTRAIT_THRESHOLD else None)

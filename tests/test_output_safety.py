@@ -63,7 +63,7 @@ def test_an_output_that_is_the_source_is_refused_and_the_source_is_kept(tmp_path
     for args in ((), ("--sequential",)):
         result = run_cli("run", preset, *args)
         assert result.returncode == 2, result.stderr
-        assert "nodegraph: outputs that cannot be written safely:\n  node 'out', field 'path': " in result.stderr
+        assert "nodegraph: the graph is not valid:\n  node 'out' (VideoFileOutput), param 'path': " in result.stderr
         assert (f"is the input of node 'src' (path: {source}); writing it would destroy it: choose another "
                 "output") in result.stderr
     result = run_cli("validate", preset)
@@ -178,8 +178,9 @@ def test_a_path_that_is_not_utf8_is_refused_by_validate_and_run(tmp_path, which)
     for command in (("validate",), ("run",), ("run", "--sequential")):
         result = run_cli(*command[:1], preset, *command[1:])
         assert result.returncode == 2, result.stderr
-        assert (f"node '{which}', field 'path': {shown}: the path is not valid UTF-8, which the video and picture "
-                "libraries cannot open; rename it") in result.stdout + result.stderr
+        node_type = "VideoSource" if which == "src" else "VideoFileOutput"
+        assert (f"node '{which}' ({node_type}), param 'path': {shown}: the path is not valid UTF-8, which the "
+                "video and picture libraries cannot open; rename it") in result.stdout + result.stderr
 
 
 @pytest.mark.parametrize(("setting", "problem"), [
@@ -246,6 +247,6 @@ def test_two_outputs_of_one_graph_to_one_file_are_refused(tmp_path):
     for command in ("validate", "run"):
         result = run_cli(command, preset)
         assert result.returncode == 2, result.stderr
-        assert (f"node 'b', field 'path': {tmp_path}/out.mp4 is also the output of node 'a'; give each output its "
-                "own file") in result.stdout + result.stderr
+        assert (f"node 'b' (VideoFileOutput), param 'path': {tmp_path}/out.mp4 is also the output of node 'a'; "
+                "give each output its own file") in result.stdout + result.stderr
     assert not (tmp_path / "out.mp4").exists()

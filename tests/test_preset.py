@@ -38,6 +38,15 @@ def test_wrong_format_or_version(change, message):
         preset.from_dict({**DEMO, **change})
 
 
+def test_a_bad_version_does_not_hide_the_other_problems():
+    with pytest.raises(preset.PresetError) as caught:
+        preset.from_dict({**DEMO, "version": "1", "nodes": {}, "colour": 3})
+    message = str(caught.value)
+    for part in ("field 'version' must be a positive integer, got '1'", "field 'nodes' must be a list",
+                 "unknown top-level field(s): colour"):
+        assert part in message, message
+
+
 def test_nan_is_refused():
     with pytest.raises(preset.PresetError, match="NaN"):
         preset.loads(json.dumps(DEMO).replace('"pos": [0, 0]', '"pos": [NaN, 0]'))

@@ -14,6 +14,7 @@ from ..errors import InvalidInput, RunFailed
 from ..execution import RecentRate, frame_total, stop_signals, stream_of
 from ..graph import Graph
 from ..node import StreamInfo
+from ..output_files import rescue_partials
 from ..params import Path as PathParam
 from ..plan import make_plan
 from ..registry import Registry, default_registry
@@ -394,6 +395,6 @@ class Runtime:
         first = [self._stages[n].first_frame_at for n in self.end_stages if self._stages[n].first_frame_at]
         report.first_frame_ms = (min(first) - self._begun) * 1000.0 if first else None
         report.processes = {r.name: r.process.pid for r in runs}
-        report.nodes = {}
-        for node_id in self.graph.topological_order():
-            report.nodes[node_id] = self._stages[self._stage_of[node_id]].summary(node_id)
+        report.nodes = {n: self._stages[self._stage_of[n]].summary(n) for n in self.graph.topological_order()}
+        for message in rescue_partials(self.graph, self.registry):  # a writer killed before it closed its file
+            log.warning("%s", message)

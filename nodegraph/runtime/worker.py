@@ -352,7 +352,7 @@ class StageWorker:
         try:
             for outlet in self.outlets.values():
                 self.persist(outlet.write_eos)
-        except (StopNow, shm.RingAborted):
+        except (StopNow, shm.RingAborted, shm.ShmSpaceError):  # no room for the end's ring: the run failed
             pass
         failures = close_nodes(self.opened)
         self.opened = []
