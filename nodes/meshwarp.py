@@ -36,7 +36,6 @@ from .face.records import Faces, updated
 from .media import IMAGE_EXTENSIONS, list_images, read_image
 from .swap_common import chosen_faces, portrait_face, swap_preview
 
-IDENTITY_COVERAGE = 2.2  # the identity's crop: wide enough for its face oval at any coverage below
 MAP_TILE = 256  # the warp map is computed every resolution // MAP_TILE px and upsampled above this size
 
 
@@ -45,20 +44,19 @@ class Identity:
     """One portrait, ready to warp: its aligned face, the landmarks in that crop, its head pose."""
 
     name: str
-    texture: np.ndarray  # uint8 BGR, aligned like the swap but at IDENTITY_COVERAGE
+    texture: np.ndarray  # uint8 BGR: the portrait, shrunk when its face is much larger than the swap's
     points: np.ndarray  # 468 x 2 float64, in the texture's pixels
     pose: np.ndarray  # yaw, pitch in degrees
 
 
-def _aligned(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
-    """The size x size crop through `matrix`; a much larger face is first shrunk with area averaging,
-    so the crop does not alias."""
-    scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
-    if scale < 0.5:
-        factor = 2.0 * scale
-        image = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
-        matrix = matrix @ np.diag([1.0 / factor, 1.0 / factor, 1.0])
-    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+def _sampled(image: np.ndarray, landmarks: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """(picture, landmarks in it) to warp from when the swap has `scale` of the portrait's px per px: the
+    portrait itself, or shrunk with area averaging when its face is over twice the swap's size, so the
+    warp does not alias. Warping from the portrait itself, not from an aligned copy, resamples it once."""
+    if scale >= 0.5:
+        return image, landmarks
+    factor = 2.0 * scale
+    return cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA), landmarks * factor
 
 
 def _polygon_mask(points: np.ndarray, size: int) -> np.ndarray:
@@ -163,14 +161,14 @@ class MeshWarpSwapper(Node):
         self._prepare_identities()
 
     def _prepare_identities(self):
-        """Each portrait's aligned face, as many px per face unit as the swap has."""
-        size = int(np.ceil(self.resolution * IDENTITY_COVERAGE / self.coverage))
+        """Each portrait to warp from, at no more than twice the px per face unit the swap has."""
         identities = []
         for name, image, landmarks in self._portraits:
-            matrix = face_frame_matrix(landmarks, IDENTITY_COVERAGE, size)
+            matrix = face_frame_matrix(landmarks, self.coverage, self.resolution)
+            texture, points = _sampled(image, np.asarray(landmarks, np.float64)[:, :2],
+                                       float(np.sqrt(abs(np.linalg.det(matrix[:, :2])))))
             yaw, pitch, _ = head_pose(landmarks)
-            identities.append(Identity(name, _aligned(image, matrix, size),
-                                       transform_points(landmarks, matrix), np.array([yaw, pitch])))
+            identities.append(Identity(name, texture, points, np.array([yaw, pitch])))
         self.identities = identities
 
     def _identity_for(self, face: dict, landmarks: np.ndarray) -> Identity:
@@ -205,7 +203,8 @@ class MeshWarpSwapper(Node):
         identity = self._identity_for(face, landmarks)
         map_x, map_y = warp_maps(np.column_stack([points, landmarks[:, 2]]), identity.points, (size, size),
                                  similarity_fit(points, identity.points), step=max(1, size // MAP_TILE))
-        swap = cv2.remap(identity.texture, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        # cubic: the portrait is resampled once, and linear sampling softens it visibly
+        swap = cv2.remap(identity.texture, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
 
         sigma = max(0.5, size / 256)
         mask = _soften(_polygon_mask(_outline(points, self.forehead), size), 2 * sigma)
