@@ -34,24 +34,22 @@ class Pair:
     name: str
     how: str
     identity: Path  # the portrait file the swapper loads
-    frames: list[np.ndarray]
+    frames: list[np.ndarray]  # every frame of the driver clip: the chain's trackers see them all
 
 
 def media(name: str) -> Path:
     return data_dir("presets") / "media" / name
 
 
-def clip_frames(path: Path, count: int, every: int) -> list[np.ndarray]:
-    """`count` frames of the clip, every `every`-th one from the first."""
+def clip_frames(path: Path, count: int) -> list[np.ndarray]:
+    """The clip's first `count` frames (fewer if it is shorter)."""
     capture = cv2.VideoCapture(str(path))
-    frames, index = [], 0
+    frames = []
     while len(frames) < count:
         ok, frame = capture.read()
         if not ok:
             break
-        if index % every == 0:
-            frames.append(frame)
-        index += 1
+        frames.append(frame)
     capture.release()
     if not frames:
         raise RuntimeError(f"bench quality: {path}: no frame could be read; rerun scripts/make_demo_media.py")
@@ -99,10 +97,10 @@ def relit(frame: np.ndarray) -> np.ndarray:
     return np.clip(frame * light[None, :, None] * tint, 0, 255).astype(np.uint8)
 
 
-def make_pairs(folder: Path, count: int, every: int) -> list[Pair]:
-    """The three pairs, `count` driver frames each (every `every`-th frame of the demo clip); the
-    identities the benchmark derives are written into `folder`."""
-    demo = clip_frames(media("demo.mp4"), count, every)
+def make_pairs(folder: Path, count: int) -> list[Pair]:
+    """The three pairs, `count` driver frames each; the identities the benchmark derives are written
+    into `folder`."""
+    demo = clip_frames(media("demo.mp4"), count)
     astronaut = cv2.imread(str(media("astronaut.png")))
     grey = folder / "grace_hopper_grey.png"
     cv2.imwrite(str(grey), cv2.cvtColor(cv2.imread(str(media("grace_hopper.jpg")), cv2.IMREAD_GRAYSCALE),
@@ -112,7 +110,7 @@ def make_pairs(folder: Path, count: int, every: int) -> list[Pair]:
     return [
         Pair("demo", "demo.mp4 (Grace Hopper, animated) -> astronaut.png", media("astronaut.png"), demo),
         Pair("grey", "astronaut.png animated (turned head, mouth, roll, zoom) -> grace_hopper.jpg in grey",
-             grey, list(talking(astronaut, len(demo) * every))[::every]),
+             grey, list(talking(astronaut, len(demo)))),
         Pair("sidelight", "demo.mp4 lit warm from the left, right half shaded -> astronaut.png mirrored",
              mirrored, [relit(frame) for frame in demo]),
     ]
