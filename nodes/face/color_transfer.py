@@ -31,10 +31,6 @@ SOT_ITERATIONS = 6
 SOT_STEP = 0.7
 # Smallest |determinant| (1 for an orthonormal basis) of a sot iteration's three unit directions.
 SOT_MIN_VOLUME = 0.7
-# Every result's a*b* is held within CHROMA_MARGIN times the Mahalanobis radius that holds CHROMA_HELD
-# of the target's own samples: far enough out that a good fit is never touched.
-CHROMA_HELD = 0.995
-CHROMA_MARGIN = 1.5
 
 _TABLE_STEPS = np.linspace(0.0, 1.0, TABLE_SIZE)
 
@@ -102,7 +98,6 @@ def transfer(
     else:
         (_idt if mode == "idt" else _sot)(lab, source_sample, target_sample, rng)
 
-    _hold_chroma(lab, target_sample)
     # cv2's float Lab -> BGR clips to [0, 1], so a scale by 255 and a saturating cast finish the job.
     result_bgr = cv2.cvtColor(lab, cv2.COLOR_Lab2BGR)
     if strength == 1.0:
@@ -171,23 +166,6 @@ def _moments(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     than numpy's axis reductions on N x 3)."""
     mean = np.ones(len(samples)) @ samples / len(samples)
     return mean, samples.T @ samples / len(samples) - np.outer(mean, mean)
-
-
-def _hold_chroma(lab: np.ndarray, target: np.ndarray) -> None:
-    """Pull, in place, every a*b* of ``lab`` that lies beyond the target's colour range back onto its
-    edge: CHROMA_MARGIN times the ellipse (Mahalanobis radius) that holds CHROMA_HELD of the target's
-    samples. A linear map
-    fitted on the face extrapolates wildly for colours the statistics never saw (the portrait's hair or
-    background under the mask's soft edge, a grey portrait's lips): without this hold, lct turned them
-    into a bluish spot and rct into saturated lips; no colour neither image has comes out."""
-    chroma = target.reshape(-1, 3)[:, 1:].astype(np.float64)
-    mean = chroma.mean(axis=0)
-    whiten = _psd_power(np.cov(chroma.T), -0.5)
-    radius = CHROMA_MARGIN * float(np.sqrt(np.quantile(np.sum(((chroma - mean) @ whiten) ** 2, axis=1), CHROMA_HELD)))
-    centred = lab[..., 1:] - mean.astype(np.float32)
-    distance = cv2.magnitude(*cv2.split(cv2.transform(centred, whiten.astype(np.float32))))
-    hold = np.minimum(np.float32(1.0), np.float32(radius) / np.maximum(distance, np.float32(1e-6)))
-    lab[..., 1:] = mean.astype(np.float32) + centred * hold[..., None]
 
 
 def _rct(source: np.ndarray, target: np.ndarray):
