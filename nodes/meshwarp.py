@@ -1,10 +1,22 @@
 """The built-in swapper: a portrait's face warped along FaceMesh's triangles onto each driving face.
 
 No model to download: the identity's 468 landmarks are found once (built-in BlazeFace and FaceMesh),
-and every frame its aligned face is warped triangle by triangle onto the driver's landmarks in the
-driver's aligned crop, so head pose and expression follow the driver while skin, features and
-proportions inside the face come from the portrait. The mouth opening and the eye openings can be
-taken from the driver (what a closed-mouthed portrait cannot show: teeth, tongue, gaze, blinks).
+and every frame the portrait is warped triangle by triangle onto the driver's landmarks in the
+driver's aligned crop (sampled once, cubic, straight from the portrait).
+
+What comes from where:
+
+- from the driver: the geometry (head pose, expression: where all 468 landmarks are, so the mouth's
+  opening, the lids and the brows move with the driver's), the inside of the mouth (teeth, tongue,
+  the dark cavity; `mouth` driver, the default) and, with `eyes` driver, the eyes inside the lids
+  (whites, iris, gaze, blinks; off by default, as the portrait's eyes carry much of its identity);
+  everything outside the mask: the forehead above `forehead` (and above where the portrait's own skin
+  ends, with `hairline`), hair, ears, neck, the background; and, through ColorTransfer after it, the
+  skin's colour and overall light.
+- from the portrait: the skin's texture and every feature inside the face oval (brows, lids, nose,
+  lips, and the eyes by default), with their look but the driver's placement.
+- not handled: the driver's occluders (glasses, a hand) inside the mask are replaced by the portrait's
+  face; the portrait's own glasses come along with its face.
 """
 
 from __future__ import annotations
