@@ -11,7 +11,7 @@ What comes from where:
   the dark cavity; `mouth` driver, the default) and, with `eyes` driver, the eyes inside the lids
   (whites, iris, gaze, blinks; off by default, as the portrait's eyes carry much of its identity);
   everything outside the mask: the forehead above `forehead` (and above where the portrait's own skin
-  ends, with `hairline`), hair, ears, neck, the background; and, through ColorTransfer after it, the
+  ends, with `hairline` on), hair, ears, neck, the background; and, through ColorTransfer after it, the
   skin's colour and overall light.
 - from the portrait: the skin's texture and every feature inside the face oval (brows, lids, nose,
   lips, and the eyes by default), with their look but the driver's placement.
@@ -170,7 +170,7 @@ class MeshWarpSwapper(Node):
         "forehead": Float(0.0, 1.0, default=0.6, step=0.05,
                           help="how far up the forehead the swap reaches, from the eyebrows (0) to FaceMesh's "
                                "face outline at the hairline (1), where a portrait's fringe would show"),
-        "hairline": Bool(True, help="stop the forehead where the portrait's skin ends, below its fringe or hat "
+        "hairline": Bool(False, help="stop the forehead where the portrait's skin ends, below its fringe or hat "
                                     "(which would show as a band across the driver's forehead)"),
         "swap": Choice(["all", "one"], default="all", help="swap every face, or only the one at face_index"),
         "face_index": Int(0, 63, default=0, help="which face (in the faces input's order) when swap is one"),

@@ -172,7 +172,7 @@ def driver(marks):
 def test_the_swapper_outputs_a_swap_in_the_drivers_aligned_geometry(driver, marks):
     frame, face = driver
     before = {key: np.copy(value) for key, value in face.items()}
-    node = swapper(forehead=1.0, hairline=False)  # the mask is the whole face oval
+    node = swapper(forehead=1.0)  # the mask is the whole face oval
     out = node.process(frame=frame, faces=[face])["faces"]
     assert len(out) == 1 and out[0] is not face
     assert all(np.array_equal(face[key], before[key]) for key in before) and set(face) == set(before)
@@ -205,7 +205,7 @@ def test_the_swapper_outputs_a_swap_in_the_drivers_aligned_geometry(driver, mark
 def test_the_mask_reaches_up_the_forehead_as_far_as_asked(driver, forehead):
     """0: to the top of the eyebrows; 1: to the face oval's top, near the hairline."""
     frame, face = driver
-    record = swapper(forehead=forehead, hairline=False).process(frame=frame, faces=[face])["faces"][0]
+    record = swapper(forehead=forehead).process(frame=frame, faces=[face])["faces"][0]
     points = transform_points(face["landmarks"], record["swap_matrix"])
     brow = points[list(RIGHT_EYEBROW + LEFT_EYEBROW), 1].min()
     top = points[list(FACE_OVAL), 1].min()
@@ -315,7 +315,7 @@ def test_the_forehead_stops_where_the_portraits_skin_ends(driver):
     """The astronaut's fringe starts a quarter of the way from her brows to her hairline: with hairline on,
     the swap stops below it (at most 0.15 of the way up the driver's forehead) whatever forehead asks."""
     frame, face = driver
-    node = swapper(forehead=0.6)
+    node = swapper(forehead=0.6, hairline=True)
     assert node.identities[0].skin_reach <= 0.15
     record = node.process(frame=frame, faces=[face])["faces"][0]
     points = transform_points(face["landmarks"], record["swap_matrix"])
