@@ -1,10 +1,22 @@
 """The built-in swapper: a portrait's face warped along FaceMesh's triangles onto each driving face.
 
 No model to download: the identity's 468 landmarks are found once (built-in BlazeFace and FaceMesh),
-and every frame its aligned face is warped triangle by triangle onto the driver's landmarks in the
-driver's aligned crop, so head pose and expression follow the driver while skin, features and
-proportions inside the face come from the portrait. The mouth opening and the eye openings can be
-taken from the driver (what a closed-mouthed portrait cannot show: teeth, tongue, gaze, blinks).
+and every frame the portrait is warped triangle by triangle onto the driver's landmarks in the
+driver's aligned crop (sampled once, cubic, straight from the portrait).
+
+What comes from where:
+
+- from the driver: the geometry (head pose, expression: where all 468 landmarks are, so the mouth's
+  opening, the lids and the brows move with the driver's), the inside of the mouth (teeth, tongue,
+  the dark cavity; `mouth` driver, the default) and, with `eyes` driver, the eyes inside the lids
+  (whites, iris, gaze, blinks; off by default, as the portrait's eyes carry much of its identity);
+  everything outside the mask: the forehead above `forehead` (and above where the portrait's own skin
+  ends, with `hairline` on), hair, ears, neck, the background; and, through ColorTransfer after it, the
+  skin's colour and overall light.
+- from the portrait: the skin's texture and every feature inside the face oval (brows, lids, nose,
+  lips, and the eyes by default), with their look but the driver's placement.
+- not handled: the driver's occluders (glasses, a hand) inside the mask are replaced by the portrait's
+  face; the portrait's own glasses come along with its face.
 """
 
 from __future__ import annotations
@@ -17,7 +29,7 @@ import numpy as np
 
 from nodegraph.errors import InvalidInput
 from nodegraph.node import Node
-from nodegraph.params import Choice, Float, Int, Path
+from nodegraph.params import Bool, Choice, Float, Int, Path
 from nodegraph.types import Frame
 
 from .face.align import face_frame_matrix, transform_points
@@ -26,9 +38,11 @@ from .face.facemesh import FaceMesh, head_pose
 from .face.landmarks_data import (
     FACE_OVAL,
     LEFT_EYE_CONTOUR,
+    LEFT_EYE_OUTER,
     LEFT_EYEBROW,
     LIPS_INNER,
     RIGHT_EYE_CONTOUR,
+    RIGHT_EYE_OUTER,
     RIGHT_EYEBROW,
 )
 from .face.meshwarp import similarity_fit, warp_maps
@@ -36,7 +50,10 @@ from .face.records import Faces, updated
 from .media import IMAGE_EXTENSIONS, list_images, read_image
 from .swap_common import chosen_faces, portrait_face, swap_preview
 
-IDENTITY_COVERAGE = 2.2  # the identity's crop: wide enough for its face oval at any coverage below
+HAIR_DISTANCE = 25.0  # L*a*b* (8-bit) distance from the lower forehead's colour where the skin ends
+HAIR_MARGIN = 0.15  # of the brow-to-hairline height, kept clear below where the portrait's skin ends
+FOREHEAD_TOP = 10  # FaceMesh's point at the top of the forehead
+FOREHEAD_FADE = 0.2  # of the brow-to-hairline height, each side of the swap's top edge
 MAP_TILE = 256  # the warp map is computed every resolution // MAP_TILE px and upsampled above this size
 
 
@@ -45,20 +62,40 @@ class Identity:
     """One portrait, ready to warp: its aligned face, the landmarks in that crop, its head pose."""
 
     name: str
-    texture: np.ndarray  # uint8 BGR, aligned like the swap but at IDENTITY_COVERAGE
+    texture: np.ndarray  # uint8 BGR: the portrait, shrunk when its face is much larger than the swap's
     points: np.ndarray  # 468 x 2 float64, in the texture's pixels
     pose: np.ndarray  # yaw, pitch in degrees
+    skin_reach: float  # how far up its forehead the portrait shows skin, as the forehead param counts
 
 
-def _aligned(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
-    """The size x size crop through `matrix`; a much larger face is first shrunk with area averaging,
-    so the crop does not alias."""
-    scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
-    if scale < 0.5:
-        factor = 2.0 * scale
-        image = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
-        matrix = matrix @ np.diag([1.0 / factor, 1.0 / factor, 1.0])
-    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+def _sampled(image: np.ndarray, landmarks: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """(picture, landmarks in it) to warp from when the swap has `scale` of the portrait's px per px: the
+    portrait itself, or shrunk with area averaging when its face is over twice the swap's size, so the
+    warp does not alias. Warping from the portrait itself, not from an aligned copy, resamples it once."""
+    if scale >= 0.5:
+        return image, landmarks
+    factor = 2.0 * scale
+    return cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA), landmarks * factor
+
+
+def _skin_reach(image: np.ndarray, points: np.ndarray) -> float:
+    """How far up the forehead the portrait shows skin, from the eyebrows (0) to the face oval's top (1):
+    along the line from the brows' top to the oval's top, the first place whose colour is more than
+    HAIR_DISTANCE (L*a*b*) from the forehead's just above the brows, less HAIR_MARGIN. A fringe or a
+    hat above that would come out as a band across the driver's forehead."""
+    lab = cv2.cvtColor(image, cv2.COLOR_BGR2Lab).astype(np.float32)
+    patch = max(2, int(0.05 * np.linalg.norm(points[RIGHT_EYE_OUTER] - points[LEFT_EYE_OUTER])))
+    start = np.array([points[_BROWS, 0].mean(), points[_BROWS, 1].min()])
+    steps = np.linspace(0.0, 1.0, 21)
+    colours = []
+    for t in steps:
+        x, y = np.round(start + t * (points[FOREHEAD_TOP] - start)).astype(int)
+        x, y = np.clip(x, patch, image.shape[1] - patch - 1), np.clip(y, patch, image.shape[0] - patch - 1)
+        colours.append(lab[y - patch:y + patch + 1, x - patch:x + patch + 1].reshape(-1, 3).mean(axis=0))
+    skin = np.mean(colours[1:4], axis=0)  # 5-15% of the way up: clear of the brows' hairs
+    beyond = np.flatnonzero(np.linalg.norm(np.array(colours) - skin, axis=1) > HAIR_DISTANCE)
+    beyond = beyond[beyond > 3]
+    return 1.0 if beyond.size == 0 else max(0.0, float(steps[beyond[0]]) - HAIR_MARGIN)
 
 
 def _polygon_mask(points: np.ndarray, size: int) -> np.ndarray:
@@ -90,12 +127,25 @@ _BROWS = list(RIGHT_EYEBROW + LEFT_EYEBROW)
 
 def _outline(points: np.ndarray, forehead: float) -> np.ndarray:
     """The face oval in an upright crop, its part above the eyebrows pulled down towards them to
-    `forehead` of its height."""
+    `forehead` of its height (or pushed beyond, above 1)."""
     outline = points[list(FACE_OVAL)].copy()
     brow = points[_BROWS, 1].min()
     above = outline[:, 1] < brow
     outline[above, 1] = brow + forehead * (outline[above, 1] - brow)
     return outline
+
+
+def _forehead_fade(points: np.ndarray, forehead: float, size: int) -> tuple[float, np.ndarray]:
+    """(how far the outline reaches, size x 1 float32 weights per row): the swap's top edge, `forehead`
+    of the way from the eyebrows to the face oval's top, fades over up to FOREHEAD_FADE of that height on
+    either side (weight 0.5 at the edge), so the portrait's forehead thins out into the driver's
+    instead of ending in a band."""
+    brow = points[_BROWS, 1].min()
+    height = brow - points[list(FACE_OVAL), 1].min()
+    # narrower towards the hairline, where the hair hides the edge: none at forehead 1
+    edge, fade = brow - forehead * height, max(FOREHEAD_FADE * height * min(1.0, (1.0 - forehead) / 0.4), 1.0)
+    ramp = np.clip((np.arange(size, dtype=np.float32)[:, None] - (edge - fade)) / (2 * fade), 0.0, 1.0)
+    return forehead + fade / max(height, 1.0), (ramp * ramp * (3 - 2 * ramp)).astype(np.float32)
 
 
 class MeshWarpSwapper(Node):
@@ -120,6 +170,8 @@ class MeshWarpSwapper(Node):
         "forehead": Float(0.0, 1.0, default=0.6, step=0.05,
                           help="how far up the forehead the swap reaches, from the eyebrows (0) to FaceMesh's "
                                "face outline at the hairline (1), where a portrait's fringe would show"),
+        "hairline": Bool(False, help="stop the forehead where the portrait's skin ends, below its fringe or hat "
+                                    "(which would show as a band across the driver's forehead)"),
         "swap": Choice(["all", "one"], default="all", help="swap every face, or only the one at face_index"),
         "face_index": Int(0, 63, default=0, help="which face (in the faces input's order) when swap is one"),
     }
@@ -163,14 +215,14 @@ class MeshWarpSwapper(Node):
         self._prepare_identities()
 
     def _prepare_identities(self):
-        """Each portrait's aligned face, as many px per face unit as the swap has."""
-        size = int(np.ceil(self.resolution * IDENTITY_COVERAGE / self.coverage))
+        """Each portrait to warp from, at no more than twice the px per face unit the swap has."""
         identities = []
         for name, image, landmarks in self._portraits:
-            matrix = face_frame_matrix(landmarks, IDENTITY_COVERAGE, size)
+            matrix = face_frame_matrix(landmarks, self.coverage, self.resolution)
+            texture, points = _sampled(image, np.asarray(landmarks, np.float64)[:, :2],
+                                       float(np.sqrt(abs(np.linalg.det(matrix[:, :2])))))
             yaw, pitch, _ = head_pose(landmarks)
-            identities.append(Identity(name, _aligned(image, matrix, size),
-                                       transform_points(landmarks, matrix), np.array([yaw, pitch])))
+            identities.append(Identity(name, texture, points, np.array([yaw, pitch]), _skin_reach(texture, points)))
         self.identities = identities
 
     def _identity_for(self, face: dict, landmarks: np.ndarray) -> Identity:
@@ -205,10 +257,13 @@ class MeshWarpSwapper(Node):
         identity = self._identity_for(face, landmarks)
         map_x, map_y = warp_maps(np.column_stack([points, landmarks[:, 2]]), identity.points, (size, size),
                                  similarity_fit(points, identity.points), step=max(1, size // MAP_TILE))
-        swap = cv2.remap(identity.texture, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        # cubic: the portrait is resampled once here, and bilinear sampling visibly softens its skin
+        swap = cv2.remap(identity.texture, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
 
         sigma = max(0.5, size / 256)
-        mask = _soften(_polygon_mask(_outline(points, self.forehead), size), 2 * sigma)
+        forehead = min(self.forehead, identity.skin_reach) if self.hairline else self.forehead
+        reach, fade = _forehead_fade(points, forehead, size)
+        mask = _soften(_polygon_mask(_outline(points, reach), size), 2 * sigma) * fade
         openings = [loop for loop, keep in ((LIPS_INNER, self.mouth), (RIGHT_EYE_CONTOUR, self.eyes),
                                             (LEFT_EYE_CONTOUR, self.eyes)) if keep == "driver"]
         if openings:

@@ -156,3 +156,33 @@ def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match="colour transfer: ") as error:
         transfer(**arguments)
     assert message in str(error.value)
+
+
+@pytest.mark.parametrize("mode", ["lct", "mkl"])
+def test_lightness_never_moves_colour(crops, mode):
+    """Two patches of one neutral colour, one light and one dark grey: lct and mkl map lightness apart from
+    a*b*, so both come out with the same a*b* (the full 3 x 3 map gave a portrait's highlight a bluish spot)."""
+    source, target, mask = crops
+    source = source.copy()
+    source[10:20, 10:20], source[10:20, 30:40] = 170, 90
+    result = lab(transfer(source, target, mask, mode))
+    light, dark = result[12:18, 12:18, 1:].mean(axis=(0, 1)), result[12:18, 32:38, 1:].mean(axis=(0, 1))
+    assert np.abs(light - dark).max() < 1.0, f"{mode}: a*b* {light} for light grey, {dark} for dark"
+
+
+@pytest.mark.parametrize("mode", FITTING_MODES)
+def test_a_grey_portrait_stays_inside_the_targets_colour_range(crops, mode):
+    """No colour neither image has: every a*b* of the result lies within 1.5 x the Mahalanobis radius
+    that holds 99.5% of the target's own masked a*b* (the hold transfer ends with)."""
+    grace, astronaut, mask = crops
+    grey = cv2.cvtColor(cv2.cvtColor(grace, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+    inside = mask > 0.5
+    target_ab = lab(astronaut)[inside][:, 1:].astype(np.float64)
+    mean, inverse = target_ab.mean(axis=0), np.linalg.inv(np.cov(target_ab.T))
+
+    def radius(ab):
+        return np.sqrt(np.einsum("ni,ij,nj->n", ab - mean, inverse, ab - mean))
+
+    limit = 1.5 * np.quantile(radius(target_ab), 0.995)
+    result_ab = lab(transfer(grey, astronaut, mask, mode))[..., 1:].reshape(-1, 2).astype(np.float64)
+    assert radius(result_ab).max() < limit + 0.5  # + 8-bit rounding of the result

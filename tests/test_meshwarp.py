@@ -309,3 +309,18 @@ def test_live_changes_of_resolution_and_coverage_keep_the_identity(driver):
     assert all(np.array_equal(changed[key], fresh[key]) for key in ("swap", "swap_mask", "swap_matrix"))
     node.set_param("identity", str(MEDIA / "grace_hopper.jpg"))
     assert node.identities[0].name.endswith("grace_hopper.jpg")
+
+
+def test_the_forehead_stops_where_the_portraits_skin_ends(driver):
+    """The astronaut's fringe starts a quarter of the way from her brows to her hairline: with hairline on,
+    the swap stops below it (at most 0.15 of the way up the driver's forehead) whatever forehead asks."""
+    frame, face = driver
+    node = swapper(forehead=0.6, hairline=True)
+    assert node.identities[0].skin_reach <= 0.15
+    record = node.process(frame=frame, faces=[face])["faces"][0]
+    points = transform_points(face["landmarks"], record["swap_matrix"])
+    brow = points[list(RIGHT_EYEBROW + LEFT_EYEBROW), 1].min()
+    top = points[list(FACE_OVAL), 1].min()
+    covered = np.nonzero(record["swap_mask"].max(axis=1) > 0.5)[0]
+    assert covered.min() >= brow + 0.15 * (top - brow) - 2
+    assert swapper(identity=str(MEDIA / "grace_hopper.jpg")).identities[0].skin_reach >= 0.3  # her hat is higher

@@ -178,19 +178,27 @@ def _rct(source: np.ndarray, target: np.ndarray):
 
 
 def _lct(source: np.ndarray, target: np.ndarray):
-    source_mean, source_cov = _moments(source)
-    target_mean, target_cov = _moments(target)
-    matrix = _psd_power(target_cov, 0.5) @ _psd_power(source_cov, -0.5)
-    return _cap_gain(matrix), source_mean, target_mean
+    return _lightness_apart(source, target, lambda s, t: _psd_power(t, 0.5) @ _psd_power(s, -0.5))
 
 
 def _mkl(source: np.ndarray, target: np.ndarray):
+    def monge_kantorovich(source_cov, target_cov):
+        root, inverse_root = _psd_power(source_cov, 0.5), _psd_power(source_cov, -0.5)
+        return inverse_root @ _psd_power(root @ target_cov @ root, 0.5) @ inverse_root
+
+    return _lightness_apart(source, target, monge_kantorovich)
+
+
+def _lightness_apart(source: np.ndarray, target: np.ndarray, chroma_map):
+    """A linear map that matches L* by mean and spread (as rct) and a*b* by ``chroma_map`` of their 2 x 2
+    covariances. Kept apart, lightness never moves colour: with the full 3 x 3 map, the portrait's
+    highlights and shadows (lightness far from the face's mean) came out as a bluish or reddish spot."""
     source_mean, source_cov = _moments(source)
     target_mean, target_cov = _moments(target)
-    source_root = _psd_power(source_cov, 0.5)
-    source_inverse_root = _psd_power(source_cov, -0.5)
-    middle = _psd_power(source_root @ target_cov @ source_root, 0.5)
-    return _cap_gain(source_inverse_root @ middle @ source_inverse_root), source_mean, target_mean
+    matrix = np.zeros((3, 3))
+    matrix[0, 0] = np.sqrt(max(target_cov[0, 0], MIN_VARIANCE) / max(source_cov[0, 0], MIN_VARIANCE))
+    matrix[1:, 1:] = chroma_map(source_cov[1:, 1:], target_cov[1:, 1:])
+    return _cap_gain(matrix), source_mean, target_mean
 
 
 def _psd_power(matrix: np.ndarray, power: float) -> np.ndarray:
