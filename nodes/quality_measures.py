@@ -35,8 +35,8 @@ class LandmarkPass:
     def __init__(self):
         self.detector, self.mesh = BlazeFace(), FaceMesh()
 
-    def __call__(self, image: np.ndarray) -> tuple[dict, np.ndarray] | None:
-        found = portrait_face(image, self.detector, self.mesh)
+    def __call__(self, image: np.ndarray, what: str = "bench quality: a picture") -> tuple[dict, np.ndarray] | None:
+        found = portrait_face(image, self.detector, self.mesh, what)
         if found is None or found[1] is None:
             return None
         return found[0], np.asarray(found[1], np.float64)[:, :2]
