@@ -8,13 +8,16 @@ import json
 import cv2
 import numpy as np
 import pytest
-from conftest import run_cli
+from clips import read_frames
+from conftest import REPO, run_cli
 from mask_models import enhancer_model, occluder_model, parser_model
 from swap_models import portrait_faces
 
 from nodegraph.errors import InvalidInput, ProblemError
 from nodes.face.align import five_points_from_landmarks, umeyama
+from nodes.face.blazeface import BlazeFace
 from nodes.face.crop_masks import frame_mask_in_crop
+from nodes.face.facemesh import FaceMesh
 from nodes.face_mask import FaceMask
 from nodes.merge import FaceMerger
 
@@ -174,3 +177,38 @@ def test_a_preset_without_its_models_exits_2_naming_the_fetch_commands(tmp_path)
     said = result.stdout + result.stderr
     for name in ("xseg_1", "bisenet_resnet_34", "gfpgan_1.4"):
         assert f"nodegraph models fetch {name}" in said, said
+
+
+def test_the_mask_crosses_processes_and_the_driver_s_eyes_stay(tmp_path):
+    """video_swap.json with a FaceMask cutting the eyes out, run by the real command in processes and in
+    one process: the same pictures, and at the driver's eyes the driver's own pixels."""
+    data = json.loads((REPO / "presets" / "video_swap.json").read_text())
+    data["nodes"] = [n for n in data["nodes"] if n["id"] != "output"] + [
+        {"id": "facemask", "type": "FaceMask", "params": {"landmark_regions": "face, -eyes"}},
+        {"id": "output", "type": "ImageSequenceOutput", "params": {"path": "out"}}]
+    data["links"] = [link for link in data["links"] if link["to"] != "output.frame"] + [
+        {"from": "source.frame", "to": "facemask.frame"}, {"from": "marker.faces", "to": "facemask.faces"},
+        {"from": "facemask.mask", "to": "merger.mask"}, {"from": "merger.frame", "to": "output.frame"}]
+    for node in data["nodes"]:
+        for key in ("path", "identity"):
+            if node["params"].get(key, "").startswith("media/"):
+                node["params"][key] = str(REPO / "presets" / node["params"][key])
+    path = tmp_path / "masked.json"
+    path.write_text(json.dumps(data))
+    for engine, folder in (([], "multi"), (["--sequential"], "one")):
+        result = run_cli("run", path, "--frames", "6", "--no-progress", "--set", f"output.path={tmp_path / folder}",
+                         *engine, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+    names = sorted(p.name for p in (tmp_path / "multi").iterdir())
+    assert len(names) == 6 and names == sorted(p.name for p in (tmp_path / "one").iterdir())
+    for name in names:
+        np.testing.assert_array_equal(cv2.imread(str(tmp_path / "multi" / name)),
+                                      cv2.imread(str(tmp_path / "one" / name)))
+    driver = read_frames(REPO / "presets" / "media" / "demo.mp4")[5]
+    out = cv2.imread(str(tmp_path / "multi" / names[-1]))
+    detection = BlazeFace().detect(driver)[0]
+    landmarks, _ = FaceMesh().landmarks(driver, detection["box"], detection["keypoints"])
+    eye = np.round(landmarks[[33, 133], :2].mean(axis=0)).astype(int)
+    np.testing.assert_array_equal(out[eye[1], eye[0]], driver[eye[1], eye[0]])  # the driver's eye
+    nose = np.round(landmarks[1, :2]).astype(int)
+    assert np.abs(out[nose[1], nose[0]].astype(int) - driver[nose[1], nose[0]]).max() > 0  # swapped there
