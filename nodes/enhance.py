@@ -76,8 +76,10 @@ class FaceEnhancer(Node):
         self._rows: list = []
 
     def param_changed(self, name):
-        if name in ("model", "provider", "template", "mask_blur"):
+        if name in ("model", "provider"):
             self._load()
+        elif name in ("template", "mask_blur"):
+            self._set_crop()
 
     def _load(self):
         path = resolve_model(self.model, self.base_dir, f"node '{self.id}' (FaceEnhancer), param 'model'")
@@ -86,9 +88,12 @@ class FaceEnhancer(Node):
         weight_type = next((t.type for t in session.get_inputs() if t.name == "weight"), None) if has_weight else None
         self.weight_dtype = np.float64 if weight_type == "tensor(double)" else np.float32
         self.has_weight = has_weight
-        self.crop_template = model_template(self.model, path) if self.template == "auto" else self.template
-        self.box = box_mask(self.size, self.mask_blur)
         self.session, self.model_path = session, path
+        self._set_crop()
+
+    def _set_crop(self):
+        self.crop_template = model_template(self.model, self.model_path) if self.template == "auto" else self.template
+        self.box = box_mask(self.size, self.mask_blur)
 
     def restore(self, crop: np.ndarray) -> np.ndarray:
         """The model on one crop: RGB -1..1 NCHW in, the first output clipped to -1..1 and back to BGR uint8."""

@@ -59,6 +59,10 @@ def test_codeformer_gets_its_fidelity_as_a_double(tmp_path):
     np.testing.assert_allclose(node.restore(crop), expected_restore(crop, weight=0.25), atol=1)
     node.set_param("weight", 1.0)
     np.testing.assert_allclose(node.restore(crop), 127.0 + 0 * crop, atol=1)  # 0 in -1..1 is grey
+    session = node.session
+    assert node.crop_template == "ffhq_512"  # a file in no catalogue entry: FaceFusion's enhancer default
+    node.set_param("template", "arcface_128")
+    assert node.crop_template == "arcface_128" and node.session is session  # re-cut, not reloaded
 
 
 def test_the_catalogue_says_each_models_template():

@@ -132,6 +132,17 @@ def test_merger_pastes_the_swap_only_where_the_mask_lets_it():
         merger.process(frame=frame, faces=[swapped], mask=mask[:-1])
 
 
+def test_a_face_without_landmarks_is_not_limited_by_landmark_regions(caplog):
+    frame, faces = portrait_faces()
+    keypoints_only = [{k: v for k, v in faces[0].items() if k != "landmarks"}]
+    node = FaceMask("mask")
+    node.setup()
+    mask = node.process(frame=frame, faces=keypoints_only)["mask"]
+    x, y = np.round(faces[0]["landmarks"][1, :2]).astype(int)
+    assert mask[y, x] == pytest.approx(1.0) and mask[0, 0] == 0.0  # ones over its crop, nothing elsewhere
+    assert "has no FaceMesh landmarks" in caplog.text and "put a FaceMarker before this node" in caplog.text
+
+
 # -- bad inputs -------------------------------------------------------------------------------------------
 
 def test_unknown_region_names_are_refused_with_the_known_ones():
