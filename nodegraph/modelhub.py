@@ -178,9 +178,10 @@ def verify_file(path: str | os.PathLike, *, entry: ModelEntry | None = None,
             f"expected {entry.size} bytes (manifest entry '{entry.name}'). Fix: {_fix(path, entry)}")
     found = _sha256(path, stat)
     if found != entry.sha256:
+        size = "as expected" if entry.size is not None else "(the manifest pins no size, only the sha256)"
         raise ModelError(
             f"model file {path} is corrupt: sha256 is {found}, expected {entry.sha256} (manifest entry "
-            f"'{entry.name}', size {stat.st_size} bytes as expected). Fix: {_fix(path, entry)}")
+            f"'{entry.name}', size {stat.st_size} bytes {size}). Fix: {_fix(path, entry)}")
     return path
 
 

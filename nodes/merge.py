@@ -6,9 +6,10 @@ import numpy as np
 
 from nodegraph.node import Node
 from nodegraph.params import Choice, Float, Int
-from nodegraph.types import Frame
+from nodegraph.types import Frame, Mask
 
-from .face.blend import BLEND_MODES, INTERPOLATIONS, landmark_hull, paste_back, refine_mask
+from .face.blend import BLEND_MODES, INTERPOLATIONS, _frame_to_face, landmark_hull, paste_back, refine_mask
+from .face.crop_masks import check_frame_mask, frame_mask_in_crop
 from .face.records import Faces
 
 MASK_SOURCES = ["both", "swap", "hull"]
@@ -34,10 +35,15 @@ def merge_mask(face: dict, source: str) -> np.ndarray | None:
 
 
 class FaceMerger(Node):
-    """Blends each swapped face back into the frame; with no swapped face the frame goes out unchanged."""
+    """Blends each swapped face back into the frame; with no swapped face the frame goes out unchanged.
+
+    An optional `mask` (a FaceMask's, frame-sized) limits every face further: it multiplies the face's
+    mask after erode and blur, so an occluder's edge stays as sharp as the FaceMask made it (FaceFusion
+    takes the minimum of its box and occlusion masks the same way)."""
 
     category = "Merge"
-    inputs = {"frame": Frame, "faces": Faces}
+    inputs = {"frame": Frame, "faces": Faces, "mask": Mask}
+    optional_inputs = frozenset({"mask"})
     outputs = {"frame": Frame}
     params = {
         "mask": Choice(MASK_SOURCES, default="swap",
@@ -60,14 +66,20 @@ class FaceMerger(Node):
     }
     cost_ms = 3.5
 
-    def process(self, frame, faces):
+    def process(self, frame, faces, mask=None):
         out = frame
+        if mask is not None:
+            mask = check_frame_mask(mask, frame, f"node '{self.id}' (FaceMerger), input 'mask'")
         for face in faces:
-            mask = merge_mask(face, self.mask)
-            if mask is None:
+            face_mask = merge_mask(face, self.mask)
+            if face_mask is None:
                 continue
-            mask = refine_mask(mask, self.erode, self.blur)
-            out = paste_back(out, face["swap"], mask, face["swap_matrix"], scale=self.face_scale,
+            face_mask = refine_mask(face_mask, self.erode, self.blur)
+            if mask is not None:  # seen where the face is pasted, so face_scale and offsets leave it in place
+                shown_at = _frame_to_face(np.asarray(face["swap_matrix"], np.float64), face_mask.shape,
+                                          self.face_scale, self.offset_x, self.offset_y)[:2]
+                face_mask *= frame_mask_in_crop(mask, shown_at, face_mask.shape[0])
+            out = paste_back(out, face["swap"], face_mask, face["swap_matrix"], scale=self.face_scale,
                              offset_x=self.offset_x, offset_y=self.offset_y, opacity=self.opacity,
                              mode=self.blend, interpolation=self.interpolation)
         return {"frame": out}

@@ -86,3 +86,54 @@ def checked_model(problems: list[Problem], param: str | None, value: str, base_d
     except InvalidInput as e:
         problems.append(Problem(str(e), param=param))
         return None
+
+
+OCCLUDER_EXPECTED = "input input [N, S, S, 3] (NHWC, BGR 0..1); first output [N, S, S, 1] (1 where the face shows)"
+PARSER_EXPECTED = ("input input [N, 3, S, S] (RGB, ImageNet mean and std); first output [N, 19, S, S] "
+                   "(CelebAMask-HQ class scores)")
+ENHANCER_EXPECTED = ("input input [N, 3, S, S] (RGB -1..1) and, for CodeFormer, weight [1] (its fidelity, "
+                     "double); first output [N, 3, S, S] (RGB -1..1)")
+
+
+def _square_side(tensor, channels_first: bool, channels: int | None) -> int | None:
+    """S of a [N, C, S, S] (or [N, S, S, C]) tensor whose C is `channels` (None: any)."""
+    dims = tensor_dims(tensor.shape)
+    if len(dims) != 4:
+        return None
+    side, other, channel = (dims[2], dims[3], dims[1]) if channels_first else (dims[1], dims[2], dims[3])
+    if side is None or side != other or (channels is not None and channel != channels):
+        return None
+    return side
+
+
+def occluder_fit(path: Path, model) -> int:
+    """The crop side S of an XSeg occluder (FaceFusion's xseg_1/2/3: 256)."""
+    inputs, outputs = {t.name: t for t in model.get_inputs()}, model.get_outputs()
+    image = inputs.get("input")
+    size = _square_side(image, False, 3) if image is not None and len(inputs) == 1 else None
+    if size is None or not outputs or not shape_fits(outputs[0].shape, [None, size, size, 1]):
+        raise model_mismatch(path, "a face occluder (XSeg)", OCCLUDER_EXPECTED, model)
+    return size
+
+
+def parser_fit(path: Path, model) -> int:
+    """The crop side S of a BiSeNet face parser (FaceFusion's bisenet_resnet_18/34: 512)."""
+    inputs, outputs = {t.name: t for t in model.get_inputs()}, model.get_outputs()
+    image = inputs.get("input")
+    size = _square_side(image, True, 3) if image is not None and len(inputs) == 1 else None
+    if size is None or not outputs or not shape_fits(outputs[0].shape, [None, 19, size, size]):
+        raise model_mismatch(path, "a face parser (BiSeNet, 19 classes)", PARSER_EXPECTED, model)
+    return size
+
+
+def enhancer_fit(path: Path, model) -> tuple[int, bool]:
+    """(crop side S, has a weight input) of a face enhancer: GFPGAN, GPEN-BFR and
+    RestoreFormer++ take the crop only, CodeFormer its fidelity weight too."""
+    inputs, outputs = {t.name: t for t in model.get_inputs()}, model.get_outputs()
+    image, weight = inputs.get("input"), inputs.get("weight")
+    size = _square_side(image, True, 3) if image is not None else None
+    if (size is None or set(inputs) - {"input", "weight"}
+            or (weight is not None and not shape_fits(weight.shape, [1]))
+            or not outputs or not shape_fits(outputs[0].shape, [None, 3, size, size])):
+        raise model_mismatch(path, "a face enhancer", ENHANCER_EXPECTED, model)
+    return size, weight is not None

@@ -386,3 +386,19 @@ def test_models_fetch_command_trusts_ssl_cert_file(server, monkeypatch, capsys):
     assert run_models_cmd("fetch", "served") == 0
     assert "(verified)" in capsys.readouterr().out
     assert (user_folder() / "served.onnx").read_bytes() == PAYLOAD
+
+
+def test_a_model_whose_size_is_not_pinned_is_checked_by_its_sha256_alone(tmp_path, monkeypatch):
+    good = b"the real weights"
+    data = manifest_data()
+    data["user_models"] = {"unsized": {"file": "unsized.onnx", "sha256": hashlib.sha256(good).hexdigest()}}
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps(data))
+    monkeypatch.setenv("NODEGRAPH_MANIFEST", str(manifest))
+    placed = paths.user_models_dir() / "unsized.onnx"
+    placed.parent.mkdir(parents=True)
+    placed.write_bytes(b"some other file")
+    with pytest.raises(ModelError, match=r"is corrupt: .* bytes \(the manifest pins no size, only the sha256\)"):
+        modelhub.resolve("unsized")
+    placed.write_bytes(good)
+    assert modelhub.resolve("unsized") == placed

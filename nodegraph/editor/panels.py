@@ -16,7 +16,8 @@ from .canvas import PAYLOAD
 from .session import RunStatus
 from .state import EditorState
 
-CATEGORIES = ["Sources", "Detect", "Landmarks", "Align", "Select", "Swap", "Colour", "Merge", "Output"]
+CATEGORIES = ["Sources", "Detect", "Landmarks", "Align", "Select", "Swap", "Colour", "Mask", "Merge", "Enhance",
+              "Output"]
 PALETTE_WIDTH = 200
 MODES = ["auto", "realtime", "lossless"]
 SLIDER_SPAN = 2000  # an int param with a wider range gets a typed field instead of a slider
