@@ -165,3 +165,22 @@ def test_wrong_files_and_boosts_fail_at_check_and_setup_naming_expected_and_foun
         with pytest.raises(InvalidInput) as error:
             node_type("swap", full).setup()
         assert expected in str(error.value) and found in str(error.value)
+
+
+def test_catalogue_entries_are_named_as_the_files_and_fetch_only_what_it_can_check(tmp_path, monkeypatch):
+    from nodegraph import modelhub
+
+    monkeypatch.setenv("NODEGRAPH_USER_MODELS", str(tmp_path))
+    entries = modelhub.load_manifest().entries
+    names = ("hyperswap_1a_256", "hyperswap_1b_256", "hyperswap_1c_256", "simswap_256", "simswap_unofficial_512",
+             "crossface_simswap", "arcface_w600k_r50")
+    for name in names:
+        entry = entries[name]
+        assert not entry.builtin and entry.file == f"{name}.onnx"
+        assert entry.url.startswith("https://github.com/facefusion/facefusion-assets/releases/download/models-3.")
+        assert entry.url.endswith(f"/{entry.file}") and entry.record["hash_evidence"]
+        assert entry.sha256 is None or len(entry.sha256) == 64 and int(entry.sha256, 16) >= 0
+    assert entries["simswap_256"].sha256 is None  # none was found: fetching it must be asked for explicitly
+    with pytest.raises(modelhub.ModelError, match="no sha256 for it.*--allow-unverified"):
+        modelhub.fetch("simswap_256")
+    assert not list(tmp_path.iterdir())  # refused before anything was downloaded
