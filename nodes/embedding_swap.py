@@ -71,11 +71,13 @@ class EmbeddingSwapper(Node):
         self._preview_rows: list = []
 
     def param_changed(self, name):
-        if name in ("model", "recogniser", "provider", "pixel_boost", "converter"):
+        if name in ("model", "recogniser", "provider", "converter"):
             self._load_models()
             self._load_identity()
         elif name == "identity":
             self._load_identity()
+        elif name == "pixel_boost":  # no reload: the crop size is all it changes
+            self.crop_size = boost_size(self.pixel_boost, self.size, f"{self.where}, param 'pixel_boost'")
         elif name == "mask":
             self.output_names = self._output_names()
 

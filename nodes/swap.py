@@ -195,11 +195,14 @@ class InSwapper(Node):
         self._preview_rows: list = []
 
     def param_changed(self, name):
-        if name in ("model", "recogniser", "provider", "pixel_boost"):
+        if name in ("model", "recogniser", "provider"):
             self._load_models()
             self._load_identity()
         elif name == "identity":
             self._load_identity()
+        elif name == "pixel_boost":  # no reload: the crop size is all it changes
+            self.crop_size = boost_size(self.pixel_boost, self.size, f"node '{self.id}' (InSwapper), "
+                                        "param 'pixel_boost'")
 
     def _load_models(self):
         where = f"node '{self.id}' (InSwapper)"

@@ -87,10 +87,14 @@ def test_hyperswap_merged_back_reproduces_the_portrait_and_model_mask(tmp_path, 
     frame, faces = portrait_faces()
     assert_reproduces(merged, frame, faces[0])
     assert runner.preview("swap").shape == (128, 384, 3)
-    node = hyper(models, mask="model", pixel_boost="512")
+    node = hyper(models)
+    node.set_param("mask", "model")  # live edits, between frames
+    node.set_param("pixel_boost", "512")
     mask = swapped(node)[2]["swap_mask"]
     assert mask.shape == (512, 512)
     np.testing.assert_allclose(mask, 0.75, atol=1e-6)  # the stand-in's mask output, put back together
+    with pytest.raises(InvalidInput, match="pixel_boost 384 is not a multiple of the model's 256 px"):
+        node.set_param("pixel_boost", "384")
 
 
 def test_simswap_256_imagenet_and_512_plain_on_arcface_112_v1_with_converted_identity(models):
