@@ -15,7 +15,13 @@ from swap_models import (
 from test_swap_adapters import assert_reproduces, run_swap_graph
 
 from nodegraph.errors import InvalidInput
-from nodes.face.align import arcface_template, five_points_from_landmarks, transform_points, umeyama
+from nodes.face.align import (
+    ARCFACE_TEMPLATE_112,
+    arcface_template,
+    five_points_from_landmarks,
+    transform_points,
+    umeyama,
+)
 from nodes.face.warp_templates import template_points
 from nodes.hyperswap import HyperSwapper
 from nodes.pixel_boost import explode, implode
@@ -71,6 +77,7 @@ def test_hyperswap_crop_template_normalisation_and_identity(models):
     assert face["swap"].shape == (256, 256, 3) and face["swap_mask"].shape == (256, 256)
     # FaceFusion's arcface_128 at 256 px is inswapper's ArcFace template scaled: the eyes, nose and mouth land there
     np.testing.assert_allclose(template_points("arcface_128", 256), arcface_template(256), atol=1e-3)
+    np.testing.assert_allclose(template_points("arcface_112_v2", 112), ARCFACE_TEMPLATE_112, atol=1e-3)
     fit = umeyama(five, template_points("arcface_128", 256))[:2]
     np.testing.assert_allclose(face["swap_matrix"], fit, rtol=1e-5, atol=1e-3)
     assert np.abs(transform_points(five, fit) - template_points("arcface_128", 256)).max() < 0.05 * 256
