@@ -14,6 +14,7 @@ from nodegraph.errors import InvalidInput, Problem
 from nodegraph.onnx import model_tensors
 
 from .onnx_models import last_initializer, model_mismatch, shape_fits, tensor_dims
+from .pixel_boost import boost_size
 
 DFM_EXPECTED = ("inputs in_face:0 [N, res, res, 3] (BGR 0..1) and, for AMP models, morph_value:0 [1]; "
                 "outputs out_face_mask:0 [N, res, res, 1], out_celeb_face:0 [N, res, res, 3], "
@@ -58,6 +59,64 @@ def inswapper_fit(path: Path, model) -> tuple[int, int]:
         raise model_mismatch(path, "an inswapper model", INSWAPPER_EXPECTED, model,
                              extra=f"; last initializer (emap) shape {list(emap.shape)}")
     return size, dim
+
+
+HYPERSWAP_EXPECTED = ("inputs source [1, 512] (the L2-normalised ArcFace embedding) and target [1, 3, 256, 256] "
+                      "(RGB, (x - 0.5) / 0.5); outputs output [1, 3, 256, 256] (RGB -1..1) and mask "
+                      "[1, 1, 256, 256]")
+SIMSWAP_EXPECTED = ("inputs source [1, 512] (the converted, L2-normalised ArcFace embedding) and target "
+                    "[1, 3, S, S] with S 256 or 512 (RGB); one output [1, 3, S, S] (RGB 0..1)")
+CONVERTER_EXPECTED = "input input [1, 512] (an ArcFace w600k_r50 embedding) and one output [1, 512]"
+
+
+def _source_target_size(model, sizes: tuple[int, ...]) -> int | None:
+    """S of a FaceFusion-style swapper with inputs source [1, 512] and target [1, 3, S, S] and a first output
+    [1, 3, S, S], S one of `sizes`; None when it is not one."""
+    inputs = {t.name: t for t in model.get_inputs()}
+    outputs = model.get_outputs()
+    target, source = inputs.get("target"), inputs.get("source")
+    if (len(inputs) != 2 or target is None or source is None or not outputs or len(target.shape) != 4
+            or not shape_fits(source.shape, [1, 512])):
+        return None
+    size = tensor_dims(target.shape)[2]
+    if (size not in sizes or not shape_fits(target.shape, [1, 3, size, size])
+            or not shape_fits(outputs[0].shape, [1, 3, size, size])):
+        return None
+    return size
+
+
+def hyperswap_fit(path: Path, model) -> int:
+    """The crop size (256) of a HyperSwap model (facefusion-labs hyperswap/src/exporting.py)."""
+    outputs = {t.name: t for t in model.get_outputs()}
+    size = _source_target_size(model, (256,))
+    if (size is None or list(outputs)[:1] != ["output"] or "mask" not in outputs
+            or not shape_fits(outputs["mask"].shape, [1, 1, size, size])):
+        raise model_mismatch(path, "a HyperSwap model", HYPERSWAP_EXPECTED, model)
+    return size
+
+
+def simswap_fit(path: Path, model) -> int:
+    """The crop size (256 or 512) of a SimSwap model as FaceFusion exports them."""
+    size = _source_target_size(model, (256, 512))
+    if size is None or len(model.get_outputs()) != 1:
+        raise model_mismatch(path, "a SimSwap model", SIMSWAP_EXPECTED, model)
+    return size
+
+
+def converter_fit(path: Path, model) -> None:
+    """An embedding converter (FaceFusion's crossface_simswap, or the older arcface_converter_simswap)."""
+    inputs, outputs = model.get_inputs(), model.get_outputs()
+    if (len(inputs) != 1 or inputs[0].name != "input" or not shape_fits(inputs[0].shape, [None, 512])
+            or len(outputs) != 1 or not shape_fits(outputs[0].shape, [None, 512])):
+        raise model_mismatch(path, "an embedding converter", CONVERTER_EXPECTED, model)
+
+
+def checked_boost(problems: list[Problem], choice: str, model_size: int) -> None:
+    """For a check hook: a `pixel_boost` that is no multiple of the model's size, as a problem."""
+    try:
+        boost_size(choice, model_size, "param 'pixel_boost'")
+    except InvalidInput as e:
+        problems.append(Problem(str(e), param="pixel_boost"))
 
 
 def arcface_fit(path: Path, model, dim: int | None) -> int:

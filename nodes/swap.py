@@ -9,35 +9,23 @@ found names and shapes.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import cv2
 import numpy as np
 
-from nodegraph.errors import InvalidInput
 from nodegraph.node import Node
 from nodegraph.onnx import create_session
 from nodegraph.params import Choice, Float, Int, Model, Path
 from nodegraph.types import Frame
 
-from .face.align import (
-    align_5pt,
-    arcface_template,
-    face_frame_matrix,
-    five_points_from_keypoints,
-    five_points_from_landmarks,
-    hull_mask_in_crop,
-    umeyama,
-    unit_square_crop,
-)
-from .face.blazeface import BlazeFace
-from .face.facemesh import FaceMesh, keypoints_from_landmarks
+from .face.align import arcface_template, face_frame_matrix, umeyama, unit_square_crop
+from .face.facemesh import keypoints_from_landmarks
 from .face.landmarks_data import dfl_mean_face
 from .face.records import Faces, updated
-from .media import IMAGE_EXTENSIONS, read_image
-from .model_fit import arcface_fit, checked_model, dfm_fit, inswapper_fit
-from .onnx_models import PROVIDER_CHOICES, first_op_types, last_initializer, resolve_model
-from .swap_common import chosen_faces, crop_geometry, portrait_face, swap_preview
+from .media import IMAGE_EXTENSIONS
+from .model_fit import arcface_fit, checked_boost, checked_model, dfm_fit, inswapper_fit
+from .onnx_models import PROVIDER_CHOICES, last_initializer, resolve_model
+from .pixel_boost import boost_param, boost_size, run_boosted
+from .swap_common import Recogniser, chosen_faces, crop_geometry, five_points, swap_mask, swap_preview, unit
 
 DFL_COVERAGE = 2.2  # DeepFaceLive's face coverage for .dfm models
 PRESHARPEN_SIGMA = 1.0  # DeepFaceLive's FaceSwapDFM sharpens at this sigma whatever the resolution
@@ -168,37 +156,6 @@ class DFMSwapper(Node):
 
 # -- InsightFace inswapper -------------------------------------------------------------------------
 
-@lru_cache(maxsize=8)
-def soft_mask(size: int, shape: str) -> np.ndarray:
-    """A size x size float32 mask, 1 in the middle fading to 0 at the border: a square or an ellipse
-    (read-only: it is shared)."""
-    margin = max(2, size // 16)
-    mask = np.zeros((size, size), np.uint8)
-    if shape == "ellipse":
-        axes = (size // 2 - margin, int(size * 0.47) - margin)
-        cv2.ellipse(mask, (size // 2, int(size * 0.53)), axes, 0, 0, 360, 255, -1, cv2.LINE_AA)
-    else:
-        mask[margin:size - margin, margin:size - margin] = 255
-    blur = max(1, margin) * 2 + 1
-    soft = cv2.GaussianBlur(mask, (blur, blur), 0).astype(np.float32) / 255.0
-    soft.setflags(write=False)
-    return soft
-
-
-def five_points(face: dict) -> np.ndarray | None:
-    """The ArcFace 5 points of a face record: from its 468 landmarks, else its 6 or 5 keypoints."""
-    landmarks = face.get("landmarks")
-    if landmarks is not None and len(landmarks) == 468:
-        return five_points_from_landmarks(landmarks)
-    keypoints = face.get("keypoints")
-    if keypoints is None:
-        return None
-    keypoints = np.asarray(keypoints, np.float32)[:, :2]
-    if len(keypoints) == 6:
-        return five_points_from_keypoints(keypoints)
-    return keypoints if len(keypoints) == 5 else None
-
-
 class InSwapper(Node):
     """Swaps faces with InsightFace's inswapper_128 onto the identity of one portrait."""
 
@@ -212,6 +169,7 @@ class InSwapper(Node):
                       help="the inswapper model: a model name, file name in the user model folder, or path"),
         "recogniser": Model("w600k_r50",
                            help="the ArcFace recogniser that turns the portrait into an identity embedding"),
+        "pixel_boost": boost_param(),
         "mask": Choice(["ellipse", "square", "hull"], default="ellipse",
                        help="the swap mask: a soft ellipse or square, or the landmark hull (with landmarks)"),
         "swap": Choice(["all", "one"], default="all", help="swap every face, or only the one at face_index"),
@@ -227,6 +185,8 @@ class InSwapper(Node):
         fitted = checked_model(problems, "model", params["model"], base_dir, inswapper_fit)
         checked_model(problems, "recogniser", params["recogniser"], base_dir, arcface_fit,
                       fitted[1] if fitted else None)
+        if fitted:
+            checked_boost(problems, params["pixel_boost"], fitted[0])
         return problems
 
     def setup(self):
@@ -240,46 +200,32 @@ class InSwapper(Node):
             self._load_identity()
         elif name == "identity":
             self._load_identity()
+        elif name == "pixel_boost":  # no reload: the crop size is all it changes
+            self.crop_size = boost_size(self.pixel_boost, self.size, f"node '{self.id}' (InSwapper), "
+                                        "param 'pixel_boost'")
 
     def _load_models(self):
         where = f"node '{self.id}' (InSwapper)"
         swapper_path = resolve_model(self.model, self.base_dir, f"{where}, param 'model'")
         recogniser_path = resolve_model(self.recogniser, self.base_dir, f"{where}, param 'recogniser'")
         swapper = create_session(swapper_path, provider=self.provider, label=f"{self.id} (swapper)")
-        recogniser = create_session(recogniser_path, provider=self.provider, label=f"{self.id} (recogniser)")
-
         size, dim = inswapper_fit(swapper_path, swapper)
-        rec_size = arcface_fit(recogniser_path, recogniser, dim)
-        # InsightFace's ArcFaceONNX: a recogniser whose graph starts with Sub and Mul normalises itself and
-        # takes 0..255 pixels (its first 8 nodes are looked at)
-        self.recogniser_normalises = {"Sub", "Mul"} <= set(first_op_types(recogniser_path, 8))
-        self.swapper, self.recogniser = swapper, recogniser
+        self.recogniser_model = Recogniser(recogniser_path, self.provider, f"{self.id} (recogniser)", dim)
+        self.swapper = swapper
         self.emap = last_initializer(swapper_path).astype(np.float32)
-        self.size, self.recogniser_size = size, rec_size
+        self.size = size
+        self.crop_size = boost_size(self.pixel_boost, size, f"{where}, param 'pixel_boost'")
         self.model_path, self.recogniser_path = swapper_path, recogniser_path
 
     def _load_identity(self):
         """The identity latent: the portrait's largest face, aligned for ArcFace, embedded, mapped by emap."""
-        portrait = read_image(self.identity)
-        found = portrait_face(portrait, BlazeFace(), FaceMesh(),
-                              f"node '{self.id}' (InSwapper), param 'identity': {self.identity}")
-        if found is None:
-            raise InvalidInput(f"node '{self.id}' (InSwapper), param 'identity': {self.identity}: no face "
-                               "found in this picture; use a clear, frontal portrait")
-        detection, landmarks = found
-        five = (five_points_from_keypoints(detection["keypoints"]) if landmarks is None
-                else five_points_from_landmarks(landmarks))
-        crop, _ = align_5pt(portrait, five, self.recogniser_size)
-        if self.recogniser_normalises:
-            blob = cv2.dnn.blobFromImage(crop, 1.0, swapRB=True)
-        else:
-            blob = cv2.dnn.blobFromImage(crop, 1 / 127.5, mean=(127.5, 127.5, 127.5), swapRB=True)
-        embedding = self.recogniser.run(None, {self.recogniser.get_inputs()[0].name: blob})[0].reshape(-1)
-        latent = embedding @ self.emap
-        norm = float(np.linalg.norm(latent))
-        if not np.isfinite(norm) or norm == 0:
-            raise InvalidInput(f"{self.recogniser_path}: gave an empty embedding for {self.identity}")
-        self.latent = (latent / norm).astype(np.float32)[None]
+        embedding = self.recogniser_model.portrait_embedding(
+            self.identity, f"node '{self.id}' (InSwapper), param 'identity'")
+        self.latent = unit(embedding @ self.emap, f"{self.recogniser_path} and the emap of {self.model_path}")
+
+    def _swap_tile(self, tile: np.ndarray) -> tuple[np.ndarray]:
+        target = cv2.dnn.blobFromImage(tile, 1 / 255.0, swapRB=True)
+        return (self.swapper.run(["output"], {"target": target, "source": self.latent})[0][0].transpose(1, 2, 0),)
 
     def process(self, frame, faces):
         out, rows = [], []
@@ -289,24 +235,16 @@ class InSwapper(Node):
             if five is None:
                 out.append(face)
                 continue
-            matrix = umeyama(five, arcface_template(self.size))[:2].astype(np.float32)  # align_5pt's fit
-            crop = crop_geometry(frame, matrix, self.size)
-            target = cv2.dnn.blobFromImage(crop, 1 / 255.0, swapRB=True)
-            result = self.swapper.run(["output"], {"target": target, "source": self.latent})[0][0]
-            swap = cv2.cvtColor((np.clip(result.transpose(1, 2, 0), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8),
-                                cv2.COLOR_RGB2BGR)
-            mask = self._mask(face, matrix)
+            size = self.crop_size
+            matrix = umeyama(five, arcface_template(size))[:2].astype(np.float32)  # align_5pt's fit
+            crop = crop_geometry(frame, matrix, size)
+            (result,) = run_boosted(crop, self.size, self._swap_tile)
+            swap = cv2.cvtColor((np.clip(result, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8), cv2.COLOR_RGB2BGR)
+            mask = swap_mask(self.mask, face, matrix, size)
             out.append(updated(face, swap=swap, swap_matrix=matrix, swap_mask=mask))
             rows.append((crop, swap, mask))
         self._preview_rows = rows
         return {"faces": out}
 
-    def _mask(self, face: dict, matrix: np.ndarray) -> np.ndarray:
-        landmarks = face.get("landmarks")
-        if self.mask == "hull" and landmarks is not None and len(landmarks) == 468:
-            return hull_mask_in_crop(landmarks, matrix, self.size)
-        return soft_mask(self.size, "square" if self.mask == "square" else "ellipse")
-
     def preview(self, outputs):
         return swap_preview(getattr(self, "_preview_rows", []))
-

@@ -212,3 +212,53 @@ def face_region(face: dict, frame_shape, margin: float = 0.1) -> tuple[slice, sl
     ys = slice(max(0, int(y0 + margin * h)), min(frame_shape[0], int(y1 - margin * h)))
     xs = slice(max(0, int(x0 + margin * w)), min(frame_shape[1], int(x1 - margin * w)))
     return ys, xs
+
+
+def hyperswap_model(path: Path, *, bias=None, mask_value: float = 0.75, colour=None) -> Path:
+    """A HyperSwap-like model (facefusion-labs' export names): output = target + bias (+ source @ colour,
+    one number per RGB channel), in the model's -1..1 space; mask = `mask_value` everywhere. `bias` is a
+    [1, 3, 256, 256] array (zeros when not given); `colour` is 512 x 3 (zeros when not given)."""
+    bias = np.zeros((1, 3, 256, 256), np.float32) if bias is None else np.asarray(bias, np.float32)
+    colour = np.zeros((512, 3), np.float32) if colour is None else np.asarray(colour, np.float32)
+    nodes = [
+        helper.make_node("MatMul", ["source", "colour"], ["tint"]),
+        helper.make_node("Reshape", ["tint", "tint_shape"], ["tint_nchw"]),
+        helper.make_node("Add", ["target", "bias"], ["shifted"]),
+        helper.make_node("Add", ["shifted", "tint_nchw"], ["output"]),
+        helper.make_node("ReduceMean", ["target"], ["grey"], axes=[1], keepdims=1),
+        helper.make_node("Mul", ["grey", "zero"], ["zeros"]),
+        helper.make_node("Add", ["zeros", "mask_value"], ["mask"]),
+    ]
+    weights = [numpy_helper.from_array(colour, "colour"), numpy_helper.from_array(np.int64([1, 3, 1, 1]), "tint_shape"),
+               numpy_helper.from_array(bias, "bias"), numpy_helper.from_array(np.float32([0.0]), "zero"),
+               numpy_helper.from_array(np.float32([mask_value]), "mask_value")]
+    inputs = [_value("source", [1, 512]), _value("target", [1, 3, 256, 256])]
+    outputs = [_value("output", [1, 3, 256, 256]), _value("mask", [1, 1, 256, 256])]
+    return _save(helper.make_graph(nodes, "hyperswap", inputs, outputs, weights), path)
+
+
+def simswap_model(path: Path, size: int = 256, *, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)) -> Path:
+    """A SimSwap-like model (FaceFusion's tensors): output = target * std + mean, so a model given its
+    input normalised by (mean, std) gives back the 0..1 crop; `source` is added times zero."""
+    nodes = [
+        helper.make_node("ReduceSum", ["source"], ["total"], keepdims=1),
+        helper.make_node("Mul", ["total", "zero"], ["nothing"]),
+        helper.make_node("Mul", ["target", "std"], ["scaled"]),
+        helper.make_node("Add", ["scaled", "mean"], ["shifted"]),
+        helper.make_node("Add", ["shifted", "nothing"], ["output"]),
+    ]
+    weights = [numpy_helper.from_array(np.float32([0.0]), "zero"),
+               numpy_helper.from_array(np.asarray(std, np.float32).reshape(1, 3, 1, 1), "std"),
+               numpy_helper.from_array(np.asarray(mean, np.float32).reshape(1, 3, 1, 1), "mean")]
+    inputs = [_value("source", [1, 512]), _value("target", [1, 3, size, size])]
+    graph = helper.make_graph(nodes, "simswap", inputs, [_value("output", [1, 3, size, size])], weights)
+    return _save(graph, path)
+
+
+def converter_model(path: Path, seed: int = 3):
+    """A CrossFace-like converter: output = input @ W (512 x 512). Returns (path, W)."""
+    weights = np.random.default_rng(seed).normal(size=(512, 512)).astype(np.float32)
+    graph = helper.make_graph([helper.make_node("MatMul", ["input", "w"], ["output"])], "crossface",
+                              [_value("input", [1, 512])], [_value("output", [1, 512])],
+                              [numpy_helper.from_array(weights, "w")])
+    return _save(graph, path), weights

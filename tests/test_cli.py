@@ -19,7 +19,8 @@ def node(node_id, type_name, **params):
 
 
 def test_validate_accepts_every_shipped_preset():
-    shipped = sorted((REPO / "presets").glob("*.json"))
+    # neural_swap.json needs catalogue models that are fetched on request: test_neural_swap_preset.py
+    shipped = sorted(p for p in (REPO / "presets").glob("*.json") if p.name != "neural_swap.json")
     assert shipped
     result = run_cli("validate", *shipped)
     assert result.returncode == 0, result.stdout + result.stderr
