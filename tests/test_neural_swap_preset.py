@@ -1,7 +1,7 @@
 """presets/neural_swap.json through the real command line: without its models it exits 2 naming the
-`nodegraph models fetch` commands; with models under those catalogue names (stand-ins with HyperSwap's
-ArcFace's, XSeg's and GFPGAN's tensors, pinned by a manifest override, as the real weights cannot be had here) it validates
-offline and runs, writing a video whose face is swapped."""
+`nodegraph models fetch` commands; with models under those catalogue names (stand-ins with HyperSwap's,
+ArcFace's, XSeg's and GFPGAN's tensors, pinned by a manifest override, as the real weights cannot be had
+here) it validates offline and runs, writing a video whose face is swapped."""
 
 import hashlib
 import json
