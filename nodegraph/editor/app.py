@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import sys
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -14,17 +12,19 @@ from pathlib import Path
 import dearpygui.dearpygui as dpg
 import numpy as np
 
-from ..errors import EXIT_INVALID, EXIT_OK
+from ..errors import EXIT_OK
 from ..params import Path as PathParam
 from . import theme
 from .canvas import Canvas
 from .dialogs import Notice, Viewer, confirm_unsaved, file_dialog
+from .fonts import load_fonts
+from .help import HelpWindow
 from .layout import auto_layout
 from .menus import context_menu, menu_bar, shortcut
 from .panels import Inspector, LogPanel, Palette, RunBar
-from .screenshots import run_script, screenshot_script
 from .state import EditorState
 from .thumbnails import THUMB_SIZE, VIEWER_SIZE, PreviewPump
+from .view import ZOOMS, Navigator
 
 log = logging.getLogger("nodegraph")
 
@@ -36,11 +36,7 @@ INPUT_GRACE_S = 1.5  # full rate for this long after the last mouse or key event
 STATUS_PERIOD_S = 0.1  # run stats are read 10 times a second
 STOP_WAIT_S = 15.0  # at close, how long a run may take to stop cleanly
 STOP_NOW_WAIT_S = 10.0  # then, how long it may take to stop without flushing (the runtime's limit is ~8 s)
-LOG_HEIGHT = 120
-FONT_SIZE = 15
-FONTS = ["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/TTF/DejaVuSans.ttf",
-         "C:/Windows/Fonts/segoeui.ttf", "/System/Library/Fonts/Supplemental/Arial.ttf",
-         "/Library/Fonts/Arial.ttf"]
+LOG_HEIGHT = 96  # four lines: at 1280x800 the canvas needs the height
 
 
 class EditorApp:
@@ -72,7 +68,7 @@ class EditorApp:
     def build(self) -> None:
         dpg.create_context()
         dpg.configure_app(manual_callback_management=True)
-        self._load_font()
+        fonts = load_fonts(ZOOMS)
         self.textures = dpg.add_texture_registry()
         self.themes = theme.ThemeCache()
         dpg.bind_theme(theme.global_theme())
@@ -89,10 +85,13 @@ class EditorApp:
                     self.palette = Palette(self.state, body, self.add_node)
                     self.canvas = Canvas(self.state, body, self.textures, self.themes,
                                          on_refused=self._refused)
+                    self.view = Navigator(self.canvas, fonts)
+                    self.view.on_too_big = self._relayout_to_fit
                     self.inspector = Inspector(self.state, body, self.browse_path)
             self.log_panel = LogPanel(self.state, self.root, LOG_HEIGHT)
         dpg.bind_item_theme(self.root, theme.flat_theme())
         self.notice = Notice()
+        self.help = HelpWindow()
         with dpg.handler_registry():
             dpg.add_key_press_handler(callback=self._on_key)
             dpg.add_mouse_move_handler(callback=self._on_input)
@@ -100,6 +99,7 @@ class EditorApp:
             dpg.add_mouse_click_handler(button=dpg.mvMouseButton_Right, callback=self._on_right_click)
             dpg.add_mouse_double_click_handler(button=dpg.mvMouseButton_Left, callback=self._on_double_click)
             dpg.add_mouse_release_handler(button=dpg.mvMouseButton_Left, callback=self._on_release)
+            dpg.add_mouse_release_handler(button=dpg.mvMouseButton_Middle, callback=self._on_input)
         dpg.create_viewport(title=self.state.title, width=self.size[0], height=self.size[1],
                             x_pos=0, y_pos=0, clear_color=(*theme.BACKGROUND, 255), disable_close=True, vsync=False)
         dpg.set_exit_callback(lambda: self.guard(self.request_quit))
@@ -107,20 +107,13 @@ class EditorApp:
         dpg.show_viewport()
         dpg.set_viewport_resize_callback(self._fill_viewport)
         self._fill_viewport()
-        self.canvas.reset_origin()
+        self.view.request_fit(allow_relayout=True)
         self.inspector.show(None)
         self.pump.start()
 
     def _fill_viewport(self, *args) -> None:
         dpg.configure_item(self.root, width=dpg.get_viewport_client_width(),
                            height=dpg.get_viewport_client_height())
-
-    def _load_font(self) -> None:
-        path = next((p for p in FONTS if os.path.exists(p)), None)
-        if path is None:
-            return  # Dear PyGui's own font
-        with dpg.font_registry():
-            dpg.bind_font(dpg.add_font(path, FONT_SIZE))
 
     # -- actions ------------------------------------------------------------------------
 
@@ -132,9 +125,21 @@ class EditorApp:
         self.state.delete(nodes, links)
 
     def relayout(self) -> None:
+        """Lay the graph out again, shaped like the canvas, and fit it in view."""
         graph = self.state.graph.copy()
-        auto_layout(graph, only_missing=False)
+        zoom = self.canvas.zoom
+        sizes = {n: (w / zoom, h / zoom) for n, (_, _, w, h) in self.canvas.node_rects().items() if w > 0}
+        _, _, width, height = self.canvas.screen_rect()
+        auto_layout(graph, only_missing=False, sizes=sizes, aspect=width / max(1.0, height))
         self.state.move_nodes({n: spec.pos for n, spec in graph.nodes.items()})
+        self.view.request_fit()
+
+    def _relayout_to_fit(self) -> None:
+        before = {n: spec.pos for n, spec in self.state.graph.nodes.items()}
+        self.relayout()
+        if before != {n: spec.pos for n, spec in self.state.graph.nodes.items()}:
+            self.state.say("the graph did not fit the window readably, so it was laid out again "
+                           "(Ctrl+Z puts the nodes back; View > Auto layout does this on demand)")
 
     def run_pipeline(self) -> None:
         self.state.start_run()
@@ -164,7 +169,8 @@ class EditorApp:
 
     def open(self, path: str) -> None:
         if self.state.open(path):
-            self.canvas.reset_origin()
+            self.canvas.collapsed.clear()
+            self.view.request_fit(allow_relayout=True)
 
     def save(self) -> None:
         if self.state.path is None:
@@ -283,7 +289,8 @@ class EditorApp:
                 self._stages = state.stages()
                 self.canvas.set_stages(self._stages)
             self.runbar.show(status, self._stages)
-            self.canvas.show_status(status, state.problems() if not status.active else {})
+            self.canvas.show_status(status, state.problems() if not status.active else {},
+                                    pictured=set(self.pump.updates))
             self.inspector.refresh(status)
             title = state.title
             if title != self._title:
@@ -301,6 +308,7 @@ class EditorApp:
         for viewer in self.viewers:
             viewer.fit()
         self.notice.tick()
+        self.view.tick()
         if self.script is not None:
             try:
                 next(self.script)
@@ -373,26 +381,3 @@ class EditorApp:
                     log.error("the run still did not stop; its processes end with the editor")
         self.pump.close()
         dpg.destroy_context()
-
-
-def run_editor(preset: str | Path | None, *, engine: str = "auto", run_frames: int | None = None,
-               screenshot: str | Path | None = None, layout_json: str | Path | None = None) -> int:
-    """Open the editor on `preset` (None: an empty graph); with `screenshot`, run `run_frames`
-    frames, save a picture of the window and return instead of waiting for the user."""
-    state = EditorState(engine=engine)
-    if preset is not None and not state.open(preset):
-        print(f"nodegraph: {state.log[-1].text}", file=sys.stderr)
-        return EXIT_INVALID
-    app = EditorApp(state)
-    app.build()
-    if screenshot is not None:
-        app.script = screenshot_script(app, run_frames or 0, Path(screenshot),
-                                       Path(layout_json) if layout_json else None)
-    elif run_frames:
-        app.script = run_script(app, run_frames)
-    code = app.run()
-    if screenshot is not None:
-        for entry in state.log:
-            if entry.level == "error":
-                print(f"nodegraph: {entry.text}", file=sys.stderr)
-    return code

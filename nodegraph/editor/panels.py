@@ -17,7 +17,7 @@ from .session import RunStatus
 from .state import EditorState
 
 CATEGORIES = ["Sources", "Detect", "Landmarks", "Align", "Select", "Swap", "Colour", "Merge", "Output"]
-PALETTE_WIDTH = 200
+PALETTE_WIDTH = 180
 MODES = ["auto", "realtime", "lossless"]
 SLIDER_SPAN = 2000  # an int param with a wider range gets a typed field instead of a slider
 
