@@ -240,6 +240,7 @@ def test_node_errors_reach_the_state(state):
     failing = state.add_node("FailsOnOddFrames", (300, 0))
     state.add_link(src, "frame", failing, "frame")
     state.engine = "sequential"  # the test's node class lives in this module
+    state.loop = False  # six frames, not a loop until Stop
     assert state.start_run()
     assert state.session.join(30)
     status = state.poll()

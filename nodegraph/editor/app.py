@@ -225,6 +225,7 @@ class EditorApp:
 
     def _minimap(self, on: bool) -> None:
         dpg.configure_item(self.canvas.editor, minimap=on)
+        self.view.minimap = on
 
     # -- input --------------------------------------------------------------------------
 

@@ -229,6 +229,11 @@ class RunBar:
             dpg.add_text("mode", color=theme.DIM)
             dpg.add_combo(MODES, default_value="auto", width=100,
                           callback=lambda s, a: setattr(state, "mode", None if a == "auto" else a))
+            loop = dpg.add_checkbox(label="loop sources", default_value=state.loop,
+                                    callback=lambda s, a: setattr(state, "loop", a))
+            with dpg.tooltip(loop):
+                dpg.add_text("file sources start again at the end and play at their own frame rate until Stop\n"
+                             "(a source whose loop or realtime the preset sets keeps that value)")
             dpg.add_checkbox(label="plan colours", default_value=True, callback=lambda s, a: on_plan_colours(a))
             dpg.add_checkbox(label="minimap", default_value=True, callback=lambda s, a: on_minimap(a))
             dpg.add_spacer(width=12)

@@ -18,6 +18,7 @@ from ..registry import Registry, default_registry
 from .files import RecentFiles, rebase_input_paths
 from .history import History
 from .layout import auto_layout
+from .run_setup import loop_sources, numbered_outputs
 from .session import RunSession, RunStatus, plan_stages
 
 MAX_LOG = 500
@@ -46,6 +47,7 @@ class EditorState:
         self.log_total = 0  # entries ever logged: the log panel adds the ones it has not shown
         self.revision = 0  # bumped on every graph change; views redraw what changed
         self.mode: str | None = None  # None: the run picks (realtime for live sources)
+        self.loop = True  # file sources play on at their own rate until Stop (see run_setup)
         self.session: RunSession | None = None
         self._saved = presets.dumps(self.graph)
         self._reported_errors: dict[str, str] = {}
@@ -319,10 +321,15 @@ class EditorState:
                 self.say(str(problem), "error", problem.node)
             return False
         self._reported_errors.clear()
-        self.session = RunSession(self.graph, self.registry, frames=frames, mode=self.mode, engine=self.engine,
+        graph = self.graph.copy()
+        looping = loop_sources(graph, self.registry) if self.loop else []
+        for message in numbered_outputs(graph, self.registry):
+            self.say(message, "warning")
+        self.session = RunSession(graph, self.registry, frames=frames, mode=self.mode, engine=self.engine,
                                   runner_factory=runner_factory)
         self.session.start()
-        self.say("run started" + (f" ({frames} frames)" if frames else ""))
+        self.say("run started" + (f" ({frames} frames)" if frames else "")
+                 + (f"; {', '.join(looping)} loop{'s' * (len(looping) == 1)} until Stop" if looping else ""))
         return True
 
     def stop_run(self) -> None:
