@@ -36,7 +36,7 @@ def test_every_link_runs_left_to_right_and_nothing_overlaps(path):
 @pytest.mark.parametrize("path", PRESETS, ids=lambda p: p.stem)
 def test_folded_to_the_canvas_shape_nothing_overlaps_and_it_draws_larger(path):
     graph = presets.load(path)
-    auto_layout(graph, only_missing=False, aspect=730 / 580)
+    auto_layout(graph, only_missing=False, view=(730, 580))
     assert_no_overlap(graph)
     box = boxes(graph).values()
     width = max(b[2] for b in box) - min(b[0] for b in box)
@@ -51,10 +51,10 @@ def test_folded_to_the_canvas_shape_nothing_overlaps_and_it_draws_larger(path):
 
 def test_a_long_chain_is_folded_into_bands_and_a_short_one_is_not():
     chain = presets.load(REPO / "presets" / "video_swap.json")  # 8 columns
-    auto_layout(chain, only_missing=False, aspect=730 / 580)
+    auto_layout(chain, only_missing=False, view=(730, 580))
     assert len({round(spec.pos[1] // 300) for spec in chain.nodes.values()}) >= 2, "not folded"
     demo = presets.load(REPO / "presets" / "demo.json")  # 3 columns fit side by side
-    auto_layout(demo, only_missing=False, aspect=730 / 580)
+    auto_layout(demo, only_missing=False, view=(730, 580))
     assert len({spec.pos[1] for spec in demo.nodes.values()}) <= 2 and \
         demo.nodes["pattern"].pos[0] < demo.nodes["adjust"].pos[0] < demo.nodes["out"].pos[0]
 

@@ -24,7 +24,7 @@ from .menus import context_menu, menu_bar, shortcut
 from .panels import Inspector, LogPanel, Palette, RunBar
 from .state import EditorState
 from .thumbnails import THUMB_SIZE, VIEWER_SIZE, PreviewPump
-from .view import ZOOMS, Navigator
+from .view import FIT_MARGIN, ZOOMS, Navigator
 
 log = logging.getLogger("nodegraph")
 
@@ -124,20 +124,23 @@ class EditorApp:
         nodes, links = self.canvas.selected()
         self.state.delete(nodes, links)
 
-    def relayout(self) -> None:
+    def relayout(self, fit: bool = True) -> None:
         """Lay the graph out again, shaped like the canvas, and fit it in view."""
         graph = self.state.graph.copy()
         zoom = self.canvas.zoom
-        sizes = {n: (w / zoom, h / zoom) for n, (_, _, w, h) in self.canvas.node_rects().items() if w > 0}
+        # as drawn now, plus a little: text does not scale exactly with the zoom (whole-pixel fonts)
+        sizes = {n: (1.05 * w / zoom, 1.05 * h / zoom) for n, (_, _, w, h) in self.canvas.node_rects().items()
+                 if w > 0}
         _, _, width, height = self.canvas.screen_rect()
-        auto_layout(graph, only_missing=False, sizes=sizes, aspect=width / max(1.0, height))
-        self.state.move_nodes({n: spec.pos for n, spec in graph.nodes.items()})
-        self.view.request_fit()
+        margin = 2 * FIT_MARGIN
+        auto_layout(graph, only_missing=False, sizes=sizes, view=(width - margin, height - margin))
+        self.state.move_nodes({n: spec.pos for n, spec in graph.nodes.items()}, key="auto layout")
+        if fit:
+            self.view.request_fit()
 
     def _relayout_to_fit(self) -> None:
-        before = {n: spec.pos for n, spec in self.state.graph.nodes.items()}
-        self.relayout()
-        if before != {n: spec.pos for n, spec in self.state.graph.nodes.items()}:
+        self.relayout(fit=False)  # the fit that asked goes on
+        if not self.state.log or "laid out again" not in self.state.log[-1].text:
             self.state.say("the graph did not fit the window readably, so it was laid out again "
                            "(Ctrl+Z puts the nodes back; View > Auto layout does this on demand)")
 

@@ -14,11 +14,11 @@ import networkx as nx
 from ..graph import Graph
 
 MARGIN = 40
-COLUMN_GAP = 70  # between the widest node of a column and the next column
-ROW_GAP = 45  # between nodes of a column
+COLUMN_GAP = 50  # between the widest node of a column and the next column
+ROW_GAP = 30  # between nodes of a column
 BAND_GAP = 40  # between bands of columns
-WRAP_GAIN = 1.25  # more bands only where that draws the graph this much larger
 WIRE_SLOT = 36  # the height a long wire reserves where it crosses a column
+ONE_BAND_SCALE = 0.8  # a graph this much smaller than life fits its view: it stays in one band
 SWEEPS = 4
 NODE_WIDTH = 200  # a node is about this wide with its thumbnail,
 BODY_HEIGHT = 215  # this tall without its ports (title, thumbnail, stats),
@@ -89,11 +89,11 @@ def columns(graph: Graph) -> list[list[str]]:
 
 
 def auto_layout(graph: Graph, only_missing: bool = True, sizes: dict[str, Size] | None = None,
-                aspect: float | None = None) -> list[str]:
+                view: tuple[float, float] | None = None) -> list[str]:
     """Give positions to the nodes that have none (or to all); returns the ids placed. `sizes`:
-    the nodes' drawn sizes where known (else estimated). `aspect`: the width / height of the view
-    it should fill; a long chain is then cut into bands of columns stacked top to bottom, when
-    that shows it larger. Nodes placed while others keep their place go below those."""
+    the nodes' drawn sizes where known (else estimated). `view`: the (width, height) it should
+    fill; a graph too wide for it is cut into bands of columns stacked top to bottom, as many as
+    show it largest. Nodes placed while others keep their place go below those."""
     todo = [n for n, spec in graph.nodes.items() if spec.pos is None or not only_missing]
     if not todo:
         return []
@@ -102,7 +102,7 @@ def auto_layout(graph: Graph, only_missing: bool = True, sizes: dict[str, Size] 
     widths = [max((size[n][0] for n in layer if n in size), default=0.0) for layer in layers]
     heights = [sum(size[n][1] if n in size else WIRE_SLOT for n in layer) + ROW_GAP * (len(layer) - 1)
                for layer in layers]
-    per_band = best_band_length(widths, heights, aspect)
+    per_band = best_band_length(widths, heights, view)
     kept = [(spec.pos, size[n]) for n, spec in graph.nodes.items() if spec.pos is not None and n not in todo]
     top = max((pos[1] + h for pos, (_, h) in kept), default=MARGIN - ROW_GAP * 2) + ROW_GAP * 2
     for start in range(0, len(layers), per_band):
@@ -123,16 +123,18 @@ def auto_layout(graph: Graph, only_missing: bool = True, sizes: dict[str, Size] 
     return todo
 
 
-def best_band_length(widths: list[float], heights: list[float], aspect: float | None) -> int:
-    """How many columns a band holds so that the drawing, scaled to fit a view of `aspect`, is largest."""
-    if aspect is None or len(widths) < 2:
+def best_band_length(widths: list[float], heights: list[float], view: tuple[float, float] | None) -> int:
+    """How many columns a band holds: all where that fits `view` at ONE_BAND_SCALE or more, else the number that
+    lets the drawing, scaled to fit the view, be largest."""
+    if view is None or len(widths) < 2:
         return max(1, len(widths))
 
     def scale(length: int) -> float:
         bands = [range(s, min(len(widths), s + length)) for s in range(0, len(widths), length)]
         width = max(sum(widths[i] + COLUMN_GAP for i in band) for band in bands)
         height = sum(max(heights[i] for i in band) for band in bands) + BAND_GAP * (len(bands) - 1)
-        return min(aspect / width, 1.0 / height)
+        return min(view[0] / width, view[1] / height)
 
-    best = max(range(len(widths), 0, -1), key=scale)  # ties: the fewest bands
-    return best if scale(best) > WRAP_GAIN * scale(len(widths)) else len(widths)
+    if scale(len(widths)) >= ONE_BAND_SCALE:
+        return len(widths)
+    return max(range(len(widths), 0, -1), key=scale)  # ties: the fewest bands

@@ -191,12 +191,12 @@ class EditorState:
         self.selection -= set(node_ids)
         self._changed()
 
-    def move_nodes(self, positions: dict[str, tuple[float, float]]) -> None:
+    def move_nodes(self, positions: dict[str, tuple[float, float]], key: object = None) -> None:
         moved = {n: (float(p[0]), float(p[1])) for n, p in positions.items()
                  if n in self.graph.nodes and self.graph.nodes[n].pos != (float(p[0]), float(p[1]))}
         if not moved:
             return
-        self._record("move" if len(moved) > 1 else f"move {next(iter(moved))}")
+        self._record("move" if len(moved) > 1 else f"move {next(iter(moved))}", key)
         for node_id, pos in moved.items():
             self.graph.nodes[node_id].pos = pos
         self._changed()

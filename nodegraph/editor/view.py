@@ -19,6 +19,10 @@ READABLE_ZOOM = 0.6  # a fit that needs less lays the graph out again (once), sh
 FIT_MARGIN = 24  # px between the graph and the canvas's edges
 MINIMAP_SHARE = 0.2  # imnodes draws the minimap over this share of the canvas's width and height
 PAN_STEP = 120  # px a key press pans
+# A fit after opening may lay the graph out again: when it fits only below READABLE_ZOOM, and then,
+# if at the new zoom the nodes overlap (text does not shrink quite as much as the zoom), once more
+# with their sizes as drawn at that zoom.
+RELAYOUTS = ("too big", "overlap")
 
 
 class Navigator:
@@ -28,8 +32,8 @@ class Navigator:
         self.minimap = True
         self._fit_passes = 0  # a fit waits for the nodes to be drawn, and checks again after a zoom
         self._wait_frames = 0
-        self.on_too_big = None  # called (once per fit) when the graph fits only below READABLE_ZOOM
-        self._relaid = False
+        self.on_too_big = None  # lays the graph out again (see RELAYOUTS)
+        self._relayouts = len(RELAYOUTS)
         self._themes: dict[float, int | str] = {}
 
     # -- zoom ---------------------------------------------------------------------------
@@ -70,9 +74,9 @@ class Navigator:
     def request_fit(self, allow_relayout: bool = False) -> None:
         """Fit once the nodes are drawn (their sizes are known only then); with `allow_relayout`
         (a graph just opened), a graph too big to read is laid out again first."""
-        self._fit_passes = 3
+        self._fit_passes = 5
         self._wait_frames = 2
-        self._relaid = not allow_relayout
+        self._relayouts = 0 if allow_relayout else len(RELAYOUTS)
 
     @property
     def fitting(self) -> bool:
@@ -106,10 +110,14 @@ class Navigator:
         span_x, span_y = max(1.0, high_x - low_x), max(1.0, high_y - low_y)
         fits = [z for z in ZOOMS if z <= FIT_MAX_ZOOM and self._fits(boxes, z, width, height)]
         zoom = max(fits) if fits else ZOOMS[0]
-        if zoom < READABLE_ZOOM and self.on_too_big is not None and not self._relaid:
-            self._relaid = True
-            self.on_too_big()
-            return True
+        if self._relayouts < len(RELAYOUTS) and self.on_too_big is not None:
+            why = RELAYOUTS[self._relayouts]
+            if (why == "too big" and zoom < READABLE_ZOOM) or (why == "overlap" and overlapping(boxes)):
+                self._relayouts += 1
+                self.on_too_big()
+                return True
+            if why == "too big":
+                self._relayouts = len(RELAYOUTS)  # the preset's own layout stays
         margin_x = max(FIT_MARGIN, (width - span_x * zoom) / 2)
         margin_y = max(FIT_MARGIN, (height - span_y * zoom) / 2)
         if self.minimap and fits:
@@ -159,3 +167,8 @@ class Navigator:
                    for b in boxes):
                 return margin
         return None
+
+
+def overlapping(boxes) -> bool:
+    return any(a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+               for i, a in enumerate(boxes) for b in boxes[i + 1:])
