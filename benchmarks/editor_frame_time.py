@@ -62,16 +62,13 @@ def headless_fps(preset: Path, overrides: list[str], engine: str, seconds: float
     done = []
     thread = threading.Thread(target=lambda: done.append(runner.run()), daemon=True)
     thread.start()
-    time.sleep(seconds)
-    frames = _frames(runner)
-    runner.stop()
-    thread.join(30)
+    try:
+        time.sleep(seconds)
+        frames = runner.snapshot().frames
+    finally:  # a run left going would keep this process alive
+        runner.stop()
+        thread.join(30)
     return frames / seconds
-
-
-def _frames(runner) -> int:
-    snapshot = getattr(runner, "snapshot", None)
-    return int(snapshot()["frames"]) if callable(snapshot) else runner.report.frames
 
 
 def child(preset: Path, overrides: list[str], engine: str, seconds: float, window: tuple[int, int]) -> dict:

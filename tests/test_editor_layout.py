@@ -78,3 +78,9 @@ def test_only_missing_places_new_nodes_below_the_placed_ones():
     assert auto_layout(graph) == ["adjust"]
     lowest = max(graph.nodes[n].pos[1] + estimated_size(graph, n)[1] for n in ("pattern", "out"))
     assert graph.nodes["adjust"].pos[1] > lowest
+
+
+def test_the_readme_lists_every_control_the_help_window_shows():
+    from nodegraph.editor.help import markdown_table
+
+    assert markdown_table() in (REPO / "README.md").read_text(encoding="utf-8")

@@ -7,6 +7,7 @@ Run directly, this file is the subprocess that drives the real window (`python t
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -63,6 +64,44 @@ def test_fit_zoom_pan_and_collapse_in_the_real_window(display, tmp_path):  # noq
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "view checks passed" in result.stdout
+
+
+class FakePointer:
+    """Mouse input through the XTest extension (libXtst), as a user's would arrive."""
+
+    def __init__(self):
+        import ctypes
+
+        self.x11, self.xtst = ctypes.CDLL("libX11.so.6"), ctypes.CDLL("libXtst.so.6")
+        self.x11.XOpenDisplay.restype = ctypes.c_void_p
+        self.x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
+        self.display = ctypes.c_void_p(self.x11.XOpenDisplay(None))
+
+    def _flush(self, frames):
+        self.x11.XFlush(self.display)
+        for _ in range(3):
+            time.sleep(0.02)
+            frames(1)
+
+    def move(self, x, y, frames):
+        self.xtst.XTestFakeMotionEvent(self.display, -1, x, y, 0)
+        self._flush(frames)
+
+    def button(self, number, down, frames):
+        self.xtst.XTestFakeButtonEvent(self.display, number, int(down), 0)
+        self._flush(frames)
+
+    def click(self, x, y, frames):
+        self.move(x, y, frames)
+        self.button(1, True, frames)
+        self.button(1, False, frames)
+
+    def drag(self, number, start, end, frames):
+        self.move(*start, frames)
+        self.button(number, True, frames)
+        for step in range(1, 5):
+            self.move(start[0] + (end[0] - start[0]) * step // 4, start[1] + (end[1] - start[1]) * step // 4, frames)
+        self.button(number, False, frames)
 
 
 def drive() -> None:
@@ -128,6 +167,19 @@ def drive() -> None:
     app.canvas.set_collapsed(["swapper"], False)
     frames()
     assert abs(app.canvas.node_rects()["swapper"][3] - height) < 2
+
+    # real input through XTest: a click in the minimap moves the view there, a middle-drag pans
+    pointer = FakePointer()
+    left, top, width, height = app.canvas.screen_rect()
+    before = app.canvas.grid_offset()
+    pointer.click(int(left + width * 0.83), int(top + height * 0.83), frames)
+    after = app.canvas.grid_offset()
+    assert after != before, "a click in the minimap did not move the view"
+    x0, y0 = int(left + width * 0.3), int(top + height * 0.05)  # empty canvas above the nodes
+    pointer.drag(2, (x0, y0), (x0 + 80, y0 + 40), frames)
+    dragged = app.canvas.grid_offset()
+    assert (round(dragged[0] - after[0]), round(dragged[1] - after[1])) == (80, 40), (after, dragged)
+    assert {n: spec.pos for n, spec in state.graph.nodes.items()} == positions  # panning moves no node
 
     # the help window lists every control
     view_key(app, dpg.mvKey_F1, False)

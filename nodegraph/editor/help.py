@@ -13,7 +13,7 @@ CONTROLS = [
     ("View", "double-click a node", "open a live viewer of its output"),
     ("Edit", "drag from the palette, or right-click > Add node", "add a node"),
     ("Edit", "drag from an output pin to an input pin", "link two ports (types must match)"),
-    ("Edit", "Ctrl+drag a link off its input", "remove the link"),
+    ("Edit", "Ctrl+click a link and drag it away", "remove the link"),
     ("Edit", "click, Ctrl+click, or drag a box on empty canvas", "select nodes"),
     ("Edit", "Delete", "delete the selected nodes and links"),
     ("Edit", "Ctrl+Z / Ctrl+Y (or Ctrl+Shift+Z)", "undo / redo"),

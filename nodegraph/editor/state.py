@@ -329,7 +329,8 @@ class EditorState:
                                   runner_factory=runner_factory)
         self.session.start()
         self.say("run started" + (f" ({frames} frames)" if frames else "")
-                 + (f"; {', '.join(looping)} loop{'s' * (len(looping) == 1)} until Stop" if looping else ""))
+                 + (f"; {', '.join(looping)} loop{'s' * (len(looping) == 1)} until "
+                    + (f"the {frames} frames are done" if frames else "Stop") if looping else ""))
         return True
 
     def stop_run(self) -> None:
