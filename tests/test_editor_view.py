@@ -181,6 +181,18 @@ def drive() -> None:
     assert (round(dragged[0] - after[0]), round(dragged[1] - after[1])) == (80, 40), (after, dragged)
     assert {n: spec.pos for n, spec in state.graph.nodes.items()} == positions  # panning moves no node
 
+    # a node that ran but made no picture says so instead of showing an empty frame
+    from nodegraph.editor.canvas import EMPTY_NOTE
+    from nodegraph.editor.session import RunStatus
+    from nodegraph.runner import NodeSnapshot
+
+    ran = RunStatus(state="finished", nodes={n: NodeSnapshot("s1", frames=5) for n in ("output", "swapper")})
+    app.canvas.show_status(ran, {}, pictured={"swapper"})  # (the next frames show the idle editor's status)
+    output, swapper = app.canvas.nodes["output"], app.canvas.nodes["swapper"]
+    assert dpg.is_item_shown(output.note) and dpg.get_value(output.note) == EMPTY_NOTE
+    assert not dpg.is_item_shown(output.image)
+    assert not dpg.is_item_shown(swapper.note) and dpg.is_item_shown(swapper.image)
+
     # the help window lists every control
     view_key(app, dpg.mvKey_F1, False)
     frames()

@@ -18,7 +18,7 @@ from .state import EditorState
 from .thumbnails import THUMB_SIZE, blank_rgba
 
 PAYLOAD = "nodegraph-node-type"
-EMPTY_NOTE = "this node ran but made no picture to show (its outputs are not images)"
+EMPTY_NOTE = "no picture: this node ran, but what it handles is not an image"
 CHAR_WIDTH = 7.5  # average width of a character in the UI font, for right-aligning output names
 
 
@@ -229,6 +229,7 @@ class Canvas:
                 view.note_text = note
                 dpg.set_value(view.note, note)
                 dpg.configure_item(view.note, show=bool(note))
+                dpg.configure_item(view.image, show=not note)  # the note instead of an empty frame
             if node is not None and (node.frames or node.errors):
                 stats = f"{node.ms_mean:5.1f} ms   {node.drops} drop{'s' * (node.drops != 1)}   {node.errors} err"
             elif status.active:
