@@ -135,6 +135,10 @@ def drive() -> None:
     settle()
     assert all_inside(), (app.canvas.node_rects(), app.canvas.screen_rect())
     fitted = app.canvas.zoom
+    # the preset's 8 nodes in one row fit only too small: opening laid them out again, in bands,
+    # without making an unsaved change or an undo step
+    assert any("laid out again" in entry.text for entry in state.log)
+    assert not state.dirty and not state.undo()  # nothing to undo
 
     # arrow keys pan: every node moves by the same amount, the graph's positions do not change
     positions = {n: spec.pos for n, spec in state.graph.nodes.items()}

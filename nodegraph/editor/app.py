@@ -124,8 +124,9 @@ class EditorApp:
         nodes, links = self.canvas.selected()
         self.state.delete(nodes, links)
 
-    def relayout(self, fit: bool = True) -> None:
-        """Lay the graph out again, shaped like the canvas, and fit it in view."""
+    def relayout(self, fit: bool = True, edit: bool = True) -> None:
+        """Lay the graph out again, shaped like the canvas, and fit it in view; `edit`: as an edit
+        (undoable), else as how a graph just opened is shown (see `EditorState.show_positions`)."""
         graph = self.state.graph.copy()
         zoom = self.canvas.zoom
         # as drawn now, plus a little: text does not scale exactly with the zoom (whole-pixel fonts)
@@ -134,15 +135,19 @@ class EditorApp:
         _, _, width, height = self.canvas.screen_rect()
         margin = 2 * FIT_MARGIN
         auto_layout(graph, only_missing=False, sizes=sizes, view=(width - margin, height - margin))
-        self.state.move_nodes({n: spec.pos for n, spec in graph.nodes.items()}, key="auto layout")
+        positions = {n: spec.pos for n, spec in graph.nodes.items()}
+        if edit:
+            self.state.move_nodes(positions)
+        else:
+            self.state.show_positions(positions)
         if fit:
             self.view.request_fit()
 
     def _relayout_to_fit(self) -> None:
-        self.relayout(fit=False)  # the fit that asked goes on
+        self.relayout(fit=False, edit=False)  # the fit that asked goes on
         if not self.state.log or "laid out again" not in self.state.log[-1].text:
-            self.state.say("the graph did not fit the window readably, so it was laid out again "
-                           "(Ctrl+Z puts the nodes back; View > Auto layout does this on demand)")
+            self.state.say("the graph was laid out again to fit the window readably (File > Save keeps "
+                           "this layout; View > Auto layout does this on demand)")
 
     def run_pipeline(self) -> None:
         self.state.start_run()

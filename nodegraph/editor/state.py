@@ -191,14 +191,25 @@ class EditorState:
         self.selection -= set(node_ids)
         self._changed()
 
-    def move_nodes(self, positions: dict[str, tuple[float, float]], key: object = None) -> None:
+    def move_nodes(self, positions: dict[str, tuple[float, float]]) -> None:
         moved = {n: (float(p[0]), float(p[1])) for n, p in positions.items()
                  if n in self.graph.nodes and self.graph.nodes[n].pos != (float(p[0]), float(p[1]))}
         if not moved:
             return
-        self._record("move" if len(moved) > 1 else f"move {next(iter(moved))}", key)
+        self._record("move" if len(moved) > 1 else f"move {next(iter(moved))}")
         for node_id, pos in moved.items():
             self.graph.nodes[node_id].pos = pos
+        self._changed()
+
+    def show_positions(self, positions: dict[str, tuple[float, float]]) -> None:
+        """Positions chosen to show a graph just opened (laid out to fit the window): not an edit,
+        so no undo step, and a graph without unsaved changes still has none; saving keeps them."""
+        clean = not self.dirty
+        for node_id, pos in positions.items():
+            if node_id in self.graph.nodes:
+                self.graph.nodes[node_id].pos = (float(pos[0]), float(pos[1]))
+        if clean:
+            self._saved = presets.dumps(self.graph)
         self._changed()
 
     def param_value(self, node_id: str, name: str) -> Any:
