@@ -53,12 +53,16 @@ def load(preset: Path, overrides: list[str]):
 
 
 def headless_fps(preset: Path, overrides: list[str], engine: str, seconds: float) -> float:
-    """The pipeline alone, in this process, no window: frames per second over `seconds`."""
+    """The pipeline alone, in this process, no window: frames per second over `seconds`. Its
+    sources loop, paced, as in the editor's run (where the preset and overrides leave that unset)."""
+    from nodegraph.editor.run_setup import loop_sources
     from nodegraph.editor.session import make_runner
     from nodegraph.registry import default_registry
 
     graph = load(preset, overrides)
-    runner = make_runner(graph, default_registry(), frames=None, mode=None, engine=engine)
+    registry = default_registry()
+    loop_sources(graph, registry)
+    runner = make_runner(graph, registry, frames=None, mode=None, engine=engine)
     done = []
     thread = threading.Thread(target=lambda: done.append(runner.run()), daemon=True)
     thread.start()
