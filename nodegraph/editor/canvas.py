@@ -18,7 +18,7 @@ from .state import EditorState
 from .thumbnails import THUMB_SIZE, blank_rgba
 
 PAYLOAD = "nodegraph-node-type"
-EMPTY_NOTE = "no picture: this node ran, but what it handles is not an image"
+EMPTY_NOTE = "nothing to show: this node ran, but drew no picture of its latest frame"
 CHAR_WIDTH = 7.5  # average width of a character in the UI font, for right-aligning output names
 
 
