@@ -1,4 +1,4 @@
-"""Moving around the canvas: fit to view, a zoom-like scale, panning with keys, collapsing nodes.
+"""Moving around the canvas: fit to view, a zoom-like scale, panning with keys.
 
 Dear PyGui's node editor can neither zoom nor be panned from code, so the canvas draws every
 node at (graph position - origin) x zoom: fitting and key panning move the origin, and zooming
@@ -15,7 +15,7 @@ from .theme import zoom_theme
 ZOOMS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.15, 1.3)
 COMPACT_BELOW = 0.75  # from here down, nodes leave out their port types and node type
 FIT_MAX_ZOOM = 1.0  # fitting a small graph does not blow it up
-READABLE_ZOOM = 0.6  # a fit that needs less lays the graph out again (once), shaped like the canvas
+READABLE_ZOOM = 0.6  # a fit after opening that needs less lays the graph out again, shaped like the canvas
 FIT_MARGIN = 24  # px between the graph and the canvas's edges
 MINIMAP_SHARE = 0.2  # imnodes draws the minimap over this share of the canvas's width and height
 PAN_STEP = 120  # px a key press pans
@@ -38,11 +38,11 @@ class Navigator:
 
     # -- zoom ---------------------------------------------------------------------------
 
-    def set_zoom(self, zoom: float, keep: tuple[float, float] | None = None) -> None:
-        """Redraw at `zoom`, keeping the graph point under `keep` (screen px; default the canvas's centre)."""
+    def set_zoom(self, zoom: float) -> None:
+        """Redraw at `zoom`, keeping the graph point at the canvas's centre where it is."""
         canvas = self.canvas
         left, top, width, height = canvas.screen_rect()
-        x, y = keep or (left + width / 2, top + height / 2)
+        x, y = left + width / 2, top + height / 2
         anchor = canvas.screen_to_graph(x, y) if canvas.nodes else None
         offset = canvas.grid_offset()
         canvas.zoom = zoom
@@ -99,7 +99,8 @@ class Navigator:
 
     def fit(self) -> bool:
         """Choose the largest zoom level at which every node is inside the canvas (and clear of the
-        minimap), and centre the graph; returns whether the zoom changed."""
+        minimap), and centre the graph; returns whether the nodes must be measured again (a new
+        zoom, or a new layout)."""
         canvas = self.canvas
         boxes = self.graph_boxes()
         if not boxes:
