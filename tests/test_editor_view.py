@@ -197,6 +197,15 @@ def drive() -> None:
     assert not dpg.is_item_shown(output.image)
     assert not dpg.is_item_shown(swapper.note) and dpg.is_item_shown(swapper.image)
 
+    # Tab hides the side panels: the canvas takes their room and the graph is fitted larger
+    narrow = app.canvas.screen_rect()[2]
+    view_key(app, dpg.mvKey_Tab, False)
+    settle()
+    assert app.canvas.screen_rect()[2] > narrow + 400 and app.canvas.zoom > fitted and all_inside()
+    view_key(app, dpg.mvKey_Tab, False)
+    settle()
+    assert app.canvas.screen_rect()[2] == narrow and app.canvas.zoom == fitted and all_inside()
+
     # the help window lists every control
     view_key(app, dpg.mvKey_F1, False)
     frames()

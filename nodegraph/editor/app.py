@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import EXIT_OK
 from ..params import Path as PathParam
 from . import theme
-from .canvas import Canvas
+from .canvas import INSPECTOR_WIDTH, Canvas
 from .dialogs import Notice, Viewer, confirm_unsaved, file_dialog
 from .fonts import load_fonts
 from .help import HelpWindow
@@ -230,6 +230,13 @@ class EditorApp:
     def _plan_colours(self, on: bool) -> None:
         self.canvas.plan_colours = on
         self.canvas.set_stages(self._stages)
+
+    def show_panels(self, on: bool) -> None:
+        """Show or hide the palette and the inspector; the canvas takes their room, and the graph is fitted again."""
+        dpg.configure_item(self.palette.window, show=on)
+        dpg.configure_item(self.inspector.window, show=on)
+        dpg.configure_item(self.canvas.window, width=-INSPECTOR_WIDTH if on else -1)
+        self.view.request_fit()
 
     def _minimap(self, on: bool) -> None:
         dpg.configure_item(self.canvas.editor, minimap=on)

@@ -19,6 +19,7 @@ from .thumbnails import THUMB_SIZE, blank_rgba
 
 PAYLOAD = "nodegraph-node-type"
 EMPTY_NOTE = "nothing to show: this node ran, but drew no picture of its latest frame"
+INSPECTOR_WIDTH = 300  # the canvas leaves this much of the row to the inspector
 CHAR_WIDTH = 7.5  # average width of a character in the UI font, for right-aligning output names
 
 
@@ -70,7 +71,7 @@ class Canvas:
         self.compact = False  # port types left out (small zoom levels)
         self.collapsed: set[str] = set()  # nodes drawn without their body
         self.font = None  # the font for this zoom (a font bound to the node editor does not reach its nodes)
-        with dpg.child_window(parent=parent, width=-300, height=-1, border=False, no_scrollbar=True,
+        with dpg.child_window(parent=parent, width=-INSPECTOR_WIDTH, height=-1, border=False, no_scrollbar=True,
                               drop_callback=self._on_drop, payload_type=PAYLOAD) as self.window:
             self.editor = dpg.add_node_editor(callback=self._on_link, delink_callback=self._on_delink,
                                               minimap=True, minimap_location=dpg.mvNodeMiniMap_Location_BottomRight,

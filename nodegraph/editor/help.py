@@ -10,6 +10,7 @@ CONTROLS = [
     ("View", "click or drag in the minimap", "move the view there"),
     ("View", "C, or right-click > Collapse", "hide the selected nodes' thumbnails (C again shows them)"),
     ("View", "View > Auto layout", "lay the graph out left to right, shaped like the canvas"),
+    ("View", "Tab, or View > Palette and inspector", "hide or show the side panels (the canvas takes their room)"),
     ("View", "double-click a node", "open a live viewer of its output"),
     ("Edit", "drag from the palette, or right-click > Add node", "add a node"),
     ("Edit", "drag from an output pin to an input pin", "link two ports (types must match)"),

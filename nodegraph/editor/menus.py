@@ -39,7 +39,9 @@ def menu_bar(app: EditorApp) -> None:
                               callback=lambda: toggle_collapsed(app))
             dpg.add_menu_item(label="Expand all", callback=lambda: app.canvas.set_collapsed(list(app.canvas.nodes),
                                                                                           False))
-            dpg.add_menu_item(label="Auto layout", callback=app.relayout)
+            dpg.add_menu_item(label="Auto layout", callback=lambda: app.relayout())
+            app.panels_item = dpg.add_menu_item(label="Palette and inspector", shortcut="Tab", check=True,
+                                                default_value=True, callback=lambda s, a: app.show_panels(a))
             dpg.add_separator()
             dpg.add_menu_item(label="Live viewer of the selected node", shortcut="double-click",
                               callback=lambda: [app.open_viewer(n) for n in sorted(app.state.selection)])
@@ -129,6 +131,10 @@ def view_key(app: EditorApp, key: int, shift: bool) -> None:
         toggle_collapsed(app)
     elif key == dpg.mvKey_F1 or (shift and key == dpg.mvKey_Slash):
         app.help.toggle()
+    elif key == dpg.mvKey_Tab:
+        shown = not dpg.get_value(app.panels_item)
+        dpg.set_value(app.panels_item, shown)
+        app.show_panels(shown)
 
 
 def toggle_collapsed(app: EditorApp) -> None:

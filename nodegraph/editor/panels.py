@@ -32,7 +32,7 @@ class Palette:
         for cls in state.registry:
             by_category.setdefault(cls.category, []).append(cls)
         order = [c for c in CATEGORIES if c in by_category] + sorted(set(by_category) - set(CATEGORIES))
-        with dpg.child_window(parent=parent, width=PALETTE_WIDTH, height=-1, border=False):
+        with dpg.child_window(parent=parent, width=PALETTE_WIDTH, height=-1, border=False) as self.window:
             dpg.add_text("NODES", color=theme.DIM)
             dpg.add_input_text(hint="search types", width=-1, callback=lambda s, a: self.filter(a))
             dpg.add_spacer(height=2)
