@@ -9,8 +9,11 @@ long (the editor must not slow it down much).
     python benchmarks/editor_frame_time.py [PRESET] [--set NODE.PARAM=VALUE ...] [--seconds 8]
                                            [--engine auto|process|sequential]
 
-The default is the demo preset made endless (pattern.frames=0), its source unpaced: the pipeline
-takes all the CPU it can get, the hardest case for the UI. `--set pattern.realtime=true` paces it.
+The window is 1280x800 (`--window WxH`), the size `nodegraph edit` opens. The default is the demo
+preset made endless (pattern.frames=0), its source unpaced (pattern.realtime=false: the editor
+would otherwise pace a looping source): the pipeline takes all the CPU it can get, the hardest case
+for the UI. `--set pattern.realtime=true` paces it. The load average before and after is printed,
+as other work on the machine changes the figures.
 
 It starts its own Xvfb (needs Xvfb installed) and runs the measurement in a child process.
 """
@@ -50,35 +53,36 @@ def load(preset: Path, overrides: list[str]):
 
 
 def headless_fps(preset: Path, overrides: list[str], engine: str, seconds: float) -> float:
-    """The pipeline alone, in this process, no window: frames per second over `seconds`."""
+    """The pipeline alone, in this process, no window: frames per second over `seconds`. Its
+    sources loop, paced, as in the editor's run (where the preset and overrides leave that unset)."""
+    from nodegraph.editor.run_setup import loop_sources
     from nodegraph.editor.session import make_runner
     from nodegraph.registry import default_registry
 
     graph = load(preset, overrides)
-    runner = make_runner(graph, default_registry(), frames=None, mode=None, engine=engine)
+    registry = default_registry()
+    loop_sources(graph, registry)
+    runner = make_runner(graph, registry, frames=None, mode=None, engine=engine)
     done = []
     thread = threading.Thread(target=lambda: done.append(runner.run()), daemon=True)
     thread.start()
-    time.sleep(seconds)
-    frames = _frames(runner)
-    runner.stop()
-    thread.join(30)
+    try:
+        time.sleep(seconds)
+        frames = runner.snapshot().frames
+    finally:  # a run left going would keep this process alive
+        runner.stop()
+        thread.join(30)
     return frames / seconds
 
 
-def _frames(runner) -> int:
-    snapshot = getattr(runner, "snapshot", None)
-    return int(snapshot()["frames"]) if callable(snapshot) else runner.report.frames
-
-
-def child(preset: Path, overrides: list[str], engine: str, seconds: float) -> dict:
+def child(preset: Path, overrides: list[str], engine: str, seconds: float, window: tuple[int, int]) -> dict:
     from nodegraph.editor.app import EditorApp
     from nodegraph.editor.files import RecentFiles
     from nodegraph.editor.state import EditorState
 
     state = EditorState(recent=RecentFiles(Path.cwd() / "recent.json"), engine=engine)
     state.graph = load(preset, overrides)
-    app = EditorApp(state)
+    app = EditorApp(state, width=window[0], height=window[1])
     app.build()
     result: dict = {}
     frames_at = [0]
@@ -130,24 +134,27 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("preset", nargs="?", default=str(REPO / "presets" / "demo.json"))
     parser.add_argument("--set", action="append", metavar="NODE.PARAM=VALUE",
-                        help="override a param (default for the demo: pattern.frames=0)")
+                        help="override a param (default for the demo: pattern.frames=0 pattern.realtime=false)")
+    parser.add_argument("--window", default="1280x800", metavar="WxH")
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--engine", choices=["auto", "process", "sequential"], default="auto")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     preset = Path(args.preset).resolve()
     overrides = args.set if args.set is not None else (
-        ["pattern.frames=0"] if preset == (REPO / "presets" / "demo.json").resolve() else [])
+        ["pattern.frames=0", "pattern.realtime=false"] if preset == (REPO / "presets" / "demo.json").resolve() else [])
     if args.child:
-        print(json.dumps(child(preset, overrides, args.engine, args.seconds)))
+        window = tuple(int(v) for v in args.window.lower().split("x"))
+        print(json.dumps(child(preset, overrides, args.engine, args.seconds, window)))
         return 0
 
     server, display = start_xvfb()
     try:
         env = {**os.environ, "DISPLAY": display}
         env.pop("WAYLAND_DISPLAY", None)
+        load_before = os.getloadavg()
         command = [sys.executable, __file__, str(preset), "--seconds", str(args.seconds), "--engine", args.engine,
-                   "--child", *(f"--set={item}" for item in overrides)]
+                   "--window", args.window, "--child", *(f"--set={item}" for item in overrides)]
         out = subprocess.run(command, env=env, capture_output=True, text=True,
                              cwd=os.environ.get("TMPDIR", "/tmp"), timeout=args.seconds * 5 + 180)
     finally:
@@ -158,7 +165,10 @@ def main() -> int:
         return out.returncode
     result = json.loads(out.stdout.strip().splitlines()[-1])
     print(f"editor frame time, {preset.name} {' '.join(overrides)}, engine {args.engine}, "
-          f"{args.seconds:.0f} s per phase, {os.cpu_count()} cores, Xvfb + software GL")
+          f"{args.seconds:.0f} s per phase, window {args.window}, {os.cpu_count()} cores, Xvfb + software GL")
+    load_after = os.getloadavg()
+    print(f"  load average (1 min) before {load_before[0]:.2f}, after {load_after[0]:.2f}: other work on the "
+          "machine shares its cores")
     alone = result["pipeline_fps_headless"]
     for phase in ("idle", "watching", "interacting"):
         work, gap = result[phase]["frame_ms"], result[phase]["interval_ms"]

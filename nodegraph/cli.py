@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -178,10 +179,22 @@ def cmd_edit(args) -> int:
         return EXIT_INVALID
     if args.screenshot is None and args.layout_json is not None:
         raise InvalidInput("--layout-json goes with --screenshot")
-    from .editor.app import run_editor
+    from .editor.launch import run_editor
 
     return run_editor(args.preset or default_preset(), engine="sequential" if args.sequential else "auto",
-                      run_frames=args.run_frames, screenshot=args.screenshot, layout_json=args.layout_json)
+                      run_frames=args.run_frames, screenshot=args.screenshot, layout_json=args.layout_json,
+                      window=args.window)
+
+
+def window_size(text: str) -> tuple[int, int]:
+    """`--window WxH`, e.g. 1280x800."""
+    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+    if match is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size: write it as WIDTHxHEIGHT, e.g. 1280x800")
+    width, height = int(match[1]), int(match[2])
+    if not (640 <= width <= 7680 and 480 <= height <= 4320):
+        raise argparse.ArgumentTypeError(f"{text}: the window must be 640x480 to 7680x4320")
+    return width, height
 
 
 def cmd_plan(args) -> int:
@@ -272,6 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="save a picture of the window (after the --run-frames run) to FILE (.png) and exit")
     edit.add_argument("--layout-json", metavar="FILE",
                       help="with --screenshot: write where each node and its thumbnail are in the picture")
+    edit.add_argument("--window", type=window_size, default=(1280, 800), metavar="WxH",
+                      help="the window's size (default 1280x800); --screenshot pictures it at that size")
     edit.add_argument("--sequential", action="store_true",
                       help="run graphs in the editor's own process instead of one process per stage")
     edit.set_defaults(func=cmd_edit)

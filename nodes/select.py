@@ -8,6 +8,7 @@ from nodegraph.params import Bool, Choice, Int
 from nodegraph.types import Frame
 
 from .face.blazeface import sort_faces
+from .face.draw import note_picture, tile_crops
 from .face.records import Faces
 
 # choice -> the sort order it picks from (None: the order the faces came in)
@@ -46,12 +47,25 @@ class FaceSelector(Node):
 
     def setup(self):
         self._kept_ids: list[int] = []
+        self._offered = 0  # faces in the latest frame, for the preview
+
+    def preview(self, outputs):
+        """The kept faces' crops (with their masks); with none, a picture that says why."""
+        kept = outputs.get("faces") or []
+        crops = [(face["crop"], face.get("crop_mask")) for face in kept if face.get("crop") is not None]
+        if crops:
+            return tile_crops(crops)
+        if kept:
+            return note_picture([f"{len(kept)} face(s) kept", "no crops yet: put a FaceAligner", "before this node"])
+        offered = f"{self._offered} face(s) came in" if self._offered else "no face came in"
+        return note_picture(["no face routed here", offered, f"keeping by {self.by}, index {self.index}"])
 
     def param_changed(self, name):
         self._kept_ids = []
 
     def process(self, faces, frame=None):
         order = ORDERS[self.by]
+        self._offered = len(faces)
         if order == "nearest_centre" and frame is None:
             raise InvalidInput(f"node '{self.id}' (FaceSelector): by 'nearest_centre' needs the frame size: "
                                "link the frame into its 'frame' input")

@@ -221,6 +221,7 @@ class TestPattern(Node):
         "frames": Int(0, 10_000_000, default=300, help="how many frames; 0 runs forever"),
         "fps": Float(1.0, 240.0, default=30.0, help="the stream's frame rate"),
         "realtime": Bool(False, help="pace frames at fps, as a camera would"),
+        "loop": Bool(False, help="after the last frame, start again at frame 0 (runs until stopped)"),
     }
 
     def setup(self):
@@ -234,7 +235,7 @@ class TestPattern(Node):
         self._pacer = Pacer()
 
     def length(self):
-        return self.frames or None
+        return None if self.loop else self.frames or None
 
     def is_live(self):
         return self.realtime
@@ -245,9 +246,11 @@ class TestPattern(Node):
     def process(self):
         n = self.frame_id
         if self.frames and n >= self.frames:
-            return None
+            if not self.loop:
+                return None
+            n %= self.frames
         if self.realtime:
-            self.capture_time = self._pacer.wait(n, self.fps)
+            self.capture_time = self._pacer.wait(self.frame_id, self.fps)
         w, h = self.width, self.height
         frame = self.background.copy()
         radius = max(4, min(w, h) // 8)

@@ -81,7 +81,7 @@ def test_screenshot_shows_every_node_with_a_live_thumbnail(cli, display, tmp_pat
     thumbnails = {}
     for node_id, where in layout["nodes"].items():
         x, y, w, h = (int(round(v)) for v in where["thumbnail"])
-        assert w >= 150 and h >= 110, f"{node_id}: thumbnail is {w}x{h}"
+        assert w >= 160 * layout["zoom"] - 4 and h >= 120 * layout["zoom"] - 4, f"{node_id}: thumbnail is {w}x{h}"
         assert cx <= x and x + w <= cx + cw and cy <= y and y + h <= cy + ch, f"{node_id}: thumbnail off the canvas"
         assert not (x + w > minimap[0] and y + h > minimap[1]), f"{node_id}: the minimap hides its thumbnail"
         crop = picture[y + 3:y + h - 3, x + 3:x + w - 3].astype(np.float32)

@@ -11,7 +11,7 @@ import pytest
 
 from nodegraph import preset
 from nodegraph.editor.files import RecentFiles
-from nodegraph.editor.layout import COLUMN_WIDTH, auto_layout
+from nodegraph.editor.layout import COLUMN_GAP, NODE_WIDTH, auto_layout
 from nodegraph.editor.session import STAGE_NICENESS
 from nodegraph.editor.state import EditorState
 from nodegraph.graph import Graph, Link
@@ -209,7 +209,8 @@ def test_auto_layout_places_nodes_by_depth_and_keeps_given_positions(registry):
     graph.add_link(Link("b", "frame", "c", "frame"))
     assert sorted(auto_layout(graph)) == ["a", "b", "c"]
     xs = {n: graph.nodes[n].pos[0] for n in "abc"}
-    assert xs["b"] - xs["a"] == COLUMN_WIDTH and xs["c"] - xs["b"] == COLUMN_WIDTH
+    step = NODE_WIDTH + COLUMN_GAP
+    assert xs["b"] - xs["a"] == step and xs["c"] - xs["b"] == step
     assert graph.nodes["placed"].pos == (5, 7)
     assert all(graph.nodes[n].pos[1] > 7 for n in "abc")  # below what was already placed
 
@@ -239,6 +240,7 @@ def test_node_errors_reach_the_state(state):
     failing = state.add_node("FailsOnOddFrames", (300, 0))
     state.add_link(src, "frame", failing, "frame")
     state.engine = "sequential"  # the test's node class lives in this module
+    state.loop = False  # six frames, not a loop until Stop
     assert state.start_run()
     assert state.session.join(30)
     status = state.poll()

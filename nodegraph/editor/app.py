@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import sys
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -14,17 +12,19 @@ from pathlib import Path
 import dearpygui.dearpygui as dpg
 import numpy as np
 
-from ..errors import EXIT_INVALID, EXIT_OK
+from ..errors import EXIT_OK
 from ..params import Path as PathParam
 from . import theme
-from .canvas import Canvas
+from .canvas import INSPECTOR_WIDTH, Canvas
 from .dialogs import Notice, Viewer, confirm_unsaved, file_dialog
+from .fonts import load_fonts
+from .help import HelpWindow
 from .layout import auto_layout
 from .menus import context_menu, menu_bar, shortcut
 from .panels import Inspector, LogPanel, Palette, RunBar
-from .screenshots import run_script, screenshot_script
 from .state import EditorState
 from .thumbnails import THUMB_SIZE, VIEWER_SIZE, PreviewPump
+from .view import FIT_MARGIN, ZOOMS, Navigator
 
 log = logging.getLogger("nodegraph")
 
@@ -36,11 +36,7 @@ INPUT_GRACE_S = 1.5  # full rate for this long after the last mouse or key event
 STATUS_PERIOD_S = 0.1  # run stats are read 10 times a second
 STOP_WAIT_S = 15.0  # at close, how long a run may take to stop cleanly
 STOP_NOW_WAIT_S = 10.0  # then, how long it may take to stop without flushing (the runtime's limit is ~8 s)
-LOG_HEIGHT = 120
-FONT_SIZE = 15
-FONTS = ["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/TTF/DejaVuSans.ttf",
-         "C:/Windows/Fonts/segoeui.ttf", "/System/Library/Fonts/Supplemental/Arial.ttf",
-         "/Library/Fonts/Arial.ttf"]
+LOG_HEIGHT = 96  # four lines: at 1280x800 the canvas needs the height
 
 
 class EditorApp:
@@ -72,7 +68,7 @@ class EditorApp:
     def build(self) -> None:
         dpg.create_context()
         dpg.configure_app(manual_callback_management=True)
-        self._load_font()
+        fonts = load_fonts(ZOOMS)
         self.textures = dpg.add_texture_registry()
         self.themes = theme.ThemeCache()
         dpg.bind_theme(theme.global_theme())
@@ -89,10 +85,13 @@ class EditorApp:
                     self.palette = Palette(self.state, body, self.add_node)
                     self.canvas = Canvas(self.state, body, self.textures, self.themes,
                                          on_refused=self._refused)
+                    self.view = Navigator(self.canvas, fonts)
+                    self.view.on_too_big = self._relayout_to_fit
                     self.inspector = Inspector(self.state, body, self.browse_path)
             self.log_panel = LogPanel(self.state, self.root, LOG_HEIGHT)
         dpg.bind_item_theme(self.root, theme.flat_theme())
         self.notice = Notice()
+        self.help = HelpWindow()
         with dpg.handler_registry():
             dpg.add_key_press_handler(callback=self._on_key)
             dpg.add_mouse_move_handler(callback=self._on_input)
@@ -100,6 +99,7 @@ class EditorApp:
             dpg.add_mouse_click_handler(button=dpg.mvMouseButton_Right, callback=self._on_right_click)
             dpg.add_mouse_double_click_handler(button=dpg.mvMouseButton_Left, callback=self._on_double_click)
             dpg.add_mouse_release_handler(button=dpg.mvMouseButton_Left, callback=self._on_release)
+            dpg.add_mouse_release_handler(button=dpg.mvMouseButton_Middle, callback=self._on_input)
         dpg.create_viewport(title=self.state.title, width=self.size[0], height=self.size[1],
                             x_pos=0, y_pos=0, clear_color=(*theme.BACKGROUND, 255), disable_close=True, vsync=False)
         dpg.set_exit_callback(lambda: self.guard(self.request_quit))
@@ -107,20 +107,13 @@ class EditorApp:
         dpg.show_viewport()
         dpg.set_viewport_resize_callback(self._fill_viewport)
         self._fill_viewport()
-        self.canvas.reset_origin()
+        self.view.request_fit(allow_relayout=True)
         self.inspector.show(None)
         self.pump.start()
 
     def _fill_viewport(self, *args) -> None:
         dpg.configure_item(self.root, width=dpg.get_viewport_client_width(),
                            height=dpg.get_viewport_client_height())
-
-    def _load_font(self) -> None:
-        path = next((p for p in FONTS if os.path.exists(p)), None)
-        if path is None:
-            return  # Dear PyGui's own font
-        with dpg.font_registry():
-            dpg.bind_font(dpg.add_font(path, FONT_SIZE))
 
     # -- actions ------------------------------------------------------------------------
 
@@ -131,10 +124,30 @@ class EditorApp:
         nodes, links = self.canvas.selected()
         self.state.delete(nodes, links)
 
-    def relayout(self) -> None:
+    def relayout(self, fit: bool = True, edit: bool = True) -> None:
+        """Lay the graph out again, shaped like the canvas, and fit it in view; `edit`: as an edit
+        (undoable), else as how a graph just opened is shown (see `EditorState.show_positions`)."""
         graph = self.state.graph.copy()
-        auto_layout(graph, only_missing=False)
-        self.state.move_nodes({n: spec.pos for n, spec in graph.nodes.items()})
+        zoom = self.canvas.zoom
+        # as drawn now, plus a little: text does not scale exactly with the zoom (whole-pixel fonts)
+        sizes = {n: (1.05 * w / zoom, 1.05 * h / zoom) for n, (_, _, w, h) in self.canvas.node_rects().items()
+                 if w > 0}
+        _, _, width, height = self.canvas.screen_rect()
+        margin = 2 * FIT_MARGIN
+        auto_layout(graph, only_missing=False, sizes=sizes, view=(width - margin, height - margin))
+        positions = {n: spec.pos for n, spec in graph.nodes.items()}
+        if edit:
+            self.state.move_nodes(positions)
+        else:
+            self.state.show_positions(positions)
+        if fit:
+            self.view.request_fit()
+
+    def _relayout_to_fit(self) -> None:
+        self.relayout(fit=False, edit=False)  # the fit that asked goes on
+        if not self.state.log or "laid out again" not in self.state.log[-1].text:
+            self.state.say("the graph was laid out again to fit the window readably (File > Save keeps "
+                           "this layout; View > Auto layout does this on demand)")
 
     def run_pipeline(self) -> None:
         self.state.start_run()
@@ -164,7 +177,8 @@ class EditorApp:
 
     def open(self, path: str) -> None:
         if self.state.open(path):
-            self.canvas.reset_origin()
+            self.canvas.collapsed.clear()
+            self.view.request_fit(allow_relayout=True)
 
     def save(self) -> None:
         if self.state.path is None:
@@ -217,8 +231,16 @@ class EditorApp:
         self.canvas.plan_colours = on
         self.canvas.set_stages(self._stages)
 
+    def show_panels(self, on: bool) -> None:
+        """Show or hide the palette and the inspector; the canvas takes their room, and the graph is fitted again."""
+        dpg.configure_item(self.palette.window, show=on)
+        dpg.configure_item(self.inspector.window, show=on)
+        dpg.configure_item(self.canvas.window, width=-INSPECTOR_WIDTH if on else -1)
+        self.view.request_fit()
+
     def _minimap(self, on: bool) -> None:
         dpg.configure_item(self.canvas.editor, minimap=on)
+        self.view.minimap = on
 
     # -- input --------------------------------------------------------------------------
 
@@ -283,7 +305,8 @@ class EditorApp:
                 self._stages = state.stages()
                 self.canvas.set_stages(self._stages)
             self.runbar.show(status, self._stages)
-            self.canvas.show_status(status, state.problems() if not status.active else {})
+            self.canvas.show_status(status, state.problems() if not status.active else {},
+                                    pictured=set(self.pump.updates))
             self.inspector.refresh(status)
             title = state.title
             if title != self._title:
@@ -301,6 +324,7 @@ class EditorApp:
         for viewer in self.viewers:
             viewer.fit()
         self.notice.tick()
+        self.view.tick()
         if self.script is not None:
             try:
                 next(self.script)
@@ -373,26 +397,3 @@ class EditorApp:
                     log.error("the run still did not stop; its processes end with the editor")
         self.pump.close()
         dpg.destroy_context()
-
-
-def run_editor(preset: str | Path | None, *, engine: str = "auto", run_frames: int | None = None,
-               screenshot: str | Path | None = None, layout_json: str | Path | None = None) -> int:
-    """Open the editor on `preset` (None: an empty graph); with `screenshot`, run `run_frames`
-    frames, save a picture of the window and return instead of waiting for the user."""
-    state = EditorState(engine=engine)
-    if preset is not None and not state.open(preset):
-        print(f"nodegraph: {state.log[-1].text}", file=sys.stderr)
-        return EXIT_INVALID
-    app = EditorApp(state)
-    app.build()
-    if screenshot is not None:
-        app.script = screenshot_script(app, run_frames or 0, Path(screenshot),
-                                       Path(layout_json) if layout_json else None)
-    elif run_frames:
-        app.script = run_script(app, run_frames)
-    code = app.run()
-    if screenshot is not None:
-        for entry in state.log:
-            if entry.level == "error":
-                print(f"nodegraph: {entry.text}", file=sys.stderr)
-    return code

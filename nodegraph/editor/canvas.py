@@ -18,6 +18,8 @@ from .state import EditorState
 from .thumbnails import THUMB_SIZE, blank_rgba
 
 PAYLOAD = "nodegraph-node-type"
+EMPTY_NOTE = "nothing to show: this node ran, but drew no picture of its latest frame"
+INSPECTOR_WIDTH = 300  # the canvas leaves this much of the row to the inspector
 CHAR_WIDTH = 7.5  # average width of a character in the UI font, for right-aligning output names
 
 
@@ -32,10 +34,13 @@ class NodeView:
     stats: int
     error: int
     error_tip: int
+    body: int  # the static attribute holding thumbnail, stats and error: hidden when collapsed
+    note: int  # under the thumbnail: why it is empty
     ports: dict[tuple[str, str], int] = field(default_factory=dict)  # ("in"/"out", port) -> attribute
     look: tuple = ()
     stats_text: str = ""
     error_text: str = ""
+    note_text: str = ""
 
 
 def port_types(cls: type[Node] | None, state: EditorState, node_id: str) -> tuple[dict, dict]:
@@ -62,19 +67,17 @@ class Canvas:
         self.stage_of: dict[str, int] = {}
         self.last_pictures: dict[tuple[str, str], np.ndarray] = {}  # a deleted node's thumbnail, for undo
         self.plan_colours = True
-        with dpg.child_window(parent=parent, width=-330, height=-1, border=False, no_scrollbar=True,
+        self.zoom = 1.0  # grid pixels per graph unit; thumbnails, text and spacing scale with it
+        self.compact = False  # port types left out (small zoom levels)
+        self.collapsed: set[str] = set()  # nodes drawn without their body
+        self.font = None  # the font for this zoom (a font bound to the node editor does not reach its nodes)
+        with dpg.child_window(parent=parent, width=-INSPECTOR_WIDTH, height=-1, border=False, no_scrollbar=True,
                               drop_callback=self._on_drop, payload_type=PAYLOAD) as self.window:
             self.editor = dpg.add_node_editor(callback=self._on_link, delink_callback=self._on_delink,
                                               minimap=True, minimap_location=dpg.mvNodeMiniMap_Location_BottomRight,
                                               width=-1, height=-1)
 
     # -- drawing the state ------------------------------------------------------------
-
-    def reset_origin(self) -> None:
-        positions = [spec.pos for spec in self.state.graph.nodes.values() if spec.pos is not None]
-        low_x = min((p[0] for p in positions), default=0.0)
-        low_y = min((p[1] for p in positions), default=0.0)
-        self.origin = (min(0.0, low_x - 30.0), min(0.0, low_y - 30.0))
 
     def sync(self) -> None:
         """Make the drawn nodes and links match the state's graph."""
@@ -102,7 +105,28 @@ class Canvas:
             dpg.clear_selected_nodes(self.editor)
 
     def _to_grid(self, pos) -> list[float]:
-        return [pos[0] - self.origin[0], pos[1] - self.origin[1]]
+        return [(pos[0] - self.origin[0]) * self.zoom, (pos[1] - self.origin[1]) * self.zoom]
+
+    def place_all(self) -> None:
+        """Put every node where its graph position and the current origin and zoom say."""
+        for node_id, view in self.nodes.items():
+            pos = self.state.graph.nodes[node_id].pos if node_id in self.state.graph.nodes else None
+            dpg.set_item_pos(view.item, self._to_grid(pos or (0.0, 0.0)))
+
+    def rebuild(self) -> None:
+        """Draw every node again (after a zoom change: thumbnail size, text and indents differ)."""
+        for node_id in list(self.nodes):
+            self._remove_node(node_id)
+        self.sync()
+
+    def thumb_size(self) -> tuple[int, int]:
+        return round(THUMB_SIZE[0] * self.zoom), round(THUMB_SIZE[1] * self.zoom)
+
+    def set_collapsed(self, node_ids, collapsed: bool) -> None:
+        for node_id in node_ids:
+            (self.collapsed.add if collapsed else self.collapsed.discard)(node_id)
+            if node_id in self.nodes:
+                dpg.configure_item(self.nodes[node_id].body, show=not collapsed)
 
     def _add_node(self, node_id: str) -> None:
         spec = self.state.graph.nodes[node_id]
@@ -113,7 +137,8 @@ class Canvas:
         texture = dpg.add_raw_texture(THUMB_SIZE[0], THUMB_SIZE[1], buffer, format=dpg.mvFormat_Float_rgba,
                                       parent=self.textures)
         pos = self._to_grid(spec.pos or (0.0, 0.0))
-        label = node_id if node_id.lower() == spec.type.lower() else f"{node_id}  ({spec.type})"
+        label = node_id if node_id.lower() == spec.type.lower() or self.compact else f"{node_id}  ({spec.type})"
+        thumb = self.thumb_size()
         ports = {}
         with dpg.node(label=label, parent=self.editor, pos=pos) as item:
             for port, port_type in inputs.items():
@@ -123,28 +148,34 @@ class Canvas:
                     with dpg.group(horizontal=True, horizontal_spacing=6):
                         dpg.add_text(port, color=colour)
                         optional = cls is not None and port in cls.optional_inputs
-                        dpg.add_text(type_name + (" (optional)" if optional else ""), color=theme.DIM)
+                        if not self.compact:
+                            dpg.add_text(type_name + (" (optional)" if optional else ""), color=theme.DIM)
                 dpg.bind_item_theme(attribute, self.themes.get("pin", colour))
                 ports[("in", port)] = attribute
             for port, port_type in outputs.items():
                 colour, type_name = theme.port_colour(port_type), str(port_type or "?")
                 with dpg.node_attribute(attribute_type=dpg.mvNode_Attr_Output,
                                         shape=dpg.mvNode_PinShape_CircleFilled) as attribute:
-                    width = (len(port) + len(type_name)) * CHAR_WIDTH + 6
+                    shown = port if self.compact else f"{type_name}  {port}"
+                    width = len(shown) * CHAR_WIDTH * self.zoom
                     with dpg.group(horizontal=True, horizontal_spacing=6,
-                                   indent=max(0, int(THUMB_SIZE[0] - width))):
-                        dpg.add_text(type_name, color=theme.DIM)
+                                   indent=max(0, int(thumb[0] - width))):
+                        if not self.compact:
+                            dpg.add_text(type_name, color=theme.DIM)
                         dpg.add_text(port, color=colour)
                 dpg.bind_item_theme(attribute, self.themes.get("pin", colour))
                 ports[("out", port)] = attribute
-            with dpg.node_attribute(attribute_type=dpg.mvNode_Attr_Static):
-                image = dpg.add_image(texture, width=THUMB_SIZE[0], height=THUMB_SIZE[1],
-                                      border_color=(60, 64, 74, 255))
+            with dpg.node_attribute(attribute_type=dpg.mvNode_Attr_Static,
+                                    show=node_id not in self.collapsed) as body:
+                image = dpg.add_image(texture, width=thumb[0], height=thumb[1], border_color=(60, 64, 74, 255))
+                note = dpg.add_text("", color=theme.DIM, wrap=thumb[0] - 8, show=False)
                 stats = dpg.add_text("", color=theme.DIM)
-                error = dpg.add_text("", color=theme.ERROR, wrap=THUMB_SIZE[0], show=False)
+                error = dpg.add_text("", color=theme.ERROR, wrap=thumb[0], show=False)
                 with dpg.tooltip(error):
                     error_tip = dpg.add_text("", wrap=480)
-        view = NodeView(node_id, spec.type, item, texture, buffer, image, stats, error, error_tip, ports)
+        view = NodeView(node_id, spec.type, item, texture, buffer, image, stats, error, error_tip, body, note, ports)
+        if self.font is not None:
+            dpg.bind_item_font(item, self.font)
         self.nodes[node_id] = view
         for (kind, port), attribute in ports.items():
             self.attributes[attribute] = (node_id, kind, port)
@@ -189,10 +220,17 @@ class Canvas:
             view.look = look
             dpg.bind_item_theme(view.item, self.themes.get("node", *look))
 
-    def show_status(self, status: RunStatus, problems: dict[str | None, list[str]]) -> None:
-        """Stats and errors on every node: the run's when there is one, else validation problems."""
+    def show_status(self, status: RunStatus, problems: dict[str | None, list[str]], pictured=frozenset()) -> None:
+        """Stats and errors on every node: the run's when there is one, else validation problems.
+        A node that ran but made no picture (`pictured`: those that did) says so over its thumbnail."""
         for node_id, view in self.nodes.items():
             node = status.nodes.get(node_id)
+            note = EMPTY_NOTE if node is not None and node.frames and node_id not in pictured else ""
+            if note != view.note_text:
+                view.note_text = note
+                dpg.set_value(view.note, note)
+                dpg.configure_item(view.note, show=bool(note))
+                dpg.configure_item(view.image, show=not note)  # the note instead of an empty frame
             if node is not None and (node.frames or node.errors):
                 stats = f"{node.ms_mean:5.1f} ms   {node.drops} drop{'s' * (node.drops != 1)}   {node.errors} err"
             elif status.active:
@@ -227,7 +265,13 @@ class Canvas:
         out = {}
         for node_id, view in self.nodes.items():
             x, y = dpg.get_item_pos(view.item)
-            out[node_id] = (round(x + self.origin[0], 1), round(y + self.origin[1], 1))
+            pos = self.state.graph.nodes[node_id].pos if node_id in self.state.graph.nodes else None
+            if pos is not None:
+                gx, gy = self._to_grid(pos)
+                if abs(x - gx) <= 1.0 and abs(y - gy) <= 1.0:
+                    out[node_id] = pos  # not moved: the grid's whole pixels must not creep into the graph
+                    continue
+            out[node_id] = (round(x / self.zoom + self.origin[0], 1), round(y / self.zoom + self.origin[1], 1))
         return out
 
     def hovered_node(self) -> str | None:
@@ -272,7 +316,7 @@ class Canvas:
 
     def screen_to_graph(self, x: float, y: float) -> tuple[float, float]:
         ox, oy = self.grid_offset()
-        return round(x - ox + self.origin[0]), round(y - oy + self.origin[1])
+        return round((x - ox) / self.zoom + self.origin[0]), round((y - oy) / self.zoom + self.origin[1])
 
     def free_spot(self, size: tuple[float, float] = (200.0, 270.0)) -> tuple[float, float]:
         """A graph position in the visible canvas where a new node overlaps no other (a node added
@@ -282,7 +326,7 @@ class Canvas:
         taken = []
         for node_id, view in self.nodes.items():
             pos = self.state.graph.nodes[node_id].pos or (0.0, 0.0)
-            w, h = dpg.get_item_rect_size(view.item)
+            w, h = (v / self.zoom for v in dpg.get_item_rect_size(view.item))
             taken.append((pos[0] - 20, pos[1] - 20, pos[0] + max(w, 100) + 20, pos[1] + max(h, 100) + 20))
         step = 40
         for row in range(max(1, int((height - size[1]) // step))):

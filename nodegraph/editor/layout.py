@@ -1,4 +1,11 @@
-"""Placing nodes that have no position: columns by topological depth (sources on the left)."""
+"""Auto layout: a layered left-to-right drawing of the graph (Sugiyama style, from networkx).
+
+Each node goes in the column of its longest distance from a source. A link that spans several
+columns reserves a slot in each column it crosses (one per source node), so its wire runs through
+a gap instead of behind a node. Within a column, nodes are ordered by the mean place of their
+neighbours (a few sweeps each way), which removes most crossings; then each column is stacked
+top to bottom and centred on the same line.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +13,18 @@ import networkx as nx
 
 from ..graph import Graph
 
-COLUMN_WIDTH = 270  # a node is about 200 px wide with its thumbnail
-ROW_HEIGHT = 290  # and about 250 px tall
 MARGIN = 40
+COLUMN_GAP = 50  # between the widest node of a column and the next column
+ROW_GAP = 30  # between nodes of a column
+BAND_GAP = 40  # between bands of columns
+WIRE_SLOT = 36  # the height a long wire reserves where it crosses a column
+ONE_BAND_SCALE = 0.8  # a graph this much smaller than life fits its view: it stays in one band
+SWEEPS = 4
+NODE_WIDTH = 200  # a node is about this wide with its thumbnail,
+BODY_HEIGHT = 215  # this tall without its ports (title, thumbnail, stats),
+PORT_HEIGHT = 22  # and each port adds a row
+
+Size = tuple[float, float]
 
 
 def depths(graph: Graph) -> dict[str, int]:
@@ -26,19 +42,99 @@ def depths(graph: Graph) -> dict[str, int]:
     return depth
 
 
-def auto_layout(graph: Graph, only_missing: bool = True) -> list[str]:
-    """Give positions to the nodes that have none (or to all); returns the ids placed. Placed nodes
-    go below any node that already has a position, so nothing overlaps."""
+def estimated_size(graph: Graph, node_id: str) -> Size:
+    """A node's drawn size before it is drawn, from the ports its links use."""
+    ports = {("in", link.dst_port) for link in graph.links_into(node_id)}
+    ports |= {("out", link.src_port) for link in graph.links_from(node_id)}
+    return float(NODE_WIDTH), float(BODY_HEIGHT + PORT_HEIGHT * max(1, len(ports)))
+
+
+def columns(graph: Graph) -> list[list[str]]:
+    """The nodes by column, each column in the order that crosses the fewest wires; the wire
+    slots are the entries starting with a NUL character."""
+    depth = depths(graph)
+    layers: list[list[str]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
+    for node_id in graph.nodes:
+        layers[depth[node_id]].append(node_id)
+    chain = nx.DiGraph()  # the links between neighbouring columns, through the wire slots
+    chain.add_nodes_from(graph.nodes)
+    for src in graph.nodes:
+        targets = {link.dst for link in graph.links_from(src)}
+        far = max((depth[t] for t in targets), default=depth[src])
+        previous = src
+        for column in range(depth[src] + 1, far):
+            slot = f"\0{src}\0{column}"
+            layers[column].append(slot)
+            chain.add_edge(previous, slot)
+            previous = slot
+        for target in targets:
+            if depth[target] > depth[src]:
+                chain.add_edge(previous if depth[target] > depth[src] + 1 else src, target)
+    for sweep in range(SWEEPS):
+        forward = sweep % 2 == 0
+        order = range(1, len(layers)) if forward else range(len(layers) - 2, -1, -1)
+        for i in order:
+            neighbours = layers[i - 1] if forward else layers[i + 1]
+            place = {n: k for k, n in enumerate(neighbours)}
+            linked = chain.predecessors if forward else chain.successors
+
+            current = {n: k for k, n in enumerate(layers[i])}
+
+            def centre(node, place=place, linked=linked, current=current):
+                spots = [place[n] for n in linked(node) if n in place]
+                return sum(spots) / len(spots) if spots else current[node]
+
+            layers[i].sort(key=centre)
+    return layers
+
+
+def auto_layout(graph: Graph, only_missing: bool = True, sizes: dict[str, Size] | None = None,
+                view: tuple[float, float] | None = None) -> list[str]:
+    """Give positions to the nodes that have none (or to all); returns the ids placed. `sizes`:
+    the nodes' drawn sizes where known (else estimated). `view`: the (width, height) it should
+    fill; a graph too wide for it is cut into bands of columns stacked top to bottom, as many as
+    show it largest. Nodes placed while others keep their place go below those."""
     todo = [n for n, spec in graph.nodes.items() if spec.pos is None or not only_missing]
     if not todo:
         return []
-    depth = depths(graph)
-    placed = [spec.pos for n, spec in graph.nodes.items() if spec.pos is not None and n not in todo]
-    top = max((p[1] for p in placed), default=MARGIN - ROW_HEIGHT) + ROW_HEIGHT
-    rows: dict[int, int] = {}
-    for node_id in todo:
-        column = depth.get(node_id, 0)
-        row = rows.get(column, 0)
-        rows[column] = row + 1
-        graph.nodes[node_id].pos = (float(MARGIN + column * COLUMN_WIDTH), float(top + row * ROW_HEIGHT))
+    size = {n: (sizes or {}).get(n) or estimated_size(graph, n) for n in graph.nodes}
+    layers = columns(graph)
+    widths = [max((size[n][0] for n in layer if n in size), default=0.0) for layer in layers]
+    heights = [sum(size[n][1] if n in size else WIRE_SLOT for n in layer) + ROW_GAP * (len(layer) - 1)
+               for layer in layers]
+    per_band = best_band_length(widths, heights, view)
+    kept = [(spec.pos, size[n]) for n, spec in graph.nodes.items() if spec.pos is not None and n not in todo]
+    top = max((pos[1] + h for pos, (_, h) in kept), default=MARGIN - ROW_GAP * 2) + ROW_GAP * 2
+    for start in range(0, len(layers), per_band):
+        band = range(start, min(len(layers), start + per_band))
+        tallest = max(heights[i] for i in band)
+        x = float(MARGIN)
+        for i in band:
+            y = top + (tallest - heights[i]) / 2
+            for node_id in layers[i]:
+                if node_id in size:
+                    if node_id in todo:
+                        graph.nodes[node_id].pos = (round(x, 1), round(y, 1))
+                    y += size[node_id][1] + ROW_GAP
+                else:
+                    y += WIRE_SLOT + ROW_GAP
+            x += widths[i] + COLUMN_GAP
+        top += tallest + BAND_GAP
     return todo
+
+
+def best_band_length(widths: list[float], heights: list[float], view: tuple[float, float] | None) -> int:
+    """How many columns a band holds: all where that fits `view` at ONE_BAND_SCALE or more, else the number that
+    lets the drawing, scaled to fit the view, be largest."""
+    if view is None or len(widths) < 2:
+        return max(1, len(widths))
+
+    def scale(length: int) -> float:
+        bands = [range(s, min(len(widths), s + length)) for s in range(0, len(widths), length)]
+        width = max(sum(widths[i] + COLUMN_GAP for i in band) for band in bands)
+        height = sum(max(heights[i] for i in band) for band in bands) + BAND_GAP * (len(bands) - 1)
+        return min(view[0] / width, view[1] / height)
+
+    if scale(len(widths)) >= ONE_BAND_SCALE:
+        return len(widths)
+    return max(range(len(widths), 0, -1), key=scale)  # ties: the fewest bands

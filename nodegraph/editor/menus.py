@@ -8,6 +8,7 @@ import dearpygui.dearpygui as dpg
 
 from . import theme
 from .panels import CATEGORIES
+from .view import PAN_STEP
 
 if TYPE_CHECKING:
     from .app import EditorApp
@@ -27,13 +28,25 @@ def menu_bar(app: EditorApp) -> None:
             dpg.add_menu_item(label="Undo", shortcut="Ctrl+Z", callback=lambda: app.state.undo())
             dpg.add_menu_item(label="Redo", shortcut="Ctrl+Y", callback=lambda: app.state.redo())
             dpg.add_menu_item(label="Delete selection", shortcut="Delete", callback=app.delete_selection)
-            dpg.add_menu_item(label="Auto layout", callback=app.relayout)
         with dpg.menu(label="Run"):
             dpg.add_menu_item(label="Run", shortcut="F5", callback=app.run_pipeline)
             dpg.add_menu_item(label="Stop", shortcut="Shift+F5", callback=app.stop_pipeline)
         with dpg.menu(label="View"):
+            dpg.add_menu_item(label="Fit to view", shortcut="F", callback=lambda: app.view.request_fit())
+            dpg.add_menu_item(label="Zoom in", shortcut="+", callback=lambda: app.view.step_zoom(1))
+            dpg.add_menu_item(label="Zoom out", shortcut="-", callback=lambda: app.view.step_zoom(-1))
+            dpg.add_menu_item(label="Collapse / expand the selection", shortcut="C",
+                              callback=lambda: toggle_collapsed(app))
+            dpg.add_menu_item(label="Expand all", callback=lambda: app.canvas.set_collapsed(list(app.canvas.nodes),
+                                                                                          False))
+            dpg.add_menu_item(label="Auto layout", callback=lambda: app.relayout())
+            app.panels_item = dpg.add_menu_item(label="Palette and inspector", shortcut="Tab", check=True,
+                                                default_value=True, callback=lambda s, a: app.show_panels(a))
+            dpg.add_separator()
             dpg.add_menu_item(label="Live viewer of the selected node", shortcut="double-click",
                               callback=lambda: [app.open_viewer(n) for n in sorted(app.state.selection)])
+        with dpg.menu(label="Help"):
+            dpg.add_menu_item(label="Controls", shortcut="?", callback=lambda: app.help.toggle())
 
 
 def context_menu(app: EditorApp, node_id: str | None, x: float, y: float) -> int | str:
@@ -49,6 +62,8 @@ def context_menu(app: EditorApp, node_id: str | None, x: float, y: float) -> int
         if node_id is not None:
             dpg.add_text(node_id, color=theme.DIM)
             item("Open live viewer", lambda: app.open_viewer(node_id))
+            collapsed = node_id in app.canvas.collapsed
+            item("Expand" if collapsed else "Collapse", lambda: app.canvas.set_collapsed([node_id], not collapsed))
             item("Delete node", lambda: app.state.remove_nodes([node_id]))
             links = app.state.graph.links_into(node_id) + app.state.graph.links_from(node_id)
             if links:
@@ -69,6 +84,7 @@ def context_menu(app: EditorApp, node_id: str | None, x: float, y: float) -> int
                         for name in by_category[category]:
                             item(name, lambda name=name: app.state.add_node(name, position))
             item("Auto layout", app.relayout)
+            item("Fit to view", app.view.request_fit)
     return menu
 
 
@@ -91,6 +107,40 @@ def shortcut(app: EditorApp, key: int) -> None:
         app.state.redo()
     elif key == dpg.mvKey_Delete:
         app.delete_selection()
+    elif not ctrl:
+        view_key(app, key, shift)
+
+
+ZOOM_IN_KEYS = (602, dpg.mvKey_Add)  # ImGuiKey_Equal ('=' and '+'; Dear PyGui 2.3.1 names no constant), keypad +
+ZOOM_OUT_KEYS = (dpg.mvKey_Minus, dpg.mvKey_Subtract)
+ARROWS = {dpg.mvKey_Left: (-1, 0), dpg.mvKey_Right: (1, 0), dpg.mvKey_Up: (0, -1), dpg.mvKey_Down: (0, 1)}
+
+
+def view_key(app: EditorApp, key: int, shift: bool) -> None:
+    """The keys that move around the canvas (none of them edits the graph)."""
+    if key == dpg.mvKey_F:
+        app.view.request_fit()
+    elif key in ZOOM_IN_KEYS:
+        app.view.step_zoom(1)
+    elif key in ZOOM_OUT_KEYS:
+        app.view.step_zoom(-1)
+    elif key in ARROWS:
+        dx, dy = ARROWS[key]
+        app.view.pan(dx * PAN_STEP, dy * PAN_STEP)
+    elif key == dpg.mvKey_C:
+        toggle_collapsed(app)
+    elif key == dpg.mvKey_F1 or (shift and key == dpg.mvKey_Slash):
+        app.help.toggle()
+    elif key == dpg.mvKey_Tab:
+        shown = not dpg.get_value(app.panels_item)
+        dpg.set_value(app.panels_item, shown)
+        app.show_panels(shown)
+
+
+def toggle_collapsed(app: EditorApp) -> None:
+    """Collapse the selected nodes, or expand them when all are collapsed already."""
+    nodes = app.canvas.selected()[0]
+    app.canvas.set_collapsed(nodes, not all(n in app.canvas.collapsed for n in nodes))
 
 
 def typing_in_a_field() -> bool:

@@ -18,7 +18,7 @@ from .state import EditorState
 
 CATEGORIES = ["Sources", "Detect", "Landmarks", "Align", "Select", "Swap", "Colour", "Mask", "Merge", "Enhance",
               "Output"]
-PALETTE_WIDTH = 200
+PALETTE_WIDTH = 180
 MODES = ["auto", "realtime", "lossless"]
 SLIDER_SPAN = 2000  # an int param with a wider range gets a typed field instead of a slider
 
@@ -33,7 +33,7 @@ class Palette:
         for cls in state.registry:
             by_category.setdefault(cls.category, []).append(cls)
         order = [c for c in CATEGORIES if c in by_category] + sorted(set(by_category) - set(CATEGORIES))
-        with dpg.child_window(parent=parent, width=PALETTE_WIDTH, height=-1, border=False):
+        with dpg.child_window(parent=parent, width=PALETTE_WIDTH, height=-1, border=False) as self.window:
             dpg.add_text("NODES", color=theme.DIM)
             dpg.add_input_text(hint="search types", width=-1, callback=lambda s, a: self.filter(a))
             dpg.add_spacer(height=2)
@@ -230,6 +230,11 @@ class RunBar:
             dpg.add_text("mode", color=theme.DIM)
             dpg.add_combo(MODES, default_value="auto", width=100,
                           callback=lambda s, a: setattr(state, "mode", None if a == "auto" else a))
+            loop = dpg.add_checkbox(label="loop sources", default_value=state.loop,
+                                    callback=lambda s, a: setattr(state, "loop", a))
+            with dpg.tooltip(loop):
+                dpg.add_text("file sources start again at the end and play at their own frame rate until Stop\n"
+                             "(a source whose loop or realtime the preset sets keeps that value)")
             dpg.add_checkbox(label="plan colours", default_value=True, callback=lambda s, a: on_plan_colours(a))
             dpg.add_checkbox(label="minimap", default_value=True, callback=lambda s, a: on_minimap(a))
             dpg.add_spacer(width=12)

@@ -26,31 +26,14 @@ def run_script(app: EditorApp, frames: int) -> Iterator[None]:
     app.state.start_run(frames=frames)
 
 
-def fit_viewport_to_graph(app: EditorApp, margin: int = 40, limit: tuple[int, int] = (3840, 2400)) -> None:
-    """Grow the window so that every node is inside the canvas and clear of the minimap (which
-    takes the bottom-right fifth of the canvas): a screenshot shows the whole graph."""
-    rects = list(app.canvas.node_rects().values())
-    if not rects:
-        return
-    left, top, width, height = app.canvas.screen_rect()
-    need_w = max(width, max(x + w for x, y, w, h in rects) + margin - left)
-    need_h = max(height, max(y + h for x, y, w, h in rects) + margin - top)
-    if any(x + w > left + 0.78 * need_w for x, y, w, h in rects):
-        need_h = max(need_h, (max(y + h for x, y, w, h in rects) + margin - top) / 0.78)
-    grow_x, grow_y = need_w - width, need_h - height
-    if grow_x > 0 or grow_y > 0:
-        dpg.set_viewport_width(min(limit[0], int(dpg.get_viewport_width() + max(0, grow_x))))
-        dpg.set_viewport_height(min(limit[1], int(dpg.get_viewport_height() + max(0, grow_y))))
-
-
 def screenshot_script(app: EditorApp, frames: int, path: Path, layout_path: Path | None = None,
                       timeout_s: float = 300.0) -> Iterator[None]:
-    """Open, run `frames` frames, wait for every thumbnail, save a screenshot, quit."""
+    """Open, run `frames` frames, wait for every thumbnail, save a screenshot (of the window at
+    the size it was opened at, as the user sees it), quit."""
     app.full_rate = True
     for _ in range(4):
         yield
-    fit_viewport_to_graph(app)
-    for _ in range(4):
+    while app.view.fitting:
         yield
     if not frames:
         pass
@@ -92,7 +75,7 @@ def screenshot_script(app: EditorApp, frames: int, path: Path, layout_path: Path
         app.state.say(f"cannot write the screenshot {path}", "error")
         app.exit_code = EXIT_FAILED
     if layout_path is not None:
-        layout = {"size": [width, height], "canvas": list(app.canvas.screen_rect()),
+        layout = {"size": [width, height], "canvas": list(app.canvas.screen_rect()), "zoom": app.canvas.zoom,
                   "nodes": {node_id: {"thumbnail": rect, "node": app.canvas.node_rects()[node_id],
                                       "previews": app.pump.updates.get(node_id, 0)}
                             for node_id, rect in app.canvas.thumbnail_rects().items()}}

@@ -18,6 +18,7 @@ from ..registry import Registry, default_registry
 from .files import RecentFiles, rebase_input_paths
 from .history import History
 from .layout import auto_layout
+from .run_setup import loop_sources, numbered_outputs
 from .session import RunSession, RunStatus, plan_stages
 
 MAX_LOG = 500
@@ -46,6 +47,7 @@ class EditorState:
         self.log_total = 0  # entries ever logged: the log panel adds the ones it has not shown
         self.revision = 0  # bumped on every graph change; views redraw what changed
         self.mode: str | None = None  # None: the run picks (realtime for live sources)
+        self.loop = True  # file sources play on at their own rate until Stop (see run_setup)
         self.session: RunSession | None = None
         self._saved = presets.dumps(self.graph)
         self._reported_errors: dict[str, str] = {}
@@ -199,6 +201,17 @@ class EditorState:
             self.graph.nodes[node_id].pos = pos
         self._changed()
 
+    def show_positions(self, positions: dict[str, tuple[float, float]]) -> None:
+        """Positions chosen to show a graph just opened (laid out to fit the window): not an edit,
+        so no undo step, and a graph without unsaved changes still has none; saving keeps them."""
+        clean = not self.dirty
+        for node_id, pos in positions.items():
+            if node_id in self.graph.nodes:
+                self.graph.nodes[node_id].pos = (float(pos[0]), float(pos[1]))
+        if clean:
+            self._saved = presets.dumps(self.graph)
+        self._changed()
+
     def param_value(self, node_id: str, name: str) -> Any:
         spec = self.graph.nodes[node_id]
         cls = self.registry.get(spec.type)
@@ -319,10 +332,16 @@ class EditorState:
                 self.say(str(problem), "error", problem.node)
             return False
         self._reported_errors.clear()
-        self.session = RunSession(self.graph, self.registry, frames=frames, mode=self.mode, engine=self.engine,
+        graph = self.graph.copy()
+        looping = loop_sources(graph, self.registry) if self.loop else []
+        for message in numbered_outputs(graph, self.registry):
+            self.say(message, "warning")
+        self.session = RunSession(graph, self.registry, frames=frames, mode=self.mode, engine=self.engine,
                                   runner_factory=runner_factory)
         self.session.start()
-        self.say("run started" + (f" ({frames} frames)" if frames else ""))
+        self.say("run started" + (f" ({frames} frames)" if frames else "")
+                 + (f"; {', '.join(looping)} loop{'s' * (len(looping) == 1)} until "
+                    + (f"the {frames} frames are done" if frames else "Stop") if looping else ""))
         return True
 
     def stop_run(self) -> None:

@@ -82,6 +82,19 @@ def global_theme() -> int | str:
     return theme
 
 
+def zoom_theme(zoom: float) -> int | str:
+    """The canvas's spacing at a zoom level: node padding, item spacing and pins scale with the text,
+    so a node's size follows the zoom."""
+    with dpg.theme() as theme, dpg.theme_component(dpg.mvAll):
+        dpg.add_theme_style(dpg.mvNodeStyleVar_NodePadding, 8 * zoom, 6 * zoom, category=dpg.mvThemeCat_Nodes)
+        dpg.add_theme_style(dpg.mvNodeStyleVar_PinCircleRadius, max(3.0, 5 * zoom), category=dpg.mvThemeCat_Nodes)
+        dpg.add_theme_style(dpg.mvNodeStyleVar_LinkThickness, max(1.5, 3 * zoom), category=dpg.mvThemeCat_Nodes)
+        dpg.add_theme_style(dpg.mvStyleVar_ItemSpacing, 8 * zoom, 6 * zoom)
+        dpg.add_theme_style(dpg.mvStyleVar_FramePadding, 6 * zoom, 4 * zoom)
+        dpg.add_theme_color(dpg.mvNodeCol_GridBackground, (0, 0, 0, 0), category=dpg.mvThemeCat_Nodes)
+    return theme
+
+
 def flat_theme() -> int | str:
     """For the main window and the panels inside it: no background fills, the viewport's clear colour
     shows through. With software GL every full-window fill costs milliseconds a frame."""

@@ -79,8 +79,11 @@ class PreviewPump:
             self._thread.join(2.0)
 
     def source(self, preview: Callable[[str], np.ndarray | None] | None) -> None:
-        """Where pictures come from (a run's `preview`), or None between runs."""
+        """Where pictures come from (a run's `preview`), or None between runs; a new run's
+        pictures are counted from zero."""
         with self._lock:
+            if preview is not None and preview != self._preview:
+                self.updates = {}
             self._preview = preview
             self._seen.clear()
 

@@ -63,3 +63,16 @@ def tile_crops(crops: list[tuple[np.ndarray, np.ndarray | None]]) -> np.ndarray 
         masked = (image * (0.25 + 0.75 * weight)).astype(np.uint8)
         rows.append(np.hstack([image, masked]))
     return np.vstack(rows)
+
+
+def note_picture(lines: list[str], size: tuple[int, int] = (320, 240)) -> np.ndarray:
+    """A dark picture with a few centred lines of text: a preview that says why there is nothing to show."""
+    width, height = size
+    picture = np.full((height, width, 3), 34, np.uint8)
+    scale, thickness, gap = 0.6, 1, 30
+    top = height // 2 - gap * (len(lines) - 1) // 2
+    for i, line in enumerate(lines):
+        (w, h), _ = cv2.getTextSize(line, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+        cv2.putText(picture, line, ((width - w) // 2, top + i * gap + h // 2), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                    (200, 200, 200), thickness, cv2.LINE_AA)
+    return picture

@@ -1,0 +1,219 @@
+"""The editor at the size people use it (1280x800), under Xvfb: true-size screenshots, fit to view,
+zoom, key panning, collapsing, and a clear error for a display that cannot be reached.
+
+Run directly, this file is the subprocess that drives the real window (`python tests/test_editor_view.py drive`).
+"""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import pytest
+from test_editor_gui import display, gui_env  # noqa: F401  (the Xvfb fixture)
+
+REPO = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.mark.parametrize("value", [":4093", "nonsense"])
+def test_a_display_that_cannot_be_opened_exits_2_without_aborting(cli, tmp_path, value):
+    result = cli("edit", REPO / "presets" / "demo.json", cwd=tmp_path, env={"DISPLAY": value, "WAYLAND_DISPLAY": ""})
+    assert result.returncode == 2, result.stderr
+    assert "no display" in result.stderr and repr(value) in result.stderr and "xvfb-run" in result.stderr
+
+
+@pytest.mark.parametrize("value", ["big", "100x100", "1280x"])
+def test_a_bad_window_size_is_refused(cli, tmp_path, value):
+    result = cli("edit", "--window", value, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--window" in result.stderr and "1280x800" in result.stderr or "640x480" in result.stderr
+
+
+def inside(rect, area):
+    x, y, w, h = rect
+    ax, ay, aw, ah = area
+    return ax <= x and ay <= y and x + w <= ax + aw and y + h <= ay + ah
+
+
+@pytest.mark.parametrize("name,window", [("video_swap", None), ("two_faces", None), ("demo", "1024x700")])
+def test_the_screenshot_is_the_window_as_opened_with_every_node_in_view(cli, display, tmp_path, name, window):  # noqa: F811
+    shot, layout_file = tmp_path / "shot.png", tmp_path / "shot.json"
+    extra = ["--window", window] if window else []
+    result = cli("edit", REPO / "presets" / f"{name}.json", *extra, "--screenshot", shot, "--layout-json",
+                 layout_file, cwd=tmp_path, env=gui_env(display, tmp_path), timeout=120)
+    assert result.returncode == 0, result.stderr
+    size = tuple(int(v) for v in (window or "1280x800").split("x"))
+    assert cv2.imread(str(shot)).shape[1::-1] == size
+    layout = json.loads(layout_file.read_text())
+    assert tuple(layout["size"]) == size
+    canvas = layout["canvas"]
+    cx, cy, cw, ch = canvas
+    for node_id, where in layout["nodes"].items():
+        assert inside(where["node"], canvas), f"{node_id} at {where['node']} is not inside the canvas {canvas}"
+        x, y, w, h = where["node"]
+        assert x + w <= cx + 0.8 * cw or y + h <= cy + 0.8 * ch, f"{node_id}: under the minimap"
+    assert layout["zoom"] >= 0.4
+
+
+def test_fit_zoom_pan_and_collapse_in_the_real_window(display, tmp_path):  # noqa: F811
+    result = subprocess.run([sys.executable, __file__, "drive"], cwd=tmp_path, env=gui_env(display, tmp_path),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "view checks passed" in result.stdout
+
+
+class FakePointer:
+    """Mouse input through the XTest extension (libXtst), as a user's would arrive."""
+
+    def __init__(self):
+        import ctypes
+
+        self.x11, self.xtst = ctypes.CDLL("libX11.so.6"), ctypes.CDLL("libXtst.so.6")
+        self.x11.XOpenDisplay.restype = ctypes.c_void_p
+        self.x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
+        self.display = ctypes.c_void_p(self.x11.XOpenDisplay(None))
+
+    def _flush(self, frames):
+        self.x11.XFlush(self.display)
+        for _ in range(3):
+            time.sleep(0.02)
+            frames(1)
+
+    def move(self, x, y, frames):
+        self.xtst.XTestFakeMotionEvent(self.display, -1, x, y, 0)
+        self._flush(frames)
+
+    def button(self, number, down, frames):
+        self.xtst.XTestFakeButtonEvent(self.display, number, int(down), 0)
+        self._flush(frames)
+
+    def click(self, x, y, frames):
+        self.move(x, y, frames)
+        self.button(1, True, frames)
+        self.button(1, False, frames)
+
+    def drag(self, number, start, end, frames):
+        self.move(*start, frames)
+        self.button(number, True, frames)
+        for step in range(1, 5):
+            self.move(start[0] + (end[0] - start[0]) * step // 4, start[1] + (end[1] - start[1]) * step // 4, frames)
+        self.button(number, False, frames)
+
+
+def drive() -> None:
+    import dearpygui.dearpygui as dpg
+
+    from nodegraph.editor.app import EditorApp
+    from nodegraph.editor.files import RecentFiles
+    from nodegraph.editor.menus import view_key
+    from nodegraph.editor.state import EditorState
+
+    state = EditorState(recent=RecentFiles(Path.cwd() / "recent.json"), engine="sequential")
+    assert state.open(REPO / "presets" / "video_swap.json")
+    app = EditorApp(state)
+    app.build()
+
+    def frames(n=3):
+        for _ in range(n):
+            app.frame()
+
+    def settle():
+        for _ in range(40):
+            app.frame()
+            if not app.view.fitting:
+                break
+        frames(3)
+
+    def all_inside():
+        area = app.canvas.screen_rect()
+        return all(inside(rect, area) for rect in app.canvas.node_rects().values())
+
+    settle()
+    assert all_inside(), (app.canvas.node_rects(), app.canvas.screen_rect())
+    fitted = app.canvas.zoom
+    # the preset's 8 nodes in one row fit only too small: opening laid them out again, in bands,
+    # without making an unsaved change or an undo step
+    assert any("laid out again" in entry.text for entry in state.log)
+    assert not state.dirty and not state.undo()  # nothing to undo
+
+    # arrow keys pan: every node moves by the same amount, the graph's positions do not change
+    positions = {n: spec.pos for n, spec in state.graph.nodes.items()}
+    before = app.canvas.node_rects()
+    view_key(app, dpg.mvKey_Right, False)
+    frames()
+    after = app.canvas.node_rects()
+    moved = {round(before[n][0] - after[n][0]) for n in before}
+    assert moved == {120}, moved
+    assert {n: spec.pos for n, spec in state.graph.nodes.items()} == positions
+
+    # zoom in: thumbnails and text grow; F fits again
+    thumb_before = dpg.get_item_configuration(app.canvas.nodes["source"].image)["width"]
+    view_key(app, 602, False)  # '=' / '+'
+    frames()
+    assert app.canvas.zoom > fitted
+    assert dpg.get_item_configuration(app.canvas.nodes["source"].image)["width"] > thumb_before
+    view_key(app, dpg.mvKey_F, False)
+    settle()
+    assert app.canvas.zoom == fitted and all_inside()
+    # a drag at this zoom puts the node where the mouse left it, in graph units
+    state.move_nodes(app.canvas.positions())
+    assert all(abs(state.graph.nodes[n].pos[0] - positions[n][0]) == 0 for n in positions)
+
+    # collapsing hides a node's body and makes it shorter; C toggles the selection
+    height = app.canvas.node_rects()["swapper"][3]
+    app.canvas.set_collapsed(["swapper"], True)
+    frames()
+    assert app.canvas.node_rects()["swapper"][3] < height / 2
+    app.canvas.set_collapsed(["swapper"], False)
+    frames()
+    assert abs(app.canvas.node_rects()["swapper"][3] - height) < 2
+
+    # real input through XTest: a click in the minimap moves the view there, a middle-drag pans
+    pointer = FakePointer()
+    left, top, width, height = app.canvas.screen_rect()
+    before = app.canvas.grid_offset()
+    pointer.click(int(left + width * 0.83), int(top + height * 0.83), frames)
+    after = app.canvas.grid_offset()
+    assert after != before, "a click in the minimap did not move the view"
+    x0, y0 = int(left + width * 0.3), int(top + height * 0.05)  # empty canvas above the nodes
+    pointer.drag(2, (x0, y0), (x0 + 80, y0 + 40), frames)
+    dragged = app.canvas.grid_offset()
+    assert (round(dragged[0] - after[0]), round(dragged[1] - after[1])) == (80, 40), (after, dragged)
+    assert {n: spec.pos for n, spec in state.graph.nodes.items()} == positions  # panning moves no node
+
+    # a node that ran but made no picture says so instead of showing an empty frame
+    from nodegraph.editor.canvas import EMPTY_NOTE
+    from nodegraph.editor.session import RunStatus
+    from nodegraph.runner import NodeSnapshot
+
+    ran = RunStatus(state="finished", nodes={n: NodeSnapshot("s1", frames=5) for n in ("output", "swapper")})
+    app.canvas.show_status(ran, {}, pictured={"swapper"})  # (the next frames show the idle editor's status)
+    output, swapper = app.canvas.nodes["output"], app.canvas.nodes["swapper"]
+    assert dpg.is_item_shown(output.note) and dpg.get_value(output.note) == EMPTY_NOTE
+    assert not dpg.is_item_shown(output.image)
+    assert not dpg.is_item_shown(swapper.note) and dpg.is_item_shown(swapper.image)
+
+    # Tab hides the side panels: the canvas takes their room and the graph is fitted larger
+    narrow = app.canvas.screen_rect()[2]
+    view_key(app, dpg.mvKey_Tab, False)
+    settle()
+    assert app.canvas.screen_rect()[2] > narrow + 400 and app.canvas.zoom > fitted and all_inside()
+    view_key(app, dpg.mvKey_Tab, False)
+    settle()
+    assert app.canvas.screen_rect()[2] == narrow and app.canvas.zoom == fitted and all_inside()
+
+    # the help window lists every control
+    view_key(app, dpg.mvKey_F1, False)
+    frames()
+    assert app.help.window is not None and dpg.is_item_shown(app.help.window)
+    app.close()
+    print("view checks passed")
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["drive"]:
+    sys.path.insert(0, str(REPO))
+    drive()
