@@ -15,8 +15,9 @@ What comes from where:
   skin's colour and overall light.
 - from the portrait: the skin's texture and every feature inside the face oval (brows, lids, nose,
   lips, and the eyes by default), with their look but the driver's placement.
-- not handled: the driver's occluders (glasses, a hand) inside the mask are replaced by the portrait's
-  face; the portrait's own glasses come along with its face.
+- the driver's occluders (glasses, a hand) inside the mask are replaced by the portrait's face here; a
+  FaceMask into the FaceMerger's `mask` keeps them (a parser's regions without `glasses`, an occluder,
+  or landmark regions such as `face, -brows`); the portrait's own glasses come along with its face.
 """
 
 from __future__ import annotations

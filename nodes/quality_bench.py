@@ -12,6 +12,10 @@
 - detail: Laplacian variance of the face's skin (not the mouth and eyes) >= 0.7x the identity's at the
   same scale
 
+The NME is also given by region of dlib's points (jaw, brows, nose, eyes, mouth), and the expression and
+identity figures once more for the chain with a FaceMask of FaceMesh regions (MASK_REGIONS: the driver's
+own brows kept) into the merger's `mask`.
+
 The chain sees every frame of each clip, as its trackers and smoothing expect; every MEASURE_EVERY-th is
 measured. It writes a picture sheet (driver | output | identity, two frames per pair) to SHEET_PATH.
 """
@@ -32,13 +36,14 @@ from .face.blend import refine_mask
 from .face.color_transfer import MODES
 from .merge import merge_mask
 from .quality_measures import (
+    REGIONS68,
     ChromaRange,
     IdentityJudge,
     LandmarkPass,
     colour_region,
     detail_ratio,
     foreign_colour,
-    landmark_nme,
+    landmark_errors,
     seam_ratio,
 )
 from .quality_pairs import Pair, make_pairs
@@ -49,6 +54,7 @@ MEASURE_EVERY = 3
 COLOUR_EVERY = 12  # the other colour modes' frames
 SHEET_PATH = Path("out") / "quality_sheet.png"
 SHEET_TILE = 200
+MASK_REGIONS = "face, -brows"  # FaceMask's landmark_regions in the masked chain
 TARGETS = {"nme": 0.03, "identity_share": 0.95, "foreign_colour": 0.01, "seam": 1.2, "detail": 0.7}
 
 
@@ -73,8 +79,11 @@ class SwapChain:
             self.links[node_id] = {link.dst_port: (link.src, link.src_port) for link in graph.links_into(node_id)}
         self.colour_id = next(i for i in self.order if graph.nodes[i].type == "ColorTransfer")
         self.merger_id = next(i for i in self.order if graph.nodes[i].type == "FaceMerger")
+        merger_params = dict(graph.nodes[self.merger_id].params)
+        self.masker = self._open(registry, "mask", "FaceMask", {"landmark_regions": MASK_REGIONS})
+        self.masked_merger = self._open(registry, "masked_merger", "FaceMerger", merger_params)
         self.variants = {mode: (self._open(registry, "colour", "ColorTransfer", {"mode": mode}),
-                                self._open(registry, "merger", "FaceMerger", dict(graph.nodes[self.merger_id].params)))
+                                self._open(registry, "merger", "FaceMerger", merger_params))
                          for mode in modes}
 
     @staticmethod
@@ -96,6 +105,12 @@ class SwapChain:
         faces = outputs[self.order[self.order.index(self.colour_id) - 1]]["faces"]
         return merger.process(frame=frame, faces=colour.process(frame=frame, faces=faces)["faces"])["frame"]
 
+    def masked(self, frame: np.ndarray, outputs: dict) -> np.ndarray:
+        """The output frame merged under the FaceMask of MASK_REGIONS."""
+        faces = outputs[self.colour_id]["faces"]
+        mask = self.masker.process(frame=frame, faces=faces)["mask"]
+        return self.masked_merger.process(frame=frame, faces=faces, mask=mask)["frame"]
+
     def paste_alpha(self, outputs: dict, shape: tuple[int, ...]) -> np.ndarray:
         """The merger's mask of every face, in the frame (the larger where faces overlap)."""
         merger = self.nodes[self.merger_id]
@@ -110,7 +125,8 @@ class SwapChain:
         return alpha
 
     def close(self):
-        for node in [*self.nodes.values(), *(n for pair in self.variants.values() for n in pair)]:
+        for node in [*self.nodes.values(), self.masker, self.masked_merger,
+                     *(n for pair in self.variants.values() for n in pair)]:
             node.close()
 
 
@@ -126,7 +142,8 @@ def measure_pair(pair: Pair, looker: LandmarkPass, judge: IdentityJudge) -> tupl
     chain = SwapChain(pair.identity, others)
     try:
         chain_mode = chain.nodes[chain.colour_id].mode
-        per = {"nme": [], "identity": [], "foreign_colour": [], "seam": [], "detail": []}
+        per = {"nme": [], "identity": [], "foreign_colour": [], "seam": [], "detail": [], "masked_nme": [],
+               "masked_identity": []}
         modes = {mode: [] for mode in others}
         shots, missed = [], 0
         for index, driver in enumerate(pair.frames):
@@ -142,11 +159,16 @@ def measure_pair(pair: Pair, looker: LandmarkPass, judge: IdentityJudge) -> tupl
             region = colour_region(driver_points, driver.shape)
             driver_range = ChromaRange(driver, region)
             box = judge.face_box(driver, driver_points.mean(axis=0))  # the same box for both: only the
+            masked = chain.masked(driver, outputs)
             if box is not None:  # pictures differ
-                per["nme"].append(landmark_nme(judge.landmarks68(output, box), judge.landmarks68(driver, box)))
-            descriptor = judge.descriptor(output, output_points)
-            per["identity"].append(float(np.linalg.norm(descriptor - identity_descriptor)
-                                         < np.linalg.norm(descriptor - judge.descriptor(driver, driver_points))))
+                driver_marks = judge.landmarks68(driver, box)
+                per["nme"].append(landmark_errors(judge.landmarks68(output, box), driver_marks))
+                per["masked_nme"].append(landmark_errors(judge.landmarks68(masked, box), driver_marks))
+            driver_descriptor = judge.descriptor(driver, driver_points)
+            for key, picture in (("identity", output), ("masked_identity", masked)):
+                descriptor = judge.descriptor(picture, output_points)
+                per[key].append(float(np.linalg.norm(descriptor - identity_descriptor)
+                                      < np.linalg.norm(descriptor - driver_descriptor)))
             per["foreign_colour"].append(foreign_colour(output, region, driver_range, identity_range))
             per["seam"].append(seam_ratio(output, driver, chain.paste_alpha(outputs, driver.shape)))
             per["detail"].append(detail_ratio(output, output_points, identity, identity_points))
@@ -160,15 +182,25 @@ def measure_pair(pair: Pair, looker: LandmarkPass, judge: IdentityJudge) -> tupl
     widest = max(range(len(shots)), key=lambda i: _mouth_opening(shots[i][2]))
     figures = {"how": pair.how, "frames": len(pair.frames), "measured": len(per["identity"]) + missed,
                "faces_missed": missed, "colour_mode": chain_mode,
-               "nme": _mean(per["nme"]), "nme_median": round(float(np.median(per["nme"])), 4),
-               "nme_max": round(max(per["nme"]), 4),
+               **_nme_figures(per["nme"]),
                "identity_share": _mean(per["identity"]), "foreign_colour": _mean(per["foreign_colour"]),
                "seam": _mean(per["seam"]), "detail": _mean(per["detail"]),
-               "foreign_colour_by_mode": {mode: _mean(values) for mode, values in modes.items()}}
+               "foreign_colour_by_mode": {mode: _mean(values) for mode, values in modes.items()},
+               "masked": {"landmark_regions": MASK_REGIONS, **_nme_figures(per["masked_nme"]),
+                          "identity_share": _mean(per["masked_identity"])}}
     return figures, [(pair.name, identity, identity_points, *shots[i][:3]) for i in (widest, len(shots) - 1)]
 
 
-def _mean(values: list) -> float:
+def _nme_figures(errors: list[np.ndarray]) -> dict:
+    """NME mean, median and max over the frames, and the mean by region of dlib's points."""
+    errors = np.array(errors)
+    per_frame = errors.mean(axis=1)
+    return {"nme": _mean(per_frame), "nme_median": round(float(np.median(per_frame)), 4),
+            "nme_max": round(float(per_frame.max()), 4),
+            "nme_by_region": {name: _mean(errors[:, list(points)]) for name, points in REGIONS68.items()}}
+
+
+def _mean(values) -> float:
     return round(float(np.nanmean(values)), 4)
 
 
@@ -216,6 +248,10 @@ def _verdict(name: str, value: float) -> str:
     return f"{value:.3f} ({'ok' if met else 'MISSED'})"
 
 
+def _regions(figures: dict) -> str:
+    return ", ".join(f"{name} {value:.3f}" for name, value in figures.items())
+
+
 def summary(result: dict) -> str:
     lines = [f"swap quality of {result['preset']}; targets: " + ", ".join(f"{k} {v}" for k, v in TARGETS.items())]
     for name, pair in result["pairs"].items():
@@ -223,6 +259,11 @@ def summary(result: dict) -> str:
                      f"{pair['faces_missed']} without a face)")
         lines.append("  " + ", ".join(f"{key} {_verdict(key, pair[key])}" for key in TARGETS)
                      + f"; nme median {pair['nme_median']:.3f}, max {pair['nme_max']:.3f}")
+        lines.append("  nme by region: " + _regions(pair["nme_by_region"]))
+        masked = pair["masked"]
+        lines.append(f"  with FaceMask '{masked['landmark_regions']}': nme {_verdict('nme', masked['nme'])} ("
+                     + _regions(masked["nme_by_region"]) + "), identity_share "
+                     + _verdict("identity_share", masked["identity_share"]))
         lines.append("  foreign colour by mode: " + ", ".join(f"{mode} {value:.3f}" for mode, value
                                                              in pair["foreign_colour_by_mode"].items()))
     lines.append(f"picture sheet: {result['sheet']}")

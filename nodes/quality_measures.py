@@ -85,10 +85,20 @@ class IdentityJudge:
         return np.asarray(self._net.compute_face_descriptor(rgb, self._shape(rgb, box)))
 
 
-def landmark_nme(output_points: np.ndarray, driver_points: np.ndarray) -> float:
-    """Mean distance of dlib's 68 landmarks, in the driver's outer-eye-corner distances (points 36, 45)."""
+# dlib's 68 points by region, to say where an NME comes from
+REGIONS68 = {"jaw": range(0, 17), "brows": range(17, 27), "nose": range(27, 36), "eyes": range(36, 48),
+             "mouth": range(48, 68)}
+
+
+def landmark_errors(output_points: np.ndarray, driver_points: np.ndarray) -> np.ndarray:
+    """68 distances of dlib's landmarks, in the driver's outer-eye-corner distances (points 36, 45)."""
     distances = np.linalg.norm(output_points - driver_points, axis=1)
-    return float(distances.mean() / np.linalg.norm(driver_points[36] - driver_points[45]))
+    return distances / np.linalg.norm(driver_points[36] - driver_points[45])
+
+
+def landmark_nme(output_points: np.ndarray, driver_points: np.ndarray) -> float:
+    """The mean of `landmark_errors`."""
+    return float(landmark_errors(output_points, driver_points).mean())
 
 
 def face_region(points: np.ndarray, shape: tuple[int, ...], inset: float = 0.0) -> np.ndarray:

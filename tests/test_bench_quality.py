@@ -11,12 +11,14 @@ from portraits import portrait
 from nodes.face.blend import refine_mask
 from nodes.quality_bench import SHEET_TILE, TARGETS
 from nodes.quality_measures import (
+    REGIONS68,
     ChromaRange,
     IdentityJudge,
     LandmarkPass,
     colour_region,
     detail_ratio,
     foreign_colour,
+    landmark_errors,
     landmark_nme,
     seam_ratio,
 )
@@ -43,6 +45,11 @@ def test_every_figure_for_every_pair_and_a_picture_sheet(result):
         assert 0 < pair["nme"] < 0.2 and 0 <= pair["identity_share"] <= 1
         assert 0 <= pair["foreign_colour"] < 0.05 and 0.3 < pair["seam"] < 3 and 0.2 < pair["detail"] < 5
         assert set(pair["foreign_colour_by_mode"]) == {"rct", "lct", "mkl", "idt", "sot"}
+        masked = pair["masked"]
+        for nme in (pair, masked):  # the NME is the mean over dlib's 68 points: between its regions'
+            by_region = nme["nme_by_region"].values()
+            assert min(by_region) <= nme["nme"] <= max(by_region)
+        assert 0 < masked["nme"] < 0.2 and 0 <= masked["identity_share"] <= 1
     assert set(TARGETS) <= set(next(iter(figures["pairs"].values())))
     sheet = cv2.imread(str(folder / "out" / "quality_sheet.png"))
     assert sheet.shape == (6 * SHEET_TILE, 3 * SHEET_TILE, 3)  # driver | output | identity, 2 rows per pair
@@ -61,6 +68,10 @@ def test_a_picture_against_itself_is_perfect_and_an_edit_shows(hopper):
     marks = judge.landmarks68(image, box)
     assert landmark_nme(marks, marks) == 0
     assert landmark_nme(marks + [0.0, 0.05 * np.linalg.norm(marks[36] - marks[45])], marks) == pytest.approx(0.05)
+    raised = marks.copy()
+    raised[list(REGIONS68["brows"])] -= [0.0, 0.1 * np.linalg.norm(marks[36] - marks[45])]
+    errors = landmark_errors(raised, marks)
+    assert errors[list(REGIONS68["brows"])] == pytest.approx(0.1) and errors[list(REGIONS68["jaw"])].max() == 0
     region = colour_region(points, image.shape)
     own = ChromaRange(image, region)
     assert foreign_colour(image, region, own, own) < 0.01  # 0.5% of its own colours lie beyond its range
