@@ -34,8 +34,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     farm.add_argument("--address", metavar="ADDR",
                       help="the Ray cluster to join: auto (the one `ray start` began on this machine) or "
                            "ray://HOST:10001; without it, a local Ray is started for this run")
-    farm.add_argument("--chunk-seconds", type=positive_float, default=10.0, metavar="S",
-                      help="about how long each chunk is (default 10)")
+    farm.add_argument("--chunk-seconds", type=positive_float, default=30.0, metavar="S",
+                      help="about how long each chunk is (default 30): shorter spreads a short input over more "
+                           "workers, longer repeats the set-up and warm-up less often")
     farm.add_argument("--warmup-frames", type=int, default=30, metavar="N",
                       help="frames run before each chunk and dropped, so trackers and smoothing have their "
                            "state at its first frame (default 30)")

@@ -9,6 +9,8 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import cv2
 import pytest
@@ -90,6 +92,25 @@ def test_a_killed_ray_worker_is_retried_and_the_file_is_complete(tmp_path, local
     assert indices(tmp_path / "farm" / "paced.mp4") == list(range(120))
     first = report.to_json()["inputs"][0]["chunks"][0]
     assert first["tries"] == 2 and first["pid"] != killed[0]
+    assert not list(Path(tempfile.gettempdir()).glob(f"nodegraph-farm-{killed[0]}-*"))  # its scratch folder went
+
+
+def test_ctrl_c_cancels_the_tasks_and_leaves_no_output(tmp_path):
+    clip = write_clip(tmp_path / "long.mp4", frames=300, codec="h264")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    farm = subprocess.Popen([sys.executable, "-m", "nodegraph.cli", "farm", str(farm_preset(tmp_path)), clip,
+                             "--out", str(tmp_path / "farm"), "--chunk-seconds", "2", "--set", "src.realtime=true",
+                             "--cpus", "2", "--progress"], stderr=subprocess.PIPE, text=True, env=env)
+    seen = ""
+    while "frames" not in seen:  # the bar is up: the tasks are sent
+        char = farm.stderr.read(1)
+        assert char, f"the farm ended before its first frame: {seen}"
+        seen += char
+    farm.send_signal(signal.SIGINT)
+    _, err = farm.communicate(timeout=60)
+    assert farm.returncode == 130, err
+    assert "interrupted" in err
+    assert os.listdir(tmp_path / "farm") == []  # no output, no partial file, no lock
 
 
 def test_two_inputs_at_once_keep_audio_and_tag(tmp_path, local_ray):

@@ -63,7 +63,7 @@ def check_preset(graph: Graph, media: plugins.FarmMedia, plugin, inputs: list[st
 
 
 def run_farm(graph: Graph, inputs: list[str], out_dir: str, *, address: str | None = None,
-             chunk_seconds: float = 10.0, warmup: int = 30, max_retries: int = 3, cpus: int | None = None,
+             chunk_seconds: float = 30.0, warmup: int = 30, max_retries: int = 3, cpus: int | None = None,
              cpus_per_task: int = 1, progress: Callable | None = None,
              watch: Callable[[dict], None] | None = None) -> FarmReport:
     """Render every input with the preset on Ray; `progress(done, total, elapsed)` draws the bar, `watch(board)`

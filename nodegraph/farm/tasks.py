@@ -6,6 +6,7 @@ encoded chunk: the bytes travel through Ray's object store, so no shared disk is
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from . import plugins
 from .cutting import Chunk
 
 REPORT_EVERY_S = 0.25
+FOLDER_PREFIX = "nodegraph-farm-"  # + the worker's pid: a chunk's scratch folder
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,15 @@ class ChunkProgress:
             self.board.advanced.remote(self.chunk.key, max(0, done - self.chunk.warmup))
 
 
+def remove_dead_workers_folders() -> None:
+    """Scratch folders of workers that were killed mid-chunk (their retry may be this task): removed, so a
+    cluster whose workers die now and then does not fill its disks."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*"):
+        pid = folder.name[len(FOLDER_PREFIX):].partition("-")[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists() and Path("/proc/self").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def run_chunk(job: ChunkJob, board) -> dict:
     """Render one chunk; InvalidInput and RunFailed name this worker's address."""
     import ray
@@ -86,7 +97,8 @@ def _render(job: ChunkJob, board) -> tuple[bytes, dict[str, int]]:
         raise InvalidInput(f"{job.input_path}: not found on this worker; every machine of the cluster must see "
                            "the inputs at the same path (shared storage)")
     chunk = job.chunk
-    with tempfile.TemporaryDirectory(prefix="nodegraph-farm-") as folder:
+    remove_dead_workers_folders()
+    with tempfile.TemporaryDirectory(prefix=f"{FOLDER_PREFIX}{os.getpid()}-") as folder:
         path = str(Path(folder) / f"chunk{job.extension}")
         plugins.load(job.media.plugin).set_chunk(graph, job.media.source, job.media.output, job.input_path,
                                                  chunk.first, chunk.warmup, path)
