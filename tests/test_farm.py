@@ -17,6 +17,7 @@ import pytest
 import ray
 from clips import frame_index, read_frames, write_clip
 from conftest import REPO, run_cli
+from swap_models import dfm_model
 from test_cli import node, write_preset
 from test_outputs import clip_with_audio, probe
 
@@ -126,6 +127,25 @@ def test_two_inputs_at_once_keep_audio_and_tag(tmp_path, local_ray):
     assert voiced_out["comment"] == SYNTHETIC_TAG
     assert voiced_out["audio_seconds"] == pytest.approx(3.0, abs=0.1)
     assert sorted(os.listdir(tmp_path / "farm")) == ["plain.mp4", "voiced.mp4"]  # no lock, no partial left
+
+
+def test_a_worker_without_the_model_names_it_and_fails_with_exit_2(tmp_path, local_ray, monkeypatch, capsys):
+    """The model is in a folder only this driver knows (NODEGRAPH_MODELS set after Ray's workers took their
+    environment), as when a model was copied to the head machine and not to the workers."""
+    folder = tmp_path / "driver_models"
+    folder.mkdir()
+    dfm_model(folder / "standin_farm.dfm", res=64)  # a stand-in with the real tensor names: no real .dfm here
+    monkeypatch.setenv("NODEGRAPH_MODELS", str(folder))
+    preset = write_preset(tmp_path / "dfm.json", [
+        node("src", "VideoSource", path="unused.mp4"), node("detector", "FaceDetector"),
+        node("swap", "DFMSwapper", model="standin_farm.dfm"), node("out", "VideoFileOutput", path="out.mp4")],
+        [("src.frame", "detector.frame"), ("src.frame", "swap.frame"), ("detector.faces", "swap.faces"),
+         ("src.frame", "out.frame")])
+    clip = write_clip(tmp_path / "clip.mp4", frames=10)
+    assert main(["farm", str(preset), clip, "--out", str(tmp_path / "farm"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "worker " in err and "node 'swap' (DFMSwapper), model 'standin_farm.dfm'" in err and "not found" in err
+    assert os.listdir(tmp_path / "farm") == []
 
 
 def test_bad_inputs_exit_2_before_any_task(tmp_path, capsys):
