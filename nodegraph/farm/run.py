@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import time
 from collections.abc import Callable
 
@@ -23,6 +24,7 @@ from .tasks import ChunkJob, run_chunk
 log = logging.getLogger("nodegraph")
 
 POLL_S = 0.2
+CONNECT_TIMEOUT_S = 5.0
 INSTALL_HINT = "pip install 'nodegraph[farm]'"
 
 
@@ -34,11 +36,26 @@ def import_ray():
     return ray
 
 
+def check_reachable(address: str) -> None:
+    """A HOST:PORT (or ray://HOST:PORT) that does not answer is said within seconds; Ray itself would retry
+    for minutes. `auto` is Ray's to find."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if address == "auto" or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as e:
+        raise InvalidInput(f"--address {address}: nothing answers there ({e.strerror or e}); is the cluster up "
+                           "(`ray start --head` on its head machine) and the port open?") from None
+
+
 def connect(ray, address: str | None, cpus: int | None) -> bool:
     """Join the cluster at `address`, or start a local Ray (with `cpus` cores) when there is none; True when
     this run started Ray (and so shuts it down). An already connected driver (a test, a notebook) is reused."""
     if ray.is_initialized():
         return False
+    if address:
+        check_reachable(address)
     try:
         if address:
             ray.init(address=address, logging_level=logging.WARNING)
