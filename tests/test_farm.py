@@ -30,7 +30,7 @@ from nodes.outputs import SYNTHETIC_TAG
 @pytest.fixture(scope="module")
 def local_ray():
     """One local Ray for the module; `nodegraph farm` run in this process joins it instead of starting its own."""
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
     yield
     ray.shutdown()
 

@@ -60,7 +60,8 @@ def connect(ray, address: str | None, cpus: int | None) -> bool:
         if address:
             ray.init(address=address, logging_level=logging.WARNING)
         else:
-            ray.init(num_cpus=cpus, include_dashboard=False, logging_level=logging.WARNING)
+            # "local": a Ray of its own, even where `ray start` left a cluster (another user's, on a shared machine)
+            ray.init(address="local", num_cpus=cpus, include_dashboard=False, logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError) as e:
         where = f"the Ray cluster at {address}" if address else "a local Ray"
         hint = " (start one with `ray start --head`, or leave --address out for a local one)" if address else ""
