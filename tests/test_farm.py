@@ -129,6 +129,14 @@ def test_two_inputs_at_once_keep_audio_and_tag(tmp_path, local_ray):
     assert sorted(os.listdir(tmp_path / "farm")) == ["plain.mp4", "voiced.mp4"]  # no lock, no partial left
 
 
+def test_a_chunk_given_two_cores_runs_in_the_multiprocess_runtime(tmp_path, local_ray):
+    clip = write_clip(tmp_path / "clip.mp4", frames=60, codec="h264")
+    graph = presets.load(farm_preset(tmp_path, codec="h264", ext=".mp4"))
+    report = run_farm(graph, [clip], str(tmp_path / "farm"), chunk_seconds=1.0, warmup=5, cpus_per_task=2)
+    assert indices(tmp_path / "farm" / "clip.mp4") == list(range(60))
+    assert [c["tries"] for c in report.to_json()["inputs"][0]["chunks"]] == [1, 1]
+
+
 def test_a_worker_without_the_model_names_it_and_fails_with_exit_2(tmp_path, local_ray, monkeypatch, capsys):
     """The model is in a folder only this driver knows (NODEGRAPH_MODELS set after Ray's workers took their
     environment), as when a model was copied to the head machine and not to the workers."""
