@@ -15,9 +15,10 @@ from nodegraph.params import Path as PathParam
 from nodegraph.registry import Registry
 
 from .media import check_readable_file, check_utf8_path
-from .video_io import CONTAINERS, FLUSHED, FRAGMENTED, AudioCopy, VideoReader, count_frames
+from .video_io import CONTAINERS, FLUSHED, FRAGMENTED, AudioCopy, VideoReader, frame_timestamps
 
 SOURCE, OUTPUT = "VideoSource", "VideoFileOutput"
+START_PTS_MAX = 2**31 - 1  # VideoSource.start_pts's range
 
 
 def claim(graph: Graph, registry: Registry) -> tuple[str, str] | None:
@@ -51,26 +52,29 @@ def output_extension(graph: Graph, output_id: str) -> str:
     return suffix if suffix in CONTAINERS else ".mp4"
 
 
-def probe(path: str) -> tuple[int, float]:
-    """(frames, fps) of an input, read before any task starts; InvalidInput names the file otherwise."""
+def probe(path: str) -> tuple[int, float, list[int]]:
+    """(frames, fps, each frame's timestamp) of an input, read before any task starts; InvalidInput names the
+    file otherwise. A chunk's task seeks straight to its first frame's timestamp (see `set_chunk`)."""
     check_readable_file(path)
     check_utf8_path(path)
     reader = VideoReader(path)
     fps, first = reader.fps, reader.read()
     reader.close()
-    frames = count_frames(path) if first is not None else 0
-    if not frames:
+    times = frame_timestamps(path) if first is not None else []
+    if not times:
         raise InvalidInput(f"{path}: no frame could be decoded: the file is damaged, empty, or not a video")
-    return frames, fps
+    return len(times), fps, times
 
 
 def set_chunk(graph: Graph, source_id: str, output_id: str, input_path: str, first: int, warmup: int,
-              chunk_path: str) -> None:
-    """Make the preset read `input_path` from frame `first - warmup` and write to `chunk_path`, dropping the
-    `warmup` frames run before the chunk (trackers and smoothing get their state from them). The chunk has
-    no audio: the join copies it from the input once."""
+              chunk_path: str, mark: int | None = None) -> None:
+    """Make the preset read `input_path` from frame `first - warmup` (whose timestamp, from `probe`, is `mark`)
+    and write to `chunk_path`, dropping the `warmup` frames run before the chunk (trackers and smoothing get
+    their state from them). The chunk has no audio: the join copies it from the input once."""
     graph.set_param(source_id, "path", input_path)
     graph.set_param(source_id, "start", first - warmup)
+    fits = mark is not None and mark <= START_PTS_MAX  # past it (hours at a 90 kHz time base) the source finds it
+    graph.set_param(source_id, "start_pts", mark if fits else -1)
     graph.set_param(output_id, "path", chunk_path)
     graph.set_param(output_id, "skip_first", warmup)
     graph.set_param(output_id, "keep_audio", False)

@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import pytest
 import ray
-from clips import frame_index, read_frames, write_clip
+from clips import frame_index, indexed_frame, read_frames, write_clip
 from conftest import REPO, run_cli
 from swap_models import dfm_model
 from test_cli import node, write_preset
@@ -24,7 +24,9 @@ from test_outputs import clip_with_audio, probe
 from nodegraph import preset as presets
 from nodegraph.cli import main
 from nodegraph.farm.run import run_farm
+from nodes import farm_video
 from nodes.outputs import SYNTHETIC_TAG
+from nodes.video_io import VideoReader, VideoWriter
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +77,23 @@ def test_600_frames_in_4_chunks_match_nodegraph_run_lossless(tmp_path, local_ray
             assert cv2.PSNR(got, want) >= 40.0, i
         else:
             assert (got == want).all(), i
+
+
+def test_a_chunk_seeks_to_its_first_frame_by_timestamp_exactly(tmp_path):
+    """The timestamps the driver's probe hands to each task find the same frames as counting from the start,
+    with B-frames (pictures stored out of order), where a seek by decoding time lands a keyframe too late."""
+    path = str(tmp_path / "bframes.mp4")
+    writer = VideoWriter(path, ".mp4", "h264", 30.0, 23, "medium", False, None, None, path)
+    for i in range(90):
+        writer.write(indexed_frame(i))
+    writer.close()
+    frames, _, times = farm_video.probe(path)
+    assert frames == len(times) == 90
+    for start in (0, 1, 28, 29, 30, 31, 59, 77, 89):  # 28, 29, 59: shown before a keyframe, decoded after it
+        for start_pts in (times[start], None):  # handed over by the driver, or found by the reader
+            reader = VideoReader(path, start, start_pts)
+            assert [frame_index(image) for image, _ in iter(reader.read, None)] == list(range(start, 90))
+            reader.close()
 
 
 def test_a_killed_ray_worker_is_retried_and_the_file_is_complete(tmp_path, local_ray):

@@ -6,8 +6,10 @@ A plugin is a module with:
 - `claim(graph, registry) -> (source id, output id) | None` (None: not a preset it can cut; InvalidInput: one
   it recognises but cannot cut, saying why);
 - `output_extension(graph, output id) -> str`;
-- `probe(path) -> (frames, fps)` (InvalidInput naming the file when it cannot be read);
-- `set_chunk(graph, source id, output id, input path, first frame, warm-up frames, chunk path)`;
+- `probe(path) -> (frames, fps, marks)` (InvalidInput naming the file when it cannot be read); `marks` has one
+  value per frame that lets a task find that frame without reading the input from its start (a timestamp);
+- `set_chunk(graph, source id, output id, input path, first frame, warm-up frames, chunk path, mark)`, where
+  `mark` is that of the first frame the chunk runs (None: the plugin finds it);
 - `join(chunk paths, target, extension, graph, output id, input path) -> frames written`.
 """
 

@@ -92,13 +92,14 @@ def run_farm(graph: Graph, inputs: list[str], out_dir: str, *, address: str | No
     plugin = plugins.load(media.plugin)
     extension = plugin.output_extension(graph, media.output)
     probed = [plugin.probe(path) for path in inputs]  # a missing or unreadable input: said before anything
+    marks = [found[2] for found in probed]
     targets = output_paths(inputs, out_dir, extension)
     check_preset(graph, media, plugin, inputs, targets)
     ray = import_ray()
     report = FarmReport(address=address or "local")
     report.inputs = [InputRecord(path, str(target), frames, fps)
-                     for path, target, (frames, fps) in zip(inputs, targets, probed, strict=True)]
-    chunks = [chunk for i, (frames, fps) in enumerate(probed)
+                     for path, target, (frames, fps, _) in zip(inputs, targets, probed, strict=True)]
+    chunks = [chunk for i, (frames, fps, _) in enumerate(probed)
               for chunk in plan_chunks(i, frames, fps, chunk_seconds, warmup)]
     report.add_chunks(chunks)
     outputs: list[FarmOutput] = []
@@ -109,7 +110,8 @@ def run_farm(graph: Graph, inputs: list[str], out_dir: str, *, address: str | No
         started_here = connect(ray, address, cpus)
         report.ray_start_s = time.monotonic() - started
         try:
-            _render(ray, graph, media, plugin, chunks, outputs, report, max_retries, cpus_per_task, progress, watch)
+            _render(ray, graph, media, plugin, chunks, marks, outputs, report, max_retries, cpus_per_task, progress,
+                    watch)
         finally:
             if started_here:
                 ray.shutdown()
@@ -127,13 +129,13 @@ def run_farm(graph: Graph, inputs: list[str], out_dir: str, *, address: str | No
     return report
 
 
-def _render(ray, graph, media, plugin, chunks: list[Chunk], outputs: list[FarmOutput], report: FarmReport,
-            max_retries: int, cpus_per_task: int, progress, watch) -> None:
+def _render(ray, graph, media, plugin, chunks: list[Chunk], marks: list[list], outputs: list[FarmOutput],
+            report: FarmReport, max_retries: int, cpus_per_task: int, progress, watch) -> None:
     board = ray.remote(num_cpus=0)(ChunkBoard).remote()
     task = ray.remote(run_chunk).options(num_cpus=cpus_per_task, max_retries=max_retries, retry_exceptions=False)
     preset, base_dir = presets.to_dict(graph), str(graph.base_dir)
     pending = {task.remote(ChunkJob(preset, base_dir, media, report.inputs[c.input].input, outputs[c.input].extension,
-                                    c, cpus_per_task), board): c for c in chunks}
+                                    c, cpus_per_task, marks[c.input][c.first - c.warmup]), board): c for c in chunks}
     done = FramesDone(sum(record.frames for record in report.inputs))
     try:
         while pending:

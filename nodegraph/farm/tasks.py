@@ -36,6 +36,7 @@ class ChunkJob:
     extension: str
     chunk: Chunk
     cpus: int
+    mark: object  # the plugin's mark of the first frame run (see plugins.py)
 
 
 def verify_models(graph: Graph, registry: Registry) -> None:
@@ -101,7 +102,7 @@ def _render(job: ChunkJob, board) -> tuple[bytes, dict[str, int]]:
     with tempfile.TemporaryDirectory(prefix=f"{FOLDER_PREFIX}{os.getpid()}-") as folder:
         path = str(Path(folder) / f"chunk{job.extension}")
         plugins.load(job.media.plugin).set_chunk(graph, job.media.source, job.media.output, job.input_path,
-                                                 chunk.first, chunk.warmup, path)
+                                                 chunk.first, chunk.warmup, path, job.mark)
         frames = chunk.warmup + chunk.frames
         if job.cpus > 1:
             from ..runtime import Runtime
