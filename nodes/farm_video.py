@@ -40,6 +40,9 @@ def claim(graph: Graph, registry: Registry) -> tuple[str, str] | None:
         if writes and node_id != outputs[0]:
             raise InvalidInput(f"node '{node_id}' ({spec.type}) writes files too; every chunk would write them "
                                "over each other: remove it, or run this preset with `nodegraph run`")
+    if graph.nodes[sources[0]].params.get("start"):
+        raise InvalidInput(f"node '{sources[0]}' (VideoSource): start is {graph.nodes[sources[0]].params['start']}; "
+                           f"the farm renders whole inputs: set it to 0 (--set {sources[0]}.start=0)")
     if graph.nodes[sources[0]].params.get("loop"):
         raise InvalidInput(f"node '{sources[0]}' (VideoSource): loop is on, so the video never ends; turn it off "
                            f"(--set {sources[0]}.loop=false)")
