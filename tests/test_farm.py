@@ -97,8 +97,8 @@ def test_a_chunk_seeks_to_its_first_frame_by_timestamp_exactly(tmp_path):
 
 
 def test_a_killed_ray_worker_is_retried_and_the_file_is_complete(tmp_path, local_ray):
-    clip = write_clip(tmp_path / "paced.mp4", frames=120, fps=60, codec="h264")
-    graph = presets.load(farm_preset(tmp_path, codec="h264", ext=".mp4", realtime=True))  # 1 s a chunk
+    clip = write_clip(tmp_path / "paced.mp4", frames=120, fps=30, codec="h264")
+    graph = presets.load(farm_preset(tmp_path, codec="h264", ext=".mp4", realtime=True))  # 2 s a chunk
     killed = []
 
     def kill_first_chunk(board):
@@ -107,7 +107,7 @@ def test_a_killed_ray_worker_is_retried_and_the_file_is_complete(tmp_path, local
             os.kill(state["pid"], signal.SIGKILL)
             killed.append(state["pid"])
 
-    report = run_farm(graph, [clip], str(tmp_path / "farm"), chunk_seconds=1.0, warmup=5, watch=kill_first_chunk)
+    report = run_farm(graph, [clip], str(tmp_path / "farm"), chunk_seconds=2.0, warmup=5, watch=kill_first_chunk)
     assert killed
     assert indices(tmp_path / "farm" / "paced.mp4") == list(range(120))
     first = report.to_json()["inputs"][0]["chunks"][0]
