@@ -80,6 +80,14 @@ def run(args) -> int:
     if stats_path is not None:
         stats_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
     print(report.summary_line(), file=sys.stderr)
+    failed: dict[str, int] = {}  # node id -> frames it failed on, over every chunk (as `run` counts them)
+    for record in report.inputs:
+        for chunk in record.chunks:
+            for node_id, count in chunk.get("node_errors", {}).items():
+                failed[node_id] = failed.get(node_id, 0) + count
+    for node_id, count in failed.items():
+        print(f"nodegraph: node '{node_id}' failed on {count} frames (they passed through; the workers' "
+              "messages above say why)", file=sys.stderr)
     for record in report.inputs:
         print(f"{record.output}: {record.frames} frames", file=sys.stdout)
     return EXIT_FAILED if report.error else EXIT_OK
