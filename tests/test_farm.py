@@ -206,3 +206,4 @@ def test_without_ray_installed_the_command_says_how_to_get_it(tmp_path):
                              str(tmp_path / "farm")], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert result.returncode == 2
     assert "pip install 'nodegraph[farm]'" in result.stderr
+    assert not (tmp_path / "farm").exists()

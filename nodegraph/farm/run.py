@@ -86,6 +86,7 @@ def run_farm(graph: Graph, inputs: list[str], out_dir: str, *, address: str | No
              watch: Callable[[dict], None] | None = None) -> FarmReport:
     """Render every input with the preset on Ray; `progress(done, total, elapsed)` draws the bar, `watch(board)`
     sees the chunks' state (pid, worker, frames, tries) at each poll. InvalidInput before any task starts."""
+    ray = import_ray()  # first: without Ray, nothing is looked at or made
     inputs = [os.path.abspath(path) for path in inputs]
     registry = default_registry()
     media = plugins.claim(graph, registry)
@@ -95,7 +96,6 @@ def run_farm(graph: Graph, inputs: list[str], out_dir: str, *, address: str | No
     marks = [found[2] for found in probed]
     targets = output_paths(inputs, out_dir, extension)
     check_preset(graph, media, plugin, inputs, targets)
-    ray = import_ray()
     report = FarmReport(address=address or "local")
     report.inputs = [InputRecord(path, str(target), frames, fps)
                      for path, target, (frames, fps, _) in zip(inputs, targets, probed, strict=True)]
