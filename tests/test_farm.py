@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from itertools import pairwise
 from pathlib import Path
 
 import cv2
@@ -23,6 +24,7 @@ from test_outputs import clip_with_audio, probe
 
 from nodegraph import preset as presets
 from nodegraph.cli import main
+from nodegraph.farm.cutting import plan_chunks
 from nodegraph.farm.run import run_farm
 from nodes import farm_video
 from nodes.outputs import SYNTHETIC_TAG
@@ -77,6 +79,18 @@ def test_600_frames_in_4_chunks_match_nodegraph_run_lossless(tmp_path, local_ray
             assert cv2.PSNR(got, want) >= 40.0, i
         else:
             assert (got == want).all(), i
+
+
+def test_chunks_are_even_cover_every_frame_once_and_warm_up_only_where_there_is_a_past():
+    for total, fps, seconds in ((600, 30.0, 5.0), (1, 30.0, 30.0), (901, 29.97, 30.0), (100, 25.0, 1.3)):
+        chunks = plan_chunks(0, total, fps, seconds, warmup=30)
+        assert [c.index for c in chunks] == list(range(len(chunks)))
+        assert chunks[0].first == 0 and chunks[0].warmup == 0
+        assert all(a.first + a.frames == b.first for a, b in pairwise(chunks))  # no gap, no overlap
+        assert chunks[-1].first + chunks[-1].frames == total
+        assert max(c.frames for c in chunks) - min(c.frames for c in chunks) <= 1
+        assert all(c.warmup == min(30, c.first) for c in chunks)
+    assert len(plan_chunks(0, 901, 29.97, 30.0, 30)) == 1  # 30.06 s: no 1-frame chunk at the end
 
 
 def test_a_chunk_seeks_to_its_first_frame_by_timestamp_exactly(tmp_path):
