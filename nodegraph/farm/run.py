@@ -131,7 +131,12 @@ def run_farm(graph: Graph, inputs: list[str], out_dir: str, *, address: str | No
 
 def _render(ray, graph, media, plugin, chunks: list[Chunk], marks: list[list], outputs: list[FarmOutput],
             report: FarmReport, max_retries: int, cpus_per_task: int, progress, watch) -> None:
-    board = ray.remote(num_cpus=0)(ChunkBoard).remote()
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    # the board lives beside this driver (losing that machine ends the run anyway); restarted if it dies
+    beside = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
+    board = ray.remote(ChunkBoard).options(num_cpus=0, max_restarts=-1, max_task_retries=-1,
+                                           scheduling_strategy=beside).remote()
     task = ray.remote(run_chunk).options(num_cpus=cpus_per_task, max_retries=max_retries, retry_exceptions=False)
     preset, base_dir = presets.to_dict(graph), str(graph.base_dir)
     pending = {task.remote(ChunkJob(preset, base_dir, media, report.inputs[c.input].input, outputs[c.input].extension,
