@@ -175,5 +175,5 @@ def _result(ray, ref) -> dict:
             raise InvalidInput(str(cause)) from None
         raise RunFailed(str(cause)) from None
     except ray.exceptions.RayError as e:  # the worker died more often than --max-retries allows
-        raise RunFailed(f"a chunk task failed {e.__class__.__name__}: {e}; raise --max-retries or look at the "
-                        "workers' logs (`ray logs`)") from None
+        raise RunFailed(f"a chunk's task was lost more often than --max-retries allows ({type(e).__name__}: {e}); "
+                        "raise --max-retries, or look at the workers' logs (`ray logs`)") from None
