@@ -3,6 +3,7 @@ joined by remuxing, compared with `nodegraph run`; a Ray worker killed mid-chunk
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -24,6 +25,7 @@ from test_outputs import clip_with_audio, probe
 
 from nodegraph import preset as presets
 from nodegraph.cli import main
+from nodegraph.errors import RunFailed
 from nodegraph.farm.cutting import plan_chunks
 from nodegraph.farm.run import run_farm
 from nodes import farm_video
@@ -127,6 +129,21 @@ def test_a_killed_ray_worker_is_retried_and_the_file_is_complete(tmp_path, local
     first = report.to_json()["inputs"][0]["chunks"][0]
     assert first["tries"] == 2 and first["pid"] != killed[0]
     assert not list(Path(tempfile.gettempdir()).glob(f"nodegraph-farm-{killed[0]}-*"))  # its scratch folder went
+
+
+def test_a_chunk_lost_more_often_than_max_retries_fails_the_run_and_writes_nothing(tmp_path, local_ray):
+    clip = write_clip(tmp_path / "paced.mp4", frames=60, fps=30, codec="h264")
+    graph = presets.load(farm_preset(tmp_path, codec="h264", ext=".mp4", realtime=True))
+
+    def kill_every_chunk(board):
+        for state in board.values():
+            if state["frames"] >= 5:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(state["pid"], signal.SIGKILL)
+
+    with pytest.raises(RunFailed, match="--max-retries"):
+        run_farm(graph, [clip], str(tmp_path / "farm"), chunk_seconds=2.0, max_retries=0, watch=kill_every_chunk)
+    assert os.listdir(tmp_path / "farm") == []
 
 
 def test_ctrl_c_cancels_the_tasks_and_leaves_no_output(tmp_path):
