@@ -291,9 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="run graphs in the editor's own process instead of one process per stage")
     edit.set_defaults(func=cmd_edit)
 
-    from . import models_cmd
+    from . import farm_cmd, models_cmd
 
     models_cmd.add_parser(sub)
+    farm_cmd.add_parser(sub)
     return parser
 
 

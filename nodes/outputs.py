@@ -81,6 +81,8 @@ class VideoFileOutput(Node):
         "keep_audio": Bool(True, help="copy the source video's audio track into the file (in realtime mode "
                                       "dropped frames put it out of sync)"),
         "disclose": Bool(True, help=f"tag the file as synthetic (metadata comment '{SYNTHETIC_TAG}')"),
+        "skip_first": Int(0, 100_000_000, default=0, help="frames received but not written: the warm-up that "
+                                                         "`nodegraph farm` runs before each chunk"),
     }
     heavy = True
     cost_ms = 3.0  # libx264 ultrafast at 640x480 on one core; larger frames cost more
@@ -114,6 +116,8 @@ class VideoFileOutput(Node):
         return f"it holds {count_frames(path)} frames (up to its last whole fragment)"
 
     def process(self, frame):
+        if self.frame_id < self.skip_first:
+            return {}
         try:
             self._guard.check()
         except RunFailed as e:

@@ -70,6 +70,10 @@ class VideoSource(Node):
         "path": Path(role="input", extensions=list(VIDEO_EXTENSIONS), help="the video file to read"),
         "start": Int(0, 100_000_000, default=0, help="the first frame to read (0: the first of the file); exact "
                                                     "whatever the keyframes and frame rate"),
+        # 2**31 - 1: the editor's integer fields are 32-bit
+        "start_pts": Int(-1, 2**31 - 1, default=-1, help="for `nodegraph farm`: the start frame's timestamp (in "
+                                                        "the stream's time base), so the file is not read from "
+                                                        "its beginning to find it; -1 finds it"),
         "loop": Bool(False, help="start again at the end instead of stopping"),
         "realtime": Bool(False, help="pace frames at the file's own timestamps, as a camera would"),
         "max_size": Int(0, 16384, default=4096, help=MAX_SIZE_HELP),
@@ -93,7 +97,7 @@ class VideoSource(Node):
         self._pacer = Pacer()
 
     def _open(self):
-        self.reader = VideoReader(self.path, self.start)
+        self.reader = VideoReader(self.path, self.start, self.start_pts if self.start_pts >= 0 else None)
         self._fps = self.reader.fps
 
     def length(self):

@@ -76,9 +76,11 @@ def encoder_options(encoder: str, quality: int, speed: str) -> dict[str, str]:
 
 
 class VideoReader:
-    """The frames of a video file as BGR arrays with their time (s), from frame `start` exactly."""
+    """The frames of a video file as BGR arrays with their time (s), from frame `start` exactly. Finding frame
+    `start` reads every packet of the file; a caller that knows that frame's timestamp (`start_pts`, in the
+    stream's time base, as `frame_timestamps` gives it) seeks straight to it instead."""
 
-    def __init__(self, path: str, start: int = 0):
+    def __init__(self, path: str, start: int = 0, start_pts: int | None = None):
         self.path = path
         with ffmpeg_logs() as logs:
             try:
@@ -95,7 +97,9 @@ class VideoReader:
         self.fps = float(rate) if rate and 1.0 <= float(rate) <= 1000.0 else 30.0
         self.frames = (self.stream.frames - start) if self.stream.frames > start else None
         self.is_picture = self.container.format.name.endswith("_pipe") or self.container.format.name == "image2"
-        self._start_pts = self._pts_of(start) if start else None
+        self._start_pts = start_pts if start_pts is not None else (self._pts_of(start) if start else None)
+        if self._start_pts is not None:
+            self._seek_before(self._start_pts)
         self._decoded = self._decode()
 
     def _pts_of(self, index: int) -> int:
@@ -103,8 +107,19 @@ class VideoReader:
         times = sorted(p.pts for p in self.container.demux(self.stream) if p.pts is not None)
         if index >= len(times):
             raise InvalidInput(f"{self.path}: start frame {index} is past the end (the file has {len(times)} frames)")
-        self.container.seek(times[index], stream=self.stream, backward=True)
         return times[index]
+
+    def _seek_before(self, pts: int) -> None:
+        """Seek to a keyframe shown at or before `pts`. Demuxers seek by decoding time, which with B-frames (the
+        pictures stored out of order) can land on the keyframe just after the frames before it: step back."""
+        target = pts
+        for _ in range(100):
+            self.container.seek(target, stream=self.stream, backward=True)
+            landed = next((p for p in self.container.demux(self.stream) if p.pts is not None), None)
+            if landed is None or landed.pts <= pts or landed.dts is None or landed.dts - 1 >= target:
+                break
+            target = landed.dts - 1
+        self.container.seek(target, stream=self.stream, backward=True)
 
     def _decode(self):
         to_bgr = VideoReformatter()  # one for the whole stream: a new one a frame costs 1 ms at 640x480
@@ -123,6 +138,14 @@ class VideoReader:
     def close(self) -> None:
         self._decoded.close()
         self.container.close()
+
+
+def frame_timestamps(path: str) -> list[int]:
+    """The presentation timestamp of every frame that decodes, in order (the stream's time base): frame i
+    begins at the i-th. Reads every packet once, decodes only the last group of pictures."""
+    with av.open(path) as container:
+        times = sorted(p.pts for p in container.demux(container.streams.video[0]) if p.pts is not None and p.size)
+    return times[:count_frames(path)]
 
 
 def count_frames(path: str) -> int:

@@ -1,0 +1,96 @@
+"""Progress across the cluster: a small Ray actor (the board) that every chunk task tells where it is, and
+what the command makes of it: one bar (frames done, fps, time left) and the `--stats-json` record (per
+chunk: its range, time, tries and the worker it ran on)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+from .cutting import Chunk
+
+
+class ChunkBoard:
+    """Lives in the cluster as an actor; a task that dies and is retried starts its chunk again from 0."""
+
+    def __init__(self):
+        self.chunks: dict[str, dict] = {}
+
+    def started(self, key: str, pid: int, ip: str, node: str) -> None:
+        tries = self.chunks.get(key, {}).get("tries", 0) + 1
+        self.chunks[key] = {"frames": 0, "tries": tries, "pid": pid, "ip": ip, "node": node}
+
+    def advanced(self, key: str, frames: int) -> None:
+        if key in self.chunks:
+            self.chunks[key]["frames"] = frames
+
+    def read(self) -> dict[str, dict]:
+        return self.chunks
+
+
+@dataclass
+class InputRecord:
+    """One input of a farm run: its output, its chunks and how long each took where."""
+
+    input: str
+    output: str
+    frames: int
+    fps: float
+    chunks: list[dict] = field(default_factory=list)
+    join_s: float | None = None
+    done: bool = False
+
+
+@dataclass
+class FarmReport:
+    """What a farm run did; `to_json()` is what `--stats-json` writes."""
+
+    address: str
+    ray_start_s: float = 0.0
+    elapsed_s: float = 0.0
+    inputs: list[InputRecord] = field(default_factory=list)
+    interrupted: bool = False
+    error: str = ""
+
+    @property
+    def frames(self) -> int:
+        return sum(record.frames for record in self.inputs if record.done)
+
+    def add_chunks(self, chunks: list[Chunk]) -> None:
+        for chunk in chunks:
+            self.inputs[chunk.input].chunks.append({"index": chunk.index, "first": chunk.first,
+                                                    "frames": chunk.frames, "warmup": chunk.warmup})
+
+    def chunk_done(self, chunk: Chunk, result: dict, board: dict) -> None:
+        record = self.inputs[chunk.input].chunks[chunk.index]
+        seen = board.get(chunk.key, {})
+        record.update(seconds=result["seconds"], node_errors=result["errors"], tries=seen.get("tries", 1),
+                      ip=seen.get("ip"), node=seen.get("node"), pid=seen.get("pid"))
+
+    def to_json(self) -> dict:
+        fps = self.frames / self.elapsed_s if self.elapsed_s > 0 else 0.0
+        return {"address": self.address, "ray_start_s": round(self.ray_start_s, 3),
+                "elapsed_s": round(self.elapsed_s, 3), "frames": self.frames, "fps": round(fps, 2),
+                "interrupted": self.interrupted, "error": self.error,
+                "workers": sorted({c["ip"] for r in self.inputs for c in r.chunks if c.get("ip")}),
+                "inputs": [asdict(record) for record in self.inputs]}
+
+    def summary_line(self) -> str:
+        state = "interrupted" if self.interrupted else ("failed" if self.error else "done")
+        done = sum(record.done for record in self.inputs)
+        workers = len(self.to_json()["workers"])
+        return (f"{state}: {done} of {len(self.inputs)} inputs, {self.frames} frames in {self.elapsed_s:.1f} s "
+                f"on {workers} worker{'s' * (workers != 1)} (Ray start-up {self.ray_start_s:.1f} s)")
+
+
+class FramesDone:
+    """Frames done across the cluster: whole chunks that came back plus where the running ones are."""
+
+    def __init__(self, total: int):
+        self.total, self.finished, self.start = total, 0, time.monotonic()
+
+    def chunk_back(self, chunk: Chunk) -> None:
+        self.finished += chunk.frames
+
+    def count(self, board: dict[str, dict], pending: set[str]) -> int:
+        return self.finished + sum(board[key]["frames"] for key in pending if key in board)

@@ -1,0 +1,179 @@
+"""The farm run: check everything that can be checked here (preset, inputs, outputs), connect to Ray (a local
+one started for this run without an address, else the cluster at the address), send one task per chunk,
+follow them on one bar, join each input's chunks as soon as they are all back, and on Ctrl-C or a failure
+cancel every task and leave no output that looks complete."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+
+from .. import preset as presets
+from ..errors import InvalidInput, RunFailed
+from ..graph import Graph
+from ..registry import default_registry
+from . import plugins
+from .cutting import Chunk, plan_chunks
+from .joining import FarmOutput, output_paths
+from .progress import ChunkBoard, FarmReport, FramesDone, InputRecord
+from .tasks import ChunkJob, run_chunk
+
+log = logging.getLogger("nodegraph")
+
+POLL_S = 0.2
+CONNECT_TIMEOUT_S = 5.0
+INSTALL_HINT = "pip install 'nodegraph[farm]'"
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise InvalidInput(f"`nodegraph farm` runs on Ray, which is not installed: {INSTALL_HINT}") from None
+    return ray
+
+
+def check_reachable(address: str) -> None:
+    """A HOST:PORT (or ray://HOST:PORT) that does not answer is said within seconds; Ray itself would retry
+    for minutes. `auto` is Ray's to find."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if address == "auto" or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as e:
+        raise InvalidInput(f"--address {address}: nothing answers there ({e.strerror or e}); is the cluster up "
+                           "(`ray start --head` on its head machine) and the port open?") from None
+
+
+def connect(ray, address: str | None, cpus: int | None) -> bool:
+    """Join the cluster at `address`, or start a local Ray (with `cpus` cores) when there is none; True when
+    this run started Ray (and so shuts it down). An already connected driver (a test, a notebook) is reused."""
+    if ray.is_initialized():
+        return False
+    if address:
+        check_reachable(address)
+    try:
+        if address:
+            ray.init(address=address, logging_level=logging.WARNING)
+        else:
+            # "local": a Ray of its own, even where `ray start` left a cluster (another user's, on a shared machine)
+            ray.init(address="local", num_cpus=cpus, include_dashboard=False, logging_level=logging.WARNING)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        where = f"the Ray cluster at {address}" if address else "a local Ray"
+        hint = " (start one with `ray start --head`, or leave --address out for a local one)" if address else ""
+        raise InvalidInput(f"--address: cannot connect to {where}: {e}{hint}") from None
+    return True
+
+
+def check_preset(graph: Graph, media: plugins.FarmMedia, plugin, inputs: list[str], targets: list) -> None:
+    """The preset validated with each input and output in place, before any task."""
+    registry = default_registry()
+    for path, target in zip(inputs, targets, strict=True):
+        trial = graph.copy()
+        plugin.set_chunk(trial, media.source, media.output, path, 0, 0, str(target))
+        problems = trial.validate(registry)
+        if problems:
+            raise InvalidInput(f"the preset cannot run on {path}:\n  " + "\n  ".join(map(str, problems)))
+
+
+def run_farm(graph: Graph, inputs: list[str], out_dir: str, *, address: str | None = None,
+             chunk_seconds: float = 30.0, warmup: int = 30, max_retries: int = 3, cpus: int | None = None,
+             cpus_per_task: int = 1, progress: Callable | None = None,
+             watch: Callable[[dict], None] | None = None) -> FarmReport:
+    """Render every input with the preset on Ray; `progress(done, total, elapsed)` draws the bar, `watch(board)`
+    sees the chunks' state (pid, worker, frames, tries) at each poll. InvalidInput before any task starts."""
+    ray = import_ray()  # first: without Ray, nothing is looked at or made
+    inputs = [os.path.abspath(path) for path in inputs]
+    registry = default_registry()
+    media = plugins.claim(graph, registry)
+    plugin = plugins.load(media.plugin)
+    extension = plugin.output_extension(graph, media.output)
+    probed = [plugin.probe(path) for path in inputs]  # a missing or unreadable input: said before anything
+    marks = [found[2] for found in probed]
+    targets = output_paths(inputs, out_dir, extension)
+    check_preset(graph, media, plugin, inputs, targets)
+    report = FarmReport(address=address or "local")
+    report.inputs = [InputRecord(path, str(target), frames, fps)
+                     for path, target, (frames, fps, _) in zip(inputs, targets, probed, strict=True)]
+    chunks = [chunk for i, (frames, fps, _) in enumerate(probed)
+              for chunk in plan_chunks(i, frames, fps, chunk_seconds, warmup)]
+    report.add_chunks(chunks)
+    outputs: list[FarmOutput] = []
+    started = time.monotonic()
+    try:
+        for record, target in zip(report.inputs, targets, strict=True):
+            outputs.append(FarmOutput(target, len(record.chunks), extension))
+        started_here = connect(ray, address, cpus)
+        report.ray_start_s = time.monotonic() - started
+        try:
+            _render(ray, graph, media, plugin, chunks, marks, outputs, report, max_retries, cpus_per_task, progress,
+                    watch)
+        finally:
+            if started_here:
+                ray.shutdown()
+    except KeyboardInterrupt:
+        report.interrupted = True
+        raise
+    except RunFailed as e:
+        report.error = str(e)
+        raise
+    finally:
+        report.elapsed_s = time.monotonic() - started
+        for output, record in zip(outputs, report.inputs, strict=False):  # fewer outputs: one failed to lock
+            if not record.done:
+                output.discard()
+    return report
+
+
+def _render(ray, graph, media, plugin, chunks: list[Chunk], marks: list[list], outputs: list[FarmOutput],
+            report: FarmReport, max_retries: int, cpus_per_task: int, progress, watch) -> None:
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    # the board lives beside this driver (losing that machine ends the run anyway); restarted if it dies
+    beside = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
+    board = ray.remote(ChunkBoard).options(num_cpus=0, max_restarts=-1, max_task_retries=-1,
+                                           scheduling_strategy=beside).remote()
+    task = ray.remote(run_chunk).options(num_cpus=cpus_per_task, max_retries=max_retries, retry_exceptions=False)
+    preset, base_dir = presets.to_dict(graph), str(graph.base_dir)
+    pending = {task.remote(ChunkJob(preset, base_dir, media, report.inputs[c.input].input, outputs[c.input].extension,
+                                    c, cpus_per_task, marks[c.input][c.first - c.warmup]), board): c for c in chunks}
+    done = FramesDone(sum(record.frames for record in report.inputs))
+    try:
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=POLL_S)
+            state = ray.get(board.read.remote())
+            for ref in ready:
+                chunk = pending.pop(ref)
+                result = _result(ray, ref)
+                report.chunk_done(chunk, result, state)
+                done.chunk_back(chunk)
+                if outputs[chunk.input].add(chunk.index, result["data"]):
+                    record = report.inputs[chunk.input]
+                    record.join_s = round(outputs[chunk.input].join(plugin, graph, media, record.input), 3)
+                    record.done = True
+            if watch:
+                watch(state)
+            if progress:
+                progress(done.count(state, {c.key for c in pending.values()}), done.total,
+                         time.monotonic() - done.start)
+    finally:
+        for ref in pending:  # Ctrl-C or a failed chunk: nothing more runs for this run
+            ray.cancel(ref, force=True)
+
+
+def _result(ray, ref) -> dict:
+    """A chunk's result; a task's own error (bad model, node failure) comes out as the error it raised."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as e:
+        cause = e.cause if isinstance(e.cause, Exception) else e
+        if isinstance(cause, InvalidInput):
+            raise InvalidInput(str(cause)) from None
+        raise RunFailed(str(cause)) from None
+    except ray.exceptions.RayError as e:  # the worker died more often than --max-retries allows
+        raise RunFailed(f"a chunk's task was lost more often than --max-retries allows ({type(e).__name__}: {e}); "
+                        "raise --max-retries, or look at the workers' logs (`ray logs`)") from None

@@ -1,0 +1,93 @@
+"""`nodegraph farm PRESET INPUT... --out DIR`: the farm's command line (the work is in `nodegraph.farm`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import preset as presets
+from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, InvalidInput
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    from .cli import positive_int
+
+    farm = subparsers.add_parser(
+        "farm", help="run a preset over many video files on a Ray cluster, each cut into chunks",
+        description="Run PRESET on every INPUT (each takes the place of the preset's VideoSource) on a Ray "
+                    "cluster: each input is cut into chunks that run as Ray tasks, joined without re-encoding "
+                    "into DIR/<input name>.<the preset output's extension>. Needs `pip install 'nodegraph[farm]'`.")
+    farm.add_argument("preset", help="the preset file (JSON)")
+    farm.add_argument("inputs", nargs="+", metavar="INPUT", help="video files to render")
+    farm.add_argument("--out", required=True, metavar="DIR", help="the folder to write the outputs into")
+    farm.add_argument("--address", metavar="ADDR",
+                      help="the Ray cluster to join: auto (the one `ray start` began on this machine) or "
+                           "ray://HOST:10001; without it, a local Ray is started for this run")
+    farm.add_argument("--chunk-seconds", type=positive_float, default=30.0, metavar="S",
+                      help="about how long each chunk is (default 30): shorter spreads a short input over more "
+                           "workers, longer repeats the set-up and warm-up less often")
+    farm.add_argument("--warmup-frames", type=int, default=30, metavar="N",
+                      help="frames run before each chunk and dropped, so trackers and smoothing have their "
+                           "state at its first frame (default 30)")
+    farm.add_argument("--max-retries", type=int, default=3, metavar="N",
+                      help="how often a chunk whose worker died is run again (default 3)")
+    farm.add_argument("--cpus", type=positive_int, metavar="N",
+                      help="cores of the local Ray (without --address; default: all)")
+    farm.add_argument("--cpus-per-task", type=positive_int, default=1, metavar="N",
+                      help="cores each chunk gets; 1 runs it in one process, more in one process per stage")
+    farm.add_argument("--set", action="append", metavar="NODE.PARAM=VALUE", help="override a param (repeatable)")
+    farm.add_argument("--stats-json", metavar="FILE",
+                      help="write per-chunk times and the worker each chunk ran on here")
+    farm.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                      help="show a progress bar (default: when stderr is a terminal)")
+    farm.set_defaults(func=run)
+    return farm
+
+
+def run(args) -> int:
+    from .cli import ProgressBar, apply_overrides, check_stats_path
+    from .farm.run import run_farm
+
+    if args.warmup_frames < 0 or args.max_retries < 0:
+        raise InvalidInput("--warmup-frames and --max-retries must be 0 or more")
+    stats_path = check_stats_path(args.stats_json) if args.stats_json else None
+    graph = presets.load(args.preset)
+    apply_overrides(graph, args.set or [])
+    show = args.progress if args.progress is not None else sys.stderr.isatty()
+    bar = ProgressBar() if show else None
+    report = None
+    try:
+        report = run_farm(graph, args.inputs, args.out, address=args.address, chunk_seconds=args.chunk_seconds,
+                          warmup=args.warmup_frames, max_retries=args.max_retries, cpus=args.cpus,
+                          cpus_per_task=args.cpus_per_task, progress=bar)
+    except KeyboardInterrupt:
+        print("nodegraph: interrupted; no output of an unfinished input was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        if bar:
+            bar.finish()
+    if stats_path is not None:
+        stats_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+    print(report.summary_line(), file=sys.stderr)
+    failed: dict[str, int] = {}  # node id -> frames it failed on, over every chunk (as `run` counts them)
+    for record in report.inputs:
+        for chunk in record.chunks:
+            for node_id, count in chunk.get("node_errors", {}).items():
+                failed[node_id] = failed.get(node_id, 0) + count
+    for node_id, count in failed.items():
+        print(f"nodegraph: node '{node_id}' failed on {count} frames (they passed through; the workers' "
+              "messages above say why)", file=sys.stderr)
+    for record in report.inputs:
+        print(f"{record.output}: {record.frames} frames", file=sys.stdout)
+    return EXIT_FAILED if report.error else EXIT_OK

@@ -1,0 +1,123 @@
+"""What `nodegraph farm` needs to know about video (the `nodegraph.farm` entry point of the built-in library):
+which nodes of a preset read and write the video, how many frames an input has, how a chunk's range is set on
+the preset, and how chunk files are joined without re-encoding, with the input's audio and the disclosure tag."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from nodegraph.errors import InvalidInput
+from nodegraph.graph import Graph
+from nodegraph.params import Path as PathParam
+from nodegraph.registry import Registry
+
+from .media import check_readable_file, check_utf8_path
+from .video_io import CONTAINERS, FLUSHED, FRAGMENTED, AudioCopy, VideoReader, frame_timestamps
+
+SOURCE, OUTPUT = "VideoSource", "VideoFileOutput"
+START_PTS_MAX = 2**31 - 1  # VideoSource.start_pts's range
+
+
+def claim(graph: Graph, registry: Registry) -> tuple[str, str] | None:
+    """(source node id, output node id) when the preset reads one video file and writes one; None when it has
+    no VideoSource (another plugin may take it). Raises InvalidInput for a preset the farm cannot cut."""
+    sources = [node_id for node_id, spec in graph.nodes.items() if spec.type == SOURCE]
+    if not sources:
+        return None
+    outputs = [node_id for node_id, spec in graph.nodes.items() if spec.type == OUTPUT]
+    if len(sources) > 1:
+        raise InvalidInput(f"the preset reads {len(sources)} videos ({', '.join(sources)}); the farm cuts one "
+                           "input into chunks: keep one VideoSource")
+    if len(outputs) != 1:
+        raise InvalidInput(f"the preset writes {len(outputs)} VideoFileOutput files; the farm writes one video "
+                           "per input: keep exactly one VideoFileOutput")
+    for node_id, spec in graph.nodes.items():
+        cls = registry.get(spec.type)
+        writes = cls is not None and any(isinstance(p, PathParam) and p.role == "output" for p in cls.params.values())
+        if writes and node_id != outputs[0]:
+            raise InvalidInput(f"node '{node_id}' ({spec.type}) writes files too; every chunk would write them "
+                               "over each other: remove it, or run this preset with `nodegraph run`")
+    if graph.nodes[sources[0]].params.get("start"):
+        raise InvalidInput(f"node '{sources[0]}' (VideoSource): start is {graph.nodes[sources[0]].params['start']}; "
+                           f"the farm renders whole inputs: set it to 0 (--set {sources[0]}.start=0)")
+    if graph.nodes[sources[0]].params.get("loop"):
+        raise InvalidInput(f"node '{sources[0]}' (VideoSource): loop is on, so the video never ends; turn it off "
+                           f"(--set {sources[0]}.loop=false)")
+    return sources[0], outputs[0]
+
+
+def output_extension(graph: Graph, output_id: str) -> str:
+    """The extension of the files the farm writes: the preset's output's (.mp4 when it has none)."""
+    suffix = Path(graph.nodes[output_id].params.get("path") or "out.mp4").suffix.lower()
+    return suffix if suffix in CONTAINERS else ".mp4"
+
+
+def probe(path: str) -> tuple[int, float, list[int]]:
+    """(frames, fps, each frame's timestamp) of an input, read before any task starts; InvalidInput names the
+    file otherwise. A chunk's task seeks straight to its first frame's timestamp (see `set_chunk`)."""
+    check_readable_file(path)
+    check_utf8_path(path)
+    reader = VideoReader(path)
+    fps, first = reader.fps, reader.read()
+    reader.close()
+    times = frame_timestamps(path) if first is not None else []
+    if not times:
+        raise InvalidInput(f"{path}: no frame could be decoded: the file is damaged, empty, or not a video")
+    return len(times), fps, times
+
+
+def set_chunk(graph: Graph, source_id: str, output_id: str, input_path: str, first: int, warmup: int,
+              chunk_path: str, mark: int | None = None) -> None:
+    """Make the preset read `input_path` from frame `first - warmup` (whose timestamp, from `probe`, is `mark`)
+    and write to `chunk_path`, dropping the `warmup` frames run before the chunk (trackers and smoothing get
+    their state from them). The chunk has no audio: the join copies it from the input once."""
+    graph.set_param(source_id, "path", input_path)
+    graph.set_param(source_id, "start", first - warmup)
+    fits = mark is not None and mark <= START_PTS_MAX  # past it (hours at a 90 kHz time base) the source finds it
+    graph.set_param(source_id, "start_pts", mark if fits else -1)
+    graph.set_param(output_id, "path", chunk_path)
+    graph.set_param(output_id, "skip_first", warmup)
+    graph.set_param(output_id, "keep_audio", False)
+
+
+def join(chunks: list[str], target: str, container_ext: str, graph: Graph, output_id: str,
+         input_path: str) -> int:
+    """Remux the chunk files, in order, into `target` (no re-encoding): each chunk's timestamps go on from the
+    end of the one before. The input's audio is copied when the preset's output keeps audio, and the chunks'
+    metadata comment (the disclosure tag) is kept. Returns the frames written."""
+    keep_audio = graph.nodes[output_id].params.get("keep_audio", True)
+    options = FRAGMENTED if container_ext in (".mp4", ".mov") else FLUSHED
+    frames = 0
+    with av.open(chunks[0]) as first, av.open(target, "w", format=CONTAINERS[container_ext],
+                                              options=options) as out:
+        comment = next((value for key, value in first.metadata.items() if key.lower() == "comment"), None)
+        if comment:
+            out.metadata["comment"] = comment
+        template = first.streams.video[0]
+        rate = template.average_rate or template.guessed_rate
+        stream = out.add_stream_from_template(template)
+        audio = AudioCopy(input_path, out) if keep_audio else None
+        offset = Fraction(0)  # seconds: where the next chunk begins
+        for path in chunks:
+            with av.open(path) as chunk:
+                video = chunk.streams.video[0]
+                shift = round(offset / video.time_base)
+                count = 0
+                for packet in chunk.demux(video):
+                    if packet.dts is None:  # the demuxer's empty packet at the end
+                        continue
+                    packet.pts += shift
+                    packet.dts += shift
+                    packet.stream = stream
+                    out.mux(packet)
+                    count += 1
+                    if audio is not None:
+                        audio.feed(float(packet.pts * video.time_base))
+            frames += count
+            offset += Fraction(count) / rate
+        if audio is not None:
+            audio.finish(float(offset))
+    return frames

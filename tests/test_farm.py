@@ -1,0 +1,240 @@
+"""`nodegraph farm` on a real local Ray (ray.init(num_cpus=2)): chunks cut, rendered by real Ray workers,
+joined by remuxing, compared with `nodegraph run`; a Ray worker killed mid-chunk; bad inputs refused."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from itertools import pairwise
+from pathlib import Path
+
+import cv2
+import pytest
+import ray
+from clips import frame_index, indexed_frame, read_frames, write_clip
+from conftest import REPO, run_cli
+from swap_models import dfm_model
+from test_cli import node, write_preset
+from test_outputs import clip_with_audio, probe
+
+from nodegraph import preset as presets
+from nodegraph.cli import main
+from nodegraph.errors import RunFailed
+from nodegraph.farm.cutting import plan_chunks
+from nodegraph.farm.run import run_farm
+from nodes import farm_video
+from nodes.outputs import SYNTHETIC_TAG
+from nodes.video_io import VideoReader, VideoWriter
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray for the module; `nodegraph farm` run in this process joins it instead of starting its own."""
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+    yield
+    ray.shutdown()
+
+
+def farm_preset(tmp_path, codec="ffv1", ext=".mkv", **source):
+    """A cheap chain with a filter whose output depends on every pixel: source -> median blur -> file."""
+    return write_preset(tmp_path / "farm.json", [
+        node("src", "VideoSource", path="unused.mp4", **source),
+        node("adjust", "FrameAdjuster", median_blur=3, brightness=10),
+        node("out", "VideoFileOutput", path=f"out/result{ext}", codec=codec)],
+        [("src.frame", "adjust.frame"), ("adjust.frame", "out.frame")])
+
+
+def indices(path) -> list[int]:
+    return [frame_index(frame) for frame in read_frames(path)]
+
+
+def test_600_frames_in_4_chunks_match_nodegraph_run_lossless(tmp_path, local_ray):
+    clip = write_clip(tmp_path / "clip.mkv", frames=600, codec="ffv1")
+    preset = farm_preset(tmp_path)
+    stats = tmp_path / "stats.json"
+    code = main(["farm", str(preset), clip, "--out", str(tmp_path / "farm"), "--chunk-seconds", "5",
+                 "--warmup-frames", "10", "--stats-json", str(stats), "--no-progress"])
+    assert code == 0
+    farmed = read_frames(tmp_path / "farm" / "clip.mkv")
+    assert [frame_index(f) for f in farmed] == list(range(600))
+    record = json.loads(stats.read_text())
+    chunks = record["inputs"][0]["chunks"]
+    assert [(c["first"], c["frames"], c["warmup"]) for c in chunks] == [(0, 150, 0), (150, 150, 10),
+                                                                       (300, 150, 10), (450, 150, 10)]
+    assert all(c["ip"] and c["pid"] and c["tries"] == 1 and c["seconds"] > 0 for c in chunks)
+
+    reference = tmp_path / "run.mkv"
+    result = run_cli("run", preset, "--mode", "lossless", "--set", f"src.path={clip}", "--set",
+                     f"out.path={reference}")
+    assert result.returncode == 0, result.stderr
+    expected = read_frames(reference)
+    assert len(expected) == 600
+    joins = {c["first"] + d for c in chunks[1:] for d in (-1, 0)}
+    for i, (got, want) in enumerate(zip(farmed, expected, strict=True)):
+        if i in joins:
+            assert cv2.PSNR(got, want) >= 40.0, i
+        else:
+            assert (got == want).all(), i
+
+
+def test_chunks_are_even_cover_every_frame_once_and_warm_up_only_where_there_is_a_past():
+    for total, fps, seconds in ((600, 30.0, 5.0), (1, 30.0, 30.0), (901, 29.97, 30.0), (100, 25.0, 1.3)):
+        chunks = plan_chunks(0, total, fps, seconds, warmup=30)
+        assert [c.index for c in chunks] == list(range(len(chunks)))
+        assert chunks[0].first == 0 and chunks[0].warmup == 0
+        assert all(a.first + a.frames == b.first for a, b in pairwise(chunks))  # no gap, no overlap
+        assert chunks[-1].first + chunks[-1].frames == total
+        assert max(c.frames for c in chunks) - min(c.frames for c in chunks) <= 1
+        assert all(c.warmup == min(30, c.first) for c in chunks)
+    assert len(plan_chunks(0, 901, 29.97, 30.0, 30)) == 1  # 30.06 s: no 1-frame chunk at the end
+
+
+def test_a_chunk_seeks_to_its_first_frame_by_timestamp_exactly(tmp_path):
+    """The timestamps the driver's probe hands to each task find the same frames as counting from the start,
+    with B-frames (pictures stored out of order), where a seek by decoding time lands a keyframe too late."""
+    path = str(tmp_path / "bframes.mp4")
+    writer = VideoWriter(path, ".mp4", "h264", 30.0, 23, "medium", False, None, None, path)
+    for i in range(90):
+        writer.write(indexed_frame(i))
+    writer.close()
+    frames, _, times = farm_video.probe(path)
+    assert frames == len(times) == 90
+    for start in (0, 1, 28, 29, 30, 31, 59, 77, 89):  # 28, 29, 59: shown before a keyframe, decoded after it
+        for start_pts in (times[start], None):  # handed over by the driver, or found by the reader
+            reader = VideoReader(path, start, start_pts)
+            assert [frame_index(image) for image, _ in iter(reader.read, None)] == list(range(start, 90))
+            reader.close()
+
+
+def test_a_killed_ray_worker_is_retried_and_the_file_is_complete(tmp_path, local_ray):
+    clip = write_clip(tmp_path / "paced.mp4", frames=120, fps=30, codec="h264")
+    graph = presets.load(farm_preset(tmp_path, codec="h264", ext=".mp4", realtime=True))  # 2 s a chunk
+    killed = []
+
+    def kill_first_chunk(board):
+        state = board.get("0:0")
+        if not killed and state and state["frames"] >= 10:
+            os.kill(state["pid"], signal.SIGKILL)
+            killed.append(state["pid"])
+
+    report = run_farm(graph, [clip], str(tmp_path / "farm"), chunk_seconds=2.0, warmup=5, watch=kill_first_chunk)
+    assert killed
+    assert indices(tmp_path / "farm" / "paced.mp4") == list(range(120))
+    first = report.to_json()["inputs"][0]["chunks"][0]
+    assert first["tries"] == 2 and first["pid"] != killed[0]
+    assert not list(Path(tempfile.gettempdir()).glob(f"nodegraph-farm-{killed[0]}-*"))  # its scratch folder went
+
+
+def test_a_chunk_lost_more_often_than_max_retries_fails_the_run_and_writes_nothing(tmp_path, local_ray):
+    clip = write_clip(tmp_path / "paced.mp4", frames=60, fps=30, codec="h264")
+    graph = presets.load(farm_preset(tmp_path, codec="h264", ext=".mp4", realtime=True))
+
+    def kill_every_chunk(board):
+        for state in board.values():
+            if state["frames"] >= 5:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(state["pid"], signal.SIGKILL)
+
+    with pytest.raises(RunFailed, match="--max-retries"):
+        run_farm(graph, [clip], str(tmp_path / "farm"), chunk_seconds=2.0, max_retries=0, watch=kill_every_chunk)
+    assert os.listdir(tmp_path / "farm") == []
+
+
+def test_ctrl_c_cancels_the_tasks_and_leaves_no_output(tmp_path):
+    clip = write_clip(tmp_path / "long.mp4", frames=300, codec="h264")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    farm = subprocess.Popen([sys.executable, "-m", "nodegraph.cli", "farm", str(farm_preset(tmp_path)), clip,
+                             "--out", str(tmp_path / "farm"), "--chunk-seconds", "2", "--set", "src.realtime=true",
+                             "--cpus", "2", "--progress"], stderr=subprocess.PIPE, text=True, env=env)
+    seen = ""
+    while "frames" not in seen:  # the bar is up: the tasks are sent
+        char = farm.stderr.read(1)
+        assert char, f"the farm ended before its first frame: {seen}"
+        seen += char
+    farm.send_signal(signal.SIGINT)
+    _, err = farm.communicate(timeout=60)
+    assert farm.returncode == 130, err
+    assert "interrupted" in err
+    assert os.listdir(tmp_path / "farm") == []  # no output, no partial file, no lock
+
+
+def test_two_inputs_at_once_keep_audio_and_tag(tmp_path, local_ray):
+    voiced = clip_with_audio(tmp_path / "voiced.mp4", frames=90, fps=30)
+    plain = write_clip(tmp_path / "plain.mp4", frames=45, codec="h264")
+    preset = farm_preset(tmp_path, codec="h264", ext=".mp4")
+    code = main(["farm", str(preset), str(voiced), plain, "--out", str(tmp_path / "farm"), "--chunk-seconds", "1",
+                 "--no-progress"])
+    assert code == 0
+    assert indices(tmp_path / "farm" / "voiced.mp4") == list(range(90))
+    assert indices(tmp_path / "farm" / "plain.mp4") == list(range(45))
+    voiced_out = probe(tmp_path / "farm" / "voiced.mp4")
+    assert voiced_out["comment"] == SYNTHETIC_TAG
+    assert voiced_out["audio_seconds"] == pytest.approx(3.0, abs=0.1)
+    assert sorted(os.listdir(tmp_path / "farm")) == ["plain.mp4", "voiced.mp4"]  # no lock, no partial left
+
+
+def test_a_chunk_given_two_cores_runs_in_the_multiprocess_runtime(tmp_path, local_ray):
+    clip = write_clip(tmp_path / "clip.mp4", frames=60, codec="h264")
+    graph = presets.load(farm_preset(tmp_path, codec="h264", ext=".mp4"))
+    report = run_farm(graph, [clip], str(tmp_path / "farm"), chunk_seconds=1.0, warmup=5, cpus_per_task=2)
+    assert indices(tmp_path / "farm" / "clip.mp4") == list(range(60))
+    assert [c["tries"] for c in report.to_json()["inputs"][0]["chunks"]] == [1, 1]
+
+
+def test_a_worker_without_the_model_names_it_and_fails_with_exit_2(tmp_path, local_ray, monkeypatch, capsys):
+    """The model is in a folder only this driver knows (NODEGRAPH_MODELS set after Ray's workers took their
+    environment), as when a model was copied to the head machine and not to the workers."""
+    folder = tmp_path / "driver_models"
+    folder.mkdir()
+    dfm_model(folder / "standin_farm.dfm", res=64)  # a stand-in with the real tensor names: no real .dfm here
+    monkeypatch.setenv("NODEGRAPH_MODELS", str(folder))
+    preset = write_preset(tmp_path / "dfm.json", [
+        node("src", "VideoSource", path="unused.mp4"), node("detector", "FaceDetector"),
+        node("swap", "DFMSwapper", model="standin_farm.dfm"), node("out", "VideoFileOutput", path="out.mp4")],
+        [("src.frame", "detector.frame"), ("src.frame", "swap.frame"), ("detector.faces", "swap.faces"),
+         ("src.frame", "out.frame")])
+    clip = write_clip(tmp_path / "clip.mp4", frames=10)
+    assert main(["farm", str(preset), clip, "--out", str(tmp_path / "farm"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "worker " in err and "node 'swap' (DFMSwapper), model 'standin_farm.dfm'" in err and "not found" in err
+    assert os.listdir(tmp_path / "farm") == []
+
+
+def test_bad_inputs_exit_2_before_any_task(tmp_path, capsys):
+    preset = farm_preset(tmp_path)
+    not_video = tmp_path / "notes.mp4"
+    not_video.write_text("not a video")
+    for bad, said in ((tmp_path / "missing.mp4", "file not found"), (not_video, "not a video")):
+        assert main(["farm", str(preset), str(bad), "--out", str(tmp_path / "farm")]) == 2
+        err = capsys.readouterr().err
+        assert str(bad) in err and said in err
+    assert not (tmp_path / "farm").exists()  # refused before the outputs' folder was made
+    clip = write_clip(tmp_path / "clip.mp4", frames=10)
+    twin = tmp_path / "other"
+    twin.mkdir()
+    write_clip(twin / "clip.mp4", frames=10)
+    assert main(["farm", str(preset), clip, str(twin / "clip.mp4"), "--out", str(tmp_path / "farm")]) == 2
+    assert "would both be written" in capsys.readouterr().err
+    assert main(["farm", str(preset), clip, "--out", str(tmp_path), "--set", "out.path=x.mp4"]) == 2
+    assert "is the input" in capsys.readouterr().err  # DIR/clip.mp4 would be the input itself
+    assert main(["farm", str(preset), clip, "--out", clip]) == 2
+    assert "is a file; give a folder" in capsys.readouterr().err
+    assert main(["farm", str(preset), clip, "--out", str(tmp_path / "farm"), "--set", "src.start=5"]) == 2
+    assert "src.start=0" in capsys.readouterr().err
+
+
+def test_without_ray_installed_the_command_says_how_to_get_it(tmp_path):
+    clip = write_clip(tmp_path / "clip.mp4", frames=10)
+    code = ("import sys; sys.modules['ray'] = None\n"  # what Python does when ray is not installed
+            "from nodegraph.cli import main; sys.exit(main(sys.argv[1:]))")
+    result = subprocess.run([sys.executable, "-c", code, "farm", str(farm_preset(tmp_path)), clip, "--out",
+                             str(tmp_path / "farm")], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert result.returncode == 2
+    assert "pip install 'nodegraph[farm]'" in result.stderr
+    assert not (tmp_path / "farm").exists()
