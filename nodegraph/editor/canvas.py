@@ -71,6 +71,7 @@ class Canvas:
         self.compact = False  # port types left out (small zoom levels)
         self.collapsed: set[str] = set()  # nodes drawn without their body
         self.font = None  # the font for this zoom (a font bound to the node editor does not reach its nodes)
+        self._status_shown: tuple | None = None  # show_status's last arguments, for nodes drawn again
         with dpg.child_window(parent=parent, width=-INSPECTOR_WIDTH, height=-1, border=False, no_scrollbar=True,
                               drop_callback=self._on_drop, payload_type=PAYLOAD) as self.window:
             self.editor = dpg.add_node_editor(callback=self._on_link, delink_callback=self._on_delink,
@@ -118,6 +119,10 @@ class Canvas:
         for node_id in list(self.nodes):
             self._remove_node(node_id)
         self.sync()
+        if self._status_shown is not None:
+            # at once, not at the next status read: the nodes are measured in the next frames (to
+            # fit and lay them out), and their problem text makes them taller
+            self.show_status(*self._status_shown)
 
     def thumb_size(self) -> tuple[int, int]:
         return round(THUMB_SIZE[0] * self.zoom), round(THUMB_SIZE[1] * self.zoom)
@@ -223,6 +228,7 @@ class Canvas:
     def show_status(self, status: RunStatus, problems: dict[str | None, list[str]], pictured=frozenset()) -> None:
         """Stats and errors on every node: the run's when there is one, else validation problems.
         A node that ran but made no picture (`pictured`: those that did) says so over its thumbnail."""
+        self._status_shown = (status, problems, pictured)
         for node_id, view in self.nodes.items():
             node = status.nodes.get(node_id)
             note = EMPTY_NOTE if node is not None and node.frames and node_id not in pictured else ""

@@ -1,0 +1,75 @@
+"""Every preset opened in the real window at 1280x800 (Dear PyGui under Xvfb): no two nodes overlap
+as drawn, problem text and all, and every node is inside the canvas.
+
+Run directly, this file is the subprocess that drives the window (`python tests/test_editor_presets_fit.py drive`).
+"""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from test_editor_gui import display, gui_env  # noqa: F401  (the Xvfb fixture)
+
+REPO = Path(__file__).resolve().parent.parent
+PRESETS = sorted((REPO / "presets").glob("*.json"))
+
+pytestmark = pytest.mark.gui
+
+
+def overlaps(a, b) -> bool:
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
+def inside(rect, area) -> bool:
+    return area[0] <= rect[0] and area[1] <= rect[1] and \
+        rect[0] + rect[2] <= area[0] + area[2] and rect[1] + rect[3] <= area[1] + area[3]
+
+
+def test_every_preset_opens_at_1280x800_with_no_node_over_another_and_all_in_the_canvas(display, tmp_path):  # noqa: F811
+    result = subprocess.run([sys.executable, __file__, "drive"], cwd=tmp_path, env=gui_env(display, tmp_path),
+                            capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr
+    drawn = json.loads(result.stdout.strip().splitlines()[-1])
+    assert sorted(drawn) == sorted(p.stem for p in PRESETS)
+    for name, (canvas, rects, zoom) in drawn.items():
+        assert len(rects) >= 3 and zoom >= 0.4, (name, zoom)
+        for node_id, rect in rects.items():
+            assert rect[2] > 0 and rect[3] > 0, f"{name}: {node_id} was not drawn"
+            assert inside(rect, canvas), f"{name}: {node_id} at {rect} is not inside the canvas {canvas}"
+        placed = sorted(rects.items())
+        for i, (a, rect_a) in enumerate(placed):
+            for b, rect_b in placed[i + 1:]:
+                assert not overlaps(rect_a, rect_b), f"{name}: {a} {rect_a} overlaps {b} {rect_b}"
+
+
+def drive() -> None:
+    from nodegraph.editor.app import EditorApp
+    from nodegraph.editor.files import RecentFiles
+    from nodegraph.editor.state import EditorState
+
+    state = EditorState(recent=RecentFiles(Path.cwd() / "recent.json"), engine="sequential")
+    app = EditorApp(state, width=1280, height=800)
+    app.build()
+    drawn = {}
+    for path in PRESETS:
+        app.open(str(path))  # as File > Open does: fit, laid out again where too big to read
+        for _ in range(200):
+            app.frame()
+            if not app.view.fitting:
+                break
+        assert not app.view.fitting, f"{path.stem}: still fitting after 200 frames"
+        deadline = time.monotonic() + 0.5  # several status reads later: the text they bring changes nothing
+        while time.monotonic() < deadline:
+            app.frame()
+            time.sleep(0.02)
+        drawn[path.stem] = (app.canvas.screen_rect(), app.canvas.node_rects(), app.canvas.zoom)
+    app.close()
+    print(json.dumps(drawn))
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["drive"]:
+    sys.path.insert(0, str(REPO))
+    drive()
