@@ -33,7 +33,7 @@ def test_every_preset_opens_at_1280x800_with_no_node_over_another_and_all_in_the
                             capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr
     drawn = json.loads(result.stdout.strip().splitlines()[-1])
-    assert sorted(drawn) == sorted(p.stem for p in PRESETS)
+    assert sorted(drawn) == sorted([p.stem for p in PRESETS] + ["two_faces after a run"])
     for name, (canvas, rects, zoom) in drawn.items():
         assert len(rects) >= 3 and zoom >= 0.4, (name, zoom)
         for node_id, rect in rects.items():
@@ -54,18 +54,34 @@ def drive() -> None:
     app = EditorApp(state, width=1280, height=800)
     app.build()
     drawn = {}
-    for path in PRESETS:
-        app.open(str(path))  # as File > Open does: fit, laid out again where too big to read
+
+    def settle(name):
         for _ in range(200):
             app.frame()
             if not app.view.fitting:
                 break
-        assert not app.view.fitting, f"{path.stem}: still fitting after 200 frames"
+        assert not app.view.fitting, f"{name}: still fitting after 200 frames"
         deadline = time.monotonic() + 0.5  # several status reads later: the text they bring changes nothing
         while time.monotonic() < deadline:
             app.frame()
             time.sleep(0.02)
-        drawn[path.stem] = (app.canvas.screen_rect(), app.canvas.node_rects(), app.canvas.zoom)
+        drawn[name] = (app.canvas.screen_rect(), app.canvas.node_rects(), app.canvas.zoom)
+
+    for path in PRESETS:
+        app.open(str(path))  # as File > Open does: fit, laid out again where too big to read
+        settle(path.stem)
+    # a run's stats make nodes wider (text shrinks less than the zoom): the widest graph, after a run
+    app.open(str(REPO / "presets" / "two_faces.json"))
+    settle("two_faces")
+    assert state.start_run(frames=20)
+    deadline = time.monotonic() + 120
+    while state.running and time.monotonic() < deadline:
+        app.frame()
+        time.sleep(0.02)
+    assert not state.running, "the run did not finish in 120 s"
+    app.view.watch_now()
+    settle("two_faces after a run")
+    assert all(" ms " in view.stats_text for view in app.canvas.nodes.values()), "the nodes show no run stats"
     app.close()
     print(json.dumps(drawn))
 

@@ -27,6 +27,8 @@ PAN_STEP = 120  # px a key press pans
 RELAYOUTS = 6  # at most, per fit
 FIT_PASSES = 16  # measurements per fit, at most
 SIZE_SLACK = 1.05  # a layout leaves this much room: whole-pixel fonts round up
+PIN_ROOM = 6  # px a node's pins reach out of its sides
+WATCH_FRAMES = 10  # after a fit, how often to check that no node has grown (a run's stats, an error)
 LAID_OUT_NOTE = ("the graph was laid out again to fit the window readably (File > Save keeps this layout; "
                  "View > Auto layout does this on demand)")
 
@@ -44,6 +46,9 @@ class Navigator:
         self._may_reshape = False  # a graph just opened, too big to read at its own layout, gets a new one
         self._drawn_sizes: dict[str, tuple[float, float]] = {}  # graph units: the largest seen in this fit
         self._last_boxes: dict[str, Box] | None = None
+        self._fitted_sizes: dict[str, tuple[float, float]] = {}  # px, as drawn when the last fit ended
+        self._laid_out: dict | None = None  # the positions the last auto layout gave
+        self._watch_in = WATCH_FRAMES
         self._themes: dict[float, int | str] = {}
 
     # -- zoom ---------------------------------------------------------------------------
@@ -98,6 +103,7 @@ class Navigator:
 
     def tick(self) -> None:
         if not self._fit_passes:
+            self._watch()
             return
         if self._wait_frames > 0 or not self._drawn():
             self._wait_frames -= 1
@@ -116,6 +122,37 @@ class Navigator:
             self._last_boxes = None
         else:
             self._fit_passes = 0
+            self._fitted_sizes = self._drawn_px()
+
+    def _drawn_px(self) -> dict[str, tuple[float, float]]:
+        return {n: tuple(dpg.get_item_rect_size(view.item)) for n, view in self.canvas.nodes.items()}
+
+    def watch_now(self) -> None:
+        """Check for grown nodes at the next frame, not within WATCH_FRAMES."""
+        self._watch_in = 1
+
+    def _watch(self) -> None:
+        """Nodes that grew after the fit (a run's stats widen them, an error lengthens them) and now
+        overlap or leave the canvas are fitted again; laid out again too where the layout is the
+        editor's own (not the preset's, nor moved by the user)."""
+        self._watch_in -= 1
+        if self._watch_in > 0 or not self._fitted_sizes:
+            return
+        self._watch_in = WATCH_FRAMES
+        sizes = self._drawn_px()
+        if sizes.keys() != self._fitted_sizes.keys():
+            self._fitted_sizes = {}  # nodes added or deleted: the user is editing, leave the view alone
+            return
+        if all(abs(a - b) <= 1 for n, size in sizes.items() for a, b in zip(size, self._fitted_sizes[n], strict=True)):
+            return
+        self._fitted_sizes = sizes
+        left, top, width, height = self.canvas.screen_rect()
+        pin = PIN_ROOM
+        if overlapping(self.graph_boxes().values()) or not all(
+                left + pin <= x and top <= y and x + w + pin <= left + width and y + h <= top + height
+                for x, y, w, h in self.canvas.node_rects().values()):
+            ours = self._laid_out == {n: spec.pos for n, spec in self.canvas.state.graph.nodes.items()}
+            self.request_fit(laid_out=ours)
 
     def _drawn(self) -> bool:
         return all(dpg.get_item_rect_size(view.item)[0] > 0 for view in self.canvas.nodes.values())
@@ -135,6 +172,7 @@ class Navigator:
         auto_layout(graph, only_missing=False, sizes=sizes, view=(width - 2 * FIT_MARGIN, height - 2 * FIT_MARGIN),
                     corner=MINIMAP_SHARE if self.minimap else 0.0)
         positions = {n: spec.pos for n, spec in graph.nodes.items()}
+        self._laid_out = positions
         if edit:
             state.move_nodes(positions)
         else:
