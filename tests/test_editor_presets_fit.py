@@ -33,7 +33,8 @@ def test_every_preset_opens_at_1280x800_with_no_node_over_another_and_all_in_the
                             capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr
     drawn = json.loads(result.stdout.strip().splitlines()[-1])
-    assert sorted(drawn) == sorted([p.stem for p in PRESETS] + ["two_faces after a run"])
+    assert sorted(drawn) == sorted([p.stem for p in PRESETS] + [
+        "two_faces after a run", "video_swap collapsed", "video_swap opened again"])
     for name, (canvas, rects, zoom) in drawn.items():
         assert len(rects) >= 3 and zoom >= 0.4, (name, zoom)
         for node_id, rect in rects.items():
@@ -70,6 +71,20 @@ def drive() -> None:
     for path in PRESETS:
         app.open(str(path))  # as File > Open does: fit, laid out again where too big to read
         settle(path.stem)
+    # nodes that grow after the fit are fitted (and laid out) again: Auto layout with every node
+    # collapsed, then every node opened
+    app.open(str(REPO / "presets" / "video_swap.json"))
+    settle("video_swap")
+    app.canvas.set_collapsed(list(state.graph.nodes), True)
+    app.view.relayout()  # View > Auto layout
+    settle("video_swap collapsed")
+    app.canvas.set_collapsed(list(state.graph.nodes), False)
+    refitted = False
+    for _ in range(30):
+        app.frame()
+        refitted |= app.view.fitting
+    assert refitted, "opening the collapsed nodes did not fit the graph again"
+    settle("video_swap opened again")
     # a run's stats make nodes wider (text shrinks less than the zoom): the widest graph, after a run
     app.open(str(REPO / "presets" / "two_faces.json"))
     settle("two_faces")
