@@ -238,10 +238,11 @@ class Canvas:
                 dpg.configure_item(view.note, show=bool(note))
                 dpg.configure_item(view.image, show=not note)  # the note instead of an empty frame
             if node is not None and (node.frames or node.errors):
-                stats = f"{node.ms_mean:5.1f} ms   {node.drops} drop{'s' * (node.drops != 1)}   {node.errors} err"
+                stats = stats_line(node, self.compact)
             elif status.active:
                 running = self.state.session.graph.nodes if self.state.session is not None else {}
-                stats = "waiting for frames" if node_id in running else "not in this run (restart it)"
+                stats = ("waiting" if self.compact else "waiting for frames") if node_id in running else \
+                    ("not in this run" if self.compact else "not in this run (restart it)")
             else:
                 stats = ""
             error = node.last_error if node is not None and node.errors else ""
@@ -372,6 +373,16 @@ class Canvas:
     def node_rects(self) -> dict[str, list[float]]:
         """Each node on screen: [x, y, width, height] in viewport pixels."""
         return {node_id: _rect(view.item) for node_id, view in self.nodes.items()}
+
+
+def stats_line(node, compact: bool) -> str:
+    """A node's run stats under its thumbnail; `compact` (small zooms, where text shrinks less than
+    the node and so sets its width): only the time and what is not zero (the inspector has it all)."""
+    drops = f"{node.drops} drop{'s' * (node.drops != 1)}"
+    if not compact:
+        return f"{node.ms_mean:5.1f} ms   {drops}   {node.errors} err"
+    shown = [f"{node.ms_mean:.1f} ms"] + [drops] * bool(node.drops) + [f"{node.errors} err"] * bool(node.errors)
+    return "  ".join(shown)
 
 
 def _rect(item) -> list[float]:

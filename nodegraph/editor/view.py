@@ -47,6 +47,7 @@ class Navigator:
         self._drawn_sizes: dict[str, tuple[float, float]] = {}  # graph units: the largest seen in this fit
         self._last_boxes: dict[str, Box] | None = None
         self._fitted_sizes: dict[str, tuple[float, float]] = {}  # px, as drawn when the last fit ended
+        self._fitted_view: tuple[float, ...] = ()  # origin, zoom and pan when it ended
         self._laid_out: dict | None = None  # the positions the last auto layout gave
         self._watch_in = WATCH_FRAMES
         self._themes: dict[float, int | str] = {}
@@ -123,6 +124,11 @@ class Navigator:
         else:
             self._fit_passes = 0
             self._fitted_sizes = self._drawn_px()
+            self._fitted_view = ()  # read two frames on: the nodes just placed are drawn there next frame
+            self._watch_in = 2
+
+    def _view_now(self) -> tuple[float, ...]:
+        return (*self.canvas.origin, self.canvas.zoom, *self.canvas.grid_offset())
 
     def _drawn_px(self) -> dict[str, tuple[float, float]]:
         return {n: tuple(dpg.get_item_rect_size(view.item)) for n, view in self.canvas.nodes.items()}
@@ -134,14 +140,19 @@ class Navigator:
     def _watch(self) -> None:
         """Nodes that grew after the fit (a run's stats widen them, an error lengthens them) and now
         overlap or leave the canvas are fitted again; laid out again too where the layout is the
-        editor's own (not the preset's, nor moved by the user)."""
+        editor's own (not the preset's, nor moved by the user). Not once the user has panned or
+        zoomed: the view is theirs then."""
         self._watch_in -= 1
         if self._watch_in > 0 or not self._fitted_sizes:
             return
         self._watch_in = WATCH_FRAMES
+        if not self._fitted_view:
+            self._fitted_view = self._view_now()
+            return
         sizes = self._drawn_px()
-        if sizes.keys() != self._fitted_sizes.keys():
-            self._fitted_sizes = {}  # nodes added or deleted: the user is editing, leave the view alone
+        moved = any(abs(a - b) > 1 for a, b in zip(self._view_now(), self._fitted_view, strict=True))
+        if moved or sizes.keys() != self._fitted_sizes.keys():
+            self._fitted_sizes = {}  # panned, zoomed, nodes added or deleted: leave the view alone
             return
         if all(abs(a - b) <= 1 for n, size in sizes.items() for a, b in zip(size, self._fitted_sizes[n], strict=True)):
             return
