@@ -26,6 +26,7 @@ PAN_STEP = 120  # px a key press pans
 # out again with the largest size each node has been drawn at, until no node overlaps another.
 RELAYOUTS = 6  # at most, per fit
 FIT_PASSES = 16  # measurements per fit, at most
+DRAW_WAIT_FRAMES = 30  # a fit waits at most this long for every node to be drawn once
 SIZE_SLACK = 1.05  # a layout leaves this much room: whole-pixel fonts round up
 PIN_ROOM = 6  # px a node's pins reach out of its sides
 WATCH_FRAMES = 10  # after a fit, how often to check that no node has grown (a run's stats, an error)
@@ -106,7 +107,7 @@ class Navigator:
         if not self._fit_passes:
             self._watch()
             return
-        if self._wait_frames > 0 or not self._drawn():
+        if self._wait_frames > 0 or (not self._drawn() and self._wait_frames > -DRAW_WAIT_FRAMES):
             self._wait_frames -= 1
             return
         self._fit_passes -= 1
