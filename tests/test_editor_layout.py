@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from nodegraph import preset as presets
-from nodegraph.editor.layout import auto_layout, columns, estimated_size
+from nodegraph.editor.layout import auto_layout, best_bands, columns, estimated_size
 
 REPO = Path(__file__).resolve().parent.parent
 PRESETS = sorted((REPO / "presets").glob("*.json"))
@@ -84,3 +84,22 @@ def test_the_readme_lists_every_control_the_help_window_shows():
     from nodegraph.editor.help import markdown_table
 
     assert markdown_table() in (REPO / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("path", PRESETS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("view", [(730, 580), (500, 700), (1000, 400), (400, 300)])
+def test_no_fold_leaves_a_column_alone_in_its_band(path, view):
+    graph = presets.load(path)
+    layers = columns(graph)
+    size = {n: estimated_size(graph, n) for n in graph.nodes}
+    widths = [max((size[n][0] for n in layer if n in size), default=0.0) for layer in layers]
+    heights = [sum(size[n][1] if n in size else 36 for n in layer) for layer in layers]
+    bands = best_bands(widths, heights, view, corner=0.2)
+    assert [i for band in bands for i in band] == list(range(len(layers)))
+    assert len(bands) == 1 or all(len(band) >= 2 for band in bands), bands
+
+
+def test_the_fold_keeps_the_bottom_right_corner_clear_where_it_can():
+    # five equal columns: cut 3 + 2, the short band last, so the minimap's corner stays empty
+    bands = best_bands([200.0] * 5, [250.0] * 5, (700, 700), corner=0.2)
+    assert [len(b) for b in bands] == [3, 2]

@@ -19,12 +19,11 @@ from .canvas import INSPECTOR_WIDTH, Canvas
 from .dialogs import Notice, Viewer, confirm_unsaved, file_dialog
 from .fonts import load_fonts
 from .help import HelpWindow
-from .layout import auto_layout
 from .menus import context_menu, menu_bar, shortcut
 from .panels import Inspector, LogPanel, Palette, RunBar
 from .state import EditorState
 from .thumbnails import THUMB_SIZE, VIEWER_SIZE, PreviewPump
-from .view import FIT_MARGIN, ZOOMS, Navigator
+from .view import ZOOMS, Navigator
 
 log = logging.getLogger("nodegraph")
 
@@ -86,7 +85,6 @@ class EditorApp:
                     self.canvas = Canvas(self.state, body, self.textures, self.themes,
                                          on_refused=self._refused)
                     self.view = Navigator(self.canvas, fonts)
-                    self.view.on_too_big = self._relayout_to_fit
                     self.inspector = Inspector(self.state, body, self.browse_path)
             self.log_panel = LogPanel(self.state, self.root, LOG_HEIGHT)
         dpg.bind_item_theme(self.root, theme.flat_theme())
@@ -123,31 +121,6 @@ class EditorApp:
     def delete_selection(self) -> None:
         nodes, links = self.canvas.selected()
         self.state.delete(nodes, links)
-
-    def relayout(self, fit: bool = True, edit: bool = True) -> None:
-        """Lay the graph out again, shaped like the canvas, and fit it in view; `edit`: as an edit
-        (undoable), else as how a graph just opened is shown (see `EditorState.show_positions`)."""
-        graph = self.state.graph.copy()
-        zoom = self.canvas.zoom
-        # as drawn now, plus a little: text does not scale exactly with the zoom (whole-pixel fonts)
-        sizes = {n: (1.05 * w / zoom, 1.05 * h / zoom) for n, (_, _, w, h) in self.canvas.node_rects().items()
-                 if w > 0}
-        _, _, width, height = self.canvas.screen_rect()
-        margin = 2 * FIT_MARGIN
-        auto_layout(graph, only_missing=False, sizes=sizes, view=(width - margin, height - margin))
-        positions = {n: spec.pos for n, spec in graph.nodes.items()}
-        if edit:
-            self.state.move_nodes(positions)
-        else:
-            self.state.show_positions(positions)
-        if fit:
-            self.view.request_fit()
-
-    def _relayout_to_fit(self) -> None:
-        self.relayout(fit=False, edit=False)  # the fit that asked goes on
-        if not self.state.log or "laid out again" not in self.state.log[-1].text:
-            self.state.say("the graph was laid out again to fit the window readably (File > Save keeps "
-                           "this layout; View > Auto layout does this on demand)")
 
     def run_pipeline(self) -> None:
         self.state.start_run()
@@ -278,6 +251,7 @@ class EditorApp:
         state = self.state
         if state.revision != self._drawn_revision:
             self._drawn_revision = state.revision
+            self._next_status = 0.0  # status text in this frame: it changes the new nodes' sizes
             self.canvas.sync()
             self._canvas_selection = tuple(self.canvas.selected()[0])
             self._stages = state.stages()
@@ -356,7 +330,7 @@ class EditorApp:
         otherwise. Software GL renders a big window slowly, and a frame not drawn leaves its CPU to
         the pipeline: during a run the window never takes more than `RUN_UI_SHARE` of a core (with
         a GPU a frame takes a few ms and this changes nothing; on the CPU, about 30 fps)."""
-        if self.full_rate or time.monotonic() - self.last_input < INPUT_GRACE_S \
+        if self.full_rate or self.view.fitting or time.monotonic() - self.last_input < INPUT_GRACE_S \
                 or any(dpg.is_mouse_button_down(button) for button in (0, 1, 2)):
             period = 1.0 / FPS_CAP
         else:

@@ -71,6 +71,7 @@ class Canvas:
         self.compact = False  # port types left out (small zoom levels)
         self.collapsed: set[str] = set()  # nodes drawn without their body
         self.font = None  # the font for this zoom (a font bound to the node editor does not reach its nodes)
+        self._status_shown: tuple | None = None  # show_status's last arguments, for nodes drawn again
         with dpg.child_window(parent=parent, width=-INSPECTOR_WIDTH, height=-1, border=False, no_scrollbar=True,
                               drop_callback=self._on_drop, payload_type=PAYLOAD) as self.window:
             self.editor = dpg.add_node_editor(callback=self._on_link, delink_callback=self._on_delink,
@@ -118,6 +119,10 @@ class Canvas:
         for node_id in list(self.nodes):
             self._remove_node(node_id)
         self.sync()
+        if self._status_shown is not None:
+            # at once, not at the next status read: the nodes are measured in the next frames (to
+            # fit and lay them out), and their problem text makes them taller
+            self.show_status(*self._status_shown)
 
     def thumb_size(self) -> tuple[int, int]:
         return round(THUMB_SIZE[0] * self.zoom), round(THUMB_SIZE[1] * self.zoom)
@@ -223,6 +228,7 @@ class Canvas:
     def show_status(self, status: RunStatus, problems: dict[str | None, list[str]], pictured=frozenset()) -> None:
         """Stats and errors on every node: the run's when there is one, else validation problems.
         A node that ran but made no picture (`pictured`: those that did) says so over its thumbnail."""
+        self._status_shown = (status, problems, pictured)
         for node_id, view in self.nodes.items():
             node = status.nodes.get(node_id)
             note = EMPTY_NOTE if node is not None and node.frames and node_id not in pictured else ""
@@ -232,10 +238,11 @@ class Canvas:
                 dpg.configure_item(view.note, show=bool(note))
                 dpg.configure_item(view.image, show=not note)  # the note instead of an empty frame
             if node is not None and (node.frames or node.errors):
-                stats = f"{node.ms_mean:5.1f} ms   {node.drops} drop{'s' * (node.drops != 1)}   {node.errors} err"
+                stats = stats_line(node, self.compact)
             elif status.active:
                 running = self.state.session.graph.nodes if self.state.session is not None else {}
-                stats = "waiting for frames" if node_id in running else "not in this run (restart it)"
+                stats = ("waiting" if self.compact else "waiting for frames") if node_id in running else \
+                    ("not in this run" if self.compact else "not in this run (restart it)")
             else:
                 stats = ""
             error = node.last_error if node is not None and node.errors else ""
@@ -366,6 +373,16 @@ class Canvas:
     def node_rects(self) -> dict[str, list[float]]:
         """Each node on screen: [x, y, width, height] in viewport pixels."""
         return {node_id: _rect(view.item) for node_id, view in self.nodes.items()}
+
+
+def stats_line(node, compact: bool) -> str:
+    """A node's run stats under its thumbnail; `compact` (small zooms, where text shrinks less than
+    the node and so sets its width): only the time and what is not zero (the inspector has it all)."""
+    drops = f"{node.drops} drop{'s' * (node.drops != 1)}"
+    if not compact:
+        return f"{node.ms_mean:5.1f} ms   {drops}   {node.errors} err"
+    shown = [f"{node.ms_mean:.1f} ms"] + [drops] * bool(node.drops) + [f"{node.errors} err"] * bool(node.errors)
+    return "  ".join(shown)
 
 
 def _rect(item) -> list[float]:

@@ -9,6 +9,8 @@ top to bottom and centred on the same line.
 
 from __future__ import annotations
 
+import itertools
+
 import networkx as nx
 
 from ..graph import Graph
@@ -20,6 +22,7 @@ BAND_GAP = 40  # between bands of columns
 WIRE_SLOT = 36  # the height a long wire reserves where it crosses a column
 ONE_BAND_SCALE = 0.8  # a graph this much smaller than life fits its view: it stays in one band
 SWEEPS = 4
+MOST_BANDS = 4
 NODE_WIDTH = 200  # a node is about this wide with its thumbnail,
 BODY_HEIGHT = 215  # this tall without its ports (title, thumbnail, stats),
 PORT_HEIGHT = 22  # and each port adds a row
@@ -89,11 +92,11 @@ def columns(graph: Graph) -> list[list[str]]:
 
 
 def auto_layout(graph: Graph, only_missing: bool = True, sizes: dict[str, Size] | None = None,
-                view: tuple[float, float] | None = None) -> list[str]:
+                view: tuple[float, float] | None = None, corner: float = 0.0) -> list[str]:
     """Give positions to the nodes that have none (or to all); returns the ids placed. `sizes`:
     the nodes' drawn sizes where known (else estimated). `view`: the (width, height) it should
     fill; a graph too wide for it is cut into bands of columns stacked top to bottom, as many as
-    show it largest. Nodes placed while others keep their place go below those."""
+    show it largest (`corner`: see `best_bands`). Nodes placed while others keep their place go below those."""
     todo = [n for n, spec in graph.nodes.items() if spec.pos is None or not only_missing]
     if not todo:
         return []
@@ -102,11 +105,10 @@ def auto_layout(graph: Graph, only_missing: bool = True, sizes: dict[str, Size] 
     widths = [max((size[n][0] for n in layer if n in size), default=0.0) for layer in layers]
     heights = [sum(size[n][1] if n in size else WIRE_SLOT for n in layer) + ROW_GAP * (len(layer) - 1)
                for layer in layers]
-    per_band = best_band_length(widths, heights, view)
+    bands = best_bands(widths, heights, view, corner)
     kept = [(spec.pos, size[n]) for n, spec in graph.nodes.items() if spec.pos is not None and n not in todo]
     top = max((pos[1] + h for pos, (_, h) in kept), default=MARGIN - ROW_GAP * 2) + ROW_GAP * 2
-    for start in range(0, len(layers), per_band):
-        band = range(start, min(len(layers), start + per_band))
+    for band in bands:
         tallest = max(heights[i] for i in band)
         x = float(MARGIN)
         for i in band:
@@ -123,18 +125,36 @@ def auto_layout(graph: Graph, only_missing: bool = True, sizes: dict[str, Size] 
     return todo
 
 
-def best_band_length(widths: list[float], heights: list[float], view: tuple[float, float] | None) -> int:
-    """How many columns a band holds: all where that fits `view` at ONE_BAND_SCALE or more, else the number that
-    lets the drawing, scaled to fit the view, be largest."""
-    if view is None or len(widths) < 2:
-        return max(1, len(widths))
+def cuts(count: int, most: int) -> list[list[range]]:
+    """Every way to cut `count` columns into at most `most` bands of two columns or more (a lone
+    node under a long row looks broken), fewest bands first."""
+    found = [[range(0, count)]]
+    for bands in range(2, min(most, count // 2) + 1):
+        for inner in itertools.combinations(range(2, count - 1), bands - 1):
+            edges = [0, *inner, count]
+            if all(b - a >= 2 for a, b in itertools.pairwise(edges)):
+                found.append([range(a, b) for a, b in itertools.pairwise(edges)])
+    return found
 
-    def scale(length: int) -> float:
-        bands = [range(s, min(len(widths), s + length)) for s in range(0, len(widths), length)]
-        width = max(sum(widths[i] + COLUMN_GAP for i in band) for band in bands)
+
+def best_bands(widths: list[float], heights: list[float], view: tuple[float, float] | None,
+               corner: float = 0.0) -> list[range]:
+    """The columns of each band: all in one where that fits `view` at ONE_BAND_SCALE or more, else
+    the cut that lets the drawing, scaled to fit the view, be largest (ties: fewer bands, the more
+    even, the shorter last). `corner`: the share of the view's width and height, bottom right, to keep clear."""
+    if view is None or len(widths) < 4:
+        return [range(0, len(widths))]
+
+    def scale(bands: list[range]) -> float:
+        band_widths = [sum(widths[i] + COLUMN_GAP for i in band) - COLUMN_GAP for band in bands]
         height = sum(max(heights[i] for i in band) for band in bands) + BAND_GAP * (len(bands) - 1)
-        return min(view[0] / width, view[1] / height)
+        fit = min(view[0] / max(band_widths), view[1] / height)
+        if corner:  # the bottom band narrow enough, or the whole drawing short enough, to leave the corner
+            fit = min(fit, max(view[0] * (1 - corner) / band_widths[-1], view[1] * (1 - corner) / height))
+        return fit
 
-    if scale(len(widths)) >= ONE_BAND_SCALE:
-        return len(widths)
-    return max(range(len(widths), 0, -1), key=scale)  # ties: the fewest bands
+    options = cuts(len(widths), MOST_BANDS)
+    if scale(options[0]) >= ONE_BAND_SCALE:
+        return options[0]
+    return max(options, key=lambda bands: (round(scale(bands), 3), -len(bands),
+                                           -max(len(b) for b in bands), -len(bands[-1])))

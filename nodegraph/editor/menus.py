@@ -39,7 +39,7 @@ def menu_bar(app: EditorApp) -> None:
                               callback=lambda: toggle_collapsed(app))
             dpg.add_menu_item(label="Expand all", callback=lambda: app.canvas.set_collapsed(list(app.canvas.nodes),
                                                                                           False))
-            dpg.add_menu_item(label="Auto layout", callback=lambda: app.relayout())
+            dpg.add_menu_item(label="Auto layout", callback=lambda: app.view.relayout())
             app.panels_item = dpg.add_menu_item(label="Palette and inspector", shortcut="Tab", check=True,
                                                 default_value=True, callback=lambda s, a: app.show_panels(a))
             dpg.add_separator()
@@ -83,7 +83,7 @@ def context_menu(app: EditorApp, node_id: str | None, x: float, y: float) -> int
                     with dpg.menu(label=category):
                         for name in by_category[category]:
                             item(name, lambda name=name: app.state.add_node(name, position))
-            item("Auto layout", app.relayout)
+            item("Auto layout", app.view.relayout)
             item("Fit to view", app.view.request_fit)
     return menu
 

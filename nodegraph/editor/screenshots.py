@@ -56,6 +56,13 @@ def screenshot_script(app: EditorApp, frames: int, path: Path, layout_path: Path
     app._next_status = 0.0
     for _ in range(6):  # textures show one frame late; let the stats and log settle too
         yield
+    app.view.watch_now()  # nodes the last stats made wider are fitted again before the picture
+    yield
+    if app.view.fitting:
+        while app.view.fitting:
+            yield
+        for _ in range(6):
+            yield
     captured = []
     dpg.output_frame_buffer(callback=lambda sender, buffer: captured.append(buffer))
     for _ in range(200):

@@ -1,4 +1,4 @@
-"""Moving around the canvas: fit to view, a zoom-like scale, panning with keys.
+"""Moving around the canvas: fit to view (laid out again where it must be), a zoom-like scale, key panning.
 
 Dear PyGui's node editor can neither zoom nor be panned from code, so the canvas draws every
 node at (graph position - origin) x zoom: fitting and key panning move the origin, and zooming
@@ -10,6 +10,7 @@ from __future__ import annotations
 import dearpygui.dearpygui as dpg
 
 from .canvas import Canvas
+from .layout import auto_layout
 from .theme import zoom_theme
 
 ZOOMS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.15, 1.3)
@@ -19,10 +20,20 @@ READABLE_ZOOM = 0.6  # a fit after opening that needs less lays the graph out ag
 FIT_MARGIN = 24  # px between the graph and the canvas's edges
 MINIMAP_SHARE = 0.2  # imnodes draws the minimap over this share of the canvas's width and height
 PAN_STEP = 120  # px a key press pans
-# A fit after opening may lay the graph out again: when it fits only below READABLE_ZOOM, and then,
-# if at the new zoom the nodes overlap (text does not shrink quite as much as the zoom), once more
-# with their sizes as drawn at that zoom.
-RELAYOUTS = ("too big", "overlap")
+# Nodes are laid out with their sizes as drawn, but the size of a node in graph units changes with
+# the zoom (text does not shrink quite as much, problem text wraps into more lines): a layout made
+# at one zoom can overlap at the zoom its fit picks. So a fit after a layout measures again and lays
+# out again with the largest size each node has been drawn at, until no node overlaps another.
+RELAYOUTS = 6  # at most, per fit
+FIT_PASSES = 16  # measurements per fit, at most
+DRAW_WAIT_FRAMES = 30  # a fit waits at most this long for every node to be drawn once
+SIZE_SLACK = 1.05  # a layout leaves this much room: whole-pixel fonts round up
+PIN_ROOM = 6  # px a node's pins reach out of its sides
+WATCH_FRAMES = 10  # after a fit, how often to check that no node has grown (a run's stats, an error)
+LAID_OUT_NOTE = ("the graph was laid out again to fit the window readably (File > Save keeps this layout; "
+                 "View > Auto layout does this on demand)")
+
+Box = tuple[float, float, float, float]
 
 
 class Navigator:
@@ -32,8 +43,14 @@ class Navigator:
         self.minimap = True
         self._fit_passes = 0  # a fit waits for the nodes to be drawn, and checks again after a zoom
         self._wait_frames = 0
-        self.on_too_big = None  # lays the graph out again (see RELAYOUTS)
-        self._relayouts = len(RELAYOUTS)
+        self._relayouts_left = 0  # how often this fit may still lay the graph out again
+        self._may_reshape = False  # a graph just opened, too big to read at its own layout, gets a new one
+        self._drawn_sizes: dict[str, tuple[float, float]] = {}  # graph units: the largest seen in this fit
+        self._last_boxes: dict[str, Box] | None = None
+        self._fitted_sizes: dict[str, tuple[float, float]] = {}  # px, as drawn when the last fit ended
+        self._fitted_view: tuple[float, ...] = ()  # origin, zoom and pan when it ended
+        self._laid_out: dict | None = None  # the positions the last auto layout gave
+        self._watch_in = WATCH_FRAMES
         self._themes: dict[float, int | str] = {}
 
     # -- zoom ---------------------------------------------------------------------------
@@ -71,12 +88,16 @@ class Navigator:
 
     # -- fit ----------------------------------------------------------------------------
 
-    def request_fit(self, allow_relayout: bool = False) -> None:
-        """Fit once the nodes are drawn (their sizes are known only then); with `allow_relayout`
-        (a graph just opened), a graph too big to read is laid out again first."""
-        self._fit_passes = 5
+    def request_fit(self, allow_relayout: bool = False, laid_out: bool = False) -> None:
+        """Fit once the nodes are drawn (their sizes are known only then). `allow_relayout` (a graph
+        just opened): one too big to read, or whose nodes overlap as drawn, is laid out again;
+        `laid_out` (an auto layout): overlaps at the zoom the fit picks are laid out again."""
+        self._fit_passes = FIT_PASSES
         self._wait_frames = 2
-        self._relayouts = 0 if allow_relayout else len(RELAYOUTS)
+        self._relayouts_left = RELAYOUTS if allow_relayout or laid_out else 0
+        self._may_reshape = allow_relayout
+        self._drawn_sizes = {}
+        self._last_boxes = None
 
     @property
     def fitting(self) -> bool:
@@ -84,25 +105,99 @@ class Navigator:
 
     def tick(self) -> None:
         if not self._fit_passes:
+            self._watch()
             return
-        if self._wait_frames > 0 or not self._drawn():
+        if self._wait_frames > 0 or (not self._drawn() and self._wait_frames > -DRAW_WAIT_FRAMES):
             self._wait_frames -= 1
             return
         self._fit_passes -= 1
-        if self.fit():
-            self._wait_frames = 2  # a new zoom: measure the redrawn nodes and centre again
+        boxes = self.graph_boxes()
+        if boxes != self._last_boxes and self._fit_passes > 1:
+            self._last_boxes = boxes  # still changing (a redraw, status text): measure once more
+            self._wait_frames = 1
+            return
+        for node_id, (x0, y0, x1, y1) in boxes.items():
+            w, h = self._drawn_sizes.get(node_id, (0.0, 0.0))
+            self._drawn_sizes[node_id] = (max(w, x1 - x0), max(h, y1 - y0))
+        if self.fit(boxes):
+            self._wait_frames = 2  # a new zoom or layout: measure the redrawn nodes and centre again
+            self._last_boxes = None
         else:
             self._fit_passes = 0
+            self._fitted_sizes = self._drawn_px()
+            self._fitted_view = ()  # read two frames on: the nodes just placed are drawn there next frame
+            self._watch_in = 2
+
+    def _view_now(self) -> tuple[float, ...]:
+        return (*self.canvas.origin, self.canvas.zoom, *self.canvas.grid_offset())
+
+    def _drawn_px(self) -> dict[str, tuple[float, float]]:
+        return {n: tuple(dpg.get_item_rect_size(view.item)) for n, view in self.canvas.nodes.items()}
+
+    def watch_now(self) -> None:
+        """Check for grown nodes at the next frame, not within WATCH_FRAMES."""
+        self._watch_in = 1
+
+    def _watch(self) -> None:
+        """Nodes that grew after the fit (a run's stats widen them, an error lengthens them) and now
+        overlap or leave the canvas are fitted again; laid out again too where the layout is the
+        editor's own (not the preset's, nor moved by the user). Not once the user has panned or
+        zoomed: the view is theirs then."""
+        self._watch_in -= 1
+        if self._watch_in > 0 or not self._fitted_sizes:
+            return
+        self._watch_in = WATCH_FRAMES
+        if not self._fitted_view:
+            self._fitted_view = self._view_now()
+            return
+        sizes = self._drawn_px()
+        moved = any(abs(a - b) > 1 for a, b in zip(self._view_now(), self._fitted_view, strict=True))
+        if moved or sizes.keys() != self._fitted_sizes.keys():
+            self._fitted_sizes = {}  # panned, zoomed, nodes added or deleted: leave the view alone
+            return
+        if all(abs(a - b) <= 1 for n, size in sizes.items() for a, b in zip(size, self._fitted_sizes[n], strict=True)):
+            return
+        self._fitted_sizes = sizes
+        left, top, width, height = self.canvas.screen_rect()
+        pin = PIN_ROOM
+        if overlapping(self.graph_boxes().values()) or not all(
+                left + pin <= x and top <= y and x + w + pin <= left + width and y + h <= top + height
+                for x, y, w, h in self.canvas.node_rects().values()):
+            ours = self._laid_out == {n: spec.pos for n, spec in self.canvas.state.graph.nodes.items()}
+            self.request_fit(laid_out=ours)
 
     def _drawn(self) -> bool:
         return all(dpg.get_item_rect_size(view.item)[0] > 0 for view in self.canvas.nodes.values())
 
-    def fit(self) -> bool:
+    def relayout(self, fit: bool = True, edit: bool = True) -> None:
+        """Lay the graph out again, shaped like the canvas, with the nodes' sizes as drawn (the
+        largest seen in this fit); `edit`: as an edit (undoable), else as how a graph just opened
+        is shown (see `EditorState.show_positions`); `fit`: then fit it in view."""
+        state = self.canvas.state
+        graph = state.graph.copy()
+        sizes = dict(self._drawn_sizes)
+        for node_id, (x0, y0, x1, y1) in self.graph_boxes().items():
+            w, h = sizes.get(node_id, (0.0, 0.0))
+            sizes[node_id] = (max(w, x1 - x0), max(h, y1 - y0))
+        sizes = {n: (SIZE_SLACK * w, SIZE_SLACK * h) for n, (w, h) in sizes.items() if w > 0}
+        _, _, width, height = self.canvas.screen_rect()
+        auto_layout(graph, only_missing=False, sizes=sizes, view=(width - 2 * FIT_MARGIN, height - 2 * FIT_MARGIN),
+                    corner=MINIMAP_SHARE if self.minimap else 0.0)
+        positions = {n: spec.pos for n, spec in graph.nodes.items()}
+        self._laid_out = positions
+        if edit:
+            state.move_nodes(positions)
+        else:
+            state.show_positions(positions)
+        if fit:
+            self.request_fit(laid_out=True)
+
+    def fit(self, boxes: dict[str, Box] | None = None) -> bool:
         """Choose the largest zoom level at which every node is inside the canvas (and clear of the
         minimap), and centre the graph; returns whether the nodes must be measured again (a new
         zoom, or a new layout)."""
         canvas = self.canvas
-        boxes = self.graph_boxes()
+        boxes = list((boxes if boxes is not None else self.graph_boxes()).values())
         if not boxes:
             return False
         left, top, width, height = canvas.screen_rect()
@@ -111,14 +206,15 @@ class Navigator:
         span_x, span_y = max(1.0, high_x - low_x), max(1.0, high_y - low_y)
         fits = [z for z in ZOOMS if z <= FIT_MAX_ZOOM and self._fits(boxes, z, width, height)]
         zoom = max(fits) if fits else ZOOMS[0]
-        if self._relayouts < len(RELAYOUTS) and self.on_too_big is not None:
-            why = RELAYOUTS[self._relayouts]
-            if (why == "too big" and zoom < READABLE_ZOOM) or (why == "overlap" and overlapping(boxes)):
-                self._relayouts += 1
-                self.on_too_big()
-                return True
-            if why == "too big":
-                self._relayouts = len(RELAYOUTS)  # the preset's own layout stays
+        if self._relayouts_left > 0 and ((self._may_reshape and zoom < READABLE_ZOOM) or overlapping(boxes)):
+            self._relayouts_left -= 1
+            self._may_reshape = False
+            self.relayout(fit=False, edit=False)  # this fit goes on
+            state = self.canvas.state
+            if not state.log or state.log[-1].text != LAID_OUT_NOTE:
+                state.say(LAID_OUT_NOTE)
+            return True
+        self._may_reshape = False  # the graph's own layout stays
         margin_x = max(FIT_MARGIN, (width - span_x * zoom) / 2)
         margin_y = max(FIT_MARGIN, (height - span_y * zoom) / 2)
         if self.minimap and fits:
@@ -137,14 +233,14 @@ class Navigator:
         self.canvas.origin = origin
         self.canvas.place_all()
 
-    def graph_boxes(self) -> list[tuple[float, float, float, float]]:
+    def graph_boxes(self) -> dict[str, Box]:
         """Each node as (x0, y0, x1, y1) in graph units, its size as drawn at the current zoom."""
         canvas = self.canvas
-        boxes = []
+        boxes = {}
         for node_id, view in canvas.nodes.items():
             pos = canvas.state.graph.nodes[node_id].pos or (0.0, 0.0)
             w, h = dpg.get_item_rect_size(view.item)
-            boxes.append((pos[0], pos[1], pos[0] + w / canvas.zoom, pos[1] + h / canvas.zoom))
+            boxes[node_id] = (pos[0], pos[1], pos[0] + w / canvas.zoom, pos[1] + h / canvas.zoom)
         return boxes
 
     def _fits(self, boxes, zoom: float, width: float, height: float) -> bool:
@@ -171,5 +267,6 @@ class Navigator:
 
 
 def overlapping(boxes) -> bool:
+    boxes = list(boxes)
     return any(a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
                for i, a in enumerate(boxes) for b in boxes[i + 1:])
