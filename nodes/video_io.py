@@ -42,13 +42,16 @@ FOUR_FOUR_FOUR = {"libx264", "libx265"}  # 4:2:0 needs even sizes; these keep od
 
 @contextlib.contextmanager
 def ffmpeg_logs():
-    """FFmpeg's error lines while the block runs, captured instead of printed (PyAV keeps them off otherwise)."""
-    level = av.logging.get_level()
+    """FFmpeg's error lines while the block runs, captured instead of printed (PyAV keeps them off otherwise).
+    PyAV drops a line that repeats the one before, so a file opened twice would lose its reason the second time."""
+    level, skip_repeated = av.logging.get_level(), av.logging.get_skip_repeated()
     av.logging.set_level(av.logging.ERROR)
+    av.logging.set_skip_repeated(False)
     try:
         with av.logging.Capture() as logs:
             yield logs
     finally:
+        av.logging.set_skip_repeated(skip_repeated)
         av.logging.set_level(level)
 
 

@@ -10,6 +10,9 @@ import pytest
 from clips import frame_index, indexed_frame, read_frames, write_clip
 from conftest import run_cli
 
+from nodegraph.errors import InvalidInput
+from nodes.video_io import VideoReader
+
 
 def preset_file(tmp_path, source_type, source_path, **source_params):
     path = tmp_path / "p.json"
@@ -50,6 +53,18 @@ def test_text_file_named_mp4(tmp_path):
     result = run(tmp_path, "VideoSource", tmp_path / "notes.mp4")
     assert result.returncode == 2
     assert str(tmp_path / "notes.mp4") in result.stderr and "not a video" in result.stderr
+
+
+def test_a_bad_file_opened_twice_gives_ffmpegs_reason_both_times(tmp_path):
+    """PyAV drops a log line that repeats the last one; the second open (a run opens its source in the check
+    and again in setup, in one process or another) must still say why."""
+    (tmp_path / "notes.mp4").write_text("these are my notes, not a video\n" * 20)
+    reasons = []
+    for _ in range(2):
+        with pytest.raises(InvalidInput) as error:
+            VideoReader(str(tmp_path / "notes.mp4"))
+        reasons.append(str(error.value))
+    assert reasons[0] == reasons[1] and "moov atom not found" in reasons[1]
 
 
 def test_truncated_mp4_is_refused(tmp_path):
