@@ -1,3 +1,4 @@
+import logging
 import os
 import subprocess
 import sys
@@ -14,6 +15,16 @@ def run_cli(*args, cwd=None, timeout=120, env=None):
     full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), full_env.get("PYTHONPATH", "")]))
     return subprocess.run([sys.executable, "-m", "nodegraph.cli", *map(str, args)], cwd=cwd or REPO,
                           capture_output=True, text=True, timeout=timeout, env=full_env)
+
+
+@pytest.fixture(autouse=True)
+def nodegraph_logger_restored():
+    """A test that calls `nodegraph.cli.main` in this process gets the CLI's handler on pytest's captured
+    stderr, which is closed after the test; put the logger back so later tests log (and caplog sees)."""
+    logger = logging.getLogger("nodegraph")
+    saved = logger.handlers[:], logger.level, logger.propagate
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved
 
 
 @pytest.fixture
