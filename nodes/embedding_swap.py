@@ -16,14 +16,13 @@ from nodegraph.onnx import create_session
 from nodegraph.params import Choice, Int, Model, Path
 from nodegraph.types import Frame
 
-from .face.align import umeyama
-from .face.records import Faces, updated
+from .face.records import Faces
 from .face.warp_templates import template_points
 from .media import IMAGE_EXTENSIONS
 from .model_fit import arcface_fit, checked_boost, checked_model
 from .onnx_models import PROVIDER_CHOICES, resolve_model
-from .pixel_boost import boost_param, boost_size, run_boosted
-from .swap_common import Recogniser, chosen_faces, crop_geometry, five_points, swap_mask, swap_preview
+from .pixel_boost import boost_param, boost_size
+from .swap_common import Recogniser, chosen_faces, swap_chosen_faces, swap_mask, swap_preview
 
 MASKS = ["ellipse", "square", "hull"]
 
@@ -120,27 +119,16 @@ class EmbeddingSwapper(Node):
         return (image, *(r[0].transpose(1, 2, 0) for r in results[1:]))
 
     def process(self, frame, faces):
-        out, rows = [], []
-        chosen = chosen_faces(faces, self.swap, self.face_index)
-        for i, face in enumerate(faces):
-            five = five_points(face) if i in chosen else None
-            if five is None:
-                out.append(face)
-                continue
-            size = self.crop_size
-            matrix = umeyama(five, template_points(self.template, size))[:2].astype(np.float32)
-            crop = crop_geometry(frame, matrix, size)
-            results = run_boosted(crop, self.size, self._swap_tile)
-            swap = cv2.cvtColor((np.clip(results[0], 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8),
-                                cv2.COLOR_RGB2BGR)
-            if self.mask == "model":
-                mask = np.clip(results[1][:, :, 0], 0.0, 1.0).astype(np.float32)
-            else:
-                mask = swap_mask(self.mask, face, matrix, size)
-            out.append(updated(face, swap=swap, swap_matrix=matrix, swap_mask=mask))
-            rows.append((crop, swap, mask))
-        self._preview_rows = rows
+        out, self._preview_rows = swap_chosen_faces(
+            frame, faces, chosen_faces(faces, self.swap, self.face_index),
+            lambda size: template_points(self.template, size), self.crop_size, self.size, self._swap_tile,
+            self._mask)
         return {"faces": out}
+
+    def _mask(self, face, matrix, size, results) -> np.ndarray:
+        if self.mask == "model":
+            return np.clip(results[1][:, :, 0], 0.0, 1.0).astype(np.float32)
+        return swap_mask(self.mask, face, matrix, size)
 
     def preview(self, outputs):
         return swap_preview(getattr(self, "_preview_rows", []))

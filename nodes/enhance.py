@@ -24,8 +24,7 @@ from .face.crop_masks import box_mask, check_frame_mask, frame_mask_in_crop
 from .face.records import Faces
 from .model_fit import checked_model, enhancer_fit
 from .onnx_models import PROVIDER_CHOICES, resolve_model
-from .swap import five_points
-from .swap_common import swap_preview
+from .swap_common import five_points, swap_preview
 
 DEFAULT_TEMPLATE = "ffhq_512"
 

@@ -40,7 +40,7 @@ from .face.regions import (
 )
 from .model_fit import checked_model, occluder_fit, parser_fit
 from .onnx_models import PROVIDER_CHOICES, resolve_model
-from .swap import five_points
+from .swap_common import five_points
 
 log = logging.getLogger("nodegraph")
 

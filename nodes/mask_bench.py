@@ -24,7 +24,7 @@ from nodes.face_mask import FaceMask
 from nodes.landmarks import FaceMarker
 from nodes.merge import FaceMerger
 from nodes.standin_restorers import enhancer_standin, gmacs, occluder_standin, parser_standin
-from nodes.swap import five_points
+from nodes.swap_common import five_points
 
 ROUNDS = 15
 

@@ -24,8 +24,16 @@ from .face.records import Faces, updated
 from .media import IMAGE_EXTENSIONS
 from .model_fit import arcface_fit, checked_boost, checked_model, dfm_fit, inswapper_fit
 from .onnx_models import PROVIDER_CHOICES, last_initializer, resolve_model
-from .pixel_boost import boost_param, boost_size, run_boosted
-from .swap_common import Recogniser, chosen_faces, crop_geometry, five_points, swap_mask, swap_preview, unit
+from .pixel_boost import boost_param, boost_size
+from .swap_common import (
+    Recogniser,
+    chosen_faces,
+    crop_geometry,
+    swap_chosen_faces,
+    swap_mask,
+    swap_preview,
+    unit,
+)
 
 DFL_COVERAGE = 2.2  # DeepFaceLive's face coverage for .dfm models
 PRESHARPEN_SIGMA = 1.0  # DeepFaceLive's FaceSwapDFM sharpens at this sigma whatever the resolution
@@ -228,22 +236,10 @@ class InSwapper(Node):
         return (self.swapper.run(["output"], {"target": target, "source": self.latent})[0][0].transpose(1, 2, 0),)
 
     def process(self, frame, faces):
-        out, rows = [], []
-        chosen = chosen_faces(faces, self.swap, self.face_index)
-        for i, face in enumerate(faces):
-            five = five_points(face) if i in chosen else None
-            if five is None:
-                out.append(face)
-                continue
-            size = self.crop_size
-            matrix = umeyama(five, arcface_template(size))[:2].astype(np.float32)  # align_5pt's fit
-            crop = crop_geometry(frame, matrix, size)
-            (result,) = run_boosted(crop, self.size, self._swap_tile)
-            swap = cv2.cvtColor((np.clip(result, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8), cv2.COLOR_RGB2BGR)
-            mask = swap_mask(self.mask, face, matrix, size)
-            out.append(updated(face, swap=swap, swap_matrix=matrix, swap_mask=mask))
-            rows.append((crop, swap, mask))
-        self._preview_rows = rows
+        out, self._preview_rows = swap_chosen_faces(
+            frame, faces, chosen_faces(faces, self.swap, self.face_index), arcface_template,  # align_5pt's fit
+            self.crop_size, self.size, self._swap_tile,
+            lambda face, matrix, size, results: swap_mask(self.mask, face, matrix, size))
         return {"faces": out}
 
     def preview(self, outputs):

@@ -5,6 +5,7 @@ ArcFace embedding of an identity portrait."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -14,12 +15,14 @@ import numpy as np
 from nodegraph.errors import InvalidInput
 from nodegraph.onnx import create_session
 
-from .face.align import align_5pt, five_points_from_keypoints, five_points_from_landmarks, hull_mask_in_crop
+from .face.align import align_5pt, five_points_from_keypoints, five_points_from_landmarks, hull_mask_in_crop, umeyama
 from .face.blazeface import BlazeFace
 from .face.facemesh import FaceMesh
+from .face.records import updated
 from .media import read_image
 from .model_fit import arcface_fit
 from .onnx_models import first_op_types
+from .pixel_boost import run_boosted
 
 log = logging.getLogger("nodegraph")
 
@@ -91,6 +94,27 @@ def crop_geometry(frame: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarra
     upsampled, swapped and pasted back loses visibly less detail than with bilinear sampling."""
     return cv2.warpAffine(frame, np.asarray(matrix, np.float64), (size, size), flags=cv2.INTER_CUBIC,
                           borderMode=cv2.BORDER_REPLICATE)
+
+
+def swap_chosen_faces(frame: np.ndarray, faces: list, chosen: set[int], template: Callable, crop_size: int,
+                      model_size: int, run_tile: Callable, mask_of: Callable) -> tuple[list, list]:
+    """The one-shot swappers' loop: each chosen face with five points is cut on `template(crop_size)`, run
+    tile by tile (pixel boost) through `run_tile` (RGB 0..1 out), and given its swap, matrix and
+    `mask_of(face, matrix, crop_size, results)`; returns (faces, preview rows (crop, swap, mask))."""
+    out, rows = [], []
+    for i, face in enumerate(faces):
+        five = five_points(face) if i in chosen else None
+        if five is None:
+            out.append(face)
+            continue
+        matrix = umeyama(five, template(crop_size))[:2].astype(np.float32)
+        crop = crop_geometry(frame, matrix, crop_size)
+        results = run_boosted(crop, model_size, run_tile)
+        swap = cv2.cvtColor((np.clip(results[0], 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8), cv2.COLOR_RGB2BGR)
+        mask = mask_of(face, matrix, crop_size, results)
+        out.append(updated(face, swap=swap, swap_matrix=matrix, swap_mask=mask))
+        rows.append((crop, swap, mask))
+    return out, rows
 
 
 def portrait_face(image: np.ndarray, detector: BlazeFace, mesh: FaceMesh,

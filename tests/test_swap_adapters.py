@@ -20,8 +20,8 @@ from nodegraph.graph import Graph, Link
 from nodegraph.sequential import SequentialRunner
 from nodes.face.align import align_5pt, face_frame_matrix, five_points_from_landmarks
 from nodes.onnx_models import last_initializer
-from nodes.swap import DFMSwapper, InSwapper, five_points
-from nodes.swap_common import crop_geometry
+from nodes.swap import DFMSwapper, InSwapper
+from nodes.swap_common import crop_geometry, five_points
 
 
 def dfm(tmp_path, name="face.dfm", **params):
