@@ -157,7 +157,7 @@ def write_atomically(target: Path, data) -> None:
 
 # -- checks before the first frame --------------------------------------------------------------------------
 
-def _path_params(graph: Graph, registry: Registry):
+def path_params(graph: Graph, registry: Registry):
     """(node id, param name, spec, resolved path) of every path param that is set."""
     for node_id, spec in graph.nodes.items():
         cls = registry.get(spec.type)
@@ -194,7 +194,7 @@ def output_problems(graph: Graph, registry: Registry) -> list[Problem]:
         return {"node": node_id, "node_type": graph.nodes[node_id].type, "param": name}
 
     problems = []
-    paths = list(_path_params(graph, registry))
+    paths = list(path_params(graph, registry))
     for node_id, name, _, path in paths:
         if not_utf8(path):
             problems.append(Problem(f"{not_utf8(path)}: {NOT_UTF8}", **where(node_id, name)))
@@ -231,7 +231,7 @@ def rescue_partials(graph: Graph, registry: Registry) -> list[str]:
     message per output rescued. A node class may define `describe_partial(path) -> str` (what the file
     holds, e.g. its frame count) to say more."""
     messages = []
-    for node_id, _, param, path in _path_params(graph, registry):
+    for node_id, _, param, path in path_params(graph, registry):
         if param.role != "output" or param.folder:
             continue
         lock = lock_path(Path(path))

@@ -11,9 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..graph import Graph
-from ..output_files import lock_path
+from ..output_files import lock_path, path_params
 from ..params import Bool
-from ..params import Path as PathParam
 from ..registry import Registry
 
 LIVE_PARAMS = ("loop", "realtime")  # Bool params a source has that make it play on, paced
@@ -43,23 +42,17 @@ def numbered_outputs(graph: Graph, registry: Registry) -> list[str]:
     """Point every output file that exists already at the first free name `stem-N.ext` beside it;
     returns one log line per output renamed."""
     messages = []
-    for node_id, spec in graph.nodes.items():
-        cls = registry.get(spec.type)
-        if cls is None:
+    for node_id, name, param, resolved in list(path_params(graph, registry)):
+        if param.role != "output" or param.folder:
             continue
-        for name, param in cls.params.items():
-            value = spec.params.get(name)
-            if not (isinstance(param, PathParam) and param.role == "output" and not param.folder
-                    and isinstance(value, str) and value):
-                continue
-            target = Path(graph.resolve_path(value, param))
-            if not taken(target):
-                continue
-            number = 1
-            while taken(target.with_name(f"{target.stem}-{number}{target.suffix}")):
-                number += 1
-            written = Path(value).with_name(f"{Path(value).stem}-{number}{Path(value).suffix}")
-            spec.params[name] = str(written)
-            messages.append(f"{node_id}.{name}: {target} exists, so this run writes "
-                            f"{target.with_name(written.name)} (the preset still says {value})")
+        value, target = graph.nodes[node_id].params[name], Path(resolved)
+        if not taken(target):
+            continue
+        number = 1
+        while taken(target.with_name(f"{target.stem}-{number}{target.suffix}")):
+            number += 1
+        written = Path(value).with_name(f"{Path(value).stem}-{number}{Path(value).suffix}")
+        graph.nodes[node_id].params[name] = str(written)
+        messages.append(f"{node_id}.{name}: {target} exists, so this run writes "
+                        f"{target.with_name(written.name)} (the preset still says {value})")
     return messages
