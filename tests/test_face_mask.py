@@ -151,6 +151,8 @@ def test_unknown_region_names_are_refused_with_the_known_ones():
     with pytest.raises(ProblemError, match=r"landmark_regions.*unknown region '-ears'.*put - before"):
         FaceMask("m", {"landmark_regions": "face, -ears"})
     assert FaceMask("m", {"landmark_regions": " Face,-EYES "}).landmark_regions == "face, -eyes"
+    with pytest.raises(ProblemError, match=r"landmark_regions.*only cuts regions out of nothing.*'face, -mouth'"):
+        FaceMask("m", {"landmark_regions": "-mouth, -eyes"})
 
 
 def test_no_source_and_wrong_models_fail_at_validate_and_setup_naming_the_tensors(tmp_path):

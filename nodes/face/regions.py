@@ -83,6 +83,10 @@ class RegionNames(Text):
             if bare not in self.known:
                 minus = " (put - before a name to cut it out)" if self.subtract else ""
                 raise ParamError(f"unknown region '{name}': the regions are {', '.join(self.known)}{minus}")
+        names = split_names(text)
+        if names and all(name.startswith("-") for name in names):  # cuts from nothing: an empty mask
+            raise ParamError(f"'{text}' only cuts regions out of nothing, which masks the whole face away: name "
+                             f"a region to keep first, such as 'face, {names[0]}'")
         return ", ".join(split_names(text))
 
 
