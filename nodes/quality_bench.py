@@ -182,17 +182,21 @@ def measure_pair(pair: Pair, looker: LandmarkPass, judge: IdentityJudge) -> tupl
     widest = max(range(len(shots)), key=lambda i: _mouth_opening(shots[i][2]))
     figures = {"how": pair.how, "frames": len(pair.frames), "measured": len(per["identity"]) + missed,
                "faces_missed": missed, "colour_mode": chain_mode,
-               **_nme_figures(per["nme"]),
+               **nme_figures(per["nme"]),
                "identity_share": _mean(per["identity"]), "foreign_colour": _mean(per["foreign_colour"]),
                "seam": _mean(per["seam"]), "detail": _mean(per["detail"]),
                "foreign_colour_by_mode": {mode: _mean(values) for mode, values in modes.items()},
-               "masked": {"landmark_regions": MASK_REGIONS, **_nme_figures(per["masked_nme"]),
+               "masked": {"landmark_regions": MASK_REGIONS, **nme_figures(per["masked_nme"]),
                           "identity_share": _mean(per["masked_identity"])}}
     return figures, [(pair.name, identity, identity_points, *shots[i][:3]) for i in (widest, len(shots) - 1)]
 
 
-def _nme_figures(errors: list[np.ndarray]) -> dict:
-    """NME mean, median and max over the frames, and the mean by region of dlib's points."""
+def nme_figures(errors: list[np.ndarray]) -> dict:
+    """NME mean, median and max over the frames, and the mean by region of dlib's points; all nan when no
+    frame was measured (no face found in any output)."""
+    if not errors:
+        return {"nme": float("nan"), "nme_median": float("nan"), "nme_max": float("nan"),
+                "nme_by_region": {name: float("nan") for name in REGIONS68}}
     errors = np.array(errors)
     per_frame = errors.mean(axis=1)
     return {"nme": _mean(per_frame), "nme_median": round(float(np.median(per_frame)), 4),

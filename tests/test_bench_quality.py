@@ -9,7 +9,7 @@ import pytest
 from portraits import portrait
 
 from nodes.face.blend import refine_mask
-from nodes.quality_bench import SHEET_TILE, TARGETS
+from nodes.quality_bench import SHEET_TILE, TARGETS, nme_figures
 from nodes.quality_measures import (
     REGIONS68,
     ChromaRange,
@@ -46,9 +46,11 @@ def test_every_figure_for_every_pair_and_a_picture_sheet(result):
         assert 0 <= pair["foreign_colour"] < 0.05 and 0.3 < pair["seam"] < 3 and 0.2 < pair["detail"] < 5
         assert set(pair["foreign_colour_by_mode"]) == {"rct", "lct", "mkl", "idt", "sot"}
         masked = pair["masked"]
-        for nme in (pair, masked):  # the NME is the mean over dlib's 68 points: between its regions'
-            by_region = nme["nme_by_region"].values()
-            assert min(by_region) <= nme["nme"] <= max(by_region)
+        for nme in (pair, masked):  # the regions split dlib's 68 points: weighted by size, they give the NME
+            by_region = nme["nme_by_region"]
+            assert set(by_region) == set(REGIONS68)
+            weighted = sum(by_region[name] * len(points) for name, points in REGIONS68.items()) / 68
+            assert weighted == pytest.approx(nme["nme"], abs=5e-4)
         assert 0 < masked["nme"] < 0.2 and 0 <= masked["identity_share"] <= 1
     assert set(TARGETS) <= set(next(iter(figures["pairs"].values())))
     sheet = cv2.imread(str(folder / "out" / "quality_sheet.png"))
@@ -91,3 +93,12 @@ def test_the_seam_is_one_for_the_picture_itself_and_more_for_a_hard_paste(hopper
     assert seam_ratio(image, image, alpha) == pytest.approx(1.0)
     pasted = (image * (1 - alpha[..., None]) + 255 * alpha[..., None]).astype(np.uint8)
     assert seam_ratio(pasted, image, alpha) > 1.5
+
+
+def test_a_pair_where_no_output_face_was_found_reports_nan_not_a_crash():
+    figures = nme_figures([])
+    assert np.isnan(figures["nme"]) and np.isnan(figures["nme_max"])
+    assert set(figures["nme_by_region"]) == set(REGIONS68)
+    assert all(np.isnan(value) for value in figures["nme_by_region"].values())
+    one_frame = nme_figures([np.full(68, 0.02)])
+    assert one_frame["nme"] == one_frame["nme_max"] == 0.02
