@@ -175,8 +175,9 @@ class InSwapper(Node):
                          help="a portrait of the person whose face is put in (its largest face is used)"),
         "model": Model("inswapper_128",
                       help="the inswapper model: a model name, file name in the user model folder, or path"),
-        "recogniser": Model("w600k_r50",
-                           help="the ArcFace recogniser that turns the portrait into an identity embedding"),
+        "recogniser": Model("arcface_w600k_r50",
+                           help="the ArcFace recogniser that turns the portrait into an identity embedding "
+                                "(the one HyperSwap and SimSwap use; buffalo_l's w600k_r50 works too)"),
         "pixel_boost": boost_param(),
         "mask": Choice(["ellipse", "square", "hull"], default="ellipse",
                        help="the swap mask: a soft ellipse or square, or the landmark hull (with landmarks)"),
