@@ -24,4 +24,4 @@ class HyperSwapper(EmbeddingSwapper):
     fit = staticmethod(hyperswap_fit)
 
     def _source(self, embedding: np.ndarray) -> np.ndarray:
-        return unit(embedding, str(self.recogniser_model.path))
+        return unit(embedding, f"node '{self.id}': the recogniser {self.recogniser_model.path}")

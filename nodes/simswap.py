@@ -52,4 +52,5 @@ class SimSwapper(EmbeddingSwapper):
 
     def _source(self, embedding: np.ndarray) -> np.ndarray:
         converted = self.converter_session.run(None, {"input": embedding.reshape(1, -1)})[0]
-        return unit(converted, f"{self.converter_path} (of the embedding by {self.recogniser_model.path})")
+        return unit(converted, f"node '{self.id}': {self.converter_path} "
+                               f"(of the embedding by {self.recogniser_model.path})")

@@ -230,7 +230,8 @@ class InSwapper(Node):
         """The identity latent: the portrait's largest face, aligned for ArcFace, embedded, mapped by emap."""
         embedding = self.recogniser_model.portrait_embedding(
             self.identity, f"node '{self.id}' (InSwapper), param 'identity'")
-        self.latent = unit(embedding @ self.emap, f"{self.recogniser_path} and the emap of {self.model_path}")
+        self.latent = unit(embedding @ self.emap,
+                           f"node '{self.id}': {self.recogniser_path} and the emap of {self.model_path}")
 
     def _swap_tile(self, tile: np.ndarray) -> tuple[np.ndarray]:
         target = cv2.dnn.blobFromImage(tile, 1 / 255.0, swapRB=True)

@@ -163,7 +163,8 @@ class Recogniser:
             blob = cv2.dnn.blobFromImage(crop, 1 / 127.5, mean=(127.5, 127.5, 127.5), swapRB=True)
         embedding = self.session.run(None, {self.session.get_inputs()[0].name: blob})[0].reshape(-1)
         if not np.isfinite(embedding).all() or not embedding.any():
-            raise InvalidInput(f"{self.path}: gave an empty embedding for {portrait_path}")
+            raise InvalidInput(f"{where}: the recogniser {self.path} gave an empty embedding for {portrait_path}; "
+                               "check that it is an ArcFace model")
         return embedding.astype(np.float32)
 
 

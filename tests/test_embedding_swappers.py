@@ -2,7 +2,9 @@
 that have the real models' tensor names and shapes (the real weights cannot be had here)."""
 
 import numpy as np
+import onnx
 import pytest
+from onnx import numpy_helper
 from swap_models import (
     PORTRAIT,
     arcface_model,
@@ -195,3 +197,16 @@ def test_catalogue_entries_are_named_as_the_files_and_fetch_only_what_it_can_che
     with pytest.raises(modelhub.ModelError, match="no sha256 for it.*--allow-unverified"):
         modelhub.fetch("simswap_256")
     assert not list(tmp_path.iterdir())  # refused before anything was downloaded
+
+
+def test_a_recogniser_that_gives_no_embedding_is_named_with_the_node_and_portrait(tmp_path, models):
+    path, _, _ = arcface_model(tmp_path / "silent.onnx")
+    silent = onnx.load(str(path))
+    for weight in silent.graph.initializer:  # every number out of it is 0
+        weight.CopyFrom(numpy_helper.from_array(np.zeros_like(numpy_helper.to_array(weight)), weight.name))
+    onnx.save(silent, str(path))
+    for make in (lambda: hyper({**models, "recogniser": str(path)}),
+                 lambda: InSwapper("swap", {"identity": str(PORTRAIT), "model": str(inswapper_model(
+                     tmp_path / "inswapper.onnx")), "recogniser": str(path)}).setup()):
+        with pytest.raises(InvalidInput, match=r"node 'swap'.*silent\.onnx gave an empty embedding.*ArcFace"):
+            make()
