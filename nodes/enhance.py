@@ -18,10 +18,11 @@ from nodegraph.onnx import create_session
 from nodegraph.params import Choice, Float, Model
 from nodegraph.types import Frame, Mask
 
-from .face.align import WARP_TEMPLATES, template_matrix
+from .face.align import template_matrix
 from .face.blend import paste_back
 from .face.crop_masks import box_mask, check_frame_mask, frame_mask_in_crop
 from .face.records import Faces
+from .face.warp_templates import WARP_TEMPLATES
 from .model_fit import checked_model, enhancer_fit
 from .onnx_models import PROVIDER_CHOICES, resolve_model
 from .swap_common import five_points, swap_preview

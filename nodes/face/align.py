@@ -24,6 +24,7 @@ from nodes.face.landmarks_data import (
     dfl_fit_indices,
     dfl_mean_face,
 )
+from nodes.face.warp_templates import template_points
 
 # InsightFace's ArcFace template for a 112 px crop: the subject's right eye (image left), left eye,
 # nose tip, right and left mouth corners.
@@ -84,20 +85,10 @@ def arcface_template(size: int) -> np.ndarray:
     return ARCFACE_TEMPLATE_112 * ratio + np.array([8.0 * ratio, 0.0])
 
 
-# FaceFusion's warp templates (face_helper.py WARP_TEMPLATE_SET), the five ArcFace points as fractions of
-# the crop's side: `arcface_128` is the swappers' crop, `ffhq_512` the face enhancers' (FFHQ's alignment).
-WARP_TEMPLATES = {
-    "arcface_128": np.array([[0.36167656, 0.40387734], [0.63696719, 0.40235469], [0.50019687, 0.56044219],
-                             [0.38710391, 0.72160547], [0.61507734, 0.72034453]]),
-    "ffhq_512": np.array([[0.37691676, 0.46864664], [0.62285697, 0.46912813], [0.50123859, 0.61331904],
-                          [0.39308822, 0.72541100], [0.61150205, 0.72490465]]),
-}
-
-
 def template_matrix(five_points: np.ndarray, template: str, size: int) -> np.ndarray:
     """2x3 frame -> crop matrix of a size x size crop with the five points fitted (similarity, least
-    squares) to one of WARP_TEMPLATES, as FaceFusion's warp_face_by_face_landmark_5."""
-    return umeyama(np.asarray(five_points, np.float64), WARP_TEMPLATES[template] * size)[:2]
+    squares) to one of warp_templates.WARP_TEMPLATES, as FaceFusion's warp_face_by_face_landmark_5."""
+    return umeyama(np.asarray(five_points, np.float64), template_points(template, size))[:2]
 
 
 def five_points_from_landmarks(points468: np.ndarray) -> np.ndarray:
