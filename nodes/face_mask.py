@@ -39,15 +39,13 @@ from .face.regions import (
     split_names,
 )
 from .model_fit import checked_model, occluder_fit, parser_fit
-from .onnx_models import PROVIDER_CHOICES, resolve_model
+from .onnx_models import IMAGENET_MEAN, IMAGENET_STD, PROVIDER_CHOICES, resolve_model
 from .swap_common import five_points
 
 log = logging.getLogger("nodegraph")
 
 MASK_SIZE = 256  # side of the crop every source's mask is combined in
 TEMPLATE = "arcface_128"
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 
 
 def cut(frame: np.ndarray, five: np.ndarray, size: int) -> np.ndarray:

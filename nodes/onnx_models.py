@@ -15,6 +15,9 @@ from nodegraph.errors import InvalidInput
 from nodegraph.onnx import PROVIDERS
 
 PROVIDER_CHOICES = ["auto", *PROVIDERS]
+# ImageNet's per-channel RGB mean and spread, for models that take 0..1 pixels normalised by them
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 
 
 def resolve_model(value: str, base_dir, what: str) -> Path:

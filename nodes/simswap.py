@@ -10,10 +10,8 @@ from nodegraph.params import Model
 
 from .embedding_swap import MASKS, EmbeddingSwapper, swapper_params
 from .model_fit import checked_model, converter_fit, simswap_fit
-from .onnx_models import resolve_model
+from .onnx_models import IMAGENET_MEAN, IMAGENET_STD, resolve_model
 from .swap_common import unit
-
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 class SimSwapper(EmbeddingSwapper):

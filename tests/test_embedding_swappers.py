@@ -26,8 +26,9 @@ from nodes.face.align import (
 )
 from nodes.face.warp_templates import template_points
 from nodes.hyperswap import HyperSwapper
+from nodes.onnx_models import IMAGENET_MEAN, IMAGENET_STD
 from nodes.pixel_boost import explode, implode
-from nodes.simswap import IMAGENET_MEAN, IMAGENET_STD, SimSwapper
+from nodes.simswap import SimSwapper
 from nodes.swap import InSwapper
 from nodes.swap_common import crop_geometry
 
