@@ -99,7 +99,7 @@ class FaceMask(Node):
 
     def setup(self):
         self._load()
-        self._shown: list = []
+        self._shown: tuple = (None, [])
         self._warned = False
 
     def param_changed(self, name):
@@ -165,8 +165,8 @@ class FaceMask(Node):
                 continue
             crop_mask = self.face_mask(frame, face, five)
             add_to_frame_mask(mask, crop_mask, template_matrix(five, TEMPLATE, MASK_SIZE))
-            shown.append((cut(frame, five, MASK_SIZE), crop_mask))
-        self._shown = shown
+            shown.append((five, crop_mask))
+        self._shown = (frame, shown)  # the crops are cut only when a preview is due
         return {"mask": mask}
 
     def _warn_once(self):
@@ -177,4 +177,5 @@ class FaceMask(Node):
 
     def preview(self, outputs):
         """Each face's crop, and beside it the crop dimmed outside its mask."""
-        return tile_crops(self._shown)
+        frame, shown = self._shown
+        return tile_crops([(cut(frame, five, MASK_SIZE), crop_mask) for five, crop_mask in shown])

@@ -225,3 +225,18 @@ def test_the_mask_crosses_processes_and_the_driver_s_eyes_stay(tmp_path):
     np.testing.assert_array_equal(out[eye[1], eye[0]], driver[eye[1], eye[0]])  # the driver's eye
     nose = np.round(landmarks[1, :2]).astype(int)
     assert np.abs(out[nose[1], nose[0]].astype(int) - driver[nose[1], nose[0]]).max() > 0  # swapped there
+
+
+def test_the_preview_shows_the_face_crop_dimmed_outside_its_mask():
+    frame, faces = portrait_faces()
+    node = FaceMask("mask", {"landmark_regions": "face, -eyes"})
+    node.setup()
+    assert node.preview({}) is None  # nothing ran yet
+    node.process(frame=frame, faces=faces)
+    picture = node.preview({})
+    crop, dimmed = np.hsplit(picture, 2)  # one row: the crop | the crop under its mask
+    assert crop.shape == dimmed.shape and crop.std() > 20  # the face, not a blank tile
+    side = crop.shape[0]
+    nose = (slice(int(0.5 * side), int(0.65 * side)), slice(int(0.4 * side), int(0.6 * side)))
+    assert np.abs(crop[nose].astype(int) - dimmed[nose]).mean() < 3  # inside the mask: kept
+    assert dimmed[:8].mean() < 0.5 * crop[:8].mean()  # the crop's top edge is outside the face: dimmed
