@@ -53,8 +53,8 @@ def load(preset: Path, overrides: list[str]):
 
 
 def headless_fps(preset: Path, overrides: list[str], engine: str, seconds: float) -> float:
-    """The pipeline alone, in this process, no window: frames per second over `seconds`. Its
-    sources loop, paced, as in the editor's run (where the preset and overrides leave that unset)."""
+    """The pipeline alone, in this process, no window: frames per second over `seconds` from its first
+    frame. Its sources loop, paced, as in the editor's run (where the preset and overrides leave that unset)."""
     from nodegraph.editor.run_setup import loop_sources
     from nodegraph.editor.session import make_runner
     from nodegraph.registry import default_registry
@@ -67,12 +67,16 @@ def headless_fps(preset: Path, overrides: list[str], engine: str, seconds: float
     thread = threading.Thread(target=lambda: done.append(runner.run()), daemon=True)
     thread.start()
     try:
+        deadline = time.monotonic() + 120
+        while not runner.snapshot().frames and thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)  # counted from the first frame: set-up is not the pipeline's rate
+        first, started = runner.snapshot().frames, time.monotonic()
         time.sleep(seconds)
-        frames = runner.snapshot().frames
+        frames, elapsed = runner.snapshot().frames - first, time.monotonic() - started
     finally:  # a run left going would keep this process alive
         runner.stop()
         thread.join(30)
-    return frames / seconds
+    return frames / elapsed
 
 
 def child(preset: Path, overrides: list[str], engine: str, seconds: float, window: tuple[int, int]) -> dict:
@@ -131,11 +135,13 @@ def start_xvfb() -> tuple[subprocess.Popen, str]:
 
 
 def main() -> int:
+    from nodegraph.cli import window_size
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("preset", nargs="?", default=str(REPO / "presets" / "demo.json"))
     parser.add_argument("--set", action="append", metavar="NODE.PARAM=VALUE",
                         help="override a param (default for the demo: pattern.frames=0 pattern.realtime=false)")
-    parser.add_argument("--window", default="1280x800", metavar="WxH")
+    parser.add_argument("--window", type=window_size, default=(1280, 800), metavar="WxH")
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--engine", choices=["auto", "process", "sequential"], default="auto")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -144,8 +150,7 @@ def main() -> int:
     overrides = args.set if args.set is not None else (
         ["pattern.frames=0", "pattern.realtime=false"] if preset == (REPO / "presets" / "demo.json").resolve() else [])
     if args.child:
-        window = tuple(int(v) for v in args.window.lower().split("x"))
-        print(json.dumps(child(preset, overrides, args.engine, args.seconds, window)))
+        print(json.dumps(child(preset, overrides, args.engine, args.seconds, args.window)))
         return 0
 
     server, display = start_xvfb()
@@ -154,7 +159,7 @@ def main() -> int:
         env.pop("WAYLAND_DISPLAY", None)
         load_before = os.getloadavg()
         command = [sys.executable, __file__, str(preset), "--seconds", str(args.seconds), "--engine", args.engine,
-                   "--window", args.window, "--child", *(f"--set={item}" for item in overrides)]
+                   "--window", "{}x{}".format(*args.window), "--child", *(f"--set={item}" for item in overrides)]
         out = subprocess.run(command, env=env, capture_output=True, text=True,
                              cwd=os.environ.get("TMPDIR", "/tmp"), timeout=args.seconds * 5 + 180)
     finally:
@@ -165,7 +170,8 @@ def main() -> int:
         return out.returncode
     result = json.loads(out.stdout.strip().splitlines()[-1])
     print(f"editor frame time, {preset.name} {' '.join(overrides)}, engine {args.engine}, "
-          f"{args.seconds:.0f} s per phase, window {args.window}, {os.cpu_count()} cores, Xvfb + software GL")
+          f"{args.seconds:.0f} s per phase, window {args.window[0]}x{args.window[1]}, {os.cpu_count()} cores, "
+          "Xvfb + software GL")
     load_after = os.getloadavg()
     print(f"  load average (1 min) before {load_before[0]:.2f}, after {load_after[0]:.2f}: other work on the "
           "machine shares its cores")

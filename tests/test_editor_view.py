@@ -30,7 +30,7 @@ def test_a_display_that_cannot_be_opened_exits_2_without_aborting(cli, tmp_path,
 def test_a_bad_window_size_is_refused(cli, tmp_path, value):
     result = cli("edit", "--window", value, cwd=tmp_path)
     assert result.returncode == 2
-    assert "--window" in result.stderr and "1280x800" in result.stderr or "640x480" in result.stderr
+    assert "--window" in result.stderr and ("1280x800" in result.stderr or "640x480" in result.stderr)
 
 
 def inside(rect, area):
