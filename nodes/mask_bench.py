@@ -14,6 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from nodes.chain_bench import set_thread_budget, test_frame
@@ -41,7 +42,6 @@ def _faces(frame: np.ndarray) -> list[dict]:
 
 def _swapped(frame: np.ndarray, face: dict) -> dict:
     """The face with a 128 px 'swap' (its own crop, grey-shifted) so the merger has something to paste."""
-    import cv2
     matrix = template_matrix(five_points(face), "arcface_128", 128).astype(np.float32)
     crop = cv2.warpAffine(frame, matrix.astype(np.float64), (128, 128))
     return {**face, "swap": (crop // 2 + 64).astype(np.uint8), "swap_matrix": matrix,
