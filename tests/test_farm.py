@@ -229,6 +229,27 @@ def test_bad_inputs_exit_2_before_any_task(tmp_path, capsys):
     assert "src.start=0" in capsys.readouterr().err
 
 
+def farm_cli(*args, timeout=60) -> subprocess.CompletedProcess:
+    """`nodegraph farm ARGS` in a process of its own, which must end within `timeout` seconds."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "nodegraph.cli", "farm", *map(str, args)], capture_output=True,
+                          text=True, env=env, timeout=timeout)
+
+
+def test_more_cpus_per_task_than_any_node_has_is_refused_not_waited_for(tmp_path, local_ray):
+    """Ray would wait forever for a node with that many CPUs; a process of its own so the old hang fails."""
+    clip = write_clip(tmp_path / "clip.mp4", frames=10)
+    preset = farm_preset(tmp_path)
+    local = farm_cli(preset, clip, "--out", tmp_path / "farm", "--cpus", "2", "--cpus-per-task", "3")
+    assert local.returncode == 2, local.stderr
+    assert "--cpus-per-task 3: the most CPUs a Ray node has is 2 (--cpus 2)" in local.stderr
+    assert not (tmp_path / "farm").exists()  # refused before Ray started or anything was made
+    address = ray.get_runtime_context().gcs_address  # the local_ray of 2 CPUs, joined as a cluster
+    joined = farm_cli(preset, clip, "--out", tmp_path / "farm", "--address", address, "--cpus-per-task", "3")
+    assert joined.returncode == 2, joined.stderr
+    assert f"--cpus-per-task 3: the most CPUs a Ray node has is 2 (the cluster at {address})" in joined.stderr
+
+
 def test_without_ray_installed_the_command_says_how_to_get_it(tmp_path):
     clip = write_clip(tmp_path / "clip.mp4", frames=10)
     code = ("import sys; sys.modules['ray'] = None\n"  # what Python does when ray is not installed

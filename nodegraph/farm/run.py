@@ -69,6 +69,18 @@ def connect(ray, address: str | None, cpus: int | None) -> bool:
     return True
 
 
+def check_cpus_per_task(cpus_per_task: int, most: float, where: str) -> None:
+    """Ray never starts a task that asks for more CPUs than any node has (it waits for one): refuse it."""
+    if cpus_per_task > most:
+        raise InvalidInput(f"--cpus-per-task {cpus_per_task}: the most CPUs a Ray node has is {most:g} ({where}), "
+                           f"so no chunk could ever start; give --cpus-per-task {max(1, int(most))} or less")
+
+
+def most_node_cpus(ray) -> float:
+    """The most "CPU" resource of any alive node of the connected cluster."""
+    return max((node["Resources"].get("CPU", 0.0) for node in ray.nodes() if node["Alive"]), default=0.0)
+
+
 def check_preset(graph: Graph, media: plugins.FarmMedia, plugin, inputs: list[str], targets: list) -> None:
     """The preset validated with each input and output in place, before any task."""
     registry = default_registry()
@@ -87,6 +99,9 @@ def run_farm(graph: Graph, inputs: list[str], out_dir: str, *, address: str | No
     """Render every input with the preset on Ray; `progress(done, total, elapsed)` draws the bar, `watch(board)`
     sees the chunks' state (pid, worker, frames, tries) at each poll. InvalidInput before any task starts."""
     ray = import_ray()  # first: without Ray, nothing is looked at or made
+    if not address and not ray.is_initialized():  # said before starting a local Ray
+        where = f"--cpus {cpus}" if cpus else "the local Ray gets this machine's cores"
+        check_cpus_per_task(cpus_per_task, cpus or os.cpu_count() or 1, where)
     inputs = [os.path.abspath(path) for path in inputs]
     registry = default_registry()
     media = plugins.claim(graph, registry)
@@ -110,6 +125,8 @@ def run_farm(graph: Graph, inputs: list[str], out_dir: str, *, address: str | No
         started_here = connect(ray, address, cpus)
         report.ray_start_s = time.monotonic() - started
         try:
+            joined = f"the cluster at {address}" if address else "the local Ray" if started_here else "this Ray"
+            check_cpus_per_task(cpus_per_task, most_node_cpus(ray), joined)
             _render(ray, graph, media, plugin, chunks, marks, outputs, report, max_retries, cpus_per_task, progress,
                     watch)
         finally:
