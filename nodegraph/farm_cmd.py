@@ -7,7 +7,8 @@ import json
 import sys
 
 from . import preset as presets
-from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, InvalidInput
+from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, InvalidInput
+from .output_files import check_not_an_input, write_atomically
 
 
 def positive_float(text: str) -> float:
@@ -62,6 +63,8 @@ def run(args) -> int:
     if args.warmup_frames < 0 or args.max_retries < 0:
         raise InvalidInput("--warmup-frames and --max-retries must be 0 or more")
     stats_path = check_stats_path(args.stats_json) if args.stats_json else None
+    if stats_path is not None:  # the inputs and outputs: run_farm checks them with its own
+        check_not_an_input(args.stats_json, [args.preset], f"--stats-json {args.stats_json}")
     graph = presets.load(args.preset)
     apply_overrides(graph, args.set or [])
     show = args.progress if args.progress is not None else sys.stderr.isatty()
@@ -70,15 +73,20 @@ def run(args) -> int:
     try:
         report = run_farm(graph, args.inputs, args.out, address=args.address, chunk_seconds=args.chunk_seconds,
                           warmup=args.warmup_frames, max_retries=args.max_retries, cpus=args.cpus,
-                          cpus_per_task=args.cpus_per_task, progress=bar)
+                          cpus_per_task=args.cpus_per_task, progress=bar, stats_json=args.stats_json)
     except KeyboardInterrupt:
         print("nodegraph: interrupted; no output of an unfinished input was written", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
         if bar:
             bar.finish()
+    status = EXIT_OK
     if stats_path is not None:
-        stats_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+        try:  # a temporary file renamed into place: a symlink there is replaced, never written through
+            write_atomically(stats_path, (json.dumps(report.to_json(), indent=2) + "\n").encode())
+        except OSError as e:
+            print(f"nodegraph: cannot write --stats-json {stats_path}: {e.strerror or e}", file=sys.stderr)
+            status = EXIT_INVALID
     print(report.summary_line(), file=sys.stderr)
     failed: dict[str, int] = {}  # node id -> frames it failed on, over every chunk (as `run` counts them)
     for record in report.inputs:
@@ -90,4 +98,4 @@ def run(args) -> int:
               "messages above say why)", file=sys.stderr)
     for record in report.inputs:
         print(f"{record.output}: {record.frames} frames", file=sys.stdout)
-    return EXIT_FAILED if report.error else EXIT_OK
+    return EXIT_FAILED if report.error else status

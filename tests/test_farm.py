@@ -57,10 +57,13 @@ def indices(path) -> list[int]:
 def test_600_frames_in_4_chunks_match_nodegraph_run_lossless(tmp_path, local_ray):
     clip = write_clip(tmp_path / "clip.mkv", frames=600, codec="ffv1")
     preset = farm_preset(tmp_path)
-    stats = tmp_path / "stats.json"
+    stats, kept = tmp_path / "stats.json", tmp_path / "kept.json"
+    kept.write_text("a file the stats path links to")
+    stats.symlink_to(kept)  # replaced, never written through
     code = main(["farm", str(preset), clip, "--out", str(tmp_path / "farm"), "--chunk-seconds", "5",
                  "--warmup-frames", "10", "--stats-json", str(stats), "--no-progress"])
     assert code == 0
+    assert kept.read_text() == "a file the stats path links to" and not stats.is_symlink()
     farmed = read_frames(tmp_path / "farm" / "clip.mkv")
     assert [frame_index(f) for f in farmed] == list(range(600))
     record = json.loads(stats.read_text())
@@ -227,6 +230,13 @@ def test_bad_inputs_exit_2_before_any_task(tmp_path, capsys):
     assert "is a file; give a folder" in capsys.readouterr().err
     assert main(["farm", str(preset), clip, "--out", str(tmp_path / "farm"), "--set", "src.start=5"]) == 2
     assert "src.start=0" in capsys.readouterr().err
+    before = Path(clip).read_bytes()
+    for stats, said in ((clip, "is the input"), (preset, "is the input"), (tmp_path / "farm" / "clip.mkv",
+                                                                           "is also where an output goes")):
+        assert main(["farm", str(preset), clip, "--out", str(tmp_path / "farm"), "--stats-json", str(stats)]) == 2
+        err = capsys.readouterr().err
+        assert f"--stats-json {stats}" in err and said in err
+    assert Path(clip).read_bytes() == before
 
 
 def farm_cli(*args, timeout=60) -> subprocess.CompletedProcess:

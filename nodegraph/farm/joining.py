@@ -5,6 +5,7 @@ stops early leaves no file that looks complete, and the outputs already joined s
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -38,6 +39,14 @@ def output_paths(inputs: list[str], out_dir: str, extension: str) -> list[Path]:
         check_not_an_input(str(target), inputs, str(target))
         targets.append(target)
     return targets
+
+
+def check_side_output(what: str, path: str, inputs: list[str], targets: list[Path]) -> None:
+    """A file written beside the outputs (`--stats-json FILE`, named by `what`): not an input, not an output."""
+    check_not_an_input(path, inputs, what)
+    for target in targets:
+        if os.path.realpath(path) == os.path.realpath(target):
+            raise InvalidInput(f"{what}: is also where an output goes ({target}); choose another file")
 
 
 class FarmOutput:

@@ -14,10 +14,11 @@ from collections.abc import Callable
 from .. import preset as presets
 from ..errors import InvalidInput, RunFailed
 from ..graph import Graph
+from ..output_files import path_params
 from ..registry import default_registry
 from . import plugins
 from .cutting import Chunk, plan_chunks
-from .joining import FarmOutput, output_paths
+from .joining import FarmOutput, check_side_output, output_paths
 from .progress import ChunkBoard, FarmReport, FramesDone, InputRecord
 from .tasks import ChunkJob, run_chunk
 
@@ -95,9 +96,10 @@ def check_preset(graph: Graph, media: plugins.FarmMedia, plugin, inputs: list[st
 def run_farm(graph: Graph, inputs: list[str], out_dir: str, *, address: str | None = None,
              chunk_seconds: float = 30.0, warmup: int = 30, max_retries: int = 3, cpus: int | None = None,
              cpus_per_task: int = 1, progress: Callable | None = None,
-             watch: Callable[[dict], None] | None = None) -> FarmReport:
+             watch: Callable[[dict], None] | None = None, stats_json: str | None = None) -> FarmReport:
     """Render every input with the preset on Ray; `progress(done, total, elapsed)` draws the bar, `watch(board)`
-    sees the chunks' state (pid, worker, frames, tries) at each poll. InvalidInput before any task starts."""
+    sees the chunks' state (pid, worker, frames, tries) at each poll, `stats_json` is where the caller will
+    write the report (checked with the outputs). InvalidInput before any task starts."""
     ray = import_ray()  # first: without Ray, nothing is looked at or made
     if not address and not ray.is_initialized():  # said before starting a local Ray
         where = f"--cpus {cpus}" if cpus else "the local Ray gets this machine's cores"
@@ -111,6 +113,9 @@ def run_farm(graph: Graph, inputs: list[str], out_dir: str, *, address: str | No
     marks = [found[2] for found in probed]
     targets = output_paths(inputs, out_dir, extension)
     check_preset(graph, media, plugin, inputs, targets)
+    if stats_json:
+        reads = inputs + [path for _, _, param, path in path_params(graph, registry) if param.role == "input"]
+        check_side_output(f"--stats-json {stats_json}", stats_json, reads, targets)
     report = FarmReport(address=address or "local")
     report.inputs = [InputRecord(path, str(target), frames, fps)
                      for path, target, (frames, fps, _) in zip(inputs, targets, probed, strict=True)]
