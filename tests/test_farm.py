@@ -54,6 +54,13 @@ def indices(path) -> list[int]:
     return [frame_index(frame) for frame in read_frames(path)]
 
 
+def assert_no_board_alive():
+    """The runs' progress boards (actors) went with them (Ray's state API needs the dashboard, which this Ray
+    lacks: its GCS table is read instead)."""
+    boards = [a for a in ray._private.state.actors().values() if a["ActorClassName"] == "ChunkBoard"]
+    assert boards and all(a["State"] == "DEAD" for a in boards), boards
+
+
 def test_600_frames_in_4_chunks_match_nodegraph_run_lossless(tmp_path, local_ray):
     clip = write_clip(tmp_path / "clip.mkv", frames=600, codec="ffv1")
     preset = farm_preset(tmp_path)
@@ -147,6 +154,7 @@ def test_a_chunk_lost_more_often_than_max_retries_fails_the_run_and_writes_nothi
     with pytest.raises(RunFailed, match="--max-retries"):
         run_farm(graph, [clip], str(tmp_path / "farm"), chunk_seconds=2.0, max_retries=0, watch=kill_every_chunk)
     assert os.listdir(tmp_path / "farm") == []
+    assert_no_board_alive()
 
 
 def test_ctrl_c_cancels_the_tasks_and_leaves_no_output(tmp_path):
@@ -188,6 +196,7 @@ def test_a_chunk_given_two_cores_runs_in_the_multiprocess_runtime(tmp_path, loca
     report = run_farm(graph, [clip], str(tmp_path / "farm"), chunk_seconds=1.0, warmup=5, cpus_per_task=2)
     assert indices(tmp_path / "farm" / "clip.mp4") == list(range(60))
     assert [c["tries"] for c in report.to_json()["inputs"][0]["chunks"]] == [1, 1]
+    assert_no_board_alive()
 
 
 def test_a_worker_without_the_model_names_it_and_fails_with_exit_2(tmp_path, local_ray, monkeypatch, capsys):
