@@ -69,7 +69,6 @@ def run(args) -> int:
     apply_overrides(graph, args.set or [])
     show = args.progress if args.progress is not None else sys.stderr.isatty()
     bar = ProgressBar() if show else None
-    report = None
     try:
         report = run_farm(graph, args.inputs, args.out, address=args.address, chunk_seconds=args.chunk_seconds,
                           warmup=args.warmup_frames, max_retries=args.max_retries, cpus=args.cpus,
@@ -97,5 +96,9 @@ def run(args) -> int:
         print(f"nodegraph: node '{node_id}' failed on {count} frames (they passed through; the workers' "
               "messages above say why)", file=sys.stderr)
     for record in report.inputs:
-        print(f"{record.output}: {record.frames} frames", file=sys.stdout)
-    return EXIT_FAILED if report.error else status
+        if record.done:  # after a failure too: the inputs joined before it are whole
+            print(f"{record.output}: {record.frames} frames", file=sys.stdout)
+    if report.error:
+        print(f"nodegraph: {report.error}", file=sys.stderr)
+        return EXIT_FAILED
+    return status

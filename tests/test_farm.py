@@ -25,7 +25,6 @@ from test_outputs import clip_with_audio, probe
 
 from nodegraph import preset as presets
 from nodegraph.cli import main
-from nodegraph.errors import RunFailed
 from nodegraph.farm.cutting import plan_chunks
 from nodegraph.farm.run import run_farm
 from nodes import farm_video
@@ -151,8 +150,10 @@ def test_a_chunk_lost_more_often_than_max_retries_fails_the_run_and_writes_nothi
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(state["pid"], signal.SIGKILL)
 
-    with pytest.raises(RunFailed, match="--max-retries"):
-        run_farm(graph, [clip], str(tmp_path / "farm"), chunk_seconds=2.0, max_retries=0, watch=kill_every_chunk)
+    report = run_farm(graph, [clip], str(tmp_path / "farm"), chunk_seconds=2.0, max_retries=0,
+                      watch=kill_every_chunk)
+    assert "--max-retries" in report.error  # returned, so `farm` writes --stats-json and exits 3
+    assert report.summary_line().startswith("failed: 0 of 1 inputs")
     assert os.listdir(tmp_path / "farm") == []
     assert_no_board_alive()
 

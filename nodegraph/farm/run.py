@@ -99,7 +99,8 @@ def run_farm(graph: Graph, inputs: list[str], out_dir: str, *, address: str | No
              watch: Callable[[dict], None] | None = None, stats_json: str | None = None) -> FarmReport:
     """Render every input with the preset on Ray; `progress(done, total, elapsed)` draws the bar, `watch(board)`
     sees the chunks' state (pid, worker, frames, tries) at each poll, `stats_json` is where the caller will
-    write the report (checked with the outputs). InvalidInput before any task starts."""
+    write the report (checked with the outputs). InvalidInput before any task starts (or from a worker that
+    cannot run the preset); a run that fails later returns its report with `error` set."""
     ray = import_ray()  # first: without Ray, nothing is looked at or made
     if not address and not ray.is_initialized():  # said before starting a local Ray
         where = f"--cpus {cpus}" if cpus else "the local Ray gets this machine's cores"
@@ -140,9 +141,8 @@ def run_farm(graph: Graph, inputs: list[str], out_dir: str, *, address: str | No
     except KeyboardInterrupt:
         report.interrupted = True
         raise
-    except RunFailed as e:
+    except RunFailed as e:  # the report says it, so the caller can still write --stats-json
         report.error = str(e)
-        raise
     finally:
         report.elapsed_s = time.monotonic() - started
         for output, record in zip(outputs, report.inputs, strict=False):  # fewer outputs: one failed to lock
