@@ -73,8 +73,8 @@ def run(args) -> int:
         report = run_farm(graph, args.inputs, args.out, address=args.address, chunk_seconds=args.chunk_seconds,
                           warmup=args.warmup_frames, max_retries=args.max_retries, cpus=args.cpus,
                           cpus_per_task=args.cpus_per_task, progress=bar, stats_json=args.stats_json)
-    except KeyboardInterrupt:
-        print("nodegraph: interrupted; no output of an unfinished input was written", file=sys.stderr)
+    except KeyboardInterrupt:  # while the inputs were read (a run it began, run_farm returns as interrupted)
+        print("nodegraph: interrupted; nothing was written", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
         if bar:
@@ -96,9 +96,12 @@ def run(args) -> int:
         print(f"nodegraph: node '{node_id}' failed on {count} frames (they passed through; the workers' "
               "messages above say why)", file=sys.stderr)
     for record in report.inputs:
-        if record.done:  # after a failure too: the inputs joined before it are whole
+        if record.done:  # after a failure or Ctrl-C too: the inputs joined before it are whole
             print(f"{record.output}: {record.frames} frames", file=sys.stdout)
     if report.error:
         print(f"nodegraph: {report.error}", file=sys.stderr)
         return EXIT_FAILED
+    if report.interrupted:
+        print("nodegraph: interrupted; no output of an unfinished input was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return status

@@ -176,6 +176,23 @@ def test_ctrl_c_cancels_the_tasks_and_leaves_no_output(tmp_path):
     assert os.listdir(tmp_path / "farm") == []  # no output, no partial file, no lock
 
 
+def test_a_ctrl_c_after_the_last_join_is_not_an_interruption(tmp_path, local_ray):
+    clip = write_clip(tmp_path / "clip.mp4", frames=30, codec="h264")
+    graph = presets.load(farm_preset(tmp_path, codec="h264", ext=".mp4"))
+    output = tmp_path / "farm" / "clip.mp4"
+
+    def ctrl_c_once_written(board):
+        if output.exists():
+            raise KeyboardInterrupt  # as Python raises it on SIGINT, here while the run winds down
+
+    try:
+        report = run_farm(graph, [clip], str(tmp_path / "farm"), watch=ctrl_c_once_written)
+    except KeyboardInterrupt:
+        pytest.fail("a Ctrl-C after every output was whole was taken for an interruption")
+    assert not report.interrupted and "so they are complete" in report.summary_line()
+    assert indices(output) == list(range(30))
+
+
 def test_two_inputs_at_once_keep_audio_and_tag(tmp_path, local_ray):
     voiced = clip_with_audio(tmp_path / "voiced.mp4", frames=90, fps=30)
     plain = write_clip(tmp_path / "plain.mp4", frames=45, codec="h264")

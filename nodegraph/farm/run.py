@@ -100,7 +100,8 @@ def run_farm(graph: Graph, inputs: list[str], out_dir: str, *, address: str | No
     """Render every input with the preset on Ray; `progress(done, total, elapsed)` draws the bar, `watch(board)`
     sees the chunks' state (pid, worker, frames, tries) at each poll, `stats_json` is where the caller will
     write the report (checked with the outputs). InvalidInput before any task starts (or from a worker that
-    cannot run the preset); a run that fails later returns its report with `error` set."""
+    cannot run the preset); a run that fails later or is stopped by Ctrl-C returns its report with `error`
+    or `interrupted` set."""
     ray = import_ray()  # first: without Ray, nothing is looked at or made
     if not address and not ray.is_initialized():  # said before starting a local Ray
         where = f"--cpus {cpus}" if cpus else "the local Ray gets this machine's cores"
@@ -138,9 +139,9 @@ def run_farm(graph: Graph, inputs: list[str], out_dir: str, *, address: str | No
         finally:
             if started_here:
                 ray.shutdown()
-    except KeyboardInterrupt:
-        report.interrupted = True
-        raise
+    except KeyboardInterrupt:  # returned like a failure; after the last join (Ray shutting down) it is too late
+        report.interrupted = not all(record.done for record in report.inputs)
+        report.ctrl_c_after_outputs = not report.interrupted
     except RunFailed as e:  # the report says it, so the caller can still write --stats-json
         report.error = str(e)
     finally:
