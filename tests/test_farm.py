@@ -7,10 +7,12 @@ import contextlib
 import json
 import logging
 import os
+import select
 import signal
 import subprocess
 import sys
 import tempfile
+import time
 from itertools import pairwise
 from pathlib import Path
 
@@ -163,16 +165,21 @@ def test_ctrl_c_cancels_the_tasks_and_leaves_no_output(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     farm = subprocess.Popen([sys.executable, "-m", "nodegraph.cli", "farm", str(farm_preset(tmp_path)), clip,
                              "--out", str(tmp_path / "farm"), "--chunk-seconds", "2", "--set", "src.realtime=true",
-                             "--cpus", "2", "--progress"], stderr=subprocess.PIPE, text=True, env=env)
-    seen = ""
-    while "frames" not in seen:  # the bar is up: the tasks are sent
-        char = farm.stderr.read(1)
-        assert char, f"the farm ended before its first frame: {seen}"
-        seen += char
-    farm.send_signal(signal.SIGINT)
-    _, err = farm.communicate(timeout=60)
+                             "--cpus", "2", "--progress"], stderr=subprocess.PIPE, env=env)
+    try:
+        seen, deadline = b"", time.monotonic() + 60
+        while b"frames" not in seen:  # the bar is up: the tasks are sent
+            left = deadline - time.monotonic()
+            assert left > 0 and select.select([farm.stderr], [], [], left)[0], f"no bar within 60 s: {seen}"
+            chunk = os.read(farm.stderr.fileno(), 4096)
+            assert chunk, f"the farm ended before its first frame: {seen}"
+            seen += chunk
+        farm.send_signal(signal.SIGINT)
+        _, err = farm.communicate(timeout=60)
+    finally:
+        farm.kill()  # a no-op once it ended; else it must not outlive a failed test
     assert farm.returncode == 130, err
-    assert "interrupted" in err
+    assert b"interrupted" in err
     assert os.listdir(tmp_path / "farm") == []  # no output, no partial file, no lock
 
 
