@@ -264,7 +264,11 @@ def test_bad_inputs_exit_2_before_any_task(tmp_path, capsys):
     assert "is a file; give a folder" in capsys.readouterr().err
     assert main(["farm", str(preset), clip, "--out", str(tmp_path / "farm"), "--set", "src.start=5"]) == 2
     assert "src.start=0" in capsys.readouterr().err
+    assert main(["farm", str(preset), clip, "--out", str(tmp_path / "farm"), "--set", "adjust.brightness=999"]) == 2
+    assert "param 'brightness': 999 is out of range" in capsys.readouterr().err
+    assert not (tmp_path / "farm").exists()  # the preset was checked before the outputs' folder was made
     before = Path(clip).read_bytes()
+    (tmp_path / "farm").mkdir()  # as a folder of earlier outputs: --stats-json needs its folder to be there
     for stats, said in ((clip, "is the input"), (preset, "is the input"), (tmp_path / "farm" / "clip.mkv",
                                                                            "is also where an output goes")):
         assert main(["farm", str(preset), clip, "--out", str(tmp_path / "farm"), "--stats-json", str(stats)]) == 2

@@ -18,7 +18,7 @@ from ..output_files import path_params
 from ..registry import default_registry
 from . import plugins
 from .cutting import Chunk, plan_chunks
-from .joining import FarmOutput, check_side_output, output_paths
+from .joining import FarmOutput, check_side_output, make_folder, output_paths
 from .progress import ChunkBoard, FarmReport, FramesDone, InputRecord
 from .tasks import ChunkJob, run_chunk
 
@@ -118,6 +118,7 @@ def run_farm(graph: Graph, inputs: list[str], out_dir: str, *, address: str | No
     if stats_json:
         reads = inputs + [path for _, _, param, path in path_params(graph, registry) if param.role == "input"]
         check_side_output(f"--stats-json {stats_json}", stats_json, reads, targets)
+    make_folder(out_dir)  # after the checks: a refused run leaves no empty folder
     report = FarmReport(address=address or "local")
     report.inputs = [InputRecord(path, str(target), frames, fps)
                      for path, target, (frames, fps, _) in zip(inputs, targets, probed, strict=True)]
