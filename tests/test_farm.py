@@ -277,11 +277,11 @@ def test_bad_inputs_exit_2_before_any_task(tmp_path, capsys):
     assert Path(clip).read_bytes() == before
 
 
-def farm_cli(*args, timeout=60) -> subprocess.CompletedProcess:
-    """`nodegraph farm ARGS` in a process of its own, which must end within `timeout` seconds."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+def farm_cli(*args, timeout=60, **env) -> subprocess.CompletedProcess:
+    """`nodegraph farm ARGS` in a process of its own (`env`: more environment), which must end within
+    `timeout` seconds."""
     return subprocess.run([sys.executable, "-m", "nodegraph.cli", "farm", *map(str, args)], capture_output=True,
-                          text=True, env=env, timeout=timeout)
+                          text=True, env={**os.environ, "PYTHONPATH": str(REPO), **env}, timeout=timeout)
 
 
 def test_more_cpus_per_task_than_any_node_has_is_refused_not_waited_for(tmp_path, local_ray):
@@ -296,6 +296,17 @@ def test_more_cpus_per_task_than_any_node_has_is_refused_not_waited_for(tmp_path
     joined = farm_cli(preset, clip, "--out", tmp_path / "farm", "--address", address, "--cpus-per-task", "3")
     assert joined.returncode == 2, joined.stderr
     assert f"--cpus-per-task 3: the most CPUs a Ray node has is 2 (the cluster at {address})" in joined.stderr
+
+
+def test_a_local_ray_that_cannot_start_is_said_without_naming_address(tmp_path):
+    clip = write_clip(tmp_path / "clip.mp4", frames=10)
+    not_a_folder = tmp_path / "ray_tmp"
+    not_a_folder.write_text("Ray's temporary folder is a file")
+    result = farm_cli(farm_preset(tmp_path), clip, "--out", tmp_path / "farm", RAY_TMPDIR=str(not_a_folder))
+    assert result.returncode == 2, result.stderr
+    assert "cannot start a local Ray on this machine" in result.stderr and str(not_a_folder) in result.stderr
+    assert "--address:" not in result.stderr and "Traceback" not in result.stderr
+    assert os.listdir(tmp_path / "farm") == []
 
 
 def test_without_ray_installed_the_command_says_how_to_get_it(tmp_path):

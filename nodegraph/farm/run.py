@@ -63,10 +63,12 @@ def connect(ray, address: str | None, cpus: int | None) -> bool:
         else:
             # "local": a Ray of its own, even where `ray start` left a cluster (another user's, on a shared machine)
             ray.init(address="local", num_cpus=cpus, include_dashboard=False, logging_level=logging.WARNING)
-    except (ConnectionError, RuntimeError, ValueError) as e:
-        where = f"the Ray cluster at {address}" if address else "a local Ray"
-        hint = " (start one with `ray start --head`, or leave --address out for a local one)" if address else ""
-        raise InvalidInput(f"--address: cannot connect to {where}: {e}{hint}") from None
+    except (ConnectionError, RuntimeError, ValueError, OSError) as e:
+        if address:
+            raise InvalidInput(f"--address {address}: cannot connect to the Ray cluster there: {e} (start one with "
+                               "`ray start --head`, or leave --address out for a local one)") from None
+        raise InvalidInput(f"cannot start a local Ray on this machine: {e}; Ray's own logs are under its temporary "
+                           "folder (RAY_TMPDIR, else /tmp/ray), or join a running cluster with --address") from None
     return True
 
 
