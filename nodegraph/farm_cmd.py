@@ -7,7 +7,7 @@ import json
 import sys
 
 from . import preset as presets
-from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, InvalidInput
+from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
 from .output_files import check_not_an_input, write_atomically
 
 
@@ -18,6 +18,17 @@ def positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
+def count(text: str) -> int:
+    """An argparse type: a whole number of 0 or more (argparse names the flag in its message)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
     return value
 
 
@@ -38,10 +49,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     farm.add_argument("--chunk-seconds", type=positive_float, default=30.0, metavar="S",
                       help="about how long each chunk is (default 30): shorter spreads a short input over more "
                            "workers, longer repeats the set-up and warm-up less often")
-    farm.add_argument("--warmup-frames", type=int, default=30, metavar="N",
+    farm.add_argument("--warmup-frames", type=count, default=30, metavar="N",
                       help="frames run before each chunk and dropped, so trackers and smoothing have their "
                            "state at its first frame (default 30)")
-    farm.add_argument("--max-retries", type=int, default=3, metavar="N",
+    farm.add_argument("--max-retries", type=count, default=3, metavar="N",
                       help="how often a chunk whose worker died is run again (default 3)")
     farm.add_argument("--cpus", type=positive_int, metavar="N",
                       help="cores of the local Ray (without --address; default: all)")
@@ -60,8 +71,6 @@ def run(args) -> int:
     from .cli import ProgressBar, apply_overrides, check_stats_path
     from .farm.run import run_farm
 
-    if args.warmup_frames < 0 or args.max_retries < 0:
-        raise InvalidInput("--warmup-frames and --max-retries must be 0 or more")
     stats_path = check_stats_path(args.stats_json) if args.stats_json else None
     if stats_path is not None:  # the inputs and outputs: run_farm checks them with its own
         check_not_an_input(args.stats_json, [args.preset], f"--stats-json {args.stats_json}")

@@ -260,6 +260,11 @@ def test_bad_inputs_exit_2_before_any_task(tmp_path, capsys):
     assert "would both be written" in capsys.readouterr().err
     assert main(["farm", str(preset), clip, "--out", str(tmp_path), "--set", "out.path=x.mp4"]) == 2
     assert "is the input" in capsys.readouterr().err  # DIR/clip.mp4 would be the input itself
+    for flag in ("--warmup-frames", "--max-retries"):
+        with pytest.raises(SystemExit) as refused:
+            main(["farm", str(preset), clip, "--out", str(tmp_path / "farm"), flag, "-1"])
+        assert refused.value.code == 2
+        assert f"argument {flag}: must be 0 or more, got -1" in capsys.readouterr().err
     assert main(["farm", str(preset), clip, "--out", clip]) == 2
     assert "is a file; give a folder" in capsys.readouterr().err
     assert main(["farm", str(preset), clip, "--out", str(tmp_path / "farm"), "--set", "src.start=5"]) == 2
