@@ -21,7 +21,7 @@ def positive_float(text: str) -> float:
     return value
 
 
-def count(text: str) -> int:
+def non_negative_int(text: str) -> int:
     """An argparse type: a whole number of 0 or more (argparse names the flag in its message)."""
     try:
         value = int(text)
@@ -49,10 +49,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     farm.add_argument("--chunk-seconds", type=positive_float, default=30.0, metavar="S",
                       help="about how long each chunk is (default 30): shorter spreads a short input over more "
                            "workers, longer repeats the set-up and warm-up less often")
-    farm.add_argument("--warmup-frames", type=count, default=30, metavar="N",
+    farm.add_argument("--warmup-frames", type=non_negative_int, default=30, metavar="N",
                       help="frames run before each chunk and dropped, so trackers and smoothing have their "
                            "state at its first frame (default 30)")
-    farm.add_argument("--max-retries", type=count, default=3, metavar="N",
+    farm.add_argument("--max-retries", type=non_negative_int, default=3, metavar="N",
                       help="how often a chunk whose worker died is run again (default 3)")
     farm.add_argument("--cpus", type=positive_int, metavar="N",
                       help="cores of the local Ray (without --address; default: all)")

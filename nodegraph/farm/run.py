@@ -189,7 +189,7 @@ def _render(ray, graph, media, plugin, chunks: list[Chunk], marks: list[list], o
     finally:
         for ref in pending:  # Ctrl-C or a failed chunk: nothing more runs for this run
             ray.cancel(ref, force=True)
-        ray.kill(board)  # not left to the handle's garbage collection: the cancelled tasks' copies kept it alive
+        ray.kill(board)  # not left to its handle's garbage collection, which kept it alive after a failed run
 
 
 def _result(ray, ref) -> dict:
