@@ -7,7 +7,8 @@ import json
 import sys
 
 from . import preset as presets
-from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, InvalidInput
+from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
+from .output_files import check_not_an_input, write_atomically
 
 
 def positive_float(text: str) -> float:
@@ -17,6 +18,17 @@ def positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: a whole number of 0 or more (argparse names the flag in its message)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
     return value
 
 
@@ -37,10 +49,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     farm.add_argument("--chunk-seconds", type=positive_float, default=30.0, metavar="S",
                       help="about how long each chunk is (default 30): shorter spreads a short input over more "
                            "workers, longer repeats the set-up and warm-up less often")
-    farm.add_argument("--warmup-frames", type=int, default=30, metavar="N",
+    farm.add_argument("--warmup-frames", type=non_negative_int, default=30, metavar="N",
                       help="frames run before each chunk and dropped, so trackers and smoothing have their "
                            "state at its first frame (default 30)")
-    farm.add_argument("--max-retries", type=int, default=3, metavar="N",
+    farm.add_argument("--max-retries", type=non_negative_int, default=3, metavar="N",
                       help="how often a chunk whose worker died is run again (default 3)")
     farm.add_argument("--cpus", type=positive_int, metavar="N",
                       help="cores of the local Ray (without --address; default: all)")
@@ -59,26 +71,30 @@ def run(args) -> int:
     from .cli import ProgressBar, apply_overrides, check_stats_path
     from .farm.run import run_farm
 
-    if args.warmup_frames < 0 or args.max_retries < 0:
-        raise InvalidInput("--warmup-frames and --max-retries must be 0 or more")
     stats_path = check_stats_path(args.stats_json) if args.stats_json else None
+    if stats_path is not None:  # the inputs and outputs: run_farm checks them with its own
+        check_not_an_input(args.stats_json, [args.preset], f"--stats-json {args.stats_json}")
     graph = presets.load(args.preset)
     apply_overrides(graph, args.set or [])
     show = args.progress if args.progress is not None else sys.stderr.isatty()
     bar = ProgressBar() if show else None
-    report = None
     try:
         report = run_farm(graph, args.inputs, args.out, address=args.address, chunk_seconds=args.chunk_seconds,
                           warmup=args.warmup_frames, max_retries=args.max_retries, cpus=args.cpus,
-                          cpus_per_task=args.cpus_per_task, progress=bar)
-    except KeyboardInterrupt:
-        print("nodegraph: interrupted; no output of an unfinished input was written", file=sys.stderr)
+                          cpus_per_task=args.cpus_per_task, progress=bar, stats_json=args.stats_json)
+    except KeyboardInterrupt:  # while the inputs were read (a run it began, run_farm returns as interrupted)
+        print("nodegraph: interrupted; nothing was written", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
         if bar:
             bar.finish()
+    status = EXIT_OK
     if stats_path is not None:
-        stats_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+        try:  # a temporary file renamed into place: a symlink there is replaced, never written through
+            write_atomically(stats_path, (json.dumps(report.to_json(), indent=2) + "\n").encode())
+        except OSError as e:
+            print(f"nodegraph: cannot write --stats-json {stats_path}: {e.strerror or e}", file=sys.stderr)
+            status = EXIT_INVALID
     print(report.summary_line(), file=sys.stderr)
     failed: dict[str, int] = {}  # node id -> frames it failed on, over every chunk (as `run` counts them)
     for record in report.inputs:
@@ -89,5 +105,12 @@ def run(args) -> int:
         print(f"nodegraph: node '{node_id}' failed on {count} frames (they passed through; the workers' "
               "messages above say why)", file=sys.stderr)
     for record in report.inputs:
-        print(f"{record.output}: {record.frames} frames", file=sys.stdout)
-    return EXIT_FAILED if report.error else EXIT_OK
+        if record.done:  # after a failure or Ctrl-C too: the inputs joined before it are whole
+            print(f"{record.output}: {record.frames} frames", file=sys.stdout)
+    if report.error:
+        print(f"nodegraph: {report.error}", file=sys.stderr)
+        return EXIT_FAILED
+    if report.interrupted:
+        print("nodegraph: interrupted; no output of an unfinished input was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return status

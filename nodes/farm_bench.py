@@ -85,6 +85,8 @@ def time_farm(source: str, folder: Path, cpus: int) -> dict:
     start = time.perf_counter()
     report = run_farm(video_swap(source, "unused.mkv"), [source], str(out), chunk_seconds=CHUNK_SECONDS, cpus=cpus)
     total = time.perf_counter() - start
+    if report.error:
+        raise RuntimeError(report.error)
     record = report.to_json()
     chunks = record["inputs"][0]["chunks"]
     return {"cpus": cpus, "total_s": round(total, 2), "ray_start_s": round(report.ray_start_s, 2),

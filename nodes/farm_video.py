@@ -63,7 +63,11 @@ def probe(path: str) -> tuple[int, float, list[int]]:
     reader = VideoReader(path)
     fps, first = reader.fps, reader.read()
     reader.close()
-    times = frame_timestamps(path) if first is not None else []
+    try:
+        times = frame_timestamps(path) if first is not None else []
+    except av.FFmpegError as e:
+        raise InvalidInput(f"{path}: cannot be read to its end ({e}); the file is damaged or was changed while "
+                           "it was read: repair it (e.g. remux it with ffmpeg) or leave it out") from None
     if not times:
         raise InvalidInput(f"{path}: no frame could be decoded: the file is damaged, empty, or not a video")
     return len(times), fps, times

@@ -145,37 +145,42 @@ class VideoReader:
 
 def frame_timestamps(path: str) -> list[int]:
     """The presentation timestamp of every frame that decodes, in order (the stream's time base): frame i
-    begins at the i-th. Reads every packet once, decodes only the last group of pictures."""
+    begins at the i-th. Reads every packet once, decodes only the last group of pictures. av.FFmpegError (a
+    file that cannot be read to its end) is the caller's to say."""
     with av.open(path) as container:
-        times = sorted(p.pts for p in container.demux(container.streams.video[0]) if p.pts is not None and p.size)
-    return times[:count_frames(path)]
+        return _decodable_times(container, os.path.getsize(path))
 
 
 def count_frames(path: str) -> int:
-    """How many frames of a file decode. A packet the file ends inside (a fragment cut short by a kill or a
-    full disk) does not count. Frames shown before the last keyframe are counted; the last group of pictures
-    is decoded to be sure (its leading pictures, which need the group before, are among the counted)."""
-    end = os.path.getsize(path)
+    """How many frames of a file decode (0 when it cannot be read)."""
     try:
         with av.open(path) as container:
-            if not container.streams.video:
-                return 0
-            stream = container.streams.video[0]
-            times, tail = [], []  # times: pts of every whole packet; tail: the packets since the last keyframe
-            for packet in container.demux(stream):
-                if not packet.size or packet.pts is None or (packet.pos is not None and packet.pos + packet.size > end):
-                    continue
-                times.append(packet.pts)
-                tail = [packet] if packet.is_keyframe else [*tail, packet]
-            if not tail:
-                return 0
-            counted = sum(1 for t in times if t < tail[0].pts)
-            for packet in [*tail, None]:
-                with contextlib.suppress(av.FFmpegError):
-                    counted += sum(1 for frame in stream.decode(packet) if frame.pts >= tail[0].pts)
-            return counted
+            return len(_decodable_times(container, os.path.getsize(path)))
     except av.FFmpegError:
         return 0
+
+
+def _decodable_times(container, end: int) -> list[int]:
+    """The sorted timestamps of the frames of the first video stream that decode. A packet the file (`end`
+    bytes) ends inside (a fragment cut short by a kill or a full disk) does not count. Frames shown before the
+    last keyframe are counted; the last group of pictures is decoded to be sure (its leading pictures, which
+    need the group before, are among the counted)."""
+    if not container.streams.video:
+        return []
+    stream = container.streams.video[0]
+    times, tail = [], []  # times: pts of every whole packet; tail: the packets since the last keyframe
+    for packet in container.demux(stream):
+        if not packet.size or packet.pts is None or (packet.pos is not None and packet.pos + packet.size > end):
+            continue
+        times.append(packet.pts)
+        tail = [packet] if packet.is_keyframe else [*tail, packet]
+    if not tail:
+        return []
+    counted = sum(1 for t in times if t < tail[0].pts)
+    for packet in [*tail, None]:
+        with contextlib.suppress(av.FFmpegError):
+            counted += sum(1 for frame in stream.decode(packet) if frame.pts >= tail[0].pts)
+    return sorted(times)[:counted]
 
 
 class AudioCopy:

@@ -7,10 +7,12 @@ import contextlib
 import json
 import logging
 import os
+import select
 import signal
 import subprocess
 import sys
 import tempfile
+import time
 from itertools import pairwise
 from pathlib import Path
 
@@ -25,7 +27,6 @@ from test_outputs import clip_with_audio, probe
 
 from nodegraph import preset as presets
 from nodegraph.cli import main
-from nodegraph.errors import RunFailed
 from nodegraph.farm.cutting import plan_chunks
 from nodegraph.farm.run import run_farm
 from nodes import farm_video
@@ -54,13 +55,23 @@ def indices(path) -> list[int]:
     return [frame_index(frame) for frame in read_frames(path)]
 
 
+def assert_no_board_alive():
+    """The runs' progress boards (actors) went with them (Ray's state API needs the dashboard, which this Ray
+    lacks: its GCS table is read instead)."""
+    boards = [a for a in ray._private.state.actors().values() if a["ActorClassName"] == "ChunkBoard"]
+    assert boards and all(a["State"] == "DEAD" for a in boards), boards
+
+
 def test_600_frames_in_4_chunks_match_nodegraph_run_lossless(tmp_path, local_ray):
     clip = write_clip(tmp_path / "clip.mkv", frames=600, codec="ffv1")
     preset = farm_preset(tmp_path)
-    stats = tmp_path / "stats.json"
+    stats, kept = tmp_path / "stats.json", tmp_path / "kept.json"
+    kept.write_text("a file the stats path links to")
+    stats.symlink_to(kept)  # replaced, never written through
     code = main(["farm", str(preset), clip, "--out", str(tmp_path / "farm"), "--chunk-seconds", "5",
                  "--warmup-frames", "10", "--stats-json", str(stats), "--no-progress"])
     assert code == 0
+    assert kept.read_text() == "a file the stats path links to" and not stats.is_symlink()
     farmed = read_frames(tmp_path / "farm" / "clip.mkv")
     assert [frame_index(f) for f in farmed] == list(range(600))
     record = json.loads(stats.read_text())
@@ -141,9 +152,12 @@ def test_a_chunk_lost_more_often_than_max_retries_fails_the_run_and_writes_nothi
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(state["pid"], signal.SIGKILL)
 
-    with pytest.raises(RunFailed, match="--max-retries"):
-        run_farm(graph, [clip], str(tmp_path / "farm"), chunk_seconds=2.0, max_retries=0, watch=kill_every_chunk)
+    report = run_farm(graph, [clip], str(tmp_path / "farm"), chunk_seconds=2.0, max_retries=0,
+                      watch=kill_every_chunk)
+    assert "--max-retries" in report.error  # returned, so `farm` writes --stats-json and exits 3
+    assert report.summary_line().startswith("failed: 0 of 1 inputs")
     assert os.listdir(tmp_path / "farm") == []
+    assert_no_board_alive()
 
 
 def test_ctrl_c_cancels_the_tasks_and_leaves_no_output(tmp_path):
@@ -151,17 +165,39 @@ def test_ctrl_c_cancels_the_tasks_and_leaves_no_output(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     farm = subprocess.Popen([sys.executable, "-m", "nodegraph.cli", "farm", str(farm_preset(tmp_path)), clip,
                              "--out", str(tmp_path / "farm"), "--chunk-seconds", "2", "--set", "src.realtime=true",
-                             "--cpus", "2", "--progress"], stderr=subprocess.PIPE, text=True, env=env)
-    seen = ""
-    while "frames" not in seen:  # the bar is up: the tasks are sent
-        char = farm.stderr.read(1)
-        assert char, f"the farm ended before its first frame: {seen}"
-        seen += char
-    farm.send_signal(signal.SIGINT)
-    _, err = farm.communicate(timeout=60)
+                             "--cpus", "2", "--progress"], stderr=subprocess.PIPE, env=env)
+    try:
+        seen, deadline = b"", time.monotonic() + 60
+        while b"frames" not in seen:  # the bar is up: the tasks are sent
+            left = deadline - time.monotonic()
+            assert left > 0 and select.select([farm.stderr], [], [], left)[0], f"no bar within 60 s: {seen}"
+            chunk = os.read(farm.stderr.fileno(), 4096)
+            assert chunk, f"the farm ended before its first frame: {seen}"
+            seen += chunk
+        farm.send_signal(signal.SIGINT)
+        _, err = farm.communicate(timeout=60)
+    finally:
+        farm.kill()  # a no-op once it ended; else it must not outlive a failed test
     assert farm.returncode == 130, err
-    assert "interrupted" in err
+    assert b"interrupted" in err
     assert os.listdir(tmp_path / "farm") == []  # no output, no partial file, no lock
+
+
+def test_a_ctrl_c_after_the_last_join_is_not_an_interruption(tmp_path, local_ray):
+    clip = write_clip(tmp_path / "clip.mp4", frames=30, codec="h264")
+    graph = presets.load(farm_preset(tmp_path, codec="h264", ext=".mp4"))
+    output = tmp_path / "farm" / "clip.mp4"
+
+    def ctrl_c_once_written(board):
+        if output.exists():
+            raise KeyboardInterrupt  # as Python raises it on SIGINT, here while the run winds down
+
+    try:
+        report = run_farm(graph, [clip], str(tmp_path / "farm"), watch=ctrl_c_once_written)
+    except KeyboardInterrupt:
+        pytest.fail("a Ctrl-C after every output was whole was taken for an interruption")
+    assert not report.interrupted and "so they are complete" in report.summary_line()
+    assert indices(output) == list(range(30))
 
 
 def test_two_inputs_at_once_keep_audio_and_tag(tmp_path, local_ray):
@@ -185,6 +221,7 @@ def test_a_chunk_given_two_cores_runs_in_the_multiprocess_runtime(tmp_path, loca
     report = run_farm(graph, [clip], str(tmp_path / "farm"), chunk_seconds=1.0, warmup=5, cpus_per_task=2)
     assert indices(tmp_path / "farm" / "clip.mp4") == list(range(60))
     assert [c["tries"] for c in report.to_json()["inputs"][0]["chunks"]] == [1, 1]
+    assert_no_board_alive()
 
 
 def test_a_worker_without_the_model_names_it_and_fails_with_exit_2(tmp_path, local_ray, monkeypatch, capsys):
@@ -223,10 +260,58 @@ def test_bad_inputs_exit_2_before_any_task(tmp_path, capsys):
     assert "would both be written" in capsys.readouterr().err
     assert main(["farm", str(preset), clip, "--out", str(tmp_path), "--set", "out.path=x.mp4"]) == 2
     assert "is the input" in capsys.readouterr().err  # DIR/clip.mp4 would be the input itself
+    for flag in ("--warmup-frames", "--max-retries"):
+        with pytest.raises(SystemExit) as refused:
+            main(["farm", str(preset), clip, "--out", str(tmp_path / "farm"), flag, "-1"])
+        assert refused.value.code == 2
+        assert f"argument {flag}: must be 0 or more, got -1" in capsys.readouterr().err
     assert main(["farm", str(preset), clip, "--out", clip]) == 2
     assert "is a file; give a folder" in capsys.readouterr().err
     assert main(["farm", str(preset), clip, "--out", str(tmp_path / "farm"), "--set", "src.start=5"]) == 2
     assert "src.start=0" in capsys.readouterr().err
+    assert main(["farm", str(preset), clip, "--out", str(tmp_path / "farm"), "--set", "adjust.brightness=999"]) == 2
+    assert "param 'brightness': 999 is out of range" in capsys.readouterr().err
+    assert not (tmp_path / "farm").exists()  # the preset was checked before the outputs' folder was made
+    before = Path(clip).read_bytes()
+    (tmp_path / "farm").mkdir()  # as a folder of earlier outputs: --stats-json needs its folder to be there
+    for stats, said in ((clip, "is the input"), (preset, "is the input"), (tmp_path / "farm" / "clip.mkv",
+                                                                           "is also where an output goes")):
+        assert main(["farm", str(preset), clip, "--out", str(tmp_path / "farm"), "--stats-json", str(stats)]) == 2
+        err = capsys.readouterr().err
+        assert f"--stats-json {stats}" in err and said in err
+    assert Path(clip).read_bytes() == before
+
+
+def farm_cli(*args, timeout=60, **env) -> subprocess.CompletedProcess:
+    """`nodegraph farm ARGS` in a process of its own (`env`: more environment), which must end within
+    `timeout` seconds."""
+    return subprocess.run([sys.executable, "-m", "nodegraph.cli", "farm", *map(str, args)], capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(REPO), **env}, timeout=timeout)
+
+
+def test_more_cpus_per_task_than_any_node_has_is_refused_not_waited_for(tmp_path, local_ray):
+    """Ray would wait forever for a node with that many CPUs; a process of its own so the old hang fails."""
+    clip = write_clip(tmp_path / "clip.mp4", frames=10)
+    preset = farm_preset(tmp_path)
+    local = farm_cli(preset, clip, "--out", tmp_path / "farm", "--cpus", "2", "--cpus-per-task", "3")
+    assert local.returncode == 2, local.stderr
+    assert "--cpus-per-task 3: the most CPUs a Ray node has is 2 (--cpus 2)" in local.stderr
+    assert not (tmp_path / "farm").exists()  # refused before Ray started or anything was made
+    address = ray.get_runtime_context().gcs_address  # the local_ray of 2 CPUs, joined as a cluster
+    joined = farm_cli(preset, clip, "--out", tmp_path / "farm", "--address", address, "--cpus-per-task", "3")
+    assert joined.returncode == 2, joined.stderr
+    assert f"--cpus-per-task 3: the most CPUs a Ray node has is 2 (the cluster at {address})" in joined.stderr
+
+
+def test_a_local_ray_that_cannot_start_is_said_without_naming_address(tmp_path):
+    clip = write_clip(tmp_path / "clip.mp4", frames=10)
+    not_a_folder = tmp_path / "ray_tmp"
+    not_a_folder.write_text("Ray's temporary folder is a file")
+    result = farm_cli(farm_preset(tmp_path), clip, "--out", tmp_path / "farm", RAY_TMPDIR=str(not_a_folder))
+    assert result.returncode == 2, result.stderr
+    assert "cannot start a local Ray on this machine" in result.stderr and str(not_a_folder) in result.stderr
+    assert "--address:" not in result.stderr and "Traceback" not in result.stderr
+    assert os.listdir(tmp_path / "farm") == []
 
 
 def test_without_ray_installed_the_command_says_how_to_get_it(tmp_path):

@@ -31,21 +31,22 @@ def test_a_node_lost_mid_chunk_is_replaced_and_the_file_is_complete(tmp_path, tw
     cluster, nodes = two_node_cluster
     ray.init(address=cluster.address)  # as `--address HOST:PORT` does; run_farm then uses this connection
     clip = write_clip(tmp_path / "clip.mp4", frames=120, fps=30, codec="h264")
-    graph = presets.load(farm_preset(tmp_path, codec="h264", ext=".mp4", realtime=True))  # 1 s a chunk
+    graph = presets.load(farm_preset(tmp_path, codec="h264", ext=".mp4", realtime=True))  # 2 s a chunk
     lost = []
 
     def lose_a_busy_node(board):
-        busy = next((state for state in board.values() if state["frames"] >= 5), None)
+        # between frames 5 and 30 of 60, paced at 30 fps (the board lags by < 0.5 s): surely still running
+        busy = next((state for state in board.values() if 5 <= state["frames"] <= 30), None)
         if not lost and busy:
             node = next(n for n in nodes if n.node_id == busy["node"])
             cluster.remove_node(node, allow_graceful=False)  # its raylet and workers are killed
             lost.append(busy["node"])
             cluster.add_node(num_cpus=1)  # a machine to replace it, as an autoscaler would
 
-    report = run_farm(graph, [clip], str(tmp_path / "farm"), chunk_seconds=1.0, warmup=5, watch=lose_a_busy_node)
+    report = run_farm(graph, [clip], str(tmp_path / "farm"), chunk_seconds=2.0, warmup=5, watch=lose_a_busy_node)
     assert lost
     assert [frame_index(frame) for frame in read_frames(tmp_path / "farm" / "clip.mp4")] == list(range(120))
     chunks = report.to_json()["inputs"][0]["chunks"]
-    assert len({c["node"] for c in chunks}) >= 2  # spread over the nodes
-    # the busy chunk may finish in the moment before its node goes; any chunk run again ran elsewhere
-    assert all(c["node"] != lost[0] for c in chunks if c["tries"] > 1)
+    retried = [c for c in chunks if c["tries"] > 1]
+    assert retried and all(c["node"] != lost[0] for c in retried)  # the lost chunk ran again, elsewhere
+    assert any(c["tries"] == 1 and c["node"] != lost[0] for c in chunks)  # the other node rendered meanwhile

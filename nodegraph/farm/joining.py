@@ -5,6 +5,7 @@ stops early leaves no file that looks complete, and the outputs already joined s
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -18,14 +19,11 @@ from .plugins import FarmMedia
 
 
 def output_paths(inputs: list[str], out_dir: str, extension: str) -> list[Path]:
-    """Where each input's output goes; InvalidInput when two would share a file or one would overwrite an input."""
+    """Where each input's output goes; InvalidInput when two would share a file or one would overwrite an input.
+    The folder is not made here (`make_folder`, once every check passed)."""
     folder = Path(out_dir)
     if folder.exists() and not folder.is_dir():
         raise InvalidInput(f"--out {out_dir}: is a file; give a folder to write the outputs into")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise InvalidInput(f"--out {out_dir}: cannot create the folder: {e.strerror}; choose another place") from None
     if not_utf8(str(folder)):
         raise InvalidInput(f"--out {not_utf8(str(folder))}: the path is not valid UTF-8; rename it")
     targets, seen = [], {}
@@ -38,6 +36,21 @@ def output_paths(inputs: list[str], out_dir: str, extension: str) -> list[Path]:
         check_not_an_input(str(target), inputs, str(target))
         targets.append(target)
     return targets
+
+
+def make_folder(out_dir: str) -> None:
+    try:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InvalidInput(f"--out {out_dir}: cannot create the folder: {e.strerror}; choose another place") from None
+
+
+def check_side_output(what: str, path: str, inputs: list[str], targets: list[Path]) -> None:
+    """A file written beside the outputs (`--stats-json FILE`, named by `what`): not an input, not an output."""
+    check_not_an_input(path, inputs, what)
+    for target in targets:
+        if os.path.realpath(path) == os.path.realpath(target):
+            raise InvalidInput(f"{what}: is also where an output goes ({target}); choose another file")
 
 
 class FarmOutput:

@@ -50,6 +50,7 @@ class FarmReport:
     elapsed_s: float = 0.0
     inputs: list[InputRecord] = field(default_factory=list)
     interrupted: bool = False
+    ctrl_c_after_outputs: bool = False  # every output was whole when it came: not an interruption
     error: str = ""
 
     @property
@@ -79,8 +80,9 @@ class FarmReport:
         state = "interrupted" if self.interrupted else ("failed" if self.error else "done")
         done = sum(record.done for record in self.inputs)
         workers = len(self.to_json()["workers"])
+        late = "; Ctrl-C came after every output was written, so they are complete" * self.ctrl_c_after_outputs
         return (f"{state}: {done} of {len(self.inputs)} inputs, {self.frames} frames in {self.elapsed_s:.1f} s "
-                f"on {workers} worker{'s' * (workers != 1)} (Ray start-up {self.ray_start_s:.1f} s)")
+                f"on {workers} worker{'s' * (workers != 1)} (Ray start-up {self.ray_start_s:.1f} s){late}")
 
 
 class FramesDone:

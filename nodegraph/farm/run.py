@@ -14,10 +14,11 @@ from collections.abc import Callable
 from .. import preset as presets
 from ..errors import InvalidInput, RunFailed
 from ..graph import Graph
+from ..output_files import path_params
 from ..registry import default_registry
 from . import plugins
 from .cutting import Chunk, plan_chunks
-from .joining import FarmOutput, output_paths
+from .joining import FarmOutput, check_side_output, make_folder, output_paths
 from .progress import ChunkBoard, FarmReport, FramesDone, InputRecord
 from .tasks import ChunkJob, run_chunk
 
@@ -62,11 +63,25 @@ def connect(ray, address: str | None, cpus: int | None) -> bool:
         else:
             # "local": a Ray of its own, even where `ray start` left a cluster (another user's, on a shared machine)
             ray.init(address="local", num_cpus=cpus, include_dashboard=False, logging_level=logging.WARNING)
-    except (ConnectionError, RuntimeError, ValueError) as e:
-        where = f"the Ray cluster at {address}" if address else "a local Ray"
-        hint = " (start one with `ray start --head`, or leave --address out for a local one)" if address else ""
-        raise InvalidInput(f"--address: cannot connect to {where}: {e}{hint}") from None
+    except (ConnectionError, RuntimeError, ValueError, OSError) as e:
+        if address:
+            raise InvalidInput(f"--address {address}: cannot connect to the Ray cluster there: {e} (start one with "
+                               "`ray start --head`, or leave --address out for a local one)") from None
+        raise InvalidInput(f"cannot start a local Ray on this machine: {e}; Ray's own logs are under its temporary "
+                           "folder (RAY_TMPDIR, else /tmp/ray), or join a running cluster with --address") from None
     return True
+
+
+def check_cpus_per_task(cpus_per_task: int, most: float, where: str) -> None:
+    """Ray never starts a task that asks for more CPUs than any node has (it waits for one): refuse it."""
+    if cpus_per_task > most:
+        raise InvalidInput(f"--cpus-per-task {cpus_per_task}: the most CPUs a Ray node has is {most:g} ({where}), "
+                           f"so no chunk could ever start; give --cpus-per-task {max(1, int(most))} or less")
+
+
+def most_node_cpus(ray) -> float:
+    """The most "CPU" resource of any alive node of the connected cluster."""
+    return max((node["Resources"].get("CPU", 0.0) for node in ray.nodes() if node["Alive"]), default=0.0)
 
 
 def check_preset(graph: Graph, media: plugins.FarmMedia, plugin, inputs: list[str], targets: list) -> None:
@@ -83,10 +98,16 @@ def check_preset(graph: Graph, media: plugins.FarmMedia, plugin, inputs: list[st
 def run_farm(graph: Graph, inputs: list[str], out_dir: str, *, address: str | None = None,
              chunk_seconds: float = 30.0, warmup: int = 30, max_retries: int = 3, cpus: int | None = None,
              cpus_per_task: int = 1, progress: Callable | None = None,
-             watch: Callable[[dict], None] | None = None) -> FarmReport:
+             watch: Callable[[dict], None] | None = None, stats_json: str | None = None) -> FarmReport:
     """Render every input with the preset on Ray; `progress(done, total, elapsed)` draws the bar, `watch(board)`
-    sees the chunks' state (pid, worker, frames, tries) at each poll. InvalidInput before any task starts."""
+    sees the chunks' state (pid, worker, frames, tries) at each poll, `stats_json` is where the caller will
+    write the report (checked with the outputs). InvalidInput before any task starts (or from a worker that
+    cannot run the preset); a run that fails later or is stopped by Ctrl-C returns its report with `error`
+    or `interrupted` set."""
     ray = import_ray()  # first: without Ray, nothing is looked at or made
+    if not address and not ray.is_initialized():  # said before starting a local Ray
+        where = f"--cpus {cpus}" if cpus else "the local Ray gets this machine's cores"
+        check_cpus_per_task(cpus_per_task, cpus or os.cpu_count() or 1, where)
     inputs = [os.path.abspath(path) for path in inputs]
     registry = default_registry()
     media = plugins.claim(graph, registry)
@@ -96,6 +117,10 @@ def run_farm(graph: Graph, inputs: list[str], out_dir: str, *, address: str | No
     marks = [found[2] for found in probed]
     targets = output_paths(inputs, out_dir, extension)
     check_preset(graph, media, plugin, inputs, targets)
+    if stats_json:
+        reads = inputs + [path for _, _, param, path in path_params(graph, registry) if param.role == "input"]
+        check_side_output(f"--stats-json {stats_json}", stats_json, reads, targets)
+    make_folder(out_dir)  # after the checks: a refused run leaves no empty folder
     report = FarmReport(address=address or "local")
     report.inputs = [InputRecord(path, str(target), frames, fps)
                      for path, target, (frames, fps, _) in zip(inputs, targets, probed, strict=True)]
@@ -110,17 +135,18 @@ def run_farm(graph: Graph, inputs: list[str], out_dir: str, *, address: str | No
         started_here = connect(ray, address, cpus)
         report.ray_start_s = time.monotonic() - started
         try:
+            joined = f"the cluster at {address}" if address else "the local Ray" if started_here else "this Ray"
+            check_cpus_per_task(cpus_per_task, most_node_cpus(ray), joined)
             _render(ray, graph, media, plugin, chunks, marks, outputs, report, max_retries, cpus_per_task, progress,
                     watch)
         finally:
             if started_here:
                 ray.shutdown()
-    except KeyboardInterrupt:
-        report.interrupted = True
-        raise
-    except RunFailed as e:
+    except KeyboardInterrupt:  # returned like a failure; after the last join (Ray shutting down) it is too late
+        report.interrupted = not all(record.done for record in report.inputs)
+        report.ctrl_c_after_outputs = not report.interrupted
+    except RunFailed as e:  # the report says it, so the caller can still write --stats-json
         report.error = str(e)
-        raise
     finally:
         report.elapsed_s = time.monotonic() - started
         for output, record in zip(outputs, report.inputs, strict=False):  # fewer outputs: one failed to lock
@@ -163,6 +189,7 @@ def _render(ray, graph, media, plugin, chunks: list[Chunk], marks: list[list], o
     finally:
         for ref in pending:  # Ctrl-C or a failed chunk: nothing more runs for this run
             ray.cancel(ref, force=True)
+        ray.kill(board)  # not left to its handle's garbage collection, which kept it alive after a failed run
 
 
 def _result(ray, ref) -> dict:
