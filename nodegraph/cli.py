@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import preset as presets
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, InvalidInput, RunFailed
+from .output_files import check_run_side_output, write_atomically
 from .paths import data_dir
 from .registry import default_registry
 
@@ -101,6 +102,8 @@ def cmd_run(args) -> int:
     stats_path = check_stats_path(args.stats_json) if args.stats_json else None
     graph = presets.load(args.preset)
     apply_overrides(graph, args.set or [])
+    if stats_path is not None:
+        check_run_side_output(f"--stats-json {args.stats_json}", args.stats_json, graph, registry, args.preset)
     if args.sequential:
         from .sequential import SequentialRunner
 
@@ -117,10 +120,10 @@ def cmd_run(args) -> int:
         if bar:
             bar.finish()
     if stats_path is not None:
-        try:
-            stats_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+        try:  # a temporary file renamed into place: a symlink there is replaced, never written through
+            write_atomically(stats_path, (json.dumps(report.to_json(), indent=2) + "\n").encode())
         except OSError as e:
-            print(f"nodegraph: cannot write --stats-json {stats_path}: {e.strerror}", file=sys.stderr)
+            print(f"nodegraph: cannot write --stats-json {stats_path}: {e.strerror or e}", file=sys.stderr)
     print(report.summary_line(), file=sys.stderr)
     if report.interrupted:
         return EXIT_INTERRUPTED

@@ -224,6 +224,23 @@ def check_not_an_input(target: str, inputs: list[str | None], what: str) -> None
             raise InvalidInput(f"{what}: is the input {source}; writing it would destroy it: choose another output")
 
 
+
+def check_side_output(what: str, path: str, inputs: list[str], targets: list) -> None:
+    """A file written beside a run's outputs (`--stats-json FILE`, named by `what`): not an input, not an
+    output."""
+    check_not_an_input(path, inputs, what)
+    for target in targets:
+        if os.path.realpath(path) == os.path.realpath(target):
+            raise InvalidInput(f"{what}: is also where an output goes ({target}); choose another file")
+
+
+def check_run_side_output(what: str, path: str, graph: Graph, registry: Registry, preset: str | None) -> None:
+    """`check_side_output` against the graph's own files: the preset, and every input and output file its
+    nodes name."""
+    files = [(param.role, resolved) for _, _, param, resolved in path_params(graph, registry) if not param.folder]
+    check_side_output(what, path, [preset, *(p for role, p in files if role == "input")],
+                      [p for role, p in files if role == "output"])
+
 # -- after the run ------------------------------------------------------------------------------------------
 
 def rescue_partials(graph: Graph, registry: Registry) -> list[str]:

@@ -162,3 +162,26 @@ def test_a_closed_pipe_is_not_an_error():
     result = subprocess.run(command, shell=True, capture_output=True, text=True, cwd=REPO, timeout=60,
                             env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
     assert "Traceback" not in result.stderr and result.stdout.strip()
+
+
+def test_stats_json_never_lands_on_the_preset_an_input_or_an_output(tmp_path, clip300):
+    out = tmp_path / "out.mp4"
+    preset = write_preset(tmp_path / "p.json",
+                          [node("src", "VideoSource", path=clip300),
+                           node("out", "VideoFileOutput", path=str(out))],
+                          [("src.frame", "out.frame")])
+    clip = Path(clip300)
+    kept = {path: path.read_bytes() for path in (Path(preset), clip)}
+    for target, said in ((preset, "is the input"), (clip, "is the input"), (out, "is also where an output goes")):
+        result = run_cli("run", preset, "--frames", "5", "--stats-json", target, cwd=tmp_path)
+        assert result.returncode == 2 and "--stats-json" in result.stderr and said in result.stderr, result.stderr
+        assert not out.exists()  # refused before the run
+    assert all(path.read_bytes() == data for path, data in kept.items())
+    precious = tmp_path / "precious.txt"
+    precious.write_text("keep me")
+    (tmp_path / "stats.json").symlink_to(precious)
+    result = run_cli("run", preset, "--frames", "5", "--stats-json", tmp_path / "stats.json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert precious.read_text() == "keep me"  # the link was replaced by the stats, not written through
+    assert not (tmp_path / "stats.json").is_symlink()
+    assert json.loads((tmp_path / "stats.json").read_text())["frames"] == 5

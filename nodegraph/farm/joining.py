@@ -5,7 +5,6 @@ stops early leaves no file that looks complete, and the outputs already joined s
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import time
@@ -43,14 +42,6 @@ def make_folder(out_dir: str) -> None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise InvalidInput(f"--out {out_dir}: cannot create the folder: {e.strerror}; choose another place") from None
-
-
-def check_side_output(what: str, path: str, inputs: list[str], targets: list[Path]) -> None:
-    """A file written beside the outputs (`--stats-json FILE`, named by `what`): not an input, not an output."""
-    check_not_an_input(path, inputs, what)
-    for target in targets:
-        if os.path.realpath(path) == os.path.realpath(target):
-            raise InvalidInput(f"{what}: is also where an output goes ({target}); choose another file")
 
 
 class FarmOutput:

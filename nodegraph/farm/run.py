@@ -14,11 +14,11 @@ from collections.abc import Callable
 from .. import preset as presets
 from ..errors import InvalidInput, RunFailed
 from ..graph import Graph
-from ..output_files import path_params
+from ..output_files import check_side_output, path_params
 from ..registry import default_registry
 from . import plugins
 from .cutting import Chunk, plan_chunks
-from .joining import FarmOutput, check_side_output, make_folder, output_paths
+from .joining import FarmOutput, make_folder, output_paths
 from .progress import ChunkBoard, FarmReport, FramesDone, InputRecord
 from .tasks import ChunkJob, run_chunk
 
