@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import preset as presets
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, InvalidInput, RunFailed
-from .output_files import check_run_side_output, write_atomically
+from .output_files import check_run_side_output, check_side_output, write_atomically
 from .paths import data_dir
 from .registry import default_registry
 
@@ -84,16 +84,16 @@ def positive_int(text: str) -> int:
     return value
 
 
-def check_stats_path(path: str) -> Path:
-    """Refuse a --stats-json file that could not be written, before the run rather than after it."""
+def check_stats_path(path: str, flag: str = "--stats-json") -> Path:
+    """Refuse a file named by `flag` that could not be written, before the run rather than after it."""
     target = Path(path)
     folder = target.parent
     if target.is_dir():
-        raise InvalidInput(f"--stats-json {path}: is a folder; give a file name such as {target / 'stats.json'}")
+        raise InvalidInput(f"{flag} {path}: is a folder; give a file name such as {target / 'stats.json'}")
     if not folder.is_dir():
-        raise InvalidInput(f"--stats-json {path}: the folder {folder} does not exist")
+        raise InvalidInput(f"{flag} {path}: the folder {folder} does not exist")
     if not os.access(folder, os.W_OK):
-        raise InvalidInput(f"--stats-json {path}: no permission to write into {folder}")
+        raise InvalidInput(f"{flag} {path}: no permission to write into {folder}")
     return target
 
 
@@ -173,15 +173,29 @@ def cmd_nodes(args) -> int:
     return EXIT_OK
 
 
+def check_edit_side_files(preset: str, screenshot: str | None, layout_json: str | None) -> None:
+    """--screenshot and --layout-json: writable, neither the preset nor each other, the picture a .png."""
+    if screenshot is None:
+        return
+    check_stats_path(screenshot, "--screenshot")
+    if Path(screenshot).suffix.lower() != ".png":
+        raise InvalidInput(f"--screenshot {screenshot}: the picture is written as PNG; name it NAME.png")
+    check_side_output(f"--screenshot {screenshot}", screenshot, [preset], [])
+    if layout_json is not None:
+        check_stats_path(layout_json, "--layout-json")
+        check_side_output(f"--layout-json {layout_json}", layout_json, [preset], [screenshot])
+
+
 def cmd_edit(args) -> int:
     from .editor import display_problem
 
+    if args.screenshot is None and args.layout_json is not None:
+        raise InvalidInput("--layout-json goes with --screenshot")
+    check_edit_side_files(args.preset or str(default_preset()), args.screenshot, args.layout_json)
     problem = display_problem()
     if problem:
         print(f"nodegraph: {problem}", file=sys.stderr)
         return EXIT_INVALID
-    if args.screenshot is None and args.layout_json is not None:
-        raise InvalidInput("--layout-json goes with --screenshot")
     from .editor.launch import run_editor
 
     return run_editor(args.preset or default_preset(), engine="sequential" if args.sequential else "auto",

@@ -62,6 +62,28 @@ def test_edit_a_missing_preset_says_so(cli, display, tmp_path):
     assert "nope.json" in result.stderr and "file not found" in result.stderr
 
 
+def test_the_screenshot_never_lands_on_the_preset_and_never_writes_through_a_link(cli, display, tmp_path):
+    preset = tmp_path / "demo.json"
+    shutil.copy(REPO / "presets" / "demo.json", preset)
+    kept = preset.read_bytes()
+    env = gui_env(display, tmp_path)
+    for args, said in ((["--screenshot", preset.with_suffix(".png"), "--layout-json", preset], "is the input"),
+                       (["--screenshot", tmp_path / "shot.jpg"], "written as PNG; name it NAME.png"),
+                       (["--screenshot", tmp_path / "a.png", "--layout-json", tmp_path / "a.png"],
+                        "is also where an output goes"),
+                       (["--screenshot", tmp_path / "nowhere" / "a.png"], "does not exist")):
+        result = cli("edit", preset, *args, cwd=tmp_path, env=env)
+        assert result.returncode == 2 and said in result.stderr, result.stderr
+    assert preset.read_bytes() == kept and not list(tmp_path.glob("*.png"))
+    precious = tmp_path / "precious.png"
+    precious.write_bytes(b"keep me")
+    (tmp_path / "shot.png").symlink_to(precious)
+    result = cli("edit", preset, "--screenshot", tmp_path / "shot.png", cwd=tmp_path, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert precious.read_bytes() == b"keep me" and not (tmp_path / "shot.png").is_symlink()
+    assert cv2.imread(str(tmp_path / "shot.png")).shape == (800, 1280, 3)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", PRESETS)
 def test_screenshot_shows_every_node_with_a_live_thumbnail(cli, display, tmp_path, name):

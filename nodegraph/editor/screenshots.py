@@ -14,6 +14,7 @@ import dearpygui.dearpygui as dpg
 import numpy as np
 
 from ..errors import EXIT_FAILED, EXIT_INVALID
+from ..output_files import write_atomically
 
 if TYPE_CHECKING:
     from .app import EditorApp
@@ -77,13 +78,18 @@ def screenshot_script(app: EditorApp, frames: int, path: Path, layout_path: Path
     pixels = np.frombuffer(captured[0], np.float32)
     height = pixels.size // (4 * width)
     rgba = (pixels[: height * width * 4].reshape(height, width, 4) * 255.0 + 0.5).clip(0, 255).astype(np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGR)):
-        app.state.say(f"cannot write the screenshot {path}", "error")
+    try:  # a temporary file renamed into place: a symlink there is replaced, never written through
+        write_atomically(path, cv2.imencode(".png", cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGR))[1])
+    except OSError as e:
+        app.state.say(f"cannot write the screenshot {path}: {e.strerror or e}", "error")
         app.exit_code = EXIT_FAILED
     if layout_path is not None:
         layout = {"size": [width, height], "canvas": list(app.canvas.screen_rect()), "zoom": app.canvas.zoom,
                   "nodes": {node_id: {"thumbnail": rect, "node": app.canvas.node_rects()[node_id],
                                       "previews": app.pump.updates.get(node_id, 0)}
                             for node_id, rect in app.canvas.thumbnail_rects().items()}}
-        layout_path.write_text(json.dumps(layout, indent=1) + "\n", encoding="utf-8")
+        try:
+            write_atomically(layout_path, (json.dumps(layout, indent=1) + "\n").encode())
+        except OSError as e:
+            app.state.say(f"cannot write the layout {layout_path}: {e.strerror or e}", "error")
+            app.exit_code = EXIT_FAILED
