@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from nodegraph import preset as presets
+from nodegraph.output_files import write_atomically
 from nodegraph.paths import data_dir
 from nodegraph.registry import default_registry
 
@@ -229,7 +230,7 @@ def picture_sheet(rows: list, path: Path) -> None:
         cv2.putText(line, name, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1, cv2.LINE_AA)
         lines.append(line)
     path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), np.vstack(lines))
+    write_atomically(path, cv2.imencode(".png", np.vstack(lines))[1])  # a symlink there is replaced
 
 
 def run(frames: int | None = None) -> dict:
