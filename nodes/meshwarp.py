@@ -48,6 +48,7 @@ from .face.landmarks_data import (
 )
 from .face.meshwarp import similarity_fit, warp_maps
 from .face.records import Faces, updated
+from .image_work import ImageGraphs, image_work_param, runs_on_onnxruntime
 from .media import IMAGE_EXTENSIONS, list_images, read_image
 from .swap_common import chosen_faces, portrait_face, swap_preview
 
@@ -175,15 +176,21 @@ class MeshWarpSwapper(Node):
                                     "(which would show as a band across the driver's forehead)"),
         "swap": Choice(["all", "one"], default="all", help="swap every face, or only the one at face_index"),
         "face_index": Int(0, 63, default=0, help="which face (in the faces input's order) when swap is one"),
+        "image_work": image_work_param("the portrait's warp (a cubic remap)"),
     }
     cost_ms = 4.5
 
     def setup(self):
         self._load_identity()
         self._preview_rows: list = []
+        self._graphs = ImageGraphs(self.id) if runs_on_onnxruntime(self.image_work) else None
+        if self._graphs is not None:  # ready before the first frame
+            self._graphs.prepare("remap", "cubic")
 
     def param_changed(self, name):
-        if name == "identity":
+        if name == "image_work":
+            self._graphs = ImageGraphs(self.id) if runs_on_onnxruntime(self.image_work) else None
+        elif name == "identity":
             self._load_identity()
         elif name in ("resolution", "coverage"):
             self._prepare_identities()
@@ -259,7 +266,10 @@ class MeshWarpSwapper(Node):
         map_x, map_y = warp_maps(np.column_stack([points, landmarks[:, 2]]), identity.points, (size, size),
                                  similarity_fit(points, identity.points), step=max(1, size // MAP_TILE))
         # cubic: the portrait is resampled once here, and bilinear sampling visibly softens its skin
-        swap = cv2.remap(identity.texture, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+        if self._graphs is not None:
+            swap = self._graphs.remap(identity.texture, map_x, map_y, "cubic")
+        else:
+            swap = cv2.remap(identity.texture, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
 
         sigma = max(0.5, size / 256)
         forehead = min(self.forehead, identity.skin_reach) if self.hairline else self.forehead
