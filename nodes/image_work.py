@@ -2,8 +2,9 @@
 nodes/image_graphs.py, which onnxruntime runs on the fastest provider that loads (CUDA where there is a
 GPU), made and warmed up like a model's session (nodegraph/onnx.py).
 
-`auto` takes onnxruntime only where a GPU provider loads: on the CPU, OpenCV's resampling is faster than
-onnxruntime's (`nodegraph bench imagework` measures both), so without a GPU nothing changes.
+`auto` takes onnxruntime only where a GPU provider loads and the graph's session lands on it: on the CPU,
+OpenCV's resampling is about 6 times faster than onnxruntime's (`nodegraph bench imagework` measures
+both), so without a GPU nothing changes.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from nodegraph import onnx as ng_onnx
+from nodegraph.errors import InvalidInput
 from nodegraph.params import Choice
 
 from .image_graphs import GRAPH_INTERPOLATIONS, paste_graph, remap_graph
@@ -25,13 +27,8 @@ def image_work_param(what: str, opencv_only: str = "") -> Choice:
     only = f" {opencv_only} always run on OpenCV, and onnxruntime refuses them." if opencv_only else ""
     return Choice(list(IMAGE_WORK), default="auto",
                   help=f"where {what} runs: opencv on the CPU; onnxruntime as small ONNX graphs on the "
-                       f"fastest provider (CUDA where a GPU loads); auto: onnxruntime when a GPU provider "
-                       f"loads here, else opencv.{only} The two agree within one level per pixel")
-
-
-def runs_on_onnxruntime(choice: str) -> bool:
-    """Whether `choice` (an IMAGE_WORK value) puts the work on onnxruntime here."""
-    return choice == "onnxruntime" or (choice == "auto" and bool(ng_onnx.gpu_providers()))
+                       f"fastest provider (CUDA where a GPU loads); auto: onnxruntime where its graph runs on "
+                       f"a GPU here, else opencv.{only} The two agree within one level per pixel")
 
 
 def graph_refusal(interpolation: str, blend: str = "alpha") -> str | None:
@@ -45,16 +42,35 @@ def graph_refusal(interpolation: str, blend: str = "alpha") -> str | None:
     return f"onnxruntime cannot do this work ({why}): set image_work to auto or opencv, or change that param"
 
 
+def chosen_graphs(choice: str, graphs: ImageGraphs, kind: str, interpolation: str, where: str,
+                  refusal: str | None = None) -> ImageGraphs | None:
+    """`graphs` when the `kind` work (paste or remap) runs on onnxruntime, None for OpenCV. `choice`
+    onnxruntime: always, and InvalidInput naming `where` and the param when the graphs cannot do the work
+    (`refusal`, from graph_refusal); auto: where they can and their session landed on a GPU provider (the
+    timing of `auto` sessions may keep a small graph on the CPU, where OpenCV is faster)."""
+    if choice == "opencv":
+        return None
+    if refusal is not None:
+        if choice == "onnxruntime":
+            raise InvalidInput(f"{where}, param 'image_work': {refusal}")
+        return None
+    if choice == "auto" and not ng_onnx.gpu_providers():
+        return None
+    on_gpu = graphs.on_gpu(kind, interpolation)  # the session is made and warmed up on the first call
+    return graphs if on_gpu or choice == "onnxruntime" else None
+
+
 class ImageGraphs:
-    """The image graphs' sessions of one node, each made on first use (or by `prepare`) and kept."""
+    """The image graphs' sessions of one node, each made and warmed up on first use and kept."""
 
     def __init__(self, label: str, provider: str = "auto"):
         self.label, self.provider = label, provider
         self._sessions: dict[tuple[str, str], object] = {}
 
-    def prepare(self, kind: str, interpolation: str) -> None:
-        """Make and warm up the session of `kind` (paste or remap) before the first frame needs it."""
-        self._session(kind, interpolation)
+    def on_gpu(self, kind: str, interpolation: str) -> bool:
+        """Whether the session of `kind` (paste or remap) runs on a GPU provider; made and warmed up now
+        if it was not yet."""
+        return self._session(kind, interpolation).get_providers()[0] != ng_onnx.PROVIDERS["cpu"]
 
     def paste(self, region: np.ndarray, face: np.ndarray, mask: np.ndarray, affine: np.ndarray, opacity: float,
               interpolation: str) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nodegraph.errors import InvalidInput, Problem
+from nodegraph.errors import Problem
 from nodegraph.node import Node
 from nodegraph.params import Choice, Float, Int
 from nodegraph.types import Frame, Mask
@@ -12,7 +12,7 @@ from nodegraph.types import Frame, Mask
 from .face.blend import BLEND_MODES, INTERPOLATIONS, _frame_to_face, landmark_hull, paste_back, refine_mask
 from .face.crop_masks import check_frame_mask, frame_mask_in_crop
 from .face.records import Faces
-from .image_work import ImageGraphs, graph_refusal, image_work_param, runs_on_onnxruntime
+from .image_work import ImageGraphs, chosen_graphs, graph_refusal, image_work_param
 
 MASK_SOURCES = ["both", "swap", "hull"]
 
@@ -80,27 +80,14 @@ class FaceMerger(Node):
         return problems
 
     def setup(self):
-        self._graphs = None
-        graphs = self._image_graphs()
-        if graphs is not None:  # ready before the first frame
-            graphs.prepare("paste", self.interpolation)
-
-    def param_changed(self, name):
-        if name == "image_work":
-            self._graphs = None
+        self._image_graphs()  # its sessions made and warmed up before the first frame
 
     def _image_graphs(self) -> ImageGraphs | None:
-        """The onnxruntime sessions when this frame's work runs there, else None (OpenCV)."""
-        if not runs_on_onnxruntime(self.image_work):
-            return None
-        refusal = graph_refusal(self.interpolation, self.blend)
-        if refusal is not None:
-            if self.image_work == "onnxruntime":
-                raise InvalidInput(f"node '{self.id}' (FaceMerger), param 'image_work': {refusal}")
-            return None  # auto: OpenCV does what the graphs cannot
+        """The onnxruntime graphs when this frame's warp and blend run there, else None (OpenCV)."""
         if getattr(self, "_graphs", None) is None:
             self._graphs = ImageGraphs(self.id)
-        return self._graphs
+        return chosen_graphs(self.image_work, self._graphs, "paste", self.interpolation,
+                             f"node '{self.id}' (FaceMerger)", graph_refusal(self.interpolation, self.blend))
 
     def process(self, frame, faces, mask=None):
         out = frame

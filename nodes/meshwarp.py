@@ -48,7 +48,7 @@ from .face.landmarks_data import (
 )
 from .face.meshwarp import similarity_fit, warp_maps
 from .face.records import Faces, updated
-from .image_work import ImageGraphs, image_work_param, runs_on_onnxruntime
+from .image_work import ImageGraphs, chosen_graphs, image_work_param
 from .media import IMAGE_EXTENSIONS, list_images, read_image
 from .swap_common import chosen_faces, portrait_face, swap_preview
 
@@ -183,14 +183,11 @@ class MeshWarpSwapper(Node):
     def setup(self):
         self._load_identity()
         self._preview_rows: list = []
-        self._graphs = ImageGraphs(self.id) if runs_on_onnxruntime(self.image_work) else None
-        if self._graphs is not None:  # ready before the first frame
-            self._graphs.prepare("remap", "cubic")
+        self._graphs = ImageGraphs(self.id)
+        self._image_graphs()  # its session made and warmed up before the first frame
 
     def param_changed(self, name):
-        if name == "image_work":
-            self._graphs = ImageGraphs(self.id) if runs_on_onnxruntime(self.image_work) else None
-        elif name == "identity":
+        if name == "identity":
             self._load_identity()
         elif name in ("resolution", "coverage"):
             self._prepare_identities()
@@ -233,6 +230,10 @@ class MeshWarpSwapper(Node):
             identities.append(Identity(name, texture, points, np.array([yaw, pitch]), _skin_reach(texture, points)))
         self.identities = identities
 
+    def _image_graphs(self) -> ImageGraphs | None:
+        """The onnxruntime graphs when the warp runs there, else None (OpenCV)."""
+        return chosen_graphs(self.image_work, self._graphs, "remap", "cubic", f"node '{self.id}' (MeshWarpSwapper)")
+
     def _identity_for(self, face: dict, landmarks: np.ndarray) -> Identity:
         if len(self.identities) == 1:
             return self.identities[0]
@@ -266,8 +267,9 @@ class MeshWarpSwapper(Node):
         map_x, map_y = warp_maps(np.column_stack([points, landmarks[:, 2]]), identity.points, (size, size),
                                  similarity_fit(points, identity.points), step=max(1, size // MAP_TILE))
         # cubic: the portrait is resampled once here, and bilinear sampling visibly softens its skin
-        if self._graphs is not None:
-            swap = self._graphs.remap(identity.texture, map_x, map_y, "cubic")
+        graphs = self._image_graphs()
+        if graphs is not None:
+            swap = graphs.remap(identity.texture, map_x, map_y, "cubic")
         else:
             swap = cv2.remap(identity.texture, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
 

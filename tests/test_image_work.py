@@ -15,12 +15,13 @@ from portraits import CROP, MEDIA, crop_matrix, ellipse_mask, face_crop, portrai
 from nodegraph import preset as presets
 from nodegraph.errors import InvalidInput
 from nodegraph.modelhub import ModelError
-from nodegraph.onnx import create_session
+from nodegraph.onnx import create_session, gpu_providers
 from nodegraph.registry import default_registry
+from nodes import image_work_bench
 from nodes.face.blazeface import BlazeFace
 from nodes.face.blend import paste_back
 from nodes.face.facemesh import FaceMesh
-from nodes.image_work import ImageGraphs
+from nodes.image_work import ImageGraphs, chosen_graphs
 from nodes.merge import FaceMerger
 from nodes.meshwarp import MeshWarpSwapper
 
@@ -140,6 +141,22 @@ def test_onnxruntime_refuses_what_only_opencv_does_naming_the_node_and_param(cli
     assert auto.process(frame=frame, faces=faces)["frame"].shape == frame.shape
 
 
+@pytest.mark.skipif(bool(gpu_providers()), reason="a GPU provider loads here: auto times the graph on it")
+def test_auto_keeps_the_image_work_on_opencv_without_a_gpu_and_makes_no_session():
+    graphs = ImageGraphs("merger")
+    assert chosen_graphs("auto", graphs, "paste", "cubic", "node 'merger' (FaceMerger)") is None
+    assert chosen_graphs("onnxruntime", graphs, "paste", "cubic", "node 'merger' (FaceMerger)") is graphs
+    assert list(graphs._sessions) == [("paste", "cubic")]  # made (and warmed up) for onnxruntime only
+
+
 def test_a_graph_onnxruntime_cannot_load_is_named_by_its_label():
     with pytest.raises(ModelError, match="built-in graph broken paste"):
         create_session(b"not an onnx graph", provider="cpu", label="broken paste")
+
+
+def test_the_image_work_benchmark_times_every_way_against_opencv():
+    result = image_work_bench.run(1)
+    assert result["ways"][:2] == ["opencv", "cpu"] and len(result["cases"]) == 4
+    for by_way in result["cases"].values():
+        assert set(by_way) == set(result["ways"]) and by_way["opencv"]["vs_opencv"] == 1.0
+        assert all(r["ms_median"] > 0 for r in by_way.values())
