@@ -10,7 +10,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from mask_models import enhancer_model
 from portraits import CROP, MEDIA, crop_matrix, ellipse_mask, face_crop, portrait
+from swap_models import portrait_faces
 
 from nodegraph import preset as presets
 from nodegraph.errors import InvalidInput
@@ -18,6 +20,7 @@ from nodegraph.modelhub import ModelError
 from nodegraph.onnx import create_session, gpu_providers
 from nodegraph.registry import default_registry
 from nodes import image_work_bench
+from nodes.enhance import FaceEnhancer
 from nodes.face.blazeface import BlazeFace
 from nodes.face.blend import paste_back
 from nodes.face.facemesh import FaceMesh
@@ -87,6 +90,17 @@ def test_the_mesh_warp_swapper_on_onnxruntime_is_within_one_level_of_opencv():
         swaps.append(node.process(frame=frame, faces=[face])["faces"][0]["swap"])
     assert swaps[0].shape == (256, 256, 3) and swaps[0].std() > 20
     assert np.abs(swaps[1].astype(int) - swaps[0]).max() <= 1
+
+
+def test_the_enhancers_paste_back_on_onnxruntime_is_within_one_level_of_opencv(tmp_path):
+    model, (frame, faces) = enhancer_model(tmp_path / "enhancer.onnx", size=256), portrait_faces()
+    merged = []
+    for image_work in ("opencv", "onnxruntime"):
+        node = FaceEnhancer("enhance", {"model": str(model), "image_work": image_work})
+        node.setup()
+        merged.append(node.process(frame=frame, faces=faces[:1])["frame"])
+    assert (np.abs(merged[0].astype(int) - frame).max(axis=2) > 10).sum() > 2000  # a face was restored
+    assert np.abs(merged[1].astype(int) - merged[0]).max() <= 1
 
 
 def png_variant(folder: Path, image_work: str) -> Path:
