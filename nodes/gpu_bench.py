@@ -40,7 +40,8 @@ CASES = (
     ("inswapper_standin_1080_lossless", "video_swap.json", FULL_HD, "lossless", 120),
 )
 # the demo chain with the image work on OpenCV whatever the providers (against demo_640_lossless and
-# demo_1080_lossless, where it is on onnxruntime when a GPU loads); run only where a GPU loads
+# demo_1080_lossless, where it is on onnxruntime when a GPU loads); run only where a GPU loads, and not
+# with provider cpu (the same run as the case's own)
 OPENCV_IMAGE_CASES = (
     ("demo_640_lossless_opencv_images", "video_swap.json", None, "lossless", 300),
     ("demo_1080_lossless_opencv_images", "video_swap.json", FULL_HD, "lossless", 300),
@@ -141,6 +142,8 @@ def bench_gpu(frames: int | None = None) -> dict:
             count = frames or (case_frames if gpus else CPU_STANDIN_FRAMES if is_standin else CPU_FRAMES)
             results[name] = {}
             for provider in choices:  # interleaved per case: a busy machine slows the choices alike
+                if image_work == "opencv" and provider == "cpu":
+                    continue  # the case itself, whose cpu run has its image work on OpenCV already
                 graph = case_graph(preset_name, size, mode, provider, folder, standin if is_standin else None,
                                    image_work)
                 results[name][provider] = run_case(graph, mode, count)
