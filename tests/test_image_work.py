@@ -1,6 +1,7 @@
 """image_work onnxruntime: the paste-back and the mesh warp's remap as small ONNX graphs (nodes/image_graphs.py),
-run here on onnxruntime's CPU provider (no GPU on this machine), give OpenCV's pixels within one level; the
-demo chain runs with them; what the graphs cannot do is refused naming the node and the param."""
+run on onnxruntime's CPU provider (and on each GPU provider that loads, where one does), give OpenCV's pixels
+within one level; the demo chain runs with them; what the graphs cannot do is refused naming the node and
+the param."""
 
 from __future__ import annotations
 
@@ -32,9 +33,14 @@ REPO = Path(__file__).resolve().parent.parent
 PRESET = REPO / "presets" / "video_swap.json"
 
 
-@pytest.fixture(scope="module")
-def graphs():
-    return ImageGraphs("test", provider="cpu")
+# onnxruntime's CPU provider here; on a GPU machine (scripts/gpu_check.sh runs this suite) each GPU provider
+# that loads too, TensorRT aside (its engines take minutes to build)
+PROVIDERS = ["cpu", *[key for key in gpu_providers() if key != "tensorrt"]]
+
+
+@pytest.fixture(scope="module", params=PROVIDERS)
+def graphs(request):
+    return ImageGraphs("test", provider=request.param)
 
 
 @pytest.fixture(scope="module")
