@@ -21,7 +21,7 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -89,12 +89,15 @@ class _Model:
 
 
 def create_session(model_path: str | os.PathLike | bytes, *, provider: str = "auto", threads: int | None = None,
-                   warmup: Sequence[Feeds] | None = None, label: str | None = None) -> ort.InferenceSession:
+                   warmup: Sequence[Feeds] | None = None, label: str | None = None,
+                   auto_skips: Collection[str] = ()) -> ort.InferenceSession:
     """A warmed-up InferenceSession for a model file that modelhub verifies first (ModelError if it fails),
     or for a serialised ModelProto built in code (`bytes`, named by `label`).
 
     `warmup`: the inputs the caller will feed, one dict per shape it uses (default: zeros at the model's
-    input shapes, unknown dimensions 1). `label` names the model in the `auto` line (default: its file)."""
+    input shapes, unknown dimensions 1). `label` names the model in the `auto` line (default: its file).
+    `auto_skips`: providers `auto` does not try (TensorRT for a graph fed a new shape on most calls: it
+    builds an engine per shape)."""
     if provider != "auto" and provider not in PROVIDERS:
         raise InvalidInput(f"unknown onnxruntime provider '{provider}': "
                            f"use one of auto, {', '.join(PROVIDERS)}")
@@ -108,17 +111,17 @@ def create_session(model_path: str | os.PathLike | bytes, *, provider: str = "au
         path = _Model(str(verified), verified.name, f"model file {verified}")
     with _lock:
         if provider == "auto":
-            return _auto_session(path, threads, warmup, label or path.name)
+            return _auto_session(path, threads, warmup, label or path.name, auto_skips)
         session = _forced_session(path, threads, provider)
     _warm_up(session, warmup, path)
     return session
 
 
 def _auto_session(path: _Model, threads: int | None, warmup: Sequence[Feeds] | None,
-                  label: str) -> ort.InferenceSession:
+                  label: str, skips: Collection[str] = ()) -> ort.InferenceSession:
     """The fastest of the providers that load, timed on warm inferences; the CPU alone when none other loads."""
     sessions, reasons = {}, []
-    for key in _AUTO_ORDER:
+    for key in (key for key in _AUTO_ORDER if key not in skips):
         problem = _load_problem(key)
         if problem is None:
             session, problem = _try(path, threads, key)

@@ -91,9 +91,11 @@ class ImageGraphs:
         key = (kind, interpolation)
         if key not in self._sessions:
             build = paste_graph if kind == "paste" else remap_graph
+            # not TensorRT: the region a face is pasted into has a new size on most frames, and TensorRT
+            # builds an engine for each new shape
             self._sessions[key] = ng_onnx.create_session(
                 build(interpolation), provider=self.provider, warmup=[_warmup_feeds(kind)],
-                label=f"{self.label} {kind} ({interpolation})")
+                label=f"{self.label} {kind} ({interpolation})", auto_skips=("tensorrt",))
         return self._sessions[key]
 
 
