@@ -6,6 +6,8 @@ the param."""
 from __future__ import annotations
 
 import json
+import logging
+import re
 from pathlib import Path
 
 import cv2
@@ -167,6 +169,16 @@ def test_auto_keeps_the_image_work_on_opencv_without_a_gpu_and_makes_no_session(
     assert chosen_graphs("auto", graphs, "paste", "cubic", "node 'merger' (FaceMerger)") is None
     assert chosen_graphs("onnxruntime", graphs, "paste", "cubic", "node 'merger' (FaceMerger)") is graphs
     assert list(graphs._sessions) == [("paste", "cubic")]  # made (and warmed up) for onnxruntime only
+
+
+def test_auto_measures_the_graph_against_opencv_and_says_so(caplog):
+    graphs = ImageGraphs("merger", provider="cpu")  # onnxruntime's CPU provider: about 6x slower than OpenCV here
+    with caplog.at_level(logging.INFO, logger="nodegraph"):
+        assert graphs.faster_than_opencv("paste", "cubic") is False
+        assert graphs.faster_than_opencv("paste", "cubic") is False  # measured once
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("image work: ")]
+    assert len(said) == 1 and re.fullmatch(r"image work: merger paste \(cubic\): OpenCV [\d.]+ ms, "
+                                           r"onnxruntime CPU [\d.]+ ms -> OpenCV", said[0]), said
 
 
 def test_a_graph_onnxruntime_cannot_load_is_named_by_its_label():
