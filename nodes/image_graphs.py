@@ -7,14 +7,17 @@ normalised with align_corners=1 (x / (W - 1) * 2 - 1, so pixel centres fall on i
 with a = -0.75 as cv2.INTER_CUBIC. OpenCV's BORDER_REPLICATE clamps each tap of the kernel to the image,
 while GridSample's `border` clamps the sample point: the image is padded with its edge pixels first
 (`PAD`, wide enough for a cubic kernel's reach), so that every tap OpenCV would clamp lies in the padding.
-Rounding to uint8 is half to even, as cv2.saturate_cast.
+Rounding to uint8 is half to even, as cv2.saturate_cast. OpenCV 5 samples exactly where it is told;
+OpenCV 4 (still allowed by the project's requirements) in 1/32 px steps, which on a sharp edge moves a
+value by several levels: `opencv_conventions` tries the installed OpenCV once, and the graphs then
+sample at the same steps (tested against 4.10 and 5.1).
 """
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
-
-from nodes.standin_models import _onnx
+import onnx
 
 GRAPH_INTERPOLATIONS = {"linear": "bilinear", "cubic": "bicubic"}  # ours -> GridSample's (opset 16)
 PAD = 2  # edge pixels added around a picture: a cubic kernel reaches 2 px beyond its sample point
@@ -25,7 +28,7 @@ class _Graph:
     """Collects the nodes and constants of one graph; op() returns the name of its output."""
 
     def __init__(self):
-        self.onnx = _onnx()
+        self.onnx = onnx
         self.nodes, self.constants = [], []
 
     def const(self, value, dtype=np.float32) -> str:
@@ -90,32 +93,50 @@ def _check_interpolation(interpolation: str) -> str:
     return GRAPH_INTERPOLATIONS[interpolation]
 
 
-def paste_graph(interpolation: str) -> bytes:
+def _affine_grid(g: _Graph, fixed_point: bool) -> str:
+    """The h x w x 2 float grid of the face pixel (x, y) each region pixel shows, from the float64 `affine`
+    input: x = a00 col + (a01 row + a02), in float64 as cv2.warpAffine. With `fixed_point`, OpenCV 4's
+    arithmetic: each term in 1/1024 px rounded, their sum floored to 1/32 px (after adding half of it)."""
+    double = g.onnx.TensorProto.DOUBLE
+    shape = g.op("Shape", "region")
+    height, width = (g.op("Cast", g.op("Gather", shape, g.const(axis, np.int64)), to=double) for axis in (0, 1))
+    cols = g.op("Range", g.const(0.0, np.float64), width, g.const(1.0, np.float64))
+    rows = g.op("Range", g.const(0.0, np.float64), height, g.const(1.0, np.float64))
+    flat = g.op("Reshape", "affine", g.const([6], np.int64))
+    a = [g.op("Gather", flat, g.const(k, np.int64)) for k in range(6)]
+    axes = []
+    for first in (0, 3):  # x from the affine's first row, y from its second
+        across = g.op("Mul", a[first], cols)  # w
+        down = g.op("Add", g.op("Mul", a[first + 1], rows), a[first + 2])  # h
+        if fixed_point:
+            scale = g.const(1024.0, np.float64)
+            across = g.op("Round", g.op("Mul", across, scale))
+            down = g.op("Add", g.op("Round", g.op("Mul", down, scale)), g.const(16.0, np.float64))
+        coord = g.op("Add", g.op("Unsqueeze", down, g.const([1], np.int64)),
+                     g.op("Unsqueeze", across, g.const([0], np.int64)))
+        if fixed_point:
+            step = g.const(32.0, np.float64)
+            coord = g.op("Div", g.op("Floor", g.op("Div", coord, step)), step)
+        axes.append(g.op("Unsqueeze", g.op("Cast", coord, to=g.onnx.TensorProto.FLOAT), g.const([2], np.int64)))
+    return g.op("Concat", *axes, axis=2)
+
+
+def paste_graph(interpolation: str, fixed_point: bool = False) -> bytes:
     """The alpha paste-back of a face crop into a frame region, as paste_back's OpenCV path does it.
 
     Inputs: `region` (h x w x 3 uint8, the frame's pixels), `face` (fh x fw x 3 uint8), `mask` (fh x fw
-    float32), `affine` (2 x 3 float32: region pixel -> face pixel), `opacity` (float32 scalar). Output: the
+    float32), `affine` (2 x 3 float64: region pixel -> face pixel), `opacity` (float32 scalar). Output: the
     region with the face warped in (`interpolation`, edge replicated, as cv2.warpAffine with
     WARP_INVERSE_MAP and BORDER_REPLICATE) and blended as cv2.blendLinear(face, region, a, 1 - a) with
-    a = clip(mask warped linearly, 0 outside, 0..1) * opacity."""
+    a = clip(mask warped linearly, 0 outside, 0..1) * opacity. `fixed_point`: sample where OpenCV 4's
+    warpAffine does (opencv_conventions)."""
     mode = _check_interpolation(interpolation)
     g = _Graph()
     tensor, value = g.onnx.TensorProto, g.onnx.helper.make_tensor_value_info
     inputs = [value("region", tensor.UINT8, ["h", "w", 3]), value("face", tensor.UINT8, ["fh", "fw", 3]),
-              value("mask", tensor.FLOAT, ["fh", "fw"]), value("affine", tensor.FLOAT, [2, 3]),
+              value("mask", tensor.FLOAT, ["fh", "fw"]), value("affine", tensor.DOUBLE, [2, 3]),
               value("opacity", tensor.FLOAT, [])]
-    # every region pixel (x, y, 1) through the affine: a h x w x 2 grid of face pixels
-    shape = g.op("Shape", "region")
-    height, width = (g.op("Gather", shape, g.const(axis, np.int64)) for axis in (0, 1))
-    xs = g.op("Range", g.const(0.0), g.op("Cast", width, to=tensor.FLOAT), g.const(1.0))
-    ys = g.op("Range", g.const(0.0), g.op("Cast", height, to=tensor.FLOAT), g.const(1.0))
-    plane = g.op("Concat", *(g.op("Unsqueeze", d, g.const([0], np.int64)) for d in (height, width)),
-                 g.const([1], np.int64), axis=0)
-    column = g.op("Expand", g.op("Unsqueeze", xs, g.const([0, 2], np.int64)), plane)
-    row = g.op("Expand", g.op("Unsqueeze", ys, g.const([1, 2], np.int64)), plane)
-    ones = g.op("Expand", g.const([1.0]), plane)
-    pixels = g.op("Concat", column, row, ones, axis=2)
-    grid = g.normalised(g.op("MatMul", pixels, g.op("Transpose", "affine", perm=[1, 0])), "face")
+    grid = g.normalised(_affine_grid(g, fixed_point), "face")
 
     face = g.hwc(g.sample(g.padded(g.nchw("face"), "edge"), grid, mode))
     face = g.op("Clip", g.op("Round", face), g.const(0.0), g.const(255.0))  # warpAffine's uint8 result
@@ -130,18 +151,39 @@ def paste_graph(interpolation: str) -> bytes:
     return g.serialised(f"paste_{interpolation}", inputs, g.to_uint8(blended), ["h", "w", 3])
 
 
-def remap_graph(interpolation: str) -> bytes:
+def remap_graph(interpolation: str, rounded_maps: bool = False) -> bytes:
     """cv2.remap(picture, map_x, map_y, interpolation, borderMode=BORDER_REPLICATE) of a uint8 picture.
 
     Inputs: `picture` (ph x pw x 3 uint8), `map_x` and `map_y` (h x w float32: where in the picture each
-    output pixel comes from). Output: h x w x 3 uint8."""
+    output pixel comes from). Output: h x w x 3 uint8. `rounded_maps`: the maps rounded to 1/32 px first,
+    as OpenCV 4's remap does (opencv_conventions)."""
     mode = _check_interpolation(interpolation)
     g = _Graph()
     tensor, value = g.onnx.TensorProto, g.onnx.helper.make_tensor_value_info
     inputs = [value("picture", tensor.UINT8, ["ph", "pw", 3]), value("map_x", tensor.FLOAT, ["h", "w"]),
               value("map_y", tensor.FLOAT, ["h", "w"])]
     last = g.const([2], np.int64)
-    grid = g.normalised(g.op("Concat", g.op("Unsqueeze", "map_x", last), g.op("Unsqueeze", "map_y", last),
-                             axis=2), "picture")
+    grid = g.op("Concat", g.op("Unsqueeze", "map_x", last), g.op("Unsqueeze", "map_y", last), axis=2)
+    if rounded_maps:
+        grid = g.op("Div", g.op("Round", g.op("Mul", grid, g.const(32.0))), g.const(32.0))
+    grid = g.normalised(grid, "picture")
     warped = g.hwc(g.sample(g.padded(g.nchw("picture"), "edge"), grid, mode))
     return g.serialised(f"remap_{interpolation}", inputs, g.to_uint8(warped), ["h", "w", 3])
+
+
+# a sample point 0.014 px right of a pixel centre: OpenCV 4 rounds it onto the centre (1/32 px steps)
+_PROBE_PICTURE = np.array([[[0, 0, 0], [255, 255, 255], [255, 255, 255], [255, 255, 255]]], np.uint8)
+_PROBE_OFFSET = 0.014
+
+
+def opencv_conventions(interpolation: str) -> dict[str, bool]:
+    """Where this OpenCV samples, found by trying it: {"fixed_point": warpAffine's coordinates in OpenCV 4's
+    fixed-point steps, "rounded_maps": remap's maps rounded to 1/32 px}; OpenCV 5 samples exactly where
+    it is told (both False)."""
+    flag = {"linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC}[interpolation]
+    shifted = np.array([[1.0, 0.0, _PROBE_OFFSET], [0.0, 1.0, 0.0]])
+    warped = cv2.warpAffine(_PROBE_PICTURE, shifted, (1, 1), flags=flag | cv2.WARP_INVERSE_MAP,
+                            borderMode=cv2.BORDER_REPLICATE)
+    at = np.full((1, 1), _PROBE_OFFSET, np.float32)
+    remapped = cv2.remap(_PROBE_PICTURE, at, np.zeros((1, 1), np.float32), flag, borderMode=cv2.BORDER_REPLICATE)
+    return {"fixed_point": not warped.any(), "rounded_maps": not remapped.any()}

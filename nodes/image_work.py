@@ -22,7 +22,7 @@ from nodegraph import onnx as ng_onnx
 from nodegraph.errors import InvalidInput
 from nodegraph.params import Choice
 
-from .image_graphs import GRAPH_INTERPOLATIONS, paste_graph, remap_graph
+from .image_graphs import GRAPH_INTERPOLATIONS, opencv_conventions, paste_graph, remap_graph
 
 IMAGE_WORK = ("auto", "opencv", "onnxruntime")
 WARMUP_FACE = 256  # side of the face crop the sessions are warmed up with
@@ -105,7 +105,7 @@ class ImageGraphs:
         """`region` with `face` warped in by `affine` (region px -> face px) and blended by `mask` * opacity
         (image_graphs.paste_graph)."""
         feeds = {"region": np.ascontiguousarray(region), "face": np.ascontiguousarray(face),
-                 "mask": np.ascontiguousarray(mask, np.float32), "affine": np.asarray(affine, np.float32),
+                 "mask": np.ascontiguousarray(mask, np.float32), "affine": np.asarray(affine, np.float64),
                  "opacity": np.array(opacity, np.float32)}
         return self._session("paste", interpolation).run(None, feeds)[0]
 
@@ -118,11 +118,13 @@ class ImageGraphs:
     def _session(self, kind: str, interpolation: str):
         key = (kind, interpolation)
         if key not in self._sessions:
-            build = paste_graph if kind == "paste" else remap_graph
+            conventions = opencv_conventions(interpolation)  # so that the graph samples where OpenCV does
+            graph = (paste_graph(interpolation, conventions["fixed_point"]) if kind == "paste"
+                     else remap_graph(interpolation, conventions["rounded_maps"]))
             # not TensorRT: the region a face is pasted into has a new size on most frames, and TensorRT
             # builds an engine for each new shape
             self._sessions[key] = ng_onnx.create_session(
-                build(interpolation), provider=self.provider, warmup=[_warmup_feeds(kind)],
+                graph, provider=self.provider, warmup=[_warmup_feeds(kind)],
                 label=f"{self.label} {kind} ({interpolation})", auto_skips=("tensorrt",))
         return self._sessions[key]
 
@@ -163,5 +165,5 @@ def _warmup_feeds(kind: str) -> dict[str, np.ndarray]:
         return {"picture": face, "map_x": grid[1], "map_y": grid[0]}
     return {"region": np.full((*WARMUP_REGION, 3), 64, np.uint8), "face": face,
             "mask": np.ones((WARMUP_FACE, WARMUP_FACE), np.float32),
-            "affine": np.array([[1.0, 0.0, 20.0], [0.0, 1.0, 20.0]], np.float32),
+            "affine": np.array([[1.0, 0.0, 20.0], [0.0, 1.0, 20.0]], np.float64),
             "opacity": np.array(1.0, np.float32)}
