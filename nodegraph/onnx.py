@@ -21,7 +21,7 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -79,31 +79,49 @@ def gpu_providers() -> list[str]:
         return [key for key in _AUTO_ORDER if _load_problem(key) is None]
 
 
-def create_session(model_path: str | os.PathLike, *, provider: str = "auto", threads: int | None = None,
-                   warmup: Sequence[Feeds] | None = None, label: str | None = None) -> ort.InferenceSession:
-    """A warmed-up InferenceSession for a model file that modelhub verifies first (ModelError if it fails).
+@dataclass(frozen=True)
+class _Model:
+    """What a session loads: a model file's path, or the bytes of a graph built in memory."""
+
+    source: str | bytes
+    name: str  # in log lines
+    what: str  # in error messages
+
+
+def create_session(model_path: str | os.PathLike | bytes, *, provider: str = "auto", threads: int | None = None,
+                   warmup: Sequence[Feeds] | None = None, label: str | None = None,
+                   auto_skips: Collection[str] = ()) -> ort.InferenceSession:
+    """A warmed-up InferenceSession for a model file that modelhub verifies first (ModelError if it fails),
+    or for a serialised ModelProto built in code (`bytes`, named by `label`).
 
     `warmup`: the inputs the caller will feed, one dict per shape it uses (default: zeros at the model's
-    input shapes, unknown dimensions 1). `label` names the model in the `auto` line (default: its file)."""
+    input shapes, unknown dimensions 1). `label` names the model in the `auto` line (default: its file).
+    `auto_skips`: providers `auto` does not try (TensorRT for a graph fed a new shape on most calls: it
+    builds an engine per shape)."""
     if provider != "auto" and provider not in PROVIDERS:
         raise InvalidInput(f"unknown onnxruntime provider '{provider}': "
                            f"use one of auto, {', '.join(PROVIDERS)}")
     if threads is not None and (not isinstance(threads, int) or threads < 1):
         raise InvalidInput(f"threads must be a whole number >= 1, got {threads!r}")
-    path = verify_file(model_path)
+    if isinstance(model_path, bytes):
+        name = label or "built-in graph"
+        path = _Model(model_path, name, f"the built-in graph {name}")
+    else:
+        verified = verify_file(model_path)
+        path = _Model(str(verified), verified.name, f"model file {verified}")
     with _lock:
         if provider == "auto":
-            return _auto_session(path, threads, warmup, label or path.name)
+            return _auto_session(path, threads, warmup, label or path.name, auto_skips)
         session = _forced_session(path, threads, provider)
     _warm_up(session, warmup, path)
     return session
 
 
-def _auto_session(path: Path, threads: int | None, warmup: Sequence[Feeds] | None,
-                  label: str) -> ort.InferenceSession:
+def _auto_session(path: _Model, threads: int | None, warmup: Sequence[Feeds] | None,
+                  label: str, skips: Collection[str] = ()) -> ort.InferenceSession:
     """The fastest of the providers that load, timed on warm inferences; the CPU alone when none other loads."""
     sessions, reasons = {}, []
-    for key in _AUTO_ORDER:
+    for key in (key for key in _AUTO_ORDER if key not in skips):
         problem = _load_problem(key)
         if problem is None:
             session, problem = _try(path, threads, key)
@@ -128,7 +146,7 @@ def _auto_session(path: Path, threads: int | None, warmup: Sequence[Feeds] | Non
     return sessions[chosen]
 
 
-def _warm_up(session: ort.InferenceSession, warmup: Sequence[Feeds] | None, path: Path) -> bool:
+def _warm_up(session: ort.InferenceSession, warmup: Sequence[Feeds] | None, path: _Model) -> bool:
     """Run each of the inputs a few times; False (said with -v) when the model refused them."""
     try:
         for feeds in warmup if warmup is not None else [_zero_feeds(session)]:
@@ -159,7 +177,7 @@ def _zero_feeds(session: ort.InferenceSession) -> dict[str, np.ndarray]:
             for i in session.get_inputs()}
 
 
-def _forced_session(path: Path, threads: int | None, key: str) -> ort.InferenceSession:
+def _forced_session(path: _Model, threads: int | None, key: str) -> ort.InferenceSession:
     if key == "cpu":
         session = _cpu_session(path, threads)
     else:
@@ -253,12 +271,12 @@ def _read_tensors(path: Path, mtime_ns: int, size: int) -> ModelTensors:
     try:
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:
-        raise _load_error(path, exc) from exc
+        raise _load_error(_Model(str(path), path.name, f"model file {path}"), exc) from exc
     return ModelTensors(tuple(Tensor(t.name, tuple(t.shape)) for t in session.get_inputs()),
                         tuple(Tensor(t.name, tuple(t.shape)) for t in session.get_outputs()))
 
 
-def _try(path: Path, threads: int | None, key: str) -> tuple[ort.InferenceSession | None, str | None]:
+def _try(path: _Model, threads: int | None, key: str) -> tuple[ort.InferenceSession | None, str | None]:
     """A session on provider `key` (CPU taking the nodes it cannot run), or None and the reason."""
     import onnxruntime as ort
     from onnxruntime.capi.onnxruntime_pybind11_state import InvalidGraph, InvalidProtobuf, NoSuchFile
@@ -272,7 +290,7 @@ def _try(path: Path, threads: int | None, key: str) -> tuple[ort.InferenceSessio
     options.log_severity_level = _QUIET
     ort.set_default_logger_severity(_QUIET)
     try:
-        session = ort.InferenceSession(str(path), options, providers=providers, enable_fallback=0)
+        session = ort.InferenceSession(path.source, options, providers=providers, enable_fallback=0)
     except (InvalidProtobuf, InvalidGraph, NoSuchFile) as exc:
         raise _load_error(path, exc) from exc
     except Exception as exc:  # onnxruntime raises RuntimeError or its own Fail/EPFail types
@@ -284,11 +302,11 @@ def _try(path: Path, threads: int | None, key: str) -> tuple[ort.InferenceSessio
     return session, None
 
 
-def _cpu_session(path: Path, threads: int | None) -> ort.InferenceSession:
+def _cpu_session(path: _Model, threads: int | None) -> ort.InferenceSession:
     import onnxruntime as ort
     ort.set_default_logger_severity(_ERRORS_ONLY)
     try:
-        return ort.InferenceSession(str(path), _options(threads, "cpu"), providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(path.source, _options(threads, "cpu"), providers=["CPUExecutionProvider"])
     except Exception as exc:
         raise _load_error(path, exc) from exc
 
@@ -347,8 +365,8 @@ def _announce(what: str) -> None:
         log.info("onnxruntime: %s", what)
 
 
-def _load_error(path: Path, exc: Exception) -> ModelError:
-    return ModelError(f"onnxruntime cannot load model file {path}: {_short(exc)}. The file is not a valid "
+def _load_error(path: _Model, exc: Exception) -> ModelError:
+    return ModelError(f"onnxruntime cannot load {path.what}: {_short(exc)}. The file is not a valid "
                       "ONNX model for this onnxruntime (a truncated download, or another format?)")
 
 

@@ -23,6 +23,7 @@ from .face.blend import paste_back
 from .face.crop_masks import box_mask, check_frame_mask, frame_mask_in_crop
 from .face.records import Faces
 from .face.warp_templates import WARP_TEMPLATES
+from .image_work import ImageGraphs, chosen_graphs, image_work_param
 from .model_fit import checked_model, enhancer_fit
 from .onnx_models import PROVIDER_CHOICES, resolve_model
 from .swap_common import five_points, swap_preview
@@ -61,6 +62,7 @@ class FaceEnhancer(Node):
         "template": Choice(["auto", *WARP_TEMPLATES], default="auto",
                            help="the crop the model was trained on; auto: the catalogue's, else ffhq_512"),
         "provider": Choice(PROVIDER_CHOICES, default="auto", help="where onnxruntime runs the model"),
+        "image_work": image_work_param("the restored face's paste-back (a linear warp and blend)"),
     }
     heavy = True
     cost_ms = 120.0
@@ -74,6 +76,12 @@ class FaceEnhancer(Node):
     def setup(self):
         self._load()
         self._rows: list = []
+        self._graphs = ImageGraphs(self.id)
+        self._image_graphs()  # its session made and warmed up before the first frame
+
+    def _image_graphs(self) -> ImageGraphs | None:
+        """The onnxruntime graphs when the paste-back runs there, else None (OpenCV)."""
+        return chosen_graphs(self.image_work, self._graphs, "paste", "linear", f"node '{self.id}' (FaceEnhancer)")
 
     def param_changed(self, name):
         if name in ("model", "provider"):
@@ -108,7 +116,7 @@ class FaceEnhancer(Node):
     def process(self, frame, faces, mask=None):
         if mask is not None:
             mask = check_frame_mask(mask, frame, f"node '{self.id}' (FaceEnhancer), input 'mask'")
-        out, rows = frame, []
+        out, rows, graphs = frame, [], self._image_graphs()
         for face in faces:
             five = five_points(face)
             if five is None:
@@ -118,7 +126,7 @@ class FaceEnhancer(Node):
                                   borderMode=cv2.BORDER_REPLICATE)
             restored = self.restore(crop)
             crop_mask = self.box if mask is None else np.minimum(self.box, frame_mask_in_crop(mask, matrix, self.size))
-            out = paste_back(out, restored, crop_mask, matrix, opacity=self.blend)
+            out = paste_back(out, restored, crop_mask, matrix, opacity=self.blend, graphs=graphs)
             rows.append((crop, restored, crop_mask))
         self._rows = rows
         return {"frame": out}

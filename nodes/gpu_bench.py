@@ -1,7 +1,10 @@
 """GPU benchmark (`nodegraph bench gpu`): the swap presets run as the multiprocess pipeline with each choice
 of onnxruntime provider side by side (every model on the CPU, `auto`, and CUDA where it loads): the demo
 chain at 640x480 and at 1080p, one face and two, lossless and realtime, and the demo chain with a stand-in
-for inswapper_128 (its tensors and its compute: `nodes/standin_models.py`) at 1080p.
+for inswapper_128 (its tensors and its compute: `nodes/standin_models.py`) at 1080p. The image work (the
+merger's paste-back, the mesh warp) follows the choice: on the CPU with `cpu`, image_work auto (onnxruntime's
+graphs where a GPU loads) otherwise; the `_opencv_images` cases run the demo chain with it on OpenCV, so that
+what the image graphs gain is measured in the same run.
 
 Each run gives fps, latency p50/p95/max (max after the first frame), the time from the start of the run to
 its first frame out, and ms per node (mean and p95). On a machine without a GPU the CPU side is measured,
@@ -36,6 +39,13 @@ CASES = (
     ("two_faces_realtime", "two_faces.json", None, "realtime", 300),
     ("inswapper_standin_1080_lossless", "video_swap.json", FULL_HD, "lossless", 120),
 )
+# the demo chain with the image work on OpenCV whatever the providers (against demo_640_lossless and
+# demo_1080_lossless, where it is on onnxruntime when a GPU loads); run only where a GPU loads, and not
+# with provider cpu (the same run as the case's own)
+OPENCV_IMAGE_CASES = (
+    ("demo_640_lossless_opencv_images", "video_swap.json", None, "lossless", 300),
+    ("demo_1080_lossless_opencv_images", "video_swap.json", FULL_HD, "lossless", 300),
+)
 CPU_FRAMES = 30  # frames per run where there is no GPU: the CPU side is measured, not the targets
 CPU_STANDIN_FRAMES = 3  # the stand-in takes seconds a frame on a small CPU
 
@@ -65,9 +75,11 @@ def scaled_clip(source: Path, size: tuple[int, int], folder: Path) -> Path:
     return target
 
 
-def case_graph(preset_name: str, size, mode: str, provider: str, folder: Path, standin: tuple[Path, Path] | None):
+def case_graph(preset_name: str, size, mode: str, provider: str, folder: Path, standin: tuple[Path, Path] | None,
+               image_work: str | None = None):
     """The preset with its sources looped (and paced in realtime), its outputs in `folder`, every model on
-    `provider`, the clip scaled to `size`, and with `standin` (swapper, recogniser) in place of the swapper."""
+    `provider`, the clip scaled to `size`, and with `standin` (swapper, recogniser) in place of the swapper.
+    The image work goes to `image_work`, by default OpenCV with provider cpu and auto otherwise."""
     preset_path = data_dir("presets") / preset_name
     data = json.loads(preset_path.read_text())
     for node in data["nodes"]:
@@ -84,9 +96,13 @@ def case_graph(preset_name: str, size, mode: str, provider: str, folder: Path, s
                               "recogniser": str(standin[1])}
     graph = presets.from_dict(data, str(preset_path), base_dir=preset_path.parent)
     registry = default_registry()
+    image_work = image_work or ("opencv" if provider == "cpu" else "auto")
     for node_id, spec in graph.nodes.items():
-        if "provider" in registry.get(spec.type).params:
+        params = registry.get(spec.type).params
+        if "provider" in params:
             graph.set_param(node_id, "provider", provider)
+        if "image_work" in params:
+            graph.set_param(node_id, "image_work", image_work)
     return graph
 
 
@@ -120,12 +136,16 @@ def bench_gpu(frames: int | None = None) -> dict:
         folder = Path(tmp)
         standin = (inswapper_standin(folder / "inswapper_standin.onnx"),
                    recogniser_standin(folder / "recogniser_standin.onnx"))
-        for name, preset_name, size, mode, case_frames in CASES:
+        for name, preset_name, size, mode, case_frames in CASES + (OPENCV_IMAGE_CASES if gpus else ()):
             is_standin = name.startswith("inswapper")
+            image_work = "opencv" if name.endswith("_opencv_images") else None
             count = frames or (case_frames if gpus else CPU_STANDIN_FRAMES if is_standin else CPU_FRAMES)
             results[name] = {}
             for provider in choices:  # interleaved per case: a busy machine slows the choices alike
-                graph = case_graph(preset_name, size, mode, provider, folder, standin if is_standin else None)
+                if image_work == "opencv" and provider == "cpu":
+                    continue  # the case itself, whose cpu run has its image work on OpenCV already
+                graph = case_graph(preset_name, size, mode, provider, folder, standin if is_standin else None,
+                                   image_work)
                 results[name][provider] = run_case(graph, mode, count)
     return {"gpu_providers": gpus, "gpu": bool(gpus),
             "note": None if gpus else "no GPU found: only the CPU side was measured",

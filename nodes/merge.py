@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from nodegraph.errors import Problem
 from nodegraph.node import Node
 from nodegraph.params import Choice, Float, Int
 from nodegraph.types import Frame, Mask
@@ -11,6 +12,7 @@ from nodegraph.types import Frame, Mask
 from .face.blend import BLEND_MODES, INTERPOLATIONS, _frame_to_face, landmark_hull, paste_back, refine_mask
 from .face.crop_masks import check_frame_mask, frame_mask_in_crop
 from .face.records import Faces
+from .image_work import ImageGraphs, chosen_graphs, graph_refusal, image_work_param
 
 MASK_SOURCES = ["both", "swap", "hull"]
 
@@ -63,11 +65,33 @@ class FaceMerger(Node):
         "blend": Choice(list(BLEND_MODES), default="alpha",
                         help="alpha: mask-weighted mix; poisson: clone the swap's gradients first (slower)"),
         "interpolation": Choice(list(INTERPOLATIONS), default="cubic", help="how the face is resampled"),
+        "image_work": image_work_param("the face's warp and blend",
+                                       "blend poisson and interpolation nearest or lanczos"),
     }
     cost_ms = 3.5
 
+    @classmethod
+    def check(cls, params, base_dir):
+        problems = super().check(params, base_dir)
+        if params.get("image_work") == "onnxruntime":
+            refusal = graph_refusal(params.get("interpolation", "cubic"), params.get("blend", "alpha"))
+            if refusal is not None:
+                problems.append(Problem(refusal, param="image_work"))
+        return problems
+
+    def setup(self):
+        self._image_graphs()  # its sessions made and warmed up before the first frame
+
+    def _image_graphs(self) -> ImageGraphs | None:
+        """The onnxruntime graphs when this frame's warp and blend run there, else None (OpenCV)."""
+        if getattr(self, "_graphs", None) is None:
+            self._graphs = ImageGraphs(self.id)
+        return chosen_graphs(self.image_work, self._graphs, "paste", self.interpolation,
+                             f"node '{self.id}' (FaceMerger)", graph_refusal(self.interpolation, self.blend))
+
     def process(self, frame, faces, mask=None):
         out = frame
+        graphs = self._image_graphs()
         if mask is not None:
             mask = check_frame_mask(mask, frame, f"node '{self.id}' (FaceMerger), input 'mask'")
         for face in faces:
@@ -81,7 +105,7 @@ class FaceMerger(Node):
                 face_mask *= frame_mask_in_crop(mask, shown_at, face_mask.shape[0])
             out = paste_back(out, face["swap"], face_mask, face["swap_matrix"], scale=self.face_scale,
                              offset_x=self.offset_x, offset_y=self.offset_y, opacity=self.opacity,
-                             mode=self.blend, interpolation=self.interpolation)
+                             mode=self.blend, interpolation=self.interpolation, graphs=graphs)
         return {"frame": out}
 
     def preview(self, outputs):

@@ -48,6 +48,7 @@ from .face.landmarks_data import (
 )
 from .face.meshwarp import similarity_fit, warp_maps
 from .face.records import Faces, updated
+from .image_work import ImageGraphs, chosen_graphs, image_work_param
 from .media import IMAGE_EXTENSIONS, list_images, read_image
 from .swap_common import chosen_faces, portrait_face, swap_preview
 
@@ -175,12 +176,15 @@ class MeshWarpSwapper(Node):
                                     "(which would show as a band across the driver's forehead)"),
         "swap": Choice(["all", "one"], default="all", help="swap every face, or only the one at face_index"),
         "face_index": Int(0, 63, default=0, help="which face (in the faces input's order) when swap is one"),
+        "image_work": image_work_param("the portrait's warp (a cubic remap)"),
     }
     cost_ms = 4.5
 
     def setup(self):
         self._load_identity()
         self._preview_rows: list = []
+        self._graphs = ImageGraphs(self.id)
+        self._image_graphs()  # its session made and warmed up before the first frame
 
     def param_changed(self, name):
         if name == "identity":
@@ -226,6 +230,10 @@ class MeshWarpSwapper(Node):
             identities.append(Identity(name, texture, points, np.array([yaw, pitch]), _skin_reach(texture, points)))
         self.identities = identities
 
+    def _image_graphs(self) -> ImageGraphs | None:
+        """The onnxruntime graphs when the warp runs there, else None (OpenCV)."""
+        return chosen_graphs(self.image_work, self._graphs, "remap", "cubic", f"node '{self.id}' (MeshWarpSwapper)")
+
     def _identity_for(self, face: dict, landmarks: np.ndarray) -> Identity:
         if len(self.identities) == 1:
             return self.identities[0]
@@ -259,7 +267,11 @@ class MeshWarpSwapper(Node):
         map_x, map_y = warp_maps(np.column_stack([points, landmarks[:, 2]]), identity.points, (size, size),
                                  similarity_fit(points, identity.points), step=max(1, size // MAP_TILE))
         # cubic: the portrait is resampled once here, and bilinear sampling visibly softens its skin
-        swap = cv2.remap(identity.texture, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+        graphs = self._image_graphs()
+        if graphs is not None:
+            swap = graphs.remap(identity.texture, map_x, map_y, "cubic")
+        else:
+            swap = cv2.remap(identity.texture, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
 
         sigma = max(0.5, size / 256)
         forehead = min(self.forehead, identity.skin_reach) if self.hairline else self.forehead

@@ -28,6 +28,9 @@ run() {
   out=${OUT:?OUT is not set: run this through the device tool}
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader > "$out/gpu.txt" 2>&1
   nproc >> "$out/gpu.txt"
+  timeout 40 python3 -m nodegraph.cli bench imagework --json > "$out/bench_imagework.json" \
+    2> "$out/bench_imagework.log"
+  echo "bench imagework: exit $?" | tee -a "$out/gpu.txt"
   timeout 330 python3 -m nodegraph.cli bench gpu --json > "$out/bench_gpu.json" 2> "$out/bench_gpu.log"
   echo "bench gpu: exit $?" | tee -a "$out/gpu.txt"
   timeout 200 python3 -m pytest -q -m "not gui" -p no:cacheprovider --junitxml="$out/pytest.xml" \
@@ -46,8 +49,13 @@ except (OSError, ValueError) as e:
 rows = {case: {p: {k: r[k] for k in ("fps", "latency_p50_ms", "latency_p95_ms", "latency_max_ms",
                                      "startup_and_close_s")} for p, r in by.items()}
         for case, by in bench.get("cases", {}).items()}
-(out / "summary.json").write_text(json.dumps({"gpu": (out / "gpu.txt").read_text(), "bench": rows}, indent=1))
-print(json.dumps(rows, indent=1))
+try:
+    image_work = json.loads((out / "bench_imagework.json").read_text())["cases"]
+except (OSError, ValueError, KeyError) as e:
+    image_work = {"error": str(e)}
+(out / "summary.json").write_text(json.dumps({"gpu": (out / "gpu.txt").read_text(), "bench": rows,
+                                              "image_work": image_work}, indent=1))
+print(json.dumps({"bench": rows, "image_work": image_work}, indent=1))
 EOF
 }
 

@@ -36,6 +36,15 @@ def test_each_case_is_a_valid_graph_with_every_model_on_the_chosen_provider(case
     assert outputs and all(path.startswith(str(tmp_path)) for path in outputs)
 
 
+@pytest.mark.parametrize("provider, image_work, expected", [("cpu", None, "opencv"), ("auto", None, "auto"),
+                                                            ("auto", "opencv", "opencv")])
+def test_the_image_work_follows_the_provider_choice_unless_told(tmp_path, provider, image_work, expected):
+    graph = gpu_bench.case_graph("video_swap.json", None, "lossless", provider, tmp_path, None, image_work)
+    chosen = {node_id: spec.params.get("image_work") for node_id, spec in graph.nodes.items()
+              if "image_work" in default_registry().get(spec.type).params}
+    assert chosen == {"swapper": expected, "merger": expected}
+
+
 def test_the_scaled_clip_has_the_asked_size(tmp_path):
     graph = gpu_bench.case_graph("video_swap.json", gpu_bench.FULL_HD, "lossless", "cpu", tmp_path, None)
     clip = next(spec.params["path"] for spec in graph.nodes.values() if spec.type == "VideoSource")

@@ -85,6 +85,7 @@ def paste_back(
     opacity: float = 1.0,
     mode: str = "alpha",
     interpolation: str = "linear",
+    graphs=None,
 ) -> np.ndarray:
     """Return a copy of ``frame_bgr`` with ``face_bgr`` (an h x w crop) pasted back where it was cropped.
 
@@ -97,7 +98,9 @@ def paste_back(
     ``interpolation`` (nearest, linear, cubic, lanczos) resamples the face; the mask is always linear.
 
     Only the bounding box of the warped mask is computed; every pixel where the warped mask is 0 keeps
-    the frame's exact bytes.
+    the frame's exact bytes. In alpha mode ``graphs`` (a nodes.image_work.ImageGraphs) runs the warps
+    and the blend as one onnxruntime graph instead of OpenCV (within one level of it); poisson mode
+    always runs on OpenCV.
     """
     _check_paste_inputs(frame_bgr, face_bgr, mask, matrix, scale, opacity, mode, interpolation)
     mask = np.asarray(mask, dtype=np.float32)
@@ -109,12 +112,15 @@ def paste_back(
     x0, y0, x1, y1 = box
     size = (x1 - x0, y1 - y0)
     roi_to_face = (frame_to_face @ np.array([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]]))[:2]
+    region = result[y0:y1, x0:x1]
+    if graphs is not None and mode == "alpha":
+        region[...] = graphs.paste(region, face_bgr, mask, roi_to_face, opacity, interpolation)
+        return result
     inverse = cv2.WARP_INVERSE_MAP
     alpha = cv2.warpAffine(mask, roi_to_face, size, flags=cv2.INTER_LINEAR | inverse,
                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     face = cv2.warpAffine(face_bgr, roi_to_face, size, flags=INTERPOLATIONS[interpolation] | inverse,
                           borderMode=cv2.BORDER_REPLICATE)
-    region = result[y0:y1, x0:x1]
     if mode == "poisson":
         face = _poisson_clone(face, region, alpha >= CLONE_THRESHOLD)
     np.clip(alpha, 0.0, 1.0, out=alpha)
