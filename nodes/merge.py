@@ -9,7 +9,7 @@ from nodegraph.node import Node
 from nodegraph.params import Choice, Float, Int
 from nodegraph.types import Frame, Mask
 
-from .face.blend import BLEND_MODES, INTERPOLATIONS, _frame_to_face, landmark_hull, paste_back, refine_mask
+from .face.blend import BLEND_MODES, INTERPOLATIONS, landmark_hull, paste_back, refine_mask, shown_face_map
 from .face.crop_masks import check_frame_mask, frame_mask_in_crop
 from .face.records import Faces
 from .image_work import ImageGraphs, chosen_graphs, graph_refusal, image_work_param
@@ -100,7 +100,7 @@ class FaceMerger(Node):
                 continue
             face_mask = refine_mask(face_mask, self.erode, self.blur)
             if mask is not None:  # seen where the face is pasted, so face_scale and offsets leave it in place
-                shown_at = _frame_to_face(np.asarray(face["swap_matrix"], np.float64), face_mask.shape,
+                shown_at = shown_face_map(np.asarray(face["swap_matrix"], np.float64), face_mask.shape,
                                           self.face_scale, self.offset_x, self.offset_y)[:2]
                 face_mask *= frame_mask_in_crop(mask, shown_at, face_mask.shape[0])
             out = paste_back(out, face["swap"], face_mask, face["swap_matrix"], scale=self.face_scale,

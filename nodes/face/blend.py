@@ -104,7 +104,7 @@ def paste_back(
     """
     _check_paste_inputs(frame_bgr, face_bgr, mask, matrix, scale, opacity, mode, interpolation)
     mask = np.asarray(mask, dtype=np.float32)
-    frame_to_face = _frame_to_face(np.asarray(matrix, np.float64), face_bgr.shape, scale, offset_x, offset_y)
+    frame_to_face = shown_face_map(np.asarray(matrix, np.float64), face_bgr.shape, scale, offset_x, offset_y)
     box = _warped_support(mask, frame_to_face, frame_bgr.shape)
     result = frame_bgr.copy()
     if box is None or opacity == 0.0:
@@ -154,7 +154,7 @@ def _check_paste_inputs(frame_bgr, face_bgr, mask, matrix, scale, opacity, mode,
         )
 
 
-def _frame_to_face(matrix: np.ndarray, face_shape, scale: float, offset_x: float, offset_y: float):
+def shown_face_map(matrix: np.ndarray, face_shape, scale: float, offset_x: float, offset_y: float):
     """3x3 map from frame pixels to the face pixel shown there: the crop point ``p`` the matrix gives,
     less the offset, unscaled about the crop's centre."""
     height, width = face_shape[:2]
