@@ -1,4 +1,7 @@
-"""Colour transfer: recolour each swapped face so it matches the driver's skin and light."""
+"""Colour transfer: recolour each swapped face so it matches the driver's skin and light.
+
+Under a flatter driver (in shade) the linear modes also shrink the portrait's fine skin detail with its
+shading; `detail` gives that share back (face.color_transfer.transfer's `detail`)."""
 
 from __future__ import annotations
 
