@@ -148,6 +148,12 @@ def _forehead_fade(points: np.ndarray, forehead: float, size: int) -> tuple[floa
     return forehead + fade / max(height, 1.0), (ramp * ramp * (3 - 2 * ramp)).astype(np.float32)
 
 
+def _track(face: dict, index: int):
+    """Which face this is from frame to frame: its track id, or its place in the list without one."""
+    track = face.get("track_id")
+    return ("index", index) if track is None else track
+
+
 class MeshWarpSwapper(Node):
     """Swaps faces with a portrait's face, warped along FaceMesh's triangles: built in, no model file."""
 
@@ -249,14 +255,14 @@ class MeshWarpSwapper(Node):
             if i not in chosen or not usable:
                 out.append(face)
                 continue
-            swap, matrix, mask = self._swap_one(frame, face, np.asarray(landmarks, np.float64))
+            swap, matrix, mask = self._swap_one(frame, face, np.asarray(landmarks, np.float64), _track(face, i))
             out.append(updated(face, swap=swap, swap_matrix=matrix, swap_mask=mask))
             rows.append((face, matrix, swap, mask))
-        self._brow_height.keep_only([face.get("track_id") for face in faces])
+        self._brow_height.keep_only([_track(face, i) for i, face in enumerate(faces)])
         self._preview_frame, self._preview_rows = frame, rows
         return {"faces": out}
 
-    def _swap_one(self, frame, face, landmarks):
+    def _swap_one(self, frame, face, landmarks, track):
         """(swap, frame -> swap matrix, swap mask) of one driving face."""
         size = self.resolution
         matrix = face_frame_matrix(landmarks, self.coverage, size).astype(np.float32)
@@ -264,7 +270,7 @@ class MeshWarpSwapper(Node):
         identity = self._identity_for(face, landmarks)
         warped = np.column_stack([points, landmarks[:, 2]])
         if self.brows == "identity":
-            warped = self._brow_height.moved(warped, identity.brow_heights, face.get("track_id"))
+            warped = self._brow_height.moved(warped, identity.brow_heights, track)
         map_x, map_y = warp_maps(warped, identity.points, (size, size),
                                  similarity_fit(points, identity.points), step=max(1, size // MAP_TILE))
         # cubic: the portrait is resampled once here, and bilinear sampling visibly softens its skin

@@ -100,3 +100,21 @@ def test_the_swapped_brows_sit_at_the_portraits_height(marks, driver_name, ident
         expected, other = (at_identity, points) if brows == "identity" else (points, at_identity)
         there = np.abs(patches(record["swap"], expected) - own).mean()
         assert there < 12 and there < np.abs(patches(record["swap"], other) - own).mean() - 4  # 3-4 px apart
+
+
+def test_faces_without_track_ids_keep_their_own_rest_by_their_place(marks):
+    """Two driving faces without track ids in one frame: each is swapped as if it were alone (a shared
+    rest height would move the second face's brows by half their difference)."""
+    frame = portrait("grace_hopper.jpg")
+    landmarks = marks["grace_hopper.jpg"]
+    box = np.array([0, 0, 1, 1], np.float32)
+    plain = {"box": box, "landmarks": landmarks.astype(np.float32)}
+    lifted = {"box": box, "landmarks": raised(landmarks, 0.04).astype(np.float32)}
+
+    def swaps(faces):
+        node = MeshWarpSwapper("swapper", {"identity": str(MEDIA / "astronaut.png")})
+        node.setup()
+        return [face["swap"] for face in node.process(frame=frame, faces=faces)["faces"]]
+
+    both = swaps([plain, lifted])
+    assert np.array_equal(both[1], swaps([lifted])[0]) and np.array_equal(both[0], swaps([plain])[0])
