@@ -1,4 +1,7 @@
-"""Colour transfer: recolour each swapped face so it matches the driver's skin and light."""
+"""Colour transfer: recolour each swapped face so it matches the driver's skin and light.
+
+Under a flatter driver (in shade) the linear modes also shrink the portrait's fine skin detail with its
+shading; `detail` gives that share back (face.color_transfer.transfer's `detail`)."""
 
 from __future__ import annotations
 
@@ -42,6 +45,9 @@ class ColorTransfer(Node):
         "mode": Choice(list(MODES), default="rct", help=MODE_HELP),
         "strength": Float(0.0, 1.0, default=1.0, step=0.05,
                           help="0 keeps the swap's colours, 1 matches fully"),
+        "detail": Float(0.0, 1.0, default=0.5, step=0.05,
+                        help="rct, lct, mkl: how much of the portrait's fine skin detail to keep where the "
+                             "driver's lower lightness contrast (shade) would flatten it; 0 flattens it"),
     }
     cost_ms = 3.0
 
@@ -56,7 +62,7 @@ class ColorTransfer(Node):
             # the crop at every STATS_STEP-th pixel: the same samples as the whole crop's [::step, ::step]
             driver = crop_geometry(frame, np.asarray(matrix, np.float64) / STATS_STEP, -(-size // STATS_STEP))
             mask = transfer_mask(face, size)
-            recoloured = transfer(swap, driver, mask, self.mode, self.strength, step=STATS_STEP)
+            recoloured = transfer(swap, driver, mask, self.mode, self.strength, step=STATS_STEP, detail=self.detail)
             out.append(updated(face, swap=recoloured))
             rows.append((driver, recoloured, np.ones((size, size), np.float32) if mask is None else mask))
         self._preview_rows = rows

@@ -14,7 +14,9 @@ What comes from where:
   ends, with `hairline` on), hair, ears, neck, the background; and, through ColorTransfer after it, the
   skin's colour and overall light.
 - from the portrait: the skin's texture and every feature inside the face oval (brows, lids, nose,
-  lips, and the eyes by default), with their look but the driver's placement.
+  lips, and the eyes by default), with their look but the driver's placement; and, with `brows`
+  identity (the default), how high the brows sit above the eyes, moving up and down as the driver's
+  do (face.brow_height: FaceMesh puts the brows of a driver with glasses on the glasses' top rim).
 - the driver's occluders (glasses, a hand) inside the mask are replaced by the portrait's face here; a
   FaceMask into the FaceMerger's `mask` keeps them (a parser's regions without `glasses`, an occluder,
   or landmark regions such as `face, -brows`); the portrait's own glasses come along with its face.
@@ -35,16 +37,15 @@ from nodegraph.types import Frame
 
 from .face.align import face_frame_matrix, transform_points
 from .face.blazeface import BlazeFace
+from .face.brow_height import BROWS, BrowHeight, brow_heights
 from .face.facemesh import FaceMesh, head_pose
 from .face.landmarks_data import (
     FACE_OVAL,
     LEFT_EYE_CONTOUR,
     LEFT_EYE_OUTER,
-    LEFT_EYEBROW,
     LIPS_INNER,
     RIGHT_EYE_CONTOUR,
     RIGHT_EYE_OUTER,
-    RIGHT_EYEBROW,
 )
 from .face.meshwarp import similarity_fit, warp_maps
 from .face.records import Faces, updated
@@ -68,6 +69,7 @@ class Identity:
     points: np.ndarray  # 468 x 2 float64, in the texture's pixels
     pose: np.ndarray  # yaw, pitch in degrees
     skin_reach: float  # how far up its forehead the portrait shows skin, as the forehead param counts
+    brow_heights: np.ndarray  # its brow points' heights above the eyes (face.brow_height)
 
 
 def _sampled(image: np.ndarray, landmarks: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
@@ -87,7 +89,7 @@ def _skin_reach(image: np.ndarray, points: np.ndarray) -> float:
     hat above that would come out as a band across the driver's forehead."""
     lab = cv2.cvtColor(image, cv2.COLOR_BGR2Lab).astype(np.float32)
     patch = max(2, int(0.05 * np.linalg.norm(points[RIGHT_EYE_OUTER] - points[LEFT_EYE_OUTER])))
-    start = np.array([points[_BROWS, 0].mean(), points[_BROWS, 1].min()])
+    start = np.array([points[BROWS, 0].mean(), points[BROWS, 1].min()])
     steps = np.linspace(0.0, 1.0, 21)
     colours = []
     for t in steps:
@@ -124,14 +126,11 @@ def _soften(mask: np.ndarray, sigma: float) -> np.ndarray:
     return soft
 
 
-_BROWS = list(RIGHT_EYEBROW + LEFT_EYEBROW)
-
-
 def _outline(points: np.ndarray, forehead: float) -> np.ndarray:
     """The face oval in an upright crop, its part above the eyebrows pulled down towards them to
     `forehead` of its height (or pushed beyond, above 1)."""
     outline = points[list(FACE_OVAL)].copy()
-    brow = points[_BROWS, 1].min()
+    brow = points[BROWS, 1].min()
     above = outline[:, 1] < brow
     outline[above, 1] = brow + forehead * (outline[above, 1] - brow)
     return outline
@@ -142,12 +141,18 @@ def _forehead_fade(points: np.ndarray, forehead: float, size: int) -> tuple[floa
     of the way from the eyebrows to the face oval's top, fades over up to FOREHEAD_FADE of that height on
     either side (weight 0.5 at the edge), so the portrait's forehead thins out into the driver's
     instead of ending in a band."""
-    brow = points[_BROWS, 1].min()
+    brow = points[BROWS, 1].min()
     height = brow - points[list(FACE_OVAL), 1].min()
     # narrower towards the hairline, where the hair hides the edge: none at forehead 1
     edge, fade = brow - forehead * height, max(FOREHEAD_FADE * height * min(1.0, (1.0 - forehead) / 0.4), 1.0)
     ramp = np.clip((np.arange(size, dtype=np.float32)[:, None] - (edge - fade)) / (2 * fade), 0.0, 1.0)
     return forehead + fade / max(height, 1.0), (ramp * ramp * (3 - 2 * ramp)).astype(np.float32)
+
+
+def _track(face: dict, index: int):
+    """Which face this is from frame to frame: its track id, or its place in the list without one."""
+    track = face.get("track_id")
+    return ("index", index) if track is None else track
 
 
 class MeshWarpSwapper(Node):
@@ -174,6 +179,10 @@ class MeshWarpSwapper(Node):
                                "face outline at the hairline (1), where a portrait's fringe would show"),
         "hairline": Bool(False, help="stop the forehead where the portrait's skin ends, below its fringe or hat "
                                     "(which would show as a band across the driver's forehead)"),
+        "brows": Choice(["identity", "driver"], default="identity",
+                        help="how high the brows sit above the eyes: the portrait's own height, moving as the "
+                             "driver's brows move, or where the driver's landmarks put them (FaceMesh can put "
+                             "them on the top rim of glasses)"),
         "swap": Choice(["all", "one"], default="all", help="swap every face, or only the one at face_index"),
         "face_index": Int(0, 63, default=0, help="which face (in the faces input's order) when swap is one"),
         "image_work": image_work_param("the portrait's warp (a cubic remap)"),
@@ -182,6 +191,7 @@ class MeshWarpSwapper(Node):
 
     def setup(self):
         self._load_identity()
+        self._brow_height = BrowHeight()
         self._preview_rows: list = []
         self._graphs = ImageGraphs(self.id)
         self._image_graphs()  # its session made and warmed up before the first frame
@@ -227,7 +237,8 @@ class MeshWarpSwapper(Node):
             texture, points = _sampled(image, np.asarray(landmarks, np.float64)[:, :2],
                                        float(np.sqrt(abs(np.linalg.det(matrix[:, :2])))))
             yaw, pitch, _ = head_pose(landmarks)
-            identities.append(Identity(name, texture, points, np.array([yaw, pitch]), _skin_reach(texture, points)))
+            identities.append(Identity(name, texture, points, np.array([yaw, pitch]), _skin_reach(texture, points),
+                                       brow_heights(points)))
         self.identities = identities
 
     def _image_graphs(self) -> ImageGraphs | None:
@@ -252,19 +263,23 @@ class MeshWarpSwapper(Node):
             if i not in chosen or not usable:
                 out.append(face)
                 continue
-            swap, matrix, mask = self._swap_one(frame, face, np.asarray(landmarks, np.float64))
+            swap, matrix, mask = self._swap_one(frame, face, np.asarray(landmarks, np.float64), _track(face, i))
             out.append(updated(face, swap=swap, swap_matrix=matrix, swap_mask=mask))
             rows.append((face, matrix, swap, mask))
+        self._brow_height.keep_only([_track(face, i) for i, face in enumerate(faces)])
         self._preview_frame, self._preview_rows = frame, rows
         return {"faces": out}
 
-    def _swap_one(self, frame, face, landmarks):
+    def _swap_one(self, frame, face, landmarks, track):
         """(swap, frame -> swap matrix, swap mask) of one driving face."""
         size = self.resolution
         matrix = face_frame_matrix(landmarks, self.coverage, size).astype(np.float32)
         points = transform_points(landmarks, matrix)
         identity = self._identity_for(face, landmarks)
-        map_x, map_y = warp_maps(np.column_stack([points, landmarks[:, 2]]), identity.points, (size, size),
+        warped = np.column_stack([points, landmarks[:, 2]])
+        if self.brows == "identity":
+            warped = self._brow_height.moved(warped, identity.brow_heights, track)
+        map_x, map_y = warp_maps(warped, identity.points, (size, size),
                                  similarity_fit(points, identity.points), step=max(1, size // MAP_TILE))
         # cubic: the portrait is resampled once here, and bilinear sampling visibly softens its skin
         graphs = self._image_graphs()

@@ -58,6 +58,23 @@ def test_strength_none_and_faces_without_swap(tinted):
     assert ColorTransfer("c", {}).process(frame=frame, faces=[plain])["faces"] == [plain]
 
 
+def test_detail_keeps_the_swaps_fine_lightness_under_a_shaded_driver(tinted):
+    """The driver in shade (half its lightness contrast): with detail 1 the recoloured swap keeps more of
+    its own fine lightness (L* less its blur) than with 0, the default 0.5 in between."""
+    frame, faces, _ = tinted
+    shaded = cv2.convertScaleAbs(frame, alpha=0.5, beta=30)
+    inside = transfer_mask(faces[0], faces[0]["swap"].shape[0]) > 0.5
+
+    def fine_spread(swap):
+        lightness = cv2.cvtColor(swap, cv2.COLOR_BGR2Lab)[..., 0].astype(np.float32)
+        return float((lightness - cv2.GaussianBlur(lightness, (0, 0), 4))[inside].std())
+
+    spread = {detail: fine_spread(ColorTransfer("c", {} if detail is None else {"detail": detail})
+                                  .process(frame=shaded, faces=faces)["faces"][0]["swap"])
+              for detail in (0.0, None, 1.0)}
+    assert spread[0.0] < spread[None] < spread[1.0] and spread[1.0] > 1.3 * spread[0.0], spread
+
+
 def test_mask_is_the_swap_mask_times_the_landmark_hull(tinted):
     _, faces, _ = tinted
     mask = transfer_mask(faces[0], 224)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from portraits import ellipse_mask, face_crop
 
-from nodes.face.color_transfer import MODES, transfer
+from nodes.face.color_transfer import DETAIL_SIGMA, MODES, transfer
 
 FITTING_MODES = [mode for mode in MODES if mode != "none"]
 
@@ -186,3 +186,35 @@ def test_a_grey_portrait_stays_inside_the_targets_colour_range(crops, mode):
     limit = 1.5 * np.quantile(radius(target_ab), 0.995)
     result_ab = lab(transfer(grey, astronaut, mask, mode))[..., 1:].reshape(-1, 2).astype(np.float64)
     assert radius(result_ab).max() < limit + 0.5  # + 8-bit rounding of the result
+
+
+def fine_spread(image: np.ndarray, inside: np.ndarray) -> float:
+    """The spread of L* less its blur (the detail `detail` keeps) inside the mask."""
+    lightness = lab(image)[..., 0]
+    fine = lightness - cv2.GaussianBlur(lightness, (0, 0), DETAIL_SIGMA * image.shape[0] / 256)
+    return float(fine[inside].std())
+
+
+@pytest.mark.parametrize("mode", ["rct", "lct", "mkl"])
+def test_detail_keeps_the_portraits_fine_lightness_under_a_flatter_driver(crops, mode):
+    """A driver in shade (half the lightness contrast): detail 0 halves the portrait's wrinkles with its
+    shading, detail 1 keeps their contrast; the colour is matched the same either way."""
+    grace, _, mask = crops
+    shaded = cv2.convertScaleAbs(grace, alpha=0.5, beta=30)
+    inside = mask > 0.5
+    source = fine_spread(grace, inside)
+    flat, kept, half = (transfer(grace, shaded, mask, mode, detail=d) for d in (0.0, 1.0, 0.5))
+    assert fine_spread(flat, inside) < 0.6 * source
+    # within 10%: a blur is no perfect low-pass, so the band near DETAIL_SIGMA keeps some of the gain
+    assert abs(fine_spread(kept, inside) - source) < 0.1 * source
+    assert fine_spread(flat, inside) < fine_spread(half, inside) < fine_spread(kept, inside)
+    assert np.abs(masked_mean_lab(kept, mask) - masked_mean_lab(flat, mask)).max() < 1.0
+
+
+def test_detail_leaves_a_transfer_that_raises_the_contrast_alone(crops):
+    grace, _, mask = crops
+    contrasty = cv2.convertScaleAbs(grace, alpha=1.4, beta=-50)
+    np.testing.assert_array_equal(transfer(grace, contrasty, mask, "rct", detail=1.0),
+                                  transfer(grace, contrasty, mask, "rct", detail=0.0))
+    with pytest.raises(ValueError, match="colour transfer: detail must be between 0 and 1, got 2"):
+        transfer(grace, contrasty, mask, "rct", detail=2)

@@ -31,6 +31,9 @@ SOT_ITERATIONS = 6
 SOT_STEP = 0.7
 # Smallest |determinant| (1 for an orthonormal basis) of a sot iteration's three unit directions.
 SOT_MIN_VOLUME = 0.7
+# The fine lightness detail `detail` keeps: L* less its Gaussian blur of this sigma per 256 px of the crop
+# (pores, wrinkles, the brows' hairs; not the face's shading).
+DETAIL_SIGMA = 4.0
 
 _TABLE_STEPS = np.linspace(0.0, 1.0, TABLE_SIZE)
 
@@ -43,6 +46,7 @@ def transfer(
     strength: float = 1.0,
     rng_seed: int = 0,
     step: int = 1,
+    detail: float = 0.0,
 ) -> np.ndarray:
     """Return a copy of ``source_bgr`` recoloured so its colours inside ``mask`` match ``target_bgr``'s.
 
@@ -68,12 +72,17 @@ def transfer(
     finite results: the source back when fewer than MIN_PIXELS pixels are masked, gains capped at MAX_GAIN
     and a constant channel only shifted otherwise.
 
+    ``detail`` in [0, 1], for the linear modes (rct, lct, mkl): where the map shrinks the lightness
+    spread (gain g < 1 on L*), give back that share of what it takes from the source's fine detail (L*
+    less its blur of DETAIL_SIGMA): ``L += detail (1 - g) fine``. A driver in shade has a lower spread,
+    and matching it flattens the portrait's skin texture as well as its shading.
+
     ``step`` > 1 takes the statistics from every ``step``-th row and column only (a quarter of the pixels
     for 2, enough for a face crop's colour statistics, and faster); the map is still applied to every
     pixel. ``target_bgr`` may then come at that sampling already, ceil(H/step) x ceil(W/step) (cheaper to
     make than the whole crop); ``mask`` has the source's HxW either way.
     """
-    inside = _check_inputs(source_bgr, target_bgr, mask, mode, strength, step)
+    inside = _check_inputs(source_bgr, target_bgr, mask, mode, strength, step, detail)
     if mode == "none" or strength == 0.0:
         return source_bgr.copy()
     if inside is not None and inside.size < MIN_PIXELS:
@@ -93,8 +102,13 @@ def transfer(
 
     if mode in ("rct", "lct", "mkl"):
         fit = {"rct": _rct, "lct": _lct, "mkl": _mkl}[mode]
-        lab = _apply_affine(lab, *fit(source_sample.reshape(-1, 3).astype(np.float64),
-                                      target_sample.reshape(-1, 3).astype(np.float64)))
+        matrix, source_mean, target_mean = fit(source_sample.reshape(-1, 3).astype(np.float64),
+                                               target_sample.reshape(-1, 3).astype(np.float64))
+        given_back = detail * (1.0 - matrix[0, 0])
+        fine = _fine_lightness(lab) if given_back > 0 else None
+        lab = _apply_affine(lab, matrix, source_mean, target_mean)
+        if fine is not None:
+            lab[..., 0] += np.float32(given_back) * fine
     else:
         (_idt if mode == "idt" else _sot)(lab, source_sample, target_sample, rng)
 
@@ -106,7 +120,13 @@ def transfer(
                            dtype=cv2.CV_8U)
 
 
-def _check_inputs(source_bgr, target_bgr, mask, mode, strength, step) -> np.ndarray | None:
+def _fine_lightness(lab: np.ndarray) -> np.ndarray:
+    """L* less its Gaussian blur of DETAIL_SIGMA per 256 px."""
+    lightness = np.ascontiguousarray(lab[..., 0])
+    return lightness - cv2.GaussianBlur(lightness, (0, 0), DETAIL_SIGMA * lab.shape[0] / 256)
+
+
+def _check_inputs(source_bgr, target_bgr, mask, mode, strength, step, detail) -> np.ndarray | None:
     """Validate the arguments; return the flat indices of the masked pixels in the sampled grid (every
     ``step``-th row and column), None for every pixel."""
     for name, image in (("source_bgr", source_bgr), ("target_bgr", target_bgr)):
@@ -118,6 +138,8 @@ def _check_inputs(source_bgr, target_bgr, mask, mode, strength, step) -> np.ndar
         raise ValueError(f"colour transfer: unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     if not (np.isfinite(strength) and 0.0 <= strength <= 1.0):
         raise ValueError(f"colour transfer: strength must be between 0 and 1, got {strength}")
+    if not (np.isfinite(detail) and 0.0 <= detail <= 1.0):
+        raise ValueError(f"colour transfer: detail must be between 0 and 1, got {detail}")
     if not (isinstance(step, int | np.integer) and step >= 1):
         raise ValueError(f"colour transfer: step must be a whole number >= 1, got {step!r}")
     height, width = source_bgr.shape[:2]
