@@ -174,16 +174,30 @@ def cmd_nodes(args) -> int:
 
 
 def check_edit_side_files(preset: str, screenshot: str | None, layout_json: str | None) -> None:
-    """--screenshot and --layout-json: writable, neither the preset nor each other, the picture a .png."""
+    """--screenshot and --layout-json: writable, a .png for the picture, and none of the preset, the files its
+    nodes read or write, or each other. A preset that does not load is checked by its own name only: the
+    editor opens it to show what is wrong."""
     if screenshot is None:
         return
     check_stats_path(screenshot, "--screenshot")
     if Path(screenshot).suffix.lower() != ".png":
         raise InvalidInput(f"--screenshot {screenshot}: the picture is written as PNG; name it NAME.png")
-    check_side_output(f"--screenshot {screenshot}", screenshot, [preset], [])
+    try:
+        graph = presets.load(preset)
+    except presets.PresetError:
+        graph = None
+
+    def check(flag: str, path: str) -> None:
+        if graph is None:
+            check_side_output(f"{flag} {path}", path, [preset], [])
+        else:
+            check_run_side_output(f"{flag} {path}", path, graph, default_registry(), preset)
+
+    check("--screenshot", screenshot)
     if layout_json is not None:
         check_stats_path(layout_json, "--layout-json")
-        check_side_output(f"--layout-json {layout_json}", layout_json, [preset], [screenshot])
+        check("--layout-json", layout_json)
+        check_side_output(f"--layout-json {layout_json}", layout_json, [], [screenshot])
 
 
 def cmd_edit(args) -> int:

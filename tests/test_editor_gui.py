@@ -75,6 +75,16 @@ def test_the_screenshot_never_lands_on_the_preset_and_never_writes_through_a_lin
         result = cli("edit", preset, *args, cwd=tmp_path, env=env)
         assert result.returncode == 2 and said in result.stderr, result.stderr
     assert preset.read_bytes() == kept and not list(tmp_path.glob("*.png"))
+    swap = tmp_path / "video_swap.json"
+    shutil.copy(REPO / "presets" / "video_swap.json", swap)
+    (tmp_path / "media").mkdir()
+    portrait = tmp_path / "media" / "astronaut.png"
+    shutil.copy(REPO / "presets" / "media" / "astronaut.png", portrait)
+    portrait_bytes = portrait.read_bytes()
+    for args in (["--screenshot", portrait], ["--screenshot", tmp_path / "b.png", "--layout-json", portrait]):
+        result = cli("edit", swap, *args, cwd=tmp_path, env=env)
+        assert result.returncode == 2 and f"is the input {portrait}" in result.stderr, result.stderr
+    assert portrait.read_bytes() == portrait_bytes and not (tmp_path / "b.png").exists()
     precious = tmp_path / "precious.png"
     precious.write_bytes(b"keep me")
     (tmp_path / "shot.png").symlink_to(precious)
