@@ -78,8 +78,13 @@ def screenshot_script(app: EditorApp, frames: int, path: Path, layout_path: Path
     pixels = np.frombuffer(captured[0], np.float32)
     height = pixels.size // (4 * width)
     rgba = (pixels[: height * width * 4].reshape(height, width, 4) * 255.0 + 0.5).clip(0, 255).astype(np.uint8)
+    encoded, png = cv2.imencode(".png", cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGR)) if rgba.size else (False, None)
+    if not encoded:
+        app.state.say(f"the screenshot came back as {width}x{height} pixels and could not be saved as a PNG", "error")
+        app.exit_code = EXIT_FAILED
+        return
     try:  # a temporary file renamed into place: a symlink there is replaced, never written through
-        write_atomically(path, cv2.imencode(".png", cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGR))[1])
+        write_atomically(path, png)
     except OSError as e:
         app.state.say(f"cannot write the screenshot {path}: {e.strerror or e}", "error")
         app.exit_code = EXIT_FAILED
