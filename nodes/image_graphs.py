@@ -28,27 +28,26 @@ class _Graph:
     """Collects the nodes and constants of one graph; op() returns the name of its output."""
 
     def __init__(self):
-        self.onnx = onnx
         self.nodes, self.constants = [], []
 
     def const(self, value, dtype=np.float32) -> str:
         name = f"const_{len(self.constants)}"
-        self.constants.append(self.onnx.numpy_helper.from_array(np.asarray(value, dtype), name))
+        self.constants.append(onnx.numpy_helper.from_array(np.asarray(value, dtype), name))
         return name
 
     def op(self, kind: str, *inputs: str, **attributes) -> str:
         out = f"{kind.lower()}_{len(self.nodes)}"
-        self.nodes.append(self.onnx.helper.make_node(kind, list(inputs), [out], **attributes))
+        self.nodes.append(onnx.helper.make_node(kind, list(inputs), [out], **attributes))
         return out
 
     def to_uint8(self, values: str) -> str:
         """float -> uint8 the way cv2 saturates: rounded half to even, clipped to 0..255."""
         return self.op("Cast", self.op("Clip", self.op("Round", values), self.const(0.0), self.const(255.0)),
-                       to=self.onnx.TensorProto.UINT8)
+                       to=onnx.TensorProto.UINT8)
 
     def nchw(self, image: str) -> str:
         """HxWxC uint8 -> 1xCxHxW float."""
-        planar = self.op("Transpose", self.op("Cast", image, to=self.onnx.TensorProto.FLOAT), perm=[2, 0, 1])
+        planar = self.op("Transpose", self.op("Cast", image, to=onnx.TensorProto.FLOAT), perm=[2, 0, 1])
         return self.op("Unsqueeze", planar, self.const([0], np.int64))
 
     def hwc(self, batch: str) -> str:
@@ -65,7 +64,7 @@ class _Graph:
         picture padded by PAD (align_corners=1)."""
         size_yx = self.op("Slice", self.op("Shape", picture), self.const([0], np.int64), self.const([2], np.int64))
         size_xy = self.op("Cast", self.op("Gather", size_yx, self.const([1, 0], np.int64)),
-                          to=self.onnx.TensorProto.FLOAT)
+                          to=onnx.TensorProto.FLOAT)
         # (p + PAD) / (size + 2 PAD - 1) * 2 - 1
         scale = self.op("Div", self.const(2.0), self.op("Add", size_xy, self.const(2.0 * PAD - 1.0)))
         moved = self.op("Mul", self.op("Add", grid, self.const(float(PAD))), scale)
@@ -75,14 +74,14 @@ class _Graph:
         return self.op("GridSample", picture, grid, mode=interpolation, padding_mode="border", align_corners=1)
 
     def serialised(self, name: str, inputs: list, output: str, output_shape: list) -> bytes:
-        helper, tensor = self.onnx.helper, self.onnx.TensorProto
+        helper, tensor = onnx.helper, onnx.TensorProto
         self.nodes.append(helper.make_node("Identity", [output], ["out"]))
         graph = helper.make_graph(self.nodes, name, inputs,
                                   [helper.make_tensor_value_info("out", tensor.UINT8, output_shape)],
                                   self.constants)
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
         model.ir_version = 8
-        self.onnx.checker.check_model(model)
+        onnx.checker.check_model(model)
         return model.SerializeToString()
 
 
@@ -97,7 +96,7 @@ def _affine_grid(g: _Graph, fixed_point: bool) -> str:
     """The h x w x 2 float grid of the face pixel (x, y) each region pixel shows, from the float64 `affine`
     input: x = a00 col + (a01 row + a02), in float64 as cv2.warpAffine. With `fixed_point`, OpenCV 4's
     arithmetic: each term in 1/1024 px rounded, their sum floored to 1/32 px (after adding half of it)."""
-    double = g.onnx.TensorProto.DOUBLE
+    double = onnx.TensorProto.DOUBLE
     shape = g.op("Shape", "region")
     height, width = (g.op("Cast", g.op("Gather", shape, g.const(axis, np.int64)), to=double) for axis in (0, 1))
     cols = g.op("Range", g.const(0.0, np.float64), width, g.const(1.0, np.float64))
@@ -117,7 +116,7 @@ def _affine_grid(g: _Graph, fixed_point: bool) -> str:
         if fixed_point:
             step = g.const(32.0, np.float64)
             coord = g.op("Div", g.op("Floor", g.op("Div", coord, step)), step)
-        axes.append(g.op("Unsqueeze", g.op("Cast", coord, to=g.onnx.TensorProto.FLOAT), g.const([2], np.int64)))
+        axes.append(g.op("Unsqueeze", g.op("Cast", coord, to=onnx.TensorProto.FLOAT), g.const([2], np.int64)))
     return g.op("Concat", *axes, axis=2)
 
 
@@ -132,7 +131,7 @@ def paste_graph(interpolation: str, fixed_point: bool = False) -> bytes:
     warpAffine does (opencv_conventions)."""
     mode = _check_interpolation(interpolation)
     g = _Graph()
-    tensor, value = g.onnx.TensorProto, g.onnx.helper.make_tensor_value_info
+    tensor, value = onnx.TensorProto, onnx.helper.make_tensor_value_info
     inputs = [value("region", tensor.UINT8, ["h", "w", 3]), value("face", tensor.UINT8, ["fh", "fw", 3]),
               value("mask", tensor.FLOAT, ["fh", "fw"]), value("affine", tensor.DOUBLE, [2, 3]),
               value("opacity", tensor.FLOAT, [])]
@@ -159,7 +158,7 @@ def remap_graph(interpolation: str, rounded_maps: bool = False) -> bytes:
     as OpenCV 4's remap does (opencv_conventions)."""
     mode = _check_interpolation(interpolation)
     g = _Graph()
-    tensor, value = g.onnx.TensorProto, g.onnx.helper.make_tensor_value_info
+    tensor, value = onnx.TensorProto, onnx.helper.make_tensor_value_info
     inputs = [value("picture", tensor.UINT8, ["ph", "pw", 3]), value("map_x", tensor.FLOAT, ["h", "w"]),
               value("map_y", tensor.FLOAT, ["h", "w"])]
     last = g.const([2], np.int64)
