@@ -62,7 +62,8 @@ class FaceEnhancer(Node):
         "template": Choice(["auto", *WARP_TEMPLATES], default="auto",
                            help="the crop the model was trained on; auto: the catalogue's, else ffhq_512"),
         "provider": Choice(PROVIDER_CHOICES, default="auto", help="where onnxruntime runs the model"),
-        "image_work": image_work_param("the restored face's paste-back (a linear warp and blend)"),
+        "image_work": image_work_param("the restored face's paste-back (a linear warp and blend; its graphs use the "
+                                       "node's provider)"),
     }
     heavy = True
     cost_ms = 120.0
@@ -76,7 +77,11 @@ class FaceEnhancer(Node):
     def setup(self):
         self._load()
         self._rows: list = []
-        self._graphs = ImageGraphs(self.id)
+        self._make_graphs()
+
+    def _make_graphs(self):
+        """The paste-back's graphs run where the model runs: `provider` cpu keeps the node off the GPU."""
+        self._graphs = ImageGraphs(self.id, provider=self.provider)
         self._image_graphs()  # its session made and warmed up before the first frame
 
     def _image_graphs(self) -> ImageGraphs | None:
@@ -86,6 +91,8 @@ class FaceEnhancer(Node):
     def param_changed(self, name):
         if name in ("model", "provider"):
             self._load()
+        if name == "provider":
+            self._make_graphs()
         elif name in ("template", "mask_blur"):
             self._set_crop()
 
