@@ -104,7 +104,7 @@ def transfer(
         fit = {"rct": _rct, "lct": _lct, "mkl": _mkl}[mode]
         matrix, source_mean, target_mean = fit(source_sample.reshape(-1, 3).astype(np.float64),
                                                target_sample.reshape(-1, 3).astype(np.float64))
-        given_back = detail * (1.0 - matrix[0, 0])
+        given_back = detail * (1.0 - matrix[0, 0])  # the L* gain: all three map L* apart from a*b*
         fine = _fine_lightness(lab) if given_back > 0 else None
         lab = _apply_affine(lab, matrix, source_mean, target_mean)
         if fine is not None:
