@@ -120,7 +120,6 @@ def run_farm(graph: Graph, inputs: list[str], out_dir: str, *, address: str | No
     if stats_json:
         reads = inputs + [path for _, _, param, path in path_params(graph, registry) if param.role == "input"]
         check_side_output(f"--stats-json {stats_json}", stats_json, reads, targets)
-    make_folder(out_dir)  # after the checks: a refused run leaves no empty folder
     report = FarmReport(address=address or "local")
     report.inputs = [InputRecord(path, str(target), frames, fps)
                      for path, target, (frames, fps, _) in zip(inputs, targets, probed, strict=True)]
@@ -130,13 +129,14 @@ def run_farm(graph: Graph, inputs: list[str], out_dir: str, *, address: str | No
     outputs: list[FarmOutput] = []
     started = time.monotonic()
     try:
-        for record, target in zip(report.inputs, targets, strict=True):
-            outputs.append(FarmOutput(target, len(record.chunks), extension))
         started_here = connect(ray, address, cpus)
         report.ray_start_s = time.monotonic() - started
         try:
             joined = f"the cluster at {address}" if address else "the local Ray" if started_here else "this Ray"
             check_cpus_per_task(cpus_per_task, most_node_cpus(ray), joined)
+            make_folder(out_dir)  # after every check and Ray's start: a refused run leaves no empty folder
+            for record, target in zip(report.inputs, targets, strict=True):  # locked before any task
+                outputs.append(FarmOutput(target, len(record.chunks), extension))
             _render(ray, graph, media, plugin, chunks, marks, outputs, report, max_retries, cpus_per_task, progress,
                     watch)
         finally:
