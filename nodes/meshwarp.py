@@ -266,7 +266,7 @@ class MeshWarpSwapper(Node):
             swap, matrix, mask = self._swap_one(frame, face, np.asarray(landmarks, np.float64), _track(face, i))
             out.append(updated(face, swap=swap, swap_matrix=matrix, swap_mask=mask))
             rows.append((face, matrix, swap, mask))
-        self._brow_height.keep_only([_track(face, i) for i, face in enumerate(faces)])
+        self._brow_height.frame_seen([_track(face, i) for i, face in enumerate(faces)])
         self._preview_frame, self._preview_rows = frame, rows
         return {"faces": out}
 

@@ -9,7 +9,7 @@ from portraits import MEDIA, portrait
 
 from nodes.face.align import transform_points
 from nodes.face.blazeface import BlazeFace
-from nodes.face.brow_height import BROWS, MAX_SHIFT, BrowHeight, _eye_frame, brow_heights
+from nodes.face.brow_height import BROWS, FORGET_AFTER, MAX_SHIFT, REST_FRAMES, BrowHeight, _eye_frame, brow_heights
 from nodes.face.facemesh import FaceMesh
 from nodes.meshwarp import MeshWarpSwapper
 from nodes.swap_common import portrait_face
@@ -64,9 +64,31 @@ def test_each_tracked_face_has_its_own_rest_and_lost_ones_are_forgotten(marks):
     brows.moved(driver, portrait_heights, track=1)
     other = brows.moved(raised(driver, 0.04), portrait_heights, track=2)
     np.testing.assert_allclose(brow_heights(other), portrait_heights, atol=1e-9)  # its own first frame
-    brows.keep_only([2])
+    brows.frame_seen([1, 2])
+    for _ in range(FORGET_AFTER):  # track 1 missed by the detector for a while: its rest is kept
+        brows.frame_seen([2])
+    back = brows.moved(raised(driver, 0.04), portrait_heights, track=1)
+    np.testing.assert_allclose(brow_heights(back), portrait_heights + 0.04 / 2, atol=1e-9)
+    brows.frame_seen([1, 2])
+    for _ in range(FORGET_AFTER + 1):  # then gone for longer: forgotten
+        brows.frame_seen([2])
     again = brows.moved(raised(driver, 0.04), portrait_heights, track=1)  # track 1 starts afresh
     np.testing.assert_allclose(brow_heights(again), portrait_heights, atol=1e-9)
+
+
+def test_a_run_started_later_holds_exactly_the_long_runs_rest_once_both_saw_the_same_frames(marks):
+    """A farm's chunk starts a few warm-up frames before its range; its brows must then become bit for bit
+    those of one long run, or every frame of the chunk differs from `nodegraph run`'s."""
+    driver, portrait_heights = marks["grace_hopper.jpg"], brow_heights(marks["astronaut.png"])
+    motion = [raised(driver, 0.03 * np.sin(i / 7)) for i in range(2 * REST_FRAMES)]
+    long_run, chunk, start = BrowHeight(), BrowHeight(), 40
+    for i, points in enumerate(motion):
+        from_start = long_run.moved(points, portrait_heights, track=1)
+        if i >= start:
+            from_chunk = chunk.moved(points, portrait_heights, track=1)
+            if i >= start + REST_FRAMES - 1:
+                assert np.array_equal(from_chunk, from_start), i
+    assert not np.array_equal(BrowHeight().moved(motion[-1], portrait_heights, 1), from_start)
 
 
 def test_the_move_is_capped_so_the_mesh_above_the_brows_does_not_fold(marks):

@@ -6,18 +6,23 @@ line where dlib (and the eye) finds them at 0.19-0.25. A swap that puts the port
 driver's FaceMesh points are copies that error (and a portrait's misplaced brows put its real brows too
 high). So each of the driver's brow points is moved to the portrait's height for it, plus the driver's
 own change from its rest height: the brows still rise and fall with the driver's, from the portrait's
-rest. The rest height is the driver's mean over the frames seen (per tracked face).
+rest. The rest height is the driver's mean over its last REST_FRAMES frames (per tracked face): a
+window, not a running mean, so a run started later (a farm's chunk after its warm-up) holds exactly the
+same rest as one long run once both have seen the same REST_FRAMES frames.
 """
 
 from __future__ import annotations
+
+from collections import deque
 
 import numpy as np
 
 from .landmarks_data import LEFT_EYE_OUTER, LEFT_EYEBROW, RIGHT_EYE_OUTER, RIGHT_EYEBROW
 
 BROWS = list(RIGHT_EYEBROW + LEFT_EYEBROW)
-REST_FRAMES = 150  # the rest height is the mean of the first frames, then an exponential mean this long
+REST_FRAMES = 150  # the frames the rest height is the mean of
 MAX_SHIFT = 0.08  # inter-ocular distances: a larger move would fold the mesh's triangles above the brows
+FORGET_AFTER = 30  # frames a face may be missing (a blink of the detector, a hand over it) and keep its rest
 
 
 def _eye_frame(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -39,22 +44,26 @@ class BrowHeight:
     """Moves driving faces' brow points to a portrait's brow heights plus each driver's own motion."""
 
     def __init__(self):
-        self._rest: dict = {}  # track id -> (rest heights, frames counted)
+        self._rest: dict = {}  # track id -> its last REST_FRAMES brow heights
+        self._missing: dict = {}  # track id -> frames in a row it was not seen
 
     def moved(self, points: np.ndarray, portrait_heights: np.ndarray, track) -> np.ndarray:
         """A copy of `points` (468 x 2 or 3, one driving face, track id `track`) with its brow points moved
         across the face by the portrait's height less the driver's rest height, at most MAX_SHIFT."""
         heights = brow_heights(points)
-        rest, count = self._rest.get(track, (heights, 0))
-        count = min(count + 1, REST_FRAMES)
-        rest = rest + (heights - rest) / count
-        self._rest[track] = (rest, count)
+        window = self._rest.setdefault(track, deque(maxlen=REST_FRAMES))
+        window.append(heights)
+        rest = np.mean(window, axis=0)
         _, down, distance = _eye_frame(points)
         lift = np.clip(portrait_heights - rest, -MAX_SHIFT, MAX_SHIFT) * distance
         moved = np.array(points, np.float64, copy=True)
         moved[BROWS, :2] -= lift[:, None] * down
         return moved
 
-    def keep_only(self, tracks) -> None:
-        """Forget the rest heights of faces no longer tracked."""
-        self._rest = {track: rest for track, rest in self._rest.items() if track in set(tracks)}
+    def frame_seen(self, tracks) -> None:
+        """Called once a frame with the tracks in it: forget the rest heights of faces missing for more than
+        FORGET_AFTER frames."""
+        present = set(tracks)
+        self._missing = {track: 0 if track in present else self._missing.get(track, 0) + 1 for track in self._rest}
+        for track in [t for t, missed in self._missing.items() if missed > FORGET_AFTER]:
+            del self._rest[track], self._missing[track]
