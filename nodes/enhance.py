@@ -91,8 +91,8 @@ class FaceEnhancer(Node):
     def param_changed(self, name):
         if name in ("model", "provider"):
             self._load()
-        if name == "provider":
-            self._make_graphs()
+            if name == "provider":
+                self._make_graphs()
         elif name in ("template", "mask_blur"):
             self._set_crop()
 

@@ -91,3 +91,12 @@ def test_a_wrong_model_fails_at_validate_and_setup_naming_the_tensors(tmp_path):
     renamed = enhancer_model(tmp_path / "renamed.onnx", input_name="image")
     with pytest.raises(InvalidInput, match=r"not a face enhancer.*Found inputs: image \[1, 3, 512, 512\]"):
         enhancer(renamed)
+
+
+def test_the_paste_back_graphs_follow_the_nodes_provider(tmp_path):
+    node = enhancer(enhancer_model(tmp_path / "e.onnx"), provider="cpu", image_work="onnxruntime")
+    assert node._graphs.provider == "cpu"  # provider cpu keeps the paste-back off a GPU too
+    frame, faces = portrait_faces()
+    assert node.process(frame=frame, faces=faces)["frame"].shape == frame.shape
+    node.set_param("provider", "auto")
+    assert node._graphs.provider == "auto" and node.process(frame=frame, faces=faces)["frame"].shape == frame.shape
