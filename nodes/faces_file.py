@@ -53,6 +53,7 @@ class FacesFileOutput(Node):
         except OSError as e:
             self._output.release(discard=True)
             raise InvalidInput(f"{self.path}: cannot write: {e.strerror}") from None
+        self._lines = 0
 
     def process(self, faces):
         self._guard.check()
@@ -61,6 +62,7 @@ class FacesFileOutput(Node):
             self._file.write(line + "\n")
         except OSError as e:
             raise RunFailed(f"{self.path}: cannot write: {e.strerror}") from None
+        self._lines += 1
         return {}
 
     def close(self):
@@ -68,4 +70,7 @@ class FacesFileOutput(Node):
         if file is not None:
             file.close()
             self._file = None
-            self._output.commit()
+            if self._lines:
+                self._output.commit()
+            else:  # nothing was written: a file already there stays as it was
+                self._output.release(discard=True)

@@ -250,3 +250,20 @@ def test_two_outputs_of_one_graph_to_one_file_are_refused(tmp_path):
         assert (f"node 'b' (VideoFileOutput), param 'path': {tmp_path}/out.mp4 is also the output of node 'a'; "
                 "give each output its own file") in result.stdout + result.stderr
     assert not (tmp_path / "out.mp4").exists()
+
+
+@pytest.mark.parametrize("engine", [[], ["--sequential"]])
+def test_a_run_that_fails_before_its_first_faces_line_leaves_an_earlier_faces_file_as_it_was(tmp_path, engine):
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    (pictures / "a.png").write_bytes(b"not a picture")
+    faces = tmp_path / "faces.jsonl"
+    faces.write_text('{"frame": 0, "faces": []}\n')
+    preset = write_preset(tmp_path / "p.json",
+                          [node("src", "FolderSource", path=str(pictures)), node("det", "FaceDetector"),
+                           node("file", "FacesFileOutput", path=str(faces))],
+                          [("src.frame", "det.frame"), ("det.faces", "file.faces")])
+    result = run_cli("run", preset, *engine)
+    assert result.returncode == 3 and "a.png" in result.stderr, result.stderr
+    assert faces.read_text() == '{"frame": 0, "faces": []}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["faces.jsonl", "p.json", "pictures"]
