@@ -12,7 +12,9 @@ run can still put what it wrote in place (`rescue_partials`).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,6 +31,9 @@ try:
 except ImportError:  # Windows
     fcntl = None
     import msvcrt
+
+
+NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)  # a lock file is opened only if it is not a symlink (not on Windows)
 
 
 def current_umask() -> int:
@@ -84,7 +89,7 @@ class OutputFile:
 
     def _acquire(self) -> int:
         while True:
-            fd = os.open(self._lock, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = self._open_lock()
             if not _try_lock(fd):
                 os.close(fd)
                 pid, _ = _read_lock(self._lock)
@@ -98,6 +103,22 @@ class OutputFile:
             if same:
                 return fd
             os.close(fd)
+
+    def _open_lock(self) -> int:
+        """The lock file, made if missing; never opened through a symlink or as anything but a plain file,
+        since the lock is truncated and rewritten."""
+        not_ours = InvalidInput(f"{self.what}: {self._lock} is not a lock file of nodegraph's (a symbolic link or "
+                                "not a plain file), and its name is the output's lock: remove it and run again")
+        try:
+            fd = os.open(self._lock, os.O_RDWR | os.O_CREAT | NO_FOLLOW, 0o644)
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise not_ours from None
+            raise
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise not_ours
+        return fd
 
     def _record(self) -> None:
         os.ftruncate(self._fd, 0)
@@ -253,12 +274,12 @@ def rescue_partials(graph: Graph, registry: Registry) -> list[str]:
             continue
         lock = lock_path(Path(path))
         try:
-            fd = os.open(lock, os.O_RDWR)
-        except OSError:  # no lock there (or no such folder): nothing was left
+            fd = os.open(lock, os.O_RDWR | NO_FOLLOW)
+        except OSError:  # no lock there (or no such folder, or a symlink: not ours): nothing was left
             continue
         try:
-            if not _try_lock(fd):
-                continue  # still held: its writer lives
+            if not stat.S_ISREG(os.fstat(fd).st_mode) or not _try_lock(fd):
+                continue  # not a lock of ours, or still held: its writer lives
             pid, temporary = _read_lock(lock)
             lock.unlink(missing_ok=True)
         finally:

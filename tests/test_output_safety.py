@@ -83,6 +83,21 @@ def test_a_symlink_at_the_output_path_is_replaced_never_written_through(tmp_path
     assert not link.is_symlink() and len(read_frames(link)) == 30
 
 
+@pytest.mark.parametrize("kind", ["symlink", "fifo"])
+def test_a_symlink_or_fifo_at_the_lock_files_name_is_never_written_through(tmp_path, kind):
+    source = write_clip(tmp_path / "src.mp4", frames=10)
+    precious = tmp_path / "precious.txt"
+    precious.write_text("a file the link points at")
+    lock = tmp_path / ".out.mp4.lock"
+    os.symlink(precious, lock) if kind == "symlink" else os.mkfifo(lock)
+    preset = copy_preset(tmp_path, source, tmp_path / "out.mp4")
+    for engine in ([], ["--sequential"]):
+        result = run_cli("run", preset, *engine)
+        assert result.returncode == 2, result.stderr
+        assert f"{lock} is not a lock file of nodegraph's" in result.stderr and "remove it" in result.stderr
+    assert precious.read_text() == "a file the link points at" and not (tmp_path / "out.mp4").exists()
+
+
 def test_a_second_run_to_the_same_output_is_refused_naming_the_pid_that_holds_it(tmp_path):
     source = write_clip(tmp_path / "src.mp4", frames=10)
     target = tmp_path / "out.mp4"
