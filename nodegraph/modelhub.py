@@ -122,6 +122,26 @@ def find(entry: ModelEntry) -> Path | None:
     return next((folder / entry.file for folder in search_dirs() if (folder / entry.file).is_file()), None)
 
 
+def _candidates(text: str, base_dir: str | os.PathLike | None) -> list[Path]:
+    """Where a model path (not a manifest name) may be: relative paths against base_dir or cwd, and a bare
+    file name in the model folders too."""
+    path = Path(text).expanduser()
+    if path.is_absolute():
+        return [path]
+    return [Path(base_dir or Path.cwd()) / path] + ([folder / path for folder in search_dirs()]
+                                                   if len(path.parts) == 1 else [])
+
+
+def locate(name_or_path: str | os.PathLike, *, base_dir: str | os.PathLike | None = None) -> Path | None:
+    """The file `resolve` would take, unverified; None when there is none (for checks that must not read
+    a model, such as what a run's side files may not overwrite)."""
+    text = os.fspath(name_or_path)
+    entry = load_manifest().entries.get(text)
+    if entry is not None:
+        return find(entry)
+    return next((c for c in _candidates(text, base_dir) if c.is_file()), None)
+
+
 def resolve(name_or_path: str | os.PathLike, *, base_dir: str | os.PathLike | None = None) -> Path:
     """A verified model file for a manifest name or a path (relative paths against base_dir or cwd).
 
@@ -137,12 +157,7 @@ def resolve(name_or_path: str | os.PathLike, *, base_dir: str | os.PathLike | No
             raise ModelError(_missing_message(entry))
         return verify_file(found, entry=entry, manifest=manifest)
     path = Path(text).expanduser()
-    if path.is_absolute():
-        candidates = [path]
-    else:
-        candidates = [Path(base_dir or Path.cwd()) / path]
-        if len(path.parts) == 1:
-            candidates += [folder / path for folder in search_dirs()]
+    candidates = _candidates(text, base_dir)
     found = next((c for c in candidates if c.is_file()), None)
     if found is None:
         if len(path.parts) == 1 and not path.suffix:

@@ -1,7 +1,7 @@
 """Output files that never destroy a user's file.
 
-Before the first frame: no output may be an input (same inode, through links or other spellings), no two
-outputs of a run may share a path, every path must be UTF-8 and an output file must have an extension its
+Before the first frame: no output may be an input (same inode, through links or other spellings), no output
+folder may hold an input file, no two outputs of a run may share a path, every path must be UTF-8 and an output file must have an extension its
 node writes. While running: each output is held under an exclusive lock (a second run to it is refused,
 naming the pid that holds it) and written to a unique temporary file in its own folder, which is fsynced and
 renamed into place when done, so a reader never sees half a file and a symlink at the output path is
@@ -19,7 +19,9 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import modelhub
 from .errors import InvalidInput, Problem
+from .params import Model as ModelParam
 from .params import Path as PathParam
 from .registry import Registry
 
@@ -190,6 +192,26 @@ def path_params(graph: Graph, registry: Registry):
                 yield node_id, name, param, graph.resolve_path(value, param)
 
 
+def files_read(graph: Graph, registry: Registry) -> tuple[list[str], list[str]]:
+    """(files, folders) a run of `graph` reads: its nodes' input paths, with models where the model hub
+    would find them."""
+    files, folders = [], []
+    for _, _, param, path in path_params(graph, registry):
+        if param.role != "input":
+            continue
+        if isinstance(param, ModelParam):
+            path = modelhub.locate(path, base_dir=graph.base_dir)
+            if path is None:
+                continue
+        (folders if param.folder else files).append(str(path))
+    return files, folders
+
+
+def _in_folder(path: str, folder: str) -> bool:
+    """Whether `path` is an entry of `folder` itself (not of a subfolder)."""
+    return os.path.realpath(os.path.dirname(os.path.abspath(path))) == os.path.realpath(folder)
+
+
 NOT_UTF8 = "the path is not valid UTF-8, which the video and picture libraries cannot open; rename it"
 
 
@@ -226,10 +248,15 @@ def output_problems(graph: Graph, registry: Registry) -> list[Problem]:
             got = f"'{Path(path).suffix}'" if Path(path).suffix else "no extension"
             problems.append(Problem(f"{path} has {got}; the file type comes from it: end the name with one "
                                     f"of {', '.join(param.extensions)}", **where(node_id, name)))
-        for in_id, in_name, _, in_path in inputs:
+        for in_id, in_name, in_param, in_path in inputs:
             if os.path.exists(in_path) and _same_file(path, in_path):
                 problems.append(Problem(f"{path} is the input of node '{in_id}' ({in_name}: {in_path}); writing "
                                         "it would destroy it: choose another output", **where(node_id, name)))
+            elif (param.folder and not in_param.folder and not isinstance(in_param, ModelParam)
+                  and _in_folder(in_path, path)):
+                problems.append(Problem(f"{path} holds the input of node '{in_id}' ({in_name}: {in_path}); the "
+                                        "files written into it could replace it: choose another folder",
+                                        **where(node_id, name)))
     for i, (node_id, name, _, path) in enumerate(outputs):
         for other_id, _, _, other in outputs[:i]:
             if _same_file(path, other):
@@ -246,10 +273,14 @@ def check_not_an_input(target: str, inputs: list[str | None], what: str) -> None
 
 
 
-def check_side_output(what: str, path: str, inputs: list[str], targets: list) -> None:
+def check_side_output(what: str, path: str, inputs: list[str], targets: list, folders: list[str] = ()) -> None:
     """A file written beside a run's outputs (`--stats-json FILE`, named by `what`): not an input, not an
-    output."""
+    output, not in a folder the run reads."""
     check_not_an_input(path, inputs, what)
+    for folder in folders:
+        if _in_folder(path, folder):
+            raise InvalidInput(f"{what}: is in {folder}, a folder the run reads; writing there could replace "
+                               "or add to its input: choose another place")
     for target in targets:
         if os.path.realpath(path) == os.path.realpath(target):
             raise InvalidInput(f"{what}: is also where an output goes ({target}); choose another file")
@@ -258,9 +289,10 @@ def check_side_output(what: str, path: str, inputs: list[str], targets: list) ->
 def check_run_side_output(what: str, path: str, graph: Graph, registry: Registry, preset: str | None) -> None:
     """`check_side_output` against the graph's own files: the preset, and every input and output file its
     nodes name."""
-    files = [(param.role, resolved) for _, _, param, resolved in path_params(graph, registry) if not param.folder]
-    check_side_output(what, path, [preset, *(p for role, p in files if role == "input")],
-                      [p for role, p in files if role == "output"])
+    reads, folders = files_read(graph, registry)
+    writes = [resolved for _, _, param, resolved in path_params(graph, registry)
+              if param.role == "output" and not param.folder]
+    check_side_output(what, path, [preset, *reads], writes, folders)
 
 # -- after the run ------------------------------------------------------------------------------------------
 

@@ -164,6 +164,46 @@ def test_a_closed_pipe_is_not_an_error():
     assert "Traceback" not in result.stderr and result.stdout.strip()
 
 
+def test_stats_json_never_lands_on_a_model_or_in_a_folder_the_run_reads(tmp_path):
+    """The model is named relative to the preset (run from another folder) and a FolderSource reads a folder
+    of pictures: neither the model nor a picture may be replaced by the stats."""
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    (project / "pictures").mkdir(parents=True)
+    elsewhere.mkdir()
+    model, picture = project / "restore.onnx", project / "pictures" / "a.png"
+    model.write_bytes(b"the user's model")
+    picture.write_bytes(b"the user's picture")
+    preset = write_preset(project / "p.json",
+                          [node("src", "FolderSource", path="pictures"), node("det", "FaceDetector"),
+                           node("enhance", "FaceEnhancer", model="restore.onnx"),
+                           node("out", "VideoFileOutput", path=str(tmp_path / "out.mp4"))],
+                          [("src.frame", "det.frame"), ("src.frame", "enhance.frame"), ("det.faces", "enhance.faces"),
+                           ("enhance.frame", "out.frame")])
+    in_pictures = f"is in {project / 'pictures'}, a folder the run reads"
+    for target, said in ((model, "is the input"), (picture, in_pictures), (project / "pictures" / "s.json", in_pictures)):
+        result = run_cli("run", preset, "--stats-json", target, cwd=elsewhere)
+        assert result.returncode == 2 and f"--stats-json {target}" in result.stderr and said in result.stderr, \
+            result.stderr
+    assert model.read_bytes() == b"the user's model" and picture.read_bytes() == b"the user's picture"
+    assert sorted(p.name for p in (project / "pictures").iterdir()) == ["a.png"]
+
+
+def test_an_image_sequence_folder_that_holds_an_input_is_refused(tmp_path):
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    first = shots / "frame_000000.png"
+    first.write_bytes(b"the user's picture")
+    preset = write_preset(tmp_path / "p.json", [node("src", "ImageSource", path=str(first)),
+                                               node("seq", "ImageSequenceOutput", path=str(shots))],
+                          [("src.frame", "seq.frame")])
+    for command in ("validate", "run"):
+        result = run_cli(command, preset, cwd=tmp_path)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert (f"{shots} holds the input of node 'src' (path: {first}); the files written into it could "
+                "replace it: choose another folder") in result.stdout + result.stderr
+    assert first.read_bytes() == b"the user's picture" and [p.name for p in shots.iterdir()] == ["frame_000000.png"]
+
+
 def test_stats_json_never_lands_on_the_preset_an_input_or_an_output(tmp_path, clip300):
     out = tmp_path / "out.mp4"
     preset = write_preset(tmp_path / "p.json",

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from .. import preset as presets
 from ..errors import InvalidInput, RunFailed
 from ..graph import Graph
-from ..output_files import check_side_output, path_params
+from ..output_files import check_side_output, files_read
 from ..registry import default_registry
 from . import plugins
 from .cutting import Chunk, plan_chunks
@@ -118,8 +118,8 @@ def run_farm(graph: Graph, inputs: list[str], out_dir: str, *, address: str | No
     targets = output_paths(inputs, out_dir, extension)
     check_preset(graph, media, plugin, inputs, targets)
     if stats_json:
-        reads = inputs + [path for _, _, param, path in path_params(graph, registry) if param.role == "input"]
-        check_side_output(f"--stats-json {stats_json}", stats_json, reads, targets)
+        reads, folders = files_read(graph, registry)
+        check_side_output(f"--stats-json {stats_json}", stats_json, inputs + reads, targets, folders)
     report = FarmReport(address=address or "local")
     report.inputs = [InputRecord(path, str(target), frames, fps)
                      for path, target, (frames, fps, _) in zip(inputs, targets, probed, strict=True)]
