@@ -1,12 +1,12 @@
 """Output files that never destroy a user's file.
 
 Before the first frame: no output may be an input (same inode, through links or other spellings), no output
-folder may hold an input file, no two outputs of a run may share a path, every path must be UTF-8 and an output file must have an extension its
-node writes. While running: each output is held under an exclusive lock (a second run to it is refused,
-naming the pid that holds it) and written to a unique temporary file in its own folder, which is fsynced and
-renamed into place when done, so a reader never sees half a file and a symlink at the output path is
-replaced, never written through. The lock file names the temporary file, so when a writer is killed the
-run can still put what it wrote in place (`rescue_partials`).
+folder may hold an input file, no two outputs of a run may share a path, every path must be UTF-8 and an
+output file must have an extension its node writes. While running: each output is held under an exclusive
+lock (a second run to it is refused, naming the pid that holds it) and written to a unique temporary file in
+its own folder, which is fsynced and renamed into place when done, so a reader never sees half a file and a
+symlink at the output path is replaced, never written through. The lock file names the temporary file, so
+when a writer is killed the run can still put what it wrote in place (`rescue_partials`).
 """
 
 from __future__ import annotations

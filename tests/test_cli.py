@@ -180,7 +180,8 @@ def test_stats_json_never_lands_on_a_model_or_in_a_folder_the_run_reads(tmp_path
                           [("src.frame", "det.frame"), ("src.frame", "enhance.frame"), ("det.faces", "enhance.faces"),
                            ("enhance.frame", "out.frame")])
     in_pictures = f"is in {project / 'pictures'}, a folder the run reads"
-    for target, said in ((model, "is the input"), (picture, in_pictures), (project / "pictures" / "s.json", in_pictures)):
+    for target, said in ((model, "is the input"), (picture, in_pictures),
+                         (project / "pictures" / "s.json", in_pictures)):
         result = run_cli("run", preset, "--stats-json", target, cwd=elsewhere)
         assert result.returncode == 2 and f"--stats-json {target}" in result.stderr and said in result.stderr, \
             result.stderr
