@@ -225,6 +225,16 @@ def test_recent_files_newest_first_without_duplicates(tmp_path):
     assert recent.existing() == [str(tmp_path / "a.json")]
 
 
+def test_the_recent_files_list_replaces_a_symlink_never_writes_through_it(tmp_path):
+    precious = tmp_path / "precious.txt"
+    precious.write_text("keep me")
+    (tmp_path / "recent.json").symlink_to(precious)
+    (tmp_path / "a.json").write_text("{}")
+    RecentFiles(tmp_path / "recent.json").add(tmp_path / "a.json")
+    assert precious.read_text() == "keep me" and not (tmp_path / "recent.json").is_symlink()
+    assert RecentFiles(tmp_path / "recent.json").paths == [str(tmp_path / "a.json")]
+
+
 def test_a_graph_with_problems_does_not_run_and_says_why(state):
     state.add_node("FrameAdjuster", (0, 0))
     assert not state.start_run()

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from ..graph import Graph
+from ..output_files import write_atomically
 from ..params import Path as PathParam
 from ..paths import user_data_dir
 from ..registry import Registry
@@ -65,7 +66,7 @@ class RecentFiles:
         self.paths = [path] + [p for p in self.paths if p != path][: MAX_RECENT - 1]
         try:
             self.store.parent.mkdir(parents=True, exist_ok=True)
-            self.store.write_text(json.dumps(self.paths, indent=1), encoding="utf-8")
+            write_atomically(self.store, json.dumps(self.paths, indent=1).encode("utf-8"))  # whole or not at all
         except OSError:
             pass  # a read-only home only costs the list, not the edit
 
