@@ -68,4 +68,4 @@ class FacesFileOutput(Node):
         if file is not None:
             file.close()
             self._file = None
-            self._output.commit()
+            self._output.commit(self.stream_complete)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..graph import Graph
-from ..output_files import lock_path, path_params
+from ..output_files import path_params, taken
 from ..params import Bool
 from ..registry import Registry
 
@@ -32,10 +32,6 @@ def loop_sources(graph: Graph, registry: Registry) -> list[str]:
                 spec.params[name] = True
             changed.append(node_id)
     return changed
-
-
-def taken(path: Path) -> bool:
-    return path.exists() or path.is_symlink() or lock_path(path).exists()
 
 
 def numbered_outputs(graph: Graph, registry: Registry) -> list[str]:
