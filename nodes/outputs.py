@@ -168,6 +168,11 @@ class ImageSequenceOutput(Node):
     heavy = True
     cost_ms = 8.0
 
+    @staticmethod
+    def files_in_folder(values: dict) -> str:
+        """The glob of the pictures it writes (an editor run gives a folder holding some a new name)."""
+        return f"frame_*.{values['format']}"
+
     def setup(self):
         self.folder = FsPath(self.path)
         if self.folder.exists() and not self.folder.is_dir():
