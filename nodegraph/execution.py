@@ -91,10 +91,12 @@ def call_source(node: Node, frame_id: int, stats: NodeStats) -> dict[str, Any] |
     return declared_outputs(node, result)
 
 
-def close_nodes(nodes) -> list[str]:
-    """Close every node even when some fail; returns the failures' messages."""
+def close_nodes(nodes, complete: bool = False) -> list[str]:
+    """Close every node even when some fail, telling each whether its stream ran to its end
+    (`Node.stream_complete`); returns the failures' messages."""
     failures = []
     for node in nodes:
+        node.stream_complete = complete
         try:
             node.close()
         except Exception as e:

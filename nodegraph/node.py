@@ -64,6 +64,7 @@ class Node:
         self.base_dir = Path.cwd()  # the preset's folder, for names a node resolves itself (models)
         self.frame_id = -1
         self.capture_time = 0.0
+        self.stream_complete = False  # set by the runner before close(): see close()
 
     def __getattr__(self, name: str) -> Any:
         values = self.__dict__.get("_values")
@@ -80,7 +81,9 @@ class Node:
         raise NotImplementedError
 
     def close(self) -> None:
-        """Flush and release what setup() opened. Called once, also after errors."""
+        """Flush and release what setup() opened. Called once, also after errors. `stream_complete` says
+        whether the run's stream ran to its end (its sources ran out or the frame limit came); it is False
+        after a failure, a stop or Ctrl-C, when an output holds only part of what a whole run gives."""
 
     def is_live(self) -> bool:
         """For sources: True when frames come at their own pace (a camera, a paced file), so a

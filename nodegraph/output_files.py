@@ -6,16 +6,20 @@ output file must have an extension its node writes. While running: each output i
 lock (a second run to it is refused, naming the pid that holds it) and written to a unique temporary file in
 its own folder, which is fsynced and renamed into place when done, so a reader never sees half a file and a
 symlink at the output path is replaced, never written through. The lock file names the temporary file, so
-when a writer is killed the run can still put what it wrote in place (`rescue_partials`).
+when a writer is killed the run can still put what it wrote in place (`rescue_partials`). What a run that did
+not complete (it failed, was stopped or killed) wrote never replaces a file already there: it is kept beside
+it, as `NAME.partial.EXT` (or `NAME.partial-1.EXT`, ... the first free name).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import stat
 import tempfile
+from itertools import chain, count
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,7 +38,7 @@ except ImportError:  # Windows
     fcntl = None
     import msvcrt
 
-
+log = logging.getLogger("nodegraph")
 NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)  # a lock file is opened only if it is not a symlink (not on Windows)
 
 
@@ -46,6 +50,23 @@ def current_umask() -> int:
 
 def lock_path(target: Path) -> Path:
     return target.with_name(f".{target.name}.lock")
+
+
+def taken(path: Path) -> bool:
+    """Something is at `path` (a file, a folder, a symlink even to nothing) or a run holds its lock."""
+    return os.path.lexists(path) or lock_path(path).exists()
+
+
+def free_name(target: Path, mark: str = "", is_taken=taken) -> Path:
+    """The first name beside `target` that is not taken: `STEM{mark}.EXT` when `mark` is given, then
+    `STEM{mark}-1.EXT`, `STEM{mark}-2.EXT`, ..."""
+    stems = chain([target.stem + mark] if mark else [], (f"{target.stem}{mark}-{n}" for n in count(1)))
+    return next(name for stem in stems if not is_taken(name := target.with_name(stem + target.suffix)))
+
+
+def place_for_partial(target: Path) -> Path:
+    """Where what a run that did not complete wrote goes: `target` when nothing is there, else beside it."""
+    return free_name(target, ".partial") if os.path.lexists(target) else target
 
 
 def _try_lock(fd: int) -> bool:
@@ -127,11 +148,19 @@ class OutputFile:
         os.lseek(self._fd, 0, os.SEEK_SET)
         os.write(self._fd, f"{os.getpid()}\n{self.temporary or ''}\n".encode("utf-8", "surrogateescape"))
 
-    def commit(self) -> None:
-        """fsync the temporary file and rename it into place (replacing a symlink there, not its target)."""
+    def commit(self, complete: bool = True) -> Path:
+        """fsync the temporary file and rename it into place (replacing a symlink there, not its target);
+        returns where it went. Unless the run was `complete`, a file already there stays and what was
+        written goes beside it (`place_for_partial`), which the log says."""
+        kept = self.target
         if self.temporary is not None and self.temporary.exists():
-            put_in_place(self.temporary, self.target)
+            kept = self.target if complete else place_for_partial(self.target)
+            put_in_place(self.temporary, kept)
+            if kept != self.target:
+                log.warning("%s: this run did not complete, so what it wrote is kept beside it as %s; the file "
+                            "already at %s is left as it was", self.what, kept, self.target)
         self.release()
+        return kept
 
     def release(self, discard: bool = False) -> None:
         if discard and self.temporary is not None:
@@ -297,9 +326,9 @@ def check_run_side_output(what: str, path: str, graph: Graph, registry: Registry
 # -- after the run ------------------------------------------------------------------------------------------
 
 def rescue_partials(graph: Graph, registry: Registry) -> list[str]:
-    """Put in place what a killed writer of this graph's outputs left in its temporary file; returns one
-    message per output rescued. A node class may define `describe_partial(path) -> str` (what the file
-    holds, e.g. its frame count) to say more."""
+    """Put in place what a killed writer of this graph's outputs left in its temporary file (beside a file
+    already there: `place_for_partial`); returns one message per output rescued. A node class may define
+    `describe_partial(path) -> str` (what the file holds, e.g. its frame count) to say more."""
     messages = []
     for node_id, _, param, path in path_params(graph, registry):
         if param.role != "output" or param.folder:
@@ -319,9 +348,12 @@ def rescue_partials(graph: Graph, registry: Registry) -> list[str]:
         ours = Path(temporary).parent == Path(path).parent and Path(temporary).name.startswith(f".{Path(path).stem}.")
         if not temporary or not ours or not os.path.exists(temporary):
             continue
-        put_in_place(Path(temporary), Path(path))
+        kept = place_for_partial(Path(path))
+        put_in_place(Path(temporary), kept)
         describe = getattr(registry.get(graph.nodes[node_id].type), "describe_partial", None)
-        held = f"; {describe(path)}" if describe else ""
+        held = f"; {describe(str(kept))}" if describe else ""
+        where = ("there" if kept == Path(path)
+                 else f"beside it as {kept}, and the file already at {path} is left as it was")
         messages.append(f"node '{node_id}': its writer (pid {pid}) was stopped before it closed {path}; "
-                        f"what it wrote is kept there{held}")
+                        f"what it wrote is kept {where}{held}")
     return messages

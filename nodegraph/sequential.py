@@ -89,6 +89,7 @@ class SequentialRunner:
         self._started: float | None = None
         self._ended: float | None = None
         self.report = RunReport(mode="sequential")
+        self._complete = False  # the sources ran out, or the frame limit came
 
     def stop(self, now: bool = False) -> None:
         """Stop after the frame under way (`now` makes no difference: a node is never interrupted)."""
@@ -163,7 +164,7 @@ class SequentialRunner:
         finally:
             report.elapsed_s = time.monotonic() - start
             try:
-                report.error = "; ".join(close_nodes(nodes.values()))
+                report.error = "; ".join(close_nodes(nodes.values(), self._complete))
             finally:
                 report.nodes = {node_id: s.summary() for node_id, s in self.stats.items()}
                 for message in rescue_partials(self.graph, self.registry):  # a writer that died before it closed
@@ -178,10 +179,14 @@ class SequentialRunner:
         published = start
         frame_id = 0
         sources = [step for step in self._steps.values() if step.is_source]
-        while not self._stop.is_set() and (self.max_frames is None or frame_id < self.max_frames):
+        while not self._stop.is_set():
+            if self.max_frames is not None and frame_id >= self.max_frames:
+                self._complete = True
+                break
             self._apply_edits()
             sourced = read_sources(sources, frame_id)
             if sourced is None:
+                self._complete = True
                 break
             capture_time, values = sourced
             run_step(self._steps.values(), frame_id, capture_time, values, self._show, self.report.latency_ms)

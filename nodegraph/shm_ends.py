@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 from nodegraph import codec
 
 from .shm_layout import (
+    EOS_COMPLETE,
+    EOS_CUT,
     G_ABORT,
     G_DATA_WORD,
     G_LAST_FRAME,
@@ -71,13 +73,14 @@ class RingWriter:
                 f"ring {ring.name}: the packet of frame {frame_id} takes {size} bytes but its slots "
                 f"hold {ring.slot_bytes}; size the ring for its largest packet"
             )
-        self._publish(frame_id, capture_time, value, size, False, timeout)
+        self._publish(frame_id, capture_time, value, size, 0, timeout)
         self._last_frame = frame_id
         ring._ctl[G_LAST_FRAME] = frame_id
 
-    def write_eos(self, timeout: float | None = None) -> None:
-        """Mark the end of the stream: readers get a packet with `eos=True` after all earlier ones."""
-        self._publish(-1, 0.0, None, codec.encoded_size(None), True, timeout)
+    def write_eos(self, timeout: float | None = None, complete: bool = True) -> None:
+        """Mark the end of the stream: readers get a packet with `eos=True` after all earlier ones
+        (`complete=False`: the stream was cut short)."""
+        self._publish(-1, 0.0, None, codec.encoded_size(None), EOS_COMPLETE if complete else EOS_CUT, timeout)
 
     def drain(self, timeout: float | None = None) -> bool:
         """Wait until every reader has released (lossless) or read past (realtime) all packets written.
@@ -91,7 +94,7 @@ class RingWriter:
                 return True
         return False
 
-    def _publish(self, frame_id: int, capture_time: float, value, size: int, eos: bool, timeout) -> None:
+    def _publish(self, frame_id: int, capture_time: float, value, size: int, eos: int, timeout) -> None:
         ring = self._ring
         n = self._seq
         if self.lossless:
@@ -213,7 +216,7 @@ class RingReader:
         slot = int(ring._index[n % ring.slots])
         meta = ring._meta[slot]
         if meta[S_EOS]:
-            return Packet(-1, 0.0, None, True)
+            return Packet(-1, 0.0, None, True, meta[S_EOS] == EOS_COMPLETE)
         value = codec.decode(ring._payload_ro[slot][: int(meta[S_LENGTH])], copy=False)
         return Packet(int(meta[S_FRAME]), float(ring._time[slot]), value)
 
@@ -230,7 +233,7 @@ class RingReader:
         if meta[S_STAMP] != stamp:
             return None
         frame_id, capture_time = int(meta[S_FRAME]), float(ring._time[slot])
-        length, eos = int(meta[S_LENGTH]), bool(meta[S_EOS])
+        length, eos = int(meta[S_LENGTH]), int(meta[S_EOS])
         if not 0 <= length <= ring.slot_bytes:
             return None
         data = bytearray(ring._payload[slot][:length])
@@ -240,6 +243,6 @@ class RingReader:
             ring._cursors[self.index, R_DROPS] += n - self._next
         self._next = n + 1
         if eos:
-            return Packet(-1, 0.0, None, True)
+            return Packet(-1, 0.0, None, True, eos == EOS_COMPLETE)
         return Packet(frame_id, capture_time, codec.decode(data, copy=False))
 

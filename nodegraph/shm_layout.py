@@ -13,6 +13,7 @@ GLOBAL_BYTES = 2 * LINE
 R_NEXT, R_RELEASED, R_DROPS = range(3)
 S_STAMP, S_FRAME, S_TIME, S_LENGTH, S_EOS = range(5)
 MODE_UNSET, MODE_LOSSLESS, MODE_REALTIME = range(3)
+EOS_COMPLETE, EOS_CUT = 1, 2  # a slot's eos: the stream ran to its end, or it was cut short (a stop, a failure)
 NO_FRAME = -(2**63)
 
 
@@ -32,10 +33,12 @@ def slot_stride(slot_bytes: int) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Packet:
-    """One packet read from a ring. An end-of-stream packet has `eos=True`, frame id -1 and no value."""
+    """One packet read from a ring. An end-of-stream packet has `eos=True`, frame id -1 and no value;
+    `complete` is False when the stream was cut short (a stop or a failure upstream)."""
 
     frame_id: int
     capture_time: float
     value: object
     eos: bool = False
+    complete: bool = True
 

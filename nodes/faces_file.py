@@ -71,6 +71,6 @@ class FacesFileOutput(Node):
             file.close()
             self._file = None
             if self._lines:
-                self._output.commit()
+                self._output.commit(self.stream_complete)
             else:  # nothing was written: a file already there stays as it was
                 self._output.release(discard=True)

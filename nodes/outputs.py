@@ -63,7 +63,8 @@ class VideoFileOutput(Node):
 
     The file is written under a temporary name in its folder and renamed into place when closed; MP4 and MOV
     are fragmented (a keyframe and an index every second), so a file cut short by a kill or a full disk
-    plays up to its last second."""
+    plays up to its last second. A run that did not complete (a failure, a stop) never replaces a file
+    already there: what it wrote goes beside it (`NAME.partial.EXT`)."""
 
     category = "Output"
     restartable = False  # a restarted stage would reopen the file and truncate what was written
@@ -121,23 +122,25 @@ class VideoFileOutput(Node):
         try:
             self._guard.check()
         except RunFailed as e:
-            raise RunFailed(f"{e}: {self._finish()}") from None
+            raise RunFailed(f"{e}: {self._finish(complete=False)}") from None
         try:
             self.writer.write(frame)
         except OSError as e:  # the disk filled faster than the guard looks
-            raise RunFailed(f"{self.path}: cannot write: {e.strerror or e}; {self._finish()}") from None
+            raise RunFailed(f"{self.path}: cannot write: {e.strerror or e}; {self._finish(complete=False)}") from None
         return {}
 
-    def _finish(self) -> str:
-        """Close the file and put it in place; says how many frames it holds, counted from the file."""
+    def _finish(self, complete: bool) -> str:
+        """Close the file and put it in place (beside a file already there unless the run was `complete`);
+        says where and how many frames it holds, counted from the file."""
         writer, self.writer = self.writer, None
         try:
             writer.close()
         except (OSError, av.FFmpegError) as e:
             log.warning("node '%s' (VideoFileOutput): %s: closing it failed (%s); it keeps its whole fragments",
                         self.id, self.path, e)
-        self.file.commit()
-        return f"{self.path} holds {count_frames(self.path)} frames and plays"
+        kept = self.file.commit(complete)
+        beside = "" if kept == self.file.target else f" (the file already at {self.path} is left as it was)"
+        return f"{kept} holds {count_frames(str(kept))} frames and plays{beside}"
 
     def close(self):
         writer = getattr(self, "writer", None)
@@ -148,7 +151,7 @@ class VideoFileOutput(Node):
             self.writer = None
             self.file.release(discard=True)  # nothing was written: a file already there stays as it was
             return
-        log.info("node '%s' (VideoFileOutput): %s", self.id, self._finish())
+        log.info("node '%s' (VideoFileOutput): %s", self.id, self._finish(self.stream_complete))
 
 
 class ImageSequenceOutput(Node):
@@ -164,6 +167,11 @@ class ImageSequenceOutput(Node):
     }
     heavy = True
     cost_ms = 8.0
+
+    @staticmethod
+    def files_in_folder(values: dict) -> str:
+        """The glob of the pictures it writes (an editor run gives a folder holding some a new name)."""
+        return f"frame_*.{values['format']}"
 
     def setup(self):
         self.folder = FsPath(self.path)

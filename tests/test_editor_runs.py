@@ -1,12 +1,15 @@
 """Runs started from the editor: file sources loop at their own rate until Stop, and an existing
-output file is never overwritten (the run writes a numbered name and the log says so).
+output file, or a folder holding pictures of an output, is never overwritten (the run writes a numbered
+name and the log says so).
 Real runs, real video files written and read back."""
 
 import time
 from pathlib import Path
 
 import av
+import cv2
 import pytest
+from test_cli import node, write_preset
 
 from nodegraph import preset as presets
 from nodegraph.editor.files import RecentFiles
@@ -74,3 +77,59 @@ def test_an_editor_run_loops_until_stop_and_keeps_the_cli_output(tmp_path, monke
     assert any("demo-1.mp4" in entry.text and entry.level == "warning" for entry in state.log)
     assert any("pattern loops until Stop" in entry.text for entry in state.log)
     assert state.graph.nodes["out"].params["path"] == "out/demo.mp4"  # the preset keeps its name
+
+
+
+def sequence_preset(tmp_path, **output):
+    """Two frames of a picture written as a numbered picture sequence into `seq`."""
+    return write_preset(tmp_path / "seq.json",
+                        [node("src", "ImageSource", path=str(REPO / "presets" / "media" / "astronaut.png"),
+                              repeat=2, max_size=160),
+                         node("out", "ImageSequenceOutput", path="seq", **output)], [("src.frame", "out.frame")])
+
+
+def test_a_folder_holding_the_outputs_pictures_gets_the_first_free_numbered_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    registry = default_registry()
+    graph = presets.load(sequence_preset(tmp_path, format="jpg"))
+    (tmp_path / "seq").mkdir()
+    (tmp_path / "seq" / "notes.txt").write_text("not a picture this output writes")
+    (tmp_path / "seq" / "frame_000000.png").write_bytes(b"a png: the output writes jpg")
+    assert numbered_outputs(graph, registry) == []  # nothing the run would write over: the preset's folder
+    assert graph.nodes["out"].params["path"] == "seq"
+    (tmp_path / "seq" / "frame_000007.jpg").write_bytes(b"an earlier run's picture")
+    (tmp_path / "seq-1").mkdir()
+    (tmp_path / "seq-1" / "frame_000000.jpg").write_bytes(b"an earlier editor run's picture")
+    (tmp_path / ".seq-2.lock").write_text("12345\n")  # a run writing seq-2 now
+    (tmp_path / "seq-3").write_bytes(b"a file, not a folder")
+    (tmp_path / "seq-4").mkdir()  # an empty folder: nothing to overwrite in it
+    messages = numbered_outputs(graph, registry)
+    assert graph.nodes["out"].params["path"] == "seq-4"
+    assert messages == [f"out.path: {tmp_path / 'seq'} holds frame_*.jpg already, so this run writes "
+                        f"{tmp_path / 'seq-4'} (the preset still says seq)"]
+
+
+@pytest.mark.parametrize("engine", ["sequential", "process"])
+def test_an_editor_run_writes_a_new_folder_beside_one_holding_its_pictures(tmp_path, monkeypatch, engine):
+    monkeypatch.chdir(tmp_path)
+    state = EditorState(recent=RecentFiles(tmp_path / "recent.json"), engine=engine)
+    assert state.open(sequence_preset(tmp_path, format="jpg", jpeg_quality=5))
+    earlier = tmp_path / "seq" / "frame_000000.jpg"
+    earlier.parent.mkdir()
+    earlier.write_bytes(b"a picture an earlier run wrote")
+    assert state.start_run()
+    try:
+        deadline = time.monotonic() + 60
+        while state.poll().state in ("starting", "running") and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        state.stop_run()
+        assert state.session.join(30)
+    assert earlier.read_bytes() == b"a picture an earlier run wrote"
+    assert sorted(p.name for p in (tmp_path / "seq").iterdir()) == ["frame_000000.jpg"]
+    written = sorted((tmp_path / "seq-1").iterdir())
+    assert [p.name for p in written] == ["frame_000000.jpg", "frame_000001.jpg"]
+    assert all(cv2.imread(str(p)).shape[1] == 160 for p in written)
+    assert any("seq-1" in entry.text and "holds frame_*.jpg already" in entry.text and entry.level == "warning"
+               for entry in state.log)
+    assert state.graph.nodes["out"].params["path"] == "seq"  # the preset keeps its name

@@ -2,16 +2,17 @@
 
 - file sources loop at their own frame rate until Stop, so every thumbnail has something to watch
   (where the preset sets `loop` or `realtime` itself, that value stays);
-- an output file that already exists is never overwritten: the run writes the first free
-  numbered name beside it (out/video_swap-1.mp4) and the log says so.
+- an existing output is never overwritten: the run writes the first free numbered name beside it
+  (out/video_swap-1.mp4; a folder that holds what its node writes there: seq-1) and the log says so.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from ..graph import Graph
-from ..output_files import lock_path, path_params
+from ..output_files import free_name, lock_path, path_params, taken
 from ..params import Bool
 from ..registry import Registry
 
@@ -34,25 +35,40 @@ def loop_sources(graph: Graph, registry: Registry) -> list[str]:
     return changed
 
 
-def taken(path: Path) -> bool:
-    return path.exists() or path.is_symlink() or lock_path(path).exists()
+def holds_output(folder: Path, pattern: str) -> bool:
+    """A folder output is taken when a run holds it, something other than a folder is there, or it holds
+    files named as its node names them (`pattern`)."""
+    if folder.is_dir():
+        return lock_path(folder).exists() or any(folder.glob(pattern))
+    return taken(folder)
+
+
+def folder_pattern(cls, params: dict) -> str:
+    """The glob of the files a folder output's node writes: its `files_in_folder(values)`, else any file."""
+    if not hasattr(cls, "files_in_folder"):
+        return "*"
+    return cls.files_in_folder({name: spec.default for name, spec in cls.params.items()} | params)
 
 
 def numbered_outputs(graph: Graph, registry: Registry) -> list[str]:
-    """Point every output file that exists already at the first free name `stem-N.ext` beside it;
-    returns one log line per output renamed."""
+    """Point every output file that exists already at the first free name `stem-N.ext` beside it, and every
+    output folder that holds what its node writes (`files_in_folder`) at the first free `NAME-N`; returns
+    one log line per output renamed."""
     messages = []
     for node_id, name, param, resolved in list(path_params(graph, registry)):
-        if param.role != "output" or param.folder:
+        if param.role != "output":
             continue
-        value, target = graph.nodes[node_id].params[name], Path(resolved)
-        if not taken(target):
+        spec = graph.nodes[node_id]
+        value, target = spec.params[name], Path(resolved)
+        if param.folder:
+            pattern = folder_pattern(registry.get(spec.type), spec.params)
+            is_taken, there = partial(holds_output, pattern=pattern), f"holds {pattern} already"
+        else:
+            is_taken, there = taken, "exists"
+        if not is_taken(target):
             continue
-        number = 1
-        while taken(target.with_name(f"{target.stem}-{number}{target.suffix}")):
-            number += 1
-        written = Path(value).with_name(f"{Path(value).stem}-{number}{Path(value).suffix}")
-        graph.nodes[node_id].params[name] = str(written)
-        messages.append(f"{node_id}.{name}: {target} exists, so this run writes "
+        written = Path(value).with_name(free_name(target, is_taken=is_taken).name)
+        spec.params[name] = str(written)
+        messages.append(f"{node_id}.{name}: {target} {there}, so this run writes "
                         f"{target.with_name(written.name)} (the preset still says {value})")
     return messages

@@ -93,11 +93,12 @@ class Outlet:
         self.writer.write(frame_id, capture_time, value, timeout, size)
         self.last_frame = frame_id
 
-    def write_eos(self, timeout: float | None = None) -> None:
+    def write_eos(self, timeout: float | None = None, complete: bool = True) -> None:
+        """The end of the stream; `complete=False`: it was cut short (a stop or a failure)."""
         if self.ring is None:
             self._grow(0)  # readers wait for a ring to appear: give them one that says the end
         self._retire(timeout)
-        self.writer.write_eos(timeout)
+        self.writer.write_eos(timeout, complete)
 
     def drain(self, timeout: float) -> None:
         """Wait until every reader has read (realtime) or released (lossless) all that was written,
@@ -132,6 +133,7 @@ class Inlet:
         self._resume = resume
         self._earlier_drops = 0
         self.ended = False  # end-of-stream was read
+        self.complete = False  # once ended: the stream ran to its end (not cut short by a stop or a failure)
 
     def _name(self, generation: int) -> str:
         return shm.segment_name(self.run_id, self._suffix(generation))
@@ -185,7 +187,7 @@ class Inlet:
             if following is not None:  # the writer moved to a larger ring, not the end
                 self._switch(following)
                 return self.read(0, oldest)
-            self.ended = True
+            self.ended, self.complete = True, packet.complete
         return packet
 
     def release(self) -> None:

@@ -94,6 +94,7 @@ class StageWorker:
         self.lossless = True
         self.running = False  # in the frame loop: edits may be applied while waiting for a frame
         self.frames = 0
+        self.complete = False  # the stream ran to its end: sources ran out (or the frame limit came), inputs whole
         self.last_frame_at: float | None = None  # when the latest frame was done (monotonic, system-wide)
         self.first_frame_at: float | None = None
         self.last: tuple[int, float, Values] | None = None  # the latest frame's values, for replays (previews on)
@@ -251,6 +252,7 @@ class StageWorker:
                     self.apply_edits()
                 got = self.next_frame(frame_id)
                 if got is None:
+                    self.complete = all(inlet.complete for _, inlet in self.inlets if inlet.ended)
                     break
                 frame_id, capture_time, values = got
                 run_step(self.steps, frame_id, capture_time, values, partial(self.publish, frame_id, capture_time),
@@ -344,17 +346,18 @@ class StageWorker:
     # -- ending ---------------------------------------------------------------------
 
     def finish(self, error: str) -> None:
-        """Say end-of-stream downstream, close the nodes (files get finalised), read the inputs to
-        their end (their writers wait for that), wait until the readers of the outputs have read
-        them to their end (they may not have opened them yet), and report."""
+        """Say end-of-stream downstream (cut short unless `complete`), close the nodes (files get finalised,
+        told whether the stream was complete), read the inputs to their end (their writers wait for that),
+        wait until the readers of the outputs have read them to their end (they may not have opened them
+        yet), and report."""
         if error:  # at once: the supervisor must stop the sources before this stage's inputs can end
             self.control.send(Failed(error))
         try:
             for outlet in self.outlets.values():
-                self.persist(outlet.write_eos)
+                self.persist(partial(outlet.write_eos, complete=self.complete))
         except (StopNow, shm.RingAborted, shm.ShmSpaceError):  # no room for the end's ring: the run failed
             pass
-        failures = close_nodes(self.opened)
+        failures = close_nodes(self.opened, self.complete)
         self.opened = []
         try:
             self.drain_inputs()

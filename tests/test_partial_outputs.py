@@ -1,0 +1,165 @@
+"""A run that does not complete (a source fails, Ctrl-C, a killed writer) keeps what it wrote, but never
+over a file already there: that file stays bit for bit, and the partial goes beside it (NAME.partial.EXT,
+then NAME.partial-1.EXT, ...). A run that completes replaces the file as before."""
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+from conftest import REPO, run_cli
+from test_cli import node, write_preset
+
+from nodes.video_io import count_frames
+
+MODES = [pytest.param([], id="multiprocess"), pytest.param(["--sequential"], id="sequential")]
+
+
+def digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def pictures(folder, count, bad=None, shade=0):
+    """`count` real pictures p0.jpg, p1.jpg, ... in `folder`; picture `bad` is bytes no decoder reads."""
+    folder.mkdir(exist_ok=True)
+    for index in range(count):
+        path = folder / f"p{index}.jpg"
+        if index == bad:
+            path.write_bytes(b"not a picture")
+        else:
+            cv2.imwrite(str(path), np.full((120, 160, 3), 40 * index + shade, np.uint8))
+
+
+def folder_to_video(tmp_path, out):
+    return write_preset(tmp_path / "p.json", [node("src", "FolderSource", path=str(tmp_path / "imgs")),
+                                              node("out", "VideoFileOutput", path=str(out))],
+                        [("src.frame", "out.frame")])
+
+
+def names(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_source_that_fails_mid_stream_leaves_the_earlier_video_whole_and_the_partial_beside_it(tmp_path, mode):
+    out = tmp_path / "out" / "v.mp4"
+    preset = folder_to_video(tmp_path, out)
+    pictures(tmp_path / "imgs", 4)
+    assert run_cli("run", preset, *mode).returncode == 0
+    assert count_frames(str(out)) == 4
+    earlier = digest(out)
+
+    pictures(tmp_path / "imgs", 4, bad=2)
+    failed = run_cli("run", preset, *mode)
+    assert failed.returncode == 3, failed.stderr
+    assert "p2.jpg: not a picture OpenCV can decode" in failed.stderr
+    partial = tmp_path / "out" / "v.partial.mp4"
+    assert digest(out) == earlier
+    assert count_frames(str(partial)) == 2
+    assert (f"{out}: this run did not complete, so what it wrote is kept beside it as {partial}; "
+            f"the file already at {out} is left as it was") in failed.stderr
+
+    again = run_cli("run", preset, *mode)  # the next failure takes the next free name
+    assert again.returncode == 3, again.stderr
+    assert digest(out) == earlier and count_frames(str(tmp_path / "out" / "v.partial-1.mp4")) == 2
+    assert names(tmp_path / "out") == ["v.mp4", "v.partial-1.mp4", "v.partial.mp4"]
+
+    pictures(tmp_path / "imgs", 5, shade=5)  # a run that completes replaces the file, as users rerun presets
+    done = run_cli("run", preset, *mode)
+    assert done.returncode == 0, done.stderr
+    assert count_frames(str(out)) == 5 and digest(out) != earlier
+    assert names(tmp_path / "out") == ["v.mp4", "v.partial-1.mp4", "v.partial.mp4"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_failed_run_with_no_earlier_file_keeps_what_it_wrote_at_the_path(tmp_path, mode):
+    out = tmp_path / "v.mp4"
+    pictures(tmp_path / "imgs", 3, bad=1)
+    failed = run_cli("run", folder_to_video(tmp_path, out), *mode)
+    assert failed.returncode == 3, failed.stderr
+    assert count_frames(str(out)) == 1
+    assert "partial" not in names(tmp_path)
+
+
+def endless_to(tmp_path, out):
+    """A paced endless pattern into `out`, the writer in a process of its own (pinned)."""
+    source, writer = (node("src", "TestPattern", width=160, height=120, frames=0, realtime=True, fps=30.0),
+                      node("out", "VideoFileOutput", path=str(out)))
+    source["process"], writer["process"] = "a", "b"
+    return write_preset(tmp_path / "p.json", [source, writer], [("src.frame", "out.frame")])
+
+
+def spawn(preset, *args):
+    return subprocess.Popen([sys.executable, "-m", "nodegraph.cli", "run", str(preset), *args],
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def finish(process, timeout=60):
+    try:
+        return process.communicate(timeout=timeout)[1]
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def writing(out, deadline):
+    """The writer's (pid, temporary file) from its lock, once the temporary file holds a fragment."""
+    lock = out.with_name(f".{out.name}.lock")
+    while time.monotonic() < deadline:
+        held = lock.read_text().split() if lock.exists() else []
+        if len(held) == 2 and os.path.getsize(held[1]) > 20_000:
+            return int(held[0]), held[1]
+        time.sleep(0.05)
+    raise AssertionError(f"{out} was not written within the time given")
+
+
+def earlier_video(tmp_path):
+    out = tmp_path / "out.mp4"
+    preset = write_preset(tmp_path / "first.json",
+                          [node("src", "TestPattern", width=160, height=120, frames=12),
+                           node("out", "VideoFileOutput", path=str(out))], [("src.frame", "out.frame")])
+    assert run_cli("run", preset).returncode == 0
+    return out, digest(out)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_ctrl_c_before_the_source_ends_leaves_the_earlier_video_whole(tmp_path, mode):
+    out, earlier = earlier_video(tmp_path)
+    process = spawn(endless_to(tmp_path, out), *mode)
+    try:
+        writing(out, time.monotonic() + 60)
+        os.killpg(process.pid, signal.SIGINT)
+    finally:
+        stderr = finish(process)
+    assert process.returncode == 130, stderr
+    partial = tmp_path / "out.partial.mp4"
+    assert digest(out) == earlier and count_frames(str(out)) == 12
+    assert count_frames(str(partial)) >= 10
+    assert f"kept beside it as {partial}; the file already at {out} is left as it was" in stderr
+    assert names(tmp_path) == ["first.json", "out.mp4", "out.partial.mp4", "p.json"]
+
+
+def test_a_killed_writer_is_rescued_beside_the_earlier_video_not_over_it(tmp_path):
+    out, earlier = earlier_video(tmp_path)
+    process = spawn(endless_to(tmp_path, out))
+    try:
+        pid, _ = writing(out, time.monotonic() + 60)
+        assert pid != process.pid  # the writer's own stage process
+        os.kill(pid, signal.SIGKILL)
+    finally:
+        stderr = finish(process)
+    assert process.returncode == 3, stderr
+    partial = tmp_path / "out.partial.mp4"
+    assert digest(out) == earlier
+    frames = count_frames(str(partial))
+    assert frames >= 10
+    assert (f"its writer (pid {pid}) was stopped before it closed {out}; what it wrote is kept beside it as "
+            f"{partial}, and the file already at {out} is left as it was; it holds {frames} frames") in stderr
+    assert names(tmp_path) == ["first.json", "out.mp4", "out.partial.mp4", "p.json"]
