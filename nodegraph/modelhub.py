@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import ssl
+import stat as stat_mode
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -245,9 +246,25 @@ def fetch(name: str, *, allow_unverified: bool = False, ssl_context: ssl.SSLCont
     return final
 
 
+def _resumable_size(entry: ModelEntry, part: Path) -> int:
+    """Bytes already in `part`; anything there that is not a regular file (a symlink, a pipe) is removed,
+    never what it points to, and the download starts afresh."""
+    found = part.lstat() if os.path.lexists(part) else None
+    if found is None or stat_mode.S_ISREG(found.st_mode):
+        return found.st_size if found else 0
+    try:
+        part.unlink()
+    except OSError as exc:  # a folder
+        raise ModelError(f"{part} is in the way of the download of '{entry.name}' and is not a file "
+                         f"({exc.strerror}); move it away and fetch again") from exc
+    log.info("%s: %s was not a regular file (a symlink or other); removed it and starting the download "
+             "afresh", entry.name, part)
+    return 0
+
+
 def _download(entry: ModelEntry, part: Path, final: Path, context: ssl.SSLContext | None,
               progress: Callable[[int, int | None], None] | None) -> None:
-    offset = part.stat().st_size if part.exists() else 0
+    offset = _resumable_size(entry, part)
     request = urllib.request.Request(entry.url, headers={"User-Agent": f"nodegraph/{__version__}"})
     if offset:
         request.add_header("Range", f"bytes={offset}-")
@@ -258,7 +275,8 @@ def _download(entry: ModelEntry, part: Path, final: Path, context: ssl.SSLContex
                 offset = 0  # the server sent the whole file
             length = response.headers.get("Content-Length")
             total = offset + int(length) if length else entry.size
-            with part.open("ab" if offset else "wb") as out:
+            flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | (os.O_APPEND if offset else os.O_TRUNC)
+            with os.fdopen(os.open(part, flags, 0o666), "wb") as out:
                 done = offset
                 while chunk := response.read(_CHUNK):
                     out.write(chunk)
