@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from nodegraph import __version__
 from nodegraph.errors import InvalidInput
+from nodegraph.output_files import move_aside
 from nodegraph.paths import data_dir, user_models_dir
 
 log = logging.getLogger("nodegraph")
@@ -214,7 +215,8 @@ def fetch(name: str, *, allow_unverified: bool = False, ssl_context: ssl.SSLCont
     """Download a user model over HTTPS into fetch_dir(), resumably, and verify it before it is used.
 
     The download goes to `<file>.part` beside the final name (an existing .part resumes with an HTTP
-    Range request) and is moved into place only once its size and sha256 match the manifest.
+    Range request) and is moved into place only once its size and sha256 match the manifest. A file
+    already there that fails verification (perhaps the user's own) is kept beside it, renamed.
     """
     manifest = load_manifest()
     entry = manifest.entries.get(name)
@@ -237,11 +239,14 @@ def fetch(name: str, *, allow_unverified: bool = False, ssl_context: ssl.SSLCont
         try:
             return verify_file(final, entry=entry, manifest=manifest)
         except ModelError:
-            log.info("%s: existing %s fails verification; downloading it again", name, final)
+            log.info("%s: existing %s fails verification; downloading it (yours is kept beside it)", name, final)
     final.parent.mkdir(parents=True, exist_ok=True)
     part = final.with_name(final.name + ".part")
     _download(entry, part, final, ssl_context, progress)
     _check_download(entry, part)
+    if final.is_file() or final.is_symlink():
+        log.warning("%s: %s is not the catalogue's file; kept it as %s and installed the verified "
+                    "download in its place", name, final, move_aside(final))
     os.replace(part, final)
     return final
 

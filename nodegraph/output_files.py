@@ -12,6 +12,7 @@ run can still put what it wrote in place (`rescue_partials`).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import tempfile
 from pathlib import Path
@@ -19,10 +20,10 @@ from typing import TYPE_CHECKING
 
 from .errors import InvalidInput, Problem
 from .params import Path as PathParam
-from .registry import Registry
 
-if TYPE_CHECKING:  # Graph.validate calls output_problems
+if TYPE_CHECKING:  # Graph.validate calls output_problems; modelhub, which node imports, imports this module
     from .graph import Graph
+    from .registry import Registry
 
 try:
     import fcntl
@@ -153,6 +154,23 @@ def write_atomically(target: Path, data) -> None:
         with contextlib.suppress(OSError):
             os.unlink(name)
         raise
+
+
+def move_aside(final: Path) -> Path:
+    """Keep `final` under a free name beside it (NAME.replaced-N.ext), replacing nothing there, before the
+    caller renames a new file over `final`. A hard link claims the name atomically and leaves `final` in
+    place until then; a file system without hard links gets a rename."""
+    for number in itertools.count(1):
+        aside = final.with_name(f"{final.stem}.replaced-{number}{final.suffix}")
+        try:
+            os.link(final, aside, follow_symlinks=False)
+        except FileExistsError:
+            continue
+        except OSError:  # a file system without hard links
+            if os.path.lexists(aside):
+                continue
+            os.rename(final, aside)
+        return aside
 
 
 # -- checks before the first frame --------------------------------------------------------------------------
