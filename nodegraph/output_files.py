@@ -139,12 +139,13 @@ def sync_folder(folder: Path) -> None:
             os.close(fd)
 
 
-def write_atomically(target: Path, data) -> None:
+def write_atomically(target: Path, data, mode: int | None = None) -> None:
     """Write bytes (or a buffer) to `target` through a unique temporary file in its folder: the file
-    appears whole or not at all. OSError is the caller's to report."""
+    appears whole or not at all, with permissions `mode` (default: as open() would make a new file; not
+    mkstemp's 0600). A symlink at `target` is replaced, never written through. OSError is the caller's to report."""
     fd, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".partial{target.suffix}", dir=target.parent)
     try:
-        os.chmod(name, 0o666 & ~current_umask())
+        os.chmod(name, 0o666 & ~current_umask() if mode is None else mode)
         with os.fdopen(fd, "wb") as file:
             file.write(data)
             file.flush()
