@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import ssl
+import stat as stat_mode
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from urllib.parse import urlsplit
 
 from nodegraph import __version__
 from nodegraph.errors import InvalidInput
+from nodegraph.output_files import move_aside
 from nodegraph.paths import data_dir, user_models_dir
 
 log = logging.getLogger("nodegraph")
@@ -124,50 +126,37 @@ def find(entry: ModelEntry) -> Path | None:
 
 def _candidates(text: str, base_dir: str | os.PathLike | None) -> list[Path]:
     """Where a model path (not a manifest name) may be: relative paths against base_dir or cwd, and a bare
-    file name in the model folders too."""
+    file name in the model folders too, so a `.dfm` dropped into the user model folder is found by name."""
     path = Path(text).expanduser()
     if path.is_absolute():
         return [path]
-    return [Path(base_dir or Path.cwd()) / path] + ([folder / path for folder in search_dirs()]
-                                                   if len(path.parts) == 1 else [])
+    nearby = [Path(base_dir or Path.cwd()) / path]
+    return nearby + [folder / path for folder in search_dirs()] if len(path.parts) == 1 else nearby
 
 
 def locate(name_or_path: str | os.PathLike, *, base_dir: str | os.PathLike | None = None) -> Path | None:
-    """The file `resolve` would take, unverified; None when there is none (for checks that must not read
-    a model, such as what a run's side files may not overwrite)."""
+    """The file `resolve` takes, unverified; None when there is none (for checks that must not read it)."""
     text = os.fspath(name_or_path)
     entry = load_manifest().entries.get(text)
-    if entry is not None:
-        return find(entry)
-    return next((c for c in _candidates(text, base_dir) if c.is_file()), None)
+    return find(entry) if entry else next((c for c in _candidates(text, base_dir) if c.is_file()), None)
 
 
 def resolve(name_or_path: str | os.PathLike, *, base_dir: str | os.PathLike | None = None) -> Path:
-    """A verified model file for a manifest name or a path (relative paths against base_dir or cwd).
-
-    A bare file name that is no manifest name is also looked for in the model folders, so a `.dfm`
-    dropped into the user model folder resolves by its file name.
-    """
+    """A verified model file for a manifest name or a path (`locate`)."""
     manifest = load_manifest()
     text = os.fspath(name_or_path)
-    entry = manifest.entries.get(text)
-    if entry is not None:
-        found = find(entry)
-        if found is None:
-            raise ModelError(_missing_message(entry))
-        return verify_file(found, entry=entry, manifest=manifest)
-    path = Path(text).expanduser()
-    candidates = _candidates(text, base_dir)
-    found = next((c for c in candidates if c.is_file()), None)
+    entry, found = manifest.entries.get(text), locate(text, base_dir=base_dir)
+    if entry is not None and found is None:
+        raise ModelError(_missing_message(entry))
+    if found is None and len(Path(text).parts) == 1 and not Path(text).suffix:
+        known = ", ".join(sorted(manifest.entries))
+        raise ModelError(f"unknown model '{text}': known models are {known} "
+                         f"(see `nodegraph models list`); or give the path of a model file")
     if found is None:
-        if len(path.parts) == 1 and not path.suffix:
-            known = ", ".join(sorted(manifest.entries))
-            raise ModelError(f"unknown model '{text}': known models are {known} "
-                             f"(see `nodegraph models list`); or give the path of a model file")
-        looked = ", ".join(str(c) for c in candidates)
+        looked = ", ".join(str(c) for c in _candidates(text, base_dir))
         raise ModelError(f"model file '{text}' not found (looked for {looked}); "
                          f"put it there or in the user model folder {user_models_dir()}")
-    return verify_file(found, manifest=manifest)
+    return verify_file(found, entry=entry, manifest=manifest)
 
 
 def verify_file(path: str | os.PathLike, *, entry: ModelEntry | None = None,
@@ -228,7 +217,8 @@ def fetch(name: str, *, allow_unverified: bool = False, ssl_context: ssl.SSLCont
     """Download a user model over HTTPS into fetch_dir(), resumably, and verify it before it is used.
 
     The download goes to `<file>.part` beside the final name (an existing .part resumes with an HTTP
-    Range request) and is moved into place only once its size and sha256 match the manifest.
+    Range request) and is moved into place only once its size and sha256 match the manifest. A file
+    already there that fails verification (perhaps the user's own) is kept beside it, renamed.
     """
     manifest = load_manifest()
     entry = manifest.entries.get(name)
@@ -251,18 +241,37 @@ def fetch(name: str, *, allow_unverified: bool = False, ssl_context: ssl.SSLCont
         try:
             return verify_file(final, entry=entry, manifest=manifest)
         except ModelError:
-            log.info("%s: existing %s fails verification; downloading it again", name, final)
+            log.info("%s: existing %s fails verification; downloading it (yours is kept beside it)", name, final)
     final.parent.mkdir(parents=True, exist_ok=True)
     part = final.with_name(final.name + ".part")
     _download(entry, part, final, ssl_context, progress)
     _check_download(entry, part)
+    if final.is_file() or final.is_symlink():
+        log.warning("%s: %s is not the catalogue's file; kept it as %s and installed the verified "
+                    "download in its place", name, final, move_aside(final))
     os.replace(part, final)
     return final
 
 
+def _resumable_size(entry: ModelEntry, part: Path) -> int:
+    """Bytes already in `part`; anything there that is not a regular file (a symlink, a pipe) is removed,
+    never what it points to, and the download starts afresh."""
+    found = part.lstat() if os.path.lexists(part) else None
+    if found is None or stat_mode.S_ISREG(found.st_mode):
+        return found.st_size if found else 0
+    try:
+        part.unlink()
+    except OSError as exc:  # a folder
+        raise ModelError(f"{part} is in the way of the download of '{entry.name}' and is not a file "
+                         f"({exc.strerror}); move it away and fetch again") from exc
+    log.info("%s: %s was not a regular file (a symlink or other); removed it and starting the download "
+             "afresh", entry.name, part)
+    return 0
+
+
 def _download(entry: ModelEntry, part: Path, final: Path, context: ssl.SSLContext | None,
               progress: Callable[[int, int | None], None] | None) -> None:
-    offset = part.stat().st_size if part.exists() else 0
+    offset = _resumable_size(entry, part)
     request = urllib.request.Request(entry.url, headers={"User-Agent": f"nodegraph/{__version__}"})
     if offset:
         request.add_header("Range", f"bytes={offset}-")
@@ -273,7 +282,8 @@ def _download(entry: ModelEntry, part: Path, final: Path, context: ssl.SSLContex
                 offset = 0  # the server sent the whole file
             length = response.headers.get("Content-Length")
             total = offset + int(length) if length else entry.size
-            with part.open("ab" if offset else "wb") as out:
+            flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | (os.O_APPEND if offset else os.O_TRUNC)
+            with os.fdopen(os.open(part, flags, 0o666), "wb") as out:
                 done = offset
                 while chunk := response.read(_CHUNK):
                     out.write(chunk)

@@ -23,14 +23,13 @@ from itertools import chain, count
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import modelhub
 from .errors import InvalidInput, Problem
 from .params import Model as ModelParam
 from .params import Path as PathParam
-from .registry import Registry
 
-if TYPE_CHECKING:  # Graph.validate calls output_problems
+if TYPE_CHECKING:  # Graph.validate calls output_problems; modelhub, which node imports, imports this module
     from .graph import Graph
+    from .registry import Registry
 
 try:
     import fcntl
@@ -190,12 +189,13 @@ def sync_folder(folder: Path) -> None:
             os.close(fd)
 
 
-def write_atomically(target: Path, data) -> None:
+def write_atomically(target: Path, data, mode: int | None = None) -> None:
     """Write bytes (or a buffer) to `target` through a unique temporary file in its folder: the file
-    appears whole or not at all. OSError is the caller's to report."""
+    appears whole or not at all, with permissions `mode` (default: as open() would make a new file; not
+    mkstemp's 0600). A symlink at `target` is replaced, never written through. OSError is the caller's to report."""
     fd, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".partial{target.suffix}", dir=target.parent)
     try:
-        os.chmod(name, 0o666 & ~current_umask())
+        os.chmod(name, 0o666 & ~current_umask() if mode is None else mode)
         with os.fdopen(fd, "wb") as file:
             file.write(data)
             file.flush()
@@ -205,6 +205,23 @@ def write_atomically(target: Path, data) -> None:
         with contextlib.suppress(OSError):
             os.unlink(name)
         raise
+
+
+def move_aside(final: Path) -> Path:
+    """Keep `final` under a free name beside it (NAME.replaced-N.ext), replacing nothing there, before the
+    caller renames a new file over `final`. A hard link claims the name atomically and leaves `final` in
+    place until then; a file system without hard links gets a rename."""
+    for number in count(1):
+        aside = final.with_name(f"{final.stem}.replaced-{number}{final.suffix}")
+        try:
+            os.link(final, aside, follow_symlinks=False)
+        except FileExistsError:
+            continue
+        except OSError:  # a file system without hard links
+            if os.path.lexists(aside):
+                continue
+            os.rename(final, aside)
+        return aside
 
 
 # -- checks before the first frame --------------------------------------------------------------------------
@@ -229,6 +246,8 @@ def files_read(graph: Graph, registry: Registry) -> tuple[list[str], list[str]]:
         if param.role != "input":
             continue
         if isinstance(param, ModelParam):
+            from . import modelhub  # here: modelhub imports this module
+
             path = modelhub.locate(path, base_dir=graph.base_dir)
             if path is None:
                 continue

@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
+import stat
 from pathlib import Path
 from typing import Any
 
 from .errors import InvalidInput
 from .graph import Graph, Link
+from .output_files import write_atomically
 
 FORMAT = "nodegraph-preset"
 VERSION = 1
@@ -164,14 +165,12 @@ def dumps(graph: Graph) -> str:
 
 
 def save(graph: Graph, path: str | os.PathLike) -> None:
-    """Write atomically (temporary file, then rename) so a crash never leaves half a preset."""
+    """Write atomically (an fsynced temporary file, then a rename) so a crash never leaves half a preset.
+    The file keeps the permissions of the one it replaces; a symlink there is replaced by the file, and
+    what it pointed to is left as it was."""
     path = Path(path)
-    text = dumps(graph)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        mode = stat.S_IMODE(os.stat(path).st_mode)  # a link's target: no wider than what the user opened
+    except OSError:
+        mode = None
+    write_atomically(path, dumps(graph).encode("utf-8"), mode)

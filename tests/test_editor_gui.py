@@ -247,5 +247,63 @@ def drive() -> None:
     print("canvas checks passed")
 
 
+def test_save_as_asks_before_replacing_another_preset(display, tmp_path):
+    result = subprocess.run([sys.executable, __file__, "replace"], cwd=tmp_path, env=gui_env(display, tmp_path),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "replace checks passed" in result.stdout
+
+
+def drive_replace() -> None:
+    """Save as onto another existing preset in the real window: a modal names the file; Cancel keeps it,
+    Replace saves over it. Saving onto the file open asks nothing."""
+    import dearpygui.dearpygui as dpg
+
+    from nodegraph.editor.app import EditorApp
+    from nodegraph.editor.files import RecentFiles
+    from nodegraph.editor.state import EditorState
+
+    mine, other = Path.cwd() / "mine.json", Path.cwd() / "other.json"
+    shutil.copy(REPO / "presets" / "demo.json", mine)
+    other.write_text("someone else's preset")
+    state = EditorState(recent=RecentFiles(Path.cwd() / "recent.json"), engine="sequential")
+    assert state.open(mine)
+    app = EditorApp(state, width=1400, height=900)
+    app.build()
+    app.frame()
+
+    def prompt():
+        for _ in range(3):
+            app.frame()
+        windows = [w for w in dpg.get_windows() if dpg.get_item_label(w) == "Replace file?"]
+        if not windows:
+            return None, {}
+        items = dpg.get_item_children(windows[0], 1)
+        texts = [dpg.get_value(t) for t in items if dpg.get_item_type(t).endswith("Text")]
+        group = next(c for c in items if dpg.get_item_type(c).endswith("Group"))
+        buttons = {dpg.get_item_label(b): b for b in dpg.get_item_children(group, 1)}
+        assert dpg.get_item_configuration(windows[0])["modal"] and dpg.is_item_shown(windows[0])
+        assert f"other.json already exists in {Path.cwd()}." in texts, texts
+        return windows[0], buttons
+
+    app.save_to(str(Path.cwd() / "other"))  # as the dialog gives a typed name: .json is added
+    window, buttons = prompt()
+    assert window is not None and sorted(buttons) == ["Cancel", "Replace"]
+    dpg.get_item_callback(buttons["Cancel"])()
+    assert prompt()[0] is None and other.read_text() == "someone else's preset" and state.path == mine
+
+    app.save_to(str(other))
+    window, buttons = prompt()
+    dpg.get_item_callback(buttons["Replace"])()
+    assert prompt()[0] is None and state.path == other and json.loads(other.read_text())["nodes"]
+
+    app.save_to(str(other))  # the file open: saved without a question
+    assert prompt()[0] is None and not state.dirty
+    app.close()
+    print("replace checks passed")
+
+
 if __name__ == "__main__" and sys.argv[1:] == ["drive"]:
     drive()
+if __name__ == "__main__" and sys.argv[1:] == ["replace"]:
+    drive_replace()

@@ -303,3 +303,60 @@ def test_param_change_during_a_run_changes_the_output_without_a_restart(state, e
     status = state.poll()
     assert status.state == "stopped", status.message
     assert status.nodes[adjust].errors == 0
+
+
+def test_a_saved_preset_keeps_the_mode_of_the_file_it_replaces_or_the_umask_default(state, tmp_path):
+    small_chain(state)
+    fresh = tmp_path / "fresh.json"
+    old_mask = os.umask(0o027)
+    try:
+        assert state.save(fresh)
+    finally:
+        os.umask(old_mask)
+    assert fresh.stat().st_mode & 0o777 == 0o640  # as a new file made under that umask, not mkstemp's 0600
+    shared = tmp_path / "shared.json"
+    shared.write_text("{}")
+    shared.chmod(0o664)
+    assert state.save(shared)
+    assert shared.stat().st_mode & 0o777 == 0o664 and preset.load(shared) == state.graph
+    private = tmp_path / "private.json"
+    private.write_text("{}")
+    private.chmod(0o600)
+    assert state.save(private)
+    assert private.stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh.json", "private.json", "recent.json", "shared.json"]
+
+
+def test_saving_over_a_symlinked_preset_replaces_the_link_not_its_target(state, tmp_path):
+    (tmp_path / "library").mkdir()
+    original = tmp_path / "library" / "shared.json"
+    small_chain(state)
+    assert state.save(original)
+    original.chmod(0o640)
+    kept = original.read_bytes()
+    link = tmp_path / "mine.json"
+    link.symlink_to(original)
+    assert state.open(link)
+    assert state.path == link  # the path opened, not the link's target
+    adjust = next(n for n, spec in state.graph.nodes.items() if spec.type == "FrameAdjuster")
+    state.set_param(adjust, "brightness", 30)
+    assert not state.replaces_another_file(link)  # it is the file open: no question
+    assert state.save()
+    assert original.read_bytes() == kept
+    assert not link.is_symlink() and preset.load(link).nodes[adjust].params["brightness"] == 30
+    assert link.stat().st_mode & 0o777 == 0o640  # no wider than the file the user opened
+    assert f"{link} was a link to {original}" in state.log[-2].text
+
+
+def test_save_as_onto_another_existing_file_needs_confirmation(state, tmp_path):
+    small_chain(state)
+    mine, other = tmp_path / "mine.json", tmp_path / "other.json"
+    assert not state.replaces_another_file(mine)  # nothing there yet
+    assert state.save(mine)
+    assert not state.replaces_another_file(mine) and not state.replaces_another_file(str(tmp_path / "." / "mine.json"))
+    other.write_text("someone else's preset")
+    assert state.replaces_another_file(other)
+    (tmp_path / "dangling.json").symlink_to(tmp_path / "nowhere.json")
+    assert state.replaces_another_file(tmp_path / "dangling.json")
+    fresh = EditorState(state.registry, recent=state.recent)
+    assert fresh.replaces_another_file(mine)  # a new graph has no file of its own

@@ -402,3 +402,82 @@ def test_a_model_whose_size_is_not_pinned_is_checked_by_its_sha256_alone(tmp_pat
         modelhub.resolve("unsized")
     placed.write_bytes(good)
     assert modelhub.resolve("unsized") == placed
+
+
+# --- fetch never writes through, nor installs, what is not a regular file of its own ---------------------
+
+def test_a_symlinked_part_file_is_removed_not_written_through(server, tmp_path, caplog):
+    user_folder().mkdir(parents=True)
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"the user's notes")
+    part = user_folder() / "served.onnx.part"
+    part.symlink_to(victim)
+    with caplog.at_level("INFO", logger="nodegraph"):
+        path = modelhub.fetch("served", ssl_context=server.client_context)
+    assert victim.read_bytes() == b"the user's notes"
+    assert not path.is_symlink() and path.read_bytes() == PAYLOAD
+    assert server.requests == [("/model.onnx", None)]  # afresh: the link's target was no partial download
+    assert f"{part} was not a regular file" in caplog.text
+
+
+def test_a_dangling_symlinked_part_file_creates_nothing_at_its_target(server, tmp_path):
+    user_folder().mkdir(parents=True)
+    (user_folder() / "served.onnx.part").symlink_to(tmp_path / "planted.onnx")
+    assert modelhub.fetch("served", ssl_context=server.client_context).read_bytes() == PAYLOAD
+    assert not (tmp_path / "planted.onnx").exists()
+    assert not (user_folder() / "served.onnx").is_symlink()
+
+
+def test_a_pipe_at_the_part_path_is_replaced_by_a_fresh_download(server):
+    user_folder().mkdir(parents=True)
+    os.mkfifo(user_folder() / "served.onnx.part")
+    assert modelhub.fetch("served", ssl_context=server.client_context).read_bytes() == PAYLOAD
+
+
+def test_a_folder_at_the_part_path_is_refused_and_kept(server):
+    folder = user_folder() / "served.onnx.part"
+    folder.mkdir(parents=True)
+    (folder / "keep.txt").write_text("mine")
+    with pytest.raises(ModelError, match=r"served.onnx.part is in the way .* move it away"):
+        modelhub.fetch("served", ssl_context=server.client_context)
+    assert (folder / "keep.txt").read_text() == "mine"
+    assert server.requests == [] and not (user_folder() / "served.onnx").exists()
+
+
+# --- fetch keeps a user's own file of the catalogue's name -----------------------------------------------
+
+def test_a_users_own_file_of_the_same_name_is_kept_beside_the_verified_download(server, caplog):
+    user_folder().mkdir(parents=True)
+    mine = user_folder() / "served.onnx"
+    mine.write_bytes(b"my fine-tuned weights")
+    (user_folder() / "served.replaced-1.onnx").write_bytes(b"kept by an earlier fetch")
+    with caplog.at_level("WARNING", logger="nodegraph"):
+        path = modelhub.fetch("served", ssl_context=server.client_context)
+    assert path == mine and mine.read_bytes() == PAYLOAD
+    assert (user_folder() / "served.replaced-1.onnx").read_bytes() == b"kept by an earlier fetch"
+    kept = user_folder() / "served.replaced-2.onnx"
+    assert kept.read_bytes() == b"my fine-tuned weights"
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and str(mine) in warnings[0] and str(kept) in warnings[0]
+
+
+def test_a_users_file_stays_in_place_when_the_download_is_refused(server):
+    user_folder().mkdir(parents=True)
+    mine = user_folder() / "wrong.onnx"
+    mine.write_bytes(b"my fine-tuned weights")
+    with pytest.raises(ModelError, match="not the expected file"):
+        modelhub.fetch("wrong_hash", ssl_context=server.client_context)
+    assert mine.read_bytes() == b"my fine-tuned weights"
+    assert sorted(p.name for p in user_folder().iterdir()) == ["wrong.onnx"]
+
+
+def test_a_symlink_at_the_models_name_is_kept_as_a_link_and_its_target_untouched(server, tmp_path):
+    user_folder().mkdir(parents=True)
+    target = tmp_path / "elsewhere.onnx"
+    target.write_bytes(b"another model")
+    (user_folder() / "served.onnx").symlink_to(target)
+    path = modelhub.fetch("served", ssl_context=server.client_context)
+    assert not path.is_symlink() and path.read_bytes() == PAYLOAD
+    kept = user_folder() / "served.replaced-1.onnx"
+    assert kept.is_symlink() and os.readlink(kept) == str(target)
+    assert target.read_bytes() == b"another model"

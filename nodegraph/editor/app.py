@@ -16,7 +16,7 @@ from ..errors import EXIT_OK
 from ..params import Path as PathParam
 from . import theme
 from .canvas import INSPECTOR_WIDTH, Canvas
-from .dialogs import Notice, Viewer, confirm_unsaved, file_dialog
+from .dialogs import Notice, Viewer, confirm_replace, confirm_unsaved, file_dialog
 from .fonts import load_fonts
 from .help import HelpWindow
 from .menus import context_menu, menu_bar, shortcut
@@ -161,15 +161,22 @@ class EditorApp:
 
     def save_as(self, then=None) -> None:
         start = self.state.path.parent if self.state.path else Path.cwd()
+        file_dialog("Save preset as", lambda path: self.save_to(path, then), extensions=[".json"], start=start,
+                    name=self.state.path.name if self.state.path else "untitled.json")
 
-        def chosen(path: str) -> None:
-            if not path.lower().endswith(".json"):
-                path += ".json"
+    def save_to(self, path: str, then=None) -> None:
+        """Save as `path` (the file dialog's choice), first asking before replacing another file."""
+        if not path.lower().endswith(".json"):
+            path += ".json"
+
+        def save() -> None:
             if self.state.save(path) and then is not None:
                 then()
 
-        file_dialog("Save preset as", chosen, extensions=[".json"], start=start,
-                    name=self.state.path.name if self.state.path else "untitled.json")
+        if self.state.replaces_another_file(path):
+            confirm_replace(Path(path), save)
+        else:
+            save()
 
     def browse_path(self, node_id: str, name: str, param: PathParam) -> None:
         current = self.state.param_value(node_id, name)

@@ -1,5 +1,5 @@
-"""Windows over the editor: file dialogs, the unsaved-changes prompt, large preview viewers and
-short notices (a refused link)."""
+"""Windows over the editor: file dialogs, the unsaved-changes and replace-file prompts, large preview viewers
+and short notices (a refused link)."""
 
 from __future__ import annotations
 
@@ -58,6 +58,24 @@ def confirm_unsaved(name: str, on_save: Callable[[], None], on_discard: Callable
             dpg.add_button(label="Save", width=110, callback=then(on_save))
             dpg.add_button(label="Don't save", width=110, callback=then(on_discard))
             dpg.add_button(label="Cancel", width=110, callback=then(None))
+
+
+def confirm_replace(path: Path, on_replace: Callable[[], None]) -> int:
+    """Ask before a save replaces another file (the file dialog never does): Replace or Cancel."""
+    with dpg.window(label="Replace file?", modal=True, no_collapse=True, no_resize=True, autosize=True,
+                    pos=centred(420, 130)) as window:
+        dpg.add_text(f"{path.name} already exists in {path.parent}.")
+        dpg.add_text("Replace it with this graph?", color=theme.DIM)
+        dpg.add_spacer(height=6)
+
+        def replace():
+            dpg.delete_item(window)
+            on_replace()
+
+        with dpg.group(horizontal=True):
+            dpg.add_button(label="Replace", width=110, callback=replace)
+            dpg.add_button(label="Cancel", width=110, callback=lambda: dpg.delete_item(window))
+    return window
 
 
 class Notice:

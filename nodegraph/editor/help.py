@@ -18,7 +18,8 @@ CONTROLS = [
     ("Edit", "click, Ctrl+click, or drag a box on empty canvas", "select nodes"),
     ("Edit", "Delete", "delete the selected nodes and links"),
     ("Edit", "Ctrl+Z / Ctrl+Y (or Ctrl+Shift+Z)", "undo / redo"),
-    ("File", "Ctrl+N / Ctrl+O / Ctrl+S / Ctrl+Shift+S", "new, open, save, save as"),
+    ("File", "Ctrl+N / Ctrl+O / Ctrl+S / Ctrl+Shift+S",
+     "new, open, save, save as (asks before replacing another file)"),
     ("Run", "F5 / Shift+F5", "run / stop (file sources loop until Stop)"),
     ("Help", "? or F1, or Help > Controls", "this list"),
 ]

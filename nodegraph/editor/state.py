@@ -3,6 +3,7 @@ its status, and a log. The Dear PyGui views draw it and call its methods; tests 
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -87,27 +88,35 @@ class EditorState:
             self.say(f"cannot open {path}: " + "; ".join(e.problems), "error")
             return False
         placed = auto_layout(graph)
-        self._replace(graph, Path(path).resolve())
+        self._replace(graph, Path(os.path.abspath(path)))  # a symlink stays the path: saving replaces it
         self.recent.add(self.path)
         self.say(f"opened {self.path}" + (f" (placed {len(placed)} nodes that had no position)" if placed else ""))
         for problem in self.graph.validate(self.registry):
             self.say(str(problem), "warning", problem.node)
         return True
 
+    def replaces_another_file(self, path: str | Path) -> bool:
+        """Whether saving as `path` would replace a file (or link) other than the one open: ask first."""
+        return os.path.lexists(path) and Path(os.path.abspath(path)) != self.path
+
     def save(self, path: str | Path | None = None) -> bool:
         """Save to `path` (or the current file). Relative input paths are rewritten when the
-        preset moves to another folder, so they still name the same files."""
-        target = Path(path).resolve() if path is not None else self.path
+        preset moves to another folder, so they still name the same files. A symlink at `path` is
+        replaced by the file, never written through."""
+        target = Path(os.path.abspath(path)) if path is not None else self.path
         if target is None:
             raise ValueError("no file to save to: give a path (save as)")
         graph = self.graph.copy()
         for node_id, name, value in rebase_input_paths(graph, self.registry, target.parent):
             self.say(f"{node_id}.{name} rewritten as {value} (relative to the new folder)")
+        link = os.readlink(target) if target.is_symlink() else None
         try:
             presets.save(graph, target)
         except OSError as e:
             self.say(f"cannot save {target}: {e.strerror or e}", "error")
             return False
+        if link is not None:
+            self.say(f"{target} was a link to {link}: it is now the saved file, and {link} is left as it was")
         self.graph = graph
         self.path = target
         self._saved = presets.dumps(graph)
