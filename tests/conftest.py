@@ -37,3 +37,11 @@ def clip300(tmp_path_factory):
     from clips import write_clip
 
     return write_clip(tmp_path_factory.mktemp("clips") / "clip300.mp4", frames=300)
+
+
+@pytest.fixture
+def isolated_models(tmp_path, monkeypatch):
+    """No test reads or writes the real user model folder."""
+    monkeypatch.setenv("NODEGRAPH_USER_MODELS", str(tmp_path / "user"))
+    monkeypatch.delenv("NODEGRAPH_MODELS", raising=False)
+    monkeypatch.delenv("NODEGRAPH_MANIFEST", raising=False)

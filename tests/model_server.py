@@ -1,0 +1,90 @@
+"""The model tests' shared parts: a real local HTTPS server for `models fetch`, the manifest, the command."""
+
+from __future__ import annotations
+
+import argparse
+import http.server
+import json
+import socket
+import ssl
+import subprocess
+import threading
+from pathlib import Path
+
+from nodegraph import models_cmd
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def manifest_data() -> dict:
+    return json.loads((REPO / "models" / "manifest.json").read_text())
+
+
+def run_models_cmd(*argv: str) -> int:
+    parser = argparse.ArgumentParser(prog="nodegraph")
+    models_cmd.add_parser(parser.add_subparsers(dest="command"))
+    return models_cmd.run(parser.parse_args(["models", *argv]))
+
+
+PAYLOAD = (REPO / "models" / "blazeface_short.onnx").read_bytes()
+
+
+class HttpsModelServer:
+    """A real HTTPS server on 127.0.0.1 serving PAYLOAD, with a self-signed certificate made by openssl."""
+
+    def __init__(self, folder: Path):
+        key, self.cert = folder / "key.pem", folder / "cert.pem"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-keyout", str(key), "-out", str(self.cert), "-subj", "/CN=127.0.0.1",
+                        "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+        self.requests: list[tuple[str, str | None]] = []
+        self.honour_range = True
+        self.cut_after: int | None = None  # bytes sent before the connection drops mid-body
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                wanted = self.headers.get("Range")
+                server.requests.append((self.path, wanted))
+                if self.path == "/redirect":
+                    self.send_response(302)
+                    self.send_header("Location", f"http://127.0.0.1:{server.port}/model.onnx")
+                    self.end_headers()
+                    return
+                start = int(wanted[len("bytes="):-1]) if wanted and server.honour_range else 0
+                if start >= len(PAYLOAD):
+                    self.send_response(416)
+                    self.end_headers()
+                    return
+                self.send_response(206 if start else 200)
+                if start:
+                    self.send_header("Content-Range", f"bytes {start}-{len(PAYLOAD) - 1}/{len(PAYLOAD)}")
+                self.send_header("Content-Length", str(len(PAYLOAD) - start))
+                self.end_headers()
+                if server.cut_after is not None:
+                    self.wfile.write(PAYLOAD[start:start + server.cut_after])
+                    self.close_connection = True
+                    return
+                self.wfile.write(PAYLOAD[start:])
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(self.cert, key)
+        self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
+        self.port = self.httpd.server_address[1]
+        self.client_context = ssl.create_default_context(cafile=str(self.cert))
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
