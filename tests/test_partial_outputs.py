@@ -5,15 +5,14 @@ then NAME.partial-1.EXT, ...). A run that completes replaces the file as before.
 import hashlib
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import cv2
 import numpy as np
 import pytest
-from conftest import REPO, run_cli
+from conftest import run_cli
 from test_cli import node, write_preset
+from test_output_safety import finish, spawn
 
 from nodes.video_io import count_frames
 
@@ -94,21 +93,6 @@ def endless_to(tmp_path, out):
     return write_preset(tmp_path / "p.json", [source, writer], [("src.frame", "out.frame")])
 
 
-def spawn(preset, *args):
-    return subprocess.Popen([sys.executable, "-m", "nodegraph.cli", "run", str(preset), *args],
-                            env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-
-
-def finish(process, timeout=60):
-    try:
-        return process.communicate(timeout=timeout)[1]
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 def writing(out, deadline):
     """The writer's (pid, temporary file) from its lock, once the temporary file holds a fragment."""
     lock = out.with_name(f".{out.name}.lock")
@@ -137,7 +121,7 @@ def test_ctrl_c_before_the_source_ends_leaves_the_earlier_video_whole(tmp_path, 
         writing(out, time.monotonic() + 60)
         os.killpg(process.pid, signal.SIGINT)
     finally:
-        stderr = finish(process)
+        stderr = finish(process, timeout=60)
     assert process.returncode == 130, stderr
     partial = tmp_path / "out.partial.mp4"
     assert digest(out) == earlier and count_frames(str(out)) == 12
@@ -154,7 +138,7 @@ def test_a_killed_writer_is_rescued_beside_the_earlier_video_not_over_it(tmp_pat
         assert pid != process.pid  # the writer's own stage process
         os.kill(pid, signal.SIGKILL)
     finally:
-        stderr = finish(process)
+        stderr = finish(process, timeout=60)
     assert process.returncode == 3, stderr
     partial = tmp_path / "out.partial.mp4"
     assert digest(out) == earlier
