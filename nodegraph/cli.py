@@ -183,15 +183,15 @@ def check_edit_side_files(preset: str, screenshot: str | None, layout_json: str 
     if Path(screenshot).suffix.lower() != ".png":
         raise InvalidInput(f"--screenshot {screenshot}: the picture is written as PNG; name it NAME.png")
     try:
-        graph = presets.load(preset)
+        graph, registry = presets.load(preset), default_registry()
     except presets.PresetError:
-        graph = None
+        graph = registry = None
 
     def check(flag: str, path: str) -> None:
         if graph is None:
             check_side_output(f"{flag} {path}", path, [preset], [])
         else:
-            check_run_side_output(f"{flag} {path}", path, graph, default_registry(), preset)
+            check_run_side_output(f"{flag} {path}", path, graph, registry, preset)
 
     check("--screenshot", screenshot)
     if layout_json is not None:
