@@ -12,7 +12,8 @@ from pathlib import Path
 
 from . import preset as presets
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, InvalidInput, RunFailed
-from .output_files import check_run_side_output, check_side_output, write_atomically
+from .output_checks import check_run_side_output, check_side_output
+from .output_files import write_atomically
 from .paths import data_dir
 from .registry import default_registry
 

@@ -8,7 +8,8 @@ import sys
 
 from . import preset as presets
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
-from .output_files import check_not_an_input, write_atomically
+from .output_checks import check_not_an_input
+from .output_files import write_atomically
 
 
 def positive_float(text: str) -> float:

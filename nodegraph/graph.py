@@ -18,7 +18,7 @@ import networkx as nx
 
 from .errors import InvalidInput, Problem, ProblemError
 from .node import Node
-from .output_files import output_problems
+from .output_checks import output_problems
 from .params import Model as ModelParam
 from .params import Path as PathParam
 from .registry import Registry

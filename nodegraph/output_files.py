@@ -1,8 +1,6 @@
-"""Output files that never destroy a user's file.
+"""Output files that never destroy a user's file (the checks before the first frame are `output_checks`).
 
-Before the first frame: no output may be an input (same inode, through links or other spellings), no output
-folder may hold an input file, no two outputs of a run may share a path, every path must be UTF-8 and an
-output file must have an extension its node writes. While running: each output is held under an exclusive
+While running: each output is held under an exclusive
 lock (a second run to it is refused, naming the pid that holds it) and written to a unique temporary file in
 its own folder, which is fsynced and renamed into place when done, so a reader never sees half a file and a
 symlink at the output path is replaced, never written through. The lock file names the temporary file, so
@@ -23,11 +21,10 @@ from itertools import chain, count
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import InvalidInput, Problem
-from .params import Model as ModelParam
-from .params import Path as PathParam
+from .errors import InvalidInput
+from .output_checks import path_params
 
-if TYPE_CHECKING:  # Graph.validate calls output_problems; modelhub, which node imports, imports this module
+if TYPE_CHECKING:  # the runners call rescue_partials; modelhub, which node imports, imports this module
     from .graph import Graph
     from .registry import Registry
 
@@ -223,124 +220,6 @@ def move_aside(final: Path) -> Path:
             os.rename(final, aside)
         return aside
 
-
-# -- checks before the first frame --------------------------------------------------------------------------
-
-def path_params(graph: Graph, registry: Registry):
-    """(node id, param name, spec, resolved path) of every path param that is set."""
-    for node_id, spec in graph.nodes.items():
-        cls = registry.get(spec.type)
-        if cls is None:
-            continue
-        for name, param in cls.params.items():
-            value = spec.params.get(name)
-            if isinstance(param, PathParam) and isinstance(value, str) and value:
-                yield node_id, name, param, graph.resolve_path(value, param)
-
-
-def files_read(graph: Graph, registry: Registry) -> tuple[list[str], list[str]]:
-    """(files, folders) a run of `graph` reads: its nodes' input paths, with models where the model hub
-    would find them."""
-    files, folders = [], []
-    for _, _, param, path in path_params(graph, registry):
-        if param.role != "input":
-            continue
-        if isinstance(param, ModelParam):
-            from . import modelhub  # here: modelhub imports this module
-
-            path = modelhub.locate(path, base_dir=graph.base_dir)
-            if path is None:
-                continue
-        (folders if param.folder else files).append(str(path))
-    return files, folders
-
-
-def _in_folder(path: str, folder: str) -> bool:
-    """Whether `path` is an entry of `folder` itself (not of a subfolder)."""
-    return os.path.realpath(os.path.dirname(os.path.abspath(path))) == os.path.realpath(folder)
-
-
-NOT_UTF8 = "the path is not valid UTF-8, which the video and picture libraries cannot open; rename it"
-
-
-def not_utf8(path: str) -> str | None:
-    """None for a path that is UTF-8; else the path, printable, with its odd characters escaped."""
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
-        return path.encode("utf-8", "backslashreplace").decode("utf-8")
-    return None
-
-
-def _same_file(a: str, b: str) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except (OSError, ValueError):
-        return os.path.realpath(a) == os.path.realpath(b)
-
-
-def output_problems(graph: Graph, registry: Registry) -> list[Problem]:
-    """Every reason an output of `graph` would destroy a file or cannot be written, found without writing."""
-    def where(node_id: str, name: str) -> dict:
-        return {"node": node_id, "node_type": graph.nodes[node_id].type, "param": name}
-
-    problems = []
-    paths = list(path_params(graph, registry))
-    for node_id, name, _, path in paths:
-        if not_utf8(path):
-            problems.append(Problem(f"{not_utf8(path)}: {NOT_UTF8}", **where(node_id, name)))
-    outputs = [p for p in paths if p[2].role == "output"]
-    inputs = [p for p in paths if p[2].role == "input"]
-    for node_id, name, param, path in outputs:
-        if param.extensions and not param.folder and Path(path).suffix.lower() not in param.extensions:
-            got = f"'{Path(path).suffix}'" if Path(path).suffix else "no extension"
-            problems.append(Problem(f"{path} has {got}; the file type comes from it: end the name with one "
-                                    f"of {', '.join(param.extensions)}", **where(node_id, name)))
-        for in_id, in_name, in_param, in_path in inputs:
-            if os.path.exists(in_path) and _same_file(path, in_path):
-                problems.append(Problem(f"{path} is the input of node '{in_id}' ({in_name}: {in_path}); writing "
-                                        "it would destroy it: choose another output", **where(node_id, name)))
-            elif (param.folder and not in_param.folder and not isinstance(in_param, ModelParam)
-                  and _in_folder(in_path, path)):
-                problems.append(Problem(f"{path} holds the input of node '{in_id}' ({in_name}: {in_path}); the "
-                                        "files written into it could replace it: choose another folder",
-                                        **where(node_id, name)))
-    for i, (node_id, name, _, path) in enumerate(outputs):
-        for other_id, _, _, other in outputs[:i]:
-            if _same_file(path, other):
-                problems.append(Problem(f"{path} is also the output of node '{other_id}'; give each output "
-                                        "its own file", **where(node_id, name)))
-    return problems
-
-
-def check_not_an_input(target: str, inputs: list[str | None], what: str) -> None:
-    """For a node that knows its inputs (e.g. the stream's media file): refuse to write over one of them."""
-    for source in filter(None, inputs):
-        if os.path.exists(source) and _same_file(target, source):
-            raise InvalidInput(f"{what}: is the input {source}; writing it would destroy it: choose another output")
-
-
-
-def check_side_output(what: str, path: str, inputs: list[str], targets: list, folders: list[str] = ()) -> None:
-    """A file written beside a run's outputs (`--stats-json FILE`, named by `what`): not an input, not an
-    output, not in a folder the run reads."""
-    check_not_an_input(path, inputs, what)
-    for folder in folders:
-        if _in_folder(path, folder):
-            raise InvalidInput(f"{what}: is in {folder}, a folder the run reads; writing there could replace "
-                               "or add to its input: choose another place")
-    for target in targets:
-        if os.path.realpath(path) == os.path.realpath(target):
-            raise InvalidInput(f"{what}: is also where an output goes ({target}); choose another file")
-
-
-def check_run_side_output(what: str, path: str, graph: Graph, registry: Registry, preset: str | None) -> None:
-    """`check_side_output` against the graph's own files: the preset, and every input and output file its
-    nodes name."""
-    reads, folders = files_read(graph, registry)
-    writes = [resolved for _, _, param, resolved in path_params(graph, registry)
-              if param.role == "output" and not param.folder]
-    check_side_output(what, path, [preset, *reads], writes, folders)
 
 # -- after the run ------------------------------------------------------------------------------------------
 

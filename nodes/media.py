@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from nodegraph.errors import InvalidInput
-from nodegraph.output_files import NOT_UTF8, not_utf8
+from nodegraph.output_checks import NOT_UTF8, not_utf8
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")

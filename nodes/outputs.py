@@ -12,7 +12,8 @@ import cv2
 
 from nodegraph.errors import InvalidInput, RunFailed
 from nodegraph.node import Node
-from nodegraph.output_files import OutputFile, check_not_an_input, write_atomically
+from nodegraph.output_checks import check_not_an_input
+from nodegraph.output_files import OutputFile, write_atomically
 from nodegraph.params import Bool, Choice, Float, Int, Path
 from nodegraph.types import Frame
 

@@ -13,7 +13,8 @@ from types import ModuleType
 
 from ..errors import InvalidInput
 from ..graph import Graph
-from ..output_files import OutputFile, check_not_an_input, not_utf8
+from ..output_checks import check_not_an_input, not_utf8
+from ..output_files import OutputFile
 from .plugins import FarmMedia
 
 

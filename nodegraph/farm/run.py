@@ -14,7 +14,7 @@ from collections.abc import Callable
 from .. import preset as presets
 from ..errors import InvalidInput, RunFailed
 from ..graph import Graph
-from ..output_files import check_side_output, files_read
+from ..output_checks import check_side_output, files_read
 from ..registry import default_registry
 from . import plugins
 from .cutting import Chunk, plan_chunks
