@@ -21,6 +21,7 @@ class StreamInfo:
     fps: float | None = None  # frames per second of the first source that knows it
     frames: int | None = None  # expected frame count (None: endless or unknown)
     media: str | None = None  # the source file, when there is one (for audio and metadata)
+    run: str = ""  # a token of the run, the same in a restarted stage (what a writer left it may take up)
 
 
 class Node:

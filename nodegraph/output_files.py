@@ -1,12 +1,13 @@
-"""Output files that never destroy a user's file (the checks before the first frame are `output_checks`).
+"""Output files and folders that never destroy a user's file (the checks before the first frame are
+`output_checks`).
 
-While running: each output is held under an exclusive
-lock (a second run to it is refused, naming the pid that holds it) and written to a unique temporary file in
-its own folder, which is fsynced and renamed into place when done, so a reader never sees half a file and a
-symlink at the output path is replaced, never written through. The lock file names the temporary file, so
-when a writer is killed the run can still put what it wrote in place (`rescue_partials`). What a run that did
-not complete (it failed, was stopped or killed) wrote never replaces a file already there: it is kept beside
-it, as `NAME.partial.EXT` (or `NAME.partial-1.EXT`, ... the first free name).
+While running, each output is held under an exclusive lock (a second run to it is refused, naming the pid
+that holds it) and written to a unique temporary file in its own folder, which is fsynced and renamed into
+place when done, so a reader never sees half a file and a symlink at the output path is replaced, never
+written through. The lock file names the temporary file, so when a writer is killed the run can still put
+what it wrote in place (`rescue_partials`). What a run that did not complete (it failed, was stopped or
+killed) wrote never replaces a file already there: it is kept beside it, as `NAME.partial.EXT` (or
+`NAME.partial-1.EXT`, ... the first free name). Picture folders follow the same rule (`OutputFolder`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import contextlib
 import errno
 import logging
 import os
+import shutil
 import stat
 import tempfile
+import uuid
 from itertools import chain, count
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -76,27 +79,31 @@ def _try_lock(fd: int) -> bool:
     return True
 
 
-def _read_lock(path: Path) -> tuple[str, str]:
-    """(pid, temporary file) as the holder wrote them; empty strings when unreadable."""
+def _read_lock(path: Path) -> tuple[str, str, str]:
+    """(pid, temporary file or folder, run token) as the holder wrote them; empty strings when unreadable."""
     try:
         lines = path.read_text(encoding="utf-8", errors="surrogateescape").splitlines()
     except OSError:
-        return "", ""
-    return (lines + ["", ""])[0], (lines + ["", ""])[1]
+        lines = []
+    pid, temporary, run = (lines + ["", "", ""])[:3]
+    return pid, temporary, run
 
 
 class OutputFile:
     """An output path held under an exclusive lock for as long as it is written.
 
-    `temporary` is where to write (a unique name in the destination folder; None for a folder, whose
-    entries the caller writes with `write_atomically`); `commit()` puts it in place, `release()` gives the
-    lock back. A writer killed before either leaves the lock file naming its temporary file."""
+    `temporary` is where to write (a unique name in the destination folder; for a folder, None or what
+    `OutputFolder` records); `commit()` puts it in place, `release()` gives the lock back. A writer killed
+    before either leaves the lock file naming its temporary file (and the `run` token, when given), which
+    the next holder finds in `left` as (pid, temporary, run)."""
 
-    def __init__(self, target: str | os.PathLike, what: str, folder: bool = False):
+    def __init__(self, target: str | os.PathLike, what: str, folder: bool = False, run: str = ""):
         self.target = Path(target)
         self.what = what
+        self.run = run
         self._lock = lock_path(self.target)
         self._fd = self._acquire()
+        self.left = _read_lock(self._lock)
         self.temporary: Path | None = None
         if not folder:
             fd, name = tempfile.mkstemp(prefix=f".{self.target.stem}.", suffix=f".partial{self.target.suffix}",
@@ -104,14 +111,14 @@ class OutputFile:
             os.close(fd)
             os.chmod(name, 0o666 & ~current_umask())  # as open() would make it, not mkstemp's 0600
             self.temporary = Path(name)
-        self._record()
+        self.record()
 
     def _acquire(self) -> int:
         while True:
             fd = self._open_lock()
             if not _try_lock(fd):
                 os.close(fd)
-                pid, _ = _read_lock(self._lock)
+                pid = _read_lock(self._lock)[0]
                 holder = f"pid {pid}" if pid else "another process"
                 raise InvalidInput(f"{self.what}: another run ({holder}) is writing this file now; wait for it "
                                    f"to finish or choose another output (the lock is {self._lock})")
@@ -139,10 +146,12 @@ class OutputFile:
             raise not_ours
         return fd
 
-    def _record(self) -> None:
+    def record(self) -> None:
+        """Write who holds the lock and where it writes into the lock file."""
+        run = f"{self.run}\n" if self.run else ""
         os.ftruncate(self._fd, 0)
         os.lseek(self._fd, 0, os.SEEK_SET)
-        os.write(self._fd, f"{os.getpid()}\n{self.temporary or ''}\n".encode("utf-8", "surrogateescape"))
+        os.write(self._fd, f"{os.getpid()}\n{self.temporary or ''}\n{run}".encode("utf-8", "surrogateescape"))
 
     def commit(self, complete: bool = True) -> Path:
         """fsync the temporary file and rename it into place (replacing a symlink there, not its target);
@@ -166,6 +175,96 @@ class OutputFile:
                 self._lock.unlink(missing_ok=True)
             os.close(self._fd)
             self._fd = None
+
+
+def staging_folder(folder: Path, run: str) -> Path:
+    """The hidden folder beside `folder` where run `run` writes while `folder` holds an earlier run's files."""
+    return folder.with_name(f".{folder.name}.{run}.partial")
+
+
+def keep_staged_beside(folder: Path, staging: Path) -> tuple[Path, int] | None:
+    """Make a staging folder visible beside `folder` as `NAME.partial` (then `NAME.partial-1`, ...); returns
+    (where, how many files) or None when it held none (it is removed). A file a killed writer was still
+    writing (a hidden temporary) is dropped: the others are whole."""
+    for entry in staging.iterdir():
+        if entry.name.startswith("."):
+            entry.unlink()
+    files = len(os.listdir(staging))
+    if not files:
+        staging.rmdir()
+        return None
+    names = chain([f"{folder.name}.partial"], (f"{folder.name}.partial-{n}" for n in count(1)))
+    kept = next(path for name in names if not taken(path := folder.with_name(name)))
+    os.rename(staging, kept)
+    sync_folder(folder.parent)
+    return kept, files
+
+
+class OutputFolder:
+    """A folder output (numbered pictures, written with `write_atomically` into `where`) under its lock.
+
+    A run into a folder that holds no files of the node's `pattern` writes there directly. Into one that
+    holds some (an earlier run's), it writes into a hidden folder beside it (`staging_folder`): when the run
+    completes, its files are moved in over those of the same names; when it does not, the folder is left as
+    it was and what the run wrote is kept beside it as `NAME.partial` (`keep_staged_beside`). The lock
+    records the run token (`StreamInfo.run`) and the staging folder, so a stage restarted within the run
+    carries on where its killed writer was, and what a writer of an earlier run left is made visible."""
+
+    def __init__(self, folder: Path, pattern: str, run: str, what: str):
+        self.folder, self.what = folder, what
+        run = run or uuid.uuid4().hex[:12]  # a node set up outside a runner
+        self._lock = OutputFile(folder, what, folder=True, run=run)
+        try:
+            self.staging = self._staging(pattern, run)
+        except BaseException:
+            self._lock.release()
+            raise
+        self._lock.temporary = self.staging
+        self._lock.record()
+        self.where = self.staging or folder
+
+    def _staging(self, pattern: str, run: str) -> Path | None:
+        _, left, left_run = self._lock.left
+        own = staging_folder(self.folder, run)
+        if left_run == run:  # this stage was restarted: carry on as its killed writer did
+            staging = own if left else None
+        else:
+            if left_run and Path(left) == staging_folder(self.folder, left_run) and os.path.isdir(left):
+                kept = keep_staged_beside(self.folder, Path(left))
+                if kept:
+                    log.warning("%s: a run that was killed left %d files; they are kept beside it as %s",
+                                self.what, kept[1], kept[0])
+            staging = own if any(self.folder.glob(pattern)) else None
+        if staging is not None and not (staging.is_dir() and not staging.is_symlink()):
+            try:
+                staging.mkdir()
+            except FileExistsError:
+                raise InvalidInput(f"{self.what}: {staging} is in the way of this run's pictures (it is not a "
+                                   "folder nodegraph made): remove it and run again") from None
+        return staging
+
+    def close(self, complete: bool) -> None:
+        """Put what a staged run wrote in place (`complete`) or beside the folder, and give the lock back."""
+        try:
+            if self.staging is not None:
+                self._put_staged(complete)
+        finally:
+            self._lock.release()
+
+    def _put_staged(self, complete: bool) -> None:
+        if not complete:
+            kept = keep_staged_beside(self.folder, self.staging)
+            if kept:
+                log.warning("%s: this run did not complete, so the %d files it wrote are kept beside it in %s; "
+                            "the files already in %s are left as they were", self.what, kept[1], kept[0],
+                            self.folder)
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for entry in self.staging.iterdir():
+            if not entry.name.startswith("."):
+                os.replace(entry, self.folder / entry.name)
+        sync_folder(self.folder)
+        shutil.rmtree(self.staging)
 
 
 def put_in_place(temporary: Path, target: Path) -> None:
@@ -225,11 +324,12 @@ def move_aside(final: Path) -> Path:
 
 def rescue_partials(graph: Graph, registry: Registry) -> list[str]:
     """Put in place what a killed writer of this graph's outputs left in its temporary file (beside a file
-    already there: `place_for_partial`); returns one message per output rescued. A node class may define
-    `describe_partial(path) -> str` (what the file holds, e.g. its frame count) to say more."""
+    already there: `place_for_partial`) or staging folder (`keep_staged_beside`); returns one message per
+    output rescued. A node class may define `describe_partial(path) -> str` (what the file holds, e.g. its
+    frame count) to say more."""
     messages = []
     for node_id, _, param, path in path_params(graph, registry):
-        if param.role != "output" or param.folder:
+        if param.role != "output":
             continue
         lock = lock_path(Path(path))
         try:
@@ -239,10 +339,17 @@ def rescue_partials(graph: Graph, registry: Registry) -> list[str]:
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode) or not _try_lock(fd):
                 continue  # not a lock of ours, or still held: its writer lives
-            pid, temporary = _read_lock(lock)
+            pid, temporary, run = _read_lock(lock)
             lock.unlink(missing_ok=True)
         finally:
             os.close(fd)
+        if param.folder:
+            staged = run and Path(temporary) == staging_folder(Path(path), run) and os.path.isdir(temporary)
+            if staged and (kept := keep_staged_beside(Path(path), Path(temporary))):
+                messages.append(f"node '{node_id}': its writer (pid {pid}) was stopped before it finished; the "
+                                f"{kept[1]} files it wrote are kept beside {path} in {kept[0]}, and the files "
+                                f"already in {path} are left as they were")
+            continue
         ours = Path(temporary).parent == Path(path).parent and Path(temporary).name.startswith(f".{Path(path).stem}.")
         if not temporary or not ours or not os.path.exists(temporary):
             continue

@@ -13,7 +13,7 @@ import cv2
 from nodegraph.errors import InvalidInput, RunFailed
 from nodegraph.node import Node
 from nodegraph.output_checks import check_not_an_input
-from nodegraph.output_files import OutputFile, write_atomically
+from nodegraph.output_files import OutputFile, OutputFolder, write_atomically
 from nodegraph.params import Bool, Choice, Float, Int, Path
 from nodegraph.types import Frame
 
@@ -157,7 +157,8 @@ class VideoFileOutput(Node):
 
 class ImageSequenceOutput(Node):
     """Writes every frame as a numbered picture (frame id in the name) into a folder; each picture appears
-    whole or not at all."""
+    whole or not at all. Into a folder that holds pictures already, a run that does not complete replaces
+    none: its pictures are kept beside it (`NAME.partial`; see `OutputFolder`)."""
 
     category = "Output"
     inputs = {"frame": Frame}
@@ -180,13 +181,13 @@ class ImageSequenceOutput(Node):
             raise InvalidInput(f"{self.path}: is a file; give a folder to write the pictures into")
         check_writable_folder(self.folder, self.path)
         self._guard = DiskGuard(self.folder, self.path)
-        flags = [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality] if self.format == "jpg" else []
-        self._flags = flags
-        self._lock = OutputFile(self.folder, self.path, folder=True)
+        self._flags = [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality] if self.format == "jpg" else []
+        self._output = OutputFolder(self.folder, self.files_in_folder({"format": self.format}), self.stream.run,
+                                    self.path)
 
     def process(self, frame):
         self._guard.check()
-        name = self.folder / f"frame_{self.frame_id:06d}.{self.format}"
+        name = self._output.where / f"frame_{self.frame_id:06d}.{self.format}"
         ok, data = cv2.imencode(f".{self.format}", frame, self._flags)
         if not ok:
             raise RunFailed(f"{name}: could not encode the frame as {self.format}")
@@ -197,9 +198,9 @@ class ImageSequenceOutput(Node):
         return {}
 
     def close(self):
-        lock = getattr(self, "_lock", None)
-        if lock is not None:
-            lock.release()
+        output = getattr(self, "_output", None)
+        if output is not None:
+            output.close(self.stream_complete)
 
 
 class NullOutput(Node):

@@ -1,0 +1,174 @@
+"""Picture folders get the rule files have: a run into a folder that holds pictures already and does not
+complete (a source fails, Ctrl-C, a killed writer, a killed run) replaces none of them; what it wrote is
+kept beside the folder as NAME.partial (then NAME.partial-1, ...). A run that completes replaces the
+pictures of the same names, and a stage restarted within the run carries on in the same place."""
+
+import os
+import signal
+import time
+
+import pytest
+from conftest import run_cli
+from test_cli import node, write_preset
+from test_output_safety import finish, spawn
+from test_partial_outputs import MODES, digest, names, pictures
+
+
+def folder_to_pictures(tmp_path, seq):
+    return write_preset(tmp_path / "p.json", [node("src", "FolderSource", path=str(tmp_path / "imgs")),
+                                              node("out", "ImageSequenceOutput", path=str(seq))],
+                        [("src.frame", "out.frame")])
+
+
+def digests(folder):
+    return {p.name: digest(p) for p in sorted(folder.iterdir())}
+
+
+def earlier_pictures(tmp_path, count=4):
+    """`tmp_path/seq` holding `count` pictures from a run that completed; returns (seq, their digests)."""
+    seq = tmp_path / "seq"
+    pictures(tmp_path / "imgs", count)
+    assert run_cli("run", folder_to_pictures(tmp_path, seq)).returncode == 0
+    assert len(names(seq)) == count
+    return seq, digests(seq)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_failed_run_into_a_folder_of_pictures_replaces_none_and_keeps_its_own_beside(tmp_path, mode):
+    seq, earlier = earlier_pictures(tmp_path)
+    preset = tmp_path / "p.json"
+
+    pictures(tmp_path / "imgs", 4, bad=2, shade=7)
+    failed = run_cli("run", preset, *mode)
+    assert failed.returncode == 3, failed.stderr
+    partial = tmp_path / "seq.partial"
+    assert digests(seq) == earlier
+    assert names(partial) == ["frame_000000.png", "frame_000001.png"]
+    assert digest(partial / "frame_000000.png") != earlier["frame_000000.png"]  # the new run's pictures
+    assert (f"{seq}: this run did not complete, so the 2 files it wrote are kept beside it in {partial}; "
+            f"the files already in {seq} are left as they were") in failed.stderr
+
+    again = run_cli("run", preset, *mode)  # the next failure takes the next free name
+    assert again.returncode == 3, again.stderr
+    assert digests(seq) == earlier and len(names(tmp_path / "seq.partial-1")) == 2
+
+    pictures(tmp_path / "imgs", 3, shade=9)  # a run that completes replaces the pictures it writes
+    (tmp_path / "imgs" / "p3.jpg").unlink()
+    done = run_cli("run", preset, *mode)
+    assert done.returncode == 0, done.stderr
+    replaced = digests(seq)
+    assert sorted(replaced) == sorted(earlier)
+    assert all(replaced[n] != earlier[n] for n in ["frame_000000.png", "frame_000001.png", "frame_000002.png"])
+    assert replaced["frame_000003.png"] == earlier["frame_000003.png"]  # past this run's last: not touched
+    assert names(tmp_path) == ["imgs", "p.json", "seq", "seq.partial", "seq.partial-1"]  # nothing hidden left
+
+
+def test_a_failed_run_into_an_empty_folder_keeps_its_pictures_there(tmp_path):
+    seq = tmp_path / "seq"
+    pictures(tmp_path / "imgs", 3, bad=1)
+    failed = run_cli("run", folder_to_pictures(tmp_path, seq))
+    assert failed.returncode == 3, failed.stderr
+    assert names(seq) == ["frame_000000.png"]
+    assert names(tmp_path) == ["imgs", "p.json", "seq"]
+
+
+def endless_to_pictures(tmp_path, seq):
+    """A paced endless pattern into the picture folder `seq`, the writer in a process of its own (pinned)."""
+    source, writer = (node("src", "TestPattern", width=160, height=120, frames=0, realtime=True, fps=30.0),
+                      node("out", "ImageSequenceOutput", path=str(seq)))
+    source["process"], writer["process"] = "a", "b"
+    return write_preset(tmp_path / "p.json", [source, writer], [("src.frame", "out.frame")])
+
+
+def staging(seq, deadline, at_least=10):
+    """The writer's (pid, hidden folder) from its lock, once that folder holds `at_least` pictures."""
+    lock = seq.with_name(f".{seq.name}.lock")
+    while time.monotonic() < deadline:
+        held = lock.read_text().split() if lock.exists() else []
+        if len(held) == 3 and os.path.isdir(held[1]) and len(os.listdir(held[1])) >= at_least:
+            return int(held[0]), held[1]
+        time.sleep(0.05)
+    raise AssertionError(f"{seq} was not written within the time given")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_ctrl_c_leaves_the_folder_as_it_was_and_the_pictures_beside_it(tmp_path, mode):
+    seq, earlier = earlier_pictures(tmp_path)
+    process = spawn(endless_to_pictures(tmp_path, seq), *mode)
+    try:
+        _, hidden = staging(seq, time.monotonic() + 60)
+        assert os.path.dirname(hidden) == str(tmp_path) and os.path.basename(hidden).startswith(".seq.")
+        os.killpg(process.pid, signal.SIGINT)
+    finally:
+        stderr = finish(process, timeout=60)
+    assert process.returncode == 130, stderr
+    assert digests(seq) == earlier
+    kept = names(tmp_path / "seq.partial")
+    assert len(kept) >= 10 and all(name.startswith("frame_") and name.endswith(".png") for name in kept)
+    assert f"kept beside it in {tmp_path / 'seq.partial'}" in stderr
+    assert names(tmp_path) == ["imgs", "p.json", "seq", "seq.partial"]
+
+
+def test_a_restarted_writer_carries_on_in_the_same_place(tmp_path):
+    """Realtime: the killed writer's stage is restarted, and its pictures go on into the same hidden folder."""
+    seq, earlier = earlier_pictures(tmp_path)
+    process = spawn(endless_to_pictures(tmp_path, seq))
+    try:
+        pid, hidden = staging(seq, time.monotonic() + 60)
+        os.kill(pid, signal.SIGKILL)
+        restarted, again = staging(seq, time.monotonic() + 60, at_least=len(os.listdir(hidden)) + 10)
+        assert restarted != pid and again == hidden
+        os.killpg(process.pid, signal.SIGINT)
+    finally:
+        stderr = finish(process, timeout=60)
+    assert process.returncode == 130, stderr
+    assert "(nodes: out) died (killed by SIGKILL); restarting it" in stderr
+    assert digests(seq) == earlier
+    assert len(names(tmp_path / "seq.partial")) >= 20
+    assert names(tmp_path) == ["imgs", "p.json", "seq", "seq.partial"]
+
+
+def test_a_killed_writer_that_is_not_restarted_is_rescued_beside_the_folder(tmp_path):
+    """Lossless: the writer's stage cannot be restarted without losing frames, so the run stops and puts
+    what it wrote beside the folder."""
+    seq, earlier = earlier_pictures(tmp_path)
+    process = spawn(endless_to_pictures(tmp_path, seq), "--mode", "lossless")
+    try:
+        pid, _ = staging(seq, time.monotonic() + 60)
+        os.kill(pid, signal.SIGKILL)
+    finally:
+        stderr = finish(process, timeout=60)
+    assert process.returncode == 3, stderr
+    partial = tmp_path / "seq.partial"
+    assert digests(seq) == earlier
+    count = len(names(partial))
+    assert count >= 10
+    assert (f"its writer (pid {pid}) was stopped before it finished; the {count} files it wrote are kept "
+            f"beside {seq} in {partial}, and the files already in {seq} are left as they were") in stderr
+    assert names(tmp_path) == ["imgs", "p.json", "seq", "seq.partial"]
+
+
+def test_what_a_killed_run_left_hidden_is_made_visible_by_the_next_run(tmp_path):
+    seq, earlier = earlier_pictures(tmp_path)
+    process = spawn(endless_to_pictures(tmp_path, seq))
+    try:
+        staging(seq, time.monotonic() + 60)
+        os.killpg(process.pid, signal.SIGKILL)  # the whole run: nothing of it can clean up
+    finally:
+        finish(process, timeout=60)
+    left = [name for name in os.listdir(tmp_path) if name.startswith(".seq.") and name.endswith(".partial")]
+    assert len(left) == 1
+    count = len(os.listdir(tmp_path / left[0]))
+
+    pictures(tmp_path / "imgs", 2, shade=3)
+    for extra in ("p2.jpg", "p3.jpg"):
+        (tmp_path / "imgs" / extra).unlink()
+    done = run_cli("run", folder_to_pictures(tmp_path, seq))
+    assert done.returncode == 0, done.stderr
+    partial = tmp_path / "seq.partial"
+    assert f"a run that was killed left {count} files; they are kept beside it as {partial}" in done.stderr
+    assert len(names(partial)) == count
+    now = digests(seq)
+    assert now["frame_000000.png"] != earlier["frame_000000.png"]
+    assert now["frame_000003.png"] == earlier["frame_000003.png"]
+    assert names(tmp_path) == ["imgs", "p.json", "seq", "seq.partial"]
