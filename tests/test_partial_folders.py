@@ -80,12 +80,17 @@ def endless_to_pictures(tmp_path, seq):
     return write_preset(tmp_path / "p.json", [source, writer], [("src.frame", "out.frame")])
 
 
+def whole_pictures(folder):
+    """How many pictures `folder` holds, not counting one being written (a hidden temporary file)."""
+    return sum(not name.startswith(".") for name in os.listdir(folder))
+
+
 def staging(seq, deadline, at_least=10):
     """The writer's (pid, hidden folder) from its lock, once that folder holds `at_least` pictures."""
     lock = seq.with_name(f".{seq.name}.lock")
     while time.monotonic() < deadline:
         held = lock.read_text().split() if lock.exists() else []
-        if len(held) == 3 and os.path.isdir(held[1]) and len(os.listdir(held[1])) >= at_least:
+        if len(held) == 3 and os.path.isdir(held[1]) and whole_pictures(held[1]) >= at_least:
             return int(held[0]), held[1]
         time.sleep(0.05)
     raise AssertionError(f"{seq} was not written within the time given")
@@ -116,7 +121,7 @@ def test_a_restarted_writer_carries_on_in_the_same_place(tmp_path):
     try:
         pid, hidden = staging(seq, time.monotonic() + 60)
         os.kill(pid, signal.SIGKILL)
-        restarted, again = staging(seq, time.monotonic() + 60, at_least=len(os.listdir(hidden)) + 10)
+        restarted, again = staging(seq, time.monotonic() + 60, at_least=whole_pictures(hidden) + 10)
         assert restarted != pid and again == hidden
         os.killpg(process.pid, signal.SIGINT)
     finally:
@@ -158,7 +163,7 @@ def test_what_a_killed_run_left_hidden_is_made_visible_by_the_next_run(tmp_path)
         finish(process, timeout=60)
     left = [name for name in os.listdir(tmp_path) if name.startswith(".seq.") and name.endswith(".partial")]
     assert len(left) == 1
-    count = len(os.listdir(tmp_path / left[0]))
+    count = whole_pictures(tmp_path / left[0])
 
     pictures(tmp_path / "imgs", 2, shade=3)
     for extra in ("p2.jpg", "p3.jpg"):

@@ -114,8 +114,10 @@ def test_the_in_process_runner_refuses_realtime_mode():
 
 def test_the_stream_and_the_frame_total_of_a_run():
     infos = [StreamInfo(None, 50, None), StreamInfo(25.0, None, "a.mp4"), StreamInfo(30.0, 40, "b.mp4")]
-    assert stream_of(infos) == StreamInfo(25.0, 40, "a.mp4")
-    assert stream_of([]) == StreamInfo()
+    stream, again = stream_of(infos), stream_of(infos)
+    assert (stream.fps, stream.frames, stream.media) == (25.0, 40, "a.mp4")
+    assert len(stream.run) == 12 and stream.run != again.run  # each run its own token
+    assert (stream_of([]).fps, stream_of([]).frames, stream_of([]).media) == (None, None, None)
     assert [frame_total(StreamInfo(frames=f), m) for f, m in ((40, None), (40, 10), (None, 10), (None, None))] \
         == [40, 10, 10, None]
 
