@@ -1,6 +1,6 @@
-"""The supervisor: starts one spawn-started process per stage of the plan, hands them the stream's
-info and the mode, relays live param edits, gathers stats, restarts a stage that died, serves
-preview taps, and stops the run cleanly (Ctrl-C included), leaving no shared memory behind."""
+"""The supervisor: runs the plan's stage processes (started by `run_startup`), relays live param
+edits, gathers stats, restarts a stage that died, serves preview taps, and stops the run cleanly
+(Ctrl-C included), leaving no shared memory behind."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from multiprocessing.connection import wait
 
 from .. import shm
 from ..errors import InvalidInput, RunFailed
-from ..execution import RecentRate, frame_total, stop_signals, stream_of
+from ..execution import RecentRate, frame_total, stop_signals
 from ..graph import Graph
 from ..node import StreamInfo
 from ..output_files import rescue_partials
@@ -20,7 +20,6 @@ from ..plan import make_plan
 from ..registry import Registry, default_registry
 from ..runner import NodeSnapshot, RunSnapshot, StageSnapshot, run_snapshot
 from ..stats import RunReport
-from .config import InletConfig, NodeConfig, OutletConfig, StageConfig
 from .protocol import (
     Created,
     Done,
@@ -37,7 +36,8 @@ from .protocol import (
     Stop,
     ToSupervisor,
 )
-from .stages import StageRun, abort_rings, exit_text, forget_segments, spawn
+from .run_startup import RunStartup
+from .stages import StageRun, abort_rings, forget_segments
 from .taps import PreviewTaps
 
 log = logging.getLogger("nodegraph")
@@ -48,7 +48,7 @@ MAX_RESTARTS = 3  # per stage; one more death stops the run
 MODES = ("lossless", "realtime")
 
 
-class Runtime:
+class Runtime(RunStartup):
     """Runs a graph as a pipeline of processes. `run()` blocks in the caller's thread (the main
     thread gets Ctrl-C handling); `stop()`, `set_param()`, `preview()`, `snapshot()` and `pids()`
     may be called from other threads (the editor does).
@@ -171,73 +171,6 @@ class Runtime:
             self._stop_now = True  # a second Ctrl-C: stop without flushing
         self.report.interrupted = True
         self._stop.set()
-
-    def _config(self, name: str, resume: bool) -> StageConfig:
-        stage = self.plan.stages[[s.name for s in self.plan.stages].index(name)]
-        nodes = []
-        for node_id in stage.nodes:
-            cls = self.classes[node_id]
-            params = {**self.graph.resolved_params(node_id, self.registry), **self._overrides.get(node_id, {})}
-            inputs = tuple((link.dst_port, link.src, link.src_port) for link in self.graph.links_into(node_id))
-            nodes.append(NodeConfig(node_id, cls.__module__, cls.__qualname__, params, str(self.graph.base_dir),
-                                    inputs, not cls.inputs))
-        inlets = tuple(InletConfig(i, b.readers.index(name), b.node, b.port)
-                       for i, b in enumerate(self.plan.buffers) if name in b.readers)
-        outlets = tuple(OutletConfig(i, b.node, b.port, len(b.readers))
-                        for i, b in enumerate(self.plan.buffers) if b.stage == name)
-        taps = {n: self.tap_index[n] for n in stage.nodes if n in self.tap_index}
-        return StageConfig(self.run_id, name, stage.threads, tuple(nodes), inlets, outlets, taps, self.max_frames,
-                           log.getEffectiveLevel(), resume, self.niceness, self.spin)
-
-    def _spawn(self, run: StageRun, resume: bool) -> None:
-        needs_main = any(cls.__module__ == "__main__" for cls in self.classes.values())
-        with self._lock:  # with set_param's lock: an edit is in the new process's config or sent to it
-            run.reset(*spawn(self._config(run.name, resume), needs_main))
-
-    def _start(self) -> bool:
-        """Start every stage and take them through the handshake; False when stopped meanwhile.
-        A stage's setup error is raised here (InvalidInput keeps its message: exit code 2)."""
-        for run in self._stages.values():
-            self._spawn(run, resume=False)
-        self._wait_all("loaded")
-        if self._stop.is_set():
-            return False
-        self._stream, mode = self._stream_and_mode()
-        self.mode = mode
-        self.report.mode = mode
-        for run in self._stages.values():
-            run.send(Start(self._stream, mode))
-        self._wait_all("ready")
-        if self._stop.is_set():
-            return False
-        self._started = time.monotonic()
-        for run in self._stages.values():
-            run.state = "running"
-            run.send(Go())
-        log.info("started: %d processes set up in %.1f s", len(self._stages), self._started - self._begun)
-        return True
-
-    def _wait_all(self, state: str) -> None:
-        while not self._stop.is_set() and any(run.state != state for run in self._stages.values()):
-            self._pump(0.1)
-            if self._start_error is not None:
-                raise self._start_error
-            if self._stop.is_set():
-                return  # stopping anyway: a stage that died meanwhile is no start-up failure
-            for run in self._stages.values():
-                if run.state == "dead":
-                    raise RunFailed(f"stage {run.name} (nodes: {', '.join(run.nodes)}) died while starting "
-                                    f"({exit_text(run.process.exitcode)})")
-
-    def _stream_and_mode(self) -> tuple[StreamInfo, str]:
-        """The stream's info as the sequential executor derives it, and the run's mode."""
-        sources = {s.node_id: (s.stream, s.live) for run in self._stages.values() for s in run.stream or ()}
-        ordered = [sources[n] for n in self.graph.topological_order() if n in sources]
-        stream = stream_of(info for info, _ in ordered)
-        mode = self.requested_mode or ("realtime" if any(live for _, live in ordered) else "lossless")
-        if mode == "realtime":
-            self._check_realtime()
-        return stream, mode
 
     def _pump(self, timeout: float) -> None:
         """Handle what the stages sent and notice the ones that died."""

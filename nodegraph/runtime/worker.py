@@ -1,71 +1,40 @@
-"""The loop a stage process runs: build its nodes once, then per frame wait for the inputs of one
-frame id (`joins`), run the step (`step.run_step`: the nodes in order, outputs to the rings,
-pictures to the preview taps), record timings; between frames, apply control messages (param
-edits, stop). While it waits for a frame, a param edit is applied at once and the last frame is
-replayed through the edited nodes for the previews (never to the rings). A stage whose supervisor
-dies aborts the run's rings, closes its nodes (outputs stay playable) and unlinks what it can.
+"""The loop a stage process runs once started (`stage_startup`: its nodes built once, the
+handshake): per frame wait for the inputs of one frame id (`joins`), run the step (`step.run_step`:
+the nodes in order, outputs to the rings, pictures to the preview taps), record timings; between
+frames, apply control messages (param edits, stop). While it waits for a frame, a param edit is
+applied at once and the last frame is replayed through the edited nodes for the previews (never to
+the rings). A stage whose supervisor dies aborts the run's rings, closes its nodes (outputs stay
+playable) and unlinks what it can.
 
-The handshake with the supervisor is in `protocol`. At the end a stage reads its inputs to their
-end and waits until its readers have read its outputs to theirs before it removes its rings: a
-reader may open a ring only after its writer has written everything.
+At the end a stage reads its inputs to their end and waits until its readers have read its outputs
+to theirs before it removes its rings: a reader may open a ring only after its writer has written
+everything.
 """
 
 from __future__ import annotations
 
 import gc
-import importlib
 import logging
 import time
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 
-import cv2
 import numpy as np
 
 from .. import shm
 from ..errors import InvalidInput, RunFailed
-from ..execution import STATS_EVERY_S, Previews, close_nodes, timed_setup
+from ..execution import STATS_EVERY_S, Previews, close_nodes
 from ..node import Node
 from ..stats import NodeStats
 from ..step import Step, Values, apply_edit, read_sources, replay, run_step
-from ..threads import set_budget
 from .channels import Inlet, Outlet
-from .config import POLL_S, SLOTS, TAP_SLOTS, StageConfig, buffer_suffix, tap_suffix
+from .config import POLL_S, StageConfig
 from .control import Control, ParentGone, StopNow
 from .joins import RealtimeJoin, join_lossless
-from .protocol import (
-    Created,
-    Done,
-    Error,
-    Failed,
-    Go,
-    Loaded,
-    Ready,
-    SourceInfo,
-    StageStats,
-    Start,
-    Stats,
-)
+from .protocol import Done, Error, Failed, StageStats, Stats
+from .stage_startup import StageStartup
 
 log = logging.getLogger("nodegraph")
-
-
-def import_class(module: str, qualname: str, node_id: str) -> type[Node]:
-    try:
-        obj = importlib.import_module(module)
-        for part in qualname.split("."):
-            obj = getattr(obj, part)
-    except Exception as e:
-        raise InvalidInput(f"node '{node_id}': its class {module}.{qualname} cannot be imported in a stage "
-                           f"process: {type(e).__name__}: {e}") from None
-    return obj
-
-
-def set_thread_budget(threads: int) -> None:
-    """OpenCV's threads now; onnxruntime's for the sessions this process makes later."""
-    cv2.setNumThreads(threads)
-    set_budget(threads)
 
 
 def detached(value):
@@ -83,7 +52,7 @@ def detached(value):
     return value
 
 
-class StageWorker:
+class StageWorker(StageStartup):
     def __init__(self, config: StageConfig, conn):
         self.cfg = config
         self.control = Control(conn)
@@ -170,56 +139,6 @@ class StageWorker:
         finally:
             self.drop_nodes()
             self.close_channels()
-
-    def load(self) -> None:
-        set_thread_budget(self.cfg.threads)
-        for nc in self.cfg.nodes:
-            cls = import_class(nc.module, nc.qualname, nc.id)
-            node = cls(nc.id, nc.params)
-            node.base_dir = Path(nc.base_dir)
-            self.steps.append(Step(nc.id, node, self.stats[nc.id], nc.inputs))
-        self.sources = [step for step in self.steps if step.is_source]
-
-    def handshake(self) -> None:
-        for step in self.sources:
-            self.setup(step.node)
-        self.control.send(Loaded(tuple(SourceInfo(s.id, s.node.stream_info(), s.node.is_live()) for s in self.sources)))
-        start = self.control.wait_for(Start)
-        self.lossless = start.mode == "lossless"
-        for step in self.steps:
-            step.node.stream = start.stream
-            if not step.is_source:
-                self.setup(step.node)
-        self.open_channels()
-        self.control.send(Ready())
-        self.control.wait_for(Go)
-
-    def setup(self, node: Node) -> None:
-        try:
-            timed_setup(node, self.stats[node.id])
-        except (InvalidInput, RunFailed):
-            raise
-        except Exception as e:
-            raise RunFailed(f"node '{node.id}' ({node.type_name()}) failed to start: {type(e).__name__}: {e}") from None
-        self.opened.append(node)
-
-    def open_channels(self) -> None:
-        cfg, resume = self.cfg, self.cfg.resume
-
-        def created(name: str) -> None:
-            self.control.send(Created(name))
-
-        for oc in cfg.outlets:
-            self.outlets[(oc.node, oc.port)] = Outlet(
-                cfg.run_id, lambda g, b=oc.buffer: buffer_suffix(b, g), oc.readers, SLOTS, self.lossless,
-                resume, created)
-        for ic in cfg.inlets:
-            self.inlets.append(((ic.node, ic.port), Inlet(
-                cfg.run_id, lambda g, b=ic.buffer: buffer_suffix(b, g), ic.reader, self.lossless, resume)))
-        self.join = RealtimeJoin(self.inlets, self.read_one, self.idle)
-        for node_id, index in cfg.taps.items():
-            self.taps[node_id] = Outlet(cfg.run_id, lambda g, i=index: tap_suffix(i, g), 1, TAP_SLOTS, False,
-                                        resume, created)
 
     # -- frames ---------------------------------------------------------------------
 
