@@ -200,6 +200,16 @@ def keep_staged_beside(folder: Path, staging: Path) -> tuple[Path, int] | None:
     return kept, files
 
 
+def keep_left_staging(folder: Path, temporary: str, run: str) -> tuple[Path, int] | None:
+    """What a killed writer of `folder` left in the staging folder its lock names (`temporary`, of run `run`),
+    kept beside the folder (`keep_staged_beside`); None when it left none. Anything else there, a link
+    included, is not ours and stays."""
+    ours = bool(run) and Path(temporary) == staging_folder(folder, run)
+    if not ours or not os.path.isdir(temporary) or os.path.islink(temporary):
+        return None
+    return keep_staged_beside(folder, Path(temporary))
+
+
 class OutputFolder:
     """A folder output (numbered pictures, written with `write_atomically` into `where`) under its lock.
 
@@ -229,11 +239,9 @@ class OutputFolder:
         if left_run == run:  # this stage was restarted: carry on as its killed writer did
             staging = own if left else None
         else:
-            if left_run and Path(left) == staging_folder(self.folder, left_run) and os.path.isdir(left):
-                kept = keep_staged_beside(self.folder, Path(left))
-                if kept:
-                    log.warning("%s: a run that was killed left %d files; they are kept beside it as %s",
-                                self.what, kept[1], kept[0])
+            if kept := keep_left_staging(self.folder, left, left_run):
+                log.warning("%s: a run that was killed left %d files; they are kept beside it as %s",
+                            self.what, kept[1], kept[0])
             staging = own if any(self.folder.glob(pattern)) else None
         if staging is not None and not (staging.is_dir() and not staging.is_symlink()):
             try:
@@ -344,8 +352,7 @@ def rescue_partials(graph: Graph, registry: Registry) -> list[str]:
         finally:
             os.close(fd)
         if param.folder:
-            staged = run and Path(temporary) == staging_folder(Path(path), run) and os.path.isdir(temporary)
-            if staged and (kept := keep_staged_beside(Path(path), Path(temporary))):
+            if kept := keep_left_staging(Path(path), temporary, run):
                 messages.append(f"node '{node_id}': its writer (pid {pid}) was stopped before it finished; the "
                                 f"{kept[1]} files it wrote are kept beside {path} in {kept[0]}, and the files "
                                 f"already in {path} are left as they were")

@@ -11,7 +11,7 @@ import pytest
 from conftest import run_cli
 from test_cli import node, write_preset
 from test_output_safety import finish, spawn
-from test_partial_outputs import MODES, digest, names, pictures
+from test_partial_outputs import MODES, digest, lock_holder, names, pictures
 
 
 def folder_to_pictures(tmp_path, seq):
@@ -87,13 +87,8 @@ def whole_pictures(folder):
 
 def staging(seq, deadline, at_least=10):
     """The writer's (pid, hidden folder) from its lock, once that folder holds `at_least` pictures."""
-    lock = seq.with_name(f".{seq.name}.lock")
-    while time.monotonic() < deadline:
-        held = lock.read_text().split() if lock.exists() else []
-        if len(held) == 3 and os.path.isdir(held[1]) and whole_pictures(held[1]) >= at_least:
-            return int(held[0]), held[1]
-        time.sleep(0.05)
-    raise AssertionError(f"{seq} was not written within the time given")
+    return lock_holder(seq, deadline, lambda held: len(held) == 3 and os.path.isdir(held[1])
+                       and whole_pictures(held[1]) >= at_least)
 
 
 @pytest.mark.parametrize("mode", MODES)

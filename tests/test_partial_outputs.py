@@ -93,15 +93,20 @@ def endless_to(tmp_path, out):
     return write_preset(tmp_path / "p.json", [source, writer], [("src.frame", "out.frame")])
 
 
-def writing(out, deadline):
-    """The writer's (pid, temporary file) from its lock, once the temporary file holds a fragment."""
-    lock = out.with_name(f".{out.name}.lock")
+def lock_holder(target, deadline, ready):
+    """The writer's (pid, where it writes) from `target`'s lock, once `ready(lines of the lock)` holds."""
+    lock = target.with_name(f".{target.name}.lock")
     while time.monotonic() < deadline:
         held = lock.read_text().split() if lock.exists() else []
-        if len(held) == 2 and os.path.getsize(held[1]) > 20_000:
+        if ready(held):
             return int(held[0]), held[1]
         time.sleep(0.05)
-    raise AssertionError(f"{out} was not written within the time given")
+    raise AssertionError(f"{target} was not written within the time given")
+
+
+def writing(out, deadline):
+    """The writer's (pid, temporary file) from its lock, once the temporary file holds a fragment."""
+    return lock_holder(out, deadline, lambda held: len(held) == 2 and os.path.getsize(held[1]) > 20_000)
 
 
 def earlier_video(tmp_path):
