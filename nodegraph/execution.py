@@ -107,12 +107,13 @@ def close_nodes(nodes, complete: bool = False) -> list[str]:
 
 def stream_of(infos: Iterable[StreamInfo]) -> StreamInfo:
     """The run's stream from its sources' infos (in topological order): the fps and media file of
-    the first source that knows its fps, the shortest known length, and a new run token."""
+    the first source that knows its fps (and where its first frame is in that file), the shortest known
+    length, and a new run token."""
     infos = list(infos)
     first = next((info for info in infos if info.fps), None)
     lengths = [info.frames for info in infos if info.frames is not None]
     return StreamInfo(first.fps if first else None, min(lengths) if lengths else None,
-                      first.media if first else None, uuid.uuid4().hex[:12])
+                      first.media if first else None, uuid.uuid4().hex[:12], first.media_start if first else 0.0)
 
 
 def frame_total(stream: StreamInfo, max_frames: int | None) -> int | None:

@@ -22,6 +22,7 @@ class StreamInfo:
     frames: int | None = None  # expected frame count (None: endless or unknown)
     media: str | None = None  # the source file, when there is one (for audio and metadata)
     run: str = ""  # a token of the run, the same in a restarted stage (what a writer left it may take up)
+    media_start: float = 0.0  # the media file's time (s) of the first frame, where its kept audio begins
 
 
 class Node:

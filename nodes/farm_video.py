@@ -14,8 +14,9 @@ from nodegraph.graph import Graph
 from nodegraph.params import Path as PathParam
 from nodegraph.registry import Registry
 
+from .audio_copy import AudioCopy
 from .media import check_readable_file, check_utf8_path
-from .video_io import CONTAINERS, FLUSHED, FRAGMENTED, AudioCopy, VideoReader, frame_timestamps
+from .video_io import CONTAINERS, FLUSHED, FRAGMENTED, VideoReader, first_frame_time, frame_timestamps
 
 SOURCE, OUTPUT = "VideoSource", "VideoFileOutput"
 START_PTS_MAX = 2**31 - 1  # VideoSource.start_pts's range
@@ -103,7 +104,7 @@ def join(chunks: list[str], target: str, container_ext: str, graph: Graph, outpu
         template = first.streams.video[0]
         rate = template.average_rate or template.guessed_rate
         stream = out.add_stream_from_template(template)
-        audio = AudioCopy(input_path, out) if keep_audio else None
+        audio = AudioCopy(input_path, out, first_frame_time(input_path), target) if keep_audio else None
         offset = Fraction(0)  # seconds: where the next chunk begins
         for path in chunks:
             with av.open(path) as chunk:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -107,7 +108,7 @@ class VideoFileOutput(Node):
         try:
             self.writer = VideoWriter(str(self.file.temporary), target.suffix.lower(), self.codec, fps,
                                       self.quality, self.speed, self.hardware, audio_from,
-                                      SYNTHETIC_TAG if self.disclose else None, self.path)
+                                      SYNTHETIC_TAG if self.disclose else None, self.path, self.stream.media_start)
         except BaseException:
             self.file.release(discard=True)
             raise
@@ -128,6 +129,9 @@ class VideoFileOutput(Node):
             self.writer.write(frame)
         except OSError as e:  # the disk filled faster than the guard looks
             raise RunFailed(f"{self.path}: cannot write: {e.strerror or e}; {self._finish(complete=False)}") from None
+        except av.FFmpegError as e:  # the muxer refused the file: every later frame would fail the same way
+            raise RunFailed(f"{self.path}: FFmpeg cannot write this file ({e}); choose another codec or "
+                            f"container, or set keep_audio to false; {self._finish(complete=False)}") from None
         return {}
 
     def _finish(self, complete: bool) -> str:
@@ -139,16 +143,22 @@ class VideoFileOutput(Node):
         except (OSError, av.FFmpegError) as e:
             log.warning("node '%s' (VideoFileOutput): %s: closing it failed (%s); it keeps its whole fragments",
                         self.id, self.path, e)
+        held = count_frames(str(self.file.temporary))
+        if held == 0:  # nothing playable: a file already there must not be replaced by it, nor kept beside it
+            there = self.file.target.exists()
+            self.file.release(discard=True)
+            return f"no frame was written, so {self.path} " + ("is left as it was" if there else "was not made")
         kept = self.file.commit(complete)
         beside = "" if kept == self.file.target else f" (the file already at {self.path} is left as it was)"
-        return f"{kept} holds {count_frames(str(kept))} frames and plays{beside}"
+        return f"{kept} holds {held} frames and plays{beside}"
 
     def close(self):
         writer = getattr(self, "writer", None)
         if writer is None:
             return
         if writer.frames == 0:
-            writer.container.close()
+            with contextlib.suppress(OSError, av.FFmpegError):
+                writer.close()
             self.writer = None
             self.file.release(discard=True)  # nothing was written: a file already there stays as it was
             return

@@ -91,6 +91,7 @@ class VideoSource(Node):
             self.reader.close()
             raise InvalidInput(f"{self.path}: no frame could be decoded: the file is damaged, empty, "
                                "or not a video")
+        self._media_start = self._first[1]
         self._size = None
         self._index = 0
         self._time_offset = 0.0  # a loop's timestamps go on from the end of the previous pass
@@ -107,7 +108,7 @@ class VideoSource(Node):
         return self.realtime
 
     def stream_info(self):
-        return StreamInfo(fps=self._fps, frames=self.length(), media=self.path)
+        return StreamInfo(fps=self._fps, frames=self.length(), media=self.path, media_start=self._media_start)
 
     def process(self):
         decoded, self._first = self._first, None

@@ -16,6 +16,9 @@ from av.video.reformatter import VideoReformatter
 
 from nodegraph.errors import InvalidInput, RunFailed
 
+from .audio_copy import AudioCopy
+from .ffmpeg_log import ffmpeg_logs, ffmpeg_reason
+
 log = logging.getLogger("nodegraph")
 os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its settings to stderr unless told: errors only
 
@@ -38,27 +41,6 @@ FLUSHED = {"flush_packets": "1"}
 FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "frag_duration": "1000000", **FLUSHED}
 MIN_FPS = 0.01
 FOUR_FOUR_FOUR = {"libx264", "libx265"}  # 4:2:0 needs even sizes; these keep odd ones in 4:4:4
-
-
-@contextlib.contextmanager
-def ffmpeg_logs():
-    """FFmpeg's error lines while the block runs, captured instead of printed (PyAV keeps them off otherwise).
-    PyAV drops a line that repeats the one before, so a file opened twice would lose its reason the second time."""
-    level, skip_repeated = av.logging.get_level(), av.logging.get_skip_repeated()
-    av.logging.set_level(av.logging.ERROR)
-    av.logging.set_skip_repeated(False)
-    try:
-        with av.logging.Capture() as logs:
-            yield logs
-    finally:
-        av.logging.set_skip_repeated(skip_repeated)
-        av.logging.set_level(level)
-
-
-def _ffmpeg_reason(error: Exception, logs) -> str:
-    """FFmpeg's own words for a failure: its log lines, which say more than the error code."""
-    lines = [text.strip() for level, _, text in logs if level <= av.logging.ERROR and text.strip()]
-    return "; ".join(dict.fromkeys(lines)) or getattr(error, "strerror", None) or str(error)
 
 
 def encoder_options(encoder: str, quality: int, speed: str) -> dict[str, str]:
@@ -89,11 +71,12 @@ class VideoReader:
             try:
                 self.container = av.open(path, metadata_errors="replace")
             except av.FFmpegError as e:
-                raise InvalidInput(f"{path}: not a video PyAV can open ({_ffmpeg_reason(e, logs)}); is it really "
+                raise InvalidInput(f"{path}: not a video PyAV can open ({ffmpeg_reason(e, logs)}); is it really "
                                    "a video? supported containers include .mp4, .mov, .mkv, .avi, .webm") from None
         if not self.container.streams.video:
+            others = ", ".join(stream.type for stream in self.container.streams) or "no streams at all"
             self.container.close()
-            raise InvalidInput(f"{path}: has no video stream (only {len(self.container.streams)} other streams)")
+            raise InvalidInput(f"{path}: has no video stream (it holds {others}); give a video file")
         self.stream = self.container.streams.video[0]
         self.stream.thread_type = "AUTO"
         rate = self.stream.average_rate or self.stream.guessed_rate
@@ -143,6 +126,17 @@ class VideoReader:
         self.container.close()
 
 
+def first_frame_time(path: str) -> float:
+    """The time (s) of a video file's first frame that decodes (not 0 in MPEG-TS, for one): its audio lines
+    up with the frames from there."""
+    reader = VideoReader(path)
+    try:
+        first = reader.read()
+    finally:
+        reader.close()
+    return first[1] if first else 0.0
+
+
 def frame_timestamps(path: str) -> list[int]:
     """The presentation timestamp of every frame that decodes, in order (the stream's time base): frame i
     begins at the i-th. Reads every packet once, decodes only the last group of pictures. av.FFmpegError (a
@@ -183,57 +177,13 @@ def _decodable_times(container, end: int) -> list[int]:
     return sorted(times)[:counted]
 
 
-class AudioCopy:
-    """The audio of a source file, fed into an output as the video advances: copied where the container takes
-    its codec, else re-encoded to AAC."""
-
-    def __init__(self, source: str, output):
-        self.source = av.open(source)
-        audio = self.source.streams.audio
-        self.input = audio[0] if audio else None
-        self.output = output
-        if self.input is None:
-            return
-        self.copy = self.input.codec_context.name in output.supported_codecs
-        if self.copy:
-            self.stream = output.add_stream_from_template(self.input)
-        else:
-            self.stream = output.add_stream("aac", rate=self.input.rate, layout=self.input.layout.name)
-        self._packets = self.source.demux(self.input)
-
-    def feed(self, until: float) -> None:
-        """Write the audio up to `until` seconds."""
-        if self.input is None:
-            return
-        for packet in self._packets:
-            if packet.dts is None:
-                continue
-            if packet.pts is not None and packet.pts * packet.time_base > until:
-                self._mux(packet)  # the packet straddling `until`: kept, then stop
-                return
-            self._mux(packet)
-
-    def _mux(self, packet) -> None:
-        if self.copy:
-            packet.stream = self.stream
-            self.output.mux(packet)
-            return
-        for frame in packet.decode():
-            frame.pts = None
-            self.output.mux(self.stream.encode(frame))
-
-    def finish(self, until: float) -> None:
-        self.feed(until)
-        if self.input is not None and not self.copy:
-            self.output.mux(self.stream.encode(None))
-        self.source.close()
-
-
 class VideoWriter:
     """Encodes BGR frames into a crash-safe file: the encoder opens with the first frame's size."""
 
     def __init__(self, path: str, container_ext: str, codec: str, fps: float, quality: int, speed: str,
-                 hardware: bool, audio_from: str | None, comment: str | None, what: str):
+                 hardware: bool, audio_from: str | None, comment: str | None, what: str, audio_start: float = 0.0):
+        """`audio_from`: the file whose audio goes with the frames, from `audio_start` (s, that file's time of
+        the first frame)."""
         self.what, self.codec, self.quality, self.speed = what, codec, quality, speed
         self.rate = Fraction(fps).limit_denominator(1001 * 1000)
         self.encoders = choose_encoders(codec, hardware)
@@ -242,7 +192,8 @@ class VideoWriter:
                                  options=FRAGMENTED if container_ext in (".mp4", ".mov") else FLUSHED)
         if comment:
             self.container.metadata["comment"] = comment
-        self.audio_from, self.audio, self.stream = audio_from, None, None
+        self.audio_from, self.audio_start, self.audio, self.stream = audio_from, audio_start, None, None
+        self.broken = False  # FFmpeg refused the file: muxing into it again may crash the process
 
     def _open(self, width: int, height: int) -> None:
         software, _, pix_fmt, _ = CODECS[self.codec]
@@ -272,9 +223,10 @@ class VideoWriter:
                             f"{'; '.join(problems)}")
         if self.audio_from:
             try:
-                self.audio = AudioCopy(self.audio_from, self.container)
+                self.audio = AudioCopy(self.audio_from, self.container, self.audio_start, self.what)
             except (av.FFmpegError, ValueError) as e:
                 log.warning("%s: the audio of %s is not copied: %s", self.what, self.audio_from, e)
+        self._start()
 
     def write(self, image: np.ndarray) -> None:
         if self.stream is None:
@@ -284,7 +236,11 @@ class VideoWriter:
         frame = av.VideoFrame.from_ndarray(image, format="bgr24")
         frame.pts = self.frames
         frame.time_base = 1 / self.rate
-        self.container.mux(self.stream.encode(frame))
+        try:
+            self.container.mux(self.stream.encode(frame))
+        except av.FFmpegError:
+            self.broken = True
+            raise
         self.frames += 1
         if self.audio is not None:
             self.audio.feed(self.frames / self.rate)
@@ -292,12 +248,24 @@ class VideoWriter:
     def close(self) -> None:
         """Flush the encoder and close the file (it plays even when this raises midway)."""
         try:
-            if self.stream is not None:
+            if self.stream is not None and not self.broken:
                 self.container.mux(self.stream.encode(None))
-            if self.audio is not None:
-                self.audio.finish(self.frames / self.rate)
+                if self.audio is not None:
+                    self.audio.finish(self.frames / self.rate)
         finally:
+            if self.audio is not None:
+                self.audio.source.close()  # finish() did, unless the file broke first
             self.container.close()
+
+    def _start(self) -> None:
+        """Write the header now, so that a muxer refusing the file says so before any frame."""
+        with ffmpeg_logs() as logs:
+            try:
+                self.container.start_encoding()
+            except av.FFmpegError as e:
+                self.broken = True
+                raise RunFailed(f"{self.what}: FFmpeg cannot start this file: {ffmpeg_reason(e, logs)}; choose "
+                                "another codec or container, or set keep_audio to false") from None
 
 
 def encoder_problem(encoder: str, width: int, height: int, pix_fmt: str, rate: Fraction, options: dict) -> str:
@@ -310,7 +278,7 @@ def encoder_problem(encoder: str, width: int, height: int, pix_fmt: str, rate: F
         try:
             context.open()
         except (av.FFmpegError, OSError, ValueError) as e:
-            return _ffmpeg_reason(e, logs)
+            return ffmpeg_reason(e, logs)
     return ""
 
 

@@ -1,0 +1,116 @@
+"""A source file's audio, carried into a video file as its frames are written: copied where the muxer takes
+the codec as it is, else re-encoded to AAC, and lined up with the first frame written."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import itertools
+import logging
+from fractions import Fraction
+
+import av
+
+from .ffmpeg_log import ffmpeg_logs, ffmpeg_reason
+
+log = logging.getLogger("nodegraph")
+PROBE_PACKETS = 3  # some muxers (fragmented MP4 with AC-3) refuse a codec only when its first packets come
+
+
+def muxer_takes(source: str, format_name: str, options: dict) -> str:
+    """Why a `format_name` file written with `options` cannot hold a copy of `source`'s first audio track, in
+    FFmpeg's words, or "" when it can. The muxer's codec list lets through codecs it then refuses (Opus or
+    FLAC in .mov, AC-3 in fragmented .mp4), and writing into such a file fails on every frame or crashes the
+    process, so a header and the first packets are written into memory first."""
+    with av.open(source) as container:
+        stream = container.streams.audio[0]
+        packets = (packet for packet in container.demux(stream) if packet.dts is not None)
+        with ffmpeg_logs() as logs:
+            try:
+                with av.open(io.BytesIO(), "w", format=format_name, options=options) as test:
+                    copy = test.add_stream_from_template(stream)
+                    test.start_encoding()
+                    for packet in itertools.islice(packets, PROBE_PACKETS):
+                        packet.stream = copy
+                        test.mux(packet)
+            except (av.FFmpegError, ValueError) as e:
+                return ffmpeg_reason(e, logs)
+    return ""
+
+
+def aac_rate(rate: int) -> int:
+    """The sample rate AAC is encoded at: the source's, or the nearest that FFmpeg's AAC encoder takes."""
+    rates = av.codec.Codec("aac", "w").audio_rates
+    return rate if rate in rates else min(rates, key=lambda taken: abs(taken - rate))
+
+
+class AudioCopy:
+    """The audio of a source file, fed into an output as the video advances. `start` is the source time (s) of
+    the first frame written: the audio before it is left out, and the rest keeps its place against the video.
+    A packet that cannot be written is skipped, and the log says so once."""
+
+    def __init__(self, source: str, output, start: float = 0.0, what: str = ""):
+        self.what = what or source
+        self.source = av.open(source)
+        audio = self.source.streams.audio
+        self.input = audio[0] if audio else None
+        self.output, self.start, self.skipped = output, start, 0
+        if self.input is None:
+            return
+        refused = muxer_takes(source, output.format.name, dict(output.options))
+        self.copy = not refused
+        if self.copy:
+            self.stream = output.add_stream_from_template(self.input)
+        else:
+            rate = aac_rate(self.input.rate)
+            log.info("%s: the audio (%s) is re-encoded to AAC%s: a %s file cannot hold it as it is (%s)", self.what,
+                     self.input.codec_context.name, f" at {rate} Hz" if rate != self.input.rate else "",
+                     output.format.name, refused)
+            self.stream = output.add_stream("aac", rate=rate, layout=self.input.layout.name)
+        if start > 0:  # straight to the start frame's audio, not through all the audio before it
+            with contextlib.suppress(av.FFmpegError):
+                self.source.seek(int(start / self.input.time_base), stream=self.input, backward=True)
+        self._packets = self.source.demux(self.input)
+
+    def feed(self, until: float) -> None:
+        """Write the audio up to `until` seconds of the output."""
+        if self.input is None:
+            return
+        for packet in self._packets:
+            if packet.dts is None or packet.pts is None:
+                continue
+            at = float(packet.pts * packet.time_base) - self.start
+            if at < 0 and self.copy:  # a copied packet cannot be cut: the audio begins with the next one
+                continue
+            self._write(packet)
+            if at > until:  # the packet straddling `until`: kept, then stop
+                return
+
+    def _write(self, packet) -> None:
+        try:
+            if self.copy:
+                shift = round(self.start / packet.time_base)
+                packet.pts -= shift
+                packet.dts -= shift
+                packet.stream = self.stream
+                self.output.mux(packet)
+                return
+            for frame in packet.decode():
+                if frame.time + frame.samples / frame.sample_rate <= self.start:
+                    continue
+                frame.pts = round((frame.time - self.start) * frame.sample_rate)
+                frame.time_base = Fraction(1, frame.sample_rate)
+                self.output.mux(self.stream.encode(frame))
+        except av.FFmpegError as e:  # a damaged packet: the audio goes on with the next
+            self.skipped += 1
+            if self.skipped == 1:
+                log.warning("%s: an audio packet of %s could not be written and is left out (%s)", self.what,
+                            self.source.name, e)
+
+    def finish(self, until: float) -> None:
+        self.feed(until)
+        if self.input is not None and not self.copy:
+            self.output.mux(self.stream.encode(None))
+        if self.skipped > 1:
+            log.warning("%s: %d audio packets of %s were left out", self.what, self.skipped, self.source.name)
+        self.source.close()

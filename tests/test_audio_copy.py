@@ -1,0 +1,183 @@
+"""The source's audio in a written video, with real codecs and muxers (PyAV writes the sources): copied where
+the muxer takes it, else re-encoded to AAC; lined up with the first frame written; a file FFmpeg refuses is
+refused before its first frame, and the file already there is kept."""
+
+import hashlib
+import logging
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+from clips import indexed_frame
+from conftest import run_cli
+from test_cli import node, write_preset
+from test_outputs import copy_video
+
+from nodegraph.graph import Graph, Link
+from nodegraph.sequential import SequentialRunner
+from nodes.audio_copy import muxer_takes
+from nodes.video_io import count_frames
+
+FPS, RATE = 25, 48000
+
+
+def clip(path, audio_codec, seconds=2.0, silent_until=0.0, rate=RATE, layout="mono", options=None, fmt=None,
+         offset=0):
+    """A 160x120 clip at 25 fps whose audio is silent until `silent_until` seconds, then a 440 Hz tone; its
+    timestamps start at `offset` seconds."""
+    with av.open(str(path), "w", format=fmt) as container:
+        video = container.add_stream("mpeg4", rate=FPS)
+        video.width, video.height, video.pix_fmt = 160, 120, "yuv420p"
+        audio = container.add_stream(audio_codec, rate=rate, layout=layout, options=options or {})
+        t = np.arange(int(rate * seconds)) / rate
+        tone = ((t >= silent_until) * np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16)
+        channels = av.AudioLayout(layout).nb_channels
+        samples = av.AudioFrame.from_ndarray(np.repeat(tone[:, None], channels, 1).reshape(1, -1).copy(),
+                                             format="s16", layout=layout)
+        samples.sample_rate, samples.pts = rate, offset * rate
+        container.mux(audio.encode(samples))
+        container.mux(audio.encode(None))
+        for i in range(round(seconds * FPS)):
+            frame = av.VideoFrame.from_ndarray(indexed_frame(i), "bgr24")
+            frame.pts, frame.time_base = i + offset * FPS, Fraction(1, FPS)
+            container.mux(video.encode(frame))
+        container.mux(video.encode(None))
+    return path
+
+
+def audio_of(path) -> tuple[str, int, float, np.ndarray]:
+    """(codec, sample rate, start time against the video's first frame in s, the first channel's samples)."""
+    with av.open(str(path)) as container:
+        video_start = next(container.decode(video=0)).time
+        container.seek(0)
+        stream = container.streams.audio[0]
+        frames = list(container.decode(stream))
+        samples = np.concatenate([frame.to_ndarray().reshape(frame.samples, -1)[:, 0] if frame.format.is_packed
+                                  else frame.to_ndarray()[0] for frame in frames])
+        return stream.codec_context.name, stream.rate, frames[0].time - video_start, samples.astype(np.float64)
+
+
+def loudness(samples, rate, start, end) -> float:
+    """RMS of the samples between `start` and `end` seconds, relative to full scale."""
+    part = samples[int(start * rate):int(end * rate)]
+    scale = 32768.0 if np.abs(samples).max() > 2 else 1.0
+    return float(np.sqrt(np.mean((part / scale) ** 2)))
+
+
+def digest(path):
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+@pytest.mark.parametrize("codec, source_ext, target_ext, rate", [
+    ("libopus", ".mkv", ".mov", RATE), ("flac", ".mkv", ".mov", RATE), ("ac3", ".mkv", ".mp4", RATE),
+    ("eac3", ".mkv", ".mp4", RATE), ("flac", ".mkv", ".mov", 192000)])
+def test_audio_the_muxer_refuses_as_it_is_is_re_encoded_to_aac(tmp_path, caplog, codec, source_ext, target_ext,
+                                                                rate):
+    # Opus and FLAC pass .mov's codec list and AC-3 passes .mp4's, yet the muxer refuses them once it starts
+    # (AC-3 only in a fragmented file): copied, every frame failed and the earlier file became 0 bytes
+    caplog.set_level(logging.INFO, "nodegraph")
+    source = clip(tmp_path / f"in{source_ext}", codec, rate=rate)
+    target = tmp_path / f"out{target_ext}"
+    copy_video(source, tmp_path / "earlier.mp4", keep_audio=False)
+    target.write_bytes((tmp_path / "earlier.mp4").read_bytes())
+    assert muxer_takes(str(source), target_ext.lstrip("."), {"movflags": "frag_keyframe+empty_moov"})
+    report = copy_video(source, target)
+    assert report.frames == 50 and not report.error
+    assert count_frames(target) == 50
+    name, written_rate, start, samples = audio_of(target)
+    assert name == "aac" and written_rate == min(rate, 96000)  # 192 kHz is past AAC: the nearest it takes
+    assert abs(start) < 0.05 and 1.9 <= len(samples) / written_rate <= 2.1
+    assert loudness(samples, written_rate, 0.2, 1.8) > 0.15  # the tone (0.17 of full scale), not silence
+    assert "re-encoded to AAC" in caplog.text
+
+
+@pytest.mark.parametrize("codec, target_ext", [("ac3", ".mkv"), ("libopus", ".mp4"), ("flac", ".mp4")])
+def test_audio_the_muxer_takes_is_copied_as_it_is(tmp_path, codec, target_ext):
+    source = clip(tmp_path / "in.mkv", codec)
+    target = tmp_path / f"out{target_ext}"
+    assert copy_video(source, target).frames == 50
+    with av.open(str(source)) as container:
+        source_codec = container.streams.audio[0].codec_context.name
+    name, _, start, samples = audio_of(target)
+    assert name == source_codec and abs(start) < 0.05 and loudness(samples, RATE, 0.2, 1.8) > 0.15
+
+
+def test_the_earlier_file_is_kept_when_a_real_run_re_encodes_the_audio(tmp_path):
+    # the report's case, in the real multiprocess runtime: Opus from .mkv into an existing .mov
+    source = clip(tmp_path / "in.mkv", "libopus")
+    target = tmp_path / "good.mov"
+    copy_video(source, target, keep_audio=False)
+    preset = write_preset(tmp_path / "p.json", [node("src", "VideoSource", path=str(source)),
+                                                node("out", "VideoFileOutput", path=str(target))],
+                          [("src.frame", "out.frame")])
+    result = run_cli("run", preset)
+    assert result.returncode == 0, result.stderr
+    assert "errors" not in result.stderr and f"{target} holds 50 frames and plays" in result.stderr
+    assert count_frames(target) == 50 and audio_of(target)[0] == "aac"
+
+
+def test_audio_aac_cannot_hold_stops_the_run_before_its_first_frame_and_keeps_the_file(tmp_path):
+    # 16-channel Opus: .mov refuses Opus, and AAC takes at most 8 channels; FFmpeg says so when the file starts
+    source = clip(tmp_path / "in.mkv", "libopus", layout="hexadecagonal", options={"mapping_family": "255"})
+    target = tmp_path / "good.mov"
+    copy_video(source, target, keep_audio=False)
+    before = digest(target)
+    preset = write_preset(tmp_path / "p.json", [node("src", "VideoSource", path=str(source)),
+                                                node("out", "VideoFileOutput", path=str(target))],
+                          [("src.frame", "out.frame")])
+    result = run_cli("run", preset, "--sequential")
+    assert result.returncode == 3, result.stderr
+    assert f"{target}: FFmpeg cannot start this file: Unsupported channel layout" in result.stderr
+    assert "set keep_audio to false" in result.stderr
+    assert digest(target) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.mov", "in.mkv", "p.json"]  # no temporary left
+    assert run_cli("run", preset, "--set", "out.keep_audio=false").returncode == 0
+    assert count_frames(target) == 50
+
+
+@pytest.mark.parametrize("codec, target_ext", [("aac", ".mp4"), ("libopus", ".mov")])
+def test_the_kept_audio_starts_at_the_source_start_frame(tmp_path, codec, target_ext):
+    # silent for the first second, then the tone: from frame 25 (1 s) the output's audio is the tone at once
+    source = clip(tmp_path / "in.mkv", codec, seconds=3.0, silent_until=1.0)
+    target = tmp_path / f"out{target_ext}"
+    assert copy_video(source, target, keep_audio=True).frames == 75
+    _, rate, _, samples = audio_of(target)
+    assert loudness(samples, rate, 0.5, 0.9) < 0.01 < 0.15 < loudness(samples, rate, 1.1, 2.9)
+
+    graph_target = tmp_path / f"from_1s{target_ext}"
+    graph = Graph()
+    graph.add_node("VideoSource", {"path": str(source), "start": 25}, node_id="src")
+    graph.add_node("VideoFileOutput", {"path": str(graph_target)}, node_id="out")
+    graph.add_link(Link.parse("src.frame", "out.frame"))
+    assert SequentialRunner(graph).run().frames == 50
+    _, rate, start, samples = audio_of(graph_target)
+    assert abs(start) < 0.05 and 1.9 <= len(samples) / rate <= 2.1
+    assert loudness(samples, rate, 0.05, 1.9) > 0.15
+
+
+def test_mpeg_ts_audio_lines_up_with_its_video(tmp_path):
+    # a broadcast's timestamps start where the recording began, not at 0: the audio keeps its place
+    source = clip(tmp_path / "in.ts", "aac", seconds=3.0, silent_until=1.0, fmt="mpegts", offset=600)
+    with av.open(str(source)) as container:
+        assert container.streams.video[0].start_time * container.streams.video[0].time_base >= 600
+    target = tmp_path / "out.mp4"
+    assert copy_video(source, target).frames == 75
+    _, rate, start, samples = audio_of(target)
+    assert abs(start) < 0.05
+    assert loudness(samples, rate, 0.2, 0.9) < 0.01 < 0.15 < loudness(samples, rate, 1.1, 2.8)
+
+
+def test_an_audio_only_input_is_named_as_such(tmp_path):
+    path = tmp_path / "voice.m4a"
+    with av.open(str(path), "w", format="mp4") as container:
+        audio = container.add_stream("aac", rate=RATE, layout="mono")
+        samples = av.AudioFrame.from_ndarray(np.zeros((1, RATE), np.int16), format="s16", layout="mono")
+        samples.sample_rate = RATE
+        container.mux(audio.encode(samples))
+        container.mux(audio.encode(None))
+    preset = write_preset(tmp_path / "p.json", [node("src", "VideoSource", path=str(path)),
+                                                node("out", "NullOutput")], [("src.frame", "out.frame")])
+    result = run_cli("run", preset)
+    assert result.returncode == 2
+    assert f"{path}: has no video stream (it holds audio); give a video file" in result.stderr
