@@ -19,6 +19,11 @@ if TYPE_CHECKING:  # Graph.validate calls output_problems
     from .registry import Registry
 
 
+def lock_path(target: Path) -> Path:
+    """The file a run holds while it writes `target` (see output_files.OutputFile)."""
+    return target.with_name(f".{target.name}.lock")
+
+
 def path_params(graph: Graph, registry: Registry):
     """(node id, param name, spec, resolved path) of every path param that is set."""
     for node_id, spec in graph.nodes.items():
@@ -125,12 +130,14 @@ def check_side_output(what: str, path: str, inputs: list[str], targets: list, fo
     for target in targets:
         if os.path.realpath(path) == os.path.realpath(target):
             raise InvalidInput(f"{what}: is also where an output goes ({target}); choose another file")
+        if os.path.realpath(path) == os.path.realpath(lock_path(Path(target))):
+            raise InvalidInput(f"{what}: is the lock file of the output {target}, which tells other runs that "
+                               "this one writes there; choose another file")
 
 
 def check_run_side_output(what: str, path: str, graph: Graph, registry: Registry, preset: str | None) -> None:
-    """`check_side_output` against the graph's own files: the preset, and every input and output file its
-    nodes name."""
+    """`check_side_output` against the graph's own files: the preset, and every input and output its nodes
+    name."""
     reads, folders = files_read(graph, registry)
-    writes = [resolved for _, _, param, resolved in path_params(graph, registry)
-              if param.role == "output" and not param.folder]
+    writes = [resolved for _, _, param, resolved in path_params(graph, registry) if param.role == "output"]
     check_side_output(what, path, [preset, *reads], writes, folders)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import InvalidInput
-from .output_checks import path_params
+from .output_checks import lock_path, path_params
 
 if TYPE_CHECKING:  # the runners call rescue_partials; modelhub, which node imports, imports this module
     from .graph import Graph
@@ -45,10 +45,6 @@ def current_umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
-
-
-def lock_path(target: Path) -> Path:
-    return target.with_name(f".{target.name}.lock")
 
 
 def taken(path: Path) -> bool:

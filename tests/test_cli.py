@@ -205,7 +205,7 @@ def test_an_image_sequence_folder_that_holds_an_input_is_refused(tmp_path):
     assert first.read_bytes() == b"the user's picture" and [p.name for p in shots.iterdir()] == ["frame_000000.png"]
 
 
-def test_stats_json_never_lands_on_the_preset_an_input_or_an_output(tmp_path, clip300):
+def test_stats_json_never_lands_on_the_preset_an_input_an_output_or_its_lock(tmp_path, clip300):
     out = tmp_path / "out.mp4"
     preset = write_preset(tmp_path / "p.json",
                           [node("src", "VideoSource", path=clip300),
@@ -213,10 +213,11 @@ def test_stats_json_never_lands_on_the_preset_an_input_or_an_output(tmp_path, cl
                           [("src.frame", "out.frame")])
     clip = Path(clip300)
     kept = {path: path.read_bytes() for path in (Path(preset), clip)}
-    for target, said in ((preset, "is the input"), (clip, "is the input"), (out, "is also where an output goes")):
+    for target, said in ((preset, "is the input"), (clip, "is the input"), (out, "is also where an output goes"),
+                         (tmp_path / ".out.mp4.lock", f"is the lock file of the output {out}")):
         result = run_cli("run", preset, "--frames", "5", "--stats-json", target, cwd=tmp_path)
         assert result.returncode == 2 and "--stats-json" in result.stderr and said in result.stderr, result.stderr
-        assert not out.exists()  # refused before the run
+        assert not out.exists() and not (tmp_path / ".out.mp4.lock").exists()  # refused before the run
     assert all(path.read_bytes() == data for path, data in kept.items())
     precious = tmp_path / "precious.txt"
     precious.write_text("keep me")
@@ -226,3 +227,4 @@ def test_stats_json_never_lands_on_the_preset_an_input_or_an_output(tmp_path, cl
     assert precious.read_text() == "keep me"  # the link was replaced by the stats, not written through
     assert not (tmp_path / "stats.json").is_symlink()
     assert json.loads((tmp_path / "stats.json").read_text())["frames"] == 5
+

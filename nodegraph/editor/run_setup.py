@@ -12,8 +12,8 @@ from functools import partial
 from pathlib import Path
 
 from ..graph import Graph
-from ..output_checks import path_params
-from ..output_files import free_name, lock_path, taken
+from ..output_checks import lock_path, path_params
+from ..output_files import free_name, taken
 from ..params import Bool
 from ..registry import Registry
 
