@@ -25,14 +25,15 @@ def lock_path(target: Path) -> Path:
 
 
 def path_params(graph: Graph, registry: Registry):
-    """(node id, param name, spec, resolved path) of every path param that is set."""
+    """(node id, param name, spec, resolved path) of every path param that is set to a path the OS can take (a
+    NUL character is refused by the param's own check)."""
     for node_id, spec in graph.nodes.items():
         cls = registry.get(spec.type)
         if cls is None:
             continue
         for name, param in cls.params.items():
             value = spec.params.get(name)
-            if isinstance(param, PathParam) and isinstance(value, str) and value:
+            if isinstance(param, PathParam) and isinstance(value, str) and value and "\x00" not in value:
                 yield node_id, name, param, graph.resolve_path(value, param)
 
 

@@ -228,3 +228,15 @@ def test_stats_json_never_lands_on_the_preset_an_input_an_output_or_its_lock(tmp
     assert not (tmp_path / "stats.json").is_symlink()
     assert json.loads((tmp_path / "stats.json").read_text())["frames"] == 5
 
+
+def test_a_nul_character_in_an_output_path_is_refused_by_name(tmp_path, clip300):
+    # JSON can hold "\u0000", which no OS path can: it must be a named problem, not a traceback
+    preset = write_preset(tmp_path / "p.json", [node("src", "VideoSource", path=clip300),
+                                                node("out", "VideoFileOutput", path=str(tmp_path / "o\x00ut.mp4"))],
+                          [("src.frame", "out.frame")])
+    for command in ("validate", "run"):
+        result = run_cli(command, preset, cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        assert ("node 'out' (VideoFileOutput), param 'path': a path may not contain NUL characters"
+                in result.stdout + result.stderr)
+        assert "Traceback" not in result.stderr
