@@ -40,6 +40,9 @@ CONTAINERS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi"}
 FLUSHED = {"flush_packets": "1"}
 FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "frag_duration": "1000000", **FLUSHED}
 MIN_FPS = 0.01
+# A phone stores a portrait clip as landscape pictures and a display rotation (counter-clockwise degrees, as
+# PyAV reads it); players turn them upright, and so does the reader, so faces are found upright too
+UPRIGHT = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CLOCKWISE}
 FOUR_FOUR_FOUR = {"libx264", "libx265"}  # 4:2:0 needs even sizes; these keep odd ones in 4:4:4
 
 
@@ -61,9 +64,9 @@ def encoder_options(encoder: str, quality: int, speed: str) -> dict[str, str]:
 
 
 class VideoReader:
-    """The frames of a video file as BGR arrays with their time (s), from frame `start` exactly. Finding frame
-    `start` reads every packet of the file; a caller that knows that frame's timestamp (`start_pts`, in the
-    stream's time base, as `frame_timestamps` gives it) seeks straight to it instead."""
+    """The frames of a video file as upright BGR arrays with their time (s), from frame `start` exactly.
+    Finding frame `start` reads every packet of the file; a caller that knows that frame's timestamp
+    (`start_pts`, in the stream's time base, as `frame_timestamps` gives it) seeks straight to it instead."""
 
     def __init__(self, path: str, start: int = 0, start_pts: int | None = None):
         self.path = path
@@ -113,7 +116,9 @@ class VideoReader:
             for frame in self.container.decode(self.stream):
                 if self._start_pts is not None and frame.pts is not None and frame.pts < self._start_pts:
                     continue
-                yield to_bgr.reformat(frame, format="bgr24").to_ndarray(), float(frame.time or 0.0)
+                image = to_bgr.reformat(frame, format="bgr24").to_ndarray()
+                turn = UPRIGHT.get(round(frame.rotation) % 360)
+                yield (image if turn is None else cv2.rotate(image, turn)), float(frame.time or 0.0)
         except av.FFmpegError as e:  # a damaged or cut-short file: keep what decoded
             log.warning("%s: stopped decoding at a damaged part (%s); the frames before it are used", self.path, e)
 

@@ -183,3 +183,34 @@ def test_a_looping_source_restarts_at_its_start_frame_and_its_timestamps_go_on(t
     finally:
         source.close()
     assert got == [7, 8, 9, 7, 8, 9, 7, 8]
+
+
+@pytest.mark.parametrize("degrees, turn", [(90, cv2.ROTATE_90_COUNTERCLOCKWISE), (180, cv2.ROTATE_180),
+                                           (270, cv2.ROTATE_90_CLOCKWISE), (-90, cv2.ROTATE_90_CLOCKWISE)])
+def test_a_rotated_clip_is_read_and_written_upright(tmp_path, degrees, turn):
+    # a phone's portrait clip: landscape pictures and a display rotation, which players apply
+    source = tmp_path / "phone.mp4"
+    with av.open(str(source), "w") as container:
+        stream = container.add_stream("ffv1", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "bgr0"
+        stream.set_display_rotation(degrees)
+        for i in range(5):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(indexed_frame(i), "bgr24")))
+        container.mux(stream.encode(None))
+    reader = VideoReader(str(source))
+    try:
+        image, _ = reader.read()
+    finally:
+        reader.close()
+    assert np.array_equal(image, cv2.rotate(indexed_frame(0), turn))
+    target = tmp_path / "out.mkv"
+    graph = Graph()
+    graph.add_node("VideoSource", {"path": str(source)}, node_id="src")
+    graph.add_node("VideoFileOutput", {"path": str(target), "codec": "ffv1"}, node_id="out")
+    graph.add_link(Link.parse("src.frame", "out.frame"))
+    assert SequentialRunner(graph).run().frames == 5
+    with av.open(str(target)) as container:
+        frames = list(container.decode(video=0))
+    assert [frame.rotation for frame in frames] == [0] * 5  # upright in the pictures, no rotation to apply
+    assert all(np.array_equal(frame.to_ndarray(format="bgr24"), cv2.rotate(indexed_frame(i), turn))
+               for i, frame in enumerate(frames))
