@@ -85,6 +85,21 @@ def _read_lock(path: Path) -> tuple[str, str, str]:
     return pid, temporary, run
 
 
+def _file_there(target: Path, what: str) -> os.stat_result | None:
+    """The status of a plain file already at `target` (a symlink there is replaced, not its target). A file
+    made read-only is not replaced: its owner said so, as `cp` and FFmpeg would find."""
+    try:
+        there = os.stat(target, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(there.st_mode):
+        return None
+    if not there.st_mode & 0o222 or not os.access(target, os.W_OK):
+        raise InvalidInput(f"{what}: the file already there is read-only (mode {stat.S_IMODE(there.st_mode):04o}), "
+                           "so a run does not replace it: make it writable (chmod u+w) or choose another output")
+    return there
+
+
 class OutputFile:
     """An output path held under an exclusive lock for as long as it is written.
 
@@ -97,6 +112,7 @@ class OutputFile:
         self.target = Path(target)
         self.what = what
         self.run = run
+        there = None if folder else _file_there(self.target, what)
         self._lock = lock_path(self.target)
         self._fd = self._acquire()
         self.left = _read_lock(self._lock)
@@ -105,7 +121,8 @@ class OutputFile:
             fd, name = tempfile.mkstemp(prefix=f".{self.target.stem}.", suffix=f".partial{self.target.suffix}",
                                         dir=self.target.parent)
             os.close(fd)
-            os.chmod(name, 0o666 & ~current_umask())  # as open() would make it, not mkstemp's 0600
+            # the replaced file's permissions; a new one's as open() would make it, not mkstemp's 0600
+            os.chmod(name, stat.S_IMODE(there.st_mode) if there else 0o666 & ~current_umask())
             self.temporary = Path(name)
         self.record()
 

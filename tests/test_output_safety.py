@@ -83,6 +83,24 @@ def test_a_symlink_at_the_output_path_is_replaced_never_written_through(tmp_path
     assert not link.is_symlink() and len(read_frames(link)) == 30
 
 
+def test_a_read_only_file_is_not_replaced_and_a_replaced_file_keeps_its_permissions(tmp_path):
+    source = write_clip(tmp_path / "src.mp4", frames=10)
+    target = tmp_path / "out.mp4"
+    target.write_bytes(b"the user's finished cut")
+    preset = copy_preset(tmp_path, source, target)
+    target.chmod(0o444)
+    for engine in ([], ["--sequential"]):
+        result = run_cli("run", preset, *engine)
+        assert result.returncode == 2, result.stderr
+        assert (f"{target}: the file already there is read-only (mode 0444), so a run does not replace it: make it "
+                "writable (chmod u+w) or choose another output") in result.stderr
+    assert target.read_bytes() == b"the user's finished cut"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4", "p.json", "src.mp4"]
+    target.chmod(0o640)
+    assert run_cli("run", preset).returncode == 0
+    assert len(read_frames(target)) == 10 and target.stat().st_mode & 0o777 == 0o640
+
+
 @pytest.mark.parametrize("kind", ["symlink", "fifo"])
 def test_a_symlink_or_fifo_at_the_lock_files_name_is_never_written_through(tmp_path, kind):
     source = write_clip(tmp_path / "src.mp4", frames=10)
