@@ -90,9 +90,10 @@ def set_chunk(graph: Graph, source_id: str, output_id: str, input_path: str, fir
 
 def join(chunks: list[str], target: str, container_ext: str, graph: Graph, output_id: str,
          input_path: str) -> int:
-    """Remux the chunk files, in order, into `target` (no re-encoding): each chunk's timestamps go on from the
-    end of the one before. The input's audio is copied when the preset's output keeps audio, and the chunks'
-    metadata comment (the disclosure tag) is kept. Returns the frames written."""
+    """Remux the chunk files, in order, into `target` (no re-encoding): each chunk begins where its first frame
+    is in the input (a variable frame rate kept), or, in a container of one frame rate (AVI), where the chunk
+    before ends. The input's audio is copied when the preset's output keeps audio, and the chunks' metadata
+    comment (the disclosure tag) is kept. Returns the frames written."""
     keep_audio = graph.nodes[output_id].params.get("keep_audio", True)
     options = FRAGMENTED if container_ext in (".mp4", ".mov") else FLUSHED
     frames = 0
@@ -105,12 +106,15 @@ def join(chunks: list[str], target: str, container_ext: str, graph: Graph, outpu
         rate = template.average_rate or template.guessed_rate
         stream = out.add_stream_from_template(template)
         audio = AudioCopy(input_path, out, first_frame_time(input_path), target) if keep_audio else None
-        offset = Fraction(0)  # seconds: where the next chunk begins
+        starts = input_times(input_path) if out.format.flags & av.format.Flags.variable_fps.value else []
+        last = None  # seconds: the latest frame written
         for path in chunks:
             with av.open(path) as chunk:
                 video = chunk.streams.video[0]
-                shift = round(offset / video.time_base)
-                count = 0
+                begin = starts[frames] if frames < len(starts) else Fraction(frames) / rate
+                if last is not None:  # never before a frame already written (a chunk kept at one rate)
+                    begin = max(begin, last + video.time_base)
+                shift = round(begin / video.time_base)
                 for packet in chunk.demux(video):
                     if packet.dts is None:  # the demuxer's empty packet at the end
                         continue
@@ -118,11 +122,19 @@ def join(chunks: list[str], target: str, container_ext: str, graph: Graph, outpu
                     packet.dts += shift
                     packet.stream = stream
                     out.mux(packet)
-                    count += 1
+                    frames += 1
+                    shown = packet.pts * video.time_base
+                    last = shown if last is None else max(last, shown)
                     if audio is not None:
-                        audio.feed(float(packet.pts * video.time_base))
-            frames += count
-            offset += Fraction(count) / rate
+                        audio.feed(float(shown))
         if audio is not None:
-            audio.finish(float(offset))
+            audio.finish(float((last or 0) + 1 / rate))
     return frames
+
+
+def input_times(path: str) -> list[Fraction]:
+    """When each frame of the input is shown, in seconds after its first."""
+    with av.open(path) as container:
+        time_base = container.streams.video[0].time_base
+    times = frame_timestamps(path)
+    return [(time - times[0]) * time_base for time in times]

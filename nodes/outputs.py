@@ -19,6 +19,7 @@ from nodegraph.params import Bool, Choice, Float, Int, Path
 from nodegraph.types import Frame
 
 from .media import check_utf8_path
+from .source_times import SourceTimes
 from .video_io import CODECS, CONTAINERS, SPEEDS, VideoWriter, check_encoder, count_frames
 
 log = logging.getLogger("nodegraph")
@@ -80,9 +81,10 @@ class VideoFileOutput(Node):
         "speed": Choice(SPEEDS, default="ultrafast", help="encoder speed preset: faster gives larger files at the "
                                                         "same quality"),
         "hardware": Bool(False, help="use the GPU's encoder (NVENC, VideoToolbox, QSV) when there is one"),
-        "fps": Float(0.0, 240.0, default=0.0, help="frames per second of the file; 0 takes the source's"),
-        "keep_audio": Bool(True, help="copy the source video's audio track into the file (in realtime mode "
-                                      "dropped frames put it out of sync)"),
+        "fps": Float(0.0, 240.0, default=0.0, help="frames per second of the file, constant; 0 keeps the source "
+                                                   "video's timing (a variable frame rate too)"),
+        "keep_audio": Bool(True, help="copy the source video's audio track into the file (with fps set, the "
+                                      "frames a realtime run drops put it out of step)"),
         "disclose": Bool(True, help=f"tag the file as synthetic (metadata comment '{SYNTHETIC_TAG}')"),
         "skip_first": Int(0, 100_000_000, default=0, help="frames received but not written: the warm-up that "
                                                          "`nodegraph farm` runs before each chunk"),
@@ -106,9 +108,12 @@ class VideoFileOutput(Node):
         self.file = OutputFile(target, self.path)
         audio_from = self.stream.media if self.keep_audio and self.stream.media else None
         try:
+            times = SourceTimes(self.stream.media, self.stream.media_start) if self.stream.media and not self.fps \
+                else None
             self.writer = VideoWriter(str(self.file.temporary), target.suffix.lower(), self.codec, fps,
                                       self.quality, self.speed, self.hardware, audio_from,
-                                      SYNTHETIC_TAG if self.disclose else None, self.path, self.stream.media_start)
+                                      SYNTHETIC_TAG if self.disclose else None, self.path, self.stream.media_start,
+                                      times)
         except BaseException:
             self.file.release(discard=True)
             raise
@@ -126,7 +131,7 @@ class VideoFileOutput(Node):
         except RunFailed as e:
             raise RunFailed(f"{e}: {self._finish(complete=False)}") from None
         try:
-            self.writer.write(frame)
+            self.writer.write(frame, self.frame_id)
         except OSError as e:  # the disk filled faster than the guard looks
             raise RunFailed(f"{self.path}: cannot write: {e.strerror or e}; {self._finish(complete=False)}") from None
         except av.FFmpegError as e:  # the muxer refused the file: every later frame would fail the same way

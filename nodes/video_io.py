@@ -8,6 +8,7 @@ import io
 import logging
 import os
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 import av
 import cv2
@@ -18,6 +19,9 @@ from nodegraph.errors import InvalidInput, RunFailed
 
 from .audio_copy import AudioCopy
 from .ffmpeg_log import ffmpeg_logs, ffmpeg_reason
+
+if TYPE_CHECKING:  # source_times imports this module
+    from .source_times import SourceTimes
 
 log = logging.getLogger("nodegraph")
 os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its settings to stderr unless told: errors only
@@ -88,7 +92,7 @@ class VideoReader:
         self.is_picture = self.container.format.name.endswith("_pipe") or self.container.format.name == "image2"
         self._start_pts = start_pts if start_pts is not None else (self._pts_of(start) if start else None)
         if self._start_pts is not None:
-            self._seek_before(self._start_pts)
+            seek_before(self.container, self.stream, self._start_pts)
         self._decoded = self._decode()
 
     def _pts_of(self, index: int) -> int:
@@ -97,18 +101,6 @@ class VideoReader:
         if index >= len(times):
             raise InvalidInput(f"{self.path}: start frame {index} is past the end (the file has {len(times)} frames)")
         return times[index]
-
-    def _seek_before(self, pts: int) -> None:
-        """Seek to a keyframe shown at or before `pts`. Demuxers seek by decoding time, which with B-frames (the
-        pictures stored out of order) can land on the keyframe just after the frames before it: step back."""
-        target = pts
-        for _ in range(100):
-            self.container.seek(target, stream=self.stream, backward=True)
-            landed = next((p for p in self.container.demux(self.stream) if p.pts is not None), None)
-            if landed is None or landed.pts <= pts or landed.dts is None or landed.dts - 1 >= target:
-                break
-            target = landed.dts - 1
-        self.container.seek(target, stream=self.stream, backward=True)
 
     def _decode(self):
         to_bgr = VideoReformatter()  # one for the whole stream: a new one a frame costs 1 ms at 640x480
@@ -129,6 +121,19 @@ class VideoReader:
     def close(self) -> None:
         self._decoded.close()
         self.container.close()
+
+
+def seek_before(container, stream, pts: int) -> None:
+    """Seek to a keyframe shown at or before `pts`. Demuxers seek by decoding time, which with B-frames (the
+    pictures stored out of order) can land on the keyframe just after the frames before it: step back."""
+    target = pts
+    for _ in range(100):
+        container.seek(target, stream=stream, backward=True)
+        landed = next((p for p in container.demux(stream) if p.pts is not None), None)
+        if landed is None or landed.pts <= pts or landed.dts is None or landed.dts - 1 >= target:
+            break
+        target = landed.dts - 1
+    container.seek(target, stream=stream, backward=True)
 
 
 def first_frame_time(path: str) -> float:
@@ -186,22 +191,31 @@ class VideoWriter:
     """Encodes BGR frames into a crash-safe file: the encoder opens with the first frame's size."""
 
     def __init__(self, path: str, container_ext: str, codec: str, fps: float, quality: int, speed: str,
-                 hardware: bool, audio_from: str | None, comment: str | None, what: str, audio_start: float = 0.0):
+                 hardware: bool, audio_from: str | None, comment: str | None, what: str, audio_start: float = 0.0,
+                 times: SourceTimes | None = None):
         """`audio_from`: the file whose audio goes with the frames, from `audio_start` (s, that file's time of
-        the first frame)."""
+        the first frame read). `times`: that file's frame times, which the frames keep (else `fps`, constant)."""
         self.what, self.codec, self.quality, self.speed = what, codec, quality, speed
         self.rate = Fraction(fps).limit_denominator(1001 * 1000)
+        self.times, self.time_base = times, times.time_base if times else 1 / self.rate
+        self._ticks = max(1, round(1 / (self.rate * self.time_base)))  # a frame at `fps`, in time_base
+        self._last, self._base = -self._ticks, None  # the last frame's pts; the first frame's source time
         self.encoders = choose_encoders(codec, hardware)
         self.frames = 0
         self.container = av.open(path, "w", format=CONTAINERS[container_ext],
                                  options=FRAGMENTED if container_ext in (".mp4", ".mov") else FLUSHED)
+        if times is not None and not self.container.format.flags & av.format.Flags.variable_fps.value:
+            self._constant_rate()  # AVI holds one frame rate, not a time per frame
         if comment:
             self.container.metadata["comment"] = comment
         self.audio_from, self.audio_start, self.audio, self.stream = audio_from, audio_start, None, None
         self.broken = False  # FFmpeg refused the file: muxing into it again may crash the process
 
-    def _open(self, width: int, height: int) -> None:
+    def _open_video(self, width: int, height: int) -> None:
         software, _, pix_fmt, _ = CODECS[self.codec]
+        if self.times is not None and encoder_problem(software, width, height, pix_fmt, self.rate, {},
+                                                      self.time_base):
+            self._constant_rate()  # mpeg4 takes no finer time base than 1/65535
         odd = width % 2 or height % 2
         if odd and pix_fmt == "yuv420p":
             if software in FOUR_FOUR_FOUR:
@@ -213,7 +227,7 @@ class VideoWriter:
         problems = []
         for encoder in self.encoders:
             options = encoder_options(encoder, self.quality, self.speed)
-            problem = encoder_problem(encoder, width, height, pix_fmt, self.rate, options)
+            problem = encoder_problem(encoder, width, height, pix_fmt, self.rate, options, self.time_base)
             if problem:
                 problems.append(f"{encoder}: {problem}")
                 continue
@@ -221,34 +235,62 @@ class VideoWriter:
                 log.warning("%s: %s; using %s", self.what, "; ".join(problems), encoder)
             self.stream = self.container.add_stream(encoder, rate=self.rate, options=options)
             self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, pix_fmt
+            self.stream.codec_context.time_base = self.time_base
             self.stream.codec_context.gop_size = max(1, round(self.rate))  # a keyframe and a fragment a second
             break
         if self.stream is None:
             raise RunFailed(f"{self.what}: cannot encode {width}x{height} frames as {self.codec}: "
                             f"{'; '.join(problems)}")
-        if self.audio_from:
-            try:
-                self.audio = AudioCopy(self.audio_from, self.container, self.audio_start, self.what)
-            except (av.FFmpegError, ValueError) as e:
-                log.warning("%s: the audio of %s is not copied: %s", self.what, self.audio_from, e)
-        self._start()
 
-    def write(self, image: np.ndarray) -> None:
-        if self.stream is None:
-            self._open(image.shape[1], image.shape[0])
+    def _open_audio(self) -> None:
+        """The audio from the source time of the first frame written."""
+        start = self.audio_start + float((self._base or 0) * self.time_base)
+        try:
+            self.audio = AudioCopy(self.audio_from, self.container, start, self.what)
+        except (av.FFmpegError, ValueError) as e:
+            log.warning("%s: the audio of %s is not copied: %s", self.what, self.audio_from, e)
+
+    def _constant_rate(self) -> None:
+        self.times.close()
+        self.times, self.time_base, self._ticks, self._last = None, 1 / self.rate, 1, -1
+
+    def _pts(self, frame_id: int | None) -> int:
+        """Where a frame goes in the file, in time_base: at its source time after the first frame written,
+        where the source's times are known; else one frame at `fps` after the one before."""
+        shown = self.times.pts(frame_id) if self.times is not None and frame_id is not None else None
+        if shown is None:
+            return self._last + self._ticks
+        if self._base is None:
+            self._base = shown
+        return max(shown - self._base, self._last + 1)
+
+    def write(self, image: np.ndarray, frame_id: int | None = None) -> None:
+        """Encode a frame; `frame_id` (the run's) finds its time in `times`."""
+        first = self.stream is None
+        if first:
+            self._open_video(image.shape[1], image.shape[0])
+        pts = self._pts(frame_id)
+        if first:
+            if self.audio_from:
+                self._open_audio()
+            self._start()
         if image.shape[:2] != (self.stream.height, self.stream.width):  # one file, one frame size: the first
             image = cv2.resize(image, (self.stream.width, self.stream.height), interpolation=cv2.INTER_AREA)
         frame = av.VideoFrame.from_ndarray(image, format="bgr24")
-        frame.pts = self.frames
-        frame.time_base = 1 / self.rate
+        frame.pts, frame.time_base = pts, self.time_base
         try:
             self.container.mux(self.stream.encode(frame))
         except av.FFmpegError:
             self.broken = True
             raise
         self.frames += 1
+        self._last = pts
         if self.audio is not None:
-            self.audio.feed(self.frames / self.rate)
+            self.audio.feed(self._end())
+
+    def _end(self) -> float:
+        """Where the last frame written ends, in seconds of the file."""
+        return float((self._last + self._ticks) * self.time_base)
 
     def close(self) -> None:
         """Flush the encoder and close the file (it plays even when this raises midway)."""
@@ -256,10 +298,12 @@ class VideoWriter:
             if self.stream is not None and not self.broken:
                 self.container.mux(self.stream.encode(None))
                 if self.audio is not None:
-                    self.audio.finish(self.frames / self.rate)
+                    self.audio.finish(self._end())
         finally:
             if self.audio is not None:
                 self.audio.source.close()  # finish() did, unless the file broke first
+            if self.times is not None:
+                self.times.close()
             self.container.close()
 
     def _start(self) -> None:
@@ -273,12 +317,13 @@ class VideoWriter:
                                 "another codec or container, or set keep_audio to false") from None
 
 
-def encoder_problem(encoder: str, width: int, height: int, pix_fmt: str, rate: Fraction, options: dict) -> str:
+def encoder_problem(encoder: str, width: int, height: int, pix_fmt: str, rate: Fraction, options: dict,
+                    time_base: Fraction | None = None) -> str:
     """Why `encoder` cannot open for these frames (FFmpeg's words), or "" when it can: tried on its own, so a
-    hardware encoder that fails leaves no stream behind in the file."""
+    hardware encoder that fails leaves no stream behind in the file. The time base is 1/rate unless given."""
     context = av.CodecContext.create(encoder, "w")
     context.width, context.height, context.pix_fmt = width, height, pix_fmt
-    context.time_base, context.framerate, context.options = 1 / rate, rate, options
+    context.time_base, context.framerate, context.options = time_base or 1 / rate, rate, options
     with ffmpeg_logs() as logs:
         try:
             context.open()

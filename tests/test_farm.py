@@ -24,6 +24,7 @@ from conftest import REPO, run_cli
 from swap_models import dfm_model
 from test_cli import node, write_preset
 from test_outputs import clip_with_audio, probe
+from test_video_io import VFR_TIMES, shown_ms, vfr_clip
 
 from nodegraph import preset as presets
 from nodegraph.cli import main
@@ -92,6 +93,15 @@ def test_600_frames_in_4_chunks_match_nodegraph_run_lossless(tmp_path, local_ray
             assert cv2.PSNR(got, want) >= 40.0, i
         else:
             assert (got == want).all(), i
+
+
+def test_a_variable_frame_rate_keeps_its_timing_across_the_chunks(tmp_path, local_ray):
+    # each chunk begins where its first frame is in the input, not where frames at one rate would put it
+    clip = vfr_clip(tmp_path / "vfr.mkv", VFR_TIMES)
+    code = main(["farm", str(farm_preset(tmp_path)), str(clip), "--out", str(tmp_path / "farm"), "--chunk-seconds",
+                 "1", "--warmup-frames", "3", "--no-progress"])
+    assert code == 0
+    assert shown_ms(tmp_path / "farm" / "vfr.mkv") == list(enumerate(VFR_TIMES))
 
 
 def test_chunks_are_even_cover_every_frame_once_and_warm_up_only_where_there_is_a_past():

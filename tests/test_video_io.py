@@ -1,6 +1,7 @@
 """Video through PyAV: frame-exact starts (also at variable frame rates), every codec written and read back,
 odd sizes kept, and files that play after the writer is killed."""
 
+import itertools
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ from test_cli import node, write_preset
 
 from nodegraph.graph import Graph, Link
 from nodegraph.sequential import SequentialRunner
+from nodes.source_times import SourceTimes
 from nodes.video_io import CODECS, VideoReader, count_frames
 
 
@@ -28,10 +30,15 @@ def h264_clip(tmp_path_factory):
 
 
 def vfr_clip(path, times_ms):
-    """Lossless indexed frames at the given times (ms): a genuinely variable frame rate."""
+    """Indexed frames at the given times (ms): a genuinely variable frame rate. Lossless, but in MPEG-TS (whose
+    time base is 1/90000) in MPEG-4 part 2."""
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("ffv1", rate=30)
-        stream.width, stream.height, stream.pix_fmt = 160, 120, "bgr0"
+        if str(path).endswith(".ts"):
+            stream = container.add_stream("mpeg4", rate=30, options={"qmin": "2", "qmax": "3"})
+            stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        else:
+            stream = container.add_stream("ffv1", rate=30)
+            stream.width, stream.height, stream.pix_fmt = 160, 120, "bgr0"
         stream.codec_context.time_base = Fraction(1, 1000)
         for i, t in enumerate(times_ms):
             frame = av.VideoFrame.from_ndarray(indexed_frame(i), "bgr24")
@@ -53,8 +60,12 @@ def test_opening_at_frame_n_gives_exactly_frame_n(h264_clip, start):
         reader.close()
 
 
+# 30 fps, then 60 fps, then 10 fps: as a phone records when the light changes
+VFR_TIMES = [i * 33 for i in range(30)] + [990 + i * 17 for i in range(30)] + [1500 + i * 100 for i in range(10)]
+
+
 def test_variable_frame_rate_keeps_its_timing_and_seeks_exactly(tmp_path):
-    times = [i * 33 for i in range(30)] + [990 + i * 17 for i in range(30)] + [1500 + i * 100 for i in range(10)]
+    times = VFR_TIMES
     path = vfr_clip(tmp_path / "vfr.mkv", times)
     for start in (0, 31, 45, 65):
         reader = VideoReader(str(path), start)
@@ -64,6 +75,57 @@ def test_variable_frame_rate_keeps_its_timing_and_seeks_exactly(tmp_path):
         finally:
             reader.close()
         assert got == [(i, times[i]) for i in range(start, len(times))]
+
+
+def copy_clip(source, target, start=0, **output):
+    graph = Graph()
+    graph.add_node("VideoSource", {"path": str(source), "start": start}, node_id="src")
+    graph.add_node("VideoFileOutput", {"path": str(target), **output}, node_id="out")
+    graph.add_link(Link.parse("src.frame", "out.frame"))
+    return SequentialRunner(graph).run()
+
+
+def shown_ms(path) -> list[tuple[int, int]]:
+    """(frame index, time in ms) of every frame of a file."""
+    with av.open(str(path)) as container:
+        return [(frame_index(frame.to_ndarray(format="bgr24")), round(frame.time * 1000))
+                for frame in container.decode(video=0)]
+
+
+@pytest.mark.parametrize("ext, codec, start", [(".mp4", "h264", 0), (".mkv", "ffv1", 31), (".mov", "h264", 45)])
+def test_a_variable_frame_rate_is_written_with_its_own_timing(tmp_path, ext, codec, start):
+    # written at one rate, the 2.4 s clip became 2.3 s and drifted from its audio by up to 0.3 s
+    source = vfr_clip(tmp_path / "vfr.mkv", VFR_TIMES)
+    target = tmp_path / f"out{ext}"
+    assert copy_clip(source, target, start, codec=codec).frames == 70 - start
+    assert shown_ms(target) == [(i, VFR_TIMES[i] - VFR_TIMES[start]) for i in range(start, 70)]
+
+
+@pytest.mark.parametrize("source_ext, ext, output", [(".mkv", ".mp4", {"fps": 25.0}), (".mkv", ".avi", {}),
+                                                     (".ts", ".mp4", {"codec": "mp4v"})])
+def test_a_set_rate_an_avi_or_mp4v_writes_one_frame_rate(tmp_path, source_ext, ext, output):
+    # a set fps is the user's; AVI holds one rate only; mpeg4 takes no time base finer than 1/65535 (TS: 1/90000)
+    source = vfr_clip(tmp_path / f"vfr{source_ext}", VFR_TIMES)
+    target = tmp_path / f"out{ext}"
+    assert copy_clip(source, target, **output).frames == 70
+    shown = shown_ms(target)
+    assert [i for i, _ in shown] == list(range(70))
+    steps = {b - a for (_, a), (_, b) in itertools.pairwise(shown)}
+    assert max(steps) - min(steps) <= 1, steps
+
+
+def test_source_times_follow_b_frames_a_start_and_ids_that_skip(h264_clip):
+    with av.open(h264_clip) as container:
+        stream = container.streams.video[0]
+        pts = sorted(p.pts for p in container.demux(stream) if p.pts is not None)
+        first = float(pts[37] * stream.time_base)
+    times = SourceTimes(h264_clip, first)
+    try:
+        # a realtime run drops frames: the ids that reach the writer skip, and each keeps its own time
+        assert [times.pts(i) for i in (0, 1, 2, 5, 100, 262)] == [pts[37 + i] - pts[37] for i in (0, 1, 2, 5, 100, 262)]
+        assert times.pts(3) is None and times.pts(263) is None  # an id asked too late; past the end (a loop)
+    finally:
+        times.close()
 
 
 def test_the_source_start_param_runs_from_that_frame(tmp_path, h264_clip):
