@@ -213,9 +213,6 @@ class VideoWriter:
 
     def _open_video(self, width: int, height: int) -> None:
         software, _, pix_fmt, _ = CODECS[self.codec]
-        if self.times is not None and encoder_problem(software, width, height, pix_fmt, self.rate, {},
-                                                      self.time_base):
-            self._constant_rate()  # mpeg4 takes no finer time base than 1/65535
         odd = width % 2 or height % 2
         if odd and pix_fmt == "yuv420p":
             if software in FOUR_FOUR_FOUR:
@@ -224,6 +221,9 @@ class VideoWriter:
                             "every pixel (some players, browsers among them, play only 4:2:0: give an even "
                             "size for those)", self.what, width, height, self.codec)
             self.encoders = [software]
+        if self.times is not None and encoder_problem(software, width, height, pix_fmt, self.rate, {},
+                                                      self.time_base):
+            self._constant_rate()  # mpeg4 takes no finer time base than 1/65535
         problems = []
         for encoder in self.encoders:
             options = encoder_options(encoder, self.quality, self.speed)
