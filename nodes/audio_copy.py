@@ -44,6 +44,12 @@ def aac_rate(rate: int) -> int:
     return rate if rate in rates else min(rates, key=lambda taken: abs(taken - rate))
 
 
+def aac_layout(layout) -> str:
+    """The channel layout AAC is encoded in: the source's, or where it does not say which channels it has (PCM
+    from some tools: "2 channels"), FFmpeg's usual layout for that many ("2c": stereo)."""
+    return f"{layout.nb_channels}c" if layout.name.endswith(" channels") else layout.name
+
+
 class AudioCopy:
     """The audio of a source file, fed into an output as the video advances. `start` is the source time (s) of
     the first frame written: the audio before it is left out, and the rest keeps its place against the video.
@@ -66,7 +72,7 @@ class AudioCopy:
             log.info("%s: the audio (%s) is re-encoded to AAC%s: a %s file cannot hold it as it is (%s)", self.what,
                      self.input.codec_context.name, f" at {rate} Hz" if rate != self.input.rate else "",
                      output.format.name, refused)
-            self.stream = output.add_stream("aac", rate=rate, layout=self.input.layout.name)
+            self.stream = output.add_stream("aac", rate=rate, layout=aac_layout(self.input.layout))
         if start > 0:  # straight to the start frame's audio, not through all the audio before it
             with contextlib.suppress(av.FFmpegError):
                 self.source.seek(int(start / self.input.time_base), stream=self.input, backward=True)

@@ -69,15 +69,17 @@ def digest(path):
     return hashlib.sha256(open(path, "rb").read()).hexdigest()
 
 
-@pytest.mark.parametrize("codec, source_ext, target_ext, rate", [
-    ("libopus", ".mkv", ".mov", RATE), ("flac", ".mkv", ".mov", RATE), ("ac3", ".mkv", ".mp4", RATE),
-    ("eac3", ".mkv", ".mp4", RATE), ("flac", ".mkv", ".mov", 192000)])
+@pytest.mark.parametrize("codec, source_ext, target_ext, rate, layout", [
+    ("libopus", ".mkv", ".mov", RATE, "mono"), ("flac", ".mkv", ".mov", RATE, "mono"),
+    ("ac3", ".mkv", ".mp4", RATE, "mono"), ("eac3", ".mkv", ".mp4", RATE, "mono"),
+    ("flac", ".mkv", ".mov", 192000, "mono"), ("pcm_s24le", ".mkv", ".mp4", RATE, "2 channels")])
 def test_audio_the_muxer_refuses_as_it_is_is_re_encoded_to_aac(tmp_path, caplog, codec, source_ext, target_ext,
-                                                                rate):
+                                                                rate, layout):
     # Opus and FLAC pass .mov's codec list and AC-3 passes .mp4's, yet the muxer refuses them once it starts
-    # (AC-3 only in a fragmented file): copied, every frame failed and the earlier file became 0 bytes
+    # (AC-3 only in a fragmented file): copied, every frame failed and the earlier file became 0 bytes. PCM that
+    # does not name its channels ("2 channels") goes to AAC as stereo.
     caplog.set_level(logging.INFO, "nodegraph")
-    source = clip(tmp_path / f"in{source_ext}", codec, rate=rate)
+    source = clip(tmp_path / f"in{source_ext}", codec, rate=rate, layout=layout)
     target = tmp_path / f"out{target_ext}"
     copy_video(source, tmp_path / "earlier.mp4", keep_audio=False)
     target.write_bytes((tmp_path / "earlier.mp4").read_bytes())
