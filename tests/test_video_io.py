@@ -64,6 +64,23 @@ def test_opening_at_frame_n_gives_exactly_frame_n(h264_clip, start):
 VFR_TIMES = [i * 33 for i in range(30)] + [990 + i * 17 for i in range(30)] + [1500 + i * 100 for i in range(10)]
 
 
+@pytest.mark.parametrize("start", [1, 45, 149, 251, 299])
+def test_an_mpeg_ts_clip_opens_at_frame_n_exactly(tmp_path_factory, start):
+    # MPEG-TS has no index: its demuxer's seek lands on any picture, and what came before the next keyframe
+    # was lost (a start of 45 began at frame 50)
+    folder = tmp_path_factory.getbasetemp() / "ts"
+    path = folder / "h264.ts"
+    if not path.exists():
+        folder.mkdir(exist_ok=True)
+        write_clip(path, frames=300, codec="h264")
+    reader = VideoReader(str(path), start)
+    try:
+        got = [frame_index(image) for image, _ in iter(reader.read, None)]
+    finally:
+        reader.close()
+    assert got == list(range(start, 300))
+
+
 def test_variable_frame_rate_keeps_its_timing_and_seeks_exactly(tmp_path):
     times = VFR_TIMES
     path = vfr_clip(tmp_path / "vfr.mkv", times)
