@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import av
 import cv2
 import numpy as np
+from av.sidedata.sidedata import Type as SideDataType
 from av.video.reformatter import VideoReformatter
 
 from nodegraph.errors import InvalidInput, RunFailed
@@ -44,9 +45,6 @@ CONTAINERS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi"}
 FLUSHED = {"flush_packets": "1"}
 FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "frag_duration": "1000000", **FLUSHED}
 MIN_FPS = 0.01
-# A phone stores a portrait clip as landscape pictures and a display rotation (counter-clockwise degrees, as
-# PyAV reads it); players turn them upright, and so does the reader, so faces are found upright too
-UPRIGHT = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CLOCKWISE}
 FOUR_FOUR_FOUR = {"libx264", "libx265"}  # 4:2:0 needs even sizes; these keep odd ones in 4:4:4
 
 
@@ -108,9 +106,7 @@ class VideoReader:
             for frame in self.container.decode(self.stream):
                 if self._start_pts is not None and frame.pts is not None and frame.pts < self._start_pts:
                     continue
-                image = to_bgr.reformat(frame, format="bgr24").to_ndarray()
-                turn = UPRIGHT.get(round(frame.rotation) % 360)
-                yield (image if turn is None else cv2.rotate(image, turn)), float(frame.time or 0.0)
+                yield upright(to_bgr.reformat(frame, format="bgr24").to_ndarray(), frame), float(frame.time or 0.0)
         except av.FFmpegError as e:  # a damaged or cut-short file: keep what decoded
             log.warning("%s: stopped decoding at a damaged part (%s); the frames before it are used", self.path, e)
 
@@ -121,6 +117,24 @@ class VideoReader:
     def close(self) -> None:
         self._decoded.close()
         self.container.close()
+
+
+def upright(image: np.ndarray, frame: av.VideoFrame) -> np.ndarray:
+    """The picture as players show it. A phone stores a portrait clip as landscape pictures and a display
+    matrix (a rotation, maybe a mirror); this applies it as FFmpeg's autorotate does, so faces are found
+    upright too."""
+    matrix = frame.side_data.get(SideDataType.DISPLAYMATRIX)
+    if matrix is None:
+        return image
+    m = np.frombuffer(bytes(matrix), np.int32)  # 3x3, row by row: m[0] m[1] / m[3] m[4] turn the picture
+    clockwise = -round(frame.rotation) % 360
+    if clockwise == 90:
+        return cv2.transpose(image) if m[3] > 0 else cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE)
+    if clockwise == 270:
+        return cv2.flip(cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE), 0) if m[3] < 0 else \
+            cv2.rotate(image, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    mirror = {(True, True): -1, (True, False): 1, (False, True): 0}.get((clockwise == 180 and m[0] < 0, m[4] < 0))
+    return image if mirror is None else cv2.flip(image, mirror)
 
 
 def seek_before(container, stream, pts: int) -> None:

@@ -264,15 +264,20 @@ def test_a_looping_source_restarts_at_its_start_frame_and_its_timestamps_go_on(t
     assert got == [7, 8, 9, 7, 8, 9, 7, 8]
 
 
-@pytest.mark.parametrize("degrees, turn", [(90, cv2.ROTATE_90_COUNTERCLOCKWISE), (180, cv2.ROTATE_180),
-                                           (270, cv2.ROTATE_90_CLOCKWISE), (-90, cv2.ROTATE_90_CLOCKWISE)])
-def test_a_rotated_clip_is_read_and_written_upright(tmp_path, degrees, turn):
-    # a phone's portrait clip: landscape pictures and a display rotation, which players apply
+@pytest.mark.parametrize("degrees, mirror, shown", [
+    (90, {}, lambda image: cv2.rotate(image, cv2.ROTATE_90_COUNTERCLOCKWISE)),
+    (180, {}, lambda image: cv2.rotate(image, cv2.ROTATE_180)),
+    (270, {}, lambda image: cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE)),
+    (-90, {}, lambda image: cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE)),
+    (0, {"hflip": True}, lambda image: cv2.flip(image, 1)),
+    (0, {"vflip": True}, lambda image: cv2.flip(image, 0))])
+def test_a_rotated_or_mirrored_clip_is_read_and_written_as_players_show_it(tmp_path, degrees, mirror, shown):
+    # a phone's portrait clip: landscape pictures and a display matrix, which players apply
     source = tmp_path / "phone.mp4"
     with av.open(str(source), "w") as container:
         stream = container.add_stream("ffv1", rate=30)
         stream.width, stream.height, stream.pix_fmt = 160, 120, "bgr0"
-        stream.set_display_rotation(degrees)
+        stream.set_display_rotation(degrees, **mirror)
         for i in range(5):
             container.mux(stream.encode(av.VideoFrame.from_ndarray(indexed_frame(i), "bgr24")))
         container.mux(stream.encode(None))
@@ -281,7 +286,7 @@ def test_a_rotated_clip_is_read_and_written_upright(tmp_path, degrees, turn):
         image, _ = reader.read()
     finally:
         reader.close()
-    assert np.array_equal(image, cv2.rotate(indexed_frame(0), turn))
+    assert np.array_equal(image, shown(indexed_frame(0)))
     target = tmp_path / "out.mkv"
     graph = Graph()
     graph.add_node("VideoSource", {"path": str(source)}, node_id="src")
@@ -291,5 +296,5 @@ def test_a_rotated_clip_is_read_and_written_upright(tmp_path, degrees, turn):
     with av.open(str(target)) as container:
         frames = list(container.decode(video=0))
     assert [frame.rotation for frame in frames] == [0] * 5  # upright in the pictures, no rotation to apply
-    assert all(np.array_equal(frame.to_ndarray(format="bgr24"), cv2.rotate(indexed_frame(i), turn))
+    assert all(np.array_equal(frame.to_ndarray(format="bgr24"), shown(indexed_frame(i)))
                for i, frame in enumerate(frames))
