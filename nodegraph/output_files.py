@@ -85,6 +85,11 @@ def _read_lock(path: Path) -> tuple[str, str, str]:
     return pid, temporary, run
 
 
+def _writable(path: Path, status: os.stat_result) -> bool:
+    """False for a file made read-only (for root too, who may write anyway) or that this user may not write."""
+    return bool(status.st_mode & 0o222) and os.access(path, os.W_OK)
+
+
 def _file_there(target: Path, what: str) -> os.stat_result | None:
     """The status of a plain file already at `target` (a symlink there is replaced, not its target). A file
     made read-only is not replaced: its owner said so, as `cp` and FFmpeg would find."""
@@ -94,7 +99,7 @@ def _file_there(target: Path, what: str) -> os.stat_result | None:
         return None
     if not stat.S_ISREG(there.st_mode):
         return None
-    if not there.st_mode & 0o222 or not os.access(target, os.W_OK):
+    if not _writable(target, there):
         raise InvalidInput(f"{what}: the file already there is read-only (mode {stat.S_IMODE(there.st_mode):04o}), "
                            "so a run does not replace it: make it writable (chmod u+w) or choose another output")
     return there
@@ -255,7 +260,12 @@ class OutputFolder:
             if kept := keep_left_staging(self.folder, left, left_run):
                 log.warning("%s: a run that was killed left %d files; they are kept beside it as %s",
                             self.what, kept[1], kept[0])
-            staging = own if any(self.folder.glob(pattern)) else None
+            pictures = list(self.folder.glob(pattern))
+            if locked := next((path for path in pictures if path.is_file() and not path.is_symlink()
+                               and not _writable(path, path.stat())), None):
+                raise InvalidInput(f"{self.what}: {locked} is read-only, so a run does not replace it: make the "
+                                   "pictures writable (chmod u+w) or choose another folder")
+            staging = own if pictures else None
         if staging is not None and not (staging.is_dir() and not staging.is_symlink()):
             try:
                 staging.mkdir()

@@ -63,6 +63,16 @@ def test_a_failed_run_into_a_folder_of_pictures_replaces_none_and_keeps_its_own_
     assert names(tmp_path) == ["imgs", "p.json", "seq", "seq.partial", "seq.partial-1"]  # nothing hidden left
 
 
+def test_a_read_only_picture_is_not_replaced(tmp_path):
+    seq, earlier = earlier_pictures(tmp_path, count=2)
+    (seq / "frame_000001.png").chmod(0o444)
+    refused = run_cli("run", tmp_path / "p.json")
+    assert refused.returncode == 2, refused.stderr
+    assert (f"{seq}: {seq / 'frame_000001.png'} is read-only, so a run does not replace it: make the pictures "
+            "writable (chmod u+w) or choose another folder") in refused.stderr
+    assert digests(seq) == earlier and names(tmp_path) == ["imgs", "p.json", "seq"]
+
+
 def test_a_failed_run_into_an_empty_folder_keeps_its_pictures_there(tmp_path):
     seq = tmp_path / "seq"
     pictures(tmp_path / "imgs", 3, bad=1)
