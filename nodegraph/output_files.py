@@ -127,7 +127,7 @@ class OutputFile:
                                         dir=self.target.parent)
             os.close(fd)
             # the replaced file's permissions; a new one's as open() would make it, not mkstemp's 0600
-            os.chmod(name, stat.S_IMODE(there.st_mode) if there else 0o666 & ~current_umask())
+            os.chmod(name, there.st_mode & 0o777 if there else 0o666 & ~current_umask())  # no setuid, setgid
             self.temporary = Path(name)
         self.record()
 

@@ -17,7 +17,7 @@ log = logging.getLogger("nodegraph")
 PROBE_PACKETS = 3  # some muxers (fragmented MP4 with AC-3) refuse a codec only when its first packets come
 
 
-def muxer_takes(source: str, format_name: str, options: dict) -> str:
+def copy_refusal(source: str, format_name: str, options: dict) -> str:
     """Why a `format_name` file written with `options` cannot hold a copy of `source`'s first audio track, in
     FFmpeg's words, or "" when it can. The muxer's codec list lets through codecs it then refuses (Opus or
     FLAC in .mov, AC-3 in fragmented .mp4), and writing into such a file fails on every frame or crashes the
@@ -58,12 +58,19 @@ class AudioCopy:
     def __init__(self, source: str, output, start: float = 0.0, what: str = ""):
         self.what = what or source
         self.source = av.open(source)
+        try:
+            self._add_stream(source, output, start)
+        except BaseException:
+            self.source.close()
+            raise
+
+    def _add_stream(self, source: str, output, start: float) -> None:
         audio = self.source.streams.audio
         self.input = audio[0] if audio else None
         self.output, self.start, self.skipped = output, start, 0
         if self.input is None:
             return
-        refused = muxer_takes(source, output.format.name, dict(output.options))
+        refused = copy_refusal(source, output.format.name, dict(output.options))
         self.copy = not refused
         if self.copy:
             self.stream = output.add_stream_from_template(self.input)
@@ -119,4 +126,7 @@ class AudioCopy:
             self.output.mux(self.stream.encode(None))
         if self.skipped > 1:
             log.warning("%s: %d audio packets of %s were left out", self.what, self.skipped, self.source.name)
+        self.close()
+
+    def close(self) -> None:
         self.source.close()

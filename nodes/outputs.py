@@ -20,7 +20,7 @@ from nodegraph.types import Frame
 
 from .media import check_utf8_path
 from .source_times import SourceTimes
-from .video_io import CODECS, CONTAINERS, SPEEDS, VideoWriter, check_encoder, count_frames
+from .video_io import CODECS, CONTAINERS, REFUSED_HINT, SPEEDS, VideoWriter, check_encoder, count_frames
 
 log = logging.getLogger("nodegraph")
 
@@ -135,8 +135,8 @@ class VideoFileOutput(Node):
         except OSError as e:  # the disk filled faster than the guard looks
             raise RunFailed(f"{self.path}: cannot write: {e.strerror or e}; {self._finish(complete=False)}") from None
         except av.FFmpegError as e:  # the muxer refused the file: every later frame would fail the same way
-            raise RunFailed(f"{self.path}: FFmpeg cannot write this file ({e}); choose another codec or "
-                            f"container, or set keep_audio to false; {self._finish(complete=False)}") from None
+            raise RunFailed(f"{self.path}: FFmpeg cannot write this file ({e}); {REFUSED_HINT}; "
+                            f"{self._finish(complete=False)}") from None
         return {}
 
     def _finish(self, complete: bool) -> str:

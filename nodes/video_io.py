@@ -45,6 +45,7 @@ CONTAINERS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi"}
 FLUSHED = {"flush_packets": "1"}
 FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "frag_duration": "1000000", **FLUSHED}
 MIN_FPS = 0.01
+REFUSED_HINT = "choose another codec or container, or set keep_audio to false"  # when FFmpeg refuses a file
 FOUR_FOUR_FOUR = {"libx264", "libx265"}  # 4:2:0 needs even sizes; these keep odd ones in 4:4:4
 
 
@@ -320,7 +321,7 @@ class VideoWriter:
                     self.audio.finish(self._end())
         finally:
             if self.audio is not None:
-                self.audio.source.close()  # finish() did, unless the file broke first
+                self.audio.close()  # finish() did, unless the file broke first
             if self.times is not None:
                 self.times.close()
             self.container.close()
@@ -332,8 +333,8 @@ class VideoWriter:
                 self.container.start_encoding()
             except av.FFmpegError as e:
                 self.broken = True
-                raise RunFailed(f"{self.what}: FFmpeg cannot start this file: {ffmpeg_reason(e, logs)}; choose "
-                                "another codec or container, or set keep_audio to false") from None
+                raise RunFailed(f"{self.what}: FFmpeg cannot start this file: {ffmpeg_reason(e, logs)}; "
+                                f"{REFUSED_HINT}") from None
 
 
 def encoder_problem(encoder: str, width: int, height: int, pix_fmt: str, rate: Fraction, options: dict,

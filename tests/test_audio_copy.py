@@ -16,7 +16,7 @@ from test_outputs import copy_video
 
 from nodegraph.graph import Graph, Link
 from nodegraph.sequential import SequentialRunner
-from nodes.audio_copy import muxer_takes
+from nodes.audio_copy import copy_refusal
 from nodes.video_io import count_frames
 
 FPS, RATE = 25, 48000
@@ -83,7 +83,7 @@ def test_audio_the_muxer_refuses_as_it_is_is_re_encoded_to_aac(tmp_path, caplog,
     target = tmp_path / f"out{target_ext}"
     copy_video(source, tmp_path / "earlier.mp4", keep_audio=False)
     target.write_bytes((tmp_path / "earlier.mp4").read_bytes())
-    assert muxer_takes(str(source), target_ext.lstrip("."), {"movflags": "frag_keyframe+empty_moov"})
+    assert copy_refusal(str(source), target_ext.lstrip("."), {"movflags": "frag_keyframe+empty_moov"})
     report = copy_video(source, target)
     assert report.frames == 50 and not report.error
     assert count_frames(target) == 50
