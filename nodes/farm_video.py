@@ -4,6 +4,7 @@ the preset, and how chunk files are joined without re-encoding, with the input's
 
 from __future__ import annotations
 
+from contextlib import closing
 from fractions import Fraction
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from nodegraph.registry import Registry
 
 from .audio_copy import AudioCopy
 from .media import check_readable_file, check_utf8_path
-from .video_io import CONTAINERS, FLUSHED, FRAGMENTED, VideoReader, first_frame_time, frame_timestamps
+from .source_times import whole_file_times
+from .video_io import CONTAINERS, FLUSHED, FRAGMENTED, VideoReader, frame_timestamps
 
 SOURCE, OUTPUT = "VideoSource", "VideoFileOutput"
 START_PTS_MAX = 2**31 - 1  # VideoSource.start_pts's range
@@ -97,21 +99,22 @@ def join(chunks: list[str], target: str, container_ext: str, graph: Graph, outpu
     keep_audio = graph.nodes[output_id].params.get("keep_audio", True)
     options = FRAGMENTED if container_ext in (".mp4", ".mov") else FLUSHED
     frames = 0
-    with av.open(chunks[0]) as first, av.open(target, "w", format=CONTAINERS[container_ext],
-                                              options=options) as out:
+    with av.open(chunks[0]) as first, closing(whole_file_times(input_path)) as times, \
+            av.open(target, "w", format=CONTAINERS[container_ext], options=options) as out:
         comment = next((value for key, value in first.metadata.items() if key.lower() == "comment"), None)
         if comment:
             out.metadata["comment"] = comment
         template = first.streams.video[0]
         rate = template.average_rate or template.guessed_rate
         stream = out.add_stream_from_template(template)
-        audio = AudioCopy(input_path, out, first_frame_time(input_path), target) if keep_audio else None
-        starts = input_times(input_path) if out.format.flags & av.format.Flags.variable_fps.value else []
+        audio = AudioCopy(input_path, out, times.first_time, target) if keep_audio else None
+        timed = bool(out.format.flags & av.format.Flags.variable_fps.value)
         last = None  # seconds: the latest frame written
         for path in chunks:
             with av.open(path) as chunk:
                 video = chunk.streams.video[0]
-                begin = starts[frames] if frames < len(starts) else Fraction(frames) / rate
+                begin = times.seconds(frames) if timed else None
+                begin = Fraction(frames) / rate if begin is None else begin
                 if last is not None:  # never before a frame already written (a chunk kept at one rate)
                     begin = max(begin, last + video.time_base)
                 shift = round(begin / video.time_base)
@@ -131,10 +134,3 @@ def join(chunks: list[str], target: str, container_ext: str, graph: Graph, outpu
             audio.finish(float((last or 0) + 1 / rate))
     return frames
 
-
-def input_times(path: str) -> list[Fraction]:
-    """When each frame of the input is shown, in seconds after its first."""
-    with av.open(path) as container:
-        time_base = container.streams.video[0].time_base
-    times = frame_timestamps(path)
-    return [(time - times[0]) * time_base for time in times]

@@ -108,8 +108,8 @@ class VideoFileOutput(Node):
         self.file = OutputFile(target, self.path)
         audio_from = self.stream.media if self.keep_audio and self.stream.media else None
         try:
-            times = SourceTimes(self.stream.media, self.stream.media_start) if self.stream.media and not self.fps \
-                else None
+            times = SourceTimes(self.stream.media, self.stream.media_start, fps) \
+                if self.stream.media and not self.fps else None
             self.writer = VideoWriter(str(self.file.temporary), target.suffix.lower(), self.codec, fps,
                                       self.quality, self.speed, self.hardware, audio_from,
                                       SYNTHETIC_TAG if self.disclose else None, self.path, self.stream.media_start,

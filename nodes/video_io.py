@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import math
 import os
 from fractions import Fraction
 from typing import TYPE_CHECKING
@@ -45,6 +46,7 @@ CONTAINERS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi"}
 FLUSHED = {"flush_packets": "1"}
 FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "frag_duration": "1000000", **FLUSHED}
 MIN_FPS = 0.01
+SUBFRAMES = 100  # a frame at its source time is placed to 1/100 of a frame at the file's rate
 REFUSED_HINT = "choose another codec or container, or set keep_audio to false"  # when FFmpeg refuses a file
 FOUR_FOUR_FOUR = {"libx264", "libx265"}  # 4:2:0 needs even sizes; these keep odd ones in 4:4:4
 
@@ -156,17 +158,6 @@ def seek_before(container, stream, pts: int) -> None:
     container.seek(target, stream=stream, backward=True)
 
 
-def first_frame_time(path: str) -> float:
-    """The time (s) of a video file's first frame that decodes (not 0 in MPEG-TS, for one): its audio lines
-    up with the frames from there."""
-    reader = VideoReader(path)
-    try:
-        first = reader.read()
-    finally:
-        reader.close()
-    return first[1] if first else 0.0
-
-
 def frame_timestamps(path: str) -> list[int]:
     """The presentation timestamp of every frame that decodes, in order (the stream's time base): frame i
     begins at the i-th. Reads every packet once, decodes only the last group of pictures. av.FFmpegError (a
@@ -217,9 +208,8 @@ class VideoWriter:
         the first frame read). `times`: that file's frame times, which the frames keep (else `fps`, constant)."""
         self.what, self.codec, self.quality, self.speed = what, codec, quality, speed
         self.rate = Fraction(fps).limit_denominator(1001 * 1000)
-        self.times, self.time_base = times, times.time_base if times else 1 / self.rate
-        self._ticks = max(1, round(1 / (self.rate * self.time_base)))  # a frame at `fps`, in time_base
-        self._last, self._base = -self._ticks, None  # the last frame's pts; the first frame's source time
+        self.times, self._base = times, None  # the first frame's time in the source (s)
+        self._timing(SUBFRAMES if times else 1)
         self.encoders = choose_encoders(codec, hardware)
         self.frames = 0
         self.container = av.open(path, "w", format=CONTAINERS[container_ext],
@@ -243,7 +233,7 @@ class VideoWriter:
             self.encoders = [software]
         if self.times is not None and encoder_problem(software, width, height, pix_fmt, self.rate, {},
                                                       self.time_base):
-            self._constant_rate()  # mpeg4 takes no finer time base than 1/65535
+            self._constant_rate()  # mpeg4 takes no time base finer than 1/65535 (29.97 fps in hundredths)
         problems = []
         for encoder in self.encoders:
             options = encoder_options(encoder, self.quality, self.speed)
@@ -264,25 +254,33 @@ class VideoWriter:
 
     def _open_audio(self) -> None:
         """The audio from the source time of the first frame written."""
-        start = self.audio_start + float((self._base or 0) * self.time_base)
+        start = self.audio_start + float(self._base or 0)
         try:
             self.audio = AudioCopy(self.audio_from, self.container, start, self.what)
         except (av.FFmpegError, ValueError) as e:
             log.warning("%s: the audio of %s is not copied: %s", self.what, self.audio_from, e)
 
+    def _timing(self, subframes: int) -> None:
+        """Frames at `fps` (1) or at their source times, to 1/`subframes` of a frame, and never less than 1 ms
+        apart (Matroska's time base: two frames at one time there would be out of order)."""
+        self.time_base, self._ticks = 1 / (self.rate * subframes), subframes
+        self._gap = max(1, math.ceil(Fraction(1, 1000) / self.time_base))
+        self._last = -self._ticks  # the last frame's pts: the first goes at 0
+
     def _constant_rate(self) -> None:
         self.times.close()
-        self.times, self.time_base, self._ticks, self._last = None, 1 / self.rate, 1, -1
+        self.times = None
+        self._timing(1)
 
     def _pts(self, frame_id: int | None) -> int:
         """Where a frame goes in the file, in time_base: at its source time after the first frame written,
         where the source's times are known; else one frame at `fps` after the one before."""
-        shown = self.times.pts(frame_id) if self.times is not None and frame_id is not None else None
+        shown = self.times.seconds(frame_id) if self.times is not None and frame_id is not None else None
         if shown is None:
             return self._last + self._ticks
         if self._base is None:
             self._base = shown
-        return max(shown - self._base, self._last + 1)
+        return max(round((shown - self._base) / self.time_base), self._last + self._gap)
 
     def write(self, image: np.ndarray, frame_id: int | None = None) -> None:
         """Encode a frame; `frame_id` (the run's) finds its time in `times`."""

@@ -101,7 +101,9 @@ def test_a_variable_frame_rate_keeps_its_timing_across_the_chunks(tmp_path, loca
     code = main(["farm", str(farm_preset(tmp_path)), str(clip), "--out", str(tmp_path / "farm"), "--chunk-seconds",
                  "1", "--warmup-frames", "3", "--no-progress"])
     assert code == 0
-    assert shown_ms(tmp_path / "farm" / "vfr.mkv") == list(enumerate(VFR_TIMES))
+    shown = shown_ms(tmp_path / "farm" / "vfr.mkv")
+    assert [i for i, _ in shown] == list(range(70))
+    assert all(abs(t - VFR_TIMES[i]) <= 1 for i, t in shown), shown  # to the source's own precision
 
 
 def test_chunks_are_even_cover_every_frame_once_and_warm_up_only_where_there_is_a_past():
