@@ -337,10 +337,11 @@ def test_stages_that_have_the_cores_to_themselves_spin_through_short_waits(tmp_p
     """Two stages on two cores: the one waiting ~0.5 ms for each frame spins through the wait in a
     headless run (91-98% of a core here); under a window (the editor's niceness) it sleeps (15%).
     Spinning stops while another process wants the core: such a moment is measured again."""
-    for _ in range(3):
+    for _ in range(6):  # the suite's processes before this test may still be busy for a few seconds
         headless, under_window = waiting_stage_share(0), waiting_stage_share(10)
         if headless > max(0.4, 3 * under_window):
             break
+        time.sleep(1.0)
     assert headless > max(0.4, 3 * under_window), (
         f"the waiting stage used {headless:.0%} of a core headless, {under_window:.0%} under a window"
     )
