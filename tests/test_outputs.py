@@ -53,9 +53,10 @@ def probe(path) -> dict:
             "audio_seconds": audio_seconds}
 
 
-def copy_video(source, target, **params):
+def copy_video(source, target, start=0, **params):
+    """A VideoSource (from frame `start`) into a VideoFileOutput with `params`, run in this process."""
     graph = Graph()
-    graph.add_node("VideoSource", {"path": str(source)}, node_id="src")
+    graph.add_node("VideoSource", {"path": str(source), "start": start}, node_id="src")
     graph.add_node("VideoFileOutput", {"path": str(target), **params}, node_id="out")
     graph.add_link(Link.parse("src.frame", "out.frame"))
     return SequentialRunner(graph).run()

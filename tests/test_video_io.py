@@ -16,6 +16,7 @@ import pytest
 from clips import frame_index, indexed_frame, read_frames, write_clip
 from conftest import REPO, run_cli
 from test_cli import node, write_preset
+from test_outputs import copy_video
 
 from nodegraph.graph import Graph, Link
 from nodegraph.sequential import SequentialRunner
@@ -94,14 +95,6 @@ def test_variable_frame_rate_keeps_its_timing_and_seeks_exactly(tmp_path):
         assert got == [(i, times[i]) for i in range(start, len(times))]
 
 
-def copy_clip(source, target, start=0, **output):
-    graph = Graph()
-    graph.add_node("VideoSource", {"path": str(source), "start": start}, node_id="src")
-    graph.add_node("VideoFileOutput", {"path": str(target), **output}, node_id="out")
-    graph.add_link(Link.parse("src.frame", "out.frame"))
-    return SequentialRunner(graph).run()
-
-
 def shown_ms(path) -> list[tuple[int, int]]:
     """(frame index, time in ms) of every frame of a file."""
     with av.open(str(path)) as container:
@@ -114,7 +107,7 @@ def test_a_variable_frame_rate_is_written_with_its_own_timing(tmp_path, ext, cod
     # written at one rate, the 2.4 s clip became 2.3 s and drifted from its audio by up to 0.3 s
     source = vfr_clip(tmp_path / "vfr.mkv", VFR_TIMES)
     target = tmp_path / f"out{ext}"
-    assert copy_clip(source, target, start, codec=codec).frames == 70 - start
+    assert copy_video(source, target, start, codec=codec).frames == 70 - start
     shown = shown_ms(target)
     assert [i for i, _ in shown] == list(range(start, 70))
     # to the source's own precision (1 ms): a time that close to a whole number of 30 fps frames is that
@@ -127,7 +120,7 @@ def test_a_set_rate_an_avi_or_mp4v_writes_one_frame_rate(tmp_path, source_ext, e
     # a set fps is the user's; AVI holds one rate only; mpeg4 takes no time base finer than 1/65535 (TS: 1/90000)
     source = vfr_clip(tmp_path / f"vfr{source_ext}", VFR_TIMES)
     target = tmp_path / f"out{ext}"
-    assert copy_clip(source, target, **output).frames == 70
+    assert copy_video(source, target, **output).frames == 70
     shown = shown_ms(target)
     assert [i for i, _ in shown] == list(range(70))
     steps = {b - a for (_, a), (_, b) in itertools.pairwise(shown)}
@@ -156,7 +149,7 @@ def test_a_constant_rate_stored_in_milliseconds_is_written_exactly(tmp_path):
     # Matroska keeps times in ms: 29.97 fps is 0, 33, 67, 100 ...; the output must not copy that jitter
     source = write_clip(tmp_path / "ntsc.mkv", frames=90, fps=30000 / 1001, codec="ffv1")
     target = tmp_path / "out.mp4"
-    assert copy_clip(source, target).frames == 90
+    assert copy_video(source, target).frames == 90
     with av.open(str(target)) as container:
         times = [frame.pts * frame.time_base for frame in container.decode(video=0)]
     assert times == [Fraction(1001 * i, 30000) for i in range(90)]
@@ -177,14 +170,6 @@ def test_the_source_start_param_runs_from_that_frame(tmp_path, h264_clip):
     assert f"{h264_clip}: start frame 300 is past the end (the file has 300 frames)" in result.stderr
 
 
-def copy(source, target, **params):
-    graph = Graph()
-    graph.add_node("VideoSource", {"path": str(source)}, node_id="src")
-    graph.add_node("VideoFileOutput", {"path": str(target), **params}, node_id="out")
-    graph.add_link(Link.parse("src.frame", "out.frame"))
-    return SequentialRunner(graph).run()
-
-
 EXTENSION = {"ffv1": ".mkv", "prores": ".mov"}
 
 
@@ -192,7 +177,7 @@ EXTENSION = {"ffv1": ".mkv", "prores": ".mov"}
 def test_every_codec_writes_a_file_that_reads_back_in_order(tmp_path, codec):
     source = write_clip(tmp_path / "in.mkv", frames=40, codec="ffv1")
     target = tmp_path / f"out{EXTENSION.get(codec, '.mp4')}"
-    report = copy(source, target, codec=codec, quality=18)
+    report = copy_video(source, target, codec=codec, quality=18)
     assert report.frames == 40 and not report.error
     frames = read_frames(target)
     assert len(frames) == 40 == count_frames(str(target))
@@ -255,7 +240,7 @@ def test_a_killed_writer_leaves_a_file_that_plays_and_the_run_says_how_many_fram
 def test_a_hardware_encoder_that_cannot_open_falls_back_to_software_and_says_why(tmp_path, caplog):
     source = write_clip(tmp_path / "in.mkv", frames=10, codec="ffv1")
     with caplog.at_level("WARNING", logger="nodegraph"):
-        report = copy(source, tmp_path / "out.mp4", hardware=True)
+        report = copy_video(source, tmp_path / "out.mp4", hardware=True)
     assert report.frames == 10 and len(read_frames(tmp_path / "out.mp4")) == 10
     fell_back = [r.getMessage() for r in caplog.records if r.getMessage().endswith("; using libx264")]
     hardware = [name for name in CODECS["h264"][1] if name in av.codecs_available]
@@ -305,11 +290,7 @@ def test_a_rotated_or_mirrored_clip_is_read_and_written_as_players_show_it(tmp_p
         reader.close()
     assert np.array_equal(image, shown(indexed_frame(0)))
     target = tmp_path / "out.mkv"
-    graph = Graph()
-    graph.add_node("VideoSource", {"path": str(source)}, node_id="src")
-    graph.add_node("VideoFileOutput", {"path": str(target), "codec": "ffv1"}, node_id="out")
-    graph.add_link(Link.parse("src.frame", "out.frame"))
-    assert SequentialRunner(graph).run().frames == 5
+    assert copy_video(source, target, codec="ffv1").frames == 5
     with av.open(str(target)) as container:
         frames = list(container.decode(video=0))
     assert [frame.rotation for frame in frames] == [0] * 5  # upright in the pictures, no rotation to apply
