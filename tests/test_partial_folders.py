@@ -11,7 +11,7 @@ import pytest
 from conftest import run_cli
 from test_cli import node, write_preset
 from test_output_safety import finish, spawn
-from test_partial_outputs import MODES, digest, lock_holder, names, pictures
+from test_partial_outputs import MODES, digest, kill_writer, lock_holder, names, pictures
 
 
 def folder_to_pictures(tmp_path, seq):
@@ -143,11 +143,7 @@ def test_a_killed_writer_that_is_not_restarted_is_rescued_beside_the_folder(tmp_
     what it wrote beside the folder."""
     seq, earlier = earlier_pictures(tmp_path)
     process = spawn(endless_to_pictures(tmp_path, seq), "--mode", "lossless")
-    try:
-        pid, _ = staging(seq, time.monotonic() + 60)
-        os.kill(pid, signal.SIGKILL)
-    finally:
-        stderr = finish(process, timeout=60)
+    pid, stderr = kill_writer(process, lambda: staging(seq, time.monotonic() + 60)[0])
     assert process.returncode == 3, stderr
     partial = tmp_path / "seq.partial"
     assert digests(seq) == earlier

@@ -135,15 +135,22 @@ def test_ctrl_c_before_the_source_ends_leaves_the_earlier_video_whole(tmp_path, 
     assert names(tmp_path) == ["first.json", "out.mp4", "out.partial.mp4", "p.json"]
 
 
-def test_a_killed_writer_is_rescued_beside_the_earlier_video_not_over_it(tmp_path):
-    out, earlier = earlier_video(tmp_path)
-    process = spawn(endless_to(tmp_path, out))
+def kill_writer(process, writer_pid):
+    """SIGKILL the writer stage of the run `process` once `writer_pid()` names it, and let the run end;
+    returns (the writer's pid, the run's stderr)."""
     try:
-        pid, _ = writing(out, time.monotonic() + 60)
-        assert pid != process.pid  # the writer's own stage process
+        pid = writer_pid()
         os.kill(pid, signal.SIGKILL)
     finally:
         stderr = finish(process, timeout=60)
+    return pid, stderr
+
+
+def test_a_killed_writer_is_rescued_beside_the_earlier_video_not_over_it(tmp_path):
+    out, earlier = earlier_video(tmp_path)
+    process = spawn(endless_to(tmp_path, out))
+    pid, stderr = kill_writer(process, lambda: writing(out, time.monotonic() + 60)[0])
+    assert pid != process.pid  # the writer's own stage process
     assert process.returncode == 3, stderr
     partial = tmp_path / "out.partial.mp4"
     assert digest(out) == earlier
