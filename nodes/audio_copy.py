@@ -10,18 +10,40 @@ import logging
 from fractions import Fraction
 
 import av
+from av.bitstream import BitStreamFilterContext
+from av.packet import PacketSideData
 
 from .ffmpeg_log import ffmpeg_logs, ffmpeg_reason
 
 log = logging.getLogger("nodegraph")
 PROBE_PACKETS = 3  # some muxers (fragmented MP4 with AC-3) refuse a codec only when its first packets come
+# MPEG-TS and .aac files carry AAC with a header on every packet (ADTS); MP4 and MOV want it without, and
+# the stream's config in the file header, which is what this FFmpeg filter makes of it, losslessly
+ADTS_TO_RAW = "aac_adtstoasc"
 
 
-def copy_refusal(source: str, format_name: str, options: dict) -> str:
+def adts_config(source: str) -> bytes:
+    """The AAC config (AudioSpecificConfig) of `source`'s first audio track when its packets carry ADTS
+    headers, as FFmpeg's aac_adtstoasc filter makes it from the first packet, else b"" (not ADTS AAC)."""
+    with av.open(source) as container:
+        stream = container.streams.audio[0]
+        if stream.codec_context.name != "aac" or stream.codec_context.extradata:
+            return b""
+        unwrap = BitStreamFilterContext(ADTS_TO_RAW, stream)
+        with contextlib.suppress(av.FFmpegError):  # not ADTS after all: the filter refuses it
+            for packet in container.demux(stream):
+                if packet.dts is not None:
+                    return next((bytes(PacketSideData.from_packet(raw, "new_extradata"))
+                                 for raw in unwrap.filter(packet)), b"")
+    return b""
+
+
+def copy_refusal(source: str, format_name: str, options: dict, config: bytes = b"") -> str:
     """Why a `format_name` file written with `options` cannot hold a copy of `source`'s first audio track, in
-    FFmpeg's words, or "" when it can. The muxer's codec list lets through codecs it then refuses (Opus or
-    FLAC in .mov, AC-3 in fragmented .mp4), and writing into such a file fails on every frame or crashes the
-    process, so a header and the first packets are written into memory first."""
+    FFmpeg's words, or "" when it can; with an ADTS `config`, the copy without ADTS headers. The muxer's codec
+    list lets through codecs it then refuses (Opus or FLAC in .mov, AC-3 in fragmented .mp4, ADTS AAC in
+    fragmented .mp4), and writing into such a file fails on every frame or crashes the process, so a header
+    and the first packets are written into memory first."""
     with av.open(source) as container:
         stream = container.streams.audio[0]
         packets = (packet for packet in container.demux(stream) if packet.dts is not None)
@@ -29,13 +51,24 @@ def copy_refusal(source: str, format_name: str, options: dict) -> str:
             try:
                 with av.open(io.BytesIO(), "w", format=format_name, options=options) as test:
                     copy = test.add_stream_from_template(stream)
+                    unwrap = copy_filter(stream, copy, config)
                     test.start_encoding()
                     for packet in itertools.islice(packets, PROBE_PACKETS):
-                        packet.stream = copy
-                        test.mux(packet)
+                        for raw in unwrap(packet):
+                            raw.stream = copy
+                            test.mux(raw)
             except (av.FFmpegError, ValueError) as e:
                 return ffmpeg_reason(e, logs)
     return ""
+
+
+def copy_filter(source_stream, copy, config: bytes):
+    """What a packet of `source_stream` becomes in `copy`: with an ADTS `config`, the packet without its ADTS
+    header (and `copy` gets the config), else the packet as it is."""
+    if not config:
+        return lambda packet: (packet,)
+    copy.codec_context.extradata = config
+    return BitStreamFilterContext(ADTS_TO_RAW, source_stream).filter
 
 
 def aac_rate(rate: int) -> int:
@@ -70,10 +103,14 @@ class AudioCopy:
         self.output, self.start, self.skipped = output, start, 0
         if self.input is None:
             return
-        refused = copy_refusal(source, output.format.name, dict(output.options))
+        format_name, options = output.format.name, dict(output.options)
+        refused, config = copy_refusal(source, format_name, options), b""
+        if refused and (config := adts_config(source)) and not copy_refusal(source, format_name, options, config):
+            refused = ""
         self.copy = not refused
         if self.copy:
             self.stream = output.add_stream_from_template(self.input)
+            self._unwrap = copy_filter(self.input, self.stream, config)
         else:
             rate = aac_rate(self.input.rate)
             log.info("%s: the audio (%s) is re-encoded to AAC%s: a %s file cannot hold it as it is (%s)", self.what,
@@ -105,8 +142,9 @@ class AudioCopy:
                 shift = round(self.start / packet.time_base)
                 packet.pts -= shift
                 packet.dts -= shift
-                packet.stream = self.stream
-                self.output.mux(packet)
+                for raw in self._unwrap(packet):
+                    raw.stream = self.stream
+                    self.output.mux(raw)
                 return
             for frame in packet.decode():
                 if frame.time + frame.samples / frame.sample_rate <= self.start:

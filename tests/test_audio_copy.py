@@ -177,3 +177,21 @@ def test_an_audio_only_input_is_named_as_such(tmp_path):
     result = run_cli("run", preset)
     assert result.returncode == 2
     assert f"{path}: has no video stream (it holds audio); give a video file" in result.stderr
+
+
+def test_adts_aac_from_mpeg_ts_is_copied_into_mp4_without_loss(tmp_path, caplog):
+    # MPEG-TS carries AAC with a header on every packet (ADTS), which a fragmented .mp4 refuses as it is: the
+    # headers come off and the packets go in unchanged, where they used to be decoded and encoded again
+    caplog.set_level(logging.INFO, "nodegraph")
+    source = clip(tmp_path / "in.ts", "aac", seconds=2.0, fmt="mpegts")
+    target = tmp_path / "out.mp4"
+    assert copy_refusal(str(source), "mp4", {"movflags": "frag_keyframe+empty_moov"})
+    assert copy_video(source, target).frames == 50
+    assert "re-encoded" not in caplog.text
+    name, rate, start, samples = audio_of(target)
+    assert name == "aac" and abs(start) < 0.05 and loudness(samples, rate, 0.2, 1.8) > 0.15
+    with av.open(str(source)) as ts, av.open(str(target)) as mp4:
+        adts = [bytes(p)[7:] for p in ts.demux(audio=0) if p.size]  # a 7-byte ADTS header (no CRC)
+        raw = [bytes(p) for p in mp4.demux(audio=0) if p.size]
+    # the same packets, less the encoder's priming packet that comes before the first frame
+    assert len(raw) >= len(adts) - 1 and raw == adts[len(adts) - len(raw):]
