@@ -100,6 +100,8 @@ def close_nodes(nodes, complete: bool = False) -> list[str]:
         node.stream_complete = complete
         try:
             node.close()
+        except RunFailed as e:  # the node's own words
+            failures.append(f"node '{node.id}': {e}")
         except Exception as e:
             failures.append(f"node '{node.id}' failed to close: {type(e).__name__}: {e}")
     return failures

@@ -140,14 +140,13 @@ class VideoFileOutput(Node):
         return {}
 
     def _finish(self, complete: bool) -> str:
-        """Close the file and put it in place (beside a file already there unless the run was `complete`);
-        says where and how many frames it holds, counted from the file."""
-        writer, self.writer = self.writer, None
-        try:
-            writer.close()
-        except (OSError, av.FFmpegError) as e:
-            log.warning("node '%s' (VideoFileOutput): %s: closing it failed (%s); it keeps its whole fragments",
-                        self.id, self.path, e)
+        """Close the file and put it in place; says how that went."""
+        unclosed = self._close_writer()
+        return unclosed + self._place(complete and not unclosed)
+
+    def _place(self, complete: bool) -> str:
+        """Put the closed file in place (beside a file already there unless the run was `complete`); says where
+        and how many frames it holds, counted from the file."""
         held = count_frames(str(self.file.temporary))
         if held == 0:  # nothing playable: a file already there must not be replaced by it, nor kept beside it
             there = self.file.target.exists()
@@ -156,6 +155,15 @@ class VideoFileOutput(Node):
         kept = self.file.commit(complete)
         beside = "" if kept == self.file.target else f" (the file already at {self.path} is left as it was)"
         return f"{kept} holds {held} frames and plays{beside}"
+
+    def _close_writer(self) -> str:
+        """Flush and close the file: "" when it closed whole, else why not (it keeps its whole fragments)."""
+        writer, self.writer = self.writer, None
+        try:
+            writer.close()
+        except (OSError, av.FFmpegError) as e:
+            return f"closing it failed ({getattr(e, 'strerror', None) or e}), so its end is missing; "
+        return ""
 
     def close(self):
         writer = getattr(self, "writer", None)
@@ -167,7 +175,11 @@ class VideoFileOutput(Node):
             self.writer = None
             self.file.release(discard=True)  # nothing was written: a file already there stays as it was
             return
-        log.info("node '%s' (VideoFileOutput): %s", self.id, self._finish(self.stream_complete))
+        unclosed = self._close_writer()
+        said = self._place(self.stream_complete and not unclosed)
+        if unclosed:  # a run that ran to its end still failed: its file lacks the end
+            raise RunFailed(f"{self.path}: {unclosed}{said}")
+        log.info("node '%s' (VideoFileOutput): %s", self.id, said)
 
 
 class ImageSequenceOutput(Node):

@@ -198,6 +198,17 @@ def _decodable_times(container, end: int) -> list[int]:
     return sorted(times)[:counted]
 
 
+class FlushedFile(io.BufferedWriter):
+    """A file that each write reaches whole before it returns, or raises: for FFmpeg to write through. Of a
+    file it opens itself, FFmpeg drops the error of the last write when it closes it, so a disk that filled
+    with the last fragment went unnoticed and the short file replaced the one there."""
+
+    def write(self, data) -> int:
+        written = super().write(data)
+        self.flush()  # what FFmpeg's flush_packets gives: a fragment is in the file once muxed (crash safety)
+        return written
+
+
 class VideoWriter:
     """Encodes BGR frames into a crash-safe file: the encoder opens with the first frame's size."""
 
@@ -212,8 +223,13 @@ class VideoWriter:
         self._timing(SUBFRAMES if times else 1)
         self.encoders = choose_encoders(codec, hardware)
         self.frames = 0
-        self.container = av.open(path, "w", format=CONTAINERS[container_ext],
-                                 options=FRAGMENTED if container_ext in (".mp4", ".mov") else FLUSHED)
+        self._file = FlushedFile(io.FileIO(path, "w"))
+        try:
+            self.container = av.open(self._file, "w", format=CONTAINERS[container_ext],
+                                     options=FRAGMENTED if container_ext in (".mp4", ".mov") else FLUSHED)
+        except BaseException:
+            self._file.close()
+            raise
         if times is not None and not self.container.format.flags & av.format.Flags.variable_fps.value:
             self._constant_rate()  # AVI holds one frame rate, not a time per frame
         if comment:
@@ -322,7 +338,10 @@ class VideoWriter:
                 self.audio.close()  # finish() did, unless the file broke first
             if self.times is not None:
                 self.times.close()
-            self.container.close()
+            try:
+                self.container.close()
+            finally:
+                self._file.close()
 
     def _start(self) -> None:
         """Write the header now, so that a muxer refusing the file says so before any frame."""

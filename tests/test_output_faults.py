@@ -10,12 +10,16 @@ import subprocess
 import sys
 import time
 
+import av
 import cv2
+import numpy as np
 import pytest
 from clips import read_frames
 from conftest import REPO, run_cli
 from test_cli import node, write_preset
 from test_exit_codes import pattern_frame
+
+from nodes.video_io import count_frames
 
 
 @pytest.fixture
@@ -161,3 +165,39 @@ def test_a_disk_filled_by_another_program_stops_the_video_which_stays_playable(t
     assert f"nodegraph: {out}: the disk is almost full; stopped writing so the file stays playable" in stderr
     frames = read_frames(out)
     assert len(frames) >= 30 and frames[-1].shape == (120, 160, 3)
+
+
+def flat_then_noise(path, flat, noisy, width=1920, height=1080):
+    """A lossless 25 fps clip: `flat` grey frames, then `noisy` frames of noise (no encoder compresses them)."""
+    rng = np.random.default_rng(1)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for i in range(flat + noisy):
+            image = np.full((height, width, 3), 90, np.uint8) if i < flat else \
+                rng.integers(0, 256, (height, width, 3), np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, "bgr24")))
+        container.mux(stream.encode(None))
+    return path
+
+
+@pytest.mark.slow
+def test_a_disk_that_fills_as_the_file_closes_fails_the_run_and_keeps_the_file_there(tmp_path, small_disk):
+    # 25 flat frames go out as the first fragment; the 24 frames of noise make the last, 75 MB lossless,
+    # written when the file closes, and the disk (65 MiB, past the 64 MiB asked for at the start) fills. FFmpeg
+    # dropped the error of that last write: the run said "complete" and the short file replaced the one there.
+    source = flat_then_noise(tmp_path / "in.mkv", 25, 24)
+    disk = small_disk("disk", "65m")
+    out = disk / "out.mp4"
+    out.write_bytes(b"an earlier render")
+    preset = write_preset(tmp_path / "p.json", [node("src", "VideoSource", path=str(source)),
+                                                node("out", "VideoFileOutput", path=str(out), quality=0)],
+                          [("src.frame", "out.frame")])
+    result = run_cli("run", preset)
+    assert result.returncode == 3, result.stderr
+    partial = disk / "out.partial.mp4"
+    assert (f"node 'out': {out}: closing it failed (No space left on device), so its end is missing; "
+            f"{partial} holds") in result.stderr
+    assert f"(the file already at {out} is left as it was)" in result.stderr
+    assert out.read_bytes() == b"an earlier render"
+    assert 25 <= count_frames(str(partial)) < 49
