@@ -4,6 +4,7 @@ the preset, and how chunk files are joined without re-encoding, with the input's
 
 from __future__ import annotations
 
+import io
 from contextlib import closing
 from fractions import Fraction
 from pathlib import Path
@@ -18,7 +19,7 @@ from nodegraph.registry import Registry
 from .audio_copy import AudioCopy
 from .media import check_readable_file, check_utf8_path
 from .source_times import whole_file_times
-from .video_io import CONTAINERS, FLUSHED, FRAGMENTED, VideoReader, frame_timestamps
+from .video_io import CONTAINERS, FLUSHED, FRAGMENTED, FlushedFile, VideoReader, frame_timestamps
 
 SOURCE, OUTPUT = "VideoSource", "VideoFileOutput"
 START_PTS_MAX = 2**31 - 1  # VideoSource.start_pts's range
@@ -100,7 +101,8 @@ def join(chunks: list[str], target: str, container_ext: str, graph: Graph, outpu
     options = FRAGMENTED if container_ext in (".mp4", ".mov") else FLUSHED
     frames = 0
     with av.open(chunks[0]) as first, closing(whole_file_times(input_path)) as times, \
-            av.open(target, "w", format=CONTAINERS[container_ext], options=options) as out:
+            FlushedFile(io.FileIO(target, "w")) as file, \
+            av.open(file, "w", format=CONTAINERS[container_ext], options=options) as out:
         comment = next((value for key, value in first.metadata.items() if key.lower() == "comment"), None)
         if comment:
             out.metadata["comment"] = comment

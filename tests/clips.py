@@ -67,3 +67,17 @@ def read_frames(path) -> list[np.ndarray]:
             except av.FFmpegError:
                 continue
     return frames
+
+
+def flat_then_noise(path, flat, noisy, width=1920, height=1080):
+    """A lossless 25 fps clip: `flat` grey frames, then `noisy` frames of noise (no encoder compresses them)."""
+    rng = np.random.default_rng(1)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for i in range(flat + noisy):
+            image = np.full((height, width, 3), 90, np.uint8) if i < flat else \
+                rng.integers(0, 256, (height, width, 3), np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, "bgr24")))
+        container.mux(stream.encode(None))
+    return path

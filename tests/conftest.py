@@ -1,5 +1,6 @@
 import logging
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -45,3 +46,27 @@ def isolated_models(tmp_path, monkeypatch):
     monkeypatch.setenv("NODEGRAPH_USER_MODELS", str(tmp_path / "user"))
     monkeypatch.delenv("NODEGRAPH_MODELS", raising=False)
     monkeypatch.delenv("NODEGRAPH_MANIFEST", raising=False)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """mount(name, size, read_only=False) -> a folder that is a tmpfs of that size (unmounted after)."""
+    mounted = []
+
+    def mount(name, size, read_only=False):
+        folder = tmp_path / name
+        folder.mkdir()
+        if shutil.which("mount") is None:
+            pytest.skip("no `mount` command here")
+        options = f"size={size}" + (",ro" if read_only else "")
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip("cannot mount a small tmpfs here (needs root or CAP_SYS_ADMIN): "
+                        f"{done.stderr.strip()}")
+        mounted.append(folder)
+        return folder
+
+    yield mount
+    for folder in mounted:
+        subprocess.run(["umount", "-l", str(folder)], check=True)

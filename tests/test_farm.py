@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import pytest
 import ray
-from clips import frame_index, indexed_frame, read_frames, write_clip
+from clips import flat_then_noise, frame_index, indexed_frame, read_frames, write_clip
 from conftest import REPO, run_cli
 from swap_models import dfm_model
 from test_cli import node, write_preset
@@ -170,6 +170,23 @@ def test_a_chunk_lost_more_often_than_max_retries_fails_the_run_and_writes_nothi
     assert report.summary_line().startswith("failed: 0 of 1 inputs")
     assert os.listdir(tmp_path / "farm") == []
     assert_no_board_alive()
+
+
+@pytest.mark.slow
+def test_a_disk_that_fills_during_the_join_fails_the_run_and_keeps_the_file_there(tmp_path, local_ray,
+                                                                                 small_disk):
+    # the joined file's last fragment (24 frames of noise, 75 MB lossless) fills the 65 MiB disk as it closes:
+    # FFmpeg dropped that write's error, and the short file replaced the one there with "done", exit 0
+    clip = flat_then_noise(tmp_path / "in.mkv", 25, 24)
+    out = small_disk("farm", "65m")
+    (out / "in.mp4").write_bytes(b"an earlier render")
+    graph = presets.load(write_preset(tmp_path / "p.json", [
+        node("src", "VideoSource", path="unused.mkv"),
+        node("out", "VideoFileOutput", path="out/result.mp4", quality=0)], [("src.frame", "out.frame")]))
+    report = run_farm(graph, [str(clip)], str(out), chunk_seconds=1.0)
+    assert report.error == f"{out / 'in.mp4'}: joining the chunks failed: No space left on device"
+    assert (out / "in.mp4").read_bytes() == b"an earlier render"
+    assert sorted(p.name for p in out.iterdir()) == ["in.mp4"]  # no temporary file, no lock left
 
 
 def test_ctrl_c_cancels_the_tasks_and_leaves_no_output(tmp_path):

@@ -10,40 +10,14 @@ import subprocess
 import sys
 import time
 
-import av
 import cv2
-import numpy as np
 import pytest
-from clips import read_frames
+from clips import flat_then_noise, read_frames
 from conftest import REPO, run_cli
 from test_cli import node, write_preset
 from test_exit_codes import pattern_frame
 
 from nodes.video_io import count_frames
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    """mount(name, size, read_only=False) -> a folder that is a tmpfs of that size (unmounted after)."""
-    mounted = []
-
-    def mount(name, size, read_only=False):
-        folder = tmp_path / name
-        folder.mkdir()
-        if shutil.which("mount") is None:
-            pytest.skip("no `mount` command here")
-        options = f"size={size}" + (",ro" if read_only else "")
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
-                              capture_output=True, text=True)
-        if done.returncode != 0:
-            pytest.skip("cannot mount a small tmpfs here (needs root or CAP_SYS_ADMIN): "
-                        f"{done.stderr.strip()}")
-        mounted.append(folder)
-        return folder
-
-    yield mount
-    for folder in mounted:
-        subprocess.run(["umount", "-l", str(folder)], check=True)
 
 
 def two_outputs(tmp_path, output_type, path, **source):
@@ -165,20 +139,6 @@ def test_a_disk_filled_by_another_program_stops_the_video_which_stays_playable(t
     assert f"nodegraph: {out}: the disk is almost full; stopped writing so the file stays playable" in stderr
     frames = read_frames(out)
     assert len(frames) >= 30 and frames[-1].shape == (120, 160, 3)
-
-
-def flat_then_noise(path, flat, noisy, width=1920, height=1080):
-    """A lossless 25 fps clip: `flat` grey frames, then `noisy` frames of noise (no encoder compresses them)."""
-    rng = np.random.default_rng(1)
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("ffv1", rate=25)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        for i in range(flat + noisy):
-            image = np.full((height, width, 3), 90, np.uint8) if i < flat else \
-                rng.integers(0, 256, (height, width, 3), np.uint8)
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, "bgr24")))
-        container.mux(stream.encode(None))
-    return path
 
 
 @pytest.mark.slow

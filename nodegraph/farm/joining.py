@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from types import ModuleType
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, RunFailed
 from ..graph import Graph
 from ..output_checks import check_not_an_input, not_utf8
 from ..output_files import OutputFile
@@ -68,7 +68,10 @@ class FarmOutput:
         """Join the chunks into the output and put it in place; returns the seconds it took."""
         start = time.monotonic()
         paths = [str(self.chunk_path(i)) for i in range(self.count)]
-        plugin.join(paths, str(self.file.temporary), self.extension, graph, media.output, input_path)
+        try:
+            plugin.join(paths, str(self.file.temporary), self.extension, graph, media.output, input_path)
+        except OSError as e:  # the run's end discards the temporary file: a file there before is left as it was
+            raise RunFailed(f"{self.target}: joining the chunks failed: {e.strerror or e}") from None
         self.file.commit()
         self.remove_chunks()
         return time.monotonic() - start
