@@ -55,8 +55,21 @@ def files_read(graph: Graph, registry: Registry) -> tuple[list[str], list[str]]:
 
 
 def _in_folder(path: str, folder: str) -> bool:
-    """Whether `path` is an entry of `folder` itself (not of a subfolder)."""
-    return os.path.realpath(os.path.dirname(os.path.abspath(path))) == os.path.realpath(folder)
+    """Whether `path`, or the file it links to, is an entry of `folder` itself (not of a subfolder). realpath
+    resolves a link before a `..` after it, as the OS does (abspath would drop the two as text)."""
+    folder = os.path.realpath(folder)
+    return folder in (os.path.realpath(os.path.dirname(path) or "."), os.path.dirname(os.path.realpath(path)))
+
+
+def _linked_from(folder: str, target_folder: str) -> str | None:
+    """An entry of `folder` that links to a file in `target_folder` (a folder a run reads, holding links to
+    the pictures of the folder it writes), if any."""
+    try:
+        with os.scandir(folder) as entries:
+            return next((entry.path for entry in entries
+                         if entry.is_symlink() and _in_folder(entry.path, target_folder)), None)
+    except OSError:  # not a folder (yet): the input's own check says so
+        return None
 
 
 NOT_UTF8 = "the path is not valid UTF-8, which the video and picture libraries cannot open; rename it"
@@ -104,6 +117,10 @@ def output_problems(graph: Graph, registry: Registry) -> list[Problem]:
                 problems.append(Problem(f"{path} holds the input of node '{in_id}' ({in_name}: {in_path}); the "
                                         "files written into it could replace it: choose another folder",
                                         **where(node_id, name)))
+            elif param.folder and in_param.folder and (link := _linked_from(in_path, path)):
+                problems.append(Problem(f"{path} holds the file that {link} links to, an input of node "
+                                        f"'{in_id}' ({in_name}: {in_path}); the files written into it could "
+                                        "replace it: choose another folder", **where(node_id, name)))
     for i, (node_id, name, _, path) in enumerate(outputs):
         for other_id, _, _, other in outputs[:i]:
             if _same_file(path, other):

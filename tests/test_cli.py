@@ -205,6 +205,32 @@ def test_an_image_sequence_folder_that_holds_an_input_is_refused(tmp_path):
     assert first.read_bytes() == b"the user's picture" and [p.name for p in shots.iterdir()] == ["frame_000000.png"]
 
 
+def test_an_image_sequence_folder_that_holds_an_input_through_a_link_is_refused(tmp_path):
+    # the picture the run reads lies in the folder it writes, reached through a link to the file, a link to a
+    # folder followed by "..", or links in a folder the run reads: each was overwritten, with exit 0
+    shots = tmp_path / "shots"
+    (shots / "deeper").mkdir(parents=True)
+    first = shots / "frame_000000.png"
+    first.write_bytes(b"the user's picture")
+    (tmp_path / "portrait.png").symlink_to(first)
+    (tmp_path / "into").symlink_to(shots / "deeper")
+    (tmp_path / "linked").mkdir()
+    (tmp_path / "linked" / "shot.png").symlink_to(first)
+    said = "the files written into it could replace it: choose another folder"
+    for source, path, problem in (
+            ("ImageSource", tmp_path / "portrait.png", f"holds the input of node 'src' (path: {tmp_path}/portrait"),
+            ("ImageSource", f"{tmp_path}/into/../frame_000000.png", "holds the input of node 'src'"),
+            ("FolderSource", tmp_path / "linked", f"holds the file that {tmp_path}/linked/shot.png links to, an "
+                                                  f"input of node 'src' (path: {tmp_path}/linked)")):
+        preset = write_preset(tmp_path / "p.json", [node("src", source, path=str(path)),
+                                                    node("seq", "ImageSequenceOutput", path=str(shots))],
+                              [("src.frame", "seq.frame")])
+        result = run_cli("validate", preset, cwd=tmp_path)
+        assert result.returncode == 2 and f"{shots} {problem}" in result.stdout and said in result.stdout, \
+            result.stdout
+    assert first.read_bytes() == b"the user's picture"
+
+
 def test_stats_json_never_lands_on_the_preset_an_input_an_output_or_its_lock(tmp_path, clip300):
     out = tmp_path / "out.mp4"
     preset = write_preset(tmp_path / "p.json",
