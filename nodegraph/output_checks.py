@@ -21,7 +21,20 @@ if TYPE_CHECKING:  # Graph.validate calls output_problems
 
 def lock_path(target: Path) -> Path:
     """The file a run holds while it writes `target` (see output_files.OutputFile)."""
-    return target.with_name(f".{target.name}.lock")
+    return home_of(target) / f".{target.name}.lock"
+
+
+def home_of(target: Path) -> Path:
+    """Where a run keeps the lock of the output `target` and, for a picture folder, its staging folder and the
+    pictures of a run that did not complete: beside it, in its parent; inside the folder where that parent is
+    another disk (a mount point, a link to another disk: renames across disks fail) or not writable (the root
+    of a USB stick, in /media/USER)."""
+    try:
+        inside = target.is_dir() and (os.stat(target).st_dev != os.stat(target.parent).st_dev
+                                      or not os.access(target.parent, os.W_OK))
+    except OSError:
+        inside = False
+    return target if inside else target.parent
 
 
 def path_params(graph: Graph, registry: Registry):

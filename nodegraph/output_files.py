@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import InvalidInput
-from .output_checks import lock_path, path_params
+from .output_checks import home_of, lock_path, path_params
 
 if TYPE_CHECKING:  # the runners call rescue_partials; modelhub, which node imports, imports this module
     from .graph import Graph
@@ -196,8 +196,9 @@ class OutputFile:
 
 
 def staging_folder(folder: Path, run: str) -> Path:
-    """The hidden folder beside `folder` where run `run` writes while `folder` holds an earlier run's files."""
-    return folder.with_name(f".{folder.name}.{run}.partial")
+    """The hidden folder beside `folder` (`home_of`) where run `run` writes while `folder` holds an earlier
+    run's files."""
+    return home_of(folder) / f".{folder.name}.{run}.partial"
 
 
 def keep_staged_beside(folder: Path, staging: Path) -> tuple[Path, int] | None:
@@ -212,9 +213,9 @@ def keep_staged_beside(folder: Path, staging: Path) -> tuple[Path, int] | None:
         staging.rmdir()
         return None
     names = chain([f"{folder.name}.partial"], (f"{folder.name}.partial-{n}" for n in count(1)))
-    kept = next(path for name in names if not taken(path := folder.with_name(name)))
+    kept = next(path for name in names if not taken(path := staging.parent / name))
     os.rename(staging, kept)
-    sync_folder(folder.parent)
+    sync_folder(staging.parent)
     return kept, files
 
 

@@ -13,14 +13,11 @@ import time
 
 import cv2
 import pytest
-import test_output_faults
 from clips import read_frames, write_clip
 from conftest import REPO, run_cli
 from test_cli import node, write_preset
 
 from nodes.video_io import count_frames
-
-small_disk = test_output_faults.small_disk  # a real small tmpfs (a fixture)
 
 
 def digest(path):

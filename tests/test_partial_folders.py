@@ -5,11 +5,14 @@ pictures of the same names, and a stage restarted within the run carries on in t
 
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
-from conftest import run_cli
+from conftest import REPO, run_cli
 from test_cli import node, write_preset
+from test_output_faults import without_permission_override
 from test_output_safety import finish, spawn
 from test_partial_outputs import MODES, digest, kill_writer, lock_holder, names, pictures
 
@@ -178,3 +181,51 @@ def test_what_a_killed_run_left_hidden_is_made_visible_by_the_next_run(tmp_path)
     assert now["frame_000000.png"] != earlier["frame_000000.png"]
     assert now["frame_000003.png"] == earlier["frame_000003.png"]
     assert names(tmp_path) == ["imgs", "p.json", "seq", "seq.partial"]
+
+
+def framed(folder):
+    return {p.name: digest(p) for p in sorted(folder.glob("frame_*"))}
+
+
+def test_a_folder_on_another_disk_than_its_parent_keeps_its_lock_and_staging_inside(tmp_path, small_disk):
+    # the root of a USB stick: the staging folder beside it was on another disk, so a run that completed
+    # failed to move its pictures in (exit 3) and left them hidden in the parent
+    stick = small_disk("stick", "100m")
+    pictures(tmp_path / "imgs", 3)
+    preset = folder_to_pictures(tmp_path, stick)
+    assert run_cli("run", preset).returncode == 0
+    earlier = framed(stick)
+    pictures(tmp_path / "imgs", 3, shade=9)
+    done = run_cli("run", preset)
+    assert done.returncode == 0, done.stderr
+    replaced = framed(stick)
+    assert sorted(replaced) == sorted(earlier) and all(replaced[n] != earlier[n] for n in earlier)
+    assert names(tmp_path) == ["imgs", "p.json", "stick"] and names(stick) == sorted(earlier)
+
+    pictures(tmp_path / "imgs", 3, bad=1, shade=20)  # a run that fails keeps its pictures in the stick
+    failed = run_cli("run", preset)
+    assert failed.returncode == 3, failed.stderr
+    assert framed(stick) == replaced and names(stick / "stick.partial") == ["frame_000000.png"]
+    assert names(tmp_path) == ["imgs", "p.json", "stick"]
+
+
+def test_a_folder_whose_parent_is_not_writable_keeps_its_lock_and_staging_inside(tmp_path):
+    # the root of a USB stick mounted in /media/USER, where the user may not write: the lock beside the folder
+    # could not be made, and the run failed to start with an OSError
+    parent = tmp_path / "media"
+    seq = parent / "stick"
+    seq.mkdir(parents=True)
+    pictures(tmp_path / "imgs", 3)
+    preset = folder_to_pictures(tmp_path, seq)
+    command = without_permission_override([sys.executable, "-m", "nodegraph.cli", "run", str(preset)])
+    parent.chmod(0o555)
+    try:
+        for shade in (0, 9):  # into an empty folder, then over the pictures of the first run
+            pictures(tmp_path / "imgs", 3, shade=shade)
+            result = subprocess.run(command, capture_output=True, text=True, timeout=120,
+                                    env={**os.environ, "PYTHONPATH": str(REPO)})
+            assert result.returncode == 0, result.stderr
+            assert names(seq) == ["frame_000000.png", "frame_000001.png", "frame_000002.png"]
+    finally:
+        parent.chmod(0o755)
+    assert names(parent) == ["stick"]
