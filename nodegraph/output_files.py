@@ -5,9 +5,10 @@ While running, each output is held under an exclusive lock (a second run to it i
 that holds it) and written to a unique temporary file in its own folder, which is fsynced and renamed into
 place when done, so a reader never sees half a file and a symlink at the output path is replaced, never
 written through. The lock file names the temporary file, so when a writer is killed the run can still put
-what it wrote in place (`rescue_partials`). What a run that did not complete (it failed, was stopped or
-killed) wrote never replaces a file already there: it is kept beside it, as `NAME.partial.EXT` (or
-`NAME.partial-1.EXT`, ... the first free name). Picture folders follow the same rule (`OutputFolder`).
+what it wrote in place (`output_rescue`), and a later run into the same file keeps it beside it. What a run
+that did not complete (it failed, was stopped or killed) wrote never replaces a file already there: it is
+kept beside it, as `NAME.partial.EXT` (or `NAME.partial-1.EXT`, ... the first free name). Picture folders
+follow the same rule (`output_folders`).
 """
 
 from __future__ import annotations
@@ -16,20 +17,13 @@ import contextlib
 import errno
 import logging
 import os
-import shutil
 import stat
 import tempfile
-import uuid
 from itertools import chain, count
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .errors import InvalidInput
-from .output_checks import home_of, lock_path, path_params
-
-if TYPE_CHECKING:  # the runners call rescue_partials; modelhub, which node imports, imports this module
-    from .graph import Graph
-    from .registry import Registry
+from .output_checks import lock_path
 
 try:
     import fcntl
@@ -64,7 +58,7 @@ def place_for_partial(target: Path) -> Path:
     return free_name(target, ".partial") if os.path.lexists(target) else target
 
 
-def _try_lock(fd: int) -> bool:
+def try_lock(fd: int) -> bool:
     try:
         if fcntl is not None:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -75,7 +69,7 @@ def _try_lock(fd: int) -> bool:
     return True
 
 
-def _read_lock(path: Path) -> tuple[str, str, str]:
+def read_lock(path: Path) -> tuple[str, str, str]:
     """(pid, temporary file or folder, run token) as the holder wrote them; empty strings when unreadable."""
     try:
         lines = path.read_text(encoding="utf-8", errors="surrogateescape").splitlines()
@@ -85,7 +79,7 @@ def _read_lock(path: Path) -> tuple[str, str, str]:
     return pid, temporary, run
 
 
-def _writable(path: Path, status: os.stat_result) -> bool:
+def is_writable(path: Path, status: os.stat_result) -> bool:
     """False for a file made read-only (for root too, who may write anyway) or that this user may not write."""
     return bool(status.st_mode & 0o222) and os.access(path, os.W_OK)
 
@@ -99,7 +93,7 @@ def _file_there(target: Path, what: str) -> os.stat_result | None:
         return None
     if not stat.S_ISREG(there.st_mode):
         return None
-    if not _writable(target, there):
+    if not is_writable(target, there):
         raise InvalidInput(f"{what}: the file already there is read-only (mode {stat.S_IMODE(there.st_mode):04o}), "
                            "so a run does not replace it: make it writable (chmod u+w) or choose another output")
     return there
@@ -120,8 +114,11 @@ class OutputFile:
         there = None if folder else _file_there(self.target, what)
         self._lock = lock_path(self.target)
         self._fd = self._acquire()
-        self.left = _read_lock(self._lock)
+        self.left = read_lock(self._lock)
         self.temporary: Path | None = None
+        if not folder and (kept := keep_left_file(self.target, self.left[1], free_name(self.target, ".partial"))):
+            log.warning("%s: a run that was killed before it closed this file left what it wrote; it is kept "
+                        "beside it as %s", what, kept)
         if not folder:
             fd, name = tempfile.mkstemp(prefix=f".{self.target.stem}.", suffix=f".partial{self.target.suffix}",
                                         dir=self.target.parent)
@@ -134,9 +131,9 @@ class OutputFile:
     def _acquire(self) -> int:
         while True:
             fd = self._open_lock()
-            if not _try_lock(fd):
+            if not try_lock(fd):
                 os.close(fd)
-                pid = _read_lock(self._lock)[0]
+                pid = read_lock(self._lock)[0]
                 holder = f"pid {pid}" if pid else "another process"
                 raise InvalidInput(f"{self.what}: another run ({holder}) is writing this file now; wait for it "
                                    f"to finish or choose another output (the lock is {self._lock})")
@@ -195,108 +192,15 @@ class OutputFile:
             self._fd = None
 
 
-def staging_folder(folder: Path, run: str) -> Path:
-    """The hidden folder beside `folder` (`home_of`) where run `run` writes while `folder` holds an earlier
-    run's files."""
-    return home_of(folder) / f".{folder.name}.{run}.partial"
-
-
-def keep_staged_beside(folder: Path, staging: Path) -> tuple[Path, int] | None:
-    """Make a staging folder visible beside `folder` as `NAME.partial` (then `NAME.partial-1`, ...); returns
-    (where, how many files) or None when it held none (it is removed). A file a killed writer was still
-    writing (a hidden temporary) is dropped: the others are whole."""
-    for entry in staging.iterdir():
-        if entry.name.startswith("."):
-            entry.unlink()
-    files = len(os.listdir(staging))
-    if not files:
-        staging.rmdir()
+def keep_left_file(target: Path, temporary: str, kept: Path) -> Path | None:
+    """Put what a killed writer of `target` left in the temporary file its lock names at `kept`; returns it,
+    or None when it left none. A file there that is not a temporary of ours (a link, another name) stays."""
+    left = Path(temporary)
+    ours = bool(temporary) and left.parent == target.parent and left.name.startswith(f".{target.stem}.")
+    if not ours or not left.is_file() or left.is_symlink():
         return None
-    names = chain([f"{folder.name}.partial"], (f"{folder.name}.partial-{n}" for n in count(1)))
-    kept = next(path for name in names if not taken(path := staging.parent / name))
-    os.rename(staging, kept)
-    sync_folder(staging.parent)
-    return kept, files
-
-
-def keep_left_staging(folder: Path, temporary: str, run: str) -> tuple[Path, int] | None:
-    """What a killed writer of `folder` left in the staging folder its lock names (`temporary`, of run `run`),
-    kept beside the folder (`keep_staged_beside`); None when it left none. Anything else there, a link
-    included, is not ours and stays."""
-    ours = bool(run) and Path(temporary) == staging_folder(folder, run)
-    if not ours or not os.path.isdir(temporary) or os.path.islink(temporary):
-        return None
-    return keep_staged_beside(folder, Path(temporary))
-
-
-class OutputFolder:
-    """A folder output (numbered pictures, written with `write_atomically` into `where`) under its lock.
-
-    A run into a folder that holds no files of the node's `pattern` writes there directly. Into one that
-    holds some (an earlier run's), it writes into a hidden folder beside it (`staging_folder`): when the run
-    completes, its files are moved in over those of the same names; when it does not, the folder is left as
-    it was and what the run wrote is kept beside it as `NAME.partial` (`keep_staged_beside`). The lock
-    records the run token (`StreamInfo.run`) and the staging folder, so a stage restarted within the run
-    carries on where its killed writer was, and what a writer of an earlier run left is made visible."""
-
-    def __init__(self, folder: Path, pattern: str, run: str, what: str):
-        self.folder, self.what = folder, what
-        run = run or uuid.uuid4().hex[:12]  # a node set up outside a runner
-        self._lock = OutputFile(folder, what, folder=True, run=run)
-        try:
-            self.staging = self._staging(pattern, run)
-        except BaseException:
-            self._lock.release()
-            raise
-        self._lock.temporary = self.staging
-        self._lock.record()
-        self.where = self.staging or folder
-
-    def _staging(self, pattern: str, run: str) -> Path | None:
-        _, left, left_run = self._lock.left
-        own = staging_folder(self.folder, run)
-        if left_run == run:  # this stage was restarted: carry on as its killed writer did
-            staging = own if left else None
-        else:
-            if kept := keep_left_staging(self.folder, left, left_run):
-                log.warning("%s: a run that was killed left %d files; they are kept beside it as %s",
-                            self.what, kept[1], kept[0])
-            pictures = list(self.folder.glob(pattern))
-            if locked := next((path for path in pictures if path.is_file() and not path.is_symlink()
-                               and not _writable(path, path.stat())), None):
-                raise InvalidInput(f"{self.what}: {locked} is read-only, so a run does not replace it: make the "
-                                   "pictures writable (chmod u+w) or choose another folder")
-            staging = own if pictures else None
-        if staging is not None and not (staging.is_dir() and not staging.is_symlink()):
-            try:
-                staging.mkdir()
-            except FileExistsError:
-                raise InvalidInput(f"{self.what}: {staging} is in the way of this run's pictures (it is not a "
-                                   "folder nodegraph made): remove it and run again") from None
-        return staging
-
-    def close(self, complete: bool) -> None:
-        """Put what a staged run wrote in place (`complete`) or beside the folder, and give the lock back."""
-        try:
-            if self.staging is not None:
-                self._put_staged(complete)
-        finally:
-            self._lock.release()
-
-    def _put_staged(self, complete: bool) -> None:
-        if not complete:
-            kept = keep_staged_beside(self.folder, self.staging)
-            if kept:
-                log.warning("%s: this run did not complete, so the %d files it wrote are kept beside it in %s; "
-                            "the files already in %s are left as they were", self.what, kept[1], kept[0],
-                            self.folder)
-            return
-        self.folder.mkdir(parents=True, exist_ok=True)
-        for entry in self.staging.iterdir():
-            if not entry.name.startswith("."):
-                os.replace(entry, self.folder / entry.name)
-        sync_folder(self.folder)
-        shutil.rmtree(self.staging)
+    put_in_place(left, kept)
+    return kept
 
 
 def put_in_place(temporary: Path, target: Path) -> None:
@@ -350,46 +254,3 @@ def move_aside(final: Path) -> Path:
                 continue
             os.rename(final, aside)
         return aside
-
-
-# -- after the run ------------------------------------------------------------------------------------------
-
-def rescue_partials(graph: Graph, registry: Registry) -> list[str]:
-    """Put in place what a killed writer of this graph's outputs left in its temporary file (beside a file
-    already there: `place_for_partial`) or staging folder (`keep_staged_beside`); returns one message per
-    output rescued. A node class may define `describe_partial(path) -> str` (what the file holds, e.g. its
-    frame count) to say more."""
-    messages = []
-    for node_id, _, param, path in path_params(graph, registry):
-        if param.role != "output":
-            continue
-        lock = lock_path(Path(path))
-        try:
-            fd = os.open(lock, os.O_RDWR | NO_FOLLOW)
-        except OSError:  # no lock there (or no such folder, or a symlink: not ours): nothing was left
-            continue
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode) or not _try_lock(fd):
-                continue  # not a lock of ours, or still held: its writer lives
-            pid, temporary, run = _read_lock(lock)
-            lock.unlink(missing_ok=True)
-        finally:
-            os.close(fd)
-        if param.folder:
-            if kept := keep_left_staging(Path(path), temporary, run):
-                messages.append(f"node '{node_id}': its writer (pid {pid}) was stopped before it finished; the "
-                                f"{kept[1]} files it wrote are kept beside {path} in {kept[0]}, and the files "
-                                f"already in {path} are left as they were")
-            continue
-        ours = Path(temporary).parent == Path(path).parent and Path(temporary).name.startswith(f".{Path(path).stem}.")
-        if not temporary or not ours or not os.path.exists(temporary):
-            continue
-        kept = place_for_partial(Path(path))
-        put_in_place(Path(temporary), kept)
-        describe = getattr(registry.get(graph.nodes[node_id].type), "describe_partial", None)
-        held = f"; {describe(str(kept))}" if describe else ""
-        where = ("there" if kept == Path(path)
-                 else f"beside it as {kept}, and the file already at {path} is left as it was")
-        messages.append(f"node '{node_id}': its writer (pid {pid}) was stopped before it closed {path}; "
-                        f"what it wrote is kept {where}{held}")
-    return messages

@@ -26,7 +26,7 @@ from .execution import (
 )
 from .graph import Graph
 from .node import Node
-from .output_files import rescue_partials
+from .output_rescue import rescue_partials
 from .registry import Registry, default_registry
 from .runner import ProgressCallback, RunSnapshot, StageSnapshot, node_snapshots, run_snapshot
 from .stats import NodeStats, RunReport

@@ -14,7 +14,8 @@ import cv2
 from nodegraph.errors import InvalidInput, RunFailed
 from nodegraph.node import Node
 from nodegraph.output_checks import check_not_an_input
-from nodegraph.output_files import OutputFile, OutputFolder, write_atomically
+from nodegraph.output_files import OutputFile, write_atomically
+from nodegraph.output_folders import OutputFolder
 from nodegraph.params import Bool, Choice, Float, Int, Path
 from nodegraph.types import Frame
 

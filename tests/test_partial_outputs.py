@@ -159,3 +159,26 @@ def test_a_killed_writer_is_rescued_beside_the_earlier_video_not_over_it(tmp_pat
     assert (f"its writer (pid {pid}) was stopped before it closed {out}; what it wrote is kept beside it as "
             f"{partial}, and the file already at {out} is left as it was; it holds {frames} frames") in stderr
     assert names(tmp_path) == ["first.json", "out.mp4", "out.partial.mp4", "p.json"]
+
+
+def test_what_a_killed_run_left_hidden_is_kept_beside_the_file_by_the_next_run(tmp_path):
+    # the whole run killed (its process group): nothing of it could put its temporary file in place, and no
+    # later run did, so what it wrote stayed hidden for ever
+    out, earlier = earlier_video(tmp_path)
+    process = spawn(endless_to(tmp_path, out))
+    try:
+        _, temporary = writing(out, time.monotonic() + 60)
+        os.killpg(process.pid, signal.SIGKILL)
+    finally:
+        finish(process, timeout=60)
+    assert os.path.exists(temporary) and digest(out) == earlier
+    left = count_frames(temporary)
+
+    again = run_cli("run", tmp_path / "first.json")
+    assert again.returncode == 0, again.stderr
+    partial = tmp_path / "out.partial.mp4"
+    assert (f"{out}: a run that was killed before it closed this file left what it wrote; it is kept beside it "
+            f"as {partial}") in again.stderr
+    assert count_frames(str(partial)) >= left >= 10
+    assert count_frames(str(out)) == 12 and names(tmp_path) == ["first.json", "out.mp4", "out.partial.mp4",
+                                                                  "p.json"]

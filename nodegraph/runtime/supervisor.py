@@ -14,7 +14,7 @@ from ..errors import InvalidInput, RunFailed
 from ..execution import RecentRate, frame_total, stop_signals
 from ..graph import Graph
 from ..node import StreamInfo
-from ..output_files import rescue_partials
+from ..output_rescue import rescue_partials
 from ..params import Path as PathParam
 from ..plan import make_plan
 from ..registry import Registry, default_registry

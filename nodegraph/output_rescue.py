@@ -1,0 +1,56 @@
+"""After a run: what a killed writer of its outputs left (a temporary file, a staging folder) is put where
+the user sees it, by the runner whose run it was, whatever its end."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .output_checks import lock_path, path_params
+from .output_files import NO_FOLLOW, keep_left_file, place_for_partial, read_lock, try_lock
+from .output_folders import keep_left_staging
+
+if TYPE_CHECKING:
+    from .graph import Graph
+    from .registry import Registry
+
+
+def rescue_partials(graph: Graph, registry: Registry) -> list[str]:
+    """Put in place what a killed writer of this graph's outputs left in its temporary file (beside a file
+    already there: `place_for_partial`) or staging folder (`keep_staged_beside`); returns one message per
+    output rescued. A node class may define `describe_partial(path) -> str` (what the file holds, e.g. its
+    frame count) to say more."""
+    messages = []
+    for node_id, _, param, path in path_params(graph, registry):
+        if param.role != "output":
+            continue
+        lock = lock_path(Path(path))
+        try:
+            fd = os.open(lock, os.O_RDWR | NO_FOLLOW)
+        except OSError:  # no lock there (or no such folder, or a symlink: not ours): nothing was left
+            continue
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode) or not try_lock(fd):
+                continue  # not a lock of ours, or still held: its writer lives
+            pid, temporary, run = read_lock(lock)
+            lock.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
+        if param.folder:
+            if kept := keep_left_staging(Path(path), temporary, run):
+                messages.append(f"node '{node_id}': its writer (pid {pid}) was stopped before it finished; the "
+                                f"{kept[1]} files it wrote are kept beside {path} in {kept[0]}, and the files "
+                                f"already in {path} are left as they were")
+            continue
+        kept = keep_left_file(Path(path), temporary, place_for_partial(Path(path)))
+        if kept is None:
+            continue
+        describe = getattr(registry.get(graph.nodes[node_id].type), "describe_partial", None)
+        held = f"; {describe(str(kept))}" if describe else ""
+        where = ("there" if kept == Path(path)
+                 else f"beside it as {kept}, and the file already at {path} is left as it was")
+        messages.append(f"node '{node_id}': its writer (pid {pid}) was stopped before it closed {path}; "
+                        f"what it wrote is kept {where}{held}")
+    return messages
