@@ -91,6 +91,14 @@ def set_chunk(graph: Graph, source_id: str, output_id: str, input_path: str, fir
     graph.set_param(output_id, "keep_audio", False)
 
 
+def first_shown(path: str) -> Fraction:
+    """When a chunk file's first frame is shown (s): after 0 where its codec reorders frames (B-frames)."""
+    with av.open(path) as chunk:
+        video = chunk.streams.video[0]
+        return min((packet.pts for packet in chunk.demux(video) if packet.pts is not None), default=0) * \
+            video.time_base
+
+
 def join(chunks: list[str], target: str, container_ext: str, graph: Graph, output_id: str,
          input_path: str) -> int:
     """Remux the chunk files, in order, into `target` (no re-encoding): each chunk begins where its first frame
@@ -111,15 +119,18 @@ def join(chunks: list[str], target: str, container_ext: str, graph: Graph, outpu
         stream = out.add_stream_from_template(template)
         audio = AudioCopy(input_path, out, times.first_time, target) if keep_audio else None
         timed = bool(out.format.flags & av.format.Flags.variable_fps.value)
-        last = None  # seconds: the latest frame written
+        lead = None  # s: where the first chunk's first frame is shown (a B-frame codec's delay), kept as it is
+        last = None  # s: the input time of the latest frame written
         for path in chunks:
+            own_lead = first_shown(path)
+            lead = own_lead if lead is None else lead
             with av.open(path) as chunk:
                 video = chunk.streams.video[0]
                 begin = times.seconds(frames) if timed else None
                 begin = Fraction(frames) / rate if begin is None else begin
                 if last is not None:  # never before a frame already written (a chunk kept at one rate)
                     begin = max(begin, last + video.time_base)
-                shift = round(begin / video.time_base)
+                shift = round((begin + lead - own_lead) / video.time_base)
                 for packet in chunk.demux(video):
                     if packet.dts is None:  # the demuxer's empty packet at the end
                         continue
@@ -129,10 +140,10 @@ def join(chunks: list[str], target: str, container_ext: str, graph: Graph, outpu
                     out.mux(packet)
                     frames += 1
                     shown = packet.pts * video.time_base
-                    last = shown if last is None else max(last, shown)
+                    last = shown - lead if last is None else max(last, shown - lead)
                     if audio is not None:
                         audio.feed(float(shown))
         if audio is not None:
-            audio.finish(float((last or 0) + 1 / rate))
+            audio.finish(float((last or 0) + (lead or 0) + 1 / rate))
     return frames
 
