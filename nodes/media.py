@@ -64,7 +64,9 @@ def check_utf8_path(path: str) -> None:
 def read_image(path: str, max_side: int = 0) -> np.ndarray:
     check_readable_file(path)
     data = np.fromfile(path, dtype=np.uint8)  # imdecode handles non-ASCII paths on Windows too
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    # any depth and colours, without alpha (dropped anyway), and turned as the EXIF orientation says (a
+    # phone's photos are stored sideways): IMREAD_UNCHANGED would skip the orientation
+    image = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
     if image is None:
         raise InvalidInput(f"{path}: not a picture OpenCV can decode (supported: "
                            f"{', '.join(IMAGE_EXTENSIONS)})")

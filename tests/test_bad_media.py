@@ -107,6 +107,28 @@ def test_unusual_pixel_formats_become_bgr(tmp_path, kind):
     assert np.abs(out.astype(int) - expected).max() <= 1
 
 
+def exif_orientation(value: int) -> bytes:
+    """EXIF (a little-endian TIFF block) holding only the Orientation tag (0x0112)."""
+    return b"II*\x00" + (8).to_bytes(4, "little") + (1).to_bytes(2, "little") + \
+        (0x0112).to_bytes(2, "little") + (3).to_bytes(2, "little") + (1).to_bytes(4, "little") + \
+        value.to_bytes(2, "little") + bytes(2) + bytes(4)
+
+
+def test_a_phone_photo_stored_sideways_is_turned_as_its_exif_says(tmp_path):
+    # Orientation 6: the pixels are stored turned 90 degrees left; viewers, and OpenCV's imread, turn them back
+    upright = indexed_frame(7)
+    stored = cv2.rotate(upright, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    ok, data = cv2.imencodeWithMetadata(".jpg", stored, [cv2.IMAGE_METADATA_EXIF],
+                                            [np.frombuffer(exif_orientation(6), np.uint8)])
+    assert ok
+    (tmp_path / "phone.jpg").write_bytes(data.tobytes())
+    assert cv2.imread(str(tmp_path / "phone.jpg")).shape == (120, 160, 3)  # the EXIF is in the file
+    result = run(tmp_path, "ImageSource", tmp_path / "phone.jpg")
+    assert result.returncode == 0, result.stderr
+    out = cv2.imread(str(written(tmp_path)[0]))
+    assert out.shape == (120, 160, 3) and frame_index(out) == 7
+
+
 def test_8k_frame_is_scaled_to_max_size(tmp_path):
     big = cv2.resize(indexed_frame(3), (7680, 4320), interpolation=cv2.INTER_NEAREST)
     cv2.imwrite(str(tmp_path / "8k.png"), big)
