@@ -306,6 +306,11 @@ def test_bad_inputs_exit_2_before_any_task(tmp_path, capsys):
             main(["farm", str(preset), clip, "--out", str(tmp_path / "farm"), flag, "-1"])
         assert refused.value.code == 2
         assert f"argument {flag}: must be 0 or more, got -1" in capsys.readouterr().err
+    for seconds in ("0", "inf", "1e400", "nan"):  # inf was a traceback (OverflowError) once the chunks were cut
+        with pytest.raises(SystemExit) as refused:
+            main(["farm", str(preset), clip, "--out", str(tmp_path / "farm"), "--chunk-seconds", seconds])
+        assert refused.value.code == 2
+        assert "argument --chunk-seconds: must be a number of seconds more than 0" in capsys.readouterr().err
     assert main(["farm", str(preset), clip, "--out", clip]) == 2
     assert "is a file; give a folder" in capsys.readouterr().err
     assert main(["farm", str(preset), clip, "--out", str(tmp_path / "farm"), "--set", "src.start=5"]) == 2
