@@ -6,9 +6,9 @@ merger's paste-back, the mesh warp) follows the choice: on the CPU with `cpu`, i
 graphs where a GPU loads) otherwise; the `_opencv_images` cases run the demo chain with it on OpenCV, so that
 what the image graphs gain is measured in the same run.
 
-Each run gives fps, latency p50/p95/max (max after the first frame), the time from the start of the run to
-its first frame out, and ms per node (mean and p95). On a machine without a GPU the CPU side is measured,
-the result says that no GPU was found, and the command exits 0.
+Each run gives fps, latency p50/p95/max after the first frame (which has a figure of its own), the time
+from the start of the run to its first frame out, and ms per node (mean and p95). On a machine without a GPU
+the CPU side is measured, the result says that no GPU was found, and the command exits 0.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from nodegraph.errors import RunFailed
 from nodegraph.paths import data_dir
 from nodegraph.registry import default_registry
 from nodegraph.runtime import Runtime
+from nodegraph.stats import percentile
 from nodes.standin_models import inswapper_standin, recogniser_standin
 
 FULL_HD = (1920, 1080)
@@ -117,7 +118,9 @@ def run_case(graph, mode: str, frames: int) -> dict:
     latency = list(report.latency_ms)
     return {
         "frames": report.frames, "fps": round(report.fps, 2),
-        "latency_p50_ms": report.latency(50), "latency_p95_ms": report.latency(95),
+        # after the first frame, all three: with few frames, the first frame's set-up made p50 pass max
+        "latency_p50_ms": round(percentile(latency[1:], 50), 2),
+        "latency_p95_ms": round(percentile(latency[1:], 95), 2),
         "latency_max_ms": round(max(latency[1:], default=0.0), 2),
         "first_frame_latency_ms": round(latency[0], 2) if latency else None,
         # set-up and shutdown: the run's wall time less the time from its start to its last frame out
