@@ -27,10 +27,21 @@ class PresetError(InvalidInput):
         super().__init__(f"{source}: " + "; ".join(problems))
 
 
+MAX_PRESET_BYTES = 16 * 1024 * 1024  # far past any graph: a video or /dev/zero given by mistake is not read whole
+
+
 def load(path: str | os.PathLike) -> Graph:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        mode = path.stat().st_mode
+        if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):  # a device, a pipe: opening it may never return
+            raise PresetError(str(path), ["is not a file (a device or a pipe); give a preset file"])
+        with open(path, "rb") as file:
+            data = file.read(MAX_PRESET_BYTES + 1)
+        if len(data) > MAX_PRESET_BYTES:
+            raise PresetError(str(path), [f"is over {MAX_PRESET_BYTES >> 20} MiB, so it is not a preset (a video "
+                                          "given by mistake?); give a preset file"])
+        text = data.decode("utf-8-sig")  # the byte-order mark some Windows editors write is not JSON's
     except FileNotFoundError:
         raise PresetError(str(path), ["file not found"]) from None
     except IsADirectoryError:

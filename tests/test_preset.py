@@ -152,3 +152,23 @@ def test_unreadable_and_missing_files(tmp_path):
     with pytest.raises(preset.PresetError, match="folder"):
         preset.load(tmp_path)
     assert os.path.exists(tmp_path)
+
+
+def test_a_device_a_pipe_or_a_huge_file_is_refused_without_reading_it(tmp_path):
+    # /dev/zero grew to gigabytes of memory and a pipe waited for ever: read_text read them whole
+    os.mkfifo(tmp_path / "pipe.json")
+    for odd in ("/dev/zero", tmp_path / "pipe.json"):
+        with pytest.raises(preset.PresetError, match=r"is not a file \(a device or a pipe\); give a preset file"):
+            preset.load(odd)
+    huge = tmp_path / "video.json"
+    with open(huge, "wb") as file:
+        file.truncate(preset.MAX_PRESET_BYTES + 1)
+    with pytest.raises(preset.PresetError, match="is over 16 MiB, so it is not a preset"):
+        preset.load(huge)
+
+
+def test_a_preset_saved_with_a_byte_order_mark_loads(tmp_path):
+    # some Windows editors begin a UTF-8 file with one; json refused it
+    path = tmp_path / "p.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(DEMO).encode())
+    assert preset.to_dict(preset.load(path)) == DEMO
