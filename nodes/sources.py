@@ -18,6 +18,7 @@ from .media import (
     VIDEO_EXTENSIONS,
     check_readable_file,
     check_utf8_path,
+    fit_into,
     limit_size,
     list_images,
     read_image,
@@ -133,9 +134,9 @@ class VideoSource(Node):
             # A stream whose frame size changes mid-way: keep the first size so every node
             # and the output file see one geometry.
             if self._index < 3 or self._index % 300 == 0:
-                log.warning("%s: frame %d is %dx%d, first frame was %dx%d; resizing", self.path,
-                            self._index - 1, frame.shape[1], frame.shape[0], self._size[1], self._size[0])
-            frame = cv2.resize(frame, (self._size[1], self._size[0]), interpolation=cv2.INTER_AREA)
+                log.warning("%s: frame %d is %dx%d, first frame was %dx%d; scaled to fit and padded with black",
+                            self.path, self._index - 1, frame.shape[1], frame.shape[0], self._size[1], self._size[0])
+            frame = fit_into(frame, *self._size)
         return {"frame": frame}
 
     def close(self):
@@ -175,7 +176,9 @@ class ImageSource(Node):
 
 
 class FolderSource(Node):
-    """The pictures of a folder, in natural order (frame2 before frame10)."""
+    """The pictures of a folder, in natural order (frame2 before frame10). A stream has one frame size, the
+    first picture's: a picture of another size is scaled to fit it whole and padded with black, never
+    stretched."""
 
     category = "Sources"
     outputs = {"frame": Frame}
@@ -188,7 +191,7 @@ class FolderSource(Node):
 
     def setup(self):
         self.files = list_images(self.path)
-        self._size = None
+        self._size, self._fitted = None, False
         self._pacer = Pacer()
 
     def length(self):
@@ -209,7 +212,12 @@ class FolderSource(Node):
         if self._size is None:
             self._size = frame.shape[:2]
         elif frame.shape[:2] != self._size:
-            frame = cv2.resize(frame, (self._size[1], self._size[0]), interpolation=cv2.INTER_AREA)
+            if not self._fitted:
+                log.warning("node '%s' (FolderSource): %s is %dx%d where the first picture is %dx%d: pictures "
+                            "of another size are scaled to fit and padded with black", self.id,
+                            self.files[index].name, frame.shape[1], frame.shape[0], self._size[1], self._size[0])
+                self._fitted = True
+            frame = fit_into(frame, *self._size)
         return {"frame": frame}
 
 

@@ -146,7 +146,9 @@ def test_not_a_picture(tmp_path):
     assert f"{tmp_path / 'fake.png'}: not a picture" in result.stderr
 
 
-def test_folder_of_mixed_sizes_keeps_the_first_size(tmp_path):
+def test_folder_of_mixed_sizes_fits_each_into_the_first_size_unstretched(tmp_path):
+    # a 5:4 picture in a 4:3 stream: scaled to 150x120 and padded with 5 black columns each side, where it was
+    # stretched to 160x120 (faces too)
     folder = tmp_path / "pics"
     folder.mkdir()
     for i, size in enumerate([(160, 120), (320, 240), (100, 80)]):
@@ -154,8 +156,14 @@ def test_folder_of_mixed_sizes_keeps_the_first_size(tmp_path):
     (folder / "readme.txt").write_text("not a picture")
     result = run(tmp_path, "FolderSource", folder)
     assert result.returncode == 0, result.stderr
+    assert ("img2.png is 320x240 where the first picture is 160x120: pictures of another size are scaled to fit "
+            "and padded with black") in result.stderr
     frames = [cv2.imread(str(p)) for p in written(tmp_path)]
     assert [f.shape for f in frames] == [(120, 160, 3)] * 3
+    assert frames[1][:, :5].any() and frames[1][:, -5:].any()  # the same shape: scaled, no bars
+    assert not frames[2][:, :5].any() and not frames[2][:, -5:].any()
+    fitted = cv2.resize(cv2.imread(str(folder / "img3.png")), (150, 120), interpolation=cv2.INTER_LINEAR)
+    assert np.abs(frames[2][:, 5:155].astype(int) - fitted).mean() < 2
     empty = tmp_path / "empty"
     empty.mkdir()
     result = run(tmp_path, "FolderSource", empty)
