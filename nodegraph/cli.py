@@ -120,18 +120,20 @@ def cmd_run(args) -> int:
     finally:
         if bar:
             bar.finish()
+    status = EXIT_OK
     if stats_path is not None:
         try:  # a temporary file renamed into place: a symlink there is replaced, never written through
             write_atomically(stats_path, (json.dumps(report.to_json(), indent=2) + "\n").encode())
-        except OSError as e:
+        except OSError as e:  # as `farm` says it: the run's outputs are fine, the file asked for is missing
             print(f"nodegraph: cannot write --stats-json {stats_path}: {e.strerror or e}", file=sys.stderr)
+            status = EXIT_INVALID
     print(report.summary_line(), file=sys.stderr)
     if report.interrupted:
         return EXIT_INTERRUPTED
     if report.error:
         print(f"nodegraph: {report.error}", file=sys.stderr)
         return EXIT_FAILED
-    return EXIT_OK
+    return status
 
 
 def cmd_validate(args) -> int:

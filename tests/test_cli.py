@@ -266,3 +266,21 @@ def test_a_nul_character_in_an_output_path_is_refused_by_name(tmp_path, clip300)
         assert ("node 'out' (VideoFileOutput), param 'path': a path may not contain NUL characters"
                 in result.stdout + result.stderr)
         assert "Traceback" not in result.stderr
+
+
+def test_stats_json_that_cannot_be_written_fails_the_command(tmp_path, clip300, small_disk):
+    # a full disk: the message was printed but the command exited 0, so a script took the run for measured
+    disk = small_disk("full", "1m")
+    (disk / "ballast").write_bytes(bytes(2**20 - 8192))
+    while True:
+        try:
+            with open(disk / "ballast", "ab") as ballast:
+                ballast.write(bytes(512))
+        except OSError:
+            break
+    preset = write_preset(tmp_path / "p.json", [node("src", "VideoSource", path=clip300),
+                                                node("out", "NullOutput")], [("src.frame", "out.frame")])
+    result = run_cli("run", preset, "--frames", "5", "--stats-json", disk / "stats.json", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert f"nodegraph: cannot write --stats-json {disk / 'stats.json'}: No space left on device" in result.stderr
+    assert "done: 5 frames" in result.stderr and sorted(p.name for p in disk.iterdir()) == ["ballast"]
