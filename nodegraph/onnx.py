@@ -236,6 +236,7 @@ def _library_problem(key: str) -> str | None:
 class Tensor:
     name: str
     shape: tuple  # ints, and names or None for the dimensions the model leaves open
+    type: str = "tensor(float)"  # onnxruntime's name of its element type
 
 
 @dataclass(frozen=True)
@@ -272,8 +273,8 @@ def _read_tensors(path: Path, mtime_ns: int, size: int) -> ModelTensors:
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:
         raise _load_error(_Model(str(path), path.name, f"model file {path}"), exc) from exc
-    return ModelTensors(tuple(Tensor(t.name, tuple(t.shape)) for t in session.get_inputs()),
-                        tuple(Tensor(t.name, tuple(t.shape)) for t in session.get_outputs()))
+    return ModelTensors(tuple(Tensor(t.name, tuple(t.shape), t.type) for t in session.get_inputs()),
+                        tuple(Tensor(t.name, tuple(t.shape), t.type) for t in session.get_outputs()))
 
 
 def _try(path: _Model, threads: int | None, key: str) -> tuple[ort.InferenceSession | None, str | None]:

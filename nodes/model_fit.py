@@ -132,6 +132,16 @@ def arcface_fit(path: Path, model, dim: int | None) -> int:
     return size
 
 
+def check_float_inputs(path: Path, model) -> None:
+    """The nodes feed 32-bit floats (a CodeFormer weight, 64-bit): a model whose inputs take another type (a
+    float16 build) loads, then fails on every frame."""
+    odd = next((t for t in model.get_inputs() if t.type not in ("tensor(float)", "tensor(double)")), None)
+    if odd is not None:
+        raise InvalidInput(f"{path}: its input {odd.name} takes {odd.type}, and the node feeds it 32-bit floats "
+                           "(tensor(float)): use the model's float32 build (one named _fp16 is the float16 "
+                           "one)")
+
+
 def checked_model(problems: list[Problem], param: str | None, value: str, base_dir: Path,
                   fit: Callable[..., Any], *args) -> Any:
     """For a check hook: what `fit` says of the model `value` names, read without loading it to run;
@@ -141,7 +151,9 @@ def checked_model(problems: list[Problem], param: str | None, value: str, base_d
         return None
     try:
         path = modelhub.resolve(value, base_dir=base_dir)
-        return fit(path, model_tensors(path), *args)
+        tensors = model_tensors(path)
+        check_float_inputs(path, tensors)
+        return fit(path, tensors, *args)
     except InvalidInput as e:
         problems.append(Problem(str(e), param=param))
         return None

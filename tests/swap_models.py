@@ -38,20 +38,22 @@ def _save(graph, path: Path) -> Path:
 
 def dfm_model(path: Path, res: int = 224, *, gain=(1.0, 1.0, 1.0), bias=(0.0, 0.0, 0.0), morph: bool = False,
               input_name: str = "in_face:0", input_shape=None, outputs=DFM_OUTPUTS, face_mask=None,
-              celeb_mask=None) -> Path:
+              celeb_mask=None, input_type=TensorProto.FLOAT) -> Path:
     """A .dfm-like model: out_celeb_face:0 = in_face:0 * gain + bias (per BGR channel). The masks are
     `face_mask` and `celeb_mask` (res x res arrays; ones when not given), the celeb mask times
-    morph_value:0 when `morph`."""
+    morph_value:0 when `morph`. With another `input_type` (a float16 build), in_face:0 is cast to float."""
     shape = input_shape or ["N", res, res, 3]
-    nodes = [
-        helper.make_node("Mul", [input_name, "gain"], ["scaled"]),
+    face = input_name if input_type == TensorProto.FLOAT else "face_as_float"
+    nodes = [] if face == input_name else [helper.make_node("Cast", [input_name], [face], to=TensorProto.FLOAT)]
+    nodes += [
+        helper.make_node("Mul", [face, "gain"], ["scaled"]),
         helper.make_node("Add", ["scaled", "bias"], [outputs[1]]),
-        helper.make_node("ReduceMean", [input_name], ["channel_mean"], axes=[3], keepdims=1),
+        helper.make_node("ReduceMean", [face], ["channel_mean"], axes=[3], keepdims=1),
         helper.make_node("Mul", ["channel_mean", "zero"], ["zeros"]),
         helper.make_node("Add", ["zeros", "face_mask"], [outputs[0]]),
         helper.make_node("Add", ["zeros", "celeb_mask"], ["celeb_mask_out"]),
     ]
-    inputs = [_value(input_name, shape)]
+    inputs = [helper.make_tensor_value_info(input_name, input_type, shape)]
     if morph:
         inputs.append(_value("morph_value:0", [1]))
         nodes.append(helper.make_node("Mul", ["celeb_mask_out", "morph_value:0"], [outputs[2]]))

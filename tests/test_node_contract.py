@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from checked_nodes import BandPass
 from conftest import REPO, run_cli
+from onnx import TensorProto
 from swap_models import PORTRAIT, arcface_model, dfm_model, inswapper_model
 from test_cli import node, write_preset
 
@@ -88,6 +89,15 @@ def swap_preset(tmp_path, swapper):
                          node("merge", "FaceMerger"), node("out", "NullOutput")],
                         [("src.frame", "detect.frame"), ("src.frame", "swap.frame"), ("detect.faces", "swap.faces"),
                          ("src.frame", "merge.frame"), ("swap.faces", "merge.faces"), ("merge.frame", "out.frame")])
+
+
+def test_a_float16_build_of_a_model_is_refused_before_the_run(tmp_path):
+    # it loaded and passed the tensor check, then failed on every frame and the run exited 0, unswapped
+    half = dfm_model(tmp_path / "half.dfm", input_type=TensorProto.FLOAT16)
+    result = run_cli("validate", swap_preset(tmp_path, node("swap", "DFMSwapper", model=str(half))))
+    assert result.returncode == 2
+    assert (f"  node 'swap' (DFMSwapper), param 'model': {half}: its input in_face:0 takes tensor(float16), and "
+            "the node feeds it 32-bit floats (tensor(float)): use the model's float32 build") in result.stdout
 
 
 def test_validate_names_expected_and_found_tensors_of_a_model_that_does_not_fit(tmp_path):
