@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import signal
 import sys
 
 from . import preset as presets
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
+from .execution import stop_signals
 from .output_checks import check_not_an_input
 from .output_files import write_atomically
 
@@ -81,9 +83,11 @@ def run(args) -> int:
     show = args.progress if args.progress is not None else sys.stderr.isatty()
     bar = ProgressBar() if show else None
     try:
-        report = run_farm(graph, args.inputs, args.out, address=args.address, chunk_seconds=args.chunk_seconds,
-                          warmup=args.warmup_frames, max_retries=args.max_retries, cpus=args.cpus,
-                          cpus_per_task=args.cpus_per_task, progress=bar, stats_json=args.stats_json)
+        with stop_signals(signal.default_int_handler):  # a service manager's SIGTERM stops it as Ctrl-C does
+            report = run_farm(graph, args.inputs, args.out, address=args.address,
+                              chunk_seconds=args.chunk_seconds, warmup=args.warmup_frames,
+                              max_retries=args.max_retries, cpus=args.cpus, cpus_per_task=args.cpus_per_task,
+                              progress=bar, stats_json=args.stats_json)
     except KeyboardInterrupt:  # while the inputs were read (a run it began, run_farm returns as interrupted)
         print("nodegraph: interrupted; nothing was written", file=sys.stderr)
         return EXIT_INTERRUPTED

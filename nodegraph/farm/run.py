@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import time
 from collections.abc import Callable
@@ -57,6 +58,7 @@ def connect(ray, address: str | None, cpus: int | None) -> bool:
         return False
     if address:
         check_reachable(address)
+    stop = signal.getsignal(signal.SIGTERM)
     try:
         if address:
             ray.init(address=address, logging_level=logging.WARNING)
@@ -69,6 +71,8 @@ def connect(ray, address: str | None, cpus: int | None) -> bool:
                                "`ray start --head`, or leave --address out for a local one)") from None
         raise InvalidInput(f"cannot start a local Ray on this machine: {e}; Ray's own logs are under its temporary "
                            "folder (RAY_TMPDIR, else /tmp/ray), or join a running cluster with --address") from None
+    if callable(stop):  # Ray's driver puts in a SIGTERM handler of its own, which aborts: the command's comes back
+        signal.signal(signal.SIGTERM, stop)
     return True
 
 
