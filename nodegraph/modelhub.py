@@ -152,6 +152,8 @@ def resolve(name_or_path: str | os.PathLike, *, base_dir: str | os.PathLike | No
         known = ", ".join(sorted(manifest.entries))
         raise ModelError(f"unknown model '{text}': known models are {known} "
                          f"(see `nodegraph models list`); or give the path of a model file")
+    if found is None and (folder := next((c for c in _candidates(text, base_dir) if c.is_dir()), None)):
+        raise ModelError(f"{folder} is a folder, not a model file; give the model file in it")
     if found is None:
         looked = ", ".join(str(c) for c in _candidates(text, base_dir))
         raise ModelError(f"model file '{text}' not found (looked for {looked}); "

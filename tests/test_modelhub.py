@@ -123,6 +123,13 @@ def test_missing_path_says_where_it_looked(tmp_path):
     assert str(tmp_path / "sub" / "absent.onnx") in str(caught.value)
 
 
+def test_a_folder_given_as_a_model_is_said_to_be_a_folder(tmp_path):
+    (tmp_path / "face.dfm").mkdir()  # it was "not found", though it is right there
+    with pytest.raises(ModelError, match=f"{tmp_path / 'face.dfm'} is a folder, not a model file; give the model "
+                                         "file in it"):
+        modelhub.resolve("face.dfm", base_dir=tmp_path)
+
+
 def test_paths_resolve_against_base_dir_and_model_folders(tmp_path, override):
     (tmp_path / "preset_dir").mkdir()
     mine = Path(shutil.copy(REPO / "models" / "blazeface_short.onnx", tmp_path / "preset_dir" / "mine.onnx"))
