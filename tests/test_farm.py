@@ -313,6 +313,9 @@ def test_bad_inputs_exit_2_before_any_task(tmp_path, capsys):
             main(["farm", str(preset), clip, "--out", str(tmp_path / "farm"), "--chunk-seconds", seconds])
         assert refused.value.code == 2
         assert "argument --chunk-seconds: must be a number of seconds more than 0" in capsys.readouterr().err
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    assert main(["farm", str(preset), clip, "--out", str(tmp_path / "dangling")]) == 2
+    assert f"is a link to {tmp_path / 'nowhere'}, which does not exist" in capsys.readouterr().err
     assert main(["farm", str(preset), clip, "--out", clip]) == 2
     assert "is a file; give a folder" in capsys.readouterr().err
     assert main(["farm", str(preset), clip, "--out", str(tmp_path / "farm"), "--set", "src.start=5"]) == 2

@@ -5,6 +5,7 @@ stops early leaves no file that looks complete, and the outputs already joined s
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -24,6 +25,9 @@ def output_paths(inputs: list[str], out_dir: str, extension: str) -> list[Path]:
     folder = Path(out_dir)
     if folder.exists() and not folder.is_dir():
         raise InvalidInput(f"--out {out_dir}: is a file; give a folder to write the outputs into")
+    if folder.is_symlink() and not folder.exists():  # refused here, before Ray starts, not when it is made
+        raise InvalidInput(f"--out {out_dir}: is a link to {os.readlink(folder)}, which does not exist; make that "
+                           "folder or give another")
     if not_utf8(str(folder)):
         raise InvalidInput(f"--out {not_utf8(str(folder))}: the path is not valid UTF-8; rename it")
     targets, seen = [], {}
