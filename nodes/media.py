@@ -97,7 +97,9 @@ def list_images(folder: str) -> list[Path]:
     if not os.path.isdir(folder):
         raise InvalidInput(f"{folder}: folder not found" if not os.path.exists(folder)
                            else f"{folder}: is a file; give a folder of pictures")
-    files = [p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()]
+    # hidden files are left out: macOS writes `._NAME.jpg` beside each picture on a USB stick (not a picture)
+    files = [p for p in Path(folder).iterdir()
+             if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file() and not p.name.startswith(".")]
     if not files:
         raise InvalidInput(f"{folder}: no pictures in this folder (looked for {', '.join(IMAGE_EXTENSIONS)})")
     return sorted(files, key=lambda p: natural_key(p.name))

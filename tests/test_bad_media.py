@@ -154,6 +154,7 @@ def test_folder_of_mixed_sizes_fits_each_into_the_first_size_unstretched(tmp_pat
     for i, size in enumerate([(160, 120), (320, 240), (100, 80)]):
         cv2.imwrite(str(folder / f"img{i + 1}.png"), cv2.resize(indexed_frame(i), size))
     (folder / "readme.txt").write_text("not a picture")
+    (folder / "._img1.png").write_bytes(b"\x00\x05\x16\x07 macOS resource fork")  # stopped the run part-way
     result = run(tmp_path, "FolderSource", folder)
     assert result.returncode == 0, result.stderr
     assert ("img2.png is 320x240 where the first picture is 160x120: pictures of another size are scaled to fit "
