@@ -104,8 +104,9 @@ class AudioCopy:
         if self.input is None:
             return
         format_name, options = output.format.name, dict(output.options)
-        refused, config = copy_refusal(source, format_name, options), b""
-        if refused and (config := adts_config(source)) and not copy_refusal(source, format_name, options, config):
+        refused = copy_refusal(source, format_name, options)
+        config = adts_config(source) if refused else b""  # ADTS AAC: refused as it is, taken without its headers
+        if config and not copy_refusal(source, format_name, options, config):
             refused = ""
         self.copy = not refused
         if self.copy:
