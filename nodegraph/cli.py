@@ -7,13 +7,14 @@ import json
 import logging
 import os
 import re
+import stat
 import sys
 from pathlib import Path
 
 from . import preset as presets
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, InvalidInput, RunFailed
 from .output_checks import check_run_side_output, check_side_output
-from .output_files import write_atomically
+from .output_files import is_stream, write_atomically
 from .paths import data_dir
 from .registry import default_registry
 
@@ -89,8 +90,18 @@ def check_stats_path(path: str, flag: str = "--stats-json") -> Path:
     """Refuse a file named by `flag` that could not be written, before the run rather than after it."""
     target = Path(path)
     folder = target.parent
-    if target.is_dir():
+    try:
+        there = os.stat(target).st_mode
+    except FileNotFoundError:  # nothing there, or a link to nothing (replaced by the file)
+        there = None
+    except OSError as e:  # a name too long for the file system, a link that loops
+        raise InvalidInput(f"{flag} {path}: {e.strerror}; give another file name") from None
+    if there is not None and stat.S_ISDIR(there):
         raise InvalidInput(f"{flag} {path}: is a folder; give a file name such as {target / 'stats.json'}")
+    if is_stream(target):  # `>(jq .)`, /dev/stdout: written into as the shell's `>` would
+        return target
+    if there is not None and not stat.S_ISREG(there):
+        raise InvalidInput(f"{flag} {path}: is a device, not a file; give a file name")
     if not folder.is_dir():
         raise InvalidInput(f"{flag} {path}: the folder {folder} does not exist")
     if not os.access(folder, os.W_OK):

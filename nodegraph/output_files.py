@@ -120,7 +120,7 @@ class OutputFile:
             log.warning("%s: a run that was killed before it closed this file left what it wrote; it is kept "
                         "beside it as %s", what, kept)
         if not folder:
-            fd, name = tempfile.mkstemp(prefix=f".{self.target.stem}.", suffix=f".partial{self.target.suffix}",
+            fd, name = tempfile.mkstemp(prefix=temporary_prefix(self.target), suffix=f".partial{self.target.suffix}",
                                         dir=self.target.parent)
             os.close(fd)
             # the replaced file's permissions; a new one's as open() would make it, not mkstemp's 0600
@@ -196,7 +196,7 @@ def keep_left_file(target: Path, temporary: str, kept: Path) -> Path | None:
     """Put what a killed writer of `target` left in the temporary file its lock names at `kept`; returns it,
     or None when it left none. A file there that is not a temporary of ours (a link, another name) stays."""
     left = Path(temporary)
-    ours = bool(temporary) and left.parent == target.parent and left.name.startswith(f".{target.stem}.")
+    ours = bool(temporary) and left.parent == target.parent and left.name.startswith(temporary_prefix(target))
     if not ours or not left.is_file() or left.is_symlink():
         return None
     put_in_place(left, kept)
@@ -221,11 +221,35 @@ def sync_folder(folder: Path) -> None:
             os.close(fd)
 
 
+def is_stream(target: Path) -> bool:
+    """`target` is (or links to) a pipe, a terminal, /dev/null or a socket: written into, never replaced."""
+    with contextlib.suppress(OSError, ValueError):
+        mode = os.stat(target).st_mode
+        return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode)
+    return False
+
+
+def temporary_prefix(target: Path) -> str:
+    """The start of a temporary file's name beside `target`: hidden, and short enough that a name near the
+    file system's limit of 255 bytes still has room for it."""
+    return f".{target.stem[:40]}."
+
+
 def write_atomically(target: Path, data, mode: int | None = None) -> None:
     """Write bytes (or a buffer) to `target` through a unique temporary file in its folder: the file
     appears whole or not at all, with permissions `mode` (default: as open() would make a new file; not
-    mkstemp's 0600). A symlink at `target` is replaced, never written through. OSError is the caller's to report."""
-    fd, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".partial{target.suffix}", dir=target.parent)
+    mkstemp's 0600). A symlink at `target` is replaced, never written through; a stream there (`is_stream`:
+    `>(jq .)`, /dev/stdout, /dev/null) is written into, as a shell's `>` would. OSError is the caller's to report."""
+    if is_stream(target):
+        try:  # not blocking: a pipe nobody reads would hang the command
+            fd = os.open(target, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as e:
+            raise OSError(e.errno, "a pipe that nobody reads" if e.errno == errno.ENXIO else e.strerror) from None
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+        return
+    fd, name = tempfile.mkstemp(prefix=temporary_prefix(target), suffix=f".partial{target.suffix}", dir=target.parent)
     try:
         os.chmod(name, 0o666 & ~current_umask() if mode is None else mode)
         with os.fdopen(fd, "wb") as file:

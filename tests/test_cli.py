@@ -1,5 +1,8 @@
 import json
+import os
+import stat
 import textwrap
+import threading
 from pathlib import Path
 
 from clips import frame_index, read_frames
@@ -284,3 +287,50 @@ def test_stats_json_that_cannot_be_written_fails_the_command(tmp_path, clip300, 
     assert result.returncode == 2, result.stderr
     assert f"nodegraph: cannot write --stats-json {disk / 'stats.json'}: No space left on device" in result.stderr
     assert "done: 5 frames" in result.stderr and sorted(p.name for p in disk.iterdir()) == ["ballast"]
+
+
+def test_stats_json_into_a_pipe_or_a_device_is_written_into_never_replaced(tmp_path):
+    # os.replace over /dev/null (as root) or a FIFO left a regular file where the stream was
+    demo = REPO / "presets" / "demo.json"
+    if os.geteuid() == 0:  # a null device of our own: a regression must not take the machine's /dev/null
+        null = tmp_path / "null"
+        os.mknod(null, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+        result = run_cli("run", demo, "--frames", "2", "--stats-json", null, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert stat.S_ISCHR(os.lstat(null).st_mode)
+    fifo = tmp_path / "stats.fifo"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()))
+    reader.start()
+    result = run_cli("run", demo, "--frames", "2", "--stats-json", fifo, cwd=tmp_path)
+    reader.join(timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and json.loads(got[0])["frames"] == 2
+    result = run_cli("run", demo, "--frames", "2", "--stats-json", fifo, cwd=tmp_path)  # nobody reads it now
+    assert result.returncode == 2 and f"cannot write --stats-json {fifo}: a pipe that nobody reads" in result.stderr
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+def test_stats_json_that_is_no_file_name_is_refused_before_the_run(tmp_path):
+    demo = REPO / "presets" / "demo.json"
+    too_long = tmp_path / ("s" * 300 + ".json")
+    result = run_cli("run", demo, "--frames", "2", "--stats-json", too_long, cwd=tmp_path)
+    assert result.returncode == 2 and f"--stats-json {too_long}: File name too long" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and "done:" not in result.stderr
+    disk = next((p for p in sorted(Path("/dev").iterdir()) if stat.S_ISBLK(os.stat(p).st_mode)), None)
+    if disk is not None:  # a block device is a whole disk: never replaced, never written into
+        result = run_cli("run", demo, "--frames", "2", "--stats-json", disk, cwd=tmp_path)
+        assert result.returncode == 2 and f"--stats-json {disk}: is a device, not a file" in result.stderr
+        assert stat.S_ISBLK(os.stat(disk).st_mode)
+
+
+def test_an_output_name_near_the_file_system_limit_is_written(tmp_path, clip300):
+    # the hidden temporary name beside it added ~20 characters and failed the run at its end
+    out = tmp_path / ("o" * 236 + ".mp4")
+    preset = write_preset(tmp_path / "p.json", [node("src", "VideoSource", path=clip300),
+                                                node("out", "VideoFileOutput", path=str(out))],
+                          [("src.frame", "out.frame")])
+    result = run_cli("run", preset, "--frames", "3", "--stats-json", tmp_path / ("s" * 245 + ".json"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert len(read_frames(out)) == 3
