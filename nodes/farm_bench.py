@@ -19,7 +19,8 @@ import numpy as np
 from nodegraph import preset as presets
 from nodegraph.paths import data_dir
 
-from .video_io import VideoReader, VideoWriter
+from .video_io import VideoWriter
+from .video_read import VideoReader
 
 FRAMES = 1800  # 60 s at 30 fps: two chunks of the default 30 s, one a core here
 CHUNK_SECONDS = 30.0

@@ -19,7 +19,8 @@ from nodegraph.registry import Registry
 from .audio_copy import AudioCopy
 from .media import check_readable_file, check_utf8_path
 from .source_times import whole_file_times
-from .video_io import CONTAINERS, FLUSHED, FRAGMENTED, FlushedFile, VideoReader, frame_timestamps
+from .video_io import CONTAINERS, FLUSHED, FRAGMENTED, FlushedFile
+from .video_read import VideoReader, frame_timestamps
 
 SOURCE, OUTPUT = "VideoSource", "VideoFileOutput"
 START_PTS_MAX = 2**31 - 1  # VideoSource.start_pts's range

@@ -21,7 +21,8 @@ from nodegraph.types import Frame
 
 from .media import check_utf8_path
 from .source_times import SourceTimes
-from .video_io import CODECS, CONTAINERS, REFUSED_HINT, SPEEDS, VideoWriter, check_encoder, count_frames
+from .video_io import CODECS, CONTAINERS, REFUSED_HINT, SPEEDS, VideoWriter, check_encoder
+from .video_read import count_frames
 
 log = logging.getLogger("nodegraph")
 

@@ -23,7 +23,7 @@ from .media import (
     list_images,
     read_image,
 )
-from .video_io import VideoReader
+from .video_read import VideoReader
 
 log = logging.getLogger("nodegraph")
 

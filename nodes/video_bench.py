@@ -13,7 +13,8 @@ import numpy as np
 
 from nodegraph.paths import data_dir
 
-from .video_io import VideoReader, VideoWriter
+from .video_io import VideoWriter
+from .video_read import VideoReader
 
 SIZES = {"640x480": (640, 480), "1080p": (1920, 1080)}
 FRAMES = 90

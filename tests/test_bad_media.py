@@ -11,7 +11,7 @@ from clips import frame_index, indexed_frame, read_frames, write_clip
 from conftest import run_cli
 
 from nodegraph.errors import InvalidInput
-from nodes.video_io import VideoReader
+from nodes.video_read import VideoReader
 
 
 def preset_file(tmp_path, source_type, source_path, **source_params):

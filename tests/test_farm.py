@@ -32,7 +32,8 @@ from nodegraph.farm.cutting import plan_chunks
 from nodegraph.farm.run import run_farm
 from nodes import farm_video
 from nodes.outputs import SYNTHETIC_TAG
-from nodes.video_io import VideoReader, VideoWriter
+from nodes.video_io import VideoWriter
+from nodes.video_read import VideoReader
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from conftest import REPO, run_cli
 from test_cli import node, write_preset
 from test_exit_codes import pattern_frame
 
-from nodes.video_io import count_frames
+from nodes.video_read import count_frames
 
 
 def two_outputs(tmp_path, output_type, path, **source):

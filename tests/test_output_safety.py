@@ -17,7 +17,7 @@ from clips import read_frames, write_clip
 from conftest import REPO, run_cli
 from test_cli import node, write_preset
 
-from nodes.video_io import count_frames
+from nodes.video_read import count_frames
 
 
 def digest(path):

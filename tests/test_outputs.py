@@ -19,7 +19,7 @@ from nodegraph.sequential import SequentialRunner
 from nodes.display import VirtualCameraOutput
 from nodes.label import SyntheticLabel, layout
 from nodes.outputs import SYNTHETIC_TAG
-from nodes.video_io import count_frames
+from nodes.video_read import count_frames
 
 
 def clip_with_audio(path, audio_codec="aac", frames=20, fps=10):

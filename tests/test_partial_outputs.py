@@ -14,7 +14,7 @@ from conftest import run_cli
 from test_cli import node, write_preset
 from test_output_safety import finish, spawn
 
-from nodes.video_io import count_frames
+from nodes.video_read import count_frames
 
 MODES = [pytest.param([], id="multiprocess"), pytest.param(["--sequential"], id="sequential")]
 

@@ -21,7 +21,8 @@ from test_outputs import copy_video
 from nodegraph.graph import Graph, Link
 from nodegraph.sequential import SequentialRunner
 from nodes.source_times import SourceTimes
-from nodes.video_io import CODECS, VideoReader, count_frames
+from nodes.video_io import CODECS
+from nodes.video_read import VideoReader, count_frames
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,149 @@
+"""Reading video files through PyAV: frame-exact, upright as players show them, from any start frame, and
+counting the frames that decode (the writing side is `video_io`)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+
+import av
+import cv2
+import numpy as np
+from av.sidedata.sidedata import Type as SideDataType
+from av.video.reformatter import VideoReformatter
+
+from nodegraph.errors import InvalidInput
+
+from .ffmpeg_log import ffmpeg_logs, ffmpeg_reason
+
+log = logging.getLogger("nodegraph")
+
+class VideoReader:
+    """The frames of a video file as upright BGR arrays with their time (s), from frame `start` exactly.
+    Finding frame `start` reads every packet of the file; a caller that knows that frame's timestamp
+    (`start_pts`, in the stream's time base, as `frame_timestamps` gives it) seeks straight to it instead."""
+
+    def __init__(self, path: str, start: int = 0, start_pts: int | None = None):
+        self.path = path
+        with ffmpeg_logs() as logs:
+            try:
+                self.container = av.open(path, metadata_errors="replace")
+            except av.FFmpegError as e:
+                raise InvalidInput(f"{path}: not a video PyAV can open ({ffmpeg_reason(e, logs)}); is it really "
+                                   "a video? supported containers include .mp4, .mov, .mkv, .avi, .webm") from None
+        if not self.container.streams.video:
+            others = ", ".join(stream.type for stream in self.container.streams) or "no streams at all"
+            self.container.close()
+            raise InvalidInput(f"{path}: has no video stream (it holds {others}); give a video file")
+        self.stream = self.container.streams.video[0]
+        self.stream.thread_type = "AUTO"
+        rate = self.stream.average_rate or self.stream.guessed_rate
+        self.fps = float(rate) if rate and 1.0 <= float(rate) <= 1000.0 else 30.0
+        self.frames = (self.stream.frames - start) if self.stream.frames > start else None
+        self.is_picture = self.container.format.name.endswith("_pipe") or self.container.format.name == "image2"
+        self._start_pts = start_pts if start_pts is not None else (self._pts_of(start) if start else None)
+        if self._start_pts is not None:
+            seek_before(self.container, self.stream, self._start_pts)
+        self._decoded = self._decode()
+
+    def _pts_of(self, index: int) -> int:
+        """The presentation time of frame `index`, from the packets (no decoding): exact for any frame rate."""
+        times = sorted(p.pts for p in self.container.demux(self.stream) if p.pts is not None)
+        if index >= len(times):
+            raise InvalidInput(f"{self.path}: start frame {index} is past the end (the file has {len(times)} frames)")
+        return times[index]
+
+    def _decode(self):
+        to_bgr = VideoReformatter()  # one for the whole stream: a new one a frame costs 1 ms at 640x480
+        try:
+            for frame in self.container.decode(self.stream):
+                if self._start_pts is not None and frame.pts is not None and frame.pts < self._start_pts:
+                    continue
+                yield upright(to_bgr.reformat(frame, format="bgr24").to_ndarray(), frame), float(frame.time or 0.0)
+        except av.FFmpegError as e:  # a damaged or cut-short file: keep what decoded
+            log.warning("%s: stopped decoding at a damaged part (%s); the frames before it are used", self.path, e)
+
+    def read(self) -> tuple[np.ndarray, float] | None:
+        """The next frame and its time in seconds, or None at the end."""
+        return next(self._decoded, None)
+
+    def close(self) -> None:
+        self._decoded.close()
+        self.container.close()
+
+
+def upright(image: np.ndarray, frame: av.VideoFrame) -> np.ndarray:
+    """The picture as players show it. A phone stores a portrait clip as landscape pictures and a display
+    matrix (a rotation, maybe a mirror); this applies it as FFmpeg's autorotate does, so faces are found
+    upright too."""
+    matrix = frame.side_data.get(SideDataType.DISPLAYMATRIX)
+    if matrix is None:
+        return image
+    m = np.frombuffer(bytes(matrix), np.int32)  # 3x3, row by row: m[0] m[1] / m[3] m[4] turn the picture
+    clockwise = -round(frame.rotation) % 360
+    if clockwise == 90:
+        return cv2.transpose(image) if m[3] > 0 else cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE)
+    if clockwise == 270:
+        return cv2.flip(cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE), 0) if m[3] < 0 else \
+            cv2.rotate(image, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    mirror = {(True, True): -1, (True, False): 1, (False, True): 0}.get((clockwise == 180 and m[0] < 0, m[4] < 0))
+    return image if mirror is None else cv2.flip(image, mirror)
+
+
+def seek_before(container, stream, pts: int) -> None:
+    """Seek to a keyframe shown at or before `pts`. Demuxers seek by decoding time, which with B-frames (the
+    pictures stored out of order) can land on the keyframe just after the frames before it: step back. MPEG-TS
+    has no index, so its demuxer lands on any picture, and the decoder would drop those before the next
+    keyframe: step back further, a second, then two, ..., until the packet landed on is a keyframe."""
+    target, back = pts, max(1, round(1 / stream.time_base))
+    for _ in range(100):
+        container.seek(target, stream=stream, backward=True)
+        landed = next((p for p in container.demux(stream) if p.pts is not None), None)
+        if landed is not None and not landed.is_keyframe and target > (stream.start_time or 0):
+            target, back = min(target, landed.dts if landed.dts is not None else landed.pts) - back, back * 2
+            continue
+        if landed is None or landed.pts <= pts or landed.dts is None or landed.dts - 1 >= target:
+            break
+        target = landed.dts - 1
+    container.seek(target, stream=stream, backward=True)
+
+
+def frame_timestamps(path: str) -> list[int]:
+    """The presentation timestamp of every frame that decodes, in order (the stream's time base): frame i
+    begins at the i-th. Reads every packet once, decodes only the last group of pictures. av.FFmpegError (a
+    file that cannot be read to its end) is the caller's to say."""
+    with av.open(path) as container:
+        return _decodable_times(container, os.path.getsize(path))
+
+
+def count_frames(path: str) -> int:
+    """How many frames of a file decode (0 when it cannot be read)."""
+    try:
+        with av.open(path) as container:
+            return len(_decodable_times(container, os.path.getsize(path)))
+    except av.FFmpegError:
+        return 0
+
+
+def _decodable_times(container, end: int) -> list[int]:
+    """The sorted timestamps of the frames of the first video stream that decode. A packet the file (`end`
+    bytes) ends inside (a fragment cut short by a kill or a full disk) does not count. Frames shown before the
+    last keyframe are counted; the last group of pictures is decoded to be sure (its leading pictures, which
+    need the group before, are among the counted)."""
+    if not container.streams.video:
+        return []
+    stream = container.streams.video[0]
+    times, tail = [], []  # times: pts of every whole packet; tail: the packets since the last keyframe
+    for packet in container.demux(stream):
+        if not packet.size or packet.pts is None or (packet.pos is not None and packet.pos + packet.size > end):
+            continue
+        times.append(packet.pts)
+        tail = [packet] if packet.is_keyframe else [*tail, packet]
+    if not tail:
+        return []
+    counted = sum(1 for t in times if t < tail[0].pts)
+    for packet in [*tail, None]:
+        with contextlib.suppress(av.FFmpegError):
+            counted += sum(1 for frame in stream.decode(packet) if frame.pts >= tail[0].pts)
+    return sorted(times)[:counted]
