@@ -19,6 +19,17 @@ from .ffmpeg_log import ffmpeg_logs, ffmpeg_reason
 
 log = logging.getLogger("nodegraph")
 
+def is_cover(stream) -> bool:
+    """A video stream that is one still picture shown with the file (album art, a thumbnail a downloader
+    embedded), not moving pictures."""
+    return stream.type == "video" and bool(stream.disposition & av.stream.Disposition.attached_pic)
+
+
+def moving_pictures(container) -> av.VideoStream | None:
+    """The first video stream that is not a cover picture; an MP4 can list its cover first."""
+    return next((stream for stream in container.streams.video if not is_cover(stream)), None)
+
+
 class VideoReader:
     """The frames of a video file as upright BGR arrays with their time (s), from frame `start` exactly.
     Finding frame `start` reads every packet of the file; a caller that knows that frame's timestamp
@@ -32,11 +43,12 @@ class VideoReader:
             except av.FFmpegError as e:
                 raise InvalidInput(f"{path}: not a video PyAV can open ({ffmpeg_reason(e, logs)}); is it really "
                                    "a video? supported containers include .mp4, .mov, .mkv, .avi, .webm") from None
-        if not self.container.streams.video:
-            others = ", ".join(stream.type for stream in self.container.streams) or "no streams at all"
+        self.stream = moving_pictures(self.container)
+        if self.stream is None:
+            others = ", ".join("cover picture" if is_cover(stream) else stream.type
+                               for stream in self.container.streams) or "no streams at all"
             self.container.close()
             raise InvalidInput(f"{path}: has no video stream (it holds {others}); give a video file")
-        self.stream = self.container.streams.video[0]
         self.stream.thread_type = "AUTO"
         rate = self.stream.average_rate or self.stream.guessed_rate
         self.fps = float(rate) if rate and 1.0 <= float(rate) <= 1000.0 else 30.0
@@ -131,9 +143,9 @@ def _decodable_times(container, end: int) -> list[int]:
     bytes) ends inside (a fragment cut short by a kill or a full disk) does not count. Frames shown before the
     last keyframe are counted; the last group of pictures is decoded to be sure (its leading pictures, which
     need the group before, are among the counted)."""
-    if not container.streams.video:
+    stream = moving_pictures(container)
+    if stream is None:
         return []
-    stream = container.streams.video[0]
     times, tail = [], []  # times: pts of every whole packet; tail: the packets since the last keyframe
     for packet in container.demux(stream):
         if not packet.size or packet.pts is None or (packet.pos is not None and packet.pos + packet.size > end):

@@ -2,8 +2,10 @@
 
 import json
 import shutil
+import struct
 import subprocess
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -11,7 +13,7 @@ from clips import frame_index, indexed_frame, read_frames, write_clip
 from conftest import run_cli
 
 from nodegraph.errors import InvalidInput
-from nodes.video_read import VideoReader
+from nodes.video_read import VideoReader, frame_timestamps
 
 
 def preset_file(tmp_path, source_type, source_path, **source_params):
@@ -206,3 +208,43 @@ def test_variable_frame_rate_video(tmp_path):
     frames = [cv2.imread(str(p)) for p in written(tmp_path)]
     assert [frame_index(f) for f in frames] == list(range(60))
     assert len(read_frames(tmp_path / "vfr.mkv")) == 60
+
+
+
+def atoms(data: bytes, start: int, end: int):
+    """(start, kind, size) of each MP4 atom between `start` and `end`."""
+    while start < end:
+        size, kind = struct.unpack(">I4s", data[start:start + 8])
+        yield start, kind, size
+        start += size
+
+
+def cover_listed_first(source, cover, target):
+    """An MP4 of `source` whose cover picture is listed before the video, as some taggers write it: FFmpeg's
+    muxer puts the cover's user-data atom after the track, so move it in front."""
+    ffmpeg("-i", cover, "-i", source, "-map", "0", "-map", "1", "-c:v:0", "png", "-c:v:1", "mjpeg", "-q:v", "2",
+           "-disposition:v:0", "attached_pic", target)
+    data = target.read_bytes()
+    moov, _, size = next(atom for atom in atoms(data, 0, len(data)) if atom[1] == b"moov")
+    children = sorted(atoms(data, moov + 8, moov + size), key=lambda a: {b"mvhd": 0, b"udta": 1}.get(a[1], 2))
+    target.write_bytes(data[:moov + 8] + b"".join(data[at:at + n] for at, _, n in children) + data[moov + size:])
+    return target
+
+
+@needs_ffmpeg
+def test_a_cover_picture_listed_before_the_video_is_not_read_as_the_video(tmp_path):
+    # the cover was taken as the video: a 1-frame run that exited 0
+    cv2.imwrite(str(tmp_path / "cover.png"), np.full((90, 90, 3), 200, np.uint8))
+    clip = cover_listed_first(write_clip(tmp_path / "c.avi", frames=40, codec="MJPG"), tmp_path / "cover.png",
+                              tmp_path / "covered.mp4")
+    with av.open(str(clip)) as container:
+        assert container.streams.video[0].disposition & av.stream.Disposition.attached_pic  # the case made
+    assert len(frame_timestamps(str(clip))) == 40
+    result = run(tmp_path, "VideoSource", clip)
+    assert result.returncode == 0, result.stderr
+    assert [frame_index(cv2.imread(str(p))) for p in written(tmp_path)] == list(range(40))
+    ffmpeg("-i", tmp_path / "cover.png", "-c:v", "png", "-disposition:v:0", "attached_pic", "-f", "mp4",
+           tmp_path / "only_cover.mp4")
+    result = run(tmp_path, "VideoSource", tmp_path / "only_cover.mp4")
+    assert result.returncode == 2
+    assert f"{tmp_path / 'only_cover.mp4'}: has no video stream (it holds cover picture)" in result.stderr
