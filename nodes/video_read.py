@@ -25,6 +25,12 @@ def is_cover(stream) -> bool:
     return stream.type == "video" and bool(stream.disposition & av.stream.Disposition.attached_pic)
 
 
+def is_shown(packet: av.Packet) -> bool:
+    """A packet of a frame that plays. A clip cut without re-encoding (`ffmpeg -ss 1.3 -c copy`) keeps the
+    frames from the keyframe before the cut, hidden by its edit list: the demuxer marks them discard."""
+    return packet.pts is not None and packet.size > 0 and not packet.is_discard
+
+
 def moving_pictures(container) -> av.VideoStream | None:
     """The first video stream that is not a cover picture; an MP4 can list its cover first."""
     return next((stream for stream in container.streams.video if not is_cover(stream)), None)
@@ -52,19 +58,17 @@ class VideoReader:
         self.stream.thread_type = "AUTO"
         rate = self.stream.average_rate or self.stream.guessed_rate
         self.fps = float(rate) if rate and 1.0 <= float(rate) <= 1000.0 else 30.0
-        self.frames = (self.stream.frames - start) if self.stream.frames > start else None
+        self.frames = (self.stream.frames - start) if self.stream.frames > start else None  # the header's count
         self.is_picture = self.container.format.name.endswith("_pipe") or self.container.format.name == "image2"
-        self._start_pts = start_pts if start_pts is not None else (self._pts_of(start) if start else None)
+        self._start_pts = start_pts
+        if start and start_pts is None:
+            times = sorted(packet.pts for packet in self.container.demux(self.stream) if is_shown(packet))
+            if start >= len(times):
+                raise InvalidInput(f"{path}: start frame {start} is past the end (the file has {len(times)} frames)")
+            self._start_pts, self.frames = times[start], len(times) - start
         if self._start_pts is not None:
             seek_before(self.container, self.stream, self._start_pts)
         self._decoded = self._decode()
-
-    def _pts_of(self, index: int) -> int:
-        """The presentation time of frame `index`, from the packets (no decoding): exact for any frame rate."""
-        times = sorted(p.pts for p in self.container.demux(self.stream) if p.pts is not None)
-        if index >= len(times):
-            raise InvalidInput(f"{self.path}: start frame {index} is past the end (the file has {len(times)} frames)")
-        return times[index]
 
     def _decode(self):
         to_bgr = VideoReformatter()  # one for the whole stream: a new one a frame costs 1 ms at 640x480
@@ -148,7 +152,7 @@ def _decodable_times(container, end: int) -> list[int]:
         return []
     times, tail = [], []  # times: pts of every whole packet; tail: the packets since the last keyframe
     for packet in container.demux(stream):
-        if not packet.size or packet.pts is None or (packet.pos is not None and packet.pos + packet.size > end):
+        if not is_shown(packet) or (packet.pos is not None and packet.pos + packet.size > end):
             continue
         times.append(packet.pts)
         tail = [packet] if packet.is_keyframe else [*tail, packet]

@@ -248,3 +248,20 @@ def test_a_cover_picture_listed_before_the_video_is_not_read_as_the_video(tmp_pa
     result = run(tmp_path, "VideoSource", tmp_path / "only_cover.mp4")
     assert result.returncode == 2
     assert f"{tmp_path / 'only_cover.mp4'}: has no video stream (it holds cover picture)" in result.stderr
+
+
+@needs_ffmpeg
+def test_a_clip_cut_without_re_encoding_starts_at_the_frame_asked_for(tmp_path):
+    # `-ss 1.3 -c copy` keeps the frames from the keyframe before the cut, hidden by an edit list: they were
+    # counted, so `start: 5` began at the first frame shown and the farm split 110 frames where 77 play
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25", "-t", "6", "-c:v", "libx264", "-g", "50",
+           "-bf", "2", tmp_path / "long.mp4")
+    ffmpeg("-ss", "1.3", "-i", tmp_path / "long.mp4", "-c", "copy", "-t", "3", tmp_path / "cut.mp4")
+    clip = str(tmp_path / "cut.mp4")
+    whole = read_frames(clip)
+    assert len(frame_timestamps(clip)) == len(whole) == 77
+    reader = VideoReader(clip, start=5)
+    frames = list(iter(lambda: reader.read(), None))
+    reader.close()
+    assert reader.frames == len(frames) == 72
+    assert all(np.array_equal(frame, shown) for (frame, _), shown in zip(frames, whole[5:], strict=True))
