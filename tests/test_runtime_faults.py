@@ -126,6 +126,22 @@ def test_realtime_a_killed_stage_is_reported_restarted_and_frames_flow_within_2_
     assert shm.segments(runtime.run_id) == []
 
 
+def test_realtime_drops_before_a_restart_are_counted_once(tmp_path):
+    # the reader's drop counter lives in the ring and carried over into the new process, which reported it
+    # again: 39 + 170 drops of 180 frames
+    graph = three_stage_graph(tmp_path, ("TestPattern", {"width": 64, "height": 48, "frames": 240,
+                                                         "realtime": True, "fps": 60.0}), 40.0)
+    runtime = Runtime(graph, REGISTRY)
+    thread, result = run_in_thread(runtime)
+    assert wait_until(lambda: runtime.snapshot().nodes["adj"].drops >= 20, 20.0)
+    os.kill(runtime.pids()["s1"], signal.SIGKILL)
+    thread.join(30)
+    report = result["report"]
+    assert runtime.snapshot().stages["s1"].restarts == 1 and not report.error
+    adj = report.nodes["adj"]
+    assert adj["drops"] >= 20 and adj["frames"] + adj["drops"] <= 240, adj
+
+
 @pytest.mark.parametrize("victim", ["s0", "s1"])
 def test_lossless_a_killed_stage_is_restarted_and_every_frame_arrives(tmp_path, clip300, victim):
     graph = three_stage_graph(tmp_path, ("VideoSource", {"path": clip300}), 3.0)

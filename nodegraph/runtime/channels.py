@@ -150,6 +150,8 @@ class Inlet:
         if self._resume:
             self._resume = False
             self._find_place()
+            # the ring's counter holds the dead process's drops, which its own stats reported: count afresh
+            self._earlier_drops = -self.reader.drops
         return True
 
     def _find_place(self) -> None:
