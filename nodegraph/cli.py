@@ -49,6 +49,16 @@ def apply_overrides(graph, overrides: list[str]) -> None:
         graph.set_param(node_id, name, _parse_value(value))
 
 
+def tell(text: str, stream=None, end: str = "\n") -> None:
+    """Print a line for the user. When its reader went away (`2>&1 | head`), the rest goes to /dev/null and
+    the command goes on: what it does, and its exit status, do not depend on who reads what it says."""
+    stream = stream or sys.stderr
+    try:
+        print(text, file=stream, end=end, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+
+
 class ProgressBar:
     """frames done, fps and eta on one line of a terminal, at most 10 updates a second."""
 
@@ -67,12 +77,11 @@ class ProgressBar:
             text = f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} frames  {fps:5.1f} fps  eta {eta:4.0f} s"
         else:
             text = f"{done} frames  {fps:5.1f} fps"
-        self.stream.write("\r" + text)
-        self.stream.flush()
+        tell("\r" + text, self.stream, end="")
 
     def finish(self):
         if self.last:
-            self.stream.write("\n")
+            tell("", self.stream)
 
 
 def positive_int(text: str) -> int:
@@ -136,13 +145,13 @@ def cmd_run(args) -> int:
         try:  # a temporary file renamed into place: a symlink there is replaced, never written through
             write_atomically(stats_path, (json.dumps(report.to_json(), indent=2) + "\n").encode())
         except OSError as e:  # as `farm` says it: the run's outputs are fine, the file asked for is missing
-            print(f"nodegraph: cannot write --stats-json {stats_path}: {e.strerror or e}", file=sys.stderr)
+            tell(f"nodegraph: cannot write --stats-json {stats_path}: {e.strerror or e}")
             status = EXIT_INVALID
-    print(report.summary_line(), file=sys.stderr)
+    tell(report.summary_line())
     if report.interrupted:
         return EXIT_INTERRUPTED
     if report.error:
-        print(f"nodegraph: {report.error}", file=sys.stderr)
+        tell(f"nodegraph: {report.error}")
         return EXIT_FAILED
     return status
 
@@ -354,13 +363,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except InvalidInput as e:
-        print(f"nodegraph: {e}", file=sys.stderr)
+        tell(f"nodegraph: {e}")
         return EXIT_INVALID
     except RunFailed as e:
-        print(f"nodegraph: {e}", file=sys.stderr)
+        tell(f"nodegraph: {e}")
         return EXIT_FAILED
     except KeyboardInterrupt:
-        print("nodegraph: interrupted", file=sys.stderr)
+        tell("nodegraph: interrupted")
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader of our output went away (`nodegraph nodes | head`): not an error.

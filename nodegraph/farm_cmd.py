@@ -72,7 +72,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from .cli import ProgressBar, apply_overrides, check_stats_path
+    from .cli import ProgressBar, apply_overrides, check_stats_path, tell
     from .farm.run import run_farm
 
     stats_path = check_stats_path(args.stats_json) if args.stats_json else None
@@ -89,7 +89,7 @@ def run(args) -> int:
                               max_retries=args.max_retries, cpus=args.cpus, cpus_per_task=args.cpus_per_task,
                               progress=bar, stats_json=args.stats_json)
     except KeyboardInterrupt:  # while the inputs were read (a run it began, run_farm returns as interrupted)
-        print("nodegraph: interrupted; nothing was written", file=sys.stderr)
+        tell("nodegraph: interrupted; nothing was written")
         return EXIT_INTERRUPTED
     finally:
         if bar:
@@ -99,24 +99,24 @@ def run(args) -> int:
         try:  # a temporary file renamed into place: a symlink there is replaced, never written through
             write_atomically(stats_path, (json.dumps(report.to_json(), indent=2) + "\n").encode())
         except OSError as e:
-            print(f"nodegraph: cannot write --stats-json {stats_path}: {e.strerror or e}", file=sys.stderr)
+            tell(f"nodegraph: cannot write --stats-json {stats_path}: {e.strerror or e}")
             status = EXIT_INVALID
-    print(report.summary_line(), file=sys.stderr)
+    tell(report.summary_line())
     failed: dict[str, int] = {}  # node id -> frames it failed on, over every chunk (as `run` counts them)
     for record in report.inputs:
         for chunk in record.chunks:
             for node_id, count in chunk.get("node_errors", {}).items():
                 failed[node_id] = failed.get(node_id, 0) + count
     for node_id, count in failed.items():
-        print(f"nodegraph: node '{node_id}' failed on {count} frames (they passed through; the workers' "
-              "messages above say why)", file=sys.stderr)
+        tell(f"nodegraph: node '{node_id}' failed on {count} frames (they passed through; the workers' "
+             "messages above say why)")
     for record in report.inputs:
         if record.done:  # after a failure or Ctrl-C too: the inputs joined before it are whole
-            print(f"{record.output}: {record.frames} frames", file=sys.stdout)
+            tell(f"{record.output}: {record.frames} frames", sys.stdout)
     if report.error:
-        print(f"nodegraph: {report.error}", file=sys.stderr)
+        tell(f"nodegraph: {report.error}")
         return EXIT_FAILED
     if report.interrupted:
-        print("nodegraph: interrupted; no output of an unfinished input was written", file=sys.stderr)
+        tell("nodegraph: interrupted; no output of an unfinished input was written")
         return EXIT_INTERRUPTED
     return status

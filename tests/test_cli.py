@@ -1,6 +1,8 @@
 import json
 import os
 import stat
+import subprocess
+import sys
 import textwrap
 import threading
 from pathlib import Path
@@ -334,3 +336,22 @@ def test_an_output_name_near_the_file_system_limit_is_written(tmp_path, clip300)
     result = run_cli("run", preset, "--frames", "3", "--stats-json", tmp_path / ("s" * 245 + ".json"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert len(read_frames(out)) == 3
+
+
+def test_a_reader_of_the_progress_that_goes_away_neither_stops_the_run_nor_hides_its_status(tmp_path, clip300):
+    # `2>&1 | head`: the progress bar's write raised, the run stopped part-way and the command exited 0
+    out = tmp_path / "out.mp4"
+    preset = write_preset(tmp_path / "p.json", [node("src", "VideoSource", path=clip300),
+                                                node("out", "VideoFileOutput", path=str(out))],
+                          [("src.frame", "out.frame")])
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+
+    def run_with_stderr_closed(*args):
+        process = subprocess.Popen([sys.executable, "-m", "nodegraph.cli", *map(str, args)], cwd=tmp_path, env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        process.stderr.close()  # the reader is gone before the first line
+        return process.wait(timeout=120)
+
+    assert run_with_stderr_closed("run", preset, "--progress") == 0
+    assert len(read_frames(out)) == 300
+    assert run_with_stderr_closed("run", tmp_path / "missing.json", "--progress") == 2
