@@ -7,6 +7,7 @@ A file whose name is listed in the manifest must match the manifest's size and s
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.client
 import json
@@ -24,7 +25,7 @@ from urllib.parse import urlsplit
 from nodegraph import __version__
 from nodegraph.errors import InvalidInput
 from nodegraph.output_files import move_aside
-from nodegraph.paths import data_dir, user_models_dir
+from nodegraph.paths import data_dir, fetch_dir, fetch_dir_setting, user_models_dir
 
 log = logging.getLogger("nodegraph")
 
@@ -112,12 +113,6 @@ def search_dirs() -> list[Path]:
     if builtin is not None:
         folders.append(builtin)
     return folders
-
-
-def fetch_dir() -> Path:
-    """Where `fetch` writes: the NODEGRAPH_MODELS override when set, else the user model folder."""
-    override = os.environ.get("NODEGRAPH_MODELS")
-    return Path(override).expanduser() if override else user_models_dir()
 
 
 def find(entry: ModelEntry) -> Path | None:
@@ -244,7 +239,14 @@ def fetch(name: str, *, allow_unverified: bool = False, ssl_context: ssl.SSLCont
             return verify_file(final, entry=entry, manifest=manifest)
         except ModelError:
             log.info("%s: existing %s fails verification; downloading it (yours is kept beside it)", name, final)
-    final.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file where the folder goes, a read-only disk
+        setting = fetch_dir_setting()
+        chosen = f" (chosen by {setting}={os.environ[setting]})" if setting else ""
+        reason = {errno.EEXIST: "a file is there", errno.ENOTDIR: "a file is in its path"}.get(exc.errno, exc.strerror)
+        raise ModelError(f"cannot make the model folder {final.parent}{chosen}: {reason}; point "
+                         f"{setting or 'NODEGRAPH_MODELS'} at a folder you can write") from None
     part = final.with_name(final.name + ".part")
     _download(entry, part, final, ssl_context, progress)
     _check_download(entry, part)

@@ -41,3 +41,16 @@ def user_models_dir() -> Path:
     """Where a user drops or fetches models; env NODEGRAPH_USER_MODELS overrides."""
     override = os.environ.get("NODEGRAPH_USER_MODELS")
     return Path(override).expanduser() if override else user_data_dir() / "models"
+
+
+def fetch_dir() -> Path:
+    """Where `models fetch` writes: the NODEGRAPH_MODELS override when set, else the user model folder."""
+    override = os.environ.get("NODEGRAPH_MODELS")
+    return Path(override).expanduser() if override else user_models_dir()
+
+
+def fetch_dir_setting() -> str | None:
+    """The environment variable that chose fetch_dir(), if one did."""
+    names = ["NODEGRAPH_MODELS", "NODEGRAPH_USER_MODELS"] + ([] if sys.platform in ("win32", "darwin") else
+                                                             ["XDG_DATA_HOME"])
+    return next((name for name in names if os.environ.get(name)), None)

@@ -241,3 +241,18 @@ def test_a_symlink_at_the_models_name_is_kept_as_a_link_and_its_target_untouched
     kept = user_folder() / "served.replaced-1.onnx"
     assert kept.is_symlink() and os.readlink(kept) == str(target)
     assert target.read_bytes() == b"another model"
+
+
+@pytest.mark.parametrize("setting", ["NODEGRAPH_MODELS", "NODEGRAPH_USER_MODELS", "XDG_DATA_HOME"])
+def test_a_model_folder_setting_that_names_a_file_is_a_clear_error(server, tmp_path, monkeypatch, capsys, setting):
+    # a traceback from mkdir, naming neither the setting nor what to do
+    a_file = tmp_path / "not_a_folder"
+    a_file.write_text("mine")
+    for name in ("NODEGRAPH_MODELS", "NODEGRAPH_USER_MODELS", "XDG_DATA_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(setting, str(a_file))
+    assert run_models_cmd("fetch", "served") == 2
+    said = capsys.readouterr().err
+    assert f"cannot make the model folder {a_file}" in said and f"(chosen by {setting}={a_file})" in said, said
+    assert f"point {setting} at a folder you can write" in said
+    assert a_file.read_text() == "mine" and server.requests == []
