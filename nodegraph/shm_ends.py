@@ -227,6 +227,8 @@ class RingReader:
         ring = self._ring
         written = int(ring._ctl[G_WRITE_SEQ])
         n = max(self._next, written - ring.slots) if oldest else written - 1
+        if n > self._next and ring._meta[n % ring.slots][S_EOS]:
+            n -= 1  # the stream's last frame before its end, never a drop (nothing is written after the end)
         slot = n % ring.slots  # a realtime writer keeps packet n there
         meta = ring._meta[slot]
         stamp = 2 * n + 2

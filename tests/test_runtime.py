@@ -171,6 +171,20 @@ def test_realtime_drops_account_for_every_frame_and_a_join_counts_only_its_own(t
     assert report.nodes["mix"]["drops"] > 0
 
 
+def test_realtime_a_finite_stream_ends_on_its_last_frame(tmp_path):
+    # the end-of-stream packet was the newest, so a reader behind took it and the last frame was a drop
+    log = tmp_path / "ids.txt"
+    graph = build([("src", "TestPattern", {"width": 64, "height": 48, "frames": 40, "fps": 100.0, "realtime": True},
+                    "a"),
+                   ("slow", "SlowFrame", {"delay_ms": 30.0}, "b"),
+                   ("log", "FrameLog", {"path": str(log)}, "c")],
+                  ["src.frame -> slow.frame", "slow.frame -> log.frame"])
+    report = Runtime(graph, REGISTRY).run()
+    assert not report.error and report.nodes["slow"]["drops"] > 0
+    realtime_accounts(report, "src", 40)
+    assert log.read_text().split()[-1] == "39"
+
+
 def test_nodes_that_keep_views_into_the_rings_leave_nothing_printed_at_exit(tmp_path, capfd):
     graph = build([("src", "TestPattern", {"width": 64, "height": 48, "frames": 20}, "a"),
                    ("keep", "KeepsFrame", {}, "b"),
