@@ -185,6 +185,22 @@ def test_realtime_a_finite_stream_ends_on_its_last_frame(tmp_path):
     assert log.read_text().split()[-1] == "39"
 
 
+def paced_run(frames: int, fps: float):
+    graph = build([("src", "TestPattern", {"width": 64, "height": 48, "frames": frames, "fps": fps,
+                                           "realtime": True}, "a"),
+                   ("out", "NullOutput", {}, "b")], ["src.frame -> out.frame"])
+    report = Runtime(graph, REGISTRY).run()
+    assert not report.error and report.elapsed_s > (frames - 1) / fps * 0.9  # paced
+    return report
+
+
+def test_realtime_a_sink_that_keeps_up_gets_every_frame_the_first_included():
+    # a reader looked for its writer's ring every 50 ms: at 30 fps the first frame was often gone
+    for _ in range(3):
+        report = paced_run(8, 30.0)
+        assert report.frames == 8 and report.nodes["out"]["drops"] == 0, report.nodes
+
+
 def test_nodes_that_keep_views_into_the_rings_leave_nothing_printed_at_exit(tmp_path, capfd):
     graph = build([("src", "TestPattern", {"width": 64, "height": 48, "frames": 20}, "a"),
                    ("keep", "KeepsFrame", {}, "b"),

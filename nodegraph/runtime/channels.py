@@ -19,6 +19,7 @@ from ..shm import Packet, Ring
 
 HEADROOM = 1.25
 MIN_SLOT_BYTES = 4096
+ATTACH_POLL_S = 0.002  # a realtime reader that looked only every POLL_S missed a source's first frame
 
 
 def _try_attach(name: str) -> Ring | None:
@@ -180,9 +181,13 @@ class Inlet:
     def read(self, timeout: float, oldest: bool = False) -> Packet | None:
         """The next packet (lossless) or the newest (realtime; `oldest`: the oldest unread one still
         in the ring); None when none came within `timeout`."""
-        if self.ring is None and not self._attach():
-            time.sleep(timeout)
-            return None
+        if self.ring is None:  # the writer makes its ring with its first frame: look for it often
+            deadline = time.monotonic() + timeout
+            while not self._attach():
+                if (left := deadline - time.monotonic()) <= 0:
+                    return None
+                time.sleep(min(ATTACH_POLL_S, left))
+            timeout = max(0.0, deadline - time.monotonic())
         packet = self.reader.read(timeout, oldest)
         if packet is not None and packet.eos:
             following = _try_attach(self._name(self.generation + 1))
