@@ -84,11 +84,12 @@ def call_source(node: Node, frame_id: int, stats: NodeStats) -> dict[str, Any] |
     """Ask a source for frame `frame_id`; None when its stream has ended."""
     node.frame_id = frame_id
     node.capture_time = time.monotonic()  # a source may overwrite it with a better timestamp
+    node.waited_s = 0.0
     start = time.perf_counter()
     result = node.process()
     if result is None:
         return None
-    stats.record((time.perf_counter() - start) * 1000.0)
+    stats.record((time.perf_counter() - start - node.waited_s) * 1000.0)  # its work, not its pacing
     return declared_outputs(node, result)
 
 

@@ -66,6 +66,7 @@ class Node:
         self.base_dir = Path.cwd()  # the preset's folder, for names a node resolves itself (models)
         self.frame_id = -1
         self.capture_time = 0.0
+        self.waited_s = 0.0  # of the last process(): waiting for its frame to be due (a paced source), not work
         self.stream_complete = False  # set by the runner before close(): see close()
 
     def __getattr__(self, name: str) -> Any:

@@ -31,34 +31,34 @@ MAX_SIZE_HELP = "frames larger than this (longest side, px) are scaled down; 0 k
 
 
 class Pacer:
-    """Sleeps so frames come out at `fps` in real time (for files played as if live)."""
+    """Sleeps so frames come out at `fps` in real time (for files played as if live); `slept` is the last
+    wait's length (s), which is not the source's work."""
 
     def __init__(self):
         self.start = None
+        self.slept = 0.0
 
     def wait(self, frame_index: int, fps: float) -> float:
         """Sleep until the frame is due; returns when it came out (time.monotonic()): its capture time,
         as a camera would stamp it, so the wait for it does not count as the pipeline's latency."""
-        now = time.monotonic()
-        if self.start is None or fps <= 0:
-            self.start = now - frame_index / fps if fps > 0 else now
-            return now
-        delay = self.start + frame_index / fps - now
-        if delay > 0:
-            time.sleep(delay)
-            return time.monotonic()
-        return now
+        if fps <= 0:
+            self.start = None
+            return self.wait_until(0.0)
+        return self.wait_until(frame_index / fps)
 
     def wait_until(self, seconds: float) -> float:
         """Like wait(), for a frame stamped `seconds` into its stream (variable frame rates keep their timing)."""
         now = time.monotonic()
+        self.slept = 0.0
         if self.start is None:
             self.start = now - seconds
             return now
         delay = self.start + seconds - now
         if delay > 0:
             time.sleep(delay)
-            return time.monotonic()
+            woke = time.monotonic()
+            self.slept = woke - now
+            return woke
         return now
 
 
@@ -126,6 +126,7 @@ class VideoSource(Node):
         frame, self._last_time = decoded[0], decoded[1] + self._time_offset
         if self.realtime:
             self.capture_time = self._pacer.wait_until(self._last_time)
+            self.waited_s = self._pacer.slept
         self._index += 1
         frame = limit_size(frame, self.max_size)
         if self._size is None:
@@ -172,6 +173,7 @@ class ImageSource(Node):
             return None
         if self.fps:
             self.capture_time = self._pacer.wait(self.frame_id, self.fps)
+            self.waited_s = self._pacer.slept
         return {"frame": self.image}
 
 
@@ -208,6 +210,7 @@ class FolderSource(Node):
             index %= len(self.files)
         if self.fps:
             self.capture_time = self._pacer.wait(self.frame_id, self.fps)
+            self.waited_s = self._pacer.slept
         frame = read_image(str(self.files[index]), self.max_size)
         if self._size is None:
             self._size = frame.shape[:2]
@@ -264,6 +267,7 @@ class TestPattern(Node):
             n %= self.frames
         if self.realtime:
             self.capture_time = self._pacer.wait(self.frame_id, self.fps)
+            self.waited_s = self._pacer.slept
         w, h = self.width, self.height
         frame = self.background.copy()
         radius = max(4, min(w, h) // 8)

@@ -201,6 +201,12 @@ def test_realtime_a_sink_that_keeps_up_gets_every_frame_the_first_included():
         assert report.frames == 8 and report.nodes["out"]["drops"] == 0, report.nodes
 
 
+def test_a_paced_source_reports_its_work_not_its_wait():
+    # a source paced at 20 fps said it took 50 ms a frame: its sleep, which looked like a slow node
+    report = paced_run(15, 20.0)
+    assert report.nodes["src"]["ms_mean"] < 10.0, report.nodes["src"]
+
+
 def test_nodes_that_keep_views_into_the_rings_leave_nothing_printed_at_exit(tmp_path, capfd):
     graph = build([("src", "TestPattern", {"width": 64, "height": 48, "frames": 20}, "a"),
                    ("keep", "KeepsFrame", {}, "b"),
