@@ -119,6 +119,9 @@ def check_stats_path(path: str, flag: str = "--stats-json") -> Path:
 
 
 def cmd_run(args) -> int:
+    if args.sequential and args.mode == "realtime":
+        raise InvalidInput("--sequential runs every frame in order, one node after the other (lossless); "
+                           "leave out --sequential for --mode realtime")
     registry = default_registry()
     stats_path = check_stats_path(args.stats_json) if args.stats_json else None
     graph = presets.load(args.preset)

@@ -165,6 +165,9 @@ class ImageSource(Node):
     def length(self):
         return self.repeat or None
 
+    def is_live(self):
+        return self.fps > 0
+
     def stream_info(self):
         return StreamInfo(fps=self.fps or None, frames=self.length(), media=None)
 
@@ -198,6 +201,9 @@ class FolderSource(Node):
 
     def length(self):
         return None if self.loop else len(self.files)
+
+    def is_live(self):
+        return self.fps > 0
 
     def stream_info(self):
         return StreamInfo(fps=self.fps or None, frames=self.length(), media=None)

@@ -7,7 +7,8 @@ import textwrap
 import threading
 from pathlib import Path
 
-from clips import frame_index, read_frames
+import cv2
+from clips import frame_index, indexed_frame, read_frames
 from conftest import REPO, run_cli
 
 from nodegraph import preset
@@ -355,3 +356,27 @@ def test_a_reader_of_the_progress_that_goes_away_neither_stops_the_run_nor_hides
     assert run_with_stderr_closed("run", preset, "--progress") == 0
     assert len(read_frames(out)) == 300
     assert run_with_stderr_closed("run", tmp_path / "missing.json", "--progress") == 2
+
+
+def test_realtime_mode_says_when_no_source_is_paced_and_sequential_refuses_it(tmp_path, clip300):
+    preset = write_preset(tmp_path / "p.json", [node("src", "VideoSource", path=clip300),
+                                                node("out", "NullOutput")], [("src.frame", "out.frame")])
+    result = run_cli("run", preset, "--frames", "10", "--mode", "realtime", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "realtime mode, but no source is paced (src)" in result.stderr
+    result = run_cli("run", preset, "--frames", "10", "--mode", "realtime", "--set", "src.realtime=true",
+                     cwd=tmp_path)
+    assert result.returncode == 0 and "no source is paced" not in result.stderr, result.stderr
+    result = run_cli("run", preset, "--sequential", "--mode", "realtime", cwd=tmp_path)  # ran lossless silently
+    assert result.returncode == 2 and "leave out --sequential for --mode realtime" in result.stderr
+    assert "done:" not in result.stderr
+
+
+def test_a_picture_played_at_a_frame_rate_runs_realtime_by_default(tmp_path):
+    picture = tmp_path / "still.png"
+    cv2.imwrite(str(picture), indexed_frame(3))
+    preset = write_preset(tmp_path / "p.json", [node("src", "ImageSource", path=str(picture), fps=30.0, repeat=6),
+                                                node("out", "NullOutput")], [("src.frame", "out.frame")])
+    result = run_cli("run", preset, "--stats-json", tmp_path / "s.json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "s.json").read_text())["mode"] == "realtime"

@@ -65,7 +65,8 @@ class RunStartup:
         for run in self._stages.values():
             run.state = "running"
             run.send(Go())
-        log.info("started: %d processes set up in %.1f s", len(self._stages), self._started - self._begun)
+        count, took = len(self._stages), self._started - self._begun
+        log.info("started: %d process%s set up in %.1f s", count, "" if count == 1 else "es", took)
         return True
 
     def _wait_all(self, state: str) -> None:
@@ -83,9 +84,14 @@ class RunStartup:
     def _stream_and_mode(self) -> tuple[StreamInfo, str]:
         """The stream's info as the sequential executor derives it, and the run's mode."""
         sources = {s.node_id: (s.stream, s.live) for run in self._stages.values() for s in run.stream or ()}
-        ordered = [sources[n] for n in self.graph.topological_order() if n in sources]
+        names = [n for n in self.graph.topological_order() if n in sources]
+        ordered = [sources[n] for n in names]
         stream = stream_of(info for info, _ in ordered)
         mode = self.requested_mode or ("realtime" if any(live for _, live in ordered) else "lossless")
+        if mode == "realtime" and not any(live for _, live in ordered):
+            log.warning("realtime mode, but no source is paced (%s): frames come as fast as this machine reads "
+                        "them, and how many are dropped depends on its speed; pace a source (its realtime or fps "
+                        "param) to play it as a camera would", ", ".join(names))
         if mode == "realtime":
             self._check_realtime()
         return stream, mode
