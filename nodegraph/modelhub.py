@@ -10,7 +10,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import http.client
-import json
 import logging
 import os
 import ssl
@@ -23,7 +22,7 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
 
 from nodegraph import __version__
-from nodegraph.errors import InvalidInput
+from nodegraph.model_manifest import Manifest, ModelEntry, ModelError, load_manifest
 from nodegraph.output_files import move_aside
 from nodegraph.paths import data_dir, fetch_dir, fetch_dir_setting, user_models_dir
 
@@ -32,35 +31,6 @@ log = logging.getLogger("nodegraph")
 CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 30.0
 _CHUNK = 1 << 20
-
-
-class ModelError(InvalidInput):
-    """A model is unknown, missing, corrupt or cannot be fetched; the message says what to do."""
-
-
-@dataclass(frozen=True)
-class ModelEntry:
-    name: str
-    file: str
-    sha256: str | None
-    size: int | None
-    builtin: bool
-    url: str | None
-    record: dict
-
-    @property
-    def kind(self) -> str:
-        return "built-in" if self.builtin else "user"
-
-
-@dataclass(frozen=True)
-class Manifest:
-    path: Path
-    entries: dict[str, ModelEntry]
-    notes: str
-
-    def by_file(self, file_name: str) -> ModelEntry | None:
-        return next((e for e in self.entries.values() if e.file == file_name), None)
 
 
 @dataclass(frozen=True)
@@ -74,28 +44,6 @@ class VerifyResult:
     @property
     def failed(self) -> bool:
         return self.status == "bad" or (self.status == "missing" and self.kind == "built-in")
-
-
-def manifest_path() -> Path:
-    override = os.environ.get("NODEGRAPH_MANIFEST")
-    return Path(override).expanduser() if override else data_dir("models") / "manifest.json"
-
-
-def load_manifest() -> Manifest:
-    path = manifest_path()
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot read the model manifest {path}: {exc}; "
-                         "re-clone or reinstall nodegraph") from exc
-    entries = {}
-    for section, builtin in (("models", True), ("user_models", False)):
-        for name, record in data.get(section, {}).items():
-            if "file" not in record:
-                raise ModelError(f"model manifest {path}: {section}.{name} has no 'file' field")
-            entries[name] = ModelEntry(name, record["file"], record.get("sha256"), record.get("size"),
-                                       builtin, record.get("url"), record)
-    return Manifest(path, entries, data.get("user_model_notes", ""))
 
 
 def builtin_dir() -> Path | None:

@@ -183,3 +183,20 @@ def test_a_model_whose_size_is_not_pinned_is_checked_by_its_sha256_alone(tmp_pat
         modelhub.resolve("unsized")
     placed.write_bytes(good)
     assert modelhub.resolve("unsized") == placed
+
+
+@pytest.mark.parametrize("manifest, said", [
+    ('["a list"]', "expected a JSON object with 'models' and 'user_models'"),
+    ('{"user_models": 5}', "'user_models' must be an object of model name -> entry"),
+    ('{"user_models": {"x": 5}}', "user_models.x: must be an object with 'file'"),
+    ('{"models": {"x": {"size": 3}}}', "models.x: has no 'file' field naming the model's file"),
+    ('{"user_models": {"x": {"file": "x.onnx", "size": "big"}}}', "user_models.x: 'size' must be a whole number"),
+    ('{"user_models": {"x": {"file": "x.onnx", "sha256": 7}}}', "user_models.x: 'sha256' must be a hex string"),
+])
+def test_a_malformed_manifest_is_named_not_a_traceback(tmp_path, monkeypatch, capsys, manifest, said):
+    path = tmp_path / "manifest.json"
+    path.write_text(manifest)
+    monkeypatch.setenv("NODEGRAPH_MANIFEST", str(path))
+    assert run_models_cmd("list") == 2
+    err = capsys.readouterr().err
+    assert f"model manifest {path}: {said}" in err and "Traceback" not in err, err

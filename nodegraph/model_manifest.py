@@ -1,0 +1,83 @@
+"""The model manifest (`models/manifest.json`, or env NODEGRAPH_MANIFEST): each model's file, size, sha256
+and download URL, read and checked."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from nodegraph.errors import InvalidInput
+from nodegraph.paths import data_dir
+
+
+class ModelError(InvalidInput):
+    """A model is unknown, missing, corrupt or cannot be fetched; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    file: str
+    sha256: str | None
+    size: int | None
+    builtin: bool
+    url: str | None
+    record: dict
+
+    @property
+    def kind(self) -> str:
+        return "built-in" if self.builtin else "user"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    path: Path
+    entries: dict[str, ModelEntry]
+    notes: str
+
+    def by_file(self, file_name: str) -> ModelEntry | None:
+        return next((e for e in self.entries.values() if e.file == file_name), None)
+
+
+def manifest_path() -> Path:
+    override = os.environ.get("NODEGRAPH_MANIFEST")
+    return Path(override).expanduser() if override else data_dir("models") / "manifest.json"
+
+
+def load_manifest() -> Manifest:
+    path = manifest_path()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot read the model manifest {path}: {exc}; "
+                         "re-clone or reinstall nodegraph") from exc
+    if not isinstance(data, dict):
+        raise ModelError(f"model manifest {path}: expected a JSON object with 'models' and 'user_models'")
+    entries = {}
+    for section, builtin in (("models", True), ("user_models", False)):
+        records = data.get(section, {})
+        if not isinstance(records, dict):
+            raise ModelError(f"model manifest {path}: '{section}' must be an object of model name -> entry")
+        for name, record in records.items():
+            problem = _entry_problem(record)
+            if problem:
+                raise ModelError(f"model manifest {path}: {section}.{name}: {problem}")
+            entries[name] = ModelEntry(name, record["file"], record.get("sha256"), record.get("size"),
+                                       builtin, record.get("url"), record)
+    return Manifest(path, entries, data.get("user_model_notes", ""))
+
+
+def _entry_problem(record) -> str | None:
+    """What is wrong with one model's entry, or None."""
+    if not isinstance(record, dict):
+        return "must be an object with 'file', 'sha256', 'size' and 'url'"
+    if not isinstance(record.get("file"), str) or not record["file"]:
+        return "has no 'file' field naming the model's file"
+    for field, kind, what in (("sha256", str, "a hex string"), ("size", int, "a whole number of bytes"),
+                              ("url", str, "a string")):
+        value = record.get(field)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            return f"'{field}' must be {what} or null, not {value!r}"
+    return None
