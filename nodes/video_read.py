@@ -72,13 +72,31 @@ class VideoReader:
 
     def _decode(self):
         to_bgr = VideoReformatter()  # one for the whole stream: a new one a frame costs 1 ms at 640x480
-        try:
-            for frame in self.container.decode(self.stream):
-                if self._start_pts is not None and frame.pts is not None and frame.pts < self._start_pts:
-                    continue
-                yield upright(to_bgr.reformat(frame, format="bgr24").to_ndarray(), frame), float(frame.time or 0.0)
-        except av.FFmpegError as e:  # a damaged or cut-short file: keep what decoded
-            log.warning("%s: stopped decoding at a damaged part (%s); the frames before it are used", self.path, e)
+        for frame in self._frames():
+            if self._start_pts is not None and frame.pts is not None and frame.pts < self._start_pts:
+                continue
+            yield upright(to_bgr.reformat(frame, format="bgr24").to_ndarray(), frame), float(frame.time or 0.0)
+
+    def _frames(self):
+        """The decoded frames. A damaged packet is skipped and decoding goes on, as FFmpeg's player does (the
+        pictures after it may show blocks until the next keyframe); a file cut short ends at the cut."""
+        packets, damaged = self.container.demux(self.stream), []
+        while True:
+            try:
+                packet = next(packets, None)
+            except av.FFmpegError as e:
+                log.warning("%s: stopped reading at a damaged or cut-short part (%s); the frames before it are used",
+                            self.path, e)
+                break
+            if packet is None:
+                break
+            try:
+                yield from packet.decode()
+            except av.FFmpegError as e:
+                damaged.append(str(e))
+        if damaged:
+            log.warning("%s: %d damaged packet%s skipped (%s); the frames around them are used", self.path,
+                        len(damaged), "" if len(damaged) == 1 else "s", damaged[0])
 
     def read(self) -> tuple[np.ndarray, float] | None:
         """The next frame and its time in seconds, or None at the end."""
