@@ -183,7 +183,8 @@ class ImageSource(Node):
 class FolderSource(Node):
     """The pictures of a folder, in natural order (frame2 before frame10). A stream has one frame size, the
     first picture's: a picture of another size is scaled to fit it whole and padded with black, never
-    stretched."""
+    stretched. A picture that cannot be read is skipped, and the log says which (as a camera that drops a
+    frame); a folder none of whose pictures reads is an error."""
 
     category = "Sources"
     outputs = {"frame": Frame}
@@ -198,6 +199,8 @@ class FolderSource(Node):
         self.files = list_images(self.path)
         self._size, self._fitted = None, False
         self._pacer = Pacer()
+        self._unreadable: set[int] = set()
+        self._skipped = 0  # frame i is picture i + this
 
     def length(self):
         return None if self.loop else len(self.files)
@@ -209,25 +212,40 @@ class FolderSource(Node):
         return StreamInfo(fps=self.fps or None, frames=self.length(), media=None)
 
     def process(self):
-        index = self.frame_id
-        if index >= len(self.files):
-            if not self.loop:
-                return None
-            index %= len(self.files)
+        frame = self._next_picture()
+        if frame is None:
+            return None
         if self.fps:
             self.capture_time = self._pacer.wait(self.frame_id, self.fps)
             self.waited_s = self._pacer.slept
-        frame = read_image(str(self.files[index]), self.max_size)
         if self._size is None:
             self._size = frame.shape[:2]
         elif frame.shape[:2] != self._size:
             if not self._fitted:
                 log.warning("node '%s' (FolderSource): %s is %dx%d where the first picture is %dx%d: pictures "
                             "of another size are scaled to fit and padded with black", self.id,
-                            self.files[index].name, frame.shape[1], frame.shape[0], self._size[1], self._size[0])
+                            self._name, frame.shape[1], frame.shape[0], self._size[1], self._size[0])
                 self._fitted = True
             frame = fit_into(frame, *self._size)
         return {"frame": frame}
+
+    def _next_picture(self) -> np.ndarray | None:
+        while len(self._unreadable) < len(self.files):
+            index = self.frame_id + self._skipped
+            if index >= len(self.files):
+                if not self.loop:
+                    return None
+                index %= len(self.files)
+            if index not in self._unreadable:
+                try:
+                    self._name = self.files[index].name
+                    return read_image(str(self.files[index]), self.max_size)
+                except InvalidInput as e:
+                    log.warning("node '%s' (FolderSource): %s; skipped", self.id, e)
+                    self._unreadable.add(index)
+            self._skipped += 1
+        raise InvalidInput(f"{self.path}: none of its {len(self.files)} pictures can be read (the log names each)")
+
 
 
 class TestPattern(Node):

@@ -280,3 +280,23 @@ def test_a_damaged_packet_mid_video_is_skipped_and_the_rest_is_read(tmp_path):
     assert result.returncode == 0, result.stderr
     assert len(written(tmp_path)) >= 95
     assert f"{tmp_path / 'damaged.mp4'}: " in result.stderr and "damaged packets skipped" in result.stderr
+
+
+def test_a_picture_in_a_folder_that_cannot_be_read_is_skipped_and_named(tmp_path):
+    # one damaged picture stopped the run part-way, after the frames before it
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    for i in range(5):
+        cv2.imwrite(str(folder / f"shot{i}.png"), indexed_frame(i))
+    (folder / "shot2.png").write_bytes(b"\x89PNG\r\n\x1a\n cut short by a full card")
+    result = run(tmp_path, "FolderSource", folder)
+    assert result.returncode == 0, result.stderr
+    assert f"node 'src' (FolderSource): {folder / 'shot2.png'}: not a picture OpenCV can decode" in result.stderr
+    assert "; skipped" in result.stderr
+    assert [frame_index(cv2.imread(str(p))) for p in written(tmp_path)] == [0, 1, 3, 4]
+    for i in (0, 1, 3, 4):
+        (folder / f"shot{i}.png").write_bytes(b"not a picture either")
+    shutil.rmtree(tmp_path / "seq")
+    result = run(tmp_path, "FolderSource", folder)
+    assert result.returncode == 3  # found as the run reads them, as a run's failure
+    assert f"{folder}: none of its 5 pictures can be read (the log names each)" in result.stderr
