@@ -360,10 +360,9 @@ def default_preset() -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    _setup_logging(args.verbose, args.quiet)
-    try:
+    try:  # the parser too: its subcommands import the libraries, which takes a moment
+        args = build_parser().parse_args(argv)
+        _setup_logging(args.verbose, args.quiet)
         return args.func(args)
     except InvalidInput as e:
         tell(f"nodegraph: {e}")

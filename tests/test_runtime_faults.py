@@ -56,6 +56,28 @@ def test_ctrl_c_stops_cleanly_exits_130_and_leaves_a_playable_file(tmp_path):
     assert frames[-1].shape == (120, 160, 3)
 
 
+@pytest.mark.slow
+def test_ctrl_c_at_any_moment_of_the_start_is_quiet_and_exits_130(tmp_path):
+    # while Python loaded the libraries, or a stage process its own, Ctrl-C printed a KeyboardInterrupt traceback
+    preset = tmp_path / "p.json"
+    presets.save(build([("src", "TestPattern", {"width": 160, "height": 120, "frames": 0, "realtime": True,
+                                                "fps": 30.0}, "a"),
+                        ("adj", "FrameAdjuster", {"brightness": 20}, "b"),
+                        ("out", "NullOutput", {}, "c")],
+                       ["src.frame -> adj.frame", "adj.frame -> out.frame"]), preset)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-c", "import sys; from nodegraph.launch import main; sys.exit(main())", "run",
+               str(preset)]
+    for delay in (0.15, 0.3, 0.5, 0.7, 1.0):  # Python itself starts in the first ~50 ms
+        process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True, start_new_session=True)
+        time.sleep(delay)
+        os.killpg(process.pid, signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == 130 and "Traceback" not in err, (delay, err)
+        assert "interrupted" in err
+
+
 def test_kill_9_of_the_supervisor_then_cleanup_leaves_nothing(tmp_path):
     process = start_cli_run(tmp_path, tmp_path / "out.mp4")
     try:

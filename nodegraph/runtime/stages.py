@@ -141,16 +141,21 @@ def forget_segments(names: Iterable[str]) -> None:
 
 @contextlib.contextmanager
 def _signals_held():
-    """Start children with SIGINT and SIGTERM blocked: they inherit the mask through exec and ignore
-    both before unblocking them (Ctrl-C and a SIGTERM to the process group are the supervisor's to
-    handle), while here a signal that came meanwhile is delivered once the child is started."""
+    """Start children ignoring SIGINT and SIGTERM (Ctrl-C and a SIGTERM to the process group are the
+    supervisor's to handle): an ignored signal stays ignored through exec, and Python then leaves it so,
+    through the child's imports until stage_main. Held (blocked) too, so that one that comes meanwhile
+    waits here; CPython 3.11's vfork start may drop the mask, and then it is lost, never a traceback."""
     if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    handlers = {sig: signal.signal(sig, signal.SIG_IGN) for sig in held}
     try:
         yield
     finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
