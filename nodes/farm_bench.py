@@ -129,6 +129,7 @@ def summary(result: dict) -> str:
         f"  chunks per worker process: {farm['chunks_per_worker_process']} with {farm['cpus']} cores, "
         f"{one['chunks_per_worker_process']} with 1; 1 core {one['render_s']:.1f} s, so "
         f"{result['speedup_2_workers_vs_1']:.2f}x faster on {farm['cpus']}",
-        f"  farm's frames vs run's (both FFV1): {same['identical']} of {same['frames']} identical; the others "
-        f"{same['psnr_min_db']} dB PSNR at worst, {same['psnr_mean_db']} dB on average",
+        f"  farm's frames vs run's (both FFV1): {same['identical']} of {same['frames']} identical"
+        + (f"; the others {same['psnr_min_db']} dB PSNR at worst, {same['psnr_mean_db']} dB on average"
+           if same["psnr_min_db"] is not None else ""),
     ])

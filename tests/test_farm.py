@@ -376,3 +376,18 @@ def test_without_ray_installed_the_command_says_how_to_get_it(tmp_path):
     assert result.returncode == 2
     assert "pip install 'nodegraph[farm]'" in result.stderr
     assert not (tmp_path / "farm").exists()
+
+
+def test_the_farm_bench_says_identical_frames_without_a_none_psnr(tmp_path):
+    # every frame identical (one chunk): the line read "the others None dB PSNR at worst"
+    from nodes.farm_bench import compare, summary
+
+    clip = write_clip(tmp_path / "clip.avi", frames=12, codec="MJPG")
+    same = compare(clip, clip)
+    assert same == {"frames": 12, "identical": 12, "psnr_min_db": None, "psnr_mean_db": None}
+    farm = {"cpus": 2, "render_s": 2.0, "chunks": 1, "join_s": 0.1, "ray_start_s": 3.0,
+            "chunks_per_worker_process": [1]}
+    text = summary({"frames": 12, "cores": 2, "load_average": [1.0, 1.0, 1.0], "run_s": 2.0, "farm": farm,
+                    "farm_one_worker": farm, "overhead_vs_run": 0.0, "overhead_with_ray_start": 1.5,
+                    "speedup_2_workers_vs_1": 1.0, "farm_vs_run_frames": same})
+    assert "12 of 12 identical" in text and "None" not in text
