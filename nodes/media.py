@@ -77,18 +77,6 @@ def read_image(path: str, max_side: int = 0) -> np.ndarray:
     return limit_size(image, max_side)
 
 
-def fit_into(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """`image` scaled to fit `height` x `width` whole, its shape kept, centred on black (letterboxed)."""
-    h, w = image.shape[:2]
-    scale = min(height / h, width / w)
-    inner_w, inner_h = max(1, min(width, round(w * scale))), max(1, min(height, round(h * scale)))
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    inner = cv2.resize(image, (inner_w, inner_h), interpolation=interpolation)
-    top, left = (height - inner_h) // 2, (width - inner_w) // 2
-    return cv2.copyMakeBorder(inner, top, height - inner_h - top, left, width - inner_w - left,
-                              cv2.BORDER_CONSTANT, value=(0, 0, 0))
-
-
 def natural_key(name: str):
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
 

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from nodegraph.errors import InvalidInput
+from nodegraph.letterbox import letterbox
 from nodegraph.node import Node, StreamInfo
 from nodegraph.params import Bool, Float, Int, Path
 from nodegraph.types import Frame
@@ -18,7 +19,6 @@ from .media import (
     VIDEO_EXTENSIONS,
     check_readable_file,
     check_utf8_path,
-    fit_into,
     limit_size,
     list_images,
     read_image,
@@ -137,7 +137,7 @@ class VideoSource(Node):
             if self._index < 3 or self._index % 300 == 0:
                 log.warning("%s: frame %d is %dx%d, first frame was %dx%d; scaled to fit and padded with black",
                             self.path, self._index - 1, frame.shape[1], frame.shape[0], self._size[1], self._size[0])
-            frame = fit_into(frame, *self._size)
+            frame = letterbox(frame, self._size[1], self._size[0])
         return {"frame": frame}
 
     def close(self):
@@ -226,7 +226,7 @@ class FolderSource(Node):
                             "of another size are scaled to fit and padded with black", self.id,
                             self._name, frame.shape[1], frame.shape[0], self._size[1], self._size[0])
                 self._fitted = True
-            frame = fit_into(frame, *self._size)
+            frame = letterbox(frame, self._size[1], self._size[0])
         return {"frame": frame}
 
     def _next_picture(self) -> np.ndarray | None:

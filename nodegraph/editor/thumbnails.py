@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from ..execution import PREVIEW_FPS
+from ..letterbox import letterbox
 
 THUMB_SIZE = (160, 120)  # width, height
 VIEWER_SIZE = (640, 480)
@@ -38,14 +39,7 @@ def fit_rgba(image: np.ndarray, size: tuple[int, int], out: np.ndarray | None = 
         image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     if image.dtype != np.uint8:
         image = np.clip(image, 0, 255).astype(np.uint8)
-    ih, iw = image.shape[:2]
-    scale = min(width / iw, height / ih)
-    nw, nh = max(1, min(width, round(iw * scale))), max(1, min(height, round(ih * scale)))
-    small = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    canvas = np.empty((height, width, 4), np.uint8)
-    canvas[...] = (*LETTERBOX, 255)
-    x0, y0 = (width - nw) // 2, (height - nh) // 2
-    canvas[y0:y0 + nh, x0:x0 + nw] = cv2.cvtColor(small, cv2.COLOR_BGR2RGBA)
+    canvas = cv2.cvtColor(letterbox(image, width, height, LETTERBOX[::-1]), cv2.COLOR_BGR2RGBA)
     if out is None:
         out = np.empty((height, width, 4), np.float32)
     np.multiply(canvas, np.float32(1.0 / 255.0), out=out, casting="unsafe")
