@@ -391,3 +391,37 @@ def test_the_farm_bench_says_identical_frames_without_a_none_psnr(tmp_path):
                     "farm_one_worker": farm, "overhead_vs_run": 0.0, "overhead_with_ray_start": 1.5,
                     "speedup_2_workers_vs_1": 1.0, "farm_vs_run_frames": same})
     assert "12 of 12 identical" in text and "None" not in text
+
+
+def session_processes(session: int) -> list[str]:
+    """The command lines of the processes still in `session` (Linux /proc)."""
+    found = []
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text().rsplit(")", 1)[1].split()
+            if int(fields[3]) == session:
+                found.append((stat_file.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+    return found
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_the_local_ray_starts_leaves_no_ray_process_and_exits_130(tmp_path):
+    # interrupted inside ray.init, Ray's dashboard and runtime-env agents outlived the command, and the
+    # command sometimes ended in SIGSEGV
+    clip = write_clip(tmp_path / "clip.mp4", frames=30, codec="h264")
+    preset = farm_preset(tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    for delay in (1.5, 3.0):
+        process = subprocess.Popen([sys.executable, "-m", "nodegraph.cli", "farm", str(preset), str(clip), "--out",
+                                    str(tmp_path / "farm_out")], cwd=tmp_path, env=env, start_new_session=True,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(delay)
+        os.killpg(process.pid, signal.SIGINT)
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 130, (delay, err)
+        deadline = time.monotonic() + 15
+        while session_processes(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert session_processes(process.pid) == [], delay

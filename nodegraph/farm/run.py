@@ -5,10 +5,12 @@ cancel every task and leave no output that looks complete."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable
 
@@ -60,12 +62,17 @@ def connect(ray, address: str | None, cpus: int | None) -> bool:
         check_reachable(address)
     stop = signal.getsignal(signal.SIGTERM)
     try:
-        if address:
-            ray.init(address=address, logging_level=logging.WARNING)
-        else:
-            # "local": a Ray of its own, even where `ray start` left a cluster (another user's, on a shared machine)
-            ray.init(address="local", num_cpus=cpus, include_dashboard=False, logging_level=logging.WARNING)
+        with ctrl_c_deferred() as pressed:
+            if address:
+                ray.init(address=address, logging_level=logging.WARNING)
+            else:
+                # "local": a Ray of its own, even where `ray start` left a cluster (another user's, on a shared
+                # machine)
+                ray.init(address="local", num_cpus=cpus, include_dashboard=False, logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError, OSError) as e:
+        if pressed:  # Ctrl-C reached Ray's own processes too, which failed its start
+            ray.shutdown()
+            raise KeyboardInterrupt from None
         if address:
             raise InvalidInput(f"--address {address}: cannot connect to the Ray cluster there: {e} (start one with "
                                "`ray start --head`, or leave --address out for a local one)") from None
@@ -73,7 +80,25 @@ def connect(ray, address: str | None, cpus: int | None) -> bool:
                            "folder (RAY_TMPDIR, else /tmp/ray), or join a running cluster with --address") from None
     if callable(stop):  # Ray's driver puts in a SIGTERM handler of its own, which aborts: the command's comes back
         signal.signal(signal.SIGTERM, stop)
+    if pressed:
+        ray.shutdown()
+        raise KeyboardInterrupt
     return True
+
+
+@contextlib.contextmanager
+def ctrl_c_deferred():
+    """Ctrl-C waits until the block is done (yields a list that is not empty if it came). Interrupted inside
+    ray.init, Ray left its agents running after the command and sometimes crashed it at exit (SIGSEGV)."""
+    pressed: list[bool] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield pressed
+        return
+    previous = signal.signal(signal.SIGINT, lambda *_: pressed.append(True))
+    try:
+        yield pressed
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def check_cpus_per_task(cpus_per_task: int, most: float, where: str) -> None:
