@@ -11,7 +11,7 @@ import numpy as np
 from nodegraph.errors import InvalidInput
 from nodegraph.letterbox import letterbox
 from nodegraph.node import Node, StreamInfo
-from nodegraph.params import Bool, Float, Int, Path
+from nodegraph.params import Bool, Choice, Float, Int, Path
 from nodegraph.types import Frame
 
 from .media import (
@@ -184,7 +184,7 @@ class FolderSource(Node):
     """The pictures of a folder, in natural order (frame2 before frame10). A stream has one frame size, the
     first picture's: a picture of another size is scaled to fit it whole and padded with black, never
     stretched. A picture that cannot be read is skipped, and the log says which (as a camera that drops a
-    frame); a folder none of whose pictures reads is an error."""
+    frame), unless `unreadable` is "stop"; a folder none of whose pictures reads is an error."""
 
     category = "Sources"
     outputs = {"frame": Frame}
@@ -193,6 +193,8 @@ class FolderSource(Node):
         "loop": Bool(False, help="start again after the last picture"),
         "fps": Float(0.0, 240.0, default=0.0, help="pace the frames at this rate; 0 sends them at once"),
         "max_size": Int(0, 16384, default=4096, help=MAX_SIZE_HELP),
+        "unreadable": Choice(["skip", "stop"], help="a picture that cannot be read: skip it (the log names it), "
+                                                    "or stop the run there"),
     }
 
     def setup(self):
@@ -241,6 +243,8 @@ class FolderSource(Node):
                     self._name = self.files[index].name
                     return read_image(str(self.files[index]), self.max_size)
                 except InvalidInput as e:
+                    if self.unreadable == "stop":
+                        raise
                     log.warning("node '%s' (FolderSource): %s; skipped", self.id, e)
                     self._unreadable.add(index)
             self._skipped += 1

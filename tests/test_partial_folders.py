@@ -18,8 +18,9 @@ from test_partial_outputs import MODES, digest, kill_writer, lock_holder, names,
 
 
 def folder_to_pictures(tmp_path, seq):
-    return write_preset(tmp_path / "p.json", [node("src", "FolderSource", path=str(tmp_path / "imgs")),
-                                              node("out", "ImageSequenceOutput", path=str(seq))],
+    # a picture that cannot be read stops the run: a run that fails part-way
+    source = node("src", "FolderSource", path=str(tmp_path / "imgs"), unreadable="stop")
+    return write_preset(tmp_path / "p.json", [source, node("out", "ImageSequenceOutput", path=str(seq))],
                         [("src.frame", "out.frame")])
 
 

@@ -35,8 +35,9 @@ def pictures(folder, count, bad=None, shade=0):
 
 
 def folder_to_video(tmp_path, out):
-    return write_preset(tmp_path / "p.json", [node("src", "FolderSource", path=str(tmp_path / "imgs")),
-                                              node("out", "VideoFileOutput", path=str(out))],
+    # a picture that cannot be read stops the run: a run that fails part-way
+    source = node("src", "FolderSource", path=str(tmp_path / "imgs"), unreadable="stop")
+    return write_preset(tmp_path / "p.json", [source, node("out", "VideoFileOutput", path=str(out))],
                         [("src.frame", "out.frame")])
 
 
