@@ -66,8 +66,7 @@ def connect(ray, address: str | None, cpus: int | None) -> bool:
             if address:
                 ray.init(address=address, logging_level=logging.WARNING)
             else:
-                # "local": a Ray of its own, even where `ray start` left a cluster (another user's, on a shared
-                # machine)
+                # "local": a Ray of its own, even where `ray start` left one (another user's, on a shared machine)
                 ray.init(address="local", num_cpus=cpus, include_dashboard=False, logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError, OSError) as e:
         if pressed:  # Ctrl-C reached Ray's own processes too, which failed its start
