@@ -203,6 +203,7 @@ class FolderSource(Node):
         self._pacer = Pacer()
         self._unreadable: set[int] = set()
         self._skipped = 0  # frame i is picture i + this
+        self._name = ""  # the latest picture's file name
 
     def length(self):
         return None if self.loop else len(self.files)
@@ -249,7 +250,6 @@ class FolderSource(Node):
                     self._unreadable.add(index)
             self._skipped += 1
         raise InvalidInput(f"{self.path}: none of its {len(self.files)} pictures can be read (the log names each)")
-
 
 
 class TestPattern(Node):

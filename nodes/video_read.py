@@ -19,6 +19,7 @@ from .ffmpeg_log import ffmpeg_logs, ffmpeg_reason
 
 log = logging.getLogger("nodegraph")
 
+
 def is_cover(stream) -> bool:
     """A video stream that is one still picture shown with the file (album art, a thumbnail a downloader
     embedded), not moving pictures."""
