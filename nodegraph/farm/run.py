@@ -157,8 +157,10 @@ def run_farm(graph: Graph, inputs: list[str], out_dir: str, *, address: str | No
     outputs: list[FarmOutput] = []
     started = time.monotonic()
     try:
-        started_here = connect(ray, address, cpus)
-        report.ray_start_s = time.monotonic() - started
+        try:
+            started_here = connect(ray, address, cpus)
+        finally:  # a Ctrl-C during the start says how long it took too
+            report.ray_start_s = time.monotonic() - started
         try:
             joined = f"the cluster at {address}" if address else "the local Ray" if started_here else "this Ray"
             check_cpus_per_task(cpus_per_task, most_node_cpus(ray), joined)
