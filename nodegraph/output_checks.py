@@ -7,6 +7,7 @@ files (`--stats-json`, screenshots) are checked against the run's inputs, output
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -104,6 +105,19 @@ def _same_file(a: str, b: str) -> bool:
         return os.path.realpath(a) == os.path.realpath(b)
 
 
+def _special_file(path: str) -> str | None:
+    """What sits at `path` (not followed: a link there is replaced) when it is a pipe, a device or a socket."""
+    try:
+        mode = os.lstat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISFIFO(mode):
+        return "a pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else None
+
+
 def output_problems(graph: Graph, registry: Registry) -> list[Problem]:
     """Every reason an output of `graph` would destroy a file or cannot be written, found without writing."""
     def where(node_id: str, name: str) -> dict:
@@ -121,6 +135,10 @@ def output_problems(graph: Graph, registry: Registry) -> list[Problem]:
             got = f"'{Path(path).suffix}'" if Path(path).suffix else "no extension"
             problems.append(Problem(f"{path} has {got}; the file type comes from it: end the name with one "
                                     f"of {', '.join(param.extensions)}", **where(node_id, name)))
+        if kind := _special_file(path):
+            said = ("not a folder; choose a folder for the pictures" if param.folder else "not a file: an output "
+                    "is written beside it and renamed into place, which would replace it; choose a file name")
+            problems.append(Problem(f"{path} is {kind}, {said}", **where(node_id, name)))
         for in_id, in_name, in_param, in_path in inputs:
             if os.path.exists(in_path) and _same_file(path, in_path):
                 problems.append(Problem(f"{path} is the input of node '{in_id}' ({in_name}: {in_path}); writing "

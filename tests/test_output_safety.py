@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -297,3 +298,18 @@ def test_a_run_that_fails_before_its_first_faces_line_leaves_an_earlier_faces_fi
     assert result.returncode == 3 and "a.png" in result.stderr, result.stderr
     assert faces.read_text() == '{"frame": 0, "faces": []}\n'
     assert sorted(p.name for p in tmp_path.iterdir()) == ["faces.jsonl", "p.json", "pictures"]
+
+
+def test_an_output_path_that_is_a_pipe_is_refused_and_kept(tmp_path):
+    # a FIFO named out.mp4 (made to stream the video to a player) was replaced by a regular file
+    fifo, folder_fifo = tmp_path / "out.mp4", tmp_path / "seq"
+    os.mkfifo(fifo)
+    os.mkfifo(folder_fifo)
+    for output, path, said in (("VideoFileOutput", fifo, "is a pipe (FIFO), not a file: an output is written "
+                                "beside it and renamed into place, which would replace it"),
+                               ("ImageSequenceOutput", folder_fifo, "is a pipe (FIFO), not a folder")):
+        preset = write_preset(tmp_path / "p.json", [node("src", "TestPattern", frames=3),
+                                                    node("out", output, path=str(path))], [("src.frame", "out.frame")])
+        result = run_cli("run", preset, cwd=tmp_path)
+        assert result.returncode == 2 and f"param 'path': {path} {said}" in result.stderr, result.stderr
+        assert stat.S_ISFIFO(os.lstat(path).st_mode)
