@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -56,7 +57,10 @@ def tell(text: str, stream=None, end: str = "\n") -> None:
     try:
         print(text, file=stream, end=end, flush=True)
     except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+        with contextlib.suppress(OSError, ValueError):  # ValueError: a stream with no descriptor
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, stream.fileno())
+            os.close(null)
 
 
 class ProgressBar:
@@ -110,7 +114,7 @@ def check_stats_path(path: str, flag: str = "--stats-json") -> Path:
     if is_stream(target):  # `>(jq .)`, /dev/stdout: written into as the shell's `>` would
         return target
     if there is not None and not stat.S_ISREG(there):
-        raise InvalidInput(f"{flag} {path}: is a device, not a file; give a file name")
+        raise InvalidInput(f"{flag} {path}: is a device or a socket, not a file; give a file name")
     if not folder.is_dir():
         raise InvalidInput(f"{flag} {path}: the folder {folder} does not exist")
     if not os.access(folder, os.W_OK):

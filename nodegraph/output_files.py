@@ -120,7 +120,7 @@ class OutputFile:
             log.warning("%s: a run that was killed before it closed this file left what it wrote; it is kept "
                         "beside it as %s", what, kept)
         if not folder:
-            fd, name = tempfile.mkstemp(prefix=temporary_prefix(self.target), suffix=f".partial{self.target.suffix}",
+            fd, name = tempfile.mkstemp(prefix=temporary_prefix(self.target), suffix=temporary_suffix(self.target),
                                         dir=self.target.parent)
             os.close(fd)
             # the replaced file's permissions; a new one's as open() would make it, not mkstemp's 0600
@@ -222,10 +222,24 @@ def sync_folder(folder: Path) -> None:
 
 
 def is_stream(target: Path) -> bool:
-    """`target` is (or links to) a pipe, a terminal, /dev/null or a socket: written into, never replaced."""
+    """`target` is (or links to) a pipe, a terminal or /dev/null, or names an open descriptor of this process
+    (/dev/stdout, /dev/fd/N, /proc/self/fd/N, whatever it was opened on): written into, never replaced."""
     with contextlib.suppress(OSError, ValueError):
         mode = os.stat(target).st_mode
-        return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode)
+        return stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or _names_a_descriptor(target)
+    return False
+
+
+def _names_a_descriptor(target: Path) -> bool:
+    """Some link on the way to `target` is an entry of /proc/PID/fd (Linux's /dev/fd and /dev/stdout are)."""
+    path = os.path.abspath(target)
+    for _ in range(8):  # links to links, as /dev/stdout -> /proc/self/fd/1 -> the file
+        folder = Path(os.path.realpath(os.path.dirname(path)))
+        if folder.name == "fd" and folder.parent.parent == Path("/proc"):
+            return True
+        if not os.path.islink(path):
+            return False
+        path = os.path.join(os.path.dirname(path), os.readlink(path))
     return False
 
 
@@ -235,21 +249,26 @@ def temporary_prefix(target: Path) -> str:
     return f".{target.stem[:40]}."
 
 
+def temporary_suffix(target: Path) -> str:
+    """The end of a temporary file's name beside `target` (its extension, shortened as its stem is)."""
+    return f".partial{target.suffix[:16]}"
+
+
 def write_atomically(target: Path, data, mode: int | None = None) -> None:
     """Write bytes (or a buffer) to `target` through a unique temporary file in its folder: the file
     appears whole or not at all, with permissions `mode` (default: as open() would make a new file; not
     mkstemp's 0600). A symlink at `target` is replaced, never written through; a stream there (`is_stream`:
     `>(jq .)`, /dev/stdout, /dev/null) is written into, as a shell's `>` would. OSError is the caller's to report."""
     if is_stream(target):
-        try:  # not blocking: a pipe nobody reads would hang the command
-            fd = os.open(target, os.O_WRONLY | os.O_NONBLOCK)
+        try:  # not blocking: a pipe nobody reads would hang the command; after what stdout holds already
+            fd = os.open(target, os.O_WRONLY | os.O_NONBLOCK | os.O_APPEND)
         except OSError as e:
             raise OSError(e.errno, "a pipe that nobody reads" if e.errno == errno.ENXIO else e.strerror) from None
         os.set_blocking(fd, True)
         with os.fdopen(fd, "wb") as stream:
             stream.write(data)
         return
-    fd, name = tempfile.mkstemp(prefix=temporary_prefix(target), suffix=f".partial{target.suffix}", dir=target.parent)
+    fd, name = tempfile.mkstemp(prefix=temporary_prefix(target), suffix=temporary_suffix(target), dir=target.parent)
     try:
         os.chmod(name, 0o666 & ~current_umask() if mode is None else mode)
         with os.fdopen(fd, "wb") as file:

@@ -1,5 +1,6 @@
 import json
 import os
+import socket
 import stat
 import subprocess
 import sys
@@ -315,6 +316,26 @@ def test_stats_json_into_a_pipe_or_a_device_is_written_into_never_replaced(tmp_p
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
 
 
+def test_stats_json_to_stdout_redirected_to_a_file_goes_into_that_file(tmp_path):
+    # /dev/stdout links to /proc/self/fd/1, which links to the file stdout goes to: the link was replaced
+    # (as root, the machine's /dev/stdout) and the file got nothing. A link of our own stands in for it.
+    stdout = tmp_path / "stdout"
+    stdout.symlink_to("/proc/self/fd/1")
+    captured = tmp_path / "captured.json"
+    with open(captured, "w") as out:
+        process = subprocess.run([sys.executable, "-m", "nodegraph.cli", "run", REPO / "presets" / "demo.json",
+                                  "--frames", "2", "--stats-json", stdout], cwd=tmp_path, stdout=out,
+                                 stderr=subprocess.PIPE, text=True, timeout=120,
+                                 env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert process.returncode == 0, process.stderr
+    assert stdout.is_symlink() and json.loads(captured.read_text())["frames"] == 2
+    with socket.socket(socket.AF_UNIX) as listening:  # a socket cannot be opened as a file: refused up front
+        listening.bind(str(tmp_path / "stats.sock"))
+        result = run_cli("run", REPO / "presets" / "demo.json", "--stats-json", tmp_path / "stats.sock", cwd=tmp_path)
+    assert result.returncode == 2 and "is a device or a socket, not a file" in result.stderr
+    assert "done:" not in result.stderr
+
+
 def test_stats_json_that_is_no_file_name_is_refused_before_the_run(tmp_path):
     demo = REPO / "presets" / "demo.json"
     too_long = tmp_path / ("s" * 300 + ".json")
@@ -324,7 +345,7 @@ def test_stats_json_that_is_no_file_name_is_refused_before_the_run(tmp_path):
     disk = next((p for p in sorted(Path("/dev").iterdir()) if stat.S_ISBLK(os.stat(p).st_mode)), None)
     if disk is not None:  # a block device is a whole disk: never replaced, never written into
         result = run_cli("run", demo, "--frames", "2", "--stats-json", disk, cwd=tmp_path)
-        assert result.returncode == 2 and f"--stats-json {disk}: is a device, not a file" in result.stderr
+        assert result.returncode == 2 and f"--stats-json {disk}: is a device or a socket, not a file" in result.stderr
         assert stat.S_ISBLK(os.stat(disk).st_mode)
 
 
@@ -337,6 +358,9 @@ def test_an_output_name_near_the_file_system_limit_is_written(tmp_path, clip300)
     result = run_cli("run", preset, "--frames", "3", "--stats-json", tmp_path / ("s" * 245 + ".json"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert len(read_frames(out)) == 3
+    long_extension = tmp_path / ("stats." + "j" * 240)  # the extension is kept in the temporary name too
+    result = run_cli("run", preset, "--frames", "3", "--stats-json", long_extension, cwd=tmp_path)
+    assert result.returncode == 0 and json.loads(long_extension.read_text())["frames"] == 3, result.stderr
 
 
 def test_a_reader_of_the_progress_that_goes_away_neither_stops_the_run_nor_hides_its_status(tmp_path, clip300):
