@@ -87,13 +87,20 @@ def connect(ray, address: str | None, cpus: int | None) -> bool:
 
 @contextlib.contextmanager
 def ctrl_c_deferred():
-    """Ctrl-C waits until the block is done (yields a list that is not empty if it came). Interrupted inside
-    ray.init, Ray left its agents running after the command and sometimes crashed it at exit (SIGSEGV)."""
+    """Ctrl-C waits until the block is done (yields a list that is not empty if it came); a second one
+    interrupts at once. Interrupted inside ray.init, Ray left its agents running after the command and
+    sometimes crashed it at exit (SIGSEGV)."""
     pressed: list[bool] = []
     if threading.current_thread() is not threading.main_thread():
         yield pressed
         return
-    previous = signal.signal(signal.SIGINT, lambda *_: pressed.append(True))
+
+    def on_ctrl_c(*_):
+        if pressed:  # pressed again: the user would rather have it stop now
+            raise KeyboardInterrupt
+        pressed.append(True)
+
+    previous = signal.signal(signal.SIGINT, on_ctrl_c)
     try:
         yield pressed
     finally:

@@ -150,12 +150,15 @@ def _signals_held():
         return
     held = (signal.SIGINT, signal.SIGTERM)
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    handlers = {sig: signal.signal(sig, signal.SIG_IGN) for sig in held}
+    handlers = {}
     try:
+        for sig in held:
+            handlers[sig] = signal.signal(sig, signal.SIG_IGN)
         yield
     finally:
         for sig, handler in handlers.items():
-            signal.signal(sig, handler)
+            if handler is not None:  # None: set outside Python, and Python cannot put it back
+                signal.signal(sig, handler)
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
