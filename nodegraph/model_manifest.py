@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,10 +74,15 @@ def _entry_problem(record) -> str | None:
     """What is wrong with one model's entry, or None."""
     if not isinstance(record, dict):
         return "must be an object with 'file', 'sha256', 'size' and 'url'"
-    if not isinstance(record.get("file"), str) or not record["file"]:
+    file = record.get("file")
+    if not isinstance(file, str) or not file:
         return "has no 'file' field naming the model's file"
-    for field, kind, what in (("sha256", str, "a hex string"), ("size", int, "a whole number of bytes"),
-                              ("url", str, "a string")):
+    if Path(file).is_absolute() or ".." in Path(file).parts:  # fetched into the model folder, never outside it
+        return f"'file' must be a name inside the model folder, not {file!r}"
+    sha256 = record.get("sha256")
+    if sha256 is not None and not (isinstance(sha256, str) and re.fullmatch(r"[0-9a-f]{64}", sha256)):
+        return f"'sha256' must be 64 lowercase hex digits (as sha256sum prints them) or null, not {sha256!r}"
+    for field, kind, what in (("size", int, "a whole number of bytes"), ("url", str, "a string")):
         value = record.get(field)
         if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
             return f"'{field}' must be {what} or null, not {value!r}"

@@ -191,7 +191,10 @@ def test_a_model_whose_size_is_not_pinned_is_checked_by_its_sha256_alone(tmp_pat
     ('{"user_models": {"x": 5}}', "user_models.x: must be an object with 'file'"),
     ('{"models": {"x": {"size": 3}}}', "models.x: has no 'file' field naming the model's file"),
     ('{"user_models": {"x": {"file": "x.onnx", "size": "big"}}}', "user_models.x: 'size' must be a whole number"),
-    ('{"user_models": {"x": {"file": "x.onnx", "sha256": 7}}}', "user_models.x: 'sha256' must be a hex string"),
+    ('{"user_models": {"x": {"file": "x.onnx", "sha256": 7}}}', "user_models.x: 'sha256' must be 64 lowercase hex"),
+    ('{"user_models": {"x": {"file": "x.onnx", "sha256": "ABC"}}}', "user_models.x: 'sha256' must be 64 lowercase"),
+    ('{"user_models": {"x": {"file": "../../.bashrc"}}}', "user_models.x: 'file' must be a name inside the model"),
+    ('{"user_models": {"x": {"file": "/etc/x.onnx"}}}', "user_models.x: 'file' must be a name inside the model"),
 ])
 def test_a_malformed_manifest_is_named_not_a_traceback(tmp_path, monkeypatch, capsys, manifest, said):
     path = tmp_path / "manifest.json"
