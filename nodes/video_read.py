@@ -62,6 +62,8 @@ class VideoReader:
         self.frames = (self.stream.frames - start) if self.stream.frames > start else None  # the header's count
         self.is_picture = self.container.format.name.endswith("_pipe") or self.container.format.name == "image2"
         self._start_pts = start_pts
+        if not start and start_pts is None and self.container.format.name.startswith("mov"):
+            self._count_shown()
         if start and start_pts is None:
             times = sorted(packet.pts for packet in self.container.demux(self.stream) if is_shown(packet))
             if start >= len(times):
@@ -70,6 +72,17 @@ class VideoReader:
         if self._start_pts is not None:
             seek_before(self.container, self.stream, self._start_pts)
         self._decoded = self._decode()
+
+    def _count_shown(self) -> None:
+        """An MP4 or MOV whose edit list hides frames (a clip cut without re-encoding) says it holds them all:
+        count those that play, from the packets, and go back to the start. Others are left unread."""
+        packets = self.container.demux(self.stream)
+        first = next((packet for packet in packets if packet.size), None)
+        if first is None:
+            return
+        if first.is_discard:
+            self.frames = sum(1 for packet in packets if is_shown(packet))
+        seek_before(self.container, self.stream, first.pts)
 
     def _decode(self):
         to_bgr = VideoReformatter()  # one for the whole stream: a new one a frame costs 1 ms at 640x480
@@ -88,6 +101,8 @@ class VideoReader:
             except av.FFmpegError as e:
                 log.warning("%s: stopped reading at a damaged or cut-short part (%s); the frames before it are used",
                             self.path, e)
+                with contextlib.suppress(av.FFmpegError):  # the frames the decoder still holds
+                    yield from self.stream.decode(None)
                 break
             if packet is None:
                 break

@@ -260,6 +260,7 @@ def test_a_clip_cut_without_re_encoding_starts_at_the_frame_asked_for(tmp_path):
     clip = str(tmp_path / "cut.mp4")
     whole = read_frames(clip)
     assert len(frame_timestamps(clip)) == len(whole) == 77
+    assert VideoReader(clip).frames == 77  # the progress bar's total, from the start too
     reader = VideoReader(clip, start=5)
     frames = list(iter(lambda: reader.read(), None))
     reader.close()
