@@ -66,11 +66,12 @@ def test_ctrl_c_at_any_moment_of_the_start_is_quiet_and_exits_130(tmp_path):
                         ("out", "NullOutput", {}, "c")],
                        ["src.frame -> adj.frame", "adj.frame -> out.frame"]), preset)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    command = [sys.executable, "-c", "import sys; from nodegraph.launch import main; sys.exit(main())", "run",
-               str(preset)]
-    for delay in (0.15, 0.3, 0.5, 0.7, 1.0):  # Python itself starts in the first ~50 ms
-        process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   text=True, start_new_session=True)
+    # the entry point, saying on stdout when Python is up and it is imported (a slow machine starts later)
+    up = "import sys; from nodegraph.launch import main; print('up', flush=True); sys.exit(main())"
+    for delay in (0.0, 0.1, 0.3, 0.5, 0.9):  # the libraries load first, then each stage process its own
+        process = subprocess.Popen([sys.executable, "-c", up, "run", str(preset)], cwd=tmp_path, env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        assert process.stdout.readline() == "up\n"
         time.sleep(delay)
         os.killpg(process.pid, signal.SIGINT)
         _, err = process.communicate(timeout=60)
