@@ -31,35 +31,25 @@ MAX_SIZE_HELP = "frames larger than this (longest side, px) are scaled down; 0 k
 
 
 class Pacer:
-    """Sleeps so frames come out at `fps` in real time (for files played as if live); `slept` is the last
-    wait's length (s), which is not the source's work."""
+    """Sleeps so frames come out at their time in real time (for files played as if live)."""
 
     def __init__(self):
         self.start = None
-        self.slept = 0.0
 
-    def wait(self, frame_index: int, fps: float) -> float:
-        """Sleep until the frame is due; returns when it came out (time.monotonic()): its capture time,
-        as a camera would stamp it, so the wait for it does not count as the pipeline's latency."""
-        if fps <= 0:
-            self.start = None
-            return self.wait_until(0.0)
-        return self.wait_until(frame_index / fps)
-
-    def wait_until(self, seconds: float) -> float:
-        """Like wait(), for a frame stamped `seconds` into its stream (variable frame rates keep their timing)."""
+    def pace(self, node: Node, seconds: float) -> None:
+        """Sleep until the frame stamped `seconds` into its stream is due (variable frame rates keep their
+        timing). The node's capture time is when it came out, as a camera would stamp it, so the wait does
+        not count as the pipeline's latency; its `waited_s` is the sleep, which is not the node's work."""
         now = time.monotonic()
-        self.slept = 0.0
+        node.capture_time, node.waited_s = now, 0.0
         if self.start is None:
             self.start = now - seconds
-            return now
+            return
         delay = self.start + seconds - now
         if delay > 0:
             time.sleep(delay)
-            woke = time.monotonic()
-            self.slept = woke - now
-            return woke
-        return now
+            node.capture_time = time.monotonic()
+            node.waited_s = node.capture_time - now
 
 
 class VideoSource(Node):
@@ -125,8 +115,7 @@ class VideoSource(Node):
                 return None
         frame, self._last_time = decoded[0], decoded[1] + self._time_offset
         if self.realtime:
-            self.capture_time = self._pacer.wait_until(self._last_time)
-            self.waited_s = self._pacer.slept
+            self._pacer.pace(self, self._last_time)
         self._index += 1
         frame = limit_size(frame, self.max_size)
         if self._size is None:
@@ -175,8 +164,7 @@ class ImageSource(Node):
         if self.repeat and self.frame_id >= self.repeat:
             return None
         if self.fps:
-            self.capture_time = self._pacer.wait(self.frame_id, self.fps)
-            self.waited_s = self._pacer.slept
+            self._pacer.pace(self, self.frame_id / self.fps)
         return {"frame": self.image}
 
 
@@ -219,8 +207,7 @@ class FolderSource(Node):
         if frame is None:
             return None
         if self.fps:
-            self.capture_time = self._pacer.wait(self.frame_id, self.fps)
-            self.waited_s = self._pacer.slept
+            self._pacer.pace(self, self.frame_id / self.fps)
         if self._size is None:
             self._size = frame.shape[:2]
         elif frame.shape[:2] != self._size:
@@ -294,8 +281,7 @@ class TestPattern(Node):
                 return None
             n %= self.frames
         if self.realtime:
-            self.capture_time = self._pacer.wait(self.frame_id, self.fps)
-            self.waited_s = self._pacer.slept
+            self._pacer.pace(self, self.frame_id / self.fps)
         w, h = self.width, self.height
         frame = self.background.copy()
         radius = max(4, min(w, h) // 8)
