@@ -79,6 +79,29 @@ def test_ctrl_c_at_any_moment_of_the_start_is_quiet_and_exits_130(tmp_path):
         assert "interrupted" in err
 
 
+def test_a_ctrl_c_while_a_stage_process_starts_comes_once_it_has_started(tmp_path):
+    # The first spawn started multiprocessing's resource tracker, which unblocked SIGINT while it was
+    # ignored: a Ctrl-C then was lost, and a run of an endless source went on (the test above hung)
+    script = (
+        "import multiprocessing as mp, os, signal, time\n"
+        "from nodegraph.runtime.stages import _signals_held\n"
+        "if __name__ == '__main__':\n"
+        "    process = mp.get_context('spawn').Process(target=time.sleep, args=(0.2,))\n"
+        "    try:\n"
+        "        with _signals_held():\n"
+        "            process.start()\n"
+        "            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, as the process starts\n"
+        "        time.sleep(1.0)\n"
+        "        print('lost')\n"
+        "    except KeyboardInterrupt:\n"
+        "        print('interrupted')\n"
+        "    process.join()\n")
+    (tmp_path / "start.py").write_text(script)
+    result = subprocess.run([sys.executable, "start.py"], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)},
+                            capture_output=True, text=True, timeout=60)
+    assert result.stdout == "interrupted\n", result.stderr
+
+
 def test_kill_9_of_the_supervisor_then_cleanup_leaves_nothing(tmp_path):
     process = start_cli_run(tmp_path, tmp_path / "out.mp4")
     try:

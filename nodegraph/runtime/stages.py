@@ -144,10 +144,13 @@ def _signals_held():
     """Start children ignoring SIGINT and SIGTERM (Ctrl-C and a SIGTERM to the process group are the
     supervisor's to handle): an ignored signal stays ignored through exec, and Python then leaves it so,
     through the child's imports until stage_main. Held (blocked) too, so that one that comes meanwhile
-    waits here; CPython 3.11's vfork start may drop the mask, and then it is lost, never a traceback."""
+    waits here, and comes once they are restored."""
     if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
         yield
         return
+    # The first spawn starts multiprocessing's resource tracker, which unblocks both signals once it is up:
+    # one that came meanwhile was then ignored, and lost.
+    resource_tracker.ensure_running()
     held = (signal.SIGINT, signal.SIGTERM)
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
     handlers = {}
