@@ -97,6 +97,12 @@ class Node:
         """For sources: how many frames the stream has, when known."""
         return None
 
+    def due_frame(self) -> int | None:
+        """For paced sources: the id of the newest frame due by now, once the stream has begun; None for
+        sources not paced. A realtime run whose stage fell behind asks its sources for that frame next, so
+        frames already late are skipped (and counted as drops) as a camera gives only its newest frame."""
+        return None
+
     def stream_info(self) -> StreamInfo:
         """For sources: fps, frame count and media file, when known (after setup)."""
         return StreamInfo(frames=self.length())

@@ -34,22 +34,34 @@ class Pacer:
     """Sleeps so frames come out at their time in real time (for files played as if live)."""
 
     def __init__(self):
-        self.start = None
+        self.start = None  # when the stream's second 0 is due (monotonic)
 
     def pace(self, node: Node, seconds: float) -> None:
         """Sleep until the frame stamped `seconds` into its stream is due (variable frame rates keep their
-        timing). The node's capture time is when it came out, as a camera would stamp it, so the wait does
-        not count as the pipeline's latency; its `waited_s` is the sleep, which is not the node's work."""
+        timing). The node's capture time is when the frame was due, as a camera would stamp it: a frame
+        that comes out late counts its lateness as latency, and the wait before one that is early does not
+        count. Its `waited_s` is the sleep, which is not the node's work."""
         now = time.monotonic()
         node.capture_time, node.waited_s = now, 0.0
         if self.start is None:
             self.start = now - seconds
             return
-        delay = self.start + seconds - now
-        if delay > 0:
-            time.sleep(delay)
+        due = self.start + seconds
+        if due > now:
+            time.sleep(due - now)
             node.capture_time = time.monotonic()
             node.waited_s = node.capture_time - now
+        else:
+            node.capture_time = due
+
+    def seconds_due(self) -> float | None:
+        """How far into its stream the frame due now is; None before the first frame."""
+        return None if self.start is None else time.monotonic() - self.start
+
+    def due_frame(self, fps: float) -> int | None:
+        """The id of the newest frame due now, for a stream of `fps` frames a second from frame 0."""
+        seconds = self.seconds_due()
+        return None if seconds is None else int(seconds * fps)
 
 
 class VideoSource(Node):
@@ -101,23 +113,24 @@ class VideoSource(Node):
     def stream_info(self):
         return StreamInfo(fps=self._fps, frames=self.length(), media=self.path, media_start=self._media_start)
 
+    def due_frame(self):
+        seconds = self._pacer.seconds_due() if self.realtime else None
+        return None if seconds is None else self.frame_id + int((seconds - self._last_time) * self._fps)
+
     def process(self):
-        decoded, self._first = self._first, None
-        if decoded is None:
-            decoded = self.reader.read()
-            if decoded is None and self.loop and self._index > 0:
-                self.reader.close()
-                self._open()
-                decoded = self.reader.read()
-                if decoded is not None:  # the new pass goes on one frame after the last one of the old
-                    self._time_offset = self._last_time + 1.0 / self._fps - decoded[1]
-            if decoded is None:
+        if not self.loop and self.frame_id - self._index > self._fps and not self._seek(self.frame_id):
+            return None  # a realtime stage restarted far in, or past the end
+        while self._index < self.frame_id:  # frames a realtime run skipped: decoded, not converted
+            if self._next(picture=False) is None:
                 return None
-        frame, self._last_time = decoded[0], decoded[1] + self._time_offset
+            self._index += 1
+        decoded = self._next(picture=True)
+        if decoded is None:
+            return None
         if self.realtime:
             self._pacer.pace(self, self._last_time)
         self._index += 1
-        frame = limit_size(frame, self.max_size)
+        frame = limit_size(decoded[0], self.max_size)
         if self._size is None:
             self._size = frame.shape[:2]
         elif frame.shape[:2] != self._size:
@@ -128,6 +141,34 @@ class VideoSource(Node):
                             self.path, self._index - 1, frame.shape[1], frame.shape[0], self._size[1], self._size[0])
             frame = letterbox(frame, self._size[1], self._size[0])
         return {"frame": frame}
+
+    def _seek(self, frame_id: int) -> bool:
+        """Go to frame `frame_id` by the file's index, without decoding every frame before it; False when it
+        is past the end."""
+        try:
+            reader = VideoReader(self.path, self.start + frame_id)
+        except InvalidInput:
+            return False
+        self.reader.close()
+        self.reader, self._first, self._index = reader, None, frame_id
+        return True
+
+    def _next(self, picture: bool) -> tuple[np.ndarray | None, float] | None:
+        """The reader's next frame (`VideoReader.read`), the one setup read first; a loop's next pass after
+        the end. Its time, a loop's passes one after the other, goes to `_last_time`."""
+        decoded, self._first = self._first, None
+        if decoded is None:
+            decoded = self.reader.read(picture)
+            if decoded is None and self.loop and self._index > 0:
+                self.reader.close()
+                self._open()
+                decoded = self.reader.read(picture)
+                if decoded is not None:  # the new pass goes on one frame after the last one of the old
+                    self._time_offset = self._last_time + 1.0 / self._fps - decoded[1]
+            if decoded is None:
+                return None
+        self._last_time = decoded[1] + self._time_offset
+        return decoded
 
     def close(self):
         reader = getattr(self, "reader", None)
@@ -156,6 +197,9 @@ class ImageSource(Node):
 
     def is_live(self):
         return self.fps > 0
+
+    def due_frame(self):
+        return self._pacer.due_frame(self.fps) if self.fps else None
 
     def stream_info(self):
         return StreamInfo(fps=self.fps or None, frames=self.length(), media=None)
@@ -198,6 +242,9 @@ class FolderSource(Node):
 
     def is_live(self):
         return self.fps > 0
+
+    def due_frame(self):
+        return self._pacer.due_frame(self.fps) if self.fps else None
 
     def stream_info(self):
         return StreamInfo(fps=self.fps or None, frames=self.length(), media=None)
@@ -270,6 +317,9 @@ class TestPattern(Node):
 
     def is_live(self):
         return self.realtime
+
+    def due_frame(self):
+        return self._pacer.due_frame(self.fps) if self.realtime else None
 
     def stream_info(self):
         return StreamInfo(fps=self.fps, frames=self.length(), media=None)

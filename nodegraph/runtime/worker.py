@@ -200,6 +200,8 @@ class StageWorker(StageStartup):
         """The values of the next frame: from this stage's sources (frame `frame_id`) and inputs."""
         if not self.sources:
             return join_lossless(self.cfg.name, self.inlets, self.read_one) if self.lossless else self.join.next()
+        if not self.lossless and not self.inlets:
+            frame_id = self.skip_late(frame_id)
         if self.cfg.max_frames is not None and frame_id >= self.cfg.max_frames:
             return None
         sourced = read_sources(self.sources, frame_id)
@@ -207,6 +209,17 @@ class StageWorker(StageStartup):
             return None
         got = (frame_id, *sourced)
         return join_lossless(self.cfg.name, self.inlets, self.read_one, got) if self.inlets else got
+
+    def skip_late(self, frame_id: int) -> int:
+        """Realtime: the newest frame id a paced source has due, when this stage fell behind `frame_id`
+        (the frames between are dropped, counted on the first source); otherwise `frame_id`. A stream's
+        end is as far as it skips."""
+        due = max((d for step in self.sources if (d := step.node.due_frame()) is not None), default=frame_id)
+        due = min([due] + [n for step in self.sources if (n := step.node.length()) is not None])
+        if due <= frame_id:
+            return frame_id
+        self.sources[0].stats.drops += due - frame_id
+        return due
 
     def keep(self, frame_id: int, capture_time: float, values: Values) -> None:
         """Keep the frame's values for a replay. Lossless inputs are views into the rings, valid only
