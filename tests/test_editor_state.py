@@ -360,3 +360,19 @@ def test_save_as_onto_another_existing_file_needs_confirmation(state, tmp_path):
     assert state.replaces_another_file(tmp_path / "dangling.json")
     fresh = EditorState(state.registry, recent=state.recent)
     assert fresh.replaces_another_file(mine)  # a new graph has no file of its own
+
+
+def test_a_read_only_preset_is_not_saved_over_and_the_log_says_save_as(state, tmp_path):
+    # saving renames a new file into place, which the folder allows: a 0444 preset was replaced silently
+    small_chain(state)
+    mine = tmp_path / "mine.json"
+    assert state.save(mine)
+    mine.chmod(0o444)
+    kept = mine.read_bytes()
+    adjust = next(n for n, spec in state.graph.nodes.items() if spec.type == "FrameAdjuster")
+    state.set_param(adjust, "brightness", 30)
+    assert not state.save()
+    assert mine.read_bytes() == kept and state.dirty
+    assert state.log[-1].text == (f"cannot save {mine}: the file is read-only; File > Save as keeps your changes in "
+                                  "another file")
+    assert state.save(tmp_path / "copy.json") and not state.dirty

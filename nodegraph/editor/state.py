@@ -110,6 +110,11 @@ class EditorState:
         for node_id, name, value in rebase_input_paths(graph, self.registry, target.parent):
             self.say(f"{node_id}.{name} rewritten as {value} (relative to the new folder)")
         link = os.readlink(target) if target.is_symlink() else None
+        if link is None and target.is_file() and (not os.access(target, os.W_OK) or not target.stat().st_mode & 0o222):
+            # saving renames a new file into place, which the folder allows whatever the file's own mode says
+            self.say(f"cannot save {target}: the file is read-only; File > Save as keeps your changes in another "
+                     "file", "error")
+            return False
         try:
             presets.save(graph, target)
         except OSError as e:
