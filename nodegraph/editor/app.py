@@ -61,6 +61,7 @@ class EditorApp:
         self.popup = None  # the right-click menu while it is open
         self.script: Iterator | None = None
         self.pump = PreviewPump()
+        self._faults: set[str] = set()  # the editor's own faults already logged
 
     # -- building the window ----------------------------------------------------------
 
@@ -306,12 +307,6 @@ class EditorApp:
             viewer.fit()
         self.notice.tick()
         self.view.tick()
-        if self.script is not None:
-            try:
-                next(self.script)
-            except StopIteration:
-                self.script = None
-                self.quit = True
 
     def _copy_previews(self) -> None:
         for (node_id, size), picture in self.pump.take().items():
@@ -328,9 +323,28 @@ class EditorApp:
         self.pump.want(wanted)
 
     def frame(self) -> None:
-        self.tick()
-        dpg.run_callbacks(dpg.get_callback_queue())
+        self._guarded(self.tick)
+        if self.script is not None:  # a scripted run's (screenshots): its faults are the command's
+            try:
+                next(self.script)
+            except StopIteration:
+                self.script = None
+                self.quit = True
+        self._guarded(lambda: dpg.run_callbacks(dpg.get_callback_queue()))
         dpg.render_dearpygui_frame()
+
+    def _guarded(self, work) -> None:
+        """Run `work`; a fault in it is logged (once per message) and the window stays, with the graph and
+        its unsaved changes, where it closed at once."""
+        try:
+            work()
+        except Exception as e:
+            message = f"{type(e).__name__}: {e}"
+            if message not in self._faults:
+                self._faults.add(message)
+                self.state.say(f"the editor failed ({message}); your graph is kept: save it, and please report "
+                               "this", "error")
+                log.error("the editor failed", exc_info=True)
 
     def period(self) -> float:
         """Seconds per frame: 60 fps while the user acts, the previews' 15 fps during a run, 10 fps

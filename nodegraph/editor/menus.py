@@ -89,7 +89,10 @@ def context_menu(app: EditorApp, node_id: str | None, x: float, y: float) -> int
 
 
 def shortcut(app: EditorApp, key: int) -> None:
-    """What a key press does (the menus show the same shortcuts)."""
+    """What a key press does (the menus show the same shortcuts). While a dialog asks something, the graph
+    behind it takes no key."""
+    if a_dialog_is_open():
+        return
     ctrl, shift = dpg.is_key_down(dpg.mvKey_ModCtrl), dpg.is_key_down(dpg.mvKey_ModShift)
     if key == dpg.mvKey_F5:
         app.stop_pipeline() if shift else app.run_pipeline()
@@ -144,5 +147,14 @@ def toggle_collapsed(app: EditorApp) -> None:
 
 
 def typing_in_a_field() -> bool:
+    # A mouse click comes as a key press too, and the item it clicked has the focus: a menu item, which has
+    # no "active" state (is_item_active raised KeyError and closed the editor), or a dialog's button, gone
+    # with its dialog.
     focused = dpg.get_focused_item()
-    return bool(focused) and dpg.is_item_active(focused)
+    return bool(focused) and dpg.does_item_exist(focused) and dpg.get_item_state(focused).get("active", False)
+
+
+def a_dialog_is_open() -> bool:
+    """A modal window (a question, a file dialog) is shown."""
+    return any(dpg.get_item_configuration(window).get("modal") and dpg.is_item_shown(window)
+               for window in dpg.get_windows())

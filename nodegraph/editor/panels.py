@@ -148,7 +148,7 @@ class Inspector:
             dpg.add_text(text, wrap=300, color=theme.ERROR, parent=self.problems)
 
     def _widget(self, node_id: str, name: str, param: Param) -> int:
-        value = self.state.param_value(node_id, name)
+        value = shown_value(param, self.state.param_value(node_id, name))
 
         def apply(convert):
             return lambda sender, app_data: self.state.set_param(node_id, name, convert(app_data))
@@ -193,7 +193,7 @@ class Inspector:
             if self.problems is not None:
                 self._show_problems()
             for name, (widget, param) in self.widgets.items():
-                value = self.state.param_value(self.node_id, name)
+                value = shown_value(param, self.state.param_value(self.node_id, name))
                 if isinstance(param, Colour):
                     value = list(value) + [255]
                 if not dpg.is_item_active(widget) and _differs(dpg.get_value(widget), value):
@@ -208,6 +208,15 @@ class Inspector:
                         + (f"\nlast error: {node.last_error}" if node.last_error else ""))
             if dpg.get_value(self.details) != text:
                 dpg.set_value(self.details, text)
+
+
+def shown_value(param: Param, value: Any) -> Any:
+    """`value` as its widget can show it: a preset may hold one of the wrong type (null, "wide"), which the
+    node's problems name; its widget then shows the default, and setting it puts a good value in."""
+    try:
+        return param.validate(value)
+    except (ValueError, TypeError, OverflowError):
+        return param.default
 
 
 def _differs(shown: Any, value: Any) -> bool:

@@ -1,0 +1,225 @@
+"""The editor clicked and typed at for real: X events sent to its window through XTest, as a user's mouse
+and keyboard send them (the other GUI tests call the callbacks). Run directly, this file is the editor's
+process (`python tests/test_editor_clicks.py menus`)."""
+
+import ctypes
+import ctypes.util
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from test_editor_gui import display, gui_env  # noqa: F401 (display is a fixture)
+
+REPO = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.gui
+
+
+def xtest_missing() -> str | None:
+    for library in ("X11", "Xtst"):
+        if ctypes.util.find_library(library) is None:
+            return f"lib{library} is not installed (apt-get install libxtst6): it sends the clicks"
+    return None
+
+
+def run_driver(display, tmp_path, name):  # noqa: F811 (display is a fixture)
+    if (missing := xtest_missing()) is not None:
+        pytest.skip(missing)
+    result = subprocess.run([sys.executable, __file__, name], cwd=tmp_path, env=gui_env(display, tmp_path),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{name} checks passed" in result.stdout, result.stdout + result.stderr
+
+
+def test_menu_items_clicked_with_the_mouse_do_their_work(display, tmp_path):  # noqa: F811
+    # a click comes to the key handler as a key press too: File > Save clicked closed the editor with
+    # KeyError 'active', and the unsaved changes were lost
+    run_driver(display, tmp_path, "menus")
+
+
+def test_keys_go_to_the_open_dialog_not_to_the_graph_behind_it(display, tmp_path):  # noqa: F811
+    # Delete, pressed while "Unsaved changes" asked, deleted the selected node behind it
+    run_driver(display, tmp_path, "modal")
+
+
+def test_a_param_of_the_wrong_type_in_the_preset_shows_its_default_and_can_be_set(display, tmp_path):  # noqa: F811
+    # clicking the node closed the editor (int(None)); a guard keeps the window over any such fault
+    run_driver(display, tmp_path, "params")
+
+
+class Pointer:
+    """The X server's mouse and keyboard, driven through XTest."""
+
+    def __init__(self, frames):
+        self.x11 = ctypes.CDLL(ctypes.util.find_library("X11"))
+        self.xtst = ctypes.CDLL(ctypes.util.find_library("Xtst"))
+        self.x11.XOpenDisplay.restype = ctypes.c_void_p
+        self.x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
+        self.x11.XFlush.argtypes = [ctypes.c_void_p]
+        self.x11.XKeysymToKeycode.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
+        self.x11.XStringToKeysym.restype = ctypes.c_ulong
+        for name in ("XTestFakeMotionEvent", "XTestFakeButtonEvent", "XTestFakeKeyEvent"):
+            getattr(self.xtst, name).argtypes = [ctypes.c_void_p] + [ctypes.c_int] * (4 if "Motion" in name else 3)
+        self.display = self.x11.XOpenDisplay(None)
+        self.frames = frames
+
+    def _send(self) -> None:
+        self.x11.XFlush(self.display)
+        time.sleep(0.05)
+        self.frames(3)
+
+    def click(self, rect) -> None:
+        (x0, y0), (x1, y1) = rect
+        self.xtst.XTestFakeMotionEvent(self.display, -1, int((x0 + x1) / 2), int((y0 + y1) / 2), 0)
+        self._send()
+        for pressed in (1, 0):
+            self.xtst.XTestFakeButtonEvent(self.display, 1, pressed, 0)
+            self._send()
+
+    def key(self, name: str) -> None:
+        code = self.x11.XKeysymToKeycode(self.display, self.x11.XStringToKeysym(name.encode()))
+        for pressed in (1, 0):
+            self.xtst.XTestFakeKeyEvent(self.display, code, pressed, 0)
+            self._send()
+
+
+def editor(preset: Path):
+    from nodegraph.editor.app import EditorApp
+    from nodegraph.editor.files import RecentFiles
+    from nodegraph.editor.state import EditorState
+
+    state = EditorState(recent=RecentFiles(Path.cwd() / "recent.json"), engine="sequential")
+    assert state.open(preset)
+    app = EditorApp(state, width=1280, height=800)
+    app.build()
+
+    def frames(n):
+        for _ in range(n):
+            app.frame()
+
+    frames(5)
+    return state, app, Pointer(frames)
+
+
+def item(kind: str, label: str) -> int:
+    import dearpygui.dearpygui as dpg
+
+    return next(i for i in dpg.get_all_items() if dpg.get_item_type(i) == f"mvAppItemType::{kind}"
+                and dpg.get_item_label(i) == label)
+
+
+def menu_rect(app, label: str):
+    """Where the menu bar's menu `label` is on the screen (the window is at 0, 0)."""
+    import dearpygui.dearpygui as dpg
+
+    x, y = dpg.get_item_state(item("mvMenu", label))["pos"]
+    return (x + 4, y + 4), (x + 24, menu_bar_height(app) - 4)
+
+
+def menu_item_rect(app, menu: str, label: str):
+    """Where the open menu's item `label` is: Dear PyGui gives a menu item's place in its menu only, and the
+    menu opens under the menu bar, one row (the space between two items) an item."""
+    import dearpygui.dearpygui as dpg
+
+    x = dpg.get_item_state(item("mvMenu", menu))["pos"][0]
+    tops = [dpg.get_item_state(i)["pos"][1] for i in dpg.get_item_children(item("mvMenu", menu), 1)]
+    row = tops[1] - tops[0]
+    top = menu_bar_height(app) + dpg.get_item_state(item("mvMenuItem", label))["pos"][1]
+    return (x + 8, top + 4), (x + 60, top + row - 6)
+
+
+def menu_bar_height(app) -> int:
+    import dearpygui.dearpygui as dpg
+
+    below = dpg.get_item_children(app.root, 1)[1]  # the run bar, one window padding (8 px) under the menu bar
+    return dpg.get_item_state(below)["pos"][1] - 8
+
+
+def rect(tag):
+    import dearpygui.dearpygui as dpg
+
+    return dpg.get_item_rect_min(tag), dpg.get_item_rect_max(tag)
+
+
+def faults(state) -> list[str]:
+    return [entry.text for entry in state.log if "the editor failed" in entry.text]
+
+
+def drive_menus() -> None:
+    mine = Path.cwd() / "demo.json"
+    shutil.copy(REPO / "presets" / "demo.json", mine)
+    state, app, pointer = editor(mine)
+    state.set_param("adjust", "brightness", 33)
+    assert state.dirty
+    pointer.click(menu_rect(app, "File"))
+    pointer.click(menu_item_rect(app, "File", "Save"))
+    assert faults(state) == [] and not state.dirty
+    assert next(n for n in json.loads(mine.read_text())["nodes"] if n["id"] == "adjust")["params"]["brightness"] == 33
+    pointer.click(menu_rect(app, "Edit"))
+    pointer.click(menu_item_rect(app, "Edit", "Undo"))
+    assert faults(state) == [] and state.param_value("adjust", "brightness") == 10
+    app.close()
+    print("menus checks passed")
+
+
+def drive_modal() -> None:
+    mine = Path.cwd() / "demo.json"
+    shutil.copy(REPO / "presets" / "demo.json", mine)
+    state, app, pointer = editor(mine)
+    node = app.canvas.node_rects()["adjust"]
+    pointer.click(((node[0] + 10, node[1] + 4), (node[0] + 30, node[1] + 12)))  # its title bar: selects it
+    assert app.canvas.selected()[0] == ["adjust"]
+    state.set_param("adjust", "brightness", 33)
+    app.guard(lambda: None)  # asks about the unsaved changes
+    pointer.frames(3)
+    pointer.key("Delete")
+    assert "adjust" in state.graph.nodes
+    pointer.click(rect(item("mvButton", "Cancel")))
+    pointer.key("Delete")  # the question gone: Delete deletes the selection again
+    assert "adjust" not in state.graph.nodes and faults(state) == []
+    app.close()
+    print("modal checks passed")
+
+
+def drive_params() -> None:
+    import dearpygui.dearpygui as dpg
+
+    preset = json.loads((REPO / "presets" / "demo.json").read_text())
+    adjust = next(n for n in preset["nodes"] if n["id"] == "adjust")
+    adjust["params"].update(brightness=None, median_blur="wide")
+    mine = Path.cwd() / "bad.json"
+    mine.write_text(json.dumps(preset))
+    state, app, pointer = editor(mine)
+    node = app.canvas.node_rects()["adjust"]
+    pointer.click(((node[0] + 10, node[1] + 4), (node[0] + 30, node[1] + 12)))
+    assert app.inspector.node_id == "adjust" and faults(state) == []
+    widget = app.inspector.widgets["brightness"][0]
+    assert dpg.get_value(widget) == 0  # FrameAdjuster's default, where the preset's null cannot be shown
+    assert any("brightness" in text for text in state.problems()["adjust"])
+    dpg.get_item_callback(widget)(widget, 12)  # as the slider calls it when dragged
+    pointer.frames(3)
+    assert state.param_value("adjust", "brightness") == 12 and faults(state) == []
+
+    def broken():
+        raise RuntimeError("a fault of the editor's own")
+
+    app.script = None
+    state.poll, saved_poll = broken, state.poll  # any fault in a frame's work: the window and the graph stay
+    app._next_status = 0.0
+    pointer.frames(3)
+    state.poll = saved_poll
+    assert faults(state) == ["the editor failed (RuntimeError: a fault of the editor's own); your graph is kept: "
+                             "save it, and please report this"]
+    assert state.dirty and state.param_value("adjust", "brightness") == 12
+    app.close()
+    print("params checks passed")
+
+
+DRIVERS = {"menus": drive_menus, "modal": drive_modal, "params": drive_params}
+
+if __name__ == "__main__" and sys.argv[1:2] and sys.argv[1] in DRIVERS:
+    DRIVERS[sys.argv[1]]()
