@@ -243,3 +243,12 @@ def test_130_for_sigterm_to_the_group_while_stage_processes_are_still_starting(t
             process.kill()
     assert process.returncode == 130, stderr
     assert "died while starting" not in stderr
+
+
+def test_python_dash_m_runs_the_command(tmp_path):
+    # `python -m nodegraph.launch ...` did nothing and exited 0, and `python -m nodegraph` had no entry
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    for module in ("nodegraph", "nodegraph.launch"):
+        result = subprocess.run([sys.executable, "-m", module, "validate", str(tmp_path / "nope.json")], cwd=tmp_path,
+                                env=env, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 2 and "nope.json" in result.stdout + result.stderr, (module, result)
