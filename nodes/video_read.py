@@ -133,7 +133,10 @@ def upright(image: np.ndarray, frame: av.VideoFrame) -> np.ndarray:
     """The picture as players show it. A phone stores a portrait clip as landscape pictures and a display
     matrix (a rotation, maybe a mirror); this applies it as FFmpeg's autorotate does, so faces are found
     upright too."""
-    matrix = frame.side_data.get(SideDataType.DISPLAYMATRIX)
+    try:
+        matrix = frame.side_data.get(SideDataType.DISPLAYMATRIX)
+    except ValueError:  # side data of a type newer than PyAV (FFmpeg 8's EXIF on camera JPEGs) hides the rest
+        return _turned(image, -round(frame.rotation) % 360)
     if matrix is None:
         return image
     m = np.frombuffer(bytes(matrix), np.int32)  # 3x3, row by row: m[0] m[1] / m[3] m[4] turn the picture
@@ -145,6 +148,12 @@ def upright(image: np.ndarray, frame: av.VideoFrame) -> np.ndarray:
             cv2.rotate(image, cv2.ROTATE_90_COUNTERCLOCKWISE)
     mirror = {(True, True): -1, (True, False): 1, (False, True): 0}.get((clockwise == 180 and m[0] < 0, m[4] < 0))
     return image if mirror is None else cv2.flip(image, mirror)
+
+
+def _turned(image: np.ndarray, clockwise: int) -> np.ndarray:
+    """The picture turned `clockwise` degrees (a multiple of 90: players show other angles as these)."""
+    turn = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}.get(clockwise)
+    return image if turn is None else cv2.rotate(image, turn)
 
 
 def seek_before(container, stream, pts: int) -> None:

@@ -316,3 +316,25 @@ def test_written_colours_come_back_and_the_file_says_how_they_are_coded(tmp_path
     tags = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=color_space,color_range", "-of",
                            "csv=p=0", str(tmp_path / "c.mp4")], capture_output=True, text=True, check=True).stdout
     assert tags.split() == ["tv,smpte170m"]
+
+
+def test_camera_jpeg_frames_with_exif_are_read(tmp_path):
+    # FFmpeg 8 gives a JPEG's EXIF as frame side data of a type PyAV does not know, and reading any side data
+    # (the display matrix) raised "31 is not a valid Type": the clip could not be read at all
+    exif = b"MM\x00\x2a\x00\x00\x00\x08\x00\x01" + b"\x01\x12\x00\x03\x00\x00\x00\x01\x00\x01\x00\x00" + b"\x00" * 4
+    app1 = b"\xff\xe1" + (8 + len(exif)).to_bytes(2, "big") + b"Exif\x00\x00" + exif
+    path = tmp_path / "camera.avi"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mjpeg", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuvj420p"
+        for i in range(5):
+            jpeg = cv2.imencode(".jpg", indexed_frame(i))[1].tobytes()
+            packet = av.Packet(jpeg[:2] + app1 + jpeg[2:])
+            packet.stream, packet.pts, packet.dts, packet.time_base = stream, i, i, Fraction(1, 10)
+            container.mux(packet)
+    reader = VideoReader(str(path))
+    frames = []
+    while (decoded := reader.read()) is not None:
+        frames.append(decoded[0])
+    reader.close()
+    assert [frame_index(frame) for frame in frames] == list(range(5))
