@@ -114,7 +114,8 @@ class VideoWriter:
                             "every pixel (some players, browsers among them, play only 4:2:0: give an even "
                             "size for those)", self.what, width, height, self.codec)
             self.encoders = [software]
-        if self.times is not None and encoder_problem(software, width, height, pix_fmt, self.rate, {},
+        if self.times is not None and encoder_problem(software, width, height, pix_fmt, self.rate,
+                                                      encoder_options(software, self.quality, self.speed),
                                                       self.time_base):
             self._constant_rate()  # mpeg4 takes no time base finer than 1/65535 (29.97 fps in hundredths)
         problems = []

@@ -338,3 +338,13 @@ def test_camera_jpeg_frames_with_exif_are_read(tmp_path):
         frames.append(decoded[0])
     reader.close()
     assert [frame_index(frame) for frame in frames] == list(range(5))
+
+
+def test_h265_runs_quietly(tmp_path, h264_clip):
+    # a probe of the encoder's time base opened x265 without its log level: 20 lines of banner on every run
+    preset = write_preset(tmp_path / "p.json", [node("src", "VideoSource", path=h264_clip),
+                                                node("out", "VideoFileOutput", path=str(tmp_path / "h.mp4"),
+                                                     codec="h265")], [("src.frame", "out.frame")])
+    result = run_cli("run", preset, "--frames", 3)
+    assert result.returncode == 0, result.stderr
+    assert "x265 [" not in result.stderr and len(read_frames(tmp_path / "h.mp4")) == 3
