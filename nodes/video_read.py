@@ -122,7 +122,12 @@ class VideoReader:
         seconds = float(frame.time or 0.0)
         if not picture:
             return None, seconds
-        return upright(self._to_bgr.reformat(frame, format="bgr24").to_ndarray(), frame), seconds
+        # Pixels that are not square (HDV, DV, DVD; ffmpeg's scale without setsar) are made square, as players
+        # show them, widened or narrowed: faces are found, and files written, undistorted.
+        aspect = self.stream.codec_context.sample_aspect_ratio
+        width = round(frame.width * aspect) if aspect and 0.25 <= aspect <= 4 else frame.width
+        bgr = self._to_bgr.reformat(frame, format="bgr24", width=width, height=frame.height)
+        return upright(bgr.to_ndarray(), frame), seconds
 
     def close(self) -> None:
         self._decoded.close()

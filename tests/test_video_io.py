@@ -348,3 +348,20 @@ def test_h265_runs_quietly(tmp_path, h264_clip):
     result = run_cli("run", preset, "--frames", 3)
     assert result.returncode == 0, result.stderr
     assert "x265 [" not in result.stderr and len(read_frames(tmp_path / "h.mp4")) == 3
+
+
+def test_pixels_that_are_not_square_are_read_as_players_show_them(tmp_path):
+    # the sample aspect ratio was dropped: an anamorphic 16:9 clip was read, swapped and written squeezed to 4:3
+    path = tmp_path / "anamorphic.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        stream.codec_context.sample_aspect_ratio = Fraction(4, 3)
+        for i in range(3):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(indexed_frame(i), "bgr24")))
+        container.mux(stream.encode(None))
+    reader = VideoReader(str(path))
+    frames = [reader.read()[0] for _ in range(3)]
+    reader.close()
+    assert [frame.shape for frame in frames] == [(120, 213, 3)] * 3
+    assert [frame_index(frame) for frame in frames] == [0, 1, 2]
