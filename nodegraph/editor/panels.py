@@ -99,18 +99,18 @@ class Inspector:
         dpg.add_text("INSPECTOR", color=theme.DIM)
         dpg.add_text(graph.name or "untitled")
         if graph.description:
-            dpg.add_text(graph.description, wrap=300, color=theme.DIM)
+            dpg.add_text(graph.description, wrap=0, color=theme.DIM)
         dpg.add_text(f"{len(graph.nodes)} nodes, {len(graph.links)} links", color=theme.DIM)
         dpg.add_spacer(height=6)
         dpg.add_text("Select a node to edit its params. Drag a type from the palette onto the canvas, "
-                     "or click it. Drag from an output pin to an input pin to link.", wrap=300, color=theme.DIM)
+                     "or click it. Drag from an output pin to an input pin to link.", wrap=0, color=theme.DIM)
         problems = [p for ps in self.state.problems().values() for p in ps]
         if problems:
             dpg.add_spacer(height=6)
             dpg.add_text(f"{len(problems)} problem(s) to fix before running:", color=theme.WARNING)
             for node_id, texts in self.state.problems().items():
                 for text in texts:
-                    dpg.add_text(f"- {node_id + ': ' if node_id else ''}{text}", wrap=300, color=theme.ERROR)
+                    dpg.add_text(f"- {node_id + ': ' if node_id else ''}{text}", wrap=0, color=theme.ERROR)
 
     def _node_panel(self, node_id: str) -> None:
         spec = self.state.graph.nodes[node_id]
@@ -119,11 +119,11 @@ class Inspector:
         dpg.add_text(f"{node_id}")
         dpg.add_text(f"{spec.type}  [{cls.category if cls else 'unknown type'}]", color=theme.DIM)
         if cls is None:
-            dpg.add_text(self.state.registry.unknown_type_message(spec.type), wrap=300, color=theme.ERROR)
+            dpg.add_text(self.state.registry.unknown_type_message(spec.type), wrap=0, color=theme.ERROR)
             return
         doc = " ".join(cls.describe()["doc"].split())
         if doc:
-            dpg.add_text(doc, wrap=300, color=theme.DIM)
+            dpg.add_text(doc, wrap=0, color=theme.DIM)
         dpg.add_separator()
         if not cls.params:
             dpg.add_text("no params", color=theme.DIM)
@@ -138,14 +138,14 @@ class Inspector:
                             dpg.add_text(param.help, wrap=360)
                     self.widgets[name] = (self._widget(node_id, name, param), param)
         dpg.add_separator()
-        self.details = dpg.add_text("", wrap=300, color=theme.DIM)
+        self.details = dpg.add_text("", wrap=0, color=theme.DIM)
         self.problems = dpg.add_group()
         self._show_problems()
 
     def _show_problems(self) -> None:
         dpg.delete_item(self.problems, children_only=True)
         for text in self.state.problems().get(self.node_id, []):
-            dpg.add_text(text, wrap=300, color=theme.ERROR, parent=self.problems)
+            dpg.add_text(text, wrap=0, color=theme.ERROR, parent=self.problems)
 
     def _widget(self, node_id: str, name: str, param: Param) -> int:
         value = shown_value(param, self.state.param_value(node_id, name))
@@ -307,7 +307,7 @@ class LogPanel:
             stamp = time.strftime("%H:%M:%S", time.localtime(entry.time))
             with dpg.group(horizontal=True, parent=self.window):
                 dpg.add_text(stamp, color=theme.DIM)
-                dpg.add_text(entry.text, color=colours.get(entry.level, theme.TEXT))
+                dpg.add_text(entry.text, color=colours.get(entry.level, theme.TEXT), wrap=0)  # at the right edge
         children = dpg.get_item_children(self.window, 1) or []
         for item in children[:-300]:
             dpg.delete_item(item)
