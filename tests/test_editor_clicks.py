@@ -51,6 +51,12 @@ def test_a_param_of_the_wrong_type_in_the_preset_shows_its_default_and_can_be_se
     run_driver(display, tmp_path, "params")
 
 
+def test_nodes_added_from_the_palette_go_where_no_node_is(display, tmp_path):  # noqa: F811
+    # at a zoom below 1 the search for room covered part of the view only, and every new node went to the
+    # canvas's top-left corner, over the graph's first node
+    run_driver(display, tmp_path, "palette")
+
+
 class Pointer:
     """The X server's mouse and keyboard, driven through XTest."""
 
@@ -219,7 +225,33 @@ def drive_params() -> None:
     print("params checks passed")
 
 
-DRIVERS = {"menus": drive_menus, "modal": drive_modal, "params": drive_params}
+def drive_palette() -> None:
+    import dearpygui.dearpygui as dpg
+
+    mine = Path.cwd() / "video_swap.json"
+    shutil.copy(REPO / "presets" / "video_swap.json", mine)
+    state, app, pointer = editor(mine)
+    pointer.frames(20)  # fitted
+    button = next(b for b, _, _ in app.palette.entries if dpg.get_item_label(b) == "FrameAdjuster")
+    for _ in range(3):
+        pointer.click(rect(button))
+        pointer.frames(20)
+    boxes = app.canvas.node_rects()
+    added = sorted(set(state.graph.nodes) - {"source", "detector", "marker", "aligner", "swapper", "colour",
+                                            "merger", "output"})
+    assert len(added) == 3 and len(boxes) == 11, (added, sorted(boxes))
+
+    def overlap(a, b):
+        return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+    crowded = [(n, m) for n in added for m in boxes if m != n and overlap(boxes[n], boxes[m])]
+    assert crowded == [], (crowded, boxes)
+    assert faults(state) == []
+    app.close()
+    print("palette checks passed")
+
+
+DRIVERS = {"menus": drive_menus, "modal": drive_modal, "params": drive_params, "palette": drive_palette}
 
 if __name__ == "__main__" and sys.argv[1:2] and sys.argv[1] in DRIVERS:
     DRIVERS[sys.argv[1]]()

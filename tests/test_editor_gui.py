@@ -185,7 +185,7 @@ def drive() -> None:
 
     # every registered node type can be added, and its inspector has a widget per param
     for cls in state.registry:
-        node_id = state.add_node(cls.type_name(), app.canvas.free_spot())
+        node_id = state.add_node(cls.type_name(), app.canvas.free_spot() or app.canvas.below_all())
         frames(2)
         assert app.inspector.node_id == node_id, (app.inspector.node_id, node_id)
         assert sorted(app.inspector.widgets) == sorted(cls.params), cls.type_name()
@@ -195,7 +195,7 @@ def drive() -> None:
     from depth_nodes import DEPTH_COLOUR, DepthGuess
 
     state.registry.add(DepthGuess, "depth-nodes")
-    node_id = state.add_node("DepthGuess", app.canvas.free_spot())
+    node_id = state.add_node("DepthGuess", app.canvas.free_spot() or app.canvas.below_all())
     frames(2)
     pin = app.canvas.nodes[node_id].ports[("out", "depth")]
     (component,) = dpg.get_item_children(dpg.get_item_theme(pin), 1)

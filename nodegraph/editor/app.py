@@ -117,7 +117,12 @@ class EditorApp:
     # -- actions ------------------------------------------------------------------------
 
     def add_node(self, type_name: str) -> None:
-        self.state.add_node(type_name, self.canvas.free_spot())
+        """A node added by a click on its type: where the view has room, else under the graph, then all shown."""
+        spot = self.canvas.free_spot()
+        if spot is None:
+            spot = self.canvas.below_all()
+            self.view.request_fit()
+        self.state.add_node(type_name, spot)
 
     def delete_selection(self) -> None:
         nodes, links = self.canvas.selected()

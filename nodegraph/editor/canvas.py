@@ -21,6 +21,7 @@ PAYLOAD = "nodegraph-node-type"
 EMPTY_NOTE = "nothing to show: this node ran, but drew no picture of its latest frame"
 INSPECTOR_WIDTH = 300  # the canvas leaves this much of the row to the inspector
 CHAR_WIDTH = 7.5  # average width of a character in the UI font, for right-aligning output names
+NODE_ROOM = 1.2  # a new node keeps this much more than the drawn size of the others from them
 
 
 @dataclass
@@ -325,23 +326,33 @@ class Canvas:
         ox, oy = self.grid_offset()
         return round((x - ox) / self.zoom + self.origin[0]), round((y - oy) / self.zoom + self.origin[1])
 
-    def free_spot(self, size: tuple[float, float] = (200.0, 270.0)) -> tuple[float, float]:
-        """A graph position in the visible canvas where a new node overlaps no other (a node added
-        by a click); the canvas's top-left corner when there is no such place."""
+    def free_spot(self) -> tuple[float, float] | None:
+        """A graph position in the visible canvas where a new node, as big as the biggest drawn, overlaps no
+        other (a node added by a click); None when the visible canvas has no such place."""
         left, top, width, height = self.screen_rect()
         x0, y0 = self.screen_to_graph(left, top)
-        taken = []
-        for node_id, view in self.nodes.items():
-            pos = self.state.graph.nodes[node_id].pos or (0.0, 0.0)
-            w, h = (v / self.zoom for v in dpg.get_item_rect_size(view.item))
-            taken.append((pos[0] - 20, pos[1] - 20, pos[0] + max(w, 100) + 20, pos[1] + max(h, 100) + 20))
+        taken = self._boxes()
+        size = (max([r - lx for lx, _, r, _ in taken] + [200.0]), max([b - ty for _, ty, _, b in taken] + [270.0]))
         step = 40
-        for row in range(max(1, int((height - size[1]) // step))):
-            for column in range(max(1, int((width - size[0]) // step))):
+        for row in range(max(1, int((height / self.zoom - size[1]) // step))):
+            for column in range(max(1, int((width / self.zoom - size[0]) // step))):
                 x, y = x0 + 30 + column * step, y0 + 30 + row * step
                 if not any(x < r and x + size[0] > lx and y < b and y + size[1] > ty for lx, ty, r, b in taken):
                     return x, y
-        return x0 + 30, y0 + 30
+        return None
+
+    def below_all(self) -> tuple[float, float]:
+        """A graph position under every node, at the left of the leftmost: free, though maybe out of view."""
+        return min((b[0] + 20 for b in self._boxes()), default=0.0), max((b[3] for b in self._boxes()), default=0.0)
+
+    def _boxes(self) -> list[tuple[float, float, float, float]]:
+        """Each node's box as drawn in graph units, with room: zoomed out, nodes grow (whole-pixel fonts)."""
+        boxes = []
+        for x, y, w, h in self.node_rects().values():
+            gx, gy = self.screen_to_graph(x, y)
+            w, h = max(w / self.zoom, 100) * NODE_ROOM, max(h / self.zoom, 100) * NODE_ROOM
+            boxes.append((gx - 20, gy - 20, gx + w + 20, gy + h + 20))
+        return boxes
 
     def _on_link(self, sender, app_data) -> None:
         start, end = self.attributes.get(app_data[0]), self.attributes.get(app_data[1])
