@@ -57,6 +57,11 @@ def test_nodes_added_from_the_palette_go_where_no_node_is(display, tmp_path):  #
     run_driver(display, tmp_path, "palette")
 
 
+def test_the_graph_is_fitted_again_when_the_window_is_resized(display, tmp_path):  # noqa: F811
+    # shrinking the window left the graph's right half cut off, and growing it left the graph in a corner
+    run_driver(display, tmp_path, "resize")
+
+
 class Pointer:
     """The X server's mouse and keyboard, driven through XTest."""
 
@@ -251,7 +256,30 @@ def drive_palette() -> None:
     print("palette checks passed")
 
 
-DRIVERS = {"menus": drive_menus, "modal": drive_modal, "params": drive_params, "palette": drive_palette}
+def drive_resize() -> None:
+    import dearpygui.dearpygui as dpg
+
+    mine = Path.cwd() / "video_swap.json"
+    shutil.copy(REPO / "presets" / "video_swap.json", mine)
+    state, app, pointer = editor(mine)
+    pointer.frames(20)
+    for width, height in ((1024, 640), (1600, 1000)):
+        dpg.set_viewport_width(width)
+        dpg.set_viewport_height(height)
+        pointer.frames(30)
+        left, top, canvas_width, canvas_height = app.canvas.screen_rect()
+        boxes = app.canvas.node_rects()
+        outside = [n for n, (x, y, w, h) in boxes.items()
+                   if x < left or y < top or x + w > left + canvas_width or y + h > top + canvas_height]
+        assert outside == [], (width, outside, boxes, app.canvas.screen_rect())
+        used = max(x + w for x, _, w, _ in boxes.values()) - min(x for x, _, _, _ in boxes.values())
+        assert used > 0.6 * canvas_width, (width, used, canvas_width)  # fitted, not left small in a corner
+    app.close()
+    print("resize checks passed")
+
+
+DRIVERS = {"menus": drive_menus, "modal": drive_modal, "params": drive_params, "palette": drive_palette,
+           "resize": drive_resize}
 
 if __name__ == "__main__" and sys.argv[1:2] and sys.argv[1] in DRIVERS:
     DRIVERS[sys.argv[1]]()

@@ -113,6 +113,7 @@ class EditorApp:
     def _fill_viewport(self, *args) -> None:
         dpg.configure_item(self.root, width=dpg.get_viewport_client_width(),
                            height=dpg.get_viewport_client_height())
+        self.view.request_fit()  # a window made smaller cut the graph off, one made bigger left it in a corner
 
     # -- actions ------------------------------------------------------------------------
 
