@@ -17,6 +17,7 @@ from typing import Any
 import networkx as nx
 
 from .errors import InvalidInput, Problem, ProblemError
+from .file_checks import missing_inputs
 from .node import Node
 from .output_checks import output_problems
 from .params import Model as ModelParam
@@ -185,7 +186,8 @@ class Graph:
                 continue
             known[spec.id] = cls
             values, param_problems = self._checked_params(spec, cls)
-            problems += param_problems or self._hook_problems(spec, cls, values)  # the hook gets valid params
+            problems += param_problems + self._missing(spec, cls, values) if param_problems else \
+                self._hook_problems(spec, cls, values)  # the hook gets valid params only
 
         fed: dict[tuple[str, str], Link] = {}
         for link in self._links:
@@ -251,6 +253,11 @@ class Graph:
             except ProblemError as e:
                 problems.append(e.problem)
         return values, problems
+
+    def _missing(self, spec: NodeSpec, cls: type[Node], values: dict[str, Any]) -> list[Problem]:
+        """The files and models missing among a node's valid params, while others are not valid: all said at once."""
+        found = missing_inputs(cls.params, self._resolve_paths(cls, values), self.base_dir)
+        return [replace(problem, node=spec.id, node_type=cls.type_name()) for problem in found]
 
     def _hook_problems(self, spec: NodeSpec, cls: type[Node], values: dict[str, Any]) -> list[Problem]:
         """What the node's check hook finds, given its params with input paths resolved."""

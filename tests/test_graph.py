@@ -142,3 +142,14 @@ def test_topological_order_is_stable(tmp_path):
     assert g.topological_order() == ["src", "adj", "out"]
     g.remove_node("adj")
     assert g.links == []
+
+
+def test_a_node_with_a_bad_param_still_says_which_files_and_models_are_missing(tmp_path):
+    # the check hook needs valid params, so its missing files and models were not said until the bad param
+    # was fixed: then validate said more, one round after another
+    g = Graph("t", base_dir=tmp_path)
+    g.add_node("VideoSource", {"path": "gone.mp4", "max_size": -5}, node_id="src")
+    g.add_node("NullOutput", {}, node_id="out")
+    g.add_link(Link.parse("src.frame", "out.frame"))
+    said = messages(g)
+    assert any("'max_size'" in m for m in said) and any(f"file not found: {tmp_path / 'gone.mp4'}" in m for m in said)
