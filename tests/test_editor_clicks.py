@@ -62,6 +62,11 @@ def test_the_graph_is_fitted_again_when_the_window_is_resized(display, tmp_path)
     run_driver(display, tmp_path, "resize")
 
 
+def test_saving_a_preset_opened_through_a_link_asks_where_it_goes(display, tmp_path):  # noqa: F811
+    # Save replaced the link with a file of its own, and the file it named never got the edit
+    run_driver(display, tmp_path, "link")
+
+
 class Pointer:
     """The X server's mouse and keyboard, driven through XTest."""
 
@@ -278,8 +283,38 @@ def drive_resize() -> None:
     print("resize checks passed")
 
 
+def drive_link() -> None:
+    (Path.cwd() / "library").mkdir()
+    shared = Path.cwd() / "library" / "demo.json"
+    shutil.copy(REPO / "presets" / "demo.json", shared)
+    link = Path.cwd() / "mine.json"
+    link.symlink_to(shared)
+    state, app, pointer = editor(link)
+
+    def save_with(button: str) -> None:
+        pointer.click(menu_rect(app, "File"))
+        pointer.click(menu_item_rect(app, "File", "Save"))
+        pointer.click(rect(item("mvButton", button)))
+
+    def brightness(path: Path) -> int:
+        return next(n for n in json.loads(path.read_text())["nodes"] if n["id"] == "adjust")["params"]["brightness"]
+
+    state.set_param("adjust", "brightness", 33)
+    save_with("Cancel")
+    assert state.dirty and brightness(shared) == 10 and link.is_symlink()
+    save_with("Save into demo.json")
+    assert not state.dirty and brightness(shared) == 33 and link.is_symlink() and state.path == shared
+    assert state.open(link)
+    state.set_param("adjust", "brightness", 44)
+    save_with("Replace the link")
+    assert not state.dirty and not link.is_symlink() and brightness(link) == 44 and brightness(shared) == 33
+    assert faults(state) == []
+    app.close()
+    print("link checks passed")
+
+
 DRIVERS = {"menus": drive_menus, "modal": drive_modal, "params": drive_params, "palette": drive_palette,
-           "resize": drive_resize}
+           "resize": drive_resize, "link": drive_link}
 
 if __name__ == "__main__" and sys.argv[1:2] and sys.argv[1] in DRIVERS:
     DRIVERS[sys.argv[1]]()

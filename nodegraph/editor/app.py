@@ -7,16 +7,16 @@ import logging
 import time
 from collections import deque
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import dearpygui.dearpygui as dpg
 import numpy as np
 
 from ..errors import EXIT_OK
-from ..params import Path as PathParam
 from . import theme
 from .canvas import INSPECTOR_WIDTH, Canvas
-from .dialogs import Notice, Viewer, confirm_replace, confirm_unsaved, file_dialog
+from .dialogs import Notice, Viewer, browse_param, confirm_link, confirm_replace, confirm_unsaved, file_dialog
 from .fonts import load_fonts
 from .help import HelpWindow
 from .menus import context_menu, menu_bar, shortcut
@@ -86,7 +86,7 @@ class EditorApp:
                     self.canvas = Canvas(self.state, body, self.textures, self.themes,
                                          on_refused=self._refused)
                     self.view = Navigator(self.canvas, fonts)
-                    self.inspector = Inspector(self.state, body, self.browse_path)
+                    self.inspector = Inspector(self.state, body, partial(browse_param, self.state))
             self.log_panel = LogPanel(self.state, self.root, LOG_HEIGHT)
         dpg.bind_item_theme(self.root, theme.flat_theme())
         self.notice = Notice()
@@ -143,11 +143,7 @@ class EditorApp:
         name = self.state.path.name if self.state.path else "The new graph"
 
         def save_then():
-            if self.state.path is not None:
-                if self.state.save():
-                    action()
-            else:
-                self.save_as(then=action)
+            self.save(then=action)
 
         confirm_unsaved(name, save_then, action)
 
@@ -160,11 +156,22 @@ class EditorApp:
             self.canvas.collapsed.clear()
             self.view.request_fit(allow_relayout=True)
 
-    def save(self) -> None:
-        if self.state.path is None:
-            self.save_as()
+    def save(self, then=None) -> None:
+        """Save to the file open (as a new file when there is none); one opened through a link asks whether
+        to save into the file it names, or to make it a file of its own."""
+        path = self.state.path
+        if path is None:
+            self.save_as(then=then)
+            return
+
+        def save(target: Path | None = None) -> None:
+            if self.state.save(target) and then is not None:
+                then()
+
+        if path.is_symlink():
+            confirm_link(path, path.resolve(), on_target=lambda: save(path.resolve()), on_replace=save)
         else:
-            self.state.save()
+            save()
 
     def save_as(self, then=None) -> None:
         start = self.state.path.parent if self.state.path else Path.cwd()
@@ -184,21 +191,6 @@ class EditorApp:
             confirm_replace(Path(path), save)
         else:
             save()
-
-    def browse_path(self, node_id: str, name: str, param: PathParam) -> None:
-        current = self.state.param_value(node_id, name)
-        resolved = Path(self.state.graph.resolve_path(current, param)) if current else None
-        start = resolved.parent if resolved is not None and not param.folder else resolved
-        file_dialog(f"{node_id}.{name}", lambda path: self.state.set_param(node_id, name, self.portable(path, param)),
-                    extensions=param.extensions, folder=param.folder, start=start or self.state.graph.base_dir,
-                    name=resolved.name if resolved is not None and not param.folder else "")
-
-    def portable(self, path: str, param: PathParam) -> str:
-        """A chosen file as the preset should hold it: relative to the folder it resolves against
-        (the preset's for inputs, the working folder for outputs) when it lies inside it."""
-        base = (self.state.graph.base_dir if param.role == "input" else Path.cwd()).resolve()
-        chosen = Path(path).resolve()
-        return chosen.relative_to(base).as_posix() if chosen.is_relative_to(base) else str(chosen)
 
     def open_viewer(self, node_id: str) -> None:
         offset = 24 * (len(self.viewers) % 8)

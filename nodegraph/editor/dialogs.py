@@ -6,12 +6,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dearpygui.dearpygui as dpg
 import numpy as np
 
+from ..params import Path as PathParam
 from . import theme
 from .thumbnails import VIEWER_SIZE, blank_rgba
+
+if TYPE_CHECKING:
+    from .state import EditorState
 
 
 def file_dialog(title: str, on_chosen: Callable[[str], None], *, extensions: list[str] | None = None,
@@ -34,9 +39,36 @@ def file_dialog(title: str, on_chosen: Callable[[str], None], *, extensions: lis
             dpg.add_file_extension(".*")
 
 
+def browse_param(state: EditorState, node_id: str, name: str, param: PathParam) -> None:
+    """A file dialog for a node's path param, opening where its file is."""
+    current = state.param_value(node_id, name)
+    resolved = Path(state.graph.resolve_path(current, param)) if current else None
+    start = resolved.parent if resolved is not None and not param.folder else resolved
+    file_dialog(f"{node_id}.{name}", lambda path: state.set_param(node_id, name, portable(state, path, param)),
+                extensions=param.extensions, folder=param.folder, start=start or state.graph.base_dir,
+                name=resolved.name if resolved is not None and not param.folder else "")
+
+
+def portable(state: EditorState, path: str, param: PathParam) -> str:
+    """A chosen file as the preset should hold it: relative to the folder it resolves against
+    (the preset's for inputs, the working folder for outputs) when it lies inside it."""
+    base = (state.graph.base_dir if param.role == "input" else Path.cwd()).resolve()
+    chosen = Path(path).resolve()
+    return chosen.relative_to(base).as_posix() if chosen.is_relative_to(base) else str(chosen)
+
+
 def centred(width: int, height: int) -> list[int]:
     return [max(0, (dpg.get_viewport_client_width() - width) // 2),
             max(0, (dpg.get_viewport_client_height() - height) // 3)]
+
+
+def _closing(window: int, action: Callable[[], None] | None) -> Callable[[], None]:
+    """A button's callback: close the question, then do `action` (None: nothing, as Cancel)."""
+    def run():
+        dpg.delete_item(window)
+        if action is not None:
+            action()
+    return run
 
 
 def confirm_unsaved(name: str, on_save: Callable[[], None], on_discard: Callable[[], None]) -> None:
@@ -47,17 +79,10 @@ def confirm_unsaved(name: str, on_save: Callable[[], None], on_discard: Callable
         dpg.add_text("Save them first?", color=theme.DIM)
         dpg.add_spacer(height=6)
 
-        def then(action):
-            def run():
-                dpg.delete_item(window)
-                if action is not None:
-                    action()
-            return run
-
         with dpg.group(horizontal=True):
-            dpg.add_button(label="Save", width=110, callback=then(on_save))
-            dpg.add_button(label="Don't save", width=110, callback=then(on_discard))
-            dpg.add_button(label="Cancel", width=110, callback=then(None))
+            dpg.add_button(label="Save", width=110, callback=_closing(window, on_save))
+            dpg.add_button(label="Don't save", width=110, callback=_closing(window, on_discard))
+            dpg.add_button(label="Cancel", width=110, callback=_closing(window, None))
 
 
 def confirm_replace(path: Path, on_replace: Callable[[], None]) -> int:
@@ -76,6 +101,21 @@ def confirm_replace(path: Path, on_replace: Callable[[], None]) -> int:
             dpg.add_button(label="Replace", width=110, callback=replace)
             dpg.add_button(label="Cancel", width=110, callback=lambda: dpg.delete_item(window))
     return window
+
+
+def confirm_link(link: Path, target: Path, *, on_target: Callable[[], None], on_replace: Callable[[], None]) -> None:
+    """Ask where a save goes when the preset was opened through a link: into the file the link names (the
+    link stays), or into a file of its own in the link's place."""
+    with dpg.window(label="Save through a link?", modal=True, no_collapse=True, no_resize=True, autosize=True,
+                    pos=centred(520, 130)) as window:
+        dpg.add_text(f"{link.name} is a link to {target}.")
+        dpg.add_text("Save into that file, or replace the link with a file of its own?", color=theme.DIM)
+        dpg.add_spacer(height=6)
+
+        with dpg.group(horizontal=True):
+            dpg.add_button(label=f"Save into {target.name}", callback=_closing(window, on_target))
+            dpg.add_button(label="Replace the link", callback=_closing(window, on_replace))
+            dpg.add_button(label="Cancel", width=110, callback=_closing(window, None))
 
 
 class Notice:
