@@ -33,6 +33,7 @@ class SourceTimes:
         self._latest: int | None = None  # the time of this pass's latest frame given out
         self._ahead: list[int] = []  # a heap of the times read but not yet given out
         self._next_id = 0
+        self._went_back = False  # the times went back: no longer known
         self._start_pass(seek=self.first > (self.stream.start_time or 0))
 
     def _start_pass(self, seek: bool) -> None:
@@ -61,9 +62,13 @@ class SourceTimes:
             self._latest = None
             self._start_pass(seek=True)
             self._read_ahead()
-        if not self._ahead:
+        if not self._ahead or self._went_back:
             return None
-        self._latest = heapq.heappop(self._ahead)
+        shown = heapq.heappop(self._ahead)
+        if self._latest is not None and shown <= self._latest:  # MPEG-TS recordings joined end to end: the
+            self._went_back = True  # times start again, and the writer places frames at the frame rate
+            return None
+        self._latest = shown
         return self._offset + (self._latest - self.first) * self.tick
 
     def _read_ahead(self) -> None:

@@ -73,6 +73,8 @@ class VideoReader:
             seek_before(self.container, self.stream, self._start_pts)
         self._decoded = self._decode()
         self._to_bgr = VideoReformatter()  # one for the whole stream: a new one a frame costs 1 ms at 640x480
+        self._shown: float | None = None  # the latest frame's time (s)
+        self._jumped = 0.0  # added to the stream's times where they went back, so they keep going forward
 
     def _count_shown(self) -> None:
         """An MP4 or MOV whose edit list hides frames (a clip cut without re-encoding) says it holds them all:
@@ -119,7 +121,11 @@ class VideoReader:
         frame = next(self._decoded, None)
         if frame is None:
             return None
-        seconds = float(frame.time or 0.0)
+        seconds = float(frame.time or 0.0) + self._jumped
+        if self._shown is not None and seconds <= self._shown:  # back in time: MPEG-TS recordings joined end to end
+            self._jumped += self._shown + 1 / self.fps - seconds
+            seconds = self._shown + 1 / self.fps
+        self._shown = seconds
         if not picture:
             return None, seconds
         # Pixels that are not square (HDV, DV, DVD; ffmpeg's scale without setsar) are made square, as players

@@ -1,5 +1,6 @@
 """Every kind of bad media a user may feed in: handled, or refused with the file and the problem named."""
 
+import itertools
 import json
 import shutil
 import struct
@@ -299,3 +300,33 @@ def test_a_picture_in_a_folder_that_cannot_be_read_is_skipped_and_named(tmp_path
     result = run(tmp_path, "FolderSource", folder)
     assert result.returncode == 3  # found as the run reads them, as a run's failure
     assert f"{folder}: none of its 5 pictures can be read (the log names each)" in result.stderr
+
+
+def test_recordings_joined_end_to_end_keep_going_forward_in_time(tmp_path):
+    # MPEG-TS recordings joined with `cat` start their times again: the output put both halves in the first
+    # half's second, two frames a millisecond apart, and a paced source would have skipped the rest
+    segment = tmp_path / "segment.ts"
+    with av.open(str(segment), "w", format="mpegts") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        for i in range(30):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(indexed_frame(i), "bgr24")))
+        container.mux(stream.encode(None))
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(segment.read_bytes() * 2)
+    reader = VideoReader(str(joined))
+    times = []
+    while (decoded := reader.read()) is not None:
+        times.append(decoded[1])
+    reader.close()
+    assert len(times) == 60 and all(b - a > 0.03 for a, b in itertools.pairwise(times))
+    preset = preset_file(tmp_path, "VideoSource", joined)
+    spec = json.loads(preset.read_text())
+    spec["nodes"][1] = {"id": "out", "type": "VideoFileOutput", "params": {"path": str(tmp_path / "out.mp4")}}
+    preset.write_text(json.dumps(spec))
+    assert run_cli("run", preset).returncode == 0
+    with av.open(str(tmp_path / "out.mp4")) as container:
+        written = [(frame_index(frame.to_ndarray(format="bgr24")), float(frame.time))
+                   for frame in container.decode(video=0)]
+    assert [index for index, _ in written] == list(range(30)) * 2
+    assert all(abs(seconds - n / 30) < 0.002 for n, (_, seconds) in enumerate(written)), written
