@@ -74,6 +74,7 @@ class VideoReader:
         self._decoded = self._decode()
         self._to_bgr = VideoReformatter()  # one for the whole stream: a new one a frame costs 1 ms at 640x480
         self._shown: float | None = None  # the latest frame's time (s)
+        self._told_angle = False  # that a rotation other than quarter turns is not applied
         self._jumped = 0.0  # added to the stream's times where they went back, so they keep going forward
 
     def _count_shown(self) -> None:
@@ -133,6 +134,10 @@ class VideoReader:
         aspect = self.stream.codec_context.sample_aspect_ratio
         width = round(frame.width * aspect) if aspect and 0.25 <= aspect <= 4 else frame.width
         bgr = self._to_bgr.reformat(frame, format="bgr24", width=width, height=frame.height)
+        if not self._told_angle and round(frame.rotation) % 90:
+            self._told_angle = True
+            log.warning("%s: its display rotation (%d degrees, as ffprobe gives it) is not a quarter turn, and is "
+                        "not applied: it is read as stored", self.path, round(frame.rotation))
         return upright(bgr.to_ndarray(), frame), seconds
 
     def close(self) -> None:
@@ -152,6 +157,8 @@ def upright(image: np.ndarray, frame: av.VideoFrame) -> np.ndarray:
         return image
     m = np.frombuffer(bytes(matrix), np.int32)  # 3x3, row by row: m[0] m[1] / m[3] m[4] turn the picture
     clockwise = -round(frame.rotation) % 360
+    if clockwise % 90:  # VideoReader says so once
+        return image
     if clockwise == 90:
         return cv2.transpose(image) if m[3] > 0 else cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE)
     if clockwise == 270:

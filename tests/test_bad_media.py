@@ -330,3 +330,22 @@ def test_recordings_joined_end_to_end_keep_going_forward_in_time(tmp_path):
                    for frame in container.decode(video=0)]
     assert [index for index, _ in written] == list(range(30)) * 2
     assert all(abs(seconds - n / 30) < 0.002 for n, (_, seconds) in enumerate(written)), written
+
+
+def test_a_display_rotation_that_is_not_a_quarter_turn_is_said_and_not_applied(tmp_path, caplog):
+    turned = tmp_path / "turned.mp4"
+    with av.open(str(turned), "w") as container:
+        stream = container.add_stream("ffv1", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "bgr0"
+        stream.set_display_rotation(45)
+        for i in range(3):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(indexed_frame(i), "bgr24")))
+        container.mux(stream.encode(None))
+    with caplog.at_level("WARNING", logger="nodegraph"):
+        reader = VideoReader(str(turned))
+        frames = [reader.read()[0] for _ in range(3)]
+        reader.close()
+    assert [frame_index(frame) for frame in frames] == [0, 1, 2] and frames[0].shape == (120, 160, 3)
+    said = [r.getMessage() for r in caplog.records if "display rotation" in r.getMessage()]
+    assert said == [f"{turned}: its display rotation (45 degrees, as ffprobe gives it) is not a quarter turn, and "
+                    "is not applied: it is read as stored"]
