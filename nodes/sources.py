@@ -38,21 +38,19 @@ class Pacer:
 
     def pace(self, node: Node, seconds: float) -> None:
         """Sleep until the frame stamped `seconds` into its stream is due (variable frame rates keep their
-        timing). The node's capture time is when the frame was due, as a camera would stamp it: a frame
-        that comes out late counts its lateness as latency, and the wait before one that is early does not
-        count. Its `waited_s` is the sleep, which is not the node's work."""
+        timing). The node's capture time is when it came out, as a camera would stamp it, so the wait does
+        not count as the pipeline's latency; its `waited_s` is the sleep, which is not the node's work. (A
+        frame late by more than one is skipped by the runner: see `due_frame`.)"""
         now = time.monotonic()
         node.capture_time, node.waited_s = now, 0.0
         if self.start is None:
             self.start = now - seconds
             return
-        due = self.start + seconds
-        if due > now:
-            time.sleep(due - now)
+        delay = self.start + seconds - now
+        if delay > 0:
+            time.sleep(delay)
             node.capture_time = time.monotonic()
             node.waited_s = node.capture_time - now
-        else:
-            node.capture_time = due
 
     def seconds_due(self) -> float | None:
         """How far into its stream the frame due now is; None before the first frame."""
@@ -95,6 +93,7 @@ class VideoSource(Node):
             raise InvalidInput(f"{self.path}: no frame could be decoded: the file is damaged, empty, "
                                "or not a video")
         self._media_start = self._first[1]
+        self._frames = self.reader.frames  # from `start`: a reader opened later by a seek counts from there
         self._size = None
         self._index = 0
         self._time_offset = 0.0  # a loop's timestamps go on from the end of the previous pass
@@ -105,7 +104,7 @@ class VideoSource(Node):
         self._fps = self.reader.fps
 
     def length(self):
-        return None if self.loop else self.reader.frames
+        return None if self.loop else self._frames
 
     def is_live(self):
         return self.realtime
@@ -118,8 +117,8 @@ class VideoSource(Node):
         return None if seconds is None else self.frame_id + int((seconds - self._last_time) * self._fps)
 
     def process(self):
-        if not self.loop and self.frame_id - self._index > self._fps and not self._seek(self.frame_id):
-            return None  # a realtime stage restarted far in, or past the end
+        if self._index == 0 and self.frame_id > self._fps and not self.loop and not self._seek(self.frame_id):
+            return None  # a realtime stage restarted far in, past the end
         while self._index < self.frame_id:  # frames a realtime run skipped: decoded, not converted
             if self._next(picture=False) is None:
                 return None
@@ -143,8 +142,8 @@ class VideoSource(Node):
         return {"frame": frame}
 
     def _seek(self, frame_id: int) -> bool:
-        """Go to frame `frame_id` by the file's index, without decoding every frame before it; False when it
-        is past the end."""
+        """Go to frame `frame_id` without decoding every frame before it (its time is found from every packet's,
+        a second for a two-hour file: done once, when a restarted stage begins); False past the end."""
         try:
             reader = VideoReader(self.path, self.start + frame_id)
         except InvalidInput:

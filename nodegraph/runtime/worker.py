@@ -211,15 +211,20 @@ class StageWorker(StageStartup):
         return join_lossless(self.cfg.name, self.inlets, self.read_one, got) if self.inlets else got
 
     def skip_late(self, frame_id: int) -> int:
-        """Realtime: the newest frame id a paced source has due, when this stage fell behind `frame_id`
-        (the frames between are dropped, counted on the first source); otherwise `frame_id`. A stream's
-        end is as far as it skips."""
-        due = max((d for step in self.sources if (d := step.node.due_frame()) is not None), default=frame_id)
-        due = min([due] + [n for step in self.sources if (n := step.node.length()) is not None])
-        if due <= frame_id:
+        """Realtime: when this stage fell behind its paced sources, the newest frame id every one of them has
+        due (a source at a higher rate never makes the others wait for a frame of theirs not due yet); the
+        frames between are dropped, counted on the source that set the pace. Otherwise `frame_id`. The end
+        of a stream, or of `--frames`, is as far as it skips."""
+        due = [(d, step) for step in self.sources if (d := step.node.due_frame()) is not None]
+        if not due:
             return frame_id
-        self.sources[0].stats.drops += due - frame_id
-        return due
+        newest, pacing = min(due, key=lambda pair: pair[0])
+        ends = [n for step in self.sources if (n := step.node.length()) is not None]
+        target = min([newest, *ends] + ([self.cfg.max_frames] if self.cfg.max_frames is not None else []))
+        if target <= frame_id:
+            return frame_id
+        pacing.stats.drops += target - frame_id
+        return target
 
     def keep(self, frame_id: int, capture_time: float, values: Values) -> None:
         """Keep the frame's values for a replay. Lossless inputs are views into the rings, valid only
