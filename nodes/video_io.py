@@ -181,7 +181,8 @@ class VideoWriter:
             self._start()
         if image.shape[:2] != (self.stream.height, self.stream.width):  # one file, one frame size: the first
             image = cv2.resize(image, (self.stream.width, self.stream.height), interpolation=cv2.INTER_AREA)
-        if self.stream.pix_fmt == "yuv420p":  # FFmpeg's own bgr24 to yuv420p is 2-4 levels dark, and 5x slower
+        if self.stream.pix_fmt == "yuv420p" and not (image.shape[0] % 2 or image.shape[1] % 2):
+            # FFmpeg's own bgr24 to yuv420p is 2-4 levels dark, and 5x slower (OpenCV's takes even sizes only)
             frame = av.VideoFrame.from_ndarray(cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420), format="yuv420p")
         else:  # converted by FFmpeg with the same BT.601 matrix
             frame = av.VideoFrame.from_ndarray(image, format="bgr24")

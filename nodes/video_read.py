@@ -132,7 +132,8 @@ class VideoReader:
         # Pixels that are not square (HDV, DV, DVD; ffmpeg's scale without setsar) are made square, as players
         # show them, widened or narrowed: faces are found, and files written, undistorted.
         aspect = self.stream.codec_context.sample_aspect_ratio
-        width = round(frame.width * aspect) if aspect and 0.25 <= aspect <= 4 else frame.width
+        square = aspect is None or aspect == 1 or not 0.25 <= aspect <= 4
+        width = frame.width if square else 2 * round(frame.width * aspect / 2)  # an even width keeps 4:2:0
         bgr = self._to_bgr.reformat(frame, format="bgr24", width=width, height=frame.height)
         if not self._told_angle and round(frame.rotation) % 90:
             self._told_angle = True

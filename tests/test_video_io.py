@@ -363,5 +363,17 @@ def test_pixels_that_are_not_square_are_read_as_players_show_them(tmp_path):
     reader = VideoReader(str(path))
     frames = [reader.read()[0] for _ in range(3)]
     reader.close()
-    assert [frame.shape for frame in frames] == [(120, 213, 3)] * 3
+    assert [frame.shape for frame in frames] == [(120, 214, 3)] * 3  # 213.3, made even: files stay 4:2:0
+    assert [frame_index(frame) for frame in frames] == [0, 1, 2]
+
+
+@pytest.mark.parametrize("codec, ext", [("mp4v", ".mp4"), ("h264", ".mp4")])
+def test_odd_sizes_are_written(tmp_path, codec, ext):
+    # OpenCV's BGR to I420 takes even sizes only: mp4v at 641x361 failed on every frame, and wrote no file
+    writer = VideoWriter(str(tmp_path / f"odd{ext}"), ext, codec, 30.0, 23, "ultrafast", False, None, None, "test")
+    for i in range(3):
+        writer.write(indexed_frame(i, 161, 121))
+    writer.close()
+    frames = read_frames(tmp_path / f"odd{ext}")
+    assert [frame.shape for frame in frames] == [(121, 161, 3)] * 3
     assert [frame_index(frame) for frame in frames] == [0, 1, 2]
