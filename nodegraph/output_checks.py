@@ -105,17 +105,23 @@ def _same_file(a: str, b: str) -> bool:
         return os.path.realpath(a) == os.path.realpath(b)
 
 
-def _special_file(path: str) -> str | None:
-    """What sits at `path` (not followed: a link there is replaced) when it is a pipe, a device or a socket."""
+def in_the_way(path: str | Path, folder: bool = False, extension: str = "") -> str | None:
+    """Why an output cannot go to `path` (not followed: a link there is replaced): a pipe, a device or a
+    socket sits there, or a folder where a file goes (found now, not after the run, when the file would be
+    put in place); None when nothing is in the way."""
     try:
         mode = os.lstat(path).st_mode
     except (OSError, ValueError):
         return None
-    if stat.S_ISFIFO(mode):
-        return "a pipe (FIFO)"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else None
+    if stat.S_ISDIR(mode) and not folder:
+        return f"{path} is a folder; give a file name such as {Path(path) / ('out' + extension)}"
+    kind = ("a pipe (FIFO)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else None)
+    if kind is None:
+        return None
+    said = ("not a folder; choose a folder for the pictures" if folder else "not a file: an output is written "
+            "beside it and renamed into place, which would replace it; choose a file name")
+    return f"{path} is {kind}, {said}"
 
 
 def output_problems(graph: Graph, registry: Registry) -> list[Problem]:
@@ -135,10 +141,8 @@ def output_problems(graph: Graph, registry: Registry) -> list[Problem]:
             got = f"'{Path(path).suffix}'" if Path(path).suffix else "no extension"
             problems.append(Problem(f"{path} has {got}; the file type comes from it: end the name with one "
                                     f"of {', '.join(param.extensions)}", **where(node_id, name)))
-        if kind := _special_file(path):
-            said = ("not a folder; choose a folder for the pictures" if param.folder else "not a file: an output "
-                    "is written beside it and renamed into place, which would replace it; choose a file name")
-            problems.append(Problem(f"{path} is {kind}, {said}", **where(node_id, name)))
+        if why := in_the_way(path, param.folder, (param.extensions or [""])[0]):
+            problems.append(Problem(why, **where(node_id, name)))
         for in_id, in_name, in_param, in_path in inputs:
             if os.path.exists(in_path) and _same_file(path, in_path):
                 problems.append(Problem(f"{path} is the input of node '{in_id}' ({in_name}: {in_path}); writing "

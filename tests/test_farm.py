@@ -129,6 +129,7 @@ def test_chunks_are_even_cover_every_frame_once_and_warm_up_only_where_there_is_
         assert max(c.frames for c in chunks) - min(c.frames for c in chunks) <= 1
         assert all(c.warmup == min(30, c.first) for c in chunks)
     assert len(plan_chunks(0, 901, 29.97, 30.0, 30)) == 1  # 30.06 s: no 1-frame chunk at the end
+    assert [c.frames for c in plan_chunks(0, 90, 30.0, 1e308, 30)] == [90]  # an OverflowError once
 
 
 def test_a_chunk_seeks_to_its_first_frame_by_timestamp_exactly(tmp_path):
@@ -319,6 +320,9 @@ def test_bad_inputs_exit_2_before_any_task(tmp_path, capsys):
     assert f"is a link to {tmp_path / 'nowhere'}, which does not exist" in capsys.readouterr().err
     assert main(["farm", str(preset), clip, "--out", clip]) == 2
     assert "is a file; give a folder" in capsys.readouterr().err
+    (tmp_path / "taken" / "clip.mkv").mkdir(parents=True)  # a traceback once every chunk was rendered
+    assert main(["farm", str(preset), clip, "--out", str(tmp_path / "taken")]) == 2
+    assert f"{tmp_path / 'taken' / 'clip.mkv'} is a folder, where the output of {clip} goes" in capsys.readouterr().err
     assert main(["farm", str(preset), clip, "--out", str(tmp_path / "farm"), "--set", "src.start=5"]) == 2
     assert "src.start=0" in capsys.readouterr().err
     assert main(["farm", str(preset), clip, "--out", str(tmp_path / "farm"), "--set", "adjust.brightness=999"]) == 2

@@ -14,7 +14,7 @@ from types import ModuleType
 
 from ..errors import InvalidInput, RunFailed
 from ..graph import Graph
-from ..output_checks import check_not_an_input, not_utf8
+from ..output_checks import check_not_an_input, in_the_way, not_utf8
 from ..output_files import OutputFile
 from .plugins import FarmMedia
 
@@ -38,6 +38,11 @@ def output_paths(inputs: list[str], out_dir: str, extension: str) -> list[Path]:
                                "or run them into different --out folders")
         seen[target.name] = path
         check_not_an_input(str(target), inputs, str(target))
+        if target.is_dir() and not target.is_symlink():  # said now, not after every chunk is rendered
+            raise InvalidInput(f"{target} is a folder, where the output of {path} goes: move it, or give another "
+                               "--out")
+        if why := in_the_way(target):
+            raise InvalidInput(why)
         targets.append(target)
     return targets
 
