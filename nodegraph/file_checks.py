@@ -28,4 +28,9 @@ def missing_inputs(specs: dict[str, Param], values: dict[str, Any], base_dir: Pa
                 problems.append(Problem(str(e), param=name))
         elif not os.path.exists(value):
             problems.append(Problem(f"{'folder' if spec.folder else 'file'} not found: {value}", param=name))
+        elif spec.folder != os.path.isdir(value):
+            problems.append(Problem(f"{value}: is a {'file' if spec.folder else 'folder'}; give a "
+                                    f"{'folder' if spec.folder else 'file'}", param=name))
+        elif not spec.folder and os.path.isfile(value) and os.path.getsize(value) == 0:
+            problems.append(Problem(f"{value}: the file is empty (0 bytes)", param=name))
     return problems

@@ -153,3 +153,32 @@ def test_a_node_with_a_bad_param_still_says_which_files_and_models_are_missing(t
     g.add_link(Link.parse("src.frame", "out.frame"))
     said = messages(g)
     assert any("'max_size'" in m for m in said) and any(f"file not found: {tmp_path / 'gone.mp4'}" in m for m in said)
+
+
+def test_a_folder_where_an_output_file_goes_is_a_problem(tmp_path):
+    # validate said ok; the run found it only when the file was to be put in place
+    (tmp_path / "out.mp4").mkdir()
+    g = Graph("t", base_dir=tmp_path)
+    g.add_node("TestPattern", {}, node_id="src")
+    g.add_node("VideoFileOutput", {"path": str(tmp_path / "out.mp4")}, node_id="out")
+    g.add_link(Link.parse("src.frame", "out.frame"))
+    assert f"{tmp_path / 'out.mp4'} is a folder; give a file name such as {tmp_path / 'out.mp4' / 'out.mp4'}" \
+        in " ".join(messages(g))
+
+
+def test_an_input_that_is_a_folder_or_an_empty_file_is_a_problem(tmp_path):
+    # validate said ok; the run refused them
+    (tmp_path / "clips").mkdir()
+    (tmp_path / "empty.mp4").touch()
+    (tmp_path / "notes.txt").write_text("x")
+    said = []
+    for source, params in (("VideoSource", {"path": "clips"}), ("VideoSource", {"path": "empty.mp4"}),
+                           ("FolderSource", {"path": "notes.txt"})):
+        g = Graph("t", base_dir=tmp_path)
+        g.add_node(source, params, node_id="src")
+        g.add_node("NullOutput", {}, node_id="out")
+        g.add_link(Link.parse("src.frame", "out.frame"))
+        said.append(" ".join(messages(g)))
+    assert f"{tmp_path / 'clips'}: is a folder; give a file" in said[0]
+    assert f"{tmp_path / 'empty.mp4'}: the file is empty (0 bytes)" in said[1]
+    assert f"{tmp_path / 'notes.txt'}: is a file; give a folder" in said[2]
