@@ -4,13 +4,12 @@ and download URL, read and checked."""
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from nodegraph.errors import InvalidInput
-from nodegraph.paths import data_dir
+from nodegraph.paths import data_dir, setting_path
 
 
 class ModelError(InvalidInput):
@@ -43,8 +42,7 @@ class Manifest:
 
 
 def manifest_path() -> Path:
-    override = os.environ.get("NODEGRAPH_MANIFEST")
-    return Path(override).expanduser() if override else data_dir("models") / "manifest.json"
+    return setting_path("NODEGRAPH_MANIFEST") or data_dir("models") / "manifest.json"
 
 
 def load_manifest() -> Manifest:

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from nodegraph import __version__
 from nodegraph.model_manifest import Manifest, ModelEntry, ModelError, load_manifest
 from nodegraph.output_files import move_aside
-from nodegraph.paths import data_dir, fetch_dir, fetch_dir_setting, user_models_dir
+from nodegraph.paths import data_dir, fetch_dir, fetch_dir_setting, setting_path, user_models_dir
 
 log = logging.getLogger("nodegraph")
 
@@ -54,8 +54,8 @@ def builtin_dir() -> Path | None:
 
 
 def search_dirs() -> list[Path]:
-    override = os.environ.get("NODEGRAPH_MODELS")
-    folders = [Path(override).expanduser()] if override else []
+    override = setting_path("NODEGRAPH_MODELS")
+    folders = [override] if override else []
     folders.append(user_models_dir())
     builtin = builtin_dir()
     if builtin is not None:
@@ -70,7 +70,7 @@ def find(entry: ModelEntry) -> Path | None:
 def _candidates(text: str, base_dir: str | os.PathLike | None) -> list[Path]:
     """Where a model path (not a manifest name) may be: relative paths against base_dir or cwd, and a bare
     file name in the model folders too, so a `.dfm` dropped into the user model folder is found by name."""
-    path = Path(text).expanduser()
+    path = Path(os.path.expanduser(text))  # a ~user without a home stays as written, and is not found
     if path.is_absolute():
         return [path]
     nearby = [Path(base_dir or Path.cwd()) / path]

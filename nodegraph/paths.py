@@ -6,6 +6,8 @@ import os
 import sys
 from pathlib import Path
 
+from .errors import InvalidInput
+
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -37,16 +39,26 @@ def user_data_dir() -> Path:
     return Path(base) / "nodegraph"
 
 
+def setting_path(name: str) -> Path | None:
+    """The path environment variable `name` gives, ~ expanded; None when it is not set. InvalidInput naming
+    it when a ~user in it has no home folder (Path.expanduser raised RuntimeError, a traceback)."""
+    value = os.environ.get(name)
+    if not value:
+        return None
+    expanded = os.path.expanduser(value)
+    if expanded.startswith("~"):
+        raise InvalidInput(f"{name}={value}: there is no home folder for {expanded.split('/')[0]}; give a full path")
+    return Path(expanded)
+
+
 def user_models_dir() -> Path:
     """Where a user drops or fetches models; env NODEGRAPH_USER_MODELS overrides."""
-    override = os.environ.get("NODEGRAPH_USER_MODELS")
-    return Path(override).expanduser() if override else user_data_dir() / "models"
+    return setting_path("NODEGRAPH_USER_MODELS") or user_data_dir() / "models"
 
 
 def fetch_dir() -> Path:
     """Where `models fetch` writes: the NODEGRAPH_MODELS override when set, else the user model folder."""
-    override = os.environ.get("NODEGRAPH_MODELS")
-    return Path(override).expanduser() if override else user_models_dir()
+    return setting_path("NODEGRAPH_MODELS") or user_models_dir()
 
 
 def fetch_dir_setting() -> str | None:

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 from model_server import PAYLOAD, HttpsModelServer, closed_port, manifest_data, run_models_cmd
 
 from nodegraph import modelhub
@@ -256,3 +257,13 @@ def test_a_model_folder_setting_that_names_a_file_is_a_clear_error(server, tmp_p
     assert f"cannot make the model folder {a_file}" in said and f"(chosen by {setting}={a_file})" in said, said
     assert f"point {setting} at a folder you can write" in said
     assert a_file.read_text() == "mine" and server.requests == []
+
+
+@pytest.mark.parametrize("setting", ["NODEGRAPH_MODELS", "NODEGRAPH_USER_MODELS", "NODEGRAPH_MANIFEST"])
+def test_a_setting_with_a_home_that_does_not_exist_is_a_clear_error(setting):
+    # Path.expanduser raised "Could not determine home directory": a traceback
+    for command in (("verify",), ("fetch", "xseg_1"), ("list",)):
+        result = run_cli("models", *command, env={setting: "~nobody-here-at-all/models"})
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert f"{setting}=~nobody-here-at-all/models: there is no home folder for ~nobody-here-at-all; give a " \
+               "full path" in result.stderr
