@@ -61,6 +61,8 @@ def load_manifest() -> Manifest:
             raise ModelError(f"model manifest {path}: '{section}' must be an object of model name -> entry")
         for name, record in records.items():
             problem = _entry_problem(record)
+            if problem is None and name in entries:  # a second entry would unverify the first's model
+                problem = f"names the same model as models.{name}: give it another name"
             if problem:
                 raise ModelError(f"model manifest {path}: {section}.{name}: {problem}")
             entries[name] = ModelEntry(name, record["file"], record.get("sha256"), record.get("size"),
@@ -77,11 +79,14 @@ def _entry_problem(record) -> str | None:
         return "has no 'file' field naming the model's file"
     if Path(file).is_absolute() or ".." in Path(file).parts:  # fetched into the model folder, never outside it
         return f"'file' must be a name inside the model folder, not {file!r}"
+    if any(len(part.encode()) > 200 for part in Path(file).parts):  # 255 bytes with a download's own suffix
+        return f"'file' must be a name of at most 200 bytes, not one of {len(file.encode())}"
     sha256 = record.get("sha256")
     if sha256 is not None and not (isinstance(sha256, str) and re.fullmatch(r"[0-9a-f]{64}", sha256)):
         return f"'sha256' must be 64 lowercase hex digits (as sha256sum prints them) or null, not {sha256!r}"
     for field, kind, what in (("size", int, "a whole number of bytes"), ("url", str, "a string")):
         value = record.get(field)
-        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)
+                                  or kind is int and value < 0):
             return f"'{field}' must be {what} or null, not {value!r}"
     return None

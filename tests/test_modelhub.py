@@ -195,6 +195,10 @@ def test_a_model_whose_size_is_not_pinned_is_checked_by_its_sha256_alone(tmp_pat
     ('{"user_models": {"x": {"file": "x.onnx", "sha256": "ABC"}}}', "user_models.x: 'sha256' must be 64 lowercase"),
     ('{"user_models": {"x": {"file": "../../.bashrc"}}}', "user_models.x: 'file' must be a name inside the model"),
     ('{"user_models": {"x": {"file": "/etc/x.onnx"}}}', "user_models.x: 'file' must be a name inside the model"),
+    ('{"user_models": {"x": {"file": "x.onnx", "size": -5}}}', "user_models.x: 'size' must be a whole number"),
+    ('{"user_models": {"x": {"file": "' + "x" * 300 + '.onnx"}}}', "user_models.x: 'file' must be a name of at most"),
+    ('{"models": {"x": {"file": "x.onnx"}}, "user_models": {"x": {"file": "y.onnx"}}}',
+     "user_models.x: names the same model as models.x"),
 ])
 def test_a_malformed_manifest_is_named_not_a_traceback(tmp_path, monkeypatch, capsys, manifest, said):
     path = tmp_path / "manifest.json"
