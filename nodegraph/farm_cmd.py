@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import signal
 import sys
 
 from . import preset as presets
@@ -71,6 +70,22 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return farm
 
 
+def stop_once(tell):
+    """A handler for Ctrl-C and SIGTERM: the first interrupts the farm, which then cancels its chunks, shuts
+    Ray down and removes what it wrote; one more meanwhile is said, not acted on (it cut that short: Ray's
+    agents ran on, and chunk folders and partial files stayed)."""
+    stopping = []
+
+    def on_signal(signum, frame):
+        if stopping:
+            tell("nodegraph: stopping: the chunks are cancelled and Ray shut down (Ctrl-\\ quits at once)")
+            return
+        stopping.append(True)
+        raise KeyboardInterrupt
+
+    return on_signal
+
+
 def run(args) -> int:
     from .cli import ProgressBar, apply_overrides, check_stats_path, tell
     from .farm.run import run_farm
@@ -83,7 +98,7 @@ def run(args) -> int:
     show = args.progress if args.progress is not None else sys.stderr.isatty()
     bar = ProgressBar() if show else None
     try:
-        with stop_signals(signal.default_int_handler):  # a service manager's SIGTERM stops it as Ctrl-C does
+        with stop_signals(stop_once(tell)):  # a service manager's SIGTERM stops it as Ctrl-C does
             report = run_farm(graph, args.inputs, args.out, address=args.address,
                               chunk_seconds=args.chunk_seconds, warmup=args.warmup_frames,
                               max_retries=args.max_retries, cpus=args.cpus, cpus_per_task=args.cpus_per_task,

@@ -203,14 +203,23 @@ def test_a_disk_that_fills_during_the_join_fails_the_run_and_keeps_the_file_ther
     assert sorted(p.name for p in out.iterdir()) == ["in.mp4"]  # no temporary file, no lock left
 
 
-@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_ctrl_c_cancels_the_tasks_and_leaves_no_output(tmp_path, stop):
-    # SIGTERM (a service manager's stop) met Ray's own handler: an abort with a stack dump, locks left behind
+def scratch_folders() -> set[Path]:
+    """The farm's scratch folders on this machine: the driver's chunks, and each worker's."""
+    return set(Path(tempfile.gettempdir()).glob("nodegraph-farm-*"))
+
+
+@pytest.mark.parametrize("stops", [(signal.SIGINT,), (signal.SIGTERM,), (signal.SIGINT, signal.SIGINT)],
+                         ids=["ctrl-c", "sigterm", "ctrl-c-twice"])
+def test_ctrl_c_cancels_the_tasks_and_leaves_no_output(tmp_path, stops):
+    # SIGTERM (a service manager's stop) met Ray's own handler: an abort with a stack dump, locks left behind.
+    # A second Ctrl-C while it stopped cut the stopping short: exit 1 and no word, partial files and locks, Ray's
+    # agents running on, and the chunks' scratch folders left in /tmp.
     clip = write_clip(tmp_path / "long.mp4", frames=300, codec="h264")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
+    scratch = scratch_folders()
     farm = subprocess.Popen([sys.executable, "-m", "nodegraph.cli", "farm", str(farm_preset(tmp_path)), clip,
                              "--out", str(tmp_path / "farm"), "--chunk-seconds", "2", "--set", "src.realtime=true",
-                             "--cpus", "2", "--progress"], stderr=subprocess.PIPE, env=env)
+                             "--cpus", "2", "--progress"], stderr=subprocess.PIPE, env=env, start_new_session=True)
     try:
         seen, deadline = b"", time.monotonic() + 60
         while b"frames" not in seen:  # the bar is up: the tasks are sent
@@ -219,13 +228,20 @@ def test_ctrl_c_cancels_the_tasks_and_leaves_no_output(tmp_path, stop):
             chunk = os.read(farm.stderr.fileno(), 4096)
             assert chunk, f"the farm ended before its first frame: {seen}"
             seen += chunk
-        farm.send_signal(stop)
+        for stop in stops:
+            farm.send_signal(stop)
+            time.sleep(0.3)
         _, err = farm.communicate(timeout=60)
     finally:
         farm.kill()  # a no-op once it ended; else it must not outlive a failed test
     assert farm.returncode == 130, err
-    assert b"interrupted" in err
+    assert b"interrupted" in err and b"Traceback" not in err
     assert os.listdir(tmp_path / "farm") == []  # no output, no partial file, no lock
+    assert scratch_folders() <= scratch
+    deadline = time.monotonic() + 15
+    while session_processes(farm.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert session_processes(farm.pid) == []
 
 
 def test_a_ctrl_c_after_the_last_join_is_not_an_interruption(tmp_path, local_ray):

@@ -23,7 +23,7 @@ from . import plugins
 from .cutting import Chunk, plan_chunks
 from .joining import FarmOutput, make_folder, output_paths
 from .progress import ChunkBoard, FarmReport, FramesDone, InputRecord
-from .tasks import ChunkJob, run_chunk
+from .tasks import ChunkJob, remove_dead_workers_folders, run_chunk
 
 log = logging.getLogger("nodegraph")
 
@@ -179,6 +179,7 @@ def run_farm(graph: Graph, inputs: list[str], out_dir: str, *, address: str | No
         finally:
             if started_here:
                 ray.shutdown()
+                remove_dead_workers_folders()  # its workers' scratch folders, where a cancel killed them
     except KeyboardInterrupt:  # returned like a failure; after the last join (Ray shutting down) it is too late
         report.interrupted = not all(record.done for record in report.inputs)
         report.ctrl_c_after_outputs = not report.interrupted
