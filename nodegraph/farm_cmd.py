@@ -126,6 +126,10 @@ def run(args) -> int:
         tell(f"nodegraph: node '{node_id}' failed on {count} frames (they passed through; the workers' "
              "messages above say why)")
     for record in report.inputs:
+        if undecoded := sum(chunk.get("undecoded", 0) for chunk in record.chunks):
+            tell(f"nodegraph: {record.input}: {undecoded} frames could not be decoded (damaged packets); they were "
+                 "skipped, as `nodegraph run` skips them")
+    for record in report.inputs:
         if record.done:  # after a failure or Ctrl-C too: the inputs joined before it are whole
             tell(f"{record.output}: {record.frames} frames", sys.stdout)
     if report.error:

@@ -65,7 +65,8 @@ class FarmReport:
     def chunk_done(self, chunk: Chunk, result: dict, board: dict) -> None:
         record = self.inputs[chunk.input].chunks[chunk.index]
         seen = board.get(chunk.key, {})
-        record.update(seconds=result["seconds"], node_errors=result["errors"], tries=seen.get("tries", 1),
+        record.update(seconds=result["seconds"], node_errors=result["errors"], undecoded=result["undecoded"],
+                      tries=seen.get("tries", 1),
                       ip=seen.get("ip"), node=seen.get("node"), pid=seen.get("pid"))
 
     def to_json(self) -> dict:
