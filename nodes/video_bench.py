@@ -38,14 +38,15 @@ def source_frames(size: tuple[int, int], count: int) -> list[np.ndarray]:
 
 
 def lossless_reference(frames, folder: Path) -> list[np.ndarray]:
-    """The frames through a lossless 4:2:0 file (FFV1): what every 4:2:0 codec starts from, so PSNR measures
-    the codec, not the colour subsampling they all share."""
+    """The frames through a lossless 4:2:0 file (FFV1), converted as VideoWriter converts them: what every
+    4:2:0 codec starts from, so PSNR measures the codec, not the colour subsampling they all share."""
     path = folder / "reference.mkv"
     with av.open(str(path), "w") as container:
         stream = container.add_stream("ffv1", rate=30)
         stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
         for frame in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")))
+            yuv = cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(yuv, format="yuv420p")))
         container.mux(stream.encode(None))
     return decode_pyav(path)[1]
 
