@@ -99,8 +99,9 @@ def positive_int(text: str) -> int:
     return value
 
 
-def check_stats_path(path: str, flag: str = "--stats-json") -> Path:
-    """Refuse a file named by `flag` that could not be written, before the run rather than after it."""
+def check_stats_path(path: str, flag: str = "--stats-json", made: str | None = None) -> Path:
+    """Refuse a file named by `flag` that could not be written, before the run rather than after it. `made`:
+    a folder the command makes before it writes the file (the farm's --out), which need not be there yet."""
     target = Path(path)
     folder = target.parent
     try:
@@ -115,6 +116,8 @@ def check_stats_path(path: str, flag: str = "--stats-json") -> Path:
         return target
     if there is not None and not stat.S_ISREG(there):
         raise InvalidInput(f"{flag} {path}: is a device or a socket, not a file; give a file name")
+    if made is not None and not folder.exists() and os.path.abspath(folder) == os.path.abspath(made):
+        return target
     if not folder.is_dir():
         raise InvalidInput(f"{flag} {path}: the folder {folder} does not exist")
     if not os.access(folder, os.W_OK):

@@ -90,7 +90,7 @@ def run(args) -> int:
     from .cli import ProgressBar, apply_overrides, check_stats_path, tell
     from .farm.run import run_farm
 
-    stats_path = check_stats_path(args.stats_json) if args.stats_json else None
+    stats_path = check_stats_path(args.stats_json, made=args.out) if args.stats_json else None
     if stats_path is not None:  # the inputs and outputs: run_farm checks them with its own
         check_not_an_input(args.stats_json, [args.preset], f"--stats-json {args.stats_json}")
     graph = presets.load(args.preset)

@@ -126,6 +126,15 @@ def test_a_damaged_packet_mid_file_is_skipped_as_run_skips_it(tmp_path, local_ra
     assert abs(len(read_frames(reference)) - (100 - missing)) <= 2, missing
 
 
+def test_the_stats_can_go_into_the_out_folder_the_farm_makes(tmp_path, local_ray):
+    # refused: "the folder ... does not exist", though the farm makes --out itself
+    clip = write_clip(tmp_path / "clip.mp4", frames=10, codec="h264")
+    out = tmp_path / "new" / "farm"
+    assert main(["farm", str(farm_preset(tmp_path)), clip, "--out", str(out), "--stats-json",
+                 str(out / "stats.json"), "--no-progress"]) == 0
+    assert json.loads((out / "stats.json").read_text())["inputs"][0]["frames"] == 10
+
+
 def test_a_variable_frame_rate_keeps_its_timing_across_the_chunks(tmp_path, local_ray):
     # each chunk begins where its first frame is in the input, not where frames at one rate would put it
     clip = vfr_clip(tmp_path / "vfr.mkv", VFR_TIMES)
