@@ -40,11 +40,13 @@ class HelpWindow:
     def toggle(self) -> None:
         import dearpygui.dearpygui as dpg
 
+        from .dialogs import centred
+
         if self.window is not None:
             dpg.delete_item(self.window)
             self.window = None
             return
-        with dpg.window(label="Controls", autosize=True, pos=[120, 80],
+        with dpg.window(label="Controls", autosize=True, pos=centred(770, 520),  # about its size
                         on_close=lambda: self.toggle()) as self.window:
             with dpg.table(header_row=True, borders_innerH=True, policy=dpg.mvTable_SizingFixedFit):
                 for name in ("", "Control", "Does"):
