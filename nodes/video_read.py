@@ -170,7 +170,7 @@ def upright(image: np.ndarray, frame: av.VideoFrame) -> np.ndarray:
 
 
 def _turned(image: np.ndarray, clockwise: int) -> np.ndarray:
-    """The picture turned `clockwise` degrees (a multiple of 90: players show other angles as these)."""
+    """The picture turned `clockwise` degrees, a quarter turn (another angle leaves it as stored)."""
     turn = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}.get(clockwise)
     return image if turn is None else cv2.rotate(image, turn)
 
