@@ -237,7 +237,7 @@ class FolderSource(Node):
         self._name = ""  # the latest picture's file name
 
     def length(self):
-        return None if self.loop else len(self.files)
+        return None if self.loop else len(self.files) - len(self._unreadable)  # those found so far
 
     def is_live(self):
         return self.fps > 0

@@ -6,6 +6,7 @@ a 4 s clip took 13 s, with no drop and a latency that hid the lag.)"""
 import os
 import signal
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import cv2
@@ -15,6 +16,7 @@ from runtime_nodes import build, registry, run_in_thread, wait_until
 from nodegraph.runtime import Runtime
 
 REGISTRY = registry()
+REPO_MEDIA = Path(__file__).resolve().parent.parent / "presets" / "media"
 
 
 def test_a_paced_pattern_behind_its_rate_skips_to_the_frame_due(tmp_path):
@@ -117,3 +119,19 @@ def test_a_video_source_started_far_in_keeps_its_length_and_reads_that_frame(tmp
         assert frame_index(frame) == 100 and source.length() == 120
     finally:
         source.close()
+
+
+def test_a_late_folder_source_counts_only_the_pictures_it_can_read(tmp_path):
+    # frames and drops came to every file of the folder, the unreadable one too
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    for i in range(30):
+        cv2.imwrite(str(folder / f"p{i:02d}.png"), cv2.resize(cv2.imread(str(REPO_MEDIA / "astronaut.png")), (64, 48)))
+    (folder / "p00.png").write_bytes(b"not a picture")  # met first: a late stage may skip past others unread
+    graph = build([("src", "FolderSource", {"path": str(folder), "fps": 30.0}, "a"),
+                   ("slow", "SlowFrame", {"delay_ms": 100.0}, "a"),
+                   ("out", "NullOutput", {}, "a")],
+                  ["src.frame -> slow.frame", "slow.frame -> out.frame"])
+    report = Runtime(graph, REGISTRY).run()
+    assert not report.error and report.nodes["src"]["drops"] > 0
+    assert report.frames + report.nodes["src"]["drops"] == 29
