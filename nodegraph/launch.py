@@ -12,12 +12,16 @@ def main() -> int:
     # Held, not raised where it lands: a KeyboardInterrupt inside a library's import can come out as
     # another error (a class body's __set_name__ wraps it in RuntimeError, networkx has one), a traceback.
     interrupted = []
-    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN  # a background job's: left so
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN if ignored else lambda *_: interrupted.append(True))
     try:
-        from .cli import main as run_command
-    finally:
-        signal.signal(signal.SIGINT, previous)
+        ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN  # a background job's: left so
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN if ignored else lambda *_: interrupted.append(True))
+    except KeyboardInterrupt:  # before the handler was in place
+        interrupted.append(True)
+    else:
+        try:
+            from .cli import main as run_command
+        finally:
+            signal.signal(signal.SIGINT, previous)
     if interrupted:
         print("nodegraph: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

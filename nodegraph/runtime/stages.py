@@ -141,27 +141,20 @@ def forget_segments(names: Iterable[str]) -> None:
 
 @contextlib.contextmanager
 def _signals_held():
-    """Start children ignoring SIGINT and SIGTERM (Ctrl-C and a SIGTERM to the process group are the
-    supervisor's to handle): an ignored signal stays ignored through exec, and Python then leaves it so,
-    through the child's imports until stage_main. Held (blocked) too, so that one that comes meanwhile
-    waits here, and comes once they are restored."""
+    """Start children with SIGINT and SIGTERM blocked (Ctrl-C and a SIGTERM to the process group are the
+    supervisor's to handle): the mask is kept through exec, so one that comes while a child imports waits
+    until stage_main ignores both, rather than raising KeyboardInterrupt there. Blocked in this thread only:
+    one meant for the supervisor meanwhile waits here, or another of its threads takes it (ignoring them
+    here instead lost a Ctrl-C that a library's thread took, and an endless run went on)."""
     if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
         yield
         return
-    # The first spawn starts multiprocessing's resource tracker, which unblocks both signals once it is up:
-    # one that came meanwhile was then ignored, and lost.
+    # The first spawn starts multiprocessing's resource tracker, which unblocks both signals once it is up.
     resource_tracker.ensure_running()
-    held = (signal.SIGINT, signal.SIGTERM)
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    handlers = {}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGINT, signal.SIGTERM))
     try:
-        for sig in held:
-            handlers[sig] = signal.signal(sig, signal.SIG_IGN)
         yield
     finally:
-        for sig, handler in handlers.items():
-            if handler is not None:  # None: set outside Python, and Python cannot put it back
-                signal.signal(sig, handler)
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
