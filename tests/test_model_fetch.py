@@ -259,11 +259,12 @@ def test_a_model_folder_setting_that_names_a_file_is_a_clear_error(server, tmp_p
     assert a_file.read_text() == "mine" and server.requests == []
 
 
-@pytest.mark.parametrize("setting", ["NODEGRAPH_MODELS", "NODEGRAPH_USER_MODELS", "NODEGRAPH_MANIFEST"])
-def test_a_setting_with_a_home_that_does_not_exist_is_a_clear_error(setting):
+@pytest.mark.parametrize("setting, command", [("NODEGRAPH_MODELS", ("fetch", "xseg_1")),
+                                              ("NODEGRAPH_USER_MODELS", ("verify",)),
+                                              ("NODEGRAPH_MANIFEST", ("list",))])
+def test_a_setting_with_a_home_that_does_not_exist_is_a_clear_error(setting, command):
     # Path.expanduser raised "Could not determine home directory": a traceback
-    for command in (("verify",), ("fetch", "xseg_1"), ("list",)):
-        result = run_cli("models", *command, env={setting: "~nobody-here-at-all/models"})
-        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
-        assert f"{setting}=~nobody-here-at-all/models: there is no home folder for ~nobody-here-at-all; give a " \
-               "full path" in result.stderr
+    result = run_cli("models", *command, env={setting: "~nobody-here-at-all/models"})
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert f"{setting}=~nobody-here-at-all/models: there is no home folder for ~nobody-here-at-all; give a " \
+           "full path" in result.stderr
