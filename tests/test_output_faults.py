@@ -124,8 +124,11 @@ def test_a_disk_filled_by_another_program_stops_the_video_which_stays_playable(t
     process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, start_new_session=True)
     try:
-        deadline = time.monotonic() + 30
-        while not (out.exists() and out.stat().st_size > 0) and time.monotonic() < deadline:
+        # the file is written under a temporary name (its lock names it) until the run ends: waiting for out.mp4
+        # itself took the whole 30 s
+        lock, deadline = disk / ".out.mp4.lock", time.monotonic() + 30
+        while time.monotonic() < deadline and not (lock.exists() and len(lock.read_text().split()) == 2
+                                                   and os.path.getsize(lock.read_text().split()[1]) > 0):
             time.sleep(0.05)
         time.sleep(0.5)  # frames are being written
         ballast = shutil.disk_usage(disk).free - 20 * 2**20  # the guard keeps 32 MiB: less is left now
