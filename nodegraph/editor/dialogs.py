@@ -62,60 +62,46 @@ def centred(width: int, height: int) -> list[int]:
             max(0, (dpg.get_viewport_client_height() - height) // 3)]
 
 
-def _closing(window: int, action: Callable[[], None] | None) -> Callable[[], None]:
-    """A button's callback: close the question, then do `action` (None: nothing, as Cancel)."""
-    def run():
-        dpg.delete_item(window)
-        if action is not None:
-            action()
-    return run
+def _question(title: str, width: int, said: str, asked: str, answers: dict[str, Callable[[], None] | None]) -> int:
+    """A modal question: what is the case (`said`), what is asked, and a button per answer, each closing it
+    before its action (None: nothing, as Cancel)."""
+    with dpg.window(label=title, modal=True, no_collapse=True, no_resize=True, autosize=True,
+                    pos=centred(width, 130)) as window:
+        dpg.add_text(said)
+        dpg.add_text(asked, color=theme.DIM)
+        dpg.add_spacer(height=6)
+
+        def closing(action):
+            def run():
+                dpg.delete_item(window)
+                if action is not None:
+                    action()
+            return run
+
+        with dpg.group(horizontal=True):
+            for label, action in answers.items():
+                dpg.add_button(label=label, width=max(110, 8 * len(label)), callback=closing(action))
+    return window
 
 
 def confirm_unsaved(name: str, on_save: Callable[[], None], on_discard: Callable[[], None]) -> None:
     """Ask before losing unsaved changes: save, don't save, or cancel."""
-    with dpg.window(label="Unsaved changes", modal=True, no_collapse=True, no_resize=True, autosize=True,
-                    pos=centred(380, 130)) as window:
-        dpg.add_text(f"{name} has unsaved changes.")
-        dpg.add_text("Save them first?", color=theme.DIM)
-        dpg.add_spacer(height=6)
-
-        with dpg.group(horizontal=True):
-            dpg.add_button(label="Save", width=110, callback=_closing(window, on_save))
-            dpg.add_button(label="Don't save", width=110, callback=_closing(window, on_discard))
-            dpg.add_button(label="Cancel", width=110, callback=_closing(window, None))
+    _question("Unsaved changes", 380, f"{name} has unsaved changes.", "Save them first?",
+              {"Save": on_save, "Don't save": on_discard, "Cancel": None})
 
 
 def confirm_replace(path: Path, on_replace: Callable[[], None]) -> int:
     """Ask before a save replaces another file (the file dialog never does): Replace or Cancel."""
-    with dpg.window(label="Replace file?", modal=True, no_collapse=True, no_resize=True, autosize=True,
-                    pos=centred(420, 130)) as window:
-        dpg.add_text(f"{path.name} already exists in {path.parent}.")
-        dpg.add_text("Replace it with this graph?", color=theme.DIM)
-        dpg.add_spacer(height=6)
-
-        def replace():
-            dpg.delete_item(window)
-            on_replace()
-
-        with dpg.group(horizontal=True):
-            dpg.add_button(label="Replace", width=110, callback=replace)
-            dpg.add_button(label="Cancel", width=110, callback=lambda: dpg.delete_item(window))
-    return window
+    return _question("Replace file?", 420, f"{path.name} already exists in {path.parent}.",
+                     "Replace it with this graph?", {"Replace": on_replace, "Cancel": None})
 
 
 def confirm_link(link: Path, target: Path, *, on_target: Callable[[], None], on_replace: Callable[[], None]) -> None:
     """Ask where a save goes when the preset was opened through a link: into the file the link names (the
     link stays), or into a file of its own in the link's place."""
-    with dpg.window(label="Save through a link?", modal=True, no_collapse=True, no_resize=True, autosize=True,
-                    pos=centred(520, 130)) as window:
-        dpg.add_text(f"{link.name} is a link to {target}.")
-        dpg.add_text("Save into that file, or replace the link with a file of its own?", color=theme.DIM)
-        dpg.add_spacer(height=6)
-
-        with dpg.group(horizontal=True):
-            dpg.add_button(label=f"Save into {target.name}", callback=_closing(window, on_target))
-            dpg.add_button(label="Replace the link", callback=_closing(window, on_replace))
-            dpg.add_button(label="Cancel", width=110, callback=_closing(window, None))
+    _question("Save through a link?", 520, f"{link.name} is a link to {target}.",
+              "Save into that file, or replace the link with a file of its own?",
+              {f"Save into {target.name}": on_target, "Replace the link": on_replace, "Cancel": None})
 
 
 class Notice:
