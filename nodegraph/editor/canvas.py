@@ -343,7 +343,8 @@ class Canvas:
 
     def below_all(self) -> tuple[float, float]:
         """A graph position under every node, at the left of the leftmost: free, though maybe out of view."""
-        return min((b[0] + 20 for b in self._boxes()), default=0.0), max((b[3] for b in self._boxes()), default=0.0)
+        boxes = self._boxes()  # each a look at every drawn node
+        return min((b[0] + 20 for b in boxes), default=0.0), max((b[3] for b in boxes), default=0.0)
 
     def _boxes(self) -> list[tuple[float, float, float, float]]:
         """Each node's box as drawn in graph units, with room: zoomed out, nodes grow (whole-pixel fonts)."""
