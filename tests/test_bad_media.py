@@ -306,12 +306,7 @@ def test_recordings_joined_end_to_end_keep_going_forward_in_time(tmp_path):
     # MPEG-TS recordings joined with `cat` start their times again: the output put both halves in the first
     # half's second, two frames a millisecond apart, and a paced source would have skipped the rest
     segment = tmp_path / "segment.ts"
-    with av.open(str(segment), "w", format="mpegts") as container:
-        stream = container.add_stream("libx264", rate=30)
-        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
-        for i in range(30):
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(indexed_frame(i), "bgr24")))
-        container.mux(stream.encode(None))
+    write_clip(segment, frames=30, codec="h264")
     joined = tmp_path / "joined.ts"
     joined.write_bytes(segment.read_bytes() * 2)
     reader = VideoReader(str(joined))

@@ -16,7 +16,6 @@ import time
 from itertools import pairwise
 from pathlib import Path
 
-import av
 import cv2
 import pytest
 import ray
@@ -100,13 +99,7 @@ def test_600_frames_in_4_chunks_match_nodegraph_run_lossless(tmp_path, local_ray
 def test_a_damaged_packet_mid_file_is_skipped_as_run_skips_it(tmp_path, local_ray, capsys):
     # the chunk came back frames short and failed its input, where `nodegraph run` writes the rest: the driver
     # counts the packets, and decodes only the last group of pictures (here the damage is in an earlier one)
-    with av.open(str(tmp_path / "clip.mp4"), "w") as container:  # PyAV's own x264: the same bytes everywhere
-        stream = container.add_stream("libx264", rate=30)
-        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
-        stream.codec_context.gop_size = 10
-        for i in range(100):
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(indexed_frame(i), "bgr24")))
-        container.mux(stream.encode(None))
+    write_clip(tmp_path / "clip.mp4", frames=100, codec="h264", gop=10)  # PyAV's own x264: the same bytes everywhere
     data = bytearray((tmp_path / "clip.mp4").read_bytes())
     third = len(data) // 3
     data[third:third + 2000] = bytes(range(256)) * 7 + bytes(208)
