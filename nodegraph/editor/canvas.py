@@ -327,8 +327,7 @@ class Canvas:
         return round((x - ox) / self.zoom + self.origin[0]), round((y - oy) / self.zoom + self.origin[1])
 
     def free_spot(self) -> tuple[float, float] | None:
-        """A graph position in the visible canvas where a new node, as big as the biggest drawn, overlaps no
-        other (a node added by a click); None when the visible canvas has no such place."""
+        """Where in view a node added by a click, as big as the biggest drawn, overlaps no other; None: no room."""
         left, top, width, height = self.screen_rect()
         x0, y0 = self.screen_to_graph(left, top)
         taken = self._boxes()
