@@ -185,7 +185,9 @@ class VideoWriter:
             # FFmpeg's own bgr24 to yuv420p is 2-4 levels dark, and 5x slower (OpenCV's takes even sizes only)
             frame = av.VideoFrame.from_ndarray(cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420), format="yuv420p")
         else:  # converted by FFmpeg with the same BT.601 matrix
-            frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+            frame = av.VideoFrame.from_ndarray(image, format="bgr24").reformat(format=self.stream.pix_fmt)
+        if self.stream.pix_fmt.startswith("yuv"):  # ProRes takes its tags from each frame, not its settings
+            frame.colorspace, frame.color_range = BT601, LIMITED_RANGE
         frame.pts, frame.time_base = pts, self.time_base
         try:
             self.container.mux(self.stream.encode(frame))
