@@ -13,18 +13,21 @@ from .canvas import Canvas
 from .layout import auto_layout
 from .theme import zoom_theme
 
-ZOOMS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.15, 1.3)
+ZOOMS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.15, 1.3)
 COMPACT_BELOW = 0.75  # from here down, nodes leave out their port types and node type
 FIT_MAX_ZOOM = 1.0  # fitting a small graph does not blow it up
-READABLE_ZOOM = 0.6  # a fit after opening that needs less lays the graph out again, shaped like the canvas
+# A fit after opening (or of the editor's own layout) that shows the nodes compact lays the graph out again,
+# shaped like the canvas, where that shows it larger
+READABLE_ZOOM = COMPACT_BELOW
 FIT_MARGIN = 24  # px between the graph and the canvas's edges
+TIGHT_MARGIN = 8  # px, where only that lets a zoom fit (the pins reach PIN_ROOM out of the nodes)
 MINIMAP_SHARE = 0.2  # imnodes draws the minimap over this share of the canvas's width and height
 PAN_STEP = 120  # px a key press pans
 # Nodes are laid out with their sizes as drawn, but the size of a node in graph units changes with
 # the zoom (text does not shrink quite as much, problem text wraps into more lines): a layout made
 # at one zoom can overlap at the zoom its fit picks. So a fit after a layout measures again and lays
 # out again with the largest size each node has been drawn at, until no node overlaps another.
-RELAYOUTS = 6  # at most, per fit
+RELAYOUTS = 8  # at most, per fit
 FIT_PASSES = 16  # measurements per fit, at most
 DRAW_WAIT_FRAMES = 30  # a fit waits at most this long for every node to be drawn once
 SIZE_SLACK = 1.05  # a layout leaves this much room: whole-pixel fonts round up
@@ -32,6 +35,8 @@ PIN_ROOM = 6  # px a node's pins reach out of its sides
 WATCH_FRAMES = 10  # after a fit, how often to check that no node has grown (a run's stats, an error)
 LAID_OUT_NOTE = ("the graph was laid out again to fit the window readably (File > Save keeps this layout; "
                  "View > Auto layout does this on demand)")
+TOO_BIG_NOTE = ("the graph does not fit the canvas even at the smallest zoom: Tab hides the panels, the arrow keys "
+                "pan, and a larger window shows more")
 
 Box = tuple[float, float, float, float]
 
@@ -44,7 +49,7 @@ class Navigator:
         self._fit_passes = 0  # a fit waits for the nodes to be drawn, and checks again after a zoom
         self._wait_frames = 0
         self._relayouts_left = 0  # how often this fit may still lay the graph out again
-        self._may_reshape = False  # a graph just opened, too big to read at its own layout, gets a new one
+        self._may_reshape = False  # a graph just opened or laid out by the editor may get a layout that reads larger
         self._drawn_sizes: dict[str, tuple[float, float]] = {}  # graph units: the largest seen in this fit
         self._last_boxes: dict[str, Box] | None = None
         self._fitted_sizes: dict[str, tuple[float, float]] = {}  # px, as drawn when the last fit ended
@@ -92,10 +97,11 @@ class Navigator:
         """Fit once the nodes are drawn (their sizes are known only then). `allow_relayout` (a graph
         just opened): one too big to read, or whose nodes overlap as drawn, is laid out again;
         `laid_out` (an auto layout): overlaps at the zoom the fit picks are laid out again."""
+        ours = self._laid_out is not None and self._laid_out == self._positions()
         self._fit_passes = FIT_PASSES
         self._wait_frames = 2
-        self._relayouts_left = RELAYOUTS if allow_relayout or laid_out else 0
-        self._may_reshape = allow_relayout
+        self._relayouts_left = RELAYOUTS if allow_relayout or laid_out or ours else 0
+        self._may_reshape = allow_relayout or ours  # not a layout the user made or moved
         self._drawn_sizes = {}
         self._last_boxes = None
 
@@ -163,18 +169,18 @@ class Navigator:
         if overlapping(self.graph_boxes().values()) or not all(
                 left + pin <= x and top <= y and x + w + pin <= left + width and y + h <= top + height
                 for x, y, w, h in self.canvas.node_rects().values()):
-            ours = self._laid_out == {n: spec.pos for n, spec in self.canvas.state.graph.nodes.items()}
-            self.request_fit(laid_out=ours)
+            self.request_fit()
 
     def _drawn(self) -> bool:
         return all(dpg.get_item_rect_size(view.item)[0] > 0 for view in self.canvas.nodes.values())
 
-    def relayout(self, fit: bool = True, edit: bool = True) -> None:
-        """Lay the graph out again, shaped like the canvas, with the nodes' sizes as drawn (the
-        largest seen in this fit); `edit`: as an edit (undoable), else as how a graph just opened
-        is shown (see `EditorState.show_positions`); `fit`: then fit it in view."""
-        state = self.canvas.state
-        graph = state.graph.copy()
+    def _positions(self) -> dict:
+        return {n: spec.pos for n, spec in self.canvas.state.graph.nodes.items()}
+
+    def _canvas_layout(self) -> tuple[dict, dict[str, Box]]:
+        """The graph laid out again, shaped like the canvas, with the nodes' sizes as drawn (the largest
+        seen in this fit): the positions, and the boxes the nodes will take there."""
+        graph = self.canvas.state.graph.copy()
         sizes = dict(self._drawn_sizes)
         for node_id, (x0, y0, x1, y1) in self.graph_boxes().items():
             w, h = sizes.get(node_id, (0.0, 0.0))
@@ -184,6 +190,13 @@ class Navigator:
         auto_layout(graph, only_missing=False, sizes=sizes, view=(width - 2 * FIT_MARGIN, height - 2 * FIT_MARGIN),
                     corner=MINIMAP_SHARE if self.minimap else 0.0)
         positions = {n: spec.pos for n, spec in graph.nodes.items()}
+        return positions, {n: (x, y, x + sizes[n][0], y + sizes[n][1]) for n, (x, y) in positions.items() if n in sizes}
+
+    def relayout(self, fit: bool = True, edit: bool = True, positions: dict | None = None) -> None:
+        """Lay the graph out again (at `positions`, else `_canvas_layout`'s); `edit`: as an edit (undoable),
+        else as how a graph just opened is shown (see `EditorState.show_positions`); `fit`: then fit it in view."""
+        state = self.canvas.state
+        positions = positions or self._canvas_layout()[0]
         self._laid_out = positions
         if edit:
             state.move_nodes(positions)
@@ -204,27 +217,33 @@ class Navigator:
         low_x, low_y = min(b[0] for b in boxes), min(b[1] for b in boxes)
         high_x, high_y = max(b[2] for b in boxes), max(b[3] for b in boxes)
         span_x, span_y = max(1.0, high_x - low_x), max(1.0, high_y - low_y)
-        fits = [z for z in ZOOMS if z <= FIT_MAX_ZOOM and self._fits(boxes, z, width, height)]
+        margin = FIT_MARGIN
+        fits = self._zooms_that_fit(boxes, width, height, margin)
+        if not fits or max(fits) < READABLE_ZOOM:  # a zoom larger with tighter margins is worth the margins
+            tight = self._zooms_that_fit(boxes, width, height, TIGHT_MARGIN)
+            if max(tight, default=0.0) > max(fits, default=0.0):
+                margin, fits = TIGHT_MARGIN, tight
         zoom = max(fits) if fits else ZOOMS[0]
-        if self._relayouts_left > 0 and ((self._may_reshape and zoom < READABLE_ZOOM) or overlapping(boxes)):
-            self._relayouts_left -= 1
-            self._may_reshape = False
-            self.relayout(fit=False, edit=False)  # this fit goes on
-            state = self.canvas.state
-            if not state.log or state.log[-1].text != LAID_OUT_NOTE:
-                state.say(LAID_OUT_NOTE)
-            return True
-        self._may_reshape = False  # the graph's own layout stays
-        margin_x = max(FIT_MARGIN, (width - span_x * zoom) / 2)
-        margin_y = max(FIT_MARGIN, (height - span_y * zoom) / 2)
+        if self._relayouts_left > 0 and (overlapping(boxes) or (self._may_reshape and zoom < READABLE_ZOOM)):
+            positions, new_boxes = self._canvas_layout()
+            if positions != self._positions() and (overlapping(boxes) or self._shows_larger(
+                    list(new_boxes.values()), boxes, width, height)):
+                self._relayouts_left -= 1
+                self.relayout(fit=False, edit=False, positions=positions)  # this fit goes on
+                self._say_once(LAID_OUT_NOTE)
+                return True
+        margin_x = max(margin, (width - span_x * zoom) / 2)
+        margin_y = max(margin, (height - span_y * zoom) / 2)
         if self.minimap and fits:
-            margin_x = self._clear_of_minimap(boxes, zoom, width, height, margin_x, margin_y)
+            margin_x = self._clear_of_minimap(boxes, zoom, width, height, margin_x, margin_y, margin)
         offset = canvas.grid_offset()
         canvas.origin = (low_x - (left + margin_x - offset[0]) / zoom, low_y - (top + margin_y - offset[1]) / zoom)
         if zoom != canvas.zoom:
             self.set_zoom_keeping_origin(zoom)
             return True
         canvas.place_all()
+        if not fits:
+            self._say_once(TOO_BIG_NOTE)  # shown from its top left corner
         return False
 
     def set_zoom_keeping_origin(self, zoom: float) -> None:
@@ -243,27 +262,50 @@ class Navigator:
             boxes[node_id] = (pos[0], pos[1], pos[0] + w / canvas.zoom, pos[1] + h / canvas.zoom)
         return boxes
 
-    def _fits(self, boxes, zoom: float, width: float, height: float) -> bool:
+    def _zooms_that_fit(self, boxes, width: float, height: float, margin: float = FIT_MARGIN) -> list[float]:
+        return [z for z in ZOOMS if z <= FIT_MAX_ZOOM and self._fits(boxes, z, width, height, margin)]
+
+    def _shows_larger(self, new_boxes, boxes, width: float, height: float) -> bool:
+        """Whether a layout taking `new_boxes` fits at a larger zoom than `boxes` do, or where neither fits at
+        any, would come nearer to it."""
+        new, now = self._zooms_that_fit(new_boxes, width, height), self._zooms_that_fit(boxes, width, height)
+        if new or now:
+            return max(new, default=0.0) > max(now, default=0.0)
+        return fill_scale(new_boxes, width, height) > fill_scale(boxes, width, height)
+
+    def _say_once(self, note: str) -> None:
+        state = self.canvas.state
+        if not state.log or state.log[-1].text != note:
+            state.say(note)
+
+    def _fits(self, boxes, zoom: float, width: float, height: float, margin: float) -> bool:
         span_x = max(b[2] for b in boxes) - min(b[0] for b in boxes)
         span_y = max(b[3] for b in boxes) - min(b[1] for b in boxes)
-        if span_x * zoom > width - 2 * FIT_MARGIN or span_y * zoom > height - 2 * FIT_MARGIN:
+        if span_x * zoom > width - 2 * margin or span_y * zoom > height - 2 * margin:
             return False
         if not self.minimap:
             return True
-        margin_x = max(FIT_MARGIN, (width - span_x * zoom) / 2)
-        margin_y = max(FIT_MARGIN, (height - span_y * zoom) / 2)
-        return self._clear_of_minimap(boxes, zoom, width, height, margin_x, margin_y) is not None
+        margin_x = max(margin, (width - span_x * zoom) / 2)
+        margin_y = max(margin, (height - span_y * zoom) / 2)
+        return self._clear_of_minimap(boxes, zoom, width, height, margin_x, margin_y, margin) is not None
 
-    def _clear_of_minimap(self, boxes, zoom, width, height, margin_x, margin_y) -> float | None:
-        """The left margin (the centred one, or less) at which no node reaches into the minimap's
-        corner; None when there is none."""
+    def _clear_of_minimap(self, boxes, zoom, width, height, margin_x, margin_y, least: float) -> float | None:
+        """The left margin (the centred one, or less, down to `least`) at which no node reaches into the
+        minimap's corner; None when there is none."""
         low_x, low_y = min(b[0] for b in boxes), min(b[1] for b in boxes)
         corner_x, corner_y = width * (1 - MINIMAP_SHARE) - 4, height * (1 - MINIMAP_SHARE) - 4
-        for margin in (margin_x, (margin_x + FIT_MARGIN) / 2, FIT_MARGIN):
+        for margin in (margin_x, (margin_x + least) / 2, least):
             if all(margin + (b[2] - low_x) * zoom <= corner_x or margin_y + (b[3] - low_y) * zoom <= corner_y
                    for b in boxes):
                 return margin
         return None
+
+
+def fill_scale(boxes, width: float, height: float) -> float:
+    """The scale at which the boxes' span fills the canvas, less its margins, in one direction."""
+    span_x = max(b[2] for b in boxes) - min(b[0] for b in boxes)
+    span_y = max(b[3] for b in boxes) - min(b[1] for b in boxes)
+    return min((width - 2 * FIT_MARGIN) / max(1.0, span_x), (height - 2 * FIT_MARGIN) / max(1.0, span_y))
 
 
 def overlapping(boxes) -> bool:
