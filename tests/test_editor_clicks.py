@@ -62,6 +62,12 @@ def test_the_graph_is_fitted_again_when_the_window_is_resized(display, tmp_path)
     run_driver(display, tmp_path, "resize")
 
 
+def test_a_right_click_on_a_node_while_a_menu_is_open_gives_that_node_s_menu(display, tmp_path):  # noqa: F811
+    # the open menu covered the canvas from hover, so the second menu was the canvas's: its "Delete selection"
+    # deleted another node than the one clicked; and Escape left the menu open
+    run_driver(display, tmp_path, "context")
+
+
 def test_saving_a_preset_opened_through_a_link_asks_where_it_goes(display, tmp_path):  # noqa: F811
     # Save replaced the link with a file of its own, and the file it named never got the edit
     run_driver(display, tmp_path, "link")
@@ -88,12 +94,13 @@ class Pointer:
         time.sleep(0.05)
         self.frames(3)
 
-    def click(self, rect) -> None:
+    def click(self, rect, button: int = 1) -> None:
+        """A click at the middle of ((x0, y0), (x1, y1)); button 3 is the right one."""
         (x0, y0), (x1, y1) = rect
         self.xtst.XTestFakeMotionEvent(self.display, -1, int((x0 + x1) / 2), int((y0 + y1) / 2), 0)
         self._send()
         for pressed in (1, 0):
-            self.xtst.XTestFakeButtonEvent(self.display, 1, pressed, 0)
+            self.xtst.XTestFakeButtonEvent(self.display, button, pressed, 0)
             self._send()
 
     def key(self, name: str) -> None:
@@ -313,8 +320,38 @@ def drive_link() -> None:
     print("link checks passed")
 
 
+def drive_context() -> None:
+    import dearpygui.dearpygui as dpg
+
+    state, app, pointer = editor(REPO / "presets" / "demo.json")
+    pointer.frames(20)
+    nodes = sorted(state.graph.nodes)
+
+    def shown_menu() -> list[str]:
+        if app.popup is None or not dpg.is_item_shown(app.popup):
+            return []
+        return [dpg.get_item_label(child) or dpg.get_value(child) for child in dpg.get_item_children(app.popup, 1)]
+
+    def title_of(node_id: str):
+        x, y, w, _ = app.canvas.node_rects()[node_id]
+        return (x + 10, y + 4), (x + w - 10, y + 10)
+
+    left, top, width, height = app.canvas.screen_rect()
+    pointer.click(title_of("pattern"))  # selected: the canvas's menu offers to delete it
+    pointer.click(((left + 20, top + height - 30), (left + 30, top + height - 20)), button=3)
+    assert any(label.startswith("Delete selection") for label in shown_menu()), shown_menu()
+    pointer.click(title_of("out"), button=3)
+    assert shown_menu()[:2] == ["out", "Open live viewer"], shown_menu()
+    pointer.key("Escape")
+    assert shown_menu() == []
+    assert sorted(state.graph.nodes) == nodes
+    assert faults(state) == []
+    app.close()
+    print("context checks passed")
+
+
 DRIVERS = {"menus": drive_menus, "modal": drive_modal, "params": drive_params, "palette": drive_palette,
-           "resize": drive_resize, "link": drive_link}
+           "resize": drive_resize, "link": drive_link, "context": drive_context}
 
 if __name__ == "__main__" and sys.argv[1:2] and sys.argv[1] in DRIVERS:
     DRIVERS[sys.argv[1]]()

@@ -19,7 +19,7 @@ from .canvas import INSPECTOR_WIDTH, Canvas
 from .dialogs import Notice, Viewer, browse_param, confirm_link, confirm_replace, confirm_unsaved, file_dialog
 from .fonts import load_fonts
 from .help import HelpWindow
-from .menus import context_menu, menu_bar, shortcut
+from .menus import menu_bar, open_context_menu, shortcut
 from .panels import Inspector, LogPanel, Palette, RunBar
 from .state import EditorState
 from .thumbnails import THUMB_SIZE, VIEWER_SIZE, PreviewPump
@@ -242,13 +242,8 @@ class EditorApp:
 
     def _on_right_click(self, sender, app_data) -> None:
         self._on_input()
-        if not self.canvas.under_mouse():
-            return
-        node_id = self.canvas.hovered_node()
-        if self.popup is not None:
-            dpg.delete_item(self.popup)
-        x, y = dpg.get_mouse_pos(local=False)
-        self.popup = context_menu(self, node_id, x, y)
+        if self.canvas.under_mouse():
+            open_context_menu(self)
 
     # -- the loop -----------------------------------------------------------------------
 

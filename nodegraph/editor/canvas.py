@@ -283,10 +283,12 @@ class Canvas:
         return out
 
     def hovered_node(self) -> str | None:
-        for node_id, view in self.nodes.items():
-            if dpg.is_item_hovered(view.item):
-                return node_id
-        return None
+        return next((node_id for node_id, view in self.nodes.items() if dpg.is_item_hovered(view.item)), None)
+
+    def node_at(self, x: float, y: float) -> str | None:
+        """The node drawn at screen (x, y), hovered or not (a popup window over the canvas takes the hover)."""
+        return next((node_id for node_id, (left, top, w, h) in self.node_rects().items()
+                     if left <= x < left + w and top <= y < top + h), None)
 
     def grid_offset(self) -> tuple[float, float]:
         """Screen position of the grid's (0, 0), from any drawn node (Dear PyGui has no API for it)."""
@@ -313,9 +315,7 @@ class Canvas:
         return x, y
 
     def screen_rect(self) -> tuple[float, float, float, float]:
-        x, y = self.screen_min()
-        width, height = dpg.get_item_rect_size(self.window)
-        return x, y, width, height
+        return (*self.screen_min(), *dpg.get_item_rect_size(self.window))
 
     def under_mouse(self) -> bool:
         x, y = dpg.get_mouse_pos(local=False)

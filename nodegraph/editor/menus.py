@@ -49,6 +49,26 @@ def menu_bar(app: EditorApp) -> None:
             dpg.add_menu_item(label="Controls", shortcut="?", callback=lambda: app.help.toggle())
 
 
+def open_context_menu(app: EditorApp) -> None:
+    """The right-click menu at the mouse, in place of the one open."""
+    x, y = dpg.get_mouse_pos(local=False)
+    node_id = app.canvas.hovered_node()
+    if app.popup is not None:
+        if dpg.is_item_shown(app.popup):  # it covers the canvas from hover
+            node_id = app.canvas.node_at(x, y)
+        dpg.delete_item(app.popup)
+    app.popup = context_menu(app, node_id, x, y)
+
+
+def close_context_menu(app: EditorApp) -> bool:
+    """Close the right-click menu; whether one was shown."""
+    shown = app.popup is not None and dpg.is_item_shown(app.popup)
+    if app.popup is not None:
+        dpg.delete_item(app.popup)
+        app.popup = None
+    return shown
+
+
 def context_menu(app: EditorApp, node_id: str | None, x: float, y: float) -> int | str:
     """The right-click menu at (x, y): for the node under the mouse, else for the selection and the canvas."""
     with dpg.window(popup=True, no_title_bar=True, autosize=True, pos=[int(x), int(y)]) as menu:
@@ -91,7 +111,7 @@ def context_menu(app: EditorApp, node_id: str | None, x: float, y: float) -> int
 def shortcut(app: EditorApp, key: int) -> None:
     """What a key press does (the menus show the same shortcuts). While a dialog asks something, the graph
     behind it takes no key."""
-    if a_dialog_is_open():
+    if a_dialog_is_open() or (key == dpg.mvKey_Escape and close_context_menu(app)):
         return
     ctrl, shift = dpg.is_key_down(dpg.mvKey_ModCtrl), dpg.is_key_down(dpg.mvKey_ModShift)
     if key == dpg.mvKey_F5:
