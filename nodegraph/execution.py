@@ -76,7 +76,11 @@ def declared_outputs(node: Node, result: dict[str, Any]) -> dict[str, Any]:
 def timed_setup(node: Node, stats: NodeStats) -> None:
     """node.setup(), its time (models loaded and warmed up, files opened) kept as the node's startup_ms."""
     start = time.perf_counter()
-    node.setup()
+    try:
+        node.setup()
+    except InvalidInput as e:  # a file found bad only on opening: the editor marks the node it names
+        e.node = getattr(e, "node", None) or node.id
+        raise
     stats.startup_ms = (time.perf_counter() - start) * 1000.0
 
 

@@ -80,6 +80,22 @@ def test_an_editor_run_loops_until_stop_and_keeps_the_cli_output(tmp_path, monke
 
 
 
+@pytest.mark.parametrize("engine", ["sequential", "process"])
+def test_a_run_that_fails_on_opening_a_node_s_file_marks_that_node(tmp_path, monkeypatch, engine):
+    # the run failed with the file's name in the log only: the node stayed as if nothing were wrong
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.mp4").write_text("these are my notes, not a video\n" * 20)  # passes validation
+    nodes = [node("src", "VideoSource", path=str(tmp_path / "notes.mp4")), node("out", "VideoFileOutput", path="o.mp4")]
+    preset = write_preset(tmp_path / "p.json", nodes, [("src.frame", "out.frame")])
+    state = EditorState(recent=RecentFiles(tmp_path / "recent.json"), engine=engine)
+    assert state.open(preset) and state.problems() == {}
+    assert state.start_run()
+    assert state.session.join(60)
+    assert state.poll().state == "failed"
+    assert list(state.problems()) == ["src"] and "not a video" in state.problems()["src"][0]
+    assert state.log[-1].node == "src" and state.log[-1].level == "error"
+
+
 def sequence_preset(tmp_path, **output):
     """Two frames of a picture written as a numbered picture sequence into `seq`."""
     return write_preset(tmp_path / "seq.json",

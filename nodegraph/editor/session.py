@@ -70,6 +70,7 @@ class RunStatus:
     latency_p50: float = 0.0
     latency_p95: float = 0.0
     message: str = ""  # why it failed, or how it ended
+    failed_node: str | None = None  # the node whose input the run found bad as it started
     nodes: dict[str, NodeSnapshot] = field(default_factory=dict)
     pids: dict[str, int] = field(default_factory=dict)  # stage name -> process id
 
@@ -92,6 +93,7 @@ class RunSession:
         self.runner: Runner | None = None
         self.report = None
         self._state, self._message = "idle", ""
+        self._failed_node: str | None = None
         self._stop_requested = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -115,6 +117,7 @@ class RunSession:
             self._state = "running"
             self.report = runner.run()
         except InvalidInput as e:
+            self._failed_node = getattr(e, "node", None)
             self._finish("failed", str(e))
             return
         except Exception as e:  # shown in the editor's log: the editor itself must stay up
@@ -186,7 +189,7 @@ class RunSession:
     # -- live status -----------------------------------------------------------------
 
     def status(self) -> RunStatus:
-        status = RunStatus(self._state, message=self._message)
+        status = RunStatus(self._state, message=self._message, failed_node=self._failed_node)
         runner = self.runner
         if runner is None:
             return status

@@ -53,6 +53,7 @@ class EditorState:
         self._saved = presets.dumps(self.graph)
         self._reported_errors: dict[str, str] = {}
         self._end_logged: RunSession | None = None
+        self._run_failed_at: tuple[str, str] | None = None  # (node id, why) that the last run's failure named
         self._problems: tuple | None = None
         self._dirty: tuple | None = None
 
@@ -311,7 +312,10 @@ class EditorState:
         key = (self.revision, int(time.monotonic() / PROBLEMS_TTL_S))
         if self._problems is None or self._problems[0] != key:
             self._problems = (key, self._validate())
-        return self._problems[1]
+        if self._run_failed_at is None:
+            return self._problems[1]
+        node_id, why = self._run_failed_at
+        return {**self._problems[1], node_id: [why, *self._problems[1].get(node_id, [])]}
 
     def _validate(self) -> dict[str | None, list[str]]:
         found: dict[str | None, list[str]] = {}
@@ -346,6 +350,7 @@ class EditorState:
                 self.say(str(problem), "error", problem.node)
             return False
         self._reported_errors.clear()
+        self._run_failed_at = None
         graph = self.graph.copy()
         looping = loop_sources(graph, self.registry) if self.loop else []
         for message in numbered_outputs(graph, self.registry):
@@ -374,5 +379,8 @@ class EditorState:
                 self.say(f"{node_id}: {node.last_error}", "error", node_id)
         if not status.active and self._end_logged is not self.session:
             self._end_logged = self.session
-            self.say(f"run {status.state}: {status.message}", "error" if status.state == "failed" else "info")
+            if status.failed_node in self.graph.nodes:
+                self._run_failed_at = (status.failed_node, status.message)  # shown on the node until the next run
+            self.say(f"run {status.state}: {status.message}", "error" if status.state == "failed" else "info",
+                     self._run_failed_at[0] if self._run_failed_at else None)
         return status

@@ -110,10 +110,12 @@ class Done:
 
 @dataclass(frozen=True)
 class Error:
-    """The stage could not start; `invalid`: bad input (exit code 2), else a failure."""
+    """The stage could not start; `invalid`: bad input (exit code 2), else a failure; `node`: the node whose
+    setup found the input bad, where one did."""
 
     invalid: bool
     message: str
+    node: str | None = None
 
 
 ToStage = Start | Go | SetParam | Stop

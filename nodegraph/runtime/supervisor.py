@@ -219,10 +219,11 @@ class Runtime(RunStartup):
                 run.state = "done"
                 if failures:
                     self._fail(failures)
-            case Error(invalid=invalid, message=text):
+            case Error(invalid=invalid, message=text, node=node_id):
                 run.state = "done"
-                if self._started is None:
-                    self._start_error = self._start_error or (InvalidInput if invalid else RunFailed)(text)
+                if self._started is None and self._start_error is None:
+                    self._start_error = (InvalidInput if invalid else RunFailed)(text)
+                    self._start_error.node = node_id
                 else:
                     self._fail(f"stage {run.name} could not start again: {text}", now=True)
 
