@@ -376,3 +376,11 @@ def test_a_read_only_preset_is_not_saved_over_and_the_log_says_save_as(state, tm
     assert state.log[-1].text == (f"cannot save {mine}: the file is read-only; File > Save as keeps your changes in "
                                   "another file")
     assert state.save(tmp_path / "copy.json") and not state.dirty
+
+
+def test_a_node_shows_its_first_problem_and_how_many_more_in_one_line():
+    # several problems were joined and cut at 70 characters: the second one never showed, nor that it existed
+    from nodegraph.editor.node_text import shortened
+    line = shortened(["model: " + "x" * 100, "recogniser: missing"])
+    assert len(line) <= 70 and line.startswith("model: xxx") and line.endswith("... (+1 more)")
+    assert shortened(["short"]) == "short" and shortened([]) == ""

@@ -13,6 +13,7 @@ import numpy as np
 from ..graph import Link
 from ..node import Node
 from . import theme
+from .node_text import shortened, stats_line
 from .session import RunStatus
 from .state import EditorState
 from .thumbnails import THUMB_SIZE, blank_rgba
@@ -246,16 +247,15 @@ class Canvas:
                     ("not in this run" if self.compact else "not in this run (restart it)")
             else:
                 stats = ""
-            error = node.last_error if node is not None and node.errors else ""
-            if not error and not status.active and node_id in problems:
-                error = "; ".join(problems[node_id])
+            errors = [node.last_error] if node is not None and node.errors else [] if status.active else \
+                problems.get(node_id, [])
+            error = "; ".join(errors)
             if stats != view.stats_text:
                 view.stats_text = stats
                 dpg.set_value(view.stats, stats)
             if error != view.error_text:
                 view.error_text = error
-                short = error if len(error) <= 70 else error[:67] + "..."
-                dpg.set_value(view.error, short)
+                dpg.set_value(view.error, shortened(errors))
                 dpg.set_value(view.error_tip, error)
                 dpg.configure_item(view.error, show=bool(error))
             self._restyle(view, bool(error) or self.state.registry.get(view.type) is None)
@@ -384,16 +384,6 @@ class Canvas:
     def node_rects(self) -> dict[str, list[float]]:
         """Each node on screen: [x, y, width, height] in viewport pixels."""
         return {node_id: _rect(view.item) for node_id, view in self.nodes.items()}
-
-
-def stats_line(node, compact: bool) -> str:
-    """A node's run stats under its thumbnail; `compact` (small zooms, where text shrinks less than
-    the node and so sets its width): only the time and what is not zero (the inspector has it all)."""
-    drops = f"{node.drops} drop{'s' * (node.drops != 1)}"
-    if not compact:
-        return f"{node.ms_mean:5.1f} ms   {drops}   {node.errors} err"
-    shown = [f"{node.ms_mean:.1f} ms"] + [drops] * bool(node.drops) + [f"{node.errors} err"] * bool(node.errors)
-    return "  ".join(shown)
 
 
 def _rect(item) -> list[float]:

@@ -1,0 +1,20 @@
+"""The text a node shows under its thumbnail: its run stats, and its problems in one line."""
+
+from __future__ import annotations
+
+
+def shortened(errors: list[str], most: int = 70) -> str:
+    """A node's first problem in at most `most` characters, and how many more there are (its tooltip has all)."""
+    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+    first = errors[0] if errors else ""
+    return (first if len(first) + len(more) <= most else first[:most - 3 - len(more)] + "...") + more
+
+
+def stats_line(node, compact: bool) -> str:
+    """A node's run stats under its thumbnail; `compact` (small zooms, where text shrinks less than
+    the node and so sets its width): only the time and what is not zero (the inspector has it all)."""
+    drops = f"{node.drops} drop{'s' * (node.drops != 1)}"
+    if not compact:
+        return f"{node.ms_mean:5.1f} ms   {drops}   {node.errors} err"
+    shown = [f"{node.ms_mean:.1f} ms"] + [drops] * bool(node.drops) + [f"{node.errors} err"] * bool(node.errors)
+    return "  ".join(shown)
