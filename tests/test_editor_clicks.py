@@ -286,6 +286,11 @@ def drive_resize() -> None:
         assert outside == [], (width, outside, boxes, app.canvas.screen_rect())
         used = max(x + w for x, _, w, _ in boxes.values()) - min(x for x, _, _, _ in boxes.values())
         assert used > 0.6 * canvas_width, (width, used, canvas_width)  # fitted, not left small in a corner
+    assert state.open(REPO / "presets" / "two_faces.json")  # its process legend ran off the window's edge
+    dpg.set_viewport_width(1024)
+    pointer.frames(10)
+    for text in [t for t in dpg.get_item_children(app.runbar.legend, 1) if dpg.get_item_type(t).endswith("Text")]:
+        assert dpg.get_item_rect_min(text)[0] + dpg.get_item_rect_size(text)[0] <= 1024, dpg.get_value(text)
     app.close()
     print("resize checks passed")
 

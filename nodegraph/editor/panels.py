@@ -21,6 +21,7 @@ CATEGORIES = ["Sources", "Detect", "Landmarks", "Align", "Select", "Swap", "Colo
 PALETTE_WIDTH = 180
 MODES = ["auto", "realtime", "lossless"]
 SLIDER_SPAN = 2000  # an int param with a wider range gets a typed field instead of a slider
+LEGEND_CHAR_PX = 8  # about, at the UI font: a legend longer than the window shows node counts instead
 
 
 class Palette:
@@ -266,22 +267,29 @@ class RunBar:
                                                                                                  theme.DIM)
             dpg.set_value(self.status, status.state)
             dpg.configure_item(self.status, color=colour)
-            if status.state == "idle":
+            if status.state == "idle" or not (status.active or status.frames):  # no figures to show
                 dpg.set_value(self.figures, "")
             else:
                 dpg.set_value(self.figures, f"{status.fps:6.1f} fps   latency p50 {status.latency_p50:6.1f} ms"
                                             f"  p95 {status.latency_p95:6.1f} ms   {status.frames} frames")
-        key = (tuple((name, tuple(nodes)) for name, nodes in stages), tuple(sorted(status.pids.items())))
+        width = dpg.get_viewport_client_width()
+        key = (tuple((name, tuple(nodes)) for name, nodes in stages), tuple(sorted(status.pids.items())), width)
         if key != self._legend_key:
             self._legend_key = key
             dpg.delete_item(self.legend, children_only=True)
             dpg.add_text("processes:", color=theme.DIM, parent=self.legend)
             if not stages:
                 dpg.add_text("no plan until the graph's problems are fixed", color=theme.DIM, parent=self.legend)
-            for i, (name, nodes) in enumerate(stages):
-                pid = status.pids.get(name)
-                label = f"[{i + 1}] {name}" + (f" (pid {pid})" if pid else "") + f": {', '.join(nodes)}"
-                dpg.add_text(label, color=theme.lighter(theme.stage_colour(i), 50), parent=self.legend)
+            names = [f"[{i + 1}] {name}" + (f" (pid {status.pids[name]})" if name in status.pids else "")
+                     for i, (name, _) in enumerate(stages)]
+            full = [f"{label}: {', '.join(nodes)}" for label, (_, nodes) in zip(names, stages, strict=True)]
+            fits = sum(len(label) + 3 for label in full) * LEGEND_CHAR_PX < width - 100
+            for i, (label, (_, nodes)) in enumerate(zip(names, stages, strict=True)):  # else node counts, hovered: all
+                text = dpg.add_text(full[i] if fits else f"{label}: {len(nodes)} node{'s' * (len(nodes) != 1)}",
+                                    color=theme.lighter(theme.stage_colour(i), 50), parent=self.legend)
+                if not fits:
+                    with dpg.tooltip(text, parent=self.legend):  # goes when the legend is made again
+                        dpg.add_text(full[i])
 
 
 class LogPanel:
