@@ -79,6 +79,10 @@ def global_theme() -> int | str:
             dpg.add_theme_style(dpg.mvNodeStyleVar_LinkThickness, 3, category=dpg.mvThemeCat_Nodes)
             dpg.add_theme_style(dpg.mvNodeStyleVar_PinCircleRadius, 5, category=dpg.mvThemeCat_Nodes)
             dpg.add_theme_style(dpg.mvNodeStyleVar_NodeBorderThickness, 1.5, category=dpg.mvThemeCat_Nodes)
+        with dpg.theme_component(dpg.mvButton, enabled_state=False):  # looks off, and does not light up
+            for target in (dpg.mvThemeCol_Button, dpg.mvThemeCol_ButtonHovered, dpg.mvThemeCol_ButtonActive):
+                dpg.add_theme_color(target, (38, 40, 48))
+            dpg.add_theme_color(dpg.mvThemeCol_Text, (96, 100, 112))
     return theme
 
 
