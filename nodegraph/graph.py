@@ -78,6 +78,8 @@ class Graph:
         self.description = description
         # Relative input paths (media, models) resolve against this folder: the preset's.
         self.base_dir = Path(base_dir) if base_dir is not None else Path.cwd()
+        # The file this graph was loaded from or saved to: no output of a run may write over it.
+        self.preset_path: Path | None = None
         self.nodes: dict[str, NodeSpec] = {}
         self._links: list[Link] = []
 

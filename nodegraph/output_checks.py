@@ -143,6 +143,9 @@ def output_problems(graph: Graph, registry: Registry) -> list[Problem]:
                                     f"of {', '.join(param.extensions)}", **where(node_id, name)))
         if why := in_the_way(path, param.folder, (param.extensions or [""])[0]):
             problems.append(Problem(why, **where(node_id, name)))
+        if graph.preset_path is not None and os.path.exists(path) and _same_file(path, graph.preset_path):
+            problems.append(Problem(f"{path} is the preset {graph.preset_path} itself; the run would write over "
+                                    "it: choose another output", **where(node_id, name)))
         for in_id, in_name, in_param, in_path in inputs:
             if os.path.exists(in_path) and _same_file(path, in_path):
                 problems.append(Problem(f"{path} is the input of node '{in_id}' ({in_name}: {in_path}); writing "

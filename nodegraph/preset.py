@@ -50,7 +50,9 @@ def load(path: str | os.PathLike) -> Graph:
         raise PresetError(str(path), [f"not a UTF-8 text file (byte {e.start}); a preset is JSON"]) from None
     except OSError as e:
         raise PresetError(str(path), [f"cannot read: {e.strerror}"]) from None
-    return loads(text, source=str(path), base_dir=path.resolve().parent)
+    graph = loads(text, source=str(path), base_dir=path.resolve().parent)
+    graph.preset_path = path
+    return graph
 
 
 def loads(text: str, source: str = "<preset>", base_dir: str | Path | None = None) -> Graph:
@@ -185,3 +187,4 @@ def save(graph: Graph, path: str | os.PathLike) -> None:
     except OSError:
         mode = None
     write_atomically(path, dumps(graph).encode("utf-8"), mode)
+    graph.preset_path = path
