@@ -8,16 +8,16 @@ import json
 import logging
 import os
 import re
-import stat
 import sys
 from pathlib import Path
 
 from . import preset as presets
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, InvalidInput, RunFailed
-from .output_checks import check_run_side_output, check_side_output
-from .output_files import is_stream, write_atomically
+from .output_checks import check_run_side_output
+from .output_files import write_atomically
 from .paths import data_dir
 from .registry import default_registry
+from .side_files import check_edit_side_files, check_stats_path
 
 log = logging.getLogger("nodegraph")
 
@@ -99,32 +99,6 @@ def positive_int(text: str) -> int:
     return value
 
 
-def check_stats_path(path: str, flag: str = "--stats-json", made: str | None = None) -> Path:
-    """Refuse a file named by `flag` that could not be written, before the run rather than after it. `made`:
-    a folder the command makes before it writes the file (the farm's --out), which need not be there yet."""
-    target = Path(path)
-    folder = target.parent
-    try:
-        there = os.stat(target).st_mode
-    except FileNotFoundError:  # nothing there, or a link to nothing (replaced by the file)
-        there = None
-    except OSError as e:  # a name too long for the file system, a link that loops
-        raise InvalidInput(f"{flag} {path}: {e.strerror}; give another file name") from None
-    if there is not None and stat.S_ISDIR(there):
-        raise InvalidInput(f"{flag} {path}: is a folder; give a file name such as {target / 'stats.json'}")
-    if is_stream(target):  # `>(jq .)`, /dev/stdout: written into as the shell's `>` would
-        return target
-    if there is not None and not stat.S_ISREG(there):
-        raise InvalidInput(f"{flag} {path}: is a device or a socket, not a file; give a file name")
-    if made is not None and not folder.exists() and os.path.abspath(folder) == os.path.abspath(made):
-        return target
-    if not folder.is_dir():
-        raise InvalidInput(f"{flag} {path}: the folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise InvalidInput(f"{flag} {path}: no permission to write into {folder}")
-    return target
-
-
 def cmd_run(args) -> int:
     if args.sequential and args.mode == "realtime":
         raise InvalidInput("--sequential runs every frame in order, one node after the other (lossless); "
@@ -204,33 +178,6 @@ def cmd_nodes(args) -> int:
     for message in registry.load_errors:
         print(f"warning: {message}", file=sys.stderr)
     return EXIT_OK
-
-
-def check_edit_side_files(preset: str, screenshot: str | None, layout_json: str | None) -> None:
-    """--screenshot and --layout-json: writable, a .png for the picture, and none of the preset, the files its
-    nodes read or write, or each other. A preset that does not load is checked by its own name only: the
-    editor opens it to show what is wrong."""
-    if screenshot is None:
-        return
-    check_stats_path(screenshot, "--screenshot")
-    if Path(screenshot).suffix.lower() != ".png":
-        raise InvalidInput(f"--screenshot {screenshot}: the picture is written as PNG; name it NAME.png")
-    try:
-        graph, registry = presets.load(preset), default_registry()
-    except presets.PresetError:
-        graph = registry = None
-
-    def check(flag: str, path: str) -> None:
-        if graph is None:
-            check_side_output(f"{flag} {path}", path, [preset], [])
-        else:
-            check_run_side_output(f"{flag} {path}", path, graph, registry, preset)
-
-    check("--screenshot", screenshot)
-    if layout_json is not None:
-        check_stats_path(layout_json, "--layout-json")
-        check("--layout-json", layout_json)
-        check_side_output(f"--layout-json {layout_json}", layout_json, [], [screenshot])
 
 
 def cmd_edit(args) -> int:

@@ -87,8 +87,9 @@ def stop_once(tell):
 
 
 def run(args) -> int:
-    from .cli import ProgressBar, apply_overrides, check_stats_path, tell
+    from .cli import ProgressBar, apply_overrides, tell
     from .farm.run import run_farm
+    from .side_files import check_stats_path
 
     stats_path = check_stats_path(args.stats_json, made=args.out) if args.stats_json else None
     if stats_path is not None:  # the inputs and outputs: run_farm checks them with its own
