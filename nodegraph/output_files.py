@@ -84,7 +84,7 @@ def is_writable(path: Path, status: os.stat_result) -> bool:
     return bool(status.st_mode & 0o222) and os.access(path, os.W_OK)
 
 
-def _file_there(target: Path, what: str) -> os.stat_result | None:
+def file_there(target: Path, what: str) -> os.stat_result | None:
     """The status of a plain file already at `target` (a symlink there is replaced, not its target). A file
     made read-only is not replaced: its owner said so, as `cp` and FFmpeg would find."""
     try:
@@ -111,7 +111,7 @@ class OutputFile:
         self.target = Path(target)
         self.what = what
         self.run = run
-        there = None if folder else _file_there(self.target, what)
+        there = None if folder else file_there(self.target, what)
         self._lock = lock_path(self.target)
         self._fd = self._acquire()
         self.left = read_lock(self._lock)

@@ -11,7 +11,7 @@ from pathlib import Path
 from . import preset as presets
 from .errors import InvalidInput
 from .output_checks import check_run_side_output, check_side_output
-from .output_files import is_stream
+from .output_files import file_there, is_stream
 from .registry import default_registry
 
 
@@ -38,6 +38,7 @@ def check_stats_path(path: str, flag: str = "--stats-json", made: str | None = N
         raise InvalidInput(f"{flag} {path}: the folder {folder} does not exist")
     if not os.access(folder, os.W_OK):
         raise InvalidInput(f"{flag} {path}: no permission to write into {folder}")
+    file_there(target, f"{flag} {path}")  # a read-only file is not replaced, as an output's is not
     return target
 
 
