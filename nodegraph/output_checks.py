@@ -25,6 +25,12 @@ def lock_path(target: Path) -> Path:
     return home_of(target) / f".{target.name}.lock"
 
 
+def is_lock_name(path: Path) -> bool:
+    """Whether `path` is named as the lock of some output (`lock_path`), whichever output that is."""
+    name = Path(path).name
+    return len(name) > len("..lock") and name.startswith(".") and name.endswith(".lock")
+
+
 def home_of(target: Path) -> Path:
     """Where a run keeps the lock of the output `target` and, for a picture folder, its staging folder and the
     pictures of a run that did not complete: beside it, in its parent; inside the folder where that parent is
@@ -189,6 +195,9 @@ def check_side_output(what: str, path: str, inputs: list[str], targets: list, fo
         if os.path.realpath(path) == os.path.realpath(lock_path(Path(target))):
             raise InvalidInput(f"{what}: is the lock file of the output {target}, which tells other runs that "
                                "this one writes there; choose another file")
+    if is_lock_name(Path(path)):  # another run's lock: replaced, it no longer holds back a second writer
+        raise InvalidInput(f"{what}: is named as a lock file of nodegraph's (.NAME.lock), which tells other runs "
+                           "that one is writing NAME; choose another file")
 
 
 def check_run_side_output(what: str, path: str, graph: Graph, registry: Registry, preset: str | None) -> None:

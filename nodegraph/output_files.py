@@ -138,7 +138,7 @@ class OutputFile:
                 raise InvalidInput(f"{self.what}: another run ({holder}) is writing this file now; wait for it "
                                    f"to finish or choose another output (the lock is {self._lock})")
             try:
-                same = os.fstat(fd).st_ino == os.stat(self._lock).st_ino
+                same = same_file(os.fstat(fd), os.lstat(self._lock))
             except FileNotFoundError:  # its holder removed it between our open and our lock
                 same = False
             if same:
@@ -187,9 +187,14 @@ class OutputFile:
             self.temporary.unlink(missing_ok=True)
         if self._fd is not None:
             with contextlib.suppress(OSError):  # Windows keeps an open file; the next run reuses it
-                self._lock.unlink(missing_ok=True)
+                if same_file(os.fstat(self._fd), os.lstat(self._lock)):  # not another run's lock put there
+                    self._lock.unlink()
             os.close(self._fd)
             self._fd = None
+
+
+def same_file(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
 def keep_left_file(target: Path, temporary: str, kept: Path) -> Path | None:

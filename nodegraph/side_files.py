@@ -22,7 +22,10 @@ def check_stats_path(path: str, flag: str = "--stats-json", made: str | None = N
     folder = target.parent
     try:
         there = os.stat(target).st_mode
-    except FileNotFoundError:  # nothing there, or a link to nothing (replaced by the file)
+    except FileNotFoundError:
+        if os.path.islink(target):  # a link to nothing names where its owner meant a file to be: not ours
+            raise InvalidInput(f"{flag} {path}: is a symbolic link to {os.readlink(target)}, which does not "
+                               "exist; remove the link or give another file name") from None
         there = None
     except OSError as e:  # a name too long for the file system, a link that loops
         raise InvalidInput(f"{flag} {path}: {e.strerror}; give another file name") from None
