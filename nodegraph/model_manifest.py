@@ -4,7 +4,9 @@ and download URL, read and checked."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,33 +43,54 @@ class Manifest:
         return next((e for e in self.entries.values() if e.file == file_name), None)
 
 
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024  # far past any manifest: /dev/zero or a video given by mistake is not read whole
+
+
 def manifest_path() -> Path:
     return setting_path("NODEGRAPH_MANIFEST") or data_dir("models") / "manifest.json"
 
 
 def load_manifest() -> Manifest:
     path = manifest_path()
+    where = f"model manifest {path}"
+    fix = ("point NODEGRAPH_MANIFEST at a model manifest (JSON)" if os.environ.get("NODEGRAPH_MANIFEST")
+           else "re-clone or reinstall nodegraph")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(_read_manifest(path, where, fix).decode("utf-8"))
     except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot read the model manifest {path}: {exc}; "
-                         "re-clone or reinstall nodegraph") from exc
+        raise ModelError(f"cannot read the {where}: {exc}; {fix}") from exc
     if not isinstance(data, dict):
-        raise ModelError(f"model manifest {path}: expected a JSON object with 'models' and 'user_models'")
+        raise ModelError(f"{where}: expected a JSON object with 'models' and 'user_models'; {fix}")
+    if "models" not in data and "user_models" not in data:  # else: no model known, and nothing said why
+        raise ModelError(f"{where}: has neither 'models' nor 'user_models', so it is not a model manifest; {fix}")
     entries = {}
     for section, builtin in (("models", True), ("user_models", False)):
         records = data.get(section, {})
         if not isinstance(records, dict):
-            raise ModelError(f"model manifest {path}: '{section}' must be an object of model name -> entry")
+            raise ModelError(f"{where}: '{section}' must be an object of model name -> entry")
         for name, record in records.items():
             problem = _entry_problem(record)
             if problem is None and name in entries:  # a second entry would unverify the first's model
                 problem = f"names the same model as models.{name}: give it another name"
             if problem:
-                raise ModelError(f"model manifest {path}: {section}.{name}: {problem}")
+                raise ModelError(f"{where}: {section}.{name}: {problem}")
             entries[name] = ModelEntry(name, record["file"], record.get("sha256"), record.get("size"),
                                        builtin, record.get("url"), record)
     return Manifest(path, entries, data.get("user_model_notes", ""))
+
+
+def _read_manifest(path: Path, where: str, fix: str) -> bytes:
+    """The manifest's bytes; a device, a pipe or a folder is refused without waiting on it (a pipe opened
+    without O_NONBLOCK blocks until a writer comes; /dev/zero never ends)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ModelError(f"{where}: is not a file (a device, a pipe or a folder); {fix}")
+    with os.fdopen(fd, "rb") as file:
+        data = file.read(MAX_MANIFEST_BYTES + 1)
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise ModelError(f"{where}: is over {MAX_MANIFEST_BYTES >> 20} MiB, so it is not a model manifest; {fix}")
+    return data
 
 
 def _entry_problem(record) -> str | None:

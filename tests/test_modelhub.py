@@ -6,7 +6,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import resource
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -207,3 +210,29 @@ def test_a_malformed_manifest_is_named_not_a_traceback(tmp_path, monkeypatch, ca
     assert run_models_cmd("list") == 2
     err = capsys.readouterr().err
     assert f"model manifest {path}: {said}" in err and "Traceback" not in err, err
+
+
+def limited_memory():
+    resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))  # a manifest read whole from /dev/zero stops here
+
+
+@pytest.mark.parametrize("kind", ["/dev/zero", "fifo", "folder"])
+def test_a_manifest_that_is_no_file_is_refused_without_reading_or_waiting(tmp_path, kind):
+    path = {"/dev/zero": Path("/dev/zero"), "fifo": tmp_path / "fifo", "folder": tmp_path}[kind]
+    if kind == "fifo":
+        os.mkfifo(path)  # nobody writes it: opened blocking, it waits for ever
+    result = subprocess.run([sys.executable, "-m", "nodegraph.cli", "models", "list"], capture_output=True, text=True,
+                            timeout=60, preexec_fn=limited_memory, cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": str(REPO), "NODEGRAPH_MANIFEST": str(path)})
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert (f"model manifest {path}: is not a file (a device, a pipe or a folder); point NODEGRAPH_MANIFEST at a "
+            "model manifest (JSON)") in result.stderr
+
+
+def test_json_that_is_not_a_manifest_is_said_to_be_none(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "package.json"
+    path.write_text('{"name": "something else", "version": "1.0.0"}')
+    monkeypatch.setenv("NODEGRAPH_MANIFEST", str(path))
+    assert run_models_cmd("fetch", "xseg_1") == 2
+    assert (f"model manifest {path}: has neither 'models' nor 'user_models', so it is not a model manifest; point "
+            "NODEGRAPH_MANIFEST at a model manifest (JSON)") in capsys.readouterr().err
