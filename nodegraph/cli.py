@@ -146,16 +146,16 @@ def cmd_validate(args) -> int:
     for path in args.presets:
         try:
             graph = presets.load(path)
-        except presets.PresetError as e:
-            print(f"{path}: invalid", *(f"  {p}" for p in e.problems), sep="\n")
+        except presets.PresetError as e:  # through tell: a reader that went away does not change the exit status
+            tell("\n".join([f"{path}: invalid", *(f"  {p}" for p in e.problems)]), sys.stdout)
             status = EXIT_INVALID
             continue
         problems = graph.validate(registry)
         if problems:
-            print(f"{path}: invalid", *(f"  {p}" for p in problems), sep="\n")
+            tell("\n".join([f"{path}: invalid", *(f"  {p}" for p in problems)]), sys.stdout)
             status = EXIT_INVALID
         else:
-            print(f"{path}: ok ({len(graph.nodes)} nodes, {len(graph.links)} links)")
+            tell(f"{path}: ok ({len(graph.nodes)} nodes, {len(graph.links)} links)", sys.stdout)
     return status
 
 

@@ -35,7 +35,9 @@ def run(args: argparse.Namespace) -> int:
             return _verify(args.name)
         return _fetch(args.name, args.allow_unverified)
     except modelhub.ModelError as exc:
-        print(f"nodegraph: {exc}", file=sys.stderr)
+        from nodegraph.cli import tell
+
+        tell(f"nodegraph: {exc}")
         return EXIT_INVALID
 
 
@@ -61,14 +63,16 @@ def _list() -> int:
 
 
 def _verify(name: str | None) -> int:
+    from nodegraph.cli import tell  # a reader that went away (`| head`) does not change the exit status
+
     results = modelhub.verify(name)
     for result in results:
         if result.status in ("ok", "no hash"):
-            print(f"ok       {result.name}: {result.path} ({result.message})")
+            tell(f"ok       {result.name}: {result.path} ({result.message})", sys.stdout)
         elif result.status == "missing":
-            print(f"{'MISSING' if result.failed else 'missing'}  {result.name}: {result.message}")
+            tell(f"{'MISSING' if result.failed else 'missing'}  {result.name}: {result.message}", sys.stdout)
         else:
-            print(f"FAILED   {result.name}: {result.message}")
+            tell(f"FAILED   {result.name}: {result.message}", sys.stdout)
     return EXIT_INVALID if any(r.failed for r in results) else EXIT_OK
 
 

@@ -252,3 +252,22 @@ def test_python_dash_m_runs_the_command(tmp_path):
         result = subprocess.run([sys.executable, "-m", module, "validate", str(tmp_path / "nope.json")], cwd=tmp_path,
                                 env=env, capture_output=True, text=True, timeout=120)
         assert result.returncode == 2 and "nope.json" in result.stdout + result.stderr, (module, result)
+
+
+@pytest.mark.parametrize("command", ["validate", "verify"])
+def test_a_reader_that_went_away_does_not_change_the_exit_status(tmp_path, command):
+    """`set -o pipefail; nodegraph validate bad.json | true` is 2, as without the pipe."""
+    (tmp_path / "bad.json").write_text("{")
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "blazeface_short.onnx").write_bytes(b"not the model")  # found first, and corrupt
+    argv = ["validate", "bad.json"] if command == "validate" else ["models", "verify"]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "NODEGRAPH_MODELS": str(tmp_path / "models"),
+           "NODEGRAPH_USER_MODELS": str(tmp_path / "user")}
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line
+    try:
+        result = subprocess.run([sys.executable, "-m", "nodegraph.cli", *argv], cwd=tmp_path, stdout=write,
+                                stderr=subprocess.PIPE, text=True, timeout=60, env=env)
+    finally:
+        os.close(write)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
