@@ -30,11 +30,16 @@ def _setup_logging(verbose: bool, quiet: bool) -> None:
     log.propagate = False
 
 
-def _parse_value(text: str):
+def _parse_value(target: str, text: str):
     try:
         return json.loads(text)
     except json.JSONDecodeError:
         return text
+    except ValueError:  # JSON that Python will not read: a number past int's digit limit
+        raise InvalidInput(f"--set {target}=...: holds a number of more than {sys.get_int_max_str_digits()} "
+                           "digits, more than a number may have; give a smaller number") from None
+    except RecursionError:
+        raise InvalidInput(f"--set {target}=...: the value is nested too deeply") from None
 
 
 def apply_overrides(graph, overrides: list[str]) -> None:
@@ -47,7 +52,7 @@ def apply_overrides(graph, overrides: list[str]) -> None:
         if node_id not in graph.nodes:
             raise InvalidInput(f"--set {item!r}: there is no node '{node_id}' "
                                f"(nodes: {', '.join(graph.nodes)})")
-        graph.set_param(node_id, name, _parse_value(value))
+        graph.set_param(node_id, name, _parse_value(target, value))
 
 
 def tell(text: str, stream=None, end: str = "\n") -> None:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import stat
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -60,11 +62,25 @@ def loads(text: str, source: str = "<preset>", base_dir: str | Path | None = Non
         data = json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as e:
         raise PresetError(source, [f"bad JSON at line {e.lineno}, column {e.colno}: {e.msg}"]) from None
-    except ValueError as e:
-        raise PresetError(source, [str(e)]) from None
+    except ValueError as e:  # a NaN or Infinity (_refuse_constant), or a number too long for Python's int
+        if (at := long_number(text)) is None:
+            raise PresetError(source, [str(e)]) from None
+        raise PresetError(source, [f"bad JSON at line {at[0]}, column {at[1]}: a number of {at[2]} digits, more "
+                                   f"than the {sys.get_int_max_str_digits()} a number may have"]) from None
     except RecursionError:
         raise PresetError(source, ["JSON nested too deeply"]) from None
     return from_dict(data, source=source, base_dir=base_dir)
+
+
+def long_number(text: str) -> tuple[int, int, int] | None:
+    """(line, column, digits) of the first whole number in `text` (JSON) with more digits than Python reads
+    (sys.get_int_max_str_digits(), 4300 by default); None when there is none. Strings are skipped whole."""
+    pattern = r'"(?:[^"\\]|\\.)*"|(-?\d{' + str(sys.get_int_max_str_digits() + 1) + ",})"
+    found = next((m for m in re.finditer(pattern, text) if m.group(1)), None)
+    if found is None:
+        return None
+    start = found.start()
+    return text.count("\n", 0, start) + 1, start - text.rfind("\n", 0, start), len(found.group(1).lstrip("-"))
 
 
 def _refuse_constant(name: str) -> Any:

@@ -172,3 +172,12 @@ def test_a_preset_saved_with_a_byte_order_mark_loads(tmp_path):
     path = tmp_path / "p.json"
     path.write_bytes(b"\xef\xbb\xbf" + json.dumps(DEMO).encode())
     assert preset.to_dict(preset.load(path)) == DEMO
+
+
+def test_a_number_too_long_to_read_is_bad_json_at_its_line_and_column():
+    digits = "1" + "0" * 5000  # past Python's 4300-digit limit on int(): a ValueError, not a JSONDecodeError
+    text = f'{{"format": "nodegraph-preset", "version": 1,\n "name": "{digits}",\n  "x": -{digits}}}'
+    with pytest.raises(preset.PresetError) as e:
+        preset.loads(text)
+    assert e.value.problems == ["bad JSON at line 3, column 8: a number of 5001 digits, more than the 4300 a number "
+                                "may have"]
