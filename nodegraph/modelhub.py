@@ -64,7 +64,20 @@ def search_dirs() -> list[Path]:
 
 
 def find(entry: ModelEntry) -> Path | None:
-    return next((folder / entry.file for folder in search_dirs() if (folder / entry.file).is_file()), None)
+    return next((folder / entry.file for folder in search_dirs() if _is_there(folder / entry.file)), None)
+
+
+def _is_there(path: Path, folder: bool = False) -> bool:
+    """Whether a file (or a folder) is at `path`. A folder that cannot be looked in (no permission, a name too
+    long), where Path.is_file raises, is a ModelError naming it and the setting that chose it."""
+    try:
+        return path.is_dir() if folder else path.is_file()
+    except OSError as exc:
+        setting = next((name for name in ("NODEGRAPH_MODELS", "NODEGRAPH_USER_MODELS")
+                        if setting_path(name) == path.parent), None)
+        chosen = f" (chosen by {setting}={os.environ[setting]})" if setting else ""
+        fix = f"point {setting} at a folder you can read" if setting else "give a path you can read"
+        raise ModelError(f"cannot look for {path.name} in {path.parent}{chosen}: {exc.strerror}; {fix}") from None
 
 
 def _candidates(text: str, base_dir: str | os.PathLike | None) -> list[Path]:
@@ -81,7 +94,7 @@ def locate(name_or_path: str | os.PathLike, *, base_dir: str | os.PathLike | Non
     """The file `resolve` takes, unverified; None when there is none (for checks that must not read it)."""
     text = os.fspath(name_or_path)
     entry = load_manifest().entries.get(text)
-    return find(entry) if entry else next((c for c in _candidates(text, base_dir) if c.is_file()), None)
+    return find(entry) if entry else next((c for c in _candidates(text, base_dir) if _is_there(c)), None)
 
 
 def resolve(name_or_path: str | os.PathLike, *, base_dir: str | os.PathLike | None = None) -> Path:
@@ -95,7 +108,7 @@ def resolve(name_or_path: str | os.PathLike, *, base_dir: str | os.PathLike | No
         known = ", ".join(sorted(manifest.entries))
         raise ModelError(f"unknown model '{text}': known models are {known} "
                          f"(see `nodegraph models list`); or give the path of a model file")
-    if found is None and (folder := next((c for c in _candidates(text, base_dir) if c.is_dir()), None)):
+    if found is None and (folder := next((c for c in _candidates(text, base_dir) if _is_there(c, folder=True)), None)):
         raise ModelError(f"{folder} is a folder, not a model file; give the model file in it")
     if found is None:
         looked = ", ".join(str(c) for c in _candidates(text, base_dir))

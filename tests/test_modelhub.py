@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from model_server import REPO, manifest_data, run_models_cmd
 
-from nodegraph import modelhub, paths
+from nodegraph import modelhub, paths, preset
 from nodegraph.modelhub import ModelError
+from nodegraph.registry import default_registry
 
 pytestmark = pytest.mark.usefixtures("isolated_models")
 BUILTINS = ("blazeface_short", "blazeface_full", "facemesh")
@@ -236,3 +237,17 @@ def test_json_that_is_not_a_manifest_is_said_to_be_none(tmp_path, monkeypatch, c
     assert run_models_cmd("fetch", "xseg_1") == 2
     assert (f"model manifest {path}: has neither 'models' nor 'user_models', so it is not a model manifest; point "
             "NODEGRAPH_MANIFEST at a model manifest (JSON)") in capsys.readouterr().err
+
+
+def test_a_model_folder_that_cannot_be_looked_in_is_named_with_its_setting(tmp_path, monkeypatch):
+    folder = tmp_path / ("y" * 300)  # longer than a file name may be: Path.is_file raised "File name too long"
+    monkeypatch.setenv("NODEGRAPH_MODELS", str(folder))
+    said = (f"cannot look for blazeface_short.onnx in {folder} (chosen by NODEGRAPH_MODELS={folder}): File name too "
+            "long; point NODEGRAPH_MODELS at a folder you can read")
+    with pytest.raises(ModelError) as e:
+        modelhub.locate("blazeface_short")
+    assert str(e.value) == said
+    graph = preset.load(REPO / "presets" / "video_swap.json")
+    problems = [str(p) for p in graph.validate(default_registry())]
+    assert any(said.replace("blazeface_short", "blazeface_full") in p for p in problems), problems
+    assert not any("a bug in the package" in p for p in problems), problems
