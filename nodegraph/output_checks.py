@@ -6,6 +6,7 @@ files (`--stats-json`, screenshots) are checked against the run's inputs, output
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from pathlib import Path
@@ -22,7 +23,21 @@ if TYPE_CHECKING:  # Graph.validate calls output_problems
 
 def lock_path(target: Path) -> Path:
     """The file a run holds while it writes `target` (see output_files.OutputFile)."""
-    return home_of(target) / f".{target.name}.lock"
+    return home_of(target) / hidden_name(target.name, ".lock")
+
+
+MAX_NAME_BYTES = 255  # a file name's limit on Linux, macOS and Windows file systems
+
+
+def hidden_name(name: str, tail: str) -> str:
+    """`.NAME{tail}`, the name of a file a run keeps beside the output `name`; where that is past the file
+    system's 255 bytes (an output's own name may be up to it), NAME is shortened and a hash of it keeps the
+    name the same for every run and apart from other outputs'."""
+    whole = f".{name}{tail}"
+    if len(whole.encode("utf-8", "surrogateescape")) <= MAX_NAME_BYTES:
+        return whole
+    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    return f".{name[:40]}-{digest}{tail}"
 
 
 def is_lock_name(path: Path) -> bool:

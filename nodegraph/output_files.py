@@ -148,12 +148,13 @@ class OutputFile:
     def _open_lock(self) -> int:
         """The lock file, made if missing; never opened through a symlink or as anything but a plain file,
         since the lock is truncated and rewritten."""
-        not_ours = InvalidInput(f"{self.what}: {self._lock} is not a lock file of nodegraph's (a symbolic link or "
-                                "not a plain file), and its name is the output's lock: remove it and run again")
+        not_ours = InvalidInput(f"{self.what}: {self._lock} is not a lock file of nodegraph's (a symbolic link, a "
+                                "folder or not a plain file), and its name is the output's lock: remove it and run "
+                                "again")
         try:
             fd = os.open(self._lock, os.O_RDWR | os.O_CREAT | NO_FOLLOW, 0o644)
         except OSError as e:
-            if e.errno == errno.ELOOP:
+            if e.errno in (errno.ELOOP, errno.EISDIR):  # a symlink, a folder
                 raise not_ours from None
             raise
         if not stat.S_ISREG(os.fstat(fd).st_mode):

@@ -14,7 +14,7 @@ from itertools import chain, count
 from pathlib import Path
 
 from .errors import InvalidInput
-from .output_checks import home_of
+from .output_checks import hidden_name, home_of
 from .output_files import OutputFile, is_writable, sync_folder, taken
 
 log = logging.getLogger("nodegraph")
@@ -23,7 +23,7 @@ log = logging.getLogger("nodegraph")
 def staging_folder(folder: Path, run: str) -> Path:
     """The hidden folder beside `folder` (`home_of`) where run `run` writes while `folder` holds an earlier
     run's files."""
-    return home_of(folder) / f".{folder.name}.{run}.partial"
+    return home_of(folder) / hidden_name(folder.name, f".{run}.partial")
 
 
 def keep_staged_beside(folder: Path, staging: Path) -> tuple[Path, int] | None:
@@ -98,6 +98,9 @@ class OutputFolder:
             except FileExistsError:
                 raise InvalidInput(f"{self.what}: {staging} is in the way of this run's pictures (it is not a "
                                    "folder nodegraph made): remove it and run again") from None
+            except OSError as e:  # the folder's home became unwritable since the checks, a full disk
+                raise InvalidInput(f"{self.what}: cannot make the folder {staging} for this run's pictures: "
+                                   f"{e.strerror}; choose another folder") from None
         return staging
 
     def close(self, complete: bool) -> None:
