@@ -59,6 +59,10 @@ def tell(text: str, stream=None, end: str = "\n") -> None:
     """Print a line for the user. When its reader went away (`2>&1 | head`), the rest goes to /dev/null and
     the command goes on: what it does, and its exit status, do not depend on who reads what it says."""
     stream = stream or sys.stderr
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    # what cannot be encoded (a lone surrogate from a preset's "\ud800", or a terminal that is not UTF-8) is
+    # written as its escape rather than ending the command with a UnicodeEncodeError
+    text = text.encode(encoding, "backslashreplace").decode(encoding)
     try:
         print(text, file=stream, end=end, flush=True)
     except BrokenPipeError:

@@ -181,3 +181,14 @@ def test_a_number_too_long_to_read_is_bad_json_at_its_line_and_column():
         preset.loads(text)
     assert e.value.problems == ["bad JSON at line 3, column 8: a number of 5001 digits, more than the 4300 a number "
                                 "may have"]
+
+
+def test_validate_prints_a_lone_surrogate_in_a_type_or_param_as_its_escape(tmp_path, capsys):
+    from nodegraph.cli import main
+
+    path = tmp_path / "s.json"
+    path.write_text('{"format": "nodegraph-preset", "version": 1, "nodes": [{"id": "a", "type": "X\\ud800"}, '
+                    '{"id": "b", "type": "TestPattern", "params": {"k\\udc80": 1}}]}')
+    assert main(["validate", str(path)]) == 2
+    said = capsys.readouterr().out
+    assert "unknown node type 'X\\ud800'" in said and "k\\udc80" in said, said
