@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
 
 class ParamError(ValueError):
     """A parameter value that does not fit its spec; the message says what would."""
+
+
+def quote_hint(value: Any) -> str:
+    """For a number given where text goes (--set reads `swapper.pixel_boost=512` as the JSON number 512): how
+    to give it as text; else nothing."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return ""
+    text = json.dumps(str(value))
+    return f"; {value} is a number: to give the text {text}, quote it as JSON (--set NODE.PARAM='{text}')"
 
 
 class Param:
@@ -96,7 +106,7 @@ class Choice(Param):
     def validate(self, value: Any) -> str:
         value = self.renamed.get(value, value)
         if value not in self.options:
-            raise ParamError(f"{value!r} is not one of {', '.join(map(repr, self.options))}")
+            raise ParamError(f"{value!r} is not one of {', '.join(map(repr, self.options))}{quote_hint(value)}")
         return value
 
     def describe(self) -> dict:
@@ -111,7 +121,7 @@ class Text(Param):
 
     def validate(self, value: Any) -> str:
         if not isinstance(value, str):
-            raise ParamError(f"expected a string, got {value!r}")
+            raise ParamError(f"expected a string, got {value!r}{quote_hint(value)}")
         return value
 
 
@@ -131,7 +141,7 @@ class Path(Param):
 
     def validate(self, value: Any) -> str:
         if not isinstance(value, str):
-            raise ParamError(f"expected a path string, got {value!r}")
+            raise ParamError(f"expected a path string, got {value!r}{quote_hint(value)}")
         if "\x00" in value:
             raise ParamError("a path may not contain NUL characters")
         if not value and self.required:
