@@ -31,6 +31,9 @@ def missing_inputs(specs: dict[str, Param], values: dict[str, Any], base_dir: Pa
         elif spec.folder != os.path.isdir(value):
             problems.append(Problem(f"{value}: is a {'file' if spec.folder else 'folder'}; give a "
                                     f"{'folder' if spec.folder else 'file'}", param=name))
-        elif not spec.folder and os.path.isfile(value) and os.path.getsize(value) == 0:
+        elif not spec.folder and not os.path.isfile(value):  # a pipe or /dev/zero: not read through, nor empty
+            problems.append(Problem(f"{value}: is not a regular file (a device, a pipe or a socket); give a file",
+                                    param=name))
+        elif not spec.folder and os.path.getsize(value) == 0:
             problems.append(Problem(f"{value}: the file is empty (0 bytes)", param=name))
     return problems

@@ -44,11 +44,13 @@ def limit_size(image: np.ndarray, max_side: int) -> np.ndarray:
 
 
 def check_readable_file(path: str) -> None:
-    """Raise InvalidInput naming the file when it is missing, a folder, empty or unreadable."""
+    """Raise InvalidInput naming the file when it is missing, a folder, a device or a pipe, empty or unreadable."""
     if not os.path.exists(path):
         raise InvalidInput(f"{path}: file not found")
     if os.path.isdir(path):
         raise InvalidInput(f"{path}: is a folder; give a file")
+    if not os.path.isfile(path):  # a device or a pipe has no size: it is not "empty"
+        raise InvalidInput(f"{path}: is not a regular file (a device, a pipe or a socket); give a file")
     if os.path.getsize(path) == 0:
         raise InvalidInput(f"{path}: the file is empty (0 bytes)")
     if not os.access(path, os.R_OK):

@@ -2,6 +2,7 @@
 
 import itertools
 import json
+import os
 import shutil
 import struct
 import subprocess
@@ -344,3 +345,20 @@ def test_a_display_rotation_that_is_not_a_quarter_turn_is_said_and_not_applied(t
     said = [r.getMessage() for r in caplog.records if "display rotation" in r.getMessage()]
     assert said == [f"{turned}: its display rotation (45 degrees, as ffprobe gives it) is not a quarter turn, and "
                     "is not applied: it is read as stored"]
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo"])
+def test_an_input_that_is_a_device_or_a_pipe_is_said_to_be_no_file_not_empty(tmp_path, kind):
+    from nodegraph import preset
+    from nodegraph.registry import default_registry
+    from nodes.media import check_readable_file
+
+    source = "/dev/zero" if kind == "device" else str(tmp_path / "fifo")
+    if kind == "fifo":
+        os.mkfifo(source)
+    said = f"{source}: is not a regular file (a device, a pipe or a socket); give a file"
+    problems = [str(p) for p in preset.load(preset_file(tmp_path, "VideoSource", source)).validate(default_registry())]
+    assert f"node 'src' (VideoSource), param 'path': {said}" in problems, problems
+    with pytest.raises(InvalidInput) as e:
+        check_readable_file(source)
+    assert str(e.value) == said
