@@ -9,6 +9,7 @@ CONTROLS = [
     ("View", "arrow keys, or middle-drag on the canvas", "pan"),
     ("View", "click or drag in the minimap", "move the view there"),
     ("View", "C, or right-click > Collapse", "hide the selected nodes' thumbnails (C again shows them)"),
+    ("View", "right-click a node, or the canvas; Escape closes the menu", "that node's menu, or the canvas's"),
     ("View", "View > Auto layout", "lay the graph out left to right, shaped like the canvas"),
     ("View", "Tab, or View > Palette and inspector", "hide or show the side panels (the canvas takes their room)"),
     ("View", "double-click a node", "open a live viewer of its output"),
