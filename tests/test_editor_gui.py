@@ -221,11 +221,20 @@ def drive() -> None:
     assert shown == ["TestPattern"], shown
     app.palette.filter("")
 
-    # a viewer opens and closes
-    app.open_viewer("adjust")
+    # viewers open cascaded, each inside the window (the 4th ran past a 720 px window's bottom), and close
+    dpg.set_viewport_height(720)
     frames()
-    assert len(app.viewers) == 1
-    app._close_viewer(app.viewers[0])
+    for _ in range(8):
+        app.open_viewer("adjust")
+    frames()
+    assert len(app.viewers) == 8
+    room = (dpg.get_viewport_client_width(), dpg.get_viewport_client_height())
+    for viewer in app.viewers:
+        (x, y), (w, h) = dpg.get_item_pos(viewer.window), dpg.get_item_rect_size(viewer.window)
+        assert x >= 0 and y >= 0 and x + w <= room[0] and y + h <= room[1], ((x, y, w, h), room)
+    while app.viewers:
+        app._close_viewer(app.viewers[0])
+    dpg.set_viewport_height(900)
     frames()
 
     # a preset naming a node type nobody installed still opens: the node is drawn, in red, with

@@ -138,12 +138,15 @@ class Viewer:
         self.buffer = blank_rgba(VIEWER_SIZE)
         self.texture = dpg.add_raw_texture(VIEWER_SIZE[0], VIEWER_SIZE[1], self.buffer,
                                            format=dpg.mvFormat_Float_rgba, parent=textures)
-        width, height = VIEWER_SIZE[0] + 16, VIEWER_SIZE[1] + 40
-        with dpg.window(label=f"{node_id}: live preview", width=width, height=height,
-                        pos=[240 + offset, 90 + offset], no_collapse=True,
-                        on_close=lambda: on_close(self)) as self.window:
-            self.image = dpg.add_image(self.texture, width=VIEWER_SIZE[0], height=VIEWER_SIZE[1])
-        self.size = (VIEWER_SIZE[0], VIEWER_SIZE[1])
+        room_x, room_y = dpg.get_viewport_client_width(), dpg.get_viewport_client_height()
+        scale = min(1.0, (room_x - 48) / (VIEWER_SIZE[0] + 16), (room_y - 96) / (VIEWER_SIZE[1] + 40))
+        self.size = (int(VIEWER_SIZE[0] * scale), int(VIEWER_SIZE[1] * scale))
+        width, height = self.size[0] + 16, self.size[1] + 40
+        # cascaded, but never past the window's edges, where its resize grip could not be reached
+        x, y = min(240 + offset, room_x - width - 8), min(90 + offset, room_y - height - 8)
+        with dpg.window(label=f"{node_id}: live preview", width=width, height=height, pos=[max(0, x), max(0, y)],
+                        no_collapse=True, on_close=lambda: on_close(self)) as self.window:
+            self.image = dpg.add_image(self.texture, width=self.size[0], height=self.size[1])
 
     def update(self, picture: np.ndarray) -> None:
         np.copyto(self.buffer, picture)
