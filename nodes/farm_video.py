@@ -11,7 +11,7 @@ from pathlib import Path
 
 import av
 
-from nodegraph.errors import InvalidInput
+from nodegraph.errors import InvalidInput, RunFailed
 from nodegraph.graph import Graph
 from nodegraph.params import Path as PathParam
 from nodegraph.registry import Registry
@@ -92,12 +92,42 @@ def set_chunk(graph: Graph, source_id: str, output_id: str, input_path: str, fir
     graph.set_param(output_id, "keep_audio", False)
 
 
-def first_shown(path: str) -> Fraction:
-    """When a chunk file's first frame is shown (s): after 0 where its codec reorders frames (B-frames)."""
-    with av.open(path) as chunk:
-        video = chunk.streams.video[0]
-        return min((packet.pts for packet in chunk.demux(video) if packet.pts is not None), default=0) * \
-            video.time_base
+def first_shown(path: str, where: str) -> Fraction:
+    """When a chunk file's first frame is shown (s): after 0 where its codec reorders frames (B-frames).
+    RunFailed, saying `where` the chunk is, when it holds no frame."""
+    try:
+        with av.open(path) as chunk:
+            video = chunk.streams.video[0]
+            shown = min((packet.pts for packet in chunk.demux(video) if packet.pts is not None), default=None)
+    except (av.FFmpegError, IndexError) as e:
+        raise RunFailed(f"{where} cannot be read ({e}): its task wrote no frame or a damaged file; run the farm "
+                        "again, or look at the workers' logs") from None
+    if shown is None:
+        raise RunFailed(f"{where} holds no frame; run the farm again, or look at the workers' logs")
+    return shown * video.time_base
+
+
+def with_dts(packets):
+    """The packets, each with a decoding time. Matroska stores none: its demuxer derives them, except for the
+    first pictures of a B-frame codec, and a muxer needs them rising. Those get the latest times that still
+    rise, before the next packet's and not after their own presentation time."""
+    waiting = []
+    for packet in packets:
+        if packet.dts is None:
+            waiting.append(packet)
+            continue
+        yield from filled_dts(waiting, packet.dts)
+        waiting = []
+        yield packet
+    yield from filled_dts(waiting, None)
+
+
+def filled_dts(packets: list, before: int | None) -> list:
+    """`packets` with rising decoding times, each at most its presentation time and below `before`."""
+    for packet in reversed(packets):
+        before = packet.pts if before is None else min(packet.pts, before - 1)
+        packet.dts = before
+    return packets
 
 
 def join(chunks: list[str], target: str, container_ext: str, graph: Graph, output_id: str,
@@ -105,10 +135,13 @@ def join(chunks: list[str], target: str, container_ext: str, graph: Graph, outpu
     """Remux the chunk files, in order, into `target` (no re-encoding): each chunk begins where its first frame
     is in the input (a variable frame rate kept), or, in a container of one frame rate (AVI), where the chunk
     before ends. The input's audio is copied when the preset's output keeps audio, and the chunks' metadata
-    comment (the disclosure tag) is kept. Returns the frames written."""
+    comment (the disclosure tag) is kept. Returns the frames written; RunFailed when a chunk holds none, or
+    does not begin with a keyframe (the file would not play from it)."""
     keep_audio = graph.nodes[output_id].params.get("keep_audio", True)
     options = FRAGMENTED if container_ext in (".mp4", ".mov") else FLUSHED
     frames = 0
+    wheres = [f"{target}: chunk {index + 1} of {len(chunks)} ({path})" for index, path in enumerate(chunks)]
+    leads = [first_shown(path, where) for path, where in zip(chunks, wheres, strict=True)]  # each has frames
     with av.open(chunks[0]) as first, closing(whole_file_times(input_path)) as times, \
             FlushedFile(io.FileIO(target, "w")) as file, \
             av.open(file, "w", format=CONTAINERS[container_ext], options=options) as out:
@@ -120,11 +153,9 @@ def join(chunks: list[str], target: str, container_ext: str, graph: Graph, outpu
         stream = out.add_stream_from_template(template)
         audio = AudioCopy(input_path, out, times.first_time, target) if keep_audio else None
         timed = bool(out.format.flags & av.format.Flags.variable_fps.value)
-        lead = None  # s: where the first chunk's first frame is shown (a B-frame codec's delay), kept as it is
+        lead = leads[0]  # s: where the first chunk's first frame is shown (a B-frame codec's delay), kept as it is
         last = None  # s: the input time of the latest frame written
-        for path in chunks:
-            own_lead = first_shown(path)
-            lead = own_lead if lead is None else lead
+        for path, where, own_lead in zip(chunks, wheres, leads, strict=True):
             with av.open(path) as chunk:
                 video = chunk.streams.video[0]
                 begin = times.seconds(frames) if timed else None
@@ -132,19 +163,22 @@ def join(chunks: list[str], target: str, container_ext: str, graph: Graph, outpu
                 if last is not None:  # never before a frame already written (a chunk kept at one rate)
                     begin = max(begin, last + video.time_base)
                 shift = round((begin + lead - own_lead) / video.time_base)
-                for packet in chunk.demux(video):
-                    if packet.dts is None:  # the demuxer's empty packet at the end
-                        continue
+                written = 0
+                for packet in with_dts(p for p in chunk.demux(video) if p.size):  # not the demuxer's empty last
+                    if not written and not packet.is_keyframe:
+                        raise RunFailed(f"{where} does not begin with a keyframe: the joined file would not play "
+                                        "from there; run the farm again, or look at the workers' logs")
                     packet.pts += shift
                     packet.dts += shift
                     packet.stream = stream
                     out.mux(packet)
-                    frames += 1
+                    written += 1
                     shown = packet.pts * video.time_base
                     last = shown - lead if last is None else max(last, shown - lead)
                     if audio is not None:
                         audio.feed(float(shown))
+                frames += written
         if audio is not None:
-            audio.finish(float((last or 0) + (lead or 0) + 1 / rate))
+            audio.finish(float(last + lead + 1 / rate))
     return frames
 

@@ -106,10 +106,12 @@ def test_a_damaged_packet_mid_file_is_skipped_as_run_skips_it(tmp_path, local_ra
     (tmp_path / "damaged.mp4").write_bytes(data)
     code = main(["farm", str(farm_preset(tmp_path)), str(tmp_path / "damaged.mp4"), "--out", str(tmp_path / "farm"),
                  "--chunk-seconds", "1", "--no-progress"])
-    err = capsys.readouterr().err
+    said = capsys.readouterr()
+    err = said.err
     assert code == 0, err
     missing = 100 - len(read_frames(tmp_path / "farm" / "damaged.mkv"))
     assert 0 < missing <= 20
+    assert f"damaged.mkv: {100 - missing} frames" in said.out  # what the file holds, not the input's count
     assert f"{tmp_path / 'damaged.mp4'}: {missing} frames could not be decoded (damaged packets)" in err
     reference = tmp_path / "run.mkv"
     result = run_cli("run", farm_preset(tmp_path), "--set", f"src.path={tmp_path / 'damaged.mp4'}", "--set",

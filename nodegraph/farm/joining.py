@@ -73,17 +73,18 @@ class FarmOutput:
         self.missing.discard(index)
         return not self.missing
 
-    def join(self, plugin: ModuleType, graph: Graph, media: FarmMedia, input_path: str) -> float:
-        """Join the chunks into the output and put it in place; returns the seconds it took."""
+    def join(self, plugin: ModuleType, graph: Graph, media: FarmMedia, input_path: str) -> tuple[float, int]:
+        """Join the chunks into the output and put it in place; returns the seconds it took and the frames the
+        join wrote (what the file holds, which the input's count may not be: damaged packets are skipped)."""
         start = time.monotonic()
         paths = [str(self.chunk_path(i)) for i in range(self.count)]
         try:
-            plugin.join(paths, str(self.file.temporary), self.extension, graph, media.output, input_path)
+            frames = plugin.join(paths, str(self.file.temporary), self.extension, graph, media.output, input_path)
         except OSError as e:  # the run's end discards the temporary file: a file there before is left as it was
             raise RunFailed(f"{self.target}: joining the chunks failed: {e.strerror or e}") from None
         self.file.commit()
         self.remove_chunks()
-        return time.monotonic() - start
+        return time.monotonic() - start, frames
 
     def discard(self) -> None:
         """Stopped before the join: no output, the file there before (if any) untouched."""

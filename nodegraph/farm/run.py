@@ -217,7 +217,8 @@ def _render(ray, graph, media, plugin, chunks: list[Chunk], marks: list[list], o
                 done.chunk_back(chunk)
                 if outputs[chunk.input].add(chunk.index, result["data"]):
                     record = report.inputs[chunk.input]
-                    record.join_s = round(outputs[chunk.input].join(plugin, graph, media, record.input), 3)
+                    seconds, record.frames = outputs[chunk.input].join(plugin, graph, media, record.input)
+                    record.join_s = round(seconds, 3)
                     record.done = True
             if watch:
                 watch(state)

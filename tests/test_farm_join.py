@@ -1,0 +1,53 @@
+"""The farm's join and probe on real chunk files, without Ray: each chunk written by the output's own writer,
+as a task writes it, then joined by `nodes.farm_video.join` into the file the farm puts in place."""
+
+from __future__ import annotations
+
+import pytest
+from clips import frame_index, indexed_frame, read_frames, write_clip
+from test_cli import node, write_preset
+
+from nodegraph import preset as presets
+from nodegraph.errors import RunFailed
+from nodes import farm_video
+from nodes.video_io import VideoWriter
+
+
+def chunk_files(folder, ext, codec, spans, speed="veryfast") -> list[str]:
+    """One file per (first, end) span of indexed frames, written as a chunk's task writes it."""
+    paths = []
+    for k, (first, end) in enumerate(spans):
+        path = str(folder / f"chunk{k}{ext}")
+        writer = VideoWriter(path, ext, codec, 30.0, 23, speed, False, None, None, path)
+        for i in range(first, end):
+            writer.write(indexed_frame(i))
+        writer.close()
+        paths.append(path)
+    return paths
+
+
+def joined(tmp_path, chunks, ext, codec="h264", source=None, **output):
+    """Join `chunks` as the farm joins them for an input `source` (a silent clip by default); the target's path
+    and what join returned."""
+    source = source or write_clip(tmp_path / "input.mkv", frames=60, codec="ffv1")
+    preset = write_preset(tmp_path / "farm.json", [node("src", "VideoSource", path=str(source)),
+                                                   node("out", "VideoFileOutput", path=f"out{ext}", codec=codec,
+                                                        **output)], [("src.frame", "out.frame")])
+    target = tmp_path / f"joined{ext}"
+    frames = farm_video.join(chunks, str(target), ext, presets.load(preset), "out", str(source))
+    return target, frames
+
+
+def test_b_frame_chunks_in_matroska_join_whole(tmp_path):
+    # Matroska stores no decoding times: the join dropped every packet without one, each chunk's keyframe
+    # among them, and wrote a file of which nothing decodes while it said 56 frames
+    chunks = chunk_files(tmp_path, ".mkv", "h264", [(0, 30), (30, 60)])
+    target, frames = joined(tmp_path, chunks, ".mkv")
+    assert frames == 60
+    assert [frame_index(f) for f in read_frames(target)] == list(range(60))
+
+
+def test_a_chunk_without_frames_fails_the_join_naming_it(tmp_path):
+    chunks = chunk_files(tmp_path, ".mkv", "h264", [(0, 30), (30, 30)])  # the second: a task that wrote none
+    with pytest.raises(RunFailed, match=r"chunk 2 of 2 \(.*chunk1\.mkv\) cannot be read .*wrote no frame"):
+        joined(tmp_path, chunks, ".mkv")
