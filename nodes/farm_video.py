@@ -150,7 +150,8 @@ def join(chunks: list[str], target: str, container_ext: str, graph: Graph, outpu
             out.metadata["comment"] = comment
         template = first.streams.video[0]
         rate = template.average_rate or template.guessed_rate
-        stream = out.add_stream_from_template(template)
+        # the codec parameters as they are: not an encoder named after the decoder (AV1 has none: libdav1d)
+        stream = out.add_stream_from_template(template, opaque=True)
         audio = AudioCopy(input_path, out, times.first_time, target) if keep_audio else None
         timed = bool(out.format.flags & av.format.Flags.variable_fps.value)
         lead = leads[0]  # s: where the first chunk's first frame is shown (a B-frame codec's delay), kept as it is

@@ -51,3 +51,13 @@ def test_a_chunk_without_frames_fails_the_join_naming_it(tmp_path):
     chunks = chunk_files(tmp_path, ".mkv", "h264", [(0, 30), (30, 30)])  # the second: a task that wrote none
     with pytest.raises(RunFailed, match=r"chunk 2 of 2 \(.*chunk1\.mkv\) cannot be read .*wrote no frame"):
         joined(tmp_path, chunks, ".mkv")
+
+
+@pytest.mark.parametrize("ext", [".mkv", ".mp4"])
+def test_av1_chunks_join(tmp_path, ext):
+    # the output's stream was made from the chunk's decoder (libdav1d), which no encoder is named after:
+    # UnknownCodecError at every AV1 join
+    chunks = chunk_files(tmp_path, ext, "av1", [(0, 15), (15, 30)], speed="ultrafast")
+    target, frames = joined(tmp_path, chunks, ext, codec="av1")
+    assert frames == 30
+    assert [frame_index(f) for f in read_frames(target)] == list(range(30))
