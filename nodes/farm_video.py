@@ -152,9 +152,10 @@ def join(chunks: list[str], target: str, container_ext: str, graph: Graph, outpu
         rate = template.average_rate or template.guessed_rate
         # the codec parameters as they are: not an encoder named after the decoder (AV1 has none: libdav1d)
         stream = out.add_stream_from_template(template, opaque=True)
-        audio = AudioCopy(input_path, out, times.first_time, target) if keep_audio else None
-        timed = bool(out.format.flags & av.format.Flags.variable_fps.value)
         lead = leads[0]  # s: where the first chunk's first frame is shown (a B-frame codec's delay), kept as it is
+        # the audio goes as late as that first frame, as in a file `nodegraph run` writes
+        audio = AudioCopy(input_path, out, times.first_time - float(lead), target) if keep_audio else None
+        timed = bool(out.format.flags & av.format.Flags.variable_fps.value)
         last = None  # s: the input time of the latest frame written
         for path, where, own_lead in zip(chunks, wheres, leads, strict=True):
             with av.open(path) as chunk:

@@ -3,8 +3,11 @@ as a task writes it, then joined by `nodes.farm_video.join` into the file the fa
 
 from __future__ import annotations
 
+import av
+import numpy as np
 import pytest
 from clips import frame_index, indexed_frame, read_frames, write_clip
+from test_audio_copy import clip
 from test_cli import node, write_preset
 
 from nodegraph import preset as presets
@@ -13,12 +16,12 @@ from nodes import farm_video
 from nodes.video_io import VideoWriter
 
 
-def chunk_files(folder, ext, codec, spans, speed="veryfast") -> list[str]:
+def chunk_files(folder, ext, codec, spans, speed="veryfast", fps=30.0) -> list[str]:
     """One file per (first, end) span of indexed frames, written as a chunk's task writes it."""
     paths = []
     for k, (first, end) in enumerate(spans):
         path = str(folder / f"chunk{k}{ext}")
-        writer = VideoWriter(path, ext, codec, 30.0, 23, speed, False, None, None, path)
+        writer = VideoWriter(path, ext, codec, fps, 23, speed, False, None, None, path)
         for i in range(first, end):
             writer.write(indexed_frame(i))
         writer.close()
@@ -61,3 +64,31 @@ def test_av1_chunks_join(tmp_path, ext):
     target, frames = joined(tmp_path, chunks, ext, codec="av1")
     assert frames == 30
     assert [frame_index(f) for f in read_frames(target)] == list(range(30))
+
+
+def shown_at(path, index: int) -> float:
+    """When the frame carrying `index` is shown (s)."""
+    with av.open(str(path)) as container:
+        return next(float(frame.time) for frame in container.decode(video=0)
+                    if frame_index(frame.to_ndarray(format="bgr24")) == index)
+
+
+def heard_from(path) -> float:
+    """When the audio first gets loud (s)."""
+    with av.open(str(path)) as container:
+        for frame in container.decode(audio=0):
+            loud = np.flatnonzero(np.abs(frame.to_ndarray()[0]) > 0.05)
+            if loud.size:
+                return float(frame.time) + loud[0] / frame.sample_rate
+    raise AssertionError(f"{path}: silent")
+
+
+@pytest.mark.parametrize("ext", [".mp4", ".mkv"])
+def test_the_audio_keeps_in_step_with_b_frame_video(tmp_path, ext):
+    # the video kept the first chunk's B-frame delay (2 frames into an .mp4) and the audio did not: the tone
+    # that starts with frame 25 came 80 ms before it, where `nodegraph run` keeps them together
+    source = clip(tmp_path / "input.mkv", "aac", silent_until=1.0)  # 25 fps: frame 25 at 1.0 s
+    chunks = chunk_files(tmp_path, ext, "h264", [(0, 20), (20, 50)], fps=25.0)
+    target, _ = joined(tmp_path, chunks, ext, source=source)
+    assert abs(shown_at(source, 25) - heard_from(source)) < 0.005
+    assert abs(shown_at(target, 25) - heard_from(target)) < 0.005
