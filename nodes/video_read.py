@@ -214,15 +214,17 @@ def _decodable_times(container, end: int) -> list[int]:
     """The sorted timestamps of the frames of the first video stream that decode. A packet the file (`end`
     bytes) ends inside (a fragment cut short by a kill or a full disk) does not count. Frames shown before the
     last keyframe are counted; the last group of pictures is decoded to be sure (its leading pictures, which
-    need the group before, are among the counted)."""
+    need the group before, are among the counted). That keyframe may be hidden: a clip cut without re-encoding
+    keeps the keyframe before the cut, and may have no other."""
     stream = moving_pictures(container)
     if stream is None:
         return []
-    times, tail = [], []  # times: pts of every whole packet; tail: the packets since the last keyframe
+    times, tail = [], []  # times: pts of every whole shown packet; tail: the packets since the last keyframe
     for packet in container.demux(stream):
-        if not is_shown(packet) or (packet.pos is not None and packet.pos + packet.size > end):
+        if packet.pts is None or not packet.size or (packet.pos is not None and packet.pos + packet.size > end):
             continue
-        times.append(packet.pts)
+        if is_shown(packet):
+            times.append(packet.pts)
         tail = [packet] if packet.is_keyframe else [*tail, packet]
     if not tail:
         return []

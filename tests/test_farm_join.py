@@ -14,6 +14,7 @@ from nodegraph import preset as presets
 from nodegraph.errors import RunFailed
 from nodes import farm_video
 from nodes.video_io import VideoWriter
+from nodes.video_read import VideoReader
 
 
 def chunk_files(folder, ext, codec, spans, speed="veryfast", fps=30.0) -> list[str]:
@@ -92,3 +93,32 @@ def test_the_audio_keeps_in_step_with_b_frame_video(tmp_path, ext):
     target, _ = joined(tmp_path, chunks, ext, source=source)
     assert abs(shown_at(source, 25) - heard_from(source)) < 0.005
     assert abs(shown_at(target, 25) - heard_from(target)) < 0.005
+
+
+def cut_without_reencoding(source, target, cut: int) -> str:
+    """`source`'s packets from its first keyframe, the frames before frame `cut` hidden by an edit list: what
+    `ffmpeg -ss T -i source -c copy target.mp4` writes."""
+    with av.open(str(source)) as clip, av.open(str(target), "w") as out:
+        video = clip.streams.video[0]
+        copy = out.add_stream_from_template(video, opaque=True)
+        shift = round(cut / video.average_rate / video.time_base)
+        for packet in clip.demux(video):
+            if packet.size:
+                packet.pts -= shift
+                packet.dts -= shift
+                packet.stream = copy
+                out.mux(packet)
+    return str(target)
+
+
+def test_a_clip_cut_inside_its_only_group_of_pictures_is_probed_as_run_reads_it(tmp_path):
+    # its one keyframe is before the cut, hidden: the probe decoded from the first frame shown, got nothing,
+    # and refused the input ("no frame could be decoded") where `nodegraph run` reads 50 frames
+    source = write_clip(tmp_path / "source.mp4", frames=90, codec="h264", gop=300)
+    cut = cut_without_reencoding(source, tmp_path / "cut.mp4", 40)
+    frames, _, times = farm_video.probe(cut)
+    assert frames == len(times) == 50
+    for start in (0, 25):  # where a chunk begins, found from its mark as a task finds it
+        reader = VideoReader(cut, start, times[start])
+        assert [frame_index(image) for image, _ in iter(reader.read, None)] == list(range(40 + start, 90))
+        reader.close()
