@@ -190,7 +190,7 @@ class VideoWriter:
             frame.colorspace, frame.color_range = BT601, LIMITED_RANGE
         frame.pts, frame.time_base = pts, self.time_base
         try:
-            self.container.mux(self.stream.encode(frame))
+            self.container.mux(self._encoded(frame))
         except av.FFmpegError:
             self.broken = True
             raise
@@ -203,11 +203,21 @@ class VideoWriter:
         """Where the last frame written ends, in seconds of the file."""
         return float((self._last + self._ticks) * self.time_base)
 
+    def _encoded(self, frame: av.VideoFrame | None) -> list[av.Packet]:
+        """The encoder's packets for `frame` (None: the end). x265 given fewer frames than its B-frame delay (a
+        clip of one or two frames) returns decoding times it never set, days before the first frame, which
+        MP4 refuses ("not yet implemented"); a stream that short is in display order: decoded as shown."""
+        packets = self.stream.encode(frame)
+        for packet in packets:
+            if packet.dts is not None and packet.dts * packet.time_base < -(self.frames + 1) / self.rate:
+                packet.dts = packet.pts
+        return packets
+
     def close(self) -> None:
         """Flush the encoder and close the file (it plays even when this raises midway)."""
         try:
             if self.stream is not None and not self.broken:
-                self.container.mux(self.stream.encode(None))
+                self.container.mux(self._encoded(None))
                 if self.audio is not None:
                     self.audio.finish(self._end())
         finally:
