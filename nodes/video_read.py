@@ -179,13 +179,16 @@ def seek_before(container, stream, pts: int) -> None:
     """Seek to a keyframe shown at or before `pts`. Demuxers seek by decoding time, which with B-frames (the
     pictures stored out of order) can land on the keyframe just after the frames before it: step back. MPEG-TS
     has no index, so its demuxer lands on any picture, and the decoder would drop those before the next
-    keyframe: step back further, a second, then two, ..., until the packet landed on is a keyframe."""
+    keyframe: step back further, a second, then two, ..., until the packet landed on is a keyframe. The first
+    keyframe is decoded before it is shown (B-frames): the steps go on to a second before the stream starts."""
     target, back = pts, max(1, round(1 / stream.time_base))
+    floor = (stream.start_time or 0) - back
     for _ in range(100):
         container.seek(target, stream=stream, backward=True)
         landed = next((p for p in container.demux(stream) if p.pts is not None), None)
-        if landed is not None and not landed.is_keyframe and target > (stream.start_time or 0):
-            target, back = min(target, landed.dts if landed.dts is not None else landed.pts) - back, back * 2
+        if landed is not None and not landed.is_keyframe and target > floor:
+            target = max(floor, min(target, landed.dts if landed.dts is not None else landed.pts) - back)
+            back *= 2
             continue
         if landed is None or landed.pts <= pts or landed.dts is None or landed.dts - 1 >= target:
             break
