@@ -11,7 +11,7 @@ from pathlib import Path as FsPath
 import av
 import cv2
 
-from nodegraph.errors import InvalidInput, RunFailed
+from nodegraph.errors import InvalidInput, Problem, RunFailed
 from nodegraph.node import Node
 from nodegraph.output_checks import check_not_an_input
 from nodegraph.output_files import OutputFile, write_atomically
@@ -21,7 +21,7 @@ from nodegraph.types import Frame
 
 from .media import check_utf8_path
 from .source_times import SourceTimes
-from .video_io import CODECS, CONTAINERS, REFUSED_HINT, SPEEDS, VideoWriter, check_encoder
+from .video_io import CODECS, CONTAINERS, REFUSED_HINT, SPEEDS, VideoWriter, check_container, check_encoder
 from .video_read import count_frames
 
 log = logging.getLogger("nodegraph")
@@ -93,6 +93,18 @@ class VideoFileOutput(Node):
     }
     heavy = True
     cost_ms = 3.0  # libx264 ultrafast at 640x480 on one core; larger frames cost more
+
+    @classmethod
+    def check(cls, params, base_dir):
+        """A codec the file's container cannot hold, said by `validate` too, not only when a run starts."""
+        problems = super().check(params, base_dir)
+        extension = FsPath(params["path"]).suffix.lower()
+        if extension in CONTAINERS:
+            try:
+                check_container(params["codec"], extension, params["path"])
+            except InvalidInput as e:
+                problems.append(Problem(str(e), param="codec"))
+        return problems
 
     def setup(self):
         target = FsPath(self.path)

@@ -270,16 +270,41 @@ def check_encoder(codec: str, container_ext: str, fps: float, what: str) -> None
         raise InvalidInput(f"{what}: fps {fps:g} is too low to write: a file's time base is a fraction of whole "
                            f"numbers (1/fps); use at least {MIN_FPS} fps, or 0 for the source's rate")
     software, _, pix_fmt, _ = CODECS[codec]
-    if software not in av.codecs_available:
-        raise InvalidInput(f"{what}: this PyAV build has no {software} encoder for {codec}; choose another codec")
-    with av.open(io.BytesIO(), "w", format=CONTAINERS[container_ext]) as container:
-        takes = container.supported_codecs
-    if software not in takes:
-        fits = [name for name, (encoder, *_) in CODECS.items() if encoder in takes]
-        raise InvalidInput(f"{what}: a {container_ext} file cannot hold {codec}; with {container_ext} use one of "
-                           f"{', '.join(fits)}, or choose another extension")
+    check_container(codec, container_ext, what)
     rate = Fraction(fps or 30).limit_denominator(1001 * 1000)
     problem = encoder_problem(software, 64, 64, pix_fmt, rate, encoder_options(software, 23, "ultrafast"))
     if problem:
         raise InvalidInput(f"{what}: cannot write {codec} at {float(rate):g} fps: {problem}; choose another codec "
                            "or frame rate")
+
+
+def check_container(codec: str, container_ext: str, what: str) -> None:
+    """InvalidInput naming the codecs a `container_ext` file takes and the containers that take `codec`, when
+    it cannot hold `codec`."""
+    if CODECS[codec][0] not in av.codecs_available:
+        raise InvalidInput(f"{what}: this PyAV build has no {CODECS[codec][0]} encoder for {codec}; choose another "
+                           "codec")
+    refused = container_refusal(codec, container_ext)
+    if refused:
+        fits = [name for name in CODECS if name != codec and not container_refusal(name, container_ext)]
+        holders = [ext for ext in CONTAINERS if ext != container_ext and not container_refusal(codec, ext)]
+        raise InvalidInput(f"{what}: a {container_ext} file cannot hold {codec}; with {container_ext} use one of "
+                           f"{', '.join(fits)}, or write {codec} to {', '.join(holders)} (FFmpeg: {refused})")
+
+
+def container_refusal(codec: str, container_ext: str) -> str:
+    """Why a `container_ext` file cannot hold `codec`, in FFmpeg's words, or "" when it can. A header is
+    written into memory: the muxer's codec list lets through codecs its header then refuses (AV1 in .mov)."""
+    encoder, _, pix_fmt, _ = CODECS[codec]
+    if encoder not in av.codecs_available:
+        return f"this PyAV build has no {encoder} encoder"
+    options = FRAGMENTED if container_ext in (".mp4", ".mov") else FLUSHED
+    with ffmpeg_logs() as logs:
+        try:
+            with av.open(io.BytesIO(), "w", format=CONTAINERS[container_ext], options=options) as container:
+                stream = container.add_stream(encoder, rate=30, options=encoder_options(encoder, 23, "ultrafast"))
+                stream.width, stream.height, stream.pix_fmt = 64, 64, pix_fmt
+                container.start_encoding()
+        except (av.FFmpegError, ValueError) as e:
+            return ffmpeg_reason(e, logs)
+    return ""

@@ -221,12 +221,17 @@ def test_a_path_that_is_not_utf8_is_refused_by_validate_and_run(tmp_path, which)
                        "numbers (1/fps); use at least 0.01 fps, or 0 for the source's rate"),
     ("out.codec=ffv1", None),
     ("out.codec=prores", "{tmp}/o.mp4: a .mp4 file cannot hold prores; with .mp4 use one of h264, h265, av1, "
-                         "ffv1, mp4v, or choose another extension"),
+                         "ffv1, mp4v, or write prores to .mov, .mkv (FFmpeg: 'mp4' format does not support"),
+    # in the muxer's codec list, refused by its header once the first frame came, with a hint about audio
+    ("out.path={tmp}/o.mov --set out.codec=av1", "{tmp}/o.mov: a .mov file cannot hold av1; with .mov use one "
+                                                 "of h264, h265, prores, mp4v, or write av1 to .mp4, .mkv, .avi "
+                                                 "(FFmpeg: av1 only supported in MP4"),
 ])
 def test_unusable_outputs_are_refused_before_the_first_frame_with_the_real_reason(tmp_path, setting, problem):
     source = write_clip(tmp_path / "src.mp4", frames=5)
     preset = copy_preset(tmp_path, source, tmp_path / "o.mp4")
-    result = run_cli("run", preset, "--set", setting.format(tmp=tmp_path))
+    result = run_cli("run", preset, *(arg for part in setting.format(tmp=tmp_path).split(" --set ")
+                                      for arg in ("--set", part)))
     if problem is None:
         assert result.returncode == 0 and len(read_frames(tmp_path / "o.mp4")) == 5, result.stderr
         return
