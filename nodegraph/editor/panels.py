@@ -288,7 +288,7 @@ class RunBar:
                 text = dpg.add_text(full[i] if fits else f"{label}: {len(nodes)} node{'s' * (len(nodes) != 1)}",
                                     color=theme.lighter(theme.stage_colour(i), 50), parent=self.legend)
                 if not fits:
-                    with dpg.tooltip(text, parent=self.legend):  # goes when the legend is made again
+                    with dpg.tooltip(text):  # the legend's child: made again with it
                         dpg.add_text(full[i])
 
 
