@@ -103,3 +103,12 @@ def test_the_fold_keeps_the_bottom_right_corner_clear_where_it_can():
     # five equal columns: cut 3 + 2, the short band last, so the minimap's corner stays empty
     bands = best_bands([200.0] * 5, [250.0] * 5, (700, 700), corner=0.2)
     assert [len(b) for b in bands] == [3, 2]
+
+
+def test_a_link_back_to_the_next_band_is_measured_past_both_nodes():
+    # imnodes draws a link with handles a quarter of its length out of each pin: one from the end of a band back
+    # to the start of the next loops out past the canvas's left edge unless the fit leaves room for it
+    from nodegraph.editor.view import link_span
+    left, right = link_span((600, 0, 700, 100), (0, 300, 100, 400))
+    assert left < 0 - 15 and right > 700 + 15
+    assert link_span((0, 0, 100, 100), (300, 0, 400, 100)) == (100, 300)  # a link forward stays between its pins

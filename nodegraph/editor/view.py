@@ -7,6 +7,9 @@ redraws the nodes with thumbnails, text and spacing scaled (a font per zoom leve
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import dearpygui.dearpygui as dpg
 
 from .canvas import Canvas
@@ -32,6 +35,7 @@ FIT_PASSES = 16  # measurements per fit, at most
 DRAW_WAIT_FRAMES = 30  # a fit waits at most this long for every node to be drawn once
 SIZE_SLACK = 1.05  # a layout leaves this much room: whole-pixel fonts round up
 PIN_ROOM = 6  # px a node's pins reach out of its sides
+LINK_ROOM = 4  # px between a link's curve and the canvas's side
 WATCH_FRAMES = 10  # after a fit, how often to check that no node has grown (a run's stats, an error)
 LAID_OUT_NOTE = ("the graph was laid out again to fit the window readably (File > Save keeps this layout; "
                  "View > Auto layout does this on demand)")
@@ -206,36 +210,38 @@ class Navigator:
             self.request_fit(laid_out=True)
 
     def fit(self, boxes: dict[str, Box] | None = None) -> bool:
-        """Choose the largest zoom level at which every node is inside the canvas (and clear of the
-        minimap), and centre the graph; returns whether the nodes must be measured again (a new
+        """Choose the largest zoom level at which every node, and the links' curves, are inside the canvas (and
+        clear of the minimap), and centre the graph; returns whether the nodes must be measured again (a new
         zoom, or a new layout)."""
         canvas = self.canvas
-        boxes = list((boxes if boxes is not None else self.graph_boxes()).values())
-        if not boxes:
+        nodes = boxes if boxes is not None else self.graph_boxes()
+        if not nodes:
             return False
+        drawing = self._drawing(nodes)
         left, top, width, height = canvas.screen_rect()
-        low_x, low_y = min(b[0] for b in boxes), min(b[1] for b in boxes)
-        high_x, high_y = max(b[2] for b in boxes), max(b[3] for b in boxes)
-        span_x, span_y = max(1.0, high_x - low_x), max(1.0, high_y - low_y)
+        low_x, low_y = min(b[0] for b in drawing.boxes), min(b[1] for b in drawing.boxes)
+        span_y = max(1.0, max(b[3] for b in drawing.boxes) - low_y)
         margin = FIT_MARGIN
-        fits = self._zooms_that_fit(boxes, width, height, margin)
+        fits = self._zooms_that_fit(drawing, width, height, margin)
         if not fits or max(fits) < READABLE_ZOOM:  # a zoom larger with tighter margins is worth the margins
-            tight = self._zooms_that_fit(boxes, width, height, TIGHT_MARGIN)
+            tight = self._zooms_that_fit(drawing, width, height, TIGHT_MARGIN)
             if max(tight, default=0.0) > max(fits, default=0.0):
                 margin, fits = TIGHT_MARGIN, tight
         zoom = max(fits) if fits else ZOOMS[0]
-        if self._relayouts_left > 0 and (overlapping(boxes) or (self._may_reshape and zoom < READABLE_ZOOM)):
+        overlap = overlapping(drawing.boxes)
+        if self._relayouts_left > 0 and (overlap or (self._may_reshape and zoom < READABLE_ZOOM)):
             positions, new_boxes = self._canvas_layout()
-            if positions != self._positions() and (overlapping(boxes) or self._shows_larger(
-                    list(new_boxes.values()), boxes, width, height)):
+            if positions != self._positions() and (overlap or self._shows_larger(
+                    self._drawing(new_boxes), drawing, width, height)):
                 self._relayouts_left -= 1
                 self.relayout(fit=False, edit=False, positions=positions)  # this fit goes on
                 self._say_once(LAID_OUT_NOTE)
                 return True
-        margin_x = max(margin, (width - span_x * zoom) / 2)
+        least, most = drawing.left_margins(zoom, width, margin)
+        margin_x = max(least, min(most, (width - drawing.span_x * zoom) / 2))
         margin_y = max(margin, (height - span_y * zoom) / 2)
         if self.minimap and fits:
-            margin_x = self._clear_of_minimap(boxes, zoom, width, height, margin_x, margin_y, margin)
+            margin_x = self._clear_of_minimap(drawing.boxes, zoom, width, height, margin_x, margin_y, least)
         offset = canvas.grid_offset()
         canvas.origin = (low_x - (left + margin_x - offset[0]) / zoom, low_y - (top + margin_y - offset[1]) / zoom)
         if zoom != canvas.zoom:
@@ -262,32 +268,40 @@ class Navigator:
             boxes[node_id] = (pos[0], pos[1], pos[0] + w / canvas.zoom, pos[1] + h / canvas.zoom)
         return boxes
 
-    def _zooms_that_fit(self, boxes, width: float, height: float, margin: float = FIT_MARGIN) -> list[float]:
-        return [z for z in ZOOMS if z <= FIT_MAX_ZOOM and self._fits(boxes, z, width, height, margin)]
+    def _drawing(self, boxes: dict[str, Box]) -> Drawing:
+        low_x, high_x = min(b[0] for b in boxes.values()), max(b[2] for b in boxes.values())
+        spans = [link_span(boxes[link.src], boxes[link.dst]) for link in self.canvas.state.graph.links
+                 if link.src in boxes and link.dst in boxes]
+        return Drawing(list(boxes.values()), max([0.0, *(low_x - span[0] for span in spans)]),
+                       max([0.0, *(span[1] - high_x for span in spans)]))
 
-    def _shows_larger(self, new_boxes, boxes, width: float, height: float) -> bool:
-        """Whether a layout taking `new_boxes` fits at a larger zoom than `boxes` do, or where neither fits at
-        any, would come nearer to it."""
-        new, now = self._zooms_that_fit(new_boxes, width, height), self._zooms_that_fit(boxes, width, height)
-        if new or now:
-            return max(new, default=0.0) > max(now, default=0.0)
-        return fill_scale(new_boxes, width, height) > fill_scale(boxes, width, height)
+    def _zooms_that_fit(self, drawing: Drawing, width: float, height: float, margin: float = FIT_MARGIN) -> list[float]:
+        return [z for z in ZOOMS if z <= FIT_MAX_ZOOM and self._fits(drawing, z, width, height, margin)]
+
+    def _shows_larger(self, new: Drawing, now: Drawing, width: float, height: float) -> bool:
+        """Whether the `new` layout fits at a larger zoom than the one `now`, or where neither fits at any, would
+        come nearer to it."""
+        new_fits, now_fits = self._zooms_that_fit(new, width, height), self._zooms_that_fit(now, width, height)
+        if new_fits or now_fits:
+            return max(new_fits, default=0.0) > max(now_fits, default=0.0)
+        return new.fill_scale(width, height) > now.fill_scale(width, height)
 
     def _say_once(self, note: str) -> None:
         state = self.canvas.state
         if not state.log or state.log[-1].text != note:
             state.say(note)
 
-    def _fits(self, boxes, zoom: float, width: float, height: float, margin: float) -> bool:
-        span_x = max(b[2] for b in boxes) - min(b[0] for b in boxes)
+    def _fits(self, drawing: Drawing, zoom: float, width: float, height: float, margin: float) -> bool:
+        boxes = drawing.boxes
+        least, most = drawing.left_margins(zoom, width, margin)
         span_y = max(b[3] for b in boxes) - min(b[1] for b in boxes)
-        if span_x * zoom > width - 2 * margin or span_y * zoom > height - 2 * margin:
+        if least > most or span_y * zoom > height - 2 * margin:
             return False
         if not self.minimap:
             return True
-        margin_x = max(margin, (width - span_x * zoom) / 2)
+        margin_x = max(least, min(most, (width - drawing.span_x * zoom) / 2))
         margin_y = max(margin, (height - span_y * zoom) / 2)
-        return self._clear_of_minimap(boxes, zoom, width, height, margin_x, margin_y, margin) is not None
+        return self._clear_of_minimap(boxes, zoom, width, height, margin_x, margin_y, least) is not None
 
     def _clear_of_minimap(self, boxes, zoom, width, height, margin_x, margin_y, least: float) -> float | None:
         """The left margin (the centred one, or less, down to `least`) at which no node reaches into the
@@ -301,11 +315,41 @@ class Navigator:
         return None
 
 
-def fill_scale(boxes, width: float, height: float) -> float:
-    """The scale at which the boxes' span fills the canvas, less its margins, in one direction."""
-    span_x = max(b[2] for b in boxes) - min(b[0] for b in boxes)
-    span_y = max(b[3] for b in boxes) - min(b[1] for b in boxes)
-    return min((width - 2 * FIT_MARGIN) / max(1.0, span_x), (height - 2 * FIT_MARGIN) / max(1.0, span_y))
+def link_span(source: Box, target: Box, steps: int = 16) -> tuple[float, float]:
+    """How far left and right a link from `source`'s right side to `target`'s left goes: imnodes draws it as a
+    cubic Bezier whose handles reach a quarter of its length out of each pin, so one that runs back to a node
+    on its left (into the next band of a folded layout) loops out past both nodes."""
+    x0, y0, x3, y3 = source[2], (source[1] + source[3]) / 2, target[0], (target[1] + target[3]) / 2
+    handle = 0.25 * math.hypot(x3 - x0, y3 - y0)
+    xs = [(1 - t) ** 3 * x0 + 3 * (1 - t) ** 2 * t * (x0 + handle) + 3 * (1 - t) * t ** 2 * (x3 - handle) + t ** 3 * x3
+          for t in (i / steps for i in range(steps + 1))]
+    return min(xs), max(xs)
+
+
+@dataclass
+class Drawing:
+    """The nodes' boxes (graph units), and how far the links' curves reach out past them on the left and the right."""
+
+    boxes: list[Box]
+    link_left: float
+    link_right: float
+
+    @property
+    def span_x(self) -> float:
+        return max(1.0, max(b[2] for b in self.boxes) - min(b[0] for b in self.boxes))
+
+    def left_margins(self, zoom: float, width: float, margin: float) -> tuple[float, float]:
+        """The least and the most room (px) left of the leftmost node at which the nodes keep `margin` from the
+        canvas's sides and the links stay inside it; the least is more than the most where there is none."""
+        least = max(margin, self.link_left * zoom + LINK_ROOM)
+        most = min(width - self.span_x * zoom - margin, width - (self.span_x + self.link_right) * zoom - LINK_ROOM)
+        return least, most
+
+    def fill_scale(self, width: float, height: float) -> float:
+        """The scale at which the drawing fills the canvas, less its margins, in one direction."""
+        span_y = max(b[3] for b in self.boxes) - min(b[1] for b in self.boxes)
+        return min((width - 2 * FIT_MARGIN) / (self.span_x + self.link_left + self.link_right),
+                   (height - 2 * FIT_MARGIN) / max(1.0, span_y))
 
 
 def overlapping(boxes) -> bool:
