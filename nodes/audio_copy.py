@@ -20,6 +20,9 @@ PROBE_PACKETS = 3  # some muxers (fragmented MP4 with AC-3) refuse a codec only 
 # MPEG-TS and .aac files carry AAC with a header on every packet (ADTS); MP4 and MOV want it without, and
 # the stream's config in the file header, which is what this FFmpeg filter makes of it, losslessly
 ADTS_TO_RAW = "aac_adtstoasc"
+# AVI lays its audio out from the file's start, whatever its timestamps say: audio that begins later than the
+# first frame by more than this (s; lips look out of step from about 45 ms) plays early there, and is said
+AVI_AUDIO_SLACK_S = 0.04
 
 
 def adts_config(source: str) -> bytes:
@@ -100,7 +103,7 @@ class AudioCopy:
     def _add_stream(self, source: str, output, start: float) -> None:
         audio = self.source.streams.audio
         self.input = audio[0] if audio else None
-        self.output, self.start, self.skipped = output, start, 0
+        self.output, self.start, self.skipped, self.placed = output, start, 0, False
         if self.input is None:
             return
         format_name, options = output.format.name, dict(output.options)
@@ -133,6 +136,12 @@ class AudioCopy:
             at = float(packet.pts * packet.time_base) - self.start
             if at < 0 and self.copy:  # a copied packet cannot be cut: the audio begins with the next one
                 continue
+            if not self.placed:
+                self.placed = True
+                if self.output.format.name == "avi" and at > AVI_AUDIO_SLACK_S:
+                    log.warning("%s: the audio begins %.2f s after the first frame, which an .avi file cannot say: "
+                                "it plays %.2f s early there; write .mp4, .mkv or .mov to keep it in step",
+                                self.what, at, at)
             self._write(packet)
             if at > until:  # the packet straddling `until`: kept, then stop
                 return

@@ -4,6 +4,7 @@ refused before its first frame, and the file already there is kept."""
 
 import hashlib
 import logging
+import re
 from fractions import Fraction
 
 import av
@@ -21,9 +22,9 @@ FPS, RATE = 25, 48000
 
 
 def clip(path, audio_codec, seconds=2.0, silent_until=0.0, rate=RATE, layout="mono", options=None, fmt=None,
-         offset=0):
+         offset=0, audio_delay=0.0):
     """A 160x120 clip at 25 fps whose audio is silent until `silent_until` seconds, then a 440 Hz tone; its
-    timestamps start at `offset` seconds."""
+    timestamps start at `offset` seconds, the audio's `audio_delay` seconds after the video's."""
     with av.open(str(path), "w", format=fmt) as container:
         video = container.add_stream("mpeg4", rate=FPS)
         video.width, video.height, video.pix_fmt = 160, 120, "yuv420p"
@@ -33,7 +34,7 @@ def clip(path, audio_codec, seconds=2.0, silent_until=0.0, rate=RATE, layout="mo
         channels = av.AudioLayout(layout).nb_channels
         samples = av.AudioFrame.from_ndarray(np.repeat(tone[:, None], channels, 1).reshape(1, -1).copy(),
                                              format="s16", layout=layout)
-        samples.sample_rate, samples.pts = rate, offset * rate
+        samples.sample_rate, samples.pts = rate, round((offset + audio_delay) * rate)
         container.mux(audio.encode(samples))
         container.mux(audio.encode(None))
         for i in range(round(seconds * FPS)):
@@ -150,6 +151,17 @@ def test_the_kept_audio_starts_at_the_source_start_frame(tmp_path, codec, target
     _, rate, start, samples = audio_of(from_1s)
     assert abs(start) < 0.05 and 1.9 <= len(samples) / rate <= 2.1
     assert loudness(samples, rate, 0.05, 1.9) > 0.15
+
+
+def test_audio_that_begins_after_the_video_is_said_to_play_early_in_avi(tmp_path, caplog):
+    # AVI lays the audio out from its start: audio 0.5 s late in the source played 0.5 s early, and nothing said so
+    source = clip(tmp_path / "in.mkv", "aac", seconds=2.0, audio_delay=0.5)
+    with caplog.at_level(logging.WARNING, logger="nodegraph"):
+        assert copy_video(source, tmp_path / "out.mp4").frames == 50
+        assert "early" not in caplog.text  # an .mp4 keeps the audio's place
+        assert copy_video(source, tmp_path / "out.avi").frames == 50
+    said = re.search(r"the audio begins (\d\.\d\d) s after the first frame, which an \.avi file", caplog.text)
+    assert said and abs(float(said[1]) - 0.5) < 0.05 and "write .mp4, .mkv or .mov" in caplog.text
 
 
 def test_mpeg_ts_audio_lines_up_with_its_video(tmp_path):
