@@ -40,6 +40,15 @@ def hidden_name(name: str, tail: str) -> str:
     return f".{name[:40]}-{digest}{tail}"
 
 
+def visible_name(stem: str, tail: str) -> str:
+    """`stem + tail`, a name a run gives a file beside an output (`NAME.partial.EXT`, `NAME-1.EXT`); the stem is
+    shortened where the whole would be past the file system's 255 bytes (an output's own name may be up to it)."""
+    room = MAX_NAME_BYTES - len(tail.encode("utf-8", "surrogateescape"))
+    while len(stem.encode("utf-8", "surrogateescape")) > room:
+        stem = stem[:-1]
+    return stem + tail
+
+
 def is_lock_name(path: Path) -> bool:
     """Whether `path` is named as the lock of some output (`lock_path`), whichever output that is."""
     name = Path(path).name

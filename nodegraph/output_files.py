@@ -23,7 +23,7 @@ from itertools import chain, count
 from pathlib import Path
 
 from .errors import InvalidInput
-from .output_checks import lock_path
+from .output_checks import lock_path, visible_name
 
 try:
     import fcntl
@@ -49,8 +49,9 @@ def taken(path: Path) -> bool:
 def free_name(target: Path, mark: str = "", is_taken=taken) -> Path:
     """The first name beside `target` that is not taken: `STEM{mark}.EXT` when `mark` is given, then
     `STEM{mark}-1.EXT`, `STEM{mark}-2.EXT`, ..."""
-    stems = chain([target.stem + mark] if mark else [], (f"{target.stem}{mark}-{n}" for n in count(1)))
-    return next(name for stem in stems if not is_taken(name := target.with_name(stem + target.suffix)))
+    tails = chain([mark] if mark else [], (f"{mark}-{n}" for n in count(1)))
+    return next(name for tail in tails
+                if not is_taken(name := target.with_name(visible_name(target.stem, tail + target.suffix))))
 
 
 def place_for_partial(target: Path) -> Path:

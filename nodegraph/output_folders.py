@@ -14,7 +14,7 @@ from itertools import chain, count
 from pathlib import Path
 
 from .errors import InvalidInput
-from .output_checks import hidden_name, home_of
+from .output_checks import hidden_name, home_of, visible_name
 from .output_files import OutputFile, is_writable, sync_folder, taken
 
 log = logging.getLogger("nodegraph")
@@ -37,8 +37,8 @@ def keep_staged_beside(folder: Path, staging: Path) -> tuple[Path, int] | None:
     if not files:
         staging.rmdir()
         return None
-    names = chain([f"{folder.name}.partial"], (f"{folder.name}.partial-{n}" for n in count(1)))
-    kept = next(path for name in names if not taken(path := staging.parent / name))
+    tails = chain([".partial"], (f".partial-{n}" for n in count(1)))
+    kept = next(path for tail in tails if not taken(path := staging.parent / visible_name(folder.name, tail)))
     os.rename(staging, kept)
     sync_folder(staging.parent)
     return kept, files

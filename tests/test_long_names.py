@@ -9,8 +9,8 @@ from test_cli import node, write_preset
 from nodegraph.cli import main
 from nodegraph.errors import InvalidInput
 from nodegraph.output_checks import is_lock_name, lock_path
-from nodegraph.output_files import OutputFile
-from nodegraph.output_folders import staging_folder
+from nodegraph.output_files import OutputFile, place_for_partial
+from nodegraph.output_folders import keep_staged_beside, staging_folder
 
 LONGEST = "a" * 246 + ".mp4"  # 250 bytes: a valid name, but ".NAME.lock" would be 256
 
@@ -37,3 +37,21 @@ def test_a_folder_at_the_lock_name_is_a_clear_error(tmp_path):
     lock_path(tmp_path / "d.mp4").mkdir()
     with pytest.raises(InvalidInput, match=r"\.d\.mp4\.lock is not a lock file of nodegraph's .*remove it"):
         OutputFile(tmp_path / "d.mp4", "d.mp4")
+
+
+def test_what_a_run_keeps_beside_a_long_named_output_gets_a_name_that_fits(tmp_path):
+    # a stopped run over an existing 250-byte name wrote NAME.partial.mp4 (258 bytes): the rename raised and the
+    # video it wrote stayed hidden, more of them at each try
+    target = tmp_path / LONGEST
+    target.write_bytes(b"the user's video")
+    kept = place_for_partial(target)
+    assert kept.name.endswith("a.partial.mp4") and len(kept.name.encode()) == 255
+    kept.write_bytes(b"what a stopped run wrote")
+    again = place_for_partial(target)
+    assert again.name.endswith("a.partial-1.mp4") and len(again.name.encode()) == 255
+    assert place_for_partial(tmp_path / "short.mp4") == tmp_path / "short.mp4"  # nothing there: the name itself
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    (staging / "frame_0.png").write_bytes(b"a picture")
+    folder, files = keep_staged_beside(tmp_path / ("b" * 250), staging)
+    assert files == 1 and folder.name.endswith("b.partial") and len(folder.name.encode()) == 255
