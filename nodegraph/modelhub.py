@@ -97,6 +97,14 @@ def locate(name_or_path: str | os.PathLike, *, base_dir: str | os.PathLike | Non
     return find(entry) if entry else next((c for c in _candidates(text, base_dir) if _is_there(c)), None)
 
 
+def unknown_model(name: str, manifest, tail: str = "") -> ModelError:
+    if not manifest.entries:  # a manifest of no models said "known models are " and nothing
+        return ModelError(f"unknown model '{name}': the manifest {manifest.path} lists no models; point "
+                          f"NODEGRAPH_MANIFEST at one that does{tail}")
+    return ModelError(f"unknown model '{name}': known models are {', '.join(sorted(manifest.entries))} "
+                      f"(see `nodegraph models list`){tail}")
+
+
 def resolve(name_or_path: str | os.PathLike, *, base_dir: str | os.PathLike | None = None) -> Path:
     """A verified model file for a manifest name or a path (`locate`)."""
     manifest = load_manifest()
@@ -105,9 +113,7 @@ def resolve(name_or_path: str | os.PathLike, *, base_dir: str | os.PathLike | No
     if entry is not None and found is None:
         raise ModelError(_missing_message(entry))
     if found is None and len(Path(text).parts) == 1 and not Path(text).suffix:
-        known = ", ".join(sorted(manifest.entries))
-        raise ModelError(f"unknown model '{text}': known models are {known} "
-                         f"(see `nodegraph models list`); or give the path of a model file")
+        raise unknown_model(text, manifest, "; or give the path of a model file")
     if found is None and (folder := next((c for c in _candidates(text, base_dir) if _is_there(c, folder=True)), None)):
         raise ModelError(f"{folder} is a folder, not a model file; give the model file in it")
     if found is None:
@@ -151,7 +157,7 @@ def verify(name: str | None = None) -> list[VerifyResult]:
     """Check one manifest model or all of them; messages are those that resolve() raises."""
     manifest = load_manifest()
     if name is not None and name not in manifest.entries:
-        raise ModelError(f"unknown model '{name}': known models are {', '.join(sorted(manifest.entries))}")
+        raise unknown_model(name, manifest)
     entries = [manifest.entries[name]] if name else list(manifest.entries.values())
     results = []
     for entry in entries:
@@ -181,7 +187,7 @@ def fetch(name: str, *, allow_unverified: bool = False, ssl_context: ssl.SSLCont
     manifest = load_manifest()
     entry = manifest.entries.get(name)
     if entry is None:
-        raise ModelError(f"unknown model '{name}': known models are {', '.join(sorted(manifest.entries))}")
+        raise unknown_model(name, manifest)
     if entry.builtin:
         raise ModelError(f"'{name}' is a built-in model: it ships with nodegraph and is never downloaded; "
                          "if it is missing or corrupt, re-clone the repository or reinstall nodegraph")

@@ -239,6 +239,14 @@ def test_json_that_is_not_a_manifest_is_said_to_be_none(tmp_path, monkeypatch, c
             "NODEGRAPH_MANIFEST at a model manifest (JSON)") in capsys.readouterr().err
 
 
+def test_a_manifest_of_no_models_says_so_not_an_empty_list(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "models.json"
+    path.write_text('{"models": {}}')
+    monkeypatch.setenv("NODEGRAPH_MANIFEST", str(path))
+    assert run_models_cmd("fetch", "xseg_1") == 2
+    assert f"unknown model 'xseg_1': the manifest {path} lists no models" in capsys.readouterr().err
+
+
 def test_a_model_folder_that_cannot_be_looked_in_is_named_with_its_setting(tmp_path, monkeypatch):
     folder = tmp_path / ("y" * 300)  # longer than a file name may be: Path.is_file raised "File name too long"
     monkeypatch.setenv("NODEGRAPH_MODELS", str(folder))
