@@ -129,8 +129,10 @@ class Inspector:
         if not cls.params:
             dpg.add_text("no params", color=theme.DIM)
         with dpg.table(header_row=False, borders_innerV=False, policy=dpg.mvTable_SizingStretchProp):
-            dpg.add_table_column(init_width_or_weight=0.36)
-            dpg.add_table_column(init_width_or_weight=0.64)
+            # the names as wide as the longest needs (about 8 px a character, of about 280), within reason
+            names = min(0.55, max(0.3, 8 * max(map(len, cls.params), default=0) / 280))
+            dpg.add_table_column(init_width_or_weight=names)
+            dpg.add_table_column(init_width_or_weight=1 - names)
             for name, param in cls.params.items():
                 with dpg.table_row():
                     label = dpg.add_text(name)
