@@ -269,6 +269,7 @@ class Navigator:
         return boxes
 
     def _drawing(self, boxes: dict[str, Box]) -> Drawing:
+        """The nodes at `boxes`, and how far the graph's links curve out past them."""
         low_x, high_x = min(b[0] for b in boxes.values()), max(b[2] for b in boxes.values())
         spans = [link_span(boxes[link.src], boxes[link.dst]) for link in self.canvas.state.graph.links
                  if link.src in boxes and link.dst in boxes]
