@@ -9,12 +9,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .output_checks import lock_path, path_params
-from .output_files import NO_FOLLOW, keep_left_file, place_for_partial, read_lock, try_lock
+from .output_files import NO_FOLLOW, keep_left_file, place_for_partial, read_lock, same_file, try_lock
 from .output_folders import keep_left_staging
 
 if TYPE_CHECKING:
     from .graph import Graph
     from .registry import Registry
+
+
+def still_there(fd: int, path: Path) -> bool:
+    """Whether the file open as `fd` is still the one at `path`: a lock released and removed between our open and
+    our lock may have been made again by a new run, which holds that one."""
+    try:
+        return same_file(os.fstat(fd), os.lstat(path))
+    except FileNotFoundError:
+        return False
 
 
 def rescue_partials(graph: Graph, registry: Registry) -> list[str]:
@@ -32,8 +41,8 @@ def rescue_partials(graph: Graph, registry: Registry) -> list[str]:
         except OSError:  # no lock there (or no such folder, or a symlink: not ours): nothing was left
             continue
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode) or not try_lock(fd):
-                continue  # not a lock of ours, or still held: its writer lives
+            if not stat.S_ISREG(os.fstat(fd).st_mode) or not try_lock(fd) or not still_there(fd, lock):
+                continue  # not a lock of ours, still held (its writer lives), or another run's made since
             pid, temporary, run = read_lock(lock)
             lock.unlink(missing_ok=True)
         finally:
