@@ -206,10 +206,12 @@ class VideoWriter:
     def _encoded(self, frame: av.VideoFrame | None) -> list[av.Packet]:
         """The encoder's packets for `frame` (None: the end). x265 given fewer frames than its B-frame delay (a
         clip of one or two frames) returns decoding times it never set, days before the first frame, which
-        MP4 refuses ("not yet implemented"); a stream that short is in display order: decoded as shown."""
+        MP4 refuses ("not yet implemented"); a stream that short is in display order: decoded as shown. A
+        B-frame encoder's own early decoding times go back at most as far as the frames given span."""
+        given = max(self._end(), float((frame.pts + self._ticks) * self.time_base) if frame is not None else 0.0)
         packets = self.stream.encode(frame)
         for packet in packets:
-            if packet.dts is not None and packet.dts * packet.time_base < -(self.frames + 1) / self.rate:
+            if packet.dts is not None and packet.dts * packet.time_base < -(given + 1.0):
                 packet.dts = packet.pts
         return packets
 

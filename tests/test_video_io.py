@@ -116,6 +116,19 @@ def test_a_variable_frame_rate_is_written_with_its_own_timing(tmp_path, ext, cod
     assert all(abs(t - (VFR_TIMES[i] - VFR_TIMES[start])) <= 1 for i, t in shown), shown
 
 
+@pytest.mark.parametrize("codec, speed", [("h264", "veryfast"), ("h265", "ultrafast")])
+def test_b_frames_after_long_gaps_keep_their_own_decoding_times(tmp_path, codec, speed):
+    # the first frames 0.5 s apart, then 33 ms: a B-frame encoder's first decoding time goes back a second, and
+    # taking it for x265's garbage (a one-frame clip's) put it after the next one, which FFmpeg refused
+    times = [0, 500, 1000] + [1000 + 33 * i for i in range(1, 30)]
+    source = vfr_clip(tmp_path / "gaps.mkv", times)
+    target = tmp_path / "out.mp4"
+    assert copy_video(source, target, codec=codec, speed=speed).frames == 32
+    shown = shown_ms(target)
+    assert [i for i, _ in shown] == list(range(32))
+    assert all(abs(t - shown[0][1] - times[i]) <= 1 for i, t in shown), shown  # the source's own times, to 1 ms
+
+
 @pytest.mark.parametrize("source_ext, ext, output", [(".mkv", ".mp4", {"fps": 25.0}), (".mkv", ".avi", {}),
                                                      (".ts", ".mp4", {"codec": "mp4v"})])
 def test_a_set_rate_an_avi_or_mp4v_writes_one_frame_rate(tmp_path, source_ext, ext, output):
