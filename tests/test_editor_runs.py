@@ -94,6 +94,13 @@ def test_a_run_that_fails_on_opening_a_node_s_file_marks_that_node(tmp_path, mon
     assert state.poll().state == "failed"
     assert list(state.problems()) == ["src"] and "not a video" in state.problems()["src"][0]
     assert state.log[-1].node == "src" and state.log[-1].level == "error"
+    # the mark goes with a new value of the node's params (the next run says), and with the graph
+    state.set_param("src", "loop", True)
+    assert state.problems() == {}
+    assert state.start_run() and state.session.join(60) and state.poll().state == "failed"
+    assert "src" in state.problems()
+    state.new()
+    assert "src" not in state.problems()
 
 
 def sequence_preset(tmp_path, **output):

@@ -137,6 +137,7 @@ class EditorState:
         self.selection.clear()
         self.history.clear()
         self._saved = presets.dumps(graph)
+        self._run_failed_at = None  # another graph's
         self.revision += 1
 
     # -- edits ------------------------------------------------------------------------
@@ -249,6 +250,8 @@ class EditorState:
             value = list(value)  # presets hold JSON values
         self._record(f"set {node_id}.{name}", key=("param", node_id, name))
         spec.params[name] = value
+        if self._run_failed_at is not None and self._run_failed_at[0] == node_id:
+            self._run_failed_at = None  # what failed may be what was just fixed: the next run says
         self._changed()
         self._send_live(node_id, name)
         return None
@@ -292,6 +295,7 @@ class EditorState:
             return False
         before = self.graph
         self.graph = step.graph.copy()
+        self.graph.preset_path = self.path  # the step was copied before a Save as, maybe
         self.selection &= set(self.graph.nodes)
         self._changed()
         self.say(f"{verb}: {step.label}")
@@ -315,6 +319,8 @@ class EditorState:
         if self._run_failed_at is None:
             return self._problems[1]
         node_id, why = self._run_failed_at
+        if node_id not in self.graph.nodes:
+            return self._problems[1]
         return {**self._problems[1], node_id: [why, *self._problems[1].get(node_id, [])]}
 
     def _validate(self) -> dict[str | None, list[str]]:
