@@ -2,6 +2,7 @@
 and live param changes reaching a running pipeline."""
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -384,3 +385,16 @@ def test_a_node_shows_its_first_problem_and_how_many_more_in_one_line():
     line = shortened(["model: " + "x" * 100, "recogniser: missing"])
     assert len(line) <= 70 and line.startswith("model: xxx") and line.endswith("... (+1 more)")
     assert shortened(["short"]) == "short" and shortened([]) == ""
+
+
+def test_an_undo_after_save_as_keeps_the_graph_knowing_the_file_it_is_in(tmp_path):
+    # the undo step was copied before the Save as: its graph named the old preset, so an output at the new
+    # preset was not refused as the preset itself
+    first = tmp_path / "first.json"
+    shutil.copy(REPO / "presets" / "demo.json", first)
+    state = EditorState(recent=RecentFiles(tmp_path / "recent.json"))
+    assert state.open(first) and state.graph.preset_path == first
+    state.set_param("adjust", "brightness", 20)
+    assert state.save(tmp_path / "second.json")
+    assert state.undo()
+    assert state.graph.preset_path == tmp_path / "second.json"
