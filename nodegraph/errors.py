@@ -14,8 +14,11 @@ EXIT_INTERRUPTED = 130  # Ctrl-C
 class InvalidInput(Exception):
     """Something the user gave us (a preset, a media file, a model, a param) is unusable.
 
-    The message names the file, node, port or field and says what to do.
+    The message names the file, node, port or field and says what to do. `node` is the node whose setup found
+    it, where one did (the editor marks that node).
     """
+
+    node: str | None = None
 
 
 class RunFailed(Exception):

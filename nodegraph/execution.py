@@ -79,7 +79,7 @@ def timed_setup(node: Node, stats: NodeStats) -> None:
     try:
         node.setup()
     except InvalidInput as e:  # a file found bad only on opening: the editor marks the node it names
-        e.node = getattr(e, "node", None) or node.id
+        e.node = e.node or node.id
         raise
     stats.startup_ms = (time.perf_counter() - start) * 1000.0
 

@@ -117,7 +117,7 @@ class RunSession:
             self._state = "running"
             self.report = runner.run()
         except InvalidInput as e:
-            self._failed_node = getattr(e, "node", None)
+            self._failed_node = e.node
             self._finish("failed", str(e))
             return
         except Exception as e:  # shown in the editor's log: the editor itself must stay up

@@ -221,9 +221,10 @@ class Runtime(RunStartup):
                     self._fail(failures)
             case Error(invalid=invalid, message=text, node=node_id):
                 run.state = "done"
-                if self._started is None and self._start_error is None:
-                    self._start_error = (InvalidInput if invalid else RunFailed)(text)
-                    self._start_error.node = node_id
+                if self._started is None:
+                    if self._start_error is None:  # the first stage's error is the run's
+                        self._start_error = (InvalidInput if invalid else RunFailed)(text)
+                        self._start_error.node = node_id
                 else:
                     self._fail(f"stage {run.name} could not start again: {text}", now=True)
 

@@ -125,7 +125,7 @@ class StageWorker(StageStartup):
                 return
             except InvalidInput as e:
                 close_nodes(self.opened)
-                self.control.send(Error(True, str(e), getattr(e, "node", None)))
+                self.control.send(Error(True, str(e), e.node))
                 return
             except Exception as e:
                 close_nodes(self.opened)
