@@ -44,6 +44,9 @@ def visible_name(stem: str, tail: str) -> str:
     """`stem + tail`, a name a run gives a file beside an output (`NAME.partial.EXT`, `NAME-1.EXT`); the stem is
     shortened where the whole would be past the file system's 255 bytes (an output's own name may be up to it)."""
     room = MAX_NAME_BYTES - len(tail.encode("utf-8", "surrogateescape"))
+    if room < 1:
+        raise InvalidInput(f"{stem}{tail}: no name with so long an extension fits the file system's "
+                           f"{MAX_NAME_BYTES} bytes; choose an output name with a shorter extension")
     while len(stem.encode("utf-8", "surrogateescape")) > room:
         stem = stem[:-1]
     return stem + tail

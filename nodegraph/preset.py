@@ -75,7 +75,7 @@ def loads(text: str, source: str = "<preset>", base_dir: str | Path | None = Non
 def long_number(text: str) -> tuple[int, int, int] | None:
     """(line, column, digits) of the first whole number in `text` (JSON) with more digits than Python reads
     (sys.get_int_max_str_digits(), 4300 by default); None when there is none. Strings are skipped whole."""
-    pattern = r'"(?:[^"\\]|\\.)*"|(-?\d{' + str(sys.get_int_max_str_digits() + 1) + ",})"
+    pattern = r'"(?:[^"\\]|\\.)*"|(?<![\d.eE+-])(-?\d{' + str(sys.get_int_max_str_digits() + 1) + ",})"
     found = next((m for m in re.finditer(pattern, text) if m.group(1)), None)
     if found is None:
         return None

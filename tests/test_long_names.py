@@ -55,3 +55,11 @@ def test_what_a_run_keeps_beside_a_long_named_output_gets_a_name_that_fits(tmp_p
     (staging / "frame_0.png").write_bytes(b"a picture")
     folder, files = keep_staged_beside(tmp_path / ("b" * 250), staging)
     assert files == 1 and folder.name.endswith("b.partial") and len(folder.name.encode()) == 255
+
+
+def test_an_extension_too_long_for_any_name_is_a_clear_error_not_a_hang(tmp_path):
+    # the stem was cut one character at a time, forever, once the part after it alone was past 255 bytes
+    target = tmp_path / ("x." + "b" * 252)  # a name that fits, but NAME.partial.EXT fits in no way
+    target.write_bytes(b"")
+    with pytest.raises(InvalidInput, match="no name with so long an extension fits .* choose an output name"):
+        place_for_partial(target)

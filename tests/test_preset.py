@@ -1,5 +1,6 @@
 import json
 import os
+import sys
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -192,3 +193,9 @@ def test_validate_prints_a_lone_surrogate_in_a_type_or_param_as_its_escape(tmp_p
     assert main(["validate", str(path)]) == 2
     said = capsys.readouterr().out
     assert "unknown node type 'X\\ud800'" in said and "k\\udc80" in said, said
+
+
+def test_only_a_whole_number_is_found_too_long_not_a_fraction_or_an_exponent():
+    digits = "1" * (sys.get_int_max_str_digits() + 1)
+    assert preset.long_number(f'{{"a": 0.{digits}, "b": 1e-{digits}}}') is None
+    assert preset.long_number(f'{{"a": 0.5,\n "b": -{digits}}}') == (2, 7, len(digits))

@@ -139,7 +139,7 @@ class Viewer:
         self.texture = dpg.add_raw_texture(VIEWER_SIZE[0], VIEWER_SIZE[1], self.buffer,
                                            format=dpg.mvFormat_Float_rgba, parent=textures)
         room_x, room_y = dpg.get_viewport_client_width(), dpg.get_viewport_client_height()
-        scale = min(1.0, (room_x - 48) / (VIEWER_SIZE[0] + 16), (room_y - 96) / (VIEWER_SIZE[1] + 40))
+        scale = max(0.1, min(1.0, (room_x - 48) / (VIEWER_SIZE[0] + 16), (room_y - 96) / (VIEWER_SIZE[1] + 40)))
         self.size = (int(VIEWER_SIZE[0] * scale), int(VIEWER_SIZE[1] * scale))
         width, height = self.size[0] + 16, self.size[1] + 40
         # cascaded, but never past the window's edges, where its resize grip could not be reached

@@ -21,7 +21,7 @@ CATEGORIES = ["Sources", "Detect", "Landmarks", "Align", "Select", "Swap", "Colo
 PALETTE_WIDTH = 180
 MODES = ["auto", "realtime", "lossless"]
 SLIDER_SPAN = 2000  # an int param with a wider range gets a typed field instead of a slider
-LEGEND_CHAR_PX = 8  # about, at the UI font: a legend longer than the window shows node counts instead
+UI_CHAR_PX = 8  # about, a character of the UI font (a legend longer than the window shows node counts)
 
 
 class Palette:
@@ -129,8 +129,8 @@ class Inspector:
         if not cls.params:
             dpg.add_text("no params", color=theme.DIM)
         with dpg.table(header_row=False, borders_innerV=False, policy=dpg.mvTable_SizingStretchProp):
-            # the names as wide as the longest needs (about 8 px a character, of about 280), within reason
-            names = min(0.55, max(0.3, 8 * max(map(len, cls.params), default=0) / 280))
+            # the names as wide as the longest needs (of about 280 px), within reason
+            names = min(0.55, max(0.3, UI_CHAR_PX * max(map(len, cls.params), default=0) / 280))
             dpg.add_table_column(init_width_or_weight=names)
             dpg.add_table_column(init_width_or_weight=1 - names)
             for name, param in cls.params.items():
@@ -285,7 +285,7 @@ class RunBar:
             names = [f"[{i + 1}] {name}" + (f" (pid {status.pids[name]})" if name in status.pids else "")
                      for i, (name, _) in enumerate(stages)]
             full = [f"{label}: {', '.join(nodes)}" for label, (_, nodes) in zip(names, stages, strict=True)]
-            fits = sum(len(label) + 3 for label in full) * LEGEND_CHAR_PX < width - 100
+            fits = sum(len(label) + 3 for label in full) * UI_CHAR_PX < width - 100
             for i, (label, (_, nodes)) in enumerate(zip(names, stages, strict=True)):  # else node counts, hovered: all
                 text = dpg.add_text(full[i] if fits else f"{label}: {len(nodes)} node{'s' * (len(nodes) != 1)}",
                                     color=theme.lighter(theme.stage_colour(i), 50), parent=self.legend)
