@@ -17,6 +17,7 @@ from nodegraph.errors import InvalidInput, RunFailed
 
 from .audio_copy import AudioCopy
 from .ffmpeg_log import ffmpeg_logs, ffmpeg_reason
+from .kept_scheduling import scheduling_kept
 from .source_times import SourceTimes
 
 log = logging.getLogger("nodegraph")
@@ -234,7 +235,7 @@ class VideoWriter:
 
     def _start(self) -> None:
         """Write the header now, so that a muxer refusing the file says so before any frame."""
-        with ffmpeg_logs() as logs:
+        with scheduling_kept(), ffmpeg_logs() as logs:
             try:
                 self.container.start_encoding()
             except av.FFmpegError as e:
@@ -250,7 +251,7 @@ def encoder_problem(encoder: str, width: int, height: int, pix_fmt: str, rate: F
     context = av.CodecContext.create(encoder, "w")
     context.width, context.height, context.pix_fmt = width, height, pix_fmt
     context.time_base, context.framerate, context.options = time_base or 1 / rate, rate, options
-    with ffmpeg_logs() as logs:
+    with scheduling_kept(), ffmpeg_logs() as logs:
         try:
             context.open()
         except (av.FFmpegError, OSError, ValueError) as e:
@@ -301,7 +302,7 @@ def container_refusal(codec: str, container_ext: str) -> str:
     if encoder not in av.codecs_available:
         return f"this PyAV build has no {encoder} encoder"
     options = FRAGMENTED if container_ext in (".mp4", ".mov") else FLUSHED
-    with ffmpeg_logs() as logs:
+    with scheduling_kept(), ffmpeg_logs() as logs:
         try:
             with av.open(io.BytesIO(), "w", format=CONTAINERS[container_ext], options=options) as container:
                 stream = container.add_stream(encoder, rate=30, options=encoder_options(encoder, 23, "ultrafast"))

@@ -21,7 +21,7 @@ from test_outputs import copy_video
 from nodegraph.graph import Graph, Link
 from nodegraph.sequential import SequentialRunner
 from nodes.source_times import SourceTimes
-from nodes.video_io import CODECS, VideoWriter
+from nodes.video_io import CODECS, VideoWriter, encoder_problem
 from nodes.video_read import VideoReader, count_frames
 
 
@@ -395,3 +395,18 @@ def test_odd_sizes_are_written(tmp_path, codec, ext):
     frames = read_frames(tmp_path / f"odd{ext}")
     assert [frame.shape for frame in frames] == [(121, 161, 3)] * 3
     assert [frame_index(frame) for frame in frames] == [0, 1, 2]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="threads' scheduling is read from /proc")
+def test_an_av1_encoder_leaves_no_thread_at_realtime_priority(tmp_path):
+    # SVT-AV1 opened by root made the opening thread and its own realtime (SCHED_FIFO 99): the suite's process
+    # then kept a busy process it started off the CPU for good, and a run could hold a machine's cores
+    from nodes.kept_scheduling import REALTIME, thread_policies
+    assert encoder_problem("libsvtav1", 64, 64, "yuv420p", Fraction(30), {}) == ""
+    writer = VideoWriter(str(tmp_path / "a.mkv"), ".mkv", "av1", 30.0, 0, "ultrafast", False, None, None, "test")
+    try:
+        writer.write(np.zeros((64, 64, 3), np.uint8))
+        assert not REALTIME & set(thread_policies().values())
+    finally:
+        writer.close()
+    assert os.sched_getscheduler(0) not in REALTIME
