@@ -53,7 +53,8 @@ def visible_name(stem: str, tail: str) -> str:
 
 
 def is_lock_name(path: Path) -> bool:
-    """Whether `path` is named as the lock of some output (`lock_path`), whichever output that is."""
+    """Whether `path` is named as the lock of some output (`lock_path`), whichever output that is: any `.X.lock`,
+    which refuses a few names that are no lock of ours, but never replaces another run's."""
     name = Path(path).name
     return len(name) > len("..lock") and name.startswith(".") and name.endswith(".lock")
 

@@ -34,7 +34,7 @@ class InputRecord:
 
     input: str
     output: str
-    frames: int
+    frames: int  # the input's, as probed; once `done`, those the joined file holds
     fps: float
     chunks: list[dict] = field(default_factory=list)
     join_s: float | None = None
