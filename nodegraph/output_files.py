@@ -138,11 +138,7 @@ class OutputFile:
                 holder = f"pid {pid}" if pid else "another process"
                 raise InvalidInput(f"{self.what}: another run ({holder}) is writing this file now; wait for it "
                                    f"to finish or choose another output (the lock is {self._lock})")
-            try:
-                same = same_file(os.fstat(fd), os.lstat(self._lock))
-            except FileNotFoundError:  # its holder removed it between our open and our lock
-                same = False
-            if same:
+            if still_there(fd, self._lock):  # else its holder removed it between our open and our lock
                 return fd
             os.close(fd)
 
@@ -189,14 +185,20 @@ class OutputFile:
             self.temporary.unlink(missing_ok=True)
         if self._fd is not None:
             with contextlib.suppress(OSError):  # Windows keeps an open file; the next run reuses it
-                if same_file(os.fstat(self._fd), os.lstat(self._lock)):  # not another run's lock put there
+                if still_there(self._fd, self._lock):  # not another run's lock put there
                     self._lock.unlink()
             os.close(self._fd)
             self._fd = None
 
 
-def same_file(a: os.stat_result, b: os.stat_result) -> bool:
-    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+def still_there(fd: int, path: Path) -> bool:
+    """Whether the file open as `fd` is still the one at `path`: a lock may be released and removed between an
+    open of it and a lock on it, and made again by a new run, which holds that one."""
+    try:
+        there, ours = os.lstat(path), os.fstat(fd)
+    except FileNotFoundError:
+        return False
+    return (there.st_dev, there.st_ino) == (ours.st_dev, ours.st_ino)
 
 
 def keep_left_file(target: Path, temporary: str, kept: Path) -> Path | None:

@@ -9,21 +9,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .output_checks import lock_path, path_params
-from .output_files import NO_FOLLOW, keep_left_file, place_for_partial, read_lock, same_file, try_lock
+from .output_files import NO_FOLLOW, keep_left_file, place_for_partial, read_lock, still_there, try_lock
 from .output_folders import keep_left_staging
 
 if TYPE_CHECKING:
     from .graph import Graph
     from .registry import Registry
-
-
-def still_there(fd: int, path: Path) -> bool:
-    """Whether the file open as `fd` is still the one at `path`: a lock released and removed between our open and
-    our lock may have been made again by a new run, which holds that one."""
-    try:
-        return same_file(os.fstat(fd), os.lstat(path))
-    except FileNotFoundError:
-        return False
 
 
 def rescue_partials(graph: Graph, registry: Registry) -> list[str]:
