@@ -52,11 +52,8 @@ def menu_bar(app: EditorApp) -> None:
 def open_context_menu(app: EditorApp) -> None:
     """The right-click menu at the mouse, in place of the one open."""
     x, y = dpg.get_mouse_pos(local=False)
-    node_id = app.canvas.hovered_node()
-    if app.popup is not None:
-        if dpg.is_item_shown(app.popup):  # it covers the canvas from hover
-            node_id = app.canvas.node_at(x, y)
-        dpg.delete_item(app.popup)
+    # a menu shown takes the hover from the canvas: the node is found by where nodes are drawn
+    node_id = app.canvas.node_at(x, y) if close_context_menu(app) else app.canvas.hovered_node()
     app.popup = context_menu(app, node_id, x, y)
 
 
