@@ -3,6 +3,7 @@ the source's audio copied and a metadata tag, all in this process (the reading s
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import math
@@ -295,6 +296,7 @@ def check_container(codec: str, container_ext: str, what: str) -> None:
                            f"{', '.join(fits)}, or write {codec} to {', '.join(holders)} (FFmpeg: {refused})")
 
 
+@functools.cache  # the same for every call in a process: validate, a run's start and the editor's checks ask again
 def container_refusal(codec: str, container_ext: str) -> str:
     """Why a `container_ext` file cannot hold `codec`, in FFmpeg's words, or "" when it can. A header is
     written into memory: the muxer's codec list lets through codecs its header then refuses (AV1 in .mov)."""
