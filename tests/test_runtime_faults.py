@@ -71,10 +71,15 @@ def test_ctrl_c_at_any_moment_of_the_start_is_quiet_and_exits_130(tmp_path):
     for delay in (0.0, 0.1, 0.3, 0.5, 0.9):  # the libraries load first, then each stage process its own
         process = subprocess.Popen([sys.executable, "-c", up, "run", str(preset)], cwd=tmp_path, env=env,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-        assert process.stdout.readline() == "up\n"
-        time.sleep(delay)
-        os.killpg(process.pid, signal.SIGINT)
-        _, err = process.communicate(timeout=60)
+        try:
+            assert process.stdout.readline() == "up\n"
+            time.sleep(delay)
+            os.killpg(process.pid, signal.SIGINT)
+            _, err = process.communicate(timeout=60)
+        finally:  # a run that did not stop is endless: it must not outlive the test
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
         assert process.returncode == 130 and "Traceback" not in err, (delay, err)
         assert "interrupted" in err
 
