@@ -26,14 +26,24 @@ def missing_inputs(specs: dict[str, Param], values: dict[str, Any], base_dir: Pa
                 modelhub.resolve(value, base_dir=base_dir)
             except InvalidInput as e:
                 problems.append(Problem(str(e), param=name))
-        elif not os.path.exists(value):
-            problems.append(Problem(f"{'folder' if spec.folder else 'file'} not found: {value}", param=name))
-        elif spec.folder != os.path.isdir(value):
-            problems.append(Problem(f"{value}: is a {'file' if spec.folder else 'folder'}; give a "
-                                    f"{'folder' if spec.folder else 'file'}", param=name))
-        elif not spec.folder and not os.path.isfile(value):  # a pipe or /dev/zero: not read through, nor empty
-            problems.append(Problem(f"{value}: is not a regular file (a device, a pipe or a socket); give a file",
-                                    param=name))
-        elif not spec.folder and os.path.getsize(value) == 0:
-            problems.append(Problem(f"{value}: the file is empty (0 bytes)", param=name))
+        else:
+            problem = input_problem(value, folder=spec.folder)
+            if problem:
+                problems.append(Problem(problem, param=name))
     return problems
+
+
+def input_problem(path: str, folder: bool = False) -> str | None:
+    """What keeps `path` from being read as an input file (or folder), naming it; None when nothing does."""
+    kind = "folder" if folder else "file"
+    if not os.path.exists(path):
+        return f"{kind} not found: {path}"
+    if folder != os.path.isdir(path):
+        return f"{path}: is a {'file' if folder else 'folder'}; give a {kind}"
+    if not folder and not os.path.isfile(path):  # a pipe or /dev/zero: not read through, and not "empty"
+        return f"{path}: is not a regular file (a device, a pipe or a socket); give a file"
+    if not folder and os.path.getsize(path) == 0:
+        return f"{path}: the file is empty (0 bytes)"
+    if not os.access(path, os.R_OK | (os.X_OK if folder else 0)):
+        return f"{path}: no permission to read it"
+    return None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import cv2
 import numpy as np
 
 from nodegraph.errors import InvalidInput
+from nodegraph.file_checks import input_problem
 from nodegraph.output_checks import NOT_UTF8, not_utf8
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -45,16 +45,9 @@ def limit_size(image: np.ndarray, max_side: int) -> np.ndarray:
 
 def check_readable_file(path: str) -> None:
     """Raise InvalidInput naming the file when it is missing, a folder, a device or a pipe, empty or unreadable."""
-    if not os.path.exists(path):
-        raise InvalidInput(f"{path}: file not found")
-    if os.path.isdir(path):
-        raise InvalidInput(f"{path}: is a folder; give a file")
-    if not os.path.isfile(path):  # a device or a pipe has no size: it is not "empty"
-        raise InvalidInput(f"{path}: is not a regular file (a device, a pipe or a socket); give a file")
-    if os.path.getsize(path) == 0:
-        raise InvalidInput(f"{path}: the file is empty (0 bytes)")
-    if not os.access(path, os.R_OK):
-        raise InvalidInput(f"{path}: no permission to read it")
+    problem = input_problem(path)
+    if problem:
+        raise InvalidInput(problem)
 
 
 def check_utf8_path(path: str) -> None:
@@ -84,9 +77,9 @@ def natural_key(name: str):
 
 
 def list_images(folder: str) -> list[Path]:
-    if not os.path.isdir(folder):
-        raise InvalidInput(f"{folder}: folder not found" if not os.path.exists(folder)
-                           else f"{folder}: is a file; give a folder of pictures")
+    problem = input_problem(folder, folder=True)
+    if problem:
+        raise InvalidInput(problem)
     # hidden files are left out: macOS writes `._NAME.jpg` beside each picture on a USB stick (not a picture)
     files = [p for p in Path(folder).iterdir()
              if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file() and not p.name.startswith(".")]
