@@ -299,10 +299,9 @@ def check_container(codec: str, container_ext: str, what: str) -> None:
 @functools.cache  # the same for every call in a process: validate, a run's start and the editor's checks ask again
 def container_refusal(codec: str, container_ext: str) -> str:
     """Why a `container_ext` file cannot hold `codec`, in FFmpeg's words, or "" when it can. A header is
-    written into memory: the muxer's codec list lets through codecs its header then refuses (AV1 in .mov)."""
+    written into memory: the muxer's codec list lets through codecs its header then refuses (AV1 in .mov). An
+    encoder this PyAV build lacks is refused too (its UnknownCodecError is a ValueError)."""
     encoder, _, pix_fmt, _ = CODECS[codec]
-    if encoder not in av.codecs_available:
-        return f"this PyAV build has no {encoder} encoder"
     options = FRAGMENTED if container_ext in (".mp4", ".mov") else FLUSHED
     with scheduling_kept(), ffmpeg_logs() as logs:
         try:
