@@ -45,7 +45,7 @@ def figures(samples) -> dict:
 
 def load(preset: Path, overrides: list[str]):
     from nodegraph import preset as presets
-    from nodegraph.cli import apply_overrides
+    from nodegraph.arguments import apply_overrides
 
     graph = presets.load(preset)
     apply_overrides(graph, overrides)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import os
@@ -12,6 +11,8 @@ import sys
 from pathlib import Path
 
 from . import preset as presets
+from .arguments import apply_overrides, positive_int
+from .console import ProgressBar, tell
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, InvalidInput, RunFailed
 from .output_checks import check_run_side_output
 from .output_files import write_atomically
@@ -28,84 +29,6 @@ def _setup_logging(verbose: bool, quiet: bool) -> None:
     log.addHandler(handler)
     log.setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
     log.propagate = False
-
-
-def _parse_value(target: str, text: str):
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-    except ValueError:  # JSON that Python will not read: a number past int's digit limit
-        raise InvalidInput(f"--set {target}=...: holds a number of more than {sys.get_int_max_str_digits()} "
-                           "digits, more than a number may have; give a smaller number") from None
-    except RecursionError:
-        raise InvalidInput(f"--set {target}=...: the value is nested too deeply") from None
-
-
-def apply_overrides(graph, overrides: list[str]) -> None:
-    """--set NODE.PARAM=VALUE (VALUE is JSON when it parses, else a string)."""
-    for item in overrides:
-        target, sep, value = item.partition("=")
-        node_id, dot, name = target.partition(".")
-        if not sep or not dot or not node_id or not name:
-            raise InvalidInput(f"--set {item!r}: write it as NODE.PARAM=VALUE, e.g. src.loop=true")
-        if node_id not in graph.nodes:
-            raise InvalidInput(f"--set {item!r}: there is no node '{node_id}' "
-                               f"(nodes: {', '.join(graph.nodes)})")
-        graph.set_param(node_id, name, _parse_value(target, value))
-
-
-def tell(text: str, stream=None, end: str = "\n") -> None:
-    """Print a line for the user. When its reader went away (`2>&1 | head`), the rest goes to /dev/null and
-    the command goes on: what it does, and its exit status, do not depend on who reads what it says."""
-    stream = stream or sys.stderr
-    encoding = getattr(stream, "encoding", None) or "utf-8"
-    # what cannot be encoded (a lone surrogate from a preset's "\ud800", or a terminal that is not UTF-8) is
-    # written as its escape rather than ending the command with a UnicodeEncodeError
-    text = text.encode(encoding, "backslashreplace").decode(encoding)
-    try:
-        print(text, file=stream, end=end, flush=True)
-    except BrokenPipeError:
-        with contextlib.suppress(OSError, ValueError):  # ValueError: a stream with no descriptor
-            null = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(null, stream.fileno())
-            os.close(null)
-
-
-class ProgressBar:
-    """frames done, fps and eta on one line of a terminal, at most 10 updates a second."""
-
-    def __init__(self, stream=sys.stderr):
-        self.stream, self.last = stream, 0.0
-
-    def __call__(self, done: int, total: int | None, elapsed: float) -> None:
-        if elapsed - self.last < 0.1 and done != total:
-            return
-        self.last = elapsed
-        fps = done / elapsed if elapsed > 0 else 0.0
-        if total:
-            width = 30
-            filled = int(width * min(done, total) / total)
-            eta = (total - done) / fps if fps > 0 else 0.0
-            text = f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} frames  {fps:5.1f} fps  eta {eta:4.0f} s"
-        else:
-            text = f"{done} frames  {fps:5.1f} fps"
-        tell("\r" + text, self.stream, end="")
-
-    def finish(self):
-        if self.last:
-            tell("", self.stream)
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def cmd_run(args) -> int:

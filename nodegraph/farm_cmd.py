@@ -4,40 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 
 from . import preset as presets
+from .arguments import apply_overrides, non_negative_int, positive_float, positive_int
+from .console import ProgressBar, tell
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
 from .execution import stop_signals
 from .output_checks import check_not_an_input
 from .output_files import write_atomically
 
 
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not 0 < value < math.inf:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds more than 0, got {text}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    """An argparse type: a whole number of 0 or more (argparse names the flag in its message)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
-
-
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from .cli import positive_int
-
     farm = subparsers.add_parser(
         "farm", help="run a preset over many video files on a Ray cluster, each cut into chunks",
         description="Run PRESET on every INPUT (each takes the place of the preset's VideoSource) on a Ray "
@@ -87,7 +65,6 @@ def stop_once(tell):
 
 
 def run(args) -> int:
-    from .cli import ProgressBar, apply_overrides, tell
     from .farm.run import run_farm
     from .side_files import check_stats_path
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from nodegraph import modelhub
+from nodegraph.console import tell
 from nodegraph.errors import EXIT_INVALID, EXIT_OK
 from nodegraph.paths import user_models_dir
 
@@ -35,8 +36,6 @@ def run(args: argparse.Namespace) -> int:
             return _verify(args.name)
         return _fetch(args.name, args.allow_unverified)
     except modelhub.ModelError as exc:
-        from nodegraph.cli import tell
-
         tell(f"nodegraph: {exc}")
         return EXIT_INVALID
 
@@ -63,8 +62,6 @@ def _list() -> int:
 
 
 def _verify(name: str | None) -> int:
-    from nodegraph.cli import tell  # a reader that went away (`| head`) does not change the exit status
-
     results = modelhub.verify(name)
     for result in results:
         if result.status in ("ok", "no hash"):

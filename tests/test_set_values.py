@@ -3,7 +3,7 @@
 import pytest
 
 from nodegraph import preset
-from nodegraph.cli import apply_overrides
+from nodegraph.arguments import apply_overrides
 from nodegraph.errors import InvalidInput
 from nodegraph.params import Choice, ParamError
 from nodegraph.paths import data_dir

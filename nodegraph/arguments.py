@@ -1,0 +1,66 @@
+"""Command-line values the commands share: --set NODE.PARAM=VALUE, whole numbers and seconds."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+from .errors import InvalidInput
+
+
+def _parse_value(target: str, text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+    except ValueError:  # JSON that Python will not read: a number past int's digit limit
+        raise InvalidInput(f"--set {target}=...: holds a number of more than {sys.get_int_max_str_digits()} "
+                           "digits, more than a number may have; give a smaller number") from None
+    except RecursionError:
+        raise InvalidInput(f"--set {target}=...: the value is nested too deeply") from None
+
+
+def apply_overrides(graph, overrides: list[str]) -> None:
+    """--set NODE.PARAM=VALUE (VALUE is JSON when it parses, else a string)."""
+    for item in overrides:
+        target, sep, value = item.partition("=")
+        node_id, dot, name = target.partition(".")
+        if not sep or not dot or not node_id or not name:
+            raise InvalidInput(f"--set {item!r}: write it as NODE.PARAM=VALUE, e.g. src.loop=true")
+        if node_id not in graph.nodes:
+            raise InvalidInput(f"--set {item!r}: there is no node '{node_id}' "
+                               f"(nodes: {', '.join(graph.nodes)})")
+        graph.set_param(node_id, name, _parse_value(target, value))
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (argparse names the flag in its message)."""
+    return _whole_number(text, least=1)
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: a whole number of 0 or more."""
+    return _whole_number(text, least=0)
+
+
+def _whole_number(text: str, least: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be {'at least 1' if least else '0 or more'}, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a number of seconds more than 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds more than 0, got {text}")
+    return value
