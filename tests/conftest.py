@@ -76,3 +76,13 @@ def small_disk(tmp_path):
     yield mount
     for folder in mounted:
         subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+@pytest.fixture
+def run_id():
+    """A run id for shared-memory segments, whose segments are removed after the test."""
+    from nodegraph import shm
+
+    run = shm.new_run_id()
+    yield run
+    shm.cleanup(run)
