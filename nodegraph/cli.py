@@ -15,10 +15,9 @@ from .arguments import apply_overrides, positive_int
 from .console import ProgressBar, tell
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, InvalidInput, RunFailed
 from .output_checks import check_run_side_output
-from .output_files import write_atomically
 from .paths import data_dir
 from .registry import default_registry
-from .side_files import check_edit_side_files, check_stats_path
+from .side_files import check_edit_side_files, check_stats_path, write_stats
 
 log = logging.getLogger("nodegraph")
 
@@ -57,12 +56,8 @@ def cmd_run(args) -> int:
         if bar:
             bar.finish()
     status = EXIT_OK
-    if stats_path is not None:
-        try:  # a temporary file renamed into place: a symlink there is replaced, never written through
-            write_atomically(stats_path, (json.dumps(report.to_json(), indent=2) + "\n").encode())
-        except OSError as e:  # as `farm` says it: the run's outputs are fine, the file asked for is missing
-            tell(f"nodegraph: cannot write --stats-json {stats_path}: {e.strerror or e}")
-            status = EXIT_INVALID
+    if stats_path is not None and not write_stats(stats_path, report.to_json()):
+        status = EXIT_INVALID
     tell(report.summary_line())
     if report.interrupted:
         return EXIT_INTERRUPTED

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from . import preset as presets
@@ -12,7 +11,6 @@ from .console import ProgressBar, tell
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
 from .execution import stop_signals
 from .output_checks import check_not_an_input
-from .output_files import write_atomically
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -66,7 +64,7 @@ def stop_once(tell):
 
 def run(args) -> int:
     from .farm.run import run_farm
-    from .side_files import check_stats_path
+    from .side_files import check_stats_path, write_stats
 
     stats_path = check_stats_path(args.stats_json, made=args.out) if args.stats_json else None
     if stats_path is not None:  # the inputs and outputs: run_farm checks them with its own
@@ -88,12 +86,8 @@ def run(args) -> int:
         if bar:
             bar.finish()
     status = EXIT_OK
-    if stats_path is not None:
-        try:  # a temporary file renamed into place: a symlink there is replaced, never written through
-            write_atomically(stats_path, (json.dumps(report.to_json(), indent=2) + "\n").encode())
-        except OSError as e:
-            tell(f"nodegraph: cannot write --stats-json {stats_path}: {e.strerror or e}")
-            status = EXIT_INVALID
+    if stats_path is not None and not write_stats(stats_path, report.to_json()):
+        status = EXIT_INVALID
     tell(report.summary_line())
     failed: dict[str, int] = {}  # node id -> frames it failed on, over every chunk (as `run` counts them)
     for record in report.inputs:

@@ -4,14 +4,16 @@ at once rather than after the frames."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
 
 from . import preset as presets
+from .console import tell
 from .errors import InvalidInput
 from .output_checks import check_run_side_output, check_side_output
-from .output_files import file_there, is_stream
+from .output_files import file_there, is_stream, write_atomically
 from .registry import default_registry
 
 
@@ -70,3 +72,14 @@ def check_edit_side_files(preset: str, screenshot: str | None, layout_json: str 
         check_stats_path(layout_json, "--layout-json")
         check("--layout-json", layout_json)
         check_side_output(f"--layout-json {layout_json}", layout_json, [], [screenshot])
+
+
+def write_stats(path: Path, stats: dict) -> bool:
+    """Write a run's --stats-json (checked by check_stats_path); False, said, when it cannot be written: the
+    run's outputs are fine then, only the file asked for is missing."""
+    try:  # a temporary file renamed into place: a symlink there is replaced, never written through
+        write_atomically(path, (json.dumps(stats, indent=2) + "\n").encode())
+    except OSError as e:
+        tell(f"nodegraph: cannot write --stats-json {path}: {e.strerror or e}")
+        return False
+    return True
