@@ -1,6 +1,6 @@
 """Files a command writes beside a run's outputs (`--stats-json`, the editor's `--screenshot` and
 `--layout-json`): checked before the run, so a file that could not be written, or that must not be, is said
-at once rather than after the frames."""
+at once rather than after the frames; and the stats, written after it."""
 
 from __future__ import annotations
 
