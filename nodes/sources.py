@@ -175,7 +175,28 @@ class VideoSource(Node):
             reader.close()
 
 
-class ImageSource(Node):
+class PicturesAtFps(Node):
+    """A source of still pictures: sent at its `fps` param, or at once where that is 0."""
+
+    def setup(self):
+        self._pacer = Pacer()
+
+    def is_live(self):
+        return self.fps > 0
+
+    def due_frame(self):
+        return self._pacer.due_frame(self.fps) if self.fps else None
+
+    def stream_info(self):
+        return StreamInfo(fps=self.fps or None, frames=self.length(), media=None)
+
+    def pace(self) -> None:
+        """Wait until this frame is due, where fps is set."""
+        if self.fps:
+            self._pacer.pace(self, self.frame_id / self.fps)
+
+
+class ImageSource(PicturesAtFps):
     """One picture, sent as a stream of frames."""
 
     category = "Sources"
@@ -188,30 +209,20 @@ class ImageSource(Node):
     }
 
     def setup(self):
+        super().setup()
         self.image = read_image(self.path, self.max_size)
-        self._pacer = Pacer()
 
     def length(self):
         return self.repeat or None
 
-    def is_live(self):
-        return self.fps > 0
-
-    def due_frame(self):
-        return self._pacer.due_frame(self.fps) if self.fps else None
-
-    def stream_info(self):
-        return StreamInfo(fps=self.fps or None, frames=self.length(), media=None)
-
     def process(self):
         if self.repeat and self.frame_id >= self.repeat:
             return None
-        if self.fps:
-            self._pacer.pace(self, self.frame_id / self.fps)
+        self.pace()
         return {"frame": self.image}
 
 
-class FolderSource(Node):
+class FolderSource(PicturesAtFps):
     """The pictures of a folder, in natural order (frame2 before frame10). A stream has one frame size, the
     first picture's: a picture of another size is scaled to fit it whole and padded with black, never
     stretched. A picture that cannot be read is skipped, and the log says which (as a camera that drops a
@@ -229,9 +240,9 @@ class FolderSource(Node):
     }
 
     def setup(self):
+        super().setup()
         self.files = list_images(self.path)
         self._size, self._fitted = None, False
-        self._pacer = Pacer()
         self._unreadable: set[int] = set()
         self._skipped = 0  # frame i is picture i + this
         self._name = ""  # the latest picture's file name
@@ -239,21 +250,11 @@ class FolderSource(Node):
     def length(self):
         return None if self.loop else len(self.files) - len(self._unreadable)  # those found so far
 
-    def is_live(self):
-        return self.fps > 0
-
-    def due_frame(self):
-        return self._pacer.due_frame(self.fps) if self.fps else None
-
-    def stream_info(self):
-        return StreamInfo(fps=self.fps or None, frames=self.length(), media=None)
-
     def process(self):
         frame = self._next_picture()
         if frame is None:
             return None
-        if self.fps:
-            self._pacer.pace(self, self.frame_id / self.fps)
+        self.pace()
         if self._size is None:
             self._size = frame.shape[:2]
         elif frame.shape[:2] != self._size:
