@@ -41,6 +41,14 @@ def adts_config(source: str) -> bytes:
     return b""
 
 
+def header_at_once(options: dict) -> dict:
+    """`options` with an MP4/MOV header written when the file starts: a test file then meets the muxer's
+    refusal there. Written with the first fragment (delay_moov), the refusal comes only when a fragment is cut,
+    and closing the test file drops it."""
+    flags = options.get("movflags")
+    return {**options, "movflags": flags.replace("delay_moov", "empty_moov")} if flags else options
+
+
 def copy_refusal(source: str, format_name: str, options: dict, config: bytes = b"") -> str:
     """Why a `format_name` file written with `options` cannot hold a copy of `source`'s first audio track, in
     FFmpeg's words, or "" when it can; with an ADTS `config`, the copy without ADTS headers. The muxer's codec
@@ -52,7 +60,7 @@ def copy_refusal(source: str, format_name: str, options: dict, config: bytes = b
         packets = (packet for packet in container.demux(stream) if packet.dts is not None)
         with ffmpeg_logs() as logs:
             try:
-                with av.open(io.BytesIO(), "w", format=format_name, options=options) as test:
+                with av.open(io.BytesIO(), "w", format=format_name, options=header_at_once(options)) as test:
                     copy = test.add_stream_from_template(stream)
                     unwrap = copy_filter(stream, copy, config)
                     test.start_encoding()

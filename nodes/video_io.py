@@ -16,7 +16,7 @@ import numpy as np
 
 from nodegraph.errors import InvalidInput, RunFailed
 
-from .audio_copy import AudioCopy
+from .audio_copy import AudioCopy, header_at_once
 from .ffmpeg_log import ffmpeg_logs, ffmpeg_reason
 from .kept_scheduling import scheduling_kept
 from .source_times import SourceTimes
@@ -41,9 +41,12 @@ SPEEDS = ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slo
 CONTAINERS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi"}
 # Fragmented MP4/MOV: the index goes with every fragment (~1 s, one keyframe each), so a file cut short by
 # a kill or a full disk plays up to its last whole fragment. Matroska is written in clusters anyway. Each
-# fragment goes to the file as it is done, not when FFmpeg's 32 KiB write buffer fills (flush_packets).
+# fragment goes to the file as it is done, not when FFmpeg's 32 KiB write buffer fills (flush_packets). The
+# header goes with the first fragment (delay_moov), so its edit list shows the first frame at its own time: a
+# B-frame encoder decodes it before 0 (by as much as the first frames' gaps), and without the edit list the
+# muxer moved the whole file that much later (1 s of nothing before the first frame of a variable-rate clip).
 FLUSHED = {"flush_packets": "1"}
-FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "frag_duration": "1000000", **FLUSHED}
+FRAGMENTED = {"movflags": "frag_keyframe+delay_moov+default_base_moof", "frag_duration": "1000000", **FLUSHED}
 MIN_FPS = 0.01
 SUBFRAMES = 100  # a frame at its source time is placed to 1/100 of a frame at the file's rate
 REFUSED_HINT = "choose another codec or container, or set keep_audio to false"  # when FFmpeg refuses a file
@@ -235,7 +238,8 @@ class VideoWriter:
                 self._file.close()
 
     def _start(self) -> None:
-        """Write the header now, so that a muxer refusing the file says so before any frame."""
+        """Start the file now, so that a muxer refusing its streams says so before any frame (what an MP4 header,
+        written with the first fragment, would refuse, `container_refusal` and `copy_refusal` found before)."""
         with scheduling_kept(), ffmpeg_logs() as logs:
             try:
                 self.container.start_encoding()
@@ -302,7 +306,7 @@ def container_refusal(codec: str, container_ext: str) -> str:
     written into memory: the muxer's codec list lets through codecs its header then refuses (AV1 in .mov). An
     encoder this PyAV build lacks is refused too (its UnknownCodecError is a ValueError)."""
     encoder, _, pix_fmt, _ = CODECS[codec]
-    options = FRAGMENTED if container_ext in (".mp4", ".mov") else FLUSHED
+    options = header_at_once(FRAGMENTED) if container_ext in (".mp4", ".mov") else FLUSHED
     with scheduling_kept(), ffmpeg_logs() as logs:
         try:
             with av.open(io.BytesIO(), "w", format=CONTAINERS[container_ext], options=options) as container:

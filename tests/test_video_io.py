@@ -116,17 +116,19 @@ def test_a_variable_frame_rate_is_written_with_its_own_timing(tmp_path, ext, cod
     assert all(abs(t - (VFR_TIMES[i] - VFR_TIMES[start])) <= 1 for i, t in shown), shown
 
 
-@pytest.mark.parametrize("codec, speed", [("h264", "veryfast"), ("h265", "ultrafast")])
-def test_b_frames_after_long_gaps_keep_their_own_decoding_times(tmp_path, codec, speed):
+@pytest.mark.parametrize("codec, speed, ext", [("h264", "veryfast", ".mp4"), ("h265", "ultrafast", ".mp4"),
+                                               ("h264", "veryfast", ".mov")])
+def test_b_frames_after_long_gaps_keep_their_own_decoding_times(tmp_path, codec, speed, ext):
     # the first frames 0.5 s apart, then 33 ms: a B-frame encoder's first decoding time goes back a second, and
-    # taking it for x265's garbage (a one-frame clip's) put it after the next one, which FFmpeg refused
+    # taking it for x265's garbage (a one-frame clip's) put it after the next one, which FFmpeg refused. The
+    # muxer then moved every frame by that second: the file began with 1 s of nothing before its first frame
     times = [0, 500, 1000] + [1000 + 33 * i for i in range(1, 30)]
     source = vfr_clip(tmp_path / "gaps.mkv", times)
-    target = tmp_path / "out.mp4"
+    target = tmp_path / f"out{ext}"
     assert copy_video(source, target, codec=codec, speed=speed).frames == 32
     shown = shown_ms(target)
     assert [i for i, _ in shown] == list(range(32))
-    assert all(abs(t - shown[0][1] - times[i]) <= 1 for i, t in shown), shown  # the source's own times, to 1 ms
+    assert all(abs(t - times[i]) <= 1 for i, t in shown), shown  # the source's own times, to 1 ms
 
 
 @pytest.mark.parametrize("source_ext, ext, output", [(".mkv", ".mp4", {"fps": 25.0}), (".mkv", ".avi", {}),
