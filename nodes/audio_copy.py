@@ -112,6 +112,8 @@ class AudioCopy:
         audio = self.source.streams.audio
         self.input = audio[0] if audio else None
         self.output, self.start, self.skipped, self.placed = output, start, 0, False
+        self._jumped = 0.0  # s added to the source's times where they start again, so they keep going forward
+        self._latest: tuple[float, float] | None = None  # (begin, end) of the latest packet, in those times
         if self.input is None:
             return
         format_name, options = output.format.name, dict(output.options)
@@ -141,7 +143,7 @@ class AudioCopy:
         for packet in self._packets:
             if packet.dts is None or packet.pts is None:
                 continue
-            at = float(packet.pts * packet.time_base) - self.start
+            at = self._source_time(packet) - self.start
             if at < 0 and self.copy:  # a copied packet cannot be cut: the audio begins with the next one
                 continue
             if not self.placed:
@@ -154,10 +156,22 @@ class AudioCopy:
             if at > until:  # the packet straddling `until`: kept, then stop
                 return
 
+    def _source_time(self, packet) -> float:
+        """When `packet` begins in the source (s). Where the times start again (MPEG-TS recordings joined end to
+        end), the audio goes on right after the packet before, as VideoReader puts the frames after the frame
+        before: the two stay in step to within the difference of the first recording's audio and video
+        lengths."""
+        begins = float(packet.pts * packet.time_base) + self._jumped
+        if self._latest is not None and begins < self._latest[0]:
+            self._jumped += self._latest[1] - begins
+            begins = self._latest[1]
+        self._latest = begins, begins + float((packet.duration or 0) * packet.time_base)
+        return begins
+
     def _write(self, packet) -> None:
         try:
             if self.copy:
-                shift = round(self.start / packet.time_base)
+                shift = round((self.start - self._jumped) / packet.time_base)
                 packet.pts -= shift
                 packet.dts -= shift
                 for raw in self._unwrap(packet):
@@ -165,9 +179,10 @@ class AudioCopy:
                     self.output.mux(raw)
                 return
             for frame in packet.decode():
-                if frame.time + frame.samples / frame.sample_rate <= self.start:
+                begins = frame.time + self._jumped
+                if begins + frame.samples / frame.sample_rate <= self.start:
                     continue
-                frame.pts = round((frame.time - self.start) * frame.sample_rate)
+                frame.pts = round((begins - self.start) * frame.sample_rate)
                 frame.time_base = Fraction(1, frame.sample_rate)
                 self.output.mux(self.stream.encode(frame))
         except av.FFmpegError as e:  # a damaged packet: the audio goes on with the next

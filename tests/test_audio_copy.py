@@ -176,6 +176,21 @@ def test_mpeg_ts_audio_lines_up_with_its_video(tmp_path):
     assert loudness(samples, rate, 0.2, 0.9) < 0.01 < 0.15 < loudness(samples, rate, 1.1, 2.8)
 
 
+@pytest.mark.parametrize("codec, target_ext", [("aac", ".mp4"), ("aac", ".mkv"), ("ac3", ".mp4")])
+def test_recordings_joined_end_to_end_keep_all_their_audio(tmp_path, codec, target_ext):
+    # MPEG-TS recordings joined with `cat` start their times again: every audio packet after the joint was
+    # refused as out of order (copied) or left before the start (re-encoded), and the second half was silent
+    segment = clip(tmp_path / "segment.ts", codec, seconds=2.0, silent_until=1.0, fmt="mpegts")
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(segment.read_bytes() * 2)
+    target = tmp_path / f"out{target_ext}"
+    assert copy_video(joined, target).frames == 100
+    _, rate, start, samples = audio_of(target)
+    assert abs(start) < 0.05 and abs(len(samples) / rate - 4.0) < 0.06
+    # each half's tone with its own frames (1 to 2 s and 3 to 4 s), the silence before it too
+    assert loudness(samples, rate, 2.2, 2.9) < 0.01 < 0.15 < loudness(samples, rate, 3.1, 3.9)
+
+
 def test_an_audio_only_input_is_named_as_such(tmp_path):
     path = tmp_path / "voice.m4a"
     with av.open(str(path), "w", format="mp4") as container:
