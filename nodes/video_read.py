@@ -204,6 +204,20 @@ def frame_timestamps(path: str) -> list[int]:
         return _decodable_times(container, os.path.getsize(path))
 
 
+def frames_before_restart(path: str) -> int | None:
+    """How many frames a file shows before its times start again (MPEG-TS recordings joined end to end: their
+    decoding times go back at the joint), or None when they only go forward. Reads the packets, decodes none."""
+    with av.open(path) as container:
+        stream, latest, shown = moving_pictures(container), None, 0
+        for packet in container.demux(stream) if stream is not None else ():
+            if packet.dts is not None:
+                if latest is not None and packet.dts < latest:
+                    return shown
+                latest = packet.dts
+            shown += is_shown(packet)
+    return None
+
+
 def count_frames(path: str) -> int:
     """How many frames of a file decode (0 when it cannot be read)."""
     try:

@@ -11,7 +11,7 @@ from test_audio_copy import clip
 from test_cli import node, write_preset
 
 from nodegraph import preset as presets
-from nodegraph.errors import RunFailed
+from nodegraph.errors import InvalidInput, RunFailed
 from nodes import farm_video
 from nodes.video_io import VideoWriter
 from nodes.video_read import VideoReader
@@ -133,3 +133,14 @@ def test_an_h265_chunk_of_one_frame_is_written_and_joined(tmp_path, ext):
     target, frames = joined(tmp_path, chunks, ext, codec="h265")
     assert frames == 30
     assert [frame_index(f) for f in read_frames(target)] == list(range(30))
+
+
+def test_recordings_joined_end_to_end_are_refused_naming_the_joint(tmp_path):
+    # their times start again at the joint, so a chunk's mark (its first frame's time) found a frame of the
+    # first recording where the second's was meant: 275 frames of 300 came out, in the wrong order
+    segment = write_clip(tmp_path / "segment.ts", frames=30, codec="h264")
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes((tmp_path / "segment.ts").read_bytes() * 2)
+    assert farm_video.probe(segment)[0] == 30
+    with pytest.raises(InvalidInput, match=rf"{joined}: its times start again after frame 30 .* -c copy joined\.mkv"):
+        farm_video.probe(str(joined))
