@@ -5,6 +5,7 @@ the preset, and how chunk files are joined without re-encoding, with the input's
 from __future__ import annotations
 
 import io
+import math
 from contextlib import closing
 from fractions import Fraction
 from pathlib import Path
@@ -163,6 +164,7 @@ def join(chunks: list[str], target: str, container_ext: str, graph: Graph, outpu
         audio = AudioCopy(input_path, out, times.first_time - float(lead), target) if keep_audio else None
         timed = bool(out.format.flags & av.format.Flags.variable_fps.value)
         last = None  # s: the input time of the latest frame written
+        decoded = None  # s: the decoding time of the latest packet written
         for path, where, own_lead in zip(chunks, wheres, leads, strict=True):
             with av.open(path) as chunk:
                 video = chunk.streams.video[0]
@@ -178,6 +180,12 @@ def join(chunks: list[str], target: str, container_ext: str, graph: Graph, outpu
                                         "from there; run the farm again, or look at the workers' logs")
                     packet.pts += shift
                     packet.dts += shift
+                    if decoded is not None and packet.dts * video.time_base <= decoded:
+                        # a chunk decodes its first frame its B-frame delay (two of its own frames) before it is
+                        # shown: where its frames are further apart than the chunk before's, that falls on or
+                        # before that chunk's last decoding time, which a muxer refuses
+                        packet.dts = min(packet.pts, math.floor(decoded / video.time_base) + 1)
+                    decoded = packet.dts * video.time_base
                     packet.stream = stream
                     out.mux(packet)
                     written += 1

@@ -9,10 +9,12 @@ import pytest
 from clips import frame_index, indexed_frame, read_frames, write_clip
 from test_audio_copy import clip
 from test_cli import node, write_preset
+from test_video_io import shown_ms, vfr_clip
 
 from nodegraph import preset as presets
 from nodegraph.errors import InvalidInput, RunFailed
 from nodes import farm_video
+from nodes.source_times import SourceTimes
 from nodes.video_io import VideoWriter
 from nodes.video_read import VideoReader
 
@@ -144,3 +146,23 @@ def test_recordings_joined_end_to_end_are_refused_naming_the_joint(tmp_path):
     assert farm_video.probe(segment)[0] == 30
     with pytest.raises(InvalidInput, match=rf"{joined}: its times start again after frame 30 .* -c copy joined\.mkv"):
         farm_video.probe(str(joined))
+
+
+def test_b_frame_chunks_whose_frame_rate_slows_join(tmp_path):
+    # a chunk's first decoding time is its B-frame delay (two of its own frames) before its first frame: where
+    # the frames come further apart than in the chunk before, it fell on that chunk's last one, and FFmpeg
+    # refused the packet ("Invalid argument", a traceback from `nodegraph farm`)
+    times = [40 * i for i in range(30)] + [1200 + 120 * i for i in range(20)]
+    source = vfr_clip(tmp_path / "slowing.mkv", times)
+    chunks = []
+    for first, end in [(0, 30), (30, 50)]:
+        path = str(tmp_path / f"chunk{first}.mp4")
+        writer = VideoWriter(path, ".mp4", "h264", 25.0, 23, "medium", False, None, None, path,
+                             times=SourceTimes(str(source), times[first] / 1000, 25.0))
+        for n, i in enumerate(range(first, end)):
+            writer.write(indexed_frame(i), n)
+        writer.close()
+        chunks.append(path)
+    target, frames = joined(tmp_path, chunks, ".mp4", source=source)
+    assert frames == 50
+    assert shown_ms(target) == [(i, t) for i, t in enumerate(times)]
