@@ -23,7 +23,7 @@ from conftest import REPO, run_cli
 from swap_models import dfm_model
 from test_cli import node, write_preset
 from test_outputs import clip_with_audio, probe
-from test_video_io import VFR_TIMES, shown_ms, vfr_clip
+from test_video_timing import VFR_TIMES, shown_ms, vfr_clip
 
 from nodegraph import preset as presets
 from nodegraph.cli import main

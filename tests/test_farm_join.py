@@ -9,7 +9,7 @@ import pytest
 from clips import frame_index, indexed_frame, read_frames, write_clip
 from test_audio_copy import clip
 from test_cli import node, write_preset
-from test_video_io import shown_ms, vfr_clip
+from test_video_timing import shown_ms, vfr_clip
 
 from nodegraph import preset as presets
 from nodegraph.errors import InvalidInput, RunFailed
