@@ -127,8 +127,8 @@ def verify_file(path: str | os.PathLike, *, entry: ModelEntry | None = None,
                 manifest: Manifest | None = None) -> Path:
     """Return `path` when it is a usable model file; raise ModelError saying what is wrong and the fix.
 
-    A file named like a manifest entry must match its size and sha256; other files must exist and not
-    be empty. The sha256 is computed once per process for a given path, mtime and size.
+    A file named like a manifest entry must match its size and sha256; other files must exist and be neither
+    empty nor a saved web page. The sha256 is computed once per process for a given path, mtime and size.
     """
     path = Path(path)
     if not path.is_file():
@@ -138,6 +138,10 @@ def verify_file(path: str | os.PathLike, *, entry: ModelEntry | None = None,
     stat = path.stat()
     if stat.st_size == 0:
         raise ModelError(f"model file {path} is empty. Fix: {_fix(path, entry)}")
+    page = _text_start(path)
+    if page is not None:
+        raise ModelError(f"model file {path} is a web page or other text, not a model (it begins {page!r}): what a "
+                         f"failed or refused download leaves. Fix: {_fix(path, entry)}")
     if entry is None or entry.sha256 is None:
         return path
     if entry.size is not None and stat.st_size != entry.size:
@@ -278,10 +282,27 @@ def _download(entry: ModelEntry, part: Path, final: Path, context: ssl.SSLContex
                          f"If this machine is offline, {_by_hand(entry, final)}") from exc
 
 
+def _text_start(path: Path) -> str | None:
+    """The first characters of a file that begins as an HTML, XML or JSON page does (an error page saved under
+    the model's name); None for any other file. No ONNX file can: a protobuf begins with a field's tag, and
+    '<', '{', a byte order mark and white space are no valid tag of an ONNX model."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(64)
+    except OSError as exc:
+        raise ModelError(f"model file {path} cannot be read: {exc.strerror}; give a file you can read") from None
+    text = head.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n")
+    if text[:1] not in (b"<", b"{"):
+        return None
+    return text.decode("utf-8", "replace").splitlines()[0][:40]
+
+
 def _check_download(entry: ModelEntry, part: Path) -> None:
     size = part.stat().st_size
     problem = None
-    if entry.size is not None and size != entry.size:
+    if (page := _text_start(part)) is not None:  # said before the size: a page is what a refused download gets
+        problem = f"the server sent a web page or other text (it begins {page!r}), not the model"
+    elif entry.size is not None and size != entry.size:
         problem = f"it is {size} bytes, expected {entry.size}"
     elif entry.sha256 is not None:
         digest = _sha256(part, part.stat())

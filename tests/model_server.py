@@ -27,6 +27,7 @@ def run_models_cmd(*argv: str) -> int:
 
 
 PAYLOAD = (REPO / "models" / "blazeface_short.onnx").read_bytes()
+ERROR_PAGE = b"<!DOCTYPE html>\n<html><head><title>429 Too Many Requests</title></head><body></body></html>\n"
 
 
 class HttpsModelServer:
@@ -50,6 +51,13 @@ class HttpsModelServer:
                     self.send_response(302)
                     self.send_header("Location", f"http://127.0.0.1:{server.port}/model.onnx")
                     self.end_headers()
+                    return
+                if self.path == "/error-page":  # what a rate limit, a login wall or a captive portal answers
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/html")
+                    self.send_header("Content-Length", str(len(ERROR_PAGE)))
+                    self.end_headers()
+                    self.wfile.write(ERROR_PAGE)
                     return
                 start = int(wanted[len("bytes="):-1]) if wanted and server.honour_range else 0
                 if start >= len(PAYLOAD):

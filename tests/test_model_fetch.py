@@ -45,6 +45,8 @@ def server(https_server, tmp_path, monkeypatch):
         "no_hash": {"file": "nohash.onnx", "url": f"{base}/model.onnx", "sha256": None},
         "plain_http": {"file": "plain.onnx", "url": f"http://127.0.0.1:{srv.port}/model.onnx", "sha256": digest},
         "to_http": {"file": "to_http.onnx", "url": f"{base}/redirect", "sha256": digest},
+        "page": {"file": "page.onnx", "url": f"{base}/error-page", "sha256": None},
+        "page_hashed": {"file": "page_hashed.onnx", "url": f"{base}/error-page", "sha256": digest},
         "offline": {"file": "offline.onnx", "url": f"https://127.0.0.1:{closed_port()}/model.onnx",
                     "sha256": digest, "size": len(PAYLOAD)},
     }
@@ -156,6 +158,18 @@ def test_unverifiable_and_builtin_fetches_are_refused(server):
     assert next(r for r in modelhub.verify("no_hash")).status == "no hash"
     with pytest.raises(ModelError, match="built-in model"):
         modelhub.fetch("facemesh")
+
+
+def test_a_web_page_served_in_place_of_the_model_is_never_installed(server):
+    # a model without a known sha256 was installed as whatever came, a rate limit's page too, and `verify` said ok
+    for name in ("page", "page_hashed"):
+        with pytest.raises(ModelError) as caught:
+            modelhub.fetch(name, allow_unverified=True, ssl_context=server.client_context)
+        message = str(caught.value)
+        assert "the server sent a web page or other text (it begins '<!DOCTYPE html>'), not the model" in message
+        assert "nothing was installed" in message
+        assert sorted(p.name for p in user_folder().iterdir()) == []
+        assert next(r for r in modelhub.verify(name)).status == "missing"
 
 
 def test_models_fetch_command_trusts_ssl_cert_file(server, monkeypatch, capsys):

@@ -111,6 +111,26 @@ def test_empty_file_is_refused(tmp_path):
         modelhub.resolve(empty)
 
 
+@pytest.mark.parametrize("page", [b"<!DOCTYPE html>\n<html><body>404 Not Found</body></html>",
+                                  b"\xef\xbb\xbf  <?xml version='1.0'?><Error>AccessDenied</Error>",
+                                  b'{"error": "Repository not found"}'])
+def test_an_error_page_saved_as_a_model_is_refused_as_a_page(tmp_path, page):
+    # a model without a known sha256 (a .dfm, simswap_256) that is a saved error page was 'ok' to `verify`
+    # and, at validate, 'not a valid ONNX model (a truncated download, or another format?)'
+    dfm = tmp_path / "face.dfm"
+    dfm.write_bytes(page)
+    with pytest.raises(ModelError, match=f"model file {dfm} is a web page or other text, not a model .*what a "
+                                         "failed or refused download leaves. Fix: replace it with a good copy"):
+        modelhub.resolve(dfm)
+    unhashed = Path(os.environ["NODEGRAPH_USER_MODELS"]) / "simswap_256.onnx"
+    unhashed.parent.mkdir(parents=True, exist_ok=True)
+    unhashed.write_bytes(page)
+    result = modelhub.verify("simswap_256")[0]
+    assert result.status == "bad" and "web page" in result.message
+    assert "nodegraph models fetch simswap_256" in result.message
+    assert run_models_cmd("verify", "simswap_256") == 2
+
+
 def test_unknown_name_lists_the_known_ones():
     with pytest.raises(ModelError) as caught:
         modelhub.resolve("blazeface_tiny")
