@@ -113,7 +113,7 @@ def create_session(model_path: str | os.PathLike | bytes, *, provider: str = "au
         if provider == "auto":
             return _auto_session(path, threads, warmup, label or path.name, auto_skips)
         session = _forced_session(path, threads, provider)
-    _warm_up(session, warmup, path)
+    _refuse_unrunnable(session, warmup, path, _warm_up(session, warmup, path))
     return session
 
 
@@ -132,30 +132,46 @@ def _auto_session(path: _Model, threads: int | None, warmup: Sequence[Feeds] | N
             reasons.append(f"{_LABELS[key]} not available ({problem})")
     cpu = _cpu_session(path, threads)
     if not sessions:
-        _warm_up(cpu, warmup, path)
+        _refuse_unrunnable(cpu, warmup, path, _warm_up(cpu, warmup, path))
         _announce_cpu(reasons)
         return cpu
     sessions["cpu"] = cpu
-    times = {}
+    times, failure = {}, None
     for key, session in sessions.items():
-        if _warm_up(session, warmup, path):
+        failure = _warm_up(session, warmup, path)
+        if failure is None:
             times[key] = _time(session, warmup)
+    if not times:
+        _refuse_unrunnable(cpu, warmup, path, failure)
     chosen = min(times, key=times.get) if times else "cpu"
     timings = ", ".join(f"{_LABELS[key]} {ms:.1f} ms" for key, ms in times.items())
     log.info("onnxruntime: %s: %s -> %s", label, timings or "no provider ran it", _LABELS[chosen])
     return sessions[chosen]
 
 
-def _warm_up(session: ort.InferenceSession, warmup: Sequence[Feeds] | None, path: _Model) -> bool:
-    """Run each of the inputs a few times; False (said with -v) when the model refused them."""
+def _warm_up(session: ort.InferenceSession, warmup: Sequence[Feeds] | None, path: _Model) -> str | None:
+    """Run each of the inputs a few times; why not (said with -v) when the model refused them, else None."""
     try:
         for feeds in warmup if warmup is not None else [_zero_feeds(session)]:
             for _ in range(WARMUP_RUNS):
                 session.run(None, dict(feeds))
     except Exception as exc:  # the first frame reports a real input problem in the node's own words
         log.debug("onnxruntime: warm-up of %s on %s failed: %s", path.name, session.get_providers()[0], _short(exc))
-        return False
-    return True
+        return _short(exc)
+    return None
+
+
+def _refuse_unrunnable(session: ort.InferenceSession, warmup: Sequence[Feeds] | None, path: _Model,
+                       failure: str | None) -> None:
+    """A model that cannot run zeros of the fixed shapes it declares fails on every frame fed those shapes (as
+    the nodes feed them): a broken file, said at set-up rather than once per frame. Shapes the caller chose, or
+    sizes the model leaves open (fed 1 here), may be a real input problem, which the first frame says."""
+    inputs = session.get_inputs()
+    if failure is None or warmup is not None or not all(isinstance(d, int) and d > 0 for i in inputs for d in i.shape):
+        return
+    shapes = ", ".join(f"{i.name} {list(i.shape)}" for i in inputs)
+    raise ModelError(f"onnxruntime cannot run {path.what} on inputs of the shapes it declares ({shapes}): {failure}. "
+                     "The file is damaged or was not exported right; replace it with a good copy")
 
 
 def _time(session: ort.InferenceSession, warmup: Sequence[Feeds] | None) -> float:
@@ -318,7 +334,9 @@ def _options(threads: int | None, key: str) -> ort.SessionOptions:
     options.intra_op_num_threads = threads or budget()
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.log_severity_level = _ERRORS_ONLY
+    # every error onnxruntime would log here it raises too, and the node says it once; logged, a model that
+    # fails on each frame printed onnxruntime's C++ error for every frame
+    options.log_severity_level = _QUIET
     # Stages share the cores: a spinning thread pool burns CPU between frames that other stages need
     # (measured: the built-in full-range detector on 2 cores, 5 ms idle between runs, 15.5 ms CPU
     # per run spinning, 8 not).
@@ -373,6 +391,6 @@ def _load_error(path: _Model, exc: Exception) -> ModelError:
 
 def _short(exc: Exception) -> str:
     text = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", str(exc).strip())
-    text = re.sub(r"^/\S+:\d+ .*?\) ", "", text)  # onnxruntime's source location and C++ signature
+    text = re.sub(r"(^|Status Message: )/\S+:\d+ .*?\) ", r"\1", text)  # its source location and C++ signature
     first = text.splitlines()[0] if text else type(exc).__name__
-    return first[:200]
+    return first[:300]
