@@ -16,7 +16,7 @@ from .face.draw import draw_boxes
 from .face.records import Faces, updated
 from .face.smoothing import OneEuroFilter, frame_time
 from .model_fit import checked_model
-from .onnx_models import PROVIDER_CHOICES, resolve_model
+from .onnx_models import PROVIDER_CHOICES, loading, resolve_model
 
 MATCH_IOU = 0.3  # a detection continues a track when their boxes overlap at least this much
 TRACK_SIDE = 640  # optical flow runs on the frame halved until its long side is below this
@@ -157,9 +157,11 @@ class FaceDetector(Node):
             self._countdown = 0  # the model runs on the next frame, so the edit shows at once
 
     def _load(self):
-        path = resolve_model(self.model, self.base_dir, f"node '{self.id}' (FaceDetector), param 'model'")
-        self.blazeface = BlazeFace(create_session(path, provider=self.provider, label=self.id),
-                                   model=self.model.removeprefix("blazeface_"))
+        what = f"node '{self.id}' (FaceDetector), param 'model'"
+        path = resolve_model(self.model, self.base_dir, what)
+        with loading(what):
+            self.blazeface = BlazeFace(create_session(path, provider=self.provider, label=self.id),
+                                       model=self.model.removeprefix("blazeface_"))
 
     def process(self, frame):
         check_frame(frame, f"node '{self.id}' (FaceDetector)")

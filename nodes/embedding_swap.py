@@ -20,7 +20,7 @@ from .face.records import Faces
 from .face.warp_templates import template_points
 from .media import IMAGE_EXTENSIONS
 from .model_fit import arcface_fit, checked_boost, checked_model
-from .onnx_models import PROVIDER_CHOICES, resolve_model
+from .onnx_models import PROVIDER_CHOICES, loading, resolve_model
 from .pixel_boost import boost_param, boost_size
 from .swap_common import Recogniser, chosen_faces, swap_chosen_faces, swap_mask, swap_preview
 
@@ -87,9 +87,11 @@ class EmbeddingSwapper(Node):
     def _load_models(self):
         path = resolve_model(self.model, self.base_dir, f"{self.where}, param 'model'")
         recogniser_path = resolve_model(self.recogniser, self.base_dir, f"{self.where}, param 'recogniser'")
-        session = create_session(path, provider=self.provider, label=f"{self.id} (swapper)")
-        self.size = type(self).fit(path, session)
-        self.recogniser_model = Recogniser(recogniser_path, self.provider, f"{self.id} (recogniser)")
+        with loading(f"{self.where}, param 'model'"):
+            session = create_session(path, provider=self.provider, label=f"{self.id} (swapper)")
+            self.size = type(self).fit(path, session)
+        with loading(f"{self.where}, param 'recogniser'"):
+            self.recogniser_model = Recogniser(recogniser_path, self.provider, f"{self.id} (recogniser)")
         self.session, self.model_path = session, path
         self.crop_size = boost_size(self.pixel_boost, self.size, f"{self.where}, param 'pixel_boost'")
         self.mean, self.std = (np.float32(v) for v in self._normalisation(self.size))

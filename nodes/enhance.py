@@ -25,7 +25,7 @@ from .face.records import Faces
 from .face.warp_templates import WARP_TEMPLATES
 from .image_work import ImageGraphs, chosen_graphs, image_work_param
 from .model_fit import checked_model, enhancer_fit
-from .onnx_models import PROVIDER_CHOICES, resolve_model
+from .onnx_models import PROVIDER_CHOICES, loading, resolve_model
 from .swap_common import five_points, swap_preview
 
 DEFAULT_TEMPLATE = "ffhq_512"
@@ -97,9 +97,11 @@ class FaceEnhancer(Node):
             self._set_crop()
 
     def _load(self):
-        path = resolve_model(self.model, self.base_dir, f"node '{self.id}' (FaceEnhancer), param 'model'")
-        session = create_session(path, provider=self.provider, label=self.id)
-        self.size, has_weight = enhancer_fit(path, session)
+        what = f"node '{self.id}' (FaceEnhancer), param 'model'"
+        path = resolve_model(self.model, self.base_dir, what)
+        with loading(what):
+            session = create_session(path, provider=self.provider, label=self.id)
+            self.size, has_weight = enhancer_fit(path, session)
         weight_type = next((t.type for t in session.get_inputs() if t.name == "weight"), None) if has_weight else None
         self.weight_dtype = np.float64 if weight_type == "tensor(double)" else np.float32
         self.has_weight = has_weight

@@ -39,7 +39,7 @@ from .face.regions import (
     split_names,
 )
 from .model_fit import checked_model, occluder_fit, parser_fit
-from .onnx_models import IMAGENET_MEAN, IMAGENET_STD, PROVIDER_CHOICES, resolve_model
+from .onnx_models import IMAGENET_MEAN, IMAGENET_STD, PROVIDER_CHOICES, loading, resolve_model
 from .swap_common import five_points
 
 log = logging.getLogger("nodegraph")
@@ -113,12 +113,14 @@ class FaceMask(Node):
         self.occluder_session = self.parser_session = None
         if self.occluder:
             path = resolve_model(self.occluder, self.base_dir, f"{where}, param 'occluder'")
-            self.occluder_session = create_session(path, provider=self.provider, label=f"{self.id} (occluder)")
-            self.occluder_size = occluder_fit(path, self.occluder_session)
+            with loading(f"{where}, param 'occluder'"):
+                self.occluder_session = create_session(path, provider=self.provider, label=f"{self.id} (occluder)")
+                self.occluder_size = occluder_fit(path, self.occluder_session)
         if self.parser:
             path = resolve_model(self.parser, self.base_dir, f"{where}, param 'parser'")
-            self.parser_session = create_session(path, provider=self.provider, label=f"{self.id} (parser)")
-            self.parser_size = parser_fit(path, self.parser_session)
+            with loading(f"{where}, param 'parser'"):
+                self.parser_session = create_session(path, provider=self.provider, label=f"{self.id} (parser)")
+                self.parser_size = parser_fit(path, self.parser_session)
         self.class_ids = parser_class_ids(self.parser_regions)
 
     def occlusion(self, frame: np.ndarray, five: np.ndarray) -> np.ndarray:

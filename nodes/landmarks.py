@@ -15,7 +15,7 @@ from .face.facemesh import CROP_MARGIN, FaceMesh, head_pose
 from .face.records import Faces, updated
 from .face.smoothing import OneEuroFilter, frame_time
 from .model_fit import checked_model
-from .onnx_models import PROVIDER_CHOICES, resolve_model
+from .onnx_models import PROVIDER_CHOICES, loading, resolve_model
 
 
 def widened(box, coverage: float) -> np.ndarray:
@@ -72,8 +72,10 @@ class FaceMarker(Node):
             self._filters = {}
 
     def _load(self):
-        path = resolve_model("facemesh", self.base_dir, f"node '{self.id}' (FaceMarker)")
-        self.facemesh = FaceMesh(create_session(path, provider=self.provider, label=self.id))
+        what = f"node '{self.id}' (FaceMarker)"
+        path = resolve_model("facemesh", self.base_dir, what)
+        with loading(what):
+            self.facemesh = FaceMesh(create_session(path, provider=self.provider, label=self.id))
 
     def process(self, frame, faces):
         check_frame(frame, f"node '{self.id}' (FaceMarker)")

@@ -3,6 +3,8 @@ error for a model whose tensors are not the ones a node runs, and a weight read 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -22,9 +24,17 @@ IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 
 def resolve_model(value: str, base_dir, what: str) -> Path:
     """A verified model file for a name or path; the error names the node and param."""
-    try:
+    with loading(what):
         return modelhub.resolve(value, base_dir=base_dir)
-    except modelhub.ModelError as e:
+
+
+@contextmanager
+def loading(what: str) -> Iterator[None]:
+    """Where a node loads a model at set-up: a model that does not resolve, load, run or fit is said with the
+    node and param it is for (`what`), as validate says it; without them the run's error named only the file."""
+    try:
+        yield
+    except InvalidInput as e:
         raise InvalidInput(f"{what}: {e}") from None
 
 

@@ -10,7 +10,7 @@ from nodegraph.params import Model
 
 from .embedding_swap import MASKS, EmbeddingSwapper, swapper_params
 from .model_fit import checked_model, converter_fit, simswap_fit
-from .onnx_models import IMAGENET_MEAN, IMAGENET_STD, resolve_model
+from .onnx_models import IMAGENET_MEAN, IMAGENET_STD, loading, resolve_model
 from .swap_common import unit
 
 
@@ -40,8 +40,9 @@ class SimSwapper(EmbeddingSwapper):
     def _load_models(self):
         super()._load_models()
         path = resolve_model(self.converter, self.base_dir, f"{self.where}, param 'converter'")
-        converter = create_session(path, provider=self.provider, label=f"{self.id} (converter)")
-        converter_fit(path, converter)
+        with loading(f"{self.where}, param 'converter'"):
+            converter = create_session(path, provider=self.provider, label=f"{self.id} (converter)")
+            converter_fit(path, converter)
         self.converter_session, self.converter_path = converter, path
 
     def _normalisation(self, size: int) -> tuple[tuple, tuple]:

@@ -23,7 +23,7 @@ from .face.landmarks_data import dfl_mean_face
 from .face.records import Faces, updated
 from .media import IMAGE_EXTENSIONS
 from .model_fit import arcface_fit, checked_boost, checked_model, dfm_fit, inswapper_fit
-from .onnx_models import PROVIDER_CHOICES, last_initializer, resolve_model
+from .onnx_models import PROVIDER_CHOICES, last_initializer, loading, resolve_model
 from .pixel_boost import boost_param, boost_size
 from .swap_common import (
     Recogniser,
@@ -105,9 +105,11 @@ class DFMSwapper(Node):
             self._load()
 
     def _load(self):
-        path = resolve_model(self.model, self.base_dir, f"node '{self.id}' (DFMSwapper), param 'model'")
-        session = create_session(path, provider=self.provider, label=self.id)
-        resolution, self.has_morph = dfm_fit(path, session)
+        what = f"node '{self.id}' (DFMSwapper), param 'model'"
+        path = resolve_model(self.model, self.base_dir, what)
+        with loading(what):
+            session = create_session(path, provider=self.provider, label=self.id)
+            resolution, self.has_morph = dfm_fit(path, session)
         self.session, self.resolution, self.model_path = session, resolution, path
         self._preview_rows: list = []
 
@@ -217,11 +219,13 @@ class InSwapper(Node):
         where = f"node '{self.id}' (InSwapper)"
         swapper_path = resolve_model(self.model, self.base_dir, f"{where}, param 'model'")
         recogniser_path = resolve_model(self.recogniser, self.base_dir, f"{where}, param 'recogniser'")
-        swapper = create_session(swapper_path, provider=self.provider, label=f"{self.id} (swapper)")
-        size, dim = inswapper_fit(swapper_path, swapper)
-        self.recogniser_model = Recogniser(recogniser_path, self.provider, f"{self.id} (recogniser)", dim)
+        with loading(f"{where}, param 'model'"):
+            swapper = create_session(swapper_path, provider=self.provider, label=f"{self.id} (swapper)")
+            size, dim = inswapper_fit(swapper_path, swapper)
+            self.emap = last_initializer(swapper_path).astype(np.float32)
+        with loading(f"{where}, param 'recogniser'"):
+            self.recogniser_model = Recogniser(recogniser_path, self.provider, f"{self.id} (recogniser)", dim)
         self.swapper = swapper
-        self.emap = last_initializer(swapper_path).astype(np.float32)
         self.size = size
         self.crop_size = boost_size(self.pixel_boost, size, f"{where}, param 'pixel_boost'")
         self.model_path, self.recogniser_path = swapper_path, recogniser_path
