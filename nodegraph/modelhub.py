@@ -110,15 +110,17 @@ def resolve(name_or_path: str | os.PathLike, *, base_dir: str | os.PathLike | No
     manifest = load_manifest()
     text = os.fspath(name_or_path)
     entry, found = manifest.entries.get(text), locate(text, base_dir=base_dir)
+    looked = [folder / entry.file for folder in search_dirs()] if entry else _candidates(text, base_dir)
     if entry is not None and found is None:
         raise ModelError(_missing_message(entry))
+    if found is None and (broken := _broken_link(looked)):
+        raise ModelError(broken)
     if found is None and len(Path(text).parts) == 1 and not Path(text).suffix:
         raise unknown_model(text, manifest, "; or give the path of a model file")
     if found is None and (folder := next((c for c in _candidates(text, base_dir) if _is_there(c, folder=True)), None)):
         raise ModelError(f"{folder} is a folder, not a model file; give the model file in it")
     if found is None:
-        looked = ", ".join(str(c) for c in _candidates(text, base_dir))
-        raise ModelError(f"model file '{text}' not found (looked for {looked}); "
+        raise ModelError(f"model file '{text}' not found (looked for {', '.join(map(str, looked))}); "
                          f"put it there or in the user model folder {user_models_dir()}")
     return verify_file(found, entry=entry, manifest=manifest)
 
@@ -353,7 +355,20 @@ def _sha256(path: Path, stat: os.stat_result) -> str:
     return _hash_cache[key]
 
 
+def _broken_link(paths: list[Path]) -> str | None:
+    """What to say of the first of `paths` that is a symbolic link leading to nothing, where "not found" would
+    send the user to look for a file that `ls` shows there."""
+    link = next((path for path in paths if path.is_symlink() and not path.exists()), None)
+    if link is None:
+        return None
+    return (f"{link} is a symbolic link to {os.readlink(link)}, which leads to no file (moved, deleted or a loop "
+            "of links); point the link at the model file, or put the file in its place")
+
+
 def _missing_message(entry: ModelEntry) -> str:
+    broken = _broken_link([folder / entry.file for folder in search_dirs()])
+    if broken:
+        return broken
     looked = ", ".join(str(folder) for folder in search_dirs())
     if entry.builtin:
         return (f"built-in model '{entry.name}' ({entry.file}) is missing (looked in {looked}); "

@@ -154,6 +154,26 @@ def test_a_folder_given_as_a_model_is_said_to_be_a_folder(tmp_path):
         modelhub.resolve("face.dfm", base_dir=tmp_path)
 
 
+def test_a_link_that_leads_nowhere_is_said_to_be_one_not_a_missing_file(tmp_path):
+    # "not found (looked for .../face.dfm)" while `ls` shows face.dfm there
+    user = Path(os.environ["NODEGRAPH_USER_MODELS"])
+    user.mkdir(parents=True)
+    (user / "face.dfm").symlink_to(tmp_path / "moved" / "face.dfm")
+    (user / "a.onnx").symlink_to("b.onnx")
+    (user / "b.onnx").symlink_to("a.onnx")
+    (user / "w600k_r50.onnx").symlink_to(tmp_path / "old_disk" / "w600k_r50.onnx")
+    for name, link, target in (("face.dfm", "face.dfm", tmp_path / "moved" / "face.dfm"),
+                               ("a.onnx", "a.onnx", "b.onnx"),
+                               ("w600k_r50", "w600k_r50.onnx", tmp_path / "old_disk" / "w600k_r50.onnx")):
+        with pytest.raises(ModelError, match=f"^{user / link} is a symbolic link to {target}, which leads to no "
+                                             "file .*; point the link at the model file"):
+            modelhub.resolve(name, base_dir=tmp_path)
+    assert "is a symbolic link to" in modelhub.verify("w600k_r50")[0].message
+    (user / "folder.dfm").symlink_to(tmp_path)
+    with pytest.raises(ModelError, match="is a folder, not a model file"):
+        modelhub.resolve("folder.dfm", base_dir=tmp_path)
+
+
 def test_paths_resolve_against_base_dir_and_model_folders(tmp_path, override):
     (tmp_path / "preset_dir").mkdir()
     mine = Path(shutil.copy(REPO / "models" / "blazeface_short.onnx", tmp_path / "preset_dir" / "mine.onnx"))
