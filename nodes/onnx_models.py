@@ -60,9 +60,13 @@ def tensors_text(tensors) -> str:
 
 
 def model_mismatch(path, kind: str, expected: str, session, extra: str = "") -> InvalidInput:
+    # "Found inputs: target [1, 3, N, N]" against "[1, 3, S, S]" did not say why: its size is left open
+    open_size = any(None in tensor_dims(t.shape)[1:] for t in session.get_inputs())
+    why = (". N beyond the first axis is a size the file leaves open (exported with dynamic axes): the node takes "
+           "its crop size from the file, so export the model at a fixed size") if open_size else ""
     return InvalidInput(
         f"{path}: not {kind} this node can run. Expected {expected}. Found inputs: "
-        f"{tensors_text(session.get_inputs())}; outputs: {tensors_text(session.get_outputs())}{extra}")
+        f"{tensors_text(session.get_inputs())}; outputs: {tensors_text(session.get_outputs())}{extra}{why}")
 
 
 def _load_graph(path: str | Path, what: str):

@@ -2,6 +2,7 @@
 
 import cv2
 import numpy as np
+import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 from swap_models import (
@@ -268,6 +269,25 @@ def test_inswapper_refuses_mismatched_models_naming_expected_and_found(tmp_path)
     dfm_path = dfm_model(tmp_path / "face.dfm")
     with pytest.raises(InvalidInput, match=r"inputs target \[1, 3, S, S\].*Found inputs: in_face:0"):
         inswapper_node(dfm_path, recogniser).setup()
+
+
+def test_a_model_exported_with_open_sizes_is_said_to_be_one(tmp_path):
+    # "Found inputs: target [1, 3, N, N]" against "Expected target [1, 3, S, S]" did not say what was wrong
+    swapper = inswapper_model(tmp_path / "dynamic_inswapper.onnx")
+    model = onnx.load(str(swapper))
+    for tensor in (model.graph.input[0], model.graph.output[0]):
+        for dim, name in zip(tensor.type.tensor_type.shape.dim[2:], ("height", "width"), strict=True):
+            dim.dim_param = name
+    onnx.save(model, str(swapper))
+    recogniser, _, _ = arcface_model(tmp_path / "tiny_arcface.onnx")
+    problems = InSwapper.check(inswapper_node(swapper, recogniser).values, tmp_path)
+    assert len(problems) == 1 and problems[0].param == "model"
+    assert "Found inputs: target [1, 3, N, N]" in problems[0].message
+    assert problems[0].message.endswith("N beyond the first axis is a size the file leaves open (exported with "
+                                        "dynamic axes): the node takes its crop size from the file, so export the "
+                                        "model at a fixed size")
+    assert "leaves open" not in InSwapper.check(inswapper_node(dfm_model(tmp_path / "face.dfm"), recogniser).values,
+                                                tmp_path)[0].message  # a batch size left open is no reason
 
 
 def test_inswapper_identity_without_a_face_is_refused(tmp_path):
