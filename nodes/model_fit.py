@@ -153,10 +153,37 @@ def checked_model(problems: list[Problem], param: str | None, value: str, base_d
         path = modelhub.resolve(value, base_dir=base_dir)
         tensors = model_tensors(path)
         check_float_inputs(path, tensors)
-        return fit(path, tensors, *args)
     except InvalidInput as e:
         problems.append(Problem(str(e), param=param))
         return None
+    try:
+        return fit(path, tensors, *args)
+    except InvalidInput as e:
+        problems.append(Problem(f"{e}{_other_use(path, tensors, fit)}", param=param))
+        return None
+
+
+def _other_use(path: Path, tensors, refused_by: Callable[..., Any]) -> str:
+    """Where a model that `refused_by` does not fit would fit, as the end of its error ('' when nowhere): a
+    detector or a SimSwap file given where an inswapper goes said what it was not, not what to do."""
+    uses = ((dfm_fit, "a DeepFaceLive .dfm swapper: use it in a DFMSwapper"),
+            (inswapper_fit, "an inswapper model: use it in an InSwapper"),
+            (hyperswap_fit, "a HyperSwap model: use it in a HyperSwapper"),
+            (simswap_fit, "a SimSwap model: use it in a SimSwapper"),
+            (arcface_fit, "an ArcFace recogniser: use it as a swapper's param 'recogniser'"),
+            (converter_fit, "an embedding converter: use it as a SimSwapper's param 'converter'"),
+            (occluder_fit, "an occluder: use it as a FaceMask's param 'occluder'"),
+            (parser_fit, "a face parser: use it as a FaceMask's param 'parser'"),
+            (enhancer_fit, "a face enhancer: use it in a FaceEnhancer"))
+    for fit, use in uses:
+        if fit is refused_by:
+            continue
+        try:
+            fit(path, tensors, *([None] if fit is arcface_fit else []))
+        except InvalidInput:
+            continue
+        return f". Its tensors are those of {use}"
+    return ""
 
 
 OCCLUDER_EXPECTED = "input input [N, S, S, 3] (NHWC, BGR 0..1); first output [N, S, S, 1] (1 where the face shows)"

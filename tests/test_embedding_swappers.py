@@ -4,6 +4,7 @@ that have the real models' tensor names and shapes (the real weights cannot be h
 import numpy as np
 import onnx
 import pytest
+from conftest import REPO
 from onnx import numpy_helper
 from swap_models import (
     PORTRAIT,
@@ -179,6 +180,31 @@ def test_wrong_files_and_boosts_fail_at_check_and_setup_naming_expected_and_foun
         with pytest.raises(InvalidInput) as error:
             node_type("swap", full).setup()
         assert expected in str(error.value) and found in str(error.value)
+
+
+def test_a_model_of_another_family_is_said_to_be_one_and_where_it_goes(tmp_path, models):
+    # "not an inswapper model this node can run ... Found ..." said what it was not, not what to do
+    inswapper = str(inswapper_model(tmp_path / "inswapper.onnx"))
+    cases = [(InSwapper, {"model": models["simswap_256"]}, "model", "a SimSwap model: use it in a SimSwapper"),
+             (SimSwapper, {"model": models["hyperswap"]}, "model", "a HyperSwap model: use it in a HyperSwapper"),
+             (HyperSwapper, {"model": inswapper}, "model", "an inswapper model: use it in an InSwapper"),
+             (HyperSwapper, {"recogniser": models["converter"]}, "recogniser",
+              "an embedding converter: use it as a SimSwapper's param 'converter'"),
+             (SimSwapper, {"converter": models["recogniser"]}, "converter",
+              "an ArcFace recogniser: use it as a swapper's param 'recogniser'")]
+    for node_type, params, param, use in cases:
+        full = {"identity": str(PORTRAIT), "model": models["hyperswap"], "recogniser": models["recogniser"],
+                "converter": models["converter"], **params}
+        if node_type is not SimSwapper:
+            del full["converter"]
+        if node_type is SimSwapper and "model" not in params:
+            full["model"] = models["simswap_256"]
+        problems = [p for p in node_type.check(node_type("swap", full).values, tmp_path) if p.param == param]
+        assert len(problems) == 1 and problems[0].message.endswith(f". Its tensors are those of {use}"), problems
+    facemesh = {"identity": str(PORTRAIT), "model": str(REPO / "models" / "facemesh.onnx"),
+                "recogniser": models["recogniser"]}
+    problems = InSwapper.check(InSwapper("swap", facemesh).values, tmp_path)
+    assert "Its tensors are" not in problems[0].message  # a model no node here runs gets no advice
 
 
 def test_catalogue_entries_are_named_as_the_files_and_fetch_only_what_it_can_check(tmp_path, monkeypatch):
