@@ -207,6 +207,9 @@ def fetch(name: str, *, allow_unverified: bool = False, ssl_context: ssl.SSLCont
     if entry.sha256 is None and not allow_unverified:
         raise ModelError(f"refusing to fetch '{name}': the manifest has no sha256 for it, so the download "
                          "could not be checked; pass --allow-unverified to fetch it anyway")
+    if final.is_dir() and not final.is_symlink():  # found only after the whole download, as a traceback
+        raise ModelError(f"{final} is a folder, where the model '{name}' goes; move it away or rename it, and "
+                         "fetch again")
     if final.is_file():
         try:
             return verify_file(final, entry=entry, manifest=manifest)

@@ -219,6 +219,17 @@ def test_a_folder_at_the_part_path_is_refused_and_kept(server):
     assert server.requests == [] and not (user_folder() / "served.onnx").exists()
 
 
+def test_a_folder_at_the_models_name_is_refused_before_downloading(server):
+    # the whole model was downloaded, then os.replace raised IsADirectoryError: a traceback, and a stray .part
+    folder = user_folder() / "served.onnx"
+    folder.mkdir(parents=True)
+    (folder / "keep.txt").write_text("mine")
+    with pytest.raises(ModelError, match=f"^{folder} is a folder, where the model 'served' goes; move it away"):
+        modelhub.fetch("served", ssl_context=server.client_context)
+    assert (folder / "keep.txt").read_text() == "mine"
+    assert server.requests == [] and sorted(p.name for p in user_folder().iterdir()) == ["served.onnx"]
+
+
 # --- fetch keeps a user's own file of the catalogue's name -----------------------------------------------
 
 def test_a_users_own_file_of_the_same_name_is_kept_beside_the_verified_download(server, caplog):
