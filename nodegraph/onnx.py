@@ -385,8 +385,9 @@ def _announce(what: str) -> None:
 
 
 def _load_error(path: _Model, exc: Exception) -> ModelError:
-    return ModelError(f"onnxruntime cannot load {path.what}: {_short(exc)}. The file is not a valid "
-                      "ONNX model for this onnxruntime (a truncated download, or another format?)")
+    reason = re.sub(r"^Load model from .* failed: ?", "", _short(exc)).rstrip(".")  # it named the file again
+    return ModelError(f"onnxruntime cannot load {path.what}: {reason}. The file is not a valid ONNX model for "
+                      "this onnxruntime (a truncated download, or another format?): replace it with a good copy")
 
 
 def _short(exc: Exception) -> str:

@@ -118,7 +118,11 @@ def test_a_file_that_is_no_onnx_model_is_refused_naming_it(tmp_path):
     junk.write_bytes(b"this is not a protobuf" * 50)
     with pytest.raises(ModelError) as caught:
         ng_onnx.create_session(junk, provider="cpu")
-    assert str(junk) in str(caught.value) and "not a valid ONNX model" in str(caught.value)
+    message = str(caught.value)
+    assert str(junk) in message and "not a valid ONNX model" in message
+    # it said the path twice ("... swapper.onnx: Load model from ... swapper.onnx failed:Protobuf parsing failed..")
+    # and not what to do
+    assert message.count(str(junk)) == 1 and ".." not in message and message.endswith("replace it with a good copy")
 
 
 def reshaped_at_run_time(path: Path, declared: list) -> Path:
