@@ -277,7 +277,8 @@ def _download(entry: ModelEntry, part: Path, final: Path, context: ssl.SSLContex
     except HTTPError as exc:
         if exc.code == 416 and offset:
             return  # the .part already holds the whole file (or more): verification decides
-        raise ModelError(f"could not fetch '{entry.name}' from {entry.url}: HTTP {exc.code} {exc.reason}. "
+        reason = str(exc.reason).splitlines()[0].rstrip(".")  # a redirect loop's is three lines
+        raise ModelError(f"could not fetch '{entry.name}' from {entry.url}: HTTP {exc.code} {reason}. "
                          f"{_by_hand(entry, final)}") from exc
     except (URLError, OSError, http.client.HTTPException) as exc:  # HTTPException: cut off mid-body
         reason = exc.reason if isinstance(exc, URLError) else exc

@@ -47,9 +47,11 @@ class HttpsModelServer:
             def do_GET(self):
                 wanted = self.headers.get("Range")
                 server.requests.append((self.path, wanted))
-                if self.path == "/redirect":
+                if self.path in ("/redirect", "/redirect-loop"):
                     self.send_response(302)
-                    self.send_header("Location", f"http://127.0.0.1:{server.port}/model.onnx")
+                    to = "/redirect-loop" if self.path == "/redirect-loop" else "/model.onnx"
+                    self.send_header("Location", f"{'https' if to == '/redirect-loop' else 'http'}://127.0.0.1:"
+                                                 f"{server.port}{to}")
                     self.end_headers()
                     return
                 if self.path == "/error-page":  # what a rate limit, a login wall or a captive portal answers

@@ -47,6 +47,7 @@ def server(https_server, tmp_path, monkeypatch):
         "to_http": {"file": "to_http.onnx", "url": f"{base}/redirect", "sha256": digest},
         "page": {"file": "page.onnx", "url": f"{base}/error-page", "sha256": None},
         "page_hashed": {"file": "page_hashed.onnx", "url": f"{base}/error-page", "sha256": digest},
+        "loop": {"file": "loop.onnx", "url": f"{base}/redirect-loop", "sha256": digest},
         "offline": {"file": "offline.onnx", "url": f"https://127.0.0.1:{closed_port()}/model.onnx",
                     "sha256": digest, "size": len(PAYLOAD)},
     }
@@ -128,6 +129,16 @@ def test_http_urls_and_redirects_to_http_are_refused(server):
     with pytest.raises(ModelError, match="refusing to follow a redirect"):
         modelhub.fetch("to_http", ssl_context=server.client_context)
     assert not (user_folder() / "to_http.onnx").exists()
+
+
+def test_a_redirect_loop_is_said_in_one_line(server):
+    # urllib's reason for it is three lines, the last "Found", run into the message's next sentence
+    with pytest.raises(ModelError) as caught:
+        modelhub.fetch("loop", ssl_context=server.client_context)
+    message = str(caught.value)
+    assert "\n" not in message and "HTTP 302 The HTTP server returned a redirect error that would lead to an " \
+                                   "infinite loop. download" in message
+    assert not any(user_folder().iterdir())
 
 
 def test_untrusted_certificate_is_refused(server):
