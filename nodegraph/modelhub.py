@@ -113,8 +113,8 @@ def resolve(name_or_path: str | os.PathLike, *, base_dir: str | os.PathLike | No
     looked = [folder / entry.file for folder in search_dirs()] if entry else _candidates(text, base_dir)
     if entry is not None and found is None:
         raise ModelError(_missing_message(entry))
-    if found is None and (broken := _broken_link(looked)):
-        raise ModelError(broken)
+    if found is None and (odd := _neither_file_nor_folder(looked)):
+        raise ModelError(odd)
     if found is None and len(Path(text).parts) == 1 and not Path(text).suffix:
         raise unknown_model(text, manifest, "; or give the path of a model file")
     if found is None and (folder := next((c for c in _candidates(text, base_dir) if _is_there(c, folder=True)), None)):
@@ -359,20 +359,22 @@ def _sha256(path: Path, stat: os.stat_result) -> str:
     return _hash_cache[key]
 
 
-def _broken_link(paths: list[Path]) -> str | None:
-    """What to say of the first of `paths` that is a symbolic link leading to nothing, where "not found" would
-    send the user to look for a file that `ls` shows there."""
-    link = next((path for path in paths if path.is_symlink() and not path.exists()), None)
-    if link is None:
+def _neither_file_nor_folder(paths: list[Path]) -> str | None:
+    """What to say of the first of `paths` that is there but neither a file nor a folder (a symbolic link leading
+    to nothing, a pipe, a device), where "not found" would send the user to look for what `ls` shows there."""
+    odd = next((path for path in paths if os.path.lexists(path) and not (path.is_file() or path.is_dir())), None)
+    if odd is None:
         return None
-    return (f"{link} is a symbolic link to {os.readlink(link)}, which leads to no file (moved, deleted or a loop "
+    if not odd.is_symlink():
+        return f"{odd} is not a file (a pipe, a device or a socket); give the path of the model file"
+    return (f"{odd} is a symbolic link to {os.readlink(odd)}, which leads to no file (moved, deleted or a loop "
             "of links); point the link at the model file, or put the file in its place")
 
 
 def _missing_message(entry: ModelEntry) -> str:
-    broken = _broken_link([folder / entry.file for folder in search_dirs()])
-    if broken:
-        return broken
+    odd = _neither_file_nor_folder([folder / entry.file for folder in search_dirs()])
+    if odd:
+        return odd
     looked = ", ".join(str(folder) for folder in search_dirs())
     if entry.builtin:
         return (f"built-in model '{entry.name}' ({entry.file}) is missing (looked in {looked}); "

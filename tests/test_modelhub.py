@@ -174,6 +174,15 @@ def test_a_link_that_leads_nowhere_is_said_to_be_one_not_a_missing_file(tmp_path
         modelhub.resolve("folder.dfm", base_dir=tmp_path)
 
 
+def test_a_pipe_or_a_device_given_as_a_model_is_said_to_be_no_file(tmp_path):
+    # "model file '/dev/zero' not found (looked for /dev/zero)"
+    os.mkfifo(tmp_path / "face.dfm")
+    for given, named in (("face.dfm", tmp_path / "face.dfm"), ("/dev/zero", "/dev/zero")):
+        with pytest.raises(ModelError, match=f"^{named} is not a file \\(a pipe, a device or a socket\\); give the "
+                                             "path of the model file$"):
+            modelhub.resolve(given, base_dir=tmp_path)
+
+
 def test_paths_resolve_against_base_dir_and_model_folders(tmp_path, override):
     (tmp_path / "preset_dir").mkdir()
     mine = Path(shutil.copy(REPO / "models" / "blazeface_short.onnx", tmp_path / "preset_dir" / "mine.onnx"))
