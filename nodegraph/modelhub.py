@@ -22,6 +22,7 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
 
 from nodegraph import __version__
+from nodegraph.model_files import neither_file_nor_folder, page_start
 from nodegraph.model_manifest import Manifest, ModelEntry, ModelError, load_manifest
 from nodegraph.output_files import move_aside
 from nodegraph.paths import data_dir, fetch_dir, fetch_dir_setting, setting_path, user_models_dir
@@ -113,7 +114,7 @@ def resolve(name_or_path: str | os.PathLike, *, base_dir: str | os.PathLike | No
     looked = [folder / entry.file for folder in search_dirs()] if entry else _candidates(text, base_dir)
     if entry is not None and found is None:
         raise ModelError(_missing_message(entry))
-    if found is None and (odd := _neither_file_nor_folder(looked)):
+    if found is None and (odd := neither_file_nor_folder(looked)):
         raise ModelError(odd)
     if found is None and len(Path(text).parts) == 1 and not Path(text).suffix:
         raise unknown_model(text, manifest, "; or give the path of a model file")
@@ -140,7 +141,7 @@ def verify_file(path: str | os.PathLike, *, entry: ModelEntry | None = None,
     stat = path.stat()
     if stat.st_size == 0:
         raise ModelError(f"model file {path} is empty. Fix: {_fix(path, entry)}")
-    page = _text_start(path)
+    page = page_start(path)
     if page is not None:
         raise ModelError(f"model file {path} is a web page or other text, not a model (it begins {page!r}): what a "
                          f"failed or refused download leaves. Fix: {_fix(path, entry)}")
@@ -288,25 +289,10 @@ def _download(entry: ModelEntry, part: Path, final: Path, context: ssl.SSLContex
                          f"If this machine is offline, {_by_hand(entry, final)}") from exc
 
 
-def _text_start(path: Path) -> str | None:
-    """The first characters of a file that begins as an HTML, XML or JSON page does (an error page saved under
-    the model's name); None for any other file. No ONNX file can: a protobuf begins with a field's tag, and
-    '<', '{', a byte order mark and white space are no valid tag of an ONNX model."""
-    try:
-        with path.open("rb") as file:
-            head = file.read(64)
-    except OSError as exc:
-        raise ModelError(f"model file {path} cannot be read: {exc.strerror}; give a file you can read") from None
-    text = head.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n")
-    if text[:1] not in (b"<", b"{"):
-        return None
-    return text.decode("utf-8", "replace").splitlines()[0][:40]
-
-
 def _check_download(entry: ModelEntry, part: Path) -> None:
     size = part.stat().st_size
     problem = None
-    if (page := _text_start(part)) is not None:  # said before the size: a page is what a refused download gets
+    if (page := page_start(part)) is not None:  # said before the size: a page is what a refused download gets
         problem = f"the server sent a web page or other text (it begins {page!r}), not the model"
     elif entry.size is not None and size != entry.size:
         problem = f"it is {size} bytes, expected {entry.size}"
@@ -359,20 +345,8 @@ def _sha256(path: Path, stat: os.stat_result) -> str:
     return _hash_cache[key]
 
 
-def _neither_file_nor_folder(paths: list[Path]) -> str | None:
-    """What to say of the first of `paths` that is there but neither a file nor a folder (a symbolic link leading
-    to nothing, a pipe, a device), where "not found" would send the user to look for what `ls` shows there."""
-    odd = next((path for path in paths if os.path.lexists(path) and not (path.is_file() or path.is_dir())), None)
-    if odd is None:
-        return None
-    if not odd.is_symlink():
-        return f"{odd} is not a file (a pipe, a device or a socket); give the path of the model file"
-    return (f"{odd} is a symbolic link to {os.readlink(odd)}, which leads to no file (moved, deleted or a loop "
-            "of links); point the link at the model file, or put the file in its place")
-
-
 def _missing_message(entry: ModelEntry) -> str:
-    odd = _neither_file_nor_folder([folder / entry.file for folder in search_dirs()])
+    odd = neither_file_nor_folder([folder / entry.file for folder in search_dirs()])
     if odd:
         return odd
     looked = ", ".join(str(folder) for folder in search_dirs())
