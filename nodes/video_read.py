@@ -75,6 +75,7 @@ class VideoReader:
         self._to_bgr = VideoReformatter()  # one for the whole stream: a new one a frame costs 1 ms at 640x480
         self._shown: float | None = None  # the latest frame's time (s)
         self._told_angle = False  # that a rotation other than quarter turns is not applied
+        self._matrix_of: tuple[float, np.ndarray | None] | None = None  # (a rotation, its display matrix)
         self._jumped = 0.0  # added to the stream's times where they went back, so they keep going forward
 
     def _count_shown(self) -> None:
@@ -139,25 +140,39 @@ class VideoReader:
             self._told_angle = True
             log.warning("%s: its display rotation (%d degrees, as ffprobe gives it) is not a quarter turn, and is "
                         "not applied: it is read as stored", self.path, round(frame.rotation))
-        return upright(bgr.to_ndarray(), frame), seconds
+        return upright(bgr.to_ndarray(), frame.rotation, self._display_matrix(frame)), seconds
+
+    def _display_matrix(self, frame: av.VideoFrame) -> np.ndarray | None:
+        """The frame's display matrix, read again only when its rotation changes: reading a frame's side data
+        ties the two in a reference cycle (PyAV), so every frame read would wait for a full garbage collection,
+        and a looped source's process grew by hundreds of MiB."""
+        if self._matrix_of is None or self._matrix_of[0] != frame.rotation:
+            self._matrix_of = frame.rotation, display_matrix(frame)
+        return self._matrix_of[1]
 
     def close(self) -> None:
         self._decoded.close()
         self.container.close()
 
 
-def upright(image: np.ndarray, frame: av.VideoFrame) -> np.ndarray:
-    """The picture as players show it. A phone stores a portrait clip as landscape pictures and a display
-    matrix (a rotation, maybe a mirror); this applies it as FFmpeg's autorotate does, so faces are found
-    upright too."""
+def display_matrix(frame: av.VideoFrame) -> np.ndarray | None:
+    """The frame's display matrix (3x3, row by row), or None: it has none, or side data of a type newer than
+    PyAV (FFmpeg 8's EXIF on camera JPEGs) hides it."""
     try:
         matrix = frame.side_data.get(SideDataType.DISPLAYMATRIX)
-    except ValueError:  # side data of a type newer than PyAV (FFmpeg 8's EXIF on camera JPEGs) hides the rest
-        return _turned(image, -round(frame.rotation) % 360)
+    except ValueError:
+        return None
+    return None if matrix is None else np.frombuffer(bytes(matrix), np.int32)
+
+
+def upright(image: np.ndarray, rotation: float, matrix: np.ndarray | None) -> np.ndarray:
+    """The picture as players show it. A phone stores a portrait clip as landscape pictures and a display
+    matrix (a rotation, maybe a mirror); this applies it as FFmpeg's autorotate does, so faces are found
+    upright too. `rotation`: the frame's, which stands alone where the matrix could not be read."""
+    clockwise = -round(rotation) % 360
     if matrix is None:
-        return image
-    m = np.frombuffer(bytes(matrix), np.int32)  # 3x3, row by row: m[0] m[1] / m[3] m[4] turn the picture
-    clockwise = -round(frame.rotation) % 360
+        return _turned(image, clockwise)
+    m = matrix  # m[0] m[1] / m[3] m[4] turn the picture
     if clockwise % 90:  # VideoReader says so once
         return image
     if clockwise == 90:
