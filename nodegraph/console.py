@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
+
+log = logging.getLogger("nodegraph")
 
 
 def tell(text: str, stream=None, end: str = "\n") -> None:
@@ -25,10 +28,13 @@ def tell(text: str, stream=None, end: str = "\n") -> None:
 
 
 class ProgressBar:
-    """frames done, fps and eta on one line of a terminal, at most 10 updates a second."""
+    """frames done, fps and eta on one line of a terminal, at most 10 updates a second. A log line printed
+    meanwhile starts on a line of its own, and the bar goes on below it."""
 
     def __init__(self, stream=sys.stderr):
         self.stream, self.last = stream, 0.0
+        self.line_open = False  # the bar's line is not ended yet
+        log.addFilter(self._end_line_before_log)
 
     def __call__(self, done: int, total: int | None, elapsed: float) -> None:
         if elapsed - self.last < 0.1 and done != total:
@@ -43,7 +49,17 @@ class ProgressBar:
         else:
             text = f"{done} frames  {fps:5.1f} fps"
         tell("\r" + text, self.stream, end="")
+        self.line_open = True
+
+    def _end_line_before_log(self, record: logging.LogRecord) -> bool:
+        self.end_line()
+        return True  # a filter: the record is printed
+
+    def end_line(self):
+        if self.line_open:
+            self.line_open = False
+            tell("", self.stream)
 
     def finish(self):
-        if self.last:
-            tell("", self.stream)
+        log.removeFilter(self._end_line_before_log)
+        self.end_line()
