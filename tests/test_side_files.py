@@ -1,8 +1,15 @@
 """Files written beside a run's outputs (`--stats-json`): never one that must be kept, found before the run."""
 
+import json
 import os
+import socket
 import stat
+import subprocess
+import sys
+import threading
+from pathlib import Path
 
+from conftest import REPO, run_cli
 from test_cli import node, write_preset
 
 from nodegraph.cli import main
@@ -67,3 +74,126 @@ def test_a_stats_path_that_is_a_link_to_nothing_is_refused_naming_both(tmp_path,
     assert (f"--stats-json {link}: is a symbolic link to {tmp_path / 'gone' / 'stats.json'}, which does not exist; "
             "remove the link or give another file name") in said
     assert link.is_symlink()
+
+
+def test_stats_json_never_lands_on_a_model_or_in_a_folder_the_run_reads(tmp_path):
+    """The model is named relative to the preset (run from another folder) and a FolderSource reads a folder
+    of pictures: neither the model nor a picture may be replaced by the stats."""
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    (project / "pictures").mkdir(parents=True)
+    elsewhere.mkdir()
+    model, picture = project / "restore.onnx", project / "pictures" / "a.png"
+    model.write_bytes(b"the user's model")
+    picture.write_bytes(b"the user's picture")
+    preset = write_preset(project / "p.json",
+                          [node("src", "FolderSource", path="pictures"), node("det", "FaceDetector"),
+                           node("enhance", "FaceEnhancer", model="restore.onnx"),
+                           node("out", "VideoFileOutput", path=str(tmp_path / "out.mp4"))],
+                          [("src.frame", "det.frame"), ("src.frame", "enhance.frame"), ("det.faces", "enhance.faces"),
+                           ("enhance.frame", "out.frame")])
+    in_pictures = f"is in {project / 'pictures'}, a folder the run reads"
+    for target, said in ((model, "is the input"), (picture, in_pictures),
+                         (project / "pictures" / "s.json", in_pictures)):
+        result = run_cli("run", preset, "--stats-json", target, cwd=elsewhere)
+        assert result.returncode == 2 and f"--stats-json {target}" in result.stderr and said in result.stderr, \
+            result.stderr
+    assert model.read_bytes() == b"the user's model" and picture.read_bytes() == b"the user's picture"
+    assert sorted(p.name for p in (project / "pictures").iterdir()) == ["a.png"]
+
+
+def test_stats_json_never_lands_on_the_preset_an_input_an_output_or_its_lock(tmp_path, clip300):
+    out = tmp_path / "out.mp4"
+    preset = write_preset(tmp_path / "p.json",
+                          [node("src", "VideoSource", path=clip300),
+                           node("out", "VideoFileOutput", path=str(out))],
+                          [("src.frame", "out.frame")])
+    clip = Path(clip300)
+    kept = {path: path.read_bytes() for path in (Path(preset), clip)}
+    for target, said in ((preset, "is the input"), (clip, "is the input"), (out, "is also where an output goes"),
+                         (tmp_path / ".out.mp4.lock", f"is the lock file of the output {out}")):
+        result = run_cli("run", preset, "--frames", "5", "--stats-json", target, cwd=tmp_path)
+        assert result.returncode == 2 and "--stats-json" in result.stderr and said in result.stderr, result.stderr
+        assert not out.exists() and not (tmp_path / ".out.mp4.lock").exists()  # refused before the run
+    assert all(path.read_bytes() == data for path, data in kept.items())
+    precious = tmp_path / "precious.txt"
+    precious.write_text("keep me")
+    (tmp_path / "stats.json").symlink_to(precious)
+    result = run_cli("run", preset, "--frames", "5", "--stats-json", tmp_path / "stats.json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert precious.read_text() == "keep me"  # the link was replaced by the stats, not written through
+    assert not (tmp_path / "stats.json").is_symlink()
+    assert json.loads((tmp_path / "stats.json").read_text())["frames"] == 5
+
+
+def test_stats_json_that_cannot_be_written_fails_the_command(tmp_path, clip300, small_disk):
+    # a full disk: the message was printed but the command exited 0, so a script took the run for measured
+    disk = small_disk("full", "1m")
+    (disk / "ballast").write_bytes(bytes(2**20 - 8192))
+    while True:
+        try:
+            with open(disk / "ballast", "ab") as ballast:
+                ballast.write(bytes(512))
+        except OSError:
+            break
+    preset = write_preset(tmp_path / "p.json", [node("src", "VideoSource", path=clip300),
+                                                node("out", "NullOutput")], [("src.frame", "out.frame")])
+    result = run_cli("run", preset, "--frames", "5", "--stats-json", disk / "stats.json", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert f"nodegraph: cannot write --stats-json {disk / 'stats.json'}: No space left on device" in result.stderr
+    assert "done: 5 frames" in result.stderr and sorted(p.name for p in disk.iterdir()) == ["ballast"]
+
+
+def test_stats_json_into_a_pipe_or_a_device_is_written_into_never_replaced(tmp_path):
+    # os.replace over /dev/null (as root) or a FIFO left a regular file where the stream was
+    demo = REPO / "presets" / "demo.json"
+    if os.geteuid() == 0:  # a null device of our own: a regression must not take the machine's /dev/null
+        null = tmp_path / "null"
+        os.mknod(null, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+        result = run_cli("run", demo, "--frames", "2", "--stats-json", null, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert stat.S_ISCHR(os.lstat(null).st_mode)
+    fifo = tmp_path / "stats.fifo"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()))
+    reader.start()
+    result = run_cli("run", demo, "--frames", "2", "--stats-json", fifo, cwd=tmp_path)
+    reader.join(timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and json.loads(got[0])["frames"] == 2
+    result = run_cli("run", demo, "--frames", "2", "--stats-json", fifo, cwd=tmp_path)  # nobody reads it now
+    assert result.returncode == 2 and f"cannot write --stats-json {fifo}: a pipe that nobody reads" in result.stderr
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+def test_stats_json_to_stdout_redirected_to_a_file_goes_into_that_file(tmp_path):
+    # /dev/stdout links to /proc/self/fd/1, which links to the file stdout goes to: the link was replaced
+    # (as root, the machine's /dev/stdout) and the file got nothing. A link of our own stands in for it.
+    stdout = tmp_path / "stdout"
+    stdout.symlink_to("/proc/self/fd/1")
+    captured = tmp_path / "captured.json"
+    with open(captured, "w") as out:
+        process = subprocess.run([sys.executable, "-m", "nodegraph.cli", "run", REPO / "presets" / "demo.json",
+                                  "--frames", "2", "--stats-json", stdout], cwd=tmp_path, stdout=out,
+                                 stderr=subprocess.PIPE, text=True, timeout=120,
+                                 env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert process.returncode == 0, process.stderr
+    assert stdout.is_symlink() and json.loads(captured.read_text())["frames"] == 2
+    with socket.socket(socket.AF_UNIX) as listening:  # a socket cannot be opened as a file: refused up front
+        listening.bind(str(tmp_path / "stats.sock"))
+        result = run_cli("run", REPO / "presets" / "demo.json", "--stats-json", tmp_path / "stats.sock", cwd=tmp_path)
+    assert result.returncode == 2 and "is a device or a socket, not a file" in result.stderr
+    assert "done:" not in result.stderr
+
+
+def test_stats_json_that_is_no_file_name_is_refused_before_the_run(tmp_path):
+    demo = REPO / "presets" / "demo.json"
+    too_long = tmp_path / ("s" * 300 + ".json")
+    result = run_cli("run", demo, "--frames", "2", "--stats-json", too_long, cwd=tmp_path)
+    assert result.returncode == 2 and f"--stats-json {too_long}: File name too long" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and "done:" not in result.stderr
+    disk = next((p for p in sorted(Path("/dev").iterdir()) if stat.S_ISBLK(os.stat(p).st_mode)), None)
+    if disk is not None:  # a block device is a whole disk: never replaced, never written into
+        result = run_cli("run", demo, "--frames", "2", "--stats-json", disk, cwd=tmp_path)
+        assert result.returncode == 2 and f"--stats-json {disk}: is a device or a socket, not a file" in result.stderr
+        assert stat.S_ISBLK(os.stat(disk).st_mode)
