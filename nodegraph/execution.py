@@ -194,6 +194,10 @@ class RecentRate:
         return (f1 - f0) / (t1 - t0) if t1 > t0 else 0.0
 
 
+# a Ctrl-C or SIGTERM after the source's last frame, while the files closed: they were closed whole
+LATE_STOP = "the stop came after the last frame, so the outputs are complete"
+
+
 @contextlib.contextmanager
 def stop_signals(handler):
     """Send Ctrl-C and SIGTERM to `handler` while the block runs, then put the previous handlers back.

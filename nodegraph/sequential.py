@@ -15,6 +15,7 @@ from typing import Any
 
 from .errors import InvalidInput
 from .execution import (
+    LATE_STOP,
     STATS_EVERY_S,
     Previews,
     RecentRate,
@@ -96,8 +97,8 @@ class SequentialRunner:
         self._stop.set()
 
     def _on_signal(self, signum, frame) -> None:
-        """Ctrl-C or SIGTERM: stop after this frame and close the outputs; a second one while frames
-        still run: stop at once (the outputs are still closed)."""
+        """Ctrl-C or SIGTERM: stop after this frame and close the outputs; a second one: stop at once (while
+        frames run, the outputs are still closed; while they close, they are cut short)."""
         if self._stop.is_set():
             raise KeyboardInterrupt
         self.report.interrupted = True
@@ -157,14 +158,18 @@ class SequentialRunner:
         total = frame_total(next(iter(nodes.values())).stream, self.max_frames)
         start = self._started = time.monotonic()
         try:
-            with stop_signals(self._on_signal):  # once out, a second signal interrupts the closing
+            with stop_signals(self._on_signal):
                 self._run_frames(total, progress)
         except KeyboardInterrupt:
             report.interrupted = True
         finally:
             report.elapsed_s = time.monotonic() - start
             try:
-                report.error = "; ".join(close_nodes(nodes.values(), self._complete))
+                with stop_signals(self._on_signal):  # a first Ctrl-C lets the files close whole, a second cuts them
+                    report.error = "; ".join(close_nodes(nodes.values(), self._complete))
+                if report.interrupted and self._complete and not report.error:
+                    report.interrupted = False
+                    log.info(LATE_STOP)
             finally:
                 report.nodes = {node_id: s.summary() for node_id, s in self.stats.items()}
                 for message in rescue_partials(self.graph, self.registry):  # a writer that died before it closed

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -304,3 +305,32 @@ def test_a_stage_that_fails_reads_its_full_inputs_to_their_end_without_a_traceba
     assert shm.segments(runtime.run_id) == []
     err = capfd.readouterr().err
     assert "Traceback" not in err, err
+
+
+
+def source_ended(runner, frames: int) -> bool:
+    """The source gave its last frame: its stage ended (processes), or every frame was run (sequential)."""
+    snapshot = runner.snapshot()
+    if isinstance(runner, SequentialRunner):
+        return snapshot.frames >= frames
+    return any("src" in stage.nodes and stage.state == "done" for stage in snapshot.stages.values())
+
+
+@pytest.mark.parametrize("runner_class", [Runtime, SequentialRunner], ids=["processes", "sequential"])
+def test_a_ctrl_c_after_the_last_frame_while_the_file_closes_is_no_interruption(tmp_path, runner_class):
+    # the source had ended and the file was closing (x264 veryslow encodes its whole lookahead then): the file
+    # came out whole and replaced the old one, yet the run said "interrupted" and exited 130
+    out = tmp_path / "out.mp4"
+    graph = build([("src", "TestPattern", {"width": 640, "height": 360, "frames": 60}, "a"),
+                   ("out", "VideoFileOutput", {"path": str(out), "speed": "veryslow"}, "b")],
+                  ["src.frame -> out.frame"])
+    runner = runner_class(graph, REGISTRY)
+
+    def ctrl_c_once_the_source_ended():
+        if wait_until(lambda: source_ended(runner, 60), 60.0):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=ctrl_c_once_the_source_ended, daemon=True).start()
+    report = runner.run()
+    assert not report.interrupted and not report.error, report.summary_line()
+    assert len(read_frames(out)) == 60

@@ -102,10 +102,12 @@ class Failed:
 
 @dataclass(frozen=True)
 class Done:
-    """The stage ended; `failures`: nodes that failed to close ("" when none)."""
+    """The stage ended; `failures`: nodes that failed to close ("" when none); `complete`: it had the whole
+    stream, so its outputs were closed whole."""
 
     stats: StageStats
     failures: str = ""
+    complete: bool = False
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ class StageRun:
     process: mp.process.BaseProcess | None = None
     conn: object = None
     state: str = "new"  # starting, loaded, ready, running, done, dead
+    complete: bool = False  # it ended with the whole stream: its outputs were closed whole
     frames: int = 0
     last_frame_at: float | None = None
     first_frame_at: float | None = None  # the earliest of any incarnation

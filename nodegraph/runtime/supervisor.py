@@ -11,7 +11,7 @@ from multiprocessing.connection import wait
 
 from .. import shm
 from ..errors import InvalidInput, RunFailed
-from ..execution import RecentRate, frame_total, stop_signals
+from ..execution import LATE_STOP, RecentRate, frame_total, stop_signals
 from ..graph import Graph
 from ..node import StreamInfo
 from ..output_rescue import rescue_partials
@@ -214,9 +214,9 @@ class Runtime(RunStartup):
                 self._take_stats(run, stats)
             case Failed(message=text):
                 self._fail(text)
-            case Done(stats=stats, failures=failures):
+            case Done(stats=stats, failures=failures, complete=complete):
                 self._take_stats(run, stats)
-                run.state = "done"
+                run.state, run.complete = "done", complete
                 if failures:
                     self._fail(failures)
             case Error(invalid=invalid, message=text, node=node_id):
@@ -331,5 +331,8 @@ class Runtime(RunStartup):
         report.first_frame_ms = (min(first) - self._begun) * 1000.0 if first else None
         report.processes = {r.name: r.process.pid for r in runs}
         report.nodes = {n: self._stages[self._stage_of[n]].summary(n) for n in self.graph.topological_order()}
+        if report.interrupted and not report.error and all(self._stages[n].complete for n in self.end_stages):
+            report.interrupted = False
+            log.info(LATE_STOP)
         for message in rescue_partials(self.graph, self.registry):  # a writer killed before it closed its file
             log.warning("%s", message)

@@ -302,7 +302,7 @@ class StageWorker(StageStartup):
                 self.persist(outlet.drain)
         except (StopNow, shm.RingAborted):
             pass
-        self.control.send(Done(self.stats_payload(), "; ".join(failures)))
+        self.control.send(Done(self.stats_payload(), "; ".join(failures), self.complete))
 
     def drain_inputs(self) -> None:
         """Read every input to its end and release it, so its writer is never left waiting on this stage."""
