@@ -14,6 +14,7 @@ from av.bitstream import BitStreamFilterContext
 from av.packet import PacketSideData
 
 from .ffmpeg_log import ffmpeg_logs, ffmpeg_reason
+from .video_read import OPEN_OPTIONS
 
 log = logging.getLogger("nodegraph")
 PROBE_PACKETS = 3  # some muxers (fragmented MP4 with AC-3) refuse a codec only when its first packets come
@@ -28,7 +29,7 @@ AVI_AUDIO_SLACK_S = 0.04
 def adts_config(source: str) -> bytes:
     """The AAC config (AudioSpecificConfig) of `source`'s first audio track when its packets carry ADTS
     headers, as FFmpeg's aac_adtstoasc filter makes it from the first packet, else b"" (not ADTS AAC)."""
-    with av.open(source) as container:
+    with av.open(source, **OPEN_OPTIONS) as container:
         stream = container.streams.audio[0]
         if stream.codec_context.name != "aac" or stream.codec_context.extradata:
             return b""
@@ -55,7 +56,7 @@ def copy_refusal(source: str, format_name: str, options: dict, config: bytes = b
     list lets through codecs it then refuses (Opus or FLAC in .mov, AC-3 in fragmented .mp4, ADTS AAC in
     fragmented .mp4), and writing into such a file fails on every frame or crashes the process, so a header
     and the first packets are written into memory first."""
-    with av.open(source) as container:
+    with av.open(source, **OPEN_OPTIONS) as container:
         stream = container.streams.audio[0]
         packets = (packet for packet in container.demux(stream) if packet.dts is not None)
         with ffmpeg_logs() as logs:
@@ -101,7 +102,7 @@ class AudioCopy:
 
     def __init__(self, source: str, output, start: float = 0.0, what: str = ""):
         self.what = what or source
-        self.source = av.open(source)
+        self.source = av.open(source, **OPEN_OPTIONS)
         try:
             self._add_stream(source, output, start)
         except BaseException:

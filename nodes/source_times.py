@@ -9,7 +9,7 @@ from fractions import Fraction
 
 import av
 
-from .video_read import VideoReader, moving_pictures, seek_before
+from .video_read import OPEN_OPTIONS, VideoReader, moving_pictures, seek_before
 
 # Packets read ahead of the frame asked for: a decoder shows a packet at most this many packets after it
 # came (B-frame reordering; H.264 and HEVC hold back at most 16 pictures).
@@ -24,7 +24,7 @@ class SourceTimes:
     looping source's passes follow one another, one frame apart, as VideoSource's timestamps do."""
 
     def __init__(self, path: str, first_time: float, fps: float):
-        self.container = av.open(path)
+        self.container = av.open(path, **OPEN_OPTIONS)
         self.stream = moving_pictures(self.container)
         self.first_time, self.tick = first_time, self.stream.time_base
         self.frame = 1 / Fraction(fps).limit_denominator(1001 * 1000)  # as VideoWriter takes its rate

@@ -19,6 +19,10 @@ from .ffmpeg_log import ffmpeg_logs, ffmpeg_reason
 
 log = logging.getLogger("nodegraph")
 
+# A file whose metadata is not UTF-8 must still open: PyAV before 19 fails on it unless told to replace what
+# does not decode; PyAV 19 decodes it with surrogateescape itself and refuses the argument (TypeError).
+OPEN_OPTIONS = {"metadata_errors": "replace"} if int(av.__version__.split(".")[0]) < 19 else {}
+
 
 def is_cover(stream) -> bool:
     """A video stream that is one still picture shown with the file (album art, a thumbnail a downloader
@@ -46,7 +50,7 @@ class VideoReader:
         self.path = path
         with ffmpeg_logs() as logs:
             try:
-                self.container = av.open(path, metadata_errors="replace")
+                self.container = av.open(path, **OPEN_OPTIONS)
             except av.FFmpegError as e:
                 raise InvalidInput(f"{path}: not a video PyAV can open ({ffmpeg_reason(e, logs)}); is it really "
                                    "a video? supported containers include .mp4, .mov, .mkv, .avi, .webm") from None
@@ -215,7 +219,7 @@ def frame_timestamps(path: str) -> list[int]:
     """The presentation timestamp of every frame that decodes, in order (the stream's time base): frame i
     begins at the i-th. Reads every packet once, decodes only the last group of pictures. av.FFmpegError (a
     file that cannot be read to its end) is the caller's to say."""
-    with av.open(path) as container:
+    with av.open(path, **OPEN_OPTIONS) as container:
         return _decodable_times(container, os.path.getsize(path))
 
 
@@ -236,7 +240,7 @@ def frames_before_restart(path: str) -> int | None:
 def count_frames(path: str) -> int:
     """How many frames of a file decode (0 when it cannot be read)."""
     try:
-        with av.open(path) as container:
+        with av.open(path, **OPEN_OPTIONS) as container:
             return len(_decodable_times(container, os.path.getsize(path)))
     except av.FFmpegError:
         return 0

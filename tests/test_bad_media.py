@@ -253,6 +253,23 @@ def test_a_cover_picture_listed_before_the_video_is_not_read_as_the_video(tmp_pa
 
 
 @needs_ffmpeg
+def test_a_clip_whose_title_is_not_utf8_plays(tmp_path):
+    # PyAV before 19 refuses to open it unless told to replace what does not decode (the output's reading of
+    # the source was not told: its set-up failed); PyAV 19 refuses that argument: no video opened there
+    clip = tmp_path / "latin1.mp4"
+    ffmpeg("-i", write_clip(tmp_path / "plain.mp4", frames=12), "-c", "copy", "-metadata", "title=caf\udce9", clip)
+    reader = VideoReader(str(clip))
+    assert [frame_index(frame) for frame, _ in iter(reader.read, None)] == list(range(12))
+    reader.close()
+    preset = json.loads(preset_file(tmp_path, "VideoSource", clip).read_text())
+    preset["nodes"][1] = {"id": "out", "type": "VideoFileOutput", "params": {"path": str(tmp_path / "out.mp4")}}
+    (tmp_path / "p.json").write_text(json.dumps(preset))  # the output reads the source's times (and audio)
+    result = run_cli("run", tmp_path / "p.json", "--sequential")
+    assert result.returncode == 0, result.stderr
+    assert [frame_index(frame) for frame in read_frames(tmp_path / "out.mp4")] == list(range(12))
+
+
+@needs_ffmpeg
 def test_a_clip_cut_without_re_encoding_starts_at_the_frame_asked_for(tmp_path):
     # `-ss 1.3 -c copy` keeps the frames from the keyframe before the cut, hidden by an edit list: they were
     # counted, so `start: 5` began at the first frame shown and the farm split 110 frames where 77 play
