@@ -16,12 +16,19 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+def repo_env(extra: dict | None = None) -> dict:
+    """The environment of a subprocess of the suite: os.environ with `extra`, and on PYTHONPATH the checkout,
+    then extra's PYTHONPATH, then the suite's own, which is kept: where packages come from it (the GPU
+    machine's, scripts/gpu_check.sh), a subprocess without it finds neither PyAV nor nodegraph's entry points."""
+    extra = extra or {}
+    paths = (str(REPO), extra.get("PYTHONPATH", ""), os.environ.get("PYTHONPATH", ""))
+    return {**os.environ, **extra, "PYTHONPATH": os.pathsep.join(filter(None, paths))}
+
+
 def run_cli(*args, cwd=None, timeout=120, env=None):
     """Run the real `nodegraph` command in a subprocess; returns CompletedProcess."""
-    full_env = {**os.environ, **(env or {})}
-    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), full_env.get("PYTHONPATH", "")]))
     return subprocess.run([sys.executable, "-m", "nodegraph.cli", *map(str, args)], cwd=cwd or REPO,
-                          capture_output=True, text=True, timeout=timeout, env=full_env)
+                          capture_output=True, text=True, timeout=timeout, env=repo_env(env))
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,4 @@
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -7,7 +6,7 @@ from pathlib import Path
 
 import cv2
 from clips import frame_index, indexed_frame, read_frames
-from conftest import REPO, run_cli
+from conftest import REPO, repo_env, run_cli
 
 from nodegraph import preset
 
@@ -164,7 +163,7 @@ def test_a_closed_pipe_is_not_an_error():
 
     command = f"{sys.executable} -m nodegraph.cli nodes --json | head -1"
     result = subprocess.run(command, shell=True, capture_output=True, text=True, cwd=REPO, timeout=60,
-                            env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
+                            env=repo_env())
     assert "Traceback" not in result.stderr and result.stdout.strip()
 
 
@@ -243,7 +242,7 @@ def test_a_reader_of_the_progress_that_goes_away_neither_stops_the_run_nor_hides
     preset = write_preset(tmp_path / "p.json", [node("src", "VideoSource", path=clip300),
                                                 node("out", "VideoFileOutput", path=str(out))],
                           [("src.frame", "out.frame")])
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = repo_env()
 
     def run_with_stderr_closed(*args):
         process = subprocess.Popen([sys.executable, "-m", "nodegraph.cli", *map(str, args)], cwd=tmp_path, env=env,

@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 import pytest
 from clips import read_frames
-from conftest import REPO, run_cli
+from conftest import REPO, repo_env, run_cli
 from runtime_nodes import stage_pids
 from test_cli import node, write_preset
 
@@ -178,7 +178,7 @@ def test_3_when_dev_shm_is_too_small_for_the_frames(tmp_path, size, free):
     shell = f'mount -t tmpfs -o size={size} tmpfs /dev/shm && exec "$@"'
     command = [*private, "sh", "-c", shell, "sh", sys.executable, "-m", "nodegraph.cli", "run", str(preset)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=60,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
+                            env=repo_env())
     assert result.returncode == 3, result.stderr
     ring = r"nodegraph: ring ng\w+ \(4 slots of [\d.]+ MiB, 1 reader\)"
     too_small = ring + rf" needs [\d.]+ MiB but /dev/shm has only {free} MiB free \(of {free} MiB\)"
@@ -200,7 +200,7 @@ def test_130_for_ctrl_c_or_sigterm_to_the_process_group_and_the_file_plays(tmp_p
                            node("seq", "ImageSequenceOutput", path=str(tmp_path / "seq"), format="bmp"),
                            node("video", "VideoFileOutput", path=str(tmp_path / "out.mp4"))],
                           [("src.frame", "seq.frame"), ("src.frame", "video.frame")])
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = repo_env()
     command = [sys.executable, "-m", "nodegraph.cli", "run", str(preset), *([engine] if engine else [])]
     process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, start_new_session=True)
@@ -229,7 +229,7 @@ def test_130_for_sigterm_to_the_group_while_stage_processes_are_still_starting(t
     """A stage inherits SIGTERM ignored from the moment it is spawned, before its own start-up code."""
     preset = write_preset(tmp_path / "p.json", [node("src", "TestPattern", frames=0), node("out", "NullOutput")],
                           [("src.frame", "out.frame")])
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = repo_env()
     process = subprocess.Popen([sys.executable, "-m", "nodegraph.cli", "run", str(preset)], cwd=tmp_path, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
@@ -247,7 +247,7 @@ def test_130_for_sigterm_to_the_group_while_stage_processes_are_still_starting(t
 
 def test_python_dash_m_runs_the_command(tmp_path):
     # `python -m nodegraph.launch ...` did nothing and exited 0, and `python -m nodegraph` had no entry
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = repo_env()
     for module in ("nodegraph", "nodegraph.launch"):
         result = subprocess.run([sys.executable, "-m", module, "validate", str(tmp_path / "nope.json")], cwd=tmp_path,
                                 env=env, capture_output=True, text=True, timeout=120)
@@ -261,8 +261,7 @@ def test_a_reader_that_went_away_does_not_change_the_exit_status(tmp_path, comma
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "blazeface_short.onnx").write_bytes(b"not the model")  # found first, and corrupt
     argv = ["validate", "bad.json"] if command == "validate" else ["models", "verify"]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "NODEGRAPH_MODELS": str(tmp_path / "models"),
-           "NODEGRAPH_USER_MODELS": str(tmp_path / "user")}
+    env = repo_env({"NODEGRAPH_MODELS": str(tmp_path / "models"), "NODEGRAPH_USER_MODELS": str(tmp_path / "user")})
     read, write = os.pipe()
     os.close(read)  # the reader is gone before the first line
     try:

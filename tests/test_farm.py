@@ -19,7 +19,7 @@ import cv2
 import pytest
 import ray
 from clips import flat_then_noise, frame_index, indexed_frame, read_frames, write_clip
-from conftest import REPO, run_cli
+from conftest import repo_env, run_cli
 from swap_models import dfm_model
 from test_cli import node, write_preset
 from test_outputs import clip_with_audio, probe
@@ -300,7 +300,7 @@ def farm_cli(*args, timeout=60, **env) -> subprocess.CompletedProcess:
     """`nodegraph farm ARGS` in a process of its own (`env`: more environment), which must end within
     `timeout` seconds."""
     return subprocess.run([sys.executable, "-m", "nodegraph.cli", "farm", *map(str, args)], capture_output=True,
-                          text=True, env={**os.environ, "PYTHONPATH": str(REPO), **env}, timeout=timeout)
+                          text=True, env=repo_env(env), timeout=timeout)
 
 
 def test_more_cpus_per_task_than_any_node_has_is_refused_not_waited_for(tmp_path, local_ray):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from clips import write_clip
-from conftest import REPO
+from conftest import REPO, repo_env
 from test_farm import farm_cli, farm_preset
 
 from nodegraph.cli import main
@@ -32,7 +32,7 @@ def test_ctrl_c_cancels_the_tasks_and_leaves_no_output(tmp_path, stops):
     # A second Ctrl-C while it stopped cut the stopping short: exit 1 and no word, partial files and locks, Ray's
     # agents running on, and the chunks' scratch folders left in /tmp.
     clip = write_clip(tmp_path / "long.mp4", frames=300, codec="h264")
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = repo_env()
     scratch = scratch_folders()
     farm = subprocess.Popen([sys.executable, "-m", "nodegraph.cli", "farm", str(farm_preset(tmp_path)), clip,
                              "--out", str(tmp_path / "farm"), "--chunk-seconds", "2", "--set", "src.realtime=true",
@@ -167,7 +167,7 @@ def test_ctrl_c_while_the_local_ray_starts_leaves_no_ray_process_and_exits_130(t
     # command sometimes ended in SIGSEGV
     clip = write_clip(tmp_path / "clip.mp4", frames=30, codec="h264")
     preset = farm_preset(tmp_path)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = repo_env()
     for delay in (1.5, 3.0):
         process = subprocess.Popen([sys.executable, "-m", "nodegraph.cli", "farm", str(preset), str(clip), "--out",
                                     str(tmp_path / "farm_out")], cwd=tmp_path, env=env, start_new_session=True,

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import repo_env
 from model_server import REPO, manifest_data, run_models_cmd
 
 from nodegraph import modelhub, paths, preset
@@ -273,7 +274,7 @@ def test_a_manifest_that_is_no_file_is_refused_without_reading_or_waiting(tmp_pa
         os.mkfifo(path)  # nobody writes it: opened blocking, it waits for ever
     result = subprocess.run([sys.executable, "-m", "nodegraph.cli", "models", "list"], capture_output=True, text=True,
                             timeout=60, preexec_fn=limited_memory, cwd=tmp_path,
-                            env={**os.environ, "PYTHONPATH": str(REPO), "NODEGRAPH_MANIFEST": str(path)})
+                            env=repo_env({"NODEGRAPH_MANIFEST": str(path)}))
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert (f"model manifest {path}: is not a file (a device, a pipe or a folder); point NODEGRAPH_MANIFEST at a "
             "model manifest (JSON)") in result.stderr

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 import pytest
+from conftest import repo_env
 
 from nodegraph import modelhub, threads
 from nodegraph import onnx as ng_onnx
@@ -49,7 +49,7 @@ def test_provider_is_said_once_per_process_without_onnxruntime_noise():
         "for name in ('blazeface_short', 'blazeface_full', 'facemesh', 'blazeface_short'):\n"
         "    onnx.create_session(modelhub.resolve(name))\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = repo_env()
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
                           timeout=120, cwd=REPO)
     assert done.returncode == 0, done.stderr

@@ -13,7 +13,7 @@ import time
 import cv2
 import pytest
 from clips import flat_then_noise, read_frames
-from conftest import REPO, run_cli
+from conftest import repo_env, run_cli
 from test_cli import node, write_preset
 from test_exit_codes import pattern_frame
 
@@ -70,7 +70,7 @@ def test_an_output_in_a_folder_without_write_permission_is_refused(tmp_path, out
         preset = two_outputs(tmp_path, output_type, locked / name)
         command = without_permission_override([sys.executable, "-m", "nodegraph.cli", "run", str(preset)])
         result = subprocess.run(command, capture_output=True, text=True, timeout=120,
-                                env={**os.environ, "PYTHONPATH": str(REPO)})
+                                env=repo_env())
     finally:
         locked.chmod(0o755)
     assert result.returncode == 2, result.stderr
@@ -119,7 +119,7 @@ def test_a_disk_filled_by_another_program_stops_the_video_which_stays_playable(t
                                 fps=60.0),
                            node("out", "VideoFileOutput", path=str(out))],
                           [("src.frame", "out.frame")])
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = repo_env()
     command = [sys.executable, "-m", "nodegraph.cli", "run", str(preset)]
     process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, start_new_session=True)

@@ -15,7 +15,7 @@ import time
 import cv2
 import pytest
 from clips import read_frames, write_clip
-from conftest import REPO, run_cli
+from conftest import REPO, repo_env, run_cli
 from test_cli import node, write_preset
 
 from nodes.video_read import count_frames
@@ -33,7 +33,7 @@ def copy_preset(tmp_path, source, target, **output):
 
 def spawn(preset, *args):
     return subprocess.Popen([sys.executable, "-m", "nodegraph.cli", "run", str(preset), *args],
-                            env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
+                            env=repo_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 

@@ -10,7 +10,7 @@ import av
 import numpy as np
 import pytest
 from clips import indexed_frame, read_frames
-from conftest import REPO, run_cli
+from conftest import repo_env, run_cli
 from test_cli import node, write_preset
 
 from nodegraph.errors import InvalidInput
@@ -154,8 +154,7 @@ def window_preset(tmp_path, view):
 
 
 def test_window_without_a_display_fails_at_setup_with_exit_2(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    env["PYTHONPATH"] = str(REPO)
+    env = {k: v for k, v in repo_env().items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     preset = window_preset(tmp_path, "merged")
     command = [sys.executable, "-m", "nodegraph.cli", "run", str(preset), "--sequential"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)

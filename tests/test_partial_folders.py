@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from conftest import REPO, run_cli
+from conftest import repo_env, run_cli
 from test_cli import node, write_preset
 from test_output_faults import without_permission_override
 from test_output_safety import finish, spawn
@@ -224,7 +224,7 @@ def test_a_folder_whose_parent_is_not_writable_keeps_its_lock_and_staging_inside
         for shade in (0, 9):  # into an empty folder, then over the pictures of the first run
             pictures(tmp_path / "imgs", 3, shade=shade)
             result = subprocess.run(command, capture_output=True, text=True, timeout=120,
-                                    env={**os.environ, "PYTHONPATH": str(REPO)})
+                                    env=repo_env())
             assert result.returncode == 0, result.stderr
             assert names(seq) == ["frame_000000.png", "frame_000001.png", "frame_000002.png"]
     finally:

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 from clips import frame_index, read_frames
-from conftest import REPO, run_cli
+from conftest import repo_env, run_cli
 from runtime_nodes import alive, build, registry, run_in_thread, run_segments, stage_pids, wait_until
 
 from nodegraph import preset as presets
@@ -31,7 +31,7 @@ def start_cli_run(tmp_path, out):
                         ("adj", "FrameAdjuster", {"brightness": 20}, "b"),
                         ("out", "VideoFileOutput", {"path": str(out)}, "c")],
                        ["src.frame -> adj.frame", "adj.frame -> out.frame"]), preset)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = repo_env()
     return subprocess.Popen([sys.executable, "-m", "nodegraph.cli", "run", str(preset)], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
@@ -66,7 +66,7 @@ def test_ctrl_c_at_any_moment_of_the_start_is_quiet_and_exits_130(tmp_path):
                         ("adj", "FrameAdjuster", {"brightness": 20}, "b"),
                         ("out", "NullOutput", {}, "c")],
                        ["src.frame -> adj.frame", "adj.frame -> out.frame"]), preset)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = repo_env()
     # the entry point, saying on stdout when Python is up and it is imported (a slow machine starts later)
     up = "import sys; from nodegraph.launch import main; print('up', flush=True); sys.exit(main())"
     for delay in (0.0, 0.1, 0.3, 0.5, 0.9):  # the libraries load first, then each stage process its own
@@ -108,7 +108,7 @@ def test_a_ctrl_c_while_a_stage_process_starts_comes_once_it_has_started(tmp_pat
         "        print('interrupted')\n"
         "    process.join()\n")
     (tmp_path / "start.py").write_text(script)
-    result = subprocess.run([sys.executable, "start.py"], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)},
+    result = subprocess.run([sys.executable, "start.py"], cwd=tmp_path, env=repo_env(),
                             capture_output=True, text=True, timeout=60)
     assert result.stdout == "interrupted\n", result.stderr
 

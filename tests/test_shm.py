@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import repo_env
 
 from nodegraph import shm
 from nodegraph.codec import encoded_size
@@ -23,7 +24,7 @@ linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="li
 
 
 def python(code: str, **kwargs) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = repo_env()
     return subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env=env, text=True, **kwargs)
 
 

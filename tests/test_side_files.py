@@ -9,7 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
-from conftest import REPO, run_cli
+from conftest import REPO, repo_env, run_cli
 from test_cli import node, write_preset
 
 from nodegraph.cli import main
@@ -176,7 +176,7 @@ def test_stats_json_to_stdout_redirected_to_a_file_goes_into_that_file(tmp_path)
         process = subprocess.run([sys.executable, "-m", "nodegraph.cli", "run", REPO / "presets" / "demo.json",
                                   "--frames", "2", "--stats-json", stdout], cwd=tmp_path, stdout=out,
                                  stderr=subprocess.PIPE, text=True, timeout=120,
-                                 env={**os.environ, "PYTHONPATH": str(REPO)})
+                                 env=repo_env())
     assert process.returncode == 0, process.stderr
     assert stdout.is_symlink() and json.loads(captured.read_text())["frames"] == 2
     with socket.socket(socket.AF_UNIX) as listening:  # a socket cannot be opened as a file: refused up front

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 from clips import frame_index, indexed_frame, read_frames, write_clip
-from conftest import REPO, run_cli
+from conftest import repo_env, run_cli
 from test_cli import node, write_preset
 from test_outputs import copy_video
 
@@ -136,7 +136,7 @@ def test_a_killed_writer_leaves_a_file_that_plays_and_the_run_says_how_many_fram
                                                 node("out", "VideoFileOutput", path=str(out))],
                           [("src.frame", "out.frame")])
     command = [sys.executable, "-m", "nodegraph.cli", "run", str(preset), "--mode", "lossless"]
-    process = subprocess.Popen(command, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
+    process = subprocess.Popen(command, env=repo_env(), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         lock = tmp_path / ".out.mp4.lock"
