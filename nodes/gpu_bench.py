@@ -7,13 +7,17 @@ graphs where a GPU loads) otherwise; the `_opencv_images` cases run the demo cha
 what the image graphs gain is measured in the same run.
 
 Each run gives fps, latency p50/p95/max after the first frame (which has a figure of its own), the time
-from the start of the run to its first frame out, and ms per node (mean and p95). On a machine without a GPU
-the CPU side is measured, the result says that no GPU was found, and the command exits 0.
+from the start of the run to its first frame out, and ms per node (mean, p95 and its set-up). On a machine
+without a GPU the CPU side is measured, the result says that no GPU was found, and the command exits 0.
+Each run is said in one line as it ends. NODEGRAPH_BENCH_GPU_SECONDS bounds the benchmark's time (the GPU
+machine is lent for minutes): a run is started only within it, and those left out are listed as skipped.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -22,12 +26,14 @@ import cv2
 
 from nodegraph import onnx as ng_onnx
 from nodegraph import preset as presets
-from nodegraph.errors import RunFailed
+from nodegraph.errors import InvalidInput, RunFailed
 from nodegraph.paths import data_dir
 from nodegraph.registry import default_registry
 from nodegraph.runtime import Runtime
 from nodegraph.stats import percentile
 from nodes.standin_models import inswapper_standin, recogniser_standin
+
+log = logging.getLogger("nodegraph")
 
 FULL_HD = (1920, 1080)
 # (name, preset, frame size or None for the clip's own, mode, frames)
@@ -48,7 +54,34 @@ OPENCV_IMAGE_CASES = (
     ("demo_1080_lossless_opencv_images", "video_swap.json", FULL_HD, "lossless", 300),
 )
 CPU_FRAMES = 30  # frames per run where there is no GPU: the CPU side is measured, not the targets
-CPU_STANDIN_FRAMES = 3  # the stand-in takes seconds a frame on a small CPU
+# the stand-in with provider cpu, GPU or not: it takes seconds a frame on a CPU (12 s on 2 cores), so its
+# 120 frames would take minutes of the GPU machine's time
+CPU_STANDIN_FRAMES = 3
+SECONDS_ENV = "NODEGRAPH_BENCH_GPU_SECONDS"
+
+
+def case_frames(name: str, provider: str, gpu: bool, frames: int | None, own_frames: int) -> int:
+    """Frames for one run: `frames` when given, else the case's own where a GPU loads, fewer where not, and
+    a few for the stand-in on the CPU."""
+    if frames:
+        return frames
+    if name.startswith("inswapper") and (provider == "cpu" or not gpu):
+        return CPU_STANDIN_FRAMES
+    return own_frames if gpu else CPU_FRAMES
+
+
+def time_budget() -> float | None:
+    """Seconds the benchmark may start runs in (NODEGRAPH_BENCH_GPU_SECONDS), None when not set."""
+    value = os.environ.get(SECONDS_ENV, "").strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+        if seconds >= 0:
+            return seconds
+    except ValueError:
+        pass
+    raise InvalidInput(f"environment variable {SECONDS_ENV}={value!r} is not a number of seconds >= 0")
 
 
 def provider_choices() -> list[str]:
@@ -126,44 +159,63 @@ def run_case(graph, mode: str, frames: int) -> dict:
         # set-up and shutdown: the run's wall time less the time from its start to its last frame out
         "startup_and_close_s": round(wall - report.elapsed_s, 2),
         "drops": sum(s["drops"] for s in report.nodes.values()),
+        "first_frame_ms": None if report.first_frame_ms is None else round(report.first_frame_ms, 1),
         "node_errors": errors,
-        "nodes": {n: {"ms_mean": s["ms_mean"], "ms_p95": s["ms_p95"]} for n, s in report.nodes.items()},
+        "nodes": {n: {"ms_mean": s["ms_mean"], "ms_p95": s["ms_p95"], "startup_ms": s["startup_ms"]}
+                  for n, s in report.nodes.items()},
     }
 
 
-def bench_gpu(frames: int | None = None) -> dict:
+def bench_gpu(frames: int | None = None, seconds: float | None = None) -> dict:
+    """Every case with every provider choice; a run is started only within `seconds` of the start (the
+    others are listed in `skipped`)."""
     gpus = ng_onnx.gpu_providers()
     choices = provider_choices()
     results: dict[str, dict] = {}
+    skipped: list[str] = []
+    deadline = None if seconds is None else time.monotonic() + seconds
     with tempfile.TemporaryDirectory(prefix="nodegraph-bench-gpu-") as tmp:
         folder = Path(tmp)
-        standin = (inswapper_standin(folder / "inswapper_standin.onnx"),
-                   recogniser_standin(folder / "recogniser_standin.onnx"))
-        for name, preset_name, size, mode, case_frames in CASES + (OPENCV_IMAGE_CASES if gpus else ()):
+        standin = None  # (swapper, recogniser), written when a run needs them: 554 MB
+        for name, preset_name, size, mode, own_frames in CASES + (OPENCV_IMAGE_CASES if gpus else ()):
             is_standin = name.startswith("inswapper")
             image_work = "opencv" if name.endswith("_opencv_images") else None
-            count = frames or (case_frames if gpus else CPU_STANDIN_FRAMES if is_standin else CPU_FRAMES)
             results[name] = {}
             for provider in choices:  # interleaved per case: a busy machine slows the choices alike
                 if image_work == "opencv" and provider == "cpu":
                     continue  # the case itself, whose cpu run has its image work on OpenCV already
+                if deadline is not None and time.monotonic() >= deadline:
+                    skipped.append(f"{name} {provider}")
+                    continue
+                if is_standin and standin is None:
+                    standin = (inswapper_standin(folder / "inswapper_standin.onnx"),
+                               recogniser_standin(folder / "recogniser_standin.onnx"))
                 graph = case_graph(preset_name, size, mode, provider, folder, standin if is_standin else None,
                                    image_work)
-                results[name][provider] = run_case(graph, mode, count)
+                row = results[name][provider] = run_case(graph, mode,
+                                                         case_frames(name, provider, bool(gpus), frames, own_frames))
+                log.info("bench gpu: %s %s: %.1f fps, latency p50/p95/max %.1f/%.1f/%.1f ms, first frame after "
+                         "%s ms", name, provider, row["fps"], row["latency_p50_ms"], row["latency_p95_ms"],
+                         row["latency_max_ms"], row["first_frame_ms"])
+    if skipped:
+        log.warning("bench gpu: out of its %s s (%s): %d runs skipped", seconds, SECONDS_ENV, len(skipped))
     return {"gpu_providers": gpus, "gpu": bool(gpus),
             "note": None if gpus else "no GPU found: only the CPU side was measured",
-            "providers": choices, "cases": results}
+            "providers": choices, "cases": {name: rows for name, rows in results.items() if rows},
+            "skipped": skipped}
 
 
 def run(frames: int | None = None) -> dict:
-    """`nodegraph bench gpu [--frames N]`."""
-    return bench_gpu(frames)
+    """`nodegraph bench gpu [--frames N]`, within NODEGRAPH_BENCH_GPU_SECONDS where set."""
+    return bench_gpu(frames, time_budget())
 
 
 def summary(result: dict) -> str:
     lines = [f"GPU providers that load here: {', '.join(result['gpu_providers']) or 'none'}"]
     if result["note"]:
         lines.append(result["note"])
+    if result["skipped"]:
+        lines.append(f"skipped (out of time): {', '.join(result['skipped'])}")
     for name, by_provider in result["cases"].items():
         lines.append(name)
         for provider, r in by_provider.items():

@@ -9,6 +9,7 @@ import onnxruntime
 import pytest
 
 from nodegraph import onnx as ng_onnx
+from nodegraph.errors import InvalidInput
 from nodegraph.registry import default_registry
 from nodes import gpu_bench
 from nodes.standin_models import recogniser_standin
@@ -60,3 +61,45 @@ def test_the_recogniser_stand_in_has_w600k_r50s_tensors(tmp_path):
     assert [(i.name, i.shape[1:]) for i in session.get_inputs()] == [("input.1", [3, 112, 112])]
     embedding = session.run(["683"], {"input.1": np.ones((1, 3, 112, 112), np.float32)})[0]
     assert embedding.shape == (1, 512) and np.isfinite(embedding).all()
+
+
+def test_the_stand_in_on_the_cpu_runs_a_few_frames_also_where_a_gpu_loads():
+    # 120 frames of the stand-in on the CPU, at seconds a frame, took minutes of the GPU machine's time
+    standin, demo = "inswapper_standin_1080_lossless", "demo_640_lossless"
+    assert gpu_bench.case_frames(standin, "cpu", True, None, 120) == gpu_bench.CPU_STANDIN_FRAMES
+    assert gpu_bench.case_frames(standin, "cuda", True, None, 120) == 120
+    assert gpu_bench.case_frames(standin, "auto", False, None, 120) == gpu_bench.CPU_STANDIN_FRAMES
+    assert gpu_bench.case_frames(demo, "cpu", True, None, 300) == 300
+    assert gpu_bench.case_frames(demo, "auto", False, None, 300) == gpu_bench.CPU_FRAMES
+    assert gpu_bench.case_frames(standin, "cpu", True, 7, 120) == 7  # --frames
+
+
+def test_out_of_its_time_the_benchmark_starts_no_run_and_lists_each_as_skipped(monkeypatch):
+    monkeypatch.setenv(gpu_bench.SECONDS_ENV, "0")
+    result = gpu_bench.run()
+    assert result["cases"] == {}
+    expected = [f"{case[0]} {provider}" for case in gpu_bench.CASES for provider in result["providers"]]
+    if result["gpu"]:
+        expected += [f"{case[0]} {provider}" for case in gpu_bench.OPENCV_IMAGE_CASES
+                     for provider in result["providers"] if provider != "cpu"]
+    assert result["skipped"] == expected
+    assert "skipped (out of time): demo_640_lossless cpu, demo_640_lossless auto" in gpu_bench.summary(result)
+
+
+@pytest.mark.parametrize("value", ["soon", "-5", "nan"])
+def test_a_time_budget_that_is_no_number_of_seconds_is_refused_naming_the_variable(monkeypatch, value):
+    monkeypatch.setenv(gpu_bench.SECONDS_ENV, value)
+    with pytest.raises(InvalidInput, match=rf"{gpu_bench.SECONDS_ENV}='{value}' is not a number of seconds"):
+        gpu_bench.run()
+
+
+@pytest.mark.slow
+def test_a_run_gives_its_rates_latencies_first_frame_and_each_nodes_set_up_and_time(tmp_path):
+    graph = gpu_bench.case_graph("video_swap.json", None, "lossless", "cpu", tmp_path, None)
+    row = gpu_bench.run_case(graph, "lossless", 4)
+    assert row["frames"] == 4 and row["fps"] > 0 and not row["node_errors"]
+    assert 0 < row["latency_p50_ms"] <= row["latency_p95_ms"] <= row["latency_max_ms"]
+    assert row["first_frame_ms"] >= row["first_frame_latency_ms"] > 0  # from the run's start: set-up too
+    assert set(row["nodes"]) == set(graph.nodes)
+    assert all(n["ms_mean"] > 0 and n["startup_ms"] >= 0 for n in row["nodes"].values())
+    assert row["nodes"]["detector"]["startup_ms"] > 0  # a model loaded and warmed up
