@@ -12,7 +12,7 @@ from nodegraph import onnx as ng_onnx
 from nodegraph.errors import InvalidInput
 from nodegraph.registry import default_registry
 from nodes import gpu_bench
-from nodes.standin_models import recogniser_standin
+from nodes.standin_models import inswapper_standin, recogniser_standin
 
 
 def test_providers_compared_are_the_cpu_auto_and_each_gpu_that_loads():
@@ -103,3 +103,30 @@ def test_a_run_gives_its_rates_latencies_first_frame_and_each_nodes_set_up_and_t
     assert set(row["nodes"]) == set(graph.nodes)
     assert all(n["ms_mean"] > 0 and n["startup_ms"] >= 0 for n in row["nodes"].values())
     assert row["nodes"]["detector"]["startup_ms"] > 0  # a model loaded and warmed up
+
+
+# inswapper_128's layers as its public PyTorch reimplementation loads them from the real file's weights
+# (output side, in channels, out channels, kernel): encoder, six style blocks of two convolutions, decoder
+INSWAPPER_128_CONVS = ([(128, 3, 128, 7), (128, 128, 256, 3), (64, 256, 512, 3), (32, 512, 1024, 3)]
+                       + [(32, 1024, 1024, 3)] * 12
+                       + [(64, 1024, 512, 3), (128, 512, 256, 3), (128, 256, 128, 3), (128, 128, 3, 7)])
+INSWAPPER_128_MACS = sum(side * side * c_in * c_out * k * k for side, c_in, c_out, k in INSWAPPER_128_CONVS) \
+    + 12 * 512 * 2048  # each style block's two maps of the source embedding
+
+
+@pytest.mark.slow
+def test_the_inswapper_stand_in_has_its_tensors_and_its_multiply_adds_within_30_percent(tmp_path):
+    import onnx
+
+    path = inswapper_standin(tmp_path / "inswapper_standin.onnx")
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(path)))
+    graph = model.graph
+    dims = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+            for v in (*graph.input, *graph.value_info, *graph.output)}
+    assert [(v.name, dims[v.name]) for v in graph.input] == [("target", [1, 3, 128, 128]), ("source", [1, 512])]
+    assert [(v.name, dims[v.name]) for v in graph.output] == [("output", [1, 3, 128, 128])]
+    assert graph.initializer[-1].name == "emap" and list(graph.initializer[-1].dims) == [512, 512]
+    weights = {w.name: list(w.dims) for w in graph.initializer}
+    macs = sum(int(np.prod(weights[n.input[1]])) * (np.prod(dims[n.output[0]][2:]) if n.op_type == "Conv" else 1)
+               for n in graph.node if n.op_type in ("Conv", "Gemm"))
+    assert abs(macs - INSWAPPER_128_MACS) <= 0.3 * INSWAPPER_128_MACS, (macs / 1e9, INSWAPPER_128_MACS / 1e9)
