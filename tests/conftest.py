@@ -1,5 +1,6 @@
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -23,6 +24,11 @@ def repo_env(extra: dict | None = None) -> dict:
     extra = extra or {}
     paths = (str(REPO), extra.get("PYTHONPATH", ""), os.environ.get("PYTHONPATH", ""))
     return {**os.environ, **extra, "PYTHONPATH": os.pathsep.join(filter(None, paths))}
+
+
+# what `auto` says of each model where a GPU provider loads: its label, each provider's time, the one it took
+AUTO_CHOICE = re.compile(r"nodegraph: onnxruntime: (?P<label>.+): ((TensorRT|CUDA|DirectML|CoreML|CPU) [\d.]+ ms"
+                         r"(, |(?= -> )))+ -> (TensorRT|CUDA|DirectML|CoreML|CPU)")
 
 
 def run_cli(*args, cwd=None, timeout=120, env=None):
