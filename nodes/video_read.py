@@ -226,7 +226,7 @@ def frame_timestamps(path: str) -> list[int]:
 def frames_before_restart(path: str) -> int | None:
     """How many frames a file shows before its times start again (MPEG-TS recordings joined end to end: their
     decoding times go back at the joint), or None when they only go forward. Reads the packets, decodes none."""
-    with av.open(path) as container:
+    with av.open(path, **OPEN_OPTIONS) as container:
         stream, latest, shown = moving_pictures(container), None, 0
         for packet in container.demux(stream) if stream is not None else ():
             if packet.dts is not None:
