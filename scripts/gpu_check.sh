@@ -27,7 +27,7 @@ GPU_TESTS="tests/test_onnx.py tests/test_image_work.py tests/test_gpu_bench.py t
   tests/test_startup.py tests/test_face_detect.py tests/test_swap_demo.py tests/test_face_enhancer.py
   tests/test_face_mask.py tests/test_swap_adapters.py tests/test_meshwarp.py tests/test_face_align.py
   tests/test_embedding_swappers.py tests/test_neural_swap_preset.py tests/test_model_contracts.py"
-NOT_CARRIED="tests/test_farm.py tests/test_farm_cluster.py tests/test_bench_quality.py"
+NOT_CARRIED="tests/test_farm.py tests/test_farm_command.py tests/test_farm_cluster.py tests/test_bench_quality.py"
 
 prepare() {
   set -e
