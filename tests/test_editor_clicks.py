@@ -26,10 +26,10 @@ def xtest_missing() -> str | None:
     return None
 
 
-def run_driver(display, tmp_path, name):  # noqa: F811 (display is a fixture)
+def run_driver(display, tmp_path, name, script=__file__):  # noqa: F811 (display is a fixture)
     if (missing := xtest_missing()) is not None:
         pytest.skip(missing)
-    result = subprocess.run([sys.executable, __file__, name], cwd=tmp_path, env=gui_env(display, tmp_path),
+    result = subprocess.run([sys.executable, script, name], cwd=tmp_path, env=gui_env(display, tmp_path),
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{name} checks passed" in result.stdout, result.stdout + result.stderr
@@ -103,11 +103,23 @@ class Pointer:
             self.xtst.XTestFakeButtonEvent(self.display, button, pressed, 0)
             self._send()
 
-    def key(self, name: str) -> None:
+    def key(self, name: str, pressed=(1, 0)) -> None:
         code = self.x11.XKeysymToKeycode(self.display, self.x11.XStringToKeysym(name.encode()))
-        for pressed in (1, 0):
-            self.xtst.XTestFakeKeyEvent(self.display, code, pressed, 0)
+        for down in pressed:
+            self.xtst.XTestFakeKeyEvent(self.display, code, down, 0)
             self._send()
+
+    def hold(self, name: str, action) -> None:
+        """`action` with the key `name` (a modifier) held down."""
+        self.key(name, (1,))
+        action()
+        self.key(name, (0,))
+
+    def type(self, text: str) -> None:
+        """Digits, letters, '-', '.' and '/' as typed on the keyboard."""
+        names = {"-": "minus", ".": "period", "/": "slash", "_": "underscore"}
+        for character in text:
+            self.key(names.get(character, character))
 
 
 def editor(preset: Path):

@@ -77,6 +77,7 @@ class Inspector:
         self.details: int | None = None
         self.problems: int | None = None
         self.shown_revision = -1
+        self.resync = False  # a widget shows a value the state refused, or was being edited when the state changed
         with dpg.child_window(parent=parent, width=-1, height=-1, border=False) as self.window:
             pass
 
@@ -154,15 +155,19 @@ class Inspector:
         value = shown_value(param, self.state.param_value(node_id, name))
 
         def apply(convert):
-            return lambda sender, app_data: self.state.set_param(node_id, name, convert(app_data))
+            def changed(sender, app_data):
+                if self.state.set_param(node_id, name, convert(app_data)) is not None:
+                    self.resync = True
+            return changed
 
         if isinstance(param, Float):
+            # clamped: a value typed after Ctrl+click is kept in range, as the node takes it
             return dpg.add_slider_float(default_value=float(value), min_value=param.min, max_value=param.max,
-                                        width=-1, format="%.3g", callback=apply(float))
+                                        clamped=True, width=-1, format="%.3g", callback=apply(float))
         if isinstance(param, Int):
             if param.max - param.min <= SLIDER_SPAN:
                 return dpg.add_slider_int(default_value=int(value), min_value=param.min, max_value=param.max,
-                                          width=-1, callback=apply(int))
+                                          clamped=True, width=-1, callback=apply(int))
             return dpg.add_input_int(default_value=int(value), min_value=param.min, max_value=param.max,
                                      min_clamped=True, max_clamped=True, width=-1, callback=apply(int))
         if isinstance(param, Bool):
@@ -182,6 +187,19 @@ class Inspector:
             return dpg.add_input_text(default_value=str(value), width=-1, callback=apply(str))
         return dpg.add_text(repr(value))
 
+    def _show_values(self) -> bool:
+        """Put the state's values into the widgets; returns whether one was being edited (it is left as it is)."""
+        editing = False
+        for name, (widget, param) in self.widgets.items():
+            value = shown_value(param, self.state.param_value(self.node_id, name))
+            if isinstance(param, Colour):
+                value = list(value) + [255]
+            if dpg.is_item_active(widget):
+                editing = True
+            elif _differs(dpg.get_value(widget), value):
+                dpg.set_value(widget, value)
+        return editing
+
     def refresh(self, status: RunStatus) -> None:
         """Follow the state: widget values after undo/redo, and the node's live stats."""
         if self.node_id is not None and self.node_id not in self.state.graph.nodes:
@@ -191,16 +209,11 @@ class Inspector:
             if self.shown_revision != self.state.revision:
                 self.show(None)
             return
-        if self.shown_revision != self.state.revision:
+        if self.shown_revision != self.state.revision or self.resync:
             self.shown_revision = self.state.revision
             if self.problems is not None:
                 self._show_problems()
-            for name, (widget, param) in self.widgets.items():
-                value = shown_value(param, self.state.param_value(self.node_id, name))
-                if isinstance(param, Colour):
-                    value = list(value) + [255]
-                if not dpg.is_item_active(widget) and _differs(dpg.get_value(widget), value):
-                    dpg.set_value(widget, value)
+            self.resync = self._show_values()
         if self.details is not None:
             node = status.nodes.get(self.node_id)
             if node is None:
