@@ -103,6 +103,19 @@ class Pointer:
             self.xtst.XTestFakeButtonEvent(self.display, button, pressed, 0)
             self._send()
 
+    def drag(self, start, end, steps: int = 10) -> None:
+        """Press the left button at `start`, move to `end` in `steps`, release."""
+        self.xtst.XTestFakeMotionEvent(self.display, -1, int(start[0]), int(start[1]), 0)
+        self._send()
+        self.xtst.XTestFakeButtonEvent(self.display, 1, 1, 0)
+        self._send()
+        for step in range(1, steps + 1):
+            x, y = (start[i] + (end[i] - start[i]) * step / steps for i in (0, 1))
+            self.xtst.XTestFakeMotionEvent(self.display, -1, int(x), int(y), 0)
+            self._send()
+        self.xtst.XTestFakeButtonEvent(self.display, 1, 0, 0)
+        self._send()
+
     def key(self, name: str, pressed=(1, 0)) -> None:
         code = self.x11.XKeysymToKeycode(self.display, self.x11.XStringToKeysym(name.encode()))
         for down in pressed:

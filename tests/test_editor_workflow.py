@@ -19,6 +19,11 @@ def test_a_value_typed_into_a_slider_is_the_value_the_node_gets(display, tmp_pat
     run_driver(display, tmp_path, "typed", __file__)
 
 
+def test_the_note_on_a_refused_link_does_not_take_the_next_drag(display, tmp_path):  # noqa: F811
+    # the note, a window at the mouse, covered the next pin: a drag from it panned the graph out of view
+    run_driver(display, tmp_path, "notice", __file__)
+
+
 def select(app, pointer, node_id: str) -> None:
     """A click on the node's title bar."""
     x, y, _, _ = app.canvas.node_rects()[node_id]
@@ -63,7 +68,44 @@ def drive_typed() -> None:
     print("typed checks passed")
 
 
-DRIVERS = {"typed": drive_typed}
+def settled(app, pointer) -> None:
+    """Frames until the graph is fitted to the window, and its nodes drawn where they stay."""
+    pointer.frames(5)
+    for _ in range(300):
+        if not app.view.fitting:
+            break
+        pointer.frames(1)
+    pointer.frames(3)
+
+
+def pin(app, node_id: str, kind: str, port: str) -> tuple[float, float]:
+    """Where a port's pin is drawn: on the node's left edge for an input, its right edge for an output (a node's
+    rect starts inside its 8 px padding)."""
+    import dearpygui.dearpygui as dpg
+
+    row = dpg.get_item_children(app.canvas.nodes[node_id].ports[(kind, port)], 1)[0]
+    y = (dpg.get_item_rect_min(row)[1] + dpg.get_item_rect_max(row)[1]) / 2
+    x, _, width, _ = app.canvas.node_rects()[node_id]
+    return (x - 8, y) if kind == "in" else (x + width - 8, y)
+
+
+def drive_notice() -> None:
+    from nodegraph.graph import Link
+
+    state, app, pointer = editor(REPO / "presets" / "video_swap.json")
+    state.remove_links([Link("source", "frame", "merger", "frame"), Link("merger", "frame", "output", "frame")])
+    settled(app, pointer)
+    pointer.drag(pin(app, "detector", "out", "faces"), pin(app, "merger", "in", "frame"))  # Faces into a Frame
+    assert "gives Faces but 'merger.frame' takes Frame" in state.log[-1].text, state.log[-1].text
+    drawn = {node_id: rect[:2] for node_id, rect in app.canvas.node_rects().items()}
+    pointer.drag(pin(app, "merger", "out", "frame"), pin(app, "output", "in", "frame"))  # that pin is under the note
+    assert {node_id: rect[:2] for node_id, rect in app.canvas.node_rects().items()} == drawn, app.canvas.node_rects()
+    assert Link("merger", "frame", "output", "frame") in state.graph.links and faults(state) == []
+    app.close()
+    print("notice checks passed")
+
+
+DRIVERS = {"typed": drive_typed, "notice": drive_notice}
 
 if __name__ == "__main__" and sys.argv[1:2] and sys.argv[1] in DRIVERS:
     DRIVERS[sys.argv[1]]()

@@ -3,6 +3,7 @@ and short notices (a refused link)."""
 
 from __future__ import annotations
 
+import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,10 +14,14 @@ import numpy as np
 
 from ..params import Path as PathParam
 from . import theme
+from .fonts import FONT_SIZE
 from .thumbnails import VIEWER_SIZE, blank_rgba
 
 if TYPE_CHECKING:
     from .state import EditorState
+
+NOTICE_CHARS = 72  # a line of the note
+NOTICE_PAD = 8
 
 
 def file_dialog(title: str, on_chosen: Callable[[str], None], *, extensions: list[str] | None = None,
@@ -105,29 +110,40 @@ def confirm_link(link: Path, target: Path, *, on_target: Callable[[], None], on_
 
 
 class Notice:
-    """A short message near the mouse that fades out (a refused link says why)."""
+    """A short message near the mouse that fades out (a refused link says why). It is drawn over the window, not
+    as a window: a window there took the user's next drag, and a drag from a pin it covered panned the graph away."""
 
     def __init__(self):
-        self.window = None
+        self.layer = dpg.add_viewport_drawlist(front=True, show=False)
+        self.text = ""
         self.until = 0.0
 
     def show(self, text: str, colour=theme.ERROR, seconds: float = 4.0) -> None:
-        self.close()
+        dpg.delete_item(self.layer, children_only=True)
+        lines = [line for paragraph in text.splitlines() for line in textwrap.wrap(paragraph, NOTICE_CHARS)] or [""]
+        sizes = [dpg.get_text_size(line) or (len(line) * 8, 18) for line in lines]
+        width = max(w for w, _ in sizes) + 2 * NOTICE_PAD
+        height = sum(h for _, h in sizes) + 2 * NOTICE_PAD
         x, y = dpg.get_mouse_pos(local=False)
-        x = min(int(x) + 16, dpg.get_viewport_client_width() - 560)
-        with dpg.window(no_title_bar=True, no_resize=True, no_move=True, no_collapse=True, autosize=True,
-                        no_focus_on_appearing=True, pos=[max(0, x), int(y) + 12]) as self.window:
-            dpg.add_text(text, color=colour, wrap=540)
+        x = max(0, min(int(x) + 16, dpg.get_viewport_client_width() - int(width) - 8))
+        y = int(y) + 12
+        dpg.draw_rectangle((x, y), (x + width, y + height), fill=(*theme.PANEL, 240), color=(*colour, 255),
+                           rounding=4, parent=self.layer)
+        top = y + NOTICE_PAD
+        for line, (_, line_height) in zip(lines, sizes, strict=True):
+            dpg.draw_text((x + NOTICE_PAD, top), line, color=(*colour, 255), size=FONT_SIZE, parent=self.layer)
+            top += line_height
+        dpg.configure_item(self.layer, show=True)
+        self.text = text
         self.until = time.monotonic() + seconds
 
     def tick(self) -> None:
-        if self.window is not None and time.monotonic() > self.until:
+        if self.text and time.monotonic() > self.until:
             self.close()
 
     def close(self) -> None:
-        if self.window is not None:
-            dpg.delete_item(self.window)
-            self.window = None
+        dpg.configure_item(self.layer, show=False)
+        self.text = ""
 
 
 class Viewer:
