@@ -24,6 +24,12 @@ def test_the_note_on_a_refused_link_does_not_take_the_next_drag(display, tmp_pat
     run_driver(display, tmp_path, "notice", __file__)
 
 
+def test_a_file_dialog_gives_the_file_chosen_or_nothing(display, tmp_path):  # noqa: F811
+    # OK with demo.mkv in the dialog gave demo.mp4 (the first type's extension put in its place), a file picked
+    # under "all files" came back as demo.*, and OK with no file chosen opened ".json"
+    run_driver(display, tmp_path, "dialog", __file__)
+
+
 def select(app, pointer, node_id: str) -> None:
     """A click on the node's title bar."""
     x, y, _, _ = app.canvas.node_rects()[node_id]
@@ -105,7 +111,39 @@ def drive_notice() -> None:
     print("notice checks passed")
 
 
-DRIVERS = {"typed": drive_typed, "notice": drive_notice}
+def click_ok(pointer) -> None:
+    """The file dialog's OK button: the dialog (760x460) is centred in the window, OK at its bottom left."""
+    import dearpygui.dearpygui as dpg
+
+    left = (dpg.get_viewport_client_width() - 760) // 2
+    top = (dpg.get_viewport_client_height() - 460) // 2
+    pointer.click(((left + 18, top + 434), (left + 28, top + 444)))
+
+
+def drive_dialog() -> None:
+    import dearpygui.dearpygui as dpg
+
+    mine = Path.cwd() / "demo.json"
+    shutil.copy(REPO / "presets" / "demo.json", mine)
+    (Path.cwd() / "out").mkdir()
+    state, app, pointer = editor(mine)
+    pointer.hold("Control_L", lambda: pointer.key("o"))
+    click_ok(pointer)  # nothing chosen: nothing opened, and nothing said
+    assert state.path == mine and [entry.text for entry in state.log][-1] == f"opened {mine}", state.log[-1].text
+    state.set_param("out", "path", "out/demo.mkv")
+    select(app, pointer, "out")
+    field = app.inspector.widgets["path"][0]
+    pointer.click(rect(dpg.get_item_children(dpg.get_item_parent(field), 1)[1]))  # "..." beside the field
+    offered = [dpg.get_item_configuration(item)["extension"] for item in dpg.get_all_items()
+               if dpg.get_item_type(item).endswith("FileExtension")]
+    click_ok(pointer)
+    assert state.param_value("out", "path") == "out/demo.mkv" and faults(state) == [], state.param_value("out", "path")
+    assert ".*" not in offered, offered  # under it, the dialog gave NAME.*
+    app.close()
+    print("dialog checks passed")
+
+
+DRIVERS = {"typed": drive_typed, "notice": drive_notice, "dialog": drive_dialog}
 
 if __name__ == "__main__" and sys.argv[1:2] and sys.argv[1] in DRIVERS:
     DRIVERS[sys.argv[1]]()

@@ -26,22 +26,25 @@ NOTICE_PAD = 8
 
 def file_dialog(title: str, on_chosen: Callable[[str], None], *, extensions: list[str] | None = None,
                 folder: bool = False, start: Path | None = None, name: str = "") -> None:
-    """A modal file (or folder) chooser that calls `on_chosen(path)` on OK and removes itself."""
+    """A modal file (or folder) chooser that calls `on_chosen(path)` on OK with a file chosen, and removes itself.
+
+    It shows the files with one of `extensions` (in either case) under one filter of them all: Dear PyGui's
+    dialog keeps a name typed or clicked under such a filter as it is, where a filter of one extension put
+    its own in the name's place (demo.mkv became demo.mp4), and the filter of all files gave NAME.*."""
 
     def chosen(sender, app_data):
-        path = app_data.get("file_path_name") or ""
         dpg.delete_item(sender)
-        if path:
+        path = app_data.get("file_path_name") or ""
+        if path and (folder or app_data.get("file_name") not in ("", ".")):  # ".": OK with no file chosen
             on_chosen(path)
 
     kwargs = {"default_path": str(start)} if start is not None and start.is_dir() else {}
     with dpg.file_dialog(label=title, modal=True, width=760, height=460, directory_selector=folder,
                          callback=chosen, cancel_callback=lambda s, a: dpg.delete_item(s),
                          default_filename=name or ".", **kwargs):
-        if not folder:
-            for extension in extensions or []:
-                dpg.add_file_extension(extension, color=(120, 200, 250, 255))
-            dpg.add_file_extension(".*")
+        if extensions and not folder:
+            patterns = ",".join(dict.fromkeys([*extensions, *(extension.upper() for extension in extensions)]))
+            dpg.add_file_extension(" ".join(f"*{extension}" for extension in extensions) + f"{{{patterns}}}")
 
 
 def browse_param(state: EditorState, node_id: str, name: str, param: PathParam) -> None:
