@@ -3,7 +3,7 @@ the faces it kept, or a picture saying that no face was routed to it (its thumbn
 empty: its outputs are face records, and the default preview shows only image outputs)."""
 
 import numpy as np
-from test_face_nodes import record, selector
+from test_face_select import record, selector
 
 from nodes.face.draw import note_picture
 
