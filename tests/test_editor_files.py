@@ -169,3 +169,15 @@ def test_an_undo_after_save_as_keeps_the_graph_knowing_the_file_it_is_in(tmp_pat
     assert state.save(tmp_path / "second.json")
     assert state.undo()
     assert state.graph.preset_path == tmp_path / "second.json"
+
+
+
+def test_a_new_graph_saved_takes_the_name_of_its_file(state, tmp_path):  # noqa: F811
+    # the inspector and the preset's "name" said "untitled" after File > Save as chain.json
+    small_chain(state)
+    assert state.graph.name == "untitled"
+    assert state.save(tmp_path / "chain.json")
+    assert state.graph.name == "chain" and preset.load(tmp_path / "chain.json").name == "chain"
+    assert state.save(tmp_path / "copy.json")  # a graph with a name of its own keeps it
+    assert preset.load(tmp_path / "copy.json").name == "chain"
+

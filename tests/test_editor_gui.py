@@ -231,6 +231,11 @@ def drive() -> None:
     for viewer in app.viewers:
         (x, y), (w, h) = dpg.get_item_pos(viewer.window), dpg.get_item_rect_size(viewer.window)
         assert x >= 0 and y >= 0 and x + w <= room[0] and y + h <= room[1], ((x, y, w, h), room)
+    app.open_viewer("pattern")
+    state.remove_nodes(["adjust"])  # its viewers stayed open, showing a node that was no longer there
+    frames()
+    assert [viewer.node_id for viewer in app.viewers] == ["pattern"]
+    state.undo()
     while app.viewers:
         app._close_viewer(app.viewers[0])
     dpg.set_viewport_height(900)

@@ -156,3 +156,21 @@ def test_an_editor_run_writes_a_new_folder_beside_one_holding_its_pictures(tmp_p
     assert any("seq-1" in entry.text and "holds frame_*.jpg already" in entry.text and entry.level == "warning"
                for entry in state.log)
     assert state.graph.nodes["out"].params["path"] == "seq"  # the preset keeps its name
+
+
+def test_a_graph_without_an_output_runs_as_a_preview_and_the_log_says_nothing_is_kept(tmp_path):
+    # it ran without a word: a user took the thumbnails for a render that was being written
+    state = EditorState(recent=RecentFiles(tmp_path / "recent.json"), engine="sequential")
+    source = state.add_node("TestPattern")
+    adjust = state.add_node("FrameAdjuster")
+    assert state.add_link(source, "frame", adjust, "frame") is None
+    assert state.start_run(frames=3)
+    assert state.session.join(30)
+    said = [entry for entry in state.log if "no Output node" in entry.text]
+    assert len(said) == 1 and said[0].level == "warning" and "keeps nothing" in said[0].text
+    out = state.add_node("NullOutput")
+    assert state.add_link(adjust, "frame", out, "frame") is None
+    assert state.start_run(frames=3)
+    assert state.session.join(30)
+    assert len([entry for entry in state.log if "no Output node" in entry.text]) == 1
+

@@ -257,6 +257,8 @@ class EditorApp:
             self._canvas_selection = tuple(self.canvas.selected()[0])
             self._stages = state.stages()
             self.canvas.set_stages(self._stages)
+            for viewer in [v for v in self.viewers if v.node_id not in state.graph.nodes]:
+                self._close_viewer(viewer)  # its node was deleted
         selection = self.canvas.selected()[0]
         if tuple(selection) != self._canvas_selection:
             self._canvas_selection = tuple(selection)

@@ -3,7 +3,8 @@
 - file sources loop at their own frame rate until Stop, so every thumbnail has something to watch
   (where the preset sets `loop` or `realtime` itself, that value stays);
 - an existing output is never overwritten: the run writes the first free numbered name beside it
-  (out/video_swap-1.mp4; a folder that holds what its node writes there: seq-1) and the log says so.
+  (out/video_swap-1.mp4; a folder that holds what its node writes there: seq-1) and the log says so;
+- a graph without an output node is run as a preview, and the log says that nothing is kept.
 """
 
 from __future__ import annotations
@@ -73,3 +74,11 @@ def numbered_outputs(graph: Graph, registry: Registry) -> list[str]:
         messages.append(f"{node_id}.{name}: {target} {there}, so this run writes "
                         f"{target.with_name(written.name)} (the preset still says {value})")
     return messages
+
+
+def no_output_note(graph: Graph, registry: Registry) -> str | None:
+    """What to say of a run whose graph has no Output node (it keeps nothing); None when it has one."""
+    if any(registry.get(spec.type).category == "Output" for spec in graph.nodes.values()):
+        return None
+    return ("the graph has no Output node: this run shows each node's pictures and keeps nothing; add one (a "
+            "VideoFileOutput writes a video) to keep the result")

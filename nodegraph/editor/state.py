@@ -19,7 +19,7 @@ from ..registry import Registry, default_registry
 from .files import RecentFiles, rebase_input_paths
 from .history import History
 from .layout import auto_layout
-from .run_setup import loop_sources, numbered_outputs
+from .run_setup import loop_sources, no_output_note, numbered_outputs
 from .session import RunSession, RunStatus, plan_stages
 
 MAX_LOG = 500
@@ -108,6 +108,8 @@ class EditorState:
         if target is None:
             raise ValueError("no file to save to: give a path (save as)")
         graph = self.graph.copy()
+        if graph.name == "untitled":  # a new graph takes its file's name, which the inspector and the preset show
+            graph.name = target.stem
         for node_id, name, value in rebase_input_paths(graph, self.registry, target.parent):
             self.say(f"{node_id}.{name} rewritten as {value} (relative to the new folder)")
         link = os.readlink(target) if target.is_symlink() else None
@@ -361,6 +363,8 @@ class EditorState:
         looping = loop_sources(graph, self.registry) if self.loop else []
         for message in numbered_outputs(graph, self.registry):
             self.say(message, "warning")
+        if note := no_output_note(graph, self.registry):
+            self.say(note, "warning")
         self.session = RunSession(graph, self.registry, frames=frames, mode=self.mode, engine=self.engine,
                                   runner_factory=runner_factory)
         self.session.start()
