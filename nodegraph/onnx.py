@@ -163,15 +163,19 @@ def _warm_up(session: ort.InferenceSession, warmup: Sequence[Feeds] | None, path
 
 def _refuse_unrunnable(session: ort.InferenceSession, warmup: Sequence[Feeds] | None, path: _Model,
                        failure: str | None) -> None:
-    """A model that cannot run zeros of the fixed shapes it declares fails on every frame fed those shapes (as
-    the nodes feed them): a broken file, said at set-up rather than once per frame. Shapes the caller chose, or
-    sizes the model leaves open (fed 1 here), may be a real input problem, which the first frame says."""
+    """A model the CPU cannot run at the fixed shapes it declares, on zeros nor on noise (a graph with a score
+    threshold may refuse a blank picture only), fails on every frame: a broken file, said at set-up. Shapes the
+    caller chose, sizes left open (fed 1 here) or a GPU's own failure may be an input or provider problem."""
     inputs = session.get_inputs()
-    if failure is None or warmup is not None or not all(isinstance(d, int) and d > 0 for i in inputs for d in i.shape):
+    if failure is None or warmup is not None or session.get_providers()[0] != "CPUExecutionProvider" or \
+            not all(isinstance(d, int) and d > 0 for i in inputs for d in i.shape):
         return
-    shapes = ", ".join(f"{i.name} {list(i.shape)}" for i in inputs)
-    raise ModelError(f"onnxruntime cannot run {path.what} on inputs of the shapes it declares ({shapes}): {failure}. "
-                     "The file is damaged or was not exported right; replace it with a good copy")
+    noise = {name: np.random.default_rng(0).random(zeros.shape).astype(zeros.dtype) if zeros.dtype.kind == "f"
+             else zeros for name, zeros in _zero_feeds(session).items()}
+    if _warm_up(session, [noise], path) is not None:
+        shapes = ", ".join(f"{i.name} {list(i.shape)}" for i in inputs)
+        raise ModelError(f"onnxruntime cannot run {path.what} on inputs of the shapes it declares ({shapes}): "
+                         f"{failure}. The file is damaged or was not exported right; replace it with a good copy")
 
 
 def _time(session: ort.InferenceSession, warmup: Sequence[Feeds] | None) -> float:
@@ -368,13 +372,10 @@ def cudnn_search() -> str:
 
 def _announce_cpu(reasons: list[str]) -> None:
     """One quiet line when no GPU provider loads; why each did not, with -v."""
-    if _announced:
-        return
-    if reasons:
+    if reasons and not _announced:
         log.debug("onnxruntime: %s", "; ".join(reasons))
-        _announce("running on the CPU (no CUDA GPU found)")
-    else:
-        _announce("running on the CPU (this onnxruntime build has no GPU provider)")
+    why = "no CUDA GPU found" if reasons else "this onnxruntime build has no GPU provider"
+    _announce(f"running on the CPU ({why})")
 
 
 def _announce(what: str) -> None:

@@ -163,6 +163,32 @@ def test_a_model_that_cannot_run_the_shapes_it_declares_is_refused_when_its_sess
     assert "reshape" not in capfd.readouterr().err.lower()
 
 
+
+def first_above_half(path: Path) -> Path:
+    """A model that gives the position of the first of its 8 inputs above 0.5 (a detection's score threshold,
+    then its first detection): on zeros there is none, and its Gather fails; real inputs run."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    nodes = [helper.make_node("Greater", ["x", "half"], ["above"]),
+             helper.make_node("NonZero", ["above"], ["where"]),
+             helper.make_node("Gather", ["where", "first"], ["y"], axis=1)]
+    weights = [numpy_helper.from_array(np.float32(0.5), "half"), numpy_helper.from_array(np.int64(0), "first")]
+    graph = helper.make_graph(nodes, "threshold", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.INT64, [2])], weights)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.mark.parametrize("provider", ["cpu", "auto"])
+def test_a_model_that_refuses_only_a_blank_input_is_not_taken_for_a_broken_one(tmp_path, provider):
+    # refused at set-up as "damaged" (its warm-up ran zeros only), where every real input ran
+    session = ng_onnx.create_session(first_above_half(tmp_path / "threshold.onnx"), provider=provider)
+    scores = np.float32([[0.1, 0.2, 0.9, 0.3, 0.7, 0.0, 0.1, 0.2]])
+    assert session.run(None, {"x": scores})[0].tolist() == [0, 2]
+
+
 def test_a_model_run_that_fails_is_raised_not_printed_too(tmp_path, capfd):
     # sizes the model leaves open are fed 1 at warm-up, which may be a real input problem: no refusal then
     session = ng_onnx.create_session(reshaped_at_run_time(tmp_path / "open.onnx", ["N", 3, 8, 8]), provider="cpu")
