@@ -21,6 +21,10 @@ class InvalidInput(Exception):
     node: str | None = None
 
 
+class UnusableProvider(InvalidInput):
+    """The onnxruntime provider a node's `provider` param asks for cannot be used on this machine."""
+
+
 class RunFailed(Exception):
     """The run could not go on (a stage kept dying, an output became unwritable...)."""
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from nodegraph.errors import InvalidInput
+from nodegraph.errors import InvalidInput, UnusableProvider
 from nodegraph.modelhub import ModelError, verify_file
 from nodegraph.paths import user_data_dir
 from nodegraph.threads import budget
@@ -206,7 +206,7 @@ def _forced_session(path: _Model, threads: int | None, key: str) -> ort.Inferenc
         if problem is None:
             session, problem = _try(path, threads, key)
         if session is None:
-            raise InvalidInput(
+            raise UnusableProvider(
                 f"onnxruntime provider '{key}' ({_LABELS[key]}) cannot be used: {problem}. This onnxruntime "
                 f"lists: {', '.join(available_providers())}; use provider 'auto' to take the best that loads")
     _announce(f"running on {_LABELS[key]} (requested)")

@@ -13,7 +13,7 @@ from google.protobuf.message import DecodeError
 from onnx import numpy_helper
 
 from nodegraph import modelhub
-from nodegraph.errors import InvalidInput
+from nodegraph.errors import InvalidInput, UnusableProvider
 from nodegraph.onnx import PROVIDERS
 
 PROVIDER_CHOICES = ["auto", *PROVIDERS]
@@ -34,6 +34,8 @@ def loading(what: str) -> Iterator[None]:
     node and param it is for (`what`), as validate says it; without them the run's error named only the file."""
     try:
         yield
+    except UnusableProvider as e:  # not the model's fault: the param to change is the provider
+        raise InvalidInput(f"{what.split(', param ')[0]}, param 'provider': {e}") from None
     except InvalidInput as e:
         raise InvalidInput(f"{what}: {e}") from None
 

@@ -79,3 +79,11 @@ def test_a_model_that_cannot_run_passes_validate_and_is_refused_at_set_up_with_i
         InSwapper("swapper", params).setup()
     assert str(caught.value).startswith(f"node 'swapper' (InSwapper), param 'model': onnxruntime cannot run model "
                                         f"file {broken} on inputs of the shapes it declares")
+
+
+def test_a_provider_that_cannot_be_used_is_said_of_the_provider_param(folder):
+    # said of param 'model', as if the file were wrong, where the user must change the provider
+    params = {"occluder": str(folder / "occluder.onnx"), "provider": "coreml"}  # no CoreML on Linux
+    with pytest.raises(InvalidInput) as caught:
+        FaceMask("mask", params).setup()
+    assert str(caught.value).startswith("node 'mask' (FaceMask), param 'provider': onnxruntime provider 'coreml'")
