@@ -13,7 +13,9 @@ from nodegraph.file_checks import input_problem
 from nodegraph.output_checks import NOT_UTF8, not_utf8
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
+# what a file dialog shows for a video input (FFmpeg reads others too, typed into the field): camera and TV
+# recordings (MPEG-TS, AVCHD), MPEG program streams and Flash video besides the usual containers
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".ts", ".mts", ".m2ts", ".mpg", ".mpeg", ".flv")
 
 
 def to_bgr8(image: np.ndarray) -> np.ndarray:
