@@ -30,6 +30,12 @@ def test_a_file_dialog_gives_the_file_chosen_or_nothing(display, tmp_path):  # n
     run_driver(display, tmp_path, "dialog", __file__)
 
 
+
+def test_delete_pressed_in_a_live_viewer_deletes_nothing_behind_it(display, tmp_path):  # noqa: F811
+    # the viewer covered the canvas, and Delete deleted the selected node hidden behind it
+    run_driver(display, tmp_path, "viewer", __file__)
+
+
 def select(app, pointer, node_id: str) -> None:
     """A click on the node's title bar."""
     x, y, _, _ = app.canvas.node_rects()[node_id]
@@ -143,7 +149,29 @@ def drive_dialog() -> None:
     print("dialog checks passed")
 
 
-DRIVERS = {"typed": drive_typed, "notice": drive_notice, "dialog": drive_dialog}
+def drive_viewer() -> None:
+    import dearpygui.dearpygui as dpg
+
+    mine = Path.cwd() / "demo.json"
+    shutil.copy(REPO / "presets" / "demo.json", mine)
+    state, app, pointer = editor(mine)
+    select(app, pointer, "adjust")
+    app.open_viewer("pattern")
+    pointer.frames(3)
+    viewer = app.viewers[0]
+    pointer.click(rect(viewer.image))
+    assert dpg.is_item_focused(viewer.window)
+    pointer.key("Delete")
+    assert "adjust" in state.graph.nodes and faults(state) == []
+    app._close_viewer(viewer)
+    select(app, pointer, "adjust")  # the canvas again: Delete deletes the selection
+    pointer.key("Delete")
+    assert "adjust" not in state.graph.nodes and faults(state) == []
+    app.close()
+    print("viewer checks passed")
+
+
+DRIVERS = {"typed": drive_typed, "notice": drive_notice, "dialog": drive_dialog, "viewer": drive_viewer}
 
 if __name__ == "__main__" and sys.argv[1:2] and sys.argv[1] in DRIVERS:
     DRIVERS[sys.argv[1]]()

@@ -125,8 +125,9 @@ def shortcut(app: EditorApp, key: int) -> None:
         app.state.redo() if shift else app.state.undo()
     elif ctrl and key == dpg.mvKey_Y:
         app.state.redo()
-    elif key == dpg.mvKey_Delete:
-        app.delete_selection()
+    elif key == dpg.mvKey_Delete:  # not while a live viewer has the focus: it hides the selection it would delete
+        if not any(dpg.is_item_focused(viewer.window) for viewer in app.viewers):
+            app.delete_selection()
     elif not ctrl:
         view_key(app, key, shift)
 
