@@ -111,16 +111,16 @@ def resolve(name_or_path: str | os.PathLike, *, base_dir: str | os.PathLike | No
     manifest = load_manifest()
     text = os.fspath(name_or_path)
     entry, found = manifest.entries.get(text), locate(text, base_dir=base_dir)
-    looked = [folder / entry.file for folder in search_dirs()] if entry else _candidates(text, base_dir)
     if entry is not None and found is None:
         raise ModelError(_missing_message(entry))
-    if found is None and (odd := neither_file_nor_folder(looked)):
-        raise ModelError(odd)
-    if found is None and len(Path(text).parts) == 1 and not Path(text).suffix:
-        raise unknown_model(text, manifest, "; or give the path of a model file")
-    if found is None and (folder := next((c for c in _candidates(text, base_dir) if _is_there(c, folder=True)), None)):
-        raise ModelError(f"{folder} is a folder, not a model file; give the model file in it")
-    if found is None:
+    if found is None:  # a path (or a name) that leads to no file: say what is there instead
+        looked = _candidates(text, base_dir)
+        if odd := neither_file_nor_folder(looked):
+            raise ModelError(odd)
+        if len(Path(text).parts) == 1 and not Path(text).suffix:
+            raise unknown_model(text, manifest, "; or give the path of a model file")
+        if folder := next((c for c in looked if _is_there(c, folder=True)), None):
+            raise ModelError(f"{folder} is a folder, not a model file; give the model file in it")
         raise ModelError(f"model file '{text}' not found (looked for {', '.join(map(str, looked))}); "
                          f"put it there or in the user model folder {user_models_dir()}")
     return verify_file(found, entry=entry, manifest=manifest)
