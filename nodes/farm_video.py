@@ -21,7 +21,7 @@ from .audio_copy import AudioCopy
 from .media import check_readable_file, check_utf8_path
 from .source_times import whole_file_times
 from .video_io import CONTAINERS, FLUSHED, FRAGMENTED, FlushedFile
-from .video_read import VideoReader, frame_timestamps, frames_before_restart
+from .video_read import VideoReader, timestamps_and_restart
 
 SOURCE, OUTPUT = "VideoSource", "VideoFileOutput"
 START_PTS_MAX = 2**31 - 1  # VideoSource.start_pts's range
@@ -70,13 +70,12 @@ def probe(path: str) -> tuple[int, float, list[int]]:
     fps, first = reader.fps, reader.read()
     reader.close()
     try:
-        times = frame_timestamps(path) if first is not None else []
+        times, restart = timestamps_and_restart(path) if first is not None else ([], None)
     except av.FFmpegError as e:
         raise InvalidInput(f"{path}: cannot be read to its end ({e}); the file is damaged or was changed while "
                            "it was read: repair it (e.g. remux it with ffmpeg) or leave it out") from None
     if not times:
         raise InvalidInput(f"{path}: no frame could be decoded: the file is damaged, empty, or not a video")
-    restart = frames_before_restart(path)
     if restart is not None:  # its timestamps repeat: a chunk's mark would find the frame of another recording
         raise InvalidInput(f"{path}: its times start again after frame {restart} (recordings joined end to end, as "
                            "`cat` joins MPEG-TS files), and a chunk finds its first frame by its time; remux it so "
