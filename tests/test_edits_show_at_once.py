@@ -23,7 +23,7 @@ from nodegraph.step import Step, read_sources, replay, run_step
 @pytest.mark.parametrize("mode", ["lossless", "realtime"])
 def test_a_param_edit_shows_in_the_previews_before_the_next_frame(tmp_path, mode):
     log_path = tmp_path / "frames.txt"
-    graph = build([("src", "TestPattern", {"width": 64, "height": 48, "frames": 4, "fps": 1.0, "realtime": True},
+    graph = build([("src", "TestPattern", {"width": 64, "height": 48, "frames": 0, "fps": 1.0, "realtime": True},
                     "a"),
                    ("adj", "FrameAdjuster", {"brightness": 0}, "b"),
                    ("log", "FrameLog", {"path": str(log_path)}, "b")],
@@ -43,14 +43,14 @@ def test_a_param_edit_shows_in_the_previews_before_the_next_frame(tmp_path, mode
         assert wait_until(lambda: np.array_equal(runtime.preview("adj"), edited), 0.8, step=0.01)
         assert wait_until(lambda: np.array_equal(runtime.preview("log"), edited), 0.5, step=0.01)
     finally:
+        runtime.stop()
         thread.join(30)
     report = result["report"]
     written = [int(line) for line in log_path.read_text().split()]
     assert not report.error and written == sorted(set(written))  # no frame twice
     if mode == "lossless":
-        assert written == [0, 1, 2, 3]
-    else:  # realtime may lose the last frame to the end of the stream right behind it
-        assert len(written) >= 3
+        assert written == list(range(len(written)))
+    assert len(written) >= 2
     assert report.nodes["adj"]["frames"] == report.nodes["log"]["frames"] == len(written) == report.frames
     assert shm.segments(runtime.run_id) == []
 
