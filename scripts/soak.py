@@ -3,7 +3,7 @@ node, run for minutes while the editor's calls (previews, snapshots) poll it, an
 file descriptors and shared-memory segments stay flat.
 
     python scripts/soak.py --minutes 30          # the long soak; prints the figures
-    python scripts/soak.py --seconds 60 --json   # what tests/test_soak.py runs
+    python scripts/soak.py --seconds 25 --json   # what tests/test_soak.py runs
 
 Measured once a second: the resident memory (VmRSS) of the supervisor (this process) and of every stage
 process (`Runtime.pids()`), summed; their open file descriptors (/proc/PID/fd); the run's segments in
