@@ -46,6 +46,11 @@ class _Builder:
         self.weights.append(self.onnx.numpy_helper.from_array(np.asarray(array, dtype), name))
         return name
 
+    def normal(self, scale: float, shape: tuple) -> np.ndarray:
+        """Random float32 weights around 0, drawn as float32: a third of the time of float64 draws, which
+        counts for inswapper's 138 M weights."""
+        return self.rng.standard_normal(shape, dtype=np.float32) * np.float32(scale)
+
     def op(self, kind: str, inputs: list[str], **attributes) -> str:
         out = self.name(kind.lower())
         self.nodes.append(self.onnx.helper.make_node(kind, inputs, [out], **attributes))
@@ -53,7 +58,7 @@ class _Builder:
 
     def conv(self, x: str, c_in: int, c_out: int, kernel: int, stride: int = 1, reflect: bool = False) -> str:
         fan_in = c_in * kernel * kernel
-        w = self.weight(self.rng.normal(0.0, np.sqrt(2.0 / fan_in), (c_out, c_in, kernel, kernel)), "w")
+        w = self.weight(self.normal(np.sqrt(2.0 / fan_in), (c_out, c_in, kernel, kernel)), "w")
         b = self.weight(np.zeros(c_out), "b")
         pad = kernel // 2
         if reflect:
@@ -74,7 +79,7 @@ class _Builder:
         """Instance-normalise x, then scale and shift it per channel by a linear map of the latent."""
         ones, zeros = self.weight(np.ones(channels), "one"), self.weight(np.zeros(channels), "zero")
         normed = self.op("InstanceNormalization", [x, ones, zeros], epsilon=1e-6)
-        style_w = self.weight(self.rng.normal(0.0, 0.02, (LATENT, 2 * channels)), "style_w")
+        style_w = self.weight(self.normal(0.02, (LATENT, 2 * channels)), "style_w")
         style_b = self.weight(np.concatenate([np.ones(channels), np.zeros(channels)]), "style_b")
         style = self.op("Gemm", [latent, style_w, style_b])
         shape = self.weight([1, 2 * channels, 1, 1], "shape", np.int64)
@@ -109,7 +114,7 @@ def inswapper_standin(path: Path, seed: int = 0) -> Path:
     x = b.op("Tanh", [b.conv(x, 128, 3, 7, reflect=True)])
     half = b.weight([0.5], "half")
     b.nodes.append(b.onnx.helper.make_node("Add", [b.op("Mul", [x, half]), half], ["output"]))
-    b.weight(b.rng.normal(0.0, 1.0, (LATENT, LATENT)) / np.sqrt(LATENT), "emap", exact_name=True)  # last, as there
+    b.weight(b.normal(1.0 / np.sqrt(LATENT), (LATENT, LATENT)), "emap", exact_name=True)  # last, as there
     value = b.onnx.helper.make_tensor_value_info
     float32 = b.onnx.TensorProto.FLOAT
     return b.save("inswapper_standin",
@@ -123,7 +128,7 @@ def recogniser_standin(path: Path, seed: int = 1) -> Path:
     compute does not matter to a benchmark: the crop's mean colour through a random linear map."""
     b = _Builder(seed)
     pooled = b.op("Flatten", [b.op("GlobalAveragePool", ["input.1"])])
-    w = b.weight(b.rng.normal(0.0, 1.0, (3, LATENT)), "w")
+    w = b.weight(b.normal(1.0, (3, LATENT)), "w")
     b.nodes.append(b.onnx.helper.make_node("MatMul", [pooled, w], ["683"]))
     value = b.onnx.helper.make_tensor_value_info
     float32 = b.onnx.TensorProto.FLOAT

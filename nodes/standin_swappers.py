@@ -32,7 +32,7 @@ AAD_STAGES = ((1024, 1024, 1024), (1024, 1024, 2048), (1024, 1024, 1024), (1024,
 
 
 def _kernel(b: _Builder, c_out: int, c_in: int, kernel: int) -> str:
-    return b.weight(b.rng.normal(0.0, np.sqrt(2.0 / (c_in * kernel * kernel)), (c_out, c_in, kernel, kernel)), "w")
+    return b.weight(b.normal(np.sqrt(2.0 / (c_in * kernel * kernel)), (c_out, c_in, kernel, kernel)), "w")
 
 
 def _conv(b: _Builder, x: str, c_in: int, c_out: int, kernel: int, stride: int = 1, pad: int | None = None) -> str:
@@ -42,13 +42,13 @@ def _conv(b: _Builder, x: str, c_in: int, c_out: int, kernel: int, stride: int =
 
 
 def _deconv(b: _Builder, x: str, c_in: int, c_out: int, kernel: int, pad: int) -> str:
-    w = b.weight(b.rng.normal(0.0, np.sqrt(2.0 / (c_in * kernel)), (c_in, c_out, kernel, kernel)), "wt")
+    w = b.weight(b.normal(np.sqrt(2.0 / (c_in * kernel)), (c_in, c_out, kernel, kernel)), "wt")
     return b.op("ConvTranspose", [x, w], kernel_shape=[kernel, kernel], strides=[2, 2], pads=[pad] * 4)
 
 
 def _source_map(b: _Builder, channels: int) -> str:
     """A [1, channels, 1, 1] linear map of the source embedding."""
-    w = b.weight(b.rng.normal(0.0, 0.02, (LATENT, channels)), "lin_w")
+    w = b.weight(b.normal(0.02, (LATENT, channels)), "lin_w")
     shape = b.weight([1, channels, 1, 1], "shape", np.int64)
     return b.op("Reshape", [b.op("Gemm", ["source", w, b.weight(np.ones(channels), "lin_b")]), shape])
 
@@ -136,7 +136,7 @@ def converter_standin(path: Path, seed: int = 5) -> Path:
     """crossface_simswap's tensors (`input` [1, 512] -> `output` [1, 512]); it runs once per identity, so its
     compute does not matter to a frame: one random 512 x 512 map."""
     b = _Builder(seed)
-    w = b.weight(b.rng.normal(0.0, 1.0, (LATENT, LATENT)) / np.sqrt(LATENT), "w")
+    w = b.weight(b.normal(1.0 / np.sqrt(LATENT), (LATENT, LATENT)), "w")
     b.nodes.append(b.onnx.helper.make_node("MatMul", ["input", w], ["output"]))
     value, float32 = b.onnx.helper.make_tensor_value_info, b.onnx.TensorProto.FLOAT
     return b.save("converter_standin", [value("input", float32, [1, LATENT])],

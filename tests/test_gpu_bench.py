@@ -119,7 +119,11 @@ def test_the_inswapper_stand_in_has_its_tensors_and_its_multiply_adds_within_30_
     import onnx
 
     path = inswapper_standin(tmp_path / "inswapper_standin.onnx")
-    model = onnx.shape_inference.infer_shapes(onnx.load(str(path)))
+    model = onnx.load(str(path))
+    for weight in model.graph.initializer:  # shape inference needs the small ones' values (pads, scales) only
+        if np.prod(weight.dims) > 64:
+            weight.raw_data = b""
+    model = onnx.shape_inference.infer_shapes(model)
     graph = model.graph
     dims = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
             for v in (*graph.input, *graph.value_info, *graph.output)}
