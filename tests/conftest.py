@@ -17,6 +17,15 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+def pytest_xdist_auto_num_workers(config) -> int:
+    """`pytest -n auto` (the README's test command, with pytest-xdist): a worker per core this process may use,
+    at most 4. Each test starts processes of its own (stages, encoders, a local Ray), so more workers would
+    only crowd the cores and the memory."""
+    from nodegraph.threads import available_cores
+
+    return min(4, available_cores())
+
+
 def repo_env(extra: dict | None = None) -> dict:
     """The environment of a subprocess of the suite: os.environ with `extra`, and on PYTHONPATH the checkout,
     then extra's PYTHONPATH, then the suite's own, which is kept: where packages come from it (the GPU

@@ -36,12 +36,11 @@ def test_cleanup_removes_what_a_killed_run_left_and_spares_live_runs(run_id):
         proc.wait()
         proc.stdout.close()
     with Ring.create(shm.segment_name(run_id, "live"), 4096) as live:
-        before = set(shm.segments())
         removed = shm.cleanup()
         after = set(shm.segments())
-        assert set(dead) <= before - after
-        assert removed == len(before - after)  # other dead runs' leftovers, if any, count too
-        assert live.name in after
+        assert not set(dead) & after
+        assert removed >= len(dead)  # other dead runs' leftovers count too; other tests may run beside this one
+        assert live.name in after  # a live run keeps its segments
         assert Ring.attach(live.name).slots == 4
 
 
