@@ -26,6 +26,23 @@ def pytest_xdist_auto_num_workers(config) -> int:
     return min(4, available_cores())
 
 
+# They start local Rays and look at every farm scratch folder in /tmp: one of them at a time
+RAY_TEST_FILES = {"test_farm.py", "test_farm_cluster.py", "test_farm_command.py"}
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """pytest-xdist hands out the tests one by one, as `--dist load` does, except the Ray tests: one worker
+    runs them all, one after another. (Its own `xdist_group` marks do nothing under pytest 9: they rename
+    the tests' node ids, which pytest 9 no longer lets a plug-in do.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class RayTestsOnOneWorker(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "ray" if Path(nodeid.split("::")[0]).name in RAY_TEST_FILES else nodeid
+
+    return RayTestsOnOneWorker(config, log)
+
+
 def repo_env(extra: dict | None = None) -> dict:
     """The environment of a subprocess of the suite: os.environ with `extra`, and on PYTHONPATH the checkout,
     then extra's PYTHONPATH, then the suite's own, which is kept: where packages come from it (the GPU

@@ -34,9 +34,6 @@ from nodes.outputs import SYNTHETIC_TAG
 from nodes.video_io import VideoWriter
 from nodes.video_read import VideoReader
 
-# one local Ray at a time: under pytest-xdist these run one after another on one worker
-pytestmark = pytest.mark.xdist_group("ray")
-
 
 @pytest.fixture(scope="module")
 def local_ray():

@@ -12,9 +12,6 @@ from test_farm import farm_preset
 from nodegraph import preset as presets
 from nodegraph.farm.run import run_farm
 
-# one local Ray at a time: under pytest-xdist these run one after another on one worker
-pytestmark = pytest.mark.xdist_group("ray")
-
 
 @pytest.fixture
 def two_node_cluster():

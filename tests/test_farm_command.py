@@ -19,9 +19,6 @@ from test_farm import farm_cli, farm_preset
 
 from nodegraph.cli import main
 
-# one local Ray at a time: under pytest-xdist these run one after another on one worker
-pytestmark = pytest.mark.xdist_group("ray")
-
 
 def scratch_folders() -> set[Path]:
     """The farm's scratch folders on this machine: the driver's chunks, and each worker's."""
