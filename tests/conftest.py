@@ -17,6 +17,8 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+# optional: the suite also runs where pytest-xdist is not installed (scripts/gpu_check.sh's machine)
+@pytest.hookimpl(optionalhook=True)
 def pytest_xdist_auto_num_workers(config) -> int:
     """`pytest -n auto` (the README's test command, with pytest-xdist): a worker per core this process may use,
     at most 4. Each test starts processes of its own (stages, encoders, a local Ray), so more workers would
@@ -30,6 +32,7 @@ def pytest_xdist_auto_num_workers(config) -> int:
 RAY_TEST_FILES = {"test_farm.py", "test_farm_cluster.py", "test_farm_command.py"}
 
 
+@pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
     """pytest-xdist hands out the tests one by one, as `--dist load` does, except the Ray tests: one worker
     runs them all, one after another. (Its own `xdist_group` marks do nothing under pytest 9: they rename
