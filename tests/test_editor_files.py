@@ -178,6 +178,7 @@ def test_a_new_graph_saved_takes_the_name_of_its_file(state, tmp_path):  # noqa:
     assert state.graph.name == "untitled"
     assert state.save(tmp_path / "chain.json")
     assert state.graph.name == "chain" and preset.load(tmp_path / "chain.json").name == "chain"
+    assert state.undo() and state.graph.name == "chain"  # the name came with the file: not an edit to undo
     assert state.save(tmp_path / "copy.json")  # a graph with a name of its own keeps it
     assert preset.load(tmp_path / "copy.json").name == "chain"
 

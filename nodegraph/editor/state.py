@@ -297,7 +297,8 @@ class EditorState:
             return False
         before = self.graph
         self.graph = step.graph.copy()
-        self.graph.preset_path = self.path  # the step was copied before a Save as, maybe
+        # the step was copied before a Save as, maybe: the file and the name it gave are not edits to undo
+        self.graph.preset_path, self.graph.name = self.path, before.name
         self.selection &= set(self.graph.nodes)
         self._changed()
         self.say(f"{verb}: {step.label}")
