@@ -10,11 +10,12 @@
 #
 # The 15 minutes of device time: the machine's start and the six copies about 3 (each call carries the
 # 11 MB tree and a 41 MB piece), the bench call 5.5 (the wheels' install about 40 s, bench imagework at most
-# 40 s, bench gpu starting runs for 180 s and stopped at 240 s), the suite call 4.5 (pytest gets SIGINT at
-# 240 s, so pytest.xml holds what ran); 13 in all, 2 to spare.
+# 40 s, bench gpu starting runs for 180 s and stopped at 240 s), the suite call 4.5 (pytest on 8 workers
+# gets SIGINT at 240 s, so pytest.xml holds what ran); 13 in all, 2 to spare.
 #
 # `prepare` puts into .gpu/wheels what that machine lacks: this project as a wheel (its entry points name
-# the built-in nodes and benchmarks) and the cp312 wheels of PyAV, pyvirtualcam and Dear PyGui. `run bench`
+# the built-in nodes and benchmarks), the cp312 wheels of PyAV, pyvirtualcam and Dear PyGui, and
+# pytest-xdist with execnet (one test after another, the suite takes 11 minutes on 2 cores). `run bench`
 # writes gpu.txt, bench_imagework.json, bench_gpu.json (+ .log) and summary.json under $OUT, summary.json
 # also when a step failed; `run suite` writes pytest.xml (+ .log), the GPU's tests first. Each step has its
 # own time limit, so a call comes back within its timeout. Ray (the farm) and dlib (bench quality's judge)
@@ -36,7 +37,7 @@ prepare() {
   python3 -m pip wheel -q --no-deps -w .gpu/wheels .
   python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
-    -d .gpu/wheels av pyvirtualcam dearpygui
+    -d .gpu/wheels av pyvirtualcam dearpygui pytest-xdist execnet
   tree=$(git ls-files -z | du -cb --files0-from=- | tail -1 | cut -f1)
   wheels=$(du -cb .gpu/wheels/*.whl | tail -1 | cut -f1)
   echo "the check's calls carry $(( (tree + wheels) / 1048576 )) MiB (limit 64): tree $(( tree / 1048576 )), wheels $(( wheels / 1048576 ))"
@@ -86,10 +87,11 @@ run_suite() {
   out=${OUT:?OUT is not set: run this through the device tool}
   first=$(ls $GPU_TESTS 2>/dev/null)  # a file renamed since: pytest would run nothing for a missing one
   rest=$(ls tests/test_*.py | grep -v -x -F "$(printf '%s\n' $GPU_TESTS $NOT_CARRIED)")
-  # SIGINT, not TERM: pytest stops as on Ctrl-C and still writes pytest.xml
+  # SIGINT, not TERM: pytest stops as on Ctrl-C and still writes pytest.xml (with xdist too)
   # --continue-on-collection-errors: a module that cannot be imported there does not cancel the others
-  timeout -s INT -k 20 240 python3 -m pytest -q -m "not gui" -p no:cacheprovider --junitxml="$out/pytest.xml" \
-    --continue-on-collection-errors $first $rest > "$out/pytest.log" 2>&1
+  # -n 8: half the machine's 16 cores, as each test starts processes of its own; the files go out in order
+  timeout -s INT -k 20 240 python3 -m pytest -q -n 8 -m "not gui" -p no:cacheprovider \
+    --junitxml="$out/pytest.xml" --continue-on-collection-errors $first $rest > "$out/pytest.log" 2>&1
   echo "pytest: exit $?"
   tail -3 "$out/pytest.log"
 }
