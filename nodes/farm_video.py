@@ -102,15 +102,16 @@ def first_shown(path: str, where: str) -> Fraction:
     """When a chunk file's first frame is shown (s): after 0 where its codec reorders frames (B-frames).
     RunFailed, saying `where` the chunk is, when it holds no frame."""
     try:
-        with av.open(path) as chunk:
+        with av.open(path) as chunk:  # PyAV 19 reads no stream attribute once its file is closed
             video = chunk.streams.video[0]
             shown = min((packet.pts for packet in chunk.demux(video) if packet.pts is not None), default=None)
+            time_base = video.time_base
     except (av.FFmpegError, IndexError) as e:
         raise RunFailed(f"{where} cannot be read ({e}): its task wrote no frame or a damaged file; run the farm "
                         "again, or look at the workers' logs") from None
     if shown is None:
         raise RunFailed(f"{where} holds no frame; run the farm again, or look at the workers' logs")
-    return shown * video.time_base
+    return shown * time_base
 
 
 def with_dts(packets):
