@@ -9,19 +9,15 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import http.client
 import logging
 import os
 import ssl
-import stat as stat_mode
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
 
-from nodegraph import __version__
+from nodegraph.model_download import download, refuse
 from nodegraph.model_files import neither_file_nor_folder, page_start
 from nodegraph.model_manifest import Manifest, ModelEntry, ModelError, load_manifest
 from nodegraph.output_files import move_aside
@@ -225,68 +221,13 @@ def fetch(name: str, *, allow_unverified: bool = False, ssl_context: ssl.SSLCont
         raise ModelError(f"cannot make the model folder {final.parent}{chosen}: {reason}; point "
                          f"{setting or 'NODEGRAPH_MODELS'} at a folder you can write") from None
     part = final.with_name(final.name + ".part")
-    _download(entry, part, final, ssl_context, progress)
+    download(entry, part, ssl_context, progress, _by_hand(entry, final))
     _check_download(entry, part)
     if final.is_file() or final.is_symlink():
         log.warning("%s: %s is not the catalogue's file; kept it as %s and installed the verified "
                     "download in its place", name, final, move_aside(final))
     os.replace(part, final)
     return final
-
-
-def _resumable_size(entry: ModelEntry, part: Path) -> int:
-    """Bytes already in `part`; anything there that is not a regular file (a symlink, a pipe) is removed,
-    never what it points to, and the download starts afresh."""
-    found = part.lstat() if os.path.lexists(part) else None
-    if found is None or stat_mode.S_ISREG(found.st_mode):
-        return found.st_size if found else 0
-    try:
-        part.unlink()
-    except OSError as exc:  # a folder
-        raise ModelError(f"{part} is in the way of the download of '{entry.name}' and is not a file "
-                         f"({exc.strerror}); move it away and fetch again") from exc
-    log.info("%s: %s was not a regular file (a symlink or other); removed it and starting the download "
-             "afresh", entry.name, part)
-    return 0
-
-
-def _download(entry: ModelEntry, part: Path, final: Path, context: ssl.SSLContext | None,
-              progress: Callable[[int, int | None], None] | None) -> None:
-    offset = _resumable_size(entry, part)
-    request = urllib.request.Request(entry.url, headers={"User-Agent": f"nodegraph/{__version__}"})
-    if offset:
-        request.add_header("Range", f"bytes={offset}-")
-    opener = urllib.request.build_opener(_HttpsHandler(context=context), _HttpsOnlyRedirects())
-    try:
-        with opener.open(request, timeout=CONNECT_TIMEOUT_S) as response:
-            if response.status != 206:
-                offset = 0  # the server sent the whole file
-            length = response.headers.get("Content-Length")
-            total = offset + int(length) if length else entry.size
-            flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | (os.O_APPEND if offset else os.O_TRUNC)
-            with os.fdopen(os.open(part, flags, 0o666), "wb") as out:
-                done = offset
-                while chunk := response.read(_CHUNK):
-                    out.write(chunk)
-                    done += len(chunk)
-                    if progress:
-                        progress(done, total)
-                out.flush()
-                os.fsync(out.fileno())
-            if length and done < total:  # http.client reports a body cut short as a normal end
-                raise ConnectionError(f"connection closed after {done} of {total} bytes")
-    except HTTPError as exc:
-        if exc.code == 416 and offset:
-            return  # the .part already holds the whole file (or more): verification decides
-        reason = str(exc.reason).splitlines()[0].rstrip(".")  # a redirect loop's is three lines
-        raise ModelError(f"could not fetch '{entry.name}' from {entry.url}: HTTP {exc.code} {reason}. "
-                         f"{_by_hand(entry, final)}") from exc
-    except (URLError, OSError, http.client.HTTPException) as exc:  # HTTPException: cut off mid-body
-        reason = exc.reason if isinstance(exc, URLError) else exc
-        kept = (f" The partial download in {part} resumes on the next `nodegraph models fetch "
-                f"{entry.name}`." if part.exists() else "")
-        raise ModelError(f"could not download '{entry.name}' from {entry.url} ({reason}).{kept} "
-                         f"If this machine is offline, {_by_hand(entry, final)}") from exc
 
 
 def _check_download(entry: ModelEntry, part: Path) -> None:
@@ -304,31 +245,7 @@ def _check_download(entry: ModelEntry, part: Path) -> None:
         log.warning("%s: fetched without a known sha256 (--allow-unverified); its sha256 is %s",
                     entry.name, _sha256(part, part.stat()))
     if problem:
-        part.unlink()
-        raise ModelError(f"the download of '{entry.name}' from {entry.url} is not the expected file: "
-                         f"{problem}. It was deleted and nothing was installed; run `nodegraph models fetch "
-                         f"{entry.name}` again, and if it keeps failing the source has changed")
-
-
-class _Connection(http.client.HTTPSConnection):
-    """Connects (TCP and TLS) under the short timeout given to open(), then reads with a longer one."""
-
-    def connect(self) -> None:
-        super().connect()
-        self.sock.settimeout(READ_TIMEOUT_S)
-
-
-class _HttpsHandler(urllib.request.HTTPSHandler):
-    def https_open(self, req):
-        return self.do_open(_Connection, req, context=self._context)
-
-
-class _HttpsOnlyRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        if urlsplit(newurl).scheme != "https":
-            raise ModelError(f"refusing to follow a redirect from {req.full_url} to {newurl}: "
-                             "only https:// downloads are allowed")
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
+        raise refuse(entry, part, problem)
 
 
 _hash_cache: dict[tuple[str, int, int], str] = {}

@@ -1,0 +1,110 @@
+"""Download one model file over HTTPS into `<file>.part` beside its final name, resuming what an earlier try
+left there with a Range request; connecting and reading are each bounded by a timeout."""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import os
+import ssl
+import stat as stat_mode
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from urllib.error import HTTPError, URLError
+from urllib.parse import urlsplit
+
+from nodegraph import __version__
+from nodegraph.model_manifest import ModelEntry, ModelError
+
+log = logging.getLogger("nodegraph")
+
+CONNECT_TIMEOUT_S = 5.0
+READ_TIMEOUT_S = 30.0
+_CHUNK = 1 << 20
+
+
+def download(entry: ModelEntry, part: Path, context: ssl.SSLContext | None,
+             progress: Callable[[int, int | None], None] | None, by_hand: str) -> None:
+    """Fetch `entry.url` into `part`; ModelError saying what went wrong, and `by_hand` (how to place the file
+    without this machine's network) where a network problem is the cause."""
+    offset = _resumable_size(entry, part)
+    request = urllib.request.Request(entry.url, headers={"User-Agent": f"nodegraph/{__version__}"})
+    if offset:
+        request.add_header("Range", f"bytes={offset}-")
+    opener = urllib.request.build_opener(_HttpsHandler(context=context), _HttpsOnlyRedirects())
+    try:
+        with opener.open(request, timeout=CONNECT_TIMEOUT_S) as response:
+            if response.status != 206:
+                offset = 0  # the server sent the whole file
+            length = response.headers.get("Content-Length")
+            total = offset + int(length) if length else entry.size
+            flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | (os.O_APPEND if offset else os.O_TRUNC)
+            with os.fdopen(os.open(part, flags, 0o666), "wb") as out:
+                done = offset
+                while chunk := response.read(_CHUNK):
+                    out.write(chunk)
+                    done += len(chunk)
+                    if progress:
+                        progress(done, total)
+                out.flush()
+                os.fsync(out.fileno())
+            if length and done < total:  # http.client reports a body cut short as a normal end
+                raise ConnectionError(f"connection closed after {done} of {total} bytes")
+    except HTTPError as exc:
+        if exc.code == 416 and offset:
+            return  # the .part already holds the whole file (or more): verification decides
+        reason = str(exc.reason).splitlines()[0].rstrip(".")  # a redirect loop's is three lines
+        raise ModelError(f"could not fetch '{entry.name}' from {entry.url}: HTTP {exc.code} {reason}. "
+                         f"{by_hand}") from exc
+    except (URLError, OSError, http.client.HTTPException) as exc:  # HTTPException: cut off mid-body
+        reason = exc.reason if isinstance(exc, URLError) else exc
+        kept = (f" The partial download in {part} resumes on the next `nodegraph models fetch "
+                f"{entry.name}`." if part.exists() else "")
+        raise ModelError(f"could not download '{entry.name}' from {entry.url} ({reason}).{kept} "
+                         f"If this machine is offline, {by_hand}") from exc
+
+
+def refuse(entry: ModelEntry, part: Path, problem: str) -> ModelError:
+    """Delete a download that is not the expected file; the error to raise says why."""
+    part.unlink()
+    return ModelError(f"the download of '{entry.name}' from {entry.url} is not the expected file: {problem}. It "
+                      f"was deleted and nothing was installed; run `nodegraph models fetch {entry.name}` again, "
+                      "and if it keeps failing the source has changed")
+
+
+def _resumable_size(entry: ModelEntry, part: Path) -> int:
+    """Bytes already in `part`; anything there that is not a regular file (a symlink, a pipe) is removed,
+    never what it points to, and the download starts afresh."""
+    found = part.lstat() if os.path.lexists(part) else None
+    if found is None or stat_mode.S_ISREG(found.st_mode):
+        return found.st_size if found else 0
+    try:
+        part.unlink()
+    except OSError as exc:  # a folder
+        raise ModelError(f"{part} is in the way of the download of '{entry.name}' and is not a file "
+                         f"({exc.strerror}); move it away and fetch again") from exc
+    log.info("%s: %s was not a regular file (a symlink or other); removed it and starting the download "
+             "afresh", entry.name, part)
+    return 0
+
+
+class _Connection(http.client.HTTPSConnection):
+    """Connects (TCP and TLS) under the short timeout given to open(), then reads with a longer one."""
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock.settimeout(READ_TIMEOUT_S)
+
+
+class _HttpsHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req):
+        return self.do_open(_Connection, req, context=self._context)
+
+
+class _HttpsOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if urlsplit(newurl).scheme != "https":
+            raise ModelError(f"refusing to follow a redirect from {req.full_url} to {newurl}: "
+                             "only https:// downloads are allowed")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
