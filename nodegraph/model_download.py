@@ -1,5 +1,6 @@
 """Download one model file over HTTPS into `<file>.part` beside its final name, resuming what an earlier try
-left there with a Range request; connecting and reading are each bounded by a timeout."""
+left there with a Range request; connecting and reading are each bounded by a timeout, and the bytes written
+by the manifest's size."""
 
 from __future__ import annotations
 
@@ -39,10 +40,15 @@ def download(entry: ModelEntry, part: Path, context: ssl.SSLContext | None,
                 offset = 0  # the server sent the whole file
             length = response.headers.get("Content-Length")
             total = offset + int(length) if length else entry.size
+            if entry.size is not None and total != entry.size:  # a larger file would be written whole first
+                raise refuse(entry, part, f"the server is sending {total} bytes, expected {entry.size}")
             flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | (os.O_APPEND if offset else os.O_TRUNC)
             with os.fdopen(os.open(part, flags, 0o666), "wb") as out:
                 done = offset
                 while chunk := response.read(_CHUNK):
+                    if entry.size is not None and done + len(chunk) > entry.size:  # no length said: bound it
+                        out.close()
+                        raise refuse(entry, part, f"the server sent more than the expected {entry.size} bytes")
                     out.write(chunk)
                     done += len(chunk)
                     if progress:
@@ -67,7 +73,7 @@ def download(entry: ModelEntry, part: Path, context: ssl.SSLContext | None,
 
 def refuse(entry: ModelEntry, part: Path, problem: str) -> ModelError:
     """Delete a download that is not the expected file; the error to raise says why."""
-    part.unlink()
+    part.unlink(missing_ok=True)
     return ModelError(f"the download of '{entry.name}' from {entry.url} is not the expected file: {problem}. It "
                       f"was deleted and nothing was installed; run `nodegraph models fetch {entry.name}` again, "
                       "and if it keeps failing the source has changed")

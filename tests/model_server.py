@@ -9,6 +9,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 from nodegraph import models_cmd
@@ -41,6 +42,11 @@ class HttpsModelServer:
         self.requests: list[tuple[str, str | None]] = []
         self.honour_range = True
         self.cut_after: int | None = None  # bytes sent before the connection drops mid-body
+        self.stall_after: int | None = None  # bytes sent before the server stops sending, connection open
+        self.extra = 0  # bytes of padding sent after the model: a different, larger file
+        self.send_length = True  # a Content-Length header (else the body ends when the connection closes)
+        self.pause_s = 0.0  # between blocks of 64 kB: a slow server
+        self.sent = 0  # body bytes the last response got out before the client closed the connection
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -69,13 +75,25 @@ class HttpsModelServer:
                 self.send_response(206 if start else 200)
                 if start:
                     self.send_header("Content-Range", f"bytes {start}-{len(PAYLOAD) - 1}/{len(PAYLOAD)}")
-                self.send_header("Content-Length", str(len(PAYLOAD) - start))
+                body = memoryview(PAYLOAD[start:] + bytes(server.extra))
+                if server.send_length:
+                    self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
+                self.close_connection = True
                 if server.cut_after is not None:
-                    self.wfile.write(PAYLOAD[start:start + server.cut_after])
-                    self.close_connection = True
+                    self.wfile.write(body[:server.cut_after])
                     return
-                self.wfile.write(PAYLOAD[start:])
+                server.sent = 0
+                for at in range(0, len(body), 1 << 16):
+                    if server.stall_after is not None and at >= server.stall_after:
+                        time.sleep(5)  # longer than the client's read timeout in the tests that stall
+                        return
+                    try:
+                        self.wfile.write(body[at:at + (1 << 16)])
+                    except OSError:  # the client gave up on the rest
+                        return
+                    server.sent += len(body[at:at + (1 << 16)])
+                    time.sleep(server.pause_s)
 
             def log_message(self, *args):
                 pass

@@ -35,7 +35,8 @@ def server(https_server, tmp_path, monkeypatch):
     srv = https_server
     srv.requests.clear()
     srv.honour_range = True
-    srv.cut_after = None
+    srv.cut_after = srv.stall_after = None
+    srv.extra, srv.send_length, srv.pause_s = 0, True, 0.0
     digest = hashlib.sha256(PAYLOAD).hexdigest()
     base = f"https://127.0.0.1:{srv.port}"
     data = manifest_data()
@@ -92,6 +93,23 @@ def test_a_dropped_connection_keeps_the_part_file_and_the_next_fetch_resumes(ser
     assert modelhub.fetch("served", ssl_context=server.client_context).read_bytes() == PAYLOAD
     assert server.requests == [("/model.onnx", None), ("/model.onnx", "bytes=150000-")]
     assert not part.exists()
+
+
+@pytest.mark.parametrize("send_length", [True, False])
+def test_a_download_larger_than_the_manifest_says_is_stopped_and_deleted(server, send_length):
+    # a server that sent on without a Content-Length filled the disk: 1.2 GB in 5 s for a 426 kB model
+    server.extra, server.send_length = 64 << 20, send_length
+    with pytest.raises(ModelError) as caught:
+        modelhub.fetch("served", ssl_context=server.client_context)
+    said = str(caught.value)
+    if send_length:
+        assert f"the server is sending {len(PAYLOAD) + (64 << 20)} bytes, expected {len(PAYLOAD)}" in said, said
+    else:
+        assert f"the server sent more than the expected {len(PAYLOAD)} bytes" in said, said
+    assert "It was deleted and nothing was installed" in said
+    assert list(user_folder().iterdir()) == []
+    time.sleep(0.5)  # the server's last write fails once the client has closed the connection
+    assert server.sent < 16 << 20
 
 
 def test_fetch_starts_over_when_the_server_ignores_range(server):
