@@ -1,6 +1,6 @@
 """Download one model file over HTTPS into `<file>.part` beside its final name, resuming what an earlier try
 left there with a Range request; connecting and reading are each bounded by a timeout, and the bytes written
-by the manifest's size."""
+by the manifest's size. One process at a time downloads into a .part: it holds a lock on it (not on Windows)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import os
 import ssl
 import stat as stat_mode
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
@@ -18,11 +19,57 @@ from urllib.parse import urlsplit
 from nodegraph import __version__
 from nodegraph.model_manifest import ModelEntry, ModelError
 
+try:
+    import fcntl
+except ImportError:  # Windows, where a file open in another process cannot be renamed: no lock
+    fcntl = None
+
 log = logging.getLogger("nodegraph")
 
 CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 30.0
 _CHUNK = 1 << 20
+
+
+@contextmanager
+def claimed(entry: ModelEntry, part: Path) -> Iterator[bool]:
+    """Hold `part` for this process alone while the block downloads into it and installs it; yields True when
+    another process held it first (its fetch of the same model may have installed the file meanwhile). An
+    empty .part left at the end (the download failed before its first byte) is removed."""
+    if fcntl is None:
+        yield False
+        return
+    waited = False
+    while True:
+        _make_room(entry, part)
+        try:  # O_NONBLOCK: a pipe put there meanwhile is not waited on
+            fd = os.open(part, os.O_RDONLY | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0), 0o666)
+        except OSError as exc:
+            raise ModelError(f"cannot write the download of '{entry.name}' to {part}: {exc.strerror}; make "
+                             f"{part.parent} writable, or point NODEGRAPH_MODELS at a folder you can write") from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log.warning("%s: another nodegraph is downloading it into %s; waiting for it", entry.name, part)
+                waited = True
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            if _is_at(fd, part):  # else the holder renamed it into place (or deleted it) before letting go
+                break
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+    try:
+        yield waited
+    finally:
+        if _is_at(fd, part) and os.fstat(fd).st_size == 0:
+            part.unlink()
+        os.close(fd)
+
+
+def _is_at(fd: int, path: Path) -> bool:
+    return os.path.lexists(path) and os.path.samestat(os.fstat(fd), os.lstat(path))
 
 
 def download(entry: ModelEntry, part: Path, context: ssl.SSLContext | None,
@@ -66,7 +113,7 @@ def download(entry: ModelEntry, part: Path, context: ssl.SSLContext | None,
     except (URLError, OSError, http.client.HTTPException) as exc:  # HTTPException: cut off mid-body
         reason = exc.reason if isinstance(exc, URLError) else exc
         kept = (f" The partial download in {part} resumes on the next `nodegraph models fetch "
-                f"{entry.name}`." if part.exists() else "")
+                f"{entry.name}`." if part.exists() and part.stat().st_size else "")
         raise ModelError(f"could not download '{entry.name}' from {entry.url} ({reason}).{kept} "
                          f"If this machine is offline, {by_hand}") from exc
 
@@ -80,11 +127,17 @@ def refuse(entry: ModelEntry, part: Path, problem: str) -> ModelError:
 
 
 def _resumable_size(entry: ModelEntry, part: Path) -> int:
-    """Bytes already in `part`; anything there that is not a regular file (a symlink, a pipe) is removed,
-    never what it points to, and the download starts afresh."""
+    """Bytes already in `part`; anything there that is not a regular file is removed first (`_make_room`)."""
+    _make_room(entry, part)
+    return part.stat().st_size if part.exists() else 0
+
+
+def _make_room(entry: ModelEntry, part: Path) -> None:
+    """Remove what is at `part` when it is not a regular file (a symlink, a pipe), never what it points to, so
+    the download starts afresh; a folder there is a ModelError."""
     found = part.lstat() if os.path.lexists(part) else None
     if found is None or stat_mode.S_ISREG(found.st_mode):
-        return found.st_size if found else 0
+        return
     try:
         part.unlink()
     except OSError as exc:  # a folder
@@ -92,7 +145,6 @@ def _resumable_size(entry: ModelEntry, part: Path) -> int:
                          f"({exc.strerror}); move it away and fetch again") from exc
     log.info("%s: %s was not a regular file (a symlink or other); removed it and starting the download "
              "afresh", entry.name, part)
-    return 0
 
 
 class _Connection(http.client.HTTPSConnection):

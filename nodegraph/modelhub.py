@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from nodegraph.model_download import download, refuse
+from nodegraph.model_download import claimed, download, refuse
 from nodegraph.model_files import neither_file_nor_folder, page_start
 from nodegraph.model_manifest import Manifest, ModelEntry, ModelError, load_manifest
 from nodegraph.output_files import move_aside
@@ -221,12 +221,18 @@ def fetch(name: str, *, allow_unverified: bool = False, ssl_context: ssl.SSLCont
         raise ModelError(f"cannot make the model folder {final.parent}{chosen}: {reason}; point "
                          f"{setting or 'NODEGRAPH_MODELS'} at a folder you can write") from None
     part = final.with_name(final.name + ".part")
-    download(entry, part, ssl_context, progress, _by_hand(entry, final))
-    _check_download(entry, part)
-    if final.is_file() or final.is_symlink():
-        log.warning("%s: %s is not the catalogue's file; kept it as %s and installed the verified "
-                    "download in its place", name, final, move_aside(final))
-    os.replace(part, final)
+    with claimed(entry, part) as waited:
+        if waited and final.is_file():  # the fetch that held the .part may have installed the model
+            try:
+                return verify_file(final, entry=entry, manifest=manifest)
+            except ModelError:
+                pass
+        download(entry, part, ssl_context, progress, _by_hand(entry, final))
+        _check_download(entry, part)
+        if final.is_file() or final.is_symlink():
+            log.warning("%s: %s is not the catalogue's file; kept it as %s and installed the verified "
+                        "download in its place", name, final, move_aside(final))
+        os.replace(part, final)
     return final
 
 

@@ -8,11 +8,13 @@ import json
 import os
 import shutil
 import ssl
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import repo_env, run_cli
 from model_server import PAYLOAD, HttpsModelServer, closed_port, manifest_data, run_models_cmd
 
 from nodegraph import modelhub
@@ -110,6 +112,27 @@ def test_a_download_larger_than_the_manifest_says_is_stopped_and_deleted(server,
     assert list(user_folder().iterdir()) == []
     time.sleep(0.5)  # the server's last write fails once the client has closed the connection
     assert server.sent < 16 << 20
+
+
+def test_two_fetches_of_one_model_at_once_both_end_with_the_verified_file(server):
+    # the second to finish found its .part renamed away by the first: a FileNotFoundError traceback
+    server.pause_s = 0.15  # 7 blocks: about a second of download
+    env = {"SSL_CERT_FILE": str(server.cert)}
+    command = [sys.executable, "-m", "nodegraph.cli", "models", "fetch", "served"]
+    first = subprocess.Popen(command, env=repo_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    part = user_folder() / "served.onnx.part"
+    deadline = time.monotonic() + 60
+    while not part.exists():  # the first has its answer and is downloading
+        assert time.monotonic() < deadline and first.poll() is None, first.communicate()
+        time.sleep(0.01)
+    second = subprocess.Popen(command, env=repo_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for fetch in (first, second):
+        out, err = fetch.communicate(timeout=60)
+        assert fetch.returncode == 0 and "Traceback" not in err, err
+        assert "(verified)" in out
+    assert (user_folder() / "served.onnx").read_bytes() == PAYLOAD
+    assert sorted(p.name for p in user_folder().iterdir()) == ["served.onnx"]
+    assert len(server.requests) == 1  # the second waited for the first, then found its file good
 
 
 def test_fetch_starts_over_when_the_server_ignores_range(server):
