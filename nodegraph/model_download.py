@@ -92,7 +92,7 @@ def download(entry: ModelEntry, part: Path, context: ssl.SSLContext | None,
             flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | (os.O_APPEND if offset else os.O_TRUNC)
             with os.fdopen(os.open(part, flags, 0o666), "wb") as out:
                 done = offset
-                while chunk := response.read(_CHUNK):
+                while chunk := response.read1(_CHUNK):  # what has arrived: read() waits for a whole chunk
                     if entry.size is not None and done + len(chunk) > entry.size:  # no length said: bound it
                         out.close()
                         raise refuse(entry, part, f"the server sent more than the expected {entry.size} bytes")

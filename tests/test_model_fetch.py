@@ -17,7 +17,7 @@ import pytest
 from conftest import repo_env, run_cli
 from model_server import PAYLOAD, HttpsModelServer, closed_port, manifest_data, run_models_cmd
 
-from nodegraph import modelhub
+from nodegraph import model_download, modelhub
 from nodegraph.modelhub import ModelError
 
 pytestmark = pytest.mark.usefixtures("isolated_models")
@@ -133,6 +133,20 @@ def test_two_fetches_of_one_model_at_once_both_end_with_the_verified_file(server
     assert (user_folder() / "served.onnx").read_bytes() == PAYLOAD
     assert sorted(p.name for p in user_folder().iterdir()) == ["served.onnx"]
     assert len(server.requests) == 1  # the second waited for the first, then found its file good
+
+
+def test_a_stalled_download_ends_at_the_read_timeout_keeping_what_arrived(server, monkeypatch):
+    # the bytes that came before the stall sat in a 1 MiB read and were lost: a 0-byte .part, said to resume
+    monkeypatch.setattr(model_download, "READ_TIMEOUT_S", 1.0)
+    server.stall_after = 3 << 16
+    started = time.monotonic()
+    with pytest.raises(ModelError, match="timed out.*resumes on the next `nodegraph models fetch served`"):
+        modelhub.fetch("served", ssl_context=server.client_context)
+    assert time.monotonic() - started < 4
+    assert (user_folder() / "served.onnx.part").read_bytes() == PAYLOAD[:3 << 16]
+    server.stall_after = None
+    assert modelhub.fetch("served", ssl_context=server.client_context).read_bytes() == PAYLOAD
+    assert server.requests[-1] == ("/model.onnx", f"bytes={3 << 16}-")
 
 
 def test_fetch_starts_over_when_the_server_ignores_range(server):
