@@ -4,9 +4,11 @@ by the manifest's size. One process at a time downloads into a .part: it holds a
 
 from __future__ import annotations
 
+import errno
 import http.client
 import logging
 import os
+import shutil
 import ssl
 import stat as stat_mode
 import urllib.request
@@ -18,6 +20,7 @@ from urllib.parse import urlsplit
 
 from nodegraph import __version__
 from nodegraph.model_manifest import ModelEntry, ModelError
+from nodegraph.paths import fetch_dir_setting
 
 try:
     import fcntl
@@ -29,6 +32,7 @@ log = logging.getLogger("nodegraph")
 CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 30.0
 _CHUNK = 1 << 20
+_DISK_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 
 
 @contextmanager
@@ -45,8 +49,8 @@ def claimed(entry: ModelEntry, part: Path) -> Iterator[bool]:
         try:  # O_NONBLOCK: a pipe put there meanwhile is not waited on
             fd = os.open(part, os.O_RDONLY | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0), 0o666)
         except OSError as exc:
-            raise ModelError(f"cannot write the download of '{entry.name}' to {part}: {exc.strerror}; make "
-                             f"{part.parent} writable, or point NODEGRAPH_MODELS at a folder you can write") from None
+            raise ModelError(f"cannot write the download of '{entry.name}' to {part}: {exc.strerror}; point "
+                             f"{fetch_dir_setting() or 'NODEGRAPH_MODELS'} at a folder you can write") from None
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -89,6 +93,8 @@ def download(entry: ModelEntry, part: Path, context: ssl.SSLContext | None,
             total = offset + int(length) if length else entry.size
             if entry.size is not None and total != entry.size:  # a larger file would be written whole first
                 raise refuse(entry, part, f"the server is sending {total} bytes, expected {entry.size}")
+            if total is not None and total - offset > (free := shutil.disk_usage(part.parent).free):
+                raise _no_room(entry, part, f"it needs {total - offset} bytes, {free} are free")
             flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | (os.O_APPEND if offset else os.O_TRUNC)
             with os.fdopen(os.open(part, flags, 0o666), "wb") as out:
                 done = offset
@@ -114,8 +120,15 @@ def download(entry: ModelEntry, part: Path, context: ssl.SSLContext | None,
         reason = exc.reason if isinstance(exc, URLError) else exc
         kept = (f" The partial download in {part} resumes on the next `nodegraph models fetch "
                 f"{entry.name}`." if part.exists() and part.stat().st_size else "")
+        if getattr(exc, "errno", None) in _DISK_FULL:  # not the network's fault: say so, not "offline"
+            raise _no_room(entry, part, f"{exc.strerror}.{kept}") from exc
         raise ModelError(f"could not download '{entry.name}' from {entry.url} ({reason}).{kept} "
                          f"If this machine is offline, {by_hand}") from exc
+
+
+def _no_room(entry: ModelEntry, part: Path, why: str) -> ModelError:
+    return ModelError(f"no room for '{entry.name}' in {part.parent}: {why}; free some space there, or point "
+                      f"{fetch_dir_setting() or 'NODEGRAPH_MODELS'} at a folder with room")
 
 
 def refuse(entry: ModelEntry, part: Path, problem: str) -> ModelError:

@@ -335,6 +335,32 @@ def test_a_symlink_at_the_models_name_is_kept_as_a_link_and_its_target_untouched
     assert target.read_bytes() == b"another model"
 
 
+def test_a_model_folder_without_room_is_said_before_downloading(server, small_disk, monkeypatch):
+    # it downloaded until the disk was full, then said "could not download ... If this machine is offline"
+    folder = small_disk("small", "200k")
+    monkeypatch.setenv("NODEGRAPH_USER_MODELS", str(folder))
+    with pytest.raises(ModelError) as caught:
+        modelhub.fetch("served", ssl_context=server.client_context)
+    said = str(caught.value)
+    assert f"no room for 'served' in {folder}: it needs {len(PAYLOAD)} bytes, " in said, said
+    assert "free some space there, or point NODEGRAPH_USER_MODELS at a folder with room" in said
+    assert "offline" not in said and list(folder.iterdir()) == []
+    server.send_length = False  # nothing says the size before the disk fills
+    with pytest.raises(ModelError, match=f"no room for 'no_hash' in {folder}: No space left on device. The "
+                                         "partial download in .* resumes on the next .*free some space there"):
+        modelhub.fetch("no_hash", allow_unverified=True, ssl_context=server.client_context)
+
+
+def test_a_read_only_model_folder_names_the_setting_that_chose_it(server, small_disk, monkeypatch):
+    folder = small_disk("read_only", "1m", read_only=True)
+    monkeypatch.setenv("NODEGRAPH_USER_MODELS", str(folder))
+    with pytest.raises(ModelError) as caught:
+        modelhub.fetch("served", ssl_context=server.client_context)
+    assert f"cannot write the download of 'served' to {folder / 'served.onnx.part'}: Read-only file system; " \
+           "point NODEGRAPH_USER_MODELS at a folder you can write" in str(caught.value), str(caught.value)
+    assert server.requests == []
+
+
 @pytest.mark.parametrize("setting", ["NODEGRAPH_MODELS", "NODEGRAPH_USER_MODELS", "XDG_DATA_HOME"])
 def test_a_model_folder_setting_that_names_a_file_is_a_clear_error(server, tmp_path, monkeypatch, capsys, setting):
     # a traceback from mkdir, naming neither the setting nor what to do
