@@ -269,9 +269,13 @@ def _sha256(path: Path, stat: os.stat_result) -> str:
 
 
 def _missing_message(entry: ModelEntry) -> str:
-    odd = neither_file_nor_folder([folder / entry.file for folder in search_dirs()])
+    paths = [folder / entry.file for folder in search_dirs()]
+    odd = neither_file_nor_folder(paths)
     if odd:
         return odd
+    if in_the_way := next((path for path in paths if _is_there(path, folder=True)), None):
+        then = "" if entry.builtin else f", then fetch it with `nodegraph models fetch {entry.name}`"
+        return f"{in_the_way} is a folder, where the model '{entry.name}' goes; move it away or rename it{then}"
     looked = ", ".join(str(folder) for folder in search_dirs())
     if entry.builtin:
         return (f"built-in model '{entry.name}' ({entry.file}) is missing (looked in {looked}); "

@@ -155,6 +155,17 @@ def test_a_folder_given_as_a_model_is_said_to_be_a_folder(tmp_path):
         modelhub.resolve("face.dfm", base_dir=tmp_path)
 
 
+def test_a_folder_at_a_manifest_models_file_name_is_said_to_be_a_folder(capsys):
+    # "is not installed ... place the file by hand in <user models>", where a folder of that name is in the way
+    user = Path(os.environ["NODEGRAPH_USER_MODELS"])
+    (user / "inswapper_128.onnx").mkdir(parents=True)
+    said = f"{user / 'inswapper_128.onnx'} is a folder, where the model 'inswapper_128' goes; move it away or rename it"
+    with pytest.raises(ModelError, match=said):
+        modelhub.resolve("inswapper_128")
+    assert run_models_cmd("verify", "inswapper_128") == 0  # a user model not there fails no check
+    assert said in capsys.readouterr().out
+
+
 def test_a_link_that_leads_nowhere_is_said_to_be_one_not_a_missing_file(tmp_path):
     # "not found (looked for .../face.dfm)" while `ls` shows face.dfm there
     user = Path(os.environ["NODEGRAPH_USER_MODELS"])
