@@ -14,7 +14,7 @@ import os
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
 from nodegraph.model_download import claimed, download, refuse
@@ -110,6 +110,11 @@ def resolve(name_or_path: str | os.PathLike, *, base_dir: str | os.PathLike | No
     if entry is not None and found is None:
         raise ModelError(_missing_message(entry))
     if found is None:  # a path (or a name) that leads to no file: say what is there instead
+        if urlsplit(text).scheme in ("http", "https", "ftp") and "://" in text:  # pasted from a browser
+            name = PurePosixPath(urlsplit(text).path).name
+            raise ModelError(f"'{text}' is a web address: a model is given by file or manifest name. Download it "
+                             f"into the user model folder {user_models_dir()} and give its file name"
+                             f"{f', {name}' if name else ''}")
         looked = _candidates(text, base_dir)
         if odd := neither_file_nor_folder(looked):
             raise ModelError(odd)

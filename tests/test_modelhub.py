@@ -166,6 +166,15 @@ def test_a_folder_at_a_manifest_models_file_name_is_said_to_be_a_folder(capsys):
     assert said in capsys.readouterr().out
 
 
+def test_a_url_given_as_a_model_says_to_download_it_first(tmp_path):
+    # "not found (looked for <preset folder>/https:/example.com/face.dfm)"
+    user = Path(os.environ["NODEGRAPH_USER_MODELS"])
+    with pytest.raises(ModelError, match=f"^'https://example.com/face.dfm' is a web address: a model is given by "
+                                         f"file or manifest name. Download it into the user model folder {user} "
+                                         "and give its file name, face.dfm$"):
+        modelhub.resolve("https://example.com/face.dfm", base_dir=tmp_path)
+
+
 def test_a_link_that_leads_nowhere_is_said_to_be_one_not_a_missing_file(tmp_path):
     # "not found (looked for .../face.dfm)" while `ls` shows face.dfm there
     user = Path(os.environ["NODEGRAPH_USER_MODELS"])
