@@ -89,8 +89,8 @@ def download(entry: ModelEntry, part: Path, context: ssl.SSLContext | None,
         with opener.open(request, timeout=CONNECT_TIMEOUT_S) as response:
             if response.status != 206:
                 offset = 0  # the server sent the whole file
-            length = response.headers.get("Content-Length")
-            total = offset + int(length) if length else entry.size
+            length = response.length  # http.client's reading of Content-Length: None when absent or garbled
+            total = offset + length if length is not None else entry.size
             if entry.size is not None and total != entry.size:  # a larger file would be written whole first
                 raise refuse(entry, part, f"the server is sending {total} bytes, expected {entry.size}")
             if total is not None and total - offset > (free := shutil.disk_usage(part.parent).free):
@@ -108,7 +108,7 @@ def download(entry: ModelEntry, part: Path, context: ssl.SSLContext | None,
                         progress(done, total)
                 out.flush()
                 os.fsync(out.fileno())
-            if length and done < total:  # http.client reports a body cut short as a normal end
+            if length is not None and done < total:  # http.client reports a body cut short as a normal end
                 raise ConnectionError(f"connection closed after {done} of {total} bytes")
     except HTTPError as exc:
         if exc.code == 416 and offset:

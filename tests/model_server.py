@@ -44,7 +44,8 @@ class HttpsModelServer:
         self.cut_after: int | None = None  # bytes sent before the connection drops mid-body
         self.stall_after: int | None = None  # bytes sent before the server stops sending, connection open
         self.extra = 0  # bytes of padding sent after the model: a different, larger file
-        self.send_length = True  # a Content-Length header (else the body ends when the connection closes)
+        self.send_length: bool | str = True  # a Content-Length header, or this text as one (else none: the body
+        # ends when the connection closes)
         self.pause_s = 0.0  # between blocks of 64 kB: a slow server
         self.sent = 0  # body bytes the last response got out before the client closed the connection
         server = self
@@ -77,7 +78,8 @@ class HttpsModelServer:
                     self.send_header("Content-Range", f"bytes {start}-{len(PAYLOAD) - 1}/{len(PAYLOAD)}")
                 body = memoryview(PAYLOAD[start:] + bytes(server.extra))
                 if server.send_length:
-                    self.send_header("Content-Length", str(len(body)))
+                    self.send_header("Content-Length", server.send_length if isinstance(server.send_length, str)
+                                     else str(len(body)))
                 self.end_headers()
                 self.close_connection = True
                 if server.cut_after is not None:

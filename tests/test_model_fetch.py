@@ -149,6 +149,11 @@ def test_a_stalled_download_ends_at_the_read_timeout_keeping_what_arrived(server
     assert server.requests[-1] == ("/model.onnx", f"bytes={3 << 16}-")
 
 
+def test_a_garbled_content_length_is_read_as_none(server):
+    server.send_length = "lots"  # int() of it was a ValueError traceback
+    assert modelhub.fetch("served", ssl_context=server.client_context).read_bytes() == PAYLOAD
+
+
 def test_fetch_starts_over_when_the_server_ignores_range(server):
     server.honour_range = False
     user_folder().mkdir(parents=True)
