@@ -387,8 +387,10 @@ def _announce(what: str) -> None:
 
 def _load_error(path: _Model, exc: Exception) -> ModelError:
     reason = re.sub(r"^Load model from .* failed: ?", "", _short(exc)).rstrip(".")  # it named the file again
-    return ModelError(f"onnxruntime cannot load {path.what}: {reason}. The file is not a valid ONNX model for "
-                      "this onnxruntime (a truncated download, or another format?): replace it with a good copy")
+    fix = ("The model keeps its weights in that separate file: put it back beside the model file"
+           if "External data path does not exist" in reason else "The file is not a valid ONNX model for this "
+           "onnxruntime (a truncated download, or another format?): replace it with a good copy")
+    return ModelError(f"onnxruntime cannot load {path.what}: {reason}. {fix}")
 
 
 def _short(exc: Exception) -> str:

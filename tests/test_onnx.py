@@ -130,6 +130,21 @@ def test_a_file_that_is_no_onnx_model_is_refused_naming_it(tmp_path):
     assert message.count(str(junk)) == 1 and ".." not in message and message.endswith("replace it with a good copy")
 
 
+def test_a_model_whose_weights_file_is_missing_says_to_put_it_back(tmp_path):
+    # it said "not a valid ONNX model (a truncated download, or another format?): replace it with a good copy"
+    import onnx
+    model = tmp_path / "big.onnx"
+    onnx.save_model(onnx.load(REPO / "models" / "blazeface_short.onnx"), model, save_as_external_data=True,
+                    location="big.onnx.data", size_threshold=1024)
+    (tmp_path / "big.onnx.data").rename(tmp_path / "elsewhere.data")
+    with pytest.raises(ModelError) as caught:
+        ng_onnx.create_session(model, provider="cpu")
+    message = str(caught.value)
+    assert str(model) in message and str(tmp_path / "big.onnx.data") in message
+    assert message.endswith("The model keeps its weights in that separate file: put it back beside the model file")
+    assert "not a valid ONNX model" not in message
+
+
 def reshaped_at_run_time(path: Path, declared: list) -> Path:
     """A model whose input x (declared `declared`) is reshaped to [1, 3, 5, 5], a shape worked out only at run
     time (from x), so it loads, its declared shapes look right, and every run fails."""
