@@ -97,15 +97,15 @@ def download(entry: ModelEntry, part: Path, context: ssl.SSLContext | None,
                 raise _no_room(entry, part, f"it needs {total - offset} bytes, {free} are free")
             flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | (os.O_APPEND if offset else os.O_TRUNC)
             with os.fdopen(os.open(part, flags, 0o666), "wb") as out:
-                done = offset
+                done = told = offset
                 while chunk := response.read1(_CHUNK):  # what has arrived: read() waits for a whole chunk
                     if entry.size is not None and done + len(chunk) > entry.size:  # no length said: bound it
                         out.close()
                         raise refuse(entry, part, f"the server sent more than the expected {entry.size} bytes")
                     out.write(chunk)
                     done += len(chunk)
-                    if progress:
-                        progress(done, total)
+                    if progress and (done - told >= _CHUNK or done == total):  # not each TLS record
+                        progress(told := done, total)
                 out.flush()
                 os.fsync(out.fileno())
             if length is not None and done < total:  # http.client reports a body cut short as a normal end
