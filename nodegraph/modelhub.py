@@ -70,11 +70,16 @@ def _is_there(path: Path, folder: bool = False) -> bool:
     try:
         return path.is_dir() if folder else path.is_file()
     except OSError as exc:
-        setting = next((name for name in ("NODEGRAPH_MODELS", "NODEGRAPH_USER_MODELS")
-                        if setting_path(name) == path.parent), None)
-        chosen = f" (chosen by {setting}={os.environ[setting]})" if setting else ""
+        setting, chosen = _chosen_by(path.parent)
         fix = f"point {setting} at a folder you can read" if setting else "give a path you can read"
         raise ModelError(f"cannot look for {path.name} in {path.parent}{chosen}: {exc.strerror}; {fix}") from None
+
+
+def _chosen_by(folder: Path) -> tuple[str | None, str]:
+    """The setting that chose a model folder, if one did, and the words that say so."""
+    setting = next((name for name in ("NODEGRAPH_MODELS", "NODEGRAPH_USER_MODELS") if setting_path(name) == folder),
+                   None)
+    return setting, f" (chosen by {setting}={os.environ[setting]})" if setting else ""
 
 
 def _candidates(text: str, base_dir: str | os.PathLike | None) -> list[Path]:
@@ -278,6 +283,10 @@ def _missing_message(entry: ModelEntry) -> str:
     odd = neither_file_nor_folder(paths)
     if odd:
         return odd
+    if no_folder := next((folder for folder in search_dirs() if _is_there(folder)), None):  # the setting's a file
+        setting, chosen = _chosen_by(no_folder)
+        fix = f"point {setting} at the folder that holds {entry.file}" if setting else "move that file away"
+        return f"the model folder {no_folder}{chosen} is a file, not a folder; {fix}"
     if in_the_way := next((path for path in paths if _is_there(path, folder=True)), None):
         then = "" if entry.builtin else f", then fetch it with `nodegraph models fetch {entry.name}`"
         return f"{in_the_way} is a folder, where the model '{entry.name}' goes; move it away or rename it{then}"

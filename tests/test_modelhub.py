@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -173,6 +174,20 @@ def test_a_url_given_as_a_model_says_to_download_it_first(tmp_path):
                                          f"file or manifest name. Download it into the user model folder {user} "
                                          "and give its file name, face.dfm$"):
         modelhub.resolve("https://example.com/face.dfm", base_dir=tmp_path)
+
+
+def test_a_model_folder_setting_that_names_the_model_file_says_so(tmp_path, monkeypatch, capsys):
+    # NODEGRAPH_USER_MODELS set to the model file itself: "not installed ... place the file by hand in <the file>"
+    model = tmp_path / "inswapper_128.onnx"
+    model.write_bytes(b"the user's model")
+    monkeypatch.setenv("NODEGRAPH_USER_MODELS", str(model))
+    said = (f"the model folder {model} (chosen by NODEGRAPH_USER_MODELS={model}) is a file, not a folder; point "
+            f"NODEGRAPH_USER_MODELS at the folder that holds inswapper_128.onnx")
+    with pytest.raises(ModelError, match=re.escape(said)):
+        modelhub.resolve("inswapper_128")
+    run_models_cmd("verify", "inswapper_128")
+    assert said in capsys.readouterr().out
+    assert model.read_bytes() == b"the user's model"
 
 
 def test_a_link_that_leads_nowhere_is_said_to_be_one_not_a_missing_file(tmp_path):
