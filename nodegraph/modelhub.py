@@ -156,13 +156,13 @@ def verify_file(path: str | os.PathLike, *, entry: ModelEntry | None = None,
     if entry.size is not None and stat.st_size != entry.size:
         raise ModelError(
             f"model file {path} is truncated or not the expected file: size is {stat.st_size} bytes, "
-            f"expected {entry.size} bytes (manifest entry '{entry.name}'). Fix: {_fix(path, entry)}")
+            f"expected {entry.size} bytes (manifest entry '{entry.name}'). Fix: {_fix(path, entry, differs=True)}")
     found = _sha256(path, stat)
     if found != entry.sha256:
         size = "as expected" if entry.size is not None else "(the manifest pins no size, only the sha256)"
         raise ModelError(
             f"model file {path} is corrupt: sha256 is {found}, expected {entry.sha256} (manifest entry "
-            f"'{entry.name}', size {stat.st_size} bytes {size}). Fix: {_fix(path, entry)}")
+            f"'{entry.name}', size {stat.st_size} bytes {size}). Fix: {_fix(path, entry, differs=True)}")
     return path
 
 
@@ -298,12 +298,15 @@ def _missing_message(entry: ModelEntry) -> str:
             f"`nodegraph models fetch {entry.name}`, or place the file by hand in {fetch_dir()}")
 
 
-def _fix(path: Path, entry: ModelEntry | None) -> str:
+def _fix(path: Path, entry: ModelEntry | None, differs: bool = False) -> str:
+    """What to do about a model file that is not usable; `differs`: it is whole but not the catalogue's file."""
     if entry is None:
         return "replace it with a good copy"
     if not entry.builtin:
+        own = (f"; if it is deliberately another model (your own), keep it under another file name: {entry.file} "
+               "is the catalogue's name, checked by its sha256") if differs else ""
         return (f"delete it and fetch it again with `nodegraph models fetch {entry.name}` (downloads into "
-                f"{fetch_dir()}), or replace it by hand with a good copy")
+                f"{fetch_dir()}), or replace it by hand with a good copy{own}")
     builtin = builtin_dir()
     if builtin is not None and path.parent.resolve() == builtin.resolve():
         return ("it is a built-in model: restore it from the repository (re-clone, or `git checkout -- "

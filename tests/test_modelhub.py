@@ -106,6 +106,16 @@ def test_truncated_file_names_both_sizes(override):
     assert "truncated" in message
 
 
+def test_a_users_own_model_under_a_catalogue_name_is_not_only_told_to_be_deleted(tmp_path):
+    # "is corrupt ... Fix: delete it and fetch it again": for a fine-tuned model of the user's, a loss
+    mine = tmp_path / "inswapper_128.onnx"
+    mine.write_bytes((REPO / "models" / "blazeface_short.onnx").read_bytes())
+    with pytest.raises(ModelError) as caught:
+        modelhub.resolve(str(mine))
+    assert str(caught.value).endswith("; if it is deliberately another model (your own), keep it under another file "
+                                      "name: inswapper_128.onnx is the catalogue's name, checked by its sha256")
+
+
 def test_empty_file_is_refused(tmp_path):
     empty = tmp_path / "mine.dfm"
     empty.touch()
