@@ -123,7 +123,7 @@ def test_a_download_larger_than_the_manifest_says_is_stopped_and_deleted(server,
 
 def test_two_fetches_of_one_model_at_once_both_end_with_the_verified_file(server):
     # the second to finish found its .part renamed away by the first: a FileNotFoundError traceback
-    server.pause_s = 0.15  # 7 blocks: about a second of download
+    server.pause_s = 0.5  # 7 blocks: 3.5 s of download, for the second to start within
     env = {"SSL_CERT_FILE": str(server.cert)}
     command = [sys.executable, "-m", "nodegraph.cli", "models", "fetch", "served"]
     first = subprocess.Popen(command, env=repo_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -137,6 +137,7 @@ def test_two_fetches_of_one_model_at_once_both_end_with_the_verified_file(server
         out, err = fetch.communicate(timeout=60)
         assert fetch.returncode == 0 and "Traceback" not in err, err
         assert "(verified)" in out
+    assert f"another nodegraph is downloading it into {part}; waiting for it" in err
     assert (user_folder() / "served.onnx").read_bytes() == PAYLOAD
     assert sorted(p.name for p in user_folder().iterdir()) == ["served.onnx"]
     assert len(server.requests) == 1  # the second waited for the first, then found its file good
