@@ -30,6 +30,7 @@ import numpy as np
 
 from nodegraph.errors import InvalidInput, UnusableProvider
 from nodegraph.modelhub import ModelError, verify_file
+from nodegraph.onnx_errors import load_error, short
 from nodegraph.paths import user_data_dir
 from nodegraph.threads import budget
 
@@ -156,8 +157,8 @@ def _warm_up(session: ort.InferenceSession, warmup: Sequence[Feeds] | None, path
             for _ in range(WARMUP_RUNS):
                 session.run(None, dict(feeds))
     except Exception as exc:  # the first frame reports a real input problem in the node's own words
-        log.debug("onnxruntime: warm-up of %s on %s failed: %s", path.name, session.get_providers()[0], _short(exc))
-        return _short(exc)
+        log.debug("onnxruntime: warm-up of %s on %s failed: %s", path.name, session.get_providers()[0], short(exc))
+        return short(exc)
     return None
 
 
@@ -248,7 +249,7 @@ def _library_problem(key: str) -> str | None:
         ctypes.CDLL(str(library))
     except OSError as exc:
         missing = re.search(r"([\w.+-]+\.so[.\d]*): cannot open shared object file", str(exc))
-        return f"{missing.group(1)} not found" if missing else _short(exc)
+        return f"{missing.group(1)} not found" if missing else short(exc)
     return None
 
 
@@ -292,7 +293,7 @@ def _read_tensors(path: Path, mtime_ns: int, size: int) -> ModelTensors:
     try:
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:
-        raise _load_error(_Model(str(path), path.name, f"model file {path}"), exc) from exc
+        raise load_error(f"model file {path}", exc) from exc
     return ModelTensors(tuple(Tensor(t.name, tuple(t.shape), t.type) for t in session.get_inputs()),
                         tuple(Tensor(t.name, tuple(t.shape), t.type) for t in session.get_outputs()))
 
@@ -313,9 +314,9 @@ def _try(path: _Model, threads: int | None, key: str) -> tuple[ort.InferenceSess
     try:
         session = ort.InferenceSession(path.source, options, providers=providers, enable_fallback=0)
     except (InvalidProtobuf, InvalidGraph, NoSuchFile) as exc:
-        raise _load_error(path, exc) from exc
+        raise load_error(path.what, exc) from exc
     except Exception as exc:  # onnxruntime raises RuntimeError or its own Fail/EPFail types
-        return None, _short(exc)
+        return None, short(exc)
     finally:
         ort.set_default_logger_severity(_ERRORS_ONLY)
     if session.get_providers()[0] != PROVIDERS[key]:
@@ -329,7 +330,7 @@ def _cpu_session(path: _Model, threads: int | None) -> ort.InferenceSession:
     try:
         return ort.InferenceSession(path.source, _options(threads, "cpu"), providers=["CPUExecutionProvider"])
     except Exception as exc:
-        raise _load_error(path, exc) from exc
+        raise load_error(path.what, exc) from exc
 
 
 def _options(threads: int | None, key: str) -> ort.SessionOptions:
@@ -383,18 +384,3 @@ def _announce(what: str) -> None:
     if not _announced:
         _announced = True
         log.info("onnxruntime: %s", what)
-
-
-def _load_error(path: _Model, exc: Exception) -> ModelError:
-    reason = re.sub(r"^Load model from .* failed: ?", "", _short(exc)).rstrip(".")  # it named the file again
-    fix = ("The model keeps its weights in that separate file: put it back beside the model file"
-           if "External data path does not exist" in reason else "The file is not a valid ONNX model for this "
-           "onnxruntime (a truncated download, or another format?): replace it with a good copy")
-    return ModelError(f"onnxruntime cannot load {path.what}: {reason}. {fix}")
-
-
-def _short(exc: Exception) -> str:
-    text = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", str(exc).strip())
-    text = re.sub(r"(^|Status Message: )/\S+:\d+ .*?\) ", r"\1", text)  # its source location and C++ signature
-    first = text.splitlines()[0] if text else type(exc).__name__
-    return first[:300]

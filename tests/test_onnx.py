@@ -145,6 +145,28 @@ def test_a_model_whose_weights_file_is_missing_says_to_put_it_back(tmp_path):
     assert "not a valid ONNX model" not in message
 
 
+@pytest.mark.parametrize("field, value, said", [("ir_version", 99, "Unsupported model IR version: 99"),
+                                                ("opset", 40, "Opset 40 is under development")])
+def test_a_model_made_for_a_newer_onnxruntime_says_so_and_to_upgrade(tmp_path, field, value, said):
+    # the reason was cut off inside onnxruntime's C++ signature, and the fix said to replace the file
+    import onnx
+    model = onnx.load(REPO / "models" / "blazeface_short.onnx")
+    if field == "opset":
+        model.opset_import[0].version = value
+    else:
+        model.ir_version = value
+    path = tmp_path / "new.onnx"
+    onnx.save(model, path)
+    with pytest.raises(ModelError) as caught:
+        ng_onnx.create_session(path, provider="cpu")
+    message = str(caught.value)
+    assert message.startswith(f"onnxruntime cannot load model file {path}: ") and said in message, message
+    assert "onnxruntime::" not in message and "replace it with a good copy" not in message
+    assert message.endswith(f"The model was made for a newer onnxruntime than this one ({onnxruntime.__version__}): "
+                            "upgrade it (pip install -U onnxruntime, or onnxruntime-gpu), or export the model for "
+                            "an older opset")
+
+
 def reshaped_at_run_time(path: Path, declared: list) -> Path:
     """A model whose input x (declared `declared`) is reshaped to [1, 3, 5, 5], a shape worked out only at run
     time (from x), so it loads, its declared shapes look right, and every run fails."""
