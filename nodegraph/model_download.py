@@ -58,6 +58,8 @@ def claimed(entry: ModelEntry, part: Path) -> Iterator[bool]:
                 log.warning("%s: another nodegraph is downloading it into %s; waiting for it", entry.name, part)
                 waited = True
                 fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError:  # a file system without locks (some network shares): go on unlocked, as on Windows
+                break
             if _is_at(fd, part):  # else the holder renamed it into place (or deleted it) before letting go
                 break
         except BaseException:
