@@ -123,14 +123,14 @@ def download(entry: ModelEntry, part: Path, context: ssl.SSLContext | None,
         kept = (f" The partial download in {part} resumes on the next `nodegraph models fetch "
                 f"{entry.name}`." if part.exists() and part.stat().st_size else "")
         if getattr(exc, "errno", None) in _DISK_FULL:  # not the network's fault: say so, not "offline"
-            raise _no_room(entry, part, f"{exc.strerror}.{kept}") from exc
+            raise _no_room(entry, part, exc.strerror, kept) from exc
         raise ModelError(f"could not download '{entry.name}' from {entry.url} ({reason}).{kept} "
                          f"If this machine is offline, {by_hand}") from exc
 
 
-def _no_room(entry: ModelEntry, part: Path, why: str) -> ModelError:
+def _no_room(entry: ModelEntry, part: Path, why: str, kept: str = "") -> ModelError:
     return ModelError(f"no room for '{entry.name}' in {part.parent}: {why}; free some space there, or point "
-                      f"{fetch_dir_setting() or 'NODEGRAPH_MODELS'} at a folder with room")
+                      f"{fetch_dir_setting() or 'NODEGRAPH_MODELS'} at a folder with room.{kept}")
 
 
 def refuse(entry: ModelEntry, part: Path, problem: str) -> ModelError:
