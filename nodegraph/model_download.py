@@ -46,10 +46,11 @@ def claimed(entry: ModelEntry, part: Path) -> Iterator[bool]:
     waited = False
     while True:
         _make_room(entry, part)
-        try:  # O_NONBLOCK: a pipe put there meanwhile is not waited on
-            fd = os.open(part, os.O_RDONLY | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0), 0o666)
+        try:  # O_RDWR: a .part this user may not write is said here; O_NONBLOCK: a pipe put there is not waited on
+            fd = os.open(part, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0), 0o666)
         except OSError as exc:
-            raise ModelError(f"cannot write the download of '{entry.name}' to {part}: {exc.strerror}; point "
+            fix = "remove it or make it writable, or " if os.path.lexists(part) else ""
+            raise ModelError(f"cannot write the download of '{entry.name}' to {part}: {exc.strerror}; {fix}point "
                              f"{fetch_dir_setting() or 'NODEGRAPH_MODELS'} at a folder you can write") from None
         try:
             try:

@@ -128,3 +128,49 @@ def run_id():
     run = shm.new_run_id()
     yield run
     shm.cleanup(run)
+
+
+@pytest.fixture(scope="module")
+def https_server(tmp_path_factory):
+    """A real HTTPS server for `models fetch` (tests/model_server.py), one per test module."""
+    from model_server import HttpsModelServer
+
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl binary is needed to make the test server's certificate")
+    srv = HttpsModelServer(tmp_path_factory.mktemp("https"))
+    yield srv
+    srv.close()
+
+
+@pytest.fixture
+def server(https_server, tmp_path, monkeypatch):
+    """The HTTPS server reset, and a manifest (NODEGRAPH_MANIFEST) of user models it serves, each a way to fail."""
+    import hashlib
+    import json
+
+    from model_server import PAYLOAD, closed_port, manifest_data
+
+    srv = https_server
+    srv.requests.clear()
+    srv.honour_range = True
+    srv.cut_after = srv.stall_after = None
+    srv.extra, srv.send_length, srv.pause_s = 0, True, 0.0
+    digest = hashlib.sha256(PAYLOAD).hexdigest()
+    base = f"https://127.0.0.1:{srv.port}"
+    data = manifest_data()
+    data["user_models"] = {
+        "served": {"file": "served.onnx", "url": f"{base}/model.onnx", "sha256": digest, "size": len(PAYLOAD)},
+        "wrong_hash": {"file": "wrong.onnx", "url": f"{base}/model.onnx", "sha256": "0" * 64},
+        "no_hash": {"file": "nohash.onnx", "url": f"{base}/model.onnx", "sha256": None},
+        "plain_http": {"file": "plain.onnx", "url": f"http://127.0.0.1:{srv.port}/model.onnx", "sha256": digest},
+        "to_http": {"file": "to_http.onnx", "url": f"{base}/redirect", "sha256": digest},
+        "page": {"file": "page.onnx", "url": f"{base}/error-page", "sha256": None},
+        "page_hashed": {"file": "page_hashed.onnx", "url": f"{base}/error-page", "sha256": digest},
+        "loop": {"file": "loop.onnx", "url": f"{base}/redirect-loop", "sha256": digest},
+        "offline": {"file": "offline.onnx", "url": f"https://127.0.0.1:{closed_port()}/model.onnx",
+                    "sha256": digest, "size": len(PAYLOAD)},
+    }
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps(data))
+    monkeypatch.setenv("NODEGRAPH_MANIFEST", str(manifest))
+    return srv

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import http.server
 import json
+import os
 import socket
 import ssl
 import subprocess
@@ -112,6 +113,10 @@ class HttpsModelServer:
     def close(self):
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def user_folder() -> Path:
+    return Path(os.environ["NODEGRAPH_USER_MODELS"])
 
 
 def closed_port() -> int:
