@@ -12,7 +12,7 @@ import time
 import traceback
 import uuid
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import cv2
@@ -21,7 +21,7 @@ import numpy as np
 from .errors import InvalidInput, RunFailed
 from .node import Node, StreamInfo
 from .stats import NodeStats
-from .types import can_link
+from .types import can_link, value_mismatch
 
 log = logging.getLogger("nodegraph")
 
@@ -63,14 +63,25 @@ def call_node(node: Node, inputs: dict[str, Any], stats: NodeStats) -> dict[str,
 
 
 def declared_outputs(node: Node, result: dict[str, Any]) -> dict[str, Any]:
-    """The node's outputs from what its process() returned (a missing one is None). A key it does not
-    declare is a bug in the node (a typo would leave every node downstream without input): RunFailed."""
+    """The node's outputs from what its process() returned (a missing one is None). Anything but a dict of
+    its declared outputs, each a value its port carries, is a bug in the node: RunFailed naming it. (A typo'd
+    key would leave every node downstream without input; a value of the wrong kind would fail, frame after
+    frame, in the node it feeds, which is not at fault.)"""
+    where = f"node '{node.id}' ({node.type_name()})"
+    if not isinstance(result, Mapping):
+        raise RunFailed(f"{where} returned a {type(result).__name__} from process(); return a dict of its outputs "
+                        f"({', '.join(node.outputs) or 'none'}), e.g. {{'{next(iter(node.outputs), 'frame')}': ...}}")
     undeclared = [key for key in result if key not in node.outputs]
     if undeclared:
-        raise RunFailed(f"node '{node.id}' ({node.type_name()}) returned output '{undeclared[0]}', which it does "
-                        f"not declare (its outputs: {', '.join(node.outputs) or 'none'}); rename the key in its "
-                        "process() or add it to its outputs")
-    return {name: result.get(name) for name in node.outputs}
+        raise RunFailed(f"{where} returned output '{undeclared[0]}', which it does not declare (its outputs: "
+                        f"{', '.join(node.outputs) or 'none'}); rename the key in its process() or add it to its "
+                        "outputs")
+    outputs = {name: result.get(name) for name in node.outputs}
+    for name, value in outputs.items():
+        if (mismatch := value_mismatch(node.outputs[name], value)) is not None:
+            raise RunFailed(f"{where}, output '{name}': process() returned {mismatch}; return that, or None when "
+                            "it has nothing for this frame")
+    return outputs
 
 
 def timed_setup(node: Node, stats: NodeStats) -> None:

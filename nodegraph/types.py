@@ -9,6 +9,9 @@ its nodes, as the built-in library does for its record types.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -54,3 +57,19 @@ Text = PortType("Text", "scalar", "a string", (215, 150, 120))
 def can_link(output: PortType, input: PortType) -> bool:
     """True when a value of type `output` may be fed into an input of type `input`."""
     return output.name == input.name or output.name in input.accepts
+
+
+# What a value of each kind is in Python (None, on any port, means no value for this frame)
+_KIND_VALUES = {"array": ((np.ndarray,), "a numpy array"), "records": ((list,), "a list of records"),
+                "scalar": ((bool, int, float, str, np.generic), "a bool, int, float or str")}
+
+
+def value_mismatch(port_type: PortType, value: Any) -> str | None:
+    """Why `value` cannot travel on a port of `port_type` (what that port carries instead), or None when it can.
+    A kind the engine does not know (a node package's own) takes any value."""
+    if value is None or port_type.kind not in _KIND_VALUES:
+        return None
+    classes, what = _KIND_VALUES[port_type.kind]
+    if isinstance(value, classes):
+        return None
+    return f"a {type(value).__name__}, but a {port_type.name} port carries {what} ({port_type.doc})"

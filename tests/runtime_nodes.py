@@ -95,6 +95,18 @@ class Misspells(Node):
         return {"frmae": frame}
 
 
+class ReturnsAs(Node):
+    """Returns its frame the wrong way, as a node package's bug would: `how` 0 as a list instead of a dict,
+    1 as text, 2 as a dict of arrays."""
+
+    inputs = {"frame": Frame}
+    outputs = {"frame": Frame}
+    params = {"how": Int(0, 2, default=0)}
+
+    def process(self, frame):
+        return [[frame], {"frame": "a frame"}, {"frame": {"pixels": frame}}][self.how]
+
+
 class FrameLog(Node):
     """Writes each frame id as a line of a text file, which a new process would start again."""
 
