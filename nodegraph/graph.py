@@ -18,7 +18,7 @@ import networkx as nx
 
 from .errors import InvalidInput, Problem, ProblemError
 from .file_checks import missing_inputs
-from .node import Node
+from .node import Node, make_node
 from .output_checks import output_problems
 from .params import Model as ModelParam
 from .params import Path as PathParam
@@ -294,7 +294,7 @@ class Graph:
 
     def instantiate(self, node_id: str, registry: Registry) -> Node:
         cls = self._class_of(node_id, registry)
-        node = cls(node_id, self.resolved_params(node_id, registry))
+        node = make_node(cls, node_id, self.resolved_params(node_id, registry))
         node.base_dir = self.base_dir
         return node
 

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .errors import Problem, ProblemError
+from .errors import InvalidInput, Problem, ProblemError, RunFailed
 from .file_checks import missing_inputs
 from .params import Param, ParamError
 from .types import PortType
@@ -178,3 +178,15 @@ class Node:
             "outputs": {name: str(t) for name, t in cls.outputs.items()},
             "params": {name: spec.describe() for name, spec in cls.params.items()},
         }
+
+
+def make_node(cls: type[Node], node_id: str, params: dict[str, Any]) -> Node:
+    """`cls(node_id, params)`, as both runners make their nodes. A constructor that raises anything but
+    InvalidInput (a param refused) is a bug in the node's package: RunFailed naming the node, not a traceback."""
+    try:
+        return cls(node_id, params)
+    except InvalidInput:
+        raise
+    except Exception as e:
+        raise RunFailed(f"node '{node_id}' ({cls.type_name()}) could not be made: {type(e).__name__}: {e}; a bug "
+                        f"in the package that provides {cls.type_name()}: update or report it") from None

@@ -107,6 +107,20 @@ class ReturnsAs(Node):
         return [[frame], {"frame": "a frame"}, {"frame": {"pixels": frame}}][self.how]
 
 
+class BrokenConstructor(Node):
+    """Its constructor raises, as a node package's bug would."""
+
+    inputs = {"frame": Frame}
+    outputs = {"frame": Frame}
+
+    def __init__(self, node_id="node", params=None):
+        super().__init__(node_id, params)
+        raise RuntimeError("no such attribute: self.modle")
+
+    def process(self, frame):
+        return {"frame": frame}
+
+
 class FrameLog(Node):
     """Writes each frame id as a line of a text file, which a new process would start again."""
 

@@ -12,7 +12,7 @@ import cv2
 
 from ..errors import InvalidInput, RunFailed
 from ..execution import timed_setup
-from ..node import Node
+from ..node import Node, make_node
 from ..step import Step
 from ..threads import set_budget
 from .channels import Inlet, Outlet
@@ -46,7 +46,7 @@ class StageStartup:
         set_thread_budget(self.cfg.threads)
         for nc in self.cfg.nodes:
             cls = import_class(nc.module, nc.qualname, nc.id)
-            node = cls(nc.id, nc.params)
+            node = make_node(cls, nc.id, nc.params)
             node.base_dir = Path(nc.base_dir)
             self.steps.append(Step(nc.id, node, self.stats[nc.id], nc.inputs))
         self.sources = [step for step in self.steps if step.is_source]
