@@ -59,12 +59,33 @@ def cmd_run(args) -> int:
     if stats_path is not None and not write_stats(stats_path, report.to_json()):
         status = EXIT_INVALID
     tell(report.summary_line())
+    for message in unfed_sinks(graph, registry, report):
+        log.warning("%s", message)
     if report.interrupted:
         return EXIT_INTERRUPTED
     if report.error:
         tell(f"nodegraph: {report.error}")
         return EXIT_FAILED
     return status
+
+
+def unfed_sinks(graph, registry, report) -> list[str]:
+    """For each sink (output, display) that never ran in a run that went through frames: why it has nothing
+    to show for it. Its inputs were empty on every frame (a node before it gave None), which is no error
+    of its own, so the run's summary alone would say done."""
+    if report.frames == 0 or report.error:
+        return []
+    messages = []
+    for node_id, spec in graph.nodes.items():
+        cls, stats = registry.get(spec.type), report.nodes.get(node_id)
+        if cls is None or cls.outputs or not stats or stats["frames"] or stats["errors"]:
+            continue
+        feeders = ", ".join(link.source for link in graph.links_into(node_id)
+                            if link.dst_port not in cls.optional_inputs)
+        messages.append(f"node '{node_id}' ({spec.type}) got nothing to work on in {report.frames} frames: "
+                        f"{feeders} gave no value on any of them, so it wrote and showed nothing; check the "
+                        "nodes before it")
+    return messages
 
 
 def cmd_validate(args) -> int:

@@ -1,8 +1,12 @@
-"""A node whose constructor raises (a bug in its package) stops the run with a message naming the node, in
-both runners: the sequential one used to end `nodegraph run --sequential` in a traceback, the multiprocess
-one named only its stage ("stage s1: RuntimeError: ...")."""
+"""What a node package's bugs do to a run. A node whose constructor raises stops it with a message naming the
+node, in both runners: the sequential one used to end `nodegraph run --sequential` in a traceback, the
+multiprocess one named only its stage ("stage s1: RuntimeError: ..."). A node that gives nothing leaves the
+output after it without a frame: the run says so."""
+
+import json
 
 import pytest
+from conftest import run_cli
 from runtime_nodes import BrokenConstructor, build, registry
 
 from nodegraph import shm
@@ -34,3 +38,44 @@ def test_the_multiprocess_runtime_names_a_node_whose_constructor_raises():
         runtime.run()
     assert str(raised.value).startswith(MESSAGE)
     assert shm.segments(runtime.run_id) == []
+
+
+def install_package(site, module: str, source: str, nodes: str):
+    """A node package on `site` (a folder for PYTHONPATH) whose `nodegraph.nodes` entry point is `nodes`."""
+    info = site / f"{module}-1.0.dist-info"
+    info.mkdir(parents=True)
+    (site / f"{module}.py").write_text(source)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[nodegraph.nodes]\n{module} = {nodes}\n")
+
+
+GIVES_NOTHING = '''
+from nodegraph.node import Node
+from nodegraph.types import Frame
+
+
+class GivesNothing(Node):
+    inputs = {"frame": Frame}
+    outputs = {"frame": Frame}
+
+    def process(self, frame):
+        return {}
+'''
+
+
+@pytest.mark.parametrize("runner", [[], ["--sequential"]])
+def test_a_run_whose_output_never_got_a_frame_says_so(tmp_path, runner):
+    """It used to say only "done: 8 frames", exit 0, and write no file, without a word."""
+    install_package(tmp_path / "site", "empty_nodes", GIVES_NOTHING, "empty_nodes:GivesNothing")
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({
+        "format": "nodegraph-preset", "version": 1,
+        "nodes": [{"id": "src", "type": "TestPattern", "params": {"width": 32, "height": 24, "frames": 8}},
+                  {"id": "gap", "type": "GivesNothing"},
+                  {"id": "out", "type": "VideoFileOutput", "params": {"path": "o.mp4"}}],
+        "links": [{"from": "src.frame", "to": "gap.frame"}, {"from": "gap.frame", "to": "out.frame"}]}))
+    done = run_cli("run", path, *runner, cwd=tmp_path, env={"PYTHONPATH": str(tmp_path / "site")})
+    assert done.returncode == 0, done.stderr
+    assert ("nodegraph: node 'out' (VideoFileOutput) got nothing to work on in 8 frames: gap.frame gave no value "
+            "on any of them, so it wrote and showed nothing") in done.stderr
+    assert not (tmp_path / "o.mp4").exists()
