@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 
 from .errors import InvalidInput
+from .params import Path as PathParam
 
 
 def _parse_value(target: str, text: str):
@@ -22,8 +24,9 @@ def _parse_value(target: str, text: str):
         raise InvalidInput(f"--set {target}=...: the value is nested too deeply") from None
 
 
-def apply_overrides(graph, overrides: list[str]) -> None:
-    """--set NODE.PARAM=VALUE (VALUE is JSON when it parses, else a string)."""
+def apply_overrides(graph, overrides: list[str], registry) -> None:
+    """--set NODE.PARAM=VALUE (VALUE is JSON when it parses, else a string). A relative input file or folder
+    given so is the shell's: it resolves against the current folder, not the preset's as one in the file does."""
     for item in overrides:
         target, sep, value = item.partition("=")
         node_id, dot, name = target.partition(".")
@@ -32,7 +35,12 @@ def apply_overrides(graph, overrides: list[str]) -> None:
         if node_id not in graph.nodes:
             raise InvalidInput(f"--set {item!r}: there is no node '{node_id}' "
                                f"(nodes: {', '.join(graph.nodes)})")
-        graph.set_param(node_id, name, _parse_value(target, value))
+        value = _parse_value(target, value)
+        cls = registry.get(graph.nodes[node_id].type)
+        param = cls.params.get(name) if cls is not None else None
+        if type(param) is PathParam and param.role == "input" and isinstance(value, str) and value:
+            value = os.path.abspath(os.path.expanduser(value))
+        graph.set_param(node_id, name, value)
 
 
 def positive_int(text: str) -> int:

@@ -37,7 +37,7 @@ def cmd_run(args) -> int:
     registry = default_registry()
     stats_path = check_stats_path(args.stats_json) if args.stats_json else None
     graph = presets.load(args.preset)
-    apply_overrides(graph, args.set or [])
+    apply_overrides(graph, args.set or [], registry)
     if stats_path is not None:
         check_run_side_output(f"--stats-json {args.stats_json}", args.stats_json, graph, registry, args.preset)
     if args.sequential:
@@ -160,8 +160,9 @@ def cmd_plan(args) -> int:
     from .plan import make_plan
 
     graph = presets.load(args.preset)
-    apply_overrides(graph, args.set or [])
-    plan = make_plan(graph, default_registry(), cores=args.cores)
+    registry = default_registry()
+    apply_overrides(graph, args.set or [], registry)
+    plan = make_plan(graph, registry, cores=args.cores)
     print(json.dumps(plan.to_json(), indent=2) if args.json else f"{args.preset}: {plan}")
     return EXIT_OK
 

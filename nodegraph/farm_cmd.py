@@ -11,6 +11,7 @@ from .console import ProgressBar, tell
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
 from .execution import stop_signals
 from .output_checks import check_not_an_input
+from .registry import default_registry
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -70,7 +71,7 @@ def run(args) -> int:
     if stats_path is not None:  # the inputs and outputs: run_farm checks them with its own
         check_not_an_input(args.stats_json, [args.preset], f"--stats-json {args.stats_json}")
     graph = presets.load(args.preset)
-    apply_overrides(graph, args.set or [])
+    apply_overrides(graph, args.set or [], default_registry())
     show = args.progress if args.progress is not None else sys.stderr.isatty()
     bar = ProgressBar() if show else None
     try:

@@ -1,6 +1,11 @@
 """`--set NODE.PARAM=VALUE`: a value that cannot be taken is said plainly, naming the param, never a traceback."""
 
+import json
+
+import cv2
+import numpy as np
 import pytest
+from conftest import run_cli
 
 from nodegraph import preset
 from nodegraph.arguments import apply_overrides
@@ -20,16 +25,33 @@ def demo():
 ], ids=["5001 digits", "nested 5000 deep"])
 def test_a_value_python_cannot_read_is_refused_naming_the_param(value, said):
     with pytest.raises(InvalidInput) as e:
-        apply_overrides(demo(), [f"pattern.frames={value}"])
+        apply_overrides(demo(), [f"pattern.frames={value}"], default_registry())
     assert str(e.value) == f"--set pattern.frames=...: {said}"
 
 
 def test_a_number_given_where_text_goes_says_to_quote_it():
     graph = demo()
-    apply_overrides(graph, ["out.path=2024"])  # JSON: the number 2024
+    apply_overrides(graph, ["out.path=2024"], default_registry())  # JSON: the number 2024
     problems = [str(p) for p in graph.validate(default_registry())]
     assert ("node 'out' (VideoFileOutput), param 'path': expected a path string, got 2024; 2024 is a number: to give "
             "the text \"2024\", quote it as JSON (--set NODE.PARAM='\"2024\"')") in problems, problems
     with pytest.raises(ParamError, match="512 is not one of 'native', '256', '512'; 512 is a number: to give the text "
                                          "\"512\", quote it as JSON"):
         Choice(["native", "256", "512"]).validate(512)
+
+
+def test_a_relative_input_path_given_with_set_is_read_from_the_current_folder(tmp_path):
+    """As the shell completed it: `--set src.path=face.png` from the folder holding face.png used to look for
+    it beside the preset ("file not found: .../presets/face.png")."""
+    (tmp_path / "presets").mkdir()
+    (tmp_path / "work").mkdir()
+    cv2.imwrite(str(tmp_path / "work" / "face.png"), np.full((24, 32, 3), 200, np.uint8))
+    path = tmp_path / "presets" / "p.json"
+    path.write_text(json.dumps({
+        "format": "nodegraph-preset", "version": 1,
+        "nodes": [{"id": "src", "type": "ImageSource", "params": {"path": "default.png", "repeat": 3}},
+                  {"id": "out", "type": "ImageSequenceOutput", "params": {"path": "seq"}}],
+        "links": [{"from": "src.frame", "to": "out.frame"}]}))
+    done = run_cli("run", path, "--set", "src.path=face.png", "--sequential", cwd=tmp_path / "work")
+    assert done.returncode == 0, done.stderr
+    assert len(list((tmp_path / "work" / "seq").glob("frame_*.png"))) == 3
