@@ -59,9 +59,11 @@ def load(path: str | os.PathLike) -> Graph:
 
 def loads(text: str, source: str = "<preset>", base_dir: str | Path | None = None) -> Graph:
     try:
-        data = json.loads(text, parse_constant=_refuse_constant)
+        data = json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_refuse_duplicates)
     except json.JSONDecodeError as e:
         raise PresetError(source, [f"bad JSON at line {e.lineno}, column {e.colno}: {e.msg}"]) from None
+    except DuplicateField as e:
+        raise PresetError(source, [str(e)]) from None
     except ValueError as e:  # a NaN or Infinity (_refuse_constant), or a number too long for Python's int
         if (at := long_number(text)) is None:
             raise PresetError(source, [str(e)]) from None
@@ -81,6 +83,23 @@ def long_number(text: str) -> tuple[int, int, int] | None:
         return None
     start = found.start()
     return text.count("\n", 0, start) + 1, start - text.rfind("\n", 0, start), len(found.group(1).lstrip("-"))
+
+
+class DuplicateField(ValueError):
+    """A key given twice in one JSON object (a hand edit that pasted a field again)."""
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+    """A JSON object as a dict; a key given twice is refused, where json would silently keep the last."""
+    data: dict = {}
+    for key, value in pairs:
+        if key in data:
+            owner = next((v for k, v in pairs if k == "id"), None)
+            where = f"node '{owner}'" if isinstance(owner, str) else "one object"
+            raise DuplicateField(f"field '{key}' is given twice in {where}; JSON would keep only the last and lose "
+                                 "the first: merge them into one")
+        data[key] = value
+    return data
 
 
 def _refuse_constant(name: str) -> Any:

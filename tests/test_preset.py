@@ -48,6 +48,19 @@ def test_a_bad_version_does_not_hide_the_other_problems():
         assert part in message, message
 
 
+@pytest.mark.parametrize(("text", "said"), [
+    ('"params": {"path": "clip.mp4"}, "params": {"path": "other.mp4"}',
+     "field 'params' is given twice in node 'src'"),
+    ('"params": {"path": "clip.mp4", "path": "other.mp4"}', "field 'path' is given twice in one object"),
+])
+def test_a_field_given_twice_is_refused_not_half_lost(text, said):
+    """json keeps the last of two equal keys: a pasted second "params" silently dropped the first one's values."""
+    with pytest.raises(preset.PresetError) as caught:
+        preset.loads(json.dumps(DEMO).replace('"params": {"path": "clip.mp4"}', text))
+    assert str(caught.value) == (f"<preset>: {said}; JSON would keep only the last and lose the first: "
+                                 "merge them into one")
+
+
 def test_nan_is_refused():
     with pytest.raises(preset.PresetError, match="NaN"):
         preset.loads(json.dumps(DEMO).replace('"pos": [0, 0]', '"pos": [NaN, 0]'))
