@@ -18,6 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from . import busy_watch
 from .errors import InvalidInput, RunFailed
 from .node import Node, StreamInfo
 from .stats import NodeStats
@@ -48,7 +49,8 @@ def call_node(node: Node, inputs: dict[str, Any], stats: NodeStats) -> dict[str,
         return passthrough(node, inputs)
     start = time.perf_counter()
     try:
-        result = node.process(**inputs) or {}
+        with busy_watch.current().on(node):
+            result = node.process(**inputs) or {}
     except (RunFailed, KeyboardInterrupt):
         raise
     except Exception as e:
@@ -101,7 +103,8 @@ def call_source(node: Node, frame_id: int, stats: NodeStats) -> dict[str, Any] |
     node.capture_time = time.monotonic()  # a source may overwrite it with a better timestamp
     node.waited_s = 0.0
     start = time.perf_counter()
-    result = node.process()
+    with busy_watch.current().on(node):
+        result = node.process()
     if result is None:
         return None
     stats.record((time.perf_counter() - start - node.waited_s) * 1000.0)  # its work, not its pacing

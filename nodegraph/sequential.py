@@ -13,6 +13,7 @@ import threading
 import time
 from typing import Any
 
+from .busy_watch import BUSY_WARNING_S, watching
 from .errors import InvalidInput
 from .execution import (
     LATE_STOP,
@@ -71,10 +72,12 @@ class SequentialRunner:
     multiprocess runtime). `stop()`, `set_param()`, `preview()`, `snapshot()` and `pids()` may
     be called from other threads (the editor does)."""
 
-    def __init__(self, graph: Graph, registry: Registry | None = None, *, frames: int | None = None):
+    def __init__(self, graph: Graph, registry: Registry | None = None, *, frames: int | None = None,
+                 busy_warning_s: float = BUSY_WARNING_S):
         self.graph = graph
         self.registry = registry or default_registry()
         self.max_frames = frames
+        self.busy_warning_s = busy_warning_s  # a node on one frame this long is said (busy_watch)
         self.stats = {node_id: NodeStats() for node_id in graph.nodes}
         self._latest: dict[str, tuple[dict[str, Any], bool]] = {}  # node id -> (what it showed, it ran)
         self._steps: dict[str, Step] = {}
@@ -158,7 +161,7 @@ class SequentialRunner:
         total = frame_total(next(iter(nodes.values())).stream, self.max_frames)
         start = self._started = time.monotonic()
         try:
-            with stop_signals(self._on_signal):
+            with stop_signals(self._on_signal), watching(self.busy_warning_s):
                 self._run_frames(total, progress)
         except KeyboardInterrupt:
             report.interrupted = True

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..busy_watch import BUSY_WARNING_S
+
 SLOTS = 4  # packets a ring holds: how far a producer may run ahead of its slowest reader
 TAP_SLOTS = 2
 POLL_S = 0.05  # how often a waiting stage looks at its control pipe and its parent
@@ -50,6 +52,7 @@ class StageConfig:
     resume: bool = False  # a restart: carry on from the rings' state
     niceness: int = 0  # added to the process's nice value (Unix), so the caller's window stays responsive
     spin: bool = False  # ring waits may spin first (`shm.allow_spinning`): every stage has a core to itself
+    busy_warning_s: float = BUSY_WARNING_S  # a node on one frame this long is said (busy_watch)
 
 
 def buffer_suffix(index: int, generation: int) -> str:

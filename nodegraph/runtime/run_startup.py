@@ -38,7 +38,8 @@ class RunStartup:
                         for i, b in enumerate(self.plan.buffers) if b.stage == name)
         taps = {n: self.tap_index[n] for n in stage.nodes if n in self.tap_index}
         return StageConfig(self.run_id, name, stage.threads, tuple(nodes), inlets, outlets, taps, self.max_frames,
-                           log.getEffectiveLevel(), resume, self.niceness, self.spin)
+                           log.getEffectiveLevel(), resume, self.niceness, self.spin,
+                           self.busy_warning_s)
 
     def _spawn(self, run: StageRun, resume: bool) -> None:
         needs_main = any(cls.__module__ == "__main__" for cls in self.classes.values())

@@ -10,6 +10,7 @@ import time
 from multiprocessing.connection import wait
 
 from .. import shm
+from ..busy_watch import BUSY_WARNING_S
 from ..errors import InvalidInput, RunFailed
 from ..execution import LATE_STOP, RecentRate, frame_total, stop_signals
 from ..graph import Graph
@@ -57,7 +58,8 @@ class Runtime(RunStartup):
     caller's process gets the CPU first when it needs it."""
 
     def __init__(self, graph: Graph, registry: Registry | None = None, *, frames: int | None = None,
-                 mode: str | None = None, previews: bool = False, niceness: int = 0):
+                 mode: str | None = None, previews: bool = False, niceness: int = 0,
+                 busy_warning_s: float = BUSY_WARNING_S):
         if mode not in (None, *MODES):
             raise InvalidInput(f"mode {mode!r} is not known; use one of: {', '.join(MODES)}")
         self.graph = graph
@@ -67,6 +69,7 @@ class Runtime(RunStartup):
         self.requested_mode = mode
         self.previews = previews
         self.niceness = niceness
+        self.busy_warning_s = busy_warning_s  # a node on one frame this long is said (busy_watch)
         # stages that each have a core, and no window to leave room for, may spin while they wait
         self.spin = len(self.plan.stages) <= self.plan.cores and not niceness
         self._announced: set[str] = set()

@@ -22,6 +22,7 @@ from functools import partial
 import numpy as np
 
 from .. import shm
+from ..busy_watch import watching
 from ..errors import InvalidInput, RunFailed
 from ..execution import STATS_EVERY_S, Previews, close_nodes
 from ..node import Node
@@ -132,7 +133,8 @@ class StageWorker(StageStartup):
                 message = str(e) if isinstance(e, RunFailed) else f"stage {self.cfg.name}: {type(e).__name__}: {e}"
                 self.control.send(Error(False, message))
                 return
-            error = self.run_frames()
+            with watching(self.cfg.busy_warning_s):
+                error = self.run_frames()
             self.finish(error)
         except ParentGone:
             self.abandon()

@@ -1,0 +1,72 @@
+"""Says when a node has been on one frame for long. A node that hangs (a lock never released, a device
+that never answers) would otherwise leave a run silent, its progress stopped, until Ctrl-C; nothing
+interrupts the node, as nothing can stop a Python thread safely."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+
+log = logging.getLogger("nodegraph")
+
+BUSY_WARNING_S = 10.0  # far past any node's frame on a CPU (a restorer on several faces takes a few seconds)
+
+
+class BusyWatch:
+    """One per process that runs nodes, in its own thread: `on(node)` around each node's frame, and once
+    that frame has taken `after_s`, a warning naming the node and the frame (once per frame)."""
+
+    def __init__(self, after_s: float = BUSY_WARNING_S):
+        self.after_s = after_s
+        self._busy: tuple[str, str, int, float] | None = None  # (node id, type, frame id, since)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="nodegraph-busy-watch", daemon=True)
+
+    def __enter__(self) -> BusyWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @contextlib.contextmanager
+    def on(self, node):
+        self._busy = (node.id, node.type_name(), node.frame_id, time.monotonic())
+        try:
+            yield
+        finally:
+            self._busy = None
+
+    def _watch(self) -> None:
+        said = None
+        while not self._stop.wait(min(1.0, self.after_s / 4)):
+            busy = self._busy
+            if busy is None or busy == said or time.monotonic() - busy[3] < self.after_s:
+                continue
+            said = busy
+            node_id, type_name, frame_id, since = busy
+            log.warning("node '%s' (%s) has been on frame %d for %.0f s and has not returned: it may hang; Ctrl-C "
+                        "stops the run (press it again if the node still does not return)",
+                        node_id, type_name, frame_id, time.monotonic() - since)
+
+
+_IDLE = BusyWatch()  # never started: what a node runs under outside a watched run
+_watch_of: dict[int, BusyWatch] = {}  # thread that runs nodes -> its watch
+
+
+def current() -> BusyWatch:
+    return _watch_of.get(threading.get_ident(), _IDLE)
+
+
+@contextlib.contextmanager
+def watching(after_s: float = BUSY_WARNING_S):
+    """Watch the nodes this thread runs while the block runs."""
+    with BusyWatch(after_s) as watch:
+        _watch_of[threading.get_ident()] = watch
+        try:
+            yield watch
+        finally:
+            del _watch_of[threading.get_ident()]
