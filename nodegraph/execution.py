@@ -53,6 +53,8 @@ def call_node(node: Node, inputs: dict[str, Any], stats: NodeStats) -> dict[str,
             result = node.process(**inputs) or {}
     except (RunFailed, KeyboardInterrupt):
         raise
+    except SystemExit as e:
+        raise exit_refused(node, e) from None
     except Exception as e:
         message = f"{type(e).__name__}: {e}" if not isinstance(e, InvalidInput) else str(e)
         if message != stats.last_error:
@@ -62,6 +64,13 @@ def call_node(node: Node, inputs: dict[str, Any], stats: NodeStats) -> dict[str,
         return passthrough(node, inputs)
     stats.record((time.perf_counter() - start) * 1000.0)
     return declared_outputs(node, result)
+
+
+def exit_refused(node: Node, e: SystemExit) -> RunFailed:
+    """A node's sys.exit(): in a stage process it ended the process (restarted, to exit again), in one process
+    the whole command, without a word of which node."""
+    return RunFailed(f"node '{node.id}' ({node.type_name()}) called sys.exit({e.code!r}) on frame {node.frame_id}; "
+                     f"a node raises an exception instead: a bug in the package that provides {node.type_name()}")
 
 
 def declared_outputs(node: Node, result: dict[str, Any]) -> dict[str, Any]:
@@ -103,8 +112,11 @@ def call_source(node: Node, frame_id: int, stats: NodeStats) -> dict[str, Any] |
     node.capture_time = time.monotonic()  # a source may overwrite it with a better timestamp
     node.waited_s = 0.0
     start = time.perf_counter()
-    with busy_watch.current().on(node):
-        result = node.process()
+    try:
+        with busy_watch.current().on(node):
+            result = node.process()
+    except SystemExit as e:
+        raise exit_refused(node, e) from None
     if result is None:
         return None
     stats.record((time.perf_counter() - start - node.waited_s) * 1000.0)  # its work, not its pacing

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import threading
 import time
 
@@ -118,6 +119,19 @@ class BrokenConstructor(Node):
         raise RuntimeError("no such attribute: self.modle")
 
     def process(self, frame):
+        return {"frame": frame}
+
+
+class ExitsAt(Node):
+    """Calls sys.exit(3) on frame `at`, as a node package's bug would."""
+
+    inputs = {"frame": Frame}
+    outputs = {"frame": Frame}
+    params = {"at": Int(0, 1000, default=2)}
+
+    def process(self, frame):
+        if self.frame_id == self.at:
+            sys.exit(3)
         return {"frame": frame}
 
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 from conftest import run_cli
-from runtime_nodes import BrokenConstructor, build, registry
+from runtime_nodes import BrokenConstructor, ExitsAt, build, registry
 
 from nodegraph import shm
 from nodegraph.errors import RunFailed
@@ -79,3 +79,32 @@ def test_a_run_whose_output_never_got_a_frame_says_so(tmp_path, runner):
     assert ("nodegraph: node 'out' (VideoFileOutput) got nothing to work on in 8 frames: gap.frame gave no value "
             "on any of them, so it wrote and showed nothing") in done.stderr
     assert not (tmp_path / "o.mp4").exists()
+
+
+EXIT_MESSAGE = ("node 'exits' (ExitsAt) called sys.exit(3) on frame 2; a node raises an exception instead: a bug in "
+                "the package that provides ExitsAt")
+
+
+def exiting_graph():
+    reg = registry()
+    reg.add(ExitsAt, "tests")
+    return build([("src", "TestPattern", {"width": 32, "height": 24, "frames": 5}, "a"),
+                  ("exits", "ExitsAt", {}, "b")],
+                 ["src.frame -> exits.frame"]), reg
+
+
+def test_the_sequential_runner_names_a_node_that_calls_sys_exit():
+    """It ended `nodegraph run --sequential` with exit code 3 and no word of why."""
+    with pytest.raises(RunFailed) as raised:
+        SequentialRunner(*exiting_graph()).run()
+    assert str(raised.value) == EXIT_MESSAGE
+
+
+def test_the_multiprocess_runtime_names_a_node_that_calls_sys_exit(capfd):
+    """Its stage died, was restarted to die again three times, and the resource tracker printed a traceback
+    for each life."""
+    runtime = Runtime(*exiting_graph())
+    report = runtime.run()
+    assert report.error == EXIT_MESSAGE
+    assert "Traceback" not in capfd.readouterr().err
+    assert shm.segments(runtime.run_id) == []
