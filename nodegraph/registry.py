@@ -28,6 +28,7 @@ class Registry:
         self.types: dict[str, type[Node]] = {}
         self.origin: dict[str, str] = {}  # type name -> package that provided it
         self.load_errors: list[str] = []
+        self.failed: dict[str, str] = {}  # package that failed to load -> why
 
     def add(self, cls: type[Node], origin: str = BUILTIN_ORIGIN) -> None:
         if not (isinstance(cls, type) and issubclass(cls, Node)):
@@ -59,8 +60,10 @@ class Registry:
     def unknown_type_message(self, name: str) -> str:
         close = difflib.get_close_matches(name, list(self.types), n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""
-        return (f"unknown node type '{name}'; {hint}installed node packages: {', '.join(self.packages())}. "
-                f"Install the package that provides it, or run `nodegraph nodes` to list the known types")
+        failed = "".join(f"; node package {package} failed to load ({why})" for package, why in self.failed.items())
+        fix = "Fix the package that failed, if it provides it; else install" if failed else "Install"
+        return (f"unknown node type '{name}'; {hint}installed node packages: {', '.join(self.packages())}{failed}. "
+                f"{fix} the package that provides it, or run `nodegraph nodes` to list the known types")
 
     def __iter__(self):
         return iter(sorted(self.types.values(), key=lambda c: (c.category, c.type_name())))
@@ -86,6 +89,7 @@ def load_registry(third_party: bool = True) -> Registry:
         except Exception as e:  # a broken plug-in must not take the built-ins down
             message = f"node package {origin} ({ep.value}) failed to load: {e}"
             registry.load_errors.append(message)
+            registry.failed[origin] = f"{type(e).__name__}: {e}"
             log.warning(message)
     return registry
 

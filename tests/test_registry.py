@@ -2,6 +2,7 @@
 groups as a third-party package's."""
 
 import ast
+import json
 from importlib.metadata import entry_points
 
 from conftest import REPO
@@ -63,3 +64,23 @@ def test_a_third_party_type_named_like_a_builtin_does_not_replace_it(tmp_path, c
     assert listed.returncode == 0, listed.stderr
     assert "TestPattern  [Sources, built-in]" in listed.stdout
     assert "node type TestPattern from clash-nodes ignored: built-in already has it" in listed.stderr
+
+
+def test_an_unknown_type_says_which_node_package_failed_to_load(tmp_path, cli):
+    """It used to list only the packages that loaded and say to install the one that provides the type,
+    which was installed, only broken."""
+    site = tmp_path / "site"
+    (site / "broken_nodes-1.0.dist-info").mkdir(parents=True)
+    (site / "broken_nodes.py").write_text("import a_dependency_not_installed\n")
+    (site / "broken_nodes-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: broken-nodes\nVersion: 1.0\n")
+    (site / "broken_nodes-1.0.dist-info" / "entry_points.txt").write_text("[nodegraph.nodes]\nbroken = broken_nodes\n")
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"format": "nodegraph-preset", "version": 1,
+                                "nodes": [{"id": "fancy", "type": "FancyNode"}], "links": []}))
+    checked = cli("validate", path, env={"PYTHONPATH": str(site)})
+    assert checked.returncode == 2
+    assert ("node 'fancy', field 'type': unknown node type 'FancyNode'; installed node packages: built-in; node "
+            "package broken-nodes failed to load (ModuleNotFoundError: No module named 'a_dependency_not_installed'). "
+            "Fix the package that failed, if it provides it; else install the package that provides it") \
+        in checked.stdout
