@@ -14,6 +14,8 @@ from types import ModuleType
 
 from .errors import InvalidInput
 from .node import Node
+from .params import Param
+from .types import PortType
 
 log = logging.getLogger("nodegraph")
 
@@ -36,6 +38,8 @@ class Registry:
         clash = _RESERVED.intersection(cls.params)
         if clash:
             raise TypeError(f"{cls.__name__} from {origin}: param names {sorted(clash)} clash with Node attributes")
+        for problem in _declaration_problems(cls):
+            raise TypeError(f"{cls.__name__} from {origin}: {problem}")
         name = cls.type_name()
         if name in self.types and self.types[name] is not cls:
             self.load_errors.append(f"node type {name} from {origin} ignored: {self.origin[name]} already has it")
@@ -67,6 +71,20 @@ class Registry:
 
     def __iter__(self):
         return iter(sorted(self.types.values(), key=lambda c: (c.category, c.type_name())))
+
+
+def _declaration_problems(cls: type[Node]):
+    """What in a node class's declared ports and params the editor, validate and the runners cannot read:
+    a port whose type is not a PortType (a name given as text), a param that is not a Param (a bare value)."""
+    for kind in ("inputs", "outputs"):
+        for name, port_type in getattr(cls, kind).items():
+            if not isinstance(port_type, PortType):
+                yield (f"{kind[:-1]} '{name}' is declared as {port_type!r} ({type(port_type).__name__}); declare a "
+                       "PortType, such as nodegraph.types.Frame")
+    for name, spec in cls.params.items():
+        if not isinstance(spec, Param):
+            yield (f"param '{name}' is declared as {spec!r} ({type(spec).__name__}); declare a Param, such as "
+                   f"nodegraph.params.Float(0.0, 1.0, default=0.5)")
 
 
 def load_registry(third_party: bool = True) -> Registry:

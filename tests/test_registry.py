@@ -5,6 +5,7 @@ import ast
 import json
 from importlib.metadata import entry_points
 
+import pytest
 from conftest import REPO
 
 from nodegraph.bench import ENTRY_POINT_GROUP as BENCH_GROUP
@@ -84,3 +85,35 @@ def test_an_unknown_type_says_which_node_package_failed_to_load(tmp_path, cli):
             "package broken-nodes failed to load (ModuleNotFoundError: No module named 'a_dependency_not_installed'). "
             "Fix the package that failed, if it provides it; else install the package that provides it") \
         in checked.stdout
+
+
+ODD_NODES = '''
+from nodegraph.node import Node
+from nodegraph.types import Frame
+
+
+class {name}(Node):
+    inputs = {{"frame": {port}}}
+    params = {params}
+'''
+
+
+@pytest.mark.parametrize(("name", "port", "params", "said"), [
+    ("TextPort", '"Frame"', "{}", "input 'frame' is declared as 'Frame' (str); declare a PortType"),
+    ("BareParam", "Frame", '{"gain": 1.5}', "param 'gain' is declared as 1.5 (float); declare a Param"),
+])
+def test_a_node_class_with_unreadable_declarations_fails_its_package_not_the_command(tmp_path, cli, name, port,
+                                                                                     params, said):
+    """Ports declared by name, or a param as a bare value, crashed `nodegraph nodes` (and validate, and run, of
+    a preset using the type) with a traceback, for every user of the machine's environment."""
+    site = tmp_path / "site"
+    (site / "odd_nodes-1.0.dist-info").mkdir(parents=True)
+    (site / "odd_nodes.py").write_text(ODD_NODES.format(name=name, port=port, params=params))
+    (site / "odd_nodes-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: odd-nodes\nVersion: 1.0\n")
+    (site / "odd_nodes-1.0.dist-info" / "entry_points.txt").write_text(f"[nodegraph.nodes]\nodd = odd_nodes:{name}\n")
+    for args in (["nodes"], ["nodes", "--json"]):
+        listed = cli(*args, env={"PYTHONPATH": str(site)})
+        assert listed.returncode == 0, listed.stderr
+        assert f"node package odd-nodes (odd_nodes:{name}) failed to load: {name} from odd-nodes: {said}" \
+            in listed.stderr
+        assert "Traceback" not in listed.stderr
