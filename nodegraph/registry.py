@@ -14,7 +14,7 @@ from types import ModuleType
 
 from .errors import InvalidInput
 from .node import Node
-from .params import Param
+from .params import Param, ParamError
 from .types import PortType
 
 log = logging.getLogger("nodegraph")
@@ -85,6 +85,12 @@ def _declaration_problems(cls: type[Node]):
         if not isinstance(spec, Param):
             yield (f"param '{name}' is declared as {spec!r} ({type(spec).__name__}); declare a Param, such as "
                    f"nodegraph.params.Float(0.0, 1.0, default=0.5)")
+            continue
+        try:
+            if not spec.required:  # a required one has no default to check: the preset must give it
+                spec.validate(spec.default)
+        except ParamError as e:  # every preset leaving it out would be refused, blaming the preset
+            yield f"param '{name}': its own default is refused ({e}); declare a default the param takes"
 
 
 def load_registry(third_party: bool = True) -> Registry:

@@ -89,6 +89,7 @@ def test_an_unknown_type_says_which_node_package_failed_to_load(tmp_path, cli):
 
 ODD_NODES = '''
 from nodegraph.node import Node
+from nodegraph.params import Float
 from nodegraph.types import Frame
 
 
@@ -101,11 +102,14 @@ class {name}(Node):
 @pytest.mark.parametrize(("name", "port", "params", "said"), [
     ("TextPort", '"Frame"', "{}", "input 'frame' is declared as 'Frame' (str); declare a PortType"),
     ("BareParam", "Frame", '{"gain": 1.5}', "param 'gain' is declared as 1.5 (float); declare a Param"),
+    ("BadDefault", "Frame", '{"gain": Float(0.0, 1.0, default=5.0)}',
+     "param 'gain': its own default is refused (5.0 is out of range [0.0, 1.0]); declare a default the param takes"),
 ])
 def test_a_node_class_with_unreadable_declarations_fails_its_package_not_the_command(tmp_path, cli, name, port,
                                                                                      params, said):
     """Ports declared by name, or a param as a bare value, crashed `nodegraph nodes` (and validate, and run, of
-    a preset using the type) with a traceback, for every user of the machine's environment."""
+    a preset using the type) with a traceback, for every user of the machine's environment. A default its
+    own param refuses had every preset that left it out refused, as if the preset were wrong."""
     site = tmp_path / "site"
     (site / "odd_nodes-1.0.dist-info").mkdir(parents=True)
     (site / "odd_nodes.py").write_text(ODD_NODES.format(name=name, port=port, params=params))
