@@ -195,6 +195,26 @@ def _is_finite_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _unsaveable(graph: Graph) -> list[str]:
+    """The params and positions holding a number JSON cannot (NaN, infinity), each named."""
+    problems = [f"node '{spec.id}', param '{name}': {value!r} holds a number JSON cannot save (NaN or infinity); "
+                "set a finite number" for spec in graph.nodes.values() for name, value in spec.params.items()
+                if not _all_finite(value)]
+    problems += [f"node '{spec.id}': field 'pos' {spec.pos!r} holds a number JSON cannot save; give finite numbers"
+                 for spec in graph.nodes.values() if spec.pos is not None and not _all_finite(spec.pos)]
+    return problems
+
+
+def _all_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, (list, tuple)):
+        return all(map(_all_finite, value))
+    if isinstance(value, dict):
+        return all(map(_all_finite, value.values()))
+    return True
+
+
 def to_dict(graph: Graph) -> dict:
     return {
         "format": FORMAT,
@@ -217,6 +237,9 @@ def save(graph: Graph, path: str | os.PathLike) -> None:
     The file keeps the permissions of the one it replaces; a symlink there is replaced by the file, and
     what it pointed to is left as it was."""
     path = Path(path)
+    problems = _unsaveable(graph)
+    if problems:  # JSON has no NaN or infinity: the file would not load again
+        raise PresetError(str(path), problems)
     try:
         mode = stat.S_IMODE(os.stat(path).st_mode)  # a link's target: no wider than what the user opened
     except OSError:

@@ -76,6 +76,23 @@ def test_save_then_load_gives_an_equal_graph(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
+def test_a_graph_holding_nan_is_not_saved_and_the_file_there_stays(tmp_path):
+    """Graph.set_param takes any value (validate() judges it); save wrote `NaN` into the file, which its own
+    loader then refused as bad JSON."""
+    path = tmp_path / "p.json"
+    path.write_text("the file already there")
+    g = preset.from_dict(DEMO, base_dir=tmp_path)
+    g.set_param("src", "start", float("nan"))
+    g.nodes["out"].pos = (float("inf"), 0.0)
+    with pytest.raises(preset.PresetError) as caught:
+        preset.save(g, path)
+    assert caught.value.problems == [
+        "node 'src', param 'start': nan holds a number JSON cannot save (NaN or infinity); set a finite number",
+        "node 'out': field 'pos' (inf, 0.0) holds a number JSON cannot save; give finite numbers"]
+    assert path.read_text() == "the file already there"
+    assert [p.name for p in tmp_path.iterdir()] == ["p.json"]
+
+
 def test_relative_paths_inputs_against_preset_folder_outputs_against_cwd(tmp_path, monkeypatch):
     folder = tmp_path / "presets"
     folder.mkdir()
