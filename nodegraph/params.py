@@ -12,12 +12,16 @@ class ParamError(ValueError):
 
 
 def quote_hint(value: Any) -> str:
-    """For a number given where text goes (--set reads `swapper.pixel_boost=512` as the JSON number 512): how
-    to give it as text; else nothing."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
+    """For a JSON value given where text goes (--set reads `swapper.pixel_boost=512` as the number 512, and
+    `label.text=true` as true): how to give it as text; else nothing."""
+    if isinstance(value, bool):
+        written, what = json.dumps(value), "JSON's " + json.dumps(value)
+    elif isinstance(value, (int, float)):
+        written, what = str(value), "a number"
+    else:
         return ""
-    text = json.dumps(str(value))
-    return f"; {value} is a number: to give the text {text}, quote it as JSON (--set NODE.PARAM='{text}')"
+    text = json.dumps(written)
+    return f"; {written} is {what}: to give the text {text}, quote it as JSON (--set NODE.PARAM='{text}')"
 
 
 class Param:

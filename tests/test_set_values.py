@@ -10,7 +10,7 @@ from conftest import run_cli
 from nodegraph import preset
 from nodegraph.arguments import apply_overrides
 from nodegraph.errors import InvalidInput
-from nodegraph.params import Choice, ParamError
+from nodegraph.params import Choice, ParamError, Text
 from nodegraph.paths import data_dir
 from nodegraph.registry import default_registry
 
@@ -29,12 +29,14 @@ def test_a_value_python_cannot_read_is_refused_naming_the_param(value, said):
     assert str(e.value) == f"--set pattern.frames=...: {said}"
 
 
-def test_a_number_given_where_text_goes_says_to_quote_it():
+def test_a_number_or_true_given_where_text_goes_says_to_quote_it():
     graph = demo()
     apply_overrides(graph, ["out.path=2024"], default_registry())  # JSON: the number 2024
     problems = [str(p) for p in graph.validate(default_registry())]
     assert ("node 'out' (VideoFileOutput), param 'path': expected a path string, got 2024; 2024 is a number: to give "
             "the text \"2024\", quote it as JSON (--set NODE.PARAM='\"2024\"')") in problems, problems
+    with pytest.raises(ParamError, match="true is JSON's true: to give the text \"true\", quote it as JSON"):
+        Text().validate(True)
     with pytest.raises(ParamError, match="512 is not one of 'native', '256', '512'; 512 is a number: to give the text "
                                          "\"512\", quote it as JSON"):
         Choice(["native", "256", "512"]).validate(512)
