@@ -49,12 +49,10 @@ def call_node(node: Node, inputs: dict[str, Any], stats: NodeStats) -> dict[str,
         return passthrough(node, inputs)
     start = time.perf_counter()
     try:
-        with busy_watch.current().on(node):
+        with processing(node):
             result = node.process(**inputs) or {}
     except (RunFailed, KeyboardInterrupt):
         raise
-    except SystemExit as e:
-        raise exit_refused(node, e) from None
     except Exception as e:
         message = f"{type(e).__name__}: {e}" if not isinstance(e, InvalidInput) else str(e)
         if message != stats.last_error:
@@ -66,11 +64,25 @@ def call_node(node: Node, inputs: dict[str, Any], stats: NodeStats) -> dict[str,
     return declared_outputs(node, result)
 
 
-def exit_refused(node: Node, e: SystemExit) -> RunFailed:
-    """A node's sys.exit(): in a stage process it ended the process (restarted, to exit again), in one process
-    the whole command, without a word of which node."""
-    return RunFailed(f"node '{node.id}' ({node.type_name()}) called sys.exit({e.code!r}) on frame {node.frame_id}; "
-                     f"a node raises an exception instead: a bug in the package that provides {node.type_name()}")
+@contextlib.contextmanager
+def processing(node: Node):
+    """A node's process() under the busy watch. Its own sys.exit(), or a KeyboardInterrupt where no Ctrl-C can
+    come (a stage process ignores SIGINT), is RunFailed naming it: in a stage process either ended the process
+    (restarted, to end again), in one process the whole command, without a word of which node."""
+    try:
+        with busy_watch.current().on(node):
+            yield
+    except SystemExit as e:
+        raise RunFailed(f"node '{node.id}' ({node.type_name()}) called sys.exit({e.code!r}) on frame "
+                        f"{node.frame_id}; {RAISE_INSTEAD} {node.type_name()}") from None
+    except KeyboardInterrupt:
+        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # Ctrl-C: the run stops
+            raise
+        raise RunFailed(f"node '{node.id}' ({node.type_name()}) raised KeyboardInterrupt on frame {node.frame_id}, "
+                        f"in a process where no Ctrl-C comes; {RAISE_INSTEAD} {node.type_name()}") from None
+
+
+RAISE_INSTEAD = "a node raises an exception instead: a bug in the package that provides"
 
 
 def declared_outputs(node: Node, result: dict[str, Any]) -> dict[str, Any]:
@@ -112,11 +124,8 @@ def call_source(node: Node, frame_id: int, stats: NodeStats) -> dict[str, Any] |
     node.capture_time = time.monotonic()  # a source may overwrite it with a better timestamp
     node.waited_s = 0.0
     start = time.perf_counter()
-    try:
-        with busy_watch.current().on(node):
-            result = node.process()
-    except SystemExit as e:
-        raise exit_refused(node, e) from None
+    with processing(node):
+        result = node.process()
     if result is None:
         return None
     stats.record((time.perf_counter() - start - node.waited_s) * 1000.0)  # its work, not its pacing

@@ -123,14 +123,17 @@ class BrokenConstructor(Node):
 
 
 class ExitsAt(Node):
-    """Calls sys.exit(3) on frame `at`, as a node package's bug would."""
+    """Calls sys.exit(3) on frame `at` (`how` 0), or raises KeyboardInterrupt (`how` 1), as a node package's
+    bug would."""
 
     inputs = {"frame": Frame}
     outputs = {"frame": Frame}
-    params = {"at": Int(0, 1000, default=2)}
+    params = {"at": Int(0, 1000, default=2), "how": Int(0, 1, default=0)}
 
     def process(self, frame):
         if self.frame_id == self.at:
+            if self.how:
+                raise KeyboardInterrupt
             sys.exit(3)
         return {"frame": frame}
 

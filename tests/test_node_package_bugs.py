@@ -85,11 +85,11 @@ EXIT_MESSAGE = ("node 'exits' (ExitsAt) called sys.exit(3) on frame 2; a node ra
                 "the package that provides ExitsAt")
 
 
-def exiting_graph():
+def exiting_graph(how=0):
     reg = registry()
     reg.add(ExitsAt, "tests")
     return build([("src", "TestPattern", {"width": 32, "height": 24, "frames": 5}, "a"),
-                  ("exits", "ExitsAt", {}, "b")],
+                  ("exits", "ExitsAt", {"how": how}, "b")],
                  ["src.frame -> exits.frame"]), reg
 
 
@@ -106,5 +106,18 @@ def test_the_multiprocess_runtime_names_a_node_that_calls_sys_exit(capfd):
     runtime = Runtime(*exiting_graph())
     report = runtime.run()
     assert report.error == EXIT_MESSAGE
+    assert "Traceback" not in capfd.readouterr().err
+    assert shm.segments(runtime.run_id) == []
+
+
+def test_the_multiprocess_runtime_names_a_node_that_raises_keyboard_interrupt(capfd):
+    """A stage ignores Ctrl-C (the supervisor stops it), so a KeyboardInterrupt there is the node's own: it
+    killed the stage as sys.exit() did."""
+    runtime = Runtime(*exiting_graph(how=1))
+    report = runtime.run()
+    assert report.error == ("node 'exits' (ExitsAt) raised KeyboardInterrupt on frame 2, in a process where no "
+                            "Ctrl-C comes; a node raises an exception instead: a bug in the package that provides "
+                            "ExitsAt")
+    assert not report.interrupted
     assert "Traceback" not in capfd.readouterr().err
     assert shm.segments(runtime.run_id) == []
