@@ -270,6 +270,9 @@ class Graph:
         except Exception as e:  # a bug in a node package must not take the editor or validate down
             found = [Problem(f"its check hook failed ({type(e).__name__}: {e}): a bug in the package that "
                              f"provides {cls.type_name()}; update or report it")]
+        if not isinstance(found, list | tuple) or not all(isinstance(problem, Problem) for problem in found):
+            found = [Problem(f"its check hook returned {found!r:.100}, not a list of Problems: a bug in the package "
+                             f"that provides {cls.type_name()}; update or report it")]
         return [replace(problem, node=spec.id, node_type=cls.type_name()) for problem in found]
 
     # -- instantiation --------------------------------------------------------------

@@ -83,6 +83,25 @@ def test_a_check_hook_that_breaks_is_a_problem_of_its_node(tmp_path):
         "provides BrokenCheck; update or report it"]
 
 
+@pytest.mark.parametrize(("returned", "said"), [(None, "None"), (["no model"], "['no model']")])
+def test_a_check_hook_that_returns_no_list_of_problems_is_a_problem_of_its_node(tmp_path, returned, said):
+    """validate, run and the editor used to end in a traceback (TypeError: 'NoneType' object is not iterable)."""
+    class OddCheck(BandPass):
+        @classmethod
+        def check(cls, params, base_dir):
+            return returned
+
+    registry = load_registry(third_party=False)
+    registry.add(OddCheck, "tests")
+    graph = Graph(base_dir=tmp_path)
+    graph.add_node("TestPattern", {}, node_id="src")
+    graph.add_node("OddCheck", {}, node_id="band")
+    graph.add_link(Link.parse("src.frame", "band.frame"))
+    assert [str(p) for p in graph.validate(registry)] == [
+        f"node 'band' (OddCheck): its check hook returned {said}, not a list of Problems: a bug in the package that "
+        "provides OddCheck; update or report it"]
+
+
 def swap_preset(tmp_path, swapper):
     return write_preset(tmp_path / "swap.json",
                         [node("src", "TestPattern"), node("detect", "FaceDetector"), swapper,
