@@ -202,6 +202,9 @@ class Previews:
             return None
         if picture is None:
             return None
+        if not (isinstance(picture, np.ndarray) and picture.ndim in (2, 3) and picture.size):  # nor a wrong one
+            log.debug("preview of node '%s' is a %s, not a picture", node.id, type(picture).__name__)
+            return None
         h, w = picture.shape[:2]
         if max(h, w) > PREVIEW_MAX_SIDE:
             scale = PREVIEW_MAX_SIDE / max(h, w)

@@ -7,7 +7,7 @@ import json
 
 import pytest
 from conftest import run_cli
-from runtime_nodes import BrokenConstructor, ExitsAt, build, registry
+from runtime_nodes import BrokenConstructor, ExitsAt, TextPreview, build, registry
 
 from nodegraph import shm
 from nodegraph.errors import RunFailed
@@ -121,3 +121,20 @@ def test_the_multiprocess_runtime_names_a_node_that_raises_keyboard_interrupt(ca
     assert not report.interrupted
     assert "Traceback" not in capfd.readouterr().err
     assert shm.segments(runtime.run_id) == []
+
+
+@pytest.mark.parametrize("runner", [SequentialRunner, lambda graph, reg: Runtime(graph, reg, previews=True)],
+                         ids=["sequential", "multiprocess"])
+def test_a_preview_that_is_no_picture_shows_nothing_and_the_run_goes_on(runner):
+    """A preview() returning text stopped the editor's run on its first frame ('str' object has no attribute
+    'shape'); a preview that raises was already only left out."""
+    reg = registry()
+    reg.add(TextPreview, "tests")
+    graph = build([("src", "TestPattern", {"width": 32, "height": 24, "frames": 5}, "a"),
+                   ("shown", "TextPreview", {}, "b")],
+                  ["src.frame -> shown.frame"])
+    run = runner(graph, reg)
+    run.preview("shown")
+    report = run.run()
+    assert (report.frames, report.error) == (5, "")
+    assert run.preview("shown") is None
