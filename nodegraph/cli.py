@@ -78,7 +78,7 @@ def unfed_sinks(graph, registry, report) -> list[str]:
     messages = []
     for node_id, spec in graph.nodes.items():
         cls, stats = registry.get(spec.type), report.nodes.get(node_id)
-        if cls is None or cls.outputs or not stats or stats["frames"] or stats["errors"]:
+        if cls is None or cls.outputs or not stats or stats["frames"] or stats["errors"] or stats["drops"]:
             continue
         feeders = ", ".join(link.source for link in graph.links_into(node_id)
                             if link.dst_port not in cls.optional_inputs)
