@@ -11,16 +11,20 @@ import time
 
 log = logging.getLogger("nodegraph")
 
-BUSY_WARNING_S = 10.0  # far past any node's frame on a CPU (a restorer on several faces takes a few seconds)
+BUSY_WARNING_S = 10.0  # far past most nodes' frames on a CPU (a restorer on several faces takes a few seconds)
+OWN_PACE_FACTOR = 5.0  # a node said only past this many times its own slowest frame so far: a slow one is not hung
 
 
 class BusyWatch:
     """One per process that runs nodes, in its own thread: `on(node)` around each node's frame, and once
-    that frame has taken `after_s`, a warning naming the node and the frame (once per frame)."""
+    that frame has taken `after_s`, and `OWN_PACE_FACTOR` times the node's slowest frame before, a warning
+    naming the node and the frame (once per frame). An offline render's swapper at seconds a frame on a CPU
+    is then said once at most, not on every frame."""
 
     def __init__(self, after_s: float = BUSY_WARNING_S):
         self.after_s = after_s
-        self._busy: tuple[str, str, int, float] | None = None  # (node id, type, frame id, since)
+        self._busy: tuple[str, str, int, float, float] | None = None  # (node id, type, frame id, since, limit)
+        self._slowest: dict[str, float] = {}  # node id -> its slowest finished frame (s)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="nodegraph-busy-watch", daemon=True)
 
@@ -34,20 +38,23 @@ class BusyWatch:
 
     @contextlib.contextmanager
     def on(self, node):
-        self._busy = (node.id, node.type_name(), node.frame_id, time.monotonic())
+        slowest = self._slowest.get(node.id, 0.0)
+        since = time.monotonic()
+        self._busy = (node.id, node.type_name(), node.frame_id, since, max(self.after_s, OWN_PACE_FACTOR * slowest))
         try:
             yield
         finally:
             self._busy = None
+            self._slowest[node.id] = max(slowest, time.monotonic() - since)
 
     def _watch(self) -> None:
         said = None
         while not self._stop.wait(min(1.0, self.after_s / 4)):
             busy = self._busy
-            if busy is None or busy == said or time.monotonic() - busy[3] < self.after_s:
+            if busy is None or busy == said or time.monotonic() - busy[3] < busy[4]:
                 continue
             said = busy
-            node_id, type_name, frame_id, since = busy
+            node_id, type_name, frame_id, since, _ = busy
             log.warning("node '%s' (%s) has been on frame %d for %.0f s and has not returned: it may hang; Ctrl-C "
                         "stops the run (press it again if the node still does not return)",
                         node_id, type_name, frame_id, time.monotonic() - since)

@@ -21,13 +21,14 @@ def slow_graph():
 
 
 @pytest.mark.parametrize("runner", [SequentialRunner, Runtime])
-def test_a_node_long_on_one_frame_is_said_once_per_frame(runner, caplog):
+def test_a_node_long_on_one_frame_is_said_and_its_own_pace_after_that_is_not(runner, caplog):
     caplog.set_level(logging.WARNING, logger="nodegraph")
     report = runner(slow_graph(), registry(), busy_warning_s=0.8).run()
     assert report.frames == 3 and not report.error
     said = [r.getMessage() for r in caplog.records if "has not returned" in r.getMessage()]
     assert said[0].startswith(SAID[0]) and said[0].endswith(SAID[1]), said
-    assert len(said) == 3  # each of the three frames, once
+    # frames 1 and 2 take what frame 0 took: a slow node (a swapper on a CPU), not a hung one
+    assert len(said) == 1, said
 
 
 def test_a_node_quicker_than_the_limit_is_not_said(caplog):
