@@ -182,3 +182,18 @@ def test_a_new_graph_saved_takes_the_name_of_its_file(state, tmp_path):  # noqa:
     assert state.save(tmp_path / "copy.json")  # a graph with a name of its own keeps it
     assert preset.load(tmp_path / "copy.json").name == "chain"
 
+
+
+def test_a_graph_json_cannot_hold_is_not_saved_and_the_editor_says_why(state, tmp_path):  # noqa: F811
+    # a plug-in's own param type may hold a NaN, which the preset writer refuses: the editor said nothing and
+    # the refusal went up through the window's callback
+    small_chain(state)
+    mine = tmp_path / "mine.json"
+    assert state.save(mine)
+    kept = mine.read_bytes()
+    node_id = next(iter(state.graph.nodes))
+    state.graph.nodes[node_id].pos = (float("nan"), 0.0)
+    assert not state.save()
+    assert mine.read_bytes() == kept
+    assert state.log[-1].level == "error" and state.log[-1].text.startswith(f"cannot save {mine}: {mine}: node "
+                                                                            f"'{node_id}': field 'pos'")

@@ -120,8 +120,8 @@ class EditorState:
             return False
         try:
             presets.save(graph, target)
-        except OSError as e:
-            self.say(f"cannot save {target}: {e.strerror or e}", "error")
+        except (OSError, presets.PresetError) as e:  # PresetError: a value JSON cannot hold (a plug-in's NaN)
+            self.say(f"cannot save {target}: {getattr(e, 'strerror', None) or e}", "error")
             return False
         if link is not None:
             self.say(f"{target} was a link to {link}: it is now the saved file, and {link} is left as it was")
