@@ -18,6 +18,7 @@ from .output_checks import check_run_side_output
 from .paths import data_dir
 from .registry import default_registry
 from .side_files import check_edit_side_files, check_stats_path, write_stats
+from .stats import RunReport
 
 log = logging.getLogger("nodegraph")
 
@@ -40,18 +41,26 @@ def cmd_run(args) -> int:
     apply_overrides(graph, args.set or [], registry)
     if stats_path is not None:
         check_run_side_output(f"--stats-json {args.stats_json}", args.stats_json, graph, registry, args.preset)
-    if args.sequential:
-        from .sequential import SequentialRunner
-
-        runner = SequentialRunner(graph, registry, frames=args.frames)
-    else:
-        from .runtime import Runtime
-
-        runner = Runtime(graph, registry, frames=args.frames, mode=args.mode)
+    runner = None
     show_progress = args.progress if args.progress is not None else sys.stderr.isatty()
     bar = ProgressBar() if show_progress else None
     try:
+        if args.sequential:
+            from .sequential import SequentialRunner
+
+            runner = SequentialRunner(graph, registry, frames=args.frames)
+        else:
+            from .runtime import Runtime
+
+            runner = Runtime(graph, registry, frames=args.frames, mode=args.mode)
         report = runner.run(progress=bar)
+    except (InvalidInput, RunFailed, KeyboardInterrupt) as e:
+        if stats_path is not None:  # said in the file too: an earlier run's must not pass for this one's
+            refused = runner.report if runner is not None else RunReport(mode=args.mode or "lossless")
+            refused.interrupted = isinstance(e, KeyboardInterrupt)
+            refused.error = "" if refused.interrupted else str(e)
+            write_stats(stats_path, refused.to_json())
+        raise
     finally:
         if bar:
             bar.finish()

@@ -9,6 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
 from conftest import REPO, repo_env, run_cli
 from test_cli import node, write_preset
 
@@ -197,3 +198,19 @@ def test_stats_json_that_is_no_file_name_is_refused_before_the_run(tmp_path):
         result = run_cli("run", demo, "--frames", "2", "--stats-json", disk, cwd=tmp_path)
         assert result.returncode == 2 and f"--stats-json {disk}: is a device or a socket, not a file" in result.stderr
         assert stat.S_ISBLK(os.stat(disk).st_mode)
+
+
+@pytest.mark.parametrize("engine", [[], ["--sequential"]])
+def test_a_run_refused_at_set_up_writes_its_refusal_to_stats_json_over_an_old_one(tmp_path, engine):
+    # a run refused once its stages set up (a media file that is no video) left the stats file of an earlier
+    # run in place, and a script reading it took that for this run's
+    (tmp_path / "bad.mp4").write_text("not a video\n")
+    preset = write_preset(tmp_path / "p.json", [node("src", "VideoSource", path="bad.mp4"), node("out", "NullOutput")],
+                          [("src.frame", "out.frame")])
+    stats = tmp_path / "stats.json"
+    stats.write_text(json.dumps({"frames": 300, "error": ""}))
+    result = run_cli("run", preset, *engine, "--stats-json", stats)
+    assert result.returncode == 2, result.stderr
+    written = json.loads(stats.read_text())
+    assert written["frames"] == 0 and not written["interrupted"]
+    assert "bad.mp4: not a video" in written["error"] and written["error"] in result.stderr
