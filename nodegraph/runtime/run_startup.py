@@ -44,7 +44,7 @@ class RunStartup:
     def _spawn(self, run: StageRun, resume: bool) -> None:
         needs_main = any(cls.__module__ == "__main__" for cls in self.classes.values())
         with self._lock:  # with set_param's lock: an edit is in the new process's config or sent to it
-            run.reset(*spawn(self._config(run.name, resume), needs_main))
+            run.reset(*spawn(self._config(run.name, resume), run.tally, needs_main))
 
     def _start(self) -> bool:
         """Start every stage and take them through the handshake; False when stopped meanwhile.

@@ -12,12 +12,13 @@ from .. import shm
 from .config import StageConfig
 from .control import ParentGone
 from .protocol import Log
+from .tally import Tally
 from .worker import StageWorker
 
 log = logging.getLogger("nodegraph")
 
 
-def stage_main(config: StageConfig, conn) -> None:
+def stage_main(config: StageConfig, conn, tally: Tally) -> None:
     # Ctrl-C, and a service manager's SIGTERM to the whole process group, are the supervisor's to
     # handle: it stops the stages in order, so outputs are closed (a stage whose supervisor died
     # notices on its own)
@@ -29,7 +30,7 @@ def stage_main(config: StageConfig, conn) -> None:
         os.nice(config.niceness)  # first: the threads this process starts inherit it
     shm.allow_spinning(config.spin)
     log.setLevel(config.log_level)
-    worker = StageWorker(config, conn)
+    worker = StageWorker(config, conn, tally)
     log.handlers[:] = [ToSupervisor(worker)]
     log.propagate = False
     worker.main()

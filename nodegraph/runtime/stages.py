@@ -17,6 +17,7 @@ from ..stats import NodeStats
 from .config import StageConfig
 from .protocol import SourceInfo, ToStage
 from .stage_main import stage_main
+from .tally import Tally, with_counts
 
 
 @dataclass
@@ -40,6 +41,10 @@ class StageRun:
     orphans: list = field(default_factory=list)  # segments created by incarnations that died
     stream: tuple[SourceInfo, ...] | None = None  # its sources, once loaded
     lock: threading.Lock = field(default_factory=threading.Lock)
+    tally: Tally = field(init=False)  # what the current process did up to its latest frame
+
+    def __post_init__(self) -> None:
+        self.tally = Tally(len(self.nodes))
 
     @property
     def total_frames(self) -> int:
@@ -51,11 +56,13 @@ class StageRun:
         self.frames, self.summaries, self.created, self.stream = 0, {}, [], None
 
     def died(self) -> None:
-        """Its process died: what it did counts as the earlier incarnations'."""
+        """Its process died: what it did, to its last frame, counts as the earlier incarnations'."""
         self.state = "dead"
         self.orphans += self.created
-        self.earlier_frames += self.frames
-        self.earlier = {n: merge_summaries(self.earlier.get(n, {}), self.summaries.get(n, {})) for n in self.nodes}
+        frames, counts = self.tally.take()
+        self.earlier_frames += max(frames, self.frames)
+        self.earlier = {n: merge_summaries(self.earlier.get(n, {}), with_counts(self.summaries.get(n, {}), c))
+                        for n, c in zip(self.nodes, counts, strict=True)}
         self.summaries, self.frames = {}, 0
 
     def death(self) -> str:
@@ -113,11 +120,12 @@ def exit_text(code: int | None) -> str:
     return f"exit code {code}"
 
 
-def spawn(config: StageConfig, needs_main: bool) -> tuple[mp.process.BaseProcess, object]:
+def spawn(config: StageConfig, tally: Tally, needs_main: bool) -> tuple[mp.process.BaseProcess, object]:
     """Start the stage's process (spawn method): (the process, the supervisor's end of its pipe)."""
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
-    process = ctx.Process(target=stage_main, args=(config, child), name=f"nodegraph-{config.name}", daemon=True)
+    process = ctx.Process(target=stage_main, args=(config, child, tally), name=f"nodegraph-{config.name}",
+                          daemon=True)
     with _signals_held(), _main_hidden(not needs_main):
         process.start()
     child.close()

@@ -34,6 +34,7 @@ from .control import Control, ParentGone, StopNow
 from .joins import RealtimeJoin, join_lossless
 from .protocol import Done, Error, Failed, StageStats, Stats
 from .stage_startup import StageStartup
+from .tally import Tally
 
 log = logging.getLogger("nodegraph")
 
@@ -54,8 +55,9 @@ def detached(value):
 
 
 class StageWorker(StageStartup):
-    def __init__(self, config: StageConfig, conn):
+    def __init__(self, config: StageConfig, conn, tally: Tally):
         self.cfg = config
+        self.tally = tally
         self.control = Control(conn)
         self.stats = {n.id: NodeStats() for n in config.nodes}
         self.steps: list[Step] = []
@@ -100,9 +102,12 @@ class StageWorker(StageStartup):
             if edited and self.last is not None:
                 replay(self.steps, edited, *self.last, partial(self.show, now=True))
 
-    def stats_payload(self) -> StageStats:
+    def count_drops(self) -> None:
         if self.drop_node is not None:
             self.stats[self.drop_node].drops = self.join.drops
+
+    def stats_payload(self) -> StageStats:
+        self.count_drops()
         latency, self.latency = self.latency, []
         return StageStats(self.frames, {i: s.summary() for i, s in self.stats.items()}, latency, self.last_frame_at,
                           self.first_frame_at)
@@ -185,6 +190,8 @@ class StageWorker(StageStartup):
                 self.frames += 1
                 self.last_frame_at = time.monotonic()
                 self.first_frame_at = self.first_frame_at or self.last_frame_at
+                self.count_drops()
+                self.tally.record(self.frames, self.stats.values())
                 frame_id += 1
                 self.maybe_send_stats()
         except (StopNow, shm.RingAborted):

@@ -1,0 +1,46 @@
+"""A stage's running counts in memory it shares with its supervisor, written after every frame and read
+when its process dies: the frames it did after its last stats message (sent every `STATS_EVERY_S`) still
+count. A `multiprocessing` RawArray, handed to the process as it is spawned: its file is unlinked at once,
+so nothing of it is left in /dev/shm, even after a kill -9."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from collections.abc import Iterable
+
+import numpy as np
+
+from ..stats import NodeStats
+
+FIELDS = ("frames", "errors", "drops", "total_ms")
+
+
+class Tally:
+    def __init__(self, nodes: int):
+        self.shared = mp.get_context("spawn").RawArray("d", 1 + len(FIELDS) * nodes)
+
+    def record(self, frames: int, stats: Iterable[NodeStats]) -> None:
+        """The stage's frames so far and its nodes' counts, in the stage's node order (the stage's side)."""
+        view = np.frombuffer(self.shared, np.float64)
+        view[0] = frames
+        view[1:] = [value for s in stats for value in (s.frames, s.errors, s.drops, s.total_ms)]
+
+    def take(self) -> tuple[int, list[dict]]:
+        """What the dead process recorded last: its frames and, per node, its counts; then zeroed, so a new
+        process that dies before its first frame counts nothing twice (the supervisor's side)."""
+        view = np.frombuffer(self.shared, np.float64)
+        frames, rows = int(view[0]), view[1:].reshape(-1, len(FIELDS))
+        counts = [dict(zip(FIELDS, map(float, row), strict=True)) for row in rows]
+        view[:] = 0.0
+        return frames, counts
+
+
+def with_counts(summary: dict, counts: dict) -> dict:
+    """A NodeStats summary (the last one sent) with the counts the tally kept since, which are never fewer."""
+    if counts["frames"] + counts["errors"] + counts["drops"] == 0:
+        return summary
+    merged = {**(summary or NodeStats().summary())}
+    frames = int(counts["frames"])
+    merged.update(frames=frames, errors=int(counts["errors"]), drops=int(counts["drops"]),
+                  ms_mean=round(counts["total_ms"] / frames, 3) if frames else 0.0)
+    return merged
