@@ -94,7 +94,7 @@ class VideoSource(Node):
                                "or not a video")
         self._media_start = self._first[1]
         self._frames = self.reader.frames  # from `start`: a reader opened later by a seek counts from there
-        self._size = None
+        self._size = self._fitted = None  # the first frame's size; the latest other size said
         self._index = 0
         self._time_offset = 0.0  # a loop's timestamps go on from the end of the previous pass
         self._pacer = Pacer()
@@ -134,10 +134,12 @@ class VideoSource(Node):
             self._size = frame.shape[:2]
         elif frame.shape[:2] != self._size:
             # A stream whose frame size changes mid-way: keep the first size so every node
-            # and the output file see one geometry.
-            if self._index < 3 or self._index % 300 == 0:
-                log.warning("%s: frame %d is %dx%d, first frame was %dx%d; scaled to fit and padded with black",
-                            self.path, self._index - 1, frame.shape[1], frame.shape[0], self._size[1], self._size[0])
+            # and the output file see one geometry; said once for each size it changes to.
+            if frame.shape[:2] != self._fitted:
+                log.warning("node '%s' (VideoSource): %s: frame %d is %dx%d where the first frame is %dx%d: frames "
+                            "of another size are scaled to fit and padded with black", self.id, self.path,
+                            self._index - 1, frame.shape[1], frame.shape[0], self._size[1], self._size[0])
+                self._fitted = frame.shape[:2]
             frame = letterbox(frame, self._size[1], self._size[0])
         return {"frame": frame}
 

@@ -324,3 +324,20 @@ def test_an_av1_encoder_leaves_no_thread_at_realtime_priority(tmp_path):
     finally:
         writer.close()
     assert os.sched_getscheduler(0) not in REALTIME
+
+
+def test_a_clip_whose_frames_change_size_mid_way_says_so_when_they_do(tmp_path):
+    # a landscape recording joined to a portrait one: the portrait frames were fitted into the first size
+    # without a word when the change came after the third frame
+    parts = [write_clip(tmp_path / "wide.ts", frames=12, width=160, height=120, codec="h264"),
+             write_clip(tmp_path / "tall.ts", frames=12, width=120, height=160, codec="h264")]
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(b"".join(open(part, "rb").read() for part in parts))
+    preset = write_preset(tmp_path / "p.json", [node("src", "VideoSource", path=str(joined)),
+                                                node("out", "VideoFileOutput", path=str(tmp_path / "out.mp4"))],
+                          [("src.frame", "out.frame")])
+    result = run_cli("run", preset)
+    assert result.returncode == 0, result.stderr
+    assert (f"node 'src' (VideoSource): {joined}: frame 12 is 120x160 where the first frame is 160x120: frames of "
+            "another size are scaled to fit and padded with black") in result.stderr
+    assert [frame.shape for frame in read_frames(tmp_path / "out.mp4")] == [(120, 160, 3)] * 24
