@@ -82,7 +82,10 @@ class SequentialRunner:
         self._latest: dict[str, tuple[dict[str, Any], bool]] = {}  # node id -> (what it showed, it ran)
         self._steps: dict[str, Step] = {}
         self._edits: queue.SimpleQueue = queue.SimpleQueue()
-        self._stop = threading.Event()
+        # a plain flag, not a threading.Event: a signal handler sets it, and a second signal handled inside
+        # the first one's Event.set() waited forever for the lock the first held
+        self._stopping = False
+        self._cut = False  # a second signal stopped the run at once
         self._lock = threading.Lock()  # what the other threads read: pictures, published stats
         self._previews = Previews()
         self._wanted: set[str] = set()  # the nodes whose previews were asked for
@@ -97,15 +100,19 @@ class SequentialRunner:
 
     def stop(self, now: bool = False) -> None:
         """Stop after the frame under way (`now` makes no difference: a node is never interrupted)."""
-        self._stop.set()
+        self._stopping = True
 
     def _on_signal(self, signum, frame) -> None:
         """Ctrl-C or SIGTERM: stop after this frame and close the outputs; a second one: stop at once (while
-        frames run, the outputs are still closed; while they close, they are cut short)."""
-        if self._stop.is_set():
+        frames run, the outputs are still closed; while they close, they are cut short); any more: nothing more
+        (raised again, it landed anywhere: in the handlers' restore, in the interpreter's exit)."""
+        if self._cut:
+            return
+        if self._stopping:
+            self._cut = True
             raise KeyboardInterrupt
         self.report.interrupted = True
-        self._stop.set()
+        self._stopping = True
 
     def set_param(self, node_id: str, name: str, value: Any) -> None:
         """Queue a live param change; it is applied between two frames."""
@@ -187,7 +194,7 @@ class SequentialRunner:
         published = start
         frame_id = 0
         sources = [step for step in self._steps.values() if step.is_source]
-        while not self._stop.is_set():
+        while not self._stopping:
             if self.max_frames is not None and frame_id >= self.max_frames:
                 self._complete = True
                 break

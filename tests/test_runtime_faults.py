@@ -14,6 +14,7 @@ import pytest
 from clips import frame_index, read_frames
 from conftest import repo_env, run_cli
 from runtime_nodes import alive, build, registry, run_in_thread, run_segments, stage_pids, wait_until
+from test_cli import node, write_preset
 
 from nodegraph import preset as presets
 from nodegraph import shm
@@ -83,6 +84,31 @@ def test_ctrl_c_at_any_moment_of_the_start_is_quiet_and_exits_130(tmp_path):
                 process.wait()
         assert process.returncode == 130 and "Traceback" not in err, (delay, err)
         assert "interrupted" in err
+
+
+def test_a_burst_of_stop_signals_never_hangs_the_run(tmp_path):
+    # the stop handler set a threading.Event, whose lock a second signal, handled inside the first handler,
+    # waited for forever: `kill -TERM` sent twice at once, or Ctrl-C mashed, hung the run (about 1 try in 2)
+    preset = write_preset(tmp_path / "p.json", [node("src", "TestPattern", width=64, height=48, frames=0),
+                                                node("out", "NullOutput")], [("src.frame", "out.frame")])
+    for attempt in range(6):
+        process = subprocess.Popen([sys.executable, "-m", "nodegraph.cli", "run", str(preset), "--sequential"],
+                                   cwd=tmp_path, env=repo_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                   text=True, start_new_session=True)
+        try:
+            time.sleep(2.5)  # set up, running frames
+            for _ in range(2000):
+                os.kill(process.pid, signal.SIGTERM)
+            _, err = process.communicate(timeout=20)
+        except ProcessLookupError:  # it stopped within the burst
+            _, err = process.communicate(timeout=20)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+                pytest.fail(f"try {attempt + 1}: the run hung after a burst of SIGTERM")
+        # stopped (130), or ended by a SIGTERM of the burst that came once the run had given the signal back
+        assert process.returncode in (130, -signal.SIGTERM) and "Traceback" not in err, err
 
 
 @pytest.mark.parametrize("taker", ["main thread", "another thread"])

@@ -52,7 +52,7 @@ class RunStartup:
         for run in self._stages.values():
             self._spawn(run, resume=False)
         self._wait_all("loaded")
-        if self._stop.is_set():
+        if self._stopping:
             return False
         self._stream, mode = self._stream_and_mode()
         self.mode = mode
@@ -60,7 +60,7 @@ class RunStartup:
         for run in self._stages.values():
             run.send(Start(self._stream, mode))
         self._wait_all("ready")
-        if self._stop.is_set():
+        if self._stopping:
             return False
         self._started = time.monotonic()
         for run in self._stages.values():
@@ -71,11 +71,11 @@ class RunStartup:
         return True
 
     def _wait_all(self, state: str) -> None:
-        while not self._stop.is_set() and any(run.state != state for run in self._stages.values()):
+        while not self._stopping and any(run.state != state for run in self._stages.values()):
             self._pump(0.1)
             if self._start_error is not None:
                 raise self._start_error
-            if self._stop.is_set():
+            if self._stopping:
                 return  # stopping anyway: a stage that died meanwhile is no start-up failure
             for run in self._stages.values():
                 if run.state == "dead":

@@ -94,7 +94,9 @@ class Runtime(RunStartup):
         self._overrides: dict[str, dict] = {}
         self._stream: StreamInfo | None = None
         self._start_error: Exception | None = None  # a stage's setup error, raised by run()
-        self._stop = threading.Event()
+        # a plain flag, not a threading.Event: a signal handler sets it, and a second signal handled inside
+        # the first one's Event.set() waited forever for the lock the first held
+        self._stopping = False
         self._stop_now = False
         self._lock = threading.Lock()  # stats and stage records, read by snapshot()
         self._taps = PreviewTaps(self.tap_index)
@@ -115,7 +117,7 @@ class Runtime(RunStartup):
         """Stop the run: sources end, what is in flight reaches the outputs, files are closed.
         `now`: without waiting for what is in flight (the outputs are still closed)."""
         self._stop_now = self._stop_now or now
-        self._stop.set()
+        self._stopping = True
 
     def set_param(self, node_id: str, name: str, value) -> None:
         """Change a param while running (applied between frames, no restart); InvalidInput if bad."""
@@ -170,10 +172,10 @@ class Runtime(RunStartup):
         return self.report
 
     def _on_signal(self, signum, frame) -> None:
-        if self._stop.is_set():
+        if self._stopping:
             self._stop_now = True  # a second Ctrl-C: stop without flushing
         self.report.interrupted = True
-        self._stop.set()
+        self._stopping = True
 
     def _pump(self, timeout: float) -> None:
         """Handle what the stages sent and notice the ones that died."""
@@ -253,13 +255,13 @@ class Runtime(RunStartup):
         if not self.report.error:
             self.report.error = message
         self._stop_now = self._stop_now or now
-        self._stop.set()
+        self._stopping = True
 
     def _on_death(self, run: StageRun) -> None:
         what = run.death()
         with self._lock:
             run.died()
-        if self._started is None or self._stop.is_set():
+        if self._started is None or self._stopping:
             return  # while starting, _wait_all reports it
         writers = [n for n in run.nodes if not self.classes[n].restartable]
         sinks = sorted(self.sink_nodes.intersection(run.nodes)) if self.mode == "lossless" else []
@@ -281,7 +283,7 @@ class Runtime(RunStartup):
         while any(run.state not in ("done", "dead") for run in self._stages.values()):
             self._pump(0.1)
             now = time.monotonic()
-            if self._stop.is_set() and phase == "running":
+            if self._stopping and phase == "running":
                 phase, since = "flushing", now
                 for name in self.source_stages:
                     self._stages[name].send(Stop())
