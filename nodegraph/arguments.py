@@ -24,12 +24,18 @@ def _parse_value(target: str, text: str):
         raise InvalidInput(f"--set {target}=...: the value is nested too deeply") from None
 
 
+RUN_OPTIONS = ("mode", "frames")  # `nodegraph run`'s own flags, which a user may try as --set
+
+
 def apply_overrides(graph, overrides: list[str], registry) -> None:
     """--set NODE.PARAM=VALUE (VALUE is JSON when it parses, else a string). A relative input file or folder
     given so is the shell's: it resolves against the current folder, not the preset's as one in the file does."""
     for item in overrides:
         target, sep, value = item.partition("=")
         node_id, dot, name = target.partition(".")
+        if sep and target in RUN_OPTIONS:
+            raise InvalidInput(f"--set {item!r}: {target} belongs to the run, not to a node; `nodegraph run` "
+                               f"takes it as --{target} {value}")
         if not sep or not dot or not node_id or not name:
             raise InvalidInput(f"--set {item!r}: write it as NODE.PARAM=VALUE, e.g. src.loop=true")
         if node_id not in graph.nodes:

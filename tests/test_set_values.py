@@ -57,3 +57,12 @@ def test_a_relative_input_path_given_with_set_is_read_from_the_current_folder(tm
     done = run_cli("run", path, "--set", "src.path=face.png", "--sequential", cwd=tmp_path / "work")
     assert done.returncode == 0, done.stderr
     assert len(list((tmp_path / "work" / "seq").glob("frame_*.png"))) == 3
+
+
+@pytest.mark.parametrize(("item", "flag"), [("mode=realtime", "--mode realtime"), ("frames=10", "--frames 10")])
+def test_a_run_option_given_as_set_says_which_flag_it_is(item, flag):
+    # `--set mode=realtime` was only told to write NODE.PARAM=VALUE: the mode belongs to the run, not a node
+    with pytest.raises(InvalidInput) as e:
+        apply_overrides(demo(), [item], default_registry())
+    assert str(e.value) == (f"--set {item!r}: {item.partition('=')[0]} belongs to the run, not to a node; "
+                            f"`nodegraph run` takes it as {flag}")
