@@ -225,9 +225,9 @@ def test_realtime_drops_before_a_restart_are_counted_once(tmp_path):
     assert adj["drops"] >= 20 and adj["frames"] + adj["drops"] <= 240, adj
 
 
-@pytest.mark.parametrize("victim", ["s0", "s1"])
-def test_lossless_a_killed_stage_is_restarted_and_every_frame_arrives(tmp_path, clip300, victim):
-    graph = three_stage_graph(tmp_path, ("VideoSource", {"path": clip300}), 3.0)
+def run_killing(graph, victim: str):
+    """The graph run losslessly with stage `victim` killed once 60 frames are through: (the runtime, its report),
+    the stage restarted once and the run without error."""
     runtime = Runtime(graph, REGISTRY)
     thread, result = run_in_thread(runtime)
     assert wait_until(lambda: runtime.snapshot().frames >= 60, 30.0)
@@ -236,6 +236,13 @@ def test_lossless_a_killed_stage_is_restarted_and_every_frame_arrives(tmp_path, 
     report = result["report"]
     assert not report.error, report.error
     assert runtime.snapshot().stages[victim].restarts == 1
+    return runtime, report
+
+
+@pytest.mark.parametrize("victim", ["s0", "s1"])
+def test_lossless_a_killed_stage_is_restarted_and_every_frame_arrives(tmp_path, clip300, victim):
+    graph = three_stage_graph(tmp_path, ("VideoSource", {"path": clip300}), 3.0)
+    runtime, report = run_killing(graph, victim)
     assert report.frames == 300
     written = sorted((tmp_path / "out").glob("*.bmp"))
     assert [int(p.stem.split("_")[1]) for p in written] == list(range(300))
@@ -257,13 +264,7 @@ def test_a_killed_stage_s_nodes_count_every_frame_once_over_its_restart(clip300,
     graph = build([("src", "VideoSource", {"path": clip300}, "a"), ("adj", "FrameAdjuster", {"brightness": 25}, "b"),
                    ("slow", "SlowFrame", {"delay_ms": 3.0}, "b"), ("out", "NullOutput", {}, "c")],
                   ["src.frame -> adj.frame", "adj.frame -> slow.frame", "slow.frame -> out.frame"])
-    runtime = Runtime(graph, REGISTRY)
-    thread, result = run_in_thread(runtime)
-    assert wait_until(lambda: runtime.snapshot().frames >= 60, 30.0)
-    os.kill(runtime.pids()[victim], signal.SIGKILL)
-    thread.join(60)
-    report = result["report"]
-    assert not report.error and runtime.snapshot().stages[victim].restarts == 1
+    _, report = run_killing(graph, victim)
     assert {n: s["frames"] for n, s in report.nodes.items()} == dict.fromkeys(["src", "adj", "slow", "out"], 300)
     assert report.nodes["slow"]["ms_mean"] >= 3.0
 
