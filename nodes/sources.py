@@ -94,10 +94,21 @@ class VideoSource(Node):
                                "or not a video")
         self._media_start = self._first[1]
         self._frames = self.reader.frames  # from `start`: a reader opened later by a seek counts from there
-        self._size = self._fitted = None  # the first frame's size; the latest other size said
+        # the file's first frame's size, also where reading starts later in (a farm's chunk): one size for every
+        # cut of the file, or the chunks of a clip whose size changes mid-way would be joined at two sizes
+        self._size = self._first_size_of_file() if self.start else None
+        self._fitted = None  # the latest other size said
         self._index = 0
         self._time_offset = 0.0  # a loop's timestamps go on from the end of the previous pass
         self._pacer = Pacer()
+
+    def _first_size_of_file(self) -> tuple[int, int] | None:
+        reader = VideoReader(self.path)
+        try:
+            first = reader.read()
+        finally:
+            reader.close()
+        return None if first is None else limit_size(first[0], self.max_size).shape[:2]
 
     def _open(self):
         self.reader = VideoReader(self.path, self.start, self.start_pts if self.start_pts >= 0 else None)
@@ -138,7 +149,7 @@ class VideoSource(Node):
             if frame.shape[:2] != self._fitted:
                 log.warning("node '%s' (VideoSource): %s: frame %d is %dx%d where the first frame is %dx%d: frames "
                             "of another size are scaled to fit and padded with black", self.id, self.path,
-                            self._index - 1, frame.shape[1], frame.shape[0], self._size[1], self._size[0])
+                            self.start + self._index - 1, frame.shape[1], frame.shape[0], self._size[1], self._size[0])
                 self._fitted = frame.shape[:2]
             frame = letterbox(frame, self._size[1], self._size[0])
         return {"frame": frame}

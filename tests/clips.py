@@ -84,3 +84,26 @@ def flat_then_noise(path, flat, noisy, width=1920, height=1080):
             container.mux(stream.encode(av.VideoFrame.from_ndarray(image, "bgr24")))
         container.mux(stream.encode(None))
     return path
+
+
+def size_changing_clip(path, sizes: list[tuple[int, int]], frames: int) -> str:
+    """An MPEG-TS clip of `frames` indexed frames at each (width, height) in turn, in one H.264 stream whose times
+    go on across the change (one recording whose size changes, as a screen capture's or a stream's can)."""
+    rate = Fraction(30)
+    with av.open(str(path), "w", format="mpegts") as container:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.width, stream.height = sizes[0]
+        for part, (width, height) in enumerate(sizes):
+            encoder = av.CodecContext.create("libx264", "w")  # one encoder a size: its pictures carry their own
+            encoder.width, encoder.height, encoder.pix_fmt, encoder.time_base = width, height, "yuv420p", 1 / rate
+            pictures = [av.VideoFrame.from_ndarray(indexed_frame(part * frames + i, width, height), "bgr24")
+                        .reformat(format="yuv420p") for i in range(frames)]
+            for i, picture in enumerate(pictures):
+                picture.pts, picture.time_base = i, 1 / rate
+            for picture in [*pictures, None]:
+                for packet in encoder.encode(picture):
+                    packet.pts += part * frames
+                    packet.dts += part * frames
+                    packet.time_base, packet.stream = 1 / rate, stream
+                    container.mux(packet)
+    return str(path)

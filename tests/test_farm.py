@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import pytest
 import ray
-from clips import flat_then_noise, frame_index, indexed_frame, read_frames, write_clip
+from clips import flat_then_noise, frame_index, indexed_frame, read_frames, size_changing_clip, write_clip
 from conftest import repo_env, run_cli
 from swap_models import dfm_model
 from test_cli import node, write_preset
@@ -318,3 +318,20 @@ def test_more_cpus_per_task_than_any_node_has_is_refused_not_waited_for(tmp_path
     assert not (tmp_path / "farm").exists()
 
 
+
+
+def test_a_clip_whose_size_changes_mid_way_is_joined_at_its_first_size_as_run_writes_it(tmp_path, local_ray):
+    # a chunk that started after the change took the second size as its own, and the join put its pictures
+    # into the first size's stream: exit 0, "60 frames", and its last chunk decoded as garbage
+    clip = size_changing_clip(tmp_path / "clip.ts", [(160, 120), (120, 160)], frames=30)
+    preset = farm_preset(tmp_path, codec="h264", ext=".mp4")
+    code = main(["farm", str(preset), clip, "--out", str(tmp_path / "farm"), "--chunk-seconds", "0.5",
+                 "--warmup-frames", "3", "--no-progress"])
+    assert code == 0
+    reference = tmp_path / "run.mp4"
+    result = run_cli("run", preset, "--set", f"src.path={clip}", "--set", f"out.path={reference}")
+    assert result.returncode == 0, result.stderr
+    farmed, expected = read_frames(tmp_path / "farm" / "clip.mp4"), read_frames(reference)
+    assert len(farmed) == len(expected) == 60
+    assert all(frame.shape == (120, 160, 3) for frame in farmed)
+    assert min(cv2.PSNR(got, want) for got, want in zip(farmed, expected, strict=True)) >= 30.0
