@@ -65,7 +65,7 @@ class OutputFolder:
     carries on where its killed writer was, and what a writer of an earlier run left is made visible."""
 
     def __init__(self, folder: Path, pattern: str, run: str, what: str):
-        self.folder, self.what = folder, what
+        self.folder, self.what, self.pattern = folder, what, pattern
         run = run or uuid.uuid4().hex[:12]  # a node set up outside a runner
         self._lock = OutputFile(folder, what, folder=True, run=run)
         try:
@@ -120,8 +120,15 @@ class OutputFolder:
                             self.folder)
             return
         self.folder.mkdir(parents=True, exist_ok=True)
+        written = set()
         for entry in self.staging.iterdir():
             if not entry.name.startswith("."):
                 os.replace(entry, self.folder / entry.name)
+                written.add(entry.name)
         sync_folder(self.folder)
         shutil.rmtree(self.staging)
+        if earlier := sorted(path.name for path in self.folder.glob(self.pattern) if path.name not in written):
+            log.warning("%s: this run replaced the pictures of the same names and left %d of an earlier run's (%s to "
+                        "%s) as they were, so the folder's sequence mixes the two runs: remove those, or write into "
+                        "an empty folder",
+                        self.what, len(earlier), earlier[0], earlier[-1])

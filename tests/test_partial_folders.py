@@ -64,6 +64,10 @@ def test_a_failed_run_into_a_folder_of_pictures_replaces_none_and_keeps_its_own_
     assert sorted(replaced) == sorted(earlier)
     assert all(replaced[n] != earlier[n] for n in ["frame_000000.png", "frame_000001.png", "frame_000002.png"])
     assert replaced["frame_000003.png"] == earlier["frame_000003.png"]  # past this run's last: not touched
+    # but said, or a sequence read from the folder mixed the two runs' pictures without a word
+    assert (f"{seq}: this run replaced the pictures of the same names and left 1 of an earlier run's "
+            "(frame_000003.png to frame_000003.png) as they were, so the folder's sequence mixes the two runs: "
+            "remove those, or write into an empty folder") in done.stderr
     assert names(tmp_path) == ["imgs", "p.json", "seq", "seq.partial", "seq.partial-1"]  # nothing hidden left
 
 
