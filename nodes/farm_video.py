@@ -138,8 +138,9 @@ def filled_dts(packets: list, before: int | None) -> list:
 
 
 def join(chunks: list[str], target: str, container_ext: str, graph: Graph, output_id: str,
-         input_path: str) -> int:
-    """Remux the chunk files, in order, into `target` (no re-encoding): each chunk begins where its first frame
+         input_path: str, name: str) -> int:
+    """Remux the chunk files, in order, into `target` (the output `name`'s temporary file; messages say `name`),
+    with no re-encoding: each chunk begins where its first frame
     is in the input (a variable frame rate kept), or, in a container of one frame rate (AVI), where the chunk
     before ends. The input's audio is copied when the preset's output keeps audio, and the chunks' metadata
     comment (the disclosure tag) is kept. Returns the frames written; RunFailed when a chunk holds none, or
@@ -147,7 +148,7 @@ def join(chunks: list[str], target: str, container_ext: str, graph: Graph, outpu
     keep_audio = graph.nodes[output_id].params.get("keep_audio", True)
     options = FRAGMENTED if container_ext in (".mp4", ".mov") else FLUSHED
     frames = 0
-    wheres = [f"{target}: chunk {index + 1} of {len(chunks)} ({path})" for index, path in enumerate(chunks)]
+    wheres = [f"{name}: chunk {index + 1} of {len(chunks)} ({path})" for index, path in enumerate(chunks)]
     leads = [first_shown(path, where) for path, where in zip(chunks, wheres, strict=True)]  # each has frames
     with av.open(chunks[0]) as first, closing(whole_file_times(input_path)) as times, \
             FlushedFile(io.FileIO(target, "w")) as file, \
@@ -161,7 +162,7 @@ def join(chunks: list[str], target: str, container_ext: str, graph: Graph, outpu
         stream = out.add_stream_from_template(template, opaque=True)
         lead = leads[0]  # s: where the first chunk's first frame is shown (a B-frame codec's delay), kept as it is
         # the audio goes as late as that first frame, as in a file `nodegraph run` writes
-        audio = AudioCopy(input_path, out, times.first_time - float(lead), target) if keep_audio else None
+        audio = AudioCopy(input_path, out, times.first_time - float(lead), name) if keep_audio else None
         timed = bool(out.format.flags & av.format.Flags.variable_fps.value)
         last = None  # s: the input time of the latest frame written
         decoded = None  # s: the decoding time of the latest packet written

@@ -3,6 +3,8 @@ as a task writes it, then joined by `nodes.farm_video.join` into the file the fa
 
 from __future__ import annotations
 
+import logging
+
 import av
 import numpy as np
 import pytest
@@ -40,7 +42,7 @@ def joined(tmp_path, chunks, ext, codec="h264", source=None, **output):
                                                    node("out", "VideoFileOutput", path=f"out{ext}", codec=codec,
                                                         **output)], [("src.frame", "out.frame")])
     target = tmp_path / f"joined{ext}"
-    frames = farm_video.join(chunks, str(target), ext, presets.load(preset), "out", str(source))
+    frames = farm_video.join(chunks, str(target), ext, presets.load(preset), "out", str(source), str(target))
     return target, frames
 
 
@@ -57,6 +59,23 @@ def test_a_chunk_without_frames_fails_the_join_naming_it(tmp_path):
     chunks = chunk_files(tmp_path, ".mkv", "h264", [(0, 30), (30, 30)])  # the second: a task that wrote none
     with pytest.raises(RunFailed, match=r"chunk 2 of 2 \(.*chunk1\.mkv\) cannot be read .*wrote no frame"):
         joined(tmp_path, chunks, ".mkv")
+
+
+def test_the_joins_messages_name_the_output_not_its_temporary_file(tmp_path, caplog):
+    # they named `.clip.x1y2.partial.avi`, a hidden file that is gone once the farm ends
+    caplog.set_level(logging.INFO, "nodegraph")
+    source = clip(tmp_path / "clip.mkv", "libopus")  # Opus: re-encoded to AAC, which the log says, into an AVI
+    preset = presets.load(write_preset(tmp_path / "farm.json", [
+        node("src", "VideoSource", path=str(source)), node("out", "VideoFileOutput", path="out.avi")],
+        [("src.frame", "out.frame")]))
+    temporary, output = str(tmp_path / ".clip.x1y2.partial.avi"), str(tmp_path / "renders" / "clip.avi")
+    chunks = chunk_files(tmp_path, ".avi", "h264", [(0, 25), (25, 50)])
+    assert farm_video.join(chunks, temporary, ".avi", preset, "out", str(source), output) == 50
+    assert f"{output}: the audio (opus) is re-encoded to AAC" in caplog.text
+    empty = chunk_files(tmp_path, ".avi", "h264", [(0, 25), (25, 25)])
+    with pytest.raises(RunFailed, match=rf"^{output}: chunk 2 of 2 \(") as failed:
+        farm_video.join(empty, temporary, ".avi", preset, "out", str(source), output)
+    assert "partial" not in str(failed.value) and "partial" not in caplog.text
 
 
 @pytest.mark.parametrize("ext", [".mkv", ".mp4"])

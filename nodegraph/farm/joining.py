@@ -79,7 +79,8 @@ class FarmOutput:
         start = time.monotonic()
         paths = [str(self.chunk_path(i)) for i in range(self.count)]
         try:
-            frames = plugin.join(paths, str(self.file.temporary), self.extension, graph, media.output, input_path)
+            frames = plugin.join(paths, str(self.file.temporary), self.extension, graph, media.output, input_path,
+                                 str(self.target))
         except OSError as e:  # the run's end discards the temporary file: a file there before is left as it was
             raise RunFailed(f"{self.target}: joining the chunks failed: {e.strerror or e}") from None
         self.file.commit()

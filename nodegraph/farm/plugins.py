@@ -10,7 +10,8 @@ A plugin is a module with:
   value per frame that lets a task find that frame without reading the input from its start (a timestamp);
 - `set_chunk(graph, source id, output id, input path, first frame, warm-up frames, chunk path, mark)`, where
   `mark` is that of the first frame the chunk runs (None: the plugin finds it);
-- `join(chunk paths, target, extension, graph, output id, input path) -> frames written`.
+- `join(chunk paths, target, extension, graph, output id, input path, name) -> frames written`, where `target`
+  is the output's temporary file and `name` the output its messages name.
 """
 
 from __future__ import annotations
