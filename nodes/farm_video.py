@@ -140,11 +140,11 @@ def filled_dts(packets: list, before: int | None) -> list:
 def join(chunks: list[str], target: str, container_ext: str, graph: Graph, output_id: str,
          input_path: str, name: str) -> int:
     """Remux the chunk files, in order, into `target` (the output `name`'s temporary file; messages say `name`),
-    with no re-encoding: each chunk begins where its first frame
-    is in the input (a variable frame rate kept), or, in a container of one frame rate (AVI), where the chunk
-    before ends. The input's audio is copied when the preset's output keeps audio, and the chunks' metadata
-    comment (the disclosure tag) is kept. Returns the frames written; RunFailed when a chunk holds none, or
-    does not begin with a keyframe (the file would not play from it)."""
+    with no re-encoding: each chunk begins where its first frame is in the input (a variable frame rate kept),
+    or, in a container of one frame rate (AVI) or where the output sets one (its `fps`), where the chunk before
+    ends. The input's audio is copied when the preset's output keeps audio, and the chunks' metadata comment
+    (the disclosure tag) is kept. Returns the frames written; RunFailed when a chunk holds none, or does not
+    begin with a keyframe (the file would not play from it)."""
     keep_audio = graph.nodes[output_id].params.get("keep_audio", True)
     options = FRAGMENTED if container_ext in (".mp4", ".mov") else FLUSHED
     frames = 0
@@ -163,7 +163,9 @@ def join(chunks: list[str], target: str, container_ext: str, graph: Graph, outpu
         lead = leads[0]  # s: where the first chunk's first frame is shown (a B-frame codec's delay), kept as it is
         # the audio goes as late as that first frame, as in a file `nodegraph run` writes
         audio = AudioCopy(input_path, out, times.first_time - float(lead), name) if keep_audio else None
-        timed = bool(out.format.flags & av.format.Flags.variable_fps.value)
+        # the input's own times, unless the output is set to one rate (its `fps`), as `nodegraph run` writes it
+        one_rate = bool(graph.nodes[output_id].params.get("fps"))
+        timed = bool(out.format.flags & av.format.Flags.variable_fps.value) and not one_rate
         last = None  # s: the input time of the latest frame written
         decoded = None  # s: the decoding time of the latest packet written
         for path, where, own_lead in zip(chunks, wheres, leads, strict=True):

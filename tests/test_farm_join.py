@@ -185,3 +185,14 @@ def test_b_frame_chunks_whose_frame_rate_slows_join(tmp_path):
     target, frames = joined(tmp_path, chunks, ".mp4", source=source)
     assert frames == 50
     assert shown_ms(target) == [(i, t) for i, t in enumerate(times)]
+
+
+def test_an_output_set_to_one_frame_rate_is_joined_at_that_rate(tmp_path):
+    # the output's fps keeps `nodegraph run`'s file at one rate, but the join put each chunk where its first
+    # frame is in a variable-rate input (40 ms apart, then 120 ms): the second chunk began 0.8 s late
+    times = [40 * i for i in range(30)] + [1200 + 120 * i for i in range(20)]
+    source = vfr_clip(tmp_path / "phone.mkv", times)
+    chunks = chunk_files(tmp_path, ".mp4", "h264", [(0, 40), (40, 50)], fps=25.0)  # fps set: no source times
+    target, frames = joined(tmp_path, chunks, ".mp4", source=source, fps=25.0)
+    assert frames == 50
+    assert shown_ms(target) == [(i, 40 * i) for i in range(50)]
