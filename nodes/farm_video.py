@@ -49,6 +49,10 @@ def claim(graph: Graph, registry: Registry) -> tuple[str, str] | None:
     if graph.nodes[sources[0]].params.get("start"):
         raise InvalidInput(f"node '{sources[0]}' (VideoSource): start is {graph.nodes[sources[0]].params['start']}; "
                            f"the farm renders whole inputs: set it to 0 (--set {sources[0]}.start=0)")
+    if skip := graph.nodes[outputs[0]].params.get("skip_first"):  # set on each chunk to drop its warm-up frames
+        raise InvalidInput(f"node '{outputs[0]}' (VideoFileOutput): skip_first is {skip}, and the farm would write "
+                           f"those frames: set it to 0 (--set {outputs[0]}.skip_first=0) and cut the inputs first "
+                           f"(ffmpeg -ss), or render them with `nodegraph run`")
     if graph.nodes[sources[0]].params.get("loop"):
         raise InvalidInput(f"node '{sources[0]}' (VideoSource): loop is on, so the video never ends; turn it off "
                            f"(--set {sources[0]}.loop=false)")

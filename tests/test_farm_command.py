@@ -98,6 +98,10 @@ def test_bad_inputs_exit_2_before_any_task(tmp_path, capsys):
     assert f"{tmp_path / 'taken' / 'clip.mkv'} is a folder, where the output of {clip} goes" in capsys.readouterr().err
     assert main(["farm", str(preset), clip, "--out", str(tmp_path / "farm"), "--set", "src.start=5"]) == 2
     assert "src.start=0" in capsys.readouterr().err
+    # the farm sets skip_first on each chunk (its warm-up): the preset's was dropped, and every frame written
+    assert main(["farm", str(preset), clip, "--out", str(tmp_path / "farm"), "--set", "out.skip_first=10"]) == 2
+    assert ("node 'out' (VideoFileOutput): skip_first is 10, and the farm would write those frames: set it to 0 "
+            "(--set out.skip_first=0)") in capsys.readouterr().err
     assert main(["farm", str(preset), clip, "--out", str(tmp_path / "farm"), "--set", "adjust.brightness=999"]) == 2
     assert "param 'brightness': 999 is out of range" in capsys.readouterr().err
     assert not (tmp_path / "farm").exists()  # the preset was checked before the outputs' folder was made
