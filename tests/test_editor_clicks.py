@@ -103,6 +103,15 @@ class Pointer:
             self.xtst.XTestFakeButtonEvent(self.display, button, pressed, 0)
             self._send()
 
+    def double_click(self, at) -> None:
+        """Two left clicks at (x, y), close enough together to count as one double-click."""
+        self.xtst.XTestFakeMotionEvent(self.display, -1, int(at[0]), int(at[1]), 0)
+        self._send()
+        for pressed in (1, 0, 1, 0):
+            self.xtst.XTestFakeButtonEvent(self.display, 1, pressed, 0)
+            self.x11.XFlush(self.display)
+            self.frames(1)
+
     def drag(self, start, end, steps: int = 10) -> None:
         """Press the left button at `start`, move to `end` in `steps`, release."""
         self.xtst.XTestFakeMotionEvent(self.display, -1, int(start[0]), int(start[1]), 0)

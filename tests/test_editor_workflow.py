@@ -36,6 +36,11 @@ def test_delete_pressed_in_a_live_viewer_deletes_nothing_behind_it(display, tmp_
     run_driver(display, tmp_path, "viewer", __file__)
 
 
+def test_a_live_viewer_opened_after_the_run_shows_the_node_s_last_picture(display, tmp_path):  # noqa: F811
+    # the node's thumbnail held the run's last picture, but its viewer, opened by a double-click, stayed black
+    run_driver(display, tmp_path, "late_viewer", __file__)
+
+
 def select(app, pointer, node_id: str) -> None:
     """A click on the node's title bar."""
     x, y, _, _ = app.canvas.node_rects()[node_id]
@@ -171,7 +176,35 @@ def drive_viewer() -> None:
     print("viewer checks passed")
 
 
-DRIVERS = {"typed": drive_typed, "notice": drive_notice, "dialog": drive_dialog, "viewer": drive_viewer}
+def drive_late_viewer() -> None:
+    import time
+
+    import numpy as np
+
+    from nodegraph.editor.thumbnails import VIEWER_SIZE, blank_rgba
+
+    mine = Path.cwd() / "demo.json"
+    shutil.copy(REPO / "presets" / "demo.json", mine)
+    state, app, pointer = editor(mine)
+    assert state.start_run(frames=3)
+    deadline = time.monotonic() + 60
+    while state.running and time.monotonic() < deadline:
+        pointer.frames(1)
+    pointer.frames(10)
+    assert not state.running and app.pump.updates.get("adjust"), app.pump.updates
+    x, y, w, _ = app.canvas.node_rects()["adjust"]
+    pointer.double_click((x + w / 2, y + 8))  # its title bar
+    pointer.frames(10)
+    assert [viewer.node_id for viewer in app.viewers] == ["adjust"]
+    shown = app.viewers[0].buffer
+    assert np.abs(shown - blank_rgba(VIEWER_SIZE)).max() > 0.2  # the test pattern's colours, not the empty box
+    assert faults(state) == []
+    app.close()
+    print("late_viewer checks passed")
+
+
+DRIVERS = {"typed": drive_typed, "notice": drive_notice, "dialog": drive_dialog, "viewer": drive_viewer,
+           "late_viewer": drive_late_viewer}
 
 if __name__ == "__main__" and sys.argv[1:2] and sys.argv[1] in DRIVERS:
     DRIVERS[sys.argv[1]]()

@@ -22,7 +22,7 @@ from .help import HelpWindow
 from .menus import menu_bar, open_context_menu, shortcut
 from .panels import Inspector, LogPanel, Palette, RunBar
 from .state import EditorState
-from .thumbnails import THUMB_SIZE, VIEWER_SIZE, PreviewPump
+from .thumbnails import THUMB_SIZE, VIEWER_SIZE, PreviewPump, fit_rgba, usable
 from .view import ZOOMS, Navigator
 
 log = logging.getLogger("nodegraph")
@@ -194,7 +194,12 @@ class EditorApp:
 
     def open_viewer(self, node_id: str) -> None:
         offset = 24 * (len(self.viewers) % 8)
-        self.viewers.append(Viewer(node_id, self.textures, self._close_viewer, offset))
+        viewer = Viewer(node_id, self.textures, self._close_viewer, offset)
+        self.viewers.append(viewer)
+        # the pump brings only new pictures: after a run, the node's last one is the one to show
+        picture = self.state.session.preview(node_id) if self.state.session is not None else None
+        if usable(picture):
+            viewer.update(fit_rgba(picture, VIEWER_SIZE))
 
     def _close_viewer(self, viewer: Viewer) -> None:
         self.viewers.remove(viewer)

@@ -46,6 +46,11 @@ def fit_rgba(image: np.ndarray, size: tuple[int, int], out: np.ndarray | None = 
     return out
 
 
+def usable(image) -> bool:
+    """Whether a node's preview() gave a picture (it may give None, or anything a faulty node returns)."""
+    return isinstance(image, np.ndarray) and image.ndim in (2, 3) and bool(image.size)
+
+
 class PreviewPump:
     """Polls `preview(node_id)` for the wanted nodes in its own thread, at up to `fps`.
 
@@ -99,7 +104,7 @@ class PreviewPump:
         fresh = 0
         for node_id, sizes in wanted.items():
             image = preview(node_id)
-            if image is None or not isinstance(image, np.ndarray) or image.ndim not in (2, 3) or not image.size:
+            if not usable(image):
                 continue
             if image is self._seen.get(node_id):
                 continue  # the same picture as last time (runners keep it until a new one is made)
