@@ -24,6 +24,11 @@ def test_the_note_on_a_refused_link_does_not_take_the_next_drag(display, tmp_pat
     run_driver(display, tmp_path, "notice", __file__)
 
 
+def test_the_note_on_a_refused_link_stays_on_the_canvas(display, tmp_path):  # noqa: F811
+    # refused at a pin near the canvas's right edge, the note covered the inspector's text beside it
+    run_driver(display, tmp_path, "notice_room", __file__)
+
+
 def test_a_file_dialog_gives_the_file_chosen_or_nothing(display, tmp_path):  # noqa: F811
     # OK with demo.mkv in the dialog gave demo.mp4 (the first type's extension put in its place), a file picked
     # under "all files" came back as demo.*, and OK with no file chosen opened ".json"
@@ -122,6 +127,24 @@ def drive_notice() -> None:
     print("notice checks passed")
 
 
+def drive_notice_room() -> None:
+    import dearpygui.dearpygui as dpg
+
+    state, app, pointer = editor(REPO / "presets" / "video_swap.json")
+    settled(app, pointer)
+    left, top, width, height = app.canvas.screen_rect()
+    rightmost = max(app.canvas.node_rects(), key=lambda node_id: app.canvas.node_rects()[node_id][0])
+    pointer.drag(pin(app, "detector", "out", "faces"), pin(app, rightmost, "in", "frame"))  # Faces into a Frame
+    assert "takes Frame" in app.notice.text, app.notice.text
+    box = next(i for i in dpg.get_item_children(app.notice.layer, 2) if dpg.get_item_type(i).endswith("DrawRect"))
+    (x0, y0), (x1, y1) = (dpg.get_item_configuration(box)[corner][:2] for corner in ("pmin", "pmax"))
+    assert left <= x0 and x1 <= left + width and top <= y0 and y1 <= top + height, ((x0, y0, x1, y1),
+                                                                                     app.canvas.screen_rect())
+    assert faults(state) == []
+    app.close()
+    print("notice_room checks passed")
+
+
 def click_ok(pointer) -> None:
     """The file dialog's OK button: the dialog (760x460) is centred in the window, OK at its bottom left."""
     import dearpygui.dearpygui as dpg
@@ -204,7 +227,7 @@ def drive_late_viewer() -> None:
 
 
 DRIVERS = {"typed": drive_typed, "notice": drive_notice, "dialog": drive_dialog, "viewer": drive_viewer,
-           "late_viewer": drive_late_viewer}
+           "late_viewer": drive_late_viewer, "notice_room": drive_notice_room}
 
 if __name__ == "__main__" and sys.argv[1:2] and sys.argv[1] in DRIVERS:
     DRIVERS[sys.argv[1]]()

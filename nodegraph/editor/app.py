@@ -209,7 +209,7 @@ class EditorApp:
         self.quit = True
 
     def _refused(self, message: str) -> None:
-        self.notice.show(message)
+        self.notice.show(message, within=self.canvas.screen_rect())
 
     def _plan_colours(self, on: bool) -> None:
         self.canvas.plan_colours = on

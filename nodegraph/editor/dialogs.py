@@ -120,16 +120,21 @@ class Notice:
         self.layer = dpg.add_viewport_drawlist(front=True, show=False)
         self.text = ""
         self.until = 0.0
+        self.rect = (0, 0, 0, 0)  # where it was last drawn: left, top, width, height
 
-    def show(self, text: str, colour=theme.ERROR, seconds: float = 4.0) -> None:
+    def show(self, text: str, within: tuple[float, float, float, float] | None = None, colour=theme.ERROR,
+             seconds: float = 4.0) -> None:
+        """`within` (left, top, width, height): the area it stays in (the canvas, not the inspector beside it)."""
         dpg.delete_item(self.layer, children_only=True)
         lines = [line for paragraph in text.splitlines() for line in textwrap.wrap(paragraph, NOTICE_CHARS)] or [""]
         sizes = [dpg.get_text_size(line) or (len(line) * 8, 18) for line in lines]
         width = max(w for w, _ in sizes) + 2 * NOTICE_PAD
         height = sum(h for _, h in sizes) + 2 * NOTICE_PAD
+        left, top, room_x, room_y = within or (0, 0, dpg.get_viewport_client_width(), dpg.get_viewport_client_height())
         x, y = dpg.get_mouse_pos(local=False)
-        x = max(0, min(int(x) + 16, dpg.get_viewport_client_width() - int(width) - 8))
-        y = int(y) + 12
+        x = int(max(left, min(x + 16, left + room_x - width - 8)))
+        y = int(max(top, min(y + 12, top + room_y - height - 8)))
+        self.rect = (x, y, width, height)
         dpg.draw_rectangle((x, y), (x + width, y + height), fill=(*theme.PANEL, 240), color=(*colour, 255),
                            rounding=4, parent=self.layer)
         top = y + NOTICE_PAD
