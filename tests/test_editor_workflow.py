@@ -29,6 +29,11 @@ def test_the_note_on_a_refused_link_stays_on_the_canvas(display, tmp_path):  # n
     run_driver(display, tmp_path, "notice_room", __file__)
 
 
+def test_the_log_shows_its_top_message_whole_when_messages_wrap(display, tmp_path):  # noqa: F811
+    # scrolled to the newest message, the log showed a message sliced through at its top edge
+    run_driver(display, tmp_path, "log_lines", __file__)
+
+
 def test_a_file_dialog_gives_the_file_chosen_or_nothing(display, tmp_path):  # noqa: F811
     # OK with demo.mkv in the dialog gave demo.mp4 (the first type's extension put in its place), a file picked
     # under "all files" came back as demo.*, and OK with no file chosen opened ".json"
@@ -145,6 +150,29 @@ def drive_notice_room() -> None:
     print("notice_room checks passed")
 
 
+def drive_log_lines() -> None:
+    import dearpygui.dearpygui as dpg
+
+    state, app, pointer = editor(REPO / "presets" / "demo.json")
+    panel = app.log_panel
+    steps = [(wraps, 1280) for wraps in (0, 0, 0, 3, 0, 3, 1, 0, 2)] + [(None, 700), (None, 1280)]
+    for wraps, width in steps:  # then the window narrowed and widened: the messages wrap anew
+        if wraps is not None:
+            state.say("the node's message, long enough to wrap at the log's right edge " * (1 + 2 * wraps), "error")
+        dpg.set_viewport_width(width)
+        pointer.frames(8)
+        top = dpg.get_item_state(panel.window)["pos"][1] + 1  # under its border (the main window is at 0, 0)
+        bottom = top + dpg.get_item_rect_size(panel.window)[1] - 2
+        messages = [entry for entry in dpg.get_item_children(panel.window, 1)
+                    if dpg.get_item_type(entry).endswith("Group")]  # a message: its time and text
+        shown = [(dpg.get_item_rect_min(entry)[1], dpg.get_item_rect_max(entry)[1]) for entry in messages]
+        assert not [(y0, y1) for y0, y1 in shown if y0 < top < y1], (wraps, top, shown)  # none sliced at the top
+        assert shown[-1][1] <= bottom, (wraps, bottom, shown)  # the newest whole
+    assert faults(state) == []
+    app.close()
+    print("log_lines checks passed")
+
+
 def click_ok(pointer) -> None:
     """The file dialog's OK button: the dialog (760x460) is centred in the window, OK at its bottom left."""
     import dearpygui.dearpygui as dpg
@@ -227,7 +255,8 @@ def drive_late_viewer() -> None:
 
 
 DRIVERS = {"typed": drive_typed, "notice": drive_notice, "dialog": drive_dialog, "viewer": drive_viewer,
-           "late_viewer": drive_late_viewer, "notice_room": drive_notice_room}
+           "late_viewer": drive_late_viewer, "notice_room": drive_notice_room,
+           "log_lines": drive_log_lines}
 
 if __name__ == "__main__" and sys.argv[1:2] and sys.argv[1] in DRIVERS:
     DRIVERS[sys.argv[1]]()

@@ -314,13 +314,18 @@ class LogPanel:
         self.state = state
         self.seen = 0
         self.scroll_frames = 0
+        self.width = 0
         with dpg.child_window(parent=parent, height=height, width=-1, border=True) as self.window:
-            pass
+            self.tail = dpg.add_spacer(height=0)  # under the newest message: the room that keeps the top line whole
 
     def refresh(self) -> None:
-        if self.scroll_frames:  # the scroll range grows one frame after the text is added
+        width = dpg.get_item_rect_size(self.window)[0]
+        if width != self.width:  # the messages wrap anew
+            self.width, self.scroll_frames = width, 2
+        if self.scroll_frames:  # the scroll range follows the text a frame or two later
             self.scroll_frames -= 1
-            dpg.set_y_scroll(self.window, dpg.get_y_scroll_max(self.window))
+            if not self.scroll_frames:
+                self._show_newest()
         fresh = self.state.log_total - self.seen
         if not fresh:
             return
@@ -328,10 +333,27 @@ class LogPanel:
         colours = {"error": theme.ERROR, "warning": theme.WARNING}
         for entry in list(self.state.log)[-fresh:]:
             stamp = time.strftime("%H:%M:%S", time.localtime(entry.time))
-            with dpg.group(horizontal=True, parent=self.window):
+            with dpg.group(horizontal=True, parent=self.window, before=self.tail):
                 dpg.add_text(stamp, color=theme.DIM)
                 dpg.add_text(entry.text, color=colours.get(entry.level, theme.TEXT), wrap=0)  # at the right edge
-        children = dpg.get_item_children(self.window, 1) or []
-        for item in children[:-300]:
+        for item in self.entries()[:-300]:
             dpg.delete_item(item)
         self.scroll_frames = 2
+
+    def entries(self) -> list[int]:
+        return [item for item in dpg.get_item_children(self.window, 1) or [] if item != self.tail]
+
+    def _show_newest(self) -> None:
+        """Scroll to the bottom with the top message whole: wrapped messages differ in height, so the room under
+        the newest one is sized for the scroll to stop where a message starts."""
+        room = dpg.get_item_configuration(self.tail)["height"]
+        full_end = dpg.get_y_scroll_max(self.window) - room  # the scroll's end with no room added
+        end = full_end - theme.ITEM_SPACING[1]  # the newest message is whole from here: below it is blank
+        # a message 3 px under the window's top edge: whole, and clear of the one before (items are 6 px apart)
+        starts = [dpg.get_item_pos(item)[1] - 3 for item in self.entries()]
+        target = min([start for start in starts if start >= end], default=end) if end > 0 else 0
+        wanted = max(0, int(target - full_end))
+        if room != wanted:
+            dpg.configure_item(self.tail, height=wanted)
+            self.scroll_frames = 2  # measured again once the scroll's end has moved
+        dpg.set_y_scroll(self.window, target)

@@ -17,6 +17,7 @@ WARNING = (240, 190, 90)
 OK = (120, 210, 130)
 BACKGROUND = (26, 28, 33)
 PANEL = (32, 34, 40)
+ITEM_SPACING = (8, 6)  # between widgets, at zoom 1
 
 
 def port_colour(port_type: PortType | None) -> tuple[int, int, int]:
@@ -59,7 +60,7 @@ def global_theme() -> int | str:
             dpg.add_theme_style(dpg.mvStyleVar_WindowRounding, 6)
             dpg.add_theme_style(dpg.mvStyleVar_GrabRounding, 3)
             dpg.add_theme_style(dpg.mvStyleVar_FramePadding, 6, 4)
-            dpg.add_theme_style(dpg.mvStyleVar_ItemSpacing, 8, 6)
+            dpg.add_theme_style(dpg.mvStyleVar_ItemSpacing, *ITEM_SPACING)
             dpg.add_theme_style(dpg.mvStyleVar_WindowPadding, 8, 8)
             for target, colour in ((dpg.mvNodeCol_GridBackground, (30, 32, 38)),
                                    (dpg.mvNodeCol_GridLine, (44, 47, 55)),
