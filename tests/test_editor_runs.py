@@ -52,6 +52,27 @@ def test_an_existing_output_gets_the_first_free_numbered_name(tmp_path, monkeypa
 
 
 @pytest.mark.parametrize("engine", ["sequential", "process"])
+def test_opening_another_graph_stops_the_run_of_the_one_open(tmp_path, monkeypatch, engine):
+    # File > New or Open during a run left it running unseen: the run bar said "running" over the new graph,
+    # the old output kept growing, and a param set on a node of the same name went to the old run
+    monkeypatch.chdir(tmp_path)
+    state = EditorState(recent=RecentFiles(tmp_path / "recent.json"), engine=engine)
+    assert state.open(REPO / "presets" / "demo.json")
+    assert state.start_run()
+    deadline = time.monotonic() + 60
+    while state.poll().frames < 10 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    old_run = state.session
+    assert state.open(REPO / "presets" / "demo.json")
+    assert old_run.join(30) and not state.running
+    assert any(entry.text == "stopping the run of the graph that was open (it would go on unseen)"
+               for entry in state.log), [entry.text for entry in state.log]
+    assert frames_in(tmp_path / "out" / "demo.mp4") >= 10  # stopped cleanly: what it wrote plays
+    state.new()  # with no run going, nothing to stop
+    assert sum("stopping the run" in entry.text for entry in state.log) == 1
+
+
+@pytest.mark.parametrize("engine", ["sequential", "process"])
 def test_an_editor_run_loops_until_stop_and_keeps_the_cli_output(tmp_path, monkeypatch, engine):
     monkeypatch.chdir(tmp_path)
     state = EditorState(recent=RecentFiles(tmp_path / "recent.json"), engine=engine)

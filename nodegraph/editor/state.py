@@ -134,6 +134,8 @@ class EditorState:
         return True
 
     def _replace(self, graph: Graph, path: Path | None) -> None:
+        if self.running:  # left running, it went on writing unseen, and edits to same-named nodes reached it
+            self.stop_run(" of the graph that was open (it would go on unseen)")
         self.graph = graph
         self.path = path
         self.selection.clear()
@@ -374,10 +376,10 @@ class EditorState:
                     + (f"the {frames} frames are done" if frames else "Stop") if looping else ""))
         return True
 
-    def stop_run(self) -> None:
+    def stop_run(self, which: str = "") -> None:
         if self.session is not None and self.session.active:
             self.session.stop()
-            self.say("stopping the run")
+            self.say("stopping the run" + which)
 
     def poll(self) -> RunStatus:
         """The run's live status; new node errors and the run's end go to the log once."""
