@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import re
 
-import onnxruntime
-
 from nodegraph.model_manifest import ModelError
 
 # what onnxruntime says of a model whose format (IR) or operator set is newer than it knows
@@ -27,6 +25,7 @@ def load_error(what: str, exc: Exception) -> ModelError:
     if "External data path does not exist" in reason:
         fix = "The model keeps its weights in that separate file: put it back beside the model file"
     elif _TOO_NEW.search(reason):
+        import onnxruntime  # here, as in onnx.py: a stage without models never loads it
         fix = (f"The model was made for a newer onnxruntime than this one ({onnxruntime.__version__}): upgrade it "
                "(pip install -U onnxruntime, or onnxruntime-gpu), or export the model for an older opset")
     else:
