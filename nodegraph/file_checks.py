@@ -27,7 +27,7 @@ def missing_inputs(specs: dict[str, Param], values: dict[str, Any], base_dir: Pa
             except InvalidInput as e:
                 problems.append(Problem(str(e), param=name))
         else:
-            problem = input_problem(value, folder=spec.folder)
+            problem = input_problem(value, folder=spec.folder or (spec.also_folder and os.path.isdir(value)))
             if problem:
                 problems.append(Problem(problem, param=name))
     return problems

@@ -136,10 +136,11 @@ class Path(Param):
     kind = "path"
 
     def __init__(self, default: str = "", role: str = "input", folder: bool = False, optional: bool = False,
-                 extensions: list[str] | None = None, help: str = ""):
+                 extensions: list[str] | None = None, help: str = "", also_folder: bool = False):
         super().__init__(default, help)
         self.role = role  # "input" (read) or "output" (written)
         self.folder = folder
+        self.also_folder = also_folder  # a file, or a folder in its place (an input read either way)
         self.optional = optional  # an empty value is allowed
         self.extensions = list(extensions or [])  # hints for file dialogs, e.g. [".mp4"]
 
@@ -160,7 +161,7 @@ class Path(Param):
 
     def describe(self) -> dict:
         return {**super().describe(), "role": self.role, "folder": self.folder,
-                "optional": self.optional, "extensions": list(self.extensions)}
+                "also_folder": self.also_folder, "optional": self.optional, "extensions": list(self.extensions)}
 
 
 class Colour(Param):

@@ -162,7 +162,7 @@ class MeshWarpSwapper(Node):
     inputs = {"frame": Frame, "faces": Faces}
     outputs = {"faces": Faces}
     params = {
-        "identity": Path(role="input", extensions=list(IMAGE_EXTENSIONS),
+        "identity": Path(role="input", extensions=list(IMAGE_EXTENSIONS), also_folder=True,
                          help="a portrait of the face to put in, or a folder of portraits of one person "
                               "(each frame uses the one whose head pose is nearest the driver's)"),
         "resolution": Int(64, 1024, default=256, help="side of the swapped face crop in px"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
@@ -324,3 +325,30 @@ def test_the_forehead_stops_where_the_portraits_skin_ends(driver):
     covered = np.nonzero(record["swap_mask"].max(axis=1) > 0.5)[0]
     assert covered.min() >= brow + 0.15 * (top - brow) - 2
     assert swapper(identity=str(MEDIA / "grace_hopper.jpg")).identities[0].skin_reach >= 0.3  # her hat is higher
+
+
+def test_nodegraph_run_takes_a_folder_of_identities(tmp_path, cli):
+    """The identity param's help offers a folder of portraits: `nodegraph run` must take one, not refuse it
+    as "is a folder; give a file" before the node ever sees it."""
+    folder = tmp_path / "identities"
+    folder.mkdir()
+    for name in ("astronaut.png", "grace_hopper.jpg"):
+        (folder / name).write_bytes((MEDIA / name).read_bytes())
+    graph = json.loads((Path(__file__).resolve().parent.parent / "presets" / "video_swap.json").read_text())
+    for node in graph["nodes"]:
+        if node["id"] == "source":
+            node.update(type="ImageSource", params={"path": str(MEDIA / "grace_hopper.jpg"), "repeat": 1})
+        elif node["id"] == "output":
+            node.update(type="ImageSequenceOutput", params={"path": str(tmp_path / "out")})
+    preset_file = tmp_path / "folder_swap.json"
+    preset_file.write_text(json.dumps(graph))
+    result = cli("run", preset_file, "--set", f"swapper.identity={folder}", cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr
+    written = cv2.imread(str(tmp_path / "out" / "frame_000000.png"))
+    assert written is not None and written.shape == cv2.imread(str(MEDIA / "grace_hopper.jpg")).shape
+
+    empty = tmp_path / "no_pictures"
+    empty.mkdir()
+    result = cli("run", preset_file, "--set", f"swapper.identity={empty}", cwd=tmp_path, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "'swapper'" in result.stderr and f"{empty}: no pictures in this folder" in result.stderr, result.stderr
