@@ -24,6 +24,7 @@ What comes from where:
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 
@@ -53,6 +54,7 @@ from .image_work import ImageGraphs, chosen_graphs, image_work_param
 from .media import IMAGE_EXTENSIONS, list_images, read_image
 from .swap_common import chosen_faces, portrait_face, swap_preview
 
+log = logging.getLogger("nodegraph")
 HAIR_DISTANCE = 25.0  # L*a*b* (8-bit) distance from the lower forehead's colour where the skin ends
 HAIR_MARGIN = 0.15  # of the brow-to-hairline height, kept clear below where the portrait's skin ends
 FOREHEAD_TOP = 10  # FaceMesh's point at the top of the forehead
@@ -225,8 +227,9 @@ class MeshWarpSwapper(Node):
             what = (faceless[0] if len(faceless) == 1
                     else f"{self.identity} (none of its {len(faceless)} pictures)")
             raise InvalidInput(f"{where}: {what}: no face found; use a clear, frontal, well-lit portrait")
+        for name in faceless:  # a folder's other pictures have faces: the run goes on without this one
+            log.warning("%s: %s: no face found; this picture is skipped", where, name)
         self._portraits = portraits
-        self.faceless = faceless  # pictures of a folder that were skipped
         self._prepare_identities()
 
     def _prepare_identities(self):

@@ -329,11 +329,12 @@ def test_the_forehead_stops_where_the_portraits_skin_ends(driver):
 
 def test_nodegraph_run_takes_a_folder_of_identities(tmp_path, cli):
     """The identity param's help offers a folder of portraits: `nodegraph run` must take one, not refuse it
-    as "is a folder; give a file" before the node ever sees it."""
+    as "is a folder; give a file" before the node ever sees it, and say which of its pictures it skips."""
     folder = tmp_path / "identities"
     folder.mkdir()
     for name in ("astronaut.png", "grace_hopper.jpg"):
         (folder / name).write_bytes((MEDIA / name).read_bytes())
+    cv2.imwrite(str(folder / "sky.png"), np.full((240, 320, 3), (200, 150, 90), np.uint8))
     graph = json.loads((Path(__file__).resolve().parent.parent / "presets" / "video_swap.json").read_text())
     for node in graph["nodes"]:
         if node["id"] == "source":
@@ -344,6 +345,8 @@ def test_nodegraph_run_takes_a_folder_of_identities(tmp_path, cli):
     preset_file.write_text(json.dumps(graph))
     result = cli("run", preset_file, "--set", f"swapper.identity={folder}", cwd=tmp_path, timeout=120)
     assert result.returncode == 0, result.stderr
+    assert f"node 'swapper' (MeshWarpSwapper), param 'identity': {folder / 'sky.png'}: no face found; " \
+           "this picture is skipped" in result.stderr, result.stderr
     written = cv2.imread(str(tmp_path / "out" / "frame_000000.png"))
     assert written is not None and written.shape == cv2.imread(str(MEDIA / "grace_hopper.jpg")).shape
 
