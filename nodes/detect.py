@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import cv2
 import numpy as np
 
@@ -17,6 +19,8 @@ from .face.records import Faces, updated
 from .face.smoothing import OneEuroFilter, frame_time
 from .model_fit import checked_model
 from .onnx_models import PROVIDER_CHOICES, loading, resolve_model
+
+log = logging.getLogger("nodegraph")
 
 MATCH_IOU = 0.3  # a detection continues a track when their boxes overlap at least this much
 TRACK_SIDE = 640  # optical flow runs on the frame halved until its long side is below this
@@ -149,6 +153,7 @@ class FaceDetector(Node):
         self._flow: tuple[np.ndarray, float] | None = None
         self._filters: dict[int, OneEuroFilter] = {}
         self._shown: tuple[np.ndarray, list[dict]] | None = None
+        self._frames = self._frames_with_faces = 0  # for the word at close when it never found one
 
     def param_changed(self, name):
         if name in ("model", "provider"):
@@ -180,6 +185,8 @@ class FaceDetector(Node):
         self._tracks = faces
         shown = self._smooth(faces) if self.smoothing else faces
         self._shown = (frame, shown)
+        self._frames += 1
+        self._frames_with_faces += bool(shown)
         return {"faces": shown}
 
     def _detect(self, frame: np.ndarray) -> list[dict]:
@@ -209,3 +216,7 @@ class FaceDetector(Node):
 
     def close(self):
         self._flow = None
+        if getattr(self, "_frames", 0) and not self._frames_with_faces:
+            log.warning("node '%s' (FaceDetector): no face found in any of the %d frames, so the faces nodes "
+                        "after it had nothing to work on; for faces near the camera try model blazeface_short, "
+                        "for small or faint ones a lower threshold", self.id, self._frames)

@@ -335,3 +335,21 @@ def test_bench_chain_reports_ms_per_node_and_their_sum(cli):
         assert all(t["ms"] > 0 and t["cpu_ms"] >= 0 for t in nodes.values())
         assert result[variant]["sum_ms"] == pytest.approx(sum(t["ms"] for t in nodes.values()), abs=0.01)
     assert result["short_range"]["detector_params"] == {"model": "blazeface_short"}
+
+
+def test_a_run_that_never_finds_a_face_says_so_naming_the_detector(tmp_path, cli):
+    """A frame with no face ran to "done" with its output the same as its input and no word why."""
+    empty = tmp_path / "sky.png"
+    cv2.imwrite(str(empty), np.full((480, 640, 3), (200, 150, 90), np.uint8))
+    preset_file = tmp_path / "faces.json"
+    for picture, said in ((empty, True), (MEDIA / "astronaut.png", False)):
+        preset_file.write_text(json.dumps({
+            "format": "nodegraph-preset", "version": 1, "name": "faces",
+            "nodes": [{"id": "source", "type": "ImageSource", "params": {"path": str(picture), "repeat": 3}},
+                      {"id": "finder", "type": "FaceDetector", "params": {}},
+                      {"id": "file", "type": "FacesFileOutput", "params": {"path": str(tmp_path / "faces.jsonl")}}],
+            "links": [{"from": "source.frame", "to": "finder.frame"}, {"from": "finder.faces", "to": "file.faces"}]}))
+        result = cli("run", preset_file, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        word = "node 'finder' (FaceDetector): no face found in any of the 3 frames"
+        assert (word in result.stderr) == said, result.stderr
