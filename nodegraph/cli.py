@@ -102,13 +102,11 @@ def cmd_validate(args) -> int:
     status = EXIT_OK
     for path in args.presets:
         try:
-            graph = presets.load(path)
-        except presets.PresetError as e:  # through tell: a reader that went away does not change the exit status
-            tell("\n".join([f"{path}: invalid", *(f"  {p}" for p in e.problems)]), sys.stdout)
-            status = EXIT_INVALID
-            continue
-        problems = graph.validate(registry)
-        if problems:
+            graph, problems = presets.load(path), []
+        except presets.PresetError as e:  # what did load is checked too: every problem at once
+            graph, problems = e.graph, e.problems
+        problems = problems + (graph.validate(registry) if graph is not None else [])
+        if problems:  # through tell: a reader that went away does not change the exit status
             tell("\n".join([f"{path}: invalid", *(f"  {p}" for p in problems)]), sys.stdout)
             status = EXIT_INVALID
         else:

@@ -21,11 +21,14 @@ VERSION = 1
 
 
 class PresetError(InvalidInput):
-    """A preset file that cannot be read as a graph; `problems` lists every reason."""
+    """A preset file that cannot be read as a graph; `problems` lists every reason. `graph` holds what did
+    load (the nodes and links without problems) when the file is a preset of a version this reads, so
+    `nodegraph validate` can list that graph's own problems too."""
 
-    def __init__(self, source: str, problems: list[str]):
+    def __init__(self, source: str, problems: list[str], graph: Graph | None = None):
         self.source = source
         self.problems = problems
+        self.graph = graph
         super().__init__(f"{source}: " + "; ".join(problems))
 
 
@@ -119,13 +122,14 @@ def from_dict(data: Any, source: str = "<preset>", base_dir: str | Path | None =
         raise PresetError(source, [f"field 'format' must be \"{FORMAT}\", got {data.get('format')!r}: "
                                    "this is not a nodegraph preset"])
     version = data.get("version")
+    readable = False  # a version this understands: the graph below is this nodegraph's reading of it
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         problems.append(f"field 'version' must be a positive integer, got {version!r}")
     elif version > VERSION:
         problems.append(f"version {version} is newer than this nodegraph understands (up to {VERSION}); "
                         "upgrade nodegraph")
     else:
-        data = migrate(data)
+        data, readable = migrate(data), True
 
     name = data.get("name", Path(source).stem)
     description = data.get("description", "")
@@ -187,7 +191,7 @@ def from_dict(data: Any, source: str = "<preset>", base_dir: str | Path | None =
         except (ValueError, InvalidInput) as e:
             problems.append(f"links[{i}]: {e}")
     if problems:
-        raise PresetError(source, problems)
+        raise PresetError(source, problems, graph if readable else None)
     return graph
 
 

@@ -49,6 +49,19 @@ def test_validate_names_node_and_port_on_type_mismatch(tmp_path):
     assert "missing.json: invalid" in result.stdout
 
 
+def test_validate_lists_the_graph_problems_beside_a_bad_link(tmp_path):
+    # A link to a misspelt node used to hide every other problem until it was fixed and validate run again.
+    p = write_preset(tmp_path / "typos.json",
+                     [node("src", "TestPattern"), node("adj", "FrameAdjuster", brightness=9999),
+                      node("out", "VideoFileOutptu")],
+                     [("src.frame", "adj.frame"), ("adj.frame", "ou.frame")])
+    result = run_cli("validate", p)
+    assert result.returncode == 2
+    assert "links[1]: cannot link adj.frame -> ou.frame: there is no node 'ou'" in result.stdout
+    assert "node 'adj' (FrameAdjuster), param 'brightness': 9999 is out of range" in result.stdout
+    assert "unknown node type 'VideoFileOutptu'; did you mean 'VideoFileOutput'?" in result.stdout
+
+
 def test_run_300_frames_in_order(tmp_path, clip300):
     p = write_preset(tmp_path / "p.json",
                      [node("src", "VideoSource", path=clip300), node("adj", "FrameAdjuster", median_blur=3),
