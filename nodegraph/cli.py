@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from . import preset as presets
-from .arguments import apply_overrides, positive_int
+from .arguments import apply_overrides, non_negative_int, positive_int
 from .console import ProgressBar, tell
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, InvalidInput, RunFailed
 from .output_checks import check_run_side_output
@@ -247,7 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     edit = sub.add_parser("edit", help="open the visual editor (default: the demo preset)")
     edit.add_argument("preset", nargs="?", help="the preset file to open (JSON)")
-    edit.add_argument("--run-frames", type=int, metavar="N", help="run N frames as soon as the window is up")
+    edit.add_argument("--run-frames", type=non_negative_int, metavar="N",
+                      help="run N frames as soon as the window is up (0: no run)")
     edit.add_argument("--screenshot", metavar="FILE",
                       help="save a picture of the window (after the --run-frames run) to FILE (.png) and exit")
     edit.add_argument("--layout-json", metavar="FILE",

@@ -62,6 +62,15 @@ def test_validate_lists_the_graph_problems_beside_a_bad_link(tmp_path):
     assert "unknown node type 'VideoFileOutptu'; did you mean 'VideoFileOutput'?" in result.stdout
 
 
+def test_edit_refuses_a_negative_run_frames_before_opening_a_window(tmp_path):
+    # `--run-frames -5 --screenshot` used to start a run, save a picture and exit 0 as if all went well.
+    shot = tmp_path / "shot.png"
+    result = run_cli("edit", REPO / "presets" / "demo.json", "--run-frames", "-5", "--screenshot", shot)
+    assert result.returncode == 2
+    assert "argument --run-frames" in result.stderr and "-5" in result.stderr
+    assert not shot.exists()
+
+
 def test_run_300_frames_in_order(tmp_path, clip300):
     p = write_preset(tmp_path / "p.json",
                      [node("src", "VideoSource", path=clip300), node("adj", "FrameAdjuster", median_blur=3),
