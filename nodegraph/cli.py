@@ -130,8 +130,6 @@ def cmd_nodes(args) -> int:
             extra = {k: v for k, v in spec.items() if k in ("min", "max", "options")}
             print(f"    param {name} ({spec['kind']}) = {spec['default']!r}"
                   f"{' ' + json.dumps(extra) if extra else ''}  {spec['help']}")
-    for message in registry.load_errors:
-        print(f"warning: {message}", file=sys.stderr)
     return EXIT_OK
 
 

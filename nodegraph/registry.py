@@ -29,7 +29,6 @@ class Registry:
     def __init__(self):
         self.types: dict[str, type[Node]] = {}
         self.origin: dict[str, str] = {}  # type name -> package that provided it
-        self.load_errors: list[str] = []
         self.failed: dict[str, str] = {}  # package that failed to load -> why
 
     def add(self, cls: type[Node], origin: str = BUILTIN_ORIGIN) -> None:
@@ -42,7 +41,8 @@ class Registry:
             raise TypeError(f"{cls.__name__} from {origin}: {problem}")
         name = cls.type_name()
         if name in self.types and self.types[name] is not cls:
-            self.load_errors.append(f"node type {name} from {origin} ignored: {self.origin[name]} already has it")
+            # said by every command: a preset written for the ignored type is refused for its params
+            log.warning("node type %s from %s ignored: %s already has it", name, origin, self.origin[name])
             return
         self.types[name] = cls
         self.origin[name] = origin
@@ -111,10 +111,8 @@ def load_registry(third_party: bool = True) -> Registry:
         try:
             registry.add_all(ep.load(), origin)
         except Exception as e:  # a broken plug-in must not take the built-ins down
-            message = f"node package {origin} ({ep.value}) failed to load: {e}"
-            registry.load_errors.append(message)
             registry.failed[origin] = f"{type(e).__name__}: {e}"
-            log.warning(message)
+            log.warning("node package %s (%s) failed to load: %s", origin, ep.value, e)
     return registry
 
 

@@ -65,6 +65,15 @@ def test_a_third_party_type_named_like_a_builtin_does_not_replace_it(tmp_path, c
     assert listed.returncode == 0, listed.stderr
     assert "TestPattern  [Sources, built-in]" in listed.stdout
     assert "node type TestPattern from clash-nodes ignored: built-in already has it" in listed.stderr
+    # Said once, and by every command: `validate` and `nodes --json` used to say nothing, so a preset
+    # written for the package's type was refused for params the built-in lacks, with no hint why.
+    preset = tmp_path / "p.json"
+    preset.write_text(json.dumps({"format": "nodegraph-preset", "version": 1,
+                                  "nodes": [{"id": "p", "type": "TestPattern"}], "links": []}))
+    for args in (["nodes"], ["nodes", "--json"], ["validate", preset]):
+        said = cli(*args, env={"PYTHONPATH": str(site)})
+        assert said.stderr.count("node type TestPattern from clash-nodes ignored: built-in already has it") == 1, \
+            (args, said.stderr)
 
 
 def test_an_unknown_type_says_which_node_package_failed_to_load(tmp_path, cli):
