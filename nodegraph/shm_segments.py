@@ -37,6 +37,7 @@ _SUFFIX_RE = re.compile(r"[A-Za-z0-9]+\Z")
 NAME_RE = re.compile(r"ng(?P<run>[0-9a-f]{5,})_[A-Za-z0-9]+\Z")
 ON_LINUX = sys.platform.startswith("linux")
 _TRACKED = os.name == "posix"  # the resource tracker only follows POSIX segments
+_PID_MAX = 2**31 - 1  # os.kill takes a C int
 
 created_here: set[str] = set()  # segments this process created and has not unlinked yet
 _attach_lock = threading.Lock()
@@ -65,7 +66,9 @@ def _run_of(name: str) -> str | None:
 
 
 def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
+    """Whether process `pid` runs. A pid past pid_t's range, which no process has, counts as alive: a name of
+    ours with one was made by some other program, so cleanup() leaves it alone."""
+    if pid == os.getpid() or pid > _PID_MAX:
         return True
     try:
         os.kill(pid, 0)

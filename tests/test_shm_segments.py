@@ -4,8 +4,10 @@ import os
 import signal
 import subprocess
 import textwrap
+from pathlib import Path
 
 import pytest
+from conftest import run_cli
 from test_shm import linux_only, python
 
 from nodegraph import shm
@@ -53,6 +55,20 @@ def test_cleanup_of_a_named_run_removes_all_its_segments(run_id):
     for ring in rings:
         ring.unlink()  # already gone: harmless
         ring.close()
+
+
+@linux_only
+def test_cleanup_leaves_a_look_alike_whose_pid_no_process_can_have():
+    # Another program's /dev/shm/ng<16 hex digits>_x made `nodegraph cleanup` die with an OverflowError traceback.
+    stray = Path(shm.SHM_DIR) / f"ng{'f' * 16}_{os.getpid()}"
+    stray.write_bytes(b"not ours")
+    try:
+        result = run_cli("cleanup")
+        assert result.returncode == 0, result.stderr
+        assert "Traceback" not in result.stderr
+        assert stray.read_bytes() == b"not ours"
+    finally:
+        stray.unlink()
 
 
 @linux_only
