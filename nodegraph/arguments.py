@@ -59,6 +59,17 @@ def non_negative_int(text: str) -> int:
     return _whole_number(text, least=0)
 
 
+MAX_CORES = 8192  # past any machine's count (Linux's own limit): a larger --cores is a typo
+
+
+def core_count(text: str) -> int:
+    """An argparse type: a number of cores, 1 to MAX_CORES (the planner hands them out one by one)."""
+    value = _whole_number(text, least=1)
+    if value > MAX_CORES:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_CORES}, got {value}")
+    return value
+
+
 def _whole_number(text: str, least: int) -> int:
     try:
         value = int(text)

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from . import preset as presets
-from .arguments import apply_overrides, non_negative_int, positive_int
+from .arguments import apply_overrides, core_count, non_negative_int, positive_int
 from .console import ProgressBar, tell
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, InvalidInput, RunFailed
 from .output_checks import check_run_side_output
@@ -225,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan = sub.add_parser("plan", help="print how a preset is cut into processes (stages, rings, threads)")
     plan.add_argument("preset", help="the preset file (JSON)")
     plan.add_argument("--set", action="append", metavar="NODE.PARAM=VALUE", help="override a param (repeatable)")
-    plan.add_argument("--cores", type=positive_int, metavar="N", help="plan for N cores (default: this machine's)")
+    plan.add_argument("--cores", type=core_count, metavar="N", help="plan for N cores (default: this machine's)")
     plan.add_argument("--json", action="store_true")
     plan.set_defaults(func=cmd_plan)
 

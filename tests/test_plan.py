@@ -155,3 +155,10 @@ def test_cli_plan_prints_the_demo_plan():
     result = run_cli("plan", "presets/demo.json", "--cores", "2")
     assert result.returncode == 0, result.stderr
     assert "stage s0" in result.stdout and "adjust.frame (s0) -> s1" in result.stdout
+
+
+def test_cli_plan_refuses_a_core_count_no_machine_has_instead_of_hanging():
+    # `--cores 1000000000` (a typo) used to spin for minutes handing out threads one core at a time.
+    result = run_cli("plan", "presets/demo.json", "--cores", "1000000000", timeout=20)
+    assert result.returncode == 2
+    assert "argument --cores: must be at most 8192, got 1000000000" in result.stderr
