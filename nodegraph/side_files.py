@@ -17,9 +17,11 @@ from .output_files import file_there, is_stream, write_atomically
 from .registry import default_registry
 
 
-def check_stats_path(path: str, flag: str = "--stats-json", made: str | None = None) -> Path:
+def check_stats_path(path: str, flag: str = "--stats-json", made: str | None = None,
+                     example: str = "stats.json") -> Path:
     """Refuse a file named by `flag` that could not be written, before the run rather than after it. `made`:
-    a folder the command makes before it writes the file (the farm's --out), which need not be there yet."""
+    a folder the command makes before it writes the file (the farm's --out), which need not be there yet.
+    `example`: the file name a folder given for it is told to add."""
     target = Path(path)
     folder = target.parent
     try:
@@ -32,7 +34,7 @@ def check_stats_path(path: str, flag: str = "--stats-json", made: str | None = N
     except OSError as e:  # a name too long for the file system, a link that loops
         raise InvalidInput(f"{flag} {path}: {e.strerror}; give another file name") from None
     if there is not None and stat.S_ISDIR(there):
-        raise InvalidInput(f"{flag} {path}: is a folder; give a file name such as {target / 'stats.json'}")
+        raise InvalidInput(f"{flag} {path}: is a folder; give a file name such as {target / example}")
     if is_stream(target):  # `>(jq .)`, /dev/stdout: written into as the shell's `>` would
         return target
     if there is not None and not stat.S_ISREG(there):
@@ -53,7 +55,7 @@ def check_edit_side_files(preset: str, screenshot: str | None, layout_json: str 
     editor opens it to show what is wrong."""
     if screenshot is None:
         return
-    check_stats_path(screenshot, "--screenshot")
+    check_stats_path(screenshot, "--screenshot", example="shot.png")
     if Path(screenshot).suffix.lower() != ".png":
         raise InvalidInput(f"--screenshot {screenshot}: the picture is written as PNG; name it NAME.png")
     try:
@@ -69,7 +71,7 @@ def check_edit_side_files(preset: str, screenshot: str | None, layout_json: str 
 
     check("--screenshot", screenshot)
     if layout_json is not None:
-        check_stats_path(layout_json, "--layout-json")
+        check_stats_path(layout_json, "--layout-json", example="layout.json")
         check("--layout-json", layout_json)
         check_side_output(f"--layout-json {layout_json}", layout_json, [], [screenshot])
 

@@ -214,3 +214,14 @@ def test_a_run_refused_at_set_up_writes_its_refusal_to_stats_json_over_an_old_on
     written = json.loads(stats.read_text())
     assert written["frames"] == 0 and not written["interrupted"]
     assert "bad.mp4: not a video" in written["error"] and written["error"] in result.stderr
+
+
+def test_a_folder_given_for_a_side_file_is_refused_with_a_name_of_its_kind(tmp_path, capsys):
+    # `--screenshot FOLDER` was told to give a name such as FOLDER/stats.json, which --screenshot refuses next.
+    demo = REPO / "presets" / "demo.json"
+    said = refused(capsys, "edit", demo, "--screenshot", tmp_path)
+    assert f"--screenshot {tmp_path}: is a folder; give a file name such as {tmp_path / 'shot.png'}" in said
+    said = refused(capsys, "edit", demo, "--screenshot", tmp_path / "shot.png", "--layout-json", tmp_path)
+    assert f"--layout-json {tmp_path}: is a folder; give a file name such as {tmp_path / 'layout.json'}" in said
+    said = refused(capsys, "run", demo, "--stats-json", tmp_path)
+    assert f"--stats-json {tmp_path}: is a folder; give a file name such as {tmp_path / 'stats.json'}" in said
