@@ -182,13 +182,13 @@ def cmd_cleanup(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from .bench import benchmarks
+    from .bench import benchmarks, load_benchmark
 
     known = benchmarks()
     if args.what not in known:
         print(f"nodegraph: no benchmark {args.what!r}; known: {', '.join(known)}", file=sys.stderr)
         return EXIT_INVALID
-    bench = known[args.what].load()
+    bench = load_benchmark(known[args.what])
     result = bench.run(args.frames)
     print(json.dumps(result, indent=2) if args.json else bench.summary(result))
     return EXIT_OK

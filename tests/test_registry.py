@@ -32,6 +32,27 @@ def test_the_bench_group_lists_chain_transport_and_pipeline():
         assert callable(module.run) and callable(module.summary), name
 
 
+@pytest.mark.parametrize(("module", "said"), [
+    ("import a_dependency_not_installed\n",
+     "benchmark 'odd' from odd-bench (odd_bench) failed to load: ModuleNotFoundError: No module named "
+     "'a_dependency_not_installed'; fix or reinstall odd-bench"),
+    ("def run(frames):\n    return {}\n",
+     "benchmark 'odd' from odd-bench (odd_bench) has no summary(result): a benchmark module needs run(frames) "
+     "and summary(result); update or report odd-bench"),
+])
+def test_a_benchmark_package_that_cannot_run_is_named_not_a_traceback(tmp_path, cli, module, said):
+    """`nodegraph bench NAME` of a package's benchmark that failed to import ended in a traceback, exit 1."""
+    site = tmp_path / "site"
+    (site / "odd_bench-1.0.dist-info").mkdir(parents=True)
+    (site / "odd_bench.py").write_text(module)
+    (site / "odd_bench-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: odd-bench\nVersion: 1.0\n")
+    (site / "odd_bench-1.0.dist-info" / "entry_points.txt").write_text("[nodegraph.benchmarks]\nodd = odd_bench\n")
+    result = cli("bench", "odd", env={"PYTHONPATH": str(site)})
+    assert result.returncode == 2
+    assert f"nodegraph: {said}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_the_engine_imports_no_node_library():
     """Neither `import nodes` nor `import_module("nodes...")` anywhere in nodegraph/."""
     offenders = []

@@ -5,6 +5,9 @@ node packages register in the `nodegraph.benchmarks` entry-point group. A benchm
 from __future__ import annotations
 
 from importlib.metadata import EntryPoint, entry_points
+from types import ModuleType
+
+from nodegraph.errors import InvalidInput
 
 ENTRY_POINT_GROUP = "nodegraph.benchmarks"
 ENGINE_BENCHMARKS = {"transport": "nodegraph.bench.transport", "pipeline": "nodegraph.bench.pipeline"}
@@ -15,3 +18,20 @@ def benchmarks() -> dict[str, EntryPoint]:
     its module)."""
     own = {name: EntryPoint(name, module, ENTRY_POINT_GROUP) for name, module in ENGINE_BENCHMARKS.items()}
     return own | {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name not in own}
+
+
+def load_benchmark(ep: EntryPoint) -> ModuleType:
+    """The benchmark module `ep` names; InvalidInput naming its package when it cannot be imported or lacks
+    `run` or `summary` (a broken package, not a traceback)."""
+    package = ep.dist.name if ep.dist else "nodegraph"
+    where = f"benchmark '{ep.name}' from {package} ({ep.value})"
+    try:
+        module = ep.load()
+    except Exception as e:
+        raise InvalidInput(f"{where} failed to load: {type(e).__name__}: {e}; fix or reinstall {package}") from None
+    missing = [f"{name}({arg})" for name, arg in (("run", "frames"), ("summary", "result"))
+               if not callable(getattr(module, name, None))]
+    if missing:
+        raise InvalidInput(f"{where} has no {' or '.join(missing)}: a benchmark module needs run(frames) and "
+                           f"summary(result); update or report {package}")
+    return module
