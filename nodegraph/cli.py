@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import os
@@ -268,6 +269,9 @@ def default_preset() -> Path:
     return data_dir("presets") / "video_swap.json"
 
 
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}  # `nodegraph nodes --json > FILE` on a full disk
+
+
 def main(argv: list[str] | None = None) -> int:
     try:  # the parser too: its subcommands import the libraries, which takes a moment
         args = build_parser().parse_args(argv)
@@ -286,6 +290,14 @@ def main(argv: list[str] | None = None) -> int:
         # The reader of our output went away (`nodegraph nodes | head`): not an error.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except OSError as e:
+        if e.errno not in _DISK_FULL:
+            raise
+        tell(f"nodegraph: could not write: {e.strerror}; free some space where the output goes, or send it "
+             "elsewhere")
+        # what stays buffered for stdout would fail again, in a traceback, as the interpreter exits
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

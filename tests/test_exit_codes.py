@@ -270,3 +270,16 @@ def test_a_reader_that_went_away_does_not_change_the_exit_status(tmp_path, comma
     finally:
         os.close(write)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("argv", [["nodes", "--json"], ["plan", "presets/demo.json"], ["validate", "presets/demo.json"],
+                                  ["models", "list"], ["cleanup"]])
+def test_output_to_a_full_disk_is_said_and_exits_3_not_a_traceback(argv):
+    """`nodegraph nodes --json > nodes.json` on a full disk ended in an OSError traceback, exit 1."""
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "nodegraph.cli", *argv], cwd=REPO, stdout=full,
+                                stderr=subprocess.PIPE, text=True, timeout=60, env=repo_env())
+    assert result.returncode == 3, result.stderr
+    assert "nodegraph: could not write: No space left on device" in result.stderr
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
