@@ -2,17 +2,16 @@
 and keyboard send them (the other GUI tests call the callbacks). Run directly, this file is the editor's
 process (`python tests/test_editor_clicks.py menus`)."""
 
-import ctypes
 import ctypes.util
 import json
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from test_editor_gui import display, gui_env  # noqa: F401 (display is a fixture)
+from xtest_pointer import Pointer
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -71,77 +70,6 @@ def test_a_right_click_on_a_node_while_a_menu_is_open_gives_that_node_s_menu(dis
 def test_saving_a_preset_opened_through_a_link_asks_where_it_goes(display, tmp_path):  # noqa: F811
     # Save replaced the link with a file of its own, and the file it named never got the edit
     run_driver(display, tmp_path, "link")
-
-
-class Pointer:
-    """The X server's mouse and keyboard, driven through XTest."""
-
-    def __init__(self, frames):
-        self.x11 = ctypes.CDLL(ctypes.util.find_library("X11"))
-        self.xtst = ctypes.CDLL(ctypes.util.find_library("Xtst"))
-        self.x11.XOpenDisplay.restype = ctypes.c_void_p
-        self.x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
-        self.x11.XFlush.argtypes = [ctypes.c_void_p]
-        self.x11.XKeysymToKeycode.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
-        self.x11.XStringToKeysym.restype = ctypes.c_ulong
-        for name in ("XTestFakeMotionEvent", "XTestFakeButtonEvent", "XTestFakeKeyEvent"):
-            getattr(self.xtst, name).argtypes = [ctypes.c_void_p] + [ctypes.c_int] * (4 if "Motion" in name else 3)
-        self.display = self.x11.XOpenDisplay(None)
-        self.frames = frames
-
-    def _send(self) -> None:
-        self.x11.XFlush(self.display)
-        time.sleep(0.05)
-        self.frames(3)
-
-    def click(self, rect, button: int = 1) -> None:
-        """A click at the middle of ((x0, y0), (x1, y1)); button 3 is the right one."""
-        (x0, y0), (x1, y1) = rect
-        self.xtst.XTestFakeMotionEvent(self.display, -1, int((x0 + x1) / 2), int((y0 + y1) / 2), 0)
-        self._send()
-        for pressed in (1, 0):
-            self.xtst.XTestFakeButtonEvent(self.display, button, pressed, 0)
-            self._send()
-
-    def double_click(self, at) -> None:
-        """Two left clicks at (x, y), close enough together to count as one double-click."""
-        self.xtst.XTestFakeMotionEvent(self.display, -1, int(at[0]), int(at[1]), 0)
-        self._send()
-        for pressed in (1, 0, 1, 0):
-            self.xtst.XTestFakeButtonEvent(self.display, 1, pressed, 0)
-            self.x11.XFlush(self.display)
-            self.frames(1)
-
-    def drag(self, start, end, steps: int = 10) -> None:
-        """Press the left button at `start`, move to `end` in `steps`, release."""
-        self.xtst.XTestFakeMotionEvent(self.display, -1, int(start[0]), int(start[1]), 0)
-        self._send()
-        self.xtst.XTestFakeButtonEvent(self.display, 1, 1, 0)
-        self._send()
-        for step in range(1, steps + 1):
-            x, y = (start[i] + (end[i] - start[i]) * step / steps for i in (0, 1))
-            self.xtst.XTestFakeMotionEvent(self.display, -1, int(x), int(y), 0)
-            self._send()
-        self.xtst.XTestFakeButtonEvent(self.display, 1, 0, 0)
-        self._send()
-
-    def key(self, name: str, pressed=(1, 0)) -> None:
-        code = self.x11.XKeysymToKeycode(self.display, self.x11.XStringToKeysym(name.encode()))
-        for down in pressed:
-            self.xtst.XTestFakeKeyEvent(self.display, code, down, 0)
-            self._send()
-
-    def hold(self, name: str, action) -> None:
-        """`action` with the key `name` (a modifier) held down."""
-        self.key(name, (1,))
-        action()
-        self.key(name, (0,))
-
-    def type(self, text: str) -> None:
-        """Digits, letters, '-', '.' and '/' as typed on the keyboard."""
-        names = {"-": "minus", ".": "period", "/": "slash", "_": "underscore"}
-        for character in text:
-            self.key(names.get(character, character))
 
 
 def editor(preset: Path):
