@@ -2,27 +2,39 @@
 disk); a Ctrl-C meanwhile ends quietly with exit status 130 once they are loaded, as it does once the
 command runs."""
 
+import contextlib
 import signal
 import sys
+import threading
 
 from .errors import EXIT_INTERRUPTED
 
 
-def main() -> int:
-    # Held, not raised where it lands: a KeyboardInterrupt inside a library's import can come out as
-    # another error (a class body's __set_name__ wraps it in RuntimeError, networkx has one), a traceback.
+@contextlib.contextmanager
+def ctrl_c_held():
+    """A Ctrl-C during the block is held, and raised as KeyboardInterrupt after it. Raised where it lands,
+    inside a library's import, it can come out as another error (a class body's __set_name__ wraps it in
+    RuntimeError, networkx has one), or crash the process (SIGSEGV in an extension module's set-up, seen
+    while the node packages load numpy and protobuf). Only the main thread takes signals: elsewhere, as is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     interrupted = []
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN  # a background job's: left so
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN if ignored else lambda *_: interrupted.append(True))
     try:
-        ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN  # a background job's: left so
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN if ignored else lambda *_: interrupted.append(True))
-    except KeyboardInterrupt:  # before the handler was in place
-        interrupted.append(True)
-    else:
-        try:
-            from .cli import main as run_command
-        finally:
-            signal.signal(signal.SIGINT, previous)
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
     if interrupted:
+        raise KeyboardInterrupt
+
+
+def main() -> int:
+    try:
+        with ctrl_c_held():
+            from .cli import main as run_command
+    except KeyboardInterrupt:  # during the import, or before the handler was in place
         print("nodegraph: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     return run_command()

@@ -13,6 +13,7 @@ from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
 
 from .errors import InvalidInput
+from .launch import ctrl_c_held
 from .node import Node
 from .params import Param, ParamError
 from .types import PortType
@@ -126,5 +127,6 @@ _default: Registry | None = None
 def default_registry() -> Registry:
     global _default
     if _default is None:
-        _default = load_registry()
+        with ctrl_c_held():  # the node packages import numpy, OpenCV, protobuf: a Ctrl-C waits until they are in
+            _default = load_registry()
     return _default
