@@ -3,6 +3,9 @@ two selectors sending two faces of one picture down two branches."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -81,3 +84,18 @@ def test_sticky_selector_keeps_its_face_when_the_order_changes():
     assert kept(sticky, [record(100, 100, 50, 7), record(400, 100, 52, 8)]) == [7]
     assert kept(plain, [record(100, 100, 50, 7), record(400, 100, 52, 8)]) == [8]
     assert kept(sticky, [record(400, 100, 52, 8)]) == [8]  # 7 left
+
+
+def test_two_faces_preset_swaps_a_face_alone_in_view_once():
+    """With one face in view, both selectors of two_faces.json used to keep it (leftmost and rightmost are then
+    the same face): it was swapped twice, and the second identity won."""
+    preset = json.loads((Path(__file__).parent.parent / "presets" / "two_faces.json").read_text())
+    params = {n["id"]: n["params"] for n in preset["nodes"]}
+    left, right = selector(**params["select_left"]), selector(**params["select_right"])
+
+    def kept(faces):
+        return tuple([f["track_id"] for f in node.process(faces)["faces"]] for node in (left, right))
+
+    assert kept([record(100, 200, 80, 1), record(500, 200, 80, 2)]) == ([1], [2])
+    assert kept([record(500, 200, 80, 2)]) == ([2], [])
+    assert kept([]) == ([], [])
