@@ -18,7 +18,7 @@ from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, Invali
 from .output_checks import check_run_side_output
 from .paths import data_dir
 from .registry import default_registry
-from .side_files import check_edit_side_files, check_stats_path, write_stats
+from .side_files import check_edit_side_files, check_stats_path, write_refusal_unchecked, write_stats
 from .stats import RunReport
 
 log = logging.getLogger("nodegraph")
@@ -38,8 +38,13 @@ def cmd_run(args) -> int:
                            "leave out --sequential for --mode realtime")
     registry = default_registry()
     stats_path = check_stats_path(args.stats_json) if args.stats_json else None
-    graph = presets.load(args.preset)
-    apply_overrides(graph, args.set or [], registry)
+    try:
+        graph = presets.load(args.preset)
+        apply_overrides(graph, args.set or [], registry)
+    except InvalidInput as e:
+        if stats_path is not None:
+            write_refusal_unchecked(stats_path, RunReport(mode=args.mode or "lossless", error=str(e)).to_json())
+        raise
     if stats_path is not None:
         check_run_side_output(f"--stats-json {args.stats_json}", args.stats_json, graph, registry, args.preset)
     runner = None

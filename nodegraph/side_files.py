@@ -76,6 +76,24 @@ def check_edit_side_files(preset: str, screenshot: str | None, layout_json: str 
         check_side_output(f"--layout-json {layout_json}", layout_json, [], [screenshot])
 
 
+def write_refusal_unchecked(path: Path, stats: dict) -> None:
+    """A run refused before its graph loaded (a broken preset, a bad --set): --stats-json could not be checked
+    against the files the graph reads, so the refusal goes only where no file is, into a stream, or over an
+    earlier run's stats, which must not pass for this run's. Anything else there is left as it is."""
+    if path.exists() and not is_stream(path) and not _holds_run_stats(path):
+        return
+    write_stats(path, stats)
+
+
+def _holds_run_stats(path: Path) -> bool:
+    try:
+        with open(path, "rb") as file:
+            stats = json.loads(file.read(1 << 20))
+    except (OSError, ValueError):  # unreadable, longer than any stats file, or no JSON
+        return False
+    return isinstance(stats, dict) and {"frames", "interrupted", "error"} <= stats.keys()
+
+
 def write_stats(path: Path, stats: dict) -> bool:
     """Write a run's --stats-json (checked by check_stats_path); False, said, when it cannot be written: the
     run's outputs are fine then, only the file asked for is missing."""

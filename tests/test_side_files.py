@@ -216,6 +216,27 @@ def test_a_run_refused_at_set_up_writes_its_refusal_to_stats_json_over_an_old_on
     assert "bad.mp4: not a video" in written["error"] and written["error"] in result.stderr
 
 
+
+def test_a_preset_that_does_not_load_writes_its_refusal_over_old_stats_only(tmp_path):
+    # a broken preset or a bad --set left an earlier run's stats in place, taken for this run's by a script;
+    # the graph is not there to check the path against, so only an earlier run's stats or no file is replaced
+    preset = null_preset(tmp_path)
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"nodes": [')
+    stats, other = tmp_path / "stats.json", tmp_path / "notes.json"
+    other.write_text('{"frames": "my own notes"}')
+    for args, said in (([broken], "broken.json"), ([preset, "--set", "src"], "NODE.PARAM=VALUE")):
+        stats.write_text(json.dumps({"frames": 300, "interrupted": False, "error": ""}))
+        result = run_cli("run", *args, "--stats-json", stats)
+        assert result.returncode == 2 and said in result.stderr, result.stderr
+        written = json.loads(stats.read_text())
+        assert written["frames"] == 0 and said in written["error"] and written["error"] in result.stderr
+        stats.unlink()
+        assert run_cli("run", *args, "--stats-json", stats).returncode == 2
+        assert said in json.loads(stats.read_text())["error"]
+        assert run_cli("run", *args, "--stats-json", other).returncode == 2
+        assert other.read_text() == '{"frames": "my own notes"}'  # not a run's stats: may be anybody's file
+
 def test_a_folder_given_for_a_side_file_is_refused_with_a_name_of_its_kind(tmp_path, capsys):
     # `--screenshot FOLDER` was told to give a name such as FOLDER/stats.json, which --screenshot refuses next.
     demo = REPO / "presets" / "demo.json"
