@@ -188,6 +188,16 @@ def test_a_grey_portrait_stays_inside_the_targets_colour_range(crops, mode):
     assert radius(result_ab).max() < limit + 0.5  # + 8-bit rounding of the result
 
 
+
+@pytest.mark.parametrize("mode", FITTING_MODES)
+def test_a_grey_driver_gives_a_grey_face(crops, mode):
+    """A grayscale or infrared driver has no colour to match: the recoloured portrait is grey too (idt and
+    sot left green hair and red patches, chroma up to 27 Lab units)."""
+    grace, astronaut, mask = crops
+    grey = cv2.cvtColor(cv2.cvtColor(astronaut, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+    result_ab = lab(transfer(grace, grey, mask, mode))[..., 1:]
+    assert np.abs(result_ab).max() < 2.5, f"{mode}: a*b* up to {np.abs(result_ab).max():.1f}"
+
 def fine_spread(image: np.ndarray, inside: np.ndarray) -> float:
     """The spread of L* less its blur (the detail `detail` keeps) inside the mask."""
     lightness = lab(image)[..., 0]

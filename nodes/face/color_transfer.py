@@ -31,6 +31,10 @@ SOT_ITERATIONS = 6
 SOT_STEP = 0.7
 # Smallest |determinant| (1 for an orthonormal basis) of a sot iteration's three unit directions.
 SOT_MIN_VOLUME = 0.7
+# A target whose a* and b* spread (standard deviation, Lab units) is below this has no colour to match (a
+# grayscale or infrared frame): idt and sot then give the source the target's a*b* mean. Their 1-D matches
+# along random directions do not collapse the other axes in a few iterations (green hair, red patches).
+GRAY_CHROMA_SPREAD = 1.5
 # The fine lightness detail `detail` keeps: L* less its Gaussian blur of this sigma per 256 px of the crop
 # (pores, wrinkles, the brows' hairs; not the face's shading).
 DETAIL_SIGMA = 4.0
@@ -66,6 +70,7 @@ def transfer(
       along each of its axes, and a relaxed step (IDT_RELAXATION) of that displacement.
     - ``sot``: sliced optimal transport: per iteration three random unit directions (not orthogonal, not
       nearly coplanar), quantile matching along each, and a step (SOT_STEP) along their summed displacement.
+      For both, a target without colour (a*b* spread below GRAY_CHROMA_SPREAD) gives its a*b* mean.
 
     ``strength`` in [0, 1] blends the result with the source (0 = source). ``rng_seed`` seeds the random
     directions and pixel sampling of idt and sot: equal inputs give equal outputs. Degenerate inputs give
@@ -111,6 +116,9 @@ def transfer(
             lab[..., 0] += np.float32(given_back) * fine
     else:
         (_idt if mode == "idt" else _sot)(lab, source_sample, target_sample, rng)
+        chroma = target_sample.reshape(-1, 3)[:, 1:]
+        if chroma.std(axis=0).max() < GRAY_CHROMA_SPREAD:
+            lab[..., 1:] = chroma.mean(axis=0)
 
     # cv2's float Lab -> BGR clips to [0, 1], so a scale by 255 and a saturating cast finish the job.
     result_bgr = cv2.cvtColor(lab, cv2.COLOR_Lab2BGR)
