@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from pathlib import Path
 
 from nodegraph import modelhub
 from nodegraph.console import tell
 from nodegraph.errors import EXIT_INVALID, EXIT_OK
+from nodegraph.model_manifest import ModelEntry
 from nodegraph.paths import user_models_dir
 
 
@@ -47,6 +50,8 @@ def _list() -> int:
         entry = manifest.entries[result.name]
         if result.path is None:
             where, size = "missing", f"({_size(entry.size)})" if entry.size else "-"
+            if (part := _partial_download(entry)) is not None:
+                where = f"missing, {_size(part.stat().st_size)} downloaded (fetch resumes)"
         else:
             where, size = str(result.path), _size(result.path.stat().st_size)
         verified = {"ok": "yes", "no hash": "no hash known", "missing": "-", "bad": "FAILED"}[result.status]
@@ -67,10 +72,25 @@ def _verify(name: str | None) -> int:
         if result.status in ("ok", "no hash"):
             tell(f"ok       {result.name}: {result.path} ({result.message})", sys.stdout)
         elif result.status == "missing":
-            tell(f"{'MISSING' if result.failed else 'missing'}  {result.name}: {result.message}", sys.stdout)
+            message = result.message
+            if (part := _partial_download(modelhub.load_manifest().entries[result.name])) is not None:
+                message += (f"; {_size(part.stat().st_size)} of it is downloaded in {part}, and "
+                            f"`nodegraph models fetch {result.name}` resumes from there")
+            tell(f"{'MISSING' if result.failed else 'missing'}  {result.name}: {message}", sys.stdout)
         else:
             tell(f"FAILED   {result.name}: {result.message}", sys.stdout)
     return EXIT_INVALID if any(r.failed for r in results) else EXIT_OK
+
+
+def _partial_download(entry: ModelEntry) -> Path | None:
+    """The .part an interrupted `models fetch` left for the entry, when it holds any bytes."""
+    if entry.builtin:
+        return None
+    part = modelhub.fetch_dir() / (entry.file + ".part")
+    with contextlib.suppress(OSError):
+        if part.is_file() and part.stat().st_size > 0:
+            return part
+    return None
 
 
 def _fetch(name: str, allow_unverified: bool) -> int:

@@ -73,6 +73,18 @@ def test_user_models_listed_but_missing_do_not_fail_verify(capsys):
     assert "inswapper_128" in out and "missing" in out and "blazeface_full" in out
 
 
+
+def test_list_and_verify_say_a_stopped_download_resumes(capsys):
+    # the .part a stopped fetch keeps was in neither: a user saw "missing" and did not know 200 MB were there
+    paths.fetch_dir().mkdir(parents=True, exist_ok=True)
+    (paths.fetch_dir() / "inswapper_128.onnx.part").write_bytes(bytes(1500))
+    assert run_models_cmd("list") == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("inswapper_128 "))
+    assert "missing, 1.5 kB downloaded (fetch resumes)" in row
+    assert run_models_cmd("verify", "inswapper_128") == 0
+    assert (f"1.5 kB of it is downloaded in {paths.fetch_dir() / 'inswapper_128.onnx.part'}, and "
+            "`nodegraph models fetch inswapper_128` resumes from there") in capsys.readouterr().out
+
 def test_flipped_byte_is_refused_by_resolve_and_verify_with_one_message(override, capsys):
     bad = copy_builtin("facemesh", override)
     flip_byte(bad, bad.stat().st_size // 2)
