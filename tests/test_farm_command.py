@@ -185,3 +185,23 @@ def test_ctrl_c_while_the_local_ray_starts_leaves_no_ray_process_and_exits_130(t
         while session_processes(process.pid) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert session_processes(process.pid) == [], delay
+
+
+def test_a_farm_plugin_for_the_old_join_is_refused_before_any_chunk(tmp_path):
+    # join gained the output's name as its last argument: a plugin written before rendered every chunk, then
+    # failed at the join with a TypeError, and the render was lost
+    site = tmp_path / "site"
+    (site / "old_farm-1.0.dist-info").mkdir(parents=True)
+    (site / "old_farm-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: old-farm\nVersion: 1.0\n")
+    (site / "old_farm-1.0.dist-info" / "entry_points.txt").write_text("[nodegraph.farm]\naaa_old = old_farm\n")
+    (site / "old_farm.py").write_text(
+        "from nodes.farm_video import claim, output_extension, probe, set_chunk, join as video_join\n\n\n"
+        "def join(chunks, target, extension, graph, output_id, input_path):\n"
+        "    return video_join(chunks, target, extension, graph, output_id, input_path, target)\n")
+    clip = write_clip(tmp_path / "clip.mp4", frames=10)
+    result = farm_cli(farm_preset(tmp_path), clip, "--out", tmp_path / "farm", PYTHONPATH=str(site))
+    assert result.returncode == 2, result.stderr
+    assert ("farm plugin 'aaa_old' (old_farm): its join(chunks, target, extension, graph, output_id, input_path) "
+            "cannot be called as join(chunk paths, target, extension, graph, output id, input path, name); update "
+            "the node package that provides it") in result.stderr
+    assert not (tmp_path / "farm").exists()  # refused before Ray started and the outputs' folder was made

@@ -16,6 +16,7 @@ A plugin is a module with:
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from types import ModuleType
@@ -25,6 +26,15 @@ from ..graph import Graph
 from ..registry import Registry
 
 ENTRY_POINT_GROUP = "nodegraph.farm"
+# what a plugin module must have, and the arguments each is called with (the contract above)
+CONTRACT = {
+    "claim": ("graph", "registry"),
+    "output_extension": ("graph", "output id"),
+    "probe": ("path",),
+    "set_chunk": ("graph", "source id", "output id", "input path", "first frame", "warm-up frames", "chunk path",
+                  "mark"),
+    "join": ("chunk paths", "target", "extension", "graph", "output id", "input path", "name"),
+}
 
 
 @dataclass(frozen=True)
@@ -37,6 +47,12 @@ class FarmMedia:
 
 
 def load(name: str) -> ModuleType:
+    plugin = _module(name)
+    check_contract(name, plugin)
+    return plugin
+
+
+def _module(name: str) -> ModuleType:
     found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
     if not found:
         raise InvalidInput(f"no farm plugin {name!r} is installed (group {ENTRY_POINT_GROUP}); install the node "
@@ -44,11 +60,28 @@ def load(name: str) -> ModuleType:
     return found[0].load()
 
 
+def check_contract(name: str, plugin: ModuleType) -> None:
+    """Refuse a plugin that lacks a function or takes other arguments, before any chunk is rendered: found
+    at the join, hours of rendering would end in a TypeError (join took one argument fewer before)."""
+    for function, arguments in CONTRACT.items():
+        wanted = f"{function}({', '.join(arguments)})"
+        where = f"farm plugin {name!r} ({plugin.__name__})"
+        if not callable(getattr(plugin, function, None)):
+            raise InvalidInput(f"{where} has no function {wanted}; update the node package that provides it")
+        try:
+            inspect.signature(getattr(plugin, function)).bind(*arguments)
+        except TypeError:
+            raise InvalidInput(f"{where}: its {function}{inspect.signature(getattr(plugin, function))} cannot be "
+                               f"called as {wanted}; update the node package that provides it") from None
+        except ValueError:  # a builtin without a signature: it is called as it is
+            pass
+
+
 def claim(graph: Graph, registry: Registry) -> FarmMedia:
     """The first installed plugin that can cut this preset; InvalidInput when none can."""
     names = sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
     for name in names:
-        nodes = load(name).claim(graph, registry)
+        nodes = _module(name).claim(graph, registry)  # only the plugin that claims the preset must keep to it
         if nodes is not None:
             return FarmMedia(name, *nodes)
     raise InvalidInput(f"the preset has no source the farm can cut into chunks (farm plugins installed: "
