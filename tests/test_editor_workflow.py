@@ -51,6 +51,11 @@ def test_a_live_viewer_opened_after_the_run_shows_the_node_s_last_picture(displa
     run_driver(display, tmp_path, "late_viewer", __file__)
 
 
+def test_a_live_viewer_without_a_picture_says_how_to_get_one(display, tmp_path):  # noqa: F811
+    # opened before a run, the viewer was an empty box that said nothing
+    run_driver(display, tmp_path, "viewer_hint", __file__)
+
+
 def select(app, pointer, node_id: str) -> None:
     """A click on the node's title bar."""
     x, y, _, _ = app.canvas.node_rects()[node_id]
@@ -254,9 +259,43 @@ def drive_late_viewer() -> None:
     print("late_viewer checks passed")
 
 
+def drive_viewer_hint() -> None:
+    import time
+
+    import dearpygui.dearpygui as dpg
+
+    mine = Path.cwd() / "demo.json"
+    shutil.copy(REPO / "presets" / "demo.json", mine)
+    state, app, pointer = editor(mine)
+    x, y, w, _ = app.canvas.node_rects()["adjust"]
+    pointer.double_click((x + w / 2, y + 8))  # its title bar
+    pointer.frames(5)
+    viewer = app.viewers[0]
+    hint = dpg.get_value(viewer.hint)
+    assert dpg.is_item_shown(viewer.hint) and "F5" in hint, hint
+    (left, top), (right, bottom) = dpg.get_item_rect_min(viewer.image), dpg.get_item_rect_max(viewer.image)
+    (hint_left, hint_top), (hint_right, hint_bottom) = (dpg.get_item_rect_min(viewer.hint),
+                                                        dpg.get_item_rect_max(viewer.hint))
+    assert left <= hint_left and hint_right <= right and top <= hint_top and hint_bottom <= bottom, \
+        ((left, top, right, bottom), (hint_left, hint_top, hint_right, hint_bottom))
+    select(app, pointer, "adjust")  # the canvas has the keys again
+    pointer.key("F5")  # what the hint says to do
+    deadline = time.monotonic() + 60
+    while not viewer.pictured and time.monotonic() < deadline:
+        pointer.frames(1)
+    pointer.frames(3)
+    assert state.running and viewer.pictured and not dpg.is_item_shown(viewer.hint), state.log[-1].text
+    state.stop_run()
+    while state.running and time.monotonic() < deadline:
+        pointer.frames(1)
+    assert faults(state) == []
+    app.close()
+    print("viewer_hint checks passed")
+
+
 DRIVERS = {"typed": drive_typed, "notice": drive_notice, "dialog": drive_dialog, "viewer": drive_viewer,
            "late_viewer": drive_late_viewer, "notice_room": drive_notice_room,
-           "log_lines": drive_log_lines}
+           "log_lines": drive_log_lines, "viewer_hint": drive_viewer_hint}
 
 if __name__ == "__main__" and sys.argv[1:2] and sys.argv[1] in DRIVERS:
     DRIVERS[sys.argv[1]]()

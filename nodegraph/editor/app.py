@@ -287,6 +287,8 @@ class EditorApp:
                 self._stages = state.stages()
                 self.canvas.set_stages(self._stages)
             self.runbar.show(status, self._stages)
+            for viewer in self.viewers:
+                viewer.follow(status)
             self.canvas.show_status(status, state.problems() if not status.active else {},
                                     pictured=set(self.pump.updates))
             self.inspector.refresh(status)

@@ -14,14 +14,18 @@ import numpy as np
 
 from ..params import Path as PathParam
 from . import theme
+from .canvas import EMPTY_NOTE
 from .fonts import FONT_SIZE
 from .thumbnails import VIEWER_SIZE, blank_rgba
 
 if TYPE_CHECKING:
+    from .session import RunStatus
     from .state import EditorState
 
 NOTICE_CHARS = 72  # a line of the note
 NOTICE_PAD = 8
+VIEWER_HINT_IDLE = "no picture yet: run the graph (F5, or the Run button)"
+VIEWER_HINT_RUNNING = "no picture yet: waiting for this node's first frame"
 
 
 def file_dialog(title: str, on_chosen: Callable[[str], None], *, extensions: list[str] | None = None,
@@ -171,12 +175,25 @@ class Viewer:
         with dpg.window(label=f"{node_id}: live preview", width=width, height=height, pos=[max(0, x), max(0, y)],
                         no_collapse=True, on_close=lambda: on_close(self)) as self.window:
             self.image = dpg.add_image(self.texture, width=self.size[0], height=self.size[1])
+            self.hint = dpg.add_text("", color=theme.DIM, show=False)  # over the image, placed by fit()
+        self.hint_text = VIEWER_HINT_IDLE
+        self.hint_shown: tuple[str, list[int]] | None = None
+        self.pictured = False
 
     def update(self, picture: np.ndarray) -> None:
         np.copyto(self.buffer, picture)
+        if not self.pictured:
+            self.pictured = True
+            dpg.configure_item(self.hint, show=False)
+
+    def follow(self, status: RunStatus) -> None:
+        """Until the first picture, say why there is none: no run yet, none drawn yet, or none this node draws."""
+        node = status.nodes.get(self.node_id)
+        self.hint_text = EMPTY_NOTE if node is not None and node.frames else \
+            VIEWER_HINT_RUNNING if status.active else VIEWER_HINT_IDLE
 
     def fit(self) -> None:
-        """Scale the picture to the window, keeping its aspect."""
+        """Scale the picture to the window, keeping its aspect, and put the hint in its middle."""
         width, height = dpg.get_item_rect_size(self.window)
         width, height = max(32, width - 16), max(24, height - 44)
         scale = min(width / VIEWER_SIZE[0], height / VIEWER_SIZE[1])
@@ -184,6 +201,20 @@ class Viewer:
         if size != self.size:
             self.size = size
             dpg.configure_item(self.image, width=size[0], height=size[1])
+        if not self.pictured:
+            self._place_hint()
+
+    def _place_hint(self) -> None:
+        x, y = dpg.get_item_pos(self.image)
+        if (x, y) == (0, 0):
+            return  # not drawn yet: its place is unknown
+        text_width, text_height = dpg.get_text_size(self.hint_text) or (len(self.hint_text) * 8, 18)
+        shown = (self.hint_text, [int(x + max(0, (self.size[0] - text_width) / 2)),
+                                  int(y + (self.size[1] - text_height) / 2)])
+        if shown != self.hint_shown:
+            self.hint_shown = shown
+            dpg.set_value(self.hint, shown[0])
+            dpg.configure_item(self.hint, show=True, pos=shown[1])
 
     def close(self) -> None:
         dpg.delete_item(self.window)
