@@ -1,9 +1,9 @@
 """The editor's state as plain Python: the graph, its file, selection, undo history, the run and
-its status, and a log. The Dear PyGui views draw it and call its methods; tests drive it directly."""
+its status, and a log. The Dear PyGui views draw it and call its methods; tests drive it directly.
+Its file (state_files.py) and its run (state_run.py) are parts of their own."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -14,13 +14,13 @@ from .. import preset as presets
 from ..errors import InvalidInput, ProblemError
 from ..graph import Graph, Link
 from ..params import ParamError
-from ..params import Path as PathParam
 from ..registry import Registry, default_registry
-from .files import RecentFiles, rebase_input_paths
+from .files import RecentFiles
 from .history import History
 from .layout import auto_layout
-from .run_setup import loop_sources, no_output_note, numbered_outputs
-from .session import RunSession, RunStatus, plan_stages
+from .session import RunSession
+from .state_files import PresetFiles
+from .state_run import GraphRun
 
 MAX_LOG = 500
 PROBLEMS_TTL_S = 2.0
@@ -34,7 +34,7 @@ class LogEntry:
     time: float = 0.0
 
 
-class EditorState:
+class EditorState(PresetFiles, GraphRun):
     def __init__(self, registry: Registry | None = None, recent: RecentFiles | None = None,
                  engine: str = "auto"):
         self.registry = registry or default_registry()
@@ -62,87 +62,6 @@ class EditorState:
     def say(self, text: str, level: str = "info", node: str | None = None) -> None:
         self.log.append(LogEntry(level, text, node, time.time()))
         self.log_total += 1
-
-    # -- files ------------------------------------------------------------------------
-
-    @property
-    def dirty(self) -> bool:
-        key = (self.revision, id(self.graph), self._saved)
-        if self._dirty is None or self._dirty[0] != key:
-            self._dirty = (key, presets.dumps(self.graph) != self._saved)
-        return self._dirty[1]
-
-    @property
-    def title(self) -> str:
-        name = self.path.name if self.path else "untitled"
-        return f"{'*' if self.dirty else ''}{name} - nodegraph"
-
-    def new(self) -> None:
-        self._replace(Graph(), None)
-        self.say("new graph")
-
-    def open(self, path: str | Path) -> bool:
-        """Load a preset; on failure the current graph stays and the log says why."""
-        try:
-            graph = presets.load(path)
-        except presets.PresetError as e:
-            self.say(f"cannot open {path}: " + "; ".join(e.problems), "error")
-            return False
-        placed = auto_layout(graph)
-        self._replace(graph, Path(os.path.abspath(path)))  # a symlink stays the path: saving replaces it
-        self.recent.add(self.path)
-        self.say(f"opened {self.path}" + (f" (placed {len(placed)} nodes that had no position)" if placed else ""))
-        for problem in self.graph.validate(self.registry):
-            self.say(str(problem), "warning", problem.node)
-        return True
-
-    def replaces_another_file(self, path: str | Path) -> bool:
-        """Whether saving as `path` would replace a file (or link) other than the one open: ask first."""
-        return os.path.lexists(path) and Path(os.path.abspath(path)) != self.path
-
-    def save(self, path: str | Path | None = None) -> bool:
-        """Save to `path` (or the current file). Relative input paths are rewritten when the
-        preset moves to another folder, so they still name the same files. A symlink at `path` is
-        replaced by the file, never written through."""
-        target = Path(os.path.abspath(path)) if path is not None else self.path
-        if target is None:
-            raise ValueError("no file to save to: give a path (save as)")
-        graph = self.graph.copy()
-        if graph.name == "untitled":  # a new graph takes its file's name, which the inspector and the preset show
-            graph.name = target.stem
-        for node_id, name, value in rebase_input_paths(graph, self.registry, target.parent):
-            self.say(f"{node_id}.{name} rewritten as {value} (relative to the new folder)")
-        link = os.readlink(target) if target.is_symlink() else None
-        if link is None and target.is_file() and (not os.access(target, os.W_OK) or not target.stat().st_mode & 0o222):
-            # saving renames a new file into place, which the folder allows whatever the file's own mode says
-            self.say(f"cannot save {target}: the file is read-only; File > Save as keeps your changes in another "
-                     "file", "error")
-            return False
-        try:
-            presets.save(graph, target)
-        except (OSError, presets.PresetError) as e:  # PresetError: a value JSON cannot hold (a plug-in's NaN)
-            self.say(f"cannot save {target}: {getattr(e, 'strerror', None) or e}", "error")
-            return False
-        if link is not None:
-            self.say(f"{target} was a link to {link}: it is now the saved file, and {link} is left as it was")
-        self.graph = graph
-        self.path = target
-        self._saved = presets.dumps(graph)
-        self.revision += 1
-        self.recent.add(target)
-        self.say(f"saved {target}")
-        return True
-
-    def _replace(self, graph: Graph, path: Path | None) -> None:
-        if self.running:  # left running, it went on writing unseen, and edits to same-named nodes reached it
-            self.stop_run(" of the graph that was open (it would go on unseen)")
-        self.graph = graph
-        self.path = path
-        self.selection.clear()
-        self.history.clear()
-        self._saved = presets.dumps(graph)
-        self._run_failed_at = None  # another graph's
-        self.revision += 1
 
     # -- edits ------------------------------------------------------------------------
 
@@ -267,25 +186,6 @@ class EditorState:
         except ParamError:
             return None
 
-    def _send_live(self, node_id: str, name: str) -> None:
-        session = self.session
-        if session is None or not session.active or node_id not in session.graph.nodes:
-            return
-        cls = self.registry.get(self.graph.nodes[node_id].type)
-        if cls is None or name not in cls.params or session.graph.nodes[node_id].type != cls.type_name():
-            return
-        param = cls.params[name]
-        value = self.graph.nodes[node_id].params.get(name, param.default)
-        if isinstance(param, PathParam) and value:
-            value = session.graph.resolve_path(value, param)
-        if isinstance(value, list):
-            value = tuple(value)
-        session.graph.nodes[node_id].params[name] = value
-        try:
-            session.set_param(node_id, name, value)
-        except InvalidInput as e:
-            self.say(f"the running pipeline refused {node_id}.{name}: {e}", "error", node_id)
-
     def undo(self) -> bool:
         step = self.history.undo(self.graph.copy())
         return self._restore(step, "undo")
@@ -313,7 +213,7 @@ class EditorState:
                     self._send_live(node_id, name)
         return True
 
-    # -- validation and plan --------------------------------------------------------------
+    # -- validation -----------------------------------------------------------------------
 
     def problems(self) -> dict[str | None, list[str]]:
         """Validation problems by node id (None: about the whole graph); checked again after each
@@ -339,61 +239,3 @@ class EditorState:
             found.setdefault(problem.node, []).append(text)
         return found
 
-    def stages(self) -> list[tuple[str, list[str]]]:
-        """Which process each node runs in: the running plan, else the plan the graph would get."""
-        if self.session is not None and self.session.active:
-            return self.session.stages()
-        return plan_stages(self.graph, self.registry)
-
-    # -- run --------------------------------------------------------------------------
-
-    @property
-    def running(self) -> bool:
-        return self.session is not None and self.session.active
-
-    def start_run(self, frames: int | None = None, runner_factory=None) -> bool:
-        if self.running:
-            return False
-        problems = self.graph.validate(self.registry)
-        if problems:
-            self.say(f"cannot run: the graph has {len(problems)} problem(s)", "error")
-            for problem in problems:
-                self.say(str(problem), "error", problem.node)
-            return False
-        self._reported_errors.clear()
-        self._run_failed_at = None
-        graph = self.graph.copy()
-        looping = loop_sources(graph, self.registry) if self.loop else []
-        for message in numbered_outputs(graph, self.registry):
-            self.say(message, "warning")
-        if note := no_output_note(graph, self.registry):
-            self.say(note, "warning")
-        self.session = RunSession(graph, self.registry, frames=frames, mode=self.mode, engine=self.engine,
-                                  runner_factory=runner_factory)
-        self.session.start()
-        self.say("run started" + (f" ({frames} frames)" if frames else "")
-                 + (f"; {', '.join(looping)} loop{'s' * (len(looping) == 1)} until "
-                    + (f"the {frames} frames are done" if frames else "Stop") if looping else ""))
-        return True
-
-    def stop_run(self, which: str = "") -> None:
-        if self.session is not None and self.session.active:
-            self.session.stop()
-            self.say("stopping the run" + which)
-
-    def poll(self) -> RunStatus:
-        """The run's live status; new node errors and the run's end go to the log once."""
-        if self.session is None:
-            return RunStatus()
-        status = self.session.status()
-        for node_id, node in status.nodes.items():
-            if node.last_error and self._reported_errors.get(node_id) != node.last_error:
-                self._reported_errors[node_id] = node.last_error
-                self.say(f"{node_id}: {node.last_error}", "error", node_id)
-        if not status.active and self._end_logged is not self.session:
-            self._end_logged = self.session
-            if status.failed_node in self.graph.nodes:
-                self._run_failed_at = (status.failed_node, status.message)  # shown on the node until the next run
-            self.say(f"run {status.state}: {status.message}", "error" if status.state == "failed" else "info",
-                     self._run_failed_at[0] if self._run_failed_at else None)
-        return status

@@ -1,0 +1,89 @@
+"""The editor state's run of the graph: start and stop it, read its status, send it the params edited while it
+runs, and log its errors and its end once."""
+
+from __future__ import annotations
+
+from ..errors import InvalidInput
+from ..params import Path as PathParam
+from .run_setup import loop_sources, no_output_note, numbered_outputs
+from .session import RunSession, RunStatus, plan_stages
+
+
+class GraphRun:
+    """Part of EditorState (its __init__ sets what this uses): the graph's run."""
+
+    @property
+    def running(self) -> bool:
+        return self.session is not None and self.session.active
+
+    def start_run(self, frames: int | None = None, runner_factory=None) -> bool:
+        if self.running:
+            return False
+        problems = self.graph.validate(self.registry)
+        if problems:
+            self.say(f"cannot run: the graph has {len(problems)} problem(s)", "error")
+            for problem in problems:
+                self.say(str(problem), "error", problem.node)
+            return False
+        self._reported_errors.clear()
+        self._run_failed_at = None
+        graph = self.graph.copy()
+        looping = loop_sources(graph, self.registry) if self.loop else []
+        for message in numbered_outputs(graph, self.registry):
+            self.say(message, "warning")
+        if note := no_output_note(graph, self.registry):
+            self.say(note, "warning")
+        self.session = RunSession(graph, self.registry, frames=frames, mode=self.mode, engine=self.engine,
+                                  runner_factory=runner_factory)
+        self.session.start()
+        self.say("run started" + (f" ({frames} frames)" if frames else "")
+                 + (f"; {', '.join(looping)} loop{'s' * (len(looping) == 1)} until "
+                    + (f"the {frames} frames are done" if frames else "Stop") if looping else ""))
+        return True
+
+    def stop_run(self, which: str = "") -> None:
+        if self.session is not None and self.session.active:
+            self.session.stop()
+            self.say("stopping the run" + which)
+
+    def poll(self) -> RunStatus:
+        """The run's live status; new node errors and the run's end go to the log once."""
+        if self.session is None:
+            return RunStatus()
+        status = self.session.status()
+        for node_id, node in status.nodes.items():
+            if node.last_error and self._reported_errors.get(node_id) != node.last_error:
+                self._reported_errors[node_id] = node.last_error
+                self.say(f"{node_id}: {node.last_error}", "error", node_id)
+        if not status.active and self._end_logged is not self.session:
+            self._end_logged = self.session
+            if status.failed_node in self.graph.nodes:
+                self._run_failed_at = (status.failed_node, status.message)  # shown on the node until the next run
+            self.say(f"run {status.state}: {status.message}", "error" if status.state == "failed" else "info",
+                     self._run_failed_at[0] if self._run_failed_at else None)
+        return status
+
+    def _send_live(self, node_id: str, name: str) -> None:
+        session = self.session
+        if session is None or not session.active or node_id not in session.graph.nodes:
+            return
+        cls = self.registry.get(self.graph.nodes[node_id].type)
+        if cls is None or name not in cls.params or session.graph.nodes[node_id].type != cls.type_name():
+            return
+        param = cls.params[name]
+        value = self.graph.nodes[node_id].params.get(name, param.default)
+        if isinstance(param, PathParam) and value:
+            value = session.graph.resolve_path(value, param)
+        if isinstance(value, list):
+            value = tuple(value)
+        session.graph.nodes[node_id].params[name] = value
+        try:
+            session.set_param(node_id, name, value)
+        except InvalidInput as e:
+            self.say(f"the running pipeline refused {node_id}.{name}: {e}", "error", node_id)
+
+    def stages(self) -> list[tuple[str, list[str]]]:
+        """Which process each node runs in: the running plan, else the plan the graph would get."""
+        if self.session is not None and self.session.active:
+            return self.session.stages()
+        return plan_stages(self.graph, self.registry)
