@@ -32,6 +32,14 @@ class LinkError(InvalidInput):
     """A link the graph refuses (unknown port, incompatible types, input already taken)."""
 
 
+class InputTaken(LinkError):
+    """A link refused only because its input already has one: `feeder`, the link there."""
+
+    def __init__(self, message: str, feeder: Link):
+        super().__init__(message)
+        self.feeder = feeder
+
+
 @dataclass
 class NodeSpec:
     id: str
@@ -113,12 +121,17 @@ class Graph:
         return removed
 
     def check_link(self, link: Link, registry: Registry) -> None:
-        """Raise LinkError when `link` may not be added (what the editor refuses at once)."""
+        """Raise LinkError when `link` may not be added (what the editor refuses at once); InputTaken when
+        only the link already into its input stands in the way."""
         classes = {end: self._class_of(end, registry) for end in (link.src, link.dst)}
         feeder = next((other for other in self._links if (other.dst, other.dst_port) == (link.dst, link.dst_port)),
                       None)
-        for problem in self._link_problems(link, classes, feeder, self.digraph()):
+        dag = self.digraph()
+        for problem in self._link_problems(link, classes, None, dag):
             raise LinkError(str(problem))
+        if feeder is not None:  # every other rule is kept: a problem now is the input taken
+            for problem in self._link_problems(link, classes, feeder, dag):
+                raise InputTaken(str(problem), feeder)
 
     def add_link(self, link: Link, registry: Registry | None = None) -> Link:
         """Add a link; with a registry it is checked first (LinkError when refused)."""

@@ -172,7 +172,8 @@ def drive() -> None:
     assert drawn_links() == 2 and Link("adjust", "frame", "out", "frame") in state.graph.links
     app.canvas._on_link(app.canvas.editor, (app.canvas.nodes["pattern"].ports[("out", "frame")], in_pin))
     frames()
-    assert drawn_links() == 2 and "already fed" in app.notice.text
+    assert drawn_links() == 2 and "out.frame already has a link from adjust.frame; remove that link first" \
+        in app.notice.text, app.notice.text
 
     # delete, undo, redo redraw the canvas
     state.delete(["adjust"])

@@ -108,6 +108,7 @@ def test_incompatible_link_is_refused_naming_both_types(state):
     src = state.add_node("TestPattern", (0, 0))
     mask = state.add_node("BrightMask", (300, 0))
     out = state.add_node("VideoFileOutput", (600, 0))
+    other = state.add_node("TestPattern", (0, 200))
     assert state.add_link(src, "frame", mask, "frame") is None
     before = state.graph.copy()
 
@@ -117,8 +118,10 @@ def test_incompatible_link_is_refused_naming_both_types(state):
     assert state.graph == before  # nothing changed, and nothing to undo for it
     assert state.log[-1].level == "error" and state.log[-1].text == message
 
-    taken = state.add_link(src, "frame", mask, "frame")
-    assert "already fed" in taken
+    assert state.add_link(src, "frame", mask, "frame") == f"{mask}.frame already has this link from {src}.frame"
+    taken = state.add_link(other, "frame", mask, "frame")
+    assert taken == (f"{mask}.frame already has a link from {src}.frame; remove that link first (click it and "
+                     "press Delete, or Ctrl+click it and drag it away)"), taken
     state.undo()
     assert state.graph.links == []
 

@@ -29,6 +29,11 @@ def test_the_note_on_a_refused_link_stays_on_the_canvas(display, tmp_path):  # n
     run_driver(display, tmp_path, "notice_room", __file__)
 
 
+def test_a_link_into_a_linked_input_is_refused_saying_how_to_remove_the_first(display, tmp_path):  # noqa: F811
+    # the note said "keep one" and not how: here its steps are followed, and the second link goes in
+    run_driver(display, tmp_path, "input_taken", __file__)
+
+
 def test_the_log_shows_its_top_message_whole_when_messages_wrap(display, tmp_path):  # noqa: F811
     # scrolled to the newest message, the log showed a message sliced through at its top edge
     run_driver(display, tmp_path, "log_lines", __file__)
@@ -153,6 +158,30 @@ def drive_notice_room() -> None:
     assert faults(state) == []
     app.close()
     print("notice_room checks passed")
+
+
+def drive_input_taken() -> None:
+    from nodegraph.graph import Link
+
+    state, app, pointer = editor(REPO / "presets" / "demo.json")
+    settled(app, pointer)
+    taken = Link("adjust", "frame", "out", "frame")
+    pointer.drag(pin(app, "pattern", "out", "frame"), pin(app, "out", "in", "frame"))
+    assert app.notice.text == ("out.frame already has a link from adjust.frame; remove that link first (click it "
+                               "and press Delete, or Ctrl+click it and drag it away)"), app.notice.text
+    (x0, y0), (x1, y1) = pin(app, "adjust", "out", "frame"), pin(app, "out", "in", "frame")
+    on_link = ((x0 + x1) / 2, (y0 + y1) / 2)  # a link's curve passes through the middle of its pins
+    pointer.click((on_link, on_link))
+    pointer.key("Delete")
+    assert taken not in state.graph.links, state.graph.links
+    pointer.hold("Control_L", lambda: pointer.key("z"))
+    assert taken in state.graph.links, state.graph.links
+    pointer.hold("Control_L", lambda: pointer.drag(on_link, (on_link[0], on_link[1] + 120)))  # the other way
+    assert taken not in state.graph.links, state.graph.links
+    pointer.drag(pin(app, "pattern", "out", "frame"), pin(app, "out", "in", "frame"))
+    assert Link("pattern", "frame", "out", "frame") in state.graph.links and faults(state) == [], state.log[-1].text
+    app.close()
+    print("input_taken checks passed")
 
 
 def drive_log_lines() -> None:
@@ -295,7 +324,8 @@ def drive_viewer_hint() -> None:
 
 DRIVERS = {"typed": drive_typed, "notice": drive_notice, "dialog": drive_dialog, "viewer": drive_viewer,
            "late_viewer": drive_late_viewer, "notice_room": drive_notice_room,
-           "log_lines": drive_log_lines, "viewer_hint": drive_viewer_hint}
+           "log_lines": drive_log_lines, "viewer_hint": drive_viewer_hint,
+           "input_taken": drive_input_taken}
 
 if __name__ == "__main__" and sys.argv[1:2] and sys.argv[1] in DRIVERS:
     DRIVERS[sys.argv[1]]()

@@ -12,7 +12,7 @@ from typing import Any
 
 from .. import preset as presets
 from ..errors import InvalidInput, ProblemError
-from ..graph import Graph, Link
+from ..graph import Graph, InputTaken, Link
 from ..params import ParamError
 from ..registry import Registry, default_registry
 from .files import RecentFiles
@@ -98,6 +98,12 @@ class EditorState(PresetFiles, GraphRun):
         link = Link(src, src_port, dst, dst_port)
         try:
             self.graph.check_link(link, self.registry)
+        except InputTaken as e:
+            why = f"{link.target} already has this link from {link.source}" if e.feeder == link else \
+                (f"{link.target} already has a link from {e.feeder.source}; remove that link first (click it "
+                 "and press Delete, or Ctrl+click it and drag it away)")
+            self.say(why, "error", dst)
+            return why
         except InvalidInput as e:
             self.say(str(e), "error", dst)
             return str(e)
