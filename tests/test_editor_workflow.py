@@ -302,11 +302,15 @@ def drive_viewer_hint() -> None:
     viewer = app.viewers[0]
     hint = dpg.get_value(viewer.hint)
     assert dpg.is_item_shown(viewer.hint) and "F5" in hint, hint
-    (left, top), (right, bottom) = dpg.get_item_rect_min(viewer.image), dpg.get_item_rect_max(viewer.image)
-    (hint_left, hint_top), (hint_right, hint_bottom) = (dpg.get_item_rect_min(viewer.hint),
-                                                        dpg.get_item_rect_max(viewer.hint))
-    assert left <= hint_left and hint_right <= right and top <= hint_top and hint_bottom <= bottom, \
-        ((left, top, right, bottom), (hint_left, hint_top, hint_right, hint_bottom))
+    for width in (None, 300):  # narrowed, it cut the hint off at its right edge
+        if width is not None:
+            dpg.set_item_width(viewer.window, width)
+            pointer.frames(5)
+        (left, top), (right, bottom) = dpg.get_item_rect_min(viewer.image), dpg.get_item_rect_max(viewer.image)
+        (hint_left, hint_top), (hint_right, hint_bottom) = (dpg.get_item_rect_min(viewer.hint),
+                                                            dpg.get_item_rect_max(viewer.hint))
+        assert left <= hint_left and hint_right <= right and top <= hint_top and hint_bottom <= bottom, \
+            (width, (left, top, right, bottom), (hint_left, hint_top, hint_right, hint_bottom))
     select(app, pointer, "adjust")  # the canvas has the keys again
     pointer.key("F5")  # what the hint says to do
     deadline = time.monotonic() + 60

@@ -177,7 +177,7 @@ class Viewer:
             self.image = dpg.add_image(self.texture, width=self.size[0], height=self.size[1])
             self.hint = dpg.add_text("", color=theme.DIM, show=False)  # over the image, placed by fit()
         self.hint_text = VIEWER_HINT_IDLE
-        self.hint_shown: tuple[str, list[int]] | None = None
+        self.hint_shown: tuple[str, int, list[int]] | None = None
         self.pictured = False
 
     def update(self, picture: np.ndarray) -> None:
@@ -208,13 +208,14 @@ class Viewer:
         x, y = dpg.get_item_pos(self.image)
         if (x, y) == (0, 0):
             return  # not drawn yet: its place is unknown
-        text_width, text_height = dpg.get_text_size(self.hint_text) or (len(self.hint_text) * 8, 18)
-        shown = (self.hint_text, [int(x + max(0, (self.size[0] - text_width) / 2)),
-                                  int(y + (self.size[1] - text_height) / 2)])
+        wrap = max(32, self.size[0] - 2 * NOTICE_PAD)  # a narrow viewer cut the hint off at its edge
+        text_width, text_height = dpg.get_text_size(self.hint_text, wrap_width=wrap) or (wrap, 36)
+        shown = (self.hint_text, wrap, [int(x + max(0, (self.size[0] - text_width) / 2)),
+                                        int(y + max(0, (self.size[1] - text_height) / 2))])
         if shown != self.hint_shown:
             self.hint_shown = shown
             dpg.set_value(self.hint, shown[0])
-            dpg.configure_item(self.hint, show=True, pos=shown[1])
+            dpg.configure_item(self.hint, show=True, wrap=wrap, pos=shown[2])
 
     def close(self) -> None:
         dpg.delete_item(self.window)
