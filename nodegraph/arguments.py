@@ -24,6 +24,21 @@ def _parse_value(target: str, text: str):
         raise InvalidInput(f"--set {target}=...: the value is nested too deeply") from None
 
 
+def add_logging_flags(parser: argparse.ArgumentParser, default) -> None:
+    """-v/--verbose and -q/--quiet on `parser`, storing True when given, else `default`."""
+    parser.add_argument("-v", "--verbose", action="store_true", default=default, help="say more (debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", default=default, help="only warnings and errors")
+
+
+class VerbParser(argparse.ArgumentParser):
+    """The parser of a verb (`run`, `models list`...): takes -v/-q after the verb as well as before it. Left
+    out, they stay unset, so the value given before the verb is kept; the verbs under it are VerbParsers too."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        add_logging_flags(self, default=argparse.SUPPRESS)
+
+
 RUN_OPTIONS = ("mode", "frames")  # `nodegraph run`'s own flags, which a user may try as --set
 
 

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from . import preset as presets
-from .arguments import apply_overrides, core_count, non_negative_int, positive_int
+from .arguments import VerbParser, add_logging_flags, apply_overrides, core_count, non_negative_int, positive_int
 from .console import ProgressBar, tell
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, InvalidInput, RunFailed
 from .output_checks import check_run_side_output
@@ -202,9 +202,8 @@ def cmd_bench(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nodegraph", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true", help="say more (debug)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
-    sub = parser.add_subparsers(dest="command", required=True)
+    add_logging_flags(parser, default=False)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=VerbParser)
 
     run = sub.add_parser("run", help="run a preset headless (video file, webcam)")
     run.add_argument("preset", help="the preset file (JSON)")

@@ -299,3 +299,19 @@ def test_a_picture_played_at_a_frame_rate_runs_realtime_by_default(tmp_path):
     result = run_cli("run", preset, "--stats-json", tmp_path / "s.json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "s.json").read_text())["mode"] == "realtime"
+
+
+def test_verbose_and_quiet_are_taken_after_the_verb_too(tmp_path):
+    from nodegraph.cli import build_parser
+
+    for argv in (["-v", "run", "x.json"], ["run", "-v", "x.json"], ["run", "x.json", "--verbose"],
+                 ["models", "list", "-v"], ["-v", "models", "list"], ["nodes", "-v", "--json"]):
+        args = build_parser().parse_args(argv)
+        assert args.verbose and not args.quiet, argv
+    assert not build_parser().parse_args(["run", "x.json"]).verbose
+    demo = REPO / "presets" / "demo.json"
+    quiet = run_cli("run", demo, "--frames", "1", "-q", cwd=tmp_path)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "nodegraph: started" not in quiet.stderr and "done: 1 frame" in quiet.stderr
+    verbose = run_cli("run", "-v", demo, "--frames", "1", cwd=tmp_path)
+    assert verbose.returncode == 0 and "nodegraph: started" in verbose.stderr, verbose.stderr
