@@ -189,6 +189,13 @@ class Graph:
 
     # -- validation -----------------------------------------------------------------
 
+    def check_valid(self, registry: Registry) -> None:
+        """Raises InvalidInput with every problem validate() finds, naming the preset file when there is one."""
+        problems = self.validate(registry)
+        if problems:
+            where = f"{self.preset_path}: " if self.preset_path is not None else ""
+            raise InvalidInput(f"{where}the graph is not valid:\n  " + "\n  ".join(map(str, problems)))
+
     def validate(self, registry: Registry) -> list[Problem]:
         """Every problem at once: node types, params, each node's check hook (files, models), links,
         unconnected inputs, cycles, and outputs that would destroy a file or cannot be written."""

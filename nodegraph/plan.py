@@ -105,9 +105,7 @@ def make_plan(graph: Graph, registry: Registry | None = None, cores: int | None 
     """Cut `graph` into stages for a machine with `cores` cores (default: those this process may use).
     Raises InvalidInput when the graph is not valid or its pins cannot be honoured."""
     registry = registry or default_registry()
-    problems = graph.validate(registry)
-    if problems:
-        raise InvalidInput("the graph is not valid:\n  " + "\n  ".join(map(str, problems)))
+    graph.check_valid(registry)
     cores = max(1, cores or available_cores())
     order = graph.topological_order()
     costs = {n: node_cost(registry.get(graph.nodes[n].type)) for n in order}

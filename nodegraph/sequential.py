@@ -14,7 +14,6 @@ import time
 from typing import Any
 
 from .busy_watch import BUSY_WARNING_S, watching
-from .errors import InvalidInput
 from .execution import (
     LATE_STOP,
     STATS_EVERY_S,
@@ -44,9 +43,7 @@ def open_nodes(graph: Graph, registry: Registry, stats: dict[str, NodeStats] | N
     stream's fps and length are known to the other nodes' setup; `stats` gets each setup's time.
     Raises InvalidInput with every problem when the graph is not runnable; closes what it opened on
     failure."""
-    problems = graph.validate(registry)
-    if problems:
-        raise InvalidInput("the graph is not valid:\n  " + "\n  ".join(map(str, problems)))
+    graph.check_valid(registry)
     order = graph.topological_order()
     nodes = {node_id: graph.instantiate(node_id, registry) for node_id in order}
     opened: list[Node] = []

@@ -315,3 +315,12 @@ def test_verbose_and_quiet_are_taken_after_the_verb_too(tmp_path):
     assert "nodegraph: started" not in quiet.stderr and "done: 1 frame" in quiet.stderr
     verbose = run_cli("run", "-v", demo, "--frames", "1", cwd=tmp_path)
     assert verbose.returncode == 0 and "nodegraph: started" in verbose.stderr, verbose.stderr
+
+
+def test_plan_and_run_of_an_invalid_graph_name_the_preset_file(tmp_path):
+    p = write_preset(tmp_path / "unlinked.json", [node("src", "TestPattern"), node("adj", "FrameAdjuster")], [])
+    for args in (["plan", p], ["run", p], ["run", p, "--sequential"]):
+        result = run_cli(*args, cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        assert (f"nodegraph: {p}: the graph is not valid:\n  node 'adj', port 'frame': required input (Frame) "
+                "is not connected") in result.stderr, args

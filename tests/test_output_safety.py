@@ -61,7 +61,8 @@ def test_an_output_that_is_the_source_is_refused_and_the_source_is_kept(tmp_path
     for args in ((), ("--sequential",)):
         result = run_cli("run", preset, *args)
         assert result.returncode == 2, result.stderr
-        assert "nodegraph: the graph is not valid:\n  node 'out' (VideoFileOutput), param 'path': " in result.stderr
+        assert (f"nodegraph: {preset}: the graph is not valid:\n  node 'out' (VideoFileOutput), param 'path': "
+                in result.stderr)
         assert (f"is the input of node 'src' (path: {source}); writing it would destroy it: choose another "
                 "output") in result.stderr
     result = run_cli("validate", preset)
