@@ -124,7 +124,7 @@ def cmd_nodes(args) -> int:
     registry = default_registry()
     described = [cls.describe() | {"package": registry.origin[cls.type_name()]} for cls in registry]
     if args.json:
-        print(json.dumps(described, indent=2))
+        print(json.dumps(described, indent=2, allow_nan=False))
         return EXIT_OK
     for d in described:
         print(f"{d['type']}  [{d['category']}, {d['package']}]  {d['doc']}")
@@ -133,7 +133,7 @@ def cmd_nodes(args) -> int:
         for name, port_type in d["outputs"].items():
             print(f"    out  {name}: {port_type}")
         for name, spec in d["params"].items():
-            extra = {k: v for k, v in spec.items() if k in ("min", "max", "options")}
+            extra = {k: v for k, v in spec.items() if k in ("min", "max", "options") and v is not None}
             print(f"    param {name} ({spec['kind']}) = {spec['default']!r}"
                   f"{' ' + json.dumps(extra) if extra else ''}  {spec['help']}")
     return EXIT_OK

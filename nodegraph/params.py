@@ -44,6 +44,12 @@ class Param:
         return False
 
 
+def _json_limit(limit: float) -> float | None:
+    """A min or max as `describe` gives it: None (JSON's null) for none, an infinite one, which JSON has no
+    number for (Python would write Infinity, which JSON readers refuse)."""
+    return None if isinstance(limit, float) and not math.isfinite(limit) else limit
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -63,7 +69,7 @@ class Float(Param):
         return float(value)
 
     def describe(self) -> dict:
-        return {**super().describe(), "min": self.min, "max": self.max, "step": self.step}
+        return {**super().describe(), "min": _json_limit(self.min), "max": _json_limit(self.max), "step": self.step}
 
 
 class Int(Param):
@@ -83,7 +89,7 @@ class Int(Param):
         return value
 
     def describe(self) -> dict:
-        return {**super().describe(), "min": self.min, "max": self.max}
+        return {**super().describe(), "min": _json_limit(self.min), "max": _json_limit(self.max)}
 
 
 class Bool(Param):

@@ -151,3 +151,26 @@ def test_a_node_class_with_unreadable_declarations_fails_its_package_not_the_com
         assert f"node package odd-nodes (odd_nodes:{name}) failed to load: {name} from odd-nodes: {said}" \
             in listed.stderr
         assert "Traceback" not in listed.stderr
+
+
+def test_an_unbounded_param_is_listed_as_valid_json(tmp_path, cli):
+    """A param with no maximum, float('inf'), made `nodegraph nodes --json` print Infinity, which JSON readers
+    (jq, JSON.parse, json.loads strictly) refuse: the whole list could not be read."""
+    site, info = tmp_path / "site", tmp_path / "site" / "open_nodes-1.0.dist-info"
+    info.mkdir(parents=True)
+    params = '{"gain": Float(0.0, float("inf"), default=1.0), "taps": Int(-float("inf"), 9, default=3)}'
+    (site / "open_nodes.py").write_text("from nodegraph.params import Int\n" + ODD_NODES.format(
+        name="OpenGain", port="Frame", params=params))
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: open-nodes\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[nodegraph.nodes]\nopen = open_nodes:OpenGain\n")
+
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    listed = cli("nodes", "--json", env={"PYTHONPATH": str(site)})
+    assert listed.returncode == 0, listed.stderr
+    params = {d["type"]: d for d in json.loads(listed.stdout, parse_constant=refuse)}["OpenGain"]["params"]
+    assert (params["gain"]["min"], params["gain"]["max"]) == (0.0, None)
+    assert (params["taps"]["min"], params["taps"]["max"]) == (None, 9)
+    text = cli("nodes", env={"PYTHONPATH": str(site)}).stdout
+    assert 'param gain (float) = 1.0 {"min": 0.0}' in text and 'param taps (int) = 3 {"max": 9}' in text
