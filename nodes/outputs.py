@@ -135,7 +135,8 @@ class VideoFileOutput(Node):
     @staticmethod
     def describe_partial(path: str) -> str:
         """What a file left by a killed writer holds (the run says it after putting the file in place)."""
-        return f"it holds {count_frames(path)} frames (up to its last whole fragment)"
+        held = count_frames(path)
+        return f"it holds {held} frame{'s' * (held != 1)} (up to its last whole fragment)"
 
     def process(self, frame):
         if self.frame_id < self.skip_first:
@@ -168,7 +169,7 @@ class VideoFileOutput(Node):
             return f"no frame was written, so {self.path} " + ("is left as it was" if there else "was not made")
         kept = self.file.commit(complete)
         beside = "" if kept == self.file.target else f" (the file already at {self.path} is left as it was)"
-        return f"{kept} holds {held} frames and plays{beside}"
+        return f"{kept} holds {held} frame{'s' * (held != 1)} and plays{beside}"
 
     def _close_writer(self) -> str:
         """Flush and close the file: "" when it closed whole, else why not (it keeps its whole fragments)."""

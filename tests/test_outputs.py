@@ -18,7 +18,7 @@ from nodegraph.graph import Graph, Link
 from nodegraph.sequential import SequentialRunner
 from nodes.display import VirtualCameraOutput
 from nodes.label import SyntheticLabel, layout
-from nodes.outputs import SYNTHETIC_TAG
+from nodes.outputs import SYNTHETIC_TAG, VideoFileOutput
 from nodes.video_read import count_frames
 
 
@@ -113,6 +113,18 @@ def test_a_run_refused_before_its_first_frame_leaves_the_file_there_as_it_was(tm
     assert f"param 'codec': {target}: a .mp4 file cannot hold prores; with .mp4 use one of h264" in result.stderr
     assert target.read_bytes() == b"an earlier result" * 100
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+
+def test_a_file_of_one_frame_is_said_to_hold_1_frame(tmp_path):
+    target = tmp_path / "one.mp4"
+    preset = write_preset(tmp_path / "p.json", [node("src", "TestPattern", width=64, height=48, frames=1),
+                                                node("out", "VideoFileOutput", path=str(target))],
+                          [("src.frame", "out.frame")])
+    result = run_cli("run", preset)
+    assert result.returncode == 0, result.stderr
+    assert f"{target} holds 1 frame and plays" in result.stderr
+    assert VideoFileOutput.describe_partial(str(target)) == "it holds 1 frame (up to its last whole fragment)"
 
 
 # -- SyntheticLabel -------------------------------------------------------------------------------------
