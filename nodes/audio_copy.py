@@ -128,7 +128,7 @@ class AudioCopy:
             self._unwrap = copy_filter(self.input, self.stream, config)
         else:
             rate = aac_rate(self.input.rate)
-            log.info("%s: the audio (%s) is re-encoded to AAC%s: a %s file cannot hold it as it is (%s)", self.what,
+            log.info("%s: the audio (%s) is re-encoded to AAC%s: %s files cannot hold it as it is (%s)", self.what,
                      self.input.codec_context.name, f" at {rate} Hz" if rate != self.input.rate else "",
                      output.format.name, refused)
             self.stream = output.add_stream("aac", rate=rate, layout=aac_layout(self.input.layout))

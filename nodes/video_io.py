@@ -296,7 +296,7 @@ def check_container(codec: str, container_ext: str, what: str) -> None:
     if refused:
         fits = [name for name in CODECS if name != codec and not container_refusal(name, container_ext)]
         holders = [ext for ext in CONTAINERS if ext != container_ext and not container_refusal(codec, ext)]
-        raise InvalidInput(f"{what}: a {container_ext} file cannot hold {codec}; with {container_ext} use one of "
+        raise InvalidInput(f"{what}: {container_ext} files cannot hold {codec}; with {container_ext} use one of "
                            f"{', '.join(fits)}, or write {codec} to {', '.join(holders)} (FFmpeg: {refused})")
 
 

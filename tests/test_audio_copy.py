@@ -104,6 +104,13 @@ def test_audio_the_muxer_takes_is_copied_as_it_is(tmp_path, codec, target_ext):
     assert name == source_codec and abs(start) < 0.05 and loudness(samples, RATE, 0.2, 1.8) > 0.15
 
 
+def test_the_re_encoding_names_the_container_without_a_wrong_article(tmp_path, caplog):
+    # it said "a avi file cannot hold it" (and "a mp4 file"): the format's name, whatever sound it starts with
+    caplog.set_level(logging.INFO, "nodegraph")
+    target = tmp_path / "out.avi"
+    assert copy_video(clip(tmp_path / "in.mkv", "libopus"), target).frames == 50
+    assert f"{target}: the audio (opus) is re-encoded to AAC: avi files cannot hold it as it is (" in caplog.text
+
 def test_the_earlier_file_is_kept_when_a_real_run_re_encodes_the_audio(tmp_path):
     # the report's case, in the real multiprocess runtime: Opus from .mkv into an existing .mov
     source = clip(tmp_path / "in.mkv", "libopus")

@@ -221,10 +221,10 @@ def test_a_path_that_is_not_utf8_is_refused_by_validate_and_run(tmp_path, which)
     ("out.fps=1e-300", "{tmp}/o.mp4: fps 1e-300 is too low to write: a file's time base is a fraction of whole "
                        "numbers (1/fps); use at least 0.01 fps, or 0 for the source's rate"),
     ("out.codec=ffv1", None),
-    ("out.codec=prores", "{tmp}/o.mp4: a .mp4 file cannot hold prores; with .mp4 use one of h264, h265, av1, "
+    ("out.codec=prores", "{tmp}/o.mp4: .mp4 files cannot hold prores; with .mp4 use one of h264, h265, av1, "
                          "ffv1, mp4v, or write prores to .mov, .mkv (FFmpeg: 'mp4' format does not support"),
     # in the muxer's codec list, refused by its header once the first frame came, with a hint about audio
-    ("out.path={tmp}/o.mov --set out.codec=av1", "{tmp}/o.mov: a .mov file cannot hold av1; with .mov use one "
+    ("out.path={tmp}/o.mov --set out.codec=av1", "{tmp}/o.mov: .mov files cannot hold av1; with .mov use one "
                                                  "of h264, h265, prores, mp4v, or write av1 to .mp4, .mkv, .avi "
                                                  "(FFmpeg: av1 only supported in MP4"),
 ])

@@ -110,7 +110,7 @@ def test_a_run_refused_before_its_first_frame_leaves_the_file_there_as_it_was(tm
                           [("src.frame", "out.frame")])
     result = run_cli("run", preset)
     assert result.returncode == 2, result.stderr
-    assert f"param 'codec': {target}: a .mp4 file cannot hold prores; with .mp4 use one of h264" in result.stderr
+    assert f"param 'codec': {target}: .mp4 files cannot hold prores; with .mp4 use one of h264" in result.stderr
     assert target.read_bytes() == b"an earlier result" * 100
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
