@@ -146,6 +146,7 @@ def from_dict(data: Any, source: str = "<preset>", base_dir: str | Path | None =
     if not isinstance(nodes, list):
         problems.append("field 'nodes' must be a list")
         nodes = []
+    index_of: dict[str, int] = {}  # each node id's entry in `nodes`
     for i, node in enumerate(nodes):
         where = f"nodes[{i}]"
         if not isinstance(node, dict):
@@ -172,10 +173,15 @@ def from_dict(data: Any, source: str = "<preset>", base_dir: str | Path | None =
         if process is not None and (not isinstance(process, (str, int)) or isinstance(process, bool)):
             problems.append(f"{where}: field 'process' must be a string, an integer or null")
             process = None
+        if node_id in graph.nodes:
+            problems.append(f"nodes[{i}]: node id '{node_id}' is already the id of nodes[{index_of[node_id]}]; "
+                            "node ids must be unique: rename one")
+            continue
         try:
             graph.add_node(type_name, params, pos, node_id=node_id, process=process)
+            index_of[node_id] = i
         except InvalidInput as e:
-            problems.append(str(e))
+            problems.append(f"nodes[{i}]: {e}")
 
     links = data.get("links", [])
     if not isinstance(links, list):

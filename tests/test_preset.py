@@ -61,6 +61,15 @@ def test_a_field_given_twice_is_refused_not_half_lost(text, said):
                                  "merge them into one")
 
 
+def test_a_duplicate_or_bad_node_id_names_its_entry_in_nodes():
+    """It said "node id 'src' is used twice" and left the reader to find which of the entries named src."""
+    nodes = [*DEMO["nodes"], {"id": "src", "type": "FrameAdjuster"}, {"id": "bad id", "type": "FrameAdjuster"}]
+    with pytest.raises(preset.PresetError) as caught:
+        preset.from_dict({**DEMO, "nodes": nodes})
+    assert caught.value.problems == [
+        "nodes[2]: node id 'src' is already the id of nodes[0]; node ids must be unique: rename one",
+        "nodes[3]: node id 'bad id' is not valid: use letters, digits, '_' and '-' and start with a letter"]
+
 def test_nan_is_refused():
     with pytest.raises(preset.PresetError, match="NaN"):
         preset.loads(json.dumps(DEMO).replace('"pos": [0, 0]', '"pos": [NaN, 0]'))
