@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from decimal import Decimal
 from typing import Any
 
 
@@ -50,6 +51,15 @@ def _json_limit(limit: float) -> float | None:
     return None if isinstance(limit, float) and not math.isfinite(limit) else limit
 
 
+def _compact(number: int | float) -> str:
+    """`number` as a message shows it: an int of more than 15 digits as 1e+300, as a float is shown, not all its
+    digits (1e300 given for an int param is read as a whole number of 301 digits)."""
+    if isinstance(number, float) or abs(number) < 10**15:
+        return str(number)
+    mantissa, exponent = format(Decimal(number), ".5e").split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{exponent}"
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -65,7 +75,7 @@ class Float(Param):
         if not _is_number(value) or not math.isfinite(value):
             raise ParamError(f"expected a number between {self.min} and {self.max}, got {value!r}")
         if not self.min <= value <= self.max:
-            raise ParamError(f"{value} is out of range [{self.min}, {self.max}]")
+            raise ParamError(f"{_compact(value)} is out of range [{self.min}, {self.max}]")
         return float(value)
 
     def describe(self) -> dict:
@@ -85,7 +95,7 @@ class Int(Param):
         if not isinstance(value, int) or isinstance(value, bool):
             raise ParamError(f"expected an integer between {self.min} and {self.max}, got {value!r}")
         if not self.min <= value <= self.max:
-            raise ParamError(f"{value} is out of range [{self.min}, {self.max}]")
+            raise ParamError(f"{_compact(value)} is out of range [{self.min}, {self.max}]")
         return value
 
     def describe(self) -> dict:

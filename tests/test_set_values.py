@@ -10,7 +10,7 @@ from conftest import run_cli
 from nodegraph import preset
 from nodegraph.arguments import apply_overrides
 from nodegraph.errors import InvalidInput
-from nodegraph.params import Choice, ParamError, Text
+from nodegraph.params import Choice, Float, Int, ParamError, Text
 from nodegraph.paths import data_dir
 from nodegraph.registry import default_registry
 
@@ -66,3 +66,16 @@ def test_a_run_option_given_as_set_says_which_flag_it_is(item, flag):
         apply_overrides(demo(), [item], default_registry())
     assert str(e.value) == (f"--set {item!r}: {item.partition('=')[0]} belongs to the run, not to a node; "
                             f"`nodegraph run` takes it as {flag}")
+
+
+def test_a_huge_number_out_of_range_is_said_compactly():
+    # 1e300 given for an int param is read as a whole number: the message printed all its 301 digits
+    result = run_cli("plan", data_dir("presets") / "demo.json", "--set", "pattern.width=1e300",
+                     "--set", "adjust.brightness=-123456789012345678")
+    assert result.returncode == 2
+    assert "node 'pattern' (TestPattern), param 'width': 1e+300 is out of range [16, 7680]" in result.stderr
+    assert "param 'brightness': -1.23457e+17 is out of range [-255, 255]" in result.stderr
+    with pytest.raises(ParamError, match=r"^1e\+400 is out of range \[-1, 1\]$"):
+        Int(-1, 1).validate(10**400)
+    with pytest.raises(ParamError, match=r"^1e\+20 is out of range \[0.0, 1.0\]$"):
+        Float(0.0, 1.0).validate(10**20)
