@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from decimal import Decimal
 from typing import Any
 
@@ -72,9 +73,9 @@ class Float(Param):
         self.min, self.max, self.step = float(min), float(max), step
 
     def validate(self, value: Any) -> float:
-        if not _is_number(value) or not math.isfinite(value):
+        if not _is_number(value) or isinstance(value, float) and not math.isfinite(value):
             raise ParamError(f"expected a number between {self.min} and {self.max}, got {value!r}")
-        if not self.min <= value <= self.max:
+        if not self.min <= value <= self.max or abs(value) > sys.float_info.max:  # an int past a float's range
             raise ParamError(f"{_compact(value)} is out of range [{self.min}, {self.max}]")
         return float(value)
 

@@ -79,3 +79,13 @@ def test_a_huge_number_out_of_range_is_said_compactly():
         Int(-1, 1).validate(10**400)
     with pytest.raises(ParamError, match=r"^1e\+20 is out of range \[0.0, 1.0\]$"):
         Float(0.0, 1.0).validate(10**20)
+
+
+def test_a_whole_number_past_a_floats_range_is_out_of_range_not_a_traceback():
+    # math.isfinite(10**400) raised OverflowError: `plan`, `validate` and `run` ended in a traceback, exit 1
+    result = run_cli("plan", data_dir("presets") / "demo.json", "--set", "pattern.fps=1" + "0" * 400)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "node 'pattern' (TestPattern), param 'fps': 1e+400 is out of range [1.0, 240.0]" in result.stderr
+    with pytest.raises(ParamError, match=r"^1e\+400 is out of range \[0.0, inf\]$"):
+        Float(0.0, float("inf")).validate(10**400)
+    assert Float(0.0, float("inf")).validate(10**300) == 1e300
