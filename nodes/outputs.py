@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 import shutil
+import tempfile
 from pathlib import Path as FsPath
 
 import av
@@ -46,9 +47,22 @@ def check_writable_folder(folder: FsPath, what: str) -> None:
         read_only = os.statvfs(folder).f_flag & os.ST_RDONLY
         why = "is on a read-only file system" if read_only else "is not writable"
         raise InvalidInput(f"{what}: {folder} {why}; choose a folder you may write into")
-    if shutil.disk_usage(folder).free < MIN_FREE_BYTES:
+    free = free_bytes(folder)
+    if free is None:  # no disk to be full: whether a file can be made there is for the OS to say
+        try:
+            tempfile.TemporaryFile(dir=folder).close()
+        except OSError as e:
+            raise InvalidInput(f"{what}: cannot write into {folder}: {e.strerror}; choose another place") from None
+    elif free < MIN_FREE_BYTES:
         raise InvalidInput(f"{what}: the disk holding {folder} is full (less than "
                            f"{MIN_FREE_BYTES // 2**20} MiB free); free some space or choose another place")
+
+
+def free_bytes(folder: FsPath) -> int | None:
+    """The free space of the disk holding `folder`; None on a file system of no size (/proc, /sys, some FUSE
+    mounts), whose free space of 0 says nothing about a full disk."""
+    usage = shutil.disk_usage(folder)
+    return usage.free if usage.total else None
 
 
 class DiskGuard:
@@ -59,7 +73,10 @@ class DiskGuard:
 
     def check(self) -> None:
         self.count += 1
-        if self.count % self.every == 0 and shutil.disk_usage(self.folder).free < MIN_FREE_BYTES // 2:
+        if self.count % self.every:
+            return
+        free = free_bytes(self.folder)
+        if free is not None and free < MIN_FREE_BYTES // 2:
             raise RunFailed(f"{self.what}: the disk is almost full; stopped writing so the file stays playable")
 
 

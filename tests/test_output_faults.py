@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path as FsPath
 
 import cv2
 import pytest
@@ -93,6 +94,20 @@ def test_an_output_on_a_read_only_or_full_disk_is_refused_before_any_frame(tmp_p
         assert f"nodegraph: {target}: {problem.format(folder=disk)}" in result.stderr
         assert written(tmp_path / "fine") == []
 
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc (Linux)")
+@pytest.mark.parametrize("output_type", ["VideoFileOutput", "ImageSequenceOutput"])
+def test_an_output_on_a_file_system_of_no_size_gets_the_os_reason_not_disk_full(tmp_path, output_type):
+    # /proc has no size, so its free space is 0: the output was refused as "the disk holding /proc is full"
+    target = FsPath("/proc/out.mp4") if output_type == "VideoFileOutput" else FsPath("/proc")
+    folder = target.parent if output_type == "VideoFileOutput" else target
+    result = run_cli("run", two_outputs(tmp_path, output_type, target))
+    assert result.returncode == 2, result.stderr
+    assert "full" not in result.stderr
+    said = f"nodegraph: {target}: cannot write into {folder}: " if os.access(folder, os.W_OK) else \
+        f"nodegraph: {target}: {folder} is not writable; "  # without root, the permission check says it first
+    assert said in result.stderr, result.stderr
+    assert written(tmp_path / "fine") == []
 
 def test_pictures_filling_the_disk_stop_the_run_and_every_written_one_reads_back(tmp_path, small_disk):
     disk = small_disk("disk", "80m")  # 640x480 bmp: 0.9 MiB a frame; the guard stops with 32 MiB left
