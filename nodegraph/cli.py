@@ -273,7 +273,8 @@ def default_preset() -> Path:
     return data_dir("presets") / "video_swap.json"
 
 
-_DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}  # `nodegraph nodes --json > FILE` on a full disk
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT}  # `nodegraph nodes --json > FILE` on a full disk
+_WRITE_REFUSED = {*_DISK_FULL, errno.EFBIG}  # and past the size this process may write (`ulimit -f`)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -295,10 +296,11 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except OSError as e:
-        if e.errno not in _DISK_FULL:
+        if e.errno not in _WRITE_REFUSED:
             raise
-        tell(f"nodegraph: could not write: {e.strerror}; free some space where the output goes, or send it "
-             "elsewhere")
+        hint = "free some space where the output goes, or send it elsewhere" if e.errno in _DISK_FULL else \
+            "send it elsewhere"
+        tell(f"nodegraph: could not write: {e.strerror}; {hint}")
         # what stays buffered for stdout would fail again, in a traceback, as the interpreter exits
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED

@@ -22,6 +22,7 @@ too small for the frames; 130 for Ctrl-C of a --sequential run. docs/troubleshoo
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -283,3 +284,17 @@ def test_output_to_a_full_disk_is_said_and_exits_3_not_a_traceback(argv):
     assert result.returncode == 3, result.stderr
     assert "nodegraph: could not write: No space left on device" in result.stderr
     assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
+
+
+def test_output_past_the_file_size_limit_is_not_called_a_full_disk(tmp_path):
+    """`ulimit -f` refusing the output (EFBIG) was told to free some space, as if the disk were full."""
+    def limit_file_size():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))
+
+    with open(tmp_path / "nodes.json", "w") as out:
+        result = subprocess.run([sys.executable, "-m", "nodegraph.cli", "nodes", "--json"], cwd=REPO, stdout=out,
+                                stderr=subprocess.PIPE, text=True, timeout=60, env=repo_env(),
+                                preexec_fn=limit_file_size)
+    assert result.returncode == 3, result.stderr
+    assert "nodegraph: could not write: File too large; send it elsewhere" in result.stderr
+    assert "free some space" not in result.stderr and "Traceback" not in result.stderr
