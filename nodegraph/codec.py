@@ -130,7 +130,7 @@ def _put(value, c: _Cursor) -> None:
         for key, field in record.items():
             if not isinstance(key, str):
                 raise TypeError(
-                    f"cannot encode record {i}: key {key!r} is a {type(key).__name__}, keys must be str"
+                    f"cannot encode record {i}: key {key!r} is of type {type(key).__name__}, keys must be str"
                 )
             if isinstance(field, (list, dict)):
                 raise TypeError(

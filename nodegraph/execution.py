@@ -22,7 +22,7 @@ from . import busy_watch
 from .errors import InvalidInput, RunFailed
 from .node import Node, StreamInfo
 from .stats import NodeStats
-from .types import can_link, value_mismatch
+from .types import can_link, value_mismatch, with_article
 
 log = logging.getLogger("nodegraph")
 
@@ -92,8 +92,9 @@ def declared_outputs(node: Node, result: dict[str, Any]) -> dict[str, Any]:
     frame, in the node it feeds, which is not at fault.)"""
     where = f"node '{node.id}' ({node.type_name()})"
     if not isinstance(result, Mapping):
-        raise RunFailed(f"{where} returned a {type(result).__name__} from process(); return a dict of its outputs "
-                        f"({', '.join(node.outputs) or 'none'}), e.g. {{'{next(iter(node.outputs), 'frame')}': ...}}")
+        example = next(iter(node.outputs), "frame")
+        raise RunFailed(f"{where} returned {with_article(type(result).__name__)} from process(); return a dict of "
+                        f"its outputs ({', '.join(node.outputs) or 'none'}), e.g. {{'{example}': ...}}")
     undeclared = [key for key in result if key not in node.outputs]
     if undeclared:
         raise RunFailed(f"{where} returned output '{undeclared[0]}', which it does not declare (its outputs: "

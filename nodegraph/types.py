@@ -64,6 +64,11 @@ _KIND_VALUES = {"array": ((np.ndarray,), "a numpy array"), "records": ((list,), 
                 "scalar": ((bool, int, float, str, np.generic), "a bool, int, float or str")}
 
 
+def with_article(name: str) -> str:
+    """A type's name as a message reads it: 'an int', 'an Image port', 'a str' (by its first letter)."""
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
 def value_mismatch(port_type: PortType, value: Any) -> str | None:
     """Why `value` cannot travel on a port of `port_type` (what that port carries instead), or None when it can.
     A kind the engine does not know (a node package's own) takes any value."""
@@ -72,4 +77,5 @@ def value_mismatch(port_type: PortType, value: Any) -> str | None:
     classes, what = _KIND_VALUES[port_type.kind]
     if isinstance(value, classes):
         return None
-    return f"a {type(value).__name__}, but a {port_type.name} port carries {what} ({port_type.doc})"
+    return (f"{with_article(type(value).__name__)}, but {with_article(port_type.name)} port carries {what} "
+            f"({port_type.doc})")

@@ -98,14 +98,14 @@ class Misspells(Node):
 
 class ReturnsAs(Node):
     """Returns its frame the wrong way, as a node package's bug would: `how` 0 as a list instead of a dict,
-    1 as text, 2 as a dict of arrays."""
+    1 as text, 2 as a dict of arrays, 3 as a number instead of a dict, 4 as a number on its frame port."""
 
     inputs = {"frame": Frame}
     outputs = {"frame": Frame}
-    params = {"how": Int(0, 2, default=0)}
+    params = {"how": Int(0, 4, default=0)}
 
     def process(self, frame):
-        return [[frame], {"frame": "a frame"}, {"frame": {"pixels": frame}}][self.how]
+        return [[frame], {"frame": "a frame"}, {"frame": {"pixels": frame}}, 1, {"frame": 1}][self.how]
 
 
 class BrokenConstructor(Node):

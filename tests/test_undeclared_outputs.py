@@ -46,6 +46,8 @@ WRONG_RETURNS = [
     (0, "node 'bad' (ReturnsAs) returned a list from process(); return a dict of its outputs (frame)"),
     (1, "node 'bad' (ReturnsAs), output 'frame': process() returned a str, but a Frame port carries a numpy array"),
     (2, "node 'bad' (ReturnsAs), output 'frame': process() returned a dict, but a Frame port carries a numpy array"),
+    (3, "node 'bad' (ReturnsAs) returned an int from process(); return a dict of its outputs (frame)"),
+    (4, "node 'bad' (ReturnsAs), output 'frame': process() returned an int, but a Frame port carries a numpy array"),
 ]
 
 
