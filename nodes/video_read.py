@@ -144,7 +144,10 @@ class VideoReader:
             self._told_angle = True
             log.warning("%s: its display rotation (%d degrees, as ffprobe gives it) is not a quarter turn, and is "
                         "not applied: it is read as stored", self.path, round(frame.rotation))
-        return upright(bgr.to_ndarray(), frame.rotation, self._display_matrix(frame)), seconds
+        # A picture's side data is not read: it often holds an ICC profile, whose side data PyAV 18 frees twice
+        # (the process died with SIGSEGV once the frame was collected); its rotation alone turns it
+        matrix = None if self.is_picture else self._display_matrix(frame)
+        return upright(bgr.to_ndarray(), frame.rotation, matrix), seconds
 
     def _display_matrix(self, frame: av.VideoFrame) -> np.ndarray | None:
         """The frame's display matrix, read again only when its rotation changes: reading a frame's side data

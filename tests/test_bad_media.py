@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 from clips import frame_index, indexed_frame, read_frames, write_clip
-from conftest import run_cli
+from conftest import REPO, run_cli
 
 from nodegraph.errors import InvalidInput
 from nodes.video_read import VideoReader, frame_timestamps
@@ -141,6 +141,16 @@ def test_8k_frame_is_scaled_to_max_size(tmp_path):
     out = cv2.imread(str(written(tmp_path)[0]))
     assert out.shape == (2304, 4096, 3)
     assert frame_index(cv2.resize(out, (160, 120), interpolation=cv2.INTER_AREA)) == 3
+
+
+def test_a_picture_with_a_colour_profile_given_as_a_video_ends_its_run_cleanly(tmp_path):
+    # astronaut.png carries an ICC profile: PyAV 18 frees a frame's side data twice, so reading it for the
+    # display matrix made every run from such a picture die with SIGSEGV after its summary line
+    portrait = REPO / "presets/media/astronaut.png"
+    assert b"iCCP" in portrait.read_bytes()[:4096]
+    result = run(tmp_path, "VideoSource", portrait)
+    assert result.returncode == 0, result.stderr
+    assert len(written(tmp_path)) == 1 and cv2.imread(str(written(tmp_path)[0])).shape == (512, 512, 3)
 
 
 def test_not_a_picture(tmp_path):
