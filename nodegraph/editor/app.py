@@ -8,7 +8,6 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from functools import partial
-from pathlib import Path
 
 import dearpygui.dearpygui as dpg
 import numpy as np
@@ -16,7 +15,8 @@ import numpy as np
 from ..errors import EXIT_OK
 from . import theme
 from .canvas import INSPECTOR_WIDTH, Canvas
-from .dialogs import Notice, Viewer, browse_param, confirm_link, confirm_replace, confirm_unsaved, file_dialog
+from .dialogs import Notice, Viewer, browse_param
+from .file_actions import FileActions
 from .fonts import load_fonts
 from .help import HelpWindow
 from .menus import menu_bar, open_context_menu, shortcut
@@ -38,7 +38,7 @@ STOP_NOW_WAIT_S = 10.0  # then, how long it may take to stop without flushing (t
 LOG_HEIGHT = 96  # four lines: at 1280x800 the canvas needs the height
 
 
-class EditorApp:
+class EditorApp(FileActions):
     def __init__(self, state: EditorState, *, width: int = 1280, height: int = 800):
         self.state = state
         self.size = (width, height)
@@ -135,63 +135,6 @@ class EditorApp:
     def stop_pipeline(self) -> None:
         self.state.stop_run()
 
-    def guard(self, action) -> None:
-        """Run `action`, first asking what to do with unsaved changes."""
-        if not self.state.dirty:
-            action()
-            return
-        name = self.state.path.name if self.state.path else "The new graph"
-
-        def save_then():
-            self.save(then=action)
-
-        confirm_unsaved(name, save_then, action)
-
-    def open_dialog(self) -> None:
-        start = self.state.path.parent if self.state.path else Path.cwd()
-        self.guard(lambda: file_dialog("Open preset", self.open, extensions=[".json"], start=start))
-
-    def open(self, path: str) -> None:
-        if self.state.open(path):
-            self.canvas.collapsed.clear()
-            self.view.request_fit(allow_relayout=True)
-
-    def save(self, then=None) -> None:
-        """Save to the file open (as a new file when there is none); one opened through a link asks whether
-        to save into the file it names, or to make it a file of its own."""
-        path = self.state.path
-        if path is None:
-            self.save_as(then=then)
-            return
-
-        def save(target: Path | None = None) -> None:
-            if self.state.save(target) and then is not None:
-                then()
-
-        if path.is_symlink():
-            confirm_link(path, path.resolve(), on_target=lambda: save(path.resolve()), on_replace=save)
-        else:
-            save()
-
-    def save_as(self, then=None) -> None:
-        start = self.state.path.parent if self.state.path else Path.cwd()
-        file_dialog("Save preset as", lambda path: self.save_to(path, then), extensions=[".json"], start=start,
-                    name=self.state.path.name if self.state.path else "untitled.json")
-
-    def save_to(self, path: str, then=None) -> None:
-        """Save as `path` (the file dialog's choice), first asking before replacing another file."""
-        if not path.lower().endswith(".json"):
-            path += ".json"
-
-        def save() -> None:
-            if self.state.save(path) and then is not None:
-                then()
-
-        if self.state.replaces_another_file(path):
-            confirm_replace(Path(path), save)
-        else:
-            save()
-
     def open_viewer(self, node_id: str) -> None:
         offset = 24 * (len(self.viewers) % 8)
         viewer = Viewer(node_id, self.textures, self._close_viewer, offset)
@@ -253,7 +196,11 @@ class EditorApp:
     # -- the loop -----------------------------------------------------------------------
 
     def tick(self) -> None:
-        """One frame's work besides rendering: follow the state, read the run, copy previews."""
+        """One frame's work besides rendering: follow the state, read the run, copy previews, keep unsaved
+        changes on disk."""
+        self.state.recovery.keep(self.state)
+        if self.state.kept_changes is not None and self.script is None:  # a scripted screenshot asks nothing
+            self.offer_kept_changes()
         state = self.state
         if state.revision != self._drawn_revision:
             self._drawn_revision = state.revision
@@ -379,6 +326,9 @@ class EditorApp:
                 period = self.period()
                 if spent < period:
                     time.sleep(period - spent)
+        except BaseException:  # a Ctrl-C in its terminal, a fault: the last edits are kept too
+            self.state.recovery.keep(self.state, now=True)
+            raise
         finally:
             self.close()
         return self.exit_code

@@ -74,10 +74,11 @@ def centred(width: int, height: int) -> list[int]:
             max(0, (dpg.get_viewport_client_height() - height) // 3)]
 
 
-def _question(title: str, width: int, said: str, asked: str, answers: dict[str, Callable[[], None] | None]) -> int:
+def _question(title: str, width: int, said: str, asked: str, answers: dict[str, Callable[[], None] | None],
+              closable: bool = True) -> int:
     """A modal question: what is the case (`said`), what is asked, and a button per answer, each closing it
-    before its action (None: nothing, as Cancel)."""
-    with dpg.window(label=title, modal=True, no_collapse=True, no_resize=True, autosize=True,
+    before its action (None: nothing, as Cancel). Not `closable`: only an answer closes it."""
+    with dpg.window(label=title, modal=True, no_collapse=True, no_resize=True, autosize=True, no_close=not closable,
                     pos=centred(width, 130)) as window:
         dpg.add_text(said)
         dpg.add_text(asked, color=theme.DIM)
@@ -100,6 +101,13 @@ def confirm_unsaved(name: str, on_save: Callable[[], None], on_discard: Callable
     """Ask before losing unsaved changes: save, don't save, or cancel."""
     _question("Unsaved changes", 380, f"{name} has unsaved changes.", "Save them first?",
               {"Save": on_save, "Don't save": on_discard, "Cancel": None})
+
+
+def confirm_kept_changes(name: str, when: str, on_recover: Callable[[], None], on_discard: Callable[[], None]) -> None:
+    """Offer the unsaved changes an editor kept when it ended without saving them (a crash, a kill). No Later:
+    the next edit is kept in their place."""
+    _question("Unsaved changes kept", 460, f"An editor ended at {when} without saving its changes to {name}.",
+              "Bring them back?", {"Recover": on_recover, "Discard them": on_discard}, closable=False)
 
 
 def confirm_replace(path: Path, on_replace: Callable[[], None]) -> int:

@@ -18,6 +18,7 @@ from ..registry import Registry, default_registry
 from .files import RecentFiles
 from .history import History
 from .layout import auto_layout
+from .recovery import Recovery
 from .session import RunSession
 from .state_files import PresetFiles
 from .state_run import GraphRun
@@ -39,6 +40,7 @@ class EditorState(PresetFiles, GraphRun):
                  engine: str = "auto"):
         self.registry = registry or default_registry()
         self.recent = recent if recent is not None else RecentFiles()
+        self.recovery = Recovery(self.recent.store.parent / "recovery")
         self.engine = engine
         self.graph = Graph()
         self.path: Path | None = None
@@ -56,6 +58,7 @@ class EditorState(PresetFiles, GraphRun):
         self._run_failed_at: tuple[str, str] | None = None  # (node id, why) that the last run's failure named
         self._problems: tuple | None = None
         self._dirty: tuple | None = None
+        self.kept_changes: tuple | None = None  # (graph, when) an earlier editor kept unsaved: offered once
 
     # -- log --------------------------------------------------------------------------
 

@@ -74,6 +74,8 @@ class PresetFiles:
             return False
         if link is not None:
             self.say(f"{target} was a link to {link}: it is now the saved file, and {link} is left as it was")
+        self.recovery.discard(self.path)  # kept for a crash; saved now (as another file, maybe)
+        self.recovery.discard(target)
         self.graph = graph
         self.path = target
         self._saved = presets.dumps(graph)
@@ -81,6 +83,17 @@ class PresetFiles:
         self.recent.add(target)
         self.say(f"saved {target}")
         return True
+
+    def recover(self, graph: Graph) -> None:
+        """Bring back the unsaved changes an earlier editor kept for this file (recovery.py), as one edit: Undo
+        goes back to the file as saved."""
+        self._record("recover unsaved changes")
+        graph.preset_path = self.path
+        self.graph = graph
+        self.selection.clear()
+        self._changed()
+        self.say(f"recovered the unsaved changes to {self.path.name if self.path else 'the new graph'}; save them "
+                 "to keep them")
 
     def _replace(self, graph: Graph, path: Path | None) -> None:
         if self.running:  # left running, it went on writing unseen, and edits to same-named nodes reached it
@@ -92,3 +105,7 @@ class PresetFiles:
         self._saved = presets.dumps(graph)
         self._run_failed_at = None  # another graph's
         self.revision += 1
+        self.kept_changes = self.recovery.found(path)
+        if self.kept_changes is not None:
+            self.say(f"unsaved changes to {path.name if path else 'a new graph'} were kept when an editor ended "
+                     "without saving them", "warning")
