@@ -11,6 +11,7 @@ import os
 import shutil
 import ssl
 import stat as stat_mode
+import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,6 +32,10 @@ log = logging.getLogger("nodegraph")
 
 CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 30.0
+# A server that trickles (a byte now and then, each within the read timeout) would never end: a download that
+# gets fewer than SLOW_MIN_BYTES in any SLOW_WINDOW_S stops, keeping what came, as a stalled one does.
+SLOW_WINDOW_S = 120.0
+SLOW_MIN_BYTES = 64 << 10
 _CHUNK = 1 << 20
 _DISK_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 
@@ -101,12 +106,18 @@ def download(entry: ModelEntry, part: Path, context: ssl.SSLContext | None,
             flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | (os.O_APPEND if offset else os.O_TRUNC)
             with os.fdopen(os.open(part, flags, 0o666), "wb") as out:
                 done = told = offset
+                window_start, window_from = time.monotonic(), offset
                 while chunk := response.read1(_CHUNK):  # what has arrived: read() waits for a whole chunk
                     if entry.size is not None and done + len(chunk) > entry.size:  # no length said: bound it
                         out.close()
                         raise refuse(entry, part, f"the server sent more than the expected {entry.size} bytes")
                     out.write(chunk)
                     done += len(chunk)
+                    if time.monotonic() - window_start >= SLOW_WINDOW_S:
+                        if done - window_from < SLOW_MIN_BYTES:  # kept: the file closes on the way out
+                            raise TimeoutError(f"only {done - window_from} bytes came in the last "
+                                               f"{SLOW_WINDOW_S:g} s")
+                        window_start, window_from = time.monotonic(), done
                     if progress and (done - told >= _CHUNK or done == total):  # not each TLS record
                         progress(told := done, total)
                 out.flush()

@@ -48,6 +48,7 @@ class HttpsModelServer:
         self.send_length: bool | str = True  # a Content-Length header, or this text as one (else none: the body
         # ends when the connection closes)
         self.pause_s = 0.0  # between blocks of 64 kB: a slow server
+        self.block = 1 << 16  # bytes a block: a few, with a pause, and the server trickles
         self.sent = 0  # body bytes the last response got out before the client closed the connection
         server = self
 
@@ -87,15 +88,16 @@ class HttpsModelServer:
                     self.wfile.write(body[:server.cut_after])
                     return
                 server.sent = 0
-                for at in range(0, len(body), 1 << 16):
+                for at in range(0, len(body), server.block):
                     if server.stall_after is not None and at >= server.stall_after:
                         time.sleep(5)  # longer than the client's read timeout in the tests that stall
                         return
                     try:
-                        self.wfile.write(body[at:at + (1 << 16)])
+                        self.wfile.write(body[at:at + server.block])
+                        self.wfile.flush()
                     except OSError:  # the client gave up on the rest
                         return
-                    server.sent += len(body[at:at + (1 << 16)])
+                    server.sent += len(body[at:at + server.block])
                     time.sleep(server.pause_s)
 
             def log_message(self, *args):

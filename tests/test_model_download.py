@@ -80,6 +80,21 @@ def test_a_stalled_download_ends_at_the_read_timeout_keeping_what_arrived(server
     assert server.requests[-1] == ("/model.onnx", f"bytes={3 << 16}-")
 
 
+
+def test_a_trickling_download_ends_keeping_what_arrived(server, monkeypatch):
+    # a byte now and then, each within the read timeout, kept `models fetch` going for ever
+    monkeypatch.setattr(model_download, "SLOW_WINDOW_S", 1.0)
+    monkeypatch.setattr(model_download, "SLOW_MIN_BYTES", 4096)
+    server.block, server.pause_s = 100, 0.1  # 1 kB/s
+    started = time.monotonic()
+    with pytest.raises(ModelError, match=r"only \d+ bytes came in the last 1 s.*resumes on the next"):
+        modelhub.fetch("served", ssl_context=server.client_context)
+    assert time.monotonic() - started < 4
+    kept = (user_folder() / "served.onnx.part").read_bytes()
+    assert 500 <= len(kept) < 4096 and kept == PAYLOAD[:len(kept)]
+    server.block, server.pause_s = 1 << 16, 0.0
+    assert modelhub.fetch("served", ssl_context=server.client_context).read_bytes() == PAYLOAD
+
 def test_a_garbled_content_length_is_read_as_none(server):
     server.send_length = "lots"  # int() of it was a ValueError traceback
     assert modelhub.fetch("served", ssl_context=server.client_context).read_bytes() == PAYLOAD
