@@ -141,6 +141,20 @@ def test_realtime_join_pairs_packets_of_one_frame_id(tmp_path):
     assert shm.segments(runtime.run_id) == []
 
 
+def test_realtime_join_of_a_branch_slower_than_its_depth_still_pairs_every_frame_it_brings():
+    # a branch 250 ms late at 100 fps brings a frame 25 packets after the source did: the join kept the source's
+    # 16 newest, never found the slow frame's pair and showed nothing (1 frame of 240 with a 1 s branch at 30 fps)
+    graph = build([("src", "TestPattern", {"width": 64, "height": 48, "frames": 150, "fps": 100.0,
+                                           "realtime": True}, "a"),
+                   ("slow", "SlowFrame", {"delay_ms": 250.0}, "b"),
+                   ("mix", "FrameCompose", {"layout": "side_by_side"}, "c")],
+                  ["src.frame -> slow.frame", "src.frame -> mix.frame", "slow.frame -> mix.second_frame"])
+    report = Runtime(graph, REGISTRY).run()
+    assert not report.error and report.nodes["slow"]["frames"] >= 4
+    assert report.frames == report.nodes["slow"]["frames"] and report.nodes["mix"]["drops"] == 0, report.nodes
+    realtime_accounts(report, "src", 150)
+
+
 def test_lossless_mode_waits_for_the_slow_node_and_drops_nothing(tmp_path):
     graph = build([("src", "TestPattern", {"width": 64, "height": 48, "frames": 40}, "a"),
                    ("slow", "SlowFrame", {"delay_ms": 5.0}, "b"),

@@ -10,13 +10,19 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .. import codec
 from ..errors import RunFailed
 from ..execution import earliest
 from ..shm import Packet
 from .channels import Inlet
 from .config import POLL_S
 
-JOIN_DEPTH = 16  # realtime joins keep this many recent packets per input to find a common frame id
+# A realtime join keeps at least JOIN_DEPTH recent packets per input to find a common frame id, and more, up to
+# JOIN_PACKETS and JOIN_BYTES an input, while another input lags further behind (a slow branch: a frame of it
+# comes a second after the same frame of the fast input, 30 packets later at 30 fps, and found that one gone)
+JOIN_DEPTH = 16
+JOIN_PACKETS = 128
+JOIN_BYTES = 256 * 2**20
 
 Key = tuple[str, str]  # (producer node, port)
 Joined = tuple[int, float, dict[Key, Any]]  # frame id, capture time, values by (node, port)
@@ -57,7 +63,9 @@ class RealtimeJoin:
     def __init__(self, inlets: list[tuple[Key, Inlet]], read_one: ReadOne, idle: Idle):
         self.inlets, self.read_one, self.idle = inlets, read_one, idle
         self.join_drops = 0
-        self.history: list[dict] = [{} for _ in inlets]  # per input: frame id -> (packet, packets it stands for)
+        self.history: list[dict] = [{} for _ in inlets]  # per input: frame id -> (packet, packets it stands for, bytes)
+        self.held_bytes = [0] * len(inlets)  # per input: the bytes of the packets in `history`
+        self.newest = [-1] * len(inlets)  # per input: the newest frame id it brought
         self.passed = [0] * len(inlets)  # per input: packets brought but gone from `history` since the last join
         self.reader_drops = [0] * len(inlets)  # per input: its reader's drops, as last seen
 
@@ -95,8 +103,10 @@ class RealtimeJoin:
     def forget(self) -> None:
         """Let go of the packets kept (views into the rings), so the rings unmap at close."""
         self.history = [{} for _ in self.inlets]
+        self.held_bytes = [0] * len(self.inlets)
 
     def _gather(self) -> None:
+        brought = False
         for i, (_, inlet) in enumerate(self.inlets):
             recent = self.history[i]
             while not inlet.ended and (packet := inlet.read(0, oldest=True)) is not None:
@@ -104,14 +114,39 @@ class RealtimeJoin:
                 if packet.eos:
                     self.passed[i] += skipped
                     break
-                recent[packet.frame_id] = (packet, 1 + skipped)
-                if len(recent) > JOIN_DEPTH:
-                    self.passed[i] += recent.pop(next(iter(recent)))[1]
+                size = codec.encoded_size(packet.value)
+                recent[packet.frame_id] = (packet, 1 + skipped, size)
+                self.held_bytes[i] += size
+                self.newest[i] = packet.frame_id
+                brought = True
+        if not brought:
+            return
+        self._let_go_of_unmatchable()
+        for i, recent in enumerate(self.history):
+            while len(recent) > JOIN_DEPTH and (len(recent) > JOIN_PACKETS or self.held_bytes[i] > JOIN_BYTES):
+                self._let_go(i, next(iter(recent)))
+
+    def _let_go_of_unmatchable(self) -> None:
+        """Drop the packets no other input can match any more: it brought a later frame id and no longer
+        holds theirs (frame ids only grow). What a lagging input may still bring stays."""
+        for i, recent in enumerate(self.history):
+            others = [k for k in range(len(self.inlets)) if k != i]
+            for frame_id in [f for f in recent
+                             if any(self.newest[k] >= f and f not in self.history[k] for k in others)]:
+                self._let_go(i, frame_id)
+
+    def _let_go(self, i: int, frame_id: int) -> None:
+        _, stands_for, size = self.history[i].pop(frame_id)
+        self.passed[i] += stands_for
+        self.held_bytes[i] -= size
 
     def _brought(self, i: int, up_to: int | None) -> int:
         """How many packets input `i` brought up to frame `up_to` (None: all) since the last join;
         forgets them."""
         recent = self.history[i]
         done = [frame_id for frame_id in recent if up_to is None or frame_id <= up_to]
-        count, self.passed[i] = self.passed[i] + sum(recent.pop(frame_id)[1] for frame_id in done), 0
+        count = self.passed[i]
+        for frame_id in done:
+            self._let_go(i, frame_id)
+        count, self.passed[i] = self.passed[i], 0
         return count
