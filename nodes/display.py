@@ -9,6 +9,7 @@ import sys
 import cv2
 import numpy as np
 
+from nodegraph.editor import x_display_opens
 from nodegraph.errors import InvalidInput, RunFailed
 from nodegraph.node import Node
 from nodegraph.params import Bool, Choice, Float, Int, Text
@@ -49,6 +50,12 @@ class WindowOutput(Node):
             raise InvalidInput(f"node '{self.id}' (WindowOutput): there is no display to open a window on "
                                "(DISPLAY is not set); run it on a desktop, under Xvfb, or use "
                                "VideoFileOutput or VirtualCameraOutput instead")
+        x_display = os.environ.get("DISPLAY")
+        if sys.platform.startswith("linux") and x_display and x_display_opens(x_display) is False:
+            raise InvalidInput(f"node '{self.id}' (WindowOutput): no X server answers at DISPLAY={x_display} (it "
+                               "is not running, or does not let this user in); start the desktop or Xvfb that "
+                               "DISPLAY names, set DISPLAY to one that runs, or use VideoFileOutput or "
+                               "VirtualCameraOutput instead")
         self._title = self.title or "nodegraph"
         try:
             cv2.namedWindow(self._title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO)

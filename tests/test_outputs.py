@@ -174,6 +174,17 @@ def test_window_without_a_display_fails_at_setup_with_exit_2(tmp_path):
     assert "node 'win' (WindowOutput): there is no display to open a window on" in result.stderr
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="an X display is Linux's window system here")
+def test_window_on_a_display_no_x_server_answers_fails_at_setup_with_exit_2(tmp_path):
+    # a DISPLAY left from a desktop or SSH session that is gone: OpenCV's Qt aborted the window's stage (SIGABRT,
+    # exit 3, "could not load the Qt platform plugin xcb"), and at a restart mid-run it died three more times
+    free = next(n for n in range(4000, 5000) if not os.path.exists(f"/tmp/.X11-unix/X{n}"))
+    result = run_cli("run", window_preset(tmp_path, "merged"), env={"DISPLAY": f":{free}"})
+    assert result.returncode == 2, result.stderr
+    assert f"node 'win' (WindowOutput): no X server answers at DISPLAY=:{free}" in result.stderr
+    assert "SIGABRT" not in result.stderr
+
+
 @pytest.fixture
 def x_display():
     """A real X server (Xvfb) for the window tests; yields its DISPLAY."""
