@@ -20,6 +20,9 @@ log = logging.getLogger("nodegraph")
 VIEW_MODES = ["merged", "source", "side_by_side"]
 VIRTUAL_CAMERA_BACKENDS = ["auto", "v4l2loopback", "obs", "unitycapture"]
 PROBE_SIZE = (640, 480)  # the size a virtual camera is opened at in setup when it takes the frame's size
+# The windows this process shows, by name: OpenCV draws every imshow of one name into one window, so a second
+# WindowOutput of the same title in this process gets its node id in its name, or the two took turns in one window
+windows_shown: set[str] = set()
 
 
 def side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -38,7 +41,7 @@ class WindowOutput(Node):
     inputs = {"frame": Frame, "source_frame": Frame}
     optional_inputs = frozenset({"source_frame"})
     params = {
-        "title": Text("nodegraph", help="the window's title"),
+        "title": Text("nodegraph", help="the window's title (a second window of one title gets its node id after it)"),
         "view": Choice(VIEW_MODES, default="merged",
                        help="merged: the frame input; source: the source_frame input; side_by_side: both"),
     }
@@ -56,7 +59,9 @@ class WindowOutput(Node):
                                "is not running, or does not let this user in); start the desktop or Xvfb that "
                                "DISPLAY names, set DISPLAY to one that runs, or use VideoFileOutput or "
                                "VirtualCameraOutput instead")
-        self._title = self.title or "nodegraph"
+        title = self.title or "nodegraph"
+        self._title = f"{title} ({self.id})" if title in windows_shown else title
+        windows_shown.add(self._title)
         try:
             cv2.namedWindow(self._title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO)
         except cv2.error as e:
@@ -85,6 +90,7 @@ class WindowOutput(Node):
 
     def close(self):
         if getattr(self, "_title", None):
+            windows_shown.discard(self._title)
             try:
                 cv2.destroyWindow(self._title)
                 cv2.waitKey(1)

@@ -1,10 +1,14 @@
 """Outputs: the video file's audio and synthetic-media tag (real ffmpeg), the visible label, the window
 (real X server) and the virtual camera (real pyvirtualcam)."""
 
+import ctypes
+import ctypes.util
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import av
 import numpy as np
@@ -210,6 +214,54 @@ def test_window_shows_frames_on_a_real_display(tmp_path, x_display, view):
     result = run_cli("run", window_preset(tmp_path, view), "--sequential", env={"DISPLAY": x_display})
     assert result.returncode == 0, result.stderr
     assert "done: 5 frames" in result.stderr
+
+
+def window_titles(display: str) -> list[str]:
+    """The names of the windows on `display`'s root window (Xvfb has no window manager: they are the top ones)."""
+    xlib = ctypes.CDLL(ctypes.util.find_library("X11"))
+    xlib.XOpenDisplay.restype = ctypes.c_void_p
+    xlib.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    xlib.XDefaultRootWindow.restype = ctypes.c_ulong
+    xlib.XDefaultRootWindow.argtypes = [ctypes.c_void_p]
+    xlib.XQueryTree.argtypes = [ctypes.c_void_p, ctypes.c_ulong, *[ctypes.POINTER(ctypes.c_ulong)] * 2,
+                                ctypes.POINTER(ctypes.POINTER(ctypes.c_ulong)), ctypes.POINTER(ctypes.c_uint)]
+    xlib.XFetchName.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.POINTER(ctypes.c_char_p)]
+    xlib.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    connection = xlib.XOpenDisplay(display.encode())
+    if not connection:
+        return []
+    root, parent, count = ctypes.c_ulong(), ctypes.c_ulong(), ctypes.c_uint()
+    children = ctypes.POINTER(ctypes.c_ulong)()
+    xlib.XQueryTree(connection, xlib.XDefaultRootWindow(connection), ctypes.byref(root), ctypes.byref(parent),
+                    ctypes.byref(children), ctypes.byref(count))
+    titles = []
+    for i in range(count.value):
+        name = ctypes.c_char_p()
+        if xlib.XFetchName(connection, children[i], ctypes.byref(name)) and name.value:
+            titles.append(name.value.decode())
+    xlib.XCloseDisplay(connection)
+    return titles
+
+
+@pytest.mark.gui
+def test_two_windows_of_one_title_in_one_process_are_two_windows(tmp_path, x_display):
+    # OpenCV names a window by its title: the before and after views took turns in one window called "nodegraph"
+    preset = write_preset(tmp_path / "two.json",
+                          [node("src", "TestPattern", width=96, height=64, frames=0, realtime=True),
+                           node("label", "SyntheticLabel"), node("before", "WindowOutput"),
+                           node("after", "WindowOutput")],
+                          [("src.frame", "label.frame"), ("src.frame", "before.frame"), ("label.frame", "after.frame")])
+    command = [sys.executable, "-m", "nodegraph.cli", "run", str(preset), "--sequential"]
+    run = subprocess.Popen(command, env=repo_env({"DISPLAY": x_display}), stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 8.0
+        while len(shown := [t for t in window_titles(x_display) if t.startswith("nodegraph")]) < 2 \
+                and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert sorted(shown) == ["nodegraph", "nodegraph (after)"]  # Qt has windows of its own there
+    finally:
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(timeout=20) == 130, run.stderr.read()
 
 
 # -- VirtualCameraOutput --------------------------------------------------------------------------------
