@@ -20,7 +20,7 @@ def ctrl_c_held():
         yield
         return
     interrupted = []
-    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN  # a background job's: left so
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN  # by a program that imports nodegraph: left so
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN if ignored else lambda *_: interrupted.append(True))
     try:
         yield
@@ -31,6 +31,11 @@ def ctrl_c_held():
 
 
 def main() -> int:
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        # A shell starts a background job (`nodegraph run ... &`) with SIGINT ignored. A run takes Ctrl-C and
+        # `kill -INT` once it runs, as ffmpeg does, so the command takes it from the start: one sent while it
+        # loaded was lost, and an endless run went on.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with ctrl_c_held():
             from .cli import main as run_command

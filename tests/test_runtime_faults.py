@@ -86,6 +86,32 @@ def test_ctrl_c_at_any_moment_of_the_start_is_quiet_and_exits_130(tmp_path):
         assert "interrupted" in err
 
 
+
+def test_a_background_job_s_ctrl_c_stops_it_at_any_moment_of_the_start(tmp_path):
+    # a shell starts `nodegraph run ... &` with SIGINT ignored: one sent in its first half second was lost, and the
+    # endless run went on; one sent later stopped it
+    preset = write_preset(tmp_path / "p.json", [node("src", "TestPattern", width=64, height=48, frames=0,
+                                                     realtime=True), node("out", "NullOutput")],
+                          [("src.frame", "out.frame")])
+    up = "import sys; from nodegraph.launch import main; print('up', flush=True); sys.exit(main())"
+    for delay in (0.0, 0.3):
+        process = subprocess.Popen([sys.executable, "-c", up, "run", str(preset)], cwd=tmp_path, env=repo_env(),
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT,
+                                                                                            signal.SIG_IGN))
+        try:
+            assert process.stdout.readline() == "up\n"
+            time.sleep(delay)
+            os.kill(process.pid, signal.SIGINT)
+            _, err = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"a Ctrl-C {delay} s after the start was lost: the run went on")
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        assert process.returncode == 130 and "Traceback" not in err, (delay, err)
+
 def test_a_burst_of_stop_signals_never_hangs_the_run(tmp_path):
     # the stop handler set a threading.Event, whose lock a second signal, handled inside the first handler,
     # waited for forever: `kill -TERM` sent twice at once, or Ctrl-C mashed, hung the run (about 1 try in 2)
