@@ -1,12 +1,16 @@
 """`nodegraph bench transport` in a reduced form: it runs end to end, every frame reaches the ring's
 reader intact (the bench raises otherwise), and nothing is left in shared memory. Its figures are not
-checked here: a test machine's load decides them."""
+checked here: a test machine's load decides them. A Ctrl-C stops it as it stops a run."""
 
 import os
+import signal
+import subprocess
 import sys
+import time
 
 import pytest
-from runtime_nodes import run_segments
+from conftest import repo_env
+from runtime_nodes import run_segments, stage_pids
 
 from nodegraph.bench.transport import bench_transport
 
@@ -19,3 +23,30 @@ def test_the_transport_bench_reports_every_figure_and_leaves_no_segment():
     assert result["shm_over_memcpy"] == pytest.approx(result["shm_ms"] / result["memcpy_ms"], abs=0.01)
     if sys.platform.startswith("linux"):
         assert run_segments(os.getpid()) == []  # this process's runs only: other tests may run beside it
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("reader", ["ring", "queue"])
+def test_a_ctrl_c_stops_the_bench_at_once_with_130_and_no_traceback(tmp_path, reader):
+    # In the queue's part the command said "interrupted" and never exited: the queue's feeder thread sat
+    # writing a frame that the stopped reader would not read. Each reader printed its own traceback.
+    process = subprocess.Popen([sys.executable, "-m", "nodegraph.cli", "bench", "transport", "--frames", "300"],
+                               cwd=tmp_path, env=repo_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True)
+    try:
+        deadline, first = time.monotonic() + 60, None
+        while time.monotonic() < deadline:
+            readers = stage_pids(process.pid)
+            first = first or (readers[0] if readers else None)
+            if readers and (reader == "ring" or readers[0] != first):
+                break
+            time.sleep(0.01)
+        time.sleep(0 if reader == "ring" else 0.5)
+        os.killpg(process.pid, signal.SIGINT)
+        _, stderr = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "leaked" not in stderr, stderr
+    assert stage_pids(process.pid) == [] and run_segments(process.pid) == []

@@ -138,13 +138,13 @@ def test_a_ctrl_c_while_a_stage_process_starts_comes_once_it_has_started(tmp_pat
     # and a run of an endless source went on (the test above hung, about 1 in 10)
     script = (
         "import multiprocessing as mp, os, signal, threading, time\n"
-        "from nodegraph.runtime.stages import _signals_held\n"
+        "from nodegraph.runtime.stages import signals_held\n"
         "if __name__ == '__main__':\n"
         "    other = threading.Thread(target=time.sleep, args=(3.0,), daemon=True)\n"
         "    other.start()\n"
         "    process = mp.get_context('spawn').Process(target=time.sleep, args=(0.2,))\n"
         "    try:\n"
-        "        with _signals_held():\n"
+        "        with signals_held():\n"
         "            process.start()\n"
         f"            {'os.kill(os.getpid(), ' if taker == 'main thread' else 'signal.pthread_kill(other.ident, '}"
         "signal.SIGINT)  # Ctrl-C, as the process starts\n"

@@ -126,7 +126,7 @@ def spawn(config: StageConfig, tally: Tally, needs_main: bool) -> tuple[mp.proce
     parent, child = ctx.Pipe()
     process = ctx.Process(target=stage_main, args=(config, child, tally), name=f"nodegraph-{config.name}",
                           daemon=True)
-    with _signals_held(), _main_hidden(not needs_main):
+    with signals_held(), _main_hidden(not needs_main):
         process.start()
     child.close()
     return process, parent
@@ -149,7 +149,7 @@ def forget_segments(names: Iterable[str]) -> None:
 
 
 @contextlib.contextmanager
-def _signals_held():
+def signals_held():
     """Start children with SIGINT and SIGTERM blocked (Ctrl-C and a SIGTERM to the process group are the
     supervisor's to handle): the mask is kept through exec, so one that comes while a child imports waits
     until stage_main ignores both, rather than raising KeyboardInterrupt there. Blocked in this thread only:
