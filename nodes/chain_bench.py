@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from nodegraph import preset as presets
+from nodegraph.bench import not_interrupted
 from nodegraph.graph import Graph
 from nodegraph.node import Node
 from nodegraph.paths import data_dir
@@ -150,7 +151,8 @@ def demo_graph(folder: Path, realtime: bool = False, loop: bool = False) -> Grap
 
 
 def _checked(report: RunReport, what: str, frames: int | None) -> RunReport:
-    failed = report.error or report.interrupted or (frames is not None and report.frames != frames)
+    not_interrupted(report)
+    failed = report.error or (frames is not None and report.frames != frames)
     errors = {n: s["last_error"] for n, s in report.nodes.items() if s.get("errors")}
     if failed or errors:
         raise RuntimeError(f"the {what} run of {DEMO_PRESET} went wrong: {report.frames} frames"

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from nodegraph import preset as presets
+from nodegraph.bench import not_interrupted
 from nodegraph.paths import data_dir
 
 from .video_io import VideoWriter
@@ -71,7 +72,7 @@ def time_run(source: str, folder: Path) -> float:
     from nodegraph.runtime import Runtime
 
     start = time.perf_counter()
-    report = Runtime(video_swap(source, str(folder / "run.mkv")), mode="lossless").run()
+    report = not_interrupted(Runtime(video_swap(source, str(folder / "run.mkv")), mode="lossless").run())
     seconds = time.perf_counter() - start
     if report.error:
         raise RuntimeError(report.error)

@@ -26,6 +26,7 @@ import cv2
 
 from nodegraph import onnx as ng_onnx
 from nodegraph import preset as presets
+from nodegraph.bench import not_interrupted
 from nodegraph.errors import InvalidInput, RunFailed
 from nodegraph.paths import data_dir
 from nodegraph.registry import default_registry
@@ -143,10 +144,10 @@ def case_graph(preset_name: str, size, mode: str, provider: str, folder: Path, s
 def run_case(graph, mode: str, frames: int) -> dict:
     runtime = Runtime(graph, frames=frames, mode=mode)
     started = time.monotonic()
-    report = runtime.run()
+    report = not_interrupted(runtime.run())
     wall = time.monotonic() - started
-    if report.error or report.interrupted:
-        raise RunFailed(f"bench gpu: the run failed after {report.frames} frames: {report.error or 'interrupted'}")
+    if report.error:
+        raise RunFailed(f"bench gpu: the run failed after {report.frames} frames: {report.error}")
     errors = {n: s["last_error"] for n, s in report.nodes.items() if s.get("errors")}
     latency = list(report.latency_ms)
     return {

@@ -16,7 +16,8 @@ Checked elsewhere and not repeated here:
   130  test_runtime_faults.py::test_ctrl_c_stops_cleanly_exits_130_and_leaves_a_playable_file (multiprocess)
 What is here: 0 with a node failing on some frames (both engines); 2 for a preset, media and a model in the
 multiprocess runtime; 3 for a node that says the run cannot go on, a stage that keeps dying and a /dev/shm
-too small for the frames; 130 for Ctrl-C of a --sequential run. docs/troubleshooting.md lists the messages.
+too small for the frames; 130 for Ctrl-C of a --sequential run and of a benchmark's run.
+docs/troubleshooting.md lists the messages.
 """
 
 import json
@@ -223,6 +224,30 @@ def test_130_for_ctrl_c_or_sigterm_to_the_process_group_and_the_file_plays(tmp_p
         assert played in (written - 1, written)
     else:  # two output stages in realtime mode: each stops with what it had, drops counted
         assert played >= 5
+
+
+@pytest.mark.parametrize("run_started", ["started: set up", "started: 2 processes"],
+                         ids=["sequential-run", "pipeline-run"])
+def test_130_for_ctrl_c_of_a_benchmark_during_one_of_its_runs(tmp_path, run_started):
+    # The runners take a Ctrl-C to stop their run in order: `bench pipeline` measured on through its other
+    # runs and printed figures with 0 after a Ctrl-C in a sequential run, and in a pipeline run called the
+    # stopped run a failure in a traceback (exit 1)
+    process = subprocess.Popen([sys.executable, "-m", "nodegraph.cli", "bench", "pipeline", "--frames", "600"],
+                               cwd=tmp_path, env=repo_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True)
+    try:
+        seen = []
+        while not seen or run_started not in seen[-1]:
+            seen.append(process.stderr.readline())
+            assert seen[-1], seen  # the command ended before that run started
+        time.sleep(0.3)
+        os.killpg(process.pid, signal.SIGINT)
+        out, stderr = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr
+    assert out == "" and "Traceback" not in stderr, stderr
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")

@@ -8,6 +8,7 @@ from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
 
 from nodegraph.errors import InvalidInput
+from nodegraph.stats import RunReport
 
 ENTRY_POINT_GROUP = "nodegraph.benchmarks"
 ENGINE_BENCHMARKS = {"transport": "nodegraph.bench.transport", "pipeline": "nodegraph.bench.pipeline"}
@@ -35,3 +36,12 @@ def load_benchmark(ep: EntryPoint) -> ModuleType:
         raise InvalidInput(f"{where} has no {' or '.join(missing)}: a benchmark module needs run(frames) and "
                            f"summary(result); update or report {package}")
     return module
+
+
+def not_interrupted(report: RunReport) -> RunReport:
+    """`report` of a run a benchmark made; KeyboardInterrupt when a Ctrl-C stopped that run. The runners
+    take the Ctrl-C to stop the run in order and only say so in the report: a benchmark that went on
+    measured the next runs (or called the stopped one a failure, in a traceback)."""
+    if report.interrupted:
+        raise KeyboardInterrupt
+    return report

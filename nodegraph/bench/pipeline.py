@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 
+from nodegraph.bench import not_interrupted
 from nodegraph.graph import Graph, Link
 from nodegraph.node import Node
 from nodegraph.params import Int
@@ -92,9 +93,9 @@ def bench_pipeline(frames: int = 150, work: int = 40, rounds: int = 5) -> dict:
     graph, registry = burn_chain(frames, work)
     sequential, parallel, stages = [], [], []
     for _ in range(rounds):
-        sequential.append(SequentialRunner(graph, registry).run().fps)
+        sequential.append(not_interrupted(SequentialRunner(graph, registry).run()).fps)
         runtime = Runtime(graph, registry, mode="lossless")
-        report = runtime.run()
+        report = not_interrupted(runtime.run())
         if report.error or report.frames != frames:
             raise RuntimeError(f"the pipeline run did not complete: {report.summary_line()} {report.error}")
         parallel.append(report.fps)
