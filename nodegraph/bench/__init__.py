@@ -4,6 +4,8 @@ node packages register in the `nodegraph.benchmarks` entry-point group. A benchm
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Callable
 from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
 
@@ -45,3 +47,21 @@ def not_interrupted(report: RunReport) -> RunReport:
     if report.interrupted:
         raise KeyboardInterrupt
     return report
+
+
+def start_helper(ctx, target: Callable, args: tuple):
+    """A process of a benchmark's own (a reader, a worker), started with Ctrl-C held as stage processes
+    are; `target` calls `ignore_ctrl_c` first. The benchmark stops its helpers at a Ctrl-C."""
+    from nodegraph.runtime.stages import signals_held
+
+    helper = ctx.Process(target=target, args=args, daemon=True)
+    with signals_held():
+        helper.start()
+    return helper
+
+
+def ignore_ctrl_c() -> None:
+    """In a helper process (`start_helper`): a Ctrl-C is the benchmark's to handle; the helper's own
+    KeyboardInterrupt printed a traceback beside the benchmark's 'interrupted'."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})

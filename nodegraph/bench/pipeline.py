@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from nodegraph.bench import not_interrupted
+from nodegraph.bench import ignore_ctrl_c, not_interrupted, start_helper
 from nodegraph.graph import Graph, Link
 from nodegraph.node import Node
 from nodegraph.params import Int
@@ -32,6 +32,7 @@ def burn(rounds: int, seed: int = 0) -> int:
 
 
 def _timed_burn(rounds: int, barrier, seconds) -> None:
+    ignore_ctrl_c()
     barrier.wait()
     start = time.perf_counter()
     burn(rounds)
@@ -46,12 +47,13 @@ def parallel_capacity(rounds: int = 2_000_000) -> float:
     burn(rounds)
     alone = time.perf_counter() - start
     barrier, seconds = ctx.Barrier(2), ctx.Queue()
-    workers = [ctx.Process(target=_timed_burn, args=(rounds, barrier, seconds)) for _ in range(2)]
-    for worker in workers:
-        worker.start()
-    together = max(seconds.get(timeout=120) for _ in workers)
-    for worker in workers:
-        worker.join()
+    workers = [start_helper(ctx, _timed_burn, (rounds, barrier, seconds)) for _ in range(2)]
+    try:
+        together = max(seconds.get(timeout=120) for _ in workers)
+    finally:  # at once on a Ctrl-C
+        for worker in workers:
+            worker.kill()
+            worker.join()
     return 2 * alone / together
 
 

@@ -22,15 +22,14 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
-import signal
 import statistics
 import time
 from collections.abc import Callable
 
 import numpy as np
 
+from nodegraph.bench import ignore_ctrl_c, start_helper
 from nodegraph.codec import encoded_size
-from nodegraph.runtime.stages import signals_held
 from nodegraph.shm import Ring, RingAborted, allow_spinning, new_run_id, segment_name
 from nodegraph.threads import available_cores
 
@@ -39,22 +38,8 @@ WINDOW = 4
 _START_TIMEOUT = 60.0
 
 
-def _ignore_ctrl_c() -> None:
-    """In a reader process: a Ctrl-C is the parent's to handle, which stops the reader (its own
-    KeyboardInterrupt printed a traceback). Held since the parent started it (`signals_held`)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
-
-
-def _start_reader(ctx, target, args: tuple):
-    reader = ctx.Process(target=target, args=args, daemon=True)
-    with signals_held():
-        reader.start()
-    return reader
-
-
 def _ring_consumer(name: str, frames: int, spin: bool, ready, result) -> None:
-    _ignore_ctrl_c()
+    ignore_ctrl_c()
     allow_spinning(spin)
     bad = 0
     with Ring.attach(name) as ring:
@@ -72,7 +57,7 @@ def _ring_consumer(name: str, frames: int, spin: bool, ready, result) -> None:
 
 
 def _queue_consumer(frames_q, acks_q, frames: int) -> None:
-    _ignore_ctrl_c()
+    ignore_ctrl_c()
     for _ in range(frames):
         frame_id, image = frames_q.get()
         acks_q.put(frame_id if image[0, 0, 0] == frame_id % 256 else -1)
@@ -112,7 +97,7 @@ class _RingLink:
         self._ring = Ring.create(segment_name(new_run_id(), "bench"), encoded_size(frame), slots=WINDOW)
         self._frame, self._sent = frame, 0
         ready, self._result = ctx.Event(), ctx.Queue()
-        self._proc = _start_reader(ctx, _ring_consumer, (self._ring.name, frames, spin, ready, self._result))
+        self._proc = start_helper(ctx, _ring_consumer, (self._ring.name, frames, spin, ready, self._result))
         try:
             if not ready.wait(_START_TIMEOUT):
                 raise RuntimeError("the ring reader process did not start")
@@ -146,7 +131,7 @@ class _RingLink:
 
 def _bench_queue(ctx, frame: np.ndarray, frames: int) -> tuple[float, float]:
     frames_q, acks_q = ctx.Queue(), ctx.Queue()
-    proc = _start_reader(ctx, _queue_consumer, (frames_q, acks_q, frames))
+    proc = start_helper(ctx, _queue_consumer, (frames_q, acks_q, frames))
     # the queue pickles in a feeder thread after put() returns: a frame is reused only once acknowledged
     pool = [frame.copy() for _ in range(WINDOW + 1)]
     acked = 0
