@@ -12,7 +12,7 @@ import pytest
 from conftest import repo_env
 from runtime_nodes import run_segments, stage_pids
 
-from nodegraph.bench.transport import bench_transport
+from nodegraph.bench.transport import bench_transport, summary
 
 
 def test_the_transport_bench_reports_every_figure_and_leaves_no_segment():
@@ -21,6 +21,9 @@ def test_the_transport_bench_reports_every_figure_and_leaves_no_segment():
     for key in ("memcpy_ms", "memcpy_rotating_ms", "shm_ms", "queue_ms", "shm_mean_ms", "queue_mean_ms"):
         assert result[key] > 0, key
     assert result["shm_over_memcpy"] == pytest.approx(result["shm_ms"] / result["memcpy_ms"], abs=0.01)
+    # the ratios measured in the same run, as the README gives them (the text printed none)
+    assert (f"the ring takes {result['shm_over_memcpy']:.2f}x a memcpy's time; the queue "
+            f"{result['queue_over_shm']:.1f}x the ring's") in summary(result)
     if sys.platform.startswith("linux"):
         assert run_segments(os.getpid()) == []  # this process's runs only: other tests may run beside it
 

@@ -212,8 +212,11 @@ def run(frames: int | None = None) -> dict:
 
 
 def summary(result: dict) -> str:
-    return (f"per 1920x1080 frame: memcpy {result['memcpy_ms']:.3f} ms, shared-memory ring "
-            f"{result['shm_ms']:.3f} ms, multiprocessing.Queue {result['queue_ms']:.3f} ms")
+    return (f"per 1920x1080 frame, median of {result['frames']}: memcpy {result['memcpy_ms']:.3f} ms "
+            f"({result['memcpy_rotating_ms']:.3f} ms into {WINDOW} buffers in turn), shared-memory ring "
+            f"{result['shm_ms']:.3f} ms, multiprocessing.Queue {result['queue_ms']:.3f} ms\n"
+            f"the ring takes {result['shm_over_memcpy']:.2f}x a memcpy's time; the queue "
+            f"{result['queue_over_shm']:.1f}x the ring's")
 
 
 if __name__ == "__main__":
