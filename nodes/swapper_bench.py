@@ -71,10 +71,11 @@ def bench_swappers(rounds: int | None = None) -> dict:
     frame = test_frame()
     faces = one_face(frame)
     results: dict[str, dict] = {}
+    frames_per_case: dict[str, int] = {}
     with tempfile.TemporaryDirectory(prefix="nodegraph-bench-swappers-") as tmp:
         models = standins(Path(tmp))
         for provider in ["cpu", *gpus]:
-            count = rounds or (GPU_ROUNDS if provider != "cpu" else ROUNDS)
+            count = frames_per_case[provider] = rounds or (GPU_ROUNDS if provider != "cpu" else ROUNDS)
             nodes = {name: make_node(t, model, boost, models, provider) for name, t, model, boost in CASES}
             times: dict[str, list[float]] = {name: [] for name in nodes}
             for round_index in range(count + 1):
@@ -91,8 +92,8 @@ def bench_swappers(rounds: int | None = None) -> dict:
                                         "swap_px": nodes[name].crop_size,
                                         "ratio_to_inswapper_128": round(float(np.median(t)) / base, 2)}
                                  for name, t in times.items()}
-    return {"providers": results, "gpu_providers": gpus, "cpu_cores": os.cpu_count(),
-            "load_average_after": [round(v, 2) for v in os.getloadavg()],
+    return {"providers": results, "frames_per_case": frames_per_case, "gpu_providers": gpus,
+            "cpu_cores": os.cpu_count(), "load_average_after": [round(v, 2) for v in os.getloadavg()],
             "note": "stand-in models with the real tensors, layers and compute, random weights"}
 
 
@@ -105,8 +106,9 @@ def summary(result: dict) -> str:
     lines = [f"{result['note']}; {result['cpu_cores']} cores, load average after "
              f"{', '.join(map(str, result['load_average_after']))}"]
     for provider, cases in result["providers"].items():
-        lines.append(f"{provider}:")
+        lines.append(f"{provider}: ms per frame, median (min) of {result['frames_per_case'][provider]} frames a "
+                     f"case; x: the median's ratio to inswapper_128's")
         for name, r in cases.items():
-            lines.append(f"  {name:26} {r['swap_px']:5d} px  {r['ms_median']:9.1f} ms/frame (min {r['ms_min']:.1f})"
-                         f"  x{r['ratio_to_inswapper_128']:.2f} of inswapper_128")
+            lines.append(f"  {name:26} {r['swap_px']:5d} px  {r['ms_median']:9.1f} ms ({r['ms_min']:.1f})"
+                         f"  x{r['ratio_to_inswapper_128']:.2f}")
     return "\n".join(lines)

@@ -237,3 +237,15 @@ def test_a_recogniser_that_gives_no_embedding_is_named_with_the_node_and_portrai
                      tmp_path / "inswapper.onnx")), "recogniser": str(path)}).setup()):
         with pytest.raises(InvalidInput, match=r"node 'swap'.*silent\.onnx gave an empty embedding.*ArcFace"):
             make()
+
+
+def test_bench_swappers_says_which_figure_is_the_median_and_what_the_ratio_is_of():
+    # it printed "2613.7 ms/frame (min 2505.9)  x1.00 of inswapper_128": the README took the mins for the
+    # figures beside ratios of the medians (HyperSwap 831 ms "0.30x" InSwapper's 1590 ms)
+    from nodes.swapper_bench import summary
+
+    case = {"ms_median": 720.3, "ms_min": 632.4, "swap_px": 256, "ratio_to_inswapper_128": 0.28}
+    text = summary({"note": "stand-ins", "cpu_cores": 2, "load_average_after": [1.0, 1.0, 1.0],
+                    "frames_per_case": {"cpu": 3}, "providers": {"cpu": {"hyperswap_256": case}}})
+    assert "median (min) of 3 frames a case; x: the median's ratio to inswapper_128's" in text
+    assert "720.3 ms (632.4)  x0.28" in text
