@@ -167,6 +167,14 @@ def run_case(graph, mode: str, frames: int) -> dict:
     }
 
 
+def add_ratios_to_cpu(rows: dict[str, dict]) -> None:
+    """Each provider's fps as a ratio to the cpu's in the same run (`fps_vs_cpu`), where the cpu ran."""
+    cpu_fps = rows.get("cpu", {}).get("fps")
+    for provider, row in rows.items():
+        if cpu_fps and provider != "cpu":
+            row["fps_vs_cpu"] = round(row["fps"] / cpu_fps, 2)
+
+
 def bench_gpu(frames: int | None = None, seconds: float | None = None) -> dict:
     """Every case with every provider choice; a run is started only within `seconds` of the start (the
     others are listed in `skipped`)."""
@@ -198,6 +206,7 @@ def bench_gpu(frames: int | None = None, seconds: float | None = None) -> dict:
                 log.info("bench gpu: %s %s: %.1f fps, latency p50/p95/max %.1f/%.1f/%.1f ms, first frame after "
                          "%s ms", name, provider, row["fps"], row["latency_p50_ms"], row["latency_p95_ms"],
                          row["latency_max_ms"], row["first_frame_ms"])
+            add_ratios_to_cpu(results[name])
     if skipped:
         log.warning("bench gpu: out of its %s s (%s): %d runs skipped", seconds, SECONDS_ENV, len(skipped))
     return {"gpu_providers": gpus, "gpu": bool(gpus),
@@ -221,7 +230,8 @@ def summary(result: dict) -> str:
         lines.append(name)
         for provider, r in by_provider.items():
             slowest = max(r["nodes"].items(), key=lambda item: item[1]["ms_mean"])
-            lines.append(f"  {provider:5} {r['fps']:7.1f} fps, latency p50/p95/max {r['latency_p50_ms']:.1f}/"
+            vs_cpu = f" ({r['fps_vs_cpu']:.2f}x cpu's)" if "fps_vs_cpu" in r else ""
+            lines.append(f"  {provider:5} {r['fps']:7.1f} fps{vs_cpu}, latency p50/p95/max {r['latency_p50_ms']:.1f}/"
                          f"{r['latency_p95_ms']:.1f}/{r['latency_max_ms']:.1f} ms, start+close "
                          f"{r['startup_and_close_s']:.1f} s, {r['drops']} dropped; slowest node {slowest[0]} "
                          f"{slowest[1]['ms_mean']:.1f} ms")

@@ -134,3 +134,15 @@ def test_the_inswapper_stand_in_has_its_tensors_and_its_multiply_adds_within_30_
     macs = sum(int(np.prod(weights[n.input[1]])) * (np.prod(dims[n.output[0]][2:]) if n.op_type == "Conv" else 1)
                for n in graph.node if n.op_type in ("Conv", "Gemm"))
     assert abs(macs - INSWAPPER_128_MACS) <= 0.3 * INSWAPPER_128_MACS, (macs / 1e9, INSWAPPER_128_MACS / 1e9)
+
+
+
+def test_each_provider_is_given_as_a_ratio_to_the_cpu_in_the_same_run():
+    # the rows gave fps side by side and no ratio, where the house rule asks for ratios measured in the same run
+    row = {"fps": 30.0, "latency_p50_ms": 20.0, "latency_p95_ms": 25.0, "latency_max_ms": 30.0,
+           "startup_and_close_s": 1.0, "drops": 0, "nodes": {"swapper": {"ms_mean": 5.0}}}
+    rows = {"cpu": dict(row), "auto": {**row, "fps": 45.0}}
+    gpu_bench.add_ratios_to_cpu(rows)
+    assert rows["auto"]["fps_vs_cpu"] == 1.5 and "fps_vs_cpu" not in rows["cpu"]
+    text = gpu_bench.summary({"gpu_providers": [], "note": None, "skipped": [], "cases": {"demo_640_lossless": rows}})
+    assert "auto     45.0 fps (1.50x cpu's), latency" in text and "cpu      30.0 fps, latency" in text
