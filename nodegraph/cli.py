@@ -224,14 +224,14 @@ def build_parser() -> argparse.ArgumentParser:
     validate.set_defaults(func=cmd_validate)
 
     nodes = sub.add_parser("nodes", help="list every node type with its ports and params")
-    nodes.add_argument("--json", action="store_true")
+    nodes.add_argument("--json", action="store_true", help="print them as JSON")
     nodes.set_defaults(func=cmd_nodes)
 
     plan = sub.add_parser("plan", help="print how a preset is cut into processes (stages, rings, threads)")
     plan.add_argument("preset", help="the preset file (JSON)")
     plan.add_argument("--set", action="append", metavar="NODE.PARAM=VALUE", help="override a param (repeatable)")
     plan.add_argument("--cores", type=core_count, metavar="N", help="plan for N cores (default: this machine's)")
-    plan.add_argument("--json", action="store_true")
+    plan.add_argument("--json", action="store_true", help="print the plan as JSON")
     plan.set_defaults(func=cmd_plan)
 
     cleanup = sub.add_parser("cleanup", help="remove the shared memory that killed runs left behind")
@@ -244,8 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "two CPU-bound nodes sequential vs one process each; or a benchmark a node "
                             "package registers in the nodegraph.benchmarks group (an unknown name lists "
                             "them all)")
-    bench.add_argument("--frames", type=positive_int, metavar="N", help="frames to measure with")
-    bench.add_argument("--json", action="store_true")
+    bench.add_argument("--frames", type=positive_int, metavar="N",
+                       help="frames (or rounds) to measure with; each benchmark has its own default")
+    bench.add_argument("--json", action="store_true", help="print every figure as JSON instead of the summary")
     bench.set_defaults(func=cmd_bench)
 
     edit = sub.add_parser("edit", help="open the visual editor (default: the demo preset)")

@@ -177,6 +177,9 @@ def test_bad_command_line_values_are_refused_before_work(tmp_path):
     result = run_cli("bench", "chian")
     assert result.returncode == 2
     assert "no benchmark 'chian'; known: transport, pipeline, chain" in result.stderr
+    for verb, said in (("bench", "print every figure as JSON"), ("nodes", "print them as JSON"),
+                       ("plan", "print the plan as JSON")):  # --json was in each --help with no word
+        assert said in " ".join(run_cli(verb, "--help").stdout.split()), verb
 
 
 def test_a_closed_pipe_is_not_an_error():
