@@ -188,7 +188,7 @@ def cmd_cleanup(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from .bench import benchmarks, load_benchmark
+    from .bench import benchmarks, load_benchmark, machine, machine_line
 
     known = benchmarks()
     if args.what not in known:
@@ -196,7 +196,9 @@ def cmd_bench(args) -> int:
         return EXIT_INVALID
     bench = load_benchmark(known[args.what])
     result = bench.run(args.frames)
-    print(json.dumps(result, indent=2) if args.json else bench.summary(result))
+    about = machine()
+    print(json.dumps({"machine": about, **result}, indent=2) if args.json
+          else f"{bench.summary(result)}\n{machine_line(about)}")
     return EXIT_OK
 
 

@@ -327,3 +327,15 @@ def test_plan_and_run_of_an_invalid_graph_name_the_preset_file(tmp_path):
         assert result.returncode == 2, result.stderr
         assert (f"nodegraph: {p}: the graph is not valid:\n  node 'adj', port 'frame': required input (Frame) "
                 "is not connected") in result.stderr, args
+
+
+def test_a_benchmark_says_the_machine_its_figures_are_from():
+    # most benchmarks said neither the cores nor the processor, which the README gives beside every figure
+    from nodegraph.threads import available_cores
+
+    text = run_cli("bench", "transport", "--frames", "1")
+    assert text.returncode == 0, text.stderr
+    assert text.stdout.splitlines()[-1].startswith(f"machine: {available_cores()} cores, ")
+    as_json = run_cli("bench", "transport", "--frames", "1", "--json")
+    about = json.loads(as_json.stdout)["machine"]
+    assert about["cores"] == available_cores() and about["processor"] and len(about["load_average"]) == 3

@@ -4,13 +4,17 @@ node packages register in the `nodegraph.benchmarks` entry-point group. A benchm
 
 from __future__ import annotations
 
+import os
+import platform
 import signal
 from collections.abc import Callable
 from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
 from types import ModuleType
 
 from nodegraph.errors import InvalidInput
 from nodegraph.stats import RunReport
+from nodegraph.threads import available_cores
 
 ENTRY_POINT_GROUP = "nodegraph.benchmarks"
 ENGINE_BENCHMARKS = {"transport": "nodegraph.bench.transport", "pipeline": "nodegraph.bench.pipeline"}
@@ -65,3 +69,18 @@ def ignore_ctrl_c() -> None:
     KeyboardInterrupt printed a traceback beside the benchmark's 'interrupted'."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+
+
+def machine() -> dict:
+    """What a benchmark's figures were measured on (the README gives each with its machine): the cores
+    this process may use, the processor's name and the load average as the benchmark ends."""
+    cpuinfo = Path("/proc/cpuinfo")
+    names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+             if line.startswith("model name")] if cpuinfo.exists() else []
+    return {"cores": available_cores(), "processor": names[0] if names else platform.processor() or "unknown",
+            "load_average": [round(x, 2) for x in os.getloadavg()]}
+
+
+def machine_line(about: dict) -> str:
+    return (f"machine: {about['cores']} cores, {about['processor']}, load average "
+            f"{'/'.join(f'{x:.2f}' for x in about['load_average'])}")
