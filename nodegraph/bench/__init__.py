@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import platform
 import signal
-from collections.abc import Callable
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from types import ModuleType
@@ -53,15 +52,16 @@ def not_interrupted(report: RunReport) -> RunReport:
     return report
 
 
-def start_helper(ctx, target: Callable, args: tuple):
-    """A process of a benchmark's own (a reader, a worker), started with Ctrl-C held as stage processes
-    are; `target` calls `ignore_ctrl_c` first. The benchmark stops its helpers at a Ctrl-C."""
+def start_helper(helper) -> None:
+    """Start `helper`, a daemon process of a benchmark's own (a reader, a worker) whose target calls
+    `ignore_ctrl_c` first: with Ctrl-C held, as stage processes start. A Ctrl-C meanwhile is raised once
+    it has started (one raised inside `start()` cut the child's start-up data short: a traceback there),
+    and the benchmark stops its helpers."""
+    from nodegraph.launch import ctrl_c_held
     from nodegraph.runtime.stages import signals_held
 
-    helper = ctx.Process(target=target, args=args, daemon=True)
-    with signals_held():
+    with ctrl_c_held(), signals_held():
         helper.start()
-    return helper
 
 
 def ignore_ctrl_c() -> None:

@@ -47,11 +47,13 @@ def parallel_capacity(rounds: int = 2_000_000) -> float:
     burn(rounds)
     alone = time.perf_counter() - start
     barrier, seconds = ctx.Barrier(2), ctx.Queue()
-    workers = [start_helper(ctx, _timed_burn, (rounds, barrier, seconds)) for _ in range(2)]
+    workers = [ctx.Process(target=_timed_burn, args=(rounds, barrier, seconds), daemon=True) for _ in range(2)]
     try:
+        for worker in workers:
+            start_helper(worker)
         together = max(seconds.get(timeout=120) for _ in workers)
     finally:  # at once on a Ctrl-C
-        for worker in workers:
+        for worker in (w for w in workers if w.pid is not None):
             worker.kill()
             worker.join()
     return 2 * alone / together

@@ -97,8 +97,10 @@ class _RingLink:
         self._ring = Ring.create(segment_name(new_run_id(), "bench"), encoded_size(frame), slots=WINDOW)
         self._frame, self._sent = frame, 0
         ready, self._result = ctx.Event(), ctx.Queue()
-        self._proc = start_helper(ctx, _ring_consumer, (self._ring.name, frames, spin, ready, self._result))
+        self._proc = ctx.Process(target=_ring_consumer, args=(self._ring.name, frames, spin, ready, self._result),
+                                 daemon=True)
         try:
+            start_helper(self._proc)
             if not ready.wait(_START_TIMEOUT):
                 raise RuntimeError("the ring reader process did not start")
         except BaseException:  # a Ctrl-C too: the segment must not outlive the benchmark
@@ -131,7 +133,7 @@ class _RingLink:
 
 def _bench_queue(ctx, frame: np.ndarray, frames: int) -> tuple[float, float]:
     frames_q, acks_q = ctx.Queue(), ctx.Queue()
-    proc = start_helper(ctx, _queue_consumer, (frames_q, acks_q, frames))
+    proc = ctx.Process(target=_queue_consumer, args=(frames_q, acks_q, frames), daemon=True)
     # the queue pickles in a feeder thread after put() returns: a frame is reused only once acknowledged
     pool = [frame.copy() for _ in range(WINDOW + 1)]
     acked = 0
@@ -150,6 +152,7 @@ def _bench_queue(ctx, frame: np.ndarray, frames: int) -> tuple[float, float]:
         frames_q.put((i, image))
 
     try:
+        start_helper(proc)
         gaps, total = _timed(frames, send, lambda: take_acks(frames))
         return _median_ms(gaps), round(total / frames * 1e3, 3)
     except BaseException:  # a Ctrl-C: the reader would wait for the frames that are not coming
