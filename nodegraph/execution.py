@@ -171,6 +171,11 @@ def earliest(capture_time: float | None, other: float) -> float:
     return other if capture_time is None else min(capture_time, other)
 
 
+def is_picture(image: Any) -> bool:
+    """Whether a node's preview() gave a picture (it may give None, or anything a faulty node returns)."""
+    return isinstance(image, np.ndarray) and image.ndim in (2, 3) and bool(image.size)
+
+
 class Previews:
     """Pictures of the nodes' latest work for the editor, made in the thread that runs the nodes right
     after a node's frame (what `preview()` reads is valid only until the next frame), at most
@@ -203,7 +208,7 @@ class Previews:
             return None
         if picture is None:
             return None
-        if not (isinstance(picture, np.ndarray) and picture.ndim in (2, 3) and picture.size):  # nor a wrong one
+        if not is_picture(picture):  # nor a wrong one
             log.debug("preview of node '%s' is a %s, not a picture", node.id, type(picture).__name__)
             return None
         h, w = picture.shape[:2]

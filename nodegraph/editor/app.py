@@ -13,6 +13,7 @@ import dearpygui.dearpygui as dpg
 import numpy as np
 
 from ..errors import EXIT_OK
+from ..execution import is_picture
 from . import theme
 from .canvas import INSPECTOR_WIDTH, Canvas
 from .dialogs import Notice, Viewer, browse_param
@@ -22,7 +23,7 @@ from .help import HelpWindow
 from .menus import menu_bar, open_context_menu, shortcut
 from .panels import Inspector, LogPanel, Palette, RunBar
 from .state import EditorState
-from .thumbnails import THUMB_SIZE, VIEWER_SIZE, PreviewPump, fit_rgba, usable
+from .thumbnails import THUMB_SIZE, VIEWER_SIZE, PreviewPump, fit_rgba
 from .view import ZOOMS, Navigator
 
 log = logging.getLogger("nodegraph")
@@ -141,7 +142,7 @@ class EditorApp(FileActions):
         self.viewers.append(viewer)
         # the pump brings only new pictures: after a run, the node's last one is the one to show
         picture = self.state.session.preview(node_id) if self.state.session is not None else None
-        if usable(picture):
+        if is_picture(picture):
             viewer.update(fit_rgba(picture, VIEWER_SIZE))
 
     def _close_viewer(self, viewer: Viewer) -> None:

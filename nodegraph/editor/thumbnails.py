@@ -11,7 +11,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from ..execution import PREVIEW_FPS
+from ..execution import PREVIEW_FPS, is_picture
 from ..letterbox import letterbox
 
 THUMB_SIZE = (160, 120)  # width, height
@@ -44,11 +44,6 @@ def fit_rgba(image: np.ndarray, size: tuple[int, int], out: np.ndarray | None = 
         out = np.empty((height, width, 4), np.float32)
     np.multiply(canvas, np.float32(1.0 / 255.0), out=out, casting="unsafe")
     return out
-
-
-def usable(image) -> bool:
-    """Whether a node's preview() gave a picture (it may give None, or anything a faulty node returns)."""
-    return isinstance(image, np.ndarray) and image.ndim in (2, 3) and bool(image.size)
 
 
 class PreviewPump:
@@ -104,7 +99,7 @@ class PreviewPump:
         fresh = 0
         for node_id, sizes in wanted.items():
             image = preview(node_id)
-            if not usable(image):
+            if not is_picture(image):
                 continue
             if image is self._seen.get(node_id):
                 continue  # the same picture as last time (runners keep it until a new one is made)
