@@ -45,7 +45,6 @@ def test_a_file_dialog_gives_the_file_chosen_or_nothing(display, tmp_path):  # n
     run_driver(display, tmp_path, "dialog", __file__)
 
 
-
 def test_delete_pressed_in_a_live_viewer_deletes_nothing_behind_it(display, tmp_path):  # noqa: F811
     # the viewer covered the canvas, and Delete deleted the selected node hidden behind it
     run_driver(display, tmp_path, "viewer", __file__)

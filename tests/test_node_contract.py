@@ -66,19 +66,24 @@ def test_a_check_hook_problem_fails_validate_and_stops_runs_before_the_first_fra
     assert np.array_equal(cv2.imread(str(tmp_path / "seq" / "frame_000000.png")), band)
 
 
+def problems_of(cls, tmp_path) -> list[str]:
+    """What validate says of a graph of a test pattern into a node of class `cls` (named 'band')."""
+    registry = load_registry(third_party=False)
+    registry.add(cls, "tests")
+    graph = Graph(base_dir=tmp_path)
+    graph.add_node("TestPattern", {}, node_id="src")
+    graph.add_node(cls.type_name(), {}, node_id="band")
+    graph.add_link(Link.parse("src.frame", "band.frame"))
+    return [str(p) for p in graph.validate(registry)]
+
+
 def test_a_check_hook_that_breaks_is_a_problem_of_its_node(tmp_path):
     class BrokenCheck(BandPass):
         @classmethod
         def check(cls, params, base_dir):
             return [params["no such param"]]
 
-    registry = load_registry(third_party=False)
-    registry.add(BrokenCheck, "tests")
-    graph = Graph(base_dir=tmp_path)
-    graph.add_node("TestPattern", {}, node_id="src")
-    graph.add_node("BrokenCheck", {}, node_id="band")
-    graph.add_link(Link.parse("src.frame", "band.frame"))
-    assert [str(p) for p in graph.validate(registry)] == [
+    assert problems_of(BrokenCheck, tmp_path) == [
         "node 'band' (BrokenCheck): its check hook failed (KeyError: 'no such param'): a bug in the package that "
         "provides BrokenCheck; update or report it"]
 
@@ -91,13 +96,7 @@ def test_a_check_hook_that_returns_no_list_of_problems_is_a_problem_of_its_node(
         def check(cls, params, base_dir):
             return returned
 
-    registry = load_registry(third_party=False)
-    registry.add(OddCheck, "tests")
-    graph = Graph(base_dir=tmp_path)
-    graph.add_node("TestPattern", {}, node_id="src")
-    graph.add_node("OddCheck", {}, node_id="band")
-    graph.add_link(Link.parse("src.frame", "band.frame"))
-    assert [str(p) for p in graph.validate(registry)] == [
+    assert problems_of(OddCheck, tmp_path) == [
         f"node 'band' (OddCheck): its check hook returned {said}, not a list of Problems: a bug in the package that "
         "provides OddCheck; update or report it"]
 
