@@ -29,7 +29,6 @@ class RingAborted(Exception):
     """The ring was aborted (the run is stopping): every wait on it gives up."""
 
 
-
 SHM_DIR = "/dev/shm"
 MAX_NAME = 30  # macOS allows 31 characters including the leading slash
 _RUN_ID_RE = re.compile(r"[0-9a-f]{5,}\Z")
@@ -168,7 +167,6 @@ def open_untracked(name: str) -> shared_memory.SharedMemory:
             return shared_memory.SharedMemory(name)
         finally:
             resource_tracker.register = register
-
 
 
 def reserve(shm: shared_memory.SharedMemory, name: str, size: int) -> None:

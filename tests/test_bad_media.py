@@ -222,7 +222,6 @@ def test_variable_frame_rate_video(tmp_path):
     assert len(read_frames(tmp_path / "vfr.mkv")) == 60
 
 
-
 def atoms(data: bytes, start: int, end: int):
     """(start, kind, size) of each MP4 atom between `start` and `end`."""
     while start < end:

@@ -188,7 +188,6 @@ def test_a_grey_portrait_stays_inside_the_targets_colour_range(crops, mode):
     assert radius(result_ab).max() < limit + 0.5  # + 8-bit rounding of the result
 
 
-
 @pytest.mark.parametrize("mode", FITTING_MODES)
 def test_a_grey_driver_gives_a_grey_face(crops, mode):
     """A grayscale or infrared driver has no colour to match: the recoloured portrait is grey too (idt and

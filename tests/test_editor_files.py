@@ -171,7 +171,6 @@ def test_an_undo_after_save_as_keeps_the_graph_knowing_the_file_it_is_in(tmp_pat
     assert state.graph.preset_path == tmp_path / "second.json"
 
 
-
 def test_a_new_graph_saved_takes_the_name_of_its_file(state, tmp_path):  # noqa: F811
     # the inspector and the preset's "name" said "untitled" after File > Save as chain.json
     small_chain(state)
@@ -181,7 +180,6 @@ def test_a_new_graph_saved_takes_the_name_of_its_file(state, tmp_path):  # noqa:
     assert state.undo() and state.graph.name == "chain"  # the name came with the file: not an edit to undo
     assert state.save(tmp_path / "copy.json")  # a graph with a name of its own keeps it
     assert preset.load(tmp_path / "copy.json").name == "chain"
-
 
 
 def test_a_graph_json_cannot_hold_is_not_saved_and_the_editor_says_why(state, tmp_path):  # noqa: F811

@@ -100,7 +100,6 @@ def test_an_editor_run_loops_until_stop_and_keeps_the_cli_output(tmp_path, monke
     assert state.graph.nodes["out"].params["path"] == "out/demo.mp4"  # the preset keeps its name
 
 
-
 @pytest.mark.parametrize("engine", ["sequential", "process"])
 def test_a_run_that_fails_on_opening_a_node_s_file_marks_that_node(tmp_path, monkeypatch, engine):
     # the run failed with the file's name in the log only: the node stayed as if nothing were wrong

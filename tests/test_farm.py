@@ -318,8 +318,6 @@ def test_more_cpus_per_task_than_any_node_has_is_refused_not_waited_for(tmp_path
     assert not (tmp_path / "farm").exists()
 
 
-
-
 def test_a_clip_whose_size_changes_mid_way_is_joined_at_its_first_size_as_run_writes_it(tmp_path, local_ray):
     # a chunk that started after the change took the second size as its own, and the join put its pictures
     # into the first size's stream: exit 0, "60 frames", and its last chunk decoded as garbage

@@ -136,7 +136,6 @@ def test_the_inswapper_stand_in_has_its_tensors_and_its_multiply_adds_within_30_
     assert abs(macs - INSWAPPER_128_MACS) <= 0.3 * INSWAPPER_128_MACS, (macs / 1e9, INSWAPPER_128_MACS / 1e9)
 
 
-
 def test_each_provider_is_given_as_a_ratio_to_the_cpu_in_the_same_run():
     # the rows gave fps side by side and no ratio, where the house rule asks for ratios measured in the same run
     row = {"fps": 30.0, "latency_p50_ms": 20.0, "latency_p95_ms": 25.0, "latency_max_ms": 30.0,

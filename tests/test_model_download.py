@@ -80,7 +80,6 @@ def test_a_stalled_download_ends_at_the_read_timeout_keeping_what_arrived(server
     assert server.requests[-1] == ("/model.onnx", f"bytes={3 << 16}-")
 
 
-
 def test_a_trickling_download_ends_keeping_what_arrived(server, monkeypatch):
     # a byte now and then, each within the read timeout, kept `models fetch` going for ever
     monkeypatch.setattr(model_download, "SLOW_WINDOW_S", 1.0)

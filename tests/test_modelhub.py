@@ -43,9 +43,6 @@ def flip_byte(path: Path, offset: int) -> None:
     path.write_bytes(bytes(data))
 
 
-
-
-
 # --- built-in models and verification ---------------------------------------------------------------
 
 def test_committed_builtin_models_match_the_manifest():
@@ -71,7 +68,6 @@ def test_user_models_listed_but_missing_do_not_fail_verify(capsys):
     assert run_models_cmd("list") == 0
     out = capsys.readouterr().out
     assert "inswapper_128" in out and "missing" in out and "blazeface_full" in out
-
 
 
 def test_list_and_verify_say_a_stopped_download_resumes(capsys):

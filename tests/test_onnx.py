@@ -200,7 +200,6 @@ def test_a_model_that_cannot_run_the_shapes_it_declares_is_refused_when_its_sess
     assert "reshape" not in capfd.readouterr().err.lower()
 
 
-
 def first_above_half(path: Path) -> Path:
     """A model that gives the position of the first of its 8 inputs above 0.5 (a detection's score threshold,
     then its first detection): on zeros there is none, and its Gather fails; real inputs run."""

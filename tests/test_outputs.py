@@ -119,7 +119,6 @@ def test_a_run_refused_before_its_first_frame_leaves_the_file_there_as_it_was(tm
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
-
 def test_a_file_of_one_frame_is_said_to_hold_1_frame(tmp_path):
     target = tmp_path / "one.mp4"
     preset = write_preset(tmp_path / "p.json", [node("src", "TestPattern", width=64, height=48, frames=1),

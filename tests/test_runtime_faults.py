@@ -237,7 +237,6 @@ def test_a_stage_that_fails_reads_its_full_inputs_to_their_end_without_a_traceba
     assert "Traceback" not in err, err
 
 
-
 def source_ended(runner, frames: int) -> bool:
     """The source gave its last frame: its stage ended (processes), or every frame was run (sequential)."""
     snapshot = runner.snapshot()

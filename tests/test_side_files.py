@@ -216,7 +216,6 @@ def test_a_run_refused_at_set_up_writes_its_refusal_to_stats_json_over_an_old_on
     assert "bad.mp4: not a video" in written["error"] and written["error"] in result.stderr
 
 
-
 def test_a_preset_that_does_not_load_writes_its_refusal_over_old_stats_only(tmp_path):
     # a broken preset or a bad --set left an earlier run's stats in place, taken for this run's by a script;
     # the graph is not there to check the path against, so only an earlier run's stats or no file is replaced

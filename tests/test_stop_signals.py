@@ -80,7 +80,6 @@ def test_ctrl_c_at_any_moment_of_the_start_is_quiet_and_exits_130(tmp_path):
         assert "interrupted" in err
 
 
-
 def test_a_background_job_s_ctrl_c_stops_it_at_any_moment_of_the_start(tmp_path):
     # a shell starts `nodegraph run ... &` with SIGINT ignored: one sent in its first half second was lost, and the
     # endless run went on; one sent later stopped it
