@@ -199,10 +199,10 @@ class EditorApp(FileActions):
     def tick(self) -> None:
         """One frame's work besides rendering: follow the state, read the run, copy previews, keep unsaved
         changes on disk."""
-        self.state.recovery.keep(self.state)
-        if self.state.kept_changes is not None and self.script is None:  # a scripted screenshot asks nothing
-            self.offer_kept_changes()
         state = self.state
+        state.recovery.keep(state)
+        if state.kept_changes is not None and self.script is None:  # a scripted screenshot asks nothing
+            self.offer_kept_changes()
         if state.revision != self._drawn_revision:
             self._drawn_revision = state.revision
             self._next_status = 0.0  # status text in this frame: it changes the new nodes' sizes
