@@ -44,7 +44,7 @@ class Recovery:
                 record = {"preset": str(state.path) if state.path else None, "base_dir": str(state.graph.base_dir),
                           "kept_at": time.time(), "graph": presets.to_dict(state.graph)}
                 self.folder.mkdir(parents=True, exist_ok=True)
-                write_atomically(target, json.dumps(record).encode())
+                write_atomically(target, json.dumps(record, allow_nan=False).encode())
                 self._ours.add(target)
             elif target in self._ours:
                 target.unlink(missing_ok=True)
