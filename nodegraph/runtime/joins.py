@@ -145,8 +145,7 @@ class RealtimeJoin:
         forgets them."""
         recent = self.history[i]
         done = [frame_id for frame_id in recent if up_to is None or frame_id <= up_to]
-        count = self.passed[i]
         for frame_id in done:
-            self._let_go(i, frame_id)
+            self._let_go(i, frame_id)  # counted in `passed`
         count, self.passed[i] = self.passed[i], 0
         return count
