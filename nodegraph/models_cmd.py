@@ -68,12 +68,13 @@ def _list() -> int:
 
 def _verify(name: str | None) -> int:
     results = modelhub.verify(name)
+    entries = modelhub.load_manifest().entries
     for result in results:
         if result.status in ("ok", "no hash"):
             tell(f"ok       {result.name}: {result.path} ({result.message})", sys.stdout)
         elif result.status == "missing":
             message = result.message
-            if (part := _partial_download(modelhub.load_manifest().entries[result.name])) is not None:
+            if (part := _partial_download(entries[result.name])) is not None:
                 message += (f"; {_size(part.stat().st_size)} of it is downloaded in {part}, and "
                             f"`nodegraph models fetch {result.name}` resumes from there")
             tell(f"{'MISSING' if result.failed else 'missing'}  {result.name}: {message}", sys.stdout)
