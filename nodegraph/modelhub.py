@@ -189,6 +189,11 @@ def verify(name: str | None = None) -> list[VerifyResult]:
     return results
 
 
+def partial_download_path(entry: ModelEntry) -> Path:
+    """Where `fetch` downloads `entry` before it is verified, and what a stopped fetch leaves to resume."""
+    return fetch_dir() / (entry.file + ".part")
+
+
 def fetch(name: str, *, allow_unverified: bool = False, ssl_context: ssl.SSLContext | None = None,
           progress: Callable[[int, int | None], None] | None = None) -> Path:
     """Download a user model over HTTPS into fetch_dir(), resumably, and verify it before it is used.
@@ -230,7 +235,7 @@ def fetch(name: str, *, allow_unverified: bool = False, ssl_context: ssl.SSLCont
         reason = {errno.EEXIST: "a file is there", errno.ENOTDIR: "a file is in its path"}.get(exc.errno, exc.strerror)
         raise ModelError(f"cannot make the model folder {final.parent}{chosen}: {reason}; point "
                          f"{setting or 'NODEGRAPH_MODELS'} at a folder you can write") from None
-    part = final.with_name(final.name + ".part")
+    part = partial_download_path(entry)
     with claimed(entry, part) as waited:
         if waited and final.is_file():  # the fetch that held the .part may have installed the model
             try:

@@ -87,7 +87,7 @@ def _partial_download(entry: ModelEntry) -> Path | None:
     """The .part an interrupted `models fetch` left for the entry, when it holds any bytes."""
     if entry.builtin:
         return None
-    part = modelhub.fetch_dir() / (entry.file + ".part")
+    part = modelhub.partial_download_path(entry)
     with contextlib.suppress(OSError):
         if part.is_file() and part.stat().st_size > 0:
             return part
