@@ -203,28 +203,39 @@ def test_a_stage_without_models_never_loads_onnxruntime(tmp_path):
         thread.join(20)
 
 
-def cpu_share(pid: int, seconds: float) -> float:
-    """The share of one core process `pid` used over the next `seconds` (from /proc/PID/stat)."""
-    def ticks():
+def busy_cores_and_share(pid: int, seconds: float) -> tuple[float, float]:
+    """Over the next `seconds`: how many cores the whole machine kept busy (from /proc/stat), and the
+    share of one core process `pid` used (from /proc/PID/stat)."""
+    def machine_ticks():
+        fields = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return sum(fields) - fields[3] - fields[4], sum(fields)  # busy, all (idle and iowait are not busy)
+
+    def process_ticks():
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         return int(fields[11]) + int(fields[12])  # utime, stime
 
-    before, start = ticks(), time.monotonic()
+    (busy, total), before, start = machine_ticks(), process_ticks(), time.monotonic()
     time.sleep(seconds)
-    return (ticks() - before) / os.sysconf("SC_CLK_TCK") / (time.monotonic() - start)
+    (busy_after, total_after), after = machine_ticks(), process_ticks()
+    cores = os.cpu_count() or 1
+    share = (after - before) / os.sysconf("SC_CLK_TCK") / (time.monotonic() - start)
+    return cores * (busy_after - busy) / max(total_after - total, 1), share
 
 
-def waiting_stage_share(niceness: int) -> float:
-    """Two stages: the second gets a frame every ~0.5 ms; its share of a core over one second."""
+def waiting_stage_share(niceness: int) -> tuple[float, float]:
+    """Two stages: the second gets a frame every ~0.5 ms. Over one second: the cores the other
+    processes of the machine kept busy, and that stage's share of a core."""
     graph = build([("src", "TestPattern", {"width": 64, "height": 48, "frames": 0}, "a"),
                    ("slow", "SlowFrame", {"delay_ms": 0.5}, "a"),
                    ("out", "NullOutput", {}, "b")],
                   ["src.frame -> slow.frame", "slow.frame -> out.frame"])
     runtime = Runtime(graph, REGISTRY, mode="lossless", niceness=niceness)
+    assert runtime.spin == (niceness == 0)  # two stages, at least two cores: spinning is up to the niceness
     thread, _ = run_in_thread(runtime)
     try:
         assert wait_until(lambda: runtime.snapshot().frames >= 20, 20.0)
-        return cpu_share(runtime.pids()["s1"], 1.0)
+        busy, share = busy_cores_and_share(runtime.pids()["s1"], 1.0)
+        return busy - share, share
     finally:
         runtime.stop()
         thread.join(20)
@@ -235,15 +246,23 @@ def waiting_stage_share(niceness: int) -> float:
 def test_stages_that_have_the_cores_to_themselves_spin_through_short_waits(tmp_path):
     """Two stages on two cores: the one waiting ~0.5 ms for each frame spins through the wait in a
     headless run (91-98% of a core here); under a window (the editor's niceness) it sleeps (15%).
-    Spinning stops while another process wants the core: such a moment is measured again."""
-    for _ in range(6):  # the suite's processes before this test may still be busy for a few seconds
-        headless, under_window = waiting_stage_share(0), waiting_stage_share(10)
-        if headless > max(0.4, 3 * under_window):
-            break
+    Spinning rightly stops while another process wants the core, as the suite's other workers often
+    do: a second in which the rest of the machine left that stage no core of its own is measured
+    again, for up to a minute."""
+    cores, deadline, busiest = os.cpu_count() or 1, time.monotonic() + 60.0, 0.0
+    while time.monotonic() < deadline:
+        others, headless = waiting_stage_share(0)
+        if others <= cores - 1.2:  # a core free for the waiting stage (~1.0) and its writer's slack
+            _, under_window = waiting_stage_share(10)
+            assert headless > max(0.4, 3 * under_window), (
+                f"the waiting stage used {headless:.0%} of a core headless, {under_window:.0%} under a "
+                f"window, while the rest of the machine kept {others:.1f} of {cores} cores busy"
+            )
+            return
+        busiest = max(busiest, others)
         time.sleep(1.0)
-    assert headless > max(0.4, 3 * under_window), (
-        f"the waiting stage used {headless:.0%} of a core headless, {under_window:.0%} under a window"
-    )
+    pytest.skip(f"the machine was busy for a minute (the rest of it kept up to {busiest:.1f} of {cores} "
+                "cores busy): spinning rightly stays off then, and test_shm_waits covers that")
 
 
 def test_set_param_refuses_bad_values_at_once():
