@@ -1,7 +1,6 @@
 """The multiprocess runtime against the sequential reference: same frames, joins by frame id,
 ring generations, live params, stats, previews, setup errors (realtime drops: test_runtime_realtime.py)."""
 
-import os
 import sys
 import time
 from pathlib import Path
@@ -10,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 from clips import frame_index, read_frames
+from machine_load import CORES, BusyCores, leaves_a_core_free, process_share
 from runtime_nodes import alive, build, registry, run_in_thread, wait_until
 
 from nodegraph import shm
@@ -203,25 +203,6 @@ def test_a_stage_without_models_never_loads_onnxruntime(tmp_path):
         thread.join(20)
 
 
-def busy_cores_and_share(pid: int, seconds: float) -> tuple[float, float]:
-    """Over the next `seconds`: how many cores the whole machine kept busy (from /proc/stat), and the
-    share of one core process `pid` used (from /proc/PID/stat)."""
-    def machine_ticks():
-        fields = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        return sum(fields) - fields[3] - fields[4], sum(fields)  # busy, all (idle and iowait are not busy)
-
-    def process_ticks():
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return int(fields[11]) + int(fields[12])  # utime, stime
-
-    (busy, total), before, start = machine_ticks(), process_ticks(), time.monotonic()
-    time.sleep(seconds)
-    (busy_after, total_after), after = machine_ticks(), process_ticks()
-    cores = os.cpu_count() or 1
-    share = (after - before) / os.sysconf("SC_CLK_TCK") / (time.monotonic() - start)
-    return cores * (busy_after - busy) / max(total_after - total, 1), share
-
-
 def waiting_stage_share(niceness: int) -> tuple[float, float]:
     """Two stages: the second gets a frame every ~0.5 ms. Over one second: the cores the other
     processes of the machine kept busy, and that stage's share of a core."""
@@ -234,8 +215,9 @@ def waiting_stage_share(niceness: int) -> tuple[float, float]:
     thread, _ = run_in_thread(runtime)
     try:
         assert wait_until(lambda: runtime.snapshot().frames >= 20, 20.0)
-        busy, share = busy_cores_and_share(runtime.pids()["s1"], 1.0)
-        return busy - share, share
+        with BusyCores() as machine:
+            share = process_share(runtime.pids()["s1"], 1.0)
+        return machine.cores - share, share
     finally:
         runtime.stop()
         thread.join(20)
@@ -249,19 +231,19 @@ def test_stages_that_have_the_cores_to_themselves_spin_through_short_waits(tmp_p
     Spinning rightly stops while another process wants the core, as the suite's other workers often
     do: a second in which the rest of the machine left that stage no core of its own is measured
     again, for up to a minute."""
-    cores, deadline, busiest = os.cpu_count() or 1, time.monotonic() + 60.0, 0.0
+    deadline, busiest = time.monotonic() + 60.0, 0.0
     while time.monotonic() < deadline:
         others, headless = waiting_stage_share(0)
-        if others <= cores - 1.2:  # a core free for the waiting stage (~1.0) and its writer's slack
+        if leaves_a_core_free(others):
             _, under_window = waiting_stage_share(10)
             assert headless > max(0.4, 3 * under_window), (
                 f"the waiting stage used {headless:.0%} of a core headless, {under_window:.0%} under a "
-                f"window, while the rest of the machine kept {others:.1f} of {cores} cores busy"
+                f"window, while the rest of the machine kept {others:.1f} of {CORES} cores busy"
             )
             return
         busiest = max(busiest, others)
         time.sleep(1.0)
-    pytest.skip(f"the machine was busy for a minute (the rest of it kept up to {busiest:.1f} of {cores} "
+    pytest.skip(f"the machine was busy for a minute (the rest of it kept up to {busiest:.1f} of {CORES} "
                 "cores busy): spinning rightly stays off then, and test_shm_waits covers that")
 
 

@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+from machine_load import CORES, BusyCores, leaves_a_core_free
 from test_shm import spawn
 
 from nodegraph import shm
@@ -69,12 +70,15 @@ def test_read_times_out_with_none_promptly(run_id, spin):
     try:
         with Ring.create(shm.segment_name(run_id, "t"), 64) as ring:
             reader = ring.reader(0)
-            took = []
-            for _ in range(5):  # shorter than a spin: allowed to, each spins until its timeout
-                t0 = time.perf_counter()
-                assert reader.read(timeout=0.0005) is None
-                took.append(time.perf_counter() - t0)
-            late = [f"{t * 1e3:.2f} ms" for t in took if not 0.0005 <= t < 0.0009]
+            for _ in range(3):  # a read the OS took the core from for a time slice is late: try again
+                took = []
+                for _ in range(5):  # shorter than a spin: allowed to, each spins until its timeout
+                    t0 = time.perf_counter()
+                    assert reader.read(timeout=0.0005) is None
+                    took.append(time.perf_counter() - t0)
+                late = [f"{t * 1e3:.2f} ms" for t in took if not 0.0005 <= t < 0.0009]
+                if len(late) <= 1:
+                    break
             assert len(late) <= 1, f"reads with a 0.5 ms timeout took {late}"
             t0 = time.monotonic()
             assert reader.read(timeout=0.05) is None
@@ -113,7 +117,8 @@ def test_a_spinner_whose_core_another_process_wants_goes_back_to_sleeping(run_id
 
 def read_timed(name: str, packets: int, spin: bool, ready, results) -> None:
     """Reader process: read and release `packets` packets at once; report the CPU it used over the
-    wall time of the loop, and how many slot addresses the packets came from."""
+    wall time of the loop, the cores the rest of the machine kept busy meanwhile, and the slot address of
+    each packet."""
     shm.allow_spinning(spin)
     with Ring.attach(name) as ring:
         reader = ring.reader(0)
@@ -123,18 +128,20 @@ def read_timed(name: str, packets: int, spin: bool, ready, results) -> None:
         del first
         reader.release()
         wall, cpu = time.monotonic(), time.process_time()
-        for _ in range(packets - 1):
-            packet = reader.read(timeout=20)
-            addresses.append(packet.value.ctypes.data)
-            del packet
-            reader.release()
+        with BusyCores() as machine:
+            for _ in range(packets - 1):
+                packet = reader.read(timeout=20)
+                addresses.append(packet.value.ctypes.data)
+                del packet
+                reader.release()
         busy = (time.process_time() - cpu) / (time.monotonic() - wall)
-    results.put((busy, addresses))
+    results.put((busy, machine.cores - busy, addresses))
 
 
 def timed_stream(run_id: str, suffix: str, value: np.ndarray, packets: int, gap: float, spin: bool):
     """Write `packets` copies of `value`, `gap` s apart, to a reader process that may spin or not:
-    (the reader's CPU over wall time, the slot address of each packet as it read them)."""
+    (the reader's CPU over wall time, the cores the rest of the machine kept busy meanwhile, the slot
+    address of each packet as it read them)."""
     ctx = spawn()
     with Ring.create(shm.segment_name(run_id, suffix), encoded_size(value), slots=4) as ring:
         ready, results = ctx.Event(), ctx.Queue()
@@ -159,22 +166,30 @@ def timed_stream(run_id: str, suffix: str, value: np.ndarray, packets: int, gap:
 
 def test_a_reader_allowed_to_spin_spins_through_short_waits(run_id):
     """Packets every 0.5 ms: a reader allowed to spin keeps its core busy through the gaps (92% of it
-    here), one that is not sleeps in them (13%). Spinning stops while another process wants the core,
-    so a measurement taken at such a moment is taken again (up to three times)."""
+    here), one that is not sleeps in them (13%). Spinning rightly stops while another process wants the
+    core, as the suite's other workers often do: a measurement taken while the rest of the machine left
+    the reader no core of its own is taken again, for up to a minute."""
     small = np.zeros(16, np.uint8)
-    for attempt in range(3):
-        spinning, _ = timed_stream(run_id, f"spin{attempt}", small, 200, 0.0005, spin=True)
-        sleeping, _ = timed_stream(run_id, f"sleep{attempt}", small, 200, 0.0005, spin=False)
-        if spinning > max(0.4, 3 * sleeping):
-            break
-    assert spinning > max(0.4, 3 * sleeping), (
-        f"the reader used {spinning:.0%} of a core allowed to spin, {sleeping:.0%} not allowed"
-    )
+    deadline, busiest, attempt = time.monotonic() + 60.0, 0.0, 0
+    while time.monotonic() < deadline:
+        attempt += 1
+        spinning, others, _ = timed_stream(run_id, f"spin{attempt}", small, 200, 0.0005, spin=True)
+        if leaves_a_core_free(others):
+            sleeping, _, _ = timed_stream(run_id, f"sleep{attempt}", small, 200, 0.0005, spin=False)
+            assert spinning > max(0.4, 3 * sleeping), (
+                f"the reader used {spinning:.0%} of a core allowed to spin, {sleeping:.0%} not allowed, while "
+                f"the rest of the machine kept {others:.1f} of {CORES} cores busy"
+            )
+            return
+        busiest = max(busiest, others)
+        time.sleep(0.5)
+    pytest.skip(f"the machine was busy for a minute (the rest of it kept up to {busiest:.1f} of {CORES} cores "
+                "busy): spinning rightly stays off then, as the test beside this one checks")
 
 
 def test_a_reader_allowed_to_spin_sleeps_through_long_waits(run_id):
     """Packets every 20 ms (a camera's gaps): after its first wait the reader no longer spins (2%)."""
-    share, _ = timed_stream(run_id, "long", np.zeros(16, np.uint8), 30, 0.02, spin=True)
+    share, _, _ = timed_stream(run_id, "long", np.zeros(16, np.uint8), 30, 0.02, spin=True)
     assert share < 0.35, f"the reader used {share:.0%} of a core: it spun through 20 ms gaps"
 
 
@@ -185,7 +200,7 @@ def test_a_large_packet_waits_for_the_warm_slot_a_quick_reader_is_about_to_relea
     being back before the reader released). Taken again (up to three times) when another process
     wanted a core meanwhile: spinning stops then."""
     for attempt in range(3):
-        _, addresses = timed_stream(run_id, f"hot{attempt}", np.ones((512, 1024, 3), np.uint8), 100, 0.0, True)
+        _, _, addresses = timed_stream(run_id, f"hot{attempt}", np.ones((512, 1024, 3), np.uint8), 100, 0.0, True)
         same = sum(a == b for a, b in zip(addresses, addresses[1:], strict=False)) / (len(addresses) - 1)
         if same > 0.5:
             break
