@@ -76,9 +76,13 @@ class FileActions:
     def offer_kept_changes(self) -> None:
         """Ask whether to bring back the unsaved changes to the graph just opened that an editor kept when it
         ended without saving them: Recover, or Discard them."""
-        graph, kept_at = self.state.kept_changes
+        kept, path = self.state.kept_changes, self.state.path
         self.state.kept_changes = None
-        name = self.state.path.name if self.state.path else "a new graph"
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(kept_at))
-        path = self.state.path
-        confirm_kept_changes(name, when, lambda: self.state.recover(graph), lambda: self.state.recovery.discard(path))
+        name = path.name if path else "a new graph"
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(kept.kept_at))
+
+        def recover() -> None:
+            self.state.recover(kept.graph)
+            self.state.recovery.take(kept, path)
+
+        confirm_kept_changes(name, when, recover, lambda: self.state.recovery.drop(kept))

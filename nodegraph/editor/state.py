@@ -18,7 +18,7 @@ from ..registry import Registry, default_registry
 from .files import RecentFiles
 from .history import History
 from .layout import auto_layout
-from .recovery import Recovery
+from .recovery import Kept, Recovery
 from .session import RunSession
 from .state_files import PresetFiles
 from .state_run import GraphRun
@@ -58,7 +58,7 @@ class EditorState(PresetFiles, GraphRun):
         self._run_failed_at: tuple[str, str] | None = None  # (node id, why) that the last run's failure named
         self._problems: tuple | None = None
         self._dirty: tuple | None = None
-        self.kept_changes: tuple | None = None  # (graph, when) an earlier editor kept unsaved: offered once
+        self.kept_changes: Kept | None = None  # what an editor that ended kept unsaved: offered once
 
     # -- log --------------------------------------------------------------------------
 

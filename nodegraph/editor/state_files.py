@@ -106,6 +106,9 @@ class PresetFiles:
         self._run_failed_at = None  # another graph's
         self.revision += 1
         self.kept_changes = self.recovery.found(path)
+        name = path.name if path else "a new graph"
         if self.kept_changes is not None:
-            self.say(f"unsaved changes to {path.name if path else 'a new graph'} were kept when an editor ended "
-                     "without saving them", "warning")
+            self.say(f"unsaved changes to {name} were kept when an editor ended without saving them", "warning")
+        if path is not None and self.recovery.open_elsewhere(path):
+            self.say(f"another editor that is still open has unsaved changes to {name}: the last of the two to "
+                     "save it wins", "warning")
