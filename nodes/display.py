@@ -9,11 +9,11 @@ import sys
 import cv2
 import numpy as np
 
-from nodegraph.editor import x_display_opens
 from nodegraph.errors import InvalidInput, RunFailed
 from nodegraph.node import Node
 from nodegraph.params import Bool, Choice, Float, Int, Text
 from nodegraph.types import Frame
+from nodegraph.x_display import x_display_opens
 
 log = logging.getLogger("nodegraph")
 
