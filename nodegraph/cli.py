@@ -43,7 +43,7 @@ def cmd_run(args) -> int:
         apply_overrides(graph, args.set or [], registry)
     except InvalidInput as e:
         if stats_path is not None:
-            write_refusal_unchecked(stats_path, RunReport(mode=args.mode or "lossless", error=str(e)).to_json())
+            write_refusal_unchecked(stats_path, RunReport(mode=args.mode, error=str(e)).to_json())
         raise
     if stats_path is not None:
         check_run_side_output(f"--stats-json {args.stats_json}", args.stats_json, graph, registry, args.preset)
@@ -62,7 +62,7 @@ def cmd_run(args) -> int:
         report = runner.run(progress=bar)
     except (InvalidInput, RunFailed, KeyboardInterrupt) as e:
         if stats_path is not None:  # said in the file too: an earlier run's must not pass for this one's
-            refused = runner.report if runner is not None else RunReport(mode=args.mode or "lossless")
+            refused = runner.report if runner is not None else RunReport(mode=args.mode)
             refused.interrupted = isinstance(e, KeyboardInterrupt)
             refused.error = "" if refused.interrupted else str(e)
             write_stats(stats_path, refused.to_json())

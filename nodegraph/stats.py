@@ -49,7 +49,7 @@ class NodeStats:
 class RunReport:
     """What a run did; `to_json()` is what `--stats-json` writes."""
 
-    mode: str
+    mode: str | None  # None: a run that ended before it knew its mode (a live source refused at set-up)
     frames: int = 0
     elapsed_s: float = 0.0
     latency_ms: deque = field(default_factory=lambda: deque(maxlen=WINDOW * 10))

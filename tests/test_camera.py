@@ -40,13 +40,16 @@ def test_the_command_line_run_of_a_camera_preset_fails_fast(tmp_path, cli):
                   {"id": "out", "type": "ImageSequenceOutput", "params": {"path": "frames"}}],
         "links": [{"from": "cam.frame", "to": "out.frame"}],
     }))
-    for engine in (["--sequential"], []):
+    for engine, mode in ((["--sequential"], "sequential"), ([], None)):
         start = time.monotonic()
-        done = cli("run", *engine, preset, cwd=tmp_path, timeout=60)
+        done = cli("run", *engine, preset, "--stats-json", "stats.json", cwd=tmp_path, timeout=60)
         elapsed = time.monotonic() - start
         assert done.returncode == 2, done.stderr
         assert "camera 2 (/dev/video2) not found" in done.stderr
         assert elapsed < 20, f"{engine}: {elapsed:.1f} s"  # the interpreter and the stage processes start too
+        stats = json.loads((tmp_path / "stats.json").read_text())
+        # refused before its stream said which: the file said "lossless" for a run that would have been realtime
+        assert stats["mode"] == mode and stats["frames"] == 0 and "camera 2" in stats["error"]
 
 
 def test_opencv_failing_to_open_a_camera_is_a_clear_error_quickly():

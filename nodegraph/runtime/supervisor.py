@@ -88,7 +88,7 @@ class Runtime(RunStartup):
         self.tap_index = {n: i for i, n in enumerate(graph.topological_order())} if previews else {}
         self.mode: str | None = mode
         self.run_id: str | None = None
-        self.report = RunReport(mode=mode or "lossless")
+        self.report = RunReport(mode=mode)  # without one, the sources' stream decides it at start
         self._stages = {s.name: StageRun(s.name, s.nodes) for s in self.plan.stages}
         self._stage_of = {n: s.name for s in self.plan.stages for n in s.nodes}
         self._overrides: dict[str, dict] = {}
