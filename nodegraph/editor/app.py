@@ -138,7 +138,7 @@ class EditorApp(FileActions):
 
     def open_viewer(self, node_id: str) -> None:
         offset = 24 * (len(self.viewers) % 8)
-        viewer = Viewer(node_id, self.textures, self._close_viewer, offset)
+        viewer = Viewer(node_id, self.textures, self._close_viewer, offset, self.canvas.screen_rect())
         self.viewers.append(viewer)
         # the pump brings only new pictures: after a run, the node's last one is the one to show
         picture = self.state.session.preview(node_id) if self.state.session is not None else None

@@ -26,6 +26,7 @@ NOTICE_CHARS = 72  # a line of the note
 NOTICE_PAD = 8
 VIEWER_HINT_IDLE = "no picture yet: run the graph (F5, or the Run button)"
 VIEWER_HINT_RUNNING = "no picture yet: waiting for this node's first frame"
+VIEWER_SHARE = (0.55, 0.6)  # of the canvas's width and height a new viewer takes at most
 
 
 def file_dialog(title: str, on_chosen: Callable[[str], None], *, extensions: list[str] | None = None,
@@ -169,18 +170,25 @@ class Notice:
 class Viewer:
     """A large, resizable window showing one node's live preview."""
 
-    def __init__(self, node_id: str, textures, on_close: Callable[[Viewer], None], offset: int = 0):
+    def __init__(self, node_id: str, textures, on_close: Callable[[Viewer], None], offset: int,
+                 canvas: tuple[float, float, float, float]):
         self.node_id = node_id
         self.buffer = blank_rgba(VIEWER_SIZE)
         self.texture = dpg.add_raw_texture(VIEWER_SIZE[0], VIEWER_SIZE[1], self.buffer,
                                            format=dpg.mvFormat_Float_rgba, parent=textures)
         room_x, room_y = dpg.get_viewport_client_width(), dpg.get_viewport_client_height()
-        scale = max(0.1, min(1.0, (room_x - 48) / (VIEWER_SIZE[0] + 16), (room_y - 96) / (VIEWER_SIZE[1] + 40)))
+        left, top, canvas_width, canvas_height = canvas
+        # in the canvas's top right corner, at most about half its width and height, so that the graph stays in
+        # sight beside it (at 1280x720 a viewer at its full size hid all of it); a drag on its corner makes it larger
+        scale = max(0.1, min(1.0, (canvas_width * VIEWER_SHARE[0] - 16) / VIEWER_SIZE[0],
+                             (canvas_height * VIEWER_SHARE[1] - 40) / VIEWER_SIZE[1]))
         self.size = (int(VIEWER_SIZE[0] * scale), int(VIEWER_SIZE[1] * scale))
         width, height = self.size[0] + 16, self.size[1] + 40
         # cascaded, but never past the window's edges, where its resize grip could not be reached
-        x, y = min(240 + offset, room_x - width - 8), min(90 + offset, room_y - height - 8)
-        with dpg.window(label=f"{node_id}: live preview", width=width, height=height, pos=[max(0, x), max(0, y)],
+        x = min(left + canvas_width - width - 8 - offset, room_x - width - 8)
+        y = min(top + 8 + offset, room_y - height - 8)
+        with dpg.window(label=f"{node_id}: live preview", width=width, height=height,
+                        pos=[max(0, int(x)), max(0, int(y))],
                         no_collapse=True, on_close=lambda: on_close(self)) as self.window:
             self.image = dpg.add_image(self.texture, width=self.size[0], height=self.size[1])
             self.hint = dpg.add_text("", color=theme.DIM, show=False)  # over the image, placed by fit()
