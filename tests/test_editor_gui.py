@@ -232,6 +232,10 @@ def drive() -> None:
     for viewer in app.viewers:
         (x, y), (w, h) = dpg.get_item_pos(viewer.window), dpg.get_item_rect_size(viewer.window)
         assert x >= 0 and y >= 0 and x + w <= room[0] and y + h <= room[1], ((x, y, w, h), room)
+    # the graph stays in sight beside a new viewer: at full size, one hid the whole canvas
+    _, _, canvas_width, canvas_height = app.canvas.screen_rect()
+    w, h = dpg.get_item_rect_size(app.viewers[0].window)
+    assert w * h <= 0.4 * canvas_width * canvas_height, ((w, h), (canvas_width, canvas_height))
     app.open_viewer("pattern")
     state.remove_nodes(["adjust"])  # its viewers stayed open, showing a node that was no longer there
     frames()
