@@ -22,6 +22,11 @@ log = logging.getLogger("nodegraph")
 # A file whose metadata is not UTF-8 must still open: PyAV before 19 fails on it unless told to replace what
 # does not decode; PyAV 19 decodes it with surrogateescape itself and refuses the argument (TypeError).
 OPEN_OPTIONS = {"metadata_errors": "replace"} if int(av.__version__.split(".")[0]) < 19 else {}
+# the decoders that give a frame a colour profile (FFmpeg's "iCCP", "ICC_PROFILE", ICCP chunks): their frames'
+# side data is not read (see VideoReader); such videos come from cameras and editors, not phones, so no display
+# matrix is lost with it
+PROFILED_CODECS = {"png", "apng", "mjpeg", "jpegls", "webp", "tiff", "jpegxl", "libjxl", "jpeg2000", "libopenjpeg",
+                   "psd", "exr"}
 
 
 def is_cover(stream) -> bool:
@@ -65,6 +70,9 @@ class VideoReader:
         self.fps = float(rate) if rate and 1.0 <= float(rate) <= 1000.0 else 30.0
         self.frames = (self.stream.frames - start) if self.stream.frames > start else None  # the header's count
         self.is_picture = self.container.format.name.endswith("_pipe") or self.container.format.name == "image2"
+        # PyAV 18 frees twice the side data of a frame that holds an ICC profile with a name (the process dies with
+        # SIGSEGV once the frame is collected): a picture's, or a video of PNG or other picture codecs in a MOV
+        self._reads_side_data = not self.is_picture and self.stream.codec_context.name not in PROFILED_CODECS
         self._start_pts = start_pts
         if not start and start_pts is None and self.container.format.name.startswith("mov"):
             self._count_shown()
@@ -144,9 +152,7 @@ class VideoReader:
             self._told_angle = True
             log.warning("%s: its display rotation (%d degrees, as ffprobe gives it) is not a quarter turn, and is "
                         "not applied: it is read as stored", self.path, round(frame.rotation))
-        # A picture's side data is not read: it often holds an ICC profile, whose side data PyAV 18 frees twice
-        # (the process died with SIGSEGV once the frame was collected); its rotation alone turns it
-        matrix = None if self.is_picture else self._display_matrix(frame)
+        matrix = self._display_matrix(frame) if self._reads_side_data else None  # then its rotation alone turns it
         return upright(bgr.to_ndarray(), frame.rotation, matrix), seconds
 
     def _display_matrix(self, frame: av.VideoFrame) -> np.ndarray | None:
