@@ -113,7 +113,7 @@ def run(frames: int | None = None) -> dict:
             "run_s": round(run_s, 2), "farm": every_core, "farm_one_worker": one_core,
             "overhead_vs_run": round(every_core["render_s"] / run_s - 1, 3),
             "overhead_with_ray_start": round(every_core["total_s"] / run_s - 1, 3),
-            "speedup_2_workers_vs_1": round(one_core["render_s"] / every_core["render_s"], 2),
+            "speedup_every_core_vs_one": round(one_core["render_s"] / every_core["render_s"], 2),
             "farm_vs_run_frames": same}
 
 
@@ -129,7 +129,7 @@ def summary(result: dict) -> str:
         f"{result['overhead_with_ray_start']:+.1%} with it",
         f"  chunks per worker process: {farm['chunks_per_worker_process']} with {farm['cpus']} cores, "
         f"{one['chunks_per_worker_process']} with 1; 1 core {one['render_s']:.1f} s, so "
-        f"{result['speedup_2_workers_vs_1']:.2f}x faster on {farm['cpus']}",
+        f"{result['speedup_every_core_vs_one']:.2f}x faster on {farm['cpus']}",
         f"  farm's frames vs run's (both FFV1): {same['identical']} of {same['frames']} identical"
         + (f"; the others {same['psnr_min_db']} dB PSNR at worst, {same['psnr_mean_db']} dB on average"
            if same["psnr_min_db"] is not None else ""),

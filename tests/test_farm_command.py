@@ -148,7 +148,7 @@ def test_the_farm_bench_says_identical_frames_without_a_none_psnr(tmp_path):
             "chunks_per_worker_process": [1]}
     text = summary({"frames": 12, "cores": 2, "load_average": [1.0, 1.0, 1.0], "run_s": 2.0, "farm": farm,
                     "farm_one_worker": farm, "overhead_vs_run": 0.0, "overhead_with_ray_start": 1.5,
-                    "speedup_2_workers_vs_1": 1.0, "farm_vs_run_frames": same})
+                    "speedup_every_core_vs_one": 1.0, "farm_vs_run_frames": same})
     assert "12 of 12 identical" in text and "None" not in text
 
 
