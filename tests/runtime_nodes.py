@@ -3,8 +3,10 @@ small graph builder."""
 
 from __future__ import annotations
 
+import multiprocessing.util
 import os
 import re
+import signal
 import sys
 import threading
 import time
@@ -170,9 +172,23 @@ class FrameLog(Node):
         self.file.close()
 
 
+class CrashesOnTheWayOut(Node):
+    """Passes frames on; its process dies with SIGSEGV as it ends, after its last frame, as a library that frees
+    something twice makes it (PyAV 18 with a colour profile's side data did)."""
+
+    inputs = {"frame": Frame}
+    outputs = {"frame": Frame}
+
+    def setup(self):
+        multiprocessing.util.Finalize(None, os.kill, args=(os.getpid(), signal.SIGSEGV), exitpriority=0)
+
+    def process(self, frame):
+        return {"frame": frame}
+
+
 def registry():
     reg = load_registry(third_party=False)
-    for cls in (SlowFrame, FlakyFrame, GrowingFrame, BrokenSink, KeepsFrame, FrameLog):
+    for cls in (SlowFrame, FlakyFrame, GrowingFrame, BrokenSink, KeepsFrame, FrameLog, CrashesOnTheWayOut):
         reg.add(cls, "tests")
     return reg
 

@@ -267,3 +267,19 @@ def test_a_ctrl_c_after_the_last_frame_while_the_file_closes_is_no_interruption(
     report = runner.run()
     assert not report.interrupted and not report.error, report.summary_line()
     assert len(read_frames(out)) == 60
+
+
+def test_a_stage_that_crashes_as_its_process_ends_is_named(caplog):
+    # a stage died with SIGSEGV after its last frame (PyAV freeing a colour profile twice): the run said done,
+    # and nothing said which stage had crashed
+    graph = build([("src", "TestPattern", {"width": 64, "height": 48, "frames": 10}, "a"),
+                   ("crash", "CrashesOnTheWayOut", {}, "a"),
+                   ("out", "NullOutput", {}, "b")],
+                  ["src.frame -> crash.frame", "crash.frame -> out.frame"])
+    runtime = Runtime(graph, REGISTRY)
+    with caplog.at_level(logging.WARNING, logger="nodegraph"):
+        report = runtime.run()
+    assert report.frames == 10 and not report.error and not report.interrupted
+    assert ("stage s0 (nodes: src, crash) died (killed by SIGSEGV) as its process ended, after its last frame"
+            in caplog.text), caplog.text
+    assert shm.segments(runtime.run_id) == []

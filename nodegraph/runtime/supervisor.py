@@ -311,6 +311,7 @@ class Runtime(RunStartup):
             wait([r.conn for r in alive] + [r.process.sentinel for r in alive], 0.05)
             for run in alive:
                 self._receive(run)  # keep reading: a stage blocked on a full pipe would never end
+        killed = set()
         if any(r.process.is_alive() for r in runs):
             abort_rings(self.run_id, {n for run in self._stages.values() for n in [*run.created, *run.orphans]})
             for run in runs:
@@ -319,11 +320,15 @@ class Runtime(RunStartup):
                     log.warning("stage %s (nodes: %s) did not stop; killing it", run.name, ", ".join(run.nodes))
                     run.process.kill()
                     run.process.join(1.0)
+                    killed.add(run.name)
         for run in runs:
             self._receive(run)
             run.conn.close()
             if run.state != "done":
                 run.orphans += run.created
+            elif run.process.exitcode and run.name not in killed:  # a library that crashed on the way out
+                log.warning("%s as its process ended, after its last frame: what it gave counts and its files "
+                            "were closed", run.death())
         self._taps.close()
         shm.cleanup(self.run_id)
         forget_segments(name for run in runs for name in run.orphans)
