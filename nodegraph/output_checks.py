@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -232,5 +233,20 @@ def check_run_side_output(what: str, path: str, graph: Graph, registry: Registry
     """`check_side_output` against the graph's own files: the preset, and every input and output its nodes
     name."""
     reads, folders = files_read(graph, registry)
-    writes = [resolved for _, _, param, resolved in path_params(graph, registry) if param.role == "output"]
-    check_side_output(what, path, [preset, *reads], writes, folders)
+    writes = [(node_id, param, resolved) for node_id, _, param, resolved in path_params(graph, registry)
+              if param.role == "output"]
+    check_side_output(what, path, [preset, *reads], [resolved for _, _, resolved in writes], folders)
+    for node_id, param, folder in writes:
+        if not (param.folder and _in_folder(path, folder)):
+            continue
+        pattern = folder_pattern(registry.get(graph.nodes[node_id].type), graph.nodes[node_id].params)
+        if fnmatch(Path(path).name, pattern):
+            raise InvalidInput(f"{what}: is named as a picture node '{node_id}' writes into {folder} ({pattern}); "
+                               "written after the run, it would replace one of them: choose another name")
+
+
+def folder_pattern(cls, params: dict) -> str:
+    """The glob of the files a folder output's node writes: its `files_in_folder(values)`, else any file."""
+    if not hasattr(cls, "files_in_folder"):
+        return "*"
+    return cls.files_in_folder({name: spec.default for name, spec in cls.params.items()} | params)

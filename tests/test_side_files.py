@@ -126,6 +126,22 @@ def test_stats_json_never_lands_on_the_preset_an_input_an_output_or_its_lock(tmp
     assert json.loads((tmp_path / "stats.json").read_text())["frames"] == 5
 
 
+def test_stats_json_named_as_a_picture_of_the_runs_folder_output_is_refused(tmp_path, capsys):
+    """Written after the run, the stats replaced the picture frame_000000.png the same run had just written."""
+    preset = write_preset(tmp_path / "p.json",
+                          [node("src", "TestPattern", frames=2, width=32, height=32),
+                           node("seq", "ImageSequenceOutput", path=str(tmp_path / "seq"))],
+                          [("src.frame", "seq.frame")])
+    assert main(["run", str(preset), "--sequential"]) == 0
+    capsys.readouterr()
+    picture = tmp_path / "seq" / "frame_000000.png"
+    kept = picture.read_bytes()
+    said = refused(capsys, "run", preset, "--sequential", "--stats-json", picture)
+    assert f"--stats-json {picture}: is named as a picture node 'seq' writes into {tmp_path / 'seq'}" in said
+    assert picture.read_bytes() == kept
+    assert main(["run", str(preset), "--sequential", "--stats-json", str(tmp_path / "seq" / "stats.json")]) == 0
+
+
 def test_stats_json_that_cannot_be_written_fails_the_command(tmp_path, clip300, small_disk):
     # a full disk: the message was printed but the command exited 0, so a script took the run for measured
     disk = small_disk("full", "1m")

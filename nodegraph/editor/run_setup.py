@@ -13,7 +13,7 @@ from functools import partial
 from pathlib import Path
 
 from ..graph import Graph
-from ..output_checks import lock_path, path_params
+from ..output_checks import folder_pattern, lock_path, path_params
 from ..output_files import free_name, taken
 from ..params import Bool
 from ..registry import Registry
@@ -43,13 +43,6 @@ def holds_output(folder: Path, pattern: str) -> bool:
     if folder.is_dir():
         return lock_path(folder).exists() or any(folder.glob(pattern))
     return taken(folder)
-
-
-def folder_pattern(cls, params: dict) -> str:
-    """The glob of the files a folder output's node writes: its `files_in_folder(values)`, else any file."""
-    if not hasattr(cls, "files_in_folder"):
-        return "*"
-    return cls.files_in_folder({name: spec.default for name, spec in cls.params.items()} | params)
 
 
 def numbered_outputs(graph: Graph, registry: Registry) -> list[str]:
