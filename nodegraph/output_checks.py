@@ -105,9 +105,10 @@ def files_read(graph: Graph, registry: Registry) -> tuple[list[str], list[str]]:
 
 def _in_folder(path: str, folder: str) -> bool:
     """Whether `path`, or the file it links to, is an entry of `folder` itself (not of a subfolder). realpath
-    resolves a link before a `..` after it, as the OS does (abspath would drop the two as text)."""
-    folder = os.path.realpath(folder)
-    return folder in (os.path.realpath(os.path.dirname(path) or "."), os.path.dirname(os.path.realpath(path)))
+    resolves a link before a `..` after it, as the OS does (abspath would drop the two as text); the folders are
+    compared as files, so a bind mount of `folder` is `folder` too."""
+    return any(_same_file(parent, folder) for parent in (os.path.dirname(path) or ".",
+                                                         os.path.dirname(os.path.realpath(path))))
 
 
 def _linked_from(folder: str, target_folder: str) -> str | None:
