@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 from fnmatch import fnmatch
 from pathlib import Path
@@ -67,10 +68,22 @@ def home_of(target: Path) -> Path:
     of a USB stick, in /media/USER)."""
     try:
         inside = target.is_dir() and (os.stat(target).st_dev != os.stat(target.parent).st_dev
-                                      or not os.access(target.parent, os.W_OK))
+                                      or not os.access(target.parent, os.W_OK) or is_bind_mount(target))
     except OSError:
         inside = False
     return target if inside else target.parent
+
+
+def is_bind_mount(folder: Path) -> bool:
+    """Whether `folder` is where something is mounted, as /proc/self/mountinfo lists it (Linux): a bind mount of a
+    folder of the same disk has its parent's device, but a rename across it fails all the same."""
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as mounts:
+            points = [line.split()[4] for line in mounts]
+    except OSError:
+        return False
+    real = os.path.realpath(folder)
+    return any(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), point) == real for point in points)
 
 
 def path_params(graph: Graph, registry: Registry):

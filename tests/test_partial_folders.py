@@ -234,3 +234,27 @@ def test_a_folder_whose_parent_is_not_writable_keeps_its_lock_and_staging_inside
     finally:
         parent.chmod(0o755)
     assert names(parent) == ["stick"]
+
+
+def test_a_folder_bind_mounted_from_the_same_disk_keeps_its_staging_inside(tmp_path):
+    # a bind mount shares its parent's device, yet a rename across it fails: the run over earlier pictures
+    # stopped at its end with "OSError: [Errno 18] Invalid cross-device link" and left its pictures hidden
+    source, seq = tmp_path / "source", tmp_path / "seq"
+    source.mkdir()
+    seq.mkdir()
+    mounted = subprocess.run(["mount", "--bind", str(source), str(seq)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot bind-mount a folder here (needs root or CAP_SYS_ADMIN): {mounted.stderr.strip()}")
+    try:
+        pictures(tmp_path / "imgs", 3)
+        preset = folder_to_pictures(tmp_path, seq)
+        assert run_cli("run", preset).returncode == 0
+        earlier = framed(seq)
+        pictures(tmp_path / "imgs", 3, shade=9)
+        done = run_cli("run", preset)
+        assert done.returncode == 0, done.stderr
+        replaced = framed(seq)
+        assert sorted(replaced) == sorted(earlier) and all(replaced[n] != earlier[n] for n in earlier)
+        assert names(tmp_path) == ["imgs", "p.json", "seq", "source"] and names(seq) == sorted(earlier)
+    finally:
+        subprocess.run(["umount", str(seq)], check=True)
