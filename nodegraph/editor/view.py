@@ -36,6 +36,7 @@ DRAW_WAIT_FRAMES = 30  # a fit waits at most this long for every node to be draw
 SIZE_SLACK = 1.05  # a layout leaves this much room: whole-pixel fonts round up
 PIN_ROOM = 6  # px a node's pins reach out of its sides
 LINK_ROOM = 4  # px between a link's curve and the canvas's side
+NODE_EDGE = 8  # px from a node's measured rect out to its drawn outline, where its pins sit, at every zoom
 WATCH_FRAMES = 10  # after a fit, how often to check that no node has grown (a run's stats, an error)
 LAID_OUT_NOTE = ("the graph was laid out again to fit the window readably (File > Save keeps this layout; "
                  "View > Auto layout does this on demand)")
@@ -342,8 +343,8 @@ class Drawing:
     def left_margins(self, zoom: float, width: float, margin: float) -> tuple[float, float]:
         """The least and the most room (px) left of the leftmost node at which the nodes keep `margin` from the
         canvas's sides and the links stay inside it; the least is more than the most where there is none."""
-        least = max(margin, self.link_left * zoom + LINK_ROOM)
-        most = min(width - self.span_x * zoom - margin, width - (self.span_x + self.link_right) * zoom - LINK_ROOM)
+        least = max(margin, curl_room(self.link_left, zoom))
+        most = width - self.span_x * zoom - max(margin, curl_room(self.link_right, zoom))
         return least, most
 
     def fill_scale(self, width: float, height: float) -> float:
@@ -351,6 +352,12 @@ class Drawing:
         span_y = max(b[3] for b in self.boxes) - min(b[1] for b in self.boxes)
         return min((width - 2 * FIT_MARGIN) / (self.span_x + self.link_left + self.link_right),
                    (height - 2 * FIT_MARGIN) / max(1.0, span_y))
+
+
+def curl_room(reach: float, zoom: float) -> float:
+    """The px a side of the canvas needs for links that curve `reach` graph units out past the nodes' boxes:
+    their pins, and so their curves, start NODE_EDGE px further out."""
+    return reach * zoom + NODE_EDGE + LINK_ROOM if reach > 0 else 0.0
 
 
 def overlapping(boxes) -> bool:
