@@ -75,7 +75,10 @@ class DiskGuard:
         self.count += 1
         if self.count % self.every:
             return
-        free = free_bytes(self.folder)
+        try:
+            free = free_bytes(self.folder)
+        except OSError as e:  # removed or unmounted while written
+            raise RunFailed(f"{self.what}: cannot read its folder {self.folder}: {e.strerror or e}") from None
         if free is not None and free < MIN_FREE_BYTES // 2:
             raise RunFailed(f"{self.what}: the disk is almost full; stopped writing so the file stays playable")
 
@@ -179,6 +182,10 @@ class VideoFileOutput(Node):
     def _place(self, complete: bool) -> str:
         """Put the closed file in place (beside a file already there unless the run was `complete`); says where
         and how many frames it holds, counted from the file."""
+        if not self.file.temporary.exists():  # removed while written, alone or with its folder
+            self.file.release()
+            return (f"the file it was written into, {self.file.temporary}, was removed while the run wrote it, so "
+                    "what it wrote is lost; write into a folder that nothing else removes or unmounts")
         held = count_frames(str(self.file.temporary))
         if held == 0:  # nothing playable: a file already there must not be replaced by it, nor kept beside it
             there = self.file.target.exists()
@@ -208,8 +215,9 @@ class VideoFileOutput(Node):
             self.file.release(discard=True)  # nothing was written: a file already there stays as it was
             return
         unclosed = self._close_writer()
+        lost = not self.file.temporary.exists()
         said = self._place(self.stream_complete and not unclosed)
-        if unclosed:  # a run that ran to its end still failed: its file lacks the end
+        if unclosed or lost:  # a run that ran to its end still failed: its file lacks the end, or is gone
             raise RunFailed(f"{self.path}: {unclosed}{said}")
         log.info("node '%s' (VideoFileOutput): %s", self.id, said)
 
