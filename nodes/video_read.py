@@ -78,6 +78,8 @@ class VideoReader:
             self._count_shown()
         if start and start_pts is None:
             times = sorted(packet.pts for packet in self.container.demux(self.stream) if is_shown(packet))
+            first = first_decoded_pts(path)  # a recording cut mid-way begins with pictures that cannot decode
+            times = [t for t in times if first is None or t >= first]
             if start >= len(times):
                 raise InvalidInput(f"{path}: start frame {start} is past the end (the file has {len(times)} frames)")
             self._start_pts, self.frames = times[start], len(times) - start
@@ -201,6 +203,18 @@ def _turned(image: np.ndarray, clockwise: int) -> np.ndarray:
     """The picture turned `clockwise` degrees, a quarter turn (another angle leaves it as stored)."""
     turn = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}.get(clockwise)
     return image if turn is None else cv2.rotate(image, turn)
+
+
+def first_decoded_pts(path: str) -> int | None:
+    """The timestamp of the file's first frame that decodes (None: none does). A recording cut in the middle of
+    a group of pictures (an MPEG-TS cut with `tail -c`, a capture started mid-stream) begins with pictures whose
+    references are missing: the decoder drops them, so they are no frames of the video."""
+    with av.open(path, **OPEN_OPTIONS) as container:
+        for packet in container.demux(moving_pictures(container)):
+            with contextlib.suppress(av.FFmpegError):
+                for frame in packet.decode():
+                    return frame.pts
+    return None
 
 
 def seek_before(container, stream, pts: int) -> None:

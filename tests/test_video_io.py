@@ -63,6 +63,23 @@ def test_an_mpeg_ts_clip_opens_at_frame_n_exactly(tmp_path_factory, start):
     assert got == list(range(start, 300))
 
 
+def test_a_recording_cut_mid_way_opens_at_frame_n_of_those_that_decode(tmp_path):
+    # its first pictures, before a keyframe, cannot decode: counted as frames, a start of 10 began 10 frames
+    # after the one asked for, and the reader said it held more frames than came
+    whole = write_clip(tmp_path / "whole.ts", frames=120, codec="h264", gop=30)
+    data = open(whole, "rb").read()
+    cut = tmp_path / "cut.ts"
+    cut.write_bytes(data[len(data) // 3 // 188 * 188:])  # whole MPEG-TS packets from a third in
+    shown, from_10 = (VideoReader(str(cut), start) for start in (0, 10))
+    try:
+        indices = [frame_index(image) for image, _ in iter(shown.read, None)]
+        assert from_10.frames == len(indices) - 10
+        assert [frame_index(image) for image, _ in iter(from_10.read, None)] == indices[10:]
+    finally:
+        shown.close()
+        from_10.close()
+
+
 def test_source_times_follow_b_frames_a_start_ids_that_skip_and_loops(h264_clip):
     with av.open(h264_clip) as container:
         stream = container.streams.video[0]
