@@ -142,7 +142,8 @@ class VideoWriter:
             break
         if self.stream is None:
             raise RunFailed(f"{self.what}: cannot encode {width}x{height} frames as {self.codec}: "
-                            f"{'; '.join(problems)}")
+                            f"{'; '.join(problems).rstrip('.')}; choose another codec (h264 and ffv1 take frames "
+                            "of any size)")
 
     def _open_audio(self) -> None:
         """The audio from the source time of the first frame written."""
