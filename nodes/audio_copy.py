@@ -24,6 +24,7 @@ ADTS_TO_RAW = "aac_adtstoasc"
 # AVI lays its audio out from the file's start, whatever its timestamps say: audio that begins later than the
 # first frame by more than this (s; lips look out of step from about 45 ms) plays early there, and is said
 AVI_AUDIO_SLACK_S = 0.04
+READ_THROUGH_S = 60.0  # audio before a start this close to the file's beginning is read through, not sought past
 
 
 def adts_config(source: str) -> bytes:
@@ -132,7 +133,10 @@ class AudioCopy:
                      self.input.codec_context.name, f" at {rate} Hz" if rate != self.input.rate else "",
                      output.format.name, refused)
             self.stream = output.add_stream("aac", rate=rate, layout=aac_layout(self.input.layout))
-        if start > 0:  # straight to the start frame's audio, not through all the audio before it
+        # straight to the start frame's audio, not through all the audio before it; but not for a start near the
+        # beginning, which is read through: a seek by time in recordings joined end to end, whose times repeat,
+        # may land in a later recording (MPEG-PS does), and its audio alone was written
+        if start > float((self.input.start_time or 0) * self.input.time_base) + READ_THROUGH_S:
             with contextlib.suppress(av.FFmpegError):
                 self.source.seek(int(start / self.input.time_base), stream=self.input, backward=True)
         self._packets = self.source.demux(self.input)

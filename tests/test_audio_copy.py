@@ -183,12 +183,16 @@ def test_mpeg_ts_audio_lines_up_with_its_video(tmp_path):
     assert loudness(samples, rate, 0.2, 0.9) < 0.01 < 0.15 < loudness(samples, rate, 1.1, 2.8)
 
 
-@pytest.mark.parametrize("codec, target_ext", [("aac", ".mp4"), ("aac", ".mkv"), ("ac3", ".mp4")])
-def test_recordings_joined_end_to_end_keep_all_their_audio(tmp_path, codec, target_ext):
+@pytest.mark.parametrize("codec, target_ext, fmt", [("aac", ".mp4", "mpegts"), ("aac", ".mkv", "mpegts"),
+                                                     ("ac3", ".mp4", "mpegts"), ("mp2", ".mp4", "mpeg")])
+def test_recordings_joined_end_to_end_keep_all_their_audio(tmp_path, codec, target_ext, fmt):
     # MPEG-TS recordings joined with `cat` start their times again: every audio packet after the joint was
-    # refused as out of order (copied) or left before the start (re-encoded), and the second half was silent
-    segment = clip(tmp_path / "segment.ts", codec, seconds=2.0, silent_until=1.0, fmt="mpegts")
-    joined = tmp_path / "joined.ts"
+    # refused as out of order (copied) or left before the start (re-encoded), and the second half was silent.
+    # MPEG-PS (.mpg) ones: the seek to the first frame's audio landed in the second recording,
+    # whose audio alone was written, from the start
+    ext = {"mpegts": ".ts", "mpeg": ".mpg"}[fmt]
+    segment = clip(tmp_path / f"segment{ext}", codec, seconds=2.0, silent_until=1.0, fmt=fmt)
+    joined = tmp_path / f"joined{ext}"
     joined.write_bytes(segment.read_bytes() * 2)
     target = tmp_path / f"out{target_ext}"
     assert copy_video(joined, target).frames == 100
