@@ -107,6 +107,8 @@ def cleanup(run_id: str | None = None) -> int:
                 _posixshmem.shm_unlink("/" + name)
             except FileNotFoundError:  # someone else was quicker
                 continue
+            except PermissionError:  # another user's: theirs to remove
+                continue
         removed += 1
     return removed
 

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import run_cli
+from runtime_nodes import run_segments
 from test_cli import node, write_preset
 from test_output_safety import finish, spawn
 
@@ -177,6 +178,7 @@ def test_what_a_killed_run_left_hidden_is_kept_beside_the_file_by_the_next_run(t
 
     again = run_cli("run", tmp_path / "first.json")
     assert again.returncode == 0, again.stderr
+    assert run_segments(process.pid) == []  # the killed run's memory, which /dev/shm held until a run removed it
     partial = tmp_path / "out.partial.mp4"
     assert (f"{out}: a run that was killed before it closed this file left what it wrote; it is kept beside it "
             f"as {partial}") in again.stderr

@@ -38,10 +38,9 @@ def test_cleanup_removes_what_a_killed_run_left_and_spares_live_runs(run_id):
         proc.wait()
         proc.stdout.close()
     with Ring.create(shm.segment_name(run_id, "live"), 4096) as live:
-        removed = shm.cleanup()
+        shm.cleanup()  # how many it removed is not asked: a run starting beside this test removes them too
         after = set(shm.segments())
         assert not set(dead) & after
-        assert removed >= len(dead)  # other dead runs' leftovers count too; other tests may run beside this one
         assert live.name in after  # a live run keeps its segments
         assert Ring.attach(live.name).slots == 4
 
