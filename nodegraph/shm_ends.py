@@ -46,6 +46,10 @@ class RingWriter:
         ring._ctl[G_MODE] = MODE_LOSSLESS if lossless else MODE_REALTIME
         self._seq = int(ring._ctl[G_WRITE_SEQ])
         self._last_frame = int(ring._ctl[G_LAST_FRAME])
+        if self._seq:  # a writer killed between publishing a packet and noting its frame: the packet says it
+            meta = ring._meta[ring._index[(self._seq - 1) % ring.slots]]
+            if meta[S_STAMP] == 2 * self._seq:
+                self._last_frame = max(self._last_frame, int(meta[S_FRAME]))
         self._warm_misses = 0  # packets in a row readers did not give back within WARM_S
 
     @property

@@ -350,3 +350,21 @@ def test_names_are_short_and_carry_the_creating_pid():
         shm.segment_name(run, "a/b")
     with pytest.raises(ValueError, match="segment_name"):
         Ring.create("my_ring", 64)
+
+
+def test_a_writer_killed_between_publishing_a_packet_and_noting_its_frame_is_resumed_after_it(run_id):
+    # a new writer took its last frame from the note, one short of the packet readers already had: a stage
+    # restarted after such a kill wrote that frame again, and the run's sink counted 301 frames of 300
+    value = np.zeros(8, np.uint8)
+    with Ring.create(shm.segment_name(run_id, "k"), encoded_size(value), slots=4) as ring:
+        killed, reader = ring.writer(lossless=True), ring.reader(0)
+        killed.write(0, 0.0, value)
+        killed._publish(1, 0.0, value, encoded_size(value), 0, None)  # where write() was when the kill came
+        resumed = ring.writer(lossless=True)
+        assert resumed.last_frame == 1
+        resumed.write(2, 0.0, value)
+        read = []
+        while (packet := reader.read(timeout=0.1)) is not None:
+            read.append(packet.frame_id)
+            reader.release()
+        assert read == [0, 1, 2]
