@@ -111,6 +111,12 @@ class SequentialRunner:
         self.report.interrupted = True
         self._stopping = True
 
+    def _interrupt_setup(self, signum, frame) -> None:
+        """Ctrl-C or SIGTERM while the nodes set up: what opened is closed, and the run ends interrupted (a SIGTERM
+        killed it there, leaving its outputs' locks and temporary files)."""
+        self.report.interrupted = True
+        raise KeyboardInterrupt
+
     def set_param(self, node_id: str, name: str, value: Any) -> None:
         """Queue a live param change; it is applied between two frames."""
         self._edits.put((node_id, name, value))
@@ -156,7 +162,8 @@ class SequentialRunner:
     def run(self, progress: ProgressCallback | None = None) -> RunReport:
         report = self.report
         self._begun = time.monotonic()
-        nodes = open_nodes(self.graph, self.registry, self.stats)
+        with stop_signals(self._interrupt_setup):  # a SIGTERM (a service's stop) during a long set-up, as a Ctrl-C
+            nodes = open_nodes(self.graph, self.registry, self.stats)
         log.info("started: set up in %.1f s", time.monotonic() - self._begun)
         self._steps = {node_id: Step(node_id, node, self.stats[node_id],
                                      tuple((link.dst_port, link.src, link.src_port)

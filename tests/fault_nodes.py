@@ -45,3 +45,15 @@ class InterruptedTwice(Node):
 
     def close(self):
         signal.raise_signal(signal.SIGINT)
+
+
+class TerminatedInSetup(Node):
+    """A sink whose set-up gets SIGTERM, as a service manager's stop during a long model load would."""
+
+    inputs = {"frame": Frame}
+
+    def setup(self):
+        signal.raise_signal(signal.SIGTERM)
+
+    def process(self, frame):
+        return {}

@@ -53,7 +53,8 @@ def fault_nodes_env(tmp_path):
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: nodegraph-test-nodes\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text("[nodegraph.nodes]\nflaky = runtime_nodes:FlakyFrame\n"
                                            "broken = runtime_nodes:BrokenSink\n"
-                                           "dying = fault_nodes:DyingFrame\n")
+                                           "dying = fault_nodes:DyingFrame\n"
+                                           "terminated = fault_nodes:TerminatedInSetup\n")
     return {"PYTHONPATH": os.pathsep.join([str(site), str(TESTS)])}
 
 
@@ -225,6 +226,20 @@ def test_130_for_ctrl_c_or_sigterm_to_the_process_group_and_the_file_plays(tmp_p
         assert played in (written - 1, written)
     else:  # two output stages in realtime mode: each stops with what it had, drops counted
         assert played >= 5
+
+
+def test_130_for_sigterm_while_the_nodes_set_up_and_nothing_is_left(tmp_path, fault_nodes_env):
+    # --sequential took SIGTERM only once its nodes were set up: one during a set-up (a window opening, a model
+    # loading) killed the run (-15), leaving the output's lock and temporary file
+    preset = write_preset(tmp_path / "p.json",
+                          [node("src", "TestPattern", width=64, height=48, frames=30),
+                           node("out", "VideoFileOutput", path=str(tmp_path / "out.mp4")),
+                           node("zz", "TerminatedInSetup")],
+                          [("src.frame", "out.frame"), ("src.frame", "zz.frame")])
+    result = run_cli("run", preset, "--sequential", env=fault_nodes_env)
+    assert result.returncode == 130, result.stderr
+    assert "interrupted" in result.stderr and "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.json", "site"]
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
