@@ -91,7 +91,7 @@ class Recovery:
 
     def open_elsewhere(self, preset: Path | None) -> bool:
         """Whether another editor that is still open has unsaved changes to `preset`."""
-        return any(self._running(file) for file in self._files_of(preset) if file not in self._ours)
+        return any(self._running(file) for file in self._files_of(preset) if self._editor_of(file) != self.editor)
 
     def take(self, kept: Kept, preset: Path | None) -> None:
         """The user recovered `kept` into this editor, which keeps them from now on: its file takes their place
