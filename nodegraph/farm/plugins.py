@@ -63,18 +63,21 @@ def _module(name: str) -> ModuleType:
 def check_contract(name: str, plugin: ModuleType) -> None:
     """Refuse a plugin that lacks a function or takes other arguments, before any chunk is rendered: found
     at the join, hours of rendering would end in a TypeError (join took one argument fewer before)."""
+    where = f"farm plugin {name!r} ({plugin.__name__})"
     for function, arguments in CONTRACT.items():
         wanted = f"{function}({', '.join(arguments)})"
-        where = f"farm plugin {name!r} ({plugin.__name__})"
-        if not callable(getattr(plugin, function, None)):
+        given = getattr(plugin, function, None)
+        if not callable(given):
             raise InvalidInput(f"{where} has no function {wanted}; update the node package that provides it")
         try:
-            inspect.signature(getattr(plugin, function)).bind(*arguments)
-        except TypeError:
-            raise InvalidInput(f"{where}: its {function}{inspect.signature(getattr(plugin, function))} cannot be "
-                               f"called as {wanted}; update the node package that provides it") from None
+            signature = inspect.signature(given)
         except ValueError:  # a builtin without a signature: it is called as it is
-            pass
+            continue
+        try:
+            signature.bind(*arguments)
+        except TypeError:
+            raise InvalidInput(f"{where}: its {function}{signature} cannot be called as {wanted}; update the node "
+                               "package that provides it") from None
 
 
 def claim(graph: Graph, registry: Registry) -> FarmMedia:
