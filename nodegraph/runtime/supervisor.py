@@ -163,7 +163,7 @@ class Runtime(RunStartup):
         self._begun = time.monotonic()
         self.run_id = shm.new_run_id()
         if left := shm.cleanup():  # memory that runs killed as a whole (kill -9, a crash) held until now
-            log.info("removed %d shared-memory segment%s that killed runs left behind", left, "" if left == 1 else "s")
+            log.info("removed %d shared-memory segment%s that killed runs left behind", left, "s" * (left != 1))
         self._taps.open(self.run_id)
         with stop_signals(self._on_signal):
             try:
