@@ -84,8 +84,9 @@ class RunReport:
     def summary_line(self) -> str:
         data = self.to_json()
         state = "interrupted" if self.interrupted else ("failed" if self.error else "done")
-        line = (f"{state}: {self.frames} frames in {self.elapsed_s:.1f} s ({data['fps']:.1f} fps), "
-                f"latency p50 {data['latency_ms']['p50']:.1f} ms p95 {data['latency_ms']['p95']:.1f} ms")
+        line = (f"{state}: {self.frames} frame{'s' * (self.frames != 1)} in {self.elapsed_s:.1f} s "
+                f"({data['fps']:.1f} fps), latency p50 {data['latency_ms']['p50']:.1f} ms "
+                f"p95 {data['latency_ms']['p95']:.1f} ms")
         if data["drops"]:
             line += f", {data['drops']} dropped"
         if data["errors"]:

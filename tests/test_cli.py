@@ -164,6 +164,12 @@ def test_demo_preset_runs_from_another_folder(tmp_path):
     assert preset.load(REPO / "presets" / "demo.json").nodes["out"].params["path"] == "out/demo.mp4"
 
 
+def test_a_one_frame_run_says_frame_not_frames(tmp_path):
+    result = run_cli("run", REPO / "presets" / "demo.json", "--sequential", "--frames", "1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "\ndone: 1 frame in " in result.stderr, result.stderr
+
+
 def test_bad_command_line_values_are_refused_before_work(tmp_path):
     demo = REPO / "presets" / "demo.json"
     for args in (["--frames", "0"], ["--frames", "-3"], ["--frames", "x"]):

@@ -214,7 +214,7 @@ def test_a_chunk_lost_more_often_than_max_retries_fails_the_run_and_writes_nothi
     report = run_farm(graph, [clip], str(tmp_path / "farm"), chunk_seconds=2.0, max_retries=0,
                       watch=kill_every_chunk)
     assert "--max-retries" in report.error  # returned, so `farm` writes --stats-json and exits 3
-    assert report.summary_line().startswith("failed: 0 of 1 inputs")
+    assert report.summary_line().startswith("failed: 0 of 1 input,")
     assert os.listdir(tmp_path / "farm") == []
     assert_no_board_alive()
 

@@ -22,7 +22,7 @@ def test_a_run_says_when_it_started_and_how_long_each_node_took_to_set_up(tmp_pa
     assert result.returncode == 0, result.stderr
     lines = result.stderr.splitlines()
     started = [i for i, line in enumerate(lines) if line.startswith("nodegraph: started: ")]
-    done = [i for i, line in enumerate(lines) if line.startswith("done: 1 frames")]
+    done = [i for i, line in enumerate(lines) if line.startswith("done: 1 frame in ")]
     assert len(started) == 1 and done and started[0] < done[0], lines
     stats = json.loads((tmp_path / "stats.json").read_text())
     startup = {node_id: s["startup_ms"] for node_id, s in stats["nodes"].items()}

@@ -82,7 +82,9 @@ class FarmReport:
         done = sum(record.done for record in self.inputs)
         workers = len(self.to_json()["workers"])
         late = "; Ctrl-C came after every output was written, so they are complete" * self.ctrl_c_after_outputs
-        return (f"{state}: {done} of {len(self.inputs)} inputs, {self.frames} frames in {self.elapsed_s:.1f} s "
+        inputs, frames = len(self.inputs), self.frames
+        return (f"{state}: {done} of {inputs} input{'s' * (inputs != 1)}, {frames} frame{'s' * (frames != 1)} in "
+                f"{self.elapsed_s:.1f} s "
                 f"on {workers} worker{'s' * (workers != 1)} (Ray start-up {self.ray_start_s:.1f} s){late}")
 
 
