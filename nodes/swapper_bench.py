@@ -10,6 +10,7 @@ InSwapper at 128 px in the same run. Each GPU provider that loads here is measur
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import time
@@ -41,6 +42,7 @@ CASES = (
     ("simswap_256_boost_512", SimSwapper, "simswap_256", "512"),
     ("simswap_512", SimSwapper, "simswap_512", "native"),
 )
+log = logging.getLogger("nodegraph")
 
 
 def standins(folder: Path) -> dict[str, str]:
@@ -73,12 +75,14 @@ def bench_swappers(rounds: int | None = None) -> dict:
     results: dict[str, dict] = {}
     frames_per_case: dict[str, int] = {}
     with tempfile.TemporaryDirectory(prefix="nodegraph-bench-swappers-") as tmp:
+        log.info("bench swappers: building the stand-in models")
         models = standins(Path(tmp))
         for provider in ["cpu", *gpus]:
             count = frames_per_case[provider] = rounds or (GPU_ROUNDS if provider != "cpu" else ROUNDS)
             nodes = {name: make_node(t, model, boost, models, provider) for name, t, model, boost in CASES}
             times: dict[str, list[float]] = {name: [] for name in nodes}
             for round_index in range(count + 1):
+                round_started = time.perf_counter()
                 for name, node in nodes.items():
                     started = time.perf_counter()
                     out = node.process(frame=frame, faces=faces)["faces"][0]
@@ -87,6 +91,10 @@ def bench_swappers(rounds: int | None = None) -> dict:
                                            f"not {node.crop_size} px")
                     if round_index:  # the first round warms up
                         times[name].append((time.perf_counter() - started) * 1000)
+                # a round of the seven cases takes about half a minute on 2 CPU cores: say that it goes on
+                log.info("bench swappers: %s %s done in %.1f s", provider,
+                         f"round {round_index} of {count}" if round_index else "warm-up",
+                         time.perf_counter() - round_started)
             base = float(np.median(times["inswapper_128"]))
             results[provider] = {name: {"ms_median": round(float(np.median(t)), 1), "ms_min": round(min(t), 1),
                                         "swap_px": nodes[name].crop_size,
