@@ -13,7 +13,6 @@ a core that other processes hold, though a loaded machine still inflates it (sha
 from __future__ import annotations
 
 import json
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +21,7 @@ import cv2
 import numpy as np
 
 from nodegraph import preset as presets
-from nodegraph.bench import not_interrupted
+from nodegraph.bench import not_interrupted, scratch_folder
 from nodegraph.graph import Graph
 from nodegraph.node import Node
 from nodegraph.paths import data_dir
@@ -172,14 +171,14 @@ def demo_chain(frames: int | None = None, realtime_frames: int = REALTIME_FRAMES
 
     registry = registry or default_registry()
     loop = frames is not None
-    with tempfile.TemporaryDirectory(prefix="nodegraph-bench-") as folder:
+    with scratch_folder("nodegraph-bench-") as folder:
         cores = available_cores()
         set_thread_budget(cores)
-        sequential = _checked(SequentialRunner(demo_graph(Path(folder), loop=loop), registry,
+        sequential = _checked(SequentialRunner(demo_graph(folder, loop=loop), registry,
                                                frames=frames).run(), "sequential", frames)
-        runtime = Runtime(demo_graph(Path(folder), loop=loop), registry, frames=frames, mode="lossless")
+        runtime = Runtime(demo_graph(folder, loop=loop), registry, frames=frames, mode="lossless")
         lossless = _checked(runtime.run(), "lossless", frames)
-        realtime = _checked(Runtime(demo_graph(Path(folder), realtime=True), registry, frames=realtime_frames,
+        realtime = _checked(Runtime(demo_graph(folder, realtime=True), registry, frames=realtime_frames,
                                     mode="realtime").run(), "realtime", None)
     return {
         "preset": DEMO_PRESET, "frames": lossless.frames, "target_fps": DEMO_TARGET_FPS,

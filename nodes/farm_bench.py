@@ -8,7 +8,6 @@ Ray. The farm's frames are compared with the run's
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -17,7 +16,7 @@ import cv2
 import numpy as np
 
 from nodegraph import preset as presets
-from nodegraph.bench import not_interrupted
+from nodegraph.bench import not_interrupted, scratch_folder
 from nodegraph.paths import data_dir
 
 from .video_io import VideoWriter
@@ -102,8 +101,7 @@ def time_farm(source: str, folder: Path, cpus: int) -> dict:
 def run(frames: int | None = None) -> dict:
     count = frames or FRAMES
     cores = os.cpu_count() or 1
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
+    with scratch_folder("nodegraph-bench-farm-") as folder:
         source = long_input(folder, count)
         run_s = time_run(source, folder)
         every_core = time_farm(source, folder, cores)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,7 +25,7 @@ import cv2
 
 from nodegraph import onnx as ng_onnx
 from nodegraph import preset as presets
-from nodegraph.bench import not_interrupted
+from nodegraph.bench import not_interrupted, scratch_folder
 from nodegraph.errors import InvalidInput, RunFailed
 from nodegraph.paths import data_dir
 from nodegraph.registry import default_registry
@@ -183,8 +182,7 @@ def bench_gpu(frames: int | None = None, seconds: float | None = None) -> dict:
     results: dict[str, dict] = {}
     skipped: list[str] = []
     deadline = None if seconds is None else time.monotonic() + seconds
-    with tempfile.TemporaryDirectory(prefix="nodegraph-bench-gpu-") as tmp:
-        folder = Path(tmp)
+    with scratch_folder("nodegraph-bench-gpu-") as folder:
         standin = None  # (swapper, recogniser), written when a run needs them: 554 MB
         for name, preset_name, size, mode, own_frames in CASES + (OPENCV_IMAGE_CASES if gpus else ()):
             is_standin = name.startswith("inswapper")

@@ -4,9 +4,13 @@ node packages register in the `nodegraph.benchmarks` entry-point group. A benchm
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import signal
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from types import ModuleType
@@ -17,6 +21,7 @@ from nodegraph.threads import available_cores
 
 ENTRY_POINT_GROUP = "nodegraph.benchmarks"
 ENGINE_BENCHMARKS = {"transport": "nodegraph.bench.transport", "pipeline": "nodegraph.bench.pipeline"}
+log = logging.getLogger("nodegraph")
 
 
 def benchmarks() -> dict[str, EntryPoint]:
@@ -62,6 +67,22 @@ def start_helper(helper) -> None:
 
     with ctrl_c_held(), signals_held():
         helper.start()
+
+
+@contextmanager
+def scratch_folder(prefix: str) -> Iterator[Path]:
+    """A temporary folder for the outputs of a benchmark's runs, removed as the benchmark ends. What the
+    runs log about files in it is not said: "holds 150 frames and plays", or after a Ctrl-C "what it wrote
+    is kept beside it", named files that were gone by the time the user read it."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as folder:
+        def not_about_the_folder(record: logging.LogRecord) -> bool:
+            return folder not in record.getMessage()
+
+        log.addFilter(not_about_the_folder)
+        try:
+            yield Path(folder)
+        finally:
+            log.removeFilter(not_about_the_folder)
 
 
 def ignore_ctrl_c() -> None:
