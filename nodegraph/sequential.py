@@ -182,7 +182,7 @@ class SequentialRunner:
                 with stop_signals(self._on_signal):  # a first Ctrl-C lets the files close whole, a second cuts them
                     report.error = "; ".join(close_nodes(nodes.values(), self._complete))
                 if report.interrupted and self._complete and not report.error:
-                    report.interrupted = False
+                    report.interrupted, report.stopped_after_last_frame = False, True
                     log.info(LATE_STOP)
             finally:
                 report.nodes = {node_id: s.summary() for node_id, s in self.stats.items()}

@@ -55,6 +55,7 @@ class RunReport:
     latency_ms: deque = field(default_factory=lambda: deque(maxlen=WINDOW * 10))
     nodes: dict = field(default_factory=dict)  # node id -> NodeStats.summary()
     interrupted: bool = False
+    stopped_after_last_frame: bool = False  # a Ctrl-C or SIGTERM came as the files closed: they are whole
     error: str = ""
     processes: dict = field(default_factory=dict)  # stage name -> pid (multiprocess runs)
     first_frame_ms: float | None = None  # from the run's start (set-up included) to its first frame out

@@ -86,7 +86,8 @@ def time_farm(source: str, folder: Path, cpus: int) -> dict:
     start = time.perf_counter()
     report = run_farm(video_swap(source, "unused.mkv"), [source], str(out), chunk_seconds=CHUNK_SECONDS, cpus=cpus)
     total = time.perf_counter() - start
-    if report.interrupted:  # run_farm caught the Ctrl-C to report it: the benchmark stops there too
+    # run_farm caught the Ctrl-C to report it (one after every output was written too): the benchmark stops
+    if report.interrupted or report.ctrl_c_after_outputs:
         raise KeyboardInterrupt
     if report.error:
         raise RuntimeError(report.error)

@@ -47,6 +47,18 @@ class InterruptedTwice(Node):
         signal.raise_signal(signal.SIGINT)
 
 
+class InterruptedAsItCloses(Node):
+    """A sink that gets a Ctrl-C as it closes, after the run's last frame (in its own thread, as above)."""
+
+    inputs = {"frame": Frame}
+
+    def process(self, frame):
+        return {}
+
+    def close(self):
+        signal.raise_signal(signal.SIGINT)
+
+
 class TerminatedInSetup(Node):
     """A sink whose set-up gets SIGTERM, as a service manager's stop during a long model load would."""
 

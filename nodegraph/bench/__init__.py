@@ -49,10 +49,10 @@ def load_benchmark(ep: EntryPoint) -> ModuleType:
 
 
 def not_interrupted(report: RunReport) -> RunReport:
-    """`report` of a run a benchmark made; KeyboardInterrupt when a Ctrl-C stopped that run. The runners
-    take the Ctrl-C to stop the run in order and only say so in the report: a benchmark that went on
-    measured the next runs (or called the stopped one a failure, in a traceback)."""
-    if report.interrupted:
+    """`report` of a run a benchmark made; KeyboardInterrupt when a Ctrl-C stopped that run, or came as it
+    closed its files. The runners take the Ctrl-C to stop the run in order and only say so in the report: a
+    benchmark that went on measured the next runs (or called the stopped one a failure, in a traceback)."""
+    if report.interrupted or report.stopped_after_last_frame:
         raise KeyboardInterrupt
     return report
 

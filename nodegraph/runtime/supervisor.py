@@ -344,7 +344,7 @@ class Runtime(RunStartup):
         report.processes = {r.name: r.process.pid for r in runs}
         report.nodes = {n: self._stages[self._stage_of[n]].summary(n) for n in self.graph.topological_order()}
         if report.interrupted and not report.error and all(self._stages[n].complete for n in self.end_stages):
-            report.interrupted = False
+            report.interrupted, report.stopped_after_last_frame = False, True
             log.info(LATE_STOP)
         for message in rescue_partials(self.graph, self.registry):  # a writer killed before it closed its file
             log.warning("%s", message)
