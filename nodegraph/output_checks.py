@@ -54,6 +54,43 @@ def visible_name(stem: str, tail: str) -> str:
     return stem + tail
 
 
+def temporary_prefix(target: Path) -> str:
+    """The start of a temporary file's name beside `target`: hidden, and short enough that a name near the
+    file system's limit of 255 bytes still has room for it."""
+    return f".{target.stem[:40]}."
+
+
+def temporary_suffix(target: Path) -> str:
+    """The end of a temporary file's name beside `target` (its extension, shortened as its stem is)."""
+    return f".partial{target.suffix[:16]}"
+
+
+def _is_partial_name(name: str, stem: str, suffix: str) -> bool:
+    """Whether `name` is `stem.partial{suffix}` or `stem.partial-N{suffix}`, as `visible_name` makes them."""
+    found = re.fullmatch(r"(.*)(\.partial(?:-\d+)?)" + re.escape(suffix), name, re.DOTALL)
+    return bool(found) and name == visible_name(stem, found[2] + suffix)
+
+
+def run_file_named(path: str | Path, target: Path) -> str | None:
+    """What a run writing the output `target` (a file or a picture folder) does at `path`, beside it, when that
+    is its temporary file or staging folder, or where it keeps what it wrote when it does not complete; None
+    when `path` is none of them. (Its lock is `lock_path`.)"""
+    name, folder = Path(path).name, os.path.realpath(os.path.dirname(os.path.abspath(path)))
+    if folder == os.path.realpath(home_of(target)):
+        staging = re.fullmatch(r"\..*\.([0-9a-f]+)\.partial", name, re.DOTALL)
+        if staging and name == hidden_name(target.name, f".{staging[1]}.partial"):
+            return "writes its pictures while the folder holds an earlier run's (its staging folder)"
+        if _is_partial_name(name, target.name, ""):
+            return "keeps the pictures it wrote when it does not complete (NAME.partial)"
+    if folder == os.path.realpath(target.parent):
+        prefix, suffix = temporary_prefix(target), temporary_suffix(target)
+        if name.startswith(prefix) and name.endswith(suffix) and len(name) >= len(prefix) + len(suffix):
+            return "writes it first (its temporary file)"
+        if _is_partial_name(name, target.stem, target.suffix):
+            return "keeps what it wrote when it does not complete (NAME.partial.EXT)"
+    return None
+
+
 def is_lock_name(path: Path) -> bool:
     """Whether `path` is named as the lock of some output (`lock_path`), whichever output that is: any `.X.lock`,
     which refuses a few names that are no lock of ours, but never replaces another run's."""
@@ -238,6 +275,9 @@ def check_side_output(what: str, path: str, inputs: list[str], targets: list, fo
         if os.path.realpath(path) == os.path.realpath(lock_path(Path(target))):
             raise InvalidInput(f"{what}: is the lock file of the output {target}, which tells other runs that "
                                "this one writes there; choose another file")
+        if made := run_file_named(path, Path(target)):
+            raise InvalidInput(f"{what}: is where a run writing {target} {made}; written after the run, it could "
+                               "replace that: choose another file")
     if is_lock_name(Path(path)):  # another run's lock: replaced, it no longer holds back a second writer
         raise InvalidInput(f"{what}: is named as a lock file of nodegraph's (.NAME.lock), which tells other runs "
                            "that one is writing NAME; choose another file")

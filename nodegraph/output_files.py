@@ -23,7 +23,7 @@ from itertools import chain, count
 from pathlib import Path
 
 from .errors import InvalidInput
-from .output_checks import lock_path, visible_name
+from .output_checks import lock_path, temporary_prefix, temporary_suffix, visible_name
 
 try:
     import fcntl
@@ -250,17 +250,6 @@ def _names_a_descriptor(target: Path) -> bool:
             return False
         path = os.path.join(os.path.dirname(path), os.readlink(path))
     return False
-
-
-def temporary_prefix(target: Path) -> str:
-    """The start of a temporary file's name beside `target`: hidden, and short enough that a name near the
-    file system's limit of 255 bytes still has room for it."""
-    return f".{target.stem[:40]}."
-
-
-def temporary_suffix(target: Path) -> str:
-    """The end of a temporary file's name beside `target` (its extension, shortened as its stem is)."""
-    return f".partial{target.suffix[:16]}"
 
 
 def write_atomically(target: Path, data, mode: int | None = None) -> None:

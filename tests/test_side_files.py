@@ -9,6 +9,8 @@ import sys
 import threading
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 from conftest import REPO, repo_env, run_cli
 from test_cli import node, write_preset
@@ -140,6 +142,36 @@ def test_stats_json_named_as_a_picture_of_the_runs_folder_output_is_refused(tmp_
     assert f"--stats-json {picture}: is named as a picture node 'seq' writes into {tmp_path / 'seq'}" in said
     assert picture.read_bytes() == kept
     assert main(["run", str(preset), "--sequential", "--stats-json", str(tmp_path / "seq" / "stats.json")]) == 0
+
+
+def test_stats_json_named_as_a_file_the_run_keeps_beside_an_output_is_refused(tmp_path, capsys):
+    """A run that failed kept its frames in v.partial.mp4; written after it, the stats replaced them."""
+    pictures = tmp_path / "imgs"
+    pictures.mkdir()
+    for index in range(3):
+        (pictures / f"p{index}.png").write_bytes(cv2.imencode(".png", np.full((32, 32, 3), 60 * index, np.uint8))[1])
+    (pictures / "p1.png").write_bytes(b"not a picture")  # the run fails on frame 1, after writing frame 0
+    video, folder = tmp_path / "v.mp4", tmp_path / "seq"
+    preset = write_preset(tmp_path / "p.json",
+                          [node("src", "FolderSource", path=str(pictures), unreadable="stop"),
+                           node("out", "VideoFileOutput", path=str(video)),
+                           node("seq", "ImageSequenceOutput", path=str(folder))],
+                          [("src.frame", "out.frame"), ("src.frame", "seq.frame")])
+    video.write_bytes(b"an earlier cut")
+    for name, said in (("v.partial.mp4", f"{video} keeps what it wrote when it does not complete (NAME.partial.EXT)"),
+                       ("v.partial-2.mp4", "(NAME.partial.EXT)"),
+                       (".v.k2x_9abc.partial.mp4", f"{video} writes it first (its temporary file)"),
+                       ("seq.partial", f"{folder} keeps the pictures it wrote when it does not complete "
+                                       "(NAME.partial)"),
+                       (".seq.0123abcd4567.partial", "(its staging folder)")):
+        said_now = refused(capsys, "run", preset, "--sequential", "--stats-json", tmp_path / name)
+        assert f"--stats-json {tmp_path / name}: is where a run writing" in said_now and said in said_now, said_now
+        assert "written after the run, it could replace that: choose another file" in said_now
+    assert video.read_bytes() == b"an earlier cut"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["imgs", "p.json", "v.mp4"]  # refused before the run
+    assert main(["run", str(preset), "--sequential", "--stats-json", str(tmp_path / "v.partial.json")]) == 3
+    assert cv2.VideoCapture(str(tmp_path / "v.partial.mp4")).read()[0]  # the partial is kept, with its frame
+    assert json.loads((tmp_path / "v.partial.json").read_text())["frames"] == 1
 
 
 def test_stats_json_that_cannot_be_written_fails_the_command(tmp_path, clip300, small_disk):
