@@ -17,6 +17,7 @@ import contextlib
 import errno
 import logging
 import os
+import re
 import stat
 import tempfile
 from itertools import chain, count
@@ -33,6 +34,9 @@ except ImportError:  # Windows
 
 log = logging.getLogger("nodegraph")
 NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)  # a lock file is opened only if it is not a symlink (not on Windows)
+# what `OutputFile.record` writes, one a line: pid, temporary file or folder (may be empty), run token (optional)
+LOCK_RECORD = re.compile(r"(?:\d+\n(?:[^\n]*\n(?:[0-9a-f]+\n)?)?)?")
+LOCK_RECORD_MAX_BYTES = 8192  # a pid, a path of up to 4096 bytes and a run token fit
 
 
 def current_umask() -> int:
@@ -78,6 +82,15 @@ def read_lock(path: Path) -> tuple[str, str, str]:
         lines = []
     pid, temporary, run = (lines + ["", "", ""])[:3]
     return pid, temporary, run
+
+
+def holds_lock_record(fd: int) -> bool:
+    """Whether the file open as `fd` is empty (its run was killed before it wrote it) or holds what
+    `OutputFile.record` writes (`LOCK_RECORD`): a file at a lock's name holding anything else is somebody's own
+    file, never taken as a lock, rewritten or removed."""
+    os.lseek(fd, 0, os.SEEK_SET)
+    data = os.read(fd, LOCK_RECORD_MAX_BYTES + 1)
+    return len(data) <= LOCK_RECORD_MAX_BYTES and bool(LOCK_RECORD.fullmatch(data.decode("utf-8", "surrogateescape")))
 
 
 def is_writable(path: Path, status: os.stat_result) -> bool:
@@ -138,9 +151,16 @@ class OutputFile:
                 holder = f"pid {pid}" if pid else "another process"
                 raise InvalidInput(f"{self.what}: another run ({holder}) is writing this file now; wait for it "
                                    f"to finish or choose another output (the lock is {self._lock})")
-            if still_there(fd, self._lock):  # else its holder removed it between our open and our lock
-                return fd
-            os.close(fd)
+            if not still_there(fd, self._lock):  # its holder removed it between our open and our lock
+                os.close(fd)
+                continue
+            if not holds_lock_record(fd):
+                os.close(fd)
+                raise InvalidInput(f"{self.what}: {self._lock} holds something other than the lock nodegraph writes "
+                                   "there (a pid, a temporary file, a run token), and its name is this output's lock, "
+                                   "which a run rewrites and removes: if it is a file of yours, move it elsewhere; "
+                                   "if not, remove it; then run again")
+            return fd
 
     def _open_lock(self) -> int:
         """The lock file, made if missing; never opened through a symlink or as anything but a plain file,

@@ -9,7 +9,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .output_checks import lock_path, path_params
-from .output_files import NO_FOLLOW, keep_left_file, place_for_partial, read_lock, still_there, try_lock
+from .output_files import (
+    NO_FOLLOW,
+    holds_lock_record,
+    keep_left_file,
+    place_for_partial,
+    read_lock,
+    still_there,
+    try_lock,
+)
 from .output_folders import keep_left_staging
 
 if TYPE_CHECKING:
@@ -34,6 +42,8 @@ def rescue_partials(graph: Graph, registry: Registry) -> list[str]:
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode) or not try_lock(fd) or not still_there(fd, lock):
                 continue  # not a lock of ours, still held (its writer lives), or another run's made since
+            if not holds_lock_record(fd):  # a user's file at the lock's name: the run was refused, it stays
+                continue
             pid, temporary, run = read_lock(lock)
             lock.unlink(missing_ok=True)
         finally:

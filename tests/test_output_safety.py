@@ -115,6 +115,27 @@ def test_a_symlink_or_fifo_at_the_lock_files_name_is_never_written_through(tmp_p
     assert precious.read_text() == "a file the link points at" and not (tmp_path / "out.mp4").exists()
 
 
+@pytest.mark.parametrize("output", ["VideoFileOutput", "ImageSequenceOutput"])
+def test_a_users_own_file_at_the_lock_files_name_is_refused_and_kept(tmp_path, output):
+    # the run took it as its lock: truncated it, wrote its pid in it and removed it when done
+    target = tmp_path / ("out.mp4" if output == "VideoFileOutput" else "seq")
+    preset = write_preset(tmp_path / "p.json", [node("src", "TestPattern", width=32, height=32, frames=3),
+                                                node("out", output, path=str(target))], [("src.frame", "out.frame")])
+    lock = tmp_path / f".{target.name}.lock"
+    lock.write_text("my notes on this cut\n")
+    for engine in ([], ["--sequential"]):
+        result = run_cli("run", preset, *engine)
+        assert result.returncode == 2, result.stderr
+        assert (f"{lock} holds something other than the lock nodegraph writes there (a pid, a temporary file, a run "
+                "token), and its name is this output's lock, which a run rewrites and removes: if it is a file of "
+                "yours, move it elsewhere; if not, remove it; then run again") in result.stderr
+        assert lock.read_text() == "my notes on this cut\n"
+        assert not target.is_file() and not list(target.glob("*"))  # no video, no picture
+    lock.write_text("")  # as a run killed before it wrote its lock leaves it: taken, and given back
+    assert run_cli("run", preset).returncode == 0
+    assert target.exists() and not lock.exists()
+
+
 def test_a_second_run_to_the_same_output_is_refused_naming_the_pid_that_holds_it(tmp_path):
     source = write_clip(tmp_path / "src.mp4", frames=10)
     target = tmp_path / "out.mp4"
