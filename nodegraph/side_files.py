@@ -11,6 +11,7 @@ from pathlib import Path
 
 from . import preset as presets
 from .console import tell
+from .editor.run_setup import numbered_outputs
 from .errors import InvalidInput
 from .output_checks import check_run_side_output, check_side_output
 from .output_files import file_there, is_stream, write_atomically
@@ -51,8 +52,8 @@ def check_stats_path(path: str, flag: str = "--stats-json", made: str | None = N
 
 def check_edit_side_files(preset: str, screenshot: str | None, layout_json: str | None) -> None:
     """--screenshot and --layout-json: writable, a .png for the picture, and none of the preset, the files its
-    nodes read or write, or each other. A preset that does not load is checked by its own name only: the
-    editor opens it to show what is wrong."""
+    nodes read or write (under the names the editor's run gives them too: `numbered_outputs`), or each other.
+    A preset that does not load is checked by its own name only: the editor opens it to show what is wrong."""
     if screenshot is None:
         return
     check_stats_path(screenshot, "--screenshot", example="shot.png")
@@ -66,8 +67,14 @@ def check_edit_side_files(preset: str, screenshot: str | None, layout_json: str 
     def check(flag: str, path: str) -> None:
         if graph is None:
             check_side_output(f"{flag} {path}", path, [preset], [])
-        else:
-            check_run_side_output(f"{flag} {path}", path, graph, registry, preset)
+            return
+        check_run_side_output(f"{flag} {path}", path, graph, registry, preset)
+        numbered = graph.copy()  # as the editor's run names its outputs: seq-1 where seq holds pictures already
+        if renamed := numbered_outputs(numbered, registry):
+            try:
+                check_run_side_output(f"{flag} {path}", path, numbered, registry, preset)
+            except InvalidInput as e:
+                raise InvalidInput(f"{e} (the editor's run: {'; '.join(renamed)})") from None
 
     check("--screenshot", screenshot)
     if layout_json is not None:

@@ -174,6 +174,27 @@ def test_stats_json_named_as_a_file_the_run_keeps_beside_an_output_is_refused(tm
     assert json.loads((tmp_path / "v.partial.json").read_text())["frames"] == 1
 
 
+def test_a_screenshot_named_as_a_picture_the_editors_run_writes_is_refused(tmp_path, capsys):
+    """seq holds pictures, so the editor's run writes seq-1 (empty here): the screenshot, saved after the
+    run, replaced its frame_000000.png."""
+    preset = write_preset(tmp_path / "p.json",
+                          [node("src", "TestPattern", frames=2, width=32, height=32),
+                           node("seq", "ImageSequenceOutput", path=str(tmp_path / "seq"))],
+                          [("src.frame", "seq.frame")])
+    assert main(["run", str(preset), "--sequential"]) == 0
+    (tmp_path / "seq-1").mkdir()
+    capsys.readouterr()
+    shot, layout = tmp_path / "seq-1" / "frame_000000.png", tmp_path / "seq-1" / "frame_000001.png"
+    for args, flag, path in (([shot], "--screenshot", shot),
+                             ([tmp_path / "shot.png", "--layout-json", layout], "--layout-json", layout)):
+        said = refused(capsys, "edit", preset, "--run-frames", "2", "--screenshot", *args)
+        assert (f"{flag} {path}: is named as a picture node 'seq' writes into {tmp_path / 'seq-1'} (frame_*.png)"
+                in said), said
+        assert (f"(the editor's run: seq.path: {tmp_path / 'seq'} holds frame_*.png already, so this run writes "
+                f"{tmp_path / 'seq-1'}") in said
+    assert list((tmp_path / "seq-1").iterdir()) == []
+
+
 def test_stats_json_that_cannot_be_written_fails_the_command(tmp_path, clip300, small_disk):
     # a full disk: the message was printed but the command exited 0, so a script took the run for measured
     disk = small_disk("full", "1m")
