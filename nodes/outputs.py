@@ -33,9 +33,41 @@ MIN_FREE_BYTES = 64 * 1024 * 1024  # stop before the disk is full, so what is wr
 SYNTHETIC_TAG = "synthetic: made with nodegraph (face swap)"  # the `comment` tag of disclosed videos
 
 
-def check_writable_folder(folder: FsPath, what: str) -> None:
+def check_writable_folder(folder: FsPath, what: str) -> list[FsPath]:
     """Create the folder if needed and make sure we may write into it: an unwritable output is
-    reported before any work is done."""
+    reported before any work is done. Returns the folders it made, deepest first (`remove_made_folders`);
+    a refusal removes them again."""
+    made = []
+    for path in (folder, *folder.parents):
+        if os.path.lexists(path):
+            break
+        made.append(path)
+    try:
+        _check_writable_folder(folder, what)
+    except InvalidInput:
+        remove_made_folders(made, what)
+        raise
+    return made
+
+
+def remove_made_folders(made: list[FsPath], what: str) -> None:
+    """Remove the folders in `made` (made by this run, deepest first) that are empty, and say so: a run that
+    wrote nothing leaves no empty folder behind. A folder that holds anything stays, and so do those above it."""
+    removed = []
+    for path in made:
+        try:
+            path.rmdir()
+        except FileNotFoundError:  # never made: mkdir failed below it
+            continue
+        except OSError:  # not empty
+            break
+        removed.append(str(path))
+    if removed:
+        log.warning("%s: this run made %s and wrote nothing into %s, so %s removed", what,
+                    " and ".join(removed), *(("it", "it is") if len(removed) == 1 else ("them", "they are")))
+
+
+def _check_writable_folder(folder: FsPath, what: str) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -246,11 +278,15 @@ class ImageSequenceOutput(Node):
         self.folder = FsPath(self.path)
         if self.folder.exists() and not self.folder.is_dir():
             raise InvalidInput(f"{self.path}: is a file; give a folder to write the pictures into")
-        check_writable_folder(self.folder, self.path)
+        self._made = check_writable_folder(self.folder, self.path)
         self._guard = DiskGuard(self.folder, self.path)
         self._flags = [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality] if self.format == "jpg" else []
-        self._output = OutputFolder(self.folder, self.files_in_folder({"format": self.format}), self.stream.run,
-                                    self.path)
+        try:
+            self._output = OutputFolder(self.folder, self.files_in_folder({"format": self.format}),
+                                        self.stream.run, self.path)
+        except BaseException:
+            remove_made_folders(self._made, self.path)
+            raise
 
     def process(self, frame):
         self._guard.check()
@@ -268,6 +304,8 @@ class ImageSequenceOutput(Node):
         output = getattr(self, "_output", None)
         if output is not None:
             output.close(self.stream_complete)
+            if not self.stream_complete:  # a failed or stopped run that wrote no picture leaves no empty folder
+                remove_made_folders(self._made, self.path)
 
 
 class NullOutput(Node):

@@ -95,6 +95,40 @@ def test_an_output_on_a_read_only_or_full_disk_is_refused_before_any_frame(tmp_p
         assert written(tmp_path / "fine") == []
 
 
+def test_a_refused_run_leaves_no_empty_folder_it_made_and_keeps_those_that_were_there(tmp_path, small_disk):
+    disk = small_disk("disk", "2m")  # full: refused at set up, after the folders were made
+    (disk / "there").mkdir()
+    made, under_there = disk / "new" / "seq", disk / "there" / "seq"
+    result = run_cli("run", two_outputs(tmp_path, "ImageSequenceOutput", made))
+    assert result.returncode == 2, result.stderr
+    assert (f"nodegraph: {made}: this run made {made} and {disk / 'new'} and wrote nothing into them, so they are "
+            "removed") in result.stderr
+    assert f"nodegraph: {made}: {FULL.format(folder=made)}" in result.stderr
+    assert not (tmp_path / "fine").exists()  # the other output's, made before the refusal, is gone too
+    result = run_cli("run", two_outputs(tmp_path, "ImageSequenceOutput", under_there))
+    assert result.returncode == 2 and f"this run made {under_there} and wrote nothing into it, so it is removed" \
+        in result.stderr, result.stderr
+    assert sorted(p.name for p in disk.iterdir()) == ["there"] and list((disk / "there").iterdir()) == []
+
+
+def test_pictures_that_find_the_disk_full_from_the_first_leave_no_empty_folder_it_made(tmp_path, small_disk):
+    disk = small_disk("disk", "70m")  # over the 64 MiB refused at set up; a picture of 73 MiB does not fit
+    seq = disk / "seq"
+    preset = write_preset(tmp_path / "p.json",
+                          [node("src", "TestPattern", width=6400, height=4000, frames=2),
+                           node("out", "ImageSequenceOutput", path=str(seq), format="bmp")],
+                          [("src.frame", "out.frame")])
+    result = run_cli("run", preset, "--sequential")  # no 73 MiB rings in /dev/shm
+    assert result.returncode == 3, result.stderr
+    assert f"{seq / 'frame_000000.bmp'}: cannot write: No space left on device" in result.stderr
+    assert f"nodegraph: {seq}: this run made {seq} and wrote nothing into it, so it is removed" in result.stderr
+    assert list(disk.iterdir()) == []
+    seq.mkdir()  # a folder that was there before the run stays, empty or not
+    result = run_cli("run", preset, "--sequential")
+    assert result.returncode == 3 and "removed" not in result.stderr, result.stderr
+    assert seq.is_dir() and list(seq.iterdir()) == []
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc (Linux)")
 @pytest.mark.parametrize("output_type", ["VideoFileOutput", "ImageSequenceOutput"])
 def test_an_output_on_a_file_system_of_no_size_gets_the_os_reason_not_disk_full(tmp_path, output_type):
