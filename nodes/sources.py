@@ -100,6 +100,7 @@ class VideoSource(Node):
         self._fitted = None  # the latest other size said
         self._index = 0
         self._time_offset = 0.0  # a loop's timestamps go on from the end of the previous pass
+        self._damage_said: str | None = None  # what the reader met in the file, said once (every pass meets it)
         self._pacer = Pacer()
 
     def _first_size_of_file(self) -> tuple[int, int] | None:
@@ -171,6 +172,8 @@ class VideoSource(Node):
         decoded, self._first = self._first, None
         if decoded is None:
             decoded = self.reader.read(picture)
+            if decoded is None:
+                self._say_damage()
             if decoded is None and self.loop and self._index > 0:
                 self.reader.close()
                 self._open()
@@ -181,6 +184,13 @@ class VideoSource(Node):
                 return None
         self._last_time = decoded[1] + self._time_offset
         return decoded
+
+    def _say_damage(self) -> None:
+        """What the reader met in the file it read to the end (damage, an end short of its header), once."""
+        said = self.reader.said_at_end()
+        if said is not None and said != self._damage_said:
+            self._damage_said = said
+            log.warning("node '%s' (VideoSource): %s", self.id, said)
 
     def close(self):
         reader = getattr(self, "reader", None)

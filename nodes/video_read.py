@@ -16,6 +16,7 @@ from av.video.reformatter import VideoReformatter
 from nodegraph.errors import InvalidInput
 
 from .ffmpeg_log import ffmpeg_logs, ffmpeg_reason
+from .video_damage import ReadDamage, header_seconds, short_of_header
 
 log = logging.getLogger("nodegraph")
 
@@ -49,7 +50,8 @@ def moving_pictures(container) -> av.VideoStream | None:
 class VideoReader:
     """The frames of a video file as upright BGR arrays with their time (s), from frame `start` exactly.
     Finding frame `start` reads every packet of the file; a caller that knows that frame's timestamp
-    (`start_pts`, in the stream's time base, as `frame_timestamps` gives it) seeks straight to it instead."""
+    (`start_pts`, in the stream's time base, as `frame_timestamps` gives it) seeks straight to it instead.
+    Damaged data and an end short of the header's are gathered for `said_at_end`."""
 
     def __init__(self, path: str, start: int = 0, start_pts: int | None = None):
         self.path = path
@@ -83,6 +85,12 @@ class VideoReader:
             if start >= len(times):
                 raise InvalidInput(f"{path}: start frame {start} is past the end (the file has {len(times)} frames)")
             self._start_pts, self.frames = times[start], len(times) - start
+        # the file's frames from its first, which one cut short falls short of; a seek by timestamp (a farm's
+        # chunk) counts a clip's frames hidden by its edit list too, so it has none
+        self._header_frames = start + self.frames if start_pts is None and self.frames else None
+        self._start, self._read, self._damage = start, 0, ReadDamage()
+        self._last_time: float | None = None  # the latest frame's time in the file (s)
+        self._read_to = 0  # where in the file the latest packet read ends (bytes)
         if self._start_pts is not None:
             seek_before(self.container, self.stream, self._start_pts)
         self._decoded = self._decode()
@@ -110,26 +118,41 @@ class VideoReader:
 
     def _frames(self):
         """The decoded frames. A damaged packet is skipped and decoding goes on, as FFmpeg's player does (the
-        pictures after it may show blocks until the next keyframe); a file cut short ends at the cut."""
-        packets, damaged = self.container.demux(self.stream), []
+        pictures after it may show blocks until the next keyframe); a file cut short ends at the cut. What was
+        damaged goes to `_damage`."""
+        packets = self.container.demux(self.stream)
         while True:
             try:
                 packet = next(packets, None)
             except av.FFmpegError as e:
-                log.warning("%s: stopped reading at a damaged or cut-short part (%s); the frames before it are used",
-                            self.path, e)
+                self._damage.stopped = e.strerror or str(e)
                 with contextlib.suppress(av.FFmpegError):  # the frames the decoder still holds
                     yield from self.stream.decode(None)
                 break
             if packet is None:
                 break
+            if packet.pos is not None:
+                self._read_to = max(self._read_to, packet.pos + packet.size)
             try:
-                yield from packet.decode()
+                frames = packet.decode()
             except av.FFmpegError as e:
-                damaged.append(str(e))
-        if damaged:
-            log.warning("%s: %d damaged packet%s skipped (%s); the frames around them are used", self.path,
-                        len(damaged), "" if len(damaged) == 1 else "s", damaged[0])
+                self._damage.packet(e.strerror or str(e), False)
+                continue
+            marked = packet.is_corrupt or any(frame.is_corrupt for frame in frames)
+            if packet.size:
+                self._damage.packet("", marked)
+            else:  # the empty packet that ends the stream
+                self._damage.flushed(marked)
+            yield from frames
+
+    def said_at_end(self) -> str | None:
+        """Once `read` has given None: what went wrong reading the file, in a sentence naming it (damaged data;
+        an end short of what its header gives: the file looks truncated), or None."""
+        shown_s = None if self._last_time is None else \
+            self._last_time + 1 / self.fps - float((self.stream.start_time or 0) * self.stream.time_base)
+        short, kind = short_of_header(self._start + self._read, self._header_frames, shown_s,
+                                      header_seconds(self.stream), self.fps, self._read_to, os.path.getsize(self.path))
+        return self._damage.said(self.path, short, kind)
 
     def read(self, picture: bool = True) -> tuple[np.ndarray | None, float] | None:
         """The next frame and its time in seconds, or None at the end. Without `picture` the frame is decoded
@@ -137,7 +160,8 @@ class VideoReader:
         frame = next(self._decoded, None)
         if frame is None:
             return None
-        seconds = float(frame.time or 0.0) + self._jumped
+        self._read, self._last_time = self._read + 1, float(frame.time or 0.0)
+        seconds = self._last_time + self._jumped
         if self._shown is not None and seconds <= self._shown:  # back in time: MPEG-TS recordings joined end to end
             self._jumped += self._shown + 1 / self.fps - seconds
             seconds = self._shown + 1 / self.fps

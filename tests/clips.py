@@ -37,11 +37,11 @@ ENCODERS = {"mp4v": ("mpeg4", "yuv420p"), "MJPG": ("mjpeg", "yuvj420p"), "h264":
 
 
 def write_clip(path, frames: int = 300, width: int = 160, height: int = 120, fps: float = 30.0,
-               codec: str = "mp4v", gop: int | None = None) -> str:
+               codec: str = "mp4v", gop: int | None = None, options: dict | None = None) -> str:
     """A clip of indexed frames, written by PyAV (plain, not fragmented: as most cameras and tools write), in
-    the container its extension names; `gop`: a keyframe every that many frames."""
+    the container its extension names; `gop`: a keyframe every that many frames; `options`: the muxer's."""
     encoder, pix_fmt = ENCODERS[codec]
-    with av.open(str(path), "w") as container:
+    with av.open(str(path), "w", options=options or {}) as container:
         stream = container.add_stream(encoder, rate=Fraction(fps).limit_denominator(1001))
         stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
         if gop is not None:

@@ -89,6 +89,7 @@ def test_truncated_avi_keeps_the_frames_it_has(tmp_path):
     frames = [cv2.imread(str(p)) for p in written(tmp_path)]
     assert 10 < len(frames) < 60
     assert [frame_index(f) for f in frames] == list(range(len(frames)))
+    assert f"{tmp_path / 'cut.avi'}: ended at frame {len(frames)} of the 60 its header gives" in result.stderr
 
 
 @pytest.mark.parametrize("kind", ["gray", "gray16", "rgba", "bgr16"])

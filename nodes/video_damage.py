@@ -1,0 +1,95 @@
+"""What reading a video file met that its user should hear of, as FFmpeg's own player says it: damaged data
+(packets that do not decode, packets and pictures FFmpeg marks corrupt, a part the demuxer cannot pass) and
+an end before the one the file's header gives (a file cut short by a kill, a full disk or `head -c`). Said in
+one sentence once the file has been read to its end; the frames that decoded are used all the same."""
+
+from __future__ import annotations
+
+
+class ReadDamage:
+    """The damage one reader of a file met, gathered as it reads."""
+
+    def __init__(self):
+        self.undecodable: list[str] = []  # why each packet that did not decode failed
+        self.marked = 0  # packets decoded as well as they could be: marked corrupt by the demuxer or the decoder
+        self.stopped = ""  # why the demuxer stopped before the end of the file
+        self._latest: tuple[str, bool] | None = None  # the latest packet's damage, which may be the cut of a file
+
+    def packet(self, error: str, marked: bool) -> None:
+        """A packet read: `error`, why it did not decode ("": it did); `marked`, decoded as well as it could be."""
+        self._count_latest()
+        self._latest = (error, marked) if error or marked else None
+
+    def flushed(self, marked: bool) -> None:
+        """The frames the decoder held at the end were read: damaged ones are the last packet's."""
+        if marked and self._latest is None:
+            self._latest = ("", True)
+
+    def _count_latest(self) -> None:
+        if self._latest is not None:
+            error, marked = self._latest
+            self.undecodable += [error] if error else []
+            self.marked += marked
+        self._latest = None
+
+    def said(self, path: str, short: str, kind: str) -> str | None:
+        """One sentence naming `path` for what went wrong, None when nothing did. `short` and `kind`: how the
+        frames read fell short of what the file's header gives (`short_of_header`). A damaged last packet is
+        where a file was cut: at a cut it is no damage of its own, and alone it says the file looks cut."""
+        last_error, last_marked = self._latest or ("", False)
+        undecodable = self.undecodable + ([last_error] if last_error and kind != "cut" else [])
+        marked = self.marked + (last_marked and kind != "cut")
+        parts = []
+        if undecodable:
+            parts.append(f"{len(undecodable)} damaged packet{'s' * (len(undecodable) != 1)} skipped ({undecodable[0]})")
+        if marked:
+            parts.append(f"{marked} damaged packet{'s were' if marked != 1 else ' was'} decoded as well as could be")
+        if self._latest is not None and not kind and len(undecodable) + marked == 1:  # a file whose header gives
+            parts, kind = ["its last packet is damaged"], "cut"  # no length to fall short of (MPEG-TS)
+        if self.stopped:
+            parts.append(f"stopped reading at a damaged or cut-short part ({self.stopped})")
+        if short:
+            parts.append(short)
+        if not parts:
+            return None
+        if self.stopped or kind == "stopped":
+            outcome = "the frames before it are used"
+        elif kind == "cut" and len(parts) == 1:
+            outcome = "the file looks truncated (cut short); the frames before the cut are used"
+        else:
+            outcome = "the frames around the damage are used (they may show blocks until the next keyframe)"
+        return f"{path}: {'; '.join(parts)}; {outcome}"
+
+
+def short_of_header(read: int, header_frames: int | None, shown_s: float | None, header_s: float | None,
+                    fps: float, read_bytes: int, file_bytes: int) -> tuple[str, str]:
+    """How the frames of a file read to its end fell short of its header: fewer frames than its count (`read`
+    of `header_frames`, counted from the file's first), or an end (`shown_s`, the last frame's end in the file)
+    well before the length it gives (`header_s`). With its kind: "cut", they end before the header's end where
+    the file's bytes do (it looks truncated); "stopped", they end there but the file goes on past the last
+    packet read (`read_bytes` of `file_bytes`: damaged data stopped the demuxer); "lost", frames are missing
+    before the end. ("", "") when they did not fall short."""
+    if header_frames and read < header_frames:
+        end_s = header_frames / fps
+        if shown_s is not None and shown_s >= end_s - 1 / fps:  # its last frame is the header's
+            return (f"only {read} of the {header_frames} frames its header gives decode (the others are missing "
+                    "before its end)"), "lost"
+        short = f"ended at frame {read} of the {header_frames} its header gives"
+    elif not header_frames and header_s and shown_s is not None and header_s - shown_s > max(2 / fps, 0.1):
+        end_s, short = header_s, f"ended at {shown_s:.2f} s of the {header_s:.2f} s its header gives"
+    else:
+        return "", ""
+    unread = file_bytes - read_bytes
+    if shown_s and unread > (end_s - shown_s) * read_bytes / shown_s / 2:  # half the rest at the rate read so far
+        return f"{short}, {unread} bytes before the file's end: the data there is damaged", "stopped"
+    return short, "cut"
+
+
+def header_seconds(stream) -> float | None:
+    """The video track's length as its file's header gives it where that is a time, not a frame count:
+    Matroska's and WebM's DURATION tag ("00:01:02.500000000"); None where there is none."""
+    try:
+        hours, minutes, seconds = stream.metadata["DURATION"].split(":")
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    except (KeyError, ValueError):
+        return None

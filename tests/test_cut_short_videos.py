@@ -1,0 +1,81 @@
+"""A video file cut short (a kill, a full disk, `head -c`) or damaged in the middle is read as far as it
+goes, and the run says so once, naming the node and the file, as ffmpeg warns: it was read shortened in
+silence."""
+
+import cv2
+import pytest
+from clips import frame_index, write_clip
+from conftest import run_cli
+from test_bad_media import preset_file, run, written
+
+from nodes.video_read import VideoReader
+
+
+def read_through(path) -> str | None:
+    """What a reader of the whole file says at its end."""
+    reader = VideoReader(str(path))
+    try:
+        while reader.read(picture=False) is not None:
+            pass
+        return reader.said_at_end()
+    finally:
+        reader.close()
+
+
+def cut(clip, fraction=0.6):
+    """The first `fraction` of the file's bytes, as `head -c` leaves them."""
+    data = open(clip, "rb").read()
+    path = f"{clip}.cut{clip[clip.rindex('.'):]}"
+    open(path, "wb").write(data[: int(len(data) * fraction)])
+    return path
+
+
+def damaged(clip, fraction=0.5):
+    """The file with 2000 bytes in the middle overwritten."""
+    data = bytearray(open(clip, "rb").read())
+    middle = int(len(data) * fraction)
+    data[middle:middle + 2000] = bytes(range(256)) * 7 + bytes(208)
+    path = f"{clip}.damaged{clip[clip.rindex('.'):]}"
+    open(path, "wb").write(data)
+    return path
+
+
+@pytest.mark.parametrize(("name", "options", "said"), [
+    ("clip.mp4", {"movflags": "faststart"}, lambda n: f"ended at frame {n} of the 60 its header gives"),  # index first
+    ("clip.mkv", None, lambda n: f"ended at {n / 30:.2f} s of the 2.00 s its header gives"),  # a length, no count
+    ("clip.ts", None, lambda n: "its last packet is damaged"),  # no length at all
+])
+def test_a_file_cut_short_is_said_to_look_truncated(tmp_path, name, options, said):
+    clip = write_clip(tmp_path / name, frames=60, codec="h264", options=options)
+    assert read_through(clip) is None  # whole, it says nothing
+    result = run(tmp_path, "VideoSource", cut(clip))
+    assert result.returncode == 0, result.stderr
+    shown = [frame_index(cv2.imread(str(p))) for p in written(tmp_path)]
+    assert 20 < len(shown) < 60 and shown == list(range(len(shown)))
+    assert (f"node 'src' (VideoSource): {cut(clip)}: {said(len(shown))}; the file looks truncated (cut short); "
+            "the frames before the cut are used") in result.stderr
+    assert result.stderr.count("truncated") == 1
+
+
+def test_frames_lost_in_the_middle_are_said_as_damage(tmp_path):
+    clip = damaged(write_clip(tmp_path / "clip.avi", frames=60, codec="MJPG"))  # a picture's chunk lost, no error
+    result = run(tmp_path, "VideoSource", clip)
+    assert result.returncode == 0, result.stderr
+    assert len(written(tmp_path)) == 59
+    assert (f"node 'src' (VideoSource): {clip}: only 59 of the 60 frames its header gives decode (the others are "
+            "missing before its end); the frames around the damage are used") in result.stderr
+
+
+def test_a_packet_decoded_with_errors_is_said(tmp_path):
+    clip = damaged(write_clip(tmp_path / "clip.ts", frames=60, codec="h264"))  # MPEG-TS marks it corrupt
+    result = run(tmp_path, "VideoSource", clip)
+    assert result.returncode == 0, result.stderr
+    assert f"node 'src' (VideoSource): {clip}: 1 damaged packet was decoded as well as could be; " in result.stderr
+
+
+def test_a_looped_file_cut_short_is_said_once_from_its_stage(tmp_path):
+    clip = cut(write_clip(tmp_path / "clip.mp4", frames=60, codec="h264", options={"movflags": "faststart"}))
+    result = run_cli("run", preset_file(tmp_path, "VideoSource", clip, loop=True), "--frames", "100")
+    assert result.returncode == 0, result.stderr
+    assert len(written(tmp_path)) == 100
+    assert result.stderr.count(f"node 'src' (VideoSource): {clip}: ended at frame ") == 1
