@@ -81,17 +81,10 @@ class VideoSource(Node):
     }
 
     def setup(self):
-        check_readable_file(self.path)
-        check_utf8_path(self.path)
-        self._open()
-        if self.reader.is_picture:
-            log.warning("%s: is a picture (%s), not a video; it is read as a video of one frame", self.path,
-                        self.reader.container.format.name.removesuffix("_pipe"))
-        self._first = self.reader.read()
-        if self._first is None:
-            self.reader.close()
-            raise InvalidInput(f"{self.path}: no frame could be decoded: the file is damaged, empty, "
-                               "or not a video")
+        try:
+            self._read_first()
+        except InvalidInput as e:  # what opening the file finds is said as the node's, as validate's problems are
+            raise InvalidInput(f"node '{self.id}' (VideoSource): {e}") from None
         self._media_start = self._first[1]
         self._frames = self.reader.frames  # from `start`: a reader opened later by a seek counts from there
         # the file's first frame's size, also where reading starts later in (a farm's chunk): one size for every
@@ -102,6 +95,20 @@ class VideoSource(Node):
         self._time_offset = 0.0  # a loop's timestamps go on from the end of the previous pass
         self._damage_said: str | None = None  # what the reader met in the file, said once (every pass meets it)
         self._pacer = Pacer()
+
+    def _read_first(self) -> None:
+        """Open the file and read its first frame (from `start`); InvalidInput naming the file when it cannot."""
+        check_readable_file(self.path)
+        check_utf8_path(self.path)
+        self._open()
+        if self.reader.is_picture:
+            log.warning("node '%s' (VideoSource): %s: is a picture (%s), not a video; it is read as a video of one "
+                        "frame", self.id, self.path, self.reader.container.format.name.removesuffix("_pipe"))
+        self._first = self.reader.read()
+        if self._first is None:
+            self.reader.close()
+            raise InvalidInput(f"{self.path}: no frame could be decoded: the file is damaged, empty, "
+                               "or not a video")
 
     def _first_size_of_file(self) -> tuple[int, int] | None:
         reader = VideoReader(self.path)

@@ -214,7 +214,8 @@ def test_an_audio_only_input_is_named_as_such(tmp_path):
                                                 node("out", "NullOutput")], [("src.frame", "out.frame")])
     result = run_cli("run", preset)
     assert result.returncode == 2
-    assert f"{path}: has no video stream (it holds audio); give a video file" in result.stderr
+    assert (f"nodegraph: node 'src' (VideoSource): {path}: has no video stream (it holds audio); give a video "
+            "file") in result.stderr
 
 
 def test_adts_aac_from_mpeg_ts_is_copied_into_mp4_without_loss(tmp_path, caplog):

@@ -56,7 +56,7 @@ def test_text_file_named_mp4(tmp_path):
     (tmp_path / "notes.mp4").write_text("these are my notes, not a video\n" * 20)
     result = run(tmp_path, "VideoSource", tmp_path / "notes.mp4")
     assert result.returncode == 2
-    assert str(tmp_path / "notes.mp4") in result.stderr and "not a video" in result.stderr
+    assert f"nodegraph: node 'src' (VideoSource): {tmp_path / 'notes.mp4'}: not a video PyAV can open" in result.stderr
 
 
 def test_a_bad_file_opened_twice_gives_ffmpegs_reason_both_times(tmp_path):
@@ -259,7 +259,8 @@ def test_a_cover_picture_listed_before_the_video_is_not_read_as_the_video(tmp_pa
            tmp_path / "only_cover.mp4")
     result = run(tmp_path, "VideoSource", tmp_path / "only_cover.mp4")
     assert result.returncode == 2
-    assert f"{tmp_path / 'only_cover.mp4'}: has no video stream (it holds cover picture)" in result.stderr
+    assert (f"node 'src' (VideoSource): {tmp_path / 'only_cover.mp4'}: has no video stream (it holds cover "
+            "picture)") in result.stderr
 
 
 @needs_ffmpeg

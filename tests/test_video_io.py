@@ -110,7 +110,8 @@ def test_the_source_start_param_runs_from_that_frame(tmp_path, h264_clip):
                                                 node("out", "NullOutput")], [("src.frame", "out.frame")])
     result = run_cli("run", preset, "--sequential")
     assert result.returncode == 2
-    assert f"{h264_clip}: start frame 300 is past the end (the file has 300 frames)" in result.stderr
+    assert (f"node 'src' (VideoSource): {h264_clip}: start frame 300 is past the end (the file has 300 "
+            "frames)") in result.stderr
 
 
 EXTENSION = {"ffv1": ".mkv", "prores": ".mov"}
