@@ -112,12 +112,9 @@ class VideoWriter:
     def _open_video(self, width: int, height: int) -> None:
         software, _, pix_fmt, _ = CODECS[self.codec]
         odd = width % 2 or height % 2
+        four_four_four = odd and pix_fmt == "yuv420p" and software in FOUR_FOUR_FOUR
         if odd and pix_fmt == "yuv420p":
-            if software in FOUR_FOUR_FOUR:
-                pix_fmt = "yuv444p"
-                log.warning("%s: frames are %dx%d; %s in 4:2:0 needs even sizes, so this file is 4:4:4 to keep "
-                            "every pixel (some players, browsers among them, play only 4:2:0: give an even "
-                            "size for those)", self.what, width, height, self.codec)
+            pix_fmt = "yuv444p" if four_four_four else pix_fmt
             self.encoders = [software]
         if self.times is not None and encoder_problem(software, width, height, pix_fmt, self.rate,
                                                       encoder_options(software, self.quality, self.speed),
@@ -144,6 +141,10 @@ class VideoWriter:
             raise RunFailed(f"{self.what}: cannot encode {width}x{height} frames as {self.codec}: "
                             f"{'; '.join(problems).rstrip('.')}; choose another codec (h264 and ffv1 take frames "
                             "of any size)")
+        if four_four_four:  # said once the encoder took the frames: frames too small for it stop the run
+            log.warning("%s: frames are %dx%d; %s in 4:2:0 needs even sizes, so this file is 4:4:4 to keep every "
+                        "pixel (some players, browsers among them, play only 4:2:0: give an even size for those)",
+                        self.what, width, height, self.codec)
 
     def _open_audio(self) -> None:
         """The audio from the source time of the first frame written."""

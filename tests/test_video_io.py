@@ -158,6 +158,7 @@ def test_frames_too_small_for_the_codec_stop_the_run_saying_which_codecs_take_th
     assert result.returncode == 3, result.stderr
     assert (f"{out}: cannot encode 1x1 frames as h265: libx265: Image size is too small (1x1); choose another "
             "codec (h264 and ffv1 take frames of any size)") in result.stderr
+    assert "4:4:4" not in result.stderr  # said before the encoder refused the frames, as if they were written
     assert "Traceback" not in result.stderr and not out.exists()
 
 
