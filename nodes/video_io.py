@@ -7,7 +7,6 @@ import functools
 import io
 import logging
 import math
-import os
 from fractions import Fraction
 
 import av
@@ -17,12 +16,11 @@ import numpy as np
 from nodegraph.errors import InvalidInput, RunFailed
 
 from .audio_copy import AudioCopy, header_at_once
-from .ffmpeg_log import ffmpeg_logs, ffmpeg_reason
+from .ffmpeg_log import ffmpeg_logs, ffmpeg_reason, svt_log_level, x265_log_level
 from .kept_scheduling import scheduling_kept
 from .source_times import SourceTimes
 
 log = logging.getLogger("nodegraph")
-os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its settings to stderr unless told: errors only
 
 # codec choice -> (software encoder, hardware encoders tried first when asked for, pixel format, note)
 CODECS = {
@@ -59,7 +57,7 @@ def encoder_options(encoder: str, quality: int, speed: str) -> dict[str, str]:
     if encoder == "libx264":
         return {"crf": str(quality), "preset": speed}
     if encoder == "libx265":
-        return {"crf": str(quality), "preset": speed, "x265-params": "log-level=error"}
+        return {"crf": str(quality), "preset": speed, "x265-params": f"log-level={x265_log_level()}"}
     if encoder == "libsvtav1":
         return {"crf": str(round(quality * 63 / 51)), "preset": str(12 - level)}
     if encoder.endswith("_nvenc"):
@@ -242,7 +240,7 @@ class VideoWriter:
     def _start(self) -> None:
         """Start the file now, so that a muxer refusing its streams says so before any frame (what an MP4 header,
         written with the first fragment, would refuse, `container_refusal` and `copy_refusal` found before)."""
-        with scheduling_kept(), ffmpeg_logs() as logs:
+        with scheduling_kept(), svt_log_level(), ffmpeg_logs() as logs:
             try:
                 self.container.start_encoding()
             except av.FFmpegError as e:
@@ -258,7 +256,7 @@ def encoder_problem(encoder: str, width: int, height: int, pix_fmt: str, rate: F
     context = av.CodecContext.create(encoder, "w")
     context.width, context.height, context.pix_fmt = width, height, pix_fmt
     context.time_base, context.framerate, context.options = time_base or 1 / rate, rate, options
-    with scheduling_kept(), ffmpeg_logs() as logs:
+    with scheduling_kept(), svt_log_level(), ffmpeg_logs() as logs:
         try:
             context.open()
         except (av.FFmpegError, OSError, ValueError) as e:
@@ -309,7 +307,7 @@ def container_refusal(codec: str, container_ext: str) -> str:
     encoder this PyAV build lacks is refused too (its UnknownCodecError is a ValueError)."""
     encoder, _, pix_fmt, _ = CODECS[codec]
     options = header_at_once(FRAGMENTED) if container_ext in (".mp4", ".mov") else FLUSHED
-    with scheduling_kept(), ffmpeg_logs() as logs:
+    with scheduling_kept(), svt_log_level(), ffmpeg_logs() as logs:
         try:
             with av.open(io.BytesIO(), "w", format=CONTAINERS[container_ext], options=options) as container:
                 stream = container.add_stream(encoder, rate=30, options=encoder_options(encoder, 23, "ultrafast"))

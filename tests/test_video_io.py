@@ -148,18 +148,25 @@ def test_odd_and_tiny_sizes_are_kept(tmp_path, caplog):
         assert f"frames are {width}x{height}; h264 in 4:2:0 needs even sizes, so this file is 4:4:4" in caplog.text
 
 
-def test_frames_too_small_for_the_codec_stop_the_run_saying_which_codecs_take_them(tmp_path):
+@pytest.mark.parametrize(("codec", "reason", "library_says"), [
+    ("h265", "libx265: Image size is too small (1x1)", "x265 [warning]: "),
+    ("av1", "libsvtav1: Error setting encoder parameters", "Svt[error]: Source Width must be at least 4"),
+])
+def test_frames_too_small_for_the_codec_stop_the_run_saying_which_codecs_take_them(tmp_path, codec, reason,
+                                                                                    library_says):
     picture, out = tmp_path / "dot.png", tmp_path / "dot.mp4"
     cv2.imwrite(str(picture), np.zeros((1, 1, 3), np.uint8))
     preset = write_preset(tmp_path / "p.json", [node("src", "ImageSource", path=str(picture), repeat=3),
-                                                node("out", "VideoFileOutput", path=str(out), codec="h265")],
+                                                node("out", "VideoFileOutput", path=str(out), codec=codec)],
                           [("src.frame", "out.frame")])
     result = run_cli("run", preset)
     assert result.returncode == 3, result.stderr
-    assert (f"{out}: cannot encode 1x1 frames as h265: libx265: Image size is too small (1x1); choose another "
-            "codec (h264 and ffv1 take frames of any size)") in result.stderr
+    assert (f"{out}: cannot encode 1x1 frames as {codec}: {reason}") in result.stderr
+    assert "; choose another codec (h264 and ffv1 take frames of any size)" in result.stderr
     assert "4:4:4" not in result.stderr  # said before the encoder refused the frames, as if they were written
+    assert "Svt[" not in result.stderr and "x265 [" not in result.stderr  # the encoders' own lines: for -v
     assert "Traceback" not in result.stderr and not out.exists()
+    assert library_says in run_cli("run", preset, "-v").stderr
 
 
 def test_a_killed_writer_leaves_a_file_that_plays_and_the_run_says_how_many_frames_it_holds(tmp_path, h264_clip):
