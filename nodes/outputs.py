@@ -297,8 +297,16 @@ class ImageSequenceOutput(Node):
         try:
             write_atomically(name, data)
         except OSError as e:
-            raise RunFailed(f"{name}: cannot write: {e.strerror or e}; the pictures before it are whole") from None
+            raise RunFailed(f"{name}: cannot write: {e.strerror or e}; {self._fate_of_written()}") from None
         return {}
+
+    def _fate_of_written(self) -> str:
+        """What became of the pictures written before one that could not be."""
+        where = self._output.where
+        if where.is_dir():
+            return "the pictures before it are whole"
+        return (f"the folder it wrote into, {where}, was removed while the run wrote into it, so the pictures it "
+                "wrote there are lost; write into a folder that nothing else removes or unmounts")
 
     def close(self):
         output = getattr(self, "_output", None)

@@ -6,9 +6,14 @@ import shutil
 import time
 
 import pytest
+from clips import indexed_frame
 from test_cli import node, write_preset
 from test_output_safety import finish, spawn
 from test_partial_outputs import MODES, lock_holder
+
+from nodegraph.errors import RunFailed
+from nodegraph.node import StreamInfo
+from nodes.outputs import ImageSequenceOutput
 
 
 def paced_pattern_to(tmp_path, out):
@@ -45,3 +50,33 @@ def test_a_temporary_file_removed_while_written_fails_the_run(tmp_path):
     out = tmp_path / "v.mp4"
     run_removing(tmp_path, out, os.unlink, [])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.json"]
+
+
+@pytest.mark.parametrize("taken", ["folder removed", "name blocked"])
+def test_a_picture_that_cannot_be_written_says_what_became_of_those_before(tmp_path, taken):
+    # a picture folder removed while written said "the pictures before it are whole" of pictures gone with it
+    folder = tmp_path / "seq"
+    out = ImageSequenceOutput("out", {"path": str(folder)})
+    out.stream = StreamInfo(run="test")
+    out.setup()
+    try:
+        for frame_id in range(3):
+            out.frame_id = frame_id
+            out.process(frame=indexed_frame(frame_id))
+        if taken == "folder removed":
+            shutil.rmtree(folder)
+        else:
+            (folder / "frame_000003.png").mkdir()
+        out.frame_id = 3
+        with pytest.raises(RunFailed) as failed:
+            out.process(frame=indexed_frame(3))
+    finally:
+        out.close()
+    said = str(failed.value).partition("; ")[2]
+    if taken == "folder removed":
+        assert said == (f"the folder it wrote into, {folder}, was removed while the run wrote into it, so the "
+                        "pictures it wrote there are lost; write into a folder that nothing else removes or unmounts")
+    else:
+        assert said == "the pictures before it are whole"
+        assert sorted(p.name for p in folder.glob("frame_*.png") if p.is_file()) == [f"frame_00000{i}.png"
+                                                                                    for i in range(3)]
