@@ -304,7 +304,8 @@ class ImageSequenceOutput(Node):
         """What became of the pictures written before one that could not be."""
         where = self._output.where
         if where.is_dir():
-            return "the pictures before it are whole"
+            written = any(p.is_file() for p in where.glob(f"frame_*.{self.format}"))
+            return "the pictures before it are whole" if written else "no picture was written before it"
         return (f"the folder it wrote into, {where}, was removed while the run wrote into it, so the pictures it "
                 "wrote there are lost; write into a folder that nothing else removes or unmounts")
 

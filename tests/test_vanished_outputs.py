@@ -52,7 +52,7 @@ def test_a_temporary_file_removed_while_written_fails_the_run(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.json"]
 
 
-@pytest.mark.parametrize("taken", ["folder removed", "name blocked"])
+@pytest.mark.parametrize("taken", ["folder removed", "name blocked", "first name blocked"])
 def test_a_picture_that_cannot_be_written_says_what_became_of_those_before(tmp_path, taken):
     # a picture folder removed while written said "the pictures before it are whole" of pictures gone with it
     folder = tmp_path / "seq"
@@ -60,22 +60,25 @@ def test_a_picture_that_cannot_be_written_says_what_became_of_those_before(tmp_p
     out.stream = StreamInfo(run="test")
     out.setup()
     try:
-        for frame_id in range(3):
+        first = 0 if taken == "first name blocked" else 3  # "the pictures before it are whole": there were none
+        for frame_id in range(first):
             out.frame_id = frame_id
             out.process(frame=indexed_frame(frame_id))
         if taken == "folder removed":
             shutil.rmtree(folder)
         else:
-            (folder / "frame_000003.png").mkdir()
-        out.frame_id = 3
+            (folder / f"frame_00000{first}.png").mkdir()
+        out.frame_id = first
         with pytest.raises(RunFailed) as failed:
-            out.process(frame=indexed_frame(3))
+            out.process(frame=indexed_frame(first))
     finally:
         out.close()
     said = str(failed.value).partition("; ")[2]
     if taken == "folder removed":
         assert said == (f"the folder it wrote into, {folder}, was removed while the run wrote into it, so the "
                         "pictures it wrote there are lost; write into a folder that nothing else removes or unmounts")
+    elif taken == "first name blocked":
+        assert said == "no picture was written before it"
     else:
         assert said == "the pictures before it are whole"
         assert sorted(p.name for p in folder.glob("frame_*.png") if p.is_file()) == [f"frame_00000{i}.png"
