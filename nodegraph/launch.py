@@ -31,12 +31,12 @@ def ctrl_c_held():
 
 
 def main() -> int:
-    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
-        # A shell starts a background job (`nodegraph run ... &`) with SIGINT ignored. A run takes Ctrl-C and
-        # `kill -INT` once it runs, as ffmpeg does, so the command takes it from the start: one sent while it
-        # loaded was lost, and an endless run went on.
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
+    try:  # the check too: a Ctrl-C landing in getsignal's enum conversion printed a traceback
+        if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+            # A shell starts a background job (`nodegraph run ... &`) with SIGINT ignored. A run takes Ctrl-C and
+            # `kill -INT` once it runs, as ffmpeg does, so the command takes it from the start: one sent while it
+            # loaded was lost, and an endless run went on.
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         with ctrl_c_held():
             from .cli import main as run_command
     except KeyboardInterrupt:  # during the import, or before the handler was in place

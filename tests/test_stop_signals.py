@@ -16,6 +16,12 @@ from test_cli import node, write_preset
 from nodegraph import preset as presets
 
 REGISTRY = registry()
+# The entry point, saying on stdout when it has started: as it begins to load the libraries, where a Ctrl-C
+# is its to take (a slow machine starts later). Said before `main` began, a Ctrl-C could land before it, in
+# Python itself (a traceback) or while a background job's SIGINT was still ignored (lost): on a loaded
+# machine the "up" it wrote woke the test, which signalled before `main` ran.
+UP = ("import sys; from nodegraph import launch; held = launch.ctrl_c_held; "
+      "launch.ctrl_c_held = lambda: (print('up', flush=True), held())[1]; sys.exit(launch.main())")
 
 
 def start_cli_run(tmp_path, out):
@@ -63,10 +69,8 @@ def test_ctrl_c_at_any_moment_of_the_start_is_quiet_and_exits_130(tmp_path):
                         ("out", "NullOutput", {}, "c")],
                        ["src.frame -> adj.frame", "adj.frame -> out.frame"]), preset)
     env = repo_env()
-    # the entry point, saying on stdout when Python is up and it is imported (a slow machine starts later)
-    up = "import sys; from nodegraph.launch import main; print('up', flush=True); sys.exit(main())"
     for delay in (0.0, 0.1, 0.3, 0.5, 0.9):  # the libraries load first, then each stage process its own
-        process = subprocess.Popen([sys.executable, "-c", up, "run", str(preset)], cwd=tmp_path, env=env,
+        process = subprocess.Popen([sys.executable, "-c", UP, "run", str(preset)], cwd=tmp_path, env=env,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
         try:
             assert process.stdout.readline() == "up\n"
@@ -87,9 +91,8 @@ def test_a_background_job_s_ctrl_c_stops_it_at_any_moment_of_the_start(tmp_path)
     preset = write_preset(tmp_path / "p.json", [node("src", "TestPattern", width=64, height=48, frames=0,
                                                      realtime=True), node("out", "NullOutput")],
                           [("src.frame", "out.frame")])
-    up = "import sys; from nodegraph.launch import main; print('up', flush=True); sys.exit(main())"
     for delay in (0.0, 0.3):
-        process = subprocess.Popen([sys.executable, "-c", up, "run", str(preset)], cwd=tmp_path, env=repo_env(),
+        process = subprocess.Popen([sys.executable, "-c", UP, "run", str(preset)], cwd=tmp_path, env=repo_env(),
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                    start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT,
                                                                                             signal.SIG_IGN))
