@@ -13,7 +13,8 @@ import numpy as np
 from ..graph import Link
 from ..node import Node
 from . import theme
-from .node_text import shortened, stats_line
+from .fonts import font_px
+from .node_text import problem_lines, stats_line
 from .session import RunStatus
 from .state import EditorState
 from .thumbnails import THUMB_SIZE, blank_rgba
@@ -177,7 +178,7 @@ class Canvas:
                 image = dpg.add_image(texture, width=thumb[0], height=thumb[1], border_color=(60, 64, 74, 255))
                 note = dpg.add_text("", color=theme.DIM, wrap=thumb[0] - 8, show=False)
                 stats = dpg.add_text("", color=theme.DIM)
-                error = dpg.add_text("", color=theme.ERROR, wrap=thumb[0], show=False)
+                error = dpg.add_text("", color=theme.ERROR, show=False)  # lines broken by show_status
                 with dpg.tooltip(error):
                     error_tip = dpg.add_text("", wrap=480)
         view = NodeView(node_id, spec.type, item, texture, buffer, image, stats, error, error_tip, body, note, ports)
@@ -255,7 +256,7 @@ class Canvas:
                 dpg.set_value(view.stats, stats)
             if error != view.error_text:
                 view.error_text = error
-                dpg.set_value(view.error, shortened(errors))
+                dpg.set_value(view.error, problem_lines(errors, self.thumb_size()[0], font_px(self.zoom)))
                 dpg.set_value(view.error_tip, error)
                 dpg.configure_item(view.error, show=bool(error))
             self._restyle(view, bool(error) or self.state.registry.get(view.type) is None)

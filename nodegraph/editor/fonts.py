@@ -13,6 +13,11 @@ FONTS = ["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/TT
          "/Library/Fonts/Arial.ttf"]
 
 
+def font_px(zoom: float) -> int:
+    """The size of the canvas's font at a zoom level."""
+    return max(8, round(FONT_SIZE * zoom))
+
+
 def load_fonts(zooms) -> dict[float, int]:
     """Bind the UI font and return a canvas font per zoom; empty when no font file is found
     (then Dear PyGui's own font is used at every zoom)."""
@@ -20,6 +25,6 @@ def load_fonts(zooms) -> dict[float, int]:
     if path is None:
         return {}
     with dpg.font_registry():
-        by_zoom = {zoom: dpg.add_font(path, max(8, round(FONT_SIZE * zoom))) for zoom in zooms}
+        by_zoom = {zoom: dpg.add_font(path, font_px(zoom)) for zoom in zooms}
     dpg.bind_font(by_zoom[1.0])  # the zoom levels include 1
     return by_zoom

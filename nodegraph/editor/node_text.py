@@ -1,6 +1,10 @@
-"""The text a node shows under its thumbnail: its run stats, and its problems in one line."""
+"""The text a node shows under its thumbnail: its run stats, and its first problem in lines broken between words."""
 
 from __future__ import annotations
+
+import textwrap
+
+CHAR_EM = 0.46  # the mean width of a character of problem text, in font sizes (measured with DejaVu Sans)
 
 
 def shortened(errors: list[str], most: int = 70) -> str:
@@ -8,6 +12,15 @@ def shortened(errors: list[str], most: int = 70) -> str:
     more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
     first = errors[0] if errors else ""
     return (first if len(first) + len(more) <= most else first[:most - 3 - len(more)] + "...") + more
+
+
+def problem_lines(errors: list[str], width_px: float, font_px: int) -> str:
+    """`shortened(errors)` in lines about `width_px` wide, broken only between words: a word longer than that
+    widens the lines up to twice it (a quoted model name), and only a longer one (a path) is broken."""
+    text = shortened(errors)
+    chars = max(8, int(width_px / (CHAR_EM * font_px)))
+    longest = max((len(word) for word in text.split()), default=0)
+    return "\n".join(textwrap.wrap(text, max(chars, min(longest, 2 * chars))))
 
 
 def stats_line(node, compact: bool) -> str:
