@@ -243,3 +243,12 @@ def test_a_node_shows_its_first_problem_and_how_many_more_in_one_line():
     assert shortened(["short"]) == "short" and shortened([]) == ""
 
 
+
+
+def test_a_problem_names_its_param_once(state, isolated_models):
+    # a missing model on the param `model` read "model: model 'hyperswap_1a_256' (...) is not installed"
+    swapper = state.add_node("HyperSwapper", (0, 0))
+    texts = state.problems()[swapper]
+    assert any(t.startswith("model 'hyperswap_1a_256' (hyperswap_1a_256.onnx) is not installed") for t in texts), texts
+    assert any(t.startswith("recogniser: model 'arcface_w600k_r50'") for t in texts), texts  # another param's name
+    assert not any("model: model" in t for t in texts), texts

@@ -241,10 +241,16 @@ class EditorState(PresetFiles, GraphRun):
         found: dict[str | None, list[str]] = {}
         for problem in self.graph.validate(self.registry):
             text = problem.message if problem.node else str(problem)
-            if problem.port:
-                text = f"{problem.port}: {text}"
-            elif problem.param or problem.field:
-                text = f"{problem.param or problem.field}: {text}"
+            where = problem.port or problem.param or problem.field
+            if where:
+                text = labelled(where, text)
             found.setdefault(problem.node, []).append(text)
         return found
+
+
+def labelled(name: str, message: str) -> str:
+    """`name: message`, or the message alone where its first word is the name already (param `model`:
+    "model 'x' is not installed", not "model: model 'x' ...")."""
+    first = message.split(maxsplit=1)[0] if message.strip() else ""
+    return message if first.lower() == name.lower() else f"{name}: {message}"
 
