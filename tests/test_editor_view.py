@@ -84,6 +84,13 @@ def test_fit_zoom_pan_and_collapse_in_the_real_window(display, tmp_path):  # noq
     assert "view checks passed" in result.stdout
 
 
+def test_the_minimap_checkbox_fits_the_graph_again(display, tmp_path):  # noqa: F811
+    result = subprocess.run([sys.executable, __file__, "drive-minimap"], cwd=tmp_path, env=gui_env(display, tmp_path),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "minimap checks passed" in result.stdout
+
+
 class FakePointer:
     """Mouse input through the XTest extension (libXtst), as a user's would arrive."""
 
@@ -232,6 +239,58 @@ def drive() -> None:
     print("view checks passed")
 
 
+def drive_minimap() -> None:
+    """At 1366x768 the fit moves video_swap left, clear of the minimap: hidden, the minimap leaves room to fill."""
+    import dearpygui.dearpygui as dpg
+
+    from nodegraph.editor.app import EditorApp
+    from nodegraph.editor.files import RecentFiles
+    from nodegraph.editor.menus import view_key
+    from nodegraph.editor.state import EditorState
+
+    state = EditorState(recent=RecentFiles(Path.cwd() / "recent.json"), engine="sequential")
+    assert state.open(REPO / "presets" / "video_swap.json")
+    app = EditorApp(state, width=1366, height=768)
+    app.build()
+
+    def frames(n=3):
+        for _ in range(n):
+            app.frame()
+
+    def settled_rects():
+        for _ in range(60):
+            app.frame()
+            if not app.view.fitting:
+                break
+        frames(3)
+        return app.canvas.node_rects()
+
+    def as_fitted():  # F fits again: a view the fit made stays where it is
+        rects = app.canvas.node_rects()
+        view_key(app, dpg.mvKey_F, False)
+        return settled_rects() == rects
+
+    checkbox = next(item for item in dpg.get_all_items() if dpg.get_item_type(item).endswith("mvCheckbox")
+                    and dpg.get_item_label(item) == "minimap")
+    pointer = FakePointer()
+    with_minimap = settled_rects()
+    x, y = dpg.get_item_rect_min(checkbox)
+    pointer.click(int(x + 8), int(y + 8), frames)
+    assert not dpg.get_value(checkbox) and not dpg.get_item_configuration(app.canvas.editor)["minimap"]
+    without = settled_rects()
+    assert without != with_minimap, "hiding the minimap left the graph where the minimap had pushed it"
+    assert as_fitted(), "hiding the minimap did not fit the graph again"
+    pointer.click(int(x + 8), int(y + 8), frames)
+    assert dpg.get_value(checkbox) and settled_rects() == with_minimap and as_fitted()
+    left, top, width, height = app.canvas.screen_rect()
+    assert all(x + w <= left + 0.8 * width or y + h <= top + 0.8 * height for x, y, w, h in with_minimap.values())
+    app.close()
+    print("minimap checks passed")
+
+
 if __name__ == "__main__" and sys.argv[1:] == ["drive"]:
     sys.path.insert(0, str(REPO))
     drive()
+if __name__ == "__main__" and sys.argv[1:] == ["drive-minimap"]:
+    sys.path.insert(0, str(REPO))
+    drive_minimap()

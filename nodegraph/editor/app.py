@@ -167,8 +167,10 @@ class EditorApp(FileActions):
         self.view.request_fit()
 
     def _minimap(self, on: bool) -> None:
+        """Show or hide the minimap; the graph is fitted again, clear of it or into the room it leaves."""
         dpg.configure_item(self.canvas.editor, minimap=on)
         self.view.minimap = on
+        self.view.request_fit()
 
     # -- input --------------------------------------------------------------------------
 
