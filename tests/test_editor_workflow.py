@@ -225,6 +225,8 @@ def drive_dialog() -> None:
     pointer.hold("Control_L", lambda: pointer.key("o"))
     click_ok(pointer)  # nothing chosen: nothing opened, and nothing said
     assert state.path == mine and [entry.text for entry in state.log][-1] == f"opened {mine}", state.log[-1].text
+    pointer.hold("Control_L", lambda: pointer.key("o"))
+    escape_closes_the_file_dialog(pointer)  # as its Cancel does
     state.set_param("out", "path", "out/demo.mkv")
     select(app, pointer, "out")
     field = app.inspector.widgets["path"][0]
@@ -234,8 +236,24 @@ def drive_dialog() -> None:
     click_ok(pointer)
     assert state.param_value("out", "path") == "out/demo.mkv" and faults(state) == [], state.param_value("out", "path")
     assert ".*" not in offered, offered  # under it, the dialog gave NAME.*
+    saved = mine.read_bytes()
+    pointer.hold("Shift_L", lambda: pointer.hold("Control_L", lambda: pointer.key("s")))  # Save as
+    escape_closes_the_file_dialog(pointer)
+    assert state.dirty and mine.read_bytes() == saved and faults(state) == []
     app.close()
     print("dialog checks passed")
+
+
+def escape_closes_the_file_dialog(pointer) -> None:
+    import dearpygui.dearpygui as dpg
+
+    def shown() -> int:
+        return sum(dpg.get_item_type(item).endswith("mvFileDialog") and dpg.is_item_shown(item)
+                   for item in dpg.get_all_items())
+
+    assert shown() == 1
+    pointer.key("Escape")
+    assert shown() == 0, "Escape left the file dialog open"
 
 
 def drive_viewer() -> None:

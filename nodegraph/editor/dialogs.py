@@ -52,6 +52,15 @@ def file_dialog(title: str, on_chosen: Callable[[str], None], *, extensions: lis
             dpg.add_file_extension(" ".join(f"*{extension}" for extension in extensions) + f"{{{patterns}}}")
 
 
+def cancel_file_dialogs() -> bool:
+    """Close the file dialogs shown, as their Cancel does (Escape); whether one was shown."""
+    shown = [item for item in dpg.get_windows() if dpg.get_item_type(item).endswith("mvFileDialog")
+             and dpg.is_item_shown(item)]
+    for dialog in shown:
+        dpg.delete_item(dialog)
+    return bool(shown)
+
+
 def browse_param(state: EditorState, node_id: str, name: str, param: PathParam) -> None:
     """A file dialog for a node's path param, opening where its file is."""
     current = state.param_value(node_id, name)
