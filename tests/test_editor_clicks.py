@@ -310,8 +310,16 @@ def drive_context() -> None:
         return (x + 10, y + 4), (x + w - 10, y + 10)
 
     left, top, width, height = app.canvas.screen_rect()
+    empty_canvas = ((left + 20, top + height - 30), (left + 30, top + height - 20))
+    pointer.click(empty_canvas, button=3)  # nothing selected: Add node, Auto layout, Fit to view
+    assert len(shown_menu()) == 3, shown_menu()
+    tops = [dpg.get_item_state(child)["pos"][1] for child in dpg.get_item_children(app.popup, 1)]
+    # no more room under the last item than over the first (a window is 100 px tall at least unless told)
+    menu_height = dpg.get_item_state(app.popup)["rect_size"][1]
+    assert menu_height <= tops[-1] + (tops[-1] - tops[-2]) + tops[0], (menu_height, tops)
+    pointer.key("Escape")
     pointer.click(title_of("pattern"))  # selected: the canvas's menu offers to delete it
-    pointer.click(((left + 20, top + height - 30), (left + 30, top + height - 20)), button=3)
+    pointer.click(empty_canvas, button=3)
     assert any(label.startswith("Delete selection") for label in shown_menu()), shown_menu()
     pointer.click(title_of("out"), button=3)
     assert shown_menu()[:2] == ["out", "Open live viewer"], shown_menu()

@@ -69,7 +69,8 @@ def close_context_menu(app: EditorApp) -> bool:
 
 def context_menu(app: EditorApp, node_id: str | None, x: float, y: float) -> int | str:
     """The right-click menu at (x, y): for the node under the mouse, else for the selection and the canvas."""
-    with dpg.window(popup=True, no_title_bar=True, autosize=True, pos=[int(x), int(y)]) as menu:
+    # min_size: a window is at least 100x100 px otherwise, and a short menu had a blank row under its items
+    with dpg.window(popup=True, no_title_bar=True, autosize=True, min_size=[0, 0], pos=[int(x), int(y)]) as menu:
         def item(label, action):
             def run():
                 dpg.delete_item(menu)
