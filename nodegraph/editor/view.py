@@ -35,8 +35,10 @@ FIT_PASSES = 16  # measurements per fit, at most
 DRAW_WAIT_FRAMES = 30  # a fit waits at most this long for every node to be drawn once
 SIZE_SLACK = 1.05  # a layout leaves this much room: whole-pixel fonts round up
 PIN_ROOM = 6  # px a node's pins reach out of its sides
-LINK_ROOM = 4  # px between a link's curve and the canvas's side
 NODE_EDGE = 8  # px from a node's measured rect out to its drawn outline, where its pins sit, at every zoom
+# px a link's curve keeps from the canvas's sides: the fit's margin, but no more than the nodes' outlines keep
+LINK_MARGIN = FIT_MARGIN - NODE_EDGE
+LINK_HALF_WIDTH = 2  # px: half the thickest link (theme.zoom_theme: 3 px at zoom 1)
 WATCH_FRAMES = 10  # after a fit, how often to check that no node has grown (a run's stats, an error)
 LAID_OUT_NOTE = ("the graph was laid out again to fit the window readably (File > Save keeps this layout; "
                  "View > Auto layout does this on demand)")
@@ -270,12 +272,9 @@ class Navigator:
         return boxes
 
     def _drawing(self, boxes: dict[str, Box]) -> Drawing:
-        """The nodes at `boxes`, and how far the graph's links curve out past them."""
-        low_x, high_x = min(b[0] for b in boxes.values()), max(b[2] for b in boxes.values())
-        spans = [link_span(boxes[link.src], boxes[link.dst]) for link in self.canvas.state.graph.links
-                 if link.src in boxes and link.dst in boxes]
-        return Drawing(list(boxes.values()), max([0.0, *(low_x - span[0] for span in spans)]),
-                       max([0.0, *(span[1] - high_x for span in spans)]))
+        """The nodes at `boxes`, and the boxes each of the graph's links runs between."""
+        links = [link for link in self.canvas.state.graph.links if link.src in boxes and link.dst in boxes]
+        return Drawing(list(boxes.values()), [(boxes[link.src], boxes[link.dst]) for link in links])
 
     def _zooms_that_fit(self, drawing: Drawing, width: float, height: float, margin: float = FIT_MARGIN) -> list[float]:
         return [z for z in ZOOMS if z <= FIT_MAX_ZOOM and self._fits(drawing, z, width, height, margin)]
@@ -317,11 +316,13 @@ class Navigator:
         return None
 
 
-def link_span(source: Box, target: Box, steps: int = 16) -> tuple[float, float]:
-    """How far left and right a link from `source`'s right side to `target`'s left goes: imnodes draws it as a
-    cubic Bezier whose handles reach a quarter of its length out of each pin, so one that runs back to a node
-    on its left (into the next band of a folded layout) loops out past both nodes."""
-    x0, y0, x3, y3 = source[2], (source[1] + source[3]) / 2, target[0], (target[1] + target[3]) / 2
+def link_span(source: Box, target: Box, zoom: float = 1.0, steps: int = 16) -> tuple[float, float]:
+    """How far left and right (grid px at `zoom`) a link from `source`'s output pin to `target`'s input pin goes:
+    imnodes draws it as a cubic Bezier whose handles reach a quarter of its length out of each pin, so one that
+    runs back to a node on its left (into the next band of a folded layout) loops out past both nodes. The pins
+    sit on the outlines, NODE_EDGE px out of the boxes."""
+    x0, x3 = source[2] * zoom + NODE_EDGE, target[0] * zoom - NODE_EDGE
+    y0, y3 = (source[1] + source[3]) / 2 * zoom, (target[1] + target[3]) / 2 * zoom
     handle = 0.25 * math.hypot(x3 - x0, y3 - y0)
     xs = [(1 - t) ** 3 * x0 + 3 * (1 - t) ** 2 * t * (x0 + handle) + 3 * (1 - t) * t ** 2 * (x3 - handle) + t ** 3 * x3
           for t in (i / steps for i in range(steps + 1))]
@@ -330,34 +331,35 @@ def link_span(source: Box, target: Box, steps: int = 16) -> tuple[float, float]:
 
 @dataclass
 class Drawing:
-    """The nodes' boxes (graph units), and how far the links' curves reach out past them on the left and the right."""
+    """The nodes' boxes (graph units), and the boxes each link runs between."""
 
     boxes: list[Box]
-    link_left: float
-    link_right: float
+    links: list[tuple[Box, Box]]
 
     @property
     def span_x(self) -> float:
         return max(1.0, max(b[2] for b in self.boxes) - min(b[0] for b in self.boxes))
 
+    def curls(self, zoom: float) -> tuple[float, float]:
+        """How far (px) the links drawn at `zoom`, their width included, reach out past the leftmost and the
+        rightmost node's box; less than 0 where they stay inside (-inf: no links)."""
+        spans = [link_span(source, target, zoom) for source, target in self.links]
+        low, high = min(b[0] for b in self.boxes) * zoom, max(b[2] for b in self.boxes) * zoom
+        return (max([-math.inf, *(low - left + LINK_HALF_WIDTH for left, _ in spans)]),
+                max([-math.inf, *(right + LINK_HALF_WIDTH - high for _, right in spans)]))
+
     def left_margins(self, zoom: float, width: float, margin: float) -> tuple[float, float]:
         """The least and the most room (px) left of the leftmost node at which the nodes keep `margin` from the
-        canvas's sides and the links stay inside it; the least is more than the most where there is none."""
-        least = max(margin, curl_room(self.link_left, zoom))
-        most = width - self.span_x * zoom - max(margin, curl_room(self.link_right, zoom))
-        return least, most
+        canvas's sides and the links' curves as much, up to LINK_MARGIN; the least is more than the most where
+        there is none."""
+        curl_left, curl_right = (curl + min(margin, LINK_MARGIN) for curl in self.curls(zoom))
+        return max(margin, curl_left), width - self.span_x * zoom - max(margin, curl_right)
 
     def fill_scale(self, width: float, height: float) -> float:
         """The scale at which the drawing fills the canvas, less its margins, in one direction."""
         span_y = max(b[3] for b in self.boxes) - min(b[1] for b in self.boxes)
-        return min((width - 2 * FIT_MARGIN) / (self.span_x + self.link_left + self.link_right),
-                   (height - 2 * FIT_MARGIN) / max(1.0, span_y))
-
-
-def curl_room(reach: float, zoom: float) -> float:
-    """The px a side of the canvas needs for links that curve `reach` graph units out past the nodes' boxes:
-    their pins, and so their curves, start NODE_EDGE px further out."""
-    return reach * zoom + NODE_EDGE + LINK_ROOM if reach > 0 else 0.0
+        curls = sum(max(0.0, curl) for curl in self.curls(1.0))  # px at zoom 1: graph units
+        return min((width - 2 * FIT_MARGIN) / (self.span_x + curls), (height - 2 * FIT_MARGIN) / max(1.0, span_y))
 
 
 def overlapping(boxes) -> bool:
