@@ -85,6 +85,13 @@ def short_of_header(read: int, header_frames: int | None, shown_s: float | None,
     return short, "cut"
 
 
+def cut_inside_a_packet(format_name: str, file_bytes: int) -> bool:
+    """Whether an MPEG-TS file ends inside a transport packet (188 bytes; 192 in a camera's M2TS), as one cut
+    by bytes mostly does: it gives no count or length to fall short of, and its decoder marks the cut frame
+    damaged in some runs only (as its threads happen to meet it)."""
+    return format_name == "mpegts" and bool(file_bytes % 188) and bool(file_bytes % 192)
+
+
 def header_seconds(stream) -> float | None:
     """The video track's length as its file's header gives it where that is a time, not a frame count:
     Matroska's and WebM's DURATION tag ("00:01:02.500000000"); None where there is none."""

@@ -16,7 +16,7 @@ from av.video.reformatter import VideoReformatter
 from nodegraph.errors import InvalidInput
 
 from .ffmpeg_log import ffmpeg_logs, ffmpeg_reason
-from .video_damage import ReadDamage, header_seconds, short_of_header
+from .video_damage import ReadDamage, cut_inside_a_packet, header_seconds, short_of_header
 
 log = logging.getLogger("nodegraph")
 
@@ -150,8 +150,11 @@ class VideoReader:
         an end short of what its header gives: the file looks truncated), or None."""
         shown_s = None if self._last_time is None else \
             self._last_time + 1 / self.fps - float((self.stream.start_time or 0) * self.stream.time_base)
+        size = os.path.getsize(self.path)
         short, kind = short_of_header(self._start + self._read, self._header_frames, shown_s,
-                                      header_seconds(self.stream), self.fps, self._read_to, os.path.getsize(self.path))
+                                      header_seconds(self.stream), self.fps, self._read_to, size)
+        if not short and cut_inside_a_packet(self.container.format.name, size):
+            short, kind = "its last transport packet is cut short", "cut"
         return self._damage.said(self.path, short, kind)
 
     def read(self, picture: bool = True) -> tuple[np.ndarray | None, float] | None:
