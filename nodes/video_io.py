@@ -48,6 +48,9 @@ FRAGMENTED = {"movflags": "frag_keyframe+delay_moov+default_base_moof", "frag_du
 MIN_FPS = 0.01
 SUBFRAMES = 100  # a frame at its source time is placed to 1/100 of a frame at the file's rate
 REFUSED_HINT = "choose another codec or container, or set keep_audio to false"  # when FFmpeg refuses a file
+# SVT-AV1 refuses a side under 4 px, and refusing it can corrupt the process's heap first (a writer stage died
+# of "realloc(): invalid next size" at 1x1, once in about a hundred runs): such frames never reach it
+SVT_MIN_SIDE = 4
 FOUR_FOUR_FOUR = {"libx264", "libx265"}  # 4:2:0 needs even sizes; these keep odd ones in 4:4:4
 
 
@@ -253,6 +256,8 @@ def encoder_problem(encoder: str, width: int, height: int, pix_fmt: str, rate: F
                     time_base: Fraction | None = None) -> str:
     """Why `encoder` cannot open for these frames (FFmpeg's words), or "" when it can: tried on its own, so a
     hardware encoder that fails leaves no stream behind in the file. The time base is 1/rate unless given."""
+    if encoder == "libsvtav1" and min(width, height) < SVT_MIN_SIDE:
+        return f"frames must be at least {SVT_MIN_SIDE}x{SVT_MIN_SIDE} px"
     context = av.CodecContext.create(encoder, "w")
     context.width, context.height, context.pix_fmt = width, height, pix_fmt
     context.time_base, context.framerate, context.options = time_base or 1 / rate, rate, options

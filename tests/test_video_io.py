@@ -150,7 +150,7 @@ def test_odd_and_tiny_sizes_are_kept(tmp_path, caplog):
 
 @pytest.mark.parametrize(("codec", "reason", "library_says"), [
     ("h265", "libx265: Image size is too small (1x1)", "x265 [warning]: "),
-    ("av1", "libsvtav1: Error setting encoder parameters", "Svt[error]: Source Width must be at least 4"),
+    ("av1", "libsvtav1: frames must be at least 4x4 px", None),  # not asked of SVT itself: its heap, its lines
 ])
 def test_frames_too_small_for_the_codec_stop_the_run_saying_which_codecs_take_them(tmp_path, codec, reason,
                                                                                     library_says):
@@ -166,7 +166,7 @@ def test_frames_too_small_for_the_codec_stop_the_run_saying_which_codecs_take_th
     assert "4:4:4" not in result.stderr  # said before the encoder refused the frames, as if they were written
     assert "Svt[" not in result.stderr and "x265 [" not in result.stderr  # the encoders' own lines: for -v
     assert "Traceback" not in result.stderr and not out.exists()
-    assert library_says in run_cli("run", preset, "-v").stderr
+    assert library_says is None or library_says in run_cli("run", preset, "-v").stderr
 
 
 def test_a_killed_writer_leaves_a_file_that_plays_and_the_run_says_how_many_frames_it_holds(tmp_path, h264_clip):
