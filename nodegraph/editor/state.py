@@ -253,4 +253,3 @@ def labelled(name: str, message: str) -> str:
     "model 'x' is not installed", not "model: model 'x' ...")."""
     first = message.split(maxsplit=1)[0] if message.strip() else ""
     return message if first.lower() == name.lower() else f"{name}: {message}"
-
