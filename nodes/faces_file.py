@@ -13,7 +13,7 @@ from nodegraph.output_files import OutputFile
 from nodegraph.params import Path
 
 from .face.records import Faces
-from .outputs import DiskGuard, check_writable_folder
+from .outputs import DiskGuard, check_writable_folder, remove_made_folders
 
 
 def face_json(face: dict) -> dict:
@@ -45,13 +45,18 @@ class FacesFileOutput(Node):
         target = FsPath(self.path)
         if target.is_dir():
             raise InvalidInput(f"{self.path}: is a folder; give a file name such as {target / 'faces.jsonl'}")
-        check_writable_folder(target.parent, self.path)
+        self._made = check_writable_folder(target.parent, self.path)
         self._guard = DiskGuard(target.parent, self.path)
-        self._output = OutputFile(target, self.path)
+        try:
+            self._output = OutputFile(target, self.path)
+        except BaseException:
+            remove_made_folders(self._made, self.path)
+            raise
         try:
             self._file = self._output.temporary.open("w", encoding="utf-8", buffering=1)  # line-buffered
         except OSError as e:
             self._output.release(discard=True)
+            remove_made_folders(self._made, self.path)
             raise InvalidInput(f"{self.path}: cannot write: {e.strerror}") from None
         self._lines = 0
 
@@ -74,3 +79,4 @@ class FacesFileOutput(Node):
                 self._output.commit(self.stream_complete)
             else:  # nothing was written: a file already there stays as it was
                 self._output.release(discard=True)
+                remove_made_folders(self._made, self.path)

@@ -166,7 +166,15 @@ class VideoFileOutput(Node):
             raise InvalidInput(f"{self.path}: the file type comes from the extension: end the name with one of "
                                f"{', '.join(CONTAINERS)}")
         check_utf8_path(self.path)
-        check_writable_folder(target.parent, self.path)
+        self._made = check_writable_folder(target.parent, self.path)
+        try:
+            self._open_file(target)
+        except BaseException:
+            remove_made_folders(self._made, self.path)
+            raise
+
+    def _open_file(self, target: FsPath) -> None:
+        """What needs the folder: the checks, the lock and the writer; a failure leaves none of them open."""
         check_not_an_input(self.path, [self.stream.media], self.path)
         fps = self.fps or self.stream.fps or 30.0
         check_encoder(self.codec, target.suffix.lower(), fps, self.path)
@@ -222,6 +230,7 @@ class VideoFileOutput(Node):
         if held == 0:  # nothing playable: a file already there must not be replaced by it, nor kept beside it
             there = self.file.target.exists()
             self.file.release(discard=True)
+            remove_made_folders(self._made, self.path)
             return f"no frame was written, so {self.path} " + ("is left as it was" if there else "was not made")
         kept = self.file.commit(complete)
         beside = "" if kept == self.file.target else f" (the file already at {self.path} is left as it was)"
@@ -245,6 +254,7 @@ class VideoFileOutput(Node):
                 writer.close()
             self.writer = None
             self.file.release(discard=True)  # nothing was written: a file already there stays as it was
+            remove_made_folders(self._made, self.path)
             return
         unclosed = self._close_writer()
         lost = not self.file.temporary.exists()

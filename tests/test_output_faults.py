@@ -129,6 +129,31 @@ def test_pictures_that_find_the_disk_full_from_the_first_leave_no_empty_folder_i
     assert seq.is_dir() and list(seq.iterdir()) == []
 
 
+@pytest.mark.parametrize("output_type, name", [("VideoFileOutput", "o.mp4"), ("FacesFileOutput", "faces.jsonl")])
+def test_a_file_output_that_got_nothing_leaves_no_empty_folder_it_made(tmp_path, output_type, name):
+    # a run whose first frame failed left the new folders of its video (or faces file) behind, empty
+    (tmp_path / "imgs").mkdir()
+    (tmp_path / "imgs" / "a.png").write_text("not a picture")
+    target = tmp_path / "new" / "deeper" / name
+    nodes = [node("src", "FolderSource", path=str(tmp_path / "imgs"), unreadable="stop"),
+             node("out", output_type, path=str(target))]
+    links = [("src.frame", "out.frame")]
+    if output_type == "FacesFileOutput":
+        nodes.insert(1, node("det", "FaceDetector"))
+        links = [("src.frame", "det.frame"), ("det.faces", "out.faces")]
+    preset = write_preset(tmp_path / "p.json", nodes, links)
+    for engine in ([], ["--sequential"]):
+        result = run_cli("run", preset, *engine)
+        assert result.returncode == 3, result.stderr
+        assert (f"{target}: this run made {target.parent} and {target.parent.parent} and wrote nothing into them, "
+                "so they are removed") in result.stderr
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["imgs", "p.json"]
+    target.parent.mkdir(parents=True)  # folders that were there before the run stay
+    result = run_cli("run", preset)
+    assert result.returncode == 3 and "removed" not in result.stderr, result.stderr
+    assert target.parent.is_dir() and list(target.parent.iterdir()) == []
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc (Linux)")
 @pytest.mark.parametrize("output_type", ["VideoFileOutput", "ImageSequenceOutput"])
 def test_an_output_on_a_file_system_of_no_size_gets_the_os_reason_not_disk_full(tmp_path, output_type):
