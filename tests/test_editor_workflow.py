@@ -45,6 +45,11 @@ def test_a_file_dialog_gives_the_file_chosen_or_nothing(display, tmp_path):  # n
     run_driver(display, tmp_path, "dialog", __file__)
 
 
+def test_escape_answers_a_question_as_its_cancel_does(display, tmp_path):  # noqa: F811
+    # Escape left "Unsaved changes" and "Replace file?" open: only a click on Cancel closed them
+    run_driver(display, tmp_path, "questions", __file__)
+
+
 def test_delete_pressed_in_a_live_viewer_deletes_nothing_behind_it(display, tmp_path):  # noqa: F811
     # the viewer covered the canvas, and Delete deleted the selected node hidden behind it
     run_driver(display, tmp_path, "viewer", __file__)
@@ -256,6 +261,45 @@ def escape_closes_the_file_dialog(pointer) -> None:
     assert shown() == 0, "Escape left the file dialog open"
 
 
+def drive_questions() -> None:
+    from nodegraph.editor.dialogs import confirm_kept_changes
+
+    mine, other, link = (Path.cwd() / name for name in ("demo.json", "other.json", "link.json"))
+    shutil.copy(REPO / "presets" / "demo.json", mine)
+    other.write_text("someone else's preset")
+    link.symlink_to(mine)
+    state, app, pointer = editor(link)
+    state.set_param("adjust", "brightness", 33)
+    pointer.hold("Control_L", lambda: pointer.key("n"))  # New, over unsaved changes
+    escape_answers_cancel(pointer, "Unsaved changes")
+    assert state.path == link and state.dirty and "adjust" in state.graph.nodes
+    app.save_to(str(other))
+    escape_answers_cancel(pointer, "Replace file?")
+    assert other.read_text() == "someone else's preset" and state.path == link
+    pointer.hold("Control_L", lambda: pointer.key("s"))  # Save, through a link
+    escape_answers_cancel(pointer, "Save through a link?")
+    assert link.is_symlink() and mine.read_bytes() == (REPO / "presets" / "demo.json").read_bytes() and state.dirty
+    answers = []
+    confirm_kept_changes("demo.json", "today", lambda: answers.append("recover"), lambda: answers.append("discard"))
+    pointer.key("Escape")  # no answer is safe there: it stays until one is clicked
+    assert questions_shown() == ["Unsaved changes kept"] and answers == [] and faults(state) == []
+    app.close()
+    print("questions checks passed")
+
+
+def questions_shown() -> list[str]:
+    import dearpygui.dearpygui as dpg
+
+    return [dpg.get_item_label(window) for window in dpg.get_windows()
+            if dpg.get_item_configuration(window).get("modal") and dpg.is_item_shown(window)]
+
+
+def escape_answers_cancel(pointer, title: str) -> None:
+    assert questions_shown() == [title], questions_shown()
+    pointer.key("Escape")
+    assert questions_shown() == [], f"Escape left '{title}' open"
+
+
 def drive_viewer() -> None:
     import dearpygui.dearpygui as dpg
 
@@ -346,7 +390,7 @@ def drive_viewer_hint() -> None:
 DRIVERS = {"typed": drive_typed, "notice": drive_notice, "dialog": drive_dialog, "viewer": drive_viewer,
            "late_viewer": drive_late_viewer, "notice_room": drive_notice_room,
            "log_lines": drive_log_lines, "viewer_hint": drive_viewer_hint,
-           "input_taken": drive_input_taken}
+           "input_taken": drive_input_taken, "questions": drive_questions}
 
 if __name__ == "__main__" and sys.argv[1:2] and sys.argv[1] in DRIVERS:
     DRIVERS[sys.argv[1]]()

@@ -52,13 +52,20 @@ def file_dialog(title: str, on_chosen: Callable[[str], None], *, extensions: lis
             dpg.add_file_extension(" ".join(f"*{extension}" for extension in extensions) + f"{{{patterns}}}")
 
 
-def cancel_file_dialogs() -> bool:
-    """Close the file dialogs shown, as their Cancel does (Escape); whether one was shown."""
-    shown = [item for item in dpg.get_windows() if dpg.get_item_type(item).endswith("mvFileDialog")
-             and dpg.is_item_shown(item)]
+def cancel_dialogs() -> bool:
+    """Close the file dialogs and the questions shown, as their Cancel does (Escape): nothing is lost or replaced.
+    A question that only an answer closes stays; whether one was closed."""
+    shown = [window for window in dpg.get_windows() if dpg.is_item_shown(window) and (
+        dpg.get_item_type(window).endswith("mvFileDialog") or is_cancellable_question(window))]
     for dialog in shown:
         dpg.delete_item(dialog)
     return bool(shown)
+
+
+def is_cancellable_question(window: int | str) -> bool:
+    """A question whose close button (and Escape) answers it as its Cancel does: nothing done."""
+    config = dpg.get_item_configuration(window)
+    return bool(config.get("modal")) and not config.get("no_close")
 
 
 def browse_param(state: EditorState, node_id: str, name: str, param: PathParam) -> None:
@@ -87,7 +94,8 @@ def centred(width: int, height: int) -> list[int]:
 def _question(title: str, width: int, said: str, asked: str, answers: dict[str, Callable[[], None] | None],
               closable: bool = True) -> int:
     """A modal question: what is the case (`said`), what is asked, and a button per answer, each closing it
-    before its action (None: nothing, as Cancel). Not `closable`: only an answer closes it."""
+    before its action (None: nothing, as Cancel). `closable`: its close button and Escape answer as Cancel does;
+    not: only an answer closes it."""
     with dpg.window(label=title, modal=True, no_collapse=True, no_resize=True, autosize=True, no_close=not closable,
                     pos=centred(width, 130)) as window:
         dpg.add_text(said)

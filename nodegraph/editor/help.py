@@ -21,6 +21,7 @@ CONTROLS = [
     ("Edit", "Ctrl+Z / Ctrl+Y (or Ctrl+Shift+Z)", "undo / redo"),
     ("File", "Ctrl+N / Ctrl+O / Ctrl+S / Ctrl+Shift+S",
      "new, open, save, save as (asks before replacing another file)"),
+    ("File", "Escape, in a file dialog or a question", "cancel it: nothing is opened, saved or replaced"),
     ("Run", "F5 / Shift+F5", "run / stop (file sources loop until Stop)"),
     ("Help", "? or F1, or Help > Controls", "this list"),
 ]

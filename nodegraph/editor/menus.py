@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import dearpygui.dearpygui as dpg
 
 from . import theme
-from .dialogs import cancel_file_dialogs
+from .dialogs import cancel_dialogs
 from .panels import CATEGORIES
 from .view import PAN_STEP
 
@@ -110,7 +110,7 @@ def context_menu(app: EditorApp, node_id: str | None, x: float, y: float) -> int
 def shortcut(app: EditorApp, key: int) -> None:
     """What a key press does (the menus show the same shortcuts). While a dialog asks something, the graph
     behind it takes no key."""
-    if key == dpg.mvKey_Escape and cancel_file_dialogs():
+    if key == dpg.mvKey_Escape and cancel_dialogs():
         return
     if a_dialog_is_open() or (key == dpg.mvKey_Escape and close_context_menu(app)):
         return
