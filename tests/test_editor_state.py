@@ -243,6 +243,16 @@ def test_a_node_shows_its_first_problem_and_how_many_more_in_one_line():
     assert shortened(["short"]) == "short" and shortened([]) == ""
 
 
+def test_a_node_s_problem_is_cut_between_words():
+    # it was cut at 70 characters inside a word: "... (hyperswap_1a_256.onnx) is not i..."
+    from nodegraph.editor.node_text import shortened
+    problem = "model 'hyperswap_1a_256' (hyperswap_1a_256.onnx) is not installed (looked in /root/models)"
+    for problems in ([problem], [problem, "recogniser: missing"]):
+        line = shortened(problems)
+        kept = line.split("...")[0]
+        assert len(line) <= 70 and problem.startswith(kept) and problem[len(kept)] == " ", line
+
+
 
 
 def test_a_problem_names_its_param_once(state, isolated_models):

@@ -8,10 +8,13 @@ CHAR_EM = 0.46  # the mean width of a character of problem text, in font sizes (
 
 
 def shortened(errors: list[str], most: int = 70) -> str:
-    """A node's first problem in at most `most` characters, and how many more there are (its tooltip has all)."""
+    """A node's first problem in at most `most` characters, and how many more there are (its tooltip has all).
+    A long problem is cut between words; only a word longer than the room left for it all (a path) is cut."""
     more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
     first = errors[0] if errors else ""
-    return (first if len(first) + len(more) <= most else first[:most - 3 - len(more)] + "...") + more
+    if len(first) + len(more) <= most:
+        return first + more
+    return textwrap.wrap(first, most - len("...") - len(more))[0] + "..." + more
 
 
 def problem_lines(errors: list[str], width_px: float, font_px: int) -> str:
