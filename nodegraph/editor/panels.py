@@ -15,6 +15,7 @@ from . import theme
 from .canvas import PAYLOAD
 from .session import RunStatus
 from .state import EditorState
+from .word_wrap import WrappedTexts
 
 CATEGORIES = ["Sources", "Detect", "Landmarks", "Align", "Select", "Swap", "Colour", "Mask", "Merge", "Enhance",
               "Output"]
@@ -80,6 +81,7 @@ class Inspector:
         self.resync = False  # a widget shows a value the state refused, or was being edited when the state changed
         with dpg.child_window(parent=parent, width=-1, height=-1, border=False) as self.window:
             pass
+        self.wrapped = WrappedTexts(self.window)  # the problems, which name files: "x.onnx", "/root/.local"
 
     def show(self, node_id: str | None) -> None:
         """Rebuild for another node (or none); values of the same node are refreshed in `refresh`."""
@@ -112,7 +114,7 @@ class Inspector:
             dpg.add_text(f"{len(problems)} problem(s) to fix before running:", color=theme.WARNING)
             for node_id, texts in self.state.problems().items():
                 for text in texts:
-                    dpg.add_text(f"- {node_id + ': ' if node_id else ''}{text}", wrap=0, color=theme.ERROR)
+                    self.wrapped.add(f"- {node_id + ': ' if node_id else ''}{text}", color=theme.ERROR)
 
     def _node_panel(self, node_id: str) -> None:
         spec = self.state.graph.nodes[node_id]
@@ -149,7 +151,7 @@ class Inspector:
     def _show_problems(self) -> None:
         dpg.delete_item(self.problems, children_only=True)
         for text in self.state.problems().get(self.node_id, []):
-            dpg.add_text(text, wrap=0, color=theme.ERROR, parent=self.problems)
+            self.wrapped.add(text, color=theme.ERROR, parent=self.problems)
 
     def _widget(self, node_id: str, name: str, param: Param) -> int:
         value = shown_value(param, self.state.param_value(node_id, name))
@@ -202,6 +204,7 @@ class Inspector:
 
     def refresh(self, status: RunStatus) -> None:
         """Follow the state: widget values after undo/redo, and the node's live stats."""
+        self.wrapped.follow()
         if self.node_id is not None and self.node_id not in self.state.graph.nodes:
             self.show(None)
             return

@@ -1,0 +1,51 @@
+"""Text in a panel broken into lines between words at the panel's width: Dear PyGui's own wrap breaks inside
+words, after a '.' or a '/' ('(arcface_w600k_r50.' / 'onnx)', '/root/.' / 'local/share')."""
+
+from __future__ import annotations
+
+import dearpygui.dearpygui as dpg
+
+SLACK_PX = 1  # Dear PyGui breaks a line as wide as its wrap width: keep under it
+
+
+def between_words(text: str, width_px: float) -> str:
+    """`text` in lines at most `width_px` wide in the UI font, broken at spaces only. A word wider than a line
+    by itself gets a line of its own, which Dear PyGui's wrap (left on) breaks: a long path, at its '/'.
+    Unchanged before the first frame, when no text can be measured yet."""
+    if width_px <= 0 or dpg.get_text_size(text) is None:
+        return text
+    lines = []
+    for paragraph in text.split("\n"):
+        line = ""
+        for word in paragraph.split(" "):
+            longer = f"{line} {word}" if line else word
+            if line and dpg.get_text_size(longer)[0] > width_px - SLACK_PX:
+                lines.append(line)
+                line = word
+            else:
+                line = longer
+        lines.append(line)
+    return "\n".join(lines)
+
+
+class WrappedTexts:
+    """The texts of one window kept broken between words at its width, as the width changes (the window
+    resized, its scrollbar shown)."""
+
+    def __init__(self, window: int | str):
+        self.window = window
+        self.texts: dict[int | str, str] = {}  # item: its whole text
+        self.width = 0.0
+
+    def add(self, text: str, **kwargs) -> int | str:
+        item = dpg.add_text(between_words(text, self.width), wrap=0, **kwargs)
+        self.texts[item] = text
+        return item
+
+    def follow(self) -> None:
+        self.texts = {item: text for item, text in self.texts.items() if dpg.does_item_exist(item)}
+        width = dpg.get_available_content_region(self.window)[0]
+        if width > 0 and width != self.width:
+            self.width = width
+            for item, text in self.texts.items():
+                dpg.set_value(item, between_words(text, width))
