@@ -27,7 +27,7 @@ def test_problem_text_on_a_node_breaks_between_words(display, tmp_path):  # noqa
     run_driver(display, tmp_path, "node text")
 
 
-def test_problems_in_the_inspector_break_between_words(display, tmp_path):  # noqa: F811
+def test_problems_and_descriptions_in_the_inspector_break_between_words(display, tmp_path):  # noqa: F811
     # Dear PyGui wrapped them inside words, after a '.' or a '/': '(arcface_w600k_r50.' / 'onnx)'
     run_driver(display, tmp_path, "inspector")
 
@@ -76,6 +76,7 @@ def drive_inspector() -> None:
 
     state, app = neural_swap()
     every = [f"- {node_id}: {text}" for node_id, texts in state.problems().items() for text in texts]
+    every.append(state.graph.description)  # it names a model 'gfpgan_1.4': '...gfpgan_1.' / '4:'
     assert_broken_between_words(app, every)
     dpg.set_viewport_width(1000)  # a narrower inspector: broken again at its width
     for _ in range(5):
@@ -84,22 +85,23 @@ def drive_inspector() -> None:
     state.selection = {"swapper"}
     for _ in range(5):
         app.frame()
-    assert_broken_between_words(app, state.problems()["swapper"])
+    doc = " ".join(state.registry.get(state.graph.nodes["swapper"].type).describe()["doc"].split())
+    assert_broken_between_words(app, [doc, *state.problems()["swapper"]])
     app.close()
     print("inspector checks passed")
 
 
-def assert_broken_between_words(app, problems: list[str]) -> None:
-    """The inspector shows each of `problems` in lines broken at spaces, each of several words within its width,
+def assert_broken_between_words(app, wanted: list[str]) -> None:
+    """The inspector shows each of the texts `wanted` in lines broken at spaces, each of several words within its width,
     where Dear PyGui breaks none of them again (it breaks only a word wider than a line: the models' folder)."""
     import dearpygui.dearpygui as dpg
 
     texts = {dpg.get_value(item).replace("\n", " "): item for item in dpg.get_all_items()
              if dpg.get_item_type(item).endswith("mvText") and is_inside(item, app.inspector.window)}
     width = dpg.get_available_content_region(app.inspector.window)[0]
-    for problem in problems:
-        assert problem in texts, (problem, sorted(texts))
-        lines = dpg.get_value(texts[problem]).split("\n")
+    for text in wanted:
+        assert text in texts, (text, sorted(texts))
+        lines = dpg.get_value(texts[text]).split("\n")
         assert len(lines) > 1, lines
         for line in lines:
             assert " " not in line or dpg.get_text_size(line)[0] <= width, (line, width)

@@ -81,7 +81,7 @@ class Inspector:
         self.resync = False  # a widget shows a value the state refused, or was being edited when the state changed
         with dpg.child_window(parent=parent, width=-1, height=-1, border=False) as self.window:
             pass
-        self.wrapped = WrappedTexts(self.window)  # the problems, which name files: "x.onnx", "/root/.local"
+        self.wrapped = WrappedTexts(self.window)  # descriptions and problems name files: "x.onnx", "/root/.local"
 
     def show(self, node_id: str | None) -> None:
         """Rebuild for another node (or none); values of the same node are refreshed in `refresh`."""
@@ -103,7 +103,7 @@ class Inspector:
         dpg.add_text("INSPECTOR", color=theme.DIM)
         dpg.add_text(graph.name or "untitled")
         if graph.description:
-            dpg.add_text(graph.description, wrap=0, color=theme.DIM)
+            self.wrapped.add(graph.description, color=theme.DIM)
         dpg.add_text(f"{len(graph.nodes)} nodes, {len(graph.links)} links", color=theme.DIM)
         dpg.add_spacer(height=6)
         dpg.add_text("Select a node to edit its params. Drag a type from the palette onto the canvas, "
@@ -127,7 +127,7 @@ class Inspector:
             return
         doc = " ".join(cls.describe()["doc"].split())
         if doc:
-            dpg.add_text(doc, wrap=0, color=theme.DIM)
+            self.wrapped.add(doc, color=theme.DIM)
         dpg.add_separator()
         if not cls.params:
             dpg.add_text("no params", color=theme.DIM)
