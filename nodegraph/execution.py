@@ -109,12 +109,18 @@ def declared_outputs(node: Node, result: dict[str, Any]) -> dict[str, Any]:
 
 
 def timed_setup(node: Node, stats: NodeStats) -> None:
-    """node.setup(), its time (models loaded and warmed up, files opened) kept as the node's startup_ms."""
+    """node.setup(), its time (models loaded and warmed up, files opened) kept as the node's startup_ms. Its
+    refusals (InvalidInput, RunFailed) begin "node 'ID' (Type): ", as validate's problems do, unless they
+    already name the node first."""
     start = time.perf_counter()
     try:
         node.setup()
-    except InvalidInput as e:  # a file found bad only on opening: the editor marks the node it names
-        e.node = e.node or node.id
+    except (InvalidInput, RunFailed) as e:
+        where = f"node '{node.id}'"
+        if not str(e).startswith(where):
+            e.args = (f"{where} ({node.type_name()}): {e}",)  # in place: the class and its fields stay
+        if isinstance(e, InvalidInput):  # a file found bad only on opening: the editor marks the node it names
+            e.node = e.node or node.id
         raise
     stats.startup_ms = (time.perf_counter() - start) * 1000.0
 

@@ -81,23 +81,6 @@ class VideoSource(Node):
     }
 
     def setup(self):
-        try:
-            self._read_first()
-        except InvalidInput as e:  # what opening the file finds is said as the node's, as validate's problems are
-            raise InvalidInput(f"node '{self.id}' (VideoSource): {e}") from None
-        self._media_start = self._first[1]
-        self._frames = self.reader.frames  # from `start`: a reader opened later by a seek counts from there
-        # the file's first frame's size, also where reading starts later in (a farm's chunk): one size for every
-        # cut of the file, or the chunks of a clip whose size changes mid-way would be joined at two sizes
-        self._size = self._first_size_of_file() if self.start else None
-        self._fitted = None  # the latest other size said
-        self._index = 0
-        self._time_offset = 0.0  # a loop's timestamps go on from the end of the previous pass
-        self._damage_said: str | None = None  # what the reader met in the file, said once (every pass meets it)
-        self._pacer = Pacer()
-
-    def _read_first(self) -> None:
-        """Open the file and read its first frame (from `start`); InvalidInput naming the file when it cannot."""
         check_readable_file(self.path)
         check_utf8_path(self.path)
         self._open()
@@ -109,6 +92,16 @@ class VideoSource(Node):
             self.reader.close()
             raise InvalidInput(f"{self.path}: no frame could be decoded: the file is damaged, empty, "
                                "or not a video")
+        self._media_start = self._first[1]
+        self._frames = self.reader.frames  # from `start`: a reader opened later by a seek counts from there
+        # the file's first frame's size, also where reading starts later in (a farm's chunk): one size for every
+        # cut of the file, or the chunks of a clip whose size changes mid-way would be joined at two sizes
+        self._size = self._first_size_of_file() if self.start else None
+        self._fitted = None  # the latest other size said
+        self._index = 0
+        self._time_offset = 0.0  # a loop's timestamps go on from the end of the previous pass
+        self._damage_said: str | None = None  # what the reader met in the file, said once (every pass meets it)
+        self._pacer = Pacer()
 
     def _first_size_of_file(self) -> tuple[int, int] | None:
         reader = VideoReader(self.path)

@@ -57,6 +57,7 @@ def test_text_file_named_mp4(tmp_path):
     result = run(tmp_path, "VideoSource", tmp_path / "notes.mp4")
     assert result.returncode == 2
     assert f"nodegraph: node 'src' (VideoSource): {tmp_path / 'notes.mp4'}: not a video PyAV can open" in result.stderr
+    assert result.stderr.count("node 'src'") == 1  # named once, not once by the node and again by its setup's caller
 
 
 def test_a_bad_file_opened_twice_gives_ffmpegs_reason_both_times(tmp_path):
@@ -154,11 +155,13 @@ def test_a_picture_with_a_colour_profile_given_as_a_video_ends_its_run_cleanly(t
     assert len(written(tmp_path)) == 1 and cv2.imread(str(written(tmp_path)[0])).shape == (512, 512, 3)
 
 
-def test_not_a_picture(tmp_path):
+def test_not_a_picture_is_refused_naming_the_node_in_either_runner(tmp_path):
     (tmp_path / "fake.png").write_text("hello")
-    result = run(tmp_path, "ImageSource", tmp_path / "fake.png")
-    assert result.returncode == 2
-    assert f"{tmp_path / 'fake.png'}: not a picture" in result.stderr
+    preset = preset_file(tmp_path, "ImageSource", tmp_path / "fake.png")
+    for engine in (["--sequential"], []):
+        result = run_cli("run", preset, *engine)
+        assert result.returncode == 2
+        assert f"nodegraph: node 'src' (ImageSource): {tmp_path / 'fake.png'}: not a picture" in result.stderr
 
 
 def test_folder_of_mixed_sizes_fits_each_into_the_first_size_unstretched(tmp_path):
@@ -183,7 +186,8 @@ def test_folder_of_mixed_sizes_fits_each_into_the_first_size_unstretched(tmp_pat
     empty = tmp_path / "empty"
     empty.mkdir()
     result = run(tmp_path, "FolderSource", empty)
-    assert result.returncode == 2 and f"{empty}: no pictures in this folder" in result.stderr
+    assert result.returncode == 2 and f"nodegraph: node 'src' (FolderSource): {empty}: no pictures in this folder" \
+        in result.stderr, result.stderr
 
 
 needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")

@@ -42,7 +42,8 @@ def test_an_output_inside_a_file_is_refused_before_any_frame(tmp_path, output_ty
     folder = target.parent if output_type == "VideoFileOutput" else target
     result = run_cli("run", two_outputs(tmp_path, output_type, target))
     assert result.returncode == 2, result.stderr
-    assert (f"nodegraph: {target}: cannot create the folder {folder}: {blocker} is a file, not a folder; "
+    assert (f"nodegraph: node 'out' ({output_type}): {target}: cannot create the folder {folder}: {blocker} is a "
+            "file, not a folder; "
             "choose another place") in result.stderr
     assert written(tmp_path / "fine") == []  # no work was done
     assert blocker.read_text() == "a file where a folder is expected"
@@ -75,7 +76,7 @@ def test_an_output_in_a_folder_without_write_permission_is_refused(tmp_path, out
     finally:
         locked.chmod(0o755)
     assert result.returncode == 2, result.stderr
-    assert f"nodegraph: {locked / name}: {problem.format(locked=locked)}" in result.stderr
+    assert f"nodegraph: node 'out' ({output_type}): {locked / name}: {problem.format(locked=locked)}" in result.stderr
     assert written(tmp_path / "fine") == [] and list(locked.iterdir()) == []
 
 
@@ -91,7 +92,7 @@ def test_an_output_on_a_read_only_or_full_disk_is_refused_before_any_frame(tmp_p
     for output_type, target in (("VideoFileOutput", disk / "out.mp4"), ("ImageSequenceOutput", disk)):
         result = run_cli("run", two_outputs(tmp_path, output_type, target))
         assert result.returncode == 2, result.stderr
-        assert f"nodegraph: {target}: {problem.format(folder=disk)}" in result.stderr
+        assert f"nodegraph: node 'out' ({output_type}): {target}: {problem.format(folder=disk)}" in result.stderr
         assert written(tmp_path / "fine") == []
 
 
@@ -103,7 +104,7 @@ def test_a_refused_run_leaves_no_empty_folder_it_made_and_keeps_those_that_were_
     assert result.returncode == 2, result.stderr
     assert (f"nodegraph: {made}: this run made {made} and {disk / 'new'} and wrote nothing into them, so they are "
             "removed") in result.stderr
-    assert f"nodegraph: {made}: {FULL.format(folder=made)}" in result.stderr
+    assert f"nodegraph: node 'out' (ImageSequenceOutput): {made}: {FULL.format(folder=made)}" in result.stderr
     assert not (tmp_path / "fine").exists()  # the other output's, made before the refusal, is gone too
     result = run_cli("run", two_outputs(tmp_path, "ImageSequenceOutput", under_there))
     assert result.returncode == 2 and f"this run made {under_there} and wrote nothing into it, so it is removed" \
@@ -163,8 +164,9 @@ def test_an_output_on_a_file_system_of_no_size_gets_the_os_reason_not_disk_full(
     result = run_cli("run", two_outputs(tmp_path, output_type, target))
     assert result.returncode == 2, result.stderr
     assert "full" not in result.stderr
-    said = f"nodegraph: {target}: cannot write into {folder}: " if os.access(folder, os.W_OK) else \
-        f"nodegraph: {target}: {folder} is not writable; "  # without root, the permission check says it first
+    said = f"nodegraph: node 'out' ({output_type}): {target}: "
+    said += f"cannot write into {folder}: " if os.access(folder, os.W_OK) else \
+        f"{folder} is not writable; "  # without root, the permission check says it first
     assert said in result.stderr, result.stderr
     assert written(tmp_path / "fine") == []
 

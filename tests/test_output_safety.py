@@ -152,8 +152,8 @@ def test_a_second_run_to_the_same_output_is_refused_naming_the_pid_that_holds_it
         for args in ((), ("--sequential",)):
             second = run_cli("run", copy_preset(tmp_path, source, target), *args)
             assert second.returncode == 2, second.stderr
-            assert (f"nodegraph: {target}: another run (pid {holder}) is writing this file now; wait for it to "
-                    "finish or choose another output") in second.stderr
+            assert (f"nodegraph: node 'out' (VideoFileOutput): {target}: another run (pid {holder}) is writing this "
+                    "file now; wait for it to finish or choose another output") in second.stderr
         os.killpg(first.pid, signal.SIGINT)  # as Ctrl-C: the first run closes its file
     finally:
         stderr = finish(first)
