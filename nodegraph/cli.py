@@ -59,7 +59,7 @@ def cmd_run(args) -> int:
             from .runtime import Runtime
 
             runner = Runtime(graph, registry, frames=args.frames, mode=args.mode)
-        report = runner.run(progress=bar)
+        report = run_to_report(runner, bar)
     except (InvalidInput, RunFailed, KeyboardInterrupt) as e:
         if stats_path is not None:  # said in the file too: an earlier run's must not pass for this one's
             refused = runner.report if runner is not None else RunReport(mode=args.mode)
@@ -82,6 +82,17 @@ def cmd_run(args) -> int:
         tell(f"nodegraph: {report.error}")
         return EXIT_FAILED
     return status
+
+
+def run_to_report(runner, bar) -> RunReport:
+    """runner.run(). A RunFailed once the frames began is its report's error, as the multiprocess run gives it
+    (--sequential raises it): either run ends with its summary line, then the message."""
+    try:
+        return runner.run(progress=bar)
+    except RunFailed:
+        if not runner.report.error:  # refused while its nodes set up
+            raise
+        return runner.report
 
 
 def unfed_sinks(graph, registry, report) -> list[str]:

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from .busy_watch import BUSY_WARNING_S, watching
+from .errors import RunFailed
 from .execution import (
     LATE_STOP,
     STATS_EVERY_S,
@@ -176,11 +177,15 @@ class SequentialRunner:
                 self._run_frames(total, progress)
         except KeyboardInterrupt:
             report.interrupted = True
+        except RunFailed as e:  # in the report too, as the multiprocess run's: the command's summary says failed
+            report.error = str(e)
+            raise
         finally:
             report.elapsed_s = time.monotonic() - start
             try:
                 with stop_signals(self._on_signal):  # a first Ctrl-C lets the files close whole, a second cuts them
-                    report.error = "; ".join(close_nodes(nodes.values(), self._complete))
+                    failures = close_nodes(nodes.values(), self._complete)
+                report.error = report.error or "; ".join(failures)
                 if report.interrupted and self._complete and not report.error:
                     report.interrupted, report.stopped_after_last_frame = False, True
                     log.info(LATE_STOP)

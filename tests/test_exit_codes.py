@@ -138,16 +138,17 @@ def test_2_for_invalid_input_in_the_multiprocess_runtime(tmp_path):
 
 # -- 3 ------------------------------------------------------------------------------------------------
 
-def test_3_when_a_node_says_the_run_cannot_go_on(tmp_path, fault_nodes_env):
+@pytest.mark.parametrize("engine", [[], ["--sequential"]], ids=["multiprocess", "sequential"])
+def test_3_when_a_node_says_the_run_cannot_go_on(tmp_path, fault_nodes_env, engine):
     preset = write_preset(tmp_path / "p.json",
                           [node("src", "TestPattern", width=64, height=48, frames=0),
                            node("video", "VideoFileOutput", path=str(tmp_path / "o.mp4")),
                            node("broken", "BrokenSink", at=25)],
                           [("src.frame", "video.frame"), ("src.frame", "broken.frame")])
-    result = run_cli("run", preset, "--stats-json", tmp_path / "stats.json", env=fault_nodes_env)
+    result = run_cli("run", preset, "--stats-json", tmp_path / "stats.json", *engine, env=fault_nodes_env)
     assert result.returncode == 3, result.stderr
-    assert "nodegraph: node 'broken': the disk went away at frame 25" in result.stderr
-    assert "\nfailed: " in "\n" + result.stderr
+    assert result.stderr.endswith("nodegraph: node 'broken': the disk went away at frame 25\n"), result.stderr
+    assert "\nfailed: " in "\n" + result.stderr  # the summary line, as every run that got to its frames ends with
     stats = json.loads((tmp_path / "stats.json").read_text())
     assert stats["error"] == "node 'broken': the disk went away at frame 25"
     assert len(read_frames(tmp_path / "o.mp4")) >= 25  # the other output was closed: it plays
