@@ -121,6 +121,22 @@ def small_disk(tmp_path):
 
 
 @pytest.fixture
+def bind_mount():
+    """mount(source, target): `target` shows the folder `source` (`mount --bind`; unmounted after)."""
+    mounted = []
+
+    def mount(source, target):
+        done = subprocess.run(["mount", "--bind", str(source), str(target)], capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot bind-mount a folder here (needs root or CAP_SYS_ADMIN): {done.stderr.strip()}")
+        mounted.append(target)
+
+    yield mount
+    for target in mounted:
+        subprocess.run(["umount", str(target)], check=True)
+
+
+@pytest.fixture
 def run_id():
     """A run id for shared-memory segments, whose segments are removed after the test."""
     from nodegraph import shm

@@ -5,7 +5,6 @@ import textwrap
 from pathlib import Path
 
 import cv2
-import pytest
 from clips import frame_index, indexed_frame, read_frames
 from conftest import REPO, repo_env, run_cli
 
@@ -241,7 +240,7 @@ def test_an_image_sequence_folder_that_holds_an_input_through_a_link_is_refused(
     assert first.read_bytes() == b"the user's picture"
 
 
-def test_an_image_sequence_folder_that_is_a_bind_mount_of_the_inputs_folder_is_refused(tmp_path):
+def test_an_image_sequence_folder_that_is_a_bind_mount_of_the_inputs_folder_is_refused(tmp_path, bind_mount):
     # the folders were told apart by their real paths, which a bind mount does not share: the run replaced the
     # picture it read (where the mount's files were on another disk than its parent, so none was staged beside)
     shots, bound = tmp_path / "shots", tmp_path / "bound"
@@ -249,19 +248,14 @@ def test_an_image_sequence_folder_that_is_a_bind_mount_of_the_inputs_folder_is_r
     bound.mkdir()
     first = shots / "frame_000000.png"
     first.write_bytes(b"the user's picture")
-    mounted = subprocess.run(["mount", "--bind", str(shots), str(bound)], capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot bind-mount a folder here (needs root or CAP_SYS_ADMIN): {mounted.stderr.strip()}")
-    try:
-        preset = write_preset(tmp_path / "p.json", [node("src", "ImageSource", path=str(first)),
-                                                   node("seq", "ImageSequenceOutput", path=str(bound))],
-                              [("src.frame", "seq.frame")])
-        for command in ("validate", "run"):
-            result = run_cli(command, preset, cwd=tmp_path)
-            assert result.returncode == 2, result.stdout + result.stderr
-            assert f"{bound} holds the input of node 'src' (path: {first})" in result.stdout + result.stderr
-    finally:
-        subprocess.run(["umount", str(bound)], check=True)
+    bind_mount(shots, bound)
+    preset = write_preset(tmp_path / "p.json", [node("src", "ImageSource", path=str(first)),
+                                               node("seq", "ImageSequenceOutput", path=str(bound))],
+                          [("src.frame", "seq.frame")])
+    for command in ("validate", "run"):
+        result = run_cli(command, preset, cwd=tmp_path)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert f"{bound} holds the input of node 'src' (path: {first})" in result.stdout + result.stderr
     assert first.read_bytes() == b"the user's picture" and [p.name for p in shots.iterdir()] == ["frame_000000.png"]
 
 

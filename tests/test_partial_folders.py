@@ -192,20 +192,27 @@ def framed(folder):
     return {p.name: digest(p) for p in sorted(folder.glob("frame_*"))}
 
 
+def replaced_by_a_second_run(tmp_path, seq):
+    """Three pictures into `seq`, then three others over them: the preset and the pictures of the second run,
+    each of which replaced the first run's."""
+    pictures(tmp_path / "imgs", 3)
+    preset = folder_to_pictures(tmp_path, seq)
+    assert run_cli("run", preset).returncode == 0
+    earlier = framed(seq)
+    pictures(tmp_path / "imgs", 3, shade=9)
+    done = run_cli("run", preset)
+    assert done.returncode == 0, done.stderr
+    replaced = framed(seq)
+    assert sorted(replaced) == sorted(earlier) and all(replaced[n] != earlier[n] for n in earlier)
+    return preset, replaced
+
+
 def test_a_folder_on_another_disk_than_its_parent_keeps_its_lock_and_staging_inside(tmp_path, small_disk):
     # the root of a USB stick: the staging folder beside it was on another disk, so a run that completed
     # failed to move its pictures in (exit 3) and left them hidden in the parent
     stick = small_disk("stick", "100m")
-    pictures(tmp_path / "imgs", 3)
-    preset = folder_to_pictures(tmp_path, stick)
-    assert run_cli("run", preset).returncode == 0
-    earlier = framed(stick)
-    pictures(tmp_path / "imgs", 3, shade=9)
-    done = run_cli("run", preset)
-    assert done.returncode == 0, done.stderr
-    replaced = framed(stick)
-    assert sorted(replaced) == sorted(earlier) and all(replaced[n] != earlier[n] for n in earlier)
-    assert names(tmp_path) == ["imgs", "p.json", "stick"] and names(stick) == sorted(earlier)
+    preset, replaced = replaced_by_a_second_run(tmp_path, stick)
+    assert names(tmp_path) == ["imgs", "p.json", "stick"] and names(stick) == sorted(replaced)
 
     pictures(tmp_path / "imgs", 3, bad=1, shade=20)  # a run that fails keeps its pictures in the stick
     failed = run_cli("run", preset)
@@ -236,25 +243,12 @@ def test_a_folder_whose_parent_is_not_writable_keeps_its_lock_and_staging_inside
     assert names(parent) == ["stick"]
 
 
-def test_a_folder_bind_mounted_from_the_same_disk_keeps_its_staging_inside(tmp_path):
+def test_a_folder_bind_mounted_from_the_same_disk_keeps_its_staging_inside(tmp_path, bind_mount):
     # a bind mount shares its parent's device, yet a rename across it fails: the run over earlier pictures
     # stopped at its end with "OSError: [Errno 18] Invalid cross-device link" and left its pictures hidden
     source, seq = tmp_path / "source", tmp_path / "seq"
     source.mkdir()
     seq.mkdir()
-    mounted = subprocess.run(["mount", "--bind", str(source), str(seq)], capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot bind-mount a folder here (needs root or CAP_SYS_ADMIN): {mounted.stderr.strip()}")
-    try:
-        pictures(tmp_path / "imgs", 3)
-        preset = folder_to_pictures(tmp_path, seq)
-        assert run_cli("run", preset).returncode == 0
-        earlier = framed(seq)
-        pictures(tmp_path / "imgs", 3, shade=9)
-        done = run_cli("run", preset)
-        assert done.returncode == 0, done.stderr
-        replaced = framed(seq)
-        assert sorted(replaced) == sorted(earlier) and all(replaced[n] != earlier[n] for n in earlier)
-        assert names(tmp_path) == ["imgs", "p.json", "seq", "source"] and names(seq) == sorted(earlier)
-    finally:
-        subprocess.run(["umount", str(seq)], check=True)
+    bind_mount(source, seq)
+    _, replaced = replaced_by_a_second_run(tmp_path, seq)
+    assert names(tmp_path) == ["imgs", "p.json", "seq", "source"] and names(seq) == sorted(replaced)
