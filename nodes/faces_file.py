@@ -55,8 +55,7 @@ class FacesFileOutput(Node):
         try:
             self._file = self._output.temporary.open("w", encoding="utf-8", buffering=1)  # line-buffered
         except OSError as e:
-            self._output.release(discard=True)
-            remove_made_folders(self._made, self.path)
+            self._discard()
             raise InvalidInput(f"{self.path}: cannot write: {e.strerror}") from None
         self._lines = 0
 
@@ -77,6 +76,10 @@ class FacesFileOutput(Node):
             self._file = None
             if self._lines:
                 self._output.commit(self.stream_complete)
-            else:  # nothing was written: a file already there stays as it was
-                self._output.release(discard=True)
-                remove_made_folders(self._made, self.path)
+            else:
+                self._discard()
+
+    def _discard(self) -> None:
+        """Nothing was written: a file already there stays as it was, and no folder this run made is left empty."""
+        self._output.release(discard=True)
+        remove_made_folders(self._made, self.path)

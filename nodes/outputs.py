@@ -229,12 +229,16 @@ class VideoFileOutput(Node):
         held = count_frames(str(self.file.temporary))
         if held == 0:  # nothing playable: a file already there must not be replaced by it, nor kept beside it
             there = self.file.target.exists()
-            self.file.release(discard=True)
-            remove_made_folders(self._made, self.path)
+            self._discard()
             return f"no frame was written, so {self.path} " + ("is left as it was" if there else "was not made")
         kept = self.file.commit(complete)
         beside = "" if kept == self.file.target else f" (the file already at {self.path} is left as it was)"
         return f"{kept} holds {held} frame{'s' * (held != 1)} and plays{beside}"
+
+    def _discard(self) -> None:
+        """Nothing was written: a file already there stays as it was, and no folder this run made is left empty."""
+        self.file.release(discard=True)
+        remove_made_folders(self._made, self.path)
 
     def _close_writer(self) -> str:
         """Flush and close the file: "" when it closed whole, else why not (it keeps its whole fragments)."""
@@ -253,8 +257,7 @@ class VideoFileOutput(Node):
             with contextlib.suppress(OSError, av.FFmpegError):
                 writer.close()
             self.writer = None
-            self.file.release(discard=True)  # nothing was written: a file already there stays as it was
-            remove_made_folders(self._made, self.path)
+            self._discard()
             return
         unclosed = self._close_writer()
         lost = not self.file.temporary.exists()
