@@ -31,6 +31,11 @@ SOT_ITERATIONS = 6
 SOT_STEP = 0.7
 # Smallest |determinant| (1 for an orthonormal basis) of a sot iteration's three unit directions.
 SOT_MIN_VOLUME = 0.7
+# How far the slope of each 1-D map of an idt or sot iteration may stray from the map's overall gain, as a
+# factor either way. Matched exactly, a driver whose highlights are clipped (overexposed) gives maps flat
+# where its pixels pile up and steep beside them: the face came out in flat blotches with the source's
+# noise blown up into coloured speckles. The iterations still match the distribution's shape.
+MAX_SLOPE = 1.25
 # A target whose a* and b* spread (standard deviation, Lab units) is below this has no colour to match (a
 # grayscale or infrared frame): idt and sot then give the source the target's a*b* mean. Their 1-D matches
 # along random directions do not collapse the other axes in a few iterations (green hair, red patches).
@@ -70,7 +75,8 @@ def transfer(
       along each of its axes, and a relaxed step (IDT_RELAXATION) of that displacement.
     - ``sot``: sliced optimal transport: per iteration three random unit directions (not orthogonal, not
       nearly coplanar), quantile matching along each, and a step (SOT_STEP) along their summed displacement.
-      For both, a target without colour (a*b* spread below GRAY_CHROMA_SPREAD) gives its a*b* mean.
+      For both, a target without colour (a*b* spread below GRAY_CHROMA_SPREAD) gives its a*b* mean, and
+      each 1-D map's slope stays within MAX_SLOPE of its overall gain (smooth under a clipped driver).
 
     ``strength`` in [0, 1] blends the result with the source (0 = source). ``rng_seed`` seeds the random
     directions and pixel sampling of idt and sot: equal inputs give equal outputs. Degenerate inputs give
@@ -281,12 +287,22 @@ def _quantile_positions(count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return below, np.minimum(below + 1, count - 1), position - below
 
 
+def _slope_limited(knots: np.ndarray, goals: np.ndarray) -> np.ndarray:
+    """Per row, the 1-D map from ``knots`` to ``goals`` with each segment's slope held within MAX_SLOPE times
+    the map's overall gain (the goals' range over the knots'), shifted to keep the goals' mean."""
+    steps = np.diff(knots, axis=1)
+    gain = (goals[:, -1:] - goals[:, :1]) / steps.sum(axis=1, keepdims=True)
+    slopes = np.clip(np.diff(goals, axis=1) / steps, gain / MAX_SLOPE, gain * MAX_SLOPE)
+    mapped = np.cumsum(np.hstack([np.zeros((len(knots), 1)), slopes * steps]), axis=1)
+    return mapped + (goals.mean(axis=1) - mapped.mean(axis=1))[:, None]
+
+
 def _move_along(lab, moving, target, directions: np.ndarray, step: float) -> None:
     """Move ``lab`` and ``moving`` in place by ``step`` times the summed displacements that match the
     quantiles of ``moving`` to those of ``target`` along each of the three rows of ``directions``."""
     # A small ramp keeps the knots strictly increasing where the source has ties.
     knots = _quantiles(cv2.transform(moving, directions)) + np.arange(QUANTILES) * 1e-4
-    shifts = _quantiles(cv2.transform(target, directions)) - knots
+    shifts = _slope_limited(knots, _quantiles(cv2.transform(target, directions))) - knots
     lows, highs = knots[:, :1], knots[:, -1:]
     grid = lows + _TABLE_STEPS * (highs - lows)
     tables = np.stack([np.interp(grid[k], knots[k], shifts[k]) for k in range(3)])
