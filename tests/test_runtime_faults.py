@@ -102,9 +102,10 @@ def test_realtime_a_killed_stage_is_reported_restarted_and_frames_flow_within_2_
     assert shm.segments(runtime.run_id) == []
 
 
-def test_realtime_drops_before_a_restart_are_counted_once(tmp_path):
+def test_realtime_drops_before_a_restart_are_counted_once_and_the_frame_in_hand_too(tmp_path):
     # the reader's drop counter lives in the ring and carried over into the new process, which reported it
-    # again: 39 + 170 drops of 180 frames
+    # again: 39 + 170 drops of 180 frames. The frame the killed process held (and the packets its read had
+    # skipped) went uncounted: frames + drops came 2-4 short of the frames sent
     graph = three_stage_graph(tmp_path, ("TestPattern", {"width": 64, "height": 48, "frames": 240,
                                                          "realtime": True, "fps": 60.0}), 40.0)
     runtime = Runtime(graph, REGISTRY)
@@ -115,7 +116,7 @@ def test_realtime_drops_before_a_restart_are_counted_once(tmp_path):
     report = result["report"]
     assert runtime.snapshot().stages["s1"].restarts == 1 and not report.error
     adj = report.nodes["adj"]
-    assert adj["drops"] >= 20 and adj["frames"] + adj["drops"] <= 240, adj
+    assert adj["drops"] >= 20 and adj["frames"] + adj["drops"] == report.nodes["src"]["frames"], report.nodes
 
 
 def run_killing(graph, victim: str):

@@ -19,11 +19,15 @@ class Tally:
     def __init__(self, nodes: int):
         self.shared = mp.get_context("spawn").RawArray("d", 1 + len(FIELDS) * nodes)
 
-    def record(self, frames: int, stats: Iterable[NodeStats]) -> None:
-        """The stage's frames so far and its nodes' counts, in the stage's node order (the stage's side)."""
+    def record(self, frames: int, stats: Iterable[NodeStats], in_hand_at: int | None = None) -> None:
+        """The stage's frames so far and its nodes' counts, in the stage's node order (the stage's side).
+        `in_hand_at`: the position of the node that counts a frame the stage has taken but not finished as
+        dropped, should the process die with it (realtime: its successor reads on past it)."""
         view = np.frombuffer(self.shared, np.float64)
         view[0] = frames
         view[1:] = [value for s in stats for value in (s.frames, s.errors, s.drops, s.total_ms)]
+        if in_hand_at is not None:
+            view[1 + len(FIELDS) * in_hand_at + FIELDS.index("drops")] += 1
 
     def take(self) -> tuple[int, list[dict]]:
         """What the dead process recorded last: its frames and, per node, its counts; then zeroed, so a new

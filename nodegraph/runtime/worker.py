@@ -168,6 +168,8 @@ class StageWorker(StageStartup):
     def run_frames(self) -> str:
         """The frame loop; returns an error message ("" when the stream simply ended)."""
         frame_id = self.first_frame()
+        # realtime: a frame taken from the inputs counts as dropped, should the process die before it is done
+        in_hand_at = None if self.lossless or self.drop_node is None else list(self.stats).index(self.drop_node)
         self.running = True
         try:
             while True:
@@ -181,6 +183,9 @@ class StageWorker(StageStartup):
                     self.complete = all(inlet.complete for _, inlet in self.inlets if inlet.ended)
                     break
                 frame_id, capture_time, values = got
+                if in_hand_at is not None:
+                    self.count_drops()  # the packets the read skipped, too
+                    self.tally.record(self.frames, self.stats.values(), in_hand_at)
                 run_step(self.steps, frame_id, capture_time, values, partial(self.publish, frame_id, capture_time),
                          self.latency)
                 if self.taps:
