@@ -17,6 +17,7 @@ from .console import ProgressBar, tell
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, InvalidInput, RunFailed
 from .output_checks import check_run_side_output
 from .paths import data_dir
+from .preset_models import fetch_them_all
 from .registry import default_registry
 from .side_files import check_edit_side_files, check_stats_path, write_refusal_unchecked, write_stats
 from .stats import RunReport
@@ -124,7 +125,8 @@ def cmd_validate(args) -> int:
             graph, problems = e.graph, e.problems
         problems = problems + (graph.validate(registry) if graph is not None else [])
         if problems:  # through tell: a reader that went away does not change the exit status
-            tell("\n".join([f"{path}: invalid", *(f"  {p}" for p in problems)]), sys.stdout)
+            hint = fetch_them_all(graph, registry) if graph is not None else None
+            tell("\n".join([f"{path}: invalid", *(f"  {p}" for p in [*problems, *filter(None, [hint])])]), sys.stdout)
             status = EXIT_INVALID
         else:
             tell(f"{path}: ok ({len(graph.nodes)} nodes, {len(graph.links)} links)", sys.stdout)

@@ -22,6 +22,7 @@ from .node import Node, make_node
 from .output_checks import output_problems
 from .params import Model as ModelParam
 from .params import Path as PathParam
+from .preset_models import fetch_them_all
 from .registry import Registry
 from .types import can_link
 
@@ -194,7 +195,8 @@ class Graph:
         problems = self.validate(registry)
         if problems:
             where = f"{self.preset_path}: " if self.preset_path is not None else ""
-            raise InvalidInput(f"{where}the graph is not valid:\n  " + "\n  ".join(map(str, problems)))
+            lines = [*map(str, problems), *filter(None, [fetch_them_all(self, registry)])]
+            raise InvalidInput(f"{where}the graph is not valid:\n  " + "\n  ".join(lines))
 
     def validate(self, registry: Registry) -> list[Problem]:
         """Every problem at once: node types, params, each node's check hook (files, models), links,

@@ -1,17 +1,21 @@
-"""`nodegraph models list|verify|fetch NAME`: see, check and download models."""
+"""`nodegraph models list|verify|fetch NAME... [--preset FILE]`: see, check and download models."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import sys
+from functools import partial
 from pathlib import Path
 
-from nodegraph import modelhub
+from nodegraph import modelhub, preset
 from nodegraph.console import tell
 from nodegraph.errors import EXIT_INVALID, EXIT_OK
 from nodegraph.model_manifest import ModelEntry
 from nodegraph.paths import user_models_dir
+from nodegraph.preset import PresetError
+from nodegraph.preset_models import missing_models
+from nodegraph.registry import default_registry
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -23,8 +27,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     verify = commands.add_parser("verify", help="check size and sha256 of the models present "
                                  "(exit 2 if any fails)")
     verify.add_argument("name", nargs="?", help="one model (default: all)")
-    fetch = commands.add_parser("fetch", help="download a user model over HTTPS and verify it")
-    fetch.add_argument("name", help="model name, as `nodegraph models list` shows it")
+    fetch = commands.add_parser("fetch", help="download user models over HTTPS and verify them")
+    fetch.add_argument("name", nargs="*", help="model names, as `nodegraph models list` shows them")
+    fetch.add_argument("--preset", metavar="FILE",
+                       help="also every model this preset's nodes name that is not installed yet")
     fetch.add_argument("--allow-unverified", action="store_true",
                        help="fetch a model whose manifest entry has no sha256 (it cannot be checked)")
     parser.set_defaults(func=run)
@@ -37,8 +43,8 @@ def run(args: argparse.Namespace) -> int:
             return _list()
         if args.models_command == "verify":
             return _verify(args.name)
-        return _fetch(args.name, args.allow_unverified)
-    except modelhub.ModelError as exc:
+        return _fetch_all(args.name, args.preset, args.allow_unverified)
+    except (modelhub.ModelError, PresetError) as exc:
         tell(f"nodegraph: {exc}")
         return EXIT_INVALID
 
@@ -94,19 +100,45 @@ def _partial_download(entry: ModelEntry) -> Path | None:
     return None
 
 
-def _fetch(name: str, allow_unverified: bool) -> int:
-    path = modelhub.fetch(name, allow_unverified=allow_unverified,
-                          progress=_progress if sys.stderr.isatty() else None)
-    if sys.stderr.isatty():
-        print(file=sys.stderr)
+def _fetch_all(names: list[str], preset_file: str | None, allow_unverified: bool) -> int:
+    """Each model in turn: one that cannot be fetched is said, and the others are still fetched."""
+    if not names and preset_file is None:
+        raise modelhub.ModelError("models fetch: give the names of the models to fetch, or --preset FILE for "
+                                  "those a preset needs (`nodegraph models list` shows the names)")
+    names = list(dict.fromkeys(names))
+    if preset_file is not None:
+        needed = missing_models(preset.load(preset_file), default_registry())
+        if not needed:
+            print(f"{preset_file}: every model its nodes name is installed")
+        names += [name for name in needed if name not in names]
+    failed = 0
+    for name in names:
+        try:
+            _fetch(name, allow_unverified)
+        except modelhub.ModelError as exc:
+            tell(f"nodegraph: {exc}")
+            failed += 1
+    if failed and len(names) > 1:
+        rest = "none was" if failed == len(names) else "the others are in place"
+        tell(f"nodegraph: {failed} of {len(names)} models could not be fetched (above); {rest}")
+    return EXIT_INVALID if failed else EXIT_OK
+
+
+def _fetch(name: str, allow_unverified: bool) -> None:
+    shown = sys.stderr.isatty()
+    try:
+        path = modelhub.fetch(name, allow_unverified=allow_unverified,
+                              progress=partial(_progress, name) if shown else None)
+    finally:
+        if shown:
+            print(file=sys.stderr)
     checked = "verified" if modelhub.load_manifest().entries[name].sha256 else "NOT verified: no known sha256"
     print(f"{name}: {path} ({checked})")
-    return EXIT_OK
 
 
-def _progress(done: int, total: int | None) -> None:
+def _progress(name: str, done: int, total: int | None) -> None:
     of = f" of {_size(total)}" if total else ""
-    print(f"\rdownloading {_size(done)}{of}", end="", file=sys.stderr, flush=True)
+    print(f"\rdownloading {name}: {_size(done)}{of}", end="", file=sys.stderr, flush=True)
 
 
 def _size(n: float) -> str:

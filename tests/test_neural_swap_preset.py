@@ -1,7 +1,7 @@
 """presets/neural_swap.json through the real command line: without its models it exits 2 naming the
-`nodegraph models fetch` commands; with models under those catalogue names (stand-ins with HyperSwap's,
-ArcFace's, XSeg's and GFPGAN's tensors, pinned by a manifest override, as the real weights cannot be had
-here) it validates offline and runs, writing a video whose face is swapped."""
+`nodegraph models fetch` commands, and the one that fetches all four; with models under those catalogue names
+(stand-ins with HyperSwap's, ArcFace's, XSeg's and GFPGAN's tensors, pinned by a manifest override, as the real
+weights cannot be had here) it validates offline and runs, writing a video whose face is swapped."""
 
 import hashlib
 import json
@@ -24,6 +24,8 @@ def test_without_its_models_validate_and_run_exit_2_naming_the_fetch_commands(tm
         assert result.returncode == 2, result.stdout + result.stderr
         for name in NEEDED:
             assert f"`nodegraph models fetch {name}`" in result.stdout + result.stderr
+        assert f"fetch the 4 missing models at once with `nodegraph models fetch --preset {PRESET}`" in (
+            result.stdout + result.stderr)
     assert not out.exists()
 
 
