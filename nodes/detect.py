@@ -7,13 +7,14 @@ import logging
 import cv2
 import numpy as np
 
-from nodegraph.errors import InvalidInput
+from nodegraph.errors import InvalidInput, Problem, ProblemError
 from nodegraph.node import Node
 from nodegraph.onnx import create_session
 from nodegraph.params import Bool, Choice, Float, Int
 from nodegraph.types import Frame
 
 from .face.blazeface import SORT_ORDERS, BlazeFace, iou_one_to_many, sort_faces
+from .face.detect_passes import ANGLE_CHOICES, MIN_TILE, detect_faces, parse_angles
 from .face.draw import draw_boxes
 from .face.records import Faces, updated
 from .face.smoothing import OneEuroFilter, frame_time
@@ -116,6 +117,13 @@ class FaceDetector(Node):
     N - 1 frames to be found. Each detection takes the track id of the face it overlaps, so ids stay
     stable while a face is in view. A FaceMarker downstream crops from these boxes, so its landmarks
     follow the face on tracking frames too.
+    The model was trained on upright faces of a frame shrunk to its 192 px input, so it misses faces
+    on their side or upside down (`angles` also tries the frame turned by right angles: a face found
+    turned is mapped back exactly, keypoints included, and FaceMarker and FaceAligner turn their crops
+    by its eye line) and faces under about a 12th of the frame's long side (`tile_size` also runs it on
+    overlapping tiles at full resolution, SAHI-style: a 40 px face in 1080p, a face in a 32:9 frame).
+    Each extra pass costs one more model run on the frames the model runs on; the passes' faces are
+    merged by NMS, a face seen by several keeping its best reading. The defaults run the model once.
     Keypoints: right eye, left eye, nose tip, mouth centre, right ear, left ear (the subject's sides).
     """
 
@@ -130,6 +138,15 @@ class FaceDetector(Node):
                                                 "0 keeps all"),
         "min_size": Int(0, 4096, default=0, help="drop faces whose box is narrower or lower than this, px"),
         "sort": Choice(list(SORT_ORDERS), default="largest", help="the order of the faces in the output"),
+        "angles": Choice(list(ANGLE_CHOICES), default="0",
+                         help="also look for faces turned by these angles, clockwise: 90 and 270 for a phone "
+                              "held sideways or a person lying down, 180 for upside down; each angle is one "
+                              "more model run on every detection"),
+        "tile_size": Int(0, 4096, default=0,
+                         help="also look in overlapping square tiles of this side, px, for faces too small "
+                              "for the whole frame (the full range model finds faces down to about a 12th of "
+                              "the side it sees: 160 px in a 1920 px wide frame, 40 px in a 480 px tile); "
+                              "each tile is one more model run on every detection; 0: the whole frame only"),
         "detect_every": Int(1, 60, default=2,
                             help="run the model on every N-th frame and follow the faces in between"),
         "smoothing": Bool(True, help="steady the boxes and keypoints over time (One-Euro filter)"),
@@ -137,6 +154,16 @@ class FaceDetector(Node):
     }
     heavy = True
     cost_ms = 4.5  # the mean with detect_every 2: the model on every other frame
+
+    @classmethod
+    def check_param(cls, node_id, name, value):
+        value = super().check_param(node_id, name, value)
+        if name == "tile_size" and 0 < value < MIN_TILE:
+            raise ProblemError(Problem(
+                f"a {value} px tile is smaller than the models' input ({MIN_TILE} px or more), so it would "
+                f"cost many model runs and find nothing more: use 0 (the whole frame only) or at least "
+                f"{MIN_TILE}, e.g. 480 for 40 px faces", node=node_id, node_type=cls.type_name(), param=name))
+        return value
 
     @classmethod
     def check(cls, params, base_dir):
@@ -158,7 +185,7 @@ class FaceDetector(Node):
     def param_changed(self, name):
         if name in ("model", "provider"):
             self._load()
-        if name in ("model", "threshold", "max_faces", "min_size", "detect_every"):
+        if name in ("model", "threshold", "max_faces", "min_size", "detect_every", "angles", "tile_size"):
             self._countdown = 0  # the model runs on the next frame, so the edit shows at once
 
     def _load(self):
@@ -190,7 +217,8 @@ class FaceDetector(Node):
         return {"faces": shown}
 
     def _detect(self, frame: np.ndarray) -> list[dict]:
-        found = self.blazeface.detect(frame, threshold=self.threshold, min_size_px=self.min_size)
+        found = detect_faces(self.blazeface, frame, self.threshold, self.min_size,
+                             angles=parse_angles(self.angles), tile_side=self.tile_size)
         found, self._next_id = continue_tracks(found, self._tracks, self._next_id)
         found = sort_faces(found, self.sort, frame.shape)
         return found[: self.max_faces] if self.max_faces else found

@@ -62,17 +62,27 @@ def open_session(session_or_path, default_model: str):
     return create_session(resolve(session_or_path if session_or_path is not None else default_model))
 
 
-def letterbox(frame_bgr: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """The frame fitted into a `size` square (aspect kept, centred, black bars) and the 2x3 matrix
-    frame -> square. Shrinking halves the image with area averaging first (OpenCV's fast 2x path),
-    then finishes bilinearly: plain bilinear sampling of a much larger frame aliases, which makes the
-    short-range model see faces in pixel noise; a direct INTER_AREA resize costs 15x more."""
+def shrunk(frame_bgr: np.ndarray, size: int) -> np.ndarray:
+    """The frame scaled so its long side is `size` (aspect kept). Shrinking halves the image with area
+    averaging first (OpenCV's fast 2x path), then finishes bilinearly: plain bilinear sampling of a much
+    larger frame aliases, which makes the short-range model see faces in pixel noise; a direct INTER_AREA
+    resize costs 15x more."""
     h, w = frame_bgr.shape[:2]
     new_w, new_h = max(1, round(w * size / max(h, w))), max(1, round(h * size / max(h, w)))
     image = frame_bgr
     while image.shape[1] >= 2 * new_w and image.shape[0] >= 2 * new_h:
         image = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
-    resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    if image.shape[:2] == (new_h, new_w):
+        return image
+    return cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+
+
+def letterbox(frame_bgr: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The frame fitted into a `size` square (`shrunk`, centred, black bars) and the 2x3 matrix
+    frame -> square."""
+    h, w = frame_bgr.shape[:2]
+    resized = shrunk(frame_bgr, size)
+    new_h, new_w = resized.shape[:2]
     left, top = (size - new_w) // 2, (size - new_h) // 2
     square = cv2.copyMakeBorder(
         resized, top, size - new_h - top, left, size - new_w - left, cv2.BORDER_CONSTANT, value=(0, 0, 0)

@@ -1,0 +1,120 @@
+"""FaceDetector's hard cases (`nodegraph bench detect`): the recall of each extra pass where the default
+misses faces, and what it costs, in one run.
+
+The cases are made from the two public-domain portraits in presets/media: each turned by 90, 180 and
+270 degrees (a phone held sideways, a person lying down); each scaled so its face is 40 px tall in a
+1920x1080 frame; and each with a 130 px face in a 3840x1080 (32:9) frame. Recall: the share of these
+faces found with a box on the face, by the default detector and by the mode meant for the case. Cost: ms
+per detection (the model on every frame, one thread) of each mode on its frame, and its ratio to the
+default on the same frame; the modes run interleaved, so a busy machine slows them alike.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from nodes.chain_bench import set_thread_budget
+from nodes.detect import FaceDetector
+from nodes.face.detect_passes import ROTATE_CODES, turned_box
+
+MEDIA = Path(__file__).resolve().parents[1] / "presets" / "media"
+PORTRAITS = ("astronaut.png", "grace_hopper.jpg")
+ROUNDS = 10
+ALL_ANGLES = "0,90,180,270"
+# case -> (the mode meant for it, the frame size its cost is measured on)
+MODES = {
+    "turned": ({"angles": ALL_ANGLES}, (1080, 1920)),
+    "sideways": ({"angles": "0,90,270"}, (1080, 1920)),
+    "small_1080p": ({"tile_size": 480}, (1080, 1920)),
+    "wide_32_9": ({"tile_size": 1080}, (1080, 3840)),
+}
+
+
+def detect(frame: np.ndarray, **params) -> list[dict]:
+    """The faces a fresh FaceDetector finds in one frame (the model runs: it is its first frame)."""
+    node = FaceDetector("d", {"smoothing": False, **params})
+    node.setup()
+    return node.process(frame)["faces"]
+
+
+def placed(image: np.ndarray, face_height: float, size=(1080, 1920), at=None) -> tuple[np.ndarray, np.ndarray]:
+    """`image` scaled so its face's box is `face_height` px tall, its top-left corner `at` (x, y; None:
+    45% across, 30% down) on a grey frame of `size` (h, w); and where the face's box then is (the box the
+    model finds in the whole image, scaled and moved with it)."""
+    [reference] = detect(image)
+    scale = face_height / (reference["box"][3] - reference["box"][1])
+    x, y = at or (size[1] * 0.45, size[0] * 0.3)
+    matrix = np.float32([[scale, 0, x], [0, scale, y]])
+    frame = np.full((*size, 3), 100, np.uint8)
+    cv2.warpAffine(image, matrix, size[::-1], dst=frame, borderMode=cv2.BORDER_TRANSPARENT)
+    return frame, reference["box"] * scale + np.float32([x, y, x, y])
+
+
+def on_face(box: np.ndarray, where: np.ndarray) -> bool:
+    """The box is centred on the face (within 15% of its side) and about its size (the model reads a
+    face of 12 to 16 input px a little small)."""
+    side = where[2] - where[0]
+    centre, expected = (box[:2] + box[2:]) / 2, (where[:2] + where[2:]) / 2
+    return bool(np.hypot(*(centre - expected)) < 0.15 * side and 0.75 < (box[2] - box[0]) / side < 1.25)
+
+
+def cases() -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+    """case -> its (frame, where the face is) pairs."""
+    out: dict[str, list] = {"turned": [], "sideways": [], "small_1080p": [], "wide_32_9": []}
+    for name in PORTRAITS:
+        image = cv2.imread(str(MEDIA / name))
+        [upright] = detect(image)
+        for angle, code in ROTATE_CODES.items():
+            pair = (cv2.rotate(image, code), turned_box(upright["box"], angle, image.shape))
+            out["turned"].append(pair)
+            if angle != 180:
+                out["sideways"].append(pair)
+        out["small_1080p"].append(placed(image, 40))
+        out["wide_32_9"].append(placed(image, 130, size=(1080, 3840)))
+    return out
+
+
+def recall(pairs, **params) -> float:
+    return sum(any(on_face(f["box"], where) for f in detect(frame, **params)) for frame, where in pairs) / len(pairs)
+
+
+def run(frames: int | None = None) -> dict:
+    rounds = frames or ROUNDS
+    set_thread_budget(1)
+    result = {}
+    for case, pairs in cases().items():
+        params, size = MODES[case]
+        result[case] = {"faces": len(pairs), "mode": params, "recall_default": recall(pairs),
+                        "recall_mode": recall(pairs, **params)}
+    for case, (params, size) in MODES.items():
+        frame = placed(cv2.imread(str(MEDIA / PORTRAITS[0])), 40, size=size)[0]
+        nodes = [FaceDetector("default", {"detect_every": 1}), FaceDetector("mode", {"detect_every": 1, **params})]
+        times: list[list[float]] = [[], []]
+        for node in nodes:
+            node.setup()
+        for _ in range(rounds + 1):  # the first round warms up and is dropped
+            for node, spent in zip(nodes, times, strict=True):
+                start = time.perf_counter()
+                node.process(frame)
+                spent.append((time.perf_counter() - start) * 1000.0)
+        default_ms, mode_ms = (float(np.median(t[1:])) for t in times)
+        result[case].update(frame=f"{size[1]}x{size[0]}", ms_default=round(default_ms, 2),
+                            ms_mode=round(mode_ms, 2), cost_ratio=round(mode_ms / default_ms, 2))
+    result["threads"], result["rounds"] = 1, rounds
+    return result
+
+
+def summary(result: dict) -> str:
+    lines = [f"FaceDetector's hard cases, one thread, the model on every frame, median of {result['rounds']} "
+             "rounds:"]
+    for case, row in result.items():
+        if isinstance(row, dict):
+            mode = ", ".join(f"{k} {v}" for k, v in row["mode"].items())
+            lines.append(f"  {case:12s} {row['faces']} faces found {row['recall_default']:.0%} by default, "
+                         f"{row['recall_mode']:.0%} with {mode}; at {row['frame']} {row['ms_mode']:.1f} ms a "
+                         f"detection against {row['ms_default']:.1f} ({row['cost_ratio']}x)")
+    return "\n".join(lines)
