@@ -5,12 +5,13 @@ process (`python tests/test_editor_clicks.py menus`)."""
 import ctypes.util
 import json
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
+import editor_window
 import pytest
-from test_editor_gui import display, gui_env  # noqa: F401 (display is a fixture)
+from editor_window import open_editor
+from test_editor_gui import display  # noqa: F401 (a fixture)
 from xtest_pointer import Pointer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -28,10 +29,7 @@ def xtest_missing() -> str | None:
 def run_driver(display, tmp_path, name, script=__file__):  # noqa: F811 (display is a fixture)
     if (missing := xtest_missing()) is not None:
         pytest.skip(missing)
-    result = subprocess.run([sys.executable, script, name], cwd=tmp_path, env=gui_env(display, tmp_path),
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert f"{name} checks passed" in result.stdout, result.stdout + result.stderr
+    editor_window.run_driver(display, tmp_path, name, script)
 
 
 def test_menu_items_clicked_with_the_mouse_do_their_work(display, tmp_path):  # noqa: F811
@@ -73,21 +71,9 @@ def test_saving_a_preset_opened_through_a_link_asks_where_it_goes(display, tmp_p
 
 
 def editor(preset: Path):
-    from nodegraph.editor.app import EditorApp
-    from nodegraph.editor.files import RecentFiles
-    from nodegraph.editor.state import EditorState
-
-    state = EditorState(recent=RecentFiles(Path.cwd() / "recent.json"), engine="sequential")
-    assert state.open(preset)
-    app = EditorApp(state, width=1280, height=800)
-    app.build()
-
-    def frames(n):
-        for _ in range(n):
-            app.frame()
-
-    frames(5)
-    return state, app, Pointer(frames)
+    state, app = open_editor(preset)
+    editor_window.frames(app, 5)
+    return state, app, Pointer(lambda n: editor_window.frames(app, n))
 
 
 def item(kind: str, label: str) -> int:
@@ -240,12 +226,7 @@ def drive_resize() -> None:
     for width, height in ((1024, 640), (1600, 1000)):
         dpg.set_viewport_width(width)
         dpg.set_viewport_height(height)
-        pointer.frames(5)
-        for _ in range(300):  # a fit measures, lays out again and measures, a frame or more each time
-            if not app.view.fitting:
-                break
-            pointer.frames(1)
-        pointer.frames(5)
+        editor_window.settle(app, 300)  # a fit measures, lays out again and measures, a frame or more each time
         left, top, canvas_width, canvas_height = app.canvas.screen_rect()
         boxes = app.canvas.node_rects()
         outside = [n for n, (x, y, w, h) in boxes.items()

@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from editor_window import frames, gui_env, open_editor, run_driver
 
 REPO = Path(__file__).resolve().parent.parent
 PRESETS = ["demo.json", "video_swap.json"]
@@ -40,13 +41,6 @@ def display():
     yield f":{number}"
     server.terminate()
     server.wait(10)
-
-
-def gui_env(display, tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "WAYLAND_DISPLAY"}
-    env.update(DISPLAY=display, XDG_DATA_HOME=str(tmp_path / "xdg"),
-               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")])))
-    return env
 
 
 def test_edit_without_a_display_fails_clearly(cli, tmp_path):
@@ -126,10 +120,7 @@ def test_screenshot_shows_every_node_with_a_live_thumbnail(cli, display, tmp_pat
 
 
 def test_canvas_palette_and_inspector_follow_the_state(display, tmp_path):
-    result = subprocess.run([sys.executable, __file__, "drive"], cwd=tmp_path, env=gui_env(display, tmp_path),
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "canvas checks passed" in result.stdout
+    run_driver(display, tmp_path, "canvas", __file__)
 
 
 def drive() -> None:
@@ -137,19 +128,9 @@ def drive() -> None:
     holds after each rendered frame."""
     import dearpygui.dearpygui as dpg
 
-    from nodegraph.editor.app import EditorApp
-    from nodegraph.editor.files import RecentFiles
-    from nodegraph.editor.state import EditorState
     from nodegraph.graph import Link
 
-    state = EditorState(recent=RecentFiles(Path.cwd() / "recent.json"), engine="sequential")
-    assert state.open(REPO / "presets" / "demo.json")
-    app = EditorApp(state, width=1400, height=900)
-    app.build()
-
-    def frames(n=3):
-        for _ in range(n):
-            app.frame()
+    state, app = open_editor(REPO / "presets" / "demo.json", 1400, 900)
 
     def drawn_links():
         return len(dpg.get_item_children(app.canvas.editor, 0) or [])
@@ -157,36 +138,36 @@ def drive() -> None:
     def drawn_nodes():
         return len(dpg.get_item_children(app.canvas.editor, 1) or [])
 
-    frames()
+    frames(app)
     assert drawn_nodes() == 3 and drawn_links() == 2
     assert set(app.canvas.nodes) == {"pattern", "adjust", "out"}
 
     # a link drawn by the user goes through the state's type check
     state.remove_links([Link("adjust", "frame", "out", "frame")])
-    frames()
+    frames(app)
     assert drawn_links() == 1
     out_pin = app.canvas.nodes["adjust"].ports[("out", "frame")]
     in_pin = app.canvas.nodes["out"].ports[("in", "frame")]
     app.canvas._on_link(app.canvas.editor, (out_pin, in_pin))
-    frames()
+    frames(app)
     assert drawn_links() == 2 and Link("adjust", "frame", "out", "frame") in state.graph.links
     app.canvas._on_link(app.canvas.editor, (app.canvas.nodes["pattern"].ports[("out", "frame")], in_pin))
-    frames()
+    frames(app)
     assert drawn_links() == 2 and "out.frame already has a link from adjust.frame; remove that link first" \
         in app.notice.text, app.notice.text
 
     # delete, undo, redo redraw the canvas
     state.delete(["adjust"])
-    frames()
+    frames(app)
     assert drawn_nodes() == 2 and drawn_links() == 0
     state.undo()
-    frames()
+    frames(app)
     assert drawn_nodes() == 3 and drawn_links() == 2
 
     # every registered node type can be added, and its inspector has a widget per param
     for cls in state.registry:
         node_id = state.add_node(cls.type_name(), app.canvas.free_spot() or app.canvas.below_all())
-        frames(2)
+        frames(app, 2)
         assert app.inspector.node_id == node_id, (app.inspector.node_id, node_id)
         assert sorted(app.inspector.widgets) == sorted(cls.params), cls.type_name()
     assert drawn_nodes() == 3 + len(list(state.registry))
@@ -196,7 +177,7 @@ def drive() -> None:
 
     state.registry.add(DepthGuess, "depth-nodes")
     node_id = state.add_node("DepthGuess", app.canvas.free_spot() or app.canvas.below_all())
-    frames(2)
+    frames(app, 2)
     pin = app.canvas.nodes[node_id].ports[("out", "depth")]
     (component,) = dpg.get_item_children(dpg.get_item_theme(pin), 1)
     pin_colour = dpg.get_value(dpg.get_item_children(component, 1)[0])
@@ -209,10 +190,10 @@ def drive() -> None:
     app.inspector.show("adjust")
     widget, _ = app.inspector.widgets["brightness"]
     dpg.get_item_callback(widget)(widget, 42)
-    frames()
+    frames(app)
     assert state.param_value("adjust", "brightness") == 42
     state.undo()
-    frames()
+    frames(app)
     assert dpg.get_value(widget) == 10  # the widget follows undo
 
     # the palette's search hides what does not match
@@ -223,10 +204,10 @@ def drive() -> None:
 
     # viewers open cascaded, each inside the window (the 4th ran past a 720 px window's bottom), and close
     dpg.set_viewport_height(720)
-    frames()
+    frames(app)
     for _ in range(8):
         app.open_viewer("adjust")
-    frames()
+    frames(app)
     assert len(app.viewers) == 8
     room = (dpg.get_viewport_client_width(), dpg.get_viewport_client_height())
     for viewer in app.viewers:
@@ -238,13 +219,13 @@ def drive() -> None:
     assert w * h <= 0.4 * canvas_width * canvas_height, ((w, h), (canvas_width, canvas_height))
     app.open_viewer("pattern")
     state.remove_nodes(["adjust"])  # its viewers stayed open, showing a node that was no longer there
-    frames()
+    frames(app)
     assert [viewer.node_id for viewer in app.viewers] == ["pattern"]
     state.undo()
     while app.viewers:
         app._close_viewer(app.viewers[0])
     dpg.set_viewport_height(900)
-    frames()
+    frames(app)
 
     # a preset naming a node type nobody installed still opens: the node is drawn, in red, with
     # the ports its links use, and the run refuses with the reason
@@ -255,7 +236,7 @@ def drive() -> None:
     app.open(str(unknown))
     deadline = time.monotonic() + 10  # a run of the previous preset may still be winding down
     while time.monotonic() < deadline and "NoSuchFilter" not in app.canvas.nodes["adjust"].error_text:
-        frames(1)
+        frames(app, 1)
         time.sleep(0.02)
     assert drawn_nodes() == 3 and drawn_links() == 2
     assert set(app.canvas.nodes["adjust"].ports) == {("in", "frame"), ("out", "frame")}
@@ -266,10 +247,7 @@ def drive() -> None:
 
 
 def test_save_as_asks_before_replacing_another_preset(display, tmp_path):
-    result = subprocess.run([sys.executable, __file__, "replace"], cwd=tmp_path, env=gui_env(display, tmp_path),
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "replace checks passed" in result.stdout
+    run_driver(display, tmp_path, "replace", __file__)
 
 
 def drive_replace() -> None:
@@ -277,22 +255,14 @@ def drive_replace() -> None:
     Replace saves over it. Saving onto the file open asks nothing."""
     import dearpygui.dearpygui as dpg
 
-    from nodegraph.editor.app import EditorApp
-    from nodegraph.editor.files import RecentFiles
-    from nodegraph.editor.state import EditorState
-
     mine, other = Path.cwd() / "mine.json", Path.cwd() / "other.json"
     shutil.copy(REPO / "presets" / "demo.json", mine)
     other.write_text("someone else's preset")
-    state = EditorState(recent=RecentFiles(Path.cwd() / "recent.json"), engine="sequential")
-    assert state.open(mine)
-    app = EditorApp(state, width=1400, height=900)
-    app.build()
+    state, app = open_editor(mine, 1400, 900)
     app.frame()
 
     def prompt():
-        for _ in range(3):
-            app.frame()
+        frames(app)
         windows = [w for w in dpg.get_windows() if dpg.get_item_label(w) == "Replace file?"]
         if not windows:
             return None, {}
@@ -321,7 +291,7 @@ def drive_replace() -> None:
     print("replace checks passed")
 
 
-if __name__ == "__main__" and sys.argv[1:] == ["drive"]:
+if __name__ == "__main__" and sys.argv[1:] == ["canvas"]:
     drive()
 if __name__ == "__main__" and sys.argv[1:] == ["replace"]:
     drive_replace()

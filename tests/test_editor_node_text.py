@@ -4,50 +4,28 @@ between words, never inside one.
 Run directly, this file is the subprocess that drives the window (`python tests/test_editor_node_text.py drive`).
 """
 
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from test_editor_gui import display, gui_env  # noqa: F401  (the Xvfb fixture)
-
-REPO = Path(__file__).resolve().parent.parent
+from editor_window import REPO, frames, open_editor, run_driver, settle
+from test_editor_gui import display  # noqa: F401  (the Xvfb fixture)
 
 pytestmark = pytest.mark.gui
 
 
-def run_driver(display, tmp_path, name: str) -> None:  # noqa: F811
-    result = subprocess.run([sys.executable, __file__, name], cwd=tmp_path, env=gui_env(display, tmp_path),
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert f"{name} checks passed" in result.stdout, result.stdout + result.stderr
-
-
 def test_problem_text_on_a_node_breaks_between_words(display, tmp_path):  # noqa: F811
-    run_driver(display, tmp_path, "node text")
+    run_driver(display, tmp_path, "node text", __file__)
 
 
 def test_problems_and_descriptions_in_the_inspector_break_between_words(display, tmp_path):  # noqa: F811
     # Dear PyGui wrapped them inside words, after a '.' or a '/': '(arcface_w600k_r50.' / 'onnx)'
-    run_driver(display, tmp_path, "inspector")
+    run_driver(display, tmp_path, "inspector", __file__)
 
 
 def neural_swap():
     """The editor on neural_swap at 1280x720, fitted: its models are not installed, so 3 nodes have problems."""
-    from nodegraph.editor.app import EditorApp
-    from nodegraph.editor.files import RecentFiles
-    from nodegraph.editor.state import EditorState
-
-    state = EditorState(recent=RecentFiles(Path.cwd() / "recent.json"), engine="sequential")
-    assert state.open(REPO / "presets" / "neural_swap.json")
-    app = EditorApp(state, width=1280, height=720)  # the smallest zoom, the narrowest lines
-    app.build()
-    for _ in range(200):
-        app.frame()
-        if not app.view.fitting:
-            break
-    for _ in range(5):
-        app.frame()
+    state, app = open_editor(REPO / "presets" / "neural_swap.json", 1280, 720)  # the smallest zoom, the narrowest lines
+    settle(app)
     return state, app
 
 
@@ -79,12 +57,10 @@ def drive_inspector() -> None:
     every.append(state.graph.description)  # it names a model 'gfpgan_1.4': '...gfpgan_1.' / '4:'
     assert_broken_between_words(app, every)
     dpg.set_viewport_width(1000)  # a narrower inspector: broken again at its width
-    for _ in range(5):
-        app.frame()
+    frames(app, 5)
     assert_broken_between_words(app, every)
     state.selection = {"swapper"}
-    for _ in range(5):
-        app.frame()
+    frames(app, 5)
     doc = " ".join(state.registry.get(state.graph.nodes["swapper"].type).describe()["doc"].split())
     assert_broken_between_words(app, [doc, *state.problems()["swapper"]])
     app.close()

@@ -5,15 +5,14 @@ Run directly, this file is the subprocess that drives the window (`python tests/
 """
 
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from test_editor_gui import display, gui_env  # noqa: F401  (the Xvfb fixture)
+from editor_window import REPO, open_editor, run_driver
+from test_editor_gui import display  # noqa: F401  (the Xvfb fixture)
 
-REPO = Path(__file__).resolve().parent.parent
 PRESETS = sorted((REPO / "presets").glob("*.json"))
 
 pytestmark = pytest.mark.gui
@@ -29,10 +28,8 @@ def inside(rect, area) -> bool:
 
 
 def test_every_preset_opens_at_1280x800_with_no_node_over_another_and_all_in_the_canvas(display, tmp_path):  # noqa: F811
-    result = subprocess.run([sys.executable, __file__, "drive"], cwd=tmp_path, env=gui_env(display, tmp_path),
-                            capture_output=True, text=True, timeout=180)
-    assert result.returncode == 0, result.stdout + result.stderr
-    drawn = json.loads(result.stdout.strip().splitlines()[-1])
+    run_driver(display, tmp_path, "presets", __file__, timeout=180)
+    drawn = json.loads((tmp_path / "drawn.json").read_text())
     assert sorted(drawn) == sorted([p.stem for p in PRESETS] + [
         "two_faces after a run", "video_swap collapsed", "video_swap opened again"])
     for name, (canvas, rects, zoom) in drawn.items():
@@ -47,13 +44,7 @@ def test_every_preset_opens_at_1280x800_with_no_node_over_another_and_all_in_the
 
 
 def drive() -> None:
-    from nodegraph.editor.app import EditorApp
-    from nodegraph.editor.files import RecentFiles
-    from nodegraph.editor.state import EditorState
-
-    state = EditorState(recent=RecentFiles(Path.cwd() / "recent.json"), engine="sequential")
-    app = EditorApp(state, width=1280, height=800)
-    app.build()
+    state, app = open_editor(None)
     drawn = {}
 
     def settle(name):
@@ -108,9 +99,10 @@ def drive() -> None:
     settle("two_faces after a run")
     assert all(" ms" in view.stats_text for view in app.canvas.nodes.values()), "the nodes show no run stats"
     app.close()
-    print(json.dumps(drawn))
+    Path("drawn.json").write_text(json.dumps(drawn))
+    print("presets checks passed")
 
 
-if __name__ == "__main__" and sys.argv[1:] == ["drive"]:
+if __name__ == "__main__" and sys.argv[1:] == ["presets"]:
     sys.path.insert(0, str(REPO))
     drive()

@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
+from editor_window import gui_env
 from test_editor_clicks import REPO, editor, faults, item, menu_item_rect, menu_rect, rect, run_driver, xtest_missing
-from test_editor_gui import display, gui_env  # noqa: F401 (display is a fixture)
+from test_editor_gui import display  # noqa: F401 (display is a fixture)
 
 pytestmark = pytest.mark.gui
 

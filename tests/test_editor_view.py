@@ -5,16 +5,13 @@ Run directly, this file is the subprocess that drives the real window (`python t
 """
 
 import json
-import subprocess
 import sys
-import time
-from pathlib import Path
 
 import cv2
 import pytest
-from test_editor_gui import display, gui_env  # noqa: F401  (the Xvfb fixture)
-
-REPO = Path(__file__).resolve().parent.parent
+from editor_window import REPO, frames, gui_env, open_editor, run_driver, settle
+from test_editor_gui import display  # noqa: F401  (the Xvfb fixture)
+from xtest_pointer import Pointer
 
 pytestmark = pytest.mark.gui
 
@@ -86,86 +83,25 @@ def test_the_screenshot_is_the_window_as_opened_with_every_node_in_view(cli, dis
 
 
 def test_fit_zoom_pan_and_collapse_in_the_real_window(display, tmp_path):  # noqa: F811
-    result = subprocess.run([sys.executable, __file__, "drive"], cwd=tmp_path, env=gui_env(display, tmp_path),
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "view checks passed" in result.stdout
+    run_driver(display, tmp_path, "view", __file__)
 
 
 def test_the_minimap_checkbox_fits_the_graph_again(display, tmp_path):  # noqa: F811
-    result = subprocess.run([sys.executable, __file__, "drive-minimap"], cwd=tmp_path, env=gui_env(display, tmp_path),
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "minimap checks passed" in result.stdout
-
-
-class FakePointer:
-    """Mouse input through the XTest extension (libXtst), as a user's would arrive."""
-
-    def __init__(self):
-        import ctypes
-
-        self.x11, self.xtst = ctypes.CDLL("libX11.so.6"), ctypes.CDLL("libXtst.so.6")
-        self.x11.XOpenDisplay.restype = ctypes.c_void_p
-        self.x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
-        self.display = ctypes.c_void_p(self.x11.XOpenDisplay(None))
-
-    def _flush(self, frames):
-        self.x11.XFlush(self.display)
-        for _ in range(3):
-            time.sleep(0.02)
-            frames(1)
-
-    def move(self, x, y, frames):
-        self.xtst.XTestFakeMotionEvent(self.display, -1, x, y, 0)
-        self._flush(frames)
-
-    def button(self, number, down, frames):
-        self.xtst.XTestFakeButtonEvent(self.display, number, int(down), 0)
-        self._flush(frames)
-
-    def click(self, x, y, frames):
-        self.move(x, y, frames)
-        self.button(1, True, frames)
-        self.button(1, False, frames)
-
-    def drag(self, number, start, end, frames):
-        self.move(*start, frames)
-        self.button(number, True, frames)
-        for step in range(1, 5):
-            self.move(start[0] + (end[0] - start[0]) * step // 4, start[1] + (end[1] - start[1]) * step // 4, frames)
-        self.button(number, False, frames)
+    run_driver(display, tmp_path, "minimap", __file__)
 
 
 def drive() -> None:
     import dearpygui.dearpygui as dpg
 
-    from nodegraph.editor.app import EditorApp
-    from nodegraph.editor.files import RecentFiles
     from nodegraph.editor.menus import view_key
-    from nodegraph.editor.state import EditorState
 
-    state = EditorState(recent=RecentFiles(Path.cwd() / "recent.json"), engine="sequential")
-    assert state.open(REPO / "presets" / "video_swap.json")
-    app = EditorApp(state)
-    app.build()
-
-    def frames(n=3):
-        for _ in range(n):
-            app.frame()
-
-    def settle():
-        for _ in range(40):
-            app.frame()
-            if not app.view.fitting:
-                break
-        frames(3)
+    state, app = open_editor(REPO / "presets" / "video_swap.json")
 
     def all_inside():
         area = app.canvas.screen_rect()
         return all(inside(rect, area) for rect in app.canvas.node_rects().values())
 
-    settle()
+    settle(app)
     assert all_inside(), (app.canvas.node_rects(), app.canvas.screen_rect())
     fitted = app.canvas.zoom
     # the preset's 8 nodes in one row fit only too small: opening laid them out again, in bands,
@@ -177,7 +113,7 @@ def drive() -> None:
     positions = {n: spec.pos for n, spec in state.graph.nodes.items()}
     before = app.canvas.node_rects()
     view_key(app, dpg.mvKey_Right, False)
-    frames()
+    frames(app)
     after = app.canvas.node_rects()
     moved = {round(before[n][0] - after[n][0]) for n in before}
     assert moved == {120}, moved
@@ -186,11 +122,11 @@ def drive() -> None:
     # zoom in: thumbnails and text grow; F fits again
     thumb_before = dpg.get_item_configuration(app.canvas.nodes["source"].image)["width"]
     view_key(app, 602, False)  # '=' / '+'
-    frames()
+    frames(app)
     assert app.canvas.zoom > fitted
     assert dpg.get_item_configuration(app.canvas.nodes["source"].image)["width"] > thumb_before
     view_key(app, dpg.mvKey_F, False)
-    settle()
+    settle(app)
     assert app.canvas.zoom == fitted and all_inside()
     # a drag at this zoom puts the node where the mouse left it, in graph units
     state.move_nodes(app.canvas.positions())
@@ -199,21 +135,22 @@ def drive() -> None:
     # collapsing hides a node's body and makes it shorter; C toggles the selection
     height = app.canvas.node_rects()["swapper"][3]
     app.canvas.set_collapsed(["swapper"], True)
-    frames()
+    frames(app)
     assert app.canvas.node_rects()["swapper"][3] < height / 2
     app.canvas.set_collapsed(["swapper"], False)
-    frames()
+    frames(app)
     assert abs(app.canvas.node_rects()["swapper"][3] - height) < 2
 
     # real input through XTest: a click in the minimap moves the view there, a middle-drag pans
-    pointer = FakePointer()
+    pointer = Pointer(lambda n: frames(app, n))
     left, top, width, height = app.canvas.screen_rect()
     before = app.canvas.grid_offset()
-    pointer.click(int(left + width * 0.83), int(top + height * 0.83), frames)
+    minimap = (left + width * 0.83, top + height * 0.83)
+    pointer.click((minimap, minimap))
     after = app.canvas.grid_offset()
     assert after != before, "a click in the minimap did not move the view"
     x0, y0 = int(left + width * 0.3), int(top + height * 0.05)  # empty canvas above the nodes
-    pointer.drag(2, (x0, y0), (x0 + 80, y0 + 40), frames)
+    pointer.drag((x0, y0), (x0 + 80, y0 + 40), steps=4, button=2)
     dragged = app.canvas.grid_offset()
     assert (round(dragged[0] - after[0]), round(dragged[1] - after[1])) == (80, 40), (after, dragged)
     assert {n: spec.pos for n, spec in state.graph.nodes.items()} == positions  # panning moves no node
@@ -233,15 +170,15 @@ def drive() -> None:
     # Tab hides the side panels: the canvas takes their room and the graph is fitted larger
     narrow = app.canvas.screen_rect()[2]
     view_key(app, dpg.mvKey_Tab, False)
-    settle()
+    settle(app)
     assert app.canvas.screen_rect()[2] > narrow + 400 and app.canvas.zoom > fitted and all_inside()
     view_key(app, dpg.mvKey_Tab, False)
-    settle()
+    settle(app)
     assert app.canvas.screen_rect()[2] == narrow and app.canvas.zoom == fitted and all_inside()
 
     # the help window lists every control
     view_key(app, dpg.mvKey_F1, False)
-    frames()
+    frames(app)
     assert app.help.window is not None and dpg.is_item_shown(app.help.window)
     app.close()
     print("view checks passed")
@@ -251,26 +188,12 @@ def drive_minimap() -> None:
     """At 1366x768 the fit moves video_swap left, clear of the minimap: hidden, the minimap leaves room to fill."""
     import dearpygui.dearpygui as dpg
 
-    from nodegraph.editor.app import EditorApp
-    from nodegraph.editor.files import RecentFiles
     from nodegraph.editor.menus import view_key
-    from nodegraph.editor.state import EditorState
 
-    state = EditorState(recent=RecentFiles(Path.cwd() / "recent.json"), engine="sequential")
-    assert state.open(REPO / "presets" / "video_swap.json")
-    app = EditorApp(state, width=1366, height=768)
-    app.build()
-
-    def frames(n=3):
-        for _ in range(n):
-            app.frame()
+    state, app = open_editor(REPO / "presets" / "video_swap.json", 1366, 768)
 
     def settled_rects():
-        for _ in range(60):
-            app.frame()
-            if not app.view.fitting:
-                break
-        frames(3)
+        settle(app)
         return app.canvas.node_rects()
 
     def as_fitted():  # F fits again: a view the fit made stays where it is
@@ -280,15 +203,16 @@ def drive_minimap() -> None:
 
     checkbox = next(item for item in dpg.get_all_items() if dpg.get_item_type(item).endswith("mvCheckbox")
                     and dpg.get_item_label(item) == "minimap")
-    pointer = FakePointer()
+    pointer = Pointer(lambda n: frames(app, n))
     with_minimap = settled_rects()
     x, y = dpg.get_item_rect_min(checkbox)
-    pointer.click(int(x + 8), int(y + 8), frames)
+    box = ((x + 4, y + 4), (x + 12, y + 12))
+    pointer.click(box)
     assert not dpg.get_value(checkbox) and not dpg.get_item_configuration(app.canvas.editor)["minimap"]
     without = settled_rects()
     assert without != with_minimap, "hiding the minimap left the graph where the minimap had pushed it"
     assert as_fitted(), "hiding the minimap did not fit the graph again"
-    pointer.click(int(x + 8), int(y + 8), frames)
+    pointer.click(box)
     assert dpg.get_value(checkbox) and settled_rects() == with_minimap and as_fitted()
     left, top, width, height = app.canvas.screen_rect()
     assert all(x + w <= left + 0.8 * width or y + h <= top + 0.8 * height for x, y, w, h in with_minimap.values())
@@ -296,9 +220,9 @@ def drive_minimap() -> None:
     print("minimap checks passed")
 
 
-if __name__ == "__main__" and sys.argv[1:] == ["drive"]:
+if __name__ == "__main__" and sys.argv[1:] == ["view"]:
     sys.path.insert(0, str(REPO))
     drive()
-if __name__ == "__main__" and sys.argv[1:] == ["drive-minimap"]:
+if __name__ == "__main__" and sys.argv[1:] == ["minimap"]:
     sys.path.insert(0, str(REPO))
     drive_minimap()

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from editor_window import settle
 from test_editor_clicks import REPO, editor, faults, rect, run_driver
 from test_editor_gui import display  # noqa: F401 (a fixture)
 
@@ -109,16 +110,6 @@ def drive_typed() -> None:
     print("typed checks passed")
 
 
-def settled(app, pointer) -> None:
-    """Frames until the graph is fitted to the window, and its nodes drawn where they stay."""
-    pointer.frames(5)
-    for _ in range(300):
-        if not app.view.fitting:
-            break
-        pointer.frames(1)
-    pointer.frames(3)
-
-
 def pin(app, node_id: str, kind: str, port: str) -> tuple[float, float]:
     """Where a port's pin is drawn: on the node's left edge for an input, its right edge for an output (a node's
     rect starts inside its 8 px padding)."""
@@ -135,7 +126,7 @@ def drive_notice() -> None:
 
     state, app, pointer = editor(REPO / "presets" / "video_swap.json")
     state.remove_links([Link("source", "frame", "merger", "frame"), Link("merger", "frame", "output", "frame")])
-    settled(app, pointer)
+    settle(app, 300)
     pointer.drag(pin(app, "detector", "out", "faces"), pin(app, "merger", "in", "frame"))  # Faces into a Frame
     assert "gives Faces but 'merger.frame' takes Frame" in state.log[-1].text, state.log[-1].text
     drawn = {node_id: rect[:2] for node_id, rect in app.canvas.node_rects().items()}
@@ -150,7 +141,7 @@ def drive_notice_room() -> None:
     import dearpygui.dearpygui as dpg
 
     state, app, pointer = editor(REPO / "presets" / "video_swap.json")
-    settled(app, pointer)
+    settle(app, 300)
     left, top, width, height = app.canvas.screen_rect()
     rightmost = max(app.canvas.node_rects(), key=lambda node_id: app.canvas.node_rects()[node_id][0])
     pointer.drag(pin(app, "detector", "out", "faces"), pin(app, rightmost, "in", "frame"))  # Faces into a Frame
@@ -168,7 +159,7 @@ def drive_input_taken() -> None:
     from nodegraph.graph import Link
 
     state, app, pointer = editor(REPO / "presets" / "demo.json")
-    settled(app, pointer)
+    settle(app, 300)
     taken = Link("adjust", "frame", "out", "frame")
     pointer.drag(pin(app, "pattern", "out", "frame"), pin(app, "out", "in", "frame"))
     assert app.notice.text == ("out.frame already has a link from adjust.frame; remove that link first (click it "

@@ -44,17 +44,17 @@ class Pointer:
             self.x11.XFlush(self.display)
             self.frames(1)
 
-    def drag(self, start, end, steps: int = 10) -> None:
-        """Press the left button at `start`, move to `end` in `steps`, release."""
+    def drag(self, start, end, steps: int = 10, button: int = 1) -> None:
+        """Press `button` (1: the left one, 2: the middle one) at `start`, move to `end` in `steps`, release."""
         self.xtst.XTestFakeMotionEvent(self.display, -1, int(start[0]), int(start[1]), 0)
         self._send()
-        self.xtst.XTestFakeButtonEvent(self.display, 1, 1, 0)
+        self.xtst.XTestFakeButtonEvent(self.display, button, 1, 0)
         self._send()
         for step in range(1, steps + 1):
             x, y = (start[i] + (end[i] - start[i]) * step / steps for i in (0, 1))
             self.xtst.XTestFakeMotionEvent(self.display, -1, int(x), int(y), 0)
             self._send()
-        self.xtst.XTestFakeButtonEvent(self.display, 1, 0, 0)
+        self.xtst.XTestFakeButtonEvent(self.display, button, 0, 0)
         self._send()
 
     def key(self, name: str, pressed=(1, 0)) -> None:
