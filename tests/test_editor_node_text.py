@@ -22,9 +22,14 @@ def test_problems_and_descriptions_in_the_inspector_break_between_words(display,
     run_driver(display, tmp_path, "inspector", __file__)
 
 
-def neural_swap():
-    """The editor on neural_swap at 1280x720, fitted: its models are not installed, so 3 nodes have problems."""
-    state, app = open_editor(REPO / "presets" / "neural_swap.json", 1280, 720)  # the smallest zoom, the narrowest lines
+def test_log_messages_and_the_palette_s_tooltips_break_between_words(display, tmp_path):  # noqa: F811
+    # Dear PyGui wrapped them inside words: '(looked in /root/.' / 'local/share/nodegraph/models'
+    run_driver(display, tmp_path, "log", __file__)
+
+
+def neural_swap(width: int = 1280):
+    """The editor on neural_swap at `width`x720, fitted: its models are not installed, so 3 nodes have problems."""
+    state, app = open_editor(REPO / "presets" / "neural_swap.json", width, 720)  # a small zoom: narrow lines
     settle(app)
     return state, app
 
@@ -67,6 +72,36 @@ def drive_inspector() -> None:
     print("inspector checks passed")
 
 
+def drive_log() -> None:
+    """The log's messages at 1000x720 (the models' folders in them), and the palette's tooltips."""
+    import dearpygui.dearpygui as dpg
+
+    from nodegraph.editor.panels import TIP_WIDTH
+    from nodegraph.editor.theme import ITEM_SPACING
+
+    state, app = neural_swap(1000)
+    messages = [dpg.get_item_children(entry, 1)[1] for entry in app.log_panel.entries()]
+    width = dpg.get_available_content_region(app.log_panel.window)[0] - dpg.get_text_size("00:00:00")[0] \
+        - ITEM_SPACING[0]
+    assert [dpg.get_value(m).replace("\n", " ") for m in messages] == [entry.text for entry in state.log]
+    for message in messages:
+        lines = dpg.get_value(message).split("\n")
+        for line in lines:
+            assert dpg.get_text_size(line)[0] <= width, (line, width)
+        # drawn in as many lines as it holds: Dear PyGui broke none again
+        assert dpg.get_item_rect_size(message)[1] == dpg.get_text_size(dpg.get_value(message))[1], lines
+    assert sum("\n" in dpg.get_value(m) for m in messages) >= 4, "the models' messages are not broken at all"
+    tips = [item for item in dpg.get_all_items() if dpg.get_item_type(item).endswith("mvText")
+            and dpg.get_item_type(dpg.get_item_parent(item)).endswith("mvTooltip")
+            and is_inside(item, app.palette.window)]
+    assert len(tips) == len(app.palette.entries)
+    for item in tips:
+        lines = dpg.get_value(item).split("\n")
+        assert all(dpg.get_text_size(line)[0] <= TIP_WIDTH for line in lines), lines
+    app.close()
+    print("log checks passed")
+
+
 def assert_broken_between_words(app, wanted: list[str]) -> None:
     """The inspector shows each of the texts `wanted` in lines broken at spaces, each of several words within its width,
     where Dear PyGui breaks none of them again (it breaks only a word wider than a line: the models' folder)."""
@@ -93,6 +128,6 @@ def is_inside(item, window) -> bool:
     return False
 
 
-if __name__ == "__main__" and sys.argv[1:] in (["node text"], ["inspector"]):
+if __name__ == "__main__" and sys.argv[1:2]:
     sys.path.insert(0, str(REPO))
-    drive() if sys.argv[1] == "node text" else drive_inspector()
+    {"node text": drive, "inspector": drive_inspector, "log": drive_log}[sys.argv[1]]()

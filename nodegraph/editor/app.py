@@ -242,6 +242,7 @@ class EditorApp(FileActions):
             self.canvas.show_status(status, state.problems() if not status.active else {},
                                     pictured=set(self.pump.updates))
             self.inspector.refresh(status)
+            self.palette.refresh()
             title = state.title
             if title != self._title:
                 self._title = title

@@ -20,6 +20,7 @@ from .word_wrap import WrappedTexts
 CATEGORIES = ["Sources", "Detect", "Landmarks", "Align", "Select", "Swap", "Colour", "Mask", "Merge", "Enhance",
               "Output"]
 PALETTE_WIDTH = 180
+TIP_WIDTH = 320  # px, a palette tooltip's lines at most
 MODES = ["auto", "realtime", "lossless"]
 SLIDER_SPAN = 2000  # an int param with a wider range gets a typed field instead of a slider
 UI_CHAR_PX = 8  # about, a character of the UI font (a legend longer than the window shows node counts)
@@ -31,6 +32,7 @@ class Palette:
     def __init__(self, state: EditorState, parent, on_add: Callable[[str], None]):
         self.entries: list[tuple[int, str, str]] = []  # (button, category, text searched)
         self.headers: dict[str, int] = {}
+        self.tips = WrappedTexts(width=TIP_WIDTH)  # the types' descriptions name files: "x.onnx"
         by_category: dict[str, list] = {}
         for cls in state.registry:
             by_category.setdefault(cls.category, []).append(cls)
@@ -50,8 +52,11 @@ class Palette:
                         with dpg.drag_payload(parent=button, drag_data=name, payload_type=PAYLOAD):
                             dpg.add_text(f"+ {name}")
                         with dpg.tooltip(button):
-                            dpg.add_text(doc or name, wrap=320)
+                            self.tips.add(doc or name)
                         self.entries.append((button, category, f"{name} {doc} {category}".lower()))
+
+    def refresh(self) -> None:
+        self.tips.follow()  # once the UI font can measure text
 
     def filter(self, query: str) -> None:
         query = query.strip().lower()
@@ -320,10 +325,11 @@ class LogPanel:
         self.width = 0
         with dpg.child_window(parent=parent, height=height, width=-1, border=True) as self.window:
             self.tail = dpg.add_spacer(height=0)  # under the newest message: the room that keeps the top line whole
+        self.wrapped = WrappedTexts(self.window, beside="00:00:00")  # messages name files: "/root/.local"
 
     def refresh(self) -> None:
         width = dpg.get_item_rect_size(self.window)[0]
-        if width != self.width:  # the messages wrap anew
+        if self.wrapped.follow() or width != self.width:  # the messages wrap anew
             self.width, self.scroll_frames = width, 2
         if self.scroll_frames:  # the scroll range follows the text a frame or two later
             self.scroll_frames -= 1
@@ -338,7 +344,7 @@ class LogPanel:
             stamp = time.strftime("%H:%M:%S", time.localtime(entry.time))
             with dpg.group(horizontal=True, parent=self.window, before=self.tail):
                 dpg.add_text(stamp, color=theme.DIM)
-                dpg.add_text(entry.text, color=colours.get(entry.level, theme.TEXT), wrap=0)  # at the right edge
+                self.wrapped.add(entry.text, color=colours.get(entry.level, theme.TEXT))
         for item in self.entries()[:-300]:
             dpg.delete_item(item)
         self.scroll_frames = 2

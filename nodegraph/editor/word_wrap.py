@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dearpygui.dearpygui as dpg
 
+from .theme import ITEM_SPACING
+
 SLACK_PX = 1  # Dear PyGui breaks a line as wide as its wrap width: keep under it
 
 
@@ -29,23 +31,34 @@ def between_words(text: str, width_px: float) -> str:
 
 
 class WrappedTexts:
-    """The texts of one window kept broken between words at its width, as the width changes (the window
-    resized, its scrollbar shown)."""
+    """Texts kept broken between words: at the width of `window` as it changes (the window resized, its scrollbar
+    shown), less that of `beside` (drawn left of each text on its line: the log's time stamps); or at a fixed
+    `width` (a tooltip's, which is as wide as its text)."""
 
-    def __init__(self, window: int | str):
+    def __init__(self, window: int | str | None = None, *, beside: str = "", width: float = 0.0):
         self.window = window
+        self.beside = beside
+        self.fixed_width = width
         self.texts: dict[int | str, str] = {}  # item: its whole text
-        self.width = 0.0
+        self.width = 0.0  # as broken; 0 before the first frame, when no text can be measured
 
     def add(self, text: str, **kwargs) -> int | str:
-        item = dpg.add_text(between_words(text, self.width), wrap=0, **kwargs)
+        """A text item; Dear PyGui's own wrap, at the same width, breaks only a word wider than a line."""
+        item = dpg.add_text(between_words(text, self.width), wrap=self.fixed_width or 0, **kwargs)
         self.texts[item] = text
         return item
 
-    def follow(self) -> None:
+    def follow(self) -> bool:
+        """Break the texts again where the width changed; returns whether it did (their heights may differ)."""
         self.texts = {item: text for item, text in self.texts.items() if dpg.does_item_exist(item)}
-        width = dpg.get_available_content_region(self.window)[0]
-        if width > 0 and width != self.width:
-            self.width = width
-            for item, text in self.texts.items():
-                dpg.set_value(item, between_words(text, width))
+        beside = dpg.get_text_size(self.beside or " ")
+        if beside is None:
+            return False
+        width = self.fixed_width or \
+            dpg.get_available_content_region(self.window)[0] - (beside[0] + ITEM_SPACING[0] if self.beside else 0)
+        if width <= 0 or width == self.width:
+            return False
+        self.width = width
+        for item, text in self.texts.items():
+            dpg.set_value(item, between_words(text, width))
+        return True
