@@ -68,6 +68,12 @@ def drive_inspector() -> None:
     frames(app, 5)
     doc = " ".join(state.registry.get(state.graph.nodes["swapper"].type).describe()["doc"].split())
     assert_broken_between_words(app, [doc, *state.problems()["swapper"]])
+    # the problems follow the params with a separator between, not a blank line too (an empty text for a run's
+    # figures stood there: 47 px from the last param to the first problem)
+    last_param = app.inspector.widgets["provider"][0]
+    first_problem = dpg.get_item_children(app.inspector.problems, 1)[0]
+    gap = dpg.get_item_rect_min(first_problem)[1] - dpg.get_item_rect_max(last_param)[1]
+    assert 0 < gap <= 24, gap
     app.close()
     print("inspector checks passed")
 

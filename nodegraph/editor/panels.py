@@ -149,7 +149,7 @@ class Inspector:
                             dpg.add_text(param.help, wrap=360)
                     self.widgets[name] = (self._widget(node_id, name, param), param)
         dpg.add_separator()
-        self.details = dpg.add_text("", wrap=0, color=theme.DIM)
+        self.details = dpg.add_text("", wrap=0, color=theme.DIM, show=False)  # a run's figures: a blank line before
         self.problems = dpg.add_group()
         self._show_problems()
 
@@ -232,6 +232,7 @@ class Inspector:
                         + (f"\nlast error: {node.last_error}" if node.last_error else ""))
             if dpg.get_value(self.details) != text:
                 dpg.set_value(self.details, text)
+                dpg.configure_item(self.details, show=bool(text))
 
 
 def shown_value(param: Param, value: Any) -> Any:
