@@ -16,8 +16,9 @@ from .canvas import Canvas
 from .layout import auto_layout
 from .theme import zoom_theme
 
-# 0.75, the first that shows port types: a graph that fits at 0.78 (two_faces at 1920x1080) was compact at 0.7
-ZOOMS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.9, 1.0, 1.15, 1.3)
+# 0.75, the first that shows port types: a graph that fits at 0.78 (two_faces at 1920x1080) was compact at 0.7.
+# 0.35: two_faces at 1280x720 is too tall for 0.4 (three rows of nodes) and was shown at 0.3
+ZOOMS = (0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.9, 1.0, 1.15, 1.3)
 COMPACT_BELOW = 0.75  # from here down, nodes leave out their port types and node type
 FIT_MAX_ZOOM = 1.0  # fitting a small graph does not blow it up
 # A fit after opening (or of the editor's own layout) that shows the nodes compact lays the graph out again,
