@@ -24,8 +24,10 @@ FIT_MAX_ZOOM = 1.0  # fitting a small graph does not blow it up
 # A fit after opening (or of the editor's own layout) that shows the nodes compact lays the graph out again,
 # shaped like the canvas, where that shows it larger
 READABLE_ZOOM = COMPACT_BELOW
-FIT_MARGIN = 24  # px between the graph and the canvas's edges
-TIGHT_MARGIN = 8  # px, where only that lets a zoom fit (the pins reach PIN_ROOM out of the nodes)
+NODE_EDGE = 8  # px from a node's measured rect out to its drawn outline, where its pins sit, at every zoom
+# px between the nodes' rects and the canvas's edges; their outlines (and the links' curves) keep NODE_EDGE less
+FIT_MARGIN = 24
+TIGHT_MARGIN = NODE_EDGE + 8  # where only that lets a zoom fit: the outlines and pins stay clear of the edges
 MINIMAP_SHARE = 0.2  # imnodes draws the minimap over this share of the canvas's width and height
 PAN_STEP = 120  # px a key press pans
 # Nodes are laid out with their sizes as drawn, but the size of a node in graph units changes with
@@ -37,9 +39,6 @@ FIT_PASSES = 16  # measurements per fit, at most
 DRAW_WAIT_FRAMES = 30  # a fit waits at most this long for every node to be drawn once
 SIZE_SLACK = 1.05  # a layout leaves this much room: whole-pixel fonts round up
 PIN_ROOM = 6  # px a node's pins reach out of its sides
-NODE_EDGE = 8  # px from a node's measured rect out to its drawn outline, where its pins sit, at every zoom
-# px a link's curve keeps from the canvas's sides: the fit's margin, but no more than the nodes' outlines keep
-LINK_MARGIN = FIT_MARGIN - NODE_EDGE
 LINK_HALF_WIDTH = 2  # px: half the thickest link (theme.zoom_theme: 3 px at zoom 1)
 WATCH_FRAMES = 10  # after a fit, how often to check that no node has grown (a run's stats, an error)
 LAID_OUT_NOTE = ("the graph was laid out again to fit the window readably (File > Save keeps this layout; "
@@ -352,9 +351,9 @@ class Drawing:
 
     def left_margins(self, zoom: float, width: float, margin: float) -> tuple[float, float]:
         """The least and the most room (px) left of the leftmost node at which the nodes keep `margin` from the
-        canvas's sides and the links' curves as much, up to LINK_MARGIN; the least is more than the most where
-        there is none."""
-        curl_left, curl_right = (curl + min(margin, LINK_MARGIN) for curl in self.curls(zoom))
+        canvas's sides, and the links' curves as much as the nodes' outlines (NODE_EDGE px out of them) do; the least
+        is more than the most where there is none."""
+        curl_left, curl_right = (curl + margin - NODE_EDGE for curl in self.curls(zoom))
         return max(margin, curl_left), width - self.span_x * zoom - max(margin, curl_right)
 
     def fill_scale(self, width: float, height: float) -> float:
