@@ -22,7 +22,7 @@ def test_problems_and_descriptions_in_the_inspector_break_between_words(display,
     run_driver(display, tmp_path, "inspector", __file__)
 
 
-def test_log_messages_and_the_palette_s_tooltips_break_between_words(display, tmp_path):  # noqa: F811
+def test_log_messages_and_tooltips_break_between_words(display, tmp_path):  # noqa: F811
     # Dear PyGui wrapped them inside words: '(looked in /root/.' / 'local/share/nodegraph/models'
     run_driver(display, tmp_path, "log", __file__)
 
@@ -79,10 +79,10 @@ def drive_inspector() -> None:
 
 
 def drive_log() -> None:
-    """The log's messages at 1000x720 (the models' folders in them), and the palette's tooltips."""
+    """The log's messages at 1000x720 (the models' folders in them), and the tooltips: the palette's, a param's and
+    a node's problems'."""
     import dearpygui.dearpygui as dpg
 
-    from nodegraph.editor.panels import TIP_WIDTH
     from nodegraph.editor.theme import ITEM_SPACING
 
     state, app = neural_swap(1000)
@@ -97,13 +97,19 @@ def drive_log() -> None:
         # drawn in as many lines as it holds: Dear PyGui broke none again
         assert dpg.get_item_rect_size(message)[1] == dpg.get_text_size(dpg.get_value(message))[1], lines
     assert sum("\n" in dpg.get_value(m) for m in messages) >= 4, "the models' messages are not broken at all"
-    tips = [item for item in dpg.get_all_items() if dpg.get_item_type(item).endswith("mvText")
-            and dpg.get_item_type(dpg.get_item_parent(item)).endswith("mvTooltip")
-            and is_inside(item, app.palette.window)]
-    assert len(tips) == len(app.palette.entries)
-    for item in tips:
+    state.selection = {"swapper"}
+    frames(app, 5)
+    tips = {item: dpg.get_item_configuration(item)["wrap"] for item in dpg.get_all_items()
+            if dpg.get_item_type(item).endswith("mvText") and dpg.get_item_type(dpg.get_item_parent(item)).endswith(
+                "mvTooltip")}
+    tips = {item: wrap for item, wrap in tips.items() if wrap > 0}  # those Dear PyGui would break
+    where = [window for window in (app.palette.window, app.inspector.window, app.canvas.window)
+             for item in tips if is_inside(item, window)]
+    assert set(where) == {app.palette.window, app.inspector.window, app.canvas.window}, where
+    for item, wrap in tips.items():
         lines = dpg.get_value(item).split("\n")
-        assert all(dpg.get_text_size(line)[0] <= TIP_WIDTH for line in lines), lines
+        assert all(dpg.get_text_size(line)[0] <= wrap for line in lines if " " in line), lines
+    assert sum("\n" in dpg.get_value(item) for item in tips) >= 10
     app.close()
     print("log checks passed")
 

@@ -18,6 +18,7 @@ from .node_text import problem_lines, stats_line
 from .session import RunStatus
 from .state import EditorState
 from .thumbnails import THUMB_SIZE, blank_rgba
+from .word_wrap import WrappedTexts
 
 PAYLOAD = "nodegraph-node-type"
 EMPTY_NOTE = "nothing to show: this node ran, but drew no picture of its latest frame"
@@ -75,6 +76,7 @@ class Canvas:
         self.collapsed: set[str] = set()  # nodes drawn without their body
         self.font = None  # the font for this zoom (a font bound to the node editor does not reach its nodes)
         self._status_shown: tuple | None = None  # show_status's last arguments, for nodes drawn again
+        self.tips = WrappedTexts(width=480)  # the problems' whole text, over a node's shortened one
         with dpg.child_window(parent=parent, width=-INSPECTOR_WIDTH, height=-1, border=False, no_scrollbar=True,
                               drop_callback=self._on_drop, payload_type=PAYLOAD) as self.window:
             self.editor = dpg.add_node_editor(callback=self._on_link, delink_callback=self._on_delink,
@@ -180,7 +182,7 @@ class Canvas:
                 stats = dpg.add_text("", color=theme.DIM)
                 error = dpg.add_text("", color=theme.ERROR, show=False)  # lines broken by show_status
                 with dpg.tooltip(error):
-                    error_tip = dpg.add_text("", wrap=480)
+                    error_tip = self.tips.add("")
         view = NodeView(node_id, spec.type, item, texture, buffer, image, stats, error, error_tip, body, note, ports)
         if self.font is not None:
             dpg.bind_item_font(item, self.font)
@@ -232,6 +234,7 @@ class Canvas:
         """Stats and errors on every node: the run's when there is one, else validation problems.
         A node that ran but made no picture (`pictured`: those that did) says so over its thumbnail."""
         self._status_shown = (status, problems, pictured)
+        self.tips.follow()
         for node_id, view in self.nodes.items():
             node = status.nodes.get(node_id)
             note = EMPTY_NOTE if node is not None and node.frames and node_id not in pictured else ""
@@ -257,7 +260,7 @@ class Canvas:
             if error != view.error_text:
                 view.error_text = error
                 dpg.set_value(view.error, problem_lines(errors, self.thumb_size()[0], font_px(self.zoom)))
-                dpg.set_value(view.error_tip, error)
+                self.tips.set(view.error_tip, error)
                 dpg.configure_item(view.error, show=bool(error))
             self._restyle(view, bool(error) or self.state.registry.get(view.type) is None)
 

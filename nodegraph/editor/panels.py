@@ -87,6 +87,7 @@ class Inspector:
         with dpg.child_window(parent=parent, width=-1, height=-1, border=False) as self.window:
             pass
         self.wrapped = WrappedTexts(self.window)  # descriptions and problems name files: "x.onnx", "/root/.local"
+        self.tips = WrappedTexts(width=360)  # the params' help
 
     def show(self, node_id: str | None) -> None:
         """Rebuild for another node (or none); values of the same node are refreshed in `refresh`."""
@@ -146,7 +147,7 @@ class Inspector:
                     label = dpg.add_text(name)
                     if param.help:
                         with dpg.tooltip(label):
-                            dpg.add_text(param.help, wrap=360)
+                            self.tips.add(param.help)
                     self.widgets[name] = (self._widget(node_id, name, param), param)
         dpg.add_separator()
         self.details = dpg.add_text("", wrap=0, color=theme.DIM, show=False)  # a run's figures: a blank line before
@@ -210,6 +211,7 @@ class Inspector:
     def refresh(self, status: RunStatus) -> None:
         """Follow the state: widget values after undo/redo, and the node's live stats."""
         self.wrapped.follow()
+        self.tips.follow()
         if self.node_id is not None and self.node_id not in self.state.graph.nodes:
             self.show(None)
             return

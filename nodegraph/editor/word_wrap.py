@@ -1,4 +1,4 @@
-"""Text in a panel broken into lines between words at the panel's width: Dear PyGui's own wrap breaks inside
+"""Text in a panel or a tooltip broken into lines between words at its width: Dear PyGui's own wrap breaks inside
 words, after a '.' or a '/' ('(arcface_w600k_r50.' / 'onnx)', '/root/.' / 'local/share')."""
 
 from __future__ import annotations
@@ -47,6 +47,10 @@ class WrappedTexts:
         item = dpg.add_text(between_words(text, self.width), wrap=self.fixed_width or 0, **kwargs)
         self.texts[item] = text
         return item
+
+    def set(self, item: int | str, text: str) -> None:
+        self.texts[item] = text
+        dpg.set_value(item, between_words(text, self.width))
 
     def follow(self) -> bool:
         """Break the texts again where the width changed; returns whether it did (their heights may differ)."""
