@@ -28,6 +28,13 @@ TRACK_SIDE = 640  # optical flow runs on the frame halved until its long side is
 _FLOW_WINDOW = (15, 15)
 _FLOW_LEVELS = 2
 _MIN_FLOW_POINTS = 6
+# A point followed to the next frame and back that misses its start by more, in flow-image px, was not
+# followed (Kalal's forward-backward error): after a scene cut or over a hand it lands anywhere
+_MAX_ROUND_TRIP = 1.0
+# The followed box's grey patch must correlate at least this well with the last detected face's: a box
+# that slid off the face (a cut, an occlusion, slow drift) looks different
+MIN_LIKENESS = 0.5
+_PATCH_SIDE = 24  # px of the grey patches compared
 
 
 def check_frame(frame: np.ndarray, where: str) -> None:
@@ -49,12 +56,26 @@ def flow_image(frame: np.ndarray) -> tuple[np.ndarray, float]:
     return grey, scale
 
 
+def grey_patch(grey: np.ndarray, scale: float, box) -> np.ndarray:
+    """The box's content in a flow image, shrunk to a small square grey patch."""
+    x0, y0, x1, y1 = np.asarray(box, np.float64) * scale
+    sx, sy = _PATCH_SIDE / max(x1 - x0, 1e-3), _PATCH_SIDE / max(y1 - y0, 1e-3)
+    to_patch = np.float32([[sx, 0, -x0 * sx], [0, sy, -y0 * sy]])
+    return cv2.warpAffine(grey, to_patch, (_PATCH_SIDE, _PATCH_SIDE), flags=cv2.INTER_LINEAR)
+
+
+def likeness(a: np.ndarray, b: np.ndarray) -> float:
+    """Normalised correlation of two patches of one size, -1 to 1 (0 when either is flat)."""
+    return float(cv2.matchTemplate(a, b, cv2.TM_CCOEFF_NORMED)[0, 0])
+
+
 def follow(previous: np.ndarray, current: np.ndarray, scale: float, face: dict) -> dict | None:
     """The face moved from the `previous` grey image to the `current` one, or None when it is lost.
 
     A 4x4 grid over the middle of the box and the eyes, nose and mouth are tracked with pyramidal
-    Lucas-Kanade; a similarity (least median of squares, so up to half the points may fail) fitted to
-    them moves the keypoints and the box centre and scales the box."""
+    Lucas-Kanade, forward and back: a point that does not come back to its start is dropped. A similarity
+    (least median of squares, so up to half the points may fail) fitted to the others moves the keypoints
+    and the box centre and scales the box."""
     x0, y0, x1, y1 = np.asarray(face["box"], np.float64) * scale
     xs = np.linspace(x0 + 0.2 * (x1 - x0), x1 - 0.2 * (x1 - x0), 4)
     ys = np.linspace(y0 + 0.2 * (y1 - y0), y1 - 0.2 * (y1 - y0), 4)
@@ -62,7 +83,10 @@ def follow(previous: np.ndarray, current: np.ndarray, scale: float, face: dict) 
     points = np.vstack([grid, np.asarray(face["keypoints"], np.float64)[:4] * scale]).astype(np.float32)
     moved, status, _ = cv2.calcOpticalFlowPyrLK(previous, current, points[:, None], None,
                                                 winSize=_FLOW_WINDOW, maxLevel=_FLOW_LEVELS)
-    good = status.ravel() == 1
+    back, back_status, _ = cv2.calcOpticalFlowPyrLK(current, previous, moved, None,
+                                                    winSize=_FLOW_WINDOW, maxLevel=_FLOW_LEVELS)
+    round_trip = np.linalg.norm(back[:, 0] - points, axis=1)
+    good = (status.ravel() == 1) & (back_status.ravel() == 1) & (round_trip <= _MAX_ROUND_TRIP)
     if good.sum() < _MIN_FLOW_POINTS:
         return None
     matrix, _ = cv2.estimateAffinePartial2D(points[good], moved[good, 0], method=cv2.LMEDS)
@@ -110,11 +134,14 @@ class FaceDetector(Node):
     """Finds faces with MediaPipe BlazeFace: per face a box, a score, six keypoints and a track id.
 
     With `detect_every` N > 1 (the default: 2) the model runs on every N-th frame only. In between, each
-    face is followed by sparse optical flow from the previous frame (about 1.5 ms at 640x480, against 6 ms
-    for the full-range model), so its box and keypoints move with it; a face that cannot be followed
-    makes the model run on that frame. A FaceMarker's landmarks hardly change with it (on the demo clip,
-    N = 2 moves them 0.13 px on average against the model on every frame), and a new face waits at most
-    N - 1 frames to be found. Each detection takes the track id of the face it overlaps, so ids stay
+    face is followed by sparse optical flow from the previous frame (about 1 ms at 640x480, against 6 ms
+    for the full-range model), so its box and keypoints move with it. A face that cannot be followed
+    makes the model run on that frame: its points must come back to where they started when followed
+    back (not so after a scene cut or a fast exit), and its box must still look like the face the model
+    last found (not so once a hand covers it), so an old face's box is never carried onto another shot.
+    A FaceMarker's landmarks hardly change with it (on the demo clip, N = 2 moves them 0.13 px on
+    average per coordinate against the model on every frame), and a new face waits at most N - 1 frames
+    to be found. Each detection takes the track id of the face it overlaps, so ids stay
     stable while a face is in view. A FaceMarker downstream crops from these boxes, so its landmarks
     follow the face on tracking frames too.
     The model was trained on upright faces of a frame shrunk to its 192 px input, so it misses faces
@@ -148,7 +175,8 @@ class FaceDetector(Node):
                               "the side it sees: 160 px in a 1920 px wide frame, 40 px in a 480 px tile); "
                               "each tile is one more model run on every detection; 0: the whole frame only"),
         "detect_every": Int(1, 60, default=2,
-                            help="run the model on every N-th frame and follow the faces in between"),
+                            help="run the model on every N-th frame and follow the faces in between; a face "
+                                 "that cannot be followed (a scene cut, a hand over it) makes it run at once"),
         "smoothing": Bool(True, help="steady the boxes and keypoints over time (One-Euro filter)"),
         "provider": Choice(PROVIDER_CHOICES, default="auto", help="where onnxruntime runs the model"),
     }
@@ -178,6 +206,7 @@ class FaceDetector(Node):
         self._next_id = 0
         self._countdown = 0  # tracking frames left before the model runs again
         self._flow: tuple[np.ndarray, float] | None = None
+        self._patches: dict[int, np.ndarray] = {}  # per track id, the last detected face's grey patch
         self._filters: dict[int, OneEuroFilter] = {}
         self._shown: tuple[np.ndarray, list[dict]] | None = None
         self._frames = self._frames_with_faces = 0  # for the word at close when it never found one
@@ -201,13 +230,14 @@ class FaceDetector(Node):
         faces = None
         tracking = self._countdown > 0 and self._tracks and self._flow is not None and flow is not None
         if tracking and self._flow[0].shape == flow[0].shape:
-            followed = [follow(self._flow[0], flow[0], flow[1], face) for face in self._tracks]
-            if all(face is not None for face in followed):
+            followed = self._follow(flow)
+            if followed is not None:
                 faces = sort_faces(followed, self.sort, frame.shape)
                 self._countdown -= 1
         if faces is None:
             faces = self._detect(frame)
             self._countdown = self.detect_every - 1
+            self._patches = {face["track_id"]: grey_patch(*flow, face["box"]) for face in faces} if flow else {}
         self._flow = flow  # kept for the next frame: flow_image made it, it is not a view of the input
         self._tracks = faces
         shown = self._smooth(faces) if self.smoothing else faces
@@ -215,6 +245,20 @@ class FaceDetector(Node):
         self._frames += 1
         self._frames_with_faces += bool(shown)
         return {"faces": shown}
+
+    def _follow(self, flow: tuple[np.ndarray, float]) -> list[dict] | None:
+        """Every tracked face followed into this frame, or None when one is lost or no longer looks like
+        the face the model last found there: the model then runs on this frame."""
+        grey, scale = flow
+        followed = []
+        for face in self._tracks:
+            moved = follow(self._flow[0], grey, scale, face)
+            if moved is None:
+                return None
+            if likeness(grey_patch(grey, scale, moved["box"]), self._patches[face["track_id"]]) < MIN_LIKENESS:
+                return None
+            followed.append(moved)
+        return followed
 
     def _detect(self, frame: np.ndarray) -> list[dict]:
         found = detect_faces(self.blazeface, frame, self.threshold, self.min_size,
