@@ -66,12 +66,16 @@ def call_node(node: Node, inputs: dict[str, Any], stats: NodeStats) -> dict[str,
 
 @contextlib.contextmanager
 def processing(node: Node):
-    """A node's process() under the busy watch. Its own sys.exit(), or a KeyboardInterrupt where no Ctrl-C can
-    come (a stage process ignores SIGINT), is RunFailed naming it: in a stage process either ended the process
-    (restarted, to end again), in one process the whole command, without a word of which node."""
+    """A node's process() under the busy watch. Its refusal (RunFailed) is made to name it (`named`). Its own
+    sys.exit(), or a KeyboardInterrupt where no Ctrl-C can come (a stage process ignores SIGINT), is RunFailed
+    naming it: in a stage process either ended the process (restarted, to end again), in one process the whole
+    command, without a word of which node."""
     try:
         with busy_watch.current().on(node):
             yield
+    except RunFailed as e:
+        named(node, e)
+        raise
     except SystemExit as e:
         raise RunFailed(f"node '{node.id}' ({node.type_name()}) called sys.exit({e.code!r}) on frame "
                         f"{node.frame_id}; {RAISE_INSTEAD} {node.type_name()}") from None
@@ -108,17 +112,23 @@ def declared_outputs(node: Node, result: dict[str, Any]) -> dict[str, Any]:
     return outputs
 
 
+def named(node: Node, error: Exception) -> Exception:
+    """`error`, its message begun "node 'ID' (Type): " as validate's problems are, unless it names the node first
+    already. In place: its class and fields stay."""
+    where = f"node '{node.id}'"
+    if not str(error).startswith(where):
+        error.args = (f"{where} ({node.type_name()}): {error}",)
+    return error
+
+
 def timed_setup(node: Node, stats: NodeStats) -> None:
     """node.setup(), its time (models loaded and warmed up, files opened) kept as the node's startup_ms. Its
-    refusals (InvalidInput, RunFailed) begin "node 'ID' (Type): ", as validate's problems do, unless they
-    already name the node first."""
+    refusals (InvalidInput, RunFailed) name the node (`named`)."""
     start = time.perf_counter()
     try:
         node.setup()
     except (InvalidInput, RunFailed) as e:
-        where = f"node '{node.id}'"
-        if not str(e).startswith(where):
-            e.args = (f"{where} ({node.type_name()}): {e}",)  # in place: the class and its fields stay
+        named(node, e)
         if isinstance(e, InvalidInput):  # a file found bad only on opening: the editor marks the node it names
             e.node = e.node or node.id
         raise
@@ -148,9 +158,9 @@ def close_nodes(nodes, complete: bool = False) -> list[str]:
         try:
             node.close()
         except RunFailed as e:  # the node's own words
-            failures.append(f"node '{node.id}': {e}")
+            failures.append(str(named(node, e)))
         except Exception as e:
-            failures.append(f"node '{node.id}' failed to close: {type(e).__name__}: {e}")
+            failures.append(f"node '{node.id}' ({node.type_name()}) failed to close: {type(e).__name__}: {e}")
     return failures
 
 

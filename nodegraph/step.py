@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import InvalidInput, RunFailed
-from .execution import call_node, call_source, earliest
+from .execution import call_node, call_source, earliest, named
 from .node import Node
 from .stats import NodeStats
 
@@ -42,13 +42,15 @@ Publish = Callable[[Step, dict[str, Any], bool], None]
 
 def read_sources(sources: Iterable[Step], frame_id: int) -> tuple[float | None, Values] | None:
     """Frame `frame_id` from every source: (capture time, their outputs), or None once a stream ended.
-    A source that raises stops the run (RunFailed naming it)."""
+    A source that raises stops the run (RunFailed naming it; its refusal, InvalidInput, in its own words)."""
     values, capture_time = {}, None
     for step in sources:
         try:
             outputs = call_source(step.node, frame_id, step.stats)
         except RunFailed:
             raise
+        except InvalidInput as e:  # a refusal, in the node's words: said as the run's failure (exit code 3)
+            raise RunFailed(str(named(step.node, e))) from None
         except Exception as e:
             raise RunFailed(f"node '{step.id}' ({step.node.type_name()}) failed on frame {frame_id}: "
                             f"{type(e).__name__}: {e}") from None
