@@ -123,7 +123,8 @@ def named(node: Node, error: Exception) -> Exception:
 
 def timed_setup(node: Node, stats: NodeStats) -> None:
     """node.setup(), its time (models loaded and warmed up, files opened) kept as the node's startup_ms. Its
-    refusals (InvalidInput, RunFailed) name the node (`named`)."""
+    refusals (InvalidInput, RunFailed) name the node (`named`); any other exception is RunFailed "node 'ID'
+    (Type) failed to start: ...", in both runners."""
     start = time.perf_counter()
     try:
         node.setup()
@@ -132,6 +133,9 @@ def timed_setup(node: Node, stats: NodeStats) -> None:
         if isinstance(e, InvalidInput):  # a file found bad only on opening: the editor marks the node it names
             e.node = e.node or node.id
         raise
+    except Exception as e:
+        log.debug("%s", traceback.format_exc())
+        raise RunFailed(f"node '{node.id}' ({node.type_name()}) failed to start: {type(e).__name__}: {e}") from None
     stats.startup_ms = (time.perf_counter() - start) * 1000.0
 
 

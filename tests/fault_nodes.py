@@ -69,3 +69,15 @@ class TerminatedInSetup(Node):
 
     def process(self, frame):
         return {}
+
+
+class BrokenSetup(Node):
+    """A sink with a bug in its set-up: it raises what no node means to (a KeyError)."""
+
+    inputs = {"frame": Frame}
+
+    def setup(self):
+        self.table = {}["lut"]
+
+    def process(self, frame):
+        return {}

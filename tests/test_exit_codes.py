@@ -15,8 +15,9 @@ Checked elsewhere and not repeated here:
        error the command line turns into 3)
   130  test_runtime_faults.py::test_ctrl_c_stops_cleanly_exits_130_and_leaves_a_playable_file (multiprocess)
 What is here: 0 with a node failing on some frames (both engines); 2 for a preset, media and a model in the
-multiprocess runtime; 3 for a node that says the run cannot go on, a stage that keeps dying and a /dev/shm
-too small for the frames; 130 for Ctrl-C of a --sequential run and of a benchmark's run.
+multiprocess runtime; 3 for a node that says the run cannot go on, a node whose set-up has a bug (both
+engines), a stage that keeps dying and a /dev/shm too small for the frames; 130 for Ctrl-C of a --sequential
+run and of a benchmark's run.
 docs/troubleshooting.md lists the messages.
 """
 
@@ -54,7 +55,8 @@ def fault_nodes_env(tmp_path):
     (dist / "entry_points.txt").write_text("[nodegraph.nodes]\nflaky = runtime_nodes:FlakyFrame\n"
                                            "broken = runtime_nodes:BrokenSink\n"
                                            "dying = fault_nodes:DyingFrame\n"
-                                           "terminated = fault_nodes:TerminatedInSetup\n")
+                                           "terminated = fault_nodes:TerminatedInSetup\n"
+                                           "broken_setup = fault_nodes:BrokenSetup\n")
     return {"PYTHONPATH": os.pathsep.join([str(site), str(TESTS)])}
 
 
@@ -152,6 +154,19 @@ def test_3_when_a_node_says_the_run_cannot_go_on(tmp_path, fault_nodes_env, engi
     stats = json.loads((tmp_path / "stats.json").read_text())
     assert stats["error"] == "node 'broken': the disk went away at frame 25"
     assert len(read_frames(tmp_path / "o.mp4")) >= 25  # the other output was closed: it plays
+
+
+@pytest.mark.parametrize("engine", [[], ["--sequential"]], ids=["multiprocess", "sequential"])
+def test_3_when_a_node_s_set_up_has_a_bug(tmp_path, fault_nodes_env, engine):
+    # --sequential ended with the KeyError's traceback and exit 1, where a stage process said this
+    preset = write_preset(tmp_path / "p.json",
+                          [node("src", "TestPattern", width=64, height=48, frames=5), node("bad", "BrokenSetup")],
+                          [("src.frame", "bad.frame")])
+    result = run_cli("run", preset, *engine, env=fault_nodes_env)
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.endswith("nodegraph: node 'bad' (BrokenSetup) failed to start: KeyError: 'lut'\n"), \
+        result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_3_when_a_stage_keeps_dying(tmp_path, fault_nodes_env):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import cv2
 
-from ..errors import InvalidInput, RunFailed
+from ..errors import InvalidInput
 from ..execution import timed_setup
 from ..node import Node, make_node
 from ..step import Step
@@ -66,12 +66,7 @@ class StageStartup:
         self.control.wait_for(Go)
 
     def setup(self, node: Node) -> None:
-        try:
-            timed_setup(node, self.stats[node.id])
-        except (InvalidInput, RunFailed):
-            raise
-        except Exception as e:
-            raise RunFailed(f"node '{node.id}' ({node.type_name()}) failed to start: {type(e).__name__}: {e}") from None
+        timed_setup(node, self.stats[node.id])
         self.opened.append(node)
 
     def open_channels(self) -> None:
