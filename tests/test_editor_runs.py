@@ -9,13 +9,15 @@ from pathlib import Path
 import av
 import cv2
 import pytest
+from fault_nodes import BrokenSetup
 from test_cli import node, write_preset
+from test_partial_outputs import folder_to_video, pictures
 
 from nodegraph import preset as presets
 from nodegraph.editor.files import RecentFiles
 from nodegraph.editor.run_setup import loop_sources, numbered_outputs
 from nodegraph.editor.state import EditorState
-from nodegraph.registry import default_registry
+from nodegraph.registry import default_registry, load_registry
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -121,6 +123,25 @@ def test_a_run_that_fails_on_opening_a_node_s_file_marks_that_node(tmp_path, mon
     assert "src" in state.problems()
     state.new()
     assert "src" not in state.problems()
+
+
+@pytest.mark.parametrize("engine", ["sequential", "process"])
+def test_a_failed_run_is_said_in_the_command_line_s_words(tmp_path, monkeypatch, engine):
+    # the sequential engine said "run failed: RunFailed: node 'src' ...", the class's name before the message, and
+    # either engine said so of a node whose set-up has a bug
+    monkeypatch.chdir(tmp_path)
+    pictures(tmp_path / "imgs", 3, bad=1)
+    registry = load_registry(third_party=False)
+    registry.add(BrokenSetup, "tests")
+    state = EditorState(registry, recent=RecentFiles(tmp_path / "recent.json"), engine=engine)
+    assert state.open(folder_to_video(tmp_path, tmp_path / "o.mp4"))
+    assert state.start_run() and state.session.join(60) and state.poll().state == "failed"
+    assert state.log[-1].text.startswith(f"run failed: node 'src' (FolderSource): {tmp_path / 'imgs' / 'p1.jpg'}: "
+                                         "not a picture OpenCV can decode"), state.log[-1].text
+    assert state.open(write_preset(tmp_path / "bug.json", [node("src", "TestPattern"), node("bad", "BrokenSetup")],
+                                   [("src.frame", "bad.frame")]))
+    assert state.start_run() and state.session.join(60) and state.poll().state == "failed"
+    assert state.log[-1].text == "run failed: node 'bad' (BrokenSetup) failed to start: KeyError: 'lut'"
 
 
 def sequence_preset(tmp_path, **output):

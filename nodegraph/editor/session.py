@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, RunFailed
 from ..graph import Graph
 from ..plan import make_plan
 from ..registry import Registry
@@ -118,6 +118,9 @@ class RunSession:
             self.report = runner.run()
         except InvalidInput as e:
             self._failed_node = e.node
+            self._finish("failed", str(e))
+            return
+        except RunFailed as e:  # a refusal: its own words, as the command line says them
             self._finish("failed", str(e))
             return
         except Exception as e:  # shown in the editor's log: the editor itself must stay up
