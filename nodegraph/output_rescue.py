@@ -48,9 +48,10 @@ def rescue_partials(graph: Graph, registry: Registry) -> list[str]:
             lock.unlink(missing_ok=True)
         finally:
             os.close(fd)
+        writer = f"node '{node_id}' ({graph.nodes[node_id].type}): its writer"
         if param.folder:
             if kept := keep_left_staging(Path(path), temporary, run):
-                messages.append(f"node '{node_id}': its writer (pid {pid}) was stopped before it finished; the "
+                messages.append(f"{writer} (pid {pid}) was stopped before it finished; the "
                                 f"{kept[1]} files it wrote are kept beside {path} in {kept[0]}, and the files "
                                 f"already in {path} are left as they were")
             continue
@@ -61,6 +62,6 @@ def rescue_partials(graph: Graph, registry: Registry) -> list[str]:
         held = f"; {describe(str(kept))}" if describe else ""
         where = ("there" if kept == Path(path)
                  else f"beside it as {kept}, and the file already at {path} is left as it was")
-        messages.append(f"node '{node_id}': its writer (pid {pid}) was stopped before it closed {path}; "
+        messages.append(f"{writer} (pid {pid}) was stopped before it closed {path}; "
                         f"what it wrote is kept {where}{held}")
     return messages

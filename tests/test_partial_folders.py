@@ -157,8 +157,9 @@ def test_a_killed_writer_that_is_not_restarted_is_rescued_beside_the_folder(tmp_
     assert digests(seq) == earlier
     count = len(names(partial))
     assert count >= 10
-    assert (f"its writer (pid {pid}) was stopped before it finished; the {count} files it wrote are kept "
-            f"beside {seq} in {partial}, and the files already in {seq} are left as they were") in stderr
+    assert (f"node 'out' (ImageSequenceOutput): its writer (pid {pid}) was stopped before it finished; the {count} "
+            f"files it wrote are kept beside {seq} in {partial}, and the files already in {seq} are left as they "
+            "were") in stderr
     assert names(tmp_path) == ["imgs", "p.json", "seq", "seq.partial"]
 
 

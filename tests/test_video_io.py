@@ -194,8 +194,8 @@ def test_a_killed_writer_leaves_a_file_that_plays_and_the_run_says_how_many_fram
             process.wait()
     assert process.returncode == 3, stderr
     frames = read_frames(out)
-    held = f"its writer (pid {pid}) was stopped before it closed {out}; what it wrote is kept there; it holds " \
-           f"{len(frames)} frames (up to its last whole fragment)"
+    held = f"node 'out' (VideoFileOutput): its writer (pid {pid}) was stopped before it closed {out}; what it " \
+           f"wrote is kept there; it holds {len(frames)} frames (up to its last whole fragment)"
     assert held in stderr
     assert 30 <= len(frames) < 300
     assert [frame_index(f) for f in frames] == list(range(len(frames)))
