@@ -329,19 +329,6 @@ def test_a_picture_in_a_folder_that_cannot_be_read_is_skipped_and_named(tmp_path
     assert [frame_index(cv2.imread(str(p))) for p in written(tmp_path)] == [0, 1, 3, 4]
 
 
-@pytest.mark.parametrize("engine", [[], ["--sequential"]], ids=["multiprocess", "sequential"])
-def test_a_folder_none_of_whose_pictures_can_be_read_fails_the_run_naming_the_node(tmp_path, engine):
-    # it was said as "node 'src' (FolderSource) failed on frame 0: InvalidInput: ...", as if the node had a bug
-    folder = tmp_path / "pics"
-    folder.mkdir()
-    for i in range(5):
-        (folder / f"shot{i}.png").write_bytes(b"not a picture")
-    result = run_cli("run", preset_file(tmp_path, "FolderSource", folder), *engine)
-    assert result.returncode == 3  # found as the run reads them, as a run's failure
-    assert result.stderr.endswith(f"nodegraph: node 'src' (FolderSource): {folder}: none of its 5 pictures can be "
-                                  "read (the log names each)\n"), result.stderr
-
-
 def test_recordings_joined_end_to_end_keep_going_forward_in_time(tmp_path):
     # MPEG-TS recordings joined with `cat` start their times again: the output put both halves in the first
     # half's second, two frames a millisecond apart, and a paced source would have skipped the rest

@@ -15,9 +15,9 @@ Checked elsewhere and not repeated here:
        error the command line turns into 3)
   130  test_runtime_faults.py::test_ctrl_c_stops_cleanly_exits_130_and_leaves_a_playable_file (multiprocess)
 What is here: 0 with a node failing on some frames (both engines); 2 for a preset, media and a model in the
-multiprocess runtime; 3 for a node that says the run cannot go on, a node whose set-up has a bug (both
-engines), a stage that keeps dying and a /dev/shm too small for the frames; 130 for Ctrl-C of a --sequential
-run and of a benchmark's run.
+multiprocess runtime; 3 for a node that says the run cannot go on, a node whose set-up has a bug, a folder
+none of whose pictures can be read (these three in both engines), a stage that keeps dying and a /dev/shm too
+small for the frames; 130 for Ctrl-C of a --sequential run and of a benchmark's run.
 docs/troubleshooting.md lists the messages.
 """
 
@@ -167,6 +167,21 @@ def test_3_when_a_node_s_set_up_has_a_bug(tmp_path, fault_nodes_env, engine):
     assert result.stderr.endswith("nodegraph: node 'bad' (BrokenSetup) failed to start: KeyError: 'lut'\n"), \
         result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("engine", [[], ["--sequential"]], ids=["multiprocess", "sequential"])
+def test_3_when_no_picture_of_a_folder_can_be_read(tmp_path, engine):
+    # it was said as "node 'src' (FolderSource) failed on frame 0: InvalidInput: ...", as if the node had a bug
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    for i in range(5):
+        (folder / f"shot{i}.png").write_bytes(b"not a picture")
+    preset = write_preset(tmp_path / "p.json", [node("src", "FolderSource", path=str(folder)),
+                                                node("out", "NullOutput")], [("src.frame", "out.frame")])
+    result = run_cli("run", preset, *engine)
+    assert result.returncode == 3  # found as the run reads them, as a run's failure
+    assert result.stderr.endswith(f"nodegraph: node 'src' (FolderSource): {folder}: none of its 5 pictures can be "
+                                  "read (the log names each)\n"), result.stderr
 
 
 def test_3_when_a_stage_keeps_dying(tmp_path, fault_nodes_env):
