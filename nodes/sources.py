@@ -306,6 +306,8 @@ class FolderSource(PicturesAtFps):
                     log.warning("node '%s' (FolderSource): %s; skipped", self.id, e)
                     self._unreadable.add(index)
             self._skipped += 1
+        if len(self.files) == 1:
+            raise InvalidInput(f"{self.path}: its one picture cannot be read (the log says why)")
         raise InvalidInput(f"{self.path}: none of its {len(self.files)} pictures can be read (the log names each)")
 
 

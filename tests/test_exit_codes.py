@@ -169,19 +169,22 @@ def test_3_when_a_node_s_set_up_has_a_bug(tmp_path, fault_nodes_env, engine):
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("engine", [[], ["--sequential"]], ids=["multiprocess", "sequential"])
-def test_3_when_no_picture_of_a_folder_can_be_read(tmp_path, engine):
+@pytest.mark.parametrize(("engine", "pictures", "said"), [
+    ([], 5, "none of its 5 pictures can be read (the log names each)"),
+    (["--sequential"], 5, "none of its 5 pictures can be read (the log names each)"),
+    (["--sequential"], 1, "its one picture cannot be read (the log says why)"),  # was "none of its 1 pictures"
+], ids=["multiprocess", "sequential", "one picture"])
+def test_3_when_no_picture_of_a_folder_can_be_read(tmp_path, engine, pictures, said):
     # it was said as "node 'src' (FolderSource) failed on frame 0: InvalidInput: ...", as if the node had a bug
     folder = tmp_path / "pics"
     folder.mkdir()
-    for i in range(5):
+    for i in range(pictures):
         (folder / f"shot{i}.png").write_bytes(b"not a picture")
     preset = write_preset(tmp_path / "p.json", [node("src", "FolderSource", path=str(folder)),
                                                 node("out", "NullOutput")], [("src.frame", "out.frame")])
     result = run_cli("run", preset, *engine)
     assert result.returncode == 3  # found as the run reads them, as a run's failure
-    assert result.stderr.endswith(f"nodegraph: node 'src' (FolderSource): {folder}: none of its 5 pictures can be "
-                                  "read (the log names each)\n"), result.stderr
+    assert result.stderr.endswith(f"nodegraph: node 'src' (FolderSource): {folder}: {said}\n"), result.stderr
 
 
 def test_3_when_a_stage_keeps_dying(tmp_path, fault_nodes_env):
