@@ -66,6 +66,11 @@ HYPERSWAP_EXPECTED = ("inputs source [1, 512] (the L2-normalised ArcFace embeddi
                       "[1, 1, 256, 256]")
 SIMSWAP_EXPECTED = ("inputs source [1, 512] (the converted, L2-normalised ArcFace embedding) and target "
                     "[1, 3, S, S] with S 256 or 512 (RGB); one output [1, 3, S, S] (RGB 0..1)")
+GHOST_EXPECTED = ("inputs source [1, 512] (the ArcFace embedding through crossface_ghost) and target "
+                  "[1, 3, 256, 256] (RGB, (x - 0.5) / 0.5); first output [1, 3, 256, 256] (RGB -1..1)")
+HIFIFACE_EXPECTED = ("inputs source [1, 512] (the ArcFace embedding through crossface_hififace, L2-normalised) "
+                     "and target [1, 3, 256, 256] (RGB, (x - 0.5) / 0.5); first output [1, 3, 256, 256] "
+                     "(RGB -1..1)")
 CONVERTER_EXPECTED = "input input [1, 512] (an ArcFace w600k_r50 embedding) and one output [1, 512]"
 
 
@@ -103,8 +108,26 @@ def simswap_fit(path: Path, model) -> int:
     return size
 
 
+def ghost_fit(path: Path, model) -> int:
+    """The crop size (256) of a GHOST model as FaceFusion exports them (ghost_1_256, _2_, _3_). Its outputs
+    after the first are not pinned by a public source, so they are allowed."""
+    size = _source_target_size(model, (256,))
+    if size is None:
+        raise model_mismatch(path, "a GHOST model", GHOST_EXPECTED, model)
+    return size
+
+
+def hififace_fit(path: Path, model) -> int:
+    """The crop size (256) of FaceFusion's hififace_unofficial_256 (outputs after the first allowed, as GHOST's)."""
+    size = _source_target_size(model, (256,))
+    if size is None:
+        raise model_mismatch(path, "a HiFiFace model", HIFIFACE_EXPECTED, model)
+    return size
+
+
 def converter_fit(path: Path, model) -> None:
-    """An embedding converter (FaceFusion's crossface_simswap, or the older arcface_converter_simswap)."""
+    """An embedding converter: FaceFusion's crossface_simswap, crossface_ghost, crossface_hififace (one
+    contract), or the older arcface_converter_* of FaceFusion 3.0 to 3.3."""
     inputs, outputs = model.get_inputs(), model.get_outputs()
     if (len(inputs) != 1 or inputs[0].name != "input" or not shape_fits(inputs[0].shape, [None, 512])
             or len(outputs) != 1 or not shape_fits(outputs[0].shape, [None, 512])):
@@ -169,9 +192,11 @@ def _other_use(path: Path, tensors, refused_by: Callable[..., Any]) -> str:
     uses = ((dfm_fit, "a DeepFaceLive .dfm swapper: use it in a DFMSwapper"),
             (inswapper_fit, "an inswapper model: use it in an InSwapper"),
             (hyperswap_fit, "a HyperSwap model: use it in a HyperSwapper"),
-            (simswap_fit, "a SimSwap model: use it in a SimSwapper"),
+            (simswap_fit, "a SimSwap, GHOST or HiFiFace model (at 256 px the three have the same tensors): "
+                          "use it in the SimSwapper, GhostSwapper or HiFiFaceSwapper its name says"),
             (arcface_fit, "an ArcFace recogniser: use it as a swapper's param 'recogniser'"),
-            (converter_fit, "an embedding converter: use it as a SimSwapper's param 'converter'"),
+            (converter_fit, "an embedding converter: use it as the param 'converter' of the SimSwapper, "
+                            "GhostSwapper or HiFiFaceSwapper its name says"),
             (occluder_fit, "an occluder: use it as a FaceMask's param 'occluder'"),
             (parser_fit, "a face parser: use it as a FaceMask's param 'parser'"),
             (enhancer_fit, "a face enhancer: use it in a FaceEnhancer"))

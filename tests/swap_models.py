@@ -264,3 +264,27 @@ def converter_model(path: Path, seed: int = 3):
                               [_value("input", [1, 512])], [_value("output", [1, 512])],
                               [numpy_helper.from_array(weights, "w")])
     return _save(graph, path), weights
+
+
+def converted_swapper_model(path: Path, *, colour=None, mask_output: bool = False) -> Path:
+    """A GHOST- or HiFiFace-like model with FaceFusion's tensors (inputs source [1, 512] and target
+    [1, 3, 256, 256], first output [1, 3, 256, 256] in -1..1; the real output names are not pinned):
+    output = target + source @ colour (one number per RGB channel; `colour` 512 x 3, zeros when not given),
+    so with no colour it gives back its input. With `mask_output` a second output `mask` [1, 1, 256, 256] of
+    zeros follows, as a file with more outputs than FaceFusion reads may have."""
+    colour = np.zeros((512, 3), np.float32) if colour is None else np.asarray(colour, np.float32)
+    nodes = [
+        helper.make_node("MatMul", ["source", "colour"], ["tint"]),
+        helper.make_node("Reshape", ["tint", "tint_shape"], ["tint_nchw"]),
+        helper.make_node("Add", ["target", "tint_nchw"], ["output"]),
+    ]
+    outputs = [_value("output", [1, 3, 256, 256])]
+    if mask_output:
+        nodes += [helper.make_node("ReduceMean", ["target"], ["grey"], axes=[1], keepdims=1),
+                  helper.make_node("Mul", ["grey", "zero"], ["mask"])]
+        outputs.append(_value("mask", [1, 1, 256, 256]))
+    weights = [numpy_helper.from_array(colour, "colour"), numpy_helper.from_array(np.int64([1, 3, 1, 1]), "tint_shape")]
+    if mask_output:
+        weights.append(numpy_helper.from_array(np.float32([0.0]), "zero"))
+    inputs = [_value("source", [1, 512]), _value("target", [1, 3, 256, 256])]
+    return _save(helper.make_graph(nodes, "converted_swapper", inputs, outputs, weights), path)
