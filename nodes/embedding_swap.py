@@ -1,9 +1,10 @@
-"""What FaceFusion's one-shot swappers driven by an ArcFace embedding share (HyperSwap, SimSwap): the
-params, the identity portrait, the aligned crop on the model's warp template, the model's input
-normalisation, pixel boost, and the swap record the FaceMerger pastes back.
+"""What FaceFusion's one-shot swappers share (OneShotSwapper): the params, the identity portrait, the
+aligned crop on the model's warp template, the model's input normalisation, pixel boost, and the swap
+record the FaceMerger pastes back; and what those driven by an ArcFace embedding add (EmbeddingSwapper:
+HyperSwap, SimSwap, GHOST, HiFiFace): the recogniser.
 
-A subclass names its model kind, warp template, tensor check (nodes.model_fit) and how the portrait's
-embedding becomes the model's `source`; every contract is written down in docs/models.md.
+A subclass names its model kind, warp template, tensor check (nodes.model_fit) and how the portrait
+becomes the model's `source`; every contract is written down in docs/models.md.
 """
 
 from __future__ import annotations
@@ -27,13 +28,17 @@ from .swap_common import Recogniser, chosen_faces, swap_chosen_faces, swap_mask,
 MASKS = ["ellipse", "square", "hull"]
 
 
-def swapper_params(model: str, masks: list[str], model_help: str) -> dict:
-    return {
+def swapper_params(model: str, masks: list[str], model_help: str, *, recogniser: bool = True) -> dict:
+    identity = {
         "identity": Path(role="input", extensions=list(IMAGE_EXTENSIONS),
                          help="a portrait of the person whose face is put in (its largest face is used)"),
         "model": Model(model, help=model_help),
-        "recogniser": Model("arcface_w600k_r50",
-                           help="the ArcFace recogniser that turns the portrait into an identity embedding"),
+    }
+    if recogniser:
+        identity["recogniser"] = Model("arcface_w600k_r50",
+                                       help="the ArcFace recogniser that turns the portrait into an identity embedding")
+    return {
+        **identity,
         "pixel_boost": boost_param(),
         "mask": Choice(masks, default="ellipse",
                        help="the swap mask: a soft ellipse or square, or the landmark hull (with landmarks)"
@@ -44,8 +49,8 @@ def swapper_params(model: str, masks: list[str], model_help: str) -> dict:
     }
 
 
-class EmbeddingSwapper(Node):
-    """Base of the FaceFusion-style swappers; subclasses fill in the class attributes and `_source`."""
+class OneShotSwapper(Node):
+    """Base of the FaceFusion-style swappers; subclasses fill in the class attributes and `_identity_source`."""
 
     category = "Swap"
     inputs = {"frame": Frame, "faces": Faces}
@@ -59,7 +64,6 @@ class EmbeddingSwapper(Node):
     def check(cls, params, base_dir):
         problems = super().check(params, base_dir)
         size = checked_model(problems, "model", params["model"], base_dir, cls.fit)
-        checked_model(problems, "recogniser", params["recogniser"], base_dir, arcface_fit, 512)
         if size:
             checked_boost(problems, params["pixel_boost"], size)
         return problems
@@ -86,12 +90,9 @@ class EmbeddingSwapper(Node):
 
     def _load_models(self):
         path = resolve_model(self.model, self.base_dir, f"{self.where}, param 'model'")
-        recogniser_path = resolve_model(self.recogniser, self.base_dir, f"{self.where}, param 'recogniser'")
         with loading(f"{self.where}, param 'model'"):
             session = create_session(path, provider=self.provider, label=f"{self.id} (swapper)")
             self.size = type(self).fit(path, session)
-        with loading(f"{self.where}, param 'recogniser'"):
-            self.recogniser_model = Recogniser(recogniser_path, self.provider, f"{self.id} (recogniser)")
         self.session, self.model_path = session, path
         self.crop_size = boost_size(self.pixel_boost, self.size, f"{self.where}, param 'pixel_boost'")
         self.mean, self.std = (np.float32(v) for v in self._normalisation(self.size))
@@ -101,15 +102,15 @@ class EmbeddingSwapper(Node):
         return [self.session.get_outputs()[0].name] + (["mask"] if self.mask == "model" else [])
 
     def _load_identity(self):
-        embedding = self.recogniser_model.portrait_embedding(self.identity, f"{self.where}, param 'identity'")
-        self.source = self._source(embedding)
+        self.source = self._identity_source(f"{self.where}, param 'identity'")
+
+    def _identity_source(self, where: str) -> np.ndarray:
+        """The model's `source` input for the portrait at self.identity (`where` names it in errors)."""
+        raise NotImplementedError
 
     def _normalisation(self, size: int) -> tuple[tuple, tuple]:
         """(mean, std) per RGB channel of the model's input, whose pixels are 0..1 before them."""
         return (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
-
-    def _source(self, embedding: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
 
     def _swap_tile(self, tile: np.ndarray) -> tuple[np.ndarray, ...]:
         rgb = cv2.cvtColor(tile, cv2.COLOR_BGR2RGB).astype(np.float32) * np.float32(1 / 255)
@@ -134,3 +135,25 @@ class EmbeddingSwapper(Node):
 
     def preview(self, outputs):
         return swap_preview(getattr(self, "_preview_rows", []))
+
+
+class EmbeddingSwapper(OneShotSwapper):
+    """A swapper whose `source` comes from the portrait's ArcFace embedding; subclasses fill in `_source`."""
+
+    @classmethod
+    def check(cls, params, base_dir):
+        problems = super().check(params, base_dir)
+        checked_model(problems, "recogniser", params["recogniser"], base_dir, arcface_fit, 512)
+        return problems
+
+    def _load_models(self):
+        super()._load_models()
+        recogniser_path = resolve_model(self.recogniser, self.base_dir, f"{self.where}, param 'recogniser'")
+        with loading(f"{self.where}, param 'recogniser'"):
+            self.recogniser_model = Recogniser(recogniser_path, self.provider, f"{self.id} (recogniser)")
+
+    def _identity_source(self, where: str) -> np.ndarray:
+        return self._source(self.recogniser_model.portrait_embedding(self.identity, where))
+
+    def _source(self, embedding: np.ndarray) -> np.ndarray:
+        raise NotImplementedError

@@ -134,6 +134,19 @@ def portrait_face(image: np.ndarray, detector: BlazeFace, mesh: FaceMesh,
     return best, (landmarks if presence > PORTRAIT_THRESHOLD else None)
 
 
+def portrait_five_points(portrait_path: str, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """(the picture at `portrait_path`, the five points of its largest face: from FaceMesh's landmarks, else
+    BlazeFace's keypoints); InvalidInput naming `where` when it has no face."""
+    portrait = read_image(portrait_path)
+    found = portrait_face(portrait, BlazeFace(), FaceMesh(), f"{where}: {portrait_path}")
+    if found is None:
+        raise InvalidInput(f"{where}: {portrait_path}: no face found in this picture; use a clear, frontal portrait")
+    detection, landmarks = found
+    five = (five_points_from_keypoints(detection["keypoints"]) if landmarks is None
+            else five_points_from_landmarks(landmarks))
+    return portrait, five
+
+
 class Recogniser:
     """An ArcFace recogniser (w600k_r50 and its exports): a portrait's identity embedding, unnormalised."""
 
@@ -148,14 +161,7 @@ class Recogniser:
     def portrait_embedding(self, portrait_path: str, where: str) -> np.ndarray:
         """The embedding of the largest face of the picture at `portrait_path`, aligned to InsightFace's
         ArcFace template (FaceFusion's arcface_112_v2); InvalidInput naming `where` when it has no face."""
-        portrait = read_image(portrait_path)
-        found = portrait_face(portrait, BlazeFace(), FaceMesh(), f"{where}: {portrait_path}")
-        if found is None:
-            raise InvalidInput(f"{where}: {portrait_path}: no face found in this picture; use a clear, "
-                               "frontal portrait")
-        detection, landmarks = found
-        five = (five_points_from_keypoints(detection["keypoints"]) if landmarks is None
-                else five_points_from_landmarks(landmarks))
+        portrait, five = portrait_five_points(portrait_path, where)
         crop, _ = align_5pt(portrait, five, self.size)
         if self.normalises:
             blob = cv2.dnn.blobFromImage(crop, 1.0, swapRB=True)
