@@ -71,6 +71,10 @@ GHOST_EXPECTED = ("inputs source [1, 512] (the ArcFace embedding through crossfa
 HIFIFACE_EXPECTED = ("inputs source [1, 512] (the ArcFace embedding through crossface_hififace, L2-normalised) "
                      "and target [1, 3, 256, 256] (RGB, (x - 0.5) / 0.5); first output [1, 3, 256, 256] "
                      "(RGB -1..1)")
+UNIFACE_EXPECTED = ("inputs source [1, 3, 256, 256] (the portrait's face on ffhq_512 at 256 px, RGB 0..1) and "
+                    "target [1, 3, 256, 256] (RGB, (x - 0.5) / 0.5); first output [1, 3, 256, 256] (RGB -1..1)")
+BLENDSWAP_EXPECTED = ("inputs source [1, 3, 112, 112] (the portrait's face on arcface_112_v2 at 112 px, RGB 0..1) "
+                      "and target [1, 3, 256, 256] (RGB 0..1); first output [1, 3, 256, 256] (RGB 0..1)")
 CONVERTER_EXPECTED = "input input [1, 512] (an ArcFace w600k_r50 embedding) and one output [1, 512]"
 
 
@@ -123,6 +127,27 @@ def hififace_fit(path: Path, model) -> int:
     if size is None:
         raise model_mismatch(path, "a HiFiFace model", HIFIFACE_EXPECTED, model)
     return size
+
+
+def _portrait_crop_fit(path: Path, model, source_size: int, what: str, expected: str) -> int:
+    """The crop size (256) of a swapper whose `source` is a crop of the portrait, source_size px square."""
+    inputs, outputs = {t.name: t for t in model.get_inputs()}, model.get_outputs()
+    source, target = inputs.get("source"), inputs.get("target")
+    if (len(inputs) != 2 or source is None or target is None or not outputs
+            or not shape_fits(source.shape, [1, 3, source_size, source_size])
+            or not shape_fits(target.shape, [1, 3, 256, 256]) or not shape_fits(outputs[0].shape, [1, 3, 256, 256])):
+        raise model_mismatch(path, what, expected, model)
+    return 256
+
+
+def uniface_fit(path: Path, model) -> int:
+    """The crop size (256) of FaceFusion's uniface_256 (outputs after the first allowed, as GHOST's)."""
+    return _portrait_crop_fit(path, model, 256, "a UniFace model", UNIFACE_EXPECTED)
+
+
+def blendswap_fit(path: Path, model) -> int:
+    """The crop size (256) of FaceFusion's blendswap_256 (outputs after the first allowed, as GHOST's)."""
+    return _portrait_crop_fit(path, model, 112, "a BlendSwap model", BLENDSWAP_EXPECTED)
 
 
 def converter_fit(path: Path, model) -> None:
@@ -194,6 +219,8 @@ def _other_use(path: Path, tensors, refused_by: Callable[..., Any]) -> str:
             (hyperswap_fit, "a HyperSwap model: use it in a HyperSwapper"),
             (simswap_fit, "a SimSwap, GHOST or HiFiFace model (at 256 px the three have the same tensors): "
                           "use it in the SimSwapper, GhostSwapper or HiFiFaceSwapper its name says"),
+            (uniface_fit, "a UniFace model: use it in a UniFaceSwapper"),
+            (blendswap_fit, "a BlendSwap model: use it in a BlendSwapper"),
             (arcface_fit, "an ArcFace recogniser: use it as a swapper's param 'recogniser'"),
             (converter_fit, "an embedding converter: use it as the param 'converter' of the SimSwapper, "
                             "GhostSwapper or HiFiFaceSwapper its name says"),

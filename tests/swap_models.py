@@ -288,3 +288,19 @@ def converted_swapper_model(path: Path, *, colour=None, mask_output: bool = Fals
         weights.append(numpy_helper.from_array(np.float32([0.0]), "zero"))
     inputs = [_value("source", [1, 512]), _value("target", [1, 3, 256, 256])]
     return _save(helper.make_graph(nodes, "converted_swapper", inputs, outputs, weights), path)
+
+
+def portrait_crop_swapper_model(path: Path, source_size: int, gain: float = 0.0) -> Path:
+    """A UniFace- or BlendSwap-like model with FaceFusion's tensors (inputs source [1, 3, source_size,
+    source_size], the portrait's crop, and target [1, 3, 256, 256]; first output [1, 3, 256, 256]; the real
+    output names are not pinned): output = target + gain * (the source crop's mean R, G, B), so with no gain
+    it gives back its input."""
+    nodes = [
+        helper.make_node("ReduceMean", ["source"], ["source_colour"], axes=[2, 3], keepdims=1),
+        helper.make_node("Mul", ["source_colour", "gain"], ["tint"]),
+        helper.make_node("Add", ["target", "tint"], ["output"]),
+    ]
+    inputs = [_value("source", [1, 3, source_size, source_size]), _value("target", [1, 3, 256, 256])]
+    graph = helper.make_graph(nodes, "portrait_crop_swapper", inputs, [_value("output", [1, 3, 256, 256])],
+                              [numpy_helper.from_array(np.float32([gain]), "gain")])
+    return _save(graph, path)
