@@ -32,10 +32,16 @@ class ReadDamage:
             self.marked += marked
         self._latest = None
 
-    def said(self, path: str, short: str, kind: str) -> str | None:
+    def met(self) -> bool:
+        """Whether any damage was met: then a gap in the frames' times is frames lost with it, not a variable
+        frame rate."""
+        return bool(self.undecodable or self.marked or self.stopped or self._latest)
+
+    def said(self, path: str, short: str, kind: str, skipped: int) -> str | None:
         """One sentence naming `path` for what went wrong, None when nothing did. `short` and `kind`: how the
-        frames read fell short of what the file's header gives (`short_of_header`). A damaged last packet is
-        where a file was cut: at a cut it is no damage of its own, and alone it says the file looks cut."""
+        frames read fell short of what the file's header gives (`short_of_header`); `skipped`: frames missing
+        between those read, in a file whose header gives no count. A damaged last packet is where a file was
+        cut: at a cut it is no damage of its own, and alone it says the file looks cut."""
         last_error, last_marked = self._latest or ("", False)
         undecodable = self.undecodable + ([last_error] if last_error and kind != "cut" else [])
         marked = self.marked + (last_marked and kind != "cut")
@@ -44,7 +50,10 @@ class ReadDamage:
             parts.append(f"{len(undecodable)} damaged packet{'s' * (len(undecodable) != 1)} skipped ({undecodable[0]})")
         if marked:
             parts.append(f"{marked} damaged packet{'s were' if marked != 1 else ' was'} decoded as well as could be")
-        if self._latest is not None and not kind and len(undecodable) + marked == 1:  # a file whose header gives
+        if skipped:
+            parts.append(f"{skipped} frame{'s are' if skipped != 1 else ' is'} missing around the damage (the "
+                         "frames' times skip them)")
+        if self._latest is not None and not kind and not skipped and len(undecodable) + marked == 1:
             parts, kind = ["its last packet is damaged"], "cut"  # no length to fall short of (MPEG-TS)
         if self.stopped:
             parts.append(f"stopped reading at a damaged or cut-short part ({self.stopped})")
@@ -62,27 +71,29 @@ class ReadDamage:
 
 
 def short_of_header(read: int, header_frames: int | None, shown_s: float | None, header_s: float | None,
-                    fps: float, read_bytes: int, file_bytes: int) -> tuple[str, str]:
+                    fps: float, read_bytes: int, file_bytes: int) -> tuple[str, str, int]:
     """How the frames of a file read to its end fell short of its header: fewer frames than its count (`read`
     of `header_frames`, counted from the file's first), or an end (`shown_s`, the last frame's end in the file)
     well before the length it gives (`header_s`). With its kind: "cut", they end before the header's end where
     the file's bytes do (it looks truncated); "stopped", they end there but the file goes on past the last
     packet read (`read_bytes` of `file_bytes`: damaged data stopped the demuxer); "lost", frames are missing
-    before the end. ("", "") when they did not fall short."""
+    before the end. Last, how many frames they fell short by (from a length: at the file's rate). ("", "", 0)
+    when they did not fall short."""
     if header_frames and read < header_frames:
-        end_s = header_frames / fps
+        end_s, missing = header_frames / fps, header_frames - read
         if shown_s is not None and shown_s >= end_s - 1 / fps:  # its last frame is the header's
             return (f"only {read} of the {header_frames} frames its header gives decode (the others are missing "
-                    "before its end)"), "lost"
+                    "before its end)"), "lost", missing
         short = f"ended at frame {read} of the {header_frames} its header gives"
     elif not header_frames and header_s and shown_s is not None and header_s - shown_s > max(2 / fps, 0.1):
         end_s, short = header_s, f"ended at {shown_s:.2f} s of the {header_s:.2f} s its header gives"
+        missing = round((header_s - shown_s) * fps)
     else:
-        return "", ""
+        return "", "", 0
     unread = file_bytes - read_bytes
     if shown_s and unread > (end_s - shown_s) * read_bytes / shown_s / 2:  # half the rest at the rate read so far
-        return f"{short}, {unread} bytes before the file's end: the data there is damaged", "stopped"
-    return short, "cut"
+        return f"{short}, {unread} bytes before the file's end: the data there is damaged", "stopped", missing
+    return short, "cut", missing
 
 
 def cut_inside_a_packet(format_name: str, file_bytes: int) -> bool:

@@ -90,6 +90,7 @@ class VideoReader:
         self._header_frames = start + self.frames if start_pts is None and self.frames else None
         self._start, self._read, self._damage = start, 0, ReadDamage()
         self._last_time: float | None = None  # the latest frame's time in the file (s)
+        self._pts_span: tuple[int, int] | None = None  # the first and last timestamps of the frames read
         self._read_to = 0  # where in the file the latest packet read ends (bytes)
         if self._start_pts is not None:
             seek_before(self.container, self.stream, self._start_pts)
@@ -148,14 +149,32 @@ class VideoReader:
     def said_at_end(self) -> str | None:
         """Once `read` has given None: what went wrong reading the file, in a sentence naming it (damaged data;
         an end short of what its header gives: the file looks truncated), or None."""
+        short, kind, _ = self._short_of_header()
+        if not short and cut_inside_a_packet(self.container.format.name, os.path.getsize(self.path)):
+            short, kind = "its last transport packet is cut short", "cut"
+        return self._damage.said(self.path, short, kind, self._skipped_by_damage())
+
+    def undecoded(self) -> int:
+        """Once `read` has given None: how many frames of the file were not read, damaged or cut off, as far as
+        its header (a count, a length) and its frames' times tell. An MPEG-TS gives neither count nor length:
+        the frames it lost after a cut are not known."""
+        return self._short_of_header()[2] + self._skipped_by_damage()
+
+    def _short_of_header(self) -> tuple[str, str, int]:
         shown_s = None if self._last_time is None else \
             self._last_time + 1 / self.fps - float((self.stream.start_time or 0) * self.stream.time_base)
-        size = os.path.getsize(self.path)
-        short, kind = short_of_header(self._start + self._read, self._header_frames, shown_s,
-                                      header_seconds(self.stream), self.fps, self._read_to, size)
-        if not short and cut_inside_a_packet(self.container.format.name, size):
-            short, kind = "its last transport packet is cut short", "cut"
-        return self._damage.said(self.path, short, kind)
+        return short_of_header(self._start + self._read, self._header_frames, shown_s, header_seconds(self.stream),
+                               self.fps, self._read_to, os.path.getsize(self.path))
+
+    def _skipped_by_damage(self) -> int:
+        """The frames missing between those read, where damage was met and the header gives no count to tell
+        them (Matroska, MPEG-TS): a demuxer that skipped damaged data (Matroska's, to its next cluster) goes on
+        at a later time. Without damage a gap in the times is a variable frame rate. A frame lasts 1 / fps:
+        Matroska gives durations in whole milliseconds (33 for 33.3), which miscount a long gap."""
+        if self._header_frames is not None or not self._damage.met() or self._pts_span is None:
+            return 0
+        first, last = self._pts_span
+        return max(0, round((last - first) * self.fps * self.stream.time_base) + 1 - self._read)
 
     def read(self, picture: bool = True) -> tuple[np.ndarray | None, float] | None:
         """The next frame and its time in seconds, or None at the end. Without `picture` the frame is decoded
@@ -164,6 +183,9 @@ class VideoReader:
         if frame is None:
             return None
         self._read, self._last_time = self._read + 1, float(frame.time or 0.0)
+        if frame.pts is not None:
+            first, last = self._pts_span or (frame.pts, frame.pts)
+            self._pts_span = min(first, frame.pts), max(last, frame.pts)
         seconds = self._last_time + self._jumped
         if self._shown is not None and seconds <= self._shown:  # back in time: MPEG-TS recordings joined end to end
             self._jumped += self._shown + 1 / self.fps - seconds

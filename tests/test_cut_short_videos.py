@@ -2,9 +2,12 @@
 goes, and the run says so once, naming the node and the file, as ffmpeg warns: it was read shortened in
 silence."""
 
+from fractions import Fraction
+
+import av
 import cv2
 import pytest
-from clips import frame_index, write_clip
+from clips import frame_index, indexed_frame, write_clip
 from conftest import run_cli
 from test_bad_media import preset_file, run, written
 
@@ -81,3 +84,35 @@ def test_a_looped_file_cut_short_is_said_once_from_its_stage(tmp_path):
     assert result.returncode == 0, result.stderr
     assert len(written(tmp_path)) == 100
     assert result.stderr.count(f"node 'src' (VideoSource): {clip}: ended at frame ") == 1
+
+
+def test_frames_a_damaged_matroska_lost_are_counted(tmp_path):
+    # Matroska gives a length, not a count: its demuxer skips from the damage to the next cluster, and the
+    # 30 frames in between went unsaid beside the damaged packet named
+    clip = damaged(write_clip(tmp_path / "clip.mkv", frames=600, codec="h264"))
+    reader = VideoReader(clip)
+    shown = list(iter(lambda: reader.read(picture=False), None))
+    assert 500 < len(shown) < 600
+    assert reader.undecoded() == 600 - len(shown)
+    assert (f"{clip}: 1 damaged packet skipped (Invalid data found when processing input); {600 - len(shown)} "
+            "frames are missing around the damage (the frames' times skip them); the frames around the damage are "
+            "used") in reader.said_at_end()
+    reader.close()
+    assert read_through(write_clip(tmp_path / "whole.mkv", frames=600, codec="h264")) is None
+
+
+def test_a_variable_frame_rate_is_no_frames_missing(tmp_path):
+    clip = tmp_path / "vfr.mkv"  # Matroska's default duration says 1/30 s a frame; half the frames last 1/10 s
+    with av.open(str(clip), "w") as container:
+        stream = container.add_stream("mjpeg", rate=30)
+        stream.width, stream.height, stream.pix_fmt, stream.time_base = 160, 120, "yuvj420p", Fraction(1, 30)
+        for i in range(40):
+            frame = av.VideoFrame.from_ndarray(indexed_frame(i), "bgr24")
+            frame.pts, frame.time_base = i if i < 20 else 20 + (i - 20) * 3, Fraction(1, 30)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    reader = VideoReader(str(clip))
+    assert len(list(iter(reader.read, None))) == 40
+    assert reader.undecoded() == 0 and reader.said_at_end() is None
+    reader.close()
+
