@@ -147,6 +147,7 @@ def call_source(node: Node, frame_id: int, stats: NodeStats) -> dict[str, Any] |
     start = time.perf_counter()
     with processing(node):
         result = node.process()
+    stats.undecoded = node.undecoded()
     if result is None:
         return None
     stats.record((time.perf_counter() - start - node.waited_s) * 1000.0)  # its work, not its pacing

@@ -97,6 +97,11 @@ class Node:
         """For sources: how many frames the stream has, when known."""
         return None
 
+    def undecoded(self) -> int:
+        """For sources: how many frames of their input could not be read so far (damaged data, a file cut
+        short), counted in the run's stats as `undecoded`."""
+        return 0
+
     def due_frame(self) -> int | None:
         """For paced sources: the id of the newest frame due by now, once the stream has begun; None for
         sources not paced. A realtime run whose stage fell behind asks its sources for that frame next, so

@@ -1,4 +1,5 @@
-"""Per-node and per-run statistics: frames, ms per frame (mean, p95), drops, errors, latency."""
+"""Per-node and per-run statistics: frames, ms per frame (mean, p95), drops, undecoded input frames, errors,
+latency."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ class NodeStats:
     frames: int = 0
     errors: int = 0
     drops: int = 0
+    undecoded: int = 0  # a source's: frames of its input that could not be read (damaged, cut short)
     total_ms: float = 0.0
     last_error: str = ""
     startup_ms: float = 0.0  # setup(): models loaded and warmed up, files opened
@@ -39,6 +41,7 @@ class NodeStats:
             "ms_mean": round(self.total_ms / self.frames, 3) if self.frames else 0.0,
             "ms_p95": round(percentile(self.recent_ms, 95), 3),
             "drops": self.drops,
+            "undecoded": self.undecoded,
             "errors": self.errors,
             "last_error": self.last_error,
             "startup_ms": round(self.startup_ms, 1),
@@ -75,6 +78,7 @@ class RunReport:
             "fps": round(self.fps, 2),
             "latency_ms": {"p50": self.latency(50), "p95": self.latency(95)},
             "drops": sum(n.get("drops", 0) for n in self.nodes.values()),
+            "undecoded": sum(n.get("undecoded", 0) for n in self.nodes.values()),
             "errors": sum(n.get("errors", 0) for n in self.nodes.values()),
             "first_frame_ms": None if self.first_frame_ms is None else round(self.first_frame_ms, 1),
             "interrupted": self.interrupted,

@@ -101,6 +101,7 @@ class VideoSource(Node):
         self._index = 0
         self._time_offset = 0.0  # a loop's timestamps go on from the end of the previous pass
         self._damage_said: str | None = None  # what the reader met in the file, said once (every pass meets it)
+        self._undecoded = 0  # its frames that could not be read, counted once (every pass meets them)
         self._pacer = Pacer()
 
     def _first_size_of_file(self) -> tuple[int, int] | None:
@@ -117,6 +118,9 @@ class VideoSource(Node):
 
     def length(self):
         return None if self.loop else self._frames
+
+    def undecoded(self):
+        return self._undecoded
 
     def is_live(self):
         return self.realtime
@@ -188,6 +192,7 @@ class VideoSource(Node):
     def _say_damage(self) -> None:
         """What the reader met in the file it read to the end (damage, an end short of its header), once."""
         said = self.reader.said_at_end()
+        self._undecoded = max(self._undecoded, self.reader.undecoded())
         if said is not None and said != self._damage_said:
             self._damage_said = said
             log.warning("node '%s' (VideoSource): %s", self.id, said)

@@ -2,6 +2,7 @@
 goes, and the run says so once, naming the node and the file, as ffmpeg warns: it was read shortened in
 silence."""
 
+import json
 from fractions import Fraction
 
 import av
@@ -116,3 +117,16 @@ def test_a_variable_frame_rate_is_no_frames_missing(tmp_path):
     assert reader.undecoded() == 0 and reader.said_at_end() is None
     reader.close()
 
+
+@pytest.mark.parametrize("engine", [["--sequential"], []])
+def test_the_frames_a_truncated_input_lacks_are_in_the_stats(tmp_path, engine):
+    # the run warned of the cut, and its --stats-json said nothing of the frames it lacked
+    clip = cut(write_clip(tmp_path / "clip.mp4", frames=60, codec="h264", options={"movflags": "faststart"}))
+    result = run_cli("run", preset_file(tmp_path, "VideoSource", clip), "--stats-json", tmp_path / "stats.json",
+                     *engine)
+    assert result.returncode == 0, result.stderr
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    read = len(written(tmp_path))
+    assert 20 < read < 60 and stats["frames"] == read
+    assert stats["undecoded"] == stats["nodes"]["src"]["undecoded"] == 60 - read
+    assert stats["nodes"]["out"]["undecoded"] == 0

@@ -106,6 +106,7 @@ def merge_summaries(a: dict, b: dict) -> dict:
     mean = (a["ms_mean"] * a["frames"] + b["ms_mean"] * b["frames"]) / frames if frames else 0.0
     return {"frames": frames, "ms_mean": round(mean, 3), "ms_p95": b["ms_p95"] if b["frames"] else a["ms_p95"],
             "drops": a["drops"] + b["drops"], "errors": a["errors"] + b["errors"],
+            "undecoded": max(a.get("undecoded", 0), b.get("undecoded", 0)),  # each read the same file
             "last_error": b["last_error"] or a["last_error"], "startup_ms": b["startup_ms"]}
 
 
