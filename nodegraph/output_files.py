@@ -34,8 +34,11 @@ except ImportError:  # Windows
 
 log = logging.getLogger("nodegraph")
 NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)  # a lock file is opened only if it is not a symlink (not on Windows)
-# what `OutputFile.record` writes, one a line: pid, temporary file or folder (may be empty), run token (optional)
-LOCK_RECORD = re.compile(r"(?:\d+\n(?:[^\n]*\n(?:[0-9a-f]+\n)?)?)?")
+# what `OutputFile.record` writes, one a line: pid, temporary file or folder (may be empty), run token (optional).
+# The temporary's folder or name may hold a newline: then the record is ours only where it ends in a name of a
+# temporary file or staging folder (hidden, `.partial` in it; the shortest, so a run token after it is one)
+TEMPORARY = r"[^\n]*|(?:.*[/\\])?\.[^/\\]*?\.partial[^/\\]*?"
+LOCK_RECORD = re.compile(rf"(?:(?P<pid>\d+)\n(?:(?P<temporary>{TEMPORARY})\n(?:(?P<run>[0-9a-f]+)\n)?)?)?", re.DOTALL)
 LOCK_RECORD_MAX_BYTES = 8192  # a pid, a path of up to 4096 bytes and a run token fit
 
 
@@ -75,13 +78,16 @@ def try_lock(fd: int) -> bool:
 
 
 def read_lock(path: Path) -> tuple[str, str, str]:
-    """(pid, temporary file or folder, run token) as the holder wrote them; empty strings when unreadable."""
+    """(pid, temporary file or folder, run token) as the holder wrote them (`LOCK_RECORD`); empty strings when
+    unreadable, and all but a first line of digits (its pid, while it writes the rest) when no record."""
     try:
-        lines = path.read_text(encoding="utf-8", errors="surrogateescape").splitlines()
+        text = path.read_text(encoding="utf-8", errors="surrogateescape")
     except OSError:
-        lines = []
-    pid, temporary, run = (lines + ["", "", ""])[:3]
-    return pid, temporary, run
+        text = ""
+    if record := LOCK_RECORD.fullmatch(text):
+        return record["pid"] or "", record["temporary"] or "", record["run"] or ""
+    pid = text.partition("\n")[0]
+    return pid if pid.isdigit() else "", "", ""
 
 
 def holds_lock_record(fd: int) -> bool:

@@ -185,3 +185,27 @@ def test_what_a_killed_run_left_hidden_is_kept_beside_the_file_by_the_next_run(t
     assert count_frames(str(partial)) >= left >= 10
     assert count_frames(str(out)) == 12 and names(tmp_path) == ["first.json", "out.mp4", "out.partial.mp4",
                                                                   "p.json"]
+
+
+def test_what_a_killed_run_left_in_a_folder_whose_name_holds_a_newline_is_kept_by_the_next_run(tmp_path):
+    # its lock names a temporary file on two lines: the next run took the lock for a user's file and refused
+    folder = tmp_path / "take\n2"
+    folder.mkdir()
+    out = folder / "out.mp4"
+    process = spawn(endless_to(tmp_path, out))
+    try:
+        deadline = time.monotonic() + 60
+        while not (left := [p for p in folder.glob(".out.*.partial.mp4") if p.stat().st_size > 20_000]):
+            assert time.monotonic() < deadline, "nothing was written within the time given"
+            time.sleep(0.05)
+        os.killpg(process.pid, signal.SIGKILL)
+    finally:
+        finish(process, timeout=60)
+    assert (folder / ".out.mp4.lock").read_text().endswith(f"\n{left[0]}\n")  # the case made
+    held = count_frames(str(left[0]))
+    again = run_cli("run", tmp_path / "p.json", "--frames", "5", "--mode", "lossless")
+    assert again.returncode == 0, again.stderr
+    assert (f"{out}: a run that was killed before it closed this file left what it wrote; it is kept beside it as "
+            f"{folder / 'out.partial.mp4'}") in again.stderr
+    assert count_frames(str(folder / "out.partial.mp4")) >= held >= 10 and count_frames(str(out)) == 5
+    assert names(folder) == ["out.mp4", "out.partial.mp4"]
