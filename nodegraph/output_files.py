@@ -22,8 +22,10 @@ import stat
 import tempfile
 from itertools import chain, count
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import InvalidInput
+from .made_folders import remove_made_folders
 from .output_checks import lock_path, temporary_prefix, temporary_suffix, visible_name
 
 try:
@@ -34,11 +36,13 @@ except ImportError:  # Windows
 
 log = logging.getLogger("nodegraph")
 NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)  # a lock file is opened only if it is not a symlink (not on Windows)
-# what `OutputFile.record` writes, one a line: pid, temporary file or folder (may be empty), run token (optional).
-# The temporary's folder or name may hold a newline: then the record is ours only where it ends in a name of a
-# temporary file or staging folder (hidden, `.partial` in it; the shortest, so a run token after it is one)
+# what `OutputFile.record` writes, one a line: pid, temporary file or folder (may be empty), run token (optional),
+# "made N" (optional: the folders its run made, `made_folders`). The temporary's folder or name may hold a
+# newline: then the record is ours only where it ends in a name of a temporary file or staging folder (hidden,
+# `.partial` in it; the shortest, so a run token after it is one)
 TEMPORARY = r"[^\n]*|(?:.*[/\\])?\.[^/\\]*?\.partial[^/\\]*?"
-LOCK_RECORD = re.compile(rf"(?:(?P<pid>\d+)\n(?:(?P<temporary>{TEMPORARY})\n(?:(?P<run>[0-9a-f]+)\n)?)?)?", re.DOTALL)
+LOCK_RECORD = re.compile(rf"(?:(?P<pid>\d+)\n(?:(?P<temporary>{TEMPORARY})\n(?:(?P<run>[0-9a-f]+)\n)?"
+                         r"(?:made (?P<made>\d+)\n)?)?)?", re.DOTALL)
 LOCK_RECORD_MAX_BYTES = 8192  # a pid, a path of up to 4096 bytes and a run token fit
 
 
@@ -77,17 +81,26 @@ def try_lock(fd: int) -> bool:
     return True
 
 
-def read_lock(path: Path) -> tuple[str, str, str]:
-    """(pid, temporary file or folder, run token) as the holder wrote them (`LOCK_RECORD`); empty strings when
-    unreadable, and all but a first line of digits (its pid, while it writes the rest) when no record."""
+class LockRecord(NamedTuple):
+    """What a lock's holder wrote in it (`LOCK_RECORD`)."""
+
+    pid: str
+    temporary: str  # its temporary file or staging folder
+    run: str  # its run token
+    made: int  # the folders its run made (`made_folders`)
+
+
+def read_lock(path: Path) -> LockRecord:
+    """The lock's record; empty when unreadable, and all but a first line of digits (its pid, while it writes
+    the rest) when no record."""
     try:
         text = path.read_text(encoding="utf-8", errors="surrogateescape")
     except OSError:
         text = ""
     if record := LOCK_RECORD.fullmatch(text):
-        return record["pid"] or "", record["temporary"] or "", record["run"] or ""
+        return LockRecord(record["pid"] or "", record["temporary"] or "", record["run"] or "", int(record["made"] or 0))
     pid = text.partition("\n")[0]
-    return pid if pid.isdigit() else "", "", ""
+    return LockRecord(pid if pid.isdigit() else "", "", "", 0)
 
 
 def holds_lock_record(fd: int) -> bool:
@@ -125,18 +138,29 @@ class OutputFile:
     `temporary` is where to write (a unique name in the destination folder; for a folder, None or what
     `OutputFolder` records); `commit()` puts it in place, `release()` gives the lock back. A writer killed
     before either leaves the lock file naming its temporary file (and the `run` token, when given), which
-    the next holder finds in `left` as (pid, temporary, run)."""
+    the next holder finds in `left`. `made`: the folders this run made for it (`made_folders`), removed again
+    where empty when it gives the output up having written nothing (`release(discard=True)`), as they are
+    when this refuses it; a stage restarted within the run (its `run` token in `left`) takes those its killed
+    writer made."""
 
-    def __init__(self, target: str | os.PathLike, what: str, folder: bool = False, run: str = ""):
+    def __init__(self, target: str | os.PathLike, what: str, folder: bool = False, run: str = "", made: int = 0):
         self.target = Path(target)
         self.what = what
         self.run = run
-        there = None if folder else file_there(self.target, what)
-        self._lock = lock_path(self.target)
-        self._fd = self._acquire()
+        self._is_folder = folder
+        self._folder = self.target if folder else self.target.parent  # where `made` counts from
+        try:
+            there = None if folder else file_there(self.target, what)
+            self._lock = lock_path(self.target)
+            self._fd = self._acquire()
+        except BaseException:
+            remove_made_folders(self._folder, made, what)
+            raise
         self.left = read_lock(self._lock)
+        self.made = max(made, self.left.made) if run and self.left.run == run else made
         self.temporary: Path | None = None
-        if not folder and (kept := keep_left_file(self.target, self.left[1], free_name(self.target, ".partial"))):
+        if not folder and (kept := keep_left_file(self.target, self.left.temporary,
+                                                  free_name(self.target, ".partial"))):
             log.warning("%s: a run that was killed before it closed this file left what it wrote; it is kept "
                         "beside it as %s", what, kept)
         if not folder:
@@ -153,7 +177,7 @@ class OutputFile:
             fd = self._open_lock()
             if not try_lock(fd):
                 os.close(fd)
-                pid = read_lock(self._lock)[0]
+                pid = read_lock(self._lock).pid
                 holder = f"pid {pid}" if pid else "another process"
                 raise InvalidInput(f"{self.what}: another run ({holder}) is writing this file now; wait for it "
                                    f"to finish or choose another output (the lock is {self._lock})")
@@ -188,9 +212,10 @@ class OutputFile:
     def record(self) -> None:
         """Write who holds the lock and where it writes into the lock file."""
         run = f"{self.run}\n" if self.run else ""
+        made = f"made {self.made}\n" if self.made else ""
         os.ftruncate(self._fd, 0)
         os.lseek(self._fd, 0, os.SEEK_SET)
-        os.write(self._fd, f"{os.getpid()}\n{self.temporary or ''}\n{run}".encode("utf-8", "surrogateescape"))
+        os.write(self._fd, f"{os.getpid()}\n{self.temporary or ''}\n{run}{made}".encode("utf-8", "surrogateescape"))
 
     def commit(self, complete: bool = True) -> Path:
         """fsync the temporary file and rename it into place (replacing a symlink there, not its target);
@@ -207,14 +232,19 @@ class OutputFile:
         return kept
 
     def release(self, discard: bool = False) -> None:
-        if discard and self.temporary is not None:
+        """Give the lock back. `discard`: this run wrote nothing to keep: its temporary file goes, and so do
+        the folders it made (`made`) that are left empty."""
+        if discard and self.temporary is not None and not self._is_folder:  # a folder's staging is kept apart
             self.temporary.unlink(missing_ok=True)
-        if self._fd is not None:
-            with contextlib.suppress(OSError):  # Windows keeps an open file; the next run reuses it
-                if still_there(self._fd, self._lock):  # not another run's lock put there
-                    self._lock.unlink()
-            os.close(self._fd)
-            self._fd = None
+        if self._fd is None:
+            return
+        with contextlib.suppress(OSError):  # Windows keeps an open file; the next run reuses it
+            if still_there(self._fd, self._lock):  # not another run's lock put there
+                self._lock.unlink()
+        os.close(self._fd)
+        self._fd = None
+        if discard:
+            remove_made_folders(self._folder, self.made, self.what)
 
 
 def still_there(fd: int, path: Path) -> bool:

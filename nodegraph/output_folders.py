@@ -62,23 +62,25 @@ class OutputFolder:
     completes, its files are moved in over those of the same names; when it does not, the folder is left as
     it was and what the run wrote is kept beside it as `NAME.partial` (`keep_staged_beside`). The lock
     records the run token (`StreamInfo.run`) and the staging folder, so a stage restarted within the run
-    carries on where its killed writer was, and what a writer of an earlier run left is made visible."""
+    carries on where its killed writer was, and what a writer of an earlier run left is made visible.
+    `made`: the folders the run made for it (`made_folders`), removed where empty by a run that does not
+    complete; a restarted stage takes its killed writer's count from the lock."""
 
-    def __init__(self, folder: Path, pattern: str, run: str, what: str):
+    def __init__(self, folder: Path, pattern: str, run: str, what: str, made: int = 0):
         self.folder, self.what, self.pattern = folder, what, pattern
         run = run or uuid.uuid4().hex[:12]  # a node set up outside a runner
-        self._lock = OutputFile(folder, what, folder=True, run=run)
+        self._lock = OutputFile(folder, what, folder=True, run=run, made=made)
         try:
             self.staging = self._staging(pattern, run)
         except BaseException:
-            self._lock.release()
+            self._lock.release(discard=True)
             raise
         self._lock.temporary = self.staging
         self._lock.record()
         self.where = self.staging or folder
 
     def _staging(self, pattern: str, run: str) -> Path | None:
-        _, left, left_run = self._lock.left
+        left, left_run = self._lock.left.temporary, self._lock.left.run
         own = staging_folder(self.folder, run)
         if left_run == run:  # this stage was restarted: carry on as its killed writer did
             staging = own if left else None
@@ -104,12 +106,13 @@ class OutputFolder:
         return staging
 
     def close(self, complete: bool) -> None:
-        """Put what a staged run wrote in place (`complete`) or beside the folder, and give the lock back."""
+        """Put what a staged run wrote in place (`complete`) or beside the folder, and give the lock back; a
+        run that did not complete leaves no empty folder it made."""
         try:
             if self.staging is not None:
                 self._put_staged(complete)
         finally:
-            self._lock.release()
+            self._lock.release(discard=not complete)
 
     def _put_staged(self, complete: bool) -> None:
         if not complete:

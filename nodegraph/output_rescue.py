@@ -44,7 +44,7 @@ def rescue_partials(graph: Graph, registry: Registry) -> list[str]:
                 continue  # not a lock of ours, still held (its writer lives), or another run's made since
             if not holds_lock_record(fd):  # a user's file at the lock's name: the run was refused, it stays
                 continue
-            pid, temporary, run = read_lock(lock)
+            pid, temporary, run, _ = read_lock(lock)
             lock.unlink(missing_ok=True)
         finally:
             os.close(fd)

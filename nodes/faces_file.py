@@ -8,12 +8,13 @@ from pathlib import Path as FsPath
 import numpy as np
 
 from nodegraph.errors import InvalidInput, RunFailed
+from nodegraph.made_folders import check_writable_folder
 from nodegraph.node import Node
 from nodegraph.output_files import OutputFile
 from nodegraph.params import Path
 
 from .face.records import Faces
-from .outputs import DiskGuard, check_writable_folder, remove_made_folders
+from .outputs import DiskGuard
 
 
 def face_json(face: dict) -> dict:
@@ -45,17 +46,12 @@ class FacesFileOutput(Node):
         target = FsPath(self.path)
         if target.is_dir():
             raise InvalidInput(f"{self.path}: is a folder; give a file name such as {target / 'faces.jsonl'}")
-        self._made = check_writable_folder(target.parent, self.path)
         self._guard = DiskGuard(target.parent, self.path)
-        try:
-            self._output = OutputFile(target, self.path)
-        except BaseException:
-            remove_made_folders(self._made, self.path)
-            raise
+        self._output = OutputFile(target, self.path, made=check_writable_folder(target.parent, self.path))
         try:
             self._file = self._output.temporary.open("w", encoding="utf-8", buffering=1)  # line-buffered
         except OSError as e:
-            self._discard()
+            self._output.release(discard=True)
             raise InvalidInput(f"{self.path}: cannot write: {e.strerror}") from None
         self._lines = 0
 
@@ -76,10 +72,5 @@ class FacesFileOutput(Node):
             self._file = None
             if self._lines:
                 self._output.commit(self.stream_complete)
-            else:
-                self._discard()
-
-    def _discard(self) -> None:
-        """Nothing was written: a file already there stays as it was, and no folder this run made is left empty."""
-        self._output.release(discard=True)
-        remove_made_folders(self._made, self.path)
+            else:  # nothing written: a file already there stays as it was
+                self._output.release(discard=True)

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import shutil
-import tempfile
 from pathlib import Path as FsPath
 
 import av
 import cv2
 
 from nodegraph.errors import InvalidInput, Problem, RunFailed
+from nodegraph.made_folders import MIN_FREE_BYTES, check_writable_folder, free_bytes, remove_made_folders
 from nodegraph.node import Node
 from nodegraph.output_checks import check_not_an_input
 from nodegraph.output_files import OutputFile, write_atomically
@@ -29,72 +27,7 @@ log = logging.getLogger("nodegraph")
 
 # the codec names of the OpenCV writer this node had before PyAV, so that presets saved then still load
 OPENCV_CODECS = {"avc1": "h264", "XVID": "mp4v", "FFV1": "ffv1", "MJPG": "h264"}
-MIN_FREE_BYTES = 64 * 1024 * 1024  # stop before the disk is full, so what is written stays playable
 SYNTHETIC_TAG = "synthetic: made with nodegraph (face swap)"  # the `comment` tag of disclosed videos
-
-
-def check_writable_folder(folder: FsPath, what: str) -> list[FsPath]:
-    """Create the folder if needed and make sure we may write into it: an unwritable output is
-    reported before any work is done. Returns the folders it made, deepest first (`remove_made_folders`);
-    a refusal removes them again."""
-    made = []
-    for path in (folder, *folder.parents):
-        if os.path.lexists(path):
-            break
-        made.append(path)
-    try:
-        _check_writable_folder(folder, what)
-    except InvalidInput:
-        remove_made_folders(made, what)
-        raise
-    return made
-
-
-def remove_made_folders(made: list[FsPath], what: str) -> None:
-    """Remove the folders in `made` (made by this run, deepest first) that are empty, and say so: a run that
-    wrote nothing leaves no empty folder behind. A folder that holds anything stays, and so do those above it."""
-    removed = []
-    for path in made:
-        try:
-            path.rmdir()
-        except FileNotFoundError:  # never made: mkdir failed below it
-            continue
-        except OSError:  # not empty
-            break
-        removed.append(str(path))
-    if removed:
-        log.warning("%s: this run made %s and wrote nothing into %s, so %s removed", what,
-                    " and ".join(removed), *(("it", "it is") if len(removed) == 1 else ("them", "they are")))
-
-
-def _check_writable_folder(folder: FsPath, what: str) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        file = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
-        why = f"{file} is a file, not a folder" if file else e.strerror
-        raise InvalidInput(f"{what}: cannot create the folder {folder}: {why}; "
-                           "choose another place") from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        read_only = os.statvfs(folder).f_flag & os.ST_RDONLY
-        why = "is on a read-only file system" if read_only else "is not writable"
-        raise InvalidInput(f"{what}: {folder} {why}; choose a folder you may write into")
-    free = free_bytes(folder)
-    if free is None:  # no disk to be full: whether a file can be made there is for the OS to say
-        try:
-            tempfile.TemporaryFile(dir=folder).close()
-        except OSError as e:
-            raise InvalidInput(f"{what}: cannot write into {folder}: {e.strerror}; choose another place") from None
-    elif free < MIN_FREE_BYTES:
-        raise InvalidInput(f"{what}: the disk holding {folder} is full (less than "
-                           f"{MIN_FREE_BYTES // 2**20} MiB free); free some space or choose another place")
-
-
-def free_bytes(folder: FsPath) -> int | None:
-    """The free space of the disk holding `folder`; None on a file system of no size (/proc, /sys, some FUSE
-    mounts), whose free space of 0 says nothing about a full disk."""
-    usage = shutil.disk_usage(folder)
-    return usage.free if usage.total else None
 
 
 class DiskGuard:
@@ -166,20 +99,20 @@ class VideoFileOutput(Node):
             raise InvalidInput(f"{self.path}: the file type comes from the extension: end the name with one of "
                                f"{', '.join(CONTAINERS)}")
         check_utf8_path(self.path)
-        self._made = check_writable_folder(target.parent, self.path)
-        try:
-            self._open_file(target)
-        except BaseException:
-            remove_made_folders(self._made, self.path)
-            raise
-
-    def _open_file(self, target: FsPath) -> None:
-        """What needs the folder: the checks, the lock and the writer; a failure leaves none of them open."""
-        check_not_an_input(self.path, [self.stream.media], self.path)
+        made = check_writable_folder(target.parent, self.path)
         fps = self.fps or self.stream.fps or 30.0
-        check_encoder(self.codec, target.suffix.lower(), fps, self.path)
+        try:  # what needs the folder
+            check_not_an_input(self.path, [self.stream.media], self.path)
+            check_encoder(self.codec, target.suffix.lower(), fps, self.path)
+        except BaseException:
+            remove_made_folders(target.parent, made, self.path)
+            raise
         self._guard = DiskGuard(target.parent, self.path)
-        self.file = OutputFile(target, self.path)
+        self.file = OutputFile(target, self.path, made=made)  # which removes them when it is refused
+        self._open_writer(target, fps)
+
+    def _open_writer(self, target: FsPath, fps: float) -> None:
+        """The writer of the file; a failure gives the file up (`OutputFile.release`)."""
         audio_from = self.stream.media if self.keep_audio and self.stream.media else None
         try:
             times = SourceTimes(self.stream.media, self.stream.media_start, fps) \
@@ -229,16 +162,11 @@ class VideoFileOutput(Node):
         held = count_frames(str(self.file.temporary))
         if held == 0:  # nothing playable: a file already there must not be replaced by it, nor kept beside it
             there = self.file.target.exists()
-            self._discard()
+            self.file.release(discard=True)
             return f"no frame was written, so {self.path} " + ("is left as it was" if there else "was not made")
         kept = self.file.commit(complete)
         beside = "" if kept == self.file.target else f" (the file already at {self.path} is left as it was)"
         return f"{kept} holds {held} frame{'s' * (held != 1)} and plays{beside}"
-
-    def _discard(self) -> None:
-        """Nothing was written: a file already there stays as it was, and no folder this run made is left empty."""
-        self.file.release(discard=True)
-        remove_made_folders(self._made, self.path)
 
     def _close_writer(self) -> str:
         """Flush and close the file: "" when it closed whole, else why not (it keeps its whole fragments)."""
@@ -257,7 +185,7 @@ class VideoFileOutput(Node):
             with contextlib.suppress(OSError, av.FFmpegError):
                 writer.close()
             self.writer = None
-            self._discard()
+            self.file.release(discard=True)  # nothing written: a file already there stays as it was
             return
         unclosed = self._close_writer()
         lost = not self.file.temporary.exists()
@@ -291,15 +219,11 @@ class ImageSequenceOutput(Node):
         self.folder = FsPath(self.path)
         if self.folder.exists() and not self.folder.is_dir():
             raise InvalidInput(f"{self.path}: is a file; give a folder to write the pictures into")
-        self._made = check_writable_folder(self.folder, self.path)
+        made = check_writable_folder(self.folder, self.path)
         self._guard = DiskGuard(self.folder, self.path)
         self._flags = [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality] if self.format == "jpg" else []
-        try:
-            self._output = OutputFolder(self.folder, self.files_in_folder({"format": self.format}),
-                                        self.stream.run, self.path)
-        except BaseException:
-            remove_made_folders(self._made, self.path)
-            raise
+        self._output = OutputFolder(self.folder, self.files_in_folder({"format": self.format}), self.stream.run,
+                                    self.path, made)
 
     def process(self, frame):
         self._guard.check()
@@ -326,8 +250,6 @@ class ImageSequenceOutput(Node):
         output = getattr(self, "_output", None)
         if output is not None:
             output.close(self.stream_complete)
-            if not self.stream_complete:  # a failed or stopped run that wrote no picture leaves no empty folder
-                remove_made_folders(self._made, self.path)
 
 
 class NullOutput(Node):

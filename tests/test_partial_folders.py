@@ -12,6 +12,7 @@ import time
 import pytest
 from conftest import repo_env, run_cli
 from test_cli import node, write_preset
+from test_exit_codes import fault_nodes_env  # noqa: F401 (a fixture)
 from test_output_faults import without_permission_override
 from test_output_safety import finish, spawn
 from test_partial_outputs import MODES, digest, kill_writer, lock_holder, names, pictures
@@ -105,8 +106,8 @@ def whole_pictures(folder):
 
 def staging(seq, deadline, at_least=10):
     """The writer's (pid, hidden folder) from its lock, once that folder holds `at_least` pictures."""
-    return lock_holder(seq, deadline, lambda held: len(held) == 3 and os.path.isdir(held[1])
-                       and whole_pictures(held[1]) >= at_least)
+    return lock_holder(seq, deadline, lambda held: held.run and os.path.isdir(held.temporary)
+                       and whole_pictures(held.temporary) >= at_least)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -253,3 +254,27 @@ def test_a_folder_bind_mounted_from_the_same_disk_keeps_its_staging_inside(tmp_p
     bind_mount(source, seq)
     _, replaced = replaced_by_a_second_run(tmp_path, seq)
     assert names(tmp_path) == ["imgs", "p.json", "seq", "source"] and names(seq) == sorted(replaced)
+
+
+def test_a_restarted_writer_that_wrote_nothing_leaves_no_empty_folder_its_run_made(tmp_path, fault_nodes_env):  # noqa: F811
+    # the restarted stage found the folder there, as if the user's: a Ctrl-C before any picture left it empty
+    pictures(tmp_path / "imgs", 1)
+    seq = tmp_path / "new" / "seq"
+    source, dying, writer = (node("src", "ImageSource", path=str(tmp_path / "imgs" / "p0.jpg"), repeat=0, fps=0.1),
+                             node("die", "DyingFrame", after=0), node("out", "ImageSequenceOutput", path=str(seq)))
+    source["process"], dying["process"], writer["process"] = "a", "b", "b"
+    preset = write_preset(tmp_path / "p.json", [source, dying, writer], [("src.frame", "die.frame"),
+                                                                          ("die.frame", "out.frame")])
+    process = subprocess.Popen([sys.executable, "-m", "nodegraph.cli", "run", str(preset)],
+                               env=repo_env(fault_nodes_env), stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    try:  # the first writer dies at the first frame, before its picture; the next frame is 10 s away
+        first = lock_holder(seq, time.monotonic() + 60, lambda held: held.run)[0]
+        lock_holder(seq, time.monotonic() + 60, lambda held: held.run and int(held.pid) != first)
+        os.killpg(process.pid, signal.SIGINT)
+    finally:
+        stderr = finish(process, timeout=60)
+    assert process.returncode == 130, stderr
+    assert "(nodes: die, out) died (killed by SIGKILL); restarting it" in stderr
+    assert f"{seq}: this run made {seq} and {seq.parent} and wrote nothing into them, so they are removed" in stderr
+    assert names(tmp_path) == ["imgs", "p.json", "site"]  # site: the fixture's node package

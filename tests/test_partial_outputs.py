@@ -15,6 +15,7 @@ from runtime_nodes import run_segments
 from test_cli import node, write_preset
 from test_output_safety import finish, spawn
 
+from nodegraph.output_files import read_lock
 from nodes.video_read import count_frames
 
 MODES = [pytest.param([], id="multiprocess"), pytest.param(["--sequential"], id="sequential")]
@@ -96,19 +97,19 @@ def endless_to(tmp_path, out):
 
 
 def lock_holder(target, deadline, ready):
-    """The writer's (pid, where it writes) from `target`'s lock, once `ready(lines of the lock)` holds."""
+    """The writer's (pid, where it writes) from `target`'s lock, once `ready(its record)` holds."""
     lock = target.with_name(f".{target.name}.lock")
     while time.monotonic() < deadline:
-        held = lock.read_text().split() if lock.exists() else []
-        if ready(held):
-            return int(held[0]), held[1]
+        held = read_lock(lock)
+        if held.pid and ready(held):
+            return int(held.pid), held.temporary
         time.sleep(0.05)
     raise AssertionError(f"{target} was not written within the time given")
 
 
 def writing(out, deadline):
     """The writer's (pid, temporary file) from its lock, once the temporary file holds a fragment."""
-    return lock_holder(out, deadline, lambda held: len(held) == 2 and os.path.getsize(held[1]) > 20_000)
+    return lock_holder(out, deadline, lambda held: held.temporary and os.path.getsize(held.temporary) > 20_000)
 
 
 def earlier_video(tmp_path):

@@ -27,7 +27,7 @@ def run_removing(tmp_path, out, remove, mode):
     """Run into `out`, call `remove(temporary file)` once the writer has made it; returns the run's stderr."""
     process = spawn(paced_pattern_to(tmp_path, out), *mode)
     try:
-        _, temporary = lock_holder(out, time.monotonic() + 60, lambda held: len(held) == 2)
+        _, temporary = lock_holder(out, time.monotonic() + 60, lambda held: held.temporary)
         remove(temporary)
     finally:
         stderr = finish(process, timeout=60)
