@@ -26,7 +26,13 @@ class UnusableProvider(InvalidInput):
 
 
 class RunFailed(Exception):
-    """The run could not go on (a stage kept dying, an output became unwritable...)."""
+    """The run could not go on (a stage kept dying, an output became unwritable...).
+
+    `node` is the node that failed, where one did (the editor marks that node)."""
+
+    def __init__(self, message: str = "", node: str | None = None):
+        super().__init__(message)
+        self.node = node
 
 
 @dataclass(frozen=True)

@@ -78,12 +78,12 @@ def processing(node: Node):
         raise
     except SystemExit as e:
         raise RunFailed(f"node '{node.id}' ({node.type_name()}) called sys.exit({e.code!r}) on frame "
-                        f"{node.frame_id}; {RAISE_INSTEAD} {node.type_name()}") from None
+                        f"{node.frame_id}; {RAISE_INSTEAD} {node.type_name()}", node.id) from None
     except KeyboardInterrupt:
         if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # Ctrl-C: the run stops
             raise
         raise RunFailed(f"node '{node.id}' ({node.type_name()}) raised KeyboardInterrupt on frame {node.frame_id}, "
-                        f"in a process where no Ctrl-C comes; {RAISE_INSTEAD} {node.type_name()}") from None
+                        f"in a process where no Ctrl-C comes; {RAISE_INSTEAD} {node.type_name()}", node.id) from None
 
 
 RAISE_INSTEAD = "a node raises an exception instead: a bug in the package that provides"
@@ -98,26 +98,27 @@ def declared_outputs(node: Node, result: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(result, Mapping):
         example = next(iter(node.outputs), "frame")
         raise RunFailed(f"{where} returned {with_article(type(result).__name__)} from process(); return a dict of "
-                        f"its outputs ({', '.join(node.outputs) or 'none'}), e.g. {{'{example}': ...}}")
+                        f"its outputs ({', '.join(node.outputs) or 'none'}), e.g. {{'{example}': ...}}", node.id)
     undeclared = [key for key in result if key not in node.outputs]
     if undeclared:
         raise RunFailed(f"{where} returned output '{undeclared[0]}', which it does not declare (its outputs: "
                         f"{', '.join(node.outputs) or 'none'}); rename the key in its process() or add it to its "
-                        "outputs")
+                        "outputs", node.id)
     outputs = {name: result.get(name) for name in node.outputs}
     for name, value in outputs.items():
         if (mismatch := value_mismatch(node.outputs[name], value)) is not None:
             raise RunFailed(f"{where}, output '{name}': process() returned {mismatch}; return that, or None when "
-                            "it has nothing for this frame")
+                            "it has nothing for this frame", node.id)
     return outputs
 
 
-def named(node: Node, error: Exception) -> Exception:
+def named(node: Node, error: InvalidInput | RunFailed) -> InvalidInput | RunFailed:
     """`error`, its message begun "node 'ID' (Type): " as validate's problems are, unless it names the node first
-    already. In place: its class and fields stay."""
+    already, and its `node` the node (unless it has one: the editor marks that node). In place: its class stays."""
     where = f"node '{node.id}'"
     if not str(error).startswith(where):
         error.args = (f"{where} ({node.type_name()}): {error}",)
+    error.node = error.node or node.id
     return error
 
 
@@ -130,12 +131,11 @@ def timed_setup(node: Node, stats: NodeStats) -> None:
         node.setup()
     except (InvalidInput, RunFailed) as e:
         named(node, e)
-        if isinstance(e, InvalidInput):  # a file found bad only on opening: the editor marks the node it names
-            e.node = e.node or node.id
         raise
     except Exception as e:
         log.debug("%s", traceback.format_exc())
-        raise RunFailed(f"node '{node.id}' ({node.type_name()}) failed to start: {type(e).__name__}: {e}") from None
+        raise RunFailed(f"node '{node.id}' ({node.type_name()}) failed to start: {type(e).__name__}: {e}",
+                        node.id) from None
     stats.startup_ms = (time.perf_counter() - start) * 1000.0
 
 

@@ -178,7 +178,7 @@ class SequentialRunner:
         except KeyboardInterrupt:
             report.interrupted = True
         except RunFailed as e:  # in the report too, as the multiprocess run's: the command's summary says failed
-            report.error = str(e)
+            report.error, report.failed_node = str(e), e.node
             raise
         finally:
             report.elapsed_s = time.monotonic() - start

@@ -60,6 +60,7 @@ class RunReport:
     interrupted: bool = False
     stopped_after_last_frame: bool = False  # a Ctrl-C or SIGTERM came as the files closed: they are whole
     error: str = ""
+    failed_node: str | None = None  # the node the error is about, where it is about one
     processes: dict = field(default_factory=dict)  # stage name -> pid (multiprocess runs)
     first_frame_ms: float | None = None  # from the run's start (set-up included) to its first frame out
 

@@ -50,10 +50,10 @@ def read_sources(sources: Iterable[Step], frame_id: int) -> tuple[float | None, 
         except RunFailed:
             raise
         except InvalidInput as e:  # a refusal, in the node's words: said as the run's failure (exit code 3)
-            raise RunFailed(str(named(step.node, e))) from None
+            raise RunFailed(str(named(step.node, e)), step.id) from None
         except Exception as e:
             raise RunFailed(f"node '{step.id}' ({step.node.type_name()}) failed on frame {frame_id}: "
-                            f"{type(e).__name__}: {e}") from None
+                            f"{type(e).__name__}: {e}", step.id) from None
         if outputs is None:
             return None
         capture_time = earliest(capture_time, step.node.capture_time)

@@ -70,7 +70,7 @@ class RunStatus:
     latency_p50: float = 0.0
     latency_p95: float = 0.0
     message: str = ""  # why it failed, or how it ended
-    failed_node: str | None = None  # the node whose input the run found bad as it started
+    failed_node: str | None = None  # the node the run failed at, where it failed at one (marked on the canvas)
     nodes: dict[str, NodeSnapshot] = field(default_factory=dict)
     pids: dict[str, int] = field(default_factory=dict)  # stage name -> process id
 
@@ -116,11 +116,8 @@ class RunSession:
                 return
             self._state = "running"
             self.report = runner.run()
-        except InvalidInput as e:
+        except (InvalidInput, RunFailed) as e:  # a refusal: its own words, as the command line says them
             self._failed_node = e.node
-            self._finish("failed", str(e))
-            return
-        except RunFailed as e:  # a refusal: its own words, as the command line says them
             self._finish("failed", str(e))
             return
         except Exception as e:  # shown in the editor's log: the editor itself must stay up
@@ -129,6 +126,7 @@ class RunSession:
             return
         report = self.report
         if getattr(report, "error", ""):
+            self._failed_node = report.failed_node
             self._finish("failed", report.error)
         elif self._stop_requested.is_set():
             self._finish("stopped", f"stopped after {report.frames} frames")

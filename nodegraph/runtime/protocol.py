@@ -95,9 +95,11 @@ class Stats:
 
 @dataclass(frozen=True)
 class Failed:
-    """The run cannot go on (an output failed); sent at once, before the stage drains and ends."""
+    """The run cannot go on (an output failed); sent at once, before the stage drains and ends. `node`: the node
+    that failed, where one did."""
 
     message: str
+    node: str | None = None
 
 
 @dataclass(frozen=True)

@@ -219,8 +219,8 @@ class Runtime(RunStartup):
                 self._relay(level, text)
             case Stats(stats=stats):
                 self._take_stats(run, stats)
-            case Failed(message=text):
-                self._fail(text)
+            case Failed(message=text, node=node_id):
+                self._fail(text, node=node_id)
             case Done(stats=stats, failures=failures, complete=complete):
                 self._take_stats(run, stats)
                 run.state, run.complete = "done", complete
@@ -233,7 +233,7 @@ class Runtime(RunStartup):
                         self._start_error = (InvalidInput if invalid else RunFailed)(text)
                         self._start_error.node = node_id
                 else:
-                    self._fail(f"stage {run.name} could not start again: {text}", now=True)
+                    self._fail(f"stage {run.name} could not start again: {text}", now=True, node=node_id)
 
     def _relay(self, level: int, text: str) -> None:
         """A stage's log line, printed here; an INFO line (an announcement, like the onnxruntime
@@ -252,10 +252,10 @@ class Runtime(RunStartup):
             run.summaries = stats.nodes
             self.report.latency_ms.extend(stats.latency)
 
-    def _fail(self, message: str, now: bool = False) -> None:
+    def _fail(self, message: str, now: bool = False, node: str | None = None) -> None:
         log.debug("%s", message)  # the caller reports it once (the CLI prints report.error)
         if not self.report.error:
-            self.report.error = message
+            self.report.error, self.report.failed_node = message, node
         self._stop_now = self._stop_now or now
         self._stopping = True
 

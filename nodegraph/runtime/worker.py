@@ -136,7 +136,7 @@ class StageWorker(StageStartup):
             except Exception as e:
                 close_nodes(self.opened)
                 message = str(e) if isinstance(e, RunFailed) else f"stage {self.cfg.name}: {type(e).__name__}: {e}"
-                self.control.send(Error(False, message))
+                self.control.send(Error(False, message, getattr(e, "node", None)))
                 return
             with watching(self.cfg.busy_warning_s):
                 error = self.run_frames()
@@ -165,8 +165,8 @@ class StageWorker(StageStartup):
                         return frame_id
         return start
 
-    def run_frames(self) -> str:
-        """The frame loop; returns an error message ("" when the stream simply ended)."""
+    def run_frames(self) -> RunFailed | None:
+        """The frame loop; returns why the run cannot go on (None when the stream simply ended)."""
         frame_id = self.first_frame()
         # realtime: a frame taken from the inputs counts as dropped, should the process die before it is done
         in_hand_at = None if self.lossless or self.drop_node is None else list(self.stats).index(self.drop_node)
@@ -202,13 +202,13 @@ class StageWorker(StageStartup):
         except (StopNow, shm.RingAborted):
             pass
         except RunFailed as e:
-            return str(e)
+            return e
         except Exception as e:  # a fault of the stage itself: restarting would only repeat it
             log.debug("stage %s failed", self.cfg.name, exc_info=True)
-            return f"stage {self.cfg.name} failed on frame {frame_id}: {type(e).__name__}: {e}"
+            return RunFailed(f"stage {self.cfg.name} failed on frame {frame_id}: {type(e).__name__}: {e}")
         finally:
             self.running = False
-        return ""
+        return None
 
     def next_frame(self, frame_id: int) -> tuple[int, float, Values] | None:
         """The values of the next frame: from this stage's sources (frame `frame_id`) and inputs."""
@@ -265,7 +265,7 @@ class StageWorker(StageStartup):
                     self.persist(partial(outlet.write, frame_id, capture_time, shown[port]))
                 except TypeError as e:
                     raise RunFailed(f"node '{step.id}' ({node.type_name()}), output '{port}': {e}; it "
-                                    "cannot go to another process (pin the nodes it feeds with it)") from None
+                                    "cannot go to another process (pin the nodes it feeds with it)", step.id) from None
         if step.id in self.taps:
             self.show(step, shown, ran)
 
@@ -296,13 +296,13 @@ class StageWorker(StageStartup):
 
     # -- ending ---------------------------------------------------------------------
 
-    def finish(self, error: str) -> None:
+    def finish(self, error: RunFailed | None) -> None:
         """Say end-of-stream downstream (cut short unless `complete`), close the nodes (files get finalised,
         told whether the stream was complete), read the inputs to their end (their writers wait for that),
         wait until the readers of the outputs have read them to their end (they may not have opened them
         yet), and report."""
         if error:  # at once: the supervisor must stop the sources before this stage's inputs can end
-            self.control.send(Failed(error))
+            self.control.send(Failed(str(error), error.node))
         try:
             for outlet in self.outlets.values():
                 self.persist(partial(outlet.write_eos, complete=self.complete))

@@ -1,0 +1,73 @@
+"""A run started in the real editor window (under Xvfb) that fails, with either engine: the node it failed at is
+marked red on the canvas, and the log says what went wrong as the command line says it. Run directly, this file is
+the window's driver (`python tests/test_editor_run_failures.py NAME`)."""
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from editor_window import frames, open_editor, run_driver
+from test_editor_gui import display  # noqa: F401 (a fixture)
+
+REPO = Path(__file__).resolve().parent.parent
+ENGINES = ("sequential", "process")
+
+pytestmark = pytest.mark.gui
+
+
+def test_a_run_that_fails_marks_the_node_it_failed_at(display, tmp_path):  # noqa: F811
+    # only a set-up refusal (InvalidInput) marked its node: a refusal met while frames ran, or a node that failed to
+    # start, left every node as if nothing were wrong, the node named in the log alone
+    run_driver(display, tmp_path, "marked", __file__, timeout=240)
+
+
+def run_to_its_end(state, app, engine: str, preset: Path, frames_to_run: int | None = None) -> None:
+    state.engine = engine
+    assert state.open(preset), state.log[-1].text
+    frames(app)
+    assert state.start_run(frames_to_run)
+    deadline = time.monotonic() + 90
+    while (state.session.alive or state.poll().active) and time.monotonic() < deadline:
+        app.frame()
+    frames(app, 10)  # the status is read a few times a second
+
+
+def marked(app) -> dict[str, str]:
+    """The nodes drawn as failed (red, with the reason under their thumbnail): node id -> the reason."""
+    from nodegraph.editor import theme
+
+    return {node_id: view.error_text for node_id, view in app.canvas.nodes.items() if theme.ERROR in view.look}
+
+
+def drive_marked() -> None:
+    from fault_nodes import BrokenSetup
+    from runtime_nodes import BrokenSink
+    from test_cli import node, write_preset
+    from test_partial_outputs import folder_to_video, pictures
+
+    here = Path.cwd()
+    pictures(here / "imgs", 3, bad=1)
+    unreadable = folder_to_video(here, here / "o.mp4")
+    broken_setup = write_preset(here / "setup.json", [node("src", "TestPattern", frames=5), node("bad", "BrokenSetup")],
+                                [("src.frame", "bad.frame")])
+    sink = write_preset(here / "sink.json", [node("src", "TestPattern", frames=20), node("sink", "BrokenSink", at=3)],
+                        [("src.frame", "sink.frame")])
+    state, app = open_editor(None)
+    state.registry.add(BrokenSetup, "tests")
+    state.registry.add(BrokenSink, "tests")
+    for engine in ENGINES:
+        for preset, node_id, words in ((unreadable, "src", "not a picture OpenCV can decode"),
+                                       (broken_setup, "bad", "failed to start: KeyError: 'lut'"),
+                                       (sink, "sink", "the disk went away at frame ")):
+            run_to_its_end(state, app, engine, preset)
+            said = state.log[-1]
+            assert said.text.startswith("run failed: node ") and words in said.text, (engine, said.text)
+            assert said.node == node_id, (engine, said.text, said.node)
+            assert list(marked(app)) == [node_id], (engine, preset.name, marked(app))
+            assert words in marked(app)[node_id], (engine, marked(app))
+    print("marked checks passed")
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["marked"]:
+    drive_marked()
