@@ -56,12 +56,17 @@ def call_node(node: Node, inputs: dict[str, Any], stats: NodeStats) -> dict[str,
     except Exception as e:
         message = f"{type(e).__name__}: {e}" if not isinstance(e, InvalidInput) else str(e)
         if message != stats.last_error:
-            log.warning("node '%s' (%s) failed on frame %d: %s", node.id, node.type_name(), node.frame_id, message)
+            log.warning("%s", frame_failure(node.id, node.type_name(), node.frame_id, message))
             log.debug("%s", traceback.format_exc())
-        stats.record_error(message)
+        stats.record_error(message, node.frame_id)
         return passthrough(node, inputs)
     stats.record((time.perf_counter() - start) * 1000.0)
     return declared_outputs(node, result)
+
+
+def frame_failure(node_id: str, type_name: str, frame_id: int, message: str) -> str:
+    """A node's error on one frame, as the command line's log and the editor's say it."""
+    return f"node '{node_id}' ({type_name}) failed on frame {frame_id}: {message}"
 
 
 @contextlib.contextmanager

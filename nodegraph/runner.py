@@ -27,12 +27,13 @@ class NodeSnapshot:
     drops: int = 0
     errors: int = 0
     last_error: str = ""
+    last_error_frame: int | None = None
 
     @classmethod
     def of(cls, stage: str, summary: dict) -> NodeSnapshot:
         """From a `NodeStats.summary()`."""
         return cls(stage, summary["frames"], summary["ms_mean"], summary["ms_p95"], summary["drops"],
-                   summary["errors"], summary["last_error"])
+                   summary["errors"], summary["last_error"], summary["last_error_frame"])
 
 
 @dataclass(frozen=True)

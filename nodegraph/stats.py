@@ -23,6 +23,7 @@ class NodeStats:
     undecoded: int = 0  # a source's: frames of its input that could not be read (damaged, cut short)
     total_ms: float = 0.0
     last_error: str = ""
+    last_error_frame: int | None = None  # the frame it came on (None: between frames, a param it refused)
     startup_ms: float = 0.0  # setup(): models loaded and warmed up, files opened
     recent_ms: deque = field(default_factory=lambda: deque(maxlen=WINDOW))
 
@@ -31,9 +32,9 @@ class NodeStats:
         self.total_ms += ms
         self.recent_ms.append(ms)
 
-    def record_error(self, message: str) -> None:
+    def record_error(self, message: str, frame_id: int | None = None) -> None:
         self.errors += 1
-        self.last_error = message
+        self.last_error, self.last_error_frame = message, frame_id
 
     def summary(self) -> dict:
         return {
@@ -44,6 +45,7 @@ class NodeStats:
             "undecoded": self.undecoded,
             "errors": self.errors,
             "last_error": self.last_error,
+            "last_error_frame": self.last_error_frame,
             "startup_ms": round(self.startup_ms, 1),
         }
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import InvalidInput, RunFailed
-from .execution import call_node, call_source, earliest, named
+from .execution import call_node, call_source, earliest, frame_failure, named
 from .node import Node
 from .stats import NodeStats
 
@@ -52,8 +52,8 @@ def read_sources(sources: Iterable[Step], frame_id: int) -> tuple[float | None, 
         except InvalidInput as e:  # a refusal, in the node's words: said as the run's failure (exit code 3)
             raise RunFailed(str(named(step.node, e)), step.id) from None
         except Exception as e:
-            raise RunFailed(f"node '{step.id}' ({step.node.type_name()}) failed on frame {frame_id}: "
-                            f"{type(e).__name__}: {e}", step.id) from None
+            raise RunFailed(frame_failure(step.id, step.node.type_name(), frame_id, f"{type(e).__name__}: {e}"),
+                            step.id) from None
         if outputs is None:
             return None
         capture_time = earliest(capture_time, step.node.capture_time)
@@ -113,6 +113,6 @@ def replay(steps: Iterable[Step], edited: set[str], frame_id: int, capture_time:
         scratch = NodeStats()
         outputs = call_node(step.node, inputs, scratch)
         if scratch.errors:
-            step.stats.record_error(scratch.last_error)
+            step.stats.record_error(scratch.last_error, frame_id)
         values.update({(step.id, port): value for port, value in outputs.items()})
         publish(step, outputs, scratch.frames > 0)

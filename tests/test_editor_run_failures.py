@@ -2,6 +2,7 @@
 marked red on the canvas, and the log says what went wrong as the command line says it. Run directly, this file is
 the window's driver (`python tests/test_editor_run_failures.py NAME`)."""
 
+import re
 import sys
 import time
 from pathlib import Path
@@ -20,6 +21,11 @@ def test_a_run_that_fails_marks_the_node_it_failed_at(display, tmp_path):  # noq
     # only a set-up refusal (InvalidInput) marked its node: a refusal met while frames ran, or a node that failed to
     # start, left every node as if nothing were wrong, the node named in the log alone
     run_driver(display, tmp_path, "marked", __file__, timeout=240)
+
+
+def test_a_node_s_error_on_a_frame_is_said_as_the_command_line_says_it(display, tmp_path):  # noqa: F811
+    # the log said "flaky: ValueError: ...", the command line "node 'flaky' (FlakyFrame) failed on frame N: ..."
+    run_driver(display, tmp_path, "frame_error", __file__, timeout=240)
 
 
 def run_to_its_end(state, app, engine: str, preset: Path, frames_to_run: int | None = None) -> None:
@@ -69,5 +75,28 @@ def drive_marked() -> None:
     print("marked checks passed")
 
 
+def drive_frame_error() -> None:
+    from runtime_nodes import FlakyFrame
+    from test_cli import node, write_preset
+
+    preset = write_preset(Path.cwd() / "flaky.json",
+                          [node("src", "TestPattern", frames=12), node("flaky", "FlakyFrame", every=4),
+                           node("out", "NullOutput")], [("src.frame", "flaky.frame"), ("flaky.frame", "out.frame")])
+    state, app = open_editor(None)
+    state.registry.add(FlakyFrame, "tests")
+    for engine in ENGINES:
+        seen = len(state.log)
+        run_to_its_end(state, app, engine, preset, 12)
+        assert state.log[-1].text.startswith("run finished"), (engine, state.log[-1].text)
+        said = [entry.text for entry in list(state.log)[seen:] if entry.node == "flaky"]
+        assert said, (engine, [entry.text for entry in list(state.log)[seen:]])
+        for text in said:
+            assert re.fullmatch(r"node 'flaky' \(FlakyFrame\) failed on frame (\d+): "
+                                r"ValueError: frame \1 is not to my taste", text), (engine, text)
+    print("frame_error checks passed")
+
+
 if __name__ == "__main__" and sys.argv[1:] == ["marked"]:
     drive_marked()
+if __name__ == "__main__" and sys.argv[1:] == ["frame_error"]:
+    drive_frame_error()

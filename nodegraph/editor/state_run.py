@@ -4,7 +4,9 @@ runs, and log its errors and its end once."""
 from __future__ import annotations
 
 from ..errors import InvalidInput
+from ..execution import frame_failure
 from ..params import Path as PathParam
+from ..runner import NodeSnapshot
 from .run_setup import loop_sources, no_output_note, numbered_outputs
 from .session import RunSession, RunStatus, plan_stages
 
@@ -54,7 +56,7 @@ class GraphRun:
         for node_id, node in status.nodes.items():
             if node.last_error and self._reported_errors.get(node_id) != node.last_error:
                 self._reported_errors[node_id] = node.last_error
-                self.say(f"{node_id}: {node.last_error}", "error", node_id)
+                self.say(self._node_error(node_id, node), "error", node_id)
         if not status.active and self._end_logged is not self.session:
             self._end_logged = self.session
             if status.failed_node in self.graph.nodes:
@@ -62,6 +64,14 @@ class GraphRun:
             self.say(f"run {status.state}: {status.message}", "error" if status.state == "failed" else "info",
                      self._run_failed_at[0] if self._run_failed_at else None)
         return status
+
+    def _node_error(self, node_id: str, node: NodeSnapshot) -> str:
+        """A node's error as the command line says it; one between frames (a live edit it refused) names its node
+        and param already."""
+        if node.last_error_frame is None:
+            return node.last_error
+        type_name = self.session.graph.nodes[node_id].type
+        return frame_failure(node_id, type_name, node.last_error_frame, node.last_error)
 
     def _send_live(self, node_id: str, name: str) -> None:
         session = self.session

@@ -107,7 +107,9 @@ def merge_summaries(a: dict, b: dict) -> dict:
     return {"frames": frames, "ms_mean": round(mean, 3), "ms_p95": b["ms_p95"] if b["frames"] else a["ms_p95"],
             "drops": a["drops"] + b["drops"], "errors": a["errors"] + b["errors"],
             "undecoded": max(a.get("undecoded", 0), b.get("undecoded", 0)),  # each read the same file
-            "last_error": b["last_error"] or a["last_error"], "startup_ms": b["startup_ms"]}
+            "last_error": b["last_error"] or a["last_error"],
+            "last_error_frame": b["last_error_frame"] if b["last_error"] else a["last_error_frame"],
+            "startup_ms": b["startup_ms"]}
 
 
 def exit_text(code: int | None) -> str:
