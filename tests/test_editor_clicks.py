@@ -234,6 +234,7 @@ def drive_resize() -> None:
         assert outside == [], (width, outside, boxes, app.canvas.screen_rect())
         used = max(x + w for x, _, w, _ in boxes.values()) - min(x for x, _, _, _ in boxes.values())
         assert used > 0.6 * canvas_width, (width, used, canvas_width)  # fitted, not left small in a corner
+    state.engine = "process"  # the multiprocess plan: a process per stage in the legend
     assert state.open(REPO / "presets" / "two_faces.json")  # its process legend ran off the window's edge
     dpg.set_viewport_width(1024)
     pointer.frames(10)

@@ -1,7 +1,9 @@
 """A run started in the real editor window (under Xvfb) that fails, with either engine: the node it failed at is
-marked red on the canvas, and the log says what went wrong as the command line says it. Run directly, this file is
-the window's driver (`python tests/test_editor_run_failures.py NAME`)."""
+marked red on the canvas, and the log says what went wrong as the command line says it; the toolbar's legend says
+which processes the engine runs the nodes in. Run directly, this file is the window's driver
+(`python tests/test_editor_run_failures.py NAME`)."""
 
+import os
 import re
 import sys
 import time
@@ -28,11 +30,21 @@ def test_a_node_s_error_on_a_frame_is_said_as_the_command_line_says_it(display, 
     run_driver(display, tmp_path, "frame_error", __file__, timeout=240)
 
 
+def test_the_legend_says_the_sequential_engine_runs_every_node_in_one_process(display, tmp_path):  # noqa: F811
+    # `nodegraph edit --sequential` showed the multiprocess plan, "processes: [1] s0 ... [2] s1 ...", but while a run
+    # went on
+    run_driver(display, tmp_path, "legend", __file__, timeout=240)
+
+
 def run_to_its_end(state, app, engine: str, preset: Path, frames_to_run: int | None = None) -> None:
     state.engine = engine
     assert state.open(preset), state.log[-1].text
     frames(app)
     assert state.start_run(frames_to_run)
+    until_it_ends(state, app)
+
+
+def until_it_ends(state, app) -> None:
     deadline = time.monotonic() + 90
     while (state.session.alive or state.poll().active) and time.monotonic() < deadline:
         app.frame()
@@ -96,6 +108,37 @@ def drive_frame_error() -> None:
     print("frame_error checks passed")
 
 
+def legend(app) -> list[str]:
+    import dearpygui.dearpygui as dpg
+
+    return [dpg.get_value(item) for item in dpg.get_item_children(app.runbar.legend, 1)]
+
+
+def drive_legend() -> None:
+    from editor_window import settle
+
+    demo = REPO / "presets" / "demo.json"
+    state, app = open_editor(demo)
+    settle(app)
+    every = "pattern, adjust, out"
+    assert legend(app) == ["processes:", f"[1] main: {every}"], legend(app)
+    assert state.start_run(30)
+    while not state.poll().active and state.session.alive:
+        app.frame()
+    frames(app, 10)
+    assert legend(app) == ["processes:", f"[1] main (pid {os.getpid()}): {every}"], legend(app)  # the editor's own
+    until_it_ends(state, app)
+    assert state.poll().state == "finished", state.poll().message
+    assert legend(app) == ["processes:", f"[1] main: {every}"], legend(app)
+    state.engine = "process"  # the plan the multiprocess runtime would run
+    state.open(demo)
+    frames(app, 10)
+    assert len(legend(app)) > 2 and legend(app)[1].startswith("[1] s0: "), legend(app)
+    print("legend checks passed")
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["legend"]:
+    drive_legend()
 if __name__ == "__main__" and sys.argv[1:] == ["marked"]:
     drive_marked()
 if __name__ == "__main__" and sys.argv[1:] == ["frame_error"]:

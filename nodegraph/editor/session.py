@@ -20,6 +20,7 @@ from ..graph import Graph
 from ..plan import make_plan
 from ..registry import Registry
 from ..runner import NodeSnapshot, Runner
+from ..sequential import STAGE as SEQUENTIAL_STAGE
 
 log = logging.getLogger("nodegraph")
 
@@ -49,9 +50,9 @@ def make_runner(graph: Graph, registry: Registry, *, frames: int | None, mode: s
     return Runtime(graph, registry, frames=frames, mode=mode, previews=True, niceness=STAGE_NICENESS)
 
 
-def plan_stages(graph: Graph, registry: Registry) -> list[tuple[str, list[str]]]:
+def plan_stages(graph: Graph, registry: Registry, engine: str = "auto") -> list[tuple[str, list[str]]]:
     """[(stage name, node ids)] in process order as the scheduler would plan the graph; empty when
-    the graph cannot be planned."""
+    the graph cannot be planned. The sequential engine runs them all in one process, as its runner says."""
     try:
         plan = make_plan(graph, registry)
     except InvalidInput:
@@ -59,6 +60,8 @@ def plan_stages(graph: Graph, registry: Registry) -> list[tuple[str, list[str]]]
     except Exception as e:  # the plan view is a view: a scheduler bug must not close the editor
         log.debug("no plan for the editor: %s", e, exc_info=True)
         return []
+    if engine == "sequential":
+        return [(SEQUENTIAL_STAGE, [node_id for stage in plan.stages for node_id in stage.nodes])]
     return [(stage.name, list(stage.nodes)) for stage in plan.stages]
 
 
@@ -184,7 +187,7 @@ class RunSession:
         """Which process runs which nodes: the runner's stages once it exists, else the planned ones."""
         runner = self.runner
         if runner is None:
-            return plan_stages(self.graph, self.registry)
+            return plan_stages(self.graph, self.registry, self.engine)
         return [(name, list(stage.nodes)) for name, stage in runner.snapshot().stages.items()]
 
     # -- live status -----------------------------------------------------------------

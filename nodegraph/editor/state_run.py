@@ -96,4 +96,4 @@ class GraphRun:
         """Which process each node runs in: the running plan, else the plan the graph would get."""
         if self.session is not None and self.session.active:
             return self.session.stages()
-        return plan_stages(self.graph, self.registry)
+        return plan_stages(self.graph, self.registry, self.engine)
