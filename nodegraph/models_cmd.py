@@ -55,11 +55,11 @@ def _list() -> int:
     for result in modelhub.verify():
         entry = manifest.entries[result.name]
         if result.path is None:
-            where, size = "missing", f"({_size(entry.size)})" if entry.size else "-"
+            where, size = "missing", f"({size_text(entry.size)})" if entry.size else "-"
             if (part := _partial_download(entry)) is not None:
-                where = f"missing, {_size(part.stat().st_size)} downloaded (fetch resumes)"
+                where = f"missing, {size_text(part.stat().st_size)} downloaded (fetch resumes)"
         else:
-            where, size = str(result.path), _size(result.path.stat().st_size)
+            where, size = str(result.path), size_text(result.path.stat().st_size)
         verified = {"ok": "yes", "no hash": "no hash known", "missing": "-", "bad": "FAILED"}[result.status]
         rows.append((result.name, result.kind, where, size, verified))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
@@ -81,7 +81,7 @@ def _verify(name: str | None) -> int:
         elif result.status == "missing":
             message = result.message
             if (part := _partial_download(entries[result.name])) is not None:
-                message += (f"; {_size(part.stat().st_size)} of it is downloaded in {part}, and "
+                message += (f"; {size_text(part.stat().st_size)} of it is downloaded in {part}, and "
                             f"`nodegraph models fetch {result.name}` resumes from there")
             tell(f"{'MISSING' if result.failed else 'missing'}  {result.name}: {message}", sys.stdout)
         else:
@@ -137,11 +137,11 @@ def _fetch(name: str, allow_unverified: bool) -> None:
 
 
 def _progress(name: str, done: int, total: int | None) -> None:
-    of = f" of {_size(total)}" if total else ""
-    print(f"\rdownloading {name}: {_size(done)}{of}", end="", file=sys.stderr, flush=True)
+    of = f" of {size_text(total)}" if total else ""
+    print(f"\rdownloading {name}: {size_text(done)}{of}", end="", file=sys.stderr, flush=True)
 
 
-def _size(n: float) -> str:
+def size_text(n: float) -> str:
     if n < 1000:
         return f"{n} bytes"
     for unit in ("kB", "MB"):

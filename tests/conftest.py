@@ -171,6 +171,7 @@ def server(https_server, tmp_path, monkeypatch):
     srv.honour_range = True
     srv.cut_after = srv.stall_after = None
     srv.extra, srv.send_length, srv.pause_s = 0, True, 0.0
+    srv.files.clear()
     digest = hashlib.sha256(PAYLOAD).hexdigest()
     base = f"https://127.0.0.1:{srv.port}"
     data = manifest_data()

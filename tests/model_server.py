@@ -33,7 +33,8 @@ ERROR_PAGE = b"<!DOCTYPE html>\n<html><head><title>429 Too Many Requests</title>
 
 
 class HttpsModelServer:
-    """A real HTTPS server on 127.0.0.1 serving PAYLOAD, with a self-signed certificate made by openssl."""
+    """A real HTTPS server on 127.0.0.1 serving PAYLOAD (or, at a path of `files`, its bytes), with a self-signed
+    certificate made by openssl."""
 
     def __init__(self, folder: Path):
         key, self.cert = folder / "key.pem", folder / "cert.pem"
@@ -49,6 +50,7 @@ class HttpsModelServer:
         # ends when the connection closes)
         self.pause_s = 0.0  # between blocks of 64 kB: a slow server
         self.block = 1 << 16  # bytes a block: a few, with a pause, and the server trickles
+        self.files: dict[str, bytes] = {}  # other files served, by path
         self.sent = 0  # body bytes the last response got out before the client closed the connection
         server = self
 
@@ -70,15 +72,16 @@ class HttpsModelServer:
                     self.end_headers()
                     self.wfile.write(ERROR_PAGE)
                     return
+                payload = server.files.get(self.path, PAYLOAD)
                 start = int(wanted[len("bytes="):-1]) if wanted and server.honour_range else 0
-                if start >= len(PAYLOAD):
+                if start >= len(payload):
                     self.send_response(416)
                     self.end_headers()
                     return
                 self.send_response(206 if start else 200)
                 if start:
-                    self.send_header("Content-Range", f"bytes {start}-{len(PAYLOAD) - 1}/{len(PAYLOAD)}")
-                body = memoryview(PAYLOAD[start:] + bytes(server.extra))
+                    self.send_header("Content-Range", f"bytes {start}-{len(payload) - 1}/{len(payload)}")
+                body = memoryview(payload[start:] + bytes(server.extra))
                 if server.send_length:
                     self.send_header("Content-Length", server.send_length if isinstance(server.send_length, str)
                                      else str(len(body)))

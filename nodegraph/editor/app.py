@@ -21,6 +21,7 @@ from .file_actions import FileActions
 from .fonts import load_fonts
 from .help import HelpWindow
 from .menus import menu_bar, open_context_menu, shortcut
+from .model_fetching import ModelFetching
 from .panels import Inspector, LogPanel, Palette, RunBar
 from .state import EditorState
 from .thumbnails import THUMB_SIZE, VIEWER_SIZE, PreviewPump, fit_rgba
@@ -89,6 +90,7 @@ class EditorApp(FileActions):
                     self.view = Navigator(self.canvas, fonts)
                     self.inspector = Inspector(self.state, body, partial(browse_param, self.state))
             self.log_panel = LogPanel(self.state, self.root, LOG_HEIGHT)
+        self.models = ModelFetching(self.state, self.fetch_item, self.runbar.activity)
         dpg.bind_item_theme(self.root, theme.flat_theme())
         self.notice = Notice()
         self.help = HelpWindow()
@@ -254,6 +256,7 @@ class EditorApp(FileActions):
                 for path in recent:
                     dpg.add_menu_item(label=path, parent=self.recent_menu,
                                       callback=lambda s, a, u: self.guard(lambda: self.open(u)), user_data=path)
+        self.models.tick()
         self.log_panel.refresh()
         self._copy_previews()
         for viewer in self.viewers:
@@ -346,5 +349,6 @@ class EditorApp(FileActions):
                 session.stop(now=True)
                 if not session.join(STOP_NOW_WAIT_S):
                     log.error("the run still did not stop; its processes end with the editor")
+        self.models.close()
         self.pump.close()
         dpg.destroy_context()

@@ -91,7 +91,7 @@ def centred(width: int, height: int) -> list[int]:
             max(0, (dpg.get_viewport_client_height() - height) // 3)]
 
 
-def _question(title: str, width: int, said: str, asked: str, answers: dict[str, Callable[[], None] | None],
+def question(title: str, width: int, said: str, asked: str, answers: dict[str, Callable[[], None] | None],
               closable: bool = True) -> int:
     """A modal question: what is the case (`said`), what is asked, and a button per answer, each closing it
     before its action (None: nothing, as Cancel). `closable`: its close button and Escape answer as Cancel does;
@@ -117,27 +117,27 @@ def _question(title: str, width: int, said: str, asked: str, answers: dict[str, 
 
 def confirm_unsaved(name: str, on_save: Callable[[], None], on_discard: Callable[[], None]) -> None:
     """Ask before losing unsaved changes: save, don't save, or cancel."""
-    _question("Unsaved changes", 380, f"{name} has unsaved changes.", "Save them first?",
+    question("Unsaved changes", 380, f"{name} has unsaved changes.", "Save them first?",
               {"Save": on_save, "Don't save": on_discard, "Cancel": None})
 
 
 def confirm_kept_changes(name: str, when: str, on_recover: Callable[[], None], on_discard: Callable[[], None]) -> None:
     """Offer the unsaved changes an editor kept when it ended without saving them (a crash, a kill). No Later:
     the next edit is kept in their place."""
-    _question("Unsaved changes kept", 460, f"An editor ended at {when} without saving its changes to {name}.",
+    question("Unsaved changes kept", 460, f"An editor ended at {when} without saving its changes to {name}.",
               "Bring them back?", {"Recover": on_recover, "Discard them": on_discard}, closable=False)
 
 
 def confirm_replace(path: Path, on_replace: Callable[[], None]) -> int:
     """Ask before a save replaces another file (the file dialog never does): Replace or Cancel."""
-    return _question("Replace file?", 420, f"{path.name} already exists in {path.parent}.",
+    return question("Replace file?", 420, f"{path.name} already exists in {path.parent}.",
                      "Replace it with this graph?", {"Replace": on_replace, "Cancel": None})
 
 
 def confirm_link(link: Path, target: Path, *, on_target: Callable[[], None], on_replace: Callable[[], None]) -> None:
     """Ask where a save goes when the preset was opened through a link: into the file the link names (the
     link stays), or into a file of its own in the link's place."""
-    _question("Save through a link?", 520, f"{link.name} is a link to {target}.",
+    question("Save through a link?", 520, f"{link.name} is a link to {target}.",
               "Save into that file, or replace the link with a file of its own?",
               {f"Save into {target.name}": on_target, "Replace the link": on_replace, "Cancel": None})
 

@@ -8,6 +8,7 @@ import dearpygui.dearpygui as dpg
 
 from . import theme
 from .dialogs import cancel_dialogs
+from .model_fetching import MENU_LABEL
 from .panels import CATEGORIES
 from .view import PAN_STEP
 
@@ -23,6 +24,8 @@ def menu_bar(app: EditorApp) -> None:
             app.recent_menu = dpg.add_menu(label="Open recent")
             dpg.add_menu_item(label="Save", shortcut="Ctrl+S", callback=lambda: app.save())
             dpg.add_menu_item(label="Save as...", shortcut="Ctrl+Shift+S", callback=lambda: app.save_as())
+            dpg.add_separator()
+            app.fetch_item = dpg.add_menu_item(label=MENU_LABEL, enabled=False, callback=lambda: app.models.offer())
             dpg.add_separator()
             dpg.add_menu_item(label="Quit", callback=lambda: app.guard(app.request_quit))
         with dpg.menu(label="Edit"):

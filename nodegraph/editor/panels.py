@@ -276,6 +276,7 @@ class RunBar:
             dpg.add_spacer(width=12)
             self.status = dpg.add_text("idle", color=theme.DIM)
             self.figures = dpg.add_text("", color=theme.TEXT)
+            self.activity = dpg.add_text("", color=theme.WARNING)  # besides a run: models being fetched
         with dpg.group(parent=parent, horizontal=True, horizontal_spacing=14) as self.legend:
             pass
         self._legend_key = None

@@ -237,6 +237,10 @@ class EditorState(PresetFiles, GraphRun):
             return self._problems[1]
         return {**self._problems[1], node_id: [why, *self._problems[1].get(node_id, [])]}
 
+    def recheck(self) -> None:
+        """Validate the graph again at the next look: files it names have changed (models fetched)."""
+        self._problems = None
+
     def _validate(self) -> dict[str | None, list[str]]:
         found: dict[str | None, list[str]] = {}
         for problem in self.graph.validate(self.registry):
