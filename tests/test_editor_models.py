@@ -124,6 +124,19 @@ def problems(app, node_id: str) -> str:
     return app.canvas.nodes[node_id].error_text
 
 
+def inspector_text(app) -> str:
+    """Every text the inspector shows (with no node selected: the graph's problems)."""
+    import dearpygui.dearpygui as dpg
+
+    texts, items = [], [app.inspector.window]
+    while items:
+        item_id = items.pop()
+        if dpg.get_item_type(item_id).endswith("mvText"):
+            texts.append(str(dpg.get_value(item_id)))
+        items += [child for slot in dpg.get_item_children(item_id).values() for child in slot]
+    return "\n".join(texts)
+
+
 def said(state) -> str:
     return "\n".join(f"{entry.level}: {entry.text}" for entry in state.log)
 
@@ -134,6 +147,7 @@ def drive_fetch() -> None:
     state, app, pointer = editor(Path.cwd() / "masks.json")
     pointer.frames(5)
     assert problems(app, "mask").count("is not installed") == 2, problems(app, "mask")
+    assert "(test_occluder.onnx) is not installed" in inspector_text(app)
     assert "File > Fetch missing models downloads them" in said(state)
     from nodegraph import modelhub
 
@@ -149,6 +163,7 @@ def drive_fetch() -> None:
         assert f"info: {name}: installed as {user_folder() / name}.onnx (verified)" in log, log
     assert "error" not in log, log
     assert problems(app, "mask") == "", problems(app, "mask")  # its red mark is gone
+    assert "problem" not in inspector_text(app), inspector_text(app)  # and the inspector's list of problems
     assert not dpg.get_item_configuration(app.fetch_item)["enabled"]  # nothing is missing any more
     app.close()
     print("fetch checks passed")

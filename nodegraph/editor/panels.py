@@ -83,6 +83,7 @@ class Inspector:
         self.details: int | None = None
         self.problems: int | None = None
         self.shown_revision = -1
+        self.shown_problems: dict | None = None  # the problems shown: they change without an edit (models fetched)
         self.resync = False  # a widget shows a value the state refused, or was being edited when the state changed
         with dpg.child_window(parent=parent, width=-1, height=-1, border=False) as self.window:
             pass
@@ -103,6 +104,7 @@ class Inspector:
             else:
                 self._node_panel(node_id)
         self.shown_revision = self.state.revision
+        self.shown_problems = self.state.problems()
 
     def _graph_summary(self) -> None:
         graph = self.state.graph
@@ -155,6 +157,7 @@ class Inspector:
         self._show_problems()
 
     def _show_problems(self) -> None:
+        self.shown_problems = self.state.problems()
         dpg.delete_item(self.problems, children_only=True)
         for text in self.state.problems().get(self.node_id, []):
             self.wrapped.add(text, color=theme.ERROR, parent=self.problems)
@@ -215,14 +218,15 @@ class Inspector:
         if self.node_id is not None and self.node_id not in self.state.graph.nodes:
             self.show(None)
             return
+        problems_changed = self.state.problems() != self.shown_problems
         if self.node_id is None:
-            if self.shown_revision != self.state.revision:
+            if self.shown_revision != self.state.revision or problems_changed:
                 self.show(None)
             return
+        if problems_changed and self.problems is not None:
+            self._show_problems()
         if self.shown_revision != self.state.revision or self.resync:
             self.shown_revision = self.state.revision
-            if self.problems is not None:
-                self._show_problems()
             self.resync = self._show_values()
         if self.details is not None:
             node = status.nodes.get(self.node_id)
