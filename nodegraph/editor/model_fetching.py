@@ -168,6 +168,7 @@ class ModelFetching:
             checked = "verified" if modelhub.load_manifest().entries[name].sha256 else \
                 "NOT verified: no known sha256"
             self.state.say(f"{name}: installed as {path} ({checked})")
+            self.state.recheck()  # its nodes' "not installed" marks go now, not after the other downloads
         elif what == "failed":
             name, message = facts
             self._failed += 1
@@ -178,7 +179,6 @@ class ModelFetching:
                 rest = "none was fetched" if self._failed == count else "the others are in place"
                 self.state.say(f"{self._failed} of {count} models could not be fetched (above); {rest}", "error")
             dpg.set_value(self.note, "")
-            self.state.recheck()  # the nodes' "not installed" marks go at once
             self._checked = (None, 0.0)
 
     def close(self) -> None:
