@@ -119,9 +119,14 @@ def _fetch_all(names: list[str], preset_file: str | None, allow_unverified: bool
             tell(f"nodegraph: {exc}")
             failed += 1
     if failed and len(names) > 1:
-        rest = "none was" if failed == len(names) else "the others are in place"
-        tell(f"nodegraph: {failed} of {len(names)} models could not be fetched (above); {rest}")
+        tell(f"nodegraph: {not_fetched(failed, len(names))}")
     return EXIT_INVALID if failed else EXIT_OK
+
+
+def not_fetched(failed: int, count: int) -> str:
+    """The line after a fetch of `count` models of which `failed` could not be fetched (each said above)."""
+    rest = "none was fetched" if failed == count else "the others are in place"
+    return f"{failed} of {count} models could not be fetched (above); {rest}"
 
 
 def _fetch(name: str, allow_unverified: bool) -> None:

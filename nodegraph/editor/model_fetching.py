@@ -15,7 +15,7 @@ import dearpygui.dearpygui as dpg
 
 from .. import modelhub
 from ..model_manifest import ModelEntry, ModelError
-from ..models_cmd import size_text
+from ..models_cmd import not_fetched, size_text
 from ..paths import fetch_dir
 from ..preset_models import missing_models
 from .dialogs import question
@@ -176,8 +176,7 @@ class ModelFetching:
         else:
             (count,) = facts
             if self._failed and count > 1:
-                rest = "none was fetched" if self._failed == count else "the others are in place"
-                self.state.say(f"{self._failed} of {count} models could not be fetched (above); {rest}", "error")
+                self.state.say(not_fetched(self._failed, count), "error")
             dpg.set_value(self.note, "")
             self._checked = (None, 0.0)
 
