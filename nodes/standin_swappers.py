@@ -1,5 +1,6 @@
-"""Stand-ins for HyperSwap and SimSwap in benchmarks: the real models' tensors and layers with random weights,
-so their compute is the real one's (the weights cannot be shipped or had here).
+"""Stand-ins for the FaceFusion swappers in benchmarks and tests (the weights cannot be shipped or had here):
+for HyperSwap and SimSwap the real models' tensors and layers with random weights, so their compute is the
+real one's; for GHOST, HiFiFace, UniFace and BlendSwap the real tensors only (below).
 
 `hyperswap_standin` follows facefusion-labs' HyperSwap at 256 px (`hyperswap/src/networks`: a U-Net of 4x4
 stride-2 convolutions from 32 to 1024 channels and back, an AAD generator of eight adaptive feature
@@ -15,6 +16,11 @@ float32, the real files' sizes) and 63 and 133 billion multiply-adds at 256 and 
 
 Batch norms are left out (they fold into the convolutions once exported). Tensor names as FaceFusion feeds
 them and as facefusion-labs exports them.
+
+`converted_swapper_model` (GHOST, HiFiFace) and `portrait_crop_swapper_model` (UniFace, BlendSwap) have the
+real files' tensors only, not their networks (no public source describes the exports layer by layer): a
+per-channel tint of the target, which the tests read back and which costs next to nothing, so a benchmark
+of them measures the node's own work around the model.
 """
 
 from __future__ import annotations
@@ -141,3 +147,38 @@ def converter_standin(path: Path, seed: int = 5) -> Path:
     value, float32 = b.onnx.helper.make_tensor_value_info, b.onnx.TensorProto.FLOAT
     return b.save("converter_standin", [value("input", float32, [1, LATENT])],
                   [value("output", float32, [1, LATENT])], path)
+
+
+def converted_swapper_model(path: Path, *, colour=None, mask_output: bool = False) -> Path:
+    """A GHOST- or HiFiFace-like model with FaceFusion's tensors (inputs source [1, 512] and target
+    [1, 3, 256, 256], first output [1, 3, 256, 256] in -1..1; the real output names are not pinned):
+    output = target + source @ colour (one number per RGB channel; `colour` 512 x 3, zeros when not given),
+    so with no colour it gives back its input. With `mask_output` a second output `mask` [1, 1, 256, 256] of
+    zeros follows, as a file with more outputs than FaceFusion reads may have."""
+    b = _Builder(0)
+    colour = np.zeros((LATENT, 3), np.float32) if colour is None else np.asarray(colour, np.float32)
+    shape = b.weight([1, 3, 1, 1], "tint_shape", np.int64)
+    tint = b.op("Reshape", [b.op("MatMul", ["source", b.weight(colour, "colour")]), shape])
+    make, value, float32 = b.onnx.helper.make_node, b.onnx.helper.make_tensor_value_info, b.onnx.TensorProto.FLOAT
+    b.nodes.append(make("Add", ["target", tint], ["output"]))
+    outputs = [value("output", float32, [1, 3, 256, 256])]
+    if mask_output:
+        grey = b.op("ReduceMean", ["target"], axes=[1], keepdims=1)
+        b.nodes.append(make("Mul", [grey, b.weight([0.0], "zero")], ["mask"]))
+        outputs.append(value("mask", float32, [1, 1, 256, 256]))
+    return b.save("converted_swapper", [value("source", float32, [1, LATENT]),
+                                        value("target", float32, [1, 3, 256, 256])], outputs, path)
+
+
+def portrait_crop_swapper_model(path: Path, source_size: int, gain: float = 0.0) -> Path:
+    """A UniFace- or BlendSwap-like model with FaceFusion's tensors (inputs source [1, 3, source_size,
+    source_size], the portrait's crop, and target [1, 3, 256, 256]; first output [1, 3, 256, 256]; the real
+    output names are not pinned): output = target + gain * (the source crop's mean R, G, B), so with no gain
+    it gives back its input."""
+    b = _Builder(0)
+    tint = b.op("Mul", [b.op("ReduceMean", ["source"], axes=[2, 3], keepdims=1), b.weight([gain], "gain")])
+    b.nodes.append(b.onnx.helper.make_node("Add", ["target", tint], ["output"]))
+    value, float32 = b.onnx.helper.make_tensor_value_info, b.onnx.TensorProto.FLOAT
+    return b.save("portrait_crop_swapper", [value("source", float32, [1, 3, source_size, source_size]),
+                                            value("target", float32, [1, 3, 256, 256])],
+                  [value("output", float32, [1, 3, 256, 256])], path)

@@ -1,6 +1,6 @@
 """GhostSwapper and HiFiFaceSwapper on a real portrait, with small ONNX stand-ins that have exactly the tensor
 names and shapes FaceFusion feeds ghost_1/2/3_256, hififace_unofficial_256 and their crossface converters
-(tests/swap_models.py: inputs source [1, 512] and target [1, 3, 256, 256], first output [1, 3, 256, 256];
+(nodes/standin_swappers.py: inputs source [1, 512] and target [1, 3, 256, 256], first output [1, 3, 256, 256];
 converter input [1, 512] -> output [1, 512]). The real weights cannot be had here; none was run."""
 
 import subprocess
@@ -12,7 +12,6 @@ from conftest import repo_env
 from swap_models import (
     PORTRAIT,
     arcface_model,
-    converted_swapper_model,
     converter_model,
     face_region,
     inswapper_model,
@@ -26,6 +25,7 @@ from nodes.face.align import five_points_from_landmarks, umeyama
 from nodes.face.warp_templates import template_points
 from nodes.ghost import GhostSwapper
 from nodes.hififace import HiFiFaceSwapper
+from nodes.standin_swappers import converted_swapper_model
 from nodes.swap import InSwapper
 from nodes.swap_common import crop_geometry
 

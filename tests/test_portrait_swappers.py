@@ -1,24 +1,19 @@
 """UniFaceSwapper and BlendSwapper on a real portrait, with small ONNX stand-ins that have exactly the tensor
 names and shapes FaceFusion feeds uniface_256 (source [1, 3, 256, 256]) and blendswap_256 (source
 [1, 3, 112, 112]), both with target [1, 3, 256, 256] and a first output [1, 3, 256, 256]
-(tests/swap_models.py). The real weights cannot be had here; none was run."""
+(nodes/standin_swappers.py). The real weights cannot be had here; none was run."""
 
 import cv2
 import numpy as np
 import pytest
-from swap_models import (
-    OTHER_PORTRAIT,
-    PORTRAIT,
-    converted_swapper_model,
-    portrait_crop_swapper_model,
-    portrait_faces,
-)
+from swap_models import OTHER_PORTRAIT, PORTRAIT, portrait_faces
 from test_swap_adapters import assert_reproduces, run_swap_graph
 
 from nodegraph.errors import InvalidInput
 from nodes.face.align import five_points_from_landmarks, umeyama
 from nodes.face.warp_templates import template_points
 from nodes.portrait_swap import BlendSwapper, UniFaceSwapper
+from nodes.standin_swappers import converted_swapper_model, portrait_crop_swapper_model
 from nodes.swap_common import crop_geometry
 
 # node, the portrait crop's template and size, the driver crop's (mean, std) per channel
