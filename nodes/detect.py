@@ -150,7 +150,10 @@ class FaceDetector(Node):
     by its eye line) and faces under about a 12th of the frame's long side (`tile_size` also runs it on
     overlapping tiles at full resolution, SAHI-style: a 40 px face in 1080p, a face in a 32:9 frame).
     Each extra pass costs one more model run on the frames the model runs on; the passes' faces are
-    merged by NMS, a face seen by several keeping its best reading. The defaults run the model once.
+    merged by NMS, a face seen by several keeping its best reading. A face that only an extra pass found
+    must score 0.1 over the threshold, or, found on a tile, be found again by a second look at its
+    surroundings (one more run): more looks at a frame are more chances to read texture as a face.
+    The defaults run the model once.
     Keypoints: right eye, left eye, nose tip, mouth centre, right ear, left ear (the subject's sides).
     """
 
@@ -160,7 +163,9 @@ class FaceDetector(Node):
     params = {
         "model": Choice(["blazeface_full", "blazeface_short"], default="blazeface_full",
                         help="full range: faces up to about 5 m away; short range: within about 2 m, faster"),
-        "threshold": Float(0.05, 0.99, default=0.5, step=0.01, help="lowest face score kept"),
+        "threshold": Float(0.05, 0.99, default=0.5, step=0.01,
+                           help="lowest face score kept (a face only the extra angles or tiles find needs 0.1 "
+                                "more, or a tile's second look)"),
         "max_faces": Int(0, 64, default=0, help="keep at most this many faces, the first in `sort` order; "
                                                 "0 keeps all"),
         "min_size": Int(0, 4096, default=0, help="drop faces whose box is narrower or lower than this, px"),

@@ -7,10 +7,16 @@ The cases are made from the two public-domain portraits in presets/media: each t
 faces found with a box on the face, by the default detector and by the mode meant for the case. Cost: ms
 per detection (the model on every frame, one thread) of each mode on its frame, and its ratio to the
 default on the same frame; the modes run interleaved, so a busy machine slows them alike.
+
+Layouts: each portrait with its face 24, 40, 64 and 128 px tall at 18 places of a 1920x1080 frame (144
+layouts; a 24 px face is below what 480 px tiles find), with `tile_size` 480: the faces found, and the
+false detections (boxes off the face) by default and with the tiles, each extra pass being one more
+chance to read texture as a face.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 
@@ -19,12 +25,16 @@ import numpy as np
 
 from nodes.chain_bench import set_thread_budget
 from nodes.detect import FaceDetector
+from nodes.face.blazeface import iou_one_to_many
 from nodes.face.detect_passes import ROTATE_CODES, turned_box
 
 MEDIA = Path(__file__).resolve().parents[1] / "presets" / "media"
 PORTRAITS = ("astronaut.png", "grace_hopper.jpg")
 ROUNDS = 10
 ALL_ANGLES = "0,90,180,270"
+LAYOUT_HEIGHTS = (24, 40, 64, 128)
+LAYOUT_PLACES = tuple((x, y) for y in (0.1, 0.4, 0.7) for x in (0.05, 0.2, 0.35, 0.5, 0.65, 0.8))
+LAYOUT_MODE = {"tile_size": 480}
 # case -> (the mode meant for it, the frame size its cost is measured on)
 MODES = {
     "turned": ({"angles": ALL_ANGLES}, (1080, 1920)),
@@ -78,6 +88,27 @@ def cases() -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
     return out
 
 
+def off_face(box: np.ndarray, where: np.ndarray) -> bool:
+    """The box is a false detection: it hardly overlaps the face (IoU under 0.3, the model's NMS's)."""
+    return bool(iou_one_to_many(box, where[None])[0] < 0.3)
+
+
+def layouts(heights=LAYOUT_HEIGHTS, places=LAYOUT_PLACES) -> dict:
+    """The small faces found and the false detections over the portraits placed at each of `heights`
+    and `places` (x, y: shares of the frame) of a 1080p frame, by default and with LAYOUT_MODE."""
+    counts = {"layouts": 0, "found_default": 0, "found_mode": 0, "false_default": 0, "false_mode": 0}
+    for name in PORTRAITS:
+        image = cv2.imread(str(MEDIA / name))
+        for height, (x, y) in itertools.product(heights, places):
+            frame, where = placed(image, height, at=(1920 * x, 1080 * y))
+            counts["layouts"] += 1
+            for kind, params in (("default", {}), ("mode", LAYOUT_MODE)):
+                boxes = [f["box"] for f in detect(frame, **params)]
+                counts[f"found_{kind}"] += any(on_face(box, where) for box in boxes)
+                counts[f"false_{kind}"] += sum(off_face(box, where) for box in boxes)
+    return counts
+
+
 def recall(pairs, **params) -> float:
     return sum(any(on_face(f["box"], where) for f in detect(frame, **params)) for frame, where in pairs) / len(pairs)
 
@@ -104,6 +135,7 @@ def run(frames: int | None = None) -> dict:
         default_ms, mode_ms = (float(np.median(t[1:])) for t in times)
         result[case].update(frame=f"{size[1]}x{size[0]}", ms_default=round(default_ms, 2),
                             ms_mode=round(mode_ms, 2), cost_ratio=round(mode_ms / default_ms, 2))
+    result["layouts"] = {"mode": LAYOUT_MODE, **layouts()}
     result["threads"], result["rounds"] = 1, rounds
     return result
 
@@ -112,9 +144,13 @@ def summary(result: dict) -> str:
     lines = [f"FaceDetector's hard cases, one thread, the model on every frame, median of {result['rounds']} "
              "rounds:"]
     for case, row in result.items():
-        if isinstance(row, dict):
+        if isinstance(row, dict) and case != "layouts":
             mode = ", ".join(f"{k} {v}" for k, v in row["mode"].items())
             lines.append(f"  {case:12s} {row['faces']} faces found {row['recall_default']:.0%} by default, "
                          f"{row['recall_mode']:.0%} with {mode}; at {row['frame']} {row['ms_mode']:.1f} ms a "
                          f"detection against {row['ms_default']:.1f} ({row['cost_ratio']}x)")
+    row = result["layouts"]
+    lines.append(f"  layouts      {row['layouts']} faces (24 to 128 px) at 18 places of 1920x1080: found "
+                 f"{row['found_default']} by default, {row['found_mode']} with tile_size 480; false detections "
+                 f"{row['false_default']} by default, {row['false_mode']} with tile_size 480")
     return "\n".join(lines)

@@ -1,7 +1,15 @@
 """BlazeFace run more than once on a frame: on the frame turned by right angles (faces on their side or
 upside down, which the model, trained on upright faces, misses) and on overlapping tiles at full
 resolution (faces too small to survive the shrink of a whole frame to the model's 192 px, SAHI-style).
-Every pass's faces are mapped back to frame pixels and merged by the same NMS the model uses."""
+Every pass's faces are mapped back to frame pixels and merged by NMS.
+
+Each extra pass is one more chance for texture to pass for a face: a visor read as a face on its side,
+a suit's folds read as a face in a tile at full resolution, scoring just over the threshold. So a face
+that only an extra pass found (no reading of the upright whole frame overlaps it) needs more than the
+threshold, as more looks at the same frame need a stricter bar to keep the false detections of one look.
+Such a face scoring under EXTRA_LOOK_MARGIN over the threshold is dropped, unless a tile found it and a
+second look confirms it: the model on the face's surroundings, framed anew (a true small face is found
+again; texture that looked like one at a tile's framing is not)."""
 
 from __future__ import annotations
 
@@ -10,16 +18,22 @@ import math
 import cv2
 import numpy as np
 
-from .blazeface import BlazeFace, non_max_suppression, shrunk
+from .blazeface import BlazeFace, shrunk
 
 # cv2.rotate's codes for turning the frame clockwise by 90, 180 and 270 degrees
 ROTATE_CODES = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+NMS_IOU = 0.3  # BlazeFace's own
 MIN_TILE = 128  # the short-range model's input side: a smaller tile only adds model runs
 TILE_OVERLAP = 0.25  # of a tile's side: a face up to this size lies whole in at least one tile
 # Two boxes of which the smaller lies this much inside the other are one face read twice: a piece of the
 # face cut by a tile's edge, or a loose box around a face too small for the whole frame; plain IoU misses
 # both, one box being small beside the other (SAHI's intersection over the smaller).
 _INSIDE_SHARE = 0.6
+# A face only an extra pass found must score this much over the threshold, or be confirmed by a second look
+EXTRA_LOOK_MARGIN = 0.1
+# The second look's square is this many times the face's side: the face a third of it, where the model,
+# on a tile's small faces and its false ones alike, told them apart best (every true one found again)
+SECOND_LOOK_SPAN = 3.0
 
 # FaceDetector's `angles` choices: the frame's turns tried, the upright frame always first
 ANGLE_CHOICES = ("0", "0,180", "0,90,270", "0,90,180,270")
@@ -93,7 +107,8 @@ def _turned_faces(model: BlazeFace, frame: np.ndarray, angles: tuple[int, ...], 
     for angle in angles:
         turned = small if angle == 0 else cv2.rotate(small, ROTATE_CODES[angle])
         back = to_frame @ cv2.invertAffineTransform(rotation_matrix(angle, sw, sh))
-        found += _moved(model.detect(turned, threshold=threshold), back)
+        found += [{**face, "look": "upright" if angle == 0 else "turned"}
+                  for face in _moved(model.detect(turned, threshold=threshold), back)]
     return found
 
 
@@ -102,8 +117,22 @@ def _tile_faces(model: BlazeFace, frame: np.ndarray, side: int, threshold: float
     found = []
     for x, y, tw, th in tiles(w, h, side):
         shift = np.array([[1.0, 0.0, x], [0.0, 1.0, y]])
-        found += _moved(model.detect(frame[y:y + th, x:x + tw], threshold=threshold), shift)
+        found += [{**face, "look": "tile"}
+                  for face in _moved(model.detect(frame[y:y + th, x:x + tw], threshold=threshold), shift)]
     return found
+
+
+def _second_look(model: BlazeFace, frame: np.ndarray, face: dict, threshold: float) -> bool:
+    """Whether the model finds the face again on a square SECOND_LOOK_SPAN times its side around it (black
+    where it runs off the frame)."""
+    box = face["box"]
+    side = math.ceil(SECOND_LOOK_SPAN * max(box[2] - box[0], box[3] - box[1]))
+    x, y = (np.floor((box[:2] + box[2:]) / 2) - side // 2).astype(int)
+    inside = frame[max(y, 0):y + side, max(x, 0):x + side]
+    square = cv2.copyMakeBorder(inside, max(-y, 0), side - inside.shape[0] - max(-y, 0),
+                                max(-x, 0), side - inside.shape[1] - max(-x, 0), cv2.BORDER_CONSTANT)
+    again = np.array([f["box"] for f in model.detect(square, threshold=threshold)], np.float32).reshape(-1, 4)
+    return bool(_same_face(box, again + np.float32([x, y, x, y])).any())
 
 
 def _merged(faces: list[dict]) -> list[dict]:
@@ -112,18 +141,20 @@ def _merged(faces: list[dict]) -> list[dict]:
     tile cut or a loose box around it are dropped."""
     if not faces:
         return []
-    boxes, keypoints, scores = non_max_suppression(
-        np.array([f["box"] for f in faces], np.float32), np.array([f["keypoints"] for f in faces], np.float32),
-        np.array([f["score"] for f in faces], np.float32), weighted=False)
+    xywh = [[float(x0), float(y0), float(x1 - x0), float(y1 - y0)] for x0, y0, x1, y1 in (f["box"] for f in faces)]
+    best = cv2.dnn.NMSBoxes(xywh, [f["score"] for f in faces], 0.0, NMS_IOU)
     kept = []
-    for box, kps, score in zip(boxes, keypoints, scores, strict=True):
-        if kept:
-            better = np.array([f["box"] for f in kept])
-            smaller = np.minimum(_areas(box[None]), _areas(better))
-            if (_intersections(box, better) >= _INSIDE_SHARE * smaller).any():
-                continue
-        kept.append({"box": box, "score": float(score), "keypoints": kps})
+    for face in (faces[i] for i in np.ravel(best)):
+        if not kept or not _same_face(face["box"], np.array([f["box"] for f in kept])).any():
+            kept.append(face)
     return kept
+
+
+def _same_face(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Per box of `boxes`: whether it and `box` are one face read twice (the smaller lies mostly inside
+    the other)."""
+    smaller = np.minimum(_areas(box[None]), _areas(boxes))
+    return _intersections(box, boxes) >= _INSIDE_SHARE * smaller
 
 
 def _areas(boxes: np.ndarray) -> np.ndarray:
@@ -145,5 +176,12 @@ def detect_faces(model: BlazeFace, frame: np.ndarray, threshold: float, min_size
     found = _turned_faces(model, frame, angles, threshold)
     if tile_side:
         found += _tile_faces(model, frame, tile_side, threshold)
-    return [face for face in _merged(found)
-            if min(face["box"][2] - face["box"][0], face["box"][3] - face["box"][1]) >= min_size_px]
+    upright = np.array([f["box"] for f in found if f["look"] == "upright"], np.float32).reshape(-1, 4)
+    faces = []
+    for face in _merged(found):
+        sure = face["score"] >= threshold + EXTRA_LOOK_MARGIN or _same_face(face["box"], upright).any()
+        if not sure and not (face["look"] == "tile" and _second_look(model, frame, face, threshold)):
+            continue
+        if min(face["box"][2] - face["box"][0], face["box"][3] - face["box"][1]) >= min_size_px:
+            faces.append({key: face[key] for key in ("box", "score", "keypoints")})
+    return faces
