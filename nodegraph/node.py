@@ -47,7 +47,8 @@ class Node:
     params: ClassVar[dict[str, Param]] = {}
     optional_inputs: ClassVar[frozenset[str]] = frozenset()
     # Scheduler hints: a heavy node (inference, encoding) gets its own process when the
-    # cores allow; cost_ms is a static guess of its time per frame at 640x480.
+    # cores allow; cost_ms is a static guess of its time per frame at 640x480 with the default
+    # params (estimated_cost_ms gives it for others).
     heavy: ClassVar[bool] = False
     cost_ms: ClassVar[float] = 1.0
     # False for a node that a new process cannot take over after a crash, such as a sink whose
@@ -125,6 +126,12 @@ class Node:
 
     def param_changed(self, name: str) -> None:
         """Hook for nodes that must reload something when a param changes."""
+
+    @classmethod
+    def estimated_cost_ms(cls, params: dict[str, Any]) -> float:
+        """The static guess of the time per frame at 640x480 with these params (every one given and
+        valid): cost_ms, unless a node's work grows with a param (more model runs, a larger size)."""
+        return cls.cost_ms
 
     @classmethod
     def check_param(cls, node_id: str, name: str, value: Any) -> Any:

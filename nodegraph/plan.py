@@ -95,10 +95,11 @@ class Plan:
         return "\n".join(lines)
 
 
-def node_cost(cls) -> float:
+def node_cost(cls, params: dict) -> float:
+    """The node's static cost with its `params` (those not given at their defaults)."""
     if cls.heavy and cls.cost_ms == Node.cost_ms:  # heavy, with no estimate of its own
         return HEAVY_MIN_MS
-    return float(cls.cost_ms)
+    return float(cls.estimated_cost_ms({**{name: p.default for name, p in cls.params.items()}, **params}))
 
 
 def make_plan(graph: Graph, registry: Registry | None = None, cores: int | None = None) -> Plan:
@@ -108,7 +109,7 @@ def make_plan(graph: Graph, registry: Registry | None = None, cores: int | None 
     graph.check_valid(registry)
     cores = max(1, cores or available_cores())
     order = graph.topological_order()
-    costs = {n: node_cost(registry.get(graph.nodes[n].type)) for n in order}
+    costs = {n: node_cost(registry.get(graph.nodes[n].type), graph.nodes[n].params) for n in order}
     dag = nx.DiGraph()
     dag.add_nodes_from(order)
     dag.add_edges_from((link.src, link.dst) for link in graph.links)

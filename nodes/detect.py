@@ -14,7 +14,7 @@ from nodegraph.params import Bool, Choice, Float, Int
 from nodegraph.types import Frame
 
 from .face.blazeface import SORT_ORDERS, BlazeFace, iou_one_to_many, sort_faces
-from .face.detect_passes import ANGLE_CHOICES, MIN_TILE, detect_faces, parse_angles
+from .face.detect_passes import ANGLE_CHOICES, MIN_TILE, detect_faces, parse_angles, tiles
 from .face.draw import draw_boxes
 from .face.records import Faces, updated
 from .face.smoothing import OneEuroFilter, frame_time
@@ -35,6 +35,8 @@ _MAX_ROUND_TRIP = 1.0
 # that slid off the face (a cut, an occlusion, slow drift) looks different
 MIN_LIKENESS = 0.5
 _PATCH_SIDE = 24  # px of the grey patches compared
+# A model run and a frame's optical flow at 640x480, ms: FaceDetector's cost_ms with its defaults
+_MODEL_MS, _FLOW_MS = 8.0, 1.0
 
 
 def check_frame(frame: np.ndarray, where: str) -> None:
@@ -186,7 +188,16 @@ class FaceDetector(Node):
         "provider": Choice(PROVIDER_CHOICES, default="auto", help="where onnxruntime runs the model"),
     }
     heavy = True
-    cost_ms = 4.5  # the mean with detect_every 2: the model on every other frame
+    cost_ms = 4.5  # the mean with the defaults: the model on every other frame, the flow on the others
+
+    @classmethod
+    def estimated_cost_ms(cls, params):
+        """One model run per angle and per tile of a 640x480 frame on the frames the model runs on, the
+        optical flow on the others (a tile-only face's second look, run on few, is left out)."""
+        runs = len(parse_angles(params["angles"])) + (len(tiles(640, 480, params["tile_size"]))
+                                                       if params["tile_size"] else 0)
+        every = params["detect_every"]
+        return (_MODEL_MS * runs + _FLOW_MS * (every - 1)) / every
 
     @classmethod
     def check_param(cls, node_id, name, value):

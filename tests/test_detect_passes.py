@@ -11,6 +11,9 @@ import numpy as np
 import pytest
 
 from nodegraph.errors import ProblemError
+from nodegraph.graph import Graph, Link
+from nodegraph.plan import make_plan
+from nodegraph.registry import load_registry
 from nodes.align import FaceAligner
 from nodes.detect import FaceDetector
 from nodes.detect_bench import ALL_ANGLES, MEDIA, PORTRAITS, detect, off_face, on_face, placed
@@ -188,3 +191,22 @@ def test_bad_angles_and_tile_sizes_are_refused_naming_node_and_param():
         node.set_param("tile_size", 1)
     assert node.tile_size == 640  # the refused edit changed nothing
 
+
+def test_the_plan_counts_the_model_runs_of_the_extra_passes():
+    """FaceDetector's cost in the plan grows with its model runs: one per angle and per tile of a 640x480
+    frame, on every detect_every-th frame (the optical flow, about 1 ms, on the others)."""
+    graph = Graph("costs")
+    source = graph.add_node("TestPattern", {}, node_id="src")
+    cases = {"default": {}, "angles": {"angles": ALL_ANGLES}, "tiles": {"tile_size": 480},
+             "every": {"detect_every": 1}, "both": {"angles": "0,180", "tile_size": 480, "detect_every": 4}}
+    for name, params in cases.items():
+        graph.add_node("FaceDetector", params, node_id=name)
+        graph.add_link(Link(source, "frame", name, "frame"))
+    costs = make_plan(graph, load_registry(third_party=False), cores=2).costs
+    model_run = costs["every"]  # the model on every frame: one run
+    assert costs["default"] == pytest.approx(FaceDetector.cost_ms)  # one run every other frame, the flow between
+    flow = 2 * costs["default"] - model_run
+    assert costs["angles"] == pytest.approx((4 * model_run + flow) / 2)
+    assert len(tiles(640, 480, 480)) == 2 and costs["tiles"] == pytest.approx((3 * model_run + flow) / 2)
+    assert costs["both"] == pytest.approx((4 * model_run + 3 * flow) / 4)
+    assert 0 < flow < model_run
