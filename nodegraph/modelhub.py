@@ -243,37 +243,40 @@ def fetch(name: str, *, allow_unverified: bool = False, ssl_context: ssl.SSLCont
             except ModelError:
                 pass
         download(entry, part, ssl_context, progress, _by_hand(entry, final))
-        _check_download(entry, part)
+        digest = _check_download(entry, part)
         if final.is_file() or final.is_symlink():
             log.warning("%s: %s is not the catalogue's file; kept it as %s and installed the verified "
                         "download in its place", name, final, move_aside(final))
         os.replace(part, final)
+        # the next resolve (the editor's check of its graph, on its UI thread) must not hash it again: 1 s for 400 MB
+        _hash_cache[_hash_key(final, final.stat())] = digest
     return final
 
 
-def _check_download(entry: ModelEntry, part: Path) -> None:
+def _check_download(entry: ModelEntry, part: Path) -> str:
+    """The download's sha256, once it is the model the catalogue describes; else the refusal."""
     size = part.stat().st_size
-    problem = None
     if (page := page_start(part)) is not None:  # said before the size: a page is what a refused download gets
-        problem = f"the server sent a web page or other text (it begins {page!r}), not the model"
-    elif entry.size is not None and size != entry.size:
-        problem = f"it is {size} bytes, expected {entry.size}"
-    elif entry.sha256 is not None:
-        digest = _sha256(part, part.stat())
-        if digest != entry.sha256:
-            problem = f"its sha256 is {digest}, expected {entry.sha256}"
-    else:
-        log.warning("%s: fetched without a known sha256 (--allow-unverified); its sha256 is %s",
-                    entry.name, _sha256(part, part.stat()))
-    if problem:
-        raise refuse(entry, part, problem)
+        raise refuse(entry, part, f"the server sent a web page or other text (it begins {page!r}), not the model")
+    if entry.size is not None and size != entry.size:
+        raise refuse(entry, part, f"it is {size} bytes, expected {entry.size}")
+    digest = _sha256(part, part.stat())
+    if entry.sha256 is None:
+        log.warning("%s: fetched without a known sha256 (--allow-unverified); its sha256 is %s", entry.name, digest)
+    elif digest != entry.sha256:
+        raise refuse(entry, part, f"its sha256 is {digest}, expected {entry.sha256}")
+    return digest
 
 
 _hash_cache: dict[tuple[str, int, int], str] = {}
 
 
+def _hash_key(path: Path, stat: os.stat_result) -> tuple[str, int, int]:
+    return str(path.resolve()), stat.st_mtime_ns, stat.st_size
+
+
 def _sha256(path: Path, stat: os.stat_result) -> str:
-    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    key = _hash_key(path, stat)
     if key not in _hash_cache:
         digest = hashlib.sha256()
         with path.open("rb") as f:

@@ -29,6 +29,21 @@ def test_fetch_downloads_verifies_and_installs(server):
     assert len(server.requests) == 1
 
 
+def test_a_fetched_model_is_not_hashed_again_when_it_is_next_resolved(server, monkeypatch):
+    # the editor checks its graph on its UI thread once a fetch lands: it hashed the model the fetch had just
+    # verified again, about 1 s for a 400 MB swapper, the window frozen meanwhile
+    hashed = []
+    real_sha256 = hashlib.sha256
+    monkeypatch.setattr(modelhub.hashlib, "sha256", lambda *a: hashed.append(a) or real_sha256(*a))
+    path = modelhub.fetch("served", ssl_context=server.client_context)
+    assert len(hashed) == 1  # the download's check
+    assert modelhub.resolve("served") == path
+    assert len(hashed) == 1, "the verified download was hashed again"
+    os.utime(path, ns=(0, 0))  # touched since: checked again
+    assert modelhub.resolve("served") == path
+    assert len(hashed) == 2
+
+
 def test_fetch_resumes_a_partial_download_with_a_range_request(server):
     user_folder().mkdir(parents=True)
     half = len(PAYLOAD) // 2
