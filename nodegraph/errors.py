@@ -45,6 +45,7 @@ class Problem:
     port: str | None = None
     param: str | None = None
     field: str | None = None
+    model: str | None = None  # the catalogue model that is not installed, where that is the problem
 
     def __str__(self) -> str:
         where = []

@@ -25,7 +25,7 @@ def missing_inputs(specs: dict[str, Param], values: dict[str, Any], base_dir: Pa
             try:
                 modelhub.resolve(value, base_dir=base_dir)
             except InvalidInput as e:
-                problems.append(Problem(str(e), param=name))
+                problems.append(Problem(str(e), param=name, model=getattr(e, "not_installed", None)))
         else:
             problem = input_problem(value, folder=spec.folder or (spec.also_folder and os.path.isdir(value)))
             if problem:

@@ -15,7 +15,10 @@ from nodegraph.paths import data_dir, setting_path
 
 
 class ModelError(InvalidInput):
-    """A model is unknown, missing, corrupt or cannot be fetched; the message says what to do."""
+    """A model is unknown, missing, corrupt or cannot be fetched; the message says what to do. `not_installed` is
+    the catalogue name of a model that no model folder holds, where that is the problem (a fetch would fix it)."""
+
+    not_installed: str | None = None
 
 
 @dataclass(frozen=True)

@@ -113,7 +113,7 @@ def resolve(name_or_path: str | os.PathLike, *, base_dir: str | os.PathLike | No
     text = os.fspath(name_or_path)
     entry, found = manifest.entries.get(text), locate(text, base_dir=base_dir)
     if entry is not None and found is None:
-        raise ModelError(_missing_message(entry))
+        raise _missing_error(entry)
     if found is None:  # a path (or a name) that leads to no file: say what is there instead
         if urlsplit(text).scheme in ("http", "https", "ftp") and "://" in text:  # pasted from a browser
             name = PurePosixPath(urlsplit(text).path).name
@@ -176,7 +176,7 @@ def verify(name: str | None = None) -> list[VerifyResult]:
     for entry in entries:
         path = find(entry)
         if path is None:
-            results.append(VerifyResult(entry.name, entry.kind, None, "missing", _missing_message(entry)))
+            results.append(VerifyResult(entry.name, entry.kind, None, "missing", str(_missing_error(entry))))
             continue
         try:
             verify_file(path, entry=entry, manifest=manifest)
@@ -286,7 +286,22 @@ def _sha256(path: Path, stat: os.stat_result) -> str:
     return _hash_cache[key]
 
 
-def _missing_message(entry: ModelEntry) -> str:
+def _missing_error(entry: ModelEntry) -> ModelError:
+    """Why no model folder holds `entry`; where nothing stands in its way, `not_installed` names it."""
+    message = _in_the_way(entry)
+    if message is None and entry.builtin:
+        looked = ", ".join(str(folder) for folder in search_dirs())
+        message = (f"built-in model '{entry.name}' ({entry.file}) is missing (looked in {looked}); "
+                   "re-clone the repository or reinstall nodegraph (pip install --force-reinstall nodegraph)")
+    if message is not None:
+        return ModelError(message)
+    error = ModelError(not_installed(entry, f"fetch it with `nodegraph models fetch {entry.name}`"))
+    error.not_installed = entry.name
+    return error
+
+
+def _in_the_way(entry: ModelEntry) -> str | None:
+    """What stands where the model's file or folder goes (a file for the folder, a folder for the file)."""
     paths = [folder / entry.file for folder in search_dirs()]
     odd = neither_file_nor_folder(paths)
     if odd:
@@ -298,12 +313,15 @@ def _missing_message(entry: ModelEntry) -> str:
     if in_the_way := next((path for path in paths if _is_there(path, folder=True)), None):
         then = "" if entry.builtin else f", then fetch it with `nodegraph models fetch {entry.name}`"
         return f"{in_the_way} is a folder, where the model '{entry.name}' goes; move it away or rename it{then}"
+    return None
+
+
+def not_installed(entry: ModelEntry, how_to_fetch: str) -> str:
+    """A catalogue model that no model folder holds, with `how_to_fetch` it (the command line's words or the
+    editor's menu)."""
     looked = ", ".join(str(folder) for folder in search_dirs())
-    if entry.builtin:
-        return (f"built-in model '{entry.name}' ({entry.file}) is missing (looked in {looked}); "
-                "re-clone the repository or reinstall nodegraph (pip install --force-reinstall nodegraph)")
-    return (f"model '{entry.name}' ({entry.file}) is not installed (looked in {looked}); fetch it with "
-            f"`nodegraph models fetch {entry.name}`, or place the file by hand in {fetch_dir()}")
+    return (f"model '{entry.name}' ({entry.file}) is not installed (looked in {looked}); {how_to_fetch}, "
+            f"or place the file by hand in {fetch_dir()}")
 
 
 def _fix(path: Path, entry: ModelEntry | None, differs: bool = False) -> str:

@@ -262,3 +262,20 @@ def test_a_problem_names_its_param_once(state, isolated_models):
     assert any(t.startswith("model 'hyperswap_1a_256' (hyperswap_1a_256.onnx) is not installed") for t in texts), texts
     assert any(t.startswith("recogniser: model 'arcface_w600k_r50'") for t in texts), texts  # another param's name
     assert not any("model: model" in t for t in texts), texts
+
+
+def test_a_model_not_installed_is_fetched_from_the_file_menu_in_the_editor(state, isolated_models):
+    # the node said "fetch it with `nodegraph models fetch hyperswap_1a_256`": a terminal, where the editor's File menu
+    # fetches it; the command line keeps its words
+    swapper = state.add_node("HyperSwapper", (0, 0))
+    texts = state.problems()[swapper]
+    for name in ("hyperswap_1a_256", "arcface_w600k_r50"):
+        said = next(t for t in texts if f"model '{name}'" in t)
+        assert "; File > Fetch missing models downloads it, or place the file by hand in " in said, said
+        assert "nodegraph models fetch" not in said, said
+    assert not state.start_run()
+    refusals = [entry.text for entry in state.log if entry.node == swapper]
+    assert refusals and not any("nodegraph models fetch" in t for t in refusals), refusals
+    assert any("File > Fetch missing models downloads it" in t for t in refusals), refusals
+    cli = [str(p) for p in state.graph.validate(state.registry) if p.node == swapper]
+    assert any("fetch it with `nodegraph models fetch hyperswap_1a_256`" in t for t in cli), cli

@@ -18,6 +18,7 @@ from ..registry import Registry, default_registry
 from .files import RecentFiles
 from .history import History
 from .layout import auto_layout
+from .problem_words import in_editor_words
 from .recovery import Kept, Recovery
 from .session import RunSession
 from .state_files import PresetFiles
@@ -243,7 +244,7 @@ class EditorState(PresetFiles, GraphRun):
 
     def _validate(self) -> dict[str | None, list[str]]:
         found: dict[str | None, list[str]] = {}
-        for problem in self.graph.validate(self.registry):
+        for problem in map(in_editor_words, self.graph.validate(self.registry)):
             text = problem.message if problem.node else str(problem)
             where = problem.port or problem.param or problem.field
             if where:

@@ -7,6 +7,7 @@ from ..errors import InvalidInput
 from ..execution import frame_failure
 from ..params import Path as PathParam
 from ..runner import NodeSnapshot
+from .problem_words import in_editor_words
 from .run_setup import loop_sources, no_output_note, numbered_outputs
 from .session import RunSession, RunStatus, plan_stages
 
@@ -24,7 +25,7 @@ class GraphRun:
         problems = self.graph.validate(self.registry)
         if problems:
             self.say(f"cannot run: the graph has {len(problems)} problem(s)", "error")
-            for problem in problems:
+            for problem in map(in_editor_words, problems):
                 self.say(str(problem), "error", problem.node)
             return False
         self._reported_errors.clear()
