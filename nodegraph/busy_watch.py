@@ -8,6 +8,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 log = logging.getLogger("nodegraph")
 
@@ -21,8 +22,9 @@ class BusyWatch:
     naming the node and the frame (once per frame). An offline render's swapper at seconds a frame on a CPU
     is then said once at most, not on every frame."""
 
-    def __init__(self, after_s: float = BUSY_WARNING_S):
+    def __init__(self, after_s: float = BUSY_WARNING_S, on_busy: Callable[[str | None], None] | None = None):
         self.after_s = after_s
+        self.on_busy = on_busy  # told the node on a frame now (None: none), as it changes
         self._busy: tuple[str, str, int, float, float] | None = None  # (node id, type, frame id, since, limit)
         self._slowest: dict[str, float] = {}  # node id -> its slowest finished frame (s)
         self._stop = threading.Event()
@@ -41,10 +43,14 @@ class BusyWatch:
         slowest = self._slowest.get(node.id, 0.0)
         since = time.monotonic()
         self._busy = (node.id, node.type_name(), node.frame_id, since, max(self.after_s, OWN_PACE_FACTOR * slowest))
+        if self.on_busy is not None:
+            self.on_busy(node.id)
         try:
             yield
         finally:
             self._busy = None
+            if self.on_busy is not None:
+                self.on_busy(None)
             self._slowest[node.id] = max(slowest, time.monotonic() - since)
 
     def _watch(self) -> None:
@@ -69,9 +75,9 @@ def current() -> BusyWatch:
 
 
 @contextlib.contextmanager
-def watching(after_s: float = BUSY_WARNING_S):
-    """Watch the nodes this thread runs while the block runs."""
-    with BusyWatch(after_s) as watch:
+def watching(after_s: float = BUSY_WARNING_S, on_busy: Callable[[str | None], None] | None = None):
+    """Watch the nodes this thread runs while the block runs; `on_busy` is told each node as it takes a frame."""
+    with BusyWatch(after_s, on_busy) as watch:
         _watch_of[threading.get_ident()] = watch
         try:
             yield watch

@@ -159,18 +159,19 @@ def call_source(node: Node, frame_id: int, stats: NodeStats) -> dict[str, Any] |
     return declared_outputs(node, result)
 
 
-def close_nodes(nodes, complete: bool = False) -> list[str]:
+def close_nodes(nodes, complete: bool = False) -> list[RunFailed]:
     """Close every node even when some fail, telling each whether its stream ran to its end
-    (`Node.stream_complete`); returns the failures' messages."""
+    (`Node.stream_complete`); returns the failures, each naming its node (`RunFailed.node`)."""
     failures = []
     for node in nodes:
         node.stream_complete = complete
         try:
             node.close()
         except RunFailed as e:  # the node's own words
-            failures.append(str(named(node, e)))
+            failures.append(named(node, e))
         except Exception as e:
-            failures.append(f"node '{node.id}' ({node.type_name()}) failed to close: {type(e).__name__}: {e}")
+            failures.append(RunFailed(f"node '{node.id}' ({node.type_name()}) failed to close: "
+                                      f"{type(e).__name__}: {e}", node.id))
     return failures
 
 

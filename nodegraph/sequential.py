@@ -185,7 +185,8 @@ class SequentialRunner:
             try:
                 with stop_signals(self._on_signal):  # a first Ctrl-C lets the files close whole, a second cuts them
                     failures = close_nodes(nodes.values(), self._complete)
-                report.error = report.error or "; ".join(failures)
+                if failures and not report.error:
+                    report.error, report.failed_node = "; ".join(map(str, failures)), failures[0].node
                 if report.interrupted and self._complete and not report.error:
                     report.interrupted, report.stopped_after_last_frame = False, True
                     log.info(LATE_STOP)

@@ -60,6 +60,18 @@ class BrokenSink(Node):
         return {}
 
 
+class BrokenClose(Node):
+    """An output whose file cannot be finished: its close() fails, after every frame went well."""
+
+    inputs = {"frame": Frame}
+
+    def process(self, frame):
+        return {}
+
+    def close(self):
+        raise OSError("the network share went away before the file was finished")
+
+
 class GrowingFrame(Node):
     """From frame `at` on, the frame comes out twice as large (a stream whose size changes)."""
 
@@ -188,7 +200,8 @@ class CrashesOnTheWayOut(Node):
 
 def registry():
     reg = load_registry(third_party=False)
-    for cls in (SlowFrame, FlakyFrame, GrowingFrame, BrokenSink, KeepsFrame, FrameLog, CrashesOnTheWayOut):
+    for cls in (SlowFrame, FlakyFrame, GrowingFrame, BrokenSink, BrokenClose, KeepsFrame, FrameLog,
+                CrashesOnTheWayOut):
         reg.add(cls, "tests")
     return reg
 

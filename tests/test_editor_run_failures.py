@@ -63,8 +63,8 @@ def marked(app) -> dict[str, str]:
 
 
 def drive_marked() -> None:
-    from fault_nodes import BrokenSetup
-    from runtime_nodes import BrokenSink
+    from fault_nodes import BrokenSetup, DyingFrame
+    from runtime_nodes import BrokenClose, BrokenSink, FrameLog
     from test_cli import node, write_preset
     from test_partial_outputs import folder_to_video, pictures
 
@@ -75,16 +75,28 @@ def drive_marked() -> None:
                                 [("src.frame", "bad.frame")])
     sink = write_preset(here / "sink.json", [node("src", "TestPattern", frames=20), node("sink", "BrokenSink", at=3)],
                         [("src.frame", "sink.frame")])
+    closing = write_preset(here / "close.json", [node("src", "TestPattern", frames=5), node("share", "BrokenClose")],
+                           [("src.frame", "share.frame")])
+    # a stage of two nodes dies in one of them; its other node's file cannot be resumed, so the run stops
+    dying = [node("src", "TestPattern", frames=0), node("die", "DyingFrame", after=3),
+             node("log", "FrameLog", path=str(here / "frames.txt"))]
+    for each, pin in zip(dying, "abb", strict=True):
+        each["process"] = pin
+    dies = write_preset(here / "dies.json", dying, [("src.frame", "die.frame"), ("die.frame", "log.frame")])
     state, app = open_editor(None)
-    state.registry.add(BrokenSetup, "tests")
-    state.registry.add(BrokenSink, "tests")
+    for cls in (BrokenSetup, BrokenSink, BrokenClose, DyingFrame, FrameLog):
+        state.registry.add(cls, "tests")
     for engine in ENGINES:
         for preset, node_id, words in ((unreadable, "src", "not a picture OpenCV can decode"),
                                        (broken_setup, "bad", "failed to start: KeyError: 'lut'"),
-                                       (sink, "sink", "the disk went away at frame ")):
-            run_to_its_end(state, app, engine, preset)
+                                       (sink, "sink", "the disk went away at frame "),
+                                       (closing, "share", "failed to close: OSError: the network share went away"),
+                                       (dies, "die", "died (killed by SIGKILL)")):
+            if preset is dies and engine == "sequential":
+                continue  # it would kill the editor itself
+            run_to_its_end(state, app, engine, preset, 5 if preset is closing else None)  # its pattern loops
             said = state.log[-1]
-            assert said.text.startswith("run failed: node ") and words in said.text, (engine, said.text)
+            assert said.text.startswith("run failed: ") and words in said.text, (engine, said.text)
             assert said.node == node_id, (engine, said.text, said.node)
             assert list(marked(app)) == [node_id], (engine, preset.name, marked(app))
             assert words in marked(app)[node_id], (engine, marked(app))

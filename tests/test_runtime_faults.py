@@ -201,6 +201,7 @@ def test_realtime_a_killed_stage_that_writes_a_file_is_not_restarted_and_the_fil
     assert "stage s1 (nodes: log) died (killed by SIGKILL)" in report.error
     assert "it held log, whose output a new process would start again" in report.error
     assert runtime.snapshot().stages["s1"].restarts == 0
+    assert report.failed_node == "log"  # the stage's only node: the editor marks it
     logged = [int(line) for line in log_file.read_text().split()]
     assert len(logged) >= 20 and logged == sorted(logged)  # what was written before the kill is there
     assert shm.segments(runtime.run_id) == []
@@ -287,3 +288,29 @@ def test_a_stage_that_crashes_as_its_process_ends_is_named(caplog):
     assert ("stage s0 (nodes: src, crash) died (killed by SIGSEGV) as its process ended, after its last frame"
             in caplog.text), caplog.text
     assert shm.segments(runtime.run_id) == []
+
+
+def test_a_stage_that_dies_in_one_of_its_nodes_names_that_node(tmp_path):
+    # a dead stage's failure named no node (the editor marked none): the stage records the node on a frame
+    from fault_nodes import DyingFrame
+
+    reg = registry()
+    reg.add(DyingFrame, "tests")
+    graph = build([("src", "TestPattern", {"width": 64, "height": 48, "frames": 0}, "a"),
+                   ("die", "DyingFrame", {"after": 3}, "b"),
+                   ("log", "FrameLog", {"path": str(tmp_path / "frames.txt")}, "b")],
+                  ["src.frame -> die.frame", "die.frame -> log.frame"])
+    report = Runtime(graph, reg).run()
+    assert "stage s1 (nodes: die, log) died (killed by SIGKILL)" in report.error, report.error
+    assert report.failed_node == "die"
+
+
+@pytest.mark.parametrize("runner_class", [Runtime, SequentialRunner])
+def test_a_node_that_fails_to_close_is_the_run_s_failed_node(runner_class):
+    # the failure of a node's close() named it in words only: the editor marked no node
+    graph = build([("src", "TestPattern", {"width": 64, "height": 48, "frames": 5}),
+                   ("share", "BrokenClose", {})], ["src.frame -> share.frame"])
+    report = runner_class(graph, REGISTRY).run()
+    assert report.error == ("node 'share' (BrokenClose) failed to close: OSError: the network share went away "
+                            "before the file was finished")
+    assert report.failed_node == "share"

@@ -104,12 +104,13 @@ class Failed:
 
 @dataclass(frozen=True)
 class Done:
-    """The stage ended; `failures`: nodes that failed to close ("" when none); `complete`: it had the whole
-    stream, so its outputs were closed whole."""
+    """The stage ended; `failures`: nodes that failed to close ("" when none), `failed_node` the first of them;
+    `complete`: it had the whole stream, so its outputs were closed whole."""
 
     stats: StageStats
     failures: str = ""
     complete: bool = False
+    failed_node: str | None = None
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ class StageRun:
     earlier: dict = field(default_factory=dict)  # node id -> summaries of dead incarnations, merged
     earlier_frames: int = 0
     restarts: int = 0
+    died_in: str | None = None  # the node its last process died in (on a frame of, or its only one), where known
     created: list = field(default_factory=list)  # segments this incarnation created
     orphans: list = field(default_factory=list)  # segments created by incarnations that died
     stream: tuple[SourceInfo, ...] | None = None  # its sources, once loaded
@@ -59,7 +60,8 @@ class StageRun:
         """Its process died: what it did, to its last frame, counts as the earlier incarnations'."""
         self.state = "dead"
         self.orphans += self.created
-        frames, counts = self.tally.take()
+        frames, counts, busy = self.tally.take()
+        self.died_in = self.nodes[busy] if busy is not None else self.nodes[0] if len(self.nodes) == 1 else None
         self.earlier_frames += max(frames, self.frames)
         self.earlier = {n: merge_summaries(self.earlier.get(n, {}), with_counts(self.summaries.get(n, {}), c))
                         for n, c in zip(self.nodes, counts, strict=True)}

@@ -221,11 +221,11 @@ class Runtime(RunStartup):
                 self._take_stats(run, stats)
             case Failed(message=text, node=node_id):
                 self._fail(text, node=node_id)
-            case Done(stats=stats, failures=failures, complete=complete):
+            case Done(stats=stats, failures=failures, complete=complete, failed_node=failed_node):
                 self._take_stats(run, stats)
                 run.state, run.complete = "done", complete
                 if failures:
-                    self._fail(failures)
+                    self._fail(failures, node=failed_node)
             case Error(invalid=invalid, message=text, node=node_id):
                 run.state = "done"
                 if self._started is None:
@@ -269,7 +269,7 @@ class Runtime(RunStartup):
         sinks = sorted(self.sink_nodes.intersection(run.nodes)) if self.mode == "lossless" else []
         refusal = run.why_not_restart(what, writers, sinks, MAX_RESTARTS)
         if refusal:
-            self._fail(refusal, now=True)
+            self._fail(refusal, now=True, node=run.died_in)
         else:
             log.warning("%s; restarting it", what)
             run.restarts += 1

@@ -17,7 +17,8 @@ FIELDS = ("frames", "errors", "drops", "total_ms")
 
 class Tally:
     def __init__(self, nodes: int):
-        self.shared = mp.get_context("spawn").RawArray("d", 1 + len(FIELDS) * nodes)
+        # the frames, each node's FIELDS, and 1 + the position of the node on a frame (0: none)
+        self.shared = mp.get_context("spawn").RawArray("d", 2 + len(FIELDS) * nodes)
 
     def record(self, frames: int, stats: Iterable[NodeStats], in_hand_at: int | None = None) -> None:
         """The stage's frames so far and its nodes' counts, in the stage's node order (the stage's side).
@@ -25,18 +26,23 @@ class Tally:
         dropped, should the process die with it (realtime: its successor reads on past it)."""
         view = np.frombuffer(self.shared, np.float64)
         view[0] = frames
-        view[1:] = [value for s in stats for value in (s.frames, s.errors, s.drops, s.total_ms)]
+        view[1:-1] = [value for s in stats for value in (s.frames, s.errors, s.drops, s.total_ms)]
         if in_hand_at is not None:
             view[1 + len(FIELDS) * in_hand_at + FIELDS.index("drops")] += 1
 
-    def take(self) -> tuple[int, list[dict]]:
-        """What the dead process recorded last: its frames and, per node, its counts; then zeroed, so a new
-        process that dies before its first frame counts nothing twice (the supervisor's side)."""
+    def busy(self, position: int | None) -> None:
+        """The stage's node (its position) on a frame now, or None: the node a process that dies died in."""
+        self.shared[-1] = 0.0 if position is None else position + 1.0
+
+    def take(self) -> tuple[int, list[dict], int | None]:
+        """What the dead process recorded last: its frames, per node its counts, and the position of the node it
+        died on a frame of (None: between nodes); then zeroed, so a new process that dies before its first frame
+        counts nothing twice (the supervisor's side)."""
         view = np.frombuffer(self.shared, np.float64)
-        frames, rows = int(view[0]), view[1:].reshape(-1, len(FIELDS))
+        frames, rows, busy = int(view[0]), view[1:-1].reshape(-1, len(FIELDS)), int(view[-1]) - 1
         counts = [dict(zip(FIELDS, map(float, row), strict=True)) for row in rows]
         view[:] = 0.0
-        return frames, counts
+        return frames, counts, busy if busy >= 0 else None
 
 
 def with_counts(summary: dict, counts: dict) -> dict:

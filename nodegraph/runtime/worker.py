@@ -138,7 +138,8 @@ class StageWorker(StageStartup):
                 message = str(e) if isinstance(e, RunFailed) else f"stage {self.cfg.name}: {type(e).__name__}: {e}"
                 self.control.send(Error(False, message, getattr(e, "node", None)))
                 return
-            with watching(self.cfg.busy_warning_s):
+            positions = {node_id: i for i, node_id in enumerate(self.stats)}  # the tally's order
+            with watching(self.cfg.busy_warning_s, lambda node_id: self.tally.busy(positions.get(node_id))):
                 error = self.run_frames()
             self.finish(error)
         except ParentGone:
@@ -316,7 +317,8 @@ class StageWorker(StageStartup):
                 self.persist(outlet.drain)
         except (StopNow, shm.RingAborted):
             pass
-        self.control.send(Done(self.stats_payload(), "; ".join(failures), self.complete))
+        self.control.send(Done(self.stats_payload(), "; ".join(map(str, failures)), self.complete,
+                               failures[0].node if failures else None))
 
     def drain_inputs(self) -> None:
         """Read every input to its end and release it, so its writer is never left waiting on this stage."""
