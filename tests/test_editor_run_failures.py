@@ -100,6 +100,8 @@ def drive_marked() -> None:
             assert said.node == node_id, (engine, said.text, said.node)
             assert list(marked(app)) == [node_id], (engine, preset.name, marked(app))
             assert words in marked(app)[node_id], (engine, marked(app))
+            # the node's title names it: the reason under it does not say it again
+            assert f"node '{node_id}'" not in marked(app)[node_id], (engine, marked(app))
     print("marked checks passed")
 
 

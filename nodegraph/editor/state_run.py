@@ -7,7 +7,7 @@ from ..errors import InvalidInput
 from ..execution import frame_failure
 from ..params import Path as PathParam
 from ..runner import NodeSnapshot
-from .problem_words import in_editor_words
+from .problem_words import in_editor_words, under_the_node
 from .run_setup import loop_sources, no_output_note, numbered_outputs
 from .session import RunSession, RunStatus, plan_stages
 
@@ -60,8 +60,10 @@ class GraphRun:
                 self.say(self._node_error(node_id, node), "error", node_id)
         if not status.active and self._end_logged is not self.session:
             self._end_logged = self.session
-            if status.failed_node in self.graph.nodes:
-                self._run_failed_at = (status.failed_node, status.message)  # shown on the node until the next run
+            failed = status.failed_node
+            if failed in self.graph.nodes and failed in self.session.graph.nodes:  # shown on it until the next run
+                self._run_failed_at = (failed, under_the_node(status.message, failed,
+                                                              self.session.graph.nodes[failed].type))
             self.say(f"run {status.state}: {status.message}", "error" if status.state == "failed" else "info",
                      self._run_failed_at[0] if self._run_failed_at else None)
         return status
