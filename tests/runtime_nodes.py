@@ -48,6 +48,16 @@ class FlakyFrame(Node):
         return {"frame": 255 - frame}
 
 
+class SameFault(Node):
+    """Fails on every frame with the same error, as a model that refuses every frame does."""
+
+    inputs = {"frame": Frame}
+    outputs = {"frame": Frame}
+
+    def process(self, frame):
+        raise ValueError("the model refuses this frame")
+
+
 class BrokenSink(Node):
     """An output whose disk goes away at frame `at`: the run cannot go on."""
 

@@ -15,6 +15,7 @@ from ..errors import InvalidInput, ProblemError
 from ..graph import Graph, InputTaken, Link
 from ..params import ParamError
 from ..registry import Registry, default_registry
+from .error_log import ErrorLog
 from .files import RecentFiles
 from .history import History
 from .layout import auto_layout
@@ -54,7 +55,7 @@ class EditorState(PresetFiles, GraphRun):
         self.loop = True  # file sources play on at their own rate until Stop (see run_setup)
         self.session: RunSession | None = None
         self._saved = presets.dumps(self.graph)
-        self._reported_errors: dict[str, str] = {}
+        self._frame_errors = ErrorLog()
         self._end_logged: RunSession | None = None
         self._run_failed_at: tuple[str, str] | None = None  # (node id, why) that the last run's failure named
         self._problems: tuple | None = None

@@ -3,10 +3,13 @@ runs, and log its errors and its end once."""
 
 from __future__ import annotations
 
+import time
+
 from ..errors import InvalidInput
 from ..execution import frame_failure
 from ..params import Path as PathParam
 from ..runner import NodeSnapshot
+from .error_log import ErrorLog
 from .problem_words import in_editor_words, under_the_node
 from .run_setup import loop_sources, no_output_note, numbered_outputs
 from .session import RunSession, RunStatus, plan_stages
@@ -28,7 +31,7 @@ class GraphRun:
             for problem in map(in_editor_words, problems):
                 self.say(str(problem), "error", problem.node)
             return False
-        self._reported_errors.clear()
+        self._frame_errors = ErrorLog()
         self._run_failed_at = None
         graph = self.graph.copy()
         looping = loop_sources(graph, self.registry) if self.loop else []
@@ -50,14 +53,14 @@ class GraphRun:
             self.say("stopping the run" + which)
 
     def poll(self) -> RunStatus:
-        """The run's live status; new node errors and the run's end go to the log once."""
+        """The run's live status; nodes' errors (error_log) and the run's end go to the log."""
         if self.session is None:
             return RunStatus()
         status = self.session.status()
+        now = time.monotonic()
         for node_id, node in status.nodes.items():
-            if node.last_error and self._reported_errors.get(node_id) != node.last_error:
-                self._reported_errors[node_id] = node.last_error
-                self.say(self._node_error(node_id, node), "error", node_id)
+            for line in self._frame_errors.lines(node_id, node, self._node_error, now, ended=not status.active):
+                self.say(line, "error", node_id)
         if not status.active and self._end_logged is not self.session:
             self._end_logged = self.session
             failed = status.failed_node
