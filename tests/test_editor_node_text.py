@@ -27,6 +27,13 @@ def test_log_messages_and_tooltips_break_between_words(display, tmp_path):  # no
     run_driver(display, tmp_path, "log", __file__)
 
 
+def test_a_node_s_problems_tooltip_is_readable_at_the_smallest_zoom(display, tmp_path):  # noqa: F811
+    # it took the node's font: 8 px at the zoom neural_swap fits in at 1000x720
+    from test_editor_clicks import run_driver as run_clicking_driver
+
+    run_clicking_driver(display, tmp_path, "tooltip", __file__)
+
+
 def neural_swap(width: int = 1280):
     """The editor on neural_swap at `width`x720, fitted: its models are not installed, so 3 nodes have problems."""
     state, app = open_editor(REPO / "presets" / "neural_swap.json", width, 720)  # a small zoom: narrow lines
@@ -114,6 +121,29 @@ def drive_log() -> None:
     print("log checks passed")
 
 
+def drive_tooltip() -> None:
+    """The pointer on a node's problem text at a small zoom: its tooltip is in the panels' font."""
+    import dearpygui.dearpygui as dpg
+    from xtest_pointer import Pointer
+
+    state, app = neural_swap(1000)
+    assert app.canvas.zoom < 0.6, app.canvas.zoom
+    pointer = Pointer(lambda n: frames(app, n))
+    view = app.canvas.nodes["mask"]  # one drawn wholly in view
+    (left, top), right = dpg.get_item_rect_min(view.error), dpg.get_item_rect_max(view.error)[0]
+    pointer.xtst.XTestFakeMotionEvent(pointer.display, -1, int((left + right) / 2), int(top + 3), 0)  # no click
+    pointer.x11.XFlush(pointer.display)
+    frames(app, 10)
+    assert dpg.is_item_shown(view.error_tip) and dpg.get_item_rect_size(view.error_tip)[1] > 0, "no tooltip shown"
+    text = dpg.get_value(view.error_tip)
+    line_px = dpg.get_item_rect_size(view.error_tip)[1] / (text.count("\n") + 1)
+    ui_line_px = dpg.get_text_size("Ag")[1]  # the panels' font
+    assert line_px >= ui_line_px - 1, (line_px, ui_line_px)
+    assert line_px > 1.5 * dpg.get_text_size("Ag", font=app.canvas.font)[1], line_px  # not the node's tiny font
+    app.close()
+    print("tooltip checks passed")
+
+
 def assert_broken_between_words(app, wanted: list[str]) -> None:
     """The inspector shows each of the texts `wanted` in lines broken at spaces, each of several words within its width,
     where Dear PyGui breaks none of them again (it breaks only a word wider than a line: the models' folder)."""
@@ -142,4 +172,4 @@ def is_inside(item, window) -> bool:
 
 if __name__ == "__main__" and sys.argv[1:2]:
     sys.path.insert(0, str(REPO))
-    {"node text": drive, "inspector": drive_inspector, "log": drive_log}[sys.argv[1]]()
+    {"node text": drive, "inspector": drive_inspector, "log": drive_log, "tooltip": drive_tooltip}[sys.argv[1]]()

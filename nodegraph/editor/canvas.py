@@ -75,6 +75,7 @@ class Canvas:
         self.compact = False  # port types left out (small zoom levels)
         self.collapsed: set[str] = set()  # nodes drawn without their body
         self.font = None  # the font for this zoom (a font bound to the node editor does not reach its nodes)
+        self.ui_font = None  # the panels' font, for the problems' tooltips
         self._status_shown: tuple | None = None  # show_status's last arguments, for nodes drawn again
         self.tips = WrappedTexts(width=480)  # the problems' whole text, over a node's shortened one
         with dpg.child_window(parent=parent, width=-INSPECTOR_WIDTH, height=-1, border=False, no_scrollbar=True,
@@ -181,8 +182,10 @@ class Canvas:
                 note = dpg.add_text("", color=theme.DIM, wrap=thumb[0] - 8, show=False)
                 stats = dpg.add_text("", color=theme.DIM)
                 error = dpg.add_text("", color=theme.ERROR, show=False)  # lines broken by show_status
-                with dpg.tooltip(error):
+                with dpg.tooltip(error) as tooltip:
                     error_tip = self.tips.add("")
+                if self.ui_font is not None:  # readable at any zoom, where the node's text may be tiny
+                    dpg.bind_item_font(tooltip, self.ui_font)
         view = NodeView(node_id, spec.type, item, texture, buffer, image, stats, error, error_tip, body, note, ports)
         if self.font is not None:
             dpg.bind_item_font(item, self.font)

@@ -53,6 +53,7 @@ class Navigator:
     def __init__(self, canvas: Canvas, fonts: dict[float, int] | None = None):
         self.canvas = canvas
         self.fonts = fonts or {}  # zoom -> font
+        canvas.ui_font = self.fonts.get(1.0)
         self.minimap = True
         self._fit_passes = 0  # a fit waits for the nodes to be drawn, and checks again after a zoom
         self._wait_frames = 0
