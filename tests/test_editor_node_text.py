@@ -136,6 +136,13 @@ def drive_tooltip() -> None:
     frames(app, 10)
     assert dpg.is_item_shown(view.error_tip) and dpg.get_item_rect_size(view.error_tip)[1] > 0, "no tooltip shown"
     text = dpg.get_value(view.error_tip)
+    # at the smallest zoom the node shows its first problem's first words: the tooltip has the whole
+    from nodegraph.editor.node_text import OVERVIEW_LINES
+
+    shown = dpg.get_value(view.error).split("\n")
+    said = " ".join(shown).removesuffix("...")
+    assert len(shown) <= OVERVIEW_LINES and state.problems()["mask"][0].startswith(said) and len(said) > 30, shown
+    assert text.replace("\n", " ").startswith(state.problems()["mask"][0]), text
     line_px = dpg.get_item_rect_size(view.error_tip)[1] / (text.count("\n") + 1)
     ui_line_px = dpg.get_text_size("Ag")[1]  # the panels' font
     assert line_px >= ui_line_px - 1, (line_px, ui_line_px)

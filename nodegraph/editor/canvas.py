@@ -14,7 +14,7 @@ from ..graph import Link
 from ..node import Node
 from . import theme
 from .fonts import font_px
-from .node_text import problem_lines, stats_line
+from .node_text import OVERVIEW_LINES, problem_lines, stats_line
 from .session import RunStatus
 from .state import EditorState
 from .thumbnails import THUMB_SIZE, blank_rgba
@@ -73,6 +73,7 @@ class Canvas:
         self.plan_colours = True
         self.zoom = 1.0  # grid pixels per graph unit; thumbnails, text and spacing scale with it
         self.compact = False  # port types left out (small zoom levels)
+        self.overview = False  # the smallest zoom: problems cut short too
         self.collapsed: set[str] = set()  # nodes drawn without their body
         self.font = None  # the font for this zoom (a font bound to the node editor does not reach its nodes)
         self.ui_font = None  # the panels' font, for the problems' tooltips
@@ -262,7 +263,8 @@ class Canvas:
                 dpg.set_value(view.stats, stats)
             if error != view.error_text:
                 view.error_text = error
-                dpg.set_value(view.error, problem_lines(errors, self.thumb_size()[0], font_px(self.zoom)))
+                dpg.set_value(view.error, problem_lines(errors, self.thumb_size()[0], font_px(self.zoom),
+                                                        OVERVIEW_LINES if self.overview else None))
                 self.tips.set(view.error_tip, error)
                 dpg.configure_item(view.error, show=bool(error))
             self._restyle(view, bool(error) or self.state.registry.get(view.type) is None)

@@ -17,8 +17,9 @@ from .layout import auto_layout
 from .theme import zoom_theme
 
 # 0.75, the first that shows port types: a graph that fits at 0.78 (two_faces at 1920x1080) was compact at 0.7.
-# 0.35: two_faces at 1280x720 is too tall for 0.4 (three rows of nodes) and was shown at 0.3
-ZOOMS = (0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.9, 1.0, 1.15, 1.3)
+# 0.35: two_faces at 1280x720 is too tall for 0.4 (three rows of nodes) and was shown at 0.3.
+# 0.25: neural_swap at 1000x720 (a column of two nodes with problems, under a row of three) fits no larger one
+ZOOMS = (0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.9, 1.0, 1.15, 1.3)
 COMPACT_BELOW = 0.75  # from here down, nodes leave out their port types and node type
 FIT_MAX_ZOOM = 1.0  # fitting a small graph does not blow it up
 # A fit after opening (or of the editor's own layout) that shows the nodes compact lays the graph out again,
@@ -78,6 +79,7 @@ class Navigator:
         offset = canvas.grid_offset()
         canvas.zoom = zoom
         canvas.compact = zoom < COMPACT_BELOW
+        canvas.overview = zoom == ZOOMS[0]
         canvas.font = self.fonts.get(zoom)
         if zoom not in self._themes:
             self._themes[zoom] = zoom_theme(zoom)
@@ -194,7 +196,9 @@ class Navigator:
         for node_id, (x0, y0, x1, y1) in self.graph_boxes().items():
             w, h = sizes.get(node_id, (0.0, 0.0))
             sizes[node_id] = (max(w, x1 - x0), max(h, y1 - y0))
-        sizes = {n: (SIZE_SLACK * w, SIZE_SLACK * h) for n, (w, h) in sizes.items() if w > 0}
+        # measured at the smallest zoom, the sizes are those it draws, and a graph laid out there needs every px
+        slack = 1.0 if self.canvas.zoom == ZOOMS[0] else SIZE_SLACK
+        sizes = {n: (slack * w, slack * h) for n, (w, h) in sizes.items() if w > 0}
         _, _, width, height = self.canvas.screen_rect()
         auto_layout(graph, only_missing=False, sizes=sizes, view=(width - 2 * FIT_MARGIN, height - 2 * FIT_MARGIN),
                     corner=MINIMAP_SHARE if self.minimap else 0.0)
