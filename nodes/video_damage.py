@@ -70,6 +70,76 @@ class ReadDamage:
         return f"{path}: {'; '.join(parts)}; {outcome}"
 
 
+# the most bytes that stand between two Matroska blocks in a whole file: their headers and a cluster's (7 to 23
+# bytes in ffmpeg's and PyAV's files), a laced block's frame sizes, a block group's few elements
+BETWEEN_BLOCKS = 256
+
+
+class SkippedBytes:
+    """Whether a Matroska demuxer passed over data between the blocks it gave: where a block is damaged it
+    searches for its next cluster and goes on, without failing a packet. Found from the packets' positions in the
+    file, of every stream: the frames of a laced block share its position."""
+
+    def __init__(self):
+        self.found = False
+        self._block: int | None = None  # the position of the latest block
+        self._end = 0  # where its frames end
+
+    def packet(self, pos: int | None, size: int) -> None:
+        if pos is None or not size:
+            return
+        if pos == self._block:
+            self._end += size
+            return
+        self.found |= self._block is not None and pos - self._end > BETWEEN_BLOCKS
+        self._block, self._end = pos, pos + size
+
+
+class FrameGaps:
+    """The timestamps of the frames a reader gave, in ticks of the stream's time base, a frame lasting `frame`
+    ticks at the file's rate: how many frames are missing between them. A demuxer can skip damaged data without
+    failing a packet (Matroska's goes on at its next cluster, whose pictures decode when they begin at a
+    keyframe or each is one, as MJPEG's are): a gap in a constant frame rate is then the only sign of the loss."""
+
+    def __init__(self, frame: float):
+        self.frame = frame
+        self.last: int | None = None  # the latest timestamp given
+        self.span: tuple[int, int] | None = None  # the first and last timestamps
+        self.count = 0
+        self.steps = 0  # intervals of one frame
+        self.gaps = 0  # intervals of two frames or more, a whole number of them
+        self.skipped = 0  # the frames those gaps skip
+        self.uneven = False  # an interval of no whole number of frames, or back in time: a variable frame rate
+
+    def add(self, pts: int) -> None:
+        if self.last is not None:
+            step = pts - self.last
+            frames = round(step / self.frame)
+            # each timestamp is rounded to a tick (Matroska's to a millisecond): an interval is off by one at most
+            if frames < 1 or abs(step - frames * self.frame) > 1 + frames * self.frame / 1000:
+                self.uneven = True
+            elif frames == 1:
+                self.steps += 1
+            else:
+                self.gaps, self.skipped = self.gaps + 1, self.skipped + frames - 1
+        first, last = self.span or (pts, pts)
+        self.span, self.last, self.count = (min(first, pts), max(last, pts)), pts, self.count + 1
+
+    def missing_in_span(self) -> int:
+        """The frames missing between the first and the last, whatever their intervals: where damage was met, a
+        gap is frames lost with it, not a variable frame rate."""
+        if self.span is None:
+            return 0
+        first, last = self.span
+        return max(0, round((last - first) / self.frame) + 1 - self.count)
+
+    def missing_at_gaps(self) -> int:
+        """The frames the gaps skip where the rate is otherwise constant: every other interval is one frame and
+        gaps are at most one interval in ten. A variable frame rate (a phone's, a screen capture's, one whose
+        frames last one then three frames) says nothing."""
+        return self.skipped if not self.uneven and self.gaps * 10 <= self.steps else 0
+
+
 def short_of_header(read: int, header_frames: int | None, shown_s: float | None, header_s: float | None,
                     fps: float, read_bytes: int, file_bytes: int) -> tuple[str, str, int]:
     """How the frames of a file read to its end fell short of its header: fewer frames than its count (`read`

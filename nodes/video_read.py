@@ -16,7 +16,7 @@ from av.video.reformatter import VideoReformatter
 from nodegraph.errors import InvalidInput
 
 from .ffmpeg_log import ffmpeg_logs, ffmpeg_reason
-from .video_damage import ReadDamage, cut_inside_a_packet, header_seconds, short_of_header
+from .video_damage import FrameGaps, ReadDamage, SkippedBytes, cut_inside_a_packet, header_seconds, short_of_header
 
 log = logging.getLogger("nodegraph")
 
@@ -90,8 +90,9 @@ class VideoReader:
         self._header_frames = start + self.frames if start_pts is None and self.frames else None
         self._start, self._read, self._damage = start, 0, ReadDamage()
         self._last_time: float | None = None  # the latest frame's time in the file (s)
-        self._pts_span: tuple[int, int] | None = None  # the first and last timestamps of the frames read
+        self._times = FrameGaps(1 / (self.fps * self.stream.time_base))  # the timestamps of the frames read
         self._read_to = 0  # where in the file the latest packet read ends (bytes)
+        self._passed = SkippedBytes()  # data the demuxer passed over, of any stream
         if self._start_pts is not None:
             seek_before(self.container, self.stream, self._start_pts)
         self._decoded = self._decode()
@@ -121,7 +122,7 @@ class VideoReader:
         """The decoded frames. A damaged packet is skipped and decoding goes on, as FFmpeg's player does (the
         pictures after it may show blocks until the next keyframe); a file cut short ends at the cut. What was
         damaged goes to `_damage`."""
-        packets = self.container.demux(self.stream)
+        packets = self.container.demux()  # every stream's, whose positions tell data skipped (`SkippedBytes`)
         while True:
             try:
                 packet = next(packets, None)
@@ -132,6 +133,9 @@ class VideoReader:
                 break
             if packet is None:
                 break
+            self._passed.packet(packet.pos, packet.size)
+            if packet.stream_index != self.stream.index:
+                continue
             if packet.pos is not None:
                 self._read_to = max(self._read_to, packet.pos + packet.size)
             try:
@@ -167,14 +171,18 @@ class VideoReader:
                                self.fps, self._read_to, os.path.getsize(self.path))
 
     def _skipped_by_damage(self) -> int:
-        """The frames missing between those read, where damage was met and the header gives no count to tell
-        them (Matroska, MPEG-TS): a demuxer that skipped damaged data (Matroska's, to its next cluster) goes on
-        at a later time. Without damage a gap in the times is a variable frame rate. A frame lasts 1 / fps:
+        """The frames missing between those read where the header gives no count to tell them (Matroska,
+        MPEG-TS): a demuxer that skipped damaged data (Matroska's, to its next cluster) goes on at a later time.
+        Where damage was met, every gap in the times is frames lost. Where Matroska's demuxer passed over data
+        without failing a packet, the gaps in an otherwise constant frame rate are (see `FrameGaps`); a gap
+        where no data was skipped is a variable frame rate, or a part cut out by an edit. A frame lasts 1 / fps:
         Matroska gives durations in whole milliseconds (33 for 33.3), which miscount a long gap."""
-        if self._header_frames is not None or not self._damage.met() or self._pts_span is None:
+        if self._header_frames is not None:
             return 0
-        first, last = self._pts_span
-        return max(0, round((last - first) * self.fps * self.stream.time_base) + 1 - self._read)
+        if self._damage.met():
+            return self._times.missing_in_span()
+        matroska = self.container.format.name.startswith("matroska")
+        return self._times.missing_at_gaps() if matroska and self._passed.found else 0
 
     def read(self, picture: bool = True) -> tuple[np.ndarray | None, float] | None:
         """The next frame and its time in seconds, or None at the end. Without `picture` the frame is decoded
@@ -184,8 +192,7 @@ class VideoReader:
             return None
         self._read, self._last_time = self._read + 1, float(frame.time or 0.0)
         if frame.pts is not None:
-            first, last = self._pts_span or (frame.pts, frame.pts)
-            self._pts_span = min(first, frame.pts), max(last, frame.pts)
+            self._times.add(frame.pts)
         seconds = self._last_time + self._jumped
         if self._shown is not None and seconds <= self._shown:  # back in time: MPEG-TS recordings joined end to end
             self._jumped += self._shown + 1 / self.fps - seconds

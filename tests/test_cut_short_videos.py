@@ -118,6 +118,72 @@ def test_a_variable_frame_rate_is_no_frames_missing(tmp_path):
     reader.close()
 
 
+
+def block_damaged(clip, frame):
+    """The file with the first bytes of `frame`'s block (its track, time and flags) zeroed: Matroska's demuxer
+    fails no packet there, it passes over the rest of the cluster to the next one."""
+    with av.open(clip) as container:
+        where = [packet.pos for packet in container.demux(container.streams.video[0]) if packet.size][frame]
+    data = bytearray(open(clip, "rb").read())
+    data[where:where + 4] = bytes(4)
+    path = f"{clip}.damaged.mkv"
+    open(path, "wb").write(data)
+    return path
+
+
+@pytest.mark.parametrize("codec", ["MJPG", "mp4v"])  # each picture a keyframe; a keyframe a cluster
+def test_frames_matroska_skips_without_a_failed_packet_are_counted(tmp_path, codec):
+    # the frames after the damaged block decode, and the run read 90 or 98 of 100 frames in silence
+    clip = block_damaged(write_clip(tmp_path / "clip.mkv", frames=100, codec=codec), 50)
+    reader = VideoReader(clip)
+    shown = [frame_index(image) for image, _ in iter(reader.read, None)]
+    lost = sorted(set(range(100)) - set(shown))
+    assert lost and lost[0] == 50 and len(shown) + len(lost) == 100
+    assert reader.undecoded() == len(lost)
+    assert reader.said_at_end() == (f"{clip}: {len(lost)} frames are missing around the damage (the frames' times "
+                                    "skip them); the frames around the damage are used (they may show blocks "
+                                    "until the next keyframe)")
+    reader.close()
+
+
+def test_frames_matroska_skips_are_in_the_run_and_its_stats(tmp_path):
+    clip = block_damaged(write_clip(tmp_path / "clip.mkv", frames=100, codec="MJPG"), 50)
+    result = run_cli("run", preset_file(tmp_path, "VideoSource", clip), "--stats-json", tmp_path / "stats.json",
+                     "--sequential")
+    assert result.returncode == 0, result.stderr
+    read = len(written(tmp_path))
+    assert read < 100 and json.loads((tmp_path / "stats.json").read_text())["undecoded"] == 100 - read
+    assert f"node 'src' (VideoSource): {clip}: {100 - read} frames are missing around the damage" in result.stderr
+
+
+def test_a_part_cut_out_of_a_matroska_is_no_frames_missing(tmp_path):
+    # an edit (ffmpeg's select with -fps_mode vfr) leaves a gap in a constant frame rate where no data was lost
+    clip = tmp_path / "edited.mkv"
+    with av.open(str(clip), "w") as container:
+        stream = container.add_stream("mjpeg", rate=30)
+        stream.width, stream.height, stream.pix_fmt, stream.time_base = 160, 120, "yuvj420p", Fraction(1, 30)
+        for i in [*range(20), *range(30, 100)]:
+            frame = av.VideoFrame.from_ndarray(indexed_frame(i), "bgr24")
+            frame.pts, frame.time_base = i, Fraction(1, 30)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    reader = VideoReader(str(clip))
+    assert len(list(iter(reader.read, None))) == 90
+    assert reader.undecoded() == 0 and reader.said_at_end() is None
+    reader.close()
+
+
+@pytest.mark.parametrize("name", ["clip.mp4", "clip.mov", "clip.ts"])
+def test_frames_other_containers_lose_are_counted_once(tmp_path, name):
+    # MP4 and MOV count from their header's frame count, MPEG-TS from its damaged packets: the gaps in the
+    # times are not counted again
+    clip = damaged(write_clip(tmp_path / name, frames=100, codec="h264", gop=10), 0.4)
+    reader = VideoReader(clip)
+    shown = list(iter(lambda: reader.read(picture=False), None))
+    assert len(shown) < 100 and reader.undecoded() == 100 - len(shown)
+    reader.close()
+
+
 @pytest.mark.parametrize("engine", [["--sequential"], []])
 def test_the_frames_a_truncated_input_lacks_are_in_the_stats(tmp_path, engine):
     # the run warned of the cut, and its --stats-json said nothing of the frames it lacked
