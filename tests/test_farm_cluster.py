@@ -10,6 +10,7 @@ from ray.cluster_utils import Cluster
 from test_farm import farm_preset
 
 from nodegraph import preset as presets
+from nodegraph.farm.progress import start_board
 from nodegraph.farm.run import run_farm
 
 
@@ -52,3 +53,14 @@ def test_a_node_lost_mid_chunk_is_replaced_and_the_file_is_complete(tmp_path, tw
     retried = [c for c in chunks if c["tries"] > 1]
     assert retried and all(c["node"] != lost[0] for c in retried)  # the lost chunk ran again, elsewhere
     assert any(c["tries"] == 1 and c["node"] != lost[0] for c in chunks)  # the other node rendered meanwhile
+
+
+def test_the_board_lives_on_the_drivers_node_whatever_the_workers(two_node_cluster):
+    # on a worker, the board went with it when that node was lost, and the retried chunk said 1 try
+    cluster, _ = two_node_cluster
+    ray.init(address=cluster.address)
+    boards = [start_board(ray) for _ in range(5)]
+    ray.get([board.read.remote() for board in boards])  # each placed and running
+    placed = [a["Address"]["NodeID"] for a in ray._private.state.actors().values()
+              if a["ActorClassName"] == "ChunkBoard"]
+    assert placed == [ray.get_runtime_context().get_node_id()] * 5

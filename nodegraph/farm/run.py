@@ -22,7 +22,7 @@ from ..registry import default_registry
 from . import plugins
 from .cutting import Chunk, plan_chunks
 from .joining import FarmOutput, make_folder, output_paths
-from .progress import ChunkBoard, FarmReport, FramesDone, InputRecord
+from .progress import FarmReport, FramesDone, InputRecord, start_board
 from .tasks import ChunkJob, remove_dead_workers_folders, run_chunk
 
 log = logging.getLogger("nodegraph")
@@ -195,12 +195,7 @@ def run_farm(graph: Graph, inputs: list[str], out_dir: str, *, address: str | No
 
 def _render(ray, graph, media, plugin, chunks: list[Chunk], marks: list[list], outputs: list[FarmOutput],
             report: FarmReport, max_retries: int, cpus_per_task: int, progress, watch) -> None:
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    # the board lives beside this driver (losing that machine ends the run anyway); restarted if it dies
-    beside = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
-    board = ray.remote(ChunkBoard).options(num_cpus=0, max_restarts=-1, max_task_retries=-1,
-                                           scheduling_strategy=beside).remote()
+    board = start_board(ray)
     task = ray.remote(run_chunk).options(num_cpus=cpus_per_task, max_retries=max_retries, retry_exceptions=False)
     preset, base_dir = presets.to_dict(graph), str(graph.base_dir)
     pending = {task.remote(ChunkJob(preset, base_dir, media, report.inputs[c.input].input, outputs[c.input].extension,
