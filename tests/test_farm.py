@@ -201,6 +201,31 @@ def test_a_killed_ray_worker_is_retried_and_the_file_is_complete(tmp_path, local
     assert not list(Path(tempfile.gettempdir()).glob(f"nodegraph-farm-{killed[0]}-*"))  # its scratch folder went
 
 
+def test_a_board_restarted_mid_run_forgets_neither_the_retry_nor_the_chunks_it_was_told_of(tmp_path, local_ray):
+    clip = write_clip(tmp_path / "paced.mp4", frames=120, fps=30, codec="h264")
+    graph = presets.load(farm_preset(tmp_path, codec="h264", ext=".mp4", realtime=True))  # 2 s a chunk
+    killed = []  # the first chunk's worker, then the board's process
+
+    def kill_a_worker_then_the_board(board):
+        state = board.get("0:0")
+        if not killed and state and 10 <= state["frames"] < 60:
+            os.kill(state["pid"], signal.SIGKILL)
+            killed.append(state["pid"])
+        elif len(killed) == 1 and state["tries"] == 2:  # the retry told the board, which is now lost
+            [alive] = [a for a in ray._private.state.actors().values()
+                       if a["ActorClassName"] == "ChunkBoard" and a["State"] == "ALIVE"]
+            os.kill(alive["Pid"], signal.SIGKILL)  # Ray restarts it, empty
+            killed.append(alive["Pid"])
+
+    report = run_farm(graph, [clip], str(tmp_path / "farm"), chunk_seconds=2.0, warmup=5,
+                      watch=kill_a_worker_then_the_board)
+    assert len(killed) == 2
+    assert indices(tmp_path / "farm" / "paced.mp4") == list(range(120))
+    chunks = report.to_json()["inputs"][0]["chunks"]
+    assert chunks[0]["tries"] == 2 and chunks[0]["pid"] not in killed
+    assert all(c["ip"] and c["node"] and c["pid"] for c in chunks)
+
+
 def test_a_chunk_lost_more_often_than_max_retries_fails_the_run_and_writes_nothing(tmp_path, local_ray):
     clip = write_clip(tmp_path / "paced.mp4", frames=60, fps=30, codec="h264")
     graph = presets.load(farm_preset(tmp_path, codec="h264", ext=".mp4", realtime=True))

@@ -11,18 +11,21 @@ from .cutting import Chunk
 
 
 class ChunkBoard:
-    """Lives in the cluster as an actor; a task that dies and is retried starts its chunk again from 0."""
+    """Lives in the cluster as an actor, beside the driver (`start_board`); a task that dies and is retried starts
+    its chunk again from 0. Restarted (its process lost), it starts empty and learns each running chunk again
+    from its next report; what it said before, the driver keeps (`KnownChunks`)."""
 
     def __init__(self):
         self.chunks: dict[str, dict] = {}
 
-    def started(self, key: str, pid: int, ip: str, node: str) -> None:
+    def started(self, key: str, worker: dict) -> None:
         tries = self.chunks.get(key, {}).get("tries", 0) + 1
-        self.chunks[key] = {"frames": 0, "tries": tries, "pid": pid, "ip": ip, "node": node}
+        self.chunks[key] = {"frames": 0, "tries": tries, **worker}
 
-    def advanced(self, key: str, frames: int) -> None:
-        if key in self.chunks:
-            self.chunks[key]["frames"] = frames
+    def advanced(self, key: str, frames: int, worker: dict) -> None:
+        if key not in self.chunks:  # this board was restarted after the chunk started
+            self.started(key, worker)
+        self.chunks[key]["frames"] = frames
 
     def read(self) -> dict[str, dict]:
         return self.chunks
@@ -37,6 +40,23 @@ def start_board(ray):
     here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
     return ray.remote(ChunkBoard).options(num_cpus=0, max_restarts=-1, max_task_retries=-1,
                                            scheduling_strategy=here).remote()
+
+
+class KnownChunks:
+    """The board's records as the driver keeps them, so that a restarted board forgets nothing: a chunk known
+    here keeps its count of tries, and a try of another worker that the board counts no higher is one more."""
+
+    def __init__(self):
+        self.chunks: dict[str, dict] = {}
+
+    def update(self, board: dict[str, dict]) -> dict[str, dict]:
+        for key, record in board.items():
+            known = self.chunks.get(key)
+            if known and record["tries"] <= known["tries"]:
+                same_try = (record["pid"], record["node"]) == (known["pid"], known["node"])
+                record = {**record, "tries": known["tries"] + (not same_try)}
+            self.chunks[key] = record
+        return self.chunks
 
 
 @dataclass

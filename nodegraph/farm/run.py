@@ -22,7 +22,7 @@ from ..registry import default_registry
 from . import plugins
 from .cutting import Chunk, plan_chunks
 from .joining import FarmOutput, make_folder, output_paths
-from .progress import FarmReport, FramesDone, InputRecord, start_board
+from .progress import FarmReport, FramesDone, InputRecord, KnownChunks, start_board
 from .tasks import ChunkJob, remove_dead_workers_folders, run_chunk
 
 log = logging.getLogger("nodegraph")
@@ -195,7 +195,7 @@ def run_farm(graph: Graph, inputs: list[str], out_dir: str, *, address: str | No
 
 def _render(ray, graph, media, plugin, chunks: list[Chunk], marks: list[list], outputs: list[FarmOutput],
             report: FarmReport, max_retries: int, cpus_per_task: int, progress, watch) -> None:
-    board = start_board(ray)
+    board, known = start_board(ray), KnownChunks()
     task = ray.remote(run_chunk).options(num_cpus=cpus_per_task, max_retries=max_retries, retry_exceptions=False)
     preset, base_dir = presets.to_dict(graph), str(graph.base_dir)
     pending = {task.remote(ChunkJob(preset, base_dir, media, report.inputs[c.input].input, outputs[c.input].extension,
@@ -204,7 +204,7 @@ def _render(ray, graph, media, plugin, chunks: list[Chunk], marks: list[list], o
     try:
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=POLL_S)
-            state = ray.get(board.read.remote())
+            state = known.update(ray.get(board.read.remote()))
             for ref in ready:
                 chunk = pending.pop(ref)
                 result = _result(ray, ref)

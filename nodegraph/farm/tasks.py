@@ -56,13 +56,13 @@ def verify_models(graph: Graph, registry: Registry) -> None:
 class ChunkProgress:
     """The runner's progress callback: frames of the chunk done (warm-up not counted), told to the board."""
 
-    def __init__(self, board, chunk: Chunk):
-        self.board, self.chunk, self.last = board, chunk, 0.0
+    def __init__(self, board, chunk: Chunk, worker: dict):
+        self.board, self.chunk, self.worker, self.last = board, chunk, worker, 0.0
 
     def __call__(self, done: int, total: int | None, elapsed: float) -> None:
         if elapsed - self.last >= REPORT_EVERY_S:
             self.last = elapsed
-            self.board.advanced.remote(self.chunk.key, max(0, done - self.chunk.warmup))
+            self.board.advanced.remote(self.chunk.key, max(0, done - self.chunk.warmup), self.worker)
 
 
 def remove_dead_workers_folders() -> None:
@@ -79,17 +79,18 @@ def run_chunk(job: ChunkJob, board) -> dict:
     import ray
 
     where = ray.util.get_node_ip_address()
-    board.started.remote(job.chunk.key, os.getpid(), where, ray.get_runtime_context().get_node_id())
+    worker = {"pid": os.getpid(), "ip": where, "node": ray.get_runtime_context().get_node_id()}
+    board.started.remote(job.chunk.key, worker)
     try:
         start = time.monotonic()
-        data, errors, undecoded = _render(job, board)
+        data, errors, undecoded = _render(job, board, worker)
     except (InvalidInput, RunFailed) as e:
         raise type(e)(f"worker {where}, chunk {job.chunk.index + 1} of {job.input_path}: {e}") from None
     return {"key": job.chunk.key, "data": data, "seconds": round(time.monotonic() - start, 3), "errors": errors,
             "undecoded": undecoded}
 
 
-def _render(job: ChunkJob, board) -> tuple[bytes, dict[str, int], int]:
+def _render(job: ChunkJob, board, worker: dict) -> tuple[bytes, dict[str, int], int]:
     """The chunk's file, the frames each node failed on, and how many of its frames could not be decoded."""
     from ..sequential import SequentialRunner
 
@@ -112,12 +113,12 @@ def _render(job: ChunkJob, board) -> tuple[bytes, dict[str, int], int]:
             runner = Runtime(graph, registry, frames=frames, mode="lossless")
         else:
             runner = SequentialRunner(graph, registry, frames=frames)
-        report = runner.run(progress=ChunkProgress(board, chunk))
+        report = runner.run(progress=ChunkProgress(board, chunk, worker))
         if report.error:
             raise RunFailed(report.error)
         # fewer frames than packets: damaged ones, skipped as `nodegraph run` skips them (a file cut short
         # after the driver counted its packets too)
         undecoded = max(0, frames - report.frames)
-        board.advanced.remote(chunk.key, chunk.frames)
+        board.advanced.remote(chunk.key, chunk.frames, worker)
         errors = {node_id: s["errors"] for node_id, s in report.nodes.items() if s["errors"]}
         return Path(path).read_bytes(), errors, undecoded
