@@ -53,6 +53,7 @@ def test_a_node_lost_mid_chunk_is_replaced_and_the_file_is_complete(tmp_path, tw
     retried = [c for c in chunks if c["tries"] > 1]
     assert retried and all(c["node"] != lost[0] for c in retried)  # the lost chunk ran again, elsewhere
     assert any(c["tries"] == 1 and c["node"] != lost[0] for c in chunks)  # the other node rendered meanwhile
+    assert all(c["ip"] and c["node"] and c["pid"] for c in chunks)  # a forgotten record's node (None) passed above
 
 
 def test_the_board_lives_on_the_drivers_node_whatever_the_workers(two_node_cluster):
