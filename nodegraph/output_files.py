@@ -159,18 +159,38 @@ class OutputFile:
         self.left = read_lock(self._lock)
         self.made = max(made, self.left.made) if run and self.left.run == run else made
         self.temporary: Path | None = None
-        if not folder and (kept := keep_left_file(self.target, self.left.temporary,
-                                                  free_name(self.target, ".partial"))):
+        try:
+            self._start(there)
+        except OSError as e:  # a full disk, a folder made read-only since the checks: the lock is not kept
+            self._give_up()
+            raise InvalidInput(f"{what}: cannot write into {self._folder}: {e.strerror or e}; free some space or "
+                               "choose another place") from None
+        except BaseException:
+            self._give_up()
+            raise
+
+    def _start(self, there: os.stat_result | None) -> None:
+        """Keep what a killed writer left, make the temporary file and record both in the lock."""
+        if not self._is_folder and (kept := keep_left_file(self.target, self.left.temporary,
+                                                           free_name(self.target, ".partial"))):
             log.warning("%s: a run that was killed before it closed this file left what it wrote; it is kept "
-                        "beside it as %s", what, kept)
-        if not folder:
+                        "beside it as %s", self.what, kept)
+        if not self._is_folder:
             fd, name = tempfile.mkstemp(prefix=temporary_prefix(self.target), suffix=temporary_suffix(self.target),
                                         dir=self.target.parent)
+            self.temporary = Path(name)
             os.close(fd)
             # the replaced file's permissions; a new one's as open() would make it, not mkstemp's 0600
             os.chmod(name, there.st_mode & 0o777 if there else 0o666 & ~current_umask())  # no setuid, setgid
-            self.temporary = Path(name)
         self.record()
+
+    def _give_up(self) -> None:
+        """Release the lock taken by a constructor that failed, and what it made. A lock that still names what a
+        killed writer left (which could not be kept) stays, for the next run to keep it; only its hold goes."""
+        if self.left.temporary and os.path.lexists(self.left.temporary):
+            os.close(self._fd)
+            self._fd = None
+        self.release(discard=True)
 
     def _acquire(self) -> int:
         while True:

@@ -98,15 +98,16 @@ def isolated_models(tmp_path, monkeypatch):
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """mount(name, size, read_only=False) -> a folder that is a tmpfs of that size (unmounted after)."""
+    """mount(name, size, read_only=False, inodes=None) -> a folder that is a tmpfs of that size, holding at most
+    `inodes` files and folders, itself included (unmounted after)."""
     mounted = []
 
-    def mount(name, size, read_only=False):
+    def mount(name, size, read_only=False, inodes=None):
         folder = tmp_path / name
         folder.mkdir()
         if shutil.which("mount") is None:
             pytest.skip("no `mount` command here")
-        options = f"size={size}" + (",ro" if read_only else "")
+        options = f"size={size}" + (",ro" if read_only else "") + (f",nr_inodes={inodes}" if inodes else "")
         done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
                               capture_output=True, text=True)
         if done.returncode != 0:

@@ -3,6 +3,8 @@
 was written stays readable. Full and read-only disks are real small tmpfs mounts (needs root or
 CAP_SYS_ADMIN; skipped otherwise)."""
 
+import contextlib
+import itertools
 import os
 import shutil
 import signal
@@ -18,6 +20,8 @@ from conftest import repo_env, run_cli
 from test_cli import node, write_preset
 from test_exit_codes import pattern_frame
 
+from nodegraph.errors import InvalidInput
+from nodegraph.output_files import OutputFile
 from nodes.video_read import count_frames
 
 
@@ -243,3 +247,35 @@ def test_a_disk_that_fills_as_the_file_closes_fails_the_run_and_keeps_the_file_t
     assert f"(the file already at {out} is left as it was)" in result.stderr
     assert out.read_bytes() == b"an earlier render"
     assert 25 <= count_frames(str(partial)) < 49
+
+
+
+def fill(disk, files: bool):
+    """Fill `disk` (a small tmpfs) up: its bytes, or the files it may hold (`files`)."""
+    with contextlib.suppress(OSError):
+        if files:
+            for number in itertools.count():
+                (disk / f"f{number}").touch()
+        with open(disk / "filler", "wb") as filler:
+            while True:
+                filler.write(b"\0" * 65536)
+                filler.flush()
+
+
+@pytest.mark.parametrize("inodes", [None, 4], ids=["no bytes left: the lock's record", "no files left: mkstemp"])
+def test_an_output_that_cannot_start_its_file_gives_its_lock_back(tmp_path, small_disk, inodes):
+    # the lock stayed held by the process that was refused: the editor's next run into the same file was refused
+    # as "another run (pid <the editor's own>) is writing this file now" until the editor was closed
+    disk = small_disk("disk", "1m", inodes=inodes)
+    target = disk / "out.mp4"
+    (disk / ".out.mp4.lock").touch()  # left by a run killed before it wrote its record
+    fill(disk, files=bool(inodes))
+    with pytest.raises(InvalidInput, match=f"^out.mp4: cannot write into {disk}: No space left on device; free "
+                                           "some space or choose another place$"):
+        OutputFile(target, "out.mp4")
+    assert not [p.name for p in disk.iterdir() if p.name.startswith(".")]  # no lock, no temporary file
+    for filler in disk.iterdir():
+        filler.unlink()
+    again = OutputFile(target, "out.mp4")
+    again.release(discard=True)
+    assert list(disk.iterdir()) == []
