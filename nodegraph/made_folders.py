@@ -1,8 +1,9 @@
 """An output's folder, made with the folders above it where missing and checked writable before any work; and,
 once a run gives the output up having written nothing there, those it made removed again where empty. What a
 run made is a count (`made`): the output's folder and the folders above it, that many of them, innermost first.
-The output's lock records it (`output_files.OutputFile`), so a stage restarted within the run, or the runner
-rescuing what a killed writer left, knows what its run made."""
+The output's lock records it (`output_files.OutputFile`), so a stage restarted within the run, the runner
+rescuing what a killed writer left, or the next run after a run killed as a whole, knows what the killed writer's
+run made."""
 
 from __future__ import annotations
 
@@ -40,8 +41,8 @@ def folders_made(folder: Path, made: int) -> list[Path]:
     return [folder, *folder.parents][:made]
 
 
-def remove_made_folders(folder: Path, made: int, what: str) -> None:
-    """Remove the folders this run made (`folders_made`) that are empty, and say so: a run that wrote nothing
+def remove_made_folders(folder: Path, made: int, what: str, maker: str = "this run") -> None:
+    """Remove the folders `maker` made (`folders_made`) that are empty, and say so: a run that wrote nothing
     leaves no empty folder behind. A folder that holds anything stays, and so do those above it."""
     removed = []
     for path in folders_made(folder, made):
@@ -53,8 +54,8 @@ def remove_made_folders(folder: Path, made: int, what: str) -> None:
             break
         removed.append(str(path))
     if removed:
-        log.warning("%s: this run made %s and wrote nothing into %s, so %s removed", what,
-                    " and ".join(removed), *(("it", "it is") if len(removed) == 1 else ("them", "they are")))
+        log.warning("%s: %s made %s and wrote nothing into %s, so %s removed", what, maker, " and ".join(removed),
+                    *(("it", "it is") if len(removed) == 1 else ("them", "they are")))
 
 
 def _check_writable_folder(folder: Path, what: str) -> None:

@@ -140,8 +140,8 @@ class OutputFile:
     before either leaves the lock file naming its temporary file (and the `run` token, when given), which
     the next holder finds in `left`. `made`: the folders this run made for it (`made_folders`), removed again
     where empty when it gives the output up having written nothing (`release(discard=True)`), as they are
-    when this refuses it; a stage restarted within the run (its `run` token in `left`) takes those its killed
-    writer made."""
+    when this refuses it; it takes those its killed writer made (`left`: of a stage restarted within the run,
+    or of a run killed as a whole)."""
 
     def __init__(self, target: str | os.PathLike, what: str, folder: bool = False, run: str = "", made: int = 0):
         self.target = Path(target)
@@ -157,7 +157,11 @@ class OutputFile:
             remove_made_folders(self._folder, made, what)
             raise
         self.left = read_lock(self._lock)
-        self.made = max(made, self.left.made) if run and self.left.run == run else made
+        # the folders its killed writer made (of this run: a restarted stage; or of a run killed as a whole) are
+        # no user's: removed where left empty, as this run's are
+        self.made = max(made, self.left.made)
+        restarted = run and self.left.run == run
+        self._maker = "a run that was killed before this one" if self.left.made > made and not restarted else "this run"
         self.temporary: Path | None = None
         try:
             self._start(there)
@@ -264,7 +268,7 @@ class OutputFile:
         os.close(self._fd)
         self._fd = None
         if discard:
-            remove_made_folders(self._folder, self.made, self.what)
+            remove_made_folders(self._folder, self.made, self.what, self._maker)
 
 
 def still_there(fd: int, path: Path) -> bool:
@@ -279,10 +283,14 @@ def still_there(fd: int, path: Path) -> bool:
 
 def keep_left_file(target: Path, temporary: str, kept: Path) -> Path | None:
     """Put what a killed writer of `target` left in the temporary file its lock names at `kept`; returns it,
-    or None when it left none. A file there that is not a temporary of ours (a link, another name) stays."""
+    or None when it left none (an empty one, killed before it wrote, is removed). A file there that is not a
+    temporary of ours (a link, another name) stays."""
     left = Path(temporary)
     ours = bool(temporary) and left.parent == target.parent and left.name.startswith(temporary_prefix(target))
     if not ours or not left.is_file() or left.is_symlink():
+        return None
+    if not left.stat().st_size:
+        left.unlink()
         return None
     put_in_place(left, kept)
     return kept

@@ -54,7 +54,7 @@ def fault_nodes_env(tmp_path):
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: nodegraph-test-nodes\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text("[nodegraph.nodes]\nflaky = runtime_nodes:FlakyFrame\n"
                                            "broken = runtime_nodes:BrokenSink\n"
-                                           "dying = fault_nodes:DyingFrame\n"
+                                           "dying = fault_nodes:DyingFrame\nslow = runtime_nodes:SlowFrame\n"
                                            "terminated = fault_nodes:TerminatedInSetup\n"
                                            "broken_setup = fault_nodes:BrokenSetup\n")
     return {"PYTHONPATH": os.pathsep.join([str(site), str(TESTS)])}

@@ -278,3 +278,61 @@ def test_a_restarted_writer_that_wrote_nothing_leaves_no_empty_folder_its_run_ma
     assert "(nodes: die, out) died (killed by SIGKILL); restarting it" in stderr
     assert f"{seq}: this run made {seq} and {seq.parent} and wrote nothing into them, so they are removed" in stderr
     assert names(tmp_path) == ["imgs", "p.json", "site"]  # site: the fixture's node package
+
+
+@pytest.mark.parametrize(("output_type", "name", "said"), [
+    ("ImageSequenceOutput", "seq", "this run made {target} and {new} and wrote nothing into them, so they are removed"),
+    ("VideoFileOutput", "out.mp4", "this run made {new} and wrote nothing into it, so it is removed")])
+def test_a_writer_killed_before_it_wrote_leaves_no_empty_folder_its_run_made(tmp_path, fault_nodes_env,  # noqa: F811
+                                                                           output_type, name, said):
+    # lossless: the killed writer is not restarted and the run's rescue takes over its lock, which counts the
+    # folders its run made; the rescue did not look at the count, and left them behind, empty
+    pictures(tmp_path / "imgs", 1)
+    there = tmp_path / "there"  # the user's: it stays
+    there.mkdir()
+    target = there / "new" / name
+    dying, writer = node("die", "DyingFrame", after=0), node("out", output_type, path=str(target))
+    dying["process"] = writer["process"] = "b"
+    source = node("src", "ImageSource", path=str(tmp_path / "imgs" / "p0.jpg"))
+    preset = write_preset(tmp_path / "p.json", [source, dying, writer],
+                          [("src.frame", "die.frame"), ("die.frame", "out.frame")])
+    result = subprocess.run([sys.executable, "-m", "nodegraph.cli", "run", str(preset), "--mode", "lossless"],
+                            env=repo_env(fault_nodes_env), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 3, result.stderr
+    assert "(nodes: die, out) died (killed by SIGKILL)" in result.stderr
+    assert f"nodegraph: {target}: {said.format(target=target, new=there / 'new')}" in result.stderr
+    assert list(there.iterdir()) == []
+
+
+@pytest.mark.parametrize(("output_type", "name"), [("ImageSequenceOutput", "seq"), ("VideoFileOutput", "out.mp4")])
+def test_the_folders_a_run_killed_as_a_whole_made_go_with_the_next_run_that_writes_nothing(
+        tmp_path, fault_nodes_env, output_type, name):  # noqa: F811
+    # the next run found them there and took them for the user's: they stayed, empty, however it ended
+    pictures(tmp_path / "imgs", 2)
+    target = tmp_path / "new" / name
+    slow, writer = node("slow", "SlowFrame", delay_ms=5000), node("out", output_type, path=str(target))
+    slow["process"] = writer["process"] = "b"
+    killed = write_preset(tmp_path / "killed.json", [node("src", "FolderSource", path=str(tmp_path / "imgs")), slow,
+                                                     writer],
+                          [("src.frame", "slow.frame"), ("slow.frame", "out.frame")])
+    process = subprocess.Popen([sys.executable, "-m", "nodegraph.cli", "run", str(killed)],
+                               env=repo_env(fault_nodes_env), stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    try:  # the writer holds its lock, and the first frame sleeps in `slow`
+        lock_holder(target, time.monotonic() + 60, lambda held: held.made)
+        os.killpg(process.pid, signal.SIGKILL)
+    finally:
+        finish(process, timeout=60)
+    assert (tmp_path / "new").is_dir()
+
+    pictures(tmp_path / "imgs", 2, bad=0)  # the next run stops at its first picture, having written nothing
+    failing = write_preset(tmp_path / "p.json", [node("src", "FolderSource", path=str(tmp_path / "imgs"),
+                                                      unreadable="stop"), node("out", output_type, path=str(target))],
+                           [("src.frame", "out.frame")])
+    result = run_cli("run", failing, "--sequential")
+    assert result.returncode == 3, result.stderr
+    made = (f"{target.parent} and wrote nothing into it, so it is" if output_type == "VideoFileOutput"
+            else f"{target} and {target.parent} and wrote nothing into them, so they are")
+    assert f"nodegraph: {target}: a run that was killed before this one made {made} removed" in result.stderr, \
+        result.stderr
+    assert names(tmp_path) == ["imgs", "killed.json", "p.json", "site"]
