@@ -202,7 +202,7 @@ class SequentialRunner:
     def _run_frames(self, total, progress) -> None:
         report, start = self.report, self._started
         published = start
-        frame_id = 0
+        frame_id, first_out = 0, None  # when the first frame was done
         sources = [step for step in self._steps.values() if step.is_source]
         while not self._stopping:
             if self.max_frames is not None and frame_id >= self.max_frames:
@@ -217,9 +217,10 @@ class SequentialRunner:
             run_step(self._steps.values(), frame_id, capture_time, values, self._show, self.report.latency_ms)
             frame_id += 1
             report.frames = frame_id
-            if report.first_frame_ms is None:
-                report.first_frame_ms = (time.monotonic() - self._begun) * 1000.0
             now = time.monotonic()
+            if first_out is None:
+                first_out, report.first_frame_ms = now, (now - self._begun) * 1000.0
+            report.frames_span_s = now - first_out
             if now - published >= STATS_EVERY_S:
                 published = now
                 self._publish(now)

@@ -65,9 +65,15 @@ class RunReport:
     failed_node: str | None = None  # the node the error is about, where it is about one
     processes: dict = field(default_factory=dict)  # stage name -> pid (multiprocess runs)
     first_frame_ms: float | None = None  # from the run's start (set-up included) to its first frame out
+    frames_span_s: float = 0.0  # from the first frame out to the last
 
     @property
     def fps(self) -> float:
+        """The frames out a second: the intervals between the first frame out and the last, over their time
+        (N frames are N - 1 intervals: a source paced at 10 fps gives 5 frames in 0.4 s), as the live rate
+        counts them; one frame is one over the run's time."""
+        if self.frames > 1 and self.frames_span_s > 0:
+            return (self.frames - 1) / self.frames_span_s
         return self.frames / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
     def latency(self, q: float) -> float:

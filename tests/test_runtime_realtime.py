@@ -1,10 +1,14 @@
 """The multiprocess runtime in realtime mode, against lossless: every frame accounted for as passed or dropped,
 latency kept bounded by dropping, joins that pair one frame id, and paced sources."""
 
+import json
+
 import cv2
 import numpy as np
 import pytest
+from conftest import run_cli
 from runtime_nodes import build, registry, run_in_thread, wait_until
+from test_cli import node, write_preset
 from test_runtime import assert_clean
 
 from nodegraph import shm
@@ -172,3 +176,16 @@ def test_realtime_refuses_sources_pinned_into_different_processes():
                    ("mix", "FrameCompose", {})], ["a.frame -> mix.frame", "b.frame -> mix.second_frame"])
     with pytest.raises(InvalidInput, match="realtime mode needs every source in one process"):
         Runtime(graph, REGISTRY, mode="realtime")
+
+
+@pytest.mark.parametrize("mode", [[], ["--sequential"]], ids=["multiprocess", "sequential"])
+def test_a_short_paced_run_says_its_source_s_rate(tmp_path, mode):
+    # 5 frames at 10 fps are 4 intervals, 0.4 s: the run said 12.4 fps, its frames over the time of their intervals
+    preset = write_preset(tmp_path / "p.json", [node("src", "TestPattern", width=64, height=48, frames=5, fps=10.0,
+                                                     realtime=True), node("out", "NullOutput")],
+                          [("src.frame", "out.frame")])
+    result = run_cli("run", preset, "--stats-json", tmp_path / "stats.json", *mode)
+    assert result.returncode == 0, result.stderr
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats["frames"] == 5 and 9.0 < stats["fps"] <= 10.2, stats
+    assert f"done: 5 frames in {stats['elapsed_s']:.1f} s ({stats['fps']:.1f} fps)" in result.stderr

@@ -341,6 +341,7 @@ class Runtime(RunStartup):
         report.frames = self._frames_done()
         first = [self._stages[n].first_frame_at for n in self.end_stages if self._stages[n].first_frame_at]
         report.first_frame_ms = (min(first) - self._begun) * 1000.0 if first else None
+        report.frames_span_s = max(finished) - min(first) if first and finished else 0.0
         report.processes = {r.name: r.process.pid for r in runs}
         report.nodes = {n: self._stages[self._stage_of[n]].summary(n) for n in self.graph.topological_order()}
         if report.interrupted and not report.error and all(self._stages[n].complete for n in self.end_stages):
