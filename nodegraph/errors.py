@@ -25,6 +25,11 @@ class UnusableProvider(InvalidInput):
     """The onnxruntime provider a node's `provider` param asks for cannot be used on this machine."""
 
 
+class Stopped(Exception):
+    """The run was asked to stop while a node waited (`Node.stoppable_sleep`: a paced source, for its frame's
+    time): the run ends there, without that frame, as a stop between frames would."""
+
+
 class RunFailed(Exception):
     """The run could not go on (a stage kept dying, an output became unwritable...).
 

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from . import busy_watch
-from .errors import InvalidInput, RunFailed
+from .errors import InvalidInput, RunFailed, Stopped
 from .node import Node, StreamInfo
 from .stats import NodeStats
 from .types import can_link, value_mismatch, with_article
@@ -51,7 +51,7 @@ def call_node(node: Node, inputs: dict[str, Any], stats: NodeStats) -> dict[str,
     try:
         with processing(node):
             result = node.process(**inputs) or {}
-    except (RunFailed, KeyboardInterrupt):
+    except (RunFailed, KeyboardInterrupt, Stopped):
         raise
     except Exception as e:
         message = f"{type(e).__name__}: {e}" if not isinstance(e, InvalidInput) else str(e)

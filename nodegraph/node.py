@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -69,6 +71,9 @@ class Node:
         self.capture_time = 0.0
         self.waited_s = 0.0  # of the last process(): waiting for its frame to be due (a paced source), not work
         self.stream_complete = False  # set by the runner before close(): see close()
+        # how the node waits (a paced source, for its frame's time): a runner's ends early when it is asked to
+        # stop, raising errors.Stopped
+        self.stoppable_sleep: Callable[[float], None] = time.sleep
 
     def __getattr__(self, name: str) -> Any:
         values = self.__dict__.get("_values")

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from .busy_watch import BUSY_WARNING_S, watching
-from .errors import RunFailed
+from .errors import RunFailed, Stopped
 from .execution import (
     LATE_STOP,
     STATS_EVERY_S,
@@ -37,6 +37,7 @@ from .step import Step, apply_edit, read_sources, run_step
 log = logging.getLogger("nodegraph")
 
 STAGE = "main"  # the one "stage" an in-process run has, in snapshot() and pids()
+STOP_SEEN_S = 0.05  # how soon a node's wait (`_sleep`) sees a stop
 
 
 def open_nodes(graph: Graph, registry: Registry, stats: dict[str, NodeStats] | None = None) -> dict[str, Node]:
@@ -112,6 +113,15 @@ class SequentialRunner:
         self.report.interrupted = True
         self._stopping = True
 
+    def _sleep(self, seconds: float) -> None:
+        """A node's wait (`Node.stoppable_sleep`), which a stop ends (Stopped): in short sleeps, as the flag is
+        set by a signal handler or by another thread (the editor's), and neither can wake a sleep."""
+        deadline = time.monotonic() + seconds
+        while not self._stopping and (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(left, STOP_SEEN_S))
+        if self._stopping:
+            raise Stopped()
+
     def _interrupt_setup(self, signum, frame) -> None:
         """Ctrl-C or SIGTERM while the nodes set up: what opened is closed, and the run ends interrupted (a SIGTERM
         killed it there, leaving its outputs' locks and temporary files)."""
@@ -170,6 +180,8 @@ class SequentialRunner:
                                      tuple((link.dst_port, link.src, link.src_port)
                                            for link in self.graph.links_into(node_id)))
                        for node_id, node in nodes.items()}
+        for node in nodes.values():
+            node.stoppable_sleep = self._sleep
         total = frame_total(next(iter(nodes.values())).stream, self.max_frames)
         start = self._started = time.monotonic()
         try:
@@ -177,6 +189,8 @@ class SequentialRunner:
                 self._run_frames(total, progress)
         except KeyboardInterrupt:
             report.interrupted = True
+        except Stopped:  # a paced source's wait, ended by the stop
+            pass
         except RunFailed as e:  # in the report too, as the multiprocess run's: the command's summary says failed
             report.error, report.failed_node = str(e), e.node
             raise

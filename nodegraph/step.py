@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, MutableSequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import InvalidInput, RunFailed
+from .errors import InvalidInput, RunFailed, Stopped
 from .execution import call_node, call_source, earliest, frame_failure, named
 from .node import Node
 from .stats import NodeStats
@@ -42,12 +42,13 @@ Publish = Callable[[Step, dict[str, Any], bool], None]
 
 def read_sources(sources: Iterable[Step], frame_id: int) -> tuple[float | None, Values] | None:
     """Frame `frame_id` from every source: (capture time, their outputs), or None once a stream ended.
-    A source that raises stops the run (RunFailed naming it; its refusal, InvalidInput, in its own words)."""
+    A source that raises stops the run (RunFailed naming it; its refusal, InvalidInput, in its own words);
+    Stopped, a stop asked while it waited, goes through."""
     values, capture_time = {}, None
     for step in sources:
         try:
             outputs = call_source(step.node, frame_id, step.stats)
-        except RunFailed:
+        except (RunFailed, Stopped):
             raise
         except InvalidInput as e:  # a refusal, in the node's words: said as the run's failure (exit code 3)
             raise RunFailed(str(named(step.node, e)), step.id) from None

@@ -48,7 +48,7 @@ class Pacer:
             return
         delay = self.start + seconds - now
         if delay > 0:
-            time.sleep(delay)
+            node.stoppable_sleep(delay)
             node.capture_time = time.monotonic()
             node.waited_s = node.capture_time - now
 

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import cv2
+import numpy as np
 import pytest
 from clips import read_frames
 from conftest import repo_env
@@ -160,3 +162,31 @@ def test_a_ctrl_c_while_a_stage_process_starts_comes_once_it_has_started(tmp_pat
     result = subprocess.run([sys.executable, "start.py"], cwd=tmp_path, env=repo_env(),
                             capture_output=True, text=True, timeout=60)
     assert result.stdout == "interrupted\n", result.stderr
+
+
+@pytest.mark.parametrize("mode", [[], ["--sequential"]], ids=["multiprocess", "sequential"])
+def test_ctrl_c_ends_a_slow_paced_source_s_wait_at_once(tmp_path, mode):
+    # a picture sent every 10 s slept until its next frame was due: the sequential run stopped then (and wrote
+    # that frame), the multiprocess run waited out its grace and killed the source's stage
+    picture = tmp_path / "p.png"
+    cv2.imwrite(str(picture), np.full((48, 64, 3), 90, np.uint8))
+    seq = tmp_path / "seq"
+    preset = write_preset(tmp_path / "p.json", [node("src", "ImageSource", path=str(picture), repeat=0, fps=0.1),
+                                                node("out", "ImageSequenceOutput", path=str(seq))],
+                          [("src.frame", "out.frame")])
+    process = subprocess.Popen([sys.executable, "-m", "nodegraph.cli", "run", str(preset), *mode], env=repo_env(),
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert wait_until(lambda: (seq / "frame_000000.png").exists(), 60), "no first picture"
+        time.sleep(0.5)  # into the wait for the next frame
+        asked = time.monotonic()
+        os.killpg(process.pid, signal.SIGINT)
+        stderr = process.communicate(timeout=60)[1]
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == 130, stderr
+    assert time.monotonic() - asked < 4.0, stderr  # the sequential run's next frame was 9.5 s away
+    assert "did not stop" not in stderr and "interrupted: 1 frame" in stderr
+    assert sorted(p.name for p in seq.iterdir()) == ["frame_000000.png"]

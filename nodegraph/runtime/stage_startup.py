@@ -48,6 +48,7 @@ class StageStartup:
             cls = import_class(nc.module, nc.qualname, nc.id)
             node = make_node(cls, nc.id, nc.params)
             node.base_dir = Path(nc.base_dir)
+            node.stoppable_sleep = self.sleep
             self.steps.append(Step(nc.id, node, self.stats[nc.id], nc.inputs))
         self.sources = [step for step in self.steps if step.is_source]
 

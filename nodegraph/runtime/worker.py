@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import shm
 from ..busy_watch import watching
-from ..errors import InvalidInput, RunFailed
+from ..errors import InvalidInput, RunFailed, Stopped
 from ..execution import STATS_EVERY_S, Previews, close_nodes
 from ..node import Node
 from ..stats import NodeStats
@@ -102,6 +102,18 @@ class StageWorker(StageStartup):
             if edited and self.last is not None:
                 replay(self.steps, edited, *self.last, partial(self.show, now=True))
 
+    def sleep(self, seconds: float) -> None:
+        """A node's wait (`Node.stoppable_sleep`: a paced source's), which a stop ends (Stopped): the control
+        pipe is watched meanwhile, as while the stage waits for a frame."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                self.control.poll(min(left, POLL_S))
+            except ParentGone:  # said again, and handled, once the run stops
+                raise Stopped() from None
+            if self.control.stop_asked:
+                raise Stopped()
+
     def count_drops(self) -> None:
         if self.drop_node is not None:
             self.stats[self.drop_node].drops = self.join.drops
@@ -168,11 +180,11 @@ class StageWorker(StageStartup):
 
     def run_frames(self) -> RunFailed | None:
         """The frame loop; returns why the run cannot go on (None when the stream simply ended)."""
-        frame_id = self.first_frame()
         # realtime: a frame taken from the inputs counts as dropped, should the process die before it is done
         in_hand_at = None if self.lossless or self.drop_node is None else list(self.stats).index(self.drop_node)
-        self.running = True
+        self.running, frame_id = True, 0
         try:
+            frame_id = self.first_frame()
             while True:
                 self.control.poll()
                 if self.control.stop_asked:
@@ -200,7 +212,7 @@ class StageWorker(StageStartup):
                 self.tally.record(self.frames, self.stats.values())
                 frame_id += 1
                 self.maybe_send_stats()
-        except (StopNow, shm.RingAborted):
+        except (StopNow, Stopped, shm.RingAborted):
             pass
         except RunFailed as e:
             return e
