@@ -68,6 +68,8 @@ def encoder_options(encoder: str, quality: int, speed: str) -> dict[str, str]:
     if encoder == "mpeg4":
         q = str(2 + round(quality * 29 / 51))
         return {"qmin": q, "qmax": q}
+    if encoder == "ffv1":  # version 3 with a checksum per slice, which the reader checks (`ffv1_slices`)
+        return {"level": "3", "slicecrc": "1"}
     return {}
 
 
@@ -133,7 +135,9 @@ class VideoWriter:
             self.stream = self.container.add_stream(encoder, rate=self.rate, options=options)
             self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, pix_fmt
             self.stream.codec_context.time_base = self.time_base
-            self.stream.codec_context.gop_size = max(1, round(self.rate))  # a keyframe and a fragment a second
+            # a keyframe and a fragment a second; FFV1's other frames take on the one before's state, so damage
+            # to one spoils those after it: every frame is a keyframe (1% larger)
+            self.stream.codec_context.gop_size = 1 if encoder == "ffv1" else max(1, round(self.rate))
             if pix_fmt.startswith("yuv"):  # said, not left for players to guess (untagged HD: BT.709)
                 context = self.stream.codec_context
                 context.colorspace, context.color_range = BT601, LIMITED_RANGE

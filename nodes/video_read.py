@@ -16,6 +16,7 @@ from av.video.reformatter import VideoReformatter
 from nodegraph.errors import InvalidInput
 
 from .ffmpeg_log import ffmpeg_logs, ffmpeg_reason
+from .ffv1_slices import SliceChecksums
 from .video_damage import FrameGaps, ReadDamage, SkippedBytes, cut_inside_a_packet, header_seconds, short_of_header
 
 log = logging.getLogger("nodegraph")
@@ -93,6 +94,9 @@ class VideoReader:
         self._times = FrameGaps(1 / (self.fps * self.stream.time_base))  # the timestamps of the frames read
         self._read_to = 0  # where in the file the latest packet read ends (bytes)
         self._passed = SkippedBytes()  # data the demuxer passed over, of any stream
+        self._checksums = SliceChecksums(self.stream.codec_context.extradata) \
+            if self.stream.codec_context.name == "ffv1" else None
+        self._refused: set[int] = set()  # the times of frames whose packet's checksums show damage
         if self._start_pts is not None:
             seek_before(self.container, self.stream, self._start_pts)
         self._decoded = self._decode()
@@ -115,6 +119,8 @@ class VideoReader:
 
     def _decode(self):
         for frame in self._frames():
+            if frame.pts in self._refused:  # FFmpeg hid the damage behind the frame before: wrong pixels
+                continue
             if self._start_pts is None or frame.pts is None or frame.pts >= self._start_pts:
                 yield frame
 
@@ -138,13 +144,18 @@ class VideoReader:
                 continue
             if packet.pos is not None:
                 self._read_to = max(self._read_to, packet.pos + packet.size)
+            damaged = self._checksums is not None and not self._checksums.whole(memoryview(packet))
             try:
-                frames = packet.decode()
+                frames = packet.decode()  # a damaged one too: the frames after it take its decoder's state
             except av.FFmpegError as e:
                 self._damage.packet(e.strerror or str(e), False)
                 continue
             marked = packet.is_corrupt or any(frame.is_corrupt for frame in frames)
-            if packet.size:
+            if damaged:
+                if packet.pts is not None:  # its frame may come out later, from a decoder's thread
+                    self._refused.add(packet.pts)
+                self._damage.packet("its slices' checksums do not match", False)
+            elif packet.size:
                 self._damage.packet("", marked)
             else:  # the empty packet that ends the stream
                 self._damage.flushed(marked)
