@@ -140,15 +140,28 @@ class FrameGaps:
         return self.skipped if not self.uneven and self.gaps * 10 <= self.steps else 0
 
 
+class BytesRead:
+    """Where in the file the packets read so far end, of every stream, and the largest of them: a file cut
+    short ends inside the packet after the last one read."""
+
+    def __init__(self):
+        self.end = 0
+        self.largest = 0
+
+    def packet(self, pos: int | None, size: int) -> None:
+        if pos is not None and size:
+            self.end, self.largest = max(self.end, pos + size), max(self.largest, size)
+
+
 def short_of_header(read: int, header_frames: int | None, shown_s: float | None, header_s: float | None,
-                    fps: float, read_bytes: int, file_bytes: int) -> tuple[str, str, int]:
+                    fps: float, read_bytes: BytesRead, file_bytes: int) -> tuple[str, str, int]:
     """How the frames of a file read to its end fell short of its header: fewer frames than its count (`read`
     of `header_frames`, counted from the file's first), or an end (`shown_s`, the last frame's end in the file)
     well before the length it gives (`header_s`). With its kind: "cut", they end before the header's end where
-    the file's bytes do (it looks truncated); "stopped", they end there but the file goes on past the last
-    packet read (`read_bytes` of `file_bytes`: damaged data stopped the demuxer); "lost", frames are missing
-    before the end. Last, how many frames they fell short by (from a length: at the file's rate). ("", "", 0)
-    when they did not fall short."""
+    the file's bytes do (it looks truncated); "stopped", they end there but the file goes on past the packets
+    read (`read_bytes`, of `file_bytes`: damaged data stopped the demuxer); "lost", frames are missing before
+    the end. Last, how many frames they fell short by (from a length: at the file's rate). ("", "", 0) when
+    they did not fall short."""
     if header_frames and read < header_frames:
         end_s, missing = header_frames / fps, header_frames - read
         if shown_s is not None and shown_s >= end_s - 1 / fps:  # its last frame is the header's
@@ -160,10 +173,19 @@ def short_of_header(read: int, header_frames: int | None, shown_s: float | None,
         missing = round((header_s - shown_s) * fps)
     else:
         return "", "", 0
-    unread = file_bytes - read_bytes
-    if shown_s and unread > (end_s - shown_s) * read_bytes / shown_s / 2:  # half the rest at the rate read so far
+    unread = file_bytes - read_bytes.end
+    if shown_s and unread > cut_leaves(read_bytes, shown_s, end_s):
         return f"{short}, {unread} bytes before the file's end: the data there is damaged", "stopped", missing
     return short, "cut", missing
+
+
+def cut_leaves(read_bytes: BytesRead, shown_s: float, end_s: float) -> float:
+    """How many bytes a cut can leave after the packets read (`shown_s` of the `end_s` the header gives): the
+    rest of the packet it cut through, at most twice the largest read, and less than half of what the rest of
+    the video takes at the rate read so far. That rate alone misjudged a file damaged soon after a first
+    keyframe ten times the size of the pictures after it (a WebM that read 4 of its 100 frames): the 85% of the
+    file left looked too little for the rest, and the file looked cut."""
+    return min(2 * read_bytes.largest, (end_s - shown_s) * read_bytes.end / shown_s / 2)
 
 
 def cut_inside_a_packet(format_name: str, file_bytes: int) -> bool:

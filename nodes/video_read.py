@@ -17,7 +17,15 @@ from nodegraph.errors import InvalidInput
 
 from .ffmpeg_log import ffmpeg_logs, ffmpeg_reason
 from .ffv1_slices import SliceChecksums
-from .video_damage import FrameGaps, ReadDamage, SkippedBytes, cut_inside_a_packet, header_seconds, short_of_header
+from .video_damage import (
+    BytesRead,
+    FrameGaps,
+    ReadDamage,
+    SkippedBytes,
+    cut_inside_a_packet,
+    header_seconds,
+    short_of_header,
+)
 
 log = logging.getLogger("nodegraph")
 
@@ -92,7 +100,7 @@ class VideoReader:
         self._start, self._read, self._damage = start, 0, ReadDamage()
         self._last_time: float | None = None  # the latest frame's time in the file (s)
         self._times = FrameGaps(1 / (self.fps * self.stream.time_base))  # the timestamps of the frames read
-        self._read_to = 0  # where in the file the latest packet read ends (bytes)
+        self._read_bytes = BytesRead()  # how far into the file the packets read go, of any stream
         self._passed = SkippedBytes()  # data the demuxer passed over, of any stream
         self._checksums = SliceChecksums(self.stream.codec_context.extradata) \
             if self.stream.codec_context.name == "ffv1" else None
@@ -140,10 +148,9 @@ class VideoReader:
             if packet is None:
                 break
             self._passed.packet(packet.pos, packet.size)
+            self._read_bytes.packet(packet.pos, packet.size)
             if packet.stream_index != self.stream.index:
                 continue
-            if packet.pos is not None:
-                self._read_to = max(self._read_to, packet.pos + packet.size)
             damaged = self._checksums is not None and not self._checksums.whole(memoryview(packet))
             try:
                 frames = packet.decode()  # a damaged one too: the frames after it take its decoder's state
@@ -179,7 +186,7 @@ class VideoReader:
         shown_s = None if self._last_time is None else \
             self._last_time + 1 / self.fps - float((self.stream.start_time or 0) * self.stream.time_base)
         return short_of_header(self._start + self._read, self._header_frames, shown_s, header_seconds(self.stream),
-                               self.fps, self._read_to, os.path.getsize(self.path))
+                               self.fps, self._read_bytes, os.path.getsize(self.path))
 
     def _skipped_by_damage(self) -> int:
         """The frames missing between those read where the header gives no count to tell them (Matroska,

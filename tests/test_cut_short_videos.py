@@ -3,10 +3,12 @@ goes, and the run says so once, naming the node and the file, as ffmpeg warns: i
 silence."""
 
 import json
+import os
 from fractions import Fraction
 
 import av
 import cv2
+import numpy as np
 import pytest
 from clips import frame_index, indexed_frame, write_clip
 from conftest import run_cli
@@ -249,3 +251,39 @@ def test_an_ffv1_file_without_slice_checksums_reads_whole(tmp_path, options):
     assert reader.read() is None and reader.said_at_end() is None and reader.undecoded() == 0
     reader.close()
     assert shown == list(range(10))
+
+
+def detailed_first_keyframe_webm(path) -> str:
+    """100 VP9 frames whose still corner of noise makes the first keyframe ten times the size of the pictures
+    after it, as a camera's still background does."""
+    noise = np.random.default_rng(1).integers(0, 256, (32, 32, 3), np.uint8)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libvpx-vp9", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        for i in range(100):
+            image = indexed_frame(i)
+            image[-32:, -32:] = noise
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, "bgr24")))
+        container.mux(stream.encode(None))
+    return str(path)
+
+
+def test_a_webm_damaged_soon_after_its_first_keyframe_is_said_damaged_not_cut(tmp_path):
+    # the bytes a second read so far were mostly the first keyframe's: the 80% of the file after the damage
+    # looked less than the rest would take, and the file was said to look truncated
+    clip = damaged(detailed_first_keyframe_webm(tmp_path / "clip.webm"), 0.2)
+    reader = VideoReader(clip)
+    shown = list(iter(lambda: reader.read(picture=False), None))
+    said = reader.said_at_end()
+    reader.close()
+    assert 0 < len(shown) < 30
+    assert said.startswith(f"{clip}: ended at {len(shown) / 30:.2f} s of the 3.33 s its header gives, ")
+    assert said.endswith("bytes before the file's end: the data there is damaged; the frames before it are used")
+
+
+@pytest.mark.parametrize("fraction", [0.2, 0.6])
+def test_the_same_webm_cut_short_still_looks_truncated(tmp_path, fraction):
+    clip = detailed_first_keyframe_webm(tmp_path / "clip.webm")
+    os.truncate(clip, int(os.path.getsize(clip) * fraction))
+    said = read_through(clip)
+    assert said.endswith("its header gives; the file looks truncated (cut short); the frames before the cut are used")
