@@ -8,7 +8,7 @@ import math
 import os
 import sys
 
-from .errors import InvalidInput
+from .errors import InvalidInput, ProblemError
 from .params import Path as PathParam
 
 
@@ -44,7 +44,10 @@ RUN_OPTIONS = ("mode", "frames")  # `nodegraph run`'s own flags, which a user ma
 
 def apply_overrides(graph, overrides: list[str], registry) -> None:
     """--set NODE.PARAM=VALUE (VALUE is JSON when it parses, else a string). A relative input file or folder
-    given so is the shell's: it resolves against the current folder, not the preset's as one in the file does."""
+    given so is the shell's: it resolves against the current folder, not the preset's as one in the file does.
+    A param the node lacks, or a value it refuses, is said as the --set's, every one at once: said as the graph's,
+    it read as a fault in the preset file."""
+    refused = []
     for item in overrides:
         target, sep, value = item.partition("=")
         node_id, dot, name = target.partition(".")
@@ -61,7 +64,17 @@ def apply_overrides(graph, overrides: list[str], registry) -> None:
         param = cls.params.get(name) if cls is not None else None
         if type(param) is PathParam and param.role == "input" and isinstance(value, str) and value:
             value = os.path.abspath(os.path.expanduser(value))
+        if cls is not None:
+            try:
+                cls.check_param(node_id, name, value)
+            except ProblemError as e:
+                refused.append(f"--set {item!r}: {e}")
+                continue
         graph.set_param(node_id, name, value)
+    if len(refused) == 1:
+        raise InvalidInput(refused[0])
+    if refused:
+        raise InvalidInput("these --set values cannot be taken:\n  " + "\n  ".join(refused))
 
 
 def positive_int(text: str) -> int:

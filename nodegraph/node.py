@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -145,7 +146,9 @@ class Node:
         spec = cls.params.get(name)
         try:
             if spec is None:
-                raise ParamError(f"this node has no param '{name}'; its params are: "
+                close = difflib.get_close_matches(name, list(cls.params), n=1)
+                hint = f"did you mean '{close[0]}'? " if close else ""
+                raise ParamError(f"this node has no param '{name}'; {hint}its params are: "
                                  f"{', '.join(cls.params) or 'none'}")
             return spec.validate(value)
         except ParamError as e:

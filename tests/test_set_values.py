@@ -30,11 +30,11 @@ def test_a_value_python_cannot_read_is_refused_naming_the_param(value, said):
 
 
 def test_a_number_or_true_given_where_text_goes_says_to_quote_it():
-    graph = demo()
-    apply_overrides(graph, ["out.path=2024"], default_registry())  # JSON: the number 2024
-    problems = [str(p) for p in graph.validate(default_registry())]
-    assert ("node 'out' (VideoFileOutput), param 'path': expected a path string, got 2024; 2024 is a number: to give "
-            "the text \"2024\", quote it as JSON (--set NODE.PARAM='\"2024\"')") in problems, problems
+    with pytest.raises(InvalidInput) as e:
+        apply_overrides(demo(), ["out.path=2024"], default_registry())  # JSON: the number 2024
+    assert str(e.value) == ("--set 'out.path=2024': node 'out' (VideoFileOutput), param 'path': expected a path "
+                            "string, got 2024; 2024 is a number: to give the text \"2024\", quote it as JSON "
+                            "(--set NODE.PARAM='\"2024\"')")
     with pytest.raises(ParamError, match="true is JSON's true: to give the text \"true\", quote it as JSON"):
         Text().validate(True)
     with pytest.raises(ParamError, match="512 is not one of 'native', '256', '512'; 512 is a number: to give the text "
@@ -89,3 +89,25 @@ def test_a_whole_number_past_a_floats_range_is_out_of_range_not_a_traceback():
     with pytest.raises(ParamError, match=r"^1e\+400 is out of range \[0.0, inf\]$"):
         Float(0.0, float("inf")).validate(10**400)
     assert Float(0.0, float("inf")).validate(10**300) == 1e300
+
+
+def test_a_misspelt_param_given_with_set_is_said_as_the_sets_with_the_closest_name(tmp_path):
+    # it was said as "demo.json: the graph is not valid: ... param 'brightnes'", a fault in the preset file
+    result = run_cli("run", data_dir("presets") / "demo.json", "--set", "adjust.brightnes=3", "--frames", "2",
+                     cwd=tmp_path)
+    assert result.returncode == 2
+    assert ("nodegraph: --set 'adjust.brightnes=3': node 'adjust' (FrameAdjuster), param 'brightnes': this node has "
+            "no param 'brightnes'; did you mean 'brightness'? its params are: median_blur, degrade, brightness"
+            in result.stderr), result.stderr
+    assert "the graph is not valid" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_every_value_set_refuses_is_said_at_once_naming_its_set():
+    with pytest.raises(InvalidInput) as e:
+        apply_overrides(demo(), ["adjust.brightness=abc", "pattern.frames=5", "pattern.width=1"], default_registry())
+    assert str(e.value) == (
+        "these --set values cannot be taken:\n"
+        "  --set 'adjust.brightness=abc': node 'adjust' (FrameAdjuster), param 'brightness': expected an integer "
+        "between -255 and 255, got 'abc'\n"
+        "  --set 'pattern.width=1': node 'pattern' (TestPattern), param 'width': 1 is out of range [16, 7680]")
