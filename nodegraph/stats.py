@@ -98,9 +98,12 @@ class RunReport:
     def summary_line(self) -> str:
         data = self.to_json()
         state = "interrupted" if self.interrupted else ("failed" if self.error else "done")
-        line = (f"{state}: {self.frames} frame{'s' * (self.frames != 1)} in {self.elapsed_s:.1f} s "
-                f"({data['fps']:.1f} fps), latency p50 {data['latency_ms']['p50']:.1f} ms "
-                f"p95 {data['latency_ms']['p95']:.1f} ms")
+        if not self.frames:  # no rate nor latency to give: "0.0 fps, latency p50 0.0 ms" read as measured
+            line = f"{state}: 0 frames" + (" (stopped before the first frame came out)" if self.interrupted else "")
+        else:
+            line = (f"{state}: {self.frames} frame{'s' * (self.frames != 1)} in {self.elapsed_s:.1f} s "
+                    f"({data['fps']:.1f} fps), latency p50 {data['latency_ms']['p50']:.1f} ms "
+                    f"p95 {data['latency_ms']['p95']:.1f} ms")
         if data["drops"]:
             line += f", {data['drops']} dropped"
         if data["errors"]:

@@ -194,6 +194,20 @@ class FrameLog(Node):
         self.file.close()
 
 
+class SlowSetup(Node):
+    """Passes frames on once its set-up, `seconds` long (a model's load and warm-up), is done."""
+
+    inputs = {"frame": Frame}
+    outputs = {"frame": Frame}
+    params = {"seconds": Float(0.0, 600.0, default=30.0)}
+
+    def setup(self):
+        time.sleep(self.seconds)
+
+    def process(self, frame):
+        return {"frame": frame}
+
+
 class CrashesOnTheWayOut(Node):
     """Passes frames on; its process dies with SIGSEGV as it ends, after its last frame, as a library that frees
     something twice makes it (PyAV 18 with a colour profile's side data did)."""
@@ -211,7 +225,7 @@ class CrashesOnTheWayOut(Node):
 def registry():
     reg = load_registry(third_party=False)
     for cls in (SlowFrame, FlakyFrame, GrowingFrame, BrokenSink, BrokenClose, KeepsFrame, FrameLog,
-                CrashesOnTheWayOut):
+                CrashesOnTheWayOut, SlowSetup):
         reg.add(cls, "tests")
     return reg
 

@@ -1,10 +1,12 @@
 """Stopping a run with Ctrl-C and SIGTERM: cleanly, at any moment of its start, as a background job, in a
 burst, and while a stage process starts."""
 
+import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import cv2
@@ -16,6 +18,7 @@ from runtime_nodes import alive, build, registry, run_segments, stage_pids, wait
 from test_cli import node, write_preset
 
 from nodegraph import preset as presets
+from nodegraph.runtime import Runtime
 
 REGISTRY = registry()
 # The entry point, saying on stdout when it has started: as it begins to load the libraries, where a Ctrl-C
@@ -190,3 +193,29 @@ def test_ctrl_c_ends_a_slow_paced_source_s_wait_at_once(tmp_path, mode):
     assert time.monotonic() - asked < 4.0, stderr  # the sequential run's next frame was 9.5 s away
     assert "did not stop" not in stderr and "interrupted: 1 frame" in stderr
     assert sorted(p.name for p in seq.iterdir()) == ["frame_000000.png"]
+
+
+def test_a_ctrl_c_while_a_node_sets_up_ends_its_stage_without_a_warning(tmp_path, caplog):
+    # a Ctrl-C in a model's warm-up said "stage s1 (...) did not stop; killing it" as if something had gone wrong,
+    # then "interrupted: 0 frames in 0.0 s (0.0 fps), latency p50 0.0 ms p95 0.0 ms", figures nothing measured
+    graph = build([("src", "TestPattern", {"width": 64, "height": 48, "frames": 0}, "a"),
+                   ("slow", "SlowSetup", {"seconds": 60.0}, "b"), ("out", "NullOutput", {}, "b")],
+                  ["src.frame -> slow.frame", "slow.frame -> out.frame"])
+    runtime = Runtime(graph, REGISTRY)
+
+    def ctrl_c_in_the_set_up():  # s0 is ready once it has the run's start, which s1 has too: it sets up
+        wait_until(lambda: runtime.snapshot().stages["s0"].state == "ready", 60.0)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    ctrl_c = threading.Thread(target=ctrl_c_in_the_set_up, daemon=True)
+    ctrl_c.start()
+    began = time.monotonic()
+    with caplog.at_level(logging.INFO, logger="nodegraph"):
+        report = runtime.run()
+    ctrl_c.join()
+    assert time.monotonic() - began < 15.0
+    assert report.interrupted and report.frames == 0
+    assert report.summary_line() == "interrupted: 0 frames (stopped before the first frame came out)"
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "stage s1 (nodes: slow, out) was still setting up; ended it" in caplog.text
+    assert not any(alive(pid) for pid in runtime.pids().values())

@@ -319,7 +319,10 @@ class Runtime(RunStartup):
             for run in runs:
                 run.process.join(1.0)
                 if run.process.is_alive():
-                    log.warning("stage %s (nodes: %s) did not stop; killing it", run.name, ", ".join(run.nodes))
+                    if self._started is None:  # stopped before the first frame: no work of its own to lose
+                        log.info("stage %s (nodes: %s) was still setting up; ended it", run.name, ", ".join(run.nodes))
+                    else:
+                        log.warning("stage %s (nodes: %s) did not stop; killing it", run.name, ", ".join(run.nodes))
                     run.process.kill()
                     run.process.join(1.0)
                     killed.add(run.name)
