@@ -75,17 +75,25 @@ def _list() -> int:
 def _verify(name: str | None) -> int:
     results = modelhub.verify(name)
     entries = modelhub.load_manifest().entries
+    not_installed = []  # user models never fetched: one line for them all, not a paragraph each
     for result in results:
+        part = _partial_download(entries[result.name]) if result.status == "missing" else None
         if result.status in ("ok", "no hash"):
             tell(f"ok       {result.name}: {result.path} ({result.message})", sys.stdout)
+        elif result.status == "missing" and name is None and not result.failed and part is None:
+            not_installed.append(result.name)
         elif result.status == "missing":
             message = result.message
-            if (part := _partial_download(entries[result.name])) is not None:
+            if part is not None:
                 message += (f"; {size_text(part.stat().st_size)} of it is downloaded in {part}, and "
                             f"`nodegraph models fetch {result.name}` resumes from there")
             tell(f"{'MISSING' if result.failed else 'missing'}  {result.name}: {message}", sys.stdout)
         else:
             tell(f"FAILED   {result.name}: {result.message}", sys.stdout)
+    if not_installed:
+        tell(f"not installed, so not checked: {len(not_installed)} user model{'s' * (len(not_installed) != 1)} "
+             f"({', '.join(not_installed)}); `nodegraph models list` gives their sizes, `nodegraph models fetch "
+             f"NAME` fetches one into {modelhub.fetch_dir()}", sys.stdout)
     return EXIT_INVALID if any(r.failed for r in results) else EXIT_OK
 
 

@@ -70,6 +70,19 @@ def test_user_models_listed_but_missing_do_not_fail_verify(capsys):
     assert "inswapper_128" in out and "missing" in out and "blazeface_full" in out
 
 
+def test_verify_says_the_user_models_not_installed_in_one_line(capsys):
+    # each had a paragraph of its own ("missing  xseg_2: ... is not installed (looked in ...); fetch it with ..."):
+    # 27 of them buried the three lines that checked something
+    assert run_models_cmd("verify") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines[:-1]] == [f"ok       {name}" for name in BUILTINS]
+    user = [r.name for r in modelhub.verify() if r.kind == "user"]
+    assert len(user) > 20 and "inswapper_128" in user
+    assert lines[-1] == (f"not installed, so not checked: {len(user)} user models ({', '.join(user)}); "
+                         "`nodegraph models list` gives their sizes, `nodegraph models fetch NAME` fetches one into "
+                         f"{paths.fetch_dir()}")
+
+
 def test_list_and_verify_say_a_stopped_download_resumes(capsys):
     # the .part a stopped fetch keeps was in neither: a user saw "missing" and did not know 200 MB were there
     paths.fetch_dir().mkdir(parents=True, exist_ok=True)
