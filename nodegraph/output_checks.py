@@ -223,12 +223,12 @@ def output_problems(graph: Graph, registry: Registry) -> list[Problem]:
     outputs = [p for p in paths if p[2].role == "output"]
     inputs = [p for p in paths if p[2].role == "input"]
     for node_id, name, param, path in outputs:
-        if param.extensions and not param.folder and Path(path).suffix.lower() not in param.extensions:
+        if why := in_the_way(path, param.folder, (param.extensions or [""])[0]):
+            problems.append(Problem(why, **where(node_id, name)))  # it names a file to give: no extension to add
+        elif param.extensions and not param.folder and Path(path).suffix.lower() not in param.extensions:
             got = f"'{Path(path).suffix}'" if Path(path).suffix else "no extension"
             problems.append(Problem(f"{path} has {got}; the file type comes from it: end the name with one "
                                     f"of {', '.join(param.extensions)}", **where(node_id, name)))
-        if why := in_the_way(path, param.folder, (param.extensions or [""])[0]):
-            problems.append(Problem(why, **where(node_id, name)))
         if graph.preset_path is not None and os.path.exists(path) and _same_file(path, graph.preset_path):
             problems.append(Problem(f"{path} is the preset {graph.preset_path} itself; the run would write over "
                                     "it: choose another output", **where(node_id, name)))

@@ -166,6 +166,18 @@ def test_a_folder_where_an_output_file_goes_is_a_problem(tmp_path):
         in " ".join(messages(g))
 
 
+def test_a_folder_given_as_an_output_file_is_one_problem_not_also_its_missing_extension(tmp_path):
+    # `--set out.path=renders` (a folder) was also told "has no extension; ... end the name with one of .mp4, ...",
+    # which adding .mp4 to the folder's name would not mend
+    (tmp_path / "renders").mkdir()
+    g = Graph("t", base_dir=tmp_path)
+    g.add_node("TestPattern", {}, node_id="src")
+    g.add_node("VideoFileOutput", {"path": str(tmp_path / "renders")}, node_id="out")
+    g.add_link(Link.parse("src.frame", "out.frame"))
+    assert messages(g) == [f"node 'out' (VideoFileOutput), param 'path': {tmp_path / 'renders'} is a folder; give a "
+                           f"file name such as {tmp_path / 'renders' / 'out.mp4'}"]
+
+
 def test_an_input_that_is_a_folder_or_an_empty_file_is_a_problem(tmp_path):
     # validate said ok; the run refused them
     (tmp_path / "clips").mkdir()
