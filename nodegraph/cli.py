@@ -216,9 +216,12 @@ def cmd_bench(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nodegraph", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="nodegraph", description="Edit, check and run node-graph pipelines saved as presets (JSON files).",
+        epilog="Start with `nodegraph edit` (the editor, on the demo preset) or `nodegraph run PRESET` (headless); "
+               "`nodegraph COMMAND --help` gives a command's options.")
     add_logging_flags(parser, default=False)
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=VerbParser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=VerbParser)
 
     run = sub.add_parser("run", help="run a preset headless (video file, webcam)")
     run.add_argument("preset", help="the preset file (JSON)")
@@ -235,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     validate = sub.add_parser("validate", help="check presets; exit 2 when any is invalid")
-    validate.add_argument("presets", nargs="+", metavar="PRESET")
+    validate.add_argument("presets", nargs="+", metavar="PRESET", help="the preset files (JSON)")
     validate.set_defaults(func=cmd_validate)
 
     nodes = sub.add_parser("nodes", help="list every node type with its ports and params")
@@ -295,7 +298,11 @@ _WRITE_REFUSED = {*_DISK_FULL, errno.EFBIG}  # and past the size this process ma
 
 def main(argv: list[str] | None = None) -> int:
     try:  # the parser too: its subcommands import the libraries, which takes a moment
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:  # a bare `nodegraph`: what it does, not "the arguments are required: command"
+            parser.print_help()
+            return EXIT_INVALID
         _setup_logging(args.verbose, args.quiet)
         return args.func(args)
     except InvalidInput as e:

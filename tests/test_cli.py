@@ -188,6 +188,20 @@ def test_bad_command_line_values_are_refused_before_work(tmp_path):
         assert said in " ".join(run_cli(verb, "--help").stdout.split()), verb
 
 
+def test_a_bare_nodegraph_shows_what_it_does_and_where_to_start():
+    # it said only "nodegraph: error: the following arguments are required: command", and --help's description
+    # was "The `nodegraph` command."
+    result = run_cli()
+    assert result.returncode == 2
+    said = " ".join(result.stdout.split())
+    assert said.startswith("usage: nodegraph [-h] [-v] [-q] COMMAND ...")
+    assert "Edit, check and run node-graph pipelines saved as presets (JSON files)." in said
+    assert "run a preset headless" in said and "validate" in said
+    assert ("Start with `nodegraph edit` (the editor, on the demo preset) or `nodegraph run PRESET` (headless); "
+            "`nodegraph COMMAND --help` gives a command's options.") in said
+    assert " ".join(run_cli("--help").stdout.split()) == said
+
+
 def test_a_closed_pipe_is_not_an_error():
     import subprocess
     import sys
