@@ -280,8 +280,24 @@ class Graph:
 
     def _missing(self, spec: NodeSpec, cls: type[Node], values: dict[str, Any]) -> list[Problem]:
         """The files and models missing among a node's valid params, while others are not valid: all said at once."""
-        found = missing_inputs(cls.params, self._resolve_paths(cls, values), self.base_dir)
-        return [replace(problem, node=spec.id, node_type=cls.type_name()) for problem in found]
+        return self._placed(spec, cls, values, missing_inputs(cls.params, self._resolve_paths(cls, values),
+                                                              self.base_dir))
+
+    def _placed(self, spec: NodeSpec, cls: type[Node], values: dict[str, Any], found: list[Problem]) -> list[Problem]:
+        """`found`, the node's problems, naming it and saying where a relative path that was not found was read."""
+        return [replace(problem, node=spec.id, node_type=cls.type_name(),
+                        message=problem.message + self._relative_hint(cls, values, problem)) for problem in found]
+
+    def _relative_hint(self, cls: type[Node], values: dict[str, Any], problem: Problem) -> str:
+        """Where a relative input path of a preset's was looked for: a preset copied away from its media
+        was told only the path it lacked."""
+        value = values.get(problem.param)
+        if (self.preset_path is None or not isinstance(cls.params.get(problem.param), PathParam)
+                or isinstance(cls.params[problem.param], ModelParam) or not isinstance(value, str)
+                or Path(os.path.expanduser(value)).is_absolute() or " not found: " not in problem.message):
+            return ""
+        return f" (a relative path in a preset is read from the preset's folder, {self.base_dir}: keep the preset " \
+               "beside its media, or give a path from that folder or a full one)"
 
     def _hook_problems(self, spec: NodeSpec, cls: type[Node], values: dict[str, Any]) -> list[Problem]:
         """What the node's check hook finds, given its params with input paths resolved."""
@@ -295,7 +311,7 @@ class Graph:
         if not isinstance(found, list | tuple) or not all(isinstance(problem, Problem) for problem in found):
             found = [Problem(f"its check hook returned {found!r:.100}, not a list of Problems: a bug in the package "
                              f"that provides {cls.type_name()}; update or report it")]
-        return [replace(problem, node=spec.id, node_type=cls.type_name()) for problem in found]
+        return self._placed(spec, cls, values, found)
 
     # -- instantiation --------------------------------------------------------------
 

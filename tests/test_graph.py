@@ -1,6 +1,8 @@
 import pytest
 
+from nodegraph import preset
 from nodegraph.graph import Graph, Link, LinkError
+from nodegraph.paths import data_dir
 from nodegraph.registry import default_registry
 
 REG = default_registry()
@@ -176,6 +178,21 @@ def test_a_folder_given_as_an_output_file_is_one_problem_not_also_its_missing_ex
     g.add_link(Link.parse("src.frame", "out.frame"))
     assert messages(g) == [f"node 'out' (VideoFileOutput), param 'path': {tmp_path / 'renders'} is a folder; give a "
                            f"file name such as {tmp_path / 'renders' / 'out.mp4'}"]
+
+
+def test_a_preset_copied_away_from_its_media_says_where_its_relative_paths_are_read(tmp_path):
+    # it said only "file not found: <new folder>/media/astronaut.png", not why it was looked for there
+    shipped = preset.load(data_dir("presets") / "video_swap.json")
+    preset.save(shipped, tmp_path / "mine.json")
+    said = messages(preset.load(tmp_path / "mine.json"))
+    hint = (f" (a relative path in a preset is read from the preset's folder, {tmp_path}: keep the preset beside its "
+            "media, or give a path from that folder or a full one)")
+    assert said == [f"node 'source' (VideoSource), param 'path': file not found: {tmp_path / 'media' / 'demo.mp4'}"
+                    f"{hint}", "node 'swapper' (MeshWarpSwapper), param 'identity': file not found: "
+                    f"{tmp_path / 'media' / 'astronaut.png'}{hint}"]
+    absolute = preset.load(tmp_path / "mine.json")
+    absolute.set_param("source", "path", str(tmp_path / "gone.mp4"))  # a full path: nothing to explain
+    assert f"node 'source' (VideoSource), param 'path': file not found: {tmp_path / 'gone.mp4'}" in messages(absolute)
 
 
 def test_an_input_that_is_a_folder_or_an_empty_file_is_a_problem(tmp_path):
