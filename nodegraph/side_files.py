@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import stat
 from pathlib import Path
 
@@ -43,7 +44,8 @@ def check_stats_path(path: str, flag: str = "--stats-json", made: str | None = N
     if made is not None and not folder.exists() and os.path.abspath(folder) == os.path.abspath(made):
         return target
     if not folder.is_dir():
-        raise InvalidInput(f"{flag} {path}: the folder {folder} does not exist")
+        raise InvalidInput(f"{flag} {path}: the folder {folder} does not exist; make it first (mkdir -p "
+                           f"{shlex.quote(str(folder))}) or give a file in a folder that is there")
     if not os.access(folder, os.W_OK):
         raise InvalidInput(f"{flag} {path}: no permission to write into {folder}")
     file_there(target, f"{flag} {path}")  # a read-only file is not replaced, as an output's is not

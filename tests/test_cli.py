@@ -178,7 +178,9 @@ def test_bad_command_line_values_are_refused_before_work(tmp_path):
     assert result.returncode == 2 and "must be at least 1" in result.stderr
     result = run_cli("run", demo, "--stats-json", tmp_path / "nowhere" / "s.json", cwd=tmp_path)
     assert result.returncode == 2
-    assert f"the folder {tmp_path / 'nowhere'} does not exist" in result.stderr
+    assert (f"nodegraph: --stats-json {tmp_path / 'nowhere' / 's.json'}: the folder {tmp_path / 'nowhere'} does not "
+            f"exist; make it first (mkdir -p {tmp_path / 'nowhere'}) or give a file in a folder that is there"
+            in result.stderr), result.stderr  # it said what was wrong only
     assert not (tmp_path / "out").exists()  # refused before the run started
     result = run_cli("bench", "chian")
     assert result.returncode == 2
