@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path as FsPath
 
 import numpy as np
@@ -15,6 +16,8 @@ from nodegraph.params import Path
 
 from .face.records import Faces
 from .outputs import DiskGuard
+
+log = logging.getLogger("nodegraph")
 
 
 def face_json(face: dict) -> dict:
@@ -71,6 +74,9 @@ class FacesFileOutput(Node):
             file.close()
             self._file = None
             if self._lines:
-                self._output.commit(self.stream_complete)
+                kept = self._output.commit(self.stream_complete)
+                beside = "" if kept == self._output.target else f" (the file already at {self.path} is left as it was)"
+                log.info("node '%s' (FacesFileOutput): %s holds the faces of %d frame%s%s", self.id, kept,
+                         self._lines, "s" * (self._lines != 1), beside)
             else:  # nothing written: a file already there stays as it was
                 self._output.release(discard=True)

@@ -248,8 +248,16 @@ class ImageSequenceOutput(Node):
 
     def close(self):
         output = getattr(self, "_output", None)
-        if output is not None:
-            output.close(self.stream_complete)
+        if output is None:
+            return
+        staged = output.staging is not None
+        output.close(self.stream_complete)
+        if staged and not self.stream_complete:
+            return  # kept beside the folder, which the log has said
+        pictures = sorted(path.name for path in self.folder.glob(self.files_in_folder({"format": self.format})))
+        if pictures:  # where the pictures are, as a video output says where its file is
+            log.info("node '%s' (ImageSequenceOutput): %s holds %d picture%s (%s to %s)", self.id, self.folder,
+                     len(pictures), "s" * (len(pictures) != 1), pictures[0], pictures[-1])
 
 
 class NullOutput(Node):
