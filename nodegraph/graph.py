@@ -7,6 +7,7 @@ Links are kept once, in order; `digraph()` derives the networkx graph for orderi
 from __future__ import annotations
 
 import copy
+import difflib
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -140,7 +141,10 @@ class Graph:
             self.check_link(link, registry)
         if link.src not in self.nodes or link.dst not in self.nodes:
             missing = link.src if link.src not in self.nodes else link.dst
-            raise LinkError(f"cannot link {link}: there is no node '{missing}'")
+            close = difflib.get_close_matches(missing, list(self.nodes), n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise LinkError(f"cannot link {link}: there is no node '{missing}'; {hint}"
+                            f"the nodes are: {', '.join(self.nodes) or 'none'}")
         self._links.append(link)
         return link
 

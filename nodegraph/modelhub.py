@@ -7,6 +7,7 @@ A file whose name is listed in the manifest must match the manifest's size and s
 
 from __future__ import annotations
 
+import difflib
 import errno
 import hashlib
 import logging
@@ -103,7 +104,9 @@ def unknown_model(name: str, manifest, tail: str = "") -> ModelError:
     if not manifest.entries:  # a manifest of no models said "known models are " and nothing
         return ModelError(f"unknown model '{name}': the manifest {manifest.path} lists no models; point "
                           f"NODEGRAPH_MANIFEST at one that does{tail}")
-    return ModelError(f"unknown model '{name}': known models are {', '.join(sorted(manifest.entries))} "
+    close = difflib.get_close_matches(name, list(manifest.entries), n=1)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    return ModelError(f"unknown model '{name}': {hint}known models are {', '.join(sorted(manifest.entries))} "
                       f"(see `nodegraph models list`){tail}")
 
 

@@ -57,7 +57,8 @@ def test_validate_lists_the_graph_problems_beside_a_bad_link(tmp_path):
                      [("src.frame", "adj.frame"), ("adj.frame", "ou.frame")])
     result = run_cli("validate", p)
     assert result.returncode == 2
-    assert "links[1]: cannot link adj.frame -> ou.frame: there is no node 'ou'" in result.stdout
+    assert ("links[1]: cannot link adj.frame -> ou.frame: there is no node 'ou'; did you mean 'out'? the nodes are: "
+            "src, adj, out") in result.stdout  # it named no node that is there
     assert "node 'adj' (FrameAdjuster), param 'brightness': 9999 is out of range" in result.stdout
     assert "unknown node type 'VideoFileOutptu'; did you mean 'VideoFileOutput'?" in result.stdout
 

@@ -172,6 +172,8 @@ def test_unknown_name_lists_the_known_ones():
     for name in (*BUILTINS, "inswapper_128", "w600k_r50"):
         assert name in message
     assert run_models_cmd("verify", "blazeface_tiny") == 2
+    with pytest.raises(ModelError, match=r"^unknown model 'inswapper': did you mean 'inswapper_128'\? known models"):
+        modelhub.resolve("inswapper")  # the name without its size, as `models fetch inswapper` was tried
 
 
 def test_missing_path_says_where_it_looked(tmp_path):
