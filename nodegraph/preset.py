@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import math
+import mimetypes
 import os
 import re
+import shlex
 import stat
 import sys
 from pathlib import Path
@@ -35,6 +37,16 @@ class PresetError(InvalidInput):
 MAX_PRESET_BYTES = 16 * 1024 * 1024  # far past any graph: a video or /dev/zero given by mistake is not read whole
 
 
+def media_given(path: Path) -> str:
+    """For a video or picture given where a preset goes (`nodegraph run clip.mp4`): what to do instead."""
+    kind = (mimetypes.guess_type(path.name)[0] or "").partition("/")[0]
+    if kind not in ("video", "image"):
+        return ""
+    what = "a video" if kind == "video" else "a picture"
+    return (f"is {what}, not a preset: give the preset (JSON) to run on it, with this file as its source's path, "
+            f"e.g. `nodegraph run PRESET --set SOURCE.path={shlex.quote(str(path))}`")
+
+
 def load(path: str | os.PathLike) -> Graph:
     path = Path(path)
     try:
@@ -44,15 +56,16 @@ def load(path: str | os.PathLike) -> Graph:
         with open(path, "rb") as file:
             data = file.read(MAX_PRESET_BYTES + 1)
         if len(data) > MAX_PRESET_BYTES:
-            raise PresetError(str(path), [f"is over {MAX_PRESET_BYTES >> 20} MiB, so it is not a preset (a video "
-                                          "given by mistake?); give a preset file"])
+            raise PresetError(str(path), [media_given(path) or f"is over {MAX_PRESET_BYTES >> 20} MiB, so it is not "
+                                          "a preset (a video given by mistake?); give a preset file"])
         text = data.decode("utf-8-sig")  # the byte-order mark some Windows editors write is not JSON's
     except FileNotFoundError:
         raise PresetError(str(path), ["file not found"]) from None
     except IsADirectoryError:
         raise PresetError(str(path), ["is a folder, not a preset file"]) from None
     except UnicodeDecodeError as e:
-        raise PresetError(str(path), [f"not a UTF-8 text file (byte {e.start}); a preset is JSON"]) from None
+        raise PresetError(str(path), [media_given(path) or f"not a UTF-8 text file (byte {e.start}); a preset is "
+                                      "JSON"]) from None
     except OSError as e:
         raise PresetError(str(path), [f"cannot read: {e.strerror}"]) from None
     graph = loads(text, source=str(path), base_dir=path.resolve().parent)

@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import sys
 
 import pytest
@@ -9,6 +10,7 @@ from hypothesis import strategies as st
 from nodegraph import preset
 from nodegraph.errors import InvalidInput
 from nodegraph.graph import Graph
+from nodegraph.paths import data_dir
 from nodegraph.registry import default_registry
 
 REG = default_registry()
@@ -205,6 +207,22 @@ def test_a_device_a_pipe_or_a_huge_file_is_refused_without_reading_it(tmp_path):
         file.truncate(preset.MAX_PRESET_BYTES + 1)
     with pytest.raises(preset.PresetError, match="is over 16 MiB, so it is not a preset"):
         preset.load(huge)
+
+
+def test_a_video_or_picture_given_as_the_preset_says_how_to_run_a_preset_on_it(tmp_path):
+    # `nodegraph run clip.mp4` said "not a UTF-8 text file (byte 38); a preset is JSON"
+    media = data_dir("presets") / "media"
+    for name, what in (("demo.mp4", "a video"), ("astronaut.png", "a picture")):
+        with pytest.raises(preset.PresetError) as e:
+            preset.load(media / name)
+        assert str(e.value) == (f"{media / name}: is {what}, not a preset: give the preset (JSON) to run on it, with "
+                                f"this file as its source's path, e.g. `nodegraph run PRESET --set "
+                                f"SOURCE.path={media / name}`")
+    big = tmp_path / "long take.mp4"
+    with open(big, "wb") as file:
+        file.truncate(preset.MAX_PRESET_BYTES + 1)
+    with pytest.raises(preset.PresetError, match=re.escape(f"SOURCE.path='{big}'`")):
+        preset.load(big)
 
 
 def test_a_preset_saved_with_a_byte_order_mark_loads(tmp_path):
