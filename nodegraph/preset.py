@@ -74,6 +74,9 @@ def load(path: str | os.PathLike) -> Graph:
 
 
 def loads(text: str, source: str = "<preset>", base_dir: str | Path | None = None) -> Graph:
+    if not text.strip():  # JSON's own "Expecting value" at line 1, column 1 did not say the file was blank
+        raise PresetError(source, ["is empty: a preset is a JSON object ({\"format\": \"nodegraph-preset\", ...}), "
+                                   "as `nodegraph edit` saves one"])
     try:
         data = json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_refuse_duplicates)
     except json.JSONDecodeError as e:

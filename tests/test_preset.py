@@ -225,6 +225,17 @@ def test_a_video_or_picture_given_as_the_preset_says_how_to_run_a_preset_on_it(t
         preset.load(big)
 
 
+@pytest.mark.parametrize("blank", ["", "\n", " \t\r\n"])
+def test_an_empty_preset_file_is_said_to_be_empty(tmp_path, blank):
+    # it was "bad JSON at line 2, column 1: Expecting value", which read as a typo on a line the file did not have
+    path = tmp_path / "p.json"
+    path.write_text(blank)
+    with pytest.raises(preset.PresetError) as e:
+        preset.load(path)
+    assert str(e.value) == (f"{path}: is empty: a preset is a JSON object ({{\"format\": \"nodegraph-preset\", ...}}), "
+                            "as `nodegraph edit` saves one")
+
+
 def test_a_preset_saved_with_a_byte_order_mark_loads(tmp_path):
     # some Windows editors begin a UTF-8 file with one; json refused it
     path = tmp_path / "p.json"
