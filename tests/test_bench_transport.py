@@ -28,6 +28,14 @@ def test_the_transport_bench_reports_every_figure_and_leaves_no_segment():
         assert run_segments(os.getpid()) == []  # this process's runs only: other tests may run beside it
 
 
+def test_a_short_transport_bench_times_the_queue_past_its_fill_as_it_does_the_ring():
+    # `--frames 5` timed the queue on 5 frames, all within its 4-frame window, whose put() returns at once:
+    # "multiprocessing.Queue 0.005 ms ... the queue 0.0x the ring's", beside "median of 45" (the ring's count)
+    result = bench_transport(frames=5)
+    assert result["frames"] == 45
+    assert result["queue_ms"] > result["memcpy_ms"], result  # it pickles and pipes the frame: a copy at least
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 @pytest.mark.parametrize("reader", ["ring", "queue"])
 def test_a_ctrl_c_stops_the_bench_at_once_with_130_and_no_traceback(tmp_path, reader):
