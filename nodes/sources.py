@@ -371,6 +371,8 @@ class TestPattern(Node):
         cv2.circle(frame, (cx, cy), radius, (255, 255, 255), -1, cv2.LINE_AA)
         cv2.circle(frame, (cx, cy), radius // 2, (40, 40, 200), -1, cv2.LINE_AA)
         scale = max(0.4, h / 480)
-        cv2.putText(frame, f"{n:06d}", (int(10 * scale), int(h - 20 * scale)), cv2.FONT_HERSHEY_SIMPLEX,
-                    1.5 * scale, (0, 0, 0), max(1, int(3 * scale)), cv2.LINE_AA)
+        stroke = max(1, int(3 * scale))
+        for colour, width in (((0, 0, 0), stroke + max(2, stroke)), ((255, 255, 255), stroke)):  # outlined: it
+            cv2.putText(frame, f"{n:06d}", (int(10 * scale), int(h - 20 * scale)),  # sits on the dark end of the ramp
+                        cv2.FONT_HERSHEY_SIMPLEX, 1.5 * scale, colour, width, cv2.LINE_AA)
         return {"frame": frame}
