@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from runtime_nodes import FlakyFrame, SameFault
+from runtime_nodes import SameFault, registry
 from test_cli import node, write_preset
 
 from nodegraph.editor.files import RecentFiles
@@ -21,9 +21,9 @@ def logged_run(tmp_path: Path, engine: str, failing: dict, frames: int) -> tuple
     preset = write_preset(tmp_path / f"{engine}.json", [node("src", "TestPattern", frames=frames), failing,
                                                         node("out", "NullOutput")],
                           [("src.frame", "bad.frame"), ("bad.frame", "out.frame")])
-    state = EditorState(recent=RecentFiles(tmp_path / "recent.json"), engine=engine)
-    for cls in (FlakyFrame, SameFault):
-        state.registry.add(cls, "tests")
+    nodes = registry()  # the tests' own: the shared default registry stays as the other tests expect it
+    nodes.add(SameFault, "tests")
+    state = EditorState(nodes, recent=RecentFiles(tmp_path / "recent.json"), engine=engine)
     assert state.open(preset)
     assert state.start_run(frames)
     while state.poll().active:
