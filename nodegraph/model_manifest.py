@@ -79,6 +79,12 @@ def load_manifest() -> Manifest:
                 raise ModelError(f"{where}: {section}.{name}: {problem}")
             entries[name] = ModelEntry(name, record["file"], record.get("sha256"), record.get("size"),
                                        builtin, record.get("url"), record)
+    for entry in entries.values():
+        if (twin := entry.record.get("same_network_as")) is not None and (
+                twin not in entries or twin == entry.name or not isinstance(entry.record.get("differs"), str)):
+            section = "models" if entry.builtin else "user_models"
+            raise ModelError(f"{where}: {section}.{entry.name}: 'same_network_as' must name another model of the "
+                             f"manifest, not {twin!r}, and 'differs' say how the two files differ")
     return Manifest(path, entries, data.get("user_model_notes", ""))
 
 

@@ -65,6 +65,10 @@ def _list() -> int:
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[4])
+    for entry in manifest.entries.values():  # two names of one network: say why both, lest one look a duplicate
+        if "same_network_as" in entry.record:
+            print(f"\n{entry.name} holds the same network as {entry.record['same_network_as']}, in another file: "
+                  f"{entry.record['differs']}.")
     print(f"\nuser model folder: {user_models_dir()}")
     print(f"fetch downloads into: {modelhub.fetch_dir()}")
     if manifest.notes:
