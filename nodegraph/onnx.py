@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import functools
 import io
 import logging
 import os
@@ -251,51 +250,6 @@ def _library_problem(key: str) -> str | None:
         missing = re.search(r"([\w.+-]+\.so[.\d]*): cannot open shared object file", str(exc))
         return f"{missing.group(1)} not found" if missing else short(exc)
     return None
-
-
-@dataclass(frozen=True)
-class Tensor:
-    name: str
-    shape: tuple  # ints, and names or None for the dimensions the model leaves open
-    type: str = "tensor(float)"  # onnxruntime's name of its element type
-
-
-@dataclass(frozen=True)
-class ModelTensors:
-    """A model file's input and output tensors. The methods are named like InferenceSession's, so
-    one check of a model's tensors serves a loaded session and these alike."""
-
-    inputs: tuple[Tensor, ...]
-    outputs: tuple[Tensor, ...]
-
-    def get_inputs(self) -> list[Tensor]:
-        return list(self.inputs)
-
-    def get_outputs(self) -> list[Tensor]:
-        return list(self.outputs)
-
-
-def model_tensors(path: str | os.PathLike) -> ModelTensors:
-    """The tensors of a model file, read once per version of the file (path, mtime, size), so that
-    validating a graph again, as the editor does after each edit, costs a stat per model."""
-    path = Path(path)
-    stat = path.stat()
-    return _read_tensors(path, stat.st_mtime_ns, stat.st_size)
-
-
-@functools.lru_cache(maxsize=32)
-def _read_tensors(path: Path, mtime_ns: int, size: int) -> ModelTensors:
-    import onnxruntime as ort
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # only the tensors are read
-    options.intra_op_num_threads = 1
-    options.log_severity_level = _ERRORS_ONLY
-    try:
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as exc:
-        raise load_error(f"model file {path}", exc) from exc
-    return ModelTensors(tuple(Tensor(t.name, tuple(t.shape), t.type) for t in session.get_inputs()),
-                        tuple(Tensor(t.name, tuple(t.shape), t.type) for t in session.get_outputs()))
 
 
 def _try(path: _Model, threads: int | None, key: str) -> tuple[ort.InferenceSession | None, str | None]:

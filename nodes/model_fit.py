@@ -1,5 +1,5 @@
 """Whether a model file has the tensors a node runs: one function per kind of model, taking the file
-and its tensors (a loaded session, or nodegraph.onnx.model_tensors for a check before the run) and
+and its tensors (a loaded session, or nodegraph.model_tensors for a check before the run) and
 returning what the node needs to know of the model, or raising InvalidInput naming the file with the
 expected and found tensors."""
 
@@ -11,7 +11,7 @@ from typing import Any
 
 from nodegraph import modelhub
 from nodegraph.errors import InvalidInput, Problem
-from nodegraph.onnx import model_tensors
+from nodegraph.model_tensors import model_tensors
 
 from .onnx_models import last_initializer, model_mismatch, shape_fits, tensor_dims
 from .pixel_boost import boost_size

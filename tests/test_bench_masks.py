@@ -1,6 +1,6 @@
 """`nodegraph bench masks` runs, and its stand-ins have exactly the tensors the nodes' contracts take."""
 
-from nodegraph.onnx import model_tensors
+from nodegraph.model_tensors import model_tensors
 from nodes import mask_bench
 from nodes.model_fit import enhancer_fit, occluder_fit, parser_fit
 from nodes.standin_restorers import enhancer_standin, occluder_standin, parser_standin

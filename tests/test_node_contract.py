@@ -17,7 +17,7 @@ from nodegraph.editor.files import RecentFiles
 from nodegraph.editor.state import EditorState
 from nodegraph.errors import InvalidInput
 from nodegraph.graph import Graph, Link
-from nodegraph.onnx import model_tensors
+from nodegraph.model_tensors import model_tensors
 from nodegraph.registry import default_registry, load_registry
 from nodegraph.runtime import Runtime
 
