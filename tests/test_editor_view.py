@@ -157,7 +157,7 @@ def drive() -> None:
     assert {n: spec.pos for n, spec in state.graph.nodes.items()} == positions  # panning moves no node
 
     # a node that ran but made no picture says so instead of showing an empty frame
-    from nodegraph.editor.canvas import EMPTY_NOTE
+    from nodegraph.editor.node_view import EMPTY_NOTE
     from nodegraph.editor.session import RunStatus
     from nodegraph.runner import NodeSnapshot
 

@@ -1,60 +1,27 @@
-"""The canvas: a Dear PyGui node editor drawn from the editor state. Nodes show their ports
-(coloured by type), a live thumbnail, their stats and errors; links are checked by the state
-as they are drawn."""
+"""The canvas: a Dear PyGui node editor kept in step with the editor state. It adds and removes nodes (each drawn
+by node_view) and links, shows the run's status on them, reads back the user's links, drags and drops (links are
+checked by the state), and says where nodes are on screen and where a new one fits."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import dearpygui.dearpygui as dpg
 import numpy as np
 
 from ..graph import Link
-from ..node import Node
 from . import theme
 from .fonts import font_px
-from .node_text import OVERVIEW_LINES, problem_lines, stats_line
+from .node_text import OVERVIEW_LINES, stats_line
+from .node_view import EMPTY_NOTE, NodeView, draw_node, port_types
 from .session import RunStatus
 from .state import EditorState
 from .thumbnails import THUMB_SIZE, blank_rgba
 from .word_wrap import WrappedTexts
 
 PAYLOAD = "nodegraph-node-type"
-EMPTY_NOTE = "nothing to show: this node ran, but drew no picture of its latest frame"
 INSPECTOR_WIDTH = 300  # the canvas leaves this much of the row to the inspector
-CHAR_WIDTH = 7.5  # average width of a character in the UI font, for right-aligning output names
 NODE_ROOM = 1.2  # a new node keeps this much more than the drawn size of the others from them
-
-
-@dataclass
-class NodeView:
-    node_id: str
-    type: str
-    item: int
-    texture: int
-    buffer: np.ndarray
-    image: int
-    stats: int
-    error: int
-    error_tip: int
-    body: int  # the static attribute holding thumbnail, stats and error: hidden when collapsed
-    note: int  # under the thumbnail: why it is empty
-    ports: dict[tuple[str, str], int] = field(default_factory=dict)  # ("in"/"out", port) -> attribute
-    look: tuple = ()
-    stats_text: str = ""
-    error_text: str = ""
-    note_text: str = ""
-
-
-def port_types(cls: type[Node] | None, state: EditorState, node_id: str) -> tuple[dict, dict]:
-    """A node's (inputs, outputs) as port -> PortType; for an unknown node type, the ports its links use,
-    typed None."""
-    if cls is not None:
-        return dict(cls.inputs), dict(cls.outputs)
-    inputs = {link.dst_port: None for link in state.graph.links_into(node_id)}
-    outputs = {link.src_port: None for link in state.graph.links_from(node_id)}
-    return inputs, outputs
 
 
 class Canvas:
@@ -143,55 +110,16 @@ class Canvas:
     def _add_node(self, node_id: str) -> None:
         spec = self.state.graph.nodes[node_id]
         cls = self.state.registry.get(spec.type)
-        inputs, outputs = port_types(cls, self.state, node_id)
         kept = self.last_pictures.pop((node_id, spec.type), None)
         buffer = kept if kept is not None else blank_rgba(THUMB_SIZE)
         texture = dpg.add_raw_texture(THUMB_SIZE[0], THUMB_SIZE[1], buffer, format=dpg.mvFormat_Float_rgba,
                                       parent=self.textures)
-        pos = self._to_grid(spec.pos or (0.0, 0.0))
-        label = node_id if node_id.lower() == spec.type.lower() or self.compact else f"{node_id}  ({spec.type})"
-        thumb = self.thumb_size()
-        ports = {}
-        with dpg.node(label=label, parent=self.editor, pos=pos) as item:
-            for port, port_type in inputs.items():
-                colour, type_name = theme.port_colour(port_type), str(port_type or "?")
-                with dpg.node_attribute(attribute_type=dpg.mvNode_Attr_Input,
-                                        shape=dpg.mvNode_PinShape_CircleFilled) as attribute:
-                    with dpg.group(horizontal=True, horizontal_spacing=6):
-                        dpg.add_text(port, color=colour)
-                        optional = cls is not None and port in cls.optional_inputs
-                        if not self.compact:
-                            dpg.add_text(type_name + (" (optional)" if optional else ""), color=theme.DIM)
-                dpg.bind_item_theme(attribute, self.themes.get("pin", colour))
-                ports[("in", port)] = attribute
-            for port, port_type in outputs.items():
-                colour, type_name = theme.port_colour(port_type), str(port_type or "?")
-                with dpg.node_attribute(attribute_type=dpg.mvNode_Attr_Output,
-                                        shape=dpg.mvNode_PinShape_CircleFilled) as attribute:
-                    shown = port if self.compact else f"{type_name}  {port}"
-                    width = len(shown) * CHAR_WIDTH * self.zoom
-                    with dpg.group(horizontal=True, horizontal_spacing=6,
-                                   indent=max(0, int(thumb[0] - width))):
-                        if not self.compact:
-                            dpg.add_text(type_name, color=theme.DIM)
-                        dpg.add_text(port, color=colour)
-                dpg.bind_item_theme(attribute, self.themes.get("pin", colour))
-                ports[("out", port)] = attribute
-            with dpg.node_attribute(attribute_type=dpg.mvNode_Attr_Static,
-                                    show=node_id not in self.collapsed) as body:
-                image = dpg.add_image(texture, width=thumb[0], height=thumb[1], border_color=(60, 64, 74, 255))
-                note = dpg.add_text("", color=theme.DIM, wrap=thumb[0] - 8, show=False)
-                stats = dpg.add_text("", color=theme.DIM)
-                error = dpg.add_text("", color=theme.ERROR, show=False)  # lines broken by show_status
-                with dpg.tooltip(error) as tooltip:
-                    error_tip = self.tips.add("")
-                if self.ui_font is not None:  # readable at any zoom, where the node's text may be tiny
-                    dpg.bind_item_font(tooltip, self.ui_font)
-        view = NodeView(node_id, spec.type, item, texture, buffer, image, stats, error, error_tip, body, note, ports)
-        if self.font is not None:
-            dpg.bind_item_font(item, self.font)
+        view = draw_node(node_id, spec.type, cls, port_types(cls, self.state, node_id), texture, buffer,
+                         editor=self.editor, pos=self._to_grid(spec.pos or (0.0, 0.0)), thumb=self.thumb_size(),
+                         zoom=self.zoom, compact=self.compact, collapsed=node_id in self.collapsed,
+                         themes=self.themes, tips=self.tips, font=self.font, ui_font=self.ui_font)
         self.nodes[node_id] = view
-        for (kind, port), attribute in ports.items():
+        for (kind, port), attribute in view.ports.items():
             self.attributes[attribute] = (node_id, kind, port)
         self._restyle(view, has_error=cls is None)
 
@@ -229,10 +157,7 @@ class Canvas:
     def _restyle(self, view: NodeView, has_error: bool) -> None:
         stage = self.stage_of.get(view.node_id)
         title = theme.stage_colour(stage) if self.plan_colours and stage is not None else theme.NEUTRAL_TITLE
-        look = (title, theme.ERROR if has_error else None)
-        if look != view.look:
-            view.look = look
-            dpg.bind_item_theme(view.item, self.themes.get("node", *look))
+        view.restyle(title, has_error, self.themes)
 
     def show_status(self, status: RunStatus, problems: dict[str | None, list[str]], pictured=frozenset()) -> None:
         """Stats and errors on every node: the run's when there is one, else validation problems.
@@ -242,11 +167,7 @@ class Canvas:
         for node_id, view in self.nodes.items():
             node = status.nodes.get(node_id)
             note = EMPTY_NOTE if node is not None and node.frames and node_id not in pictured else ""
-            if note != view.note_text:
-                view.note_text = note
-                dpg.set_value(view.note, note)
-                dpg.configure_item(view.note, show=bool(note))
-                dpg.configure_item(view.image, show=not note)  # the note instead of an empty frame
+            view.show_note(note)
             if node is not None and (node.frames or node.errors):
                 stats = stats_line(node, self.compact)
             elif status.active:
@@ -257,17 +178,10 @@ class Canvas:
                 stats = ""
             errors = [node.last_error] if node is not None and node.errors else [] if status.active else \
                 problems.get(node_id, [])
-            error = "; ".join(errors)
-            if stats != view.stats_text:
-                view.stats_text = stats
-                dpg.set_value(view.stats, stats)
-            if error != view.error_text:
-                view.error_text = error
-                dpg.set_value(view.error, problem_lines(errors, self.thumb_size()[0], font_px(self.zoom),
-                                                        OVERVIEW_LINES if self.overview else None))
-                self.tips.set(view.error_tip, error)
-                dpg.configure_item(view.error, show=bool(error))
-            self._restyle(view, bool(error) or self.state.registry.get(view.type) is None)
+            view.show_stats(stats)
+            view.show_errors(errors, self.tips, self.thumb_size()[0], font_px(self.zoom),
+                             OVERVIEW_LINES if self.overview else None)
+            self._restyle(view, bool(view.error_text) or self.state.registry.get(view.type) is None)
 
     # -- reading the user's actions -----------------------------------------------------
 

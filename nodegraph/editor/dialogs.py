@@ -14,8 +14,8 @@ import numpy as np
 
 from ..params import Path as PathParam
 from . import theme
-from .canvas import EMPTY_NOTE
 from .fonts import FONT_SIZE
+from .node_view import EMPTY_NOTE
 from .thumbnails import VIEWER_SIZE, blank_rgba
 
 if TYPE_CHECKING:
