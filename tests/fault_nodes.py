@@ -81,3 +81,16 @@ class BrokenSetup(Node):
 
     def process(self, frame):
         return {}
+
+
+class DiesInSetup(Node):
+    """Its set-up ends its process at once (os._exit), as a model load that crashes in native code does."""
+
+    inputs = {"frame": Frame}
+    outputs = {"frame": Frame}
+
+    def setup(self):
+        os._exit(7)
+
+    def process(self, frame):
+        return {"frame": frame}

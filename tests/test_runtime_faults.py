@@ -21,6 +21,7 @@ from test_stop_signals import start_cli_run
 
 from nodegraph import preset as presets
 from nodegraph import shm
+from nodegraph.errors import RunFailed
 from nodegraph.runtime import Runtime
 from nodegraph.sequential import SequentialRunner
 
@@ -314,3 +315,20 @@ def test_a_node_that_fails_to_close_is_the_run_s_failed_node(runner_class):
     assert report.error == ("node 'share' (BrokenClose) failed to close: OSError: the network share went away "
                             "before the file was finished")
     assert report.failed_node == "share"
+
+
+def test_a_stage_whose_process_dies_in_a_node_s_set_up_names_that_node():
+    # a model load that crashed its process said only "stage s1 (nodes: pass, dies) died while starting": the
+    # editor marked no node, and the user could not tell which of the stage's nodes to look at
+    from fault_nodes import DiesInSetup
+
+    reg = registry()
+    reg.add(DiesInSetup, "tests")
+    graph = build([("src", "TestPattern", {"width": 64, "height": 48, "frames": 5}, "a"),
+                   ("pass", "FrameAdjuster", {}, "b"), ("dies", "DiesInSetup", {}, "b")],
+                  ["src.frame -> pass.frame", "pass.frame -> dies.frame"])
+    with pytest.raises(RunFailed) as failure:
+        Runtime(graph, reg).run()
+    assert str(failure.value) == ("node 'dies' (DiesInSetup) failed to start: its process died (exit code 7) "
+                                  "(stage s1, nodes: pass, dies)")
+    assert failure.value.node == "dies"

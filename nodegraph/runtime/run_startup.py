@@ -79,8 +79,16 @@ class RunStartup:
                 return  # stopping anyway: a stage that died meanwhile is no start-up failure
             for run in self._stages.values():
                 if run.state == "dead":
-                    raise RunFailed(f"stage {run.name} (nodes: {', '.join(run.nodes)}) died while starting "
-                                    f"({exit_text(run.process.exitcode)})")
+                    raise self._death_while_starting(run)
+
+    def _death_while_starting(self, run: StageRun) -> RunFailed:
+        """A stage's process that died before the run's first frame, naming the node it was setting up where known."""
+        how = exit_text(run.process.exitcode)
+        if run.died_in is None:
+            return RunFailed(f"stage {run.name} (nodes: {', '.join(run.nodes)}) died while starting ({how})")
+        node_type = self.classes[run.died_in].type_name()
+        return RunFailed(f"node '{run.died_in}' ({node_type}) failed to start: its process died ({how}) "
+                         f"(stage {run.name}, nodes: {', '.join(run.nodes)})", run.died_in)
 
     def _stream_and_mode(self) -> tuple[StreamInfo, str]:
         """The stream's info as the sequential executor derives it, and the run's mode."""

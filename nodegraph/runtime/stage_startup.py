@@ -67,7 +67,11 @@ class StageStartup:
         self.control.wait_for(Go)
 
     def setup(self, node: Node) -> None:
-        timed_setup(node, self.stats[node.id])
+        self.tally.busy(list(self.stats).index(node.id))  # a process that dies in here died in this node's set-up
+        try:
+            timed_setup(node, self.stats[node.id])
+        finally:
+            self.tally.busy(None)
         self.opened.append(node)
 
     def open_channels(self) -> None:

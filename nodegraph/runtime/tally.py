@@ -17,7 +17,7 @@ FIELDS = ("frames", "errors", "drops", "total_ms")
 
 class Tally:
     def __init__(self, nodes: int):
-        # the frames, each node's FIELDS, and 1 + the position of the node on a frame (0: none)
+        # the frames, each node's FIELDS, and 1 + the position of the node on a frame or in its set-up (0: none)
         self.shared = mp.get_context("spawn").RawArray("d", 2 + len(FIELDS) * nodes)
 
     def record(self, frames: int, stats: Iterable[NodeStats], in_hand_at: int | None = None) -> None:
@@ -31,7 +31,8 @@ class Tally:
             view[1 + len(FIELDS) * in_hand_at + FIELDS.index("drops")] += 1
 
     def busy(self, position: int | None) -> None:
-        """The stage's node (its position) on a frame now, or None: the node a process that dies died in."""
+        """The stage's node (its position) on a frame or in its set-up now, or None: the node a process that dies
+        died in."""
         self.shared[-1] = 0.0 if position is None else position + 1.0
 
     def take(self) -> tuple[int, list[dict], int | None]:
