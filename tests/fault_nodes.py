@@ -8,7 +8,7 @@ import signal
 
 from nodegraph.node import Node
 from nodegraph.params import Int
-from nodegraph.types import Frame
+from nodegraph.types import Frame, Text
 
 
 class DyingFrame(Node):
@@ -94,3 +94,24 @@ class DiesInSetup(Node):
 
     def process(self, frame):
         return {"frame": frame}
+
+
+class FileNameText(Node):
+    """Passes the frame on with the name of the picture it came from as text: a Latin-1 name read from disk
+    ('café.png' in bytes), which Python decodes with a surrogate that UTF-8 cannot encode."""
+
+    inputs = {"frame": Frame}
+    outputs = {"frame": Frame, "name": Text}
+
+    def process(self, frame):
+        return {"frame": frame, "name": os.fsdecode(b"caf\xe9.png")}
+
+
+class TextLog(Node):
+    """Takes text (a caption, a file name) and keeps the latest."""
+
+    inputs = {"text": Text}
+
+    def process(self, text):
+        self.latest = text
+        return {}

@@ -332,3 +332,19 @@ def test_a_stage_whose_process_dies_in_a_node_s_set_up_names_that_node():
     assert str(failure.value) == ("node 'dies' (DiesInSetup) failed to start: its process died (exit code 7) "
                                   "(stage s1, nodes: pass, dies)")
     assert failure.value.node == "dies"
+
+
+def test_a_stage_s_own_error_while_a_node_s_outputs_go_out_names_that_node():
+    # "stage s0 failed on frame 0: UnicodeEncodeError: ..." marked no node, and said none of the stage's
+    from fault_nodes import FileNameText, TextLog
+
+    reg = registry()
+    reg.add(FileNameText, "tests")
+    reg.add(TextLog, "tests")
+    graph = build([("src", "TestPattern", {"width": 64, "height": 48, "frames": 5}, "a"),
+                   ("name", "FileNameText", {}, "a"), ("log", "TextLog", {}, "b")],
+                  ["src.frame -> name.frame", "name.name -> log.text"])
+    report = Runtime(graph, reg).run()
+    assert report.error.startswith("node 'name' (FileNameText): stage s0 failed on frame 0: UnicodeEncodeError: "
+                                   "'utf-8' codec can't encode character '\\udce9'"), report.error
+    assert report.failed_node == "name"

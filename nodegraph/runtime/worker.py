@@ -24,7 +24,7 @@ import numpy as np
 from .. import shm
 from ..busy_watch import watching
 from ..errors import InvalidInput, RunFailed, Stopped
-from ..execution import STATS_EVERY_S, Previews, close_nodes
+from ..execution import STATS_EVERY_S, Previews, close_nodes, named
 from ..node import Node
 from ..stats import NodeStats
 from ..step import Step, Values, apply_edit, read_sources, replay, run_step
@@ -77,6 +77,7 @@ class StageWorker(StageStartup):
         self.taps: dict[str, Outlet] = {}
         self.previews = Previews()
         self.last_stats = 0.0
+        self.publishing: Node | None = None  # the node whose outputs go out now: a stage error meanwhile names it
         # realtime drops are counted on the node that reads the stage's first input
         self.drop_node = next((n.id for n in config.nodes for _, src, port in n.inputs
                                if config.inlets and (src, port) == (config.inlets[0].node, config.inlets[0].port)),
@@ -218,7 +219,8 @@ class StageWorker(StageStartup):
             return e
         except Exception as e:  # a fault of the stage itself: restarting would only repeat it
             log.debug("stage %s failed", self.cfg.name, exc_info=True)
-            return RunFailed(f"stage {self.cfg.name} failed on frame {frame_id}: {type(e).__name__}: {e}")
+            failure = RunFailed(f"stage {self.cfg.name} failed on frame {frame_id}: {type(e).__name__}: {e}")
+            return named(self.publishing, failure) if self.publishing is not None else failure
         finally:
             self.running = False
         return None
@@ -270,7 +272,7 @@ class StageWorker(StageStartup):
 
     def publish(self, frame_id: int, capture_time: float, step: Step, shown: dict, ran: bool) -> None:
         """After a node ran: its outputs to the rings that other stages read, its picture to its tap."""
-        node = step.node
+        node = self.publishing = step.node
         for port in node.outputs:
             outlet = self.outlets.get((step.id, port))
             if outlet is not None:
@@ -281,6 +283,7 @@ class StageWorker(StageStartup):
                                     "cannot go to another process (pin the nodes it feeds with it)", step.id) from None
         if step.id in self.taps:
             self.show(step, shown, ran)
+        self.publishing = None
 
     def show(self, step: Step, shown: dict, ran: bool, now: bool = False) -> None:
         """The node's picture to its preview tap: when one is due, or `now`."""
