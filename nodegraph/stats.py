@@ -68,13 +68,15 @@ class RunReport:
     frames_span_s: float = 0.0  # from the first frame out to the last
 
     @property
-    def fps(self) -> float:
+    def fps(self) -> float | None:
         """The frames out a second: the intervals between the first frame out and the last, over their time
         (N frames are N - 1 intervals: a source paced at 10 fps gives 5 frames in 0.4 s), as the live rate
-        counts them; one frame is one over the run's time."""
-        if self.frames > 1 and self.frames_span_s > 0:
+        counts them. None with fewer than two frames: there is no interval to time."""
+        if self.frames < 2:
+            return None
+        if self.frames_span_s > 0:
             return (self.frames - 1) / self.frames_span_s
-        return self.frames / self.elapsed_s if self.elapsed_s > 0 else 0.0
+        return self.frames / self.elapsed_s if self.elapsed_s > 0 else None
 
     def latency(self, q: float) -> float:
         return round(percentile(self.latency_ms, q), 2)
@@ -84,7 +86,7 @@ class RunReport:
             "mode": self.mode,
             "frames": self.frames,
             "elapsed_s": round(self.elapsed_s, 3),
-            "fps": round(self.fps, 2),
+            "fps": None if self.fps is None else round(self.fps, 2),
             "latency_ms": {"p50": self.latency(50), "p95": self.latency(95)},
             "drops": sum(n.get("drops", 0) for n in self.nodes.values()),
             "undecoded": sum(n.get("undecoded", 0) for n in self.nodes.values()),
@@ -101,9 +103,9 @@ class RunReport:
         if not self.frames:  # no rate nor latency to give: "0.0 fps, latency p50 0.0 ms" read as measured
             line = f"{state}: 0 frames" + (" (stopped before the first frame came out)" if self.interrupted else "")
         else:
-            line = (f"{state}: {self.frames} frame{'s' * (self.frames != 1)} in {self.elapsed_s:.1f} s "
-                    f"({data['fps']:.1f} fps), latency p50 {data['latency_ms']['p50']:.1f} ms "
-                    f"p95 {data['latency_ms']['p95']:.1f} ms")
+            rate = "" if data["fps"] is None else f" ({data['fps']:.1f} fps)"  # one frame: no interval to time
+            line = (f"{state}: {self.frames} frame{'s' * (self.frames != 1)} in {self.elapsed_s:.1f} s{rate}, "
+                    f"latency p50 {data['latency_ms']['p50']:.1f} ms p95 {data['latency_ms']['p95']:.1f} ms")
         if data["drops"]:
             line += f", {data['drops']} dropped"
         if data["errors"]:

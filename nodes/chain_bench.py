@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from nodegraph import preset as presets
-from nodegraph.bench import not_interrupted, scratch_folder
+from nodegraph.bench import not_interrupted, scratch_folder, timed_frames
 from nodegraph.graph import Graph
 from nodegraph.node import Node
 from nodegraph.paths import data_dir
@@ -214,7 +214,7 @@ def bench_chain(rounds: int = 200, threads: int = 1, registry: Registry | None =
 def run(frames: int | None = None) -> dict:
     """`nodegraph bench chain [--frames N]`: N rounds of the face chain and N frames per run of the demo
     chain (the defaults when None)."""
-    if frames:
+    if timed_frames("chain", frames):
         return bench_chain(frames, demo_frames=frames, realtime_frames=frames)
     return bench_chain()
 

@@ -25,7 +25,7 @@ import cv2
 
 from nodegraph import onnx as ng_onnx
 from nodegraph import preset as presets
-from nodegraph.bench import not_interrupted, scratch_folder
+from nodegraph.bench import not_interrupted, scratch_folder, timed_frames
 from nodegraph.errors import InvalidInput, RunFailed
 from nodegraph.paths import data_dir
 from nodegraph.registry import default_registry
@@ -215,7 +215,7 @@ def bench_gpu(frames: int | None = None, seconds: float | None = None) -> dict:
 
 def run(frames: int | None = None) -> dict:
     """`nodegraph bench gpu [--frames N]`, within NODEGRAPH_BENCH_GPU_SECONDS where set."""
-    return bench_gpu(frames, time_budget())
+    return bench_gpu(timed_frames("gpu", frames), time_budget())
 
 
 def summary(result: dict) -> str:

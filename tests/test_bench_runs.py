@@ -6,6 +6,7 @@ its files (a whole run for `nodegraph run`)."""
 import logging
 
 import pytest
+from conftest import run_cli
 from fault_nodes import InterruptedAsItCloses
 
 from nodegraph.bench import not_interrupted, scratch_folder
@@ -51,3 +52,12 @@ def test_a_ctrl_c_as_a_run_closes_its_files_stops_the_benchmark():
     assert report.frames == 3 and not report.interrupted and report.stopped_after_last_frame
     with pytest.raises(KeyboardInterrupt):
         not_interrupted(report)
+
+
+@pytest.mark.parametrize("bench", ["pipeline", "gpu", "chain"])
+def test_a_benchmark_of_fps_refuses_one_frame(bench):
+    # one frame has no interval to time: the run's fps is None, which these benchmarks divided and printed
+    result = run_cli("bench", bench, "--frames", "1")
+    assert result.returncode == 2
+    assert (f"nodegraph: bench {bench}: --frames 1 gives no rate (one frame has no interval between frames to time); "
+            "give 2 or more") in result.stderr

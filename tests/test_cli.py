@@ -88,6 +88,19 @@ def test_run_300_frames_in_order(tmp_path, clip300):
     assert "done: 300 frames" in result.stderr
 
 
+def test_a_one_frame_run_gives_no_fps(tmp_path):
+    """One frame has no interval between frames to time: it said 'done: 1 frame in 0.0 s (23.8 fps)'."""
+    p = write_preset(tmp_path / "p.json", [node("src", "TestPattern", width=64, height=48, frames=1),
+                                           node("out", "ImageSequenceOutput", path=str(tmp_path / "seq"))],
+                     [("src.frame", "out.frame")])
+    result = run_cli("run", p, "--stats-json", tmp_path / "stats.json")  # multiprocess
+    assert result.returncode == 0, result.stderr
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats["frames"] == 1 and stats["fps"] is None and stats["latency_ms"]["p50"] > 0
+    summary = next(line for line in result.stderr.splitlines() if "done: 1 frame in" in line)
+    assert "fps" not in summary and "latency p50" in summary
+
+
 def test_set_and_frames_override(tmp_path):
     p = write_preset(tmp_path / "p.json",
                      [node("src", "TestPattern", width=64, height=48),

@@ -36,6 +36,11 @@ def test_the_legend_says_the_sequential_engine_runs_every_node_in_one_process(di
     run_driver(display, tmp_path, "legend", __file__, timeout=240)
 
 
+def test_a_one_frame_run_shows_no_fps_in_the_run_bar(display, tmp_path):  # noqa: F811
+    # with one frame there is no interval to time: the bar showed the summary's "23.8 fps", one over the run's time
+    run_driver(display, tmp_path, "one_frame", __file__, timeout=240)
+
+
 def run_to_its_end(state, app, engine: str, preset: Path, frames_to_run: int | None = None) -> None:
     state.engine = engine
     assert state.open(preset), state.log[-1].text
@@ -157,6 +162,23 @@ def drive_legend() -> None:
     print("legend checks passed")
 
 
+def drive_one_frame() -> None:
+    import dearpygui.dearpygui as dpg
+    from test_cli import node, write_preset
+
+    preset = write_preset(Path.cwd() / "one.json", [node("src", "TestPattern", width=64, height=48, frames=1),
+                                                    node("out", "NullOutput")], [("src.frame", "out.frame")])
+    state, app = open_editor(None)
+    for engine in ENGINES:
+        run_to_its_end(state, app, engine, preset, 1)  # the editor loops a source otherwise
+        assert state.poll().state == "finished", (engine, state.poll().state, state.poll().message)
+        shown = dpg.get_value(app.runbar.figures)
+        assert "fps" not in shown and shown.startswith("latency p50") and shown.endswith(" 1 frame"), (engine, shown)
+    print("one_frame checks passed")
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["one_frame"]:
+    drive_one_frame()
 if __name__ == "__main__" and sys.argv[1:] == ["legend"]:
     drive_legend()
 if __name__ == "__main__" and sys.argv[1:] == ["marked"]:

@@ -48,6 +48,14 @@ def load_benchmark(ep: EntryPoint) -> ModuleType:
     return module
 
 
+def timed_frames(bench: str, frames: int | None) -> int | None:
+    """`frames` for a benchmark that gives a run's fps, refused at 1: one frame has no interval to time."""
+    if frames == 1:
+        raise InvalidInput(f"bench {bench}: --frames 1 gives no rate (one frame has no interval between frames to "
+                           "time); give 2 or more")
+    return frames
+
+
 def not_interrupted(report: RunReport) -> RunReport:
     """`report` of a run a benchmark made; KeyboardInterrupt when a Ctrl-C stopped that run, or came as it
     closed its files. The runners take the Ctrl-C to stop the run in order and only say so in the report: a

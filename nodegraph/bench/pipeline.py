@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from nodegraph.bench import ignore_ctrl_c, not_interrupted, start_helper
+from nodegraph.bench import ignore_ctrl_c, not_interrupted, start_helper, timed_frames
 from nodegraph.graph import Graph, Link
 from nodegraph.node import Node
 from nodegraph.params import Int
@@ -121,7 +121,7 @@ def bench_pipeline(frames: int = 150, work: int = 40, rounds: int = 5) -> dict:
 
 def run(frames: int | None = None) -> dict:
     """`nodegraph bench pipeline [--frames N]`."""
-    return bench_pipeline(frames or 150)
+    return bench_pipeline(timed_frames("pipeline", frames) or 150)
 
 
 def summary(result: dict) -> str:

@@ -287,7 +287,8 @@ class RunBar:
         self._shown = None
 
     def show(self, status: RunStatus, stages: list[tuple[str, list[str]]]) -> None:
-        shown = (status.state, status.frames, round(status.fps, 1), round(status.latency_p50, 1),
+        fps = None if status.fps is None else round(status.fps, 1)
+        shown = (status.state, status.frames, fps, round(status.latency_p50, 1),
                  round(status.latency_p95, 1), status.message)
         if shown != self._shown:
             self._shown = shown
@@ -301,8 +302,10 @@ class RunBar:
             if status.state == "idle" or not (status.active or status.frames):  # no figures to show
                 dpg.set_value(self.figures, "")
             else:
-                dpg.set_value(self.figures, f"{status.fps:6.1f} fps   latency p50 {status.latency_p50:6.1f} ms"
-                                            f"  p95 {status.latency_p95:6.1f} ms   {status.frames} frames")
+                rate = "" if fps is None else f"{fps:6.1f} fps   "  # one frame: no interval to time
+                frames = f"{status.frames} frame{'s' * (status.frames != 1)}"
+                dpg.set_value(self.figures, f"{rate}latency p50 {status.latency_p50:6.1f} ms"
+                                            f"  p95 {status.latency_p95:6.1f} ms   {frames}")
         width = dpg.get_viewport_client_width()
         key = (tuple((name, tuple(nodes)) for name, nodes in stages), tuple(sorted(status.pids.items())), width)
         if key != self._legend_key:

@@ -69,7 +69,7 @@ def plan_stages(graph: Graph, registry: Registry, engine: str = "auto") -> list[
 class RunStatus:
     state: str = "idle"  # idle, starting, running, finished, stopped, failed
     frames: int = 0
-    fps: float = 0.0
+    fps: float | None = 0.0  # None: a run that ended with one frame, no interval to time
     latency_p50: float = 0.0
     latency_p95: float = 0.0
     message: str = ""  # why it failed, or how it ended
