@@ -72,6 +72,7 @@ def probe(path: str) -> tuple[int, float, list[int]]:
     check_utf8_path(path)
     reader = VideoReader(path)
     fps, first = reader.fps, reader.read()
+    said = reader.said_without_frames() if first is None else ""
     reader.close()
     try:
         times, restart = timestamps_and_restart(path) if first is not None else ([], None)
@@ -79,7 +80,7 @@ def probe(path: str) -> tuple[int, float, list[int]]:
         raise InvalidInput(f"{path}: cannot be read to its end ({e}); the file is damaged or was changed while "
                            "it was read: repair it (e.g. remux it with ffmpeg) or leave it out") from None
     if not times:
-        raise InvalidInput(f"{path}: no frame could be decoded: the file is damaged, empty, or not a video")
+        raise InvalidInput(said or f"{path}: no frame of it decodes, read to its end; give another copy of it")
     if restart is not None:  # its timestamps repeat: a chunk's mark would find the frame of another recording
         raise InvalidInput(f"{path}: its times start again after frame {restart} (recordings joined end to end, as "
                            "`cat` joins MPEG-TS files), and a chunk finds its first frame by its time; remux it so "

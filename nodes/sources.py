@@ -89,9 +89,9 @@ class VideoSource(Node):
                         "frame", self.id, self.path, self.reader.container.format.name.removesuffix("_pipe"))
         self._first = self.reader.read()
         if self._first is None:
+            said = self.reader.said_without_frames()
             self.reader.close()
-            raise InvalidInput(f"{self.path}: no frame could be decoded: the file is damaged, empty, "
-                               "or not a video")
+            raise InvalidInput(said)
         self._media_start = self._first[1]
         self._frames = self.reader.frames  # from `start`: a reader opened later by a seek counts from there
         # the file's first frame's size, also where reading starts later in (a farm's chunk): one size for every

@@ -70,6 +70,20 @@ class ReadDamage:
         return f"{path}: {'; '.join(parts)}; {outcome}"
 
 
+def no_frame_said(path: str, pictures_read: int, cut: bool) -> str:
+    """Why a file gave no frame at all, in a sentence naming `path` and what to do: `cut`, it ends inside the
+    first picture's data; else no picture's data was found (`pictures_read` 0), or none of what was decodes."""
+    if cut:
+        why = ("the file ends inside its first frame: it looks truncated (cut short, as a kill, a full disk or a copy "
+               "that stopped leaves it)")
+    elif not pictures_read:
+        why = "no picture's data was found in it: it is cut short or damaged before its first frame ends"
+    else:
+        why = (f"it is damaged from its first frame on ({pictures_read} picture packet{'s' * (pictures_read != 1)} "
+               "read, none decodes: the frames after a damaged first keyframe need it)")
+    return f"{path}: no frame of it decodes: {why}; give the whole file, or another copy of it"
+
+
 # the most bytes that stand between two Matroska blocks in a whole file: their headers and a cluster's (7 to 23
 # bytes in ffmpeg's and PyAV's files), a laced block's frame sizes, a block group's few elements
 BETWEEN_BLOCKS = 256

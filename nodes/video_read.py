@@ -24,6 +24,7 @@ from .video_damage import (
     SkippedBytes,
     cut_inside_a_packet,
     header_seconds,
+    no_frame_said,
     short_of_header,
 )
 
@@ -105,6 +106,7 @@ class VideoReader:
         self._checksums = SliceChecksums(self.stream.codec_context.extradata) \
             if self.stream.codec_context.name == "ffv1" else None
         self._refused: set[int] = set()  # the times of frames whose packet's checksums show damage
+        self._pictures_read = 0  # the packets of the video stream read that hold data
         if self._start_pts is not None:
             seek_before(self.container, self.stream, self._start_pts)
         self._decoded = self._decode()
@@ -151,6 +153,7 @@ class VideoReader:
             self._read_bytes.packet(packet.pos, packet.size)
             if packet.stream_index != self.stream.index:
                 continue
+            self._pictures_read += bool(packet.size)
             damaged = self._checksums is not None and not self._checksums.whole(memoryview(packet))
             try:
                 frames = packet.decode()  # a damaged one too: the frames after it take its decoder's state
@@ -175,6 +178,18 @@ class VideoReader:
         if not short and cut_inside_a_packet(self.container.format.name, os.path.getsize(self.path)):
             short, kind = "its last transport packet is cut short", "cut"
         return self._damage.said(self.path, short, kind, self._skipped_by_damage())
+
+    def said_without_frames(self) -> str:
+        """Once `read` has given None before any frame: why, in a sentence naming the file. It looks cut short
+        where the packets read reach the file's end (as `cut_leaves` judges a cut) and are fewer than the frames
+        its header gives, or it ends inside an MPEG-TS packet; a file whose header gives more packets than read
+        at its end (a whole one damaged) is damage."""
+        file_bytes = os.path.getsize(self.path)
+        header_frames = self._header_frames or round((header_seconds(self.stream) or 0) * self.fps)
+        cut = cut_inside_a_packet(self.container.format.name, file_bytes) or (
+            self._pictures_read and self._pictures_read < header_frames and not self._damage.stopped
+            and file_bytes - self._read_bytes.end <= 2 * self._read_bytes.largest)
+        return no_frame_said(self.path, self._pictures_read, bool(cut))
 
     def undecoded(self) -> int:
         """Once `read` has given None: how many frames of the file were not read, damaged or cut off, as far as

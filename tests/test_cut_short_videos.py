@@ -14,6 +14,7 @@ from clips import frame_index, indexed_frame, write_clip
 from conftest import run_cli
 from test_bad_media import preset_file, run, written
 
+from nodegraph.errors import InvalidInput
 from nodes.video_io import VideoWriter
 from nodes.video_read import VideoReader
 
@@ -287,3 +288,44 @@ def test_the_same_webm_cut_short_still_looks_truncated(tmp_path, fraction):
     os.truncate(clip, int(os.path.getsize(clip) * fraction))
     said = read_through(clip)
     assert said.endswith("its header gives; the file looks truncated (cut short); the frames before the cut are used")
+
+
+def first_picture_spoilt(clip, how) -> str:
+    """The file cut halfway through its first picture's data (`how` "cut"), or with that data overwritten."""
+    with av.open(clip) as container:
+        first = next(packet for packet in container.demux(video=0) if packet.size)
+        start, size = first.pos, first.size
+    data = bytearray(open(clip, "rb").read())
+    if how == "cut":
+        data = data[:start + size // 2]
+    else:
+        data[start:start + size] = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    path = f"{clip}.{how}{clip[clip.rindex('.'):]}"
+    open(path, "wb").write(data)
+    return path
+
+
+@pytest.mark.parametrize(("name", "how", "said"), [
+    ("clip.mp4", "cut", "the file ends inside its first frame: it looks truncated"),
+    ("clip.ts", "cut", "the file ends inside its first frame: it looks truncated"),
+    ("clip.mp4", "damaged", "it is damaged from its first frame on (60 picture packets read, none decodes"),
+    ("clip.mkv", "cut", "no picture's data was found in it: it is cut short or damaged before its first frame ends"),
+])
+@pytest.mark.parametrize("engine", [["--sequential"], []], ids=["sequential", "multiprocess"])
+def test_a_file_no_frame_of_which_decodes_is_said_cut_or_damaged(tmp_path, name, how, said, engine):
+    # it said "no frame could be decoded: the file is damaged, empty, or not a video", a guess at three things
+    clip = first_picture_spoilt(write_clip(tmp_path / name, frames=60, codec="h264",
+                                           options={"movflags": "faststart"} if name.endswith(".mp4") else None), how)
+    result = run_cli("run", preset_file(tmp_path, "VideoSource", clip), *engine)
+    assert result.returncode == 2 and not written(tmp_path)
+    assert f"node 'src' (VideoSource): {clip}: no frame of it decodes: {said}" in result.stderr
+    assert result.stderr.rstrip().endswith("give the whole file, or another copy of it")
+
+
+def test_the_farm_says_why_no_frame_of_its_input_decodes(tmp_path):
+    from nodes.farm_video import probe
+
+    clip = first_picture_spoilt(write_clip(tmp_path / "clip.mp4", frames=60, codec="h264",
+                                           options={"movflags": "faststart"}), "cut")
+    with pytest.raises(InvalidInput, match=f"{clip}: no frame of it decodes: the file ends inside its first frame"):
+        probe(clip)
