@@ -52,6 +52,11 @@ def is_shown(packet: av.Packet) -> bool:
     return packet.pts is not None and packet.size > 0 and not packet.is_discard
 
 
+def slice_checksums(stream) -> SliceChecksums | None:
+    """What refuses an FFV1 stream's damaged frames (see `SliceChecksums`); None for other codecs."""
+    return SliceChecksums(stream.codec_context.extradata) if stream.codec_context.name == "ffv1" else None
+
+
 def moving_pictures(container) -> av.VideoStream | None:
     """The first video stream that is not a cover picture; an MP4 can list its cover first."""
     return next((stream for stream in container.streams.video if not is_cover(stream)), None)
@@ -89,7 +94,9 @@ class VideoReader:
         if not start and start_pts is None and self.container.format.name.startswith("mov"):
             self._count_shown()
         if start and start_pts is None:
-            times = sorted(packet.pts for packet in self.container.demux(self.stream) if is_shown(packet))
+            checksums = slice_checksums(self.stream)  # frame `start` of those read, as counted from the first
+            times = sorted(packet.pts for packet in self.container.demux(self.stream)
+                           if is_shown(packet) and (checksums is None or checksums.whole(memoryview(packet))))
             first = first_decoded_pts(path)  # a recording cut mid-way begins with pictures that cannot decode
             times = [t for t in times if first is None or t >= first]
             if start >= len(times):
@@ -103,8 +110,7 @@ class VideoReader:
         self._times = FrameGaps(1 / (self.fps * self.stream.time_base))  # the timestamps of the frames read
         self._read_bytes = BytesRead()  # how far into the file the packets read go, of any stream
         self._passed = SkippedBytes()  # data the demuxer passed over, of any stream
-        self._checksums = SliceChecksums(self.stream.codec_context.extradata) \
-            if self.stream.codec_context.name == "ffv1" else None
+        self._checksums = slice_checksums(self.stream)
         self._refused: set[int] = set()  # the times of frames whose packet's checksums show damage
         self._pictures_read = 0  # the packets of the video stream read that hold data
         if self._start_pts is not None:
@@ -355,13 +361,15 @@ def _decodable_times(container, end: int) -> tuple[list[int], int | None]:
     bytes) ends inside (a fragment cut short by a kill or a full disk) does not count. Frames shown before the
     last keyframe are counted; the last group of pictures is decoded to be sure (its leading pictures, which
     need the group before, are among the counted). That keyframe may be hidden: a clip cut without re-encoding
-    keeps the keyframe before the cut, and may have no other. Also: the frames shown before the decoding times
+    keeps the keyframe before the cut, and may have no other. An FFV1 frame whose slices' checksums show damage is
+    not counted: the reader refuses it. Also: the frames shown before the decoding times
     first go back (see `timestamps_and_restart`), None when they never do."""
     stream = moving_pictures(container)
     if stream is None:
         return [], None
     times, tail = [], []  # times: pts of every whole shown packet; tail: the packets since the last keyframe
     latest, shown, restart = None, 0, None  # the latest decoding time, the packets shown so far
+    checksums, refused = slice_checksums(stream), set()  # the reader refuses those frames (`VideoReader._decode`)
     for packet in container.demux(stream):
         if restart is None and packet.dts is not None:
             if latest is not None and packet.dts < latest:
@@ -370,7 +378,9 @@ def _decodable_times(container, end: int) -> tuple[list[int], int | None]:
         shown += is_shown(packet)
         if packet.pts is None or not packet.size or (packet.pos is not None and packet.pos + packet.size > end):
             continue
-        if is_shown(packet):
+        if checksums is not None and not checksums.whole(memoryview(packet)):
+            refused.add(packet.pts)
+        elif is_shown(packet):
             times.append(packet.pts)
         tail = [packet] if packet.is_keyframe else [*tail, packet]
     if not tail:
@@ -378,5 +388,6 @@ def _decodable_times(container, end: int) -> tuple[list[int], int | None]:
     counted = sum(1 for t in times if t < tail[0].pts)
     for packet in [*tail, None]:
         with contextlib.suppress(av.FFmpegError):
-            counted += sum(1 for frame in stream.decode(packet) if frame.pts >= tail[0].pts)
+            counted += sum(1 for frame in stream.decode(packet)
+                           if frame.pts >= tail[0].pts and frame.pts not in refused)
     return sorted(times)[:counted], restart

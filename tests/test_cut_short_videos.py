@@ -16,7 +16,7 @@ from test_bad_media import preset_file, run, written
 
 from nodegraph.errors import InvalidInput
 from nodes.video_io import VideoWriter
-from nodes.video_read import VideoReader
+from nodes.video_read import VideoReader, count_frames
 
 
 def read_through(path) -> str | None:
@@ -329,3 +329,31 @@ def test_the_farm_says_why_no_frame_of_its_input_decodes(tmp_path):
                                            options={"movflags": "faststart"}), "cut")
     with pytest.raises(InvalidInput, match=f"{clip}: no frame of it decodes: the file ends inside its first frame"):
         probe(clip)
+
+
+def test_a_frame_refused_by_its_checksums_is_not_counted_for_farm_chunks_or_start_frames(tmp_path):
+    # the probe counted it (40 frames), so the chunk holding it read the next chunk's first frame as its own tenth:
+    # frame 20 twice in the farm's output; and start frame 15 was the 16th a run from the first frame gives
+    from nodes.farm_video import probe
+
+    clip = str(tmp_path / "clip.mkv")
+    writer = VideoWriter(clip, ".mkv", "ffv1", 30.0, 23, "ultrafast", False, None, None, clip)
+    for index in range(40):
+        writer.write(indexed_frame(index, 160, 120), index)
+    writer.close()
+    clip = flipped_in_packet(clip, 12)
+
+    def shown(reader, count=40):
+        indices = []
+        while len(indices) < count and (frame := reader.read()) is not None:
+            indices.append(frame_index(frame[0]))
+        reader.close()
+        return indices
+
+    run = shown(VideoReader(clip))
+    assert run == [index for index in range(40) if index != 12]
+    frames, _, times = probe(clip)
+    assert frames == count_frames(clip) == len(run)
+    chunks = [shown(VideoReader(clip, first, times[first]), 10) for first in range(0, frames, 10)]
+    assert sum(chunks, []) == run
+    assert shown(VideoReader(clip, 15), 3) == run[15:18]
