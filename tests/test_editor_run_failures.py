@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from editor_window import frames, open_editor, run_driver
 from test_editor_gui import display  # noqa: F401 (a fixture)
+from test_editor_models import inspector_text
 
 REPO = Path(__file__).resolve().parent.parent
 ENGINES = ("sequential", "process")
@@ -107,6 +108,11 @@ def drive_marked() -> None:
             assert words in marked(app)[node_id], (engine, marked(app))
             # the node's title names it: the reason under it does not say it again
             assert f"node '{node_id}'" not in marked(app)[node_id], (engine, marked(app))
+            # the inspector says it as the run's failure: it headed it "1 problem(s) to fix before running"
+            app.inspector.show(None)
+            shown = inspector_text(app)
+            assert "the last run failed:" in shown and f"- {node_id}:" in shown, shown
+            assert "to fix before running" not in shown, shown
     print("marked checks passed")
 
 

@@ -112,15 +112,20 @@ class Inspector:
         dpg.add_text(graph.name or "untitled")
         if graph.description:
             self.wrapped.add(graph.description, color=theme.DIM)
-        dpg.add_text(f"{len(graph.nodes)} nodes, {len(graph.links)} links", color=theme.DIM)
+        nodes, links = len(graph.nodes), len(graph.links)
+        dpg.add_text(f"{nodes} node{'s' * (nodes != 1)}, {links} link{'s' * (links != 1)}", color=theme.DIM)
         dpg.add_spacer(height=6)
         dpg.add_text("Select a node to edit its params. Drag a type from the palette onto the canvas, "
                      "or click it. Drag from an output pin to an input pin to link.", wrap=0, color=theme.DIM)
-        problems = [p for ps in self.state.problems().values() for p in ps]
-        if problems:
+        if (failure := self.state.last_run_failure()) is not None:  # not a problem the graph shows before a run
             dpg.add_spacer(height=6)
-            dpg.add_text(f"{len(problems)} problem(s) to fix before running:", color=theme.WARNING)
-            for node_id, texts in self.state.problems().items():
+            dpg.add_text("the last run failed:", color=theme.ERROR)
+            self.wrapped.add(f"- {failure[0]}: {failure[1]}", color=theme.ERROR)
+        problems = self.state.graph_problems()
+        if count := sum(map(len, problems.values())):
+            dpg.add_spacer(height=6)
+            dpg.add_text(f"{count} problem{'s' * (count != 1)} to fix before running:", color=theme.WARNING)
+            for node_id, texts in problems.items():
                 for text in texts:
                     self.wrapped.add(f"- {node_id + ': ' if node_id else ''}{text}", color=theme.ERROR)
 

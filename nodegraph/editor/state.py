@@ -227,17 +227,26 @@ class EditorState(PresetFiles, GraphRun):
     # -- validation -----------------------------------------------------------------------
 
     def problems(self) -> dict[str | None, list[str]]:
+        """What is wrong, by node id (None: about the whole graph): the graph's problems, and first on its node why
+        the last run failed there."""
+        found = self.graph_problems()
+        if (failure := self.last_run_failure()) is None:
+            return found
+        node_id, why = failure
+        return {**found, node_id: [why, *found.get(node_id, [])]}
+
+    def graph_problems(self) -> dict[str | None, list[str]]:
         """Validation problems by node id (None: about the whole graph); checked again after each
         edit, and every few seconds for files that appear or vanish."""
         key = (self.revision, int(time.monotonic() / PROBLEMS_TTL_S))
         if self._problems is None or self._problems[0] != key:
             self._problems = (key, self._validate())
-        if self._run_failed_at is None:
-            return self._problems[1]
-        node_id, why = self._run_failed_at
-        if node_id not in self.graph.nodes:
-            return self._problems[1]
-        return {**self._problems[1], node_id: [why, *self._problems[1].get(node_id, [])]}
+        return self._problems[1]
+
+    def last_run_failure(self) -> tuple[str, str] | None:
+        """(node id, why) where the last run failed, while that node is in the graph."""
+        failure = self._run_failed_at
+        return failure if failure is not None and failure[0] in self.graph.nodes else None
 
     def recheck(self) -> None:
         """Validate the graph again at the next look: files it names have changed (models fetched)."""

@@ -27,7 +27,7 @@ class GraphRun:
             return False
         problems = self.graph.validate(self.registry)
         if problems:
-            self.say(f"cannot run: the graph has {len(problems)} problem(s)", "error")
+            self.say(f"cannot run: the graph has {len(problems)} problem{'s' * (len(problems) != 1)}", "error")
             for problem in map(in_editor_words, problems):
                 self.say(str(problem), "error", problem.node)
             return False
