@@ -8,7 +8,7 @@ import time
 import cv2
 import numpy as np
 
-from nodegraph.errors import InvalidInput
+from nodegraph.errors import InvalidInput, Problem
 from nodegraph.letterbox import letterbox
 from nodegraph.node import Node, StreamInfo
 from nodegraph.params import Bool, Choice, Float, Int, Path
@@ -23,6 +23,7 @@ from .media import (
     list_images,
     read_image,
 )
+from .video_damage import unfinished_recording
 from .video_read import VideoReader
 
 log = logging.getLogger("nodegraph")
@@ -79,6 +80,13 @@ class VideoSource(Node):
         "realtime": Bool(False, help="pace frames at the file's own timestamps, as a camera would"),
         "max_size": Int(0, 16384, default=4096, help=MAX_SIZE_HELP),
     }
+
+    @classmethod
+    def check(cls, params, base_dir):
+        problems = super().check(params, base_dir)
+        if not problems and params["path"] and (unfinished := unfinished_recording(params["path"])):
+            problems.append(Problem(unfinished, param="path"))  # read from atoms' headers: cheap for the editor
+        return problems
 
     def setup(self):
         check_readable_file(self.path)

@@ -5,6 +5,8 @@ one sentence once the file has been read to its end; the frames that decoded are
 
 from __future__ import annotations
 
+import struct
+
 
 class ReadDamage:
     """The damage one reader of a file met, gathered as it reads."""
@@ -82,6 +84,32 @@ def no_frame_said(path: str, pictures_read: int, cut: bool) -> str:
         why = (f"it is damaged from its first frame on ({pictures_read} picture packet{'s' * (pictures_read != 1)} "
                "read, none decodes: the frames after a damaged first keyframe need it)")
     return f"{path}: no frame of it decodes: {why}; give the whole file, or another copy of it"
+
+
+def unfinished_recording(path: str) -> str | None:
+    """Why an MP4 or MOV holds pictures' data (an `mdat` atom) but no index (`moov`), which its writer puts last
+    unless told to put it first (`+faststart`): a recording cut short before it was finalised. None for any
+    other file, read from its top-level atoms' headers alone."""
+    has_pictures = False
+    with open(path, "rb") as file:
+        while len(header := file.read(8)) == 8:
+            size, kind = struct.unpack(">I4s", header)
+            if not kind.isascii() or not kind.decode().isprintable() or kind == b"moov":
+                return None
+            has_pictures |= kind == b"mdat"
+            if size == 1:  # a 64-bit size follows, which counts these 8 bytes more of header
+                large = file.read(8)
+                size = struct.unpack(">Q", large)[0] - 8 if len(large) == 8 else 0
+            if size < 8:  # 0: the atom goes on to the file's end, as a writer killed mid-way leaves its `mdat`
+                break
+            file.seek(size - 8, 1)
+    if not has_pictures:
+        return None
+    return (f"{path}: the file was not finished: it ends before its index (the 'moov' atom an MP4 or MOV gets last) "
+            "was written, so none of its frames can be found (moov atom not found); a recording whose program "
+            "crashed or was killed is left like this: record to MKV or fragmented MP4 next time, which stay "
+            "readable up to a cut, and a tool such as untrunc can rebuild this one from a whole file recorded by "
+            "the same camera or program with the same settings; a copy or download that stopped: copy it again")
 
 
 # the most bytes that stand between two Matroska blocks in a whole file: their headers and a cluster's (7 to 23

@@ -26,6 +26,7 @@ from .video_damage import (
     header_seconds,
     no_frame_said,
     short_of_header,
+    unfinished_recording,
 )
 
 log = logging.getLogger("nodegraph")
@@ -74,8 +75,9 @@ class VideoReader:
             try:
                 self.container = av.open(path, **OPEN_OPTIONS)
             except av.FFmpegError as e:
-                raise InvalidInput(f"{path}: not a video PyAV can open ({ffmpeg_reason(e, logs)}); is it really "
-                                   "a video? supported containers include .mp4, .mov, .mkv, .avi, .webm") from None
+                raise InvalidInput(unfinished_recording(path) or (
+                    f"{path}: not a video PyAV can open ({ffmpeg_reason(e, logs)}); is it really a video? "
+                    "supported containers include .mp4, .mov, .mkv, .avi, .webm")) from None
         self.stream = moving_pictures(self.container)
         if self.stream is None:
             others = ", ".join("cover picture" if is_cover(stream) else stream.type

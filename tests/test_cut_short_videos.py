@@ -4,6 +4,8 @@ silence."""
 
 import json
 import os
+import subprocess
+import sys
 from fractions import Fraction
 
 import av
@@ -11,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 from clips import frame_index, indexed_frame, write_clip
-from conftest import run_cli
+from conftest import REPO, run_cli
 from test_bad_media import preset_file, run, written
 
 from nodegraph.errors import InvalidInput
@@ -357,3 +359,40 @@ def test_a_frame_refused_by_its_checksums_is_not_counted_for_farm_chunks_or_star
     chunks = [shown(VideoReader(clip, first, times[first]), 10) for first in range(0, frames, 10)]
     assert sum(chunks, []) == run
     assert shown(VideoReader(clip, 15), 3) == run[15:18]
+
+
+KILLED_RECORDER = """
+import os, sys
+import av
+from clips import indexed_frame
+container = av.open(sys.argv[1], "w")
+stream = container.add_stream("mpeg4", rate=30)
+stream.width, stream.height, stream.pix_fmt, stream.options = 160, 120, "yuv420p", {"qmin": "2", "qmax": "3"}
+for index in range(600):  # more than the 256 KB the writer holds before it writes
+    container.mux(stream.encode(av.VideoFrame.from_ndarray(indexed_frame(index), "bgr24")))
+os._exit(1)  # killed before it finalises the file: its index is never written
+"""
+
+
+@pytest.mark.parametrize("name", ["cut.mp4", "cut.mov", "killed.mp4"])
+def test_a_recording_cut_short_before_its_index_was_written_is_said_unfinished(tmp_path, name):
+    # it said "not a video PyAV can open (moov atom not found); is it really a video?", and validate said ok
+    from nodes.farm_video import probe
+
+    if name.startswith("cut"):  # the index (moov) is written at the end: a cut takes it
+        clip = cut(write_clip(tmp_path / f"clip{name[3:]}", frames=60, codec="h264"), 0.5)
+    else:
+        clip = str(tmp_path / name)
+        subprocess.run([sys.executable, "-c", KILLED_RECORDER, clip], cwd=REPO / "tests", timeout=60)
+        assert os.path.getsize(clip) > 256 * 1024  # its pictures' data reached the file
+    said = (f"{clip}: the file was not finished: it ends before its index (the 'moov' atom an MP4 or MOV gets last) "
+            "was written, so none of its frames can be found (moov atom not found); a recording whose program "
+            "crashed or was killed is left like this: record to MKV or fragmented MP4 next time")
+    validated = run_cli("validate", preset_file(tmp_path, "VideoSource", clip))
+    assert validated.returncode == 2 and f"node 'src' (VideoSource), param 'path': {said}" in validated.stdout
+    ran = run_cli("run", preset_file(tmp_path, "VideoSource", clip), "--sequential")
+    assert ran.returncode == 2 and said in ran.stderr and not written(tmp_path)
+    for opened in (VideoReader, probe):  # a VideoSource's set-up, the farm's probe
+        with pytest.raises(InvalidInput) as error:
+            opened(clip)
+        assert str(error.value).startswith(said) and "untrunc" in str(error.value)
