@@ -129,7 +129,8 @@ def cmd_validate(args) -> int:
             tell("\n".join([f"{path}: invalid", *(f"  {p}" for p in [*problems, *filter(None, [hint])])]), sys.stdout)
             status = EXIT_INVALID
         else:
-            tell(f"{path}: ok ({len(graph.nodes)} nodes, {len(graph.links)} links)", sys.stdout)
+            nodes, links = len(graph.nodes), len(graph.links)
+            tell(f"{path}: ok ({nodes} node{'s' * (nodes != 1)}, {links} link{'s' * (links != 1)})", sys.stdout)
     return status
 
 

@@ -29,6 +29,14 @@ def test_validate_accepts_every_shipped_preset():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_validate_counts_a_valid_preset_s_nodes_and_links_in_words(tmp_path):
+    # it said "(2 nodes, 1 links)"
+    p = write_preset(tmp_path / "two.json", [node("src", "TestPattern"), node("out", "NullOutput")],
+                     [("src.frame", "out.frame")])
+    result = run_cli("validate", p)
+    assert result.returncode == 0 and result.stdout == f"{p}: ok (2 nodes, 1 link)\n", result.stdout + result.stderr
+
+
 def test_validate_names_the_cycle_and_exits_2(tmp_path):
     p = write_preset(tmp_path / "cycle.json",
                      [node("src", "TestPattern"), node("a", "FrameAdjuster"), node("b", "FrameAdjuster")],
