@@ -201,23 +201,28 @@ def test_3_when_a_stage_keeps_dying(tmp_path, fault_nodes_env):
             in result.stderr)
 
 
-@pytest.mark.parametrize(("size", "free"), [("4m", r"4\.0"), ("4k", r"0\.0")])
-def test_3_when_dev_shm_is_too_small_for_the_frames(tmp_path, size, free):
-    """/dev/shm is 64 MiB in a Docker container by default; here a 4 MiB one, and one too small even for
-    the ring that tells the end of the stream, in a mount namespace of the run's own so nothing else on the
-    machine sees it. The message comes alone, with no traceback before it."""
+def in_a_small_dev_shm(size, argv, **kwargs):
+    """`argv` run with a /dev/shm of `size` (a tmpfs) in a mount namespace of its own, so nothing else on
+    the machine sees it."""
     private = ["unshare", "--mount", "--propagation", "private"]
     if shutil.which("unshare") is None or subprocess.run([*private, "true"], capture_output=True).returncode:
         pytest.skip("cannot make a private mount namespace here (needs unshare and root or CAP_SYS_ADMIN)")
+    shell = f'mount -t tmpfs -o size={size} tmpfs /dev/shm && exec "$@"'
+    return subprocess.run([*private, "sh", "-c", shell, "sh", *argv], capture_output=True, text=True,
+                          timeout=60, **kwargs)
+
+
+@pytest.mark.parametrize(("size", "free"), [("4m", r"4\.0"), ("4k", r"0\.0")])
+def test_3_when_dev_shm_is_too_small_for_the_frames(tmp_path, size, free):
+    """/dev/shm is 64 MiB in a Docker container by default; here a 4 MiB one, and one too small even for
+    the ring that tells the end of the stream. The message comes alone, with no traceback before it, and
+    names the node whose frames found no room."""
     nodes = [node("src", "TestPattern", width=1920, height=1080, frames=3), node("out", "NullOutput")]
     nodes[0]["process"], nodes[1]["process"] = "a", "b"
     preset = write_preset(tmp_path / "p.json", nodes, [("src.frame", "out.frame")])
-    shell = f'mount -t tmpfs -o size={size} tmpfs /dev/shm && exec "$@"'
-    command = [*private, "sh", "-c", shell, "sh", sys.executable, "-m", "nodegraph.cli", "run", str(preset)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=60,
-                            env=repo_env())
+    result = in_a_small_dev_shm(size, [sys.executable, "-m", "nodegraph.cli", "run", str(preset)], env=repo_env())
     assert result.returncode == 3, result.stderr
-    ring = r"nodegraph: ring ng\w+ \(4 slots of [\d.]+ MiB, 1 reader\)"
+    ring = r"nodegraph: node 'src' \(TestPattern\): ring ng\w+ \(4 slots of [\d.]+ MiB, 1 reader\)"
     too_small = ring + rf" needs [\d.]+ MiB but /dev/shm has only {free} MiB free \(of {free} MiB\)"
     assert re.search(too_small, result.stderr), result.stderr
     assert "Traceback" not in result.stderr, result.stderr

@@ -14,9 +14,10 @@ import time
 import numpy as np
 import pytest
 from clips import frame_index, read_frames
-from conftest import run_cli
+from conftest import REPO, repo_env, run_cli
 from machine_load import BusyCores, leaves_a_core_free
 from runtime_nodes import alive, build, registry, run_in_thread, run_segments, stage_pids, wait_until
+from test_exit_codes import in_a_small_dev_shm
 from test_stop_signals import start_cli_run
 
 from nodegraph import preset as presets
@@ -348,3 +349,21 @@ def test_a_stage_s_own_error_while_a_node_s_outputs_go_out_names_that_node():
     assert report.error.startswith("node 'name' (FileNameText): stage s0 failed on frame 0: UnicodeEncodeError: "
                                    "'utf-8' codec can't encode character '\\udce9'"), report.error
     assert report.failed_node == "name"
+
+
+def test_a_dev_shm_too_small_for_a_node_s_frames_fails_the_run_at_that_node(tmp_path):
+    """The run's report names the node whose output found no room in /dev/shm: the editor marks it."""
+    script = """if True:
+        import json
+        from nodegraph.runtime import Runtime
+        from runtime_nodes import build, registry
+        graph = build([("src", "TestPattern", {"width": 1920, "height": 1080, "frames": 3}, "a"),
+                       ("out", "NullOutput", {}, "b")], ["src.frame -> out.frame"])
+        report = Runtime(graph, registry()).run()
+        print(json.dumps([report.failed_node, report.error]))"""
+    result = in_a_small_dev_shm("4m", [sys.executable, "-c", script],
+                                env=repo_env({"PYTHONPATH": str(REPO / "tests")}))
+    assert result.returncode == 0, result.stderr
+    failed_node, error = json.loads(result.stdout.splitlines()[-1])
+    assert failed_node == "src"
+    assert error.startswith("node 'src' (TestPattern): ring ng") and "/dev/shm has only 4.0 MiB free" in error

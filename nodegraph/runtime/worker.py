@@ -215,11 +215,10 @@ class StageWorker(StageStartup):
                 self.maybe_send_stats()
         except (StopNow, Stopped, shm.RingAborted):
             pass
-        except RunFailed as e:
-            return e
-        except Exception as e:  # a fault of the stage itself: restarting would only repeat it
+        except Exception as e:  # RunFailed (/dev/shm full...), or a fault of the stage: a restart repeats it
             log.debug("stage %s failed", self.cfg.name, exc_info=True)
-            failure = RunFailed(f"stage {self.cfg.name} failed on frame {frame_id}: {type(e).__name__}: {e}")
+            failure = e if isinstance(e, RunFailed) else RunFailed(
+                f"stage {self.cfg.name} failed on frame {frame_id}: {type(e).__name__}: {e}")
             return named(self.publishing, failure) if self.publishing is not None else failure
         finally:
             self.running = False
