@@ -202,14 +202,15 @@ def cmd_cleanup(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from .bench import benchmarks, load_benchmark, machine, machine_line
+    from .bench import benchmarks, inner_runs_quiet, load_benchmark, machine, machine_line
 
     known = benchmarks()
     if args.what not in known:
         print(f"nodegraph: no benchmark {args.what!r}; known: {', '.join(known)}", file=sys.stderr)
         return EXIT_INVALID
     bench = load_benchmark(known[args.what])
-    result = bench.run(args.frames)
+    with inner_runs_quiet():
+        result = bench.run(args.frames)
     about = machine()
     print(json.dumps({"machine": about, **result}, indent=2) if args.json
           else f"{bench.summary(result)}\n{machine_line(about)}")

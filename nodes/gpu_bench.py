@@ -16,7 +16,6 @@ machine is lent for minutes): a run is started only within it, and those left ou
 from __future__ import annotations
 
 import json
-import logging
 import os
 import time
 from pathlib import Path
@@ -25,15 +24,13 @@ import cv2
 
 from nodegraph import onnx as ng_onnx
 from nodegraph import preset as presets
-from nodegraph.bench import not_interrupted, scratch_folder, timed_frames
+from nodegraph.bench import bench_log, not_interrupted, scratch_folder, timed_frames
 from nodegraph.errors import InvalidInput, RunFailed
 from nodegraph.paths import data_dir
 from nodegraph.registry import default_registry
 from nodegraph.runtime import Runtime
 from nodegraph.stats import percentile
 from nodes.standin_models import inswapper_standin, recogniser_standin
-
-log = logging.getLogger("nodegraph")
 
 FULL_HD = (1920, 1080)
 # (name, preset, frame size or None for the clip's own, mode, frames)
@@ -201,12 +198,12 @@ def bench_gpu(frames: int | None = None, seconds: float | None = None) -> dict:
                                    image_work)
                 row = results[name][provider] = run_case(graph, mode,
                                                          case_frames(name, provider, bool(gpus), frames, own_frames))
-                log.info("bench gpu: %s %s: %.1f fps, latency p50/p95/max %.1f/%.1f/%.1f ms, first frame after "
-                         "%s ms", name, provider, row["fps"], row["latency_p50_ms"], row["latency_p95_ms"],
-                         row["latency_max_ms"], row["first_frame_ms"])
+                bench_log.info("bench gpu: %s %s: %.1f fps, latency p50/p95/max %.1f/%.1f/%.1f ms, first frame "
+                               "after %s ms", name, provider, row["fps"], row["latency_p50_ms"],
+                               row["latency_p95_ms"], row["latency_max_ms"], row["first_frame_ms"])
             add_ratios_to_cpu(results[name])
     if skipped:
-        log.warning("bench gpu: out of its %s s (%s): %d runs skipped", seconds, SECONDS_ENV, len(skipped))
+        bench_log.warning("bench gpu: out of its %s s (%s): %d runs skipped", seconds, SECONDS_ENV, len(skipped))
     return {"gpu_providers": gpus, "gpu": bool(gpus),
             "note": None if gpus else "no GPU found: only the CPU side was measured",
             "providers": choices, "cases": {name: rows for name, rows in results.items() if rows},

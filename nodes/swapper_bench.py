@@ -15,7 +15,6 @@ output says so on their lines.
 
 from __future__ import annotations
 
-import logging
 import os
 import tempfile
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from nodegraph import onnx as ng_onnx
+from nodegraph.bench import bench_log
 from nodegraph.paths import data_dir
 
 from .chain_bench import test_frame
@@ -69,7 +69,6 @@ STANDINS = {
 }
 TENSORS_ONLY = {"ghost", "hififace", "uniface", "blendswap"}  # stand-ins without the real network's compute
 TENSORS_ONLY_NOTE = "tensors-only stand-in: the node's own work, not the model's"
-log = logging.getLogger("nodegraph")
 
 
 def standins(folder: Path, cases=CASES) -> dict[str, str]:
@@ -110,8 +109,9 @@ def measure(cases, models: dict[str, str], frame: np.ndarray, faces: list[dict],
             if round_index:  # the first round warms up
                 times[name].append((time.perf_counter() - started) * 1000)
         # a round of the cases takes about half a minute on 2 CPU cores: say that it goes on
-        log.info("bench swappers: %s %s done in %.1f s", provider,
-                 f"round {round_index} of {count}" if round_index else "warm-up", time.perf_counter() - round_started)
+        bench_log.info("bench swappers: %s %s done in %.1f s", provider,
+                       f"round {round_index} of {count}" if round_index else "warm-up",
+                       time.perf_counter() - round_started)
     return {name: {"ms_median": round(float(np.median(times[name])), 1), "ms_min": round(min(times[name]), 1),
                    "swap_px": nodes[name].crop_size, "tensors_only": key in TENSORS_ONLY}
             for name, _, key, _ in cases}
@@ -124,7 +124,7 @@ def bench_swappers(rounds: int | None = None) -> dict:
     results: dict[str, dict] = {}
     frames_per_case: dict[str, int] = {}
     with tempfile.TemporaryDirectory(prefix="nodegraph-bench-swappers-") as tmp:
-        log.info("bench swappers: building the stand-in models")
+        bench_log.info("bench swappers: building the stand-in models")
         models = standins(Path(tmp))
         for provider in ["cpu", *gpus]:
             count = frames_per_case[provider] = rounds or (GPU_ROUNDS if provider != "cpu" else ROUNDS)

@@ -61,3 +61,15 @@ def test_a_benchmark_of_fps_refuses_one_frame(bench):
     assert result.returncode == 2
     assert (f"nodegraph: bench {bench}: --frames 1 gives no rate (one frame has no interval between frames to time); "
             "give 2 or more") in result.stderr
+
+
+@pytest.mark.slow
+def test_a_benchmarks_runs_keep_their_lines_to_themselves_but_not_their_warnings():
+    # `nodegraph bench pipeline` printed 'started: 2 processes set up in 1.0 s' (and 'started: set up in 0.0 s')
+    # for each of the ten runs it made, among its own figures; -v shows them
+    result = run_cli("bench", "pipeline", "--frames", "2")
+    assert result.returncode == 0, result.stderr
+    assert "two equal CPU-bound nodes: sequential" in result.stdout and "machine:" in result.stdout
+    assert "started:" not in result.stderr, result.stderr
+    out_of_time = run_cli("bench", "gpu", env={"NODEGRAPH_BENCH_GPU_SECONDS": "0"})
+    assert "nodegraph: bench gpu: out of its 0.0 s (NODEGRAPH_BENCH_GPU_SECONDS)" in out_of_time.stderr

@@ -22,6 +22,7 @@ from nodegraph.threads import available_cores
 ENTRY_POINT_GROUP = "nodegraph.benchmarks"
 ENGINE_BENCHMARKS = {"transport": "nodegraph.bench.transport", "pipeline": "nodegraph.bench.pipeline"}
 log = logging.getLogger("nodegraph")
+bench_log = logging.getLogger("nodegraph.bench")  # a benchmark's own progress lines, said while its runs are quiet
 
 
 def benchmarks() -> dict[str, EntryPoint]:
@@ -91,6 +92,23 @@ def scratch_folder(prefix: str) -> Iterator[Path]:
             yield Path(folder)
         finally:
             log.removeFilter(not_about_the_folder)
+
+
+@contextmanager
+def inner_runs_quiet() -> Iterator[None]:
+    """While a benchmark runs, the runs it makes say only their warnings and errors: their INFO lines
+    ('started: 2 processes set up in 1.0 s', the provider chosen), once for every run, buried the
+    benchmark's figures. With -v (DEBUG) they are said; `bench_log` keeps the level the user asked for.
+    The stage processes take the lowered level as they start."""
+    asked = log.level
+    bench_log.setLevel(asked)
+    if asked == logging.INFO:
+        log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        log.setLevel(asked)
+        bench_log.setLevel(logging.NOTSET)
 
 
 def ignore_ctrl_c() -> None:
