@@ -187,7 +187,7 @@ def demo_chain(frames: int | None = None, realtime_frames: int = REALTIME_FRAMES
         "speedup": round(lossless.fps / sequential.fps, 2) if sequential.fps else 0.0,
         "sequential_threads": cores,
         "latency_p50_ms": realtime.latency(50), "latency_p95_ms": realtime.latency(95),
-        "realtime": {"frames": realtime.frames, "fps": round(realtime.fps, 2),
+        "realtime": {"frames": realtime.frames, "fps": None if realtime.fps is None else round(realtime.fps, 2),
                      "drops": sum(s["drops"] for s in realtime.nodes.values())},
         "stages": [{"name": s.name, "nodes": list(s.nodes), "threads": s.threads} for s in runtime.plan.stages],
         "nodes": {node_id: {"stage": runtime.plan.stage_of(node_id).name, "ms_mean": stats["ms_mean"],

@@ -66,3 +66,14 @@ def test_the_summary_names_the_figures(result):
     assert f"lossless {demo['fps']:.1f} fps, sequential {demo['sequential_fps']:.1f} fps" in text
     assert f"realtime latency p50 {demo['latency_p50_ms']:.1f} ms" in text
     assert all(f"stage {stage['name']} " in text for stage in demo["stages"])
+
+
+@pytest.mark.slow
+def test_a_realtime_run_that_kept_one_frame_has_no_rate_and_the_benchmark_goes_on():
+    # `bench chain --frames 2` ended in a TypeError traceback when the realtime run dropped one of its two
+    # frames: one frame has no interval to time, so its fps is None, which the benchmark rounded
+    from nodes.chain_bench import demo_chain
+
+    demo = demo_chain(2, realtime_frames=1)
+    assert demo["realtime"]["frames"] == 1 and demo["realtime"]["fps"] is None
+    assert demo["frames"] == 2 and demo["fps"] > 0
