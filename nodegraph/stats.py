@@ -94,6 +94,7 @@ class RunReport:
             "first_frame_ms": None if self.first_frame_ms is None else round(self.first_frame_ms, 1),
             "interrupted": self.interrupted,
             "error": self.error,
+            "failed_node": self.failed_node,  # the node `error` is about, where it is about one
             "nodes": self.nodes,
         }
 

@@ -153,6 +153,7 @@ def test_3_when_a_node_says_the_run_cannot_go_on(tmp_path, fault_nodes_env, engi
     assert "\nfailed: " in "\n" + result.stderr  # the summary line, as every run that got to its frames ends with
     stats = json.loads((tmp_path / "stats.json").read_text())
     assert stats["error"] == "node 'broken': the disk went away at frame 25"
+    assert stats["failed_node"] == "broken"  # for a script, as the editor marks it: not parsed from the words
     assert len(read_frames(tmp_path / "o.mp4")) >= 25  # the other output was closed: it plays
 
 
