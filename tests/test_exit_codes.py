@@ -291,7 +291,8 @@ def test_130_for_ctrl_c_of_a_benchmark_during_one_of_its_runs(tmp_path, run_star
     # runs and printed figures with 0 after a Ctrl-C in a sequential run, and in a pipeline run called the
     # stopped run a failure in a traceback (exit 1). After its 5 rounds of runs, its two worker processes
     # (the machine's capacity) printed a KeyboardInterrupt traceback each.
-    process = subprocess.Popen([sys.executable, "-m", "nodegraph.cli", "bench", "pipeline", "--frames", "200"],
+    # -v: a benchmark keeps its runs' "started: ..." lines to itself, which say when to press Ctrl-C
+    process = subprocess.Popen([sys.executable, "-m", "nodegraph.cli", "bench", "pipeline", "--frames", "200", "-v"],
                                cwd=tmp_path, env=repo_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, start_new_session=True)
     try:
