@@ -305,22 +305,15 @@ class Runtime(RunStartup):
         """End every process, however the run went, and remove the run's segments."""
         self._ended = time.monotonic()
         runs = [r for r in self._stages.values() if r.process is not None]
-        killed = set()
         for run in runs:
-            if not run.process.is_alive():
-                continue
-            if self._started is None and run.tally.in_a_node():
-                # in a node's set-up (a model's load), it reads no stop until that ends; it wrote nothing yet
-                log.info("stage %s (nodes: %s) was still setting up; ended it", run.name, ", ".join(run.nodes))
-                run.process.kill()
-                killed.add(run.name)
-            else:
+            if run.process.is_alive():
                 run.send(Stop(now=True))
         deadline = time.monotonic() + 2.0
         while (alive := [r for r in runs if r.process.is_alive()]) and time.monotonic() < deadline:
             wait([r.conn for r in alive] + [r.process.sentinel for r in alive], 0.05)
             for run in alive:
                 self._receive(run)  # keep reading: a stage blocked on a full pipe would never end
+        killed = set()
         if any(r.process.is_alive() for r in runs):
             abort_rings(self.run_id, {n for run in self._stages.values() for n in [*run.created, *run.orphans]})
             for run in runs:

@@ -35,10 +35,6 @@ class Tally:
         died in."""
         self.shared[-1] = 0.0 if position is None else position + 1.0
 
-    def in_a_node(self) -> bool:
-        """Whether the process is in one of its nodes now (the supervisor's side; nothing is zeroed)."""
-        return self.shared[-1] != 0.0
-
     def take(self) -> tuple[int, list[dict], int | None]:
         """What the dead process recorded last: its frames, per node its counts, and the position of the node it
         died on a frame of (None: between nodes); then zeroed, so a new process that dies before its first frame
