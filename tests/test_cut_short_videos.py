@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import cv2
@@ -204,6 +205,16 @@ def test_the_frames_a_truncated_input_lacks_are_in_the_stats(tmp_path, engine):
     assert stats["nodes"]["out"]["undecoded"] == 0
 
 
+def ffv1_clip(path: Path) -> str:
+    """40 numbered 160x120 frames in FFV1 as the writer makes it (slice checksums on), in `path` (.mkv or .avi)."""
+    clip = str(path)
+    writer = VideoWriter(clip, path.suffix, "ffv1", 30.0, 23, "ultrafast", False, None, None, clip)
+    for index in range(40):
+        writer.write(indexed_frame(index, 160, 120), index)
+    writer.close()
+    return clip
+
+
 def flipped_in_packet(clip, index):
     """The file with bytes in the middle of packet `index` (the frame's data) inverted."""
     with av.open(clip) as container:
@@ -221,11 +232,7 @@ def flipped_in_packet(clip, index):
 def test_an_ffv1_frame_damaged_inside_is_refused_by_its_slices_checksums(tmp_path, name):
     # FFmpeg says a slice's CRC mismatch in its log only and shows the frame before in its place: the frame
     # decoded to wrong pixels, used and counted as whole, and so did the 17 after it (up to the next keyframe)
-    clip = str(tmp_path / name)
-    writer = VideoWriter(clip, name[-4:], "ffv1", 30.0, 23, "ultrafast", False, None, None, clip)
-    for index in range(40):
-        writer.write(indexed_frame(index, 160, 120), index)
-    writer.close()
+    clip = ffv1_clip(tmp_path / name)
     assert read_through(clip) is None  # whole (the writer's slices carry checksums), it says nothing
     result = run_cli("run", preset_file(tmp_path, "VideoSource", flipped_in_packet(clip, 12)), "--sequential",
                      "--stats-json", tmp_path / "stats.json")
@@ -338,12 +345,7 @@ def test_a_frame_refused_by_its_checksums_is_not_counted_for_farm_chunks_or_star
     # frame 20 twice in the farm's output; and start frame 15 was the 16th a run from the first frame gives
     from nodes.farm_video import probe
 
-    clip = str(tmp_path / "clip.mkv")
-    writer = VideoWriter(clip, ".mkv", "ffv1", 30.0, 23, "ultrafast", False, None, None, clip)
-    for index in range(40):
-        writer.write(indexed_frame(index, 160, 120), index)
-    writer.close()
-    clip = flipped_in_packet(clip, 12)
+    clip = flipped_in_packet(ffv1_clip(tmp_path / "clip.mkv"), 12)
 
     def shown(reader, count=40):
         indices = []

@@ -22,7 +22,7 @@ from clips import flat_then_noise, frame_index, indexed_frame, read_frames, size
 from conftest import repo_env, run_cli
 from swap_models import dfm_model
 from test_cli import node, write_preset
-from test_cut_short_videos import flipped_in_packet
+from test_cut_short_videos import ffv1_clip, flipped_in_packet
 from test_outputs import clip_with_audio, probe
 from test_video_timing import VFR_TIMES, shown_ms, vfr_clip
 
@@ -123,12 +123,7 @@ def test_a_damaged_packet_mid_file_is_skipped_as_run_skips_it(tmp_path, local_ra
 
 def test_an_ffv1_frame_refused_by_its_checksums_is_skipped_as_run_skips_it(tmp_path, local_ray):
     # the probe counted it, so the chunk holding it read the next chunk's first frame too: frame 20 came out twice
-    clip = str(tmp_path / "clip.mkv")
-    writer = VideoWriter(clip, ".mkv", "ffv1", 30.0, 23, "ultrafast", False, None, None, clip)
-    for index in range(40):
-        writer.write(indexed_frame(index, 160, 120), index)
-    writer.close()
-    damaged = flipped_in_packet(clip, 12)
+    damaged = flipped_in_packet(ffv1_clip(tmp_path / "clip.mkv"), 12)
     code = main(["farm", str(farm_preset(tmp_path)), damaged, "--out", str(tmp_path / "farm"),
                  "--chunk-seconds", "0.34", "--warmup-frames", "2", "--no-progress"])
     assert code == 0
