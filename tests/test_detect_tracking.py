@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 from clips import read_frames
-from portraits import MEDIA
+from portraits import FACES, MEDIA, portrait
 
 from nodes.detect import FaceDetector
 from nodes.face.blazeface import iou_one_to_many
@@ -91,3 +91,53 @@ def test_the_demo_clip_is_followed_between_detections(clip):
         [face], [expected] = tracked.process(frame)["faces"], model.process(frame)["faces"]
         assert tracked._countdown == 1 - i % 2, f"frame {i}: the model ran on a tracking frame"
         assert iou_one_to_many(face["box"], expected["box"][None])[0] > 0.9, i
+
+
+def filling(name: str, face_x: float, face_side: float) -> np.ndarray:
+    """A 640x480 frame filled by the portrait (its edges stretched where it ends), its face `face_side` px
+    wide, centred at (face_x, 200)."""
+    centre_x, centre_y, side = FACES[name]
+    scale = face_side / side
+    matrix = np.float32([[scale, 0, face_x - scale * centre_x], [0, scale, 200 - scale * centre_y]])
+    return cv2.warpAffine(portrait(name), matrix, (640, 480), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+
+
+def cross_fade(first: np.ndarray, second: np.ndarray, length: int) -> list[np.ndarray]:
+    """10 frames of the first shot, `length` frames fading into the second, 20 of the second; each with a
+    camera's noise, so that no two frames are alike."""
+    weights = [0.0] * 10 + [i / (length + 1) for i in range(1, length + 1)] + [1.0] * 20
+    noise = np.random.default_rng(0)
+    return [np.clip(cv2.addWeighted(first, 1 - w, second, w, 0) + noise.normal(0, 2, first.shape), 0, 255)
+            .astype(np.uint8) for w in weights]
+
+
+FADES = {  # (first shot, second shot, frames of the fade): they kept a box on the fading face 7 and 10 frames
+    "astronaut to Hopper over 60 frames": (("astronaut.png", 180, 170), ("grace_hopper.jpg", 460, 170), 60),
+    "Hopper to astronaut over 30 frames": (("grace_hopper.jpg", 460, 170), ("astronaut.png", 180, 170), 30),
+}
+
+
+@pytest.mark.parametrize("fade", sorted(FADES))
+def test_no_box_is_carried_through_a_cross_fade(fade):
+    """detect_every 12 through a slow cross-fade between two shots: each frame changes little, so the
+    fading face's box came back when followed back and still looked enough like the face the model last
+    found, and went on to the swap for up to 11 frames after the model had lost the face. Every box must
+    be on a face the model finds on that frame."""
+    first, second, length = FADES[fade]
+    tracked, model = detector(12), detector(1)
+    for i, frame in enumerate(cross_fade(filling(*first), filling(*second), length)):
+        found = np.array([f["box"] for f in model.process(frame)["faces"]], np.float32).reshape(-1, 4)
+        for face in tracked.process(frame)["faces"]:
+            overlap = iou_one_to_many(face["box"], found).max(initial=0.0)
+            assert overlap >= 0.3, f"frame {i}: a box at {face['box'].round()} where the model finds {found.round()}"
+
+
+def test_steady_footage_runs_the_model_no_more_often(clip):
+    """The demo clip, the face moving across the frame, with detect_every 12: the model runs on every 12th
+    frame only, as its picture never changes as a fade's does."""
+    tracked = detector(12)
+    runs = 0
+    for frame in clip:
+        tracked.process(frame)
+        runs += tracked._countdown == 11
+    assert runs == -(-len(clip) // 12)
