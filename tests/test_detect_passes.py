@@ -126,6 +126,28 @@ def test_a_face_seen_by_several_passes_is_found_once(portraits, height, at):
     assert on_face(face["box"], where)
 
 
+# Small faces in 1080p the whole frame's pass boxed badly, by IoU with the face's box at full size: the
+# astronaut's 24 px face boxed with her head and shoulders (0.04, the box 3.9 times the face), 64 px loose
+# (0.37, 1.6 times), 128 px small and off-centre (0.47, 0.72 times)
+BADLY_BOXED = [(24, (0.65, 0.4)), (64, (0.2, 0.7)), (128, (0.35, 0.1))]
+
+
+@pytest.mark.parametrize(("height", "at"), BADLY_BOXED)
+def test_a_small_face_gets_a_tight_box_by_default(portraits, height, at):
+    """A face the model reads under REREAD_BELOW of its input px is read again on its surroundings, where
+    it is a third of the square: the box then fits the face (IoU 0.69 at 24 px, 0.9 or more above)."""
+    frame, where = placed(portraits["astronaut.png"], height, at=(1920 * at[0], 1080 * at[1]))
+    [face] = detect(frame)
+    assert on_face(face["box"], where) and iou_one_to_many(face["box"], where[None])[0] > 0.65
+
+
+def test_a_head_and_shoulders_read_as_a_face_goes_when_a_second_look_finds_no_face(portraits):
+    """The astronaut's 24 px face at the top of 1080p: the whole frame's pass reads her head and shoulders
+    as one 86 px face (score 0.56) below it; the second look finds no face there, so no box goes out."""
+    frame, where = placed(portraits["astronaut.png"], 24, at=(1920 * 0.65, 1080 * 0.1))
+    assert detect(frame) == []
+
+
 def test_texture_a_tile_reads_as_a_face_is_not_a_face(portraits):
     """At full resolution a tile reads Grace Hopper's uniform, below her 128 px face, as an 80 px face
     (score 0.56, just over the threshold) that the whole frame does not see: a second look at its

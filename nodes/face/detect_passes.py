@@ -9,7 +9,11 @@ that only an extra pass found (no reading of the upright whole frame overlaps it
 threshold, as more looks at the same frame need a stricter bar to keep the false detections of one look.
 Such a face scoring under EXTRA_LOOK_MARGIN over the threshold is dropped, unless a tile found it and a
 second look confirms it: the model on the face's surroundings, framed anew (a true small face is found
-again; texture that looked like one at a tile's framing is not)."""
+again; texture that looked like one at a tile's framing is not).
+
+The whole frame's pass, the default's one model run, boxes a face it sees at under REREAD_BELOW of its
+input px badly (loose, small or off-centre, or a head and shoulders read as one face): such a face is read
+again by the same second look, which gives its box and keypoints."""
 
 from __future__ import annotations
 
@@ -34,6 +38,12 @@ EXTRA_LOOK_MARGIN = 0.1
 # The second look's square is this many times the face's side: the face a third of it, where the model,
 # on a tile's small faces and its false ones alike, told them apart best (every true one found again)
 SECOND_LOOK_SPAN = 3.0
+# A face the whole frame's pass reads under this many of the model's input px a side gets a second look,
+# whose reading it takes: the model's box for a face it sees at 10 to 16 px is loose, small or off-centre
+# (IoU 0.55 to 0.8 with the face's box at full size, 0.9 or more from the second look), and at the edge of
+# what it sees it reads a head and shoulders as one face (a box 3.6 times a 24 px face in 1080p). A face
+# the second look does not find again was no face the model can see there, and is dropped.
+REREAD_BELOW = 20
 
 # FaceDetector's `angles` choices: the frame's turns tried, the upright frame always first
 ANGLE_CHOICES = ("0", "0,180", "0,90,270", "0,90,180,270")
@@ -122,17 +132,34 @@ def _tile_faces(model: BlazeFace, frame: np.ndarray, side: int, threshold: float
     return found
 
 
-def _second_look(model: BlazeFace, frame: np.ndarray, face: dict, threshold: float) -> bool:
-    """Whether the model finds the face again on a square SECOND_LOOK_SPAN times its side around it (black
-    where it runs off the frame)."""
+def _second_look(model: BlazeFace, frame: np.ndarray, face: dict, threshold: float) -> list[dict]:
+    """The faces the model finds again where `face` is, on a square SECOND_LOOK_SPAN times its side around
+    it (black where it runs off the frame), in frame pixels."""
     box = face["box"]
-    side = math.ceil(SECOND_LOOK_SPAN * max(box[2] - box[0], box[3] - box[1]))
+    side = math.ceil(SECOND_LOOK_SPAN * _side(box))
     x, y = (np.floor((box[:2] + box[2:]) / 2) - side // 2).astype(int)
     inside = frame[max(y, 0):y + side, max(x, 0):x + side]
     square = cv2.copyMakeBorder(inside, max(-y, 0), side - inside.shape[0] - max(-y, 0),
                                 max(-x, 0), side - inside.shape[1] - max(-x, 0), cv2.BORDER_CONSTANT)
-    again = np.array([f["box"] for f in model.detect(square, threshold=threshold)], np.float32).reshape(-1, 4)
-    return bool(_same_face(box, again + np.float32([x, y, x, y])).any())
+    again = _moved(model.detect(square, threshold=threshold), np.array([[1.0, 0.0, x], [0.0, 1.0, y]]))
+    return [found for found in again if _same_face(box, found["box"][None])[0]]
+
+
+def _reread(model: BlazeFace, frame: np.ndarray, faces: list[dict], threshold: float) -> list[dict]:
+    """The faces, each the whole frame's pass read under REREAD_BELOW input px replaced by what its second
+    look finds there (nothing: it is dropped)."""
+    to_input = model.size / max(frame.shape[:2])
+    out = []
+    for face in faces:
+        if face["look"] == "upright" and _side(face["box"]) * to_input < REREAD_BELOW:
+            out += [{**again, "look": "upright"} for again in _second_look(model, frame, face, threshold)]
+        else:
+            out.append(face)
+    return out
+
+
+def _side(box) -> float:
+    return float(max(box[2] - box[0], box[3] - box[1]))
 
 
 def _merged(faces: list[dict]) -> list[dict]:
@@ -170,18 +197,25 @@ def detect_faces(model: BlazeFace, frame: np.ndarray, threshold: float, min_size
                  angles: tuple[int, ...] = (0,), tile_side: int = 0) -> list[dict]:
     """Faces in the frame, best score first: the model on the frame turned by each of `angles`, and
     with `tile_side` > 0 on overlapping tiles of that side too; boxes at least `min_size_px` a side.
-    With the defaults it is one model run, as BlazeFace.detect."""
+    With the defaults it is one model run, as BlazeFace.detect, and one more per face too small for it to
+    read well (REREAD_BELOW)."""
     if angles == (0,) and not tile_side:
-        return model.detect(frame, threshold=threshold, min_size_px=min_size_px)
+        seen = [{**face, "look": "upright"} for face in model.detect(frame, threshold=threshold)]
+        return _kept(_reread(model, frame, seen, threshold), min_size_px)
     found = _turned_faces(model, frame, angles, threshold)
     if tile_side:
         found += _tile_faces(model, frame, tile_side, threshold)
     upright = np.array([f["box"] for f in found if f["look"] == "upright"], np.float32).reshape(-1, 4)
     faces = []
-    for face in _merged(found):
+    for face in _reread(model, frame, _merged(found), threshold):
         sure = face["score"] >= threshold + EXTRA_LOOK_MARGIN or _same_face(face["box"], upright).any()
-        if not sure and not (face["look"] == "tile" and _second_look(model, frame, face, threshold)):
-            continue
-        if min(face["box"][2] - face["box"][0], face["box"][3] - face["box"][1]) >= min_size_px:
-            faces.append({key: face[key] for key in ("box", "score", "keypoints")})
-    return faces
+        if sure or (face["look"] == "tile" and _second_look(model, frame, face, threshold)):
+            faces.append(face)
+    return _kept(faces, min_size_px)
+
+
+def _kept(faces: list[dict], min_size_px: float) -> list[dict]:
+    """The faces whose box is at least `min_size_px` a side, as box, score and keypoints, best score first."""
+    return [{key: face[key] for key in ("box", "score", "keypoints")}
+            for face in sorted(faces, key=lambda f: -f["score"])
+            if min(face["box"][2] - face["box"][0], face["box"][3] - face["box"][1]) >= min_size_px]
