@@ -51,6 +51,7 @@ class Problem:
     param: str | None = None
     field: str | None = None
     model: str | None = None  # the catalogue model that is not installed, where that is the problem
+    missing_path: str | None = None  # the input file or folder that does not exist, where that is the problem
 
     def __str__(self) -> str:
         where = []

@@ -29,7 +29,7 @@ def missing_inputs(specs: dict[str, Param], values: dict[str, Any], base_dir: Pa
         else:
             problem = input_problem(value, folder=spec.folder or (spec.also_folder and os.path.isdir(value)))
             if problem:
-                problems.append(Problem(problem, param=name))
+                problems.append(Problem(problem, param=name, missing_path=None if os.path.exists(value) else value))
     return problems
 
 

@@ -290,15 +290,14 @@ class Graph:
     def _placed(self, spec: NodeSpec, cls: type[Node], values: dict[str, Any], found: list[Problem]) -> list[Problem]:
         """`found`, the node's problems, naming it and saying where a relative path that was not found was read."""
         return [replace(problem, node=spec.id, node_type=cls.type_name(),
-                        message=problem.message + self._relative_hint(cls, values, problem)) for problem in found]
+                        message=problem.message + self._relative_hint(values, problem)) for problem in found]
 
-    def _relative_hint(self, cls: type[Node], values: dict[str, Any], problem: Problem) -> str:
+    def _relative_hint(self, values: dict[str, Any], problem: Problem) -> str:
         """Where a relative input path of a preset's was looked for: a preset copied away from its media
         was told only the path it lacked."""
         value = values.get(problem.param)
-        if (self.preset_path is None or not isinstance(cls.params.get(problem.param), PathParam)
-                or isinstance(cls.params[problem.param], ModelParam) or not isinstance(value, str)
-                or Path(os.path.expanduser(value)).is_absolute() or " not found: " not in problem.message):
+        if (self.preset_path is None or problem.missing_path is None or not isinstance(value, str)
+                or Path(os.path.expanduser(value)).is_absolute()):
             return ""
         return f" (a relative path in a preset is read from the preset's folder, {self.base_dir}: keep the preset " \
                "beside its media, or give a path from that folder or a full one)"

@@ -195,6 +195,41 @@ def test_a_preset_copied_away_from_its_media_says_where_its_relative_paths_are_r
     assert f"node 'source' (VideoSource), param 'path': file not found: {tmp_path / 'gone.mp4'}" in messages(absolute)
 
 
+def test_only_a_missing_input_file_gets_the_relative_path_hint_not_a_message_that_says_not_found(tmp_path):
+    # the hint keyed on " not found: " in the words: a camera named in a settings file that is there was told to
+    # keep the preset beside its media
+    from nodegraph.errors import Problem
+    from nodegraph.node import Node
+    from nodegraph.params import Path
+    from nodegraph.registry import Registry
+    from nodegraph.types import Frame
+
+    class CameraFromSettings(Node):
+        outputs = {"frame": Frame}
+        params = {"settings": Path(role="input")}
+
+        @classmethod
+        def check(cls, params, base_dir):
+            return super().check(params, base_dir) or [
+                Problem("camera 3 (/dev/video3) not found: plug it in", param="settings")]
+
+    reg = Registry()
+    reg.add_all(REG, "built-in")
+    reg.add(CameraFromSettings, "test")
+    (tmp_path / "cam.json").write_text("{}")
+    g = Graph("t", base_dir=tmp_path)
+    g.preset_path = tmp_path / "mine.json"
+    g.add_node("CameraFromSettings", {"settings": "cam.json"}, node_id="cam")
+    g.add_node("NullOutput", {}, node_id="out")
+    g.add_link(Link.parse("cam.frame", "out.frame"))
+    assert [str(p) for p in g.validate(reg)] == [
+        "node 'cam' (CameraFromSettings), param 'settings': camera 3 (/dev/video3) not found: plug it in"]
+    g.set_param("cam", "settings", "gone.json")
+    said, = [str(p) for p in g.validate(reg)]
+    assert said.startswith(f"node 'cam' (CameraFromSettings), param 'settings': file not found: "
+                           f"{tmp_path / 'gone.json'} (a relative path in a preset is read from the preset's folder")
+
+
 def test_an_input_that_is_a_folder_or_an_empty_file_is_a_problem(tmp_path):
     # validate said ok; the run refused them
     (tmp_path / "clips").mkdir()
