@@ -367,3 +367,22 @@ def test_a_dev_shm_too_small_for_a_node_s_frames_fails_the_run_at_that_node(tmp_
     failed_node, error = json.loads(result.stdout.splitlines()[-1])
     assert failed_node == "src"
     assert error.startswith("node 'src' (TestPattern): ring ng") and "/dev/shm has only 4.0 MiB free" in error
+
+
+def test_a_stage_that_fails_joining_its_inputs_names_the_node_and_port_that_take_them():
+    # "stage s1: inputs slow.frame are out of step (...)" marked no node and named no port. Restarted, a stage with
+    # a source of its own and no outputs to other stages reads its source from frame 0 but its input from frame 5
+    from fault_nodes import DyingFrame
+
+    reg = registry()
+    reg.add(DyingFrame, "tests")
+    size = {"width": 64, "height": 48, "frames": 30}
+    graph = build([("src", "TestPattern", size, "a"), ("slow", "SlowFrame", {"delay_ms": 5.0}, "a"),
+                   ("out", "NullOutput", {}, "a"), ("src2", "TestPattern", size, "b"),
+                   ("mix", "FrameCompose", {"layout": "side_by_side"}, "b"), ("die", "DyingFrame", {"after": 5}, "b")],
+                  ["src.frame -> slow.frame", "slow.frame -> out.frame", "src2.frame -> mix.frame",
+                   "slow.frame -> mix.second_frame", "mix.frame -> die.frame"])
+    report = Runtime(graph, reg).run()
+    assert report.error.startswith("node 'mix' (FrameCompose), port 'second_frame': stage s1: inputs slow.frame "
+                                   "are out of step"), report.error
+    assert report.failed_node == "mix"

@@ -78,6 +78,7 @@ class StageWorker(StageStartup):
         self.previews = Previews()
         self.last_stats = 0.0
         self.publishing: Node | None = None  # the node whose outputs go out now: a stage error meanwhile names it
+        self.reading: Inlet | None = None  # the input whose packet is being read and joined: an error names its node
         # realtime drops are counted on the node that reads the stage's first input
         self.drop_node = next((n.id for n in config.nodes for _, src, port in n.inputs
                                if config.inlets and (src, port) == (config.inlets[0].node, config.inlets[0].port)),
@@ -193,6 +194,7 @@ class StageWorker(StageStartup):
                 if self.control.edits:
                     self.apply_edits()
                 got = self.next_frame(frame_id)
+                self.reading = None
                 if got is None:
                     self.complete = all(inlet.complete for _, inlet in self.inlets if inlet.ended)
                     break
@@ -219,7 +221,9 @@ class StageWorker(StageStartup):
             log.debug("stage %s failed", self.cfg.name, exc_info=True)
             failure = e if isinstance(e, RunFailed) else RunFailed(
                 f"stage {self.cfg.name} failed on frame {frame_id}: {type(e).__name__}: {e}")
-            return named(self.publishing, failure) if self.publishing is not None else failure
+            if self.publishing is not None:
+                return named(self.publishing, failure)
+            return self.at_input(self.reading, failure) if self.reading is not None else failure
         finally:
             self.running = False
         return None
@@ -264,10 +268,22 @@ class StageWorker(StageStartup):
     def read_one(self, inlet: Inlet):
         """The next packet of one input; waits, looking at the control pipe meanwhile."""
         while True:
+            self.reading = inlet  # kept once read: the join checks the packet next
             packet = inlet.read(POLL_S)
             if packet is not None:
                 return packet
+            self.reading = None  # an edit's error while waiting is not this input's
             self.idle()
+
+    def at_input(self, inlet: Inlet, failure: RunFailed) -> RunFailed:
+        """`failure`, met reading `inlet`, begun "node 'ID' (Type), port 'P': " for the first node of this stage
+        that takes it, as validate names an input, with its `node` that node (the editor marks it)."""
+        key = next(key for key, other in self.inlets if other is inlet)
+        step, port = next((step, port) for step in self.steps for port, *source in step.inputs
+                          if tuple(source) == key)
+        failure.args = (f"node '{step.id}' ({step.node.type_name()}), port '{port}': {failure}",)
+        failure.node = step.id
+        return failure
 
     def publish(self, frame_id: int, capture_time: float, step: Step, shown: dict, ran: bool) -> None:
         """After a node ran: its outputs to the rings that other stages read, its picture to its tap."""
