@@ -42,39 +42,55 @@ class VerbParser(argparse.ArgumentParser):
 RUN_OPTIONS = ("mode", "frames")  # `nodegraph run`'s own flags, which a user may try as --set
 
 
+class SetRefused(InvalidInput):
+    """--set values that cannot be taken, every one; `params`: the (node, param) of each that named one."""
+
+    def __init__(self, refused: list[str], params: set[tuple[str, str]]):
+        super().__init__(refused[0] if len(refused) == 1 else
+                         "these --set values cannot be taken:\n  " + "\n  ".join(refused))
+        self.params = params
+
+
 def apply_overrides(graph, overrides: list[str], registry) -> None:
     """--set NODE.PARAM=VALUE (VALUE is JSON when it parses, else a string). A relative input file or folder
     given so is the shell's: it resolves against the current folder, not the preset's as one in the file does.
-    A param the node lacks, or a value it refuses, is said as the --set's, every one at once: said as the graph's,
-    it read as a fault in the preset file."""
-    refused = []
+    A --set written wrong, naming a node the graph lacks or a param the node lacks, or with a value it refuses,
+    is said as the --set's, every one at once (SetRefused): said as the graph's, it read as a fault in the preset
+    file. The others are applied."""
+    refused, params = [], set()
     for item in overrides:
-        target, sep, value = item.partition("=")
-        node_id, dot, name = target.partition(".")
-        if sep and target in RUN_OPTIONS:
-            raise InvalidInput(f"--set {item!r}: {target} belongs to the run, not to a node; `nodegraph run` "
-                               f"takes it as --{target} {value}")
-        if not sep or not dot or not node_id or not name:
-            raise InvalidInput(f"--set {item!r}: write it as NODE.PARAM=VALUE, e.g. src.loop=true")
-        if node_id not in graph.nodes:
-            raise InvalidInput(f"--set {item!r}: there is no node '{node_id}' "
-                               f"(nodes: {', '.join(graph.nodes)})")
-        value = _parse_value(target, value)
-        cls = registry.get(graph.nodes[node_id].type)
-        param = cls.params.get(name) if cls is not None else None
-        if type(param) is PathParam and param.role == "input" and isinstance(value, str) and value:
-            value = os.path.abspath(os.path.expanduser(value))
-        if cls is not None:
-            try:
-                cls.check_param(node_id, name, value)
-            except ProblemError as e:
-                refused.append(f"--set {item!r}: {e}")
-                continue
-        graph.set_param(node_id, name, value)
-    if len(refused) == 1:
-        raise InvalidInput(refused[0])
+        try:
+            _apply(graph, item, registry)
+        except InvalidInput as e:
+            refused.append(str(e))
+            node_id, _, name = item.partition("=")[0].partition(".")
+            params.add((node_id, name))
     if refused:
-        raise InvalidInput("these --set values cannot be taken:\n  " + "\n  ".join(refused))
+        raise SetRefused(refused, params)
+
+
+def _apply(graph, item: str, registry) -> None:
+    target, sep, value = item.partition("=")
+    node_id, dot, name = target.partition(".")
+    if sep and target in RUN_OPTIONS:
+        raise InvalidInput(f"--set {item!r}: {target} belongs to the run, not to a node; `nodegraph run` "
+                           f"takes it as --{target} {value}")
+    if not sep or not dot or not node_id or not name:
+        raise InvalidInput(f"--set {item!r}: write it as NODE.PARAM=VALUE, e.g. src.loop=true")
+    if node_id not in graph.nodes:
+        raise InvalidInput(f"--set {item!r}: there is no node '{node_id}' "
+                           f"(nodes: {', '.join(graph.nodes)})")
+    value = _parse_value(target, value)
+    cls = registry.get(graph.nodes[node_id].type)
+    param = cls.params.get(name) if cls is not None else None
+    if type(param) is PathParam and param.role == "input" and isinstance(value, str) and value:
+        value = os.path.abspath(os.path.expanduser(value))
+    if cls is not None:
+        try:
+            cls.check_param(node_id, name, value)
+        except ProblemError as e:
+            raise InvalidInput(f"--set {item!r}: {e}") from None
+    graph.set_param(node_id, name, value)
 
 
 def positive_int(text: str) -> int:

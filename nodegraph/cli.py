@@ -15,11 +15,11 @@ from . import preset as presets
 from .arguments import VerbParser, add_logging_flags, apply_overrides, core_count, non_negative_int, positive_int
 from .console import ProgressBar, tell
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, InvalidInput, RunFailed
-from .output_checks import check_run_side_output
 from .paths import data_dir
 from .preset_models import fetch_them_all
 from .registry import default_registry
-from .side_files import check_edit_side_files, check_stats_path, write_refusal_unchecked, write_stats
+from .run_inputs import checked_run_inputs
+from .side_files import check_edit_side_files, write_stats
 from .stats import RunReport
 
 log = logging.getLogger("nodegraph")
@@ -38,16 +38,7 @@ def cmd_run(args) -> int:
         raise InvalidInput("--sequential runs every frame in order, one node after the other (lossless); "
                            "leave out --sequential for --mode realtime")
     registry = default_registry()
-    stats_path = check_stats_path(args.stats_json) if args.stats_json else None
-    try:
-        graph = presets.load(args.preset)
-        apply_overrides(graph, args.set or [], registry)
-    except InvalidInput as e:
-        if stats_path is not None:
-            write_refusal_unchecked(stats_path, RunReport(mode=args.mode, error=str(e)).to_json())
-        raise
-    if stats_path is not None:
-        check_run_side_output(f"--stats-json {args.stats_json}", args.stats_json, graph, registry, args.preset)
+    graph, stats_path = checked_run_inputs(args.preset, args.set or [], args.stats_json, registry, args.mode)
     runner = None
     show_progress = args.progress if args.progress is not None else sys.stderr.isatty()
     bar = ProgressBar() if show_progress else None

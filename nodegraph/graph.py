@@ -198,9 +198,13 @@ class Graph:
         """Raises InvalidInput with every problem validate() finds, naming the preset file when there is one."""
         problems = self.validate(registry)
         if problems:
-            where = f"{self.preset_path}: " if self.preset_path is not None else ""
-            lines = [*map(str, problems), *filter(None, [fetch_them_all(self, registry)])]
-            raise InvalidInput(f"{where}the graph is not valid:\n  " + "\n  ".join(lines))
+            raise InvalidInput(self.not_valid(problems, registry))
+
+    def not_valid(self, problems: list[Problem], registry: Registry) -> str:
+        """`problems` (of this graph's) said as a refused run says them: the preset file, then one a line."""
+        where = f"{self.preset_path}: " if self.preset_path is not None else ""
+        lines = [*map(str, problems), *filter(None, [fetch_them_all(self, registry)])]
+        return f"{where}the graph is not valid:\n  " + "\n  ".join(lines)
 
     def validate(self, registry: Registry) -> list[Problem]:
         """Every problem at once: node types, params, each node's check hook (files, models), links,

@@ -1,0 +1,58 @@
+"""What `nodegraph run` is given, checked before anything starts: the preset, its --set values and
+--stats-json. Every refusal is said at once, with the graph's own problems, as a compiler lists every
+error: the user does not fix one, run again, and only then meet the next."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import preset as presets
+from .arguments import SetRefused, apply_overrides
+from .errors import InvalidInput
+from .graph import Graph
+from .output_checks import check_run_side_output
+from .registry import Registry
+from .side_files import check_stats_path, write_refusal_unchecked
+from .stats import RunReport
+
+
+def checked_run_inputs(preset: str, overrides: list[str], stats_json: str | None, registry: Registry,
+                       mode: str | None) -> tuple[Graph, Path | None]:
+    """(the preset's graph with the --set values applied, the --stats-json file or None). InvalidInput listing
+    every refusal, and then the graph's problems (but those of a param a refused --set was for: the user
+    meant to change it); said in the --stats-json file too, where one may be written."""
+    said: list[str] = []
+    stats_path, stats_checked = None, True
+    if stats_json:
+        try:
+            stats_path = check_stats_path(stats_json)
+        except InvalidInput as e:
+            said.append(str(e))
+    try:
+        graph = presets.load(preset)
+    except InvalidInput as e:  # no graph to check the rest against
+        said.append(str(e))
+        graph = None
+    if graph is not None:
+        set_for = set()
+        try:
+            apply_overrides(graph, overrides, registry)
+        except SetRefused as e:
+            said.append(str(e))
+            set_for = e.params
+        if stats_path is not None:
+            try:
+                check_run_side_output(f"--stats-json {stats_json}", stats_json, graph, registry, preset)
+            except InvalidInput as e:  # the file is one the run reads or writes: nothing goes there
+                said.append(str(e))
+                stats_checked = False
+        if said:  # a run refused anyway: its graph's problems with it (else the run's start says them)
+            problems = [p for p in graph.validate(registry) if (p.node, p.param) not in set_for]
+            if problems:
+                said.append(graph.not_valid(problems, registry))
+    if said:
+        error = "\n".join(said)
+        if stats_path is not None and stats_checked:
+            write_refusal_unchecked(stats_path, RunReport(mode=mode, error=error).to_json())
+        raise InvalidInput(error)
+    return graph, stats_path

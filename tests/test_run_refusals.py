@@ -1,0 +1,76 @@
+"""A run refused before it starts says every reason at once, as a compiler lists every error: its --set values,
+--stats-json and the graph's problems, each naming its node, param or flag. A user fixed one, ran again, and only
+then met the next."""
+
+import json
+import shutil
+
+import pytest
+from conftest import run_cli
+
+from nodegraph import preset
+from nodegraph.arguments import SetRefused, apply_overrides
+from nodegraph.paths import data_dir
+from nodegraph.registry import default_registry
+
+VIDEO_SWAP = data_dir("presets") / "video_swap.json"
+
+
+def test_a_refused_set_a_missing_video_and_an_output_that_is_a_folder_are_said_in_one_run(tmp_path):
+    # it said only the --set; fixed, the run said the missing video and the folder
+    (tmp_path / "renders").mkdir()
+    result = run_cli("run", VIDEO_SWAP, "--set", "colour.mode=zzz", "--set", "source.path=gone.mp4",
+                     "--set", "output.path=renders", "--stats-json", "stats.json", "--frames", "2", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    said = ["nodegraph: --set 'colour.mode=zzz': node 'colour' (ColorTransfer), param 'mode': 'zzz' is not one of "
+            "'none', 'rct', 'lct', 'mkl', 'idt', 'sot'",
+            f"{VIDEO_SWAP}: the graph is not valid:",
+            f"  node 'source' (VideoSource), param 'path': file not found: {tmp_path / 'gone.mp4'}",
+            f"  node 'output' (VideoFileOutput), param 'path': {tmp_path / 'renders'} is a folder; give a file name "
+            f"such as {tmp_path / 'renders' / 'out.mp4'}"]
+    assert result.stderr.splitlines() == said
+    assert json.loads((tmp_path / "stats.json").read_text())["error"] == "\n".join(said).removeprefix("nodegraph: ")
+    assert list((tmp_path / "renders").iterdir()) == []
+
+
+def test_a_stats_file_that_is_a_folder_and_a_missing_video_are_said_in_one_run(tmp_path):
+    (tmp_path / "renders").mkdir()
+    result = run_cli("run", VIDEO_SWAP, "--set", "source.path=gone.mp4", "--stats-json", "renders", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[:3] == [
+        "nodegraph: --stats-json renders: is a folder; give a file name such as renders/stats.json",
+        f"{VIDEO_SWAP}: the graph is not valid:",
+        f"  node 'source' (VideoSource), param 'path': file not found: {tmp_path / 'gone.mp4'}"]
+
+
+def test_the_graph_s_problem_with_a_param_a_refused_set_was_for_is_left_out(tmp_path):
+    # the user meant to change that param: the preset's value for it does not matter
+    shutil.copy(VIDEO_SWAP, tmp_path / "mine.json")  # away from its media: its video and portrait are missing
+    result = run_cli("run", tmp_path / "mine.json", "--set", "source.path=5", cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("nodegraph: --set 'source.path=5': node 'source' (VideoSource), param 'path': "
+                               "expected a path string, got 5")
+    assert lines[1:3] == [f"{tmp_path / 'mine.json'}: the graph is not valid:",
+                          "  node 'swapper' (MeshWarpSwapper), param 'identity': file not found: "
+                          f"{tmp_path / 'media' / 'astronaut.png'} (a relative path in a preset is read from the "
+                          f"preset's folder, {tmp_path}: keep the preset beside its media, or give a path from that "
+                          "folder or a full one)"]
+    assert "demo.mp4" not in result.stderr
+
+
+def test_every_set_written_wrong_is_said_at_once_and_the_others_are_applied():
+    # the first written wrong (no '=', a node the graph lacks, a run option) was said alone
+    graph = preset.load(data_dir("presets") / "demo.json")
+    with pytest.raises(SetRefused) as e:
+        apply_overrides(graph, ["pattern", "nosuch.x=1", "mode=realtime", "adjust.brightness=abc", "pattern.frames=5"],
+                        default_registry())
+    assert str(e.value).splitlines() == [
+        "these --set values cannot be taken:",
+        "  --set 'pattern': write it as NODE.PARAM=VALUE, e.g. src.loop=true",
+        "  --set 'nosuch.x=1': there is no node 'nosuch' (nodes: pattern, adjust, out)",
+        "  --set 'mode=realtime': mode belongs to the run, not to a node; `nodegraph run` takes it as --mode realtime",
+        "  --set 'adjust.brightness=abc': node 'adjust' (FrameAdjuster), param 'brightness': expected an integer "
+        "between -255 and 255, got 'abc'"]
+    assert ("adjust", "brightness") in e.value.params
+    assert graph.nodes["pattern"].params["frames"] == 5
