@@ -88,3 +88,46 @@ def test_a_realtime_join_takes_the_newest_common_frame_and_counts_what_was_lost(
     a.write_eos()
     b.write_eos()
     assert join.next() is None
+
+
+def test_a_stage_process_whose_inputs_come_out_of_step_names_the_node_and_port_that_take_them():
+    # "stage s1: inputs a.frame, b.frame are out of step (...)" marked no node and named no port. This test is
+    # the stage's supervisor and the two stages before it: it writes frame 0 on one input and frame 1 on the other
+    from nodegraph.node import StreamInfo
+    from nodegraph.runtime.config import InletConfig, NodeConfig, StageConfig, buffer_suffix
+    from nodegraph.runtime.protocol import Done, Failed, Go, Loaded, Ready, Start
+    from nodegraph.runtime.stages import spawn
+    from nodegraph.runtime.tally import Tally
+
+    run_id = shm.new_run_id()
+    mix = NodeConfig("mix", "nodes.compose", "FrameCompose", {}, ".",
+                     (("frame", "a", "frame"), ("second_frame", "b", "frame")), False)
+    config = StageConfig(run_id, "s1", 1, (mix,), (InletConfig(0, 0, "a", "frame"), InletConfig(1, 0, "b", "frame")),
+                         (), {}, None, 30)
+    outlets = [Outlet(run_id, lambda g, i=i: buffer_suffix(i, g), 1, 4, True) for i in range(2)]
+    process, conn = spawn(config, Tally(1), needs_main=False)
+    said = []
+
+    def next_of(kind):
+        while not isinstance(message := conn.recv(), kind):
+            said.append(message)
+        return message
+
+    try:
+        next_of(Loaded)
+        conn.send(Start(StreamInfo(), "lossless"))
+        next_of(Ready)
+        conn.send(Go())
+        for outlet, frame_id in zip(outlets, (0, 1), strict=True):
+            outlet.write(frame_id, 0.0, frame(frame_id))
+            outlet.write_eos()
+        failed = next_of(Failed)
+        next_of(Done)
+        process.join(10)
+    finally:
+        process.kill()
+        for outlet in outlets:
+            outlet.close()
+        shm.cleanup(run_id)
+    assert failed == Failed("node 'mix' (FrameCompose), port 'second_frame': stage s1: inputs a.frame, b.frame are "
+                            "out of step (frame 1 of b.frame came with frame 0)", "mix"), said
