@@ -165,13 +165,17 @@ class StageWorker(StageStartup):
     # -- frames ---------------------------------------------------------------------
 
     def first_frame(self) -> int:
-        """0, or after a restart the frame after those its outputs already carry."""
+        """0, or after a restart the frame after those its outputs already carry; a lossless stage without
+        outputs to other stages, the frame its inputs give again (the one its dead process had not finished)."""
         if not self.cfg.resume or not self.sources:
             return 0
         done = [o.last_frame for o in self.outlets.values()]
-        if not done:
+        if done:
+            start = (min(done) if self.lossless else max(done)) + 1
+        elif self.lossless and self.inlets:
+            start = self.frame_read_again()
+        else:
             return 0
-        start = (min(done) if self.lossless else max(done)) + 1
         if self.lossless:  # files: read again up to where the crashed stage had come
             for frame_id in range(start):
                 for step in self.sources:
@@ -227,6 +231,15 @@ class StageWorker(StageStartup):
         finally:
             self.running = False
         return None
+
+    def frame_read_again(self) -> int:
+        """The id of the frame a restarted lossless stage's first input gives again (0 at its end); left
+        there for the join to read."""
+        _, inlet = self.inlets[0]
+        packet = self.read_one(inlet)
+        inlet.reader.rewind()
+        self.reading = None  # read, not joined: a source's error next is not this input's
+        return 0 if packet.eos else packet.frame_id
 
     def next_frame(self, frame_id: int) -> tuple[int, float, Values] | None:
         """The values of the next frame: from this stage's sources (frame `frame_id`) and inputs."""
