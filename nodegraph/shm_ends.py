@@ -221,8 +221,9 @@ class RingReader:
         meta = ring._meta[slot]
         if meta[S_EOS]:
             return Packet(-1, 0.0, None, True, meta[S_EOS] == EOS_COMPLETE)
-        value = codec.decode(ring._payload_ro[slot][: int(meta[S_LENGTH])], copy=False)
-        return Packet(int(meta[S_FRAME]), float(ring._time[slot]), value)
+        length = int(meta[S_LENGTH])
+        value = codec.decode(ring._payload_ro[slot][:length], copy=False)
+        return Packet(int(meta[S_FRAME]), float(ring._time[slot]), value, size=length)
 
     def _copy(self, oldest: bool) -> Packet | None:
         """Copy the newest (or oldest unread) packet out, counting the unread ones before it as drops;
@@ -250,5 +251,5 @@ class RingReader:
         self._next = n + 1
         if eos:
             return Packet(-1, 0.0, None, True, eos == EOS_COMPLETE)
-        return Packet(frame_id, capture_time, codec.decode(data, copy=False))
+        return Packet(frame_id, capture_time, codec.decode(data, copy=False), size=length)
 

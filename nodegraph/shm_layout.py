@@ -34,11 +34,13 @@ def slot_stride(slot_bytes: int) -> int:
 @dataclass(frozen=True, slots=True)
 class Packet:
     """One packet read from a ring. An end-of-stream packet has `eos=True`, frame id -1 and no value;
-    `complete` is False when the stream was cut short (a stop or a failure upstream)."""
+    `complete` is False when the stream was cut short (a stop or a failure upstream). `size`: the bytes
+    its value took in the ring (its `codec.encoded_size`), which a reader that keeps packets counts."""
 
     frame_id: int
     capture_time: float
     value: object
     eos: bool = False
     complete: bool = True
+    size: int = 0
 

@@ -5,7 +5,7 @@ counted)."""
 import numpy as np
 import pytest
 
-from nodegraph import shm
+from nodegraph import codec, shm
 from nodegraph.errors import RunFailed
 from nodegraph.runtime.channels import Inlet, Outlet
 from nodegraph.runtime.joins import RealtimeJoin, join_lossless
@@ -131,3 +131,18 @@ def test_a_stage_process_whose_inputs_come_out_of_step_names_the_node_and_port_t
         shm.cleanup(run_id)
     assert failed == Failed("node 'mix' (FrameCompose), port 'second_frame': stage s1: inputs a.frame, b.frame are "
                             "out of step (frame 1 of b.frame came with frame 0)", "mix"), said
+
+
+def test_a_realtime_join_weighs_what_it_holds_by_the_bytes_the_rings_gave_each_packet(rings):
+    """The bytes a join holds per input (bounded by JOIN_BYTES) come from the ring's own length of each
+    packet, which the writer measured once, not from measuring every packet again as it is read."""
+    (a, b), inlets = rings(False)
+    faces = [{"box": np.arange(4.0), "score": 0.9, "crop": np.zeros((8, 8, 3), np.uint8), "name": "x"}]
+    for n in range(3):
+        a.write(n, float(n), frame(n))
+        b.write(n, float(n), faces)
+    packet = inlets[1][1].read(5.0, oldest=True)
+    assert packet.size == codec.encoded_size(faces)
+    join = RealtimeJoin(inlets, read_one, lambda: None)
+    join._gather()  # frames 1 and 2 of each: b's frame 0 was read above, so a's can match nothing and goes
+    assert join.held_bytes == [2 * codec.encoded_size(frame(0)), 2 * codec.encoded_size(faces)]

@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .. import codec
 from ..errors import RunFailed
 from ..execution import earliest
 from ..shm import Packet
@@ -114,9 +113,8 @@ class RealtimeJoin:
                 if packet.eos:
                     self.passed[i] += skipped
                     break
-                size = codec.encoded_size(packet.value)
-                recent[packet.frame_id] = (packet, 1 + skipped, size)
-                self.held_bytes[i] += size
+                recent[packet.frame_id] = (packet, 1 + skipped, packet.size)
+                self.held_bytes[i] += packet.size
                 self.newest[i] = packet.frame_id
                 brought = True
         if not brought:
