@@ -60,8 +60,9 @@ _MIN_AREA2 = 1e-6  # twice the area, in grid px, below which a triangle covers n
 
 
 def _spans(corners: np.ndarray, grid_h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Scan-line spans of triangles (T x 3 x 2 corners, grid px): (triangle, row, first x, last x) per
-    row a triangle covers, for the pixel centres inside it or on its edges."""
+    """Scan-line spans of triangles (T x 3 x 2 corners, grid px), for the pixel centres inside them or on
+    their edges: (rows, y, first x, last x), `rows` per triangle the rows it covers, the others per such
+    row, triangle after triangle."""
     by_y = np.take_along_axis(corners, np.argsort(corners[:, :, 1], axis=1)[:, :, None], axis=1)
     top, mid, bottom = by_y[:, 0], by_y[:, 1], by_y[:, 2]
     y_low = np.maximum(np.ceil(top[:, 1]), 0).astype(np.int64)
@@ -73,16 +74,16 @@ def _spans(corners: np.ndarray, grid_h: int) -> tuple[np.ndarray, np.ndarray, np
         return (end[:, 0] - start[:, 0]) / np.where(rise == 0, 1.0, rise)
 
     # one side of a span is on the long edge top -> bottom, the other on top -> mid above mid's row,
-    # on mid -> bottom from there
-    per_triangle = np.column_stack([top, slope(top, bottom), mid, slope(top, mid), slope(mid, bottom)])
-    triangle = np.repeat(np.arange(len(corners)), rows)
+    # on mid -> bottom from there; each triangle's values repeated for its rows (copies, not a gather)
+    per_triangle = np.stack([top[:, 0], top[:, 1], slope(top, bottom), mid[:, 0], mid[:, 1], slope(top, mid),
+                             slope(mid, bottom)])
+    top_x, top_y, long_slope, mid_x, mid_y, upper_slope, lower_slope = np.repeat(per_triangle, rows, axis=1)
     y = np.repeat(y_low - np.cumsum(rows) + rows, rows) + np.arange(rows.sum())
-    top_x, top_y, long_slope, mid_x, mid_y, upper_slope, lower_slope = per_triangle[triangle].T
     yf = y.astype(np.float64)
     x_long = top_x + (yf - top_y) * long_slope
     x_short = np.where(yf < mid_y, top_x + (yf - top_y) * upper_slope, mid_x + (yf - mid_y) * lower_slope)
     # a pixel centre on an edge shared by two triangles is kept by both (the depth test picks one)
-    return (triangle, y, np.ceil(np.minimum(x_long, x_short) - 1e-7),
+    return (rows, y, np.ceil(np.minimum(x_long, x_short) - 1e-7),
             np.floor(np.maximum(x_long, x_short) + 1e-7))
 
 
@@ -140,26 +141,27 @@ def warp_maps(
         f = row.astype(np.float32)
         maps.append(np.add.outer(f[1] * gy + f[2], f[0] * gx))
 
-    triangle, y, x_first, x_last = _spans(np.stack([a, b, c], 1), grid_h)
+    rows, y, x_first, x_last = _spans(np.stack([a, b, c], 1), grid_h)
     x_first = np.maximum(x_first, 0).astype(np.int32)
     count = np.maximum(np.minimum(x_last, grid_w - 1).astype(np.int32) - x_first + 1, 0)
     total = int(count.sum())
     if total:
-        # per span row, the map is base + slope * x; ranks decide pixels two triangles share
-        row = np.repeat(np.arange(len(count), dtype=np.int32), count)
+        # per span row, the map is offset + slope * x; ranks decide pixels two triangles share. Per-row and
+        # per-triangle values reach the pixels by np.repeat (sequential copies), cheaper than gathers
         starts = np.cumsum(count, dtype=np.int32) - count - x_first
         x = np.arange(total, dtype=np.int32) - np.repeat(starts, count)
         pixel = np.repeat(y.astype(np.int32) * grid_w, count) + x
-        rank_of = rank[triangle][row]
+        rank_of = np.repeat(np.repeat(rank, rows), count)
         nearest = np.full(grid_h * grid_w, -1, np.int32)
         np.maximum.at(nearest, pixel, rank_of)
-        won = np.flatnonzero(rank_of == nearest[pixel])  # one winner per pixel: ranks are unique
-        row, pixel, x = row[won], pixel[won], x[won].astype(np.float32)
-        k = coef[triangle]
+        won = rank_of == nearest[pixel]  # one winner per pixel: ranks are unique
+        pixel, x = pixel[won], x[won].astype(np.float32)
+        per_row = np.repeat(coef.reshape(-1, 6).T, rows, axis=1)  # row 3 * axis + j: coef[:, axis, j] per span row
         yf = y.astype(np.float32)
         for axis, map_axis in enumerate(maps):
-            base = (k[:, axis, 1] * yf + k[:, axis, 2])[row]
-            map_axis.reshape(-1)[pixel] = base + k[:, axis, 0][row] * x
+            slope_x, slope_y, offset = per_row[3 * axis:3 * axis + 3]
+            base = np.repeat(slope_y * yf + offset, count)[won]
+            map_axis.reshape(-1)[pixel] = base + np.repeat(slope_x, count)[won] * x
     if step > 1:
         size = (grid_w * step, grid_h * step)
         maps = [cv2.resize(m, size, interpolation=cv2.INTER_LINEAR)[:height, :width] for m in maps]
