@@ -101,7 +101,7 @@ def transfer(
 
     if step > 1 and target_bgr.shape[:2] == source_bgr.shape[:2]:
         target_bgr = target_bgr[::step, ::step]
-    rng = np.random.default_rng(rng_seed)
+    rng = np.random.default_rng(rng_seed) if mode in ("idt", "sot") else None  # the others draw nothing
     source_index, target_index = inside, inside
     lab = cv2.cvtColor(np.multiply(source_bgr, 1 / 255, dtype=np.float32), cv2.COLOR_BGR2Lab)
     sampled = lab[::step, ::step]
