@@ -59,6 +59,7 @@ class OneShotSwapper(Node):
     template = "arcface_128"  # FaceFusion's warp template name (face.warp_templates)
     denormalise = False  # the output is in the input's normalisation, not 0..1
     fit = None  # model_fit function: (path, tensors) -> crop size
+    image_output = None  # the face's output by name, where the family's fit pins it; None: the first
 
     @classmethod
     def check(cls, params, base_dir):
@@ -99,7 +100,8 @@ class OneShotSwapper(Node):
         self.output_names = self._output_names()
 
     def _output_names(self) -> list[str]:
-        return [self.session.get_outputs()[0].name] + (["mask"] if self.mask == "model" else [])
+        image = self.image_output or self.session.get_outputs()[0].name
+        return [image] + (["mask"] if self.mask == "model" else [])
 
     def _load_identity(self):
         self.source = self._identity_source(f"{self.where}, param 'identity'")

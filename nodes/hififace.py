@@ -24,6 +24,7 @@ class HiFiFaceSwapper(ConvertedSwapper):
     template = "mtcnn_512"
     denormalise = True
     fit = staticmethod(hififace_fit)
+    image_output = "output"
 
     def _source(self, embedding: np.ndarray) -> np.ndarray:
         return unit(self._converted(embedding), self._source_what)

@@ -22,6 +22,7 @@ class HyperSwapper(EmbeddingSwapper):
     template = "arcface_128"
     denormalise = True
     fit = staticmethod(hyperswap_fit)
+    image_output = "output"
 
     def _source(self, embedding: np.ndarray) -> np.ndarray:
         return unit(embedding, f"node '{self.id}': the recogniser {self.recogniser_model.path}")

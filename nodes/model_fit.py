@@ -69,8 +69,8 @@ SIMSWAP_EXPECTED = ("inputs source [1, 512] (the converted, L2-normalised ArcFac
 GHOST_EXPECTED = ("inputs source [1, 512] (the ArcFace embedding through crossface_ghost) and target "
                   "[1, 3, 256, 256] (RGB, (x - 0.5) / 0.5); first output [1, 3, 256, 256] (RGB -1..1)")
 HIFIFACE_EXPECTED = ("inputs source [1, 512] (the ArcFace embedding through crossface_hififace, L2-normalised) "
-                     "and target [1, 3, 256, 256] (RGB, (x - 0.5) / 0.5); first output [1, 3, 256, 256] "
-                     "(RGB -1..1)")
+                     "and target [1, 3, 256, 256] (RGB, (x - 0.5) / 0.5); outputs output [1, 3, 256, 256] "
+                     "(RGB -1..1) and mask [1, 1, 256, 256] (where the swapped face is, 0..1)")
 UNIFACE_EXPECTED = ("inputs source [1, 3, 256, 256] (the portrait's face on ffhq_512 at 256 px, RGB 0..1) and "
                     "target [1, 3, 256, 256] (RGB, (x - 0.5) / 0.5); first output [1, 3, 256, 256] (RGB -1..1)")
 BLENDSWAP_EXPECTED = ("inputs source [1, 3, 112, 112] (the portrait's face on arcface_112_v2 at 112 px, RGB 0..1) "
@@ -78,30 +78,36 @@ BLENDSWAP_EXPECTED = ("inputs source [1, 3, 112, 112] (the portrait's face on ar
 CONVERTER_EXPECTED = "input input [1, 512] (an ArcFace w600k_r50 embedding) and one output [1, 512]"
 
 
-def _source_target_size(model, sizes: tuple[int, ...]) -> int | None:
-    """S of a FaceFusion-style swapper with inputs source [1, 512] and target [1, 3, S, S] and a first output
-    [1, 3, S, S], S one of `sizes`; None when it is not one."""
+def _source_target_size(model, sizes: tuple[int, ...], image_output: str | None = None) -> int | None:
+    """S of a FaceFusion-style swapper with inputs source [1, 512] and target [1, 3, S, S] and an output
+    [1, 3, S, S] named `image_output` (None: the first, for the families whose output names no public source
+    pins), S one of `sizes`; None when it is not one."""
     inputs = {t.name: t for t in model.get_inputs()}
     outputs = model.get_outputs()
     target, source = inputs.get("target"), inputs.get("source")
-    if (len(inputs) != 2 or target is None or source is None or not outputs or len(target.shape) != 4
+    image = next((t for t in outputs if t.name == image_output), None) if image_output else next(iter(outputs), None)
+    if (len(inputs) != 2 or target is None or source is None or image is None or len(target.shape) != 4
             or not shape_fits(source.shape, [1, 512])):
         return None
     size = tensor_dims(target.shape)[2]
     if (size not in sizes or not shape_fits(target.shape, [1, 3, size, size])
-            or not shape_fits(outputs[0].shape, [1, 3, size, size])):
+            or not shape_fits(image.shape, [1, 3, size, size])):
         return None
+    return size
+
+
+def _face_and_mask_size(path: Path, model, what: str, expected: str) -> int:
+    """The crop size (256) of a swapper whose outputs are `output` (the face) and `mask`, both by name."""
+    outputs = {t.name: t for t in model.get_outputs()}
+    size = _source_target_size(model, (256,), "output")
+    if size is None or "mask" not in outputs or not shape_fits(outputs["mask"].shape, [1, 1, size, size]):
+        raise model_mismatch(path, what, expected, model)
     return size
 
 
 def hyperswap_fit(path: Path, model) -> int:
     """The crop size (256) of a HyperSwap model (facefusion-labs hyperswap/src/exporting.py)."""
-    outputs = {t.name: t for t in model.get_outputs()}
-    size = _source_target_size(model, (256,))
-    if (size is None or list(outputs)[:1] != ["output"] or "mask" not in outputs
-            or not shape_fits(outputs["mask"].shape, [1, 1, size, size])):
-        raise model_mismatch(path, "a HyperSwap model", HYPERSWAP_EXPECTED, model)
-    return size
+    return _face_and_mask_size(path, model, "a HyperSwap model", HYPERSWAP_EXPECTED)
 
 
 def simswap_fit(path: Path, model) -> int:
@@ -122,11 +128,10 @@ def ghost_fit(path: Path, model) -> int:
 
 
 def hififace_fit(path: Path, model) -> int:
-    """The crop size (256) of FaceFusion's hififace_unofficial_256 (outputs after the first allowed, as GHOST's)."""
-    size = _source_target_size(model, (256,))
-    if size is None:
-        raise model_mismatch(path, "a HiFiFace model", HIFIFACE_EXPECTED, model)
-    return size
+    """The crop size (256) of FaceFusion's hififace_unofficial_256: the face and its mask, by name (the HifiFace
+    export's `output` and `mask`, docs/models.md), so a file that names them otherwise is refused, not read
+    by position."""
+    return _face_and_mask_size(path, model, "a HiFiFace model", HIFIFACE_EXPECTED)
 
 
 def _portrait_crop_fit(path: Path, model, source_size: int, what: str, expected: str) -> int:
@@ -216,9 +221,10 @@ def _other_use(path: Path, tensors, refused_by: Callable[..., Any]) -> str:
     detector or a SimSwap file given where an inswapper goes said what it was not, not what to do."""
     uses = ((dfm_fit, "a DeepFaceLive .dfm swapper: use it in a DFMSwapper"),
             (inswapper_fit, "an inswapper model: use it in an InSwapper"),
-            (hyperswap_fit, "a HyperSwap model: use it in a HyperSwapper"),
-            (simswap_fit, "a SimSwap, GHOST or HiFiFace model (at 256 px the three have the same tensors): "
-                          "use it in the SimSwapper, GhostSwapper or HiFiFaceSwapper its name says"),
+            (hyperswap_fit, "a HyperSwap or HiFiFace model (the two have the same tensors): use it in the "
+                            "HyperSwapper or HiFiFaceSwapper its name says"),
+            (simswap_fit, "a SimSwap or GHOST model (at 256 px the two have the same tensors): use it in the "
+                          "SimSwapper or GhostSwapper its name says"),
             (uniface_fit, "a UniFace model: use it in a UniFaceSwapper"),
             (blendswap_fit, "a BlendSwap model: use it in a BlendSwapper"),
             (arcface_fit, "an ArcFace recogniser: use it as a swapper's param 'recogniser'"),

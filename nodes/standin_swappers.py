@@ -149,23 +149,27 @@ def converter_standin(path: Path, seed: int = 5) -> Path:
                   [value("output", float32, [1, LATENT])], path)
 
 
-def converted_swapper_model(path: Path, *, colour=None, mask_output: bool = False) -> Path:
+def converted_swapper_model(path: Path, *, colour=None, mask_output: bool = False,
+                            names: tuple[str, str] = ("output", "mask")) -> Path:
     """A GHOST- or HiFiFace-like model with FaceFusion's tensors (inputs source [1, 512] and target
-    [1, 3, 256, 256], first output [1, 3, 256, 256] in -1..1; the real output names are not pinned):
-    output = target + source @ colour (one number per RGB channel; `colour` 512 x 3, zeros when not given),
-    so with no colour it gives back its input. With `mask_output` a second output `mask` [1, 1, 256, 256] of
-    zeros follows, as a file with more outputs than FaceFusion reads may have."""
+    [1, 3, 256, 256]; output [1, 3, 256, 256] in -1..1): output = target + source @ colour (one number per RGB
+    channel; `colour` 512 x 3, zeros when not given), so with no colour it gives back its input. With
+    `mask_output` (HiFiFace's, which GHOST's node allows and does not read) a second output mask
+    [1, 1, 256, 256] follows: the target's grey level in 0..1, so a test can tell where it was put. `names`
+    names the two outputs, for a file that names them otherwise."""
     b = _Builder(0)
     colour = np.zeros((LATENT, 3), np.float32) if colour is None else np.asarray(colour, np.float32)
     shape = b.weight([1, 3, 1, 1], "tint_shape", np.int64)
     tint = b.op("Reshape", [b.op("MatMul", ["source", b.weight(colour, "colour")]), shape])
     make, value, float32 = b.onnx.helper.make_node, b.onnx.helper.make_tensor_value_info, b.onnx.TensorProto.FLOAT
-    b.nodes.append(make("Add", ["target", tint], ["output"]))
-    outputs = [value("output", float32, [1, 3, 256, 256])]
+    face_name, mask_name = names
+    b.nodes.append(make("Add", ["target", tint], [face_name]))
+    outputs = [value(face_name, float32, [1, 3, 256, 256])]
     if mask_output:
         grey = b.op("ReduceMean", ["target"], axes=[1], keepdims=1)
-        b.nodes.append(make("Mul", [grey, b.weight([0.0], "zero")], ["mask"]))
-        outputs.append(value("mask", float32, [1, 1, 256, 256]))
+        b.nodes.append(make("Add", [b.op("Mul", [grey, b.weight([0.5], "half")]), b.weight([0.5], "half_up")],
+                            [mask_name]))
+        outputs.append(value(mask_name, float32, [1, 1, 256, 256]))
     return b.save("converted_swapper", [value("source", float32, [1, LATENT]),
                                         value("target", float32, [1, 3, 256, 256])], outputs, path)
 

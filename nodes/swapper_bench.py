@@ -63,7 +63,8 @@ CASES = (
 STANDINS = {
     "inswapper": inswapper_standin, "recogniser": recogniser_standin, "hyperswap": hyperswap_standin,
     "simswap_256": simswap_standin, "simswap_512": lambda path: simswap_standin(path, 512),
-    "converter": converter_standin, "ghost": converted_swapper_model, "hififace": converted_swapper_model,
+    "converter": converter_standin, "ghost": converted_swapper_model,
+    "hififace": lambda path: converted_swapper_model(path, mask_output=True),
     "uniface": lambda path: portrait_crop_swapper_model(path, 256),
     "blendswap": lambda path: portrait_crop_swapper_model(path, 112),
 }

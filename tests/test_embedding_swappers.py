@@ -185,10 +185,10 @@ def test_wrong_files_and_boosts_fail_at_check_and_setup_naming_expected_and_foun
 def test_a_model_of_another_family_is_said_to_be_one_and_where_it_goes(tmp_path, models):
     # "not an inswapper model this node can run ... Found ..." said what it was not, not what to do
     inswapper = str(inswapper_model(tmp_path / "inswapper.onnx"))
-    cases = [(InSwapper, {"model": models["simswap_256"]}, "model", "a SimSwap, GHOST or HiFiFace model (at 256 px "
-              "the three have the same tensors): use it in the SimSwapper, GhostSwapper or HiFiFaceSwapper its "
-              "name says"),
-             (SimSwapper, {"model": models["hyperswap"]}, "model", "a HyperSwap model: use it in a HyperSwapper"),
+    cases = [(InSwapper, {"model": models["simswap_256"]}, "model", "a SimSwap or GHOST model (at 256 px the two "
+              "have the same tensors): use it in the SimSwapper or GhostSwapper its name says"),
+             (SimSwapper, {"model": models["hyperswap"]}, "model", "a HyperSwap or HiFiFace model (the two have "
+              "the same tensors): use it in the HyperSwapper or HiFiFaceSwapper its name says"),
              (HyperSwapper, {"model": inswapper}, "model", "an inswapper model: use it in an InSwapper"),
              (HyperSwapper, {"recogniser": models["converter"]}, "recogniser",
               "an embedding converter: use it as the param 'converter' of the SimSwapper, GhostSwapper or "

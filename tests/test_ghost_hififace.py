@@ -1,7 +1,8 @@
 """GhostSwapper and HiFiFaceSwapper on a real portrait, with small ONNX stand-ins that have exactly the tensor
 names and shapes FaceFusion feeds ghost_1/2/3_256, hififace_unofficial_256 and their crossface converters
-(nodes/standin_swappers.py: inputs source [1, 512] and target [1, 3, 256, 256], first output [1, 3, 256, 256];
-converter input [1, 512] -> output [1, 512]). The real weights cannot be had here; none was run."""
+(nodes/standin_swappers.py: inputs source [1, 512] and target [1, 3, 256, 256], output [1, 3, 256, 256] and,
+HiFiFace's, mask [1, 1, 256, 256]; converter input [1, 512] -> output [1, 512]). The real weights cannot be had
+here; none was run."""
 
 import subprocess
 import sys
@@ -38,8 +39,8 @@ def models(tmp_path):
     recogniser, _, _ = arcface_model(tmp_path / "arcface.onnx")
     converter, weights = converter_model(tmp_path / "crossface.onnx")
     return {"recogniser": str(recogniser), "converter": str(converter), "converter_weights": weights,
-            "swapper": str(converted_swapper_model(tmp_path / "swapper.onnx")),
-            "swapper_with_mask": str(converted_swapper_model(tmp_path / "swapper_mask.onnx", mask_output=True))}
+            "swapper": str(converted_swapper_model(tmp_path / "swapper.onnx", mask_output=True)),
+            "swapper_one_output": str(converted_swapper_model(tmp_path / "swapper_one.onnx"))}
 
 
 def params(models, **changes):
@@ -56,7 +57,8 @@ def set_up(node_type, models, **changes):
 @pytest.mark.parametrize(("node_type", "template", "normalised"), FAMILIES)
 def test_crop_on_the_familys_template_in_minus_one_to_one_with_the_converted_identity(models, node_type, template,
                                                                                         normalised):
-    for model in ("swapper", "swapper_with_mask"):  # outputs after the first are not read
+    # GHOST's outputs after the first are not read; HiFiFace's mask is its own (it has to have one)
+    for model in ("swapper", "swapper_one_output") if node_type is GhostSwapper else ("swapper",):
         node = set_up(node_type, models, model=models[model])
         frame, faces = portrait_faces()
         face = node.process(frame=frame, faces=faces)["faces"][0]
@@ -85,7 +87,7 @@ def test_the_swap_is_pasted_back_where_the_face_is(tmp_path, models, node_type, 
     source = set_up(node_type, models).source[0].astype(np.float64)
     colour = np.zeros((512, 3), np.float32)
     colour[:, 0] = 0.4 * source / (source @ source)
-    tinted = str(converted_swapper_model(tmp_path / "tinted.onnx", colour=colour))
+    tinted = str(converted_swapper_model(tmp_path / "tinted.onnx", colour=colour, mask_output=True))
     merged, _ = run_swap_graph(tmp_path / "tinted", node_type.__name__, params(models, model=tinted, mask="hull"),
                                merger)
     diff = merged.astype(np.int16) - frame.astype(np.int16)
@@ -126,15 +128,39 @@ def test_wrong_files_and_boosts_are_refused_at_check_and_setup_naming_node_param
 
 
 def test_a_ghost_or_hififace_file_elsewhere_is_said_to_be_one_and_where_it_goes(tmp_path, models):
-    # their tensors are SimSwap 256's: what a file is cannot be told from them, only where it may go
-    problems = InSwapper.check(InSwapper("swap", {"identity": str(PORTRAIT), "model": models["swapper"],
-                                                  "recogniser": models["recogniser"]}).values, tmp_path)
-    assert problems[0].message.endswith(
-        ". Its tensors are those of a SimSwap, GHOST or HiFiFace model (at 256 px the three have the same "
-        "tensors): use it in the SimSwapper, GhostSwapper or HiFiFaceSwapper its name says"), problems
+    # GHOST's tensors are SimSwap 256's, HiFiFace's HyperSwap's: what a file is cannot be told from them,
+    # only where it may go
+    for model, family in (("swapper_one_output", "a SimSwap or GHOST model (at 256 px the two have the same "
+                                                 "tensors): use it in the SimSwapper or GhostSwapper its name says"),
+                          ("swapper", "a HyperSwap or HiFiFace model (the two have the same tensors): use it in "
+                                      "the HyperSwapper or HiFiFaceSwapper its name says")):
+        problems = InSwapper.check(InSwapper("swap", {"identity": str(PORTRAIT), "model": models[model],
+                                                      "recogniser": models["recogniser"]}).values, tmp_path)
+        assert problems[0].message.endswith(f". Its tensors are those of {family}"), problems
     inswapper = str(inswapper_model(tmp_path / "inswapper.onnx"))
     problems = GhostSwapper.check(GhostSwapper("swap", params(models, model=inswapper)).values, tmp_path)
     assert problems[0].message.endswith(". Its tensors are those of an inswapper model: use it in an InSwapper")
+
+
+def test_a_hififace_file_whose_outputs_are_named_otherwise_is_refused_not_read_by_position(tmp_path, models):
+    # it was run, its first output taken as the face whatever its name, and its mask never looked for
+    cases = [(("swapped", "mask"), "outputs: swapped [1, 3, 256, 256], mask [1, 1, 256, 256]"),
+             (("output", "alpha"), "outputs: output [1, 3, 256, 256], alpha [1, 1, 256, 256]")]
+    for names, found in cases:
+        odd = str(converted_swapper_model(tmp_path / f"hififace_{names[1]}.onnx", mask_output=True, names=names))
+        problems = HiFiFaceSwapper.check(HiFiFaceSwapper("swap", params(models, model=odd)).values, tmp_path)
+        said = [p.message for p in problems if p.param == "model"]
+        assert len(said) == 1 and said[0].startswith(odd) and "not a HiFiFace model" in said[0], said
+        assert "outputs output [1, 3, 256, 256] (RGB -1..1) and mask [1, 1, 256, 256]" in said[0], said
+        assert found in said[0], said
+        with pytest.raises(InvalidInput, match="not a HiFiFace model") as error:
+            HiFiFaceSwapper("swap", params(models, model=odd)).setup()
+        assert "node 'swap' (HiFiFaceSwapper), param 'model'" in str(error.value) and found in str(error.value)
+    # the face without its mask is a SimSwap or GHOST file's tensors, refused the same way
+    problems = HiFiFaceSwapper.check(HiFiFaceSwapper("swap", params(models, model=models["swapper_one_output"]))
+                                     .values, tmp_path)
+    assert "not a HiFiFace model" in problems[0].message and "use it in the SimSwapper or GhostSwapper" in \
+        problems[0].message, problems
 
 
 def test_catalogue_lists_the_families_and_fetches_them_only_when_told_no_hash_checks_them(tmp_path, monkeypatch):

@@ -93,7 +93,7 @@ def test_wrong_files_and_boosts_are_refused_at_check_and_setup_naming_node_param
          "Found inputs: source [1, 3, 256, 256], target [1, 3, 256, 256]",
          ". Its tensors are those of a UniFace model: use it in a UniFaceSwapper"),
         (BlendSwapper, {"model": ghost}, "model", "not a BlendSwap model", "Found inputs: source [1, 512]",
-         "GhostSwapper or HiFiFaceSwapper its name says"),
+         "use it in the SimSwapper or GhostSwapper its name says"),
         (UniFaceSwapper, {"model": uniface, "pixel_boost": "384"}, "pixel_boost",
          "pixel_boost 384 is not a multiple of the model's 256 px", "native, 256, 512, 768, 1024"),
     ]
