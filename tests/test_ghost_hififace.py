@@ -98,6 +98,40 @@ def test_the_swap_is_pasted_back_where_the_face_is(tmp_path, models, node_type, 
     assert np.abs(diff[:20]).max() == 0 and np.abs(diff[-20:]).max() == 0  # nothing far from the face
 
 
+def test_hififace_offers_the_models_mask_of_each_swapped_face_in_the_frame_and_as_the_swap_mask(models):
+    # the stand-in's mask is its crop's grey level (0..1): put back into the frame it is the frame's own
+    frame, faces = portrait_faces()
+    out = set_up(HiFiFaceSwapper, models, mask="model").process(frame=frame, faces=faces)
+    mask, face = out["mask"], out["faces"][0]
+    assert mask.shape == frame.shape[:2] and mask.dtype == np.float32
+    ys, xs = face_region(faces[0], frame.shape)
+    grey = frame.astype(np.float32).mean(axis=2) / 255
+    assert np.abs(mask[ys, xs] - grey[ys, xs]).mean() < 0.01
+    assert mask[:20].max() == 0 and mask[-20:].max() == 0  # no face there: nothing swapped
+    crop_grey = crop_geometry(frame, face["swap_matrix"], 256).astype(np.float32).mean(axis=2) / 255
+    assert np.abs(face["swap_mask"] - crop_grey).max() < 0.01
+    # a frame with no face gives an empty mask of its size
+    empty = set_up(HiFiFaceSwapper, models).process(frame=frame, faces=[])["mask"]
+    assert empty.shape == frame.shape[:2] and empty.max() == 0
+
+
+def test_hififaces_mask_wired_to_the_mergers_mask_input_limits_the_paste(tmp_path, models):
+    # the face turned +0.4 red (51 levels), pasted under the hull times the model's mask (the frame's grey g)
+    source = set_up(HiFiFaceSwapper, models).source[0].astype(np.float64)
+    colour = np.zeros((512, 3), np.float32)
+    colour[:, 0] = 0.4 * source / (source @ source)
+    tinted = str(converted_swapper_model(tmp_path / "tinted.onnx", colour=colour, mask_output=True))
+    merged, _ = run_swap_graph(tmp_path, "HiFiFaceSwapper", params(models, model=tinted, mask="hull"),
+                               {"mask": "swap", "erode": 0, "blur": 0}, more_links=["swap.mask merge.mask"])
+    frame, faces = portrait_faces()
+    ys, xs = face_region(faces[0], frame.shape, margin=0.3)
+    red_rise = (merged.astype(np.float32) - frame)[ys, xs, 2]
+    grey = frame[ys, xs].astype(np.float32).mean(axis=2) / 255
+    kept = frame[ys, xs, 2] < 190  # where 0.2 more of 255 is not clipped
+    assert abs(np.median(red_rise[kept] / grey[kept]) - 51) <= 3, np.median(red_rise[kept] / grey[kept])
+    assert np.median(red_rise[kept]) < 45  # limited: the whole rise was 51
+
+
 def test_wrong_files_and_boosts_are_refused_at_check_and_setup_naming_node_param_expected_and_found(tmp_path,
                                                                                                      models):
     inswapper = str(inswapper_model(tmp_path / "inswapper.onnx"))

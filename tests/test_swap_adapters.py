@@ -44,9 +44,9 @@ def inswapper_node(model, recogniser):
     return InSwapper("swap", {"identity": str(PORTRAIT), "model": str(model), "recogniser": str(recogniser)})
 
 
-def run_swap_graph(tmp_path, swapper_type, swapper_params, merger_params):
-    """ImageSource(portrait) -> faces (BlazeFace + FaceMesh) -> swapper -> FaceMerger -> PNG; returns the
-    merged frame and the runner (for previews)."""
+def run_swap_graph(tmp_path, swapper_type, swapper_params, merger_params, more_links=()):
+    """ImageSource(portrait) -> faces (BlazeFace + FaceMesh) -> swapper -> FaceMerger -> PNG, and
+    `more_links` ("node.port node.port"); returns the merged frame and the runner (for previews)."""
     graph = Graph()
     graph.add_node("ImageSource", {"path": str(PORTRAIT)}, node_id="src")
     graph.add_node("PortraitFaces", {}, node_id="faces")
@@ -54,7 +54,7 @@ def run_swap_graph(tmp_path, swapper_type, swapper_params, merger_params):
     graph.add_node("FaceMerger", merger_params, node_id="merge")
     graph.add_node("ImageSequenceOutput", {"path": str(tmp_path / "out")}, node_id="out")
     for link in ("src.frame faces.frame", "src.frame swap.frame", "faces.faces swap.faces",
-                 "src.frame merge.frame", "swap.faces merge.faces", "merge.frame out.frame"):
+                 "src.frame merge.frame", "swap.faces merge.faces", "merge.frame out.frame", *more_links):
         graph.add_link(Link.parse(*link.split()))
     runner = SequentialRunner(graph, registry_with_faces(), frames=1)
     report = runner.run()
