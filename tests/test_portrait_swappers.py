@@ -96,6 +96,9 @@ def test_wrong_files_and_boosts_are_refused_at_check_and_setup_naming_node_param
          "use it in the SimSwapper or GhostSwapper its name says"),
         (UniFaceSwapper, {"model": uniface, "pixel_boost": "384"}, "pixel_boost",
          "pixel_boost 384 is not a multiple of the model's 256 px", "native, 256, 512, 768, 1024"),
+        # FaceFusion lists 384 for blendswap_256, whose only size is 256, and cannot run it (docs/models.md)
+        (BlendSwapper, {"model": blendswap, "pixel_boost": "384"}, "pixel_boost",
+         "pixel_boost 384 is not a multiple of the model's 256 px", "native, 256, 512, 768, 1024"),
     ]
     for node_type, changes, param, expected, found, *advice in cases:
         full = node_type("swap", {"identity": str(PORTRAIT), **{k: str(v) for k, v in changes.items()}})
