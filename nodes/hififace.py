@@ -13,7 +13,7 @@ from .converted_swap import ConvertedSwapper, converted_swapper_params
 from .embedding_swap import MASKS
 from .face.crop_masks import add_to_frame_mask
 from .face.records import Faces
-from .model_fit import hififace_fit
+from .model_fit import face_and_mask_outputs, hififace_fit
 from .swap_common import unit
 
 
@@ -33,10 +33,10 @@ class HiFiFaceSwapper(ConvertedSwapper):
     template = "mtcnn_512"
     denormalise = True
     fit = staticmethod(hififace_fit)
-    image_output = "output"
 
     def _output_names(self) -> list[str]:
-        return ["output", "mask"]  # the mask port needs the model's mask whatever the `mask` param says
+        # both whatever the `mask` param says: the mask port needs the model's mask
+        return list(face_and_mask_outputs(self.session, self.size))
 
     def _source(self, embedding: np.ndarray) -> np.ndarray:
         return unit(self._converted(embedding), self._source_what)

@@ -69,8 +69,9 @@ SIMSWAP_EXPECTED = ("inputs source [1, 512] (the converted, L2-normalised ArcFac
 GHOST_EXPECTED = ("inputs source [1, 512] (the ArcFace embedding through crossface_ghost) and target "
                   "[1, 3, 256, 256] (RGB, (x - 0.5) / 0.5); first output [1, 3, 256, 256] (RGB -1..1)")
 HIFIFACE_EXPECTED = ("inputs source [1, 512] (the ArcFace embedding through crossface_hififace, L2-normalised) "
-                     "and target [1, 3, 256, 256] (RGB, (x - 0.5) / 0.5); outputs output [1, 3, 256, 256] "
-                     "(RGB -1..1) and mask [1, 1, 256, 256] (where the swapped face is, 0..1)")
+                     "and target [1, 3, 256, 256] (RGB, (x - 0.5) / 0.5); outputs, by any names in any order, "
+                     "exactly one [1, 3, 256, 256] (the face, RGB -1..1) and exactly one [1, 1, 256, 256] "
+                     "(its mask, 0..1)")
 UNIFACE_EXPECTED = ("inputs source [1, 3, 256, 256] (the portrait's face on ffhq_512 at 256 px, RGB 0..1) and "
                     "target [1, 3, 256, 256] (RGB, (x - 0.5) / 0.5); first output [1, 3, 256, 256] (RGB -1..1)")
 BLENDSWAP_EXPECTED = ("inputs source [1, 3, 112, 112] (the portrait's face on arcface_112_v2 at 112 px, RGB 0..1) "
@@ -96,18 +97,24 @@ def _source_target_size(model, sizes: tuple[int, ...], image_output: str | None 
     return size
 
 
-def _face_and_mask_size(path: Path, model, what: str, expected: str) -> int:
-    """The crop size (256) of a swapper whose outputs are `output` (the face) and `mask`, both by name."""
+def hyperswap_fit(path: Path, model) -> int:
+    """The crop size (256) of a HyperSwap model: its face and mask by the names its exporter gives them
+    (facefusion-labs hyperswap/src/exporting.py: output_names output, mask)."""
     outputs = {t.name: t for t in model.get_outputs()}
     size = _source_target_size(model, (256,), "output")
     if size is None or "mask" not in outputs or not shape_fits(outputs["mask"].shape, [1, 1, size, size]):
-        raise model_mismatch(path, what, expected, model)
+        raise model_mismatch(path, "a HyperSwap model", HYPERSWAP_EXPECTED, model)
     return size
 
 
-def hyperswap_fit(path: Path, model) -> int:
-    """The crop size (256) of a HyperSwap model (facefusion-labs hyperswap/src/exporting.py)."""
-    return _face_and_mask_size(path, model, "a HyperSwap model", HYPERSWAP_EXPECTED)
+def face_and_mask_outputs(model, size: int) -> tuple[str, str] | None:
+    """The names of a swapper's face output [1, 3, S, S] and mask output [1, 1, S, S], told apart by shape
+    whatever their names and order; None unless it has exactly one of each."""
+    faces = [t.name for t in model.get_outputs() if shape_fits(t.shape, [1, 3, size, size])]
+    masks = [t.name for t in model.get_outputs() if shape_fits(t.shape, [1, 1, size, size])]
+    if len(faces) != 1 or len(masks) != 1 or faces == masks:  # one output with open channels fits both
+        return None
+    return faces[0], masks[0]
 
 
 def simswap_fit(path: Path, model) -> int:
@@ -128,10 +135,12 @@ def ghost_fit(path: Path, model) -> int:
 
 
 def hififace_fit(path: Path, model) -> int:
-    """The crop size (256) of FaceFusion's hififace_unofficial_256: the face and its mask, by name (the HifiFace
-    export's `output` and `mask`, docs/models.md), so a file that names them otherwise is refused, not read
-    by position."""
-    return _face_and_mask_size(path, model, "a HiFiFace model", HIFIFACE_EXPECTED)
+    """The crop size (256) of FaceFusion's hififace_unofficial_256: the face and its mask read by shape, as
+    no public source names the real file's outputs (docs/models.md)."""
+    names = face_and_mask_outputs(model, 256)
+    if names is None or _source_target_size(model, (256,), names[0]) is None:
+        raise model_mismatch(path, "a HiFiFace model", HIFIFACE_EXPECTED, model)
+    return 256
 
 
 def _portrait_crop_fit(path: Path, model, source_size: int, what: str, expected: str) -> int:
@@ -223,6 +232,7 @@ def _other_use(path: Path, tensors, refused_by: Callable[..., Any]) -> str:
             (inswapper_fit, "an inswapper model: use it in an InSwapper"),
             (hyperswap_fit, "a HyperSwap or HiFiFace model (the two have the same tensors): use it in the "
                             "HyperSwapper or HiFiFaceSwapper its name says"),
+            (hififace_fit, "a HiFiFace model: use it in a HiFiFaceSwapper"),
             (simswap_fit, "a SimSwap or GHOST model (at 256 px the two have the same tensors): use it in the "
                           "SimSwapper or GhostSwapper its name says"),
             (uniface_fit, "a UniFace model: use it in a UniFaceSwapper"),

@@ -150,13 +150,13 @@ def converter_standin(path: Path, seed: int = 5) -> Path:
 
 
 def converted_swapper_model(path: Path, *, colour=None, mask_output: bool = False,
-                            names: tuple[str, str] = ("output", "mask")) -> Path:
+                            names: tuple[str, str] = ("output", "mask"), mask_first: bool = False) -> Path:
     """A GHOST- or HiFiFace-like model with FaceFusion's tensors (inputs source [1, 512] and target
     [1, 3, 256, 256]; output [1, 3, 256, 256] in -1..1): output = target + source @ colour (one number per RGB
     channel; `colour` 512 x 3, zeros when not given), so with no colour it gives back its input. With
     `mask_output` (HiFiFace's, which GHOST's node allows and does not read) a second output mask
-    [1, 1, 256, 256] follows: the target's grey level in 0..1, so a test can tell where it was put. `names`
-    names the two outputs, for a file that names them otherwise."""
+    [1, 1, 256, 256] follows (or, with `mask_first`, leads): the target's grey level in 0..1, so a test can tell
+    where it was put. `names` names the face and the mask, for a file that names them otherwise."""
     b = _Builder(0)
     colour = np.zeros((LATENT, 3), np.float32) if colour is None else np.asarray(colour, np.float32)
     shape = b.weight([1, 3, 1, 1], "tint_shape", np.int64)
@@ -169,7 +169,7 @@ def converted_swapper_model(path: Path, *, colour=None, mask_output: bool = Fals
         grey = b.op("ReduceMean", ["target"], axes=[1], keepdims=1)
         b.nodes.append(make("Add", [b.op("Mul", [grey, b.weight([0.5], "half")]), b.weight([0.5], "half_up")],
                             [mask_name]))
-        outputs.append(value(mask_name, float32, [1, 1, 256, 256]))
+        outputs.insert(0 if mask_first else 1, value(mask_name, float32, [1, 1, 256, 256]))
     return b.save("converted_swapper", [value("source", float32, [1, LATENT]),
                                         value("target", float32, [1, 3, 256, 256])], outputs, path)
 

@@ -26,6 +26,7 @@ from nodes.face.align import five_points_from_landmarks, umeyama
 from nodes.face.warp_templates import template_points
 from nodes.ghost import GhostSwapper
 from nodes.hififace import HiFiFaceSwapper
+from nodes.hyperswap import HyperSwapper
 from nodes.standin_swappers import converted_swapper_model
 from nodes.swap import InSwapper
 from nodes.swap_common import crop_geometry
@@ -40,7 +41,9 @@ def models(tmp_path):
     converter, weights = converter_model(tmp_path / "crossface.onnx")
     return {"recogniser": str(recogniser), "converter": str(converter), "converter_weights": weights,
             "swapper": str(converted_swapper_model(tmp_path / "swapper.onnx", mask_output=True)),
-            "swapper_one_output": str(converted_swapper_model(tmp_path / "swapper_one.onnx"))}
+            "swapper_one_output": str(converted_swapper_model(tmp_path / "swapper_one.onnx")),
+            "swapper_renamed": str(converted_swapper_model(tmp_path / "swapper_renamed.onnx", mask_output=True,
+                                                           names=("swapped", "alpha"), mask_first=True))}
 
 
 def params(models, **changes):
@@ -98,20 +101,23 @@ def test_the_swap_is_pasted_back_where_the_face_is(tmp_path, models, node_type, 
     assert np.abs(diff[:20]).max() == 0 and np.abs(diff[-20:]).max() == 0  # nothing far from the face
 
 
-def test_hififace_offers_the_models_mask_of_each_swapped_face_in_the_frame_and_as_the_swap_mask(models):
-    # the stand-in's mask is its crop's grey level (0..1): put back into the frame it is the frame's own
+@pytest.mark.parametrize("model", ["swapper", "swapper_renamed"])
+def test_hififace_offers_the_models_mask_of_each_swapped_face_in_the_frame_and_as_the_swap_mask(models, model):
+    # the stand-in's mask is its crop's grey level (0..1): put back into the frame it is the frame's own. The
+    # face and mask are told apart by shape, so a file naming them swapped and alpha, mask first, is read alike
     frame, faces = portrait_faces()
-    out = set_up(HiFiFaceSwapper, models, mask="model").process(frame=frame, faces=faces)
+    out = set_up(HiFiFaceSwapper, models, model=models[model], mask="model").process(frame=frame, faces=faces)
     mask, face = out["mask"], out["faces"][0]
     assert mask.shape == frame.shape[:2] and mask.dtype == np.float32
     ys, xs = face_region(faces[0], frame.shape)
     grey = frame.astype(np.float32).mean(axis=2) / 255
     assert np.abs(mask[ys, xs] - grey[ys, xs]).mean() < 0.01
     assert mask[:20].max() == 0 and mask[-20:].max() == 0  # no face there: nothing swapped
-    crop_grey = crop_geometry(frame, face["swap_matrix"], 256).astype(np.float32).mean(axis=2) / 255
-    assert np.abs(face["swap_mask"] - crop_grey).max() < 0.01
+    crop = crop_geometry(frame, face["swap_matrix"], 256)
+    assert np.abs(face["swap_mask"] - crop.astype(np.float32).mean(axis=2) / 255).max() < 0.01
+    assert np.abs(face["swap"].astype(int) - crop).max() <= 1  # the stand-in's face is its input
     # a frame with no face gives an empty mask of its size
-    empty = set_up(HiFiFaceSwapper, models).process(frame=frame, faces=[])["mask"]
+    empty = set_up(HiFiFaceSwapper, models, model=models[model]).process(frame=frame, faces=[])["mask"]
     assert empty.shape == frame.shape[:2] and empty.max() == 0
 
 
@@ -176,25 +182,23 @@ def test_a_ghost_or_hififace_file_elsewhere_is_said_to_be_one_and_where_it_goes(
     assert problems[0].message.endswith(". Its tensors are those of an inswapper model: use it in an InSwapper")
 
 
-def test_a_hififace_file_whose_outputs_are_named_otherwise_is_refused_not_read_by_position(tmp_path, models):
-    # it was run, its first output taken as the face whatever its name, and its mask never looked for
-    cases = [(("swapped", "mask"), "outputs: swapped [1, 3, 256, 256], mask [1, 1, 256, 256]"),
-             (("output", "alpha"), "outputs: output [1, 3, 256, 256], alpha [1, 1, 256, 256]")]
-    for names, found in cases:
-        odd = str(converted_swapper_model(tmp_path / f"hififace_{names[1]}.onnx", mask_output=True, names=names))
-        problems = HiFiFaceSwapper.check(HiFiFaceSwapper("swap", params(models, model=odd)).values, tmp_path)
-        said = [p.message for p in problems if p.param == "model"]
-        assert len(said) == 1 and said[0].startswith(odd) and "not a HiFiFace model" in said[0], said
-        assert "outputs output [1, 3, 256, 256] (RGB -1..1) and mask [1, 1, 256, 256]" in said[0], said
-        assert found in said[0], said
-        with pytest.raises(InvalidInput, match="not a HiFiFace model") as error:
-            HiFiFaceSwapper("swap", params(models, model=odd)).setup()
-        assert "node 'swap' (HiFiFaceSwapper), param 'model'" in str(error.value) and found in str(error.value)
-    # the face without its mask is a SimSwap or GHOST file's tensors, refused the same way
-    problems = HiFiFaceSwapper.check(HiFiFaceSwapper("swap", params(models, model=models["swapper_one_output"]))
-                                     .values, tmp_path)
-    assert "not a HiFiFace model" in problems[0].message and "use it in the SimSwapper or GhostSwapper" in \
-        problems[0].message, problems
+def test_a_hififace_file_without_its_mask_is_refused_naming_file_family_expected_and_found(tmp_path, models):
+    # every HifiFace generator gives a mask beside its face: a file without one is some other family's
+    one_output = models["swapper_one_output"]
+    problems = HiFiFaceSwapper.check(HiFiFaceSwapper("swap", params(models, model=one_output)).values, tmp_path)
+    said = [p.message for p in problems if p.param == "model"]
+    assert len(said) == 1 and said[0].startswith(one_output) and "not a HiFiFace model" in said[0], said
+    assert ("exactly one [1, 3, 256, 256] (the face, RGB -1..1) and exactly one [1, 1, 256, 256] (its mask, "
+            "0..1)") in said[0], said
+    assert "outputs: output [1, 3, 256, 256]." in said[0] and "use it in the SimSwapper or GhostSwapper" in said[0]
+    with pytest.raises(InvalidInput, match="not a HiFiFace model") as error:
+        HiFiFaceSwapper("swap", params(models, model=one_output)).setup()
+    assert "node 'swap' (HiFiFaceSwapper), param 'model'" in str(error.value), error.value
+    assert "outputs: output [1, 3, 256, 256]" in str(error.value), error.value
+    # a HiFiFace file named otherwise is no HyperSwap file (its exporter names output and mask) and is said so
+    problems = HyperSwapper.check(HyperSwapper("swap", {"identity": str(PORTRAIT), "model": models["swapper_renamed"],
+                                                        "recogniser": models["recogniser"]}).values, tmp_path)
+    assert problems[0].message.endswith(". Its tensors are those of a HiFiFace model: use it in a HiFiFaceSwapper")
 
 
 def test_catalogue_lists_the_families_and_fetches_them_only_when_told_no_hash_checks_them(tmp_path, monkeypatch):
