@@ -14,6 +14,7 @@ import numpy as np
 from .errors import InvalidInput, Problem, ProblemError, RunFailed
 from .file_checks import missing_inputs
 from .params import Param, ParamError
+from .params import Path as PathParam
 from .types import PortType
 
 
@@ -42,6 +43,9 @@ class Node:
     keeps something from its inputs for a later frame keeps a copy, of just what it needs
     (e.g. the previous frame in grey for optical flow). preview() is called in the thread
     that runs process(), right after it, and only when process() ran on that frame.
+
+    A node whose setup() makes files or folders names them with an output Path param
+    (`writes_files`): a stop ends a process in any other node's set-up at once, not after it.
     """
 
     category: ClassVar[str] = "Other"
@@ -182,6 +186,10 @@ class Node:
         return None
 
     # -- description ----------------------------------------------------------------
+
+    @classmethod
+    def writes_files(cls) -> bool:
+        return any(isinstance(spec, PathParam) and spec.role == "output" for spec in cls.params.values())
 
     @classmethod
     def type_name(cls) -> str:

@@ -208,6 +208,26 @@ class SlowSetup(Node):
         return {"frame": frame}
 
 
+class MakesFolderThenWaits(Node):
+    """Makes its output folder in its set-up, then waits `seconds` (a stop ends the wait, and it removes the folder
+    again) before it would record it: the window in which a kill leaves an empty folder, made long."""
+
+    inputs = {"frame": Frame}
+    params = {"path": PathParam(role="output", folder=True, help="the folder"),
+              "seconds": Float(0.0, 600.0, default=60.0)}
+
+    def setup(self):
+        os.mkdir(self.path)
+        try:
+            self.stoppable_sleep(self.seconds)
+        except BaseException:
+            os.rmdir(self.path)
+            raise
+
+    def process(self, frame):
+        return {}
+
+
 class CrashesOnTheWayOut(Node):
     """Passes frames on; its process dies with SIGSEGV as it ends, after its last frame, as a library that frees
     something twice makes it (PyAV 18 with a colour profile's side data did)."""
@@ -225,7 +245,7 @@ class CrashesOnTheWayOut(Node):
 def registry():
     reg = load_registry(third_party=False)
     for cls in (SlowFrame, FlakyFrame, GrowingFrame, BrokenSink, BrokenClose, KeepsFrame, FrameLog,
-                CrashesOnTheWayOut, SlowSetup):
+                CrashesOnTheWayOut, SlowSetup, MakesFolderThenWaits):
         reg.add(cls, "tests")
     return reg
 

@@ -12,6 +12,7 @@ from .. import shm
 from .config import StageConfig
 from .control import ParentGone
 from .protocol import Log
+from .setup_end import ignore_ending
 from .tally import Tally
 from .worker import StageWorker
 
@@ -24,6 +25,7 @@ def stage_main(config: StageConfig, conn, tally: Tally) -> None:
     # notices on its own)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    ignore_ending()  # but in a node's set-up that a kill leaves nothing of
     if hasattr(signal, "pthread_sigmask"):  # held since the supervisor started this process
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     if config.niceness and hasattr(os, "nice"):

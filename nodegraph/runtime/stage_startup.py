@@ -19,6 +19,7 @@ from .channels import Inlet, Outlet
 from .config import SLOTS, TAP_SLOTS, buffer_suffix, tap_suffix
 from .joins import RealtimeJoin
 from .protocol import Created, Go, Loaded, Ready, SourceInfo, Start
+from .setup_end import endable
 
 
 def import_class(module: str, qualname: str, node_id: str) -> type[Node]:
@@ -69,7 +70,8 @@ class StageStartup:
     def setup(self, node: Node) -> None:
         self.tally.busy(list(self.stats).index(node.id))  # a process that dies in here died in this node's set-up
         try:
-            timed_setup(node, self.stats[node.id])
+            with endable(not any(type(done).writes_files() for done in [*self.opened, node])):
+                timed_setup(node, self.stats[node.id])
         finally:
             self.tally.busy(None)
         self.opened.append(node)

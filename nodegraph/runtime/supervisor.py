@@ -38,6 +38,7 @@ from .protocol import (
     ToSupervisor,
 )
 from .run_startup import RunStartup
+from .setup_end import end_if_endable, was_ended
 from .stages import StageRun, abort_rings, forget_segments
 from .taps import PreviewTaps
 
@@ -307,13 +308,16 @@ class Runtime(RunStartup):
         runs = [r for r in self._stages.values() if r.process is not None]
         for run in runs:
             if run.process.is_alive():
+                end_if_endable(run.process.pid)  # in a node's set-up that a kill leaves nothing of: ended now
                 run.send(Stop(now=True))
         deadline = time.monotonic() + 2.0
         while (alive := [r for r in runs if r.process.is_alive()]) and time.monotonic() < deadline:
             wait([r.conn for r in alive] + [r.process.sentinel for r in alive], 0.05)
             for run in alive:
                 self._receive(run)  # keep reading: a stage blocked on a full pipe would never end
-        killed = set()
+        killed = {run.name for run in runs if was_ended(run.process.exitcode)}
+        for name in sorted(killed):
+            log.info("stage %s (nodes: %s) was still setting up; ended it", name, ", ".join(self._stages[name].nodes))
         if any(r.process.is_alive() for r in runs):
             abort_rings(self.run_id, {n for run in self._stages.values() for n in [*run.created, *run.orphans]})
             for run in runs:
