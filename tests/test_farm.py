@@ -197,14 +197,14 @@ def test_a_killed_ray_worker_is_retried_and_the_file_is_complete(tmp_path, local
     graph = presets.load(farm_preset(tmp_path, codec="h264", ext=".mp4", realtime=True))  # 2 s a chunk
     killed = []
 
-    def kill_first_chunk(board):
+    def kill_first_chunk(board):  # mid-chunk: seen past frame 10 of its 60 (a chunk that ended is never killed)
         state = board.get("0:0")
-        if not killed and state and state["frames"] >= 10:
+        if not killed and state and 10 <= state["frames"] < 60:
             os.kill(state["pid"], signal.SIGKILL)
             killed.append(state["pid"])
 
     report = run_farm(graph, [clip], str(tmp_path / "farm"), chunk_seconds=2.0, warmup=5, watch=kill_first_chunk)
-    assert killed
+    assert killed, "the first chunk was never seen mid-run, so no worker was killed"
     assert indices(tmp_path / "farm" / "paced.mp4") == list(range(120))
     first = report.to_json()["inputs"][0]["chunks"][0]
     assert first["tries"] == 2 and first["pid"] != killed[0]
@@ -229,7 +229,7 @@ def test_a_board_restarted_mid_run_forgets_neither_the_retry_nor_the_chunks_it_w
 
     report = run_farm(graph, [clip], str(tmp_path / "farm"), chunk_seconds=2.0, warmup=5,
                       watch=kill_a_worker_then_the_board)
-    assert len(killed) == 2
+    assert len(killed) == 2, "the first chunk, or its retry, was never seen mid-run"
     assert indices(tmp_path / "farm" / "paced.mp4") == list(range(120))
     chunks = report.to_json()["inputs"][0]["chunks"]
     assert chunks[0]["tries"] == 2 and chunks[0]["pid"] not in killed
@@ -239,15 +239,18 @@ def test_a_board_restarted_mid_run_forgets_neither_the_retry_nor_the_chunks_it_w
 def test_a_chunk_lost_more_often_than_max_retries_fails_the_run_and_writes_nothing(tmp_path, local_ray):
     clip = write_clip(tmp_path / "paced.mp4", frames=60, fps=30, codec="h264")
     graph = presets.load(farm_preset(tmp_path, codec="h264", ext=".mp4", realtime=True))
+    killed = []
 
-    def kill_every_chunk(board):
+    def kill_every_chunk(board):  # mid-chunk: seen past frame 5 of the clip's 60 (one that ended is never killed)
         for state in board.values():
-            if state["frames"] >= 5:
+            if 5 <= state["frames"] < 60:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(state["pid"], signal.SIGKILL)
+                    killed.append(state["pid"])
 
     report = run_farm(graph, [clip], str(tmp_path / "farm"), chunk_seconds=2.0, max_retries=0,
                       watch=kill_every_chunk)
+    assert killed, "no chunk was seen mid-run, so no worker was killed"
     assert "--max-retries" in report.error  # returned, so `farm` writes --stats-json and exits 3
     assert report.summary_line().startswith("failed: 0 of 1 input,")
     assert os.listdir(tmp_path / "farm") == []
