@@ -3,6 +3,7 @@
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import shutil
 import signal
@@ -215,8 +216,13 @@ def test_window_shows_frames_on_a_real_display(tmp_path, x_display, view):
     assert "done: 5 frames" in result.stderr
 
 
-def window_titles(display: str) -> list[str]:
-    """The names of the windows on `display`'s root window (Xvfb has no window manager: they are the top ones)."""
+X_ERROR_HANDLER = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)
+IGNORE_X_ERRORS = X_ERROR_HANDLER(lambda display, error: 0)  # module level: libX11 keeps only its address
+
+
+@functools.cache
+def x11() -> ctypes.CDLL:
+    """libX11, with the types of the calls `window_titles` makes (found once: find_library runs ldconfig)."""
     xlib = ctypes.CDLL(ctypes.util.find_library("X11"))
     xlib.XOpenDisplay.restype = ctypes.c_void_p
     xlib.XOpenDisplay.argtypes = [ctypes.c_char_p]
@@ -225,21 +231,75 @@ def window_titles(display: str) -> list[str]:
     xlib.XQueryTree.argtypes = [ctypes.c_void_p, ctypes.c_ulong, *[ctypes.POINTER(ctypes.c_ulong)] * 2,
                                 ctypes.POINTER(ctypes.POINTER(ctypes.c_ulong)), ctypes.POINTER(ctypes.c_uint)]
     xlib.XFetchName.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.POINTER(ctypes.c_char_p)]
+    xlib.XFree.argtypes = [ctypes.c_void_p]
     xlib.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    xlib.XSetErrorHandler.restype = ctypes.c_void_p
+    xlib.XSetErrorHandler.argtypes = [ctypes.c_void_p]
+    return xlib
+
+
+def window_titles(display: str) -> list[str]:
+    """The names of the windows on `display`'s root window (Xvfb has no window manager: they are the top ones).
+    A window gone between the listing and the reading of its name is left out: libX11's own handler of that error
+    (BadWindow) ended the process, the test's pytest worker."""
+    xlib = x11()
     connection = xlib.XOpenDisplay(display.encode())
     if not connection:
         return []
+    before = xlib.XSetErrorHandler(ctypes.cast(IGNORE_X_ERRORS, ctypes.c_void_p))
     root, parent, count = ctypes.c_ulong(), ctypes.c_ulong(), ctypes.c_uint()
     children = ctypes.POINTER(ctypes.c_ulong)()
-    xlib.XQueryTree(connection, xlib.XDefaultRootWindow(connection), ctypes.byref(root), ctypes.byref(parent),
-                    ctypes.byref(children), ctypes.byref(count))
     titles = []
-    for i in range(count.value):
-        name = ctypes.c_char_p()
-        if xlib.XFetchName(connection, children[i], ctypes.byref(name)) and name.value:
-            titles.append(name.value.decode())
-    xlib.XCloseDisplay(connection)
+    try:
+        if xlib.XQueryTree(connection, xlib.XDefaultRootWindow(connection), ctypes.byref(root),
+                           ctypes.byref(parent), ctypes.byref(children), ctypes.byref(count)):
+            for i in range(count.value):
+                name = ctypes.c_char_p()
+                if xlib.XFetchName(connection, children[i], ctypes.byref(name)) and name.value:
+                    titles.append(name.value.decode())
+                    xlib.XFree(name)
+            if children:
+                xlib.XFree(children)
+    finally:
+        xlib.XCloseDisplay(connection)
+        xlib.XSetErrorHandler(before)
     return titles
+
+
+CHURN = """import ctypes, ctypes.util, sys
+x = ctypes.CDLL(ctypes.util.find_library("X11"))
+x.XOpenDisplay.restype, x.XOpenDisplay.argtypes = ctypes.c_void_p, [ctypes.c_char_p]
+x.XDefaultRootWindow.restype, x.XDefaultRootWindow.argtypes = ctypes.c_ulong, [ctypes.c_void_p]
+x.XCreateSimpleWindow.restype = ctypes.c_ulong
+x.XCreateSimpleWindow.argtypes = [ctypes.c_void_p, ctypes.c_ulong, *[ctypes.c_int] * 2, *[ctypes.c_uint] * 3,
+                                  *[ctypes.c_ulong] * 2]
+x.XStoreName.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_char_p]
+x.XDestroyWindow.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
+x.XSync.argtypes = [ctypes.c_void_p, ctypes.c_int]
+display = x.XOpenDisplay(sys.argv[1].encode())
+while True:
+    window = x.XCreateSimpleWindow(display, x.XDefaultRootWindow(display), 0, 0, 8, 8, 0, 0, 0)
+    x.XStoreName(display, window, b"short-lived")
+    x.XSync(display, 0)
+    x.XDestroyWindow(display, window)
+    x.XSync(display, 0)
+"""
+
+
+@pytest.mark.gui
+def test_window_titles_reads_a_display_whose_windows_come_and_go(x_display):
+    # a window gone between the listing and the reading of its name (BadWindow) ended the process that read them,
+    # the pytest worker: "X Error of failed request: BadWindow"
+    churn = subprocess.Popen([sys.executable, "-c", CHURN, x_display])
+    try:
+        read = subprocess.run([sys.executable, "-c", "import sys; from test_outputs import window_titles\n"
+                               "for _ in range(500): window_titles(sys.argv[1])", x_display],
+                              cwd=os.path.dirname(__file__), env=repo_env(), capture_output=True, text=True,
+                              timeout=120)
+    finally:
+        churn.kill()
+        churn.wait()
+    assert read.returncode == 0, read.stderr
 
 
 @pytest.mark.gui
@@ -255,7 +315,7 @@ def test_two_windows_of_one_title_in_one_process_are_two_windows(tmp_path, x_dis
     try:
         deadline = time.monotonic() + 30.0  # the run's start: seconds on a loaded machine (the suite's workers)
         while len(shown := [t for t in window_titles(x_display) if t.startswith("nodegraph")]) < 2 \
-                and time.monotonic() < deadline:
+                and run.poll() is None and time.monotonic() < deadline:  # a run that ended: its stderr below
             time.sleep(0.1)
         assert sorted(shown) == ["nodegraph", "nodegraph (after)"]  # Qt has windows of its own there
     finally:
