@@ -14,7 +14,7 @@ from av.bitstream import BitStreamFilterContext
 from av.packet import PacketSideData
 
 from .ffmpeg_log import ffmpeg_logs, ffmpeg_reason
-from .video_read import OPEN_OPTIONS
+from .video_streams import OPEN_OPTIONS
 
 log = logging.getLogger("nodegraph")
 PROBE_PACKETS = 3  # some muxers (fragmented MP4 with AC-3) refuse a codec only when its first packets come

@@ -18,10 +18,11 @@ from nodegraph.params import Path as PathParam
 from nodegraph.registry import Registry
 
 from .audio_copy import AudioCopy
+from .frame_count import timestamps_and_restart
 from .media import check_readable_file, check_utf8_path
 from .source_times import whole_file_times
 from .video_io import CONTAINERS, FLUSHED, FRAGMENTED, FlushedFile
-from .video_read import VideoReader, timestamps_and_restart
+from .video_read import VideoReader
 
 SOURCE, OUTPUT = "VideoSource", "VideoFileOutput"
 START_PTS_MAX = 2**31 - 1  # VideoSource.start_pts's range

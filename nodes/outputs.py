@@ -18,10 +18,10 @@ from nodegraph.output_folders import OutputFolder
 from nodegraph.params import Bool, Choice, Float, Int, Path
 from nodegraph.types import Frame
 
+from .frame_count import count_frames
 from .media import check_utf8_path
 from .source_times import SourceTimes
 from .video_io import CODECS, CONTAINERS, REFUSED_HINT, SPEEDS, VideoWriter, check_container, check_encoder
-from .video_read import count_frames
 
 log = logging.getLogger("nodegraph")
 

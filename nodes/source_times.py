@@ -9,7 +9,8 @@ from fractions import Fraction
 
 import av
 
-from .video_read import OPEN_OPTIONS, VideoReader, moving_pictures, seek_before
+from .video_read import VideoReader
+from .video_streams import OPEN_OPTIONS, moving_pictures, seek_before
 
 # Packets read ahead of the frame asked for: a decoder shows a packet at most this many packets after it
 # came (B-frame reordering; H.264 and HEVC hold back at most 16 pictures).

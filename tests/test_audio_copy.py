@@ -16,7 +16,7 @@ from test_cli import node, write_preset
 from test_outputs import copy_video
 
 from nodes.audio_copy import copy_refusal
-from nodes.video_read import count_frames
+from nodes.frame_count import count_frames
 
 FPS, RATE = 25, 48000
 

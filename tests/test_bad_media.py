@@ -15,7 +15,8 @@ from clips import frame_index, indexed_frame, read_frames, write_clip
 from conftest import REPO, run_cli
 
 from nodegraph.errors import InvalidInput
-from nodes.video_read import VideoReader, frame_timestamps
+from nodes.frame_count import frame_timestamps
+from nodes.video_read import VideoReader
 
 
 def preset_file(tmp_path, source_type, source_path, **source_params):

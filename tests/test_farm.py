@@ -20,9 +20,9 @@ import pytest
 import ray
 from clips import flat_then_noise, frame_index, indexed_frame, read_frames, size_changing_clip, write_clip
 from conftest import repo_env, run_cli
+from spoilt_files import ffv1_clip, flipped_in_packet
 from swap_models import dfm_model
 from test_cli import node, write_preset
-from test_cut_short_videos import ffv1_clip, flipped_in_packet
 from test_outputs import clip_with_audio, probe
 from test_video_timing import VFR_TIMES, shown_ms, vfr_clip
 

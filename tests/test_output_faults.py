@@ -22,7 +22,7 @@ from test_exit_codes import pattern_frame
 
 from nodegraph.errors import InvalidInput
 from nodegraph.output_files import OutputFile
-from nodes.video_read import count_frames
+from nodes.frame_count import count_frames
 
 
 def two_outputs(tmp_path, output_type, path, **source):

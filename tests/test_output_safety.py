@@ -18,7 +18,7 @@ from clips import read_frames, write_clip
 from conftest import REPO, repo_env, run_cli
 from test_cli import node, write_preset
 
-from nodes.video_read import count_frames
+from nodes.frame_count import count_frames
 
 
 def digest(path):

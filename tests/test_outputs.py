@@ -22,9 +22,9 @@ from nodegraph.errors import InvalidInput
 from nodegraph.graph import Graph, Link
 from nodegraph.sequential import SequentialRunner
 from nodes.display import VirtualCameraOutput
+from nodes.frame_count import count_frames
 from nodes.label import SyntheticLabel, layout
 from nodes.outputs import SYNTHETIC_TAG, VideoFileOutput
-from nodes.video_read import count_frames
 
 
 def clip_with_audio(path, audio_codec="aac", frames=20, fps=10):

@@ -16,7 +16,7 @@ from test_cli import node, write_preset
 from test_output_safety import finish, spawn
 
 from nodegraph.output_files import read_lock
-from nodes.video_read import count_frames
+from nodes.frame_count import count_frames
 
 MODES = [pytest.param([], id="multiprocess"), pytest.param(["--sequential"], id="sequential")]
 

@@ -19,9 +19,10 @@ from test_outputs import copy_video
 
 from nodegraph.graph import Graph, Link
 from nodegraph.sequential import SequentialRunner
+from nodes.frame_count import count_frames
 from nodes.source_times import SourceTimes
 from nodes.video_io import CODECS, VideoWriter, encoder_problem
-from nodes.video_read import VideoReader, count_frames
+from nodes.video_read import VideoReader
 
 
 @pytest.fixture(scope="module")

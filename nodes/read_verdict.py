@@ -1,0 +1,92 @@
+"""What one reading of a video file met, gathered as `VideoReader` reads, and what it comes to at the end: the
+file was whole, damaged (and how many frames it lost), or cut short; said in one sentence naming the file."""
+
+from __future__ import annotations
+
+import os
+
+from .video_damage import (
+    BytesRead,
+    FrameGaps,
+    ReadDamage,
+    SkippedBytes,
+    cut_inside_a_packet,
+    header_seconds,
+    no_frame_said,
+    short_of_header,
+)
+
+
+class ReadVerdict:
+    """The packets and frames a reader met in `path` (`container`, its video `stream` at `fps`), reading from frame
+    `start`; `header_frames`: the file's frames from its first as its header counts them (None: no count)."""
+
+    def __init__(self, path: str, container, stream, fps: float, start: int, header_frames: int | None):
+        self.path, self.container, self.stream, self.fps = path, container, stream, fps
+        self.start, self.header_frames = start, header_frames
+        self.damage = ReadDamage()
+        self._read = 0  # the frames given
+        self._last_time: float | None = None  # the latest frame's time in the file (s)
+        self._times = FrameGaps(1 / (fps * stream.time_base))  # the timestamps of the frames given
+        self._read_bytes = BytesRead()  # how far into the file the packets read go, of any stream
+        self._passed = SkippedBytes()  # data the demuxer passed over, of any stream
+        self.pictures_read = 0  # the packets of the video stream read that hold data
+
+    def packet(self, packet) -> None:
+        """A packet demuxed, of any stream."""
+        self._passed.packet(packet.pos, packet.size)
+        self._read_bytes.packet(packet.pos, packet.size)
+        if packet.stream_index == self.stream.index:
+            self.pictures_read += bool(packet.size)
+
+    def frame(self, pts: int | None, time: float) -> None:
+        """A frame given, at `pts` (the stream's time base), `time` s into the file."""
+        self._read, self._last_time = self._read + 1, time
+        if pts is not None:
+            self._times.add(pts)
+
+    def said_at_end(self) -> str | None:
+        """Once the file was read to its end: what went wrong, in a sentence naming it (damaged data; an end short
+        of what its header gives: the file looks truncated), or None."""
+        short, kind, _ = self._short_of_header()
+        if not short and cut_inside_a_packet(self.container.format.name, os.path.getsize(self.path)):
+            short, kind = "its last transport packet is cut short", "cut"
+        return self.damage.said(self.path, short, kind, self._skipped_by_damage())
+
+    def said_without_frames(self) -> str:
+        """Once the file ended before any frame: why, in a sentence naming the file. It looks cut short where the
+        packets read reach the file's end (as `cut_leaves` judges a cut) and are fewer than the frames its header
+        gives, or it ends inside an MPEG-TS packet; a file whose header gives more packets than read at its end
+        (a whole one damaged) is damage."""
+        file_bytes = os.path.getsize(self.path)
+        header_frames = self.header_frames or round((header_seconds(self.stream) or 0) * self.fps)
+        cut = cut_inside_a_packet(self.container.format.name, file_bytes) or (
+            self.pictures_read and self.pictures_read < header_frames and not self.damage.stopped
+            and file_bytes - self._read_bytes.end <= 2 * self._read_bytes.largest)
+        return no_frame_said(self.path, self.pictures_read, bool(cut))
+
+    def undecoded(self) -> int:
+        """Once the file was read to its end: how many of its frames were not read, damaged or cut off, as far as
+        its header (a count, a length) and its frames' times tell. An MPEG-TS gives neither count nor length: the
+        frames it lost after a cut are not known."""
+        return self._short_of_header()[2] + self._skipped_by_damage()
+
+    def _short_of_header(self) -> tuple[str, str, int]:
+        shown_s = None if self._last_time is None else \
+            self._last_time + 1 / self.fps - float((self.stream.start_time or 0) * self.stream.time_base)
+        return short_of_header(self.start + self._read, self.header_frames, shown_s, header_seconds(self.stream),
+                               self.fps, self._read_bytes, os.path.getsize(self.path))
+
+    def _skipped_by_damage(self) -> int:
+        """The frames missing between those read where the header gives no count to tell them (Matroska,
+        MPEG-TS): a demuxer that skipped damaged data (Matroska's, to its next cluster) goes on at a later time.
+        Where damage was met, every gap in the times is frames lost. Where Matroska's demuxer passed over data
+        without failing a packet, the gaps in an otherwise constant frame rate are (see `FrameGaps`); a gap
+        where no data was skipped is a variable frame rate, or a part cut out by an edit. A frame lasts 1 / fps:
+        Matroska gives durations in whole milliseconds (33 for 33.3), which miscount a long gap."""
+        if self.header_frames is not None:
+            return 0
+        if self.damage.met():
+            return self._times.missing_in_span()
+        matroska = self.container.format.name.startswith("matroska")
+        return self._times.missing_at_gaps() if matroska and self._passed.found else 0
