@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+from .file_extent import declared_end
 from .video_damage import (
     BytesRead,
     FrameGaps,
@@ -31,6 +32,9 @@ class ReadVerdict:
         self._read_bytes = BytesRead()  # how far into the file the packets read go, of any stream
         self._passed = SkippedBytes()  # data the demuxer passed over, of any stream
         self.pictures_read = 0  # the packets of the video stream read that hold data
+        end = declared_end(path, container.format.name)
+        # whether the file is as long as its structure says: a file shorter was cut; None where it does not say
+        self.whole_length = None if end is None else os.path.getsize(path) >= end
 
     def packet(self, packet) -> None:
         """A packet demuxed, of any stream."""
@@ -49,6 +53,8 @@ class ReadVerdict:
         """Once the file was read to its end: what went wrong, in a sentence naming it (damaged data; an end short
         of what its header gives: the file looks truncated), or None."""
         short, kind, _ = self._short_of_header()
+        if not short and self.whole_length:
+            kind = "lost"  # a damaged last packet is damage, not the cut it is in a file that gives no length
         if not short and cut_inside_a_packet(self.container.format.name, os.path.getsize(self.path)):
             short, kind = "its last transport packet is cut short", "cut"
         return self.damage.said(self.path, short, kind, self._skipped_by_damage())
@@ -60,9 +66,9 @@ class ReadVerdict:
         (a whole one damaged) is damage."""
         file_bytes = os.path.getsize(self.path)
         header_frames = self.header_frames or round((header_seconds(self.stream) or 0) * self.fps)
-        cut = cut_inside_a_packet(self.container.format.name, file_bytes) or (
-            self.pictures_read and self.pictures_read < header_frames and not self.damage.stopped
-            and file_bytes - self._read_bytes.end <= 2 * self._read_bytes.largest)
+        cut = cut_inside_a_packet(self.container.format.name, file_bytes) or self.pictures_read and (
+            self.whole_length is False or self.whole_length is None and self.pictures_read < header_frames
+            and not self.damage.stopped and file_bytes - self._read_bytes.end <= 2 * self._read_bytes.largest)
         return no_frame_said(self.path, self.pictures_read, bool(cut))
 
     def undecoded(self) -> int:
@@ -71,11 +77,15 @@ class ReadVerdict:
         frames it lost after a cut are not known."""
         return self._short_of_header()[2] + self._skipped_by_damage()
 
-    def _short_of_header(self) -> tuple[str, str, int]:
-        shown_s = None if self._last_time is None else \
+    def _shown_s(self) -> float | None:
+        """Where the last frame read ends, in seconds from the file's start."""
+        return None if self._last_time is None else \
             self._last_time + 1 / self.fps - float((self.stream.start_time or 0) * self.stream.time_base)
+
+    def _short_of_header(self) -> tuple[str, str, int]:
+        shown_s = self._shown_s()
         return short_of_header(self.start + self._read, self.header_frames, shown_s, header_seconds(self.stream),
-                               self.fps, self._read_bytes, os.path.getsize(self.path))
+                               self.fps, self._read_bytes, os.path.getsize(self.path), self.whole_length)
 
     def _skipped_by_damage(self) -> int:
         """The frames missing between those read where the header gives no count to tell them (Matroska,
@@ -87,6 +97,15 @@ class ReadVerdict:
         if self.header_frames is not None:
             return 0
         if self.damage.met():
-            return self._times.missing_in_span()
+            return self._times.missing_in_span() + self._lost_at_end()
         matroska = self.container.format.name.startswith("matroska")
         return self._times.missing_at_gaps() if matroska and self._passed.found else 0
+
+    def _lost_at_end(self) -> int:
+        """Where damage was met in a file as long as its structure says: the frames after the last one read, up to
+        the length its header gives, too few for `short_of_header` (which allows a whole file's length to be
+        a few frames off its last frame's end) to call its end short."""
+        header_s, shown_s = header_seconds(self.stream), self._shown_s()
+        if not self.whole_length or not header_s or shown_s is None or self._short_of_header()[0]:
+            return 0
+        return max(0, round((header_s - shown_s) * self.fps))

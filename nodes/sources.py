@@ -14,6 +14,7 @@ from nodegraph.node import Node, StreamInfo
 from nodegraph.params import Bool, Choice, Float, Int, Path
 from nodegraph.types import Frame
 
+from .file_extent import unfinished_recording
 from .media import (
     IMAGE_EXTENSIONS,
     VIDEO_EXTENSIONS,
@@ -23,7 +24,6 @@ from .media import (
     list_images,
     read_image,
 )
-from .video_damage import unfinished_recording
 from .video_read import VideoReader
 
 log = logging.getLogger("nodegraph")

@@ -5,8 +5,6 @@ one sentence once the file has been read to its end; the frames that decoded are
 
 from __future__ import annotations
 
-import struct
-
 
 class ReadDamage:
     """The damage one reader of a file met, gathered as it reads."""
@@ -84,32 +82,6 @@ def no_frame_said(path: str, pictures_read: int, cut: bool) -> str:
         why = (f"it is damaged from its first frame on ({pictures_read} picture packet{'s' * (pictures_read != 1)} "
                "read, none decodes: the frames after a damaged first keyframe need it)")
     return f"{path}: no frame of it decodes: {why}; give the whole file, or another copy of it"
-
-
-def unfinished_recording(path: str) -> str | None:
-    """Why an MP4 or MOV holds pictures' data (an `mdat` atom) but no index (`moov`), which its writer puts last
-    unless told to put it first (`+faststart`): a recording cut short before it was finalised. None for any
-    other file, read from its top-level atoms' headers alone."""
-    has_pictures = False
-    with open(path, "rb") as file:
-        while len(header := file.read(8)) == 8:
-            size, kind = struct.unpack(">I4s", header)
-            if not kind.isascii() or not kind.decode().isprintable() or kind == b"moov":
-                return None
-            has_pictures |= kind == b"mdat"
-            if size == 1:  # a 64-bit size follows, which counts these 8 bytes more of header
-                large = file.read(8)
-                size = struct.unpack(">Q", large)[0] - 8 if len(large) == 8 else 0
-            if size < 8:  # 0: the atom goes on to the file's end, as a writer killed mid-way leaves its `mdat`
-                break
-            file.seek(size - 8, 1)
-    if not has_pictures:
-        return None
-    return (f"{path}: the file was not finished: it ends before its index (the 'moov' atom an MP4 or MOV gets last) "
-            "was written, so none of its frames can be found (moov atom not found); a recording whose program "
-            "crashed or was killed is left like this: record to MKV or fragmented MP4 next time, which stay "
-            "readable up to a cut, and a tool such as untrunc can rebuild this one from a whole file recorded by "
-            "the same camera or program with the same settings; a copy or download that stopped: copy it again")
 
 
 # the most bytes that stand between two Matroska blocks in a whole file: their headers and a cluster's (7 to 23
@@ -196,14 +168,16 @@ class BytesRead:
 
 
 def short_of_header(read: int, header_frames: int | None, shown_s: float | None, header_s: float | None,
-                    fps: float, read_bytes: BytesRead, file_bytes: int) -> tuple[str, str, int]:
+                    fps: float, read_bytes: BytesRead, file_bytes: int,
+                    whole_length: bool | None) -> tuple[str, str, int]:
     """How the frames of a file read to its end fell short of its header: fewer frames than its count (`read`
     of `header_frames`, counted from the file's first), or an end (`shown_s`, the last frame's end in the file)
     well before the length it gives (`header_s`). With its kind: "cut", they end before the header's end where
     the file's bytes do (it looks truncated); "stopped", they end there but the file goes on past the packets
     read (`read_bytes`, of `file_bytes`: damaged data stopped the demuxer); "lost", frames are missing before
-    the end. Last, how many frames they fell short by (from a length: at the file's rate). ("", "", 0) when
-    they did not fall short."""
+    the end. `whole_length`: the file is as long as its structure says (damage, never a cut), shorter (a cut),
+    None where it does not say (then the bytes left after the packets read decide). Last, how many frames they
+    fell short by (from a length: at the file's rate). ("", "", 0) when they did not fall short."""
     if header_frames and read < header_frames:
         end_s, missing = header_frames / fps, header_frames - read
         if shown_s is not None and shown_s >= end_s - 1 / fps:  # its last frame is the header's
@@ -216,9 +190,12 @@ def short_of_header(read: int, header_frames: int | None, shown_s: float | None,
     else:
         return "", "", 0
     unread = file_bytes - read_bytes.end
-    if shown_s and unread > cut_leaves(read_bytes, shown_s, end_s):
-        return f"{short}, {unread} bytes before the file's end: the data there is damaged", "stopped", missing
-    return short, "cut", missing
+    if whole_length is None:  # the file does not say how long it is: the bytes left after the packets read tell
+        whole_length = bool(shown_s) and unread > cut_leaves(read_bytes, shown_s, end_s)
+    if not whole_length:
+        return short, "cut", missing
+    where = f"{unread} bytes before the file's end" if unread > 0 else "though the file is as long as it should be"
+    return f"{short}, {where}: the data there is damaged", "stopped", missing
 
 
 def cut_leaves(read_bytes: BytesRead, shown_s: float, end_s: float) -> float:

@@ -14,9 +14,9 @@ from av.video.reformatter import VideoReformatter
 from nodegraph.errors import InvalidInput
 
 from .ffmpeg_log import ffmpeg_logs, ffmpeg_reason
+from .file_extent import unfinished_recording
 from .read_verdict import ReadVerdict
 from .upright import display_matrix, upright
-from .video_damage import unfinished_recording
 from .video_streams import (
     OPEN_OPTIONS,
     first_decoded_pts,

@@ -105,3 +105,14 @@ def first_picture_spoilt(clip, how) -> str:
     path = f"{clip}.{how}{clip[clip.rindex('.'):]}"
     open(path, "wb").write(data)
     return path
+
+
+def damaged_near_end(clip, back):
+    """The file with 300 bytes overwritten `back` bytes before its end, its length kept: as a bad sector or a
+    copy's bit errors leave it, where a cut would shorten it."""
+    data = bytearray(open(clip, "rb").read())
+    at = len(data) - back
+    data[at:at + 300] = bytes(range(256)) + bytes(44)
+    path = f"{clip}.damaged{clip[clip.rindex('.'):]}"
+    open(path, "wb").write(data)
+    return path

@@ -8,14 +8,16 @@ import os
 import subprocess
 import sys
 
+import av
 import cv2
 import pytest
 from clips import frame_index, write_clip
 from conftest import REPO, run_cli
-from spoilt_files import cut, detailed_first_keyframe_webm, first_picture_spoilt, read_through
+from spoilt_files import cut, damaged_near_end, detailed_first_keyframe_webm, first_picture_spoilt, read_through
 from test_bad_media import preset_file, run, written
 
 from nodegraph.errors import InvalidInput
+from nodes.file_extent import declared_end
 from nodes.video_read import VideoReader
 
 
@@ -127,3 +129,25 @@ def test_a_recording_cut_short_before_its_index_was_written_is_said_unfinished(t
         with pytest.raises(InvalidInput) as error:
             opened(clip)
         assert str(error.value).startswith(said) and "untrunc" in str(error.value)
+
+
+@pytest.mark.parametrize("name", ["clip.mp4", "clip.mov", "clip.mkv", "clip.webm", "clip.avi"])
+def test_the_files_structure_tells_a_cut_from_damage_near_its_end(tmp_path, name):
+    # a cut leaves the file shorter than the sizes its writer put in its top-level parts (an MP4's index first,
+    # cut in half, too); one damaged near its end is as long as they say, and is said damaged, not cut short
+    if name.endswith("webm"):
+        clip = detailed_first_keyframe_webm(tmp_path / name)
+    else:
+        clip = write_clip(tmp_path / name, frames=60, codec="mp4v" if name.endswith("avi") else "h264",
+                          options={"movflags": "faststart"} if name.endswith(("mp4", "mov")) else None)
+    with av.open(clip) as container:
+        format_name = container.format.name
+    assert declared_end(clip, format_name) == os.path.getsize(clip)
+    for fraction in (0.3, 0.5, 0.9):
+        short = cut(clip, fraction)
+        assert declared_end(short, format_name) == os.path.getsize(clip) > os.path.getsize(short)
+        assert read_through(short).endswith("the file looks truncated (cut short); the frames before the cut are used")
+    spoilt = damaged_near_end(clip, 1500)
+    assert declared_end(spoilt, format_name) == os.path.getsize(spoilt)
+    said = read_through(spoilt)
+    assert said is None or "truncated" not in said

@@ -13,6 +13,7 @@ from conftest import run_cli
 from spoilt_files import (
     block_damaged,
     damaged,
+    damaged_near_end,
     detailed_first_keyframe_webm,
     ffv1_clip,
     flipped_in_packet,
@@ -193,3 +194,18 @@ def test_a_frame_refused_by_its_checksums_is_not_counted_for_farm_chunks_or_star
     chunks = [shown(VideoReader(clip, first, times[first]), 10) for first in range(0, frames, 10)]
     assert sum(chunks, []) == run
     assert shown(VideoReader(clip, 15), 3) == run[15:18]
+
+
+def test_a_matroska_damaged_near_its_end_is_said_damaged_not_cut(tmp_path):
+    # its last frame's packet fails: with no frame count to fall short of, the file was said to look truncated,
+    # and the frame lost went uncounted (99 read, 0 undecoded), though the file is as long as its Segment says
+    clip = damaged_near_end(write_clip(tmp_path / "clip.mkv", frames=100, codec="MJPG"), 4000)
+    reader = VideoReader(clip)
+    shown = [frame_index(image) for image, _ in iter(reader.read, None)]
+    said = reader.said_at_end()
+    assert len(shown) == 99 and reader.undecoded() == 1
+    reader.close()
+    assert said == (f"{clip}: 1 damaged packet skipped (Invalid data found when processing input); 1 frame is "
+                    "missing around the damage (the frames' times skip them); the frames around the damage are used "
+                    "(they may show blocks until the next keyframe)")
+
