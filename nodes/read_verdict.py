@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 
 from .file_extent import declared_end
+from .matroska_blocks import SkippedBlocks
 from .video_damage import (
     BytesRead,
     FrameGaps,
     ReadDamage,
-    SkippedBytes,
     cut_inside_a_packet,
     header_seconds,
     no_frame_said,
@@ -30,7 +30,8 @@ class ReadVerdict:
         self._last_time: float | None = None  # the latest frame's time in the file (s)
         self._times = FrameGaps(1 / (fps * stream.time_base))  # the timestamps of the frames given
         self._read_bytes = BytesRead()  # how far into the file the packets read go, of any stream
-        self._passed = SkippedBytes()  # data the demuxer passed over, of any stream
+        matroska = container.format.name.startswith("matroska")
+        self._passed = SkippedBlocks(path) if matroska else None  # blocks the demuxer passed over, of any stream
         self.pictures_read = 0  # the packets of the video stream read that hold data
         end = declared_end(path, container.format.name)
         # whether the file is as long as its structure says: a file shorter was cut; None where it does not say
@@ -38,7 +39,8 @@ class ReadVerdict:
 
     def packet(self, packet) -> None:
         """A packet demuxed, of any stream."""
-        self._passed.packet(packet.pos, packet.size)
+        if self._passed is not None:
+            self._passed.packet(packet.pos, packet.size)
         self._read_bytes.packet(packet.pos, packet.size)
         if packet.stream_index == self.stream.index:
             self.pictures_read += bool(packet.size)
@@ -71,6 +73,10 @@ class ReadVerdict:
             and not self.damage.stopped and file_bytes - self._read_bytes.end <= 2 * self._read_bytes.largest)
         return no_frame_said(self.path, self.pictures_read, bool(cut))
 
+    def close(self) -> None:
+        if self._passed is not None:
+            self._passed.close()
+
     def undecoded(self) -> int:
         """Once the file was read to its end: how many of its frames were not read, damaged or cut off, as far as
         its header (a count, a length) and its frames' times tell. An MPEG-TS gives neither count nor length: the
@@ -90,16 +96,15 @@ class ReadVerdict:
     def _skipped_by_damage(self) -> int:
         """The frames missing between those read where the header gives no count to tell them (Matroska,
         MPEG-TS): a demuxer that skipped damaged data (Matroska's, to its next cluster) goes on at a later time.
-        Where damage was met, every gap in the times is frames lost. Where Matroska's demuxer passed over data
+        Where damage was met, every gap in the times is frames lost. Where Matroska's demuxer passed over a block
         without failing a packet, the gaps in an otherwise constant frame rate are (see `FrameGaps`); a gap
-        where no data was skipped is a variable frame rate, or a part cut out by an edit. A frame lasts 1 / fps:
+        where no block was skipped is a variable frame rate, or a part cut out by an edit. A frame lasts 1 / fps:
         Matroska gives durations in whole milliseconds (33 for 33.3), which miscount a long gap."""
         if self.header_frames is not None:
             return 0
         if self.damage.met():
             return self._times.missing_in_span() + self._lost_at_end()
-        matroska = self.container.format.name.startswith("matroska")
-        return self._times.missing_at_gaps() if matroska and self._passed.found else 0
+        return self._times.missing_at_gaps() if self._passed is not None and self._passed.found else 0
 
     def _lost_at_end(self) -> int:
         """Where damage was met in a file as long as its structure says: the frames after the last one read, up to

@@ -84,31 +84,6 @@ def no_frame_said(path: str, pictures_read: int, cut: bool) -> str:
     return f"{path}: no frame of it decodes: {why}; give the whole file, or another copy of it"
 
 
-# the most bytes that stand between two Matroska blocks in a whole file: their headers and a cluster's (7 to 23
-# bytes in ffmpeg's and PyAV's files), a laced block's frame sizes, a block group's few elements
-BETWEEN_BLOCKS = 256
-
-
-class SkippedBytes:
-    """Whether a Matroska demuxer passed over data between the blocks it gave: where a block is damaged it
-    searches for its next cluster and goes on, without failing a packet. Found from the packets' positions in the
-    file, of every stream: the frames of a laced block share its position."""
-
-    def __init__(self):
-        self.found = False
-        self._block: int | None = None  # the position of the latest block
-        self._end = 0  # where its frames end
-
-    def packet(self, pos: int | None, size: int) -> None:
-        if pos is None or not size:
-            return
-        if pos == self._block:
-            self._end += size
-            return
-        self.found |= self._block is not None and pos - self._end > BETWEEN_BLOCKS
-        self._block, self._end = pos, pos + size
-
-
 class FrameGaps:
     """The timestamps of the frames a reader gave, in ticks of the stream's time base, a frame lasting `frame`
     ticks at the file's rate: how many frames are missing between them. A demuxer can skip damaged data without

@@ -114,7 +114,7 @@ class VideoReader:
         """The decoded frames. A damaged packet is skipped and decoding goes on, as FFmpeg's player does (the
         pictures after it may show blocks until the next keyframe); a file cut short ends at the cut. What was
         damaged goes to the verdict (`ReadVerdict`)."""
-        packets = self.container.demux()  # every stream's, whose positions tell data skipped (`SkippedBytes`)
+        packets = self.container.demux()  # every stream's, whose positions tell blocks skipped (`SkippedBlocks`)
         while True:
             try:
                 packet = next(packets, None)
@@ -196,3 +196,4 @@ class VideoReader:
     def close(self) -> None:
         self._decoded.close()
         self.container.close()
+        self._verdict.close()

@@ -209,3 +209,31 @@ def test_a_matroska_damaged_near_its_end_is_said_damaged_not_cut(tmp_path):
                     "missing around the damage (the frames' times skip them); the frames around the damage are used "
                     "(they may show blocks until the next keyframe)")
 
+
+def test_a_small_block_matroska_skips_is_counted(tmp_path):
+    # a damaged block under 256 bytes, the last of its cluster: the demuxer goes on at the next cluster, and the
+    # bytes it passed over were too few for the 256 a whole file might hold between two blocks: 1 frame lost unsaid
+    clip = str(tmp_path / "small.mkv")
+    with av.open(clip, "w") as container:
+        stream = container.add_stream("mpeg4", rate=30)
+        stream.width, stream.height, stream.pix_fmt, stream.options = 96, 48, "yuv420p", {"qmin": "20", "qmax": "31"}
+        stream.codec_context.gop_size = 1  # each picture a keyframe: the frames after the damage decode
+        for index in range(100):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(indexed_frame(index, 96, 48), "bgr24")))
+        container.mux(stream.encode(None))
+    with av.open(clip) as container:
+        blocks = [(packet.pos, packet.size) for packet in container.demux(video=0) if packet.size]
+    last_of_a_cluster = next(index for index in range(20, 99)  # a cluster's start and time follow it
+                             if blocks[index + 1][0] - sum(blocks[index]) > 16)
+    assert blocks[last_of_a_cluster][1] < 200
+    data = bytearray(open(clip, "rb").read())
+    data[blocks[last_of_a_cluster][0]] ^= 0x02  # one bit of its track number: a track the file does not have
+    open(clip, "wb").write(data)
+    reader = VideoReader(clip)
+    shown = [frame_index(image) for image, _ in iter(reader.read, None)]
+    assert shown == [index for index in range(100) if index != last_of_a_cluster]
+    assert reader.undecoded() == 1
+    assert reader.said_at_end() == (f"{clip}: 1 frame is missing around the damage (the frames' times skip them); "
+                                    "the frames around the damage are used (they may show blocks until the next "
+                                    "keyframe)")
+    reader.close()

@@ -1,0 +1,84 @@
+"""Whether Matroska's demuxer passed over a block between two it gave: where a block is damaged it goes on at its
+next cluster without failing a packet, so the frames lost there show only as a gap in the frames' times. Read
+from the file's element headers between the blocks given (PyAV says nothing of it, and FFmpeg's log cannot be
+captured while threaded decoders run): from the end of one block, the elements there (a cluster's start and
+time, a block group's other parts) lead to the next block given, or to another one first."""
+
+from __future__ import annotations
+
+CLUSTER, BLOCK_GROUP = 0x1F43B675, 0xA0  # entered: the blocks are inside them
+BLOCKS = (0xA3, 0xA1)  # SimpleBlock, a block group's Block
+MOST_ELEMENTS_BETWEEN = 64  # a cluster's and a block group's parts between two blocks are a handful
+
+
+def _ebml_number(data: bytes, keep_marker: bool) -> tuple[int | None, int] | None:
+    """The variable-length number `data` begins with (an element's ID keeps its length marker, a size drops it)
+    and its length in bytes; None where the bytes are none. A size of all ones is unknown: None for its value
+    (a cluster written live)."""
+    if not data or not data[0]:
+        return None
+    length = 9 - data[0].bit_length()
+    if length > len(data):
+        return None
+    value = int.from_bytes(data[:length], "big")
+    if keep_marker:
+        return value, length
+    value &= (1 << (7 * length)) - 1
+    return (None if value == (1 << (7 * length)) - 1 else value), length
+
+
+class SkippedBlocks:
+    """Fed the positions of the packets a Matroska file's demuxer gives, in order (`packet`): `found` once a block
+    was passed over between two of them. A packet's position is its block's data, after the block's element
+    header; the frames of a laced block share it."""
+
+    def __init__(self, path: str):
+        self.found = False
+        self._file = open(path, "rb", buffering=0)  # a few bytes read at each packet; closed with the reader
+        self._block: int | None = None  # the position of the latest block given
+
+    def packet(self, pos: int | None, size: int) -> None:
+        if pos is None or not size or pos == self._block:
+            return
+        if self._block is not None and not self.found:
+            self.found = not any(self._next_block(end) == pos for end in self._block_ends(self._block))
+        self._block = pos
+
+    def close(self) -> None:
+        self._file.close()
+
+    def _read(self, at: int, count: int) -> bytes:
+        self._file.seek(at)  # unbuffered: reads these bytes alone (os.pread is not on Windows)
+        return self._file.read(count)
+
+    def _block_ends(self, data_at: int) -> list[int]:
+        """Where the block whose data begins at `data_at` ends, from its element's header just before: its ID and
+        size take 2 to 9 bytes, so each length that reads as a block's header is a candidate."""
+        before = self._read(max(0, data_at - 9), min(9, data_at))
+        ends = []
+        for size_length in range(1, min(8, len(before) - 1) + 1):
+            if before[-size_length - 1] in BLOCKS:
+                size = _ebml_number(before[-size_length:], keep_marker=False)
+                if size is not None and size[0] is not None and size[1] == size_length:
+                    ends.append(data_at + size[0])
+        return ends
+
+    def _next_block(self, at: int) -> int | None:
+        """Where the data of the next block from `at` begins, walking the elements between; None where they do not
+        read as elements."""
+        for _ in range(MOST_ELEMENTS_BETWEEN):
+            header = self._read(at, 12)
+            element = _ebml_number(header, keep_marker=True)
+            size = element and _ebml_number(header[element[1]:], keep_marker=False)
+            if not size:
+                return None
+            header_end = at + element[1] + size[1]
+            if element[0] in BLOCKS:
+                return header_end
+            if element[0] in (CLUSTER, BLOCK_GROUP):
+                at = header_end
+            elif size[0] is None:
+                return None
+            else:
+                at = header_end + size[0]
+        return None
