@@ -1,14 +1,15 @@
-"""Whether Matroska's demuxer passed over a block between two it gave: where a block is damaged it goes on at its
-next cluster without failing a packet, so the frames lost there show only as a gap in the frames' times. Read
+"""Whether Matroska's demuxer passed over blocks between two it gave, and how many: where a block is damaged it goes
+on at its next cluster without failing a packet, so the frames lost there show only as a gap in the frames'
+times, which a variable frame rate hides. Read
 from the file's element headers between the blocks given (PyAV says nothing of it, and FFmpeg's log cannot be
 captured while threaded decoders run): from the end of one block, the elements there (a cluster's start and
-time, a block group's other parts) lead to the next block given, or to another one first."""
+time, a block group's other parts) lead to the next block given, or to others first, each counted."""
 
 from __future__ import annotations
 
 CLUSTER, BLOCK_GROUP = 0x1F43B675, 0xA0  # entered: the blocks are inside them
 BLOCKS = (0xA3, 0xA1)  # SimpleBlock, a block group's Block
-MOST_ELEMENTS_BETWEEN = 64  # a cluster's and a block group's parts between two blocks are a handful
+MOST_BLOCKS_BETWEEN = 10_000  # a walk over more is no walk over damage: the demuxer skips one cluster at a time
 
 
 def _ebml_number(data: bytes, keep_marker: bool) -> tuple[int | None, int] | None:
@@ -28,20 +29,34 @@ def _ebml_number(data: bytes, keep_marker: bool) -> tuple[int | None, int] | Non
 
 
 class SkippedBlocks:
-    """Fed the positions of the packets a Matroska file's demuxer gives, in order (`packet`): `found` once a block
-    was passed over between two of them. A packet's position is its block's data, after the block's element
-    header; the frames of a laced block share it."""
+    """Fed the packets a Matroska file's demuxer gives, in order (`packet`, their position and size, and whether
+    they are the video's): `found` once a block was passed over between two of them, and `lost`, how many of
+    those were the video's frames (any block passed over in a file of one track; a damaged block's track number
+    may not read). `uncounted`: somewhere the bytes between two blocks given did not read as elements
+    (overwritten data), so the blocks lost there are not known. A packet's position is its block's data, after
+    the block's element header, which begins with its track number; the frames of a laced block share it."""
 
-    def __init__(self, path: str):
-        self.found = False
+    def __init__(self, path: str, one_track: bool):
+        self.found = self.uncounted = False
+        self.lost = 0
+        self._one_track = one_track
+        self._video_track: int | None = None  # the video's track number, read from its first block
         self._file = open(path, "rb", buffering=0)  # a few bytes read at each packet; closed with the reader
         self._block: int | None = None  # the position of the latest block given
 
-    def packet(self, pos: int | None, size: int) -> None:
+    def packet(self, pos: int | None, size: int, video: bool) -> None:
         if pos is None or not size or pos == self._block:
             return
-        if self._block is not None and not self.found:
-            self.found = not any(self._next_block(end) == pos for end in self._block_ends(self._block))
+        if video and self._video_track is None:
+            self._video_track = self._track(pos)
+        if self._block is not None:
+            walks = (self._passed_over(end, pos) for end in self._block_ends(self._block))
+            passed = next((walk for walk in walks if walk is not None), None)
+            if passed is None:
+                self.found = self.uncounted = True
+            elif passed:
+                self.found = True
+                self.lost += sum(self._one_track or track == self._video_track for track in passed)
         self._block = pos
 
     def close(self) -> None:
@@ -50,6 +65,10 @@ class SkippedBlocks:
     def _read(self, at: int, count: int) -> bytes:
         self._file.seek(at)  # unbuffered: reads these bytes alone (os.pread is not on Windows)
         return self._file.read(count)
+
+    def _track(self, data_at: int) -> int | None:
+        number = _ebml_number(self._read(data_at, 8), keep_marker=False)
+        return number and number[0]
 
     def _block_ends(self, data_at: int) -> list[int]:
         """Where the block whose data begins at `data_at` ends, from its element's header just before: its ID and
@@ -63,22 +82,25 @@ class SkippedBlocks:
                     ends.append(data_at + size[0])
         return ends
 
-    def _next_block(self, at: int) -> int | None:
-        """Where the data of the next block from `at` begins, walking the elements between; None where they do not
-        read as elements."""
-        for _ in range(MOST_ELEMENTS_BETWEEN):
+    def _passed_over(self, at: int, target: int) -> list[int | None] | None:
+        """The track numbers of the blocks between `at` and the block whose data begins at `target`, walking the
+        elements between; None where they do not read as elements that lead there."""
+        passed = []
+        while at < target and len(passed) < MOST_BLOCKS_BETWEEN:
             header = self._read(at, 12)
             element = _ebml_number(header, keep_marker=True)
             size = element and _ebml_number(header[element[1]:], keep_marker=False)
             if not size:
                 return None
             header_end = at + element[1] + size[1]
-            if element[0] in BLOCKS:
-                return header_end
+            if element[0] in BLOCKS and header_end == target:
+                return passed
             if element[0] in (CLUSTER, BLOCK_GROUP):
                 at = header_end
             elif size[0] is None:
                 return None
             else:
+                if element[0] in BLOCKS:
+                    passed.append(self._track(header_end))
                 at = header_end + size[0]
         return None

@@ -31,7 +31,8 @@ class ReadVerdict:
         self._times = FrameGaps(1 / (fps * stream.time_base))  # the timestamps of the frames given
         self._read_bytes = BytesRead()  # how far into the file the packets read go, of any stream
         matroska = container.format.name.startswith("matroska")
-        self._passed = SkippedBlocks(path) if matroska else None  # blocks the demuxer passed over, of any stream
+        # the blocks the demuxer passed over, of any stream
+        self._passed = SkippedBlocks(path, len(container.streams) == 1) if matroska else None
         self.pictures_read = 0  # the packets of the video stream read that hold data
         end = declared_end(path, container.format.name)
         # whether the file is as long as its structure says: a file shorter was cut; None where it does not say
@@ -40,7 +41,7 @@ class ReadVerdict:
     def packet(self, packet) -> None:
         """A packet demuxed, of any stream."""
         if self._passed is not None:
-            self._passed.packet(packet.pos, packet.size)
+            self._passed.packet(packet.pos, packet.size, packet.stream_index == self.stream.index)
         self._read_bytes.packet(packet.pos, packet.size)
         if packet.stream_index == self.stream.index:
             self.pictures_read += bool(packet.size)
@@ -96,15 +97,21 @@ class ReadVerdict:
     def _skipped_by_damage(self) -> int:
         """The frames missing between those read where the header gives no count to tell them (Matroska,
         MPEG-TS): a demuxer that skipped damaged data (Matroska's, to its next cluster) goes on at a later time.
-        Where damage was met, every gap in the times is frames lost. Where Matroska's demuxer passed over a block
-        without failing a packet, the gaps in an otherwise constant frame rate are (see `FrameGaps`); a gap
-        where no block was skipped is a variable frame rate, or a part cut out by an edit. A frame lasts 1 / fps:
+        Where damage was met, every gap in the times is frames lost. Where Matroska's demuxer passed over blocks
+        without failing a packet, the video's blocks passed over are frames lost, at any frame rate, and so are
+        the gaps in an otherwise constant frame rate (see `FrameGaps`), which count the frames after them that
+        did not decode too; a gap where no block was skipped is a variable frame rate, or a part cut out by an
+        edit. A frame lasts 1 / fps:
         Matroska gives durations in whole milliseconds (33 for 33.3), which miscount a long gap."""
         if self.header_frames is not None:
             return 0
         if self.damage.met():
             return self._times.missing_in_span() + self._lost_at_end()
-        return self._times.missing_at_gaps() if self._passed is not None and self._passed.found else 0
+        if self._passed is None or not self._passed.found:
+            return 0
+        if self._passed.uncounted:
+            return self._times.missing_at_gaps()
+        return max(self._times.missing_at_gaps(), self._passed.lost)
 
     def _lost_at_end(self) -> int:
         """Where damage was met in a file as long as its structure says: the frames after the last one read, up to

@@ -56,9 +56,9 @@ def test_frames_a_damaged_matroska_lost_are_counted(tmp_path):
     assert read_through(write_clip(tmp_path / "whole.mkv", frames=600, codec="h264")) is None
 
 
-def test_a_variable_frame_rate_is_no_frames_missing(tmp_path):
-    clip = tmp_path / "vfr.mkv"  # Matroska's default duration says 1/30 s a frame; half the frames last 1/10 s
-    with av.open(str(clip), "w") as container:
+def variable_rate_mkv(path) -> str:
+    """40 MJPEG frames in Matroska, whose default duration says 1/30 s a frame: the last 20 last 1/10 s each."""
+    with av.open(str(path), "w") as container:
         stream = container.add_stream("mjpeg", rate=30)
         stream.width, stream.height, stream.pix_fmt, stream.time_base = 160, 120, "yuvj420p", Fraction(1, 30)
         for i in range(40):
@@ -66,9 +66,25 @@ def test_a_variable_frame_rate_is_no_frames_missing(tmp_path):
             frame.pts, frame.time_base = i if i < 20 else 20 + (i - 20) * 3, Fraction(1, 30)
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
-    reader = VideoReader(str(clip))
+    return str(path)
+
+
+def test_a_variable_frame_rate_is_no_frames_missing(tmp_path):
+    reader = VideoReader(variable_rate_mkv(tmp_path / "vfr.mkv"))
     assert len(list(iter(reader.read, None))) == 40
     assert reader.undecoded() == 0 and reader.said_at_end() is None
+    reader.close()
+
+
+def test_frames_a_variable_rate_matroska_skips_are_counted(tmp_path):
+    # its times' gaps are no sign of loss at a variable rate: the frames the demuxer passed over went unsaid
+    clip = block_damaged(variable_rate_mkv(tmp_path / "vfr.mkv"), 30)
+    reader = VideoReader(clip)
+    shown = [frame_index(image) for image, _ in iter(reader.read, None)]
+    lost = sorted(set(range(40)) - set(shown))
+    assert lost and lost[0] == 30 and len(shown) + len(lost) == 40
+    assert reader.undecoded() == len(lost)
+    assert reader.said_at_end().startswith(f"{clip}: {len(lost)} frame{'s are' if len(lost) > 1 else ' is'} missing")
     reader.close()
 
 
