@@ -30,25 +30,29 @@ def _ebml_number(data: bytes, keep_marker: bool) -> tuple[int | None, int] | Non
 
 class SkippedBlocks:
     """Fed the packets a Matroska file's demuxer gives, in order (`packet`, their position and size, and whether
-    they are the video's): `found` once a block was passed over between two of them, and `lost`, how many of
-    those were the video's frames (any block passed over in a file of one track; a damaged block's track number
-    may not read). `uncounted`: somewhere the bytes between two blocks given did not read as elements
-    (overwritten data), so the blocks lost there are not known. A packet's position is its block's data, after
-    the block's element header, which begins with its track number; the frames of a laced block share it."""
+    they are the video's): `found` once a block was passed over between two of them; `lost`, how many of those
+    were the video's frames (any block passed over in a file of one track); `unidentified`, how many were of no
+    track a block given has (their track number damaged), in a file of several. `uncounted`: somewhere the bytes
+    between two blocks given did not read as elements (overwritten data), so the blocks lost there are not known.
+    A packet's position is its block's data, after the block's element header; the data begins with its track
+    number. The frames of a laced block share it."""
 
     def __init__(self, path: str, one_track: bool):
         self.found = self.uncounted = False
-        self.lost = 0
         self._one_track = one_track
         self._video_track: int | None = None  # the video's track number, read from its first block
+        self._tracks: set[int | None] = set()  # the track numbers of the blocks given
+        self._passed: list[int | None] = []  # the track numbers of the blocks passed over
         self._file = open(path, "rb", buffering=0)  # a few bytes read at each packet; closed with the reader
         self._block: int | None = None  # the position of the latest block given
 
     def packet(self, pos: int | None, size: int, video: bool) -> None:
         if pos is None or not size or pos == self._block:
             return
+        track = self._track(pos)
+        self._tracks.add(track)
         if video and self._video_track is None:
-            self._video_track = self._track(pos)
+            self._video_track = track
         if self._block is not None:
             walks = (self._passed_over(end, pos) for end in self._block_ends(self._block))
             passed = next((walk for walk in walks if walk is not None), None)
@@ -56,8 +60,16 @@ class SkippedBlocks:
                 self.found = self.uncounted = True
             elif passed:
                 self.found = True
-                self.lost += sum(self._one_track or track == self._video_track for track in passed)
+                self._passed += passed
         self._block = pos
+
+    @property
+    def lost(self) -> int:
+        return len(self._passed) if self._one_track else self._passed.count(self._video_track)
+
+    @property
+    def unidentified(self) -> int:
+        return 0 if self._one_track else sum(track not in self._tracks for track in self._passed)
 
     def close(self) -> None:
         self._file.close()

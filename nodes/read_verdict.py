@@ -60,7 +60,8 @@ class ReadVerdict:
             kind = "lost"  # a damaged last packet is damage, not the cut it is in a file that gives no length
         if not short and cut_inside_a_packet(self.container.format.name, os.path.getsize(self.path)):
             short, kind = "its last transport packet is cut short", "cut"
-        return self.damage.said(self.path, short, kind, self._skipped_by_damage())
+        unidentified = self._passed.unidentified if self._passed is not None else 0
+        return self.damage.said(self.path, short, kind, self._skipped_by_damage(), unidentified)
 
     def said_without_frames(self) -> str:
         """Once the file ended before any frame: why, in a sentence naming the file. It looks cut short where the

@@ -37,10 +37,11 @@ class ReadDamage:
         frame rate."""
         return bool(self.undecodable or self.marked or self.stopped or self._latest)
 
-    def said(self, path: str, short: str, kind: str, skipped: int) -> str | None:
+    def said(self, path: str, short: str, kind: str, skipped: int, unidentified: int = 0) -> str | None:
         """One sentence naming `path` for what went wrong, None when nothing did. `short` and `kind`: how the
         frames read fell short of what the file's header gives (`short_of_header`); `skipped`: frames missing
-        between those read, in a file whose header gives no count. A damaged last packet is where a file was
+        between those read, in a file whose header gives no count; `unidentified`: damaged blocks passed over whose
+        stream is not known (`SkippedBlocks`). A damaged last packet is where a file was
         cut: at a cut it is no damage of its own, and alone it says the file looks cut."""
         last_error, last_marked = self._latest or ("", False)
         undecodable = self.undecodable + ([last_error] if last_error and kind != "cut" else [])
@@ -53,6 +54,10 @@ class ReadDamage:
         if skipped:
             parts.append(f"{skipped} frame{'s are' if skipped != 1 else ' is'} missing around the damage (the "
                          "frames' times skip them)")
+        if unidentified:
+            parts.append(f"{unidentified} damaged block{'s' * (unidentified != 1)} whose stream cannot be told "
+                         f"{'were' if unidentified != 1 else 'was'} passed over (a frame is missing for each that "
+                         "was the video's)")
         if self._latest is not None and not kind and not skipped and len(undecodable) + marked == 1:
             parts, kind = ["its last packet is damaged"], "cut"  # no length to fall short of (MPEG-TS)
         if self.stopped:
