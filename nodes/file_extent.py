@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import struct
 
+from .matroska_blocks import element_header
+
 MATROSKA_EBML, MATROSKA_SEGMENT = 0x1A45DFA3, 0x18538067
 
 
@@ -64,33 +66,15 @@ def declared_end(path: str, format_name: str) -> int | None:
 def _matroska_end(path: str) -> int | None:
     """The end of a Matroska file's Segment: after its EBML header, the Segment's size."""
     with open(path, "rb") as file:
-        head = file.read(16)
-        element, position = _ebml_number(head, 0, keep_marker=True)
-        size, position = _ebml_number(head, position, keep_marker=False)
-        if element != MATROSKA_EBML or size is None:
+        ebml = element_header(file.read(16))
+        if ebml is None or ebml[0] != MATROSKA_EBML or ebml[1] is None:
             return None
-        segment_start = position + size
+        segment_start = ebml[2] + ebml[1]
         file.seek(segment_start)
-        head = file.read(16)
-    element, position = _ebml_number(head, 0, keep_marker=True)
-    size, position = _ebml_number(head, position, keep_marker=False)
-    return segment_start + position + size if element == MATROSKA_SEGMENT and size is not None else None
-
-
-def _ebml_number(data: bytes, position: int, keep_marker: bool) -> tuple[int | None, int]:
-    """A variable-length EBML number at `position` (an element ID keeps its length marker, a size drops it) and
-    where it ends; None where the bytes are none."""
-    if position >= len(data) or not data[position]:
-        return None, position
-    length = 9 - data[position].bit_length()
-    if position + length > len(data):
-        return None, position
-    value = int.from_bytes(data[position:position + length], "big")
-    if not keep_marker:
-        value &= (1 << (7 * length)) - 1
-        if value == (1 << (7 * length)) - 1:  # all ones: the size is unknown (a stream written live)
-            return None, position + length
-    return value, position + length
+        segment = element_header(file.read(16))
+    if segment is None or segment[0] != MATROSKA_SEGMENT or segment[1] is None:
+        return None
+    return segment_start + segment[2] + segment[1]
 
 
 def _riff_end(path: str) -> int | None:

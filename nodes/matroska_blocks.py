@@ -28,6 +28,14 @@ def _ebml_number(data: bytes, keep_marker: bool) -> tuple[int | None, int] | Non
     return (None if value == (1 << (7 * length)) - 1 else value), length
 
 
+def element_header(data: bytes) -> tuple[int, int | None, int] | None:
+    """The EBML element whose header `data` begins with: its ID, its size (None: unknown, as a cluster written
+    live leaves it) and the header's length; None where the bytes read as none."""
+    element = _ebml_number(data, keep_marker=True)
+    size = element and _ebml_number(data[element[1]:], keep_marker=False)
+    return size and (element[0], size[0], element[1] + size[1])
+
+
 class SkippedBlocks:
     """Fed the packets a Matroska file's demuxer gives, in order (`packet`, their position and size, and whether
     they are the video's): `found` once a block was passed over between two of them; `lost`, how many of those
@@ -99,20 +107,18 @@ class SkippedBlocks:
         elements between; None where they do not read as elements that lead there."""
         passed = []
         while at < target and len(passed) < MOST_BLOCKS_BETWEEN:
-            header = self._read(at, 12)
-            element = _ebml_number(header, keep_marker=True)
-            size = element and _ebml_number(header[element[1]:], keep_marker=False)
-            if not size:
+            header = element_header(self._read(at, 12))
+            if header is None:
                 return None
-            header_end = at + element[1] + size[1]
-            if element[0] in BLOCKS and header_end == target:
+            element, size, length = header
+            if element in BLOCKS and at + length == target:
                 return passed
-            if element[0] in (CLUSTER, BLOCK_GROUP):
-                at = header_end
-            elif size[0] is None:
+            if element in (CLUSTER, BLOCK_GROUP):
+                at += length
+            elif size is None:
                 return None
             else:
-                if element[0] in BLOCKS:
-                    passed.append(self._track(header_end))
-                at = header_end + size[0]
+                if element in BLOCKS:
+                    passed.append(self._track(at + length))
+                at += length + size
         return None
