@@ -3,17 +3,12 @@ handshake): per frame wait for the inputs of one frame id (`joins`), run the ste
 the nodes in order, outputs to the rings, pictures to the preview taps), record timings; between
 frames, apply control messages (param edits, stop). While it waits for a frame, a param edit is
 applied at once and the last frame is replayed through the edited nodes for the previews (never to
-the rings). A stage whose supervisor dies aborts the run's rings, closes its nodes (outputs stay
-playable) and unlinks what it can.
-
-At the end a stage reads its inputs to their end and waits until its readers have read its outputs
-to theirs before it removes its rings: a reader may open a ring only after its writer has written
-everything.
+the rings). How it ends (its inputs read to their end, its readers waited for; or the run's rings
+aborted when its supervisor dies) is `stage_ending`.
 """
 
 from __future__ import annotations
 
-import gc
 import logging
 import time
 from collections.abc import Callable
@@ -32,7 +27,8 @@ from .channels import Inlet, Outlet
 from .config import POLL_S, StageConfig
 from .control import Control, ParentGone, StopNow
 from .joins import RealtimeJoin, join_lossless
-from .protocol import Done, Error, Failed, StageStats, Stats
+from .protocol import Done, Error, StageStats, Stats
+from .stage_ending import StageEnding
 from .stage_startup import StageStartup
 from .tally import Tally
 
@@ -54,7 +50,7 @@ def detached(value):
     return value
 
 
-class StageWorker(StageStartup):
+class StageWorker(StageStartup, StageEnding):
     def __init__(self, config: StageConfig, conn, tally: Tally):
         self.cfg = config
         self.tally = tally
@@ -337,58 +333,3 @@ class StageWorker(StageStartup):
                 return
             except TimeoutError:
                 self.control.check()
-
-    # -- ending ---------------------------------------------------------------------
-
-    def finish(self, error: RunFailed | None) -> None:
-        """Say end-of-stream downstream (cut short unless `complete`), close the nodes (files get finalised,
-        told whether the stream was complete), read the inputs to their end (their writers wait for that),
-        wait until the readers of the outputs have read them to their end (they may not have opened them
-        yet), and report."""
-        if error:  # at once: the supervisor must stop the sources before this stage's inputs can end
-            self.control.send(Failed(str(error), error.node))
-        try:
-            for outlet in self.outlets.values():
-                self.persist(partial(outlet.write_eos, complete=self.complete))
-        except (StopNow, shm.RingAborted, shm.ShmSpaceError):  # no room for the end's ring: the run failed
-            pass
-        failures = close_nodes(self.opened, self.complete)
-        self.opened = []
-        try:
-            self.drain_inputs()
-            for outlet in self.outlets.values():
-                self.persist(outlet.drain)
-        except (StopNow, shm.RingAborted):
-            pass
-        self.control.send(Done(self.stats_payload(), "; ".join(map(str, failures)), self.complete,
-                               failures[0].node if failures else None))
-
-    def drain_inputs(self) -> None:
-        """Read every input to its end and release it, so its writer is never left waiting on this stage."""
-        for _, inlet in self.inlets:
-            inlet.release()
-            while not inlet.ended:
-                self.read_one(inlet)
-                inlet.release()
-
-    def abandon(self) -> None:
-        """The supervisor is gone: wake every process waiting on the run's rings, close the
-        nodes so outputs stay playable, and remove the run's segments."""
-        for channel in [*self.outlets.values(), *(inlet for _, inlet in self.inlets)]:
-            channel.abort()
-        close_nodes(self.opened)
-        self.drop_nodes()
-        self.close_channels()
-        shm.cleanup(self.cfg.run_id)
-
-    def drop_nodes(self) -> None:
-        """Let go of the nodes and what they kept of their last inputs (views into the rings), so
-        the rings unmap at close."""
-        self.opened = []
-        self.steps, self.sources, self.last = [], [], None
-        self.join.forget()
-        gc.collect()
-
-    def close_channels(self) -> None:
-        for channel in [*self.outlets.values(), *(inlet for _, inlet in self.inlets), *self.taps.values()]:
-            channel.close()
