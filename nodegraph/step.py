@@ -85,12 +85,17 @@ def run_step(steps: Iterable[Step], frame_id: int, capture_time: float, values: 
 
 
 def apply_edit(step: Step, name: str, value: Any) -> bool:
-    """Set a param between frames; a value the node refuses is counted as its error. True when it took."""
+    """Set a param between frames; a value the node refuses is counted as its error. True when it took.
+    Any other fault of the node taking it (its `param_changed`) stops the run: RunFailed naming the node
+    and param, as a frame's failure names its node."""
     try:
         step.node.set_param(name, value)
     except InvalidInput as e:
         step.stats.record_error(str(e))
         return False
+    except Exception as e:
+        raise RunFailed(f"node '{step.id}' ({step.node.type_name()}), param '{name}': taking the value {value!r} "
+                        f"while running failed: {type(e).__name__}: {e}", step.id) from None
     return True
 
 

@@ -115,3 +115,17 @@ class TextLog(Node):
     def process(self, text):
         self.latest = text
         return {}
+
+
+class FailsToReload(Node):
+    """Passes frames on; a live change of `size` fails as a model that cannot be loaded again would."""
+
+    inputs = {"frame": Frame}
+    outputs = {"frame": Frame}
+    params = {"size": Int(1, 1000, default=128)}
+
+    def process(self, frame):
+        return {"frame": frame}
+
+    def param_changed(self, name):
+        raise RuntimeError(f"no model of size {self.size}")

@@ -2,6 +2,7 @@
 ring generations, live params, stats, previews, setup errors (realtime drops: test_runtime_realtime.py)."""
 
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from machine_load import BusyCores, assert_spins_with_a_core_free, process_share
 from runtime_nodes import alive, build, registry, run_in_thread, wait_until
 
 from nodegraph import shm
-from nodegraph.errors import InvalidInput
+from nodegraph.errors import InvalidInput, RunFailed
 from nodegraph.runtime import Runtime
 from nodegraph.sequential import SequentialRunner
 from nodegraph.threads import available_cores
@@ -315,3 +316,32 @@ def test_stop_before_the_end_closes_the_outputs(tmp_path):
     assert not report.error and report.frames >= 30
     assert len(read_frames(tmp_path / "o.mp4")) == report.frames  # finalised: every frame plays
     assert_clean(runtime)
+
+
+@pytest.mark.parametrize(("runner_class", "mode"), [(Runtime, "realtime"), (Runtime, "lossless"),
+                                                     (SequentialRunner, None)])
+def test_a_node_that_fails_taking_a_live_edit_is_named_with_its_param(runner_class, mode):
+    # its param_changed raising (not a refusal) failed the stage as "stage s1 failed on frame N: ...", no node named
+    from fault_nodes import FailsToReload
+
+    reg = registry()
+    reg.add(FailsToReload, "tests")
+    graph = build([("src", "TestPattern", {"width": 64, "height": 48, "frames": 0}, "a"),
+                   ("reload", "FailsToReload", {}, "b")], ["src.frame -> reload.frame"])
+    runner = runner_class(graph, reg, mode=mode) if mode else runner_class(graph, reg)
+
+    def run():
+        try:
+            runner.run()
+        except RunFailed:  # the sequential runner's failure, in its report too
+            pass
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert wait_until(lambda: runner.snapshot().frames >= 3, 30.0)
+    runner.set_param("reload", "size", 256)
+    thread.join(30)
+    assert not thread.is_alive()
+    assert runner.report.error == ("node 'reload' (FailsToReload), param 'size': taking the value 256 while running "
+                                   "failed: RuntimeError: no model of size 256"), runner.report.error
+    assert runner.report.failed_node == "reload"
