@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from . import preset as presets
-from .arguments import apply_overrides, non_negative_int, positive_float, positive_int
+from .arguments import non_negative_int, positive_float, positive_int
 from .console import ProgressBar, tell
-from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
+from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, InvalidInput
 from .execution import stop_signals
+from .graph import Graph
 from .output_checks import check_not_an_input
 from .registry import default_registry
+from .run_inputs import loaded_with_sets
+from .side_files import check_stats_path
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -63,15 +66,34 @@ def stop_once(tell):
     return on_signal
 
 
+def checked_farm_inputs(args) -> tuple[Graph, Path | None]:
+    """(the preset's graph with the --set values applied, the --stats-json file or None). InvalidInput listing
+    every refusal at once, as `nodegraph run` does (`run_inputs`): a bad --stats-json, the preset or --set
+    values it cannot take, and then what the farm would say of the preset with these inputs."""
+    from .farm.run import preset_refusal
+
+    said: list[str] = []
+    stats_path = None
+    if args.stats_json:
+        try:
+            stats_path = check_stats_path(args.stats_json, made=args.out)
+            # the inputs and outputs: run_farm checks them with its own
+            check_not_an_input(args.stats_json, [args.preset], f"--stats-json {args.stats_json}")
+        except InvalidInput as e:
+            said.append(str(e))
+    graph, set_for = loaded_with_sets(args.preset, args.set or [], default_registry(), said)
+    if said and graph is not None and (refusal := preset_refusal(graph, args.inputs, args.out, set_for)):
+        said.append(refusal)
+    if said:
+        raise InvalidInput("\n".join(said))
+    return graph, stats_path
+
+
 def run(args) -> int:
     from .farm.run import run_farm
-    from .side_files import check_stats_path, write_stats
+    from .side_files import write_stats
 
-    stats_path = check_stats_path(args.stats_json, made=args.out) if args.stats_json else None
-    if stats_path is not None:  # the inputs and outputs: run_farm checks them with its own
-        check_not_an_input(args.stats_json, [args.preset], f"--stats-json {args.stats_json}")
-    graph = presets.load(args.preset)
-    apply_overrides(graph, args.set or [], default_registry())
+    graph, stats_path = checked_farm_inputs(args)
     show = args.progress if args.progress is not None else sys.stderr.isatty()
     bar = ProgressBar() if show else None
     try:

@@ -16,6 +16,23 @@ from .side_files import check_stats_path, write_refusal_unchecked
 from .stats import RunReport
 
 
+def loaded_with_sets(preset: str, overrides: list[str], registry: Registry,
+                     said: list[str]) -> tuple[Graph | None, set[tuple[str, str]]]:
+    """(the preset's graph with the --set values applied, or None when it cannot be loaded; the (node, param)
+    pairs a refused --set was for, whose problems the graph's are said without). Refusals go to `said`."""
+    try:
+        graph = presets.load(preset)
+    except InvalidInput as e:  # no graph to check the rest against
+        said.append(str(e))
+        return None, set()
+    try:
+        apply_overrides(graph, overrides, registry)
+    except SetRefused as e:
+        said.append(str(e))
+        return graph, e.params
+    return graph, set()
+
+
 def checked_run_inputs(preset: str, overrides: list[str], stats_json: str | None, registry: Registry,
                        mode: str | None) -> tuple[Graph, Path | None]:
     """(the preset's graph with the --set values applied, the --stats-json file or None). InvalidInput listing
@@ -28,18 +45,8 @@ def checked_run_inputs(preset: str, overrides: list[str], stats_json: str | None
             stats_path = check_stats_path(stats_json)
         except InvalidInput as e:
             said.append(str(e))
-    try:
-        graph = presets.load(preset)
-    except InvalidInput as e:  # no graph to check the rest against
-        said.append(str(e))
-        graph = None
+    graph, set_for = loaded_with_sets(preset, overrides, registry, said)
     if graph is not None:
-        set_for = set()
-        try:
-            apply_overrides(graph, overrides, registry)
-        except SetRefused as e:
-            said.append(str(e))
-            set_for = e.params
         if stats_path is not None:
             try:
                 check_run_side_output(f"--stats-json {stats_json}", stats_json, graph, registry, preset)

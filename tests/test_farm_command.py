@@ -205,3 +205,17 @@ def test_a_farm_plugin_for_the_old_join_is_refused_before_any_chunk(tmp_path):
             "cannot be called as join(chunk paths, target, extension, graph, output id, input path, name); update "
             "the node package that provides it") in result.stderr
     assert not (tmp_path / "farm").exists()  # refused before Ray started and the outputs' folder was made
+
+
+def test_every_refusal_is_said_at_once_before_ray_starts(tmp_path, capsys):
+    # a bad --stats-json stopped the farm alone, then a bad --set, then the preset's problems: one per try
+    preset = farm_preset(tmp_path)
+    (tmp_path / "stats").mkdir()
+    missing = tmp_path / "missing.mp4"
+    assert main(["farm", str(preset), str(missing), "--out", str(tmp_path / "farm"), "--stats-json",
+                 str(tmp_path / "stats"), "--set", "adjust.brightness=999", "--set", "ghost.size=1"]) == 2
+    err = capsys.readouterr().err
+    assert f"--stats-json {tmp_path / 'stats'}: is a folder" in err, err
+    assert "param 'brightness': 999 is out of range" in err and "ghost" in err, err
+    assert str(missing) in err and "file not found" in err, err
+    assert not (tmp_path / "farm").exists()

@@ -119,15 +119,32 @@ def most_node_cpus(ray) -> float:
     return max((node["Resources"].get("CPU", 0.0) for node in ray.nodes() if node["Alive"]), default=0.0)
 
 
-def check_preset(graph: Graph, media: plugins.FarmMedia, plugin, inputs: list[str], targets: list) -> None:
-    """The preset validated with each input and output in place, before any task."""
+def check_preset(graph: Graph, media: plugins.FarmMedia, plugin, inputs: list[str], targets: list,
+                 set_for: frozenset[tuple[str, str]] = frozenset()) -> None:
+    """The preset validated with each input and output in place, before any task; the problems of the
+    (node, param) pairs in `set_for` left out."""
     registry = default_registry()
     for path, target in zip(inputs, targets, strict=True):
         trial = graph.copy()
         plugin.set_chunk(trial, media.source, media.output, path, 0, 0, str(target))
-        problems = trial.validate(registry)
+        problems = [p for p in trial.validate(registry) if (p.node, p.param) not in set_for]
         if problems:
             raise InvalidInput(f"the preset cannot run on {path}:\n  " + "\n  ".join(map(str, problems)))
+
+
+def preset_refusal(graph: Graph, inputs: list[str], out_dir: str, set_for: set[tuple[str, str]]) -> str | None:
+    """What the farm would say of the preset with these inputs and --out before starting Ray (as `run_farm`
+    checks them; problems of a param a refused --set was for left out), or None: for a run refused anyway,
+    said with its other refusals."""
+    try:
+        media = plugins.claim(graph, default_registry())
+        plugin = plugins.load(media.plugin)
+        inputs = [os.path.abspath(path) for path in inputs]
+        targets = output_paths(inputs, out_dir, plugin.output_extension(graph, media.output))
+        check_preset(graph, media, plugin, inputs, targets, frozenset(set_for))
+    except InvalidInput as e:
+        return str(e)
+    return None
 
 
 def run_farm(graph: Graph, inputs: list[str], out_dir: str, *, address: str | None = None,
