@@ -23,6 +23,7 @@ from .node import Node, make_node
 from .output_checks import output_problems
 from .params import Model as ModelParam
 from .params import Path as PathParam
+from .pins import pin_units
 from .preset_models import fetch_them_all
 from .registry import Registry
 from .types import can_link
@@ -232,16 +233,26 @@ class Graph:
                     problems.append(Problem(f"required input ({port_type}) is not connected",
                                             node=node_id, port=port))
 
-        for cycle in list(nx.simple_cycles(self.digraph()))[:10]:
+        cycles = list(nx.simple_cycles(self.digraph()))[:10]
+        for cycle in cycles:
             path = " -> ".join([*cycle, cycle[0]])
             problems.append(Problem(f"the graph has a cycle: {path}; a frame cannot depend on itself",
                                     node=cycle[0]))
+        if (not cycles and any(spec.process is not None for spec in self.nodes.values())
+                and all(link.src in self.nodes and link.dst in self.nodes for link in self._links)):
+            problems += self._pin_problems(known)
 
         if self.nodes and len(known) == len(self.nodes) and not any(not cls.inputs for cls in known.values()):
             problems.append(Problem("the graph has no source node (a node without inputs)"))
         if not self.nodes:
             problems.append(Problem("the graph has no nodes"))
         return problems + output_problems(self, registry)
+
+    def _pin_problems(self, known: Mapping[str, type[Node]]) -> list[Problem]:
+        """The process pins that cannot be honoured (`pins`), each naming its node."""
+        pins = {node_id: spec.process for node_id, spec in self.nodes.items()}
+        _, _, problems = pin_units(pins, self.digraph(), self.topological_order())
+        return [replace(p, node_type=known[p.node].type_name() if p.node in known else None) for p in problems]
 
     def _link_problems(self, link: Link, classes: Mapping[str, type[Node]], feeder: Link | None,
                        dag: nx.DiGraph | None = None) -> Iterator[Problem]:

@@ -3,7 +3,7 @@ between them and a thread budget per stage.
 
 1. Units: every node is a unit, except that nodes pinned to one process (`NodeSpec.process`)
    form one unit together with every node on a path between them, and the unpinned sources
-   form one unit, so frame ids of all sources advance in lockstep.
+   form one unit, so frame ids of all sources advance in lockstep (`pins.pin_units`).
 2. The units, in topological order, are cut into contiguous stages (contiguous in a
    topological order, so stages never wait on each other in a circle) by a linear-partition
    dynamic programme that minimises the costliest stage: the pipeline's frame time. Each
@@ -24,6 +24,7 @@ import networkx as nx
 from .errors import InvalidInput
 from .graph import Graph
 from .node import Node
+from .pins import pin_units
 from .registry import Registry, default_registry
 from .threads import available_cores
 
@@ -114,7 +115,9 @@ def make_plan(graph: Graph, registry: Registry | None = None, cores: int | None 
     dag.add_nodes_from(order)
     dag.add_edges_from((link.src, link.dst) for link in graph.links)
 
-    units, pins = _units(graph, dag, order)
+    units, pins, problems = pin_units({n: graph.nodes[n].process for n in order}, dag, order)
+    if problems:  # check_valid says them first, with the graph's other problems
+        raise InvalidInput("\n".join(map(str, problems)))
     cut = _partition(graph, units, pins, costs, cores)
 
     names = {}
@@ -136,62 +139,6 @@ def make_plan(graph: Graph, registry: Registry | None = None, cores: int | None 
                 buffers.append(Buffer(node_id, port, names[node_id],
                                       tuple(s.name for s in stages if s.name in readers)))
     return Plan(tuple(stages), tuple(buffers), cores, costs)
-
-
-def _units(graph: Graph, dag: nx.DiGraph, order: list[str]) -> tuple[list[frozenset], list]:
-    """Groups of nodes that must share a process, in topological order, with their pins."""
-    pinned: dict = {}
-    for node_id in order:
-        pin = graph.nodes[node_id].process
-        if pin is not None:
-            pinned.setdefault(str(pin), set()).add(node_id)
-    sources = [n for n in order if dag.in_degree(n) == 0 and graph.nodes[n].process is None]
-    pinned_sources = [str(graph.nodes[n].process) for n in order
-                      if dag.in_degree(n) == 0 and graph.nodes[n].process is not None]
-    groups: dict = {pin: set(members) for pin, members in pinned.items()}
-    if sources:
-        groups.setdefault(pinned_sources[0] if pinned_sources else None, set()).update(sources)
-
-    # A node between two members of a group joins it, or the group's process would wait on itself.
-    for pin, members in groups.items():
-        while True:
-            below = set().union(*(nx.descendants(dag, m) for m in members))
-            above = set().union(*(nx.ancestors(dag, m) for m in members))
-            between = (below & above) - members
-            if not between:
-                break
-            for node_id in between:
-                other = graph.nodes[node_id].process
-                if other is not None and str(other) != pin:
-                    inside = sorted(m for m in members if m in nx.ancestors(dag, node_id)
-                                    or m in nx.descendants(dag, node_id))
-                    raise InvalidInput(f"node '{node_id}' is pinned to process {str(other)!r} but lies "
-                                       f"between nodes {', '.join(map(repr, inside))} of process {pin!r}; "
-                                       "a process cannot wait on itself: change or clear one of the pins")
-            members |= between
-    owner = {}
-    for pin, members in groups.items():
-        for node_id in members:
-            if node_id in owner:
-                raise InvalidInput(f"node '{node_id}' is pinned to process {owner[node_id][0]!r} but must "
-                                   f"also run with process {pin!r}; change one of the pins")
-            owner[node_id] = (pin, frozenset(members))
-    unit_of = {n: owner[n][1] if n in owner else frozenset([n]) for n in order}
-    condensed = nx.DiGraph()
-    condensed.add_nodes_from(set(unit_of.values()))
-    condensed.add_edges_from((unit_of[a], unit_of[b]) for a, b in dag.edges if unit_of[a] != unit_of[b])
-    try:
-        cycle = nx.find_cycle(condensed)
-    except nx.NetworkXNoCycle:
-        cycle = None
-    if cycle:
-        names = " -> ".join(", ".join(sorted(u)) for u, _ in cycle)
-        raise InvalidInput(f"the process pins make processes wait on each other in a circle ({names}); "
-                           "change the pins so data flows one way between processes")
-    index = {n: i for i, n in enumerate(order)}
-    units = list(nx.lexicographical_topological_sort(condensed, key=lambda u: min(index[n] for n in u)))
-    pins = [next((owner[n][0] for n in u if n in owner), None) for u in units]
-    return units, pins
 
 
 def _segment_cost(graph: Graph, nodes: set, costs: dict) -> float:

@@ -108,8 +108,24 @@ def test_different_pins_get_different_processes_even_on_one_core(registry):
 def test_a_pin_that_would_make_a_process_wait_on_itself_is_refused(registry):
     graph = chain("TestPattern", "FrameAdjuster", "FrameAdjuster", "VideoFileOutput",
                   pins={"n1": "a", "n2": "b", "n3": "a"})
-    with pytest.raises(InvalidInput, match="node 'n2' is pinned to process 'b' but lies between"):
+    with pytest.raises(InvalidInput, match=r"node 'n2' \(FrameAdjuster\), field 'process': pinned to process 'b' "
+                                           "but lies between nodes 'n1', 'n3' of process 'a'"):
         make_plan(graph, registry, cores=4)
+
+
+def test_validate_names_every_pin_that_cannot_be_honoured_with_the_graph_s_other_problems(registry):
+    # pins were checked only by make_plan, after the graph was valid, and there the first stopped it: validate
+    # said nothing of them, and a run refused for another problem showed a pin's only on the next try
+    graph = chain("TestPattern", "FrameAdjuster", "FrameAdjuster", "FrameAdjuster", "FrameAdjuster",
+                  "VideoFileOutput", pins={"n1": "a", "n2": "b", "n3": "a", "n4": "c", "n5": "a"})
+    graph.set_param("n1", "brightness", 999)
+    said = [str(p) for p in graph.validate(registry)]
+    assert said[0].startswith("node 'n1' (FrameAdjuster), param 'brightness'"), said
+    assert said[1:] == [
+        "node 'n2' (FrameAdjuster), field 'process': pinned to process 'b' but lies between nodes 'n1', 'n3', 'n5' "
+        "of process 'a'; a process cannot wait on itself: change or clear one of the pins",
+        "node 'n4' (FrameAdjuster), field 'process': pinned to process 'c' but lies between nodes 'n1', 'n3', 'n5' "
+        "of process 'a'; a process cannot wait on itself: change or clear one of the pins"], said
 
 
 def test_fan_out_shares_one_ring_and_sources_stay_together(registry):

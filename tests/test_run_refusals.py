@@ -74,3 +74,22 @@ def test_every_set_written_wrong_is_said_at_once_and_the_others_are_applied():
         "between -255 and 255, got 'abc'"]
     assert ("adjust", "brightness") in e.value.params
     assert graph.nodes["pattern"].params["frames"] == 5
+
+
+def test_validate_and_a_refused_run_say_a_pin_that_cannot_be_honoured(tmp_path):
+    # pins were checked only as the run made its plan, once the graph was valid: validate said ok, and a run
+    # refused for a --set said the pin only on its next try
+    graph = preset.load(VIDEO_SWAP)
+    for node_id, pin in (("detector", "a"), ("marker", "b"), ("aligner", "a")):
+        graph.nodes[node_id].process = pin
+    pinned = tmp_path / "pinned.json"
+    preset.save(graph, pinned)
+    said = ("  node 'marker' (FaceMarker), field 'process': pinned to process 'b' but lies between nodes 'aligner', "
+            "'detector' of process 'a'; a process cannot wait on itself: change or clear one of the pins")
+    validated = run_cli("validate", pinned)
+    assert validated.returncode == 2 and said in validated.stdout.splitlines() + validated.stderr.splitlines(), \
+        validated
+    refused = run_cli("run", pinned, "--set", "colour.mode=zzz", cwd=tmp_path)
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines()[0].startswith("nodegraph: --set 'colour.mode=zzz'"), refused.stderr
+    assert said in refused.stderr.splitlines(), refused.stderr
