@@ -125,7 +125,8 @@ def problems(app, node_id: str) -> str:
 
 
 def inspector_text(app) -> str:
-    """Every text the inspector shows (with no node selected: the graph's problems)."""
+    """Every text the inspector shows (with no node selected: the graph's problems), its lines joined: where they
+    break depends on the inspector's width, which is the window's share."""
     import dearpygui.dearpygui as dpg
 
     texts, items = [], [app.inspector.window]
@@ -134,7 +135,7 @@ def inspector_text(app) -> str:
         if dpg.get_item_type(item_id).endswith("mvText"):
             texts.append(str(dpg.get_value(item_id)))
         items += [child for slot in dpg.get_item_children(item_id).values() for child in slot]
-    return "\n".join(texts)
+    return " ".join(" ".join(texts).split())
 
 
 def said(state) -> str:

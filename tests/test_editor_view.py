@@ -186,12 +186,12 @@ def drive() -> None:
 
 
 def drive_minimap() -> None:
-    """At 1366x768 the fit moves video_swap left, clear of the minimap: hidden, the minimap leaves room to fill."""
+    """At 1500x768 the fit moves video_swap left, clear of the minimap: hidden, the minimap leaves room to fill."""
     import dearpygui.dearpygui as dpg
 
     from nodegraph.editor.menus import view_key
 
-    state, app = open_editor(REPO / "presets" / "video_swap.json", 1366, 768)
+    state, app = open_editor(REPO / "presets" / "video_swap.json", 1500, 768)
 
     def settled_rects():
         settle(app)

@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import EXIT_OK
 from ..execution import is_picture
 from . import theme
-from .canvas import INSPECTOR_WIDTH, Canvas
+from .canvas import Canvas
 from .dialogs import Notice, Viewer, browse_param
 from .file_actions import FileActions
 from .fonts import load_fonts
@@ -38,6 +38,16 @@ STATUS_PERIOD_S = 0.1  # run stats are read 10 times a second
 STOP_WAIT_S = 15.0  # at close, how long a run may take to stop cleanly
 STOP_NOW_WAIT_S = 10.0  # then, how long it may take to stop without flushing (the runtime's limit is ~8 s)
 LOG_HEIGHT = 96  # four lines: at 1280x800 the canvas needs the height
+# The palette's and the inspector's share of the window's width, and their least and most px: at 1280 px they
+# leave the canvas 75 px more than fixed widths did (a graph of seven columns fits at a zoom one step larger)
+PALETTE_SHARE, PALETTE_WIDTHS = 0.12, (150, 180)
+INSPECTOR_SHARE, INSPECTOR_WIDTHS = 0.2, (240, 300)
+
+
+def panel_widths(window_width: int) -> tuple[int, int]:
+    """The palette's and the inspector's widths in a window `window_width` px wide."""
+    return (max(PALETTE_WIDTHS[0], min(PALETTE_WIDTHS[1], round(PALETTE_SHARE * window_width))),
+            max(INSPECTOR_WIDTHS[0], min(INSPECTOR_WIDTHS[1], round(INSPECTOR_SHARE * window_width))))
 
 
 class EditorApp(FileActions):
@@ -84,9 +94,10 @@ class EditorApp(FileActions):
                                  on_plan_colours=self._plan_colours, on_minimap=self._minimap)
             with dpg.child_window(height=-(LOG_HEIGHT + 6), border=False, no_scrollbar=True):
                 with dpg.group(horizontal=True, horizontal_spacing=6) as body:
-                    self.palette = Palette(self.state, body, self.add_node)
+                    palette_width, inspector_width = panel_widths(self.size[0])
+                    self.palette = Palette(self.state, body, self.add_node, palette_width)
                     self.canvas = Canvas(self.state, body, self.textures, self.themes,
-                                         on_refused=self._refused)
+                                         on_refused=self._refused, inspector_width=inspector_width)
                     self.view = Navigator(self.canvas, fonts)
                     self.inspector = Inspector(self.state, body, partial(browse_param, self.state))
             self.log_panel = LogPanel(self.state, self.root, LOG_HEIGHT)
@@ -116,6 +127,7 @@ class EditorApp(FileActions):
     def _fill_viewport(self, *args) -> None:
         dpg.configure_item(self.root, width=dpg.get_viewport_client_width(),
                            height=dpg.get_viewport_client_height())
+        self._size_panels()
         self.view.request_fit()  # a window made smaller cut the graph off, one made bigger left it in a corner
 
     # -- actions ------------------------------------------------------------------------
@@ -165,8 +177,15 @@ class EditorApp(FileActions):
         """Show or hide the palette and the inspector; the canvas takes their room, and the graph is fitted again."""
         dpg.configure_item(self.palette.window, show=on)
         dpg.configure_item(self.inspector.window, show=on)
-        dpg.configure_item(self.canvas.window, width=-INSPECTOR_WIDTH if on else -1)
+        self._size_panels()
         self.view.request_fit()
+
+    def _size_panels(self) -> None:
+        """The palette and the inspector at their share of the window's width; the canvas takes the rest."""
+        palette_width, inspector_width = panel_widths(dpg.get_viewport_client_width())
+        dpg.configure_item(self.palette.window, width=palette_width)
+        shown = dpg.get_item_configuration(self.inspector.window)["show"]
+        dpg.configure_item(self.canvas.window, width=-inspector_width if shown else -1)
 
     def _minimap(self, on: bool) -> None:
         """Show or hide the minimap; the graph is fitted again, clear of it or into the room it leaves."""

@@ -20,13 +20,12 @@ from .thumbnails import THUMB_SIZE, blank_rgba
 from .word_wrap import WrappedTexts
 
 PAYLOAD = "nodegraph-node-type"
-INSPECTOR_WIDTH = 300  # the canvas leaves this much of the row to the inspector
 NODE_ROOM = 1.2  # a new node keeps this much more than the drawn size of the others from them
 
 
 class Canvas:
     def __init__(self, state: EditorState, parent, textures, themes: theme.ThemeCache, *,
-                 on_refused: Callable[[str], None]):
+                 on_refused: Callable[[str], None], inspector_width: int):
         self.state = state
         self.textures = textures
         self.themes = themes
@@ -46,7 +45,7 @@ class Canvas:
         self.ui_font = None  # the panels' font, for the problems' tooltips
         self._status_shown: tuple | None = None  # show_status's last arguments, for nodes drawn again
         self.tips = WrappedTexts(width=480)  # the problems' whole text, over a node's shortened one
-        with dpg.child_window(parent=parent, width=-INSPECTOR_WIDTH, height=-1, border=False, no_scrollbar=True,
+        with dpg.child_window(parent=parent, width=-inspector_width, height=-1, border=False, no_scrollbar=True,
                               drop_callback=self._on_drop, payload_type=PAYLOAD) as self.window:
             self.editor = dpg.add_node_editor(callback=self._on_link, delink_callback=self._on_delink,
                                               minimap=True, minimap_location=dpg.mvNodeMiniMap_Location_BottomRight,

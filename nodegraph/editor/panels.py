@@ -19,7 +19,6 @@ from .word_wrap import WrappedTexts
 
 CATEGORIES = ["Sources", "Detect", "Landmarks", "Align", "Select", "Swap", "Colour", "Mask", "Merge", "Enhance",
               "Output"]
-PALETTE_WIDTH = 180
 TIP_WIDTH = 320  # px, a palette tooltip's lines at most
 MODES = ["auto", "realtime", "lossless"]
 SLIDER_SPAN = 2000  # an int param with a wider range gets a typed field instead of a slider
@@ -29,7 +28,7 @@ UI_CHAR_PX = 8  # about, a character of the UI font (a legend longer than the wi
 class Palette:
     """Node types by category, with a search box; click a type to add it, or drag it onto the canvas."""
 
-    def __init__(self, state: EditorState, parent, on_add: Callable[[str], None]):
+    def __init__(self, state: EditorState, parent, on_add: Callable[[str], None], width: int):
         self.entries: list[tuple[int, str, str]] = []  # (button, category, text searched)
         self.headers: dict[str, int] = {}
         self.tips = WrappedTexts(width=TIP_WIDTH)  # the types' descriptions name files: "x.onnx"
@@ -37,7 +36,7 @@ class Palette:
         for cls in state.registry:
             by_category.setdefault(cls.category, []).append(cls)
         order = [c for c in CATEGORIES if c in by_category] + sorted(set(by_category) - set(CATEGORIES))
-        with dpg.child_window(parent=parent, width=PALETTE_WIDTH, height=-1, border=False) as self.window:
+        with dpg.child_window(parent=parent, width=width, height=-1, border=False) as self.window:
             dpg.add_text("NODES", color=theme.DIM)
             dpg.add_input_text(hint="search types", width=-1, callback=lambda s, a: self.filter(a))
             dpg.add_spacer(height=2)
