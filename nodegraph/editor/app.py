@@ -235,6 +235,7 @@ class EditorApp(FileActions):
             self.canvas.set_stages(self._stages)
             for viewer in [v for v in self.viewers if v.node_id not in state.graph.nodes]:
                 self._close_viewer(viewer)  # its node was deleted
+        self.canvas.align_outputs()
         selection = self.canvas.selected()[0]
         if tuple(selection) != self._canvas_selection:
             self._canvas_selection = tuple(selection)

@@ -100,11 +100,18 @@ class Canvas:
     def thumb_size(self) -> tuple[int, int]:
         return round(THUMB_SIZE[0] * self.zoom), round(THUMB_SIZE[1] * self.zoom)
 
+    def align_outputs(self) -> None:
+        """Right-align the outputs of the nodes drawn before their font could be measured (before the first frame)."""
+        for view in self.nodes.values():
+            if not view.aligned:
+                view.align_outputs()
+
     def set_collapsed(self, node_ids, collapsed: bool) -> None:
         for node_id in node_ids:
             (self.collapsed.add if collapsed else self.collapsed.discard)(node_id)
             if node_id in self.nodes:
                 dpg.configure_item(self.nodes[node_id].body, show=not collapsed)
+                self.nodes[node_id].align_outputs()
 
     def _add_node(self, node_id: str) -> None:
         spec = self.state.graph.nodes[node_id]
@@ -115,7 +122,7 @@ class Canvas:
                                       parent=self.textures)
         view = draw_node(node_id, spec.type, cls, port_types(cls, self.state, node_id), texture, buffer,
                          editor=self.editor, pos=self._to_grid(spec.pos or (0.0, 0.0)), thumb=self.thumb_size(),
-                         zoom=self.zoom, compact=self.compact, collapsed=node_id in self.collapsed,
+                         compact=self.compact, collapsed=node_id in self.collapsed,
                          themes=self.themes, tips=self.tips, font=self.font, ui_font=self.ui_font)
         self.nodes[node_id] = view
         for (kind, port), attribute in view.ports.items():

@@ -15,7 +15,7 @@ from .state import EditorState
 from .word_wrap import WrappedTexts
 
 EMPTY_NOTE = "nothing to show: this node ran, but drew no picture of its latest frame"
-CHAR_WIDTH = 7.5  # average width of a character in the UI font, for right-aligning output names
+PORT_SPACING = 6  # px between a port's name and its type
 
 
 @dataclass
@@ -32,10 +32,37 @@ class NodeView:
     body: int  # the static attribute holding thumbnail, stats and error: hidden when collapsed
     note: int  # under the thumbnail: why it is empty
     ports: dict[tuple[str, str], int] = field(default_factory=dict)  # ("in"/"out", port) -> attribute
+    font: int | None = None
+    thumb_width: int = 0
+    texts: list[tuple[str, ...]] = field(default_factory=list)  # the title and the inputs' rows: (text, ...) each
+    outputs: list[tuple[int, tuple[str, ...]]] = field(default_factory=list)  # (group, its texts) per output row
     look: tuple = ()
     stats_text: str = ""
     error_text: str = ""
+    error_lines: str = ""
     note_text: str = ""
+    aligned: bool = False
+
+    def align_outputs(self) -> None:
+        """Put the outputs' names against the node's right edge: the node is as wide as its widest row of text or
+        its thumbnail, measured in its font (Dear PyGui measures none before the first frame: `aligned` stays
+        False until it can). A guess at the text's width left the names short of the edge in a node widened by
+        its problem text, and widened a node at small zooms, where the font shrinks less than the node."""
+        body = dpg.get_item_configuration(self.body)["show"]  # a collapsed node shows only its title and ports
+        rows = [*self.texts, *([(self.stats_text,), *((line,) for line in self.error_lines.splitlines())] * body)]
+        widths = [self._row_width(row) for row in rows + [texts for _, texts in self.outputs]]
+        if None in widths:
+            return
+        width = max([self.thumb_width * body, *widths])
+        for (group, _), own in zip(self.outputs, widths[len(rows):], strict=True):
+            dpg.configure_item(group, indent=int(width - own))
+        self.aligned = True
+
+    def _row_width(self, texts: tuple[str, ...]) -> float | None:
+        sizes = [dpg.get_text_size(text, font=self.font or 0) for text in texts]
+        if None in sizes:
+            return None
+        return sum(size[0] for size in sizes) + PORT_SPACING * (len(texts) - 1)
 
     def show_note(self, note: str) -> None:
         if note != self.note_text:
@@ -48,6 +75,7 @@ class NodeView:
         if stats != self.stats_text:
             self.stats_text = stats
             dpg.set_value(self.stats, stats)
+            self.align_outputs()
 
     def show_errors(self, errors: list[str], tips: WrappedTexts, width_px: float, font_px: int,
                     most_lines: int | None) -> None:
@@ -55,9 +83,11 @@ class NodeView:
         error = "; ".join(errors)
         if error != self.error_text:
             self.error_text = error
-            dpg.set_value(self.error, problem_lines(errors, width_px, font_px, most_lines))
+            self.error_lines = problem_lines(errors, width_px, font_px, most_lines)
+            dpg.set_value(self.error, self.error_lines)
             tips.set(self.error_tip, error)
             dpg.configure_item(self.error, show=bool(error))
+            self.align_outputs()
 
     def restyle(self, title: tuple, has_error: bool, themes: theme.ThemeCache) -> None:
         look = (title, theme.ERROR if has_error else None)
@@ -77,7 +107,7 @@ def port_types(cls: type[Node] | None, state: EditorState, node_id: str) -> tupl
 
 
 def draw_node(node_id: str, node_type: str, cls: type[Node] | None, ports: tuple[dict, dict], texture: int,
-              buffer: np.ndarray, *, editor: int, pos: list[float], thumb: tuple[int, int], zoom: float,
+              buffer: np.ndarray, *, editor: int, pos: list[float], thumb: tuple[int, int],
               compact: bool, collapsed: bool, themes: theme.ThemeCache, tips: WrappedTexts, font, ui_font) -> NodeView:
     """A node in `editor` at grid `pos` showing `texture` at `thumb` size; `compact` (small zooms): without its
     type in the title and its ports' types. `font` is the node's (for the zoom), `ui_font` its problems' tooltip's
@@ -85,28 +115,31 @@ def draw_node(node_id: str, node_type: str, cls: type[Node] | None, ports: tuple
     inputs, outputs = ports
     label = node_id if node_id.lower() == node_type.lower() or compact else f"{node_id}  ({node_type})"
     attributes = {}
+    texts: list[tuple[str, ...]] = [(label,)]
+    output_rows = []
     with dpg.node(label=label, parent=editor, pos=pos) as item:
         for port, port_type in inputs.items():
             colour, type_name = theme.port_colour(port_type), str(port_type or "?")
             with dpg.node_attribute(attribute_type=dpg.mvNode_Attr_Input,
                                     shape=dpg.mvNode_PinShape_CircleFilled) as attribute:
-                with dpg.group(horizontal=True, horizontal_spacing=6):
-                    dpg.add_text(port, color=colour)
-                    optional = cls is not None and port in cls.optional_inputs
+                optional = cls is not None and port in cls.optional_inputs
+                row = (port,) if compact else (port, type_name + (" (optional)" if optional else ""))
+                with dpg.group(horizontal=True, horizontal_spacing=PORT_SPACING):
+                    dpg.add_text(row[0], color=colour)
                     if not compact:
-                        dpg.add_text(type_name + (" (optional)" if optional else ""), color=theme.DIM)
+                        dpg.add_text(row[1], color=theme.DIM)
+                texts.append(row)
             dpg.bind_item_theme(attribute, themes.get("pin", colour))
             attributes[("in", port)] = attribute
         for port, port_type in outputs.items():
             colour, type_name = theme.port_colour(port_type), str(port_type or "?")
             with dpg.node_attribute(attribute_type=dpg.mvNode_Attr_Output,
                                     shape=dpg.mvNode_PinShape_CircleFilled) as attribute:
-                shown = port if compact else f"{type_name}  {port}"
-                width = len(shown) * CHAR_WIDTH * zoom
-                with dpg.group(horizontal=True, horizontal_spacing=6, indent=max(0, int(thumb[0] - width))):
+                with dpg.group(horizontal=True, horizontal_spacing=PORT_SPACING) as group:
                     if not compact:
                         dpg.add_text(type_name, color=theme.DIM)
                     dpg.add_text(port, color=colour)
+            output_rows.append((group, (port,) if compact else (type_name, port)))
             dpg.bind_item_theme(attribute, themes.get("pin", colour))
             attributes[("out", port)] = attribute
         with dpg.node_attribute(attribute_type=dpg.mvNode_Attr_Static, show=not collapsed) as body:
@@ -120,5 +153,7 @@ def draw_node(node_id: str, node_type: str, cls: type[Node] | None, ports: tuple
                 dpg.bind_item_font(tooltip, ui_font)
     if font is not None:  # a font bound to the node editor does not reach its nodes
         dpg.bind_item_font(item, font)
-    return NodeView(node_id, node_type, item, texture, buffer, image, stats, error, error_tip, body, note,
-                    attributes)
+    view = NodeView(node_id, node_type, item, texture, buffer, image, stats, error, error_tip, body, note,
+                    attributes, font, thumb[0], texts, output_rows)
+    view.align_outputs()
+    return view
