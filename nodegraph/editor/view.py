@@ -36,7 +36,7 @@ PAN_STEP = 120  # px a key press pans
 # at one zoom can overlap at the zoom its fit picks. So a fit after a layout measures again and lays
 # out again with the largest size each node has been drawn at, until no node overlaps another.
 RELAYOUTS = 8  # at most, per fit
-FIT_PASSES = 16  # measurements per fit, at most
+FIT_PASSES = 32  # measurements per fit, at most (neural_swap opened at 1024x768 needs more than 16)
 DRAW_WAIT_FRAMES = 30  # a fit waits at most this long for every node to be drawn once
 SIZE_SLACK = 1.05  # a layout leaves this much room: whole-pixel fonts round up
 PIN_ROOM = 6  # px a node's pins reach out of its sides
