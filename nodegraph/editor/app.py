@@ -22,7 +22,8 @@ from .fonts import load_fonts
 from .help import HelpWindow
 from .menus import menu_bar, open_context_menu, shortcut
 from .model_fetching import ModelFetching
-from .panels import Inspector, LogPanel, Palette, RunBar
+from .panels import Inspector, LogPanel, Palette
+from .run_bar import RunBar
 from .state import EditorState
 from .thumbnails import THUMB_SIZE, VIEWER_SIZE, PreviewPump, fit_rgba
 from .view import ZOOMS, Navigator

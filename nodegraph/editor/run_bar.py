@@ -1,0 +1,80 @@
+"""The run bar: run/stop, realtime/lossless, the run's figures, and which process runs which nodes."""
+
+from __future__ import annotations
+
+import dearpygui.dearpygui as dpg
+
+from . import theme
+from .panels import UI_CHAR_PX
+from .session import RunStatus
+from .state import EditorState
+
+MODES = ["auto", "realtime", "lossless"]
+
+
+class RunBar:
+    """Run/stop, realtime/lossless, the run's fps and latency, and which process runs which nodes."""
+
+    def __init__(self, state: EditorState, parent, *, on_run, on_stop, on_plan_colours, on_minimap):
+        self.state = state
+        with dpg.group(parent=parent, horizontal=True, horizontal_spacing=10):
+            self.run_button = dpg.add_button(label="  Run  (F5)  ", callback=lambda: on_run())
+            self.stop_button = dpg.add_button(label="  Stop (Shift+F5)  ", callback=lambda: on_stop(),
+                                              enabled=False)
+            dpg.add_text("mode", color=theme.DIM)
+            dpg.add_combo(MODES, default_value="auto", width=100,
+                          callback=lambda s, a: setattr(state, "mode", None if a == "auto" else a))
+            loop = dpg.add_checkbox(label="loop sources", default_value=state.loop,
+                                    callback=lambda s, a: setattr(state, "loop", a))
+            with dpg.tooltip(loop):
+                dpg.add_text("file sources start again at the end and play at their own frame rate until Stop\n"
+                             "(a source whose loop or realtime the preset sets keeps that value)")
+            dpg.add_checkbox(label="plan colours", default_value=True, callback=lambda s, a: on_plan_colours(a))
+            dpg.add_checkbox(label="minimap", default_value=True, callback=lambda s, a: on_minimap(a))
+            dpg.add_spacer(width=12)
+            self.status = dpg.add_text("idle", color=theme.DIM)
+            self.figures = dpg.add_text("", color=theme.TEXT)
+            self.activity = dpg.add_text("", color=theme.WARNING)  # besides a run: models being fetched
+        with dpg.group(parent=parent, horizontal=True, horizontal_spacing=14) as self.legend:
+            pass
+        self._legend_key = None
+        self._shown = None
+
+    def show(self, status: RunStatus, stages: list[tuple[str, list[str]]]) -> None:
+        fps = None if status.fps is None else round(status.fps, 1)
+        shown = (status.state, status.frames, fps, round(status.latency_p50, 1),
+                 round(status.latency_p95, 1), status.message)
+        if shown != self._shown:
+            self._shown = shown
+            active = status.active
+            dpg.configure_item(self.run_button, enabled=not active)
+            dpg.configure_item(self.stop_button, enabled=active)
+            colour = {"running": theme.OK, "starting": theme.WARNING, "failed": theme.ERROR}.get(status.state,
+                                                                                                 theme.DIM)
+            dpg.set_value(self.status, status.state)
+            dpg.configure_item(self.status, color=colour)
+            if status.state == "idle" or not (status.active or status.frames):  # no figures to show
+                dpg.set_value(self.figures, "")
+            else:
+                rate = "" if fps is None else f"{fps:6.1f} fps   "  # one frame: no interval to time
+                frames = f"{status.frames} frame{'s' * (status.frames != 1)}"
+                dpg.set_value(self.figures, f"{rate}latency p50 {status.latency_p50:6.1f} ms"
+                                            f"  p95 {status.latency_p95:6.1f} ms   {frames}")
+        width = dpg.get_viewport_client_width()
+        key = (tuple((name, tuple(nodes)) for name, nodes in stages), tuple(sorted(status.pids.items())), width)
+        if key != self._legend_key:
+            self._legend_key = key
+            dpg.delete_item(self.legend, children_only=True)
+            dpg.add_text("processes:", color=theme.DIM, parent=self.legend)
+            if not stages:
+                dpg.add_text("no plan until the graph's problems are fixed", color=theme.DIM, parent=self.legend)
+            names = [f"[{i + 1}] {name}" + (f" (pid {status.pids[name]})" if name in status.pids else "")
+                     for i, (name, _) in enumerate(stages)]
+            full = [f"{label}: {', '.join(nodes)}" for label, (_, nodes) in zip(names, stages, strict=True)]
+            fits = sum(len(label) + 3 for label in full) * UI_CHAR_PX < width - 100
+            for i, (label, (_, nodes)) in enumerate(zip(names, stages, strict=True)):  # else node counts, hovered: all
+                text = dpg.add_text(full[i] if fits else f"{label}: {len(nodes)} node{'s' * (len(nodes) != 1)}",
+                                    color=theme.lighter(theme.stage_colour(i), 50), parent=self.legend)
+                if not fits:
+                    with dpg.tooltip(text):  # the legend's child: made again with it
+                        dpg.add_text(full[i])
