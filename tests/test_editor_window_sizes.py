@@ -62,16 +62,38 @@ def test_output_names_end_at_the_right_edge_of_every_node(display, tmp_path, pre
         assert all(widest - 3 <= right for right in outputs), (node_id, rows, outputs)
 
 
+def test_a_run_s_figures_fit_the_run_bar_of_a_1024x768_window(display, tmp_path):  # noqa: F811
+    seen = drawn(display, tmp_path, "demo+run", "1024x768")
+    figures, tip = seen["figures"]
+    # 'finished  30.5 fps   latency p50 10.8 ms  p95 25.9 ms   20 frames' ran 170 px past the window's edge
+    assert seen["figures right"] <= 1024 - 8, seen
+    assert "fps" in figures and "20 frames" in figures, figures
+    assert "latency p50" in tip and "p95" in tip and "20 frames" in tip, tip  # hovered, the figures are all there
+
+
 def drive(preset: str, width: int, height: int) -> None:
+    import time
+
     import dearpygui.dearpygui as dpg
 
     def right(item):
         return dpg.get_item_rect_min(item)[0] + dpg.get_item_rect_size(item)[0]
 
+    preset, run = preset.removesuffix("+run"), preset.endswith("+run")
     state, app = open_editor(REPO / "presets" / f"{preset}.json", width, height)
     settle(app, 400)
+    if run:
+        assert state.start_run(frames=20)
+        deadline = time.monotonic() + 120
+        while state.running and time.monotonic() < deadline:
+            app.frame()
+            time.sleep(0.02)
+        settle(app)
     seen = {"canvas": app.canvas.screen_rect(), "zoom": app.canvas.zoom, "nodes": app.canvas.node_rects(),
-            "inspector": dpg.get_item_rect_size(app.inspector.window)[0], "rows": {}}
+            "inspector": dpg.get_item_rect_size(app.inspector.window)[0], "rows": {},
+            "figures": [dpg.get_value(app.runbar.figures),
+                        dpg.get_value(app.runbar.figures_tip) if hasattr(app.runbar, "figures_tip") else ""],
+            "figures right": right(app.runbar.figures)}
     for node_id, view in app.canvas.nodes.items():  # right edges: of the inputs, thumbnail, stats and problems,
         ports = {kind: [right(dpg.get_item_children(attribute, 1)[0])  # (a port's name and type are in a group)
                         for (port_kind, _), attribute in view.ports.items() if port_kind == kind]
@@ -86,7 +108,7 @@ def drive(preset: str, width: int, height: int) -> None:
     seen["canvas with panels again"] = app.canvas.screen_rect()
     app.close()
     Path("drawn.json").write_text(json.dumps(seen))
-    print(f"{preset}@{width}x{height} checks passed")
+    print(f"{preset}{'+run' * run}@{width}x{height} checks passed")
 
 
 if __name__ == "__main__" and len(sys.argv) == 2 and "@" in sys.argv[1]:

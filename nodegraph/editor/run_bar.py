@@ -10,6 +10,7 @@ from .session import RunStatus
 from .state import EditorState
 
 MODES = ["auto", "realtime", "lossless"]
+EDGE = 16  # px the figures keep from the window's right edge
 
 
 class RunBar:
@@ -34,18 +35,37 @@ class RunBar:
             dpg.add_spacer(width=12)
             self.status = dpg.add_text("idle", color=theme.DIM)
             self.figures = dpg.add_text("", color=theme.TEXT)
+            with dpg.tooltip(self.figures):
+                self.figures_tip = dpg.add_text("")  # all of them, where the row has room for fewer
             self.activity = dpg.add_text("", color=theme.WARNING)  # besides a run: models being fetched
         with dpg.group(parent=parent, horizontal=True, horizontal_spacing=14) as self.legend:
             pass
         self._legend_key = None
         self._shown = None
 
+    def _show_figures(self, status: RunStatus, fps: float | None, width: int) -> None:
+        """The run's figures, all where the row has room, else the fewer that fit (the tooltip has them all): a
+        1024 px window cut 'p95 ... ms   60 frames' off at its edge."""
+        rate = "" if fps is None else f"{fps:6.1f} fps   "  # one frame: no interval to time
+        frames = f"{status.frames} frame{'s' * (status.frames != 1)}"
+        p50, p95 = status.latency_p50, status.latency_p95
+        forms = [f"{rate}latency p50 {p50:6.1f} ms  p95 {p95:6.1f} ms   {frames}",
+                 f"{rate}p50 {p50:.0f} ms  p95 {p95:.0f} ms  {frames}", f"{rate.strip()}  {frames}".strip()]
+        status_size = dpg.get_text_size(status.state)
+        room = width - EDGE - dpg.get_item_rect_min(self.status)[0] - (status_size or (0,))[0] - 10
+        sizes = [dpg.get_text_size(form) for form in forms]
+        shown = next((form for form, size in zip(forms, sizes, strict=True)
+                      if None in (status_size, size) or size[0] <= room), forms[-1])
+        dpg.set_value(self.figures, shown)
+        dpg.set_value(self.figures_tip, forms[0])
+
     def show(self, status: RunStatus, stages: list[tuple[str, list[str]]]) -> None:
         fps = None if status.fps is None else round(status.fps, 1)
         shown = (status.state, status.frames, fps, round(status.latency_p50, 1),
                  round(status.latency_p95, 1), status.message)
-        if shown != self._shown:
-            self._shown = shown
+        width = dpg.get_viewport_client_width()
+        if (*shown, width) != self._shown:
+            self._shown = (*shown, width)
             active = status.active
             dpg.configure_item(self.run_button, enabled=not active)
             dpg.configure_item(self.stop_button, enabled=active)
@@ -56,11 +76,7 @@ class RunBar:
             if status.state == "idle" or not (status.active or status.frames):  # no figures to show
                 dpg.set_value(self.figures, "")
             else:
-                rate = "" if fps is None else f"{fps:6.1f} fps   "  # one frame: no interval to time
-                frames = f"{status.frames} frame{'s' * (status.frames != 1)}"
-                dpg.set_value(self.figures, f"{rate}latency p50 {status.latency_p50:6.1f} ms"
-                                            f"  p95 {status.latency_p95:6.1f} ms   {frames}")
-        width = dpg.get_viewport_client_width()
+                self._show_figures(status, fps, width)
         key = (tuple((name, tuple(nodes)) for name, nodes in stages), tuple(sorted(status.pids.items())), width)
         if key != self._legend_key:
             self._legend_key = key
