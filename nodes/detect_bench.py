@@ -12,6 +12,10 @@ Layouts: each portrait with its face 24, 40, 64 and 128 px tall at 18 places of 
 layouts; a 24 px face is below what 480 px tiles find), with `tile_size` 480: the faces found, and the
 false detections (boxes off the face) by default and with the tiles, each extra pass being one more
 chance to read texture as a face.
+
+Tracking (detect_track_bench): on clips of the portraits (steady, a cross-fade, a cut, an exposure
+drift), the frames with a box where the model finds no face, with a face the model finds and no box,
+and the model's runs per 100 frames, at detect_every 1 and 12.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import numpy as np
 
 from nodes.chain_bench import set_thread_budget
 from nodes.detect import FaceDetector
+from nodes.detect_track_bench import tracking, tracking_lines
 from nodes.face.blazeface import iou_one_to_many
 from nodes.face.detect_passes import ROTATE_CODES, turned_box
 
@@ -136,6 +141,7 @@ def run(frames: int | None = None) -> dict:
         result[case].update(frame=f"{size[1]}x{size[0]}", ms_default=round(default_ms, 2),
                             ms_mode=round(mode_ms, 2), cost_ratio=round(mode_ms / default_ms, 2))
     result["layouts"] = {"mode": LAYOUT_MODE, **layouts()}
+    result["tracking"] = tracking()
     result["threads"], result["rounds"] = 1, rounds
     return result
 
@@ -144,7 +150,7 @@ def summary(result: dict) -> str:
     lines = [f"FaceDetector's hard cases, one thread, the model on every frame, median of {result['rounds']} "
              "rounds:"]
     for case, row in result.items():
-        if isinstance(row, dict) and case != "layouts":
+        if case in MODES:
             mode = ", ".join(f"{k} {v}" for k, v in row["mode"].items())
             lines.append(f"  {case:12s} {row['faces']} faces found {row['recall_default']:.0%} by default, "
                          f"{row['recall_mode']:.0%} with {mode}; at {row['frame']} {row['ms_mode']:.1f} ms a "
@@ -153,4 +159,4 @@ def summary(result: dict) -> str:
     lines.append(f"  layouts      {row['layouts']} faces (24 to 128 px) at 18 places of 1920x1080: found "
                  f"{row['found_default']} by default, {row['found_mode']} with tile_size 480; false detections "
                  f"{row['false_default']} by default, {row['false_mode']} with tile_size 480")
-    return "\n".join(lines)
+    return "\n".join(lines + tracking_lines(result["tracking"]))

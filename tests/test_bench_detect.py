@@ -3,7 +3,7 @@ the false detections over many layouts of small faces."""
 
 import pytest
 
-from nodes import detect_bench
+from nodes import detect_bench, detect_track_bench
 
 
 @pytest.mark.slow
@@ -18,6 +18,8 @@ def test_bench_detect_finds_every_hard_face_the_default_misses_some_of():
     text = detect_bench.summary(result)
     assert "small_1080p  2 faces found 0% by default, 100% with tile_size 480" in text
     assert "layouts      144 faces (24 to 128 px) at 18 places of 1920x1080" in text
+    assert sorted(result["tracking"]) == ["cross_fade", "cut", "exposure_drift", "steady"]
+    assert "  steady         60 frames; detect_every 1: 0 / 0 / 100; detect_every 12: " in text
 
 
 def test_tiles_add_no_false_detection_where_their_texture_looked_like_faces():
@@ -26,3 +28,17 @@ def test_tiles_add_no_false_detection_where_their_texture_looked_like_faces():
     again) and add no false detection."""
     counts = detect_bench.layouts(heights=(128,), places=((0.05, 0.4), (0.65, 0.4)))
     assert counts == {"layouts": 4, "found_default": 3, "found_mode": 4, "false_default": 0, "false_mode": 0}
+
+
+def test_bench_detect_tracking_counts_boxes_against_the_model_on_every_frame():
+    """The cut and the cross-fade: at detect_every 12 no box goes out where the model finds no face, and
+    the model runs more often than every 12th frame (on the cut and through the fade); at detect_every 1
+    the model is the reference itself."""
+    result = detect_track_bench.tracking(only=("cut", "cross_fade"))
+    assert sorted(result) == ["cross_fade", "cut"]
+    for name, row in result.items():
+        assert (row["stale_1"], row["missed_1"], row["runs_per_100_1"]) == (0, 0, 100.0), name
+        assert row["stale_12"] == 0 and 100 / 12 < row["runs_per_100_12"] < 100, name
+    text = "\n".join(detect_track_bench.tracking_lines(result))
+    missed = result["cut"]["missed_12"]
+    assert f"  cut            60 frames; detect_every 1: 0 / 0 / 100; detect_every 12: 0 / {missed} / " in text
