@@ -178,7 +178,8 @@ class FaceDetector(Node):
     surroundings (one more run): more looks at a frame are more chances to read texture as a face.
     The defaults run the model once, and once more for each face it reads under 20 of its 192 input px
     (a face under 200 px in 1080p), where its box is loose or off-centre: a second look at the face's
-    surroundings gives the box and keypoints (a face it does not find again is dropped).
+    surroundings gives the box and keypoints (a face it does not find again is dropped). A face found on
+    the turned frame gets the same second look, turned.
     Keypoints: right eye, left eye, nose tip, mouth centre, right ear, left ear (the subject's sides).
     """
 

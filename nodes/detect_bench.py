@@ -11,7 +11,8 @@ default on the same frame; the modes run interleaved, so a busy machine slows th
 Layouts: each portrait with its face 24, 40, 64 and 128 px tall at 18 places of a 1920x1080 frame (144
 layouts; a 24 px face is below what 480 px tiles find), with `tile_size` 480: the faces found, and the
 false detections (boxes off the face) by default and with the tiles, each extra pass being one more
-chance to read texture as a face.
+chance to read texture as a face. The same layouts with the portraits turned by 90, 180 and 270 degrees,
+with every angle tried: the faces found, the false detections and how well the boxes fit.
 
 Tracking (detect_track_bench): on clips of the portraits (steady, a cross-fade, a cut, an exposure
 drift), the frames with a box where the model finds no face, with a face the model finds and no box,
@@ -114,6 +115,29 @@ def layouts(heights=LAYOUT_HEIGHTS, places=LAYOUT_PLACES) -> dict:
     return counts
 
 
+def turned_layouts(heights=LAYOUT_HEIGHTS, places=LAYOUT_PLACES, angles=(90, 180, 270)) -> dict:
+    """The portraits turned by each of `angles`, placed as layouts() places them, with every angle tried:
+    the faces found, the false detections, and the mean IoU of the boxes on a face with its box."""
+    counts = {"layouts": 0, "found": 0, "false": 0}
+    overlaps = []
+    for name, angle in itertools.product(PORTRAITS, angles):
+        image = cv2.imread(str(MEDIA / name))
+        [upright] = detect(image)
+        turned, box = cv2.rotate(image, ROTATE_CODES[angle]), turned_box(upright["box"], angle, image.shape)
+        for height, (x, y) in itertools.product(heights, places):
+            scale, at = height / (box[3] - box[1]), np.float32([1920 * x, 1080 * y])
+            frame = np.full((1080, 1920, 3), 100, np.uint8)
+            matrix = np.float32([[scale, 0, at[0]], [0, scale, at[1]]])
+            cv2.warpAffine(turned, matrix, (1920, 1080), dst=frame, borderMode=cv2.BORDER_TRANSPARENT)
+            where = box * scale + np.tile(at, 2)
+            boxes = [f["box"] for f in detect(frame, angles=ALL_ANGLES)]
+            counts["layouts"] += 1
+            counts["found"] += any(on_face(b, where) for b in boxes)
+            counts["false"] += sum(off_face(b, where) for b in boxes)
+            overlaps += [float(iou_one_to_many(b, where[None])[0]) for b in boxes if not off_face(b, where)]
+    return {**counts, "boxes_on_face": len(overlaps), "mean_iou": round(float(np.mean(overlaps or [0.0])), 3)}
+
+
 def recall(pairs, **params) -> float:
     return sum(any(on_face(f["box"], where) for f in detect(frame, **params)) for frame, where in pairs) / len(pairs)
 
@@ -141,6 +165,7 @@ def run(frames: int | None = None) -> dict:
         result[case].update(frame=f"{size[1]}x{size[0]}", ms_default=round(default_ms, 2),
                             ms_mode=round(mode_ms, 2), cost_ratio=round(mode_ms / default_ms, 2))
     result["layouts"] = {"mode": LAYOUT_MODE, **layouts()}
+    result["turned_layouts"] = turned_layouts()
     result["tracking"] = tracking()
     result["threads"], result["rounds"] = 1, rounds
     return result
@@ -159,4 +184,8 @@ def summary(result: dict) -> str:
     lines.append(f"  layouts      {row['layouts']} faces (24 to 128 px) at 18 places of 1920x1080: found "
                  f"{row['found_default']} by default, {row['found_mode']} with tile_size 480; false detections "
                  f"{row['false_default']} by default, {row['false_mode']} with tile_size 480")
+    row = result["turned_layouts"]
+    lines.append(f"  layouts, turned {row['layouts']} faces (24 to 128 px) turned by 90, 180 and 270 degrees at "
+                 f"the same places, with angles {ALL_ANGLES}: found {row['found']}, false detections {row['false']}, "
+                 f"mean IoU {row['mean_iou']:.2f} of the {row['boxes_on_face']} boxes on a face")
     return "\n".join(lines + tracking_lines(result["tracking"]))
