@@ -10,11 +10,12 @@ from .arguments import non_negative_int, positive_float, positive_int
 from .console import ProgressBar, tell
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, InvalidInput
 from .execution import stop_signals
+from .farm.progress import FarmReport
 from .graph import Graph
 from .output_checks import check_not_an_input
 from .registry import default_registry
 from .run_inputs import loaded_with_sets
-from .side_files import check_stats_path
+from .side_files import check_stats_path, write_refusal_unchecked
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -69,11 +70,12 @@ def stop_once(tell):
 def checked_farm_inputs(args) -> tuple[Graph, Path | None]:
     """(the preset's graph with the --set values applied, the --stats-json file or None). InvalidInput listing
     every refusal at once, as `nodegraph run` does (`run_inputs`): a bad --stats-json, the preset or --set
-    values it cannot take, and then what the farm would say of the preset with these inputs."""
-    from .farm.run import preset_refusal
+    values it cannot take, and then what the farm would say of the preset with these inputs. Said in the
+    --stats-json file too, where one may be written."""
+    from .farm.run import preset_refusal, stats_refusal
 
     said: list[str] = []
-    stats_path = None
+    stats_path, stats_checked = None, True
     if args.stats_json:
         try:
             stats_path = check_stats_path(args.stats_json, made=args.out)
@@ -81,11 +83,19 @@ def checked_farm_inputs(args) -> tuple[Graph, Path | None]:
             check_not_an_input(args.stats_json, [args.preset], f"--stats-json {args.stats_json}")
         except InvalidInput as e:
             said.append(str(e))
+            stats_checked = False
     graph, set_for = loaded_with_sets(args.preset, args.set or [], default_registry(), said)
+    if graph is not None and stats_path is not None and \
+            (refusal := stats_refusal(graph, args.inputs, args.out, args.stats_json)):
+        said.append(refusal)  # the file is one the farm reads or writes: nothing goes there
+        stats_checked = False
     if said and graph is not None and (refusal := preset_refusal(graph, args.inputs, args.out, set_for)):
         said.append(refusal)
     if said:
-        raise InvalidInput("\n".join(said))
+        error = "\n".join(said)
+        if stats_path is not None and stats_checked:
+            write_refusal_unchecked(stats_path, FarmReport(address=args.address or "local", error=error).to_json())
+        raise InvalidInput(error)
     return graph, stats_path
 
 
@@ -102,6 +112,10 @@ def run(args) -> int:
                               chunk_seconds=args.chunk_seconds, warmup=args.warmup_frames,
                               max_retries=args.max_retries, cpus=args.cpus, cpus_per_task=args.cpus_per_task,
                               progress=bar, stats_json=args.stats_json)
+    except InvalidInput as e:  # refused before any task (an input that is no video): said in the file too
+        if stats_path is not None:
+            write_stats(stats_path, FarmReport(address=args.address or "local", error=str(e)).to_json())
+        raise
     except KeyboardInterrupt:  # while the inputs were read (a run it began, run_farm returns as interrupted)
         tell("nodegraph: interrupted; nothing was written")
         return EXIT_INTERRUPTED

@@ -3,6 +3,7 @@ before any task, Ctrl-C and SIGTERM at each point, a Ray that cannot start or is
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import signal
@@ -219,3 +220,24 @@ def test_every_refusal_is_said_at_once_before_ray_starts(tmp_path, capsys):
     assert "param 'brightness': 999 is out of range" in err and "ghost" in err, err
     assert str(missing) in err and "file not found" in err, err
     assert not (tmp_path / "farm").exists()
+
+
+def test_a_refused_farm_writes_its_refusal_to_stats_json_as_run_does(tmp_path, capsys):
+    # a refused farm left --stats-json as it was: an earlier farm's stats passed for this one's, or none was there
+    preset, clip = farm_preset(tmp_path), write_clip(tmp_path / "clip.mp4", frames=10)
+    (tmp_path / "bad.mp4").write_text("not a video\n")
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"nodes": [')
+    stats = tmp_path / "stats.json"
+    for args, said in (([broken, clip], "broken.json"), ([preset, clip, "--set", "adjust.brightness=999"], "999"),
+                       ([preset, tmp_path / "bad.mp4"], "bad.mp4")):
+        stats.write_text('{"frames": 300, "interrupted": false, "error": ""}')
+        assert main(["farm", *map(str, args), "--out", str(tmp_path / "farm"), "--stats-json", str(stats)]) == 2
+        err = capsys.readouterr().err
+        written = json.loads(stats.read_text())
+        assert written["frames"] == 0 and said in written["error"] and written["error"] in err, (written, err)
+    (tmp_path / "farm").mkdir()
+    target = tmp_path / "farm" / "clip.mkv"  # where the output goes: refused, and nothing written there
+    assert main(["farm", str(preset), clip, "--out", str(tmp_path / "farm"), "--stats-json", str(target),
+                 "--set", "adjust.brightness=999"]) == 2
+    assert "is also where an output goes" in capsys.readouterr().err and not target.exists()

@@ -137,14 +137,34 @@ def preset_refusal(graph: Graph, inputs: list[str], out_dir: str, set_for: set[t
     checks them; problems of a param a refused --set was for left out), or None: for a run refused anyway,
     said with its other refusals."""
     try:
-        media = plugins.claim(graph, default_registry())
-        plugin = plugins.load(media.plugin)
-        inputs = [os.path.abspath(path) for path in inputs]
-        targets = output_paths(inputs, out_dir, plugin.output_extension(graph, media.output))
+        media, plugin, inputs, targets = _media_and_targets(graph, inputs, out_dir)
         check_preset(graph, media, plugin, inputs, targets, frozenset(set_for))
     except InvalidInput as e:
         return str(e)
     return None
+
+
+def stats_refusal(graph: Graph, inputs: list[str], out_dir: str, stats_json: str) -> str | None:
+    """What `run_farm` would say of --stats-json, a file the farm reads or writes, or None (also where the
+    preset is not one the farm takes: `preset_refusal` says that)."""
+    try:
+        _, _, inputs, targets = _media_and_targets(graph, inputs, out_dir)
+    except InvalidInput:
+        return None
+    reads, folders = files_read(graph, default_registry())
+    try:
+        check_side_output(f"--stats-json {stats_json}", stats_json, inputs + reads, targets, folders)
+    except InvalidInput as e:
+        return str(e)
+    return None
+
+
+def _media_and_targets(graph: Graph, inputs: list[str], out_dir: str):
+    """(the preset's farm media, its plugin, the inputs' absolute paths, their outputs' paths)."""
+    media = plugins.claim(graph, default_registry())
+    plugin = plugins.load(media.plugin)
+    inputs = [os.path.abspath(path) for path in inputs]
+    return media, plugin, inputs, output_paths(inputs, out_dir, plugin.output_extension(graph, media.output))
 
 
 def run_farm(graph: Graph, inputs: list[str], out_dir: str, *, address: str | None = None,
