@@ -57,6 +57,7 @@ def cmd_run(args) -> int:
             refused = runner.report if runner is not None else RunReport(mode=args.mode)
             refused.interrupted = isinstance(e, KeyboardInterrupt)
             refused.error = "" if refused.interrupted else str(e)
+            refused.failed_node = refused.failed_node or getattr(e, "node", None)
             write_stats(stats_path, refused.to_json())
         raise
     finally:

@@ -31,6 +31,7 @@ from .node import Node
 from .output_rescue import rescue_partials
 from .registry import Registry, default_registry
 from .runner import ProgressCallback, RunSnapshot, StageSnapshot, node_snapshots, run_snapshot
+from .setup_refusals import raise_refusals, set_up_each
 from .stats import NodeStats, RunReport
 from .step import Step, apply_edit, read_sources, run_step
 
@@ -49,17 +50,19 @@ def open_nodes(graph: Graph, registry: Registry, stats: dict[str, NodeStats] | N
     order = graph.topological_order()
     nodes = {node_id: graph.instantiate(node_id, registry) for node_id in order}
     opened: list[Node] = []
+    refusals: list[tuple[str, str | None]] = []
+
+    def set_up(node: Node) -> None:
+        timed_setup(node, stats[node.id] if stats else NodeStats())
+        opened.append(node)
+
     try:
-        sources = [n for n in nodes.values() if not n.inputs]
-        for node in sources:
-            timed_setup(node, stats[node.id] if stats else NodeStats())
-            opened.append(node)
-        stream = stream_of(s.stream_info() for s in sources)
+        set_up_each([n for n in nodes.values() if not n.inputs], set_up, refusals)
+        stream = stream_of(s.stream_info() for s in opened)
         for node in nodes.values():
             node.stream = stream
-            if node.inputs:
-                timed_setup(node, stats[node.id] if stats else NodeStats())
-                opened.append(node)
+        set_up_each([n for n in nodes.values() if n.inputs], set_up, refusals)
+        raise_refusals(refusals, order)
     except BaseException:
         close_nodes(opened)
         raise

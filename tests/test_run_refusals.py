@@ -93,3 +93,22 @@ def test_validate_and_a_refused_run_say_a_pin_that_cannot_be_honoured(tmp_path):
     assert refused.returncode == 2
     assert refused.stderr.splitlines()[0].startswith("nodegraph: --set 'colour.mode=zzz'"), refused.stderr
     assert said in refused.stderr.splitlines(), refused.stderr
+
+
+@pytest.mark.parametrize("engine", [[], ["--sequential"]])
+def test_every_node_whose_set_up_refuses_its_file_is_said_in_one_run(tmp_path, engine):
+    # files found bad only as the nodes set up stopped the run at the first: the video said, the user fixed it,
+    # ran again, and only then met the identity picture that does not decode
+    shutil.copy(VIDEO_SWAP, tmp_path / "mine.json")
+    (tmp_path / "clip.mp4").write_text("not a video\n")
+    (tmp_path / "face.png").write_text("not a picture\n")
+    result = run_cli("run", tmp_path / "mine.json", *engine, "--set", "source.path=clip.mp4", "--set",
+                     "swapper.identity=face.png", "--stats-json", "stats.json", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    said = result.stderr[result.stderr.index("nodegraph: 2 nodes cannot start:"):].splitlines()
+    assert said[1].startswith(f"  node 'source' (VideoSource): {tmp_path / 'clip.mp4'}: not a video"), said
+    assert said[2].startswith(f"  node 'swapper' (MeshWarpSwapper), param 'identity': {tmp_path / 'face.png'}: not "
+                              "a picture OpenCV can decode"), said
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats["failed_node"] == "source" and stats["error"] == "\n".join(said).removeprefix("nodegraph: ")
+    assert not (tmp_path / "out").exists()  # the output, which would make its folder and lock, was not set up

@@ -21,6 +21,7 @@ class Start:
 
     stream: StreamInfo
     mode: str  # "lossless" or "realtime"
+    refused: bool = False  # a node's set-up refused already: set up the rest to say theirs, but no file writer
 
 
 @dataclass(frozen=True)
@@ -116,11 +117,12 @@ class Done:
 @dataclass(frozen=True)
 class Error:
     """The stage could not start; `invalid`: bad input (exit code 2), else a failure; `node`: the node whose
-    setup found the input bad, where one did."""
+    setup found the input bad, where one did; `refusals`: each node's that did, (message, node)."""
 
     invalid: bool
     message: str
     node: str | None = None
+    refusals: tuple[tuple[str, str | None], ...] = ()
 
 
 ToStage = Start | Go | SetParam | Stop

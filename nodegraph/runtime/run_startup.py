@@ -12,6 +12,7 @@ import time
 from ..errors import RunFailed
 from ..execution import stream_of
 from ..node import StreamInfo
+from ..setup_refusals import raise_refusals
 from .config import InletConfig, NodeConfig, OutletConfig, StageConfig
 from .protocol import Go, Start
 from .stages import StageRun, exit_text, spawn
@@ -54,14 +55,17 @@ class RunStartup:
         self._wait_all("loaded")
         if self._stopping:
             return False
-        self._stream, mode = self._stream_and_mode()
+        refused = bool(self._refusals)  # the stages set up the rest only to say their refusals too
+        self._stream, mode = self._stream_and_mode(refused)
         self.mode = mode
         self.report.mode = mode
         for run in self._stages.values():
-            run.send(Start(self._stream, mode))
+            if run.state == "loaded":
+                run.send(Start(self._stream, mode, refused))
         self._wait_all("ready")
         if self._stopping:
             return False
+        raise_refusals(self._refusals, self.graph.topological_order())
         self._started = time.monotonic()
         for run in self._stages.values():
             run.state = "running"
@@ -71,7 +75,8 @@ class RunStartup:
         return True
 
     def _wait_all(self, state: str) -> None:
-        while not self._stopping and any(run.state != state for run in self._stages.values()):
+        """Until every stage is in `state` or refused its set-up ("done")."""
+        while not self._stopping and any(run.state not in (state, "done") for run in self._stages.values()):
             self._pump(0.1)
             if self._start_error is not None:
                 raise self._start_error
@@ -90,13 +95,16 @@ class RunStartup:
         return RunFailed(f"node '{run.died_in}' ({node_type}) failed to start: its process died ({how}) "
                          f"(stage {run.name}, nodes: {', '.join(run.nodes)})", run.died_in)
 
-    def _stream_and_mode(self) -> tuple[StreamInfo, str]:
-        """The stream's info as the sequential executor derives it, and the run's mode."""
+    def _stream_and_mode(self, refused: bool) -> tuple[StreamInfo, str]:
+        """The stream's info as the sequential executor derives it (from the sources set up), and the run's mode;
+        a `refused` run's is not checked."""
         sources = {s.node_id: (s.stream, s.live) for run in self._stages.values() for s in run.stream or ()}
         names = [n for n in self.graph.topological_order() if n in sources]
         ordered = [sources[n] for n in names]
         stream = stream_of(info for info, _ in ordered)
         mode = self.requested_mode or ("realtime" if any(live for _, live in ordered) else "lossless")
+        if refused:
+            return stream, mode
         if mode == "realtime" and not any(live for _, live in ordered):
             log.warning("realtime mode, but no source is paced (%s): frames come as fast as this machine reads "
                         "them, and how many are dropped depends on its speed; pace a source (its realtime or fps "

@@ -13,6 +13,7 @@ import cv2
 from ..errors import InvalidInput
 from ..execution import timed_setup
 from ..node import Node, make_node
+from ..setup_refusals import raise_refusals, set_up_each
 from ..step import Step
 from ..threads import set_budget
 from .channels import Inlet, Outlet
@@ -54,15 +55,18 @@ class StageStartup:
         self.sources = [step for step in self.steps if step.is_source]
 
     def handshake(self) -> None:
-        for step in self.sources:
-            self.setup(step.node)
-        self.control.send(Loaded(tuple(SourceInfo(s.id, s.node.stream_info(), s.node.is_live()) for s in self.sources)))
+        """A node's set-up that refuses its input does not stop the others' (`set_up_each`): the stage sets up the
+        rest, where the run is refused already too, but no node that writes files, and then says every refusal."""
+        refusals: list[tuple[str, str | None]] = []
+        set_up_each([step.node for step in self.sources], self.setup, refusals)
+        self.control.send(Loaded(tuple(SourceInfo(s.id, s.node.stream_info(), s.node.is_live())
+                                       for s in self.sources if s.node in self.opened)))
         start = self.control.wait_for(Start)
         self.lossless = start.mode == "lossless"
         for step in self.steps:
             step.node.stream = start.stream
-            if not step.is_source:
-                self.setup(step.node)
+        set_up_each([step.node for step in self.steps if not step.is_source], self.setup, refusals, start.refused)
+        raise_refusals(refusals, [step.id for step in self.steps])
         self.open_channels()
         self.control.send(Ready())
         self.control.wait_for(Go)

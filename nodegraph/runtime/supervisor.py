@@ -94,7 +94,8 @@ class Runtime(RunStartup):
         self._stage_of = {n: s.name for s in self.plan.stages for n in s.nodes}
         self._overrides: dict[str, dict] = {}
         self._stream: StreamInfo | None = None
-        self._start_error: Exception | None = None  # a stage's setup error, raised by run()
+        self._start_error: RunFailed | None = None  # a stage's setup failure, raised by run()
+        self._refusals: list[tuple[str, str | None]] = []  # the stages' set-up refusals (message, node)
         # a plain flag, not a threading.Event: a signal handler sets it, and a second signal handled inside
         # the first one's Event.set() waited forever for the lock the first held
         self._stopping = False
@@ -227,12 +228,13 @@ class Runtime(RunStartup):
                 run.state, run.complete = "done", complete
                 if failures:
                     self._fail(failures, node=failed_node)
-            case Error(invalid=invalid, message=text, node=node_id):
+            case Error(invalid=invalid, message=text, node=node_id, refusals=refusals):
                 run.state = "done"
                 if self._started is None:
-                    if self._start_error is None:  # the first stage's error is the run's
-                        self._start_error = (InvalidInput if invalid else RunFailed)(text)
-                        self._start_error.node = node_id
+                    if invalid:  # said with every other stage's once they have set up what they can
+                        self._refusals.extend(refusals)
+                    elif self._start_error is None:  # a failure: the first stage's is the run's, at once
+                        self._start_error = RunFailed(text, node_id)
                 else:
                     self._fail(f"stage {run.name} could not start again: {text}", now=True, node=node_id)
 

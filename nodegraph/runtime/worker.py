@@ -141,7 +141,7 @@ class StageWorker(StageStartup, StageEnding):
                 return
             except InvalidInput as e:
                 close_nodes(self.opened)
-                self.control.send(Error(True, str(e), e.node))
+                self.control.send(Error(True, str(e), e.node, tuple(getattr(e, "refusals", [(str(e), e.node)]))))
                 return
             except Exception as e:
                 close_nodes(self.opened)
