@@ -103,6 +103,22 @@ def read_lock(path: Path) -> LockRecord:
     return LockRecord(pid if pid.isdigit() else "", "", "", 0)
 
 
+def writer_of(target: Path) -> str | None:
+    """Who holds `target`'s lock now, writing it ('pid N', or 'another process' before its record is written);
+    None when no run does. The lock is taken for an instant to see whether it is free, as `output_rescue` does."""
+    try:
+        fd = os.open(lock_path(target), os.O_RDWR | NO_FOLLOW)
+    except OSError:  # no lock there (or no such folder, or a symlink: not ours)
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode) or try_lock(fd):
+            return None
+    finally:
+        os.close(fd)
+    pid = read_lock(lock_path(target)).pid
+    return f"pid {pid}" if pid else "another process"
+
+
 def holds_lock_record(fd: int) -> bool:
     """Whether the file open as `fd` is empty (its run was killed before it wrote it) or holds what
     `OutputFile.record` writes (`LOCK_RECORD`): a file at a lock's name holding anything else is somebody's own
@@ -340,7 +356,10 @@ def write_atomically(target: Path, data, mode: int | None = None) -> None:
     """Write bytes (or a buffer) to `target` through a unique temporary file in its folder: the file
     appears whole or not at all, with permissions `mode` (default: as open() would make a new file; not
     mkstemp's 0600). A symlink at `target` is replaced, never written through; a stream there (`is_stream`:
-    `>(jq .)`, /dev/stdout, /dev/null) is written into, as a shell's `>` would. OSError is the caller's to report."""
+    `>(jq .)`, /dev/stdout, /dev/null) is written into, as a shell's `>` would; a file a run is writing now
+    (`writer_of`) is not replaced: that run puts its own there as it ends. OSError is the caller's to report."""
+    if holder := writer_of(target):
+        raise OSError(errno.EBUSY, f"another run ({holder}) is writing this file now; choose another name")
     if is_stream(target):
         try:  # not blocking: a pipe nobody reads would hang the command; after what stdout holds already
             fd = os.open(target, os.O_WRONLY | os.O_NONBLOCK | os.O_APPEND)

@@ -14,8 +14,8 @@ from . import preset as presets
 from .console import tell
 from .editor.run_setup import numbered_outputs
 from .errors import InvalidInput
-from .output_checks import check_run_side_output, check_side_output
-from .output_files import file_there, is_stream, write_atomically
+from .output_checks import check_run_side_output, check_side_output, lock_path
+from .output_files import file_there, is_stream, write_atomically, writer_of
 from .registry import default_registry
 
 
@@ -49,6 +49,9 @@ def check_stats_path(path: str, flag: str = "--stats-json", made: str | None = N
     if not os.access(folder, os.W_OK):
         raise InvalidInput(f"{flag} {path}: no permission to write into {folder}")
     file_there(target, f"{flag} {path}")  # a read-only file is not replaced, as an output's is not
+    if holder := writer_of(target):  # written after it, ours would replace what that run puts there
+        raise InvalidInput(f"{flag} {path}: another run ({holder}) is writing this file now; give another file "
+                           f"name (the lock is {lock_path(target)})")
     return target
 
 
@@ -106,7 +109,7 @@ def _holds_run_stats(path: Path) -> bool:
 def write_stats(path: Path, stats: dict) -> bool:
     """Write a run's --stats-json (checked by check_stats_path); False, said, when it cannot be written: the
     run's outputs are fine then, only the file asked for is missing."""
-    try:  # a temporary file renamed into place: a symlink there is replaced, never written through
+    try:  # a temporary file renamed into place: never through a symlink, nor over a file a run writes now
         write_atomically(path, (json.dumps(stats, indent=2) + "\n").encode())
     except OSError as e:
         tell(f"nodegraph: cannot write --stats-json {path}: {e.strerror or e}")

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import socket
 import stat
 import subprocess
@@ -18,6 +19,7 @@ from test_cli import node, write_preset
 from nodegraph.cli import main
 from nodegraph.output_checks import lock_path
 from nodegraph.output_files import OutputFile
+from nodegraph.side_files import check_stats_path, write_stats
 
 
 def null_preset(tmp_path):
@@ -54,6 +56,51 @@ def test_a_stats_file_named_as_a_lock_is_refused_and_another_runs_lock_kept(tmp_
         assert os.stat(lock).st_ino == held and not (tmp_path / ".free.mp4.lock").exists()
     finally:
         writing.release(discard=True)
+
+
+def test_stats_json_on_the_file_another_running_run_writes_is_refused_and_its_video_kept(tmp_path, capsys):
+    # run A renders out.mp4 for 3 s; run B, started meanwhile with --stats-json out.mp4, replaced A's finished
+    # video with its stats when it ended after A
+    out = tmp_path / "out.mp4"
+    rendering = write_preset(tmp_path / "a.json", [node("src", "TestPattern", frames=60, fps=20.0, realtime=True),
+                                                    node("out", "VideoFileOutput", path=str(out))],
+                             [("src.frame", "out.frame")])
+    other = subprocess.Popen([sys.executable, "-m", "nodegraph.cli", "run", str(rendering)], cwd=tmp_path,
+                             env=repo_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        lock = lock_path(out)
+        while not lock.exists() and other.poll() is None:
+            threading.Event().wait(0.05)
+        assert lock.exists(), other.stderr.read()
+        said = refused(capsys, "run", null_preset(tmp_path), "--frames", "1", "--stats-json", out)
+        assert re.search(rf"--stats-json {re.escape(str(out))}: another run \((pid \d+|another process)\) is "
+                         "writing this file now", said), said
+        assert other.wait(timeout=60) == 0
+        told = other.stderr.read()
+    finally:
+        other.kill()
+        other.wait()
+    video = cv2.VideoCapture(str(out))
+    frames = 0
+    while video.grab():
+        frames += 1
+    assert f"{out} holds {frames} frames and plays" in told and frames > 0  # A's video, as A said, not B's stats
+
+
+def test_stats_are_not_written_over_a_file_a_run_began_writing_after_the_check(tmp_path, capsys):
+    out = tmp_path / "out.mp4"
+    checked = check_stats_path(str(out))
+    writing = OutputFile(out, "out.mp4")  # a run that began while this one ran
+    try:
+        assert not write_stats(checked, {"frames": 1})
+        assert not out.exists()
+        writing.temporary.write_bytes(b"the other run's video")
+        writing.commit()
+    finally:
+        writing.release(discard=True)
+    assert (f"cannot write --stats-json {out}: another run (pid {os.getpid()}) is writing this file now"
+            in capsys.readouterr().err)
+    assert out.read_bytes() == b"the other run's video"
 
 
 def test_a_run_gives_back_its_lock_and_never_removes_another_put_at_its_name(tmp_path):
