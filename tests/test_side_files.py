@@ -103,6 +103,17 @@ def test_stats_are_not_written_over_a_file_a_run_began_writing_after_the_check(t
     assert out.read_bytes() == b"the other run's video"
 
 
+def test_a_screenshot_of_a_file_another_run_writes_now_is_refused_before_the_window_opens(tmp_path, capsys):
+    shot = tmp_path / "shot.png"
+    writing = OutputFile(shot, "shot.png")  # another run, writing shot.png now
+    try:
+        said = refused(capsys, "edit", null_preset(tmp_path), "--screenshot", shot)
+        assert f"--screenshot {shot}: another run (pid {os.getpid()}) is writing this file now" in said
+    finally:
+        writing.release(discard=True)
+    assert not shot.exists()
+
+
 def test_a_run_gives_back_its_lock_and_never_removes_another_put_at_its_name(tmp_path):
     first = OutputFile(tmp_path / "out.mp4", "out.mp4")
     lock = lock_path(tmp_path / "out.mp4")
