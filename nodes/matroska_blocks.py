@@ -54,13 +54,15 @@ class SkippedBlocks:
         self._file = open(path, "rb", buffering=0)  # a few bytes read at each packet; closed with the reader
         self._block: int | None = None  # the position of the latest block given
 
-    def packet(self, pos: int | None, size: int, video: bool) -> None:
+    def packet(self, pos: int | None, size: int, video: bool) -> int:
+        """How many blocks that may have been the video's frames were passed over just before this one."""
         if pos is None or not size or pos == self._block:
-            return
+            return 0
         track = self._track(pos)
         self._tracks.add(track)
         if video and self._video_track is None:
             self._video_track = track
+        passed = None
         if self._block is not None:
             walks = (self._passed_over(end, pos) for end in self._block_ends(self._block))
             passed = next((walk for walk in walks if walk is not None), None)
@@ -70,6 +72,8 @@ class SkippedBlocks:
                 self.found = True
                 self._passed += passed
         self._block = pos
+        return sum(self._one_track or track == self._video_track or track not in self._tracks
+                   for track in passed or [])
 
     @property
     def lost(self) -> int:

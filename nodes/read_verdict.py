@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 from .file_extent import declared_end
+from .frame_places import FramePlaces, clock
 from .matroska_blocks import SkippedBlocks
 from .video_damage import (
     BytesRead,
@@ -25,10 +26,16 @@ class ReadVerdict:
     def __init__(self, path: str, container, stream, fps: float, start: int, header_frames: int | None):
         self.path, self.container, self.stream, self.fps = path, container, stream, fps
         self.start, self.header_frames = start, header_frames
-        self.damage = ReadDamage()
+        self.damage = ReadDamage(FramePlaces(fps))
         self._read = 0  # the frames given
         self._last_time: float | None = None  # the latest frame's time in the file (s)
-        self._times = FrameGaps(1 / (fps * stream.time_base))  # the timestamps of the frames given
+        self._origin = stream.start_time or 0  # the first frame's timestamp
+        self._tick_s = float(stream.time_base)
+        # the timestamps of the frames given
+        self._times = FrameGaps(1 / (fps * stream.time_base), self._origin, FramePlaces(fps))
+        self._passed_places = FramePlaces(fps)  # where Matroska's demuxer passed over blocks (`SkippedBlocks`)
+        self._latest_video: int | None = None  # the number of the latest video packet's frame
+        self._after_last: int | None = None  # the number of the frame after the latest one given, where timed
         self._read_bytes = BytesRead()  # how far into the file the packets read go, of any stream
         matroska = container.format.name.startswith("matroska")
         # the blocks the demuxer passed over, of any stream
@@ -40,17 +47,29 @@ class ReadVerdict:
 
     def packet(self, packet) -> None:
         """A packet demuxed, of any stream."""
-        if self._passed is not None:
-            self._passed.packet(packet.pos, packet.size, packet.stream_index == self.stream.index)
+        video = packet.stream_index == self.stream.index
+        frame = self.frame_number(packet.pts) if video else None
+        if self._passed is not None and (passed := self._passed.packet(packet.pos, packet.size, video)):
+            # right after the latest frame given, where the damage began: at a variable rate the next frame's
+            # time is as far from them as the frame rate is from constant
+            after = self._latest_video if self._latest_video is not None else (frame or 0) - passed - 1
+            self._passed_places.add(max(0, after + 1), max(0, after + passed))
         self._read_bytes.packet(packet.pos, packet.size)
-        if packet.stream_index == self.stream.index:
+        if video:
             self.pictures_read += bool(packet.size)
+            if frame is not None:
+                self._latest_video = max(frame, self._latest_video or 0)
+
+    def frame_number(self, pts: int | None) -> int | None:
+        """The number of the frame at `pts` (the stream's time base), counted from the file's first at its rate."""
+        return None if pts is None else round((pts - self._origin) * self._tick_s * self.fps)
 
     def frame(self, pts: int | None, time: float) -> None:
         """A frame given, at `pts` (the stream's time base), `time` s into the file."""
         self._read, self._last_time = self._read + 1, time
         if pts is not None:
             self._times.add(pts)
+            self._after_last = max(self.frame_number(pts) + 1, self._after_last or 0)
 
     def said_at_end(self) -> str | None:
         """Once the file was read to its end: what went wrong, in a sentence naming it (damaged data; an end short
@@ -61,7 +80,24 @@ class ReadVerdict:
         if not short and cut_inside_a_packet(self.container.format.name, os.path.getsize(self.path)):
             short, kind = "its last transport packet is cut short", "cut"
         unidentified = self._passed.unidentified if self._passed is not None else 0
-        return self.damage.said(self.path, short, kind, self._skipped_by_damage(), unidentified)
+        skipped = self._skipped_by_damage()
+        read_to = self._after_last if self._after_last is not None else self.start + self._read
+        return self.damage.said(self.path, short, kind, skipped, unidentified, self._places(kind, skipped, read_to),
+                                f"frame {read_to} ({clock(read_to / self.fps)})")
+
+    def _places(self, kind: str, skipped: int, read_to: int) -> FramePlaces:
+        """Where frames were lost, as far as the frames' times, the blocks passed over and the header tell (the
+        damaged packets' own frames are added by `ReadDamage.said`)."""
+        places = FramePlaces(self.fps)
+        # the gaps in the times are frames lost where they were counted so: not at a variable frame rate
+        if (skipped or kind == "lost") and (self.damage.met() or self._times.missing_at_gaps()):
+            places.join(self._times.places)
+        if self._passed is not None and (self._passed.lost or self._passed.unidentified):
+            places.join(self._passed_places)
+        missing_at_end = self._short_of_header()[2] if kind == "stopped" else self._lost_at_end()
+        if missing_at_end:
+            places.add(read_to, read_to + missing_at_end - 1)
+        return places
 
     def said_without_frames(self) -> str:
         """Once the file ended before any frame: why, in a sentence naming the file. It looks cut short where the

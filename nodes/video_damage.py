@@ -5,31 +5,38 @@ one sentence once the file has been read to its end; the frames that decoded are
 
 from __future__ import annotations
 
+from .frame_places import FramePlaces
+
 
 class ReadDamage:
     """The damage one reader of a file met, gathered as it reads."""
 
-    def __init__(self):
+    def __init__(self, places: FramePlaces):
         self.undecodable: list[str] = []  # why each packet that did not decode failed
         self.marked = 0  # packets decoded as well as they could be: marked corrupt by the demuxer or the decoder
         self.stopped = ""  # why the demuxer stopped before the end of the file
-        self._latest: tuple[str, bool] | None = None  # the latest packet's damage, which may be the cut of a file
+        self.places = places  # the frames of the damaged packets counted, where known
+        # the latest packet's damage and its frame, which may be the cut of a file
+        self._latest: tuple[str, bool, int | None] | None = None
 
-    def packet(self, error: str, marked: bool) -> None:
-        """A packet read: `error`, why it did not decode ("": it did); `marked`, decoded as well as it could be."""
+    def packet(self, error: str, marked: bool, frame: int | None = None) -> None:
+        """A packet read: `error`, why it did not decode ("": it did); `marked`, decoded as well as it could be;
+        `frame`, its frame's number from the file's first (None: not known)."""
         self._count_latest()
-        self._latest = (error, marked) if error or marked else None
+        self._latest = (error, marked, frame) if error or marked else None
 
     def flushed(self, marked: bool) -> None:
         """The frames the decoder held at the end were read: damaged ones are the last packet's."""
         if marked and self._latest is None:
-            self._latest = ("", True)
+            self._latest = ("", True, None)
 
     def _count_latest(self) -> None:
         if self._latest is not None:
-            error, marked = self._latest
+            error, marked, frame = self._latest
             self.undecodable += [error] if error else []
             self.marked += marked
+            if frame is not None:
+                self.places.add(frame)
         self._latest = None
 
     def met(self) -> bool:
@@ -37,15 +44,21 @@ class ReadDamage:
         frame rate."""
         return bool(self.undecodable or self.marked or self.stopped or self._latest)
 
-    def said(self, path: str, short: str, kind: str, skipped: int, unidentified: int = 0) -> str | None:
-        """One sentence naming `path` for what went wrong, None when nothing did. `short` and `kind`: how the
-        frames read fell short of what the file's header gives (`short_of_header`); `skipped`: frames missing
-        between those read, in a file whose header gives no count; `unidentified`: damaged blocks passed over whose
-        stream is not known (`SkippedBlocks`). A damaged last packet is where a file was
-        cut: at a cut it is no damage of its own, and alone it says the file looks cut."""
-        last_error, last_marked = self._latest or ("", False)
+    def said(self, path: str, short: str, kind: str, skipped: int, unidentified: int, places: FramePlaces,
+             cut_at: str) -> str | None:
+        """One sentence naming `path` for what went wrong, where, and what to do; None when nothing did. `short`
+        and `kind`: how the frames read fell short of what the file's header gives (`short_of_header`);
+        `skipped`: frames missing between those read, in a file whose header gives no count; `unidentified`:
+        damaged blocks passed over whose stream is not known (`SkippedBlocks`); `places`: where frames were lost
+        (the damaged packets' frames are added to them); `cut_at`: where the file looks cut, the frame after the
+        last one read, with its time. A damaged last packet is where a file was cut: at a cut it is no damage of
+        its own, and alone it says the file looks cut."""
+        last_error, last_marked, last_frame = self._latest or ("", False, None)
         undecodable = self.undecodable + ([last_error] if last_error and kind != "cut" else [])
         marked = self.marked + (last_marked and kind != "cut")
+        places.join(self.places)
+        if last_frame is not None and kind != "cut":
+            places.add(last_frame)
         parts = []
         if undecodable:
             parts.append(f"{len(undecodable)} damaged packet{'s' * (len(undecodable) != 1)} skipped ({undecodable[0]})")
@@ -66,12 +79,17 @@ class ReadDamage:
             parts.append(short)
         if not parts:
             return None
+        cut_only = kind == "cut" and len(parts) == 1
+        if places.said() and not cut_only:
+            parts.append(f"the damage is at {places.said()}")
         if self.stopped or kind == "stopped":
-            outcome = "the frames before it are used"
-        elif kind == "cut" and len(parts) == 1:
-            outcome = "the file looks truncated (cut short); the frames before the cut are used"
+            outcome = "the frames before it are used; copy or download it again for the rest"
+        elif cut_only:
+            outcome = (f"the file looks truncated (cut short) at {cut_at}; the frames before the cut are used; copy or "
+                       "download it again for the rest")
         else:
-            outcome = "the frames around the damage are used (they may show blocks until the next keyframe)"
+            outcome = ("the frames around the damage are used (they may show blocks until the next keyframe); copy "
+                       "or download it again for those frames")
         return f"{path}: {'; '.join(parts)}; {outcome}"
 
 
@@ -95,8 +113,10 @@ class FrameGaps:
     failing a packet (Matroska's goes on at its next cluster, whose pictures decode when they begin at a
     keyframe or each is one, as MJPEG's are): a gap in a constant frame rate is then the only sign of the loss."""
 
-    def __init__(self, frame: float):
+    def __init__(self, frame: float, origin: int, places: FramePlaces):
         self.frame = frame
+        self.origin = origin  # the tick of the file's first frame
+        self.places = places  # the frames each gap skips, by number
         self.last: int | None = None  # the latest timestamp given
         self.span: tuple[int, int] | None = None  # the first and last timestamps
         self.count = 0
@@ -116,6 +136,9 @@ class FrameGaps:
                 self.steps += 1
             else:
                 self.gaps, self.skipped = self.gaps + 1, self.skipped + frames - 1
+            if frames > 1:
+                after = round((self.last - self.origin) / self.frame)
+                self.places.add(after + 1, after + frames - 1)
         first, last = self.span or (pts, pts)
         self.span, self.last, self.count = (min(first, pts), max(last, pts)), pts, self.count + 1
 

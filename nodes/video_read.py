@@ -132,15 +132,16 @@ class VideoReader:
             try:
                 frames = packet.decode()  # a damaged one too: the frames after it take its decoder's state
             except av.FFmpegError as e:
-                self._verdict.damage.packet(e.strerror or str(e), False)
+                self._verdict.damage.packet(e.strerror or str(e), False, self._verdict.frame_number(packet.pts))
                 continue
             marked = packet.is_corrupt or any(frame.is_corrupt for frame in frames)
             if damaged:
                 if packet.pts is not None:  # its frame may come out later, from a decoder's thread
                     self._refused.add(packet.pts)
-                self._verdict.damage.packet("its slices' checksums do not match", False)
+                self._verdict.damage.packet("its slices' checksums do not match", False,
+                                            self._verdict.frame_number(packet.pts))
             elif packet.size:
-                self._verdict.damage.packet("", marked)
+                self._verdict.damage.packet("", marked, self._verdict.frame_number(packet.pts))
             else:  # the empty packet that ends the stream
                 self._verdict.damage.flushed(marked)
             yield from frames

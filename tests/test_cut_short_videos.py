@@ -5,6 +5,7 @@ test_damaged_videos.py)."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -33,8 +34,9 @@ def test_a_file_cut_short_is_said_to_look_truncated(tmp_path, name, options, sai
     assert result.returncode == 0, result.stderr
     shown = [frame_index(cv2.imread(str(p))) for p in written(tmp_path)]
     assert 20 < len(shown) < 60 and shown == list(range(len(shown)))
-    assert (f"node 'src' (VideoSource): {cut(clip)}: {said(len(shown))}; the file looks truncated (cut short); "
-            "the frames before the cut are used") in result.stderr
+    at = f"frame {len(shown)} (0:{len(shown) / 30:05.2f})"
+    assert (f"node 'src' (VideoSource): {cut(clip)}: {said(len(shown))}; the file looks truncated (cut short) at "
+            f"{at}; the frames before the cut are used; copy or download it again for the rest") in result.stderr
     assert result.stderr.count("truncated") == 1
 
 
@@ -65,7 +67,8 @@ def test_the_same_webm_cut_short_still_looks_truncated(tmp_path, fraction):
     clip = detailed_first_keyframe_webm(tmp_path / "clip.webm")
     os.truncate(clip, int(os.path.getsize(clip) * fraction))
     said = read_through(clip)
-    assert said.endswith("its header gives; the file looks truncated (cut short); the frames before the cut are used")
+    assert re.search(r"its header gives; the file looks truncated \(cut short\) at frame \d+ \(0:0\d\.\d\d\); the "
+                     "frames before the cut are used; copy or download it again for the rest$", said), said
 
 
 @pytest.mark.parametrize(("name", "how", "said"), [
@@ -146,7 +149,9 @@ def test_the_files_structure_tells_a_cut_from_damage_near_its_end(tmp_path, name
     for fraction in (0.3, 0.5, 0.9):
         short = cut(clip, fraction)
         assert declared_end(short, format_name) == os.path.getsize(clip) > os.path.getsize(short)
-        assert read_through(short).endswith("the file looks truncated (cut short); the frames before the cut are used")
+        said = read_through(short)
+        assert re.search(r"the file looks truncated \(cut short\) at frame \d+ \(0:0\d\.\d\d\); the frames before the "
+                         "cut are used; copy or download it again for the rest$", said), said
     spoilt = damaged_near_end(clip, 1500)
     assert declared_end(spoilt, format_name) == os.path.getsize(spoilt)
     said = read_through(spoilt)

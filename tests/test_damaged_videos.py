@@ -3,6 +3,7 @@ what was damaged and how many frames it lost, naming the node and the file: a de
 without failing (Matroska's), an FFV1 frame whose checksums fail, were read shortened in silence."""
 
 import json
+import re
 from fractions import Fraction
 
 import av
@@ -26,6 +27,17 @@ from nodes.frame_count import count_frames
 from nodes.video_read import VideoReader
 
 
+def place(first, last=None, fps=30):
+    """How a place frames were lost at is said, for a clip under a minute long."""
+    if last is None or last == first:
+        return f"frame {first} (0:{first / fps:05.2f})"
+    return f"frames {first}-{last} (0:{first / fps:05.2f}-0:{last / fps:05.2f})"
+
+
+FOR_THOSE = ("the frames around the damage are used (they may show blocks until the next keyframe); copy or "
+             "download it again for those frames")
+
+
 def test_frames_lost_in_the_middle_are_said_as_damage(tmp_path):
     clip = damaged(write_clip(tmp_path / "clip.avi", frames=60, codec="MJPG"))  # a picture's chunk lost, no error
     result = run(tmp_path, "VideoSource", clip)
@@ -47,12 +59,18 @@ def test_frames_a_damaged_matroska_lost_are_counted(tmp_path):
     # 30 frames in between went unsaid beside the damaged packet named
     clip = damaged(write_clip(tmp_path / "clip.mkv", frames=600, codec="h264"))
     reader = VideoReader(clip)
-    shown = list(iter(lambda: reader.read(picture=False), None))
+    shown = list(iter(reader.read, None))
     assert 500 < len(shown) < 600
     assert reader.undecoded() == 600 - len(shown)
-    assert (f"{clip}: 1 damaged packet skipped (Invalid data found when processing input); {600 - len(shown)} "
-            "frames are missing around the damage (the frames' times skip them); the frames around the damage are "
-            "used") in reader.said_at_end()
+    said = reader.said_at_end()
+    assert said.startswith(f"{clip}: 1 damaged packet skipped (Invalid data found when processing input); "
+                           f"{600 - len(shown)} frames are missing around the damage (the frames' times skip them); "
+                           "the damage is at frames ") and said.endswith(FOR_THOSE)
+    # one place, from the first frame the damage spoilt, holding the frames lost
+    first, last = map(int, re.search(r"the damage is at frames (\d+)-(\d+) \(", said).groups())
+    assert len(re.findall(r"\(0:\d\d\.\d\d", said)) == 1 and place(first, last) in said
+    spoilt = next(index for index, (image, _) in enumerate(shown) if frame_index(image) != index)
+    assert first <= spoilt < first + 5 and 600 - len(shown) <= last - first + 1 < 40
     reader.close()
     assert read_through(write_clip(tmp_path / "whole.mkv", frames=600, codec="h264")) is None
 
@@ -81,11 +99,17 @@ def test_frames_a_variable_rate_matroska_skips_are_counted(tmp_path):
     # its times' gaps are no sign of loss at a variable rate: the frames the demuxer passed over went unsaid
     clip = block_damaged(variable_rate_mkv(tmp_path / "vfr.mkv"), 30)
     reader = VideoReader(clip)
-    shown = [frame_index(image) for image, _ in iter(reader.read, None)]
+    frames = list(iter(reader.read, None))
+    shown = [frame_index(image) for image, _ in frames]
     lost = sorted(set(range(40)) - set(shown))
     assert lost and lost[0] == 30 and len(shown) + len(lost) == 40
     assert reader.undecoded() == len(lost)
-    assert reader.said_at_end().startswith(f"{clip}: {len(lost)} frame{'s are' if len(lost) > 1 else ' is'} missing")
+    said = reader.said_at_end()
+    assert said.startswith(f"{clip}: {len(lost)} frame{'s are' if len(lost) > 1 else ' is'} missing")
+    # at a variable rate the frames passed over are placed right after the last one before them, at the file's
+    # rate; the gaps of its slower part are no loss, and no place
+    after = round(frames[shown.index(29)][1] * 30)
+    assert f"the damage is at {place(after + 1, after + len(lost))}; the frames around" in said
     reader.close()
 
 
@@ -98,9 +122,9 @@ def test_frames_matroska_skips_without_a_failed_packet_are_counted(tmp_path, cod
     lost = sorted(set(range(100)) - set(shown))
     assert lost and lost[0] == 50 and len(shown) + len(lost) == 100
     assert reader.undecoded() == len(lost)
+    assert lost == list(range(lost[0], lost[-1] + 1))
     assert reader.said_at_end() == (f"{clip}: {len(lost)} frames are missing around the damage (the frames' times "
-                                    "skip them); the frames around the damage are used (they may show blocks "
-                                    "until the next keyframe)")
+                                    f"skip them); the damage is at {place(lost[0], lost[-1])}; {FOR_THOSE}")
     reader.close()
 
 
@@ -187,7 +211,9 @@ def test_a_webm_damaged_soon_after_its_first_keyframe_is_said_damaged_not_cut(tm
     reader.close()
     assert 0 < len(shown) < 30
     assert said.startswith(f"{clip}: ended at {len(shown) / 30:.2f} s of the 3.33 s its header gives, ")
-    assert said.endswith("bytes before the file's end: the data there is damaged; the frames before it are used")
+    assert said.endswith(f"bytes before the file's end: the data there is damaged; the damage is at "
+                         f"{place(len(shown), 99)}; the frames before it are used; copy or download it again for "
+                         "the rest")
 
 
 def test_a_frame_refused_by_its_checksums_is_not_counted_for_farm_chunks_or_start_frames(tmp_path):
@@ -223,8 +249,8 @@ def test_a_matroska_damaged_near_its_end_is_said_damaged_not_cut(tmp_path):
     assert len(shown) == 99 and reader.undecoded() == 1
     reader.close()
     assert said == (f"{clip}: 1 damaged packet skipped (Invalid data found when processing input); 1 frame is "
-                    "missing around the damage (the frames' times skip them); the frames around the damage are used "
-                    "(they may show blocks until the next keyframe)")
+                    f"missing around the damage (the frames' times skip them); the damage is at {place(99)}; "
+                    f"{FOR_THOSE}")
 
 
 def test_a_small_block_matroska_skips_is_counted(tmp_path):
@@ -251,8 +277,7 @@ def test_a_small_block_matroska_skips_is_counted(tmp_path):
     assert shown == [index for index in range(100) if index != last_of_a_cluster]
     assert reader.undecoded() == 1
     assert reader.said_at_end() == (f"{clip}: 1 frame is missing around the damage (the frames' times skip them); "
-                                    "the frames around the damage are used (they may show blocks until the next "
-                                    "keyframe)")
+                                    f"the damage is at {place(last_of_a_cluster)}; {FOR_THOSE}")
     reader.close()
 
 
@@ -279,6 +304,8 @@ def test_a_damaged_block_of_a_matroska_with_sound_is_said(tmp_path):
     lost = sorted(set(range(40)) - set(shown))
     assert lost[0] == 30
     said = reader.said_at_end()
+    # right after frame 29, at 47/30 s: the block whose stream is not known, and the video's one after it
+    assert f"the damage is at {place(48, 49)}; " in said
     assert reader.undecoded() == len(lost) - 1  # the frames after it in its cluster, whose blocks are whole
     assert said.startswith(f"{spoilt}: ")
     assert ("1 damaged block whose stream cannot be told was passed over (a frame is missing for each that was the "
