@@ -134,14 +134,16 @@ class VideoReader:
             except av.FFmpegError as e:
                 self._verdict.damage.packet(e.strerror or str(e), False, self._verdict.frame_number(packet.pts))
                 continue
-            marked = packet.is_corrupt or any(frame.is_corrupt for frame in frames)
+            corrupt = next((frame for frame in frames if frame.is_corrupt), None)  # a threaded decoder's comes later
+            marked = packet.is_corrupt or corrupt is not None
             if damaged:
                 if packet.pts is not None:  # its frame may come out later, from a decoder's thread
                     self._refused.add(packet.pts)
                 self._verdict.damage.packet("its slices' checksums do not match", False,
                                             self._verdict.frame_number(packet.pts))
             elif packet.size:
-                self._verdict.damage.packet("", marked, self._verdict.frame_number(packet.pts))
+                where = corrupt.pts if corrupt is not None and not packet.is_corrupt else packet.pts
+                self._verdict.damage.packet("", marked, self._verdict.frame_number(where))
             else:  # the empty packet that ends the stream
                 self._verdict.damage.flushed(marked)
             yield from frames

@@ -311,3 +311,12 @@ def test_a_damaged_block_of_a_matroska_with_sound_is_said(tmp_path):
     assert ("1 damaged block whose stream cannot be told was passed over (a frame is missing for each that was the "
             "video's)") in said
     reader.close()
+
+
+def test_a_damaged_picture_is_placed_at_its_own_frame_not_where_the_decoder_gave_it(tmp_path):
+    # a threaded decoder gives a frame a few packets after its own: the first keyframe's damage was said at
+    # frame 2, the packet read as it came out
+    clip = flipped_in_packet(write_clip(tmp_path / "clip.mp4", frames=60, codec="mp4v"), 0)
+    said = read_through(clip)
+    assert said == (f"{clip}: 1 damaged packet was decoded as well as could be; the damage is at {place(0)}; "
+                    f"{FOR_THOSE}")
