@@ -43,8 +43,9 @@ def slices_check(data, start: int) -> bool | None:
 
 class SliceChecksums:
     """The slice checksums of one FFV1 stream: `whole(packet)` for each packet read. A stream has them when its
-    header (version 3 on, which carries a CRC too) and its first packet's slices check; a stream without them
-    (versions 0 to 2, `slicecrc=0`), or whose first packet is damaged, is not checked."""
+    header (version 3 on, which carries a CRC too) checks and its first packet's slices chain by the sizes in
+    their trailers, whether or not their CRCs then match (a damaged first packet): a stream without them
+    (versions 0 to 2, `slicecrc=0`) has no such trailers, and is not checked."""
 
     def __init__(self, extradata: bytes | None):
         self.start = next((start for start in CRC_STARTS if extradata and crc32_ieee(extradata, start) == start), None)
@@ -56,5 +57,5 @@ class SliceChecksums:
             return True
         whole = slices_check(data, self.start)
         if self.checked is None:
-            self.checked = bool(whole)
+            self.checked = whole is not None
         return whole is True or not self.checked

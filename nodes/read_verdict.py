@@ -94,6 +94,8 @@ class ReadVerdict:
             places.join(self._times.places)
         if self._passed is not None and (self._passed.lost or self._passed.unidentified):
             places.join(self._passed_places)
+        if self.damage.met() and (missing_at_start := self._lost_at_start()):
+            places.add(0, missing_at_start - 1)
         missing_at_end = self._short_of_header()[2] if kind == "stopped" else self._lost_at_end()
         if missing_at_end:
             places.add(read_to, read_to + missing_at_end - 1)
@@ -143,12 +145,19 @@ class ReadVerdict:
         if self.header_frames is not None:
             return 0
         if self.damage.met():
-            return self._times.missing_in_span() + self._lost_at_end()
+            return self._times.missing_in_span() + self._lost_at_end() + self._lost_at_start()
         if self._passed is None or not self._passed.found:
             return 0
         if self._passed.uncounted:
             return self._times.missing_at_gaps()
         return max(self._times.missing_at_gaps(), self._passed.lost)
+
+    def _lost_at_start(self) -> int:
+        """Where damage was met in a file read from its first frame: the frames before the first one given (its
+        first keyframe damaged, as an FFV1 packet whose checksums fail is)."""
+        if self.start or self._times.span is None:
+            return 0
+        return max(0, self.frame_number(self._times.span[0]))
 
     def _lost_at_end(self) -> int:
         """Where damage was met in a file as long as its structure says: the frames after the last one read, up to

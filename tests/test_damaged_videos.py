@@ -167,20 +167,23 @@ def test_frames_other_containers_lose_are_counted_once(tmp_path, name):
 
 
 @pytest.mark.parametrize("name", ["clip.mkv", "clip.avi"])
-def test_an_ffv1_frame_damaged_inside_is_refused_by_its_slices_checksums(tmp_path, name):
+@pytest.mark.parametrize("damaged_frame", [12, 0])
+def test_an_ffv1_frame_damaged_inside_is_refused_by_its_slices_checksums(tmp_path, name, damaged_frame):
     # FFmpeg says a slice's CRC mismatch in its log only and shows the frame before in its place: the frame
-    # decoded to wrong pixels, used and counted as whole, and so did the 17 after it (up to the next keyframe)
+    # decoded to wrong pixels, used and counted as whole, and so did the 17 after it (up to the next keyframe);
+    # the first packet's damage went unsaid, its stream taken for one without checksums, and the frame was used
     clip = ffv1_clip(tmp_path / name)
     assert read_through(clip) is None  # whole (the writer's slices carry checksums), it says nothing
-    result = run_cli("run", preset_file(tmp_path, "VideoSource", flipped_in_packet(clip, 12)), "--sequential",
-                     "--stats-json", tmp_path / "stats.json")
+    result = run_cli("run", preset_file(tmp_path, "VideoSource", flipped_in_packet(clip, damaged_frame)),
+                     "--sequential", "--stats-json", tmp_path / "stats.json")
     assert result.returncode == 0, result.stderr
     shown = [cv2.imread(str(p)) for p in written(tmp_path)]
-    expected = [index for index in range(40) if index != 12]
+    expected = [index for index in range(40) if index != damaged_frame]
     assert [frame_index(picture) for picture in shown] == expected
     assert all((picture == indexed_frame(index, 160, 120)).all()
                for picture, index in zip(shown, expected, strict=True))
     assert "1 damaged packet skipped (its slices' checksums do not match)" in result.stderr
+    assert f"the damage is at {place(damaged_frame)}; {FOR_THOSE}" in result.stderr
     assert json.loads((tmp_path / "stats.json").read_text())["undecoded"] == 1
 
 
