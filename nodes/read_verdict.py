@@ -89,8 +89,9 @@ class ReadVerdict:
         """Where frames were lost, as far as the frames' times, the blocks passed over and the header tell (the
         damaged packets' own frames are added by `ReadDamage.said`)."""
         places = FramePlaces(self.fps)
-        # the gaps in the times are frames lost where they were counted so: not at a variable frame rate
-        if (skipped or kind == "lost") and (self.damage.met() or self._times.missing_at_gaps()):
+        # the gaps in the times are frames lost where they were counted so: not at a variable frame rate, nor where
+        # the header counts the frames (an AVI's or an MP4's times after damage can be anything)
+        if skipped and (self.damage.met() or self._times.missing_at_gaps()):
             places.join(self._times.places)
         if self._passed is not None and (self._passed.lost or self._passed.unidentified):
             places.join(self._passed_places)

@@ -18,6 +18,7 @@ from spoilt_files import (
     damaged_near_end,
     detailed_first_keyframe_webm,
     ffv1_clip,
+    first_picture_spoilt,
     flipped_in_packet,
     read_through,
 )
@@ -323,3 +324,15 @@ def test_a_damaged_picture_is_placed_at_its_own_frame_not_where_the_decoder_gave
     said = read_through(clip)
     assert said == (f"{clip}: 1 damaged packet was decoded as well as could be; the damage is at {place(0)}; "
                     f"{FOR_THOSE}")
+
+
+def test_a_file_whose_header_counts_its_frames_places_damage_at_its_damaged_packets_only(tmp_path):
+    # an AVI's times after a damaged first keyframe are no timeline: their gaps were said as damage at frames
+    # 12-59, the 48 frames that decoded whole after the next keyframe
+    clip = first_picture_spoilt(write_clip(tmp_path / "clip.avi", frames=60, codec="mp4v"), "damaged")
+    said = read_through(clip)
+    assert said.startswith(f"{clip}: 1 damaged packet skipped (Invalid data found when processing input); only 59 "
+                           "of the 60 frames its header gives decode")
+    places = re.search(r"the damage is at (.*?); the frames around", said).group(1)
+    spans = re.findall(r"frames? (\d+)(?:-(\d+))? \(", places)
+    assert spans and all(int(number) < 12 for span in spans for number in span if number), places
