@@ -38,7 +38,16 @@ def cmd_run(args) -> int:
         raise InvalidInput("--sequential runs every frame in order, one node after the other (lossless); "
                            "leave out --sequential for --mode realtime")
     registry = default_registry()
-    graph, stats_path = checked_run_inputs(args.preset, args.set or [], args.stats_json, registry, args.mode)
+    graph, stats_path, held = checked_run_inputs(args.preset, args.set or [], args.stats_json, registry, args.mode)
+    try:
+        return run_checked(args, graph, registry, stats_path, held)
+    finally:  # on every way out (a refusal, a failure, Ctrl-C): no run is kept from the file, no lock left
+        if held is not None:
+            held.release(discard=True)
+
+
+def run_checked(args, graph, registry, stats_path: Path | None, held) -> int:
+    """Run the checked graph; its stats go to `stats_path`, whose lock is `held` (None for a stream)."""
     runner = None
     show_progress = args.progress if args.progress is not None else sys.stderr.isatty()
     bar = ProgressBar() if show_progress else None
@@ -58,13 +67,13 @@ def cmd_run(args) -> int:
             refused.interrupted = isinstance(e, KeyboardInterrupt)
             refused.error = "" if refused.interrupted else str(e)
             refused.failed_node = refused.failed_node or getattr(e, "node", None)
-            write_stats(stats_path, refused.to_json())
+            write_stats(stats_path, refused.to_json(), held)
         raise
     finally:
         if bar:
             bar.finish()
     status = EXIT_OK
-    if stats_path is not None and not write_stats(stats_path, report.to_json()):
+    if stats_path is not None and not write_stats(stats_path, report.to_json(), held):
         status = EXIT_INVALID
     tell(report.summary_line())
     for message in unfed_sinks(graph, registry, report):

@@ -11,8 +11,9 @@ from .arguments import SetRefused, apply_overrides
 from .errors import InvalidInput
 from .graph import Graph
 from .output_checks import check_run_side_output
+from .output_files import OutputFile
 from .registry import Registry
-from .side_files import check_stats_path, write_refusal_unchecked
+from .side_files import check_stats_path, hold_stats_path, write_refusal_unchecked
 from .stats import RunReport
 
 
@@ -34,8 +35,9 @@ def loaded_with_sets(preset: str, overrides: list[str], registry: Registry,
 
 
 def checked_run_inputs(preset: str, overrides: list[str], stats_json: str | None, registry: Registry,
-                       mode: str | None) -> tuple[Graph, Path | None]:
-    """(the preset's graph with the --set values applied, the --stats-json file or None). InvalidInput listing
+                       mode: str | None) -> tuple[Graph, Path | None, OutputFile | None]:
+    """(the preset's graph with the --set values applied, the --stats-json file or None, and its lock, held
+    from here until the stats are written: `hold_stats_path`; the caller gives it back). InvalidInput listing
     every refusal, and then the graph's problems (but those of a param a refused --set was for: the user
     meant to change it); said in the --stats-json file too, where one may be written."""
     said: list[str] = []
@@ -62,4 +64,4 @@ def checked_run_inputs(preset: str, overrides: list[str], stats_json: str | None
         if stats_path is not None and stats_checked:
             write_refusal_unchecked(stats_path, RunReport(mode=mode, error=error).to_json())
         raise InvalidInput(error)
-    return graph, stats_path
+    return graph, stats_path, hold_stats_path(stats_path) if stats_path is not None else None

@@ -15,7 +15,7 @@ from .console import tell
 from .editor.run_setup import numbered_outputs
 from .errors import InvalidInput
 from .output_checks import check_run_side_output, check_side_output, lock_path
-from .output_files import file_there, is_stream, write_atomically, writer_of
+from .output_files import OutputFile, file_there, is_stream, write_atomically, writer_of
 from .registry import default_registry
 
 
@@ -106,11 +106,24 @@ def _holds_run_stats(path: Path) -> bool:
     return isinstance(stats, dict) and {"frames", "interrupted", "error"} <= stats.keys()
 
 
-def write_stats(path: Path, stats: dict) -> bool:
-    """Write a run's --stats-json (checked by check_stats_path); False, said, when it cannot be written: the
-    run's outputs are fine then, only the file asked for is missing."""
+def hold_stats_path(target: Path) -> OutputFile | None:
+    """Hold a checked --stats-json file under its output's lock until the stats are in it (`write_stats`), so a
+    run that would begin writing it meanwhile is refused at its start, as for any output, rather than have what
+    it wrote replaced by our stats as we end. None for a stream, written into, never replaced."""
+    return None if is_stream(target) else OutputFile(target, f"--stats-json {target}")
+
+
+def write_stats(path: Path, stats: dict, held: OutputFile | None = None) -> bool:
+    """Write a run's --stats-json (checked by check_stats_path; `held`: its lock, given back once they are in
+    place); False, said, when it cannot be written: the run's outputs are fine then, only the file asked for is
+    missing."""
+    data = (json.dumps(stats, indent=2) + "\n").encode()
     try:  # a temporary file renamed into place: never through a symlink, nor over a file a run writes now
-        write_atomically(path, (json.dumps(stats, indent=2) + "\n").encode())
+        if held is None:
+            write_atomically(path, data)
+        else:
+            held.temporary.write_bytes(data)
+            held.commit()
     except OSError as e:
         tell(f"nodegraph: cannot write --stats-json {path}: {e.strerror or e}")
         return False

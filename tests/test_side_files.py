@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import signal
 import socket
 import stat
 import subprocess
@@ -101,6 +102,58 @@ def test_stats_are_not_written_over_a_file_a_run_began_writing_after_the_check(t
     assert (f"cannot write --stats-json {out}: another run (pid {os.getpid()}) is writing this file now"
             in capsys.readouterr().err)
     assert out.read_bytes() == b"the other run's video"
+
+
+def stats_run(tmp_path, stats):
+    """A real `nodegraph run` of 3 s (60 realtime frames at 20 fps) writing its stats to `stats`, started once
+    its --stats-json is checked and held (its lock there, or 10 s where none is taken)."""
+    preset = write_preset(tmp_path / "b.json", [node("src", "TestPattern", frames=60, fps=20.0, realtime=True),
+                                                node("out", "NullOutput")], [("src.frame", "out.frame")])
+    run = subprocess.Popen([sys.executable, "-m", "nodegraph.cli", "run", str(preset), "--stats-json", str(stats)],
+                           cwd=tmp_path, env=repo_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    waited = threading.Event()
+    for _ in range(200):
+        if lock_path(stats).exists() or run.poll() is not None:
+            break
+        waited.wait(0.05)
+    return run
+
+
+def test_a_run_that_starts_writing_the_stats_file_of_a_running_run_is_refused_and_the_stats_land(tmp_path):
+    # run B checked its --stats-json out.mp4 (no run wrote it), then run A began rendering out.mp4 and ended
+    # first: B, ending after it, replaced A's finished video with its stats. B now holds the file from its check
+    out = tmp_path / "out.mp4"
+    stats = stats_run(tmp_path, out)
+    try:
+        rendering = write_preset(tmp_path / "a.json", [node("src", "TestPattern", frames=5),
+                                                        node("out", "VideoFileOutput", path=str(out))],
+                                 [("src.frame", "out.frame")])
+        other = run_cli("run", rendering, cwd=tmp_path)
+        assert other.returncode == 2, other.stderr
+        assert (f"another run (pid {stats.pid}) is writing this file now; wait for it to finish or choose another "
+                "output") in other.stderr
+        assert stats.wait(timeout=60) == 0, stats.stderr.read()
+    finally:
+        stats.kill()
+        stats.wait()
+    written = json.loads(out.read_text())  # what B was asked to write there, whole
+    assert written["frames"] > 0 and not written["error"] and not written["interrupted"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.json", "out.mp4"]  # no lock, no temporary
+
+
+def test_a_stopped_run_gives_back_the_stats_files_lock_with_its_stats_written(tmp_path):
+    stats = tmp_path / "stats.json"
+    run = stats_run(tmp_path, stats)
+    try:
+        assert lock_path(stats).exists()
+        threading.Event().wait(0.5)
+        os.kill(run.pid, signal.SIGINT)  # Ctrl-C
+        assert run.wait(timeout=60) == 130, run.stderr.read()
+    finally:
+        run.kill()
+        run.wait()
+    assert json.loads(stats.read_text())["interrupted"] is True
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.json", "stats.json"]
 
 
 def test_a_screenshot_of_a_file_another_run_writes_now_is_refused_before_the_window_opens(tmp_path, capsys):
@@ -253,22 +306,41 @@ def test_a_screenshot_named_as_a_picture_the_editors_run_writes_is_refused(tmp_p
     assert list((tmp_path / "seq-1").iterdir()) == []
 
 
-def test_stats_json_that_cannot_be_written_fails_the_command(tmp_path, clip300, small_disk):
-    # a full disk: the message was printed but the command exited 0, so a script took the run for measured
-    disk = small_disk("full", "1m")
-    (disk / "ballast").write_bytes(bytes(2**20 - 8192))
+def fill(disk: Path) -> None:
+    with open(disk / "ballast", "ab") as ballast:
+        ballast.write(bytes(2**20 - 8192))
     while True:
         try:
             with open(disk / "ballast", "ab") as ballast:
                 ballast.write(bytes(512))
         except OSError:
             break
+
+
+def test_stats_json_that_cannot_be_written_fails_the_command(tmp_path, clip300, small_disk):
+    # a full disk: the message was printed but the command exited 0, so a script took the run for measured.
+    # Full before the run: refused at once, as an output there is (the stats file is held from the check)
+    disk = small_disk("full", "1m")
+    fill(disk)
     preset = write_preset(tmp_path / "p.json", [node("src", "VideoSource", path=clip300),
                                                 node("out", "NullOutput")], [("src.frame", "out.frame")])
     result = run_cli("run", preset, "--frames", "5", "--stats-json", disk / "stats.json", cwd=tmp_path)
     assert result.returncode == 2, result.stderr
-    assert f"nodegraph: cannot write --stats-json {disk / 'stats.json'}: No space left on device" in result.stderr
-    assert "done: 5 frames" in result.stderr and sorted(p.name for p in disk.iterdir()) == ["ballast"]
+    assert (f"nodegraph: --stats-json {disk / 'stats.json'}: cannot write into {disk}: No space left on device; "
+            "free some space or choose another place") in result.stderr
+    assert "done:" not in result.stderr and sorted(p.name for p in disk.iterdir()) == ["ballast"]
+    # full once it ran: said after its summary, and neither the lock nor a part of the stats is left
+    (disk / "ballast").unlink()
+    run = stats_run(tmp_path, disk / "stats.json")
+    try:
+        fill(disk)
+        _, said = run.communicate(timeout=60)
+    finally:
+        run.kill()
+        run.wait()
+    assert run.returncode == 2, said
+    assert f"nodegraph: cannot write --stats-json {disk / 'stats.json'}: No space left on device" in said
+    assert "done:" in said and sorted(p.name for p in disk.iterdir()) == ["ballast"]
 
 
 def test_stats_json_into_a_pipe_or_a_device_is_written_into_never_replaced(tmp_path):
