@@ -130,9 +130,15 @@ class Node:
         return dict(self._values)
 
     def set_param(self, name: str, value: Any) -> None:
-        """Change a param between frames (live edits). Raises InvalidInput if bad."""
-        self._values[name] = self.check_param(self.id, name, value)
-        self.param_changed(name)
+        """Change a param between frames (live edits). Raises InvalidInput if bad; a value that
+        `param_changed` refuses or fails on does not take: the param keeps the value the node runs with."""
+        checked = self.check_param(self.id, name, value)
+        previous, self._values[name] = self._values[name], checked
+        try:
+            self.param_changed(name)
+        except Exception:
+            self._values[name] = previous
+            raise
 
     def param_changed(self, name: str) -> None:
         """Hook for nodes that must reload something when a param changes."""

@@ -1,11 +1,14 @@
 """HyperSwapper, SimSwapper and pixel boost (every swapper), on real portraits, with small ONNX stand-ins
 that have the real models' tensor names and shapes (the real weights cannot be had here)."""
 
+import threading
+
 import numpy as np
 import onnx
 import pytest
 from conftest import REPO
 from onnx import numpy_helper
+from runtime_nodes import wait_until
 from swap_models import (
     PORTRAIT,
     arcface_model,
@@ -13,11 +16,14 @@ from swap_models import (
     hyperswap_model,
     inswapper_model,
     portrait_faces,
+    registry_with_faces,
     simswap_model,
 )
 from test_swap_adapters import assert_reproduces, run_swap_graph
 
 from nodegraph.errors import InvalidInput
+from nodegraph.graph import Graph, Link
+from nodegraph.sequential import SequentialRunner
 from nodes.face.align import (
     ARCFACE_TEMPLATE_112,
     arcface_template,
@@ -252,3 +258,30 @@ def test_bench_swappers_says_which_figure_is_the_median_and_what_the_ratio_is_of
                     "frames_per_case": {"cpu": 3}, "providers": {"cpu": {"hyperswap_256": case}}})
     assert "median (min) of 3 frames a case; x: the median's ratio to inswapper_128's" in text
     assert "720.3 ms (632.4)  x0.28" in text
+
+
+def test_a_refused_live_pixel_boost_does_not_take_and_a_later_model_edit_does(models):
+    # the refused 384 stayed in the node's params while it ran at native size, so the model edit after it
+    # was refused too, on the stale 384: "pixel_boost 384 is not a multiple of the model's 256 px"
+    graph = Graph()
+    graph.add_node("ImageSource", {"path": str(PORTRAIT), "repeat": 0}, node_id="src")
+    graph.add_node("PortraitFaces", {}, node_id="faces")
+    graph.add_node("HyperSwapper", {"identity": str(PORTRAIT), "model": models["hyperswap"],
+                                    "recogniser": models["recogniser"]}, node_id="swap")
+    for link in ("src.frame faces.frame", "src.frame swap.frame", "faces.faces swap.faces"):
+        graph.add_link(Link.parse(*link.split()))
+    runner = SequentialRunner(graph, registry_with_faces())
+    thread = threading.Thread(target=runner.run, daemon=True)
+    thread.start()
+    try:
+        assert wait_until(lambda: runner.snapshot().frames >= 2, 30.0)
+        runner.set_param("swap", "pixel_boost", "384")
+        runner.set_param("swap", "model", models["hyperswap"])
+        edited_at = runner.snapshot().frames
+        assert wait_until(lambda: runner.snapshot().frames >= edited_at + 2, 30.0)
+    finally:
+        runner.stop()
+        thread.join(30)
+    swap = runner.report.nodes["swap"]
+    assert not runner.report.error and swap["errors"] == 1, swap
+    assert "pixel_boost 384 is not a multiple of the model's 256 px" in swap["last_error"]
