@@ -31,6 +31,7 @@ from nodegraph.errors import InvalidInput, UnusableProvider
 from nodegraph.modelhub import ModelError, verify_file
 from nodegraph.onnx_errors import load_error, short
 from nodegraph.paths import user_data_dir
+from nodegraph.runtime.setup_end import held
 from nodegraph.threads import budget
 
 if TYPE_CHECKING:  # imported where used: a stage whose nodes load no model never loads onnxruntime
@@ -110,11 +111,20 @@ def create_session(model_path: str | os.PathLike | bytes, *, provider: str = "au
         verified = verify_file(model_path)
         path = _Model(str(verified), verified.name, f"model file {verified}")
     with _lock:
-        if provider == "auto":
-            return _auto_session(path, threads, warmup, label or path.name, auto_skips)
-        session = _forced_session(path, threads, provider)
-    _refuse_unrunnable(session, warmup, path, _warm_up(session, warmup, path))
+        builds_engines = _builds_engines(provider, auto_skips)
+    with held(builds_engines):  # TensorRT writes its engines as the session is made and warmed up
+        with _lock:
+            if provider == "auto":
+                return _auto_session(path, threads, warmup, label or path.name, auto_skips)
+            session = _forced_session(path, threads, provider)
+        _refuse_unrunnable(session, warmup, path, _warm_up(session, warmup, path))
     return session
+
+
+def _builds_engines(provider: str, auto_skips: Collection[str]) -> bool:
+    """Whether making this session may write TensorRT engine files into the cache (a kill leaves one cut off)."""
+    tried = provider == "tensorrt" or (provider == "auto" and "tensorrt" not in auto_skips)
+    return tried and _load_problem("tensorrt") is None
 
 
 def _auto_session(path: _Model, threads: int | None, warmup: Sequence[Feeds] | None,
