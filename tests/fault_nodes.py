@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import os
 import signal
+import time
+from pathlib import Path
 
 from nodegraph.node import Node
-from nodegraph.params import Int
+from nodegraph.params import Float, Int
+from nodegraph.params import Text as TextParam
 from nodegraph.types import Frame, Text
 
 
@@ -129,3 +132,21 @@ class FailsToReload(Node):
 
     def param_changed(self, name):
         raise RuntimeError(f"no model of size {self.size}")
+
+
+class SlowToSetUpAgain(Node):
+    """Passes frames on; sets up at once the first time, and takes `seconds` (a model's load and warm-up) in a
+    restarted process: its first set-up leaves the file `mark`."""
+
+    inputs = {"frame": Frame}
+    outputs = {"frame": Frame}
+    params = {"mark": TextParam(), "seconds": Float(0.0, 600.0, default=60.0)}
+
+    def setup(self):
+        mark = Path(self.mark)
+        if mark.exists():
+            time.sleep(self.seconds)
+        mark.touch()
+
+    def process(self, frame):
+        return {"frame": frame}

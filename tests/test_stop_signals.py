@@ -19,6 +19,7 @@ from test_cli import node, write_preset
 
 from nodegraph import preset as presets
 from nodegraph.runtime import Runtime
+from nodegraph.runtime.supervisor import ABORT_S
 
 REGISTRY = registry()
 # The entry point, saying on stdout when it has started: as it begins to load the libraries, where a Ctrl-C
@@ -248,4 +249,34 @@ def test_a_ctrl_c_while_a_node_makes_its_output_is_no_kill_and_leaves_no_folder(
     assert report.interrupted and report.frames == 0
     assert not made.exists()
     assert "was still setting up; ended it" not in caplog.text
+    assert not any(alive(pid) for pid in runtime.pids().values())
+
+
+def test_a_stop_ends_a_stage_restarted_mid_run_that_is_still_setting_up_at_once(tmp_path, caplog):
+    # only the run's shutdown, after 3 s of asking it to stop, ended such a stage: a stop there took 3-6 s
+    from fault_nodes import SlowToSetUpAgain
+
+    reg = registry()
+    reg.add(SlowToSetUpAgain, "tests")
+    graph = build([("src", "TestPattern", {"width": 64, "height": 48, "frames": 0, "realtime": True, "fps": 60.0},
+                    "a"),
+                   ("slow", "SlowToSetUpAgain", {"mark": str(tmp_path / "set_up_once")}, "b"),
+                   ("out", "NullOutput", {}, "c")],
+                  ["src.frame -> slow.frame", "slow.frame -> out.frame"])
+    runtime = Runtime(graph, reg)
+    result = {}
+    thread = threading.Thread(target=lambda: result.setdefault("report", runtime.run()), daemon=True)
+    with caplog.at_level(logging.INFO, logger="nodegraph"):
+        thread.start()
+        assert wait_until(lambda: runtime.snapshot().frames >= 5, 30.0)
+        os.kill(runtime.pids()["s1"], signal.SIGKILL)
+        assert wait_until(lambda: runtime.snapshot().stages["s1"].restarts == 1, 10.0)
+        time.sleep(1.0)  # the new process is in its slow set-up
+        stopped_at = time.monotonic()
+        runtime.stop(now=True)
+        thread.join(30)
+        ended_in_s = time.monotonic() - stopped_at
+    assert not thread.is_alive() and not result["report"].error
+    assert ended_in_s < ABORT_S, ended_in_s  # 1.5 s here; no sooner than ABORT_S when shutdown ended it
+    assert "stage s1 (nodes: slow) was still setting up; ended it" in caplog.text, caplog.text
     assert not any(alive(pid) for pid in runtime.pids().values())

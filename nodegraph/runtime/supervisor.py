@@ -295,6 +295,8 @@ class Runtime(RunStartup):
             if phase == "flushing" and (self._stop_now or now - since > GRACE_S):
                 phase, since = "stopping", now
                 for run in self._stages.values():
+                    if run.process is not None and run.process.is_alive():
+                        end_if_endable(run.process.pid)  # a stage restarted mid-run may still be setting up
                     run.send(Stop(now=True))
             if phase == "stopping" and now - since > ABORT_S:
                 break  # _shutdown aborts the rings and ends the processes
