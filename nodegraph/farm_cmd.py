@@ -14,8 +14,8 @@ from .farm.progress import FarmReport
 from .graph import Graph
 from .output_checks import check_not_an_input
 from .registry import default_registry
-from .run_inputs import loaded_with_sets
-from .side_files import check_stats_path, write_refusal_unchecked
+from .run_inputs import checked_inputs
+from .side_files import check_stats_path
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -68,35 +68,21 @@ def stop_once(tell):
 
 
 def checked_farm_inputs(args) -> tuple[Graph, Path | None]:
-    """(the preset's graph with the --set values applied, the --stats-json file or None). InvalidInput listing
-    every refusal at once, as `nodegraph run` does (`run_inputs`): a bad --stats-json, the preset or --set
-    values it cannot take, and then what the farm would say of the preset with these inputs. Said in the
-    --stats-json file too, where one may be written."""
+    """`checked_inputs` for `nodegraph farm`, as `nodegraph run` checks its own: a bad --stats-json, the preset
+    or --set values it cannot take, and then what the farm would say of the preset with these inputs."""
     from .farm.run import preset_refusal, stats_refusal
 
-    said: list[str] = []
-    stats_path, stats_checked = None, True
-    if args.stats_json:
-        try:
-            stats_path = check_stats_path(args.stats_json, made=args.out)
-            # the inputs and outputs: run_farm checks them with its own
-            check_not_an_input(args.stats_json, [args.preset], f"--stats-json {args.stats_json}")
-        except InvalidInput as e:
-            said.append(str(e))
-            stats_checked = False
-    graph, set_for = loaded_with_sets(args.preset, args.set or [], default_registry(), said)
-    if graph is not None and stats_path is not None and \
-            (refusal := stats_refusal(graph, args.inputs, args.out, args.stats_json)):
-        said.append(refusal)  # the file is one the farm reads or writes: nothing goes there
-        stats_checked = False
-    if said and graph is not None and (refusal := preset_refusal(graph, args.inputs, args.out, set_for)):
-        said.append(refusal)
-    if said:
-        error = "\n".join(said)
-        if stats_path is not None and stats_checked:
-            write_refusal_unchecked(stats_path, FarmReport(address=args.address or "local", error=error).to_json())
-        raise InvalidInput(error)
-    return graph, stats_path
+    def check_stats(stats_json: str) -> Path:
+        path = check_stats_path(stats_json, made=args.out)
+        # the inputs and outputs: run_farm checks them with its own
+        check_not_an_input(stats_json, [args.preset], f"--stats-json {stats_json}")
+        return path
+
+    return checked_inputs(
+        args.preset, args.set or [], default_registry(), args.stats_json, check_stats=check_stats,
+        stats_refusal=lambda graph: stats_refusal(graph, args.inputs, args.out, args.stats_json),
+        graph_refusal=lambda graph, set_for: preset_refusal(graph, args.inputs, args.out, set_for),
+        refusal_json=lambda error: FarmReport(address=args.address or "local", error=error).to_json())
 
 
 def run(args) -> int:

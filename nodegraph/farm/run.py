@@ -151,20 +151,32 @@ def stats_refusal(graph: Graph, inputs: list[str], out_dir: str, stats_json: str
         _, _, inputs, targets = _media_and_targets(graph, inputs, out_dir)
     except InvalidInput:
         return None
-    reads, folders = files_read(graph, default_registry())
     try:
-        check_side_output(f"--stats-json {stats_json}", stats_json, inputs + reads, targets, folders)
+        _check_stats_json(graph, stats_json, inputs, targets)
     except InvalidInput as e:
         return str(e)
     return None
 
 
-def _media_and_targets(graph: Graph, inputs: list[str], out_dir: str):
-    """(the preset's farm media, its plugin, the inputs' absolute paths, their outputs' paths)."""
+def _check_stats_json(graph: Graph, stats_json: str, inputs: list[str], targets: list) -> None:
+    """InvalidInput where --stats-json is a file the farm reads (an input, a file the preset's nodes read) or
+    writes."""
+    reads, folders = files_read(graph, default_registry())
+    check_side_output(f"--stats-json {stats_json}", stats_json, inputs + reads, targets, folders)
+
+
+def _farm_media(graph: Graph):
+    """(the preset's farm media, its plugin, the extension of its outputs)."""
     media = plugins.claim(graph, default_registry())
     plugin = plugins.load(media.plugin)
+    return media, plugin, plugin.output_extension(graph, media.output)
+
+
+def _media_and_targets(graph: Graph, inputs: list[str], out_dir: str):
+    """(the preset's farm media, its plugin, the inputs' absolute paths, their outputs' paths)."""
+    media, plugin, extension = _farm_media(graph)
     inputs = [os.path.abspath(path) for path in inputs]
-    return media, plugin, inputs, output_paths(inputs, out_dir, plugin.output_extension(graph, media.output))
+    return media, plugin, inputs, output_paths(inputs, out_dir, extension)
 
 
 def run_farm(graph: Graph, inputs: list[str], out_dir: str, *, address: str | None = None,
@@ -181,17 +193,13 @@ def run_farm(graph: Graph, inputs: list[str], out_dir: str, *, address: str | No
         where = f"--cpus {cpus}" if cpus else "the local Ray gets this machine's cores"
         check_cpus_per_task(cpus_per_task, cpus or os.cpu_count() or 1, where)
     inputs = [os.path.abspath(path) for path in inputs]
-    registry = default_registry()
-    media = plugins.claim(graph, registry)
-    plugin = plugins.load(media.plugin)
-    extension = plugin.output_extension(graph, media.output)
+    media, plugin, extension = _farm_media(graph)
     probed = [plugin.probe(path) for path in inputs]  # a missing or unreadable input: said before anything
     marks = [found[2] for found in probed]
     targets = output_paths(inputs, out_dir, extension)
     check_preset(graph, media, plugin, inputs, targets)
     if stats_json:
-        reads, folders = files_read(graph, registry)
-        check_side_output(f"--stats-json {stats_json}", stats_json, inputs + reads, targets, folders)
+        _check_stats_json(graph, stats_json, inputs, targets)
     report = FarmReport(address=address or "local")
     report.inputs = [InputRecord(path, str(target), frames, fps)
                      for path, target, (frames, fps, _) in zip(inputs, targets, probed, strict=True)]
