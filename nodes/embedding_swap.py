@@ -132,8 +132,13 @@ class OneShotSwapper(Node):
 
     def _mask(self, face, matrix, size, results) -> np.ndarray:
         if self.mask == "model":
-            return np.clip(results[1][:, :, 0], 0.0, 1.0).astype(np.float32)
+            return self._model_mask(results)
         return swap_mask(self.mask, face, matrix, size)
+
+    @staticmethod
+    def _model_mask(results) -> np.ndarray:
+        """The mask the model gives beside the face (its second output), in 0..1."""
+        return np.clip(results[1][:, :, 0], 0.0, 1.0).astype(np.float32)
 
     def preview(self, outputs):
         return swap_preview(getattr(self, "_preview_rows", []))

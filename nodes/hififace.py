@@ -41,12 +41,16 @@ class HiFiFaceSwapper(ConvertedSwapper):
     def _source(self, embedding: np.ndarray) -> np.ndarray:
         return unit(self._converted(embedding), self._source_what)
 
+    def setup(self):
+        super().setup()
+        self._model_masks: list = []  # (the model's mask, the crop's matrix) of each face swapped this frame
+
     def _mask(self, face, matrix, size, results) -> np.ndarray:
-        self._model_masks.append((np.clip(results[1][:, :, 0], 0.0, 1.0).astype(np.float32), matrix))
+        self._model_masks.append((self._model_mask(results), matrix))
         return super()._mask(face, matrix, size, results)
 
     def process(self, frame, faces):
-        self._model_masks: list = []
+        self._model_masks.clear()
         out = super().process(frame, faces)
         mask = np.zeros(frame.shape[:2], np.float32)
         for crop_mask, matrix in self._model_masks:
