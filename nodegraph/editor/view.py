@@ -7,6 +7,7 @@ redraws the nodes with thumbnails, text and spacing scaled (a font per zoom leve
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 
@@ -15,6 +16,8 @@ import dearpygui.dearpygui as dpg
 from .canvas import Canvas
 from .layout import auto_layout
 from .theme import zoom_theme
+
+log = logging.getLogger("nodegraph")
 
 # 0.75, the first that shows port types: a graph that fits at 0.78 (two_faces at 1920x1080) was compact at 0.7.
 # 0.35: two_faces at 1280x720 is too tall for 0.4 (three rows of nodes) and was shown at 0.3.
@@ -36,7 +39,9 @@ PAN_STEP = 120  # px a key press pans
 # at one zoom can overlap at the zoom its fit picks. So a fit after a layout measures again and lays
 # out again with the largest size each node has been drawn at, until no node overlaps another.
 RELAYOUTS = 8  # at most, per fit
-FIT_PASSES = 32  # measurements per fit, at most (neural_swap opened at 1024x768 needs more than 16)
+# A fit measures until the view stops changing; this only bounds one that never settles (logged if reached):
+# a graph opened at zoom 1 that steps down to the smallest, laid out again at each, takes about 20
+FIT_MEASURE_CAP = 400
 DRAW_WAIT_FRAMES = 30  # a fit waits at most this long for every node to be drawn once
 SIZE_SLACK = 1.05  # a layout leaves this much room: whole-pixel fonts round up
 PIN_ROOM = 6  # px a node's pins reach out of its sides
@@ -56,7 +61,7 @@ class Navigator:
         self.fonts = fonts or {}  # zoom -> font
         canvas.ui_font = self.fonts.get(1.0)
         self.minimap = True
-        self._fit_passes = 0  # a fit waits for the nodes to be drawn, and checks again after a zoom
+        self._measures_left = 0  # a fit waits for the nodes to be drawn, and measures again after a zoom
         self._wait_frames = 0
         self._relayouts_left = 0  # how often this fit may still lay the graph out again
         self._may_reshape = False  # a graph just opened or laid out by the editor may get a layout that reads larger
@@ -109,7 +114,7 @@ class Navigator:
         just opened): one too big to read, or whose nodes overlap as drawn, is laid out again;
         `laid_out` (an auto layout): overlaps at the zoom the fit picks are laid out again."""
         ours = self._laid_out is not None and self._laid_out == self._positions()
-        self._fit_passes = FIT_PASSES
+        self._measures_left = FIT_MEASURE_CAP
         self._wait_frames = 2
         self._relayouts_left = RELAYOUTS if allow_relayout or laid_out or ours else 0
         self._may_reshape = allow_relayout or ours  # not a layout the user made or moved
@@ -118,29 +123,33 @@ class Navigator:
 
     @property
     def fitting(self) -> bool:
-        return self._fit_passes > 0
+        return self._measures_left > 0
 
     def tick(self) -> None:
-        if not self._fit_passes:
+        if not self._measures_left:
             self._watch()
             return
         if self._wait_frames > 0 or (not self._drawn() and self._wait_frames > -DRAW_WAIT_FRAMES):
             self._wait_frames -= 1
             return
-        self._fit_passes -= 1
+        self._measures_left -= 1
         boxes = self.graph_boxes()
-        if boxes != self._last_boxes and self._fit_passes > 1:
+        if boxes != self._last_boxes and self._measures_left > 0:
             self._last_boxes = boxes  # still changing (a redraw, status text): measure once more
             self._wait_frames = 1
             return
         for node_id, (x0, y0, x1, y1) in boxes.items():
             w, h = self._drawn_sizes.get(node_id, (0.0, 0.0))
             self._drawn_sizes[node_id] = (max(w, x1 - x0), max(h, y1 - y0))
-        if self.fit(boxes):
+        changed = self.fit(boxes)
+        if changed and self._measures_left > 0:
             self._wait_frames = 2  # a new zoom or layout: measure the redrawn nodes and centre again
             self._last_boxes = None
         else:
-            self._fit_passes = 0
+            if changed:
+                log.warning("the canvas's fit did not settle in %d measurements of the nodes; its last zoom or "
+                            "layout is shown unmeasured", FIT_MEASURE_CAP)
+            self._measures_left = 0
             self._fitted_sizes = self._drawn_px()
             self._fitted_view = ()  # read two frames on: the nodes just placed are drawn there next frame
             self._watch_in = 2
