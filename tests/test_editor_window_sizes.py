@@ -97,6 +97,14 @@ def test_a_run_s_figures_fit_the_run_bar_of_a_1024x768_window(display, tmp_path)
     assert "latency p50" in tip and "p95" in tip and "20 frames" in tip, tip  # hovered, the figures are all there
 
 
+def test_the_process_legend_names_the_nodes_where_they_fit_and_counts_them_where_not(display, tmp_path):  # noqa: F811
+    legend = drawn(display, tmp_path, "two_faces", "1280x720")["legend"]
+    # 7 px a character in the UI font: guessed at 8, two_faces' one process (13 nodes) was shown as '13 nodes'
+    assert legend[1][0].startswith("[1] main: source, detector,") and legend[1][1] <= 1280 - 16, legend
+    legend = drawn(display, tmp_path, "two_faces", "1024x768")["legend"]
+    assert legend[1][0] == "[1] main: 13 nodes", legend
+
+
 def drive(preset: str, width: int, height: int) -> None:
     import time
 
@@ -120,7 +128,9 @@ def drive(preset: str, width: int, height: int) -> None:
             "inspector": dpg.get_item_rect_size(app.inspector.window)[0], "rows": {},
             "figures": [dpg.get_value(app.runbar.figures),
                         dpg.get_value(app.runbar.figures_tip) if hasattr(app.runbar, "figures_tip") else ""],
-            "figures right": right(app.runbar.figures)}
+            "figures right": right(app.runbar.figures),
+            "legend": [(dpg.get_value(item), right(item)) for item in dpg.get_item_children(app.runbar.legend, 1)
+                       if dpg.get_item_type(item).endswith("mvText")]}  # not the tooltips with their full names
     for node_id, view in app.canvas.nodes.items():  # right edges: of the inputs, thumbnail, stats and problems,
         ports = {kind: [right(dpg.get_item_children(attribute, 1)[0])  # (a port's name and type are in a group)
                         for (port_kind, _), attribute in view.ports.items() if port_kind == kind]

@@ -21,7 +21,7 @@ CATEGORIES = ["Sources", "Detect", "Landmarks", "Align", "Select", "Swap", "Colo
               "Output"]
 TIP_WIDTH = 320  # px, a palette tooltip's lines at most
 SLIDER_SPAN = 2000  # an int param with a wider range gets a typed field instead of a slider
-UI_CHAR_PX = 8  # about, a character of the UI font (a legend longer than the window shows node counts)
+UI_CHAR_PX = 8  # about, a character of the UI font: the inspector's param names get the room this guesses
 
 
 class Palette:

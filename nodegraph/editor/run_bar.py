@@ -5,12 +5,12 @@ from __future__ import annotations
 import dearpygui.dearpygui as dpg
 
 from . import theme
-from .panels import UI_CHAR_PX
 from .session import RunStatus
 from .state import EditorState
 
 MODES = ["auto", "realtime", "lossless"]
-EDGE = 16  # px the figures keep from the window's right edge
+EDGE = 16  # px the figures and the legend keep from the window's right edge
+LEGEND_SPACING = 14  # px between the legend's texts
 
 
 class RunBar:
@@ -38,7 +38,7 @@ class RunBar:
             with dpg.tooltip(self.figures):
                 self.figures_tip = dpg.add_text("")  # all of them, where the row has room for fewer
             self.activity = dpg.add_text("", color=theme.WARNING)  # besides a run: models being fetched
-        with dpg.group(parent=parent, horizontal=True, horizontal_spacing=14) as self.legend:
+        with dpg.group(parent=parent, horizontal=True, horizontal_spacing=LEGEND_SPACING) as self.legend:
             pass
         self._legend_key = None
         self._shown = None
@@ -58,6 +58,14 @@ class RunBar:
                       if None in (status_size, size) or size[0] <= room), forms[-1])
         dpg.set_value(self.figures, shown)
         dpg.set_value(self.figures_tip, forms[0])
+
+    @staticmethod
+    def _legend_fits(texts: list[str], width: int) -> bool | None:
+        """Whether `texts`, side by side in the legend's row, fit the window `width` (None: not measurable yet)."""
+        sizes = [dpg.get_text_size(text) for text in texts]
+        if None in sizes:
+            return None
+        return sum(size[0] for size in sizes) + LEGEND_SPACING * (len(texts) - 1) <= width - 2 * EDGE
 
     def show(self, status: RunStatus, stages: list[tuple[str, list[str]]]) -> None:
         fps = None if status.fps is None else round(status.fps, 1)
@@ -87,7 +95,9 @@ class RunBar:
             names = [f"[{i + 1}] {name}" + (f" (pid {status.pids[name]})" if name in status.pids else "")
                      for i, (name, _) in enumerate(stages)]
             full = [f"{label}: {', '.join(nodes)}" for label, (_, nodes) in zip(names, stages, strict=True)]
-            fits = sum(len(label) + 3 for label in full) * UI_CHAR_PX < width - 100
+            fits = self._legend_fits(["processes:", *full], width)
+            if fits is None:  # no font measures before the first frame: shown whole, measured at the next show
+                self._legend_key, fits = None, True
             for i, (label, (_, nodes)) in enumerate(zip(names, stages, strict=True)):  # else node counts, hovered: all
                 text = dpg.add_text(full[i] if fits else f"{label}: {len(nodes)} node{'s' * (len(nodes) != 1)}",
                                     color=theme.lighter(theme.stage_colour(i), 50), parent=self.legend)
