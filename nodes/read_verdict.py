@@ -125,9 +125,13 @@ class ReadVerdict:
         return self._short_of_header()[2] + self._skipped_by_damage()
 
     def _shown_s(self) -> float | None:
-        """Where the last frame read ends, in seconds from the file's start."""
-        return None if self._last_time is None else \
-            self._last_time + 1 / self.fps - float((self.stream.start_time or 0) * self.stream.time_base)
+        """Where the last frame read ends, in seconds: from the stream's first frame where the header gives a
+        count of frames, from the file's start where it gives a length, as Matroska's DURATION is the track's end
+        (FFmpeg's muxer: a video from 0.5 s to 1.5 s gives 1.5 s)."""
+        if self._last_time is None:
+            return None
+        start_s = float((self.stream.start_time or 0) * self.stream.time_base) if self.header_frames else 0.0
+        return self._last_time + 1 / self.fps - start_s
 
     def _short_of_header(self) -> tuple[str, str, int]:
         shown_s = self._shown_s()

@@ -8,11 +8,12 @@ import os
 import re
 import subprocess
 import sys
+from fractions import Fraction
 
 import av
 import cv2
 import pytest
-from clips import frame_index, write_clip
+from clips import frame_index, indexed_frame, write_clip
 from conftest import REPO, run_cli
 from spoilt_files import cut, damaged_near_end, detailed_first_keyframe_webm, first_picture_spoilt, read_through
 from test_bad_media import preset_file, run, written
@@ -156,3 +157,28 @@ def test_the_files_structure_tells_a_cut_from_damage_near_its_end(tmp_path, name
     assert declared_end(spoilt, format_name) == os.path.getsize(spoilt)
     said = read_through(spoilt)
     assert said is None or "truncated" not in said
+
+
+def test_a_matroska_whose_video_starts_late_reads_whole_and_a_cut_of_it_says_where_it_ended(tmp_path):
+    # Matroska's DURATION is the track's end from the file's start: a whole file whose video runs from 0.5 s to
+    # 2.5 s was said to end at 2.00 s of its 2.50 s, damaged, 15 frames missing
+    clip = str(tmp_path / "late.mkv")
+    with av.open(clip, "w") as container:
+        stream = container.add_stream("mjpeg", rate=30)
+        stream.width, stream.height, stream.pix_fmt, stream.time_base = 160, 120, "yuvj420p", Fraction(1, 30)
+        for index in range(60):
+            frame = av.VideoFrame.from_ndarray(indexed_frame(index), "bgr24")
+            frame.pts, frame.time_base = 15 + index, Fraction(1, 30)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    reader = VideoReader(clip)
+    assert len(list(iter(lambda: reader.read(picture=False), None))) == 60
+    assert reader.said_at_end() is None and reader.undecoded() == 0
+    reader.close()
+    reader = VideoReader(cut(clip))
+    shown = [time for _, time in iter(lambda: reader.read(picture=False), None)]
+    assert 20 < len(shown) < 60
+    assert reader.said_at_end().startswith(f"{cut(clip)}: ended at {shown[-1] + 1 / 30:.2f} s of the 2.50 s its header "
+                                           "gives; the file looks truncated")
+    assert reader.undecoded() == 60 - len(shown)
+    reader.close()
