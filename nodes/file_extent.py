@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import struct
 
-from .matroska_blocks import element_header
-
-MATROSKA_EBML, MATROSKA_SEGMENT = 0x1A45DFA3, 0x18538067
+from .matroska_blocks import segment_span
 
 
 def top_level_atoms(path: str):
@@ -66,15 +64,8 @@ def declared_end(path: str, format_name: str) -> int | None:
 def _matroska_end(path: str) -> int | None:
     """The end of a Matroska file's Segment: after its EBML header, the Segment's size."""
     with open(path, "rb") as file:
-        ebml = element_header(file.read(16))
-        if ebml is None or ebml[0] != MATROSKA_EBML or ebml[1] is None:
-            return None
-        segment_start = ebml[2] + ebml[1]
-        file.seek(segment_start)
-        segment = element_header(file.read(16))
-    if segment is None or segment[0] != MATROSKA_SEGMENT or segment[1] is None:
-        return None
-    return segment_start + segment[2] + segment[1]
+        span = segment_span(file)
+    return span and span[1]
 
 
 def _riff_end(path: str) -> int | None:

@@ -21,9 +21,11 @@ from .video_damage import (
 
 class ReadVerdict:
     """The packets and frames a reader met in `path` (`container`, its video `stream` at `fps`), reading from frame
-    `start`; `header_frames`: the file's frames from its first as its header counts them (None: no count)."""
+    `start`; `header_frames`: the file's frames from its first as its header counts them (None: no count);
+    `seeks`: the reader seeks before its first packet."""
 
-    def __init__(self, path: str, container, stream, fps: float, start: int, header_frames: int | None):
+    def __init__(self, path: str, container, stream, fps: float, start: int, header_frames: int | None,
+                 seeks: bool):
         self.path, self.container, self.stream, self.fps = path, container, stream, fps
         self.start, self.header_frames = start, header_frames
         self.damage = ReadDamage(FramePlaces(fps))
@@ -39,7 +41,7 @@ class ReadVerdict:
         self._read_bytes = BytesRead()  # how far into the file the packets read go, of any stream
         matroska = container.format.name.startswith("matroska")
         # the blocks the demuxer passed over, of any stream
-        self._passed = SkippedBlocks(path, len(container.streams) == 1) if matroska else None
+        self._passed = SkippedBlocks(path, len(container.streams) == 1, not seeks) if matroska else None
         self.pictures_read = 0  # the packets of the video stream read that hold data
         end = declared_end(path, container.format.name)
         # whether the file is as long as its structure says: a file shorter was cut; None where it does not say
@@ -79,7 +81,7 @@ class ReadVerdict:
             kind = "lost"  # a damaged last packet is damage, not the cut it is in a file that gives no length
         if not short and cut_inside_a_packet(self.container.format.name, os.path.getsize(self.path)):
             short, kind = "its last transport packet is cut short", "cut"
-        unidentified = self._passed.unidentified if self._passed is not None else 0
+        unidentified = self._passed_to_end().unidentified if self._passed is not None else 0
         skipped = self._skipped_by_damage()
         read_to = self._after_last if self._after_last is not None else self.start + self._read
         return self.damage.said(self.path, short, kind, skipped, unidentified, self._places(kind, skipped, read_to),
@@ -151,11 +153,18 @@ class ReadVerdict:
             return 0
         if self.damage.met():
             return self._times.missing_in_span() + self._lost_at_end() + self._lost_at_start()
-        if self._passed is None or not self._passed.found:
+        if self._passed is None or not self._passed_to_end().found:
             return 0
         if self._passed.uncounted:
             return self._times.missing_at_gaps()
         return max(self._times.missing_at_gaps(), self._passed.lost)
+
+    def _passed_to_end(self) -> SkippedBlocks:
+        """`_passed`, with the blocks after the last one given (placed right after the latest frame given)."""
+        if passed := self._passed.ended():
+            after = self._latest_video if self._latest_video is not None else -1
+            self._passed_places.add(after + 1, after + passed)
+        return self._passed
 
     def _lost_at_start(self) -> int:
         """Where damage was met in a file read from its first frame: the frames before the first one given (its

@@ -80,7 +80,8 @@ class VideoReader:
         # the file's frames from its first, which one cut short falls short of; a seek by timestamp (a farm's
         # chunk) counts a clip's frames hidden by its edit list too, so it has none
         header_frames = start + self.frames if start_pts is None and self.frames else None
-        self._verdict = ReadVerdict(path, self.container, self.stream, self.fps, start, header_frames)
+        self._verdict = ReadVerdict(path, self.container, self.stream, self.fps, start, header_frames,
+                                    self._start_pts is not None)
         self._checksums = slice_checksums(self.stream)
         self._refused: set[int] = set()  # the times of frames whose packet's checksums show damage
         if self._start_pts is not None:

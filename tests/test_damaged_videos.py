@@ -336,3 +336,25 @@ def test_a_file_whose_header_counts_its_frames_places_damage_at_its_damaged_pack
     places = re.search(r"the damage is at (.*?); the frames around", said).group(1)
     spans = re.findall(r"frames? (\d+)(?:-(\d+))? \(", places)
     assert spans and all(int(number) < 12 for span in spans for number in span if number), places
+
+
+@pytest.mark.parametrize("frame", [0, 29], ids=["first", "last"])
+def test_a_damaged_first_or_last_block_of_a_matroska_is_counted(tmp_path, frame):
+    # only the bytes between two blocks given were walked: the blocks before the first and after the last went
+    # unsaid (29 of 30 frames read, nothing said, none undecoded)
+    clip = block_damaged(write_clip(tmp_path / "clip.mkv", frames=30, codec="MJPG"), frame)
+    reader = VideoReader(clip)
+    shown = [frame_index(image) for image, _ in iter(reader.read, None)]
+    lost = sorted(set(range(30)) - set(shown))
+    assert lost and lost[0] == frame and len(shown) + len(lost) == 30
+    assert reader.undecoded() == len(lost)
+    said = reader.said_at_end()
+    assert said.startswith(f"{clip}: {len(lost)} frame")
+    assert frame == 0 or f"the damage is at {place(29)}" in said
+    reader.close()
+    with av.open(clip) as container:
+        times = [packet.pts for packet in container.demux(video=0) if packet.size]
+    reader = VideoReader(clip, start_pts=times[-10])  # from a seek, the blocks before it were not passed over
+    assert len(list(iter(lambda: reader.read(picture=False), None))) == 10
+    assert reader.undecoded() == (frame == 29)
+    reader.close()
