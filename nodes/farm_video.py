@@ -72,9 +72,11 @@ def probe(path: str) -> tuple[int, float, list[int]]:
     check_readable_file(path)
     check_utf8_path(path)
     reader = VideoReader(path)
-    fps, first = reader.fps, reader.read()
-    said = reader.said_without_frames() if first is None else ""
-    reader.close()
+    try:
+        fps, first = reader.fps, reader.read()
+        said = reader.said_without_frames() if first is None else ""
+    finally:
+        reader.close()
     try:
         times, restart = timestamps_and_restart(path) if first is not None else ([], None)
     except av.FFmpegError as e:

@@ -39,13 +39,13 @@ class ReadVerdict:
         self._latest_video: int | None = None  # the number of the latest video packet's frame
         self._after_last: int | None = None  # the number of the frame after the latest one given, where timed
         self._read_bytes = BytesRead()  # how far into the file the packets read go, of any stream
-        matroska = container.format.name.startswith("matroska")
-        # the blocks the demuxer passed over, of any stream
-        self._passed = SkippedBlocks(path, len(container.streams) == 1, not seeks) if matroska else None
         self.pictures_read = 0  # the packets of the video stream read that hold data
         end = declared_end(path, container.format.name)
         # whether the file is as long as its structure says: a file shorter was cut; None where it does not say
         self.whole_length = None if end is None else os.path.getsize(path) >= end
+        matroska = container.format.name.startswith("matroska")
+        # the blocks the demuxer passed over, of any stream; opened last, as nothing after can fail to close it
+        self._passed = SkippedBlocks(path, len(container.streams) == 1, not seeks) if matroska else None
 
     def packet(self, packet) -> None:
         """A packet demuxed, of any stream."""

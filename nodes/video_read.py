@@ -51,6 +51,17 @@ class VideoReader:
                 raise InvalidInput(unfinished_recording(path) or (
                     f"{path}: not a video PyAV can open ({ffmpeg_reason(e, logs)}); is it really a video? "
                     "supported containers include .mp4, .mov, .mkv, .avi, .webm")) from None
+        try:
+            self._set_up(start, start_pts)
+        except BaseException:  # a file refused (a start past its end) or a failed seek: nothing is left open
+            self.container.close()
+            if hasattr(self, "_verdict"):
+                self._verdict.close()
+            raise
+
+    def _set_up(self, start: int, start_pts: int | None) -> None:
+        """The video stream, its rate and count, the frame to start at, and the decoding from there."""
+        path = self.path
         self.stream = moving_pictures(self.container)
         if self.stream is None:
             others = ", ".join("cover picture" if is_cover(stream) else stream.type

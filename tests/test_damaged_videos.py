@@ -3,6 +3,7 @@ what was damaged and how many frames it lost, naming the node and the file: a de
 without failing (Matroska's), an FFV1 frame whose checksums fail, were read shortened in silence."""
 
 import json
+import os
 import re
 from fractions import Fraction
 
@@ -24,6 +25,7 @@ from spoilt_files import (
 )
 from test_bad_media import preset_file, run, written
 
+from nodegraph.errors import InvalidInput
 from nodes.frame_count import count_frames
 from nodes.video_read import VideoReader
 
@@ -358,3 +360,13 @@ def test_a_damaged_first_or_last_block_of_a_matroska_is_counted(tmp_path, frame)
     assert len(list(iter(lambda: reader.read(picture=False), None))) == 10
     assert reader.undecoded() == (frame == 29)
     reader.close()
+
+
+def test_a_reader_refused_leaves_no_file_open(tmp_path):
+    # a start past the end was refused with the container still open, held by the error's traceback
+    clip = write_clip(tmp_path / "clip.mkv", frames=10, codec="MJPG")
+    open_before = len(os.listdir("/proc/self/fd"))
+    with pytest.raises(InvalidInput, match="start frame 10 is past the end") as refused:
+        VideoReader(clip, start=10)
+    assert refused.traceback  # the error, and its traceback, still held
+    assert len(os.listdir("/proc/self/fd")) == open_before
