@@ -66,7 +66,6 @@ class VideoReader:
         if self.stream is None:
             others = ", ".join("cover picture" if is_cover(stream) else stream.type
                                for stream in self.container.streams) or "no streams at all"
-            self.container.close()
             raise InvalidInput(f"{path}: has no video stream (it holds {others}); give a video file")
         self.stream.thread_type = "AUTO"
         rate = self.stream.average_rate or self.stream.guessed_rate
