@@ -65,6 +65,8 @@ class RunStartup:
         self._wait_all("ready")
         if self._stopping:
             return False
+        if any(not self.classes[node].inputs for _, node in self._refusals if node in self.classes):
+            self.report.mode = None  # a source refused: which mode the run would have had is unknown
         raise_refusals(self._refusals, self.graph.topological_order())
         self._started = time.monotonic()
         for run in self._stages.values():
