@@ -5,6 +5,7 @@ Run directly, this file is the subprocess that drives the window (`python tests/
 """
 
 import sys
+import time
 
 import pytest
 from editor_window import REPO, frames, open_editor, run_driver, settle
@@ -64,12 +65,14 @@ def drive() -> None:
 def drive_inspector() -> None:
     import dearpygui.dearpygui as dpg
 
+    from nodegraph.editor.app import STATUS_PERIOD_S
+
     state, app = neural_swap()
     every = [f"- {node_id}: {text}" for node_id, texts in state.problems().items() for text in texts]
     every.append(state.graph.description)  # it names a model 'gfpgan_1.4': '...gfpgan_1.' / '4:'
     assert_broken_between_words(app, every)
-    dpg.set_viewport_width(1000)  # a narrower inspector: broken again at its width
-    frames(app, 5)
+    dpg.set_viewport_width(1000)  # a narrower inspector (its share of the window): broken again at its width
+    frames_for(app, 3 * STATUS_PERIOD_S)  # the texts follow the width at the next status refresh
     assert_broken_between_words(app, every)
     state.selection = {"swapper"}
     frames(app, 5)
@@ -149,6 +152,13 @@ def drive_tooltip() -> None:
     assert line_px > 1.5 * dpg.get_text_size("Ag", font=app.canvas.font)[1], line_px  # not the node's tiny font
     app.close()
     print("tooltip checks passed")
+
+
+def frames_for(app, seconds: float) -> None:
+    """Frames for `seconds`: what the editor does every STATUS_PERIOD_S, not every frame, has been done."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        app.frame()
 
 
 def assert_broken_between_words(app, wanted: list[str]) -> None:
