@@ -112,3 +112,17 @@ def test_every_node_whose_set_up_refuses_its_file_is_said_in_one_run(tmp_path, e
     stats = json.loads((tmp_path / "stats.json").read_text())
     assert stats["failed_node"] == "source" and stats["error"] == "\n".join(said).removeprefix("nodegraph: ")
     assert not (tmp_path / "out").exists()  # the output, which would make its folder and lock, was not set up
+
+
+def test_a_source_that_refuses_its_file_keeps_another_process_s_output_from_setting_up(tmp_path):
+    # the source's stage says its refusal only after the run's start, so the output's stage, told nothing, made
+    # out/ and its lock, and the run then said "this run made .../out and wrote nothing into it, so it is removed"
+    shutil.copy(VIDEO_SWAP, tmp_path / "mine.json")
+    (tmp_path / "clip.mp4").write_text("not a video\n")
+    identity = VIDEO_SWAP.parent / "media" / "astronaut.png"
+    result = run_cli("run", tmp_path / "mine.json", "--set", "source.path=clip.mp4", "--set",
+                     f"swapper.identity={identity}", "--stats-json", "stats.json", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert f"node 'source' (VideoSource): {tmp_path / 'clip.mp4'}: not a video" in result.stderr, result.stderr
+    assert "this run made" not in result.stderr and not (tmp_path / "out").exists(), result.stderr
+    assert json.loads((tmp_path / "stats.json").read_text())["mode"] is None  # the source would have said which

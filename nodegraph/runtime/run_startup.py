@@ -55,18 +55,20 @@ class RunStartup:
         self._wait_all("loaded")
         if self._stopping:
             return False
-        refused = bool(self._refusals)  # the stages set up the rest only to say their refusals too
+        # a source refused (its stage says so only after the start, loaded without it): the stages set up the
+        # rest only to say their refusals too, and no node that writes files
+        refused = bool(self._refusals) or any(
+            len(run.stream or ()) < sum(not self.classes[node].inputs for node in run.nodes)
+            for run in self._stages.values() if run.state == "loaded")
         self._stream, mode = self._stream_and_mode(refused)
         self.mode = mode
-        self.report.mode = mode
+        self.report.mode = None if refused else mode  # which mode a run without that source would have had is unknown
         for run in self._stages.values():
             if run.state == "loaded":
                 run.send(Start(self._stream, mode, refused))
         self._wait_all("ready")
         if self._stopping:
             return False
-        if any(not self.classes[node].inputs for _, node in self._refusals if node in self.classes):
-            self.report.mode = None  # a source refused: which mode the run would have had is unknown
         raise_refusals(self._refusals, self.graph.topological_order())
         self._started = time.monotonic()
         for run in self._stages.values():
