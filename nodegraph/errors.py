@@ -3,6 +3,7 @@ Problem record that validation collects."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 EXIT_OK = 0
@@ -19,6 +20,15 @@ class InvalidInput(Exception):
     """
 
     node: str | None = None
+
+
+def refusal_of(check: Callable, *args) -> str | None:
+    """What `check(*args)` refuses (its InvalidInput's message), or None: a refusal said with others."""
+    try:
+        check(*args)
+    except InvalidInput as e:
+        return str(e)
+    return None
 
 
 class UnusableProvider(InvalidInput):

@@ -82,7 +82,12 @@ def checked_farm_inputs(args) -> tuple[Graph, Path | None]:
         args.preset, args.set or [], default_registry(), args.stats_json, check_stats=check_stats,
         stats_refusal=lambda graph: stats_refusal(graph, args.inputs, args.out, args.stats_json),
         graph_refusal=lambda graph, set_for: preset_refusal(graph, args.inputs, args.out, set_for),
-        refusal_json=lambda error: FarmReport(address=args.address or "local", error=error).to_json())
+        refusal_json=lambda error: refusal_json(args, error))
+
+
+def refusal_json(args, error: str) -> dict:
+    """The --stats-json of a farm refused before any task."""
+    return FarmReport(address=args.address or "local", error=error).to_json()
 
 
 def run(args) -> int:
@@ -100,7 +105,7 @@ def run(args) -> int:
                               progress=bar, stats_json=args.stats_json)
     except InvalidInput as e:  # refused before any task (an input that is no video): said in the file too
         if stats_path is not None:
-            write_stats(stats_path, FarmReport(address=args.address or "local", error=str(e)).to_json())
+            write_stats(stats_path, refusal_json(args, str(e)))
         raise
     except KeyboardInterrupt:  # while the inputs were read (a run it began, run_farm returns as interrupted)
         tell("nodegraph: interrupted; nothing was written")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from . import preset as presets
 from .arguments import SetRefused, apply_overrides
-from .errors import InvalidInput
+from .errors import InvalidInput, refusal_of
 from .graph import Graph
 from .output_checks import check_run_side_output
 from .output_files import OutputFile
@@ -38,7 +38,7 @@ def loaded_with_sets(preset: str, overrides: list[str], registry: Registry,
 def checked_inputs(preset: str, overrides: list[str], registry: Registry, stats_json: str | None, *,
                    check_stats: Callable[[str], Path], stats_refusal: Callable[[Graph], str | None],
                    graph_refusal: Callable[[Graph, set[tuple[str, str]]], str | None],
-                   refusal_json: Callable[[str], str]) -> tuple[Graph, Path | None]:
+                   refusal_json: Callable[[str], dict]) -> tuple[Graph, Path | None]:
     """(the preset's graph with the --set values applied, the --stats-json file or None). InvalidInput listing
     every refusal: `check_stats(stats_json)`'s (the file checked alone), the preset's and its --set values',
     `stats_refusal(graph)` (the file is one the run reads or writes) and, for a command refused anyway,
@@ -64,15 +64,6 @@ def checked_inputs(preset: str, overrides: list[str], registry: Registry, stats_
             write_refusal_unchecked(stats_path, refusal_json(error))
         raise InvalidInput(error)
     return graph, stats_path
-
-
-def refusal_of(check: Callable, *args) -> str | None:
-    """What `check(*args)` refuses (its InvalidInput's message), or None."""
-    try:
-        check(*args)
-    except InvalidInput as e:
-        return str(e)
-    return None
 
 
 def checked_run_inputs(preset: str, overrides: list[str], stats_json: str | None, registry: Registry,

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 
 from .. import preset as presets
-from ..errors import InvalidInput, RunFailed
+from ..errors import InvalidInput, RunFailed, refusal_of
 from ..graph import Graph
 from ..output_checks import check_side_output, files_read
 from ..registry import default_registry
@@ -136,12 +136,7 @@ def preset_refusal(graph: Graph, inputs: list[str], out_dir: str, set_for: set[t
     """What the farm would say of the preset with these inputs and --out before starting Ray (as `run_farm`
     checks them; problems of a param a refused --set was for left out), or None: for a run refused anyway,
     said with its other refusals."""
-    try:
-        media, plugin, inputs, targets = _media_and_targets(graph, inputs, out_dir)
-        check_preset(graph, media, plugin, inputs, targets, frozenset(set_for))
-    except InvalidInput as e:
-        return str(e)
-    return None
+    return refusal_of(lambda: check_preset(graph, *_media_and_targets(graph, inputs, out_dir), frozenset(set_for)))
 
 
 def stats_refusal(graph: Graph, inputs: list[str], out_dir: str, stats_json: str) -> str | None:
@@ -151,11 +146,7 @@ def stats_refusal(graph: Graph, inputs: list[str], out_dir: str, stats_json: str
         _, _, inputs, targets = _media_and_targets(graph, inputs, out_dir)
     except InvalidInput:
         return None
-    try:
-        _check_stats_json(graph, stats_json, inputs, targets)
-    except InvalidInput as e:
-        return str(e)
-    return None
+    return refusal_of(_check_stats_json, graph, stats_json, inputs, targets)
 
 
 def _check_stats_json(graph: Graph, stats_json: str, inputs: list[str], targets: list) -> None:
