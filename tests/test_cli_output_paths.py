@@ -6,19 +6,25 @@ from conftest import run_cli
 from test_cli import node, write_preset
 
 
+def refused_to_write_into(tmp_path, picture, folder, said: str) -> None:
+    """`nodegraph validate` and `run` of an ImageSource of `picture` written into `folder` as an image sequence
+    both refuse it (exit 2), saying `said`."""
+    preset = write_preset(tmp_path / "p.json", [node("src", "ImageSource", path=str(picture)),
+                                               node("seq", "ImageSequenceOutput", path=str(folder))],
+                          [("src.frame", "seq.frame")])
+    for command in ("validate", "run"):
+        result = run_cli(command, preset, cwd=tmp_path)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert said in result.stdout + result.stderr, result.stdout + result.stderr
+
+
 def test_an_image_sequence_folder_that_holds_an_input_is_refused(tmp_path):
     shots = tmp_path / "shots"
     shots.mkdir()
     first = shots / "frame_000000.png"
     first.write_bytes(b"the user's picture")
-    preset = write_preset(tmp_path / "p.json", [node("src", "ImageSource", path=str(first)),
-                                               node("seq", "ImageSequenceOutput", path=str(shots))],
-                          [("src.frame", "seq.frame")])
-    for command in ("validate", "run"):
-        result = run_cli(command, preset, cwd=tmp_path)
-        assert result.returncode == 2, result.stdout + result.stderr
-        assert (f"{shots} holds the input of node 'src' (path: {first}); the files written into it could "
-                "replace it: choose another folder") in result.stdout + result.stderr
+    refused_to_write_into(tmp_path, first, shots, f"{shots} holds the input of node 'src' (path: {first}); the "
+                          "files written into it could replace it: choose another folder")
     assert first.read_bytes() == b"the user's picture" and [p.name for p in shots.iterdir()] == ["frame_000000.png"]
 
 
@@ -57,13 +63,7 @@ def test_an_image_sequence_folder_that_is_a_bind_mount_of_the_inputs_folder_is_r
     first = shots / "frame_000000.png"
     first.write_bytes(b"the user's picture")
     bind_mount(shots, bound)
-    preset = write_preset(tmp_path / "p.json", [node("src", "ImageSource", path=str(first)),
-                                               node("seq", "ImageSequenceOutput", path=str(bound))],
-                          [("src.frame", "seq.frame")])
-    for command in ("validate", "run"):
-        result = run_cli(command, preset, cwd=tmp_path)
-        assert result.returncode == 2, result.stdout + result.stderr
-        assert f"{bound} holds the input of node 'src' (path: {first})" in result.stdout + result.stderr
+    refused_to_write_into(tmp_path, first, bound, f"{bound} holds the input of node 'src' (path: {first})")
     assert first.read_bytes() == b"the user's picture" and [p.name for p in shots.iterdir()] == ["frame_000000.png"]
 
 
