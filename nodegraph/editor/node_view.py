@@ -12,7 +12,7 @@ from ..node import Node
 from . import theme
 from .node_text import problem_lines
 from .state import EditorState
-from .word_wrap import WrappedTexts
+from .word_wrap import WrappedTexts, row_width
 
 EMPTY_NOTE = "nothing to show: this node ran, but drew no picture of its latest frame"
 PORT_SPACING = 6  # px between a port's name and its type
@@ -50,19 +50,13 @@ class NodeView:
         its problem text, and widened a node at small zooms, where the font shrinks less than the node."""
         body = dpg.get_item_configuration(self.body)["show"]  # a collapsed node shows only its title and ports
         rows = [*self.texts, *([(self.stats_text,), *((line,) for line in self.error_lines.splitlines())] * body)]
-        widths = [self._row_width(row) for row in rows + [texts for _, texts in self.outputs]]
+        widths = [row_width(row, PORT_SPACING, self.font or 0) for row in rows + [texts for _, texts in self.outputs]]
         if None in widths:
             return
         width = max([self.thumb_width * body, *widths])
         for (group, _), own in zip(self.outputs, widths[len(rows):], strict=True):
             dpg.configure_item(group, indent=int(width - own))
         self.aligned = True
-
-    def _row_width(self, texts: tuple[str, ...]) -> float | None:
-        sizes = [dpg.get_text_size(text, font=self.font or 0) for text in texts]
-        if None in sizes:
-            return None
-        return sum(size[0] for size in sizes) + PORT_SPACING * (len(texts) - 1)
 
     def show_note(self, note: str) -> None:
         if note != self.note_text:

@@ -7,6 +7,7 @@ import dearpygui.dearpygui as dpg
 from . import theme
 from .session import RunStatus
 from .state import EditorState
+from .word_wrap import row_width
 
 MODES = ["auto", "realtime", "lossless"]
 EDGE = 16  # px the figures and the legend keep from the window's right edge
@@ -62,10 +63,8 @@ class RunBar:
     @staticmethod
     def _legend_fits(texts: list[str], width: int) -> bool | None:
         """Whether `texts`, side by side in the legend's row, fit the window `width` (None: not measurable yet)."""
-        sizes = [dpg.get_text_size(text) for text in texts]
-        if None in sizes:
-            return None
-        return sum(size[0] for size in sizes) + LEGEND_SPACING * (len(texts) - 1) <= width - 2 * EDGE
+        needed = row_width(texts, LEGEND_SPACING)
+        return None if needed is None else needed <= width - 2 * EDGE
 
     def show(self, status: RunStatus, stages: list[tuple[str, list[str]]]) -> None:
         fps = None if status.fps is None else round(status.fps, 1)

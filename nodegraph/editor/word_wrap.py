@@ -30,6 +30,15 @@ def between_words(text: str, width_px: float) -> str:
     return "\n".join(lines)
 
 
+def row_width(texts, spacing: float, font: int = 0) -> float | None:
+    """How wide `texts` are side by side, `spacing` px apart, in `font` (0: the UI font); None before the first
+    frame, when no text can be measured yet."""
+    sizes = [dpg.get_text_size(text, font=font) for text in texts]
+    if None in sizes:
+        return None
+    return sum(size[0] for size in sizes) + spacing * (len(sizes) - 1)
+
+
 class WrappedTexts:
     """Texts kept broken between words: at the width of `window` as it changes (the window resized, its scrollbar
     shown), less that of `beside` (drawn left of each text on its line: the log's time stamps); or at a fixed
